@@ -172,8 +172,6 @@ def load_settings(
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        ]
+        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
         where = f" in {path}" if path else ""
         raise ConfigError(f"invalid settings{where}:\n  " + "\n  ".join(problems)) from exc

@@ -1,0 +1,205 @@
+"""Customers, their identities (OneID) and advisers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.errors import NotFoundError
+from bot.store.models import Adviser, Customer, CustomerTag, Event, Identity, Message, Tag
+from bot.store.records import (
+    AdviserRecord,
+    CustomerProfile,
+    CustomerRecord,
+    IdentityRecord,
+    TimelineEntry,
+    aware,
+)
+from bot.store.tags import customer_tag_record
+
+
+def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
+    """Create the adviser if unknown; update the name if it changed."""
+    row = session.get(Adviser, adviser_id)
+    if row is None:
+        row = Adviser(id=adviser_id, name=name)
+        session.add(row)
+    elif name and row.name != name:
+        row.name = name
+    session.flush()
+    return AdviserRecord(id=row.id, name=row.name)
+
+
+def get_adviser(*, session: Session, adviser_id: str) -> AdviserRecord | None:
+    row = session.get(Adviser, adviser_id)
+    return AdviserRecord(id=row.id, name=row.name) if row else None
+
+
+def find_or_create_customer(
+    *,
+    session: Session,
+    identity_kind: str,
+    identity_value: str,
+    name: str = "",
+    adviser_id: str | None = None,
+    industry: str | None = None,
+) -> tuple[CustomerRecord, bool]:
+    """The customer owning this identity, created (with the identity) if new.
+
+    Returns ``(customer, created)``.
+    """
+    ident = session.scalar(
+        select(Identity).where(Identity.kind == identity_kind, Identity.value == identity_value)
+    )
+    if ident is not None:
+        customer = session.get_one(Customer, ident.customer_id)
+        if name and not customer.name:
+            customer.name = name
+        if adviser_id and not customer.adviser_id:
+            customer.adviser_id = adviser_id
+        if industry and not customer.industry:
+            customer.industry = industry
+        return customer_record(customer), False
+    customer = Customer(name=name, adviser_id=adviser_id, industry=industry)
+    session.add(customer)
+    session.flush()
+    session.add(
+        Identity(
+            customer_id=customer.id,
+            kind=identity_kind,
+            value=identity_value,
+            display_name=name or None,
+        )
+    )
+    session.add(
+        Event(customer_id=customer.id, type="contact_added", payload={"via": identity_kind})
+    )
+    session.flush()
+    return customer_record(customer), True
+
+
+def get_customer(*, session: Session, customer_id: int) -> CustomerRecord:
+    row = session.get(Customer, customer_id)
+    if row is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    return customer_record(row)
+
+
+def update_customer(
+    *,
+    session: Session,
+    customer_id: int,
+    name: str | None = None,
+    industry: str | None = None,
+    stage: str | None = None,
+    product: str | None = None,
+    city: str | None = None,
+) -> CustomerRecord:
+    row = session.get(Customer, customer_id)
+    if row is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    for attr, value in (
+        ("name", name),
+        ("industry", industry),
+        ("stage", stage),
+        ("product", product),
+        ("city", city),
+    ):
+        if value is not None:
+            setattr(row, attr, value)
+    session.flush()
+    return customer_record(row)
+
+
+def list_customers(
+    *, session: Session, adviser_id: str | None = None, limit: int = 100
+) -> list[CustomerRecord]:
+    stmt = select(Customer).order_by(Customer.last_message_at.desc(), Customer.id).limit(limit)
+    if adviser_id is not None:
+        stmt = stmt.where(Customer.adviser_id == adviser_id)
+    return [customer_record(row) for row in session.scalars(stmt)]
+
+
+def customer_profile(
+    *, session: Session, customer_id: int, timeline_limit: int = 50
+) -> CustomerProfile:
+    """Identities, tags and the newest ``timeline_limit`` messages and events, oldest first."""
+    row = session.get(Customer, customer_id)
+    if row is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    identities = tuple(
+        IdentityRecord(kind=i.kind, value=i.value, display_name=i.display_name)
+        for i in session.scalars(
+            select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
+        )
+    )
+    tags = tuple(
+        customer_tag_record(ct, row.name)
+        for ct in session.scalars(
+            select(CustomerTag)
+            .join(Tag)
+            .where(CustomerTag.customer_id == customer_id)
+            .order_by(CustomerTag.id)
+        )
+    )
+    messages = session.scalars(
+        select(Message)
+        .where(Message.customer_id == customer_id)
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(timeline_limit)
+    ).all()
+    events = session.scalars(
+        select(Event)
+        .where(Event.customer_id == customer_id)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(timeline_limit)
+    ).all()
+    entries = [
+        TimelineEntry(at=aware(m.sent_at), kind="message", direction=m.direction, text=m.text)
+        for m in messages
+    ] + [
+        TimelineEntry(at=aware(e.occurred_at), kind="event", direction=None, text=e.type)
+        for e in events
+    ]
+    entries.sort(key=lambda e: e.at)
+    count = session.scalar(
+        select(func.count()).select_from(Message).where(Message.customer_id == customer_id)
+    )
+    return CustomerProfile(
+        customer=customer_record(row),
+        identities=identities,
+        tags=tags,
+        timeline=tuple(entries[-timeline_limit:]),
+        message_count=int(count or 0),
+    )
+
+
+def add_event(
+    *,
+    session: Session,
+    customer_id: int,
+    type: str,
+    payload: dict[str, object] | None = None,
+    occurred_at: datetime | None = None,
+) -> None:
+    event = Event(customer_id=customer_id, type=type, payload=dict(payload or {}))
+    if occurred_at is not None:
+        event.occurred_at = occurred_at
+    session.add(event)
+    session.flush()
+
+
+def customer_record(row: Customer) -> CustomerRecord:
+    return CustomerRecord(
+        id=row.id,
+        name=row.name,
+        adviser_id=row.adviser_id,
+        industry=row.industry,
+        stage=row.stage,
+        product=row.product,
+        city=row.city,
+        created_at=aware(row.created_at),
+        last_message_at=aware(row.last_message_at) if row.last_message_at else None,
+    )

@@ -1,0 +1,119 @@
+"""Knowledge documents and their chunks (source of truth for the knowledge index)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from bot.store.models import Chunk, Document
+from bot.store.records import ChunkRecord, DocumentRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpec:
+    ordinal: int
+    section: str
+    text: str
+
+
+def get_document(*, session: Session, source: str) -> DocumentRecord | None:
+    row = session.scalar(select(Document).where(Document.source == source))
+    return _document_record(session, row) if row else None
+
+
+def replace_document(
+    *,
+    session: Session,
+    source: str,
+    kind: str,
+    sha256: str,
+    industry: str | None,
+    chunks: Sequence[ChunkSpec],
+) -> tuple[DocumentRecord, list[int]]:
+    """Store a document and its chunks, replacing any previous version of the same source.
+
+    Returns the document and the ids of the chunks it replaced (to remove from indexes).
+    """
+    row = session.scalar(select(Document).where(Document.source == source))
+    removed: list[int] = []
+    now = datetime.now(UTC)
+    if row is None:
+        row = Document(source=source, kind=kind, sha256=sha256, industry=industry)
+        session.add(row)
+        session.flush()
+    else:
+        removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == row.id)))
+        session.execute(delete(Chunk).where(Chunk.document_id == row.id))
+        row.kind, row.sha256, row.industry, row.updated_at = kind, sha256, industry, now
+    session.add_all(
+        Chunk(document_id=row.id, ordinal=c.ordinal, section=c.section, text=c.text) for c in chunks
+    )
+    session.flush()
+    return _document_record(session, row), removed
+
+
+def delete_document(*, session: Session, source: str) -> list[int]:
+    """Delete a document; returns the ids of its chunks."""
+    row = session.scalar(select(Document).where(Document.source == source))
+    if row is None:
+        return []
+    removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == row.id)))
+    session.execute(delete(Chunk).where(Chunk.document_id == row.id))
+    session.delete(row)
+    session.flush()
+    return removed
+
+
+def list_documents(*, session: Session) -> list[DocumentRecord]:
+    return [
+        _document_record(session, row)
+        for row in session.scalars(select(Document).order_by(Document.source))
+    ]
+
+
+def all_chunks(*, session: Session) -> list[ChunkRecord]:
+    stmt = (
+        select(Chunk, Document.source, Document.industry)
+        .join(Document, Document.id == Chunk.document_id)
+        .order_by(Chunk.id)
+    )
+    return [_chunk_record(c, src, ind) for c, src, ind in session.execute(stmt).tuples()]
+
+
+def get_chunks(*, session: Session, ids: Sequence[int]) -> dict[int, ChunkRecord]:
+    if not ids:
+        return {}
+    stmt = (
+        select(Chunk, Document.source, Document.industry)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id.in_(list(ids)))
+    )
+    return {c.id: _chunk_record(c, src, ind) for c, src, ind in session.execute(stmt).tuples()}
+
+
+def _document_record(session: Session, row: Document) -> DocumentRecord:
+    n = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.document_id == row.id))
+    return DocumentRecord(
+        id=row.id,
+        source=row.source,
+        kind=row.kind,
+        sha256=row.sha256,
+        industry=row.industry,
+        chunks=int(n or 0),
+    )
+
+
+def _chunk_record(row: Chunk, source: str, industry: str | None) -> ChunkRecord:
+    return ChunkRecord(
+        id=row.id,
+        document_id=row.document_id,
+        source=source,
+        industry=industry,
+        ordinal=row.ordinal,
+        section=row.section,
+        text=row.text,
+    )

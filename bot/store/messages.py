@@ -1,0 +1,142 @@
+"""The message log: written first, idempotent on the channel's message id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.store.models import Conversation, Customer, Message
+from bot.store.records import MessageRecord, aware
+
+
+def get_or_create_conversation(
+    *,
+    session: Session,
+    channel: str,
+    external_id: str,
+    customer_id: int | None,
+    adviser_id: str | None,
+    is_group: bool = False,
+    topic: str | None = None,
+) -> int:
+    row = session.scalar(
+        select(Conversation).where(
+            Conversation.channel == channel, Conversation.external_id == external_id
+        )
+    )
+    if row is None:
+        row = Conversation(
+            channel=channel,
+            external_id=external_id,
+            customer_id=None if is_group else customer_id,
+            adviser_id=adviser_id,
+            is_group=is_group,
+            topic=topic,
+        )
+        session.add(row)
+        session.flush()
+    return row.id
+
+
+def log_message(
+    *,
+    session: Session,
+    msg_id: str,
+    conversation_id: int,
+    customer_id: int | None,
+    adviser_id: str | None,
+    direction: str,
+    text: str,
+    type: str = "text",
+    sent_at: datetime | None = None,
+    status: str = "pending",
+) -> tuple[MessageRecord, bool]:
+    """Insert the message unless its ``msg_id`` is already logged.
+
+    Returns ``(message, created)``; a repeated delivery returns the stored row and False.
+    The unique constraint on ``msg_id`` decides under concurrency, not the pre-check.
+    """
+    existing = session.scalar(select(Message).where(Message.msg_id == msg_id))
+    if existing is not None:
+        return message_record(existing), False
+    when = sent_at or datetime.now(UTC)
+    row = Message(
+        msg_id=msg_id,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        adviser_id=adviser_id,
+        direction=direction,
+        type=type,
+        text=text,
+        sent_at=when,
+        status=status,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        stored = session.scalar(select(Message).where(Message.msg_id == msg_id))
+        if stored is None:
+            raise
+        return message_record(stored), False
+    if customer_id is not None:
+        customer = session.get(Customer, customer_id)
+        if customer is not None and (
+            customer.last_message_at is None or aware(customer.last_message_at) < aware(when)
+        ):
+            customer.last_message_at = when
+    return message_record(row), True
+
+
+def set_message_status(*, session: Session, message_id: int, status: str) -> None:
+    row = session.get_one(Message, message_id)
+    row.status = status
+    session.flush()
+
+
+def pending_messages(*, session: Session, limit: int = 100) -> list[MessageRecord]:
+    """Inbound messages logged but not yet processed (oldest first)."""
+    stmt = (
+        select(Message)
+        .where(Message.status == "pending", Message.direction == "in")
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [message_record(m) for m in session.scalars(stmt)]
+
+
+def count_messages(*, session: Session, customer_id: int, direction: str | None = None) -> int:
+    stmt = select(func.count()).select_from(Message).where(Message.customer_id == customer_id)
+    if direction is not None:
+        stmt = stmt.where(Message.direction == direction)
+    return int(session.scalar(stmt) or 0)
+
+
+def recent_messages(
+    *, session: Session, customer_id: int, before_id: int | None = None, limit: int = 6
+) -> list[MessageRecord]:
+    """The last ``limit`` messages of a customer, oldest first."""
+    stmt = select(Message).where(Message.customer_id == customer_id)
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
+    rows = session.scalars(stmt.order_by(Message.id.desc()).limit(limit)).all()
+    return [message_record(m) for m in reversed(rows)]
+
+
+def message_record(row: Message) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        msg_id=row.msg_id,
+        conversation_id=row.conversation_id,
+        customer_id=row.customer_id,
+        adviser_id=row.adviser_id,
+        direction=row.direction,
+        type=row.type,
+        text=row.text,
+        sent_at=aware(row.sent_at),
+        status=row.status,
+    )

@@ -1,0 +1,291 @@
+"""SQLAlchemy models: the relational source of truth.
+
+Only ``bot.store`` imports this module. Everything outside the store sees the
+dataclasses of ``bot.store.records``. The vector and lexical indexes are derived from
+the ``scripts`` and ``chunks`` tables and can be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so migrations behave the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Adviser(Base):
+    __tablename__ = "advisers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"), index=True)
+    industry: Mapped[str | None] = mapped_column(String(50))
+    #: Lifecycle stage in the script vocabulary: acquire / engage / convert / retain.
+    stage: Mapped[str] = mapped_column(String(20), default="acquire")
+    product: Mapped[str | None] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime | None]
+
+    identities: Mapped[list[Identity]] = relationship(back_populates="customer")
+
+
+class Identity(Base):
+    """One way to recognise a customer (OneID): a channel contact id, unionid, phone …"""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    value: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30))
+    #: Contact id for a 1:1 chat, room id for a group chat.
+    external_id: Mapped[str] = mapped_column(String(200))
+    is_group: Mapped[bool] = mapped_column(Boolean, default=False)
+    topic: Mapped[str | None] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_customer_sent", "customer_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The channel's message id; unique, so a repeated delivery is one row.
+    msg_id: Mapped[str] = mapped_column(String(200), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" (customer) / "out" (adviser)
+    type: Mapped[str] = mapped_column(String(20), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: pending -> done / failed: a message logged but not yet processed is retried.
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+
+
+class TagCategory(Base):
+    __tablename__ = "tag_categories"
+    __table_args__ = (UniqueConstraint("name", "industry"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    industry: Mapped[str] = mapped_column(String(50), default="general")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("category_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("tag_categories.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    category: Mapped[TagCategory] = relationship()
+
+
+class CustomerTag(Base):
+    __tablename__ = "customer_tags"
+    __table_args__ = (UniqueConstraint("customer_id", "tag_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"))
+    source: Mapped[str] = mapped_column(String(10))  # manual / rule / model
+    status: Mapped[str] = mapped_column(String(10))  # suggested / confirmed / rejected
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    evidence_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reviewer: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reviewed_at: Mapped[datetime | None]
+
+    tag: Mapped[Tag] = relationship()
+
+
+class Script(Base):
+    __tablename__ = "scripts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    industry: Mapped[str] = mapped_column(String(50), index=True)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="approved", index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    variant_group: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScriptVersion(Base):
+    """Every saved version of a script (history and diff for operators)."""
+
+    __tablename__ = "script_versions"
+    __table_args__ = (UniqueConstraint("script_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    script_id: Mapped[str] = mapped_column(ForeignKey("scripts.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Where it came from (path as given at ingest, normalised); re-ingest replaces by this.
+    source: Mapped[str] = mapped_column(String(500), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
+    industry: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("document_id", "ordinal"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Suggestion(Base):
+    __tablename__ = "suggestions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"))
+    mode: Mapped[str] = mapped_column(String(10))  # llm / retrieval
+    reply: Mapped[str | None] = mapped_column(Text)
+    #: Everything shown: scripts, knowledge, tags, with scores (the JSON of the CLI).
+    candidates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Outcome(Base):
+    """What happened to a suggestion: adopted / edited / ignored, reply, conversion."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    script_id: Mapped[str | None] = mapped_column(ForeignKey("scripts.id"), index=True)
+    final_text: Mapped[str | None] = mapped_column(Text)
+    edit_distance: Mapped[int | None]
+    customer_replied: Mapped[bool | None]
+    replied_at: Mapped[datetime | None]
+    converted: Mapped[bool | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """Behaviour trail: added as friend, stage change, appointment, conversion …"""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transaction(Base):
+    __tablename__ = "transactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    product: Mapped[str] = mapped_column(String(200), default="")
+    amount: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FollowUp(Base):
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"), index=True)
+    due_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    script_id: Mapped[str | None] = mapped_column(ForeignKey("scripts.id"))
+    rule: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open / done / dismissed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

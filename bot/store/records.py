@@ -1,0 +1,133 @@
+"""Dataclasses that leave the store. Nothing outside ``bot.store`` sees ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AdviserRecord:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRecord:
+    kind: str
+    value: str
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    id: int
+    name: str
+    adviser_id: str | None
+    industry: str | None
+    stage: str
+    product: str | None
+    city: str | None
+    created_at: datetime
+    last_message_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    msg_id: str
+    conversation_id: int
+    customer_id: int | None
+    adviser_id: str | None
+    direction: str
+    type: str
+    text: str
+    sent_at: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    id: int
+    name: str
+    category: str
+    industry: str
+    description: str
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerTagRecord:
+    id: int
+    customer_id: int
+    customer_name: str
+    tag: TagRecord
+    source: str
+    status: str
+    evidence: str
+    score: float
+    reviewer: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    id: int
+    source: str
+    kind: str
+    sha256: str
+    industry: str | None
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    id: int
+    document_id: int
+    source: str
+    industry: str | None
+    ordinal: int
+    section: str
+    text: str
+
+    @property
+    def index_id(self) -> str:
+        """Id of this chunk in the retrieval indexes."""
+        return f"chunk-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionRecord:
+    id: int
+    message_id: int | None
+    customer_id: int | None
+    mode: str
+    reply: str | None
+    candidates: dict[str, Any]
+    latency_ms: float
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of a customer's timeline: a message or an event."""
+
+    at: datetime
+    kind: str  # "message" / "event" / "tag"
+    direction: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    customer: CustomerRecord
+    identities: tuple[IdentityRecord, ...]
+    tags: tuple[CustomerTagRecord, ...]
+    timeline: tuple[TimelineEntry, ...] = field(default=())
+    message_count: int = 0

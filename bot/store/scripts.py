@@ -1,0 +1,157 @@
+"""The script library in SQL (source of truth; the index is derived from it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.models import Script, ScriptVersion
+from scripts_lib.model import ScriptRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ImportStats:
+    added: int
+    updated: int
+    unchanged: int
+
+
+def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> ImportStats:
+    """Insert new scripts and update changed ones (a change bumps the version and keeps
+    the previous text in the history). Runs inside the caller's transaction, so an
+    import is all-or-nothing."""
+    added = updated = unchanged = 0
+    now = datetime.now(UTC)
+    for rec in records:
+        row = session.get(Script, rec.id)
+        if row is None:
+            row = Script(
+                id=rec.id,
+                title=rec.title,
+                category=rec.category,
+                stage=rec.stage,
+                industry=rec.industry,
+                tags=list(rec.tags),
+                body=rec.body,
+                status=rec.status,
+                version=1,
+                variant_group=rec.variant_group,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            _snapshot(session, row)
+            added += 1
+            continue
+        new = (
+            rec.title,
+            rec.category,
+            rec.stage,
+            rec.industry,
+            list(rec.tags),
+            rec.body,
+            rec.status,
+            rec.variant_group,
+        )
+        old = (
+            row.title,
+            row.category,
+            row.stage,
+            row.industry,
+            list(row.tags),
+            row.body,
+            row.status,
+            row.variant_group,
+        )
+        if new == old:
+            unchanged += 1
+            continue
+        (
+            row.title,
+            row.category,
+            row.stage,
+            row.industry,
+            row.tags,
+            row.body,
+            row.status,
+            row.variant_group,
+        ) = new
+        row.version += 1
+        row.updated_at = now
+        session.flush()
+        _snapshot(session, row)
+        updated += 1
+    return ImportStats(added=added, updated=updated, unchanged=unchanged)
+
+
+def set_script_status(*, session: Session, script_id: str, status: str) -> ScriptRecord | None:
+    row = session.get(Script, script_id)
+    if row is None:
+        return None
+    if row.status != status:
+        row.status = status
+        row.version += 1
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        _snapshot(session, row)
+    return script_record(row)
+
+
+def list_scripts(
+    *,
+    session: Session,
+    industry: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> list[ScriptRecord]:
+    stmt = select(Script).order_by(Script.id)
+    if industry is not None:
+        stmt = stmt.where(Script.industry == industry)
+    if category is not None:
+        stmt = stmt.where(Script.category == category)
+    if status is not None:
+        stmt = stmt.where(Script.status == status)
+    return [script_record(s) for s in session.scalars(stmt)]
+
+
+def get_scripts(*, session: Session, ids: Sequence[str]) -> dict[str, ScriptRecord]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Script).where(Script.id.in_(list(ids))))
+    return {row.id: script_record(row) for row in rows}
+
+
+def known_industries(*, session: Session) -> set[str]:
+    return set(session.scalars(select(Script.industry).distinct()))
+
+
+def _snapshot(session: Session, row: Script) -> None:
+    session.add(
+        ScriptVersion(
+            script_id=row.id,
+            version=row.version,
+            title=row.title,
+            body=row.body,
+            status=row.status,
+        )
+    )
+
+
+def script_record(row: Script) -> ScriptRecord:
+    return ScriptRecord(
+        id=row.id,
+        title=row.title,
+        category=row.category,
+        stage=row.stage,
+        industry=row.industry,
+        body=row.body,
+        tags=tuple(row.tags or ()),
+        status=row.status,
+        version=row.version,
+        variant_group=row.variant_group,
+    )
