@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFoundError
-from bot.store.models import Adviser, Customer, CustomerTag, Event, Identity, Message, Tag
+from bot.store.models import (
+    Adviser,
+    Conversation,
+    Customer,
+    CustomerTag,
+    Event,
+    FollowUp,
+    Identity,
+    Message,
+    Outcome,
+    Suggestion,
+    Tag,
+    Transaction,
+)
 from bot.store.records import (
     AdviserRecord,
     CustomerProfile,
@@ -189,6 +202,36 @@ def add_event(
         event.occurred_at = occurred_at
     session.add(event)
     session.flush()
+
+
+def delete_customer(*, session: Session, customer_id: int) -> bool:
+    """Delete a customer and everything held about them. Returns False if unknown."""
+    if session.get(Customer, customer_id) is None:
+        return False
+    suggestion_ids = select(Suggestion.id).where(Suggestion.customer_id == customer_id)
+    session.execute(delete(Outcome).where(Outcome.suggestion_id.in_(suggestion_ids)))
+    session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
+    session.execute(delete(Suggestion).where(Suggestion.customer_id == customer_id))
+    session.execute(delete(Message).where(Message.customer_id == customer_id))
+    session.execute(delete(Conversation).where(Conversation.customer_id == customer_id))
+    for model in (Event, Transaction, FollowUp, Identity):
+        session.execute(delete(model).where(model.customer_id == customer_id))
+    session.execute(delete(Customer).where(Customer.id == customer_id))
+    session.flush()
+    return True
+
+
+def delete_customer_by_identity(
+    *, session: Session, identity_kind: str, identity_value: str
+) -> bool:
+    customer_id = session.scalar(
+        select(Identity.customer_id).where(
+            Identity.kind == identity_kind, Identity.value == identity_value
+        )
+    )
+    if customer_id is None:
+        return False
+    return delete_customer(session=session, customer_id=customer_id)
 
 
 def customer_record(row: Customer) -> CustomerRecord:

@@ -1,0 +1,337 @@
+"""The assistant pipeline: log the message, retrieve, suggest, tag, store the suggestion.
+
+``handle`` is what every channel calls; ``suggest`` is the pure "what would you say"
+query behind ``siyu suggest``. Both embed the message once and reuse the vector for
+scripts, knowledge and tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.domain import (
+    IncomingMessage,
+    KnowledgeSuggestion,
+    ScriptSuggestion,
+    SuggestionResult,
+)
+from bot.errors import LLMError
+from bot.kb import KnowledgeBase
+from bot.library import ScriptHit, ScriptLibrary
+from bot.llm import LLMClient
+from bot.prompts import DraftRequest, Passage
+from bot.settings import Settings
+from bot.store import Database
+from bot.store import customers as customers_repo
+from bot.store import messages as messages_repo
+from bot.store import suggestions as suggestions_repo
+from bot.store import tags as tags_repo
+from bot.store.records import CustomerRecord
+from bot.tagging import Tagger
+from knowledge import Embedder
+from scripts_lib.variables import fill
+
+log = logging.getLogger(__name__)
+
+#: Categories put first for a contact who has just been added.
+OPENING_CATEGORIES = ("welcome", "icebreaker")
+#: Messages longer than this are cut before retrieval (the tail is still logged).
+MAX_QUERY_CHARS = 2000
+HISTORY_MESSAGES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who the message is about, for filtering and for filling variables."""
+
+    industry: str
+    customer: CustomerRecord | None = None
+    adviser_name: str | None = None
+    new_contact: bool = False
+    history: tuple[tuple[str, str], ...] = ()
+
+
+class Assistant:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        embedder: Embedder,
+        library: ScriptLibrary,
+        kb: KnowledgeBase,
+        tagger: Tagger,
+        llm: LLMClient | None,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._embedder = embedder
+        self._library = library
+        self._kb = kb
+        self._tagger = tagger
+        self._llm = llm
+
+    # ------------------------------------------------------------------ queries
+    def suggest(
+        self,
+        text: str,
+        *,
+        industry: str | None = None,
+        customer_id: int | None = None,
+        new_contact: bool | None = None,
+    ) -> SuggestionResult:
+        """Suggestions for a message, without logging anything."""
+        ctx = self._context(industry=industry, customer_id=customer_id, new_contact=new_contact)
+        return self._suggest(text, ctx)
+
+    def _context(
+        self,
+        *,
+        industry: str | None,
+        customer_id: int | None,
+        new_contact: bool | None,
+        before_message_id: int | None = None,
+    ) -> Context:
+        customer = None
+        adviser_name = None
+        history: tuple[tuple[str, str], ...] = ()
+        seen = 0
+        if customer_id is not None:
+            with self._db.session() as session:
+                customer = customers_repo.get_customer(session=session, customer_id=customer_id)
+                if customer.adviser_id:
+                    adviser = customers_repo.get_adviser(
+                        session=session, adviser_id=customer.adviser_id
+                    )
+                    adviser_name = adviser.name if adviser else None
+                recent = messages_repo.recent_messages(
+                    session=session,
+                    customer_id=customer_id,
+                    before_id=before_message_id,
+                    limit=HISTORY_MESSAGES,
+                )
+                seen = len(recent)
+                history = tuple(
+                    ("customer" if m.direction == "in" else "adviser", m.text)
+                    for m in recent
+                    if m.type == "text" and m.text
+                )
+        return Context(
+            industry=industry
+            or (customer.industry if customer else None)
+            or self._settings.assistant.default_industry,
+            customer=customer,
+            adviser_name=adviser_name,
+            new_contact=bool(new_contact) if new_contact is not None else seen == 0,
+            history=history,
+        )
+
+    def _suggest(self, text: str, ctx: Context) -> SuggestionResult:
+        started = time.perf_counter()
+        query = text.strip()[:MAX_QUERY_CHARS]
+        if not query:
+            return SuggestionResult(
+                scripts=(),
+                knowledge=(),
+                tags=(),
+                reply=None,
+                mode="retrieval",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                customer_id=ctx.customer.id if ctx.customer else None,
+            )
+        vector = self._embedder.embed_one(query)
+        rset = self._settings.retrieval
+        hits = self._library.search(
+            query, k=rset.top_scripts, industry=ctx.industry, query_vector=vector
+        )
+        if ctx.new_contact:
+            opening = self._library.search(
+                query,
+                k=rset.top_scripts,
+                industry=ctx.industry,
+                categories=OPENING_CATEGORIES,
+                query_vector=vector,
+            )
+            hits = _merge_opening(opening, hits, rset.top_scripts)
+        scripts = tuple(self._fill(h, ctx) for h in hits)
+        knowledge = tuple(
+            self._kb.search(query, k=rset.top_knowledge, industry=ctx.industry, query_vector=vector)
+        )
+        tags = tuple(self._tagger.suggest(query, industry=ctx.industry, query_vector=vector))
+        reply, citations, mode, note = self._draft(query, ctx, knowledge, scripts)
+        return SuggestionResult(
+            scripts=scripts,
+            knowledge=knowledge,
+            tags=tags,
+            reply=reply,
+            mode=mode,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            citations=citations,
+            note=note,
+            customer_id=ctx.customer.id if ctx.customer else None,
+        )
+
+    def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
+        a = self._settings.assistant
+        customer = ctx.customer
+        today = datetime.now(ZoneInfo(self._settings.timezone))
+        filled = fill(
+            hit.script.body,
+            {
+                "customer_name": customer.name if customer else None,
+                "adviser_name": ctx.adviser_name or a.adviser_name,
+                "product": (customer.product if customer else None) or a.default_product,
+                "date": f"{today.month}月{today.day}日",
+                "company": a.company,
+                "city": customer.city if customer else None,
+            },
+        )
+        return ScriptSuggestion(
+            id=hit.script.id,
+            title=hit.script.title,
+            category=hit.script.category,
+            score=hit.score,
+            text=filled.text,
+            missing=filled.missing,
+        )
+
+    def _draft(
+        self,
+        query: str,
+        ctx: Context,
+        knowledge: tuple[KnowledgeSuggestion, ...],
+        scripts: tuple[ScriptSuggestion, ...],
+    ) -> tuple[str | None, tuple[int, ...], str, str | None]:
+        if self._llm is None:
+            return None, (), "retrieval", None
+        request = DraftRequest(
+            customer_text=query,
+            passages=[
+                Passage(ref=i, source=k.source, section=k.section, text=k.text)
+                for i, k in enumerate(knowledge, start=1)
+            ],
+            history=ctx.history,
+            customer_name=ctx.customer.name if ctx.customer else None,
+            adviser_name=ctx.adviser_name or self._settings.assistant.adviser_name,
+            industry=ctx.industry,
+            scripts=[s.text for s in scripts],
+        )
+        try:
+            draft = self._llm.draft_reply(request)
+        except LLMError as exc:
+            return None, (), "retrieval", f"LLM unavailable: {exc}"
+        return draft.text, tuple(draft.citations), "llm", None
+
+    # ------------------------------------------------------------------ channel events
+    def handle(self, message: IncomingMessage) -> SuggestionResult | None:
+        """Log a channel message, then (for a customer's text) suggest, tag and store.
+
+        Logging comes first and is idempotent on ``msg_id``: a repeated delivery returns
+        None and does nothing else. A failure after logging leaves the message
+        ``pending`` for ``process_pending``.
+        """
+        with self._db.session() as session:
+            customers_repo.ensure_adviser(
+                session=session,
+                adviser_id=message.adviser_id,
+                name=message.adviser_name or self._settings.assistant.adviser_name,
+            )
+            customer, _created = customers_repo.find_or_create_customer(
+                session=session,
+                identity_kind=f"{message.channel}_contact",
+                identity_value=message.contact_id,
+                name=message.contact_name,
+                adviser_id=message.adviser_id,
+                industry=message.industry,
+            )
+            conversation_id = messages_repo.get_or_create_conversation(
+                session=session,
+                channel=message.channel,
+                external_id=message.room_id or message.contact_id,
+                customer_id=customer.id,
+                adviser_id=message.adviser_id,
+                is_group=message.room_id is not None,
+                topic=message.room_topic,
+            )
+            wants_suggestion = (
+                message.direction == "in"
+                and message.type == "text"
+                and (message.room_id is None or message.mentions_adviser)
+            )
+            logged, created = messages_repo.log_message(
+                session=session,
+                msg_id=message.msg_id,
+                conversation_id=conversation_id,
+                customer_id=customer.id,
+                adviser_id=message.adviser_id,
+                direction=message.direction,
+                type=message.type,
+                text=message.text,
+                sent_at=message.sent_at,
+                status="pending" if wants_suggestion else "done",
+            )
+        if not created or not wants_suggestion:
+            return None
+        return self._process(logged.id, message.text, customer.id, message.adviser_id)
+
+    def process_pending(self, *, limit: int = 100) -> int:
+        """Suggest for messages that were logged but never processed (after a crash)."""
+        with self._db.session() as session:
+            pending = messages_repo.pending_messages(session=session, limit=limit)
+        done = 0
+        for m in pending:
+            try:
+                self._process(m.id, m.text, m.customer_id, m.adviser_id)
+                done += 1
+            except Exception:
+                log.exception("processing pending message %s failed", m.msg_id)
+        return done
+
+    def _process(
+        self, message_id: int, text: str, customer_id: int | None, adviser_id: str | None
+    ) -> SuggestionResult:
+        ctx = self._context(
+            industry=None,
+            customer_id=customer_id,
+            new_contact=None,
+            before_message_id=message_id,
+        )
+        result = self._suggest(text, ctx)
+        with self._db.session() as session:
+            for tag in result.tags:
+                if customer_id is not None:
+                    tags_repo.suggest_customer_tag(
+                        session=session,
+                        customer_id=customer_id,
+                        tag_id=tag.tag_id,
+                        evidence=tag.evidence,
+                        score=tag.score,
+                        message_id=message_id,
+                    )
+            saved = suggestions_repo.save_suggestion(
+                session=session,
+                message_id=message_id,
+                customer_id=customer_id,
+                adviser_id=adviser_id,
+                mode=result.mode,
+                reply=result.reply,
+                candidates=result.to_json(),
+                latency_ms=result.latency_ms,
+            )
+            messages_repo.set_message_status(session=session, message_id=message_id, status="done")
+        return replace(result, suggestion_id=saved.id)
+
+
+def _merge_opening(
+    opening: list[ScriptHit], rest: list[ScriptHit], limit: int
+) -> list[ScriptHit]:
+    """Opening scripts first (at most two), then the best of the rest, no duplicates."""
+    merged = opening[:2]
+    seen = {h.script.id for h in merged}
+    merged += [h for h in rest if h.script.id not in seen]
+    return merged[:limit]
+

@@ -1,0 +1,119 @@
+"""``siyu demo``: load the shipped demo data and play a scripted conversation through the
+in-memory channel, printing what an adviser would see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.progress import Progress
+from rich.rule import Rule
+
+from bot.channels.memory import MemoryChannel
+from bot.errors import InputError
+from bot.render import profile_panel, suggestion_panel
+from bot.runtime import Runtime
+from bot.store import customers as customers_repo
+from bot.store import tags as tags_repo
+from bot.tagging import parse_taxonomy
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCustomer:
+    contact_id: str
+    name: str
+    industry: str
+    messages: tuple[str, ...]
+
+
+def demo_data_dir() -> Path:
+    return Path(str(resources.files("bot") / "demo_data"))
+
+
+def load_demo_data(runtime: Runtime, progress: Progress) -> None:
+    """Import the demo library, taxonomy and knowledge (idempotent: a second run
+    finds everything unchanged and embeds nothing)."""
+    data = demo_data_dir()
+    task = progress.add_task("话术库", total=None)
+    runtime.library.import_file(
+        data / "scripts.csv",
+        progress=lambda d, t: progress.update(task, completed=d, total=t),
+    )
+    with runtime.db.session() as session:
+        tags_repo.replace_taxonomy(session=session, categories=parse_taxonomy(data / "tags.yaml"))
+    task = progress.add_task("标签", total=None)
+    runtime.reload_tags(progress=lambda d, t: progress.update(task, completed=d, total=t))
+    for path in sorted((data / "knowledge").iterdir()):
+        if path.name.startswith("."):
+            continue
+        industry = _industry_of(path.name)
+        task = progress.add_task(f"知识库 {path.name}", total=None)
+        runtime.kb.ingest(
+            path,
+            industry=industry,
+            progress=lambda d, t, task=task: progress.update(task, completed=d, total=t),
+        )
+
+
+def _industry_of(filename: str) -> str | None:
+    for industry in ("insurance", "kaoyan"):
+        if filename.startswith(industry):
+            return industry
+    return None
+
+
+def load_conversation(path: Path) -> tuple[dict[str, str], list[DemoCustomer]]:
+    raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        adviser = {"id": str(raw["adviser"]["id"]), "name": str(raw["adviser"]["name"])}
+        customers = [
+            DemoCustomer(
+                contact_id=str(c["id"]),
+                name=str(c["name"]),
+                industry=str(c["industry"]),
+                messages=tuple(str(m) for m in c["messages"]),
+            )
+            for c in raw["customers"]
+        ]
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{path.name}: malformed demo conversation ({exc})") from exc
+    return adviser, customers
+
+
+def run_demo(
+    runtime: Runtime, *, console: Console, progress: Callable[[], Progress]
+) -> None:
+    with progress() as bar:
+        load_demo_data(runtime, bar)
+    adviser, customers = load_conversation(demo_data_dir() / "conversation.yaml")
+    # Each run starts the demo customers afresh, so the output is the same every time.
+    with runtime.db.session() as session:
+        for c in customers:
+            customers_repo.delete_customer_by_identity(
+                session=session, identity_kind="memory_contact", identity_value=c.contact_id
+            )
+    channel = MemoryChannel(
+        runtime.assistant.handle, adviser_id=adviser["id"], adviser_name=adviser["name"]
+    )
+    last_customer_id = None
+    for c in customers:
+        console.print(Rule(f"{c.name} · {c.industry}"))
+        for text in c.messages:
+            console.print(f"[bold blue]{c.name}:[/] {text}", highlight=False)
+            result = channel.receive(
+                c.contact_id, text, contact_name=c.name, industry=c.industry
+            )
+            if result is None:
+                console.print("[red]处理失败（见日志）[/]")
+                continue
+            last_customer_id = result.customer_id
+            console.print(suggestion_panel(result, title=f"给{adviser['name']}的建议"))
+    if last_customer_id is not None:
+        with runtime.db.session() as session:
+            profile = customers_repo.customer_profile(session=session, customer_id=last_customer_id)
+        console.print(profile_panel(profile, timezone=runtime.settings.timezone))

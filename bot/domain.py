@@ -1,0 +1,109 @@
+"""Records that cross layers: what a channel delivers and what the assistant suggests."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+#: Message types a channel may report; only "text" gets suggestions.
+MESSAGE_TYPES = (
+    "text",
+    "image",
+    "voice",
+    "video",
+    "file",
+    "link",
+    "mini_program",
+    "emoticon",
+    "recalled",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message seen by a channel, in either direction.
+
+    ``msg_id`` is the channel's id and makes logging idempotent. ``contact_id`` is the
+    customer's id on that channel (the Wechaty contact id, the WeCom external_userid …).
+    """
+
+    msg_id: str
+    channel: str
+    contact_id: str
+    text: str
+    contact_name: str = ""
+    adviser_id: str = "adviser"
+    adviser_name: str = ""
+    direction: str = "in"  # "in": from the customer; "out": the adviser's own message
+    type: str = "text"
+    room_id: str | None = None
+    room_topic: str | None = None
+    mentions_adviser: bool = False
+    industry: str | None = None
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSuggestion:
+    id: str
+    title: str
+    category: str
+    score: float
+    text: str
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeSuggestion:
+    source: str
+    section: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class TagSuggestion:
+    name: str
+    category: str
+    evidence: str
+    score: float
+    tag_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionResult:
+    """What the adviser is shown for one customer message (the JSON of ``siyu suggest``)."""
+
+    scripts: tuple[ScriptSuggestion, ...]
+    knowledge: tuple[KnowledgeSuggestion, ...]
+    tags: tuple[TagSuggestion, ...]
+    reply: str | None
+    mode: str  # "llm" | "retrieval"
+    latency_ms: float
+    citations: tuple[int, ...] = ()
+    note: str | None = None  # why the result is retrieval-only, when an LLM is configured
+    customer_id: int | None = None
+    suggestion_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The public JSON schema of DESIGN.md (plus a few optional extra keys)."""
+        return {
+            "scripts": [
+                {k: v for k, v in asdict(s).items() if k != "missing"} | {"missing": list(s.missing)}
+                for s in self.scripts
+            ],
+            "knowledge": [asdict(k) for k in self.knowledge],
+            "tags": [
+                {"name": t.name, "category": t.category, "evidence": t.evidence, "score": t.score}
+                for t in self.tags
+            ],
+            "reply": self.reply,
+            "mode": self.mode,
+            "latency_ms": round(self.latency_ms, 1),
+            "citations": list(self.citations),
+            "note": self.note,
+            "customer_id": self.customer_id,
+            "suggestion_id": self.suggestion_id,
+        }

@@ -1,0 +1,95 @@
+"""Rich renderings shared by the CLI commands (suggest, chat, demo, profiles)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from bot.domain import SuggestionResult
+from bot.store.records import CustomerProfile
+
+CATEGORY_LABELS = {
+    "welcome": "欢迎",
+    "icebreaker": "破冰",
+    "product_intro": "产品介绍",
+    "objection": "异议处理",
+    "pricing": "价格",
+    "follow_up": "跟进",
+    "closing": "促成",
+    "care": "关怀",
+    "after_sales": "售后",
+    "referral": "转介绍",
+}
+STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
+
+
+def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Panel:
+    parts: list[RenderableType] = []
+    if result.reply:
+        cites = "".join(f"[{c}]" for c in result.citations)
+        parts.append(Text.assemble(("AI 草稿 ", "bold magenta"), result.reply, (f" {cites}", "dim")))
+    scripts = Table(box=None, show_header=True, header_style="bold cyan", expand=True)
+    scripts.add_column("#", width=2)
+    scripts.add_column("话术", ratio=3)
+    scripts.add_column("分类", width=8)
+    scripts.add_column("分", width=6, justify="right")
+    for i, s in enumerate(result.scripts, start=1):
+        body = Text(s.text)
+        body.highlight_regex(r"【待填:[^】]*】", "bold red")
+        scripts.add_row(
+            str(i),
+            Group(Text(f"{s.title}  ({s.id})", style="bold"), body),
+            CATEGORY_LABELS.get(s.category, s.category),
+            f"{s.score:.3f}",
+        )
+    parts.append(scripts if result.scripts else Text("（没有匹配的话术）", style="dim"))
+    if result.knowledge:
+        kb = Table(box=None, show_header=True, header_style="bold green", expand=True)
+        kb.add_column("知识", ratio=3)
+        kb.add_column("来源", ratio=1)
+        for k in result.knowledge:
+            kb.add_row(_clip(k.text, 120), f"{k.source}\n{k.section}")
+        parts.append(kb)
+    if result.tags:
+        tags = Table(box=None, show_header=True, header_style="bold yellow", expand=True)
+        tags.add_column("建议标签", width=14)
+        tags.add_column("依据", ratio=3)
+        for t in result.tags:
+            tags.add_row(f"{t.category}/{t.name}", t.evidence)
+        parts.append(tags)
+    footer = f"模式: {result.mode} · {result.latency_ms:.0f} ms"
+    if result.note:
+        footer += f" · {result.note}"
+    parts.append(Text(footer, style="dim"))
+    return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+
+
+def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:
+    tz = ZoneInfo(timezone)
+    c = profile.customer
+    head = Text.assemble(
+        (c.name or "(未命名)", "bold"),
+        f"  #{c.id} · 行业 {c.industry or '-'} · 阶段 {c.stage} · 消息 {profile.message_count}",
+    )
+    ids = Text("身份: " + ", ".join(f"{i.kind}={i.value}" for i in profile.identities), style="dim")
+    tags = Text("标签: ")
+    for t in profile.tags:
+        style = {"confirmed": "green", "rejected": "strike dim"}.get(t.status, "yellow")
+        tags.append(f"{t.tag.name}({STATUS_LABELS.get(t.status, t.status)}) ", style=style)
+    timeline = Table(box=None, show_header=False, expand=True)
+    timeline.add_column("时间", width=11, style="dim")
+    timeline.add_column("", width=4)
+    timeline.add_column("内容", ratio=1)
+    for e in profile.timeline:
+        who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
+        timeline.add_row(e.at.astimezone(tz).strftime("%m-%d %H:%M"), who, _clip(e.text, 80))
+    return Panel(Group(head, ids, tags, timeline), title="客户档案", title_align="left")
+
+
+def _clip(text: str, n: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"

@@ -1,0 +1,99 @@
+"""Start-up: every client (database, embedder, vector store, LLM) is built here, once,
+from the settings object, and passed down. There are no import-time globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.assistant import Assistant
+from bot.kb import KnowledgeBase
+from bot.library import ScriptLibrary
+from bot.llm import LLMClient, build_llm
+from bot.settings import Settings
+from bot.store import Database
+from bot.store import tags as tags_repo
+from bot.tagging import Tagger
+from knowledge import Embedder, HybridIndex, VectorStore, build_embedder, open_vector_store
+
+log = logging.getLogger(__name__)
+
+#: Called as (what, done, total) while indexes are brought up to date.
+IndexProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    embedder: Embedder
+    vectors: VectorStore
+    library: ScriptLibrary
+    kb: KnowledgeBase
+    tagger: Tagger
+    llm: LLMClient | None
+    assistant: Assistant
+
+    def sync_indexes(self, progress: IndexProgress | None = None) -> None:
+        """Bring the script, knowledge and tag indexes in line with SQL. Cheap when
+        nothing changed (nothing is embedded); after a crash or a deleted index
+        directory it embeds what is missing."""
+
+        def step(name: str) -> Callable[[int, int], None] | None:
+            if progress is None:
+                return None
+            return lambda done, total: progress(name, done, total)
+
+        self.library.sync(progress=step("scripts"))
+        self.kb.sync(progress=step("knowledge"))
+        self.reload_tags(progress=step("tags"))
+
+    def reload_tags(self, progress: Callable[[int, int], None] | None = None) -> None:
+        with self.db.session() as session:
+            tags = tags_repo.list_tags(session=session)
+        self.tagger.sync(tags, progress=progress)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -> Runtime:
+    """Open (and migrate) the store, open the indexes and sync them with SQL."""
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url, echo=settings.store.echo)
+    db.migrate()
+    embedder = build_embedder(settings.embedding)
+    vectors = open_vector_store(settings.vectors, data_dir)
+
+    def index(name: str) -> HybridIndex:
+        return HybridIndex(name, embedder=embedder, vectors=vectors, retrieval=settings.retrieval)
+
+    library = ScriptLibrary(db=db, index=index("scripts"))
+    kb = KnowledgeBase(db=db, index=index("knowledge"), settings=settings.knowledge)
+    tagger = Tagger(index=index("tags"), settings=settings.tagging)
+    llm = build_llm(settings.llm)
+    assistant = Assistant(
+        settings=settings,
+        db=db,
+        embedder=embedder,
+        library=library,
+        kb=kb,
+        tagger=tagger,
+        llm=llm,
+    )
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        embedder=embedder,
+        vectors=vectors,
+        library=library,
+        kb=kb,
+        tagger=tagger,
+        llm=llm,
+        assistant=assistant,
+    )
+    runtime.sync_indexes(progress)
+    return runtime

@@ -1,0 +1,208 @@
+"""Customer tags: the taxonomy file, and tag suggestions with evidence for one message.
+
+A tag is suggested when the message contains one of its keywords (after normalising
+Traditional/Simplified, width and case), or when the message's embedding is close to
+the tag's description. Suggestions are stored as *suggested*; people confirm them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bot.domain import TagSuggestion
+from bot.errors import InputError
+from bot.settings import TaggingSettings
+from bot.store.records import TagRecord
+from bot.store.tags import CategorySpec, TagSpec
+from knowledge import HybridIndex, IndexItem, normalize
+from scripts_lib.model import ANY_INDUSTRY
+
+log = logging.getLogger(__name__)
+
+KEYWORD_SCORE = 1.0
+EVIDENCE_CHARS = 24
+
+
+def parse_taxonomy(path: Path) -> list[CategorySpec]:
+    """Read a taxonomy YAML file (format in the README); every problem is reported at once."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError as exc:
+        raise InputError(f"taxonomy file not found: {path}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name} is not valid UTF-8 YAML: {exc}") from exc
+    return taxonomy_from_data(raw, name=path.name)
+
+
+def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec]:
+    problems: list[str] = []
+    if not isinstance(raw, dict) or not isinstance(raw.get("categories"), list):
+        raise InputError(f"{name}: expected a mapping with a 'categories' list")
+    if "version" not in raw:
+        problems.append("missing 'version'")
+    categories: list[CategorySpec] = []
+    seen_cats: set[tuple[str, str]] = set()
+    for ci, cat in enumerate(raw["categories"], start=1):
+        where = f"categories[{ci}]"
+        if not isinstance(cat, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        cname = str(cat.get("name") or "").strip()
+        industry = str(cat.get("industry") or ANY_INDUSTRY).strip()
+        if not cname:
+            problems.append(f"{where}: missing 'name'")
+        if (cname, industry) in seen_cats:
+            problems.append(f"{where}: duplicate category {cname!r} for industry {industry!r}")
+        seen_cats.add((cname, industry))
+        tags: list[TagSpec] = []
+        seen_tags: set[str] = set()
+        raw_tags = cat.get("tags")
+        if not isinstance(raw_tags, list) or not raw_tags:
+            problems.append(f"{where} ({cname}): 'tags' must be a non-empty list")
+            raw_tags = []
+        for ti, tag in enumerate(raw_tags, start=1):
+            twhere = f"{where}.tags[{ti}]"
+            if not isinstance(tag, dict) or not str(tag.get("name") or "").strip():
+                problems.append(f"{twhere}: each tag needs a 'name'")
+                continue
+            tname = str(tag["name"]).strip()
+            if tname in seen_tags:
+                problems.append(f"{twhere}: duplicate tag {tname!r} in {cname!r}")
+            seen_tags.add(tname)
+            keywords = tag.get("keywords") or []
+            if not isinstance(keywords, list) or not all(
+                isinstance(k, str | int) for k in keywords
+            ):
+                problems.append(f"{twhere} ({tname}): 'keywords' must be a list of strings")
+                keywords = []
+            tags.append(
+                TagSpec(
+                    name=tname,
+                    description=str(tag.get("description") or "").strip(),
+                    keywords=tuple(str(k).strip() for k in keywords if str(k).strip()),
+                )
+            )
+        categories.append(
+            CategorySpec(
+                name=cname,
+                industry=industry,
+                description=str(cat.get("description") or "").strip(),
+                tags=tuple(tags),
+            )
+        )
+    if problems:
+        raise InputError(f"{name}: {len(problems)} problems, nothing imported", problems)
+    return categories
+
+
+def tag_index_text(tag: TagRecord) -> str:
+    """What the tag's embedding is computed from."""
+    keywords = "、".join(tag.keywords)
+    return f"{tag.name}：{tag.description}。{keywords}".strip()
+
+
+class Tagger:
+    """Suggests tags for a message from the active taxonomy."""
+
+    def __init__(self, *, index: HybridIndex, settings: TaggingSettings) -> None:
+        self._index = index
+        self._settings = settings
+        self._tags: dict[str, TagRecord] = {}
+        self._keywords: list[tuple[str, TagRecord]] = []
+
+    def sync(
+        self, tags: Sequence[TagRecord], progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Load the active taxonomy (embeds only tags that are new or changed)."""
+        self._tags = {f"tag-{t.id}": t for t in tags}
+        self._keywords = [
+            (normalize(k), t) for t in tags for k in (*t.keywords, t.name) if normalize(k)
+        ]
+        # Longest keyword first, so that evidence quotes the most specific match.
+        self._keywords.sort(key=lambda kt: -len(kt[0]))
+        items = [
+            IndexItem(
+                id=key,
+                text=tag_index_text(t),
+                metadata={"industry": t.industry, "category": t.category},
+            )
+            for key, t in self._tags.items()
+        ]
+        self._index.sync(items, progress=progress)
+
+    @property
+    def size(self) -> int:
+        return len(self._tags)
+
+    def suggest(
+        self,
+        text: str,
+        *,
+        industry: str | None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[TagSuggestion]:
+        if not self._tags or not text.strip() or self._settings.max_tags == 0:
+            return []
+        norm = normalize(text)
+        allowed = {industry, ANY_INDUSTRY} if industry else None
+        found: dict[int, TagSuggestion] = {}
+        for keyword, tag in self._keywords:
+            if allowed is not None and tag.industry not in allowed:
+                continue
+            if tag.id in found:
+                continue
+            pos = norm.find(keyword)
+            if pos >= 0:
+                found[tag.id] = TagSuggestion(
+                    name=tag.name,
+                    category=tag.category,
+                    evidence=f"「{_excerpt(text, norm, pos, len(keyword))}」含“{keyword}”",
+                    score=KEYWORD_SCORE,
+                    tag_id=tag.id,
+                )
+        where: dict[str, object] | None = {"industry": sorted(allowed)} if allowed else None
+        hits = self._index.search(
+            text, k=self._settings.max_tags * 3, where=where, query_vector=query_vector
+        )
+        categories_used = {t.category for t in found.values()}
+        for hit in hits:
+            tag = self._tags.get(hit.id)
+            if tag is None or tag.id in found or hit.dense_score is None:
+                continue
+            if hit.dense_score < self._settings.similarity_threshold:
+                continue
+            # Semantic-only evidence is weaker: at most one such tag per category.
+            if tag.category in categories_used:
+                continue
+            categories_used.add(tag.category)
+            found[tag.id] = TagSuggestion(
+                name=tag.name,
+                category=tag.category,
+                evidence=f"「{_shorten(text)}」与“{tag.description or tag.name}”语义相近",
+                score=round(float(hit.dense_score), 3),
+                tag_id=tag.id,
+            )
+        ranked = sorted(found.values(), key=lambda t: -t.score)
+        return ranked[: self._settings.max_tags]
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EVIDENCE_CHARS * 2 else flat[: EVIDENCE_CHARS * 2] + "…"
+
+
+def _excerpt(original: str, norm: str, pos: int, length: int) -> str:
+    """Quote the words around a keyword hit. ``normalize`` keeps character positions for
+    Chinese text; if it changed the length, quote from the normalised text instead."""
+    source = original if len(original) == len(norm) else norm
+    start = max(0, pos - EVIDENCE_CHARS // 2)
+    end = min(len(source), pos + length + EVIDENCE_CHARS // 2)
+    snippet = " ".join(source[start:end].split())
+    return ("…" if start > 0 else "") + snippet + ("…" if end < len(source) else "")
+
