@@ -81,7 +81,7 @@ def all_chunks(*, session: Session) -> list[ChunkRecord]:
         .join(Document, Document.id == Chunk.document_id)
         .order_by(Chunk.id)
     )
-    return [_chunk_record(c, src, ind) for c, src, ind in session.execute(stmt).tuples()]
+    return [_chunk_record(c, src, ind) for c, src, ind in session.execute(stmt)]
 
 
 def get_chunks(*, session: Session, ids: Sequence[int]) -> dict[int, ChunkRecord]:
@@ -92,7 +92,7 @@ def get_chunks(*, session: Session, ids: Sequence[int]) -> dict[int, ChunkRecord
         .join(Document, Document.id == Chunk.document_id)
         .where(Chunk.id.in_(list(ids)))
     )
-    return {c.id: _chunk_record(c, src, ind) for c, src, ind in session.execute(stmt).tuples()}
+    return {c.id: _chunk_record(c, src, ind) for c, src, ind in session.execute(stmt)}
 
 
 def _document_record(session: Session, row: Document) -> DocumentRecord:

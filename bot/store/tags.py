@@ -163,7 +163,7 @@ def list_customer_tags(
         stmt = stmt.where(CustomerTag.customer_id == customer_id)
     if adviser_id is not None:
         stmt = stmt.where(Customer.adviser_id == adviser_id)
-    return [customer_tag_record(row, name) for row, name in session.execute(stmt).tuples()]
+    return [customer_tag_record(row, name) for row, name in session.execute(stmt)]
 
 
 def tag_record(tag: Tag) -> TagRecord:

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bot.errors import ConfigError
+from bot.settings import LLMSettings, Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys |= _keys(ann, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def _flatten(data: dict[str, object], prefix: str = "") -> set[str]:
+    keys = set()
+    for k, v in data.items():
+        if isinstance(v, dict):
+            keys |= _flatten(v, f"{prefix}{k}.")
+        else:
+            keys.add(prefix + k)
+    return keys
+
+
+def test_every_setting_is_documented_in_the_example() -> None:
+    documented = _flatten(tomllib.loads(EXAMPLE.read_text(encoding="utf-8")))
+    assert documented == _keys(Settings)
+
+
+def test_example_file_loads_to_the_defaults() -> None:
+    assert load_settings(EXAMPLE, environ={}) == Settings()
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('data_dir = "from-file"\n[store]\nurl = "sqlite:///x.db"\n', encoding="utf-8")
+    s = load_settings(cfg, environ={"SIYU_DATA_DIR": "from-env", "SIYU_DATABASE_URL": "sqlite://"})
+    assert s.data_dir == Path("from-env")
+    assert s.database_url == "sqlite://"
+    assert load_settings(cfg, data_dir=tmp_path, environ={}).data_dir == tmp_path
+
+
+def test_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
+    s = load_settings(None, data_dir=tmp_path, environ={})
+    assert s.database_url == f"sqlite:///{tmp_path.as_posix()}/siyu.db"
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[retrieval]\ntop_scripts = 0\n", "retrieval.top_scripts"),
+        ("[llm]\nbase_url = 3\n", "llm.base_url"),
+        ("[nope]\nx = 1\n", "nope"),
+        ('timezone = "Mars/Olympus"\n', "timezone"),
+        ("this is = = not toml", "not valid TOML"),
+    ],
+)
+def test_bad_settings_are_reported_clearly(tmp_path: Path, text: str, needle: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        load_settings(cfg, environ={})
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_api_key_comes_from_the_named_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    llm = LLMSettings(base_url="http://127.0.0.1:1/v1", api_key_env="MY_KEY")
+    monkeypatch.setenv("MY_KEY", "sk-real-looking")
+    assert llm.api_key() == "sk-real-looking"
+    monkeypatch.setenv("MY_KEY", "changeme")
+    with pytest.raises(ConfigError, match="placeholder"):
+        llm.api_key()

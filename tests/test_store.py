@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from bot.errors import InputError
+from bot.store import Database
+from bot.store import customers, documents, messages, scripts, suggestions, tags
+from bot.store.models import Base
+from scripts_lib.model import ScriptRecord
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'siyu.db'}")
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def _customer(db: Database, contact: str = "wx1", name: str = "张丽") -> int:
+    with db.session() as s:
+        customers.ensure_adviser(session=s, adviser_id="a1", name="李顾问")
+        c, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wechat", identity_value=contact, name=name, adviser_id="a1"
+        )
+    return c.id
+
+
+def _log(db: Database, customer_id: int, msg_id: str, text: str = "你好") -> bool:
+    with db.session() as s:
+        conv = messages.get_or_create_conversation(
+            session=s, channel="memory", external_id="wx1", customer_id=customer_id, adviser_id="a1"
+        )
+        _, created = messages.log_message(
+            session=s,
+            msg_id=msg_id,
+            conversation_id=conv,
+            customer_id=customer_id,
+            adviser_id="a1",
+            direction="in",
+            text=text,
+        )
+    return created
+
+
+def test_migration_matches_the_models_and_is_rerunnable(db: Database) -> None:
+    db.migrate()  # second run is a no-op
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert "messages" in inspect(db.engine).get_table_names()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_same_delivery_twice_is_one_row(db: Database) -> None:
+    cid = _customer(db)
+    assert _log(db, cid, "m-1") is True
+    assert _log(db, cid, "m-1") is False
+    with db.session() as s:
+        assert messages.count_messages(session=s, customer_id=cid) == 1
+
+
+def test_concurrent_duplicate_deliveries_store_one_row(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    database.migrate()
+    cid = _customer(database)
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(_log(database, cid, "same-id"))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    with database.session() as s:
+        assert messages.count_messages(session=s, customer_id=cid) == 1
+    database.dispose()
+
+
+def test_identity_resolves_to_one_customer(db: Database) -> None:
+    first = _customer(db, "wx9", "王")
+    again = _customer(db, "wx9", "")
+    other = _customer(db, "wx10", "赵")
+    assert first == again != other
+    with db.session() as s:
+        profile = customers.customer_profile(session=s, customer_id=first)
+    assert profile.customer.name == "王"
+    assert [(i.kind, i.value) for i in profile.identities] == [("wechat", "wx9")]
+    assert [e.text for e in profile.timeline] == ["contact_added"]
+
+
+def test_timeline_orders_messages_and_events(db: Database) -> None:
+    cid = _customer(db)
+    _log(db, cid, "a", "第一条")
+    _log(db, cid, "b", "第二条")
+    with db.session() as s:
+        profile = customers.customer_profile(session=s, customer_id=cid)
+        recent = messages.recent_messages(session=s, customer_id=cid, limit=1)
+    assert [e.text for e in profile.timeline] == ["contact_added", "第一条", "第二条"]
+    assert profile.message_count == 2
+    assert [m.text for m in recent] == ["第二条"]
+
+
+def _taxonomy(*names: str) -> list[tags.CategorySpec]:
+    return [
+        tags.CategorySpec(
+            name="险种兴趣",
+            industry="insurance",
+            tags=tuple(tags.TagSpec(name=n, keywords=(n,)) for n in names),
+        )
+    ]
+
+
+def test_reviewed_tags_are_not_overwritten_by_new_suggestions(db: Database) -> None:
+    cid = _customer(db)
+    with db.session() as s:
+        tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险", "医疗险"))
+        tag_ids = {t.name: t.id for t in tags.list_tags(session=s, industry="insurance")}
+        assert tags.suggest_customer_tag(
+            session=s,
+            customer_id=cid,
+            tag_id=tag_ids["重疾险"],
+            evidence="e1",
+            score=0.5,
+            message_id=None,
+        )
+        row = tags.list_customer_tags(session=s, customer_id=cid)[0]
+        tags.review_customer_tag(session=s, customer_tag_id=row.id, status="rejected", reviewer="m")
+        assert not tags.suggest_customer_tag(
+            session=s,
+            customer_id=cid,
+            tag_id=tag_ids["重疾险"],
+            evidence="e2",
+            score=0.9,
+            message_id=None,
+        )
+        (after,) = tags.list_customer_tags(session=s, customer_id=cid)
+    assert (after.status, after.evidence, after.reviewer) == ("rejected", "e1", "m")
+
+
+def test_review_rejects_unknown_status(db: Database) -> None:
+    with db.session() as s, pytest.raises(InputError):
+        tags.review_customer_tag(session=s, customer_tag_id=1, status="maybe", reviewer="m")
+
+
+def test_taxonomy_reimport_deactivates_dropped_tags(db: Database) -> None:
+    with db.session() as s:
+        tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险", "医疗险"))
+        stats = tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险"))
+        names = [t.name for t in tags.list_tags(session=s)]
+    assert (stats.added, stats.updated, stats.deactivated) == (0, 1, 1)
+    assert names == ["重疾险"]
+
+
+def _script(body: str, status: str = "approved") -> ScriptRecord:
+    return ScriptRecord(
+        id="S1",
+        title="t",
+        category="pricing",
+        stage="convert",
+        industry="insurance",
+        body=body,
+        status=status,
+    )
+
+
+def test_script_upsert_versions_changes_only(db: Database) -> None:
+    with db.session() as s:
+        assert scripts.upsert_scripts(session=s, records=[_script("a")]).added == 1
+        assert scripts.upsert_scripts(session=s, records=[_script("a")]).unchanged == 1
+        assert scripts.upsert_scripts(session=s, records=[_script("b")]).updated == 1
+        (rec,) = scripts.list_scripts(session=s)
+        scripts.set_script_status(session=s, script_id="S1", status="archived")
+        assert scripts.list_scripts(session=s, status="approved") == []
+    assert (rec.body, rec.version) == ("b", 2)
+
+
+def test_failed_transaction_writes_nothing(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.session() as s:
+        scripts.upsert_scripts(session=s, records=[_script("a")])
+        raise RuntimeError("boom")
+    with db.session() as s:
+        assert scripts.list_scripts(session=s) == []
+
+
+def test_replacing_a_document_swaps_its_chunks(db: Database) -> None:
+    spec = documents.ChunkSpec
+    with db.session() as s:
+        doc, removed = documents.replace_document(
+            session=s,
+            source="/k/a.md",
+            kind="markdown",
+            sha256="1",
+            industry=None,
+            chunks=[spec(0, "A", "一"), spec(1, "B", "二")],
+        )
+        assert removed == [] and doc.chunks == 2
+        old_ids = [c.id for c in documents.all_chunks(session=s)]
+        doc, removed = documents.replace_document(
+            session=s,
+            source="/k/a.md",
+            kind="markdown",
+            sha256="2",
+            industry="insurance",
+            chunks=[spec(0, "A", "新")],
+        )
+        chunks = documents.all_chunks(session=s)
+    assert sorted(removed) == sorted(old_ids)
+    assert [(c.text, c.industry) for c in chunks] == [("新", "insurance")]
+
+
+def test_delete_customer_removes_everything_about_them(db: Database) -> None:
+    cid = _customer(db)
+    keep = _customer(db, "wx-other", "留")
+    _log(db, cid, "x")
+    with db.session() as s:
+        suggestions.save_suggestion(
+            session=s,
+            message_id=None,
+            customer_id=cid,
+            adviser_id="a1",
+            mode="retrieval",
+            reply=None,
+            candidates={},
+            latency_ms=1.0,
+        )
+        assert customers.delete_customer_by_identity(
+            session=s, identity_kind="wechat", identity_value="wx1"
+        )
+        assert suggestions.list_suggestions(session=s, customer_id=cid) == []
+        assert [c.id for c in customers.list_customers(session=s)] == [keep]
