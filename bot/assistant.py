@@ -126,7 +126,10 @@ class Assistant:
             or self._settings.assistant.default_industry,
             customer=customer,
             adviser_name=adviser_name,
-            new_contact=bool(new_contact) if new_contact is not None else seen == 0,
+            # Without a customer there is no history to judge by: not a new contact.
+            new_contact=new_contact
+            if new_contact is not None
+            else (customer is not None and seen == 0),
             history=history,
         )
 

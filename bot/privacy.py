@@ -146,23 +146,35 @@ def _numbers_in_run(text: str, run: re.Match[str], patterns: _Patterns) -> list[
     chars = run.group().translate(_TO_ASCII_DIGITS)
     groups = [(m.start(), m.end()) for m in patterns.group.finditer(chars)]
     plus = chars.startswith("+")
+    # digits[i:j] of the groups is cumulative[j] - cumulative[i]: a cheap pre-check, as
+    # most runs are prices, dates and short codes.
+    cumulative = [0]
+    for start, end in groups:
+        cumulative.append(cumulative[-1] + end - start)
     found: list[PiiMatch] = []
     i = 0
     while i < len(groups):
-        for j in range(min(len(groups), i + _MAX_GROUPS), i, -1):
+        last = min(len(groups), i + _MAX_GROUPS)
+        if cumulative[last] - cumulative[i] < _MIN_DIGITS:
+            i += 1
+            continue
+        for j in range(last, i, -1):
+            if not _MIN_DIGITS <= cumulative[j] - cumulative[i] <= _MAX_DIGITS:
+                continue
             span = groups[i:j]
-            length = sum(end - start for start, end in span)
-            if not _MIN_DIGITS <= length <= _MAX_DIGITS:
-                continue  # cheap pre-check: most runs are prices, dates, short codes
             kind = _classify(chars, span, plus=plus and i == 0, patterns=patterns)
             if kind is None:
                 continue
             start = offset + span[0][0]
             if kind == "mobile" and plus and i == 0:
                 start -= 1  # the "+" of "+86"
-            elif kind == "landline" and len(span) > 1 and chars[span[0][1]] in ")）":
-                if text[start - 1 : start] in ("(", "（"):
-                    start -= 1  # "(010)12345678": the opening bracket goes too
+            elif (
+                kind == "landline"
+                and len(span) > 1
+                and chars[span[0][1]] in ")）"
+                and text[start - 1 : start] in ("(", "（")
+            ):
+                start -= 1  # "(010)12345678": the opening bracket goes too
             if kind == "bank_card" and not _is_bank_card(text, start, chars, span):
                 continue
             found.append(PiiMatch(kind, start, offset + span[-1][1]))

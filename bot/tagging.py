@@ -26,6 +26,8 @@ from scripts_lib.model import ANY_INDUSTRY
 log = logging.getLogger(__name__)
 
 KEYWORD_SCORE = 1.0
+#: A keyword right after one of these is negated (「没孩子」 is not 有孩子).
+NEGATIONS = ("没有", "没", "不", "无", "非", "未")
 EVIDENCE_CHARS = 24
 
 
@@ -157,7 +159,7 @@ class Tagger:
                 continue
             if tag.id in found:
                 continue
-            pos = norm.find(keyword)
+            pos = _find_affirmed(norm, keyword)
             if pos >= 0:
                 found[tag.id] = TagSuggestion(
                     name=tag.name,
@@ -190,6 +192,16 @@ class Tagger:
             )
         ranked = sorted(found.values(), key=lambda t: -t.score)
         return ranked[: self._settings.max_tags]
+
+
+def _find_affirmed(text: str, keyword: str) -> int:
+    """Position of the first occurrence of ``keyword`` not directly negated, or -1."""
+    pos = text.find(keyword)
+    while pos >= 0:
+        if not any(text.endswith(neg, 0, pos) for neg in NEGATIONS):
+            return pos
+        pos = text.find(keyword, pos + 1)
+    return -1
 
 
 def _shorten(text: str) -> str:

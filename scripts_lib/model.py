@@ -17,9 +17,31 @@ CATEGORIES: tuple[str, ...] = (
     "referral",
 )
 STAGES: tuple[str, ...] = ("acquire", "engage", "convert", "retain")
+#: Chinese names of the stages (引流/承接/转化/服务); an import accepts them as aliases.
+STAGE_LABELS: dict[str, str] = {
+    "acquire": "引流",
+    "engage": "承接",
+    "convert": "转化",
+    "retain": "服务",
+}
+#: Chinese display names of the categories; an import accepts them as aliases.
+CATEGORY_LABELS: dict[str, str] = {
+    "welcome": "欢迎语",
+    "icebreaker": "破冰",
+    "product_intro": "产品介绍",
+    "objection": "异议处理",
+    "pricing": "报价",
+    "follow_up": "跟进",
+    "closing": "促单",
+    "care": "关怀",
+    "after_sales": "售后",
+    "referral": "转介绍",
+}
 STATUSES: tuple[str, ...] = ("draft", "approved", "archived")
 #: Columns of the CSV / XLSX format, in order; YAML uses the same keys.
 COLUMNS: tuple[str, ...] = ("id", "title", "category", "stage", "industry", "tags", "body")
+#: Optional columns an import accepts and an export always writes, after ``COLUMNS``.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("status", "variant_group")
 #: Variables a script body may use as ``{name}``.
 VARIABLES: tuple[str, ...] = (
     "customer_name",
@@ -72,8 +94,14 @@ class LintIssue:
 
 @dataclass(frozen=True, slots=True)
 class ParsedScript:
-    """A script read from a file, with the line it came from (for error messages)."""
+    """A script read from a file, with the line it came from (for error messages).
+
+    ``issues`` holds problems the reader already saw in the row's shape (a CSV row
+    with more cells than the header, a YAML value that is a list where text was
+    expected, …); ``lint`` reports them together with the content checks.
+    """
 
     line: int
     record: ScriptRecord
     raw: dict[str, str] = field(default_factory=dict)
+    issues: tuple[LintIssue, ...] = ()

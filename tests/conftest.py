@@ -6,3 +6,59 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from openai_stub import openai_stub  # noqa: E402, F401  (fixture: local OpenAI-compatible server)
+
+from bot.runtime import Runtime, open_runtime  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.store import tags as tags_repo  # noqa: E402
+from bot.tagging import parse_taxonomy  # noqa: E402
+
+LIBRARY = Path(__file__).parent / "data" / "library"
+
+RuntimeFactory = Callable[..., Runtime]
+
+
+def load_small_library(rt: Runtime) -> None:
+    """Ten scripts (one draft), four tags, two knowledge documents: see tests/data/library."""
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    with rt.db.session() as session:
+        tags_repo.replace_taxonomy(
+            session=session, categories=parse_taxonomy(LIBRARY / "tags.yaml")
+        )
+    rt.reload_tags()
+    rt.kb.ingest(LIBRARY / "kb" / "insurance.md", industry="insurance")
+    rt.kb.ingest(LIBRARY / "kb" / "kaoyan.md", industry="kaoyan")
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> Iterator[RuntimeFactory]:
+    """Build a runtime in a fresh data dir (real SQLite, real Chroma, real embeddings)."""
+    opened: list[Runtime] = []
+
+    def factory(*, load: bool = True, data_dir: Path | None = None, **settings: Any) -> Runtime:
+        raw = {"data_dir": str(data_dir or tmp_path / "data")} | settings
+        rt = open_runtime(Settings.model_validate(raw))
+        opened.append(rt)
+        if load:
+            load_small_library(rt)
+        return rt
+
+    yield factory
+    for rt in opened:
+        rt.close()
+
+
+@pytest.fixture(scope="module")
+def shared_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """One loaded runtime for read-only tests of a module."""
+    data_dir = tmp_path_factory.mktemp("shared") / "data"
+    rt = open_runtime(Settings.model_validate({"data_dir": str(data_dir)}))
+    load_small_library(rt)
+    yield rt
+    rt.close()

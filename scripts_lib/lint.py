@@ -1,0 +1,164 @@
+"""Checks on scripts read from a file, reported all at once with their line numbers.
+
+``lint`` never stops at the first problem: an operator fixing a spreadsheet wants the
+whole list. Errors block an import (``load_scripts`` is all-or-nothing); warnings
+(severity ``"warning"``) are advice and do not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+
+from scripts_lib.model import (
+    ANY_INDUSTRY,
+    CATEGORIES,
+    MAX_BODY_CHARS,
+    STAGES,
+    STATUSES,
+    VARIABLES,
+    LintIssue,
+    ParsedScript,
+)
+from scripts_lib.variables import VARIABLE_LABELS, parse_template
+
+#: Titles longer than this get a warning (they are cut off in the adviser's sidebar).
+MAX_TITLE_CHARS = 40
+
+# CJK unified ideographs (basic, extension A, compatibility, extensions B-G).
+_CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+# A variable typed with full-width braces by a Chinese input method: ｛customer_name｝.
+_FULLWIDTH_VARIABLE = re.compile(r"｛\s*([A-Za-z_][A-Za-z0-9_]*)\s*｝")
+_ALLOWED_VARIABLES = ", ".join(f"{{{name}}}" for name in VARIABLES)
+_LABEL_TO_VARIABLE = {label: name for name, label in VARIABLE_LABELS.items()}
+
+
+def lint(
+    parsed: Sequence[ParsedScript], *, known_industries: Collection[str] | None = None
+) -> list[LintIssue]:
+    """Return every problem in ``parsed``, in file order.
+
+    Errors: problems the reader found in a row's shape, an empty id / title / body,
+    an unknown category, stage or status, an unknown industry (only checked when
+    ``known_industries`` is given; ``"general"`` is always allowed), a duplicate id
+    (reported on the second occurrence, naming the line of the first), a body
+    longer than ``MAX_BODY_CHARS``, an unknown ``{variable}`` and malformed braces.
+    Warnings: a body without any Chinese text, a title longer than ``MAX_TITLE_CHARS``.
+    """
+    industries = None if known_industries is None else {*known_industries, ANY_INDUSTRY}
+    first_line: dict[str, int] = {}
+    issues: list[LintIssue] = []
+    for item in parsed:
+        issues.extend(item.issues)
+        issues.extend(_check_one(item, industries))
+        script_id = item.record.id
+        if script_id:
+            if script_id in first_line:
+                issues.append(
+                    _issue(
+                        item,
+                        "id",
+                        f"duplicate id {script_id!r}: first used on line {first_line[script_id]}",
+                    )
+                )
+            else:
+                first_line[script_id] = item.line
+    return issues
+
+
+def _issue(item: ParsedScript, field: str, message: str, severity: str = "error") -> LintIssue:
+    return LintIssue(
+        line=item.line,
+        script_id=item.record.id,
+        field=field,
+        message=message,
+        severity=severity,
+    )
+
+
+def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssue]:
+    record = item.record
+    issues: list[LintIssue] = []
+    for name in ("id", "title", "body"):
+        if not getattr(record, name):
+            issues.append(_issue(item, name, f"{name} is empty"))
+    for name, value, allowed in (
+        ("category", record.category, CATEGORIES),
+        ("stage", record.stage, STAGES),
+        ("status", record.status, STATUSES),
+    ):
+        if value not in allowed:
+            what = f"{name} is empty" if not value else f"unknown {name} {value!r}"
+            issues.append(_issue(item, name, f"{what}; allowed: {', '.join(allowed)}"))
+    if not record.industry:
+        issues.append(
+            _issue(item, "industry", f"industry is empty; use {ANY_INDUSTRY!r} for every industry")
+        )
+    elif industries is not None and record.industry not in industries:
+        names = ", ".join(sorted(industries))
+        issues.append(
+            _issue(item, "industry", f"unknown industry {record.industry!r}; allowed: {names}")
+        )
+    if len(record.body) > MAX_BODY_CHARS:
+        issues.append(
+            _issue(
+                item,
+                "body",
+                f"body is {len(record.body)} characters; the limit is {MAX_BODY_CHARS}",
+            )
+        )
+    issues.extend(_check_template(item))
+    if record.body and not _CHINESE.search(record.body):
+        issues.append(_issue(item, "body", "body contains no Chinese text", "warning"))
+    if len(record.title) > MAX_TITLE_CHARS:
+        issues.append(
+            _issue(
+                item,
+                "title",
+                f"title is {len(record.title)} characters; keep it within {MAX_TITLE_CHARS}",
+                "warning",
+            )
+        )
+    return issues
+
+
+def _check_template(item: ParsedScript) -> list[LintIssue]:
+    issues: list[LintIssue] = []
+    reported: set[str] = set()
+    for part in parse_template(item.record.body):
+        if part.kind == "variable" and part.value not in VARIABLES:
+            if part.value in reported:
+                continue
+            reported.add(part.value)
+            hint = ""
+            if part.value.strip() in VARIABLES:
+                hint = f" (did you mean {{{part.value.strip()}}}, without spaces?)"
+            elif part.value in _LABEL_TO_VARIABLE:
+                hint = f" (did you mean {{{_LABEL_TO_VARIABLE[part.value]}}}?)"
+            issues.append(
+                _issue(
+                    item,
+                    "body",
+                    f"unknown variable {{{part.value}}}{hint}; allowed: {_ALLOWED_VARIABLES}",
+                )
+            )
+        elif part.kind == "malformed":
+            issues.append(_issue(item, "body", _malformed_message(part.value, part.offset)))
+    for match in _FULLWIDTH_VARIABLE.finditer(item.record.body):
+        issues.append(
+            _issue(
+                item,
+                "body",
+                f"{match.group(0)} uses full-width braces; write variables as {{{match.group(1)}}}",
+            )
+        )
+    return issues
+
+
+def _malformed_message(token: str, offset: int) -> str:
+    where = f"at character {offset + 1}"
+    if token == "{":
+        return f"'{{' without a closing '}}' {where} (write '{{{{' for a literal brace)"
+    if token == "}":
+        return f"'}}' without an opening '{{' {where} (write '}}}}' for a literal brace)"
+    return f"empty variable {token!r} {where}; allowed: {_ALLOWED_VARIABLES}"
