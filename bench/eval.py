@@ -42,7 +42,10 @@ def main() -> None:
         )
         rows = read_jsonl(args.devset)
         results = [
-            (row, rt.assistant.suggest(row["text"], industry=row.get("industry"), new_contact=False))
+            (
+                row,
+                rt.assistant.suggest(row["text"], industry=row.get("industry"), new_contact=False),
+            )
             for row in rows
         ]
         rt.close()

@@ -28,7 +28,9 @@ def synth_scripts(n: int, out: Path, rng: random.Random) -> None:
     with (DEMO / "scripts.csv").open(encoding="utf-8") as f:
         base = list(csv.DictReader(f))
     with out.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["id", "title", "category", "stage", "industry", "tags", "body"])
+        w = csv.DictWriter(
+            f, fieldnames=["id", "title", "category", "stage", "industry", "tags", "body"]
+        )
         w.writeheader()
         for i in range(n):
             row = dict(base[i % len(base)])
@@ -44,7 +46,9 @@ def synth_chunks(n: int, out: Path, rng: random.Random) -> None:
     sentences: list[str] = []
     for path in (DEMO / "knowledge").glob("*.md"):
         text = path.read_text(encoding="utf-8")
-        sentences += [s for s in re.split(r"(?<=[。！？])", text) if len(s.strip()) > 8 and "#" not in s]
+        sentences += [
+            s for s in re.split(r"(?<=[。！？])", text) if len(s.strip()) > 8 and "#" not in s
+        ]
     with out.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["question", "answer"])

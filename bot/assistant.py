@@ -329,12 +329,9 @@ class Assistant:
         return replace(result, suggestion_id=saved.id)
 
 
-def _merge_opening(
-    opening: list[ScriptHit], rest: list[ScriptHit], limit: int
-) -> list[ScriptHit]:
+def _merge_opening(opening: list[ScriptHit], rest: list[ScriptHit], limit: int) -> list[ScriptHit]:
     """Opening scripts first (at most two), then the best of the rest, no duplicates."""
     merged = opening[:2]
     seen = {h.script.id for h in merged}
     merged += [h for h in rest if h.script.id not in seen]
     return merged[:limit]
-

@@ -10,27 +10,27 @@ import os
 # set before numpy is first imported (DESIGN.md); nothing above this line imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
+import typer
+from rich.console import Console
+from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table  # noqa: E402
+from rich.table import Table
 
-from bot.errors import SiyuError  # noqa: E402
+from bot.errors import SiyuError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -276,7 +276,7 @@ def scripts_list(
 ) -> None:
     """List scripts."""
     with _runtime(ctx) as rt:
-        records = rt.library.list(industry=industry, category=category, status=status)
+        records = rt.library.list_scripts(industry=industry, category=category, status=status)
     table = Table("id", "标题", "分类", "阶段", "行业", "状态", "版本")
     for r in records:
         table.add_row(r.id, r.title, r.category, r.stage, r.industry, r.status, str(r.version))
@@ -411,7 +411,9 @@ def tags_list(
         rows = tags.list_customer_tags(session=session, status=status)
     table = Table("id", "客户", "标签", "状态", "依据")
     for r in rows:
-        table.add_row(str(r.id), r.customer_name, f"{r.tag.category}/{r.tag.name}", r.status, r.evidence)
+        table.add_row(
+            str(r.id), r.customer_name, f"{r.tag.category}/{r.tag.name}", r.status, r.evidence
+        )
     out.print(table)
 
 

@@ -39,25 +39,27 @@ def load_demo_data(runtime: Runtime, progress: Progress) -> None:
     """Import the demo library, taxonomy and knowledge (idempotent: a second run
     finds everything unchanged and embeds nothing)."""
     data = demo_data_dir()
-    task = progress.add_task("话术库", total=None)
-    runtime.library.import_file(
-        data / "scripts.csv",
-        progress=lambda d, t: progress.update(task, completed=d, total=t),
-    )
+    runtime.library.import_file(data / "scripts.csv", progress=_bar(progress, "话术库"))
     with runtime.db.session() as session:
         tags_repo.replace_taxonomy(session=session, categories=parse_taxonomy(data / "tags.yaml"))
-    task = progress.add_task("标签", total=None)
-    runtime.reload_tags(progress=lambda d, t: progress.update(task, completed=d, total=t))
+    runtime.reload_tags(progress=_bar(progress, "标签"))
     for path in sorted((data / "knowledge").iterdir()):
         if path.name.startswith("."):
             continue
-        industry = _industry_of(path.name)
-        task = progress.add_task(f"知识库 {path.name}", total=None)
         runtime.kb.ingest(
             path,
-            industry=industry,
-            progress=lambda d, t, task=task: progress.update(task, completed=d, total=t),
+            industry=_industry_of(path.name),
+            progress=_bar(progress, f"知识库 {path.name}"),
         )
+
+
+def _bar(progress: Progress, label: str) -> Callable[[int, int], None]:
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return update
 
 
 def _industry_of(filename: str) -> str | None:
@@ -85,9 +87,7 @@ def load_conversation(path: Path) -> tuple[dict[str, str], list[DemoCustomer]]:
     return adviser, customers
 
 
-def run_demo(
-    runtime: Runtime, *, console: Console, progress: Callable[[], Progress]
-) -> None:
+def run_demo(runtime: Runtime, *, console: Console, progress: Callable[[], Progress]) -> None:
     with progress() as bar:
         load_demo_data(runtime, bar)
     adviser, customers = load_conversation(demo_data_dir() / "conversation.yaml")
@@ -105,9 +105,7 @@ def run_demo(
         console.print(Rule(f"{c.name} · {c.industry}"))
         for text in c.messages:
             console.print(f"[bold blue]{c.name}:[/] {text}", highlight=False)
-            result = channel.receive(
-                c.contact_id, text, contact_name=c.name, industry=c.industry
-            )
+            result = channel.receive(c.contact_id, text, contact_name=c.name, industry=c.industry)
             if result is None:
                 console.print("[red]处理失败（见日志）[/]")
                 continue

@@ -91,7 +91,8 @@ class SuggestionResult:
         """The public JSON schema of DESIGN.md (plus a few optional extra keys)."""
         return {
             "scripts": [
-                {k: v for k, v in asdict(s).items() if k != "missing"} | {"missing": list(s.missing)}
+                {k: v for k, v in asdict(s).items() if k != "missing"}
+                | {"missing": list(s.missing)}
                 for s in self.scripts
             ],
             "knowledge": [asdict(k) for k in self.knowledge],

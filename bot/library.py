@@ -47,11 +47,11 @@ class ScriptLibrary:
         category: str | None = None,
         status: str | None = None,
     ) -> int:
-        records = self.list(industry=industry, category=category, status=status)
+        records = self.list_scripts(industry=industry, category=category, status=status)
         write_scripts(records, path)
         return len(records)
 
-    def list(
+    def list_scripts(
         self,
         *,
         industry: str | None = None,
@@ -77,12 +77,12 @@ class ScriptLibrary:
 
     def sync(self, *, progress: Progress | None = None) -> SyncStats:
         """Index exactly the approved scripts (only approved scripts are ever suggested)."""
-        approved = self.list(status="approved")
+        approved = self.list_scripts(status="approved")
         self._cache = {s.id: s for s in approved}
         return self._index.sync([script_item(s) for s in approved], progress=progress)
 
     def rebuild(self, *, progress: Progress | None = None) -> SyncStats:
-        approved = self.list(status="approved")
+        approved = self.list_scripts(status="approved")
         self._cache = {s.id: s for s in approved}
         return self._index.rebuild([script_item(s) for s in approved], progress=progress)
 

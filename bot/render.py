@@ -31,7 +31,9 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
     parts: list[RenderableType] = []
     if result.reply:
         cites = "".join(f"[{c}]" for c in result.citations)
-        parts.append(Text.assemble(("AI 草稿 ", "bold magenta"), result.reply, (f" {cites}", "dim")))
+        parts.append(
+            Text.assemble(("AI 草稿 ", "bold magenta"), result.reply, (f" {cites}", "dim"))
+        )
     scripts = Table(box=None, show_header=True, header_style="bold cyan", expand=True)
     scripts.add_column("#", width=2)
     scripts.add_column("话术", ratio=3)

@@ -71,9 +71,10 @@ class KnowledgeSettings(_Section):
 
 
 class TaggingSettings(_Section):
-    #: Cosine similarity between the message and a tag's description above which the tag
-    #: is suggested even without a keyword hit.
-    similarity_threshold: float = Field(default=0.88, ge=0, le=1)
+    #: A tag is suggested without a keyword hit when its description's similarity to the
+    #: message stands this many standard deviations above the other tags' (z-score).
+    #: Higher = fewer, surer semantic tags; keyword hits are always suggested.
+    semantic_z: float = Field(default=2.5, ge=0, le=10)
     #: At most this many tags suggested per message.
     max_tags: int = Field(default=3, ge=0, le=20)
 

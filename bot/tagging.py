@@ -29,6 +29,8 @@ KEYWORD_SCORE = 1.0
 #: A keyword right after one of these is negated (「没孩子」 is not 有孩子).
 NEGATIONS = ("没有", "没", "不", "无", "非", "未")
 EVIDENCE_CHARS = 24
+#: Below this many candidate tags a z-score says nothing: keywords only.
+MIN_TAGS_FOR_SEMANTIC = 8
 
 
 def parse_taxonomy(path: Path) -> list[CategorySpec]:
@@ -142,6 +144,32 @@ class Tagger:
     def size(self) -> int:
         return len(self._tags)
 
+    def _semantic(
+        self,
+        text: str,
+        allowed: set[str | None] | None,
+        query_vector: np.ndarray | None,
+    ) -> list[tuple[TagRecord, float]]:
+        """Tags whose description stands out for this message, best first.
+
+        Raw cosine similarities of e5 embeddings sit in a narrow band whose position
+        depends on the texts, so the threshold applies to the z-score of a tag's
+        similarity among all candidate tags, not to the raw value: it carries over to
+        other taxonomies without retuning.
+        """
+        where = {"industry": sorted(a for a in allowed if a)} if allowed else None
+        scores = self._index.similarities(text, where=where, query_vector=query_vector)
+        if len(scores) < MIN_TAGS_FOR_SEMANTIC:
+            return []
+        ids = list(scores)
+        z = _zscores([scores[i] for i in ids])
+        picked = [
+            (self._tags[i], float(zi))
+            for i, zi in zip(ids, z, strict=True)
+            if zi >= self._settings.semantic_z and i in self._tags
+        ]
+        return sorted(picked, key=lambda tz: -tz[1])
+
     def suggest(
         self,
         text: str,
@@ -168,30 +196,30 @@ class Tagger:
                     score=KEYWORD_SCORE,
                     tag_id=tag.id,
                 )
-        where: dict[str, object] | None = {"industry": sorted(allowed)} if allowed else None
-        hits = self._index.search(
-            text, k=self._settings.max_tags * 3, where=where, query_vector=query_vector
-        )
-        categories_used = {t.category for t in found.values()}
-        for hit in hits:
-            tag = self._tags.get(hit.id)
-            if tag is None or tag.id in found or hit.dense_score is None:
-                continue
-            if hit.dense_score < self._settings.similarity_threshold:
+        negated = {
+            tag.id for keyword, tag in self._keywords if keyword in norm and tag.id not in found
+        }
+        for tag, z in self._semantic(text, allowed, query_vector):
+            if tag.id in found or tag.id in negated:
                 continue
             # Semantic-only evidence is weaker: at most one such tag per category.
-            if tag.category in categories_used:
+            if tag.category in {t.category for t in found.values()}:
                 continue
-            categories_used.add(tag.category)
             found[tag.id] = TagSuggestion(
                 name=tag.name,
                 category=tag.category,
                 evidence=f"「{_shorten(text)}」与“{tag.description or tag.name}”语义相近",
-                score=round(float(hit.dense_score), 3),
+                score=round(min(0.99, z / 10), 3),
                 tag_id=tag.id,
             )
         ranked = sorted(found.values(), key=lambda t: -t.score)
         return ranked[: self._settings.max_tags]
+
+
+def _zscores(similarities: Sequence[float]) -> np.ndarray:
+    sims = np.asarray(similarities, dtype=np.float64)
+    std = float(sims.std())
+    return (sims - sims.mean()) / std if std > 1e-9 else np.zeros_like(sims)
 
 
 def _find_affirmed(text: str, keyword: str) -> int:
@@ -217,4 +245,3 @@ def _excerpt(original: str, norm: str, pos: int, length: int) -> str:
     end = min(len(source), pos + length + EVIDENCE_CHARS // 2)
     snippet = " ".join(source[start:end].split())
     return ("…" if start > 0 else "") + snippet + ("…" if end < len(source) else "")
-

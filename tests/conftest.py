@@ -7,17 +7,17 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from openai_stub import openai_stub  # noqa: E402, F401  (fixture: local OpenAI-compatible server)
+import pytest
+from openai_stub import openai_stub  # noqa: F401  (fixture: local OpenAI-compatible server)
 
-from bot.runtime import Runtime, open_runtime  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.store import tags as tags_repo  # noqa: E402
-from bot.tagging import parse_taxonomy  # noqa: E402
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings
+from bot.store import tags as tags_repo
+from bot.tagging import parse_taxonomy
 
 LIBRARY = Path(__file__).parent / "data" / "library"
 

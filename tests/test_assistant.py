@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+
 import pytest
 from conftest import RuntimeFactory
 from openai_stub import OpenAIStub
@@ -58,7 +59,14 @@ def test_negated_keyword_is_not_a_tag(shared_runtime: Runtime) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "😀😀😀", "重疾险" * 3400, "請問重疾險的保費是多少？等待期多久", "\x00\x1b[31m理赔\u202e"],
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "重疾险" * 3400,
+        "請問重疾險的保費是多少？等待期多久",
+        "\x00\x1b[31m理赔\u202e",
+    ],
 )
 def test_odd_messages_never_crash(shared_runtime: Runtime, text: str) -> None:
     result = shared_runtime.assistant.suggest(text, industry="insurance")

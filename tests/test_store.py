@@ -9,8 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bot.errors import InputError
-from bot.store import Database
-from bot.store import customers, documents, messages, scripts, suggestions, tags
+from bot.store import Database, customers, documents, messages, scripts, suggestions, tags
 from bot.store.models import Base
 from scripts_lib.model import ScriptRecord
 
@@ -72,10 +71,12 @@ def test_concurrent_duplicate_deliveries_store_one_row(tmp_path: Path) -> None:
     database.migrate()
     cid = _customer(database)
     results: list[bool] = []
+    racers: list[int] = []
     barrier = threading.Barrier(4)
 
     def worker() -> None:
         barrier.wait()
+        racers.append(_customer(database, "new-contact", "并发"))
         results.append(_log(database, cid, "same-id"))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -84,6 +85,7 @@ def test_concurrent_duplicate_deliveries_store_one_row(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert sorted(results) == [False, False, False, True]
+    assert len(set(racers)) == 1, "one customer for one identity, whoever wins"
     with database.session() as s:
         assert messages.count_messages(session=s, customer_id=cid) == 1
     database.dispose()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFoundError
+from bot.store.db import insert_or_get
 from bot.store.models import (
     Adviser,
     Conversation,
@@ -35,11 +37,10 @@ from bot.store.tags import customer_tag_record
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
     """Create the adviser if unknown; update the name if it changed."""
-    row = session.get(Adviser, adviser_id)
-    if row is None:
-        row = Adviser(id=adviser_id, name=name)
-        session.add(row)
-    elif name and row.name != name:
+    row, created = insert_or_get(
+        session, Adviser(id=adviser_id, name=name), lambda: session.get(Adviser, adviser_id)
+    )
+    if not created and name and row.name != name:
         row.name = name
     session.flush()
     return AdviserRecord(id=row.id, name=row.name)
@@ -63,34 +64,43 @@ def find_or_create_customer(
 
     Returns ``(customer, created)``.
     """
-    ident = session.scalar(
-        select(Identity).where(Identity.kind == identity_kind, Identity.value == identity_value)
-    )
-    if ident is not None:
-        customer = session.get_one(Customer, ident.customer_id)
-        if name and not customer.name:
-            customer.name = name
-        if adviser_id and not customer.adviser_id:
-            customer.adviser_id = adviser_id
-        if industry and not customer.industry:
-            customer.industry = industry
-        return customer_record(customer), False
-    customer = Customer(name=name, adviser_id=adviser_id, industry=industry)
-    session.add(customer)
-    session.flush()
-    session.add(
-        Identity(
-            customer_id=customer.id,
-            kind=identity_kind,
-            value=identity_value,
-            display_name=name or None,
-        )
-    )
-    session.add(
-        Event(customer_id=customer.id, type="contact_added", payload={"via": identity_kind})
-    )
-    session.flush()
-    return customer_record(customer), True
+    stmt = select(Identity).where(Identity.kind == identity_kind, Identity.value == identity_value)
+    ident = session.scalar(stmt)
+    if ident is None:
+        try:
+            with session.begin_nested():
+                customer = Customer(name=name, adviser_id=adviser_id, industry=industry)
+                session.add(customer)
+                session.flush()
+                session.add(
+                    Identity(
+                        customer_id=customer.id,
+                        kind=identity_kind,
+                        value=identity_value,
+                        display_name=name or None,
+                    )
+                )
+                session.add(
+                    Event(
+                        customer_id=customer.id,
+                        type="contact_added",
+                        payload={"via": identity_kind},
+                    )
+                )
+                session.flush()
+            return customer_record(customer), True
+        except IntegrityError:
+            ident = session.scalar(stmt)  # another worker created it first
+            if ident is None:
+                raise
+    customer = session.get_one(Customer, ident.customer_id)
+    if name and not customer.name:
+        customer.name = name
+    if adviser_id and not customer.adviser_id:
+        customer.adviser_id = adviser_id
+    if industry and not customer.industry:
+        customer.industry = industry
+    return customer_record(customer), False
 
 
 def get_customer(*, session: Session, customer_id: int) -> CustomerRecord:

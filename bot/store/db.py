@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SiyuError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class StoreError(SiyuError):
@@ -76,3 +78,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def insert_or_get(session: Session, row: T, lookup: Callable[[], T | None]) -> tuple[T, bool]:
+    """Insert ``row`` unless ``lookup`` finds it; under a race, the unique constraint
+    decides and the loser returns the winner's row. Returns ``(row, created)``."""
+    existing = lookup()
+    if existing is not None:
+        return existing, False
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        found = lookup()
+        if found is None:
+            raise
+        return found, False
+    return row, True

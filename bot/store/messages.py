@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.store.db import insert_or_get
 from bot.store.models import Conversation, Customer, Message
 from bot.store.records import MessageRecord, aware
 
@@ -22,22 +22,21 @@ def get_or_create_conversation(
     is_group: bool = False,
     topic: str | None = None,
 ) -> int:
-    row = session.scalar(
-        select(Conversation).where(
-            Conversation.channel == channel, Conversation.external_id == external_id
-        )
+    stmt = select(Conversation).where(
+        Conversation.channel == channel, Conversation.external_id == external_id
     )
-    if row is None:
-        row = Conversation(
+    row, _ = insert_or_get(
+        session,
+        Conversation(
             channel=channel,
             external_id=external_id,
             customer_id=None if is_group else customer_id,
             adviser_id=adviser_id,
             is_group=is_group,
             topic=topic,
-        )
-        session.add(row)
-        session.flush()
+        ),
+        lambda: session.scalar(stmt),
+    )
     return row.id
 
 
@@ -59,30 +58,24 @@ def log_message(
     Returns ``(message, created)``; a repeated delivery returns the stored row and False.
     The unique constraint on ``msg_id`` decides under concurrency, not the pre-check.
     """
-    existing = session.scalar(select(Message).where(Message.msg_id == msg_id))
-    if existing is not None:
-        return message_record(existing), False
     when = sent_at or datetime.now(UTC)
-    row = Message(
-        msg_id=msg_id,
-        conversation_id=conversation_id,
-        customer_id=customer_id,
-        adviser_id=adviser_id,
-        direction=direction,
-        type=type,
-        text=text,
-        sent_at=when,
-        status=status,
+    row, created = insert_or_get(
+        session,
+        Message(
+            msg_id=msg_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            adviser_id=adviser_id,
+            direction=direction,
+            type=type,
+            text=text,
+            sent_at=when,
+            status=status,
+        ),
+        lambda: session.scalar(select(Message).where(Message.msg_id == msg_id)),
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        stored = session.scalar(select(Message).where(Message.msg_id == msg_id))
-        if stored is None:
-            raise
-        return message_record(stored), False
+    if not created:
+        return message_record(row), False
     if customer_id is not None:
         customer = session.get(Customer, customer_id)
         if customer is not None and (

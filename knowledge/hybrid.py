@@ -1,0 +1,396 @@
+"""Hybrid retrieval over one collection: dense (embeddings in Chroma) + lexical (BM25), fused
+with reciprocal rank fusion.
+
+The database is the source of truth; a ``HybridIndex`` is derived from it. ``sync`` makes
+the index match a list of items (embedding only what is new or changed), which serves as
+both the start-up load and the incremental update; ``rebuild`` starts from empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.errors import RetrievalError
+from bot.settings import RetrievalSettings
+from knowledge.embeddings import Embedder
+from knowledge.fusion import rrf
+from knowledge.lexical import LexicalIndex
+from knowledge.vectors import MetadataValue, VectorCollection, VectorStore
+
+__all__ = ["HASH_KEY", "Hit", "HybridIndex", "IndexItem", "SyncStats"]
+
+log = logging.getLogger(__name__)
+
+#: Metadata key holding the hash of the embedded text (reserved: items may not use it).
+HASH_KEY = "siyu_hash"
+#: With a filter, the dense channel fetches this many times ``candidates`` and filters
+#: in Python: an unfiltered Chroma query is several times faster than one with ``where``.
+OVERFETCH = 4
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexItem:
+    """One retrievable unit: a knowledge chunk or a script.
+
+    ``text`` is embedded and indexed as given (the caller prepends titles).
+    ``metadata`` is what searches can filter on (industry, stage, document id …).
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A fused search result. Ranks are 1-based; ``None`` = not found by that channel."""
+
+    id: str
+    score: float
+    dense_rank: int | None
+    lexical_rank: int | None
+    #: Cosine similarity between query and item (when the dense channel found it).
+    dense_score: float | None
+    #: BM25 score (when the lexical channel found it).
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStats:
+    """What a ``sync`` did: every item is counted once as added, changed, relabeled or
+    unchanged; ``removed`` counts the vectors deleted. ``added`` + ``changed`` were
+    embedded."""
+
+    added: int
+    removed: int
+    unchanged: int
+    #: Items whose text changed: embedded again.
+    changed: int = 0
+    #: Items whose metadata alone changed: metadata rewritten, vector kept.
+    relabeled: int = 0
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        """Items embedded by this sync."""
+        return self.added + self.changed
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    metadata: dict[str, dict[str, MetadataValue]]
+    lexical: LexicalIndex
+
+
+class HybridIndex:
+    """Dense + lexical search over one named collection of ``IndexItem``.
+
+    Searches may run from several threads, also during a ``sync`` (see there). Syncs
+    are serialised.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        embedder: Embedder,
+        vectors: VectorStore,
+        retrieval: RetrievalSettings,
+    ) -> None:
+        self.name = name
+        self._embedder = embedder
+        self._retrieval = retrieval
+        self._collection: VectorCollection = vectors.collection(name, model=embedder.name)
+        self._state: _State | None = None
+        self._sync_lock = threading.RLock()
+
+    def __len__(self) -> int:
+        state = self._state
+        return 0 if state is None else len(state.metadata)
+
+    @property
+    def loaded(self) -> bool:
+        """True once a ``sync`` or ``rebuild`` has completed."""
+        return self._state is not None
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query vector of ``text``: embed a message once, search several indexes."""
+        return self._embedder.embed_one(text)
+
+    def sync(
+        self, items: Sequence[IndexItem], progress: ProgressCallback | None = None
+    ) -> SyncStats:
+        """Make the index hold exactly ``items``.
+
+        Vectors are kept for items whose text is unchanged (a hash is stored with each
+        vector), vectors of items not listed are deleted, the lexical index is rebuilt
+        from ``items``, and new and changed items are embedded in batches
+        (``progress(done, total)`` before the first and after each). Searches see the
+        new items as soon as the embedding starts; the dense channel finds each one once
+        its batch is stored. If embedding fails, the next sync resumes where it stopped.
+        """
+        started = time.perf_counter()
+        wanted = _validated(items)
+        with self._sync_lock:
+            stored = self._collection.get_metadata()
+            to_embed: list[IndexItem] = []
+            relabel: list[IndexItem] = []
+            added = changed = 0
+            for item in wanted.values():
+                meta = stored.get(item.id)
+                if meta is None:
+                    added += 1
+                    to_embed.append(item)
+                elif meta.get(HASH_KEY) != _text_hash(item.text):
+                    changed += 1
+                    to_embed.append(item)
+                elif {k: v for k, v in meta.items() if k != HASH_KEY} != item.metadata:
+                    relabel.append(item)
+            removed = [id_ for id_ in stored if id_ not in wanted]
+            if removed:
+                self._collection.delete(removed)
+            if relabel:
+                self._collection.update_metadata(
+                    [item.id for item in relabel],
+                    [_stored_metadata(item, stored.get(item.id)) for item in relabel],
+                )
+            # Serve the new item set at once (lexically, and densely for what is already
+            # embedded), then embed: a first start with thousands of items is searchable
+            # long before the last batch is embedded.
+            lexical = LexicalIndex()
+            lexical.build(list(wanted), [item.text for item in wanted.values()])
+            self._state = _State(
+                metadata={id_: dict(item.metadata) for id_, item in wanted.items()},
+                lexical=lexical,
+            )
+            self._embed(to_embed, stored, progress)
+        stats = SyncStats(
+            added=added,
+            removed=len(removed),
+            unchanged=len(wanted) - added - changed - len(relabel),
+            changed=changed,
+            relabeled=len(relabel),
+            seconds=time.perf_counter() - started,
+        )
+        log.info(
+            "index %s synced: %d added, %d changed, %d removed, %d unchanged in %.1fs",
+            self.name,
+            stats.added,
+            stats.changed,
+            stats.removed,
+            stats.unchanged,
+            stats.seconds,
+        )
+        return stats
+
+    def rebuild(
+        self, items: Sequence[IndexItem], progress: ProgressCallback | None = None
+    ) -> SyncStats:
+        """Drop every vector, then ``sync(items)``: everything is embedded again."""
+        with self._sync_lock:
+            self._collection.clear()
+            return self.sync(items, progress)
+
+    def search(
+        self,
+        text: str,
+        *,
+        k: int,
+        where: Mapping[str, object] | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best items for ``text``, best first.
+
+        ``where`` filters on item metadata: each key maps to a value (equality) or to a
+        list/set/tuple of values (membership); a ``None`` value does not filter. Pass
+        ``query_vector`` (from ``embed_query``) to reuse one embedding across indexes.
+        """
+        state = self._state
+        if state is None:
+            raise RetrievalError(f"index {self.name!r} is not loaded: sync it first")
+        if k <= 0 or not state.metadata:
+            return []
+        allowed = _matcher(where, state.metadata)
+        settings = self._retrieval
+        dense: list[tuple[str, float]] = []
+        if settings.dense_weight > 0:
+            if query_vector is None:
+                query_vector = self._embedder.embed_one(text)
+            dense = self._dense(query_vector, state, allowed, where)
+        lexical: list[tuple[str, float]] = []
+        if settings.lexical_weight > 0:
+            lexical = state.lexical.search(text, settings.candidates, allowed)
+        fused = rrf(
+            [[id_ for id_, _ in dense], [id_ for id_, _ in lexical]],
+            k=settings.rrf_k,
+            weights=[settings.dense_weight, settings.lexical_weight],
+        )
+        dense_at = {id_: (rank, score) for rank, (id_, score) in enumerate(dense, start=1)}
+        lexical_at = {id_: (rank, score) for rank, (id_, score) in enumerate(lexical, start=1)}
+        hits = []
+        for id_, score in fused[:k]:
+            d_rank, d_score = dense_at.get(id_, (None, None))
+            l_rank, l_score = lexical_at.get(id_, (None, None))
+            hits.append(Hit(id_, score, d_rank, l_rank, d_score, l_score))
+        return hits
+
+    def similarities(
+        self,
+        text: str,
+        *,
+        where: Mapping[str, object] | None = None,
+        query_vector: np.ndarray | None = None,
+        limit: int | None = None,
+    ) -> dict[str, float]:
+        """Cosine similarity between the query and the items, dense channel only.
+
+        Every embedded item passing ``where`` (same rules as ``search``), or only the
+        ``limit`` most similar ones, as ``{id: similarity}`` best first. Meant for small
+        collections such as a tag taxonomy, where callers score all items themselves.
+        """
+        state = self._state
+        if state is None:
+            raise RetrievalError(f"index {self.name!r} is not loaded: sync it first")
+        wanted = len(state.metadata) if limit is None else min(limit, len(state.metadata))
+        if wanted <= 0:
+            return {}
+        if query_vector is None:
+            query_vector = self._embedder.embed_one(text)
+        allowed = _matcher(where, state.metadata)
+        fetch = len(state.metadata) if allowed is not None else wanted
+        found: dict[str, float] = {}
+        for id_, score in self._collection.query(self._checked(query_vector), fetch):
+            if id_ in state.metadata and (allowed is None or allowed(id_)):
+                found[id_] = score
+                if len(found) >= wanted:
+                    break
+        return found
+
+    def _dense(
+        self,
+        vector: np.ndarray,
+        state: _State,
+        allowed: Callable[[str], bool] | None,
+        where: Mapping[str, object] | None,
+    ) -> list[tuple[str, float]]:
+        query = self._checked(vector)
+        wanted = self._retrieval.candidates
+        total = len(state.metadata)
+        fetch = wanted if allowed is None else min(total, wanted * OVERFETCH)
+        results = self._collection.query(query, fetch)
+        kept = [
+            (id_, score)
+            for id_, score in results
+            if id_ in state.metadata and (allowed is None or allowed(id_))
+        ]
+        if allowed is not None and len(kept) < wanted and fetch < total:
+            # The filter is selective: let Chroma apply it (slower, but complete).
+            results = self._collection.query(query, wanted, where=where)
+            kept = [(id_, score) for id_, score in results if id_ in state.metadata]
+            kept = [(id_, score) for id_, score in kept if allowed(id_)]
+        return kept[:wanted]
+
+    def _checked(self, vector: np.ndarray) -> np.ndarray:
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (self._embedder.dim,):
+            raise ValueError(
+                f"query_vector has shape {query.shape}, expected ({self._embedder.dim},)"
+            )
+        return query
+
+    def _embed(
+        self,
+        items: list[IndexItem],
+        stored: Mapping[str, Mapping[str, object]],
+        progress: ProgressCallback | None,
+    ) -> None:
+        total = len(items)
+        if progress is not None:
+            progress(0, total)
+        batch_size = max(1, self._embedder.batch_size)
+        for start in range(0, total, batch_size):
+            batch = items[start : start + batch_size]
+            vectors = self._embedder.embed([item.text for item in batch])
+            self._collection.upsert(
+                [item.id for item in batch],
+                vectors,
+                [_stored_metadata(item, stored.get(item.id)) for item in batch],
+            )
+            if progress is not None:
+                progress(start + len(batch), total)
+
+
+def _validated(items: Sequence[IndexItem]) -> dict[str, IndexItem]:
+    wanted: dict[str, IndexItem] = {}
+    for item in items:
+        if not item.id:
+            raise ValueError("an index item has an empty id")
+        if item.id in wanted:
+            raise ValueError(f"duplicate index item id {item.id!r}")
+        if HASH_KEY in item.metadata:
+            raise ValueError(f"item {item.id!r}: metadata key {HASH_KEY!r} is reserved")
+        for key, value in item.metadata.items():
+            if not isinstance(value, str | int | float | bool):
+                raise ValueError(
+                    f"item {item.id!r}: metadata {key!r} must be str, int, float or bool, "
+                    f"not {type(value).__name__}"
+                )
+        wanted[item.id] = item
+    return wanted
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _stored_metadata(
+    item: IndexItem, previous: Mapping[str, object] | None
+) -> dict[str, MetadataValue | None]:
+    """The metadata to store; keys of ``previous`` the item no longer has map to None,
+    which removes them (Chroma merges metadata on upsert and update)."""
+    meta: dict[str, MetadataValue | None] = dict.fromkeys(previous or {})
+    meta.update(item.metadata)
+    meta[HASH_KEY] = _text_hash(item.text)
+    return meta
+
+
+def _matcher(
+    where: Mapping[str, object] | None, metadata: Mapping[str, Mapping[str, MetadataValue]]
+) -> Callable[[str], bool] | None:
+    """A predicate on item ids for ``where`` (``None`` when nothing is filtered)."""
+    conditions: list[tuple[str, object, bool]] = []
+    for key, value in (where or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, Collection) and not isinstance(value, str | bytes):
+            conditions.append((key, frozenset(value), True))
+        else:
+            conditions.append((key, value, False))
+    if not conditions:
+        return None
+
+    def allowed(item_id: str) -> bool:
+        meta = metadata.get(item_id)
+        if meta is None:
+            return False
+        for key, expected, is_set in conditions:
+            if key not in meta:
+                return False
+            value = meta[key]
+            if is_set:
+                if value not in expected:  # type: ignore[operator]
+                    return False
+            elif value != expected:
+                return False
+        return True
+
+    return allowed

@@ -1,0 +1,97 @@
+"""Text normalisation and the tokenizer of the lexical (BM25) channel.
+
+``normalize`` folds the variants a Chinese chat produces for the same words (full-width
+forms, Traditional characters, upper case, odd whitespace) into one form. ``tokenize``
+turns normalised text into BM25 terms: CJK runs become character unigrams plus bigrams
+(no word segmenter needed, and robust to product names the segmenter does not know),
+other letter/digit runs become whole lowercase words, so codes such as ``a3`` and
+numbers such as ``3000`` match exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import opencc
+
+__all__ = ["CJK_RANGES", "STOP_CHARS", "WORD", "normalize", "strip_invisible", "tokenize"]
+
+#: Frequent function characters skipped as unigrams (they stay inside bigrams).
+STOP_CHARS: frozenset[str] = frozenset(
+    "的了吗呢啊吧呀哦嗯哈么是我你您他她它们这那和与及就都也还在有个着过被把给让之其或而"
+)
+
+# Ideographs: CJK Unified (basic, extension A, B-G), compatibility block, and 〇.
+CJK_RANGES: tuple[tuple[int, int], ...] = (
+    (0x3007, 0x3007),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x3134F),
+)
+_CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" if lo != hi else chr(lo) for lo, hi in CJK_RANGES)
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+#: Non-CJK terms: decimal numbers stay whole ("3.5"); otherwise runs of letters/digits.
+WORD = re.compile(rf"\d+(?:\.\d+)+|[^\W_{_CJK_CLASS}]+")
+_TERM = re.compile(f"(?P<cjk>{_CJK_RUN.pattern})|(?P<word>{WORD.pattern})")
+_WHITESPACE = re.compile(r"\s+")
+_ASCII_UPPER = re.compile("[A-Z]+")
+# Control / format characters other than whitespace (NUL, zero-width space, BOM, …)
+# and lone surrogates, which cannot be encoded.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+@functools.cache
+def _t2s() -> opencc.OpenCC:
+    """The Traditional → Simplified converter, built on first use, once per process."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def strip_invisible(text: str) -> str:
+    """Drop control and format characters (whitespace is kept) and lone surrogates."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+    )
+
+
+def normalize(text: str) -> str:
+    """Fold ``text`` into the canonical search form.
+
+    NFKC (full-width letters, digits and punctuation become ASCII), Traditional →
+    Simplified Chinese, ASCII lowercase, control characters removed, whitespace runs
+    collapsed to one space, ends stripped.
+    """
+    if not text:
+        return ""
+    text = strip_invisible(unicodedata.normalize("NFKC", text))
+    if not text.isascii():
+        text = _t2s().convert(text)
+    if _ASCII_UPPER.search(text):
+        text = _ASCII_UPPER.sub(lambda match: match.group().lower(), text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 terms of ``text`` (normalised here first), in reading order.
+
+    CJK runs give every character that is not a stop character, followed by every
+    bigram of the run; other runs of letters and digits give whole words; punctuation,
+    symbols and emoji give nothing.
+    """
+    tokens: list[str] = []
+    for match in _TERM.finditer(normalize(text)):
+        run = match.group("cjk")
+        if run is None:
+            tokens.append(match.group())
+            continue
+        tokens.extend(ch for ch in run if ch not in STOP_CHARS)
+        tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens

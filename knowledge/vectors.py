@@ -1,0 +1,342 @@
+"""The dense index: the Chroma adapter, and the only module that imports ``chromadb``.
+
+Chroma never embeds anything here: collections are created without an embedding
+function and always receive vectors from our ``Embedder`` (its default function would
+download a model). Every Chroma error leaves this module as a ``RetrievalError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.errors import ConfigError, RetrievalError
+from bot.settings import VectorSettings
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.collection_configuration import CreateCollectionConfiguration
+    from chromadb.api.models.Collection import Collection as ChromaCollection
+
+__all__ = [
+    "MetadataValue",
+    "VectorCollection",
+    "VectorStore",
+    "open_vector_store",
+]
+
+log = logging.getLogger(__name__)
+
+MetadataValue = str | int | float | bool
+#: Collection metadata key recording which embedding model filled the collection.
+MODEL_KEY = "siyu_model"
+_SPACE = "cosine"
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+_PAGE = 5000
+
+
+@contextmanager
+def _chroma_errors(action: str) -> Iterator[None]:
+    """Translate whatever Chroma raises into ``RetrievalError``."""
+    try:
+        yield
+    except RetrievalError:
+        raise
+    except Exception as exc:
+        raise RetrievalError(f"vector store: {action} failed: {exc}") from exc
+
+
+class VectorCollection:
+    """One named set of vectors with flat metadata; similarity is cosine."""
+
+    def __init__(self, client: ClientAPI, name: str, model: str | None) -> None:
+        self.name = name
+        self.model = model
+        self._client = client
+        self._collection = self._open()
+        with _chroma_errors("reading the batch size"):
+            self._max_batch = max(1, int(client.get_max_batch_size()))
+
+    def _open(self) -> ChromaCollection:
+        metadata = {MODEL_KEY: self.model} if self.model else None
+        with _chroma_errors(f"opening collection {self.name!r}"):
+            collection = self._client.get_or_create_collection(
+                self.name,
+                configuration=_configuration(),
+                metadata=metadata,
+                embedding_function=None,
+            )
+            stored_model = (collection.metadata or {}).get(MODEL_KEY)
+            hnsw = (collection.configuration_json or {}).get("hnsw") or {}
+            space = hnsw.get("space", _SPACE)
+            if (self.model and stored_model != self.model) or space != _SPACE:
+                # Derived data: vectors of another model or metric cannot be reused.
+                log.warning(
+                    "collection %s holds %s vectors (%s space); recreating it for %s",
+                    self.name,
+                    stored_model or "unknown-model",
+                    space,
+                    self.model,
+                )
+                self._client.delete_collection(self.name)
+                collection = self._client.create_collection(
+                    self.name,
+                    configuration=_configuration(),
+                    metadata=metadata,
+                    embedding_function=None,
+                )
+        return collection
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[Mapping[str, MetadataValue | None]] | None = None,
+    ) -> None:
+        """Insert or replace vectors (shape ``(len(ids), dim)``) with their metadata.
+
+        As in Chroma, the metadata of an existing id is merged: keys not given are kept,
+        a key given as ``None`` is removed.
+        """
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[0] != len(ids):
+            raise ValueError(f"expected {len(ids)} vectors, got an array of shape {matrix.shape}")
+        if metadatas is not None and len(metadatas) != len(ids):
+            raise ValueError("ids and metadatas differ in length")
+        for start in range(0, len(ids), self._max_batch):
+            end = start + self._max_batch
+            batch_meta = None if metadatas is None else _metadatas(metadatas[start:end])
+            with _chroma_errors(f"upserting into {self.name!r}"):
+                self._collection.upsert(
+                    ids=list(ids[start:end]),
+                    embeddings=matrix[start:end],
+                    metadatas=batch_meta,  # type: ignore[arg-type]
+                )
+
+    def update_metadata(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, MetadataValue | None]]
+    ) -> None:
+        """Change the metadata of existing vectors (merged as in ``upsert``), keeping the
+        vectors."""
+        if len(metadatas) != len(ids):
+            raise ValueError("ids and metadatas differ in length")
+        for start in range(0, len(ids), self._max_batch):
+            end = start + self._max_batch
+            with _chroma_errors(f"updating metadata in {self.name!r}"):
+                self._collection.update(
+                    ids=list(ids[start:end]),
+                    metadatas=_metadatas(metadatas[start:end]),  # type: ignore[arg-type]
+                )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove vectors by id (unknown ids are ignored)."""
+        for start in range(0, len(ids), self._max_batch):
+            with _chroma_errors(f"deleting from {self.name!r}"):
+                self._collection.delete(ids=list(ids[start : start + self._max_batch]))
+
+    def query(
+        self,
+        vector: np.ndarray,
+        n: int,
+        *,
+        where: Mapping[str, object] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The ``n`` nearest vectors as ``(id, cosine similarity)``, best first.
+
+        ``where`` maps a metadata key to a value (equality) or to a list/set/tuple of
+        values (membership); keys whose value is ``None`` are ignored. Filtering inside
+        Chroma is several times slower than an unfiltered query: prefer over-fetching.
+        """
+        if n <= 0:
+            return []
+        clause = chroma_where(where) if where else None
+        if clause is False:
+            return []
+        query_vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        with _chroma_errors(f"querying {self.name!r}"):
+            total = self._collection.count()
+            if total == 0:
+                return []
+            result = self._collection.query(
+                query_embeddings=query_vector,
+                n_results=min(n, total),
+                where=clause or None,  # type: ignore[arg-type]
+                include=["distances"],
+            )
+        ids = result["ids"][0] if result["ids"] else []
+        distances = (result["distances"] or [[]])[0]
+        return [(id_, 1.0 - float(dist)) for id_, dist in zip(ids, distances, strict=True)]
+
+    def get_metadata(self, ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Metadata by id: of ``ids`` (unknown ones are absent), or of every vector."""
+        found: dict[str, dict[str, Any]] = {}
+        if ids is None:
+            offset = 0
+            while True:
+                with _chroma_errors(f"reading {self.name!r}"):
+                    page = self._collection.get(
+                        limit=_PAGE,
+                        offset=offset,
+                        include=["metadatas"],
+                    )
+                _collect(page, found)
+                if len(page["ids"]) < _PAGE:
+                    return found
+                offset += _PAGE
+        for start in range(0, len(ids), _PAGE):
+            with _chroma_errors(f"reading {self.name!r}"):
+                page = self._collection.get(
+                    ids=list(ids[start : start + _PAGE]),
+                    include=["metadatas"],
+                )
+            _collect(page, found)
+        return found
+
+    def count(self) -> int:
+        """Number of vectors."""
+        with _chroma_errors(f"counting {self.name!r}"):
+            return int(self._collection.count())
+
+    def clear(self) -> None:
+        """Remove every vector (the collection is dropped and created again)."""
+        with _chroma_errors(f"clearing {self.name!r}"):
+            try:
+                self._client.delete_collection(self.name)
+            except Exception as exc:  # already gone (e.g. removed by another process)
+                log.debug("delete_collection(%s): %s", self.name, exc)
+        self._collection = self._open()
+
+
+class VectorStore:
+    """A Chroma client (embedded or HTTP) handing out prefixed collections."""
+
+    def __init__(self, client: ClientAPI, settings: VectorSettings, location: str) -> None:
+        self._client = client
+        self._settings = settings
+        #: Where the vectors live: a directory or ``http://host:port``.
+        self.location = location
+
+    def collection(self, name: str, *, model: str | None = None) -> VectorCollection:
+        """The collection ``<collection_prefix>-<name>``, created if missing.
+
+        With ``model`` given, a collection filled by another model (or with another
+        distance) is emptied first: its vectors cannot be compared with new ones.
+        """
+        full_name = f"{self._settings.collection_prefix}-{name}"
+        if not _NAME.match(full_name) or ".." in full_name:
+            if not re.fullmatch(r"[a-zA-Z0-9._-]+", self._settings.collection_prefix):
+                raise ConfigError(
+                    f"vectors.collection_prefix {self._settings.collection_prefix!r}: "
+                    "use only letters, digits, '.', '_' and '-'"
+                )
+            raise ValueError(
+                f"invalid collection name {full_name!r}: 3-512 characters [a-zA-Z0-9._-], "
+                "starting and ending with a letter or digit"
+            )
+        return VectorCollection(self._client, full_name, model)
+
+    def close(self) -> None:
+        """Release the client (file handles of an embedded store)."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            with _chroma_errors("closing the client"):
+                close()
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
+    """Connect to the vector store configured in ``settings``.
+
+    Embedded mode keeps its files in ``data_dir / "chroma"``; an unreadable or corrupted
+    directory is reported as a ``RetrievalError`` naming it (the index is derived data:
+    deleting the directory and rebuilding from the database is always safe).
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.mode == "http":
+        location = f"http://{settings.host}:{settings.port}"
+        try:
+            client = chromadb.HttpClient(
+                host=settings.host, port=settings.port, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise RetrievalError(f"cannot reach the Chroma server at {location}: {exc}") from exc
+        return VectorStore(client, settings, location)
+
+    path = Path(data_dir) / "chroma"
+    if path.exists() and not path.is_dir():
+        raise RetrievalError(f"vector store {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RetrievalError(f"cannot create the vector store directory {path}: {exc}") from exc
+    try:
+        client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise RetrievalError(
+            f"the vector store in {path} is unreadable or corrupted ({exc}); "
+            "delete that directory and rebuild the index"
+        ) from exc
+    try:
+        for collection in client.list_collections():
+            collection.count()
+    except Exception as exc:
+        VectorStore(client, settings, str(path)).close()
+        raise RetrievalError(
+            f"the vector store in {path} is unreadable or corrupted ({exc}); "
+            "delete that directory and rebuild the index"
+        ) from exc
+    return VectorStore(client, settings, str(path))
+
+
+def _configuration() -> CreateCollectionConfiguration:
+    return {"hnsw": {"space": "cosine"}}
+
+
+def chroma_where(where: Mapping[str, object] | None) -> dict[str, Any] | bool:
+    """Our filter (key → value or collection of values) as a Chroma ``where`` clause.
+
+    Returns ``{}`` when nothing is filtered and ``False`` when nothing can match (an
+    empty collection of allowed values).
+    """
+    clauses: list[dict[str, Any]] = []
+    for key, value in (where or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, Collection) and not isinstance(value, str | bytes):
+            values = list(value)
+            if not values:
+                return False
+            clauses.append({key: {"$in": values}})
+        else:
+            clauses.append({key: {"$eq": value}})
+    if not clauses:
+        return {}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _metadatas(
+    metadatas: Sequence[Mapping[str, MetadataValue | None]],
+) -> list[dict[str, MetadataValue | None] | None]:
+    # Chroma rejects empty metadata dicts; None leaves a record's metadata as it is.
+    return [dict(m) or None for m in metadatas]
+
+
+def _collect(page: Mapping[str, Any], found: dict[str, dict[str, Any]]) -> None:
+    metadatas = page.get("metadatas") or [None] * len(page["ids"])
+    for id_, meta in zip(page["ids"], metadatas, strict=True):
+        found[id_] = dict(meta or {})

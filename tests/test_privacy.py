@@ -1,0 +1,264 @@
+"""Personal data is masked before text leaves for an LLM; prices, dates and codes are not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.privacy import TOKENS, PiiMatch, find_pii, mask_pii
+
+
+def with_luhn_digit(prefix: str) -> str:
+    """``prefix`` plus the check digit that makes it Luhn-valid."""
+    for check in "0123456789":
+        number = prefix + check
+        total = 0
+        for index, char in enumerate(reversed(number)):
+            value = int(char) * (2 if index % 2 else 1)
+            total += value - 9 if value > 9 else value
+        if total % 10 == 0:
+            return number
+    raise AssertionError("unreachable")
+
+
+def luhn_ok(number: str) -> bool:
+    return with_luhn_digit(number[:-1]) == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13812345678",
+        "我的手机13812345678，谢谢",
+        "138-1234-5678",
+        "138 1234 5678",
+        "+86 138 1234 5678",
+        "+86-13812345678",
+        "+8613812345678",
+        "008613812345678",
+        "0086 138 1234 5678",
+        "86 13912345678",
+        "１３８１２３４５６７８",  # full-width digits
+        "call 19912345678.",
+    ],
+)
+def test_mobile_numbers_are_masked(text: str) -> None:
+    masked = mask_pii(text)
+    assert TOKENS["mobile"] in masked
+    assert not any(ch.isdigit() for ch in masked), masked
+
+
+def test_plus86_prefix_goes_with_the_number() -> None:
+    assert mask_pii("电话+86 138 1234 5678。") == "电话【手机号】。"
+    assert mask_pii("电话 0086-13812345678") == "电话 【手机号】"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("座机010-12345678", "座机【电话】"),
+        ("深圳0755-1234567", "深圳【电话】"),
+        ("(021)87654321", "【电话】"),
+        ("（0571）88889999", "【电话】"),
+        ("0755 1234 5678", "【电话】"),
+        ("075512345678", "【电话】"),
+        ("电话(0755-1234567)", "电话(【电话】)"),
+    ],
+)
+def test_landlines_with_area_code_are_masked(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "11010519491231002X",
+        "11010519491231002x",
+        "440301199001011234",
+        "110105 19491231 002X",
+        "110105491231002",  # 15-digit old ID
+    ],
+)
+def test_resident_id_numbers_are_masked(number: str) -> None:
+    assert mask_pii(f"身份证号码：{number}。") == "身份证号码：【身份证号】。"
+    assert [m.kind for m in find_pii(number)] == ["id_card"]
+
+
+def test_an_impossible_birth_date_is_not_an_id() -> None:
+    # month 13: not an ID number, whatever else it may be
+    assert all(m.kind != "id_card" for m in find_pii("110105194913310021"))
+    assert find_pii("110105491331002") == []  # 15 digits, month 13
+
+
+def test_bank_card_numbers_are_masked() -> None:
+    luhn19 = with_luhn_digit("622202123456789012")
+    visa = "4111111111111111"
+    assert luhn_ok(visa)
+    for text in [
+        visa,
+        luhn19,
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "6222 0212 3456 7890 123",
+        "5500000000000004",
+    ]:
+        assert mask_pii(f"打款到 {text} 就行") == "打款到 【银行卡号】 就行", text
+
+
+def test_card_numbers_failing_luhn_are_masked_by_context_or_unionpay_prefix() -> None:
+    number = "1234567812345678"
+    assert not luhn_ok(number)
+    assert mask_pii(f"我的卡号是{number}") == "我的卡号是【银行卡号】"
+    assert mask_pii(f"银行账号：{number}") == "银行账号：【银行卡号】"
+    valid = with_luhn_digit("622202123456789012")
+    unionpay = valid[:-1] + str((int(valid[-1]) + 1) % 10)
+    assert not luhn_ok(unionpay)
+    assert mask_pii(f"转到 {unionpay}") == "转到 【银行卡号】"
+
+
+def test_order_numbers_stay() -> None:
+    number = "1234567812345678"  # 16 digits, not Luhn-valid, no card context
+    assert not luhn_ok(number)
+    for text in [
+        f"订单号 {number}",
+        "订单号：12345678901234",  # shorter than a card
+        "快递单号 773012345678901",  # 15 digits, no date inside
+        "订单 SO2026011512345678",
+        "编号 A1381234567800",
+    ]:
+        assert mask_pii(text) == text
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["zhang.san@example.com", "li+vip@mail.example.com.cn", "wang_wu-01@qq.com", "A.B@163.COM"],
+)
+def test_email_addresses_are_masked(address: str) -> None:
+    assert mask_pii(f"邮箱：{address}，谢谢") == "邮箱：【邮箱】，谢谢"
+
+
+def test_an_email_made_of_a_phone_number_is_one_email() -> None:
+    assert mask_pii("发到13812345678@163.com吧") == "发到【邮箱】吧"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这款年缴3000元，总共1.5万",
+        "¥12,800 或 12800.00 元",
+        "2026年1月15日下午14:30",
+        "2026-01-15 到 2026/02/01",
+        "20260115",
+        "验证码 123456，房间 8808",
+        "保额50万，等待期90天，3-5个工作日",
+        "1381234567",  # 10 digits: too short
+        "400-123-4567 或 95588",
+        "V2026.11.23 build 1763880000",
+    ],
+)
+def test_prices_years_dates_and_short_codes_stay(text: str) -> None:
+    assert mask_pii(text) == text
+    assert find_pii(text) == []
+
+
+def test_mixed_text() -> None:
+    text = (
+        "王女士，2026-01-15 来电 13812345678，座机 010-62345678，"
+        "身份证 11010519491231002X，卡 6222 0212 3456 7890 123，"
+        "邮箱 wang@example.com，预算 3000 元。"
+    )
+    assert mask_pii(text) == (
+        "王女士，2026-01-15 来电 【手机号】，座机 【电话】，"
+        "身份证 【身份证号】，卡 【银行卡号】，"
+        "邮箱 【邮箱】，预算 3000 元。"
+    )
+    assert [m.kind for m in find_pii(text)] == [
+        "mobile",
+        "landline",
+        "id_card",
+        "bank_card",
+        "email",
+    ]
+
+
+def test_a_date_and_a_price_next_to_a_phone_do_not_hide_it() -> None:
+    assert mask_pii("2026-01-15 13812345678") == "2026-01-15 【手机号】"
+    assert mask_pii("3000 13912345678 5000") == "3000 【手机号】 5000"
+
+
+def test_find_pii_reports_spans() -> None:
+    text = "电话13812345678，邮箱a@b.cn"
+    matches = find_pii(text)
+    assert matches == [PiiMatch("mobile", 2, 13), PiiMatch("email", 16, 22)]
+    assert [text[m.start : m.end] for m in matches] == ["13812345678", "a@b.cn"]
+
+
+def test_empty_and_clean_text() -> None:
+    assert mask_pii("") == ""
+    assert find_pii("") == []
+    assert mask_pii("您好，在吗？") == "您好，在吗？"
+
+
+@given(
+    before=st.text(alphabet="您好我的手机是，。：谢谢 ", max_size=12),
+    after=st.text(alphabet="您好我的手机是，。：谢谢 ", max_size=12),
+    second=st.integers(3, 9),
+    rest=st.integers(0, 10**9 - 1),
+    style=st.sampled_from(["plain", "dash", "space", "+86"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_mobile_number_in_chinese_text_is_masked(
+    before: str, after: str, second: int, rest: int, style: str
+) -> None:
+    number = f"1{second}{rest:09d}"
+    written = {
+        "plain": number,
+        "dash": f"{number[:3]}-{number[3:7]}-{number[7:]}",
+        "space": f"{number[:3]} {number[3:7]} {number[7:]}",
+        "+86": f"+86 {number}",
+    }[style]
+    masked = mask_pii(before + written + after)
+    assert masked == before + "【手机号】" + after
+    assert mask_pii(masked) == masked
+
+
+def test_100k_characters_in_well_under_a_second() -> None:
+    chunk = (
+        "客户说：我的电话是13812345678，预算3000元左右，2026-01-15来店，"
+        "订单号 12345678901234，邮箱 a.b@qq.com，身份证 11010519491231002X。"
+    )
+    text = (chunk * (100_000 // len(chunk) + 1))[:100_000]
+    started = time.perf_counter()
+    masked = mask_pii(text)
+    elapsed = time.perf_counter() - started
+    assert "13812345678" not in masked
+    assert elapsed < 0.5, elapsed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 " * 50_000,
+        "1-" * 50_000,
+        "1234 " * 20_000,
+        "a" * 100_000,
+        "a@" * 50_000,
+        "x@y" + ".a" * 50_000,
+        "1" * 100_000,
+    ],
+    ids=["digits-space", "digits-dash", "groups", "letters", "ats", "dots", "one-run"],
+)
+def test_pathological_input_stays_fast(text: str) -> None:
+    started = time.perf_counter()
+    mask_pii(text)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_import_compiles_nothing() -> None:
+    code = "import bot.privacy as p; assert p._patterns.cache_info().currsize == 0"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,591 @@
+"""Reading and writing script files (CSV / XLSX / YAML) with real files in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import scripts_lib.io as scripts_io
+from bot.errors import InputError
+from scripts_lib import (
+    CATEGORIES,
+    EXPORT_COLUMNS,
+    STAGES,
+    STATUSES,
+    ParsedScript,
+    ScriptRecord,
+    load_scripts,
+    load_scripts_with_warnings,
+    read_scripts,
+    write_scripts,
+)
+
+HEADER = "id,title,category,stage,industry,tags,body"
+ROWS = [
+    "w001,新客欢迎,welcome,acquire,general,新客;欢迎,您好{customer_name}，我是您的专属顾问{adviser_name}～",
+    "p001,价格异议,objection,convert,beauty,价格；异议,理解您的顾虑，{product}这周有活动价哦",
+    'c001,节日关怀,care,retain,education,"关怀，节日 , ;",{customer_name}节日快乐！',
+]
+CSV_TEXT = "\r\n".join([HEADER, *ROWS]) + "\r\n"
+EXPECTED = [
+    ScriptRecord(
+        id="w001",
+        title="新客欢迎",
+        category="welcome",
+        stage="acquire",
+        industry="general",
+        body="您好{customer_name}，我是您的专属顾问{adviser_name}～",
+        tags=("新客", "欢迎"),
+    ),
+    ScriptRecord(
+        id="p001",
+        title="价格异议",
+        category="objection",
+        stage="convert",
+        industry="beauty",
+        body="理解您的顾虑，{product}这周有活动价哦",
+        tags=("价格", "异议"),
+    ),
+    ScriptRecord(
+        id="c001",
+        title="节日关怀",
+        category="care",
+        stage="retain",
+        industry="education",
+        body="{customer_name}节日快乐！",
+        tags=("关怀", "节日"),
+    ),
+]
+
+
+def records(parsed: list[ParsedScript]) -> list[ScriptRecord]:
+    return [item.record for item in parsed]
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def make_record(index: int, **changes: object) -> ScriptRecord:
+    fields: dict[str, object] = {
+        "id": f"s{index:05d}",
+        "title": f"话术{index}",
+        "category": CATEGORIES[index % len(CATEGORIES)],
+        "stage": STAGES[index % len(STAGES)],
+        "industry": "general",
+        "body": f"您好{{customer_name}}，这是第{index}条话术，{{product}}欢迎了解～",
+        "tags": ("标签", f"t{index % 7}"),
+    }
+    fields.update(changes)
+    return ScriptRecord(**fields)  # type: ignore[arg-type]
+
+
+# --- encodings -----------------------------------------------------------------------
+
+
+def test_csv_utf8(tmp_path: Path) -> None:
+    parsed = read_scripts(write(tmp_path / "s.csv", CSV_TEXT, "utf-8"))
+    assert records(parsed) == EXPECTED
+    assert [item.line for item in parsed] == [2, 3, 4]
+
+
+def test_csv_utf8_with_bom(tmp_path: Path) -> None:
+    parsed = read_scripts(write(tmp_path / "s.csv", CSV_TEXT, "utf-8-sig"))
+    assert records(parsed) == EXPECTED
+    assert parsed[0].raw["id"] == "w001"  # the BOM is not glued to the first header name
+
+
+def test_csv_gbk(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.csv", CSV_TEXT, "gbk")
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")  # really not UTF-8
+    assert records(read_scripts(path)) == EXPECTED
+
+
+def test_csv_gb18030_with_characters_outside_gbk(tmp_path: Path) -> None:
+    text = CSV_TEXT.replace("节日快乐", "节日快乐𠮷€")
+    with pytest.raises(UnicodeEncodeError):
+        text.encode("gbk")
+    parsed = read_scripts(write(tmp_path / "s.csv", text, "gb18030"))
+    assert parsed[2].record.body == "{customer_name}节日快乐𠮷€！"
+    assert records(parsed)[:2] == EXPECTED[:2]
+
+
+def test_csv_utf16_with_bom(tmp_path: Path) -> None:
+    assert records(read_scripts(write(tmp_path / "s.csv", CSV_TEXT, "utf-16"))) == EXPECTED
+
+
+def test_excel_unicode_text_is_utf16_and_tab_separated(tmp_path: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\r\n")
+    for line in csv.reader(io.StringIO(CSV_TEXT)):
+        writer.writerow(line)
+    path = write(tmp_path / "s.csv", buffer.getvalue(), "utf-16")
+    assert records(read_scripts(path)) == EXPECTED
+
+
+def test_undecodable_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes(HEADER.encode() + b"\r\nx,\xff\xff\xff,welcome\r\n")
+    with pytest.raises(InputError, match=r"cannot decode.*line 2"):
+        read_scripts(path)
+
+
+# --- the header and the rows ------------------------------------------------------------
+
+
+def test_header_is_case_whitespace_and_order_insensitive(tmp_path: Path) -> None:
+    text = (
+        " Body ,TAGS,Industry, stage ,Category,Title,ID,Status,Variant Group,备注\n"
+        "您好{customer_name},a;b,general,engage,follow_up,回访,f1,draft,g1,ignored\n"
+    )
+    (item,) = read_scripts(write(tmp_path / "s.csv", text))
+    assert item.record == ScriptRecord(
+        id="f1",
+        title="回访",
+        category="follow_up",
+        stage="engage",
+        industry="general",
+        body="您好{customer_name}",
+        tags=("a", "b"),
+        status="draft",
+        variant_group="g1",
+    )
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    text = "id,title,category,industry,tags,body\nx,t,welcome,general,,您好\n"
+    with pytest.raises(InputError, match=r"missing column stage\b") as info:
+        read_scripts(write(tmp_path / "s.csv", text))
+    assert "body" not in str(info.value).split("missing column")[1].split(";")[0]
+
+
+def test_several_missing_columns_are_all_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="missing columns stage, industry, tags"):
+        read_scripts(write(tmp_path / "s.csv", "id,title,category,body\nx,t,welcome,您好\n"))
+
+
+def test_duplicate_header_column_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="'title' appears twice"):
+        read_scripts(write(tmp_path / "s.csv", HEADER + ",Title\n"))
+
+
+def test_status_defaults_to_approved_and_version_to_1(tmp_path: Path) -> None:
+    text = HEADER + ",status\n" + ROWS[0] + ",\n" + ROWS[1] + ",archived\n"
+    first, second = records(read_scripts(write(tmp_path / "s.csv", text)))
+    assert (first.status, first.version, first.variant_group) == ("approved", 1, None)
+    assert second.status == "archived"
+
+
+def test_tags_separators_trimmed_and_empty_removed(tmp_path: Path) -> None:
+    text = HEADER + '\nx,t,welcome,acquire,general," a ;b；c,d，e;;a ; ",您好\n'
+    (item,) = read_scripts(write(tmp_path / "s.csv", text))
+    assert item.record.tags == ("a", "b", "c", "d", "e")
+
+
+def test_vocabulary_accepts_case_and_chinese_stage_names(tmp_path: Path) -> None:
+    text = HEADER + "\nx,t,Follow-Up,转化,general,,您好\ny,t,欢迎语,ACQUIRE,general,,您好\n"
+    first, second = records(read_scripts(write(tmp_path / "s.csv", text)))
+    assert (first.category, first.stage) == ("follow_up", "convert")
+    assert (second.category, second.stage) == ("welcome", "acquire")
+
+
+def test_blank_rows_are_skipped_and_lines_kept(tmp_path: Path) -> None:
+    text = "\n" + HEADER + "\n\n" + ROWS[0] + "\n,,,,,,\n \n" + ROWS[1] + "\n\n"
+    parsed = read_scripts(write(tmp_path / "s.csv", text))
+    assert [item.line for item in parsed] == [4, 7]
+    assert records(parsed) == EXPECTED[:2]
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"s\.csv contains no scripts"):
+        read_scripts(write(tmp_path / "s.csv", ""))
+
+
+def test_header_only_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="contains no scripts"):
+        read_scripts(write(tmp_path / "s.csv", HEADER + "\r\n\r\n", "utf-8-sig"))
+
+
+def test_multiline_quoted_cell_gives_right_lines_for_following_rows(tmp_path: Path) -> None:
+    text = (
+        HEADER + "\n"
+        'a1,多行,welcome,acquire,general,,"第一行\n第二行\n""引号""第三行"\n'
+        "a2,单行,welcome,acquire,general,,您好\n"
+        'a3,又多行,care,retain,general,,"甲\r\n乙"\n'
+        "a4,最后,care,retain,general,,{customer_name}您好\n"
+    )
+    parsed = read_scripts(write(tmp_path / "s.csv", text))
+    assert [item.line for item in parsed] == [2, 5, 6, 8]
+    assert parsed[0].record.body == '第一行\n第二行\n"引号"第三行'
+    assert parsed[2].record.body == "甲\n乙"  # line ends normalized
+
+
+def test_multiline_cell_line_numbers_reach_lint_messages(tmp_path: Path) -> None:
+    text = (
+        HEADER + "\n"
+        'a1,多行,welcome,acquire,general,,"第一行\n第二行"\n'
+        "a2,坏的,nope,acquire,general,,您好\n"
+    )
+    with pytest.raises(InputError) as info:
+        load_scripts(write(tmp_path / "s.csv", text))
+    assert info.value.problems == [
+        "line 4 [a2] category: unknown category 'nope'; allowed: " + ", ".join(CATEGORIES)
+    ]
+
+
+def test_unclosed_quote_is_reported_with_the_row_start(tmp_path: Path) -> None:
+    text = (
+        HEADER + '\na1,t,welcome,acquire,general,,您好\na2,t,welcome,acquire,general,,"没有结束\n'
+    )
+    with pytest.raises(InputError, match="row starting on line 3 is not valid CSV"):
+        read_scripts(write(tmp_path / "s.csv", text))
+
+
+def test_unquoted_comma_shows_up_as_a_problem(tmp_path: Path) -> None:
+    text = HEADER + "\na1,t,welcome,acquire,general,,您好,欢迎光临\n"
+    (item,) = read_scripts(write(tmp_path / "s.csv", text))
+    assert item.record.body == "您好"
+    with pytest.raises(InputError, match=r"outside the named columns.*欢迎光临"):
+        load_scripts(tmp_path / "s.csv")
+
+
+def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"unsupported file type '\.txt'"):
+        read_scripts(write(tmp_path / "s.txt", CSV_TEXT))
+    with pytest.raises(InputError, match=r"\.xlsx"):
+        read_scripts(write(tmp_path / "s.xls", CSV_TEXT))
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        read_scripts(tmp_path / "nope.csv")
+
+
+# --- XLSX --------------------------------------------------------------------------------
+
+
+def test_xlsx_round_trip(tmp_path: Path) -> None:
+    original = [*EXPECTED, make_record(9, body="第一行\n第二行", variant_group="g", status="draft")]
+    path = tmp_path / "s.xlsx"
+    write_scripts(original, path)
+    parsed = read_scripts(path)
+    assert records(parsed) == original
+    assert [item.line for item in parsed] == [2, 3, 4, 5]
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet is not None
+    assert [c.value for c in sheet[1]] == list(EXPORT_COLUMNS)
+    assert all(c.font.bold for c in sheet[1])
+    assert sheet.column_dimensions["G"].width >= 40
+
+
+def test_xlsx_numbers_and_empty_cells_become_strings(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Title", "ID", "category", "stage", "industry", "tags", "body"])
+    sheet.append([None, None, None, None, None, None, None])  # blank row 2
+    sheet.append(["价格", 1001, "pricing", "convert", "general", None, "现在下单立减{product}"])
+    sheet.append(["小数", 2.5, "pricing", "convert", "general", 3, "您好"])
+    path = tmp_path / "s.xlsx"
+    workbook.save(path)
+    first, second = read_scripts(path)
+    assert (first.line, first.record.id, first.record.title, first.record.tags) == (
+        3,
+        "1001",
+        "价格",
+        (),
+    )
+    assert (second.line, second.record.id, second.record.tags) == (4, "2.5", ("3",))
+
+
+def test_not_an_xlsx_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"not a readable \.xlsx"):
+        read_scripts(write(tmp_path / "s.xlsx", CSV_TEXT))
+
+
+# --- YAML --------------------------------------------------------------------------------
+
+
+def test_yaml_round_trip_with_line_numbers(tmp_path: Path) -> None:
+    original = [*EXPECTED, make_record(3, body="第一行\n  缩进的第二行", variant_group="g1")]
+    path = tmp_path / "s.yaml"
+    write_scripts(original, path)
+    text = path.read_text("utf-8")
+    assert "您好{customer_name}" in text  # allow_unicode: readable Chinese, no \u escapes
+    item_lines = [n for n, line in enumerate(text.splitlines(), 1) if line.startswith("- ")]
+    parsed = read_scripts(path)
+    assert records(parsed) == original
+    assert [item.line for item in parsed] == item_lines
+    assert list(yaml.safe_load(text)[0]) == list(EXPORT_COLUMNS)
+
+
+def test_yaml_hand_written(tmp_path: Path) -> None:
+    text = (
+        "# 话术库\n"
+        "- id: 001\n"
+        "  title: 欢迎\n"
+        "  category: welcome\n"
+        "  stage: acquire\n"
+        "  industry: general\n"
+        "  tags: 新客; 欢迎\n"
+        "  body: |\n"
+        "    您好{customer_name}！\n"
+        "    有事随时找我～\n"
+        "\n"
+        "- id: 002\n"
+        "  Title: 跟进\n"
+        "  category: follow_up\n"
+        "  stage: engage\n"
+        "  industry: general\n"
+        "  tags: [回访, ' 二次 ']\n"
+        "  body: '{customer_name}，上次聊的{product}考虑得怎么样？'\n"
+        "  status: draft\n"
+    )
+    first, second = read_scripts(write(tmp_path / "s.yml", text))
+    assert (first.line, second.line) == (2, 12)
+    assert first.record.id == "001"  # kept as written, not turned into the number 1
+    assert first.record.tags == ("新客", "欢迎")
+    assert first.record.body == "您好{customer_name}！\n有事随时找我～"
+    assert second.record.tags == ("回访", "二次")
+    assert (second.record.title, second.record.status) == ("跟进", "draft")
+
+
+def test_yaml_not_a_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="expected a list of scripts"):
+        read_scripts(write(tmp_path / "s.yaml", "id: a\ntitle: b\n"))
+
+
+def test_yaml_items_that_are_not_mappings_are_all_listed(tmp_path: Path) -> None:
+    text = "- id: a\n  body: 您好\n- just text\n- [1, 2]\n"
+    with pytest.raises(InputError) as info:
+        read_scripts(write(tmp_path / "s.yaml", text))
+    assert [p.split(":")[0] for p in info.value.problems] == ["line 3", "line 4"]
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="line 3: invalid YAML"):
+        read_scripts(write(tmp_path / "s.yaml", "- id: a\n  title: b\n body: [\n"))
+
+
+def test_yaml_wrong_value_type_is_a_problem(tmp_path: Path) -> None:
+    text = (
+        "- id: a\n  title: [x]\n  category: welcome\n  stage: acquire\n"
+        "  industry: general\n  body: 您好\n"
+    )
+    (item,) = read_scripts(write(tmp_path / "s.yaml", text))
+    assert [str(i) for i in item.issues] == ["line 2 [a] title: expected text, found a list"]
+
+
+def test_empty_yaml_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="contains no scripts"):
+        read_scripts(write(tmp_path / "s.yaml", "# nothing yet\n"))
+
+
+# --- size ---------------------------------------------------------------------------------
+
+
+def test_ten_megabyte_file_parses_quickly_and_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [HEADER]
+    index = 0
+    size = 0
+    while size < 10 * 1024 * 1024:
+        body = (
+            f"您好{{customer_name}}，第{index}条：{'我们的产品口碑很好，' * 8}欢迎咨询{{product}}。"
+        )
+        line = f"s{index:06d},标题{index},pricing,convert,general,价格;优惠,{body}"
+        lines.append(line)
+        size += len(line.encode()) + 1
+        index += 1
+    path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+    assert path.stat().st_size >= 10 * 1024 * 1024
+    started = time.perf_counter()
+    loaded = load_scripts(path)
+    elapsed = time.perf_counter() - started
+    assert len(loaded) == index
+    assert loaded[-1].id == f"s{index - 1:06d}"
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("", "")
+
+
+def test_file_over_the_limit_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scripts_io, "MAX_FILE_BYTES", 1000)
+    path = write(tmp_path / "big.csv", HEADER + "\n" + "\n".join(ROWS * 20))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed a file over the limit")
+
+    monkeypatch.setattr(scripts_io, "_decode", fail)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=r"big\.csv is [\d.]+ KB; the limit is 1000 bytes"):
+        read_scripts(path)
+    assert time.perf_counter() - started < 0.5
+
+
+# --- all or nothing --------------------------------------------------------------------
+
+
+def test_one_bad_row_among_many_lists_every_problem_and_imports_nothing(tmp_path: Path) -> None:
+    good = [make_record(i) for i in range(200)]
+    bad = make_record(
+        500,
+        id="s00007",  # duplicate of row 9
+        category="welcom",
+        body="{customer_nam}您好",
+    )
+    path = tmp_path / "s.csv"
+    write_scripts([*good[:100], bad, *good[100:]], path)
+    with pytest.raises(InputError) as info:
+        load_scripts(path)
+    error = info.value
+    assert str(error).startswith("s.csv: 3 problems, nothing imported")
+    assert len(error.problems) == 3
+    assert all(p.startswith("line 102 [s00007] ") for p in error.problems)
+    assert any("unknown category 'welcom'" in p for p in error.problems)
+    assert any("unknown variable {customer_nam}" in p for p in error.problems)
+    assert any("first used on line 9" in p for p in error.problems)
+
+
+def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
+    text = (
+        HEADER + "\n" + ROWS[0] + "\n" + ROWS[1] + "\n" + ROWS[0].replace("新客欢迎", "重复") + "\n"
+    )
+    with pytest.raises(InputError) as info:
+        load_scripts(write(tmp_path / "s.csv", text))
+    assert info.value.problems == ["line 4 [w001] id: duplicate id 'w001': first used on line 2"]
+
+
+def test_warnings_do_not_block(tmp_path: Path) -> None:
+    text = HEADER + "\nen1,English only,welcome,acquire,general,,Hello {customer_name}\n"
+    loaded, found = load_scripts_with_warnings(write(tmp_path / "s.csv", text))
+    assert [r.id for r in loaded] == ["en1"]
+    assert [(w.severity, w.field) for w in found] == [("warning", "body")]
+
+
+def test_unknown_industry_checked_only_when_known_industries_given(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.csv", CSV_TEXT)
+    assert len(load_scripts(path)) == 3
+    with pytest.raises(InputError) as info:
+        load_scripts(path, known_industries=["beauty"])
+    assert info.value.problems == [
+        "line 4 [c001] industry: unknown industry 'education'; allowed: beauty, general"
+    ]
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+FORMULA_LIKE = ["=1+1", "+8613800000000", "-5", "@x", "'=already quoted", "'plain", "a=b"]
+
+
+def formula_records() -> list[ScriptRecord]:
+    return [
+        make_record(i, id=value, title=value, tags=(value, "ok"), body=value)
+        for i, value in enumerate(FORMULA_LIKE)
+    ]
+
+
+def test_csv_export_is_utf8_with_bom_and_quotes_formulas(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    write_scripts(formula_records(), path)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf" + ",".join(EXPORT_COLUMNS).encode())
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert [row[0] for row in rows[1:]] == [
+        "'=1+1",
+        "'+8613800000000",
+        "'-5",
+        "'@x",
+        "''=already quoted",
+        "'plain",
+        "a=b",
+    ]
+    assert records(read_scripts(path)) == formula_records()
+
+
+def test_xlsx_export_quotes_formulas_and_reads_back_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "out.xlsx"
+    write_scripts(formula_records(), path)
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet is not None
+    assert [sheet.cell(row, 1).value for row in range(2, 5)] == ["'=1+1", "'+8613800000000", "'-5"]
+    assert all(sheet.cell(row, 1).data_type == "s" for row in range(2, 9))
+    assert records(read_scripts(path)) == formula_records()
+
+
+def test_yaml_export_needs_no_quote_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "out.yaml"
+    write_scripts(formula_records(), path)
+    assert yaml.safe_load(path.read_text("utf-8"))[0]["id"] == "=1+1"
+    assert records(read_scripts(path)) == formula_records()
+
+
+def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "lib.csv"
+    write_scripts(EXPECTED, path)
+    before = path.read_bytes()
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scripts_io.os, "replace", broken_replace)
+    with pytest.raises(InputError, match=r"cannot write .*No space left"):
+        write_scripts([make_record(i) for i in range(50)], path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.csv"]
+
+
+def test_write_into_missing_directory_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot write"):
+        write_scripts(EXPECTED, tmp_path / "nope" / "lib.yaml")
+
+
+def test_write_unsupported_extension(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unsupported file type"):
+        write_scripts(EXPECTED, tmp_path / "lib.json")
+
+
+# --- property: export -> import is exact -------------------------------------------------
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00\r"), max_size=40)
+_STRIPPED = _TEXT.map(str.strip)
+_NONEMPTY = _STRIPPED.filter(bool)
+_TAG = _NONEMPTY.filter(lambda t: not re.search(r"[;；,，]", t))
+_RECORD = st.builds(
+    ScriptRecord,
+    id=_NONEMPTY,
+    title=_STRIPPED,
+    category=st.sampled_from(CATEGORIES),
+    stage=st.sampled_from(STAGES),
+    industry=_STRIPPED,
+    body=_STRIPPED,
+    tags=st.lists(_TAG, unique=True, max_size=4).map(tuple),
+    status=st.sampled_from(STATUSES),
+    variant_group=st.none() | _NONEMPTY,
+)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".yaml"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(original=st.lists(_RECORD, min_size=1, max_size=5))
+def test_write_then_read_round_trips(
+    suffix: str, original: list[ScriptRecord], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("roundtrip") / f"lib{suffix}"
+    write_scripts(original, path)
+    assert records(read_scripts(path)) == original

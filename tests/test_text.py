@@ -1,0 +1,80 @@
+"""normalize() and tokenize(): the canonical search form and the BM25 terms."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from knowledge.text import STOP_CHARS, normalize, tokenize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("這個產品的價格是多少", "这个产品的价格是多少"),  # Traditional → Simplified
+        ("保險理賠", "保险理赔"),
+        ("ＫＮ－２０２６　型號", "kn-2026 型号"),  # full-width → ASCII, ideographic space
+        ("HELLO World", "hello world"),
+        ("  多个   空格\n\t换行  ", "多个 空格 换行"),
+        ("零\u200b宽\ufeff字符\x00控制\x07符", "零宽字符控制符"),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+def test_normalize(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_normalize_lowercases_only_ascii() -> None:
+    assert normalize("ÀB") == "Àb"
+
+
+def test_normalize_drops_lone_surrogates() -> None:
+    assert normalize("a\ud800b") == "ab"
+
+
+def test_tokenize_cjk_unigrams_and_bigrams() -> None:
+    assert tokenize("保险理赔") == ["保", "险", "理", "赔", "保险", "险理", "理赔"]
+
+
+def test_stop_chars_are_skipped_as_unigrams_but_kept_in_bigrams() -> None:
+    tokens = tokenize("我的保单")
+    assert "的" not in tokens and "我" not in tokens
+    assert {"我的", "的保", "保单", "保", "单"} <= set(tokens)
+    assert "的" in STOP_CHARS
+
+
+def test_tokenize_keeps_codes_numbers_and_years() -> None:
+    tokens = tokenize("平安福A3款，2026年交3000元，费率3.5%，型号KN-2026")
+    for term in ("a3", "2026", "3000", "3.5", "kn"):
+        assert term in tokens
+    assert "款" in tokens and "平安福" not in tokens  # CJK is never a multi-char word
+    assert not any(ch in t for t in tokens for ch in "，%-")
+
+
+def test_tokenize_splits_ascii_runs_from_cjk() -> None:
+    assert tokenize("a3产品") == ["a3", "产", "品", "产品"]
+    assert tokenize("iPhone15Pro") == ["iphone15pro"]
+
+
+def test_traditional_and_simplified_give_the_same_terms() -> None:
+    assert tokenize("等待期內得了大病能賠嗎") == tokenize("等待期内得了大病能赔吗")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀🎉👍", "！？。，、", "\x00\x01\x02", "---***"])
+def test_tokenize_yields_nothing_for_text_without_words(text: str) -> None:
+    assert tokenize(text) == []
+
+
+def test_tokenize_other_scripts_as_words() -> None:
+    assert tokenize("café ありがとう") == ["café", "ありがとう"]
+
+
+def test_tokenize_survives_100k_characters() -> None:
+    text = ("这个产品A3的价格是3000元吗？😀\x00 " * 5000)[:100_000]
+    started = time.perf_counter()
+    tokens = tokenize(text)
+    assert time.perf_counter() - started < 5
+    assert tokens.count("a3") == 5000
+    assert "价格" in tokens
