@@ -147,7 +147,7 @@ class Tagger:
     def _semantic(
         self,
         text: str,
-        allowed: set[str | None] | None,
+        allowed: set[str] | None,
         query_vector: np.ndarray | None,
     ) -> list[tuple[TagRecord, float]]:
         """Tags whose description stands out for this message, best first.
@@ -157,7 +157,7 @@ class Tagger:
         similarity among all candidate tags, not to the raw value: it carries over to
         other taxonomies without retuning.
         """
-        where = {"industry": sorted(a for a in allowed if a)} if allowed else None
+        where = {"industry": sorted(allowed)} if allowed else None
         scores = self._index.similarities(text, where=where, query_vector=query_vector)
         if len(scores) < MIN_TAGS_FOR_SEMANTIC:
             return []
