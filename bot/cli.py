@@ -495,29 +495,38 @@ def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argumen
         out.print(profile_panel(profile, timezone=rt.settings.timezone))
 
 
-def main() -> None:
-    """Console-script entry point: user errors are one line on stderr and exit code 1."""
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code. User errors are one line on stderr and code 1,
+    usage errors code 2; a traceback only with ``--debug``."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(standalone_mode=False)
+        code = app(args=args, standalone_mode=False, prog_name="siyu")
     except SiyuError as exc:
         err.print(f"[bold red]错误 error:[/] {exc}", highlight=False)
-        if "--debug" in sys.argv:
+        if "--debug" in args:
             raise
-        sys.exit(1)
+        return 1
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
+        return 130
+    except typer.TyperException as exc:  # usage errors from the (vendored) click layer
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err.print(str(exc))
+        return int(getattr(exc, "exit_code", 2))
+    except SystemExit as exc:  # e.g. a closed stdout pipe while printing help
+        return exc.code if isinstance(exc.code, int) else 1
+    # In non-standalone mode click returns the code of a typer.Exit instead of raising.
+    return code if isinstance(code, int) else 0
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
 
 
 if __name__ == "__main__":

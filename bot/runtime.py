@@ -56,6 +56,9 @@ class Runtime:
         self.tagger.sync(tags, progress=progress)
 
     def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+        self.vectors.close()
         self.db.dispose()
 
 

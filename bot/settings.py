@@ -65,9 +65,9 @@ class RetrievalSettings(_Section):
 
 class KnowledgeSettings(_Section):
     #: Target chunk length in characters (Chinese text: about one paragraph).
-    chunk_chars: int = Field(default=300, ge=50, le=4000)
+    chunk_chars: int = Field(default=200, ge=50, le=4000)
     #: Characters repeated between consecutive chunks of one section.
-    chunk_overlap: int = Field(default=40, ge=0, le=1000)
+    chunk_overlap: int = Field(default=30, ge=0, le=1000)
 
 
 class TaggingSettings(_Section):

@@ -1,0 +1,209 @@
+"""The ``siyu`` command line, run in-process on real data directories."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import LIBRARY
+
+from bot.cli import run
+
+
+def siyu(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--data-dir", str(data), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir loaded through the CLI itself."""
+    data = tmp_path_factory.mktemp("cli") / "data"
+    assert run(["--data-dir", str(data), "scripts", "import", str(LIBRARY / "scripts.csv")]) == 0
+    assert run(["--data-dir", str(data), "tags", "import", str(LIBRARY / "tags.yaml")]) == 0
+    kb = LIBRARY / "kb"
+    assert run(["--data-dir", str(data), "kb", "ingest", str(kb), "--industry", "insurance"]) == 0
+    return data
+
+
+def test_suggest_json_follows_the_documented_schema(
+    capsys: pytest.CaptureFixture[str], library_dir: Path
+) -> None:
+    code, out, _ = siyu(
+        capsys,
+        library_dir,
+        "suggest",
+        "--text",
+        "理赔要准备什么材料",
+        "--industry",
+        "insurance",
+        "--json",
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert {"scripts", "knowledge", "tags", "reply", "mode", "latency_ms"} <= set(result)
+    top = result["scripts"][0]
+    assert set(top) >= {"id", "title", "category", "score", "text"}
+    assert top["id"] == "INS-AFS-1"
+    assert set(result["knowledge"][0]) >= {"source", "section", "text", "score"}
+    assert result["mode"] == "retrieval" and result["reply"] is None
+    assert isinstance(result["latency_ms"], float)
+
+
+def test_suggest_batch_writes_one_line_per_message(
+    capsys: pytest.CaptureFixture[str], library_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.jsonl"
+    rows = [
+        {"id": "a", "text": "重疾险多少钱", "industry": "insurance"},
+        {"id": "b", "text": "全程班多少钱", "industry": "kaoyan"},
+        {"id": "c", "text": "😀"},
+    ]
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    dst = tmp_path / "out.jsonl"
+    code, _, _ = siyu(capsys, library_dir, "suggest", "--input", str(src), "--output", str(dst))
+    assert code == 0
+    out = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", "c"]
+    assert out[0]["scripts"][0]["id"] == "INS-PRC-1"
+    assert out[1]["scripts"][0]["id"] == "KY-PRC-1"
+
+
+def test_bad_batch_file_is_rejected_whole(
+    capsys: pytest.CaptureFixture[str], library_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"id": 1, "text": "ok"}\nnot json\n{"id": 3}\n', encoding="utf-8")
+    dst = tmp_path / "out.jsonl"
+    code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))
+    assert code == 1
+    assert "line 2" in err and "line 3" in err and "Traceback" not in err
+    assert not dst.exists()
+
+
+def test_usage_and_input_errors_have_exit_codes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert siyu(capsys, tmp_path, "suggest")[0] == 1
+    assert siyu(capsys, tmp_path, "no-such-command")[0] == 2
+    code, _, err = siyu(capsys, tmp_path, "scripts", "import", str(tmp_path / "missing.csv"))
+    assert code == 1 and "missing.csv" in err
+    bad_cfg = tmp_path / "bad.toml"
+    bad_cfg.write_text("[retrieval]\ntop_scripts = -1\n", encoding="utf-8")
+    capsys.readouterr()
+    code = run(["--config", str(bad_cfg), "--data-dir", str(tmp_path), "scripts", "list"])
+    assert code == 1 and "retrieval.top_scripts" in capsys.readouterr().err
+
+
+def test_import_with_one_bad_row_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    bad = tmp_path / "bad.csv"
+    lines = (LIBRARY / "scripts.csv").read_text(encoding="utf-8").splitlines()
+    lines.append("X-1,坏行,not_a_category,convert,insurance,,你好{unknown_var}")
+    bad.write_text("\n".join(lines) + "\n", encoding="gb18030")
+    code, _, err = siyu(capsys, data, "scripts", "import", str(bad))
+    assert code == 1
+    assert "not_a_category" in err and "unknown_var" in err and "line 12" in err
+    code, out, _ = siyu(capsys, data, "scripts", "list")
+    assert code == 0 and "0 scripts" in out
+
+
+def test_export_then_import_round_trips(
+    capsys: pytest.CaptureFixture[str], library_dir: Path, tmp_path: Path
+) -> None:
+    for suffix in (".csv", ".xlsx", ".yaml"):
+        target = tmp_path / f"lib{suffix}"
+        assert siyu(capsys, library_dir, "scripts", "export", str(target))[0] == 0
+        code, out, _ = siyu(capsys, library_dir, "scripts", "import", str(target))
+        assert code == 0 and "更新 0" in out and "新增 0" in out
+    with (tmp_path / "lib.csv").open(encoding="utf-8-sig") as f:
+        assert len(list(csv.DictReader(f))) == 10
+
+
+def test_lint_reports_and_fails_on_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = siyu(capsys, tmp_path, "scripts", "lint", str(LIBRARY / "scripts.csv"))
+    assert good[0] == 0 and "0 errors" in good[1]
+    bad = tmp_path / "dup.csv"
+    text = (LIBRARY / "scripts.csv").read_text(encoding="utf-8")
+    bad.write_text(text + text.splitlines()[1] + "\n", encoding="utf-8")
+    code, out, _ = siyu(capsys, tmp_path, "scripts", "lint", str(bad))
+    assert code == 1 and "INS-WEL-1" in out
+
+
+def test_kb_ingest_skips_unchanged_and_replaces_changed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    kb = tmp_path / "kb"
+    shutil.copytree(LIBRARY / "kb", kb)
+    assert "新增 2" in siyu(capsys, data, "kb", "ingest", str(kb))[1]
+    assert "未变 2" in siyu(capsys, data, "kb", "ingest", str(kb))[1]
+    doc = kb / "kaoyan.md"
+    doc.write_text(doc.read_text(encoding="utf-8") + "\n## 教材\n教材报名后七天内寄出。\n", "utf-8")
+    assert "更新 1" in siyu(capsys, data, "kb", "ingest", str(kb))[1]
+    code, out, _ = siyu(capsys, data, "kb", "search", "教材什么时候寄", "-k", "1")
+    assert code == 0 and "七天内寄出" in out
+    (kb / "broken.csv").write_bytes(b"\x00\x01\x02binary")
+    code, _, err = siyu(capsys, data, "kb", "ingest", str(kb))
+    assert code == 1 and "broken.csv" in err
+
+
+def test_rebuild_after_the_vector_directory_is_deleted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    siyu(capsys, data, "kb", "ingest", str(LIBRARY / "kb"))
+    shutil.rmtree(data / "chroma")
+    code, out, _ = siyu(capsys, data, "kb", "search", "等待期多久", "-k", "1")
+    assert code == 0 and "90天" in out, "the index is rebuilt from SQL at start"
+    code, out, _ = siyu(capsys, data, "kb", "rebuild")
+    assert code == 0 and "knowledge: 5 chunks" in out
+
+
+def test_tags_review_by_id(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    siyu(capsys, data, "tags", "import", str(LIBRARY / "tags.yaml"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("我女儿想买医疗险\n/quit\n"))
+    code, out, _ = siyu(capsys, data, "chat", "--industry", "insurance", "--name", "周")
+    assert code == 0 and "INS-" in out
+    code, out, _ = siyu(capsys, data, "tags", "list")
+    assert code == 0 and "有孩子" in out
+    code, out, _ = siyu(capsys, data, "tags", "review", "--confirm", "1", "--reject", "2")
+    assert code == 0
+    confirmed = siyu(capsys, data, "tags", "list", "--status", "confirmed")[1]
+    rejected = siyu(capsys, data, "tags", "list", "--status", "rejected")[1]
+    assert confirmed.count("confirmed") == 1 and rejected.count("rejected") == 1
+    code, out, _ = siyu(capsys, data, "customers", "show", "1")
+    assert code == 0 and "已确认" in out and "我女儿想买医疗险" in out
+    assert siyu(capsys, data, "customers", "show", "99")[0] == 1
+
+
+@pytest.mark.slow
+def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    code, first, _ = siyu(capsys, data, "demo")
+    assert code == 0
+    for expected in ("张丽", "王刚", "陈晓", "客户档案", "知识", "建议标签"):
+        assert expected in first
+    assert "13812345678" in first, "the adviser sees the customer's own words"
+    code, second, _ = siyu(capsys, data, "demo")
+    assert code == 0
+    volatile = re.compile(r"\d+ ms|\d\d-\d\d \d\d:\d\d")
+    assert volatile.sub("", first) == volatile.sub("", second), "a second run shows the same"
