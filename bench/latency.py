@@ -12,6 +12,7 @@ on the dev-set messages. Prints index build time, p50/p95 latency, and peak RSS.
 from __future__ import annotations
 
 import argparse
+import os
 import csv
 import random
 import re
@@ -91,6 +92,7 @@ def main() -> None:
         timings.append((time.perf_counter() - t0) * 1000)
     rt.close()
     print(f"library: {args.scripts} scripts, {args.chunks} knowledge chunks (retrieval mode)")
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (PASSIVE is the default we set)")
     print(f"index build + load: {build_s:.1f} s (0 s of embedding when reused from {work})")
     print(
         f"suggest latency over {len(timings)} messages: p50 {percentile(timings, 50):.1f} ms"

@@ -49,6 +49,8 @@ class KnowledgeBase:
         self._db = db
         self._index = index
         self._settings = settings
+        #: Chunks as of the last sync, so a search needs no database round trip.
+        self._chunks: dict[str, ChunkRecord] = {}
 
     def ingest(
         self,
@@ -137,13 +139,10 @@ class KnowledgeBase:
             {"industry": [industry, ANY_INDUSTRY]} if industry else None
         )
         hits = self._index.search(text, k=k, where=where, query_vector=query_vector)
-        ids = [int(h.id.removeprefix("chunk-")) for h in hits]
-        with self._db.session() as session:
-            chunks = docs_repo.get_chunks(session=session, ids=ids)
         out = []
-        for hit, cid in zip(hits, ids, strict=True):
-            chunk = chunks.get(cid)
-            if chunk is None:  # index ahead of SQL (removed meanwhile): skip, sync repairs it
+        for hit in hits:
+            chunk = self._chunks.get(hit.id)
+            if chunk is None:  # index ahead of the cache: skip, the next sync repairs it
                 continue
             out.append(
                 KnowledgeSuggestion(
@@ -158,6 +157,7 @@ class KnowledgeBase:
     def _items(self) -> list[IndexItem]:
         with self._db.session() as session:
             chunks = docs_repo.all_chunks(session=session)
+        self._chunks = {c.index_id: c for c in chunks}
         return [chunk_item(c) for c in chunks]
 
 
