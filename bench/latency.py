@@ -12,8 +12,8 @@ on the dev-set messages. Prints index build time, p50/p95 latency, and peak RSS.
 from __future__ import annotations
 
 import argparse
-import os
 import csv
+import os
 import random
 import re
 import time

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot import outcomes
 from bot.domain import (
     IncomingMessage,
     KnowledgeSuggestion,
@@ -43,6 +45,9 @@ OPENING_CATEGORIES = ("welcome", "icebreaker")
 MAX_QUERY_CHARS = 2000
 HISTORY_MESSAGES = 6
 
+#: Called after a message is logged (and, for a customer's text, suggested for).
+HandledHook = Callable[[IncomingMessage, int, SuggestionResult | None], None]
+
 
 @dataclass(frozen=True, slots=True)
 class Context:
@@ -66,6 +71,7 @@ class Assistant:
         kb: KnowledgeBase,
         tagger: Tagger,
         llm: LLMClient | None,
+        on_handled: HandledHook | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -74,6 +80,7 @@ class Assistant:
         self._kb = kb
         self._tagger = tagger
         self._llm = llm
+        self._on_handled = on_handled
 
     # ------------------------------------------------------------------ queries
     def suggest(
@@ -277,9 +284,52 @@ class Assistant:
                 sent_at=message.sent_at,
                 status="pending" if wants_suggestion else "done",
             )
-        if not created or not wants_suggestion:
+        if not created:
             return None
-        return self._process(logged.id, message.text, customer.id, message.adviser_id)
+        self._track_outcome(message, logged.id, customer.id)
+        result = (
+            self._process(logged.id, message.text, customer.id, message.adviser_id)
+            if wants_suggestion
+            else None
+        )
+        self._notify(message, customer.id, result)
+        return result
+
+    def _track_outcome(self, message: IncomingMessage, message_id: int, customer_id: int) -> None:
+        """1:1 chats: match the adviser's message to the latest suggestion, or record that
+        the customer replied (bot.outcomes). Never raises: the message is already logged."""
+        if message.room_id is not None:
+            return
+        try:
+            if message.direction == "out" and message.type == "text" and not message.automated:
+                outcomes.match_outbound(
+                    db=self._db,
+                    settings=self._settings.outcomes,
+                    customer_id=customer_id,
+                    message_id=message_id,
+                    text=message.text,
+                    sent_at=message.sent_at,
+                )
+            elif message.direction == "in":
+                outcomes.record_reply(
+                    db=self._db,
+                    settings=self._settings.outcomes,
+                    customer_id=customer_id,
+                    replied_at=message.sent_at,
+                )
+        except Exception:
+            log.exception("recording the outcome of %s failed", message.msg_id)
+
+    def _notify(
+        self, message: IncomingMessage, customer_id: int, result: SuggestionResult | None
+    ) -> None:
+        """Tell live consumers (the web sidebar) about a logged message; never raises."""
+        if self._on_handled is None:
+            return
+        try:
+            self._on_handled(message, customer_id, result)
+        except Exception:
+            log.exception("on_handled hook failed for %s", message.msg_id)
 
     def process_pending(self, *, limit: int = 100) -> int:
         """Suggest for messages that were logged but never processed (after a crash)."""

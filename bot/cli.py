@@ -50,6 +50,27 @@ app.add_typer(scripts_app, name="scripts")
 app.add_typer(kb_app, name="kb")
 app.add_typer(tags_app, name="tags")
 app.add_typer(customers_app, name="customers")
+# The web console (issue #4): implementation in bot/web/cli.py, heavy imports deferred.
+from bot.web.cli import serve_command, users_app  # noqa: E402
+
+app.command("serve")(serve_command)
+# The Wechaty channel (issue #3): bot/channels/wechaty_cli.py, the SDK loads in the command.
+from bot.channels.wechaty_cli import bot_command  # noqa: E402
+
+app.command("bot")(bot_command)
+app.add_typer(users_app, name="users")
+# OneID, follow-ups, segments, reports (issue #6): implementation in bot/crm_cli.py.
+from bot.crm_cli import (  # noqa: E402
+    followups_app,
+    register_customer_commands,
+    report_app,
+    segments_app,
+)
+
+register_customer_commands(customers_app)
+app.add_typer(followups_app, name="followups")
+app.add_typer(segments_app, name="segments")
+app.add_typer(report_app, name="report")
 
 out = Console()
 err = Console(stderr=True)

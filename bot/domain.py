@@ -43,6 +43,8 @@ class IncomingMessage:
     mentions_adviser: bool = False
     industry: str | None = None
     sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Sent by the bot itself (an automatic welcome): logged, never matched to a suggestion.
+    automated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

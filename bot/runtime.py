@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.assistant import Assistant
+from bot.events import Broadcaster
 from bot.kb import KnowledgeBase
 from bot.library import ScriptLibrary
 from bot.llm import LLMClient, build_llm
@@ -35,6 +36,8 @@ class Runtime:
     tagger: Tagger
     llm: LLMClient | None
     assistant: Assistant
+    #: Live events (a logged message, its suggestions) for the web console.
+    events: Broadcaster = field(default_factory=Broadcaster)
 
     def sync_indexes(self, progress: IndexProgress | None = None) -> None:
         """Bring the script, knowledge and tag indexes in line with SQL. Cheap when
@@ -78,6 +81,7 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
     kb = KnowledgeBase(db=db, index=index("knowledge"), settings=settings.knowledge)
     tagger = Tagger(index=index("tags"), settings=settings.tagging)
     llm = build_llm(settings.llm)
+    events = Broadcaster()
     assistant = Assistant(
         settings=settings,
         db=db,
@@ -86,6 +90,7 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
         kb=kb,
         tagger=tagger,
         llm=llm,
+        on_handled=events.message_handled,
     )
     runtime = Runtime(
         settings=settings,
@@ -97,6 +102,7 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
         tagger=tagger,
         llm=llm,
         assistant=assistant,
+        events=events,
     )
     runtime.sync_indexes(progress)
     return runtime

@@ -13,11 +13,19 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 
 DEFAULT_DATA_DIR = ".siyu"
+MIN_WEB_SECRET_CHARS = 32
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "your-api-key", "sk-xxx", "xxx", "todo"}
 
 
@@ -116,6 +124,108 @@ class AssistantSettings(_Section):
     default_product: str = ""
 
 
+class WebSettings(_Section):
+    #: Address and port of ``siyu serve`` (the web console and its API).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    #: Name of the environment variable holding the secret that signs session cookies.
+    secret_env: str = "SIYU_WEB_SECRET"
+    #: Name of the session cookie.
+    cookie_name: str = "siyu_session"
+    #: Send the session cookie over HTTPS only (turn on behind a TLS proxy).
+    cookie_secure: bool = False
+    #: Seconds a login lasts.
+    session_max_age_s: int = Field(default=43200, ge=60, le=30 * 86400)
+
+    def secret(self) -> str:
+        """The session secret from the environment; placeholders and short values refused."""
+        value = os.environ.get(self.secret_env, "").strip()
+        if value.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                f"set {self.secret_env} to a random secret (e.g. `openssl rand -hex 32`)"
+                " before starting the web console"
+            )
+        if len(value) < MIN_WEB_SECRET_CHARS:
+            raise ConfigError(
+                f"{self.secret_env} is too short: use at least {MIN_WEB_SECRET_CHARS} characters"
+            )
+        return value
+
+
+class FollowupSettings(_Section):
+    #: YAML file of follow-up (SOP reminder) rules; relative paths are relative to the
+    #: working directory. Empty = no rules (``siyu followups run`` does nothing).
+    rules_file: str = ""
+    #: A missed run still creates reminders that fell due at most this many days ago.
+    catch_up_days: int = Field(default=7, ge=0, le=366)
+    #: Lifecycle: no customer message for this many days makes a profile silent
+    #: (a converted one: churn-risk).
+    silent_after_days: int = Field(default=30, ge=1, le=3650)
+
+
+class OutcomeSettings(_Section):
+    #: An adviser message at least this similar to a suggested text (0-1, normalised
+    #: Levenshtein) counts as "edited"; identical (ignoring spaces) is "adopted"; less
+    #: similar is "ignored".
+    edited_min_similarity: float = Field(default=0.6, ge=0, le=1)
+    #: Only suggestions at most this many hours older than the adviser's message are matched.
+    match_window_hours: float = Field(default=24, gt=0, le=24 * 30)
+    #: A customer message within this many hours of the adviser's message counts as a reply.
+    reply_window_hours: float = Field(default=24, gt=0, le=24 * 30)
+
+
+class WechatySettings(_Section):
+    """``siyu bot``: the Wechaty channel through a puppet service (gRPC)."""
+
+    #: Only "wechaty-puppet-service" is supported by the Python SDK.
+    puppet: Literal["wechaty-puppet-service"] = "wechaty-puppet-service"
+    #: host:port of the puppet service; empty = resolved from the token by the provider.
+    endpoint: str = ""
+    #: Name of the environment variable holding the puppet service token.
+    token_env: str = "WECHATY_PUPPET_SERVICE_TOKEN"
+    #: Contact id that receives compact suggestion notes (e.g. "filehelper", the adviser's
+    #: 文件传输助手). Empty = suggestions are only stored (web console).
+    notify_contact_id: str = ""
+    #: Room ids where every customer message gets suggestions (elsewhere in groups: only
+    #: when the adviser is @mentioned).
+    suggest_rooms: tuple[str, ...] = ()
+    #: Accept friend requests automatically (off: the adviser accepts on the phone).
+    auto_accept: bool = False
+    #: Send this approved welcome script to a new friend automatically (needs auto_accept);
+    #: empty = never auto-send.
+    welcome_script_id: str = ""
+    #: At most this many automatic welcome messages per adviser per hour.
+    welcome_per_hour: int = Field(default=10, ge=0, le=200)
+    #: At least this many seconds between two automatic welcome messages of one adviser.
+    welcome_min_interval_s: float = Field(default=30, ge=0, le=3600)
+    #: First wait before reconnecting to a puppet service that dropped or is not up; doubles
+    #: up to reconnect_max_s.
+    reconnect_initial_s: float = Field(default=1.0, gt=0, le=600)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    #: Seconds between retries of messages whose processing failed.
+    retry_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    #: Seconds ``siyu bot --check`` waits for the service to answer.
+    check_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _welcome_needs_accept(self) -> WechatySettings:
+        if self.welcome_script_id and not self.auto_accept:
+            raise ValueError(
+                "welcome_script_id needs auto_accept = true (a request must be"
+                " accepted before a welcome can be sent)"
+            )
+        return self
+
+    def token(self) -> str:
+        """The token from the environment; placeholders are refused."""
+        value = os.environ.get(self.token_env, "").strip()
+        if value.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                f"set {self.token_env} to the puppet service token (from your provider)"
+            )
+        return value
+
+
 class Settings(_Section):
     #: Directory holding every piece of state (database, vector index). Relative paths
     #: are relative to the working directory.
@@ -130,6 +240,10 @@ class Settings(_Section):
     tagging: TaggingSettings = TaggingSettings()
     llm: LLMSettings = LLMSettings()
     assistant: AssistantSettings = AssistantSettings()
+    followups: FollowupSettings = FollowupSettings()
+    web: WebSettings = WebSettings()
+    outcomes: OutcomeSettings = OutcomeSettings()
+    wechaty: WechatySettings = WechatySettings()
 
     @field_validator("timezone")
     @classmethod

@@ -205,6 +205,7 @@ def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
     assert "13812345678" in first, "the adviser sees the customer's own words"
     code, second, _ = siyu(capsys, data, "demo")
     assert code == 0
+
     def stable(text: str) -> str:  # latency and clock times differ between runs
         return re.sub(r"\s+", " ", re.sub(r"\d+ ms|\d\d-\d\d \d\d:\d\d", "", text))
 

@@ -139,7 +139,12 @@ def update_customer(
 def list_customers(
     *, session: Session, adviser_id: str | None = None, limit: int = 100
 ) -> list[CustomerRecord]:
-    stmt = select(Customer).order_by(Customer.last_message_at.desc(), Customer.id).limit(limit)
+    stmt = (
+        select(Customer)
+        .where(Customer.merged_into_id.is_(None))  # merged profiles live on in the kept one
+        .order_by(Customer.last_message_at.desc(), Customer.id)
+        .limit(limit)
+    )
     if adviser_id is not None:
         stmt = stmt.where(Customer.adviser_id == adviser_id)
     return [customer_record(row) for row in session.scalars(stmt)]
@@ -218,6 +223,9 @@ def delete_customer(*, session: Session, customer_id: int) -> bool:
     """Delete a customer and everything held about them. Returns False if unknown."""
     if session.get(Customer, customer_id) is None:
         return False
+    from bot.store.merges import forget_customer  # profiles merged into this one go too
+
+    forget_customer(session=session, customer_id=customer_id)
     suggestion_ids = select(Suggestion.id).where(Suggestion.customer_id == customer_id)
     session.execute(delete(Outcome).where(Outcome.suggestion_id.in_(suggestion_ids)))
     session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
@@ -255,4 +263,8 @@ def customer_record(row: Customer) -> CustomerRecord:
         city=row.city,
         created_at=aware(row.created_at),
         last_message_at=aware(row.last_message_at) if row.last_message_at else None,
+        birthday=row.birthday,
+        source=row.source,
+        lifecycle=row.lifecycle,
+        merged_into_id=row.merged_into_id,
     )

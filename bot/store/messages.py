@@ -133,3 +133,9 @@ def message_record(row: Message) -> MessageRecord:
         sent_at=aware(row.sent_at),
         status=row.status,
     )
+
+
+def get_message(*, session: Session, msg_id: str) -> MessageRecord | None:
+    """The logged message with this channel message id, if any."""
+    row = session.scalar(select(Message).where(Message.msg_id == msg_id))
+    return message_record(row) if row else None

@@ -7,12 +7,13 @@ the ``scripts`` and ``chunks`` tables and can be rebuilt from them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -116,6 +117,13 @@ class Customer(Base):
     city: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_message_at: Mapped[datetime | None]
+    #: OneID / CRM fields (schema 0003): birthday for SOP triggers, acquisition channel
+    #: for the funnel, computed lifecycle (new / engaged / converted / silent / churn_risk),
+    #: and the profile this one was merged into (hidden from lists while merged).
+    birthday: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(50), index=True)
+    lifecycle: Mapped[str | None] = mapped_column(String(20), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
 
     identities: Mapped[list[Identity]] = relationship(back_populates="customer")
 
@@ -337,4 +345,52 @@ class FollowUp(Base):
     script_id: Mapped[str | None] = mapped_column(ForeignKey("scripts.id"))
     rule: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(10), default="open")  # open / done / dismissed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- schema 0003
+class CustomerMerge(Base):
+    """One OneID merge: ``merged_id``'s rows moved to ``kept_id``; ``moved`` lists the row
+    ids per table and ``kept_before`` the kept profile's fields, so it can be undone."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kept_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    moved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    kept_before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class FollowUpOccurrence(Base):
+    """A follow-up rule fired for one customer and one occurrence (idempotency key)."""
+
+    __tablename__ = "followup_occurrences"
+    __table_args__ = (UniqueConstraint("rule", "customer_id", "occurs_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    #: The anchor's date (birthday this year, the event's day, the last message's day).
+    occurs_on: Mapped[date] = mapped_column(Date)
+    action: Mapped[str] = mapped_column(String(20))
+    follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("follow_ups.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Segment(Base):
+    """A saved, named set of filters over profile fields, tags, events and transactions."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    filters: Mapped[list[str]] = mapped_column(default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 
@@ -36,6 +36,10 @@ class CustomerRecord:
     city: str | None
     created_at: datetime
     last_message_at: datetime | None
+    birthday: date | None = None
+    source: str | None = None
+    lifecycle: str | None = None
+    merged_into_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +135,71 @@ class CustomerProfile:
     tags: tuple[CustomerTagRecord, ...]
     timeline: tuple[TimelineEntry, ...] = field(default=())
     message_count: int = 0
+
+
+# --------------------------------------------------------------------------- OneID / CRM
+@dataclass(frozen=True, slots=True)
+class MergeRecord:
+    """One OneID merge; ``moved`` counts the rows moved per table."""
+
+    id: int
+    kept_id: int
+    merged_id: int
+    actor: str
+    reason: str
+    moved: dict[str, int]
+    created_at: datetime
+    undone_at: datetime | None
+    undone_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StrongIdentity:
+    """An identity of a strong kind (phone, unionid) with its normalised value."""
+
+    customer_id: int
+    customer_name: str
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """What follow-up rules and segments look at, for one visible customer."""
+
+    id: int
+    name: str
+    adviser_id: str | None
+    industry: str | None
+    stage: str
+    lifecycle: str | None
+    source: str | None
+    city: str | None
+    product: str | None
+    birthday: date | None
+    created_at: datetime
+    tags: frozenset[str]
+    last_inbound_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    customer_id: int
+    type: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRecord:
+    id: int
+    customer_id: int
+    customer_name: str
+    adviser_id: str | None
+    due_at: datetime
+    note: str
+    script_id: str | None
+    script_body: str | None
+    rule: str | None
+    status: str
+    customer: CustomerRecord | None = None

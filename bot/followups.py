@@ -1,0 +1,325 @@
+"""Follow-up triggers (SOP reminders): rules from a YAML file, fired once per rule,
+customer and occurrence.
+
+Rules file::
+
+    rules:
+      - id: birthday-care            # unique; the idempotency key with customer + day
+        anchor: birthday             # birthday (yearly) | added | last_message | event:TYPE
+        offset_days: -15             # 15 days before; positive = after
+        match:                       # optional profile filter, all must hold
+          industry: insurance        # also stage, lifecycle, source, city, product, adviser
+          tags: [有孩子]              # confirmed tags, all required
+        action: remind               # remind (default) | mark_silent
+        script: INS-CARE-1           # suggested script (filled in `followups list`)
+        note: "{customer_name} 生日 {date}"
+      - id: no-show-day2
+        anchor: event:appointment
+        event_payload: {status: no_show}
+        offset_days: 2
+        script: INS-FU-2
+      - id: silent-30
+        anchor: last_message         # the last customer message (or being added)
+        offset_days: 30
+        action: mark_silent
+
+Dates are days in ``settings.timezone``. A rule fires on its due day, or later on a
+run at most ``catch_up_days`` after it (a ``last_message`` rule whenever the customer
+is still silent). A Feb 29 birthday falls on Feb 28 in other years.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy.orm import Session
+
+from bot.errors import InputError
+from bot.store import followups as repo
+from bot.store.records import CustomerFacts, FollowUpRecord
+from scripts_lib.variables import fill
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("remind", "mark_silent")
+MATCH_FIELDS = ("industry", "stage", "lifecycle", "source", "city", "product", "adviser", "tags")
+_FIXED_ANCHORS = ("birthday", "added", "last_message")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    anchor: str
+    offset_days: int = 0
+    match: Mapping[str, Any] = field(default_factory=dict)
+    event_payload: Mapping[str, Any] = field(default_factory=dict)
+    action: str = "remind"
+    script: str | None = None
+    note: str = ""
+
+    @property
+    def event_type(self) -> str | None:
+        return self.anchor.removeprefix("event:") if self.anchor.startswith("event:") else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    reminders: int = 0
+    marked_silent: int = 0
+    already_done: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    follow_up: FollowUpRecord
+    note: str
+    script: str | None  # the suggested script, variables filled
+
+
+# --------------------------------------------------------------------------- rules
+def load_rules(path: Path) -> list[Rule]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"follow-up rules file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path.name}: not valid YAML ({exc})") from exc
+    return parse_rules(data, name=path.name)
+
+
+def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
+    items = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise InputError(f"{name}: expected a mapping with a 'rules' list")
+    problems: list[str] = []
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    known = {"id", "anchor", "offset_days", "match", "event_payload", "action", "script", "note"}
+    for n, item in enumerate(items, start=1):
+        where = f"rule {n}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        rid = str(item.get("id") or "").strip()
+        where = f"rule {n} ({rid or 'no id'})"
+        errors = [f"unknown key {k!r}" for k in item if k not in known]
+        if not rid:
+            errors.append("needs an id")
+        elif rid in seen:
+            errors.append("id used twice")
+        seen.add(rid)
+        anchor = str(item.get("anchor") or "")
+        if anchor not in _FIXED_ANCHORS and not (
+            anchor.startswith("event:") and len(anchor) > len("event:")
+        ):
+            errors.append(f"anchor must be one of {', '.join(_FIXED_ANCHORS)} or event:TYPE")
+        offset = item.get("offset_days", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            errors.append("offset_days must be a whole number")
+        elif anchor == "last_message" and offset < 1:
+            errors.append("a last_message rule needs offset_days >= 1")
+        action = item.get("action", "remind")
+        if action not in ACTIONS:
+            errors.append(f"action must be one of {', '.join(ACTIONS)}")
+        match = item.get("match") or {}
+        if not isinstance(match, dict):
+            errors.append("match must be a mapping")
+        else:
+            errors += [f"match: unknown field {k!r}" for k in match if k not in MATCH_FIELDS]
+        payload = item.get("event_payload") or {}
+        if not isinstance(payload, dict):
+            errors.append("event_payload must be a mapping")
+        if errors:
+            problems += [f"{where}: {e}" for e in errors]
+            continue
+        rules.append(
+            Rule(
+                id=rid,
+                anchor=anchor,
+                offset_days=offset,
+                match=match,
+                event_payload=payload,
+                action=action,
+                script=str(item["script"]) if item.get("script") else None,
+                note=str(item.get("note") or ""),
+            )
+        )
+    if problems:
+        raise InputError(f"{name}: {len(problems)} bad rule(s)", problems)
+    return rules
+
+
+def matches(rule: Rule, customer: CustomerFacts) -> bool:
+    for key, wanted in rule.match.items():
+        if key == "tags":
+            needed = {wanted} if isinstance(wanted, str) else set(wanted)
+            if not needed <= customer.tags:
+                return False
+            continue
+        value = customer.adviser_id if key == "adviser" else getattr(customer, key)
+        allowed = {str(w) for w in wanted} if isinstance(wanted, list) else {str(wanted)}
+        if value is None or str(value) not in allowed:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- dates
+def birthday_in(born: date, year: int) -> date:
+    """The birthday in ``year``; Feb 29 becomes Feb 28 in a common year."""
+    if born.month == 2 and born.day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return born.replace(year=year)
+
+
+def local_day(at: datetime, tz: ZoneInfo) -> date:
+    return at.astimezone(tz).date()
+
+
+def start_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """Local midnight of ``day``, in UTC (what the store keeps)."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+def _occurrences(
+    rule: Rule,
+    customer: CustomerFacts,
+    events: list[tuple[date, dict[str, Any]]],
+    today: date,
+    tz: ZoneInfo,
+) -> list[date]:
+    """Anchor days of ``rule`` for this customer that could be due around ``today``."""
+    if rule.anchor == "birthday":
+        if customer.birthday is None:
+            return []
+        return [
+            birthday_in(customer.birthday, y) for y in (today.year - 1, today.year, today.year + 1)
+        ]
+    if rule.anchor == "added":
+        return [local_day(customer.created_at, tz)]
+    if rule.anchor == "last_message":
+        last = customer.last_inbound_at or customer.created_at
+        return [local_day(last, tz)]
+    return sorted(
+        {
+            day
+            for day, payload in events
+            if all(payload.get(k) == v for k, v in rule.event_payload.items())
+        }
+    )
+
+
+# --------------------------------------------------------------------------- run
+def run_rules(
+    *,
+    session: Session,
+    rules: list[Rule],
+    now: datetime,
+    timezone: str,
+    catch_up_days: int = 7,
+) -> RunStats:
+    """Fire every rule due on ``now``'s local day (or in the catch-up window).
+
+    Idempotent: an occurrence (rule, customer, anchor day) fires once, however often
+    this runs."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    tz = ZoneInfo(timezone)
+    today = local_day(now, tz)
+    customers = repo.customer_facts(session=session)
+    event_types = sorted({r.event_type for r in rules if r.event_type})
+    horizon = max((abs(r.offset_days) for r in rules), default=0) + catch_up_days + 2
+    events: dict[tuple[int, str], list[tuple[date, dict[str, Any]]]] = {}
+    if event_types:
+        since = start_of_day(today - timedelta(days=horizon), tz)
+        for e in repo.events_of_types(session=session, types=event_types, since=since):
+            events.setdefault((e.customer_id, e.type), []).append(
+                (local_day(e.occurred_at, tz), e.payload)
+            )
+    reminders = silent = done = 0
+    for rule in rules:
+        for customer in customers:
+            if not matches(rule, customer):
+                continue
+            own = events.get((customer.id, rule.event_type or ""), [])
+            for anchor in _occurrences(rule, customer, own, today, tz):
+                due = anchor + timedelta(days=rule.offset_days)
+                if due > today:
+                    continue
+                if rule.anchor != "last_message" and (today - due).days > catch_up_days:
+                    continue
+                created = repo.record_occurrence(
+                    session=session,
+                    rule=rule.id,
+                    customer_id=customer.id,
+                    occurs_on=anchor,
+                    action=rule.action,
+                    due_at=start_of_day(due, tz),
+                    adviser_id=customer.adviser_id,
+                    note=_fill(rule.note, customer, anchor) if rule.note else rule.id,
+                    script_id=rule.script,
+                )
+                if not created:
+                    done += 1
+                elif rule.action == "mark_silent":
+                    repo.set_lifecycle(
+                        session=session, customer_ids=[customer.id], lifecycle="silent"
+                    )
+                    silent += 1
+                else:
+                    reminders += 1
+    log.info("follow-ups: %d reminders, %d silent, %d already done", reminders, silent, done)
+    return RunStats(reminders=reminders, marked_silent=silent, already_done=done)
+
+
+def due_reminders(
+    *,
+    session: Session,
+    now: datetime,
+    timezone: str,
+    adviser_id: str | None = None,
+    adviser_name: str = "顾问",
+    company: str = "",
+    default_product: str = "",
+) -> list[DueReminder]:
+    """Open reminders due today or earlier (local day), scripts filled in."""
+    tz = ZoneInfo(timezone)
+    today = local_day(now, tz)
+    rows = repo.open_follow_ups(
+        session=session,
+        due_before=start_of_day(today + timedelta(days=1), tz),
+        adviser_id=adviser_id,
+    )
+    out = []
+    for row in rows:
+        c = row.customer
+        values = {
+            "customer_name": c.name if c else row.customer_name,
+            "adviser_name": adviser_name,
+            "product": (c.product if c else None) or default_product,
+            "date": f"{today.month}月{today.day}日",
+            "company": company,
+            "city": c.city if c else None,
+        }
+        script = fill(row.script_body, values).text if row.script_body else None
+        out.append(DueReminder(follow_up=row, note=row.note, script=script))
+    return out
+
+
+def _fill(template: str, customer: CustomerFacts, day: date) -> str:
+    return fill(
+        template,
+        {
+            "customer_name": customer.name,
+            "date": f"{day.month}月{day.day}日",
+            "product": customer.product,
+            "city": customer.city,
+        },
+    ).text

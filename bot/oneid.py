@@ -1,0 +1,233 @@
+"""OneID: one customer, many identities. Import from CSV/XLSX, merge, undo, and merge
+suggestions on strong identifiers.
+
+Strong identifiers (the same phone number, the same WeChat unionid) identify a person;
+a shared name does not, so it never produces a suggestion, let alone a merge. Merges
+are always made by a person (``siyu customers merge``) and can be undone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.errors import InputError
+from bot.store import identities as identities_repo
+from bot.store import merges as merges_repo
+from bot.store.identities import CustomerRow, ImportStats
+from bot.store.records import MergeRecord
+from bot.tabular import read_table
+
+#: Identity kinds an import file may carry, as columns. ``id:KIND`` columns add any other
+#: kind (e.g. ``id:memory_contact``). Channel contacts are ``<channel>_contact``.
+IDENTITY_COLUMNS: dict[str, str] = {
+    "wechaty_contact": "Wechaty contact id",
+    "wecom_external_userid": "WeCom external_userid",
+    "unionid": "WeChat unionid",
+    "phone": "mobile number",
+    "member_id": "membership number",
+    "crm_id": "CRM id",
+}
+#: Kinds that identify one person: two profiles sharing one are suggested for merging.
+STRONG_KINDS: tuple[str, ...] = ("phone", "unionid")
+PROFILE_COLUMNS = ("name", "adviser_id", "industry", "stage", "product", "city", "source")
+OTHER_COLUMNS = ("customer_id", "birthday", "tags", "added_at")
+_ALIASES = {
+    "id": "customer_id",
+    "adviser": "adviser_id",
+    "mobile": "phone",
+    "wechat": "wechaty_contact",
+    "wecom": "wecom_external_userid",
+    "external_userid": "wecom_external_userid",
+    "姓名": "name",
+    "手机": "phone",
+    "手机号": "phone",
+    "生日": "birthday",
+    "顾问": "adviser_id",
+    "行业": "industry",
+    "城市": "city",
+    "来源": "source",
+    "渠道": "source",
+    "标签": "tags",
+}
+_STAGES = ("acquire", "engage", "convert", "retain")
+_DIGITS = re.compile(r"\d+")
+
+
+def normalize_identity(kind: str, value: str) -> str:
+    """Phones lose separators and the +86 / 0086 prefix; other values are stripped."""
+    value = value.strip()
+    if kind != "phone":
+        return value
+    digits = "".join(_DIGITS.findall(value.translate(_FULLWIDTH)))
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            digits = digits[len(prefix) :]
+    return digits
+
+
+_FULLWIDTH = str.maketrans("０１２３４５６７８９＋", "0123456789+")
+
+
+# --------------------------------------------------------------------------- import
+def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[CustomerRow]:
+    """Parse and validate an import file; every problem is reported with its line."""
+    rows = read_table(path, aliases=_ALIASES)
+    tz = ZoneInfo(timezone)
+    problems: list[str] = []
+    parsed: list[CustomerRow] = []
+    seen: dict[tuple[str, str], int] = {}
+    known = set(PROFILE_COLUMNS) | set(OTHER_COLUMNS) | set(IDENTITY_COLUMNS)
+    if rows:
+        unknown = sorted(c for c in rows[0][1] if c not in known and not c.startswith("id:") and c)
+        if unknown:
+            raise InputError(
+                f"{path.name}: unknown column(s) {', '.join(unknown)}; known columns:"
+                f" {', '.join([*OTHER_COLUMNS, *PROFILE_COLUMNS, *IDENTITY_COLUMNS])}, id:KIND"
+            )
+    for line, cells in rows:
+        errors: list[str] = []
+        fields: dict[str, str | date] = {k: cells[k] for k in PROFILE_COLUMNS if cells.get(k)}
+        if "stage" in fields and fields["stage"] not in _STAGES:
+            errors.append(f"stage must be one of {', '.join(_STAGES)}, not {fields['stage']!r}")
+        customer_id: int | None = None
+        if cells.get("customer_id"):
+            if cells["customer_id"].isdigit():
+                customer_id = int(cells["customer_id"])
+            else:
+                errors.append(f"customer_id {cells['customer_id']!r} is not a number")
+        if cells.get("birthday"):
+            try:
+                fields["birthday"] = parse_date(cells["birthday"])
+            except ValueError:
+                errors.append(f"birthday {cells['birthday']!r} is not a date like 1990-02-28")
+        added_at: datetime | None = None
+        if cells.get("added_at"):
+            try:
+                added_at = parse_datetime(cells["added_at"], tz)
+            except ValueError:
+                errors.append(f"added_at {cells['added_at']!r} is not a date or date-time")
+        idents: list[tuple[str, str]] = []
+        for column, raw in cells.items():
+            if not raw or not (column in IDENTITY_COLUMNS or column.startswith("id:")):
+                continue
+            kind = column.removeprefix("id:")
+            value = normalize_identity(kind, raw)
+            if kind == "phone" and not 5 <= len(value) <= 20:
+                errors.append(f"phone {raw!r} is not a phone number")
+                continue
+            if (kind, value) in seen:
+                errors.append(f"{kind} {value} also appears on line {seen[kind, value]}")
+                continue
+            seen[kind, value] = line
+            idents.append((kind, value))
+        if customer_id is None and not idents:
+            errors.append("needs a customer_id or at least one identity column value")
+        tags = tuple(t.strip() for t in re.split(r"[;；]", cells.get("tags", "")) if t.strip())
+        if errors:
+            problems.extend(f"line {line}: {e}" for e in errors)
+            continue
+        parsed.append(
+            CustomerRow(
+                line=line,
+                customer_id=customer_id,
+                fields=fields,
+                identities=tuple(idents),
+                tags=tags,
+                added_at=added_at,
+            )
+        )
+    if problems:
+        raise InputError(f"{path.name}: {len(problems)} bad line(s), nothing imported", problems)
+    return parsed
+
+
+def import_customer_file(
+    *, session: Session, path: Path, actor: str, timezone: str = "Asia/Shanghai"
+) -> ImportStats:
+    rows = read_customer_file(path, timezone=timezone)
+    return identities_repo.import_customers(
+        session=session, rows=rows, actor=actor, source_name=path.name
+    )
+
+
+def parse_date(text: str) -> date:
+    """``2026-02-28``, ``2026/2/28``, ``2026.2.28``, ``20260228`` or ``2026年2月28日``."""
+    text = text.strip()
+    if re.fullmatch(r"\d{8}", text):
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
+    if m is None:
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[ T].*", text)  # a date-time cell
+    if m is None:
+        raise ValueError(text)
+    return date(int(m[1]), int(m[2]), int(m[3]))
+
+
+def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
+    """A date (local midnight) or an ISO date-time; naive values are local time.
+    Returned in UTC (the store keeps UTC: SQLite drops the offset)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        value = datetime.combine(parse_date(text), time())
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- merges
+@dataclass(frozen=True, slots=True)
+class MergeSuggestion:
+    """Two visible profiles sharing a strong identifier."""
+
+    keep_id: int
+    merge_id: int
+    keep_name: str
+    merge_name: str
+    evidence: tuple[str, ...]
+
+
+def merge_suggestions(
+    *, session: Session, kinds: tuple[str, ...] = STRONG_KINDS
+) -> list[MergeSuggestion]:
+    """Pairs of profiles sharing a phone number or unionid (after normalisation).
+
+    The older profile (smaller id) is proposed as the one to keep. Names are never
+    evidence."""
+    groups: dict[tuple[str, str], dict[int, str]] = {}
+    for ident in merges_repo.strong_identities(session=session, kinds=kinds):
+        key = (ident.kind, normalize_identity(ident.kind, ident.value))
+        groups.setdefault(key, {})[ident.customer_id] = ident.customer_name
+    pairs: dict[tuple[int, int], list[str]] = {}
+    names: dict[int, str] = {}
+    for (kind, value), owners in groups.items():
+        if len(owners) < 2:
+            continue
+        names.update(owners)
+        ids = sorted(owners)
+        for other in ids[1:]:
+            pairs.setdefault((ids[0], other), []).append(f"{kind} {value}")
+    return [
+        MergeSuggestion(
+            keep_id=a,
+            merge_id=b,
+            keep_name=names[a],
+            merge_name=names[b],
+            evidence=tuple(sorted(ev)),
+        )
+        for (a, b), ev in sorted(pairs.items())
+    ]
+
+
+def merge(*, session: Session, keep: int, merge: int, actor: str, reason: str = "") -> MergeRecord:
+    return merges_repo.merge_customers(
+        session=session, kept_id=keep, merged_id=merge, actor=actor, reason=reason
+    )
+
+
+def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
+    return merges_repo.unmerge(session=session, merge_id=merge_id, actor=actor)

@@ -1,0 +1,254 @@
+"""Lifecycle stages, the funnel by adviser or channel, and the purchase quadrants.
+
+Funnel, for a period [since, until) of local days:
+  new       customers added in the period (the cohort)
+  engaged   of those, customers who sent at least one message before ``until``
+  converted of those, customers with a transaction (or a converted/purchase event)
+  rate      converted / new
+  revenue   the cohort's transactions before ``until``
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.errors import InputError
+from bot.followups import start_of_day
+from bot.store import reports as repo
+from bot.store.reports import ActivityFacts
+
+LIFECYCLE_STAGES = ("new", "engaged", "converted", "silent", "churn_risk")
+UNKNOWN = "(未知)"
+GroupBy = Literal["adviser", "channel"]
+
+
+# --------------------------------------------------------------------------- lifecycle
+def lifecycle_of(facts: ActivityFacts, *, now: datetime, silent_after_days: int) -> str:
+    """new: never wrote; engaged: wrote; converted: bought. Silent after
+    ``silent_after_days`` without a customer message (or purchase); a converted
+    customer who falls silent is churn_risk."""
+    quiet = timedelta(days=silent_after_days)
+    last = max(
+        (t for t in (facts.last_inbound_at, facts.last_purchase_at) if t is not None),
+        default=facts.created_at,
+    )
+    silent = now - last >= quiet
+    if facts.converted:
+        return "churn_risk" if silent else "converted"
+    if silent:
+        return "silent"
+    return "engaged" if facts.last_inbound_at is not None else "new"
+
+
+def refresh_lifecycles(
+    *, session: Session, now: datetime, silent_after_days: int
+) -> dict[str, int]:
+    """Compute and store every visible customer's stage; returns the count per stage."""
+    stages = {
+        f.customer_id: lifecycle_of(f, now=now, silent_after_days=silent_after_days)
+        for f in repo.activity(session=session)
+    }
+    repo.save_lifecycles(session=session, stages=stages)
+    counts = dict.fromkeys(LIFECYCLE_STAGES, 0)
+    for stage in stages.values():
+        counts[stage] += 1
+    return counts
+
+
+# --------------------------------------------------------------------------- funnel
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    group: str
+    new: int
+    engaged: int
+    converted: int
+    revenue: float
+
+    @property
+    def rate(self) -> float:
+        return self.converted / self.new if self.new else 0.0
+
+
+def funnel(
+    *, session: Session, since: date, until: date, by: GroupBy, timezone: str
+) -> list[FunnelRow]:
+    """One row per adviser or channel source, biggest first, then a total row."""
+    if until <= since:
+        raise InputError("--until must be after --since")
+    tz = ZoneInfo(timezone)
+    members = repo.cohort(
+        session=session, since=start_of_day(since, tz), until=start_of_day(until, tz)
+    )
+    groups: dict[str, list[repo.CohortMember]] = {}
+    for m in members:
+        key = (m.adviser_id if by == "adviser" else m.source) or UNKNOWN
+        groups.setdefault(key, []).append(m)
+    rows = [_row(name, ms) for name, ms in groups.items()]
+    rows.sort(key=lambda r: (-r.new, r.group))
+    return [*rows, _row("合计 total", members)]
+
+
+def _row(name: str, members: Sequence[repo.CohortMember]) -> FunnelRow:
+    return FunnelRow(
+        group=name,
+        new=len(members),
+        engaged=sum(m.engaged for m in members),
+        converted=sum(m.converted for m in members),
+        revenue=round(sum(m.revenue for m in members), 2),
+    )
+
+
+FUNNEL_COLUMNS = ("group", "new", "engaged", "converted", "conversion_rate", "revenue")
+
+
+def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # BOM: Excel reads UTF-8
+        writer = csv.writer(fh)
+        writer.writerow(FUNNEL_COLUMNS)
+        for r in rows:
+            writer.writerow([r.group, r.new, r.engaged, r.converted, f"{r.rate:.4f}", r.revenue])
+
+
+def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> None:
+    """Grouped bars (new / engaged / converted) per group with the conversion rate."""
+    plt = _pyplot()
+    with warnings.catch_warnings():
+        # without a CJK font, Chinese labels draw as boxes and matplotlib warns per glyph
+        warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
+        warnings.filterwarnings("ignore", message=".*findfont.*")
+        _draw_funnel(plt, rows, path, title)
+
+
+def _draw_funnel(plt: Any, rows: Sequence[FunnelRow], path: Path, title: str) -> None:
+    groups = [r for r in rows if not r.group.startswith("合计")] or list(rows)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 2), 4.5), dpi=100)
+    width = 0.27
+    xs = range(len(groups))
+    series = (
+        ("new", [r.new for r in groups], "#9ecae1"),
+        ("engaged", [r.engaged for r in groups], "#4292c6"),
+        ("converted", [r.converted for r in groups], "#08519c"),
+    )
+    for i, (label, values, colour) in enumerate(series):
+        bars = ax.bar([x + (i - 1) * width for x in xs], values, width, label=label, color=colour)
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(list(xs), [r.group for r in groups])
+    ax.set_ylabel("customers")
+    ax.set_title(title)
+    rate_ax = ax.twinx()
+    rates = [100 * r.rate for r in groups]
+    rate_ax.plot(list(xs), rates, "D", color="#e6550d", label="rate %")
+    for x, rate in zip(xs, rates, strict=True):
+        rate_ax.annotate(
+            f"{rate:.0f}%",
+            (x, rate),
+            textcoords="offset points",
+            xytext=(8, 4),
+            fontsize=8,
+            color="#e6550d",
+        )
+    rate_ax.set_ylabel("conversion rate %")
+    rate_ax.set_ylim(0, 100)
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = rate_ax.get_legend_handles_labels()
+    ax.legend(handles + h2, labels + l2, loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- quadrants
+@dataclass(frozen=True, slots=True)
+class Quadrant:
+    name: str
+    customers: int
+    revenue: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuadrantReport:
+    frequency_threshold: float
+    ticket_threshold: float
+    quadrants: tuple[Quadrant, ...]
+    #: customer id -> quadrant name
+    members: dict[int, str]
+
+
+QUADRANTS = (
+    "高频高客单 high freq / high ticket",
+    "低频高客单 low freq / high ticket",
+    "高频低客单 high freq / low ticket",
+    "低频低客单 low freq / low ticket",
+)
+
+
+def quadrants(
+    *,
+    session: Session,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    frequency_threshold: float | None = None,
+    ticket_threshold: float | None = None,
+) -> QuadrantReport:
+    """Buyers split by purchase frequency (orders) and ticket size (average amount).
+
+    A value at or above its threshold is "high"; thresholds default to the buyers'
+    medians."""
+    stats = repo.purchases(session=session, since=since, until=until)
+    if not stats:
+        return QuadrantReport(0.0, 0.0, tuple(Quadrant(q, 0, 0.0) for q in QUADRANTS), {})
+    freq = (
+        frequency_threshold
+        if frequency_threshold is not None
+        else statistics.median(s.orders for s in stats)
+    )
+    ticket = (
+        ticket_threshold
+        if ticket_threshold is not None
+        else statistics.median(s.total / s.orders for s in stats)
+    )
+    members: dict[int, str] = {}
+    totals = {q: [0, 0.0] for q in QUADRANTS}
+    for s in stats:
+        high_f = s.orders >= freq
+        high_t = s.total / s.orders >= ticket
+        name = QUADRANTS[(0 if high_t else 2) + (0 if high_f else 1)]
+        members[s.customer_id] = name
+        totals[name][0] += 1
+        totals[name][1] += s.total
+    return QuadrantReport(
+        frequency_threshold=float(freq),
+        ticket_threshold=round(float(ticket), 2),
+        quadrants=tuple(Quadrant(q, int(totals[q][0]), round(totals[q][1], 2)) for q in QUADRANTS),
+        members=members,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise InputError(
+            "--png needs matplotlib: pip install 'siyu-copilot[charts]' (or matplotlib)"
+        ) from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    # A CJK font if one is installed, so Chinese group names render; else DejaVu Sans.
+    wanted = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei")
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    plt.rcParams["font.sans-serif"] = [f for f in wanted if f in have] + ["DejaVu Sans"]
+    plt.rcParams["axes.unicode_minus"] = False
+    return plt

@@ -1,0 +1,251 @@
+"""OneID merges: move every row of one customer to another, remember which, undo.
+
+A merge never deletes: the merged profile stays as a hidden row (``merged_into_id``)
+and ``customer_merges.moved`` holds the ids of the rows moved per table, so an undo
+moves exactly those rows back and restores the kept profile's fields.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from bot.errors import InputError, NotFoundError
+from bot.store.models import (
+    AuditLog,
+    Conversation,
+    Customer,
+    CustomerMerge,
+    CustomerTag,
+    Event,
+    FollowUp,
+    FollowUpOccurrence,
+    Identity,
+    Message,
+    Suggestion,
+    Transaction,
+)
+from bot.store.records import MergeRecord, StrongIdentity, aware
+
+#: Tables whose rows follow the customer, by the name used in ``moved``.
+_MOVABLE: dict[str, Any] = {
+    "identities": Identity,
+    "conversations": Conversation,
+    "messages": Message,
+    "customer_tags": CustomerTag,
+    "events": Event,
+    "transactions": Transaction,
+    "follow_ups": FollowUp,
+    "suggestions": Suggestion,
+    "followup_occurrences": FollowUpOccurrence,
+}
+#: Profile fields the kept customer takes from the merged one when it has none.
+_FILLED = ("name", "adviser_id", "industry", "product", "city", "birthday", "source")
+_SNAPSHOT = (*_FILLED, "created_at", "last_message_at")
+
+
+def merge_customers(
+    *, session: Session, kept_id: int, merged_id: int, actor: str, reason: str = ""
+) -> MergeRecord:
+    """Move everything of ``merged_id`` to ``kept_id``; returns the merge (undoable)."""
+    if kept_id == merged_id:
+        raise InputError("cannot merge a customer with itself")
+    kept = _live_customer(session, kept_id)
+    merged = _live_customer(session, merged_id)
+    moved: dict[str, list[int]] = {}
+    for name, model in _MOVABLE.items():
+        stmt = select(model.id).where(model.customer_id == merged_id)
+        if model is CustomerTag:  # unique (customer, tag): the kept profile's row wins
+            stmt = stmt.where(
+                CustomerTag.tag_id.not_in(
+                    select(CustomerTag.tag_id).where(CustomerTag.customer_id == kept_id)
+                )
+            )
+        elif model is FollowUpOccurrence:  # unique (rule, customer, day): same
+            taken = select(FollowUpOccurrence.rule, FollowUpOccurrence.occurs_on).where(
+                FollowUpOccurrence.customer_id == kept_id
+            )
+            clash = {(r, d) for r, d in session.execute(taken)}
+            rows = session.execute(
+                select(model.id, model.rule, model.occurs_on).where(model.customer_id == merged_id)
+            )
+            ids = sorted(i for i, r, d in rows if (r, d) not in clash)
+            moved[name] = ids
+            _move(session, model, ids, merged_id, kept_id)
+            continue
+        ids = sorted(session.scalars(stmt))
+        moved[name] = ids
+        _move(session, model, ids, merged_id, kept_id)
+    before = {f: _dump(getattr(kept, f)) for f in _SNAPSHOT}
+    for f in _FILLED:
+        if getattr(kept, f) in (None, "") and getattr(merged, f) not in (None, ""):
+            setattr(kept, f, getattr(merged, f))
+    if aware(merged.created_at) < aware(kept.created_at):
+        kept.created_at = merged.created_at
+    if merged.last_message_at and (
+        kept.last_message_at is None or aware(merged.last_message_at) > aware(kept.last_message_at)
+    ):
+        kept.last_message_at = merged.last_message_at
+    merged.merged_into_id = kept_id
+    row = CustomerMerge(
+        kept_id=kept_id,
+        merged_id=merged_id,
+        actor=actor,
+        reason=reason,
+        moved=moved,
+        kept_before=before,
+    )
+    session.add(row)
+    session.flush()
+    session.add(
+        AuditLog(
+            actor=actor,
+            action="customer.merge",
+            target_type="customer",
+            target_id=str(kept_id),
+            detail={"merge_id": row.id, "merged_id": merged_id, "reason": reason}
+            | {"moved": {k: len(v) for k, v in moved.items()}},
+        )
+    )
+    session.flush()
+    return merge_record(row)
+
+
+def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
+    """Undo a merge: move its rows back, restore the kept profile, show the merged one."""
+    row = session.get(CustomerMerge, merge_id)
+    if row is None:
+        raise NotFoundError(f"merge {merge_id} not found")
+    if row.undone_at is not None:
+        raise InputError(f"merge {merge_id} was already undone")
+    later = session.scalar(
+        select(CustomerMerge.id)
+        .where(
+            CustomerMerge.id > merge_id,
+            CustomerMerge.undone_at.is_(None),
+            (CustomerMerge.kept_id.in_((row.kept_id, row.merged_id)))
+            | (CustomerMerge.merged_id.in_((row.kept_id, row.merged_id))),
+        )
+        .order_by(CustomerMerge.id.desc())
+        .limit(1)
+    )
+    if later is not None:
+        raise InputError(f"merge {later} came later and involves the same customers: undo it first")
+    kept = session.get_one(Customer, row.kept_id)
+    merged = session.get_one(Customer, row.merged_id)
+    for name, ids in row.moved.items():
+        _move(session, _MOVABLE[name], list(ids), row.kept_id, row.merged_id)
+    for f, value in row.kept_before.items():
+        setattr(kept, f, _load(f, value))
+    merged.merged_into_id = None
+    row.undone_at = datetime.now(UTC)
+    row.undone_by = actor
+    session.add(
+        AuditLog(
+            actor=actor,
+            action="customer.unmerge",
+            target_type="customer",
+            target_id=str(row.kept_id),
+            detail={"merge_id": row.id, "merged_id": row.merged_id},
+        )
+    )
+    session.flush()
+    return merge_record(row)
+
+
+def list_merges(*, session: Session, customer_id: int | None = None) -> list[MergeRecord]:
+    stmt = select(CustomerMerge).order_by(CustomerMerge.id)
+    if customer_id is not None:
+        stmt = stmt.where(
+            (CustomerMerge.kept_id == customer_id) | (CustomerMerge.merged_id == customer_id)
+        )
+    return [merge_record(r) for r in session.scalars(stmt)]
+
+
+def strong_identities(*, session: Session, kinds: tuple[str, ...]) -> list[StrongIdentity]:
+    """Identities of the given kinds on visible (not merged-away) customers."""
+    stmt = (
+        select(Identity.customer_id, Customer.name, Identity.kind, Identity.value)
+        .join(Customer, Customer.id == Identity.customer_id)
+        .where(Identity.kind.in_(kinds), Customer.merged_into_id.is_(None))
+        .order_by(Identity.customer_id, Identity.id)
+    )
+    return [
+        StrongIdentity(customer_id=c, customer_name=n, kind=k, value=v)
+        for c, n, k, v in session.execute(stmt)
+    ]
+
+
+def forget_customer(*, session: Session, customer_id: int) -> None:
+    """Before a customer is deleted: delete the profiles merged into it, its merge
+    records and its follow-up occurrences."""
+    from bot.store.customers import delete_customer
+
+    absorbed = session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))
+    for other in list(absorbed):
+        delete_customer(session=session, customer_id=other)
+    session.execute(
+        delete(CustomerMerge).where(
+            (CustomerMerge.kept_id == customer_id) | (CustomerMerge.merged_id == customer_id)
+        )
+    )
+    session.execute(delete(FollowUpOccurrence).where(FollowUpOccurrence.customer_id == customer_id))
+    session.flush()
+
+
+def merge_record(row: CustomerMerge) -> MergeRecord:
+    return MergeRecord(
+        id=row.id,
+        kept_id=row.kept_id,
+        merged_id=row.merged_id,
+        actor=row.actor,
+        reason=row.reason,
+        moved={k: len(v) for k, v in row.moved.items()},
+        created_at=aware(row.created_at),
+        undone_at=aware(row.undone_at) if row.undone_at else None,
+        undone_by=row.undone_by,
+    )
+
+
+def _live_customer(session: Session, customer_id: int) -> Customer:
+    row = session.get(Customer, customer_id)
+    if row is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    if row.merged_into_id is not None:
+        raise InputError(
+            f"customer {customer_id} was merged into customer {row.merged_into_id}; use that one"
+        )
+    return row
+
+
+def _move(session: Session, model: Any, ids: list[int], src: int, dst: int) -> None:
+    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        session.execute(
+            update(model)
+            .where(model.id.in_(chunk), model.customer_id == src)
+            .values(customer_id=dst)
+            .execution_options(synchronize_session=False)
+        )
+    session.expire_all()
+
+
+def _dump(value: object) -> object:
+    if isinstance(value, datetime):
+        return aware(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _load(field: str, value: Any) -> object:
+    if value is None:
+        return None
+    if field in ("created_at", "last_message_at"):
+        return datetime.fromisoformat(value)
+    if field == "birthday":
+        return date.fromisoformat(value)
+    return value

@@ -1,0 +1,129 @@
+"""Outcomes matched from the adviser's own messages and the customer's replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.models import Message, Outcome, Suggestion
+from bot.store.records import SuggestionRecord, aware
+from bot.store.suggestions import suggestion_record
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    id: int
+    suggestion_id: int
+    message_id: int | None
+    kind: str
+    script_id: str | None
+    final_text: str | None
+    edit_distance: int | None
+    customer_replied: bool | None
+    replied_at: datetime | None
+    created_at: datetime
+
+
+def latest_open_suggestion(
+    *, session: Session, customer_id: int, before: datetime, since: datetime
+) -> tuple[SuggestionRecord, OutcomeRecord | None] | None:
+    """The customer's newest suggestion created in ``[since, before]`` that no adviser
+    message has been matched to yet, with an outcome recorded without a message (the
+    adviser clicked "use" in the web console), if any."""
+    stmt = (
+        select(Suggestion)
+        .where(Suggestion.customer_id == customer_id)
+        .order_by(Suggestion.id.desc())
+        .limit(1)
+    )
+    row = session.scalar(stmt)
+    if row is None or not (aware(since) <= aware(row.created_at) <= aware(before)):
+        return None
+    outcomes = session.scalars(select(Outcome).where(Outcome.suggestion_id == row.id)).all()
+    if any(o.message_id is not None for o in outcomes):
+        return None
+    unlinked = next((o for o in outcomes if o.message_id is None), None)
+    return suggestion_record(row), outcome_record(unlinked) if unlinked else None
+
+
+def add_outcome(
+    *,
+    session: Session,
+    suggestion_id: int,
+    message_id: int | None,
+    kind: str,
+    script_id: str | None,
+    final_text: str | None,
+    edit_distance: int | None,
+) -> OutcomeRecord:
+    row = Outcome(
+        suggestion_id=suggestion_id,
+        message_id=message_id,
+        kind=kind,
+        script_id=script_id,
+        final_text=final_text,
+        edit_distance=edit_distance,
+    )
+    session.add(row)
+    session.flush()
+    return outcome_record(row)
+
+
+def link_message(*, session: Session, outcome_id: int, message_id: int) -> OutcomeRecord:
+    """Attach the adviser's sent message to an outcome recorded from the web console."""
+    row = session.get_one(Outcome, outcome_id)
+    row.message_id = message_id
+    session.flush()
+    return outcome_record(row)
+
+
+def awaiting_reply(
+    *, session: Session, customer_id: int, before: datetime
+) -> list[tuple[OutcomeRecord, datetime]]:
+    """Outcomes of this customer's adviser messages sent before ``before`` whose reply is
+    not recorded yet, with the time the adviser's message was sent."""
+    stmt = (
+        select(Outcome, Message.sent_at)
+        .join(Message, Outcome.message_id == Message.id)
+        .where(Message.customer_id == customer_id, Outcome.customer_replied.is_(None))
+        .order_by(Outcome.id)
+    )
+    rows = [(outcome_record(o), aware(sent)) for o, sent in session.execute(stmt).all()]
+    return [(o, sent) for o, sent in rows if sent <= aware(before)]
+
+
+def set_reply(
+    *, session: Session, outcome_id: int, replied: bool, replied_at: datetime
+) -> OutcomeRecord:
+    row = session.get_one(Outcome, outcome_id)
+    row.customer_replied = replied
+    row.replied_at = replied_at
+    session.flush()
+    return outcome_record(row)
+
+
+def list_outcomes(*, session: Session, customer_id: int | None = None) -> list[OutcomeRecord]:
+    stmt = select(Outcome).order_by(Outcome.id)
+    if customer_id is not None:
+        stmt = stmt.join(Suggestion, Outcome.suggestion_id == Suggestion.id).where(
+            Suggestion.customer_id == customer_id
+        )
+    return [outcome_record(o) for o in session.scalars(stmt)]
+
+
+def outcome_record(row: Outcome) -> OutcomeRecord:
+    return OutcomeRecord(
+        id=row.id,
+        suggestion_id=row.suggestion_id,
+        message_id=row.message_id,
+        kind=row.kind,
+        script_id=row.script_id,
+        final_text=row.final_text,
+        edit_distance=row.edit_distance,
+        customer_replied=row.customer_replied,
+        replied_at=aware(row.replied_at) if row.replied_at else None,
+        created_at=aware(row.created_at),
+    )

@@ -1,0 +1,172 @@
+"""Console users and their API tokens (only token digests are stored)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.errors import InputError, NotFoundError
+from bot.store.models import Adviser, ApiToken, User
+from bot.store.records import AdviserRecord, aware
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    adviser_id: str | None
+    team: str | None
+    active: bool
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenRecord:
+    id: int
+    user_id: int
+    name: str
+    revoked: bool
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def create_user(
+    *,
+    session: Session,
+    username: str,
+    password_hash: str,
+    role: str,
+    display_name: str = "",
+    adviser_id: str | None = None,
+    team: str | None = None,
+) -> UserRecord:
+    """Create a user. An adviser user gets (or joins) the adviser record ``adviser_id``,
+    whose team is set to ``team``."""
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise InputError(f"user {username!r} already exists")
+    if adviser_id is not None:
+        adviser = session.get(Adviser, adviser_id)
+        if adviser is None:
+            adviser = Adviser(id=adviser_id, name=display_name or username)
+            session.add(adviser)
+        if team is not None:
+            adviser.team = team
+    row = User(
+        username=username,
+        display_name=display_name or username,
+        role=role,
+        password_hash=password_hash,
+        adviser_id=adviser_id,
+        team=team,
+        active=True,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise InputError(f"user {username!r} already exists") from exc
+    return user_record(row)
+
+
+def get_user(*, session: Session, user_id: int) -> UserRecord | None:
+    row = session.get(User, user_id)
+    return user_record(row) if row else None
+
+
+def get_user_by_username(*, session: Session, username: str) -> UserRecord | None:
+    row = session.scalar(select(User).where(User.username == username))
+    return user_record(row) if row else None
+
+
+def list_users(*, session: Session) -> list[UserRecord]:
+    return [user_record(u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+def set_password(*, session: Session, username: str, password_hash: str) -> None:
+    row = session.scalar(select(User).where(User.username == username))
+    if row is None:
+        raise NotFoundError(f"user {username!r} not found")
+    row.password_hash = password_hash
+    session.flush()
+
+
+def team_adviser_ids(*, session: Session, team: str) -> tuple[str, ...]:
+    """Ids of the advisers in ``team`` (the adviser records' team)."""
+    return tuple(
+        session.scalars(select(Adviser.id).where(Adviser.team == team).order_by(Adviser.id))
+    )
+
+
+def list_advisers(
+    *, session: Session, adviser_ids: tuple[str, ...] | None = None
+) -> list[AdviserRecord]:
+    stmt = select(Adviser).order_by(Adviser.id)
+    if adviser_ids is not None:
+        stmt = stmt.where(Adviser.id.in_(adviser_ids))
+    return [AdviserRecord(id=a.id, name=a.name) for a in session.scalars(stmt)]
+
+
+def create_api_token(*, session: Session, user_id: int, name: str, digest: str) -> ApiTokenRecord:
+    if session.get(User, user_id) is None:
+        raise NotFoundError(f"user {user_id} not found")
+    row = ApiToken(user_id=user_id, name=name, token_hash=digest)
+    session.add(row)
+    session.flush()
+    return token_record(row)
+
+
+def user_for_token(*, session: Session, digest: str) -> UserRecord | None:
+    """The active user owning an unrevoked token with this digest (and mark it used)."""
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked.is_(False))
+    )
+    if token is None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        return None
+    token.last_used_at = datetime.now(UTC)
+    session.flush()
+    return user_record(user)
+
+
+def revoke_api_token(*, session: Session, token_id: int) -> bool:
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        return False
+    row.revoked = True
+    session.flush()
+    return True
+
+
+def user_record(row: User) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        adviser_id=row.adviser_id,
+        team=row.team,
+        active=row.active,
+        password_hash=row.password_hash,
+        created_at=aware(row.created_at),
+    )
+
+
+def token_record(row: ApiToken) -> ApiTokenRecord:
+    return ApiTokenRecord(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        revoked=row.revoked,
+        created_at=aware(row.created_at),
+        last_used_at=aware(row.last_used_at) if row.last_used_at else None,
+    )

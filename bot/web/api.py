@@ -1,0 +1,301 @@
+"""The JSON API (documented at /docs): customers, suggestions, outcomes, tags, scripts,
+KPIs, and the live event stream behind the adviser sidebar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from bot.auth import CustomerScope
+from bot.events import LiveEvent
+from bot.web import operations as ops
+from bot.web import schemas
+from bot.web.deps import (
+    AnyUser,
+    CustomerViewer,
+    Manager,
+    Operator,
+    db_session,
+    runtime_of,
+    scope_of,
+)
+from scripts_lib import CATEGORIES, STATUSES
+
+router = APIRouter(prefix="/api")
+
+#: Seconds between keep-alive comments on the event stream (proxies close idle streams).
+KEEPALIVE_S = 15.0
+QUEUE_SIZE = 100
+
+
+@router.get("/me", response_model=schemas.Me, tags=["account"])
+def me(principal: AnyUser) -> schemas.Me:
+    return schemas.Me(
+        username=principal.username,
+        display_name=principal.display_name,
+        role=principal.role,
+        adviser_id=principal.adviser_id,
+        team=principal.team,
+    )
+
+
+# ------------------------------------------------------------------ customers
+@router.get("/customers", response_model=list[schemas.InboxItem], tags=["customers"])
+def list_customers(request: Request, principal: CustomerViewer) -> list[schemas.InboxItem]:
+    """Conversation list: customers in your scope with unread count and waiting time."""
+    with db_session(request) as session:
+        rows = ops.inbox(session, principal)
+    return [
+        schemas.InboxItem(
+            customer_id=r.customer_id,
+            name=r.name,
+            adviser_id=r.adviser_id,
+            last_message_at=r.last_message_at,
+            last_text=r.last_text,
+            unread=r.unread,
+            waiting_since=r.waiting_since,
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response_model=schemas.ProfilePublic,
+    tags=["customers"],
+    responses={404: {"description": "No such customer in your scope"}},
+)
+def get_customer(
+    request: Request, customer_id: int, principal: CustomerViewer
+) -> schemas.ProfilePublic:
+    """Profile card: identities, tags, timeline (audited)."""
+    with db_session(request) as session:
+        return ops.profile_public(ops.profile(session, principal, customer_id))
+
+
+@router.get(
+    "/customers/{customer_id}/export",
+    response_model=schemas.CustomerExport,
+    tags=["customers"],
+    responses={404: {"description": "No such customer in your scope"}},
+)
+def export_customer(
+    request: Request, customer_id: int, principal: CustomerViewer
+) -> schemas.CustomerExport:
+    """Everything held about one customer (audited as an export)."""
+    with db_session(request) as session:
+        return ops.export_customer(session, principal, customer_id)
+
+
+@router.get(
+    "/customers/{customer_id}/suggestion",
+    response_model=schemas.SuggestionPublic | None,
+    tags=["suggestions"],
+    responses={404: {"description": "No such customer in your scope"}},
+)
+def latest_suggestion(
+    request: Request, customer_id: int, principal: CustomerViewer
+) -> schemas.SuggestionPublic | None:
+    """The newest suggestion for a customer (null if none yet)."""
+    with db_session(request) as session:
+        found = ops.latest_suggestion(session, principal, customer_id)
+    return ops.suggestion_public(found) if found else None
+
+
+# ------------------------------------------------------------------ suggestions
+@router.get(
+    "/suggestions/{suggestion_id}",
+    response_model=schemas.SuggestionPublic,
+    tags=["suggestions"],
+    responses={404: {"description": "No such suggestion in your scope"}},
+)
+def get_suggestion(
+    request: Request, suggestion_id: int, principal: CustomerViewer
+) -> schemas.SuggestionPublic:
+    with db_session(request) as session:
+        return ops.suggestion_public(ops.suggestion(session, principal, suggestion_id))
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/outcomes",
+    response_model=schemas.OutcomeCreated,
+    status_code=201,
+    tags=["suggestions"],
+    responses={
+        404: {"description": "No such suggestion in your scope"},
+        422: {"description": "The script was not part of this suggestion"},
+    },
+)
+def record_outcome(
+    request: Request,
+    suggestion_id: int,
+    body: schemas.OutcomeCreate,
+    principal: CustomerViewer,
+) -> schemas.OutcomeCreated:
+    """Record that a script or the draft was used as is (adopted) or after editing."""
+    with db_session(request) as session:
+        return schemas.OutcomeCreated(
+            outcome_id=ops.record_outcome(session, principal, suggestion_id, body)
+        )
+
+
+@router.post("/suggest", tags=["suggestions"])
+def suggest(
+    request: Request, body: schemas.SuggestRequest, principal: AnyUser
+) -> dict[str, object]:
+    """What would you say to this message? (no customer, nothing logged) — the JSON of
+    `siyu suggest`."""
+    result = runtime_of(request).assistant.suggest(body.text, industry=body.industry)
+    return result.to_json()
+
+
+# ------------------------------------------------------------------ tags
+@router.post(
+    "/customer-tags/{customer_tag_id}/review",
+    response_model=schemas.CustomerTagPublic,
+    tags=["tags"],
+    responses={404: {"description": "No such tag in your scope"}},
+)
+def review_tag(
+    request: Request, customer_tag_id: int, body: schemas.TagReview, principal: CustomerViewer
+) -> schemas.CustomerTagPublic:
+    """Confirm or reject a suggested tag of a customer in your scope."""
+    with db_session(request) as session:
+        return ops.tag_public(ops.review_tag(session, principal, customer_tag_id, body.status))
+
+
+@router.get("/tags/review-queue", response_model=list[schemas.ReviewItemPublic], tags=["tags"])
+def review_queue(request: Request, principal: Manager) -> list[schemas.ReviewItemPublic]:
+    """Suggested tags waiting for review in your team, with their evidence."""
+    with db_session(request) as session:
+        items = ops.review_queue(session, principal)
+    return [
+        schemas.ReviewItemPublic(
+            tag=ops.tag_public(i.tag), adviser_id=i.adviser_id, evidence_message=i.evidence_message
+        )
+        for i in items
+    ]
+
+
+@router.post(
+    "/tags/review",
+    response_model=schemas.BulkReviewResult,
+    tags=["tags"],
+    responses={404: {"description": "A tag is not in your scope (nothing reviewed)"}},
+)
+def bulk_review(
+    request: Request, body: schemas.BulkTagReview, principal: Manager
+) -> schemas.BulkReviewResult:
+    """Confirm or reject many tags at once (all or nothing)."""
+    with db_session(request) as session:
+        for tag_id in body.ids:
+            ops.review_tag(session, principal, tag_id, body.status)
+    return schemas.BulkReviewResult(reviewed=len(body.ids))
+
+
+@router.get("/kpis", response_model=list[schemas.KpiPublic], tags=["manager"])
+def kpis(request: Request, principal: Manager) -> list[schemas.KpiPublic]:
+    """Per adviser: messages, suggestions, adopted / edited, adoption rate."""
+    with db_session(request) as session:
+        rows = ops.adviser_kpis(session, principal)
+    return [
+        schemas.KpiPublic(
+            adviser_id=k.adviser_id,
+            name=k.name,
+            messages_in=k.messages_in,
+            messages_out=k.messages_out,
+            suggestions=k.suggestions,
+            adopted=k.adopted,
+            edited=k.edited,
+            adoption_rate=round(k.adoption_rate, 4),
+        )
+        for k in rows
+    ]
+
+
+# ------------------------------------------------------------------ scripts
+@router.get("/scripts", response_model=list[schemas.ScriptPublic], tags=["scripts"])
+def list_scripts(
+    request: Request,
+    principal: Operator,
+    industry: Annotated[str | None, Query(max_length=50)] = None,
+    category: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[str | None, Query(max_length=10)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in title or body")] = None,
+) -> list[schemas.ScriptPublic]:
+    records = runtime_of(request).library.list_scripts(
+        industry=industry or None,
+        category=category if category in CATEGORIES else None,
+        status=status if status in STATUSES else None,
+    )
+    if q:
+        records = [r for r in records if q in r.title or q in r.body or q in r.id]
+    return [ops.script_public(r) for r in records]
+
+
+@router.post("/scripts/preview", response_model=schemas.ScriptPreview, tags=["scripts"])
+def preview_script(
+    request: Request, body: schemas.ScriptDraft, principal: Operator
+) -> schemas.ScriptPreview:
+    """A script's body with its variables filled for a sample customer, and its lint."""
+    return ops.preview_script(runtime_of(request), principal, body)
+
+
+# ------------------------------------------------------------------ live events
+@router.get(
+    "/events",
+    tags=["suggestions"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
+)
+async def events(request: Request, principal: CustomerViewer) -> StreamingResponse:
+    """Server-sent events: one `message` event per message logged for a customer in your
+    scope, with the id of the suggestion made for it."""
+
+    def scope() -> CustomerScope:
+        with db_session(request) as session:
+            return scope_of(session, principal)
+
+    allowed = await run_in_threadpool(scope)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=QUEUE_SIZE)
+
+    def put(event: LiveEvent) -> None:
+        if not queue.full():  # a stalled client loses events rather than memory
+            queue.put_nowait(event)
+
+    def on_event(event: LiveEvent) -> None:  # runs on the publisher's thread
+        if allowed.allows(event.adviser_id) and not loop.is_closed():
+            loop.call_soon_threadsafe(put, event)
+
+    unsubscribe = runtime_of(request).events.subscribe(on_event)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                payload = {
+                    "customer_id": event.customer_id,
+                    "at": event.at.isoformat(),
+                    **event.data,
+                }
+                yield f"event: {event.kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+        finally:
+            unsubscribe()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,124 @@
+"""The FastAPI application factory. Everything the app needs comes from the runtime
+(built once by ``open_runtime``); there is no module-level app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from bot.errors import InputError, NotFoundError
+from bot.runtime import Runtime
+from bot.web import api, auth, knowledge, manager, scripts, sidebar
+from bot.web.deps import NotAuthenticated, csrf_token, local_time, waiting_label
+
+HERE = Path(__file__).parent
+API_DESCRIPTION = """思语 Siyu Copilot 的 JSON API。
+
+Authenticate with an API token (`siyu users token USERNAME`) as `Authorization: Bearer …`,
+or with the console's session cookie (then unsafe methods need the `X-CSRF-Token` header).
+Every read and export of customer data is written to the audit log."""
+
+
+def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
+    """Build the console for ``runtime``. ``secret`` signs session cookies; by default it
+    is read from the environment variable named by ``[web] secret_env``."""
+    web = runtime.settings.web
+    app = FastAPI(
+        title="思语 Siyu Copilot",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["localtime"] = lambda v: local_time(v, runtime.settings.timezone)
+    templates.env.filters["waiting"] = waiting_label
+    app.state.templates = templates
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret if secret is not None else web.secret(),
+        session_cookie=web.cookie_name,
+        max_age=web.session_max_age_s,
+        same_site="lax",
+        https_only=web.cookie_secure,
+    )
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _mount_swagger(app)
+    for module in (auth, sidebar, scripts, knowledge, manager, api):
+        app.include_router(module.router)
+    _error_handlers(app, templates)
+    return app
+
+
+def _mount_swagger(app: FastAPI) -> None:
+    """Swagger UI from the ``swagger-ui-bundle`` wheel: /docs works offline, no CDN."""
+    import swagger_ui_bundle
+
+    app.mount(
+        "/assets/swagger",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="思语 Siyu Copilot — API",
+            swagger_js_url="/assets/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/assets/swagger/swagger-ui.css",
+            swagger_favicon_url="/assets/swagger/favicon-32x32.png",
+        )
+
+
+def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def page(request: Request, status: int, message: str) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"me": None, "csrf": csrf_token(request), "status": status, "message": message},
+            status_code=status,
+        )
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
+        if is_api(request):
+            return JSONResponse(
+                {"detail": "未登录或令牌无效"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        return page(request, 404, str(exc))
+
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError) -> Response:
+        if is_api(request):
+            return JSONResponse(
+                {"detail": str(exc).splitlines()[0], "problems": exc.problems}, status_code=400
+            )
+        return page(request, 400, str(exc))

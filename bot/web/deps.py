@@ -1,0 +1,199 @@
+"""Request-scoped helpers shared by the routers: who is asking (session cookie or API
+token), CSRF protection for cookie-authenticated writes, role checks, customer scope,
+audit logging and template rendering."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from bot.auth import CustomerScope, Principal, customer_scope, token_digest
+from bot.runtime import Runtime
+from bot.store import audit as audit_repo
+from bot.store import inbox as inbox_repo
+from bot.store import users as users_repo
+from bot.store.users import UserRecord
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+bearer = HTTPBearer(auto_error=False, description="API token (`siyu users token NAME`)")
+
+
+class NotAuthenticated(Exception):
+    """No valid session or token: the API answers 401, pages redirect to the login."""
+
+
+def runtime_of(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def templates_of(request: Request) -> Jinja2Templates:
+    t: Jinja2Templates = request.app.state.templates
+    return t
+
+
+@contextmanager
+def db_session(request: Request) -> Iterator[Session]:
+    with runtime_of(request).db.session() as session:
+        yield session
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def csrf_guard(request: Request) -> None:
+    """Cookie-authenticated writes must echo the session's CSRF token (form field or
+    header). Token-authenticated API calls carry no cookie and need none."""
+    if request.method in SAFE_METHODS:
+        return
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    if "uid" not in request.session:
+        return  # not logged in by cookie: authentication fails later with 401 / redirect
+    expected = request.session.get("csrf")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+        raise HTTPException(status_code=403, detail="CSRF 校验失败，请刷新页面后重试")
+
+
+def _principal(user: UserRecord) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        adviser_id=user.adviser_id,
+        team=user.team,
+    )
+
+
+def current_principal(
+    request: Request,
+    _csrf: Annotated[None, Depends(csrf_guard)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    with db_session(request) as session:
+        if credentials is not None:
+            user = users_repo.user_for_token(
+                session=session, digest=token_digest(credentials.credentials)
+            )
+        else:
+            uid = request.session.get("uid")
+            user = (
+                users_repo.get_user(session=session, user_id=uid) if isinstance(uid, int) else None
+            )
+    if user is None or not user.active:
+        raise NotAuthenticated()
+    return _principal(user)
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting only ``roles`` (403 otherwise)."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status_code=403, detail="没有权限访问此页面")
+        return principal
+
+    return dependency
+
+
+CustomerViewer = Annotated[Principal, Depends(require("adviser", "manager"))]
+Operator = Annotated[Principal, Depends(require("operator", "manager"))]
+Manager = Annotated[Principal, Depends(require("manager"))]
+AnyUser = Annotated[Principal, Depends(current_principal)]
+
+
+def scope_of(session: Session, principal: Principal) -> CustomerScope:
+    team = (
+        users_repo.team_adviser_ids(session=session, team=principal.team)
+        if principal.role == "manager" and principal.team
+        else None
+    )
+    return customer_scope(principal, team)
+
+
+def check_customer(session: Session, principal: Principal, customer_id: int) -> None:
+    """404 unless the customer exists and is in the principal's scope (a customer out of
+    scope is indistinguishable from one that does not exist)."""
+    exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
+    if not exists or not scope_of(session, principal).allows(adviser_id):
+        raise HTTPException(status_code=404, detail="客户不存在")
+
+
+def audit(
+    session: Session,
+    principal: Principal,
+    action: str,
+    target_type: str = "",
+    target_id: str | int = "",
+    **detail: Any,
+) -> None:
+    audit_repo.record(
+        session=session,
+        actor=principal.username,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
+    )
+
+
+def render(
+    request: Request,
+    name: str,
+    principal: Principal | None,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    return templates_of(request).TemplateResponse(
+        request,
+        name,
+        {"me": principal, "csrf": csrf_token(request), **context},
+        status_code=status_code,
+    )
+
+
+def local_time(value: datetime | None, tz: str) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+def waiting_label(since: datetime | None, now: datetime | None = None) -> str:
+    """How long a customer has waited for a reply, in Chinese ("等待 5 分钟")."""
+    if since is None:
+        return ""
+    seconds = max(0, int(((now or datetime.now(UTC)) - since).total_seconds()))
+    if seconds < 60:
+        return "刚刚"
+    if seconds < 3600:
+        return f"等待 {seconds // 60} 分钟"
+    if seconds < 86400:
+        return f"等待 {seconds // 3600} 小时"
+    return f"等待 {seconds // 86400} 天"

@@ -1,0 +1,243 @@
+"""What the console does, shared by the HTML pages and the JSON API: every function
+checks access and writes the audit log, so neither front can forget to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import HTTPException
+from sqlalchemy.orm import Session
+
+from bot.auth import Principal
+from bot.runtime import Runtime
+from bot.store import customers as customers_repo
+from bot.store import inbox as inbox_repo
+from bot.store import kpis as kpis_repo
+from bot.store import suggestions as suggestions_repo
+from bot.store import tags as tags_repo
+from bot.store import web_outcomes
+from bot.store.records import CustomerProfile, CustomerTagRecord, SuggestionRecord
+from bot.web import schemas
+from bot.web.deps import audit, check_customer, scope_of
+from scripts_lib import ParsedScript, ScriptRecord, fill, lint, split_tags
+
+#: Values used to preview a script's variables (an imaginary customer).
+SAMPLE_CUSTOMER = {
+    "customer_name": "王女士",
+    "product": "安心保重疾险",
+    "city": "上海",
+}
+
+
+def inbox(session: Session, principal: Principal) -> list[inbox_repo.InboxRow]:
+    scope = scope_of(session, principal)
+    rows = inbox_repo.conversation_list(
+        session=session, adviser_ids=scope.adviser_ids, viewer=principal.username
+    )
+    audit(session, principal, "inbox.view", "customer", "", count=len(rows))
+    return rows
+
+
+def profile(session: Session, principal: Principal, customer_id: int) -> CustomerProfile:
+    check_customer(session, principal, customer_id)
+    result = customers_repo.customer_profile(session=session, customer_id=customer_id)
+    audit(session, principal, inbox_repo.VIEW_ACTION, "customer", customer_id)
+    return result
+
+
+def export_customer(
+    session: Session, principal: Principal, customer_id: int
+) -> schemas.CustomerExport:
+    check_customer(session, principal, customer_id)
+    prof = customers_repo.customer_profile(
+        session=session, customer_id=customer_id, timeline_limit=10_000
+    )
+    suggestions = suggestions_repo.list_suggestions(
+        session=session, customer_id=customer_id, limit=10_000
+    )
+    audit(session, principal, "customer.export", "customer", customer_id)
+    return schemas.CustomerExport(
+        profile=profile_public(prof), suggestions=[suggestion_public(s) for s in suggestions]
+    )
+
+
+def latest_suggestion(
+    session: Session, principal: Principal, customer_id: int
+) -> SuggestionRecord | None:
+    check_customer(session, principal, customer_id)
+    found = inbox_repo.latest_suggestion(session=session, customer_id=customer_id)
+    audit(session, principal, "suggestion.view", "customer", customer_id)
+    return found
+
+
+def suggestion(session: Session, principal: Principal, suggestion_id: int) -> SuggestionRecord:
+    found = inbox_repo.get_suggestion(session=session, suggestion_id=suggestion_id)
+    if found is None or found.customer_id is None:
+        raise HTTPException(status_code=404, detail="建议不存在")
+    check_customer(session, principal, found.customer_id)
+    audit(session, principal, "suggestion.view", "customer", found.customer_id, id=suggestion_id)
+    return found
+
+
+def record_outcome(
+    session: Session, principal: Principal, suggestion_id: int, body: schemas.OutcomeCreate
+) -> int:
+    found = suggestion(session, principal, suggestion_id)
+    if body.script_id is not None:
+        shown = {s.get("id") for s in found.candidates.get("scripts", [])}
+        if body.script_id not in shown:
+            raise HTTPException(status_code=422, detail="该话术不在这条建议中")
+    outcome_id = web_outcomes.record_adoption(
+        session=session,
+        suggestion_id=suggestion_id,
+        script_id=body.script_id,
+        final_text=body.final_text,
+        kind=body.kind,
+    )
+    audit(
+        session,
+        principal,
+        f"suggestion.{body.kind}",
+        "suggestion",
+        suggestion_id,
+        script_id=body.script_id,
+    )
+    return outcome_id
+
+
+def review_tag(
+    session: Session, principal: Principal, customer_tag_id: int, status: str
+) -> CustomerTagRecord:
+    customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=customer_tag_id)
+    if customer_id is None:
+        raise HTTPException(status_code=404, detail="标签不存在")
+    check_customer(session, principal, customer_id)
+    record = tags_repo.review_customer_tag(
+        session=session, customer_tag_id=customer_tag_id, status=status, reviewer=principal.username
+    )
+    audit(
+        session, principal, f"tag.{status}", "customer", customer_id, customer_tag=customer_tag_id
+    )
+    return record
+
+
+def review_queue(session: Session, principal: Principal) -> list[inbox_repo.ReviewItem]:
+    scope = scope_of(session, principal)
+    items = inbox_repo.tag_review_queue(session=session, adviser_ids=scope.adviser_ids)
+    audit(session, principal, "tag_queue.view", "customer", "", count=len(items))
+    return items
+
+
+def adviser_kpis(session: Session, principal: Principal) -> list[kpis_repo.AdviserKpi]:
+    scope = scope_of(session, principal)
+    return kpis_repo.adviser_kpis(session=session, adviser_ids=scope.adviser_ids)
+
+
+def script_from_draft(draft: schemas.ScriptDraft) -> ScriptRecord:
+    return ScriptRecord(
+        id=draft.id.strip(),
+        title=draft.title.strip(),
+        category=draft.category.strip(),
+        stage=draft.stage.strip(),
+        industry=draft.industry.strip(),
+        body=draft.body.strip(),
+        tags=split_tags(draft.tags),
+        status="draft",
+    )
+
+
+def preview_script(
+    runtime: Runtime, principal: Principal, draft: schemas.ScriptDraft
+) -> schemas.ScriptPreview:
+    """The body filled for a sample customer, and the lint result, as the operator types."""
+    record = script_from_draft(draft)
+    now = datetime.now(ZoneInfo(runtime.settings.timezone))
+    a = runtime.settings.assistant
+    filled = fill(
+        record.body,
+        SAMPLE_CUSTOMER
+        | {
+            "adviser_name": principal.display_name or a.adviser_name,
+            "date": f"{now.month}月{now.day}日",
+            "company": a.company,
+        },
+    )
+    issues = lint([ParsedScript(line=1, record=record)])
+    return schemas.ScriptPreview(
+        text=filled.text,
+        missing=list(filled.missing),
+        issues=[
+            schemas.LintIssuePublic(field=i.field, message=i.message, severity=i.severity)
+            for i in issues
+        ],
+    )
+
+
+# ------------------------------------------------------------------ converters
+def tag_public(t: CustomerTagRecord) -> schemas.CustomerTagPublic:
+    return schemas.CustomerTagPublic(
+        id=t.id,
+        customer_id=t.customer_id,
+        customer_name=t.customer_name,
+        tag=t.tag.name,
+        category=t.tag.category,
+        status=t.status,
+        source=t.source,
+        evidence=t.evidence,
+        score=t.score,
+        reviewer=t.reviewer,
+    )
+
+
+def profile_public(p: CustomerProfile) -> schemas.ProfilePublic:
+    c = p.customer
+    return schemas.ProfilePublic(
+        customer=schemas.CustomerPublic(
+            id=c.id,
+            name=c.name,
+            adviser_id=c.adviser_id,
+            industry=c.industry,
+            stage=c.stage,
+            product=c.product,
+            city=c.city,
+            last_message_at=c.last_message_at,
+        ),
+        identities=[
+            schemas.IdentityPublic(kind=i.kind, value=i.value, display_name=i.display_name)
+            for i in p.identities
+        ],
+        tags=[tag_public(t) for t in p.tags],
+        timeline=[
+            schemas.TimelinePublic(at=e.at, kind=e.kind, direction=e.direction, text=e.text)
+            for e in p.timeline
+        ],
+        message_count=p.message_count,
+    )
+
+
+def suggestion_public(s: SuggestionRecord) -> schemas.SuggestionPublic:
+    return schemas.SuggestionPublic(
+        id=s.id,
+        customer_id=s.customer_id,
+        message_id=s.message_id,
+        mode=s.mode,
+        reply=s.reply,
+        created_at=s.created_at,
+        candidates=s.candidates,
+    )
+
+
+def script_public(s: ScriptRecord) -> schemas.ScriptPublic:
+    return schemas.ScriptPublic(
+        id=s.id,
+        title=s.title,
+        category=s.category,
+        stage=s.stage,
+        industry=s.industry,
+        tags=list(s.tags),
+        body=s.body,
+        status=s.status,
+        version=s.version,
+        variant_group=s.variant_group,
+    )

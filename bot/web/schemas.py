@@ -1,0 +1,168 @@
+"""API schemas (pydantic): the public shapes of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    adviser_id: str | None
+    team: str | None
+
+
+class InboxItem(BaseModel):
+    customer_id: int
+    name: str
+    adviser_id: str | None
+    last_message_at: datetime | None
+    last_text: str
+    unread: int
+    waiting_since: datetime | None
+
+
+class IdentityPublic(BaseModel):
+    kind: str
+    value: str
+    display_name: str | None
+
+
+class CustomerTagPublic(BaseModel):
+    id: int
+    customer_id: int
+    customer_name: str
+    tag: str
+    category: str
+    status: str
+    source: str
+    evidence: str
+    score: float
+    reviewer: str | None
+
+
+class TimelinePublic(BaseModel):
+    at: datetime
+    kind: str
+    direction: str | None
+    text: str
+
+
+class CustomerPublic(BaseModel):
+    id: int
+    name: str
+    adviser_id: str | None
+    industry: str | None
+    stage: str
+    product: str | None
+    city: str | None
+    last_message_at: datetime | None
+
+
+class ProfilePublic(BaseModel):
+    customer: CustomerPublic
+    identities: list[IdentityPublic]
+    tags: list[CustomerTagPublic]
+    timeline: list[TimelinePublic]
+    message_count: int
+
+
+class SuggestionPublic(BaseModel):
+    id: int
+    customer_id: int | None
+    message_id: int | None
+    mode: str
+    reply: str | None
+    created_at: datetime
+    #: scripts, knowledge, tags … as in `siyu suggest --json`.
+    candidates: dict[str, Any]
+
+
+class CustomerExport(BaseModel):
+    profile: ProfilePublic
+    suggestions: list[SuggestionPublic]
+
+
+class OutcomeCreate(BaseModel):
+    kind: Literal["adopted", "edited"]
+    final_text: str = Field(min_length=1, max_length=4000)
+    #: The script used; null when the drafted reply was used.
+    script_id: str | None = Field(default=None, max_length=64)
+
+
+class OutcomeCreated(BaseModel):
+    outcome_id: int
+
+
+class TagReview(BaseModel):
+    status: Literal["confirmed", "rejected"]
+
+
+class BulkTagReview(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=500)
+    status: Literal["confirmed", "rejected"]
+
+
+class BulkReviewResult(BaseModel):
+    reviewed: int
+
+
+class ReviewItemPublic(BaseModel):
+    tag: CustomerTagPublic
+    adviser_id: str | None
+    evidence_message: str | None
+
+
+class SuggestRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    industry: str | None = Field(default=None, max_length=50)
+
+
+class ScriptPublic(BaseModel):
+    id: str
+    title: str
+    category: str
+    stage: str
+    industry: str
+    tags: list[str]
+    body: str
+    status: str
+    version: int
+    variant_group: str | None
+
+
+class ScriptDraft(BaseModel):
+    id: str = Field(default="", max_length=64)
+    title: str = Field(default="", max_length=200)
+    category: str = Field(default="", max_length=20)
+    stage: str = Field(default="", max_length=20)
+    industry: str = Field(default="", max_length=50)
+    tags: str = Field(default="", max_length=500, description="`;`-separated")
+    body: str = Field(default="", max_length=4000)
+
+
+class LintIssuePublic(BaseModel):
+    field: str
+    message: str
+    severity: str
+
+
+class ScriptPreview(BaseModel):
+    text: str
+    missing: list[str]
+    issues: list[LintIssuePublic]
+
+
+class KpiPublic(BaseModel):
+    adviser_id: str
+    name: str
+    messages_in: int
+    messages_out: int
+    suggestions: int
+    adopted: int
+    edited: int
+    adoption_rate: float

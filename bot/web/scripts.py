@@ -1,0 +1,278 @@
+"""Operator pages for the script library: list, create / edit with live preview,
+approve / archive, upload with a validation report before anything is written, export."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
+
+from bot.auth import Principal
+from bot.errors import InputError
+from bot.store import scripts as scripts_repo
+from bot.web import operations as ops
+from bot.web import schemas
+from bot.web.deps import Operator, audit, db_session, render, runtime_of
+from scripts_lib import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    MAX_FILE_BYTES,
+    STAGE_LABELS,
+    STAGES,
+    STATUSES,
+    lint,
+    read_scripts,
+)
+
+router = APIRouter(prefix="/scripts", include_in_schema=False)
+
+STATUS_LABELS = {"draft": "草稿", "approved": "已审核", "archived": "已归档"}
+UPLOAD_SUFFIXES = (".csv", ".xlsx")
+EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
+_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _vocab() -> dict[str, Any]:
+    return {
+        "categories": CATEGORIES,
+        "category_labels": CATEGORY_LABELS,
+        "stages": STAGES,
+        "stage_labels": STAGE_LABELS,
+        "statuses": STATUSES,
+        "status_labels": STATUS_LABELS,
+    }
+
+
+@router.get("")
+def list_page(
+    request: Request,
+    principal: Operator,
+    industry: str = "",
+    category: str = "",
+    status: str = "",
+    q: str = "",
+) -> Response:
+    rt = runtime_of(request)
+    records = rt.library.list_scripts(
+        industry=industry or None,
+        category=category if category in CATEGORIES else None,
+        status=status if status in STATUSES else None,
+    )
+    if q:
+        records = [r for r in records if q in r.title or q in r.body or q in r.id]
+    return render(
+        request,
+        "scripts.html",
+        principal,
+        records=records,
+        industries=sorted(rt.library.industries()),
+        filters={"industry": industry, "category": category, "status": status, "q": q},
+        **_vocab(),
+    )
+
+
+@router.get("/new")
+def new_page(request: Request, principal: Operator) -> Response:
+    draft = schemas.ScriptDraft(category="welcome", stage="acquire", industry="general")
+    return _edit(request, principal, draft, is_new=True)
+
+
+@router.get("/{script_id}/edit")
+def edit_page(request: Request, principal: Operator, script_id: str) -> Response:
+    found = runtime_of(request).library.get([script_id]).get(script_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail="话术不存在")
+    draft = schemas.ScriptDraft(
+        id=found.id,
+        title=found.title,
+        category=found.category,
+        stage=found.stage,
+        industry=found.industry,
+        tags=";".join(found.tags),
+        body=found.body,
+    )
+    return _edit(request, principal, draft, is_new=False, status=found.status)
+
+
+def _edit(
+    request: Request,
+    principal: Principal,
+    draft: schemas.ScriptDraft,
+    *,
+    is_new: bool,
+    status: str = "draft",
+    status_code: int = 200,
+) -> Response:
+    preview = ops.preview_script(runtime_of(request), principal, draft)
+    return render(
+        request,
+        "script_edit.html",
+        principal,
+        status_code=status_code,
+        draft=draft,
+        is_new=is_new,
+        status=status,
+        preview=preview,
+        **_vocab(),
+    )
+
+
+@router.post("/save")
+def save(
+    request: Request,
+    principal: Operator,
+    id: Annotated[str, Form(max_length=64)],
+    title: Annotated[str, Form(max_length=200)],
+    category: Annotated[str, Form(max_length=20)],
+    stage: Annotated[str, Form(max_length=20)],
+    industry: Annotated[str, Form(max_length=50)],
+    body: Annotated[str, Form(max_length=4000)],
+    tags: Annotated[str, Form(max_length=500)] = "",
+    is_new: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save as a draft (a changed approved script goes back to review)."""
+    draft = schemas.ScriptDraft(
+        id=id, title=title, category=category, stage=stage, industry=industry, tags=tags, body=body
+    )
+    preview = ops.preview_script(runtime_of(request), principal, draft)
+    if any(i.severity == "error" for i in preview.issues):
+        return _edit(request, principal, draft, is_new=is_new, status_code=400)
+    record = ops.script_from_draft(draft)
+    rt = runtime_of(request)
+    with db_session(request) as session:
+        if is_new and scripts_repo.get_scripts(session=session, ids=[record.id]):
+            raise InputError(f"话术 id {record.id} 已存在")
+        scripts_repo.upsert_scripts(session=session, records=[record])
+        audit(session, principal, "script.save", "script", record.id)
+    rt.library.sync()
+    return RedirectResponse(f"/scripts?q={record.id}", status_code=303)
+
+
+@router.post("/{script_id}/status")
+def set_status(
+    request: Request,
+    principal: Operator,
+    script_id: str,
+    status: Annotated[str, Form(pattern="^(draft|approved|archived)$")],
+) -> Response:
+    if runtime_of(request).library.set_status(script_id, status) is None:
+        raise HTTPException(status_code=404, detail="话术不存在")
+    with db_session(request) as session:
+        audit(session, principal, f"script.{status}", "script", script_id)
+    return RedirectResponse(request.headers.get("referer") or "/scripts", status_code=303)
+
+
+# ------------------------------------------------------------------ upload
+def _staging(request: Request) -> Path:
+    path = Path(runtime_of(request).settings.data_dir) / "web-uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@router.get("/upload")
+def upload_page(request: Request, principal: Operator) -> Response:
+    return render(request, "script_upload.html", principal, report=None)
+
+
+@router.post("/upload")
+async def upload(request: Request, principal: Operator, file: UploadFile) -> Response:
+    """Read and lint the file; nothing is written to the library yet."""
+    name = Path(file.filename or "upload.csv").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        return render(
+            request,
+            "script_upload.html",
+            principal,
+            status_code=400,
+            report={"name": name, "fatal": "只支持 .csv 和 .xlsx 文件", "issues": [], "count": 0},
+        )
+    data = await file.read(MAX_FILE_BYTES + 1)
+    token = secrets.token_hex(16)
+    staged = _staging(request) / f"{token}{suffix}"
+    staged.write_bytes(data)
+    report = _validate(staged, name)
+    report["token"] = token if not report["fatal"] and not report["errors"] else None
+    if report["token"] is None:
+        staged.unlink(missing_ok=True)
+    return render(
+        request,
+        "script_upload.html",
+        principal,
+        status_code=200 if report["token"] else 400,
+        report=report,
+    )
+
+
+def _validate(path: Path, name: str) -> dict[str, object]:
+    try:
+        parsed = read_scripts(path)
+    except InputError as exc:
+        return {"name": name, "fatal": str(exc), "issues": [], "errors": 1, "count": 0}
+    issues = lint(parsed)
+    return {
+        "name": name,
+        "fatal": None,
+        "issues": issues,
+        "errors": sum(1 for i in issues if i.severity == "error"),
+        "count": len(parsed),
+    }
+
+
+@router.post("/upload/{token}/confirm")
+def confirm_upload(request: Request, principal: Operator, token: str) -> Response:
+    if not _TOKEN.match(token):
+        raise HTTPException(status_code=404, detail="上传已过期")
+    found = [p for p in _staging(request).glob(f"{token}.*") if p.suffix in UPLOAD_SUFFIXES]
+    if not found:
+        raise HTTPException(status_code=404, detail="上传已过期")
+    try:
+        stats = runtime_of(request).library.import_file(found[0])
+    finally:
+        found[0].unlink(missing_ok=True)
+    with db_session(request) as session:
+        audit(
+            session,
+            principal,
+            "script.import",
+            "script",
+            "",
+            added=stats.added,
+            updated=stats.updated,
+        )
+    return render(request, "script_upload.html", principal, report=None, imported=stats)
+
+
+@router.get("/export")
+def export(
+    request: Request,
+    principal: Operator,
+    format: str = "csv",
+    industry: str = "",
+    category: str = "",
+    status: str = "",
+) -> Response:
+    suffix = EXPORT_FORMATS.get(format)
+    if suffix is None:
+        raise HTTPException(status_code=400, detail="格式只能是 csv / xlsx / yaml")
+    tmp = Path(tempfile.mkdtemp(prefix="siyu-export-")) / f"scripts{suffix}"
+    n = runtime_of(request).library.export(
+        tmp,
+        industry=industry or None,
+        category=category or None,
+        status=status or None,
+    )
+    with db_session(request) as session:
+        audit(session, principal, "script.export", "script", "", count=n, format=format)
+
+    def cleanup() -> None:
+        tmp.unlink(missing_ok=True)
+        tmp.parent.rmdir()
+
+    return FileResponse(tmp, filename=f"scripts{suffix}", background=BackgroundTask(cleanup))

@@ -1,0 +1,69 @@
+"""The adviser sidebar: conversation list, live suggestions, profile card."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from bot.web import operations as ops
+from bot.web.deps import CustomerViewer, db_session, render
+from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
+
+router = APIRouter(include_in_schema=False)
+
+TAG_STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
+EVENT_LABELS = {"contact_added": "添加好友", "stage_changed": "阶段变化", "converted": "成交"}
+IDENTITY_LABELS = {
+    "memory_contact": "测试渠道",
+    "wechaty_contact": "微信",
+    "wecom_external_userid": "企业微信",
+    "unionid": "UnionID",
+    "phone": "手机",
+}
+
+
+@router.get("/sidebar")
+def sidebar(
+    request: Request, principal: CustomerViewer, customer_id: int | None = None
+) -> Response:
+    with db_session(request) as session:
+        rows = ops.inbox(session, principal)
+        profile = ops.profile(session, principal, customer_id) if customer_id else None
+    return render(
+        request,
+        "sidebar.html",
+        principal,
+        rows=rows,
+        profile=profile,
+        selected=customer_id,
+        tag_labels=TAG_STATUS_LABELS,
+        event_labels=EVENT_LABELS,
+        identity_labels=IDENTITY_LABELS,
+        category_labels=CATEGORY_LABELS,
+        stage_labels=STAGE_LABELS,
+    )
+
+
+@router.get("/sidebar/inbox")
+def inbox_fragment(
+    request: Request, principal: CustomerViewer, customer_id: int | None = None
+) -> Response:
+    """The conversation list alone, re-fetched when a live event arrives."""
+    with db_session(request) as session:
+        rows = ops.inbox(session, principal)
+    return render(request, "_inbox.html", principal, rows=rows, selected=customer_id)
+
+
+@router.post("/sidebar/tags/{customer_tag_id}")
+def review_tag(
+    request: Request,
+    customer_tag_id: int,
+    principal: CustomerViewer,
+    status: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
+    customer_id: Annotated[int, Form()],
+) -> Response:
+    with db_session(request) as session:
+        ops.review_tag(session, principal, customer_tag_id, status)
+    return RedirectResponse(f"/sidebar?customer_id={customer_id}#profile", status_code=303)

@@ -1,0 +1,300 @@
+"""OneID: merge / unmerge round trips, merge suggestions, the customer importer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from bot import oneid
+from bot.errors import InputError
+from bot.store import Database, customers, messages, suggestions, tags
+from bot.store.models import AuditLog, Base, FollowUp, Transaction
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'siyu.db'}")
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def dump(db: Database, *skip: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, ordered by primary key."""
+    tables = {}
+    with db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            if table.name in skip:
+                continue
+            order = ", ".join(c.name for c in table.primary_key.columns)
+            rows = conn.execute(text(f"SELECT * FROM {table.name} ORDER BY {order}"))
+            tables[table.name] = [tuple(r) for r in rows]
+    return tables
+
+
+def _seed(db: Database) -> tuple[int, int]:
+    """Two profiles of one person (one per channel) with a bit of everything."""
+    with db.session() as s:
+        customers.ensure_adviser(session=s, adviser_id="a1", name="李顾问")
+        tags.replace_taxonomy(
+            session=s,
+            categories=[
+                tags.CategorySpec(
+                    name="险种兴趣",
+                    industry="insurance",
+                    tags=(tags.TagSpec(name="重疾险"), tags.TagSpec(name="医疗险")),
+                )
+            ],
+        )
+        tag_ids = {t.name: t.id for t in tags.list_tags(session=s)}
+        a, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wechaty_contact", identity_value="wx-a", adviser_id="a1"
+        )
+        b, _ = customers.find_or_create_customer(
+            session=s,
+            identity_kind="wecom_external_userid",
+            identity_value="wm-b",
+            name="张丽",
+            industry="insurance",
+        )
+        s.add(FollowUp(customer_id=b.id, due_at=datetime(2026, 3, 1, tzinfo=UTC), note="call"))
+        s.add(Transaction(customer_id=b.id, amount=3000.0, product="重疾险"))
+        customers.add_event(session=s, customer_id=b.id, type="appointment", payload={"x": 1})
+        for cid, name in ((a.id, "重疾险"), (b.id, "重疾险"), (b.id, "医疗险")):
+            tags.suggest_customer_tag(
+                session=s,
+                customer_id=cid,
+                tag_id=tag_ids[name],
+                evidence="e",
+                score=0.5,
+                message_id=None,
+            )
+        for cid, contact in ((a.id, "wx-a"), (b.id, "wm-b")):
+            conv = messages.get_or_create_conversation(
+                session=s, channel="memory", external_id=contact, customer_id=cid, adviser_id="a1"
+            )
+            msg, _ = messages.log_message(
+                session=s,
+                msg_id=f"m-{contact}",
+                conversation_id=conv,
+                customer_id=cid,
+                adviser_id="a1",
+                direction="in",
+                text="你好",
+                sent_at=datetime(2026, 1, 2 if cid == b.id else 1, tzinfo=UTC),
+            )
+            suggestions.save_suggestion(
+                session=s,
+                message_id=msg.id,
+                customer_id=cid,
+                adviser_id="a1",
+                mode="retrieval",
+                reply=None,
+                candidates={},
+                latency_ms=1.0,
+            )
+    return a.id, b.id
+
+
+def test_merge_moves_everything_and_unmerge_restores_every_row(db: Database) -> None:
+    a, b = _seed(db)
+    before = dump(db, "customer_merges", "audit_log")
+    with db.session() as s:
+        record = oneid.merge(session=s, keep=a, merge=b, actor="boss", reason="same phone")
+    with db.session() as s:
+        profile = customers.customer_profile(session=s, customer_id=a)
+        assert {i.value for i in profile.identities} == {"wx-a", "wm-b"}
+        assert profile.customer.name == "张丽" and profile.customer.industry == "insurance"
+        assert profile.message_count == 2
+        assert sorted(t.tag.name for t in profile.tags) == ["医疗险", "重疾险"]
+        assert [c.id for c in customers.list_customers(session=s)] == [a]
+        assert len(suggestions.list_suggestions(session=s, customer_id=a)) == 2
+        again, created = customers.find_or_create_customer(
+            session=s, identity_kind="wecom_external_userid", identity_value="wm-b"
+        )
+        assert (again.id, created) == (a, False)
+    assert record.moved["identities"] == 1 and record.moved["customer_tags"] == 1
+    assert dump(db, "customer_merges", "audit_log") != before
+
+    with db.session() as s:
+        undone = oneid.unmerge(session=s, merge_id=record.id, actor="boss")
+        actions = [r.action for r in s.scalars(select(AuditLog).order_by(AuditLog.id))]
+    assert undone.undone_by == "boss"
+    assert actions == ["customer.merge", "customer.unmerge"]
+    assert dump(db, "customer_merges", "audit_log") == before
+
+
+def test_merge_refusals_and_undo_order(db: Database) -> None:
+    a, b = _seed(db)
+    with db.session() as s:
+        c, _ = customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13800138000"
+        )
+    with db.session() as s, pytest.raises(InputError, match="itself"):
+        oneid.merge(session=s, keep=a, merge=a, actor="x")
+    with db.session() as s:
+        first = oneid.merge(session=s, keep=a, merge=b, actor="x")
+        second = oneid.merge(session=s, keep=a, merge=c.id, actor="x")
+    with db.session() as s, pytest.raises(InputError, match="merged into"):
+        oneid.merge(session=s, keep=b, merge=c.id, actor="x")
+    with db.session() as s, pytest.raises(InputError, match=f"merge {second.id}"):
+        oneid.unmerge(session=s, merge_id=first.id, actor="x")
+    with db.session() as s:
+        oneid.unmerge(session=s, merge_id=second.id, actor="x")
+        oneid.unmerge(session=s, merge_id=first.id, actor="x")
+    with db.session() as s, pytest.raises(InputError, match="already"):
+        oneid.unmerge(session=s, merge_id=first.id, actor="x")
+
+
+def test_deleting_a_kept_customer_deletes_the_merged_profile_too(db: Database) -> None:
+    a, b = _seed(db)
+    with db.session() as s:
+        oneid.merge(session=s, keep=a, merge=b, actor="x")
+    with db.session() as s:
+        assert customers.delete_customer(session=s, customer_id=a)
+    with db.session() as s:
+        assert customers.list_customers(session=s) == []
+    assert dump(db)["customers"] == []
+
+
+def test_merge_suggestions_need_a_strong_identifier_not_a_name(db: Database) -> None:
+    with db.session() as s:
+        ids = []
+        for kind, value, name in [
+            ("phone", "13800138000", "张丽"),
+            ("phone", "+86 138-0013-8000", "丽丽"),  # same number, other format
+            ("unionid", "u-1", "王"),
+            ("unionid", "u-1 ", "王"),  # an identity value with a stray space
+            ("wechaty_contact", "w-1", "同名"),
+            ("wechaty_contact", "w-2", "同名"),  # same name only: never suggested
+        ]:
+            c, _ = customers.find_or_create_customer(
+                session=s, identity_kind=kind, identity_value=value, name=name
+            )
+            ids.append(c.id)
+        found = oneid.merge_suggestions(session=s)
+    assert [(x.keep_id, x.merge_id, x.evidence) for x in found] == [
+        (ids[0], ids[1], ("phone 13800138000",)),
+        (ids[2], ids[3], ("unionid u-1",)),
+    ]
+
+
+def test_normalize_identity() -> None:
+    assert oneid.normalize_identity("phone", "+86 138 0013 8000") == "13800138000"
+    assert oneid.normalize_identity("phone", "0086-13800138000") == "13800138000"
+    assert oneid.normalize_identity("phone", "１３８００１３８０００") == "13800138000"
+    assert oneid.normalize_identity("unionid", " oX1 ") == "oX1"
+
+
+# --------------------------------------------------------------------------- import
+HEADER = "name,phone,unionid,wechat,adviser,industry,birthday,source,tags,added_at\n"
+
+
+def _write(tmp_path: Path, body: str, encoding: str = "utf-8", name: str = "c.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(body.encode(encoding))
+    return path
+
+
+def test_import_creates_and_updates_customers(db: Database, tmp_path: Path) -> None:
+    _seed(db)
+    path = _write(
+        tmp_path,
+        HEADER
+        + "王芳,138 0013 9000,u-9,,a2,insurance,1992/2/29,抖音,重疾险,2026-01-05\n"
+        + "\n"
+        + "张丽新,,,wx-a,,,1985-07-01,,医疗险,\n",
+        "utf-8-sig",
+    )
+    with db.session() as s:
+        stats = oneid.import_customer_file(session=s, path=path, actor="op")
+    assert (stats.created, stats.updated, stats.identities_added, stats.tags_added) == (1, 1, 2, 2)
+    with db.session() as s:
+        wang, created = customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13800139000"
+        )
+        zhang, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wechaty_contact", identity_value="wx-a"
+        )
+        profile = customers.customer_profile(session=s, customer_id=wang.id)
+    assert not created
+    assert (wang.name, wang.adviser_id, wang.source) == ("王芳", "a2", "抖音")
+    assert wang.birthday == date(1992, 2, 29)
+    assert wang.created_at == datetime(2026, 1, 4, 16, tzinfo=UTC)  # midnight in Shanghai
+    assert {(i.kind, i.value) for i in profile.identities} == {
+        ("phone", "13800139000"),
+        ("unionid", "u-9"),
+    }
+    assert [t.tag.name for t in profile.tags] == ["重疾险"]
+    assert (zhang.name, zhang.birthday) == ("张丽新", date(1985, 7, 1))
+
+
+def test_import_reads_gbk_and_xlsx(db: Database, tmp_path: Path) -> None:
+    gbk = _write(tmp_path, "姓名,手机号,渠道\n李雷,13900000001,线下\n", "gbk")
+    with db.session() as s:
+        assert oneid.import_customer_file(session=s, path=gbk, actor="op").created == 1
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["name", "phone", "birthday"])
+    sheet.append(["韩梅梅", 13900000002, datetime(1992, 3, 4)])
+    xlsx = tmp_path / "c.xlsx"
+    book.save(xlsx)
+    with db.session() as s:
+        assert oneid.import_customer_file(session=s, path=xlsx, actor="op").created == 1
+        c, _ = customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13900000002"
+        )
+    assert (c.name, c.birthday) == ("韩梅梅", date(1992, 3, 4))
+
+
+@pytest.mark.parametrize(
+    "body, needles",
+    [
+        (
+            HEADER + "a,123,,,,,,,,\nb,,,,,,not-a-date,,,\nc,13800000001,,,,,,,,\n"
+            "d,13800000001,,,,,,,,\n",
+            [
+                "line 2: phone '123' is not a phone number",
+                "line 3: birthday 'not-a-date'",
+                "line 3: needs a customer_id or at least one identity",
+                "line 5: phone 13800000001 also appears on line 4",
+            ],
+        ),
+        ("name,phone,colour\nx,13800000001,red\n", ["unknown column(s) colour"]),
+        ('name,phone\n"x,13800000001\n', ["not valid CSV"]),
+        ("", ["empty"]),
+    ],
+)
+def test_bad_import_files_are_rejected_with_line_numbers(
+    db: Database, tmp_path: Path, body: str, needles: list[str]
+) -> None:
+    path = _write(tmp_path, body)
+    with pytest.raises(InputError) as info, db.session() as s:
+        oneid.import_customer_file(session=s, path=path, actor="op")
+    for needle in needles:
+        assert needle in str(info.value)
+    assert dump(db)["customers"] == []
+
+
+def test_import_is_all_or_nothing_on_conflicts_with_the_database(
+    db: Database, tmp_path: Path
+) -> None:
+    a, b = _seed(db)
+    before = dump(db)
+    path = _write(
+        tmp_path, "name,wechat,wecom,tags\n新人,new-1,,\n冲突,wx-a,wm-b,\n某,new-2,,不存在的标签\n"
+    )
+    with pytest.raises(InputError) as info, db.session() as s:
+        oneid.import_customer_file(session=s, path=path, actor="op")
+    message = str(info.value)
+    assert f"line 3: wechaty_contact wx-a belongs to customer {a}" in message
+    assert f"siyu customers merge {a} {b}" in message
+    assert "line 4: unknown tag '不存在的标签'" in message
+    assert dump(db) == before

@@ -1,0 +1,288 @@
+"""Segments, lifecycle, funnel and quadrants against a small hand-computed dataset,
+and the CLI commands of issue #6 end to end."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot import reports, segments
+from bot.cli import run
+from bot.errors import InputError
+from bot.settings import Settings
+from bot.store import Database, customers, messages, tags
+from bot.store.models import Customer, CustomerTag, Transaction
+
+T = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
+
+# name: (adviser, source, created_at UTC, inbound message at, [(amount, at)], events)
+DATA = {
+    "c1": (
+        "a1",
+        "抖音",
+        T(2026, 3, 2),
+        T(2026, 3, 3),
+        [(1000, T(2026, 3, 10)), (500, T(2026, 3, 20))],
+        [],
+    ),
+    "c2": ("a1", "抖音", T(2026, 3, 5), T(2026, 3, 6), [(200, T(2026, 4, 5))], []),
+    "c3": ("a2", "线下", T(2026, 3, 10), None, [], ["converted"]),
+    "c4": ("a2", None, T(2026, 3, 31, 17), None, [], []),  # Apr 1 01:00 in Shanghai
+    "c5": ("a1", "抖音", T(2026, 2, 28, 16, 30), None, [], []),  # Mar 1 00:30 in Shanghai
+    "c6": ("a2", "线下", T(2026, 2, 1), None, [(3000, T(2026, 2, 2))], []),
+    "c7": ("a1", "抖音", T(2026, 4, 1), T(2026, 4, 2), [], []),
+}
+
+
+def seed(db: Database) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    with db.session() as s:
+        tags.replace_taxonomy(
+            session=s,
+            categories=[tags.CategorySpec("险种", "insurance", tags=(tags.TagSpec("重疾险"),))],
+        )
+        (tag,) = tags.list_tags(session=s)
+        for adviser in ("a1", "a2"):
+            customers.ensure_adviser(session=s, adviser_id=adviser, name=adviser)
+        for name, (adviser, source, created, inbound, orders, events) in DATA.items():
+            c, _ = customers.find_or_create_customer(
+                session=s, identity_kind="wx", identity_value=name, name=name, adviser_id=adviser
+            )
+            ids[name] = c.id
+            row = s.get_one(Customer, c.id)
+            row.source, row.created_at = source, created
+            if inbound:
+                conv = messages.get_or_create_conversation(
+                    session=s, channel="m", external_id=name, customer_id=c.id, adviser_id=adviser
+                )
+                messages.log_message(
+                    session=s,
+                    msg_id=f"m-{name}",
+                    conversation_id=conv,
+                    customer_id=c.id,
+                    adviser_id=adviser,
+                    direction="in",
+                    text="在吗",
+                    sent_at=inbound,
+                )
+            for amount, at in orders:
+                s.add(Transaction(customer_id=c.id, amount=amount, occurred_at=at))
+            for event in events:
+                customers.add_event(
+                    session=s, customer_id=c.id, type=event, occurred_at=T(2026, 3, 11)
+                )
+        s.add(
+            CustomerTag(customer_id=ids["c1"], tag_id=tag.id, source="manual", status="confirmed")
+        )
+    return ids
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'siyu.db'}")
+    database.migrate()
+    seed(database)
+    yield database
+    database.dispose()
+
+
+def _funnel(db: Database, by: reports.GroupBy) -> list[tuple[object, ...]]:
+    from datetime import date
+
+    with db.session() as s:
+        rows = reports.funnel(
+            session=s,
+            since=date(2026, 3, 1),
+            until=date(2026, 4, 1),
+            by=by,
+            timezone="Asia/Shanghai",
+        )
+    return [(r.group, r.new, r.engaged, r.converted, round(r.rate, 4), r.revenue) for r in rows]
+
+
+def test_funnel_by_adviser_and_channel(db: Database) -> None:
+    assert _funnel(db, "adviser") == [
+        ("a1", 3, 2, 1, 0.3333, 1500.0),  # c1 c2 c5; c2's April order is after the period
+        ("a2", 1, 0, 1, 1.0, 0.0),  # c3 converted by event; c4 was added on Apr 1 local
+        ("合计 total", 4, 2, 2, 0.5, 1500.0),
+    ]
+    assert _funnel(db, "channel") == [
+        ("抖音", 3, 2, 1, 0.3333, 1500.0),
+        ("线下", 1, 0, 1, 1.0, 0.0),
+        ("合计 total", 4, 2, 2, 0.5, 1500.0),
+    ]
+
+
+def test_lifecycle_stages(db: Database) -> None:
+    with db.session() as s:
+        counts = reports.refresh_lifecycles(session=s, now=T(2026, 4, 10), silent_after_days=30)
+        stages = dict(s.execute(select(Customer.name, Customer.lifecycle)).all())
+    assert stages == {
+        "c1": "converted",
+        "c2": "converted",
+        "c3": "churn_risk",  # converted, then 30 days without a word
+        "c4": "new",
+        "c5": "silent",
+        "c6": "churn_risk",
+        "c7": "engaged",
+    }
+    assert counts == {"new": 1, "engaged": 1, "converted": 2, "silent": 1, "churn_risk": 2}
+
+
+def test_quadrants(db: Database) -> None:
+    with db.session() as s:
+        median = reports.quadrants(session=s)
+        fixed = reports.quadrants(session=s, frequency_threshold=2, ticket_threshold=1000)
+    # buyers: c1 2 orders avg 750, c2 1 order 200, c6 1 order 3000; medians 1 and 750
+    assert (median.frequency_threshold, median.ticket_threshold) == (1.0, 750.0)
+    assert [(q.customers, q.revenue) for q in median.quadrants] == [
+        (2, 4500.0),
+        (0, 0.0),
+        (1, 200.0),
+        (0, 0.0),
+    ]
+    assert [(q.customers, q.revenue) for q in fixed.quadrants] == [
+        (0, 0.0),
+        (1, 3000.0),
+        (1, 1500.0),
+        (1, 200.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        (["source=抖音", "orders>=1"], ["c1", "c2"]),
+        (["spent>=1000"], ["c1", "c6"]),
+        (["tag=重疾险"], ["c1"]),
+        (["tag!=重疾险", "source=抖音"], ["c2", "c5", "c7"]),
+        (["event=converted"], ["c3"]),
+        (["adviser=a2", "source!=线下"], ["c4"]),
+        (["spent<1000", "orders>0"], ["c2"]),
+    ],
+)
+def test_segments(db: Database, filters: list[str], expected: list[str]) -> None:
+    with db.session() as s:
+        segments.add_segment(session=s, name="seg", filters=filters)
+        ids = segments.members(session=s, name="seg")
+        names = sorted(s.get_one(Customer, i).name for i in ids)
+    assert names == expected
+
+
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ("colour=red", "unknown field"),
+        ("spent>=lots", "needs a number"),
+        ("tag>=x", "= or !="),
+        ("nonsense", "FIELD OP VALUE"),
+    ],
+)
+def test_bad_segment_filters(db: Database, bad: str, needle: str) -> None:
+    with pytest.raises(InputError, match=needle), db.session() as s:
+        segments.add_segment(session=s, name="x", filters=[bad])
+
+
+# --------------------------------------------------------------------------- CLI
+def siyu(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--data-dir", str(data), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_funnel_csv_png_quadrants_segments(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert Settings(data_dir=data).database_url == str(db.url)
+    out_csv, out_png = tmp_path / "f.csv", tmp_path / "f.png"
+    code, out, _ = siyu(
+        capsys,
+        data,
+        "report",
+        "funnel",
+        "--since",
+        "2026-03-01",
+        "--until",
+        "2026-03-31",
+        "--by",
+        "channel",
+        "--csv",
+        str(out_csv),
+        "--png",
+        str(out_png),
+    )
+    assert code == 0 and "抖音" in out
+    with out_csv.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == list(reports.FUNNEL_COLUMNS)
+    assert rows[1] == ["抖音", "3", "2", "1", "0.3333", "1500.0"]
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = siyu(capsys, data, "report", "quadrants", "--min-orders", "2")
+    assert code == 0 and "3,000.00" in out
+    assert siyu(capsys, data, "segments", "add", "大客户", "-f", "spent>=1000")[0] == 0
+    assert siyu(capsys, data, "segments", "count", "大客户")[1].strip() == "2"
+    code, _, err = siyu(capsys, data, "segments", "add", "坏", "-f", "colour=red")
+    assert code == 1 and "unknown field" in err
+    assert siyu(capsys, data, "report", "funnel", "--by", "moon")[0] == 1
+
+
+def test_cli_merge_unmerge_and_followups(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "name,id:wx,phone,birthday,adviser\nc1,c1,13800000000,1990-03-20,a1\n"
+        "新客,n1,+86 13800000000,,a1\n",
+        encoding="utf-8",
+    )
+    code, _, err = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 1 and "line 3: phone 13800000000 also appears on line 2" in err
+    people.write_text(
+        "name,id:wx,phone,birthday,adviser\nc1,c1,13800000000,1990-03-20,a1\n"
+        "新客,n1,,,a1\nc2,c2,,,\n",
+        encoding="utf-8",
+    )
+    code, out, _ = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0 and "新建 1 · 更新 2" in out
+    with db.session() as s:
+        new_id, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wx", identity_value="n1"
+        )
+        s.add(Customer(name="同号"))
+        s.flush()
+        other = s.scalar(select(Customer.id).where(Customer.name == "同号"))
+        from bot.store.models import Identity
+
+        s.add(Identity(customer_id=other, kind="phone", value="138 0000 0000"))
+    code, out, _ = siyu(capsys, data, "customers", "merge-suggestions")
+    assert code == 0 and "phone 13800000000" in out
+    code, out, _ = siyu(capsys, data, "customers", "merge", "1", str(other), "--reason", "同号")
+    assert code == 0 and "undo: siyu customers unmerge 1" in out
+    assert "没有建议" in siyu(capsys, data, "customers", "merge-suggestions")[1]
+    assert siyu(capsys, data, "customers", "unmerge", "1")[0] == 0
+    assert siyu(capsys, data, "customers", "unmerge", "1")[0] == 1
+    assert "同号" in siyu(capsys, data, "customers", "merges")[1]
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: bday\n    anchor: birthday\n    offset_days: -15\n"
+        "    note: '{customer_name} 生日 {date}'\n",
+        encoding="utf-8",
+    )
+    args = ("followups", "run", "--rules", str(rules), "--now", "2026-03-05T09:00")
+    assert "提醒 1" in siyu(capsys, data, *args)[1]
+    assert "提醒 0 · 标记沉默 0 · 已处理 1" in siyu(capsys, data, *args)[1]
+    code, out, _ = siyu(capsys, data, "followups", "list", "--adviser", "a1", "--now", "2026-03-05")
+    assert code == 0 and "c1 生日 3月20日" in out
+    assert "no reminders" in siyu(capsys, data, "followups", "list", "--adviser", "a2")[1]
+    code, _, err = siyu(capsys, data, "followups", "run")
+    assert code == 1 and "no rules" in err
+    assert new_id.name == "新客"

@@ -1,0 +1,448 @@
+"""The web console in-process (TestClient, real SQLite / Chroma / embeddings): login and
+CSRF, role-based access on every customer-data endpoint, audit log, operator upload
+report, manager review, and the CLI commands."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web_helpers import PASSWORD, add_users, customer_message, login, web_app
+
+from bot.auth import hash_password, verify_password
+from bot.cli import run
+from bot.errors import ConfigError, InputError
+from bot.events import Broadcaster, LiveEvent
+from bot.runtime import Runtime
+from bot.settings import WebSettings
+from bot.store import audit as audit_repo
+from bot.store import inbox as inbox_repo
+from bot.store import tags as tags_repo
+from bot.web.charts import bar_chart
+
+
+class World:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.tokens = add_users(rt)
+        # alice (adv-a, team east) has 张女士; bob (adv-b, team west) has 李先生.
+        self.sid_a = customer_message(rt, "adv-a", "wx-a", "重疾险一年多少钱？我家有孩子", "张女士")
+        self.sid_b = customer_message(rt, "adv-b", "wx-b", "太贵了，有没有优惠", "李先生")
+        with rt.db.session() as session:
+            rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
+            by_name = {r.name: r.customer_id for r in rows}
+            self.cust_a, self.cust_b = by_name["张女士"], by_name["李先生"]
+            tags = tags_repo.list_customer_tags(session=session, status="suggested")
+        self.tag_a = next(t.id for t in tags if t.customer_id == self.cust_a)
+        self.tag_b = next(t.id for t in tags if t.customer_id == self.cust_b)
+        self.app = web_app(rt)
+
+    def client(self, user: str | None = None) -> TestClient:
+        c = TestClient(self.app)
+        if user:
+            c.headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        return c
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    from conftest import load_small_library
+
+    from bot.runtime import open_runtime
+    from bot.settings import Settings
+
+    data = tmp_path_factory.mktemp("web") / "data"
+    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
+    load_small_library(rt)
+    yield World(rt)
+    rt.close()
+
+
+def audit_actions(world: World, actor: str) -> list[str]:
+    with world.rt.db.session() as session:
+        return [e.action for e in audit_repo.list_entries(session=session, actor=actor)]
+
+
+# ------------------------------------------------------------------ login, csrf, tokens
+def test_login_sets_a_session_and_sends_each_role_home(world: World) -> None:
+    for user, home in (("alice", "/sidebar"), ("olivia", "/scripts"), ("mia", "/manager/tags")):
+        with world.client() as c:
+            login(c, user)
+            res = c.get("/", follow_redirects=False)
+            assert res.headers["location"] == home
+
+
+def test_wrong_password_is_refused_and_audited(world: World) -> None:
+    with world.client() as c:
+        page = c.get("/login")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        res = c.post("/login", data={"username": "alice", "password": "nope", "csrf_token": csrf})
+        assert res.status_code == 401
+        assert "用户名或密码错误" in res.text
+        assert c.get("/sidebar", follow_redirects=False).status_code == 303
+    assert "login.failed" in audit_actions(world, "alice")
+
+
+def test_login_without_csrf_token_is_refused(world: World) -> None:
+    with world.client() as c:
+        c.get("/login")
+        res = c.post("/login", data={"username": "alice", "password": PASSWORD})
+        assert res.status_code == 403
+
+
+def test_cookie_writes_need_the_csrf_token_but_token_auth_does_not(world: World) -> None:
+    body = {"kind": "adopted", "final_text": "好的"}
+    with world.client() as c:
+        csrf = login(c, "alice")
+        url = f"/api/suggestions/{world.sid_a}/outcomes"
+        assert c.post(url, json=body).status_code == 403
+        assert c.post(url, json=body, headers={"X-CSRF-Token": "wrong"}).status_code == 403
+        assert c.post(url, json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
+    with world.client("alice") as c:
+        assert c.post(f"/api/suggestions/{world.sid_a}/outcomes", json=body).status_code == 201
+
+
+def test_pages_redirect_to_login_and_api_answers_401(world: World) -> None:
+    with world.client() as c:
+        res = c.get("/sidebar", follow_redirects=False)
+        assert res.status_code == 303 and res.headers["location"].startswith("/login?next=")
+        assert c.get("/api/me").status_code == 401
+        c.headers["Authorization"] = "Bearer siyu_not-a-token"
+        assert c.get("/api/me").status_code == 401
+
+
+def test_login_next_is_never_an_open_redirect(world: World) -> None:
+    with world.client() as c:
+        page = c.get("/login?next=//evil.example/x")
+        assert 'name="next" value=""' in page.text
+
+
+# ------------------------------------------------------------------ RBAC on customer data
+def customer_requests(
+    world: World, customer: int, tag: int, sid: int
+) -> list[tuple[str, str, dict]]:
+    return [
+        ("GET", f"/api/customers/{customer}", {}),
+        ("GET", f"/api/customers/{customer}/export", {}),
+        ("GET", f"/api/customers/{customer}/suggestion", {}),
+        ("GET", f"/api/suggestions/{sid}", {}),
+        ("POST", f"/api/suggestions/{sid}/outcomes", {"kind": "adopted", "final_text": "x"}),
+        ("POST", f"/api/customer-tags/{tag}/review", {"status": "rejected"}),
+    ]
+
+
+def test_an_adviser_cannot_read_tag_or_export_another_advisers_customer(world: World) -> None:
+    with world.client("alice") as c:
+        for method, url, body in customer_requests(world, world.cust_b, world.tag_b, world.sid_b):
+            res = c.request(method, url, json=body or None)
+            assert res.status_code == 404, (method, url, res.text)
+        names = [r["name"] for r in c.get("/api/customers").json()]
+        assert names == ["张女士"]
+    with world.client() as c:  # the HTML pages too
+        csrf = login(c, "alice")
+        assert c.get(f"/sidebar?customer_id={world.cust_b}").status_code == 404
+        res = c.post(
+            f"/sidebar/tags/{world.tag_b}",
+            data={"status": "confirmed", "customer_id": world.cust_b, "csrf_token": csrf},
+        )
+        assert res.status_code == 404
+
+
+def test_an_adviser_can_use_their_own_customer(world: World) -> None:
+    with world.client("alice") as c:
+        for method, url, body in customer_requests(world, world.cust_a, world.tag_a, world.sid_a):
+            if url.endswith("/review"):
+                continue  # reviewed in the manager test
+            res = c.request(method, url, json=body or None)
+            assert res.status_code in (200, 201), (method, url, res.text)
+
+
+def test_a_manager_sees_their_team_only_and_a_teamless_manager_sees_all(world: World) -> None:
+    with world.client("mia") as c:  # team east = alice
+        assert c.get(f"/api/customers/{world.cust_a}").status_code == 200
+        assert c.get(f"/api/customers/{world.cust_b}").status_code == 404
+        assert c.get(f"/api/customers/{world.cust_b}/export").status_code == 404
+    with world.client("max") as c:
+        assert c.get(f"/api/customers/{world.cust_b}").status_code == 200
+
+
+def test_operators_see_no_customer_data_and_advisers_no_operator_pages(world: World) -> None:
+    with world.client("olivia") as c:
+        for method, url, body in customer_requests(world, world.cust_a, world.tag_a, world.sid_a):
+            assert c.request(method, url, json=body or None).status_code == 403
+        assert c.get("/api/customers").status_code == 403
+    with world.client("alice") as c:
+        assert c.get("/api/scripts").status_code == 403
+        assert c.get("/api/tags/review-queue").status_code == 403
+        assert c.get("/api/kpis").status_code == 403
+
+
+def test_views_and_exports_are_audited(world: World) -> None:
+    with world.client("max") as c:
+        c.get(f"/api/customers/{world.cust_a}")
+        c.get(f"/api/customers/{world.cust_a}/export")
+        c.get("/api/customers")
+    with world.rt.db.session() as session:
+        entries = audit_repo.list_entries(session=session, actor="max", limit=10)
+    found = {(e.action, e.target_id) for e in entries}
+    assert ("customer.view", str(world.cust_a)) in found
+    assert ("customer.export", str(world.cust_a)) in found
+    assert ("inbox.view", "") in found
+
+
+def test_export_holds_profile_and_suggestions(world: World) -> None:
+    with world.client("alice") as c:
+        data = c.get(f"/api/customers/{world.cust_a}/export").json()
+    assert data["profile"]["customer"]["name"] == "张女士"
+    assert data["profile"]["identities"][0]["value"] == "wx-a"
+    assert data["suggestions"][0]["candidates"]["scripts"]
+
+
+# ------------------------------------------------------------------ sidebar data
+def test_inbox_counts_unread_until_the_customer_is_opened(world: World) -> None:
+    customer_message(world.rt, "adv-b", "wx-b2", "理赔需要什么材料", "王先生")
+    with world.client("max") as c:
+        rows = {r["name"]: r for r in c.get("/api/customers").json()}
+        assert rows["王先生"]["unread"] == 1
+        assert rows["王先生"]["waiting_since"] is not None
+        c.get(f"/api/customers/{rows['王先生']['customer_id']}")
+        rows = {r["name"]: r for r in c.get("/api/customers").json()}
+        assert rows["王先生"]["unread"] == 0
+
+
+def test_outcome_must_name_a_script_of_that_suggestion(world: World) -> None:
+    with world.client("alice") as c:
+        url = f"/api/suggestions/{world.sid_a}/outcomes"
+        bad = c.post(url, json={"kind": "adopted", "final_text": "x", "script_id": "KY-PRC-1"})
+        assert bad.status_code == 422
+        shown = c.get(f"/api/suggestions/{world.sid_a}").json()["candidates"]["scripts"][0]
+        ok = c.post(url, json={"kind": "edited", "final_text": "改过的", "script_id": shown["id"]})
+        assert ok.status_code == 201
+    assert "suggestion.edited" in audit_actions(world, "alice")
+
+
+def test_live_events_carry_the_suggestion(world: World) -> None:
+    seen: list[LiveEvent] = []
+    unsubscribe = world.rt.events.subscribe(seen.append)
+    try:
+        sid = customer_message(world.rt, "adv-a", "wx-a", "医疗险能报销住院吗")
+    finally:
+        unsubscribe()
+    assert seen[-1].customer_id == world.cust_a
+    assert seen[-1].adviser_id == "adv-a"
+    assert seen[-1].data["suggestion_id"] == sid
+
+
+def test_broadcaster_survives_a_failing_subscriber() -> None:
+    b = Broadcaster()
+    got: list[LiveEvent] = []
+
+    def boom(_e: LiveEvent) -> None:
+        raise RuntimeError("x")
+
+    b.subscribe(boom)
+    off = b.subscribe(got.append)
+    b.publish(LiveEvent(kind="message", adviser_id="a", customer_id=1))
+    off()
+    b.publish(LiveEvent(kind="message", adviser_id="a", customer_id=1))
+    assert len(got) == 1 and b.subscriber_count == 1
+
+
+# ------------------------------------------------------------------ operator
+BAD_CSV = (
+    "id,title,category,stage,industry,tags,body\n"
+    "W-1,欢迎,welcome,acquire,general,,{customer_name}您好，欢迎！\n"
+    "W-2,坏行,nonsense,acquire,general,,您好{unknown_var}\n"
+)
+
+
+def test_upload_reports_problems_and_writes_nothing(world: World) -> None:
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        res = c.post(
+            "/scripts/upload",
+            data={"csrf_token": csrf},
+            files={"file": ("bad.csv", io.BytesIO(BAD_CSV.encode()), "text/csv")},
+        )
+        assert res.status_code == 400
+        assert "校验报告" in res.text and "nonsense" in res.text and "未写入任何内容" in res.text
+    assert not world.rt.library.get(["W-1"])
+
+
+def test_good_upload_is_imported_only_after_confirmation(world: World) -> None:
+    good = BAD_CSV.splitlines()[:2]
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        res = c.post(
+            "/scripts/upload",
+            data={"csrf_token": csrf},
+            files={"file": ("good.csv", io.BytesIO("\n".join(good).encode()), "text/csv")},
+        )
+        assert res.status_code == 200 and "确认导入 1 条" in res.text
+        assert not world.rt.library.get(["W-1"])
+        token = res.text.split("/scripts/upload/")[1].split("/confirm")[0]
+        done = c.post(f"/scripts/upload/{token}/confirm", data={"csrf_token": csrf})
+        assert "导入完成" in done.text
+    assert world.rt.library.get(["W-1"])
+
+
+def test_operator_edits_previews_approves_and_exports(world: World) -> None:
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        preview = c.post(
+            "/api/scripts/preview",
+            json={
+                "id": "N-1",
+                "title": "问候",
+                "category": "care",
+                "stage": "retain",
+                "industry": "general",
+                "body": "{customer_name}，{date}好！{bogus}",
+            },
+            headers={"X-CSRF-Token": csrf},
+        ).json()
+        assert preview["text"].startswith("王女士，")
+        assert any("bogus" in i["message"] for i in preview["issues"])
+        form = {
+            "id": "N-1",
+            "title": "问候",
+            "category": "care",
+            "stage": "retain",
+            "industry": "general",
+            "tags": "节日",
+            "body": "{customer_name}，节日快乐！",
+            "is_new": "true",
+            "csrf_token": csrf,
+        }
+        assert c.post("/scripts/save", data=form).status_code == 200
+        assert world.rt.library.get(["N-1"])["N-1"].status == "draft"
+        c.post("/scripts/N-1/status", data={"status": "approved", "csrf_token": csrf})
+        assert world.rt.library.get(["N-1"])["N-1"].status == "approved"
+        listed = c.get("/scripts?q=节日快乐").text
+        assert "N-1" in listed
+        exported = c.get("/scripts/export?format=csv")
+        assert exported.status_code == 200 and "N-1" in exported.text
+    assert "script.export" in audit_actions(world, "olivia")
+
+
+def test_knowledge_upload_shows_chunks_and_rebuilds(world: World) -> None:
+    doc = "# 退保\n犹豫期15天内退保全额退还保费。\n\n# 续保\n到期前30天提醒续保。\n"
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        res = c.post(
+            "/knowledge/upload",
+            data={"csrf_token": csrf, "industry": "insurance"},
+            files={"file": ("policy.md", io.BytesIO(doc.encode()), "text/markdown")},
+        )
+        assert res.status_code == 200 and "已导入 policy.md" in res.text
+        doc_id = re.search(r'document=(\d+)#chunks">policy\.md<', res.text).group(1)  # type: ignore[union-attr]
+        assert "犹豫期15天" in c.get(f"/knowledge?document={doc_id}").text
+        assert "索引已重建" in c.post("/knowledge/rebuild", data={"csrf_token": csrf}).text
+
+
+# ------------------------------------------------------------------ manager
+def test_manager_reviews_tags_in_bulk_with_evidence(world: World) -> None:
+    customer_message(world.rt, "adv-a", "wx-a3", "孩子的重疾险怎么买", "赵女士")
+    with world.client() as c:
+        csrf = login(c, "mia")
+        page = c.get("/manager/tags").text
+        assert "依据" in page and "孩子" in page
+        queue = c.get("/api/tags/review-queue").json()
+        assert queue and all(i["adviser_id"] == "adv-a" for i in queue)
+        ids = [i["tag"]["id"] for i in queue]
+        res = c.post("/manager/tags", data={"status": "confirmed", "ids": ids, "csrf_token": csrf})
+        assert f"已处理 {len(ids)} 个标签" in res.text
+        assert c.get("/api/tags/review-queue").json() == []
+        # a tag of another team's customer cannot be reviewed in bulk
+        res = c.post(
+            "/api/tags/review",
+            json={"ids": [world.tag_b], "status": "confirmed"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert res.status_code == 404
+
+
+def test_kpis_and_svg_chart(world: World) -> None:
+    with world.client("max") as c:
+        rows = {k["adviser_id"]: k for k in c.get("/api/kpis").json()}
+        assert rows["adv-a"]["suggestions"] >= 2 and rows["adv-a"]["adopted"] >= 1
+        page = c.get("/manager/kpis")
+    assert "<svg" in page.text and "建议采用率" in page.text
+    svg = bar_chart(["<x>"], [50.0], unit="%", title="t")
+    assert "&lt;x&gt;" in svg and "<x>" not in svg
+
+
+def test_docs_are_served_without_a_cdn(world: World) -> None:
+    with world.client() as c:
+        docs = c.get("/docs").text
+        assert "/assets/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+        assert c.get("/assets/swagger/swagger-ui-bundle.js").status_code == 200
+        assert c.get("/openapi.json").json()["info"]["title"] == "思语 Siyu Copilot"
+
+
+# ------------------------------------------------------------------ settings, passwords, CLI
+def test_web_secret_rejects_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    web = WebSettings(secret_env="T_WEB_SECRET")
+    for bad in ("", "changeme", "short"):
+        monkeypatch.setenv("T_WEB_SECRET", bad)
+        with pytest.raises(ConfigError):
+            web.secret()
+    monkeypatch.setenv("T_WEB_SECRET", "s" * 40)
+    assert web.secret() == "s" * 40
+
+
+def test_passwords_are_argon2_hashed() -> None:
+    h = hash_password("long enough")
+    assert h.startswith("$argon2") and verify_password(h, "long enough")
+    assert not verify_password(h, "wrong one") and not verify_password("garbage", "x")
+    with pytest.raises(InputError):
+        hash_password("short")
+
+
+def test_cli_users_add_token_and_serve_needs_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = ["--data-dir", str(tmp_path)]
+    assert (
+        run(
+            [
+                *base,
+                "users",
+                "add",
+                "ann",
+                "--role",
+                "adviser",
+                "--adviser-id",
+                "a1",
+                "--password",
+                "password123",
+            ]
+        )
+        == 0
+    )
+    assert (
+        run(
+            [
+                *base,
+                "users",
+                "add",
+                "ann",
+                "--role",
+                "adviser",
+                "--adviser-id",
+                "a1",
+                "--password",
+                "password123",
+            ]
+        )
+        == 1
+    )
+    assert run([*base, "users", "add", "x", "--role", "boss", "--password", "password123"]) == 1
+    assert run([*base, "users", "token", "ann"]) == 0
+    assert run([*base, "users", "list"]) == 0
+    monkeypatch.setenv("SIYU_WEB_SECRET", "changeme")
+    assert run([*base, "serve"]) == 1

@@ -1,0 +1,238 @@
+"""Browser tests: Playwright drives Debian's chromium against the app served by uvicorn
+on 127.0.0.1 (a thread of this process, so the in-memory channel shares the runtime).
+Screenshots of every page, at 360 px (WeCom chat toolbar) and full width, are saved in
+test-artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web_helpers import PASSWORD, add_users, customer_message, web_app
+
+from bot.runtime import Runtime
+from bot.store import audit as audit_repo
+from bot.store import tags as tags_repo
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NARROW = {"width": 360, "height": 720}
+WIDE = {"width": 1280, "height": 800}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, rt: Runtime, base: str) -> None:
+        self.rt = rt
+        self.base = base
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    import uvicorn
+    from conftest import load_small_library
+
+    from bot.runtime import open_runtime
+    from bot.settings import Settings
+
+    data = tmp_path_factory.mktemp("browser") / "data"
+    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
+    load_small_library(rt)
+    add_users(rt)
+    customer_message(rt, "adv-a", "wx-zhang", "你好，想了解一下保险", "张女士")
+    customer_message(rt, "adv-a", "wx-liu", "孩子的重疾险怎么买？", "刘先生")
+    port = _free_port()
+    config = uvicorn.Config(
+        web_app(rt),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield Served(rt, f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
+    rt.close()
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[object]:
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser: object, served: Served, viewport: dict[str, int], user: str) -> object:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport=viewport, base_url=served.base, locale="zh-CN"
+    )
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("header.top nav")
+    return page
+
+
+def _shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _customer_id(rt: Runtime, name: str) -> int:
+    from bot.store import inbox
+
+    with rt.db.session() as session:
+        rows = inbox.conversation_list(session=session, adviser_ids=None, viewer="-")
+    return next(r.customer_id for r in rows if r.name == name)
+
+
+def test_adviser_sees_a_live_suggestion_and_uses_it(browser: object, served: Served) -> None:
+    rt = served.rt
+    zhang = _customer_id(rt, "张女士")
+    page = _page(browser, served, WIDE, "alice")
+    page.goto(f"/sidebar?customer_id={zhang}")  # type: ignore[attr-defined]
+    page.wait_for_selector("#live-status.ok")  # type: ignore[attr-defined]
+    page.wait_for_selector("#suggestions article.suggestion")  # type: ignore[attr-defined]
+
+    # A customer message arrives through the in-memory channel: no reload.
+    sid = customer_message(rt, "adv-a", "wx-zhang", "重疾险一年保费多少钱？", "张女士")
+    page.wait_for_selector(f'#suggestions[data-suggestion="{sid}"]')  # type: ignore[attr-defined]
+    page.wait_for_selector("#timeline >> text=重疾险一年保费多少钱")  # type: ignore[attr-defined]
+    _shot(page, "adviser-sidebar-wide")
+
+    first = page.locator("#suggestions article.suggestion").first  # type: ignore[attr-defined]
+    first.locator("button.use").click()
+    first.locator(".done").wait_for()
+    assert "已记录" in first.locator(".done").inner_text()
+
+    second = page.locator("#suggestions article.suggestion").nth(1)  # type: ignore[attr-defined]
+    second.locator("button.editbtn").click()
+    second.locator("textarea.edit").fill("张女士您好，我改了一下这条话术。")
+    second.locator("button.use-edited").click()
+    second.locator(".done").wait_for()
+    assert "修改后采用" in second.locator(".done").inner_text()
+    _shot(page, "adviser-sidebar-used")
+
+    with rt.db.session() as session:
+        actions = [
+            (e.action, e.target_id)
+            for e in audit_repo.list_entries(session=session, actor="alice", limit=50)
+        ]
+    assert ("suggestion.adopted", str(sid)) in actions
+    assert ("suggestion.edited", str(sid)) in actions
+
+    # Another customer writes: the conversation list updates live with an unread badge.
+    customer_message(rt, "adv-a", "wx-liu", "分期可以吗？", "刘先生")
+    page.wait_for_selector("#inbox .badge")  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
+
+
+def test_adviser_sidebar_at_toolbar_width(browser: object, served: Served) -> None:
+    zhang = _customer_id(served.rt, "张女士")
+    page = _page(browser, served, NARROW, "alice")
+    page.goto("/sidebar")  # type: ignore[attr-defined]
+    page.wait_for_selector("#inbox li")  # type: ignore[attr-defined]
+    _shot(page, "adviser-list-360")
+    page.goto(f"/sidebar?customer_id={zhang}")  # type: ignore[attr-defined]
+    page.wait_for_selector("#suggestions article.suggestion")  # type: ignore[attr-defined]
+    _shot(page, "adviser-detail-360")
+    width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+    assert width <= NARROW["width"], "the sidebar scrolls sideways at 360 px"
+    page.context.close()  # type: ignore[attr-defined]
+
+
+BAD_CSV = (
+    "id,title,category,stage,industry,tags,body\n"
+    "B-1,欢迎,welcome,acquire,general,,{customer_name}您好，欢迎！\n"
+    "B-2,坏行,nonsense,acquire,general,,您好\n"
+)
+
+
+def test_operator_uploads_a_csv_with_a_bad_row(
+    browser: object, served: Served, tmp_path: Path
+) -> None:
+    csv = tmp_path / "scripts.csv"
+    csv.write_text(BAD_CSV, encoding="utf-8")
+    for viewport, suffix in ((WIDE, "wide"), (NARROW, "360")):
+        page = _page(browser, served, viewport, "olivia")
+        page.goto("/scripts")  # type: ignore[attr-defined]
+        _shot(page, f"operator-scripts-{suffix}")
+        page.goto("/scripts/new")  # type: ignore[attr-defined]
+        page.fill("textarea[name=body]", "{customer_name}您好，{oops}")  # type: ignore[attr-defined]
+        page.wait_for_selector("#preview-issues >> text=oops")  # type: ignore[attr-defined]
+        assert "王女士您好" in page.inner_text("#preview-text")  # type: ignore[attr-defined]
+        _shot(page, f"operator-editor-{suffix}")
+        page.goto("/scripts/upload")  # type: ignore[attr-defined]
+        page.set_input_files("input[type=file]", str(csv))  # type: ignore[attr-defined]
+        page.click("form[action='/scripts/upload'] button[type=submit]")  # type: ignore[attr-defined]
+        report = page.wait_for_selector("#report")  # type: ignore[attr-defined]
+        text = report.inner_text()
+        assert "错误 1" in text and "nonsense" in text and "未写入任何内容" in text
+        _shot(page, f"operator-upload-report-{suffix}")
+        page.goto("/knowledge")  # type: ignore[attr-defined]
+        _shot(page, f"operator-knowledge-{suffix}")
+        page.context.close()  # type: ignore[attr-defined]
+    assert not served.rt.library.get(["B-1"])
+
+
+def test_manager_approves_a_tag(browser: object, served: Served) -> None:
+    rt = served.rt
+    with rt.db.session() as session:
+        before = tags_repo.list_customer_tags(session=session, status="suggested")
+    assert before
+    page = _page(browser, served, NARROW, "mia")
+    page.goto("/manager/tags")  # type: ignore[attr-defined]
+    _shot(page, "manager-tags-360")
+    page.locator("ul.review li.card").first.locator("button.ok").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=已处理 1 个标签")  # type: ignore[attr-defined]
+    with rt.db.session() as session:
+        confirmed = tags_repo.list_customer_tags(session=session, status="confirmed")
+    assert [t.id for t in confirmed] == [before[0].id]
+    assert confirmed[0].reviewer == "mia"
+    page.goto("/manager/kpis")  # type: ignore[attr-defined]
+    page.wait_for_selector("svg.chart")  # type: ignore[attr-defined]
+    _shot(page, "manager-kpis-360")
+    page.context.close()  # type: ignore[attr-defined]
+    wide = _page(browser, served, WIDE, "mia")
+    wide.goto("/manager/tags")  # type: ignore[attr-defined]
+    _shot(wide, "manager-tags-wide")
+    wide.goto("/manager/kpis")  # type: ignore[attr-defined]
+    _shot(wide, "manager-kpis-wide")
+    wide.goto("/docs")  # type: ignore[attr-defined]
+    wide.wait_for_selector(".swagger-ui .opblock")  # type: ignore[attr-defined]
+    _shot(wide, "api-docs-wide")
+    wide.context.close()  # type: ignore[attr-defined]
