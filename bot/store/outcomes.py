@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.models import Message, Outcome, Suggestion
+from bot.errors import InputError, NotFoundError
+from bot.store.models import Message, Outcome, Script, Suggestion
 from bot.store.records import SuggestionRecord, aware
 from bot.store.suggestions import suggestion_record
 
@@ -127,3 +128,34 @@ def outcome_record(row: Outcome) -> OutcomeRecord:
         replied_at=aware(row.replied_at) if row.replied_at else None,
         created_at=aware(row.created_at),
     )
+
+
+WEB_OUTCOME_KINDS = ("adopted", "edited")
+
+
+def record_adoption(
+    *,
+    session: Session,
+    suggestion_id: int,
+    script_id: str | None,
+    final_text: str,
+    kind: str,
+) -> int:
+    """The adviser clicked "use" (adopted) or used an edited text (edited) in the web
+    console. Returns the outcome id; the message the adviser then sends is linked to it
+    by ``link_message``. ``script_id`` is None for the drafted reply."""
+    if kind not in WEB_OUTCOME_KINDS:
+        raise InputError(f"kind must be one of {', '.join(WEB_OUTCOME_KINDS)}")
+    if session.get(Suggestion, suggestion_id) is None:
+        raise NotFoundError(f"suggestion {suggestion_id} not found")
+    if script_id is not None and session.get(Script, script_id) is None:
+        raise NotFoundError(f"script {script_id} not found")
+    row = Outcome(
+        suggestion_id=suggestion_id,
+        kind=kind,
+        script_id=script_id,
+        final_text=final_text,
+    )
+    session.add(row)
+    session.flush()
+    return row.id

@@ -14,9 +14,9 @@ from bot.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import kpis as kpis_repo
+from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
-from bot.store import web_outcomes
 from bot.store.records import CustomerProfile, CustomerTagRecord, SuggestionRecord
 from bot.web import schemas
 from bot.web.deps import audit, check_customer, scope_of
@@ -88,7 +88,7 @@ def record_outcome(
         shown = {s.get("id") for s in found.candidates.get("scripts", [])}
         if body.script_id not in shown:
             raise HTTPException(status_code=422, detail="该话术不在这条建议中")
-    outcome_id = web_outcomes.record_adoption(
+    outcome_id = outcomes_repo.record_adoption(
         session=session,
         suggestion_id=suggestion_id,
         script_id=body.script_id,
