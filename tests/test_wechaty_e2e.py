@@ -4,8 +4,6 @@ Chroma, embeddings) behind the channel."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -14,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from wechaty_mock import ADVISER, TOKEN, MockWeChat, free_port, server_available
 
+from bot.channels.wechaty_cli import BackgroundChannel
 from bot.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import outcomes as outcomes_repo
@@ -34,37 +33,6 @@ def eventually(fn: Callable[[], T | None], timeout: float = 10, what: str = "") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or fn}")
         time.sleep(0.05)
-
-
-class BotThread:
-    """The channel's asyncio loop in a thread, as `siyu bot` runs it."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        from bot.channels.wechaty_cli import build_channel
-
-        self.channel = build_channel(runtime)
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            await self.channel.run(self._stop)
-
-        self._loop.run_until_complete(main())
-        self._loop.close()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=15)
-        assert not self._thread.is_alive(), "the bot did not stop"
 
 
 @pytest.fixture
@@ -113,7 +81,7 @@ def test_wechaty_end_to_end(
             "retry_interval_s": 0.5,
         },
     )
-    bot = BotThread(rt)
+    bot = BackgroundChannel(rt)  # what `siyu serve --with-bot` runs
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     bot.start()  # before the server is up: the channel must retry until it is
@@ -252,7 +220,7 @@ def test_wechaty_end_to_end(
         timings["recovery"] = time.perf_counter() - restart
         assert customer_id_of(rt, "c1") == cid
     finally:
-        bot.stop()
+        assert bot.stop(), "the bot did not stop"
     print("wechaty e2e timings (s):", {k: round(v, 2) for k, v in timings.items()})
 
 

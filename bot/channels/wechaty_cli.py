@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -139,3 +140,43 @@ async def _serve(runtime: Runtime) -> None:
         f"siyu bot: connecting to {ws.endpoint or 'the puppet service'} ({mode}); Ctrl-C stops"
     )
     await channel.run(stop)
+
+
+class BackgroundChannel:
+    """The Wechaty channel on its own event loop in a daemon thread, for ``siyu serve
+    --with-bot``: the console and the channel share one runtime, so live suggestions
+    reach the sidebar."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        problems = check_settings(settings)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        _import_channel()
+        problems = check_welcome_script(runtime)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        self.channel = build_channel(runtime)
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="wechaty", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            await self.channel.run(self._stop)
+
+        self._loop.run_until_complete(main())
+        self._loop.close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> bool:
+        """Stop the channel; True once its thread has finished."""
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()

@@ -17,6 +17,10 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default [web] port).")] = None,
+    with_bot: Annotated[
+        bool,
+        typer.Option("--with-bot", help="Also run the Wechaty channel in this process."),
+    ] = False,
 ) -> None:
     """Start the web console and its JSON API (OpenAPI at /docs)."""
     import uvicorn
@@ -27,12 +31,20 @@ def serve_command(
     settings = ctx.obj.settings()
     secret = settings.web.secret()  # fail before the slow start-up if it is missing
     runtime = open_runtime(settings)
+    channel = None
     try:
+        if with_bot:
+            from bot.channels.wechaty_cli import BackgroundChannel
+
+            channel = BackgroundChannel(runtime)
+            channel.start()
         app = create_app(runtime, secret=secret)
         h, p = host or settings.web.host, port or settings.web.port
         out.print(f"思语 console on http://{h}:{p}/  (API docs: /docs)")
         uvicorn.run(app, host=h, port=p, log_level="info", timeout_graceful_shutdown=3)
     finally:
+        if channel is not None:
+            channel.stop()
         runtime.close()
 
 
