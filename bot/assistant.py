@@ -8,19 +8,22 @@ scripts, knowledge and tags.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot import outcomes
+from bot import effectiveness, outcomes
+from bot.bandit import Arm, ThompsonSampler
 from bot.domain import (
     IncomingMessage,
     KnowledgeSuggestion,
     ScriptSuggestion,
     SuggestionResult,
 )
+from bot.effectiveness import StatsCache
 from bot.errors import LLMError
 from bot.kb import KnowledgeBase
 from bot.library import ScriptHit, ScriptLibrary
@@ -72,6 +75,8 @@ class Assistant:
         tagger: Tagger,
         llm: LLMClient | None,
         on_handled: HandledHook | None = None,
+        stats: StatsCache | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -81,6 +86,13 @@ class Assistant:
         self._tagger = tagger
         self._llm = llm
         self._on_handled = on_handled
+        #: Per-script outcome evidence, in memory (ranking blend, reasons, A/B variants).
+        self.stats = stats or StatsCache(
+            db=db,
+            settings=settings.ranking,
+            reply_window=timedelta(hours=settings.outcomes.reply_window_hours),
+        )
+        self._sampler = ThompsonSampler(rng=rng, exploration=settings.ranking.exploration)
 
     # ------------------------------------------------------------------ queries
     def suggest(
@@ -167,6 +179,7 @@ class Assistant:
                 query_vector=vector,
             )
             hits = _merge_opening(opening, hits, rset.top_scripts)
+        hits = self._rank(hits)
         scripts = tuple(self._fill(h, ctx) for h in hits)
         knowledge = tuple(
             self._kb.search(query, k=rset.top_knowledge, industry=ctx.industry, query_vector=vector)
@@ -184,6 +197,40 @@ class Assistant:
             note=note,
             customer_id=ctx.customer.id if ctx.customer else None,
         )
+
+    def _rank(self, hits: list[ScriptHit]) -> list[ScriptHit]:
+        """Evidence on top of relevance (settings [ranking]): each A/B variant group is
+        shown as one variant chosen by Thompson sampling, then relevant hits are
+        re-ordered by the blend of relevance and reply rate (bot.effectiveness)."""
+        ranking = self._settings.ranking
+        if not ranking.enabled or not hits:
+            return hits
+        chosen: list[ScriptHit] = []
+        groups: set[str] = set()
+        for hit in hits:
+            group = hit.script.variant_group
+            if group is None:
+                chosen.append(hit)
+                continue
+            if group in groups:
+                continue
+            groups.add(group)
+            variants = [
+                v for v in self._library.variants(group) if v.industry == hit.script.industry
+            ] or [hit.script]
+            arms = []
+            for v in variants:
+                e = self.stats.evidence(v.id)
+                arms.append(Arm(script_id=v.id, successes=e.replied, trials=e.reply_n))
+            pick = self._sampler.choose(arms)
+            script = next(v for v in variants if v.id == pick)
+            chosen.append(ScriptHit(script=script, score=hit.score))
+        order = effectiveness.blend_order(
+            [(h.script.id, h.score) for h in chosen],
+            rate=self.stats.shrunk_reply_rate,
+            settings=ranking,
+        )
+        return [chosen[i] for i in order]
 
     def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
         a = self._settings.assistant
@@ -207,6 +254,7 @@ class Assistant:
             score=hit.score,
             text=filled.text,
             missing=filled.missing,
+            reason=self.stats.reason(hit.script.id) if self._settings.ranking.enabled else None,
         )
 
     def _draft(
@@ -287,6 +335,7 @@ class Assistant:
         if not created:
             return None
         self._track_outcome(message, logged.id, customer.id)
+        self.stats.tick()
         result = (
             self._process(logged.id, message.text, customer.id, message.adviser_id)
             if wants_suggestion

@@ -71,6 +71,11 @@ register_customer_commands(customers_app)
 app.add_typer(followups_app, name="followups")
 app.add_typer(segments_app, name="segments")
 app.add_typer(report_app, name="report")
+# Script effectiveness, A/B variants, conversion events (issue #5): bot/effectiveness_cli.py.
+from bot.effectiveness_cli import events_app, register_effectiveness_commands  # noqa: E402
+
+register_effectiveness_commands(report_app=report_app, scripts_app=scripts_app)
+app.add_typer(events_app, name="events")
 
 out = Console()
 err = Console(stderr=True)

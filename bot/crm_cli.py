@@ -81,6 +81,10 @@ def register_customer_commands(customers_app: typer.Typer) -> None:
     customers_app.command("merges")(customers_merges)
     customers_app.command("merge-suggestions")(customers_merge_suggestions)
     customers_app.command("lifecycle")(customers_lifecycle)
+    from bot.erasure_cli import customers_export, customers_forget
+
+    customers_app.command("export")(customers_export)
+    customers_app.command("forget")(customers_forget)
 
 
 def customers_import(

@@ -55,6 +55,8 @@ class ScriptSuggestion:
     score: float
     text: str
     missing: tuple[str, ...] = ()
+    #: Why it ranks here, from outcome evidence ("回复率 38%，n=120"); None without enough data.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,12 @@ class ScriptLibrary:
                 out.append(ScriptHit(script=script, score=round(hit.score, 4)))
         return out
 
+    def variants(self, group: str) -> list[ScriptRecord]:
+        """The approved scripts of an A/B variant group (from memory), by id."""
+        return sorted(
+            (s for s in self._cache.values() if s.variant_group == group), key=lambda s: s.id
+        )
+
     def get(self, ids: Sequence[str]) -> dict[str, ScriptRecord]:
         with self._db.session() as session:
             return scripts_repo.get_scripts(session=session, ids=ids)

@@ -44,7 +44,11 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
         body.highlight_regex(r"【待填:[^】]*】", "bold red")
         scripts.add_row(
             str(i),
-            Group(Text(f"{s.title}  ({s.id})", style="bold"), body),
+            Group(
+                Text(f"{s.title}  ({s.id})", style="bold"),
+                body,
+                *([Text(s.reason, style="dim green")] if s.reason else []),
+            ),
             CATEGORY_LABELS.get(s.category, s.category),
             f"{s.score:.3f}",
         )

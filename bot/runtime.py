@@ -18,9 +18,13 @@ from bot.store import Database
 from bot.store import tags as tags_repo
 from bot.tagging import Tagger
 from knowledge import Embedder, HybridIndex, VectorStore, build_embedder, open_vector_store
+from knowledge.vectors import VectorStoreCorrupted, quarantine_vector_store
 
 log = logging.getLogger(__name__)
 
+#: At most this many messages left pending by a crash are processed at start-up (the
+#: channels' retry loops handle any rest).
+PENDING_AT_START = 1000
 #: Called as (what, done, total) while indexes are brought up to date.
 IndexProgress = Callable[[str, int, int], None]
 
@@ -53,6 +57,15 @@ class Runtime:
         self.kb.sync(progress=step("knowledge"))
         self.reload_tags(progress=step("tags"))
 
+    def resume_pending(self) -> int:
+        """Suggest for customer messages logged but never processed (the process died
+        between logging and suggesting). Called when ``siyu bot`` / ``siyu serve`` start;
+        returns how many were processed."""
+        done = self.assistant.process_pending(limit=PENDING_AT_START)
+        if done:
+            log.info("processed %d messages left pending by the previous run", done)
+        return done
+
     def reload_tags(self, progress: Callable[[int, int], None] | None = None) -> None:
         with self.db.session() as session:
             tags = tags_repo.list_tags(session=session)
@@ -62,6 +75,7 @@ class Runtime:
         if self.llm is not None:
             self.llm.close()
         self.vectors.close()
+        self.embedder.close()
         self.db.dispose()
 
 
@@ -72,7 +86,13 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
     db = Database(settings.database_url, echo=settings.store.echo)
     db.migrate()
     embedder = build_embedder(settings.embedding)
-    vectors = open_vector_store(settings.vectors, data_dir)
+    try:
+        vectors = open_vector_store(settings.vectors, data_dir)
+    except VectorStoreCorrupted as exc:
+        # Derived data (DESIGN.md): move it aside and let sync_indexes rebuild from SQL.
+        moved = quarantine_vector_store(exc.path)
+        log.warning("%s; moved it to %s and rebuilding the index from the database", exc, moved)
+        vectors = open_vector_store(settings.vectors, data_dir)
 
     def index(name: str) -> HybridIndex:
         return HybridIndex(name, embedder=embedder, vectors=vectors, retrieval=settings.retrieval)

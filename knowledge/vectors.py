@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,9 @@ __all__ = [
     "MetadataValue",
     "VectorCollection",
     "VectorStore",
+    "VectorStoreCorrupted",
     "open_vector_store",
+    "quarantine_vector_store",
 ]
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,14 @@ MODEL_KEY = "siyu_model"
 _SPACE = "cosine"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 _PAGE = 5000
+
+
+class VectorStoreCorrupted(RetrievalError):
+    """The embedded store's directory is unreadable; ``path`` is that directory."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @contextmanager
@@ -247,6 +258,7 @@ class VectorStore:
         if close is not None:
             with _chroma_errors("closing the client"):
                 close()
+                _close_http_session(self._client)
 
     def __enter__(self) -> VectorStore:
         return self
@@ -279,7 +291,7 @@ def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
 
     path = Path(data_dir) / "chroma"
     if path.exists() and not path.is_dir():
-        raise RetrievalError(f"vector store {path} is not a directory")
+        raise VectorStoreCorrupted(f"vector store {path} is not a directory", path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -287,20 +299,70 @@ def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
     try:
         client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
-        raise RetrievalError(
+        _evict_broken_system(str(path))
+        raise VectorStoreCorrupted(
             f"the vector store in {path} is unreadable or corrupted ({exc}); "
-            "delete that directory and rebuild the index"
+            "delete that directory and rebuild the index",
+            path,
         ) from exc
     try:
         for collection in client.list_collections():
-            collection.count()
+            # count() reads Chroma's catalogue; a one-result query also loads the vector
+            # segment, so damaged index files are found here and not at the first search.
+            if collection.count():
+                collection.query(query_embeddings=collection.peek(1)["embeddings"], n_results=1)
     except Exception as exc:
         VectorStore(client, settings, str(path)).close()
-        raise RetrievalError(
+        raise VectorStoreCorrupted(
             f"the vector store in {path} is unreadable or corrupted ({exc}); "
-            "delete that directory and rebuild the index"
+            "delete that directory and rebuild the index",
+            path,
         ) from exc
     return VectorStore(client, settings, str(path))
+
+
+def _evict_broken_system(identifier: str) -> None:
+    """chromadb caches one system per directory and keeps it when its start fails, so
+    every later client of that path fails too ("no attribute 'bindings'"), even once the
+    directory is replaced. Drop it when no live client uses it."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    with SharedSystemClient._refcount_lock:
+        if SharedSystemClient._identifier_to_refcount.get(identifier, 0) > 0:
+            return
+        system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception as exc:  # it never started properly
+            log.debug("stopping the failed chroma system for %s: %s", identifier, exc)
+
+
+def quarantine_vector_store(path: Path) -> Path:
+    """Move a corrupted store out of the way (kept for inspection, never deleted);
+    returns where it went. The next ``open_vector_store`` starts an empty one."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        path.rename(target)
+    except OSError as exc:
+        raise RetrievalError(f"cannot move the corrupted vector store {path} aside: {exc}") from exc
+    return target
+
+
+def _close_http_session(client: ClientAPI) -> None:
+    """chromadb's HTTP client (1.5) never closes its httpx sessions (its own and its admin
+    client's), leaving sockets open. Each HTTP client has a system of its own, stopped by
+    ``close()``; only then are its sessions closed here (never one still in use)."""
+    admin = getattr(client, "_admin_client", None)
+    for server in (getattr(client, "_server", None), getattr(admin, "_server", None)):
+        session = getattr(server, "_session", None)
+        if session is not None and not getattr(server, "_running", True):
+            session.close()
 
 
 def _configuration() -> CreateCollectionConfiguration:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chroma_server import chroma_server  # noqa: F401  (fixture: `chroma run` on 127.0.0.1)
 from openai_stub import openai_stub  # noqa: F401  (fixture: local OpenAI-compatible server)
+from store_backends import database_url  # noqa: F401  (fixture: SQLite / PostgreSQL)
 
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings

@@ -1,8 +1,8 @@
 """A small OpenAI-compatible server on 127.0.0.1 for tests; the real ``openai`` client
 talks to it over real HTTP.
 
-It implements ``POST /v1/chat/completions`` and ``GET /v1/models``, records every
-completion request (parsed body, raw bytes, headers) and answers according to
+It implements ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models``,
+records every completion request (parsed body, raw bytes, headers) and answers according to
 ``stub.behaviour``:
 
 - ``"ok"``: a reply (``stub.reply``) citing [1];
@@ -14,6 +14,10 @@ completion request (parsed body, raw bytes, headers) and answers according to
 - ``"garbage"``: HTTP 200, ``application/json``, a body that is not JSON;
 - ``"empty"``: a completion with ``choices: []``.
 
+Embeddings are deterministic hashed character uni/bigrams (``EMBED_DIM`` dimensions, so
+texts sharing characters are close); each request's body and headers are appended to
+``stub.embedding_requests``; ``stub.embedding_status`` (200 by default) makes it fail.
+
 Use the ``openai_stub`` fixture; ``free_port()`` gives a port nobody listens on.
 """
 
@@ -23,12 +27,14 @@ import json
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+EMBED_DIM = 48
 BEHAVIOURS = ("ok", "cite_invalid", "slow", "trickle", "error500", "garbage", "empty")
 STUB_MODEL = "stub-model"
 OK_REPLY = "您好！这款产品的等待期是90天[1]，有其他问题随时问我～"
@@ -45,6 +51,8 @@ class OpenAIStub:
         self.requests: list[dict[str, Any]] = []
         self.raw_bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []  # names lower-cased
+        self.embedding_requests: list[tuple[dict[str, Any], dict[str, str]]] = []
+        self.embedding_status = 200
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -110,6 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": "not found", "type": "invalid_request"}})
 
     def do_POST(self) -> None:
+        if self.path.rstrip("/") == "/v1/embeddings":
+            self._embeddings()
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": "not found", "type": "invalid_request"}})
             return
@@ -136,6 +147,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, _completion(model, None))
         else:
             raise ValueError(f"unknown behaviour {behaviour!r}; one of {BEHAVIOURS}")
+
+    def _embeddings(self) -> None:
+        stub = self.server.stub
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.loads(raw)
+        stub.embedding_requests.append((body, {k.lower(): v for k, v in self.headers.items()}))
+        if stub.embedding_status != 200:
+            error = {"error": {"message": "stub failure", "type": "server_error", "code": None}}
+            self._send_json(stub.embedding_status, error)
+            return
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _hash_vector(t)}
+            for i, t in reversed(list(enumerate(texts)))  # any order: clients sort by index
+        ]
+        usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+        self._send_json(
+            200, {"object": "list", "data": data, "model": body["model"], "usage": usage}
+        )
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
         self._send(status, _encode(payload), "application/json")
@@ -165,6 +195,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+def _hash_vector(text: str) -> list[float]:
+    vector = [0.0] * EMBED_DIM
+    for n in (1, 2):
+        for i in range(max(1, len(text) - n + 1)):
+            vector[zlib.crc32(text[i : i + n].encode("utf-8")) % EMBED_DIM] += 1.0
+    return vector
 
 
 def _model_entry() -> dict[str, Any]:

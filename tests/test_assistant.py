@@ -85,8 +85,11 @@ def _channel(rt: Runtime) -> MemoryChannel:
     return MemoryChannel(rt.assistant.handle, adviser_id="li", adviser_name="李顾问")
 
 
-def test_handle_logs_suggests_tags_and_stores(make_runtime: RuntimeFactory) -> None:
-    rt = make_runtime()
+def test_handle_logs_suggests_tags_and_stores(
+    make_runtime: RuntimeFactory, database_url: str
+) -> None:
+    """On each relational backend (SQLite; PostgreSQL when SIYU_TEST_POSTGRES_URL is set)."""
+    rt = make_runtime(store={"url": database_url})
     channel = _channel(rt)
     first = channel.receive("wx-zhang", "你好", contact_name="张丽", industry="insurance")
     assert first is not None and first.suggestion_id is not None
@@ -131,9 +134,9 @@ def test_non_text_and_unmentioned_group_messages_are_logged_only(
 
 
 def test_failure_after_logging_is_retried_later(
-    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
-    rt = make_runtime()
+    rt = make_runtime(store={"url": database_url})
     channel = _channel(rt)
 
     def broken(*args: object, **kwargs: object) -> None:

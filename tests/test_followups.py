@@ -221,3 +221,36 @@ def test_bad_rules_are_reported_together(tmp_path: Path) -> None:
 def test_run_needs_an_aware_now(db: Database) -> None:
     with pytest.raises(ValueError), db.session() as s:
         followups.run_rules(session=s, rules=[], now=datetime(2026, 1, 1), timezone="UTC")
+
+
+def test_scheduler_runs_the_rules_in_the_background_and_survives_a_bad_file(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    import yaml
+
+    from bot.scheduler import FollowupScheduler
+    from bot.settings import Settings
+
+    _customer(db, "新客", source="抖音", created_at=datetime(2026, 5, 1, 2, tzinfo=UTC))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [RULES["rules"][3]]}), encoding="utf-8")
+    settings = Settings.model_validate(
+        {"followups": {"rules_file": str(rules), "interval_minutes": 0.001}}
+    )
+    clock = lambda: datetime(2026, 5, 4, 3, tzinfo=UTC)  # noqa: E731 - day 3 after adding
+    scheduler = FollowupScheduler(db=db, settings=settings, clock=clock)
+    scheduler.start()
+    deadline = time.monotonic() + 10
+    while scheduler.runs < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    rules.write_text("rules: [{id: broken", encoding="utf-8")  # a bad edit while running
+    attempts = scheduler.attempts
+    while scheduler.attempts < attempts + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    scheduler.stop()
+    assert scheduler.runs >= 3
+    assert len(_due(db, clock())) == 1, "several runs, one reminder"
+    assert any("follow-up rules failed" in r.getMessage() for r in caplog.records)
+    assert not FollowupScheduler(db=db, settings=Settings(), clock=clock).enabled

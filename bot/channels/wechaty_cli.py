@@ -105,7 +105,15 @@ def bot_command(
         problems = check_welcome_script(runtime)
         if problems:
             raise ConfigError("; ".join(problems))
-        asyncio.run(_serve(runtime))
+        runtime.resume_pending()
+        from bot.scheduler import FollowupScheduler
+
+        scheduler = FollowupScheduler(db=runtime.db, settings=settings)
+        scheduler.start()
+        try:
+            asyncio.run(_serve(runtime))
+        finally:
+            scheduler.stop()
     finally:
         runtime.close()
 

@@ -56,11 +56,17 @@ class Database:
 
 def _make_engine(url: str, *, echo: bool) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):  # the driver we ship (the postgres extra), not psycopg2
+            url = "postgresql+psycopg://" + url.removeprefix(plain)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
+    else:
+        # A server database (PostgreSQL) may restart or drop idle connections.
+        kwargs["pool_pre_ping"] = True
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ValueError) as exc:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from statistics import median
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.store.models import Adviser, Message, Outcome, Suggestion
+from bot.store.models import (
+    Adviser,
+    Customer,
+    CustomerTag,
+    Message,
+    Outcome,
+    Suggestion,
+    Tag,
+    TagCategory,
+)
+from bot.store.records import aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +32,10 @@ class AdviserKpi:
     suggestions: int
     adopted: int
     edited: int
+    #: Median minutes from a customer's first unanswered message to the next reply.
+    first_response_min: float | None = None
+    #: Distinct customers written with per day on which the adviser had any message.
+    conversations_per_day: float = 0.0
 
     @property
     def adoption_rate(self) -> float:
@@ -26,7 +43,9 @@ class AdviserKpi:
         return (self.adopted + self.edited) / self.suggestions if self.suggestions else 0.0
 
 
-def adviser_kpis(*, session: Session, adviser_ids: tuple[str, ...] | None) -> list[AdviserKpi]:
+def adviser_kpis(
+    *, session: Session, adviser_ids: tuple[str, ...] | None, timezone: str = "UTC"
+) -> list[AdviserKpi]:
     stmt = select(Adviser).order_by(Adviser.id)
     if adviser_ids is not None:
         stmt = stmt.where(Adviser.id.in_(adviser_ids))
@@ -58,6 +77,7 @@ def adviser_kpis(*, session: Session, adviser_ids: tuple[str, ...] | None) -> li
             .group_by(Suggestion.adviser_id, Outcome.kind)
         ).all()
     }
+    response, per_day = _conversation_stats(session, ids, ZoneInfo(timezone))
     return [
         AdviserKpi(
             adviser_id=a.id,
@@ -67,6 +87,89 @@ def adviser_kpis(*, session: Session, adviser_ids: tuple[str, ...] | None) -> li
             suggestions=int(sugg.get(a.id, 0)),
             adopted=used.get((a.id, "adopted"), 0),
             edited=used.get((a.id, "edited"), 0),
+            first_response_min=response.get(a.id),
+            conversations_per_day=per_day.get(a.id, 0.0),
         )
         for a in advisers
+    ]
+
+
+def _conversation_stats(
+    session: Session, ids: list[str], tz: ZoneInfo
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median first-response minutes and conversations per active day, per adviser.
+
+    A wait starts at a customer message that follows a reply (or opens the
+    conversation) and ends at the adviser's next message; later customer messages
+    in the same wait do not restart it. A conversation is one customer on one local day.
+    """
+    rows = session.execute(
+        select(Message.adviser_id, Message.customer_id, Message.direction, Message.sent_at)
+        .where(Message.adviser_id.in_(ids), Message.customer_id.is_not(None))
+        .order_by(Message.customer_id, Message.sent_at, Message.id)
+    ).all()
+    waits: dict[str, list[float]] = {}
+    pairs: dict[str, set[tuple[int, date]]] = {}
+    days: dict[str, set[date]] = {}
+    waiting_since: dict[tuple[str, int], datetime] = {}
+    for adviser_id, customer_id, direction, sent_at in rows:
+        if adviser_id is None or customer_id is None:
+            continue
+        at = aware(sent_at)
+        day = at.astimezone(tz).date()
+        pairs.setdefault(adviser_id, set()).add((customer_id, day))
+        days.setdefault(adviser_id, set()).add(day)
+        key = (adviser_id, customer_id)
+        if direction == "in":
+            waiting_since.setdefault(key, at)
+        elif key in waiting_since:
+            started = waiting_since.pop(key)
+            waits.setdefault(adviser_id, []).append((at - started).total_seconds() / 60)
+    response = {a: round(median(w), 1) for a, w in waits.items()}
+    per_day = {a: round(len(pairs[a]) / len(days[a]), 2) for a in pairs}
+    return response, per_day
+
+
+@dataclass(frozen=True, slots=True)
+class TagWeek:
+    """Customer tags created in one week (starting Monday), per category and status."""
+
+    week: date
+    category: str
+    confirmed: int
+    suggested: int
+
+
+def tag_weeks(
+    *,
+    session: Session,
+    adviser_ids: tuple[str, ...] | None,
+    since: datetime,
+    timezone: str = "UTC",
+) -> list[TagWeek]:
+    """Confirmed and suggested customer tags per category per week since ``since``
+    (by the tag's creation time), for the customers of ``adviser_ids``."""
+    stmt = (
+        select(TagCategory.name, CustomerTag.status, CustomerTag.created_at)
+        .join(Tag, Tag.id == CustomerTag.tag_id)
+        .join(TagCategory, TagCategory.id == Tag.category_id)
+        .join(Customer, Customer.id == CustomerTag.customer_id)
+        .where(
+            CustomerTag.created_at >= since,
+            CustomerTag.status.in_(("confirmed", "suggested")),
+            Customer.merged_into_id.is_(None),
+        )
+    )
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    tz = ZoneInfo(timezone)
+    counts: dict[tuple[date, str], list[int]] = {}
+    for category, status, created_at in session.execute(stmt):
+        day = aware(created_at).astimezone(tz).date()
+        week = day - timedelta(days=day.weekday())
+        cell = counts.setdefault((week, category), [0, 0])
+        cell[0 if status == "confirmed" else 1] += 1
+    return [
+        TagWeek(week=w, category=c, confirmed=n[0], suggested=n[1])
+        for (w, c), n in sorted(counts.items())
     ]

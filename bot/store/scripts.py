@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Script, ScriptVersion
+from bot.store.records import aware
 from scripts_lib.model import ScriptRecord
 
 
@@ -124,6 +125,34 @@ def get_scripts(*, session: Session, ids: Sequence[str]) -> dict[str, ScriptReco
         return {}
     rows = session.scalars(select(Script).where(Script.id.in_(list(ids))))
     return {row.id: script_record(row) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptVersionRecord:
+    version: int
+    title: str
+    body: str
+    status: str
+    created_at: datetime
+
+
+def list_versions(*, session: Session, script_id: str) -> list[ScriptVersionRecord]:
+    """Every saved version of a script, newest first (empty for an unknown script)."""
+    stmt = (
+        select(ScriptVersion)
+        .where(ScriptVersion.script_id == script_id)
+        .order_by(ScriptVersion.version.desc())
+    )
+    return [
+        ScriptVersionRecord(
+            version=v.version,
+            title=v.title,
+            body=v.body,
+            status=v.status,
+            created_at=aware(v.created_at),
+        )
+        for v in session.scalars(stmt)
+    ]
 
 
 def known_industries(*, session: Session) -> set[str]:

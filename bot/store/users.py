@@ -138,6 +138,22 @@ def user_for_token(*, session: Session, digest: str) -> UserRecord | None:
     return user_record(user)
 
 
+def list_api_tokens(*, session: Session, user_id: int) -> list[ApiTokenRecord]:
+    """A user's tokens, newest first (revoked ones included, marked)."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
+    return [token_record(row) for row in session.scalars(stmt)]
+
+
+def revoke_user_token(*, session: Session, user_id: int, token_id: int) -> bool:
+    """Revoke one of ``user_id``'s own tokens; False if it is not theirs (or unknown)."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        return False
+    row.revoked = True
+    session.flush()
+    return True
+
+
 def revoke_api_token(*, session: Session, token_id: int) -> bool:
     row = session.get(ApiToken, token_id)
     if row is None:

@@ -201,9 +201,10 @@ def bulk_review(
 
 @router.get("/kpis", response_model=list[schemas.KpiPublic], tags=["manager"])
 def kpis(request: Request, principal: Manager) -> list[schemas.KpiPublic]:
-    """Per adviser: messages, suggestions, adopted / edited, adoption rate."""
+    """Per adviser: messages, suggestions, adopted / edited, adoption rate, median
+    first-response minutes and conversations per active day."""
     with db_session(request) as session:
-        rows = ops.adviser_kpis(session, principal)
+        rows = ops.adviser_kpis(session, principal, runtime_of(request).settings.timezone)
     return [
         schemas.KpiPublic(
             adviser_id=k.adviser_id,
@@ -214,8 +215,32 @@ def kpis(request: Request, principal: Manager) -> list[schemas.KpiPublic]:
             adopted=k.adopted,
             edited=k.edited,
             adoption_rate=round(k.adoption_rate, 4),
+            first_response_min=k.first_response_min,
+            conversations_per_day=k.conversations_per_day,
         )
         for k in rows
+    ]
+
+
+@router.get("/reminders", response_model=list[schemas.ReminderPublic], tags=["customers"])
+def reminders(request: Request, principal: CustomerViewer) -> list[schemas.ReminderPublic]:
+    """Open follow-ups due today or earlier (yours; a manager's: the team's), with the
+    suggested script filled in."""
+    with db_session(request) as session:
+        found = ops.reminders(session, principal, runtime_of(request))
+    return [
+        schemas.ReminderPublic(
+            id=r.follow_up.id,
+            customer_id=r.follow_up.customer_id,
+            customer_name=r.follow_up.customer_name,
+            adviser_id=r.follow_up.adviser_id,
+            due_at=r.follow_up.due_at,
+            note=r.note,
+            rule=r.follow_up.rule,
+            script_id=r.follow_up.script_id,
+            script=r.script,
+        )
+        for r in found
     ]
 
 

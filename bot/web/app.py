@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from bot.errors import InputError, NotFoundError
 from bot.runtime import Runtime
-from bot.web import api, auth, knowledge, manager, scripts, sidebar
+from bot.web import account, api, auth, effectiveness, knowledge, manager, scripts, sidebar
 from bot.web.deps import NotAuthenticated, csrf_token, local_time, waiting_label
 
 HERE = Path(__file__).parent
@@ -53,7 +53,7 @@ def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _mount_swagger(app)
-    for module in (auth, sidebar, scripts, knowledge, manager, api):
+    for module in (auth, account, sidebar, effectiveness, scripts, knowledge, manager, api):
         app.include_router(module.router)
     _error_handlers(app, templates)
     return app

@@ -26,13 +26,17 @@ def serve_command(
     import uvicorn
 
     from bot.runtime import open_runtime
+    from bot.scheduler import FollowupScheduler
     from bot.web.app import create_app
 
     settings = ctx.obj.settings()
     secret = settings.web.secret()  # fail before the slow start-up if it is missing
     runtime = open_runtime(settings)
+    runtime.resume_pending()
     channel = None
+    scheduler = FollowupScheduler(db=runtime.db, settings=settings)
     try:
+        scheduler.start()
         if with_bot:
             from bot.channels.wechaty_cli import BackgroundChannel
 
@@ -43,6 +47,7 @@ def serve_command(
         out.print(f"思语 console on http://{h}:{p}/  (API docs: /docs)")
         uvicorn.run(app, host=h, port=p, log_level="info", timeout_graceful_shutdown=3)
     finally:
+        scheduler.stop()
         if channel is not None:
             channel.stop()
         runtime.close()

@@ -3,12 +3,13 @@ checks access and writes the audit log, so neither front can forget to."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
+from bot import followups, reports
 from bot.auth import Principal
 from bot.runtime import Runtime
 from bot.store import customers as customers_repo
@@ -17,6 +18,7 @@ from bot.store import kpis as kpis_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
+from bot.store import users as users_repo
 from bot.store.records import CustomerProfile, CustomerTagRecord, SuggestionRecord
 from bot.web import schemas
 from bot.web.deps import audit, check_customer, scope_of
@@ -129,9 +131,82 @@ def review_queue(session: Session, principal: Principal) -> list[inbox_repo.Revi
     return items
 
 
-def adviser_kpis(session: Session, principal: Principal) -> list[kpis_repo.AdviserKpi]:
+def adviser_kpis(
+    session: Session, principal: Principal, timezone: str = "UTC"
+) -> list[kpis_repo.AdviserKpi]:
     scope = scope_of(session, principal)
-    return kpis_repo.adviser_kpis(session=session, adviser_ids=scope.adviser_ids)
+    return kpis_repo.adviser_kpis(session=session, adviser_ids=scope.adviser_ids, timezone=timezone)
+
+
+def tag_weeks(
+    session: Session, principal: Principal, *, weeks: int, timezone: str
+) -> list[kpis_repo.TagWeek]:
+    """Confirmed / suggested tags per category per week, the last ``weeks`` weeks."""
+    tz = ZoneInfo(timezone)
+    today = datetime.now(tz).date()
+    monday = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
+    since = datetime.combine(monday, time.min, tzinfo=tz)
+    scope = scope_of(session, principal)
+    return kpis_repo.tag_weeks(
+        session=session, adviser_ids=scope.adviser_ids, since=since, timezone=timezone
+    )
+
+
+def adviser_funnel(
+    session: Session, principal: Principal, *, since: date, until: date, timezone: str
+) -> list[reports.FunnelRow]:
+    """The funnel by adviser, limited to the principal's advisers, with a total row."""
+    scope = scope_of(session, principal)
+    rows = reports.funnel(
+        session=session, since=since, until=until, by="adviser", timezone=timezone
+    )
+    *groups, total = rows
+    if scope.adviser_ids is None:
+        return rows
+    mine = [r for r in groups if r.group in scope.adviser_ids]
+    total = reports.FunnelRow(
+        group=total.group,
+        new=sum(r.new for r in mine),
+        engaged=sum(r.engaged for r in mine),
+        converted=sum(r.converted for r in mine),
+        revenue=round(sum(r.revenue for r in mine), 2),
+    )
+    return [*mine, total]
+
+
+def reminders(
+    session: Session, principal: Principal, runtime: Runtime, now: datetime | None = None
+) -> list[followups.DueReminder]:
+    """Open follow-ups due today or earlier: an adviser's own, a manager's team's."""
+    scope = scope_of(session, principal)
+    if scope.adviser_ids == ():
+        return []
+    a = runtime.settings.assistant
+    own = principal.adviser_id if principal.role == "adviser" else None
+    found = followups.due_reminders(
+        session=session,
+        now=now or datetime.now(UTC),
+        timezone=runtime.settings.timezone,
+        adviser_id=own,
+        adviser_name=principal.display_name or a.adviser_name,
+        company=a.company,
+    )
+    found = [r for r in found if scope.allows(r.follow_up.adviser_id)]
+    audit(session, principal, "reminders.view", "customer", "", count=len(found))
+    return found
+
+
+def api_tokens(session: Session, principal: Principal) -> list[users_repo.ApiTokenRecord]:
+    return users_repo.list_api_tokens(session=session, user_id=principal.user_id)
+
+
+def revoke_token(session: Session, principal: Principal, token_id: int) -> None:
+    """Revoke one of the principal's own tokens (404 for anyone else's)."""
+    if not users_repo.revoke_user_token(
+        session=session, user_id=principal.user_id, token_id=token_id
+    ):
+        raise HTTPException(status_code=404, detail="令牌不存在")
+    audit(session, principal, "token.revoke", "api_token", token_id)
 
 
 def script_from_draft(draft: schemas.ScriptDraft) -> ScriptRecord:

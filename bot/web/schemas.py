@@ -166,3 +166,29 @@ class KpiPublic(BaseModel):
     adopted: int
     edited: int
     adoption_rate: float
+    first_response_min: float | None = None
+    conversations_per_day: float = 0.0
+
+
+class ReminderPublic(BaseModel):
+    """A follow-up due today or earlier, with its suggested script filled in."""
+
+    id: int
+    customer_id: int
+    customer_name: str
+    adviser_id: str | None
+    due_at: datetime
+    note: str
+    rule: str | None
+    script_id: str | None
+    script: str | None
+
+
+class ApiTokenPublic(BaseModel):
+    """One of your API tokens (the token itself is shown only once, at creation)."""
+
+    id: int
+    name: str
+    revoked: bool
+    created_at: datetime
+    last_used_at: datetime | None

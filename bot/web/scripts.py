@@ -19,6 +19,7 @@ from bot.store import scripts as scripts_repo
 from bot.web import operations as ops
 from bot.web import schemas
 from bot.web.deps import Operator, audit, db_session, render, runtime_of
+from bot.web.diffs import html_diff
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -84,10 +85,21 @@ def new_page(request: Request, principal: Operator) -> Response:
 
 
 @router.get("/{script_id}/edit")
-def edit_page(request: Request, principal: Operator, script_id: str) -> Response:
+def edit_page(
+    request: Request,
+    principal: Operator,
+    script_id: str,
+    old: int | None = None,
+    new: int | None = None,
+) -> Response:
+    """The edit form, with the version history and the difference between two versions
+    (by default the latest and the one before it)."""
     found = runtime_of(request).library.get([script_id]).get(script_id)
     if found is None:
         raise HTTPException(status_code=404, detail="话术不存在")
+    with db_session(request) as session:
+        versions = scripts_repo.list_versions(session=session, script_id=script_id)
+    history = _history(versions, old, new)
     draft = schemas.ScriptDraft(
         id=found.id,
         title=found.title,
@@ -97,7 +109,31 @@ def edit_page(request: Request, principal: Operator, script_id: str) -> Response
         tags=";".join(found.tags),
         body=found.body,
     )
-    return _edit(request, principal, draft, is_new=False, status=found.status)
+    return _edit(request, principal, draft, is_new=False, status=found.status, history=history)
+
+
+def _history(
+    versions: list[scripts_repo.ScriptVersionRecord], old: int | None, new: int | None
+) -> dict[str, Any]:
+    if not versions:
+        return {"versions": [], "old": None, "new": None, "title_diff": None, "body_diff": None}
+    by_number = {v.version: v for v in versions}
+    newer = by_number.get(new) if new is not None else versions[0]
+    if newer is None:
+        raise HTTPException(status_code=404, detail="版本不存在")
+    if old is not None:
+        older = by_number.get(old)
+        if older is None:
+            raise HTTPException(status_code=404, detail="版本不存在")
+    else:
+        older = next((v for v in versions if v.version < newer.version), None)
+    return {
+        "versions": versions,
+        "old": older,
+        "new": newer,
+        "title_diff": html_diff(older.title, newer.title) if older else None,
+        "body_diff": html_diff(older.body, newer.body) if older else None,
+    }
 
 
 def _edit(
@@ -108,6 +144,7 @@ def _edit(
     is_new: bool,
     status: str = "draft",
     status_code: int = 200,
+    history: dict[str, Any] | None = None,
 ) -> Response:
     preview = ops.preview_script(runtime_of(request), principal, draft)
     return render(
@@ -119,6 +156,7 @@ def _edit(
         is_new=is_new,
         status=status,
         preview=preview,
+        history=history,
         **_vocab(),
     )
 

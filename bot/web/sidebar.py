@@ -1,14 +1,17 @@
-"""The adviser sidebar: conversation list, live suggestions, profile card."""
+"""The adviser sidebar: today's follow-ups, conversation list, live suggestions, profile
+card."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.web import operations as ops
-from bot.web.deps import CustomerViewer, db_session, render
+from bot.web.deps import CustomerViewer, db_session, render, runtime_of
 from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
 
 router = APIRouter(include_in_schema=False)
@@ -31,11 +34,14 @@ def sidebar(
     with db_session(request) as session:
         rows = ops.inbox(session, principal)
         profile = ops.profile(session, principal, customer_id) if customer_id else None
+        reminders = ops.reminders(session, principal, runtime_of(request))
     return render(
         request,
         "sidebar.html",
         principal,
         rows=rows,
+        reminders=reminders,
+        today_start=_today_start(runtime_of(request).settings.timezone),
         profile=profile,
         selected=customer_id,
         tag_labels=TAG_STATUS_LABELS,
@@ -44,6 +50,12 @@ def sidebar(
         category_labels=CATEGORY_LABELS,
         stage_labels=STAGE_LABELS,
     )
+
+
+def _today_start(timezone: str) -> datetime:
+    """Midnight today in ``timezone``: reminders due before it are overdue."""
+    tz = ZoneInfo(timezone)
+    return datetime.combine(datetime.now(tz).date(), time.min, tzinfo=tz)
 
 
 @router.get("/sidebar/inbox")

@@ -29,7 +29,9 @@
   function card(s, item) {
     const node = tpl.content.firstElementChild.cloneNode(true);
     node.querySelector(".title").textContent = item.title;
-    node.querySelector(".cat").textContent = labels[item.category] || item.category;
+    // the evidence behind the ranking ("回复率 38%，n=120"), when there is enough of it
+    node.querySelector(".cat").textContent =
+      (labels[item.category] || item.category) + (item.reason ? " · " + item.reason : "");
     const text = node.querySelector(".text");
     text.textContent = item.text;
     if (item.draft) node.classList.add("draft");
@@ -75,7 +77,7 @@
     const c = s.candidates || {};
     if (s.reply) box.append(card(s, { title: "AI 草稿", category: "回复草稿", text: s.reply, script_id: null, draft: true }));
     for (const sc of c.scripts || []) {
-      box.append(card(s, { title: sc.title, category: sc.category, text: sc.text, script_id: sc.id }));
+      box.append(card(s, { title: sc.title, category: sc.category, text: sc.text, script_id: sc.id, reason: sc.reason }));
     }
     if ((c.knowledge || []).length) {
       const refs = document.createElement("details");
@@ -176,6 +178,13 @@
       } catch (e) { out.textContent = "预览失败：" + e.message; }
     }
     form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 250); });
+  }
+
+  // ---------------------------------------------------------------- sidebar: reminders
+  for (const btn of document.querySelectorAll("button.copy[data-copy]")) {
+    btn.addEventListener("click", async () => {
+      btn.textContent = (await copy(btn.dataset.copy)) ? "已复制" : "复制失败，请手动选择";
+    });
   }
 
   // ---------------------------------------------------------------- manager: select all

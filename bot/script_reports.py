@@ -1,0 +1,165 @@
+"""The script effectiveness report (``siyu report scripts``, the operator page):
+per-script rates with Wilson intervals, flags, and the A/B variant posteriors."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot import bandit, effectiveness
+from bot.effectiveness import GroupBy, ScriptStats
+from bot.settings import RankingSettings
+from bot.store import Database
+
+CSV_COLUMNS = (
+    "script_id",
+    "segment",
+    "title",
+    "variant_group",
+    "suggested",
+    "adopted",
+    "edited",
+    "adoption_rate",
+    "reply_n",
+    "replied",
+    "reply_rate",
+    "reply_ci_low",
+    "reply_ci_high",
+    "converted",
+    "conversion_rate",
+    "conversion_ci_low",
+    "conversion_ci_high",
+    "often_edited",
+    "never_adopted",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptReport:
+    rows: list[ScriptStats]
+    often_edited: list[ScriptStats]  # overall, with their common edits
+    never_adopted: list[ScriptStats]
+    variants: list[bandit.GroupPosterior]
+
+
+def build(
+    *,
+    db: Database,
+    settings: RankingSettings,
+    by: GroupBy | None = None,
+    since: datetime | None = None,
+    reply_window: timedelta | None = None,
+) -> ScriptReport:
+    data = effectiveness.load(db=db, since=since)
+    window = timedelta(days=settings.conversion_window_days)
+    overall = effectiveness.compute(data, conversion_window=window, reply_window=reply_window)
+    rows = (
+        overall
+        if by is None
+        else effectiveness.compute(data, by=by, conversion_window=window, reply_window=reply_window)
+    )
+    stats = {s.script_id: s for s in overall}
+    groups: dict[str, list[str]] = {}
+    for script_id, (_title, group) in sorted(data.titles.items()):
+        if group:
+            groups.setdefault(group, []).append(script_id)
+    variants = []
+    for group, ids in sorted(groups.items()):
+        arms = [
+            bandit.Arm(
+                script_id=i,
+                successes=stats[i].replied if i in stats else 0,
+                trials=stats[i].reply_n if i in stats else 0,
+            )
+            for i in ids
+        ]
+        variants.append(
+            bandit.posterior(
+                group,
+                arms,
+                winner_probability=settings.winner_probability,
+                min_samples=settings.winner_min_samples,
+            )
+        )
+    return ScriptReport(
+        rows=rows,
+        often_edited=[s for s in overall if s.often_edited],
+        never_adopted=[s for s in overall if s.never_adopted],
+        variants=variants,
+    )
+
+
+def fmt_rate(rate: float | None, ci: tuple[float, float], n: int) -> str:
+    """'38% [30–46%] n=120', or '– n=0'."""
+    if rate is None:
+        return f"– n={n}"
+    return f"{rate:.0%} [{ci[0]:.0%}–{ci[1]:.0%}] n={n}"
+
+
+def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # BOM: Excel reads UTF-8
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for s in rows:
+            writer.writerow(
+                [
+                    s.script_id,
+                    s.segment,
+                    s.title,
+                    s.variant_group or "",
+                    s.suggested,
+                    s.adopted,
+                    s.edited,
+                    num(s.adoption_rate),
+                    s.reply_n,
+                    s.replied,
+                    num(s.reply_rate),
+                    num(s.reply_ci[0]),
+                    num(s.reply_ci[1]),
+                    s.converted,
+                    num(s.conversion_rate),
+                    num(s.conversion_ci[0]),
+                    num(s.conversion_ci[1]),
+                    int(s.often_edited),
+                    int(s.never_adopted),
+                ]
+            )
+
+
+def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int = 20) -> None:
+    """Horizontal bars: reply rate per script with its Wilson interval."""
+    from bot.reports import _pyplot
+
+    plt = _pyplot()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
+        warnings.filterwarnings("ignore", message=".*findfont.*")
+        _draw(plt, [s for s in rows if s.reply_n][:limit], path, title)
+
+
+def _draw(plt: Any, rows: list[ScriptStats], path: Path, title: str) -> None:
+    labels = [
+        f"{s.script_id}{' · ' + s.segment if s.segment else ''} (n={s.reply_n})" for s in rows
+    ]
+    rates = [100 * (s.reply_rate or 0.0) for s in rows]
+    low = [r - 100 * s.reply_ci[0] for r, s in zip(rates, rows, strict=True)]
+    high = [100 * s.reply_ci[1] - r for r, s in zip(rates, rows, strict=True)]
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.45 * len(rows) + 1.5)), dpi=100)
+    ys = list(range(len(rows)))
+    ax.barh(ys, rates, xerr=[low, high], color="#4292c6", ecolor="#333333", capsize=3)
+    ax.set_yticks(ys, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("reply rate % (95% Wilson interval)")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

@@ -1,0 +1,176 @@
+"""Conversion events (a purchase, a stage change, "converted") and the script touches that
+preceded them, for attribution (bot.attribution)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.errors import InputError, NotFoundError
+from bot.store.models import Customer, Event, Identity, Outcome, Suggestion, Transaction
+from bot.store.records import aware
+
+#: Event types that count as a conversion for attribution.
+CONVERSION_TYPES = ("purchase", "converted", "stage_changed")
+STAGES = ("acquire", "engage", "convert", "retain")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionRecord:
+    event_id: int
+    transaction_id: int | None
+    customer_id: int
+    type: str
+    amount: float | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A script the adviser used (adopted or edited) with a customer."""
+
+    customer_id: int
+    script_id: str
+    at: datetime
+
+
+def resolve_customer(*, session: Session, ref: str) -> int:
+    """A customer id, or an identity value (phone, wechat id, member id …); follows merges."""
+    ref = ref.strip()
+    customer: Customer | None = None
+    if ref.isdigit():
+        customer = session.get(Customer, int(ref))
+    if customer is None:
+        owner = session.scalar(select(Identity.customer_id).where(Identity.value == ref).limit(1))
+        customer = session.get(Customer, owner) if owner is not None else None
+    seen = set()
+    while customer is not None and customer.merged_into_id and customer.id not in seen:
+        seen.add(customer.id)
+        customer = session.get(Customer, customer.merged_into_id)
+    if customer is None:
+        raise NotFoundError(f"customer {ref!r} not found")
+    return customer.id
+
+
+def add_conversion(
+    *,
+    session: Session,
+    customer_id: int,
+    type: str,
+    occurred_at: datetime,
+    amount: float | None = None,
+    product: str = "",
+    order_id: str | None = None,
+    stage: str | None = None,
+) -> ConversionRecord | None:
+    """Record a conversion event; with an amount also an order (Transaction). A repeated
+    ``order_id`` is skipped (returns None), so re-importing an order file is harmless.
+    ``stage_changed`` moves the customer to ``stage``."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    if type not in CONVERSION_TYPES:
+        raise InputError(f"type must be one of {', '.join(CONVERSION_TYPES)}")
+    if amount is not None and amount < 0:
+        raise InputError("amount must not be negative")
+    if type == "stage_changed":
+        if stage not in STAGES:
+            raise InputError(f"stage_changed needs a stage: one of {', '.join(STAGES)}")
+        customer.stage = stage
+    if order_id and session.scalar(
+        select(Transaction.id).where(Transaction.external_id == order_id)
+    ):
+        return None
+    transaction_id = None
+    if amount is not None:
+        tx = Transaction(
+            customer_id=customer_id,
+            external_id=order_id or None,
+            product=product,
+            amount=amount,
+            occurred_at=occurred_at,
+        )
+        session.add(tx)
+        session.flush()
+        transaction_id = tx.id
+    payload: dict[str, Any] = {"amount": amount, "product": product, "order_id": order_id}
+    if stage:
+        payload["stage"] = stage
+    if transaction_id is not None:
+        payload["transaction_id"] = transaction_id
+    event = Event(customer_id=customer_id, type=type, payload=payload, occurred_at=occurred_at)
+    session.add(event)
+    session.flush()
+    return ConversionRecord(
+        event_id=event.id,
+        transaction_id=transaction_id,
+        customer_id=customer_id,
+        type=type,
+        amount=amount,
+        occurred_at=aware(occurred_at),
+    )
+
+
+def list_conversions(*, session: Session, since: datetime | None = None) -> list[ConversionRecord]:
+    """Conversion events, plus orders recorded without one (as purchases), oldest first."""
+    stmt = select(Event).where(Event.type.in_(CONVERSION_TYPES)).order_by(Event.occurred_at)
+    if since is not None:
+        stmt = stmt.where(Event.occurred_at >= since)
+    out = []
+    linked: set[int] = set()
+    for e in session.scalars(stmt):
+        tx = (e.payload or {}).get("transaction_id")
+        if isinstance(tx, int):
+            linked.add(tx)
+        amount = (e.payload or {}).get("amount")
+        out.append(
+            ConversionRecord(
+                event_id=e.id,
+                transaction_id=tx if isinstance(tx, int) else None,
+                customer_id=e.customer_id,
+                type=e.type,
+                amount=float(amount) if isinstance(amount, int | float) else None,
+                occurred_at=aware(e.occurred_at),
+            )
+        )
+    tx_stmt = select(Transaction).order_by(Transaction.occurred_at)
+    if since is not None:
+        tx_stmt = tx_stmt.where(Transaction.occurred_at >= since)
+    for t in session.scalars(tx_stmt):
+        if t.id not in linked:
+            out.append(
+                ConversionRecord(
+                    event_id=0,
+                    transaction_id=t.id,
+                    customer_id=t.customer_id,
+                    type="purchase",
+                    amount=t.amount,
+                    occurred_at=aware(t.occurred_at),
+                )
+            )
+    return sorted(out, key=lambda c: c.occurred_at)
+
+
+def script_touches(*, session: Session, since: datetime | None = None) -> list[Touch]:
+    """Every adopted or edited script, with the customer and when, oldest first."""
+    stmt = (
+        select(Suggestion.customer_id, Outcome.script_id, Outcome.created_at)
+        .join(Suggestion, Outcome.suggestion_id == Suggestion.id)
+        .where(
+            Outcome.kind.in_(("adopted", "edited")),
+            Outcome.script_id.is_not(None),
+            Suggestion.customer_id.is_not(None),
+        )
+        .order_by(Outcome.created_at, Outcome.id)
+    )
+    if since is not None:
+        stmt = stmt.where(Outcome.created_at >= since)
+    return [
+        Touch(customer_id=cid, script_id=sid, at=aware(at))
+        for cid, sid, at in session.execute(stmt)
+        if cid is not None and sid is not None
+    ]

@@ -1,0 +1,110 @@
+"""Relational backends for the tests: SQLite always, PostgreSQL when
+``SIYU_TEST_POSTGRES_URL`` names a server (``.ci/run`` starts one and exports it).
+
+``database_url`` is parametrized over both; each PostgreSQL test gets a database of its own,
+created from the server URL and dropped (forcibly) afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+POSTGRES_ENV = "SIYU_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def postgres_server_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def require_postgres() -> str:
+    url = postgres_server_url()
+    if url is None:
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://…); .ci/run sets it"
+        )
+    return url
+
+
+def create_postgres_database(server_url: str) -> str:
+    """A fresh, empty database on the server; returns its URL."""
+    name = f"siyu_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def backend_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """Yield a database URL of ``backend``: a SQLite file in tmp_path or a new PG database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'siyu.db'}"
+        return
+    server = require_postgres()
+    url = create_postgres_database(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(server, url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: SQLite, then PostgreSQL (skipped when not configured)."""
+    yield from backend_url(request.param, tmp_path)
+
+
+def log_messages_worker(url: str, msg_ids: list[str], start: object, out: object) -> None:
+    """One process of the concurrent-dedupe test: resolve the same customer and log the same
+    message ids as its siblings; report which ids this process created."""
+    from bot.store import Database, customers, messages
+
+    db = Database(url)
+    created: list[str] = []
+    try:
+        start.wait()  # type: ignore[attr-defined]  (a multiprocessing Barrier)
+        for msg_id in msg_ids:
+            with db.session() as s:
+                customers.ensure_adviser(session=s, adviser_id="a1", name="李顾问")
+                customer, _ = customers.find_or_create_customer(
+                    session=s, identity_kind="wechat", identity_value="wx-race", adviser_id="a1"
+                )
+                conv = messages.get_or_create_conversation(
+                    session=s,
+                    channel="memory",
+                    external_id="wx-race",
+                    customer_id=customer.id,
+                    adviser_id="a1",
+                )
+                _, was_created = messages.log_message(
+                    session=s,
+                    msg_id=msg_id,
+                    conversation_id=conv,
+                    customer_id=customer.id,
+                    adviser_id="a1",
+                    direction="in",
+                    text=f"消息 {msg_id}",
+                )
+            if was_created:
+                created.append(msg_id)
+    finally:
+        db.dispose()
+    out.put(created)  # type: ignore[attr-defined]  (a multiprocessing Queue)
