@@ -20,6 +20,7 @@ from rich.table import Table
 from bot.errors import InputError
 
 if TYPE_CHECKING:
+    from bot import reports as reports_mod
     from bot.settings import Settings
     from bot.store import Database
 
@@ -314,16 +315,34 @@ def report_funnel(
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
     png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
     now: NowOpt = None,
+    adviser: Annotated[
+        str | None, typer.Option("--adviser", help="Drill down: this adviser's cohort.")
+    ] = None,
+    customers: Annotated[
+        bool, typer.Option("--customers", help="With --adviser: list the customers and stage.")
+    ] = False,
 ) -> None:
     """New contacts → engaged → converted, conversion rate and revenue per group."""
     from bot import reports
 
     if by not in ("adviser", "channel"):
         raise InputError("--by must be adviser or channel")
+    if customers and not adviser:
+        raise InputError("--customers needs --adviser ID")
     with _db(ctx) as (db, settings), db.session() as session:
         today = _now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
         first = _day(since, today - timedelta(days=29), "--since")
         last = _day(until, today, "--until")
+        if adviser and customers:
+            members = reports.funnel_customers(
+                session=session,
+                since=first,
+                until=last + timedelta(days=1),
+                adviser_id=adviser,
+                timezone=settings.timezone,
+            )
+            _print_funnel_customers(members, adviser, first, last)
+            return
         rows = reports.funnel(
             session=session,
             since=first,
@@ -356,6 +375,21 @@ def report_funnel(
     if png_path:
         reports.write_funnel_png(rows, png_path, title=f"Funnel by {by}, {first} – {last}")
         err.print(f"PNG written to {png_path}")
+
+
+def _print_funnel_customers(
+    members: list[reports_mod.FunnelCustomer], adviser: str, first: date, last: date
+) -> None:
+    table = Table(
+        "id",
+        "客户 customer",
+        "阶段 stage",
+        "收入 revenue",
+        title=f"漏斗 funnel {adviser} {first} – {last}: {len(members)} customers",
+    )
+    for m in members:
+        table.add_row(str(m.customer_id), m.name, m.stage, f"{m.revenue:,.2f}")
+    out.print(table)
 
 
 @report_app.command("quadrants")

@@ -108,6 +108,40 @@ def _row(name: str, members: Sequence[repo.CohortMember]) -> FunnelRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelCustomer:
+    customer_id: int
+    name: str
+    stage: str  # new / engaged / converted (the furthest funnel step reached)
+    engaged: bool  # wrote at least once (a converted customer may not have)
+    revenue: float
+
+
+def funnel_customers(
+    *, session: Session, since: date, until: date, adviser_id: str, timezone: str
+) -> list[FunnelCustomer]:
+    """The drill-down of one adviser's funnel row: the customers of the cohort, each with
+    its stage. Counts match ``funnel`` (converted implies counted in new; engaged counts
+    every customer who wrote, converted or not)."""
+    if until <= since:
+        raise InputError("--until must be after --since")
+    tz = ZoneInfo(timezone)
+    members = repo.cohort(
+        session=session, since=start_of_day(since, tz), until=start_of_day(until, tz)
+    )
+    return [
+        FunnelCustomer(
+            customer_id=m.customer_id,
+            name=m.name or "",
+            stage="converted" if m.converted else "engaged" if m.engaged else "new",
+            engaged=m.engaged,
+            revenue=m.revenue,
+        )
+        for m in members
+        if (m.adviser_id or UNKNOWN) == adviser_id
+    ]
+
+
 FUNNEL_COLUMNS = ("group", "new", "engaged", "converted", "conversion_rate", "revenue")
 
 

@@ -286,3 +286,55 @@ def test_cli_merge_unmerge_and_followups(
     code, _, err = siyu(capsys, data, "followups", "run")
     assert code == 1 and "no rules" in err
     assert new_id.name == "新客"
+
+
+def test_funnel_drill_down_lists_the_cohort_and_matches_the_counts(db: Database) -> None:
+    from datetime import date
+
+    ids = {v: k for k, v in _customer_ids(db).items()}
+    with db.session() as s:
+        rows = reports.funnel(
+            session=s,
+            since=date(2026, 3, 1),
+            until=date(2026, 4, 1),
+            by="adviser",
+            timezone="Asia/Shanghai",
+        )
+        drill = {
+            r.group: reports.funnel_customers(
+                session=s,
+                since=date(2026, 3, 1),
+                until=date(2026, 4, 1),
+                adviser_id=r.group,
+                timezone="Asia/Shanghai",
+            )
+            for r in rows[:-1]
+        }
+    assert {g: [(ids[m.customer_id], m.stage) for m in ms] for g, ms in drill.items()} == {
+        "a1": [("c1", "converted"), ("c2", "engaged"), ("c5", "new")],
+        "a2": [("c3", "converted")],  # converted by an event, never wrote
+    }
+    for r in rows[:-1]:
+        ms = drill[r.group]
+        assert (len(ms), sum(m.engaged for m in ms)) == (r.new, r.engaged)
+        assert sum(m.stage == "converted" for m in ms) == r.converted
+        assert round(sum(m.revenue for m in ms), 2) == r.revenue
+
+
+def _customer_ids(db: Database) -> dict[str, int]:
+    with db.session() as s:
+        return dict(s.execute(select(Customer.name, Customer.id)).all())
+
+
+def test_cli_funnel_customers_of_one_adviser(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    period = ("--since", "2026-03-01", "--until", "2026-03-31")
+    code, out, _ = siyu(capsys, data, "report", "funnel", *period, "--adviser", "a1", "--customers")
+    assert code == 0 and "funnel a1" in out
+    lines = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert set(lines) == {"c1", "c2", "c5"}
+    assert "converted" in lines["c1"] and "engaged" in lines["c2"] and "new" in lines["c5"]
+    code, _, err = siyu(capsys, data, "report", "funnel", "--customers")
+    assert code == 1 and "--adviser" in err

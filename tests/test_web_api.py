@@ -446,3 +446,134 @@ def test_cli_users_add_token_and_serve_needs_a_secret(
     assert run([*base, "users", "list"]) == 0
     monkeypatch.setenv("SIYU_WEB_SECRET", "changeme")
     assert run([*base, "serve"]) == 1
+
+
+# ------------------------------------------------------------------ OneID and funnel API
+def _same_phone_pair(world: World, adviser_id: str, phone: str) -> tuple[int, int]:
+    """Two customers of ``adviser_id`` sharing one phone number (in two formats)."""
+    from bot.store import customers as customers_repo
+
+    with world.rt.db.session() as session:
+        keep, _ = customers_repo.find_or_create_customer(
+            session=session,
+            identity_kind="phone",
+            identity_value=phone,
+            name="合并甲",
+            adviser_id=adviser_id,
+        )
+        dup, _ = customers_repo.find_or_create_customer(
+            session=session,
+            identity_kind="phone",
+            identity_value=f"+86 {phone[:3]}-{phone[3:7]}-{phone[7:]}",
+            name="合并乙",
+            adviser_id=adviser_id,
+        )
+    return keep.id, dup.id
+
+
+def test_merge_suggestions_merge_and_undo_through_the_api(world: World) -> None:
+    keep, dup = _same_phone_pair(world, "adv-a", "13700137000")
+    west_keep, west_dup = _same_phone_pair(world, "adv-b", "13700137001")
+    pair = {"keep_id": keep, "merge_id": dup}
+    with world.client("mia") as c:
+        found = c.get("/api/merge-suggestions").json()
+        assert {"keep_id": keep, "merge_id": dup} in [
+            {"keep_id": s["keep_id"], "merge_id": s["merge_id"]} for s in found
+        ]
+        assert all(west_dup != s["merge_id"] for s in found)  # another team's pair
+        before = {i: c.get(f"/api/customers/{i}").json() for i in (keep, dup)}
+        # another team's customers are invisible, as if they did not exist
+        west = {"keep_id": west_keep, "merge_id": west_dup}
+        assert c.post("/api/customers/merge", json=west).status_code == 404
+        assert (
+            c.post("/api/customers/merge", json={"keep_id": keep, "merge_id": west_dup}).status_code
+            == 404
+        )
+        res = c.post("/api/customers/merge", json=pair | {"reason": "同号"})
+        assert res.status_code == 201, res.text
+        merge = res.json()
+        assert (merge["kept_id"], merge["merged_id"], merge["actor"]) == (keep, dup, "mia")
+        assert merge["moved"]["identities"] == 1
+        merged = c.get(f"/api/customers/{keep}").json()
+        assert len(merged["identities"]) == 2
+        assert all(s["merge_id"] != dup for s in c.get("/api/merge-suggestions").json())
+        assert c.post("/api/customers/merge", json=pair).status_code == 400  # already merged
+    with world.client("alice") as c:  # an adviser may not merge or undo, even their own
+        assert c.post("/api/customers/merge", json=pair).status_code == 403
+        assert c.post(f"/api/merges/{merge['id']}/undo").status_code == 403
+        assert c.get("/api/merge-suggestions").status_code == 403
+    with world.client("max") as c:  # a teamless manager sees the other team's pair
+        assert any(s["merge_id"] == west_dup for s in c.get("/api/merge-suggestions").json())
+    with world.client("mia") as c:
+        assert c.post("/api/merges/999999/undo").status_code == 404
+        res = c.post(f"/api/merges/{merge['id']}/undo")
+        assert res.status_code == 200 and res.json()["undone_by"] == "mia"
+        assert c.post(f"/api/merges/{merge['id']}/undo").status_code == 400
+        after = {i: c.get(f"/api/customers/{i}").json() for i in (keep, dup)}
+    for i in (keep, dup):
+        assert after[i]["customer"] == before[i]["customer"]
+        assert after[i]["identities"] == before[i]["identities"]
+    actions = audit_actions(world, "mia")
+    assert actions.count("customer.merge") == 1 and actions.count("customer.unmerge") == 1
+    assert "merge_suggestions.view" in actions
+
+
+def test_a_manager_cannot_undo_another_teams_merge(world: World) -> None:
+    keep, dup = _same_phone_pair(world, "adv-b", "13700137002")
+    with world.client("max") as c:
+        res = c.post("/api/customers/merge", json={"keep_id": keep, "merge_id": dup})
+        assert res.status_code == 201
+        merge_id = res.json()["id"]
+    with world.client("mia") as c:
+        assert c.post(f"/api/merges/{merge_id}/undo").status_code == 404
+    with world.client("max") as c:
+        assert c.post(f"/api/merges/{merge_id}/undo").status_code == 200
+
+
+def test_funnel_and_its_drill_down_match_and_are_scoped(world: World) -> None:
+    with world.client("mia") as c:
+        rows = c.get("/api/funnel?days=30").json()
+        assert [r["group"] for r in rows][:-1] == ["adv-a"]  # team east only
+        (row, total) = rows
+        assert (total["new"], total["engaged"], total["converted"]) == (
+            row["new"],
+            row["engaged"],
+            row["converted"],
+        )
+        people = c.get("/api/funnel/adv-a/customers?days=30").json()
+        assert len(people) == row["new"] and row["new"] >= 1
+        assert sum(p["engaged"] for p in people) == row["engaged"]
+        assert sum(p["stage"] == "converted" for p in people) == row["converted"]
+        assert world.cust_a in {p["customer_id"] for p in people}
+        assert c.get("/api/funnel/adv-b/customers").status_code == 404  # other team
+        assert c.get("/api/funnel?days=0").status_code == 422
+    with world.client("alice") as c:  # an adviser: only their own row and customers
+        assert [r["group"] for r in c.get("/api/funnel").json()][:-1] == ["adv-a"]
+        assert c.get("/api/funnel/adv-a/customers").status_code == 200
+        assert c.get("/api/funnel/adv-b/customers").status_code == 404
+    with world.client("max") as c:
+        groups = {r["group"] for r in c.get("/api/funnel").json()}
+        assert {"adv-a", "adv-b"} <= groups
+        assert c.get("/api/funnel/adv-b/customers").status_code == 200
+    with world.client("olivia") as c:
+        assert c.get("/api/funnel").status_code == 403
+        assert c.get("/api/funnel/adv-a/customers").status_code == 403
+    assert "funnel.customers.view" in audit_actions(world, "alice")
+
+
+def test_manager_merges_a_suggested_pair_on_the_page(world: World) -> None:
+    keep, dup = _same_phone_pair(world, "adv-a", "13700137003")
+    with world.client() as c:
+        csrf = login(c, "mia")
+        page = c.get("/manager/merges")
+        assert page.status_code == 200 and f'name="merge_id" value="{dup}"' in page.text
+        form = {"keep_id": str(keep), "merge_id": str(dup)}
+        assert c.post("/manager/merges", data=form).status_code == 403  # no CSRF token
+        res = c.post("/manager/merges", data=form | {"csrf_token": csrf}, follow_redirects=False)
+        assert res.status_code == 303 and "merged=" in res.headers["location"]
+        merge_id = int(res.headers["location"].split("merged=")[1])
+        assert f'value="{dup}"' not in c.get("/manager/merges").text
+    with world.client("alice") as c:
+        assert c.get("/manager/merges", follow_redirects=False).status_code == 403
+    with world.client("mia") as c:
+        assert c.post(f"/api/merges/{merge_id}/undo").status_code == 200

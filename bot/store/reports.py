@@ -21,6 +21,7 @@ class CohortMember:
     engaged: bool
     converted: bool
     revenue: float
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ def cohort(*, session: Session, since: datetime, until: datetime) -> list[Cohort
             case((engaged, True), else_=False),
             case((bought | event, True), else_=False),
             revenue,
+            Customer.name,
         )
         .where(
             Customer.merged_into_id.is_(None),
@@ -83,8 +85,9 @@ def cohort(*, session: Session, since: datetime, until: datetime) -> list[Cohort
             engaged=bool(eng),
             converted=bool(conv),
             revenue=float(rev or 0.0),
+            name=name,
         )
-        for cid, adv, src, eng, conv, rev in session.execute(stmt)
+        for cid, adv, src, eng, conv, rev, name in session.execute(stmt)
     ]
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -241,6 +243,130 @@ def reminders(request: Request, principal: CustomerViewer) -> list[schemas.Remin
             script=r.script,
         )
         for r in found
+    ]
+
+
+# ------------------------------------------------------------------ OneID
+@router.post(
+    "/customers/merge",
+    response_model=schemas.MergePublic,
+    status_code=201,
+    tags=["customers"],
+    responses={
+        400: {"description": "Same customer, or one already merged"},
+        404: {"description": "A customer is not in your scope"},
+    },
+)
+def merge_customers(
+    request: Request, body: schemas.MergeCreate, principal: Manager
+) -> schemas.MergePublic:
+    """Merge customer `merge_id` into `keep_id` (both in your team; audited; undoable)."""
+    with db_session(request) as session:
+        return ops.merge_public(
+            ops.merge_customers(session, principal, body.keep_id, body.merge_id, body.reason)
+        )
+
+
+@router.post(
+    "/merges/{merge_id}/undo",
+    response_model=schemas.MergePublic,
+    tags=["customers"],
+    responses={
+        400: {"description": "Already undone, or a later merge must be undone first"},
+        404: {"description": "No such merge in your scope"},
+    },
+)
+def undo_merge(request: Request, merge_id: int, principal: Manager) -> schemas.MergePublic:
+    """Undo a merge: both profiles are as they were (audited)."""
+    with db_session(request) as session:
+        return ops.merge_public(ops.undo_merge(session, principal, merge_id))
+
+
+@router.get(
+    "/merge-suggestions", response_model=list[schemas.MergeSuggestionPublic], tags=["customers"]
+)
+def merge_suggestions(request: Request, principal: Manager) -> list[schemas.MergeSuggestionPublic]:
+    """Pairs of profiles in your team sharing a phone number or unionid (audited)."""
+    with db_session(request) as session:
+        found = ops.merge_suggestions(session, principal)
+    return [
+        schemas.MergeSuggestionPublic(
+            keep_id=s.keep_id,
+            merge_id=s.merge_id,
+            keep_name=s.keep_name,
+            merge_name=s.merge_name,
+            evidence=list(s.evidence),
+        )
+        for s in found
+    ]
+
+
+# ------------------------------------------------------------------ funnel
+def _until(request: Request) -> tuple[str, date]:
+    """The configured timezone and the first local day after today (periods end there)."""
+    tz = runtime_of(request).settings.timezone
+    return tz, datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
+
+
+@router.get("/funnel", response_model=list[schemas.FunnelRowPublic], tags=["manager"])
+def funnel(
+    request: Request,
+    principal: CustomerViewer,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> list[schemas.FunnelRowPublic]:
+    """Customers added in the last `days` days per adviser (your team's; an adviser's
+    own): new → engaged → converted, rate and revenue, then a total row."""
+    tz, until = _until(request)
+    with db_session(request) as session:
+        rows = ops.adviser_funnel(
+            session, principal, since=until - timedelta(days=days), until=until, timezone=tz
+        )
+    return [
+        schemas.FunnelRowPublic(
+            group=r.group,
+            new=r.new,
+            engaged=r.engaged,
+            converted=r.converted,
+            conversion_rate=round(r.rate, 4),
+            revenue=r.revenue,
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/funnel/{adviser_id}/customers",
+    response_model=list[schemas.FunnelCustomerPublic],
+    tags=["manager"],
+    responses={404: {"description": "No such adviser in your scope"}},
+)
+def funnel_customers(
+    request: Request,
+    adviser_id: str,
+    principal: CustomerViewer,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> list[schemas.FunnelCustomerPublic]:
+    """Drill-down of one funnel row: the adviser's cohort with each customer's stage
+    (audited)."""
+    tz, until = _until(request)
+    with db_session(request) as session:
+        found = ops.funnel_customers(
+            session,
+            principal,
+            adviser_id,
+            since=until - timedelta(days=days),
+            until=until,
+            timezone=tz,
+        )
+    return [
+        schemas.FunnelCustomerPublic(
+            customer_id=c.customer_id,
+            name=c.name,
+            stage=c.stage,  # type: ignore[arg-type]
+            engaged=c.engaged,
+            revenue=c.revenue,
+        )
+        for c in found
     ]
 
 

@@ -1,5 +1,5 @@
-"""Manager pages: the tag review queue (with evidence, bulk) and adviser KPIs with the
-funnel and the weekly tag distribution."""
+"""Manager pages: the tag review queue (with evidence, bulk), OneID merge suggestions
+(merge button), and adviser KPIs with the funnel and the weekly tag distribution."""
 
 from __future__ import annotations
 
@@ -46,6 +46,26 @@ def review_one(request: Request, principal: Manager, customer_tag_id: int, statu
     with db_session(request) as session:
         ops.review_tag(session, principal, customer_tag_id, status)
     return RedirectResponse("/manager/tags?done=1", status_code=303)
+
+
+@router.get("/merges")
+def merge_suggestions(request: Request, principal: Manager, merged: int | None = None) -> Response:
+    """Profiles in the team sharing a phone number or unionid, each with a merge button."""
+    with db_session(request) as session:
+        items = ops.merge_suggestions(session, principal)
+    return render(request, "manager_merges.html", principal, items=items, merged=merged)
+
+
+@router.post("/merges")
+def merge(
+    request: Request,
+    principal: Manager,
+    keep_id: Annotated[int, Form()],
+    merge_id: Annotated[int, Form()],
+) -> Response:
+    with db_session(request) as session:
+        record = ops.merge_customers(session, principal, keep_id, merge_id)
+    return RedirectResponse(f"/manager/merges?merged={record.id}", status_code=303)
 
 
 @router.get("/kpis")

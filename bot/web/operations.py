@@ -9,17 +9,23 @@ from zoneinfo import ZoneInfo
 from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
-from bot import followups, reports
+from bot import followups, oneid, reports
 from bot.auth import Principal
 from bot.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import kpis as kpis_repo
+from bot.store import merges as merges_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
 from bot.store import users as users_repo
-from bot.store.records import CustomerProfile, CustomerTagRecord, SuggestionRecord
+from bot.store.records import (
+    CustomerProfile,
+    CustomerTagRecord,
+    MergeRecord,
+    SuggestionRecord,
+)
 from bot.web import schemas
 from bot.web.deps import audit, check_customer, scope_of
 from scripts_lib import ParsedScript, ScriptRecord, fill, lint, split_tags
@@ -174,6 +180,83 @@ def adviser_funnel(
     return [*mine, total]
 
 
+def funnel_customers(
+    session: Session,
+    principal: Principal,
+    adviser_id: str,
+    *,
+    since: date,
+    until: date,
+    timezone: str,
+) -> list[reports.FunnelCustomer]:
+    """One adviser's funnel cohort with each customer's stage (audited). A manager sees
+    the team's advisers, an adviser only their own (404 otherwise)."""
+    scope = scope_of(session, principal)
+    if principal.role == "adviser" and principal.adviser_id != adviser_id:
+        raise HTTPException(status_code=404, detail="顾问不存在")
+    if not scope.allows(adviser_id):
+        raise HTTPException(status_code=404, detail="顾问不存在")
+    found = reports.funnel_customers(
+        session=session, since=since, until=until, adviser_id=adviser_id, timezone=timezone
+    )
+    audit(
+        session,
+        principal,
+        "funnel.customers.view",
+        "adviser",
+        adviser_id,
+        count=len(found),
+        since=since.isoformat(),
+        until=until.isoformat(),
+    )
+    return found
+
+
+# ------------------------------------------------------------------ OneID
+def merge_suggestions(session: Session, principal: Principal) -> list[oneid.MergeSuggestion]:
+    """Merge suggestions whose two profiles are both in the principal's scope (audited:
+    names and identifiers are customer data)."""
+    scope = scope_of(session, principal)
+    advisers: dict[int, tuple[bool, str | None]] = {}
+
+    def visible(customer_id: int) -> bool:
+        if customer_id not in advisers:
+            advisers[customer_id] = inbox_repo.customer_adviser(
+                session=session, customer_id=customer_id
+            )
+        exists, adviser_id = advisers[customer_id]
+        return exists and scope.allows(adviser_id)
+
+    found = [
+        s
+        for s in oneid.merge_suggestions(session=session)
+        if visible(s.keep_id) and visible(s.merge_id)
+    ]
+    audit(session, principal, "merge_suggestions.view", "customer", "", count=len(found))
+    return found
+
+
+def merge_customers(
+    session: Session, principal: Principal, keep_id: int, merge_id: int, reason: str = ""
+) -> MergeRecord:
+    """Merge ``merge_id`` into ``keep_id``, both in scope; the store writes the audit row."""
+    check_customer(session, principal, keep_id)
+    check_customer(session, principal, merge_id)
+    return oneid.merge(
+        session=session, keep=keep_id, merge=merge_id, actor=principal.username, reason=reason
+    )
+
+
+def undo_merge(session: Session, principal: Principal, merge_id: int) -> MergeRecord:
+    """Undo a merge of two customers in scope (404 otherwise); audited by the store."""
+    found = next((m for m in merges_repo.list_merges(session=session) if m.id == merge_id), None)
+    if found is None:
+        raise HTTPException(status_code=404, detail="合并记录不存在")
+    check_customer(session, principal, found.kept_id)
+    check_customer(session, principal, found.merged_id)
+    return oneid.unmerge(session=session, merge_id=merge_id, actor=principal.username)
+
+
 def reminders(
     session: Session, principal: Principal, runtime: Runtime, now: datetime | None = None
 ) -> list[followups.DueReminder]:
@@ -300,6 +383,20 @@ def suggestion_public(s: SuggestionRecord) -> schemas.SuggestionPublic:
         reply=s.reply,
         created_at=s.created_at,
         candidates=s.candidates,
+    )
+
+
+def merge_public(m: MergeRecord) -> schemas.MergePublic:
+    return schemas.MergePublic(
+        id=m.id,
+        kept_id=m.kept_id,
+        merged_id=m.merged_id,
+        actor=m.actor,
+        reason=m.reason,
+        moved=m.moved,
+        created_at=m.created_at,
+        undone_at=m.undone_at,
+        undone_by=m.undone_by,
     )
 
 

@@ -192,3 +192,50 @@ class ApiTokenPublic(BaseModel):
     revoked: bool
     created_at: datetime
     last_used_at: datetime | None
+
+
+#: Largest database id (a 32-bit INTEGER on PostgreSQL).
+MAX_ID = 2**31 - 1
+
+
+class MergeCreate(BaseModel):
+    keep_id: int = Field(ge=1, le=MAX_ID)
+    merge_id: int = Field(ge=1, le=MAX_ID)
+    reason: str = Field(default="", max_length=500)
+
+
+class MergePublic(BaseModel):
+    id: int
+    kept_id: int
+    merged_id: int
+    actor: str
+    reason: str
+    moved: dict[str, int]
+    created_at: datetime
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+
+class MergeSuggestionPublic(BaseModel):
+    keep_id: int
+    merge_id: int
+    keep_name: str
+    merge_name: str
+    evidence: list[str]
+
+
+class FunnelRowPublic(BaseModel):
+    group: str
+    new: int
+    engaged: int
+    converted: int
+    conversion_rate: float
+    revenue: float
+
+
+class FunnelCustomerPublic(BaseModel):
+    customer_id: int
+    name: str
+    stage: Literal["new", "engaged", "converted"]
+    engaged: bool
+    revenue: float
