@@ -171,12 +171,11 @@ class VectorCollection:
             return []
         query_vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         with _chroma_errors(f"querying {self.name!r}"):
-            total = self._collection.count()
-            if total == 0:
-                return []
+            # Chroma returns fewer results when the collection is smaller than n (also when
+            # empty); a count() first would cost a second round trip per query.
             result = self._collection.query(
                 query_embeddings=query_vector,
-                n_results=min(n, total),
+                n_results=n,
                 where=clause or None,  # type: ignore[arg-type]
                 include=["distances"],
             )
