@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.assistant import Assistant
@@ -15,6 +16,7 @@ from bot.library import ScriptLibrary
 from bot.llm import LLMClient, build_llm
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import messages as messages_repo
 from bot.store import tags as tags_repo
 from bot.tagging import Tagger
 from knowledge import Embedder, HybridIndex, VectorStore, build_embedder, open_vector_store
@@ -85,6 +87,7 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url, echo=settings.store.echo)
     db.migrate()
+    apply_retention(db, settings)
     embedder = build_embedder(settings.embedding)
     try:
         vectors = open_vector_store(settings.vectors, data_dir)
@@ -126,3 +129,17 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
     )
     runtime.sync_indexes(progress)
     return runtime
+
+
+def apply_retention(db: Database, settings: Settings) -> int:
+    """Erase message text older than ``privacy.message_retention_days`` (0: keep)."""
+    days = settings.privacy.message_retention_days
+    if days <= 0:
+        return 0
+    with db.session() as session:
+        erased = messages_repo.erase_text_before(
+            session=session, before=datetime.now(UTC) - timedelta(days=days)
+        )
+    if erased:
+        log.info("retention: erased the text of %d messages older than %d days", erased, days)
+    return erased

@@ -282,6 +282,12 @@ class WechatySettings(_Section):
         return value
 
 
+class PrivacySettings(_Section):
+    #: Message text older than this many days is erased at start-up (rows, types and
+    #: times stay for the statistics). 0 = keep message text forever.
+    message_retention_days: int = Field(default=0, ge=0, le=36500)
+
+
 class Settings(_Section):
     #: Directory holding every piece of state (database, vector index). Relative paths
     #: are relative to the working directory.
@@ -301,6 +307,7 @@ class Settings(_Section):
     outcomes: OutcomeSettings = OutcomeSettings()
     ranking: RankingSettings = RankingSettings()
     wechaty: WechatySettings = WechatySettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @field_validator("timezone")
     @classmethod

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from conftest import RuntimeFactory
 from openai_stub import OpenAIStub
 
 from bot.channels.memory import MemoryChannel
+from bot.domain import IncomingMessage
 from bot.runtime import Runtime
 from bot.store import customers, messages, suggestions
 from bot.store import tags as tags_repo
@@ -220,3 +222,39 @@ def test_llm_failure_falls_back_to_retrieval_within_the_deadline(
     assert result.note and "LLM" in result.note
     assert result.scripts[0].id == "INS-AFS-1"
     assert elapsed < 0.5 + 1.5
+
+
+def test_retention_erases_old_message_text_and_keeps_the_rows(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.runtime import apply_retention
+    from bot.settings import Settings
+
+    rt = make_runtime(load=False)
+    channel = _channel(rt)
+    old = datetime.now(UTC) - timedelta(days=40)
+    channel.dispatch(
+        IncomingMessage(
+            msg_id="old",
+            channel="memory",
+            contact_id="wx-r",
+            text="四十天前的消息",
+            adviser_id="li",
+            type="image",
+            sent_at=old,
+        )
+    )
+    channel.receive("wx-r", "[图片]", msg_id="new", type="image")
+    keep = Settings.model_validate({"data_dir": str(tmp_path)})
+    assert apply_retention(rt.db, keep) == 0, "0 days = keep forever"
+    thirty = Settings.model_validate(
+        {"data_dir": str(tmp_path), "privacy": {"message_retention_days": 30}}
+    )
+    assert apply_retention(rt.db, thirty) == 1
+    assert apply_retention(rt.db, thirty) == 0
+    with rt.db.session() as s:
+        (customer,) = customers.list_customers(session=s)
+        logged = messages.recent_messages(session=s, customer_id=customer.id, limit=10)
+    assert [(m.msg_id, m.text) for m in logged] == [("old", ""), ("new", "[图片]")]

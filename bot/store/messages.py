@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import insert_or_get
@@ -139,3 +139,11 @@ def get_message(*, session: Session, msg_id: str) -> MessageRecord | None:
     """The logged message with this channel message id, if any."""
     row = session.scalar(select(Message).where(Message.msg_id == msg_id))
     return message_record(row) if row else None
+
+
+def erase_text_before(*, session: Session, before: datetime) -> int:
+    """Erase the text of messages sent before ``before`` (retention); returns how many."""
+    result = session.execute(
+        update(Message).where(Message.sent_at < before, Message.text != "").values(text="")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
