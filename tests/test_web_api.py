@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_helpers import PASSWORD, add_users, customer_message, login, web_app
+from web_helpers import PASSWORD, add_users, bearer_client, customer_message, login, web_app
 
 from bot.auth import hash_password, verify_password
 from bot.cli import run
@@ -42,24 +41,12 @@ class World:
         self.app = web_app(rt)
 
     def client(self, user: str | None = None) -> TestClient:
-        c = TestClient(self.app)
-        if user:
-            c.headers["Authorization"] = f"Bearer {self.tokens[user]}"
-        return c
+        return bearer_client(self.app, self.tokens[user] if user else None)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from conftest import load_small_library
-
-    from bot.runtime import open_runtime
-    from bot.settings import Settings
-
-    data = tmp_path_factory.mktemp("web") / "data"
-    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
-    load_small_library(rt)
-    yield World(rt)
-    rt.close()
+def world(shared_runtime: Runtime) -> World:
+    return World(shared_runtime)
 
 
 def audit_actions(world: World, actor: str) -> list[str]:

@@ -49,16 +49,10 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(shared_runtime: Runtime) -> Iterator[Served]:
     import uvicorn
-    from conftest import load_small_library
 
-    from bot.runtime import open_runtime
-    from bot.settings import Settings
-
-    data = tmp_path_factory.mktemp("browser") / "data"
-    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
-    load_small_library(rt)
+    rt = shared_runtime
     add_users(rt)
     customer_message(rt, "adv-a", "wx-zhang", "你好，想了解一下保险", "张女士")
     customer_message(rt, "adv-a", "wx-liu", "孩子的重疾险怎么买？", "刘先生")
@@ -81,7 +75,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield Served(rt, f"http://127.0.0.1:{port}")
     server.should_exit = True
     thread.join(timeout=10)
-    rt.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ weekly tags for a manager's team only, an adviser's own follow-ups, own API toke
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from web_helpers import add_users, customer_message, login, web_app
+from web_helpers import add_users, bearer_client, customer_message, login, web_app
 
 from bot.runtime import Runtime
 from bot.store import customers as customers_repo
@@ -52,24 +51,12 @@ class World:
         self.app = web_app(rt)
 
     def client(self, user: str | None = None) -> TestClient:
-        c = TestClient(self.app)
-        if user:
-            c.headers["Authorization"] = f"Bearer {self.tokens[user]}"
-        return c
+        return bearer_client(self.app, self.tokens[user] if user else None)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from conftest import load_small_library
-
-    from bot.runtime import open_runtime
-    from bot.settings import Settings
-
-    data = tmp_path_factory.mktemp("console") / "data"
-    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
-    load_small_library(rt)
-    yield World(rt)
-    rt.close()
+def world(shared_runtime: Runtime) -> World:
+    return World(shared_runtime)
 
 
 # ------------------------------------------------------------------ script history

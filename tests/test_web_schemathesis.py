@@ -3,8 +3,6 @@ no request may crash the server, and every response must match the documented sc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -17,19 +15,10 @@ TOKENS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def api_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    from conftest import load_small_library
-
-    from bot.runtime import open_runtime
-    from bot.settings import Settings
-
-    data = tmp_path_factory.mktemp("schemathesis") / "data"
-    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
-    load_small_library(rt)
-    TOKENS.update(add_users(rt))
-    customer_message(rt, "adv-a", "wx-s", "重疾险多少钱", "测试客户")
-    yield rt
-    rt.close()
+def api_runtime(shared_runtime: Runtime) -> Runtime:
+    TOKENS.update(add_users(shared_runtime))
+    customer_message(shared_runtime, "adv-a", "wx-s", "重疾险多少钱", "测试客户")
+    return shared_runtime
 
 
 def test_api_conforms_to_its_schema(api_runtime: Runtime) -> None:

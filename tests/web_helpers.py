@@ -52,6 +52,14 @@ def web_app(rt: Runtime) -> FastAPI:
     return create_app(rt, secret=SECRET)
 
 
+def bearer_client(app: FastAPI, token: str | None = None) -> TestClient:
+    """An in-process client, authenticated with an API token when one is given."""
+    client = TestClient(app)
+    if token:
+        client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Log in through the form; returns the session's CSRF token."""
     page = client.get("/login")

@@ -84,17 +84,6 @@ def all_chunks(*, session: Session) -> list[ChunkRecord]:
     return [_chunk_record(c, src, ind) for c, src, ind in session.execute(stmt)]
 
 
-def get_chunks(*, session: Session, ids: Sequence[int]) -> dict[int, ChunkRecord]:
-    if not ids:
-        return {}
-    stmt = (
-        select(Chunk, Document.source, Document.industry)
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.id.in_(list(ids)))
-    )
-    return {c.id: _chunk_record(c, src, ind) for c, src, ind in session.execute(stmt)}
-
-
 def _document_record(session: Session, row: Document) -> DocumentRecord:
     n = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.document_id == row.id))
     return DocumentRecord(
