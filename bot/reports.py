@@ -10,7 +10,6 @@ Funnel, for a period [since, until) of local days:
 
 from __future__ import annotations
 
-import csv
 import statistics
 import warnings
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot import tabular
 from bot.errors import InputError
 from bot.followups import start_of_day
 from bot.store import reports as repo
@@ -146,11 +146,12 @@ FUNNEL_COLUMNS = ("group", "new", "engaged", "converted", "conversion_rate", "re
 
 
 def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # BOM: Excel reads UTF-8
-        writer = csv.writer(fh)
-        writer.writerow(FUNNEL_COLUMNS)
-        for r in rows:
-            writer.writerow([r.group, r.new, r.engaged, r.converted, f"{r.rate:.4f}", r.revenue])
+    """The table of ``siyu report funnel --csv`` (group names formula-protected)."""
+    tabular.write_csv(
+        path,
+        FUNNEL_COLUMNS,
+        ([r.group, r.new, r.engaged, r.converted, round(r.rate, 4), r.revenue] for r in rows),
+    )
 
 
 def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> None:

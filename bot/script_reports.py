@@ -3,7 +3,6 @@ per-script rates with Wilson intervals, flags, and the A/B variant posteriors.""
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import bandit, effectiveness
+from bot import bandit, effectiveness, tabular
 from bot.effectiveness import GroupBy, ScriptStats
 from bot.settings import RankingSettings
 from bot.store import Database
@@ -102,36 +101,39 @@ def fmt_rate(rate: float | None, ci: tuple[float, float], n: int) -> str:
 
 
 def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
-    def num(value: float | None) -> str:
-        return "" if value is None else f"{value:.4f}"
+    """The table of ``siyu report scripts --csv`` (text cells formula-protected)."""
 
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # BOM: Excel reads UTF-8
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for s in rows:
-            writer.writerow(
-                [
-                    s.script_id,
-                    s.segment,
-                    s.title,
-                    s.variant_group or "",
-                    s.suggested,
-                    s.adopted,
-                    s.edited,
-                    num(s.adoption_rate),
-                    s.reply_n,
-                    s.replied,
-                    num(s.reply_rate),
-                    num(s.reply_ci[0]),
-                    num(s.reply_ci[1]),
-                    s.converted,
-                    num(s.conversion_rate),
-                    num(s.conversion_ci[0]),
-                    num(s.conversion_ci[1]),
-                    int(s.often_edited),
-                    int(s.never_adopted),
-                ]
-            )
+    def num(value: float | None) -> float | str:
+        return "" if value is None else round(value, 4)
+
+    tabular.write_csv(
+        path,
+        CSV_COLUMNS,
+        (
+            [
+                s.script_id,
+                s.segment,
+                s.title,
+                s.variant_group or "",
+                s.suggested,
+                s.adopted,
+                s.edited,
+                num(s.adoption_rate),
+                s.reply_n,
+                s.replied,
+                num(s.reply_rate),
+                num(s.reply_ci[0]),
+                num(s.reply_ci[1]),
+                s.converted,
+                num(s.conversion_rate),
+                num(s.conversion_ci[0]),
+                num(s.conversion_ci[1]),
+                int(s.often_edited),
+                int(s.never_adopted),
+            ]
+            for s in rows
+        ),
+    )
 
 
 def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int = 20) -> None:

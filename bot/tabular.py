@@ -1,4 +1,4 @@
-"""Read a CSV or XLSX table into (line number, {column: text}) rows.
+"""Read a CSV or XLSX table into (line number, {column: text}) rows; write report CSVs.
 
 CSV bytes are decoded like the knowledge loaders (UTF-8 with or without BOM, GBK/GB18030,
 UTF-16); tab-separated text (Excel's "Unicode Text") works too. Header names are
@@ -14,6 +14,7 @@ import io
 import re
 import warnings
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,26 @@ def _cell(value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Write a report table as CSV that Excel / WPS open as UTF-8 (BOM), atomically.
+
+    Text cells are protected against formula injection (a name such as ``=HYPERLINK(…)``
+    or ``+86…`` is written with a leading ``'``); numbers are written as numbers.
+    """
+    from scripts_lib import protect_cell, replace_atomically
+
+    def cell(value: object) -> object:
+        return protect_cell(value) if isinstance(value, str) else value
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([cell(h) for h in header])
+            writer.writerows([cell(v) for v in row] for row in rows)
+
+    try:
+        replace_atomically(path, write)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc

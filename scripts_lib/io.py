@@ -211,8 +211,9 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _quote(value: str) -> str:
-    """Protect a value from being run as a spreadsheet formula (see the module doc)."""
+def protect_cell(value: str) -> str:
+    """Protect a text cell from being run as a spreadsheet formula (see the module doc);
+    every CSV/XLSX export of the project writes its text cells through this."""
     if _NEEDS_QUOTE.match(value):
         return "'" + value
     return value
@@ -500,12 +501,14 @@ def write_scripts(records: Sequence[ScriptRecord], path: Path) -> None:
     else:
         raise InputError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; {_SUPPORTED}")
     try:
-        _replace_atomically(path, lambda tmp: writer(records, tmp))
+        replace_atomically(path, lambda tmp: writer(records, tmp))
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write(tmp)`` on a temporary file in the same directory,
+    then rename it over ``path``: readers see the old file or the whole new one."""
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
@@ -546,7 +549,7 @@ def _write_csv(records: Sequence[ScriptRecord], path: Path) -> None:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for record in records:
-        writer.writerow([_quote(cell) for cell in _cells(record)])
+        writer.writerow([protect_cell(cell) for cell in _cells(record)])
     _write_bytes(path, buffer.getvalue().encode("utf-8-sig"))
 
 
@@ -585,7 +588,7 @@ def _write_xlsx(records: Sequence[ScriptRecord], path: Path) -> None:
         for cell in _cells(record):
             clean, count = ILLEGAL_CHARACTERS_RE.subn("", cell)
             dropped += count
-            row.append(_quote(clean))
+            row.append(protect_cell(clean))
         sheet.append(row)
     wrap = Alignment(wrap_text=True, vertical="top")
     body_column = EXPORT_COLUMNS.index("body") + 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import reports, segments
+from bot import reports, segments, tabular
 from bot.cli import run
 from bot.errors import InputError
 from bot.settings import Settings
@@ -338,3 +338,46 @@ def test_cli_funnel_customers_of_one_adviser(
     assert "converted" in lines["c1"] and "engaged" in lines["c2"] and "new" in lines["c5"]
     code, _, err = siyu(capsys, data, "report", "funnel", "--customers")
     assert code == 1 and "--adviser" in err
+
+
+# --------------------------------------------------------------------------- CSV safety
+HOSTILE_NAMES = [
+    '=HYPERLINK("http://evil","点我")',
+    "+86 138 0000 0000",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1",
+]
+
+
+def test_report_csvs_never_hand_a_formula_to_the_spreadsheet(tmp_path: Path) -> None:
+    """Group names come from customers and advisers (a channel source, a display name):
+    every text cell that a spreadsheet would evaluate gets a leading ', numbers stay
+    numbers (a refund's negative revenue is not quoted)."""
+    rows = [reports.FunnelRow(name, 3, 2, 1, -150.0) for name in HOSTILE_NAMES]
+    rows.append(reports.FunnelRow("抖音", 3, 2, 1, 1500.0))
+    path = tmp_path / "funnel.csv"
+    reports.write_funnel_csv(rows, path)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel / WPS read it as UTF-8
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header, *body = list(csv.reader(fh))
+    assert header == list(reports.FUNNEL_COLUMNS)
+    assert [r[0] for r in body] == ["'" + name for name in HOSTILE_NAMES] + ["抖音"]
+    assert all(r[5] == "-150.0" for r in body[:-1])
+    for r in body:
+        assert not any(c[:1] in ("=", "+", "@", "\t", "\r") for c in r)
+
+
+def test_a_failed_report_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    path = tmp_path / "funnel.csv"
+    reports.write_funnel_csv([reports.FunnelRow("抖音", 1, 1, 1, 10.0)], path)
+    before = path.read_bytes()
+
+    def broken() -> Iterator[list[object]]:
+        yield ["视频号", 1, 0, 0, 0.0, 0.0]
+        raise RuntimeError("disk went away")
+
+    with pytest.raises(RuntimeError):
+        tabular.write_csv(path, reports.FUNNEL_COLUMNS, broken())
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["funnel.csv"]  # no temp file left
