@@ -44,7 +44,11 @@ def _db(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
 
     settings: Settings = ctx.obj.settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_url, echo=settings.store.echo)
+    db = Database(
+        settings.database_url,
+        echo=settings.store.echo,
+        busy_timeout_s=settings.store.sqlite_busy_timeout_s,
+    )
     try:
         db.migrate()
         yield db, settings

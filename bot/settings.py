@@ -38,6 +38,9 @@ class StoreSettings(_Section):
     url: str = ""
     #: Log SQL statements (debugging only).
     echo: bool = False
+    #: SQLite: seconds a writer waits for another process's write lock; past it the
+    #: message stays in the channel's retry queue and is logged on the next attempt.
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
 class EmbeddingSettings(_Section):

@@ -108,3 +108,18 @@ def log_messages_worker(url: str, msg_ids: list[str], start: object, out: object
     finally:
         db.dispose()
     out.put(created)  # type: ignore[attr-defined]  (a multiprocessing Queue)
+
+
+def hold_sqlite_write_lock(path: str, locked: object, release: object) -> None:
+    """Another process in the middle of a long write transaction: takes SQLite's write lock
+    (``BEGIN IMMEDIATE``), sets ``locked`` and keeps the lock until ``release`` is set."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()  # type: ignore[attr-defined]  (a multiprocessing Event)
+        release.wait(60)  # type: ignore[attr-defined]
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -167,3 +167,43 @@ def test_message_logged_before_a_crash_is_processed_when_serve_starts(
         assert messages.get_message(session=s, msg_id="m-crash").status == "done"  # type: ignore[union-attr]
     assert stored.message_id == pending.id
     assert "INS-AFS-1" in [c["id"] for c in stored.candidates["scripts"]]
+
+
+def test_sqlite_busy_past_the_timeout_keeps_the_message_for_a_retry(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Another process holds SQLite's write lock longer than the busy timeout: the
+    channel does not lose the message; it stays in the retry queue and the retry after
+    the lock is released logs it once and suggests for it."""
+    import multiprocessing
+
+    from store_backends import hold_sqlite_write_lock
+
+    from bot.channels.memory import MemoryChannel
+
+    rt = make_runtime(store={"sqlite_busy_timeout_s": 0.3})
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="adv-1")
+    path = rt.settings.database_url.split("///", 1)[1]
+    ctx = multiprocessing.get_context("spawn")
+    locked, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=hold_sqlite_write_lock, args=(path, locked, release))
+    holder.start()
+    try:
+        assert locked.wait(30)
+        started = time.monotonic()
+        assert channel.receive("wx-busy", "重疾险一年多少钱？", msg_id="m-busy") is None
+        waited = time.monotonic() - started
+        assert channel.failed_count == 1
+        assert channel.retry_failed() == 0  # still locked: stays queued
+        assert channel.failed_count == 1
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert holder.exitcode == 0
+    assert waited >= 0.3  # it waited for the lock before giving up
+    assert channel.retry_failed() == 1 and channel.failed_count == 0
+    with rt.db.session() as s:
+        logged = messages.get_message(session=s, msg_id="m-busy")
+        assert logged is not None and logged.status == "done"
+        (stored,) = suggestions.list_suggestions(session=s)
+    assert stored.message_id == logged.id

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -291,4 +293,42 @@ def test_processes_logging_the_same_deliveries_store_each_once(database_url: str
         (customer,) = customers.list_customers(session=s)
         assert messages.count_messages(session=s, customer_id=customer.id) == len(ids)
         assert all(messages.get_message(session=s, msg_id=m) for m in ids)
+    database.dispose()
+
+
+def test_sqlite_writers_wait_for_another_processes_write_lock(tmp_path: Path) -> None:
+    """SQLite busy: while another process holds the write lock, writer processes wait
+    (busy timeout) instead of failing, readers are not blocked, and once the lock is
+    released every message is stored exactly once."""
+    from store_backends import hold_sqlite_write_lock, log_messages_worker
+
+    path = tmp_path / "siyu.db"
+    url = f"sqlite:///{path}"
+    database = Database(url)
+    database.migrate()
+    ctx = multiprocessing.get_context("spawn")
+    locked, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=hold_sqlite_write_lock, args=(str(path), locked, release))
+    holder.start()
+    assert locked.wait(30)
+    workers = 3
+    start, out = ctx.Barrier(workers), ctx.Queue()
+    batches = [[f"w{n}-{i}" for i in range(20)] for n in range(workers)]
+    procs = [ctx.Process(target=log_messages_worker, args=(url, b, start, out)) for b in batches]
+    try:
+        for p in procs:
+            p.start()
+        time.sleep(3.0)  # the writers are up and blocked on the lock by now
+        assert all(p.is_alive() for p in procs), "a writer gave up instead of waiting"
+        with database.session() as s:  # WAL: reading is not blocked by the writer
+            assert messages.count_messages(session=s) == 0
+    finally:
+        release.set()
+    created = [out.get(timeout=60) for _ in procs]
+    for p in [*procs, holder]:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert sorted(m for part in created for m in part) == sorted(m for b in batches for m in b)
+    with database.session() as s:
+        assert messages.count_messages(session=s) == workers * 20
     database.dispose()

@@ -26,9 +26,11 @@ class StoreError(SiyuError):
 class Database:
     """Owns the engine and the session factory; ``session()`` is one unit of work."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, busy_timeout_s: float = 30.0) -> None:
+        """``busy_timeout_s``: how long a SQLite writer waits for another process's write
+        lock before the statement fails (the channel then keeps the message for a retry)."""
         self.url = url
-        self.engine: Engine = _make_engine(url, echo=echo)
+        self.engine: Engine = _make_engine(url, echo=echo, busy_timeout_s=busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -54,7 +56,7 @@ class Database:
         self.engine.dispose()
 
 
-def _make_engine(url: str, *, echo: bool) -> Engine:
+def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):  # the driver we ship (the postgres extra), not psycopg2
@@ -63,7 +65,7 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": busy_timeout_s}
     else:
         # A server database (PostgreSQL) may restart or drop idle connections.
         kwargs["pool_pre_ping"] = True
@@ -72,18 +74,19 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
     except (SQLAlchemyError, ValueError) as exc:
         raise StoreError(f"cannot open database {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = max(0, int(busy_timeout_s * 1000))
+
+        def pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # WAL: readers never block the writer; busy_timeout: writers wait, not fail.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.close()
+
+        event.listen(engine, "connect", pragmas)
     return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL: readers never block the writer; busy_timeout: writers wait instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def insert_or_get(session: Session, row: T, lookup: Callable[[], T | None]) -> tuple[T, bool]:
