@@ -20,6 +20,8 @@ from bot.runtime import Runtime
 from bot.settings import WebSettings
 from bot.store import audit as audit_repo
 from bot.store import inbox as inbox_repo
+from bot.store import messages as messages_repo
+from bot.store import outcomes as outcomes_repo
 from bot.store import tags as tags_repo
 from bot.web.charts import bar_chart
 
@@ -222,6 +224,87 @@ def test_live_events_carry_the_suggestion(world: World) -> None:
     assert seen[-1].customer_id == world.cust_a
     assert seen[-1].adviser_id == "adv-a"
     assert seen[-1].data["suggestion_id"] == sid
+
+
+def test_an_adviser_posts_chat_messages_and_gets_suggestions(world: World) -> None:
+    seen: list[LiveEvent] = []
+    unsubscribe = world.rt.events.subscribe(seen.append)
+    body = {
+        "msg_id": "src-1",
+        "contact_id": "ext-9",
+        "contact_name": "周女士",
+        "text": "重疾险一年多少钱？",
+    }
+    try:
+        with world.client("alice") as c:
+            first = c.post("/api/messages", json=body)
+            again = c.post("/api/messages", json=body)
+            inbox = c.get("/api/customers").json()
+    finally:
+        unsubscribe()
+    assert first.status_code == 201, first.text
+    made = first.json()
+    assert made["duplicate"] is False and made["suggestion"]["scripts"]
+    assert made["suggestion"]["customer_id"] == made["customer_id"]
+    assert again.status_code == 200
+    assert again.json() | {"suggestion": None} == made | {"duplicate": True, "suggestion": None}
+    assert made["customer_id"] in {row["customer_id"] for row in inbox}
+    assert [e.customer_id for e in seen] == [made["customer_id"]]  # the console updates live
+    with world.rt.db.session() as session:
+        logged = messages_repo.get_message(session=session, msg_id="adv-a:src-1")
+        assert logged is not None and logged.adviser_id == "adv-a"
+        assert messages_repo.count_messages(session=session, customer_id=made["customer_id"]) == 1
+    # the adviser's own reply with the suggested script is matched to the suggestion
+    script = made["suggestion"]["scripts"][0]["text"]
+    with world.client("alice") as c:
+        reply = c.post(
+            "/api/messages",
+            json={"contact_id": "ext-9", "text": script, "direction": "out"},
+        )
+    assert reply.status_code == 201 and reply.json()["suggestion"] is None
+    with world.rt.db.session() as session:
+        (outcome,) = outcomes_repo.list_outcomes(session=session, customer_id=made["customer_id"])
+    assert outcome.kind == "adopted"
+    assert outcome.suggestion_id == made["suggestion"]["suggestion_id"]
+
+
+def test_posted_messages_stay_in_the_posting_advisers_scope(world: World) -> None:
+    body = {"msg_id": "same-id", "contact_id": "same-contact", "text": "你好，想了解一下"}
+    with world.client("alice") as a, world.client("bob") as b:
+        mine = a.post("/api/messages", json=body).json()
+        theirs = b.post("/api/messages", json=body)
+        assert theirs.status_code == 201  # not a duplicate of alice's: ids are per adviser
+        assert theirs.json()["customer_id"] != mine["customer_id"]
+        assert b.get(f"/api/customers/{mine['customer_id']}").status_code == 404
+        assert mine["customer_id"] not in {r["customer_id"] for r in b.get("/api/customers").json()}
+    for user in ("olivia", "mia"):
+        with world.client(user) as c:
+            assert c.post("/api/messages", json=body).status_code == 403
+    with world.client() as anonymous:
+        assert anonymous.post("/api/messages", json=body).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"text": "no contact"},
+        {"contact_id": "", "text": "empty contact"},
+        {"contact_id": "c", "text": "x", "type": "hologram"},
+        {"contact_id": "c", "text": "x", "direction": "sideways"},
+        {"contact_id": "c", "text": "x", "sent_at": "2026-11-23T10:00:00"},
+        {"contact_id": "c", "text": "x" * 100_001},
+    ],
+)
+def test_bad_message_posts_are_refused_and_log_nothing(
+    world: World, bad: dict[str, object]
+) -> None:
+    with world.rt.db.session() as session:
+        before = messages_repo.count_messages(session=session)
+    with world.client("alice") as c:
+        res = c.post("/api/messages", json=bad)
+    assert res.status_code == 422
+    with world.rt.db.session() as session:
+        assert messages_repo.count_messages(session=session) == before
 
 
 def test_broadcaster_survives_a_failing_subscriber() -> None:

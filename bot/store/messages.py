@@ -102,8 +102,13 @@ def pending_messages(*, session: Session, limit: int = 100) -> list[MessageRecor
     return [message_record(m) for m in session.scalars(stmt)]
 
 
-def count_messages(*, session: Session, customer_id: int, direction: str | None = None) -> int:
-    stmt = select(func.count()).select_from(Message).where(Message.customer_id == customer_id)
+def count_messages(
+    *, session: Session, customer_id: int | None = None, direction: str | None = None
+) -> int:
+    """Messages of one customer, or of everybody when ``customer_id`` is None."""
+    stmt = select(func.count()).select_from(Message)
+    if customer_id is not None:
+        stmt = stmt.where(Message.customer_id == customer_id)
     if direction is not None:
         stmt = stmt.where(Message.direction == direction)
     return int(session.scalar(stmt) or 0)

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -19,6 +19,7 @@ from bot.events import LiveEvent
 from bot.web import operations as ops
 from bot.web import schemas
 from bot.web.deps import (
+    AdviserUser,
     AnyUser,
     CustomerViewer,
     Manager,
@@ -145,6 +146,28 @@ def record_outcome(
         return schemas.OutcomeCreated(
             outcome_id=ops.record_outcome(session, principal, suggestion_id, body)
         )
+
+
+@router.post(
+    "/messages",
+    response_model=schemas.MessageAccepted,
+    status_code=201,
+    tags=["messages"],
+    responses={
+        200: {"model": schemas.MessageAccepted, "description": "Already logged (same msg_id)"},
+        403: {"description": "Only an adviser account can post its chats"},
+    },
+)
+def post_message(
+    request: Request, body: schemas.MessageIn, principal: AdviserUser, response: Response
+) -> schemas.MessageAccepted:
+    """Log one message of your chat with a customer and get the suggestions for it: the
+    integration point for chat sources the bot does not run itself. The customer's
+    text is treated as data; a repeated `msg_id` is logged once (answered with 200)."""
+    accepted = ops.post_message(runtime_of(request), principal, body)
+    if accepted.duplicate:
+        response.status_code = 200
+    return accepted
 
 
 @router.post("/suggest", tags=["suggestions"])

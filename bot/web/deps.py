@@ -124,6 +124,7 @@ def require(*roles: str) -> Callable[..., Principal]:
 
 
 CustomerViewer = Annotated[Principal, Depends(require("adviser", "manager"))]
+AdviserUser = Annotated[Principal, Depends(require("adviser"))]
 Operator = Annotated[Principal, Depends(require("operator", "manager"))]
 Manager = Annotated[Principal, Depends(require("manager"))]
 AnyUser = Annotated[Principal, Depends(current_principal)]

@@ -3,6 +3,7 @@ checks access and writes the audit log, so neither front can forget to."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,11 +12,13 @@ from sqlalchemy.orm import Session
 
 from bot import followups, oneid, reports
 from bot.auth import Principal
+from bot.domain import IncomingMessage
 from bot.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import kpis as kpis_repo
 from bot.store import merges as merges_repo
+from bot.store import messages as messages_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
@@ -67,6 +70,49 @@ def export_customer(
     audit(session, principal, "customer.export", "customer", customer_id)
     return schemas.CustomerExport(
         profile=profile_public(prof), suggestions=[suggestion_public(s) for s in suggestions]
+    )
+
+
+#: Channel name of messages posted to the API (POST /api/messages).
+API_CHANNEL = "api"
+
+
+def post_message(
+    rt: Runtime, principal: Principal, body: schemas.MessageIn
+) -> schemas.MessageAccepted:
+    """Log a message of the principal's own chat and run the pipeline on it, exactly as
+    a channel would. Contact and message ids are namespaced by the adviser, so one
+    adviser's integration can neither reach another adviser's customers nor collide
+    with their message ids."""
+    if not principal.adviser_id:
+        raise HTTPException(status_code=403, detail="此账号没有关联顾问 ID，不能提交消息")
+    message = IncomingMessage(
+        msg_id=f"{principal.adviser_id}:{body.msg_id or uuid.uuid4().hex}",
+        channel=API_CHANNEL,
+        contact_id=f"{principal.adviser_id}:{body.contact_id}",
+        contact_name=body.contact_name,
+        text=body.text,
+        adviser_id=principal.adviser_id,
+        adviser_name=principal.display_name,
+        direction=body.direction,
+        type=body.type,
+        industry=body.industry,
+        sent_at=body.sent_at or datetime.now(UTC),
+    )
+    with rt.db.session() as session:
+        seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
+    duplicate = seen is not None
+    result = None if duplicate else rt.assistant.handle(message)
+    if seen is None:
+        with rt.db.session() as session:
+            seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
+    if seen is None:  # handle() raises when logging fails; this is a broken invariant
+        raise RuntimeError(f"message {message.msg_id} was not logged")
+    return schemas.MessageAccepted(
+        message_id=seen.id,
+        customer_id=seen.customer_id,
+        duplicate=duplicate,
+        suggestion=result.to_json() if result is not None else None,
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from bot.domain import MESSAGE_TYPES
 
 
 class Me(BaseModel):
@@ -120,6 +122,50 @@ class ReviewItemPublic(BaseModel):
 class SuggestRequest(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     industry: str | None = Field(default=None, max_length=50)
+
+
+class MessageIn(BaseModel):
+    """A message of one of the adviser's chats, posted by an integration (a WeCom
+    callback bridge, a CRM) instead of a channel the bot runs itself."""
+
+    msg_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The source's message id: a repeated post with the same id is logged once.",
+    )
+    contact_id: str = Field(
+        min_length=1, max_length=200, description="The customer's id at the source."
+    )
+    contact_name: str = Field(default="", max_length=200)
+    text: str = Field(default="", max_length=100_000)
+    direction: Literal["in", "out"] = Field(
+        default="in", description="in: from the customer; out: the adviser's own reply."
+    )
+    type: str = Field(default="text", description="One of: " + ", ".join(MESSAGE_TYPES))
+    industry: str | None = Field(default=None, max_length=50)
+    sent_at: datetime | None = Field(default=None, description="Default: now.")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in MESSAGE_TYPES:
+            raise ValueError("type must be one of: " + ", ".join(MESSAGE_TYPES))
+        return value
+
+    @field_validator("sent_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("sent_at needs a time zone (e.g. 2026-11-23T10:00:00+08:00)")
+        return value
+
+
+class MessageAccepted(BaseModel):
+    message_id: int
+    customer_id: int | None
+    duplicate: bool
+    suggestion: dict[str, Any] | None
 
 
 class ScriptPublic(BaseModel):
