@@ -210,3 +210,45 @@ def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
         return re.sub(r"\s+", " ", re.sub(r"\d+ ms|\d\d-\d\d \d\d:\d\d", "", text))
 
     assert stable(first) == stable(second), "a second run shows the same suggestions"
+
+
+def test_secrets_are_never_printed_or_logged(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Failing start-ups are where secrets leak (a URL in an error message, a token in a
+    connection error): a database password, the puppet token, the LLM key and the web
+    secret appear in neither the output nor the logs."""
+    import logging
+
+    secrets = {
+        "SIYU_LLM_API_KEY": "sk-live-Zq8secretLLMkey",
+        "SIYU_WEB_SECRET": "websecret-" + "k" * 40,
+        "WECHATY_PUPPET_SERVICE_TOKEN": "puppet_service_Tsecret77",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    db_password = "pgPassw0rdSecret"
+    monkeypatch.setenv("SIYU_DATABASE_URL", f"postgresql://siyu:{db_password}@127.0.0.1:1/siyu")
+    code, out, err = siyu(capsys, tmp_path / "data", "suggest", "--text", "多少钱")
+    assert code == 1
+    assert "cannot connect to the database postgresql://siyu:***@127.0.0.1:1/siyu" in err.replace(
+        "\n", ""
+    )
+    monkeypatch.delenv("SIYU_DATABASE_URL")
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        '[wechaty]\nendpoint = "127.0.0.1:1"\n[llm]\nbase_url = "http://127.0.0.1:1/v1"\n'
+        'model = "qwen"\n',
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    bot_code = run(["--config", str(config), "--data-dir", str(tmp_path / "d2"), "bot", "--check"])
+    check = capsys.readouterr()
+    assert bot_code == 1 and "cannot reach the puppet service" in check.err
+    seen = out + err + check.out + check.err + caplog.text
+    for secret in [db_password, *secrets.values()]:
+        assert secret not in seen

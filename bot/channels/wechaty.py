@@ -93,6 +93,32 @@ def _install_sdk_shims() -> None:
 
 _install_sdk_shims()
 
+
+class _MaskSecret(logging.Filter):
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), None
+        return True
+
+
+def _mask_in_sdk_logs(secret: str) -> None:
+    """4. The SDK logs the puppet token (PuppetService warns "endpoint<…> and token<…>")
+    through its own loggers, which do not propagate and write to stderr themselves. Each
+    such logger gets a filter that masks the secret."""
+    if not secret:
+        return
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger) or logger.propagate:
+            continue
+        if not any(isinstance(f, _MaskSecret) and f.secret == secret for f in logger.filters):
+            logger.addFilter(_MaskSecret(secret))
+
+
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: E402
 from wechaty import Wechaty, WechatyOptions  # noqa: E402
 from wechaty.user import Contact, Friendship, Message  # noqa: E402
@@ -212,6 +238,7 @@ class WechatyChannel(Channel):
 
     def _options(self) -> WechatyOptions:
         s = self._settings
+        _mask_in_sdk_logs(s.token())
         puppet: Puppet | str = (
             self._puppet_factory() if self._puppet_factory else "wechaty-puppet-service"
         )
@@ -495,6 +522,7 @@ async def check_connection(settings: WechatySettings) -> CheckReport:
     """Connect to the puppet service and ask its version (proves the endpoint and the
     token); raises ChannelError if that fails within ``check_timeout_s``."""
     options = PuppetOptions(token=settings.token() or None, end_point=settings.endpoint or None)
+    _mask_in_sdk_logs(settings.token())
     try:
         puppet = PuppetService(options)
     except Exception as exc:

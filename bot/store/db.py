@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SiyuError
@@ -47,13 +47,28 @@ class Database:
             session.close()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+        """Bring the schema to the newest Alembic revision (idempotent). This is the first
+        connection a process makes: an unreachable database is a ``StoreError`` here."""
         from bot.store.migrate import upgrade
 
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreError(
+                f"cannot connect to the database {redact(self.url)}: {reason}"
+            ) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparsable database URL>"
 
 
 def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
@@ -72,7 +87,7 @@ def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ValueError) as exc:
-        raise StoreError(f"cannot open database {url!r}: {exc}") from exc
+        raise StoreError(f"cannot open database {redact(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         busy_ms = max(0, int(busy_timeout_s * 1000))
 
