@@ -626,3 +626,73 @@ def test_hashing_embedder_is_deterministic_and_normalised() -> None:
     vectors = fake.embed(["保险", "保险", ""])
     assert np.array_equal(vectors[0], vectors[1])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_selective_filter_widens_the_fetch_before_chroma_filters(
+    store: VectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dense channel filters in Python over a widening unfiltered fetch (fast) and
+    lets Chroma apply ``where`` (slow at 100k items) only for a very selective filter;
+    either way the results are exactly the best-scoring items that pass the filter."""
+    items = [
+        IndexItem(
+            f"doc-{i}",
+            f"第{i}条资料，编号{i * 7919 % 10007}，内容{i % 13}",
+            {"industry": "rare" if i % 200 == 0 else "some" if i % 16 == 0 else "most"},
+        )
+        for i in range(2000)
+    ]
+    embedder = HashingEmbedder(dim=64)
+    index = make_index(store, embedder, RetrievalSettings(lexical_weight=0.0))
+    index.sync(items)
+    collection = index._collection
+    calls: list[tuple[int, bool]] = []
+    real_query = collection.query
+
+    def recording_query(vector: np.ndarray, n: int, *, where: Any = None) -> Any:
+        calls.append((n, where is not None))
+        return real_query(vector, n, where=where)
+
+    monkeypatch.setattr(collection, "query", recording_query)
+    query = "第1600条资料，内容1"
+    vector = embedder.embed_one(query)
+    by_industry = {i.id: i.metadata["industry"] for i in items}
+    similarity = {
+        i.id: float(v @ vector)
+        for i, v in zip(items, embedder.embed([i.text for i in items]), strict=True)
+    }
+
+    def best(industry: str, n: int) -> list[str]:
+        ids = [id_ for id_, ind in by_industry.items() if ind == industry]
+        return sorted(ids, key=lambda id_: -similarity[id_])[:n]
+
+    some = index.search(query, k=30, where={"industry": "some"}, query_vector=vector)
+    assert all(calls_where is False for _, calls_where in calls)  # widened, never `where`
+    assert [n for n, _ in calls] == sorted(n for n, _ in calls) and calls[0][0] == 120
+    assert {h.id for h in some} == set(best("some", 30))
+
+    calls.clear()
+    rare = index.search(query, k=30, where={"industry": "rare"}, query_vector=vector)
+    assert calls == [(120, False), (480, False), (960, False), (30, True)]
+    assert {h.id for h in rare} == set(best("rare", 30))  # all 10 rare items
+
+
+def test_lexical_build_in_slices_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large corpora are turned into postings a slice of documents at a time (memory);
+    the index is the same as built in one pass, so are scores and rankings."""
+    import knowledge.lexical as lexical
+
+    rng = np.random.default_rng(7)
+    alphabet = [*"重疾险等待期保费理赔考研数学英语政治报名", "price", "VIP", "2026"]
+    texts = ["".join(rng.choice(alphabet, size=rng.integers(0, 40))) for _ in range(300)]
+    texts += ["price VIP", "", "等待期", "等待期"]
+    ids = [f"d{i}" for i in range(len(texts))]
+    one = LexicalIndex()
+    one.build(ids, texts)
+    monkeypatch.setattr(lexical, "_BUILD_SLICE", 7)
+    sliced = LexicalIndex()
+    sliced.build(ids, texts)
+    for query in ["重疾险等待期", "VIP price", "考研英语报名", "2026 保费", "无关"]:
+        np.testing.assert_allclose(sliced.scores(query), one.scores(query), rtol=1e-6)
+        assert sliced.search(query, 10) == one.search(query, 10)
+    assert sliced.search("等待期", 2) == one.search("等待期", 2)
