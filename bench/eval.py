@@ -30,7 +30,9 @@ def main() -> None:
     ap.add_argument("--show-misses", action="store_true", help="print the messages missed at 3")
     args = ap.parse_args()
 
-    knowledge = [(p, None) for p in args.knowledge] if args.knowledge else demo_knowledge()
+    knowledge: list[tuple[Path, str | None]] = (
+        [(p, None) for p in args.knowledge] if args.knowledge else demo_knowledge()
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp)
         rt, build_s = open_library(
