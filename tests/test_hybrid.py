@@ -696,3 +696,35 @@ def test_lexical_build_in_slices_equals_one_pass(monkeypatch: pytest.MonkeyPatch
         np.testing.assert_allclose(sliced.scores(query), one.scores(query), rtol=1e-6)
         assert sliced.search(query, 10) == one.search(query, 10)
     assert sliced.search("等待期", 2) == one.search("等待期", 2)
+
+
+class CountingEmbedder(HashingEmbedder):
+    def __init__(self, query_cache: int) -> None:
+        super().__init__(dim=16)
+        self.query_cache = query_cache
+        self.batches: list[list[str]] = []
+
+    def _embed_batch(self, texts: list[str]) -> Any:
+        self.batches.append(texts)
+        return super()._embed_batch(texts)
+
+
+def test_repeated_short_messages_are_embedded_once() -> None:
+    cached = CountingEmbedder(query_cache=2)
+    first = cached.embed_one("在吗")
+    assert np.array_equal(cached.embed_one("在吗"), first)
+    assert cached.batches == [["在吗"]]
+    with pytest.raises(ValueError):
+        first[0] = 1.0  # shared between callers, so read-only
+    cached.embed_one("好的")
+    cached.embed_one("多少钱")  # evicts the least recently used: 在吗
+    cached.embed_one("多少钱")
+    cached.embed_one("在吗")
+    long = "想了解一下重疾险" * 10  # longer than CACHED_TEXT_CHARS: never cached
+    cached.embed_one(long)
+    cached.embed_one(long)
+    assert [b[0] for b in cached.batches] == ["在吗", "好的", "多少钱", "在吗", long, long]
+    uncached = CountingEmbedder(query_cache=0)
+    uncached.embed_one("在吗")
+    uncached.embed_one("在吗")
+    assert len(uncached.batches) == 2
