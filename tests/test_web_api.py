@@ -647,3 +647,36 @@ def test_manager_merges_a_suggested_pair_on_the_page(world: World) -> None:
         assert c.get("/manager/merges", follow_redirects=False).status_code == 403
     with world.client("mia") as c:
         assert c.post(f"/api/merges/{merge_id}/undo").status_code == 200
+
+
+def test_token_use_is_recorded_at_minute_precision(world: World) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from bot.auth import token_digest
+    from bot.store import users as users_repo
+    from bot.store.models import ApiToken
+
+    digest = token_digest(world.tokens["olivia"])
+
+    def last_used() -> object:
+        with world.rt.db.session() as session:
+            return session.scalar(
+                select(ApiToken.last_used_at).where(ApiToken.token_hash == digest)
+            )
+
+    with world.client("olivia") as c:
+        assert c.get("/api/me").status_code == 200
+        first = last_used()
+        assert first is not None
+        assert c.get("/api/me").status_code == 200
+        assert last_used() == first  # no write per request
+    with world.rt.db.session() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+        assert row is not None
+        row.last_used_at = row.last_used_at - timedelta(minutes=2)  # type: ignore[operator]
+        moved = row.last_used_at
+    with world.rt.db.session() as session:
+        assert users_repo.user_for_token(session=session, digest=digest) is not None
+    assert last_used() != moved
