@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import effectiveness, outcomes
@@ -47,6 +49,15 @@ OPENING_CATEGORIES = ("welcome", "icebreaker")
 #: Messages longer than this are cut before retrieval (the tail is still logged).
 MAX_QUERY_CHARS = 2000
 HISTORY_MESSAGES = 6
+#: Characters no database text column can store: lone surrogates (a ``str`` may hold
+#: them, e.g. from a bad JSON ``\ud83d`` escape, but they have no UTF-8 encoding, which
+#: SQLite and PostgreSQL need) and NUL (refused by PostgreSQL). ``handle`` turns them
+#: into U+FFFD before logging, so such a message is logged and suggested for like any
+#: other instead of failing on every retry (``suggest`` does the same: its result quotes
+#: the text and must encode as UTF-8 JSON).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: Longest display names the store keeps (customer / adviser name, group topic).
+_DISPLAY_CHARS = {"contact_name": 100, "adviser_name": 100, "room_topic": 200}
 
 #: Called after a message is logged (and, for a customer's text, suggested for).
 HandledHook = Callable[[IncomingMessage, int, SuggestionResult | None], None]
@@ -105,7 +116,7 @@ class Assistant:
     ) -> SuggestionResult:
         """Suggestions for a message, without logging anything."""
         ctx = self._context(industry=industry, customer_id=customer_id, new_contact=new_contact)
-        return self._suggest(text, ctx)
+        return self._suggest(_UNSTORABLE.sub("\ufffd", text), ctx)
 
     def _context(
         self,
@@ -292,6 +303,7 @@ class Assistant:
         None and does nothing else. A failure after logging leaves the message
         ``pending`` for ``process_pending``.
         """
+        message = _storable(message)
         with self._db.session() as session:
             customers_repo.ensure_adviser(
                 session=session,
@@ -426,6 +438,20 @@ class Assistant:
             )
             messages_repo.set_message_status(session=session, message_id=message_id, status="done")
         return replace(result, suggestion_id=saved.id)
+
+
+def _storable(message: IncomingMessage) -> IncomingMessage:
+    """``message`` with the unstorable characters of its text fields made U+FFFD and its
+    display names cut to their columns' sizes (ids are never cut: they identify)."""
+    changes: dict[str, Any] = {}
+    for f in fields(message):
+        value = getattr(message, f.name)
+        if not isinstance(value, str):
+            continue
+        clean = _UNSTORABLE.sub("\ufffd", value)[: _DISPLAY_CHARS.get(f.name)]
+        if clean != value:
+            changes[f.name] = clean
+    return replace(message, **changes) if changes else message
 
 
 def _merge_opening(opening: list[ScriptHit], rest: list[ScriptHit], limit: int) -> list[ScriptHit]:
