@@ -9,6 +9,7 @@ nothing: one bad line and nothing is written; an ``order_id`` already stored is 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,14 +46,28 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
     problems: list[str] = []
     parsed: list[tuple[int, float, datetime, str | None, str]] = []
     for line, row in rows:
+        errors: list[str] = []
+        customer: int | None = None
+        at: datetime | None = None
         try:
             customer = conv_repo.resolve_customer(session=session, ref=row.get("customer", ""))
-            amount = float(row.get("amount", "").replace(",", "").replace("¥", ""))
+        except SiyuError as exc:
+            errors.append(str(exc))
+        amount = _amount(row.get("amount", ""))
+        if amount is None:
+            errors.append(f"amount {row.get('amount', '')!r} is not a number of 0 or more")
+        try:
             at = parse_datetime(row.get("time", ""), tz)
-        except (SiyuError, ValueError) as exc:
-            problems.append(f"line {line}: {exc}")
+        except ValueError:
+            errors.append(f"time {row.get('time', '')!r} is not a date or date-time")
+        order_id, product = row.get("order_id") or None, row.get("product", "")
+        for column, value, limit in (("order_id", order_id, 100), ("product", product, 200)):
+            if value and len(value) > limit:  # the database's column sizes
+                errors.append(f"{column} is longer than {limit} characters")
+        if errors or customer is None or amount is None or at is None:
+            problems += [f"line {line}: {e}" for e in errors]
             continue
-        parsed.append((customer, amount, at, row.get("order_id") or None, row.get("product", "")))
+        parsed.append((customer, amount, at, order_id, product))
     if problems:
         raise InputError(f"{path.name}: " + "; ".join(problems[:10]))
     added = skipped = 0
@@ -69,3 +84,12 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
         added += record is not None
         skipped += record is None
     return OrderImportStats(added=added, skipped=skipped)
+
+
+def _amount(text: str) -> float | None:
+    """``1200``, ``1,200.50`` or ``¥1200`` as a finite, non-negative number, else None."""
+    try:
+        value = float(text.replace(",", "").replace("¥", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None

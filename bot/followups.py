@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 ACTIONS = ("remind", "mark_silent")
 MATCH_FIELDS = ("industry", "stage", "lifecycle", "source", "city", "product", "adviser", "tags")
 _FIXED_ANCHORS = ("birthday", "added", "last_message")
+#: Larger offsets would overflow date arithmetic when the rules run (dates end in 9999).
+MAX_OFFSET_DAYS = 36_500
+#: Longest rule id the store's column holds.
+MAX_ID_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +90,23 @@ class DueReminder:
 
 # --------------------------------------------------------------------------- rules
 def load_rules(path: Path) -> list[Rule]:
+    """Read a rules YAML file: UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM."""
+    from knowledge.loaders import decode_text
+    from scripts_lib.io import check_yaml_depth
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise InputError(f"follow-up rules file not found: {path}") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    text = decode_text(raw, name=path.name)
+    try:
+        check_yaml_depth(text, path.name)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"{path.name}: not valid YAML ({exc})") from exc
+        reason = " ".join(str(exc).split())  # PyYAML's messages span several lines
+        raise InputError(f"{path.name}: not valid YAML ({reason})") from exc
     return parse_rules(data, name=path.name)
 
 
@@ -113,6 +128,8 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
         errors = [f"unknown key {k!r}" for k in item if k not in known]
         if not rid:
             errors.append("needs an id")
+        elif len(rid) > MAX_ID_CHARS:
+            errors.append(f"the id is longer than {MAX_ID_CHARS} characters")
         elif rid in seen:
             errors.append("id used twice")
         seen.add(rid)
@@ -124,6 +141,8 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
         offset = item.get("offset_days", 0)
         if not isinstance(offset, int) or isinstance(offset, bool):
             errors.append("offset_days must be a whole number")
+        elif abs(offset) > MAX_OFFSET_DAYS:
+            errors.append(f"offset_days must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}")
         elif anchor == "last_message" and offset < 1:
             errors.append("a last_message rule needs offset_days >= 1")
         action = item.get("action", "remind")
@@ -134,6 +153,12 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
             errors.append("match must be a mapping")
         else:
             errors += [f"match: unknown field {k!r}" for k in match if k not in MATCH_FIELDS]
+            # ``matches`` compares strings and builds sets: nested values cannot work.
+            errors += [
+                f"match: {k} must be a value or a list of values"
+                for k, v in match.items()
+                if k in MATCH_FIELDS and not _flat_value(v)
+            ]
         payload = item.get("event_payload") or {}
         if not isinstance(payload, dict):
             errors.append("event_payload must be a mapping")
@@ -157,10 +182,17 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
     return rules
 
 
+def _flat_value(value: object) -> bool:
+    scalar = (str, int, float)
+    return isinstance(value, scalar) or (
+        isinstance(value, list) and all(isinstance(v, scalar) for v in value)
+    )
+
+
 def matches(rule: Rule, customer: CustomerFacts) -> bool:
     for key, wanted in rule.match.items():
         if key == "tags":
-            needed = {wanted} if isinstance(wanted, str) else set(wanted)
+            needed = {str(w) for w in wanted} if isinstance(wanted, list) else {str(wanted)}
             if not needed <= customer.tags:
                 return False
             continue

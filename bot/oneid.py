@@ -12,14 +12,18 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import String
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from bot.errors import InputError
 from bot.store import identities as identities_repo
 from bot.store import merges as merges_repo
 from bot.store.identities import CustomerRow, ImportStats
+from bot.store.models import Customer, Identity
 from bot.store.records import MergeRecord
 from bot.tabular import read_table
 
@@ -59,6 +63,21 @@ _STAGES = ("acquire", "engage", "convert", "retain")
 _DIGITS = re.compile(r"\d+")
 
 
+def _max_chars(column: KeyedColumnElement[Any]) -> int:
+    kind = column.type
+    assert isinstance(kind, String) and kind.length is not None
+    return kind.length
+
+
+#: Largest customer id (a 32-bit INTEGER column on PostgreSQL).
+MAX_CUSTOMER_ID = 2**31 - 1
+#: Longest value of each profile column and of an identity's kind and value: the
+#: database's limits (PostgreSQL refuses longer text; SQLite would store it).
+_MAX_CHARS: dict[str, int] = {
+    name: _max_chars(Customer.__table__.c[name]) for name in PROFILE_COLUMNS
+} | {name: _max_chars(Identity.__table__.c[name]) for name in ("kind", "value")}
+
+
 def normalize_identity(kind: str, value: str) -> str:
     """Phones lose separators and the +86 / 0086 prefix; other values are stripped."""
     value = value.strip()
@@ -83,23 +102,35 @@ def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[C
     parsed: list[CustomerRow] = []
     seen: dict[tuple[str, str], int] = {}
     known = set(PROFILE_COLUMNS) | set(OTHER_COLUMNS) | set(IDENTITY_COLUMNS)
-    if rows:
-        unknown = sorted(c for c in rows[0][1] if c not in known and not c.startswith("id:") and c)
-        if unknown:
-            raise InputError(
-                f"{path.name}: unknown column(s) {', '.join(unknown)}; known columns:"
-                f" {', '.join([*OTHER_COLUMNS, *PROFILE_COLUMNS, *IDENTITY_COLUMNS])}, id:KIND"
-            )
+    columns = {c for _, cells in rows for c in cells}  # a short row lacks the last ones
+    unknown = sorted(c for c in columns if c not in known and not c.startswith("id:") and c)
+    if unknown:
+        raise InputError(
+            f"{path.name}: unknown column(s) {', '.join(unknown)}; known columns:"
+            f" {', '.join([*OTHER_COLUMNS, *PROFILE_COLUMNS, *IDENTITY_COLUMNS])}, id:KIND"
+        )
+    bad_kinds = sorted(
+        c for c in columns if c.startswith("id:") and not 0 < len(c) - 3 <= _MAX_CHARS["kind"]
+    )
+    if bad_kinds:
+        raise InputError(
+            f"{path.name}: column(s) {', '.join(map(repr, bad_kinds))}: the KIND of an"
+            f" id:KIND column has 1 to {_MAX_CHARS['kind']} characters"
+        )
     for line, cells in rows:
         errors: list[str] = []
         fields: dict[str, str | date] = {k: cells[k] for k in PROFILE_COLUMNS if cells.get(k)}
+        errors += [
+            f"{k} is longer than {_MAX_CHARS[k]} characters"
+            for k, v in fields.items()
+            if isinstance(v, str) and len(v) > _MAX_CHARS[k]
+        ]
         if "stage" in fields and fields["stage"] not in _STAGES:
             errors.append(f"stage must be one of {', '.join(_STAGES)}, not {fields['stage']!r}")
         customer_id: int | None = None
         if cells.get("customer_id"):
-            if cells["customer_id"].isdigit():
-                customer_id = int(cells["customer_id"])
-            else:
+            customer_id = parse_customer_id(cells["customer_id"])
+            if customer_id is None:
                 errors.append(f"customer_id {cells['customer_id']!r} is not a number")
         if cells.get("birthday"):
             try:
@@ -118,6 +149,9 @@ def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[C
                 continue
             kind = column.removeprefix("id:")
             value = normalize_identity(kind, raw)
+            if len(value) > _MAX_CHARS["value"]:
+                errors.append(f"{kind} is longer than {_MAX_CHARS['value']} characters")
+                continue
             if kind == "phone" and not 5 <= len(value) <= 20:
                 errors.append(f"phone {raw!r} is not a phone number")
                 continue
@@ -156,6 +190,16 @@ def import_customer_file(
     )
 
 
+def parse_customer_id(text: str) -> int | None:
+    """A customer id written as ASCII digits, or None. (``str.isdigit`` alone accepts
+    ``²`` and other digits ``int`` refuses, and no id is past ``MAX_CUSTOMER_ID``.)"""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= MAX_CUSTOMER_ID else None
+
+
 def parse_date(text: str) -> date:
     """``2026-02-28``, ``2026/2/28``, ``2026.2.28``, ``20260228`` or ``2026年2月28日``."""
     text = text.strip()
@@ -176,7 +220,10 @@ def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         value = datetime.combine(parse_date(text), time())
-    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01 local time is before year 1 in UTC
+        raise ValueError(f"{text!r} is out of range") from exc
 
 
 # --------------------------------------------------------------------------- merges

@@ -14,6 +14,7 @@ import io
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,35 @@ def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def xlsx_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged or non-XLSX file with openpyxl can raise.
+
+    openpyxl validates little itself: a broken zip surfaces as ``BadZipFile``, ``zlib.error``
+    (a corrupt deflate stream), ``EOFError`` (a truncated member) or ``NotImplementedError``
+    (an unknown zip version); broken XML as ``SyntaxError`` (lxml / ElementTree parse
+    errors); a well-formed but wrong part as ``TypeError`` (an unknown attribute),
+    ``KeyError`` / ``IndexError`` (a missing part or sheet) or ``ValueError``. Every XLSX
+    reader turns these into an ``InputError`` naming the file.
+    """
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return (
+        InvalidFileException,
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        SyntaxError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        ValueError,
+    )
+
+
 def _xlsx_rows(path: Path) -> list[tuple[int, list[str]]]:
     import openpyxl  # heavy: only XLSX needs it
-    from openpyxl.utils.exceptions import InvalidFileException
 
     rows: list[tuple[int, list[str]]] = []
     try:
@@ -105,11 +132,16 @@ def _xlsx_rows(path: Path) -> list[tuple[int, list[str]]]:
                     rows.append((n, [_cell(v) for v in values]))
             finally:
                 book.close()
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    except xlsx_errors() as exc:
+        raise InputError(f"{path.name}: not a readable .xlsx workbook ({_one_line(exc)})") from exc
     return rows
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (parser messages may span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _cell(value: object) -> str:

@@ -21,6 +21,8 @@ from bot.settings import TaggingSettings
 from bot.store.records import TagRecord
 from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, normalize
+from knowledge.loaders import decode_text
+from scripts_lib.io import check_yaml_depth
 from scripts_lib.model import ANY_INDUSTRY
 
 log = logging.getLogger(__name__)
@@ -31,16 +33,30 @@ NEGATIONS = ("没有", "没", "不", "无", "非", "未")
 EVIDENCE_CHARS = 24
 #: Below this many candidate tags a z-score says nothing: keywords only.
 MIN_TAGS_FOR_SEMANTIC = 8
+#: Longest names the store's columns hold (PostgreSQL refuses longer ones).
+MAX_NAME_CHARS = 100
+MAX_INDUSTRY_CHARS = 50
 
 
 def parse_taxonomy(path: Path) -> list[CategorySpec]:
-    """Read a taxonomy YAML file (format in the README); every problem is reported at once."""
+    """Read a taxonomy YAML file (format in the README); every problem is reported at once.
+
+    The file may be UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM, like every
+    other import file.
+    """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise InputError(f"taxonomy file not found: {path}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path.name} is not valid UTF-8 YAML: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    text = decode_text(data, name=path.name)
+    try:
+        check_yaml_depth(text, path.name)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())  # PyYAML's messages span several lines
+        raise InputError(f"{path.name} is not valid YAML: {reason}") from exc
     return taxonomy_from_data(raw, name=path.name)
 
 
@@ -61,6 +77,10 @@ def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec
         industry = str(cat.get("industry") or ANY_INDUSTRY).strip()
         if not cname:
             problems.append(f"{where}: missing 'name'")
+        elif len(cname) > MAX_NAME_CHARS:
+            problems.append(f"{where}: the name is longer than {MAX_NAME_CHARS} characters")
+        if len(industry) > MAX_INDUSTRY_CHARS:
+            problems.append(f"{where}: the industry is longer than {MAX_INDUSTRY_CHARS} characters")
         if (cname, industry) in seen_cats:
             problems.append(f"{where}: duplicate category {cname!r} for industry {industry!r}")
         seen_cats.add((cname, industry))
@@ -76,6 +96,8 @@ def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec
                 problems.append(f"{twhere}: each tag needs a 'name'")
                 continue
             tname = str(tag["name"]).strip()
+            if len(tname) > MAX_NAME_CHARS:
+                problems.append(f"{twhere}: the name is longer than {MAX_NAME_CHARS} characters")
             if tname in seen_tags:
                 problems.append(f"{twhere}: duplicate tag {tname!r} in {cname!r}")
             seen_tags.add(tname)

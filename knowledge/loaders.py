@@ -13,7 +13,6 @@ import io
 import logging
 import re
 import warnings
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +155,8 @@ def decode_text(data: bytes, *, name: str = "file") -> str:
             f"{name}: cannot decode the file as UTF-8, GB18030/GBK or UTF-16; save it as UTF-8"
         )
     text = text.removeprefix("\ufeff")
+    if "\x00" in text:  # from UTF-16: no text file holds NUL (and PostgreSQL refuses it)
+        raise InputError(f"{name}: binary file or unsupported encoding (not a text file)")
     controls = len(_BINARY_CONTROL.findall(text))
     if controls and controls > max(8, len(text) // 100):
         raise InputError(f"{name}: binary file or unsupported encoding (not a text file)")
@@ -268,14 +269,18 @@ def _csv_rows(text: str) -> Iterator[list[str]]:
 
 def _xlsx_rows(source: Path, data: bytes) -> Iterator[list[str]]:
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    from bot.tabular import xlsx_errors
+
+    unreadable: tuple[type[Exception], ...] = (*xlsx_errors(), OSError)
     try:
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions of files from other tools.
             warnings.simplefilter("ignore")
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             try:
+                if not workbook.worksheets:
+                    raise InputError(f"{source}: the workbook has no sheet")
                 sheet = workbook.worksheets[0]
                 rows = [
                     ["" if cell is None else str(cell) for cell in row]
@@ -283,10 +288,9 @@ def _xlsx_rows(source: Path, data: bytes) -> Iterator[list[str]]:
                 ]
             finally:
                 workbook.close()
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InputError(f"{source}: not a readable .xlsx workbook ({exc})") from exc
-    except IndexError as exc:
-        raise InputError(f"{source}: the workbook has no sheet") from exc
+    except unreadable as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"{source}: not a readable .xlsx workbook ({reason})") from exc
     return iter(rows)
 
 

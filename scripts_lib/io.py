@@ -28,7 +28,6 @@ import os
 import re
 import tempfile
 import warnings
-import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -184,9 +183,14 @@ def _decode(data: bytes, name: str) -> str:
     error: UnicodeDecodeError | None = None
     for encoding in encodings:
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except UnicodeDecodeError as exc:
             error = exc
+            continue
+        if "\x00" in text:  # no text file holds NUL (and PostgreSQL refuses to store it)
+            line = text[: text.index("\x00")].count("\n") + 1
+            raise InputError(f"{name}: line {line}: a NUL character; is this a text file?")
+        return text
     assert error is not None
     line = data[: error.start].count(b"\n") + 1
     raise InputError(
@@ -345,7 +349,8 @@ def _csv_rows(text: str, name: str, delimiter: str) -> Iterator[tuple[int, list[
 
 def _read_xlsx(path: Path) -> list[ParsedScript]:
     import openpyxl  # imported here: it pulls in numpy, and only XLSX needs it
-    from openpyxl.utils.exceptions import InvalidFileException
+
+    from bot.tabular import xlsx_errors
 
     rows: list[tuple[int, list[str]]] = []
     try:
@@ -362,10 +367,11 @@ def _read_xlsx(path: Path) -> list[ParsedScript]:
                     rows.append((number, [_cell_text(value) for value in values]))
             finally:
                 workbook.close()
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    except xlsx_errors() as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"{path.name}: not a readable .xlsx workbook ({reason})") from exc
     return _rows_to_scripts(rows, path.name)
 
 
@@ -387,16 +393,45 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+#: YAML nested deeper than this is refused before it is composed: PyYAML's composer
+#: recurses once per level (a RecursionError in Python; libyaml's C composer overflows
+#: the C stack and kills the process), and its scanner slows down quadratically with
+#: the depth of ``[[[…`` flow collections. Real files nest a few levels.
+MAX_YAML_DEPTH = 64
+
+
+def check_yaml_depth(text: str, name: str) -> None:
+    """Raise ``InputError`` if ``text`` nests lists / mappings over ``MAX_YAML_DEPTH`` deep.
+
+    Reads only parser events (which needs no recursion) and stops at the first level
+    too deep. Syntax errors propagate as ``yaml.YAMLError`` for the caller to report.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise InputError(
+                    f"{name}: line {line}: lists / mappings nested more than"
+                    f" {MAX_YAML_DEPTH} levels deep"
+                )
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+
+
 def _read_yaml(text: str, name: str) -> list[ParsedScript]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is much faster
     try:
+        check_yaml_depth(text, name)
         root = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise InputError(f"{name}: {where}invalid YAML ({exc.problem or exc.context})") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{name}: invalid YAML ({exc})") from exc
+    except yaml.YAMLError as exc:  # a ReaderError (a forbidden character) spans lines
+        raise InputError(f"{name}: invalid YAML ({' '.join(str(exc).split())})") from exc
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):
@@ -566,9 +601,14 @@ _XLSX_WIDTHS = {
 }
 
 
+#: Characters an XLSX cell cannot hold: the C0 controls but tab and line ends, which
+#: openpyxl refuses (its ILLEGAL_CHARACTERS_RE), and U+FFFE / U+FFFF, which XML does not
+#: allow either (lxml raises ValueError on them).
+_NOT_IN_XLSX = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _write_xlsx(records: Sequence[ScriptRecord], path: Path) -> None:
     import openpyxl
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
@@ -586,7 +626,7 @@ def _write_xlsx(records: Sequence[ScriptRecord], path: Path) -> None:
     for record in records:
         row = []
         for cell in _cells(record):
-            clean, count = ILLEGAL_CHARACTERS_RE.subn("", cell)
+            clean, count = _NOT_IN_XLSX.subn("", cell)
             dropped += count
             row.append(protect_cell(clean))
         sheet.append(row)

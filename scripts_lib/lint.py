@@ -24,6 +24,9 @@ from scripts_lib.variables import VARIABLE_LABELS, parse_template
 
 #: Titles longer than this get a warning (they are cut off in the adviser's sidebar).
 MAX_TITLE_CHARS = 40
+#: Longest values the store's script columns hold (bot/store/models.py ``Script``): an
+#: error, or the import fails on PostgreSQL (SQLite would store anything).
+MAX_FIELD_CHARS = {"id": 64, "title": 200, "industry": 50, "variant_group": 64}
 
 # CJK unified ideographs (basic, extension A, compatibility, extensions B-G).
 _CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
@@ -99,6 +102,12 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
         issues.append(
             _issue(item, "industry", f"unknown industry {record.industry!r}; allowed: {names}")
         )
+    for name, limit in MAX_FIELD_CHARS.items():
+        value = getattr(record, name) or ""
+        if len(value) > limit:
+            issues.append(
+                _issue(item, name, f"{name} is {len(value)} characters; the limit is {limit}")
+            )
     if len(record.body) > MAX_BODY_CHARS:
         issues.append(
             _issue(

@@ -42,7 +42,9 @@ def resolve_customer(*, session: Session, ref: str) -> int:
     """A customer id, or an identity value (phone, wechat id, member id …); follows merges."""
     ref = ref.strip()
     customer: Customer | None = None
-    if ref.isdigit():
+    # ASCII digits only ("²".isdigit() is true, but int() refuses it), and no larger than a
+    # 32-bit id column holds (the database refuses to compare with a larger number).
+    if ref.isascii() and ref.isdigit() and len(ref) <= 10 and int(ref) < 2**31:
         customer = session.get(Customer, int(ref))
     if customer is None:
         owner = session.scalar(select(Identity.customer_id).where(Identity.value == ref).limit(1))
