@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError
@@ -91,22 +90,9 @@ class DueReminder:
 # --------------------------------------------------------------------------- rules
 def load_rules(path: Path) -> list[Rule]:
     """Read a rules YAML file: UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM."""
-    from knowledge.loaders import decode_text
-    from scripts_lib.io import check_yaml_depth
+    from scripts_lib.io import load_yaml_file
 
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"follow-up rules file not found: {path}") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    text = decode_text(raw, name=path.name)
-    try:
-        check_yaml_depth(text, path.name)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        reason = " ".join(str(exc).split())  # PyYAML's messages span several lines
-        raise InputError(f"{path.name}: not valid YAML ({reason})") from exc
+    data = load_yaml_file(path, what="follow-up rules")
     return parse_rules(data, name=path.name)
 
 

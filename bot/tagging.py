@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from bot.domain import TagSuggestion
 from bot.errors import InputError
@@ -21,8 +20,7 @@ from bot.settings import TaggingSettings
 from bot.store.records import TagRecord
 from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, normalize
-from knowledge.loaders import decode_text
-from scripts_lib.io import check_yaml_depth
+from scripts_lib.io import load_yaml_file
 from scripts_lib.model import ANY_INDUSTRY
 
 log = logging.getLogger(__name__)
@@ -44,19 +42,7 @@ def parse_taxonomy(path: Path) -> list[CategorySpec]:
     The file may be UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM, like every
     other import file.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"taxonomy file not found: {path}") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    text = decode_text(data, name=path.name)
-    try:
-        check_yaml_depth(text, path.name)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        reason = " ".join(str(exc).split())  # PyYAML's messages span several lines
-        raise InputError(f"{path.name} is not valid YAML: {reason}") from exc
+    raw = load_yaml_file(path, what="taxonomy")
     return taxonomy_from_data(raw, name=path.name)
 
 

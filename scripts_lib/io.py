@@ -421,6 +421,28 @@ def check_yaml_depth(text: str, name: str) -> None:
             depth -= 1
 
 
+def load_yaml_file(path: Path, *, what: str) -> Any:
+    """The data of a small YAML file (a tag taxonomy, follow-up rules), read like every
+    import file: UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM; nesting checked
+    before parsing; every problem an ``InputError`` naming the file. ``what`` names the
+    kind of file in the not-found message."""
+    from knowledge.loaders import decode_text
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{what} file not found: {path}") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    text = decode_text(data, name=path.name)
+    try:
+        check_yaml_depth(text, path.name)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())  # PyYAML's messages span several lines
+        raise InputError(f"{path.name}: not valid YAML ({reason})") from exc
+
+
 def _read_yaml(text: str, name: str) -> list[ParsedScript]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is much faster
     try:
