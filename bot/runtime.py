@@ -81,6 +81,10 @@ class Runtime:
         self.db.dispose()
 
 
+#: Under the data directory: the lexical indexes kept between starts (derived data).
+LEXICAL_DIR = "lexical"
+
+
 def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -> Runtime:
     """Open (and migrate) the store, open the indexes and sync them with SQL."""
     data_dir = Path(settings.data_dir)
@@ -102,7 +106,13 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
         vectors = open_vector_store(settings.vectors, data_dir)
 
     def index(name: str) -> HybridIndex:
-        return HybridIndex(name, embedder=embedder, vectors=vectors, retrieval=settings.retrieval)
+        return HybridIndex(
+            name,
+            embedder=embedder,
+            vectors=vectors,
+            retrieval=settings.retrieval,
+            lexical_dir=data_dir / LEXICAL_DIR / name,
+        )
 
     library = ScriptLibrary(db=db, index=index("scripts"))
     kb = KnowledgeBase(db=db, index=index("knowledge"), settings=settings.knowledge)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -109,8 +111,12 @@ class HybridIndex:
         embedder: Embedder,
         vectors: VectorStore,
         retrieval: RetrievalSettings,
+        lexical_dir: Path | None = None,
     ) -> None:
+        """``lexical_dir``: where the built lexical index is kept between starts (see
+        ``LexicalIndex.save``); None builds it in memory at every sync."""
         self.name = name
+        self._lexical_dir = lexical_dir
         self._embedder = embedder
         self._retrieval = retrieval
         self._collection: VectorCollection = vectors.collection(name, model=embedder.name)
@@ -170,8 +176,7 @@ class HybridIndex:
             # Serve the new item set at once (lexically, and densely for what is already
             # embedded), then embed: a first start with thousands of items is searchable
             # long before the last batch is embedded.
-            lexical = LexicalIndex()
-            lexical.build(list(wanted), [item.text for item in wanted.values()])
+            lexical = self._lexical(list(wanted), [item.text for item in wanted.values()])
             self._state = _State(
                 metadata={id_: dict(item.metadata) for id_, item in wanted.items()},
                 lexical=lexical,
@@ -202,7 +207,25 @@ class HybridIndex:
         """Drop every vector, then ``sync(items)``: everything is embedded again."""
         with self._sync_lock:
             self._collection.clear()
+            if self._lexical_dir is not None:
+                shutil.rmtree(self._lexical_dir, ignore_errors=True)
             return self.sync(items, progress)
+
+    def _lexical(self, ids: list[str], texts: list[str]) -> LexicalIndex:
+        """The lexical index of these items: the saved one if it matches, else built."""
+        lexical = LexicalIndex()
+        if self._lexical_dir is None:
+            lexical.build(ids, texts)
+            return lexical
+        digest = lexical.digest(ids, texts)
+        if lexical.load(self._lexical_dir, digest):
+            return lexical
+        lexical.build(ids, texts)
+        try:
+            lexical.save(self._lexical_dir, digest)
+        except OSError as exc:  # a read-only or full disk: next start builds it again
+            log.warning("cannot keep the lexical index of %s: %s", self.name, exc)
+        return lexical
 
     def search(
         self,

@@ -1,7 +1,9 @@
 """The lexical channel: BM25 over the terms of ``knowledge.text.tokenize``.
 
-Catches what embeddings blur: product names and codes, prices, exact numbers. In memory
-only; rebuilt from the database at start-up.
+Catches what embeddings blur: product names and codes, prices, exact numbers. Built from
+the database; ``save`` / ``load`` keep a built index on disk under a digest of its
+content, so a start-up with unchanged texts memory-maps it instead of building it (at
+100k chunks that is 6 s and a ~0.5 GB peak of temporary arrays saved).
 
 Scoring is BM25 in its Lucene form (the default of ``bm25s``, and the tests check the
 scores against it)::
@@ -18,9 +20,14 @@ a bigram packs two), so no per-term Python string is created. Measured at 10k ch
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +45,11 @@ _EMPTY_I64 = np.zeros(0, dtype=np.int64)
 _BUILD_SLICE = 8192
 #: With a filter, ``search`` first ranks this many times ``k`` candidates.
 _FILTERED_FETCH = 4
+#: Version of the terms and the saved layout: bump it when ``term_keys`` or
+#: ``knowledge.text.normalize`` change, so that saved indexes are rebuilt.
+FORMAT = 1
+_ARRAYS = ("vocab", "indptr", "docs", "weights")
+_DTYPES = {"vocab": np.int64, "indptr": np.int64, "docs": np.int32, "weights": np.float32}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,66 @@ class LexicalIndex:
             weights=weights,
         )
         log.debug("lexical index: %d documents, %d terms", n_docs, vocab.size)
+
+    def digest(self, ids: Sequence[str], texts: Sequence[str]) -> str:
+        """Identifies the index ``build(ids, texts)`` makes (with these parameters)."""
+        h = hashlib.blake2b(f"{FORMAT}:{self.k1!r}:{self.b!r}:{len(ids)}".encode(), digest_size=20)
+        for id_, text in zip(ids, texts, strict=True):
+            h.update(f"\x00{id_}\x00{text}".encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+    def save(self, directory: Path, digest: str) -> None:
+        """Keep the index in ``directory/<digest>`` for ``load``; other digests there are
+        removed. The folder appears whole or not at all (written aside, then renamed),
+        and is never changed afterwards, so other processes may map it meanwhile."""
+        index = self._index
+        target = directory / digest
+        if not target.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = directory / f".{digest}.{os.getpid()}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            for name in _ARRAYS:
+                np.save(tmp / f"{name}.npy", getattr(index, name), allow_pickle=False)
+            meta: dict[str, object] = {"format": FORMAT, "k1": self.k1, "b": self.b}
+            meta |= {"ids": index.ids, "words": index.words}
+            (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+            try:
+                tmp.rename(target)
+            except OSError:  # another process saved the same digest first
+                shutil.rmtree(tmp, ignore_errors=True)
+        for other in directory.iterdir():
+            if other.name != target.name and not other.name.endswith(".tmp"):
+                shutil.rmtree(other, ignore_errors=True)
+
+    def load(self, directory: Path, digest: str) -> bool:
+        """Replace the index with the one saved under ``digest`` (memory-mapped, read
+        only); False, leaving the index as it was, when there is none or it is damaged
+        (a damaged one is deleted, so that the next ``save`` replaces it)."""
+        folder = directory / digest
+        if not (folder / "meta.json").is_file():
+            return False
+        try:
+            meta = json.loads((folder / "meta.json").read_text("utf-8"))
+            arrays = {
+                name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                for name in _ARRAYS
+            }
+            ids, words = list(meta["ids"]), dict(meta["words"])
+            ok = (meta["format"], meta["k1"], meta["b"]) == (FORMAT, self.k1, self.b)
+            ok = ok and all(arrays[n].dtype == _DTYPES[n] and arrays[n].ndim == 1 for n in _ARRAYS)
+            ok = ok and arrays["indptr"].size == arrays["vocab"].size + 1
+            ok = ok and arrays["docs"].size == arrays["weights"].size == int(arrays["indptr"][-1])
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            ok, problem = False, f"is unreadable ({exc})"
+        else:
+            problem = "does not match its description"
+        if not ok:
+            log.warning("saved lexical index %s %s: building it again", folder, problem)
+            shutil.rmtree(folder, ignore_errors=True)
+            return False
+        self._index = _Postings(ids=ids, words=words, **arrays)
+        return True
 
     def scores(self, text: str) -> np.ndarray:
         """The BM25 score of every document (in build order) for query ``text``."""

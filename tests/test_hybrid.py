@@ -728,3 +728,72 @@ def test_repeated_short_messages_are_embedded_once() -> None:
     uncached.embed_one("在吗")
     uncached.embed_one("在吗")
     assert len(uncached.batches) == 2
+
+
+def test_a_saved_lexical_index_loads_to_the_same_index(tmp_path: Path) -> None:
+    texts = [text for _, _, text in PASSAGES]
+    ids = [id_ for id_, _, _ in PASSAGES]
+    built = LexicalIndex()
+    built.build(ids, texts)
+    digest = built.digest(ids, texts)
+    built.save(tmp_path, digest)
+    loaded = LexicalIndex()
+    assert not loaded.load(tmp_path, built.digest(ids, [*texts[:-1], "changed"]))
+    assert loaded.load(tmp_path, digest)
+    for query in ["等待期多久", "6800", "退保能退多少", "没有的词"]:
+        np.testing.assert_array_equal(loaded.scores(query), built.scores(query))
+        assert loaded.search(query, 5) == built.search(query, 5)
+    assert [p.name for p in tmp_path.iterdir()] == [digest]
+
+
+def test_an_unchanged_start_maps_the_saved_lexical_index(
+    store: VectorStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart with the same texts loads the saved lexical index instead of building it;
+    changed texts build (and replace) it; a damaged save is rebuilt, not trusted."""
+    lexical_dir = tmp_path / "lexical" / "knowledge"
+    embedder = HashingEmbedder(dim=32)
+
+    def open_index() -> HybridIndex:
+        return HybridIndex(
+            "knowledge",
+            embedder=embedder,
+            vectors=store,
+            retrieval=RetrievalSettings(),
+            lexical_dir=lexical_dir,
+        )
+
+    first = open_index()
+    first.sync(ITEMS)
+    expected = top_ids(first, "等待期多久", k=5)
+    (saved,) = lexical_dir.iterdir()
+
+    builds: list[int] = []
+    real_build = LexicalIndex.build
+
+    def counting_build(self: LexicalIndex, ids: Sequence[str], texts: Sequence[str]) -> None:
+        builds.append(len(ids))
+        real_build(self, ids, texts)
+
+    monkeypatch.setattr(LexicalIndex, "build", counting_build)
+    again = open_index()
+    again.sync(ITEMS)
+    assert builds == []  # loaded, not built
+    assert top_ids(again, "等待期多久", k=5) == expected
+
+    changed = [*ITEMS[:-1], IndexItem(ITEMS[-1].id, "全新的内容：等待期多久", ITEMS[-1].metadata)]
+    again.sync(changed)
+    assert builds == [len(ITEMS)]
+    assert [p.name for p in lexical_dir.iterdir()] != [saved.name]  # the old save is gone
+
+    (current,) = lexical_dir.iterdir()
+    (current / "docs.npy").write_bytes(b"\x93NUMPY damaged")
+    damaged = open_index()
+    damaged.sync(changed)
+    assert builds == [len(ITEMS), len(ITEMS)]  # rebuilt instead of trusted
+    assert top_ids(damaged, "等待期多久", k=5) == top_ids(again, "等待期多久", k=5)
+    open_index().sync(changed)
+    assert len(builds) == 2  # the damaged save was replaced by a good one
+
+    damaged.rebuild(changed)  # `siyu kb rebuild` starts the lexical index afresh too
+    assert len(builds) == 3
