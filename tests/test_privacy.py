@@ -227,7 +227,12 @@ def test_any_mobile_number_in_chinese_text_is_masked(
     assert mask_pii(masked) == masked
 
 
-def test_100k_characters_in_well_under_a_second() -> None:
+#: Not a speed target (measured ~0.1 s per 100k characters): catastrophic regex
+#: backtracking would take minutes or hours on these inputs; this only catches that.
+NO_BACKTRACKING_S = 10.0
+
+
+def test_100k_characters_are_masked_without_backtracking() -> None:
     chunk = (
         "客户说：我的电话是13812345678，预算3000元左右，2026-01-15来店，"
         "订单号 12345678901234，邮箱 a.b@qq.com，身份证 11010519491231002X。"
@@ -236,8 +241,9 @@ def test_100k_characters_in_well_under_a_second() -> None:
     started = time.perf_counter()
     masked = mask_pii(text)
     elapsed = time.perf_counter() - started
-    assert "13812345678" not in masked
-    assert elapsed < 0.5, elapsed
+    assert "13812345678" not in masked and "11010519491231002X" not in masked
+    assert masked.count("【手机号】") == text.count("13812345678")
+    assert elapsed < NO_BACKTRACKING_S, elapsed
 
 
 @pytest.mark.parametrize(
@@ -253,10 +259,10 @@ def test_100k_characters_in_well_under_a_second() -> None:
     ],
     ids=["digits-space", "digits-dash", "groups", "letters", "ats", "dots", "one-run"],
 )
-def test_pathological_input_stays_fast(text: str) -> None:
+def test_pathological_input_does_not_backtrack(text: str) -> None:
     started = time.perf_counter()
     mask_pii(text)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < NO_BACKTRACKING_S
 
 
 def test_import_compiles_nothing() -> None:
