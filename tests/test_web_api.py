@@ -23,6 +23,7 @@ from bot.store import inbox as inbox_repo
 from bot.store import messages as messages_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store import tags as tags_repo
+from bot.store.models import Customer
 from bot.web.charts import bar_chart
 
 
@@ -251,7 +252,7 @@ def test_an_adviser_posts_chat_messages_and_gets_suggestions(world: World) -> No
     assert made["customer_id"] in {row["customer_id"] for row in inbox}
     assert [e.customer_id for e in seen] == [made["customer_id"]]  # the console updates live
     with world.rt.db.session() as session:
-        logged = messages_repo.get_message(session=session, msg_id="adv-a:src-1")
+        logged = messages_repo.get_message(session=session, msg_id="5:adv-a:src-1")
         assert logged is not None and logged.adviser_id == "adv-a"
         assert messages_repo.count_messages(session=session, customer_id=made["customer_id"]) == 1
     # the adviser's own reply with the suggested script is matched to the suggestion
@@ -284,10 +285,48 @@ def test_posted_messages_stay_in_the_posting_advisers_scope(world: World) -> Non
         assert anonymous.post("/api/messages", json=body).status_code == 401
 
 
+def test_posted_times_are_stored_in_utc(world: World) -> None:
+    with world.client("alice") as c:
+        made = c.post(
+            "/api/messages",
+            json={"contact_id": "tz-1", "text": "在吗", "sent_at": "2026-11-23T10:00:00+08:00"},
+        ).json()
+    with world.rt.db.session() as session:
+        (logged,) = messages_repo.recent_messages(session=session, customer_id=made["customer_id"])
+    assert logged.sent_at.isoformat() == "2026-11-23T02:00:00+00:00"
+
+
+def test_ids_cannot_pose_as_another_advisers_and_handed_over_contacts_are_refused(
+    world: World,
+) -> None:
+    with world.client("bob") as b, world.client("alice") as a:
+        bobs = b.post("/api/messages", json={"msg_id": "m1", "contact_id": "c", "text": "你好"})
+        # alice's ids that spell bob's namespace land in hers, as distinct ids
+        forged = a.post(
+            "/api/messages", json={"msg_id": "adv-b:m1", "contact_id": "adv-b:c", "text": "x"}
+        )
+        assert forged.status_code == 201 and forged.json()["duplicate"] is False
+        assert forged.json()["customer_id"] != bobs.json()["customer_id"]
+        # a customer alice's integration created, later handed over to bob
+        mine = a.post("/api/messages", json={"contact_id": "handover", "text": "你好"}).json()
+        with world.rt.db.session() as session:
+            session.get_one(Customer, mine["customer_id"]).adviser_id = "adv-b"
+        refused = a.post("/api/messages", json={"contact_id": "handover", "text": "还在吗"})
+        assert refused.status_code == 409
+        assert "customer_id" not in refused.text
+    with world.rt.db.session() as session:
+        assert messages_repo.count_messages(session=session, customer_id=mine["customer_id"]) == 1
+
+
 @pytest.mark.parametrize(
     "bad",
     [
         {"text": "no contact"},
+        {"contact_id": "c\u0000", "text": "NUL in an id"},
+        '{"contact_id": "c", "msg_id": "m\\ud800", "text": "a lone surrogate in an id"}',
+        {"contact_id": "x" * 129, "text": "an id too long"},
+        {"contact_id": "c", "text": "x", "sent_at": "1970-01-01T00:00:00+00:00"},
+        {"contact_id": "c", "text": "x", "sent_at": "9999-12-31T23:59:59-08:00"},
         {"contact_id": "", "text": "empty contact"},
         {"contact_id": "c", "text": "x", "type": "hologram"},
         {"contact_id": "c", "text": "x", "direction": "sideways"},
@@ -301,7 +340,10 @@ def test_bad_message_posts_are_refused_and_log_nothing(
     with world.rt.db.session() as session:
         before = messages_repo.count_messages(session=session)
     with world.client("alice") as c:
-        res = c.post("/api/messages", json=bad)
+        if isinstance(bad, str):  # raw JSON: the client cannot encode a lone surrogate
+            res = c.post("/api/messages", content=bad, headers={"content-type": "application/json"})
+        else:
+            res = c.post("/api/messages", json=bad)
     assert res.status_code == 422
     with world.rt.db.session() as session:
         assert messages_repo.count_messages(session=session) == before

@@ -103,6 +103,17 @@ def find_or_create_customer(
     return customer_record(customer), False
 
 
+def identity_owner(*, session: Session, kind: str, value: str) -> str | None:
+    """The adviser of the customer holding this identity (None: no such identity, or the
+    customer has no adviser yet)."""
+    stmt = (
+        select(Customer.adviser_id)
+        .join(Identity, Identity.customer_id == Customer.id)
+        .where(Identity.kind == kind, Identity.value == value)
+    )
+    return session.scalar(stmt)
+
+
 def get_customer(*, session: Session, customer_id: int) -> CustomerRecord:
     row = session.get(Customer, customer_id)
     if row is None:

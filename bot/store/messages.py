@@ -58,7 +58,8 @@ def log_message(
     Returns ``(message, created)``; a repeated delivery returns the stored row and False.
     The unique constraint on ``msg_id`` decides under concurrency, not the pre-check.
     """
-    when = sent_at or datetime.now(UTC)
+    # UTC in the store: SQLite keeps only the wall-clock time of an aware datetime.
+    when = sent_at.astimezone(UTC) if sent_at is not None else datetime.now(UTC)
     row, created = insert_or_get(
         session,
         Message(

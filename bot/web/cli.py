@@ -79,7 +79,7 @@ def users_add(
     if role == "adviser" and not adviser_id:
         raise InputError("an adviser needs --adviser-id (the adviser account on the channel)")
     settings = ctx.obj.settings()
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     try:
         db.migrate()
         with db.session() as session:
@@ -109,7 +109,7 @@ def users_token(
     from bot.store import Database, users
 
     settings = ctx.obj.settings()
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     token = new_api_token()
     try:
         db.migrate()
@@ -132,7 +132,7 @@ def users_list(ctx: typer.Context) -> None:
 
     from bot.store import Database, users
 
-    db = Database(ctx.obj.settings().database_url)
+    db = Database.from_settings(ctx.obj.settings())
     try:
         db.migrate()
         with db.session() as session:

@@ -81,18 +81,20 @@ def post_message(
     rt: Runtime, principal: Principal, body: schemas.MessageIn
 ) -> schemas.MessageAccepted:
     """Log a message of the principal's own chat and run the pipeline on it, exactly as
-    a channel would. Contact and message ids are namespaced by the adviser, so one
-    adviser's integration can neither reach another adviser's customers nor collide
-    with their message ids."""
-    if not principal.adviser_id:
+    a channel would. Contact and message ids are namespaced by the adviser (length-prefixed,
+    so no id can pose as another adviser's), and a contact or message that belongs to
+    another adviser anyway (a customer handed over, merged) is refused, never reached."""
+    adviser = principal.adviser_id
+    if not adviser:
         raise HTTPException(status_code=403, detail="此账号没有关联顾问 ID，不能提交消息")
+    prefix = f"{len(adviser)}:{adviser}:"
     message = IncomingMessage(
-        msg_id=f"{principal.adviser_id}:{body.msg_id or uuid.uuid4().hex}",
+        msg_id=prefix + (body.msg_id or uuid.uuid4().hex),
         channel=API_CHANNEL,
-        contact_id=f"{principal.adviser_id}:{body.contact_id}",
+        contact_id=prefix + body.contact_id,
         contact_name=body.contact_name,
         text=body.text,
-        adviser_id=principal.adviser_id,
+        adviser_id=adviser,
         adviser_name=principal.display_name,
         direction=body.direction,
         type=body.type,
@@ -101,6 +103,11 @@ def post_message(
     )
     with rt.db.session() as session:
         seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
+        owner = customers_repo.identity_owner(
+            session=session, kind=f"{API_CHANNEL}_contact", value=message.contact_id
+        )
+    if owner is not None and owner != adviser:
+        raise HTTPException(status_code=409, detail="该联系人已分配给其他顾问")
     duplicate = seen is not None
     result = None if duplicate else rt.assistant.handle(message)
     if seen is None:
@@ -108,6 +115,8 @@ def post_message(
             seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
     if seen is None:  # handle() raises when logging fails; this is a broken invariant
         raise RuntimeError(f"message {message.msg_id} was not logged")
+    if seen.adviser_id != adviser:
+        raise HTTPException(status_code=409, detail="该消息 ID 已被其他顾问使用")
     return schemas.MessageAccepted(
         message_id=seen.id,
         customer_id=seen.customer_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -124,6 +124,12 @@ class SuggestRequest(BaseModel):
     industry: str | None = Field(default=None, max_length=50)
 
 
+#: Longest source id (message, contact) ``POST /api/messages`` takes: stored with the
+#: adviser id (≤ 64) as a prefix in 200-character columns.
+MAX_SOURCE_ID = 128
+EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 class MessageIn(BaseModel):
     """A message of one of the adviser's chats, posted by an integration (a WeCom
     callback bridge, a CRM) instead of a channel the bot runs itself."""
@@ -131,11 +137,11 @@ class MessageIn(BaseModel):
     msg_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=MAX_SOURCE_ID,
         description="The source's message id: a repeated post with the same id is logged once.",
     )
     contact_id: str = Field(
-        min_length=1, max_length=200, description="The customer's id at the source."
+        min_length=1, max_length=MAX_SOURCE_ID, description="The customer's id at the source."
     )
     contact_name: str = Field(default="", max_length=200)
     text: str = Field(default="", max_length=100_000)
@@ -153,11 +159,26 @@ class MessageIn(BaseModel):
             raise ValueError("type must be one of: " + ", ".join(MESSAGE_TYPES))
         return value
 
+    @field_validator("msg_id", "contact_id")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("ids may not contain control or unassigned characters")
+        return value
+
     @field_validator("sent_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("sent_at needs a time zone (e.g. 2026-11-23T10:00:00+08:00)")
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            value = EARLIEST_SENT_AT - timedelta(days=1)  # refused just below
+        if not EARLIEST_SENT_AT <= value <= datetime.now(UTC) + timedelta(days=1):
+            raise ValueError("sent_at must lie between the year 2000 and tomorrow")
         return value
 
 
