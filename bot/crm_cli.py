@@ -44,11 +44,7 @@ def _db(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
 
     settings: Settings = ctx.obj.settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    db = Database(
-        settings.database_url,
-        echo=settings.store.echo,
-        busy_timeout_s=settings.store.sqlite_busy_timeout_s,
-    )
+    db = Database.from_settings(settings)
     try:
         db.migrate()
         yield db, settings

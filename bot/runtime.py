@@ -89,11 +89,7 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
     """Open (and migrate) the store, open the indexes and sync them with SQL."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(
-        settings.database_url,
-        echo=settings.store.echo,
-        busy_timeout_s=settings.store.sqlite_busy_timeout_s,
-    )
+    db = Database.from_settings(settings)
     db.migrate()
     apply_retention(db, settings)
     embedder = build_embedder(settings.embedding)

@@ -226,7 +226,8 @@ def test_secrets_are_never_printed_or_logged(
     secrets = {
         "SIYU_LLM_API_KEY": "sk-live-Zq8secretLLMkey",
         "SIYU_WEB_SECRET": "websecret-" + "k" * 40,
-        "WECHATY_PUPPET_SERVICE_TOKEN": "puppet_service_Tsecret77",
+        "SIYU_PUPPET_TOKEN": "puppet_service_Tsecret77",
+        "TOKEN": "another-token-the-SDK-reads-88",  # logged by the SDK unless masked
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
@@ -238,10 +239,16 @@ def test_secrets_are_never_printed_or_logged(
     assert "cannot connect to the database postgresql://siyu:***@127.0.0.1:1/siyu" in err.replace(
         "\n", ""
     )
+    monkeypatch.setenv(
+        "SIYU_DATABASE_URL", f"postgresql://siyu@127.0.0.1:1/siyu?password={db_password}"
+    )
+    code, query_out, query_err = siyu(capsys, tmp_path / "data", "suggest", "--text", "多少钱")
+    assert code == 1 and "cannot connect to the database" in query_err
+    out, err = out + query_out, err + query_err
     monkeypatch.delenv("SIYU_DATABASE_URL")
     config = tmp_path / "bot.toml"
     config.write_text(
-        '[wechaty]\nendpoint = "127.0.0.1:1"\n[llm]\nbase_url = "http://127.0.0.1:1/v1"\n'
+        '[wechaty]\nendpoint = "127.0.0.1:1"\ntoken_env = "SIYU_PUPPET_TOKEN"\n[llm]\nbase_url = "http://127.0.0.1:1/v1"\n'
         'model = "qwen"\n',
         encoding="utf-8",
     )

@@ -100,23 +100,32 @@ class _MaskSecret(logging.Filter):
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed SDK log call: let logging report it as usual
+            return True
         if self.secret in message:
             record.msg, record.args = message.replace(self.secret, "***"), None
         return True
 
 
+#: Environment variables the SDK reads a puppet token from (wechaty_puppet_service.config).
+_SDK_TOKEN_VARIABLES = ("WECHATY_PUPPET_SERVICE_TOKEN", "TOKEN", "token")
+
+
 def _mask_in_sdk_logs(secret: str) -> None:
-    """4. The SDK logs the puppet token (PuppetService warns "endpoint<…> and token<…>")
-    through its own loggers, which do not propagate and write to stderr themselves. Each
-    such logger gets a filter that masks the secret."""
-    if not secret:
-        return
+    """4. The SDK logs puppet tokens (PuppetService warns "endpoint<…> and token<…>", and
+    names the token it found in the environment) through its own loggers, which do not
+    propagate and write to stderr themselves. Each such logger gets filters masking the
+    configured token and every token the SDK could read from the environment."""
+    secrets = {secret, *(os.environ.get(name, "") for name in _SDK_TOKEN_VARIABLES)}
+    secrets = {s for s in secrets if len(s.strip()) >= 4}  # never mask "", "a" …
     for logger in list(logging.root.manager.loggerDict.values()):
         if not isinstance(logger, logging.Logger) or logger.propagate:
             continue
-        if not any(isinstance(f, _MaskSecret) and f.secret == secret for f in logger.filters):
-            logger.addFilter(_MaskSecret(secret))
+        present = {f.secret for f in logger.filters if isinstance(f, _MaskSecret)}
+        for value in secrets - present:
+            logger.addFilter(_MaskSecret(value))
 
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: E402

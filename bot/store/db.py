@@ -6,13 +6,16 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SiyuError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,15 @@ class Database:
         self.url = url
         self.engine: Engine = _make_engine(url, echo=echo, busy_timeout_s=busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database the settings name, with their SQL echo and busy timeout."""
+        return cls(
+            settings.database_url,
+            echo=settings.store.echo,
+            busy_timeout_s=settings.store.sqlite_busy_timeout_s,
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -53,7 +65,7 @@ class Database:
 
         try:
             upgrade(self.engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:  # unreachable, refused, a bad connection option …
             reason = str(exc.orig or exc).strip().splitlines()[0]
             raise StoreError(
                 f"cannot connect to the database {redact(self.url)}: {reason}"
@@ -66,7 +78,10 @@ class Database:
 def redact(url: str) -> str:
     """The URL with its password replaced by ``***`` (for messages and logs)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "password" in parsed.query:  # libpq also takes the password as a parameter
+            parsed = parsed.update_query_dict({"password": "***"})
+        return parsed.render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return "<unparsable database URL>"
 
