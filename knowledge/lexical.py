@@ -25,9 +25,12 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -50,6 +53,8 @@ _FILTERED_FETCH = 4
 FORMAT = 1
 _ARRAYS = ("vocab", "indptr", "docs", "weights")
 _DTYPES = {"vocab": np.int64, "indptr": np.int64, "docs": np.int32, "weights": np.float32}
+#: A temporary save folder older than this was left by a process that died.
+_STALE_TMP_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,22 +158,30 @@ class LexicalIndex:
         and is never changed afterwards, so other processes may map it meanwhile."""
         index = self._index
         target = directory / digest
-        if not target.exists():
+        if not (target / "meta.json").is_file():
+            shutil.rmtree(target, ignore_errors=True)  # a damaged save of the same digest
             directory.mkdir(parents=True, exist_ok=True)
             tmp = directory / f".{digest}.{os.getpid()}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             for name in _ARRAYS:
-                np.save(tmp / f"{name}.npy", getattr(index, name), allow_pickle=False)
+                with _synced(tmp / f"{name}.npy") as fh:
+                    np.save(fh, getattr(index, name), allow_pickle=False)
             meta: dict[str, object] = {"format": FORMAT, "k1": self.k1, "b": self.b}
             meta |= {"ids": index.ids, "words": index.words}
-            (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+            with _synced(tmp / "meta.json") as fh:
+                fh.write(json.dumps(meta, ensure_ascii=False).encode("utf-8"))
             try:
                 tmp.rename(target)
             except OSError:  # another process saved the same digest first
                 shutil.rmtree(tmp, ignore_errors=True)
+            _sync_directory(directory)
+        stale = time.time() - _STALE_TMP_S
         for other in directory.iterdir():
-            if other.name != target.name and not other.name.endswith(".tmp"):
+            if other.name == target.name:
+                continue
+            # Temporary folders are another process's save in progress, unless old.
+            if not other.name.endswith(".tmp") or other.stat().st_mtime < stale:
                 shutil.rmtree(other, ignore_errors=True)
 
     def load(self, directory: Path, digest: str) -> bool:
@@ -176,7 +189,7 @@ class LexicalIndex:
         only); False, leaving the index as it was, when there is none or it is damaged
         (a damaged one is deleted, so that the next ``save`` replaces it)."""
         folder = directory / digest
-        if not (folder / "meta.json").is_file():
+        if not folder.exists():
             return False
         try:
             meta = json.loads((folder / "meta.json").read_text("utf-8"))
@@ -189,8 +202,8 @@ class LexicalIndex:
             ok = ok and all(arrays[n].dtype == _DTYPES[n] and arrays[n].ndim == 1 for n in _ARRAYS)
             ok = ok and arrays["indptr"].size == arrays["vocab"].size + 1
             ok = ok and arrays["docs"].size == arrays["weights"].size == int(arrays["indptr"][-1])
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-            ok, problem = False, f"is unreadable ({exc})"
+        except Exception as exc:  # numpy raises EOFError, ValueError, OSError … on damage
+            ok, problem = False, f"is unreadable ({type(exc).__name__}: {exc})"
         else:
             problem = "does not match its description"
         if not ok:
@@ -256,6 +269,24 @@ class LexicalIndex:
             if chosen.size == matching.size:
                 return hits
             want *= 4
+
+
+@contextmanager
+def _synced(path: Path) -> Iterator[BinaryIO]:
+    """A file opened for writing, flushed to disk on close (a save must survive a power
+    cut whole)."""
+    with path.open("wb") as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def term_keys(

@@ -7,6 +7,7 @@ and the embedder.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 from collections.abc import Iterator, Sequence
@@ -797,3 +798,31 @@ def test_an_unchanged_start_maps_the_saved_lexical_index(
 
     damaged.rebuild(changed)  # `siyu kb rebuild` starts the lexical index afresh too
     assert len(builds) == 3
+
+
+@pytest.mark.parametrize("damage", ["empty-array", "no-meta", "garbage-meta"])
+def test_a_damaged_lexical_save_is_rebuilt_and_replaced(tmp_path: Path, damage: str) -> None:
+    """A power cut or a full disk can leave a save half written: it is never trusted,
+    never raises, and the next save replaces it."""
+    texts = [text for _, _, text in PASSAGES]
+    ids = [id_ for id_, _, _ in PASSAGES]
+    built = LexicalIndex()
+    built.build(ids, texts)
+    digest = built.digest(ids, texts)
+    built.save(tmp_path, digest)
+    folder = tmp_path / digest
+    if damage == "empty-array":
+        (folder / "vocab.npy").write_bytes(b"")
+    elif damage == "no-meta":
+        (folder / "meta.json").unlink()
+    else:
+        (folder / "meta.json").write_text("{not json", encoding="utf-8")
+    stale = tmp_path / ".0123.99999.tmp"  # left by a process that died long ago
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    assert not LexicalIndex().load(tmp_path, digest)
+    built.save(tmp_path, digest)
+    again = LexicalIndex()
+    assert again.load(tmp_path, digest)
+    assert again.search("等待期多久", 3) == built.search("等待期多久", 3)
+    assert [p.name for p in tmp_path.iterdir()] == [digest]
