@@ -196,3 +196,17 @@ def test_load_scripts_raises_with_every_error(tmp_path: Path) -> None:
         load_scripts(path)
     assert str(info.value).splitlines()[0] == "lib.csv: 4 problems, nothing imported"
     assert len(info.value.problems) == 4
+
+
+def test_yaml_nul_escapes_are_line_errors(tmp_path: Path) -> None:
+    """A YAML "\\0" escape gets past the byte checks; PostgreSQL cannot store a NUL."""
+    path = tmp_path / "scripts.yaml"
+    path.write_text(
+        '- {id: a1, title: "欢迎\\0", category: welcome, stage: acquire, industry: general,'
+        " body: 您好}\n"
+        "- {id: a2, title: 你好, category: welcome, stage: acquire, industry: general,"
+        ' body: "您好\\0", tags: ["x\\0"]}\n',
+        encoding="utf-8",
+    )
+    issues = [i for i in lint(read_scripts(path)) if i.severity == "error"]
+    assert [(i.line, i.field) for i in issues] == [(1, "title"), (2, "body"), (2, "tags")]
