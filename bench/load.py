@@ -719,11 +719,12 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
     server_tracebacks = log_text.count("Traceback (most recent call last)")
     # The server is gone: its database on disk is what we check.
     from bot.settings import Settings
+    from bot.web.operations import api_source_id
 
     db = Database(Settings.model_validate({"data_dir": str(data)}).database_url)
     try:
-        # The API namespaces msg ids by the token's adviser: "a1:a1-m7".
-        expected = {f"{m.split('-', 1)[0]}:{m}" for t in tallies + warm for m in t.msg_ids}
+        # The API namespaces msg ids by the token's adviser (adviser "a1" sent "a1-m7").
+        expected = {api_source_id(m.split("-", 1)[0], m) for t in tallies + warm for m in t.msg_ids}
         check = check_database(db, advisers, expected)
     finally:
         db.dispose()

@@ -77,6 +77,12 @@ def export_customer(
 API_CHANNEL = "api"
 
 
+def api_source_id(adviser_id: str, source_id: str) -> str:
+    """How ``POST /api/messages`` stores an adviser's message or contact id: prefixed by
+    the adviser id and its length, so that no id can spell another adviser's."""
+    return f"{len(adviser_id)}:{adviser_id}:{source_id}"
+
+
 def post_message(
     rt: Runtime, principal: Principal, body: schemas.MessageIn
 ) -> schemas.MessageAccepted:
@@ -87,11 +93,10 @@ def post_message(
     adviser = principal.adviser_id
     if not adviser:
         raise HTTPException(status_code=403, detail="此账号没有关联顾问 ID，不能提交消息")
-    prefix = f"{len(adviser)}:{adviser}:"
     message = IncomingMessage(
-        msg_id=prefix + (body.msg_id or uuid.uuid4().hex),
+        msg_id=api_source_id(adviser, body.msg_id or uuid.uuid4().hex),
         channel=API_CHANNEL,
-        contact_id=prefix + body.contact_id,
+        contact_id=api_source_id(adviser, body.contact_id),
         contact_name=body.contact_name,
         text=body.text,
         adviser_id=adviser,
