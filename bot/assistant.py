@@ -59,6 +59,18 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 #: Longest display names the store keeps (customer / adviser name, group topic).
 _DISPLAY_CHARS = {"contact_name": 100, "adviser_name": 100, "room_topic": 200}
 
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What ``Assistant.receive`` did with one delivery."""
+
+    message_id: int
+    customer_id: int
+    #: False: the ``msg_id`` was logged before; nothing else was done.
+    created: bool
+    result: SuggestionResult | None
+
+
 #: Called after a message is logged (and, for a customer's text, suggested for).
 HandledHook = Callable[[IncomingMessage, int, SuggestionResult | None], None]
 
@@ -303,6 +315,11 @@ class Assistant:
         None and does nothing else. A failure after logging leaves the message
         ``pending`` for ``process_pending``.
         """
+        return self.receive(message).result
+
+    def receive(self, message: IncomingMessage) -> Received:
+        """``handle``, telling also which message row holds it and whether this delivery
+        logged it (False: a repeated ``msg_id``, nothing else done)."""
         message = _storable(message)
         with self._db.session() as session:
             customers_repo.ensure_adviser(
@@ -345,7 +362,7 @@ class Assistant:
                 status="pending" if wants_suggestion else "done",
             )
         if not created:
-            return None
+            return Received(logged.id, customer.id, created=False, result=None)
         self._track_outcome(message, logged.id, customer.id)
         self.stats.tick()
         result = (
@@ -354,7 +371,7 @@ class Assistant:
             else None
         )
         self._notify(message, customer.id, result)
-        return result
+        return Received(logged.id, customer.id, created=True, result=result)
 
     def _track_outcome(self, message: IncomingMessage, message_id: int, customer_id: int) -> None:
         """1:1 chats: match the adviser's message to the latest suggestion, or record that

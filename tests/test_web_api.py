@@ -722,3 +722,20 @@ def test_token_use_is_recorded_at_minute_precision(world: World) -> None:
     with world.rt.db.session() as session:
         assert users_repo.user_for_token(session=session, digest=digest) is not None
     assert last_used() != moved
+
+
+def test_racing_posts_of_one_message_log_it_once(world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"msg_id": "race-1", "contact_id": "racer", "text": "重疾险等待期多久"}
+
+    def post(_: int) -> tuple[int, dict[str, object]]:
+        with world.client("alice") as c:
+            res = c.post("/api/messages", json=body)
+            return res.status_code, res.json()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post, range(4)))
+    assert sorted(code for code, _ in answers) == [200, 200, 200, 201]
+    assert len({a["message_id"] for _, a in answers}) == 1
+    assert [a["duplicate"] for _, a in answers].count(False) == 1

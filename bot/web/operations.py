@@ -18,7 +18,6 @@ from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import kpis as kpis_repo
 from bot.store import merges as merges_repo
-from bot.store import messages as messages_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
@@ -107,26 +106,17 @@ def post_message(
         sent_at=body.sent_at or datetime.now(UTC),
     )
     with rt.db.session() as session:
-        seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
         owner = customers_repo.identity_owner(
             session=session, kind=f"{API_CHANNEL}_contact", value=message.contact_id
         )
     if owner is not None and owner != adviser:
         raise HTTPException(status_code=409, detail="该联系人已分配给其他顾问")
-    duplicate = seen is not None
-    result = None if duplicate else rt.assistant.handle(message)
-    if seen is None:
-        with rt.db.session() as session:
-            seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
-    if seen is None:  # handle() raises when logging fails; this is a broken invariant
-        raise RuntimeError(f"message {message.msg_id} was not logged")
-    if seen.adviser_id != adviser:
-        raise HTTPException(status_code=409, detail="该消息 ID 已被其他顾问使用")
+    received = rt.assistant.receive(message)
     return schemas.MessageAccepted(
-        message_id=seen.id,
-        customer_id=seen.customer_id,
-        duplicate=duplicate,
-        suggestion=result.to_json() if result is not None else None,
+        message_id=received.message_id,
+        customer_id=received.customer_id,
+        duplicate=not received.created,
+        suggestion=received.result.to_json() if received.result is not None else None,
     )
 
 
