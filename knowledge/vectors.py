@@ -208,6 +208,21 @@ class VectorCollection:
             _collect(page, found)
         return found
 
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``ids`` (unknown ones are absent)."""
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), _PAGE):
+            with _chroma_errors(f"reading {self.name!r}"):
+                page = self._collection.get(
+                    ids=list(ids[start : start + _PAGE]), include=["embeddings"]
+                )
+            embeddings = page["embeddings"]
+            if embeddings is None:
+                continue
+            for id_, vector in zip(page["ids"], embeddings, strict=True):
+                found[id_] = np.asarray(vector, dtype=np.float32)
+        return found
+
     def count(self) -> int:
         """Number of vectors."""
         with _chroma_errors(f"counting {self.name!r}"):

