@@ -63,6 +63,7 @@ import multiprocessing as mp
 import random
 import re
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -75,6 +76,7 @@ from typing import Any
 import numpy as np
 from common import (
     DEMO,
+    ROOT,
     demo_knowledge,
     open_library,
     peak_rss_mb,
@@ -685,30 +687,6 @@ def message_writer(
     )
 
 
-def create_pg_database(server_url: str) -> str:
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"siyu_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(server_url: str, url: str) -> None:
-    from sqlalchemy import create_engine, make_url, text
-
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
 def message_run(url: str, writers: int, per_writer: int) -> dict[str, Any]:
     from bot.store import Database, messages
 
@@ -765,12 +743,16 @@ def messages_section(
                     res = message_run(url, writers, per_writer)
             else:
                 assert postgres_url is not None
-                url = create_pg_database(postgres_url)
+                # A throw-away database on the server, as the test suite makes them.
+                sys.path.insert(0, str(ROOT / "tests"))
+                from store_backends import create_postgres_database, drop_postgres_database
+
+                url = create_postgres_database(postgres_url)
                 try:
                     with console.status(f"postgresql, {writers} writer(s)"):
                         res = message_run(url, writers, per_writer)
                 finally:
-                    drop_pg_database(postgres_url, url)
+                    drop_postgres_database(postgres_url, url)
             res["backend"] = backend
             results.append(res)
             lat = res["latency_ms"]

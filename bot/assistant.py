@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -40,6 +39,7 @@ from bot.store import tags as tags_repo
 from bot.store.records import CustomerRecord
 from bot.tagging import Tagger
 from knowledge import Embedder
+from knowledge.text import UNSTORABLE
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,6 @@ OPENING_CATEGORIES = ("welcome", "icebreaker")
 #: Messages longer than this are cut before retrieval (the tail is still logged).
 MAX_QUERY_CHARS = 2000
 HISTORY_MESSAGES = 6
-#: Characters no database text column can store: lone surrogates (a ``str`` may hold
-#: them, e.g. from a bad JSON ``\ud83d`` escape, but they have no UTF-8 encoding, which
-#: SQLite and PostgreSQL need) and NUL (refused by PostgreSQL). ``handle`` turns them
-#: into U+FFFD before logging, so such a message is logged and suggested for like any
-#: other instead of failing on every retry (``suggest`` does the same: its result quotes
-#: the text and must encode as UTF-8 JSON).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 #: Longest display names the store keeps (customer / adviser name, group topic).
 _DISPLAY_CHARS = {"contact_name": 100, "adviser_name": 100, "room_topic": 200}
 
@@ -128,7 +121,8 @@ class Assistant:
     ) -> SuggestionResult:
         """Suggestions for a message, without logging anything."""
         ctx = self._context(industry=industry, customer_id=customer_id, new_contact=new_contact)
-        return self._suggest(_UNSTORABLE.sub("\ufffd", text), ctx)
+        # Its result quotes the text and must encode as UTF-8 JSON (see ``_storable``).
+        return self._suggest(UNSTORABLE.sub("\ufffd", text), ctx)
 
     def _context(
         self,
@@ -459,13 +453,15 @@ class Assistant:
 
 def _storable(message: IncomingMessage) -> IncomingMessage:
     """``message`` with the unstorable characters of its text fields made U+FFFD and its
-    display names cut to their columns' sizes (ids are never cut: they identify)."""
+    display names cut to their columns' sizes (ids are never cut: they identify). Such a
+    message is then logged and suggested for like any other, instead of failing on
+    every retry."""
     changes: dict[str, Any] = {}
     for f in fields(message):
         value = getattr(message, f.name)
         if not isinstance(value, str):
             continue
-        clean = _UNSTORABLE.sub("\ufffd", value)[: _DISPLAY_CHARS.get(f.name)]
+        clean = UNSTORABLE.sub("\ufffd", value)[: _DISPLAY_CHARS.get(f.name)]
         if clean != value:
             changes[f.name] = clean
     return replace(message, **changes) if changes else message

@@ -8,6 +8,12 @@ layer turns it into an HTTP error. Nothing below those two layers knows about ei
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (parser messages often span several), or its
+    type's name when it has none."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class SiyuError(Exception):
     """Root of every error the product raises on purpose."""
 

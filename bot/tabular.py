@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.errors import InputError
+from bot.errors import InputError, one_line
 
 Row = tuple[int, dict[str, str]]
 
@@ -135,13 +135,8 @@ def _xlsx_rows(path: Path) -> list[tuple[int, list[str]]]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     except xlsx_errors() as exc:
-        raise InputError(f"{path.name}: not a readable .xlsx workbook ({_one_line(exc)})") from exc
+        raise InputError(f"{path.name}: not a readable .xlsx workbook ({one_line(exc)})") from exc
     return rows
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's message on one line (parser messages may span several)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _cell(value: object) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bot.errors import InputError
+from bot.errors import InputError, one_line
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -289,8 +289,7 @@ def _xlsx_rows(source: Path, data: bytes) -> Iterator[list[str]]:
             finally:
                 workbook.close()
     except unreadable as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputError(f"{source}: not a readable .xlsx workbook ({reason})") from exc
+        raise InputError(f"{source}: not a readable .xlsx workbook ({one_line(exc)})") from exc
     return iter(rows)
 
 

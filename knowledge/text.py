@@ -18,9 +18,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import opencc
 
-__all__ = ["CJK_RANGES", "STOP_CHARS", "WORD", "normalize", "strip_invisible", "tokenize"]
+__all__ = [
+    "CJK_RANGES",
+    "STOP_CHARS",
+    "UNSTORABLE",
+    "WORD",
+    "normalize",
+    "strip_invisible",
+    "tokenize",
+]
 
 #: Frequent function characters skipped as unigrams (they stay inside bigrams).
+#: Characters no database text column stores: NUL (PostgreSQL refuses it) and unpaired
+#: surrogates (no UTF-8 encoding). A ``str`` can still hold them, from a JSON ``\ud83d``
+#: or a YAML ``"\0"`` escape.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 STOP_CHARS: frozenset[str] = frozenset(
     "的了吗呢啊吧呀哦嗯哈么是我你您他她它们这那和与及就都也还在有个着过被把给让之其或而"
 )

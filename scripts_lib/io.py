@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from bot.errors import InputError
+from bot.errors import InputError, one_line
 from scripts_lib.lint import lint
 from scripts_lib.model import (
     CATEGORIES,
@@ -370,8 +370,7 @@ def _read_xlsx(path: Path) -> list[ParsedScript]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     except xlsx_errors() as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputError(f"{path.name}: not a readable .xlsx workbook ({reason})") from exc
+        raise InputError(f"{path.name}: not a readable .xlsx workbook ({one_line(exc)})") from exc
     return _rows_to_scripts(rows, path.name)
 
 
@@ -439,8 +438,7 @@ def load_yaml_file(path: Path, *, what: str) -> Any:
         check_yaml_depth(text, path.name)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        reason = " ".join(str(exc).split())  # PyYAML's messages span several lines
-        raise InputError(f"{path.name}: not valid YAML ({reason})") from exc
+        raise InputError(f"{path.name}: not valid YAML ({one_line(exc)})") from exc
 
 
 def _read_yaml(text: str, name: str) -> list[ParsedScript]:
@@ -453,7 +451,7 @@ def _read_yaml(text: str, name: str) -> list[ParsedScript]:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise InputError(f"{name}: {where}invalid YAML ({exc.problem or exc.context})") from exc
     except yaml.YAMLError as exc:  # a ReaderError (a forbidden character) spans lines
-        raise InputError(f"{name}: invalid YAML ({' '.join(str(exc).split())})") from exc
+        raise InputError(f"{name}: invalid YAML ({one_line(exc)})") from exc
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):

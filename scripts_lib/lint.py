@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
+from knowledge.text import UNSTORABLE
 from scripts_lib.model import (
     ANY_INDUSTRY,
     CATEGORIES,
@@ -28,8 +29,6 @@ MAX_TITLE_CHARS = 40
 #: error, or the import fails on PostgreSQL (SQLite would store anything).
 MAX_FIELD_CHARS = {"id": 64, "title": 200, "industry": 50, "variant_group": 64}
 
-# Characters no database text column stores (a YAML "\0" or "\ud800" escape makes them).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # CJK unified ideographs (basic, extension A, compatibility, extensions B-G).
 _CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 # A variable typed with full-width braces by a Chinese input method: ｛customer_name｝.
@@ -105,9 +104,9 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
             _issue(item, "industry", f"unknown industry {record.industry!r}; allowed: {names}")
         )
     for name in ("id", "title", "category", "stage", "industry", "body", "variant_group"):
-        if _UNSTORABLE.search(getattr(record, name) or ""):
+        if UNSTORABLE.search(getattr(record, name) or ""):
             issues.append(_issue(item, name, f"{name} holds a NUL or an unpaired surrogate"))
-    if any(_UNSTORABLE.search(tag) for tag in record.tags):
+    if any(UNSTORABLE.search(tag) for tag in record.tags):
         issues.append(_issue(item, "tags", "tags hold a NUL or an unpaired surrogate"))
     for name, limit in MAX_FIELD_CHARS.items():
         value = getattr(record, name) or ""
