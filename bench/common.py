@@ -16,10 +16,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.runtime import Runtime, open_runtime  # noqa: E402
+from bot.pipeline.runtime import Runtime, open_runtime  # noqa: E402
+from bot.pipeline.tagging import parse_taxonomy  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import tags as tags_repo  # noqa: E402
-from bot.tagging import parse_taxonomy  # noqa: E402
 
 DEMO = ROOT / "bot" / "demo_data"
 

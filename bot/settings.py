@@ -207,9 +207,10 @@ class OutcomeSettings(_Section):
 
 
 class RankingSettings(_Section):
-    """Script ranking from evidence (bot.effectiveness, bot.bandit). Retrieval relevance
-    stays first: only scripts scoring at least ``relevance_ratio`` x the best score are
-    re-ordered, by ``(1 - outcome_weight) * relevance/best + outcome_weight * reply rate``
+    """Script ranking from evidence (bot.learning.effectiveness, bot.learning.bandit).
+    Retrieval relevance stays first: only scripts scoring at least ``relevance_ratio`` x
+    the best score are re-ordered, by
+    ``(1 - outcome_weight) * relevance/best + outcome_weight * reply rate``
     (the reply rate shrunk towards the overall rate by ``prior_strength`` pseudo-samples)."""
 
     #: Off switch for re-ranking, A/B variant choice and reasons: pure retrieval order.

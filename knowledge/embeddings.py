@@ -194,9 +194,9 @@ class OpenAIEmbedder(Embedder):
     """An OpenAI-compatible ``POST {base_url}/embeddings`` endpoint (bge-m3 on vLLM or
     Xinference, a cloud provider), spoken with httpx.
 
-    Not through the ``openai`` SDK (kept to ``bot.llm``): the protocol is one JSON POST,
+    Not through the ``openai`` SDK (kept to ``bot.pipeline.llm``): the protocol is one JSON POST,
     and this base class already does batching, shape/norm checks and error translation,
-    so the SDK would add a second adapter layer and a ``knowledge`` → ``bot.llm``
+    so the SDK would add a second adapter layer and a ``knowledge`` → ``bot.pipeline.llm``
     dependency for no gain. The dimension is learnt at construction from one probe
     request, which also makes a wrong URL, model or key fail at start-up.
     """

@@ -16,10 +16,10 @@ from chroma_server import chroma_server  # noqa: F401  (fixture: `chroma run` on
 from openai_stub import openai_stub  # noqa: F401  (fixture: local OpenAI-compatible server)
 from store_backends import database_url  # noqa: F401  (fixture: SQLite / PostgreSQL)
 
-from bot.runtime import Runtime, open_runtime
+from bot.pipeline.runtime import Runtime, open_runtime
+from bot.pipeline.tagging import parse_taxonomy
 from bot.settings import Settings
 from bot.store import tags as tags_repo
-from bot.tagging import parse_taxonomy
 
 LIBRARY = Path(__file__).parent / "data" / "library"
 

@@ -12,7 +12,7 @@ from openai_stub import OpenAIStub
 
 from bot.channels.memory import MemoryChannel
 from bot.domain import IncomingMessage
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 from bot.store import customers, messages, suggestions
 from bot.store import tags as tags_repo
 
@@ -229,7 +229,7 @@ def test_retention_erases_old_message_text_and_keeps_the_rows(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from bot.runtime import apply_retention
+    from bot.pipeline.runtime import apply_retention
     from bot.settings import Settings
 
     rt = make_runtime(load=False)

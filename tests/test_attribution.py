@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.attribution import attribute, attribute_all, last_touch, position_weighted
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
 from bot.errors import InputError
-from bot.runtime import Runtime
+from bot.learning.attribution import attribute, attribute_all, last_touch, position_weighted
+from bot.pipeline.runtime import Runtime
 from bot.store import conversions as conv_repo
 from bot.store.conversions import ConversionRecord, Touch
 
@@ -100,7 +100,7 @@ def test_events_orders_and_attribution_through_the_pipeline(
     assert "2/2" in capsys.readouterr().out
 
     # conversion rate in the effectiveness stats picks the purchase up
-    from bot import effectiveness
+    from bot.learning import effectiveness
 
     stats = {s.script_id: s for s in effectiveness.compute(effectiveness.load(db=rt.db))}
     assert stats[used.id].converted == 1 and stats[used.id].conversion_rate == 1.0

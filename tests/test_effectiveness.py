@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import effectiveness
-from bot.bandit import Arm, ThompsonSampler, posterior
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
-from bot.effectiveness import blend_order, wilson
-from bot.runtime import Runtime
+from bot.learning import effectiveness
+from bot.learning.bandit import Arm, ThompsonSampler, posterior
+from bot.learning.effectiveness import blend_order, wilson
+from bot.pipeline.runtime import Runtime
 from bot.settings import RankingSettings
 from bot.store.effectiveness import OutcomeRow, ShownRow
 
@@ -197,8 +197,8 @@ def test_silence_past_the_reply_window_counts_as_not_replied() -> None:
 def test_reason_is_rendered_for_the_adviser() -> None:
     from rich.console import Console
 
+    from bot.cli.render import suggestion_panel
     from bot.domain import ScriptSuggestion, SuggestionResult
-    from bot.render import suggestion_panel
 
     script = ScriptSuggestion(
         "S1", "价格", "pricing", 0.5, "每年4680元", reason="回复率 38%，n=120"

@@ -12,7 +12,7 @@ from conftest import RuntimeFactory
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
 from bot.errors import InputError
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 from bot.store import audit, customers, erasure, messages, outcomes, suggestions
 from bot.store.models import Transaction
 

@@ -46,7 +46,7 @@ def test_lost_or_corrupted_index_is_rebuilt_from_sql_at_start(
     chunks = rt.vectors.collection("knowledge").count()
     rt.close()
     _damage(data / "chroma", how)
-    with caplog.at_level(logging.WARNING, logger="bot.runtime"):
+    with caplog.at_level(logging.WARNING, logger="bot.pipeline.runtime"):
         again = make_runtime(data_dir=data, load=False)
     assert [p.text for p in again.kb.search(QUERY, k=3)] == before
     assert again.vectors.collection("knowledge").count() == chunks
@@ -125,7 +125,7 @@ CRASH_AFTER_LOGGING = textwrap.dedent(
     """
     import os, sys
     from bot.channels.memory import MemoryChannel
-    from bot.runtime import open_runtime
+    from bot.pipeline.runtime import open_runtime
     from bot.settings import Settings
 
     rt = open_runtime(Settings.model_validate({"data_dir": sys.argv[1]}))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import followups
+from bot.crm import followups
 from bot.errors import InputError
 from bot.store import Database, customers, messages, scripts
 from scripts_lib.model import ScriptRecord
@@ -230,7 +230,7 @@ def test_scheduler_runs_the_rules_in_the_background_and_survives_a_bad_file(
 
     import yaml
 
-    from bot.scheduler import FollowupScheduler
+    from bot.crm.scheduler import FollowupScheduler
     from bot.settings import Settings
 
     _customer(db, "新客", source="抖音", created_at=datetime(2026, 5, 1, 2, tzinfo=UTC))

@@ -13,7 +13,7 @@ import pytest
 from openai_stub import CITE_INVALID_REPLY, OK_REPLY, STUB_MODEL, OpenAIStub, free_port
 
 from bot.errors import ConfigError, LLMError
-from bot.llm import (
+from bot.pipeline.llm import (
     DEADLINE_SLACK_S,
     Completion,
     Draft,
@@ -22,7 +22,7 @@ from bot.llm import (
     build_llm,
     clean_answer,
 )
-from bot.prompts import ChatMessage, DraftRequest, Passage
+from bot.pipeline.prompts import ChatMessage, DraftRequest, Passage
 from bot.settings import LLMSettings
 
 KEY_ENV = "SIYU_TEST_LLM_KEY"
@@ -188,12 +188,12 @@ def test_connection_refused_raises_llm_error(make_client: ClientFactory) -> None
 def test_a_failure_is_logged_once_then_recovery_once(
     openai_stub: OpenAIStub, client: OpenAIChatClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.llm")
+    caplog.set_level(logging.DEBUG, logger="bot.pipeline.llm")
     openai_stub.behaviour = "error500"
     for _ in range(2):
         with pytest.raises(LLMError):
             client.draft_reply(REQUEST)
-    ours = [r for r in caplog.records if r.name == "bot.llm"]
+    ours = [r for r in caplog.records if r.name == "bot.pipeline.llm"]
     warnings = [r for r in ours if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "HTTP 500" in warnings[0].getMessage()
@@ -202,7 +202,9 @@ def test_a_failure_is_logged_once_then_recovery_once(
     openai_stub.behaviour = "ok"
     client.draft_reply(REQUEST)
     client.draft_reply(REQUEST)
-    infos = [r for r in caplog.records if r.name == "bot.llm" and r.levelno == logging.INFO]
+    infos = [
+        r for r in caplog.records if r.name == "bot.pipeline.llm" and r.levelno == logging.INFO
+    ]
     assert len(infos) == 1
     assert "2 failed call(s)" in infos[0].getMessage()
 
@@ -224,12 +226,12 @@ def test_logs_hold_neither_the_key_nor_the_prompt(
 def test_each_kind_of_failure_is_logged_on_its_own(
     openai_stub: OpenAIStub, client: OpenAIChatClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.llm")
+    caplog.set_level(logging.WARNING, logger="bot.pipeline.llm")
     for behaviour in ["error500", "empty", "error500", "empty"]:
         openai_stub.behaviour = behaviour
         with pytest.raises(LLMError):
             client.draft_reply(REQUEST)
-    assert len([r for r in caplog.records if r.name == "bot.llm"]) == 2
+    assert len([r for r in caplog.records if r.name == "bot.pipeline.llm"]) == 2
 
 
 def test_models_endpoint(openai_stub: OpenAIStub) -> None:
@@ -289,7 +291,7 @@ def test_model_name_falls_back_to_the_configured_one() -> None:
 
 
 def test_interval_zero_logs_every_failure(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.llm")
+    caplog.set_level(logging.WARNING, logger="bot.pipeline.llm")
     fake = FakeLLM(lambda: "", lambda: "")
     for _ in range(2):
         with pytest.raises(LLMError):
@@ -319,5 +321,5 @@ def test_importing_the_module_does_not_load_openai() -> None:
     import subprocess
     import sys
 
-    code = "import sys, bot.llm; assert 'openai' not in sys.modules"
+    code = "import sys, bot.pipeline.llm; assert 'openai' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,8 +8,8 @@ import pytest
 
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
-from bot.mining import cluster
-from bot.runtime import Runtime
+from bot.learning.mining import cluster
+from bot.pipeline.runtime import Runtime
 
 
 def test_cluster_groups_near_duplicates() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from bot import oneid
+from bot.crm import oneid
 from bot.errors import InputError
 from bot.store import Database, customers, messages, suggestions, tags
 from bot.store.models import AuditLog, Base, FollowUp, Transaction

@@ -1,4 +1,4 @@
-"""Outcome matching (bot.outcomes): channel-independent, through the real pipeline."""
+"""Outcome matching (bot.pipeline.outcomes): channel-independent, through the real pipeline."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.channels.memory import MemoryChannel
-from bot.outcomes import Candidate, classify
-from bot.runtime import Runtime
+from bot.pipeline.outcomes import Candidate, classify
+from bot.pipeline.runtime import Runtime
 from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo
 

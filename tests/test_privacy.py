@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.privacy import TOKENS, PiiMatch, find_pii, mask_pii
+from bot.pipeline.privacy import TOKENS, PiiMatch, find_pii, mask_pii
 
 
 def with_luhn_digit(prefix: str) -> str:
@@ -266,5 +266,5 @@ def test_pathological_input_does_not_backtrack(text: str) -> None:
 
 
 def test_import_compiles_nothing() -> None:
-    code = "import bot.privacy as p; assert p._patterns.cache_info().currsize == 0"
+    code = "import bot.pipeline.privacy as p; assert p._patterns.cache_info().currsize == 0"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,7 +15,7 @@ from conftest import RuntimeFactory
 from openai_stub import OpenAIStub
 
 from bot.channels.memory import MemoryChannel
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 
 OTHER_NAME = "欧阳娜娜"
 OTHER_PHONE = "13900001111"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bot.prompts import (
+from bot.pipeline.prompts import (
     DRAFT_REPLY_SYSTEM,
     MAX_CUSTOMER_CHARS,
     MAX_HISTORY_TURNS,

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from store_backends import BACKENDS, backend_url
 
-from bot.assistant import MAX_QUERY_CHARS
 from bot.channels.memory import MemoryChannel
 from bot.domain import IncomingMessage, SuggestionResult
-from bot.runtime import Runtime, open_runtime
+from bot.pipeline.assistant import MAX_QUERY_CHARS
+from bot.pipeline.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.store.models import Customer, Message, Suggestion
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import reports, segments, tabular
+from bot import tabular
 from bot.cli import run
+from bot.crm import reports, segments
 from bot.errors import InputError
 from bot.settings import Settings
 from bot.store import Database, customers, messages, tags

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from web_helpers import PASSWORD, add_users, bearer_client, customer_message, login, web_app
 
-from bot.auth import hash_password, verify_password
 from bot.cli import run
 from bot.errors import ConfigError, InputError
-from bot.events import Broadcaster, LiveEvent
-from bot.runtime import Runtime
+from bot.pipeline.live import Broadcaster, LiveEvent
+from bot.pipeline.runtime import Runtime
+from bot.services.access import hash_password, verify_password
 from bot.settings import WebSettings
 from bot.store import audit as audit_repo
 from bot.store import inbox as inbox_repo
@@ -696,7 +696,7 @@ def test_token_use_is_recorded_at_minute_precision(world: World) -> None:
 
     from sqlalchemy import select
 
-    from bot.auth import token_digest
+    from bot.services.access import token_digest
     from bot.store import users as users_repo
     from bot.store.models import ApiToken
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from web_helpers import PASSWORD, add_users, customer_message, web_app
 
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 from bot.store import audit as audit_repo
 from bot.store import tags as tags_repo
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_helpers import add_users, bearer_client, customer_message, login, web_app
 
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import followups as followups_repo
 from bot.store import inbox as inbox_repo
@@ -217,7 +217,7 @@ def test_an_adviser_sees_their_own_reminders_with_the_script(world: World) -> No
 
 # ------------------------------------------------------------------ tokens
 def test_users_list_and_revoke_their_own_tokens(world: World) -> None:
-    from bot.auth import new_api_token, token_digest
+    from bot.services.access import new_api_token, token_digest
     from bot.store import users as users_repo
 
     spare = new_api_token()

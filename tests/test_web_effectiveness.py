@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from web_helpers import add_users, login, web_app
 
 from bot.channels.memory import MemoryChannel
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 
 
 def test_events_api_and_operator_page(make_runtime: Callable[..., Runtime]) -> None:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from web_helpers import add_users, customer_message, web_app
 
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 
 TOKENS: dict[str, str] = {}
 

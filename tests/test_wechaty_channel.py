@@ -29,7 +29,7 @@ from wechaty_puppet import (  # type: ignore[import-untyped]
 
 from bot.channels.wechaty import WechatyChannel
 from bot.domain import IncomingMessage, SuggestionResult
-from bot.newcontacts import NewContact, Welcome
+from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import WechatySettings
 
 USER = "me"

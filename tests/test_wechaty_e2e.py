@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from wechaty_mock import ADVISER, TOKEN, MockWeChat, free_port, server_available
 
-from bot.channels.wechaty_cli import BackgroundChannel
-from bot.runtime import Runtime
+from bot.cli.wechaty import BackgroundChannel
+from bot.pipeline.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store import suggestions as suggestions_repo

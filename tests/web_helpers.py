@@ -7,9 +7,9 @@ import re
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bot.auth import hash_password, new_api_token, token_digest
 from bot.channels.memory import MemoryChannel
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
+from bot.services.access import hash_password, new_api_token, token_digest
 from bot.store import users as users_repo
 from bot.web.app import create_app
 

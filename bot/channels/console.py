@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from bot.channels.base import Channel, Handler
+from bot.cli.render import suggestion_panel
 from bot.domain import IncomingMessage, SuggestionResult
-from bot.render import suggestion_panel
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.pipeline.runtime import Runtime
 
 EXIT_WORDS = {"/quit", "/exit", "/q"}
 

@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.channels.base import Backoff, Channel, Handler
+from bot.cli.render import adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError
-from bot.newcontacts import NewContact, Welcome
-from bot.render import adviser_note
+from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import WechatySettings
 
 

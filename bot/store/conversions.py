@@ -1,5 +1,5 @@
 """Conversion events (a purchase, a stage change, "converted") and the script touches that
-preceded them, for attribution (bot.attribution)."""
+preceded them, for attribution (bot.learning.attribution)."""
 
 from __future__ import annotations
 

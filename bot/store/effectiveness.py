@@ -1,4 +1,4 @@
-"""Raw rows behind script effectiveness (bot.effectiveness aggregates them in Python).
+"""Raw rows behind script effectiveness (bot.learning.effectiveness aggregates them in Python).
 
 Three flat reads, no per-script queries: the scripts each suggestion showed (from its
 ``candidates`` JSON), the outcomes recorded against suggestions, and the customers'

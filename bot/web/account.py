@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from bot.services import operations as ops
 from bot.store.users import ApiTokenRecord
-from bot.web import operations as ops
 from bot.web import schemas
 from bot.web.deps import AnyUser, db_session, render
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from bot.auth import CustomerScope
-from bot.events import LiveEvent
-from bot.web import operations as ops
+from bot.pipeline.live import LiveEvent
+from bot.services import operations as ops
+from bot.services.access import CustomerScope
 from bot.web import schemas
 from bot.web.deps import (
     AdviserUser,

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.errors import InputError, NotFoundError
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
 from bot.web import account, api, auth, effectiveness, knowledge, manager, scripts, sidebar
 from bot.web.deps import NotAuthenticated, csrf_token, local_time, waiting_label
 

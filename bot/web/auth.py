@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.auth import Principal, verify_password
+from bot.services.access import Principal, verify_password
 from bot.store import audit as audit_repo
 from bot.store import users as users_repo
 from bot.web.deps import NotAuthenticated, csrf_guard, current_principal, db_session, render

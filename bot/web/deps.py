@@ -17,8 +17,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from bot.auth import CustomerScope, Principal, customer_scope, token_digest
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
+from bot.services.access import CustomerScope, Principal, customer_scope, token_digest
 from bot.store import audit as audit_repo
 from bot.store import inbox as inbox_repo
 from bot.store import users as users_repo

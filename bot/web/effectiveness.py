@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot import script_reports
 from bot.errors import InputError
+from bot.learning import script_report as script_reports
 from bot.store import conversions as conv_repo
 from bot.web.deps import (
     CustomerViewer,

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from bot.services import operations as ops
 from bot.store.kpis import TagWeek
-from bot.web import operations as ops
 from bot.web.charts import bar_chart, funnel_chart, stacked_columns
 from bot.web.deps import Manager, db_session, render, runtime_of
 

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from bot.auth import Principal
 from bot.errors import InputError
+from bot.services import operations as ops
+from bot.services.access import Principal
 from bot.store import scripts as scripts_repo
-from bot.web import operations as ops
 from bot.web import schemas
 from bot.web.deps import Operator, audit, db_session, render, runtime_of
 from bot.web.diffs import html_diff

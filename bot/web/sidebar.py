@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.web import operations as ops
+from bot.services import operations as ops
 from bot.web.deps import CustomerViewer, db_session, render, runtime_of
 from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
 

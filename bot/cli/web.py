@@ -25,8 +25,8 @@ def serve_command(
     """Start the web console and its JSON API (OpenAPI at /docs)."""
     import uvicorn
 
-    from bot.runtime import open_runtime
-    from bot.scheduler import FollowupScheduler
+    from bot.crm.scheduler import FollowupScheduler
+    from bot.pipeline.runtime import open_runtime
     from bot.web.app import create_app
 
     settings = ctx.obj.settings()
@@ -38,7 +38,7 @@ def serve_command(
     try:
         scheduler.start()
         if with_bot:
-            from bot.channels.wechaty_cli import BackgroundChannel
+            from bot.cli.wechaty import BackgroundChannel
 
             channel = BackgroundChannel(runtime)
             channel.start()
@@ -70,8 +70,8 @@ def users_add(
     team: Annotated[str | None, typer.Option(help="Team (managers see their team).")] = None,
 ) -> None:
     """Create a console user."""
-    from bot.auth import ROLES, hash_password
     from bot.errors import InputError
+    from bot.services.access import ROLES, hash_password
     from bot.store import Database, users
 
     if role not in ROLES:
@@ -104,8 +104,8 @@ def users_token(
     name: Annotated[str, typer.Option(help="What the token is for.")] = "",
 ) -> None:
     """Create an API token for a user; it is shown once."""
-    from bot.auth import new_api_token, token_digest
     from bot.errors import NotFoundError
+    from bot.services.access import new_api_token, token_digest
     from bot.store import Database, users
 
     settings = ctx.obj.settings()

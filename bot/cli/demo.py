@@ -15,12 +15,12 @@ from rich.progress import Progress
 from rich.rule import Rule
 
 from bot.channels.memory import MemoryChannel
+from bot.cli.render import profile_panel, suggestion_panel
 from bot.errors import InputError
-from bot.render import profile_panel, suggestion_panel
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
+from bot.pipeline.tagging import parse_taxonomy
 from bot.store import customers as customers_repo
 from bot.store import tags as tags_repo
-from bot.tagging import parse_taxonomy
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.crm_cli import NowOpt, _day, _db, _now
+from bot.cli.crm import NowOpt, _day, _db, _now
 from bot.errors import InputError
 
 out = Console()
@@ -40,7 +40,7 @@ def scripts_mine_edits(
 ) -> None:
     """Propose script drafts (status draft, never approved) from frequent adviser edits
     and frequent adviser messages that matched no script."""
-    from bot.mining import mine_edits
+    from bot.learning.mining import mine_edits
 
     if min_count < 1 or not 0 < similarity <= 1:
         raise InputError("--min-count must be >= 1 and --similarity within (0, 1]")
@@ -101,7 +101,7 @@ def events_import_orders(
     path: Annotated[Path, typer.Argument(help="CSV/XLSX: customer,amount,time,order_id,product")],
 ) -> None:
     """Import orders (all-or-nothing; order ids already stored are skipped)."""
-    from bot.conversions import import_orders
+    from bot.crm.conversions import import_orders
 
     with _db(ctx) as (db, settings), db.session() as session:
         stats = import_orders(session=session, path=path, timezone=settings.timezone)
@@ -115,8 +115,8 @@ def report_attribution(
 ) -> None:
     """Conversions attributed to the scripts used before them (last touch and
     position-weighted), over ``ranking.conversion_window_days``."""
-    from bot.attribution import attribute_all
-    from bot.followups import start_of_day
+    from bot.crm.followups import start_of_day
+    from bot.learning.attribution import attribute_all
 
     with _db(ctx) as (db, settings):
         tz = ZoneInfo(settings.timezone)
@@ -161,9 +161,9 @@ def report_scripts(
 ) -> None:
     """Per-script effectiveness: suggested, adopted, edited, reply and conversion rates
     with 95 % Wilson intervals and sample sizes; flags; A/B variant posteriors."""
-    from bot import script_reports
-    from bot.effectiveness import GROUP_BYS
-    from bot.followups import start_of_day
+    from bot.crm.followups import start_of_day
+    from bot.learning import script_report as script_reports
+    from bot.learning.effectiveness import GROUP_BYS
 
     if by is not None and by not in GROUP_BYS:
         raise InputError(f"--by must be one of {', '.join(GROUP_BYS)}")

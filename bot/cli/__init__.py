@@ -33,7 +33,7 @@ from rich.table import Table
 from bot.errors import SiyuError
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.pipeline.runtime import Runtime
     from bot.settings import Settings
 
 app = typer.Typer(
@@ -50,17 +50,17 @@ app.add_typer(scripts_app, name="scripts")
 app.add_typer(kb_app, name="kb")
 app.add_typer(tags_app, name="tags")
 app.add_typer(customers_app, name="customers")
-# The web console (issue #4): implementation in bot/web/cli.py, heavy imports deferred.
-from bot.web.cli import serve_command, users_app  # noqa: E402
+# The web console (issue #4): implementation in bot/cli/web.py, heavy imports deferred.
+from bot.cli.web import serve_command, users_app  # noqa: E402
 
 app.command("serve")(serve_command)
-# The Wechaty channel (issue #3): bot/channels/wechaty_cli.py, the SDK loads in the command.
-from bot.channels.wechaty_cli import bot_command  # noqa: E402
+# The Wechaty channel (issue #3): bot/cli/wechaty.py, the SDK loads in the command.
+from bot.cli.wechaty import bot_command  # noqa: E402
 
 app.command("bot")(bot_command)
 app.add_typer(users_app, name="users")
-# OneID, follow-ups, segments, reports (issue #6): implementation in bot/crm_cli.py.
-from bot.crm_cli import (  # noqa: E402
+# OneID, follow-ups, segments, reports (issue #6): implementation in bot/cli/crm.py.
+from bot.cli.crm import (  # noqa: E402
     followups_app,
     register_customer_commands,
     report_app,
@@ -71,8 +71,8 @@ register_customer_commands(customers_app)
 app.add_typer(followups_app, name="followups")
 app.add_typer(segments_app, name="segments")
 app.add_typer(report_app, name="report")
-# Script effectiveness, A/B variants, conversion events (issue #5): bot/effectiveness_cli.py.
-from bot.effectiveness_cli import events_app, register_effectiveness_commands  # noqa: E402
+# Script effectiveness, A/B variants, conversion events (issue #5): bot/cli/effectiveness.py.
+from bot.cli.effectiveness import events_app, register_effectiveness_commands  # noqa: E402
 
 register_effectiveness_commands(report_app=report_app, scripts_app=scripts_app)
 app.add_typer(events_app, name="events")
@@ -131,7 +131,7 @@ def _progress() -> Progress:
 @contextmanager
 def _runtime(ctx: typer.Context) -> Iterator[Runtime]:
     """Open the runtime with a progress bar while the indexes catch up with SQL."""
-    from bot.runtime import open_runtime
+    from bot.pipeline.runtime import open_runtime
 
     settings: Settings = ctx.obj.settings()
     with _progress() as progress:
@@ -190,7 +190,7 @@ def suggest(
             if as_json:
                 out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
             else:
-                from bot.render import suggestion_panel
+                from bot.cli.render import suggestion_panel
 
                 out.print(suggestion_panel(result))
             return
@@ -261,7 +261,7 @@ def chat(
 @app.command()
 def demo(ctx: typer.Context) -> None:
     """Load the shipped demo data and play a short conversation with three customers."""
-    from bot.demo import run_demo
+    from bot.cli.demo import run_demo
 
     with _runtime(ctx) as rt:
         run_demo(rt, console=out, progress=_progress)
@@ -409,8 +409,8 @@ def tags_import(
     path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
 ) -> None:
     """Import the tag taxonomy (tags missing from the file are deactivated)."""
+    from bot.pipeline.tagging import parse_taxonomy
     from bot.store import tags
-    from bot.tagging import parse_taxonomy
 
     categories = parse_taxonomy(path)
     with _runtime(ctx) as rt:
@@ -512,7 +512,7 @@ def customers_list(
 @customers_app.command("show")
 def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument()]) -> None:
     """Show one customer's profile: identities, tags, timeline."""
-    from bot.render import profile_panel
+    from bot.cli.render import profile_panel
     from bot.store import customers
 
     with _runtime(ctx) as rt:

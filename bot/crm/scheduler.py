@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.followups import RunStats, load_rules, run_rules
+from bot.crm.followups import RunStats, load_rules, run_rules
 from bot.settings import Settings
 from bot.store import Database
 

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot.crm.oneid import parse_datetime
 from bot.errors import InputError, SiyuError
-from bot.oneid import parse_datetime
 from bot.store import conversions as conv_repo
 from bot.tabular import read_table
 

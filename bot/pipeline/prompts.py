@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import Literal
 
-from bot.privacy import mask_pii
+from bot.pipeline.privacy import mask_pii
 
 Role = Literal["customer", "adviser"]
 ChatMessage = dict[str, str]

@@ -1,6 +1,6 @@
 """Learning from edits: propose new script drafts from what advisers actually send.
 
-Two sources, both from recorded outcomes (bot.effectiveness.load):
+Two sources, both from recorded outcomes (bot.learning.effectiveness.load):
 
 - **frequent edits**: the final texts of outcomes *edited* from one script, grouped by
   similarity; a group of at least ``min_count`` becomes a draft next to that script
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from bot.effectiveness import EffectivenessData
+from bot.learning.effectiveness import EffectivenessData
 from bot.store import Database
 from bot.store import scripts as scripts_repo
 from scripts_lib.model import ANY_INDUSTRY, MAX_BODY_CHARS, ScriptRecord
@@ -146,7 +146,7 @@ def mine_edits(
 ) -> list[Proposal]:
     """Propose drafts; with ``save``, store the new ones (status draft). Proposals whose id
     already exists are dropped (a re-run proposes nothing twice)."""
-    from bot.effectiveness import load
+    from bot.learning.effectiveness import load
 
     data = load(db=db)
     with db.session() as session:

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
-from bot import followups, oneid, reports
-from bot.auth import Principal
+from bot.crm import followups, oneid, reports
 from bot.domain import IncomingMessage
-from bot.runtime import Runtime
+from bot.pipeline.runtime import Runtime
+from bot.services.access import Principal
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import kpis as kpis_repo

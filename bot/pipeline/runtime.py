@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.assistant import Assistant
-from bot.events import Broadcaster
-from bot.kb import KnowledgeBase
-from bot.library import ScriptLibrary
-from bot.llm import LLMClient, build_llm
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.kb import KnowledgeBase
+from bot.pipeline.library import ScriptLibrary
+from bot.pipeline.live import Broadcaster
+from bot.pipeline.llm import LLMClient, build_llm
+from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import messages as messages_repo
 from bot.store import tags as tags_repo
-from bot.tagging import Tagger
 from knowledge import Embedder, HybridIndex, VectorStore, build_embedder, open_vector_store
 from knowledge.vectors import VectorStoreCorrupted, quarantine_vector_store
 

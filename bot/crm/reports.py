@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot import tabular
+from bot.crm.followups import start_of_day
 from bot.errors import InputError
-from bot.followups import start_of_day
 from bot.store import reports as repo
 from bot.store.reports import ActivityFacts
 

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import bandit, effectiveness, tabular
-from bot.effectiveness import GroupBy, ScriptStats
+from bot import tabular
+from bot.learning import bandit, effectiveness
+from bot.learning.effectiveness import GroupBy, ScriptStats
 from bot.settings import RankingSettings
 from bot.store import Database
 
@@ -138,7 +139,7 @@ def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
 
 def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int = 20) -> None:
     """Horizontal bars: reply rate per script with its Wilson interval."""
-    from bot.reports import _pyplot
+    from bot.crm.reports import _pyplot
 
     plt = _pyplot()
     with warnings.catch_warnings():

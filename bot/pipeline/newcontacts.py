@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.assistant import OPENING_CATEGORIES, Assistant
 from bot.domain import IncomingMessage, SuggestionResult
+from bot.pipeline.assistant import OPENING_CATEGORIES, Assistant
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import customers as customers_repo

@@ -15,7 +15,7 @@ from bot.errors import ConfigError
 
 if TYPE_CHECKING:
     from bot.channels.wechaty import WechatyChannel
-    from bot.runtime import Runtime
+    from bot.pipeline.runtime import Runtime
     from bot.settings import Settings
 
 out = Console()
@@ -34,7 +34,7 @@ def _import_channel() -> None:
 def build_channel(runtime: Runtime) -> WechatyChannel:
     """The channel wired to the runtime's assistant (messages) and new-contact flow."""
     from bot.channels.wechaty import WechatyChannel
-    from bot.newcontacts import NewContactFlow, RateLimiter
+    from bot.pipeline.newcontacts import NewContactFlow, RateLimiter
 
     ws = runtime.settings.wechaty
     flow = NewContactFlow(
@@ -98,7 +98,7 @@ def bot_command(
     if check:
         _check(settings)
         return
-    from bot.runtime import open_runtime
+    from bot.pipeline.runtime import open_runtime
 
     runtime = open_runtime(settings)
     try:
@@ -106,7 +106,7 @@ def bot_command(
         if problems:
             raise ConfigError("; ".join(problems))
         runtime.resume_pending()
-        from bot.scheduler import FollowupScheduler
+        from bot.crm.scheduler import FollowupScheduler
 
         scheduler = FollowupScheduler(db=runtime.db, settings=settings)
         scheduler.start()
@@ -120,7 +120,7 @@ def bot_command(
 
 def _check(settings: Settings) -> None:
     from bot.channels.wechaty import check_connection
-    from bot.runtime import open_runtime
+    from bot.pipeline.runtime import open_runtime
 
     runtime = open_runtime(settings)
     try:

@@ -1,7 +1,7 @@
 """The LLM boundary: draft a reply grounded in knowledge passages.
 
 ``LLMClient`` owns everything that does not depend on the vendor: rendering the prompt
-(``bot.prompts``, which masks personal data), the deadline, turning every failure into
+(``bot.pipeline.prompts``, which masks personal data), the deadline, turning every failure into
 ``LLMError``, throttled failure logging, and cleaning the answer (citations kept only
 for passages that were sent). An adapter implements one method, ``complete``.
 ``OpenAIChatClient`` is the adapter for any OpenAI-compatible endpoint (Qwen, DeepSeek,
@@ -26,7 +26,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import LLMError
-from bot.prompts import ChatMessage, DraftRequest, render_draft_messages
+from bot.pipeline.prompts import ChatMessage, DraftRequest, render_draft_messages
 from bot.settings import LLMSettings
 
 if TYPE_CHECKING:

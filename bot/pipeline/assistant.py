@@ -16,20 +16,22 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import effectiveness, outcomes
-from bot.bandit import Arm, ThompsonSampler
 from bot.domain import (
     IncomingMessage,
     KnowledgeSuggestion,
     ScriptSuggestion,
     SuggestionResult,
 )
-from bot.effectiveness import StatsCache
 from bot.errors import LLMError
-from bot.kb import KnowledgeBase
-from bot.library import ScriptHit, ScriptLibrary
-from bot.llm import LLMClient
-from bot.prompts import DraftRequest, Passage
+from bot.learning import effectiveness
+from bot.learning.bandit import Arm, ThompsonSampler
+from bot.learning.effectiveness import StatsCache
+from bot.pipeline import outcomes
+from bot.pipeline.kb import KnowledgeBase
+from bot.pipeline.library import ScriptHit, ScriptLibrary
+from bot.pipeline.llm import LLMClient
+from bot.pipeline.prompts import DraftRequest, Passage
+from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import customers as customers_repo
@@ -37,7 +39,6 @@ from bot.store import messages as messages_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
 from bot.store.records import CustomerRecord
-from bot.tagging import Tagger
 from knowledge import Embedder
 from knowledge.text import UNSTORABLE
 from scripts_lib.variables import fill
@@ -218,7 +219,7 @@ class Assistant:
     def _rank(self, hits: list[ScriptHit]) -> list[ScriptHit]:
         """Evidence on top of relevance (settings [ranking]): each A/B variant group is
         shown as one variant chosen by Thompson sampling, then relevant hits are
-        re-ordered by the blend of relevance and reply rate (bot.effectiveness)."""
+        re-ordered by the blend of relevance and reply rate (bot.learning.effectiveness)."""
         ranking = self._settings.ranking
         if not ranking.enabled or not hits:
             return hits
@@ -369,7 +370,7 @@ class Assistant:
 
     def _track_outcome(self, message: IncomingMessage, message_id: int, customer_id: int) -> None:
         """1:1 chats: match the adviser's message to the latest suggestion, or record that
-        the customer replied (bot.outcomes). Never raises: the message is already logged."""
+        the customer replied (bot.pipeline.outcomes). Never raises: the message is logged."""
         if message.room_id is not None:
             return
         try:

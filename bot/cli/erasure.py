@@ -1,5 +1,5 @@
 """CLI for data-subject requests: ``siyu customers export ID`` and ``siyu customers
-forget ID`` (registered with the other customer commands by ``bot.crm_cli``)."""
+forget ID`` (registered with the other customer commands by ``bot.cli.crm``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.crm_cli import Actor, _db, out
+from bot.cli.crm import Actor, _db, out
 
 
 def customers_export(

@@ -20,7 +20,7 @@ from rich.table import Table
 from bot.errors import InputError
 
 if TYPE_CHECKING:
-    from bot import reports as reports_mod
+    from bot.crm import reports as reports_mod
     from bot.settings import Settings
     from bot.store import Database
 
@@ -55,7 +55,7 @@ def _db(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
 def _now(value: str | None, timezone: str) -> datetime:
     if not value:
         return datetime.now(UTC)
-    from bot.oneid import parse_datetime
+    from bot.crm.oneid import parse_datetime
 
     try:
         return parse_datetime(value, ZoneInfo(timezone))
@@ -66,7 +66,7 @@ def _now(value: str | None, timezone: str) -> datetime:
 def _day(value: str | None, default: date, option: str) -> date:
     if not value:
         return default
-    from bot.oneid import parse_date
+    from bot.crm.oneid import parse_date
 
     try:
         return parse_date(value)
@@ -82,7 +82,7 @@ def register_customer_commands(customers_app: typer.Typer) -> None:
     customers_app.command("merges")(customers_merges)
     customers_app.command("merge-suggestions")(customers_merge_suggestions)
     customers_app.command("lifecycle")(customers_lifecycle)
-    from bot.erasure_cli import customers_export, customers_forget
+    from bot.cli.erasure import customers_export, customers_forget
 
     customers_app.command("export")(customers_export)
     customers_app.command("forget")(customers_forget)
@@ -94,7 +94,7 @@ def customers_import(
     actor: Actor = "cli",
 ) -> None:
     """Import customers and identities (all-or-nothing: one bad line and nothing is written)."""
-    from bot.oneid import import_customer_file
+    from bot.crm.oneid import import_customer_file
 
     with _db(ctx) as (db, settings), db.session() as session:
         stats = import_customer_file(
@@ -114,7 +114,7 @@ def customers_merge(
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
 ) -> None:
     """Merge customer MERGE into KEEP (identities, messages, tags, events, orders …)."""
-    from bot import oneid
+    from bot.crm import oneid
 
     with _db(ctx) as (db, _), db.session() as session:
         record = oneid.merge(session=session, keep=keep, merge=merge, actor=actor, reason=reason)
@@ -129,7 +129,7 @@ def customers_unmerge(
     actor: Actor = "cli",
 ) -> None:
     """Undo a merge: the moved rows go back, both profiles are as they were."""
-    from bot import oneid
+    from bot.crm import oneid
 
     with _db(ctx) as (db, _), db.session() as session:
         record = oneid.unmerge(session=session, merge_id=merge_id, actor=actor)
@@ -156,7 +156,7 @@ def customers_merges(
 
 def customers_merge_suggestions(ctx: typer.Context) -> None:
     """Profiles sharing a phone number or unionid (never merged automatically)."""
-    from bot.oneid import merge_suggestions
+    from bot.crm.oneid import merge_suggestions
 
     with _db(ctx) as (db, _), db.session() as session:
         found = merge_suggestions(session=session)
@@ -176,7 +176,7 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
 
 def customers_lifecycle(ctx: typer.Context, now: NowOpt = None) -> None:
     """Recompute every customer's lifecycle stage from messages, events and orders."""
-    from bot.reports import refresh_lifecycles
+    from bot.crm.reports import refresh_lifecycles
 
     with _db(ctx) as (db, settings), db.session() as session:
         counts = refresh_lifecycles(
@@ -197,7 +197,7 @@ def followups_run(
     now: NowOpt = None,
 ) -> None:
     """Fire the rules due today; safe to run as often as you like (once per occurrence)."""
-    from bot.followups import load_rules, run_rules
+    from bot.crm.followups import load_rules, run_rules
 
     with _db(ctx) as (db, settings):
         path = rules or (
@@ -226,7 +226,7 @@ def followups_list(
     now: NowOpt = None,
 ) -> None:
     """Today's open reminders (and overdue ones) with the suggested script filled in."""
-    from bot.followups import due_reminders
+    from bot.crm.followups import due_reminders
 
     with _db(ctx) as (db, settings), db.session() as session:
         a = settings.assistant
@@ -269,7 +269,7 @@ def segments_add(
     actor: Actor = "cli",
 ) -> None:
     """Save (or replace) a named segment; all its filters must hold."""
-    from bot import segments
+    from bot.crm import segments
 
     with _db(ctx) as (db, _), db.session() as session:
         segments.add_segment(
@@ -282,7 +282,7 @@ def segments_add(
 @segments_app.command("count")
 def segments_count(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """How many customers a segment holds now."""
-    from bot import segments
+    from bot.crm import segments
 
     with _db(ctx) as (db, _), db.session() as session:
         out.print(str(segments.count(session=session, name=name)))
@@ -291,7 +291,7 @@ def segments_count(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -
 @segments_app.command("list")
 def segments_list(ctx: typer.Context) -> None:
     """Saved segments with their filters and current size."""
-    from bot import segments
+    from bot.crm import segments
     from bot.store import segments as repo
 
     with _db(ctx) as (db, _), db.session() as session:
@@ -323,7 +323,7 @@ def report_funnel(
     ] = False,
 ) -> None:
     """New contacts → engaged → converted, conversion rate and revenue per group."""
-    from bot import reports
+    from bot.crm import reports
 
     if by not in ("adviser", "channel"):
         raise InputError("--by must be adviser or channel")
@@ -405,8 +405,8 @@ def report_quadrants(
     ] = None,
 ) -> None:
     """Buyers in four quadrants: purchase frequency × average ticket size."""
-    from bot import reports
-    from bot.followups import start_of_day
+    from bot.crm import reports
+    from bot.crm.followups import start_of_day
 
     with _db(ctx) as (db, settings), db.session() as session:
         tz = ZoneInfo(settings.timezone)

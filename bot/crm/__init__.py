@@ -1,0 +1,1 @@
+"""Customer operations: OneID, follow-ups, segments, lifecycle and funnel reports, conversions."""

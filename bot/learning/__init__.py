@@ -1,0 +1,1 @@
+"""Learning from outcomes: script effectiveness, A/B variants, attribution, mined drafts."""

@@ -1,0 +1,1 @@
+"""The message pipeline: log, retrieve, suggest, tag, draft, learn from outcomes."""

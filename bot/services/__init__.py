@@ -1,0 +1,2 @@
+"""One service function per action, called by every front (CLI, web): scope, audit,
+domain errors."""
