@@ -33,10 +33,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from store_backends import BACKENDS, backend_url
 
-from bot.conversions import import_orders
+from bot.crm.conversions import import_orders
+from bot.crm.followups import ACTIONS, MATCH_FIELDS, MAX_OFFSET_DAYS, Rule, load_rules
+from bot.crm.oneid import import_customer_file, read_customer_file
 from bot.errors import InputError, SiyuError
-from bot.followups import ACTIONS, MATCH_FIELDS, MAX_OFFSET_DAYS, Rule, load_rules
-from bot.oneid import import_customer_file, read_customer_file
+from bot.pipeline.tagging import parse_taxonomy
 from bot.store import Database
 from bot.store.models import (
     Base,
@@ -50,7 +51,6 @@ from bot.store.models import (
 )
 from bot.store.tags import CategorySpec, TagSpec
 from bot.tabular import read_table
-from bot.tagging import parse_taxonomy
 from knowledge.chunking import chunk_document
 from knowledge.loaders import Section, load_document
 from scripts_lib import (
@@ -531,10 +531,34 @@ def test_deeply_nested_yaml_is_refused_quickly(
 ) -> None:
     # libyaml's composer overflowed the C stack here and killed the whole process;
     # PyYAML's raised RecursionError (and its scanner is quadratic in the depth).
+    # Newer PyYAML releases refuse some of these themselves, in their own words: assert the
+    # behaviour (a one-line error naming the file, the process alive), not the wording.
     path = tmp_path / "deep.yaml"
     path.write_text(nesting, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        reader(path)
+    message = str(info.value)
+    assert message.startswith("deep.yaml") or str(path) in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("reader", [read_scripts, parse_taxonomy, load_rules])
+@pytest.mark.parametrize(
+    "nest", [lambda n: "[" * n + "]" * n, lambda n: "".join("  " * i + "-\n" for i in range(n))]
+)
+def test_yaml_nested_past_our_limit_is_refused_by_us(
+    reader: Callable[[Path], object], nest: Callable[[int], str], tmp_path: Path
+) -> None:
+    # Past MAX_YAML_DEPTH but well inside what any YAML parser accepts: our own check.
+    path = tmp_path / "deep.yaml"
+    path.write_text(nest(MAX_YAML_DEPTH + 1), encoding="utf-8")
     with pytest.raises(InputError, match=f"more than {MAX_YAML_DEPTH} levels"):
         reader(path)
+    path.write_text(nest(MAX_YAML_DEPTH - 2), encoding="utf-8")
+    try:
+        reader(path)
+    except InputError as exc:  # refused for its content, never for its depth
+        assert "levels deep" not in str(exc)
 
 
 # --- knowledge files ----------------------------------------------------------------------------
