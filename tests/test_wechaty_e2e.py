@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from wechaty_mock import ADVISER, TOKEN, MockWeChat, free_port, server_available
 
-from bot.cli.wechaty import BackgroundChannel
+from bot.channels.wechaty_run import BackgroundChannel
 from bot.pipeline.runtime import Runtime
 from bot.store import customers as customers_repo
 from bot.store import outcomes as outcomes_repo

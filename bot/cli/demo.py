@@ -15,6 +15,7 @@ from rich.progress import Progress
 from rich.rule import Rule
 
 from bot.channels.memory import MemoryChannel
+from bot.cli.common import bar
 from bot.cli.render import profile_panel, suggestion_panel
 from bot.errors import InputError
 from bot.pipeline.runtime import Runtime
@@ -39,27 +40,18 @@ def load_demo_data(runtime: Runtime, progress: Progress) -> None:
     """Import the demo library, taxonomy and knowledge (idempotent: a second run
     finds everything unchanged and embeds nothing)."""
     data = demo_data_dir()
-    runtime.library.import_file(data / "scripts.csv", progress=_bar(progress, "话术库"))
+    runtime.library.import_file(data / "scripts.csv", progress=bar(progress, "话术库"))
     with runtime.db.session() as session:
         tags_repo.replace_taxonomy(session=session, categories=parse_taxonomy(data / "tags.yaml"))
-    runtime.reload_tags(progress=_bar(progress, "标签"))
+    runtime.reload_tags(progress=bar(progress, "标签"))
     for path in sorted((data / "knowledge").iterdir()):
         if path.name.startswith("."):
             continue
         runtime.kb.ingest(
             path,
             industry=_industry_of(path.name),
-            progress=_bar(progress, f"知识库 {path.name}"),
+            progress=bar(progress, f"知识库 {path.name}"),
         )
-
-
-def _bar(progress: Progress, label: str) -> Callable[[int, int], None]:
-    task = progress.add_task(label, total=None)
-
-    def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    return update
 
 
 def _industry_of(filename: str) -> str | None:

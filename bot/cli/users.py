@@ -1,59 +1,24 @@
-"""``siyu serve`` and ``siyu users``: registered on the main CLI by ``bot.cli``.
-
-Only typer is imported here; FastAPI, uvicorn and argon2 load inside the commands."""
+"""``siyu users``: console users (adviser / operator / manager) and API tokens."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.table import Table
 
-users_app = typer.Typer(help="Console users (adviser / operator / manager) and API tokens.")
-out = Console()
+from bot.cli.common import (
+    out,
+)
+from bot.errors import InputError
 
+if TYPE_CHECKING:
+    pass
 
-def serve_command(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default [web] port).")] = None,
-    with_bot: Annotated[
-        bool,
-        typer.Option("--with-bot", help="Also run the Wechaty channel in this process."),
-    ] = False,
-) -> None:
-    """Start the web console and its JSON API (OpenAPI at /docs)."""
-    import uvicorn
-
-    from bot.crm.scheduler import FollowupScheduler
-    from bot.pipeline.runtime import open_runtime
-    from bot.web.app import create_app
-
-    settings = ctx.obj.settings()
-    secret = settings.web.secret()  # fail before the slow start-up if it is missing
-    runtime = open_runtime(settings)
-    runtime.resume_pending()
-    channel = None
-    scheduler = FollowupScheduler(db=runtime.db, settings=settings)
-    try:
-        scheduler.start()
-        if with_bot:
-            from bot.cli.wechaty import BackgroundChannel
-
-            channel = BackgroundChannel(runtime)
-            channel.start()
-        app = create_app(runtime, secret=secret)
-        h, p = host or settings.web.host, port or settings.web.port
-        out.print(f"思语 console on http://{h}:{p}/  (API docs: /docs)")
-        uvicorn.run(app, host=h, port=p, log_level="info", timeout_graceful_shutdown=3)
-    finally:
-        scheduler.stop()
-        if channel is not None:
-            channel.stop()
-        runtime.close()
+app = typer.Typer(help="Console users (adviser / operator / manager) and API tokens.")
 
 
-@users_app.command("add")
+@app.command("add")
 def users_add(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument()],
@@ -70,7 +35,6 @@ def users_add(
     team: Annotated[str | None, typer.Option(help="Team (managers see their team).")] = None,
 ) -> None:
     """Create a console user."""
-    from bot.errors import InputError
     from bot.services.access import ROLES, hash_password
     from bot.store import Database, users
 
@@ -97,7 +61,7 @@ def users_add(
     out.print(f"user {user.username} ({user.role}) created")
 
 
-@users_app.command("token")
+@app.command("token")
 def users_token(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument()],
@@ -125,10 +89,9 @@ def users_token(
     out.print(token, highlight=False, soft_wrap=True)
 
 
-@users_app.command("list")
+@app.command("list")
 def users_list(ctx: typer.Context) -> None:
     """List console users."""
-    from rich.table import Table
 
     from bot.store import Database, users
 

@@ -1,15 +1,12 @@
-"""``siyu bot``: registered on the main CLI by ``bot.cli``. Only typer is imported at
-module level; the Wechaty SDK loads inside the command (``pip install 'siyu-copilot[wechat]'``)."""
+"""Running the Wechaty channel: wiring it to the runtime (messages, new contacts), the
+configuration checks shared by ``siyu bot`` and ``siyu serve --with-bot``, and a
+background thread for the latter. The SDK itself loads only in ``bot.channels.wechaty``."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
-from typing import TYPE_CHECKING, Annotated
-
-import typer
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
 
@@ -18,11 +15,8 @@ if TYPE_CHECKING:
     from bot.pipeline.runtime import Runtime
     from bot.settings import Settings
 
-out = Console()
-err = Console(stderr=True)
 
-
-def _import_channel() -> None:
+def import_channel() -> None:
     try:
         import bot.channels.wechaty  # noqa: F401
     except ImportError as exc:
@@ -82,74 +76,6 @@ def check_welcome_script(runtime: Runtime) -> list[str]:
     return []
 
 
-def bot_command(
-    ctx: typer.Context,
-    check: Annotated[
-        bool,
-        typer.Option("--check", help="Verify the configuration and the connection, then exit."),
-    ] = False,
-) -> None:
-    """Listen on the adviser's WeChat / WeCom account through a Wechaty puppet service."""
-    settings: Settings = ctx.obj.settings()
-    problems = check_settings(settings)
-    if problems:
-        raise ConfigError("; ".join(problems))
-    _import_channel()
-    if check:
-        _check(settings)
-        return
-    from bot.pipeline.runtime import open_runtime
-
-    runtime = open_runtime(settings)
-    try:
-        problems = check_welcome_script(runtime)
-        if problems:
-            raise ConfigError("; ".join(problems))
-        runtime.resume_pending()
-        from bot.crm.scheduler import FollowupScheduler
-
-        scheduler = FollowupScheduler(db=runtime.db, settings=settings)
-        scheduler.start()
-        try:
-            asyncio.run(_serve(runtime))
-        finally:
-            scheduler.stop()
-    finally:
-        runtime.close()
-
-
-def _check(settings: Settings) -> None:
-    from bot.channels.wechaty import check_connection
-    from bot.pipeline.runtime import open_runtime
-
-    runtime = open_runtime(settings)
-    try:
-        problems = check_welcome_script(runtime)
-    finally:
-        runtime.close()
-    if problems:
-        raise ConfigError("; ".join(problems))
-    report = asyncio.run(check_connection(settings.wechaty))
-    out.print(
-        f"ok: puppet service {report.endpoint} answered"
-        + (f" (version {report.version})" if report.version else "")
-    )
-
-
-async def _serve(runtime: Runtime) -> None:
-    channel = build_channel(runtime)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    ws = runtime.settings.wechaty
-    mode = "suggestion-only" if not ws.welcome_script_id else "auto-welcome on"
-    err.print(
-        f"siyu bot: connecting to {ws.endpoint or 'the puppet service'} ({mode}); Ctrl-C stops"
-    )
-    await channel.run(stop)
-
-
 class BackgroundChannel:
     """The Wechaty channel on its own event loop in a daemon thread, for ``siyu serve
     --with-bot``: the console and the channel share one runtime, so live suggestions
@@ -160,7 +86,7 @@ class BackgroundChannel:
         problems = check_settings(settings)
         if problems:
             raise ConfigError("; ".join(problems))
-        _import_channel()
+        import_channel()
         problems = check_welcome_script(runtime)
         if problems:
             raise ConfigError("; ".join(problems))

@@ -1,0 +1,128 @@
+"""What every ``siyu`` command shares: the global options, the two consoles (stdout for
+results, stderr for progress and errors), progress bars, and opening the runtime or only
+the database. Heavy modules load inside the functions, so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from bot.errors import InputError
+
+if TYPE_CHECKING:
+    from bot.pipeline.runtime import Runtime
+    from bot.settings import Settings
+    from bot.store import Database
+
+out = Console()
+err = Console(stderr=True)
+
+Actor = Annotated[str, typer.Option("--actor", help="Who does this (kept in the audit log).")]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="Pretend it is this ISO date-time (default: now)."),
+]
+
+
+@dataclass
+class Options:
+    config: Path | None
+    data_dir: Path | None
+    debug: bool
+
+    def settings(self) -> Settings:
+        from bot.settings import load_settings
+
+        return load_settings(self.config, data_dir=self.data_dir)
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@contextmanager
+def runtime(ctx: typer.Context) -> Iterator[Runtime]:
+    """Open the runtime with a progress bar while the indexes catch up with SQL."""
+    from bot.pipeline.runtime import open_runtime
+
+    settings: Settings = ctx.obj.settings()
+    with progress() as bars:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bars.add_task(f"索引 {name}", total=total)
+            bars.update(tasks[name], completed=done, total=total)
+
+        rt = open_runtime(settings, progress=on_progress)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def bar(progress: Progress, description: str) -> Callable[[int, int], None]:
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return update
+
+
+@contextmanager
+def database(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
+    from bot.store import Database
+
+    settings: Settings = ctx.obj.settings()
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    db = Database.from_settings(settings)
+    try:
+        db.migrate()
+        yield db, settings
+    finally:
+        db.dispose()
+
+
+def parse_now(value: str | None, timezone: str) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    from bot.crm.oneid import parse_datetime
+
+    try:
+        return parse_datetime(value, ZoneInfo(timezone))
+    except ValueError as exc:
+        raise InputError(f"--now {value!r} is not a date or ISO date-time") from exc
+
+
+def parse_day(value: str | None, default: date, option: str) -> date:
+    if not value:
+        return default
+    from bot.crm.oneid import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise InputError(f"{option} {value!r} is not a date like 2026-01-31") from exc

@@ -1,0 +1,200 @@
+"""``siyu customers``: profiles, OneID (import, merge, undo), lifecycle, data-subject requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import (
+    Actor,
+    NowOpt,
+    database,
+    out,
+    parse_now,
+    runtime,
+)
+
+if TYPE_CHECKING:
+    pass
+
+app = typer.Typer(help="Customer profiles.")
+
+
+@app.command("list")
+def customers_list(
+    ctx: typer.Context,
+    adviser: Annotated[str | None, typer.Option(help="Only this adviser's customers.")] = None,
+) -> None:
+    """List customers, most recently active first."""
+    from bot.store import customers
+
+    with runtime(ctx) as rt, rt.db.session() as session:
+        rows = customers.list_customers(session=session, adviser_id=adviser)
+    table = Table("id", "姓名", "顾问", "行业", "阶段", "最近消息")
+    for c in rows:
+        last = c.last_message_at.strftime("%Y-%m-%d %H:%M") if c.last_message_at else "-"
+        table.add_row(str(c.id), c.name, c.adviser_id or "-", c.industry or "-", c.stage, last)
+    out.print(table)
+
+
+@app.command("show")
+def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument()]) -> None:
+    """Show one customer's profile: identities, tags, timeline."""
+    from bot.cli.render import profile_panel
+    from bot.store import customers
+
+    with runtime(ctx) as rt:
+        with rt.db.session() as session:
+            profile = customers.customer_profile(session=session, customer_id=customer_id)
+        out.print(profile_panel(profile, timezone=rt.settings.timezone))
+
+
+@app.command("import")
+def customers_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="CSV or XLSX file (format in the README).")],
+    actor: Actor = "cli",
+) -> None:
+    """Import customers and identities (all-or-nothing: one bad line and nothing is written)."""
+    from bot.crm.oneid import import_customer_file
+
+    with database(ctx) as (db, settings), db.session() as session:
+        stats = import_customer_file(
+            session=session, path=path, actor=actor, timezone=settings.timezone
+        )
+    out.print(
+        f"新建 {stats.created} · 更新 {stats.updated} · 身份 +{stats.identities_added}"
+        f" · 标签 +{stats.tags_added}"
+    )
+
+
+@app.command("merge")
+def customers_merge(
+    ctx: typer.Context,
+    keep: Annotated[int, typer.Argument(help="Customer id to keep.")],
+    merge: Annotated[int, typer.Argument(help="Customer id merged into it.")],
+    actor: Actor = "cli",
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+) -> None:
+    """Merge customer MERGE into KEEP (identities, messages, tags, events, orders …)."""
+    from bot.crm import oneid
+
+    with database(ctx) as (db, _), db.session() as session:
+        record = oneid.merge(session=session, keep=keep, merge=merge, actor=actor, reason=reason)
+    moved = ", ".join(f"{k} {v}" for k, v in record.moved.items() if v)
+    out.print(f"merge {record.id}: {merge} → {keep} ({moved or 'nothing to move'})")
+    out.print(f"undo: siyu customers unmerge {record.id}")
+
+
+@app.command("unmerge")
+def customers_unmerge(
+    ctx: typer.Context,
+    merge_id: Annotated[int, typer.Argument(help="Id printed by `customers merge`.")],
+    actor: Actor = "cli",
+) -> None:
+    """Undo a merge: the moved rows go back, both profiles are as they were."""
+    from bot.crm import oneid
+
+    with database(ctx) as (db, _), db.session() as session:
+        record = oneid.unmerge(session=session, merge_id=merge_id, actor=actor)
+    out.print(f"merge {record.id} undone: {record.merged_id} split from {record.kept_id}")
+
+
+@app.command("merges")
+def customers_merges(
+    ctx: typer.Context,
+    customer: Annotated[int | None, typer.Option(help="Only merges of this customer.")] = None,
+) -> None:
+    """List merges (with the undone ones)."""
+    from bot.store import merges
+
+    with database(ctx) as (db, settings), db.session() as session:
+        rows = merges.list_merges(session=session, customer_id=customer)
+    tz = ZoneInfo(settings.timezone)
+    table = Table("id", "保留", "并入", "操作人", "时间", "撤销", "原因")
+    for r in rows:
+        when = r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        undone = r.undone_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.undone_at else "-"
+        table.add_row(str(r.id), str(r.kept_id), str(r.merged_id), r.actor, when, undone, r.reason)
+    out.print(table)
+
+
+@app.command("merge-suggestions")
+def customers_merge_suggestions(ctx: typer.Context) -> None:
+    """Profiles sharing a phone number or unionid (never merged automatically)."""
+    from bot.crm.oneid import merge_suggestions
+
+    with database(ctx) as (db, _), db.session() as session:
+        found = merge_suggestions(session=session)
+    if not found:
+        out.print("没有建议合并的客户 no merge suggestions")
+        return
+    table = Table("保留 keep", "并入 merge", "依据 evidence", "命令 command")
+    for s in found:
+        table.add_row(
+            f"{s.keep_id} {s.keep_name}",
+            f"{s.merge_id} {s.merge_name}",
+            "; ".join(s.evidence),
+            f"siyu customers merge {s.keep_id} {s.merge_id}",
+        )
+    out.print(table)
+
+
+@app.command("lifecycle")
+def customers_lifecycle(ctx: typer.Context, now: NowOpt = None) -> None:
+    """Recompute every customer's lifecycle stage from messages, events and orders."""
+    from bot.crm.reports import refresh_lifecycles
+
+    with database(ctx) as (db, settings), db.session() as session:
+        counts = refresh_lifecycles(
+            session=session,
+            now=parse_now(now, settings.timezone),
+            silent_after_days=settings.followups.silent_after_days,
+        )
+    out.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command("export")
+def customers_export(
+    ctx: typer.Context,
+    customer_id: Annotated[int, typer.Argument(help="Customer id.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
+    ] = None,
+    actor: Actor = "cli",
+) -> None:
+    """Everything held about one person, as JSON (the export is audit-logged)."""
+    from bot.store import erasure
+
+    with database(ctx) as (db, _), db.session() as session:
+        data = erasure.export_customer(session=session, customer_id=customer_id, actor=actor)
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        out.print(f"customer {customer_id} exported to {output}")
+
+
+@app.command("forget")
+def customers_forget(
+    ctx: typer.Context,
+    customer_id: Annotated[int, typer.Argument(help="Customer id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    actor: Actor = "cli",
+) -> None:
+    """Erase one person's personal data and messages; anonymous aggregates (funnel,
+    revenue, script statistics) stay. Audit-logged; cannot be undone."""
+    from bot.store import erasure
+
+    if not yes:
+        typer.confirm(f"erase customer {customer_id}'s personal data for good?", abort=True)
+    with database(ctx) as (db, _), db.session() as session:
+        counts = erasure.erase_customer(session=session, customer_id=customer_id, actor=actor)
+    done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    out.print(f"customer {customer_id} forgotten ({done or 'nothing else held'})")

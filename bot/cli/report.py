@@ -1,0 +1,293 @@
+"""``siyu report``: funnel, purchase quadrants, script effectiveness, attribution."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import (
+    NowOpt,
+    database,
+    err,
+    out,
+    parse_day,
+    parse_now,
+)
+from bot.errors import InputError
+
+if TYPE_CHECKING:
+    pass
+
+if TYPE_CHECKING:
+    from bot.crm import reports as reports_mod
+
+app = typer.Typer(help="Reports: funnel, purchase quadrants, script effectiveness, attribution.")
+
+
+@app.command("funnel")
+def report_funnel(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="First day (default: 30 days ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today).")] = None,
+    by: Annotated[str, typer.Option(help="adviser or channel.")] = "adviser",
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
+    png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
+    now: NowOpt = None,
+    adviser: Annotated[
+        str | None, typer.Option("--adviser", help="Drill down: this adviser's cohort.")
+    ] = None,
+    customers: Annotated[
+        bool, typer.Option("--customers", help="With --adviser: list the customers and stage.")
+    ] = False,
+) -> None:
+    """New contacts → engaged → converted, conversion rate and revenue per group."""
+    from bot.crm import reports
+
+    if by not in ("adviser", "channel"):
+        raise InputError("--by must be adviser or channel")
+    if customers and not adviser:
+        raise InputError("--customers needs --adviser ID")
+    with database(ctx) as (db, settings), db.session() as session:
+        today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
+        first = parse_day(since, today - timedelta(days=29), "--since")
+        last = parse_day(until, today, "--until")
+        if adviser and customers:
+            members = reports.funnel_customers(
+                session=session,
+                since=first,
+                until=last + timedelta(days=1),
+                adviser_id=adviser,
+                timezone=settings.timezone,
+            )
+            _print_funnel_customers(members, adviser, first, last)
+            return
+        rows = reports.funnel(
+            session=session,
+            since=first,
+            until=last + timedelta(days=1),
+            by="adviser" if by == "adviser" else "channel",
+            timezone=settings.timezone,
+        )
+    table = Table(
+        "顾问 adviser" if by == "adviser" else "渠道 channel",
+        "新增 new",
+        "互动 engaged",
+        "成交 converted",
+        "转化率 rate",
+        "收入 revenue",
+        title=f"漏斗 funnel {first} – {last}",
+    )
+    for r in rows:
+        table.add_row(
+            r.group,
+            str(r.new),
+            str(r.engaged),
+            str(r.converted),
+            f"{r.rate:.1%}",
+            f"{r.revenue:,.2f}",
+        )
+    out.print(table)
+    if csv_path:
+        reports.write_funnel_csv(rows, csv_path)
+        err.print(f"CSV written to {csv_path}")
+    if png_path:
+        reports.write_funnel_png(rows, png_path, title=f"Funnel by {by}, {first} – {last}")
+        err.print(f"PNG written to {png_path}")
+
+
+def _print_funnel_customers(
+    members: list[reports_mod.FunnelCustomer], adviser: str, first: date, last: date
+) -> None:
+    table = Table(
+        "id",
+        "客户 customer",
+        "阶段 stage",
+        "收入 revenue",
+        title=f"漏斗 funnel {adviser} {first} – {last}: {len(members)} customers",
+    )
+    for m in members:
+        table.add_row(str(m.customer_id), m.name, m.stage, f"{m.revenue:,.2f}")
+    out.print(table)
+
+
+@app.command("quadrants")
+def report_quadrants(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="First day of orders (default: all).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, inclusive.")] = None,
+    min_orders: Annotated[
+        float | None, typer.Option(help="High frequency from this many orders (default: median).")
+    ] = None,
+    min_ticket: Annotated[
+        float | None, typer.Option(help="High ticket from this average (default: median).")
+    ] = None,
+) -> None:
+    """Buyers in four quadrants: purchase frequency × average ticket size."""
+    from bot.crm import reports
+    from bot.crm.followups import start_of_day
+
+    with database(ctx) as (db, settings), db.session() as session:
+        tz = ZoneInfo(settings.timezone)
+        start = start_of_day(parse_day(since, date.min, "--since"), tz) if since else None
+        end = (
+            start_of_day(parse_day(until, date.max, "--until") + timedelta(days=1), tz)
+            if until
+            else None
+        )
+        report = reports.quadrants(
+            session=session,
+            since=start,
+            until=end,
+            frequency_threshold=min_orders,
+            ticket_threshold=min_ticket,
+        )
+    table = Table(
+        "象限 quadrant",
+        "客户 customers",
+        "收入 revenue",
+        title=f"高频 ≥ {report.frequency_threshold:g} 单 · 高客单 ≥ {report.ticket_threshold:,.2f}",
+    )
+    for q in report.quadrants:
+        table.add_row(q.name, str(q.customers), f"{q.revenue:,.2f}")
+    out.print(table)
+
+
+@app.command("scripts")
+def report_scripts(
+    ctx: typer.Context,
+    by: Annotated[
+        str | None, typer.Option(help="Split by industry, stage or adviser (default: overall).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="First day (default: all time).")] = None,
+    min_suggested: Annotated[
+        int, typer.Option(help="Only rows shown at least this many times.")
+    ] = 0,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
+    png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Per-script effectiveness: suggested, adopted, edited, reply and conversion rates
+    with 95 % Wilson intervals and sample sizes; flags; A/B variant posteriors."""
+    from bot.crm.followups import start_of_day
+    from bot.learning import script_report as script_reports
+    from bot.learning.effectiveness import GROUP_BYS
+
+    if by is not None and by not in GROUP_BYS:
+        raise InputError(f"--by must be one of {', '.join(GROUP_BYS)}")
+    with database(ctx) as (db, settings):
+        tz = ZoneInfo(settings.timezone)
+        today = parse_now(now, settings.timezone).astimezone(tz).date()
+        start = start_of_day(parse_day(since, today, "--since"), tz) if since else None
+        report = script_reports.build(
+            db=db,
+            settings=settings.ranking,
+            by=by,
+            since=start,
+            reply_window=timedelta(hours=settings.outcomes.reply_window_hours),
+        )
+    rows = [r for r in report.rows if r.suggested >= min_suggested]
+    table = Table(
+        "话术 script",
+        *(["分组 " + by] if by else []),
+        "展示 shown",
+        "采用 adopted",
+        "修改 edited",
+        "采用率 use rate",
+        "回复率 reply rate",
+        "转化率 conversion",
+        "",
+        title="话术效果 script effectiveness (95% Wilson)",
+    )
+    fr = script_reports.fmt_rate
+    for s in rows:
+        flags = ("✎ 常被修改 " if s.often_edited else "") + (
+            "∅ 从未采用" if s.never_adopted else ""
+        )
+        table.add_row(
+            f"{s.script_id}\n[dim]{s.title}[/dim]",
+            *([s.segment] if by else []),
+            str(s.suggested),
+            str(s.adopted),
+            str(s.edited),
+            fr(s.adoption_rate, s.adoption_ci, s.suggested),
+            fr(s.reply_rate, s.reply_ci, s.reply_n),
+            fr(s.conversion_rate, s.conversion_ci, s.used),
+            flags.strip(),
+        )
+    out.print(table)
+    for s in report.often_edited:
+        out.print(f"[bold]✎ {s.script_id}[/bold] 常被修改 ({s.edited}/{s.used})，常见改法：")
+        for text, count in s.common_edits:
+            out.print(f"    ×{count} {text}")
+    if report.never_adopted:
+        ids = ", ".join(s.script_id for s in report.never_adopted)
+        out.print(f"[bold]∅ 从未采用[/bold] never adopted: {ids}")
+    for g in report.variants:
+        vt = Table(
+            "变体 variant",
+            "n",
+            "回复率 mean",
+            "95% 区间",
+            "P(best)",
+            title=f"A/B {g.group}: "
+            + (f"胜出 winner {g.winner}" if g.winner else "尚无定论 no winner yet"),
+        )
+        for a in g.arms:
+            vt.add_row(
+                a.script_id,
+                str(a.trials),
+                f"{a.mean:.0%}",
+                f"{a.low:.0%}–{a.high:.0%}",
+                f"{a.p_best:.2f}",
+            )
+        out.print(vt)
+    if csv_path:
+        script_reports.write_csv(rows, csv_path)
+        err.print(f"CSV written to {csv_path}")
+    if png_path:
+        script_reports.write_png(rows, png_path, title="Reply rate by script")
+        err.print(f"PNG written to {png_path}")
+
+
+@app.command("attribution")
+def report_attribution(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="First day of conversions.")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Conversions attributed to the scripts used before them (last touch and
+    position-weighted), over ``ranking.conversion_window_days``."""
+    from bot.crm.followups import start_of_day
+    from bot.learning.attribution import attribute_all
+
+    with database(ctx) as (db, settings):
+        tz = ZoneInfo(settings.timezone)
+        today = parse_now(now, settings.timezone).astimezone(tz).date()
+        start = start_of_day(parse_day(since, today, "--since"), tz) if since else None
+        result = attribute_all(
+            db=db, window=timedelta(days=settings.ranking.conversion_window_days), since=start
+        )
+    table = Table(
+        "话术 script",
+        "末次触点 last touch",
+        "位置加权 position",
+        "收入 last-touch",
+        "收入 position",
+        "参与 touched",
+        title=f"转化归因 attribution: {result.attributed}/{result.conversions} 转化有话术触点",
+    )
+    for c in result.credits:
+        table.add_row(
+            c.script_id,
+            f"{c.last_touch:.2f}",
+            f"{c.position:.2f}",
+            f"{c.last_touch_revenue:,.2f}",
+            f"{c.position_revenue:,.2f}",
+            str(c.conversions_touched),
+        )
+    out.print(table)

@@ -1,0 +1,124 @@
+"""``siyu suggest``, ``siyu chat`` and ``siyu demo``: the pipeline from the terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bot.cli.common import (
+    err,
+    out,
+    progress,
+    runtime,
+)
+from bot.errors import InputError, SiyuError
+
+if TYPE_CHECKING:
+    from bot.pipeline.runtime import Runtime
+
+
+def suggest(
+    ctx: typer.Context,
+    text: Annotated[str | None, typer.Option("--text", "-t", help="A customer message.")] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help='JSONL file, one {"id", "text", "industry"[, "customer"]} per line.',
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --input: write results here (default stdout)."),
+    ] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry of the library to use.")] = None,
+    customer: Annotated[
+        int | None, typer.Option(help="Customer id: fills variables from the profile.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Suggest scripts, knowledge, tags (and a draft when an LLM is configured)."""
+    if (text is None) == (input is None):
+        raise SiyuError("give exactly one of --text or --input")
+    with runtime(ctx) as rt:
+        if text is not None:
+            result = rt.assistant.suggest(text, industry=industry, customer_id=customer)
+            if as_json:
+                out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
+            else:
+                from bot.cli.render import suggestion_panel
+
+                out.print(suggestion_panel(result))
+            return
+        assert input is not None
+        _suggest_batch(rt, input, output, industry)
+
+
+def _suggest_batch(rt: Runtime, path: Path, output: Path | None, industry: str | None) -> None:
+
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError as exc:
+        raise InputError(f"file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text") from exc
+    items: list[dict[str, Any]] = []
+    problems = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not JSON ({exc.msg})")
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            problems.append(f'line {n}: needs a "text" string')
+            continue
+        items.append(item)
+    if problems:
+        raise InputError(f"{path.name}: {len(problems)} bad lines, nothing processed", problems)
+    sink = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        with progress() as bars:
+            task = bars.add_task("建议", total=len(items))
+            for item in items:
+                result = rt.assistant.suggest(
+                    item["text"],
+                    industry=item.get("industry") or industry,
+                    customer_id=item.get("customer"),
+                )
+                row = {"id": item.get("id")} | result.to_json()
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                bars.advance(task)
+    finally:
+        if output:
+            sink.close()
+    if output:
+        err.print(f"{len(items)} results written to {output}")
+
+
+def chat(
+    ctx: typer.Context,
+    industry: Annotated[str | None, typer.Option(help="Industry of the library.")] = None,
+    name: Annotated[str, typer.Option(help="The customer's name.")] = "测试客户",
+    contact: Annotated[str, typer.Option(help="The customer's contact id.")] = "console-customer",
+) -> None:
+    """Console channel: type as the customer, see the suggestions (logged to the profile)."""
+    from bot.channels.console import run_console
+
+    with runtime(ctx) as rt:
+        run_console(rt, console=out, industry=industry, name=name, contact_id=contact)
+
+
+def demo(ctx: typer.Context) -> None:
+    """Load the shipped demo data and play a short conversation with three customers."""
+    from bot.cli.demo import run_demo
+
+    with runtime(ctx) as rt:
+        run_demo(rt, console=out, progress=progress)
