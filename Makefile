@@ -2,29 +2,43 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
+# uv installs exactly what uv.lock pins (runtime + dev extras) into .venv; it is itself
+# pinned there (the dev extra), so the version below is only the bootstrap.
+UV_BOOTSTRAP := uv==0.13.9
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
 
-# The bundled embedding model is fast only with a single BLAS thread (see DESIGN.md).
+# The bundled embedding model is fast only with a single BLAS thread (see README, Performance).
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: venv run test lint format bench clean wechaty-server
+.PHONY: venv lock run test test-fast lint format bench clean wechaty-server
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(UV):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(UV_BOOTSTRAP)'
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --frozen --extra dev --python $(BIN)/python
+	touch $(STAMP)
+
+# Refresh the lock on purpose: newest releases within pyproject's bounds. Commit uv.lock.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(BIN)/python
+	$(UV) sync --quiet --frozen --extra dev --python $(BIN)/python
 	touch $(STAMP)
 
 # The Node puppet-service server of the Wechaty end-to-end test (tests/wechaty_server),
-# pinned by its package-lock.json. Needs node + npm (Node 18+). `npm install`, not `npm ci`:
-# npm 11's ci rejects this lock file over @swc/core's optional per-platform packages.
+# installed exactly as its package-lock.json says (`npm ci` never rewrites the lock).
 WECHATY_SERVER := tests/wechaty_server
 wechaty-server: $(WECHATY_SERVER)/node_modules/.installed
 
 $(WECHATY_SERVER)/node_modules/.installed: $(WECHATY_SERVER)/package.json $(WECHATY_SERVER)/package-lock.json
-	cd $(WECHATY_SERVER) && npm install --no-audit --no-fund --loglevel=error
+	cd $(WECHATY_SERVER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: venv
@@ -32,6 +46,11 @@ run: venv
 
 test: venv wechaty-server
 	$(BIN)/python -m pytest -q
+
+# While developing: everything but the tests marked slow (real embeddings over a whole
+# library, end-to-end channel runs). CI runs `make test`.
+test-fast: venv wechaty-server
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check bot knowledge scripts_lib tests bench
