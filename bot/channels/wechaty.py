@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.channels.base import Backoff, Channel, Handler
-from bot.cli.render import adviser_note
+from bot.channels.notes import adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError
 from bot.pipeline.newcontacts import NewContact, Welcome

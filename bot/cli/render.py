@@ -9,21 +9,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.channels.notes import clip
 from bot.domain import SuggestionResult
 from bot.store.records import CustomerProfile
+from scripts_lib import CATEGORY_LABELS
 
-CATEGORY_LABELS = {
-    "welcome": "欢迎",
-    "icebreaker": "破冰",
-    "product_intro": "产品介绍",
-    "objection": "异议处理",
-    "pricing": "价格",
-    "follow_up": "跟进",
-    "closing": "促成",
-    "care": "关怀",
-    "after_sales": "售后",
-    "referral": "转介绍",
-}
 STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
 
 
@@ -58,7 +48,7 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
         kb.add_column("知识", ratio=3)
         kb.add_column("来源", ratio=1)
         for k in result.knowledge:
-            kb.add_row(_clip(k.text, 120), f"{k.source}\n{k.section}")
+            kb.add_row(clip(k.text, 120), f"{k.source}\n{k.section}")
         parts.append(kb)
     if result.tags:
         tags = Table(box=None, show_header=True, header_style="bold yellow", expand=True)
@@ -92,36 +82,5 @@ def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:
     timeline.add_column("内容", ratio=1)
     for e in profile.timeline:
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
-        timeline.add_row(e.at.astimezone(tz).strftime("%m-%d %H:%M"), who, _clip(e.text, 80))
+        timeline.add_row(e.at.astimezone(tz).strftime("%m-%d %H:%M"), who, clip(e.text, 80))
     return Panel(Group(head, ids, tags, timeline), title="客户档案", title_align="left")
-
-
-def _clip(text: str, n: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= n else flat[: n - 1] + "…"
-
-
-#: The compact note pushed to the adviser's own note target (``[wechaty] notify_contact_id``).
-ADVISER_NOTE_HEAD = "【思语】{who}：{text}"
-ADVISER_NOTE_SCRIPT = "{n}. [{category}] {text}"
-ADVISER_NOTE_REPLY = "草拟：{text}"
-ADVISER_NOTE_TAGS = "标签：{tags}"
-ADVISER_NOTE_MAX_CHARS = 120
-
-
-def adviser_note(who: str, text: str, result: SuggestionResult) -> str:
-    """A few lines for a chat window: the customer's words, the ranked scripts, the draft
-    and the suggested tags. Plain text (WeChat shows no markup)."""
-    lines = [ADVISER_NOTE_HEAD.format(who=who or "客户", text=_clip(text, 40) or "（无）")]
-    for n, s in enumerate(result.scripts, start=1):
-        category = CATEGORY_LABELS.get(s.category, s.category)
-        lines.append(
-            ADVISER_NOTE_SCRIPT.format(
-                n=n, category=category, text=_clip(s.text, ADVISER_NOTE_MAX_CHARS)
-            )
-        )
-    if result.reply:
-        lines.append(ADVISER_NOTE_REPLY.format(text=_clip(result.reply, ADVISER_NOTE_MAX_CHARS)))
-    if result.tags:
-        lines.append(ADVISER_NOTE_TAGS.format(tags="、".join(t.name for t in result.tags)))
-    return "\n".join(lines)

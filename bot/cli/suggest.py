@@ -9,15 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bot.channels.console import ConsoleChannel
 from bot.cli.common import (
     err,
     out,
     progress,
     runtime,
 )
+from bot.cli.render import suggestion_panel
 from bot.errors import InputError, SiyuError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from bot.pipeline.runtime import Runtime
 
 
@@ -51,8 +55,6 @@ def suggest(
             if as_json:
                 out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
             else:
-                from bot.cli.render import suggestion_panel
-
                 out.print(suggestion_panel(result))
             return
         assert input is not None
@@ -110,8 +112,6 @@ def chat(
     contact: Annotated[str, typer.Option(help="The customer's contact id.")] = "console-customer",
 ) -> None:
     """Console channel: type as the customer, see the suggestions (logged to the profile)."""
-    from bot.channels.console import run_console
-
     with runtime(ctx) as rt:
         run_console(rt, console=out, industry=industry, name=name, contact_id=contact)
 
@@ -122,3 +122,31 @@ def demo(ctx: typer.Context) -> None:
 
     with runtime(ctx) as rt:
         run_demo(rt, console=out, progress=progress)
+
+
+EXIT_WORDS = {"/quit", "/exit", "/q"}
+
+
+def run_console(
+    runtime: Runtime, *, console: Console, industry: str | None, name: str, contact_id: str
+) -> None:
+    channel = ConsoleChannel(runtime.assistant.handle, console=console)
+    console.print(
+        f"你是客户「{name}」({industry or runtime.settings.assistant.default_industry})。"
+        "输入消息回车发送，/quit 退出。"
+    )
+    while True:
+        try:
+            text = console.input("[bold blue]客户> [/]")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            break
+        if text.strip() in EXIT_WORDS:
+            break
+        if not text.strip():
+            continue
+        result = channel.receive(text, contact_id=contact_id, contact_name=name, industry=industry)
+        if result is None:
+            console.print("[red]处理失败，消息已记录，稍后重试[/]")
+            continue
+        console.print(suggestion_panel(result))

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot import tabular
+from bot.crm.charts import pyplot
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.store import reports as repo
@@ -156,7 +157,7 @@ def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:
 
 def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> None:
     """Grouped bars (new / engaged / converted) per group with the conversion rate."""
-    plt = _pyplot()
+    plt = pyplot()
     with warnings.catch_warnings():
         # without a CJK font, Chinese labels draw as boxes and matplotlib warns per glyph
         warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
@@ -267,23 +268,3 @@ def quadrants(
         quadrants=tuple(Quadrant(q, int(totals[q][0]), round(totals[q][1], 2)) for q in QUADRANTS),
         members=members,
     )
-
-
-# --------------------------------------------------------------------------- helpers
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise InputError(
-            "--png needs matplotlib: pip install 'siyu-copilot[charts]' (or matplotlib)"
-        ) from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-
-    # A CJK font if one is installed, so Chinese group names render; else DejaVu Sans.
-    wanted = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei")
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    plt.rcParams["font.sans-serif"] = [f for f in wanted if f in have] + ["DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
-    return plt

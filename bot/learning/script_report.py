@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import tabular
+from bot.crm.charts import pyplot
 from bot.learning import bandit, effectiveness
 from bot.learning.effectiveness import GroupBy, ScriptStats
 from bot.settings import RankingSettings
@@ -139,9 +140,7 @@ def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
 
 def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int = 20) -> None:
     """Horizontal bars: reply rate per script with its Wilson interval."""
-    from bot.crm.reports import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
         warnings.filterwarnings("ignore", message=".*findfont.*")
