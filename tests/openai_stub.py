@@ -7,7 +7,8 @@ records every completion request (parsed body, raw bytes, headers) and answers a
 
 - ``"ok"``: a reply (``stub.reply``) citing [1];
 - ``"cite_invalid"``: a reply citing [1] and [9];
-- ``"slow"``: waits ``stub.delay_s`` before answering "ok";
+- ``"slow"``: holds the answer for ``stub.delay_s`` (a minute: longer than any client
+  deadline in the tests), then answers "ok";
 - ``"trickle"``: sends the headers at once, then the body one byte every 0.1 s (each read
   is quick, the whole answer is not: only a deadline on the whole call catches it);
 - ``"error500"``: HTTP 500 with an OpenAI-style error body;
@@ -47,7 +48,9 @@ class OpenAIStub:
     def __init__(self) -> None:
         self.behaviour = "ok"
         self.reply = OK_REPLY
-        self.delay_s = 5.0
+        self.delay_s = 60.0
+        #: Late answers (slow, trickle) sent in full: 0 proves a client gave up before them.
+        self.late_answers_sent = 0
         self.requests: list[dict[str, Any]] = []
         self.raw_bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []  # names lower-cased
@@ -136,6 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif behaviour == "slow":
             if stub.wait(stub.delay_s):
                 self._send_json(200, _completion(model, stub.reply))
+                stub.late_answers_sent += 1
         elif behaviour == "trickle":
             self._trickle(_encode(_completion(model, stub.reply)))
         elif behaviour == "error500":
@@ -193,6 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(body[index : index + 1])
                 self.wfile.flush()
+            stub.late_answers_sent += 1
         except (BrokenPipeError, ConnectionResetError):
             pass
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -215,13 +214,11 @@ def test_llm_failure_falls_back_to_retrieval_within_the_deadline(
 ) -> None:
     rt = _llm_runtime(make_runtime, openai_stub, 0.5)
     openai_stub.behaviour = behaviour
-    started = time.perf_counter()
     result = rt.assistant.suggest("理赔要什么材料", industry="insurance")
-    elapsed = time.perf_counter() - started
     assert result.mode == "retrieval" and result.reply is None
     assert result.note and "LLM" in result.note
     assert result.scripts[0].id == "INS-AFS-1"
-    assert elapsed < 0.5 + 1.5
+    assert openai_stub.late_answers_sent == 0  # "slow" holds its answer for a minute
 
 
 def test_retention_erases_old_message_text_and_keeps_the_rows(

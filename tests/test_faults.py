@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,28 @@ def _count(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
+def _count_or_zero(db: Path, sql: str) -> int:
+    """``_count`` on a database another process is still creating (0 until it exists)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # tables not created yet
+
+
+def _wait_for(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    """Poll ``ready`` while ``proc`` runs; fail if it ends first or never gets there."""
+    for _ in range(3000):  # a safety net of about a minute, never a measure of speed
+        assert proc.poll() is None, "ingest finished before it could be killed"
+        if ready():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the ingest never got there")
+
+
+@pytest.mark.slow
 def test_killed_ingest_finishes_on_rerun_without_duplicates(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -85,19 +108,12 @@ def test_killed_ingest_finishes_on_rerun_without_duplicates(tmp_path: Path) -> N
     env = os.environ | {"OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     db = data / "siyu.db"
-    deadline = time.monotonic() + 30
     try:
-        while time.monotonic() < deadline:  # wait until the chunks are committed …
-            if db.exists():
-                try:
-                    if _count(db, "SELECT count(*) FROM chunks"):
-                        break
-                except sqlite3.OperationalError:
-                    pass  # tables not created yet
-            assert proc.poll() is None, "ingest finished before it could be killed"
-            time.sleep(0.05)
-        time.sleep(1.0)  # … and some vectors are embedded, then kill it hard
-        assert proc.poll() is None, "ingest finished before it could be killed"
+        # Kill it hard once the chunks are committed and the first vectors have reached
+        # Chroma's own SQLite file (the signal that embedding is under way).
+        _wait_for(proc, lambda: _count_or_zero(db, "SELECT count(*) FROM chunks") > 0)
+        vectors = data / "chroma" / "chroma.sqlite3"
+        _wait_for(proc, lambda: _count_or_zero(vectors, "SELECT count(*) FROM embeddings") > 0)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -146,11 +146,11 @@ def test_a_late_answer_raises_within_the_deadline(
     openai_stub: OpenAIStub, client: OpenAIChatClient, behaviour: str
 ) -> None:
     openai_stub.behaviour = behaviour
-    started = time.perf_counter()
     with pytest.raises(LLMError, match=f"no answer within {TIMEOUT_S:g} s"):
         client.draft_reply(REQUEST)
-    elapsed = time.perf_counter() - started
-    assert TIMEOUT_S * 0.8 <= elapsed < TIMEOUT_S + 1, elapsed
+    # The stub holds its answer far longer than the deadline: had the client waited for
+    # it, the draft would have succeeded.
+    assert openai_stub.late_answers_sent == 0
 
 
 @pytest.mark.parametrize(
@@ -179,10 +179,8 @@ def test_vendor_errors_are_chained(openai_stub: OpenAIStub, client: OpenAIChatCl
 
 def test_connection_refused_raises_llm_error(make_client: ClientFactory) -> None:
     client = make_client(f"http://127.0.0.1:{free_port()}/v1")
-    started = time.perf_counter()
     with pytest.raises(LLMError, match="cannot connect"):
         client.draft_reply(REQUEST)
-    assert time.perf_counter() - started < TIMEOUT_S + 1
 
 
 def test_a_failure_is_logged_once_then_recovery_once(
@@ -267,14 +265,17 @@ def test_base_class_wraps_unexpected_errors() -> None:
 
 
 def test_base_class_enforces_the_deadline_on_any_adapter() -> None:
+    release = threading.Event()
+
     def stuck() -> str:
-        time.sleep(TIMEOUT_S * 4)
+        release.wait(60)  # held until the test has its answer
         return "太晚了"
 
-    started = time.perf_counter()
-    with pytest.raises(LLMError, match="no answer within"):
-        FakeLLM(stuck).draft_reply(REQUEST)
-    assert time.perf_counter() - started < TIMEOUT_S + 1
+    try:
+        with pytest.raises(LLMError, match="no answer within"):
+            FakeLLM(stuck).draft_reply(REQUEST)
+    finally:
+        release.set()
 
 
 def test_an_answer_made_only_of_invalid_citations_is_empty() -> None:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -260,6 +260,7 @@ def test_delete_customer_removes_everything_about_them(db: Database) -> None:
         assert [c.id for c in customers.list_customers(session=s)] == [keep]
 
 
+@pytest.mark.slow
 def test_processes_logging_the_same_deliveries_store_each_once(database_url: str) -> None:
     """Several OS processes (spawned, own engines and connections) receive the same message
     ids in different orders: every id is stored exactly once and none is lost."""
@@ -296,6 +297,7 @@ def test_processes_logging_the_same_deliveries_store_each_once(database_url: str
     database.dispose()
 
 
+@pytest.mark.slow
 def test_sqlite_writers_wait_for_another_processes_write_lock(tmp_path: Path) -> None:
     """SQLite busy: while another process holds the write lock, writer processes wait
     (busy timeout) instead of failing, readers are not blocked, and once the lock is
@@ -312,13 +314,17 @@ def test_sqlite_writers_wait_for_another_processes_write_lock(tmp_path: Path) ->
     holder.start()
     assert locked.wait(30)
     workers = 3
-    start, out = ctx.Barrier(workers), ctx.Queue()
+    # The barrier includes this process: once it opens, every writer is starting its first
+    # write, which cannot complete while the lock is held.
+    start, out = ctx.Barrier(workers + 1), ctx.Queue()
     batches = [[f"w{n}-{i}" for i in range(20)] for n in range(workers)]
     procs = [ctx.Process(target=log_messages_worker, args=(url, b, start, out)) for b in batches]
     try:
         for p in procs:
             p.start()
-        time.sleep(3.0)  # the writers are up and blocked on the lock by now
+        start.wait(60)
+        with pytest.raises(queue.Empty):  # nobody finishes (or fails and reports) while locked
+            out.get(timeout=2)
         assert all(p.is_alive() for p in procs), "a writer gave up instead of waiting"
         with database.session() as s:  # WAL: reading is not blocked by the writer
             assert messages.count_messages(session=s) == 0

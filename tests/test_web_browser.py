@@ -31,7 +31,10 @@ ARGS = [
 NARROW = {"width": 360, "height": 720}
 WIDE = {"width": 1280, "height": 800}
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
+]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 

@@ -21,6 +21,7 @@ def api_runtime(shared_runtime: Runtime) -> Runtime:
     return shared_runtime
 
 
+@pytest.mark.slow
 def test_api_conforms_to_its_schema(api_runtime: Runtime) -> None:
     """Each operation gets a few generated requests (as a manager without a team, who is
     allowed on every endpoint). The plugin decorators of schemathesis do not run under
