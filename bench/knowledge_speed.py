@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from bot.settings import VectorSettings
 from knowledge.lexical import LexicalIndex
+from knowledge.settings import VectorSettings
 from knowledge.text import tokenize
 
 PRODUCTS = [

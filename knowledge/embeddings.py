@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import RetrievalError
-from bot.settings import EmbeddingSettings
+from knowledge.errors import RetrievalError
+from knowledge.settings import EmbeddingSettings
 from knowledge.text import normalize, strip_invisible
 
 __all__ = [

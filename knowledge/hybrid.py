@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.errors import RetrievalError
-from bot.settings import RetrievalSettings
 from knowledge.embeddings import Embedder
+from knowledge.errors import RetrievalError
 from knowledge.fusion import rrf
 from knowledge.lexical import LexicalIndex
+from knowledge.settings import RetrievalSettings
 from knowledge.vectors import MetadataValue, VectorCollection, VectorStore
 
 __all__ = ["HASH_KEY", "Hit", "HybridIndex", "IndexItem", "SyncStats"]

@@ -2,23 +2,22 @@
 
 Markdown is split on its headings (the heading path becomes the section title),
 plain text is one section, and every CSV/XLSX row is one question–answer section.
-Text files may be UTF-8 (with or without BOM), GB18030/GBK, or UTF-16 with a BOM.
+Files are read like every data file of the project (``knowledge.files``: UTF-8 with or
+without a BOM, UTF-16 / UTF-32 with a BOM, GB18030/GBK; one rule for XLSX cells).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import re
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bot.errors import InputError, one_line
+from knowledge.errors import InputError
+from knowledge.files import RawRow, decode_text, read_bytes, table_rows
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -27,7 +26,6 @@ __all__ = [
     "DocumentKind",
     "Section",
     "SourceDocument",
-    "decode_text",
     "iter_document_paths",
     "load_document",
 ]
@@ -104,63 +102,19 @@ def load_document(path: Path | str) -> SourceDocument:
     kind = SUPPORTED_SUFFIXES.get(source.suffix.lower())
     if kind is None:
         raise InputError(f"{source}: unsupported file type; expected {_suffix_list()}")
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read file: {exc.strerror or exc}") from exc
+    data = read_bytes(source)
     digest = hashlib.sha256(data).hexdigest()
-    if source.suffix.lower() == ".xlsx":
-        sections = _qa_sections(source, _xlsx_rows(source, data))
+    if kind == "qa":
+        sections = _qa_sections(source, table_rows(source, data=data, name=str(source)))
     else:
         text = decode_text(data, name=str(source))
         if kind == "markdown":
             sections = _markdown_sections(text, source.stem)
-        elif kind == "text":
-            sections = _text_sections(text, source.stem)
         else:
-            sections = _qa_sections(source, _csv_rows(text))
+            sections = _text_sections(text, source.stem)
     if not sections:
         log.info("%s: no content", source)
     return SourceDocument(path=str(source), kind=kind, sections=sections, sha256=digest)
-
-
-# --- decoding ---------------------------------------------------------------------------
-
-_BINARY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
-
-
-def decode_text(data: bytes, *, name: str = "file") -> str:
-    """Decode file bytes: UTF-16 with a BOM, then UTF-8 (BOM optional), then GB18030.
-
-    Line endings become ``\\n``. Bytes that decode to nothing sensible (NUL bytes, many
-    control characters) are reported as a binary file.
-    """
-    text: str | None = None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{name}: invalid UTF-16 text") from exc
-    elif b"\x00" in data:
-        raise InputError(f"{name}: binary file or unsupported encoding (not a text file)")
-    else:
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-    if text is None:
-        raise InputError(
-            f"{name}: cannot decode the file as UTF-8, GB18030/GBK or UTF-16; save it as UTF-8"
-        )
-    text = text.removeprefix("\ufeff")
-    if "\x00" in text:  # from UTF-16: no text file holds NUL (and PostgreSQL refuses it)
-        raise InputError(f"{name}: binary file or unsupported encoding (not a text file)")
-    controls = len(_BINARY_CONTROL.findall(text))
-    if controls and controls > max(8, len(text) // 100):
-        raise InputError(f"{name}: binary file or unsupported encoding (not a text file)")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # --- Markdown ---------------------------------------------------------------------------
@@ -261,49 +215,14 @@ def _text_sections(text: str, stem: str) -> list[Section]:
 # --- question–answer tables -------------------------------------------------------------
 
 
-def _csv_rows(text: str) -> Iterator[list[str]]:
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
-    return csv.reader(io.StringIO(text), delimiter=delimiter)
-
-
-def _xlsx_rows(source: Path, data: bytes) -> Iterator[list[str]]:
-    import openpyxl
-
-    from bot.tabular import xlsx_errors
-
-    unreadable: tuple[type[Exception], ...] = (*xlsx_errors(), OSError)
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions of files from other tools.
-            warnings.simplefilter("ignore")
-            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            try:
-                if not workbook.worksheets:
-                    raise InputError(f"{source}: the workbook has no sheet")
-                sheet = workbook.worksheets[0]
-                rows = [
-                    ["" if cell is None else str(cell) for cell in row]
-                    for row in sheet.iter_rows(values_only=True)
-                ]
-            finally:
-                workbook.close()
-    except unreadable as exc:
-        raise InputError(f"{source}: not a readable .xlsx workbook ({one_line(exc)})") from exc
-    return iter(rows)
-
-
-def _qa_sections(source: Path, rows: Iterable[list[str]]) -> list[Section]:
-    """One section per row: titled by the question, text ``问：…\\n答：…``."""
-    row_iter = enumerate(rows, start=1)
+def _qa_sections(source: Path, rows: Iterable[RawRow]) -> list[Section]:
+    """One section per row: titled by the question, text ``问：…\n答：…``."""
+    row_iter = iter(rows)
     header: list[str] | None = None
-    try:
-        for _, row in row_iter:
-            if any(cell.strip() for cell in row):
-                header = [cell.strip().lstrip("\ufeff").lower() for cell in row]
-                break
-    except csv.Error as exc:
-        raise InputError(f"{source}: malformed CSV: {exc}") from exc
+    for _, cells in row_iter:
+        if any(cell.strip() for cell in cells):
+            header = [cell.strip().lstrip("\ufeff").lower() for cell in cells]
+            break
     if header is None:
         raise InputError(f"{source}: empty table; expected a header row `question,answer`")
     question_col = _find_column(header, QUESTION_COLUMNS)
@@ -320,20 +239,16 @@ def _qa_sections(source: Path, rows: Iterable[list[str]]) -> list[Section]:
         )
     sections: list[Section] = []
     problems: list[str] = []
-    line = 1
-    try:
-        for line, row in row_iter:
-            question = _cell(row, question_col)
-            answer = _cell(row, answer_col)
-            if not question and not answer:
-                continue
-            if not question or not answer:
-                empty = "question" if not question else "answer"
-                problems.append(f"row {line}: {empty} is empty")
-                continue
-            sections.append(Section(title=question, text=f"问：{question}\n答：{answer}"))
-    except csv.Error as exc:
-        raise InputError(f"{source}: malformed CSV near row {line + 1}: {exc}") from exc
+    for line, cells in row_iter:
+        question = _cell(cells, question_col)
+        answer = _cell(cells, answer_col)
+        if not question and not answer:
+            continue
+        if not question or not answer:
+            empty = "question" if not question else "answer"
+            problems.append(f"line {line}: {empty} is empty")
+            continue
+        sections.append(Section(title=question, text=f"问：{question}\n答：{answer}"))
     if problems:
         raise InputError(f"{source}: {len(problems)} unusable row(s)", problems=problems)
     return sections

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.errors import ConfigError, RetrievalError
-from bot.settings import VectorSettings
+from knowledge.errors import ConfigError, RetrievalError
+from knowledge.settings import VectorSettings
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI

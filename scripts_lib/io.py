@@ -4,37 +4,40 @@ The format is a public contract (DESIGN.md, "Interchange formats"): a header
 ``id,title,category,stage,industry,tags,body`` plus the optional ``status`` and
 ``variant_group`` columns; YAML is a list of mappings with the same keys.
 
-Reading is forgiving about what Chinese Excel users produce (UTF-8 with or without
-BOM, GBK/GB18030, UTF-16 with BOM, header names in any case, tags separated by
-``;`` ``；`` ``,`` or ``，``) and strict about everything else: problems are reported
-with the line they are on, all at once, and ``load_scripts`` imports nothing unless
-the whole file is clean.
+Files are read and written through ``knowledge.files``, like every data file of the
+project. Reading is forgiving about what Chinese Excel users produce (UTF-8 with or
+without BOM, GBK/GB18030, UTF-16 / UTF-32 with BOM, header names in any case, tags
+separated by ``;`` ``；`` ``,`` or ``，``) and strict about everything else: problems are
+reported with the line they are on, all at once, and ``load_scripts`` imports nothing
+unless the whole file is clean.
 
-Exports are safe to open in a spreadsheet: a cell that would start with ``=``,
+Exports are safe to open in a spreadsheet: a text cell that would start with ``=``,
 ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so it is never
-run as a formula, and reading strips that one ``'`` again, so export -> import is
-exact. (To keep this reversible, a value that already starts with ``'`` characters
-followed by one of those characters gets one more ``'`` too.)
+run as a formula (``knowledge.files.protect_cell``), and reading strips that one ``'``
+again, so export -> import is exact.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import datetime as dt
-import io
 import logging
-import os
 import re
-import tempfile
-import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from bot.errors import InputError, one_line
+from knowledge.errors import InputError, one_line
+from knowledge.files import (
+    RawRow,
+    check_yaml_depth,
+    decode_text,
+    read_bytes,
+    replace_atomically,
+    table_rows,
+    unprotect_cell,
+    write_csv,
+    write_xlsx,
+)
 from scripts_lib.lint import lint
 from scripts_lib.model import (
     CATEGORIES,
@@ -64,9 +67,6 @@ _YAML = (".yaml", ".yml")
 _SUPPORTED = "use .csv, .xlsx, .yaml or .yml"
 
 _TAG_SEPARATORS = re.compile(r"[;；,，]")
-# A cell that a spreadsheet would treat as a formula, and its escaped form.
-_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
-_QUOTED = re.compile(r"'+[=+\-@\t\r]")
 _CARRIAGE_RETURN = re.compile(r"\r\n?")
 _HEADER_SPACE = re.compile(r"[\s\-]+")
 _YAML_NULL = "tag:yaml.org,2002:null"
@@ -109,11 +109,10 @@ def read_scripts(path: Path) -> list[ParsedScript]:
             f"{path.name} is {_format_size(size)}; the limit is {_format_size(MAX_FILE_BYTES)}"
             " — split it into smaller files"
         )
-    if suffix == _XLSX:
-        scripts = _read_xlsx(path)
+    if suffix in (_CSV, _XLSX):
+        scripts = _rows_to_scripts(table_rows(path), path.name)
     else:
-        text = _decode(_read_bytes(path), path.name)
-        scripts = _read_csv(text, path.name) if suffix == _CSV else _read_yaml(text, path.name)
+        scripts = _read_yaml(decode_text(read_bytes(path), name=path.name), path.name)
     if not scripts:
         raise InputError(f"{path.name} contains no scripts")
     return scripts
@@ -165,61 +164,11 @@ def _format_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror})") from exc
-
-
-def _decode(data: bytes, name: str) -> str:
-    """Decode the encodings Chinese spreadsheet users produce."""
-    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        encodings: tuple[str, ...] = ("utf-32",)
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ("utf-16",)
-    else:
-        encodings = ("utf-8-sig", "gb18030")
-    error: UnicodeDecodeError | None = None
-    for encoding in encodings:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            error = exc
-            continue
-        if "\x00" in text:  # no text file holds NUL (and PostgreSQL refuses to store it)
-            line = text[: text.index("\x00")].count("\n") + 1
-            raise InputError(f"{name}: line {line}: a NUL character; is this a text file?")
-        return text
-    assert error is not None
-    line = data[: error.start].count(b"\n") + 1
-    raise InputError(
-        f"{name}: cannot decode the file as {' or '.join(encodings)} (line {line});"
-        " save it as 'CSV UTF-8' (or UTF-8 text)"
-    ) from error
-
-
 def _clean(value: str) -> str:
     """Strip a value and turn Windows / old-Mac line ends into ``\\n``."""
     value = value.strip()
     if "\r" in value:
         value = _CARRIAGE_RETURN.sub("\n", value)
-    return value
-
-
-def _unquote(value: str) -> str:
-    """Clean a cell and undo the export's formula-protection ``'``."""
-    value = _clean(value)
-    if _QUOTED.match(value):
-        return value[1:]
-    return value
-
-
-def protect_cell(value: str) -> str:
-    """Protect a text cell from being run as a spreadsheet formula (see the module doc);
-    every CSV/XLSX export of the project writes its text cells through this."""
-    if _NEEDS_QUOTE.match(value):
-        return "'" + value
     return value
 
 
@@ -288,7 +237,7 @@ def _parse_header(cells: list[str], name: str, line: int) -> dict[str, int]:
     return columns
 
 
-def _rows_to_scripts(rows: Iterable[tuple[int, list[str]]], name: str) -> list[ParsedScript]:
+def _rows_to_scripts(rows: Iterable[RawRow], name: str) -> list[ParsedScript]:
     """Turn (line, cells) rows of a CSV or a sheet into scripts; the first row is the header."""
     columns: dict[str, int] | None = None
     named: set[int] = set()
@@ -303,7 +252,7 @@ def _rows_to_scripts(rows: Iterable[tuple[int, list[str]]], name: str) -> list[P
             continue
         width = len(cells)
         raw = {
-            column: (_unquote(cells[index]) if index < width else "")
+            column: (unprotect_cell(_clean(cells[index])) if index < width else "")
             for column, index in columns.items()
         }
         issues: list[LintIssue] = []
@@ -320,125 +269,6 @@ def _rows_to_scripts(rows: Iterable[tuple[int, list[str]]], name: str) -> list[P
             )
         scripts.append(_make_script(line, raw, split_tags(raw["tags"]), issues))
     return scripts
-
-
-def _read_csv(text: str, name: str) -> list[ParsedScript]:
-    delimiter = ","
-    for first in io.StringIO(text, newline=""):
-        if first.strip():
-            # Excel's "Unicode Text" export is tab-separated.
-            if "\t" in first and "," not in first:
-                delimiter = "\t"
-            break
-    return _rows_to_scripts(_csv_rows(text, name, delimiter), name)
-
-
-def _csv_rows(text: str, name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    start = 1
-    try:
-        for row in reader:
-            yield start, row
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise InputError(
-            f"{name}: the row starting on line {start} is not valid CSV ({exc});"
-            ' a cell that starts with " must end with ", and a " inside it is written ""'
-        ) from exc
-
-
-def _read_xlsx(path: Path) -> list[ParsedScript]:
-    import openpyxl  # imported here: it pulls in numpy, and only XLSX needs it
-
-    from bot.tabular import xlsx_errors
-
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about workbook features it ignores (validation, styles…)
-            warnings.simplefilter("ignore")
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=False)
-            try:
-                sheet: Any = workbook.worksheets[0]
-                sheet.reset_dimensions()  # the stored dimension may be stale
-                for number, values in enumerate(
-                    sheet.iter_rows(min_row=1, values_only=True), start=1
-                ):
-                    rows.append((number, [_cell_text(value) for value in values]))
-            finally:
-                workbook.close()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    except xlsx_errors() as exc:
-        raise InputError(f"{path.name}: not a readable .xlsx workbook ({one_line(exc)})") from exc
-    return _rows_to_scripts(rows, path.name)
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time():
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-#: YAML nested deeper than this is refused before it is composed: PyYAML's composer
-#: recurses once per level (a RecursionError in Python; libyaml's C composer overflows
-#: the C stack and kills the process), and its scanner slows down quadratically with
-#: the depth of ``[[[…`` flow collections. Real files nest a few levels.
-MAX_YAML_DEPTH = 64
-
-
-def check_yaml_depth(text: str, name: str) -> None:
-    """Raise ``InputError`` if ``text`` nests lists / mappings over ``MAX_YAML_DEPTH`` deep.
-
-    Reads only parser events (which needs no recursion) and stops at the first level
-    too deep. Syntax errors propagate as ``yaml.YAMLError`` for the caller to report.
-    """
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    depth = 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                line = event.start_mark.line + 1 if event.start_mark else 0
-                raise InputError(
-                    f"{name}: line {line}: lists / mappings nested more than"
-                    f" {MAX_YAML_DEPTH} levels deep"
-                )
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-            depth -= 1
-
-
-def load_yaml_file(path: Path, *, what: str) -> Any:
-    """The data of a small YAML file (a tag taxonomy, follow-up rules), read like every
-    import file: UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM; nesting checked
-    before parsing; every problem an ``InputError`` naming the file. ``what`` names the
-    kind of file in the not-found message."""
-    from knowledge.loaders import decode_text
-
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{what} file not found: {path}") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    text = decode_text(data, name=path.name)
-    try:
-        check_yaml_depth(text, path.name)
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path.name}: not valid YAML ({one_line(exc)})") from exc
 
 
 def _read_yaml(text: str, name: str) -> list[ParsedScript]:
@@ -546,43 +376,15 @@ def write_scripts(records: Sequence[ScriptRecord], path: Path) -> None:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    writer: Callable[[Sequence[ScriptRecord], Path], None]
+    rows = [_cells(record) for record in records]
     if suffix == _CSV:
-        writer = _write_csv
+        write_csv(path, EXPORT_COLUMNS, rows)
     elif suffix == _XLSX:
-        writer = _write_xlsx
+        write_xlsx(path, EXPORT_COLUMNS, rows, title="scripts", widths=_XLSX_WIDTHS, wrap=("body",))
     elif suffix in _YAML:
-        writer = _write_yaml
+        replace_atomically(path, lambda tmp: _write_yaml(records, tmp))
     else:
         raise InputError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; {_SUPPORTED}")
-    try:
-        replace_atomically(path, lambda tmp: writer(records, tmp))
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through ``write(tmp)`` on a temporary file in the same directory,
-    then rename it over ``path``: readers see the old file or the whole new one."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _cells(record: ScriptRecord) -> list[str]:
@@ -599,15 +401,6 @@ def _cells(record: ScriptRecord) -> list[str]:
     ]
 
 
-def _write_csv(records: Sequence[ScriptRecord], path: Path) -> None:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for record in records:
-        writer.writerow([protect_cell(cell) for cell in _cells(record)])
-    _write_bytes(path, buffer.getvalue().encode("utf-8-sig"))
-
-
 _XLSX_WIDTHS = {
     "id": 16,
     "title": 28,
@@ -619,44 +412,6 @@ _XLSX_WIDTHS = {
     "status": 10,
     "variant_group": 16,
 }
-
-
-#: Characters an XLSX cell cannot hold: the C0 controls but tab and line ends, which
-#: openpyxl refuses (its ILLEGAL_CHARACTERS_RE), and U+FFFE / U+FFFF, which XML does not
-#: allow either (lxml raises ValueError on them).
-_NOT_IN_XLSX = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _write_xlsx(records: Sequence[ScriptRecord], path: Path) -> None:
-    import openpyxl
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = openpyxl.Workbook()
-    sheet: Any = workbook.active
-    sheet.title = "scripts"
-    sheet.append(list(EXPORT_COLUMNS))
-    bold = Font(bold=True)
-    for cell in sheet[1]:
-        cell.font = bold
-    for index, column in enumerate(EXPORT_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _XLSX_WIDTHS[column]
-    sheet.freeze_panes = "A2"
-    dropped = 0
-    for record in records:
-        row = []
-        for cell in _cells(record):
-            clean, count = _NOT_IN_XLSX.subn("", cell)
-            dropped += count
-            row.append(protect_cell(clean))
-        sheet.append(row)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    body_column = EXPORT_COLUMNS.index("body") + 1
-    for (cell,) in sheet.iter_rows(min_row=2, min_col=body_column, max_col=body_column):
-        cell.alignment = wrap
-    if dropped:
-        log.warning("%s: dropped %d control characters that XLSX cannot store", path, dropped)
-    workbook.save(path)
 
 
 class _YamlDumper(yaml.SafeDumper):
@@ -704,9 +459,4 @@ def _write_yaml(records: Sequence[ScriptRecord], path: Path) -> None:
         default_flow_style=False,
         width=1_000_000,
     )
-    _write_bytes(path, text.encode("utf-8"))
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as file:
-        file.write(data)
+    path.write_bytes(text.encode("utf-8"))

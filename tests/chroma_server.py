@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import VectorSettings
+from knowledge.settings import VectorSettings
 
 STARTUP_TIMEOUT_S = 30.0
 

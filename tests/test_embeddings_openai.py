@@ -10,9 +10,9 @@ from conftest import RuntimeFactory
 from openai_stub import EMBED_DIM, OpenAIStub, free_port
 from pydantic import ValidationError
 
-from bot.errors import ConfigError, RetrievalError
-from bot.settings import EmbeddingSettings
 from knowledge import OpenAIEmbedder, build_embedder
+from knowledge.errors import ConfigError, RetrievalError
+from knowledge.settings import EmbeddingSettings
 
 
 def _settings(stub_url: str, **extra: object) -> EmbeddingSettings:

@@ -19,9 +19,9 @@ import pytest
 from conftest import RuntimeFactory
 
 from bot.cli import run
-from bot.settings import VectorSettings
 from bot.store import messages, suggestions
 from knowledge import open_vector_store
+from knowledge.settings import VectorSettings
 
 QUERY = "等待期内确诊能赔吗"
 

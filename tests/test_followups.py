@@ -207,11 +207,11 @@ def test_bad_rules_are_reported_together(tmp_path: Path) -> None:
         followups.load_rules(path)
     text = str(info.value)
     for needle in (
-        "rule 1 (a): anchor",
-        "rule 2 (a): id used twice",
+        "line 3: rule 1 (a): anchor",
+        "line 4: rule 2 (a): id used twice",
         "offset_days",
         "action",
-        "unknown field 'colour'",
+        "line 8: rule 2 (a): match: unknown key 'colour'",
     ):
         assert needle in text
     with pytest.raises(InputError, match="not found"):

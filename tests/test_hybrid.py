@@ -18,8 +18,6 @@ import bm25s
 import numpy as np
 import pytest
 
-from bot.errors import ConfigError, RetrievalError
-from bot.settings import EmbeddingSettings, RetrievalSettings, VectorSettings
 from knowledge import (
     Embedder,
     HashingEmbedder,
@@ -34,8 +32,10 @@ from knowledge import (
     rrf,
     tokenize,
 )
+from knowledge.errors import ConfigError, RetrievalError
 from knowledge.hybrid import HASH_KEY
 from knowledge.lexical import term_keys
+from knowledge.settings import EmbeddingSettings, RetrievalSettings, VectorSettings
 from knowledge.vectors import chroma_where
 
 PASSAGES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot.errors import InputError
+from knowledge.errors import InputError
 from knowledge.loaders import Section, iter_document_paths, load_document
 
 MARKDOWN = """\
@@ -154,7 +154,7 @@ def test_qa_missing_columns_are_named(tmp_path: Path) -> None:
 def test_qa_rows_missing_an_answer_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_document(write(tmp_path / "rows.csv", "question,answer\nq1,\nq2,a2\n,a3\n"))
-    assert info.value.problems == ["row 2: answer is empty", "row 4: question is empty"]
+    assert info.value.problems == ["line 2: answer is empty", "line 4: question is empty"]
 
 
 def test_binary_file_is_an_input_error(tmp_path: Path) -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import tabular
 from bot.cli import run
 from bot.crm import reports, segments
 from bot.errors import InputError
 from bot.settings import Settings
 from bot.store import Database, customers, messages, tags
 from bot.store.models import Customer, CustomerTag, Transaction
+from knowledge import files
 
 T = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
 
@@ -379,6 +379,6 @@ def test_a_failed_report_write_keeps_the_previous_file(tmp_path: Path) -> None:
         raise RuntimeError("disk went away")
 
     with pytest.raises(RuntimeError):
-        tabular.write_csv(path, reports.FUNNEL_COLUMNS, broken())
+        files.write_csv(path, reports.FUNNEL_COLUMNS, broken())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["funnel.csv"]  # no temp file left

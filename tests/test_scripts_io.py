@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scripts_lib.io as scripts_io
-from bot.errors import InputError
+from knowledge import files
+from knowledge.errors import InputError
 from scripts_lib import (
     CATEGORIES,
     EXPORT_COLUMNS,
@@ -426,7 +427,8 @@ def test_file_over_the_limit_is_refused_before_parsing(
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed a file over the limit")
 
-    monkeypatch.setattr(scripts_io, "_decode", fail)
+    monkeypatch.setattr(scripts_io, "table_rows", fail)
+    monkeypatch.setattr(scripts_io, "decode_text", fail)
     with pytest.raises(InputError, match=r"big\.csv is [\d.]+ KB; the limit is 1000 bytes"):
         read_scripts(path)
 
@@ -537,7 +539,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def broken_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(scripts_io.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(InputError, match=r"cannot write .*No space left"):
         write_scripts([make_record(i) for i in range(50)], path)
     assert path.read_bytes() == before
@@ -582,4 +584,10 @@ def test_write_then_read_round_trips(
 ) -> None:
     path = tmp_path_factory.mktemp("roundtrip") / f"lib{suffix}"
     write_scripts(original, path)
-    assert records(read_scripts(path)) == original
+    text = path.read_text(encoding="utf-8-sig")
+    controls = len(re.findall(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]", text))
+    if controls > max(8, len(text) // 100):  # knowledge.files.decode_text's rule
+        with pytest.raises(InputError, match="binary file"):  # like every importer
+            read_scripts(path)
+    else:
+        assert records(read_scripts(path)) == original

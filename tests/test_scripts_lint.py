@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import InputError
+from knowledge.errors import InputError
 from scripts_lib import (
     CATEGORIES,
     MAX_BODY_CHARS,

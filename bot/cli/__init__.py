@@ -33,7 +33,7 @@ from bot.cli import (
     users,
 )
 from bot.cli.common import Options, err
-from bot.errors import SiyuError
+from bot.errors import EXPECTED_ERRORS
 
 app = typer.Typer(
     help="Siyu Copilot 思语: reply, ice-breaker and tag suggestions for private-domain sales.",
@@ -87,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         code = app(args=args, standalone_mode=False, prog_name="siyu")
-    except SiyuError as exc:
+    except EXPECTED_ERRORS as exc:
         err.print(f"[bold red]错误 error:[/] {exc}", highlight=False)
         if "--debug" in args:
             raise

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.crm.oneid import parse_datetime
-from bot.errors import InputError, SiyuError
+from bot.errors import EXPECTED_ERRORS, InputError
 from bot.store import conversions as conv_repo
-from bot.tabular import read_table
+from knowledge.files import read_table
 
 ORDER_ALIASES = {
     "customer_id": "customer",
@@ -51,7 +51,7 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
         at: datetime | None = None
         try:
             customer = conv_repo.resolve_customer(session=session, ref=row.get("customer", ""))
-        except SiyuError as exc:
+        except EXPECTED_ERRORS as exc:
             errors.append(str(exc))
         amount = _amount(row.get("amount", ""))
         if amount is None:

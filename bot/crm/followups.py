@@ -36,20 +36,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError
 from bot.store import followups as repo
 from bot.store.records import CustomerFacts, FollowUpRecord
+from knowledge.files import load_yaml_file, yaml_line
+from knowledge.rows import Location, Problem, RowModel, problems_of, scalar_text, stripped_text
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("remind", "mark_silent")
-MATCH_FIELDS = ("industry", "stage", "lifecycle", "source", "city", "product", "adviser", "tags")
+Action = Literal["remind", "mark_silent"]
+ACTIONS: tuple[str, ...] = get_args(Action)
 _FIXED_ANCHORS = ("birthday", "added", "last_message")
 #: Larger offsets would overflow date arithmetic when the rules run (dates end in 9999).
 MAX_OFFSET_DAYS = 36_500
@@ -88,91 +100,132 @@ class DueReminder:
 
 
 # --------------------------------------------------------------------------- rules
-def load_rules(path: Path) -> list[Rule]:
-    """Read a rules YAML file: UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM."""
-    from scripts_lib.io import load_yaml_file
+def _no_mapping(value: object) -> object:
+    return {} if value is None else value
 
+
+def _optional_text(value: object) -> object:
+    return scalar_text(value) or None
+
+
+def _flat(value: object, info: ValidationInfo) -> object:
+    # ``matches`` compares strings and builds sets: nested values cannot work.
+    scalar = (str, int, float)
+    if isinstance(value, scalar) or (
+        isinstance(value, list) and all(isinstance(v, scalar) for v in value)
+    ):
+        return value
+    raise ValueError(f"{info.field_name} must be a value or a list of values")
+
+
+FlatValue = Annotated[Any, AfterValidator(_flat)]
+
+
+class MatchRow(RowModel):
+    """A rule's profile filter: every field given must hold."""
+
+    industry: FlatValue = None
+    stage: FlatValue = None
+    lifecycle: FlatValue = None
+    source: FlatValue = None
+    city: FlatValue = None
+    product: FlatValue = None
+    adviser: FlatValue = None
+    #: Confirmed tags, all required.
+    tags: FlatValue = None
+
+
+#: The profile fields a rule can match on.
+MATCH_FIELDS: tuple[str, ...] = tuple(MatchRow.model_fields)
+
+
+class RuleRow(RowModel):
+    """One rule of the rules file (format in the module doc)."""
+
+    id: Annotated[
+        str,
+        BeforeValidator(stripped_text),
+        StringConstraints(min_length=1, max_length=MAX_ID_CHARS),
+    ]
+    anchor: Annotated[str, BeforeValidator(scalar_text)]
+    offset_days: StrictInt = 0
+    match: Annotated[MatchRow, BeforeValidator(_no_mapping)] = MatchRow()
+    event_payload: Annotated[dict[Any, Any], BeforeValidator(_no_mapping)] = Field(
+        default_factory=dict
+    )
+    action: Action = "remind"
+    script: Annotated[str | None, BeforeValidator(_optional_text)] = None
+    note: Annotated[str, BeforeValidator(scalar_text)] = ""
+
+    @field_validator("anchor")
+    @classmethod
+    def _known_anchor(cls, anchor: str) -> str:
+        if anchor in _FIXED_ANCHORS or (anchor.startswith("event:") and anchor != "event:"):
+            return anchor
+        raise ValueError(f"anchor must be one of {', '.join(_FIXED_ANCHORS)} or event:TYPE")
+
+    @field_validator("offset_days")
+    @classmethod
+    def _in_range(cls, offset: int, info: ValidationInfo) -> int:
+        if abs(offset) > MAX_OFFSET_DAYS:
+            raise ValueError(
+                f"offset_days must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"
+            )
+        if info.data.get("anchor") == "last_message" and offset < 1:
+            raise ValueError("a last_message rule needs offset_days >= 1")
+        return offset
+
+
+def load_rules(path: Path) -> list[Rule]:
+    """Read a rules YAML file, read like every data file (``knowledge.files``: UTF-8,
+    BOM optional, GB18030/GBK, UTF-16 / UTF-32 with a BOM); every problem is reported at
+    once, with its line."""
     data = load_yaml_file(path, what="follow-up rules")
     return parse_rules(data, name=path.name)
 
 
 def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
+    """Validate loaded rules data, one ``RuleRow`` per item; an id used twice is a problem."""
     items = data.get("rules") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise InputError(f"{name}: expected a mapping with a 'rules' list")
-    problems: list[str] = []
+    problems: list[Problem] = []
     rules: list[Rule] = []
     seen: set[str] = set()
-    known = {"id", "anchor", "offset_days", "match", "event_payload", "action", "script", "note"}
     for n, item in enumerate(items, start=1):
-        where = f"rule {n}"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: expected a mapping")
-            continue
-        rid = str(item.get("id") or "").strip()
+        rid = stripped_text(item.get("id")) if isinstance(item, dict) else None
+        rid = rid if isinstance(rid, str) else ""
         where = f"rule {n} ({rid or 'no id'})"
-        errors = [f"unknown key {k!r}" for k in item if k not in known]
-        if not rid:
-            errors.append("needs an id")
-        elif len(rid) > MAX_ID_CHARS:
-            errors.append(f"the id is longer than {MAX_ID_CHARS} characters")
-        elif rid in seen:
-            errors.append("id used twice")
+
+        def line(loc: Location, n: int = n) -> int | None:
+            return yaml_line(data, ("rules", n - 1, *loc))
+
+        if rid and rid in seen:
+            problems.append(Problem(line(("id",)) or 0, where, "id used twice"))
         seen.add(rid)
-        anchor = str(item.get("anchor") or "")
-        if anchor not in _FIXED_ANCHORS and not (
-            anchor.startswith("event:") and len(anchor) > len("event:")
-        ):
-            errors.append(f"anchor must be one of {', '.join(_FIXED_ANCHORS)} or event:TYPE")
-        offset = item.get("offset_days", 0)
-        if not isinstance(offset, int) or isinstance(offset, bool):
-            errors.append("offset_days must be a whole number")
-        elif abs(offset) > MAX_OFFSET_DAYS:
-            errors.append(f"offset_days must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}")
-        elif anchor == "last_message" and offset < 1:
-            errors.append("a last_message rule needs offset_days >= 1")
-        action = item.get("action", "remind")
-        if action not in ACTIONS:
-            errors.append(f"action must be one of {', '.join(ACTIONS)}")
-        match = item.get("match") or {}
-        if not isinstance(match, dict):
-            errors.append("match must be a mapping")
-        else:
-            errors += [f"match: unknown field {k!r}" for k in match if k not in MATCH_FIELDS]
-            # ``matches`` compares strings and builds sets: nested values cannot work.
-            errors += [
-                f"match: {k} must be a value or a list of values"
-                for k, v in match.items()
-                if k in MATCH_FIELDS and not _flat_value(v)
-            ]
-        payload = item.get("event_payload") or {}
-        if not isinstance(payload, dict):
-            errors.append("event_payload must be a mapping")
-        if errors:
-            problems += [f"{where}: {e}" for e in errors]
+        try:
+            row = RuleRow.model_validate(item)
+        except ValidationError as exc:
+            problems += problems_of(exc, line=line, where=where)
             continue
         rules.append(
             Rule(
-                id=rid,
-                anchor=anchor,
-                offset_days=offset,
-                match=match,
-                event_payload=payload,
-                action=action,
-                script=str(item["script"]) if item.get("script") else None,
-                note=str(item.get("note") or ""),
+                id=row.id,
+                anchor=row.anchor,
+                offset_days=row.offset_days,
+                match=row.match.model_dump(include=row.match.model_fields_set),
+                event_payload=row.event_payload,
+                action=row.action,
+                script=row.script,
+                note=row.note,
             )
         )
     if problems:
-        raise InputError(f"{name}: {len(problems)} bad rule(s)", problems)
+        problems.sort(key=lambda p: p.line)
+        raise InputError(
+            f"{name}: {len(problems)} problem(s), no rule loaded", [str(p) for p in problems]
+        )
     return rules
-
-
-def _flat_value(value: object) -> bool:
-    scalar = (str, int, float)
-    return isinstance(value, scalar) or (
-        isinstance(value, list) and all(isinstance(v, scalar) for v in value)
-    )
 
 
 def matches(rule: Rule, customer: CustomerFacts) -> bool:

@@ -12,9 +12,19 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import String
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -25,7 +35,8 @@ from bot.store import merges as merges_repo
 from bot.store.identities import CustomerRow, ImportStats
 from bot.store.models import Customer, Identity
 from bot.store.records import MergeRecord
-from bot.tabular import read_table
+from knowledge.files import read_table
+from knowledge.rows import Problem, problems_of, stripped_text
 
 #: Identity kinds an import file may carry, as columns. ``id:KIND`` columns add any other
 #: kind (e.g. ``id:memory_contact``). Channel contacts are ``<channel>_contact``.
@@ -59,7 +70,6 @@ _ALIASES = {
     "渠道": "source",
     "标签": "tags",
 }
-_STAGES = ("acquire", "engage", "convert", "retain")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -94,11 +104,84 @@ _FULLWIDTH = str.maketrans("０１２３４５６７８９＋", "0123456789+")
 
 
 # --------------------------------------------------------------------------- import
+def _customer_id(text: object) -> object:
+    value = parse_customer_id(text) if isinstance(text, str) else None
+    if value is None:
+        raise ValueError(f"customer_id {text!r} is not a number")
+    return value
+
+
+def _birthday(text: object) -> object:
+    try:
+        return parse_date(str(text))
+    except ValueError:
+        raise ValueError(f"birthday {text!r} is not a date like 1990-02-28") from None
+
+
+def _phone(text: object) -> object:
+    value = normalize_identity("phone", str(text))
+    if len(value) > _MAX_CHARS["value"]:
+        raise ValueError(f"phone is longer than {_MAX_CHARS['value']} characters")
+    if not 5 <= len(value) <= 20:
+        raise ValueError(f"phone {text!r} is not a phone number")
+    return value
+
+
+def _tags(text: object) -> object:
+    if not isinstance(text, str):
+        return text
+    return tuple(t.strip() for t in re.split(r"[;；]", text) if t.strip())
+
+
+Stage = Literal["acquire", "engage", "convert", "retain"]
+IdentityValue = Annotated[
+    str, BeforeValidator(stripped_text), StringConstraints(max_length=_MAX_CHARS["value"])
+]
+
+
+class CustomerFileRow(BaseModel):
+    """One line of a customer import file, its empty cells left out. Unknown columns are
+    refused for the whole file before any line is validated; ``id:KIND`` columns are the
+    extra fields (``model_extra``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, IdentityValue] = Field(init=False)
+
+    customer_id: Annotated[int, BeforeValidator(_customer_id)] | None = None
+    name: Annotated[str, StringConstraints(max_length=_MAX_CHARS["name"])] | None = None
+    adviser_id: Annotated[str, StringConstraints(max_length=_MAX_CHARS["adviser_id"])] | None = None
+    industry: Annotated[str, StringConstraints(max_length=_MAX_CHARS["industry"])] | None = None
+    stage: Stage | None = None
+    product: Annotated[str, StringConstraints(max_length=_MAX_CHARS["product"])] | None = None
+    city: Annotated[str, StringConstraints(max_length=_MAX_CHARS["city"])] | None = None
+    source: Annotated[str, StringConstraints(max_length=_MAX_CHARS["source"])] | None = None
+    birthday: Annotated[date, BeforeValidator(_birthday)] | None = None
+    #: Local time when naive (the import's time zone, in the validation context "tz").
+    added_at: datetime | None = None
+    tags: Annotated[tuple[str, ...], BeforeValidator(_tags)] = ()
+    wechaty_contact: IdentityValue | None = None
+    wecom_external_userid: IdentityValue | None = None
+    unionid: IdentityValue | None = None
+    phone: Annotated[str, BeforeValidator(_phone)] | None = None
+    member_id: IdentityValue | None = None
+    crm_id: IdentityValue | None = None
+
+    @field_validator("added_at", mode="before")
+    @classmethod
+    def _local_time(cls, text: object, info: ValidationInfo) -> object:
+        tz = (info.context or {}).get("tz", ZoneInfo("UTC"))
+        try:
+            return parse_datetime(str(text), tz)
+        except ValueError:
+            raise ValueError(f"added_at {text!r} is not a date or date-time") from None
+
+
 def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[CustomerRow]:
-    """Parse and validate an import file; every problem is reported with its line."""
+    """Parse and validate an import file (one ``CustomerFileRow`` per line); every
+    problem is reported at once, with its line."""
     rows = read_table(path, aliases=_ALIASES)
     tz = ZoneInfo(timezone)
-    problems: list[str] = []
+    problems: list[Problem] = []
     parsed: list[CustomerRow] = []
     seen: dict[tuple[str, str], int] = {}
     known = set(PROFILE_COLUMNS) | set(OTHER_COLUMNS) | set(IDENTITY_COLUMNS)
@@ -118,67 +201,58 @@ def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[C
             f" id:KIND column has 1 to {_MAX_CHARS['kind']} characters"
         )
     for line, cells in rows:
-        errors: list[str] = []
-        fields: dict[str, str | date] = {k: cells[k] for k in PROFILE_COLUMNS if cells.get(k)}
-        errors += [
-            f"{k} is longer than {_MAX_CHARS[k]} characters"
-            for k, v in fields.items()
-            if isinstance(v, str) and len(v) > _MAX_CHARS[k]
-        ]
-        if "stage" in fields and fields["stage"] not in _STAGES:
-            errors.append(f"stage must be one of {', '.join(_STAGES)}, not {fields['stage']!r}")
-        customer_id: int | None = None
-        if cells.get("customer_id"):
-            customer_id = parse_customer_id(cells["customer_id"])
-            if customer_id is None:
-                errors.append(f"customer_id {cells['customer_id']!r} is not a number")
-        if cells.get("birthday"):
-            try:
-                fields["birthday"] = parse_date(cells["birthday"])
-            except ValueError:
-                errors.append(f"birthday {cells['birthday']!r} is not a date like 1990-02-28")
-        added_at: datetime | None = None
-        if cells.get("added_at"):
-            try:
-                added_at = parse_datetime(cells["added_at"], tz)
-            except ValueError:
-                errors.append(f"added_at {cells['added_at']!r} is not a date or date-time")
-        idents: list[tuple[str, str]] = []
-        for column, raw in cells.items():
-            if not raw or not (column in IDENTITY_COLUMNS or column.startswith("id:")):
+        given = {column: value for column, value in cells.items() if value}
+        row: CustomerFileRow | None = None
+        failed: set[object] = set()
+        try:
+            row = CustomerFileRow.model_validate(given, context={"tz": tz})
+        except ValidationError as exc:
+            problems += problems_of(exc, line=line)
+            failed = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        if "customer_id" not in given and not any(map(_is_identity, given)):
+            problems.append(
+                Problem(line, "", "needs a customer_id or at least one identity column value")
+            )
+        identities: list[tuple[str, str]] = []
+        for column, raw in given.items():  # in the file's column order
+            if not _is_identity(column) or column in failed:
                 continue
             kind = column.removeprefix("id:")
             value = normalize_identity(kind, raw)
-            if len(value) > _MAX_CHARS["value"]:
-                errors.append(f"{kind} is longer than {_MAX_CHARS['value']} characters")
-                continue
-            if kind == "phone" and not 5 <= len(value) <= 20:
-                errors.append(f"phone {raw!r} is not a phone number")
-                continue
             if (kind, value) in seen:
-                errors.append(f"{kind} {value} also appears on line {seen[kind, value]}")
+                also = f"{kind} {value} also appears on line {seen[kind, value]}"
+                problems.append(Problem(line, "", also))
+                failed.add(column)
                 continue
             seen[kind, value] = line
-            idents.append((kind, value))
-        if customer_id is None and not idents:
-            errors.append("needs a customer_id or at least one identity column value")
-        tags = tuple(t.strip() for t in re.split(r"[;；]", cells.get("tags", "")) if t.strip())
-        if errors:
-            problems.extend(f"line {line}: {e}" for e in errors)
+            identities.append((kind, value))
+        if row is None or failed:
             continue
+        fields: dict[str, str | date] = {
+            column: value
+            for column in (*PROFILE_COLUMNS, "birthday")
+            if (value := getattr(row, column)) is not None
+        }
         parsed.append(
             CustomerRow(
                 line=line,
-                customer_id=customer_id,
+                customer_id=row.customer_id,
                 fields=fields,
-                identities=tuple(idents),
-                tags=tags,
-                added_at=added_at,
+                identities=tuple(identities),
+                tags=row.tags,
+                added_at=row.added_at,
             )
         )
     if problems:
-        raise InputError(f"{path.name}: {len(problems)} bad line(s), nothing imported", problems)
+        raise InputError(
+            f"{path.name}: {len(problems)} bad line(s), nothing imported",
+            [str(p) for p in problems],
+        )
     return parsed
+
+
+def _is_identity(column: str) -> bool:
+    return column in IDENTITY_COLUMNS or column.startswith("id:")
 
 
 def import_customer_file(

@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot import tabular
 from bot.crm.charts import pyplot
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.store import reports as repo
 from bot.store.reports import ActivityFacts
+from knowledge import files
 
 LIFECYCLE_STAGES = ("new", "engaged", "converted", "silent", "churn_risk")
 UNKNOWN = "(未知)"
@@ -148,7 +148,7 @@ FUNNEL_COLUMNS = ("group", "new", "engaged", "converted", "conversion_rate", "re
 
 def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:
     """The table of ``siyu report funnel --csv`` (group names formula-protected)."""
-    tabular.write_csv(
+    files.write_csv(
         path,
         FUNNEL_COLUMNS,
         ([r.group, r.new, r.engaged, r.converted, round(r.rate, 4), r.revenue] for r in rows),

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import tabular
 from bot.crm.charts import pyplot
 from bot.learning import bandit, effectiveness
 from bot.learning.effectiveness import GroupBy, ScriptStats
 from bot.settings import RankingSettings
 from bot.store import Database
+from knowledge import files
 
 CSV_COLUMNS = (
     "script_id",
@@ -108,7 +108,7 @@ def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
     def num(value: float | None) -> float | str:
         return "" if value is None else round(value, 4)
 
-    tabular.write_csv(
+    files.write_csv(
         path,
         CSV_COLUMNS,
         (

@@ -16,7 +16,6 @@ import numpy as np
 
 from bot.domain import KnowledgeSuggestion
 from bot.errors import InputError
-from bot.settings import KnowledgeSettings
 from bot.store import Database
 from bot.store import documents as docs_repo
 from bot.store.records import ChunkRecord
@@ -28,6 +27,7 @@ from knowledge import (
     iter_document_paths,
     load_document,
 )
+from knowledge.settings import KnowledgeSettings
 from scripts_lib.model import ANY_INDUSTRY
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 
 from bot.domain import TagSuggestion
 from bot.errors import InputError
@@ -20,7 +21,8 @@ from bot.settings import TaggingSettings
 from bot.store.records import TagRecord
 from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, normalize
-from scripts_lib.io import load_yaml_file
+from knowledge.files import load_yaml_file, yaml_line
+from knowledge.rows import Problem, RowModel, problems_of, stripped_text
 from scripts_lib.model import ANY_INDUSTRY
 
 log = logging.getLogger(__name__)
@@ -36,81 +38,129 @@ MAX_NAME_CHARS = 100
 MAX_INDUSTRY_CHARS = 50
 
 
-def parse_taxonomy(path: Path) -> list[CategorySpec]:
-    """Read a taxonomy YAML file (format in the README); every problem is reported at once.
+Name = Annotated[
+    str, BeforeValidator(stripped_text), StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)
+]
+Text = Annotated[str, BeforeValidator(stripped_text)]
 
-    The file may be UTF-8 (BOM optional), GB18030/GBK or UTF-16 with a BOM, like every
-    other import file.
+
+def _any_industry(value: object) -> object:
+    value = stripped_text(value)
+    return value if value != "" else ANY_INDUSTRY
+
+
+def _keywords(value: object) -> object:
+    return () if value is None else value
+
+
+class TagRow(RowModel):
+    """A tag of the taxonomy file."""
+
+    name: Name
+    description: Text = ""
+    #: Stripped; empty ones dropped.
+    keywords: Annotated[tuple[Text, ...], BeforeValidator(_keywords)] = ()
+
+
+class CategoryRow(RowModel):
+    """A category of the taxonomy file: its tags apply to one industry (or to all)."""
+
+    name: Name
+    industry: Annotated[
+        str, BeforeValidator(_any_industry), StringConstraints(max_length=MAX_INDUSTRY_CHARS)
+    ] = ANY_INDUSTRY
+    description: Text = ""
+    tags: Annotated[list[TagRow], Field(min_length=1)]
+
+
+class TaxonomyFile(RowModel):
+    """The taxonomy file (format in the README)."""
+
+    version: Any
+    categories: list[CategoryRow]
+
+
+def parse_taxonomy(path: Path) -> list[CategorySpec]:
+    """Read a taxonomy YAML file (format in the README); every problem is reported at
+    once, with its line.
+
+    The file is read like every data file (``knowledge.files``: UTF-8, BOM optional,
+    GB18030/GBK, UTF-16 / UTF-32 with a BOM).
     """
     raw = load_yaml_file(path, what="taxonomy")
     return taxonomy_from_data(raw, name=path.name)
 
 
 def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec]:
-    problems: list[str] = []
+    """Validate loaded taxonomy data (``TaxonomyFile``); duplicate categories (name and
+    industry) and duplicate tags of one category are problems too."""
     if not isinstance(raw, dict) or not isinstance(raw.get("categories"), list):
         raise InputError(f"{name}: expected a mapping with a 'categories' list")
-    if "version" not in raw:
-        problems.append("missing 'version'")
-    categories: list[CategorySpec] = []
-    seen_cats: set[tuple[str, str]] = set()
-    for ci, cat in enumerate(raw["categories"], start=1):
-        where = f"categories[{ci}]"
-        if not isinstance(cat, dict):
-            problems.append(f"{where}: expected a mapping")
-            continue
-        cname = str(cat.get("name") or "").strip()
-        industry = str(cat.get("industry") or ANY_INDUSTRY).strip()
-        if not cname:
-            problems.append(f"{where}: missing 'name'")
-        elif len(cname) > MAX_NAME_CHARS:
-            problems.append(f"{where}: the name is longer than {MAX_NAME_CHARS} characters")
-        if len(industry) > MAX_INDUSTRY_CHARS:
-            problems.append(f"{where}: the industry is longer than {MAX_INDUSTRY_CHARS} characters")
-        if (cname, industry) in seen_cats:
-            problems.append(f"{where}: duplicate category {cname!r} for industry {industry!r}")
-        seen_cats.add((cname, industry))
-        tags: list[TagSpec] = []
-        seen_tags: set[str] = set()
-        raw_tags = cat.get("tags")
-        if not isinstance(raw_tags, list) or not raw_tags:
-            problems.append(f"{where} ({cname}): 'tags' must be a non-empty list")
-            raw_tags = []
-        for ti, tag in enumerate(raw_tags, start=1):
-            twhere = f"{where}.tags[{ti}]"
-            if not isinstance(tag, dict) or not str(tag.get("name") or "").strip():
-                problems.append(f"{twhere}: each tag needs a 'name'")
-                continue
-            tname = str(tag["name"]).strip()
-            if len(tname) > MAX_NAME_CHARS:
-                problems.append(f"{twhere}: the name is longer than {MAX_NAME_CHARS} characters")
-            if tname in seen_tags:
-                problems.append(f"{twhere}: duplicate tag {tname!r} in {cname!r}")
-            seen_tags.add(tname)
-            keywords = tag.get("keywords") or []
-            if not isinstance(keywords, list) or not all(
-                isinstance(k, str | int) for k in keywords
-            ):
-                problems.append(f"{twhere} ({tname}): 'keywords' must be a list of strings")
-                keywords = []
-            tags.append(
+    problems = _duplicates(raw)
+    model: TaxonomyFile | None = None
+    try:
+        model = TaxonomyFile.model_validate(raw)
+    except ValidationError as exc:
+        problems += problems_of(exc, line=lambda loc: yaml_line(raw, loc))
+    if problems or model is None:
+        problems.sort(key=lambda p: p.line)
+        raise InputError(
+            f"{name}: {len(problems)} problems, nothing imported", [str(p) for p in problems]
+        )
+    return [
+        CategorySpec(
+            name=c.name,
+            industry=c.industry,
+            description=c.description,
+            tags=tuple(
                 TagSpec(
-                    name=tname,
-                    description=str(tag.get("description") or "").strip(),
-                    keywords=tuple(str(k).strip() for k in keywords if str(k).strip()),
+                    name=t.name,
+                    description=t.description,
+                    keywords=tuple(k for k in t.keywords if k),
+                )
+                for t in c.tags
+            ),
+        )
+        for c in model.categories
+    ]
+
+
+def _text(item: object, key: str) -> str:
+    value = stripped_text(item.get(key)) if isinstance(item, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _duplicates(raw: dict[str, Any]) -> list[Problem]:
+    """Categories named twice for one industry, tags named twice in one category."""
+    problems: list[Problem] = []
+    seen_categories: set[tuple[str, str]] = set()
+    for ci, category in enumerate(raw["categories"]):
+        cname = _text(category, "name")
+        industry = _text(category, "industry") or ANY_INDUSTRY
+        where = f"categories[{ci + 1}]"
+        if cname and (cname, industry) in seen_categories:
+            problems.append(
+                Problem(
+                    yaml_line(raw, ("categories", ci)) or 0,
+                    where,
+                    f"duplicate category {cname!r} for industry {industry!r}",
                 )
             )
-        categories.append(
-            CategorySpec(
-                name=cname,
-                industry=industry,
-                description=str(cat.get("description") or "").strip(),
-                tags=tuple(tags),
-            )
-        )
-    if problems:
-        raise InputError(f"{name}: {len(problems)} problems, nothing imported", problems)
-    return categories
+        seen_categories.add((cname, industry))
+        tags = category.get("tags") if isinstance(category, dict) else None
+        seen_tags: set[str] = set()
+        for ti, tag in enumerate(tags if isinstance(tags, list) else []):
+            tname = _text(tag, "name")
+            if tname and tname in seen_tags:
+                problems.append(
+                    Problem(
+                        yaml_line(raw, ("categories", ci, "tags", ti)) or 0,
+                        f"{where}.tags[{ti + 1}]",
+                        f"duplicate tag {tname!r} in {cname!r}",
+                    )
+                )
+            seen_tags.add(tname)
+    return problems
 
 
 def tag_index_text(tag: TagRecord) -> str:

@@ -1,0 +1,557 @@
+"""Reading and writing data files: the one place that decodes text files, reads CSV / XLSX
+tables, loads YAML, and writes files atomically with formula-safe cells.
+
+Every importer of the project reads through here (knowledge files, script libraries,
+tag taxonomies, follow-up rules, customer and order files, …), so they all accept the same
+files and refuse the same ones with the same one-line ``InputError`` naming the file.
+
+* **Text** (``decode_text``): UTF-8 with or without a BOM, UTF-16 or UTF-32 with a BOM,
+  else GB18030 (a superset of GBK, what Chinese Windows writes). A NUL character, or
+  control characters in more than one character of a hundred, make it a binary file.
+  Line ends become ``\\n``.
+* **Tables** (``table_rows``, ``read_table``): CSV, tab-separated text (Excel's "Unicode
+  Text") or the first sheet of an XLSX workbook, as ``(line, cells)``. Line numbers are
+  the ones a user sees: the file's line a CSV row starts on, the sheet's row number.
+  Every cell becomes text by one rule, ``cell_text``: what the spreadsheet shows
+  (a date ``2026-01-15``, a date-time ``2026-01-15 09:30``, a whole number ``12`` …);
+  formula cells give their last computed value.
+* **YAML** (``load_yaml_file``): nesting checked before parsing (``MAX_YAML_DEPTH``);
+  mappings and lists remember the lines they are on (``yaml_line``), so that a validator
+  can name the line of each problem.
+* **Writing** (``replace_atomically``, ``write_csv``, ``write_xlsx``): readers see the old
+  file or the whole new one, never half of it. Text cells that a spreadsheet would run as
+  a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are
+  written with a leading ``'`` (``protect_cell``); ``unprotect_cell`` undoes it, so an
+  export reads back exactly. (To keep this reversible, a value that already starts with
+  ``'`` characters followed by one of those characters gets one more ``'`` too.)
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import logging
+import os
+import re
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from knowledge.errors import InputError, one_line
+
+__all__ = [
+    "MAX_YAML_DEPTH",
+    "RawRow",
+    "Row",
+    "YamlList",
+    "YamlMapping",
+    "cell_text",
+    "check_yaml_depth",
+    "csv_rows",
+    "decode_text",
+    "load_yaml_file",
+    "protect_cell",
+    "read_bytes",
+    "read_table",
+    "replace_atomically",
+    "table_rows",
+    "unprotect_cell",
+    "write_csv",
+    "write_xlsx",
+    "xlsx_rows",
+    "yaml_line",
+]
+
+log = logging.getLogger(__name__)
+
+#: One row of a table as read: the line it starts on and its cells as text.
+RawRow = tuple[int, list[str]]
+#: One row of a table under its header: the line and ``{column: text}``.
+Row = tuple[int, dict[str, str]]
+
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", *XLSX_SUFFIXES)
+
+
+# --- bytes and text ---------------------------------------------------------------------
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing or unreadable file is an ``InputError``."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: cannot read the file: no such file") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+
+
+# C0 controls other than tab, line ends and ESC (which terminals' colour codes use), DEL.
+_BINARY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+_BINARY = "binary file or unsupported encoding (not a text file)"
+
+
+def decode_text(data: bytes, *, name: str) -> str:
+    """Decode a text file's bytes (see the module doc); line ends become ``\\n``.
+
+    ``name`` names the file in the ``InputError`` raised for bytes that are no text.
+    UTF-32's BOM is tested before UTF-16's, which it starts with.
+    """
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        encodings: tuple[str, ...] = ("utf-32",)
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "gb18030")
+    text: str | None = None
+    error: UnicodeDecodeError | None = None
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError as exc:
+            error = exc
+    if text is None:
+        assert error is not None
+        line = _line_at(data[: error.start], encoding)
+        label = "UTF-8 or GB18030/GBK" if len(encodings) > 1 else encodings[0].upper()
+        raise InputError(
+            f"{name}: cannot decode line {line} as {label};"
+            " save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+        ) from error
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:  # no text file holds NUL (and PostgreSQL refuses to store it)
+        line = _line_in(text[: text.index("\x00")])
+        raise InputError(f"{name}: line {line}: a NUL character; {_BINARY}")
+    controls = len(_BINARY_CONTROL.findall(text))
+    if controls > max(8, len(text) // 100):
+        raise InputError(f"{name}: {_BINARY}")
+    return _unix_line_ends(text)
+
+
+def _unix_line_ends(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _line_in(before: str) -> int:
+    """The line number of the character after ``before``."""
+    return _unix_line_ends(before).count("\n") + 1
+
+
+def _line_at(before: bytes, encoding: str) -> int:
+    return _line_in(before.decode(encoding, errors="replace"))
+
+
+# --- tables -----------------------------------------------------------------------------
+
+
+def cell_text(value: object) -> str:
+    """A spreadsheet cell as the text a user sees in it; the one rule of every reader.
+
+    Empty → ``""``; ``TRUE`` / ``FALSE``; a whole number ``12`` (also when stored as
+    ``12.0``), other numbers as Python writes them (``2.5``); a date ``2026-01-15``; a
+    date-time ``2026-01-15 09:30`` (``2026-01-15`` at midnight, seconds shown only when
+    not zero, rounded to the second); a time ``09:30``; text as it is.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        value = _to_second(value)
+        if value.time() == dt.time():
+            return value.date().isoformat()
+        return f"{value.date().isoformat()} {_clock(value.time())}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return _clock(_to_second(dt.datetime.combine(dt.date(2000, 1, 1), value)).time())
+    return str(value)
+
+
+def _to_second(value: dt.datetime) -> dt.datetime:
+    """Round to the nearest second (Excel stores times as fractions of a day)."""
+    if value.microsecond == 0:
+        return value
+    rounded = value.replace(microsecond=0)
+    if value.microsecond >= 500_000 and rounded < dt.datetime.max.replace(microsecond=0):
+        rounded += dt.timedelta(seconds=1)
+    return rounded
+
+
+def _clock(value: dt.time) -> str:
+    return value.strftime("%H:%M" if value.second == 0 else "%H:%M:%S")
+
+
+def table_rows(path: Path, *, data: bytes | None = None, name: str | None = None) -> list[RawRow]:
+    """Every row of a CSV / tab-separated file or of an XLSX workbook's first sheet (by
+    the suffix), as ``(line, cells)`` with each cell as text (``cell_text``). Blank rows
+    are kept: callers skip them, and line numbers stay the ones the user sees.
+
+    ``data`` is the file's bytes when the caller has read them already; ``name`` names the
+    file in errors (default: ``path.name``).
+    """
+    name = name or path.name
+    if data is None:
+        data = read_bytes(path)
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        return xlsx_rows(data, name=name)
+    return csv_rows(decode_text(data, name=name), name=name)
+
+
+def csv_rows(text: str, *, name: str) -> list[RawRow]:
+    """The rows of CSV text; tab-separated when the first non-blank line has a tab and no
+    comma. A row's line is the line it starts on (a quoted cell may span lines)."""
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[RawRow] = []
+    start = 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(
+            f"{name}: the row starting on line {start} is not valid CSV ({exc});"
+            ' a cell that starts with " must end with ", and a " inside it is written ""'
+        ) from exc
+    return rows
+
+
+def _xlsx_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged or non-XLSX file with openpyxl can raise.
+
+    openpyxl validates little itself: a broken zip surfaces as ``BadZipFile``, ``zlib.error``
+    (a corrupt deflate stream), ``EOFError`` (a truncated member) or ``NotImplementedError``
+    (an unknown zip version); broken XML as ``SyntaxError`` (lxml / ElementTree parse
+    errors); a well-formed but wrong part as ``TypeError`` (an unknown attribute),
+    ``KeyError`` / ``IndexError`` (a missing part or sheet) or ``ValueError``.
+    """
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return (
+        InvalidFileException,
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        SyntaxError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        ValueError,
+        OSError,
+    )
+
+
+def xlsx_rows(data: bytes, *, name: str) -> list[RawRow]:
+    """The rows of an XLSX workbook's first sheet, numbered as the sheet numbers them."""
+    import openpyxl  # heavy (it pulls in numpy): only XLSX needs it
+
+    rows: list[RawRow] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about features it ignores
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            try:
+                if not book.worksheets:
+                    raise InputError(f"{name}: the workbook has no sheet")
+                sheet: Any = book.worksheets[0]
+                sheet.reset_dimensions()  # the stored dimension may be stale
+                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                    rows.append((number, [cell_text(value) for value in values]))
+            finally:
+                book.close()
+    except _xlsx_errors() as exc:
+        raise InputError(f"{name}: not a readable .xlsx workbook ({one_line(exc)})") from exc
+    return rows
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def read_table(path: Path, *, aliases: Mapping[str, str] | None = None) -> list[Row]:
+    """The rows of a CSV / XLSX table under its header: the first non-blank row.
+
+    Header names are lower-cased with spaces turned into ``_``, then mapped through
+    ``aliases`` (``{"手机": "phone"}``). Blank rows are skipped; cells are stripped. A
+    column named twice, or a cell outside the named columns, is an ``InputError``.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"{path.name}: unsupported file type {suffix!r}; use .csv or .xlsx")
+    header: list[str] | None = None
+    rows: list[Row] = []
+    for line, raw in table_rows(path):
+        cells = [c.strip() for c in raw]
+        if not any(cells):
+            continue
+        if header is None:
+            header = [_column(c, aliases or {}) for c in cells]
+            seen: set[str] = set()
+            for c in header:
+                if c and c in seen:
+                    raise InputError(f"{path.name}: line {line}: column {c!r} appears twice")
+                seen.add(c)
+            continue
+        extra = [c for i, c in enumerate(cells) if c and (i >= len(header) or not header[i])]
+        if extra:
+            raise InputError(
+                f"{path.name}: line {line}: a cell outside the named columns ({extra[0][:20]!r});"
+                " a cell containing a comma must be quoted"
+            )
+        rows.append((line, {h: cells[i] for i, h in enumerate(header) if h and i < len(cells)}))
+    if header is None:
+        raise InputError(f"{path.name}: the file is empty")
+    return rows
+
+
+def _column(cell: str, aliases: Mapping[str, str]) -> str:
+    name = _SPACE.sub("_", cell.strip().lstrip("\ufeff").strip().lower())
+    return aliases.get(name, name)
+
+
+# --- YAML -------------------------------------------------------------------------------
+
+#: YAML nested deeper than this is refused before it is composed: PyYAML's composer
+#: recurses once per level (a RecursionError in Python; libyaml's C composer overflows
+#: the C stack and kills the process), and its scanner slows down quadratically with
+#: the depth of ``[[[…`` flow collections. Real files nest a few levels.
+MAX_YAML_DEPTH = 64
+
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+else:  # libyaml's loader, much faster, when PyYAML was built with it
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def check_yaml_depth(text: str, name: str) -> None:
+    """Raise ``InputError`` if ``text`` nests lists / mappings over ``MAX_YAML_DEPTH`` deep.
+
+    Reads only parser events (which needs no recursion) and stops at the first level
+    too deep. Syntax errors propagate as ``yaml.YAMLError`` for the caller to report.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise InputError(
+                    f"{name}: line {line}: lists / mappings nested more than"
+                    f" {MAX_YAML_DEPTH} levels deep"
+                )
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+
+
+class YamlMapping(dict[Any, Any]):
+    """A YAML mapping that knows its line and the line of each of its keys."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class YamlList(list[Any]):
+    """A YAML list that knows its line and the line of each of its items."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class _LinedLoader(_SafeLoader):
+    """The safe loader, building ``YamlMapping`` / ``YamlList`` instead of dict / list."""
+
+
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Any:
+    data = YamlMapping()
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    yield data  # first, so that anchors and aliases can refer to it
+    data.update(loader.construct_mapping(node))
+    for key_node, _ in node.value:  # merged ("<<") keys included: flattened by now
+        data.key_lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
+
+
+def _construct_list(loader: Any, node: yaml.SequenceNode) -> Any:
+    data = YamlList()
+    data.line = node.start_mark.line + 1
+    data.item_lines = [item.start_mark.line + 1 for item in node.value]
+    yield data
+    data.extend(loader.construct_sequence(node))
+
+
+_LinedLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_LinedLoader.add_constructor("tag:yaml.org,2002:seq", _construct_list)
+
+
+def load_yaml_file(path: Path, *, what: str) -> Any:
+    """The data of a small YAML file (a tag taxonomy, follow-up rules), read like every
+    data file (``decode_text``), its nesting checked before parsing; every problem an
+    ``InputError`` naming the file. ``what`` names the kind of file in the not-found
+    message. Mappings and lists come back as ``YamlMapping`` / ``YamlList``, which know
+    their lines (``yaml_line``)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{what} file not found: {path}") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+    text = decode_text(data, name=path.name)
+    try:
+        check_yaml_depth(text, path.name)
+        return yaml.load(text, Loader=_LinedLoader)  # a safe loader (see above)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path.name}: not valid YAML ({one_line(exc)})") from exc
+
+
+def yaml_line(data: object, location: Sequence[str | int]) -> int | None:
+    """The line of the deepest item on ``location`` (keys and 0-based list indexes, as in
+    a pydantic error's ``loc``) that ``load_yaml_file`` data knows; None if none."""
+    line: int | None = data.line if isinstance(data, YamlMapping | YamlList) else None
+    for part in location:
+        if isinstance(data, YamlMapping) and part in data:
+            line = data.key_lines.get(part, data.line)
+            data = data[part]
+        elif isinstance(data, YamlList) and isinstance(part, int) and 0 <= part < len(data):
+            line = data.item_lines[part]
+            data = data[part]
+        else:
+            break
+    return line
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write(tmp)`` on a temporary file in the same directory,
+    then rename it over ``path``: readers see the old file or the whole new one. The
+    file keeps its permissions. An ``OSError`` becomes an ``InputError`` ("cannot write");
+    any other error propagates; either way the temporary file is removed."""
+    try:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            write(tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+# A cell that a spreadsheet would treat as a formula, and its escaped form.
+_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED = re.compile(r"'+[=+\-@\t\r]")
+
+
+def protect_cell(value: str) -> str:
+    """Protect a text cell from being run as a spreadsheet formula (see the module doc);
+    every CSV/XLSX export writes its text cells through this."""
+    if _NEEDS_QUOTE.match(value):
+        return "'" + value
+    return value
+
+
+def unprotect_cell(value: str) -> str:
+    """Undo ``protect_cell``: the text that was exported."""
+    if _QUOTED.match(value):
+        return value[1:]
+    return value
+
+
+def _safe(value: object) -> object:
+    return protect_cell(value) if isinstance(value, str) else value
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Write a table as CSV that Excel / WPS open as UTF-8 (BOM), atomically; text cells
+    formula-protected, numbers written as numbers, ``None`` as an empty cell."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\r\n")
+            writer.writerow([_safe(h) for h in header])
+            writer.writerows([_safe(v) for v in row] for row in rows)
+
+    replace_atomically(path, write)
+
+
+#: Characters an XLSX cell cannot hold: the C0 controls but tab and line ends, which
+#: openpyxl refuses (its ILLEGAL_CHARACTERS_RE), and U+FFFE / U+FFFF, which XML does not
+#: allow either (lxml raises ValueError on them).
+_NOT_IN_XLSX = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def write_xlsx(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    title: str,
+    widths: Mapping[str, float] | None = None,
+    wrap: Collection[str] = (),
+) -> None:
+    """Write a table as one XLSX sheet named ``title``, atomically: a bold, frozen header
+    row, column ``widths`` by header name, text wrapped in the ``wrap`` columns. Text
+    cells are formula-protected; characters XLSX cannot hold are dropped (logged)."""
+    import openpyxl
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    book = openpyxl.Workbook()
+    sheet: Any = book.active
+    sheet.title = title
+    sheet.append(list(header))
+    bold = Font(bold=True)
+    for cell in sheet[1]:
+        cell.font = bold
+    for index, column in enumerate(header, start=1):
+        if widths and column in widths:
+            sheet.column_dimensions[get_column_letter(index)].width = widths[column]
+    sheet.freeze_panes = "A2"
+    dropped = 0
+    for row in rows:
+        values: list[object] = []
+        for value in row:
+            if isinstance(value, str):
+                value, count = _NOT_IN_XLSX.subn("", value)
+                dropped += count
+                value = protect_cell(value)
+            values.append(value)
+        sheet.append(values)
+    top = Alignment(wrap_text=True, vertical="top")
+    for index, column in enumerate(header, start=1):
+        if column in wrap:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.alignment = top
+    if dropped:
+        log.warning("%s: dropped %d control characters that XLSX cannot store", path, dropped)
+    replace_atomically(path, book.save)
