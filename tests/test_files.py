@@ -1,0 +1,370 @@
+"""One way to read data files (knowledge/files.py) and declared row models with line
+numbers (knowledge/rows.py), seen through every importer of the project."""
+
+from __future__ import annotations
+
+import codecs
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from bot.crm.followups import load_rules
+from bot.crm.oneid import read_customer_file
+from bot.pipeline.tagging import parse_taxonomy
+from knowledge.errors import InputError
+from knowledge.files import cell_text, decode_text, read_table, table_rows
+from knowledge.loaders import Section, load_document
+from scripts_lib import read_scripts
+
+# --- the one decoder -------------------------------------------------------------------
+
+TEXT = "问题,答案\r\n等待期多久,九十天\r\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        TEXT.encode("utf-8"),
+        codecs.BOM_UTF8 + TEXT.encode("utf-8"),
+        TEXT.encode("utf-16"),  # with the platform's BOM
+        codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"),
+        TEXT.encode("utf-32"),
+        codecs.BOM_UTF32_BE + TEXT.encode("utf-32-be"),
+        TEXT.encode("gb18030"),
+    ],
+    ids=["utf-8", "utf-8-bom", "utf-16", "utf-16-be", "utf-32", "utf-32-be", "gb18030"],
+)
+def test_every_encoding_decodes_to_the_same_text(data: bytes) -> None:
+    assert decode_text(data, name="f.csv") == "问题,答案\n等待期多久,九十天\n"
+
+
+def test_a_nul_is_a_binary_file_and_its_line_is_named() -> None:
+    with pytest.raises(InputError, match=r"^f\.txt: line 3: a NUL character; binary file"):
+        decode_text("a\r\nb\nc\x00".encode("utf-16"), name="f.txt")
+
+
+def test_control_characters_make_a_binary_file_only_in_numbers() -> None:
+    few = "行" * 1000 + "\x01" * 9  # under 1 %
+    assert decode_text(few.encode(), name="f.txt") == few
+    with pytest.raises(InputError, match=r"^f\.txt: binary file"):
+        decode_text(("行" * 100 + "\x01" * 9).encode(), name="f.txt")
+
+
+def test_undecodable_bytes_name_their_line() -> None:
+    with pytest.raises(InputError, match=r"^f\.csv: cannot decode line 2 as UTF-8 or GB18030"):
+        decode_text(b"a,b\n\xff\xff,c\n", name="f.csv")
+    with pytest.raises(InputError, match=r"^f\.csv: cannot decode line 2 as UTF-16"):
+        decode_text(codecs.BOM_UTF16_LE + "a\n".encode("utf-16-le") + b"\x00\xd8", name="f.csv")
+
+
+# --- the one cell rule -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        ("", ""),
+        (" 原样 ", " 原样 "),
+        (True, "TRUE"),
+        (False, "FALSE"),
+        (12, "12"),
+        (12.0, "12"),
+        (13800000001.0, "13800000001"),
+        (2.5, "2.5"),
+        (-0.125, "-0.125"),
+        (date(2026, 1, 15), "2026-01-15"),
+        (datetime(2026, 1, 15), "2026-01-15"),
+        (datetime(2026, 1, 15, 9, 30), "2026-01-15 09:30"),
+        (datetime(2026, 1, 15, 9, 30, 15), "2026-01-15 09:30:15"),
+        (datetime(2026, 1, 15, 9, 29, 59, 999_000), "2026-01-15 09:30"),  # float artefact
+        (datetime(2026, 1, 15, 23, 59, 59, 600_000), "2026-01-16"),
+        (time(9, 30), "09:30"),
+        (time(9, 30, 5), "09:30:05"),
+    ],
+)
+def test_cell_text(value: object, text: str) -> None:
+    assert cell_text(value) == text
+
+
+#: What a user types in a spreadsheet, as Excel stores it, and as it reads.
+TYPED: list[tuple[str, object, str]] = [
+    ("date", date(2026, 1, 15), "2026-01-15"),
+    ("datetime", datetime(2026, 1, 15, 9, 30), "2026-01-15 09:30"),
+    ("whole", 12, "12"),
+    ("whole_float", 12.0, "12"),
+    ("decimal", 2.5, "2.5"),
+    ("phone", 13800000001, "13800000001"),
+    ("flag", True, "TRUE"),
+    ("empty", None, ""),
+    ("text", "您好", "您好"),
+]
+
+
+def _xlsx(path: Path, rows: list[list[Any]]) -> Path:
+    book = openpyxl.Workbook()
+    sheet: Any = book.active
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_xlsx_cells_read_as_the_spreadsheet_shows_them_like_csv(tmp_path: Path) -> None:
+    header = [name for name, _, _ in TYPED]
+    xlsx = _xlsx(tmp_path / "t.xlsx", [header, [value for _, value, _ in TYPED]])
+    typed = openpyxl.load_workbook(xlsx).active
+    assert typed is not None and typed["A2"].is_date and typed["B2"].is_date
+    csv = tmp_path / "t.csv"
+    csv.write_text(",".join(header) + "\n" + ",".join(t for _, _, t in TYPED) + "\n", "utf-8")
+    expected = [(2, {name: text for name, _, text in TYPED})]
+    assert read_table(xlsx) == read_table(csv) == expected
+    assert table_rows(xlsx)[1] == table_rows(csv)[1] == (2, [t for _, _, t in TYPED])
+
+
+def test_a_qa_sheet_reads_dates_as_dates(tmp_path: Path) -> None:
+    # Its date cells became "2026-01-15 00:00:00" (str() of the datetime) before.
+    path = _xlsx(
+        tmp_path / "faq.xlsx",
+        [
+            ["问题", "答案"],
+            ["开课日期", date(2026, 1, 15)],
+            ["直播时间", datetime(2026, 1, 15, 19, 30)],
+            ["课时", 12.0],
+        ],
+    )
+    assert load_document(path).sections == [
+        Section(title="开课日期", text="问：开课日期\n答：2026-01-15"),
+        Section(title="直播时间", text="问：直播时间\n答：2026-01-15 19:30"),
+        Section(title="课时", text="问：课时\n答：12"),
+    ]
+
+
+def test_script_and_customer_sheets_use_the_same_rule(tmp_path: Path) -> None:
+    scripts = _xlsx(
+        tmp_path / "s.xlsx",
+        [
+            ["id", "title", "category", "stage", "industry", "tags", "body"],
+            [1001, date(2026, 1, 15), "care", "retain", "general", 3.0, "您好"],
+        ],
+    )
+    [parsed] = read_scripts(scripts)
+    assert (parsed.record.id, parsed.record.title, parsed.record.tags) == (
+        "1001",
+        "2026-01-15",
+        ("3",),
+    )
+    people = _xlsx(
+        tmp_path / "c.xlsx",
+        [
+            ["name", "phone", "birthday", "added_at"],
+            ["王芳", 13800000001, date(1990, 2, 28), datetime(2026, 1, 15, 9, 30)],
+        ],
+    )
+    [row] = read_customer_file(people, timezone="Asia/Shanghai")
+    assert row.fields == {"name": "王芳", "birthday": date(1990, 2, 28)}
+    assert row.identities == (("phone", "13800000001"),)
+    assert row.added_at == datetime(2026, 1, 15, 1, 30, tzinfo=UTC)
+
+
+# --- every importer decodes alike ----------------------------------------------------------
+
+_SCRIPT_ROW = "id,title,category,stage,industry,tags,body\na,标题,care,retain,general,,您好"
+#: (importer, file name, valid content): each reads its file.
+IMPORTERS: list[tuple[str, Callable[[Path], object], str, str]] = [
+    ("read_scripts csv", read_scripts, "s.csv", _SCRIPT_ROW),
+    ("read_scripts yaml", read_scripts, "s.yaml", "- id: a\n  title: 标题\n  body: 您好"),
+    ("load_document md", load_document, "k.md", "# 标题\n等待期九十天"),
+    ("load_document txt", load_document, "k.txt", "等待期\n九十天"),
+    ("load_document csv", load_document, "k.csv", "问题,答案\n多久,九十天"),
+    ("parse_taxonomy", parse_taxonomy, "t.yaml",
+     "version: 1\ncategories:\n- {name: 家, tags: [{name: 娃}]}"),
+    ("load_rules", load_rules, "r.yaml", "rules:\n  - {id: a, anchor: added}"),
+    ("read_customer_file", read_customer_file, "c.csv", "name,phone\n王芳,13800000001"),
+    ("read_table", read_table, "t.csv", "name,phone\n王芳,13800000001"),
+]  # fmt: skip
+IDS = [name for name, *_ in IMPORTERS]
+
+
+def _normal(result: object) -> object:
+    """What a reader returned, without the file's hash and path (which differ by design)."""
+    if hasattr(result, "sections"):
+        return result.sections
+    return result
+
+
+@pytest.mark.parametrize(("name", "read", "file", "content"), IMPORTERS, ids=IDS)
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-be", "utf-16-be", "gb18030"])
+def test_every_importer_reads_utf32_and_the_others_alike(
+    name: str,
+    read: Callable[[Path], object],
+    file: str,
+    content: str,
+    encoding: str,
+    tmp_path: Path,
+) -> None:
+    reference = tmp_path / "utf8" / file
+    reference.parent.mkdir()
+    reference.write_text(content, encoding="utf-8")
+    other = tmp_path / encoding / file
+    other.parent.mkdir()
+    bom = {"utf-32-be": codecs.BOM_UTF32_BE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    other.write_bytes(bom + content.encode(encoding))
+    assert _normal(read(other)) == _normal(read(reference))
+
+
+@pytest.mark.parametrize(("name", "read", "file", "content"), IMPORTERS, ids=IDS)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_every_importer_calls_a_nul_binary_with_its_line(
+    name: str,
+    read: Callable[[Path], object],
+    file: str,
+    content: str,
+    encoding: str,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / file
+    first, rest = content.split("\n", 1)
+    path.write_bytes(f"{first}\n\x00{rest}".encode(encoding))
+    with pytest.raises(InputError) as info:
+        read(path)
+    assert str(info.value).endswith(f"{file}: line 2: a NUL character; {_BINARY}")
+
+
+_BINARY = "binary file or unsupported encoding (not a text file)"
+
+
+@pytest.mark.parametrize(("name", "read", "file", "content"), IMPORTERS, ids=IDS)
+def test_every_importer_calls_a_control_character_soup_binary(
+    name: str, read: Callable[[Path], object], file: str, content: str, tmp_path: Path
+) -> None:
+    path = tmp_path / file
+    path.write_bytes(content.encode() + bytes(range(1, 9)) * 4)
+    with pytest.raises(InputError) as info:
+        read(path)
+    assert str(info.value).endswith(f"{file}: {_BINARY}")
+
+
+# --- row models: every problem, with its line ----------------------------------------------
+
+
+def test_taxonomy_problems_all_at_once_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "tags.yaml"
+    path.write_text(
+        "categories:\n"  # 1: no version
+        "  - name: 家庭\n"
+        "    industry: insurance\n"
+        "    tags:\n"
+        "      - name: 有孩子\n"
+        "        keywords: [孩子, {a: b}]\n"  # 6
+        "      - name: 有孩子\n"  # 7: twice
+        "      - description: 没有名字\n"  # 8
+        "  - name: 家庭\n"  # 9: twice for insurance
+        "    industry: insurance\n"
+        "    colour: red\n"  # 11: not a key of the format
+        "    tags: []\n"  # 12
+        "  - name: ' '\n"  # 13
+        "    tags:\n"
+        "      - name: a\n"
+        "        keyword: [x]\n",  # 16
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        parse_taxonomy(path)
+    assert str(info.value).split("\n")[0] == "tags.yaml: 9 problems, nothing imported"
+    assert info.value.problems == [
+        "line 1: missing 'version'",
+        "line 6: categories[1].tags[1]: keywords[2] must be text",
+        "line 7: categories[1].tags[2]: duplicate tag '有孩子' in '家庭'",
+        "line 8: categories[1].tags[3]: missing 'name'",
+        "line 9: categories[2]: duplicate category '家庭' for industry 'insurance'",
+        "line 11: categories[2]: unknown key 'colour'",
+        "line 12: categories[2]: tags must be a non-empty list",
+        "line 13: categories[3]: missing 'name'",
+        "line 16: categories[3].tags[1]: unknown key 'keyword'",
+    ]
+
+
+def test_rule_problems_all_at_once_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - id: a\n"
+        "    anchor: moon\n"  # 3
+        "  - id: a\n"  # 4: twice
+        "    anchor: last_message\n"
+        "    offset_days: 0\n"  # 6: a last_message rule needs >= 1
+        "    action: shout\n"  # 7
+        "    match: {colour: red, tags: [[x]]}\n"  # 8
+        "  - just text\n"  # 9
+        "  - {id: c, anchor: added, offset_days: 1.5, event_payload: 3, script: [x]}\n",  # 10
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        load_rules(path)
+    assert info.value.problems == [
+        "line 3: rule 1 (a): anchor must be one of birthday, added, last_message or event:TYPE",
+        "line 4: rule 2 (a): id used twice",
+        "line 6: rule 2 (a): a last_message rule needs offset_days >= 1",
+        "line 7: rule 2 (a): action must be 'remind' or 'mark_silent', not 'shout'",
+        "line 8: rule 2 (a): match: tags must be a value or a list of values",
+        "line 8: rule 2 (a): match: unknown key 'colour'",
+        "line 9: rule 3 (no id): expected a mapping",
+        "line 10: rule 4 (c): offset_days must be a whole number",
+        "line 10: rule 4 (c): event_payload must be a mapping",
+        "line 10: rule 4 (c): script must be text",
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_customer_row_problems_all_at_once_with_lines(suffix: str, tmp_path: Path) -> None:
+    rows = [
+        ["customer_id", "name", "stage", "phone", "birthday", "added_at", "id:member"],
+        ["", "甲", "", "13800000001", "", "", ""],
+        ["x1", "乙" * 101, "buy", "123", "1990-02-30", "昨天", "m" * 201],
+        ["", "丙", "", "", "", "", ""],
+        ["", "丁", "", "+86 138-0000-0001", "", "", ""],
+    ]
+    path = tmp_path / f"c{suffix}"
+    if suffix == ".xlsx":
+        _xlsx(path, [[cell or None for cell in row] for row in rows])
+    else:
+        path.write_text("\n".join(",".join(row) for row in rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_customer_file(path)
+    assert str(info.value).split("\n")[0] == f"c{suffix}: 9 bad line(s), nothing imported"
+    assert info.value.problems == [
+        "line 3: customer_id 'x1' is not a number",
+        "line 3: name is longer than 100 characters",
+        "line 3: stage must be 'acquire', 'engage', 'convert' or 'retain', not 'buy'",
+        "line 3: birthday '1990-02-30' is not a date like 1990-02-28",
+        "line 3: added_at '昨天' is not a date or date-time",
+        "line 3: phone '123' is not a phone number",
+        "line 3: id:member is longer than 200 characters",
+        "line 4: needs a customer_id or at least one identity column value",
+        "line 5: phone 13800000001 also appears on line 2",
+    ]
+
+
+# --- the libraries stand alone -----------------------------------------------------------
+
+
+def test_knowledge_and_scripts_lib_import_nothing_of_bot() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import knowledge, scripts_lib\n"
+        "for package in (knowledge, scripts_lib):\n"
+        "    for module in pkgutil.iter_modules(package.__path__):\n"
+        "        importlib.import_module(f'{package.__name__}.{module.name}')\n"
+        "print(sorted(m for m in sys.modules if m == 'bot' or m.startswith('bot.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
