@@ -94,7 +94,7 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
 
 
-# C0 controls other than tab, line ends and ESC (which terminals' colour codes use), DEL.
+# C0 controls but tab, line and page breaks and ESC (terminal colour codes use it); DEL.
 _BINARY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 _BINARY = "binary file or unsupported encoding (not a text file)"
 
