@@ -2,7 +2,9 @@
 
 Vendor errors are wrapped with ``raise X(...) from exc`` at the adapter that sees them.
 The CLI turns a ``SiyuError`` into a one-line message and a non-zero exit code; the web
-layer turns it into an HTTP error. Nothing below those two layers knows about either.
+turns it into an HTTP error in one place (the exception handlers of ``bot/web/app.py``:
+``NotFoundError`` 404, ``PermissionDenied`` 403, ``Conflict`` 409, ``RejectedInput`` 422,
+``InputError`` 400). Nothing below those two layers knows about either.
 """
 
 from __future__ import annotations
@@ -39,8 +41,23 @@ class InputError(SiyuError):
         return head + "\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
+class RejectedInput(InputError):
+    """Well-formed input that the records refuse: a script that was not part of that
+    suggestion, an event that does not fit its customer."""
+
+
 class NotFoundError(SiyuError):
-    """A referenced record (customer, script, tag, …) does not exist."""
+    """A referenced record (customer, script, tag, …) does not exist, or is outside what
+    the acting user may see (the two are indistinguishable on purpose)."""
+
+
+class PermissionDenied(SiyuError):
+    """The acting user's role does not allow this action."""
+
+
+class Conflict(SiyuError):
+    """The action contradicts the state of the records (e.g. a contact that belongs to
+    another adviser)."""
 
 
 class RetrievalError(SiyuError):
