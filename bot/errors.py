@@ -48,7 +48,15 @@ class RejectedInput(InputError):
 
 class NotFoundError(SiyuError):
     """A referenced record (customer, script, tag, …) does not exist, or is outside what
-    the acting user may see (the two are indistinguishable on purpose)."""
+    the acting user may see (the two are indistinguishable on purpose).
+
+    ``ref`` is what the user asked for (an id): the CLI shows it after the message; the
+    web answers with the message alone, as the caller knows what it asked for.
+    """
+
+    def __init__(self, message: str, *, ref: object = None) -> None:
+        super().__init__(message)
+        self.ref = ref
 
 
 class PermissionDenied(SiyuError):

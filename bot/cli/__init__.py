@@ -96,7 +96,9 @@ def run(argv: list[str] | None = None) -> int:
     try:
         code = app(args=args, standalone_mode=False, prog_name="siyu")
     except SiyuError as exc:
-        err.print(f"[bold red]错误 error:[/] {exc}", highlight=False)
+        ref = getattr(exc, "ref", None)
+        detail = f"{exc}: {ref}" if ref is not None else str(exc)
+        err.print(f"[bold red]错误 error:[/] {detail}", highlight=False)
         if "--debug" in args:
             raise
         return 1

@@ -184,4 +184,4 @@ def check_customer(session: Session, principal: Principal, customer_id: int) -> 
     customer out of scope is indistinguishable from one that does not exist)."""
     exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
     if not exists or not scope_of(session, principal).allows(adviser_id):
-        raise NotFoundError(NO_CUSTOMER)
+        raise NotFoundError(NO_CUSTOMER, ref=customer_id)

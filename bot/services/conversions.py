@@ -47,7 +47,7 @@ def record(
     try:
         customer_id = conv_repo.resolve_customer(session=session, ref=customer)
     except NotFoundError:
-        raise NotFoundError(NO_CUSTOMER) from None
+        raise NotFoundError(NO_CUSTOMER, ref=customer) from None
     check_customer(session, principal, customer_id)
     try:
         found = conv_repo.add_conversion(

@@ -116,4 +116,4 @@ def check_document(session: Session, principal: Principal, document_id: int) -> 
     """``NotFoundError`` unless the document exists."""
     require(principal, *CURATORS)
     if not docs_repo.document_exists(session=session, document_id=document_id):
-        raise NotFoundError(NO_DOCUMENT)
+        raise NotFoundError(NO_DOCUMENT, ref=document_id)

@@ -42,7 +42,7 @@ def undo(session: Session, principal: Principal, *, merge_id: int) -> MergeRecor
     require(principal, "manager")
     found = merges_repo.get_merge(session=session, merge_id=merge_id)
     if found is None:
-        raise NotFoundError(NO_MERGE)
+        raise NotFoundError(NO_MERGE, ref=merge_id)
     check_customer(session, principal, found.kept_id)
     check_customer(session, principal, found.merged_id)
     return oneid.unmerge(session=session, merge_id=merge_id, actor=principal.username)

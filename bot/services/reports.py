@@ -70,7 +70,7 @@ def funnel_customers(
     outside the scope does not exist."""
     require(principal, *CUSTOMER_VIEWERS)
     if not scope_of(session, principal).allows(adviser_id):
-        raise NotFoundError(NO_ADVISER)
+        raise NotFoundError(NO_ADVISER, ref=adviser_id)
     found = crm_reports.funnel_customers(
         session=session, since=since, until=until, adviser_id=adviser_id, timezone=timezone
     )

@@ -69,7 +69,7 @@ def get(rt: Runtime, principal: Principal, script_id: str) -> ScriptRecord:
     require(principal, *CURATORS)
     found = rt.library.get([script_id]).get(script_id)
     if found is None:
-        raise NotFoundError(NO_SCRIPT)
+        raise NotFoundError(NO_SCRIPT, ref=script_id)
     return found
 
 
@@ -126,7 +126,7 @@ def set_status(rt: Runtime, principal: Principal, *, script_id: str, status: str
         raise InputError(f"status must be one of {', '.join(STATUSES)}")
     record = rt.library.set_status(script_id, status)
     if record is None:
-        raise NotFoundError(NO_SCRIPT)
+        raise NotFoundError(NO_SCRIPT, ref=script_id)
     with rt.db.session() as session:
         audit.record(session, principal, f"script.{status}", "script", script_id)
     return record

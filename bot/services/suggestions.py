@@ -50,7 +50,7 @@ def get(session: Session, principal: Principal, suggestion_id: int) -> Suggestio
     """One suggestion made for a customer in scope."""
     found = inbox_repo.get_suggestion(session=session, suggestion_id=suggestion_id)
     if found is None or found.customer_id is None:
-        raise NotFoundError(NO_SUGGESTION)
+        raise NotFoundError(NO_SUGGESTION, ref=suggestion_id)
     check_customer(session, principal, found.customer_id)
     audit.record(session, principal, VIEW_ACTION, "customer", found.customer_id, id=suggestion_id)
     return found

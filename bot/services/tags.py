@@ -82,7 +82,7 @@ def review(
         raise InputError(f"status must be confirmed or rejected, not {status!r}")
     customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=customer_tag_id)
     if customer_id is None:
-        raise NotFoundError(NO_TAG)
+        raise NotFoundError(NO_TAG, ref=customer_tag_id)
     check_customer(session, principal, customer_id)
     record = tags_repo.review_customer_tag(
         session=session,

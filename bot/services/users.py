@@ -119,5 +119,5 @@ def revoke_token(session: Session, principal: Principal, *, token_id: int) -> No
     if principal.user_id is None or not users_repo.revoke_user_token(
         session=session, user_id=principal.user_id, token_id=token_id
     ):
-        raise NotFoundError(NO_TOKEN)
+        raise NotFoundError(NO_TOKEN, ref=token_id)
     audit.record(session, principal, "token.revoke", "api_token", token_id)
