@@ -718,7 +718,7 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     server_tracebacks = log_text.count("Traceback (most recent call last)")
     # The server is gone: its database on disk is what we check.
-    from bot.services.operations import api_source_id
+    from bot.services.messages import api_source_id
     from bot.settings import Settings
 
     db = Database(Settings.model_validate({"data_dir": str(data)}).database_url)

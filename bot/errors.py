@@ -2,7 +2,10 @@
 
 Vendor errors are wrapped with ``raise X(...) from exc`` at the adapter that sees them.
 The CLI turns an expected error into a one-line message and a non-zero exit code; the
-web layer turns it into an HTTP error. Nothing below those two layers knows about either.
+web turns it into an HTTP error in one place (the exception handlers of
+``bot/web/app.py``: ``NotFoundError`` 404, ``PermissionDenied`` 403, ``Conflict`` 409,
+``RejectedInput`` 422, ``InputError`` 400). Nothing below those two layers knows about
+either.
 
 The libraries below the application (``knowledge/``, ``scripts_lib/``) never import
 ``bot``: their errors live in ``knowledge.errors`` under their own root,
@@ -34,8 +37,31 @@ class SiyuError(Exception):
     """Root of every error the application (``bot``) raises on purpose."""
 
 
+class RejectedInput(InputError):
+    """Well-formed input that the records refuse: a script that was not part of that
+    suggestion, an event that does not fit its customer."""
+
+
 class NotFoundError(SiyuError):
-    """A referenced record (customer, script, tag, …) does not exist."""
+    """A referenced record (customer, script, tag, …) does not exist, or is outside what
+    the acting user may see (the two are indistinguishable on purpose).
+
+    ``ref`` is what the user asked for (an id): the CLI shows it after the message; the
+    web answers with the message alone, as the caller knows what it asked for.
+    """
+
+    def __init__(self, message: str, *, ref: object = None) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
+class PermissionDenied(SiyuError):
+    """The acting user's role does not allow this action."""
+
+
+class Conflict(SiyuError):
+    """The action contradicts the state of the records (e.g. a contact that belongs to
+    another adviser)."""
 
 
 class LLMError(SiyuError):

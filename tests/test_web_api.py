@@ -630,6 +630,44 @@ def test_merge_suggestions_merge_and_undo_through_the_api(world: World) -> None:
     assert "merge_suggestions.view" in actions
 
 
+def test_merge_suggestions_pair_only_customers_in_scope(world: World) -> None:
+    """Scope is applied to the identities before pairing (in SQL): three profiles share a
+    phone, the oldest in another team: the team's two are suggested, the other is never
+    named."""
+    from bot.store import customers as customers_repo
+
+    with world.rt.db.session() as session:
+        ids = []
+        for adviser, value, name in (
+            ("adv-b", "13600136000", "西队"),
+            ("adv-a", "136-0013-6000", "东队甲"),
+            ("adv-a", "+86 136 0013 6000", "东队乙"),
+        ):
+            customer, _ = customers_repo.find_or_create_customer(
+                session=session,
+                identity_kind="phone",
+                identity_value=value,
+                name=name,
+                adviser_id=adviser,
+            )
+            ids.append(customer.id)
+    west, east_keep, east_dup = ids
+    with world.client("mia") as c:
+        found = [
+            s
+            for s in c.get("/api/merge-suggestions").json()
+            if "phone 13600136000" in s["evidence"]
+        ]
+    assert [(s["keep_id"], s["merge_id"]) for s in found] == [(east_keep, east_dup)]
+    with world.client("max") as c:  # no team: every pair, the oldest profile kept
+        found = [
+            s
+            for s in c.get("/api/merge-suggestions").json()
+            if "phone 13600136000" in s["evidence"]
+        ]
+    assert [(s["keep_id"], s["merge_id"]) for s in found] == [(west, east_keep), (west, east_dup)]
+
+
 def test_a_manager_cannot_undo_another_teams_merge(world: World) -> None:
     keep, dup = _same_phone_pair(world, "adv-b", "13700137002")
     with world.client("max") as c:

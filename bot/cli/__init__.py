@@ -73,12 +73,20 @@ def _global(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            envvar="SIYU_ACTOR",
+            help="Who runs the command, for the audit log (default: your login name).",
+        ),
+    ] = None,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = Options(config=config, data_dir=data_dir, debug=debug)
+    ctx.obj = Options(config=config, data_dir=data_dir, debug=debug, actor=actor)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -88,7 +96,9 @@ def run(argv: list[str] | None = None) -> int:
     try:
         code = app(args=args, standalone_mode=False, prog_name="siyu")
     except EXPECTED_ERRORS as exc:
-        err.print(f"[bold red]错误 error:[/] {exc}", highlight=False)
+        ref = getattr(exc, "ref", None)
+        detail = f"{exc}: {ref}" if ref is not None else str(exc)
+        err.print(f"[bold red]错误 error:[/] {detail}", highlight=False)
         if "--debug" in args:
             raise
         return 1

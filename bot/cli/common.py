@@ -1,6 +1,7 @@
-"""What every ``siyu`` command shares: the global options, the two consoles (stdout for
-results, stderr for progress and errors), progress bars, and opening the runtime or only
-the database. Heavy modules load inside the functions, so ``--help`` stays instant."""
+"""What every ``siyu`` command shares: the global options, who is acting (the principal
+every service call takes), the two consoles (stdout for results, stderr for progress and
+errors), progress bars, and opening the runtime or only the database. Heavy modules load
+inside the functions, so ``--help`` stays instant."""
 
 from __future__ import annotations
 
@@ -26,13 +27,15 @@ from bot.errors import InputError
 
 if TYPE_CHECKING:
     from bot.pipeline.runtime import Runtime
+    from bot.services.access import Principal
     from bot.settings import Settings
     from bot.store import Database
 
 out = Console()
 err = Console(stderr=True)
 
-Actor = Annotated[str, typer.Option("--actor", help="Who does this (kept in the audit log).")]
+ACTOR_HELP = "Who does this (kept in the audit log; default: the global --actor or your login)."
+Actor = Annotated[str | None, typer.Option("--actor", help=ACTOR_HELP)]
 NowOpt = Annotated[
     str | None,
     typer.Option("--now", help="Pretend it is this ISO date-time (default: now)."),
@@ -44,11 +47,22 @@ class Options:
     config: Path | None
     data_dir: Path | None
     debug: bool
+    #: The global ``--actor`` (None: the operating-system user).
+    actor: str | None = None
 
     def settings(self) -> Settings:
         from bot.settings import load_settings
 
         return load_settings(self.config, data_dir=self.data_dir)
+
+
+def principal(ctx: typer.Context, actor: str | None = None) -> Principal:
+    """Who runs this command: an administrator (every permission, every customer), named
+    by the command's own ``--actor`` (or ``--reviewer``), else the global ``--actor``,
+    else the operating-system user."""
+    from bot.services.access import cli_principal
+
+    return cli_principal(actor or ctx.obj.actor)
 
 
 def progress() -> Progress:
@@ -115,6 +129,13 @@ def parse_now(value: str | None, timezone: str) -> datetime:
         return parse_datetime(value, ZoneInfo(timezone))
     except ValueError as exc:
         raise InputError(f"--now {value!r} is not a date or ISO date-time") from exc
+
+
+def day_start(day: date, timezone: str) -> datetime:
+    """Local midnight of ``day`` (in UTC, as the store keeps times)."""
+    from bot.crm.followups import start_of_day
+
+    return start_of_day(day, ZoneInfo(timezone))
 
 
 def parse_day(value: str | None, default: date, option: str) -> date:

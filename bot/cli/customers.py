@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -16,11 +16,9 @@ from bot.cli.common import (
     database,
     out,
     parse_now,
+    principal,
     runtime,
 )
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="Customer profiles.")
 
@@ -31,10 +29,10 @@ def customers_list(
     adviser: Annotated[str | None, typer.Option(help="Only this adviser's customers.")] = None,
 ) -> None:
     """List customers, most recently active first."""
-    from bot.store import customers
+    from bot.services import customers
 
     with runtime(ctx) as rt, rt.db.session() as session:
-        rows = customers.list_customers(session=session, adviser_id=adviser)
+        rows = customers.list_customers(session, principal(ctx), adviser_id=adviser)
     table = Table("id", "姓名", "顾问", "行业", "阶段", "最近消息")
     for c in rows:
         last = c.last_message_at.strftime("%Y-%m-%d %H:%M") if c.last_message_at else "-"
@@ -46,11 +44,11 @@ def customers_list(
 def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument()]) -> None:
     """Show one customer's profile: identities, tags, timeline."""
     from bot.cli.render import profile_panel
-    from bot.store import customers
+    from bot.services import customers
 
     with runtime(ctx) as rt:
         with rt.db.session() as session:
-            profile = customers.customer_profile(session=session, customer_id=customer_id)
+            profile = customers.profile(session, principal(ctx), customer_id)
         out.print(profile_panel(profile, timezone=rt.settings.timezone))
 
 
@@ -58,14 +56,14 @@ def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argumen
 def customers_import(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="CSV or XLSX file (format in the README).")],
-    actor: Actor = "cli",
+    actor: Actor = None,
 ) -> None:
     """Import customers and identities (all-or-nothing: one bad line and nothing is written)."""
-    from bot.crm.oneid import import_customer_file
+    from bot.services import customers
 
     with database(ctx) as (db, settings), db.session() as session:
-        stats = import_customer_file(
-            session=session, path=path, actor=actor, timezone=settings.timezone
+        stats = customers.import_file(
+            session, principal(ctx, actor), path=path, timezone=settings.timezone
         )
     out.print(
         f"新建 {stats.created} · 更新 {stats.updated} · 身份 +{stats.identities_added}"
@@ -78,14 +76,16 @@ def customers_merge(
     ctx: typer.Context,
     keep: Annotated[int, typer.Argument(help="Customer id to keep.")],
     merge: Annotated[int, typer.Argument(help="Customer id merged into it.")],
-    actor: Actor = "cli",
+    actor: Actor = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
 ) -> None:
     """Merge customer MERGE into KEEP (identities, messages, tags, events, orders …)."""
-    from bot.crm import oneid
+    from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:
-        record = oneid.merge(session=session, keep=keep, merge=merge, actor=actor, reason=reason)
+        record = merges.merge(
+            session, principal(ctx, actor), keep_id=keep, merge_id=merge, reason=reason
+        )
     moved = ", ".join(f"{k} {v}" for k, v in record.moved.items() if v)
     out.print(f"merge {record.id}: {merge} → {keep} ({moved or 'nothing to move'})")
     out.print(f"undo: siyu customers unmerge {record.id}")
@@ -95,13 +95,13 @@ def customers_merge(
 def customers_unmerge(
     ctx: typer.Context,
     merge_id: Annotated[int, typer.Argument(help="Id printed by `customers merge`.")],
-    actor: Actor = "cli",
+    actor: Actor = None,
 ) -> None:
     """Undo a merge: the moved rows go back, both profiles are as they were."""
-    from bot.crm import oneid
+    from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:
-        record = oneid.unmerge(session=session, merge_id=merge_id, actor=actor)
+        record = merges.undo(session, principal(ctx, actor), merge_id=merge_id)
     out.print(f"merge {record.id} undone: {record.merged_id} split from {record.kept_id}")
 
 
@@ -111,10 +111,10 @@ def customers_merges(
     customer: Annotated[int | None, typer.Option(help="Only merges of this customer.")] = None,
 ) -> None:
     """List merges (with the undone ones)."""
-    from bot.store import merges
+    from bot.services import merges
 
     with database(ctx) as (db, settings), db.session() as session:
-        rows = merges.list_merges(session=session, customer_id=customer)
+        rows = merges.history(session, principal(ctx), customer_id=customer)
     tz = ZoneInfo(settings.timezone)
     table = Table("id", "保留", "并入", "操作人", "时间", "撤销", "原因")
     for r in rows:
@@ -127,10 +127,10 @@ def customers_merges(
 @app.command("merge-suggestions")
 def customers_merge_suggestions(ctx: typer.Context) -> None:
     """Profiles sharing a phone number or unionid (never merged automatically)."""
-    from bot.crm.oneid import merge_suggestions
+    from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:
-        found = merge_suggestions(session=session)
+        found = merges.suggestions(session, principal(ctx))
     if not found:
         out.print("没有建议合并的客户 no merge suggestions")
         return
@@ -148,11 +148,12 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
 @app.command("lifecycle")
 def customers_lifecycle(ctx: typer.Context, now: NowOpt = None) -> None:
     """Recompute every customer's lifecycle stage from messages, events and orders."""
-    from bot.crm.reports import refresh_lifecycles
+    from bot.services import customers
 
     with database(ctx) as (db, settings), db.session() as session:
-        counts = refresh_lifecycles(
-            session=session,
+        counts = customers.refresh_lifecycles(
+            session,
+            principal(ctx),
             now=parse_now(now, settings.timezone),
             silent_after_days=settings.followups.silent_after_days,
         )
@@ -166,13 +167,13 @@ def customers_export(
     output: Annotated[
         Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
     ] = None,
-    actor: Actor = "cli",
+    actor: Actor = None,
 ) -> None:
     """Everything held about one person, as JSON (the export is audit-logged)."""
-    from bot.store import erasure
+    from bot.services import privacy
 
     with database(ctx) as (db, _), db.session() as session:
-        data = erasure.export_customer(session=session, customer_id=customer_id, actor=actor)
+        data = privacy.export_everything(session, principal(ctx, actor), customer_id)
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if output is None:
         typer.echo(text)
@@ -186,15 +187,15 @@ def customers_forget(
     ctx: typer.Context,
     customer_id: Annotated[int, typer.Argument(help="Customer id.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    actor: Actor = "cli",
+    actor: Actor = None,
 ) -> None:
     """Erase one person's personal data and messages; anonymous aggregates (funnel,
     revenue, script statistics) stay. Audit-logged; cannot be undone."""
-    from bot.store import erasure
+    from bot.services import privacy
 
     if not yes:
         typer.confirm(f"erase customer {customer_id}'s personal data for good?", abort=True)
     with database(ctx) as (db, _), db.session() as session:
-        counts = erasure.erase_customer(session=session, customer_id=customer_id, actor=actor)
+        counts = privacy.forget(session, principal(ctx, actor), customer_id)
     done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     out.print(f"customer {customer_id} forgotten ({done or 'nothing else held'})")

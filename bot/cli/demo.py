@@ -19,9 +19,8 @@ from bot.cli.common import bar
 from bot.cli.render import profile_panel, suggestion_panel
 from bot.errors import InputError
 from bot.pipeline.runtime import Runtime
-from bot.pipeline.tagging import parse_taxonomy
-from bot.store import customers as customers_repo
-from bot.store import tags as tags_repo
+from bot.services import customers, knowledge, scripts, tags
+from bot.services.access import Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +35,23 @@ def demo_data_dir() -> Path:
     return Path(str(resources.files("bot") / "demo_data"))
 
 
-def load_demo_data(runtime: Runtime, progress: Progress) -> None:
+def load_demo_data(runtime: Runtime, principal: Principal, progress: Progress) -> None:
     """Import the demo library, taxonomy and knowledge (idempotent: a second run
     finds everything unchanged and embeds nothing)."""
     data = demo_data_dir()
-    runtime.library.import_file(data / "scripts.csv", progress=bar(progress, "话术库"))
-    with runtime.db.session() as session:
-        tags_repo.replace_taxonomy(session=session, categories=parse_taxonomy(data / "tags.yaml"))
-    runtime.reload_tags(progress=bar(progress, "标签"))
+    scripts.import_file(
+        runtime, principal, path=data / "scripts.csv", progress=bar(progress, "话术库")
+    )
+    tags.import_taxonomy(
+        runtime, principal, path=data / "tags.yaml", progress=bar(progress, "标签")
+    )
     for path in sorted((data / "knowledge").iterdir()):
         if path.name.startswith("."):
             continue
-        runtime.kb.ingest(
-            path,
+        knowledge.ingest(
+            runtime,
+            principal,
+            path=path,
             industry=_industry_of(path.name),
             progress=bar(progress, f"知识库 {path.name}"),
         )
@@ -65,7 +68,7 @@ def load_conversation(path: Path) -> tuple[dict[str, str], list[DemoCustomer]]:
     raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     try:
         adviser = {"id": str(raw["adviser"]["id"]), "name": str(raw["adviser"]["name"])}
-        customers = [
+        people = [
             DemoCustomer(
                 contact_id=str(c["id"]),
                 name=str(c["name"]),
@@ -76,24 +79,30 @@ def load_conversation(path: Path) -> tuple[dict[str, str], list[DemoCustomer]]:
         ]
     except (KeyError, TypeError) as exc:
         raise InputError(f"{path.name}: malformed demo conversation ({exc})") from exc
-    return adviser, customers
+    return adviser, people
 
 
-def run_demo(runtime: Runtime, *, console: Console, progress: Callable[[], Progress]) -> None:
+def run_demo(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    console: Console,
+    progress: Callable[[], Progress],
+) -> None:
     with progress() as bar:
-        load_demo_data(runtime, bar)
-    adviser, customers = load_conversation(demo_data_dir() / "conversation.yaml")
+        load_demo_data(runtime, principal, bar)
+    adviser, people = load_conversation(demo_data_dir() / "conversation.yaml")
     # Each run starts the demo customers afresh, so the output is the same every time.
     with runtime.db.session() as session:
-        for c in customers:
-            customers_repo.delete_customer_by_identity(
-                session=session, identity_kind="memory_contact", identity_value=c.contact_id
+        for c in people:
+            customers.delete_by_identity(
+                session, principal, kind="memory_contact", value=c.contact_id
             )
     channel = MemoryChannel(
         runtime.assistant.handle, adviser_id=adviser["id"], adviser_name=adviser["name"]
     )
     last_customer_id = None
-    for c in customers:
+    for c in people:
         console.print(Rule(f"{c.name} · {c.industry}"))
         for text in c.messages:
             console.print(f"[bold blue]{c.name}:[/] {text}", highlight=False)
@@ -105,5 +114,5 @@ def run_demo(runtime: Runtime, *, console: Console, progress: Callable[[], Progr
             console.print(suggestion_panel(result, title=f"给{adviser['name']}的建议"))
     if last_customer_id is not None:
         with runtime.db.session() as session:
-            profile = customers_repo.customer_profile(session=session, customer_id=last_customer_id)
+            profile = customers.profile(session, principal, last_customer_id)
         console.print(profile_panel(profile, timezone=runtime.settings.timezone))

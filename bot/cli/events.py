@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -11,10 +11,8 @@ from bot.cli.common import (
     database,
     out,
     parse_now,
+    principal,
 )
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="Conversion events: purchases, conversions, stage changes.")
 
@@ -37,13 +35,13 @@ def events_add(
     stage: Annotated[str | None, typer.Option(help="New stage, for stage_changed.")] = None,
 ) -> None:
     """Record a conversion event (attributed to the scripts used before it)."""
-    from bot.store import conversions as conv_repo
+    from bot.services import conversions
 
     with database(ctx) as (db, settings), db.session() as session:
-        cid = conv_repo.resolve_customer(session=session, ref=customer)
-        record = conv_repo.add_conversion(
-            session=session,
-            customer_id=cid,
+        recorded = conversions.record(
+            session,
+            principal(ctx),
+            customer=customer,
             type=type,
             occurred_at=parse_now(time, settings.timezone),
             amount=amount,
@@ -51,10 +49,11 @@ def events_add(
             order_id=order_id,
             stage=stage,
         )
+    record = recorded.conversion
     if record is None:
         out.print(f"订单 {order_id} 已存在，跳过 (order already recorded)")
     else:
-        out.print(f"事件 event {record.event_id}: {record.type} · 客户 {cid}")
+        out.print(f"事件 event {record.event_id}: {record.type} · 客户 {recorded.customer_id}")
 
 
 @app.command("import-orders")
@@ -63,8 +62,10 @@ def events_import_orders(
     path: Annotated[Path, typer.Argument(help="CSV/XLSX: customer,amount,time,order_id,product")],
 ) -> None:
     """Import orders (all-or-nothing; order ids already stored are skipped)."""
-    from bot.crm.conversions import import_orders
+    from bot.services import conversions
 
     with database(ctx) as (db, settings), db.session() as session:
-        stats = import_orders(session=session, path=path, timezone=settings.timezone)
+        stats = conversions.import_orders(
+            session, principal(ctx), path=path, timezone=settings.timezone
+        )
     out.print(f"订单 +{stats.added} · 跳过 {stats.skipped}")

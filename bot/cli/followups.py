@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -13,11 +13,9 @@ from bot.cli.common import (
     database,
     out,
     parse_now,
+    principal,
 )
 from bot.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="Follow-up reminders (SOP rules): run the rules, list today's.")
 
@@ -31,7 +29,7 @@ def followups_run(
     now: NowOpt = None,
 ) -> None:
     """Fire the rules due today; safe to run as often as you like (once per occurrence)."""
-    from bot.crm.followups import load_rules, run_rules
+    from bot.services import followups
 
     with database(ctx) as (db, settings):
         path = rules or (
@@ -39,14 +37,13 @@ def followups_run(
         )
         if path is None:
             raise InputError("no rules: set followups.rules_file in the config or pass --rules")
-        parsed = load_rules(path)
         with db.session() as session:
-            stats = run_rules(
-                session=session,
-                rules=parsed,
+            stats = followups.run_rules(
+                session,
+                principal(ctx),
+                path=path,
                 now=parse_now(now, settings.timezone),
-                timezone=settings.timezone,
-                catch_up_days=settings.followups.catch_up_days,
+                settings=settings,
             )
     out.print(
         f"提醒 {stats.reminders} · 标记沉默 {stats.marked_silent} · 已处理 {stats.already_done}"
@@ -60,18 +57,15 @@ def followups_list(
     now: NowOpt = None,
 ) -> None:
     """Today's open reminders (and overdue ones) with the suggested script filled in."""
-    from bot.crm.followups import due_reminders
+    from bot.services import followups
 
     with database(ctx) as (db, settings), db.session() as session:
-        a = settings.assistant
-        rows = due_reminders(
-            session=session,
+        rows = followups.reminders(
+            session,
+            principal(ctx),
             now=parse_now(now, settings.timezone),
-            timezone=settings.timezone,
+            settings=settings,
             adviser_id=adviser,
-            adviser_name=a.adviser_name,
-            company=a.company,
-            default_product=a.default_product,
         )
     tz = ZoneInfo(settings.timezone)
     if not rows:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -11,12 +11,10 @@ from rich.table import Table
 from bot.cli.common import (
     bar,
     out,
+    principal,
     progress,
     runtime,
 )
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="The knowledge base: ingest documents, rebuild, search.")
 
@@ -30,8 +28,12 @@ def kb_ingest(
     ] = None,
 ) -> None:
     """Ingest documents; unchanged files are skipped, changed ones replace their chunks."""
+    from bot.services import knowledge
+
     with runtime(ctx) as rt, progress() as bars:
-        report = rt.kb.ingest(path, industry=industry, progress=bar(bars, "嵌入"))
+        report = knowledge.ingest(
+            rt, principal(ctx), path=path, industry=industry, progress=bar(bars, "嵌入")
+        )
     out.print(
         f"新增 {len(report.added)} · 更新 {len(report.updated)} · 未变 {len(report.unchanged)}"
         f" · 写入 {report.chunks_written} 段"
@@ -41,10 +43,15 @@ def kb_ingest(
 @app.command("rebuild")
 def kb_rebuild(ctx: typer.Context) -> None:
     """Rebuild the knowledge, script and tag indexes from the database."""
+    from bot.services import knowledge
+
     with runtime(ctx) as rt, progress() as bars:
-        k = rt.kb.rebuild(progress=bar(bars, "知识库"))
-        s = rt.library.rebuild(progress=bar(bars, "话术"))
-        rt.reload_tags()
+        k, s = knowledge.rebuild(
+            rt,
+            principal(ctx),
+            knowledge_progress=bar(bars, "知识库"),
+            scripts_progress=bar(bars, "话术"),
+        )
     out.print(f"knowledge: {k.added} chunks · scripts: {s.added}")
 
 
@@ -56,8 +63,10 @@ def kb_search(
     k: Annotated[int, typer.Option("-k", help="How many passages.")] = 5,
 ) -> None:
     """Search the knowledge base (hybrid: embeddings + BM25)."""
+    from bot.services import knowledge
+
     with runtime(ctx) as rt:
-        hits = rt.kb.search(query, k=k, industry=industry)
+        hits = knowledge.search(rt, principal(ctx), query=query, k=k, industry=industry)
     table = Table("分", "来源", "内容")
     for h in hits:
         table.add_row(f"{h.score:.4f}", f"{h.source}\n{h.section}", h.text)
@@ -67,10 +76,10 @@ def kb_search(
 @app.command("list")
 def kb_list(ctx: typer.Context) -> None:
     """List ingested documents."""
-    from bot.store import documents
+    from bot.services import knowledge
 
     with runtime(ctx) as rt, rt.db.session() as session:
-        docs = documents.list_documents(session=session)
+        docs = knowledge.documents(session, principal(ctx))
     table = Table("来源", "类型", "行业", "段数")
     for d in docs:
         table.add_row(d.source, d.kind, d.industry or "-", str(d.chunks))

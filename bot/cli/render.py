@@ -11,7 +11,7 @@ from rich.text import Text
 
 from bot.channels.notes import clip
 from bot.domain import SuggestionResult
-from bot.store.records import CustomerProfile
+from bot.services.customers import CustomerProfile
 from scripts_lib import CATEGORY_LABELS
 
 STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}

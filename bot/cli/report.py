@@ -13,18 +13,17 @@ from rich.table import Table
 from bot.cli.common import (
     NowOpt,
     database,
+    day_start,
     err,
     out,
     parse_day,
     parse_now,
+    principal,
 )
 from bot.errors import InputError
 
 if TYPE_CHECKING:
-    pass
-
-if TYPE_CHECKING:
-    from bot.crm import reports as reports_mod
+    from bot.services.reports import FunnelCustomer
 
 app = typer.Typer(help="Reports: funnel, purchase quadrants, script effectiveness, attribution.")
 
@@ -46,7 +45,7 @@ def report_funnel(
     ] = False,
 ) -> None:
     """New contacts → engaged → converted, conversion rate and revenue per group."""
-    from bot.crm import reports
+    from bot.services import reports
 
     if by not in ("adviser", "channel"):
         raise InputError("--by must be adviser or channel")
@@ -58,7 +57,8 @@ def report_funnel(
         last = parse_day(until, today, "--until")
         if adviser and customers:
             members = reports.funnel_customers(
-                session=session,
+                session,
+                principal(ctx),
                 since=first,
                 until=last + timedelta(days=1),
                 adviser_id=adviser,
@@ -67,7 +67,8 @@ def report_funnel(
             _print_funnel_customers(members, adviser, first, last)
             return
         rows = reports.funnel(
-            session=session,
+            session,
+            principal(ctx),
             since=first,
             until=last + timedelta(days=1),
             by="adviser" if by == "adviser" else "channel",
@@ -101,7 +102,7 @@ def report_funnel(
 
 
 def _print_funnel_customers(
-    members: list[reports_mod.FunnelCustomer], adviser: str, first: date, last: date
+    members: list[FunnelCustomer], adviser: str, first: date, last: date
 ) -> None:
     table = Table(
         "id",
@@ -128,19 +129,19 @@ def report_quadrants(
     ] = None,
 ) -> None:
     """Buyers in four quadrants: purchase frequency × average ticket size."""
-    from bot.crm import reports
-    from bot.crm.followups import start_of_day
+    from bot.services import reports
 
     with database(ctx) as (db, settings), db.session() as session:
-        tz = ZoneInfo(settings.timezone)
-        start = start_of_day(parse_day(since, date.min, "--since"), tz) if since else None
+        tz = settings.timezone
+        start = day_start(parse_day(since, date.min, "--since"), tz) if since else None
         end = (
-            start_of_day(parse_day(until, date.max, "--until") + timedelta(days=1), tz)
+            day_start(parse_day(until, date.max, "--until") + timedelta(days=1), tz)
             if until
             else None
         )
         report = reports.quadrants(
-            session=session,
+            session,
+            principal(ctx),
             since=start,
             until=end,
             frequency_threshold=min_orders,
@@ -173,22 +174,16 @@ def report_scripts(
 ) -> None:
     """Per-script effectiveness: suggested, adopted, edited, reply and conversion rates
     with 95 % Wilson intervals and sample sizes; flags; A/B variant posteriors."""
-    from bot.crm.followups import start_of_day
-    from bot.learning import script_report as script_reports
-    from bot.learning.effectiveness import GROUP_BYS
+    from bot.services import reports
 
-    if by is not None and by not in GROUP_BYS:
-        raise InputError(f"--by must be one of {', '.join(GROUP_BYS)}")
+    if by is not None and by not in reports.SCRIPT_GROUP_BYS:
+        raise InputError(f"--by must be one of {', '.join(reports.SCRIPT_GROUP_BYS)}")
     with database(ctx) as (db, settings):
         tz = ZoneInfo(settings.timezone)
         today = parse_now(now, settings.timezone).astimezone(tz).date()
-        start = start_of_day(parse_day(since, today, "--since"), tz) if since else None
-        report = script_reports.build(
-            db=db,
-            settings=settings.ranking,
-            by=by,
-            since=start,
-            reply_window=timedelta(hours=settings.outcomes.reply_window_hours),
+        start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
+        report = reports.script_effectiveness(
+            db, principal(ctx), settings=settings, by=by, since=start
         )
     rows = [r for r in report.rows if r.suggested >= min_suggested]
     table = Table(
@@ -203,7 +198,7 @@ def report_scripts(
         "",
         title="话术效果 script effectiveness (95% Wilson)",
     )
-    fr = script_reports.fmt_rate
+    fr = reports.fmt_rate
     for s in rows:
         flags = ("✎ 常被修改 " if s.often_edited else "") + (
             "∅ 从未采用" if s.never_adopted else ""
@@ -247,10 +242,10 @@ def report_scripts(
             )
         out.print(vt)
     if csv_path:
-        script_reports.write_csv(rows, csv_path)
+        reports.write_scripts_csv(rows, csv_path)
         err.print(f"CSV written to {csv_path}")
     if png_path:
-        script_reports.write_png(rows, png_path, title="Reply rate by script")
+        reports.write_scripts_png(rows, png_path, title="Reply rate by script")
         err.print(f"PNG written to {png_path}")
 
 
@@ -262,16 +257,13 @@ def report_attribution(
 ) -> None:
     """Conversions attributed to the scripts used before them (last touch and
     position-weighted), over ``ranking.conversion_window_days``."""
-    from bot.crm.followups import start_of_day
-    from bot.learning.attribution import attribute_all
+    from bot.services import reports
 
     with database(ctx) as (db, settings):
         tz = ZoneInfo(settings.timezone)
         today = parse_now(now, settings.timezone).astimezone(tz).date()
-        start = start_of_day(parse_day(since, today, "--since"), tz) if since else None
-        result = attribute_all(
-            db=db, window=timedelta(days=settings.ranking.conversion_window_days), since=start
-        )
+        start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
+        result = reports.attribution(db, principal(ctx), settings=settings, since=start)
     table = Table(
         "话术 script",
         "末次触点 last touch",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,13 +12,11 @@ from bot.cli.common import (
     bar,
     database,
     out,
+    principal,
     progress,
     runtime,
 )
 from bot.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="The script library (话术库): import, export, list, lint.")
 
@@ -29,8 +27,10 @@ def scripts_import(
     path: Annotated[Path, typer.Argument(help="CSV, XLSX or YAML file.")],
 ) -> None:
     """Import scripts (all-or-nothing: one bad row and nothing is written)."""
+    from bot.services import scripts
+
     with runtime(ctx) as rt, progress() as bars:
-        stats = rt.library.import_file(path, progress=bar(bars, "索引话术"))
+        stats = scripts.import_file(rt, principal(ctx), path=path, progress=bar(bars, "索引话术"))
     out.print(f"新增 {stats.added} · 更新 {stats.updated} · 未变 {stats.unchanged}")
 
 
@@ -43,8 +43,12 @@ def scripts_export(
     status: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Export scripts in the import format."""
+    from bot.services import scripts
+
     with runtime(ctx) as rt:
-        n = rt.library.export(path, industry=industry, category=category, status=status)
+        n = scripts.export(
+            rt, principal(ctx), path=path, industry=industry, category=category, status=status
+        )
     out.print(f"{n} scripts written to {path}")
 
 
@@ -56,8 +60,12 @@ def scripts_list(
     status: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """List scripts."""
+    from bot.services import scripts
+
     with runtime(ctx) as rt:
-        records = rt.library.list_scripts(industry=industry, category=category, status=status)
+        records = scripts.list_scripts(
+            rt, principal(ctx), industry=industry, category=category, status=status
+        )
     table = Table("id", "标题", "分类", "阶段", "行业", "状态", "版本")
     for r in records:
         table.add_row(r.id, r.title, r.category, r.stage, r.industry, r.status, str(r.version))
@@ -89,14 +97,13 @@ def scripts_status(
     status: Annotated[str, typer.Argument(help="draft, approved or archived.")],
 ) -> None:
     """Change a script's status (only approved scripts are suggested)."""
-    from bot.errors import InputError, NotFoundError
+    from bot.services import scripts
     from scripts_lib.model import STATUSES
 
-    if status not in STATUSES:
+    if status not in STATUSES:  # before the slow start of the runtime
         raise InputError(f"status must be one of {', '.join(STATUSES)}")
     with runtime(ctx) as rt:
-        if rt.library.set_status(script_id, status) is None:
-            raise NotFoundError(f"script {script_id} not found")
+        scripts.set_status(rt, principal(ctx), script_id=script_id, status=status)
     out.print(f"{script_id}: {status}")
 
 
@@ -111,12 +118,14 @@ def scripts_mine_edits(
 ) -> None:
     """Propose script drafts (status draft, never approved) from frequent adviser edits
     and frequent adviser messages that matched no script."""
-    from bot.learning.mining import mine_edits
+    from bot.services import scripts
 
     if min_count < 1 or not 0 < similarity <= 1:
         raise InputError("--min-count must be >= 1 and --similarity within (0, 1]")
     with database(ctx) as (db, _settings):
-        proposals = mine_edits(db=db, min_count=min_count, similarity=similarity, save=not dry_run)
+        proposals = scripts.mine_drafts(
+            db, principal(ctx), min_count=min_count, similarity=similarity, save=not dry_run
+        )
     table = Table(
         "草稿 draft", "来源 source", "次数 n", "正文 body", title="话术草稿 proposed drafts"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -11,10 +11,8 @@ from bot.cli.common import (
     Actor,
     database,
     out,
+    principal,
 )
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="Saved customer segments.")
 
@@ -28,39 +26,34 @@ def segments_add(
         typer.Option("--filter", "-f", help="FIELD OP VALUE, e.g. tag=有孩子 (repeatable)."),
     ],
     description: Annotated[str, typer.Option()] = "",
-    actor: Actor = "cli",
+    actor: Actor = None,
 ) -> None:
     """Save (or replace) a named segment; all its filters must hold."""
-    from bot.crm import segments
+    from bot.services import segments
 
     with database(ctx) as (db, _), db.session() as session:
-        segments.add_segment(
-            session=session, name=name, filters=filters, description=description, actor=actor
+        n = segments.save(
+            session, principal(ctx, actor), name=name, filters=filters, description=description
         )
-        n = segments.count(session=session, name=name)
     out.print(f"{name}: {n} customers")
 
 
 @app.command("count")
 def segments_count(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """How many customers a segment holds now."""
-    from bot.crm import segments
+    from bot.services import segments
 
     with database(ctx) as (db, _), db.session() as session:
-        out.print(str(segments.count(session=session, name=name)))
+        out.print(str(segments.size(session, principal(ctx), name=name)))
 
 
 @app.command("list")
 def segments_list(ctx: typer.Context) -> None:
     """Saved segments with their filters and current size."""
-    from bot.crm import segments
-    from bot.store import segments as repo
+    from bot.services import segments
 
     with database(ctx) as (db, _), db.session() as session:
-        rows = [
-            (s, segments.count(session=session, name=s.name))
-            for s in repo.list_segments(session=session)
-        ]
+        rows = segments.list_segments(session, principal(ctx))
     table = Table("名称", "条件", "人数", "说明")
     for s, n in rows:
         table.add_row(s.name, " ∧ ".join(s.filters), str(n), s.description)

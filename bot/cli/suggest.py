@@ -13,6 +13,7 @@ from bot.channels.console import ConsoleChannel
 from bot.cli.common import (
     err,
     out,
+    principal,
     progress,
     runtime,
 )
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from bot.pipeline.runtime import Runtime
+    from bot.services.access import Principal
 
 
 def suggest(
@@ -49,19 +51,26 @@ def suggest(
     """Suggest scripts, knowledge, tags (and a draft when an LLM is configured)."""
     if (text is None) == (input is None):
         raise SiyuError("give exactly one of --text or --input")
+    from bot.services import suggestions
+
     with runtime(ctx) as rt:
         if text is not None:
-            result = rt.assistant.suggest(text, industry=industry, customer_id=customer)
+            result = suggestions.suggest(
+                rt, principal(ctx), text=text, industry=industry, customer_id=customer
+            )
             if as_json:
                 out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
             else:
                 out.print(suggestion_panel(result))
             return
         assert input is not None
-        _suggest_batch(rt, input, output, industry)
+        _suggest_batch(rt, principal(ctx), input, output, industry)
 
 
-def _suggest_batch(rt: Runtime, path: Path, output: Path | None, industry: str | None) -> None:
+def _suggest_batch(
+    rt: Runtime, who: Principal, path: Path, output: Path | None, industry: str | None
+) -> None:
+    from bot.services import suggestions
 
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -90,8 +99,10 @@ def _suggest_batch(rt: Runtime, path: Path, output: Path | None, industry: str |
         with progress() as bars:
             task = bars.add_task("建议", total=len(items))
             for item in items:
-                result = rt.assistant.suggest(
-                    item["text"],
+                result = suggestions.suggest(
+                    rt,
+                    who,
+                    text=item["text"],
                     industry=item.get("industry") or industry,
                     customer_id=item.get("customer"),
                 )
@@ -121,7 +132,7 @@ def demo(ctx: typer.Context) -> None:
     from bot.cli.demo import run_demo
 
     with runtime(ctx) as rt:
-        run_demo(rt, console=out, progress=progress)
+        run_demo(rt, principal(ctx), console=out, progress=progress)
 
 
 EXIT_WORDS = {"/quit", "/exit", "/q"}

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bot.cli.common import (
-    out,
-    runtime,
-)
-
-if TYPE_CHECKING:
-    pass
+from bot.cli.common import out, principal, runtime
 
 app = typer.Typer(help="The tag taxonomy and the review of suggested customer tags.")
 
@@ -25,14 +19,10 @@ def tags_import(
     path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
 ) -> None:
     """Import the tag taxonomy (tags missing from the file are deactivated)."""
-    from bot.pipeline.tagging import parse_taxonomy
-    from bot.store import tags
+    from bot.services import tags
 
-    categories = parse_taxonomy(path)
     with runtime(ctx) as rt:
-        with rt.db.session() as session:
-            stats = tags.replace_taxonomy(session=session, categories=categories)
-        rt.reload_tags()
+        stats = tags.import_taxonomy(rt, principal(ctx), path=path)
     out.print(
         f"{stats.categories} categories · 新增 {stats.added} · 更新 {stats.updated}"
         f" · 停用 {stats.deactivated}"
@@ -47,10 +37,10 @@ def tags_list(
     ] = "suggested",
 ) -> None:
     """List customer tags (default: those waiting for review)."""
-    from bot.store import tags
+    from bot.services import tags
 
     with runtime(ctx) as rt, rt.db.session() as session:
-        rows = tags.list_customer_tags(session=session, status=status)
+        rows = tags.customer_tags(session, principal(ctx), status=status)
     table = Table("id", "客户", "标签", "状态", "依据")
     for r in rows:
         table.add_row(
@@ -62,7 +52,10 @@ def tags_list(
 @app.command("review")
 def tags_review(
     ctx: typer.Context,
-    reviewer: Annotated[str, typer.Option(help="Who is reviewing.")] = "manager",
+    reviewer: Annotated[
+        str | None,
+        typer.Option(help="Who is reviewing (default: the global --actor or your login)."),
+    ] = None,
     confirm: Annotated[
         list[int] | None, typer.Option("--confirm", help="Confirm this id (repeatable).")
     ] = None,
@@ -71,23 +64,20 @@ def tags_review(
     ] = None,
 ) -> None:
     """Confirm or reject suggested tags: by id with --confirm/--reject, else one by one."""
-    from bot.store import tags
+    from bot.services import tags
 
+    who = principal(ctx, reviewer)
     with runtime(ctx) as rt:
         if confirm or reject:
             with rt.db.session() as session:
                 for tid in confirm or []:
-                    tags.review_customer_tag(
-                        session=session, customer_tag_id=tid, status="confirmed", reviewer=reviewer
-                    )
+                    tags.review(session, who, customer_tag_id=tid, status="confirmed")
                 for tid in reject or []:
-                    tags.review_customer_tag(
-                        session=session, customer_tag_id=tid, status="rejected", reviewer=reviewer
-                    )
+                    tags.review(session, who, customer_tag_id=tid, status="rejected")
             out.print(f"confirmed {len(confirm or [])}, rejected {len(reject or [])}")
             return
         with rt.db.session() as session:
-            pending = tags.list_customer_tags(session=session, status="suggested")
+            pending = tags.customer_tags(session, who, status="suggested")
         if not pending:
             out.print("没有待确认的标签")
             return
@@ -99,9 +89,9 @@ def tags_review(
                 break
             if answer in ("y", "n"):
                 with rt.db.session() as session:
-                    tags.review_customer_tag(
-                        session=session,
+                    tags.review(
+                        session,
+                        who,
                         customer_tag_id=row.id,
                         status="confirmed" if answer == "y" else "rejected",
-                        reviewer=reviewer,
                     )

@@ -356,17 +356,20 @@ def due_reminders(
     now: datetime,
     timezone: str,
     adviser_id: str | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
     adviser_name: str = "顾问",
     company: str = "",
     default_product: str = "",
 ) -> list[DueReminder]:
-    """Open reminders due today or earlier (local day), scripts filled in."""
+    """Open reminders due today or earlier (local day), scripts filled in; only
+    ``adviser_id``'s and / or those of ``adviser_ids`` (a scope) when given."""
     tz = ZoneInfo(timezone)
     today = local_day(now, tz)
     rows = repo.open_follow_ups(
         session=session,
         due_before=start_of_day(today + timedelta(days=1), tz),
         adviser_id=adviser_id,
+        adviser_ids=adviser_ids,
     )
     out = []
     for row in rows:

@@ -313,14 +313,20 @@ class MergeSuggestion:
 
 
 def merge_suggestions(
-    *, session: Session, kinds: tuple[str, ...] = STRONG_KINDS
+    *,
+    session: Session,
+    kinds: tuple[str, ...] = STRONG_KINDS,
+    adviser_ids: tuple[str, ...] | None = None,
 ) -> list[MergeSuggestion]:
-    """Pairs of profiles sharing a phone number or unionid (after normalisation).
+    """Pairs of profiles sharing a phone number or unionid (after normalisation), among
+    the customers of ``adviser_ids`` (a scope) when given.
 
     The older profile (smaller id) is proposed as the one to keep. Names are never
     evidence."""
     groups: dict[tuple[str, str], dict[int, str]] = {}
-    for ident in merges_repo.strong_identities(session=session, kinds=kinds):
+    for ident in merges_repo.strong_identities(
+        session=session, kinds=kinds, adviser_ids=adviser_ids
+    ):
         key = (ident.kind, normalize_identity(ident.kind, ident.value))
         groups.setdefault(key, {})[ident.customer_id] = ident.customer_name
     pairs: dict[tuple[int, int], list[str]] = {}

@@ -81,14 +81,24 @@ class FunnelRow:
 
 
 def funnel(
-    *, session: Session, since: date, until: date, by: GroupBy, timezone: str
+    *,
+    session: Session,
+    since: date,
+    until: date,
+    by: GroupBy,
+    timezone: str,
+    adviser_ids: tuple[str, ...] | None = None,
 ) -> list[FunnelRow]:
-    """One row per adviser or channel source, biggest first, then a total row."""
+    """One row per adviser or channel source, biggest first, then a total row; only the
+    customers of ``adviser_ids`` (a scope) when given."""
     if until <= since:
         raise InputError("--until must be after --since")
     tz = ZoneInfo(timezone)
     members = repo.cohort(
-        session=session, since=start_of_day(since, tz), until=start_of_day(until, tz)
+        session=session,
+        since=start_of_day(since, tz),
+        until=start_of_day(until, tz),
+        adviser_ids=adviser_ids,
     )
     groups: dict[str, list[repo.CohortMember]] = {}
     for m in members:

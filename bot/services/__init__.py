@@ -1,2 +1,6 @@
-"""One service function per action, called by every front (CLI, web): scope, audit,
-domain errors."""
+"""One service function per action, called by every front (the CLI and the web): each
+takes the acting ``Principal`` (``access``), checks its role and customer scope, writes the
+audit log (``audit``) and raises domain errors (``bot.errors``); fronts only parse and
+render. One module per concept: customers, privacy (data-subject requests), merges (OneID),
+tags, scripts, knowledge, suggestions, messages, conversions, followups, segments,
+reports, users."""

@@ -1,29 +1,61 @@
-"""Accounts and access: password hashing (argon2), API tokens, roles and who may see what.
+"""Who is acting and what they may do: roles, passwords (argon2), API tokens, and the
+customer scope. Every service function takes a ``Principal`` and calls ``require`` /
+``check_customer`` / ``scope_of`` from here; nothing here knows about HTTP or the terminal.
 
-Used by ``siyu users`` and by the web console; knows nothing about HTTP. The rule for
-customer data lives here, in one place: an adviser sees their own customers, a manager
-those of every adviser in their team (all customers when the manager has no team), an
-operator none (operators manage scripts and knowledge).
+The rule for customer data lives here, in one place: an adviser sees their own customers,
+a manager those of every adviser in their team (all customers when the manager has no
+team), an operator none (operators manage scripts and knowledge). The command line is run
+by an administrator (``ADMIN``): every permission, every customer, named in the audit log
+by ``--actor`` or the operating-system user (``cli_principal``).
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Final, Literal, TypeGuard, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
 
-from bot.errors import InputError
+from bot.errors import InputError, NotFoundError, PermissionDenied
+from bot.store import inbox as inbox_repo
+from bot.store import users as users_repo
 
-ROLES = ("adviser", "operator", "manager")
-ROLE_LABELS = {"adviser": "顾问", "operator": "运营", "manager": "主管"}
+#: Roles of console users.
+Role = Literal["adviser", "operator", "manager"]
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
+#: Who curates the script library, the taxonomy and the knowledge base.
+CURATORS: Final[tuple[Role, ...]] = ("operator", "manager")
+#: Who sees customers (each within their scope).
+CUSTOMER_VIEWERS: Final[tuple[Role, ...]] = ("adviser", "manager")
+#: The role of the command line's operator (not a console user).
+Admin = Literal["admin"]
+ADMIN: Final[Admin] = "admin"
+ROLE_LABELS: Final[dict[str, str]] = {
+    "adviser": "顾问",
+    "operator": "运营",
+    "manager": "主管",
+    ADMIN: "管理员",
+}
+#: What the web answers (403) when a role may not do something.
+NO_PERMISSION: Final = "没有权限访问此页面"
+#: What a customer out of scope looks like: the same as one that does not exist.
+NO_CUSTOMER: Final = "客户不存在"
 MIN_PASSWORD_CHARS = 8
 #: Prefix of API tokens, so a leaked one is recognisable in logs and scanners.
 TOKEN_PREFIX = "siyu_"
+#: The actor's name when neither ``--actor`` nor the operating-system user is known.
+FALLBACK_ACTOR = "cli"
 
 _hasher = PasswordHasher()
+
+
+def is_role(value: str) -> TypeGuard[Role]:
+    return value in ROLES
 
 
 def hash_password(password: str) -> str:
@@ -51,22 +83,56 @@ def token_digest(token: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking, as the access rules need it."""
+    """Who is acting: a console user, or the command line's administrator."""
 
-    user_id: int
     username: str
-    display_name: str
-    role: str
-    adviser_id: str | None
-    team: str | None
-
-    @property
-    def sees_customers(self) -> bool:
-        return self.role in ("adviser", "manager")
+    role: Role | Admin
+    display_name: str = ""
+    adviser_id: str | None = None
+    team: str | None = None
+    #: The console user's id; None for the command line's administrator.
+    user_id: int | None = None
 
     @property
     def role_label(self) -> str:
         return ROLE_LABELS.get(self.role, self.role)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+
+def user_principal(user: users_repo.UserRecord) -> Principal:
+    """The principal of a console user (an unknown stored role may do nothing)."""
+    if not is_role(user.role):
+        raise PermissionDenied(NO_PERMISSION)
+    return Principal(
+        username=user.username,
+        role=user.role,
+        display_name=user.display_name,
+        adviser_id=user.adviser_id,
+        team=user.team,
+        user_id=user.id,
+    )
+
+
+def cli_principal(actor: str | None = None) -> Principal:
+    """The command line's administrator, named by ``actor`` (``--actor``) or else by the
+    operating-system user, so the audit log says who ran the command."""
+    name = (actor or "").strip()
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+            name = FALLBACK_ACTOR
+    return Principal(username=name[:64], role=ADMIN, display_name=name[:64])
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    """Raise ``PermissionDenied`` unless the principal has one of ``roles`` (the
+    administrator has them all)."""
+    if principal.role != ADMIN and principal.role not in roles:
+        raise PermissionDenied(NO_PERMISSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +146,42 @@ class CustomerScope:
             return True
         return adviser_id is not None and adviser_id in self.adviser_ids
 
+    def narrow(self, adviser_id: str | None) -> tuple[str, ...] | None:
+        """The advisers to query when the user asks for ``adviser_id`` only (None: all
+        of the scope)."""
+        if adviser_id is None:
+            return self.adviser_ids
+        return (adviser_id,) if self.allows(adviser_id) else ()
 
+
+ALL_CUSTOMERS = CustomerScope(adviser_ids=None)
 NO_CUSTOMERS = CustomerScope(adviser_ids=())
 
 
 def customer_scope(principal: Principal, team_advisers: tuple[str, ...] | None) -> CustomerScope:
     """The scope of ``principal``; ``team_advisers`` are the advisers of the manager's
     team (None when the manager has no team, i.e. sees the whole organisation)."""
+    if principal.role == ADMIN:
+        return ALL_CUSTOMERS
     if principal.role == "adviser":
         return CustomerScope(adviser_ids=(principal.adviser_id,) if principal.adviser_id else ())
     if principal.role == "manager":
         return CustomerScope(adviser_ids=team_advisers)
     return NO_CUSTOMERS
+
+
+def scope_of(session: Session, principal: Principal) -> CustomerScope:
+    team = (
+        users_repo.team_adviser_ids(session=session, team=principal.team)
+        if principal.role == "manager" and principal.team
+        else None
+    )
+    return customer_scope(principal, team)
+
+
+def check_customer(session: Session, principal: Principal, customer_id: int) -> None:
+    """``NotFoundError`` unless the customer exists and is in the principal's scope (a
+    customer out of scope is indistinguishable from one that does not exist)."""
+    exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
+    if not exists or not scope_of(session, principal).allows(adviser_id):
+        raise NotFoundError(NO_CUSTOMER, ref=customer_id)

@@ -148,8 +148,14 @@ def update_customer(
 
 
 def list_customers(
-    *, session: Session, adviser_id: str | None = None, limit: int = 100
+    *,
+    session: Session,
+    adviser_id: str | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
+    limit: int = 100,
 ) -> list[CustomerRecord]:
+    """Visible customers, most recently active first; ``adviser_ids`` (a scope) limits
+    them to those advisers' customers."""
     stmt = (
         select(Customer)
         .where(Customer.merged_into_id.is_(None))  # merged profiles live on in the kept one
@@ -158,6 +164,8 @@ def list_customers(
     )
     if adviser_id is not None:
         stmt = stmt.where(Customer.adviser_id == adviser_id)
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return [customer_record(row) for row in session.scalars(stmt)]
 
 

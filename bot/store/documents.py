@@ -75,13 +75,20 @@ def list_documents(*, session: Session) -> list[DocumentRecord]:
     ]
 
 
-def all_chunks(*, session: Session) -> list[ChunkRecord]:
+def all_chunks(*, session: Session, document_id: int | None = None) -> list[ChunkRecord]:
+    """Every chunk, or those of one document."""
     stmt = (
         select(Chunk, Document.source, Document.industry)
         .join(Document, Document.id == Chunk.document_id)
         .order_by(Chunk.id)
     )
+    if document_id is not None:
+        stmt = stmt.where(Chunk.document_id == document_id)
     return [_chunk_record(c, src, ind) for c, src, ind in session.execute(stmt)]
+
+
+def document_exists(*, session: Session, document_id: int) -> bool:
+    return session.get(Document, document_id) is not None
 
 
 def _document_record(session: Session, row: Document) -> DocumentRecord:

@@ -146,9 +146,14 @@ def set_lifecycle(*, session: Session, customer_ids: Sequence[int], lifecycle: s
 
 
 def open_follow_ups(
-    *, session: Session, due_before: datetime, adviser_id: str | None = None
+    *,
+    session: Session,
+    due_before: datetime,
+    adviser_id: str | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
 ) -> list[FollowUpRecord]:
-    """Open reminders due before ``due_before`` (so: today's and overdue ones)."""
+    """Open reminders due before ``due_before`` (so: today's and overdue ones), of
+    ``adviser_id`` and / or of the advisers ``adviser_ids`` (a scope) when given."""
     stmt = (
         select(FollowUp, Customer, Script.body)
         .join(Customer, Customer.id == FollowUp.customer_id)
@@ -158,6 +163,8 @@ def open_follow_ups(
     )
     if adviser_id is not None:
         stmt = stmt.where(FollowUp.adviser_id == adviser_id)
+    if adviser_ids is not None:
+        stmt = stmt.where(FollowUp.adviser_id.in_(adviser_ids))
     return [
         FollowUpRecord(
             id=f.id,

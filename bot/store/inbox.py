@@ -128,10 +128,6 @@ def customer_tag_customer(*, session: Session, customer_tag_id: int) -> int | No
     return session.scalar(select(CustomerTag.customer_id).where(CustomerTag.id == customer_tag_id))
 
 
-def suggestion_customer(*, session: Session, suggestion_id: int) -> int | None:
-    return session.scalar(select(Suggestion.customer_id).where(Suggestion.id == suggestion_id))
-
-
 def latest_suggestion(*, session: Session, customer_id: int) -> SuggestionRecord | None:
     row = session.scalar(
         select(Suggestion)

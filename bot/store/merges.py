@@ -156,23 +156,45 @@ def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
     return merge_record(row)
 
 
-def list_merges(*, session: Session, customer_id: int | None = None) -> list[MergeRecord]:
+def list_merges(
+    *,
+    session: Session,
+    customer_id: int | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
+) -> list[MergeRecord]:
+    """Merges (undone ones too), oldest first; with ``adviser_ids`` (a scope) only those
+    whose two customers both belong to those advisers."""
     stmt = select(CustomerMerge).order_by(CustomerMerge.id)
     if customer_id is not None:
         stmt = stmt.where(
             (CustomerMerge.kept_id == customer_id) | (CustomerMerge.merged_id == customer_id)
         )
+    if adviser_ids is not None:
+        in_scope = select(Customer.id).where(Customer.adviser_id.in_(adviser_ids))
+        stmt = stmt.where(
+            CustomerMerge.kept_id.in_(in_scope), CustomerMerge.merged_id.in_(in_scope)
+        )
     return [merge_record(r) for r in session.scalars(stmt)]
 
 
-def strong_identities(*, session: Session, kinds: tuple[str, ...]) -> list[StrongIdentity]:
-    """Identities of the given kinds on visible (not merged-away) customers."""
+def get_merge(*, session: Session, merge_id: int) -> MergeRecord | None:
+    row = session.get(CustomerMerge, merge_id)
+    return merge_record(row) if row else None
+
+
+def strong_identities(
+    *, session: Session, kinds: tuple[str, ...], adviser_ids: tuple[str, ...] | None = None
+) -> list[StrongIdentity]:
+    """Identities of the given kinds on visible (not merged-away) customers, of the
+    advisers ``adviser_ids`` (a scope) when given."""
     stmt = (
         select(Identity.customer_id, Customer.name, Identity.kind, Identity.value)
         .join(Customer, Customer.id == Identity.customer_id)
         .where(Identity.kind.in_(kinds), Customer.merged_into_id.is_(None))
         .order_by(Identity.customer_id, Identity.id)
     )
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return [
         StrongIdentity(customer_id=c, customer_name=n, kind=k, value=v)
         for c, n, k, v in session.execute(stmt)

@@ -44,8 +44,15 @@ class PurchaseStats:
 CONVERSION_EVENTS = ("converted", "purchase")
 
 
-def cohort(*, session: Session, since: datetime, until: datetime) -> list[CohortMember]:
-    """Visible customers added in [since, until) and what they did before ``until``."""
+def cohort(
+    *,
+    session: Session,
+    since: datetime,
+    until: datetime,
+    adviser_ids: tuple[str, ...] | None = None,
+) -> list[CohortMember]:
+    """Visible customers added in [since, until) and what they did before ``until``;
+    only the customers of ``adviser_ids`` (a scope) when given."""
     engaged = exists().where(
         Message.customer_id == Customer.id, Message.direction == "in", Message.sent_at < until
     )
@@ -77,6 +84,8 @@ def cohort(*, session: Session, since: datetime, until: datetime) -> list[Cohort
         )
         .order_by(Customer.id)
     )
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return [
         CohortMember(
             customer_id=cid,

@@ -149,6 +149,7 @@ def list_customer_tags(
     status: str | None = None,
     customer_id: int | None = None,
     adviser_id: str | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
     limit: int = 200,
 ) -> list[CustomerTagRecord]:
     stmt = (
@@ -163,6 +164,8 @@ def list_customer_tags(
         stmt = stmt.where(CustomerTag.customer_id == customer_id)
     if adviser_id is not None:
         stmt = stmt.where(Customer.adviser_id == adviser_id)
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return [customer_tag_record(row, name) for row, name in session.execute(stmt)]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError
 from bot.store.models import Adviser, ApiToken, User
-from bot.store.records import AdviserRecord, aware
+from bot.store.records import aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,28 +90,11 @@ def list_users(*, session: Session) -> list[UserRecord]:
     return [user_record(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
-def set_password(*, session: Session, username: str, password_hash: str) -> None:
-    row = session.scalar(select(User).where(User.username == username))
-    if row is None:
-        raise NotFoundError(f"user {username!r} not found")
-    row.password_hash = password_hash
-    session.flush()
-
-
 def team_adviser_ids(*, session: Session, team: str) -> tuple[str, ...]:
     """Ids of the advisers in ``team`` (the adviser records' team)."""
     return tuple(
         session.scalars(select(Adviser.id).where(Adviser.team == team).order_by(Adviser.id))
     )
-
-
-def list_advisers(
-    *, session: Session, adviser_ids: tuple[str, ...] | None = None
-) -> list[AdviserRecord]:
-    stmt = select(Adviser).order_by(Adviser.id)
-    if adviser_ids is not None:
-        stmt = stmt.where(Adviser.id.in_(adviser_ids))
-    return [AdviserRecord(id=a.id, name=a.name) for a in session.scalars(stmt)]
 
 
 def create_api_token(*, session: Session, user_id: int, name: str, digest: str) -> ApiTokenRecord:
@@ -156,15 +139,6 @@ def revoke_user_token(*, session: Session, user_id: int, token_id: int) -> bool:
     """Revoke one of ``user_id``'s own tokens; False if it is not theirs (or unknown)."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user_id:
-        return False
-    row.revoked = True
-    session.flush()
-    return True
-
-
-def revoke_api_token(*, session: Session, token_id: int) -> bool:
-    row = session.get(ApiToken, token_id)
-    if row is None:
         return False
     row.revoked = True
     session.flush()

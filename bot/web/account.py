@@ -6,8 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.services import operations as ops
-from bot.store.users import ApiTokenRecord
+from bot.services import users
 from bot.web import schemas
 from bot.web.deps import AnyUser, db_session, render
 
@@ -17,14 +16,14 @@ router = APIRouter()
 @router.get("/account/tokens", include_in_schema=False)
 def tokens_page(request: Request, principal: AnyUser, revoked: int | None = None) -> Response:
     with db_session(request) as session:
-        tokens = ops.api_tokens(session, principal)
+        tokens = users.tokens(session, principal)
     return render(request, "account_tokens.html", principal, tokens=tokens, revoked=revoked)
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
 def revoke_page(request: Request, principal: AnyUser, token_id: int) -> Response:
     with db_session(request) as session:
-        ops.revoke_token(session, principal, token_id)
+        users.revoke_token(session, principal, token_id=token_id)
     return RedirectResponse(f"/account/tokens?revoked={token_id}", status_code=303)
 
 
@@ -32,7 +31,8 @@ def revoke_page(request: Request, principal: AnyUser, token_id: int) -> Response
 def list_tokens(request: Request, principal: AnyUser) -> list[schemas.ApiTokenPublic]:
     """Your API tokens, newest first (revoked ones included)."""
     with db_session(request) as session:
-        return [_public(t) for t in ops.api_tokens(session, principal)]
+        tokens = users.tokens(session, principal)
+    return [schemas.ApiTokenPublic.model_validate(t) for t in tokens]
 
 
 @router.delete(
@@ -44,15 +44,5 @@ def list_tokens(request: Request, principal: AnyUser) -> list[schemas.ApiTokenPu
 def revoke_token(request: Request, principal: AnyUser, token_id: int) -> Response:
     """Revoke one of your tokens (it is refused with 401 from then on)."""
     with db_session(request) as session:
-        ops.revoke_token(session, principal, token_id)
+        users.revoke_token(session, principal, token_id=token_id)
     return Response(status_code=204)
-
-
-def _public(t: ApiTokenRecord) -> schemas.ApiTokenPublic:
-    return schemas.ApiTokenPublic(
-        id=t.id,
-        name=t.name,
-        revoked=t.revoked,
-        created_at=t.created_at,
-        last_used_at=t.last_used_at,
-    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -15,8 +15,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from bot.pipeline.live import LiveEvent
-from bot.services import operations as ops
-from bot.services.access import CustomerScope
+from bot.services import (
+    customers,
+    followups,
+    merges,
+    messages,
+    privacy,
+    reports,
+    scripts,
+    suggestions,
+    tags,
+)
+from bot.services.access import CustomerScope, scope_of
 from bot.web import schemas
 from bot.web.deps import (
     AdviserUser,
@@ -26,9 +36,8 @@ from bot.web.deps import (
     Operator,
     db_session,
     runtime_of,
-    scope_of,
 )
-from scripts_lib import CATEGORIES, STATUSES
+from bot.web.scripts import script_filters, script_record
 
 router = APIRouter(prefix="/api")
 
@@ -39,13 +48,7 @@ QUEUE_SIZE = 100
 
 @router.get("/me", response_model=schemas.Me, tags=["account"])
 def me(principal: AnyUser) -> schemas.Me:
-    return schemas.Me(
-        username=principal.username,
-        display_name=principal.display_name,
-        role=principal.role,
-        adviser_id=principal.adviser_id,
-        team=principal.team,
-    )
+    return schemas.Me.model_validate(principal)
 
 
 # ------------------------------------------------------------------ customers
@@ -53,19 +56,8 @@ def me(principal: AnyUser) -> schemas.Me:
 def list_customers(request: Request, principal: CustomerViewer) -> list[schemas.InboxItem]:
     """Conversation list: customers in your scope with unread count and waiting time."""
     with db_session(request) as session:
-        rows = ops.inbox(session, principal)
-    return [
-        schemas.InboxItem(
-            customer_id=r.customer_id,
-            name=r.name,
-            adviser_id=r.adviser_id,
-            last_message_at=r.last_message_at,
-            last_text=r.last_text,
-            unread=r.unread,
-            waiting_since=r.waiting_since,
-        )
-        for r in rows
-    ]
+        rows = customers.inbox(session, principal)
+    return [schemas.InboxItem.model_validate(r) for r in rows]
 
 
 @router.get(
@@ -79,7 +71,8 @@ def get_customer(
 ) -> schemas.ProfilePublic:
     """Profile card: identities, tags, timeline (audited)."""
     with db_session(request) as session:
-        return ops.profile_public(ops.profile(session, principal, customer_id))
+        found = customers.profile(session, principal, customer_id)
+    return schemas.ProfilePublic.model_validate(found)
 
 
 @router.get(
@@ -93,7 +86,8 @@ def export_customer(
 ) -> schemas.CustomerExport:
     """Everything held about one customer (audited as an export)."""
     with db_session(request) as session:
-        return ops.export_customer(session, principal, customer_id)
+        found = privacy.export_profile(session, principal, customer_id)
+    return schemas.CustomerExport.model_validate(found)
 
 
 @router.get(
@@ -107,8 +101,8 @@ def latest_suggestion(
 ) -> schemas.SuggestionPublic | None:
     """The newest suggestion for a customer (null if none yet)."""
     with db_session(request) as session:
-        found = ops.latest_suggestion(session, principal, customer_id)
-    return ops.suggestion_public(found) if found else None
+        found = suggestions.latest(session, principal, customer_id)
+    return schemas.SuggestionPublic.model_validate(found) if found else None
 
 
 # ------------------------------------------------------------------ suggestions
@@ -122,7 +116,8 @@ def get_suggestion(
     request: Request, suggestion_id: int, principal: CustomerViewer
 ) -> schemas.SuggestionPublic:
     with db_session(request) as session:
-        return ops.suggestion_public(ops.suggestion(session, principal, suggestion_id))
+        found = suggestions.get(session, principal, suggestion_id)
+    return schemas.SuggestionPublic.model_validate(found)
 
 
 @router.post(
@@ -143,9 +138,15 @@ def record_outcome(
 ) -> schemas.OutcomeCreated:
     """Record that a script or the draft was used as is (adopted) or after editing."""
     with db_session(request) as session:
-        return schemas.OutcomeCreated(
-            outcome_id=ops.record_outcome(session, principal, suggestion_id, body)
+        outcome_id = suggestions.record_outcome(
+            session,
+            principal,
+            suggestion_id=suggestion_id,
+            kind=body.kind,
+            final_text=body.final_text,
+            script_id=body.script_id,
         )
+    return schemas.OutcomeCreated(outcome_id=outcome_id)
 
 
 @router.post(
@@ -164,10 +165,26 @@ def post_message(
     """Log one message of your chat with a customer and get the suggestions for it: the
     integration point for chat sources the bot does not run itself. The customer's
     text is treated as data; a repeated `msg_id` is logged once (answered with 200)."""
-    accepted = ops.post_message(runtime_of(request), principal, body)
-    if accepted.duplicate:
+    received = messages.post(
+        runtime_of(request),
+        principal,
+        msg_id=body.msg_id,
+        contact_id=body.contact_id,
+        contact_name=body.contact_name,
+        text=body.text,
+        direction=body.direction,
+        type=body.type,
+        industry=body.industry,
+        sent_at=body.sent_at,
+    )
+    if not received.created:
         response.status_code = 200
-    return accepted
+    return schemas.MessageAccepted(
+        message_id=received.message_id,
+        customer_id=received.customer_id,
+        duplicate=not received.created,
+        suggestion=received.result.to_json() if received.result is not None else None,
+    )
 
 
 @router.post("/suggest", tags=["suggestions"])
@@ -176,7 +193,9 @@ def suggest(
 ) -> dict[str, object]:
     """What would you say to this message? (no customer, nothing logged) — the JSON of
     `siyu suggest`."""
-    result = runtime_of(request).assistant.suggest(body.text, industry=body.industry)
+    result = suggestions.suggest(
+        runtime_of(request), principal, text=body.text, industry=body.industry
+    )
     return result.to_json()
 
 
@@ -192,20 +211,18 @@ def review_tag(
 ) -> schemas.CustomerTagPublic:
     """Confirm or reject a suggested tag of a customer in your scope."""
     with db_session(request) as session:
-        return ops.tag_public(ops.review_tag(session, principal, customer_tag_id, body.status))
+        record = tags.review(
+            session, principal, customer_tag_id=customer_tag_id, status=body.status
+        )
+    return schemas.CustomerTagPublic.model_validate(record)
 
 
 @router.get("/tags/review-queue", response_model=list[schemas.ReviewItemPublic], tags=["tags"])
 def review_queue(request: Request, principal: Manager) -> list[schemas.ReviewItemPublic]:
     """Suggested tags waiting for review in your team, with their evidence."""
     with db_session(request) as session:
-        items = ops.review_queue(session, principal)
-    return [
-        schemas.ReviewItemPublic(
-            tag=ops.tag_public(i.tag), adviser_id=i.adviser_id, evidence_message=i.evidence_message
-        )
-        for i in items
-    ]
+        items = tags.review_queue(session, principal)
+    return [schemas.ReviewItemPublic.model_validate(i) for i in items]
 
 
 @router.post(
@@ -220,7 +237,7 @@ def bulk_review(
     """Confirm or reject many tags at once (all or nothing)."""
     with db_session(request) as session:
         for tag_id in body.ids:
-            ops.review_tag(session, principal, tag_id, body.status)
+            tags.review(session, principal, customer_tag_id=tag_id, status=body.status)
     return schemas.BulkReviewResult(reviewed=len(body.ids))
 
 
@@ -229,22 +246,10 @@ def kpis(request: Request, principal: Manager) -> list[schemas.KpiPublic]:
     """Per adviser: messages, suggestions, adopted / edited, adoption rate, median
     first-response minutes and conversations per active day."""
     with db_session(request) as session:
-        rows = ops.adviser_kpis(session, principal, runtime_of(request).settings.timezone)
-    return [
-        schemas.KpiPublic(
-            adviser_id=k.adviser_id,
-            name=k.name,
-            messages_in=k.messages_in,
-            messages_out=k.messages_out,
-            suggestions=k.suggestions,
-            adopted=k.adopted,
-            edited=k.edited,
-            adoption_rate=round(k.adoption_rate, 4),
-            first_response_min=k.first_response_min,
-            conversations_per_day=k.conversations_per_day,
+        rows = reports.adviser_kpis(
+            session, principal, timezone=runtime_of(request).settings.timezone
         )
-        for k in rows
-    ]
+    return [schemas.KpiPublic.model_validate(k) for k in rows]
 
 
 @router.get("/reminders", response_model=list[schemas.ReminderPublic], tags=["customers"])
@@ -252,21 +257,10 @@ def reminders(request: Request, principal: CustomerViewer) -> list[schemas.Remin
     """Open follow-ups due today or earlier (yours; a manager's: the team's), with the
     suggested script filled in."""
     with db_session(request) as session:
-        found = ops.reminders(session, principal, runtime_of(request))
-    return [
-        schemas.ReminderPublic(
-            id=r.follow_up.id,
-            customer_id=r.follow_up.customer_id,
-            customer_name=r.follow_up.customer_name,
-            adviser_id=r.follow_up.adviser_id,
-            due_at=r.follow_up.due_at,
-            note=r.note,
-            rule=r.follow_up.rule,
-            script_id=r.follow_up.script_id,
-            script=r.script,
+        found = followups.reminders(
+            session, principal, now=datetime.now(UTC), settings=runtime_of(request).settings
         )
-        for r in found
-    ]
+    return [schemas.ReminderPublic.model_validate(r) for r in found]
 
 
 # ------------------------------------------------------------------ OneID
@@ -285,9 +279,10 @@ def merge_customers(
 ) -> schemas.MergePublic:
     """Merge customer `merge_id` into `keep_id` (both in your team; audited; undoable)."""
     with db_session(request) as session:
-        return ops.merge_public(
-            ops.merge_customers(session, principal, body.keep_id, body.merge_id, body.reason)
+        record = merges.merge(
+            session, principal, keep_id=body.keep_id, merge_id=body.merge_id, reason=body.reason
         )
+    return schemas.MergePublic.model_validate(record)
 
 
 @router.post(
@@ -302,7 +297,8 @@ def merge_customers(
 def undo_merge(request: Request, merge_id: int, principal: Manager) -> schemas.MergePublic:
     """Undo a merge: both profiles are as they were (audited)."""
     with db_session(request) as session:
-        return ops.merge_public(ops.undo_merge(session, principal, merge_id))
+        record = merges.undo(session, principal, merge_id=merge_id)
+    return schemas.MergePublic.model_validate(record)
 
 
 @router.get(
@@ -311,17 +307,8 @@ def undo_merge(request: Request, merge_id: int, principal: Manager) -> schemas.M
 def merge_suggestions(request: Request, principal: Manager) -> list[schemas.MergeSuggestionPublic]:
     """Pairs of profiles in your team sharing a phone number or unionid (audited)."""
     with db_session(request) as session:
-        found = ops.merge_suggestions(session, principal)
-    return [
-        schemas.MergeSuggestionPublic(
-            keep_id=s.keep_id,
-            merge_id=s.merge_id,
-            keep_name=s.keep_name,
-            merge_name=s.merge_name,
-            evidence=list(s.evidence),
-        )
-        for s in found
-    ]
+        found = merges.suggestions(session, principal)
+    return [schemas.MergeSuggestionPublic.model_validate(s) for s in found]
 
 
 # ------------------------------------------------------------------ funnel
@@ -341,20 +328,10 @@ def funnel(
     own): new → engaged → converted, rate and revenue, then a total row."""
     tz, until = _until(request)
     with db_session(request) as session:
-        rows = ops.adviser_funnel(
+        rows = reports.funnel(
             session, principal, since=until - timedelta(days=days), until=until, timezone=tz
         )
-    return [
-        schemas.FunnelRowPublic(
-            group=r.group,
-            new=r.new,
-            engaged=r.engaged,
-            converted=r.converted,
-            conversion_rate=round(r.rate, 4),
-            revenue=r.revenue,
-        )
-        for r in rows
-    ]
+    return [schemas.FunnelRowPublic.model_validate(r) for r in rows]
 
 
 @router.get(
@@ -373,24 +350,15 @@ def funnel_customers(
     (audited)."""
     tz, until = _until(request)
     with db_session(request) as session:
-        found = ops.funnel_customers(
+        found = reports.funnel_customers(
             session,
             principal,
-            adviser_id,
+            adviser_id=adviser_id,
             since=until - timedelta(days=days),
             until=until,
             timezone=tz,
         )
-    return [
-        schemas.FunnelCustomerPublic(
-            customer_id=c.customer_id,
-            name=c.name,
-            stage=c.stage,  # type: ignore[arg-type]
-            engaged=c.engaged,
-            revenue=c.revenue,
-        )
-        for c in found
-    ]
+    return [schemas.FunnelCustomerPublic.model_validate(c) for c in found]
 
 
 # ------------------------------------------------------------------ scripts
@@ -403,14 +371,13 @@ def list_scripts(
     status: Annotated[str | None, Query(max_length=10)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in title or body")] = None,
 ) -> list[schemas.ScriptPublic]:
-    records = runtime_of(request).library.list_scripts(
-        industry=industry or None,
-        category=category if category in CATEGORIES else None,
-        status=status if status in STATUSES else None,
+    records = scripts.list_scripts(
+        runtime_of(request),
+        principal,
+        **script_filters(industry=industry, category=category, status=status),
+        text=q,
     )
-    if q:
-        records = [r for r in records if q in r.title or q in r.body or q in r.id]
-    return [ops.script_public(r) for r in records]
+    return [schemas.ScriptPublic.model_validate(r) for r in records]
 
 
 @router.post("/scripts/preview", response_model=schemas.ScriptPreview, tags=["scripts"])
@@ -418,7 +385,8 @@ def preview_script(
     request: Request, body: schemas.ScriptDraft, principal: Operator
 ) -> schemas.ScriptPreview:
     """A script's body with its variables filled for a sample customer, and its lint."""
-    return ops.preview_script(runtime_of(request), principal, body)
+    preview = scripts.preview(runtime_of(request), principal, script_record(body))
+    return schemas.ScriptPreview.model_validate(preview)
 
 
 # ------------------------------------------------------------------ live events

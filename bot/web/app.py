@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, RejectedInput
 from bot.pipeline.runtime import Runtime
 from bot.web import account, api, auth, effectiveness, knowledge, manager, scripts, sidebar
 from bot.web.deps import NotAuthenticated, csrf_token, local_time, waiting_label
@@ -27,6 +28,15 @@ API_DESCRIPTION = """思语 Siyu Copilot 的 JSON API。
 Authenticate with an API token (`siyu users token USERNAME`) as `Authorization: Bearer …`,
 or with the console's session cookie (then unsafe methods need the `X-CSRF-Token` header).
 Every read and export of customer data is written to the audit log."""
+
+#: The HTTP status of each domain error (bot/errors.py); an ``InputError`` is 400, with
+#: its problems listed.
+DOMAIN_STATUS: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    PermissionDenied: 403,
+    Conflict: 409,
+    RejectedInput: 422,
+}
 
 
 def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
@@ -118,11 +128,17 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
         body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
         return Response(body, status_code=422, media_type="application/json")
 
-    @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> Response:
-        if is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        return page(request, 404, str(exc))
+    def domain_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(request: Request, exc: Exception) -> Response:
+            if is_api(request):
+                return JSONResponse({"detail": str(exc)}, status_code=status)
+            return page(request, status, str(exc))
+
+        return handler
+
+    # Domain errors of the services, one status each (bot/errors.py).
+    for error, status in DOMAIN_STATUS.items():
+        app.add_exception_handler(error, domain_error(status))
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError) -> Response:

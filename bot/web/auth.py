@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.services.access import Principal, verify_password
-from bot.store import audit as audit_repo
-from bot.store import users as users_repo
+from bot.services import users
+from bot.services.access import Principal
 from bot.web.deps import NotAuthenticated, csrf_guard, current_principal, db_session, render
 
 router = APIRouter(include_in_schema=False)
@@ -47,21 +46,13 @@ def login(
             request, "login.html", None, status_code=403, next=next, error="页面已过期，请重试"
         )
     with db_session(request) as session:
-        user = users_repo.get_user_by_username(session=session, username=username.strip())
-        ok = user is not None and user.active and verify_password(user.password_hash, password)
-        audit_repo.record(
-            session=session,
-            actor=username.strip()[:64],
-            action="login" if ok else "login.failed",
-            target_type="user",
-            target_id=user.id if user else "",
-        )
-    if not ok or user is None:
+        user = users.login(session, username=username, password=password)
+    if user is None:
         return render(
             request, "login.html", None, status_code=401, next=next, error="用户名或密码错误"
         )
     request.session.clear()  # no session fixation: a fresh session and CSRF token
-    request.session["uid"] = user.id
+    request.session["uid"] = user.user_id
     request.session["csrf"] = secrets.token_urlsafe(32)
     return RedirectResponse(_safe_next(next) or HOME.get(user.role, "/"), status_code=303)
 

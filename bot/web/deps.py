@@ -1,6 +1,6 @@
 """Request-scoped helpers shared by the routers: who is asking (session cookie or API
-token), CSRF protection for cookie-authenticated writes, role checks, customer scope,
-audit logging and template rendering."""
+token), CSRF protection for cookie-authenticated writes, the role each route admits, and
+template rendering. Scope, audit and domain rules live in ``bot.services``."""
 
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from bot.pipeline.runtime import Runtime
-from bot.services.access import CustomerScope, Principal, customer_scope, token_digest
-from bot.store import audit as audit_repo
-from bot.store import inbox as inbox_repo
-from bot.store import users as users_repo
-from bot.store.users import UserRecord
+from bot.services import access, users
+from bot.services.access import Principal, Role
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -81,17 +78,6 @@ async def csrf_guard(request: Request) -> None:
         raise HTTPException(status_code=403, detail="CSRF 校验失败，请刷新页面后重试")
 
 
-def _principal(user: UserRecord) -> Principal:
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        adviser_id=user.adviser_id,
-        team=user.team,
-    )
-
-
 def current_principal(
     request: Request,
     _csrf: Annotated[None, Depends(csrf_guard)],
@@ -99,25 +85,21 @@ def current_principal(
 ) -> Principal:
     with db_session(request) as session:
         if credentials is not None:
-            user = users_repo.user_for_token(
-                session=session, digest=token_digest(credentials.credentials)
-            )
+            principal = users.from_token(session, credentials.credentials)
         else:
             uid = request.session.get("uid")
-            user = (
-                users_repo.get_user(session=session, user_id=uid) if isinstance(uid, int) else None
-            )
-    if user is None or not user.active:
+            principal = users.from_user_id(session, uid) if isinstance(uid, int) else None
+    if principal is None:
         raise NotAuthenticated()
-    return _principal(user)
+    return principal
 
 
-def require(*roles: str) -> Callable[..., Principal]:
-    """A dependency admitting only ``roles`` (403 otherwise)."""
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting only ``roles`` (``PermissionDenied``, 403, otherwise): the
+    pages and routes of each role, checked before the request body is read."""
 
     def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(status_code=403, detail="没有权限访问此页面")
+        access.require(principal, *roles)
         return principal
 
     return dependency
@@ -128,41 +110,6 @@ AdviserUser = Annotated[Principal, Depends(require("adviser"))]
 Operator = Annotated[Principal, Depends(require("operator", "manager"))]
 Manager = Annotated[Principal, Depends(require("manager"))]
 AnyUser = Annotated[Principal, Depends(current_principal)]
-
-
-def scope_of(session: Session, principal: Principal) -> CustomerScope:
-    team = (
-        users_repo.team_adviser_ids(session=session, team=principal.team)
-        if principal.role == "manager" and principal.team
-        else None
-    )
-    return customer_scope(principal, team)
-
-
-def check_customer(session: Session, principal: Principal, customer_id: int) -> None:
-    """404 unless the customer exists and is in the principal's scope (a customer out of
-    scope is indistinguishable from one that does not exist)."""
-    exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
-    if not exists or not scope_of(session, principal).allows(adviser_id):
-        raise HTTPException(status_code=404, detail="客户不存在")
-
-
-def audit(
-    session: Session,
-    principal: Principal,
-    action: str,
-    target_type: str = "",
-    target_id: str | int = "",
-    **detail: Any,
-) -> None:
-    audit_repo.record(
-        session=session,
-        actor=principal.username,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        detail=detail,
-    )
 
 
 def render(

@@ -4,72 +4,23 @@ conversion events from other systems (``POST /api/events``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
-from bot.errors import InputError
-from bot.learning import script_report as script_reports
-from bot.store import conversions as conv_repo
-from bot.web.deps import (
-    CustomerViewer,
-    Operator,
-    audit,
-    check_customer,
-    db_session,
-    render,
-    runtime_of,
+from bot.services import conversions, reports
+from bot.services.access import Principal
+from bot.web.deps import CustomerViewer, Operator, db_session, render, runtime_of
+from bot.web.schemas import (
+    EventCreate,
+    EventCreated,
+    GroupByParam,
+    RatePublic,
+    ScriptEffectivenessPublic,
 )
 
 router = APIRouter(include_in_schema=True)
-
-GroupByParam = Literal["industry", "stage", "adviser"]
-
-
-class EventCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    customer: str = Field(
-        min_length=1, max_length=200, description="Customer id or an identity value"
-    )
-    type: Literal["purchase", "converted", "stage_changed"] = "purchase"
-    amount: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
-    time: datetime | None = Field(default=None, description="When (default: now)")
-    product: str = Field(default="", max_length=200)
-    order_id: str | None = Field(default=None, min_length=1, max_length=100)
-    stage: Literal["acquire", "engage", "convert", "retain"] | None = None
-
-
-class EventCreated(BaseModel):
-    event_id: int | None
-    transaction_id: int | None
-    customer_id: int
-    duplicate: bool
-
-
-class RatePublic(BaseModel):
-    rate: float | None
-    low: float
-    high: float
-    n: int
-
-
-class ScriptEffectivenessPublic(BaseModel):
-    script_id: str
-    segment: str
-    title: str
-    variant_group: str | None
-    suggested: int
-    adopted: int
-    edited: int
-    adoption: RatePublic
-    reply: RatePublic
-    conversion: RatePublic
-    often_edited: bool
-    never_adopted: bool
-    common_edits: list[tuple[str, int]]
 
 
 @router.post(
@@ -82,50 +33,37 @@ class ScriptEffectivenessPublic(BaseModel):
 def add_event(request: Request, body: EventCreate, principal: CustomerViewer) -> EventCreated:
     """Record a conversion (purchase with amount, converted, stage change); an order id
     already stored is not recorded twice (``duplicate``: true)."""
-    when = body.time or datetime.now(UTC)
-    try:
-        when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    except (OverflowError, ValueError) as exc:
-        raise HTTPException(status_code=422, detail="time out of range") from exc
     with db_session(request) as session:
-        try:
-            customer_id = conv_repo.resolve_customer(session=session, ref=body.customer)
-        except Exception as exc:
-            raise HTTPException(status_code=404, detail="客户不存在") from exc
-        check_customer(session, principal, customer_id)
-        try:
-            record = conv_repo.add_conversion(
-                session=session,
-                customer_id=customer_id,
-                type=body.type,
-                occurred_at=when,
-                amount=body.amount,
-                product=body.product,
-                order_id=body.order_id,
-                stage=body.stage,
-            )
-        except InputError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
-        audit(session, principal, f"event.{body.type}", "customer", customer_id)
+        recorded = conversions.record(
+            session,
+            principal,
+            customer=body.customer,
+            type=body.type,
+            occurred_at=body.time or datetime.now(UTC),
+            amount=body.amount,
+            product=body.product,
+            order_id=body.order_id,
+            stage=body.stage,
+        )
+    found = recorded.conversion
     return EventCreated(
-        event_id=record.event_id if record else None,
-        transaction_id=record.transaction_id if record else None,
-        customer_id=customer_id,
-        duplicate=record is None,
+        event_id=found.event_id if found else None,
+        transaction_id=found.transaction_id if found else None,
+        customer_id=recorded.customer_id,
+        duplicate=found is None,
     )
 
 
 def _report(
-    request: Request, by: GroupByParam | None, days: int | None
-) -> script_reports.ScriptReport:
-    settings = runtime_of(request).settings
-    since = datetime.now(UTC) - timedelta(days=days) if days else None
-    return script_reports.build(
-        db=runtime_of(request).db,
-        settings=settings.ranking,
+    request: Request, principal: Principal, by: GroupByParam | None, days: int | None
+) -> reports.ScriptReport:
+    rt = runtime_of(request)
+    return reports.script_effectiveness(
+        rt.db,
+        principal,
+        settings=rt.settings,
         by=by,
-        since=since,
-        reply_window=timedelta(hours=settings.outcomes.reply_window_hours),
+        since=datetime.now(UTC) - timedelta(days=days) if days else None,
     )
 
 
@@ -142,7 +80,7 @@ def effectiveness_json(
 ) -> list[ScriptEffectivenessPublic]:
     """Per-script suggested / adopted / edited, reply and conversion rates with 95 %
     Wilson intervals and sample sizes (optionally per industry, stage or adviser)."""
-    report = _report(request, by, days)
+    report = _report(request, principal, by, days)
     return [
         ScriptEffectivenessPublic(
             script_id=s.script_id,
@@ -178,7 +116,7 @@ def effectiveness_page(
     days: int = 0,
 ) -> Response:
     group: GroupByParam | None = by if by in ("industry", "stage", "adviser") else None  # type: ignore[assignment]
-    report = _report(request, group, days if 0 < days <= 3660 else None)
+    report = _report(request, principal, group, days if 0 < days <= 3660 else None)
     return render(
         request,
         "scripts_effectiveness.html",
@@ -186,5 +124,5 @@ def effectiveness_page(
         report=report,
         by=group or "",
         days=days,
-        fmt=script_reports.fmt_rate,
+        fmt=reports.fmt_rate,
     )

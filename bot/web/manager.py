@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.services import operations as ops
-from bot.store.kpis import TagWeek
+from bot.errors import NotFoundError
+from bot.services import merges, reports, tags
 from bot.web.charts import bar_chart, funnel_chart, stacked_columns
 from bot.web.deps import Manager, db_session, render, runtime_of
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/manager", include_in_schema=False)
 @router.get("/tags")
 def tag_queue(request: Request, principal: Manager, done: int | None = None) -> Response:
     with db_session(request) as session:
-        items = ops.review_queue(session, principal)
+        items = tags.review_queue(session, principal)
     return render(request, "manager_tags.html", principal, items=items, done=done)
 
 
@@ -35,16 +35,16 @@ def review(
     chosen = ids or []
     with db_session(request) as session:
         for tag_id in chosen:
-            ops.review_tag(session, principal, tag_id, status)
+            tags.review(session, principal, customer_tag_id=tag_id, status=status)
     return RedirectResponse(f"/manager/tags?done={len(chosen)}", status_code=303)
 
 
 @router.post("/tags/{customer_tag_id}/{status}")
 def review_one(request: Request, principal: Manager, customer_tag_id: int, status: str) -> Response:
     if status not in ("confirmed", "rejected"):
-        raise HTTPException(status_code=404, detail="未知操作")
+        raise NotFoundError("未知操作")
     with db_session(request) as session:
-        ops.review_tag(session, principal, customer_tag_id, status)
+        tags.review(session, principal, customer_tag_id=customer_tag_id, status=status)
     return RedirectResponse("/manager/tags?done=1", status_code=303)
 
 
@@ -52,7 +52,7 @@ def review_one(request: Request, principal: Manager, customer_tag_id: int, statu
 def merge_suggestions(request: Request, principal: Manager, merged: int | None = None) -> Response:
     """Profiles in the team sharing a phone number or unionid, each with a merge button."""
     with db_session(request) as session:
-        items = ops.merge_suggestions(session, principal)
+        items = merges.suggestions(session, principal)
     return render(request, "manager_merges.html", principal, items=items, merged=merged)
 
 
@@ -64,7 +64,7 @@ def merge(
     merge_id: Annotated[int, Form()],
 ) -> Response:
     with db_session(request) as session:
-        record = ops.merge_customers(session, principal, keep_id, merge_id)
+        record = merges.merge(session, principal, keep_id=keep_id, merge_id=merge_id)
     return RedirectResponse(f"/manager/merges?merged={record.id}", status_code=303)
 
 
@@ -81,9 +81,9 @@ def kpis(
     until = datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
     since = until - timedelta(days=days)
     with db_session(request) as session:
-        rows = ops.adviser_kpis(session, principal, tz)
-        funnel = ops.adviser_funnel(session, principal, since=since, until=until, timezone=tz)
-        tag_rows = ops.tag_weeks(session, principal, weeks=weeks, timezone=tz)
+        rows = reports.adviser_kpis(session, principal, timezone=tz)
+        funnel = reports.funnel(session, principal, since=since, until=until, timezone=tz)
+        tag_rows = reports.tag_weeks(session, principal, weeks=weeks, timezone=tz)
     names = {k.adviser_id: k.name or k.adviser_id for k in rows}
     labels = [names[k.adviser_id] for k in rows]
     answered = [k for k in rows if k.first_response_min is not None]
@@ -132,7 +132,7 @@ def kpis(
 
 
 def _tag_series(
-    rows: list[TagWeek],
+    rows: list[reports.TagWeek],
 ) -> tuple[list[str], list[str], dict[str, list[float]], dict[str, list[float]]]:
     """Week labels ("11/16"), categories, and per category one count per week."""
     weeks = sorted({r.week for r in rows})

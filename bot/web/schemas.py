@@ -1,16 +1,37 @@
-"""API schemas (pydantic): the public shapes of the JSON API."""
+"""API schemas (pydantic): the public shapes of the JSON API. Only ``bot.web`` uses them.
+
+A ``Public`` shape is read from what a service returns (``Shape.model_validate(record)``
+reads the record's attributes); a field named differently from the record's attribute
+says where it comes from with a ``validation_alias``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from bot.domain import MESSAGE_TYPES
 
+#: A rate rounded to four decimals, as the API has always shown rates.
+Rate = Annotated[float, AfterValidator(lambda v: round(v, 4))]
 
-class Me(BaseModel):
+
+class Public(BaseModel):
+    """A response shape read from a record's attributes; by field name too, so a dumped
+    instance validates again (FastAPI checks what a route returns)."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class Me(Public):
     username: str
     display_name: str
     role: str
@@ -18,7 +39,7 @@ class Me(BaseModel):
     team: str | None
 
 
-class InboxItem(BaseModel):
+class InboxItem(Public):
     customer_id: int
     name: str
     adviser_id: str | None
@@ -28,18 +49,18 @@ class InboxItem(BaseModel):
     waiting_since: datetime | None
 
 
-class IdentityPublic(BaseModel):
+class IdentityPublic(Public):
     kind: str
     value: str
     display_name: str | None
 
 
-class CustomerTagPublic(BaseModel):
+class CustomerTagPublic(Public):
     id: int
     customer_id: int
     customer_name: str
-    tag: str
-    category: str
+    tag: str = Field(validation_alias=AliasPath("tag", "name"))
+    category: str = Field(validation_alias=AliasPath("tag", "category"))
     status: str
     source: str
     evidence: str
@@ -47,14 +68,14 @@ class CustomerTagPublic(BaseModel):
     reviewer: str | None
 
 
-class TimelinePublic(BaseModel):
+class TimelinePublic(Public):
     at: datetime
     kind: str
     direction: str | None
     text: str
 
 
-class CustomerPublic(BaseModel):
+class CustomerPublic(Public):
     id: int
     name: str
     adviser_id: str | None
@@ -65,7 +86,7 @@ class CustomerPublic(BaseModel):
     last_message_at: datetime | None
 
 
-class ProfilePublic(BaseModel):
+class ProfilePublic(Public):
     customer: CustomerPublic
     identities: list[IdentityPublic]
     tags: list[CustomerTagPublic]
@@ -73,7 +94,7 @@ class ProfilePublic(BaseModel):
     message_count: int
 
 
-class SuggestionPublic(BaseModel):
+class SuggestionPublic(Public):
     id: int
     customer_id: int | None
     message_id: int | None
@@ -84,7 +105,7 @@ class SuggestionPublic(BaseModel):
     candidates: dict[str, Any]
 
 
-class CustomerExport(BaseModel):
+class CustomerExport(Public):
     profile: ProfilePublic
     suggestions: list[SuggestionPublic]
 
@@ -96,7 +117,7 @@ class OutcomeCreate(BaseModel):
     script_id: str | None = Field(default=None, max_length=64)
 
 
-class OutcomeCreated(BaseModel):
+class OutcomeCreated(Public):
     outcome_id: int
 
 
@@ -109,11 +130,11 @@ class BulkTagReview(BaseModel):
     status: Literal["confirmed", "rejected"]
 
 
-class BulkReviewResult(BaseModel):
+class BulkReviewResult(Public):
     reviewed: int
 
 
-class ReviewItemPublic(BaseModel):
+class ReviewItemPublic(Public):
     tag: CustomerTagPublic
     adviser_id: str | None
     evidence_message: str | None
@@ -182,14 +203,14 @@ class MessageIn(BaseModel):
         return value
 
 
-class MessageAccepted(BaseModel):
+class MessageAccepted(Public):
     message_id: int
     customer_id: int | None
     duplicate: bool
     suggestion: dict[str, Any] | None
 
 
-class ScriptPublic(BaseModel):
+class ScriptPublic(Public):
     id: str
     title: str
     category: str
@@ -212,19 +233,19 @@ class ScriptDraft(BaseModel):
     body: str = Field(default="", max_length=4000)
 
 
-class LintIssuePublic(BaseModel):
+class LintIssuePublic(Public):
     field: str
     message: str
     severity: str
 
 
-class ScriptPreview(BaseModel):
+class ScriptPreview(Public):
     text: str
     missing: list[str]
     issues: list[LintIssuePublic]
 
 
-class KpiPublic(BaseModel):
+class KpiPublic(Public):
     adviser_id: str
     name: str
     messages_in: int
@@ -232,26 +253,26 @@ class KpiPublic(BaseModel):
     suggestions: int
     adopted: int
     edited: int
-    adoption_rate: float
+    adoption_rate: Rate
     first_response_min: float | None = None
     conversations_per_day: float = 0.0
 
 
-class ReminderPublic(BaseModel):
+class ReminderPublic(Public):
     """A follow-up due today or earlier, with its suggested script filled in."""
 
-    id: int
-    customer_id: int
-    customer_name: str
-    adviser_id: str | None
-    due_at: datetime
+    id: int = Field(validation_alias=AliasPath("follow_up", "id"))
+    customer_id: int = Field(validation_alias=AliasPath("follow_up", "customer_id"))
+    customer_name: str = Field(validation_alias=AliasPath("follow_up", "customer_name"))
+    adviser_id: str | None = Field(validation_alias=AliasPath("follow_up", "adviser_id"))
+    due_at: datetime = Field(validation_alias=AliasPath("follow_up", "due_at"))
     note: str
-    rule: str | None
-    script_id: str | None
+    rule: str | None = Field(validation_alias=AliasPath("follow_up", "rule"))
+    script_id: str | None = Field(validation_alias=AliasPath("follow_up", "script_id"))
     script: str | None
 
 
-class ApiTokenPublic(BaseModel):
+class ApiTokenPublic(Public):
     """One of your API tokens (the token itself is shown only once, at creation)."""
 
     id: int
@@ -271,7 +292,7 @@ class MergeCreate(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-class MergePublic(BaseModel):
+class MergePublic(Public):
     id: int
     kept_id: int
     merged_id: int
@@ -283,7 +304,7 @@ class MergePublic(BaseModel):
     undone_by: str | None = None
 
 
-class MergeSuggestionPublic(BaseModel):
+class MergeSuggestionPublic(Public):
     keep_id: int
     merge_id: int
     keep_name: str
@@ -291,18 +312,67 @@ class MergeSuggestionPublic(BaseModel):
     evidence: list[str]
 
 
-class FunnelRowPublic(BaseModel):
+class FunnelRowPublic(Public):
     group: str
     new: int
     engaged: int
     converted: int
-    conversion_rate: float
+    conversion_rate: Rate = Field(validation_alias="rate")
     revenue: float
 
 
-class FunnelCustomerPublic(BaseModel):
+class FunnelCustomerPublic(Public):
     customer_id: int
     name: str
     stage: Literal["new", "engaged", "converted"]
     engaged: bool
     revenue: float
+
+
+#: Split of the script effectiveness report.
+GroupByParam = Literal["industry", "stage", "adviser"]
+
+
+#: A conversion posted by another system (``POST /api/events``).
+class EventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: str = Field(
+        min_length=1, max_length=200, description="Customer id or an identity value"
+    )
+    type: Literal["purchase", "converted", "stage_changed"] = "purchase"
+    amount: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    time: datetime | None = Field(default=None, description="When (default: now)")
+    product: str = Field(default="", max_length=200)
+    order_id: str | None = Field(default=None, min_length=1, max_length=100)
+    stage: Literal["acquire", "engage", "convert", "retain"] | None = None
+
+
+class EventCreated(BaseModel):
+    event_id: int | None
+    transaction_id: int | None
+    customer_id: int
+    duplicate: bool
+
+
+class RatePublic(BaseModel):
+    rate: float | None
+    low: float
+    high: float
+    n: int
+
+
+class ScriptEffectivenessPublic(BaseModel):
+    script_id: str
+    segment: str
+    title: str
+    variant_group: str | None
+    suggested: int
+    adopted: int
+    edited: int
+    adoption: RatePublic
+    reply: RatePublic
+    conversion: RatePublic
+    often_edited: bool
+    never_adopted: bool
+    common_edits: list[tuple[str, int]]

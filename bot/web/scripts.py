@@ -9,16 +9,15 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from bot.errors import InputError
-from bot.services import operations as ops
+from bot.errors import InputError, NotFoundError
+from bot.services import scripts
 from bot.services.access import Principal
-from bot.store import scripts as scripts_repo
 from bot.web import schemas
-from bot.web.deps import Operator, audit, db_session, render, runtime_of
+from bot.web.deps import Operator, render, runtime_of
 from bot.web.diffs import html_diff
 from scripts_lib import (
     CATEGORIES,
@@ -27,8 +26,10 @@ from scripts_lib import (
     STAGE_LABELS,
     STAGES,
     STATUSES,
+    ScriptRecord,
     lint,
     read_scripts,
+    split_tags,
 )
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
@@ -37,6 +38,33 @@ STATUS_LABELS = {"draft": "草稿", "approved": "已审核", "archived": "已归
 UPLOAD_SUFFIXES = (".csv", ".xlsx")
 EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
+NO_VERSION = "版本不存在"
+UPLOAD_EXPIRED = "上传已过期"
+
+
+def script_filters(
+    *, industry: str | None, category: str | None, status: str | None
+) -> dict[str, str | None]:
+    """The list filters of a query string: empty or unknown values filter nothing."""
+    return {
+        "industry": industry or None,
+        "category": category if category in CATEGORIES else None,
+        "status": status if status in STATUSES else None,
+    }
+
+
+def script_record(draft: schemas.ScriptDraft) -> ScriptRecord:
+    """The script an edit form or API draft describes (saved as a draft)."""
+    return ScriptRecord(
+        id=draft.id.strip(),
+        title=draft.title.strip(),
+        category=draft.category.strip(),
+        stage=draft.stage.strip(),
+        industry=draft.industry.strip(),
+        body=draft.body.strip(),
+        tags=split_tags(draft.tags),
+        status="draft",
+    )
 
 
 def _vocab() -> dict[str, Any]:
@@ -60,19 +88,18 @@ def list_page(
     q: str = "",
 ) -> Response:
     rt = runtime_of(request)
-    records = rt.library.list_scripts(
-        industry=industry or None,
-        category=category if category in CATEGORIES else None,
-        status=status if status in STATUSES else None,
+    records = scripts.list_scripts(
+        rt,
+        principal,
+        **script_filters(industry=industry, category=category, status=status),
+        text=q,
     )
-    if q:
-        records = [r for r in records if q in r.title or q in r.body or q in r.id]
     return render(
         request,
         "scripts.html",
         principal,
         records=records,
-        industries=sorted(rt.library.industries()),
+        industries=sorted(scripts.industries(rt, principal)),
         filters={"industry": industry, "category": category, "status": status, "q": q},
         **_vocab(),
     )
@@ -94,12 +121,9 @@ def edit_page(
 ) -> Response:
     """The edit form, with the version history and the difference between two versions
     (by default the latest and the one before it)."""
-    found = runtime_of(request).library.get([script_id]).get(script_id)
-    if found is None:
-        raise HTTPException(status_code=404, detail="话术不存在")
-    with db_session(request) as session:
-        versions = scripts_repo.list_versions(session=session, script_id=script_id)
-    history = _history(versions, old, new)
+    rt = runtime_of(request)
+    found = scripts.get(rt, principal, script_id)
+    history = _history(scripts.versions(rt, principal, script_id), old, new)
     draft = schemas.ScriptDraft(
         id=found.id,
         title=found.title,
@@ -113,18 +137,18 @@ def edit_page(
 
 
 def _history(
-    versions: list[scripts_repo.ScriptVersionRecord], old: int | None, new: int | None
+    versions: list[scripts.ScriptVersion], old: int | None, new: int | None
 ) -> dict[str, Any]:
     if not versions:
         return {"versions": [], "old": None, "new": None, "title_diff": None, "body_diff": None}
     by_number = {v.version: v for v in versions}
     newer = by_number.get(new) if new is not None else versions[0]
     if newer is None:
-        raise HTTPException(status_code=404, detail="版本不存在")
+        raise NotFoundError(NO_VERSION)
     if old is not None:
         older = by_number.get(old)
         if older is None:
-            raise HTTPException(status_code=404, detail="版本不存在")
+            raise NotFoundError(NO_VERSION)
     else:
         older = next((v for v in versions if v.version < newer.version), None)
     return {
@@ -146,7 +170,7 @@ def _edit(
     status_code: int = 200,
     history: dict[str, Any] | None = None,
 ) -> Response:
-    preview = ops.preview_script(runtime_of(request), principal, draft)
+    preview = scripts.preview(runtime_of(request), principal, script_record(draft))
     return render(
         request,
         "script_edit.html",
@@ -178,17 +202,11 @@ def save(
     draft = schemas.ScriptDraft(
         id=id, title=title, category=category, stage=stage, industry=industry, tags=tags, body=body
     )
-    preview = ops.preview_script(runtime_of(request), principal, draft)
-    if any(i.severity == "error" for i in preview.issues):
-        return _edit(request, principal, draft, is_new=is_new, status_code=400)
-    record = ops.script_from_draft(draft)
     rt = runtime_of(request)
-    with db_session(request) as session:
-        if is_new and scripts_repo.get_scripts(session=session, ids=[record.id]):
-            raise InputError(f"话术 id {record.id} 已存在")
-        scripts_repo.upsert_scripts(session=session, records=[record])
-        audit(session, principal, "script.save", "script", record.id)
-    rt.library.sync()
+    record = script_record(draft)
+    if scripts.preview(rt, principal, record).has_errors:
+        return _edit(request, principal, draft, is_new=is_new, status_code=400)
+    scripts.save(rt, principal, record=record, is_new=is_new)
     return RedirectResponse(f"/scripts?q={record.id}", status_code=303)
 
 
@@ -199,10 +217,7 @@ def set_status(
     script_id: str,
     status: Annotated[str, Form(pattern="^(draft|approved|archived)$")],
 ) -> Response:
-    if runtime_of(request).library.set_status(script_id, status) is None:
-        raise HTTPException(status_code=404, detail="话术不存在")
-    with db_session(request) as session:
-        audit(session, principal, f"script.{status}", "script", script_id)
+    scripts.set_status(runtime_of(request), principal, script_id=script_id, status=status)
     return RedirectResponse(request.headers.get("referer") or "/scripts", status_code=303)
 
 
@@ -266,24 +281,14 @@ def _validate(path: Path, name: str) -> dict[str, object]:
 @router.post("/upload/{token}/confirm")
 def confirm_upload(request: Request, principal: Operator, token: str) -> Response:
     if not _TOKEN.match(token):
-        raise HTTPException(status_code=404, detail="上传已过期")
+        raise NotFoundError(UPLOAD_EXPIRED)
     found = [p for p in _staging(request).glob(f"{token}.*") if p.suffix in UPLOAD_SUFFIXES]
     if not found:
-        raise HTTPException(status_code=404, detail="上传已过期")
+        raise NotFoundError(UPLOAD_EXPIRED)
     try:
-        stats = runtime_of(request).library.import_file(found[0])
+        stats = scripts.import_file(runtime_of(request), principal, path=found[0])
     finally:
         found[0].unlink(missing_ok=True)
-    with db_session(request) as session:
-        audit(
-            session,
-            principal,
-            "script.import",
-            "script",
-            "",
-            added=stats.added,
-            updated=stats.updated,
-        )
     return render(request, "script_upload.html", principal, report=None, imported=stats)
 
 
@@ -298,16 +303,16 @@ def export(
 ) -> Response:
     suffix = EXPORT_FORMATS.get(format)
     if suffix is None:
-        raise HTTPException(status_code=400, detail="格式只能是 csv / xlsx / yaml")
+        raise InputError("格式只能是 csv / xlsx / yaml")
     tmp = Path(tempfile.mkdtemp(prefix="siyu-export-")) / f"scripts{suffix}"
-    n = runtime_of(request).library.export(
-        tmp,
+    scripts.export(
+        runtime_of(request),
+        principal,
+        path=tmp,
         industry=industry or None,
         category=category or None,
         status=status or None,
     )
-    with db_session(request) as session:
-        audit(session, principal, "script.export", "script", "", count=n, format=format)
 
     def cleanup() -> None:
         tmp.unlink(missing_ok=True)

@@ -3,14 +3,14 @@ card."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.services import operations as ops
+from bot.services import customers, followups, tags
 from bot.web.deps import CustomerViewer, db_session, render, runtime_of
 from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
 
@@ -32,9 +32,11 @@ def sidebar(
     request: Request, principal: CustomerViewer, customer_id: int | None = None
 ) -> Response:
     with db_session(request) as session:
-        rows = ops.inbox(session, principal)
-        profile = ops.profile(session, principal, customer_id) if customer_id else None
-        reminders = ops.reminders(session, principal, runtime_of(request))
+        rows = customers.inbox(session, principal)
+        profile = customers.profile(session, principal, customer_id) if customer_id else None
+        reminders = followups.reminders(
+            session, principal, now=datetime.now(UTC), settings=runtime_of(request).settings
+        )
     return render(
         request,
         "sidebar.html",
@@ -64,7 +66,7 @@ def inbox_fragment(
 ) -> Response:
     """The conversation list alone, re-fetched when a live event arrives."""
     with db_session(request) as session:
-        rows = ops.inbox(session, principal)
+        rows = customers.inbox(session, principal)
     return render(request, "_inbox.html", principal, rows=rows, selected=customer_id)
 
 
@@ -77,5 +79,5 @@ def review_tag(
     customer_id: Annotated[int, Form()],
 ) -> Response:
     with db_session(request) as session:
-        ops.review_tag(session, principal, customer_tag_id, status)
+        tags.review(session, principal, customer_tag_id=customer_tag_id, status=status)
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#profile", status_code=303)

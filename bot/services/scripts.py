@@ -1,0 +1,198 @@
+"""The script library (话术库): list, preview, save, approve / archive, import, export,
+and drafts mined from what advisers actually send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.errors import InputError, NotFoundError
+from bot.learning.mining import Proposal, mine_edits
+from bot.pipeline.runtime import Runtime
+from bot.services import audit
+from bot.services.access import CURATORS, Principal, require
+from bot.settings import Settings
+from bot.store import Database
+from bot.store import scripts as scripts_repo
+from scripts_lib import STATUSES, LintIssue, ParsedScript, ScriptRecord, fill, lint
+
+ScriptVersion = scripts_repo.ScriptVersionRecord
+NO_SCRIPT = "话术不存在"
+#: Values used to preview a script's variables (an imaginary customer).
+SAMPLE_CUSTOMER = {
+    "customer_name": "王女士",
+    "product": "安心保重疾险",
+    "city": "上海",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A script's body filled for a sample customer, and its lint."""
+
+    text: str
+    missing: tuple[str, ...]
+    issues: tuple[LintIssue, ...]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+
+def list_scripts(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    industry: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    text: str | None = None,
+) -> list[ScriptRecord]:
+    """Scripts by industry, category and status; ``text`` must occur in the title, body
+    or id."""
+    require(principal, *CURATORS)
+    records = rt.library.list_scripts(industry=industry, category=category, status=status)
+    if text:
+        records = [r for r in records if text in r.title or text in r.body or text in r.id]
+    return records
+
+
+def industries(rt: Runtime, principal: Principal) -> set[str]:
+    require(principal, *CURATORS)
+    return rt.library.industries()
+
+
+def get(rt: Runtime, principal: Principal, script_id: str) -> ScriptRecord:
+    require(principal, *CURATORS)
+    found = rt.library.get([script_id]).get(script_id)
+    if found is None:
+        raise NotFoundError(NO_SCRIPT, ref=script_id)
+    return found
+
+
+def versions(rt: Runtime, principal: Principal, script_id: str) -> list[ScriptVersion]:
+    """Every saved version of a script, newest first."""
+    require(principal, *CURATORS)
+    with rt.db.session() as session:
+        return scripts_repo.list_versions(session=session, script_id=script_id)
+
+
+def adviser_name(principal: Principal, settings: Settings) -> str:
+    """The ``{adviser_name}`` of scripts shown to ``principal``: their own name, or the
+    configured one for the command line."""
+    own = "" if principal.is_admin else principal.display_name
+    return own or settings.assistant.adviser_name
+
+
+def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
+    """The body filled for a sample customer, and the lint result, as the operator types."""
+    require(principal, *CURATORS)
+    now = datetime.now(ZoneInfo(rt.settings.timezone))
+    filled = fill(
+        record.body,
+        SAMPLE_CUSTOMER
+        | {
+            "adviser_name": adviser_name(principal, rt.settings),
+            "date": f"{now.month}月{now.day}日",
+            "company": rt.settings.assistant.company,
+        },
+    )
+    issues = lint([ParsedScript(line=1, record=record)])
+    return Preview(text=filled.text, missing=tuple(filled.missing), issues=tuple(issues))
+
+
+def save(rt: Runtime, principal: Principal, *, record: ScriptRecord, is_new: bool) -> None:
+    """Save a script as written (a changed approved script goes back to review when the
+    record says draft); a new one must not reuse an id."""
+    require(principal, *CURATORS)
+    issues = [i for i in lint([ParsedScript(line=1, record=record)]) if i.severity == "error"]
+    if issues:
+        raise InputError(f"话术 {record.id} 有错误", [str(i) for i in issues])
+    with rt.db.session() as session:
+        if is_new and scripts_repo.get_scripts(session=session, ids=[record.id]):
+            raise InputError(f"话术 id {record.id} 已存在")
+        scripts_repo.upsert_scripts(session=session, records=[record])
+        audit.record(session, principal, "script.save", "script", record.id)
+    rt.library.sync()
+
+
+def set_status(rt: Runtime, principal: Principal, *, script_id: str, status: str) -> ScriptRecord:
+    """Draft, approve or archive a script (only approved scripts are suggested)."""
+    require(principal, *CURATORS)
+    if status not in STATUSES:
+        raise InputError(f"status must be one of {', '.join(STATUSES)}")
+    record = rt.library.set_status(script_id, status)
+    if record is None:
+        raise NotFoundError(NO_SCRIPT, ref=script_id)
+    with rt.db.session() as session:
+        audit.record(session, principal, f"script.{status}", "script", script_id)
+    return record
+
+
+def import_file(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    path: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> scripts_repo.ImportStats:
+    """Import a CSV / XLSX / YAML file, all or nothing."""
+    require(principal, *CURATORS)
+    stats = rt.library.import_file(path, progress=progress)
+    with rt.db.session() as session:
+        audit.record(
+            session,
+            principal,
+            "script.import",
+            "script",
+            "",
+            added=stats.added,
+            updated=stats.updated,
+        )
+    return stats
+
+
+def export(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    path: Path,
+    industry: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> int:
+    """Write the chosen scripts to ``path`` in the import format (by its suffix)."""
+    require(principal, *CURATORS)
+    n = rt.library.export(path, industry=industry, category=category, status=status)
+    with rt.db.session() as session:
+        audit.record(
+            session,
+            principal,
+            "script.export",
+            "script",
+            "",
+            count=n,
+            format=path.suffix.lstrip(".").lower(),
+        )
+    return n
+
+
+def mine_drafts(
+    db: Database,
+    principal: Principal,
+    *,
+    min_count: int,
+    similarity: float,
+    save: bool,
+) -> list[Proposal]:
+    """Drafts proposed from frequent adviser edits and unmatched adviser messages; with
+    ``save`` they are stored (status draft, never approved)."""
+    require(principal, *CURATORS)
+    proposals = mine_edits(db=db, min_count=min_count, similarity=similarity, save=save)
+    if save:
+        with db.session() as session:
+            audit.record(session, principal, "script.mine", "script", "", count=len(proposals))
+    return proposals
