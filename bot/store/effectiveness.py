@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.store.conversions import CONVERSION_TYPES
 from bot.store.models import Customer, Event, Outcome, Suggestion, Transaction
 from bot.store.records import aware
 
@@ -97,8 +98,6 @@ def conversion_times(
     *, session: Session, since: datetime | None = None
 ) -> dict[int, list[datetime]]:
     """Each customer's conversion times (orders and conversion events), oldest first."""
-    from bot.store.conversions import CONVERSION_TYPES
-
     orders = select(Transaction.customer_id, Transaction.occurred_at)
     events = select(Event.customer_id, Event.occurred_at).where(Event.type.in_(CONVERSION_TYPES))
     if since is not None:
