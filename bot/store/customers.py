@@ -22,6 +22,7 @@ from bot.store.records import (
     aware,
 )
 from bot.store.tags import customer_tag_record
+from bot.vocab import Stage
 
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
@@ -116,7 +117,7 @@ def update_customer(
     customer_id: int,
     name: str | None = None,
     industry: str | None = None,
-    stage: str | None = None,
+    stage: Stage | None = None,
     product: str | None = None,
     city: str | None = None,
 ) -> CustomerRecord:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.store.conversions import CONVERSION_TYPES
 from bot.store.models import Customer, Event, Outcome, Suggestion, Transaction
 from bot.store.records import aware
+from bot.vocab import OutcomeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class ShownRow:
 @dataclass(frozen=True, slots=True)
 class OutcomeRow:
     suggestion_id: int
-    kind: str  # adopted / edited / ignored
+    kind: OutcomeKind
     script_id: str | None
     final_text: str | None
     customer_replied: bool | None
