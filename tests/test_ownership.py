@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import UniqueConstraint, select
+from store_backends import log_inbound
 
 from bot.crm import oneid
 from bot.store import Database, customers, erasure, messages, tags
@@ -126,30 +127,25 @@ REASON = "同一人：手机 13812345678"
 
 
 @pytest.mark.parametrize("forget", ["kept", "merged", "merged after undo"])
-def test_a_merge_reason_does_not_survive_forget(database_url: str, forget: str) -> None:
-    db = Database(database_url)
-    db.migrate()
-    try:
-        with db.session() as s:
-            a, _ = customers.find_or_create_customer(
-                session=s, identity_kind="phone", identity_value="13812345678", name="张丽"
-            )
-            b, _ = customers.find_or_create_customer(
-                session=s, identity_kind="wechaty_contact", identity_value="wx-b", name="丽"
-            )
-            merge = oneid.merge(session=s, keep=a.id, merge=b.id, actor="boss", reason=REASON)
-            if forget == "merged after undo":
-                oneid.unmerge(session=s, merge_id=merge.id, actor="boss")
-            target = a.id if forget == "kept" else b.id
-        assert REASON in everything(db)
-        with db.session() as s:
-            erasure.erase_customer(session=s, customer_id=target, actor="dpo")
-        assert REASON not in everything(db)
-        with db.session() as s:  # the merge itself is still on record, without its reason
-            entries = s.scalars(select(Base.metadata.tables["audit_log"].c.action)).all()
-        assert "customer.merge" in entries
-    finally:
-        db.dispose()
+def test_a_merge_reason_does_not_survive_forget(db: Database, forget: str) -> None:
+    with db.session() as s:
+        a, _ = customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13812345678", name="张丽"
+        )
+        b, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wechaty_contact", identity_value="wx-b", name="丽"
+        )
+        merge = oneid.merge(session=s, keep=a.id, merge=b.id, actor="boss", reason=REASON)
+        if forget == "merged after undo":
+            oneid.unmerge(session=s, merge_id=merge.id, actor="boss")
+        target = a.id if forget == "kept" else b.id
+    assert REASON in everything(db)
+    with db.session() as s:
+        erasure.erase_customer(session=s, customer_id=target, actor="dpo")
+    assert REASON not in everything(db)
+    with db.session() as s:  # the merge itself is still on record, without its reason
+        entries = s.scalars(select(Base.metadata.tables["audit_log"].c.action)).all()
+    assert "customer.merge" in entries
 
 
 def everything(db: Database) -> str:
@@ -162,55 +158,29 @@ def everything(db: Database) -> str:
         )
 
 
-def test_deleting_a_customer_detaches_what_others_point_at(database_url: str) -> None:
+def test_deleting_a_customer_detaches_what_others_point_at(db: Database) -> None:
     """Another customer's tag cites this customer's message (a merge undone can leave one):
     delete keeps that tag, without the pointer or the quoted evidence."""
-    db = Database(database_url)
-    db.migrate()
-    try:
-        with db.session() as s:
-            ids = []
-            for contact in ("wx-a", "wx-b"):
-                c, _ = customers.find_or_create_customer(
-                    session=s, identity_kind="wechaty_contact", identity_value=contact
-                )
-                conv = messages.get_or_create_conversation(
-                    session=s,
-                    channel="memory",
-                    external_id=contact,
-                    customer_id=c.id,
-                    adviser_id=None,
-                )
-                msg, _ = messages.log_message(
-                    session=s,
-                    msg_id=f"m-{contact}",
-                    conversation_id=conv,
-                    customer_id=c.id,
-                    adviser_id=None,
-                    direction="in",
-                    text="我家孩子三岁",
-                )
-                ids.append((c.id, msg.id))
-            tags.replace_taxonomy(
-                session=s,
-                categories=[tags.CategorySpec("家庭", "general", tags=(tags.TagSpec("有孩子"),))],
-            )
-            (tag,) = tags.list_tags(session=s)
-            (a, a_msg), (b, _) = ids
-            tags.suggest_customer_tag(
-                session=s,
-                customer_id=b,
-                tag_id=tag.id,
-                evidence="我家孩子三岁",
-                score=1.0,
-                message_id=a_msg,
-            )
-        with db.session() as s:
-            assert customers.delete_customer(session=s, customer_id=a)
-        with db.session() as s:
-            (left,) = tags.list_customer_tags(session=s)
-            assert (left.customer_id, left.evidence) == (b, "")
-            assert messages.get_message(session=s, msg_id="m-wx-a") is None
-            assert messages.get_message(session=s, msg_id="m-wx-b") is not None
-    finally:
-        db.dispose()
+    with db.session() as s:
+        a, a_msg, _ = log_inbound(s, "wx-a", "m-wx-a", "我家孩子三岁")
+        b, _, _ = log_inbound(s, "wx-b", "m-wx-b")
+        tags.replace_taxonomy(
+            session=s,
+            categories=[tags.CategorySpec("家庭", "general", tags=(tags.TagSpec("有孩子"),))],
+        )
+        (tag,) = tags.list_tags(session=s)
+        tags.suggest_customer_tag(
+            session=s,
+            customer_id=b,
+            tag_id=tag.id,
+            evidence="我家孩子三岁",
+            score=1.0,
+            message_id=a_msg.id,
+        )
+    with db.session() as s:
+        assert customers.delete_customer(session=s, customer_id=a)
+    with db.session() as s:
+        (left,) = tags.list_customer_tags(session=s)
+        assert (left.customer_id, left.evidence) == (b, "")
+        assert messages.get_message(session=s, msg_id="m-wx-a") is None
+        assert messages.get_message(session=s, msg_id="m-wx-b") is not None
