@@ -233,9 +233,9 @@ def delete_customer(*, session: Session, customer_id: int) -> bool:
 def _delete(session: Session, customer_id: int) -> None:
     for owned in ownership.OWNED:
         if owned.delete == "profiles":
-            for other in ownership.owned_ids(session, owned, customer_id):
+            for other in ownership.owned_ids(session=session, owned=owned, customer_id=customer_id):
                 _delete(session, other)
-    ownership.detach_references(session, customer_id, _deletes)
+    ownership.detach_references(session=session, customer_id=customer_id, removes=_deletes)
     for owned in reversed(ownership.OWNED):  # rows pointing at others' rows go first
         if _deletes(owned):
             session.execute(delete(owned.model).where(ownership.removed_rows(owned, customer_id)))

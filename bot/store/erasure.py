@@ -91,12 +91,12 @@ def _erase(session: Session, customer_id: int) -> dict[str, int]:
 
     for owned in ownership.OWNED:
         if isinstance(owned.erase, ForgetProfiles):
-            for other in ownership.owned_ids(session, owned, customer_id):
+            for other in ownership.owned_ids(session=session, owned=owned, customer_id=customer_id):
                 for name, n in _erase(session, other).items():
                     add(name, n)
                 session.execute(delete(Customer).where(Customer.id == other))
                 add(owned.erase.count, 1)
-    ownership.detach_references(session, customer_id, _removes)
+    ownership.detach_references(session=session, customer_id=customer_id, removes=_removes)
     for owned in reversed(ownership.OWNED):  # rows pointing at others' rows go first
         if isinstance(owned.erase, Remove):
             add(owned.erase.count, _remove(session, owned, owned.erase, customer_id))

@@ -431,7 +431,9 @@ def removed_rows(owned: Owned, customer_id: int) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
-def detach_references(session: Session, customer_id: int, removes: Callable[[Owned], bool]) -> None:
+def detach_references(
+    *, session: Session, customer_id: int, removes: Callable[[Owned], bool]
+) -> None:
     """Before the rows of the entries that ``removes`` are deleted: ``Detach`` every row
     (anyone's) still pointing at one of them."""
     for owned in OWNED:
@@ -450,7 +452,7 @@ def detach_references(session: Session, customer_id: int, removes: Callable[[Own
             )
 
 
-def owned_ids(session: Session, owned: Owned, customer_id: int) -> list[int]:
+def owned_ids(*, session: Session, owned: Owned, customer_id: int) -> list[int]:
     """Ids of the customer's rows of ``owned``, in id order."""
     model = owned.model
     stmt = select(_id(model)).where(rows_of(owned, customer_id)).order_by(_id(model))
