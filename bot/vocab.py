@@ -2,15 +2,14 @@
 
 Each is a ``Literal`` type, used by the domain records, the store's models, records and
 repository signatures, with the tuple of its values where something validates against it.
-``one_of`` turns user input (a CLI argument, a file cell) into one of them or a one-line
-``InputError``; ``member`` returns None instead of raising.
+``member`` turns user input (a CLI argument, a file cell) into one of them, or None;
+``bot.errors.one_of`` raises a one-line ``InputError`` instead. This module imports nothing
+of bot: the domain records use it.
 """
 
 from __future__ import annotations
 
 from typing import Literal, TypeVar, get_args
-
-from bot.errors import InputError
 
 #: Console users: an adviser sees their own customers, a manager their team's, an operator
 #: curates the script library and the knowledge base.
@@ -65,11 +64,3 @@ def member(values: tuple[V, ...], value: str | None) -> V | None:
         if value == allowed:
             return allowed
     return None
-
-
-def one_of(values: tuple[V, ...], value: str, what: str) -> V:
-    """``value`` as one of ``values``, or an ``InputError`` naming them."""
-    found = member(values, value)
-    if found is None:
-        raise InputError(f"{what} must be one of {', '.join(values)}, not {value!r}")
-    return found

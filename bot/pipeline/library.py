@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import one_of
 from bot.store import Database
 from bot.store import scripts as scripts_repo
-from bot.vocab import SCRIPT_STATUSES, member, one_of
+from bot.vocab import SCRIPT_STATUSES, member
 from knowledge import HybridIndex, IndexItem, SyncStats
 from scripts_lib import load_scripts, write_scripts
 from scripts_lib.model import ANY_INDUSTRY, ScriptRecord

@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import NotFoundError
+from bot.errors import NotFoundError, one_of
 from bot.store.models import Message, Outcome, Script, Suggestion
 from bot.store.records import SuggestionRecord, aware
 from bot.store.suggestions import suggestion_record
-from bot.vocab import WEB_OUTCOME_KINDS, OutcomeKind, WebOutcomeKind, one_of
+from bot.vocab import WEB_OUTCOME_KINDS, OutcomeKind, WebOutcomeKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.errors import one_of
 from bot.store.models import Script, ScriptVersion
 from bot.store.records import aware
-from bot.vocab import SCRIPT_STATUSES, ScriptStatus, one_of
+from bot.vocab import SCRIPT_STATUSES, ScriptStatus
 from scripts_lib.model import ScriptRecord
 
 

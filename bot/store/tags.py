@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import NotFoundError
+from bot.errors import NotFoundError, one_of
 from bot.store.models import Customer, CustomerTag, Tag, TagCategory
 from bot.store.records import CustomerTagRecord, TagRecord, aware
-from bot.vocab import REVIEW_STATUSES, TagSource, one_of
+from bot.vocab import REVIEW_STATUSES, TagSource
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import InputError, NotFoundError, one_of
 from bot.store.models import Adviser, ApiToken, User
 from bot.store.records import AdviserRecord, aware
-from bot.vocab import ROLES, Role, one_of
+from bot.vocab import ROLES, Role
 
 
 @dataclass(frozen=True, slots=True)
