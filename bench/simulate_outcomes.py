@@ -35,6 +35,7 @@ from bot.domain import IncomingMessage
 from bot.learning.bandit import Arm, posterior
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.runtime import Runtime
+from bot.vocab import Direction
 
 LIBRARY = ROOT / "tests" / "data" / "library"
 GROUP = "ins-price"
@@ -60,7 +61,7 @@ class RunResult:
     recorded: dict[str, tuple[int, int]]  # what the system itself recorded: (replied, n)
 
 
-def _msg(cid: str, text: str, n: str, direction: str, at: datetime) -> IncomingMessage:
+def _msg(cid: str, text: str, n: str, direction: Direction, at: datetime) -> IncomingMessage:
     return IncomingMessage(
         msg_id=f"{cid}-{n}",
         channel="memory",

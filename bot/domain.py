@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.vocab import Direction, SuggestionMode
+
 #: Message types a channel may report; only "text" gets suggestions.
 MESSAGE_TYPES = (
     "text",
@@ -36,7 +38,7 @@ class IncomingMessage:
     contact_name: str = ""
     adviser_id: str = "adviser"
     adviser_name: str = ""
-    direction: str = "in"  # "in": from the customer; "out": the adviser's own message
+    direction: Direction = "in"  # "in": from the customer; "out": the adviser's own message
     type: str = "text"
     room_id: str | None = None
     room_topic: str | None = None
@@ -84,7 +86,7 @@ class SuggestionResult:
     knowledge: tuple[KnowledgeSuggestion, ...]
     tags: tuple[TagSuggestion, ...]
     reply: str | None
-    mode: str  # "llm" | "retrieval"
+    mode: SuggestionMode
     latency_ms: float
     citations: tuple[int, ...] = ()
     note: str | None = None  # why the result is retrieval-only, when an LLM is configured

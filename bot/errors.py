@@ -18,6 +18,7 @@ whichever layer found it and the web maps one class to one status code. They are
 
 from __future__ import annotations
 
+from bot.vocab import V, member
 from knowledge.errors import ConfigError, InputError, KnowledgeError, RetrievalError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "RetrievalError",
     "SiyuError",
+    "one_of",
 ]
 
 
@@ -75,3 +77,12 @@ class ChannelError(SiyuError):
 #: Every error raised on purpose, by the application or by its libraries: what a front
 #: reports as a message (the CLI: one line and exit code 1) instead of a crash.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (SiyuError, KnowledgeError)
+
+
+def one_of(values: tuple[V, ...], value: str, what: str) -> V:
+    """``value`` as one of ``values`` (a closed vocabulary of bot/vocab.py), or an
+    ``InputError`` naming them."""
+    found = member(values, value)
+    if found is None:
+        raise InputError(f"{what} must be one of {', '.join(values)}, not {value!r}")
+    return found

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from chroma_server import chroma_server  # noqa: F401  (fixture: `chroma run` on 127.0.0.1)
 from openai_stub import openai_stub  # noqa: F401  (fixture: local OpenAI-compatible server)
-from store_backends import database_url  # noqa: F401  (fixture: SQLite / PostgreSQL)
+from store_backends import database_url, db  # noqa: F401  (fixtures: SQLite / PostgreSQL)
 
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.pipeline.tagging import parse_taxonomy

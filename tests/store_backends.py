@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.orm import Session
+
+from bot.store import Database
+from bot.store.records import MessageRecord
 
 POSTGRES_ENV = "SIYU_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
@@ -72,10 +76,49 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from backend_url(request.param, tmp_path)
 
 
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend (SQLite; PostgreSQL when configured)."""
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def log_inbound(
+    session: Session, contact: str, msg_id: str, text: str = "你好"
+) -> tuple[int, MessageRecord, bool]:
+    """The customer with WeChat contact id ``contact`` (created if new, adviser a1) writes
+    ``text`` in their 1:1 chat: (customer id, the message, whether this logged it)."""
+    from bot.store import customers, messages
+
+    customers.ensure_adviser(session=session, adviser_id="a1", name="李顾问")
+    customer, _ = customers.find_or_create_customer(
+        session=session, identity_kind="wechat", identity_value=contact, adviser_id="a1"
+    )
+    conv = messages.get_or_create_conversation(
+        session=session,
+        channel="memory",
+        external_id=contact,
+        customer_id=customer.id,
+        adviser_id="a1",
+    )
+    message, created = messages.log_message(
+        session=session,
+        msg_id=msg_id,
+        conversation_id=conv,
+        customer_id=customer.id,
+        adviser_id="a1",
+        direction="in",
+        text=text,
+    )
+    return customer.id, message, created
+
+
 def log_messages_worker(url: str, msg_ids: list[str], start: object, out: object) -> None:
     """One process of the concurrent-dedupe test: resolve the same customer and log the same
     message ids as its siblings; report which ids this process created."""
-    from bot.store import Database, customers, messages
+    from bot.store import Database
 
     db = Database(url)
     created: list[str] = []
@@ -83,26 +126,7 @@ def log_messages_worker(url: str, msg_ids: list[str], start: object, out: object
         start.wait()  # type: ignore[attr-defined]  (a multiprocessing Barrier)
         for msg_id in msg_ids:
             with db.session() as s:
-                customers.ensure_adviser(session=s, adviser_id="a1", name="李顾问")
-                customer, _ = customers.find_or_create_customer(
-                    session=s, identity_kind="wechat", identity_value="wx-race", adviser_id="a1"
-                )
-                conv = messages.get_or_create_conversation(
-                    session=s,
-                    channel="memory",
-                    external_id="wx-race",
-                    customer_id=customer.id,
-                    adviser_id="a1",
-                )
-                _, was_created = messages.log_message(
-                    session=s,
-                    msg_id=msg_id,
-                    conversation_id=conv,
-                    customer_id=customer.id,
-                    adviser_id="a1",
-                    direction="in",
-                    text=f"消息 {msg_id}",
-                )
+                _, _, was_created = log_inbound(s, "wx-race", msg_id, f"消息 {msg_id}")
             if was_created:
                 created.append(msg_id)
     finally:

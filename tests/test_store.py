@@ -3,7 +3,6 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from bot.errors import InputError
 from bot.store import Database, customers, documents, messages, scripts, suggestions, tags
 from bot.store.models import Base
 from scripts_lib.model import ScriptRecord
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    """A migrated database on each backend (SQLite; PostgreSQL when configured)."""
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _customer(db: Database, contact: str = "wx1", name: str = "张丽") -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from bot.channels.base import Channel, Handler
 from bot.domain import IncomingMessage, SuggestionResult
+from bot.vocab import Direction
 
 
 @dataclass
@@ -36,7 +37,7 @@ class MemoryChannel(Channel):
         contact_name: str = "",
         msg_id: str | None = None,
         type: str = "text",
-        direction: str = "in",
+        direction: Direction = "in",
         industry: str | None = None,
         room_id: str | None = None,
         mentions_adviser: bool = False,

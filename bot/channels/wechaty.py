@@ -31,6 +31,7 @@ from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError
 from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import WechatySettings
+from bot.vocab import Direction
 
 
 # --------------------------------------------------------------------------- SDK shims
@@ -443,6 +444,7 @@ class WechatyChannel(Channel):
                 mentions_adviser=mentioned,
                 sent_at=sent_at,
             )
+        direction: Direction
         if is_self:
             other = msg.to()
             if other is None:

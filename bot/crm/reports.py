@@ -26,15 +26,16 @@ from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.store import reports as repo
 from bot.store.reports import ActivityFacts
+from bot.vocab import LIFECYCLES, Lifecycle
 from knowledge import files
 
-LIFECYCLE_STAGES = ("new", "engaged", "converted", "silent", "churn_risk")
+LIFECYCLE_STAGES = LIFECYCLES
 UNKNOWN = "(未知)"
 GroupBy = Literal["adviser", "channel"]
 
 
 # --------------------------------------------------------------------------- lifecycle
-def lifecycle_of(facts: ActivityFacts, *, now: datetime, silent_after_days: int) -> str:
+def lifecycle_of(facts: ActivityFacts, *, now: datetime, silent_after_days: int) -> Lifecycle:
     """new: never wrote; engaged: wrote; converted: bought. Silent after
     ``silent_after_days`` without a customer message (or purchase); a converted
     customer who falls silent is churn_risk."""
@@ -60,7 +61,7 @@ def refresh_lifecycles(
         for f in repo.activity(session=session)
     }
     repo.save_lifecycles(session=session, stages=stages)
-    counts = dict.fromkeys(LIFECYCLE_STAGES, 0)
+    counts: dict[str, int] = dict.fromkeys(LIFECYCLE_STAGES, 0)
     for stage in stages.values():
         counts[stage] += 1
     return counts

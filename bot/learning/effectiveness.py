@@ -234,10 +234,6 @@ class StatsCache:
         self._loaded_at: float | None = None
         self._ticks = 0
 
-    @property
-    def overall_reply_rate(self) -> float:
-        return self._overall
-
     def refresh(self) -> None:
         silent_before = (
             datetime.now(UTC) - self._reply_window if self._reply_window is not None else None

@@ -39,6 +39,7 @@ from bot.store import messages as messages_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
 from bot.store.records import CustomerRecord
+from bot.vocab import SuggestionMode
 from knowledge import Embedder
 from knowledge.text import UNSTORABLE
 from scripts_lib.variables import fill
@@ -281,7 +282,7 @@ class Assistant:
         ctx: Context,
         knowledge: tuple[KnowledgeSuggestion, ...],
         scripts: tuple[ScriptSuggestion, ...],
-    ) -> tuple[str | None, tuple[int, ...], str, str | None]:
+    ) -> tuple[str | None, tuple[int, ...], SuggestionMode, str | None]:
         if self._llm is None:
             return None, (), "retrieval", None
         request = DraftRequest(

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import one_of
 from bot.store import Database
 from bot.store import scripts as scripts_repo
+from bot.vocab import SCRIPT_STATUSES, member
 from knowledge import HybridIndex, IndexItem, SyncStats
 from scripts_lib import load_scripts, write_scripts
 from scripts_lib.model import ANY_INDUSTRY, ScriptRecord
@@ -58,15 +60,20 @@ class ScriptLibrary:
         category: str | None = None,
         status: str | None = None,
     ) -> list[ScriptRecord]:
+        wanted = None if status is None else member(SCRIPT_STATUSES, status)
+        if status is not None and wanted is None:
+            return []  # no script has an unknown status
         with self._db.session() as session:
             return scripts_repo.list_scripts(
-                session=session, industry=industry, category=category, status=status
+                session=session, industry=industry, category=category, status=wanted
             )
 
     def set_status(self, script_id: str, status: str) -> ScriptRecord | None:
         with self._db.session() as session:
             record = scripts_repo.set_script_status(
-                session=session, script_id=script_id, status=status
+                session=session,
+                script_id=script_id,
+                status=one_of(SCRIPT_STATUSES, status, "status"),
             )
         self.sync()
         return record

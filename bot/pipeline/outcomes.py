@@ -21,6 +21,7 @@ from bot.settings import OutcomeSettings
 from bot.store import Database
 from bot.store import outcomes as outcomes_repo
 from bot.store.outcomes import OutcomeRecord
+from bot.vocab import OutcomeKind
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    kind: str  # adopted / edited / ignored
+    kind: OutcomeKind
     script_id: str | None
     edit_distance: int | None
     similarity: float

@@ -26,11 +26,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from string import Template
-from typing import Literal
 
 from bot.pipeline.privacy import mask_pii
 
-Role = Literal["customer", "adviser"]
 ChatMessage = dict[str, str]
 
 #: Longest customer message sent, in characters (the rest is cut, marked with "…").

@@ -15,7 +15,7 @@ import getpass
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Final, Literal, TypeGuard, get_args
+from typing import Final, Literal, TypeGuard
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.store import inbox as inbox_repo
 from bot.store import users as users_repo
+from bot.vocab import ROLES as ROLES
+from bot.vocab import Role as Role
 
-#: Roles of console users.
-Role = Literal["adviser", "operator", "manager"]
-ROLES: Final[tuple[Role, ...]] = get_args(Role)
 #: Who curates the script library, the taxonomy and the knowledge base.
 CURATORS: Final[tuple[Role, ...]] = ("operator", "manager")
 #: Who sees customers (each within their scope).

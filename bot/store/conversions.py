@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from bot.errors import InputError, NotFoundError
 from bot.store.models import Customer, Event, Identity, Outcome, Suggestion, Transaction
 from bot.store.records import aware
+from bot.vocab import STAGES, member
 
 #: Event types that count as a conversion for attribution.
 CONVERSION_TYPES = ("purchase", "converted", "stage_changed")
-STAGES = ("acquire", "engage", "convert", "retain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +80,10 @@ def add_conversion(
     if amount is not None and amount < 0:
         raise InputError("amount must not be negative")
     if type == "stage_changed":
-        if stage not in STAGES:
+        new_stage = member(STAGES, stage)
+        if new_stage is None:
             raise InputError(f"stage_changed needs a stage: one of {', '.join(STAGES)}")
-        customer.stage = stage
+        customer.stage = new_stage
     if order_id and session.scalar(
         select(Transaction.id).where(Transaction.external_id == order_id)
     ):

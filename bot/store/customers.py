@@ -9,21 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFoundError
+from bot.store import ownership
 from bot.store.db import insert_or_get
-from bot.store.models import (
-    Adviser,
-    Conversation,
-    Customer,
-    CustomerTag,
-    Event,
-    FollowUp,
-    Identity,
-    Message,
-    Outcome,
-    Suggestion,
-    Tag,
-    Transaction,
-)
+from bot.store.models import Adviser, Customer, CustomerTag, Event, Identity, Message, Tag
+from bot.store.ownership import Owned
 from bot.store.records import (
     AdviserRecord,
     CustomerProfile,
@@ -33,6 +22,7 @@ from bot.store.records import (
     aware,
 )
 from bot.store.tags import customer_tag_record
+from bot.vocab import Stage
 
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
@@ -127,7 +117,7 @@ def update_customer(
     customer_id: int,
     name: str | None = None,
     industry: str | None = None,
-    stage: str | None = None,
+    stage: Stage | None = None,
     product: str | None = None,
     city: str | None = None,
 ) -> CustomerRecord:
@@ -239,23 +229,29 @@ def add_event(
 
 
 def delete_customer(*, session: Session, customer_id: int) -> bool:
-    """Delete a customer and everything held about them. Returns False if unknown."""
+    """Delete a customer and everything held about them (the ``delete`` policies of
+    bot/store/ownership.py), profiles merged into them included. False if unknown."""
     if session.get(Customer, customer_id) is None:
         return False
-    from bot.store.merges import forget_customer  # profiles merged into this one go too
-
-    forget_customer(session=session, customer_id=customer_id)
-    suggestion_ids = select(Suggestion.id).where(Suggestion.customer_id == customer_id)
-    session.execute(delete(Outcome).where(Outcome.suggestion_id.in_(suggestion_ids)))
-    session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
-    session.execute(delete(Suggestion).where(Suggestion.customer_id == customer_id))
-    session.execute(delete(Message).where(Message.customer_id == customer_id))
-    session.execute(delete(Conversation).where(Conversation.customer_id == customer_id))
-    for model in (Event, Transaction, FollowUp, Identity):
-        session.execute(delete(model).where(model.customer_id == customer_id))
-    session.execute(delete(Customer).where(Customer.id == customer_id))
+    _delete(session, customer_id)
     session.flush()
     return True
+
+
+def _delete(session: Session, customer_id: int) -> None:
+    for owned in ownership.OWNED:
+        if owned.delete == "profiles":
+            for other in ownership.owned_ids(session=session, owned=owned, customer_id=customer_id):
+                _delete(session, other)
+    ownership.detach_references(session=session, customer_id=customer_id, removes=_deletes)
+    for owned in reversed(ownership.OWNED):  # rows pointing at others' rows go first
+        if _deletes(owned):
+            session.execute(delete(owned.model).where(ownership.removed_rows(owned, customer_id)))
+    session.execute(delete(Customer).where(Customer.id == customer_id))
+
+
+def _deletes(owned: Owned) -> bool:
+    return owned.delete == "delete"
 
 
 def delete_customer_by_identity(

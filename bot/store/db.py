@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SiyuError
+from bot.store.migrate import upgrade
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -61,8 +62,6 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent). This is the first
         connection a process makes: an unreachable database is a ``StoreError`` here."""
-        from bot.store.migrate import upgrade
-
         try:
             upgrade(self.engine)
         except DBAPIError as exc:  # unreachable, refused, a bad connection option …

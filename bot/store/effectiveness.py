@@ -13,8 +13,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.store.conversions import CONVERSION_TYPES
 from bot.store.models import Customer, Event, Outcome, Suggestion, Transaction
 from bot.store.records import aware
+from bot.vocab import OutcomeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class ShownRow:
 @dataclass(frozen=True, slots=True)
 class OutcomeRow:
     suggestion_id: int
-    kind: str  # adopted / edited / ignored
+    kind: OutcomeKind
     script_id: str | None
     final_text: str | None
     customer_replied: bool | None
@@ -97,8 +99,6 @@ def conversion_times(
     *, session: Session, since: datetime | None = None
 ) -> dict[int, list[datetime]]:
     """Each customer's conversion times (orders and conversion events), oldest first."""
-    from bot.store.conversions import CONVERSION_TYPES
-
     orders = select(Transaction.customer_id, Transaction.occurred_at)
     events = select(Event.customer_id, Event.occurred_at).where(Event.type.in_(CONVERSION_TYPES))
     if since is not None:

@@ -1,18 +1,23 @@
 """Data-subject requests: export everything held about one person, or erase it.
 
-``export_customer`` returns every row about a customer as plain JSON-ready data.
-``erase_customer`` ("forget") removes what identifies or describes the person and keeps
-anonymous aggregates, so funnel, revenue and script-effectiveness figures do not change:
+Both walk the registry of customer-owned tables, bot/store/ownership.py, which says table
+by table what is exported, deleted, or kept for the aggregates with what identifies the
+person blanked. ``export_customer`` returns every row about a customer as plain JSON-ready
+data. ``erase_customer`` ("forget") removes what identifies or describes the person and
+keeps anonymous aggregates, so funnel, revenue and script-effectiveness figures do not
+change:
 
-- deleted: identities, messages, 1:1 conversations, customer tags, follow-ups and their
-  occurrences, merge records (they hold copies of profile fields), and the profiles that
-  were merged into this one (erased the same way first, then deleted);
+- deleted: identities, messages (theirs, and the adviser's in their 1:1 chats), 1:1
+  conversations, customer tags, follow-ups and their occurrences, merge records (they hold
+  copies of profile fields and the free-text reason), and the profiles that were merged
+  into this one (erased the same way first, then deleted);
 - kept, stripped: the customer row (name, city, birthday, product cleared; industry,
   stage, source, lifecycle, adviser and dates kept), suggestions (draft reply and any
   text in the candidates removed; script ids and scores kept), outcomes (the adviser's
   final text removed; kind, edit distance, replied, converted kept), events (payload
   removed; type and time kept), transactions (order number removed; product, amount and
-  time kept).
+  time kept), the audit log (a merge's reason removed);
+- others' rows pointing at a deleted message lose the pointer (and a tag its evidence).
 
 Both are recorded in the audit log by the caller's actor.
 """
@@ -26,27 +31,17 @@ from sqlalchemy import CursorResult, delete, inspect, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError
-from bot.store import audit
-from bot.store.models import (
-    AuditLog,
-    Base,
-    Conversation,
-    Customer,
-    CustomerMerge,
-    CustomerTag,
-    Event,
-    FollowUp,
-    FollowUpOccurrence,
-    Identity,
-    Message,
-    Outcome,
-    Suggestion,
-    Tag,
-    Transaction,
+from bot.store import audit, ownership
+from bot.store.models import Base, Customer
+from bot.store.ownership import (
+    Anonymise,
+    Export,
+    ForgetProfiles,
+    Owned,
+    Remove,
+    ScrubDetail,
+    Target,
 )
-
-#: Keys dropped from stored suggestion candidates on erasure (texts may quote the person).
-_CANDIDATE_TEXT_KEYS = frozenset({"text", "evidence", "reply"})
 
 
 def export_customer(*, session: Session, customer_id: int, actor: str) -> dict[str, Any]:
@@ -54,38 +49,10 @@ def export_customer(*, session: Session, customer_id: int, actor: str) -> dict[s
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise InputError(f"no customer {customer_id}")
-    suggestion_ids = select(Suggestion.id).where(Suggestion.customer_id == customer_id)
-    tags = session.execute(
-        select(CustomerTag, Tag.name)
-        .join(Tag, Tag.id == CustomerTag.tag_id)
-        .where(CustomerTag.customer_id == customer_id)
-        .order_by(CustomerTag.id)
-    ).all()
-
-    def rows(model: type[Base], *where: Any) -> list[dict[str, Any]]:
-        stmt = select(model).where(*where).order_by(model.id)  # type: ignore[attr-defined]
-        return [_row(r) for r in session.scalars(stmt)]
-
-    data = {
-        "customer": _row(customer),
-        "identities": rows(Identity, Identity.customer_id == customer_id),
-        "conversations": rows(Conversation, Conversation.customer_id == customer_id),
-        "messages": rows(Message, Message.customer_id == customer_id),
-        "tags": [_row(ct) | {"tag": name} for ct, name in tags],
-        "suggestions": rows(Suggestion, Suggestion.customer_id == customer_id),
-        "outcomes": rows(Outcome, Outcome.suggestion_id.in_(suggestion_ids)),
-        "events": rows(Event, Event.customer_id == customer_id),
-        "transactions": rows(Transaction, Transaction.customer_id == customer_id),
-        "follow_ups": rows(FollowUp, FollowUp.customer_id == customer_id),
-        "merges": rows(
-            CustomerMerge,
-            (CustomerMerge.kept_id == customer_id) | (CustomerMerge.merged_id == customer_id),
-        ),
-        "merged_profiles": rows(Customer, Customer.merged_into_id == customer_id),
-        "audit_log": rows(
-            AuditLog, AuditLog.target_type == "customer", AuditLog.target_id == str(customer_id)
-        ),
-    }
+    data: dict[str, Any] = {"customer": _row(customer)}
+    for owned in ownership.OWNED:
+        if isinstance(owned.export, Export):
+            data[owned.export.key] = _export(session, owned, owned.export, customer_id)
     audit.record(
         session=session,
         actor=actor,
@@ -102,6 +69,8 @@ def erase_customer(*, session: Session, customer_id: int, actor: str) -> dict[st
     if session.get(Customer, customer_id) is None:
         raise InputError(f"no customer {customer_id}")
     counts = _erase(session, customer_id)
+    order = [_count_name(owned.erase) for owned in ownership.OWNED]
+    counts = {name: counts[name] for name in order if name is not None and name in counts}
     audit.record(
         session=session,
         actor=actor,
@@ -116,98 +85,92 @@ def erase_customer(*, session: Session, customer_id: int, actor: str) -> dict[st
 def _erase(session: Session, customer_id: int) -> dict[str, int]:
     counts: dict[str, int] = {}
 
-    def add(name: str, n: int) -> None:
-        counts[name] = counts.get(name, 0) + n
+    def add(name: str | None, n: int) -> None:
+        if name is not None:
+            counts[name] = counts.get(name, 0) + n
 
-    absorbed = list(
-        session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))
-    )
-    for other in absorbed:
-        for name, n in _erase(session, other).items():
-            add(name, n)
-        session.execute(delete(Customer).where(Customer.id == other))
-        add("merged_profiles", 1)
-
-    def run(name: str, stmt: Any) -> None:
-        result = cast(CursorResult[Any], session.execute(stmt))
-        add(name, int(result.rowcount or 0))
-
-    private_chats = select(Conversation.id).where(
-        Conversation.customer_id == customer_id, Conversation.is_group.is_(False)
-    )
-    # theirs anywhere, and the adviser's in their 1:1 chats
-    mine = (Message.customer_id == customer_id) | Message.conversation_id.in_(private_chats)
-    message_ids = select(Message.id).where(mine)
-    session.execute(
-        update(Suggestion).where(Suggestion.message_id.in_(message_ids)).values(message_id=None)
-    )
-    session.execute(
-        update(Outcome).where(Outcome.message_id.in_(message_ids)).values(message_id=None)
-    )
-    run("tags", delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
-    session.execute(
-        update(CustomerTag)
-        .where(CustomerTag.evidence_message_id.in_(message_ids))
-        .values(evidence_message_id=None, evidence="")
-    )
-    run("messages", delete(Message).where(mine))
-    conversations = select(Conversation.id).where(Conversation.customer_id == customer_id)
-    run(
-        "conversations",
-        delete(Conversation).where(
-            Conversation.id.in_(conversations),
-            ~Conversation.id.in_(select(Message.conversation_id)),
-        ),
-    )
-    session.execute(
-        update(Conversation).where(Conversation.customer_id == customer_id).values(customer_id=None)
-    )
-    run("identities", delete(Identity).where(Identity.customer_id == customer_id))
-    run(
-        "follow_up_occurrences",
-        delete(FollowUpOccurrence).where(FollowUpOccurrence.customer_id == customer_id),
-    )
-    run("follow_ups", delete(FollowUp).where(FollowUp.customer_id == customer_id))
-    run(
-        "merges",
-        delete(CustomerMerge).where(
-            (CustomerMerge.kept_id == customer_id) | (CustomerMerge.merged_id == customer_id)
-        ),
-    )
-    for suggestion in session.scalars(
-        select(Suggestion).where(Suggestion.customer_id == customer_id)
-    ):
-        suggestion.reply = None
-        suggestion.candidates = _strip_texts(suggestion.candidates)
-        add("suggestions_stripped", 1)
-    suggestion_ids = select(Suggestion.id).where(Suggestion.customer_id == customer_id)
-    run(
-        "outcomes_stripped",
-        update(Outcome).where(Outcome.suggestion_id.in_(suggestion_ids)).values(final_text=None),
-    )
-    run(
-        "events_stripped",
-        update(Event).where(Event.customer_id == customer_id).values(payload={}),
-    )
-    run(
-        "transactions_stripped",
-        update(Transaction).where(Transaction.customer_id == customer_id).values(external_id=None),
-    )
-    session.execute(
-        update(Customer)
-        .where(Customer.id == customer_id)
-        .values(name="", city=None, birthday=None, product=None)
-    )
+    for owned in ownership.OWNED:
+        if isinstance(owned.erase, ForgetProfiles):
+            for other in ownership.owned_ids(session=session, owned=owned, customer_id=customer_id):
+                for name, n in _erase(session, other).items():
+                    add(name, n)
+                session.execute(delete(Customer).where(Customer.id == other))
+                add(owned.erase.count, 1)
+    ownership.detach_references(session=session, customer_id=customer_id, removes=_removes)
+    for owned in reversed(ownership.OWNED):  # rows pointing at others' rows go first
+        if isinstance(owned.erase, Remove):
+            add(owned.erase.count, _remove(session, owned, owned.erase, customer_id))
+    for owned in ownership.OWNED:
+        if isinstance(owned.erase, Anonymise):
+            where = ownership.rows_of(owned, customer_id)
+            add(owned.erase.count, _anonymise(session, owned.model, owned.erase, where))
+        elif isinstance(owned.erase, ScrubDetail):
+            _scrub(session, owned, owned.erase, customer_id)
+    _anonymise(session, Customer, ownership.PROFILE_ERASE, Customer.id == customer_id)
     session.flush()
     return counts
 
 
-def _strip_texts(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_texts(v) for k, v in value.items() if k not in _CANDIDATE_TEXT_KEYS}
-    if isinstance(value, list):
-        return [_strip_texts(v) for v in value]
-    return value
+def _removes(owned: Owned) -> bool:
+    return isinstance(owned.erase, Remove)
+
+
+def _remove(session: Session, owned: Owned, policy: Remove, customer_id: int) -> int:
+    model: Any = owned.model
+    going = ownership.removed_rows(owned, customer_id)
+    if policy.unless_used is None:
+        return _rowcount(session.execute(delete(model).where(going)))
+    n = _rowcount(session.execute(delete(model).where(going, ~ownership.used(owned.model))))
+    session.execute(update(model).where(going).values(dict(policy.unless_used)))
+    return n
+
+
+def _anonymise(session: Session, model: Any, policy: Anonymise, where: Any) -> int:
+    if not policy.strip:
+        return _rowcount(session.execute(update(model).where(where).values(dict(policy.blank))))
+    n = 0
+    for row in session.scalars(select(model).where(where)):
+        for column, value in policy.blank.items():
+            setattr(row, column, value)
+        for column, strip in policy.strip.items():
+            setattr(row, column, strip(getattr(row, column)))
+        n += 1
+    return n
+
+
+def _scrub(session: Session, owned: Owned, policy: ScrubDetail, customer_id: int) -> None:
+    """Drop ``policy.keys`` from the detail of the entries about the customer. The entries
+    naming them only inside the JSON detail are found in Python: few entries have these
+    actions, and JSON paths differ between SQLite and PostgreSQL."""
+    model: Any = owned.model
+    assert isinstance(owned.owner, Target)
+    stmt = select(model).where(model.action.in_(policy.actions)).order_by(model.id)
+    for row in session.scalars(stmt):
+        detail = dict(row.detail or {})
+        about = (row.target_type, row.target_id) == (owned.owner.target_type, str(customer_id))
+        if not about and not any(detail.get(k) == customer_id for k in policy.named_by):
+            continue
+        if any(k in detail for k in policy.keys):
+            row.detail = {k: v for k, v in detail.items() if k not in policy.keys}
+
+
+def _export(
+    session: Session, owned: Owned, policy: Export, customer_id: int
+) -> list[dict[str, Any]]:
+    model: Any = owned.model
+    stmt = select(model).where(ownership.rows_of(owned, customer_id)).order_by(model.id)
+    return [
+        _row(r) | {name: value(r) for name, value in policy.names.items()}
+        for r in session.scalars(stmt)
+    ]
+
+
+def _count_name(policy: ownership.ErasePolicy) -> str | None:
+    return None if isinstance(policy, ScrubDetail) else policy.count
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _row(row: Base) -> dict[str, Any]:

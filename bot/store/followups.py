@@ -21,6 +21,7 @@ from bot.store.models import (
     Tag,
 )
 from bot.store.records import CustomerFacts, EventFact, FollowUpRecord, aware
+from bot.vocab import Lifecycle
 
 
 def customer_facts(
@@ -132,7 +133,7 @@ def record_occurrence(
     return True
 
 
-def set_lifecycle(*, session: Session, customer_ids: Sequence[int], lifecycle: str) -> int:
+def set_lifecycle(*, session: Session, customer_ids: Sequence[int], lifecycle: Lifecycle) -> int:
     if not customer_ids:
         return 0
     result = session.execute(

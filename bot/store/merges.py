@@ -10,38 +10,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session, aliased
 
 from bot.errors import InputError, NotFoundError
-from bot.store.models import (
-    AuditLog,
-    Conversation,
-    Customer,
-    CustomerMerge,
-    CustomerTag,
-    Event,
-    FollowUp,
-    FollowUpOccurrence,
-    Identity,
-    Message,
-    Suggestion,
-    Transaction,
-)
+from bot.store import ownership
+from bot.store.models import AuditLog, Customer, CustomerMerge, Identity
+from bot.store.ownership import Move, Owned
 from bot.store.records import MergeRecord, StrongIdentity, aware
 
-#: Tables whose rows follow the customer, by the name used in ``moved``.
-_MOVABLE: dict[str, Any] = {
-    "identities": Identity,
-    "conversations": Conversation,
-    "messages": Message,
-    "customer_tags": CustomerTag,
-    "events": Event,
-    "transactions": Transaction,
-    "follow_ups": FollowUp,
-    "suggestions": Suggestion,
-    "followup_occurrences": FollowUpOccurrence,
-}
 #: Profile fields the kept customer takes from the merged one when it has none.
 _FILLED = ("name", "adviser_id", "industry", "product", "city", "birthday", "source")
 _SNAPSHOT = (*_FILLED, "created_at", "last_message_at")
@@ -56,29 +33,11 @@ def merge_customers(
     kept = _live_customer(session, kept_id)
     merged = _live_customer(session, merged_id)
     moved: dict[str, list[int]] = {}
-    for name, model in _MOVABLE.items():
-        stmt = select(model.id).where(model.customer_id == merged_id)
-        if model is CustomerTag:  # unique (customer, tag): the kept profile's row wins
-            stmt = stmt.where(
-                CustomerTag.tag_id.not_in(
-                    select(CustomerTag.tag_id).where(CustomerTag.customer_id == kept_id)
-                )
-            )
-        elif model is FollowUpOccurrence:  # unique (rule, customer, day): same
-            taken = select(FollowUpOccurrence.rule, FollowUpOccurrence.occurs_on).where(
-                FollowUpOccurrence.customer_id == kept_id
-            )
-            clash = {(r, d) for r, d in session.execute(taken)}
-            rows = session.execute(
-                select(model.id, model.rule, model.occurs_on).where(model.customer_id == merged_id)
-            )
-            ids = sorted(i for i, r, d in rows if (r, d) not in clash)
-            moved[name] = ids
-            _move(session, model, ids, merged_id, kept_id)
-            continue
-        ids = sorted(session.scalars(stmt))
-        moved[name] = ids
-        _move(session, model, ids, merged_id, kept_id)
+    for owned in ownership.OWNED:
+        if isinstance(owned.merge, Move):
+            ids = _movable(session, owned, owned.merge, merged_id, kept_id)
+            moved[owned.merge.key] = ids
+            _move(session, owned, ids, merged_id, kept_id)
     before = {f: _dump(getattr(kept, f)) for f in _SNAPSHOT}
     for f in _FILLED:
         if getattr(kept, f) in (None, "") and getattr(merged, f) not in (None, ""):
@@ -136,8 +95,8 @@ def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
         raise InputError(f"merge {later} came later and involves the same customers: undo it first")
     kept = session.get_one(Customer, row.kept_id)
     merged = session.get_one(Customer, row.merged_id)
-    for name, ids in row.moved.items():
-        _move(session, _MOVABLE[name], list(ids), row.kept_id, row.merged_id)
+    for key, ids in row.moved.items():
+        _move(session, ownership.moved(key), list(ids), row.kept_id, row.merged_id)
     for f, value in row.kept_before.items():
         setattr(kept, f, _load(f, value))
     merged.merged_into_id = None
@@ -201,23 +160,6 @@ def strong_identities(
     ]
 
 
-def forget_customer(*, session: Session, customer_id: int) -> None:
-    """Before a customer is deleted: delete the profiles merged into it, its merge
-    records and its follow-up occurrences."""
-    from bot.store.customers import delete_customer
-
-    absorbed = session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))
-    for other in list(absorbed):
-        delete_customer(session=session, customer_id=other)
-    session.execute(
-        delete(CustomerMerge).where(
-            (CustomerMerge.kept_id == customer_id) | (CustomerMerge.merged_id == customer_id)
-        )
-    )
-    session.execute(delete(FollowUpOccurrence).where(FollowUpOccurrence.customer_id == customer_id))
-    session.flush()
-
-
 def merge_record(row: CustomerMerge) -> MergeRecord:
     return MergeRecord(
         id=row.id,
@@ -243,13 +185,32 @@ def _live_customer(session: Session, customer_id: int) -> Customer:
     return row
 
 
-def _move(session: Session, model: Any, ids: list[int], src: int, dst: int) -> None:
+def _movable(session: Session, owned: Owned, move: Move, src: int, dst: int) -> list[int]:
+    """Ids of ``src``'s rows that can move to ``dst``: not those that would duplicate one of
+    ``dst``'s rows on the ``move.unique`` columns (``dst``'s row wins)."""
+    model: Any = owned.model
+    column = ownership.owner_column(owned)
+    stmt = select(model.id).where(column == src)
+    if move.unique:
+        theirs: Any = aliased(owned.model)
+        stmt = stmt.where(
+            ~exists().where(
+                getattr(theirs, column.key) == dst,
+                *(getattr(theirs, c) == getattr(model, c) for c in move.unique),
+            )
+        )
+    return sorted(session.scalars(stmt))
+
+
+def _move(session: Session, owned: Owned, ids: list[int], src: int, dst: int) -> None:
+    model: Any = owned.model
+    column = ownership.owner_column(owned)
     for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
         chunk = ids[start : start + 500]
         session.execute(
             update(model)
-            .where(model.id.in_(chunk), model.customer_id == src)
-            .values(customer_id=dst)
+            .where(model.id.in_(chunk), column == src)
+            .values({column.key: dst})
             .execution_options(synchronize_session=False)
         )
     session.expire_all()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from bot.store.db import insert_or_get
 from bot.store.models import Conversation, Customer, Message
 from bot.store.records import MessageRecord, aware
+from bot.vocab import Direction, MessageStatus
 
 
 def get_or_create_conversation(
@@ -47,11 +48,11 @@ def log_message(
     conversation_id: int,
     customer_id: int | None,
     adviser_id: str | None,
-    direction: str,
+    direction: Direction,
     text: str,
     type: str = "text",
     sent_at: datetime | None = None,
-    status: str = "pending",
+    status: MessageStatus = "pending",
 ) -> tuple[MessageRecord, bool]:
     """Insert the message unless its ``msg_id`` is already logged.
 
@@ -86,7 +87,7 @@ def log_message(
     return message_record(row), True
 
 
-def set_message_status(*, session: Session, message_id: int, status: str) -> None:
+def set_message_status(*, session: Session, message_id: int, status: MessageStatus) -> None:
     row = session.get_one(Message, message_id)
     row.status = status
     session.flush()
@@ -104,7 +105,7 @@ def pending_messages(*, session: Session, limit: int = 100) -> list[MessageRecor
 
 
 def count_messages(
-    *, session: Session, customer_id: int | None = None, direction: str | None = None
+    *, session: Session, customer_id: int | None = None, direction: Direction | None = None
 ) -> int:
     """Messages of one customer, or of everybody when ``customer_id`` is None."""
     stmt = select(func.count()).select_from(Message)

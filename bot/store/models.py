@@ -26,6 +26,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.vocab import (
+    Direction,
+    FollowUpStatus,
+    Lifecycle,
+    MessageStatus,
+    OutcomeKind,
+    Role,
+    ScriptStatus,
+    Stage,
+    SuggestionMode,
+    TagSource,
+    TagStatus,
+)
+
 # Deterministic constraint names, so migrations behave the same on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -67,7 +81,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
-    role: Mapped[str] = mapped_column(String(10))  # adviser / operator / manager
+    role: Mapped[Role] = mapped_column(String(10))
     password_hash: Mapped[str] = mapped_column(String(255))
     #: For an adviser: the adviser record whose customers they see.
     adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"))
@@ -112,7 +126,7 @@ class Customer(Base):
     adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"), index=True)
     industry: Mapped[str | None] = mapped_column(String(50))
     #: Lifecycle stage in the script vocabulary: acquire / engage / convert / retain.
-    stage: Mapped[str] = mapped_column(String(20), default="acquire")
+    stage: Mapped[Stage] = mapped_column(String(20), default="acquire")
     product: Mapped[str | None] = mapped_column(String(100))
     city: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -122,7 +136,7 @@ class Customer(Base):
     #: and the profile this one was merged into (hidden from lists while merged).
     birthday: Mapped[date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(String(50), index=True)
-    lifecycle: Mapped[str | None] = mapped_column(String(20), index=True)
+    lifecycle: Mapped[Lifecycle | None] = mapped_column(String(20), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
 
     identities: Mapped[list[Identity]] = relationship(back_populates="customer")
@@ -169,12 +183,12 @@ class Message(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"))
-    direction: Mapped[str] = mapped_column(String(3))  # "in" (customer) / "out" (adviser)
+    direction: Mapped[Direction] = mapped_column(String(3))
     type: Mapped[str] = mapped_column(String(20), default="text")
     text: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: pending -> done / failed: a message logged but not yet processed is retried.
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[MessageStatus] = mapped_column(String(10), default="pending", index=True)
 
 
 class TagCategory(Base):
@@ -208,8 +222,8 @@ class CustomerTag(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"))
-    source: Mapped[str] = mapped_column(String(10))  # manual / rule / model
-    status: Mapped[str] = mapped_column(String(10))  # suggested / confirmed / rejected
+    source: Mapped[TagSource] = mapped_column(String(10))
+    status: Mapped[TagStatus] = mapped_column(String(10))
     evidence: Mapped[str] = mapped_column(Text, default="")
     evidence_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     score: Mapped[float] = mapped_column(Float, default=0.0)
@@ -230,7 +244,7 @@ class Script(Base):
     industry: Mapped[str] = mapped_column(String(50), index=True)
     tags: Mapped[list[str]] = mapped_column(default=list)
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="approved", index=True)
+    status: Mapped[ScriptStatus] = mapped_column(String(10), default="approved", index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     variant_group: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -248,7 +262,7 @@ class ScriptVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[ScriptStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -283,7 +297,7 @@ class Suggestion(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"))
-    mode: Mapped[str] = mapped_column(String(10))  # llm / retrieval
+    mode: Mapped[SuggestionMode] = mapped_column(String(10))
     reply: Mapped[str | None] = mapped_column(Text)
     #: Everything shown: scripts, knowledge, tags, with scores (the JSON of the CLI).
     candidates: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -300,7 +314,7 @@ class Outcome(Base):
     suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id"), index=True)
     #: The adviser's outgoing message this outcome was matched from (if any).
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    kind: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[OutcomeKind] = mapped_column(String(10))
     script_id: Mapped[str | None] = mapped_column(ForeignKey("scripts.id"), index=True)
     final_text: Mapped[str | None] = mapped_column(Text)
     edit_distance: Mapped[int | None]
@@ -344,7 +358,7 @@ class FollowUp(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     script_id: Mapped[str | None] = mapped_column(ForeignKey("scripts.id"))
     rule: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open / done / dismissed
+    status: Mapped[FollowUpStatus] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import NotFoundError, one_of
 from bot.store.models import Message, Outcome, Script, Suggestion
 from bot.store.records import SuggestionRecord, aware
 from bot.store.suggestions import suggestion_record
+from bot.vocab import WEB_OUTCOME_KINDS, OutcomeKind, WebOutcomeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +20,7 @@ class OutcomeRecord:
     id: int
     suggestion_id: int
     message_id: int | None
-    kind: str
+    kind: OutcomeKind
     script_id: str | None
     final_text: str | None
     edit_distance: int | None
@@ -55,7 +56,7 @@ def add_outcome(
     session: Session,
     suggestion_id: int,
     message_id: int | None,
-    kind: str,
+    kind: OutcomeKind,
     script_id: str | None,
     final_text: str | None,
     edit_distance: int | None,
@@ -130,22 +131,18 @@ def outcome_record(row: Outcome) -> OutcomeRecord:
     )
 
 
-WEB_OUTCOME_KINDS = ("adopted", "edited")
-
-
 def record_adoption(
     *,
     session: Session,
     suggestion_id: int,
     script_id: str | None,
     final_text: str,
-    kind: str,
+    kind: WebOutcomeKind,
 ) -> int:
     """The adviser clicked "use" (adopted) or used an edited text (edited) in the web
     console. Returns the outcome id; the message the adviser then sends is linked to it
     by ``link_message``. ``script_id`` is None for the drafted reply."""
-    if kind not in WEB_OUTCOME_KINDS:
-        raise InputError(f"kind must be one of {', '.join(WEB_OUTCOME_KINDS)}")
+    kind = one_of(WEB_OUTCOME_KINDS, kind, "kind")  # callers may pass user input
     if session.get(Suggestion, suggestion_id) is None:
         raise NotFoundError(f"suggestion {suggestion_id} not found")
     if script_id is not None and session.get(Script, script_id) is None:

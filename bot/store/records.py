@@ -6,6 +6,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.vocab import (
+    Direction,
+    FollowUpStatus,
+    Lifecycle,
+    MessageStatus,
+    Stage,
+    SuggestionMode,
+    TagSource,
+    TagStatus,
+    TimelineKind,
+)
+
 
 def aware(value: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored is UTC."""
@@ -31,14 +43,14 @@ class CustomerRecord:
     name: str
     adviser_id: str | None
     industry: str | None
-    stage: str
+    stage: Stage
     product: str | None
     city: str | None
     created_at: datetime
     last_message_at: datetime | None
     birthday: date | None = None
     source: str | None = None
-    lifecycle: str | None = None
+    lifecycle: Lifecycle | None = None
     merged_into_id: int | None = None
 
 
@@ -49,11 +61,11 @@ class MessageRecord:
     conversation_id: int
     customer_id: int | None
     adviser_id: str | None
-    direction: str
+    direction: Direction
     type: str
     text: str
     sent_at: datetime
-    status: str
+    status: MessageStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +84,8 @@ class CustomerTagRecord:
     customer_id: int
     customer_name: str
     tag: TagRecord
-    source: str
-    status: str
+    source: TagSource
+    status: TagStatus
     evidence: str
     score: float
     reviewer: str | None
@@ -111,7 +123,7 @@ class SuggestionRecord:
     id: int
     message_id: int | None
     customer_id: int | None
-    mode: str
+    mode: SuggestionMode
     reply: str | None
     candidates: dict[str, Any]
     latency_ms: float
@@ -123,8 +135,8 @@ class TimelineEntry:
     """One line of a customer's timeline: a message or an event."""
 
     at: datetime
-    kind: str  # "message" / "event" / "tag"
-    direction: str | None
+    kind: TimelineKind
+    direction: Direction | None
     text: str
 
 
@@ -171,8 +183,8 @@ class CustomerFacts:
     name: str
     adviser_id: str | None
     industry: str | None
-    stage: str
-    lifecycle: str | None
+    stage: Stage
+    lifecycle: Lifecycle | None
     source: str | None
     city: str | None
     product: str | None
@@ -201,5 +213,5 @@ class FollowUpRecord:
     script_id: str | None
     script_body: str | None
     rule: str | None
-    status: str
+    status: FollowUpStatus
     customer: CustomerRecord | None = None

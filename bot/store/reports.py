@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.store.models import Customer, Event, Message, Transaction
 from bot.store.records import aware
+from bot.vocab import Lifecycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +151,10 @@ def purchases(
     return [PurchaseStats(c, int(n), float(t or 0.0)) for c, n, t in session.execute(stmt)]
 
 
-def save_lifecycles(*, session: Session, stages: Mapping[int, str]) -> int:
+def save_lifecycles(*, session: Session, stages: Mapping[int, Lifecycle]) -> int:
     """Write the computed stage of each customer; returns how many changed."""
     changed = 0
-    by_stage: dict[str, list[int]] = {}
+    by_stage: dict[Lifecycle, list[int]] = {}
     for cid, stage in stages.items():
         by_stage.setdefault(stage, []).append(cid)
     for stage, ids in by_stage.items():

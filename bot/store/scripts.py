@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.errors import one_of
 from bot.store.models import Script, ScriptVersion
 from bot.store.records import aware
+from bot.vocab import SCRIPT_STATUSES, ScriptStatus
 from scripts_lib.model import ScriptRecord
 
 
@@ -38,7 +40,7 @@ def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Impo
                 industry=rec.industry,
                 tags=list(rec.tags),
                 body=rec.body,
-                status=rec.status,
+                status=one_of(SCRIPT_STATUSES, rec.status, "status"),
                 version=1,
                 variant_group=rec.variant_group,
                 created_at=now,
@@ -56,7 +58,7 @@ def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Impo
             rec.industry,
             list(rec.tags),
             rec.body,
-            rec.status,
+            one_of(SCRIPT_STATUSES, rec.status, "status"),
             rec.variant_group,
         )
         old = (
@@ -90,7 +92,9 @@ def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Impo
     return ImportStats(added=added, updated=updated, unchanged=unchanged)
 
 
-def set_script_status(*, session: Session, script_id: str, status: str) -> ScriptRecord | None:
+def set_script_status(
+    *, session: Session, script_id: str, status: ScriptStatus
+) -> ScriptRecord | None:
     row = session.get(Script, script_id)
     if row is None:
         return None
@@ -108,7 +112,7 @@ def list_scripts(
     session: Session,
     industry: str | None = None,
     category: str | None = None,
-    status: str | None = None,
+    status: ScriptStatus | None = None,
 ) -> list[ScriptRecord]:
     stmt = select(Script).order_by(Script.id)
     if industry is not None:
@@ -132,7 +136,7 @@ class ScriptVersionRecord:
     version: int
     title: str
     body: str
-    status: str
+    status: ScriptStatus
     created_at: datetime
 
 

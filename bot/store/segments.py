@@ -25,7 +25,6 @@ PROFILE_FIELDS: dict[str, Any] = {
     "name": Customer.name,
 }
 NUMERIC_FIELDS = ("spent", "orders")
-OPS = ("=", "!=", ">=", "<=", ">", "<")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +70,6 @@ def get_segment(*, session: Session, name: str) -> SegmentRecord:
 
 def list_segments(*, session: Session) -> list[SegmentRecord]:
     return [_record(r) for r in session.scalars(select(Segment).order_by(Segment.name))]
-
-
-def delete_segment(*, session: Session, name: str) -> bool:
-    row = session.scalar(select(Segment).where(Segment.name == name))
-    if row is None:
-        return False
-    session.delete(row)
-    session.flush()
-    return True
 
 
 def matching_customer_ids(*, session: Session, conditions: Sequence[Condition]) -> list[int]:

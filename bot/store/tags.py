@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import NotFoundError, one_of
 from bot.store.models import Customer, CustomerTag, Tag, TagCategory
 from bot.store.records import CustomerTagRecord, TagRecord, aware
-
-TAG_STATUSES = ("suggested", "confirmed", "rejected")
+from bot.vocab import REVIEW_STATUSES, TagSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +99,7 @@ def suggest_customer_tag(
     evidence: str,
     score: float,
     message_id: int | None,
-    source: str = "model",
+    source: TagSource = "model",
 ) -> bool:
     """Record a suggested tag. A tag already confirmed or rejected is left as the reviewer
     decided. Returns True if a new suggestion was created."""
@@ -132,12 +131,11 @@ def suggest_customer_tag(
 def review_customer_tag(
     *, session: Session, customer_tag_id: int, status: str, reviewer: str
 ) -> CustomerTagRecord:
-    if status not in ("confirmed", "rejected"):
-        raise InputError(f"status must be confirmed or rejected, not {status!r}")
+    decided = one_of(REVIEW_STATUSES, status, "status")  # callers pass user input
     row = session.get(CustomerTag, customer_tag_id)
     if row is None:
         raise NotFoundError(f"customer tag {customer_tag_id} not found")
-    row.status, row.reviewer, row.reviewed_at = status, reviewer, datetime.now(UTC)
+    row.status, row.reviewer, row.reviewed_at = decided, reviewer, datetime.now(UTC)
     session.flush()
     customer = session.get_one(Customer, row.customer_id)
     return customer_tag_record(row, customer.name)

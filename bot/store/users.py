@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import InputError, NotFoundError, one_of
 from bot.store.models import Adviser, ApiToken, User
 from bot.store.records import aware
+from bot.vocab import ROLES, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +20,7 @@ class UserRecord:
     id: int
     username: str
     display_name: str
-    role: str
+    role: Role
     adviser_id: str | None
     team: str | None
     active: bool
@@ -61,7 +62,7 @@ def create_user(
     row = User(
         username=username,
         display_name=display_name or username,
-        role=role,
+        role=one_of(ROLES, role, "role"),  # the CLI passes user input
         password_hash=password_hash,
         adviser_id=adviser_id,
         team=team,
