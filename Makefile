@@ -56,6 +56,7 @@ lint: venv
 	$(BIN)/ruff check bot knowledge scripts_lib tests bench
 	$(BIN)/ruff format --check bot knowledge scripts_lib tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format bot knowledge scripts_lib tests bench
@@ -66,4 +67,4 @@ bench: venv
 	$(BIN)/python bench/latency.py
 
 clean:
-	rm -rf $(VENV) .siyu .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .siyu .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -14,6 +14,7 @@ import argparse
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from common import DEMO, demo_knowledge, open_library, read_jsonl
 
@@ -53,14 +54,16 @@ def main() -> None:
         rt.close()
     print(f"dev set: {len(rows)} messages · library loaded in {build_s:.1f} s")
     report("all", results, args.show_misses)
-    by_industry: dict[str, list] = defaultdict(list)
+    by_industry: dict[str, list[tuple[dict[str, Any], SuggestionResult]]] = defaultdict(list)
     for row, res in results:
         by_industry[row.get("industry") or "-"].append((row, res))
     for industry, subset in sorted(by_industry.items()):
         report(industry, subset, False)
 
 
-def report(name: str, results: list[tuple[dict, SuggestionResult]], show_misses: bool) -> None:
+def report(
+    name: str, results: list[tuple[dict[str, Any], SuggestionResult]], show_misses: bool
+) -> None:
     hit1 = hit3 = 0
     rr = 0.0
     n_scripts = 0

@@ -259,7 +259,8 @@ def mean_vectors(pool_vectors: np.ndarray, groups: Sequence[Sequence[int]]) -> n
     flat = np.fromiter((i for group in groups for i in group), dtype=np.int64)
     starts = np.cumsum([0, *(len(group) for group in groups[:-1])])
     sums = np.add.reduceat(pool_vectors[flat], starts, axis=0)
-    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+    means: np.ndarray = (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+    return means
 
 
 def real_demo_chunks() -> list[str]:

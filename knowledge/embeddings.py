@@ -90,7 +90,7 @@ class Embedder(ABC):
         the vectors of recent texts up to ``CACHED_TEXT_CHARS`` long are kept (LRU).
         """
         if not self.query_cache or len(text) > CACHED_TEXT_CHARS:
-            vector = self.embed([text])[0]
+            vector: np.ndarray = self.embed([text])[0]
             vector.flags.writeable = False
             return vector
         with self._cache_lock:

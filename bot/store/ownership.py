@@ -399,11 +399,15 @@ def rows_of(owned: Owned, customer_id: int) -> ColumnElement[bool]:
         case Direct(columns):
             return or_(*(getattr(model, c) == customer_id for c in columns))
         case Through(column, parent):
-            return getattr(model, column).in_(
+            member: ColumnElement[bool] = getattr(model, column).in_(
                 select(_id(parent)).where(rows_of(entry(parent), customer_id))
             )
+            return member
         case Target(target_type):
-            return (model.target_type == target_type) & (model.target_id == str(customer_id))
+            target: ColumnElement[bool] = (model.target_type == target_type) & (
+                model.target_id == str(customer_id)
+            )
+            return target
     raise TypeError(owned.owner)  # pragma: no cover - exhaustive
 
 

@@ -84,9 +84,11 @@ def _clause(c: Condition) -> ColumnElement[bool]:
     if c.field in PROFILE_FIELDS:
         column = PROFILE_FIELDS[c.field]
         if c.op == "=":
-            return column == c.value
+            clause: ColumnElement[bool] = column == c.value
+            return clause
         if c.op == "!=":
-            return column.is_distinct_from(c.value)
+            clause = column.is_distinct_from(c.value)
+            return clause
         raise InputError(f"{c.field} can only be compared with = or !=")
     if c.field in ("tag", "event"):
         if c.field == "tag":
