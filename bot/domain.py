@@ -94,7 +94,7 @@ class SuggestionResult:
     suggestion_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The public JSON schema of DESIGN.md (plus a few optional extra keys)."""
+        """The public JSON of ``siyu suggest --json`` (README.md, Interchange formats)."""
         return {
             "scripts": [
                 {k: v for k, v in asdict(s).items() if k != "missing"}

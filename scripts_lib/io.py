@@ -1,6 +1,6 @@
 """Reading and writing the script library's interchange files: CSV, XLSX and YAML.
 
-The format is a public contract (DESIGN.md, "Interchange formats"): a header
+The format is a public contract (README.md, "Interchange formats"): a header
 ``id,title,category,stage,industry,tags,body`` plus the optional ``status`` and
 ``variant_group`` columns; YAML is a list of mappings with the same keys.
 

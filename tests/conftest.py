@@ -1,4 +1,4 @@
-"""Shared fixtures. The embedding model is fast only with one BLAS thread (DESIGN.md),
+"""Shared fixtures. The embedding model is fast only with one BLAS thread (README.md, Performance),
 and that must be set before numpy is imported, so it happens here, first."""
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -
     try:
         vectors = open_vector_store(settings.vectors, data_dir)
     except VectorStoreCorrupted as exc:
-        # Derived data (DESIGN.md): move it aside and let sync_indexes rebuild from SQL.
+        # Derived data (docs/ARCHITECTURE.md): move it aside and let sync_indexes rebuild from SQL.
         moved = quarantine_vector_store(exc.path)
         log.warning("%s; moved it to %s and rebuilding the index from the database", exc, moved)
         vectors = open_vector_store(settings.vectors, data_dir)
