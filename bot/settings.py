@@ -107,9 +107,32 @@ class WebSettings(_Section):
     cookie_secure: bool = False
     #: Seconds a login lasts.
     session_max_age_s: int = Field(default=43200, ge=60, le=30 * 86400)
+    #: Serve the API reference (/docs, /openapi.json) to anonymous visitors too; off, it
+    #: needs a login.
+    public_docs: bool = False
+    #: Largest request body (JSON or form) accepted, in bytes; a larger one is refused
+    #: with 413 before it is read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    #: Largest uploaded file (knowledge documents, script tables), in bytes.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    #: Most rows an uploaded table (CSV / XLSX) may have.
+    max_upload_rows: int = Field(default=20000, ge=1, le=10_000_000)
+    #: Hours a validated script upload waits for its confirmation before it is deleted.
+    upload_expiry_hours: float = Field(default=24, gt=0, le=24 * 30)
+    #: Failed logins of one account within ``login_window_s`` before further attempts
+    #: are refused (429) until the oldest failure leaves the window.
+    login_account_failures: int = Field(default=5, ge=1, le=1000)
+    #: Failed logins from one client address within ``login_window_s`` (any account).
+    login_address_failures: int = Field(default=20, ge=1, le=100_000)
+    #: Seconds over which failed logins are counted.
+    login_window_s: float = Field(default=900, gt=0, le=86400)
+    #: Password checks (argon2, ~0.2 s of CPU each) run at most this many at a time, off
+    #: the event loop: a flood of logins cannot take every core.
+    login_concurrency: int = Field(default=1, ge=1, le=64)
 
     def secret(self) -> str:
-        """The session secret from the environment; placeholders and short values refused."""
+        """The session secret from the environment; placeholders, short values and
+        low-entropy values are refused."""
         value = os.environ.get(self.secret_env, "").strip()
         if value.lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(
@@ -120,7 +143,33 @@ class WebSettings(_Section):
             raise ConfigError(
                 f"{self.secret_env} is too short: use at least {MIN_WEB_SECRET_CHARS} characters"
             )
+        if not looks_random(value):
+            raise ConfigError(
+                f"{self.secret_env} looks like a placeholder or is not random enough:"
+                " generate one with `openssl rand -hex 32`"
+            )
         return value
+
+
+#: Words that mark a secret copied from an example rather than generated.
+_PLACEHOLDER_WORDS = ("secret", "change", "your", "example", "placeholder", "replace", "here")
+#: A generated secret needs at least 10^this guesses by zxcvbn's estimate (about 80 bits;
+#: ``openssl rand -hex 32`` scores over 60, 36 x ``a`` under 3).
+MIN_SECRET_GUESSES_LOG10 = 24
+#: zxcvbn looks at this many characters (its cost grows with the length).
+_ZXCVBN_CHARS = 72
+
+
+def looks_random(value: str) -> bool:
+    """Whether ``value`` could be a generated secret: no placeholder words, and hard to
+    guess by zxcvbn (repeats, sequences, keyboard walks and dictionary words score low)."""
+    from zxcvbn import zxcvbn
+
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return False
+    guesses_log10 = float(zxcvbn(value[:_ZXCVBN_CHARS])["guesses_log10"])
+    return guesses_log10 >= MIN_SECRET_GUESSES_LOG10
 
 
 class FollowupSettings(_Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -173,7 +174,7 @@ def test_message_logged_before_a_crash_is_processed_when_serve_starts(
 
     served: list[object] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
-    monkeypatch.setenv("SIYU_WEB_SECRET", "x" * 40)
+    monkeypatch.setenv("SIYU_WEB_SECRET", secrets.token_hex(32))
     assert run(["--data-dir", str(data), "serve"]) == 0
     assert served, "the web app was built"
     after = make_runtime(data_dir=data, load=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -489,7 +490,7 @@ def test_kpis_and_svg_chart(world: World) -> None:
 
 
 def test_docs_are_served_without_a_cdn(world: World) -> None:
-    with world.client() as c:
+    with world.client("olivia") as c:
         docs = c.get("/docs").text
         assert "/assets/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
         assert c.get("/assets/swagger/swagger-ui-bundle.js").status_code == 200
@@ -503,13 +504,14 @@ def test_web_secret_rejects_placeholders(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv("T_WEB_SECRET", bad)
         with pytest.raises(ConfigError):
             web.secret()
-    monkeypatch.setenv("T_WEB_SECRET", "s" * 40)
-    assert web.secret() == "s" * 40
+    good = secrets.token_hex(32)
+    monkeypatch.setenv("T_WEB_SECRET", good)
+    assert web.secret() == good
 
 
 def test_passwords_are_argon2_hashed() -> None:
-    h = hash_password("long enough")
-    assert h.startswith("$argon2") and verify_password(h, "long enough")
+    h = hash_password(PASSWORD)
+    assert h.startswith("$argon2") and verify_password(h, PASSWORD)
     assert not verify_password(h, "wrong one") and not verify_password("garbage", "x")
     with pytest.raises(InputError):
         hash_password("short")
@@ -531,7 +533,7 @@ def test_cli_users_add_token_and_serve_needs_a_secret(
                 "--adviser-id",
                 "a1",
                 "--password",
-                "password123",
+                PASSWORD,
             ]
         )
         == 0
@@ -548,12 +550,12 @@ def test_cli_users_add_token_and_serve_needs_a_secret(
                 "--adviser-id",
                 "a1",
                 "--password",
-                "password123",
+                PASSWORD,
             ]
         )
         == 1
     )
-    assert run([*base, "users", "add", "x", "--role", "boss", "--password", "password123"]) == 1
+    assert run([*base, "users", "add", "x", "--role", "boss", "--password", PASSWORD]) == 1
     assert run([*base, "users", "token", "ann"]) == 0
     assert run([*base, "users", "list"]) == 0
     monkeypatch.setenv("SIYU_WEB_SECRET", "changeme")

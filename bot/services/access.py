@@ -11,9 +11,12 @@ by ``--actor`` or the operating-system user (``cli_principal``).
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
+import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeGuard
 
@@ -45,6 +48,18 @@ NO_PERMISSION: Final = "没有权限访问此页面"
 #: What a customer out of scope looks like: the same as one that does not exist.
 NO_CUSTOMER: Final = "客户不存在"
 MIN_PASSWORD_CHARS = 8
+#: Longest password taken (argon2 takes any length; zxcvbn's cost grows with it).
+MAX_PASSWORD_CHARS = 128
+#: zxcvbn's score (0-4) a password needs: 3 is "safely unguessable" (about 10^8 guesses
+#: and more); common passwords, keyboard walks, repeats, dates and the user's own name
+#: score lower.
+MIN_PASSWORD_SCORE = 3
+WEAK_PASSWORD = (
+    "密码太简单或太常见（如 password、12345678、用户名加数字），请换一个更长、更不规律的密码"
+)
+#: User names: letters (Chinese too), digits and ``_ . @ -``; no spaces or markup.
+USERNAME = re.compile(r"[\w.@-]{1,64}")
+BAD_USERNAME = "用户名只能由字母、汉字、数字和 _ . @ - 组成，长度 1–64"
 #: Prefix of API tokens, so a leaked one is recognisable in logs and scanners.
 TOKEN_PREFIX = "siyu_"
 #: The actor's name when neither ``--actor`` nor the operating-system user is known.
@@ -57,9 +72,31 @@ def is_role(value: str) -> TypeGuard[Role]:
     return value in ROLES
 
 
-def hash_password(password: str) -> str:
+def check_username(username: str) -> str:
+    """``username`` when it is a valid user name, else ``InputError``."""
+    if not USERNAME.fullmatch(username):
+        raise InputError(BAD_USERNAME)
+    return username
+
+
+def check_password(password: str, *, user_inputs: Sequence[str] = ()) -> None:
+    """``InputError`` for a password too short, too long, common or too simple (zxcvbn,
+    which knows the common-password lists, words, names, keyboard walks, dates and
+    repeats; ``user_inputs`` such as the user name count as known words)."""
+    from zxcvbn import zxcvbn
+
     if len(password) < MIN_PASSWORD_CHARS:
-        raise InputError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
+        raise InputError(f"密码至少 {MIN_PASSWORD_CHARS} 个字符")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InputError(f"密码最多 {MAX_PASSWORD_CHARS} 个字符")
+    inputs = [i for i in user_inputs if i]
+    if int(zxcvbn(password, user_inputs=inputs)["score"]) < MIN_PASSWORD_SCORE:
+        raise InputError(WEAK_PASSWORD)
+
+
+def hash_password(password: str, *, user_inputs: Sequence[str] = ()) -> str:
+    """The argon2 hash of an acceptable password (``check_password``)."""
+    check_password(password, user_inputs=user_inputs)
     return _hasher.hash(password)
 
 
@@ -68,6 +105,21 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """The hash of a random password nobody knows, made once, with the same parameters
+    as every stored hash."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+def verify_nothing(password: str) -> bool:
+    """Spend the work of one ``verify_password`` and fail: logging in as an unknown or
+    deactivated user costs as long as a wrong password, so timing does not tell which
+    user names exist."""
+    verify_password(_dummy_hash(), password)
+    return False
 
 
 def new_api_token() -> str:

@@ -88,6 +88,9 @@ class User(Base):
     team: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Console sessions carry the version they were created under; raising it (logout,
+    #: deactivation, a password change) ends every session of the user at once.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiToken(Base):

@@ -26,6 +26,7 @@ class UserRecord:
     active: bool
     password_hash: str
     created_at: datetime
+    session_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +49,23 @@ def create_user(
     adviser_id: str | None = None,
     team: str | None = None,
 ) -> UserRecord:
-    """Create a user. An adviser user gets (or joins) the adviser record ``adviser_id``,
-    whose team is set to ``team``."""
+    """Create a user. An adviser user gets a new adviser record ``adviser_id`` in
+    ``team``, or joins an existing one: then ``team`` must be that adviser's team (or
+    None, taking it over) — a team changes only by ``set_adviser_team``."""
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise InputError(f"user {username!r} already exists")
+        raise InputError(f"用户 {username} 已存在")
     if adviser_id is not None:
         adviser = session.get(Adviser, adviser_id)
         if adviser is None:
-            adviser = Adviser(id=adviser_id, name=display_name or username)
+            adviser = Adviser(id=adviser_id, name=display_name or username, team=team)
             session.add(adviser)
-        if team is not None:
-            adviser.team = team
+        elif team is None:
+            team = adviser.team
+        elif team != adviser.team:
+            raise InputError(
+                f"顾问 {adviser_id} 属于团队 {adviser.team or '（无）'}，不能在添加用户时改团队；"
+                f"确需调整请用 siyu users team {adviser_id} {team}"
+            )
     row = User(
         username=username,
         display_name=display_name or username,
@@ -73,8 +80,71 @@ def create_user(
             session.add(row)
             session.flush()
     except IntegrityError as exc:
-        raise InputError(f"user {username!r} already exists") from exc
+        raise InputError(f"用户 {username} 已存在") from exc
     return user_record(row)
+
+
+def _user_named(session: Session, username: str) -> User:
+    row = session.scalar(select(User).where(User.username == username))
+    if row is None:
+        raise NotFoundError("用户不存在", ref=username)
+    return row
+
+
+def set_active(*, session: Session, username: str, active: bool) -> UserRecord:
+    """Activate or deactivate a user; deactivation also ends every session."""
+    row = _user_named(session, username)
+    row.active = active
+    if not active:
+        row.session_version += 1
+    session.flush()
+    return user_record(row)
+
+
+def set_password_hash(*, session: Session, username: str, password_hash: str) -> UserRecord:
+    """Replace a user's password; every session of theirs ends."""
+    row = _user_named(session, username)
+    row.password_hash = password_hash
+    row.session_version += 1
+    session.flush()
+    return user_record(row)
+
+
+def end_sessions(*, session: Session, user_id: int) -> None:
+    """Every console session of the user ends (the version they carry is outdated)."""
+    row = session.get(User, user_id)
+    if row is not None:
+        row.session_version += 1
+        session.flush()
+
+
+def revoke_all_tokens(*, session: Session, user_id: int) -> int:
+    """Revoke every unrevoked API token of a user; how many."""
+    rows = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))
+        )
+    )
+    for row in rows:
+        row.revoked = True
+    session.flush()
+    return len(rows)
+
+
+def set_adviser_team(*, session: Session, adviser_id: str, team: str | None) -> str | None:
+    """Move an adviser (and the adviser users of that adviser id) to ``team``; the
+    previous team."""
+    adviser = session.get(Adviser, adviser_id)
+    if adviser is None:
+        raise NotFoundError("顾问不存在", ref=adviser_id)
+    previous = adviser.team
+    adviser.team = team
+    for user in session.scalars(
+        select(User).where(User.adviser_id == adviser_id, User.role == "adviser")
+    ):
+        user.team = team
+    session.flush()
+    return previous
 
 
 def get_user(*, session: Session, user_id: int) -> UserRecord | None:
@@ -157,6 +227,7 @@ def user_record(row: User) -> UserRecord:
         active=row.active,
         password_hash=row.password_hash,
         created_at=aware(row.created_at),
+        session_version=row.session_version,
     )
 
 

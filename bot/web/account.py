@@ -8,20 +8,20 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.services import users
 from bot.web import schemas
-from bot.web.deps import AnyUser, db_session, render
+from bot.web.deps import AnyUser, IdPath, IdQuery, db_session, render
 
 router = APIRouter()
 
 
 @router.get("/account/tokens", include_in_schema=False)
-def tokens_page(request: Request, principal: AnyUser, revoked: int | None = None) -> Response:
+def tokens_page(request: Request, principal: AnyUser, revoked: IdQuery = None) -> Response:
     with db_session(request) as session:
         tokens = users.tokens(session, principal)
     return render(request, "account_tokens.html", principal, tokens=tokens, revoked=revoked)
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
-def revoke_page(request: Request, principal: AnyUser, token_id: int) -> Response:
+def revoke_page(request: Request, principal: AnyUser, token_id: IdPath) -> Response:
     with db_session(request) as session:
         users.revoke_token(session, principal, token_id=token_id)
     return RedirectResponse(f"/account/tokens?revoked={token_id}", status_code=303)
@@ -41,7 +41,7 @@ def list_tokens(request: Request, principal: AnyUser) -> list[schemas.ApiTokenPu
     tags=["account"],
     responses={404: {"description": "No such token of yours"}},
 )
-def revoke_token(request: Request, principal: AnyUser, token_id: int) -> Response:
+def revoke_token(request: Request, principal: AnyUser, token_id: IdPath) -> Response:
     """Revoke one of your tokens (it is refused with 401 from then on)."""
     with db_session(request) as session:
         users.revoke_token(session, principal, token_id=token_id)

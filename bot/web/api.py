@@ -32,6 +32,7 @@ from bot.web.deps import (
     AdviserUser,
     AnyUser,
     CustomerViewer,
+    IdPath,
     Manager,
     Operator,
     db_session,
@@ -67,7 +68,7 @@ def list_customers(request: Request, principal: CustomerViewer) -> list[schemas.
     responses={404: {"description": "No such customer in your scope"}},
 )
 def get_customer(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> schemas.ProfilePublic:
     """Profile card: identities, tags, timeline (audited)."""
     with db_session(request) as session:
@@ -82,7 +83,7 @@ def get_customer(
     responses={404: {"description": "No such customer in your scope"}},
 )
 def export_customer(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> schemas.CustomerExport:
     """Everything held about one customer (audited as an export)."""
     with db_session(request) as session:
@@ -97,7 +98,7 @@ def export_customer(
     responses={404: {"description": "No such customer in your scope"}},
 )
 def latest_suggestion(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> schemas.SuggestionPublic | None:
     """The newest suggestion for a customer (null if none yet)."""
     with db_session(request) as session:
@@ -113,7 +114,7 @@ def latest_suggestion(
     responses={404: {"description": "No such suggestion in your scope"}},
 )
 def get_suggestion(
-    request: Request, suggestion_id: int, principal: CustomerViewer
+    request: Request, suggestion_id: IdPath, principal: CustomerViewer
 ) -> schemas.SuggestionPublic:
     with db_session(request) as session:
         found = suggestions.get(session, principal, suggestion_id)
@@ -132,7 +133,7 @@ def get_suggestion(
 )
 def record_outcome(
     request: Request,
-    suggestion_id: int,
+    suggestion_id: IdPath,
     body: schemas.OutcomeCreate,
     principal: CustomerViewer,
 ) -> schemas.OutcomeCreated:
@@ -207,7 +208,7 @@ def suggest(
     responses={404: {"description": "No such tag in your scope"}},
 )
 def review_tag(
-    request: Request, customer_tag_id: int, body: schemas.TagReview, principal: CustomerViewer
+    request: Request, customer_tag_id: IdPath, body: schemas.TagReview, principal: CustomerViewer
 ) -> schemas.CustomerTagPublic:
     """Confirm or reject a suggested tag of a customer in your scope."""
     with db_session(request) as session:
@@ -294,7 +295,7 @@ def merge_customers(
         404: {"description": "No such merge in your scope"},
     },
 )
-def undo_merge(request: Request, merge_id: int, principal: Manager) -> schemas.MergePublic:
+def undo_merge(request: Request, merge_id: IdPath, principal: Manager) -> schemas.MergePublic:
     """Undo a merge: both profiles are as they were (audited)."""
     with db_session(request) as session:
         record = merges.undo(session, principal, merge_id=merge_id)

@@ -8,11 +8,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
@@ -20,7 +19,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, RejectedInput
 from bot.pipeline.runtime import Runtime
 from bot.web import account, api, auth, effectiveness, knowledge, manager, scripts, sidebar
-from bot.web.deps import NotAuthenticated, csrf_token, local_time, waiting_label
+from bot.web.deps import (
+    NotAuthenticated,
+    csrf_token,
+    current_principal,
+    local_time,
+    waiting_label,
+)
+from bot.web.protection import BodyLimit, SecurityHeaders
 
 HERE = Path(__file__).parent
 API_DESCRIPTION = """思语 Siyu Copilot 的 JSON API。
@@ -39,6 +45,12 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
 }
 
 
+def routers() -> list[APIRouter]:
+    """The routers of the console's pages and API, in the order they are matched."""
+    modules = (auth, account, sidebar, effectiveness, scripts, knowledge, manager, api)
+    return [module.router for module in modules]
+
+
 def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
     """Build the console for ``runtime``. ``secret`` signs session cookies; by default it
     is read from the environment variable named by ``[web] secret_env``."""
@@ -49,12 +61,15 @@ def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.runtime = runtime
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["localtime"] = lambda v: local_time(v, runtime.settings.timezone)
     templates.env.filters["waiting"] = waiting_label
     app.state.templates = templates
+    # The last added is the outermost: security headers on every response (the 413s
+    # too), the body limit before the session is decoded or anything is parsed.
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret if secret is not None else web.secret(),
@@ -63,16 +78,23 @@ def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
         same_site="lax",
         https_only=web.cookie_secure,
     )
+    app.add_middleware(BodyLimit, body_bytes=web.max_body_bytes, upload_bytes=web.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    _mount_swagger(app)
-    for module in (auth, account, sidebar, effectiveness, scripts, knowledge, manager, api):
-        app.include_router(module.router)
+    _mount_api_docs(app, templates, public=web.public_docs)
+    for router in routers():
+        app.include_router(router)
     _error_handlers(app, templates)
     return app
 
 
-def _mount_swagger(app: FastAPI) -> None:
-    """Swagger UI from the ``swagger-ui-bundle`` wheel: /docs works offline, no CDN."""
+#: The API reference; answered like the API (401, not a redirect) when not logged in.
+OPENAPI_URL = "/openapi.json"
+
+
+def _mount_api_docs(app: FastAPI, templates: Jinja2Templates, *, public: bool) -> None:
+    """/docs (Swagger UI from the ``swagger-ui-bundle`` wheel: offline, no CDN, no inline
+    script) and /openapi.json; both need a login unless ``[web] public_docs``."""
     import swagger_ui_bundle
 
     app.mount(
@@ -81,20 +103,22 @@ def _mount_swagger(app: FastAPI) -> None:
         name="swagger",
     )
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="思语 Siyu Copilot — API",
-            swagger_js_url="/assets/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/assets/swagger/swagger-ui.css",
-            swagger_favicon_url="/assets/swagger/favicon-32x32.png",
-        )
+    # Not public: a session or a token, as for any API call (401 / the login page).
+    guard = [] if public else [Depends(current_principal)]
+
+    @app.get(OPENAPI_URL, include_in_schema=False, dependencies=guard)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=guard)
+    def docs(request: Request) -> Response:
+        return templates.TemplateResponse(request, "api_docs.html", {"openapi_url": OPENAPI_URL})
 
 
 def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     def is_api(request: Request) -> bool:
-        return request.url.path.startswith("/api/")
+        path = request.url.path
+        return path.startswith("/api/") or path == OPENAPI_URL
 
     def page(request: Request, status: int, message: str) -> Response:
         return templates.TemplateResponse(

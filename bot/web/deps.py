@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -20,10 +20,17 @@ from starlette.responses import Response
 from bot.pipeline.runtime import Runtime
 from bot.services import access, users
 from bot.services.access import Principal, Role
+from bot.web.schemas import MAX_ID
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+
+#: An id in the path (``MAX_ID``: see bot/web/schemas.py), and an optional one in the query string.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+#: A count shown back on a page (``?done=3``).
+CountQuery = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 bearer = HTTPBearer(auto_error=False, description="API token (`siyu users token NAME`)")
 
@@ -87,8 +94,12 @@ def current_principal(
         if credentials is not None:
             principal = users.from_token(session, credentials.credentials)
         else:
-            uid = request.session.get("uid")
-            principal = users.from_user_id(session, uid) if isinstance(uid, int) else None
+            uid, version = request.session.get("uid"), request.session.get("sv")
+            principal = (
+                users.from_session(session, uid, version)
+                if isinstance(uid, int) and isinstance(version, int)
+                else None
+            )
     if principal is None:
         raise NotAuthenticated()
     return principal
@@ -125,6 +136,21 @@ def render(
         {"me": principal, "csrf": csrf_token(request), **context},
         status_code=status_code,
     )
+
+
+#: Characters a browser drops or reads as a separator inside a URL: with them,
+#: ``/<tab>/evil.example`` would become ``//evil.example``, another site.
+_URL_CONTROL = frozenset(chr(c) for c in range(0x21)) | {"\\", "\x7f"}
+
+
+def local_path(target: str) -> str:
+    """``target`` when it is a path of this app (``/…``, not ``//host``), else ``""``:
+    every redirect to a user-supplied place goes through here (no open redirect)."""
+    if not target.startswith("/") or target.startswith("//"):
+        return ""
+    if any(ch in _URL_CONTROL for ch in target):
+        return ""
+    return target
 
 
 def local_time(value: datetime | None, tz: str) -> str:

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from bot.services import knowledge
-from bot.web.deps import Operator, db_session, render, runtime_of
+from bot.web.deps import IdPath, IdQuery, Operator, db_session, render, runtime_of
 
 router = APIRouter(prefix="/knowledge", include_in_schema=False)
 
 
 @router.get("")
 def list_page(
-    request: Request, principal: Operator, message: str = "", document: int | None = None
+    request: Request, principal: Operator, message: str = "", document: IdQuery = None
 ) -> Response:
     with db_session(request) as session:
         docs = knowledge.documents(session, principal)
@@ -62,7 +62,7 @@ def rebuild(request: Request, principal: Operator) -> Response:
 
 
 @router.get("/{document_id}")
-def chunks_page(request: Request, principal: Operator, document_id: int) -> Response:
+def chunks_page(request: Request, principal: Operator, document_id: IdPath) -> Response:
     with db_session(request) as session:
         knowledge.check_document(session, principal, document_id)
     return RedirectResponse(f"/knowledge?document={document_id}#chunks", status_code=303)

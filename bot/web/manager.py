@@ -12,14 +12,23 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.errors import NotFoundError
 from bot.services import merges, reports, tags
+from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, stacked_columns
-from bot.web.deps import Manager, db_session, render, runtime_of
+from bot.web.deps import (
+    CountQuery,
+    IdPath,
+    IdQuery,
+    Manager,
+    db_session,
+    render,
+    runtime_of,
+)
 
 router = APIRouter(prefix="/manager", include_in_schema=False)
 
 
 @router.get("/tags")
-def tag_queue(request: Request, principal: Manager, done: int | None = None) -> Response:
+def tag_queue(request: Request, principal: Manager, done: CountQuery = None) -> Response:
     with db_session(request) as session:
         items = tags.review_queue(session, principal)
     return render(request, "manager_tags.html", principal, items=items, done=done)
@@ -30,7 +39,7 @@ def review(
     request: Request,
     principal: Manager,
     status: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
-    ids: Annotated[list[int] | None, Form()] = None,
+    ids: Annotated[list[schemas.Id] | None, Form()] = None,
 ) -> Response:
     chosen = ids or []
     with db_session(request) as session:
@@ -40,7 +49,9 @@ def review(
 
 
 @router.post("/tags/{customer_tag_id}/{status}")
-def review_one(request: Request, principal: Manager, customer_tag_id: int, status: str) -> Response:
+def review_one(
+    request: Request, principal: Manager, customer_tag_id: IdPath, status: str
+) -> Response:
     if status not in ("confirmed", "rejected"):
         raise NotFoundError("未知操作")
     with db_session(request) as session:
@@ -49,7 +60,7 @@ def review_one(request: Request, principal: Manager, customer_tag_id: int, statu
 
 
 @router.get("/merges")
-def merge_suggestions(request: Request, principal: Manager, merged: int | None = None) -> Response:
+def merge_suggestions(request: Request, principal: Manager, merged: IdQuery = None) -> Response:
     """Profiles in the team sharing a phone number or unionid, each with a merge button."""
     with db_session(request) as session:
         items = merges.suggestions(session, principal)
@@ -60,8 +71,8 @@ def merge_suggestions(request: Request, principal: Manager, merged: int | None =
 def merge(
     request: Request,
     principal: Manager,
-    keep_id: Annotated[int, Form()],
-    merge_id: Annotated[int, Form()],
+    keep_id: Annotated[int, Form(ge=1, le=schemas.MAX_ID)],
+    merge_id: Annotated[int, Form(ge=1, le=schemas.MAX_ID)],
 ) -> Response:
     with db_session(request) as session:
         record = merges.merge(session, principal, keep_id=keep_id, merge_id=merge_id)

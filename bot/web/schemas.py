@@ -24,6 +24,14 @@ from bot.domain import MESSAGE_TYPES
 Rate = Annotated[float, AfterValidator(lambda v: round(v, 4))]
 
 
+#: Row ids are positive and fit a 32-bit INTEGER column (PostgreSQL's ``integer``): a
+#: larger number names no row, and is refused (422) like any malformed value rather than
+#: reaching the database (where 2^63 and more overflowed into a 500).
+MAX_ID = 2**31 - 1
+#: A row id in a request body or form.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 class Public(BaseModel):
     """A response shape read from a record's attributes; by field name too, so a dumped
     instance validates again (FastAPI checks what a route returns)."""
@@ -126,7 +134,7 @@ class TagReview(BaseModel):
 
 
 class BulkTagReview(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[Id] = Field(min_length=1, max_length=500)
     status: Literal["confirmed", "rejected"]
 
 
@@ -280,10 +288,6 @@ class ApiTokenPublic(Public):
     revoked: bool
     created_at: datetime
     last_used_at: datetime | None
-
-
-#: Largest database id (a 32-bit INTEGER on PostgreSQL).
-MAX_ID = 2**31 - 1
 
 
 class MergeCreate(BaseModel):

@@ -17,7 +17,7 @@ from bot.errors import InputError, NotFoundError
 from bot.services import scripts
 from bot.services.access import Principal
 from bot.web import schemas
-from bot.web.deps import Operator, render, runtime_of
+from bot.web.deps import IdQuery, Operator, local_path, render, runtime_of
 from bot.web.diffs import html_diff
 from scripts_lib import (
     CATEGORIES,
@@ -116,8 +116,8 @@ def edit_page(
     request: Request,
     principal: Operator,
     script_id: str,
-    old: int | None = None,
-    new: int | None = None,
+    old: IdQuery = None,
+    new: IdQuery = None,
 ) -> Response:
     """The edit form, with the version history and the difference between two versions
     (by default the latest and the one before it)."""
@@ -216,9 +216,12 @@ def set_status(
     principal: Operator,
     script_id: str,
     status: Annotated[str, Form(pattern="^(draft|approved|archived)$")],
+    next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
+    """Back to the list the form was on (``next``, a path of this app), never to
+    wherever the ``Referer`` points."""
     scripts.set_status(runtime_of(request), principal, script_id=script_id, status=status)
-    return RedirectResponse(request.headers.get("referer") or "/scripts", status_code=303)
+    return RedirectResponse(local_path(next) or "/scripts", status_code=303)
 
 
 # ------------------------------------------------------------------ upload

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.services import customers, followups, tags
-from bot.web.deps import CustomerViewer, db_session, render, runtime_of
+from bot.web.deps import CustomerViewer, IdPath, IdQuery, db_session, render, runtime_of
 from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
 
 router = APIRouter(include_in_schema=False)
@@ -28,9 +28,7 @@ IDENTITY_LABELS = {
 
 
 @router.get("/sidebar")
-def sidebar(
-    request: Request, principal: CustomerViewer, customer_id: int | None = None
-) -> Response:
+def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = None) -> Response:
     with db_session(request) as session:
         rows = customers.inbox(session, principal)
         profile = customers.profile(session, principal, customer_id) if customer_id else None
@@ -62,7 +60,7 @@ def _today_start(timezone: str) -> datetime:
 
 @router.get("/sidebar/inbox")
 def inbox_fragment(
-    request: Request, principal: CustomerViewer, customer_id: int | None = None
+    request: Request, principal: CustomerViewer, customer_id: IdQuery = None
 ) -> Response:
     """The conversation list alone, re-fetched when a live event arrives."""
     with db_session(request) as session:
@@ -73,7 +71,7 @@ def inbox_fragment(
 @router.post("/sidebar/tags/{customer_tag_id}")
 def review_tag(
     request: Request,
-    customer_tag_id: int,
+    customer_tag_id: IdPath,
     principal: CustomerViewer,
     status: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
     customer_id: Annotated[int, Form()],
