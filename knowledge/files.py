@@ -55,6 +55,7 @@ __all__ = [
     "YamlMapping",
     "cell_text",
     "check_yaml_depth",
+    "count_table_rows",
     "csv_rows",
     "decode_text",
     "load_yaml_file",
@@ -279,6 +280,44 @@ def xlsx_rows(data: bytes, *, name: str) -> list[RawRow]:
     except _xlsx_errors() as exc:
         raise InputError(f"{name}: not a readable .xlsx workbook ({one_line(exc)})") from exc
     return rows
+
+
+def count_table_rows(path: Path, *, stop_after: int) -> int:
+    """How many rows (blank ones too) a CSV / tab-separated file or an XLSX workbook's
+    first sheet has, counting no further than ``stop_after + 1``: enough to tell that a
+    table is over a limit without reading all of it. A file that cannot be read counts
+    the rows read before the problem (reading it for real reports the problem)."""
+    data = read_bytes(path)
+    count = 0
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        import openpyxl
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+                try:
+                    if book.worksheets:
+                        sheet: Any = book.worksheets[0]
+                        sheet.reset_dimensions()
+                        for _ in sheet.iter_rows(values_only=True):
+                            count += 1
+                            if count > stop_after:
+                                break
+                finally:
+                    book.close()
+        except _xlsx_errors():
+            pass
+        return count
+    text = decode_text(data, name=path.name)
+    try:
+        for _ in csv.reader(io.StringIO(text, newline="")):
+            count += 1
+            if count > stop_after:
+                break
+    except csv.Error:
+        pass
+    return count
 
 
 _SPACE = re.compile(r"\s+")

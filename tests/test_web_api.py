@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_helpers import PASSWORD, add_users, bearer_client, customer_message, login, web_app
+from web_helpers import (
+    PASSWORD,
+    add_users,
+    bearer_client,
+    customer_message,
+    finish_job,
+    login,
+    web_app,
+)
 
 from bot.cli import run
 from bot.errors import ConfigError, InputError
@@ -381,6 +389,9 @@ def test_upload_reports_problems_and_writes_nothing(world: World) -> None:
             data={"csrf_token": csrf},
             files={"file": ("bad.csv", io.BytesIO(BAD_CSV.encode()), "text/csv")},
         )
+        job = finish_job(c, res)
+        assert job["state"] == "done" and "错误" in job["message"]
+        res = c.get(job["next_url"])
         assert res.status_code == 400
         assert "校验报告" in res.text and "nonsense" in res.text and "未写入任何内容" in res.text
     assert not world.rt.library.get(["W-1"])
@@ -395,11 +406,17 @@ def test_good_upload_is_imported_only_after_confirmation(world: World) -> None:
             data={"csrf_token": csrf},
             files={"file": ("good.csv", io.BytesIO("\n".join(good).encode()), "text/csv")},
         )
+        res = c.get(finish_job(c, res)["next_url"])
         assert res.status_code == 200 and "确认导入 1 条" in res.text
         assert not world.rt.library.get(["W-1"])
         token = res.text.split("/scripts/upload/")[1].split("/confirm")[0]
-        done = c.post(f"/scripts/upload/{token}/confirm", data={"csrf_token": csrf})
-        assert "导入完成" in done.text
+        started = c.post(f"/scripts/upload/{token}/confirm", data={"csrf_token": csrf})
+        job = finish_job(c, started)
+        assert job["state"] == "done" and "导入完成" in job["message"]
+        assert "导入完成：新增 1" in c.get(job["next_url"]).text
+        # a confirmed upload is used up
+        again = c.post(f"/scripts/upload/{token}/confirm", data={"csrf_token": csrf})
+        assert again.status_code == 404
     assert world.rt.library.get(["W-1"])
 
 
@@ -451,10 +468,14 @@ def test_knowledge_upload_shows_chunks_and_rebuilds(world: World) -> None:
             data={"csrf_token": csrf, "industry": "insurance"},
             files={"file": ("policy.md", io.BytesIO(doc.encode()), "text/markdown")},
         )
+        job = finish_job(c, res)
+        assert job["state"] == "done", job
+        res = c.get(job["next_url"])
         assert res.status_code == 200 and "已导入 policy.md" in res.text
         doc_id = re.search(r'document=(\d+)#chunks">policy\.md<', res.text).group(1)  # type: ignore[union-attr]
         assert "犹豫期15天" in c.get(f"/knowledge?document={doc_id}").text
-        assert "索引已重建" in c.post("/knowledge/rebuild", data={"csrf_token": csrf}).text
+        rebuilt = finish_job(c, c.post("/knowledge/rebuild", data={"csrf_token": csrf}))
+        assert "索引已重建" in c.get(rebuilt["next_url"]).text
 
 
 # ------------------------------------------------------------------ manager

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -83,3 +89,58 @@ def customer_message(rt: Runtime, adviser_id: str, contact: str, text: str, name
     result = channel.receive(contact, text, contact_name=name or contact)
     assert result is not None and result.suggestion_id is not None
     return result.suggestion_id
+
+
+#: A job started by a test gives up after this long (a failure, not a timing bound).
+JOB_DEADLINE_S = 300
+
+
+def job_id_of(response: Any) -> str:
+    """The id of the job a POST started: the 303 points at (or was followed to)
+    ``/jobs/<id>``."""
+    where = response.headers.get("location") or str(response.url)
+    found = re.search(r"/jobs/([0-9a-f]{16})", where)
+    assert found, (response.status_code, where, response.text[:300])
+    return found.group(1)
+
+
+def finish_job(client: TestClient, response: Any) -> dict[str, Any]:
+    """Wait for the job a POST started to finish; its status (done or failed)."""
+    job = job_id_of(response)
+    deadline = time.monotonic() + JOB_DEADLINE_S
+    while True:
+        status: dict[str, Any] = client.get(f"/api/jobs/{job}").json()
+        if status["state"] in ("done", "failed"):
+            return status
+        assert time.monotonic() < deadline, f"job {job} did not finish: {status}"
+        time.sleep(0.05)
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a thread of this process); its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.pipeline.assistant import Assistant
+from bot.pipeline.jobs import Jobs
 from bot.pipeline.kb import KnowledgeBase
 from bot.pipeline.library import ScriptLibrary
 from bot.pipeline.live import Broadcaster
@@ -44,6 +45,8 @@ class Runtime:
     assistant: Assistant
     #: Live events (a logged message, its suggestions) for the web console.
     events: Broadcaster = field(default_factory=Broadcaster)
+    #: Long work started from the web console (ingest, import, rebuild), off the requests.
+    jobs: Jobs = field(default_factory=Jobs)
 
     def sync_indexes(self, progress: IndexProgress | None = None) -> None:
         """Bring the script, knowledge and tag indexes in line with SQL. Cheap when
@@ -74,6 +77,7 @@ class Runtime:
         self.tagger.sync(tags, progress=progress)
 
     def close(self) -> None:
+        self.jobs.close()
         if self.llm is not None:
             self.llm.close()
         self.vectors.close()
@@ -85,14 +89,22 @@ class Runtime:
 LEXICAL_DIR = "lexical"
 
 
-def open_runtime(settings: Settings, *, progress: IndexProgress | None = None) -> Runtime:
-    """Open (and migrate) the store, open the indexes and sync them with SQL."""
+def open_runtime(
+    settings: Settings,
+    *,
+    progress: IndexProgress | None = None,
+    embedder: Embedder | None = None,
+) -> Runtime:
+    """Open (and migrate) the store, open the indexes and sync them with SQL.
+    ``embedder`` replaces the one ``[embedding]`` describes (tests pass a subclass of
+    the real one that records or pauses its calls)."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.from_settings(settings)
     db.migrate()
     apply_retention(db, settings)
-    embedder = build_embedder(settings.embedding)
+    if embedder is None:
+        embedder = build_embedder(settings.embedding)
     try:
         vectors = open_vector_store(settings.vectors, data_dir)
     except VectorStoreCorrupted as exc:

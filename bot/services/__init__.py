@@ -3,4 +3,5 @@ takes the acting ``Principal`` (``access``), checks its role and customer scope,
 audit log (``audit``) and raises domain errors (``bot.errors``); fronts only parse and
 render. One module per concept: customers, privacy (data-subject requests), merges (OneID),
 tags, scripts, knowledge, suggestions, messages, conversions, followups, segments,
-reports, users."""
+reports, users; uploads (files held for the console) and jobs (long work started from
+the console)."""

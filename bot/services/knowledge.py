@@ -1,9 +1,10 @@
-"""The knowledge base: ingest documents (a path, or a file uploaded to the console),
-rebuild the indexes, search, and list documents and their chunks."""
+"""The knowledge base: ingest documents (a path, or a file uploaded to the console, as a
+job), rebuild the indexes (from the console: as a job), search, and list documents and
+their chunks."""
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from bot.domain import KnowledgeSuggestion
 from bot.errors import InputError, NotFoundError
+from bot.pipeline.jobs import JobOutcome, JobProgress, JobStatus
 from bot.pipeline.kb import IngestReport
 from bot.pipeline.runtime import Runtime
-from bot.services import audit
+from bot.services import audit, uploads
 from bot.services.access import CURATORS, Principal, require
 from bot.store import documents as docs_repo
 from bot.store.records import ChunkRecord, DocumentRecord
@@ -23,8 +25,6 @@ Progress = Callable[[int, int], None]
 #: Documents uploaded to the console are kept here, under the data directory.
 UPLOAD_DIR = "knowledge"
 UPLOAD_SUFFIXES = (".md", ".txt", ".csv", ".xlsx")
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-_UNSAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
 NO_DOCUMENT = "文档不存在"
 
 
@@ -52,27 +52,107 @@ def ingest(
     return report
 
 
-def upload_name(filename: str) -> str:
-    """A safe file name for an uploaded document (no path, no odd characters)."""
-    return _UNSAFE_NAME.sub("_", Path(filename).name).strip("._") or "document.txt"
-
-
-def ingest_upload(
+def start_upload(
     rt: Runtime, principal: Principal, *, filename: str, data: bytes, industry: str | None
-) -> tuple[str, IngestReport]:
-    """Keep an uploaded document in the data directory and ingest it; its safe name and
-    the report."""
+) -> JobStatus:
+    """Check an uploaded document's type and size now, and ingest it as a job (off the
+    request): rows counted first for a table, then read, chunked, written to SQL in one
+    transaction and indexed, with progress. The document is kept in the data directory
+    under its own name (a later upload of the same name replaces it); a rejected one is
+    not kept, and its error names only the file."""
     require(principal, *CURATORS)
-    name = upload_name(filename)
-    if Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
-        raise InputError("只支持 .md / .txt / .csv / .xlsx 文档")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InputError("文件超过 5 MB")
+    staged = uploads.stage(rt.settings, filename=filename, data=data, suffixes=UPLOAD_SUFFIXES)
+
+    def work(job: JobProgress) -> JobOutcome:
+        return _ingest_staged(rt, principal, staged, industry, job)
+
+    try:
+        return rt.jobs.submit(
+            kind="knowledge.ingest",
+            owner=principal.username,
+            title=f"导入知识文档 {staged.name}",
+            work=work,
+        )
+    except Exception:
+        uploads.discard(staged.path)
+        raise
+
+
+def _ingest_staged(
+    rt: Runtime,
+    principal: Principal,
+    staged: uploads.Staged,
+    industry: str | None,
+    job: JobProgress,
+) -> JobOutcome:
     folder = Path(rt.settings.data_dir) / UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    target.write_bytes(data)
-    return name, ingest(rt, principal, path=target, industry=industry)
+    target = folder / staged.name
+    previous = target.read_bytes() if target.is_file() else None
+    job.phase("读取文件")
+    try:
+        uploads.check_rows(staged, rt.settings)
+        os.replace(staged.path, target)
+        job.phase("读取与分段")
+        report = ingest(
+            rt, principal, path=target, industry=industry, progress=_phase(job, "建立索引")
+        )
+    except BaseException as exc:
+        uploads.discard(staged.path)
+        # A rejected (or failed) document is not kept: the previous version comes back.
+        if previous is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_bytes(previous)
+        if isinstance(exc, InputError):
+            detail = uploads.without_paths(
+                uploads.without_paths(str(exc), target, staged.name), staged.path, staged.name
+            )
+            problems = [
+                uploads.without_paths(p, target, staged.name) for p in getattr(exc, "problems", [])
+            ]
+            raise InputError(f"无法导入 {staged.name}：{detail}", problems) from exc
+        raise
+    if report.chunks_written:
+        message = f"已导入 {staged.name}：{report.chunks_written} 段"
+    else:
+        message = f"{staged.name} 内容未变，无需重新导入"
+    return JobOutcome(message=message, next_url=f"/knowledge?job={job.job_id}")
+
+
+def start_rebuild(rt: Runtime, principal: Principal) -> JobStatus:
+    """Rebuild the indexes as a job."""
+    require(principal, *CURATORS)
+
+    def work(job: JobProgress) -> JobOutcome:
+        job.phase("重建知识索引")
+        k, s = rebuild(
+            rt,
+            principal,
+            knowledge_progress=job.progress,
+            scripts_progress=_phase(job, "重建话术索引"),
+        )
+        return JobOutcome(
+            message=f"索引已重建：知识 {k.added} 段，话术 {s.added} 条",
+            next_url=f"/knowledge?job={job.job_id}",
+        )
+
+    return rt.jobs.submit(
+        kind="knowledge.rebuild", owner=principal.username, title="重建索引", work=work
+    )
+
+
+def _phase(job: JobProgress, name: str) -> Progress:
+    started = False
+
+    def progress(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            job.phase(name, total)
+            started = True
+        job.progress(done, total)
+
+    return progress
 
 
 def rebuild(

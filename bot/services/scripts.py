@@ -11,13 +11,22 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import InputError, NotFoundError
 from bot.learning.mining import Proposal, mine_edits
+from bot.pipeline.jobs import JobOutcome, JobProgress, JobStatus
 from bot.pipeline.runtime import Runtime
-from bot.services import audit
+from bot.services import audit, uploads
 from bot.services.access import CURATORS, Principal, require
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import scripts as scripts_repo
-from scripts_lib import STATUSES, LintIssue, ParsedScript, ScriptRecord, fill, lint
+from scripts_lib import (
+    STATUSES,
+    LintIssue,
+    ParsedScript,
+    ScriptRecord,
+    fill,
+    lint,
+    read_scripts,
+)
 
 ScriptVersion = scripts_repo.ScriptVersionRecord
 NO_SCRIPT = "话术不存在"
@@ -153,6 +162,108 @@ def import_file(
             updated=stats.updated,
         )
     return stats
+
+
+#: Script tables the console takes.
+UPLOAD_SUFFIXES = (".csv", ".xlsx")
+UPLOAD_EXPIRED = "上传已过期或已导入，请重新上传"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadReport:
+    """The validation of an uploaded script table: nothing is written yet. ``token``
+    confirms the import; None when the file has errors (it is deleted then)."""
+
+    name: str
+    fatal: str | None
+    issues: tuple[LintIssue, ...]
+    errors: int
+    count: int
+    token: str | None
+
+
+def start_validation(rt: Runtime, principal: Principal, *, filename: str, data: bytes) -> JobStatus:
+    """Check an uploaded table's type and size now, and validate it as a job: rows
+    counted first, then read and linted. A file with errors is deleted; a clean one waits
+    for ``start_import`` (at most ``[web] upload_expiry_hours``)."""
+    require(principal, *CURATORS)
+    staged = uploads.stage(rt.settings, filename=filename, data=data, suffixes=UPLOAD_SUFFIXES)
+
+    def work(job: JobProgress) -> JobOutcome:
+        job.phase("校验文件")
+        report: UploadReport | None = None
+        try:
+            report = _validate(rt, staged)
+        finally:
+            if report is None or report.token is None:  # rejected: not kept
+                uploads.discard(staged.path)
+        return JobOutcome(
+            message=f"校验完成：共 {report.count} 条，错误 {report.errors}",
+            next_url=f"/scripts/upload?job={job.job_id}",
+            result=report,
+        )
+
+    try:
+        return rt.jobs.submit(
+            kind="scripts.validate",
+            owner=principal.username,
+            title=f"校验话术文件 {staged.name}",
+            work=work,
+        )
+    except Exception:
+        uploads.discard(staged.path)
+        raise
+
+
+def _validate(rt: Runtime, staged: uploads.Staged) -> UploadReport:
+    def fatal(message: str) -> UploadReport:
+        return UploadReport(
+            name=staged.name, fatal=message, issues=(), errors=1, count=0, token=None
+        )
+
+    try:
+        uploads.check_rows(staged, rt.settings)
+        parsed = read_scripts(staged.path)
+    except InputError as exc:
+        return fatal(uploads.without_paths(str(exc), staged.path, staged.name))
+    issues = tuple(lint(parsed))
+    errors = sum(1 for i in issues if i.severity == "error")
+    token = None if errors else staged.token
+    return UploadReport(
+        name=staged.name,
+        fatal=None,
+        issues=issues,
+        errors=errors,
+        count=len(parsed),
+        token=token,
+    )
+
+
+def start_import(rt: Runtime, principal: Principal, *, token: str) -> JobStatus:
+    """Import a validated upload (all or nothing) as a job; the upload is used up."""
+    require(principal, *CURATORS)
+    path = uploads.claim(rt.settings, token, UPLOAD_SUFFIXES)
+    if path is None:
+        raise NotFoundError(UPLOAD_EXPIRED)
+
+    def work(job: JobProgress) -> JobOutcome:
+        job.phase("写入话术库")
+        try:
+            stats = import_file(rt, principal, path=path, progress=job.progress)
+        finally:
+            uploads.discard(path)
+        return JobOutcome(
+            message=(f"导入完成：新增 {stats.added}，更新 {stats.updated}，未变 {stats.unchanged}"),
+            next_url=f"/scripts/upload?job={job.job_id}",
+        )
+
+    try:
+        return rt.jobs.submit(
+            kind="scripts.import", owner=principal.username, title="导入话术", work=work
+        )
+    except Exception:
+        uploads.discard(path)
+        raise
 
 
 def export(

@@ -18,7 +18,17 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, RejectedInput
 from bot.pipeline.runtime import Runtime
-from bot.web import account, api, auth, effectiveness, knowledge, manager, scripts, sidebar
+from bot.web import (
+    account,
+    api,
+    auth,
+    effectiveness,
+    jobs,
+    knowledge,
+    manager,
+    scripts,
+    sidebar,
+)
 from bot.web.deps import (
     NotAuthenticated,
     csrf_token,
@@ -47,7 +57,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
 
 def routers() -> list[APIRouter]:
     """The routers of the console's pages and API, in the order they are matched."""
-    modules = (auth, account, sidebar, effectiveness, scripts, knowledge, manager, api)
+    modules = (auth, account, jobs, sidebar, effectiveness, scripts, knowledge, manager, api)
     return [module.router for module in modules]
 
 

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from bot.services import knowledge
+from bot.errors import NotFoundError
+from bot.services import jobs, knowledge
+from bot.services.access import Principal
 from bot.web.deps import IdPath, IdQuery, Operator, db_session, render, runtime_of
 
 router = APIRouter(prefix="/knowledge", include_in_schema=False)
@@ -16,8 +18,11 @@ router = APIRouter(prefix="/knowledge", include_in_schema=False)
 
 @router.get("")
 def list_page(
-    request: Request, principal: Operator, message: str = "", document: IdQuery = None
+    request: Request, principal: Operator, job: str = "", document: IdQuery = None
 ) -> Response:
+    """The documents (and one document's chunks); ``job``: the outcome of an upload or
+    rebuild this user started."""
+    message = _job_message(request, principal, job)
     with db_session(request) as session:
         docs = knowledge.documents(session, principal)
         chunks = knowledge.chunks(session, principal, document) if document else []
@@ -33,32 +38,39 @@ def list_page(
     )
 
 
+def _job_message(request: Request, principal: Principal, job_id: str) -> str:
+    if not job_id:
+        return ""
+    try:
+        return jobs.get(runtime_of(request), principal, job_id).message
+    except NotFoundError:
+        return ""
+
+
 @router.post("/upload")
-async def upload(
+def upload(
     request: Request,
     principal: Operator,
     file: UploadFile,
     industry: Annotated[str, Form(max_length=50)] = "",
 ) -> Response:
-    data = await file.read(knowledge.MAX_UPLOAD_BYTES + 1)
-    name, report = knowledge.ingest_upload(
+    """Start ingesting the document as a job and show its progress. A plain ``def``: the
+    upload is read in a worker thread, never on the event loop."""
+    limit = runtime_of(request).settings.web.max_upload_bytes
+    job = knowledge.start_upload(
         runtime_of(request),
         principal,
         filename=file.filename or "",
-        data=data,
+        data=file.file.read(limit + 1),
         industry=industry or None,
     )
-    return RedirectResponse(
-        f"/knowledge?message=已导入 {name}：{report.chunks_written} 段", status_code=303
-    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.post("/rebuild")
 def rebuild(request: Request, principal: Operator) -> Response:
-    k, s = knowledge.rebuild(runtime_of(request), principal)
-    return RedirectResponse(
-        f"/knowledge?message=索引已重建：知识 {k.added} 段，话术 {s.added} 条", status_code=303
-    )
+    job = knowledge.start_rebuild(runtime_of(request), principal)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.get("/{document_id}")

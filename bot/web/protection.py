@@ -10,6 +10,8 @@ from typing import Any, Final
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
+from bot.services.uploads import size_label
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -59,12 +61,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def size_label(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):g} MB"
-    return f"{n / 1024:g} KB"
 
 
 class BodyLimit:

@@ -380,3 +380,21 @@ class ScriptEffectivenessPublic(BaseModel):
     often_edited: bool
     never_adopted: bool
     common_edits: list[tuple[str, int]]
+
+
+class JobPublic(Public):
+    """Long work started from the console (an upload being ingested, an import, a
+    rebuild): poll it until ``state`` is done or failed."""
+
+    id: str
+    title: str
+    state: Literal["queued", "running", "done", "failed"]
+    #: The current phase (e.g. 建立索引) and its progress (``done`` of ``total``; 0 of 0
+    #: when the phase has no count).
+    phase: str
+    done: int
+    total: int
+    #: The outcome or the error, in Chinese.
+    message: str
+    #: Where to go when it is done.
+    next_url: str | None

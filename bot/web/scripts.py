@@ -3,8 +3,6 @@ approve / archive, upload with a validation report before anything is written, e
 
 from __future__ import annotations
 
-import re
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from bot.errors import InputError, NotFoundError
-from bot.services import scripts
+from bot.services import jobs, scripts
 from bot.services.access import Principal
 from bot.web import schemas
 from bot.web.deps import IdQuery, Operator, local_path, render, runtime_of
@@ -22,24 +20,18 @@ from bot.web.diffs import html_diff
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
-    MAX_FILE_BYTES,
     STAGE_LABELS,
     STAGES,
     STATUSES,
     ScriptRecord,
-    lint,
-    read_scripts,
     split_tags,
 )
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
 
 STATUS_LABELS = {"draft": "草稿", "approved": "已审核", "archived": "已归档"}
-UPLOAD_SUFFIXES = (".csv", ".xlsx")
 EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
-_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 NO_VERSION = "版本不存在"
-UPLOAD_EXPIRED = "上传已过期"
 
 
 def script_filters(
@@ -225,74 +217,46 @@ def set_status(
 
 
 # ------------------------------------------------------------------ upload
-def _staging(request: Request) -> Path:
-    path = Path(runtime_of(request).settings.data_dir) / "web-uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @router.get("/upload")
-def upload_page(request: Request, principal: Operator) -> Response:
-    return render(request, "script_upload.html", principal, report=None)
-
-
-@router.post("/upload")
-async def upload(request: Request, principal: Operator, file: UploadFile) -> Response:
-    """Read and lint the file; nothing is written to the library yet."""
-    name = Path(file.filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        return render(
-            request,
-            "script_upload.html",
-            principal,
-            status_code=400,
-            report={"name": name, "fatal": "只支持 .csv 和 .xlsx 文件", "issues": [], "count": 0},
-        )
-    data = await file.read(MAX_FILE_BYTES + 1)
-    token = secrets.token_hex(16)
-    staged = _staging(request) / f"{token}{suffix}"
-    staged.write_bytes(data)
-    report = _validate(staged, name)
-    report["token"] = token if not report["fatal"] and not report["errors"] else None
-    if report["token"] is None:
-        staged.unlink(missing_ok=True)
+def upload_page(request: Request, principal: Operator, job: str = "") -> Response:
+    """The upload form; with ``job``, the outcome of a validation (its report) or of an
+    import this user started."""
+    report, imported = None, None
+    if job:
+        found = jobs.get(runtime_of(request), principal, job)
+        if isinstance(found.result, scripts.UploadReport):
+            report = found.result
+        elif found.kind == "scripts.import" and found.state == "done":
+            imported = found.message
+    status = 400 if report is not None and report.token is None else 200
     return render(
         request,
         "script_upload.html",
         principal,
-        status_code=200 if report["token"] else 400,
+        status_code=status,
         report=report,
+        imported=imported,
     )
 
 
-def _validate(path: Path, name: str) -> dict[str, object]:
-    try:
-        parsed = read_scripts(path)
-    except InputError as exc:
-        return {"name": name, "fatal": str(exc), "issues": [], "errors": 1, "count": 0}
-    issues = lint(parsed)
-    return {
-        "name": name,
-        "fatal": None,
-        "issues": issues,
-        "errors": sum(1 for i in issues if i.severity == "error"),
-        "count": len(parsed),
-    }
+@router.post("/upload")
+def upload(request: Request, principal: Operator, file: UploadFile) -> Response:
+    """Validate the file as a job (nothing is written to the library yet) and show its
+    progress, then its report. A plain ``def``: never on the event loop."""
+    rt = runtime_of(request)
+    job = scripts.start_validation(
+        rt,
+        principal,
+        filename=file.filename or "upload.csv",
+        data=file.file.read(rt.settings.web.max_upload_bytes + 1),
+    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.post("/upload/{token}/confirm")
 def confirm_upload(request: Request, principal: Operator, token: str) -> Response:
-    if not _TOKEN.match(token):
-        raise NotFoundError(UPLOAD_EXPIRED)
-    found = [p for p in _staging(request).glob(f"{token}.*") if p.suffix in UPLOAD_SUFFIXES]
-    if not found:
-        raise NotFoundError(UPLOAD_EXPIRED)
-    try:
-        stats = scripts.import_file(runtime_of(request), principal, path=found[0])
-    finally:
-        found[0].unlink(missing_ok=True)
-    return render(request, "script_upload.html", principal, report=None, imported=stats)
+    job = scripts.start_import(runtime_of(request), principal, token=token)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.get("/export")

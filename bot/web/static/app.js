@@ -187,6 +187,46 @@
     });
   }
 
+  // ---------------------------------------------------------------- jobs: progress
+  // An upload, import or rebuild runs on the server; this page polls its status and goes
+  // on to the next page when it is done.
+  const job = document.getElementById("job");
+  if (job) {
+    const phase = document.getElementById("job-phase");
+    const count = document.getElementById("job-count");
+    const bar = document.getElementById("job-progress");
+    const message = document.getElementById("job-message");
+    const next = document.getElementById("job-next");
+    const words = { queued: "排队中", done: "已完成", failed: "失败" };
+    async function poll() {
+      let s;
+      try {
+        s = await api("GET", "/api/jobs/" + job.dataset.job);
+      } catch (e) {
+        message.textContent = "无法获取任务状态：" + e.message;
+        message.className = "error"; message.hidden = false;
+        return;
+      }
+      job.dataset.state = s.state;
+      phase.textContent = s.state === "running" ? (s.phase || "处理中") : words[s.state];
+      count.textContent = s.total ? s.done + " / " + s.total : "";
+      bar.max = s.total || 1;
+      bar.value = s.total ? s.done : (s.state === "done" || s.state === "failed" ? 1 : 0);
+      if (s.state === "done" || s.state === "failed") {
+        message.textContent = s.message;
+        message.className = s.state === "failed" ? "error" : "success";
+        message.hidden = !s.message;
+        if (s.next_url) next.href = s.next_url;
+        next.hidden = false;
+        if (s.state === "done" && s.next_url) window.location.assign(s.next_url);
+        return;
+      }
+      setTimeout(poll, 1000);
+    }
+    if (job.dataset.state === "done" && job.dataset.next) window.location.assign(job.dataset.next);
+    else if (job.dataset.state !== "failed") poll();
+  }
+
   // ---------------------------------------------------------------- manager: select all
   const all = document.getElementById("check-all");
   if (all) {
