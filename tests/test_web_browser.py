@@ -279,3 +279,48 @@ def test_manager_approves_a_tag(browser: object, served: Served) -> None:
     wide.wait_for_selector(".swagger-ui .opblock")  # type: ignore[attr-defined]
     _shot(wide, "api-docs-wide")
     wide.context.close()  # type: ignore[attr-defined]
+
+
+def test_no_page_breaks_the_content_security_policy(
+    browser: object, served: Served, tmp_path: Path
+) -> None:
+    """Every page works under the console's CSP (scripts and styles from the app only):
+    no violation is reported on any page, Swagger UI renders, and an upload goes through
+    its job page (progress polled by app.js) to the knowledge page."""
+    page = _page(browser, served, WIDE, "mia")
+    problems: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))  # type: ignore[attr-defined]
+    zhang = _customer_id(served.rt, "张女士")
+    for path in (
+        "/sidebar",
+        f"/sidebar?customer_id={zhang}",
+        "/scripts",
+        "/scripts/new",
+        "/scripts/INS-ICE-1/edit",
+        "/scripts/effectiveness",
+        "/scripts/upload",
+        "/knowledge",
+        "/manager/tags",
+        "/manager/merges",
+        "/manager/kpis",
+        "/account/tokens",
+    ):
+        page.goto(path)  # type: ignore[attr-defined]
+        page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    page.goto("/docs")  # type: ignore[attr-defined]
+    page.wait_for_selector(".swagger-ui .opblock")  # type: ignore[attr-defined]
+
+    doc = tmp_path / "csp.md"
+    doc.write_text("# 续保\n到期前30天提醒续保。\n", encoding="utf-8")
+    page.goto("/knowledge")  # type: ignore[attr-defined]
+    page.set_input_files("input[type=file]", str(doc))  # type: ignore[attr-defined]
+    page.click("form[action='/knowledge/upload'] button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url("**/knowledge?job=*")  # type: ignore[attr-defined]
+    assert "已导入 csp.md" in page.inner_text("p.success")  # type: ignore[attr-defined]
+    _shot(page, "operator-knowledge-uploaded-wide")
+    page.context.close()  # type: ignore[attr-defined]
+    assert problems == []
