@@ -6,12 +6,12 @@ and `GET /api/customers`, back to back with a short pause) in three phases:
 2. upload: an operator uploads a 5 MB Markdown document to `/knowledge/upload`; it is
    ingested as a job (read, chunked, written, embedded) while the adviser's requests go
    on — measured for `--seconds` of the job, or until it finishes;
-3. logins: 8 anonymous clients post wrong passwords to `/login` in loops (the server
-   runs with login throttling effectively off for this, so every attempt costs an argon2
+3. logins: 8 anonymous clients post wrong passwords to `/login` in loops (throttled
+   after 20 failures by default; with `--no-throttle` every attempt costs an argon2
    verification: the worst case, as from many addresses).
 
 Prints p50 / p95 / max of the adviser's requests per phase, the upload request's own time
-and how far the job got. Usage: python bench/web_upload.py [--mb 5] [--seconds 60]
+and how far the job got. Usage: python bench/web_upload.py [--mb 5] [--seconds 60] [--no-throttle]
 """
 
 from __future__ import annotations
@@ -201,20 +201,26 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=5.0, help="size of the uploaded document")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each loaded phase")
     parser.add_argument("--idle-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="turn login throttling off, so that every login costs an argon2 check",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="siyu-bench-upload-"))
     data = work / "data"
     tokens = add_users(data)
     config = work / "serve.toml"
-    # Throttling off for the login phase (every attempt is an argon2 check); the upload
-    # limit just above the document.
+    # The upload limit just above the document; with --no-throttle every login attempt
+    # costs an argon2 check (as from many addresses).
     limit = int(args.mb * 1024 * 1024) + 1024 * 1024
-    config.write_text(
-        "[web]\nlogin_account_failures = 1000\nlogin_address_failures = 100000\n"
-        f"max_upload_bytes = {limit}\n",
-        encoding="utf-8",
+    throttle = (
+        "login_account_failures = 1000\nlogin_address_failures = 100000\n"
+        if args.no_throttle
+        else ""
     )
+    config.write_text(f"[web]\n{throttle}max_upload_bytes = {limit}\n", encoding="utf-8")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in ("SIYU_CONFIG", "SIYU_DATABASE_URL")}
@@ -300,7 +306,8 @@ def main() -> None:
         for phase, got in prober.samples.items():
             if phase.startswith("upload: "):
                 print(f"    {phase[8:]:22s} {summary(got)}")
-        print(f"  {'8 login loops':24s} {summary(prober.samples.get('logins', []))}")
+        label = "8 login loops" + (" (no throttle)" if args.no_throttle else "")
+        print(f"  {label:24s} {summary(prober.samples.get('logins', []))}")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
         if prober.errors:
             print(f"  errors: {prober.errors}")
