@@ -97,22 +97,21 @@ def _ingest_staged(
         report = ingest(
             rt, principal, path=target, industry=industry, progress=_phase(job, "建立索引")
         )
-    except BaseException as exc:
+    except InputError as exc:
+        # Refused before anything was written (kb.ingest reads and checks every file
+        # first): the upload is not kept, and the previous version of the file comes back.
         uploads.discard(staged.path)
-        # A rejected (or failed) document is not kept: the previous version comes back.
         if previous is None:
             target.unlink(missing_ok=True)
         else:
             target.write_bytes(previous)
-        if isinstance(exc, InputError):
-            detail = uploads.without_paths(
-                uploads.without_paths(str(exc), target, staged.name), staged.path, staged.name
-            )
-            problems = [
-                uploads.without_paths(p, target, staged.name) for p in getattr(exc, "problems", [])
-            ]
-            raise InputError(f"无法导入 {staged.name}：{detail}", problems) from exc
-        raise
+        detail = uploads.without_paths(
+            uploads.without_paths(str(exc), target, staged.name), staged.path, staged.name
+        )
+        problems = [uploads.without_paths(p, target, staged.name) for p in exc.problems]
+        raise InputError(f"无法导入 {staged.name}：{detail}", problems) from exc
+    finally:
+        uploads.discard(staged.path)  # moved into place, or refused: never left staged
     if report.chunks_written:
         message = f"已导入 {staged.name}：{report.chunks_written} 段"
     else:
