@@ -10,6 +10,9 @@ UV_BOOTSTRAP := uv==0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
+# Compile .pyc at install (as pip does): a dependency whose source warns when compiled
+# (stringcase) must not do so at import time under pytest's filterwarnings = error.
+export UV_COMPILE_BYTECODE := 1
 
 # The bundled embedding model is fast only with a single BLAS thread (see README, Performance).
 export OPENBLAS_NUM_THREADS ?= 1
