@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -42,14 +43,21 @@ from scripts_lib.lint import lint
 from scripts_lib.model import (
     CATEGORIES,
     CATEGORY_LABELS,
+    CATEGORY_SYNONYMS,
     COLUMNS,
+    HEADER_LABELS,
+    HEADER_SYNONYMS,
     OPTIONAL_COLUMNS,
     STAGE_LABELS,
+    STAGE_SYNONYMS,
     STAGES,
+    STATUS_LABELS,
+    STATUS_SYNONYMS,
     STATUSES,
     LintIssue,
     ParsedScript,
     ScriptRecord,
+    canonical_industry,
 )
 
 log = logging.getLogger(__name__)
@@ -71,8 +79,25 @@ _CARRIAGE_RETURN = re.compile(r"\r\n?")
 _HEADER_SPACE = re.compile(r"[\s\-]+")
 _YAML_NULL = "tag:yaml.org,2002:null"
 _KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
-_CATEGORY_ALIASES = {label: name for name, label in CATEGORY_LABELS.items()}
-_STAGE_ALIASES = {label: name for name, label in STAGE_LABELS.items()}
+
+
+def _aliases(labels: dict[str, str], synonyms: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Chinese name (lower-cased) -> code, from the display labels and their synonyms."""
+    out = {label.lower(): code for code, label in labels.items()}
+    for code, names in synonyms.items():
+        out.update((name.lower(), code) for name in names)
+    return out
+
+
+_CATEGORY_ALIASES = _aliases(CATEGORY_LABELS, CATEGORY_SYNONYMS)
+_STAGE_ALIASES = _aliases(STAGE_LABELS, STAGE_SYNONYMS)
+_STATUS_ALIASES = _aliases(STATUS_LABELS, STATUS_SYNONYMS)
+_HEADER_ALIASES = _aliases(HEADER_LABELS, HEADER_SYNONYMS)
+# A date cell: 2026-12-06, 2026/12/6, 2026.12.6, 2026年12月6日, 20261206 (or an XLSX
+# date-time cell, 2026-12-06 00:00).
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+_DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T]\d{1,2}:\d{2}(:\d{2})?")
+_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 
 # Reading ----------------------------------------------------------------------------
 
@@ -135,9 +160,20 @@ def load_scripts_with_warnings(
     path: Path, *, known_industries: Collection[str] | None = None
 ) -> tuple[list[ScriptRecord], list[LintIssue]]:
     """Like ``load_scripts``, and also return the warnings (non-blocking issues)."""
+    parsed, found = check_scripts(path, known_industries=known_industries)
+    return [item.record for item in parsed], found
+
+
+def check_scripts(
+    path: Path, *, known_industries: Collection[str] | None = None, today: date | None = None
+) -> tuple[list[ParsedScript], list[LintIssue]]:
+    """Read and lint a script file: the scripts as read (with the optional columns each
+    row sets, ``ParsedScript.given``) and the warnings; ``InputError`` listing every
+    error if there is one (see ``load_scripts``). ``today`` enables the check for
+    deadlines that have passed."""
     path = Path(path)
     parsed = read_scripts(path)
-    issues = lint(parsed, known_industries=known_industries)
+    issues = lint(parsed, known_industries=known_industries, today=today)
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors:
         noun = "problem" if len(errors) == 1 else "problems"
@@ -147,7 +183,7 @@ def load_scripts_with_warnings(
         )
     found = [issue for issue in issues if issue.severity != "error"]
     log.info("%s: %d scripts read, %d warnings", path.name, len(parsed), len(found))
-    return [item.record for item in parsed], found
+    return parsed, found
 
 
 def _hint(suffix: str) -> str:
@@ -179,39 +215,89 @@ def split_tags(value: str) -> tuple[str, ...]:
 
 
 def _vocabulary(value: str, allowed: Sequence[str], aliases: dict[str, str]) -> str:
-    """Map ``Welcome``, ``follow-up`` or a Chinese label onto the vocabulary; else keep."""
+    """Map ``Welcome``, ``follow-up`` or a Chinese name (``报价``, ``价格/报价``,
+    ``促成``) onto the vocabulary; else keep."""
     if value in allowed:
         return value
     key = _HEADER_SPACE.sub("_", value.lower())
     if key in allowed:
         return key
-    return aliases.get(value, value)
+    return aliases.get(value.lower(), aliases.get(value.replace(" ", "").lower(), value))
+
+
+def category_code(value: str) -> str:
+    """The category code ``value`` names (a code, ``Follow-Up``, ``报价``, ``价格/报价``,
+    ``促成`` …); an unknown name is returned as is (lint reports it)."""
+    return _vocabulary(value.strip(), CATEGORIES, _CATEGORY_ALIASES)
+
+
+def stage_code(value: str) -> str:
+    """The stage code ``value`` names (a code, ``引流``, ``承接``, ``转化``, ``服务`` …)."""
+    return _vocabulary(value.strip(), STAGES, _STAGE_ALIASES)
+
+
+def parse_deadline(value: str) -> date:
+    """A whole date: ``2026-12-06``, ``2026/12/6``, ``2026.12.6``, ``2026年12月6日``,
+    ``20261206`` (or an XLSX date cell). ``ValueError`` for anything else — a date
+    without its year (``12月6日``) included: the year must be written."""
+    text = value.strip()
+    match = _DATE.fullmatch(text) or _DATE_TIME.fullmatch(text) or _COMPACT_DATE.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    return date(int(match[1]), int(match[2]), int(match[3]))
 
 
 def _make_script(
-    line: int, raw: dict[str, str], tags: tuple[str, ...], issues: Sequence[LintIssue]
+    line: int,
+    raw: dict[str, str],
+    tags: tuple[str, ...],
+    issues: Sequence[LintIssue],
+    columns: Collection[str],
 ) -> ParsedScript:
+    """A script from a row; ``columns`` are the columns (YAML: keys) the row has."""
+    found = list(issues)
+    deadline: date | None = None
+    if raw.get("deadline"):
+        try:
+            deadline = parse_deadline(raw["deadline"])
+        except ValueError:
+            found.append(
+                LintIssue(
+                    line,
+                    "",
+                    "deadline",
+                    f"截止日期 {raw['deadline']!r} 不是完整的日期：请写成 2026-12-06"
+                    "（年份不能省略）",
+                )
+            )
+    given = {name for name in OPTIONAL_COLUMNS if name in columns}
+    if not raw.get("status"):
+        given.discard("status")  # an empty status cell keeps the stored status
     record = ScriptRecord(
         id=raw.get("id", ""),
         title=raw.get("title", ""),
         category=_vocabulary(raw.get("category", ""), CATEGORIES, _CATEGORY_ALIASES),
         stage=_vocabulary(raw.get("stage", ""), STAGES, _STAGE_ALIASES),
-        industry=raw.get("industry", ""),
+        industry=canonical_industry(raw.get("industry", "")),
         body=raw.get("body", ""),
         tags=tags,
-        status=_vocabulary(raw.get("status", ""), STATUSES, {}) or DEFAULT_STATUS,
+        status=_vocabulary(raw.get("status", ""), STATUSES, _STATUS_ALIASES) or DEFAULT_STATUS,
         version=1,
         variant_group=raw.get("variant_group") or None,
+        deadline=deadline,
     )
     fixed = tuple(
         LintIssue(i.line, record.id, i.field, i.message, i.severity) if not i.script_id else i
-        for i in issues
+        for i in found
     )
-    return ParsedScript(line=line, record=record, raw=raw, issues=fixed)
+    return ParsedScript(line=line, record=record, raw=raw, issues=fixed, given=frozenset(given))
 
 
 def _normalize_header(cell: str) -> str:
-    return _HEADER_SPACE.sub("_", cell.strip().lstrip("\ufeff").strip().lower())
+    """A header cell as a column name: ``Variant Group`` is ``variant_group``, ``分类``
+    is ``category``."""
+    name = _HEADER_SPACE.sub("_", cell.strip().lstrip("\ufeff").strip().lower())
+    return _HEADER_ALIASES.get(name, name)
 
 
 def _parse_header(cells: list[str], name: str, line: int) -> dict[str, int]:
@@ -225,11 +311,12 @@ def _parse_header(cells: list[str], name: str, line: int) -> dict[str, int]:
         columns[column] = index
     missing = [column for column in COLUMNS if column not in columns]
     if missing:
-        noun = "column" if len(missing) == 1 else "columns"
+        labels = "、".join(f"{column}（{HEADER_LABELS[column]}）" for column in missing)
         raise InputError(
-            f"{name}: missing {noun} {', '.join(missing)} (line {line});"
-            f" the header must have {','.join(COLUMNS)}"
-            f" and may have {','.join(OPTIONAL_COLUMNS)}"
+            f"{name}：第 {line} 行的表头缺少 {labels}；表头须有 {','.join(COLUMNS)}"
+            f"（或 {','.join(HEADER_LABELS[c] for c in COLUMNS)}），"
+            f"可选 {','.join(OPTIONAL_COLUMNS)}"
+            f"（{','.join(HEADER_LABELS[c] for c in OPTIONAL_COLUMNS)}）"
         )
     unknown = [column for column in columns if column not in _KNOWN_COLUMNS]
     if unknown:
@@ -267,7 +354,7 @@ def _rows_to_scripts(rows: Iterable[RawRow], name: str) -> list[ParsedScript]:
                     " a cell containing a comma must be quoted",
                 )
             )
-        scripts.append(_make_script(line, raw, split_tags(raw["tags"]), issues))
+        scripts.append(_make_script(line, raw, split_tags(raw["tags"]), issues, columns))
     return scripts
 
 
@@ -332,7 +419,7 @@ def _yaml_item(item: yaml.MappingNode, line: int) -> ParsedScript | None:
             issues.append(LintIssue(key_line, "", key, problem))
     if not issues and not any(raw.values()):
         return None  # an empty mapping, like a blank row
-    return _make_script(line, raw, tags, issues)
+    return _make_script(line, raw, tags, issues, raw.keys())
 
 
 def _yaml_text(node: yaml.Node) -> tuple[str, str | None]:
@@ -366,38 +453,44 @@ def _node_kind(node: yaml.Node) -> str:
 # Writing ----------------------------------------------------------------------------
 
 
-def write_scripts(records: Sequence[ScriptRecord], path: Path) -> None:
+def write_scripts(records: Sequence[ScriptRecord], path: Path, *, chinese: bool = False) -> None:
     """Write ``records`` to a ``.csv``, ``.xlsx`` or ``.yaml``/``.yml`` file.
 
     CSV is UTF-8 with a BOM (Excel on Chinese Windows opens it correctly); XLSX has a
     bold, frozen header row; YAML is block style with Chinese written as is (no escapes).
     CSV and XLSX cells are protected against formula injection (see the module doc).
     The file is replaced atomically: a failure never leaves a half-written file.
+    ``chinese`` writes the Chinese headers (``HEADER_LABELS``) and the Chinese names of
+    categories, stages and statuses instead of the codes; an import reads both.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    rows = [_cells(record) for record in records]
+    rows = [_cells(record, chinese=chinese) for record in records]
+    header = tuple(HEADER_LABELS[c] for c in EXPORT_COLUMNS) if chinese else EXPORT_COLUMNS
     if suffix == _CSV:
-        write_csv(path, EXPORT_COLUMNS, rows)
+        write_csv(path, header, rows)
     elif suffix == _XLSX:
-        write_xlsx(path, EXPORT_COLUMNS, rows, title="scripts", widths=_XLSX_WIDTHS, wrap=("body",))
+        widths = {h: _XLSX_WIDTHS[c] for h, c in zip(header, EXPORT_COLUMNS, strict=True)}
+        body = HEADER_LABELS["body"] if chinese else "body"
+        write_xlsx(path, header, rows, title="scripts", widths=widths, wrap=(body,))
     elif suffix in _YAML:
-        replace_atomically(path, lambda tmp: _write_yaml(records, tmp))
+        replace_atomically(path, lambda tmp: _write_yaml(records, tmp, chinese=chinese))
     else:
         raise InputError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; {_SUPPORTED}")
 
 
-def _cells(record: ScriptRecord) -> list[str]:
+def _cells(record: ScriptRecord, *, chinese: bool = False) -> list[str]:
     return [
         record.id,
         record.title,
-        record.category,
-        record.stage,
+        CATEGORY_LABELS.get(record.category, record.category) if chinese else record.category,
+        STAGE_LABELS.get(record.stage, record.stage) if chinese else record.stage,
         record.industry,
         ";".join(record.tags),
         record.body,
-        record.status,
+        STATUS_LABELS.get(record.status, record.status) if chinese else record.status,
         record.variant_group or "",
+        record.deadline.isoformat() if record.deadline else "",
     ]
 
 
@@ -411,6 +504,7 @@ _XLSX_WIDTHS = {
     "body": 80,
     "status": 10,
     "variant_group": 16,
+    "deadline": 12,
 }
 
 
@@ -436,21 +530,15 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _YamlDumper.add_representer(str, _represent_str)
 
 
-def _write_yaml(records: Sequence[ScriptRecord], path: Path) -> None:
-    items = [
-        {
-            "id": record.id,
-            "title": record.title,
-            "category": record.category,
-            "stage": record.stage,
-            "industry": record.industry,
-            "tags": list(record.tags),
-            "body": record.body,
-            "status": record.status,
-            "variant_group": record.variant_group,
-        }
-        for record in records
-    ]
+def _write_yaml(records: Sequence[ScriptRecord], path: Path, *, chinese: bool) -> None:
+    items = []
+    for record in records:
+        cells = _cells(record, chinese=chinese)
+        item: dict[str, object] = dict(zip(EXPORT_COLUMNS, cells, strict=True))
+        item["tags"] = list(record.tags)
+        item["variant_group"] = record.variant_group
+        item["deadline"] = cells[-1] or None
+        items.append({HEADER_LABELS[k] if chinese else k: v for k, v in item.items()})
     text = yaml.dump(
         items,
         Dumper=_YamlDumper,

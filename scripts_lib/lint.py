@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from datetime import date
 
 from knowledge.text import UNSTORABLE
 from scripts_lib.model import (
     ANY_INDUSTRY,
-    CATEGORIES,
+    CATEGORY_LABELS,
+    DEPRECATED_VARIABLES,
     MAX_BODY_CHARS,
-    STAGES,
-    STATUSES,
+    STAGE_LABELS,
+    STATUS_LABELS,
     VARIABLES,
     LintIssue,
     ParsedScript,
@@ -33,12 +35,17 @@ MAX_FIELD_CHARS = {"id": 64, "title": 200, "industry": 50, "variant_group": 64}
 _CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 # A variable typed with full-width braces by a Chinese input method: ｛customer_name｝.
 _FULLWIDTH_VARIABLE = re.compile(r"｛\s*([A-Za-z_][A-Za-z0-9_]*)\s*｝")
-_ALLOWED_VARIABLES = ", ".join(f"{{{name}}}" for name in VARIABLES)
+_ALLOWED_VARIABLES = ", ".join(
+    f"{{{name}}}" for name in VARIABLES if name not in DEPRECATED_VARIABLES
+)
 _LABEL_TO_VARIABLE = {label: name for name, label in VARIABLE_LABELS.items()}
 
 
 def lint(
-    parsed: Sequence[ParsedScript], *, known_industries: Collection[str] | None = None
+    parsed: Sequence[ParsedScript],
+    *,
+    known_industries: Collection[str] | None = None,
+    today: date | None = None,
 ) -> list[LintIssue]:
     """Return every problem in ``parsed``, in file order.
 
@@ -47,7 +54,9 @@ def lint(
     ``known_industries`` is given; ``"general"`` is always allowed), a duplicate id
     (reported on the second occurrence, naming the line of the first), a body
     longer than ``MAX_BODY_CHARS``, an unknown ``{variable}`` and malformed braces.
-    Warnings: a body without any Chinese text, a title longer than ``MAX_TITLE_CHARS``.
+    Warnings: a body without any Chinese text, a title longer than ``MAX_TITLE_CHARS``,
+    ``{date}`` (no longer filled by itself: what to write instead), ``{deadline}`` with
+    the row's deadline cell empty, and a deadline before ``today`` (when given).
     """
     industries = None if known_industries is None else {*known_industries, ANY_INDUSTRY}
     first_line: dict[str, int] = {}
@@ -55,6 +64,7 @@ def lint(
     for item in parsed:
         issues.extend(item.issues)
         issues.extend(_check_one(item, industries))
+        issues.extend(_check_dates(item, today))
         script_id = item.record.id
         if script_id:
             if script_id in first_line:
@@ -87,13 +97,14 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
         if not getattr(record, name):
             issues.append(_issue(item, name, f"{name} is empty"))
     for name, value, allowed in (
-        ("category", record.category, CATEGORIES),
-        ("stage", record.stage, STAGES),
-        ("status", record.status, STATUSES),
+        ("category", record.category, CATEGORY_LABELS),
+        ("stage", record.stage, STAGE_LABELS),
+        ("status", record.status, STATUS_LABELS),
     ):
         if value not in allowed:
             what = f"{name} is empty" if not value else f"unknown {name} {value!r}"
-            issues.append(_issue(item, name, f"{what}; allowed: {', '.join(allowed)}"))
+            names = ", ".join(f"{code}/{label}" for code, label in allowed.items())
+            issues.append(_issue(item, name, f"{what}; allowed: {names}"))
     if not record.industry:
         issues.append(
             _issue(item, "industry", f"industry is empty; use {ANY_INDUSTRY!r} for every industry")
@@ -131,6 +142,48 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
                 item,
                 "title",
                 f"title is {len(record.title)} characters; keep it within {MAX_TITLE_CHARS}",
+                "warning",
+            )
+        )
+    return issues
+
+
+#: What an operator is told about ``{date}`` (README.md, "Variables").
+DATE_ADVICE = (
+    "{date} 不再自动填成发送当天的日期（否则「12月6日截止」会在每一天都说成当天）："
+    "活动截止日请写 {deadline} 并在「截止日期」(deadline) 列填日期；"
+    "确实指发送当天请写 {today}；写死的日期请直接写出。改之前顾问会看到【待填:日期】"
+)
+
+
+def _check_dates(item: ParsedScript, today: date | None) -> list[LintIssue]:
+    record = item.record
+    names = {part.value for part in parse_template(record.body) if part.kind == "variable"}
+    issues: list[LintIssue] = []
+    if "date" in names:
+        issues.append(_issue(item, "body", DATE_ADVICE, "warning"))
+    bad_date = any(i.field == "deadline" for i in item.issues)  # reported already
+    if (
+        "deadline" in names
+        and record.deadline is None
+        and "deadline" in item.given
+        and not bad_date
+    ):
+        issues.append(
+            _issue(
+                item,
+                "deadline",
+                "正文用了 {deadline}，但截止日期 (deadline) 为空：顾问会看到【待填:截止日期】",
+                "warning",
+            )
+        )
+    if today is not None and record.deadline is not None and record.deadline < today:
+        issues.append(
+            _issue(
+                item,
+                "deadline",
+                f"截止日期 {record.deadline.isoformat()} 已过：{{deadline}} 会显示为"
+                "【待填:截止日期】，请更新日期或归档这条话术",
                 "warning",
             )
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 
 CATEGORIES: tuple[str, ...] = (
     "welcome",
@@ -37,22 +38,113 @@ CATEGORY_LABELS: dict[str, str] = {
     "after_sales": "售后",
     "referral": "转介绍",
 }
+#: Other Chinese names an import accepts for a category (besides ``CATEGORY_LABELS``).
+CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "welcome": ("欢迎", "新好友", "加好友"),
+    "icebreaker": ("破冰话术", "开场"),
+    "product_intro": ("介绍", "产品", "产品讲解"),
+    "objection": ("异议", "顾虑", "顾虑处理", "异议处理话术"),
+    "pricing": ("价格", "价格/报价", "报价/价格", "价格报价", "报价话术"),
+    "follow_up": ("回访", "跟进话术"),
+    "closing": ("促成", "成交", "逼单", "促单话术"),
+    "care": ("关怀话术", "节日关怀"),
+    "after_sales": ("售后服务", "售后话术"),
+    "referral": ("推荐", "转介"),
+}
+#: Other Chinese names an import accepts for a stage (besides ``STAGE_LABELS``).
+STAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "acquire": ("获客", "引流阶段"),
+    "engage": ("培育", "承接阶段"),
+    "convert": ("成交", "转化阶段"),
+    "retain": ("留存", "复购", "服务阶段"),
+}
 STATUSES: tuple[str, ...] = ("draft", "approved", "archived")
+#: Chinese names of the statuses (as the console shows them); an import accepts them.
+STATUS_LABELS: dict[str, str] = {"draft": "草稿", "approved": "已审核", "archived": "已归档"}
+#: Other Chinese names an import accepts for a status.
+STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "draft": ("待审核", "待审"),
+    "approved": ("审核通过", "通过", "启用", "已启用", "上线"),
+    "archived": ("归档", "停用", "已停用", "下线"),
+}
 #: Columns of the CSV / XLSX format, in order; YAML uses the same keys.
 COLUMNS: tuple[str, ...] = ("id", "title", "category", "stage", "industry", "tags", "body")
 #: Optional columns an import accepts and an export always writes, after ``COLUMNS``.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("status", "variant_group")
-#: Variables a script body may use as ``{name}``.
+#: On re-import a column the file does not have keeps the stored value
+#: (``ParsedScript.given``, ``ParsedScript.merged``).
+OPTIONAL_COLUMNS: tuple[str, ...] = ("status", "variant_group", "deadline")
+#: Chinese column headers (as an export with Chinese headers writes them); an import
+#: accepts these and the other names in ``HEADER_SYNONYMS`` wherever the codes are.
+HEADER_LABELS: dict[str, str] = {
+    "id": "编号",
+    "title": "标题",
+    "category": "分类",
+    "stage": "阶段",
+    "industry": "行业",
+    "tags": "标签",
+    "body": "内容",
+    "status": "状态",
+    "variant_group": "变体组",
+    "deadline": "截止日期",
+}
+HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "id": ("话术编号", "话术id", "编码"),
+    "title": ("话术标题", "名称"),
+    "category": ("类别", "话术分类", "类型"),
+    "stage": ("销售阶段", "客户阶段"),
+    "industry": ("适用行业",),
+    "tags": ("关键词",),
+    "body": ("正文", "话术", "话术内容", "文案"),
+    "status": ("审核状态",),
+    "variant_group": ("ab组", "a/b组", "ab测试组", "变体"),
+    "deadline": ("截止日", "截止时间", "有效期至"),
+}
+#: Variables a script body may use as ``{name}`` (their meaning: README.md, "Variables").
 VARIABLES: tuple[str, ...] = (
     "customer_name",
     "adviser_name",
     "product",
-    "date",
     "company",
     "city",
+    "today",
+    "deadline",
+    "date",
 )
+#: Variables that stay only so old libraries import: ``{date}`` used to be filled with
+#: the day of sending; it is now never filled by itself (lint says what to write instead).
+DEPRECATED_VARIABLES: tuple[str, ...] = ("date",)
 #: Industry used for scripts that fit every industry.
 ANY_INDUSTRY = "general"
+#: Names that mean "every industry" wherever an industry is read (files, options).
+GENERAL_SYNONYMS: frozenset[str] = frozenset(
+    {
+        "general",
+        "all",
+        "any",
+        "*",
+        "通用",
+        "全部",
+        "所有",
+        "通用行业",
+        "全行业",
+        "全部行业",
+        "所有行业",
+        "不限",
+        "不限行业",
+    }
+)
+#: Chinese names of the industries the shipped demo uses: an option may name a known
+#: industry either way (``--industry 保险`` is ``insurance`` when that is in use).
+INDUSTRY_LABELS: dict[str, str] = {"general": "通用", "insurance": "保险", "kaoyan": "考研"}
+
+
+def canonical_industry(value: str) -> str:
+    """``value`` stripped, with every synonym of "every industry" (``all``, ``通用`` …)
+    turned into ``ANY_INDUSTRY``."""
+    value = value.strip()
+    return ANY_INDUSTRY if value.lower() in GENERAL_SYNONYMS else value
+
+
 MAX_BODY_CHARS = 500
 
 
@@ -70,6 +162,8 @@ class ScriptRecord:
     status: str = "approved"
     version: int = 1
     variant_group: str | None = None
+    #: The date ``{deadline}`` stands for (an offer's last day); None: not set.
+    deadline: date | None = None
 
     def search_text(self) -> str:
         """Text the retrieval indexes see: title, tags and body."""
@@ -105,3 +199,22 @@ class ParsedScript:
     record: ScriptRecord
     raw: dict[str, str] = field(default_factory=dict)
     issues: tuple[LintIssue, ...] = ()
+    #: The optional fields this row sets (``OPTIONAL_COLUMNS``): ``status`` when its cell
+    #: holds a value, the others when the file has their column (an empty cell clears).
+    given: frozenset[str] = frozenset(OPTIONAL_COLUMNS)
+
+    def merged(self, stored: ScriptRecord | None) -> ScriptRecord:
+        """The record to store when the library already holds ``stored``: the optional
+        fields this row does not set keep their stored values (a file without a
+        ``status`` column never approves an archived script again)."""
+        return keep_unset(self.record, stored, self.given)
+
+
+def keep_unset(
+    record: ScriptRecord, stored: ScriptRecord | None, given: frozenset[str]
+) -> ScriptRecord:
+    """``record`` with each optional field not in ``given`` taken from ``stored``."""
+    if stored is None:
+        return record
+    kept = {name: getattr(stored, name) for name in OPTIONAL_COLUMNS if name not in given}
+    return replace(record, **kept) if kept else record

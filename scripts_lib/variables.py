@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from scripts_lib.model import VARIABLES
@@ -20,11 +21,13 @@ from scripts_lib.model import VARIABLES
 #: Chinese labels of the variables, shown to advisers (placeholders, forms).
 VARIABLE_LABELS: dict[str, str] = {
     "customer_name": "客户称呼",
-    "adviser_name": "顾问",
+    "adviser_name": "顾问称呼",
     "product": "产品",
-    "date": "日期",
     "company": "公司",
     "city": "城市",
+    "today": "今天日期",
+    "deadline": "截止日期",
+    "date": "日期",
 }
 
 #: The visible stand-in for a variable that has no value.
@@ -104,6 +107,28 @@ def variables_in(body: str) -> list[str]:
         if part.kind == "variable":
             seen.setdefault(part.value, None)
     return list(seen)
+
+
+def chinese_date(day: date, *, today: date | None = None) -> str:
+    """``12月6日``; with the year (``2027年1月15日``) when it is not ``today``'s year."""
+    if today is not None and day.year != today.year:
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.month}月{day.day}日"
+
+
+def date_values(*, today: date, deadline: date | None = None) -> dict[str, str | None]:
+    """The date variables of a script on ``today`` (the local day of sending):
+    ``{today}``, and ``{deadline}`` while the script's deadline has not passed (after it,
+    the adviser sees a placeholder: the offer is over). ``{date}`` is never filled
+    here: it used to mean the day of sending by accident (README.md, "Variables")."""
+    return {
+        "today": chinese_date(today),
+        "deadline": (
+            chinese_date(deadline, today=today)
+            if deadline is not None and deadline >= today
+            else None
+        ),
+    }
 
 
 def placeholder(name: str) -> str:

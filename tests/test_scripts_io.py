@@ -18,6 +18,7 @@ from knowledge import files
 from knowledge.errors import InputError
 from scripts_lib import (
     CATEGORIES,
+    CATEGORY_LABELS,
     EXPORT_COLUMNS,
     STAGES,
     STATUSES,
@@ -165,13 +166,13 @@ def test_header_is_case_whitespace_and_order_insensitive(tmp_path: Path) -> None
 
 def test_missing_column_is_named(tmp_path: Path) -> None:
     text = "id,title,category,industry,tags,body\nx,t,welcome,general,,您好\n"
-    with pytest.raises(InputError, match=r"missing column stage\b") as info:
+    with pytest.raises(InputError, match=r"表头缺少 stage（阶段）；") as info:
         read_scripts(write(tmp_path / "s.csv", text))
-    assert "body" not in str(info.value).split("missing column")[1].split(";")[0]
+    assert "body" not in str(info.value).split("缺少")[1].split("；")[0]
 
 
 def test_several_missing_columns_are_all_named(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="missing columns stage, industry, tags"):
+    with pytest.raises(InputError, match="缺少 stage（阶段）、industry（行业）、tags（标签）"):
         read_scripts(write(tmp_path / "s.csv", "id,title,category,body\nx,t,welcome,您好\n"))
 
 
@@ -240,7 +241,8 @@ def test_multiline_cell_line_numbers_reach_lint_messages(tmp_path: Path) -> None
     with pytest.raises(InputError) as info:
         load_scripts(write(tmp_path / "s.csv", text))
     assert info.value.problems == [
-        "line 4 [a2] category: unknown category 'nope'; allowed: " + ", ".join(CATEGORIES)
+        "line 4 [a2] category: unknown category 'nope'; allowed: "
+        + ", ".join(f"{c}/{CATEGORY_LABELS[c]}" for c in CATEGORIES)
     ]
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from knowledge.errors import InputError
 from scripts_lib import (
-    CATEGORIES,
+    CATEGORY_LABELS,
     MAX_BODY_CHARS,
-    STAGES,
-    STATUSES,
+    STAGE_LABELS,
+    STATUS_LABELS,
     VARIABLES,
     LintIssue,
     lint,
@@ -29,6 +29,10 @@ def lint_rows(tmp_path: Path, *rows: str, **kwargs: object) -> list[LintIssue]:
     return lint(read_scripts(path), **kwargs)  # type: ignore[arg-type]
 
 
+def named(labels: dict[str, str]) -> str:
+    return ", ".join(f"{code}/{label}" for code, label in labels.items())
+
+
 def errors(issues: list[LintIssue]) -> list[str]:
     return [str(issue) for issue in issues if issue.severity == "error"]
 
@@ -44,21 +48,21 @@ def test_a_clean_file_has_no_issues(tmp_path: Path) -> None:
 def test_unknown_category(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD, GOOD.replace("ok1", "b1").replace("welcome", "greeting"))
     assert errors(issues) == [
-        f"line 3 [b1] category: unknown category 'greeting'; allowed: {', '.join(CATEGORIES)}"
+        f"line 3 [b1] category: unknown category 'greeting'; allowed: {named(CATEGORY_LABELS)}"
     ]
 
 
 def test_unknown_stage(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD.replace("acquire", "nurture"))
     assert errors(issues) == [
-        f"line 2 [ok1] stage: unknown stage 'nurture'; allowed: {', '.join(STAGES)}"
+        f"line 2 [ok1] stage: unknown stage 'nurture'; allowed: {named(STAGE_LABELS)}"
     ]
 
 
 def test_unknown_status(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD + "published")
     assert errors(issues) == [
-        f"line 2 [ok1] status: unknown status 'published'; allowed: {', '.join(STATUSES)}"
+        f"line 2 [ok1] status: unknown status 'published'; allowed: {named(STATUS_LABELS)}"
     ]
 
 
@@ -123,7 +127,7 @@ def test_unknown_variable_is_named_with_the_allowed_ones(tmp_path: Path) -> None
     issues = lint_rows(
         tmp_path, "v1,变量,welcome,acquire,general,,您好{name}{name}{customer_name},"
     )
-    allowed = ", ".join(f"{{{v}}}" for v in VARIABLES)
+    allowed = ", ".join(f"{{{v}}}" for v in VARIABLES if v != "date")
     assert errors(issues) == [f"line 2 [v1] body: unknown variable {{name}}; allowed: {allowed}"]
 
 

@@ -46,7 +46,7 @@ def test_fill_with_all_values() -> None:
 def test_fill_with_missing_values_shows_a_placeholder_and_lists_them() -> None:
     filled = fill(BODY, {"customer_name": "王姐", "adviser_name": "", "city": None})
     assert filled.text == (
-        "王姐您好，我是【待填:顾问】，【待填:产品】在【待填:城市】有现货，王姐随时来～"
+        "王姐您好，我是【待填:顾问称呼】，【待填:产品】在【待填:城市】有现货，王姐随时来～"
     )
     assert filled.missing == ("adviser_name", "product", "city")
 
