@@ -20,8 +20,16 @@ class ChunkSpec:
     text: str
 
 
-def get_document(*, session: Session, source: str) -> DocumentRecord | None:
-    row = session.scalar(select(Document).where(Document.source == source))
+def get_document(
+    *, session: Session, source: str | None = None, document_id: int | None = None
+) -> DocumentRecord | None:
+    """The document of this name (``source``) or id."""
+    if source is not None:
+        row = session.scalar(select(Document).where(Document.source == source))
+    elif document_id is not None:
+        row = session.get(Document, document_id)
+    else:
+        raise TypeError("get_document needs a source or a document_id")
     return _document_record(session, row) if row else None
 
 
@@ -33,8 +41,9 @@ def replace_document(
     sha256: str,
     industry: str | None,
     chunks: Sequence[ChunkSpec],
+    origin: str = "",
 ) -> tuple[DocumentRecord, list[int]]:
-    """Store a document and its chunks, replacing any previous version of the same source.
+    """Store a document and its chunks, replacing any previous version of the same name.
 
     Returns the document and the ids of the chunks it replaced (to remove from indexes).
     """
@@ -42,13 +51,14 @@ def replace_document(
     removed: list[int] = []
     now = datetime.now(UTC)
     if row is None:
-        row = Document(source=source, kind=kind, sha256=sha256, industry=industry)
+        row = Document(source=source, kind=kind, sha256=sha256, industry=industry, origin=origin)
         session.add(row)
         session.flush()
     else:
         removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == row.id)))
         session.execute(delete(Chunk).where(Chunk.document_id == row.id))
         row.kind, row.sha256, row.industry, row.updated_at = kind, sha256, industry, now
+        row.origin = origin
     if chunks:
         # One bulk INSERT (executemany), not a unit of work of one object per chunk: a
         # 5 MB document (12k chunks) is written in a fraction of the time, so SQLite's
@@ -64,11 +74,12 @@ def replace_document(
     return _document_record(session, row), removed
 
 
-def delete_document(*, session: Session, source: str) -> list[int]:
-    """Delete a document; returns the ids of its chunks."""
-    row = session.scalar(select(Document).where(Document.source == source))
+def delete_document(*, session: Session, document_id: int) -> list[int] | None:
+    """Delete a document and its chunks; returns the ids of the chunks (None for an
+    unknown document)."""
+    row = session.get(Document, document_id)
     if row is None:
-        return []
+        return None
     removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == row.id)))
     session.execute(delete(Chunk).where(Chunk.document_id == row.id))
     session.delete(row)
@@ -108,6 +119,7 @@ def _document_record(session: Session, row: Document) -> DocumentRecord:
         sha256=row.sha256,
         industry=row.industry,
         chunks=int(n or 0),
+        origin=row.origin,
     )
 
 

@@ -156,7 +156,7 @@ def open_follow_ups(
     """Open reminders due before ``due_before`` (so: today's and overdue ones), of
     ``adviser_id`` and / or of the advisers ``adviser_ids`` (a scope) when given."""
     stmt = (
-        select(FollowUp, Customer, Script.body)
+        select(FollowUp, Customer, Script.body, Script.deadline)
         .join(Customer, Customer.id == FollowUp.customer_id)
         .outerjoin(Script, Script.id == FollowUp.script_id)
         .where(FollowUp.status == "open", FollowUp.due_at < due_before)
@@ -179,6 +179,7 @@ def open_follow_ups(
             rule=f.rule,
             status=f.status,
             customer=customer_record(c),
+            script_deadline=deadline,
         )
-        for f, c, body in session.execute(stmt)
+        for f, c, body, deadline in session.execute(stmt)
     ]

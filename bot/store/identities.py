@@ -41,6 +41,8 @@ class ImportStats:
     updated: int
     identities_added: int
     tags_added: int
+    #: Things the importer should know (an industry nothing else uses …).
+    warnings: tuple[str, ...] = ()
 
 
 def import_customers(
@@ -162,13 +164,15 @@ def import_customers(
 
 
 def _tag_index(session: Session) -> dict[str, dict[str, int]]:
-    """Active tag name -> {industry: tag id}."""
+    """Active tag -> {industry: tag id}, the tag named alone (``重疾险``) and after its
+    category (``险种兴趣/重疾险``, as the product shows it)."""
     index: dict[str, dict[str, int]] = {}
     stmt = (
-        select(Tag.name, TagCategory.industry, Tag.id)
+        select(Tag.name, TagCategory.name, TagCategory.industry, Tag.id)
         .join(TagCategory, TagCategory.id == Tag.category_id)
         .where(Tag.active.is_(True))
     )
-    for name, industry, tag_id in session.execute(stmt):
+    for name, category, industry, tag_id in session.execute(stmt):
         index.setdefault(name, {})[industry] = tag_id
+        index.setdefault(f"{category}/{name}", {})[industry] = tag_id
     return index

@@ -40,9 +40,11 @@ def conversation_list(
     viewer: str,
     limit: int = 100,
 ) -> list[InboxRow]:
-    """Customers in scope, most recently active first."""
+    """Customers in scope, most recently active first; a profile merged into another is
+    not listed (it lives on in the one it was merged into)."""
     stmt = (
         select(Customer)
+        .where(Customer.merged_into_id.is_(None))
         .order_by(Customer.last_message_at.desc().nulls_last(), Customer.id.desc())
         .limit(limit)
     )

@@ -81,7 +81,7 @@ def adviser_kpis(
     return [
         AdviserKpi(
             adviser_id=a.id,
-            name=a.name,
+            name=a.name or a.id,
             messages_in=msgs.get((a.id, "in"), 0),
             messages_out=msgs.get((a.id, "out"), 0),
             suggestions=int(sugg.get(a.id, 0)),

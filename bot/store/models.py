@@ -250,6 +250,8 @@ class Script(Base):
     status: Mapped[ScriptStatus] = mapped_column(String(10), default="approved", index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     variant_group: Mapped[str | None] = mapped_column(String(64))
+    #: The day ``{deadline}`` stands for (schema 0004); None: the script sets none.
+    deadline: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -273,8 +275,11 @@ class Document(Base):
     __tablename__ = "documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Where it came from (path as given at ingest, normalised); re-ingest replaces by this.
+    #: The document's name: its file name. One document per name (schema 0004): the same
+    #: name ingested again, from any folder or uploaded in the console, replaces it.
     source: Mapped[str] = mapped_column(String(500), unique=True)
+    #: Where the current version came from: the file's full path, or ``console upload``.
+    origin: Mapped[str] = mapped_column(String(1000), default="")
     kind: Mapped[str] = mapped_column(String(20))
     sha256: Mapped[str] = mapped_column(String(64))
     industry: Mapped[str | None] = mapped_column(String(50))

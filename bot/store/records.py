@@ -95,11 +95,14 @@ class CustomerTagRecord:
 @dataclass(frozen=True, slots=True)
 class DocumentRecord:
     id: int
+    #: The document's name (its file name): one document per name.
     source: str
     kind: str
     sha256: str
     industry: str | None
     chunks: int
+    #: Where the current version came from (a path, or ``console upload``).
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,3 +218,5 @@ class FollowUpRecord:
     rule: str | None
     status: FollowUpStatus
     customer: CustomerRecord | None = None
+    #: The suggested script's ``{deadline}`` day, if it sets one.
+    script_deadline: date | None = None

@@ -23,6 +23,50 @@ class ImportStats:
     unchanged: int
 
 
+#: The fields an import or an edit compares and writes (besides the id).
+_FIELDS = (
+    "title",
+    "category",
+    "stage",
+    "industry",
+    "tags",
+    "body",
+    "status",
+    "variant_group",
+    "deadline",
+)
+
+
+def _values(rec: ScriptRecord) -> tuple[object, ...]:
+    return (
+        rec.title,
+        rec.category,
+        rec.stage,
+        rec.industry,
+        list(rec.tags),
+        rec.body,
+        one_of(SCRIPT_STATUSES, rec.status, "status"),
+        rec.variant_group,
+        rec.deadline,
+    )
+
+
+def compare_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> ImportStats:
+    """How ``upsert_scripts`` would count ``records`` (new / changed / unchanged),
+    writing nothing."""
+    stored = get_scripts(session=session, ids=[r.id for r in records])
+    added = updated = unchanged = 0
+    for rec in records:
+        old = stored.get(rec.id)
+        if old is None:
+            added += 1
+        elif _values(old) == _values(rec):
+            unchanged += 1
+        else:
+            updated += 1
+    return ImportStats(added=added, updated=updated, unchanged=unchanged)
+
+
 def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> ImportStats:
     """Insert new scripts and update changed ones (a change bumps the version and keeps
     the previous text in the history). Runs inside the caller's transaction, so an
@@ -32,58 +76,20 @@ def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Impo
     for rec in records:
         row = session.get(Script, rec.id)
         if row is None:
-            row = Script(
-                id=rec.id,
-                title=rec.title,
-                category=rec.category,
-                stage=rec.stage,
-                industry=rec.industry,
-                tags=list(rec.tags),
-                body=rec.body,
-                status=one_of(SCRIPT_STATUSES, rec.status, "status"),
-                version=1,
-                variant_group=rec.variant_group,
-                created_at=now,
-                updated_at=now,
-            )
+            row = Script(id=rec.id, version=1, created_at=now, updated_at=now)
+            for name, value in zip(_FIELDS, _values(rec), strict=True):
+                setattr(row, name, value)
             session.add(row)
             session.flush()
             _snapshot(session, row)
             added += 1
             continue
-        new = (
-            rec.title,
-            rec.category,
-            rec.stage,
-            rec.industry,
-            list(rec.tags),
-            rec.body,
-            one_of(SCRIPT_STATUSES, rec.status, "status"),
-            rec.variant_group,
-        )
-        old = (
-            row.title,
-            row.category,
-            row.stage,
-            row.industry,
-            list(row.tags),
-            row.body,
-            row.status,
-            row.variant_group,
-        )
-        if new == old:
+        new = _values(rec)
+        if new == _values(script_record(row)):
             unchanged += 1
             continue
-        (
-            row.title,
-            row.category,
-            row.stage,
-            row.industry,
-            row.tags,
-            row.body,
-            row.status,
-            row.variant_group,
-        ) = new
+        for name, value in zip(_FIELDS, new, strict=True):
+            setattr(row, name, value)
         row.version += 1
         row.updated_at = now
         session.flush()
@@ -187,4 +193,5 @@ def script_record(row: Script) -> ScriptRecord:
         status=row.status,
         version=row.version,
         variant_group=row.variant_group,
+        deadline=row.deadline,
     )

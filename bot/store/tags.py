@@ -36,6 +36,8 @@ class TaxonomyStats:
     added: int
     updated: int
     deactivated: int
+    #: Things the importer should know (an industry no script, document or customer uses).
+    warnings: tuple[str, ...] = ()
 
 
 def replace_taxonomy(*, session: Session, categories: Sequence[CategorySpec]) -> TaxonomyStats:
