@@ -84,15 +84,35 @@ class LLMSettings(_Section):
         return key or "not-needed"
 
 
+#: Words that name a role, not a person: as ``{adviser_name}`` they double the role a
+#: script already states (「我是思语的保险顾问顾问」).
+ROLE_WORDS = frozenset(
+    {"顾问", "老师", "客服", "销售", "专员", "经理", "保险顾问", "理财师", "规划师", "规划老师"}
+)
+
+
 class AssistantSettings(_Section):
     #: Industry assumed when a message or customer does not say (must match the library).
     default_industry: str = "insurance"
-    #: Name used for ``{adviser_name}`` when the adviser has none on file.
-    adviser_name: str = "顾问"
+    #: ``{adviser_name}`` for an adviser with no name on file (a person's name, e.g.
+    #: 李敏). Empty: the adviser sees 【待填:顾问称呼】 and fills it in.
+    adviser_name: str = ""
     #: Company name used for ``{company}``.
     company: str = "思语"
     #: Product used for ``{product}`` when the customer has no product of interest on file.
     default_product: str = ""
+
+    @field_validator("adviser_name")
+    @classmethod
+    def _a_name_not_a_role(cls, value: str) -> str:
+        value = value.strip()
+        if value in ROLE_WORDS:
+            raise ValueError(
+                f"「{value}」是职位，不是称呼：话术里写的是「保险顾问{{adviser_name}}」，"
+                f"填「{value}」会变成「保险顾问{value}」。请填顾问的名字（如 李敏），"
+                "或留空（顾问会看到【待填:顾问称呼】）"
+            )
+        return value
 
 
 class WebSettings(_Section):
@@ -289,7 +309,8 @@ class Settings(_Section):
     #: Directory holding every piece of state (database, vector index). Relative paths
     #: are relative to the working directory.
     data_dir: Path = Path(DEFAULT_DATA_DIR)
-    #: Time zone for dates shown to people and for ``{date}``.
+    #: Time zone of every time and date shown to people (CLI, console, exports, charts)
+    #: and of ``{today}`` / ``{deadline}``.
     timezone: str = "Asia/Shanghai"
     store: StoreSettings = StoreSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()

@@ -22,15 +22,29 @@ from bot.errors import EXPECTED_ERRORS, InputError
 from bot.store import conversions as conv_repo
 from knowledge.files import read_table
 
+#: Other names of the columns: the Chinese headers of order exports.
 ORDER_ALIASES = {
     "customer_id": "customer",
     "客户": "customer",
+    "客户id": "customer",
+    "客户编号": "customer",
     "金额": "amount",
+    "订单金额": "amount",
+    "实付金额": "amount",
+    "支付金额": "amount",
     "时间": "time",
     "下单时间": "time",
+    "支付时间": "time",
+    "付款时间": "time",
+    "成交时间": "time",
+    "订单时间": "time",
     "订单号": "order_id",
+    "订单编号": "order_id",
+    "订单id": "order_id",
     "商品": "product",
     "产品": "product",
+    "商品名称": "product",
+    "产品名称": "product",
 }
 
 

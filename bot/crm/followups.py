@@ -51,7 +51,9 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
+from bot.crm.variables import script_values
 from bot.errors import InputError
+from bot.settings import AssistantSettings
 from bot.store import followups as repo
 from bot.store.records import CustomerFacts, FollowUpRecord
 from knowledge.files import load_yaml_file, yaml_line
@@ -357,9 +359,8 @@ def due_reminders(
     timezone: str,
     adviser_id: str | None = None,
     adviser_ids: tuple[str, ...] | None = None,
-    adviser_name: str = "顾问",
-    company: str = "",
-    default_product: str = "",
+    adviser_name: str = "",
+    assistant: AssistantSettings | None = None,
 ) -> list[DueReminder]:
     """Open reminders due today or earlier (local day), scripts filled in; only
     ``adviser_id``'s and / or those of ``adviser_ids`` (a scope) when given."""
@@ -374,14 +375,15 @@ def due_reminders(
     out = []
     for row in rows:
         c = row.customer
-        values = {
-            "customer_name": c.name if c else row.customer_name,
-            "adviser_name": adviser_name,
-            "product": (c.product if c else None) or default_product,
-            "date": f"{today.month}月{today.day}日",
-            "company": company,
-            "city": c.city if c else None,
-        }
+        values = script_values(
+            assistant=assistant or AssistantSettings(),
+            today=today,
+            deadline=row.script_deadline,
+            customer_name=c.name if c else row.customer_name,
+            adviser_name=adviser_name,
+            product=c.product if c else None,
+            city=c.city if c else None,
+        )
         script = fill(row.script_body, values).text if row.script_body else None
         out.append(DueReminder(follow_up=row, note=row.note, script=script))
     return out

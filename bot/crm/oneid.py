@@ -37,6 +37,7 @@ from bot.store.models import Customer, Identity
 from bot.store.records import MergeRecord
 from knowledge.files import read_table
 from knowledge.rows import Problem, problems_of, stripped_text
+from scripts_lib import canonical_industry, stage_code
 
 #: Identity kinds an import file may carry, as columns. ``id:KIND`` columns add any other
 #: kind (e.g. ``id:memory_contact``). Channel contacts are ``<channel>_contact``.
@@ -52,6 +53,8 @@ IDENTITY_COLUMNS: dict[str, str] = {
 STRONG_KINDS: tuple[str, ...] = ("phone", "unionid")
 PROFILE_COLUMNS = ("name", "adviser_id", "industry", "stage", "product", "city", "source")
 OTHER_COLUMNS = ("customer_id", "birthday", "tags", "added_at")
+#: Other names of the columns (after lower-casing, spaces as ``_``): the English
+#: shorthands and the Chinese headers a CRM or a spreadsheet uses.
 _ALIASES = {
     "id": "customer_id",
     "adviser": "adviser_id",
@@ -59,16 +62,47 @@ _ALIASES = {
     "wechat": "wechaty_contact",
     "wecom": "wecom_external_userid",
     "external_userid": "wecom_external_userid",
+    "客户id": "customer_id",
+    "客户编号": "customer_id",
+    "编号": "customer_id",
     "姓名": "name",
+    "客户姓名": "name",
+    "名字": "name",
+    "称呼": "name",
+    "客户称呼": "name",
     "手机": "phone",
     "手机号": "phone",
+    "手机号码": "phone",
+    "电话": "phone",
     "生日": "birthday",
+    "出生日期": "birthday",
     "顾问": "adviser_id",
+    "顾问id": "adviser_id",
+    "顾问编号": "adviser_id",
+    "负责顾问": "adviser_id",
     "行业": "industry",
+    "阶段": "stage",
+    "客户阶段": "stage",
+    "产品": "product",
+    "意向产品": "product",
+    "关注产品": "product",
     "城市": "city",
+    "所在城市": "city",
     "来源": "source",
     "渠道": "source",
+    "获客渠道": "source",
+    "添加时间": "added_at",
+    "添加日期": "added_at",
+    "加入时间": "added_at",
     "标签": "tags",
+    "微信号": "wechaty_contact",
+    "微信id": "wechaty_contact",
+    "企业微信": "wecom_external_userid",
+    "企微id": "wecom_external_userid",
+    "会员号": "member_id",
+    "会员编号": "member_id",
+    "会员id": "member_id",
+    "crm编号": "crm_id",
 }
 _DIGITS = re.compile(r"\d+")
 
@@ -128,9 +162,22 @@ def _phone(text: object) -> object:
 
 
 def _tags(text: object) -> object:
+    """``有孩子;险种兴趣/重疾险``: tag names, each alone or after its category and ``/``
+    (as the product shows them), separated by ``;`` or ``；``."""
     if not isinstance(text, str):
         return text
-    return tuple(t.strip() for t in re.split(r"[;；]", text) if t.strip())
+    tags = (re.sub(r"\s*[/／]\s*", "/", t.strip()) for t in re.split(r"[;；]", text))
+    return tuple(t for t in tags if t)
+
+
+def _stage(text: object) -> object:
+    """A stage by its code or its Chinese name (引流 / 承接 / 转化 / 服务)."""
+    return stage_code(text) if isinstance(text, str) else text
+
+
+def _industry(text: object) -> object:
+    """``all``, ``通用`` … are ``general``."""
+    return canonical_industry(text) if isinstance(text, str) else text
 
 
 Stage = Literal["acquire", "engage", "convert", "retain"]
@@ -150,8 +197,13 @@ class CustomerFileRow(BaseModel):
     customer_id: Annotated[int, BeforeValidator(_customer_id)] | None = None
     name: Annotated[str, StringConstraints(max_length=_MAX_CHARS["name"])] | None = None
     adviser_id: Annotated[str, StringConstraints(max_length=_MAX_CHARS["adviser_id"])] | None = None
-    industry: Annotated[str, StringConstraints(max_length=_MAX_CHARS["industry"])] | None = None
-    stage: Stage | None = None
+    industry: (
+        Annotated[
+            str, BeforeValidator(_industry), StringConstraints(max_length=_MAX_CHARS["industry"])
+        ]
+        | None
+    ) = None
+    stage: Annotated[Stage, BeforeValidator(_stage)] | None = None
     product: Annotated[str, StringConstraints(max_length=_MAX_CHARS["product"])] | None = None
     city: Annotated[str, StringConstraints(max_length=_MAX_CHARS["city"])] | None = None
     source: Annotated[str, StringConstraints(max_length=_MAX_CHARS["source"])] | None = None

@@ -11,7 +11,6 @@ Funnel, for a period [since, until) of local days:
 from __future__ import annotations
 
 import statistics
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.crm.charts import pyplot
+from bot.crm.charts import blank_note, pyplot
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.store import reports as repo
@@ -166,35 +165,45 @@ def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:
     )
 
 
+#: What an empty funnel chart says.
+EMPTY_FUNNEL = "这段时间没有新增客户，所以没有可画的数据\n（换一个 --since / --until 时间段试试）"
+
+
 def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> None:
-    """Grouped bars (new / engaged / converted) per group with the conversion rate."""
+    """Grouped bars (new / engaged / converted) per group with the conversion rate; a
+    period without new customers says so instead of drawing empty axes."""
     plt = pyplot()
-    with warnings.catch_warnings():
-        # without a CJK font, Chinese labels draw as boxes and matplotlib warns per glyph
-        warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
-        warnings.filterwarnings("ignore", message=".*findfont.*")
-        _draw_funnel(plt, rows, path, title)
+    fig = funnel_figure(plt, rows, title=title)
+    fig.savefig(path, format="png")
+    plt.close(fig)
 
 
-def _draw_funnel(plt: Any, rows: Sequence[FunnelRow], path: Path, title: str) -> None:
+def funnel_figure(plt: Any, rows: Sequence[FunnelRow], *, title: str) -> Any:
+    """The figure of ``write_funnel_png``."""
+    if not any(r.new for r in rows):
+        fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=100)
+        ax.set_title(title)
+        ax.set_axis_off()
+        blank_note(ax, EMPTY_FUNNEL)
+        return fig
     groups = [r for r in rows if not r.group.startswith("合计")] or list(rows)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 2), 4.5), dpi=100)
     width = 0.27
     xs = range(len(groups))
     series = (
-        ("new", [r.new for r in groups], "#9ecae1"),
-        ("engaged", [r.engaged for r in groups], "#4292c6"),
-        ("converted", [r.converted for r in groups], "#08519c"),
+        ("新增", [r.new for r in groups], "#9ecae1"),
+        ("互动", [r.engaged for r in groups], "#4292c6"),
+        ("成交", [r.converted for r in groups], "#08519c"),
     )
     for i, (label, values, colour) in enumerate(series):
         bars = ax.bar([x + (i - 1) * width for x in xs], values, width, label=label, color=colour)
         ax.bar_label(bars, fontsize=8)
     ax.set_xticks(list(xs), [r.group for r in groups])
-    ax.set_ylabel("customers")
+    ax.set_ylabel("客户数")
     ax.set_title(title)
     rate_ax = ax.twinx()
     rates = [100 * r.rate for r in groups]
-    rate_ax.plot(list(xs), rates, "D", color="#e6550d", label="rate %")
+    rate_ax.plot(list(xs), rates, "D", color="#e6550d", label="转化率 %")
     for x, rate in zip(xs, rates, strict=True):
         rate_ax.annotate(
             f"{rate:.0f}%",
@@ -204,14 +213,13 @@ def _draw_funnel(plt: Any, rows: Sequence[FunnelRow], path: Path, title: str) ->
             fontsize=8,
             color="#e6550d",
         )
-    rate_ax.set_ylabel("conversion rate %")
+    rate_ax.set_ylabel("转化率 %")
     rate_ax.set_ylim(0, 100)
     handles, labels = ax.get_legend_handles_labels()
     h2, l2 = rate_ax.get_legend_handles_labels()
     ax.legend(handles + h2, labels + l2, loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    return fig
 
 
 # --------------------------------------------------------------------------- quadrants

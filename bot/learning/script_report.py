@@ -3,14 +3,13 @@ per-script rates with Wilson intervals, flags, and the A/B variant posteriors.""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.crm.charts import pyplot
+from bot.crm.charts import blank_note, pyplot
 from bot.learning import bandit, effectiveness
 from bot.learning.effectiveness import GroupBy, ScriptStats
 from bot.settings import RankingSettings
@@ -141,10 +140,20 @@ def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
 def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int = 20) -> None:
     """Horizontal bars: reply rate per script with its Wilson interval."""
     plt = pyplot()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
-        warnings.filterwarnings("ignore", message=".*findfont.*")
-        _draw(plt, [s for s in rows if s.reply_n][:limit], path, title)
+    shown = [s for s in rows if s.reply_n][:limit]
+    if not shown:
+        fig, ax = plt.subplots(figsize=(8, 2.5), dpi=100)
+        ax.set_title(title)
+        ax.set_axis_off()
+        blank_note(ax, EMPTY_SCRIPTS)
+        fig.savefig(path, format="png")
+        plt.close(fig)
+        return
+    _draw(plt, shown, path, title)
+
+
+#: What an empty script chart says.
+EMPTY_SCRIPTS = "这段时间没有话术有回复数据（话术被采用或改写后，客户回复与否才会计入）"
 
 
 def _draw(plt: Any, rows: list[ScriptStats], path: Path, title: str) -> None:
@@ -160,7 +169,7 @@ def _draw(plt: Any, rows: list[ScriptStats], path: Path, title: str) -> None:
     ax.set_yticks(ys, labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("reply rate % (95% Wilson interval)")
+    ax.set_xlabel("回复率 %（95% Wilson 区间）")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, format="png")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.crm.variables import script_values
 from bot.domain import (
     IncomingMessage,
     KnowledgeSuggestion,
@@ -252,19 +253,18 @@ class Assistant:
         return [chosen[i] for i in order]
 
     def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
-        a = self._settings.assistant
         customer = ctx.customer
-        today = datetime.now(ZoneInfo(self._settings.timezone))
         filled = fill(
             hit.script.body,
-            {
-                "customer_name": customer.name if customer else None,
-                "adviser_name": ctx.adviser_name or a.adviser_name,
-                "product": (customer.product if customer else None) or a.default_product,
-                "date": f"{today.month}月{today.day}日",
-                "company": a.company,
-                "city": customer.city if customer else None,
-            },
+            script_values(
+                assistant=self._settings.assistant,
+                today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
+                deadline=hit.script.deadline,
+                customer_name=customer.name if customer else None,
+                adviser_name=ctx.adviser_name,
+                product=customer.product if customer else None,
+                city=customer.city if customer else None,
+            ),
         )
         return ScriptSuggestion(
             id=hit.script.id,
@@ -319,9 +319,7 @@ class Assistant:
         message = _storable(message)
         with self._db.session() as session:
             customers_repo.ensure_adviser(
-                session=session,
-                adviser_id=message.adviser_id,
-                name=message.adviser_name or self._settings.assistant.adviser_name,
+                session=session, adviser_id=message.adviser_id, name=message.adviser_name
             )
             customer, _created = customers_repo.find_or_create_customer(
                 session=session,

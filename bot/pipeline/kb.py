@@ -18,7 +18,7 @@ from bot.domain import KnowledgeSuggestion
 from bot.errors import InputError
 from bot.store import Database
 from bot.store import documents as docs_repo
-from bot.store.records import ChunkRecord
+from bot.store.records import ChunkRecord, DocumentRecord
 from knowledge import (
     HybridIndex,
     IndexItem,
@@ -28,7 +28,7 @@ from knowledge import (
     load_document,
 )
 from knowledge.settings import KnowledgeSettings
-from scripts_lib.model import ANY_INDUSTRY
+from scripts_lib.model import ANY_INDUSTRY, canonical_industry
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     chunks_written: int = 0
     index: SyncStats | None = None
+    #: Things the person ingesting should know (an industry nothing else uses …).
+    warnings: list[str] = field(default_factory=list)
 
 
 class KnowledgeBase:
@@ -59,15 +61,27 @@ class KnowledgeBase:
         industry: str | None = None,
         on_file: Callable[[Path], None] | None = None,
         progress: Progress | None = None,
+        origin: str | None = None,
     ) -> IngestReport:
         """Ingest a file or a folder. Every file is read and chunked before anything is
-        written; one unreadable file means nothing is written and every problem is listed."""
+        written; one unreadable file means nothing is written and every problem is listed.
+
+        A document is known by its file name: ingesting a file of a name the knowledge
+        base holds (from any folder, or uploaded in the console) replaces that document.
+        ``origin`` is recorded as where it came from (default: the file's path)."""
         paths = iter_document_paths(path)
         if not paths:
             raise InputError(f"no supported documents in {path} (.md, .txt, .csv, .xlsx)")
         loaded = []
         problems: list[str] = []
+        names: dict[str, Path] = {}
         for p in paths:
+            if p.name in names:
+                problems.append(
+                    f"{p}: 与 {names[p.name]} 同名；知识库按文件名区分文档，请给其中一个改名"
+                )
+                continue
+            names[p.name] = p
             try:
                 doc = load_document(p)
             except InputError as exc:
@@ -76,15 +90,20 @@ class KnowledgeBase:
             loaded.append((p, doc))
         if problems:
             raise InputError(f"{len(problems)} of {len(paths)} files cannot be read", problems)
+        industry = canonical_industry(industry) if industry else None
         report = IngestReport()
         with self._db.session() as session:
             for p, doc in loaded:
                 if on_file is not None:
                     on_file(p)
-                source = str(p.resolve())
-                existing = docs_repo.get_document(session=session, source=source)
-                if existing is not None and existing.sha256 == doc.sha256:
-                    report.unchanged.append(source)
+                name = p.name
+                existing = docs_repo.get_document(session=session, source=name)
+                if (
+                    existing is not None
+                    and existing.sha256 == doc.sha256
+                    and existing.industry == industry
+                ):
+                    report.unchanged.append(name)
                     continue
                 chunks = chunk_document(
                     doc,
@@ -95,7 +114,7 @@ class KnowledgeBase:
                     raise InputError(f"{p}: no text to index")
                 docs_repo.replace_document(
                     session=session,
-                    source=source,
+                    source=name,
                     kind=doc.kind,
                     sha256=doc.sha256,
                     industry=industry,
@@ -103,19 +122,22 @@ class KnowledgeBase:
                         docs_repo.ChunkSpec(ordinal=c.ordinal, section=c.section, text=c.text)
                         for c in chunks
                     ],
+                    origin=(origin if origin is not None else str(p.resolve()))[:1000],
                 )
                 report.chunks_written += len(chunks)
-                (report.updated if existing else report.added).append(source)
+                (report.updated if existing else report.added).append(name)
         report.index = self.sync(progress=progress)
         return report
 
-    def remove(self, path: Path) -> int:
+    def delete(self, document_id: int) -> DocumentRecord | None:
+        """Delete a document: its chunks leave SQL and both indexes. None if unknown."""
         with self._db.session() as session:
-            removed = docs_repo.delete_document(session=session, source=str(path.resolve()))
-        if not removed:
-            raise InputError(f"{path} is not in the knowledge base")
+            found = docs_repo.get_document(session=session, document_id=document_id)
+            if found is None:
+                return None
+            docs_repo.delete_document(session=session, document_id=document_id)
         self.sync()
-        return len(removed)
+        return found
 
     def sync(self, *, progress: Progress | None = None) -> SyncStats:
         """Bring the index in line with SQL (start-up, after ingest)."""
@@ -146,7 +168,7 @@ class KnowledgeBase:
                 continue
             out.append(
                 KnowledgeSuggestion(
-                    source=Path(chunk.source).name,
+                    source=chunk.source,
                     section=chunk.section,
                     text=chunk.text,
                     score=round(hit.score, 4),

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from bot.errors import one_of
 from bot.store import Database
 from bot.store import scripts as scripts_repo
 from bot.vocab import SCRIPT_STATUSES, member
 from knowledge import HybridIndex, IndexItem, SyncStats
-from scripts_lib import load_scripts, write_scripts
-from scripts_lib.model import ANY_INDUSTRY, ScriptRecord
+from scripts_lib import check_scripts, write_scripts
+from scripts_lib.model import ANY_INDUSTRY, LintIssue, ParsedScript, ScriptRecord
 
 Progress = Callable[[int, int], None]
 
@@ -31,13 +33,24 @@ class ScriptLibrary:
         self._index = index
         self._cache: dict[str, ScriptRecord] = {}
 
+    def plan_import(self, path: Path, *, today: date | None = None) -> ImportPlan:
+        """What importing ``path`` would do, writing nothing: how many scripts are new,
+        changed and unchanged, and the file's warnings (``InputError`` listing every
+        error of a file that cannot be imported)."""
+        parsed, warnings = check_scripts(path, today=today)
+        with self._db.session() as session:
+            return _plan(session, parsed, warnings)
+
     def import_file(
         self, path: Path, *, progress: Progress | None = None
     ) -> scripts_repo.ImportStats:
-        """All-or-nothing: the whole file is validated before one row is written."""
-        records = load_scripts(path)
+        """All-or-nothing: the whole file is validated before one row is written. A
+        column the file does not have (``status``, ``variant_group``, ``deadline``), and
+        an empty ``status`` cell, keep what the library holds for a script."""
+        parsed, warnings = check_scripts(path)
         with self._db.session() as session:
-            stats = scripts_repo.upsert_scripts(session=session, records=records)
+            plan = _plan(session, parsed, warnings)
+            stats = scripts_repo.upsert_scripts(session=session, records=plan.records)
         self.sync(progress=progress)
         return stats
 
@@ -48,9 +61,10 @@ class ScriptLibrary:
         industry: str | None = None,
         category: str | None = None,
         status: str | None = None,
+        chinese: bool = False,
     ) -> int:
         records = self.list_scripts(industry=industry, category=category, status=status)
-        write_scripts(records, path)
+        write_scripts(records, path, chinese=chinese)
         return len(records)
 
     def list_scripts(
@@ -124,6 +138,23 @@ class ScriptLibrary:
     def get(self, ids: Sequence[str]) -> dict[str, ScriptRecord]:
         with self._db.session() as session:
             return scripts_repo.get_scripts(session=session, ids=ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What an import would write: the records (stored values kept where the file does
+    not say), counted as new / updated / unchanged, and the file's warnings."""
+
+    records: list[ScriptRecord]
+    stats: scripts_repo.ImportStats
+    warnings: list[LintIssue]
+
+
+def _plan(session: Session, parsed: list[ParsedScript], warnings: list[LintIssue]) -> ImportPlan:
+    stored = scripts_repo.get_scripts(session=session, ids=[p.record.id for p in parsed])
+    records = [p.merged(stored.get(p.record.id)) for p in parsed]
+    stats = scripts_repo.compare_scripts(session=session, records=records)
+    return ImportPlan(records=records, stats=stats, warnings=warnings)
 
 
 def script_item(script: ScriptRecord) -> IndexItem:

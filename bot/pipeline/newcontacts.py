@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.crm.variables import script_values
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.pipeline.assistant import OPENING_CATEGORIES, Assistant
 from bot.settings import Settings
@@ -186,18 +187,17 @@ class NewContactFlow:
         if script is None or script.status != "approved":
             log.warning("welcome script %s is missing or not approved: not sent", sid)
             return None
-        a = self._settings.assistant
-        today = datetime.now(ZoneInfo(self._settings.timezone))
         filled = fill(
             script.body,
-            {
-                "customer_name": customer.name,
-                "adviser_name": (adviser.name if adviser else None) or a.adviser_name,
-                "product": customer.product or a.default_product,
-                "date": f"{today.month}月{today.day}日",
-                "company": a.company,
-                "city": customer.city,
-            },
+            script_values(
+                assistant=self._settings.assistant,
+                today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
+                deadline=script.deadline,
+                customer_name=customer.name,
+                adviser_name=adviser.name if adviser else None,
+                product=customer.product,
+                city=customer.city,
+            ),
         )
         if filled.missing:
             log.warning("welcome script %s not sent: cannot fill %s", sid, filled.missing)

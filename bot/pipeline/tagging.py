@@ -23,7 +23,7 @@ from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, normalize
 from knowledge.files import load_yaml_file, yaml_line
 from knowledge.rows import Problem, RowModel, problems_of, stripped_text
-from scripts_lib.model import ANY_INDUSTRY
+from scripts_lib.model import ANY_INDUSTRY, canonical_industry
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,12 @@ Text = Annotated[str, BeforeValidator(stripped_text)]
 
 
 def _any_industry(value: object) -> object:
+    """An empty industry, or a synonym of every industry (``all``, ``通用`` …), is
+    ``general``: its tags are suggested in every industry."""
     value = stripped_text(value)
-    return value if value != "" else ANY_INDUSTRY
+    if not isinstance(value, str):
+        return value
+    return canonical_industry(value) if value != "" else ANY_INDUSTRY
 
 
 def _keywords(value: object) -> object:
@@ -136,7 +140,7 @@ def _duplicates(raw: dict[str, Any]) -> list[Problem]:
     seen_categories: set[tuple[str, str]] = set()
     for ci, category in enumerate(raw["categories"]):
         cname = _text(category, "name")
-        industry = _text(category, "industry") or ANY_INDUSTRY
+        industry = canonical_industry(_text(category, "industry") or ANY_INDUSTRY)
         where = f"categories[{ci + 1}]"
         if cname and (cname, industry) in seen_categories:
             problems.append(

@@ -3,6 +3,7 @@ customer import (OneID), lifecycle stages, and removing a customer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from bot.crm import oneid
 from bot.crm import reports as crm_reports
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
+from bot.services.industries import unused_warnings
 from bot.store import customers as customers_repo
+from bot.store import identities as identities_repo
 from bot.store import inbox as inbox_repo
 from bot.store import records
 from bot.store.identities import ImportStats
@@ -23,6 +26,7 @@ CustomerRecord = records.CustomerRecord
 #: The audit action of opening a profile; the conversation list counts a customer's
 #: messages since the viewer's last one as unread.
 VIEW_ACTION = inbox_repo.VIEW_ACTION
+MERGED_NOTICE = "已合并到客户 #{id}"
 
 
 def inbox(session: Session, principal: Principal) -> list[inbox_repo.InboxRow]:
@@ -49,10 +53,19 @@ def list_customers(
     return rows
 
 
+def merged_notice(customer: CustomerRecord) -> str | None:
+    """「已合并到客户 #12」 for a profile merged into another (None otherwise): where its
+    identities, messages and tags went."""
+    if customer.merged_into_id is None:
+        return None
+    return MERGED_NOTICE.format(id=customer.merged_into_id)
+
+
 def profile(
     session: Session, principal: Principal, customer_id: int, *, timeline_limit: int = 50
 ) -> CustomerProfile:
-    """One customer's identities, tags and timeline."""
+    """One customer's identities, tags and timeline. A profile merged into another is
+    still shown (``merged_notice`` says where everything went)."""
     check_customer(session, principal, customer_id)
     found = customers_repo.customer_profile(
         session=session, customer_id=customer_id, timeline_limit=timeline_limit
@@ -65,11 +78,21 @@ def import_file(
     session: Session, principal: Principal, *, path: Path, timezone: str
 ) -> ImportStats:
     """Import customers and identities from CSV / XLSX, all or nothing (the store writes
-    the audit row ``customers.import``)."""
+    the audit row ``customers.import``). The stats warn about an industry no script,
+    document or tag uses (a misspelt one matches no script)."""
     require(principal)
-    return oneid.import_customer_file(
-        session=session, path=path, actor=principal.username, timezone=timezone
+    rows = oneid.read_customer_file(path, timezone=timezone)
+    named = [r.fields.get("industry") for r in rows]
+    warnings = unused_warnings(
+        session,
+        [v for v in named if isinstance(v, str)],
+        what="客户",
+        uses=("scripts", "documents", "taxonomy"),
     )
+    stats = identities_repo.import_customers(
+        session=session, rows=rows, actor=principal.username, source_name=path.name
+    )
+    return replace(stats, warnings=tuple(warnings))
 
 
 def refresh_lifecycles(

@@ -55,15 +55,13 @@ def reminders(
     advisers = scope_of(session, principal).narrow(adviser_id)
     if advisers == ():
         return []
-    a = settings.assistant
     found = crm_followups.due_reminders(
         session=session,
         now=now,
         timezone=settings.timezone,
         adviser_ids=advisers,
         adviser_name=adviser_name(principal, settings),
-        company=a.company,
-        default_product=a.default_product,
+        assistant=settings.assistant,
     )
     audit.record(session, principal, "reminders.view", "customer", "", count=len(found))
     return found

@@ -15,7 +15,7 @@ from bot.errors import InputError, NotFoundError
 from bot.pipeline.jobs import JobOutcome, JobProgress, JobStatus
 from bot.pipeline.kb import IngestReport
 from bot.pipeline.runtime import Runtime
-from bot.services import audit, uploads
+from bot.services import audit, industries, uploads
 from bot.services.access import CURATORS, Principal, require
 from bot.store import documents as docs_repo
 from bot.store.records import ChunkRecord, DocumentRecord
@@ -26,6 +26,8 @@ Progress = Callable[[int, int], None]
 UPLOAD_DIR = "knowledge"
 UPLOAD_SUFFIXES = (".md", ".txt", ".csv", ".xlsx")
 NO_DOCUMENT = "文档不存在"
+#: The ``origin`` of a document uploaded in the console.
+UPLOAD_ORIGIN = "控制台上传"
 
 
 def ingest(
@@ -35,11 +37,17 @@ def ingest(
     path: Path,
     industry: str | None = None,
     progress: Progress | None = None,
+    origin: str | None = None,
 ) -> IngestReport:
     """Ingest a file or a folder; unchanged files are skipped, changed ones replace their
-    chunks."""
+    chunks, and a file named like a document already held (from another folder, or
+    uploaded in the console) replaces that document. The report warns about an industry
+    nothing else uses."""
     require(principal, *CURATORS)
-    report = rt.kb.ingest(path, industry=industry, progress=progress)
+    with rt.db.session() as session:
+        warnings = industries.unused_warnings(session, [industry], what="文档")
+    report = rt.kb.ingest(path, industry=industry, progress=progress, origin=origin)
+    report.warnings = warnings
     with rt.db.session() as session:
         audit.record(
             session,
@@ -95,7 +103,12 @@ def _ingest_staged(
         os.replace(staged.path, target)
         job.phase("读取与分段")
         report = ingest(
-            rt, principal, path=target, industry=industry, progress=_phase(job, "建立索引")
+            rt,
+            principal,
+            path=target,
+            industry=industry,
+            progress=_phase(job, "建立索引"),
+            origin=UPLOAD_ORIGIN,
         )
     except InputError as exc:
         # Refused before anything was written (kb.ingest reads and checks every file
@@ -154,6 +167,43 @@ def _phase(job: JobProgress, name: str) -> Progress:
     return progress
 
 
+def find(session: Session, principal: Principal, ref: str | int) -> DocumentRecord:
+    """The document of id ``ref`` (an int), or named ``ref`` (its file name, e.g.
+    ``售后政策.txt``) or else whose id the text is (``siyu kb list`` shows both)."""
+    require(principal, *CURATORS)
+    if isinstance(ref, int):
+        found = docs_repo.get_document(session=session, document_id=ref)
+    else:
+        ref = ref.strip()
+        found = docs_repo.get_document(session=session, source=ref)
+        if found is None and ref.isascii() and ref.isdigit() and len(ref) < 10:
+            found = docs_repo.get_document(session=session, document_id=int(ref))
+    if found is None:
+        raise NotFoundError(NO_DOCUMENT, ref=ref)
+    return found
+
+
+def delete(rt: Runtime, principal: Principal, *, ref: str | int) -> DocumentRecord:
+    """Delete a document by name or id (``find``): its chunks leave the database and both
+    indexes (nothing of it is suggested any more). The deleted document."""
+    require(principal, *CURATORS)
+    with rt.db.session() as session:
+        found = find(session, principal, ref)
+    if rt.kb.delete(found.id) is None:  # deleted meanwhile by someone else
+        raise NotFoundError(NO_DOCUMENT, ref=ref)
+    with rt.db.session() as session:
+        audit.record(
+            session,
+            principal,
+            "knowledge.delete",
+            "document",
+            found.source[:64],
+            id=found.id,
+            chunks=found.chunks,
+        )
+    return found
+
+
 def rebuild(
     rt: Runtime,
     principal: Principal,
@@ -175,8 +225,11 @@ def rebuild(
 def search(
     rt: Runtime, principal: Principal, *, query: str, k: int, industry: str | None = None
 ) -> list[KnowledgeSuggestion]:
-    """Hybrid search (embeddings + BM25) of the knowledge base."""
+    """Hybrid search (embeddings + BM25) of the knowledge base; an unknown industry is
+    refused, naming the known ones."""
     require(principal, *CURATORS)
+    with rt.db.session() as session:
+        industry = industries.resolve(session, industry)
     return rt.kb.search(query, k=k, industry=industry)
 
 

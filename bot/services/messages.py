@@ -8,16 +8,18 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from bot.domain import IncomingMessage
-from bot.errors import Conflict, PermissionDenied
+from bot.errors import Conflict, PermissionDenied, RejectedInput
 from bot.pipeline.assistant import Received
 from bot.pipeline.runtime import Runtime
 from bot.services.access import Principal, require
+from bot.services.industries import resolve as resolve_industry
 from bot.store import customers as customers_repo
 
 #: Channel name of messages posted to the API.
 API_CHANNEL = "api"
 NO_ADVISER = "此账号没有关联顾问 ID，不能提交消息"
 OTHER_ADVISER = "该联系人已分配给其他顾问"
+EMPTY_TEXT = "文字消息的内容 (text) 不能为空"
 
 
 def api_source_id(adviser_id: str, source_id: str) -> str:
@@ -47,6 +49,10 @@ def post(
     adviser = principal.adviser_id
     if not adviser:
         raise PermissionDenied(NO_ADVISER)
+    if type == "text" and not text.strip():
+        raise RejectedInput(EMPTY_TEXT)
+    with rt.db.session() as session:
+        industry = resolve_industry(session, industry, rejected=True)
     message = IncomingMessage(
         msg_id=api_source_id(adviser, msg_id or uuid.uuid4().hex),
         channel=API_CHANNEL,

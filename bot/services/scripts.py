@@ -4,17 +4,19 @@ and drafts mined from what advisers actually send."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError, NotFoundError
 from bot.learning.mining import Proposal, mine_edits
+from bot.pipeline import library
 from bot.pipeline.jobs import JobOutcome, JobProgress, JobStatus
 from bot.pipeline.runtime import Runtime
 from bot.services import audit, uploads
 from bot.services.access import CURATORS, Principal, require
+from bot.services.industries import resolve as resolve_industry
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import scripts as scripts_repo
@@ -23,18 +25,26 @@ from scripts_lib import (
     LintIssue,
     ParsedScript,
     ScriptRecord,
+    canonical_industry,
+    date_values,
     fill,
+    keep_unset,
     lint,
     read_scripts,
+    variables_in,
 )
 
 ScriptVersion = scripts_repo.ScriptVersionRecord
+ImportPlan = library.ImportPlan
 NO_SCRIPT = "话术不存在"
-#: Values used to preview a script's variables (an imaginary customer).
-SAMPLE_CUSTOMER = {
-    "customer_name": "王女士",
-    "product": "安心保重疾险",
-    "city": "上海",
+#: Values used to preview a script's variables (an imaginary customer), per industry;
+#: an industry not listed gets the ``general`` ones, which name no product (the preview
+#: shows 【待填:产品】 rather than another industry's product).
+SAMPLE_VALUES: dict[str, dict[str, str]] = {
+    "general": {"customer_name": "王女士", "city": "上海"},
+    "insurance": {"customer_name": "王女士", "product": "安心保重疾险", "city": "上海"},
+    "kaoyan": {"customer_name": "小陈同学", "product": "考研全程班", "city": "南京"},
+    "母婴": {"customer_name": "乐乐妈妈", "product": "婴儿有机奶粉", "city": "杭州"},
 }
 
 
@@ -63,6 +73,8 @@ def list_scripts(
     """Scripts by industry, category and status; ``text`` must occur in the title, body
     or id."""
     require(principal, *CURATORS)
+    with rt.db.session() as session:
+        industry = resolve_industry(session, industry)
     records = rt.library.list_scripts(industry=industry, category=category, status=status)
     if text:
         records = [r for r in records if text in r.title or text in r.body or text in r.id]
@@ -90,39 +102,63 @@ def versions(rt: Runtime, principal: Principal, script_id: str) -> list[ScriptVe
 
 
 def adviser_name(principal: Principal, settings: Settings) -> str:
-    """The ``{adviser_name}`` of scripts shown to ``principal``: their own name, or the
-    configured one for the command line."""
+    """The ``{adviser_name}`` of scripts shown to ``principal``: their own display name,
+    else the configured one (empty by default: the adviser then sees 【待填:顾问称呼】,
+    never a role word that doubles 「保险顾问顾问」)."""
     own = "" if principal.is_admin else principal.display_name
     return own or settings.assistant.adviser_name
 
 
+def sample_values(industry: str) -> dict[str, str]:
+    """The imaginary customer of a preview: the script's own industry's, else general."""
+    return SAMPLE_VALUES.get(canonical_industry(industry), SAMPLE_VALUES["general"])
+
+
 def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
-    """The body filled for a sample customer, and the lint result, as the operator types."""
+    """The body filled for a sample customer of the script's industry, and the lint
+    result, as the operator types."""
     require(principal, *CURATORS)
-    now = datetime.now(ZoneInfo(rt.settings.timezone))
+    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    deadline = record.deadline
+    if deadline is None and "deadline" in variables_in(record.body):
+        stored = rt.library.get([record.id]).get(record.id)  # the form has no deadline
+        deadline = stored.deadline if stored else None
     filled = fill(
         record.body,
-        SAMPLE_CUSTOMER
-        | {
+        {
+            **sample_values(record.industry),
             "adviser_name": adviser_name(principal, rt.settings),
-            "date": f"{now.month}月{now.day}日",
             "company": rt.settings.assistant.company,
+            **date_values(today=today, deadline=deadline),
         },
     )
-    issues = lint([ParsedScript(line=1, record=record)])
+    issues = lint([ParsedScript(line=1, record=record)], today=today)
     return Preview(text=filled.text, missing=tuple(filled.missing), issues=tuple(issues))
 
 
-def save(rt: Runtime, principal: Principal, *, record: ScriptRecord, is_new: bool) -> None:
+def save(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    record: ScriptRecord,
+    is_new: bool,
+    given: frozenset[str] = frozenset({"status"}),
+) -> None:
     """Save a script as written (a changed approved script goes back to review when the
-    record says draft); a new one must not reuse an id."""
+    record says draft); a new one must not reuse an id. Of the optional fields
+    (``scripts_lib.model.OPTIONAL_COLUMNS``) only those in ``given`` are written: the
+    others keep their stored values (the console's form has no variant group)."""
     require(principal, *CURATORS)
     issues = [i for i in lint([ParsedScript(line=1, record=record)]) if i.severity == "error"]
     if issues:
         raise InputError(f"话术 {record.id} 有错误", [str(i) for i in issues])
     with rt.db.session() as session:
-        if is_new and scripts_repo.get_scripts(session=session, ids=[record.id]):
+        stored = scripts_repo.get_scripts(session=session, ids=[record.id]).get(record.id)
+        if is_new and stored is not None:
             raise InputError(f"话术 id {record.id} 已存在")
+        record = keep_unset(
+            replace(record, industry=canonical_industry(record.industry)), stored, given
+        )
         scripts_repo.upsert_scripts(session=session, records=[record])
         audit.record(session, principal, "script.save", "script", record.id)
     rt.library.sync()
@@ -141,6 +177,16 @@ def set_status(rt: Runtime, principal: Principal, *, script_id: str, status: str
     return record
 
 
+def plan_import(rt: Runtime, principal: Principal, *, path: Path) -> ImportPlan:
+    """What importing a file would do, before anything is written: how many scripts are
+    new, updated and unchanged, and the file's warnings (``InputError`` with every
+    error when it cannot be imported). ``siyu scripts import --dry-run`` and the
+    console's upload report show it."""
+    require(principal, *CURATORS)
+    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    return rt.library.plan_import(path, today=today)
+
+
 def import_file(
     rt: Runtime,
     principal: Principal,
@@ -148,7 +194,9 @@ def import_file(
     path: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> scripts_repo.ImportStats:
-    """Import a CSV / XLSX / YAML file, all or nothing."""
+    """Import a CSV / XLSX / YAML file, all or nothing. Columns the file does not have
+    keep what the library holds (a file without ``status`` never approves an archived or
+    draft script again)."""
     require(principal, *CURATORS)
     stats = rt.library.import_file(path, progress=progress)
     with rt.db.session() as session:
@@ -180,6 +228,8 @@ class UploadReport:
     errors: int
     count: int
     token: str | None
+    #: What confirming would write (new / updated / unchanged); None with errors.
+    plan: scripts_repo.ImportStats | None = None
 
 
 def start_validation(rt: Runtime, principal: Principal, *, filename: str, data: bytes) -> JobStatus:
@@ -226,9 +276,14 @@ def _validate(rt: Runtime, staged: uploads.Staged) -> UploadReport:
         parsed = read_scripts(staged.path)
     except InputError as exc:
         return fatal(uploads.without_paths(str(exc), staged.path, staged.name))
-    issues = tuple(lint(parsed))
+    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    issues = tuple(lint(parsed, today=today))
     errors = sum(1 for i in issues if i.severity == "error")
     token = None if errors else staged.token
+    plan = None
+    if not errors:  # the counts (and warnings) an import would give, before writing
+        found = rt.library.plan_import(staged.path, today=today)
+        plan, issues = found.stats, tuple(found.warnings)
     return UploadReport(
         name=staged.name,
         fatal=None,
@@ -236,6 +291,7 @@ def _validate(rt: Runtime, staged: uploads.Staged) -> UploadReport:
         errors=errors,
         count=len(parsed),
         token=token,
+        plan=plan,
     )
 
 
@@ -274,10 +330,14 @@ def export(
     industry: str | None = None,
     category: str | None = None,
     status: str | None = None,
+    chinese: bool = False,
 ) -> int:
-    """Write the chosen scripts to ``path`` in the import format (by its suffix)."""
+    """Write the chosen scripts to ``path`` in the import format (by its suffix); with
+    ``chinese``, Chinese headers and names of categories, stages and statuses."""
     require(principal, *CURATORS)
-    n = rt.library.export(path, industry=industry, category=category, status=status)
+    n = rt.library.export(
+        path, industry=industry, category=category, status=status, chinese=chinese
+    )
     with rt.db.session() as session:
         audit.record(
             session,

@@ -12,6 +12,7 @@ from bot.errors import NotFoundError, RejectedInput
 from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require
+from bot.services.industries import resolve as resolve_industry
 from bot.store import inbox as inbox_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store.records import SuggestionRecord
@@ -30,9 +31,12 @@ def suggest(
     customer_id: int | None = None,
 ) -> SuggestionResult:
     """Suggestions for a message, logging nothing; with a customer in scope, their
-    profile fills the variables (audited, since it reads their data)."""
-    if customer_id is not None:
-        with rt.db.session() as session:
+    profile fills the variables (audited, since it reads their data). An industry no
+    script, document, tag or customer uses is refused, naming the known ones (it would
+    silently match only the general scripts)."""
+    with rt.db.session() as session:
+        industry = resolve_industry(session, industry)
+        if customer_id is not None:
             check_customer(session, principal, customer_id)
             audit.record(session, principal, "suggestion.preview", "customer", customer_id)
     return rt.assistant.suggest(text, industry=industry, customer_id=customer_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from bot.pipeline.runtime import Runtime
 from bot.pipeline.tagging import parse_taxonomy
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
+from bot.services.industries import unused_warnings
 from bot.store import inbox as inbox_repo
 from bot.store import tags as tags_repo
 from bot.store.records import CustomerTagRecord
@@ -33,7 +35,14 @@ def import_taxonomy(
     require(principal, "operator", "manager")
     categories = parse_taxonomy(path)
     with rt.db.session() as session:
+        warnings = unused_warnings(
+            session,
+            [c.industry for c in categories],
+            what="标签分类",
+            uses=("scripts", "documents", "customers"),
+        )
         stats = tags_repo.replace_taxonomy(session=session, categories=categories)
+        stats = replace(stats, warnings=tuple(warnings))
         audit.record(
             session,
             principal,
