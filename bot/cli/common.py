@@ -131,6 +131,16 @@ def parse_now(value: str | None, timezone: str) -> datetime:
         raise InputError(f"--now {value!r} is not a date or ISO date-time") from exc
 
 
+def local_time(value: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as people read it: in the configured ``timezone``; ``-`` for
+    none. Every time a command prints goes through here."""
+    if value is None:
+        return "-"
+    if value.tzinfo is None:  # the store keeps UTC; SQLite may hand it back naive
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(timezone)).strftime(fmt)
+
+
 def day_start(day: date, timezone: str) -> datetime:
     """Local midnight of ``day`` (in UTC, as the store keeps times)."""
     from bot.crm.followups import start_of_day

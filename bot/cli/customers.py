@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
     Actor,
     NowOpt,
     database,
+    err,
+    local_time,
     out,
     parse_now,
     principal,
@@ -33,9 +35,10 @@ def customers_list(
 
     with runtime(ctx) as rt, rt.db.session() as session:
         rows = customers.list_customers(session, principal(ctx), adviser_id=adviser)
+    tz = rt.settings.timezone
     table = Table("id", "姓名", "顾问", "行业", "阶段", "最近消息")
     for c in rows:
-        last = c.last_message_at.strftime("%Y-%m-%d %H:%M") if c.last_message_at else "-"
+        last = local_time(c.last_message_at, tz)
         table.add_row(str(c.id), c.name, c.adviser_id or "-", c.industry or "-", c.stage, last)
     out.print(table)
 
@@ -65,6 +68,8 @@ def customers_import(
         stats = customers.import_file(
             session, principal(ctx, actor), path=path, timezone=settings.timezone
         )
+    for warning in stats.warnings:
+        err.print(f"[yellow]注意[/] {escape(warning)}", highlight=False)
     out.print(
         f"新建 {stats.created} · 更新 {stats.updated} · 身份 +{stats.identities_added}"
         f" · 标签 +{stats.tags_added}"
@@ -115,11 +120,11 @@ def customers_merges(
 
     with database(ctx) as (db, settings), db.session() as session:
         rows = merges.history(session, principal(ctx), customer_id=customer)
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.timezone
     table = Table("id", "保留", "并入", "操作人", "时间", "撤销", "原因")
     for r in rows:
-        when = r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        undone = r.undone_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.undone_at else "-"
+        when = local_time(r.created_at, tz)
+        undone = local_time(r.undone_at, tz)
         table.add_row(str(r.id), str(r.kept_id), str(r.merged_id), r.actor, when, undone, r.reason)
     out.print(table)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
 from bot.cli.common import (
     NowOpt,
     database,
+    local_time,
     out,
     parse_now,
     principal,
@@ -67,13 +67,12 @@ def followups_list(
             settings=settings,
             adviser_id=adviser,
         )
-    tz = ZoneInfo(settings.timezone)
     if not rows:
         out.print("今天没有待办提醒 no reminders due")
         return
     for r in rows:
         f = r.follow_up
-        day = f.due_at.astimezone(tz).strftime("%Y-%m-%d")
+        day = local_time(f.due_at, settings.timezone, "%Y-%m-%d")
         out.print(
             f"[bold]#{f.id}[/] {day} · 客户 {f.customer_id} {f.customer_name}"
             f" · 顾问 {f.adviser_id or '-'} · {f.rule or ''}",

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
     bar,
+    err,
     out,
     principal,
     progress,
@@ -27,13 +29,17 @@ def kb_ingest(
         str | None, typer.Option(help="Industry these documents apply to (default: all).")
     ] = None,
 ) -> None:
-    """Ingest documents; unchanged files are skipped, changed ones replace their chunks."""
+    """Ingest documents; unchanged files are skipped, changed ones replace their chunks.
+    A document is known by its file name: the same name again (from any folder, or
+    uploaded in the console) replaces it."""
     from bot.services import knowledge
 
     with runtime(ctx) as rt, progress() as bars:
         report = knowledge.ingest(
             rt, principal(ctx), path=path, industry=industry, progress=bar(bars, "嵌入")
         )
+    for warning in report.warnings:
+        err.print(f"[yellow]注意[/] {escape(warning)}", highlight=False)
     out.print(
         f"新增 {len(report.added)} · 更新 {len(report.updated)} · 未变 {len(report.unchanged)}"
         f" · 写入 {report.chunks_written} 段"
@@ -75,12 +81,31 @@ def kb_search(
 
 @app.command("list")
 def kb_list(ctx: typer.Context) -> None:
-    """List ingested documents."""
+    """List ingested documents (name, id, where the current version came from)."""
     from bot.services import knowledge
 
     with runtime(ctx) as rt, rt.db.session() as session:
         docs = knowledge.documents(session, principal(ctx))
-    table = Table("来源", "类型", "行业", "段数")
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for name in ("文档", "类型", "行业", "段数"):
+        table.add_column(name, overflow="fold")
+    table.add_column("来自", overflow="fold")
     for d in docs:
-        table.add_row(d.source, d.kind, d.industry or "-", str(d.chunks))
+        table.add_row(
+            str(d.id), escape(d.source), d.kind, d.industry or "全部", str(d.chunks), d.origin
+        )
     out.print(table)
+
+
+@app.command("delete")
+def kb_delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The document's name (e.g. 售后政策.txt) or id.")],
+) -> None:
+    """Delete a document: its chunks leave the database and both indexes."""
+    from bot.services import knowledge
+
+    with runtime(ctx) as rt:
+        found = knowledge.delete(rt, principal(ctx), ref=ref)
+    out.print(f"已删除文档 {escape(found.source)}（#{found.id}，{found.chunks} 段）")

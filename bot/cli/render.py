@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from bot.channels.notes import clip
+from bot.cli.common import local_time
 from bot.domain import SuggestionResult
-from bot.services.customers import CustomerProfile
+from bot.services.customers import CustomerProfile, merged_notice
 from scripts_lib import CATEGORY_LABELS
 
 STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
@@ -65,12 +64,17 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
 
 
 def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:
-    tz = ZoneInfo(timezone)
     c = profile.customer
     head = Text.assemble(
         (c.name or "(未命名)", "bold"),
         f"  #{c.id} · 行业 {c.industry or '-'} · 阶段 {c.stage} · 消息 {profile.message_count}",
     )
+    notice = merged_notice(c)
+    if notice is not None:
+        head.append(
+            f"\n{notice}（身份、消息和标签都在那里：siyu customers show {c.merged_into_id}）",
+            style="bold yellow",
+        )
     ids = Text("身份: " + ", ".join(f"{i.kind}={i.value}" for i in profile.identities), style="dim")
     tags = Text("标签: ")
     for t in profile.tags:
@@ -82,5 +86,5 @@ def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:
     timeline.add_column("内容", ratio=1)
     for e in profile.timeline:
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
-        timeline.add_row(e.at.astimezone(tz).strftime("%m-%d %H:%M"), who, clip(e.text, 80))
+        timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(e.text, 80))
     return Panel(Group(head, ids, tags, timeline), title="客户档案", title_align="left")

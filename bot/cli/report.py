@@ -97,7 +97,8 @@ def report_funnel(
         reports.write_funnel_csv(rows, csv_path)
         err.print(f"CSV written to {csv_path}")
     if png_path:
-        reports.write_funnel_png(rows, png_path, title=f"Funnel by {by}, {first} – {last}")
+        group = "顾问" if by == "adviser" else "渠道"
+        reports.write_funnel_png(rows, png_path, title=f"按{group}的漏斗 {first} 至 {last}")
         err.print(f"PNG written to {png_path}")
 
 
@@ -245,7 +246,7 @@ def report_scripts(
         reports.write_scripts_csv(rows, csv_path)
         err.print(f"CSV written to {csv_path}")
     if png_path:
-        reports.write_scripts_png(rows, png_path, title="Reply rate by script")
+        reports.write_scripts_png(rows, png_path, title="各话术的回复率")
         err.print(f"PNG written to {png_path}")
 
 

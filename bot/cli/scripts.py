@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
     bar,
     database,
+    err,
     out,
     principal,
     progress,
     runtime,
 )
 from bot.errors import InputError
+from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
 
 app = typer.Typer(help="The script library (话术库): import, export, list, lint.")
 
@@ -25,12 +29,30 @@ app = typer.Typer(help="The script library (话术库): import, export, list, li
 def scripts_import(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="CSV, XLSX or YAML file.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only count what would be new / updated / unchanged."),
+    ] = False,
 ) -> None:
-    """Import scripts (all-or-nothing: one bad row and nothing is written)."""
+    """Import scripts (all-or-nothing: one bad row and nothing is written). A column the
+    file does not have (status, variant_group, deadline) keeps what the library holds."""
     from bot.services import scripts
 
-    with runtime(ctx) as rt, progress() as bars:
-        stats = scripts.import_file(rt, principal(ctx), path=path, progress=bar(bars, "索引话术"))
+    with runtime(ctx) as rt:
+        plan = scripts.plan_import(rt, principal(ctx), path=path)
+        for issue in plan.warnings:
+            err.print(f"[yellow]警告[/] {escape(str(issue))}", highlight=False)
+        if dry_run:
+            counts = plan.stats
+            out.print(
+                f"将新增 {counts.added} · 将更新 {counts.updated} · 未变 {counts.unchanged}"
+                "（试运行，未写入）"
+            )
+            return
+        with progress() as bars:
+            stats = scripts.import_file(
+                rt, principal(ctx), path=path, progress=bar(bars, "索引话术")
+            )
     out.print(f"新增 {stats.added} · 更新 {stats.updated} · 未变 {stats.unchanged}")
 
 
@@ -41,13 +63,27 @@ def scripts_export(
     industry: Annotated[str | None, typer.Option()] = None,
     category: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
+    chinese_headers: Annotated[
+        bool,
+        typer.Option(
+            "--chinese-headers",
+            help="Chinese headers (编号,标题,分类…) and Chinese category / stage / status"
+            " names; import reads both.",
+        ),
+    ] = False,
 ) -> None:
-    """Export scripts in the import format."""
+    """Export scripts in the import format (codes by default: a round trip is exact)."""
     from bot.services import scripts
 
     with runtime(ctx) as rt:
         n = scripts.export(
-            rt, principal(ctx), path=path, industry=industry, category=category, status=status
+            rt,
+            principal(ctx),
+            path=path,
+            industry=industry,
+            category=category,
+            status=status,
+            chinese=chinese_headers,
         )
     out.print(f"{n} scripts written to {path}")
 
@@ -66,11 +102,32 @@ def scripts_list(
         records = scripts.list_scripts(
             rt, principal(ctx), industry=industry, category=category, status=status
         )
-    table = Table("id", "标题", "分类", "阶段", "行业", "状态", "版本")
-    for r in records:
-        table.add_row(r.id, r.title, r.category, r.stage, r.industry, r.status, str(r.version))
-    out.print(table)
+    out.print(script_table(records))
     out.print(f"{len(records)} scripts")
+
+
+def script_table(records: Sequence[ScriptRecord]) -> Table:
+    """The script list: the id is never wrapped or cut (it is what other commands take);
+    on a narrow terminal the title folds instead."""
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in records), default=2))
+    table.add_column("标题", overflow="fold", ratio=1, min_width=6)
+    for name in ("分类", "阶段"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("行业", overflow="fold")
+    for name in ("状态", "版本"):
+        table.add_column(name, no_wrap=True)
+    for r in records:
+        table.add_row(
+            r.id,
+            escape(r.title),
+            CATEGORY_LABELS.get(r.category, r.category),
+            STAGE_LABELS.get(r.stage, r.stage),
+            r.industry,
+            STATUS_LABELS.get(r.status, r.status),
+            str(r.version),
+        )
+    return table
 
 
 @app.command("lint")

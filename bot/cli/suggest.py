@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from bot.channels.console import ConsoleChannel
 from bot.cli.common import (
@@ -91,9 +93,17 @@ def _suggest_batch(
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             problems.append(f'line {n}: needs a "text" string')
             continue
+        if not isinstance(item.get("industry") or "", str):
+            problems.append(f'line {n}: "industry" must be a string')
+            continue
         items.append(item)
     if problems:
         raise InputError(f"{path.name}: {len(problems)} bad lines, nothing processed", problems)
+    from bot.services.industries import resolve
+
+    with rt.db.session() as session:  # an unknown industry stops the batch before it starts
+        for item in items:
+            resolve(session, item.get("industry") or industry)
     sink = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
         with progress() as bars:
@@ -136,15 +146,27 @@ def demo(ctx: typer.Context) -> None:
 
 
 EXIT_WORDS = {"/quit", "/exit", "/q"}
+HELP_WORDS = {"/help", "/h", "/?"}
+#: A chat command: a slash and Latin letters (``/help``). Anything else, 「/微笑」 too,
+#: is the customer's message.
+COMMAND = re.compile(r"/[A-Za-z?]+")
+CHAT_HELP = (
+    "输入客户说的话，回车发送，下面会给出建议（消息记在客户档案里）。\n"
+    "命令（不会记录为客户消息）：/help 显示本说明 · /quit 退出（也可 /exit、/q、Ctrl-D）"
+)
 
 
 def run_console(
     runtime: Runtime, *, console: Console, industry: str | None, name: str, contact_id: str
 ) -> None:
+    from bot.services.industries import resolve
+
+    with runtime.db.session() as session:
+        industry = resolve(session, industry)
     channel = ConsoleChannel(runtime.assistant.handle, console=console)
     console.print(
-        f"你是客户「{name}」({industry or runtime.settings.assistant.default_industry})。"
-        "输入消息回车发送，/quit 退出。"
+        f"你是客户「{escape(name)}」({industry or runtime.settings.assistant.default_industry})。"
+        "输入消息回车发送，/help 查看命令，/quit 退出。"
     )
     while True:
         try:
@@ -152,9 +174,16 @@ def run_console(
         except (EOFError, KeyboardInterrupt):
             console.print()
             break
-        if text.strip() in EXIT_WORDS:
+        command = text.strip()
+        if command in EXIT_WORDS:
             break
-        if not text.strip():
+        if command in HELP_WORDS:
+            console.print(CHAT_HELP)
+            continue
+        if COMMAND.fullmatch(command):
+            console.print(f"[yellow]未知命令 {command}[/]，输入 /help 查看可用命令（未发送）")
+            continue
+        if not command:
             continue
         result = channel.receive(text, contact_id=contact_id, contact_name=name, industry=industry)
         if result is None:

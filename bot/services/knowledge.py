@@ -183,6 +183,29 @@ def find(session: Session, principal: Principal, ref: str | int) -> DocumentReco
     return found
 
 
+def start_delete(rt: Runtime, principal: Principal, *, document_id: int) -> JobStatus:
+    """Delete a document as a job (the indexes are brought in line off the request); the
+    document must exist now."""
+    require(principal, *CURATORS)
+    with rt.db.session() as session:
+        found = find(session, principal, document_id)
+
+    def work(job: JobProgress) -> JobOutcome:
+        job.phase("删除文档")
+        gone = delete(rt, principal, ref=document_id)
+        return JobOutcome(
+            message=f"已删除 {gone.source}：{gone.chunks} 段",
+            next_url=f"/knowledge?job={job.job_id}",
+        )
+
+    return rt.jobs.submit(
+        kind="knowledge.delete",
+        owner=principal.username,
+        title=f"删除知识文档 {found.source}",
+        work=work,
+    )
+
+
 def delete(rt: Runtime, principal: Principal, *, ref: str | int) -> DocumentRecord:
     """Delete a document by name or id (``find``): its chunks leave the database and both
     indexes (nothing of it is suggested any more). The deleted document."""

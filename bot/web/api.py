@@ -18,6 +18,7 @@ from bot.pipeline.live import LiveEvent
 from bot.services import (
     customers,
     followups,
+    knowledge,
     merges,
     messages,
     privacy,
@@ -388,6 +389,29 @@ def preview_script(
     """A script's body with its variables filled for a sample customer, and its lint."""
     preview = scripts.preview(runtime_of(request), principal, script_record(body))
     return schemas.ScriptPreview.model_validate(preview)
+
+
+# ------------------------------------------------------------------ knowledge
+@router.get("/documents", response_model=list[schemas.DocumentPublic], tags=["knowledge"])
+def list_documents(request: Request, principal: Operator) -> list[schemas.DocumentPublic]:
+    """The knowledge documents, one per name."""
+    with db_session(request) as session:
+        docs = knowledge.documents(session, principal)
+    return [schemas.DocumentPublic.model_validate(d) for d in docs]
+
+
+@router.delete(
+    "/documents/{document_id}",
+    response_model=schemas.DocumentPublic,
+    tags=["knowledge"],
+    responses={404: {"description": "No such document"}},
+)
+def delete_document(
+    request: Request, document_id: IdPath, principal: Operator
+) -> schemas.DocumentPublic:
+    """Delete a document: its chunks leave the database and both indexes (audited)."""
+    found = knowledge.delete(runtime_of(request), principal, ref=document_id)
+    return schemas.DocumentPublic.model_validate(found)
 
 
 # ------------------------------------------------------------------ live events

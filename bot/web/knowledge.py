@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -34,7 +33,7 @@ def list_page(
         chunks=chunks,
         selected=document,
         message=message,
-        names={d.id: Path(d.source).name for d in docs},
+        names={d.id: d.source for d in docs},
     )
 
 
@@ -64,6 +63,14 @@ def upload(
         data=file.file.read(limit + 1),
         industry=industry or None,
     )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.post("/{document_id}/delete")
+def delete(request: Request, principal: Operator, document_id: IdPath) -> Response:
+    """Delete a document with its chunks (database and both indexes) as a job and show
+    its progress, then the list."""
+    job = knowledge.start_delete(runtime_of(request), principal, document_id=document_id)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 

@@ -6,7 +6,7 @@ says where it comes from with a ``validation_alias``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,10 +15,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    computed_field,
     field_validator,
 )
 
 from bot.domain import MESSAGE_TYPES
+from bot.services.customers import MERGED_NOTICE
 
 #: A rate rounded to four decimals, as the API has always shown rates.
 Rate = Annotated[float, AfterValidator(lambda v: round(v, 4))]
@@ -92,6 +94,9 @@ class CustomerPublic(Public):
     product: str | None
     city: str | None
     last_message_at: datetime | None
+    merged_into_id: int | None = Field(
+        default=None, description="The customer this profile was merged into (null: none)."
+    )
 
 
 class ProfilePublic(Public):
@@ -100,6 +105,13 @@ class ProfilePublic(Public):
     tags: list[CustomerTagPublic]
     timeline: list[TimelinePublic]
     message_count: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def notice(self) -> str | None:
+        """「已合并到客户 #12」 for a profile merged into another, else null."""
+        merged = self.customer.merged_into_id
+        return MERGED_NOTICE.format(id=merged) if merged is not None else None
 
 
 class SuggestionPublic(Public):
@@ -229,6 +241,18 @@ class ScriptPublic(Public):
     status: str
     version: int
     variant_group: str | None
+    deadline: date | None = None
+
+
+class DocumentPublic(Public):
+    """A knowledge document: one per name (its file name)."""
+
+    id: int
+    source: str = Field(description="The document's name (its file name).")
+    kind: str
+    industry: str | None
+    chunks: int
+    origin: str = Field(description="Where the current version came from.")
 
 
 class ScriptDraft(BaseModel):

@@ -22,6 +22,7 @@ from scripts_lib import (
     CATEGORY_LABELS,
     STAGE_LABELS,
     STAGES,
+    STATUS_LABELS,
     STATUSES,
     ScriptRecord,
     split_tags,
@@ -29,7 +30,6 @@ from scripts_lib import (
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
 
-STATUS_LABELS = {"draft": "草稿", "approved": "已审核", "archived": "已归档"}
 EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
 NO_VERSION = "版本不存在"
 
