@@ -1,0 +1,89 @@
+"""Charts draw Chinese with a CJK font found through fontconfig (or say what to install),
+an empty chart says why it is empty, and the command line shows times in the configured
+time zone, like the console."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.cli import run
+from bot.crm import charts
+from bot.crm.reports import EMPTY_FUNNEL, FunnelRow, funnel_figure, write_funnel_png
+from bot.domain import IncomingMessage
+from bot.errors import InputError
+from bot.pipeline.runtime import open_runtime
+from bot.settings import Settings
+
+matplotlib = pytest.importorskip("matplotlib")
+needs_fontconfig = pytest.mark.skipif(
+    shutil.which("fc-list") is None or not charts.fontconfig_cjk_fonts(),
+    reason="no CJK font installed through fontconfig on this machine",
+)
+
+
+@needs_fontconfig
+def test_charts_use_a_cjk_font_found_through_fontconfig(tmp_path: Path) -> None:
+    from matplotlib import font_manager
+
+    plt = charts.pyplot()
+    chosen = Path(font_manager.findfont(font_manager.FontProperties(family=["sans-serif"])))
+    assert charts.covers_chinese(chosen), chosen
+    assert chosen in charts.fontconfig_cjk_fonts()
+    rows = [FunnelRow("李敏", 10, 6, 3, 13800.0), FunnelRow("合计", 10, 6, 3, 13800.0)]
+    target = tmp_path / "漏斗.png"
+    write_funnel_png(rows, target, title="按顾问的漏斗 2026-03-01 至 2026-03-31")
+    assert target.read_bytes().startswith(b"\x89PNG"), "drawn without a missing-glyph warning"
+    plt.close("all")
+
+
+def test_without_a_cjk_font_the_chart_is_refused_with_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    assert not charts.covers_chinese(dejavu)
+    assert charts.cjk_font(fontconfig=lambda: [], known_fonts=[dejavu]) is None
+    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    with pytest.raises(InputError, match="fonts-noto-cjk"):
+        charts.pyplot()
+
+
+@needs_fontconfig
+def test_a_blank_funnel_says_why(tmp_path: Path) -> None:
+    plt = charts.pyplot()
+    fig = funnel_figure(plt, [FunnelRow("合计", 0, 0, 0, 0.0)], title="漏斗")
+    assert [t.get_text() for t in fig.axes[0].texts] == [EMPTY_FUNNEL]
+    plt.close(fig)
+    write_funnel_png([], tmp_path / "empty.png", title="漏斗")
+    assert (tmp_path / "empty.png").stat().st_size > 0
+
+
+def test_customers_list_shows_the_configured_time_zone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
+    try:
+        rt.assistant.receive(
+            IncomingMessage(
+                msg_id="m1",
+                channel="memory",
+                contact_id="wx-1",
+                contact_name="王芳",
+                text="你好",
+                adviser_id="a1",
+                adviser_name="李敏",
+                sent_at=datetime(2026, 3, 1, 2, 30, tzinfo=UTC),  # 10:30 in Shanghai
+            )
+        )
+    finally:
+        rt.close()
+    capsys.readouterr()
+    assert run(["--data-dir", str(data), "customers", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-03-01 10:30" in out and "02:30" not in out
+    assert run(["--data-dir", str(data), "customers", "show", "1"]) == 0
+    assert "03-01 10:30" in capsys.readouterr().out

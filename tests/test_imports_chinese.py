@@ -1,0 +1,103 @@
+"""The names the product shows are the names it accepts: Chinese headers on the customer
+and orders imports, stages by their Chinese names, a tag written 「分类/标签」 as the
+product shows it, and "every industry" spelled any usual way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.crm import conversions, oneid
+from bot.services import customers as customers_service
+from bot.services.access import cli_principal
+from bot.store import Database, customers, tags
+
+ADMIN = cli_principal("operator-test")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'siyu.db'}")
+    database.migrate()
+    with database.session() as s:
+        tags.replace_taxonomy(
+            session=s,
+            categories=[
+                tags.CategorySpec(
+                    name="险种兴趣",
+                    industry="insurance",
+                    tags=(tags.TagSpec(name="重疾险"), tags.TagSpec(name="医疗险")),
+                ),
+                tags.CategorySpec(
+                    name="家庭", industry="general", tags=(tags.TagSpec(name="有孩子"),)
+                ),
+            ],
+        )
+    yield database
+    database.dispose()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_customer_import_reads_chinese_headers_stages_and_category_tags(
+    db: Database, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "客户.csv",
+        "姓名,手机号,顾问,行业,阶段,意向产品,所在城市,获客渠道,出生日期,添加时间,标签,会员号\n"
+        "王芳,13800139000,a1,insurance,转化,安心保,杭州,抖音,1990-02-28,2026-01-05,"
+        "险种兴趣/重疾险;家庭 / 有孩子,M-1\n"
+        "李雷,13900000001,a1,通用,服务,,,,,,医疗险,\n",
+    )
+    with db.session() as s:
+        stats = customers_service.import_file(s, ADMIN, path=path, timezone="Asia/Shanghai")
+    assert (stats.created, stats.tags_added) == (2, 3)
+    with db.session() as s:
+        wang, _ = customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13800139000"
+        )
+        li, _ = customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13900000001"
+        )
+        profile = customers.customer_profile(session=s, customer_id=wang.id)
+    assert (wang.stage, wang.product, wang.city, wang.source) == (
+        "convert",
+        "安心保",
+        "杭州",
+        "抖音",
+    )
+    assert sorted(t.tag.name for t in profile.tags) == ["有孩子", "重疾险"]
+    assert {(i.kind, i.value) for i in profile.identities} >= {("member_id", "M-1")}
+    assert (li.industry, li.stage) == ("general", "retain")
+
+
+def test_a_category_tag_that_does_not_exist_is_named(db: Database, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "姓名,手机号,标签\n王芳,13800139000,家庭/重疾险\n")
+    with db.session() as s, pytest.raises(Exception, match="家庭/重疾险"):
+        oneid.import_customer_file(session=s, path=path, actor="op")
+
+
+def test_customer_import_warns_about_an_industry_nothing_uses(db: Database, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "姓名,手机号,行业\n王芳,13800139000,保健\n")
+    with db.session() as s:
+        stats = customers_service.import_file(s, ADMIN, path=path, timezone="Asia/Shanghai")
+    assert len(stats.warnings) == 1 and "「保健」" in stats.warnings[0]
+
+
+def test_orders_import_reads_chinese_headers(db: Database, tmp_path: Path) -> None:
+    with db.session() as s:
+        customers.find_or_create_customer(
+            session=s, identity_kind="phone", identity_value="13800139000"
+        )
+    path = write(
+        tmp_path / "订单.csv",
+        "客户,实付金额,支付时间,订单编号,商品名称\n13800139000,4680,2026-03-01 10:00,A-1,安心保\n",
+    )
+    with db.session() as s:
+        stats = conversions.import_orders(session=s, path=path, timezone="Asia/Shanghai")
+    assert (stats.added, stats.skipped) == (1, 0)

@@ -1,0 +1,108 @@
+"""Industries: an unknown one is refused with the known ones listed, a known one may be
+named in Chinese, every synonym of "every industry" means general (taxonomy, scripts,
+knowledge), and an industry nothing uses is warned about."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import LIBRARY, RuntimeFactory
+
+from bot.cli import run
+from bot.errors import InputError
+from bot.pipeline.runtime import Runtime
+from bot.services import knowledge, suggestions, tags
+from bot.services.access import cli_principal
+from bot.services.industries import resolve
+
+ADMIN = cli_principal("operator-test")
+
+
+def siyu(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--data-dir", str(data), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_unknown_industry_is_refused_naming_the_known_ones(shared_runtime: Runtime) -> None:
+    with pytest.raises(InputError) as info:
+        suggestions.suggest(shared_runtime, ADMIN, text="重疾险多少钱", industry="保健")
+    message = str(info.value)
+    assert "未知的行业「保健」" in message
+    assert "insurance（保险）" in message and "kaoyan（考研）" in message
+
+
+def test_a_known_industry_by_its_chinese_name_and_general_synonyms(
+    shared_runtime: Runtime,
+) -> None:
+    by_name = suggestions.suggest(shared_runtime, ADMIN, text="重疾险多少钱", industry="保险")
+    by_code = suggestions.suggest(shared_runtime, ADMIN, text="重疾险多少钱", industry="insurance")
+    assert [s.id for s in by_name.scripts] == [s.id for s in by_code.scripts]
+    assert by_name.scripts[0].id.startswith("INS-")
+    with shared_runtime.db.session() as session:
+        for word in ("all", "通用", "全部", "所有", "General", "通用行业"):
+            assert resolve(session, word) == "general", word
+
+
+def test_suggest_and_chat_refuse_an_unknown_industry_from_the_cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    code, _, err = siyu(capsys, data, "suggest", "--text", "多少钱", "--industry", "保健")
+    assert code == 1 and "未知的行业「保健」" in err and "insurance" in err
+    code, _, err = siyu(capsys, data, "chat", "--industry", "保健")
+    assert code == 1 and "未知的行业" in err
+    code, _, err = siyu(capsys, data, "scripts", "list", "--industry", "保健")
+    assert code == 1 and "未知的行业" in err
+
+
+def taxonomy(path: Path, industry: str) -> Path:
+    path.write_text(
+        "version: 1\ncategories:\n"
+        f"  - name: 顾虑\n    industry: {industry}\n"
+        "    tags:\n      - name: 价格敏感\n        keywords: [贵, 便宜点]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("word", ["all", "通用", "全部", "所有", "general", "通用行业"])
+def test_a_taxonomy_category_for_all_industries_is_suggested_everywhere(
+    make_runtime: RuntimeFactory, tmp_path: Path, word: str
+) -> None:
+    rt = make_runtime(load=False)
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    tags.import_taxonomy(rt, ADMIN, path=taxonomy(tmp_path / "t.yaml", word))
+    for industry in ("insurance", "kaoyan"):
+        result = suggestions.suggest(rt, ADMIN, text="太贵了", industry=industry)
+        assert [t.name for t in result.tags] == ["价格敏感"], (word, industry)
+
+
+def test_an_industry_nothing_uses_is_warned_about(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt: Runtime = make_runtime(load=False)
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    stats = tags.import_taxonomy(rt, ADMIN, path=taxonomy(tmp_path / "t.yaml", "保健"))
+    assert len(stats.warnings) == 1 and "「保健」" in stats.warnings[0]
+    assert "insurance" in stats.warnings[0]
+    assert (
+        tags.import_taxonomy(rt, ADMIN, path=taxonomy(tmp_path / "u.yaml", "kaoyan")).warnings == ()
+    )
+    doc = tmp_path / "faq.md"
+    doc.write_text("# 问题\n回答。\n", encoding="utf-8")
+    report = knowledge.ingest(rt, ADMIN, path=doc, industry="保健品")
+    assert [w for w in report.warnings if "「保健品」" in w]
+    assert knowledge.ingest(rt, ADMIN, path=doc, industry="全部").warnings == []
+    with rt.db.session() as session:
+        assert [d.industry for d in knowledge.documents(session, ADMIN)] == ["general"]
+
+
+def test_the_cli_prints_the_warning(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    code, _, err = siyu(capsys, data, "tags", "import", str(taxonomy(tmp_path / "t.yaml", "保健")))
+    assert code == 0 and "「保健」" in err

@@ -1,0 +1,130 @@
+"""Knowledge documents: one copy per name (the CLI and the console upload are the same
+document), and delete by name or id from the database and both indexes."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from conftest import RuntimeFactory
+from web_helpers import add_users, bearer_client, login, web_app
+
+from bot.cli import run
+from bot.errors import NotFoundError
+from bot.services import knowledge
+from bot.services.access import cli_principal
+from bot.store import documents as docs_repo
+
+ADMIN = cli_principal("operator-test")
+OLD = "# 售后政策\n退货须在签收后七天内申请，运费由买家承担。\n"
+NEW = "# 售后政策\n签收后十五天内可无理由退货，运费由我们承担。\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_upload_after_cli_ingest_replaces_the_document(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt = make_runtime(load=False)
+    knowledge.ingest(rt, ADMIN, path=write(tmp_path / "kb" / "售后政策.txt", OLD))
+    name, report = knowledge.ingest_upload(
+        rt, ADMIN, filename="售后政策.txt", data=NEW.encode(), industry=None
+    )
+    assert name == "售后政策.txt" and report.updated == ["售后政策.txt"]
+    with rt.db.session() as session:
+        docs = knowledge.documents(session, ADMIN)
+    assert [(d.source, d.origin) for d in docs] == [("售后政策.txt", knowledge.UPLOAD_ORIGIN)]
+    texts = [k.text for k in rt.kb.search("退货运费谁承担", k=5)]
+    assert texts and all("十五天" in t for t in texts), texts
+
+    # The same name from another folder replaces it again; two of one name at once are
+    # refused before anything is written.
+    knowledge.ingest(rt, ADMIN, path=write(tmp_path / "other" / "售后政策.txt", OLD))
+    with rt.db.session() as session:
+        assert len(knowledge.documents(session, ADMIN)) == 1
+    write(tmp_path / "both" / "a" / "售后政策.txt", OLD)
+    write(tmp_path / "both" / "b" / "售后政策.txt", NEW)
+    with pytest.raises(Exception, match="同名"):
+        knowledge.ingest(rt, ADMIN, path=tmp_path / "both")
+
+
+def test_delete_removes_the_chunks_from_sql_and_both_indexes(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt = make_runtime(load=False)
+    knowledge.ingest(rt, ADMIN, path=write(tmp_path / "售后政策.txt", OLD))
+    knowledge.ingest(rt, ADMIN, path=write(tmp_path / "保费.md", "# 保费\n三十岁一年四千六。\n"))
+    with rt.db.session() as session:
+        doc = docs_repo.get_document(session=session, source="售后政策.txt")
+        assert doc is not None
+        ids = {c.index_id for c in docs_repo.all_chunks(session=session, document_id=doc.id)}
+    index = rt.kb._index
+    before = len(index)
+    assert ids & {h.id for h in index.search("退货运费", k=10)}
+
+    removed = knowledge.delete(rt, ADMIN, ref="售后政策.txt")
+    assert removed.id == doc.id
+    with rt.db.session() as session:
+        assert docs_repo.all_chunks(session=session, document_id=doc.id) == []
+        assert [d.source for d in knowledge.documents(session, ADMIN)] == ["保费.md"]
+    assert len(index) == before - len(ids)
+    hits = index.search("退货须在签收后七天内申请", k=10)
+    assert not ids & {h.id for h in hits}, "gone from the dense and the lexical channel"
+    assert all("退货" not in k.text for k in rt.kb.search("退货运费", k=5))
+
+    other = knowledge.delete(rt, ADMIN, ref=str(doc.id + 1))  # by id
+    assert other.source == "保费.md"
+    with pytest.raises(NotFoundError):
+        knowledge.delete(rt, ADMIN, ref="售后政策.txt")
+
+
+def test_kb_delete_and_list_from_the_cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    doc = write(tmp_path / "售后政策.txt", OLD)
+
+    def siyu(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = run(["--data-dir", str(data), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    assert siyu("kb", "ingest", str(doc))[0] == 0
+    code, out, _ = siyu("kb", "list")
+    assert code == 0 and "售后政策.txt" in out and "来自" in out
+    code, out, _ = siyu("kb", "delete", "售后政策.txt")
+    assert code == 0 and "已删除文档 售后政策.txt" in out
+    code, _, err = siyu("kb", "delete", "售后政策.txt")
+    assert code == 1 and "文档不存在" in err
+    code, out, _ = siyu("kb", "search", "退货运费")
+    assert code == 0 and "七天" not in out
+
+
+def test_console_deletes_a_document(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(load=False)
+    tokens = add_users(rt)
+    app = web_app(rt)
+    with bearer_client(app) as c:
+        csrf = login(c, "olivia")
+        res = c.post(
+            "/knowledge/upload",
+            data={"csrf_token": csrf, "industry": ""},
+            files={"file": ("售后政策.txt", io.BytesIO(OLD.encode()), "text/plain")},
+        )
+        assert res.status_code == 200
+        doc_id = re.search(r'/knowledge/(\d+)/delete"', res.text).group(1)  # type: ignore[union-attr]
+        res = c.post(f"/knowledge/{doc_id}/delete", data={"csrf_token": csrf})
+        assert res.status_code == 200 and "已删除 售后政策.txt" in res.text
+        assert "还没有文档" in res.text
+    with bearer_client(app, tokens["olivia"]) as api:
+        assert api.get("/api/documents").json() == []
+        assert api.delete(f"/api/documents/{doc_id}").status_code == 404
+    with bearer_client(app, tokens["alice"]) as adviser:
+        assert adviser.delete(f"/api/documents/{doc_id}").status_code == 403
