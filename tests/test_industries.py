@@ -106,3 +106,19 @@ def test_the_cli_prints_the_warning(capsys: pytest.CaptureFixture[str], tmp_path
     siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
     code, _, err = siyu(capsys, data, "tags", "import", str(taxonomy(tmp_path / "t.yaml", "保健")))
     assert code == 0 and "「保健」" in err
+
+
+def test_a_script_file_with_a_new_industry_is_warned_about(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    typo = tmp_path / "typo.csv"
+    typo.write_text(
+        "id,title,category,stage,industry,tags,body\n"
+        "T-1,报价,pricing,convert,insurence,价格,三十岁一年四千六。\n",
+        encoding="utf-8",
+    )
+    code, out, err = siyu(capsys, data, "scripts", "import", str(typo), "--dry-run")
+    assert code == 0 and "将新增 1" in out
+    assert "「insurence」" in err and "line 2" in err

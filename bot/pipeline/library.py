@@ -148,13 +148,17 @@ class ImportPlan:
     records: list[ScriptRecord]
     stats: scripts_repo.ImportStats
     warnings: list[LintIssue]
+    #: The line each record starts on in the file.
+    lines: list[int]
 
 
 def _plan(session: Session, parsed: list[ParsedScript], warnings: list[LintIssue]) -> ImportPlan:
     stored = scripts_repo.get_scripts(session=session, ids=[p.record.id for p in parsed])
     records = [p.merged(stored.get(p.record.id)) for p in parsed]
     stats = scripts_repo.compare_scripts(session=session, records=records)
-    return ImportPlan(records=records, stats=stats, warnings=warnings)
+    return ImportPlan(
+        records=records, stats=stats, warnings=warnings, lines=[p.line for p in parsed]
+    )
 
 
 def script_item(script: ScriptRecord) -> IndexItem:

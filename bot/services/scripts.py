@@ -17,6 +17,7 @@ from bot.pipeline.runtime import Runtime
 from bot.services import audit, uploads
 from bot.services.access import CURATORS, Principal, require
 from bot.services.industries import resolve as resolve_industry
+from bot.services.industries import unused_warnings
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import scripts as scripts_repo
@@ -184,7 +185,16 @@ def plan_import(rt: Runtime, principal: Principal, *, path: Path) -> ImportPlan:
     console's upload report show it."""
     require(principal, *CURATORS)
     today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
-    return rt.library.plan_import(path, today=today)
+    plan = rt.library.plan_import(path, today=today)
+    with rt.db.session() as session:
+        warned: set[str] = set()
+        for record, line in zip(plan.records, plan.lines, strict=True):
+            if record.industry in warned:
+                continue
+            warned.add(record.industry)
+            for warning in unused_warnings(session, [record.industry], what="话术"):
+                plan.warnings.append(LintIssue(line, record.id, "industry", warning, "warning"))
+    return plan
 
 
 def import_file(
@@ -243,7 +253,7 @@ def start_validation(rt: Runtime, principal: Principal, *, filename: str, data: 
         job.phase("校验文件")
         report: UploadReport | None = None
         try:
-            report = _validate(rt, staged)
+            report = _validate(rt, principal, staged)
         finally:
             if report is None or report.token is None:  # rejected: not kept
                 uploads.discard(staged.path)
@@ -265,7 +275,7 @@ def start_validation(rt: Runtime, principal: Principal, *, filename: str, data: 
         raise
 
 
-def _validate(rt: Runtime, staged: uploads.Staged) -> UploadReport:
+def _validate(rt: Runtime, principal: Principal, staged: uploads.Staged) -> UploadReport:
     def fatal(message: str) -> UploadReport:
         return UploadReport(
             name=staged.name, fatal=message, issues=(), errors=1, count=0, token=None
@@ -282,7 +292,7 @@ def _validate(rt: Runtime, staged: uploads.Staged) -> UploadReport:
     token = None if errors else staged.token
     plan = None
     if not errors:  # the counts (and warnings) an import would give, before writing
-        found = rt.library.plan_import(staged.path, today=today)
+        found = plan_import(rt, principal, path=staged.path)
         plan, issues = found.stats, tuple(found.warnings)
     return UploadReport(
         name=staged.name,
