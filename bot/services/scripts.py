@@ -133,7 +133,7 @@ def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
             **date_values(today=today, deadline=deadline),
         },
     )
-    issues = lint([ParsedScript(line=1, record=record)], today=today)
+    issues = lint([ParsedScript(line=1, record=replace(record, deadline=deadline))], today=today)
     return Preview(text=filled.text, missing=tuple(filled.missing), issues=tuple(issues))
 
 

@@ -159,6 +159,10 @@ def record_outcome(
     responses={
         200: {"model": schemas.MessageAccepted, "description": "Already logged (same msg_id)"},
         403: {"description": "Only an adviser account can post its chats"},
+        422: {
+            "description": "An empty text message, an industry nothing uses, or a body"
+            " that does not validate; nothing is logged"
+        },
     },
 )
 def post_message(
