@@ -250,7 +250,7 @@ class Script(Base):
     status: Mapped[ScriptStatus] = mapped_column(String(10), default="approved", index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     variant_group: Mapped[str | None] = mapped_column(String(64))
-    #: The day ``{deadline}`` stands for (schema 0004); None: the script sets none.
+    #: The day ``{deadline}`` stands for (schema 0005); None: the script sets none.
     deadline: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -275,7 +275,7 @@ class Document(Base):
     __tablename__ = "documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: The document's name: its file name. One document per name (schema 0004): the same
+    #: The document's name: its file name. One document per name (schema 0005): the same
     #: name ingested again, from any folder or uploaded in the console, replaces it.
     source: Mapped[str] = mapped_column(String(500), unique=True)
     #: Where the current version came from: the file's full path, or ``console upload``.

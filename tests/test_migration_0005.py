@@ -1,4 +1,4 @@
-"""Migration 0004 on data written under 0003: one knowledge document per file name (the
+"""Migration 0005 on data written under 0003: one knowledge document per file name (the
 newest copy stays, with its chunks), "every industry" synonyms stored as general, the old
 default adviser name blanked. On SQLite, and on PostgreSQL when configured."""
 
@@ -16,7 +16,7 @@ T1 = datetime(2026, 1, 1, tzinfo=UTC)
 T2 = datetime(2026, 2, 1, tzinfo=UTC)
 
 
-def test_0004_keeps_one_document_per_name_and_spells_general_one_way(database_url: str) -> None:
+def test_0005_keeps_one_document_per_name_and_spells_general_one_way(database_url: str) -> None:
     engine = create_engine(database_url)
     upgrade(engine, "0003")
     with engine.begin() as conn:
