@@ -73,6 +73,7 @@ def test_a_merged_away_profile_leaves_the_lists_and_says_where_it_went(
     make_runtime: RuntimeFactory,
 ) -> None:
     rt = make_runtime()
+    tokens = add_users(rt)
     customer_message(rt, "adv-a", "wx-1", "重疾险多少钱", "王芳")
     customer_message(rt, "adv-a", "wx-2", "我是王芳，换了个号", "王芳2")
     with rt.db.session() as session:
@@ -89,7 +90,6 @@ def test_a_merged_away_profile_leaves_the_lists_and_says_where_it_went(
     assert inbox == [keep] and listed == [keep]
     assert customers.merged_notice(profile.customer) == f"已合并到客户 #{keep}"
 
-    tokens = add_users(rt)
     with bearer_client(web_app(rt), tokens["max"]) as c:
         body = c.get(f"/api/customers/{gone}").json()
         assert body["notice"] == f"已合并到客户 #{keep}"

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pytest
 from conftest import RuntimeFactory
-from web_helpers import add_users, bearer_client, login, web_app
+from web_helpers import add_users, bearer_client, finish_job, login, web_app
 
 from bot.cli import run
 from bot.errors import NotFoundError
+from bot.pipeline.jobs import JobStatus
+from bot.pipeline.runtime import Runtime
 from bot.services import knowledge
 from bot.services.access import cli_principal
 from bot.store import documents as docs_repo
@@ -28,15 +31,26 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def finished(rt: Runtime, job_id: str) -> JobStatus:
+    deadline = time.monotonic() + 60
+    while True:
+        status = rt.jobs.get(job_id)
+        assert status is not None
+        if status.state in ("done", "failed"):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+
+
 def test_upload_after_cli_ingest_replaces_the_document(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
     rt = make_runtime(load=False)
     knowledge.ingest(rt, ADMIN, path=write(tmp_path / "kb" / "售后政策.txt", OLD))
-    name, report = knowledge.ingest_upload(
+    job = knowledge.start_upload(
         rt, ADMIN, filename="售后政策.txt", data=NEW.encode(), industry=None
     )
-    assert name == "售后政策.txt" and report.updated == ["售后政策.txt"]
+    assert finished(rt, job.id).state == "done"
     with rt.db.session() as session:
         docs = knowledge.documents(session, ADMIN)
     assert [(d.source, d.origin) for d in docs] == [("售后政策.txt", knowledge.UPLOAD_ORIGIN)]
@@ -118,11 +132,12 @@ def test_console_deletes_a_document(make_runtime: RuntimeFactory) -> None:
             data={"csrf_token": csrf, "industry": ""},
             files={"file": ("售后政策.txt", io.BytesIO(OLD.encode()), "text/plain")},
         )
-        assert res.status_code == 200
+        res = c.get(finish_job(c, res)["next_url"])
         doc_id = re.search(r'/knowledge/(\d+)/delete"', res.text).group(1)  # type: ignore[union-attr]
-        res = c.post(f"/knowledge/{doc_id}/delete", data={"csrf_token": csrf})
-        assert res.status_code == 200 and "已删除 售后政策.txt" in res.text
-        assert "还没有文档" in res.text
+        job = finish_job(c, c.post(f"/knowledge/{doc_id}/delete", data={"csrf_token": csrf}))
+        assert job["state"] == "done"
+        res = c.get(job["next_url"])
+        assert "已删除 售后政策.txt" in res.text and "还没有文档" in res.text
     with bearer_client(app, tokens["olivia"]) as api:
         assert api.get("/api/documents").json() == []
         assert api.delete(f"/api/documents/{doc_id}").status_code == 404

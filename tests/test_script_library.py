@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import RuntimeFactory
 from rich.console import Console
-from web_helpers import add_users, bearer_client, login, web_app
+from web_helpers import add_users, bearer_client, finish_job, login, web_app
 
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
@@ -393,6 +393,7 @@ def test_console_upload_report_counts_before_writing(make_runtime: RuntimeFactor
             data={"csrf_token": csrf},
             files={"file": ("s.csv", io.BytesIO(body.encode()), "text/csv")},
         )
+        res = c.get(finish_job(c, res)["next_url"])
         assert res.status_code == 200
         assert "确认后：新增 2 条，更新 0 条，未变 1 条" in res.text
     assert len(scripts.list_scripts(rt, ADMIN)) == 1, "nothing written before confirming"
