@@ -416,3 +416,69 @@ class Segment(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- schema 0004
+class ChannelInbox(Base):
+    """The channel's durable inbox: every message / friend-request event of a channel
+    account, written before anything slow (bot.channels.inbox), then processed per
+    contact in arrival order (``id``). ``payload`` holds the converted event (customer
+    text) until it is processed; parked rows keep it for the operator."""
+
+    __tablename__ = "channel_inbox"
+    __table_args__ = (
+        UniqueConstraint("account", "event_id"),
+        Index("ix_channel_inbox_account_status", "account", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    #: "message" / "friendship".
+    kind: Mapped[str] = mapped_column(String(20), default="message")
+    #: The puppet's message or friendship id.
+    event_id: Mapped[str] = mapped_column(String(200))
+    #: received -> ready -> logged -> done; skipped (never logged); parked (gave up).
+    status: Mapped[str] = mapped_column(String(10), default="received")
+    #: The stage that last failed: resolve / log / suggest.
+    stage: Mapped[str | None] = mapped_column(String(10))
+    #: Ordering lane: the contact (1:1) or room id, known once the payload is fetched.
+    contact_key: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: The logged ``messages`` row and its customer (no foreign keys: erasure and merges
+    #: own those rows; this table follows them through ``customer_id``).
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: When the event reached the process, and when its message was logged.
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    logged_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelAccount(Base):
+    """The live state of one channel account, written by the process serving it (for
+    ``siyu bot --status`` and the console's login QR code / logout banner)."""
+
+    __tablename__ = "channel_accounts"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), default="wechaty")
+    adviser_id: Mapped[str | None] = mapped_column(String(64))
+    #: host:port (never the token).
+    endpoint: Mapped[str] = mapped_column(String(200), default="")
+    #: connecting / waiting_scan / logged_in / logged_out / reconnecting / stopped.
+    state: Mapped[str] = mapped_column(String(20), default="connecting")
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    user_name: Mapped[str] = mapped_column(String(100), default="")
+    #: The login QR code payload while a scan is awaited (None otherwise).
+    qr_code: Mapped[str | None] = mapped_column(Text)
+    connections: Mapped[int] = mapped_column(Integer, default=0)
+    drops: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    logged_in_at: Mapped[datetime | None]
+    logged_out_at: Mapped[datetime | None]
+    #: Last sign of life from the puppet service, and last write by the serving process.
+    last_event_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
