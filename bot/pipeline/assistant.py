@@ -65,6 +65,8 @@ class Received:
     #: False: the ``msg_id`` was logged before; nothing else was done.
     created: bool
     result: SuggestionResult | None
+    #: Logged with ``suggest=False`` and a suggestion is due (``suggest_logged``).
+    pending: bool = False
 
 
 #: Called after a message is logged (and, for a customer's text, suggested for).
@@ -313,9 +315,13 @@ class Assistant:
         """
         return self.receive(message).result
 
-    def receive(self, message: IncomingMessage) -> Received:
+    def receive(self, message: IncomingMessage, *, suggest: bool = True) -> Received:
         """``handle``, telling also which message row holds it and whether this delivery
-        logged it (False: a repeated ``msg_id``, nothing else done)."""
+        logged it (False: a repeated ``msg_id``, nothing else done).
+
+        ``suggest=False`` only logs (and records outcomes): a customer's text stays
+        ``pending`` and ``Received.pending`` says a ``suggest_logged`` call is due. A
+        channel that must never let a slow suggestion delay logging works this way."""
         message = _storable(message)
         with self._db.session() as session:
             customers_repo.ensure_adviser(
@@ -359,6 +365,8 @@ class Assistant:
             return Received(logged.id, customer.id, created=False, result=None)
         self._track_outcome(message, logged.id, customer.id)
         self.stats.tick()
+        if wants_suggestion and not suggest:
+            return Received(logged.id, customer.id, created=True, result=None, pending=True)
         result = (
             self._process(logged.id, message.text, customer.id, message.adviser_id)
             if wants_suggestion
@@ -402,6 +410,20 @@ class Assistant:
             self._on_handled(message, customer_id, result)
         except Exception:
             log.exception("on_handled hook failed for %s", message.msg_id)
+
+    def suggest_logged(
+        self, message: IncomingMessage, *, message_id: int
+    ) -> SuggestionResult | None:
+        """Suggest for a message logged by ``receive(..., suggest=False)``; None when it is
+        no longer pending (``process_pending`` did it meanwhile)."""
+        with self._db.session() as session:
+            logged = messages_repo.get_message(session=session, msg_id=message.msg_id)
+        if logged is None or logged.id != message_id or logged.status != "pending":
+            return None
+        result = self._process(logged.id, logged.text, logged.customer_id, logged.adviser_id)
+        if logged.customer_id is not None:
+            self._notify(message, logged.customer_id, result)
+        return result
 
     def process_pending(self, *, limit: int = 100) -> int:
         """Suggest for messages that were logged but never processed (after a crash)."""
