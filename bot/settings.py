@@ -247,6 +247,31 @@ class RankingSettings(_Section):
     conversion_window_days: float = Field(default=14, gt=0)
 
 
+def puppet_token(env_name: str) -> str:
+    """A puppet token from the environment; placeholders are refused (empty: not set)."""
+    value = os.environ.get(env_name, "").strip()
+    if value and value.lower() in PLACEHOLDER_SECRETS:
+        raise ConfigError(f"环境变量 {env_name} 里是占位符，不是 puppet service 令牌")
+    return value
+
+
+class WechatyAccount(_Section):
+    """One adviser's WeChat / WeCom account in ``[[wechaty.accounts]]``."""
+
+    #: The adviser this account belongs to (the console user's adviser id); also the
+    #: account's name in ``siyu bot --status``.
+    adviser_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    #: host:port of this account's puppet service; empty = resolved from the token.
+    endpoint: str = ""
+    #: Name of the environment variable holding this account's puppet service token.
+    token_env: str = Field(min_length=1)
+    #: This account's note target; None = ``[wechaty] notify_contact_id``.
+    notify_contact_id: str | None = None
+
+    def token(self) -> str:
+        return puppet_token(self.token_env)
+
+
 class WechatySettings(_Section):
     """``siyu bot``: the Wechaty channel through a puppet service (gRPC)."""
 
@@ -256,9 +281,21 @@ class WechatySettings(_Section):
     endpoint: str = ""
     #: Name of the environment variable holding the puppet service token.
     token_env: str = "WECHATY_PUPPET_SERVICE_TOKEN"
+    #: Several advisers' accounts served by one process (each: adviser_id, endpoint,
+    #: token_env, optional notify_contact_id). Empty = the one account of endpoint /
+    #: token_env above.
+    accounts: tuple[WechatyAccount, ...] = ()
     #: Contact id that receives compact suggestion notes (e.g. "filehelper", the adviser's
     #: 文件传输助手). Empty = suggestions are only stored (web console).
     notify_contact_id: str = ""
+    #: At least this many seconds between two notes to one adviser; what arrives meanwhile
+    #: is coalesced into the next note.
+    note_min_interval_s: float = Field(default=10.0, ge=0, le=3600)
+    #: At most this many notes per adviser per hour (beyond: coalesced, then dropped with
+    #: a log line; the suggestions stay in the console).
+    notes_per_hour: int = Field(default=60, ge=1, le=3600)
+    #: At most this many customer messages in one coalesced note (the rest are counted).
+    note_max_items: int = Field(default=5, ge=1, le=50)
     #: Room ids where every customer message gets suggestions (elsewhere in groups: only
     #: when the adviser is @mentioned).
     suggest_rooms: tuple[str, ...] = ()
@@ -272,31 +309,52 @@ class WechatySettings(_Section):
     #: At least this many seconds between two automatic welcome messages of one adviser.
     welcome_min_interval_s: float = Field(default=30, ge=0, le=3600)
     #: First wait before reconnecting to a puppet service that dropped or is not up; doubles
-    #: up to reconnect_max_s.
+    #: up to reconnect_max_s, and starts again from here after each login.
     reconnect_initial_s: float = Field(default=1.0, gt=0, le=600)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
-    #: Seconds between retries of messages whose processing failed.
+    #: Liveness: a ding is sent this often; with no event or answer from the service for
+    #: heartbeat_timeout_s the connection is dropped and made again.
+    heartbeat_interval_s: float = Field(default=15.0, gt=0, le=600)
+    heartbeat_timeout_s: float = Field(default=45.0, gt=0, le=3600)
+    #: A message whose processing failed is retried after retry_initial_s, doubling up to
+    #: retry_interval_s; after max_attempts tries it is parked (``siyu bot --status``).
+    retry_initial_s: float = Field(default=1.0, gt=0, le=3600)
     retry_interval_s: float = Field(default=30.0, gt=0, le=3600)
-    #: Seconds ``siyu bot --check`` waits for the service to answer.
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    #: Later messages of an account wait at most this long behind one whose payload the
+    #: service cannot give yet (it is then processed when it comes, out of order).
+    payload_hold_s: float = Field(default=5.0, ge=0, le=600)
+    #: Unfinished inbox rows each account keeps in memory per stage (the rest wait in the
+    #: database: the inbox is bounded, nothing is dropped).
+    inbox_window: int = Field(default=500, ge=10, le=100_000)
+    #: Threads making suggestions (logging never waits for them).
+    suggest_workers: int = Field(default=2, ge=1, le=32)
+    #: Processed inbox rows (their text is cleared at once) are deleted after this many days.
+    inbox_keep_days: int = Field(default=7, ge=0, le=3650)
+    #: Service discovery when endpoint is empty: {token} is replaced by the token.
+    discovery_url: str = "https://api.chatie.io/v0/hosties/{token}"
+    #: Seconds ``siyu bot --check`` (and the discovery look-up) waits for an answer.
     check_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     @model_validator(mode="after")
-    def _welcome_needs_accept(self) -> WechatySettings:
+    def _consistent(self) -> WechatySettings:
         if self.welcome_script_id and not self.auto_accept:
             raise ValueError(
                 "welcome_script_id needs auto_accept = true (a request must be"
                 " accepted before a welcome can be sent)"
             )
+        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ValueError("heartbeat_timeout_s must be longer than heartbeat_interval_s")
+        ids = [a.adviser_id for a in self.accounts]
+        if len(set(ids)) != len(ids):
+            raise ValueError("accounts: each adviser_id may appear once")
+        if "{token}" not in self.discovery_url:
+            raise ValueError("discovery_url must contain {token}")
         return self
 
     def token(self) -> str:
-        """The token from the environment; placeholders are refused."""
-        value = os.environ.get(self.token_env, "").strip()
-        if value.lower() in PLACEHOLDER_SECRETS:
-            raise ConfigError(
-                f"set {self.token_env} to the puppet service token (from your provider)"
-            )
-        return value
+        """The token from the environment; placeholders are refused (empty: not set)."""
+        return puppet_token(self.token_env)
 
 
 class PrivacySettings(_Section):

@@ -1,13 +1,16 @@
-"""The Wechaty adapter in-process: the real python-wechaty ``Wechaty`` over a fake puppet
-that subclasses the SDK's ``Puppet`` interface (no network, no Node)."""
+"""The Wechaty adapter and the durable inbox in-process: the real python-wechaty
+``Wechaty`` over a fake puppet that subclasses the SDK's ``Puppet`` interface (no network,
+no Node), a real SQLite database, and a fake pipeline subclassing ``InboxPipeline``."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +24,23 @@ from wechaty_grpc.wechaty.puppet import (  # type: ignore[import-untyped]
     RoomPayloadResponse,
 )
 from wechaty_puppet import (  # type: ignore[import-untyped]
+    EventDongPayload,
     EventFriendshipPayload,
     EventLoginPayload,
     EventMessagePayload,
     Puppet,
 )
 
-from bot.channels.wechaty import WechatyChannel
+from bot.channels.accounts import AccountConfig, accounts_from
+from bot.channels.inbox import Inbox, InboxPipeline, message_payload
+from bot.channels.status import parked_messages, read_status, requeue
+from bot.channels.wechaty import WechatyAccountChannel, mask_secrets, secret_mask
 from bot.domain import IncomingMessage, SuggestionResult
+from bot.pipeline.assistant import Received
 from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import WechatySettings
+from bot.store import Database
+from bot.store import channel_inbox as inbox_repo
 
 USER = "me"
 
@@ -67,6 +77,11 @@ class FakePuppet(Puppet):  # type: ignore[misc]
     async def stop(self) -> None:
         self._closed.set()
 
+    async def ding(self, data: str | None = "") -> None:
+        if self.world.silent:
+            await asyncio.sleep(3600)  # a stopped server: the call hangs
+        self.emit("dong", EventDongPayload(data=data))
+
     def drop(self) -> None:
         self._closed.set()
 
@@ -75,6 +90,8 @@ class FakePuppet(Puppet):  # type: ignore[misc]
 
     async def message_payload(self, message_id: str) -> MessagePayloadResponse:
         self.world.loaded.append(local(message_id))
+        if message_id not in self.world.messages:
+            raise RuntimeError(f"no payload for {local(message_id)} yet")
         return self.world.messages[message_id]
 
     async def contact_payload(self, contact_id: str) -> ContactPayloadResponse:
@@ -116,6 +133,7 @@ class World:
         self.contacts = {
             USER: ContactPayloadResponse(id=USER, name="顾问", friend=True),
             "c1": ContactPayloadResponse(id="c1", name="zhang", alias="张姐", friend=True),
+            "c2": ContactPayloadResponse(id="c2", name="李四", friend=True),
             "note": ContactPayloadResponse(id="note", name="文件传输助手"),
         }
         self.rooms = {"r1": RoomPayloadResponse(id="r1", topic="群", member_ids=[USER, "c1"])}
@@ -125,13 +143,14 @@ class World:
         self.loaded: list[str] = []
         self.sent: list[tuple[str, str]] = []
         self.accepted: list[str] = []
+        self.silent = False
         self.prefix = uuid.uuid4().hex
 
     @property
     def puppet(self) -> FakePuppet:
         return self.puppets[-1]
 
-    def say(
+    def payload(
         self,
         mid: str,
         *,
@@ -141,12 +160,10 @@ class World:
         room: str = "",
         type: MessageType = MessageType.MESSAGE_TYPE_TEXT,
         mentions: tuple[str, ...] = (),
-    ) -> None:
-        # python-wechaty drops an id it saw before in this process (a global set), so
-        # every test uses fresh ids.
-        mid = f"{self.prefix}:{mid}"
-        self.messages[mid] = MessagePayloadResponse(
-            id=mid,
+    ) -> str:
+        full = f"{self.prefix}:{mid}"
+        self.messages[full] = MessagePayloadResponse(
+            id=full,
             text=text,
             timestamp=int(time.time()),
             type=type,
@@ -155,32 +172,61 @@ class World:
             room_id=room,
             mention_ids=list(mentions),
         )
-        self.puppet.emit("message", EventMessagePayload(message_id=mid))
+        return full
+
+    def emit(self, mid: str) -> None:
+        self.puppet.emit("message", EventMessagePayload(message_id=f"{self.prefix}:{mid}"))
+
+    def say(self, mid: str, **kwargs: Any) -> None:
+        self.payload(mid, **kwargs)
+        self.emit(mid)
 
 
-class Recorder:
-    """A handler with the pipeline's signature; can fail or block on demand."""
+class Recorder(InboxPipeline):
+    """The pipeline's interface; records calls, can fail or block on demand."""
 
     def __init__(self) -> None:
-        self.messages: list[IncomingMessage] = []
-        self.fail_once: set[str] = set()
-        self.block: threading.Event | None = None
-        self.failures = 0
+        self.logged: list[IncomingMessage] = []
+        self.suggested: list[str] = []
+        self.fail_log: dict[str, int] = {}  # local id -> failures left (-1: always)
+        self.fail_suggest: dict[str, int] = {}
+        self.block_suggest: threading.Event | None = None
+        self.contacts: list[tuple[NewContact, bool]] = []
+        self._next = 0
+        self._lock = threading.Lock()
 
-    def __call__(self, message: IncomingMessage) -> SuggestionResult | None:
-        if self.block is not None:
-            self.block.wait(5)
-        if local(message.msg_id) in self.fail_once:
-            self.fail_once.discard(local(message.msg_id))
-            self.failures += 1
+    @staticmethod
+    def _maybe_fail(table: dict[str, int], key: str) -> None:
+        left = table.get(key, 0)
+        if left:
+            table[key] = left - 1 if left > 0 else -1
             raise RuntimeError("database is locked")
-        self.messages.append(message)
+
+    def log(self, message: IncomingMessage) -> Received:
+        self._maybe_fail(self.fail_log, local(message.msg_id))
+        with self._lock:
+            self._next += 1
+            self.logged.append(message)
+        pending = message.direction == "in" and message.type == "text"
+        return Received(self._next, 1, created=True, result=None, pending=pending)
+
+    def suggest(self, message: IncomingMessage, *, message_id: int) -> SuggestionResult | None:
+        if self.block_suggest is not None:
+            self.block_suggest.wait(10)
+        self._maybe_fail(self.fail_suggest, local(message.msg_id))
+        self.suggested.append(local(message.msg_id))
         return SuggestionResult(
             scripts=(), knowledge=(), tags=(), reply="好的", mode="retrieval", latency_ms=1.0
         )
 
+    def new_contact(self, contact: NewContact, may_send: bool) -> Welcome:
+        self.contacts.append((contact, may_send))
+        return Welcome(
+            created=True, customer_id=1, result=None, auto_text="欢迎张姐", auto_script_id="W1"
+        )
+
     def ids(self) -> list[str]:
-        return [local(m.msg_id) for m in self.messages]
+        return [local(m.msg_id) for m in self.logged]
 
 
 async def until(cond: Callable[[], Any], timeout: float = 5) -> None:
@@ -191,31 +237,74 @@ async def until(cond: Callable[[], Any], timeout: float = 5) -> None:
         await asyncio.sleep(0.01)
 
 
+FAST = {
+    "endpoint": "fake:1",
+    "reconnect_initial_s": 0.05,
+    "reconnect_max_s": 0.4,
+    "retry_initial_s": 0.02,
+    "retry_interval_s": 0.05,
+    "max_attempts": 3,
+    "payload_hold_s": 0.3,
+    "note_min_interval_s": 0,
+}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Any:
+    database = Database(f"sqlite:///{tmp_path / 'inbox.db'}")
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+Scenario = Callable[[WechatyAccountChannel, World, Recorder], Awaitable[None]]
+
+
 def run_channel(
-    scenario: Callable[[WechatyChannel, World, Recorder], Awaitable[None]],
+    db: Database,
+    scenario: Scenario,
     *,
-    new_contacts: Callable[[NewContact, bool], Welcome] | None = None,
+    world: World | None = None,
+    recorder: Recorder | None = None,
+    wait_login: bool = True,
     **settings: Any,
-) -> None:
-    world, recorder = World(), Recorder()
-    ws = WechatySettings.model_validate(
-        {"endpoint": "fake:1", "reconnect_initial_s": 0.05, "retry_interval_s": 0.1} | settings
-    )
-    channel = WechatyChannel(
-        recorder, settings=ws, new_contacts=new_contacts, puppet_factory=lambda: FakePuppet(world)
+) -> tuple[World, Recorder]:
+    world, recorder = world or World(), recorder or Recorder()
+    ws = WechatySettings.model_validate(FAST | settings)
+    inbox = Inbox(db=db, pipeline=recorder, settings=ws)
+    channel = WechatyAccountChannel(
+        accounts_from(ws)[0],
+        settings=ws,
+        inbox=inbox,
+        puppet_factory=lambda _account: FakePuppet(world),
     )
 
     async def main() -> None:
-        stop = asyncio.Event()
+        stop, inbox_stop = asyncio.Event(), asyncio.Event()
+        inbox_task = asyncio.create_task(inbox.run(inbox_stop))
         task = asyncio.create_task(channel.run(stop))
-        await until(channel.logged_in.is_set)
+        if wait_login:
+            await until(channel.logged_in.is_set)
         try:
             await scenario(channel, world, recorder)
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
+            inbox_stop.set()
+            await asyncio.wait_for(inbox_task, 5)
 
     asyncio.run(main())
+    return world, recorder
+
+
+def rows(db: Database) -> list[inbox_repo.InboxItem]:
+    with db.session() as session:
+        found: list[inbox_repo.InboxItem] = []
+        for status in ("received", "ready", "logged", "done", "skipped", "parked"):
+            found += inbox_repo.unfinished(
+                session=session, account="default", status=status, limit=10_000
+            )
+    return sorted(found, key=lambda r: r.id)
 
 
 @pytest.fixture(autouse=True)
@@ -223,16 +312,17 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WECHATY_PUPPET_SERVICE_TOKEN", "insecure_unit")
 
 
-def test_messages_are_converted_at_the_edge() -> None:
-    async def scenario(channel: WechatyChannel, world: World, rec: Recorder) -> None:
+# --------------------------------------------------------------------------- conversion
+def test_messages_are_converted_at_the_edge(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
         world.say("m1", frm="c1", text="多少钱")
         world.say("m2", frm=USER, to="c1", text="4680元一年")
         world.say("m3", frm="c1", type=MessageType.MESSAGE_TYPE_IMAGE)
         world.say("m4", frm=USER, to="note", text="a note to myself")
         world.say("g1", frm="c1", room="r1", text="大家好")
         world.say("g2", frm="c1", room="r1", text="@顾问 在吗", mentions=(USER,))
-        await until(lambda: len(rec.messages) == 5)
-        by_id = {local(m.msg_id): m for m in rec.messages}
+        await until(lambda: len(rec.logged) == 5)
+        by_id = {local(m.msg_id): m for m in rec.logged}
         assert "m4" not in by_id  # the adviser's note target is never logged
         m1, m2, m3 = by_id["m1"], by_id["m2"], by_id["m3"]
         assert (m1.direction, m1.contact_id, m1.contact_name, m1.adviser_id) == (
@@ -245,66 +335,175 @@ def test_messages_are_converted_at_the_edge() -> None:
         assert m3.type == "image"
         assert by_id["g1"].room_id == "r1" and not by_id["g1"].mentions_adviser
         assert by_id["g2"].mentions_adviser and by_id["g2"].room_topic == "群"
+        # 1:1 messages of c1 keep their order in c1's lane
+        assert [i for i in rec.ids() if i.startswith("m")] == ["m1", "m2", "m3"]
+        await until(lambda: {r.status for r in rows(db)} <= {"done", "skipped"})
+        statuses = {local(r.event_id): r.status for r in rows(db)}
+        assert statuses["m4"] == "skipped"
+        assert all(r.payload is None for r in rows(db))  # customer text cleared when done
 
-    run_channel(scenario, notify_contact_id="note")
-
-
-def test_suggestions_go_to_the_note_target_only() -> None:
-    async def scenario(channel: WechatyChannel, world: World, rec: Recorder) -> None:
-        world.say("m1", frm="c1", text="多少钱")
-        await until(lambda: world.sent)
-        assert world.sent == [("note", "【思语】张姐：多少钱\n草拟：好的")]
-
-    run_channel(scenario, notify_contact_id="note")
+    run_channel(db, scenario, notify_contact_id="note")
 
 
-def test_a_failed_message_is_retried_not_lost() -> None:
-    async def scenario(channel: WechatyChannel, world: World, rec: Recorder) -> None:
-        rec.fail_once.add("m1")
-        world.say("m1", frm="c1", text="第一条")
-        await until(lambda: "m1" in rec.ids(), timeout=3)  # retry_interval_s = 0.1
-        assert rec.failures == 1
-        assert channel.failed_count == 0
+def test_an_account_of_the_list_logs_as_its_adviser(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.say("m1", frm="c1", text="在吗")
+        await until(lambda: rec.logged)
+        assert rec.logged[0].adviser_id == "wang"
+        assert channel.account == "wang"
 
-    run_channel(scenario)
+    run_channel(
+        db,
+        scenario,
+        accounts=[{"adviser_id": "wang", "endpoint": "fake:2", "token_env": "TOKEN_WANG"}],
+    )
 
 
-def test_a_slow_pipeline_does_not_block_receiving() -> None:
-    async def scenario(channel: WechatyChannel, world: World, rec: Recorder) -> None:
-        rec.block = threading.Event()
-        world.say("m1", frm="c1", text="一")
+# --------------------------------------------------------------------------- order, retries
+def test_per_contact_order_holds_behind_a_late_payload(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.emit("m1")  # the event before its payload exists
         world.say("m2", frm="c1", text="二")
-        await until(lambda: {"m1", "m2"} <= set(world.loaded))  # both received...
-        assert rec.messages == []  # ...while the pipeline is still busy
-        rec.block.set()
-        await until(lambda: rec.ids() == ["m1", "m2"])  # then processed in order
+        world.say("x1", frm="c2", text="别人")
+        await until(lambda: "m1" in world.loaded)
+        await asyncio.sleep(0.1)
+        assert rec.ids() == []  # m1 holds the rows behind it (payload_hold_s)
+        world.payload("m1", frm="c1", text="一")
+        await until(lambda: len(rec.logged) == 3)
+        assert [i for i in rec.ids() if i.startswith("m")] == ["m1", "m2"]
 
-    run_channel(scenario)
-
-
-def test_reconnects_with_backoff_after_a_drop() -> None:
-    async def scenario(channel: WechatyChannel, world: World, rec: Recorder) -> None:
-        first = world.puppet
-        first.drop()
-        await until(lambda: channel.state.connections == 2 and world.puppet is not first)
-        await until(channel.logged_in.is_set)
-        world.say("m1", frm="c1", text="还在吗")
-        await until(lambda: rec.ids() == ["m1"])
-        assert channel.state.drops == 1
-
-    run_channel(scenario)
+    run_channel(
+        db, scenario, payload_hold_s=5, retry_initial_s=0.1, retry_interval_s=0.2, max_attempts=20
+    )
 
 
-def test_friend_request_accept_and_welcome() -> None:
-    calls: list[tuple[NewContact, bool]] = []
+def test_a_payload_that_never_comes_is_parked_and_the_rest_go_on(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.emit("ghost")
+        world.say("m2", frm="c1", text="二")
+        await until(lambda: rec.ids() == ["m2"])  # after payload_hold_s
+        await until(lambda: any(r.status == "parked" for r in rows(db)))
+        parked = [r for r in rows(db) if r.status == "parked"]
+        assert [local(r.event_id) for r in parked] == ["ghost"]
+        assert parked[0].attempts == 3 and parked[0].stage == "resolve"
+        assert "no payload for ghost" in (parked[0].error or "")
 
-    def new_contacts(contact: NewContact, may_send: bool) -> Welcome:
-        calls.append((contact, may_send))
-        return Welcome(
-            created=True, customer_id=1, result=None, auto_text="欢迎张姐", auto_script_id="W1"
+    run_channel(db, scenario)
+
+
+def test_a_failed_log_is_retried_in_order(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        rec.fail_log["m1"] = 1
+        world.say("m1", frm="c1", text="第一条")
+        world.say("m2", frm="c1", text="第二条")
+        await until(lambda: rec.ids() == ["m1", "m2"])
+        await until(lambda: len(world.sent) >= 1)  # the retried message gets its note too
+
+    run_channel(db, scenario, notify_contact_id="note")
+
+
+def test_a_poison_message_is_parked_visible_and_requeued(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        rec.fail_log["m1"] = -1
+        world.say("m1", frm="c1", text="毒消息")
+        world.say("m2", frm="c1", text="后面的消息")
+        await until(lambda: rec.suggested == ["m2"])
+        await until(lambda: read_status(db, channel._settings)[0].backlog == 0)
+        status = read_status(db, channel._settings)[0]
+        assert status.parked == 1 and status.state == "logged_in"
+        assert status.banner and "1 条消息处理失败" in status.banner
+        assert status.last_message_at is not None
+        parked = parked_messages(db)
+        assert [(p.text, p.stage, p.attempts) for p in parked] == [("毒消息", "log", 3)]
+        # the operator fixes the cause and puts it back
+        rec.fail_log["m1"] = 0
+        assert requeue(db, ids=[parked[0].id]) == 1
+        channel._inbox._flows["default"].sweep()
+        await until(lambda: rec.ids() == ["m2", "m1"])
+        assert parked_messages(db) == []
+
+    run_channel(db, scenario)
+    tracebacks = [r for r in caplog.records if r.exc_info and r.levelno >= logging.WARNING]
+    assert tracebacks == []  # one line per failed try, no traceback
+    tries = [r for r in caplog.records if "failed at log" in r.getMessage()]
+    assert len(tries) == 2  # two failed tries, then the park line
+    assert [r for r in caplog.records if "parked after 3 tries" in r.getMessage()]
+
+
+def test_logging_never_waits_for_suggesting(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        rec.block_suggest = threading.Event()
+        for n in range(6):
+            world.say(f"m{n}", frm="c1" if n % 2 else "c2", text=f"消息{n}")
+        await until(lambda: len(rec.logged) == 6)  # all logged ...
+        assert rec.suggested == []  # ... while suggestions are stuck
+        rec.block_suggest.set()
+        await until(lambda: len(rec.suggested) == 6)
+        c1 = [i for i in rec.suggested if int(i[1:]) % 2]
+        assert c1 == ["m1", "m3", "m5"]  # suggestions too, per contact, in order
+
+    run_channel(db, scenario, suggest_workers=2)
+
+
+def test_rows_left_by_a_previous_run_are_processed_at_start(db: Database) -> None:
+    world = World()
+    ready = IncomingMessage(
+        msg_id=f"{world.prefix}:r1", channel="wechaty", contact_id="c1", text="没处理完"
+    )
+    world.payload("late-c1", frm="c1", text="只记下了 id")
+    with db.session() as session:
+        ids = inbox_repo.add_events(
+            session=session,
+            events=[
+                inbox_repo.NewEvent("default", "message", ready.msg_id, ready.sent_at),
+                inbox_repo.NewEvent("default", "message", f"{world.prefix}:late-c1", ready.sent_at),
+            ],
+        )
+        inbox_repo.mark_ready(
+            session=session, rows=[(ids[0], "c1", message_payload(ready))], now=ready.sent_at
         )
 
-    async def scenario(channel: WechatyChannel, world: World, rec: Recorder) -> None:
+    async def scenario(channel: WechatyAccountChannel, w: World, rec: Recorder) -> None:
+        await until(lambda: rec.ids() == ["r1", "late-c1"])
+
+    run_channel(db, scenario, world=world)
+
+
+# --------------------------------------------------------------------------- connection
+def test_reconnects_with_backoff_reset_on_login(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        first = world.puppet
+        assert channel.state.connections == 1
+        first.drop()
+        await until(lambda: channel.state.connections == 2 and world.puppet is not first)
+        world.puppet.drop()
+        await until(lambda: channel.state.connections == 3)
+        # each drop came after a login: the first delay every time, never doubled
+        assert channel.state.delays == [0.05, 0.05]
+        world.say("m1", frm="c1", text="还在吗")
+        await until(lambda: rec.ids() == ["m1"])
+
+    run_channel(db, scenario)
+
+
+def test_a_silent_service_is_dropped_after_the_heartbeat_deadline(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        first = world.puppet
+        world.silent = True  # no more dong, no events: a stopped server
+        await until(lambda: channel.state.drops >= 1, timeout=5)
+        world.silent = False
+        await until(lambda: world.puppet is not first and channel.logged_in.is_set())
+        assert "心跳超时" in (channel.state.last_drop or "")
+
+    run_channel(db, scenario, heartbeat_interval_s=0.1, heartbeat_timeout_s=0.5)
+
+
+def test_friend_request_accept_and_welcome(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
         world.friendships["f1"] = FriendshipPayloadResponse(
             id="f1", contact_id="c1", hello="我是张三", type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE
         )
@@ -312,7 +511,7 @@ def test_friend_request_accept_and_welcome() -> None:
         await until(lambda: world.sent)
         assert world.accepted == ["f1"]
         assert world.sent == [("c1", "欢迎张姐")]
-        contact, may_send = calls[0]
+        contact, may_send = rec.contacts[0]
         assert (contact.contact_id, contact.alias, contact.hello, may_send) == (
             "c1",
             "张姐",
@@ -322,6 +521,47 @@ def test_friend_request_accept_and_welcome() -> None:
         # The welcome's echo is the adviser's message, flagged as automatic.
         world.say("e1", frm=USER, to="c1", text="欢迎张姐")
         await until(lambda: rec.ids() == ["e1"])
-        assert rec.messages[0].automated and rec.messages[0].direction == "out"
+        assert rec.logged[0].automated and rec.logged[0].direction == "out"
 
-    run_channel(scenario, new_contacts=new_contacts, auto_accept=True, welcome_script_id="W1")
+    run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+# --------------------------------------------------------------------------- settings, secrets
+def test_single_account_settings_still_work_and_accounts_are_validated() -> None:
+    legacy = accounts_from(WechatySettings(endpoint="h:1", notify_contact_id="filehelper"))
+    assert legacy == (
+        AccountConfig("default", None, "h:1", "WECHATY_PUPPET_SERVICE_TOKEN", "filehelper"),
+    )
+    two = WechatySettings.model_validate(
+        {
+            "notify_contact_id": "filehelper",
+            "accounts": [
+                {"adviser_id": "wang", "endpoint": "h:1", "token_env": "T_WANG"},
+                {"adviser_id": "li", "token_env": "T_LI", "notify_contact_id": ""},
+            ],
+        }
+    )
+    assert [(a.key, a.notify_contact_id) for a in accounts_from(two)] == [
+        ("wang", "filehelper"),
+        ("li", ""),
+    ]
+    with pytest.raises(ValueError, match="once"):
+        WechatySettings.model_validate(
+            {"accounts": [{"adviser_id": "a", "token_env": t} for t in ("X", "Y")]}
+        )
+
+
+def test_the_token_is_masked_in_every_log_record(caplog: pytest.LogCaptureFixture) -> None:
+    token = "insecure_secret_token_123"
+    secret_mask().add(token)
+    caplog.set_level(logging.DEBUG)
+    hpack = logging.getLogger("hpack.hpack")
+    hpack.debug("Encoding %s", [(b":authority", token.encode())])
+    try:
+        raise RuntimeError(f"bad token {token}")
+    except RuntimeError:
+        logging.getLogger("grpclib.client").exception("call failed")
+    assert mask_secrets(f"url /hosties/{token}") == "url /hosties/***"
+    text = caplog.text + "".join(r.exc_text or "" for r in caplog.records)
+    assert token not in text
+    assert "***" in text

@@ -37,10 +37,14 @@ def free_port() -> int:
 
 
 class MockWeChat:
-    """One server process; ``restart()`` kills it and starts a fresh one on the same port."""
+    """One server process; ``restart()`` kills it and starts a fresh one on the same port.
+    ``adviser``: the mock account's WeChat id; ``autologin=False``: the account logs in
+    only on the "login" command (a "scan" can be shown first)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, adviser: str = ADVISER, autologin: bool = True) -> None:
         self.port = port
+        self.adviser = adviser
+        self.autologin = autologin
         self.proc: subprocess.Popen[str] | None = None
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
@@ -53,7 +57,11 @@ class MockWeChat:
 
     def start(self, timeout: float = 20) -> None:
         t0 = time.perf_counter()
-        env = os.environ | {"WECHATY_LOG": "error"}
+        env = os.environ | {
+            "WECHATY_LOG": "error",
+            "MOCK_ADVISER_ID": self.adviser,
+            "MOCK_AUTOLOGIN": "1" if self.autologin else "0",
+        }
         self.proc = subprocess.Popen(
             ["node", "server.mjs", str(self.port), TOKEN],
             cwd=SERVER_DIR,
@@ -87,6 +95,15 @@ class MockWeChat:
             if stream is not None:
                 stream.close()
 
+    def pause(self) -> None:
+        """SIGSTOP: the process stops answering; its sockets stay open (half-open)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
     def restart(self) -> None:
         """A fresh server (and mock world) on the same port; old events are dropped."""
         self.stop()
@@ -94,13 +111,13 @@ class MockWeChat:
         self.seen = []
         self.start()
 
-    def command(self, op: str, **args: Any) -> dict[str, Any]:
+    def command(self, op: str, timeout: float = 10, **args: Any) -> dict[str, Any]:
         assert self.proc is not None and self.proc.stdin is not None
         self._seq += 1
         seq = self._seq
         self.proc.stdin.write(json.dumps({"seq": seq, "op": op, **args}) + "\n")
         self.proc.stdin.flush()
-        ack = self.wait_for(lambda e: e["event"] == "ack" and e.get("seq") == seq)
+        ack = self.wait_for(lambda e: e["event"] == "ack" and e.get("seq") == seq, timeout)
         if "error" in ack:
             raise RuntimeError(ack["error"])
         return ack

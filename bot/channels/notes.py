@@ -1,7 +1,20 @@
-"""The compact note pushed to the adviser's own note target (``[wechaty] notify_contact_id``,
-e.g. 文件传输助手): a few lines of plain text, since WeChat shows no markup."""
+"""Notes to the adviser's own note target (``[wechaty] notify_contact_id``, e.g.
+文件传输助手): the compact text of one note (plain: WeChat shows no markup), and the sender
+that coalesces and rate-limits them.
+
+A burst of customer messages must not become a burst of sends from the adviser's account
+(the pattern WeChat restricts): notes are sent at least ``note_min_interval_s`` apart and
+at most ``notes_per_hour`` an hour; whatever arrives meanwhile goes into the next note
+(at most ``note_max_items`` in full, the rest counted). SDK-free: the channel passes the
+coroutine that sends."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 from bot.domain import SuggestionResult
 from scripts_lib import CATEGORY_LABELS
@@ -36,3 +49,109 @@ def clip(text: str, n: int) -> str:
     """``text`` on one line, cut to ``n`` characters with an ellipsis."""
     flat = " ".join(text.split())
     return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+log = logging.getLogger(__name__)
+
+#: User-facing texts of a coalesced note.
+NOTE_MORE = "……另有 {n} 条消息的建议，请到控制台查看"
+NOTE_SEPARATOR = "\n\n"
+#: Notes kept while the account cannot send (disconnected, hourly limit): beyond this
+#: the oldest are only counted.
+MAX_PENDING_FACTOR = 20
+
+
+class NoteSender:
+    """One account's notes. ``add`` from the event loop; ``run`` sends."""
+
+    def __init__(
+        self,
+        *,
+        send: Callable[[str], Awaitable[None]],
+        connected: Callable[[], bool],
+        min_interval_s: float,
+        per_hour: int,
+        max_items: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._send = send
+        self._connected = connected
+        self._min_interval = min_interval_s
+        self._per_hour = per_hour
+        self._max_items = max_items
+        self._clock = clock
+        self._pending: deque[str] = deque()
+        self._omitted = 0
+        self._sent_at: deque[float] = deque()
+        self._wake = asyncio.Event()
+        self.sent = 0
+        self.coalesced = 0
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        if len(self._pending) > self._max_items * MAX_PENDING_FACTOR:
+            self._pending.popleft()
+            self._omitted += 1
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + self._omitted
+
+    def _wait_s(self) -> float:
+        """Seconds until the limits allow the next note (0: now)."""
+        now = self._clock()
+        while self._sent_at and now - self._sent_at[0] >= 3600:
+            self._sent_at.popleft()
+        wait = 0.0
+        if self._sent_at:
+            wait = max(wait, self._sent_at[-1] + self._min_interval - now)
+        if len(self._sent_at) >= self._per_hour:
+            wait = max(wait, self._sent_at[0] + 3600 - now)
+        return wait
+
+    def compose(self) -> str | None:
+        """Take what is pending as the text of one note (None: nothing pending)."""
+        if not self._pending:
+            return None
+        items = [self._pending.popleft() for _ in range(min(self._max_items, len(self._pending)))]
+        rest = len(self._pending) + self._omitted
+        self._pending.clear()
+        self._omitted = 0
+        if rest:
+            items.append(NOTE_MORE.format(n=rest))
+        if len(items) > 1:
+            self.coalesced += 1
+        return NOTE_SEPARATOR.join(items)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if not self._pending or not self._connected():
+                self._wake.clear()
+                await _wait_any(stop, self._wake, timeout=1.0)
+                continue
+            wait = self._wait_s()
+            if wait > 0:
+                await _wait_any(stop, None, timeout=wait)
+                continue
+            text = self.compose()
+            if text is None:
+                continue
+            self._sent_at.append(self._clock())
+            try:
+                await self._send(text)
+                self.sent += 1
+            except Exception as exc:
+                # The suggestions are in the console; a note is a convenience: not retried.
+                log.warning("sending a note to the adviser failed: %s", exc)
+
+
+async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, *, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if other is not None:
+        waiters.append(asyncio.ensure_future(other.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -1,14 +1,24 @@
 """The Wechaty channel (``siyu bot``): the only module that imports ``wechaty``.
 
 python-wechaty 0.10.7 speaks gRPC to a Wechaty *puppet service* (a provider's service on
-a real WeChat / WeCom account, or the Node ``wechaty-puppet-service`` server). Its events
-become ``IncomingMessage`` / ``NewContact`` here, at the edge; the synchronous pipeline
-(``Assistant.handle``) runs in one worker thread so a slow LLM never blocks receiving, and
-in arrival order so an adviser's reply is matched after the suggestion it answers.
+a real WeChat / WeCom account, or the Node ``wechaty-puppet-service`` server). One
+``WechatyAccountChannel`` serves one adviser's account:
 
-Connection handling is ours, not the SDK's: the SDK sleeps 60 s after a network error and
-prints other errors. ``run`` connects, listens until the event stream ends, and reconnects
-with exponential backoff (``[wechaty] reconnect_*``), logging every drop.
+- **Connection** is ours, not the SDK's (it sleeps 60 s after a network error, probes
+  with a blocking telnet and looks endpoints up with ``requests`` without a timeout):
+  the endpoint is looked up and probed off the event loop with timeouts, and a dropped
+  or failed connection is made again with exponential backoff (``reconnect_*``) that is
+  reset only once the account has logged in.
+- **Liveness**: a ding every ``heartbeat_interval_s``; no event and no answer for
+  ``heartbeat_timeout_s`` (a stopped server, a half-open connection) drops the
+  connection, which is then made again.
+- **Events** are taken from the puppet itself, before the SDK's own handlers: the id of
+  each message / friend request goes to the durable inbox (bot.channels.inbox) at once,
+  in arrival order; payloads are fetched and converted to ``IncomingMessage`` /
+  ``NewContact`` here, when the inbox asks (``resolve``).
+- **Login / logout / scan** are recorded (``channel_accounts``), logged, and passed to
+  the front (``on_event``): the CLI prints the QR code, the console shows it.
+- **Secrets**: the puppet token never reaches a log record or an error message.
 """
 
 from __future__ import annotations
@@ -19,16 +29,20 @@ import logging
 import os
 import tempfile
 import threading
+import time
+import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.channels.base import Backoff, Channel, Handler
-from bot.channels.notes import adviser_note
+from bot.channels.accounts import AccountConfig
+from bot.channels.base import Backoff
+from bot.channels.inbox import Inbox, InboxSource, NotConnected, Resolved, contact_payload
+from bot.channels.inbox import message_payload as message_payload
+from bot.channels.notes import NoteSender, adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
-from bot.errors import ChannelError
+from bot.errors import ChannelError, one_line
 from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import WechatySettings
 from bot.vocab import Direction
@@ -95,46 +109,102 @@ def _install_sdk_shims() -> None:
 _install_sdk_shims()
 
 
-class _MaskSecret(logging.Filter):
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed SDK log call: let logging report it as usual
-            return True
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "***"), None
-        return True
+def _quiet_sdk_loggers() -> None:
+    """The SDK warns "set payload more than once" whenever two payload fetches of one
+    contact overlap (concurrent fetches do), and at every connection that both an
+    endpoint and a token are set: harmless, and hundreds of lines in a burst."""
+    for name in ("Accessory", "PuppetService"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
+# --------------------------------------------------------------------------- secrets
 #: Environment variables the SDK reads a puppet token from (wechaty_puppet_service.config).
 _SDK_TOKEN_VARIABLES = ("WECHATY_PUPPET_SERVICE_TOKEN", "TOKEN", "token")
+#: Shorter values are never masked ("", "a" … would mangle every line).
+_MIN_SECRET_CHARS = 4
 
 
-def _mask_in_sdk_logs(secret: str) -> None:
-    """4. The SDK logs puppet tokens (PuppetService warns "endpoint<…> and token<…>", and
-    names the token it found in the environment) through its own loggers, which do not
-    propagate and write to stderr themselves. Each such logger gets filters masking the
-    configured token and every token the SDK could read from the environment."""
-    secrets = {secret, *(os.environ.get(name, "") for name in _SDK_TOKEN_VARIABLES)}
-    secrets = {s for s in secrets if len(s.strip()) >= 4}  # never mask "", "a" …
-    for logger in list(logging.root.manager.loggerDict.values()):
-        if not isinstance(logger, logging.Logger) or logger.propagate:
-            continue
-        present = {f.secret for f in logger.filters if isinstance(f, _MaskSecret)}
-        for value in secrets - present:
-            logger.addFilter(_MaskSecret(value))
+class _SecretMask:
+    """A log-record factory that replaces known secrets with ``***`` in every record's
+    message and traceback, whatever logger made it and whatever handler prints it: the
+    SDK's own loggers, grpclib, h2 and hpack (which logs the ``:authority`` header, where
+    the SDK puts the token) and ours alike."""
+
+    def __init__(self, factory: Callable[..., logging.LogRecord]) -> None:
+        self._factory = factory
+        self.secrets: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str) -> None:
+        if len(secret.strip()) >= _MIN_SECRET_CHARS:
+            with self._lock:
+                self.secrets = self.secrets | {secret}
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self._factory(*args, **kwargs)
+        if not self.secrets:
+            return record
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let logging report it as usual
+            return record
+        masked = self.mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            if self.mask(text) != text:
+                record.exc_text = self.mask(text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        return record
+
+
+_MASK_LOCK = threading.Lock()
+
+
+def secret_mask() -> _SecretMask:
+    """The process's mask (installed as the log-record factory on first use)."""
+    with _MASK_LOCK:
+        factory = logging.getLogRecordFactory()
+        if isinstance(factory, _SecretMask):
+            return factory
+        mask = _SecretMask(factory)
+        for name in _SDK_TOKEN_VARIABLES:
+            mask.add(os.environ.get(name, ""))
+        logging.setLogRecordFactory(mask)
+        return mask
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    return secret_mask().mask(text)
 
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: E402
+from grpclib.client import Channel as GrpcChannel  # noqa: E402
 from wechaty import Wechaty, WechatyOptions  # noqa: E402
-from wechaty.user import Contact, Friendship, Message  # noqa: E402
+from wechaty.user import Contact, Message  # noqa: E402
+from wechaty_grpc.wechaty import PuppetStub  # noqa: E402
 from wechaty_grpc.wechaty.puppet import FriendshipType, MessageType  # noqa: E402
-from wechaty_puppet import Puppet, PuppetOptions  # noqa: E402
+from wechaty_puppet import (  # noqa: E402
+    EventLoginPayload,
+    EventLogoutPayload,
+    EventScanPayload,
+    Puppet,
+    PuppetOptions,
+    ScanStatus,
+)
 from wechaty_puppet_service import PuppetService  # noqa: E402
+from wechaty_puppet_service.utils import extract_host_and_port  # noqa: E402
+
+_quiet_sdk_loggers()
 
 log = logging.getLogger(__name__)
 
@@ -153,12 +223,24 @@ MESSAGE_TYPES: dict[MessageType, str] = {
     MessageType.MESSAGE_TYPE_RECALLED: "recalled",
 }
 
-NewContactHandler = Callable[[NewContact, bool], Welcome]
-PuppetFactory = Callable[[], Puppet]
+#: Puppet events that only prove the service is alive (liveness).
+_ALIVE_EVENTS = ("heartbeat", "dong", "ready", "error", "room-join", "room-leave", "room-topic")
+
+#: (account) -> a puppet, for tests; the default is the puppet service at the endpoint.
+PuppetFactory = Callable[[AccountConfig], Puppet]
 
 
 class ConnectionLost(ChannelError):
     """The puppet service closed the event stream."""
+
+
+class HeartbeatTimeout(ChannelError):
+    """No event and no answer from the puppet service within the deadline."""
+
+
+def _can_ding(puppet: Puppet) -> bool:
+    """The puppet service client has a stub once its start() began (other puppets: yes)."""
+    return not isinstance(puppet, PuppetService) or puppet._puppet_stub is not None
 
 
 def timestamp(value: float | int | None) -> datetime:
@@ -169,53 +251,156 @@ def timestamp(value: float | int | None) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+# --------------------------------------------------------------------------- the puppet
+class _ServicePuppet(PuppetService):
+    """The SDK's puppet service client without its blocking start-up: the endpoint is
+    looked up and probed beforehand (``open_endpoint``), off the event loop."""
+
+    def _init_puppet(self) -> None:
+        host, port = extract_host_and_port(self.options.end_point)
+        self.channel = GrpcChannel(host=host, port=port)
+        # The puppet service authenticates the token sent as the HTTP/2 :authority.
+        self.channel._authority = self.options.token
+        self._puppet_stub = PuppetStub(self.channel)
+
+
+async def open_endpoint(account: AccountConfig, settings: WechatySettings) -> str:
+    """The account's host:port: configured, or looked up from the token (service
+    discovery, in a thread with a timeout); then probed (TCP, with a timeout). Raises
+    ChannelError with a one-line reason (never the token)."""
+    endpoint = account.endpoint or await _discover(account, settings)
+    try:
+        host, port = extract_host_and_port(endpoint)
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port), settings.check_timeout_s
+        )
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = "超时" if isinstance(exc, TimeoutError) else one_line(exc)
+        raise ChannelError(f"连不上 puppet service {endpoint}：{mask_secrets(reason)}") from exc
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return endpoint
+
+
+async def _discover(account: AccountConfig, settings: WechatySettings) -> str:
+    import httpx
+
+    token = account.token()
+    if not token:
+        raise ChannelError(f"账号 {account.key} 没有 endpoint，也没有令牌（{account.token_env}）")
+    url = settings.discovery_url.format(token=token)
+    log.info("looking up the puppet service of account %s at %s", account.key, mask_secrets(url))
+
+    def fetch() -> Any:
+        response = httpx.get(url, timeout=settings.check_timeout_s)
+        response.raise_for_status()
+        return response.json()
+
+    try:
+        data = await asyncio.to_thread(fetch)
+    except Exception as exc:
+        raise ChannelError(
+            f"无法用令牌查到账号 {account.key} 的 puppet service 地址："
+            f"{mask_secrets(one_line(exc))}"
+        ) from exc
+    host = str(data.get("ip") or "") if isinstance(data, dict) else ""
+    if not host or host == "0.0.0.0" or not data.get("port"):
+        raise ChannelError(f"账号 {account.key} 的令牌没有可用的 puppet service（令牌对吗？）")
+    return f"{host}:{data['port']}"
+
+
+def _service_puppet(account: AccountConfig, endpoint: str) -> Puppet:
+    return _ServicePuppet(PuppetOptions(token=account.token() or None, end_point=endpoint))
+
+
+# --------------------------------------------------------------------------- state
 @dataclass
-class ChannelState:
+class AccountEvent:
+    """Something the front should show: ``kind`` is scan / login / logout / drop."""
+
+    account: str
+    kind: str
+    text: str
+    qr_code: str | None = None
+
+
+EventHandler = Callable[[AccountEvent], None]
+
+
+@dataclass
+class AccountState:
+    """The account's live state (mirrored to ``channel_accounts``)."""
+
+    state: str = "connecting"
+    attempts: int = 0
     connections: int = 0
     drops: int = 0
     user_id: str | None = None
     user_name: str = ""
+    qr_code: str | None = None
+    error: str | None = None
+    #: Why the last connection ended (kept after a new login, unlike ``error``).
+    last_drop: str | None = None
+    endpoint: str = ""
+    #: Reconnect delays chosen, most recent last (bounded).
+    delays: list[float] | None = None
 
 
-class WechatyChannel(Channel):
-    name = CHANNEL
+# --------------------------------------------------------------------------- one account
+class WechatyAccountChannel(InboxSource):
+    """One adviser's account: connection, liveness, events into the inbox, sending."""
 
     def __init__(
         self,
-        handler: Handler,
+        account: AccountConfig,
         *,
         settings: WechatySettings,
-        new_contacts: NewContactHandler | None = None,
-        process_pending: Callable[[], int] | None = None,
+        inbox: Inbox,
+        on_event: EventHandler | None = None,
         puppet_factory: PuppetFactory | None = None,
-        executor: Executor | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(handler)
+        self.config = account
+        self.account = account.key
         self._settings = settings
-        self._new_contacts = new_contacts
-        self._process_pending = process_pending
+        self._inbox = inbox
+        self._on_event = on_event
         self._puppet_factory = puppet_factory
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="siyu-pipeline")
-        self._owns_executor = executor is None
+        self._clock = clock
         self._bot: Wechaty | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.state = ChannelState()
+        self._backoff = Backoff(
+            initial=settings.reconnect_initial_s, maximum=settings.reconnect_max_s
+        )
+        self.state = AccountState(delays=[])
         self.logged_in = asyncio.Event()
+        self._last_alive = 0.0
+        self._last_event_at: datetime | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: (contact id, text) of automatic sends whose echo is not back yet.
         self._automated: set[tuple[str, str]] = set()
-        self._automated_lock = threading.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.notes = NoteSender(
+            send=self._send_note,
+            connected=self.connected,
+            min_interval_s=settings.note_min_interval_s,
+            per_hour=settings.notes_per_hour,
+            max_items=settings.note_max_items,
+        )
+        secret_mask().add(account.token())
+        inbox.attach(self)
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, listen, reconnect with backoff until ``stop`` is set."""
-        self._loop = asyncio.get_running_loop()
-        s = self._settings
-        backoff = Backoff(initial=s.reconnect_initial_s, maximum=s.reconnect_max_s)
-        retry = asyncio.create_task(self._retry_loop(stop))
+        helpers = [
+            asyncio.create_task(self.notes.run(stop), name=f"notes-{self.account}"),
+            asyncio.create_task(self._status_loop(stop), name=f"status-{self.account}"),
+        ]
+        await self._save(state="connecting", pid=os.getpid(), adviser_id=self.config.adviser_id)
         try:
             while not stop.is_set():
-                serve = asyncio.create_task(self._serve_once(backoff))
+                self.state.attempts += 1
+                serve = asyncio.create_task(self._serve_once())
                 waiter = asyncio.create_task(stop.wait())
                 done, _ = await asyncio.wait({serve, waiter}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
@@ -225,157 +410,282 @@ class WechatyChannel(Channel):
                         await serve
                     break
                 exc = serve.exception()
+                reason = mask_secrets(one_line(exc)) if exc else "event stream ended"
                 self.state.drops += 1
+                self.state.last_drop = reason
+                was_logged_in = self.logged_in.is_set()
                 self.logged_in.clear()
-                delay = backoff.next_delay()
+                delay = self._backoff.next_delay()
+                delays = self.state.delays if self.state.delays is not None else []
+                delays.append(delay)
+                del delays[:-50]
                 log.warning(
-                    "puppet service %s: %s; reconnecting in %.1f s",
-                    s.endpoint or "(discovered)",
-                    exc or "event stream ended",
+                    "account %s: puppet service %s: %s; reconnecting in %.1f s",
+                    self.account,
+                    self.state.endpoint or self.config.endpoint or "(discovery)",
+                    reason,
                     delay,
                 )
+                if was_logged_in:
+                    self._emit("drop", f"与 puppet service 的连接断开：{reason}")
+                await self._save(state="reconnecting", error=reason, drops=self.state.drops)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         finally:
-            retry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retry
-            await self._close_bot()
+            for task in helpers:
+                task.cancel()
             for task in list(self._tasks):
                 task.cancel()
-            if self._owns_executor:
-                self._executor.shutdown(wait=True, cancel_futures=False)
+            await self._close(graceful=True)
+            self.logged_in.clear()
+            with contextlib.suppress(Exception):
+                await self._save(state="stopped")
 
-    def _options(self) -> WechatyOptions:
+    async def _serve_once(self) -> None:
         s = self._settings
-        _mask_in_sdk_logs(s.token())
-        puppet: Puppet | str = (
-            self._puppet_factory() if self._puppet_factory else "wechaty-puppet-service"
+        if self._puppet_factory is not None:
+            puppet = self._puppet_factory(self.config)
+        else:
+            endpoint = await open_endpoint(self.config, s)
+            self.state.endpoint = endpoint
+            puppet = _service_puppet(self.config, endpoint)
+        bot = Wechaty(
+            WechatyOptions(
+                puppet=puppet,
+                puppet_options=PuppetOptions(token=None, end_point=None),
+                # The SDK's plugin web server never starts (its login handler, which
+                # starts it, is not used); port 0 avoids any fixed port anyway.
+                host="127.0.0.1",
+                port=0,
+                scheduler=AsyncIOScheduler(),
+            )
         )
-        return WechatyOptions(
-            puppet=puppet,
-            puppet_options=PuppetOptions(token=s.token() or None, end_point=s.endpoint or None),
-            # The SDK's plugin web server: with no plugins it only checks that the port is
-            # free; port 0 never is "in use", so no fixed port is needed.
-            host="127.0.0.1",
-            port=0,
-            # In-memory jobs: the SDK's default scheduler keeps an SQLite job store in its
-            # cache directory, which we do not use.
-            scheduler=AsyncIOScheduler(),
-        )
-
-    async def _serve_once(self, backoff: Backoff) -> None:
-        bot = Wechaty(self._options())
-        bot.on("login", self._on_login)
-        bot.on("logout", self._on_logout)
-        bot.on("message", self._spawn(self._on_message))
-        bot.on("friendship", self._spawn(self._on_friendship))
-        bot.on("error", self._on_error)
+        await bot.init_puppet()
+        # The SDK caches Contact / Room / Tag objects in pools on its base classes, shared
+        # by every Wechaty instance, and a cached object keeps using the puppet that
+        # loaded it: after a reconnect, a closed one ("puppet_stub should not be none" on
+        # say()). Each connection gets its own pools.
+        for cls in (bot.Contact, bot.ContactSelf, bot.Room, bot.Tag):
+            cls._pool = {}
+        self._bridge(bot.puppet)
         self._bot = bot
+        self._touch()
+        start = asyncio.create_task(bot.puppet.start())
+        watchdog = asyncio.create_task(self._watchdog(bot.puppet))
+        stale = False
         try:
-            await bot.init_puppet()
-            # The SDK caches Contact / Room / Tag objects in pools on its base classes,
-            # shared by every Wechaty instance, and a cached object keeps using the puppet
-            # that loaded it: after a reconnect, a closed one ("puppet_stub should not be
-            # none" on say()). Each connection gets its own pools.
-            for cls in (bot.Contact, bot.ContactSelf, bot.Room, bot.Tag):
-                cls._pool = {}
-            await bot.init_puppet_event_bridge(bot.puppet)
-            self.state.connections += 1
-            log.info("connected to the puppet service")
-            backoff.reset()
-            # Returns (or raises) when the service closes the event stream.
-            await bot.puppet.start()
+            done, _ = await asyncio.wait({start, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            if watchdog in done:
+                stale = True
+                raise HeartbeatTimeout(
+                    f"心跳超时：{s.heartbeat_timeout_s:g} 秒没有收到 puppet service 的任何消息"
+                )
+            exc = start.exception()
+            if exc is not None:
+                raise ChannelError(mask_secrets(one_line(exc))) from exc
+            raise ConnectionLost("the puppet service closed the event stream")
         finally:
-            await self._close_bot()
-        raise ConnectionLost("the puppet service closed the event stream")
+            for task in (start, watchdog):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._close(graceful=not stale)
 
-    async def _close_bot(self) -> None:
+    async def _close(self, *, graceful: bool) -> None:
+        """Let go of the connection; ``graceful``: tell the service first (it is alive)."""
         bot, self._bot = self._bot, None
         if bot is None:
             return
-        puppet = bot._puppet  # may be None already
-        try:
-            if puppet is not None:
-                await asyncio.wait_for(bot.stop(), 3)
-        except Exception as exc:
-            log.debug("stopping the bot: %s", exc)
-            channel = getattr(puppet, "channel", None)
-            if channel is not None:
-                channel.close()
-        scheduler = getattr(getattr(bot, "_plugin_manager", None), "scheduler", None)
-        if scheduler is not None and getattr(scheduler, "running", False):
-            with contextlib.suppress(Exception):
-                scheduler.shutdown(wait=False)
-
-    async def _retry_loop(self, stop: asyncio.Event) -> None:
-        """Retry messages whose processing failed (never lost: see Channel.dispatch)."""
-        loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._settings.retry_interval_s)
-            if stop.is_set():
-                return
+        puppet = bot._puppet
+        if puppet is None:
+            return
+        if graceful:
             try:
-                await loop.run_in_executor(self._executor, self._retry_once)
-            except Exception:
-                log.exception("retrying failed messages failed")
+                await asyncio.wait_for(bot.stop(), 3)
+                return
+            except Exception as exc:
+                log.debug("stopping the puppet: %s", mask_secrets(one_line(exc)))
+        with contextlib.suppress(Exception):
+            puppet._event_stream.remove_all_listeners()
+        channel = getattr(puppet, "channel", None)
+        if channel is not None:
+            channel.close()
 
-    def _retry_once(self) -> None:
-        if self.failed_count:
-            log.info("retrying %d failed messages", self.failed_count)
-            self.retry_failed()
-        if self._process_pending is not None:
-            self._process_pending()
-
-    def _spawn(self, coro_fn: Callable[..., Any]) -> Callable[..., None]:
-        """Run an event handler as a task we keep (and log), never blocking the SDK."""
-
-        def listener(*args: Any) -> None:
-            task = asyncio.ensure_future(self._guard(coro_fn, *args))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        return listener
-
-    async def _guard(self, coro_fn: Callable[..., Any], *args: Any) -> None:
+    async def _watchdog(self, puppet: Puppet) -> None:
+        """Returns when the service showed no sign of life for ``heartbeat_timeout_s``."""
+        s = self._settings
+        ding: asyncio.Task[None] | None = None
         try:
-            await coro_fn(*args)
-        except Exception:
-            log.exception("handling a Wechaty %s event failed", coro_fn.__name__)
+            while True:
+                await asyncio.sleep(min(s.heartbeat_interval_s, s.heartbeat_timeout_s / 3))
+                if self._clock() - self._last_alive > s.heartbeat_timeout_s:
+                    return
+                if (ding is None or ding.done()) and _can_ding(puppet):
+                    ding = asyncio.create_task(self._ding(puppet))
+        finally:
+            if ding is not None:
+                ding.cancel()
+
+    async def _ding(self, puppet: Puppet) -> None:
+        try:
+            await asyncio.wait_for(puppet.ding("siyu"), self._settings.heartbeat_interval_s)
+            self._touch()
+        except Exception as exc:
+            log.debug("account %s: ding: %s", self.account, mask_secrets(one_line(exc)))
+
+    def _touch(self) -> None:
+        self._last_alive = self._clock()
+        self._last_event_at = datetime.now(UTC)
 
     # ------------------------------------------------------------------ events
-    async def _on_login(self, contact: Contact) -> None:
-        self.state.user_id = contact.contact_id
-        self.state.user_name = contact.name
-        log.info("logged in as %s (%s)", contact.name, contact.contact_id)
+    def _bridge(self, puppet: Puppet) -> None:
+        """Our listeners on the puppet's own events (the SDK's bridge is not used: it
+        fetches each payload in its own task, in any order, before anyone sees the id)."""
+        puppet.on("message", self._on_message)
+        puppet.on("friendship", self._on_friendship)
+        puppet.on("login", self._on_login)
+        puppet.on("logout", self._on_logout)
+        puppet.on("scan", self._on_scan)
+        for name in _ALIVE_EVENTS:
+            puppet.on(name, self._on_alive)
+
+    def _on_alive(self, *_: Any) -> None:
+        self._touch()
+
+    def _on_message(self, payload: Any) -> None:
+        self._touch()
+        self._inbox.capture(self.account, "message", payload.message_id)
+
+    def _on_friendship(self, payload: Any) -> None:
+        self._touch()
+        if payload.friendship_id:
+            self._inbox.capture(self.account, "friendship", payload.friendship_id)
+
+    def _on_login(self, payload: EventLoginPayload) -> None:
+        self._touch()
+        self._spawn(self._login(payload.contact_id))
+
+    async def _login(self, user_id: str) -> None:
+        bot = self._bot
+        name = ""
+        if bot is not None:
+            try:
+                me = bot.ContactSelf.load(user_id)
+                await asyncio.wait_for(me.ready(), self._settings.check_timeout_s)
+                name = me.name
+            except Exception as exc:
+                log.debug("account %s: own contact: %s", self.account, one_line(exc))
+        st = self.state
+        st.user_id, st.user_name, st.qr_code, st.error = user_id, name, None, None
+        st.connections += 1
+        self._backoff.reset()
         self.logged_in.set()
+        log.warning("account %s: logged in as %s (%s)", self.account, name or "?", user_id)
+        self._emit("login", f"已登录：{name or user_id}")
+        now = datetime.now(UTC)
+        await self._save(
+            state="logged_in",
+            user_id=user_id,
+            user_name=name[:100],
+            qr_code=None,
+            error=None,
+            connections=st.connections,
+            logged_in_at=now,
+            endpoint=self.state.endpoint,
+        )
 
-    async def _on_logout(self, contact: Contact) -> None:
-        log.warning("logged out: %s", contact.contact_id)
+    def _on_logout(self, payload: EventLogoutPayload) -> None:
+        self._touch()
         self.logged_in.clear()
+        reason = getattr(payload, "data", "") or ""
+        log.error(
+            "account %s: LOGGED OUT of WeChat (%s)%s: nothing is received until the adviser"
+            " logs in again",
+            self.account,
+            self.state.user_name or self.state.user_id or "?",
+            f": {reason}" if reason else "",
+        )
+        self._emit("logout", f"账号已退出登录{('：' + reason) if reason else ''}，需要重新扫码登录")
+        self._spawn(self._save(state="logged_out", logged_out_at=datetime.now(UTC)))
 
-    async def _on_error(self, payload: Any) -> None:
-        log.warning("puppet service error: %s", payload)
+    def _on_scan(self, payload: EventScanPayload) -> None:
+        self._touch()
+        status = payload.status
+        qr = payload.qrcode or ""
+        if status in (ScanStatus.Waiting, ScanStatus.Timeout) and qr:
+            self.state.qr_code = qr
+            log.warning("account %s: waiting for the login QR code to be scanned", self.account)
+            self._emit("scan", "请用顾问的微信扫码登录", qr_code=qr)
+            self._spawn(self._save(state="waiting_scan", qr_code=qr))
+        elif status == ScanStatus.Scanned:
+            self._emit("scan", "已扫码，请在手机上确认登录")
+        elif status in (ScanStatus.Confirmed, ScanStatus.Cancel):
+            self.state.qr_code = None
+            self._spawn(self._save(qr_code=None))
 
-    async def _on_message(self, msg: Message) -> None:
+    def _emit(self, kind: str, text: str, *, qr_code: str | None = None) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(AccountEvent(self.account, kind, text, qr_code))
+        except Exception:
+            log.exception("account event handler failed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("account %s: %s", self.account, one_line(task.exception()))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ status
+    async def _save(self, **values: Any) -> None:
+        values.setdefault("last_event_at", self._last_event_at)
+        values.setdefault("endpoint", self.state.endpoint or self.config.endpoint)
+        if "state" in values:
+            self.state.state = values["state"]
+        await self._inbox.save_account_state(self.account, **values)
+
+    async def _status_loop(self, stop: asyncio.Event) -> None:
+        """Refresh ``last_event_at`` / ``updated_at`` (the console sees the process is up)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.heartbeat_interval_s)
+            if not stop.is_set():
+                await self._save()
+
+    # ------------------------------------------------------------------ inbox source
+    def connected(self) -> bool:
+        return self._bot is not None and self.logged_in.is_set()
+
+    async def resolve(self, kind: str, event_id: str) -> Resolved:
+        bot = self._bot
+        if bot is None or not self.logged_in.is_set():
+            raise NotConnected(f"account {self.account} is not logged in")
+        if kind == "friendship":
+            return await self._resolve_friendship(bot, event_id)
+        msg = bot.Message.load(event_id)
+        await msg.ready()
         incoming = await self.to_incoming(msg)
         if incoming is None:
-            return
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, self.dispatch, incoming)
-        if result is not None and incoming.direction == "in":
-            await self._notify_adviser(incoming, result)
+            return Resolved(contact_key=None)
+        return Resolved(
+            contact_key=incoming.room_id or incoming.contact_id,
+            payload=message_payload(incoming),
+        )
 
-    async def _on_friendship(self, friendship: Friendship) -> None:
-        if self._new_contacts is None:
-            return
+    async def _resolve_friendship(self, bot: Wechaty, friendship_id: str) -> Resolved:
+        friendship = bot.Friendship.load(friendship_id)
+        await friendship.ready()
         kind = friendship.type()
         if kind not in (
             FriendshipType.FRIENDSHIP_TYPE_RECEIVE,
             FriendshipType.FRIENDSHIP_TYPE_CONFIRM,
         ):
-            return
+            return Resolved(contact_key=None)
         contact = friendship.contact()
         await contact.ready()
         alias = await contact.alias() or ""
@@ -387,24 +697,50 @@ class WechatyChannel(Channel):
             alias=alias,
             hello=friendship.hello() if receive else "",
             request_id=friendship.friendship_id,
-            adviser_id=self.state.user_id or "adviser",
+            adviser_id=self._adviser_id(),
             adviser_name=self.state.user_name,
         )
         may_send = receive and self._settings.auto_accept
-        loop = asyncio.get_running_loop()
-        handler = self._new_contacts
-        welcome = await loop.run_in_executor(self._executor, lambda: handler(new, may_send))
+        return Resolved(
+            contact_key=contact.contact_id,
+            payload=contact_payload(new, receive=receive, may_send=may_send),
+        )
+
+    def _adviser_id(self) -> str:
+        return self.config.adviser_id or self.state.user_id or "adviser"
+
+    async def after_suggest(self, message: IncomingMessage, result: SuggestionResult) -> None:
+        target = self.config.notify_contact_id
+        if message.direction != "in" or not target or target == message.contact_id:
+            return
+        self.notes.add(adviser_note(message.contact_name, message.text, result))
+
+    async def after_new_contact(
+        self, contact: NewContact, welcome: Welcome, *, receive: bool
+    ) -> None:
         if not welcome.created:
             return
+        bot = self._bot
+        if bot is None or not self.logged_in.is_set():
+            raise NotConnected("not connected: the friend request is recorded, not accepted")
         if receive and self._settings.auto_accept:
+            friendship = bot.Friendship.load(contact.request_id)
+            await friendship.ready()
             await friendship.accept()
-            log.info("accepted the friend request of %s", contact.contact_id)
+            log.info("account %s: accepted the request of %s", self.account, contact.contact_id)
         if welcome.auto_text:
             self._expect_automated(contact.contact_id, welcome.auto_text)
-            await contact.say(welcome.auto_text)
-            log.info("sent welcome script %s to %s", welcome.auto_script_id, contact.contact_id)
-        if welcome.result is not None:
-            await self._notify_adviser_new(new, welcome.result)
+            await self.say(contact.contact_id, welcome.auto_text)
+            log.info(
+                "account %s: sent welcome script %s to %s",
+                self.account,
+                welcome.auto_script_id,
+                contact.contact_id,
+            )
+        target = self.config.notify_contact_id
+        if welcome.result is not None and target and target != contact.contact_id:
+            label = f"新好友 {contact.alias or contact.name}"
+            self.notes.add(adviser_note(label, contact.hello, welcome.result))
 
     # ------------------------------------------------------------------ conversion
     async def to_incoming(self, msg: Message) -> IncomingMessage | None:
@@ -412,14 +748,15 @@ class WechatyChannel(Channel):
         note target, the adviser's own group messages, messages with no counterpart)."""
         payload = msg.payload
         if payload is None:
-            return None
+            raise ChannelError(f"message {msg.message_id} has no payload yet")
         kind = MESSAGE_TYPES.get(msg.type(), "other")
         text = msg.text() or ""
         sent_at = timestamp(payload.timestamp)
         user_id = self.state.user_id
-        notify = self._settings.notify_contact_id
+        notify = self.config.notify_contact_id
+        adviser_id = self._adviser_id()
         room = msg.room()
-        is_self = msg.is_self()
+        is_self = bool(user_id) and payload.from_id == user_id
         if room is not None:
             if is_self:
                 return None
@@ -428,14 +765,14 @@ class WechatyChannel(Channel):
             topic = room.payload.topic if room.payload else None
             mentioned = room.room_id in self._settings.suggest_rooms
             if not mentioned and kind == "text":
-                mentioned = await msg.mention_self()
+                mentioned = bool(user_id) and user_id in (payload.mention_ids or [])
             return IncomingMessage(
                 msg_id=msg.message_id,
                 channel=CHANNEL,
                 contact_id=talker.contact_id,
                 contact_name=_display_name(talker),
                 text=text,
-                adviser_id=user_id or "adviser",
+                adviser_id=adviser_id,
                 adviser_name=self.state.user_name,
                 direction="in",
                 type=kind,
@@ -463,7 +800,7 @@ class WechatyChannel(Channel):
             contact_id=other.contact_id,
             contact_name=_display_name(other),
             text=text,
-            adviser_id=user_id or "adviser",
+            adviser_id=adviser_id,
             adviser_name=self.state.user_name,
             direction=direction,
             type=kind,
@@ -472,31 +809,18 @@ class WechatyChannel(Channel):
         )
 
     def _expect_automated(self, contact_id: str, text: str) -> None:
-        with self._automated_lock:
-            self._automated.add((contact_id, text))
+        self._automated.add((contact_id, text))
 
     def _was_automated(self, contact_id: str, text: str) -> bool:
-        with self._automated_lock:
-            key = (contact_id, text)
-            if key in self._automated:
-                self._automated.discard(key)
-                return True
-            return False
+        key = (contact_id, text)
+        if key in self._automated:
+            self._automated.discard(key)
+            return True
+        return False
 
-    # ------------------------------------------------------------------ delivery
-    async def _notify_adviser(self, message: IncomingMessage, result: SuggestionResult) -> None:
-        """Push the suggestions to the adviser's note target (never to the customer)."""
-        target = self._settings.notify_contact_id
-        if not target or target == message.contact_id:
-            return
-        await self.say(target, adviser_note(message.contact_name, message.text, result))
-
-    async def _notify_adviser_new(self, contact: NewContact, result: SuggestionResult) -> None:
-        target = self._settings.notify_contact_id
-        if not target or target == contact.contact_id:
-            return
-        label = f"新好友 {contact.alias or contact.name}"
-        await self.say(target, adviser_note(label, contact.hello, result))
+    # ------------------------------------------------------------------ sending
+    async def _send_note(self, text: str) -> None:
+        await self.say(self.config.notify_contact_id, text)
 
     async def say(self, contact_id: str, text: str) -> None:
         bot = self._bot
@@ -504,14 +828,6 @@ class WechatyChannel(Channel):
             raise ChannelError("not connected to the puppet service")
         contact = bot.Contact.load(contact_id)
         await contact.say(text)
-
-    def send(self, contact_id: str, text: str) -> None:
-        """Thread-safe: send from the pipeline thread (or any thread but the loop's)."""
-        loop = self._loop
-        if loop is None:
-            raise ChannelError("the Wechaty channel is not running")
-        future = asyncio.run_coroutine_threadsafe(self.say(contact_id, text), loop)
-        future.result(timeout=30)
 
 
 def _display_name(contact: Contact) -> str:
@@ -524,38 +840,34 @@ def _display_name(contact: Contact) -> str:
 # --------------------------------------------------------------------------- check
 @dataclass(frozen=True, slots=True)
 class CheckReport:
+    account: str
     endpoint: str
     version: str
-    logged_in: bool
 
 
-async def check_connection(settings: WechatySettings) -> CheckReport:
-    """Connect to the puppet service and ask its version (proves the endpoint and the
-    token); raises ChannelError if that fails within ``check_timeout_s``."""
-    options = PuppetOptions(token=settings.token() or None, end_point=settings.endpoint or None)
-    _mask_in_sdk_logs(settings.token())
+async def check_connection(account: AccountConfig, settings: WechatySettings) -> CheckReport:
+    """Connect to the account's puppet service and ask its version (proves the endpoint
+    and the token); raises ChannelError (one line, token masked) if that fails within
+    ``check_timeout_s``."""
+    secret_mask().add(account.token())
+    endpoint = await open_endpoint(account, settings)
+    puppet = _service_puppet(account, endpoint)
     try:
-        puppet = PuppetService(options)
-    except Exception as exc:
-        raise ChannelError(f"puppet service configuration: {exc}") from exc
-    try:
-        try:
-            puppet._init_puppet()  # a TCP probe (3 s at most), then the gRPC channel
-        except Exception as exc:
-            raise ChannelError(f"cannot reach the puppet service: {exc}") from exc
+        puppet._init_puppet()
         try:
             response = await asyncio.wait_for(
                 puppet.puppet_stub.version(), settings.check_timeout_s
             )
         except Exception as exc:
+            reason = "超时" if isinstance(exc, TimeoutError) else one_line(exc)
             raise ChannelError(
-                f"the puppet service at {options.end_point} did not answer: {exc!r}"
-                " (wrong token, or a TLS-only service?)"
+                f"puppet service {endpoint} 没有应答（令牌不对，或服务只接受 TLS？）："
+                f"{mask_secrets(reason)}"
             ) from exc
         return CheckReport(
-            endpoint=str(options.end_point),
+            account=account.key,
+            endpoint=endpoint,
             version=getattr(response, "version", "") or "",
-            logged_in=bool(puppet.login_user_id),
         )
     finally:
         if puppet.channel is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bot.cli import bot as bot_cli
 from bot.cli import (
@@ -98,7 +99,8 @@ def run(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         ref = getattr(exc, "ref", None)
         detail = f"{exc}: {ref}" if ref is not None else str(exc)
-        err.print(f"[bold red]错误 error:[/] {detail}", highlight=False)
+        # The message is data, not markup: "[wechaty]" must not vanish as a style tag.
+        err.print(f"[bold red]错误 error:[/] {escape(detail)}", highlight=False)
         if "--debug" in args:
             raise
         return 1

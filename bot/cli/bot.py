@@ -1,54 +1,83 @@
-"""``siyu bot``: the Wechaty channel on the adviser's account, in the foreground. The SDK
-loads inside the command (``pip install 'siyu-copilot[wechat]'``)."""
+"""``siyu bot``: the Wechaty channel on the advisers' accounts, in the foreground; its
+``--check``, ``--status`` and ``--requeue``. The SDK loads inside the command
+(``pip install 'siyu-copilot[wechat]'``)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import signal
-from typing import TYPE_CHECKING, Annotated
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from bot.channels.wechaty_run import (
-    build_channel,
-    check_settings,
-    check_welcome_script,
-    import_channel,
-)
-from bot.cli.common import err, out
-from bot.errors import ConfigError
+from bot.cli.common import database, err, out
+from bot.errors import ChannelError, ConfigError, InputError
 
 if TYPE_CHECKING:
+    from bot.channels.wechaty import AccountEvent
     from bot.pipeline.runtime import Runtime
     from bot.settings import Settings
+
+#: Parked messages listed by ``--status``.
+PARKED_SHOWN = 20
 
 
 def bot_command(
     ctx: typer.Context,
     check: Annotated[
         bool,
-        typer.Option("--check", help="Verify the configuration and the connection, then exit."),
+        typer.Option("--check", help="Verify the configuration and each connection, then exit."),
     ] = False,
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Show each account's state, backlog and parked messages (from any process).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --status: print JSON.")] = False,
+    requeue: Annotated[
+        str | None,
+        typer.Option(
+            "--requeue",
+            metavar="ID[,ID…]|all",
+            help="Put parked messages back for another try (the running bot takes them up).",
+        ),
+    ] = None,
 ) -> None:
-    """Listen on the adviser's WeChat / WeCom account through a Wechaty puppet service."""
+    """Listen on the advisers' WeChat / WeCom accounts through Wechaty puppet services."""
     settings: Settings = ctx.obj.settings()
+    if status:
+        _status(ctx, settings, as_json=as_json)
+        return
+    if requeue is not None:
+        _requeue(ctx, requeue)
+        return
+    from bot.channels.wechaty_run import check_settings, check_welcome_script, import_channel
+
     problems = check_settings(settings)
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError("；".join(problems))
     import_channel()
     if check:
         _check(settings)
         return
+    from bot.crm.scheduler import FollowupScheduler
     from bot.pipeline.runtime import open_runtime
 
     runtime = open_runtime(settings)
     try:
         problems = check_welcome_script(runtime)
         if problems:
-            raise ConfigError("; ".join(problems))
+            raise ConfigError("；".join(problems))
         runtime.resume_pending()
-        from bot.crm.scheduler import FollowupScheduler
-
         scheduler = FollowupScheduler(db=runtime.db, settings=settings)
         scheduler.start()
         try:
@@ -59,33 +88,167 @@ def bot_command(
         runtime.close()
 
 
-def _check(settings: Settings) -> None:
-    from bot.channels.wechaty import check_connection
-    from bot.pipeline.runtime import open_runtime
-
-    runtime = open_runtime(settings)
-    try:
-        problems = check_welcome_script(runtime)
-    finally:
-        runtime.close()
-    if problems:
-        raise ConfigError("; ".join(problems))
-    report = asyncio.run(check_connection(settings.wechaty))
-    out.print(
-        f"ok: puppet service {report.endpoint} answered"
-        + (f" (version {report.version})" if report.version else "")
-    )
-
-
+# --------------------------------------------------------------------------- serving
 async def _serve(runtime: Runtime) -> None:
-    channel = build_channel(runtime)
+    from bot.channels.wechaty_run import ChannelService
+
+    service = ChannelService(runtime, on_event=_show_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ws = runtime.settings.wechaty
-    mode = "suggestion-only" if not ws.welcome_script_id else "auto-welcome on"
+    mode = "仅建议" if not ws.welcome_script_id else "自动欢迎已开启"
+    names = "、".join(service.accounts)
     err.print(
-        f"siyu bot: connecting to {ws.endpoint or 'the puppet service'} ({mode}); Ctrl-C stops"
+        f"siyu bot：连接 {len(service.accounts)} 个账号（{names}），{mode}；Ctrl-C 停止",
+        markup=False,
+        highlight=False,
     )
-    await channel.run(stop)
+    await service.run(stop)
+    err.print("siyu bot：已停止", markup=False, highlight=False)
+
+
+def _show_event(event: AccountEvent) -> None:
+    """Account events in the terminal: one line each, and the QR code to scan."""
+    err.print(f"[{event.account}] {event.text}", markup=False, highlight=False)
+    if event.qr_code:
+        sys.stderr.write(qr_text(event.qr_code))
+        sys.stderr.flush()
+
+
+def qr_text(data: str) -> str:
+    """``data`` as a QR code drawn with block characters (for a terminal)."""
+    import qrcode
+
+    code = qrcode.QRCode(border=1)
+    code.add_data(data)
+    code.make(fit=True)
+    buffer = io.StringIO()
+    code.print_ascii(out=buffer, invert=True)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- check
+def _check(settings: Settings) -> None:
+    from bot.channels.accounts import accounts_from
+    from bot.channels.wechaty import check_connection
+    from bot.pipeline.runtime import open_runtime
+
+    runtime = open_runtime(settings)
+    try:
+        from bot.channels.wechaty_run import check_welcome_script
+
+        problems = check_welcome_script(runtime)
+    finally:
+        runtime.close()
+    if problems:
+        raise ConfigError("；".join(problems))
+    accounts = accounts_from(settings.wechaty)
+    failed: list[str] = []
+    for account in accounts:
+        try:
+            report = asyncio.run(check_connection(account, settings.wechaty))
+        except ChannelError as exc:
+            if len(accounts) == 1:
+                raise
+            failed.append(account.key)
+            err.print(f"失败：账号 {escape(account.key)}：{escape(str(exc))}", highlight=False)
+            continue
+        version = f"（版本 {report.version}）" if report.version else ""
+        out.print(
+            f"ok：账号 {report.account} 的 puppet service {report.endpoint} 已应答{version}",
+            markup=False,
+            highlight=False,
+        )
+    if failed:
+        raise ChannelError(f"{len(failed)} 个账号连不上：{'、'.join(failed)}")
+
+
+# --------------------------------------------------------------------------- status
+def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
+    from bot.channels.status import parked_messages, read_status
+
+    with database(ctx) as (db, _settings):
+        accounts = read_status(db, settings.wechaty)
+        parked = parked_messages(db, limit=PARKED_SHOWN)
+    if as_json:
+        data = {
+            "accounts": [_account_json(a) for a in accounts],
+            "parked": [_json_ready(p) for p in parked],
+        }
+        out.print_json(json.dumps(data, ensure_ascii=False))
+        return
+    tz = ZoneInfo(settings.timezone)
+    table = Table(title="微信账号")
+    for column in ("账号", "状态", "微信", "登录时间", "最后消息", "积压", "搁置", "说明"):
+        table.add_column(column)
+    for a in accounts:
+        who = f"{a.user_name}（{a.user_id}）" if a.user_name else (a.user_id or "")
+        note = a.banner or a.error or ""
+        table.add_row(
+            escape(a.account),
+            a.label,
+            escape(who),
+            _when(a.logged_in_at, tz),
+            _when(a.last_message_at, tz),
+            str(a.backlog),
+            str(a.parked),
+            escape(note),
+        )
+    out.print(table)
+    if not parked:
+        return
+    table = Table(title=f"搁置的消息（最早的 {len(parked)} 条；siyu bot --requeue ID 重试）")
+    for column in ("ID", "账号", "类型", "客户", "内容", "环节", "次数", "错误"):
+        table.add_column(column)
+    for p in parked:
+        from bot.channels.status import KIND_LABELS, STAGE_LABELS
+
+        table.add_row(
+            str(p.id),
+            escape(p.account),
+            KIND_LABELS.get(p.kind, p.kind),
+            escape(p.contact_name or p.contact_id or p.event_id),
+            escape(p.text[:40]),
+            STAGE_LABELS.get(p.stage or "", p.stage or ""),
+            str(p.attempts),
+            escape((p.error or "")[:80]),
+        )
+    out.print(table)
+
+
+def _when(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%m-%d %H:%M:%S") if value else ""
+
+
+def _account_json(status: Any) -> dict[str, Any]:
+    data = _json_ready(status)
+    data["label"] = status.label
+    return data
+
+
+def _json_ready(record: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(record).items()}
+
+
+def _requeue(ctx: typer.Context, value: str) -> None:
+    from bot.channels.status import requeue
+
+    ids: list[int] | None
+    if value.strip().lower() == "all":
+        ids = None
+    else:
+        try:
+            ids = [int(part) for part in value.split(",") if part.strip()]
+        except ValueError as exc:
+            raise InputError(
+                f"--requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 {value!r}"
+            ) from exc
+        if not ids:
+            raise InputError("--requeue 需要搁置消息的 ID（逗号分隔）或 all")
+    with database(ctx) as (db, _settings):
+        count = requeue(db, ids=ids)
+    out.print(f"已放回 {count} 条搁置的消息；运行中的 siyu bot 半分钟内会重试", markup=False)

@@ -11,6 +11,16 @@
 //                      "text": "…", "type": "Text"|"Image"|"Url"|…, "id": "m1", "mentions": [ids]}
 //          {"seq": 4, "op": "emit", "id": "m1"}             (deliver message m1 again)
 //          {"seq": 5, "op": "friendship", "id": "f1", "contact": "c1", "hello": "…"}
+//          {"seq": 6, "op": "burst", "contacts": ["b0", …], "per_contact": 20, "prefix": "b",
+//                      "seed": 1}   (contacts created if new; messages "<prefix>-<contact>-<k>"
+//                      emitted at once, interleaved in a seeded random order that keeps each
+//                      contact's k ascending; the ack lists the ids in emission order)
+//          {"seq": 7, "op": "late", "id": "m9", "from": "c1", "text": "…", "delay_ms": 1500}
+//                      (the message event now, its payload only after delay_ms)
+//          {"seq": 8, "op": "ghost", "id": "m10"}           (an event whose payload never exists)
+//          {"seq": 9, "op": "scan", "qrcode": "…", "status": 2}
+//          {"seq": 10, "op": "logout"}  /  {"op": "login"}
+//   env    MOCK_ADVISER_ID (default adviser-wxid), MOCK_AUTOLOGIN=0 (wait for "login")
 //   stdout {"event": "ready", "port": N}                   once the server listens
 //          {"event": "ack", "seq": N, ...}                 after each command
 //          {"event": "sent", "id", "to", "text"}          the bot sent a text (say())
@@ -29,6 +39,7 @@ import { PuppetServer } from 'wechaty-puppet-service'
 const port = Number(process.argv[2])
 const token = process.argv[3]
 const ADVISER = process.env.MOCK_ADVISER_ID || 'adviser-wxid'
+const AUTOLOGIN = process.env.MOCK_AUTOLOGIN !== '0'
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 let nextId = 0
@@ -42,7 +53,7 @@ class TestPuppet extends PuppetMock {
     await super.onStart()
     // Log the adviser in each time a client starts the puppet (the Python client calls
     // stop() then start() when it connects).
-    setTimeout(() => { if (!this.isLoggedIn) this.mocker.login(user) }, 10)
+    if (AUTOLOGIN) setTimeout(() => { if (!this.isLoggedIn) this.mocker.login(user) }, 10)
   }
 
   async messageSendText (conversationId, text) {
@@ -101,7 +112,55 @@ function messageType (name) {
   return value
 }
 
-function handle (cmd) {
+// A small seeded generator (mulberry32): the same burst order on every run.
+function random (seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function textMessage (id, from, text) {
+  return {
+    id,
+    talkerId: from,
+    listenerId: ADVISER,
+    timestamp: Date.now(),
+    type: PUPPET.types.Message.Text,
+    text,
+  }
+}
+
+function burst (cmd) {
+  const prefix = cmd.prefix || 'b'
+  const perContact = cmd.per_contact || 1
+  const next = random(cmd.seed || 1)
+  for (const c of cmd.contacts) {
+    if (!mocker.cacheContactPayload.has(c)) {
+      mocker.createContact({ id: c, name: 'name-' + c, type: PUPPET.types.Contact.Individual })
+    }
+  }
+  const left = new Map(cmd.contacts.map((c) => [c, 0]))
+  const ids = []
+  while (left.size) {
+    const open = [...left.keys()]
+    const c = open[Math.floor(next() * open.length)]
+    const k = left.get(c)
+    const id = `${prefix}-${c}-${k}`
+    mocker.MessageMock.create(textMessage(id, c, `${c} 第${k}条`))
+    puppet.emit('message', { messageId: id })
+    ids.push(id)
+    if (k + 1 >= perContact) left.delete(c)
+    else left.set(c, k + 1)
+  }
+  return { ids }
+}
+
+async function handle (cmd) {
   switch (cmd.op) {
     case 'contact': {
       mocker.createContact({
@@ -145,6 +204,32 @@ function handle (cmd) {
       puppet.emit('message', { messageId: cmd.id })
       return {}
     }
+    case 'burst':
+      return burst(cmd)
+    case 'late': {
+      puppet.emit('message', { messageId: cmd.id })
+      setTimeout(() => {
+        mocker.MessageMock.create(textMessage(cmd.id, cmd.from, cmd.text ?? ''))
+        out({ event: 'late-ready', id: cmd.id })
+      }, cmd.delay_ms ?? 1000)
+      return {}
+    }
+    case 'ghost': {
+      puppet.emit('message', { messageId: cmd.id })
+      return {}
+    }
+    case 'scan': {
+      puppet.emit('scan', { qrcode: cmd.qrcode, status: cmd.status ?? PUPPET.types.ScanStatus.Waiting })
+      return {}
+    }
+    case 'logout': {
+      await puppet.logout('logged out on the phone')
+      return {}
+    }
+    case 'login': {
+      mocker.login(user)
+      return {}
+    }
     case 'friendship': {
       puppet.friendships.set(cmd.id, {
         id: cmd.id,
@@ -165,12 +250,12 @@ await server.start()
 out({ event: 'ready', port })
 
 const rl = readline.createInterface({ input: process.stdin })
-rl.on('line', (line) => {
+rl.on('line', async (line) => {
   if (!line.trim()) return
   let cmd
   try {
     cmd = JSON.parse(line)
-    out({ event: 'ack', seq: cmd.seq, ...handle(cmd) })
+    out({ event: 'ack', seq: cmd.seq, ...(await handle(cmd)) })
   } catch (e) {
     out({ event: 'ack', seq: cmd?.seq, error: String(e) })
   }

@@ -1,0 +1,803 @@
+"""The durable inbox: log first, then process per contact in arrival order.
+
+A channel account (``InboxSource``) hands every message / friend-request *event id* to
+``Inbox.capture`` the moment it arrives, synchronously, before any payload is fetched.
+A writer task stores captured ids in ``channel_inbox`` (bot.store.channel_inbox) in
+batches, a few milliseconds later; from then on nothing is lost if the process dies.
+Three stages then work from that table, each bounded (``[wechaty] inbox_window`` rows in
+memory per account; the rest wait in the database):
+
+1. **resolve** (asyncio, the puppet service): payloads are fetched concurrently and
+   converted by the source, then *released in arrival order*: a row whose payload is not
+   ready yet holds the rows behind it for at most ``payload_hold_s`` (then they go on and
+   it follows when it comes). Released rows are ``ready`` with their ``contact_key``
+   (the contact of a 1:1 chat or the room).
+2. **log** (a thread pool): one lane per contact, strictly in order: the message is
+   logged (``messages``) and outcomes recorded; a friend request runs the new-contact
+   flow. A customer text is then ``logged``, everything else ``done``.
+3. **suggest** (``suggest_workers`` threads): one lane per contact, in order; the note to
+   the adviser follows. Logging never waits for this stage.
+
+A failure in any stage is retried after ``retry_initial_s`` doubling up to
+``retry_interval_s`` while the contact's lane waits (order is kept); after
+``max_attempts`` tries the row is *parked* with its error and payload, the lane goes on,
+and ``siyu bot --status`` lists it (``--requeue`` puts it back). One warning line per
+failed try, the traceback only at ``--debug``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from bot.domain import IncomingMessage, SuggestionResult
+from bot.errors import ChannelError, one_line
+from bot.pipeline.assistant import Received
+from bot.pipeline.newcontacts import NewContact, Welcome
+from bot.settings import WechatySettings
+from bot.store import Database
+from bot.store import channel_accounts as accounts_repo
+from bot.store import channel_inbox as inbox_repo
+from bot.store.channel_inbox import InboxItem, NewEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Concurrent payload fetches per account.
+RESOLVE_CONCURRENCY = 16
+#: Threads logging messages (SQLite serialises writers anyway; PostgreSQL gains a little).
+LOG_WORKERS = 2
+#: Captured ids written per transaction.
+WRITE_BATCH = 1000
+#: Seconds between sweeps for rows put back by an operator (``--requeue``).
+SWEEP_S = 30.0
+#: Seconds between deletions of processed rows older than ``inbox_keep_days``.
+PURGE_S = 3600.0
+
+
+class NotConnected(ChannelError):
+    """The account is not connected: the payload cannot be fetched now (not a failure)."""
+
+
+# --------------------------------------------------------------------------- payloads
+def message_payload(message: IncomingMessage) -> dict[str, Any]:
+    data = asdict(message)
+    data["sent_at"] = message.sent_at.isoformat()
+    return {"message": data}
+
+
+def message_from(payload: dict[str, Any]) -> IncomingMessage:
+    data = dict(payload["message"])
+    data["sent_at"] = datetime.fromisoformat(data["sent_at"])
+    known = {f.name for f in fields(IncomingMessage)}
+    return IncomingMessage(**{k: v for k, v in data.items() if k in known})
+
+
+def contact_payload(contact: NewContact, *, receive: bool, may_send: bool) -> dict[str, Any]:
+    data = asdict(contact)
+    data["at"] = contact.at.isoformat()
+    return {"contact": data, "receive": receive, "may_send": may_send}
+
+
+def contact_from(payload: dict[str, Any]) -> tuple[NewContact, bool, bool]:
+    data = dict(payload["contact"])
+    data["at"] = datetime.fromisoformat(data["at"])
+    known = {f.name for f in fields(NewContact)}
+    contact = NewContact(**{k: v for k, v in data.items() if k in known})
+    return contact, bool(payload.get("receive")), bool(payload.get("may_send"))
+
+
+# --------------------------------------------------------------------------- boundaries
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A fetched and converted event: its ordering lane and payload; ``contact_key``
+    None means it is never logged (a note to the adviser's note target, …)."""
+
+    contact_key: str | None
+    payload: dict[str, Any] | None = None
+
+
+class InboxSource(ABC):
+    """One channel account, as the inbox sees it."""
+
+    account: str
+
+    @abstractmethod
+    def connected(self) -> bool:
+        """Logged in: payloads can be fetched and notes sent."""
+
+    @abstractmethod
+    async def resolve(self, kind: str, event_id: str) -> Resolved:
+        """Fetch and convert one event; ``NotConnected`` when that cannot be tried now."""
+
+    @abstractmethod
+    async def after_suggest(self, message: IncomingMessage, result: SuggestionResult) -> None:
+        """A customer message got suggestions (the note to the adviser)."""
+
+    @abstractmethod
+    async def after_new_contact(
+        self, contact: NewContact, welcome: Welcome, *, receive: bool
+    ) -> None:
+        """A new friend was recorded (accept, welcome message, note)."""
+
+
+class InboxPipeline(ABC):
+    """The synchronous pipeline behind the inbox (runs in worker threads)."""
+
+    @abstractmethod
+    def log(self, message: IncomingMessage) -> Received:
+        """Log (never suggest); ``Received.pending``: a suggestion is due."""
+
+    @abstractmethod
+    def suggest(self, message: IncomingMessage, *, message_id: int) -> SuggestionResult | None:
+        """Suggest for a logged message (None: nothing was due any more)."""
+
+    @abstractmethod
+    def new_contact(self, contact: NewContact, may_send: bool) -> Welcome:
+        """Record a new friend."""
+
+
+@dataclass
+class FlowStats:
+    """Counters of one account, since the process started."""
+
+    captured: int = 0
+    logged: int = 0
+    suggested: int = 0
+    skipped: int = 0
+    parked: int = 0
+    failures: int = 0
+    last_captured_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- the inbox
+class Inbox:
+    """The durable inbox of every account of one process, sharing one pipeline."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        pipeline: InboxPipeline,
+        settings: WechatySettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._pipeline = pipeline
+        self.settings = settings
+        self._clock = clock
+        self._flows: dict[str, _AccountFlow] = {}
+        self._captured: deque[NewEvent] = deque()
+        self._capture_wake: asyncio.Event | None = None
+        self._db_pool = ThreadPoolExecutor(1, thread_name_prefix="siyu-inbox")
+        self._log_pool = ThreadPoolExecutor(LOG_WORKERS, thread_name_prefix="siyu-log")
+        self._suggest_pool = ThreadPoolExecutor(
+            settings.suggest_workers, thread_name_prefix="siyu-suggest"
+        )
+        self.writes = 0
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, source: InboxSource) -> None:
+        if source.account in self._flows:
+            raise ValueError(f"account {source.account} attached twice")
+        self._flows[source.account] = _AccountFlow(self, source)
+
+    def stats(self, account: str) -> FlowStats:
+        return self._flows[account].stats
+
+    def backlog(self, account: str) -> int:
+        """Rows of ``account`` in memory, not yet finished (the rest is in the database)."""
+        flow = self._flows[account]
+        return len(flow.resolve.window) + flow.log.count + flow.suggest.count
+
+    def capture(self, account: str, kind: str, event_id: str) -> None:
+        """Called synchronously by the source for each event, in arrival order, before
+        anything slow; never blocks (the writer stores it a few milliseconds later)."""
+        now = datetime.now(UTC)
+        self._captured.append(
+            NewEvent(account=account, kind=kind, event_id=event_id, received_at=now)
+        )
+        flow = self._flows.get(account)
+        if flow is not None:
+            flow.stats.captured += 1
+            flow.stats.last_captured_at = now
+        if self._capture_wake is not None:
+            self._capture_wake.set()
+
+    async def db(self, fn: Callable[[], T]) -> T:
+        """Run a short database call on the inbox's own thread (never on the loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_pool, fn)
+
+    async def save_account_state(self, account: str, **values: Any) -> None:
+        """Record an account's live state (``channel_accounts``); failures are logged."""
+        now = datetime.now(UTC)
+
+        def write() -> None:
+            with self._db.session() as session:
+                accounts_repo.save_state(session=session, account=account, now=now, **values)
+
+        try:
+            await self.db(write)
+        except Exception as exc:
+            log.warning("account %s: saving its state failed: %s", account, one_line(exc))
+
+    # ------------------------------------------------------------------ running
+    async def run(self, stop: asyncio.Event) -> None:
+        """Write captured events and process every account's rows until ``stop``; then
+        write what was captured and stop (unfinished rows stay in the database)."""
+        self._capture_wake = asyncio.Event()
+        if self._captured:
+            self._capture_wake.set()
+        tasks = [asyncio.create_task(self._writer(stop), name="inbox-writer")]
+        tasks.append(asyncio.create_task(self._housekeeping(stop), name="inbox-housekeeping"))
+        for flow in self._flows.values():
+            tasks.extend(flow.start(stop))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks[1:]:
+                task.cancel()
+            self._capture_wake.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(tasks[0], 10)
+            for task in tasks[1:]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for flow in self._flows.values():
+                await flow.cancel_lanes()
+            await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Wait for the worker threads (call from a thread, never the event loop)."""
+        for pool in (self._log_pool, self._suggest_pool, self._db_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _writer(self, stop: asyncio.Event) -> None:
+        assert self._capture_wake is not None
+        while True:
+            if not self._captured:
+                if stop.is_set():
+                    return
+                self._capture_wake.clear()
+                await self._capture_wake.wait()
+                continue
+            batch = [self._captured.popleft() for _ in range(min(WRITE_BATCH, len(self._captured)))]
+            try:
+                await self.db(lambda b=batch: self._write(b))  # type: ignore[misc]
+            except Exception as exc:
+                # Never dropped: back to the front, in order, and tried again.
+                self._captured.extendleft(reversed(batch))
+                log.error("writing %d events to the inbox failed: %s", len(batch), one_line(exc))
+                log.debug("inbox write failure", exc_info=True)
+                if stop.is_set():
+                    return
+                await asyncio.sleep(1.0)
+                continue
+            self.writes += 1
+            for account in {e.account for e in batch}:
+                flow = self._flows.get(account)
+                if flow is not None:
+                    flow.resolve.more()
+
+    def _write(self, batch: list[NewEvent]) -> None:
+        with self._db.session() as session:
+            inbox_repo.add_events(session=session, events=batch)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        keep = self.settings.inbox_keep_days
+        last_purge = -PURGE_S
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SWEEP_S)
+            if stop.is_set():
+                return
+            for flow in self._flows.values():
+                flow.sweep()
+            if keep and self._clock() - last_purge >= PURGE_S:
+                last_purge = self._clock()
+                before = datetime.now(UTC) - timedelta(days=keep)
+
+                def purge(before: datetime = before) -> int:
+                    with self._db.session() as session:
+                        return inbox_repo.purge_finished(session=session, before=before)
+
+                try:
+                    purged = await self.db(purge)
+                    if purged:
+                        log.info("inbox: deleted %d processed rows (%d days old)", purged, keep)
+                except Exception as exc:
+                    log.warning("inbox clean-up failed: %s", one_line(exc))
+
+    # ------------------------------------------------------------------ shared helpers
+    def retry_delay(self, attempts: int) -> float:
+        s = self.settings
+        return float(min(s.retry_initial_s * 2 ** max(attempts - 1, 0), s.retry_interval_s))
+
+    async def record_failure(self, item: InboxItem, stage: str, exc: BaseException) -> bool:
+        """Count a failed try of ``item`` at ``stage``; True when it is now parked."""
+        flow = self._flows[item.account]
+        flow.stats.failures += 1
+        error = f"{type(exc).__name__}: {one_line(exc)}"
+        attempts = item.attempts + 1
+        park = attempts >= self.settings.max_attempts
+        now = datetime.now(UTC)
+
+        def write() -> int:
+            with self._db.session() as session:
+                return inbox_repo.record_failure(
+                    session=session, item_id=item.id, stage=stage, error=error, park=park, now=now
+                )
+
+        try:
+            await self.db(write)
+        except Exception as db_exc:  # the database itself is failing: try again later
+            log.warning("recording a failure in the inbox failed: %s", one_line(db_exc))
+            return False
+        if park:
+            flow.stats.parked += 1
+            log.error(
+                "account %s: %s %s parked after %d tries at %s (%s); see `siyu bot --status`",
+                item.account,
+                item.kind,
+                item.event_id,
+                attempts,
+                stage,
+                error,
+            )
+        else:
+            log.warning(
+                "account %s: %s %s failed at %s (try %d of %d, again in %.3g s): %s",
+                item.account,
+                item.kind,
+                item.event_id,
+                stage,
+                attempts,
+                self.settings.max_attempts,
+                self.retry_delay(attempts),
+                error,
+            )
+        log.debug("failure details", exc_info=exc)
+        return park
+
+
+# --------------------------------------------------------------------------- per account
+class _AccountFlow:
+    def __init__(self, inbox: Inbox, source: InboxSource) -> None:
+        self.inbox = inbox
+        self.source = source
+        self.account = source.account
+        self.stats = FlowStats()
+        self.resolve = _ResolveStage(self)
+        self.log = _LaneStage(self, "log", "ready", self._log_one)
+        self.suggest = _LaneStage(self, "suggest", "logged", self._suggest_one)
+
+    def start(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(self.resolve.run(stop), name=f"resolve-{self.account}"),
+            asyncio.create_task(self.log.load_loop(stop), name=f"log-{self.account}"),
+            asyncio.create_task(self.suggest.load_loop(stop), name=f"suggest-{self.account}"),
+        ]
+
+    def sweep(self) -> None:
+        """Look for rows put back by an operator (or missed): a full scan of each stage."""
+        self.resolve.more(full=True)
+        self.log.more(full=True)
+        self.suggest.more(full=True)
+
+    async def cancel_lanes(self) -> None:
+        for stage in (self.log, self.suggest):
+            await stage.cancel()
+        await self.resolve.cancel()
+
+    def in_memory(self) -> set[int]:
+        return set(self.resolve.window) | self.log.ids | self.suggest.ids
+
+    # ------------------------------------------------------------------ log stage
+    async def _log_one(self, item: InboxItem) -> InboxItem | None:
+        """Log one row; returns the row for the suggest stage, or None when done."""
+        loop = asyncio.get_running_loop()
+        assert item.payload is not None
+        if item.kind == "friendship":
+            contact, receive, may_send = contact_from(item.payload)
+            welcome = await loop.run_in_executor(
+                self.inbox._log_pool, self._new_contact, item, contact, may_send
+            )
+            self.stats.logged += 1
+            try:
+                await self.source.after_new_contact(contact, welcome, receive=receive)
+            except Exception as exc:
+                log.warning(
+                    "account %s: after the friend request of %s: %s",
+                    self.account,
+                    contact.contact_id,
+                    one_line(exc),
+                )
+            return None
+        message = message_from(item.payload)
+        received, now = await loop.run_in_executor(
+            self.inbox._log_pool, self._log_message, item, message
+        )
+        self.stats.logged += received.created
+        if not received.pending:
+            return None
+        return replace(
+            item,
+            status="logged",
+            message_id=received.message_id,
+            customer_id=received.customer_id,
+            logged_at=now,
+            attempts=0,
+        )
+
+    def _log_message(self, item: InboxItem, message: IncomingMessage) -> tuple[Received, datetime]:
+        received = self.inbox._pipeline.log(message)
+        now = datetime.now(UTC)
+        with self.inbox._db.session() as session:
+            inbox_repo.mark_logged(
+                session=session,
+                item_id=item.id,
+                message_id=received.message_id,
+                customer_id=received.customer_id,
+                done=not received.pending,
+                now=now,
+            )
+        return received, now
+
+    def _new_contact(self, item: InboxItem, contact: NewContact, may_send: bool) -> Welcome:
+        welcome = self.inbox._pipeline.new_contact(contact, may_send)
+        with self.inbox._db.session() as session:
+            inbox_repo.mark_logged(
+                session=session,
+                item_id=item.id,
+                message_id=None,
+                customer_id=welcome.customer_id,
+                done=True,
+                now=datetime.now(UTC),
+            )
+        return welcome
+
+    # ------------------------------------------------------------------ suggest stage
+    async def _suggest_one(self, item: InboxItem) -> InboxItem | None:
+        assert item.payload is not None and item.message_id is not None
+        message = message_from(item.payload)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self.inbox._suggest_pool, self._suggest_message, item, message
+        )
+        self.stats.suggested += 1
+        if result is not None:
+            try:
+                await self.source.after_suggest(message, result)
+            except Exception as exc:
+                log.warning("account %s: the note for %s: %s", self.account, item.event_id, exc)
+        return None
+
+    def _suggest_message(
+        self, item: InboxItem, message: IncomingMessage
+    ) -> SuggestionResult | None:
+        assert item.message_id is not None
+        result = self.inbox._pipeline.suggest(message, message_id=item.message_id)
+        with self.inbox._db.session() as session:
+            inbox_repo.mark_done(session=session, item_id=item.id, now=datetime.now(UTC))
+        return result
+
+
+@dataclass
+class _Pending:
+    item: InboxItem
+    since: float
+    resolved: Resolved | None = None
+    task: asyncio.Task[None] | None = None
+    next_at: float = 0.0
+    aside: bool = False
+
+
+class _ResolveStage:
+    """Fetch payloads concurrently, release them in arrival order."""
+
+    def __init__(self, flow: _AccountFlow) -> None:
+        self.flow = flow
+        self.window: dict[int, _Pending] = {}
+        self.cursor = 0
+        self._dirty = True  # the first load is the recovery of the previous run's rows
+        self._full = True
+        self._wake = asyncio.Event()
+        self._sem = asyncio.Semaphore(RESOLVE_CONCURRENCY)
+
+    def more(self, *, full: bool = False) -> None:
+        self._dirty = True
+        self._full = self._full or full
+        self._wake.set()
+
+    async def cancel(self) -> None:
+        tasks = [p.task for p in self.window.values() if p.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def run(self, stop: asyncio.Event) -> None:
+        inbox = self.flow.inbox
+        while not stop.is_set():
+            try:
+                await self._load()
+                now = inbox._clock()
+                if self.flow.source.connected():
+                    for p in self.window.values():
+                        if p.task is None and p.resolved is None and p.next_at <= now:
+                            p.task = asyncio.create_task(self._fetch(p))
+                await self._release(now)
+            except Exception as exc:  # the database failed: log once per round, go on
+                log.warning("account %s: inbox: %s", self.flow.account, one_line(exc))
+                log.debug("inbox resolve failure", exc_info=True)
+                self._dirty = True
+                await asyncio.sleep(1.0)
+            self._wake.clear()
+            if self._dirty and len(self.window) < self.flow.inbox.settings.inbox_window:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._timeout())
+
+    def _timeout(self) -> float:
+        """Until the next retry or hold deadline is due (at most a second)."""
+        now = self.flow.inbox._clock()
+        hold = self.flow.inbox.settings.payload_hold_s
+        due = [1.0]
+        for p in self.window.values():
+            if p.resolved is None and p.task is None:
+                due.append(p.next_at - now)
+                if not p.aside:
+                    due.append(p.since + hold - now)
+        return max(0.01, min(due))
+
+    async def _load(self) -> None:
+        room = self.flow.inbox.settings.inbox_window - len(self.window)
+        if not self._dirty or room <= 0:
+            return
+        self._dirty = False
+        full, self._full = self._full, False
+        account = self.flow.account
+        exclude = self.flow.in_memory() if full else set()
+        after = 0 if full else self.cursor
+
+        def load() -> list[InboxItem]:
+            with self.flow.inbox._db.session() as session:
+                return inbox_repo.unfinished(
+                    session=session,
+                    account=account,
+                    status="received",
+                    exclude=exclude,
+                    after_id=after,
+                    limit=room,
+                )
+
+        rows = await self.flow.inbox.db(load)
+        now = self.flow.inbox._clock()
+        for item in rows:
+            if item.id not in self.window:
+                self.window[item.id] = _Pending(item=item, since=now)
+            self.cursor = max(self.cursor, item.id)
+        if len(rows) >= room:
+            self._dirty = True
+
+    async def _fetch(self, p: _Pending) -> None:
+        source = self.flow.source
+        timeout = self.flow.inbox.settings.check_timeout_s
+        try:
+            async with self._sem:
+                p.resolved = await asyncio.wait_for(
+                    source.resolve(p.item.kind, p.item.event_id), timeout
+                )
+        except NotConnected:
+            pass  # not a try: fetched once the account is back
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            parked = await self.flow.inbox.record_failure(p.item, "resolve", exc)
+            p.item = replace(p.item, attempts=p.item.attempts + 1)
+            if parked:
+                self.window.pop(p.item.id, None)
+            else:
+                p.next_at = self.flow.inbox._clock() + self.flow.inbox.retry_delay(p.item.attempts)
+        finally:
+            p.task = None
+            self._wake.set()
+
+    async def _release(self, now: float) -> None:
+        hold = self.flow.inbox.settings.payload_hold_s
+        released: list[_Pending] = []
+        for row_id in sorted(self.window):
+            p = self.window[row_id]
+            if p.resolved is not None:
+                released.append(p)
+                continue
+            if p.aside:
+                continue
+            if p.item.attempts > 0 and now - p.since >= hold:
+                p.aside = True
+                log.warning(
+                    "account %s: %s %s: payload not ready after %.1f s; later messages go on",
+                    self.flow.account,
+                    p.item.kind,
+                    p.item.event_id,
+                    now - p.since,
+                )
+                continue
+            break
+        if not released:
+            return
+        ready = [
+            (p.item.id, p.resolved.contact_key, p.resolved.payload or {})
+            for p in released
+            if p.resolved is not None and p.resolved.contact_key is not None
+        ]
+        skipped = [
+            p.item.id for p in released if p.resolved is not None and p.resolved.contact_key is None
+        ]
+        stamp = datetime.now(UTC)
+
+        def write() -> None:
+            with self.flow.inbox._db.session() as session:
+                inbox_repo.mark_ready(session=session, rows=ready, now=stamp)
+                inbox_repo.mark_skipped(session=session, ids=skipped, now=stamp)
+
+        await self.flow.inbox.db(write)
+        for p in released:
+            self.window.pop(p.item.id, None)
+        self.flow.stats.skipped += len(skipped)
+        self.flow.log.offer(
+            [
+                replace(
+                    p.item,
+                    status="ready",
+                    contact_key=p.resolved.contact_key,
+                    payload=p.resolved.payload or {},
+                    attempts=0,
+                )
+                for p in released
+                if p.resolved is not None and p.resolved.contact_key is not None
+            ]
+        )
+
+
+class _LaneStage:
+    """Rows in one status, processed one contact lane at a time, in id order."""
+
+    def __init__(
+        self,
+        flow: _AccountFlow,
+        name: str,
+        status: str,
+        work: Callable[[InboxItem], Any],
+    ) -> None:
+        self.flow = flow
+        self.name = name
+        self.status = status
+        self._work = work
+        self.lanes: dict[str, deque[InboxItem]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.ids: set[int] = set()
+        self.cursor = 0
+        self._overflow = True  # the first load is the recovery of the previous run's rows
+        self._dirty = True
+        self._full = True
+        self._wake = asyncio.Event()
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def more(self, *, full: bool = False) -> None:
+        self._overflow = True
+        self._dirty = True
+        self._full = self._full or full
+        self._wake.set()
+
+    def offer(self, items: list[InboxItem]) -> None:
+        """Rows that reached this stage (already so in the database), in id order."""
+        if not items:
+            return
+        window = self.flow.inbox.settings.inbox_window
+        if self._overflow or self.count + len(items) > window:
+            self.more()  # they wait in the database; the loader takes them in order
+            return
+        for item in items:
+            self._add(item)
+            self.cursor = max(self.cursor, item.id)
+
+    def _add(self, item: InboxItem) -> None:
+        key = item.contact_key or ""
+        self.ids.add(item.id)
+        self.lanes.setdefault(key, deque()).append(item)
+        if key not in self.tasks:
+            self.tasks[key] = asyncio.create_task(self._lane(key), name=f"{self.name}-lane")
+
+    async def cancel(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def load_loop(self, stop: asyncio.Event) -> None:
+        window = self.flow.inbox.settings.inbox_window
+        while not stop.is_set():
+            self._wake.clear()
+            if self._overflow and self.count < window:
+                try:
+                    await self._load(window - self.count)
+                except Exception as exc:
+                    log.warning("account %s: inbox: %s", self.flow.account, one_line(exc))
+                    await asyncio.sleep(1.0)
+                    continue
+            if self._overflow and self.count < window:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    async def _load(self, room: int) -> None:
+        self._dirty = False
+        full, self._full = self._full, False
+        account, status = self.flow.account, self.status
+        exclude = self.flow.in_memory() if full else self.ids
+        after = 0 if full else self.cursor
+
+        def load() -> list[InboxItem]:
+            with self.flow.inbox._db.session() as session:
+                return inbox_repo.unfinished(
+                    session=session,
+                    account=account,
+                    status=status,
+                    exclude=exclude,
+                    after_id=after,
+                    limit=room,
+                )
+
+        rows = await self.flow.inbox.db(load)
+        for item in rows:
+            if item.id not in self.ids:
+                self._add(item)
+            self.cursor = max(self.cursor, item.id)
+        if len(rows) < room and not self._dirty:
+            self._overflow = False
+
+    async def _lane(self, key: str) -> None:
+        queue = self.lanes[key]
+        inbox = self.flow.inbox
+        try:
+            while queue:
+                item = queue[0]
+                try:
+                    follow = await self._work(item)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    parked = await inbox.record_failure(item, self.name, exc)
+                    if not parked:
+                        queue[0] = replace(item, attempts=item.attempts + 1)
+                        await asyncio.sleep(inbox.retry_delay(item.attempts + 1))
+                        continue
+                    follow = None
+                queue.popleft()
+                self.ids.discard(item.id)
+                if follow is not None:
+                    self.flow.suggest.offer([follow])
+                if self._overflow:
+                    self._wake.set()
+        finally:
+            self.tasks.pop(key, None)
+            self.lanes.pop(key, None)
+            for item in queue:  # cancelled with work left: it stays in the database
+                self.ids.discard(item.id)

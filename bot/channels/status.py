@@ -1,0 +1,170 @@
+"""What an operator or the console sees of the channel accounts, without the SDK: each
+account's state (logged in, last message, backlog, parked messages, the QR code awaiting
+a scan, a banner after a logout), the parked messages themselves, and putting them back.
+
+The process serving the accounts writes ``channel_accounts`` and ``channel_inbox``
+(bot.channels.wechaty, bot.channels.inbox); these functions only read them (and
+``requeue`` flips parked rows back), so ``siyu bot --status`` and the web console work
+from any process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.channels.accounts import accounts_from
+from bot.settings import WechatySettings
+from bot.store import Database
+from bot.store import channel_accounts as accounts_repo
+from bot.store import channel_inbox as inbox_repo
+
+#: Account states as people read them.
+STATE_LABELS = {
+    "connecting": "连接中",
+    "waiting_scan": "等待扫码",
+    "logged_in": "已登录",
+    "logged_out": "已退出登录",
+    "reconnecting": "重连中",
+    "stopped": "已停止",
+    "not_running": "未运行",
+}
+STAGE_LABELS = {"resolve": "取消息内容", "log": "记录", "suggest": "生成建议"}
+KIND_LABELS = {"message": "消息", "friendship": "好友请求"}
+#: A serving process refreshes its rows every heartbeat interval; past this many
+#: intervals (and at least a minute) it is taken for gone.
+STALE_INTERVALS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    account: str
+    adviser_id: str | None
+    endpoint: str
+    #: connecting / waiting_scan / logged_in / logged_out / reconnecting / stopped /
+    #: not_running (no process has written it lately).
+    state: str
+    user_id: str | None
+    user_name: str
+    logged_in_at: datetime | None
+    logged_out_at: datetime | None
+    last_event_at: datetime | None
+    updated_at: datetime | None
+    last_message_at: datetime | None
+    backlog: int
+    parked: int
+    connections: int
+    drops: int
+    #: The login QR code payload while a scan is awaited (render it as a QR code).
+    qr_code: str | None
+    error: str | None
+    #: A line for the console's banner (None: all is well).
+    banner: str | None
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS.get(self.state, self.state)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    id: int
+    account: str
+    kind: str
+    event_id: str
+    stage: str | None
+    attempts: int
+    error: str | None
+    received_at: datetime
+    contact_id: str | None
+    contact_name: str
+    text: str
+
+
+def read_status(
+    db: Database, settings: WechatySettings, *, now: datetime | None = None
+) -> list[AccountStatus]:
+    """Every configured account (and any other with rows), configured ones first."""
+    now = now or datetime.now(UTC)
+    stale_after = timedelta(seconds=max(60.0, STALE_INTERVALS * settings.heartbeat_interval_s))
+    with db.session() as session:
+        states = {s.account: s for s in accounts_repo.list_states(session=session)}
+        counts = inbox_repo.counts(session=session)
+    configured = [a.key for a in accounts_from(settings)]
+    names = configured + sorted((set(states) | set(counts)) - set(configured))
+    endpoints = {a.key: a.endpoint for a in accounts_from(settings)}
+    advisers = {a.key: a.adviser_id for a in accounts_from(settings)}
+    result = []
+    for name in names:
+        st = states.get(name)
+        c = counts.get(name)
+        running = st is not None and st.state != "stopped" and now - st.updated_at <= stale_after
+        state = st.state if st is not None and (running or st.state == "stopped") else "not_running"
+        qr = st.qr_code if st is not None and running and state == "waiting_scan" else None
+        result.append(
+            AccountStatus(
+                account=name,
+                adviser_id=(st.adviser_id if st else None) or advisers.get(name),
+                endpoint=(st.endpoint if st else "") or endpoints.get(name, ""),
+                state=state,
+                user_id=st.user_id if st else None,
+                user_name=st.user_name if st else "",
+                logged_in_at=st.logged_in_at if st else None,
+                logged_out_at=st.logged_out_at if st else None,
+                last_event_at=st.last_event_at if st else None,
+                updated_at=st.updated_at if st else None,
+                last_message_at=c.last_message_at if c else None,
+                backlog=c.backlog if c else 0,
+                parked=c.parked if c else 0,
+                connections=st.connections if st else 0,
+                drops=st.drops if st else 0,
+                qr_code=qr,
+                error=st.error if st else None,
+                banner=_banner(name, state, st.user_name if st else "", c.parked if c else 0),
+            )
+        )
+    return result
+
+
+def _banner(account: str, state: str, user_name: str, parked: int) -> str | None:
+    who = f"{account}（{user_name}）" if user_name else account
+    if state == "logged_out":
+        return f"微信账号 {who} 已退出登录，收不到消息：请重新扫码登录"
+    if state == "waiting_scan":
+        return f"微信账号 {who} 等待扫码登录"
+    if parked:
+        return f"微信账号 {who} 有 {parked} 条消息处理失败，已搁置：请运维查看 siyu bot --status"
+    return None
+
+
+def parked_messages(db: Database, *, limit: int = 100) -> list[ParkedMessage]:
+    """Parked events, oldest first, with what is known of their content."""
+    with db.session() as session:
+        items = inbox_repo.parked(session=session, limit=limit)
+    result = []
+    for item in items:
+        payload = item.payload or {}
+        body = payload.get("message") or payload.get("contact") or {}
+        result.append(
+            ParkedMessage(
+                id=item.id,
+                account=item.account,
+                kind=item.kind,
+                event_id=item.event_id,
+                stage=item.stage,
+                attempts=item.attempts,
+                error=item.error,
+                received_at=item.received_at,
+                contact_id=body.get("contact_id") or item.contact_key,
+                contact_name=str(body.get("contact_name") or body.get("alias") or ""),
+                text=str(body.get("text") or body.get("hello") or ""),
+            )
+        )
+    return result
+
+
+def requeue(db: Database, *, ids: list[int] | None) -> int:
+    """Put parked events (all when ``ids`` is None) back to the stage that failed; the
+    running bot takes them up within half a minute. Returns how many."""
+    with db.session() as session:
+        return inbox_repo.requeue(session=session, ids=ids, now=datetime.now(UTC))
