@@ -151,3 +151,56 @@ class MockWeChat:
         out = [e for e in self.seen if e["event"] == "sent"]
         self.seen = [e for e in self.seen if e["event"] != "sent"]
         return out
+
+
+class SiyuBot:
+    """A real ``siyu bot`` (or any ``siyu`` command) process; its stdout and stderr go to
+    files so a test can wait for lines and read everything it printed."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], workdir: Path) -> None:
+        import sys
+
+        self.out_path = workdir / f"siyu-{time.monotonic_ns()}.out"
+        self.err_path = self.out_path.with_suffix(".err")
+        self._out = self.out_path.open("w", encoding="utf-8")
+        self._err = self.err_path.open("w", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from bot.cli import main; main()", *args],
+            stdout=self._out,
+            stderr=self._err,
+            env=os.environ | {"PYTHONUNBUFFERED": "1", "COLUMNS": "200"} | env,
+            cwd=workdir,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.out_path.read_text(encoding="utf-8") + self.err_path.read_text(encoding="utf-8")
+
+    def wait_for(self, needle: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"siyu exited ({self.proc.returncode}):\n{self.output}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {needle!r} in the output:\n{self.output}")
+            time.sleep(0.05)
+
+    def terminate(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.wait(10)
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+            self._out.close()
+            self._err.close()
+        return code

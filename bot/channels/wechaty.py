@@ -187,6 +187,29 @@ def mask_secrets(text: str) -> str:
     return secret_mask().mask(text)
 
 
+def describe(exc: BaseException) -> str:
+    """A one-line reason for an SDK / gRPC error, secrets masked: a gRPC error is its
+    status and the first line of its message (a Node server appends its stack)."""
+    from grpclib.exceptions import GRPCError
+
+    if isinstance(exc, GRPCError):
+        first = (exc.message or "").strip().splitlines()[:1]
+        text = f"{exc.status.name}: {first[0]}" if first else exc.status.name
+    elif isinstance(exc, TimeoutError):
+        text = "超时"
+    else:
+        text = one_line(exc)
+    return mask_secrets(text)
+
+
+def _failure(message: str, exc: BaseException) -> ChannelError:
+    """A ChannelError to raise ``from None``: the original exception may carry the token
+    (a gRPC status message, a discovery URL), so it is not chained into tracebacks; its
+    details go to the (masked) debug log instead."""
+    log.debug("%s", message, exc_info=exc)
+    return ChannelError(message)
+
+
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: E402
 from grpclib.client import Channel as GrpcChannel  # noqa: E402
 from wechaty import Wechaty, WechatyOptions  # noqa: E402
@@ -275,8 +298,7 @@ async def open_endpoint(account: AccountConfig, settings: WechatySettings) -> st
             asyncio.open_connection(host, port), settings.check_timeout_s
         )
     except (OSError, TimeoutError, ValueError) as exc:
-        reason = "超时" if isinstance(exc, TimeoutError) else one_line(exc)
-        raise ChannelError(f"连不上 puppet service {endpoint}：{mask_secrets(reason)}") from exc
+        raise _failure(f"连不上 puppet service {endpoint}：{describe(exc)}", exc) from None
     writer.close()
     with contextlib.suppress(Exception):
         await writer.wait_closed()
@@ -300,10 +322,9 @@ async def _discover(account: AccountConfig, settings: WechatySettings) -> str:
     try:
         data = await asyncio.to_thread(fetch)
     except Exception as exc:
-        raise ChannelError(
-            f"无法用令牌查到账号 {account.key} 的 puppet service 地址："
-            f"{mask_secrets(one_line(exc))}"
-        ) from exc
+        raise _failure(
+            f"无法用令牌查到账号 {account.key} 的 puppet service 地址：{describe(exc)}", exc
+        ) from None
     host = str(data.get("ip") or "") if isinstance(data, dict) else ""
     if not host or host == "0.0.0.0" or not data.get("port"):
         raise ChannelError(f"账号 {account.key} 的令牌没有可用的 puppet service（令牌对吗？）")
@@ -410,7 +431,7 @@ class WechatyAccountChannel(InboxSource):
                         await serve
                     break
                 exc = serve.exception()
-                reason = mask_secrets(one_line(exc)) if exc else "event stream ended"
+                reason = describe(exc) if exc else "event stream ended"
                 self.state.drops += 1
                 self.state.last_drop = reason
                 was_logged_in = self.logged_in.is_set()
@@ -419,13 +440,7 @@ class WechatyAccountChannel(InboxSource):
                 delays = self.state.delays if self.state.delays is not None else []
                 delays.append(delay)
                 del delays[:-50]
-                log.warning(
-                    "account %s: puppet service %s: %s; reconnecting in %.1f s",
-                    self.account,
-                    self.state.endpoint or self.config.endpoint or "(discovery)",
-                    reason,
-                    delay,
-                )
+                log.warning("account %s: %s; reconnecting in %.1f s", self.account, reason, delay)
                 if was_logged_in:
                     self._emit("drop", f"与 puppet service 的连接断开：{reason}")
                 await self._save(state="reconnecting", error=reason, drops=self.state.drops)
@@ -482,8 +497,8 @@ class WechatyAccountChannel(InboxSource):
                 )
             exc = start.exception()
             if exc is not None:
-                raise ChannelError(mask_secrets(one_line(exc))) from exc
-            raise ConnectionLost("the puppet service closed the event stream")
+                raise _failure(describe(exc), exc) from None
+            raise ConnectionLost(f"puppet service {self.state.endpoint or '?'} 关闭了事件流")
         finally:
             for task in (start, watchdog):
                 task.cancel()
@@ -665,6 +680,14 @@ class WechatyAccountChannel(InboxSource):
         bot = self._bot
         if bot is None or not self.logged_in.is_set():
             raise NotConnected(f"account {self.account} is not logged in")
+        try:
+            return await self._resolve(bot, kind, event_id)
+        except ChannelError:
+            raise
+        except Exception as exc:
+            raise _failure(describe(exc), exc) from None
+
+    async def _resolve(self, bot: Wechaty, kind: str, event_id: str) -> Resolved:
         if kind == "friendship":
             return await self._resolve_friendship(bot, event_id)
         msg = bot.Message.load(event_id)
@@ -859,11 +882,11 @@ async def check_connection(account: AccountConfig, settings: WechatySettings) ->
                 puppet.puppet_stub.version(), settings.check_timeout_s
             )
         except Exception as exc:
-            reason = "超时" if isinstance(exc, TimeoutError) else one_line(exc)
-            raise ChannelError(
+            raise _failure(
                 f"puppet service {endpoint} 没有应答（令牌不对，或服务只接受 TLS？）："
-                f"{mask_secrets(reason)}"
-            ) from exc
+                f"{describe(exc)}",
+                exc,
+            ) from None
         return CheckReport(
             account=account.key,
             endpoint=endpoint,

@@ -33,7 +33,7 @@ RESTART_S = 5.0
 def import_channel() -> None:
     """Load the SDK adapter, or say in one line why it cannot load."""
     if sys.version_info >= (3, 13):
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
         raise ConfigError(
             f"Wechaty 通道需要 Python 3.11 或 3.12，当前是 Python {version}"
             "（python-wechaty 0.10.7 用到了 3.13 已删除的 telnetlib）"

@@ -100,7 +100,7 @@ def run(argv: list[str] | None = None) -> int:
         ref = getattr(exc, "ref", None)
         detail = f"{exc}: {ref}" if ref is not None else str(exc)
         # The message is data, not markup: "[wechaty]" must not vanish as a style tag.
-        err.print(f"[bold red]错误 error:[/] {escape(detail)}", highlight=False)
+        err.print(f"[bold red]错误 error:[/] {escape(detail)}", highlight=False, soft_wrap=True)
         if "--debug" in args:
             raise
         return 1

@@ -133,17 +133,18 @@ def qr_text(data: str) -> str:
 def _check(settings: Settings) -> None:
     from bot.channels.accounts import accounts_from
     from bot.channels.wechaty import check_connection
-    from bot.pipeline.runtime import open_runtime
 
-    runtime = open_runtime(settings)
-    try:
+    if settings.wechaty.welcome_script_id:  # only then is the library needed
         from bot.channels.wechaty_run import check_welcome_script
+        from bot.pipeline.runtime import open_runtime
 
-        problems = check_welcome_script(runtime)
-    finally:
-        runtime.close()
-    if problems:
-        raise ConfigError("；".join(problems))
+        runtime = open_runtime(settings)
+        try:
+            problems = check_welcome_script(runtime)
+        finally:
+            runtime.close()
+        if problems:
+            raise ConfigError("；".join(problems))
     accounts = accounts_from(settings.wechaty)
     failed: list[str] = []
     for account in accounts:
