@@ -255,7 +255,7 @@ def test_secrets_are_never_printed_or_logged(
     capsys.readouterr()
     bot_code = run(["--config", str(config), "--data-dir", str(tmp_path / "d2"), "bot", "--check"])
     check = capsys.readouterr()
-    assert bot_code == 1 and "cannot reach the puppet service" in check.err
+    assert bot_code == 1 and "连不上 puppet service" in check.err
     seen = out + err + check.out + check.err + caplog.text
     for secret in [db_password, *secrets.values()]:
         assert secret not in seen

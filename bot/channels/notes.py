@@ -98,7 +98,7 @@ class NoteSender:
     def pending(self) -> int:
         return len(self._pending) + self._omitted
 
-    def _wait_s(self) -> float:
+    def wait_s(self) -> float:
         """Seconds until the limits allow the next note (0: now)."""
         now = self._clock()
         while self._sent_at and now - self._sent_at[0] >= 3600:
@@ -110,10 +110,12 @@ class NoteSender:
             wait = max(wait, self._sent_at[0] + 3600 - now)
         return wait
 
-    def compose(self) -> str | None:
-        """Take what is pending as the text of one note (None: nothing pending)."""
-        if not self._pending:
+    def take(self) -> str | None:
+        """The note to send now, all that is pending coalesced, counted against the
+        limits; None when nothing is pending or the limits say wait."""
+        if not self._pending or self.wait_s() > 0:
             return None
+        self._sent_at.append(self._clock())
         items = [self._pending.popleft() for _ in range(min(self._max_items, len(self._pending)))]
         rest = len(self._pending) + self._omitted
         self._pending.clear()
@@ -130,14 +132,13 @@ class NoteSender:
                 self._wake.clear()
                 await _wait_any(stop, self._wake, timeout=1.0)
                 continue
-            wait = self._wait_s()
+            wait = self.wait_s()
             if wait > 0:
                 await _wait_any(stop, None, timeout=wait)
                 continue
-            text = self.compose()
+            text = self.take()
             if text is None:
                 continue
-            self._sent_at.append(self._clock())
             try:
                 await self._send(text)
                 self.sent += 1
