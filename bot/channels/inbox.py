@@ -63,6 +63,10 @@ WRITE_BATCH = 1000
 SWEEP_S = 30.0
 #: Seconds between deletions of processed rows older than ``inbox_keep_days``.
 PURGE_S = 3600.0
+#: A suggestion waits at most this long for logging to be idle (logging goes first: both
+#: need the interpreter, and a suggestion is 30-50 ms of it; past this, suggestions go on
+#: under steady load instead of starving).
+LOGGING_FIRST_MAX_WAIT_S = 2.0
 
 
 class NotConnected(ChannelError):
@@ -191,6 +195,19 @@ class Inbox:
         if source.account in self._flows:
             raise ValueError(f"account {source.account} attached twice")
         self._flows[source.account] = _AccountFlow(self, source)
+
+    def logging_busy(self) -> bool:
+        """Some account has rows waiting to be resolved or logged."""
+        return any(
+            f.log.count or any(p.resolved is not None for p in f.resolve.window.values())
+            for f in self._flows.values()
+        )
+
+    async def logging_first(self) -> None:
+        """Wait (boundedly) until no account has rows waiting to be logged."""
+        deadline = self._clock() + LOGGING_FIRST_MAX_WAIT_S
+        while self.logging_busy() and self._clock() < deadline:
+            await asyncio.sleep(0.02)
 
     def stats(self, account: str) -> FlowStats:
         return self._flows[account].stats
@@ -470,6 +487,7 @@ class _AccountFlow:
     async def _suggest_one(self, item: InboxItem) -> InboxItem | None:
         assert item.payload is not None and item.message_id is not None
         message = message_from(item.payload)
+        await self.inbox.logging_first()
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
             self.inbox._suggest_pool, self._suggest_message, item, message

@@ -184,7 +184,13 @@ class BackgroundChannel:
     --with-bot``: the console and the channel share one runtime, so live suggestions
     reach the sidebar."""
 
-    def __init__(self, runtime: Runtime, *, puppet_factory: PuppetFactory | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        on_event: EventHandler | None = None,
+        puppet_factory: PuppetFactory | None = None,
+    ) -> None:
         settings = runtime.settings
         problems = check_settings(settings)
         if problems:
@@ -193,7 +199,7 @@ class BackgroundChannel:
         problems = check_welcome_script(runtime)
         if problems:
             raise ConfigError("；".join(problems))
-        self.service = ChannelService(runtime, puppet_factory=puppet_factory)
+        self.service = ChannelService(runtime, on_event=on_event, puppet_factory=puppet_factory)
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="wechaty", daemon=True)

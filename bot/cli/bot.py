@@ -92,7 +92,7 @@ def bot_command(
 async def _serve(runtime: Runtime) -> None:
     from bot.channels.wechaty_run import ChannelService
 
-    service = ChannelService(runtime, on_event=_show_event)
+    service = ChannelService(runtime, on_event=show_account_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,7 +109,7 @@ async def _serve(runtime: Runtime) -> None:
     err.print("siyu bot：已停止", markup=False, highlight=False)
 
 
-def _show_event(event: AccountEvent) -> None:
+def show_account_event(event: AccountEvent) -> None:
     """Account events in the terminal: one line each, and the QR code to scan."""
     err.print(f"[{event.account}] {event.text}", markup=False, highlight=False)
     if event.qr_code:

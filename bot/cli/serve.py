@@ -48,8 +48,10 @@ def serve_command(
         scheduler.start()
         if with_bot:
             from bot.channels.wechaty_run import BackgroundChannel
+            from bot.cli.bot import show_account_event
 
-            channel = BackgroundChannel(runtime)
+            # Login QR codes and logouts in this terminal too (the console shows them).
+            channel = BackgroundChannel(runtime, on_event=show_account_event)
             channel.start()
         app = create_app(runtime, secret=secret)
         h, p = host or settings.web.host, port or settings.web.port

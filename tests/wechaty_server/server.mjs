@@ -12,9 +12,10 @@
 //          {"seq": 4, "op": "emit", "id": "m1"}             (deliver message m1 again)
 //          {"seq": 5, "op": "friendship", "id": "f1", "contact": "c1", "hello": "…"}
 //          {"seq": 6, "op": "burst", "contacts": ["b0", …], "per_contact": 20, "prefix": "b",
-//                      "seed": 1}   (contacts created if new; messages "<prefix>-<contact>-<k>"
-//                      emitted at once, interleaved in a seeded random order that keeps each
-//                      contact's k ascending; the ack lists the ids in emission order)
+//                      "seed": 1, "texts": […]}   (contacts created if new; messages
+//                      "<prefix>-<contact>-<k>" emitted at once, interleaved in a seeded
+//                      random order that keeps each contact's k ascending, their texts taken
+//                      in turn from "texts" if given; the ack lists the ids in emission order)
 //          {"seq": 7, "op": "late", "id": "m9", "from": "c1", "text": "…", "delay_ms": 1500}
 //                      (the message event now, its payload only after delay_ms)
 //          {"seq": 8, "op": "ghost", "id": "m10"}           (an event whose payload never exists)
@@ -151,7 +152,8 @@ function burst (cmd) {
     const c = open[Math.floor(next() * open.length)]
     const k = left.get(c)
     const id = `${prefix}-${c}-${k}`
-    mocker.MessageMock.create(textMessage(id, c, `${c} 第${k}条`))
+    const text = cmd.texts ? cmd.texts[ids.length % cmd.texts.length] : `${c} 第${k}条`
+    mocker.MessageMock.create(textMessage(id, c, text))
     puppet.emit('message', { messageId: id })
     ids.push(id)
     if (k + 1 >= perContact) left.delete(c)
