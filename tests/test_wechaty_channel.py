@@ -449,6 +449,30 @@ def test_logging_never_waits_for_suggesting(db: Database) -> None:
     run_channel(db, scenario, suggest_workers=2)
 
 
+def test_memory_is_bounded_and_the_overflow_waits_in_order_in_the_database(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        flow = channel._inbox._flows["default"]
+        peaks = {"resolve": 0, "log": 0, "suggest": 0}
+        rec.block_suggest = threading.Event()
+        for n in range(60):
+            world.say(f"m{n:02d}", frm=("c1", "c2")[n % 2], text=f"消息{n}")
+        while len(rec.logged) < 60:
+            peaks["resolve"] = max(peaks["resolve"], len(flow.resolve.window))
+            peaks["log"] = max(peaks["log"], flow.log.count)
+            peaks["suggest"] = max(peaks["suggest"], flow.suggest.count)
+            await asyncio.sleep(0.005)
+        assert max(peaks.values()) <= 10  # [wechaty] inbox_window
+        assert rec.suggested == []  # everything logged while suggestions were stuck
+        rec.block_suggest.set()
+        await until(lambda: len(rec.suggested) == 60, timeout=10)
+        for who in (0, 1):
+            mine = [f"m{n:02d}" for n in range(who, 60, 2)]
+            assert [i for i in rec.ids() if i in mine] == mine
+            assert [i for i in rec.suggested if i in mine] == mine
+
+    run_channel(db, scenario, inbox_window=10)
+
+
 def test_rows_left_by_a_previous_run_are_processed_at_start(db: Database) -> None:
     world = World()
     ready = IncomingMessage(

@@ -408,8 +408,8 @@ class _AccountFlow:
     def sweep(self) -> None:
         """Look for rows put back by an operator (or missed): a full scan of each stage."""
         self.resolve.more(full=True)
-        self.log.more(full=True)
-        self.suggest.more(full=True)
+        self.log.more()
+        self.suggest.more()
 
     async def cancel_lanes(self) -> None:
         for stage in (self.log, self.suggest):
@@ -706,20 +706,18 @@ class _LaneStage:
         self.lanes: dict[str, deque[InboxItem]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.ids: set[int] = set()
-        self.cursor = 0
         self._overflow = True  # the first load is the recovery of the previous run's rows
         self._dirty = True
-        self._full = True
         self._wake = asyncio.Event()
 
     @property
     def count(self) -> int:
         return len(self.ids)
 
-    def more(self, *, full: bool = False) -> None:
+    def more(self) -> None:
+        """Rows of this stage wait in the database: load them, oldest first."""
         self._overflow = True
         self._dirty = True
-        self._full = self._full or full
         self._wake.set()
 
     def offer(self, items: list[InboxItem]) -> None:
@@ -732,9 +730,10 @@ class _LaneStage:
             return
         for item in items:
             self._add(item)
-            self.cursor = max(self.cursor, item.id)
 
     def _add(self, item: InboxItem) -> None:
+        if item.id in self.ids:
+            return
         key = item.contact_key or ""
         self.ids.add(item.id)
         self.lanes.setdefault(key, deque()).append(item)
@@ -766,28 +765,21 @@ class _LaneStage:
                 await asyncio.wait_for(self._wake.wait(), 1.0)
 
     async def _load(self, room: int) -> None:
+        """The oldest rows of this stage not in memory (rows reach a stage out of id
+        order too: one released late, one put back by an operator)."""
         self._dirty = False
-        full, self._full = self._full, False
         account, status = self.flow.account, self.status
-        exclude = self.flow.in_memory() if full else self.ids
-        after = 0 if full else self.cursor
+        exclude = set(self.ids)
 
         def load() -> list[InboxItem]:
             with self.flow.inbox._db.session() as session:
                 return inbox_repo.unfinished(
-                    session=session,
-                    account=account,
-                    status=status,
-                    exclude=exclude,
-                    after_id=after,
-                    limit=room,
+                    session=session, account=account, status=status, exclude=exclude, limit=room
                 )
 
         rows = await self.flow.inbox.db(load)
         for item in rows:
-            if item.id not in self.ids:
-                self._add(item)
-            self.cursor = max(self.cursor, item.id)
+            self._add(item)
         if len(rows) < room and not self._dirty:
             self._overflow = False
 

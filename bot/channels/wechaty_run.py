@@ -55,6 +55,7 @@ class AssistantPipeline(InboxPipeline):
 
         ws = runtime.settings.wechaty
         self._assistant = runtime.assistant
+        self._db = runtime.db
         self._flow: NewContactFlow = NewContactFlow(
             assistant=runtime.assistant,
             db=runtime.db,
@@ -66,7 +67,19 @@ class AssistantPipeline(InboxPipeline):
         )
 
     def log(self, message: IncomingMessage) -> Received:
-        return self._assistant.receive(message, suggest=False)
+        received = self._assistant.receive(message, suggest=False)
+        if received.created:
+            return received
+        # Logged before (a retry after the inbox row failed to record it, or a redelivery):
+        # still due a suggestion if it is pending and one is wanted.
+        from dataclasses import replace
+
+        from bot.store import messages as messages_repo
+
+        with self._db.session() as session:
+            logged = messages_repo.get_message(session=session, msg_id=message.msg_id)
+        due = logged is not None and logged.status == "pending" and logged.direction == "in"
+        return replace(received, pending=due) if due else received
 
     def suggest(self, message: IncomingMessage, *, message_id: int) -> SuggestionResult | None:
         return self._assistant.suggest_logged(message, message_id=message_id)
