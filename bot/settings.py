@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,6 +256,27 @@ def puppet_token(env_name: str) -> str:
     return value
 
 
+#: The account name of the single-account settings (``[wechaty] endpoint``).
+DEFAULT_ACCOUNT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One account the channel serves, from either form of the settings."""
+
+    #: The account's name (its adviser id, or "default").
+    key: str
+    #: The adviser its messages belong to; None: the logged-in WeChat id (single account).
+    adviser_id: str | None
+    endpoint: str
+    token_env: str
+    notify_contact_id: str
+
+    def token(self) -> str:
+        """The token from the environment ("" when unset; placeholders refused)."""
+        return puppet_token(self.token_env)
+
+
 class WechatyAccount(_Section):
     """One adviser's WeChat / WeCom account in ``[[wechaty.accounts]]``."""
 
@@ -355,6 +377,32 @@ class WechatySettings(_Section):
     def token(self) -> str:
         """The token from the environment; placeholders are refused (empty: not set)."""
         return puppet_token(self.token_env)
+
+    def account_configs(self) -> tuple[AccountConfig, ...]:
+        """The accounts to serve: ``accounts``, or the single account of ``endpoint`` /
+        ``token_env`` (the settings before accounts existed, still valid)."""
+        if not self.accounts:
+            return (
+                AccountConfig(
+                    key=DEFAULT_ACCOUNT,
+                    adviser_id=None,
+                    endpoint=self.endpoint,
+                    token_env=self.token_env,
+                    notify_contact_id=self.notify_contact_id,
+                ),
+            )
+        return tuple(
+            AccountConfig(
+                key=a.adviser_id,
+                adviser_id=a.adviser_id,
+                endpoint=a.endpoint,
+                token_env=a.token_env,
+                notify_contact_id=(
+                    self.notify_contact_id if a.notify_contact_id is None else a.notify_contact_id
+                ),
+            )
+            for a in self.accounts
+        )
 
 
 class PrivacySettings(_Section):

@@ -31,14 +31,13 @@ from wechaty_puppet import (  # type: ignore[import-untyped]
     Puppet,
 )
 
-from bot.channels.accounts import AccountConfig, accounts_from
 from bot.channels.inbox import Inbox, InboxPipeline, message_payload
-from bot.channels.status import parked_messages, read_status, requeue
 from bot.channels.wechaty import WechatyAccountChannel, mask_secrets, secret_mask
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.pipeline.assistant import Received
 from bot.pipeline.newcontacts import NewContact, Welcome
-from bot.settings import WechatySettings
+from bot.services.channel_status import parked_messages, read_status, requeue
+from bot.settings import AccountConfig, WechatySettings
 from bot.store import Database
 from bot.store import channel_inbox as inbox_repo
 
@@ -273,7 +272,7 @@ def run_channel(
     ws = WechatySettings.model_validate(FAST | settings)
     inbox = Inbox(db=db, pipeline=recorder, settings=ws)
     channel = WechatyAccountChannel(
-        accounts_from(ws)[0],
+        ws.account_configs()[0],
         settings=ws,
         inbox=inbox,
         puppet_factory=lambda _account: FakePuppet(world),
@@ -552,7 +551,7 @@ def test_friend_request_accept_and_welcome(db: Database) -> None:
 
 # --------------------------------------------------------------------------- settings, secrets
 def test_single_account_settings_still_work_and_accounts_are_validated() -> None:
-    legacy = accounts_from(WechatySettings(endpoint="h:1", notify_contact_id="filehelper"))
+    legacy = WechatySettings(endpoint="h:1", notify_contact_id="filehelper").account_configs()
     assert legacy == (
         AccountConfig("default", None, "h:1", "WECHATY_PUPPET_SERVICE_TOKEN", "filehelper"),
     )
@@ -565,7 +564,7 @@ def test_single_account_settings_still_work_and_accounts_are_validated() -> None
             ],
         }
     )
-    assert [(a.key, a.notify_contact_id) for a in accounts_from(two)] == [
+    assert [(a.key, a.notify_contact_id) for a in two.account_configs()] == [
         ("wang", "filehelper"),
         ("li", ""),
     ]

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select
 from wechaty_mock import ADVISER, TOKEN, MockWeChat, SiyuBot, free_port, server_available
 
-from bot.channels.status import parked_messages, read_status
 from bot.channels.wechaty_run import BackgroundChannel
 from bot.pipeline.runtime import Runtime
+from bot.services.channel_status import parked_messages, read_status
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import customers as customers_repo

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.channels.accounts import AccountConfig
 from bot.channels.base import Backoff
 from bot.channels.inbox import Inbox, InboxSource, NotConnected, Resolved, contact_payload
 from bot.channels.inbox import message_payload as message_payload
@@ -44,7 +43,7 @@ from bot.channels.notes import NoteSender, adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError, one_line
 from bot.pipeline.newcontacts import NewContact, Welcome
-from bot.settings import WechatySettings
+from bot.settings import AccountConfig, WechatySettings
 from bot.vocab import Direction
 
 

@@ -12,10 +12,10 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from bot.channels.accounts import DEFAULT_ACCOUNT, accounts_from
 from bot.channels.inbox import Inbox, InboxPipeline
 from bot.errors import ConfigError
 from bot.pipeline.assistant import Received
+from bot.settings import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
     from bot.channels.wechaty import EventHandler, PuppetFactory, WechatyAccountChannel
@@ -115,7 +115,7 @@ class ChannelService:
                 on_event=on_event,
                 puppet_factory=puppet_factory,
             )
-            for a in accounts_from(ws)
+            for a in ws.account_configs()
         }
 
     @property
@@ -160,7 +160,7 @@ class ChannelService:
 def check_settings(settings: Settings) -> list[str]:
     """Problems in ``[wechaty]`` that would stop the bot, one line each (empty: fine)."""
     problems = []
-    for account in accounts_from(settings.wechaty):
+    for account in settings.wechaty.account_configs():
         label = "" if account.key == DEFAULT_ACCOUNT else f"账号 {account.key}："
         where = "[wechaty]" if account.key == DEFAULT_ACCOUNT else "[[wechaty.accounts]]"
         try:

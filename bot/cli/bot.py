@@ -131,7 +131,6 @@ def qr_text(data: str) -> str:
 
 # --------------------------------------------------------------------------- check
 def _check(settings: Settings) -> None:
-    from bot.channels.accounts import accounts_from
     from bot.channels.wechaty import check_connection
 
     if settings.wechaty.welcome_script_id:  # only then is the library needed
@@ -145,7 +144,7 @@ def _check(settings: Settings) -> None:
             runtime.close()
         if problems:
             raise ConfigError("；".join(problems))
-    accounts = accounts_from(settings.wechaty)
+    accounts = settings.wechaty.account_configs()
     failed: list[str] = []
     for account in accounts:
         try:
@@ -168,7 +167,7 @@ def _check(settings: Settings) -> None:
 
 # --------------------------------------------------------------------------- status
 def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
-    from bot.channels.status import parked_messages, read_status
+    from bot.services.channel_status import parked_messages, read_status
 
     with database(ctx) as (db, _settings):
         accounts = read_status(db, settings.wechaty)
@@ -204,7 +203,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
     for column in ("ID", "账号", "类型", "客户", "内容", "环节", "次数", "错误"):
         table.add_column(column)
     for p in parked:
-        from bot.channels.status import KIND_LABELS, STAGE_LABELS
+        from bot.services.channel_status import KIND_LABELS, STAGE_LABELS
 
         table.add_row(
             str(p.id),
@@ -236,7 +235,7 @@ def _json_ready(record: Any) -> dict[str, Any]:
 
 
 def _requeue(ctx: typer.Context, value: str) -> None:
-    from bot.channels.status import requeue
+    from bot.services.channel_status import requeue
 
     ids: list[int] | None
     if value.strip().lower() == "all":

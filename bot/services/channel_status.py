@@ -1,11 +1,11 @@
-"""What an operator or the console sees of the channel accounts, without the SDK: each
-account's state (logged in, last message, backlog, parked messages, the QR code awaiting
-a scan, a banner after a logout), the parked messages themselves, and putting them back.
+"""The channel accounts as an operator or the console sees them: each account's state
+(logged in, last message, backlog, parked messages, the QR code awaiting a scan, a banner
+after a logout), the parked messages themselves, and putting them back.
 
 The process serving the accounts writes ``channel_accounts`` and ``channel_inbox``
 (bot.channels.wechaty, bot.channels.inbox); these functions only read them (and
-``requeue`` flips parked rows back), so ``siyu bot --status`` and the web console work
-from any process.
+``requeue`` flips parked rows back), so ``siyu bot --status`` and the web console call
+them from any process, without the Wechaty SDK.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.channels.accounts import accounts_from
 from bot.settings import WechatySettings
 from bot.store import Database
 from bot.store import channel_accounts as accounts_repo
@@ -90,10 +89,10 @@ def read_status(
     with db.session() as session:
         states = {s.account: s for s in accounts_repo.list_states(session=session)}
         counts = inbox_repo.counts(session=session)
-    configured = [a.key for a in accounts_from(settings)]
+    configured = [a.key for a in settings.account_configs()]
     names = configured + sorted((set(states) | set(counts)) - set(configured))
-    endpoints = {a.key: a.endpoint for a in accounts_from(settings)}
-    advisers = {a.key: a.adviser_id for a in accounts_from(settings)}
+    endpoints = {a.key: a.endpoint for a in settings.account_configs()}
+    advisers = {a.key: a.adviser_id for a in settings.account_configs()}
     result = []
     for name in names:
         st = states.get(name)
