@@ -103,6 +103,7 @@ FAST = {
 
 
 # --------------------------------------------------------------------------- the scenario
+@pytest.mark.slow
 def test_wechaty_end_to_end(
     make_runtime: Callable[..., Runtime],
     server: MockWeChat,
@@ -259,6 +260,7 @@ def suggestions_repo_list(rt: Runtime, customer_id: int) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- connection
+@pytest.mark.slow
 def test_backoff_with_nothing_listening_is_counted_and_reset_at_login(
     make_runtime: Callable[..., Runtime],
 ) -> None:
@@ -272,26 +274,27 @@ def test_backoff_with_nothing_listening_is_counted_and_reset_at_login(
     server = MockWeChat(port)
     bot.start()
     try:
-        eventually(lambda: len(bot.channel.state.delays or []) >= 5, 10, "5 attempts")
+        eventually(lambda: len(bot.channel.state.delays) >= 5, 10, "5 attempts")
         state = bot.channel.state
         # Doubling from the first failure, capped; never reset: nothing ever logged in.
-        assert (state.delays or [])[:5] == [0.1, 0.2, 0.4, 0.4, 0.4]
+        assert state.delays[:5] == [0.1, 0.2, 0.4, 0.4, 0.4]
         assert state.connections == 0
         assert "连不上 puppet service" in (state.last_drop or "")
         assert read_status(rt.db, rt.settings.wechaty)[0].state == "reconnecting"
         server.start()
         eventually(bot.channel.logged_in.is_set, 10, "login")
         assert bot.channel.state.connections == 1
-        failures = len(bot.channel.state.delays or [])
+        failures = len(bot.channel.state.delays)
         server.restart()  # a drop after a login: back to the first delay
-        eventually(lambda: len(bot.channel.state.delays or []) > failures, 10, "the drop")
-        assert (bot.channel.state.delays or [])[failures] == 0.1
+        eventually(lambda: len(bot.channel.state.delays) > failures, 10, "the drop")
+        assert bot.channel.state.delays[failures] == 0.1
         eventually(lambda: bot.channel.state.connections == 2, 10, "second login")
     finally:
         assert bot.stop()
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_stopped_server_is_detected_within_the_heartbeat_deadline(
     make_runtime: Callable[..., Runtime], server: MockWeChat
 ) -> None:
@@ -512,6 +515,7 @@ def test_siyu_bot_killed_mid_burst_loses_nothing(server: MockWeChat, tmp_path: P
     print(f"killed with {at_kill}/200 logged; all 200 after the restart")
 
 
+@pytest.mark.slow
 def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -565,6 +569,7 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_siyu_bot_check_errors_are_one_line_without_the_token(
     server: MockWeChat, tmp_path: Path
 ) -> None:

@@ -188,7 +188,6 @@ class Inbox:
         self._suggest_pool = ThreadPoolExecutor(
             settings.suggest_workers, thread_name_prefix="siyu-suggest"
         )
-        self.writes = 0
 
     # ------------------------------------------------------------------ wiring
     def attach(self, source: InboxSource) -> None:
@@ -211,11 +210,6 @@ class Inbox:
 
     def stats(self, account: str) -> FlowStats:
         return self._flows[account].stats
-
-    def backlog(self, account: str) -> int:
-        """Rows of ``account`` in memory, not yet finished (the rest is in the database)."""
-        flow = self._flows[account]
-        return len(flow.resolve.window) + flow.log.count + flow.suggest.count
 
     def capture(self, account: str, kind: str, event_id: str) -> None:
         """Called synchronously by the source for each event, in arrival order, before
@@ -292,15 +286,22 @@ class Inbox:
             try:
                 await self.db(lambda b=batch: self._write(b))  # type: ignore[misc]
             except Exception as exc:
-                # Never dropped: back to the front, in order, and tried again.
+                # Never dropped while running: back to the front, in order, tried again.
+                # (Only ids wait here; the database is what bounds the inbox.)
                 self._captured.extendleft(reversed(batch))
-                log.error("writing %d events to the inbox failed: %s", len(batch), one_line(exc))
+                log.error(
+                    "writing %d events to the inbox failed: %s",
+                    len(self._captured),
+                    one_line(exc),
+                )
                 log.debug("inbox write failure", exc_info=True)
                 if stop.is_set():
+                    log.error(
+                        "stopping with %d events not written: they are lost", len(self._captured)
+                    )
                     return
                 await asyncio.sleep(1.0)
                 continue
-            self.writes += 1
             for account in {e.account for e in batch}:
                 flow = self._flows.get(account)
                 if flow is not None:

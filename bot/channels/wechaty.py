@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -363,8 +363,8 @@ class AccountState:
     #: Why the last connection ended (kept after a new login, unlike ``error``).
     last_drop: str | None = None
     endpoint: str = ""
-    #: Reconnect delays chosen, most recent last (bounded).
-    delays: list[float] | None = None
+    #: Reconnect delays chosen, most recent last (the last 50).
+    delays: list[float] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- one account
@@ -392,7 +392,7 @@ class WechatyAccountChannel(InboxSource):
         self._backoff = Backoff(
             initial=settings.reconnect_initial_s, maximum=settings.reconnect_max_s
         )
-        self.state = AccountState(delays=[])
+        self.state = AccountState()
         self.logged_in = asyncio.Event()
         self._last_alive = 0.0
         self._last_event_at: datetime | None = None
@@ -436,9 +436,8 @@ class WechatyAccountChannel(InboxSource):
                 was_logged_in = self.logged_in.is_set()
                 self.logged_in.clear()
                 delay = self._backoff.next_delay()
-                delays = self.state.delays if self.state.delays is not None else []
-                delays.append(delay)
-                del delays[:-50]
+                self.state.delays.append(delay)
+                del self.state.delays[:-50]
                 log.warning("account %s: %s; reconnecting in %.1f s", self.account, reason, delay)
                 if was_logged_in:
                     self._emit("drop", f"与 puppet service 的连接断开：{reason}")

@@ -106,6 +106,14 @@ async def _serve(runtime: Runtime) -> None:
         highlight=False,
     )
     await service.run(stop)
+    for key in service.accounts:
+        st = service.inbox.stats(key)
+        err.print(
+            f"[{key}] 本次收到 {st.captured} 条，记录 {st.logged} 条，建议 {st.suggested} 条，"
+            f"搁置 {st.parked} 条",
+            markup=False,
+            highlight=False,
+        )
     err.print("siyu bot：已停止", markup=False, highlight=False)
 
 
