@@ -12,8 +12,9 @@ the dev set). Printed per run, from the bot's own tables:
 
 - messages/s logged and suggested (all accounts together), from the first delivery to
   the last row logged / suggested;
-- delivery -> captured in the inbox, and delivery -> logged, p50 / p95 / max (delivery is
-  the server's timestamp on the message; same clock);
+- delivery -> captured by the bot, and delivery -> logged, p50 / p95 / max (delivery is
+  the server's timestamp on the message; same clock); capture -> committed to the inbox,
+  p95 (from the bot's summary at its stop: the window in which a hard kill loses events);
 - the bot process's RSS after login (idle) and its peak (VmHWM), and its CPU seconds;
 - a check: every message logged exactly once, in per-contact order, all suggested;
 - the machine's 1-minute load average at the end (was the machine shared?).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,6 +157,8 @@ def run(
     texts = [r["text"] for r in read_jsonl(Path(__file__).with_name("devset.jsonl"))]
     proc: subprocess.Popen[bytes] | None = None
     db = Database(f"sqlite:///{data / 'siyu.db'}")
+    log_path = work / f"bot-{accounts}-{int(llm_delay * 1000)}.log"
+    log = log_path.open("wb")
     try:
         for server in servers:
             server.start()
@@ -163,7 +167,6 @@ def run(
             "SIYU_LLM_API_KEY": "bench",
             "OPENBLAS_NUM_THREADS": "1",
         }
-        log = (work / f"bot-{accounts}.log").open("wb")
         proc = subprocess.Popen(
             [*siyu_command(), "--config", str(config), "--data-dir", str(data), "bot"],
             stdout=log,
@@ -182,6 +185,7 @@ def run(
         acks: list[dict[str, Any]] = [{} for _ in servers]
 
         def burst(i: int, server: MockWeChat) -> None:
+            server.command("contact", id="filehelper", name="文件传输助手")
             acks[i] = server.command(
                 "burst",
                 timeout=60,
@@ -213,6 +217,7 @@ def run(
         if proc is not None and proc.poll() is None:
             proc.terminate()
             proc.wait(30)
+        log.close()
         for server in servers:
             server.stop()
         if stub is not None:
@@ -225,6 +230,10 @@ def run(
     last_logged = max(r["logged_at"] for r in logged)
     last_done = max((r["updated_at"] for r in done), default=first)
     order_ok = check_order(db, acks)
+    # The bot's own summary at its stop: capture -> committed to the inbox, p95 per account.
+    durable = [
+        float(m) for m in re.findall(r"收到到写入收件箱 p95 (\d+) ms", log_path.read_text("utf-8"))
+    ]
     result = {
         "accounts": accounts,
         "llm_delay_s": llm_delay,
@@ -239,6 +248,7 @@ def run(
         "suggested_per_s": round(len(done) / _seconds(first, last_done), 1),
         "delivery_to_captured_ms": _spread(to_captured),
         "delivery_to_logged_ms": _spread(to_logged),
+        "capture_to_inbox_commit_p95_ms": max(durable) if durable else None,
         "idle_rss_mb": round(idle_rss),
         "peak_rss_mb": round(peak),
         "cpu_s": round(cpu, 1),

@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -162,6 +162,9 @@ class FlowStats:
     parked: int = 0
     failures: int = 0
     last_captured_at: datetime | None = None
+    #: Milliseconds from capture to the inbox's commit, of the last 10,000 events: the
+    #: window in which a hard kill loses an event.
+    write_lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 # --------------------------------------------------------------------------- the inbox
@@ -302,6 +305,12 @@ class Inbox:
                     return
                 await asyncio.sleep(1.0)
                 continue
+            written = datetime.now(UTC)
+            for event in batch:
+                flow = self._flows.get(event.account)
+                if flow is not None:
+                    lag = (written - event.received_at).total_seconds() * 1000
+                    flow.stats.write_lag_ms.append(lag)
             for account in {e.account for e in batch}:
                 flow = self._flows.get(account)
                 if flow is not None:

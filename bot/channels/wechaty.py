@@ -841,7 +841,12 @@ class WechatyAccountChannel(InboxSource):
 
     # ------------------------------------------------------------------ sending
     async def _send_note(self, text: str) -> None:
-        await self.say(self.config.notify_contact_id, text)
+        try:
+            await self.say(self.config.notify_contact_id, text)
+        except ChannelError:
+            raise
+        except Exception as exc:
+            raise _failure(describe(exc), exc) from None
 
     async def say(self, contact_id: str, text: str) -> None:
         bot = self._bot

@@ -104,22 +104,26 @@ async def _serve(runtime: Runtime) -> None:
         f"siyu bot：连接 {len(service.accounts)} 个账号（{names}），{mode}；Ctrl-C 停止",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     await service.run(stop)
     for key in service.accounts:
         st = service.inbox.stats(key)
+        lag = sorted(st.write_lag_ms)
+        durable = f"，收到到写入收件箱 p95 {lag[int(0.95 * (len(lag) - 1))]:.0f} ms" if lag else ""
         err.print(
             f"[{key}] 本次收到 {st.captured} 条，记录 {st.logged} 条，建议 {st.suggested} 条，"
-            f"搁置 {st.parked} 条",
+            f"搁置 {st.parked} 条{durable}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
-    err.print("siyu bot：已停止", markup=False, highlight=False)
+    err.print("siyu bot：已停止", markup=False, highlight=False, soft_wrap=True)
 
 
 def show_account_event(event: AccountEvent) -> None:
     """Account events in the terminal: one line each, and the QR code to scan."""
-    err.print(f"[{event.account}] {event.text}", markup=False, highlight=False)
+    err.print(f"[{event.account}] {event.text}", markup=False, highlight=False, soft_wrap=True)
     if event.qr_code:
         sys.stderr.write(qr_text(event.qr_code))
         sys.stderr.flush()
@@ -161,13 +165,18 @@ def _check(settings: Settings) -> None:
             if len(accounts) == 1:
                 raise
             failed.append(account.key)
-            err.print(f"失败：账号 {escape(account.key)}：{escape(str(exc))}", highlight=False)
+            err.print(
+                f"失败：账号 {escape(account.key)}：{escape(str(exc))}",
+                highlight=False,
+                soft_wrap=True,
+            )
             continue
         version = f"（版本 {report.version}）" if report.version else ""
         out.print(
             f"ok：账号 {report.account} 的 puppet service {report.endpoint} 已应答{version}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
     if failed:
         raise ChannelError(f"{len(failed)} 个账号连不上：{'、'.join(failed)}")
@@ -259,4 +268,8 @@ def _requeue(ctx: typer.Context, value: str) -> None:
             raise InputError("--requeue 需要搁置消息的 ID（逗号分隔）或 all")
     with database(ctx) as (db, _settings):
         count = requeue(db, ids=ids)
-    out.print(f"已放回 {count} 条搁置的消息；运行中的 siyu bot 半分钟内会重试", markup=False)
+    out.print(
+        f"已放回 {count} 条搁置的消息；运行中的 siyu bot 半分钟内会重试",
+        markup=False,
+        soft_wrap=True,
+    )
