@@ -187,6 +187,9 @@ class Inbox:
         self._captured: deque[NewEvent] = deque()
         self._capture_wake: asyncio.Event | None = None
         self._db_pool = ThreadPoolExecutor(1, thread_name_prefix="siyu-inbox")
+        # The writer of captured events has a thread of its own: never queued behind
+        # other bookkeeping (its delay is the window in which a hard kill loses events).
+        self._capture_pool = ThreadPoolExecutor(1, thread_name_prefix="siyu-capture")
         self._log_pool = ThreadPoolExecutor(LOG_WORKERS, thread_name_prefix="siyu-log")
         self._suggest_pool = ThreadPoolExecutor(
             settings.suggest_workers, thread_name_prefix="siyu-suggest"
@@ -273,7 +276,7 @@ class Inbox:
 
     def close(self) -> None:
         """Wait for the worker threads (call from a thread, never the event loop)."""
-        for pool in (self._log_pool, self._suggest_pool, self._db_pool):
+        for pool in (self._log_pool, self._suggest_pool, self._db_pool, self._capture_pool):
             pool.shutdown(wait=True, cancel_futures=True)
 
     async def _writer(self, stop: asyncio.Event) -> None:
@@ -287,7 +290,8 @@ class Inbox:
                 continue
             batch = [self._captured.popleft() for _ in range(min(WRITE_BATCH, len(self._captured)))]
             try:
-                await self.db(lambda b=batch: self._write(b))  # type: ignore[misc]
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._capture_pool, self._write, batch)
             except Exception as exc:
                 # Never dropped while running: back to the front, in order, tried again.
                 # (Only ids wait here; the database is what bounds the inbox.)
@@ -558,6 +562,9 @@ class _ResolveStage:
     async def run(self, stop: asyncio.Event) -> None:
         inbox = self.flow.inbox
         while not stop.is_set():
+            # Cleared before the work, never after: a fetch finishing while this round
+            # awaits the database must wake the next round.
+            self._wake.clear()
             try:
                 await self._load()
                 now = inbox._clock()
@@ -571,7 +578,6 @@ class _ResolveStage:
                 log.debug("inbox resolve failure", exc_info=True)
                 self._dirty = True
                 await asyncio.sleep(1.0)
-            self._wake.clear()
             if self._dirty and len(self.window) < self.flow.inbox.settings.inbox_window:
                 continue
             with contextlib.suppress(TimeoutError):
