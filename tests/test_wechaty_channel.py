@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -266,11 +269,12 @@ def run_channel(
     world: World | None = None,
     recorder: Recorder | None = None,
     wait_login: bool = True,
+    journal_dir: Path | None = None,
     **settings: Any,
 ) -> tuple[World, Recorder]:
     world, recorder = world or World(), recorder or Recorder()
     ws = WechatySettings.model_validate(FAST | settings)
-    inbox = Inbox(db=db, pipeline=recorder, settings=ws)
+    inbox = Inbox(db=db, pipeline=recorder, settings=ws, journal_dir=journal_dir)
     channel = WechatyAccountChannel(
         ws.account_configs()[0],
         settings=ws,
@@ -494,6 +498,38 @@ def test_rows_left_by_a_previous_run_are_processed_at_start(db: Database) -> Non
         await until(lambda: rec.ids() == ["r1", "late-c1"])
 
     run_channel(db, scenario, world=world)
+
+
+def test_events_a_killed_process_had_only_in_its_journal_are_recovered(
+    db: Database, tmp_path: Path
+) -> None:
+    """A process captures two events and is SIGKILLed before any database write: the
+    next start finds them in its capture journal."""
+    world = World()
+    world.payload("j1", frm="c1", text="被杀之前收到的")
+    world.payload("j2", frm="c1", text="第二条")
+    journal = tmp_path / "journal"
+    script = (
+        "import os, signal, sys\n"
+        "from datetime import UTC, datetime\n"
+        "from pathlib import Path\n"
+        "from bot.channels.journal import CaptureJournal\n"
+        "from bot.store.channel_inbox import NewEvent\n"
+        "j = CaptureJournal(Path(sys.argv[1]))\n"
+        "for mid in sys.argv[2:]:\n"
+        "    j.append(NewEvent('default', 'message', mid, datetime.now(UTC)))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    ids = [f"{world.prefix}:j1", f"{world.prefix}:j2"]
+    killed = subprocess.run([sys.executable, "-c", script, str(journal), *ids], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(list(journal.glob("capture-*.jsonl"))) == 1
+
+    async def scenario(channel: WechatyAccountChannel, w: World, rec: Recorder) -> None:
+        await until(lambda: rec.ids() == ["j1", "j2"])
+
+    run_channel(db, scenario, world=world, journal_dir=journal)
+    assert list(journal.glob("capture-*.jsonl")) == []  # stored, then deleted (ours too)
 
 
 # --------------------------------------------------------------------------- connection

@@ -37,8 +37,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.channels.journal import CaptureJournal
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError, one_line
 from bot.pipeline.assistant import Received
@@ -177,9 +179,13 @@ class Inbox:
         db: Database,
         pipeline: InboxPipeline,
         settings: WechatySettings,
+        journal_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``journal_dir``: where the capture journal lives (bot.channels.journal; None:
+        no journal, the database write is the first durable copy)."""
         self._db = db
+        self._journal = CaptureJournal(journal_dir) if journal_dir is not None else None
         self._pipeline = pipeline
         self.settings = settings
         self._clock = clock
@@ -221,9 +227,13 @@ class Inbox:
         """Called synchronously by the source for each event, in arrival order, before
         anything slow; never blocks (the writer stores it a few milliseconds later)."""
         now = datetime.now(UTC)
-        self._captured.append(
-            NewEvent(account=account, kind=kind, event_id=event_id, received_at=now)
-        )
+        event = NewEvent(account=account, kind=kind, event_id=event_id, received_at=now)
+        if self._journal is not None:
+            try:
+                self._journal.append(event)
+            except OSError as exc:  # a full disk: the database write still follows
+                log.error("capture journal: %s", one_line(exc))
+        self._captured.append(event)
         flow = self._flows.get(account)
         if flow is not None:
             flow.stats.captured += 1
@@ -253,6 +263,7 @@ class Inbox:
         """Write captured events and process every account's rows until ``stop``; then
         write what was captured and stop (unfinished rows stay in the database)."""
         self._capture_wake = asyncio.Event()
+        await self._recover_journals()
         if self._captured:
             self._capture_wake.set()
         tasks = [asyncio.create_task(self._writer(stop), name="inbox-writer")]
@@ -274,10 +285,32 @@ class Inbox:
                 await flow.cancel_lanes()
             await asyncio.to_thread(self.close)
 
+    async def _recover_journals(self) -> None:
+        """Events a killed process had captured but not stored (bot.channels.journal)."""
+        if self._journal is None:
+            return
+        events, files = self._journal.recover()
+        if not files:
+            return
+
+        def store() -> None:
+            for start in range(0, len(events), WRITE_BATCH):
+                self._write(events[start : start + WRITE_BATCH])
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._capture_pool, store)
+        for path in files:
+            path.unlink(missing_ok=True)
+        log.warning(
+            "inbox: %d events from the capture journal of a process that stopped", len(events)
+        )
+
     def close(self) -> None:
         """Wait for the worker threads (call from a thread, never the event loop)."""
         for pool in (self._log_pool, self._suggest_pool, self._db_pool, self._capture_pool):
             pool.shutdown(wait=True, cancel_futures=True)
+        if self._journal is not None:
+            self._journal.close(committed=not self._captured)
 
     async def _writer(self, stop: asyncio.Event) -> None:
         assert self._capture_wake is not None
@@ -309,6 +342,8 @@ class Inbox:
                     return
                 await asyncio.sleep(1.0)
                 continue
+            if self._journal is not None and not self._captured:
+                self._journal.all_committed()
             written = datetime.now(UTC)
             for event in batch:
                 flow = self._flows.get(event.account)

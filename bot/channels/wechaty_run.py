@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.channels.inbox import Inbox, InboxPipeline
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds before an account whose channel failed unexpectedly is started again.
 RESTART_S = 5.0
+#: Under the data directory: the capture journals (bot.channels.journal).
+JOURNAL_DIR = "inbox-journal"
 
 
 def import_channel() -> None:
@@ -105,7 +108,10 @@ class ChannelService:
 
         ws = runtime.settings.wechaty
         self.inbox = Inbox(
-            db=runtime.db, pipeline=pipeline or AssistantPipeline(runtime), settings=ws
+            db=runtime.db,
+            pipeline=pipeline or AssistantPipeline(runtime),
+            settings=ws,
+            journal_dir=Path(runtime.settings.data_dir) / JOURNAL_DIR,
         )
         self.accounts: dict[str, WechatyAccountChannel] = {
             a.key: WechatyAccountChannel(
