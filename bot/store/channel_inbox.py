@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,39 +106,37 @@ def add_events(*, session: Session, events: Sequence[NewEvent]) -> list[int]:
             continue
         seen.add(key)
         rows.append(
-            ChannelInbox(
-                account=e.account,
-                kind=e.kind,
-                event_id=e.event_id,
-                status="received",
-                received_at=e.received_at,
-                updated_at=e.received_at,
-            )
+            {
+                "account": e.account,
+                "kind": e.kind,
+                "event_id": e.event_id,
+                "status": "received",
+                "attempts": 0,
+                "received_at": e.received_at,
+                "updated_at": e.received_at,
+            }
         )
+    if not rows:
+        return []
+    # One multi-row INSERT (the ORM's unit of work costs ~0.2 ms a row); ids come back in
+    # the order given, which is arrival order.
+    stmt = insert(ChannelInbox).returning(ChannelInbox.id, sort_by_parameter_order=True)
     try:
         with session.begin_nested():
-            session.add_all(rows)
-            session.flush()
+            return list(session.scalars(stmt, rows))
     except IntegrityError:  # another writer raced us: one row at a time, skipping theirs
-        kept = []
+        ids = []
         for row in rows:
-            fresh = ChannelInbox(
-                account=row.account,
-                kind=row.kind,
-                event_id=row.event_id,
-                status="received",
-                received_at=row.received_at,
-                updated_at=row.received_at,
-            )
             try:
                 with session.begin_nested():
-                    session.add(fresh)
-                    session.flush()
-                kept.append(fresh)
+                    ids.append(
+                        session.scalars(
+                            insert(ChannelInbox).returning(ChannelInbox.id), [row]
+                        ).one()
+                    )
             except IntegrityError:
                 continue
-        rows = kept
-    return [r.id for r in rows]
+        return ids
 
 
 def unfinished(
