@@ -39,12 +39,27 @@ from bot.channels.wechaty import WechatyAccountChannel, mask_secrets, secret_mas
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.pipeline.assistant import Received
 from bot.pipeline.newcontacts import NewContact, Welcome
-from bot.services.channel_status import parked_messages, read_status, requeue
+from bot.services import channel_status
+from bot.services.access import cli_principal
 from bot.settings import AccountConfig, WechatySettings
 from bot.store import Database
 from bot.store import channel_inbox as inbox_repo
+from bot.store import customers as customers_repo
 
 USER = "me"
+
+# --------------------------------------------------------------------------- the status service
+ADMIN = cli_principal("test")
+
+
+def status_of(db: Database, settings: WechatySettings) -> list[channel_status.AccountStatus]:
+    with db.session() as session:
+        return channel_status.read_status(session, ADMIN, settings=settings)
+
+
+def parked_of(db: Database, settings: WechatySettings) -> list[channel_status.ParkedMessage]:
+    with db.session() as session:
+        return channel_status.parked_messages(session, ADMIN, settings=settings)
 
 
 def local(msg_id: str) -> str:
@@ -185,9 +200,11 @@ class World:
 
 
 class Recorder(InboxPipeline):
-    """The pipeline's interface; records calls, can fail or block on demand."""
+    """The pipeline's interface; records calls, can fail or block on demand. Customers
+    are real rows (the inbox points at them)."""
 
     def __init__(self) -> None:
+        self.db: Database | None = None
         self.logged: list[IncomingMessage] = []
         self.suggested: list[str] = []
         self.fail_log: dict[str, int] = {}  # local id -> failures left (-1: always)
@@ -209,8 +226,21 @@ class Recorder(InboxPipeline):
         with self._lock:
             self._next += 1
             self.logged.append(message)
+            number = self._next
         pending = message.direction == "in" and message.type == "text"
-        return Received(self._next, 1, created=True, result=None, pending=pending)
+        return Received(number, self.customer(message.contact_id), True, None, pending=pending)
+
+    def customer(self, contact_id: str) -> int:
+        assert self.db is not None
+        with self.db.session() as session:
+            customers_repo.ensure_adviser(session=session, adviser_id="a", name="顾问")
+            found, _ = customers_repo.find_or_create_customer(
+                session=session,
+                identity_kind="wechaty_contact",
+                identity_value=contact_id,
+                adviser_id="a",
+            )
+        return found.id
 
     def suggest(self, message: IncomingMessage, *, message_id: int) -> SuggestionResult | None:
         if self.block_suggest is not None:
@@ -224,7 +254,11 @@ class Recorder(InboxPipeline):
     def new_contact(self, contact: NewContact, may_send: bool) -> Welcome:
         self.contacts.append((contact, may_send))
         return Welcome(
-            created=True, customer_id=1, result=None, auto_text="欢迎张姐", auto_script_id="W1"
+            created=True,
+            customer_id=self.customer(contact.contact_id),
+            result=None,
+            auto_text="欢迎张姐",
+            auto_script_id="W1",
         )
 
     def ids(self) -> list[str]:
@@ -273,6 +307,7 @@ def run_channel(
     **settings: Any,
 ) -> tuple[World, Recorder]:
     world, recorder = world or World(), recorder or Recorder()
+    recorder.db = db
     ws = WechatySettings.model_validate(FAST | settings)
     inbox = Inbox(db=db, pipeline=recorder, settings=ws, journal_dir=journal_dir)
     channel = WechatyAccountChannel(
@@ -415,19 +450,20 @@ def test_a_poison_message_is_parked_visible_and_requeued(
         world.say("m1", frm="c1", text="毒消息")
         world.say("m2", frm="c1", text="后面的消息")
         await until(lambda: rec.suggested == ["m2"])
-        await until(lambda: read_status(db, channel._settings)[0].backlog == 0)
-        status = read_status(db, channel._settings)[0]
+        await until(lambda: status_of(db, channel._settings)[0].backlog == 0)
+        status = status_of(db, channel._settings)[0]
         assert status.parked == 1 and status.state == "logged_in"
         assert status.banner and "1 条消息处理失败" in status.banner
         assert status.last_message_at is not None
-        parked = parked_messages(db)
+        parked = parked_of(db, channel._settings)
         assert [(p.text, p.stage, p.attempts) for p in parked] == [("毒消息", "log", 3)]
         # the operator fixes the cause and puts it back
         rec.fail_log["m1"] = 0
-        assert requeue(db, ids=[parked[0].id]) == 1
+        with db.session() as session:
+            assert channel_status.requeue(session, ADMIN, ids=[parked[0].id]) == 1
         channel._inbox._flows["default"].sweep()
         await until(lambda: rec.ids() == ["m2", "m1"])
-        assert parked_messages(db) == []
+        assert parked_of(db, channel._settings) == []
 
     run_channel(db, scenario)
     tracebacks = [r for r in caplog.records if r.exc_info and r.levelno >= logging.WARNING]

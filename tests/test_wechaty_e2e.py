@@ -18,8 +18,9 @@ from wechaty_mock import ADVISER, TOKEN, MockWeChat, SiyuBot, free_port, server_
 
 from bot.channels.wechaty_run import BackgroundChannel
 from bot.pipeline.runtime import Runtime
-from bot.services.channel_status import parked_messages, read_status
-from bot.settings import Settings
+from bot.services import channel_status
+from bot.services.access import cli_principal
+from bot.settings import Settings, WechatySettings
 from bot.store import Database
 from bot.store import customers as customers_repo
 from bot.store import outcomes as outcomes_repo
@@ -29,6 +30,19 @@ from bot.store.models import ChannelInbox, Event, Identity, Message
 pytestmark = pytest.mark.skipif(server_available() is not None, reason=str(server_available()))
 
 T = TypeVar("T")
+
+# --------------------------------------------------------------------------- the status service
+ADMIN = cli_principal("test")
+
+
+def status_of(db: Database, settings: WechatySettings) -> list[channel_status.AccountStatus]:
+    with db.session() as session:
+        return channel_status.read_status(session, ADMIN, settings=settings)
+
+
+def parked_of(db: Database, settings: WechatySettings) -> list[channel_status.ParkedMessage]:
+    with db.session() as session:
+        return channel_status.parked_messages(session, ADMIN, settings=settings)
 
 
 def eventually(fn: Callable[[], T | None], timeout: float = 10, what: str = "") -> T:
@@ -280,7 +294,7 @@ def test_backoff_with_nothing_listening_is_counted_and_reset_at_login(
         assert state.delays[:5] == [0.1, 0.2, 0.4, 0.4, 0.4]
         assert state.connections == 0
         assert "连不上 puppet service" in (state.last_drop or "")
-        assert read_status(rt.db, rt.settings.wechaty)[0].state == "reconnecting"
+        assert status_of(rt.db, rt.settings.wechaty)[0].state == "reconnecting"
         server.start()
         eventually(bot.channel.logged_in.is_set, 10, "login")
         assert bot.channel.state.connections == 1
@@ -361,7 +375,7 @@ def test_two_accounts_in_one_process_one_failing(
         wang.command("say", id="w1", **{"from": "c1"}, to="adviser", text="重疾险多少钱")
         logged = eventually(lambda: message(rt, "w1"), 10, "wang's message")
         assert logged.adviser_id == "wang"
-        by_name = {s.account: s for s in read_status(rt.db, rt.settings.wechaty)}
+        by_name = {s.account: s for s in status_of(rt.db, rt.settings.wechaty)}
         assert by_name["wang"].state == "logged_in" and by_name["wang"].user_id == "wxid-wang"
         assert by_name["li"].state in ("reconnecting", "connecting")
         assert "连不上" in (by_name["li"].error or "")
@@ -443,10 +457,10 @@ def test_a_late_payload_waits_its_turn_and_a_poison_message_is_parked(
         server.command("ghost", id="ghost-1")
         server.command("say", id="after-ghost", **{"from": "c1"}, to="adviser", text="第三句")
         eventually(lambda: message(rt, "after-ghost"), 15, "the message after the ghost")
-        eventually(lambda: parked_messages(rt.db), 15, "the ghost parked")
+        eventually(lambda: parked_of(rt.db, rt.settings.wechaty), 15, "the ghost parked")
     finally:
         assert bot.stop()
-    [parked] = parked_messages(rt.db)
+    [parked] = parked_of(rt.db, rt.settings.wechaty)
     assert (parked.event_id, parked.stage, parked.attempts) == ("ghost-1", "resolve", 4)
     assert parked.error == "ChannelError: UNKNOWN: Error: no payload found for id ghost-1"
     # `siyu bot --status` shows it to an operator, as a table and as JSON
@@ -464,7 +478,7 @@ def test_a_late_payload_waits_its_turn_and_a_poison_message_is_parked(
     assert "ghost-1" in table and "取消息内容" in table
     assert run([*base, "--requeue", str(parked.id)]) == 0
     assert "已放回 1 条" in capsys.readouterr().out
-    assert parked_messages(rt.db) == []
+    assert parked_of(rt.db, rt.settings.wechaty) == []
 
 
 # --------------------------------------------------------------------------- siyu bot itself
@@ -544,7 +558,7 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
         bot.wait_for(qr_text(qr))  # the QR code itself, drawn in the terminal
         db = Database(f"sqlite:///{data / 'siyu.db'}")
         status = eventually(
-            lambda: [s for s in read_status(db, settings.wechaty) if s.qr_code], 10, "QR saved"
+            lambda: [s for s in status_of(db, settings.wechaty) if s.qr_code], 10, "QR saved"
         )[0]
         assert status.qr_code == qr and status.state == "waiting_scan"
         assert status.banner == "微信账号 default 等待扫码登录"
@@ -554,7 +568,7 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
         bot.wait_for("账号已退出登录")
         bot.wait_for("LOGGED OUT")  # the operator's log, loudly
         status = eventually(
-            lambda: [s for s in read_status(db, settings.wechaty) if s.state == "logged_out"],
+            lambda: [s for s in status_of(db, settings.wechaty) if s.state == "logged_out"],
             10,
             "logout recorded",
         )[0]

@@ -24,6 +24,17 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+def customer(db: Database, contact: str = "wx-zhang") -> int:
+    from bot.store import customers
+
+    with db.session() as s:
+        customers.ensure_adviser(session=s, adviser_id="wang", name="王")
+        found, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wechaty_contact", identity_value=contact, adviser_id="wang"
+        )
+    return found.id
+
+
 def events(account: str, *ids: str, kind: str = "message") -> list[NewEvent]:
     return [NewEvent(account, kind, i, T0 + timedelta(seconds=n)) for n, i in enumerate(ids)]
 
@@ -54,6 +65,7 @@ def test_events_are_stored_once_in_arrival_order(db: Database) -> None:
 
 
 def test_a_row_moves_through_its_stages_and_loses_its_text(db: Database) -> None:
+    cid = customer(db)
     with db.session() as s:
         a, b, c = inbox_repo.add_events(session=s, events=events("wang", "m1", "m2", "m3"))
         inbox_repo.mark_ready(
@@ -67,17 +79,19 @@ def test_a_row_moves_through_its_stages_and_loses_its_text(db: Database) -> None
         inbox_repo.mark_skipped(session=s, ids=[c], now=T0)
     with db.session() as s:
         inbox_repo.mark_logged(
-            session=s, item_id=a, message_id=7, customer_id=3, done=False, now=T0
+            session=s, item_id=a, message_id=7, customer_id=cid, done=False, now=T0
         )
-        inbox_repo.mark_logged(session=s, item_id=b, message_id=8, customer_id=3, done=True, now=T0)
+        inbox_repo.mark_logged(
+            session=s, item_id=b, message_id=8, customer_id=cid, done=True, now=T0
+        )
     with db.session() as s:
         [logged] = inbox_repo.unfinished(session=s, account="wang", status="logged")
         assert logged.payload == {"message": {"text": "多少钱"}} and logged.logged_at == T0
         inbox_repo.mark_done(session=s, item_id=a, now=T0)
         done = inbox_repo.unfinished(session=s, account="wang", status="done")
     assert [(r.event_id, r.payload, r.customer_id) for r in done] == [
-        ("m1", None, 3),
-        ("m2", None, 3),
+        ("m1", None, cid),
+        ("m2", None, cid),
     ]
     assert statuses(db)["m3"] == "skipped"
 
@@ -116,20 +130,45 @@ def test_failures_park_after_the_limit_and_requeue_to_the_failed_stage(db: Datab
         assert inbox_repo.counts(session=s)["wang"].backlog == 2
 
 
-def test_finished_rows_are_purged_and_a_customer_is_forgotten(db: Database) -> None:
+def test_finished_rows_are_purged(db: Database) -> None:
+    cid = customer(db)
+    with db.session() as s:
+        a, b = inbox_repo.add_events(session=s, events=events("wang", "m1", "m2"))
+        inbox_repo.mark_ready(session=s, rows=[(b, "wx-li", {})], now=T0)
+        inbox_repo.mark_logged(
+            session=s, item_id=a, message_id=1, customer_id=cid, done=True, now=T0
+        )
+    with db.session() as s:
+        assert inbox_repo.purge_finished(session=s, before=T0 - timedelta(days=1)) == 0
+        assert inbox_repo.purge_finished(session=s, before=T0 + timedelta(days=1)) == 1
+    assert statuses(db) == {"m2": "ready"}
+
+
+def test_forgetting_a_customer_erases_their_inbox_rows_parked_ones_too(db: Database) -> None:
+    from bot.store import erasure
+
+    def body(contact: str, text: str) -> dict[str, object]:
+        return {"message": {"channel": "wechaty", "contact_id": contact, "text": text}}
+
+    zhang = customer(db)
     with db.session() as s:
         a, b, c = inbox_repo.add_events(session=s, events=events("wang", "m1", "m2", "m3"))
         inbox_repo.mark_ready(
             session=s,
-            rows=[(b, "wx-zhang", {"message": {"text": "我的电话"}}), (c, "wx-li", {})],
+            rows=[(b, "wx-zhang", body("wx-zhang", "我的电话")), (c, "wx-li", body("wx-li", "?"))],
             now=T0,
         )
-        inbox_repo.mark_logged(session=s, item_id=a, message_id=1, customer_id=5, done=True, now=T0)
+        inbox_repo.mark_logged(
+            session=s, item_id=a, message_id=None, customer_id=zhang, done=False, now=T0
+        )
+        inbox_repo.record_failure(session=s, item_id=b, stage="log", error="x", park=True, now=T0)
+        inbox_repo.record_failure(session=s, item_id=c, stage="log", error="x", park=True, now=T0)
     with db.session() as s:
-        assert inbox_repo.purge_finished(session=s, before=T0 - timedelta(days=1)) == 0
-        assert inbox_repo.erase_customer(session=s, customer_id=9, contact_keys=["wx-zhang"]) == 1
-        assert inbox_repo.purge_finished(session=s, before=T0 + timedelta(days=1)) == 1
-    assert statuses(db) == {"m3": "ready"}
+        assert inbox_repo.link_parked(session=s) == 1  # wx-li is nobody's yet
+    with db.session() as s:
+        counts = erasure.erase_customer(session=s, customer_id=zhang, actor="test")
+    assert counts["channel_inbox"] == 2
+    assert statuses(db) == {"m3": "parked"}
 
 
 def test_account_state_is_saved_and_listed(db: Database) -> None:

@@ -40,9 +40,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import StatementError
+
 from bot.channels.journal import CaptureJournal
 from bot.domain import IncomingMessage, SuggestionResult
-from bot.errors import ChannelError, one_line
+from bot.errors import ChannelError
 from bot.pipeline.assistant import Received
 from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import WechatySettings
@@ -50,6 +52,7 @@ from bot.store import Database
 from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
 from bot.store.channel_inbox import InboxItem, NewEvent
+from knowledge.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,15 @@ LOGGING_FIRST_MAX_WAIT_S = 2.0
 
 class NotConnected(ChannelError):
     """The account is not connected: the payload cannot be fetched now (not a failure)."""
+
+
+def reason(exc: BaseException) -> str:
+    """One line for a failed try, stored and logged: a database error is its driver's
+    first line (SQLAlchemy's text adds the statement and its parameters: customer text)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"{type(exc.orig).__name__}: {first}"
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -369,6 +381,15 @@ class Inbox:
                 return
             for flow in self._flows.values():
                 flow.sweep()
+
+            def link() -> int:
+                with self._db.session() as session:
+                    return inbox_repo.link_parked(session=session)
+
+            try:
+                await self.db(link)
+            except Exception as exc:
+                log.warning("inbox: linking parked rows to customers failed: %s", one_line(exc))
             if keep and self._clock() - last_purge >= PURGE_S:
                 last_purge = self._clock()
                 before = datetime.now(UTC) - timedelta(days=keep)
@@ -393,7 +414,7 @@ class Inbox:
         """Count a failed try of ``item`` at ``stage``; True when it is now parked."""
         flow = self._flows[item.account]
         flow.stats.failures += 1
-        error = f"{type(exc).__name__}: {one_line(exc)}"
+        error = reason(exc)
         attempts = item.attempts + 1
         park = attempts >= self.settings.max_attempts
         now = datetime.now(UTC)

@@ -41,10 +41,11 @@ from bot.channels.inbox import Inbox, InboxSource, NotConnected, Resolved, conta
 from bot.channels.inbox import message_payload as message_payload
 from bot.channels.notes import NoteSender, adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
-from bot.errors import ChannelError, one_line
+from bot.errors import ChannelError
 from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.settings import AccountConfig, WechatySettings
 from bot.vocab import Direction
+from knowledge.errors import one_line
 
 
 # --------------------------------------------------------------------------- SDK shims
@@ -611,6 +612,7 @@ class WechatyAccountChannel(InboxSource):
             connections=st.connections,
             logged_in_at=now,
             endpoint=self.state.endpoint,
+            adviser_id=self._adviser_id(),
         )
 
     def _on_logout(self, payload: EventLogoutPayload) -> None:
@@ -657,8 +659,9 @@ class WechatyAccountChannel(InboxSource):
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("account %s: %s", self.account, one_line(task.exception()))  # type: ignore[arg-type]
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            log.warning("account %s: %s", self.account, one_line(exc))
 
     # ------------------------------------------------------------------ status
     async def _save(self, **values: Any) -> None:

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import database, err, out
+from bot.cli.common import database, err, out, principal
 from bot.errors import ChannelError, ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -186,9 +186,10 @@ def _check(settings: Settings) -> None:
 def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
     from bot.services.channel_status import parked_messages, read_status
 
-    with database(ctx) as (db, _settings):
-        accounts = read_status(db, settings.wechaty)
-        parked = parked_messages(db, limit=PARKED_SHOWN)
+    actor = principal(ctx)
+    with database(ctx) as (db, _settings), db.session() as session:
+        accounts = read_status(session, actor, settings=settings.wechaty)
+        parked = parked_messages(session, actor, settings=settings.wechaty, limit=PARKED_SHOWN)
     if as_json:
         data = {
             "accounts": [_account_json(a) for a in accounts],
@@ -266,8 +267,8 @@ def _requeue(ctx: typer.Context, value: str) -> None:
             ) from exc
         if not ids:
             raise InputError("--requeue 需要搁置消息的 ID（逗号分隔）或 all")
-    with database(ctx) as (db, _settings):
-        count = requeue(db, ids=ids)
+    with database(ctx) as (db, _settings), db.session() as session:
+        count = requeue(session, principal(ctx), ids=ids)
     out.print(
         f"已放回 {count} 条搁置的消息；运行中的 siyu bot 半分钟内会重试",
         markup=False,

@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from bot.services import audit
+from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
 from bot.settings import WechatySettings
-from bot.store import Database
 from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
 
@@ -81,30 +84,41 @@ class ParkedMessage:
 
 
 def read_status(
-    db: Database, settings: WechatySettings, *, now: datetime | None = None
+    session: Session,
+    principal: Principal,
+    *,
+    settings: WechatySettings,
+    now: datetime | None = None,
 ) -> list[AccountStatus]:
-    """Every configured account (and any other with rows), configured ones first."""
+    """The accounts the principal may see — every one for the administrator and a manager
+    without a team, a manager's team's, an adviser's own — configured ones first. The
+    login QR code goes only to the account's own adviser and the administrator (whoever
+    scans it logs in to that WeChat)."""
+    require(principal, *CUSTOMER_VIEWERS)
+    scope = scope_of(session, principal)
     now = now or datetime.now(UTC)
     stale_after = timedelta(seconds=max(60.0, STALE_INTERVALS * settings.heartbeat_interval_s))
-    with db.session() as session:
-        states = {s.account: s for s in accounts_repo.list_states(session=session)}
-        counts = inbox_repo.counts(session=session)
-    configured = [a.key for a in settings.account_configs()]
-    names = configured + sorted((set(states) | set(counts)) - set(configured))
-    endpoints = {a.key: a.endpoint for a in settings.account_configs()}
-    advisers = {a.key: a.adviser_id for a in settings.account_configs()}
+    states = {s.account: s for s in accounts_repo.list_states(session=session)}
+    counts = inbox_repo.counts(session=session)
+    configs = {a.key: a for a in settings.account_configs()}
+    names = list(configs) + sorted((set(states) | set(counts)) - set(configs))
     result = []
     for name in names:
         st = states.get(name)
         c = counts.get(name)
+        config = configs.get(name)
+        adviser = (config.adviser_id if config else None) or (st.adviser_id if st else None)
+        if not scope.allows(adviser):
+            continue
         running = st is not None and st.state != "stopped" and now - st.updated_at <= stale_after
         state = st.state if st is not None and (running or st.state == "stopped") else "not_running"
+        own = principal.is_admin or (adviser is not None and adviser == principal.adviser_id)
         qr = st.qr_code if st is not None and running and state == "waiting_scan" else None
         result.append(
             AccountStatus(
                 account=name,
-                adviser_id=(st.adviser_id if st else None) or advisers.get(name),
-                endpoint=(st.endpoint if st else "") or endpoints.get(name, ""),
+                adviser_id=adviser,
+                endpoint=(st.endpoint if st else "") or (config.endpoint if config else ""),
                 state=state,
                 user_id=st.user_id if st else None,
                 user_name=st.user_name if st else "",
@@ -117,7 +131,7 @@ def read_status(
                 parked=c.parked if c else 0,
                 connections=st.connections if st else 0,
                 drops=st.drops if st else 0,
-                qr_code=qr,
+                qr_code=qr if own else None,
                 error=st.error if st else None,
                 banner=_banner(name, state, st.user_name if st else "", c.parked if c else 0),
             )
@@ -136,14 +150,22 @@ def _banner(account: str, state: str, user_name: str, parked: int) -> str | None
     return None
 
 
-def parked_messages(db: Database, *, limit: int = 100) -> list[ParkedMessage]:
-    """Parked events, oldest first, with what is known of their content."""
-    with db.session() as session:
-        items = inbox_repo.parked(session=session, limit=limit)
+def parked_messages(
+    session: Session, principal: Principal, *, settings: WechatySettings, limit: int = 100
+) -> list[ParkedMessage]:
+    """Parked events in the principal's scope, oldest first, with what is known of their
+    content (customer text: the read is audit-logged)."""
+    require(principal, *CUSTOMER_VIEWERS)
+    scope = scope_of(session, principal)
+    advisers = {a.key: a.adviser_id for a in settings.account_configs()}
+    states = {s.account: s.adviser_id for s in accounts_repo.list_states(session=session)}
     result = []
-    for item in items:
+    for item in inbox_repo.parked(session=session, limit=limit):
         payload = item.payload or {}
         body = payload.get("message") or payload.get("contact") or {}
+        adviser = body.get("adviser_id") or advisers.get(item.account) or states.get(item.account)
+        if not scope.allows(adviser):
+            continue
         result.append(
             ParkedMessage(
                 id=item.id,
@@ -159,11 +181,17 @@ def parked_messages(db: Database, *, limit: int = 100) -> list[ParkedMessage]:
                 text=str(body.get("text") or body.get("hello") or ""),
             )
         )
+    audit.record(session, principal, "channel.parked.view", "channel", "", count=len(result))
     return result
 
 
-def requeue(db: Database, *, ids: list[int] | None) -> int:
+def requeue(session: Session, principal: Principal, *, ids: list[int] | None) -> int:
     """Put parked events (all when ``ids`` is None) back to the stage that failed; the
-    running bot takes them up within half a minute. Returns how many."""
-    with db.session() as session:
-        return inbox_repo.requeue(session=session, ids=ids, now=datetime.now(UTC))
+    running bot takes them up within half a minute. Managers and the administrator only
+    (audit-logged). Returns how many."""
+    require(principal, "manager")
+    count = inbox_repo.requeue(session=session, ids=ids, now=datetime.now(UTC))
+    audit.record(
+        session, principal, "channel.requeue", "channel", "", ids=ids or "all", count=count
+    )
+    return count

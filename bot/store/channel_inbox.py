@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.models import ChannelInbox
+from bot.store.models import ChannelInbox, Identity
 from bot.store.records import aware
 
 #: Statuses still to be processed, in pipeline order.
@@ -91,8 +91,8 @@ def add_events(*, session: Session, events: Sequence[NewEvent]) -> list[int]:
         return []
     seen: set[tuple[str, str]] = set()
     for account in {e.account for e in events}:
-        ids = [e.event_id for e in events if e.account == account]
-        for chunk in _chunks(ids, 500):
+        event_ids = [e.event_id for e in events if e.account == account]
+        for chunk in _chunks(event_ids, 500):
             found = session.scalars(
                 select(ChannelInbox.event_id).where(
                     ChannelInbox.account == account, ChannelInbox.event_id.in_(chunk)
@@ -125,7 +125,7 @@ def add_events(*, session: Session, events: Sequence[NewEvent]) -> list[int]:
         with session.begin_nested():
             return list(session.scalars(stmt, rows))
     except IntegrityError:  # another writer raced us: one row at a time, skipping theirs
-        ids = []
+        ids: list[int] = []
         for row in rows:
             try:
                 with session.begin_nested():
@@ -300,15 +300,32 @@ def purge_finished(*, session: Session, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def erase_customer(*, session: Session, customer_id: int, contact_keys: Sequence[str]) -> int:
-    """Forget a customer: delete the inbox rows logged for them, and the unprocessed or
-    parked rows of their channel contacts (``contact_keys``: their Wechaty contact ids).
-    Returns how many rows were deleted."""
-    clause = ChannelInbox.customer_id == customer_id
-    if contact_keys:
-        clause = or_(clause, ChannelInbox.contact_key.in_(list(contact_keys)))
-    result = session.execute(delete(ChannelInbox).where(clause))
-    return int(getattr(result, "rowcount", 0) or 0)
+def link_parked(*, session: Session) -> int:
+    """Parked rows whose customer is known by now get their ``customer_id`` (so that
+    forgetting the customer erases them, bot/store/ownership.py); returns how many."""
+    rows = session.scalars(
+        select(ChannelInbox).where(
+            ChannelInbox.status == "parked",
+            ChannelInbox.customer_id.is_(None),
+            ChannelInbox.payload.is_not(None),
+        )
+    ).all()
+    linked = 0
+    for row in rows:
+        body = (row.payload or {}).get("message") or (row.payload or {}).get("contact") or {}
+        contact, channel = body.get("contact_id"), body.get("channel")
+        if not contact or not channel:
+            continue
+        customer = session.scalar(
+            select(Identity.customer_id).where(
+                Identity.kind == f"{channel}_contact", Identity.value == contact
+            )
+        )
+        if customer is not None:
+            row.customer_id = customer
+            linked += 1
+    session.flush()
+    return linked
 
 
 def utcnow() -> datetime:

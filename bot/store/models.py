@@ -446,10 +446,11 @@ class ChannelInbox(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    #: The logged ``messages`` row and its customer (no foreign keys: erasure and merges
-    #: own those rows; this table follows them through ``customer_id``).
+    #: The logged ``messages`` row (a plain id: the row goes with its customer) and the
+    #: customer (set once logged, or once a parked row's contact is known), through which
+    #: merge, delete, forget and export find the row (bot/store/ownership.py).
     message_id: Mapped[int | None] = mapped_column(Integer)
-    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     #: When the event reached the process, and when its message was logged.
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     logged_at: Mapped[datetime | None]

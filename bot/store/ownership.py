@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from bot.store.models import (
     AuditLog,
     Base,
+    ChannelInbox,
     Conversation,
     Customer,
     CustomerMerge,
@@ -244,6 +245,14 @@ OWNED: tuple[Owned, ...] = (
         export=Export("messages"),
         # the adviser's lines in the customer's 1:1 chat go with the chat
         refs=(Ref("conversation_id", Follow(where={"is_group": False})),),
+    ),
+    Owned(
+        ChannelInbox,
+        Direct(),  # rows are linked to their customer once logged (or parked and known)
+        merge=Move("channel_inbox"),
+        delete="delete",
+        erase=Remove("channel_inbox"),
+        export=Export("channel_inbox"),
     ),
     Owned(
         CustomerTag,

@@ -54,6 +54,9 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("logged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_channel_inbox_customer_id_customers")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_channel_inbox")),
         sa.UniqueConstraint("account", "event_id", name=op.f("uq_channel_inbox_account")),
     )

@@ -1,0 +1,92 @@
+"""What each role sees of the channel accounts (bot/services/channel_status.py): an
+adviser their own account (with its login QR code), a manager every account in scope but
+no QR code, an operator nothing; requeueing is for managers, audit-logged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.errors import PermissionDenied
+from bot.services import channel_status
+from bot.services.access import Principal, cli_principal
+from bot.settings import WechatySettings
+from bot.store import Database
+from bot.store import channel_accounts as accounts_repo
+from bot.store import channel_inbox as inbox_repo
+from bot.store.models import AuditLog
+
+SETTINGS = WechatySettings.model_validate(
+    {
+        "accounts": [
+            {"adviser_id": "wang", "endpoint": "h:1", "token_env": "T_WANG"},
+            {"adviser_id": "li", "endpoint": "h:2", "token_env": "T_LI"},
+        ]
+    }
+)
+WANG = Principal(username="wang", role="adviser", adviser_id="wang")
+BOSS = Principal(username="boss", role="manager")
+OPS = Principal(username="ops", role="operator")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'status.db'}")
+    database.migrate()
+    now = datetime.now(UTC)
+    with database.session() as s:
+        accounts_repo.save_state(
+            session=s, account="wang", now=now, state="waiting_scan", qr_code="qr-wang"
+        )
+        accounts_repo.save_state(session=s, account="li", now=now, state="logged_out")
+        ids = inbox_repo.add_events(
+            session=s,
+            events=[
+                inbox_repo.NewEvent("wang", "message", "w1", now),
+                inbox_repo.NewEvent("li", "message", "l1", now),
+            ],
+        )
+        for row_id, (account, contact) in zip(ids, [("wang", "c1"), ("li", "c2")], strict=True):
+            body = {"message": {"adviser_id": account, "contact_id": contact, "text": "在吗"}}
+            inbox_repo.mark_ready(session=s, rows=[(row_id, contact, body)], now=now)
+            inbox_repo.record_failure(
+                session=s, item_id=row_id, stage="log", error="x", park=True, now=now
+            )
+    yield database
+    database.dispose()
+
+
+def test_an_adviser_sees_their_own_account_and_its_qr_code(db: Database) -> None:
+    with db.session() as s:
+        [mine] = channel_status.read_status(s, WANG, settings=SETTINGS)
+        parked = channel_status.parked_messages(s, WANG, settings=SETTINGS)
+    assert (mine.account, mine.state, mine.qr_code) == ("wang", "waiting_scan", "qr-wang")
+    assert [p.event_id for p in parked] == ["w1"]
+
+
+def test_a_manager_sees_every_account_but_no_qr_code(db: Database) -> None:
+    with db.session() as s:
+        accounts = channel_status.read_status(s, BOSS, settings=SETTINGS)
+        assert len(channel_status.parked_messages(s, BOSS, settings=SETTINGS)) == 2
+    assert [(a.account, a.qr_code) for a in accounts] == [("wang", None), ("li", None)]
+    li = accounts[1]
+    assert li.banner == "微信账号 li 已退出登录，收不到消息：请重新扫码登录"
+    admin = cli_principal("root")
+    with db.session() as s:
+        assert channel_status.read_status(s, admin, settings=SETTINGS)[0].qr_code == "qr-wang"
+
+
+def test_an_operator_sees_nothing_and_only_managers_requeue(db: Database) -> None:
+    with db.session() as s, pytest.raises(PermissionDenied):
+        channel_status.read_status(s, OPS, settings=SETTINGS)
+    with db.session() as s, pytest.raises(PermissionDenied):
+        channel_status.requeue(s, WANG, ids=None)
+    with db.session() as s:
+        assert channel_status.requeue(s, BOSS, ids=None) == 2
+    with db.session() as s:
+        actions = list(s.scalars(select(AuditLog.action).order_by(AuditLog.id)))
+    assert "channel.requeue" in actions
