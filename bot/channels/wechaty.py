@@ -51,7 +51,8 @@ from knowledge.errors import one_line
 # --------------------------------------------------------------------------- SDK shims
 def _install_sdk_shims() -> None:
     """Make python-wechaty 0.10.7 (unmaintained) import and work on Python 3.11 against
-    a 1.x puppet service. Must run before ``wechaty`` is imported. See DESIGN.md."""
+    a 1.x puppet service. Must run before ``wechaty`` is imported; each step below says
+    what it works around."""
     # 0. The SDK's loggers print every event at INFO to stderr (their own handlers, set
     #    at import from WECHATY_LOG); keep warnings only unless the user asks for more.
     os.environ.setdefault("WECHATY_LOG", "warn")

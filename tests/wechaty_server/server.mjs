@@ -28,7 +28,7 @@
 //          {"event": "accepted", "id", "contact"}        the bot accepted a friendship
 //          {"event": "alias", "contact", "alias"}        the bot set an alias
 //
-// The subclass of PuppetMock fills in what the mock leaves out (DESIGN.md): send returns
+// The subclass of PuppetMock fills in what the mock leaves out: send returns
 // the new message id, a friendship has a real payload, accept and alias do something.
 process.env.WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER = 'true'
 
