@@ -351,7 +351,8 @@ class WechatySettings(_Section):
     inbox_window: int = Field(default=500, ge=10, le=100_000)
     #: Threads making suggestions (logging never waits for them).
     suggest_workers: int = Field(default=2, ge=1, le=32)
-    #: Processed inbox rows (their text is cleared at once) are deleted after this many days.
+    #: Processed inbox rows (their text is cleared at once) are deleted after this many
+    #: days; 0 = kept.
     inbox_keep_days: int = Field(default=7, ge=0, le=3650)
     #: Service discovery when endpoint is empty: {token} is replaced by the token.
     discovery_url: str = "https://api.chatie.io/v0/hosties/{token}"
