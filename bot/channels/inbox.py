@@ -342,9 +342,7 @@ class Inbox:
                 # (Only ids wait here; the database is what bounds the inbox.)
                 self._captured.extendleft(reversed(batch))
                 log.error(
-                    "writing %d events to the inbox failed: %s",
-                    len(self._captured),
-                    one_line(exc),
+                    "writing %d events to the inbox failed: %s", len(self._captured), reason(exc)
                 )
                 log.debug("inbox write failure", exc_info=True)
                 if stop.is_set():
