@@ -668,3 +668,13 @@ def test_python_3_13_is_reported_as_unsupported(
     assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--check") == 1
     err = capsys.readouterr().err
     assert "需要 Python 3.11 或 3.12" in err and "siyu-copilot[wechat]" not in err
+
+
+def test_requeue_names_what_it_needs_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "abc") == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == ["错误 error: --requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 'abc'"]
+    assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "all") == 0
+    assert "已放回 0 条搁置的消息" in capsys.readouterr().out
