@@ -418,7 +418,7 @@ class Segment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# --------------------------------------------------------------------------- schema 0005
+# --------------------------------------------------------------------------- schema 0006
 class ChannelInbox(Base):
     """The channel's durable inbox: every message / friend-request event of a channel
     account, written before anything slow (bot.channels.inbox), then processed per
