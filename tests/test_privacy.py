@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.pipeline.privacy import TOKENS, PiiMatch, find_pii, mask_pii
+from bot.pipeline.privacy import TOKENS, PiiMatch, find_pii, mask_names, mask_pii
 
 
 def with_luhn_digit(prefix: str) -> str:
@@ -268,3 +268,172 @@ def test_pathological_input_does_not_backtrack(text: str) -> None:
 def test_import_compiles_nothing() -> None:
     code = "import bot.pipeline.privacy as p; assert p._patterns.cache_info().currsize == 0"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- variants
+#: (text, what it must become): how people actually write numbers and addresses
+#: (issue 13). Every row must be masked exactly so.
+MASKED = [
+    # mobile numbers, every way they were seen written
+    ("138.0013.8000", "【手机号】"),
+    ("138  0013  8000", "【手机号】"),
+    ("1380 0138 000", "【手机号】"),
+    ("138 001 38000", "【手机号】"),
+    ("1 3 8 0 0 1 3 8 0 0 0", "【手机号】"),
+    ("一三八零零一三八零零零", "【手机号】"),
+    ("幺三八 零零幺三 八零零零", "【手机号】"),
+    ("tel13800138000", "tel【手机号】"),
+    ("138_0013_8000", "【手机号】"),
+    ("138/0013/8000", "【手机号】"),
+    ("138，0013，8000", "【手机号】"),
+    ("电话：138.0013.8000，谢谢", "电话：【手机号】，谢谢"),
+    ("我的号码是138  0013  8000哦", "我的号码是【手机号】哦"),
+    ("打1380 0138 000找我", "打【手机号】找我"),
+    ("手机 138 001 38000。", "手机 【手机号】。"),
+    ("号码一三八零零一三八零零零，微信同号", "号码【手机号】，微信同号"),
+    ("幺三八零零幺三八零零零", "【手机号】"),
+    ("一三九 一二三四 五六七八", "【手机号】"),
+    ("１３８．００１３．８０００", "【手机号】"),
+    ("Tel:13800138000", "Tel:【手机号】"),
+    ("TEL13800138000", "TEL【手机号】"),
+    ("phone13800138000", "phone【手机号】"),
+    ("mobile 138-0013-8000", "mobile 【手机号】"),
+    ("+86.138.0013.8000", "【手机号】"),
+    ("+86 138/0013/8000", "【手机号】"),
+    ("0086 138_0013_8000", "【手机号】"),
+    ("138 - 0013 - 8000", "【手机号】"),
+    ("138--0013--8000", "【手机号】"),
+    ("(138)0013-8000", "(138)0013-8000"),  # a bracket closes only an area code
+    ("138\u00a00013\u00a08000", "【手机号】"),
+    ("138\u30000013\u30008000", "【手机号】"),
+    ("139－1234－5678", "【手机号】"),
+    ("199 1234 5678；", "【手机号】；"),
+    ("1 5 9 1 2 3 4 5 6 7 8", "【手机号】"),
+    ("一五九一二三四五六七八", "【手机号】"),
+    ("幺八六 幺二三四 五六七八", "【手机号】"),
+    ("两个号：13800138000、13900139000", "两个号：【手机号】、【手机号】"),
+    # ID card numbers
+    ("11010519491231002Ｘ", "【身份证号】"),
+    ("11010519491231002ｘ", "【身份证号】"),
+    ("110 105 1949 1231 0025", "【身份证号】"),
+    ("身份证110 105 1949 1231 0025。", "身份证【身份证号】。"),
+    ("110105.19491231.002X", "【身份证号】"),
+    ("110105-1949-1231-002X", "【身份证号】"),
+    ("1101 0519 4912 3100 2X", "【身份证号】"),  # any grouping, when the check digit is right
+    ("身份证号：１１０１０５１９４９１２３１００２Ｘ", "身份证号：【身份证号】"),
+    # bank cards
+    ("62220 21234 56789 0123", "【银行卡号】"),
+    ("卡号62220 21234 56789 0123", "卡号【银行卡号】"),
+    ("6222.0212.3456.7890.123", "【银行卡号】"),
+    ("622202 123456 789012 3", "【银行卡号】"),
+    ("6222_0212_3456_7890", "【银行卡号】"),
+    ("打到 6222/0212/3456/7890 这张卡", "打到 【银行卡号】 这张卡"),
+    # e-mail
+    ("zhangsan＠qq.com", "【邮箱】"),
+    ("张三@163.com", "【邮箱】"),
+    ("邮箱是张三@163.com，收到回复", "邮箱是【邮箱】，收到回复"),
+    ("我的邮箱：欧阳娜娜@qq.com", "我的邮箱：【邮箱】"),
+    ("发到zhangsan＠qq．com吧", "发到【邮箱】吧"),
+    ("联系wang.wu@example.cn", "联系【邮箱】"),
+    ("ZHANG@163.COM", "【邮箱】"),
+    ("李四_01@qq.com", "【邮箱】"),
+    # WeChat ids and QQ numbers, when introduced as such
+    ("微信号 abc_123", "微信号 【微信号】"),
+    ("微信号：zhang_san88", "微信号：【微信号】"),
+    ("加我微信 wxid_abc123xyz", "加我微信 【微信号】"),
+    ("微信:Li-Na-2024", "微信:【微信号】"),
+    ("vx: lina_0308", "vx: 【微信号】"),
+    ("VX lina_0308 备注姓名", "VX 【微信号】 备注姓名"),
+    ("wx号是 sunny_day9", "wx号是 【微信号】"),
+    ("V信 happy_mom2020", "V信 【微信号】"),
+    ("wechat: zhangsan2024", "wechat: 【微信号】"),
+    ("WeChat ID zhangsan2024", "WeChat ID 【微信号】"),
+    ("weixin zhangsan2024", "weixin 【微信号】"),
+    ("QQ 12345678", "QQ 【QQ号】"),
+    ("qq号：123456789", "qq号：【QQ号】"),
+    ("我的QQ是 987654321", "我的QQ是 【QQ号】"),
+    ("ＱＱ：10001", "ＱＱ：【QQ号】"),
+    ("扣扣 2233445566", "扣扣 【QQ号】"),
+    ("Q Q 号码 12345678", "Q Q 号码 【QQ号】"),
+    ("加QQ12345678，或者微信 abc_123", "加QQ【QQ号】，或者微信 【微信号】"),
+    # the kinds that were already found, in new company
+    ("座机010.62345678", "座机【电话】"),
+    ("深圳0755 1234 567", "深圳【电话】"),
+    (
+        "王女士 138.0013.8000，邮箱 wang@qq.com，QQ 12345678",
+        "王女士 【手机号】，邮箱 【邮箱】，QQ 【QQ号】",
+    ),
+]
+
+#: Not personal data: these stay exactly as written.
+KEPT = [
+    "价格 ¥12,800，分期 3 期",
+    "12800.00 元，优惠 1.5 万",
+    "13,800,138,000 元的大单",
+    "保额 50 万，年缴 3000 元，交 20 年",
+    "2026.01.15 到 2026.02.01",
+    "2026/01/15 14:30",
+    "2026-01-15 13:30:00",
+    "二〇二六年一月十五日",
+    "一二三四五六七八九",
+    "三三两两来了",
+    "第 1 2 3 期",
+    "订单号 2026011512345678",
+    "订单号：20260115123456789",
+    "快递单号 773012345678901",
+    "运单号 SF1234567890123",
+    "型号 ABC-1380013800",
+    "SKU 6901234567892",
+    "货号 A1381234567800",
+    "产品编码 P-2026-0115-001",
+    "版本 V2026.11.23",
+    "服务器 192.168.10.100",
+    "验证码 123456",
+    "房间号 8808，楼层 18",
+    "1381234567",  # ten digits: too short
+    "400-123-4567",
+    "95588",
+    "微信支付 3000 元",
+    "加我微信聊",
+    "QQ音乐会员",
+    "vxlan_config 设置",
+    "邮箱 @ 前面写名字",
+    "5 10 15 20 25 30 35",
+    "数量：3，单价：4680，合计：14040",
+    "12 15 18 20 25 30",
+]
+
+
+def test_the_variant_table_is_large_enough() -> None:
+    assert len(MASKED) + len(KEPT) >= 80 and len(MASKED) >= 60
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), MASKED, ids=[f"mask{i:02d}" for i in range(len(MASKED))]
+)
+def test_written_variants_are_masked(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+    assert mask_pii(expected) == expected, "masking twice changes nothing"
+
+
+@pytest.mark.parametrize("text", KEPT, ids=[f"keep{i:02d}" for i in range(len(KEPT))])
+def test_prices_dates_orders_and_codes_stay(text: str) -> None:
+    assert find_pii(text) == [], find_pii(text)
+
+
+def test_names_are_masked_longest_first() -> None:
+    assert mask_names("张丽丽您好，张丽的单子", ["张丽", "张丽丽", "", None, "王"]) == (
+        "【客户】您好，【客户】的单子"
+    )
+    assert mask_names("王您好", ["王"]) == "王您好", "one character is too short to mask"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我" * 100_000 + "@", "一" * 100_000, "1." * 50_000, "微信 " * 20_000, "QQ" * 50_000],
+    ids=["cjk-then-at", "cjk-digits", "dots", "wechat-labels", "qq-labels"],
+)
+def test_new_shapes_do_not_backtrack(text: str) -> None:
+    started = time.perf_counter()
+    mask_pii(text)
+    assert time.perf_counter() - started < NO_BACKTRACKING_S

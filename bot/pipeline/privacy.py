@@ -1,26 +1,39 @@
-"""Mask personal data before any text leaves for an LLM.
+"""Mask personal data before any text leaves for an LLM (or reaches a report).
 
 ``mask_pii`` replaces mainland mobile numbers, landlines with an area code, resident ID
-numbers (18 and 15 digits), bank card numbers and e-mail addresses with Chinese
-placeholder tokens (【手机号】 …). ``find_pii`` reports where they are.
+numbers (18 and 15 digits), bank card numbers, e-mail addresses, and WeChat ids and QQ
+numbers introduced as such (「微信号 abc_123」「QQ 12345678」) with Chinese placeholder
+tokens (【手机号】 …). ``find_pii`` reports where they are; ``mask_names`` replaces given
+names (a customer's own name in an adviser's message).
 
-How numbers are found: one regex finds *runs* of digit groups joined by single
-separators (space, dash, a closing bracket after an area code); each run is split into
-its groups and the longest span of consecutive groups that has the shape of a known kind
-is taken, left to right. So ``2026-01-15 13812345678`` masks only the phone, and prices,
-years, dates, short codes and order numbers (no known shape) stay as they are. Runs touching
-an ASCII letter or digit (``SO2026…``, ``abc123``) are never numbers of ours. Full-width
-digits (１３８…) count as digits.
+How numbers are found: one regex finds *runs* of digit groups joined by short separators
+(spaces, dashes, dots, slashes, underscores, full-width commas, a closing bracket after an
+area code); each run is split into its groups and the longest span of consecutive groups
+that has the shape of a known kind is taken, left to right. So ``2026-01-15 13812345678``
+masks only the phone, and prices, years, dates, short codes and order numbers (no known
+shape) stay as they are. Digits are ASCII, full-width (１３８…) or Chinese numerals
+(一三八 / 幺三八 / 零〇 / 两); each counts as one digit, so positions carry over. A run
+touching an ASCII letter (``SO2026…``, ``abc123``) is never a number of ours, unless the
+letters are a phone label (``tel13800138000``). Shapes accepted:
+
+- mobile: 11 digits ``1[3-9]…`` as one group, 3-4-4, 3-8, 7-4, 4-4-3, 3-3-5, or spelled
+  digit by digit (``1 3 8 0 …``), optionally after +86 / 0086 / 86;
+- ID card: 18 digits (a valid birth date inside) as one group, 6-8-4, 6-4-4-4 or
+  3-3-4-4-4, or grouped any other way when its check digit is right; 15 digits, 6-6-3;
+- bank card: 16–19 digits as one group, or in groups of 4, 5 or 6 (the last shorter),
+  when Luhn-valid, UnionPay (62…), grouped, or next to words about a card — and never
+  right after words about an order or a parcel.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-PiiKind = Literal["mobile", "landline", "id_card", "bank_card", "email"]
+PiiKind = Literal["mobile", "landline", "id_card", "bank_card", "email", "wechat", "qq"]
 
 #: The token that replaces each kind of personal data.
 TOKENS: dict[PiiKind, str] = {
@@ -29,28 +42,50 @@ TOKENS: dict[PiiKind, str] = {
     "id_card": "【身份证号】",
     "bank_card": "【银行卡号】",
     "email": "【邮箱】",
+    "wechat": "【微信号】",
+    "qq": "【QQ号】",
 }
+#: What ``mask_names`` puts in place of a name.
+NAME_TOKEN = "【客户】"
 
-_DIGIT = "[0-9\uff10-\uff19]"
-_TO_ASCII_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-# A separator allowed between two digit groups: one space (ASCII, no-break, ideographic)
-# or one dash (ASCII, Unicode hyphens and dashes, full-width).
-_SEP = "[ \u00a0\u3000\\-\u2010-\u2015\uff0d]"
+# Digits: ASCII, full-width, and Chinese numerals (each one character for one digit).
+_CN_DIGITS = "零〇一幺二两三四五六七八九"
+_DIGIT_CHARS = "0-9\uff10-\uff19" + _CN_DIGITS
+_DIGIT = f"[{_DIGIT_CHARS}]"
+_TO_ASCII_DIGITS = str.maketrans(
+    "０１２３４５６７８９" + _CN_DIGITS + "ＸｘXx", "0123456789" + "0011223456789" + "XXXX"
+)
+# A separator between two digit groups: up to three of space (ASCII, no-break,
+# ideographic), dash (ASCII, Unicode hyphens and dashes, full-width), dot, slash,
+# underscore or full-width comma. (No ASCII comma: 13,800,138,000 is a price.)
+_SEP = "[ \u00a0\u3000\\-\u2010-\u2015\uff0d./_\uff0c\uff0e\uff0f]"
 _CLOSE = "[)）]"
 # Keywords that make a 16–19 digit number a bank card even when it fails the Luhn check
 # (some older domestic debit cards do); looked for just before the number.
 _CARD_CONTEXT = ("卡号", "银行卡", "银行", "账号", "帐号", "账户", "帐户", "卡")
+# ... and keywords that make a single long number something else (an order, a parcel).
+_NOT_CARD_CONTEXT = ("订单", "单号", "运单", "快递", "物流", "编号", "流水", "工单", "发票")
 _CARD_CONTEXT_CHARS = 8
-# At most this many groups form one number (bank card 4-4-4-4-3 has five; +86 prefix and
-# a 3-4-4 mobile has four). Bounds the span search on pathological input.
-_MAX_GROUPS = 5
+# Letters that may touch a phone number ("tel13800138000"), lower case.
+_PHONE_LABELS = frozenset(
+    {"tel", "tele", "telephone", "phone", "mobile", "mob", "cell", "call", "hp", "no"}
+)
+# At most this many groups form one number: a mobile spelled digit by digit has eleven
+# (bank card 4-4-4-4-3 has five). Bounds the span search on pathological input.
+_MAX_GROUPS = 11
 # Digits in the shortest number (mobile; landline 0xxx-xxxxxxx) and the longest (bank card).
 _MIN_DIGITS = 11
 _MAX_DIGITS = 19
-_MOBILE_SHAPES = {(11,), (3, 4, 4), (3, 8), (7, 4)}
-_LANDLINE_LOCAL_SHAPES = {(7,), (8,), (3, 4), (4, 4)}
-_ID18_SHAPES = {(18,), (6, 8, 4), (6, 4, 4, 4)}
+_MOBILE_SHAPES = {(11,), (3, 4, 4), (3, 8), (7, 4), (4, 4, 3), (3, 3, 5)}
+_LANDLINE_LOCAL_SHAPES = {(7,), (8,), (3, 4), (4, 3), (4, 4)}
+_ID18_SHAPES = {(18,), (6, 8, 4), (6, 4, 4, 4), (3, 3, 4, 4, 4)}
 _ID15_SHAPES = {(15,), (6, 6, 3)}
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+# E-mail: a non-ASCII local part (张三@163.com) is at most this many characters, and
+# stops at words that usually come before an address.
+_LOCAL_CJK_CHARS = 4
+_LOCAL_STOPS = frozenset("是为的：:到给至往发箱址件")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +102,8 @@ class _Patterns:
     run: re.Pattern[str]
     group: re.Pattern[str]
     email: re.Pattern[str]
+    wechat: re.Pattern[str]
+    qq: re.Pattern[str]
     mobile: re.Pattern[str]
     id18: re.Pattern[str]
     id15: re.Pattern[str]
@@ -76,24 +113,42 @@ class _Patterns:
 def _patterns() -> _Patterns:
     """Compiled once, on first use (nothing is compiled at import)."""
     return _Patterns(
+        # Greedy and unambiguous (digits and separators are disjoint), so linear; the
+        # look-behind keeps a run from starting inside a longer one.
         run=re.compile(
-            rf"(?<![0-9\uff10-\uff19A-Za-z+])\+?{_DIGIT}+(?:(?:{_SEP}|{_CLOSE}{_SEP}?){_DIGIT}+)*"
-            rf"[Xx]?(?![0-9\uff10-\uff19A-Za-z])"
+            rf"(?<![{_DIGIT_CHARS}+])\+?{_DIGIT}+"
+            rf"(?:(?:{_SEP}{{1,3}}|{_CLOSE}{_SEP}{{0,3}}){_DIGIT}+)*[XxＸｘ]?(?![{_DIGIT_CHARS}])"
         ),
-        group=re.compile(r"[0-9]+[Xx]?"),
+        group=re.compile(r"[0-9]+X?"),
         # The look-behind stops a match from starting inside a longer word, which also
-        # keeps the scan linear on long runs without an "@".
+        # keeps the scan linear on long runs without an "@". The local part may hold
+        # CJK letters (张三@163.com; trimmed afterwards); "＠" and "．" count as well.
         email=re.compile(
-            r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*"
-            r"@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}"
+            r"(?<![A-Za-z0-9._%+\-\u4e00-\u9fff])[A-Za-z0-9\u4e00-\u9fff]"
+            r"[A-Za-z0-9._%+\-\u4e00-\u9fff]*"
+            r"[@＠][A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+            r"(?:[.．][A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*[.．][A-Za-z]{2,24}"
             r"(?![A-Za-z0-9\-])"
+        ),
+        # WeChat ids are 6–20 letters, digits, "_" or "-", starting with a letter (wxid_…
+        # too); only when introduced as such. Group 1 is the id.
+        wechat=re.compile(
+            r"(?:微信号?|微信id|薇信|威信|(?<![A-Za-z0-9])v信"
+            r"|(?<![A-Za-z0-9])(?:wechat(?:\s*id)?|weixin|[vw]x)(?=[\s:：号是为]))"
+            r"(?:\s*(?:号|id|是|为|[:：]|号码))*\s*"
+            r"([A-Za-z][A-Za-z0-9_\-]{5,19})(?![A-Za-z0-9_\-])",
+            re.IGNORECASE,
+        ),
+        # QQ numbers: 5–12 digits, not starting with 0, after "QQ" / "扣扣" (group 1).
+        qq=re.compile(
+            r"(?<![A-Za-z0-9])(?:[qQＱｑ]\s?[qQＱｑ]|扣扣)(?:\s*(?:号|号码|是|为|[:：]))*\s*"
+            r"([1-9][0-9]{4,11})(?![0-9])"
         ),
         mobile=re.compile(r"1[3-9][0-9]{9}"),
         # area (6) + birth date YYYYMMDD, loosely checked + sequence (3) + check char
         id18=re.compile(
             r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-            r"[0-9]{3}[0-9Xx]"
+            r"[0-9]{3}[0-9X]"
         ),
         # area (6) + birth date YYMMDD + sequence (3)
         id15=re.compile(
@@ -108,8 +163,14 @@ def find_pii(text: str) -> list[PiiMatch]:
         return []
     patterns = _patterns()
     found: list[PiiMatch] = []
-    if "@" in text:
-        found.extend(PiiMatch("email", m.start(), m.end()) for m in patterns.email.finditer(text))
+    if "@" in text or "＠" in text:
+        found.extend(_emails(text, patterns))
+    labelled: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
+        ("wechat", patterns.wechat),
+        ("qq", patterns.qq),
+    )
+    for kind, pattern in labelled:
+        found.extend(PiiMatch(kind, m.start(1), m.end(1)) for m in pattern.finditer(text))
     for run in patterns.run.finditer(text):
         found.extend(_numbers_in_run(text, run, patterns))
     if not found:
@@ -139,9 +200,45 @@ def mask_pii(text: str) -> str:
     return "".join(parts)
 
 
+def mask_names(text: str, names: Iterable[str | None], token: str = NAME_TOKEN) -> str:
+    """``text`` with each of ``names`` (two characters or longer) replaced by ``token``,
+    longest first (「张丽丽」 before 「张丽」)."""
+    wanted = sorted({n.strip() for n in names if n and len(n.strip()) >= 2}, key=len, reverse=True)
+    for name in wanted:
+        text = text.replace(name, token)
+    return text
+
+
+def _emails(text: str, patterns: _Patterns) -> list[PiiMatch]:
+    """E-mail addresses; a local part starting with CJK letters keeps only the last few
+    of them, after the words that lead to an address (「邮箱是张三@163.com」)."""
+    found = []
+    for m in patterns.email.finditer(text):
+        at = m.start() + re.search("[@＠]", m.group()).start()  # type: ignore[union-attr]
+        position = at
+        while position > m.start() and text[position - 1].isascii():
+            position -= 1
+        # CJK letters belong to the address only when the ASCII part cannot stand alone
+        # (李四_01@…, 张三@…); 「我是zhang@…」 is zhang@….
+        if position == at or text[position] in "._%+-":
+            letters = 0
+            while (
+                position > m.start()
+                and text[position - 1] not in _LOCAL_STOPS
+                and letters < _LOCAL_CJK_CHARS
+            ):
+                position -= 1
+                letters += 1
+        if position < at:
+            found.append(PiiMatch("email", position, m.end()))
+    return found
+
+
 def _numbers_in_run(text: str, run: re.Match[str], patterns: _Patterns) -> list[PiiMatch]:
     """The numbers in one run of digit groups, longest span of groups first."""
     offset = run.start()
+    if not _free_standing(text, run.start(), run.end()):
+        return []
     # Same length as the run (one character for one), so offsets carry over.
     chars = run.group().translate(_TO_ASCII_DIGITS)
     groups = [(m.start(), m.end()) for m in patterns.group.finditer(chars)]
@@ -185,6 +282,19 @@ def _numbers_in_run(text: str, run: re.Match[str], patterns: _Patterns) -> list[
     return found
 
 
+def _free_standing(text: str, start: int, end: int) -> bool:
+    """False when the run touches an ASCII letter (a product code, an order number …),
+    except a phone label just before it (tel13800138000)."""
+    if end < len(text) and text[end].isascii() and text[end].isalpha():
+        return False
+    if start == 0 or not (text[start - 1].isascii() and text[start - 1].isalpha()):
+        return True
+    word_start = start
+    while word_start > 0 and text[word_start - 1].isascii() and text[word_start - 1].isalpha():
+        word_start -= 1
+    return text[word_start:start].lower() in _PHONE_LABELS
+
+
 def _classify(
     chars: str, span: list[tuple[int, int]], *, plus: bool, patterns: _Patterns
 ) -> PiiKind | None:
@@ -199,9 +309,9 @@ def _classify(
         if closed[0] and not any(closed[1:]) and _is_landline(parts):
             return "landline"
         return None
-    if digits[-1] in "Xx":
-        if shape in _ID18_SHAPES and patterns.id18.fullmatch(digits):
-            return "id_card"
+    if digits[-1] == "X":
+        return "id_card" if _is_id18(digits, shape, patterns) else None
+    if "X" in digits:
         return None
     if _is_mobile(parts, plus=plus, patterns=patterns):
         return "mobile"
@@ -209,20 +319,29 @@ def _classify(
         return None
     if digits[0] == "0" and _is_landline(parts):
         return "landline"
-    if shape in _ID18_SHAPES and patterns.id18.fullmatch(digits):
+    if _is_id18(digits, shape, patterns):
         return "id_card"
     if shape in _ID15_SHAPES and patterns.id15.fullmatch(digits):
         return "id_card"
-    if 16 <= len(digits) <= 19 and (
-        len(shape) == 1
-        or (len(shape) >= 4 and all(n == 4 for n in shape[:-1]) and 1 <= shape[-1] <= 4)
-    ):
+    if 16 <= len(digits) <= 19 and (len(shape) == 1 or _card_groups(shape)):
         return "bank_card"
     return None
 
 
+def _card_groups(shape: tuple[int, ...]) -> bool:
+    """Groups of 4, 5 or 6 digits, the last one no longer than the others."""
+    size = shape[0]
+    return (
+        len(shape) >= 3
+        and size in (4, 5, 6)
+        and all(n == size for n in shape[:-1])
+        and 1 <= shape[-1] <= size
+    )
+
+
 def _is_mobile(parts: list[str], *, plus: bool, patterns: _Patterns) -> bool:
-    """11 digits 1[3-9]…, optionally after +86 / 0086 / 86, as one group or 3-4-4 etc."""
+    """11 digits 1[3-9]…, optionally after +86 / 0086 / 86, in one of the usual groupings
+    or spelled digit by digit."""
     rest = list(parts)
     for prefix in ("0086", "86"):
         if rest[0].startswith(prefix) and (plus or prefix == "0086" or len(rest[0]) in (2, 13)):
@@ -233,7 +352,19 @@ def _is_mobile(parts: list[str], *, plus: bool, patterns: _Patterns) -> bool:
     if not rest:
         return False
     shape = tuple(len(part) for part in rest)
-    return shape in _MOBILE_SHAPES and bool(patterns.mobile.fullmatch("".join(rest)))
+    spelled = len(shape) == 11 and set(shape) == {1}
+    return (shape in _MOBILE_SHAPES or spelled) and bool(patterns.mobile.fullmatch("".join(rest)))
+
+
+def _is_id18(digits: str, shape: tuple[int, ...], patterns: _Patterns) -> bool:
+    """18 characters with a birth date, in a usual grouping, or any grouping of at most
+    six groups when the check character is right."""
+    if len(digits) != 18 or not patterns.id18.fullmatch(digits):
+        return False
+    if shape in _ID18_SHAPES:
+        return True
+    total = sum(int(d) * w for d, w in zip(digits[:17], _ID_WEIGHTS, strict=True))
+    return len(shape) <= 6 and _ID_CHECK[total % 11] == digits[17]
 
 
 def _is_landline(parts: list[str]) -> bool:
@@ -255,13 +386,15 @@ def _is_landline(parts: list[str]) -> bool:
 
 
 def _is_bank_card(text: str, start: int, chars: str, span: list[tuple[int, int]]) -> bool:
-    """Luhn-valid always; otherwise when written in groups of four, when it is a UnionPay
-    number (62…), or when the words just before it talk about a card or account."""
+    """Luhn-valid, written in groups, a UnionPay number (62…), or after words about a
+    card or account; never a single number right after words about an order or parcel."""
     digits = "".join(chars[a:b] for a, b in span)
-    if len(span) > 1 or digits.startswith("62") or _luhn_ok(digits):
-        return True
     before = text[max(0, start - _CARD_CONTEXT_CHARS) : start]
-    return any(word in before for word in _CARD_CONTEXT)
+    if any(word in before for word in _CARD_CONTEXT):
+        return True
+    if len(span) == 1 and any(word in before for word in _NOT_CARD_CONTEXT):
+        return False
+    return len(span) > 1 or digits.startswith("62") or _luhn_ok(digits)
 
 
 def _luhn_ok(digits: str) -> bool:
