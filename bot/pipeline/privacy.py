@@ -48,10 +48,10 @@ TOKENS: dict[PiiKind, str] = {
 #: What ``mask_names`` puts in place of a name.
 NAME_TOKEN = "【客户】"
 
-# Digits: ASCII, full-width, and Chinese numerals (each one character for one digit).
+# Digits: ASCII and full-width, or Chinese numerals (each one character for one digit).
+# A run is made of one or the other (「张三13812345678」: 三 is not part of the number).
+_DIGIT_CHARS = "0-9\uff10-\uff19"
 _CN_DIGITS = "零〇一幺二两三四五六七八九"
-_DIGIT_CHARS = "0-9\uff10-\uff19" + _CN_DIGITS
-_DIGIT = f"[{_DIGIT_CHARS}]"
 _TO_ASCII_DIGITS = str.maketrans(
     "０１２３４５６７８９" + _CN_DIGITS + "ＸｘXx", "0123456789" + "0011223456789" + "XXXX"
 )
@@ -100,6 +100,7 @@ class PiiMatch:
 @dataclass(frozen=True, slots=True)
 class _Patterns:
     run: re.Pattern[str]
+    cn_run: re.Pattern[str]
     group: re.Pattern[str]
     email: re.Pattern[str]
     wechat: re.Pattern[str]
@@ -116,8 +117,12 @@ def _patterns() -> _Patterns:
         # Greedy and unambiguous (digits and separators are disjoint), so linear; the
         # look-behind keeps a run from starting inside a longer one.
         run=re.compile(
-            rf"(?<![{_DIGIT_CHARS}+])\+?{_DIGIT}+"
-            rf"(?:(?:{_SEP}{{1,3}}|{_CLOSE}{_SEP}{{0,3}}){_DIGIT}+)*[XxＸｘ]?(?![{_DIGIT_CHARS}])"
+            rf"(?<![{_DIGIT_CHARS}+])\+?[{_DIGIT_CHARS}]+"
+            rf"(?:(?:{_SEP}{{1,3}}|{_CLOSE}{_SEP}{{0,3}})[{_DIGIT_CHARS}]+)*"
+            rf"[XxＸｘ]?(?![{_DIGIT_CHARS}])"
+        ),
+        cn_run=re.compile(
+            rf"(?<![{_CN_DIGITS}])[{_CN_DIGITS}]+(?:{_SEP}{{1,3}}[{_CN_DIGITS}]+)*(?![{_CN_DIGITS}])"
         ),
         group=re.compile(r"[0-9]+X?"),
         # The look-behind stops a match from starting inside a longer word, which also
@@ -172,6 +177,8 @@ def find_pii(text: str) -> list[PiiMatch]:
     for kind, pattern in labelled:
         found.extend(PiiMatch(kind, m.start(1), m.end(1)) for m in pattern.finditer(text))
     for run in patterns.run.finditer(text):
+        found.extend(_numbers_in_run(text, run, patterns))
+    for run in patterns.cn_run.finditer(text):
         found.extend(_numbers_in_run(text, run, patterns))
     if not found:
         return []
