@@ -3,9 +3,10 @@
 The syntax is a small, safe subset of ``str.format``: ``{name}`` is a variable,
 ``{{`` and ``}}`` are literal braces, nothing else is special (no attribute access,
 no format specs). A value is inserted literally, so a customer name that happens to
-contain ``{x}`` is never expanded again. A variable without a value is never left
-blank: it becomes a visible placeholder such as ``【待填:客户称呼】`` so the adviser
-sees what to fill in before pressing send.
+contain ``{x}`` is never expanded again, and on one line (``one_line``), so a nickname
+with line breaks or invisible characters cannot add lines to a script. A variable
+without a value is never left blank: it becomes a visible placeholder such as
+``【待填:客户称呼】`` so the adviser sees what to fill in before pressing send.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from knowledge.text import strip_invisible
 from scripts_lib.model import VARIABLES
 
 #: Chinese labels of the variables, shown to advisers (placeholders, forms).
@@ -136,13 +138,20 @@ def placeholder(name: str) -> str:
     return PLACEHOLDER.format(label=VARIABLE_LABELS.get(name, name))
 
 
+def one_line(value: str) -> str:
+    """``value`` as one line: control and format characters (bidi overrides, zero-width
+    joiners …) dropped, every run of whitespace, line breaks included, one space."""
+    return " ".join(strip_invisible(value).split())
+
+
 def fill(body: str, values: Mapping[str, str | None]) -> FilledScript:
     """Fill the ``{variables}`` of ``body`` from ``values``.
 
     A variable whose value is absent, ``None`` or blank, and any variable that is not
     one of ``VARIABLES``, becomes a placeholder (see ``placeholder``) and is listed in
     ``missing``. ``{{`` and ``}}`` become ``{`` and ``}``; malformed braces are kept
-    as written (``lint`` rejects them on import). Values are inserted literally.
+    as written (``lint`` rejects them on import). Values are inserted literally, each on
+    one line (``one_line``).
     """
     out: list[str] = []
     missing: dict[str, None] = {}
@@ -151,7 +160,8 @@ def fill(body: str, values: Mapping[str, str | None]) -> FilledScript:
             out.append(part.value)
             continue
         value = values.get(part.value) if part.value in VARIABLES else None
-        if value is None or not value.strip():
+        value = one_line(value) if value is not None else ""
+        if not value:
             missing.setdefault(part.value, None)
             out.append(placeholder(part.value))
         else:

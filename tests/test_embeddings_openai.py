@@ -97,3 +97,17 @@ def test_runtime_retrieves_with_endpoint_embeddings(
     result = rt.assistant.suggest("重疾险多少钱", industry="insurance")
     assert result.scripts and result.mode == "retrieval"
     assert len(openai_stub.embedding_requests) > 2
+
+
+def test_customer_messages_reach_the_endpoint_masked(
+    make_runtime: RuntimeFactory, openai_stub: OpenAIStub
+) -> None:
+    rt = make_runtime(
+        embedding={"backend": "openai", "base_url": openai_stub.base_url, "model": "bge-m3"}
+    )
+    openai_stub.embedding_requests.clear()
+    result = rt.assistant.suggest("重疾险多少钱？我电话 138 0013 8000，微信号 abc_123")
+    assert result.scripts
+    sent = [text for body, _ in openai_stub.embedding_requests for text in body["input"]]
+    assert sent and all("8000" not in t and "abc_123" not in t for t in sent), sent
+    assert any("【手机号】" in t for t in sent)

