@@ -34,6 +34,8 @@ def test_wilson_interval() -> None:
     assert low == 0.0 and 0.1 < high < 0.2
     # more samples, narrower interval around the same rate
     assert wilson(50, 100)[1] - wilson(50, 100)[0] < high - low + 0.5
+    # one suggestion used five times: counted as all used, never a math error
+    assert wilson(5, 1) == wilson(1, 1)
 
 
 def test_blend_keeps_relevance_first() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from rich.console import Console
+from rich.text import Text
 
 from bot.channels.base import Channel, Handler
 from bot.domain import IncomingMessage, SuggestionResult
@@ -33,4 +34,5 @@ class ConsoleChannel(Channel):
         )
 
     def send(self, contact_id: str, text: str) -> None:
-        self._console.print(f"[bold]→ {contact_id}[/]: {text}")
+        # Sent text may hold a customer's name: a Text is never read as markup.
+        self._console.print(Text.assemble((f"→ {contact_id}", "bold"), ": ", text))

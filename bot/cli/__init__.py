@@ -33,7 +33,7 @@ from bot.cli import (
     tags,
     users,
 )
-from bot.cli.common import Options, err
+from bot.cli.common import Options, err, styled
 from bot.errors import EXPECTED_ERRORS
 
 app = typer.Typer(
@@ -99,8 +99,7 @@ def run(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         ref = getattr(exc, "ref", None)
         detail = f"{exc}: {ref}" if ref is not None else str(exc)
-        # The message is data, not markup: "[wechaty]" must not vanish as a style tag.
-        err.print(f"[bold red]错误 error:[/] {escape(detail)}", highlight=False, soft_wrap=True)
+        err.print(styled("[bold red]错误 error:[/] {}", detail), highlight=False, soft_wrap=True)
         if "--debug" in args:
             raise
         return 1

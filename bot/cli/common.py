@@ -1,7 +1,12 @@
 """What every ``siyu`` command shares: the global options, who is acting (the principal
 every service call takes), the two consoles (stdout for results, stderr for progress and
 errors), progress bars, and opening the runtime or only the database. Heavy modules load
-inside the functions, so ``--help`` stays instant."""
+inside the functions, so ``--help`` stays instant.
+
+Customer text is printed as typed: the consoles read no Rich markup and no emoji codes, so
+a nickname such as ``[/]`` or ``[link=…]`` is shown as written, never parsed, wherever it
+is printed (a table cell, a line, a title). A line that is styled is built with
+``styled``, which escapes the values it is given."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,6 +28,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from bot.errors import InputError
 
@@ -31,8 +38,8 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.store import Database
 
-out = Console()
-err = Console(stderr=True)
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
 
 ACTOR_HELP = "Who does this (kept in the audit log; default: the global --actor or your login)."
 Actor = Annotated[str | None, typer.Option("--actor", help=ACTOR_HELP)]
@@ -65,9 +72,15 @@ def principal(ctx: typer.Context, actor: str | None = None) -> Principal:
     return cli_principal(actor or ctx.obj.actor)
 
 
+def styled(template: str, *values: object) -> Text:
+    """A styled line: ``template`` is Rich markup written in the code, each ``{}`` in it
+    a value shown as typed (escaped: customer text never becomes markup)."""
+    return Text.from_markup(template.format(*(escape(str(v)) for v in values)), emoji=False)
+
+
 def progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

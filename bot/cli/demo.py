@@ -15,7 +15,7 @@ from rich.progress import Progress
 from rich.rule import Rule
 
 from bot.channels.memory import MemoryChannel
-from bot.cli.common import bar
+from bot.cli.common import bar, styled
 from bot.cli.render import profile_panel, suggestion_panel
 from bot.errors import InputError
 from bot.pipeline.runtime import Runtime
@@ -105,10 +105,10 @@ def run_demo(
     for c in people:
         console.print(Rule(f"{c.name} · {c.industry}"))
         for text in c.messages:
-            console.print(f"[bold blue]{c.name}:[/] {text}", highlight=False)
+            console.print(styled("[bold blue]{}:[/] {}", c.name, text), highlight=False)
             result = channel.receive(c.contact_id, text, contact_name=c.name, industry=c.industry)
             if result is None:
-                console.print("[red]处理失败（见日志）[/]")
+                console.print(styled("[red]处理失败（见日志）[/]"))
                 continue
             last_customer_id = result.customer_id
             console.print(suggestion_panel(result, title=f"给{adviser['name']}的建议"))

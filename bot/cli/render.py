@@ -1,4 +1,6 @@
-"""Rich renderings shared by the CLI commands (suggest, chat, demo, profiles)."""
+"""Rich renderings shared by the CLI commands (suggest, chat, demo, profiles). Customer
+text goes in as ``Text`` or as a plain ``str`` cell, which the consoles of
+bot/cli/common.py never read as markup."""
 
 from __future__ import annotations
 
@@ -60,7 +62,8 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
     if result.note:
         footer += f" · {result.note}"
     parts.append(Text(footer, style="dim"))
-    return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+    # A str title would be read as markup by Panel whatever the console says.
+    return Panel(Group(*parts), title=Text(title), title_align="left", border_style="cyan")
 
 
 def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:

@@ -19,6 +19,7 @@ from bot.cli.common import (
     parse_day,
     parse_now,
     principal,
+    styled,
 )
 from bot.errors import InputError
 
@@ -205,7 +206,7 @@ def report_scripts(
             "∅ 从未采用" if s.never_adopted else ""
         )
         table.add_row(
-            f"{s.script_id}\n[dim]{s.title}[/dim]",
+            styled("{}\n[dim]{}[/dim]", s.script_id, s.title),
             *([s.segment] if by else []),
             str(s.suggested),
             str(s.adopted),
@@ -217,12 +218,14 @@ def report_scripts(
         )
     out.print(table)
     for s in report.often_edited:
-        out.print(f"[bold]✎ {s.script_id}[/bold] 常被修改 ({s.edited}/{s.used})，常见改法：")
+        out.print(
+            styled("[bold]✎ {}[/bold] 常被修改 ({}/{})，常见改法：", s.script_id, s.edited, s.used)
+        )
         for text, count in s.common_edits:
-            out.print(f"    ×{count} {text}")
+            out.print(f"    ×{count} {text}", highlight=False)
     if report.never_adopted:
         ids = ", ".join(s.script_id for s in report.never_adopted)
-        out.print(f"[bold]∅ 从未采用[/bold] never adopted: {ids}")
+        out.print(styled("[bold]∅ 从未采用[/bold] never adopted: {}", ids))
     for g in report.variants:
         vt = Table(
             "变体 variant",

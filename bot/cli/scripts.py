@@ -18,6 +18,7 @@ from bot.cli.common import (
     principal,
     progress,
     runtime,
+    styled,
 )
 from bot.errors import InputError
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
@@ -140,7 +141,7 @@ def scripts_lint(
     issues = lint(read_scripts(path))
     for issue in issues:
         style = "red" if issue.severity == "error" else "yellow"
-        out.print(f"[{style}]{issue.severity}[/] {issue}", highlight=False)
+        out.print(styled(f"[{style}]{{}}[/] {{}}", issue.severity, issue), highlight=False)
     errors = sum(1 for i in issues if i.severity == "error")
     out.print(f"{errors} errors, {len(issues) - errors} warnings")
     if errors:

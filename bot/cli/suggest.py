@@ -18,6 +18,7 @@ from bot.cli.common import (
     principal,
     progress,
     runtime,
+    styled,
 )
 from bot.cli.render import suggestion_panel
 from bot.errors import InputError, SiyuError
@@ -170,7 +171,7 @@ def run_console(
     )
     while True:
         try:
-            text = console.input("[bold blue]客户> [/]")
+            text = console.input(styled("[bold blue]客户> [/]"))
         except (EOFError, KeyboardInterrupt):
             console.print()
             break
@@ -187,6 +188,6 @@ def run_console(
             continue
         result = channel.receive(text, contact_id=contact_id, contact_name=name, industry=industry)
         if result is None:
-            console.print("[red]处理失败，消息已记录，稍后重试[/]")
+            console.print(styled("[red]处理失败，消息已记录，稍后重试[/]"))
             continue
         console.print(suggestion_panel(result))

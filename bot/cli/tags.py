@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import err, out, principal, runtime
+from bot.cli.common import err, out, principal, runtime, styled
 
 app = typer.Typer(help="The tag taxonomy and the review of suggested customer tags.")
 
@@ -85,7 +85,9 @@ def tags_review(
             out.print("没有待确认的标签")
             return
         for row in pending:
-            out.print(f"[bold]{row.customer_name}[/] → {row.tag.category}/{row.tag.name}")
+            out.print(
+                styled("[bold]{}[/] → {}/{}", row.customer_name, row.tag.category, row.tag.name)
+            )
             out.print(f"  依据: {row.evidence}", highlight=False)
             answer = typer.prompt("确认 y / 拒绝 n / 跳过 s / 退出 q", default="s").strip().lower()
             if answer == "q":

@@ -47,10 +47,11 @@ COMMON_EDITS = 3
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (0, 1) when n is 0."""
+    """Wilson score interval for a binomial proportion; (0, 1) when n is 0. More
+    successes than trials (a suggestion used twice) count as all."""
     if n <= 0:
         return 0.0, 1.0
-    p = successes / n
+    p = min(1.0, max(0, successes) / n)
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
