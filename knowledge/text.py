@@ -24,16 +24,24 @@ __all__ = [
     "UNSTORABLE",
     "WORD",
     "normalize",
+    "storable",
     "strip_invisible",
     "tokenize",
 ]
 
-#: Frequent function characters skipped as unigrams (they stay inside bigrams).
 #: Characters no database text column stores: NUL (PostgreSQL refuses it) and unpaired
 #: surrogates (no UTF-8 encoding). A ``str`` can still hold them, from a JSON ``\ud83d``
 #: or a YAML ``"\0"`` escape.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
+
+def storable(value: str) -> str:
+    """``value`` with what no database stores (``UNSTORABLE``) made U+FFFD, the rule for
+    every text stored (bot/store/db.py applies it to every statement)."""
+    return UNSTORABLE.sub("\ufffd", value)
+
+
+#: Frequent function characters skipped as unigrams (they stay inside bigrams).
 STOP_CHARS: frozenset[str] = frozenset(
     "的了吗呢啊吧呀哦嗯哈么是我你您他她它们这那和与及就都也还在有个着过被把给让之其或而"
 )

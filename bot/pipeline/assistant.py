@@ -43,7 +43,7 @@ from bot.store import tags as tags_repo
 from bot.store.records import CustomerRecord
 from bot.vocab import SuggestionMode
 from knowledge import Embedder
-from knowledge.text import UNSTORABLE
+from knowledge.text import storable
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class Assistant:
         """Suggestions for a message, without logging anything."""
         ctx = self._context(industry=industry, customer_id=customer_id, new_contact=new_contact)
         # Its result quotes the text and must encode as UTF-8 JSON (see ``_storable``).
-        return self._suggest(UNSTORABLE.sub("\ufffd", text), ctx)
+        return self._suggest(storable(text), ctx)
 
     def _context(
         self,
@@ -503,7 +503,7 @@ def _storable(message: IncomingMessage) -> IncomingMessage:
         value = getattr(message, f.name)
         if not isinstance(value, str):
             continue
-        clean = UNSTORABLE.sub("\ufffd", value)[: _DISPLAY_CHARS.get(f.name)]
+        clean = storable(value)[: _DISPLAY_CHARS.get(f.name)]
         if clean != value:
             changes[f.name] = clean
     return replace(message, **changes) if changes else message

@@ -1,7 +1,15 @@
-"""Engine and sessions. Built once at start-up from the settings and passed down."""
+"""Engine and sessions. Built once at start-up from the settings and passed down.
+
+Every text the store writes or looks up follows one rule, applied here at the engine
+(the store's boundary, whichever repository function or statement sends it): NUL and
+lone surrogates, which no database stores (PostgreSQL refuses NUL, neither backend
+encodes a surrogate), become U+FFFD (``knowledge.text.storable``) — in statement
+parameters and inside JSON values alike. The same rule the channels apply to messages,
+now for final texts, order numbers, products, reasons, names and everything else."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SiyuError
 from bot.store.migrate import upgrade
+from knowledge.text import UNSTORABLE, storable
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -85,8 +94,36 @@ def redact(url: str) -> str:
         return "<unparsable database URL>"
 
 
+def storable_value(value: Any) -> Any:
+    """``value`` (a statement parameter, a JSON document, or a list / tuple / dict of
+    them) with every string made storable; the same object when nothing needs it."""
+    if isinstance(value, str):
+        return storable(value) if UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        pairs = [(storable_value(k), storable_value(v)) for k, v in value.items()]
+        if all(k is old and v is value[old] for (k, v), old in zip(pairs, value, strict=True)):
+            return value
+        return dict(pairs)
+    if isinstance(value, list | tuple):
+        items = [storable_value(v) for v in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
+
+
+def _storable_json(value: Any) -> str:
+    return json.dumps(storable_value(value))
+
+
+def _storable_parameters(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+) -> tuple[str, Any]:
+    return statement, storable_value(parameters)
+
+
 def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "json_serializer": _storable_json}
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):  # the driver we ship (the postgres extra), not psycopg2
             url = "postgresql+psycopg://" + url.removeprefix(plain)
@@ -102,6 +139,7 @@ def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ValueError) as exc:
         raise StoreError(f"cannot open database {redact(url)}: {exc}") from exc
+    event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     if engine.dialect.name == "sqlite":
         busy_ms = max(0, int(busy_timeout_s * 1000))
 
