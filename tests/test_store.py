@@ -328,3 +328,24 @@ def test_sqlite_writers_wait_for_another_processes_write_lock(tmp_path: Path) ->
     with database.session() as s:
         assert messages.count_messages(session=s) == workers * 20
     database.dispose()
+
+
+def test_a_durable_write_outlives_a_rollback_and_is_never_doubled(db: Database) -> None:
+    from bot.store.audit import list_entries, record_durable
+
+    def actions() -> list[str]:
+        with db.session() as s:
+            return [e.action for e in list_entries(session=s, actor="probe")]
+
+    with pytest.raises(RuntimeError), db.session() as s:
+        record_durable(session=s, actor="probe", action="refused")
+        raise RuntimeError("the request fails after the refusal")
+    assert actions() == ["refused"]
+    with db.session() as s:
+        record_durable(session=s, actor="probe", action="kept")
+    assert actions() == ["kept", "refused"]
+    with pytest.raises(RuntimeError), db.session() as s:
+        record_durable(session=s, actor="probe", action="committed first")
+        s.commit()
+        raise RuntimeError("a later failure")
+    assert actions() == ["committed first", "kept", "refused"]

@@ -151,6 +151,36 @@ def test_an_adviser_cannot_read_tag_or_export_another_advisers_customer(world: W
         assert res.status_code == 404
 
 
+def test_denied_reads_are_audited_without_telling_the_caller(world: World) -> None:
+    """A 404 for another adviser's customer is logged (who, which customer, that it
+    exists); the caller sees exactly what a customer that does not exist looks like."""
+
+    def denied(after: int = 0) -> list[tuple[str, str, dict[str, object]]]:
+        with world.rt.db.session() as session:
+            entries = audit_repo.list_entries(session=session, actor="alice")
+        return [
+            (e.target_id, e.action, e.detail)
+            for e in entries
+            if e.action.endswith("denied") and e.id > after
+        ]
+
+    with world.rt.db.session() as session:
+        before = max((e.id for e in audit_repo.list_entries(session=session)), default=0)
+    with world.client("alice") as c:
+        for method, url, body in customer_requests(world, world.cust_b, world.tag_b, world.sid_b):
+            c.request(method, url, json=body or None)
+        theirs = c.get(f"/api/customers/{world.cust_b}")
+        missing = c.get("/api/customers/987654")
+        assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json())
+        assert c.get("/api/funnel/adv-b/customers").status_code == 404
+    found = denied(after=before)
+    assert (str(world.cust_b), "customer.denied", {"exists": True}) in found
+    assert ("987654", "customer.denied", {"exists": False}) in found
+    assert ("adv-b", "adviser.denied", {}) in found
+    # every refused request of the list is on record (export, suggestion, outcome, tag …)
+    assert sum(1 for t, a, _ in found if t == str(world.cust_b)) >= 7
+
+
 def test_an_adviser_can_use_their_own_customer(world: World) -> None:
     with world.client("alice") as c:
         for method, url, body in customer_requests(world, world.cust_a, world.tag_a, world.sid_a):

@@ -18,13 +18,14 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError, PermissionDenied
+from bot.store import audit as audit_repo
 from bot.store import inbox as inbox_repo
 from bot.store import users as users_repo
 from bot.vocab import ROLES as ROLES
@@ -232,7 +233,27 @@ def scope_of(session: Session, principal: Principal) -> CustomerScope:
 
 def check_customer(session: Session, principal: Principal, customer_id: int) -> None:
     """``NotFoundError`` unless the customer exists and is in the principal's scope (a
-    customer out of scope is indistinguishable from one that does not exist)."""
+    customer out of scope is indistinguishable from one that does not exist). A console
+    user's refusal is audited (``customer.denied``, whether the customer exists), and the
+    entry is kept although the error rolls the request back."""
     exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
     if not exists or not scope_of(session, principal).allows(adviser_id):
+        denied(session, principal, "customer", customer_id, exists=exists)
         raise NotFoundError(NO_CUSTOMER, ref=customer_id)
+
+
+def denied(
+    session: Session, principal: Principal, target_type: str, target_id: str | int, **detail: Any
+) -> None:
+    """Audit a read refused as "not found" (``<target_type>.denied``); the command line's
+    administrator is never refused, so a typo of theirs is not logged."""
+    if principal.is_admin:
+        return
+    audit_repo.record_durable(
+        session=session,
+        actor=principal.username,
+        action=f"{target_type}.denied",
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
+    )

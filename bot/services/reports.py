@@ -15,7 +15,7 @@ from bot.learning import script_report
 from bot.learning.attribution import Attribution, attribute_all
 from bot.learning.effectiveness import GROUP_BYS, GroupBy
 from bot.services import audit
-from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
+from bot.services.access import CUSTOMER_VIEWERS, Principal, denied, require, scope_of
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import kpis as kpis_repo
@@ -70,6 +70,7 @@ def funnel_customers(
     outside the scope does not exist."""
     require(principal, *CUSTOMER_VIEWERS)
     if not scope_of(session, principal).allows(adviser_id):
+        denied(session, principal, "adviser", adviser_id)
         raise NotFoundError(NO_ADVISER, ref=adviser_id)
     found = crm_reports.funnel_customers(
         session=session, since=since, until=until, adviser_id=adviser_id, timezone=timezone

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.store.db import durable
 from bot.store.models import AuditLog
 from bot.store.records import aware
 
@@ -43,6 +44,30 @@ def record(
         )
     )
     session.flush()
+
+
+def record_durable(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    target_type: str = "",
+    target_id: str | int = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """``record``, kept even when the unit of work is rolled back (a refused request)."""
+
+    def write(s: Session) -> None:
+        record(
+            session=s,
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            detail=detail,
+        )
+
+    durable(session, write)
 
 
 def list_entries(

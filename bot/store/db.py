@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: ``session.info`` key: writes to make again if this unit of work is rolled back.
+_AFTER_ROLLBACK = "siyu.after_rollback"
+
 
 class StoreError(SiyuError):
     """The database cannot be opened or migrated."""
@@ -45,6 +48,7 @@ class Database:
         self.url = url
         self.engine: Engine = _make_engine(url, echo=echo, busy_timeout_s=busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_commit", _forget_durable)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -64,9 +68,22 @@ class Database:
             session.commit()
         except BaseException:
             session.rollback()
+            self._write_again(session.info.pop(_AFTER_ROLLBACK, ()))
             raise
         finally:
             session.close()
+
+    def _write_again(self, writes: Sequence[Callable[[Session], None]]) -> None:
+        """The ``durable`` writes of a unit of work that was rolled back, in one of their
+        own; a failure here is logged, never raised over the error being handled."""
+        if not writes:
+            return
+        try:
+            with self.session() as session:
+                for write in writes:
+                    write(session)
+        except Exception:
+            log.exception("writing %d entries after a rollback failed", len(writes))
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent). This is the first
@@ -81,6 +98,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def durable(session: Session, write: Callable[[Session], None]) -> None:
+    """Run ``write(session)`` now, and again in a unit of work of its own if this one is
+    rolled back: the audit entry of a refused request outlives the error that refuses it
+    (and rolls the request back). Honoured by the sessions of ``Database.session``."""
+    write(session)
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(write)
+
+
+def _forget_durable(session: Session) -> None:
+    session.info.pop(_AFTER_ROLLBACK, None)
 
 
 def redact(url: str) -> str:
