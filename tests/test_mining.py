@@ -60,3 +60,40 @@ def test_mine_edits_proposes_drafts_never_approved(
     capsys.readouterr()
     assert run(["--data-dir", data, "scripts", "mine-edits"]) == 0
     assert "已新增 0 条草稿" in capsys.readouterr().out
+
+
+def test_drafts_hold_no_customers_text(make_runtime: Callable[..., Runtime]) -> None:
+    """A draft comes from at least two customers' chats, with each customer's name made
+    {customer_name} and personal data masked: mined scripts (shown to operators, indexed)
+    never quote one person (issue 13)."""
+    rt = make_runtime()
+    ch = MemoryChannel(rt.assistant.handle)
+    people = [("p0", "欧阳娜娜", "13800138000"), ("p1", "司马光明", "13900139000")]
+    for n, (contact, name, phone) in enumerate(people):
+        for i in range(2 if n else 3):  # one customer alone makes a group of three
+            shown = ch.receive(contact, "你好", msg_id=f"{contact}-in-{i}", contact_name=name)
+            assert shown is not None
+            ch.receive(
+                contact,
+                f"{name}您好，周末门店有活动，来之前打我电话 {phone}",
+                msg_id=f"{contact}-out-{i}",
+                direction="out",
+            )
+    only_one = [("solo", "诸葛亮亮", "13700137000")] * 3
+    for i, (contact, name, phone) in enumerate(only_one):
+        ch.receive(contact, "在吗", msg_id=f"solo-in-{i}", contact_name=name)
+        ch.receive(
+            contact,
+            f"{name}，您的保单号 PX-{phone} 我发您邮箱了",
+            msg_id=f"solo-out-{i}",
+            direction="out",
+        )
+    from bot.services.access import cli_principal
+    from bot.services.scripts import mine_drafts
+
+    proposals = mine_drafts(rt.db, cli_principal("op"), min_count=3, similarity=0.8, save=True)
+    bodies = [p.record.body for p in proposals]
+    assert bodies == ["{customer_name}您好，周末门店有活动，来之前打我电话 【手机号】"]
+    stored = " ".join(s.body for s in rt.library.list_scripts(status="draft"))
+    for private in ("欧阳娜娜", "司马光明", "诸葛亮亮", "13800138000", "13700137000", "保单号"):
+        assert private not in stored, private

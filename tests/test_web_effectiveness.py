@@ -4,12 +4,26 @@ operator page (issue #5)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from web_helpers import add_users, login, web_app
 
 from bot.channels.memory import MemoryChannel
+from bot.cli import run
 from bot.pipeline.runtime import Runtime
+from bot.services import reports
+from bot.services.access import user_principal
+from bot.store import audit as audit_repo
+from bot.store import conversions as conversions_repo
+from bot.store import outcomes
+from bot.store import users as users_repo
+
+PHONE_A = "13800138000"
+PHONE_B = "13900139000"
 
 
 def test_events_api_and_operator_page(make_runtime: Callable[..., Runtime]) -> None:
@@ -53,10 +67,103 @@ def test_events_api_and_operator_page(make_runtime: Callable[..., Runtime]) -> N
             "high": 1.0,
             "n": 1,
         }
-        assert c.get("/api/script-effectiveness?by=adviser").json()[0]["segment"] == "adv-a"
+        assert c.get("/api/script-effectiveness?by=adviser").status_code == 403  # managers'
         assert c.get("/api/script-effectiveness?by=nope").status_code == 422
+    with client("mia") as c:
+        assert c.get("/api/script-effectiveness?by=adviser").json()[0]["segment"] == "adv-a"
     with TestClient(app) as c:
         login(c, "olivia")
         page = c.get("/scripts/effectiveness?by=industry&days=30")
         assert page.status_code == 200
         assert "话术效果" in page.text and shown.scripts[0].id in page.text
+
+
+def test_script_effectiveness_is_scoped_masked_and_audited(
+    make_runtime: Callable[..., Runtime], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Managers see their team's advisers and masked edits, operators no customer text;
+    every view is audited (issue 13)."""
+    data_dir = tmp_path / "data"
+    rt = make_runtime(data_dir=data_dir)
+    tokens = add_users(rt)
+    people = {"adv-a": ("wx-a", "张女士", PHONE_A), "adv-b": ("wx-b", "欧阳先生", PHONE_B)}
+    for adviser, (contact, name, phone) in people.items():
+        ch = MemoryChannel(rt.assistant.handle, adviser_id=adviser, adviser_name=adviser)
+        shown = ch.receive(contact, "重疾险一年多少钱", contact_name=name)
+        assert shown is not None and shown.suggestion_id is not None
+        with rt.db.session() as s:
+            for _ in range(5):
+                outcomes.add_outcome(
+                    session=s,
+                    suggestion_id=shown.suggestion_id,
+                    message_id=None,
+                    kind="edited",
+                    script_id=shown.scripts[0].id,
+                    final_text=f"{name}您好，有事打我电话 {phone}",
+                    edit_distance=12,
+                )
+    app = web_app(rt)
+
+    def get(user: str, url: str) -> Response:
+        with TestClient(app) as c:
+            c.headers["Authorization"] = f"Bearer {tokens[user]}"
+            return c.get(url)
+
+    # a manager: only the team's advisers, the edits masked
+    rows = get("mia", "/api/script-effectiveness?by=adviser").json()
+    assert {r["segment"] for r in rows} == {"adv-a"}
+    edits = [text for r in rows for text, _ in r["common_edits"]]
+    assert edits == ["【客户】您好，有事打我电话 【手机号】"]
+    page = get("mia", "/scripts/effectiveness").text
+    assert "【客户】您好" in page and PHONE_A not in page and "张女士" not in page
+    assert "欧阳先生" not in page and PHONE_B not in page
+    # a manager without a team sees every adviser, still masked
+    everyone = get("max", "/api/script-effectiveness?by=adviser").json()
+    assert {r["segment"] for r in everyone} == {"adv-a", "adv-b"}
+    assert PHONE_B not in str(everyone) and "欧阳先生" not in str(everyone)
+    # an operator: the figures, no customer text, no split by adviser
+    rows = get("olivia", "/api/script-effectiveness").json()
+    assert rows and all(r["common_edits"] == [] for r in rows)
+    assert any(r["edited"] == 10 for r in rows)
+    assert get("olivia", "/api/script-effectiveness?by=adviser").status_code == 403
+    page = get("olivia", "/scripts/effectiveness").text
+    assert "常被修改" in page and "您好，有事打我电话" not in page and PHONE_A not in page
+    assert "仅主管可见" in page
+    with rt.db.session() as s:
+        viewed = [
+            (e.actor, e.detail.get("by"))
+            for e in audit_repo.list_entries(session=s, action="script_effectiveness.view")
+        ]
+    assert (
+        ("mia", "adviser") in viewed and ("olivia", None) in viewed and ("max", "adviser") in viewed
+    )
+    rt.close()
+    # the command line (an administrator): every adviser, masked all the same
+    assert run(["--data-dir", str(data_dir), "--actor", "dpo", "report", "scripts"]) == 0
+    printed = capsys.readouterr().out
+    assert "【客户】您好" in printed and PHONE_A not in printed and PHONE_B not in printed
+
+
+def test_attribution_covers_the_managers_team(make_runtime: Callable[..., Runtime]) -> None:
+    rt = make_runtime()
+    add_users(rt)
+    for adviser, contact in (("adv-a", "wx-a"), ("adv-b", "wx-b")):
+        ch = MemoryChannel(rt.assistant.handle, adviser_id=adviser, adviser_name=adviser)
+        shown = ch.receive(contact, "重疾险一年多少钱", contact_name=contact)
+        assert shown is not None and shown.customer_id is not None
+        ch.receive(contact, shown.scripts[0].text, direction="out")
+        with rt.db.session() as s:
+            conversions_repo.add_conversion(
+                session=s,
+                customer_id=shown.customer_id,
+                type="purchase",
+                occurred_at=datetime.now(UTC),
+                amount=1000.0,
+            )
+    with rt.db.session() as s:
+        found = {n: users_repo.get_user_by_username(session=s, username=n) for n in ("mia", "max")}
+    mia, max_ = (user_principal(u) for u in found.values() if u is not None)
+    team = reports.attribution(rt.db, mia, settings=rt.settings)
+    everyone = reports.attribution(rt.db, max_, settings=rt.settings)
+    assert (team.conversions, team.attributed) == (1, 1)
+    assert (everyone.conversions, everyone.attributed) == (2, 2)

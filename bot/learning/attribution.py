@@ -94,8 +94,19 @@ def attribute(
     return Attribution(credits=ordered, conversions=len(conversions), attributed=attributed)
 
 
-def attribute_all(*, db: Database, window: timedelta, since: datetime | None = None) -> Attribution:
+def attribute_all(
+    *,
+    db: Database,
+    window: timedelta,
+    since: datetime | None = None,
+    adviser_ids: Sequence[str] | None = None,
+) -> Attribution:
+    """Attribution over the customers of ``adviser_ids`` (all when None)."""
     with db.session() as session:
-        conversions = conv_repo.list_conversions(session=session, since=since)
-        touches = conv_repo.script_touches(session=session, since=since - window if since else None)
+        conversions = conv_repo.list_conversions(
+            session=session, since=since, adviser_ids=adviser_ids
+        )
+        touches = conv_repo.script_touches(
+            session=session, since=since - window if since else None, adviser_ids=adviser_ids
+        )
     return attribute(conversions, touches, window=window)

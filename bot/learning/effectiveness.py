@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -127,11 +127,30 @@ class EffectivenessData:
     titles: dict[str, tuple[str, str | None]]  # script id -> (title, variant_group)
 
 
-def load(*, db: Database, since: datetime | None = None) -> EffectivenessData:
+#: Rewrites an adviser's final text (given the customer's name) before it is counted:
+#: masks personal data, or drops the text ("") for readers who may not see it.
+Redact = Callable[[str, str | None], str]
+
+
+def load(
+    *,
+    db: Database,
+    since: datetime | None = None,
+    adviser_ids: Sequence[str] | None = None,
+    redact: Redact | None = None,
+) -> EffectivenessData:
+    """The rows of the suggestions to ``adviser_ids`` (all when None); each final text
+    through ``redact`` when given."""
     with db.session() as session:
+        outcomes = eff_repo.outcome_rows(session=session, since=since, adviser_ids=adviser_ids)
+        if redact is not None:
+            outcomes = [
+                replace(o, final_text=redact(o.final_text, o.customer_name)) if o.final_text else o
+                for o in outcomes
+            ]
         return EffectivenessData(
-            shown=eff_repo.shown_rows(session=session, since=since),
-            outcomes=eff_repo.outcome_rows(session=session, since=since),
+            shown=eff_repo.shown_rows(session=session, since=since, adviser_ids=adviser_ids),
+            outcomes=outcomes,
             conversions=eff_repo.conversion_times(session=session, since=since),
             titles={
                 s.id: (s.title, s.variant_group) for s in scripts_repo.list_scripts(session=session)

@@ -12,6 +12,12 @@ Two sources, both from recorded outcomes (bot.learning.effectiveness.load):
 
 Drafts are stored with status ``draft`` and never approved here: an operator reviews them
 (``siyu scripts status ID approved`` or the console). Existing ids are never overwritten.
+
+A draft is a team's habit, never one person's conversation: its group must hold messages
+to at least ``MIN_CUSTOMERS`` customers, and the texts come through the caller's
+``redact`` (bot/services/scripts.py: personal data masked, the customer's name made
+``{customer_name}``), so no mined script — shown to operators, indexed for retrieval,
+kept after a customer is forgotten — quotes a customer.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from bot.learning.effectiveness import EffectivenessData
+from bot.learning.effectiveness import EffectivenessData, Redact, load
 from bot.store import Database
 from bot.store import scripts as scripts_repo
 from scripts_lib.model import ANY_INDUSTRY, MAX_BODY_CHARS, ScriptRecord
 
 MIN_TEXT_CHARS = 6
+#: A group of similar messages becomes a draft only when sent to this many customers.
+MIN_CUSTOMERS = 2
 _SPACE = re.compile(r"\s+")
 
 
@@ -78,15 +86,23 @@ def propose(
     edits: dict[str, list[str]] = {}
     unmatched: list[str] = []
     industries: Counter[str] = Counter()
+    #: Which customers each text was sent to (None: unknown).
+    sent_to: dict[str, set[int | None]] = {}
     for o in data.outcomes:
         if not o.final_text:
             continue
+        row = shown.get(o.suggestion_id)
+        sent_to.setdefault(o.final_text.strip(), set()).add(row.customer_id if row else None)
         if o.kind == "edited" and o.script_id:
             edits.setdefault(o.script_id, []).append(o.final_text)
         elif o.kind == "ignored":
             unmatched.append(o.final_text)
-            row = shown.get(o.suggestion_id)
             industries[(row.industry if row else None) or ANY_INDUSTRY] += 1
+
+    def shared(group: list[str]) -> bool:
+        customers = set().union(*(sent_to.get(t, set()) for t in set(group))) - {None}
+        return len(customers) >= MIN_CUSTOMERS
+
     out: list[Proposal] = []
     for script_id, texts in sorted(edits.items()):
         base = scripts.get(script_id)
@@ -96,7 +112,7 @@ def propose(
             if len(group) < min_count:
                 break
             body = Counter(group).most_common(1)[0][0][:MAX_BODY_CHARS]
-            if _norm(body) == _norm(base.body):
+            if _norm(body) == _norm(base.body) or not shared(group):
                 continue
             out.append(
                 Proposal(
@@ -120,6 +136,8 @@ def propose(
     for group in cluster(unmatched, similarity=similarity):
         if len(group) < min_count:
             break
+        if not shared(group):
+            continue
         body = Counter(group).most_common(1)[0][0][:MAX_BODY_CHARS]
         out.append(
             Proposal(
@@ -142,13 +160,17 @@ def propose(
 
 
 def mine_edits(
-    *, db: Database, min_count: int = 3, similarity: float = 0.8, save: bool = True
+    *,
+    db: Database,
+    min_count: int = 3,
+    similarity: float = 0.8,
+    save: bool = True,
+    redact: Redact | None = None,
 ) -> list[Proposal]:
-    """Propose drafts; with ``save``, store the new ones (status draft). Proposals whose id
-    already exists are dropped (a re-run proposes nothing twice)."""
-    from bot.learning.effectiveness import load
-
-    data = load(db=db)
+    """Propose drafts from the advisers' texts (each through ``redact``); with ``save``,
+    store the new ones (status draft). Proposals whose id already exists are dropped (a
+    re-run proposes nothing twice)."""
+    data = load(db=db, redact=redact)
     with db.session() as session:
         scripts = {s.id: s for s in scripts_repo.list_scripts(session=session)}
         proposals = [

@@ -45,6 +45,8 @@ class ScriptReport:
     often_edited: list[ScriptStats]  # overall, with their common edits
     never_adopted: list[ScriptStats]
     variants: list[bandit.GroupPosterior]
+    #: False: the reader may not see the advisers' texts (the edits are counted, not shown).
+    edits_shown: bool = True
 
 
 def build(
@@ -54,8 +56,13 @@ def build(
     by: GroupBy | None = None,
     since: datetime | None = None,
     reply_window: timedelta | None = None,
+    adviser_ids: Sequence[str] | None = None,
+    redact: effectiveness.Redact | None = None,
+    edits_shown: bool = True,
 ) -> ScriptReport:
-    data = effectiveness.load(db=db, since=since)
+    """The report over the suggestions to ``adviser_ids`` (all when None); the advisers'
+    final texts through ``redact`` (bot.learning.effectiveness.load)."""
+    data = effectiveness.load(db=db, since=since, adviser_ids=adviser_ids, redact=redact)
     window = timedelta(days=settings.conversion_window_days)
     overall = effectiveness.compute(data, conversion_window=window, reply_window=reply_window)
     rows = (
@@ -91,6 +98,7 @@ def build(
         often_edited=[s for s in overall if s.often_edited],
         never_adopted=[s for s in overall if s.never_adopted],
         variants=variants,
+        edits_shown=edits_shown,
     )
 
 

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.crm import reports as crm_reports
-from bot.errors import NotFoundError
+from bot.errors import NotFoundError, PermissionDenied
 from bot.learning import script_report
 from bot.learning.attribution import Attribution, attribute_all
 from bot.learning.effectiveness import GROUP_BYS, GroupBy
+from bot.pipeline.privacy import mask_names, mask_pii
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, denied, require, scope_of
 from bot.settings import Settings
@@ -32,6 +33,7 @@ write_scripts_csv = script_report.write_csv
 write_scripts_png = script_report.write_png
 fmt_rate = script_report.fmt_rate
 NO_ADVISER = "顾问不存在"
+BY_ADVISER_MANAGERS = "按顾问分组的话术效果仅主管可见"
 
 
 def funnel(
@@ -141,22 +143,64 @@ def script_effectiveness(
     since: datetime | None = None,
 ) -> ScriptReport:
     """Per-script suggested / adopted / edited, reply and conversion rates with Wilson
-    intervals (optionally per industry, stage or adviser), flags and A/B variants."""
+    intervals (optionally per industry, stage or adviser), flags and A/B variants, over
+    the suggestions made to the advisers in the principal's scope (a manager: their team).
+
+    The advisers' edited texts are messages to customers: a manager (and the command
+    line) sees the common edits with personal data and the customer's name masked; an
+    operator, who sees no customers, gets the figures without any text, and no split by
+    adviser. Every view is audited."""
     require(principal, "operator", "manager")
-    return script_report.build(
+    operator = principal.role == "operator"
+    if operator and by == "adviser":
+        raise PermissionDenied(BY_ADVISER_MANAGERS)
+    with db.session() as session:
+        scope = None if operator else scope_of(session, principal).adviser_ids
+    report = script_report.build(
         db=db,
         settings=settings.ranking,
         by=by,
         since=since,
         reply_window=timedelta(hours=settings.outcomes.reply_window_hours),
+        adviser_ids=scope,
+        redact=_no_text if operator else masked_edit,
+        edits_shown=not operator,
     )
+    with db.session() as session:
+        audit.record(
+            session,
+            principal,
+            "script_effectiveness.view",
+            "report",
+            "",
+            by=by,
+            since=since.isoformat() if since else None,
+            rows=len(report.rows),
+        )
+    return report
+
+
+def masked_edit(text: str, customer_name: str | None) -> str:
+    """An adviser's message to a customer as a report may show it: personal data and the
+    customer's own name masked."""
+    return mask_names(mask_pii(text), [customer_name])
+
+
+def _no_text(_text: str, _customer_name: str | None) -> str:
+    return ""
 
 
 def attribution(
     db: Database, principal: Principal, *, settings: Settings, since: datetime | None = None
 ) -> Attribution:
-    """Conversions credited to the scripts used before them."""
+    """Conversions credited to the scripts used before them: of the customers in a
+    manager's scope; all of them for an operator (figures per script, no customer)."""
     require(principal, "operator", "manager")
+    with db.session() as session:
+        scope = None if principal.role == "operator" else scope_of(session, principal).adviser_ids
     return attribute_all(
-        db=db, window=timedelta(days=settings.ranking.conversion_window_days), since=since
+        db=db,
+        window=timedelta(days=settings.ranking.conversion_window_days),
+        since=since,
+        adviser_ids=scope,
     )

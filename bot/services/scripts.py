@@ -13,6 +13,7 @@ from bot.errors import InputError, NotFoundError
 from bot.learning.mining import Proposal, mine_edits
 from bot.pipeline import library
 from bot.pipeline.jobs import JobOutcome, JobProgress, JobStatus
+from bot.pipeline.privacy import mask_names, mask_pii
 from bot.pipeline.runtime import Runtime
 from bot.services import audit, uploads
 from bot.services.access import CURATORS, Principal, require
@@ -369,11 +370,21 @@ def mine_drafts(
     similarity: float,
     save: bool,
 ) -> list[Proposal]:
-    """Drafts proposed from frequent adviser edits and unmatched adviser messages; with
-    ``save`` they are stored (status draft, never approved)."""
+    """Drafts proposed from frequent adviser edits and unmatched adviser messages (sent
+    to two customers at least, personal data masked, the customer's name made
+    ``{customer_name}``); with ``save`` they are stored (status draft, never approved)."""
     require(principal, *CURATORS)
-    proposals = mine_edits(db=db, min_count=min_count, similarity=similarity, save=save)
+    proposals = mine_edits(
+        db=db, min_count=min_count, similarity=similarity, save=save, redact=_as_template
+    )
     if save:
         with db.session() as session:
             audit.record(session, principal, "script.mine", "script", "", count=len(proposals))
     return proposals
+
+
+def _as_template(text: str, customer_name: str | None) -> str:
+    """An adviser's message as the body of a script: personal data masked, the customer's
+    own name made the ``{customer_name}`` variable (other braces doubled, literal)."""
+    escaped = mask_pii(text).replace("{", "{{").replace("}", "}}")
+    return mask_names(escaped, [customer_name], token="{customer_name}")

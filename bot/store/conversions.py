@@ -3,11 +3,12 @@ preceded them, for attribution (bot.learning.attribution)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError
@@ -118,11 +119,19 @@ def add_conversion(
     )
 
 
-def list_conversions(*, session: Session, since: datetime | None = None) -> list[ConversionRecord]:
-    """Conversion events, plus orders recorded without one (as purchases), oldest first."""
+def list_conversions(
+    *,
+    session: Session,
+    since: datetime | None = None,
+    adviser_ids: Sequence[str] | None = None,
+) -> list[ConversionRecord]:
+    """Conversion events, plus orders recorded without one (as purchases), oldest first;
+    of the customers of ``adviser_ids`` only, when given."""
     stmt = select(Event).where(Event.type.in_(CONVERSION_TYPES)).order_by(Event.occurred_at)
     if since is not None:
         stmt = stmt.where(Event.occurred_at >= since)
+    if adviser_ids is not None:
+        stmt = stmt.where(Event.customer_id.in_(_customers_of(adviser_ids)))
     out = []
     linked: set[int] = set()
     for e in session.scalars(stmt):
@@ -143,6 +152,8 @@ def list_conversions(*, session: Session, since: datetime | None = None) -> list
     tx_stmt = select(Transaction).order_by(Transaction.occurred_at)
     if since is not None:
         tx_stmt = tx_stmt.where(Transaction.occurred_at >= since)
+    if adviser_ids is not None:
+        tx_stmt = tx_stmt.where(Transaction.customer_id.in_(_customers_of(adviser_ids)))
     for t in session.scalars(tx_stmt):
         if t.id not in linked:
             out.append(
@@ -158,8 +169,14 @@ def list_conversions(*, session: Session, since: datetime | None = None) -> list
     return sorted(out, key=lambda c: c.occurred_at)
 
 
-def script_touches(*, session: Session, since: datetime | None = None) -> list[Touch]:
-    """Every adopted or edited script, with the customer and when, oldest first."""
+def script_touches(
+    *,
+    session: Session,
+    since: datetime | None = None,
+    adviser_ids: Sequence[str] | None = None,
+) -> list[Touch]:
+    """Every adopted or edited script (in suggestions to ``adviser_ids`` only, when given),
+    with the customer and when, oldest first."""
     stmt = (
         select(Suggestion.customer_id, Outcome.script_id, Outcome.created_at)
         .join(Suggestion, Outcome.suggestion_id == Suggestion.id)
@@ -172,8 +189,14 @@ def script_touches(*, session: Session, since: datetime | None = None) -> list[T
     )
     if since is not None:
         stmt = stmt.where(Outcome.created_at >= since)
+    if adviser_ids is not None:
+        stmt = stmt.where(Suggestion.adviser_id.in_(adviser_ids))
     return [
         Touch(customer_id=cid, script_id=sid, at=aware(at))
         for cid, sid, at in session.execute(stmt)
         if cid is not None and sid is not None
     ]
+
+
+def _customers_of(adviser_ids: Sequence[str]) -> Select[int]:
+    return select(Customer.id).where(Customer.adviser_id.in_(adviser_ids))

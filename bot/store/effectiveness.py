@@ -7,6 +7,7 @@ conversions (orders and conversion events).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,9 +42,17 @@ class OutcomeRow:
     customer_replied: bool | None
     converted: bool | None
     created_at: datetime
+    #: The name of the customer the adviser wrote to (to mask it in reports).
+    customer_name: str | None = None
 
 
-def shown_rows(*, session: Session, since: datetime | None = None) -> list[ShownRow]:
+def shown_rows(
+    *,
+    session: Session,
+    since: datetime | None = None,
+    adviser_ids: Sequence[str] | None = None,
+) -> list[ShownRow]:
+    """Suggestions (of ``adviser_ids`` only, when given), oldest first."""
     stmt = (
         select(
             Suggestion.id,
@@ -59,6 +68,8 @@ def shown_rows(*, session: Session, since: datetime | None = None) -> list[Shown
     )
     if since is not None:
         stmt = stmt.where(Suggestion.created_at >= since)
+    if adviser_ids is not None:
+        stmt = stmt.where(Suggestion.adviser_id.in_(adviser_ids))
     out = []
     for sid, cid, adviser, industry, stage, candidates, created in session.execute(stmt):
         scripts = (candidates or {}).get("scripts", [])
@@ -77,10 +88,24 @@ def shown_rows(*, session: Session, since: datetime | None = None) -> list[Shown
     return out
 
 
-def outcome_rows(*, session: Session, since: datetime | None = None) -> list[OutcomeRow]:
-    stmt = select(Outcome).order_by(Outcome.id)
+def outcome_rows(
+    *,
+    session: Session,
+    since: datetime | None = None,
+    adviser_ids: Sequence[str] | None = None,
+) -> list[OutcomeRow]:
+    """Outcomes (of the suggestions of ``adviser_ids`` only, when given), with the name of
+    the customer each was about."""
+    stmt = (
+        select(Outcome, Customer.name)
+        .join(Suggestion, Outcome.suggestion_id == Suggestion.id)
+        .outerjoin(Customer, Suggestion.customer_id == Customer.id)
+        .order_by(Outcome.id)
+    )
     if since is not None:
         stmt = stmt.where(Outcome.created_at >= since)
+    if adviser_ids is not None:
+        stmt = stmt.where(Suggestion.adviser_id.in_(adviser_ids))
     return [
         OutcomeRow(
             suggestion_id=o.suggestion_id,
@@ -90,8 +115,9 @@ def outcome_rows(*, session: Session, since: datetime | None = None) -> list[Out
             customer_replied=o.customer_replied,
             converted=o.converted,
             created_at=aware(o.created_at),
+            customer_name=name,
         )
-        for o in session.scalars(stmt)
+        for o, name in session.execute(stmt)
     ]
 
 
