@@ -410,6 +410,12 @@ class PrivacySettings(_Section):
     #: Message text older than this many days is erased at start-up (rows, types and
     #: times stay for the statistics). 0 = keep message text forever.
     message_retention_days: int = Field(default=0, ge=0, le=36500)
+    #: PostgreSQL, after ``customers forget`` and the retention erasure: "full" rewrites
+    #: the tables written to (VACUUM FULL: the erased text leaves the files; each table is
+    #: locked while it is copied), "plain" only vacuums them (no lock; erased text can stay
+    #: in the pages' free space until it is overwritten). SQLite always zeroes deleted
+    #: content and empties its write-ahead log.
+    erase_vacuum: Literal["full", "plain"] = "full"
 
 
 class Settings(_Section):

@@ -4,13 +4,17 @@ anonymous aggregates stay. Through the real pipeline, on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from conftest import RuntimeFactory
+from sqlalchemy import create_engine, text
 
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
+from bot.crm import oneid
 from bot.errors import InputError
 from bot.pipeline.runtime import Runtime
 from bot.store import audit, customers, erasure, messages, outcomes, suggestions
@@ -120,3 +124,126 @@ def test_cli_export_and_forget(
     assert run([*base, "export", str(cid)]) == 0
     assert json.loads(capsys.readouterr().out)["customer"]["name"] == ""
     assert run([*base, "forget", "12345", "--yes"]) == 1
+
+
+# --------------------------------------------------------------------------- the files
+#: Distinctive strings of one person, as a customer, a message, an address, an order id,
+#: a city, an adviser's edit and a merge reason would hold them.
+TRACES = {
+    "name": "欧阳娜娜QZX",
+    "message": "翠苑小区十八幢QZXV",
+    "address": "文三路QZXW号",
+    "order": "ORDQZXY-991",
+    "city": "QZXCITY",
+    "edit": "QZXEDIT请查收",
+    "reason": "QZXREASON同一人",
+    "contact": "wx-qzx-zhang",
+}
+
+
+def _populate_traces(rt: Runtime) -> int:
+    """The person above through the real pipeline, with an order, edits and a merge."""
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li", adviser_name="李顾问")
+    first = channel.receive(
+        TRACES["contact"], TRACES["message"], contact_name=TRACES["name"], industry="insurance"
+    )
+    second = channel.receive(TRACES["contact"], f"地址是{TRACES['address']}", msg_id="qzx-2")
+    twin = channel.receive("wx-qzx-twin", "在吗", contact_name="娜娜")
+    channel.receive("wx-other", "理赔要什么材料", contact_name="王", industry="insurance")
+    assert first and second and twin and second.suggestion_id and first.customer_id
+    cid = first.customer_id
+    with rt.db.session() as s:
+        customers.update_customer(session=s, customer_id=cid, city=TRACES["city"])
+        s.add(Transaction(customer_id=cid, external_id=TRACES["order"], amount=6800.0))
+        for _ in range(3):  # often enough for `scripts mine-edits` to consider it
+            outcomes.add_outcome(
+                session=s,
+                suggestion_id=second.suggestion_id,
+                message_id=None,
+                kind="edited",
+                script_id=second.scripts[0].id,
+                final_text=f"{TRACES['name']}您好，{TRACES['edit']}",
+                edit_distance=5,
+            )
+        oneid.merge(
+            session=s, keep=cid, merge=twin.customer_id or 0, actor="boss", reason=TRACES["reason"]
+        )
+    return cid
+
+
+def _found_in(paths: Iterable[Path]) -> dict[str, list[str]]:
+    """Which traces each file holds (as UTF-8 bytes), by file name."""
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        data = path.read_bytes()
+        hits = [k for k, v in TRACES.items() if v.encode("utf-8") in data]
+        if hits:
+            found[str(path)] = hits
+    return found
+
+
+def _postgres_files(url: str) -> list[Path] | None:
+    """Every relation file of the database at ``url`` (tables, indexes, TOAST), after a
+    checkpoint wrote them out; None when the server's data directory cannot be read from
+    here."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CHECKPOINT"))
+            base = Path(conn.execute(text("SHOW data_directory")).scalar_one())
+            relative = conn.execute(
+                text(
+                    "SELECT pg_relation_filepath(oid) FROM pg_class "
+                    "WHERE pg_relation_filepath(oid) IS NOT NULL"
+                )
+            ).scalars()
+            files = [base / r for r in relative]
+    finally:
+        engine.dispose()
+    if not os.access(base, os.R_OK | os.X_OK):
+        return None
+    # a relation larger than 1 GB continues in <file>.1, <file>.2 …
+    return [p for f in files for p in [f, *f.parent.glob(f"{f.name}.*")] if p.is_file()]
+
+
+def test_forget_leaves_nothing_readable_in_the_files(
+    make_runtime: RuntimeFactory,
+    tmp_path: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`siyu customers forget` while `siyu serve` runs: afterwards, and after the server
+    stops, no file of the data directory (database, WAL, vector and lexical indexes) and
+    no relation file of PostgreSQL holds any of the person's strings (issue 13)."""
+    data_dir = tmp_path / "data"
+    config = tmp_path / "siyu.toml"
+    config.write_text(f'[store]\nurl = "{database_url}"\n', encoding="utf-8")
+    server = make_runtime(data_dir=data_dir, store={"url": database_url})
+    cid = _populate_traces(server)
+    base = ["--data-dir", str(data_dir), "--config", str(config)]
+    assert run([*base, "scripts", "mine-edits"]) == 0  # drafts are indexed, and kept
+    sqlite = database_url.startswith("sqlite")
+    postgres = None if sqlite else _postgres_files(database_url)
+
+    def leftovers() -> dict[str, list[str]]:
+        files = [p for p in data_dir.rglob("*") if p.is_file()]
+        if sqlite:  # the database, its write-ahead log and its index of the log
+            db_file = database_url.split("///", 1)[1]
+            files += [Path(db_file + end) for end in ("", "-wal", "-shm")]
+        else:
+            files += _postgres_files(database_url) or []
+        return _found_in(p for p in files if p.is_file())
+
+    assert leftovers(), "the traces are on disk before"
+    forget = [*base, "customers", "forget", str(cid), "--yes", "--actor", "dpo"]
+    capsys.readouterr()
+    assert run(forget) == 0
+    for _ in range(3):  # the remedy the command gives when a shared server is busy
+        if "再运行一次 forget" not in capsys.readouterr().out:
+            break
+        assert run(forget) == 0
+    assert leftovers() == {}, "while the server still runs"
+    server.close()
+    assert leftovers() == {}, "after the server stopped"
+    if not sqlite and postgres is None:
+        pytest.skip("PostgreSQL's data directory is not readable here: its files were not read")

@@ -349,3 +349,13 @@ def test_a_durable_write_outlives_a_rollback_and_is_never_doubled(db: Database) 
         s.commit()
         raise RuntimeError("a later failure")
     assert actions() == ["committed first", "kept", "refused"]
+
+
+def test_sqlite_zeroes_what_it_deletes(tmp_path: Path) -> None:
+    """``secure_delete`` on every connection, whatever the SQLite build's default."""
+    db = Database(f"sqlite:///{tmp_path / 'siyu.db'}")
+    try:
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar_one() == 1
+    finally:
+        db.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -21,6 +21,9 @@ from bot.cli.common import (
     principal,
     runtime,
 )
+
+if TYPE_CHECKING:
+    from bot.store.db import Purged
 
 app = typer.Typer(help="Customer profiles.")
 
@@ -200,7 +203,37 @@ def customers_forget(
 
     if not yes:
         typer.confirm(f"erase customer {customer_id}'s personal data for good?", abort=True)
-    with database(ctx) as (db, _), db.session() as session:
-        counts = privacy.forget(session, principal(ctx, actor), customer_id)
-    done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    with database(ctx) as (db, settings):
+        forgotten = privacy.forget(
+            db,
+            principal(ctx, actor),
+            customer_id,
+            full=settings.privacy.erase_vacuum == "full",
+        )
+    done = ", ".join(f"{k} {v}" for k, v in forgotten.counts.items() if v)
     out.print(f"customer {customer_id} forgotten ({done or 'nothing else held'})")
+    out.print(_purged_note(forgotten.purged))
+
+
+def _purged_note(purged: Purged) -> str:
+    """What became of the erased text in the database files, in Chinese."""
+    if purged.backend == "sqlite":
+        if purged.complete:
+            return "数据库文件已清理：已删除内容已清零，预写日志已清空。"
+        return (
+            "警告：另一进程正在读取数据库，预写日志暂未清空；停止其他进程后再运行一次 forget 即可。"
+        )
+    if purged.backend == "postgresql":
+        tables = len(purged.tables)
+        if purged.full and not purged.complete:
+            return (
+                f"警告：已重写 {tables} 张表（VACUUM FULL），但有早于删除的事务仍在运行，"
+                "部分已删除内容可能仍留在数据文件中；稍后再运行一次 forget 即可。"
+            )
+        if purged.full:
+            return f"数据库文件已清理：已重写 {tables} 张表（VACUUM FULL）。"
+        return (
+            f"已对 {tables} 张表执行 VACUUM；已删除文本可能仍残留在数据文件的空闲空间，"
+            '如需彻底清除请设置 privacy.erase_vacuum = "full"。'
+        )
+    return "注意：此数据库类型不支持清理数据文件，已删除内容可能仍残留在文件中。"

@@ -163,5 +163,6 @@ def apply_retention(db: Database, settings: Settings) -> int:
             session=session, before=datetime.now(UTC) - timedelta(days=days)
         )
     if erased:
+        db.purge(["messages"], full=settings.privacy.erase_vacuum == "full")
         log.info("retention: erased the text of %d messages older than %d days", erased, days)
     return erased

@@ -9,15 +9,24 @@ from sqlalchemy.orm import Session
 
 from bot.services import audit
 from bot.services.access import Principal, check_customer, require
+from bot.store import Database, erasure
 from bot.store import customers as customers_repo
-from bot.store import erasure
 from bot.store import suggestions as suggestions_repo
+from bot.store.db import Purged
 from bot.store.records import CustomerProfile, SuggestionRecord
 
 #: Audit action of every export of one customer's data, from any front.
 EXPORT_ACTION = "customer.export"
 #: At most this many timeline entries and suggestions in a profile export.
 EXPORT_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    #: Rows deleted or stripped, per kind (the audit log keeps these counts).
+    counts: dict[str, int]
+    #: What was done to the database files afterwards.
+    purged: Purged
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +58,14 @@ def export_everything(session: Session, principal: Principal, customer_id: int) 
     )
 
 
-def forget(session: Session, principal: Principal, customer_id: int) -> dict[str, int]:
-    """Erase one person's personal data and messages, keeping anonymous aggregates; the
-    count per kind of row (the store writes the ``customer.forget`` audit row)."""
+def forget(db: Database, principal: Principal, customer_id: int, *, full: bool = True) -> Forgotten:
+    """Erase one person's personal data and messages, keeping anonymous aggregates (the
+    store writes the ``customer.forget`` audit row); once committed, purge the database
+    files of it (``Database.purge``; ``full``: VACUUM FULL on PostgreSQL)."""
     require(principal)
-    check_customer(session, principal, customer_id)
-    return erasure.erase_customer(
-        session=session, customer_id=customer_id, actor=principal.username
-    )
+    with db.session() as session:
+        check_customer(session, principal, customer_id)
+        counts = erasure.erase_customer(
+            session=session, customer_id=customer_id, actor=principal.username
+        )
+    return Forgotten(counts=counts, purged=db.purge(erasure.erased_tables(counts), full=full))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +39,19 @@ _AFTER_ROLLBACK = "siyu.after_rollback"
 
 class StoreError(SiyuError):
     """The database cannot be opened or migrated."""
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What ``Database.purge`` did so that erased text is gone from the files too."""
+
+    backend: str
+    tables: tuple[str, ...]
+    #: PostgreSQL: VACUUM FULL (the tables rewritten) rather than a plain VACUUM.
+    full: bool
+    #: SQLite: the write-ahead log was checkpointed and emptied (False: another process
+    #: was reading; the log is emptied at a later checkpoint).
+    complete: bool
 
 
 class Database:
@@ -96,8 +111,58 @@ class Database:
                 f"cannot connect to the database {redact(self.url)}: {reason}"
             ) from exc
 
+    def purge(self, tables: Sequence[str], *, full: bool = True) -> Purged:
+        """After an erasure has been committed: make the erased text unreadable in the
+        database files, not only in the tables.
+
+        SQLite overwrites deleted content with zeros (``secure_delete``, set on every
+        connection), but the write-ahead log still holds the pages as they were before:
+        it is checkpointed into the database and truncated to zero bytes.
+
+        PostgreSQL keeps dead row versions in the table files until they are vacuumed,
+        and a plain VACUUM leaves their bytes in the pages' free space: ``full`` rewrites
+        ``tables`` (VACUUM FULL: an exclusive lock on each while it is copied), else a
+        plain VACUUM. A rewrite keeps the rows a transaction older than the erasure may
+        still see (one running anywhere on the server holds them): it first waits, up to
+        ``PURGE_WAIT_S``, for the transactions running now to end; ``complete`` is False
+        when some did not. PostgreSQL's own write-ahead log, archives and backups keep the
+        text until they are recycled or expire (docs/SECURITY.md)."""
+        dialect = self.engine.dialect
+        names = tuple(dict.fromkeys(tables))
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if dialect.name == "sqlite":
+                busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                if busy:
+                    log.warning("the write-ahead log could not be emptied: another reader")
+                return Purged("sqlite", names, full=False, complete=not busy)
+            if dialect.name == "postgresql" and names:
+                settled = _older_transactions_ended(conn) if full else True
+                quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
+                options = "(FULL, ANALYZE)" if full else "(ANALYZE)"
+                conn.exec_driver_sql(f"VACUUM {options} {quoted}")
+                return Purged("postgresql", names, full=full, complete=settled)
+        return Purged(dialect.name, names, full=False, complete=False)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+#: How long ``Database.purge`` waits for older transactions before rewriting tables.
+PURGE_WAIT_S = 30.0
+
+
+def _older_transactions_ended(conn: Connection, timeout_s: float = PURGE_WAIT_S) -> bool:
+    """Wait until every transaction running on the server now has ended (the oldest
+    running transaction id passes the next one to be assigned now); False on timeout."""
+    start = conn.exec_driver_sql("SELECT pg_snapshot_xmax(pg_current_snapshot())").scalar_one()
+    deadline = time.monotonic() + timeout_s
+    query = "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= %(start)s::xid8"
+    while not conn.exec_driver_sql(query, {"start": str(start)}).scalar_one():
+        if time.monotonic() > deadline:
+            log.warning("transactions older than the erasure still run: rows may stay")
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def durable(session: Session, write: Callable[[Session], None]) -> None:
@@ -179,6 +244,9 @@ def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            # Deleted and overwritten content is zeroed, not left in free pages (erasure;
+            # some builds have it on by default, others not).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         event.listen(engine, "connect", pragmas)

@@ -82,6 +82,20 @@ def erase_customer(*, session: Session, customer_id: int, actor: str) -> dict[st
     return counts
 
 
+def erased_tables(counts: dict[str, int]) -> list[str]:
+    """The tables an erasure with these ``counts`` (``erase_customer``'s) wrote to, for
+    ``Database.purge``: every table of the registry, the audit log only when a merge
+    (whose reason it held) was removed; the customers' own table always."""
+    tables = [Customer.__tablename__]
+    for owned in ownership.OWNED:
+        if isinstance(owned.erase, ScrubDetail):
+            if counts.get(_MERGES):
+                tables.append(owned.table)
+        else:
+            tables.append(owned.table)
+    return list(dict.fromkeys(tables))
+
+
 def _erase(session: Session, customer_id: int) -> dict[str, int]:
     counts: dict[str, int] = {}
 
@@ -109,6 +123,10 @@ def _erase(session: Session, customer_id: int) -> dict[str, int]:
     _anonymise(session, Customer, ownership.PROFILE_ERASE, Customer.id == customer_id)
     session.flush()
     return counts
+
+
+#: The count of removed merge records (ownership.OWNED, CustomerMerge).
+_MERGES = "merges"
 
 
 def _removes(owned: Owned) -> bool:
