@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
@@ -20,6 +19,7 @@ from bot.cli.common import (
     parse_now,
     principal,
     runtime,
+    styled,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def customers_import(
             session, principal(ctx, actor), path=path, timezone=settings.timezone
         )
     for warning in stats.warnings:
-        err.print(f"[yellow]注意[/] {escape(warning)}", highlight=False)
+        err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     out.print(
         f"新建 {stats.created} · 更新 {stats.updated} · 身份 +{stats.identities_added}"
         f" · 标签 +{stats.tags_added}"

@@ -14,6 +14,7 @@ from bot.cli.common import (
     out,
     parse_now,
     principal,
+    styled,
 )
 from bot.errors import InputError
 
@@ -74,8 +75,15 @@ def followups_list(
         f = r.follow_up
         day = local_time(f.due_at, settings.timezone, "%Y-%m-%d")
         out.print(
-            f"[bold]#{f.id}[/] {day} · 客户 {f.customer_id} {f.customer_name}"
-            f" · 顾问 {f.adviser_id or '-'} · {f.rule or ''}",
+            styled(
+                "[bold]#{}[/] {} · 客户 {} {} · 顾问 {} · {}",
+                f.id,
+                day,
+                f.customer_id,
+                f.customer_name,
+                f.adviser_id or "-",
+                f.rule or "",
+            ),
             highlight=False,
         )
         out.print(f"  {r.note}", highlight=False)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
@@ -16,6 +15,7 @@ from bot.cli.common import (
     principal,
     progress,
     runtime,
+    styled,
 )
 
 app = typer.Typer(help="The knowledge base: ingest documents, rebuild, search.")
@@ -39,7 +39,7 @@ def kb_ingest(
             rt, principal(ctx), path=path, industry=industry, progress=bar(bars, "嵌入")
         )
     for warning in report.warnings:
-        err.print(f"[yellow]注意[/] {escape(warning)}", highlight=False)
+        err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     out.print(
         f"新增 {len(report.added)} · 更新 {len(report.updated)} · 未变 {len(report.unchanged)}"
         f" · 写入 {report.chunks_written} 段"
@@ -92,9 +92,7 @@ def kb_list(ctx: typer.Context) -> None:
         table.add_column(name, overflow="fold")
     table.add_column("来自", overflow="fold")
     for d in docs:
-        table.add_row(
-            str(d.id), escape(d.source), d.kind, d.industry or "全部", str(d.chunks), d.origin
-        )
+        table.add_row(str(d.id), d.source, d.kind, d.industry or "全部", str(d.chunks), d.origin)
     out.print(table)
 
 
@@ -108,4 +106,4 @@ def kb_delete(
 
     with runtime(ctx) as rt:
         found = knowledge.delete(rt, principal(ctx), ref=ref)
-    out.print(f"已删除文档 {escape(found.source)}（#{found.id}，{found.chunks} 段）")
+    out.print(f"已删除文档 {found.source}（#{found.id}，{found.chunks} 段）")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
@@ -42,7 +41,7 @@ def scripts_import(
     with runtime(ctx) as rt:
         plan = scripts.plan_import(rt, principal(ctx), path=path)
         for issue in plan.warnings:
-            err.print(f"[yellow]警告[/] {escape(str(issue))}", highlight=False)
+            err.print(styled("[yellow]警告[/] {}", issue), highlight=False)
         if dry_run:
             counts = plan.stats
             out.print(
@@ -121,7 +120,7 @@ def script_table(records: Sequence[ScriptRecord]) -> Table:
     for r in records:
         table.add_row(
             r.id,
-            escape(r.title),
+            r.title,
             CATEGORY_LABELS.get(r.category, r.category),
             STAGE_LABELS.get(r.stage, r.stage),
             r.industry,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from bot.channels.console import ConsoleChannel
 from bot.cli.common import (
@@ -166,7 +165,7 @@ def run_console(
         industry = resolve(session, industry)
     channel = ConsoleChannel(runtime.assistant.handle, console=console)
     console.print(
-        f"你是客户「{escape(name)}」({industry or runtime.settings.assistant.default_industry})。"
+        f"你是客户「{name}」({industry or runtime.settings.assistant.default_industry})。"
         "输入消息回车发送，/help 查看命令，/quit 退出。"
     )
     while True:
@@ -182,7 +181,8 @@ def run_console(
             console.print(CHAT_HELP)
             continue
         if COMMAND.fullmatch(command):
-            console.print(f"[yellow]未知命令 {command}[/]，输入 /help 查看可用命令（未发送）")
+            unknown = styled("[yellow]未知命令 {}[/]，输入 /help 查看可用命令（未发送）", command)
+            console.print(unknown)
             continue
         if not command:
             continue

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import err, out, principal, runtime, styled
@@ -25,7 +24,7 @@ def tags_import(
     with runtime(ctx) as rt:
         stats = tags.import_taxonomy(rt, principal(ctx), path=path)
     for warning in stats.warnings:
-        err.print(f"[yellow]注意[/] {escape(warning)}", highlight=False)
+        err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     out.print(
         f"{stats.categories} categories · 新增 {stats.added} · 更新 {stats.updated}"
         f" · 停用 {stats.deactivated}"
