@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import database, err, out, principal
@@ -166,7 +165,8 @@ def _check(settings: Settings) -> None:
                 raise
             failed.append(account.key)
             err.print(
-                f"失败：账号 {escape(account.key)}：{escape(str(exc))}",
+                f"失败：账号 {account.key}：{exc}",
+                markup=False,
                 highlight=False,
                 soft_wrap=True,
             )
@@ -205,14 +205,14 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
         who = f"{a.user_name}（{a.user_id}）" if a.user_name else (a.user_id or "")
         note = a.banner or a.error or ""
         table.add_row(
-            escape(a.account),
+            a.account,
             a.label,
-            escape(who),
+            who,
             _when(a.logged_in_at, tz),
             _when(a.last_message_at, tz),
             str(a.backlog),
             str(a.parked),
-            escape(note),
+            note,
         )
     out.print(table)
     if not parked:
@@ -225,13 +225,13 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
 
         table.add_row(
             str(p.id),
-            escape(p.account),
+            p.account,
             KIND_LABELS.get(p.kind, p.kind),
-            escape(p.contact_name or p.contact_id or p.event_id),
-            escape(p.text[:40]),
+            p.contact_name or p.contact_id or p.event_id,
+            p.text[:40],
             STAGE_LABELS.get(p.stage or "", p.stage or ""),
             str(p.attempts),
-            escape((p.error or "")[:80]),
+            (p.error or "")[:80],
         )
     out.print(table)
 
