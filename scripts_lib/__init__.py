@@ -9,11 +9,13 @@ from scripts_lib.io import (
     load_scripts_with_warnings,
     parse_deadline,
     read_scripts,
+    split_examples,
     split_tags,
     stage_code,
     write_scripts,
 )
 from scripts_lib.lint import MAX_TITLE_CHARS, lint
+from scripts_lib.matching import ScriptMatch, TemplateMatcher, canonical
 from scripts_lib.model import (
     ANY_INDUSTRY,
     CATEGORIES,
@@ -71,8 +73,11 @@ __all__ = [
     "FilledScript",
     "LintIssue",
     "ParsedScript",
+    "ScriptMatch",
     "ScriptRecord",
+    "TemplateMatcher",
     "TemplatePart",
+    "canonical",
     "canonical_industry",
     "category_code",
     "check_scripts",
@@ -87,6 +92,7 @@ __all__ = [
     "parse_template",
     "placeholder",
     "read_scripts",
+    "split_examples",
     "split_tags",
     "stage_code",
     "variables_in",

@@ -1,8 +1,9 @@
 """Reading and writing the script library's interchange files: CSV, XLSX and YAML.
 
 The format is a public contract (README.md, "Interchange formats"): a header
-``id,title,category,stage,industry,tags,body`` plus the optional ``status`` and
-``variant_group`` columns; YAML is a list of mappings with the same keys.
+``id,title,category,stage,industry,tags,body`` plus the optional ``status``,
+``variant_group``, ``deadline`` and ``examples`` columns; YAML is a list of mappings with
+the same keys (``tags`` and ``examples`` also as lists).
 
 Files are read and written through ``knowledge.files``, like every data file of the
 project. Reading is forgiving about what Chinese Excel users produce (UTF-8 with or
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -75,6 +76,8 @@ _YAML = (".yaml", ".yml")
 _SUPPORTED = "use .csv, .xlsx, .yaml or .yml"
 
 _TAG_SEPARATORS = re.compile(r"[;；,，]")
+#: Examples are whole customer messages, which contain commas: only semicolons separate.
+_EXAMPLE_SEPARATORS = re.compile(r"[;；]")
 _CARRIAGE_RETURN = re.compile(r"\r\n?")
 _HEADER_SPACE = re.compile(r"[\s\-]+")
 _YAML_NULL = "tag:yaml.org,2002:null"
@@ -214,6 +217,12 @@ def split_tags(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in tags if tag))
 
 
+def split_examples(value: str) -> tuple[str, ...]:
+    """Split an examples cell on ``;`` ``；``: trimmed, empties and repeats removed."""
+    examples = (e.strip() for e in _EXAMPLE_SEPARATORS.split(value))
+    return tuple(dict.fromkeys(e for e in examples if e))
+
+
 def _vocabulary(value: str, allowed: Sequence[str], aliases: dict[str, str]) -> str:
     """Map ``Welcome``, ``follow-up`` or a Chinese name (``报价``, ``价格/报价``,
     ``促成``) onto the vocabulary; else keep."""
@@ -253,6 +262,7 @@ def _make_script(
     tags: tuple[str, ...],
     issues: Sequence[LintIssue],
     columns: Collection[str],
+    examples: tuple[str, ...] = (),
 ) -> ParsedScript:
     """A script from a row; ``columns`` are the columns (YAML: keys) the row has."""
     found = list(issues)
@@ -285,6 +295,7 @@ def _make_script(
         version=1,
         variant_group=raw.get("variant_group") or None,
         deadline=deadline,
+        examples=examples,
     )
     fixed = tuple(
         LintIssue(i.line, record.id, i.field, i.message, i.severity) if not i.script_id else i
@@ -354,7 +365,8 @@ def _rows_to_scripts(rows: Iterable[RawRow], name: str) -> list[ParsedScript]:
                     " a cell containing a comma must be quoted",
                 )
             )
-        scripts.append(_make_script(line, raw, split_tags(raw["tags"]), issues, columns))
+        examples = split_examples(raw.get("examples", ""))
+        scripts.append(_make_script(line, raw, split_tags(raw["tags"]), issues, columns, examples))
     return scripts
 
 
@@ -400,6 +412,7 @@ def _read_yaml(text: str, name: str) -> list[ParsedScript]:
 def _yaml_item(item: yaml.MappingNode, line: int) -> ParsedScript | None:
     raw: dict[str, str] = {}
     tags: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
     issues: list[LintIssue] = []
     for key_node, value_node in item.value:
         key_line = key_node.start_mark.line + 1
@@ -411,15 +424,18 @@ def _yaml_item(item: yaml.MappingNode, line: int) -> ParsedScript | None:
             issues.append(LintIssue(key_line, "", key, f"{key!r} is given twice"))
             continue
         if key == "tags":
-            tags, problem = _yaml_tags(value_node)
+            tags, problem = _yaml_list(value_node, split_tags, "tags")
             raw[key] = ";".join(tags)
+        elif key == "examples":
+            examples, problem = _yaml_list(value_node, split_examples, "examples")
+            raw[key] = ";".join(examples)
         else:
             raw[key], problem = _yaml_text(value_node)
         if problem:
             issues.append(LintIssue(key_line, "", key, problem))
     if not issues and not any(raw.values()):
         return None  # an empty mapping, like a blank row
-    return _make_script(line, raw, tags, issues, raw.keys())
+    return _make_script(line, raw, tags, issues, raw.keys(), examples)
 
 
 def _yaml_text(node: yaml.Node) -> tuple[str, str | None]:
@@ -428,18 +444,21 @@ def _yaml_text(node: yaml.Node) -> tuple[str, str | None]:
     return "", f"expected text, found {_node_kind(node)}"
 
 
-def _yaml_tags(node: yaml.Node) -> tuple[tuple[str, ...], str | None]:
+def _yaml_list(
+    node: yaml.Node, split: Callable[[str], tuple[str, ...]], what: str
+) -> tuple[tuple[str, ...], str | None]:
+    """A YAML list of texts, or one text ``split`` into items (tags, examples)."""
     if isinstance(node, yaml.ScalarNode):
-        return split_tags("" if node.tag == _YAML_NULL else _clean(str(node.value))), None
+        return split("" if node.tag == _YAML_NULL else _clean(str(node.value))), None
     if isinstance(node, yaml.SequenceNode):
-        tags: list[str] = []
+        items: list[str] = []
         for element in node.value:
             if not isinstance(element, yaml.ScalarNode):
-                return (), f"each tag must be text, found {_node_kind(element)}"
+                return (), f"each of the {what} must be text, found {_node_kind(element)}"
             if element.tag != _YAML_NULL:
-                tags.append(_clean(str(element.value)))
-        return tuple(dict.fromkeys(tag for tag in tags if tag)), None
-    return (), f"expected a list of tags or a ';'-separated text, found {_node_kind(node)}"
+                items.append(_clean(str(element.value)))
+        return tuple(dict.fromkeys(item for item in items if item)), None
+    return (), f"expected a list of {what} or a ';'-separated text, found {_node_kind(node)}"
 
 
 def _node_kind(node: yaml.Node) -> str:
@@ -491,6 +510,7 @@ def _cells(record: ScriptRecord, *, chinese: bool = False) -> list[str]:
         STATUS_LABELS.get(record.status, record.status) if chinese else record.status,
         record.variant_group or "",
         record.deadline.isoformat() if record.deadline else "",
+        ";".join(record.examples),
     ]
 
 
@@ -505,6 +525,7 @@ _XLSX_WIDTHS = {
     "status": 10,
     "variant_group": 16,
     "deadline": 12,
+    "examples": 40,
 }
 
 
@@ -537,7 +558,8 @@ def _write_yaml(records: Sequence[ScriptRecord], path: Path, *, chinese: bool) -
         item: dict[str, object] = dict(zip(EXPORT_COLUMNS, cells, strict=True))
         item["tags"] = list(record.tags)
         item["variant_group"] = record.variant_group
-        item["deadline"] = cells[-1] or None
+        item["deadline"] = record.deadline.isoformat() if record.deadline else None
+        item["examples"] = list(record.examples)
         items.append({HEADER_LABELS[k] if chinese else k: v for k, v in item.items()})
     text = yaml.dump(
         items,

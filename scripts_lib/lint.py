@@ -17,6 +17,8 @@ from scripts_lib.model import (
     CATEGORY_LABELS,
     DEPRECATED_VARIABLES,
     MAX_BODY_CHARS,
+    MAX_EXAMPLE_CHARS,
+    MAX_EXAMPLES,
     STAGE_LABELS,
     STATUS_LABELS,
     VARIABLES,
@@ -134,6 +136,7 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
             )
         )
     issues.extend(_check_template(item))
+    issues.extend(_check_examples(item))
     if record.body and not _CHINESE.search(record.body):
         issues.append(_issue(item, "body", "body contains no Chinese text", "warning"))
     if len(record.title) > MAX_TITLE_CHARS:
@@ -220,6 +223,33 @@ def _check_template(item: ParsedScript) -> list[LintIssue]:
                 f"{match.group(0)} uses full-width braces; write variables as {{{match.group(1)}}}",
             )
         )
+    return issues
+
+
+def _check_examples(item: ParsedScript) -> list[LintIssue]:
+    """At most ``MAX_EXAMPLES`` examples of at most ``MAX_EXAMPLE_CHARS``, without the
+    separator ``;`` (it would split them on the next import)."""
+    examples = item.record.examples
+    issues: list[LintIssue] = []
+    if len(examples) > MAX_EXAMPLES:
+        issues.append(
+            _issue(item, "examples", f"{len(examples)} examples; the limit is {MAX_EXAMPLES}")
+        )
+    for n, example in enumerate(examples, start=1):
+        if len(example) > MAX_EXAMPLE_CHARS:
+            issues.append(
+                _issue(
+                    item,
+                    "examples",
+                    f"example {n} is {len(example)} characters; the limit is {MAX_EXAMPLE_CHARS}",
+                )
+            )
+        if ";" in example or "；" in example:
+            issues.append(_issue(item, "examples", f"example {n} contains ';', the separator"))
+        if UNSTORABLE.search(example):
+            issues.append(
+                _issue(item, "examples", f"example {n} holds a NUL or an unpaired surrogate")
+            )
     return issues
 
 

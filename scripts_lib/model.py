@@ -72,7 +72,8 @@ COLUMNS: tuple[str, ...] = ("id", "title", "category", "stage", "industry", "tag
 #: Optional columns an import accepts and an export always writes, after ``COLUMNS``.
 #: On re-import a column the file does not have keeps the stored value
 #: (``ParsedScript.given``, ``ParsedScript.merged``).
-OPTIONAL_COLUMNS: tuple[str, ...] = ("status", "variant_group", "deadline")
+#: ``examples``: customer messages the script answers, ``;``-separated (YAML: a list).
+OPTIONAL_COLUMNS: tuple[str, ...] = ("status", "variant_group", "deadline", "examples")
 #: Chinese column headers (as an export with Chinese headers writes them); an import
 #: accepts these and the other names in ``HEADER_SYNONYMS`` wherever the codes are.
 HEADER_LABELS: dict[str, str] = {
@@ -86,6 +87,7 @@ HEADER_LABELS: dict[str, str] = {
     "status": "状态",
     "variant_group": "变体组",
     "deadline": "截止日期",
+    "examples": "客户例句",
 }
 HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "id": ("话术编号", "话术id", "编码"),
@@ -98,6 +100,7 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "status": ("审核状态",),
     "variant_group": ("ab组", "a/b组", "ab测试组", "变体"),
     "deadline": ("截止日", "截止时间", "有效期至"),
+    "examples": ("例句", "客户问法", "相似问法", "常见问法"),
 }
 #: Variables a script body may use as ``{name}`` (their meaning: README.md, "Variables").
 VARIABLES: tuple[str, ...] = (
@@ -146,6 +149,10 @@ def canonical_industry(value: str) -> str:
 
 
 MAX_BODY_CHARS = 500
+#: An operator's example customer message: at most this long ...
+MAX_EXAMPLE_CHARS = 200
+#: ... and at most this many per script.
+MAX_EXAMPLES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +171,9 @@ class ScriptRecord:
     variant_group: str | None = None
     #: The date ``{deadline}`` stands for (an offer's last day); None: not set.
     deadline: date | None = None
+    #: Customer messages this script answers, written by an operator (retrieval learns
+    #: from them as from the messages advisers answered with it).
+    examples: tuple[str, ...] = ()
 
     def search_text(self) -> str:
         """Text the retrieval indexes see: title, tags and body."""

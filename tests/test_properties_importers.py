@@ -434,7 +434,13 @@ def test_a_100k_character_cell_reads_back_whole(tmp_path: Path) -> None:
     assert all(0 < len(c.text) <= 300 for c in chunks)
     assert sum(c.text.count("等待期") for c in chunks) >= 10_000
     record = ScriptRecord(
-        id="a", title="长", category="care", stage="retain", industry="general", body=long
+        id="a",
+        title="长",
+        category="care",
+        stage="retain",
+        industry="general",
+        body=long,
+        examples=(),
     )
     scripts = tmp_path / "lib.csv"
     write_scripts([record], scripts)
@@ -457,6 +463,10 @@ SCRIPT = st.builds(
     tags=st.lists(_TAG, unique=True, max_size=3).map(tuple),
     status=st.sampled_from(STATUSES),
     variant_group=st.none() | WORD,
+    # an export always writes the examples column: a file read back has a tuple
+    examples=st.lists(
+        CELL.filter(lambda t: t and not re.search(r"[;；]", t)), unique=True, max_size=3
+    ).map(tuple),
 )
 
 
@@ -487,7 +497,7 @@ def test_scripts_xlsx_export_drops_what_xml_cannot_hold() -> None:
     # U+FFFE / U+FFFF made lxml raise ValueError out of write_scripts.
     record = ScriptRecord(
         id="a", title="x\uffffy\x1b", category="welcome", stage="acquire", industry="general",
-        body="您好\ufffe！",
+        body="您好\ufffe！", examples=(),
     )  # fmt: skip
     with scratch() as folder:
         path = folder / "lib.xlsx"
