@@ -44,6 +44,13 @@ WEB_OUTCOME_KINDS: tuple[WebOutcomeKind, ...] = get_args(WebOutcomeKind)
 
 FollowUpStatus = Literal["open", "done", "dismissed"]
 
+#: How an adviser's sent message matched a script: its template with the variables filled
+#: in, or an edited version of it (scripts_lib/matching.py).
+UseKind = Literal["template", "edited"]
+#: Where an example customer message of a script came from: learned from a use of the
+#: script in a chat, or written by an operator (the import's ``examples`` column).
+ExampleSource = Literal["learned", "operator"]
+
 #: A message from the customer ("in") or from the adviser ("out").
 Direction = Literal["in", "out"]
 #: A logged message waits for processing (pending) until it is done or failed.

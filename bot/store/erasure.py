@@ -8,7 +8,8 @@ keeps anonymous aggregates, so funnel, revenue and script-effectiveness figures 
 change:
 
 - deleted: identities, messages (theirs, and the adviser's in their 1:1 chats), 1:1
-  conversations, customer tags, follow-ups and their occurrences, merge records (they hold
+  conversations, customer tags, the examples learned from their messages, follow-ups and
+  their occurrences, merge records (they hold
   copies of profile fields and the free-text reason), and the profiles that were merged
   into this one (erased the same way first, then deleted);
 - kept, stripped: the customer row (name, city, birthday, product cleared; industry,
@@ -16,7 +17,8 @@ change:
   text in the candidates removed; script ids and scores kept), outcomes (the adviser's
   final text removed; kind, edit distance, replied, converted kept), events (payload
   removed; type and time kept), transactions (order number removed; product, amount and
-  time kept), the audit log (a merge's reason removed);
+  time kept), script uses (kept whole: which script, how similar, when; the message
+  pointer goes with the message), the audit log (a merge's reason removed);
 - others' rows pointing at a deleted message lose the pointer (and a tag its evidence).
 
 Both are recorded in the audit log by the caller's actor.
@@ -144,6 +146,8 @@ def _remove(session: Session, owned: Owned, policy: Remove, customer_id: int) ->
 
 
 def _anonymise(session: Session, model: Any, policy: Anonymise, where: Any) -> int:
+    if not policy.strip and not policy.blank:  # nothing identifying in the row: it stays
+        return len(session.scalars(select(model.id).where(where)).all())
     if not policy.strip:
         return _rowcount(session.execute(update(model).where(where).values(dict(policy.blank))))
     n = 0

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.vocab import (
     Direction,
+    ExampleSource,
     FollowUpStatus,
     Lifecycle,
     MessageStatus,
@@ -38,6 +39,7 @@ from bot.vocab import (
     SuggestionMode,
     TagSource,
     TagStatus,
+    UseKind,
 )
 
 # Deterministic constraint names, so migrations behave the same on SQLite and PostgreSQL.
@@ -483,3 +485,46 @@ class ChannelAccount(Base):
     #: Last sign of life from the puppet service, and last write by the serving process.
     last_event_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- schema 0007
+class ScriptUse(Base):
+    """An adviser's sent message recognised as a script of the library — any approved
+    script, shown as a suggestion or found by the adviser — in answer to the customer's
+    messages since the adviser's previous turn (their ``ScriptExample`` rows)."""
+
+    __tablename__ = "script_uses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    script_id: Mapped[str] = mapped_column(ForeignKey("scripts.id"), index=True)
+    #: The adviser's sent message (one use per message).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    adviser_id: Mapped[str | None] = mapped_column(ForeignKey("advisers.id"))
+    kind: Mapped[UseKind] = mapped_column(String(10))
+    #: 1.0 for a filled template, else the edit similarity (scripts_lib/matching.py).
+    similarity: Mapped[float] = mapped_column(Float)
+    #: The script was among the suggestions the adviser had been shown for this customer.
+    shown: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the message was sent.
+    used_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScriptExample(Base):
+    """A customer message a script answers: learned from a use (the customer's text,
+    personal data masked) or written by an operator. Retrieval's examples channel votes
+    with them (bot/pipeline/triggers.py)."""
+
+    __tablename__ = "script_examples"
+    __table_args__ = (UniqueConstraint("script_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    script_id: Mapped[str] = mapped_column(ForeignKey("scripts.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[ExampleSource] = mapped_column(String(10))
+    #: A learned example: the customer who wrote it, the message and the use.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    use_id: Mapped[int | None] = mapped_column(ForeignKey("script_uses.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,6 +46,8 @@ from bot.store.models import (
     Identity,
     Message,
     Outcome,
+    ScriptExample,
+    ScriptUse,
     Suggestion,
     Transaction,
 )
@@ -297,6 +299,40 @@ OWNED: tuple[Owned, ...] = (
         ),
         export=Export("outcomes"),
         refs=(Ref("message_id", Detach({"message_id": None})),),
+    ),
+    Owned(
+        ScriptUse,
+        Direct(),
+        merge=Move("script_uses"),
+        delete="delete",
+        # which script answered, how closely, when: the learning statistics stay
+        erase=Anonymise(
+            None,
+            keeps=(
+                "script_id",
+                "adviser_id",
+                "kind",
+                "similarity",
+                "shown",
+                "used_at",
+                "created_at",
+            ),
+            blank={},
+        ),
+        export=Export("script_uses"),
+        refs=(Ref("message_id", Detach({"message_id": None})),),
+    ),
+    Owned(
+        ScriptExample,
+        Direct(),  # learned examples; an operator's examples have no customer
+        merge=Move("script_examples"),
+        delete="delete",
+        erase=Remove("script_examples"),  # the customer's own words
+        export=Export("script_examples"),
+        refs=(
+            Ref("message_id", Follow()),
+            Ref("use_id", Detach({"use_id": None})),
+        ),
     ),
     Owned(
         Event,
