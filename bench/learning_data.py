@@ -198,6 +198,8 @@ class Line:
     text: str
     sent_at: datetime
     tags: tuple[str, ...] = ()
+    #: An adviser's message: the script it was written from (None: a free reply).
+    script: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -226,7 +228,9 @@ class _Chat:
     when: datetime
     counter: list[int]
 
-    def line(self, direction: str, text: str, tags: tuple[str, ...] = ()) -> Line:
+    def line(
+        self, direction: str, text: str, tags: tuple[str, ...] = (), script: str | None = None
+    ) -> Line:
         self.counter[0] += 1
         self.when += timedelta(seconds=self.rng.uniform(20, 600))
         return Line(
@@ -239,13 +243,16 @@ class _Chat:
             text=text,
             sent_at=self.when,
             tags=tags,
+            script=script,
         )
 
-    def script_text(self, script_id: str) -> str:
+    def send(self, script_id: str) -> Line:
+        """The adviser sends a script: filled in, sometimes edited."""
         body = fill(self.scripts[script_id]["body"], self.values)
         if self.rng.random() < 0.2:  # some advisers never use the name
             body = body.replace(self.name, "")
-        return edit_lightly(body, self.rng) if self.rng.random() < 0.45 else body
+        text = edit_lightly(body, self.rng) if self.rng.random() < 0.45 else body
+        return self.line("out", text, script=script_id)
 
 
 def history(
@@ -286,13 +293,13 @@ def history(
         )
         opening = rng.random()
         if opening < 0.15 and proactive[industry]:
-            yield chat.line("out", chat.script_text(rng.choice(proactive[industry]).script))
+            yield chat.send(rng.choice(proactive[industry]).script)
         elif opening < 0.45:
             greet = rng.choice(["在吗", "你好", "在不在", "您好", "hi"])
             yield chat.line("in", greet)
             if rng.random() < 0.6:
                 gen = "GEN-ICE-001" if greet.startswith("在") else "GEN-WEL-001"
-                yield chat.line("out", chat.script_text(gen))
+                yield chat.send(gen)
             else:
                 yield chat.line("out", rng.choice(FREE_REPLIES[:3]))
         for _ in range(rng.choice((1, 1, 2, 2, 2, 3, 3, 4))):
@@ -307,7 +314,7 @@ def history(
                 continue
             if roll < 0.25:
                 yield chat.line("out", rng.choice(FREE_REPLIES[:2]))
-            yield chat.line("out", chat.script_text(intent.script))
+            yield chat.send(intent.script)
             if rng.random() < 0.5:
                 yield chat.line("in", rng.choice(FILLERS))
                 if rng.random() < 0.3:
@@ -400,7 +407,12 @@ def main() -> None:
     write_jsonl(DATA / "history.jsonl", [line.to_json() for line in lines])
     write_jsonl(
         DATA / "history_labels.jsonl",
-        [{"msg_id": ln.msg_id, "tags": list(ln.tags)} for ln in lines if ln.direction == "in"],
+        [
+            {"msg_id": ln.msg_id, "tags": list(ln.tags)}
+            if ln.direction == "in"
+            else {"msg_id": ln.msg_id, "script": ln.script}
+            for ln in lines
+        ],
     )
     write_jsonl(DATA / "test.jsonl", test_rows(intents, rng))
     write_jsonl(DATA / "context_test.jsonl", context_rows())

@@ -217,6 +217,44 @@ class OutcomeSettings(_Section):
     reply_window_hours: float = Field(default=24, gt=0, le=24 * 30)
 
 
+class LearningSettings(_Section):
+    """Learning from practice: every adviser message is matched against the whole
+    approved library (scripts_lib/matching.py); a match is a *use* of the script, and the
+    customer messages it answered become the script's examples, which retrieval's
+    examples channel votes with (bot/pipeline/triggers.py)."""
+
+    #: An adviser's message at least this similar to a script (0-1; 1 = the template with
+    #: its variables filled in, lower = edited) is a use of that script.
+    match_min_similarity: float = Field(default=0.7, ge=0.3, le=1)
+    #: A use answers the customer's messages sent at most this many hours before it ...
+    answer_window_hours: float = Field(default=24, gt=0, le=24 * 30)
+    #: ... at most this many of them (the latest) become examples of the script.
+    examples_per_use: int = Field(default=3, ge=0, le=20)
+    #: Weight of the examples channel in retrieval fusion; 0 turns it off.
+    examples_weight: float = Field(default=1.5, ge=0, le=10)
+    #: A script's examples count for a message only when their centroid is at least this
+    #: similar (cosine) to it (bench/learning.py: .86-.90 all did equally well).
+    examples_min_similarity: float = Field(default=0.88, ge=0, le=1)
+
+
+class ContextSettings(_Section):
+    """Conversation context: the customer's previous messages steer the suggestion for
+    the current one (「在吗」「纸尿裤」 then 「多少钱」): their embedding is blended into the
+    message's, for scripts and knowledge, and their text is passed to the tagger."""
+
+    #: Only messages sent at most this many minutes before the current one ...
+    minutes: float = Field(default=10, ge=0, le=24 * 60)
+    #: ... at most this many of them (the latest); 0 turns context off.
+    messages: int = Field(default=2, ge=0, le=10)
+    #: Weight of the context in the query when the message has at most ``short_chars``
+    #: characters (a short message needs its context) ...
+    short_weight: float = Field(default=0.7, ge=0, le=5)
+    #: ... and otherwise (the message mostly speaks for itself).
+    weight: float = Field(default=0.15, ge=0, le=5)
+    #: "Short": letters and digits counted, punctuation and emoji not.
+    short_chars: int = Field(default=8, ge=0, le=200)
+
+
 class RankingSettings(_Section):
     """Script ranking from evidence (bot.learning.effectiveness, bot.learning.bandit).
     Retrieval relevance stays first: only scripts scoring at least ``relevance_ratio`` x
@@ -436,6 +474,8 @@ class Settings(_Section):
     followups: FollowupSettings = FollowupSettings()
     web: WebSettings = WebSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
+    learning: LearningSettings = LearningSettings()
+    context: ContextSettings = ContextSettings()
     ranking: RankingSettings = RankingSettings()
     wechaty: WechatySettings = WechatySettings()
     privacy: PrivacySettings = PrivacySettings()

@@ -37,10 +37,13 @@ from knowledge.fusion import Channel
 from knowledge.text import normalize
 from knowledge.vectors import VectorCollection, VectorStore
 
-__all__ = ["Example", "ExampleIndex", "ExampleSync", "example_key"]
+__all__ = ["MIN_POPULATION", "Example", "ExampleIndex", "ExampleSync", "example_key"]
 
 log = logging.getLogger(__name__)
 
+#: Below this many labels with examples, their similarities are too few to standardise:
+#: the caller's ``reference`` scale is used (``ExampleIndex.channel``).
+MIN_POPULATION = 5
 _HASH = "siyu_hash"
 _LABEL = "label"
 
@@ -296,16 +299,25 @@ class ExampleIndex:
         weight: float,
         min_similarity: float,
         labels: Collection[str] | None = None,
+        reference: tuple[float, float] | None = None,
     ) -> Channel:
-        """The fusion channel: z-scores of the centroid similarities among ``labels``, for
-        the labels at least ``min_similarity`` similar (see the module doc)."""
+        """The fusion channel: the centroid similarities among ``labels`` as z-scores, for
+        the labels at least ``min_similarity`` similar (see the module doc). The scale is
+        the labels' own (mean, deviation) once there are ``MIN_POPULATION`` of them, else
+        ``reference``: the query's similarities to comparable texts (the script titles)."""
         sims = self.similarities(query_vector, labels=labels)
-        if len(sims) < 2:
-            return Channel([], weight, standardised=True)
-        values = np.fromiter(sims.values(), dtype=np.float64)
-        mean, std = float(values.mean()), float(values.std())
+        empty = Channel([], weight, standardised=True)
+        if not sims:
+            return empty
+        if len(sims) >= MIN_POPULATION:
+            values = np.fromiter(sims.values(), dtype=np.float64)
+            mean, std = float(values.mean()), float(values.std())
+        elif reference is not None:
+            mean, std = reference
+        else:
+            return empty
         if std <= 1e-9:
-            return Channel([], weight, standardised=True)
+            return empty
         scores = [(k, (v - mean) / std) for k, v in sims.items() if v >= min_similarity]
         return Channel(scores, weight, standardised=True)
 

@@ -26,6 +26,11 @@ class Channel:
     scores: Sequence[tuple[str, float]]
     weight: float = 1.0
     standardised: bool = False
+    #: The score of an id the channel did not return, when known (BM25: 0, no shared
+    #: term); it then also counts once in the channel's mean and deviation, so that a
+    #: single candidate (an exact product code) still stands out. None: unknown, such
+    #: an id counts as the lowest candidate.
+    floor: float | None = None
 
 
 def rrf(
@@ -68,11 +73,11 @@ def zscore(channels: Sequence[Channel]) -> list[tuple[str, float]]:
 
     Within a channel, each candidate's score is standardised against the channel's
     candidates (mean 0, standard deviation 1); an id the channel did not return counts as
-    its lowest candidate; a channel whose scores are all equal (or that has fewer than two
-    candidates) contributes nothing. ``standardised`` channels are taken as they are. The
-    fused value is the weighted mean over the channels that returned anything, mapped into
-    (0, 1) by the logistic function, so that scores stay positive and ratios of scores mean
-    something (``bot.learning.effectiveness.blend_order``).
+    its ``floor`` or else its lowest candidate; a channel whose scores are all equal (or
+    that has fewer than two values) contributes nothing. ``standardised`` channels are
+    taken as they are. The fused value is the weighted mean over the channels that
+    returned anything, mapped into (0, 1) by the logistic function, so that scores stay
+    positive and ratios of scores mean something (``bot.learning.effectiveness.blend_order``).
 
     Returns ``(id, score)`` best first; ties keep the order in which ids were first seen.
     """
@@ -91,9 +96,11 @@ def zscore(channels: Sequence[Channel]) -> list[tuple[str, float]]:
             for id_, score in scores.items():
                 fused[id_] += channel.weight * score
             continue
-        if len(scores) < 2:
-            continue
         values = list(scores.values())
+        if channel.floor is not None and values:
+            values.append(channel.floor)
+        if len(values) < 2:
+            continue
         mean = sum(values) / len(values)
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
         if std <= 1e-12:

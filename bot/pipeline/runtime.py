@@ -16,8 +16,10 @@ from bot.pipeline.library import ScriptLibrary
 from bot.pipeline.live import Broadcaster
 from bot.pipeline.llm import LLMClient, build_llm
 from bot.pipeline.tagging import Tagger
+from bot.pipeline.triggers import LearnedTriggers
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import examples as examples_repo
 from bot.store import messages as messages_repo
 from bot.store import tags as tags_repo
 from knowledge import Embedder, HybridIndex, VectorStore, build_embedder, open_vector_store
@@ -122,7 +124,15 @@ def open_runtime(
             lexical_dir=data_dir / LEXICAL_DIR / name,
         )
 
-    library = ScriptLibrary(db=db, index=index("scripts"))
+    library = ScriptLibrary(
+        db=db,
+        index=index("scripts"),
+        titles=index("script-titles"),
+        triggers=LearnedTriggers(
+            db=db, embedder=embedder, vectors=vectors, settings=settings.learning
+        ),
+        retrieval=settings.retrieval,
+    )
     kb = KnowledgeBase(db=db, index=index("knowledge"), settings=settings.knowledge)
     tagger = Tagger(index=index("tags"), settings=settings.tagging)
     llm = build_llm(settings.llm)
@@ -154,14 +164,15 @@ def open_runtime(
 
 
 def apply_retention(db: Database, settings: Settings) -> int:
-    """Erase message text older than ``privacy.message_retention_days`` (0: keep)."""
+    """Erase message text older than ``privacy.message_retention_days`` (0: keep), and the
+    examples learned from those messages."""
     days = settings.privacy.message_retention_days
     if days <= 0:
         return 0
+    before = datetime.now(UTC) - timedelta(days=days)
     with db.session() as session:
-        erased = messages_repo.erase_text_before(
-            session=session, before=datetime.now(UTC) - timedelta(days=days)
-        )
+        examples_repo.delete_learned_before(session=session, before=before)
+        erased = messages_repo.erase_text_before(session=session, before=before)
     if erased:
         db.purge(["messages"], full=settings.privacy.erase_vacuum == "full")
         log.info("retention: erased the text of %d messages older than %d days", erased, days)

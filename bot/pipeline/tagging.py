@@ -238,7 +238,15 @@ class Tagger:
         *,
         industry: str | None,
         query_vector: np.ndarray | None = None,
+        context: Sequence[str] = (),
     ) -> list[TagSuggestion]:
+        """Tags of the customer's message ``text`` (``query_vector``: its embedding).
+
+        ``context``: the customer's previous messages in this conversation, oldest first
+        (``[context]``: the last few within some minutes, none from before the adviser's
+        last reply) — the text to tag is ``text`` with these before it. Not used yet: tags
+        are suggested from ``text`` alone (each earlier message was tagged when it came).
+        """
         if not self._tags or not text.strip() or self._settings.max_tags == 0:
             return []
         norm = normalize(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
@@ -11,6 +12,9 @@ from bot.store.db import insert_or_get
 from bot.store.models import Conversation, Customer, Message
 from bot.store.records import MessageRecord, aware
 from bot.vocab import Direction, MessageStatus
+
+#: Ids per ``IN (...)`` query (SQLite allows 32,766 parameters).
+_IN_CHUNK = 5000
 
 
 def get_or_create_conversation(
@@ -127,6 +131,33 @@ def recent_messages(
     return [message_record(m) for m in reversed(rows)]
 
 
+def answered_by(
+    *, session: Session, message_id: int, since: datetime, limit: int, lookback: int = 30
+) -> list[MessageRecord]:
+    """The customer's text messages that the adviser's message ``message_id`` answers:
+    those of its conversation since the adviser's previous turn (the adviser's messages
+    just before it are the same turn: a greeting, then the script), sent after ``since``;
+    the last ``limit`` of them, oldest first."""
+    sent = session.get_one(Message, message_id)
+    stmt = (
+        select(Message)
+        .where(Message.conversation_id == sent.conversation_id, Message.id < message_id)
+        .order_by(Message.id.desc())
+        .limit(lookback)
+    )
+    found: list[Message] = []
+    for row in session.scalars(stmt):
+        if row.direction == "out":
+            if found:
+                break
+            continue
+        if aware(row.sent_at) < aware(since):
+            break
+        if row.type == "text" and row.text.strip():
+            found.append(row)
+    return [message_record(m) for m in reversed(found[:limit])]
+
+
 def message_record(row: Message) -> MessageRecord:
     return MessageRecord(
         id=row.id,
@@ -146,6 +177,15 @@ def get_message(*, session: Session, msg_id: str) -> MessageRecord | None:
     """The logged message with this channel message id, if any."""
     row = session.scalar(select(Message).where(Message.msg_id == msg_id))
     return message_record(row) if row else None
+
+
+def logged_msg_ids(*, session: Session, msg_ids: Sequence[str]) -> set[str]:
+    """Which of ``msg_ids`` are logged already."""
+    found: set[str] = set()
+    for start in range(0, len(msg_ids), _IN_CHUNK):
+        chunk = list(msg_ids[start : start + _IN_CHUNK])
+        found.update(session.scalars(select(Message.msg_id).where(Message.msg_id.in_(chunk))))
+    return found
 
 
 def erase_text_before(*, session: Session, before: datetime) -> int:

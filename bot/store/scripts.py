@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import one_of
+from bot.store import examples as examples_repo
 from bot.store.models import Script, ScriptVersion
 from bot.store.records import aware
 from bot.vocab import SCRIPT_STATUSES, ScriptStatus
@@ -60,7 +61,7 @@ def compare_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Imp
         old = stored.get(rec.id)
         if old is None:
             added += 1
-        elif _values(old) == _values(rec):
+        elif _values(old) == _values(rec) and old.examples == rec.examples:
             unchanged += 1
         else:
             updated += 1
@@ -69,8 +70,10 @@ def compare_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Imp
 
 def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> ImportStats:
     """Insert new scripts and update changed ones (a change bumps the version and keeps
-    the previous text in the history). Runs inside the caller's transaction, so an
-    import is all-or-nothing."""
+    the previous text in the history). A record's ``examples`` become the script's
+    operator examples (a change of examples alone is an update without a new version:
+    the history keeps texts). Runs inside the caller's transaction, so an import is
+    all-or-nothing."""
     added = updated = unchanged = 0
     now = datetime.now(UTC)
     for rec in records:
@@ -82,11 +85,21 @@ def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Impo
             session.add(row)
             session.flush()
             _snapshot(session, row)
+            if rec.examples:
+                examples_repo.set_operator_examples(
+                    session=session, script_id=rec.id, texts=rec.examples
+                )
             added += 1
             continue
+        examples_changed = examples_repo.set_operator_examples(
+            session=session, script_id=rec.id, texts=rec.examples
+        )
         new = _values(rec)
         if new == _values(script_record(row)):
-            unchanged += 1
+            if examples_changed:
+                updated += 1
+            else:
+                unchanged += 1
             continue
         for name, value in zip(_FIELDS, new, strict=True):
             setattr(row, name, value)
@@ -127,14 +140,18 @@ def list_scripts(
         stmt = stmt.where(Script.category == category)
     if status is not None:
         stmt = stmt.where(Script.status == status)
-    return [script_record(s) for s in session.scalars(stmt)]
+    rows = list(session.scalars(stmt))
+    examples = examples_repo.operator_examples(session=session)
+    return [script_record(s, examples.get(s.id, ())) for s in rows]
 
 
 def get_scripts(*, session: Session, ids: Sequence[str]) -> dict[str, ScriptRecord]:
+    """Scripts by id, with their operator examples."""
     if not ids:
         return {}
-    rows = session.scalars(select(Script).where(Script.id.in_(list(ids))))
-    return {row.id: script_record(row) for row in rows}
+    rows = list(session.scalars(select(Script).where(Script.id.in_(list(ids)))))
+    examples = examples_repo.operator_examples(session=session, script_ids=[r.id for r in rows])
+    return {row.id: script_record(row, examples.get(row.id, ())) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +198,7 @@ def _snapshot(session: Session, row: Script) -> None:
     )
 
 
-def script_record(row: Script) -> ScriptRecord:
+def script_record(row: Script, examples: tuple[str, ...] = ()) -> ScriptRecord:
     return ScriptRecord(
         id=row.id,
         title=row.title,
@@ -194,4 +211,5 @@ def script_record(row: Script) -> ScriptRecord:
         version=row.version,
         variant_group=row.variant_group,
         deadline=row.deadline,
+        examples=examples,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -43,6 +44,23 @@ def list_suggestions(
     if customer_id is not None:
         stmt = stmt.where(Suggestion.customer_id == customer_id)
     return [suggestion_record(s) for s in session.scalars(stmt)]
+
+
+def shown_scripts(
+    *, session: Session, customer_id: int, before: datetime, since: datetime
+) -> set[str]:
+    """Ids of the scripts suggested for the customer's messages in ``[since, before]``."""
+    stmt = select(Suggestion.candidates).where(
+        Suggestion.customer_id == customer_id,
+        Suggestion.created_at >= since,
+        Suggestion.created_at <= before,
+    )
+    return {
+        str(s.get("id"))
+        for candidates in session.scalars(stmt)
+        for s in (candidates or {}).get("scripts", [])
+        if s.get("id")
+    }
 
 
 def suggestion_record(row: Suggestion) -> SuggestionRecord:
