@@ -23,6 +23,7 @@ from bot.cli import (
     customers,
     events,
     followups,
+    history,
     kb,
     report,
     scripts,
@@ -54,6 +55,7 @@ app.add_typer(followups.app, name="followups")
 app.add_typer(segments.app, name="segments")
 app.add_typer(report.app, name="report")
 app.add_typer(events.app, name="events")
+app.add_typer(history.app, name="history")
 app.add_typer(users.app, name="users")
 
 

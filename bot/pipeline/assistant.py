@@ -640,6 +640,27 @@ def log_incoming(
     conversation, message), idempotent on ``msg_id``: ``(message, customer, created)``.
     A message that wants a suggestion is logged ``pending`` (unless ``suggest`` is False:
     a past message), the others ``done``."""
+    customer, conversation_id = ensure_contact(session, message, adviser_name=adviser_name)
+    logged, created = messages_repo.log_message(
+        session=session,
+        msg_id=message.msg_id,
+        conversation_id=conversation_id,
+        customer_id=customer.id,
+        adviser_id=message.adviser_id,
+        direction=message.direction,
+        type=message.type,
+        text=message.text,
+        sent_at=message.sent_at,
+        status="pending" if suggest and wants_suggestion(message) else "done",
+    )
+    return logged, customer, created
+
+
+def ensure_contact(
+    session: Session, message: IncomingMessage, *, adviser_name: str
+) -> tuple[CustomerRecord, int]:
+    """The adviser, the customer (found by the message's contact identity, or created)
+    and the conversation of a message: ``(customer, conversation id)``."""
     customers_repo.ensure_adviser(
         session=session, adviser_id=message.adviser_id, name=message.adviser_name
     )
@@ -660,19 +681,7 @@ def log_incoming(
         is_group=message.room_id is not None,
         topic=message.room_topic,
     )
-    logged, created = messages_repo.log_message(
-        session=session,
-        msg_id=message.msg_id,
-        conversation_id=conversation_id,
-        customer_id=customer.id,
-        adviser_id=message.adviser_id,
-        direction=message.direction,
-        type=message.type,
-        text=message.text,
-        sent_at=message.sent_at,
-        status="pending" if suggest and wants_suggestion(message) else "done",
-    )
-    return logged, customer, created
+    return customer, conversation_id
 
 
 def store_tags(

@@ -104,6 +104,12 @@ def identity_owner(*, session: Session, kind: str, value: str) -> str | None:
     return session.scalar(stmt)
 
 
+def identities_of_kind(*, session: Session, kind: str) -> dict[int, str]:
+    """Customer id -> the value of its identity of ``kind`` (e.g. ``history_contact``)."""
+    stmt = select(Identity.customer_id, Identity.value).where(Identity.kind == kind)
+    return {customer_id: value for customer_id, value in session.execute(stmt)}
+
+
 def get_customer(*, session: Session, customer_id: int) -> CustomerRecord:
     row = session.get(Customer, customer_id)
     if row is None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import insert_or_get
@@ -89,6 +90,75 @@ def log_message(
         ):
             customer.last_message_at = when
     return message_record(row), True
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message for ``log_messages``."""
+
+    msg_id: str
+    conversation_id: int
+    customer_id: int
+    adviser_id: str | None
+    direction: Direction
+    text: str
+    sent_at: datetime
+    type: str = "text"
+    status: MessageStatus = "done"
+
+
+def log_messages(*, session: Session, messages: Sequence[NewMessage]) -> list[MessageRecord]:
+    """Insert many new messages in one statement (a history import); their records, in
+    order. Unlike ``log_message`` this expects message ids not logged yet: one that is
+    makes the statement fail (an ``IntegrityError``; the caller then logs one by one)."""
+    if not messages:
+        return []
+    values = [
+        {
+            "msg_id": m.msg_id,
+            "conversation_id": m.conversation_id,
+            "customer_id": m.customer_id,
+            "adviser_id": m.adviser_id,
+            "direction": m.direction,
+            "type": m.type,
+            "text": m.text,
+            "sent_at": m.sent_at.astimezone(UTC),
+            "status": m.status,
+        }
+        for m in messages
+    ]
+    with session.begin_nested():
+        ids = list(
+            session.scalars(
+                insert(Message).returning(Message.id, sort_by_parameter_order=True), values
+            )
+        )
+    latest: dict[int, datetime] = {}
+    for m in messages:
+        when = m.sent_at.astimezone(UTC)
+        if m.customer_id not in latest or latest[m.customer_id] < when:
+            latest[m.customer_id] = when
+    for customer_id, when in latest.items():
+        customer = session.get(Customer, customer_id)
+        if customer is not None and (
+            customer.last_message_at is None or aware(customer.last_message_at) < when
+        ):
+            customer.last_message_at = when
+    return [
+        MessageRecord(
+            id=id_,
+            msg_id=m.msg_id,
+            conversation_id=m.conversation_id,
+            customer_id=m.customer_id,
+            adviser_id=m.adviser_id,
+            direction=m.direction,
+            type=m.type,
+            text=m.text,
+            sent_at=m.sent_at.astimezone(UTC),
+            status=m.status,
+        )
+        for id_, m in zip(ids, messages, strict=True)
+    ]
 
 
 def set_message_status(*, session: Session, message_id: int, status: MessageStatus) -> None:

@@ -1,0 +1,502 @@
+"""Chat-history import: the archive a team already has (a WeCom 会话存档 export, a CRM's chat
+log) logged into the same profiles, identities and tag suggestions as the live channel, and
+learned from (uses of scripts, examples), without suggesting anything for past messages.
+
+The file (JSONL, or CSV with the same columns; format in the README) is validated whole
+first: every problem with its line, nothing imported on error. Then its messages are
+logged in time order, a chunk per transaction, idempotent on ``msg_id``: a run that was
+interrupted resumes where it stopped, and nothing is logged or learned twice. Each
+customer message is embedded once (for its tags and, when an adviser answered it with a
+script, as an example), by the worker processes of ``knowledge.parallel`` while the
+chunks before it are being written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.domain import IncomingMessage
+from bot.errors import InputError
+from bot.pipeline.assistant import Context, ensure_contact, store_tags
+from bot.pipeline.replies import learn_from_reply
+from bot.pipeline.runtime import Runtime
+from bot.store import messages as messages_repo
+from bot.store.examples import ExampleRecord
+from bot.store.records import CustomerRecord, MessageRecord
+from knowledge.files import decode_text, read_bytes, table_rows
+from knowledge.rows import RowModel, problems_of, scalar_text, stripped_text
+from knowledge.text import UNSTORABLE
+
+log = logging.getLogger(__name__)
+
+#: The channel (and identity kind ``<channel>_contact``) of imported messages by default.
+DEFAULT_CHANNEL = "history"
+#: The adviser of a line without ``adviser_id`` (the live channel's default too).
+DEFAULT_ADVISER = "adviser"
+FIELDS = ("msg_id", "contact_id", "contact_name", "adviser_id", "industry", "direction")
+COLUMNS = (*FIELDS, "text", "sent_at")
+REQUIRED = ("msg_id", "contact_id", "direction", "text", "sent_at")
+#: Messages written per transaction (a killed import loses at most one chunk's work).
+CHUNK = 500
+#: Customer messages of this run whose vectors are kept for the uses that answer them.
+SAID_KEPT = 20_000
+#: Files larger than this are refused before they are read (about a million messages).
+MAX_FILE_BYTES = 512 * 1024 * 1024
+#: Problems listed at most (the summary still counts them all).
+MAX_PROBLEMS = 200
+
+Progress = Callable[[int, int], None]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("sent_at 缺少时区，例如 2026-03-01T09:30:00+08:00")
+    return value
+
+
+def _when(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"sent_at {value!r} 不是 ISO 8601 时间（例如 2026-03-01T09:30:00+08:00）"
+            ) from None
+    return value
+
+
+def _text(value: object) -> object:
+    value = scalar_text(value)
+    if isinstance(value, str) and UNSTORABLE.search(value):
+        return UNSTORABLE.sub("\ufffd", value)
+    return value
+
+
+#: Ids as the store keeps them (``messages.msg_id``, ``identities.value``).
+Id = Annotated[str, BeforeValidator(stripped_text), StringConstraints(min_length=1, max_length=200)]
+
+
+def _optional(limit: int) -> Any:
+    return Annotated[str, BeforeValidator(stripped_text), StringConstraints(max_length=limit)]
+
+
+class HistoryRow(RowModel):
+    """One message of the archive."""
+
+    msg_id: Id
+    contact_id: Id
+    contact_name: _optional(100) = ""  # type: ignore[valid-type]
+    adviser_id: _optional(64) = ""  # type: ignore[valid-type]
+    industry: _optional(50) = ""  # type: ignore[valid-type]
+    direction: Literal["in", "out"]
+    text: Annotated[str, BeforeValidator(_text)]
+    sent_at: Annotated[datetime, BeforeValidator(_when), AfterValidator(_aware)]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    line: int
+    row: HistoryRow
+
+
+@dataclass
+class HistoryReport:
+    """What an import did (or, for a dry run, would do)."""
+
+    lines: int = 0
+    #: Messages logged by this run (a dry run: that would be).
+    logged: int = 0
+    #: Messages skipped: their ``msg_id`` was logged before (an earlier or interrupted run).
+    skipped: int = 0
+    contacts: int = 0
+    customer_messages: int = 0
+    adviser_messages: int = 0
+    #: Adviser messages recognised as scripts, and the examples they added.
+    uses: int = 0
+    examples: int = 0
+    tags: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+    advisers: set[str] = field(default_factory=set)
+
+    @property
+    def rate(self) -> float:
+        """Lines per second over the run."""
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------- reading
+def read_history(path: Path) -> list[HistoryLine]:
+    """Every line of a JSONL or CSV history file, validated; all problems at once, with
+    their line numbers, in one ``InputError`` (nothing is imported)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".csv", ".xlsx"):
+        raise InputError(f"{path.name}：不支持的文件类型 {suffix or '(无)'}，请用 .jsonl 或 .csv")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path}：无法读取文件（{exc.strerror or exc}）") from exc
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path.name} 超过 {MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分后导入")
+    raw = _jsonl(path) if suffix in (".jsonl", ".json") else _table(path)
+    problems: list[str] = []
+    lines: list[HistoryLine] = []
+    first_line: dict[str, int] = {}
+    for line, data in raw:
+        if isinstance(data, str):  # the reader's own problem with this line
+            problems.append(f"第 {line} 行：{data}")
+            continue
+        try:
+            row = HistoryRow.model_validate(data)
+        except ValidationError as exc:
+            problems += [f"第 {line} 行：{_chinese(p.message)}" for p in problems_of(exc)]
+            continue
+        if row.msg_id in first_line:
+            problems.append(
+                f"第 {line} 行：msg_id {row.msg_id!r} 与第 {first_line[row.msg_id]} 行重复"
+            )
+            continue
+        first_line[row.msg_id] = line
+        lines.append(HistoryLine(line, row))
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) > MAX_PROBLEMS:
+            shown.append(f"……另有 {len(problems) - MAX_PROBLEMS} 处问题")
+        raise InputError(f"{path.name}：{len(problems)} 处问题，未导入任何消息", shown)
+    if not lines:
+        raise InputError(f"{path.name}：没有消息")
+    return lines
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    text = decode_text(read_bytes(path), name=path.name)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"不是合法的 JSON（{exc.msg}，第 {exc.colno} 列）"
+            continue
+        if not isinstance(data, dict):
+            yield number, "每行应是一个 JSON 对象 {...}"
+            continue
+        yield number, data
+
+
+def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    header: list[str] | None = None
+    for line, cells in table_rows(path):
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue
+        if header is None:
+            header = [c.lstrip("\ufeff").strip().lower() for c in cells]
+            unknown = [c for c in header if c and c not in COLUMNS]
+            missing = [c for c in REQUIRED if c not in header]
+            if unknown or missing:
+                parts = []
+                if missing:
+                    parts.append(f"缺少列 {', '.join(missing)}")
+                if unknown:
+                    parts.append(f"未知列 {', '.join(unknown)}")
+                raise InputError(
+                    f"{path.name}：第 {line} 行表头{'；'.join(parts)}；表头应为 {','.join(COLUMNS)}"
+                )
+            continue
+        extra = [c for i, c in enumerate(cells) if c and (i >= len(header) or not header[i])]
+        if extra:
+            yield line, f"有单元格不在任何列下（{extra[0][:20]!r}）；含逗号的单元格要加引号"
+            continue
+        yield line, {h: cells[i] for i, h in enumerate(header) if h and i < len(cells)}
+    if header is None:
+        raise InputError(f"{path.name}：文件是空的")
+
+
+_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^missing '(.+)'$"), r"缺少字段 \1"),
+    (re.compile(r"^unknown key '(.+)'$"), r"未知字段 \1"),
+    (re.compile(r"^(\w+) must be 'in' or 'out', not (.+)$"), r"\1 必须是 in 或 out，而不是 \2"),
+    (re.compile(r"^(\w+) is longer than (\d+) characters$"), r"\1 超过 \2 个字符"),
+    (re.compile(r"^(\w+) must be text$"), r"\1 应为文本"),
+)
+
+
+def _chinese(message: str) -> str:
+    """A row model's problem in the user's language (field names stay as in the file)."""
+    for pattern, replacement in _PROBLEMS:
+        if pattern.match(message):
+            return pattern.sub(replacement, message)
+    return message
+
+
+# ----------------------------------------------------------------------------- importing
+def import_history(
+    rt: Runtime,
+    lines: Sequence[HistoryLine],
+    *,
+    channel: str = DEFAULT_CHANNEL,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> HistoryReport:
+    """Log ``lines`` (validated by ``read_history``) in time order; see the module doc."""
+    started = time.perf_counter()
+    report = HistoryReport(lines=len(lines), dry_run=dry_run)
+    ordered = sorted(lines, key=lambda h: (h.row.sent_at, h.line))
+    with rt.db.session() as session:
+        done = messages_repo.logged_msg_ids(
+            session=session, msg_ids=[h.row.msg_id for h in ordered]
+        )
+    todo = [h for h in ordered if h.row.msg_id not in done]
+    report.skipped = len(lines) - len(todo)
+    report.contacts = len({h.row.contact_id for h in lines})
+    report.advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
+    if dry_run:
+        report.logged = len(todo)
+        report.customer_messages = sum(1 for h in todo if h.row.direction == "in")
+        report.adviser_messages = len(todo) - report.customer_messages
+        report.seconds = time.perf_counter() - started
+        return report
+    importer = _Importer(rt, channel, report)
+    importer.run(todo, progress)
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "history import: %d lines, %d logged, %d skipped, %d uses in %.1fs",
+        report.lines,
+        report.logged,
+        report.skipped,
+        report.uses,
+        report.seconds,
+    )
+    return report
+
+
+class _Vectors:
+    """The customer messages' vectors, embedded ahead by the worker processes, in the
+    order the import needs them."""
+
+    def __init__(self, rt: Runtime, texts: list[str]) -> None:
+        self._texts = texts
+        self._stream = iter(rt.embedder.embed_stream(texts)) if texts else iter(())
+        self._by_text: dict[str, np.ndarray] = {}
+        self._next = 0
+
+    def of(self, text: str) -> np.ndarray:
+        while text not in self._by_text:
+            batch = next(self._stream)
+            for vector in batch:
+                self._by_text[self._texts[self._next]] = vector
+                self._next += 1
+        return self._by_text[text]
+
+    def release(self, texts: Sequence[str]) -> None:
+        """Forget vectors no later message needs (keeps memory flat on big files)."""
+        for text in texts:
+            self._by_text.pop(text, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """A customer message of this run, until the adviser answers it."""
+
+    message_id: int
+    text: str
+    sent_at: datetime
+    vector: np.ndarray
+
+
+class _Importer:
+    def __init__(self, rt: Runtime, channel: str, report: HistoryReport) -> None:
+        self.rt = rt
+        self.channel = channel
+        self.report = report
+        self.settings = rt.settings
+        #: Each contact's customer messages since the adviser's last message (this run).
+        self.waiting: dict[str, list[_Said]] = defaultdict(list)
+        #: (contact, adviser) -> the customer and conversation its first message logged.
+        self.contacts: dict[tuple[str, str], tuple[CustomerRecord, int]] = {}
+        #: The latest customer messages of this run, by message id: a use's examples
+        #: reuse their vectors.
+        self.said: OrderedDict[int, _Said] = OrderedDict()
+
+    def run(self, todo: Sequence[HistoryLine], progress: Progress | None) -> None:
+        texts = [_query(h.row.text) for h in todo if h.row.direction == "in"]
+        texts = [t for t in texts if t]
+        last_needed = {text: i for i, text in enumerate(texts)}
+        vectors = _Vectors(self.rt, list(dict.fromkeys(texts)))
+        total = len(todo)
+        if progress is not None:
+            progress(0, total)
+        embedded = 0
+        for start in range(0, total, CHUNK):
+            chunk = [h.row for h in todo[start : start + CHUNK]]
+            learned: list[tuple[ExampleRecord, np.ndarray | None]] = []
+            with self.rt.db.session() as session:
+                for row, logged, customer in self._log(session, chunk):
+                    self._learn(session, row, logged, customer, vectors, learned)
+            # Committed: the examples join the index (a crash here is repaired by the
+            # next start's sync, which embeds what SQL has and the index lacks).
+            if learned:
+                examples = [e for e, _ in learned]
+                self.rt.library.triggers.add(examples, self._vectors_of(learned))
+            chunk_texts = [_query(r.text) for r in chunk if r.direction == "in"]
+            chunk_texts = [t for t in chunk_texts if t]
+            embedded += len(chunk_texts)
+            vectors.release([t for t in chunk_texts if last_needed[t] < embedded])
+            self.report.logged += len(chunk)
+            if progress is not None:
+                progress(start + len(chunk), total)
+
+    def _log(
+        self, session: Session, rows: Sequence[HistoryRow]
+    ) -> list[tuple[HistoryRow, MessageRecord, CustomerRecord]]:
+        """Log a chunk of messages in one statement (several times faster than one by
+        one); each contact's customer and conversation are found or created once per run.
+        Returns the rows this run logged, with their records, in order."""
+        prepared: list[tuple[HistoryRow, IncomingMessage, CustomerRecord, int]] = []
+        for row in rows:
+            message = IncomingMessage(
+                msg_id=row.msg_id,
+                channel=self.channel,
+                contact_id=row.contact_id,
+                contact_name=row.contact_name,
+                text=row.text,
+                adviser_id=row.adviser_id or DEFAULT_ADVISER,
+                direction=row.direction,
+                industry=row.industry or None,
+                sent_at=row.sent_at,
+            )
+            key = (message.contact_id, message.adviser_id)
+            if key not in self.contacts:
+                self.contacts[key] = ensure_contact(
+                    session, message, adviser_name=self.settings.assistant.adviser_name
+                )
+            customer, conversation_id = self.contacts[key]
+            prepared.append((row, message, customer, conversation_id))
+        try:
+            logged = messages_repo.log_messages(
+                session=session,
+                messages=[
+                    messages_repo.NewMessage(
+                        msg_id=m.msg_id,
+                        conversation_id=conversation_id,
+                        customer_id=customer.id,
+                        adviser_id=m.adviser_id,
+                        direction=m.direction,
+                        text=m.text,
+                        sent_at=m.sent_at,
+                    )
+                    for _, m, customer, conversation_id in prepared
+                ],
+            )
+        except IntegrityError:  # another process logged some of them meanwhile
+            out = []
+            for row, message, customer, conversation_id in prepared:
+                record, created = messages_repo.log_message(
+                    session=session,
+                    msg_id=message.msg_id,
+                    conversation_id=conversation_id,
+                    customer_id=customer.id,
+                    adviser_id=message.adviser_id,
+                    direction=message.direction,
+                    text=message.text,
+                    sent_at=message.sent_at,
+                    status="done",  # a past message: no suggestion
+                )
+                if created:
+                    out.append((row, record, customer))
+            return out
+        return [(p[0], record, p[2]) for p, record in zip(prepared, logged, strict=True)]
+
+    def _vectors_of(self, learned: list[tuple[ExampleRecord, np.ndarray | None]]) -> np.ndarray:
+        """The examples' vectors: their message's, or embedded now (an example from an
+        earlier run, or one whose text lost personal data to masking)."""
+        missing = [i for i, (_, v) in enumerate(learned) if v is None]
+        out = [v for _, v in learned]
+        if missing:
+            embedded = self.rt.embedder.embed([learned[i][0].text for i in missing])
+            for i, vector in zip(missing, embedded, strict=True):
+                out[i] = vector
+        return np.stack([v for v in out if v is not None])
+
+    def _learn(
+        self,
+        session: Session,
+        row: HistoryRow,
+        logged: MessageRecord,
+        customer: CustomerRecord,
+        vectors: _Vectors,
+        learned: list[tuple[ExampleRecord, np.ndarray | None]],
+    ) -> None:
+        """A customer's message: its tags. An adviser's: a use of a script, if it is one."""
+        waiting = self.waiting[row.contact_id]
+        if row.direction == "in":
+            self.report.customer_messages += 1
+            text = _query(row.text)
+            if not text:
+                return
+            vector = vectors.of(text)
+            ctx = Context(
+                industry=customer.industry
+                or row.industry
+                or self.settings.assistant.default_industry,
+                customer=customer,
+                recent=self._context(waiting, row.sent_at),
+            )
+            tags = self.rt.assistant.tags_for(text, ctx, vector=vector)
+            store_tags(session, customer_id=customer.id, message_id=logged.id, tags=tags)
+            self.report.tags += len(tags)
+            said = _Said(logged.id, text, row.sent_at, vector)
+            waiting.append(said)
+            self.said[logged.id] = said
+            while len(self.said) > SAID_KEPT:
+                self.said.popitem(last=False)
+            return
+        self.report.adviser_messages += 1
+        waiting.clear()  # answered: no longer context
+        result = learn_from_reply(
+            session=session,
+            library=self.rt.library,
+            settings=self.settings.learning,
+            message_id=logged.id,
+            text=row.text,
+            sent_at=row.sent_at,
+            customer_id=customer.id,
+            adviser_id=logged.adviser_id,
+        )
+        if result is None:
+            return
+        self.report.uses += 1
+        self.report.examples += len(result.examples)
+        for example in result.examples:
+            source = self.said.get(example.message_id or 0)
+            same = source is not None and source.text == example.text
+            learned.append((example, source.vector if same and source else None))
+
+    def _context(self, waiting: list[_Said], at: datetime) -> tuple[tuple[int, str], ...]:
+        """The context of a customer message: ``[context]`` over this run's messages."""
+        settings = self.settings.context
+        if settings.messages <= 0:
+            return ()
+        since = at - timedelta(minutes=settings.minutes)
+        recent = [(s.message_id, s.text) for s in waiting if s.sent_at >= since]
+        return tuple(recent[-settings.messages :])
+
+
+def _query(text: str) -> str:
+    """A customer message as it is tagged and embedded (the assistant's query)."""
+    return text.strip()[:2000]

@@ -1,0 +1,60 @@
+"""Chat-history import: a team's archive logged into profiles, tags and the learned
+examples of the script library (bot/pipeline/history.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.errors import PermissionDenied
+from bot.pipeline.history import (
+    DEFAULT_ADVISER,
+    DEFAULT_CHANNEL,
+    HistoryReport,
+    Progress,
+    import_history,
+    read_history,
+)
+from bot.pipeline.runtime import Runtime
+from bot.services import audit
+from bot.services.access import Principal, require, scope_of
+
+#: A manager's file names an adviser outside their team.
+OTHER_TEAM = "文件里有不属于你团队的顾问：{advisers}"
+
+
+def import_file(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    path: Path,
+    channel: str = DEFAULT_CHANNEL,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> HistoryReport:
+    """Validate the whole file, then (unless ``dry_run``) log its messages in time order,
+    idempotent on ``msg_id``. Managers import their team's chats; the audit log keeps
+    the counts."""
+    require(principal, "manager")
+    lines = read_history(path)
+    with rt.db.session() as session:
+        scope = scope_of(session, principal)
+    advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
+    outside = sorted(a for a in advisers if not scope.allows(a))
+    if outside:
+        raise PermissionDenied(OTHER_TEAM.format(advisers=", ".join(outside[:5])))
+    report = import_history(rt, lines, channel=channel, dry_run=dry_run, progress=progress)
+    if not dry_run:
+        with rt.db.session() as session:
+            audit.record(
+                session,
+                principal,
+                "history.import",
+                "message",
+                "",
+                file=path.name,
+                lines=report.lines,
+                logged=report.logged,
+                skipped=report.skipped,
+                uses=report.uses,
+            )
+    return report
