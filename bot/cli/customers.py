@@ -203,12 +203,12 @@ def customers_forget(
 
     if not yes:
         typer.confirm(f"erase customer {customer_id}'s personal data for good?", abort=True)
-    with database(ctx) as (db, settings):
-        forgotten = privacy.forget(
-            db,
+    with runtime(ctx) as rt:  # the examples learned from them leave the index too
+        forgotten = privacy.forget_everywhere(
+            rt,
             principal(ctx, actor),
             customer_id,
-            full=settings.privacy.erase_vacuum == "full",
+            full=rt.settings.privacy.erase_vacuum == "full",
         )
     done = ", ".join(f"{k} {v}" for k, v in forgotten.counts.items() if v)
     out.print(f"customer {customer_id} forgotten ({done or 'nothing else held'})")

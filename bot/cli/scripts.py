@@ -164,6 +164,38 @@ def scripts_status(
     out.print(f"{script_id}: {status}")
 
 
+@app.command("examples")
+def scripts_examples(
+    ctx: typer.Context,
+    script_id: Annotated[str, typer.Argument()],
+    remove: Annotated[
+        list[int] | None,
+        typer.Option("--remove", help="Remove this example (id from the list; repeatable)."),
+    ] = None,
+) -> None:
+    """The customer messages a script answers — learned from advisers' replies (chat,
+    history import) or written in the import's examples column — and how often it was
+    used. Retrieval suggests the script for messages like them."""
+    from bot.services import scripts
+
+    with runtime(ctx) as rt:
+        who = principal(ctx)
+        for example_id in remove or ():
+            scripts.remove_example(rt, who, script_id=script_id, example_id=example_id)
+            out.print(f"已删除例句 {example_id}")
+        found = scripts.examples(rt, who, script_id)
+    table = Table("id", "来源", "例句", "时间", title=f"{found.script.id} {found.script.title}")
+    for e in found.examples:
+        source = "学到" if e.source == "learned" else "运营"
+        table.add_row(str(e.id), source, e.text, e.created_at.strftime("%Y-%m-%d"))
+    out.print(table)
+    status = "" if found.script.status == "approved" else f"（{found.script.status}：检索不使用）"
+    out.print(
+        f"使用 {found.uses.total} 次（其中推荐后使用 {found.uses.shown} 次）"
+        f" · 学到例句 {found.learned} 条 · 运营例句 {found.written} 条{status}"
+    )
+
+
 @app.command("mine-edits")
 def scripts_mine_edits(
     ctx: typer.Context,

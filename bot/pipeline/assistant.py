@@ -640,7 +640,7 @@ def log_incoming(
     conversation, message), idempotent on ``msg_id``: ``(message, customer, created)``.
     A message that wants a suggestion is logged ``pending`` (unless ``suggest`` is False:
     a past message), the others ``done``."""
-    customer, conversation_id = ensure_contact(session, message, adviser_name=adviser_name)
+    customer, conversation_id = ensure_contact(session, message)
     logged, created = messages_repo.log_message(
         session=session,
         msg_id=message.msg_id,
@@ -656,9 +656,7 @@ def log_incoming(
     return logged, customer, created
 
 
-def ensure_contact(
-    session: Session, message: IncomingMessage, *, adviser_name: str
-) -> tuple[CustomerRecord, int]:
+def ensure_contact(session: Session, message: IncomingMessage) -> tuple[CustomerRecord, int]:
     """The adviser, the customer (found by the message's contact identity, or created)
     and the conversation of a message: ``(customer, conversation id)``."""
     customers_repo.ensure_adviser(

@@ -382,9 +382,7 @@ class _Importer:
             )
             key = (message.contact_id, message.adviser_id)
             if key not in self.contacts:
-                self.contacts[key] = ensure_contact(
-                    session, message, adviser_name=self.settings.assistant.adviser_name
-                )
+                self.contacts[key] = ensure_contact(session, message)
             customer, conversation_id = self.contacts[key]
             prepared.append((row, message, customer, conversation_id))
         try:

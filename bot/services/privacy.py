@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, check_customer, require
 from bot.store import Database, erasure
 from bot.store import customers as customers_repo
+from bot.store import examples as examples_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store.db import Purged
 from bot.store.records import CustomerProfile, SuggestionRecord
@@ -69,3 +71,16 @@ def forget(db: Database, principal: Principal, customer_id: int, *, full: bool =
             session=session, customer_id=customer_id, actor=principal.username
         )
     return Forgotten(counts=counts, purged=db.purge(erasure.erased_tables(counts), full=full))
+
+
+def forget_everywhere(
+    rt: Runtime, principal: Principal, customer_id: int, *, full: bool = True
+) -> Forgotten:
+    """``forget``, and the vectors of the examples learned from the person's messages
+    dropped from the running index (another running process drops them at its next
+    start or library change, when its index is synced with the database)."""
+    with rt.db.session() as session:
+        learned = examples_repo.learned_ids_of_customer(session=session, customer_id=customer_id)
+    forgotten = forget(rt.db, principal, customer_id, full=full)
+    rt.library.triggers.remove(learned)
+    return forgotten

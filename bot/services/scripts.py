@@ -21,7 +21,11 @@ from bot.services.industries import resolve as resolve_industry
 from bot.services.industries import unused_warnings
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import examples as examples_repo
 from bot.store import scripts as scripts_repo
+from bot.store import uses as uses_repo
+from bot.store.examples import ExampleRecord
+from bot.store.uses import UseCounts
 from scripts_lib import (
     STATUSES,
     LintIssue,
@@ -39,6 +43,7 @@ from scripts_lib import (
 ScriptVersion = scripts_repo.ScriptVersionRecord
 ImportPlan = library.ImportPlan
 NO_SCRIPT = "话术不存在"
+NO_EXAMPLE = "例句不存在"
 #: Values used to preview a script's variables (an imaginary customer), per industry;
 #: an industry not listed gets the ``general`` ones, which name no product (the preview
 #: shows 【待填:产品】 rather than another industry's product).
@@ -101,6 +106,62 @@ def versions(rt: Runtime, principal: Principal, script_id: str) -> list[ScriptVe
     require(principal, *CURATORS)
     with rt.db.session() as session:
         return scripts_repo.list_versions(session=session, script_id=script_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptExamples:
+    """What retrieval learned about a script: the customer messages it answers and how
+    often advisers sent it."""
+
+    script: ScriptRecord
+    #: Operators' examples first, then the learned ones, newest first (personal data in
+    #: them was masked when they were learned).
+    examples: list[ExampleRecord]
+    uses: UseCounts
+
+    @property
+    def learned(self) -> int:
+        return sum(1 for e in self.examples if e.source == "learned")
+
+    @property
+    def written(self) -> int:
+        return sum(1 for e in self.examples if e.source == "operator")
+
+
+def examples(rt: Runtime, principal: Principal, script_id: str) -> ScriptExamples:
+    """A script's examples and use counts (an archived script's examples are kept, and
+    ignored by retrieval until it is approved again)."""
+    found = get(rt, principal, script_id)
+    with rt.db.session() as session:
+        rows = examples_repo.list_examples(session=session, script_id=script_id)
+        counts = uses_repo.use_counts(session=session, script_ids=[script_id])
+    return ScriptExamples(found, rows, counts.get(script_id, UseCounts()))
+
+
+def remove_example(
+    rt: Runtime, principal: Principal, *, script_id: str, example_id: int
+) -> ExampleRecord:
+    """Remove a bad example of a script (learned or written); retrieval forgets it at
+    once."""
+    require(principal, *CURATORS)
+    with rt.db.session() as session:
+        found = examples_repo.get_example(session=session, example_id=example_id)
+        if found is None or found.script_id != script_id:
+            raise NotFoundError(NO_EXAMPLE, ref=example_id)
+        removed = examples_repo.delete_example(session=session, example_id=example_id)
+        if removed is None:  # pragma: no cover - found just above, same transaction
+            raise NotFoundError(NO_EXAMPLE, ref=example_id)
+        audit.record(
+            session,
+            principal,
+            "script.example.remove",
+            "script",
+            removed.script_id,
+            example=example_id,
+            source=removed.source,
+        )
+    rt.library.triggers.remove([example_id])
+    return removed
 
 
 def adviser_name(principal: Principal, settings: Settings) -> str:

@@ -116,6 +116,7 @@ def edit_page(
     rt = runtime_of(request)
     found = scripts.get(rt, principal, script_id)
     history = _history(scripts.versions(rt, principal, script_id), old, new)
+    learned = scripts.examples(rt, principal, script_id)
     draft = schemas.ScriptDraft(
         id=found.id,
         title=found.title,
@@ -125,7 +126,26 @@ def edit_page(
         tags=";".join(found.tags),
         body=found.body,
     )
-    return _edit(request, principal, draft, is_new=False, status=found.status, history=history)
+    return _edit(
+        request,
+        principal,
+        draft,
+        is_new=False,
+        status=found.status,
+        history=history,
+        learned=learned,
+    )
+
+
+@router.post("/{script_id}/examples/{example_id}/remove")
+def remove_example(
+    request: Request, principal: Operator, script_id: str, example_id: int
+) -> Response:
+    """Remove a bad example: retrieval stops suggesting the script for messages like it."""
+    scripts.remove_example(
+        runtime_of(request), principal, script_id=script_id, example_id=example_id
+    )
+    return RedirectResponse(f"/scripts/{script_id}/edit#examples", status_code=303)
 
 
 def _history(
@@ -161,6 +181,7 @@ def _edit(
     status: str = "draft",
     status_code: int = 200,
     history: dict[str, Any] | None = None,
+    learned: scripts.ScriptExamples | None = None,
 ) -> Response:
     preview = scripts.preview(runtime_of(request), principal, script_record(draft))
     return render(
@@ -173,6 +194,7 @@ def _edit(
         status=status,
         preview=preview,
         history=history,
+        learned=learned,
         **_vocab(),
     )
 
