@@ -16,9 +16,11 @@ parts of the body in order, the variables wildcards (``parse_template``).
   1.0 is a filled template; a dropped clause lowers it by its share of the literal text,
   words added beyond the variables' allowance by theirs.
 
-The best script wins; two scripts scoring within ``AMBIGUOUS_MARGIN`` of each other (a
-message that is only the long prefix two scripts share) match neither. A message sharing
-fewer than ``MIN_LITERAL_CHARS`` characters with a script never matches it.
+The best script wins, unless the message does not tell it from the next best: both score
+within ``AMBIGUOUS_MARGIN``, or the next one is nearly as similar and shares as much of
+the message (within ``DISTINCT_CHARS``) — a message that is only the long prefix two
+scripts share matches neither. A message sharing fewer than ``MIN_LITERAL_CHARS``
+characters with a script never matches it.
 """
 
 from __future__ import annotations
@@ -53,8 +55,13 @@ VARIABLE_ALLOWANCE = 12
 MAX_VALUE_CHARS = 40
 #: Scripts whose literal text is shorter than this are never matched (「好的{customer_name}」).
 MIN_LITERAL_CHARS = 8
-#: The best script must beat the next one by this much, or nothing matches.
+#: The best script must beat the next one by this much, or nothing matches ...
 AMBIGUOUS_MARGIN = 0.02
+#: ... and, when the next one is a plausible match too, share at least this many more
+#: characters with the message (what tells it apart, not only what both have).
+DISTINCT_CHARS = 3
+#: "Plausible": at most this far below ``min_similarity``.
+PLAUSIBLE_BELOW = 0.1
 #: Unicode categories ``canonical`` drops: separators, punctuation, symbols (emoji), controls.
 _DROPPED = ("Z", "P", "S", "C")
 
@@ -131,8 +138,10 @@ class TemplateMatcher:
         if len(message) < MIN_LITERAL_CHARS or not self._templates:
             return None
         size = float(len(message))
-        # The least literal length a match needs: lcs <= size and lcs >= s * length.
-        feasible = np.flatnonzero(self._lengths * self.min_similarity <= size)
+        # Scripts too long to reach a plausible similarity (lcs <= size, similarity <=
+        # size / length) are not compared at all.
+        lowest = max(0.0, self.min_similarity - PLAUSIBLE_BELOW)
+        feasible = np.flatnonzero(self._lengths * lowest <= size)
         if feasible.size == 0:
             return None
         lcs = process.cdist(
@@ -154,7 +163,12 @@ class TemplateMatcher:
         if not above:
             return None
         best = above[0]
-        if order.size > 1 and similarity[best] - similarity[int(order[1])] < AMBIGUOUS_MARGIN:
-            return None
+        if order.size > 1:
+            runner_up = int(order[1])
+            if similarity[best] - similarity[runner_up] < AMBIGUOUS_MARGIN:
+                return None
+            plausible = similarity[runner_up] >= self.min_similarity - PLAUSIBLE_BELOW
+            if plausible and lcs[best] - lcs[runner_up] < DISTINCT_CHARS:
+                return None
         template = self._templates[int(feasible[best])]
         return ScriptMatch(template.script_id, "edited", round(float(similarity[best]), 4))

@@ -34,8 +34,7 @@ def history_import(
     from bot.pipeline.history import read_history
     from bot.services import history
 
-    if dry_run:
-        read_history(path)  # fail fast, before the slow start of the runtime
+    lines = read_history(path)  # every problem at once, before the slow start
     with runtime(ctx) as rt, progress() as bars:
         report = history.import_file(
             rt,
@@ -44,6 +43,7 @@ def history_import(
             channel=channel,
             dry_run=dry_run,
             progress=bar(bars, "导入消息"),
+            lines=lines,
         )
     if dry_run:
         out.print(

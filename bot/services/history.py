@@ -9,6 +9,7 @@ from bot.errors import PermissionDenied
 from bot.pipeline.history import (
     DEFAULT_ADVISER,
     DEFAULT_CHANNEL,
+    HistoryLine,
     HistoryReport,
     Progress,
     import_history,
@@ -30,12 +31,14 @@ def import_file(
     channel: str = DEFAULT_CHANNEL,
     dry_run: bool = False,
     progress: Progress | None = None,
+    lines: list[HistoryLine] | None = None,
 ) -> HistoryReport:
-    """Validate the whole file, then (unless ``dry_run``) log its messages in time order,
-    idempotent on ``msg_id``. Managers import their team's chats; the audit log keeps
-    the counts."""
+    """Validate the whole file (``lines``: already read by ``read_history``), then
+    (unless ``dry_run``) log its messages in time order, idempotent on ``msg_id``.
+    Managers import their team's chats; the audit log keeps the counts."""
     require(principal, "manager")
-    lines = read_history(path)
+    if lines is None:
+        lines = read_history(path)
     with rt.db.session() as session:
         scope = scope_of(session, principal)
     advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}

@@ -1,0 +1,578 @@
+"""Learning from practice (issue 12): replies matched against the whole library, learned
+triggers, conversation context, the chat-history import, and their pieces (template
+matching, z-score fusion, the example index, the embedding worker pool)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import RuntimeFactory
+
+from bot.channels.memory import MemoryChannel
+from bot.cli import run
+from bot.domain import IncomingMessage
+from bot.errors import InputError, NotFoundError
+from bot.pipeline.assistant import recent_context
+from bot.pipeline.history import read_history
+from bot.services import history, privacy, scripts
+from bot.services.access import cli_principal
+from bot.settings import Settings
+from bot.store import examples as examples_repo
+from bot.store import messages as messages_repo
+from bot.store import uses as uses_repo
+from bot.store.records import MessageRecord
+from knowledge import Channel, HashingEmbedder, PooledEmbedder, zscore
+from knowledge.examples import Example, ExampleIndex
+from knowledge.parallel import EmbeddingPool
+from knowledge.settings import VectorSettings
+from knowledge.vectors import open_vector_store
+from scripts_lib import TemplateMatcher, load_scripts
+
+ADMIN = cli_principal("tester")
+CST = timezone(timedelta(hours=8))
+PRC = "安心保重疾险50万保额，30岁女性每年4680元，折合每天不到13元。"
+
+
+# --------------------------------------------------------------------------- matching
+TEMPLATES = [
+    ("PRICE", "{customer_name}您好，安心保重疾险50万保额，30岁女性每年4680元，折合每天不到13元。"),
+    ("CLAIM", "理赔需要：身份证、银行卡、病历和费用清单、诊断证明，拍照上传即可，我全程协助。"),
+    # two scripts sharing a long prefix
+    ("RENEW-A", "您的保单下个月到期，系统会从绑定的银行卡自动扣费续保，请保持余额充足。"),
+    ("RENEW-B", "您的保单下个月到期，系统会从绑定的银行卡自动扣费续保，如需换卡请在公众号修改。"),
+    ("GREET", "{customer_name}，{date}快乐！{adviser_name}祝您和家人平安顺遂。"),
+]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> TemplateMatcher:
+    return TemplateMatcher(TEMPLATES, min_similarity=0.7)
+
+
+@pytest.mark.parametrize(
+    ("sent", "script", "kind"),
+    [
+        # variables filled with any values, or with nothing
+        (
+            "王女士您好，安心保重疾险50万保额，30岁女性每年4680元，折合每天不到13元。",
+            "PRICE",
+            "template",
+        ),
+        ("您好，安心保重疾险50万保额，30岁女性每年4680元，折合每天不到13元。", "PRICE", "template"),
+        ("张三丰老先生，中秋节快乐！小李祝您和家人平安顺遂。", "GREET", "template"),
+        # punctuation, spaces, width and Traditional characters do not count
+        (
+            "理賠需要 身份證 銀行卡 病歷和費用清單 診斷證明 拍照上傳即可 我全程協助",
+            "CLAIM",
+            "template",
+        ),
+        # lightly edited: an opening, a dropped clause, a closing of one's own
+        (
+            "好的～理赔需要：身份证、银行卡、病历和费用清单，拍照上传即可，我全程协助哈",
+            "CLAIM",
+            "edited",
+        ),
+        ("王姐，安心保重疾险50万保额，30岁每年4680元，算下来每天不到13块", "PRICE", "edited"),
+        # the prefix two scripts share, then each one's own ending
+        (
+            "您的保单下个月到期，系统会从绑定的银行卡自动扣费续保，记得保持卡里余额充足哦",
+            "RENEW-A",
+            "edited",
+        ),
+        (
+            "您的保单下个月到期，系统会从绑定的银行卡自动扣费续保，如需换卡请在公众号修改。",
+            "RENEW-B",
+            "template",
+        ),
+    ],
+)
+def test_a_sent_message_is_recognised_as_its_script(
+    matcher: TemplateMatcher, sent: str, script: str, kind: str
+) -> None:
+    found = matcher.match(sent)
+    assert found is not None and (found.script_id, found.kind) == (script, kind)
+    assert (found.similarity == 1.0) == (kind == "template")
+    assert found.similarity >= 0.7
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "好的，我晚点打给您",  # unrelated
+        "在的在的",
+        "您的保单下个月到期，系统会从绑定的银行卡自动扣费续保",  # only the shared prefix
+        "理赔需要身份证",  # a fragment
+    ],
+)
+def test_unrelated_or_ambiguous_messages_match_nothing(matcher: TemplateMatcher, sent: str) -> None:
+    assert matcher.match(sent) is None
+
+
+# --------------------------------------------------------------------------- fusion
+def test_zscore_fusion_weights_channels_by_how_sure_they_are() -> None:
+    dense = [("a", 0.80), ("b", 0.78), ("c", 0.76), ("d", 0.70)]  # a close race
+    lexical = [("c", 9.0)]  # one exact match (a product code), the rest share no term
+    fused = dict(zscore([Channel(dense), Channel(lexical, floor=0.0)]))
+    assert max(fused, key=lambda k: fused[k]) == "c"
+    assert all(0 < v < 1 for v in fused.values())
+    # without the floor a single candidate says nothing
+    alone = zscore([Channel(dense), Channel(lexical)])
+    assert alone[0][0] == "a"
+    # a standardised channel adds its values as they are; ids it lacks add nothing
+    boosted = dict(zscore([Channel(dense), Channel([("b", 5.0)], 1.0, standardised=True)]))
+    assert max(boosted, key=lambda k: boosted[k]) == "b"
+    assert boosted["a"] == dict(zscore([Channel(dense)]))["a"]
+    with pytest.raises(ValueError, match="negative"):
+        zscore([Channel(dense, -1.0)])
+
+
+# --------------------------------------------------------------------------- examples
+@pytest.fixture
+def example_index(tmp_path: Path) -> Iterator[ExampleIndex]:
+    with open_vector_store(VectorSettings(), tmp_path) as store:
+        yield ExampleIndex("examples", embedder=HashingEmbedder(dim=64), vectors=store)
+
+
+def test_the_centroid_of_a_label_votes_and_shared_texts_weigh_less(
+    example_index: ExampleIndex,
+) -> None:
+    examples = [
+        Example("1", "PRICE", "重疾险一年多少钱", "use-1"),
+        Example("2", "PRICE", "重疾险一年要交多少钱", "use-2"),
+        Example("3", "CLAIM", "理赔要准备什么材料", "use-3"),
+        Example("4", "CLAIM", "在吗", "use-3"),
+        Example("5", "PRICE", "在吗", "use-1"),
+    ]
+    stats = example_index.sync(examples)
+    assert (stats.examples, stats.embedded) == (5, 5)
+    query = example_index._embedder.embed_one("重疾险一年交多少钱")
+    sims = example_index.similarities(query)
+    assert next(iter(sims)) == "PRICE"
+    channel = example_index.channel(query, weight=1.0, min_similarity=0.5, reference=(0.2, 0.1))
+    assert channel.standardised and next(label for label, _ in channel.scores) == "PRICE"
+    # distinct uses among the similar examples (the reason 「相似问题已用过 2 次」)
+    assert example_index.count_similar(query, "PRICE", min_similarity=0.5) == 2
+    assert example_index.labels() == {"PRICE": 3, "CLAIM": 2}
+    example_index.remove(["1", "2"])
+    assert example_index.labels() == {"PRICE": 1, "CLAIM": 2}
+    # a sync keeps the vectors of unchanged texts
+    again = example_index.sync(examples[2:])
+    assert (again.embedded, again.removed) == (0, 0)
+
+
+def test_the_worker_pool_embeds_in_order_like_the_calling_process() -> None:
+    texts = [f"第{i}条客户消息，关于重疾险和理赔" for i in range(300)]
+    local = HashingEmbedder(dim=32)
+    pooled = PooledEmbedder(
+        local, EmbeddingPool(functools.partial(HashingEmbedder, 32), processes=2)
+    )
+    try:
+        streamed = np.concatenate(list(pooled.embed_stream(texts)))
+    finally:
+        pooled.close()
+    np.testing.assert_allclose(streamed, local.embed(texts), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- context
+def _message(id_: int, direction: str, text: str, minutes_ago: float) -> MessageRecord:
+    return MessageRecord(
+        id=id_,
+        msg_id=f"m{id_}",
+        conversation_id=1,
+        customer_id=1,
+        adviser_id="a",
+        direction=direction,  # type: ignore[arg-type]
+        type="text",
+        text=text,
+        sent_at=datetime(2026, 3, 1, 12, tzinfo=UTC) - timedelta(minutes=minutes_ago),
+        status="done",
+    )
+
+
+def test_context_is_the_customers_last_messages_within_minutes_since_the_last_reply() -> None:
+    settings = Settings.model_validate({"context": {"minutes": 10, "messages": 2}})
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    previous = [
+        _message(1, "in", "重疾险多少钱", 30),  # answered below
+        _message(2, "out", "50万保额每年4680元", 29),
+        _message(3, "in", "太久以前", 15),  # older than 10 minutes
+        _message(4, "in", "在吗", 4),
+        _message(5, "in", "纸尿裤", 3),
+        _message(6, "in", "L码的", 2),
+    ]
+    assert recent_context(previous, settings, at=now) == ((5, "纸尿裤"), (6, "L码的"))
+    assert recent_context(previous[:4], settings, at=now) == ((4, "在吗"),)
+    assert recent_context(previous[:2], settings, at=now) == ()  # the adviser answered
+    off = Settings.model_validate({"context": {"messages": 0}})
+    assert recent_context(previous, off, at=now) == ()
+
+
+# --------------------------------------------------------------------------- live learning
+def test_a_reply_is_a_use_of_any_script_and_its_question_an_example(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime()
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li", adviser_name="李顾问")
+    shown = channel.receive("wx-1", "我想问问理赔要交哪些东西", industry="insurance")
+    assert shown is not None
+    assert "INS-PRC-1" not in [s.id for s in shown.scripts]
+    # the adviser answers with a script that was not suggested (found in the library)
+    channel.receive("wx-1", f"好的～{PRC}", direction="out")
+    # ... and with the suggested one, filled in and edited
+    channel.receive("wx-1", "那要准备什么", industry="insurance")
+    channel.receive(
+        "wx-1",
+        "理赔需要身份证、银行卡、病历和费用清单、诊断证明，拍照上传就行，我全程协助",
+        direction="out",
+    )
+    channel.receive("wx-1", "好的谢谢")
+    channel.receive("wx-1", "嗯嗯不客气", direction="out")  # no script: no use
+    with rt.db.session() as session:
+        counts = uses_repo.use_counts(session=session)
+        prc = examples_repo.list_examples(session=session, script_id="INS-PRC-1")
+        afs = examples_repo.list_examples(session=session, script_id="INS-AFS-1")
+    assert counts == {
+        "INS-PRC-1": uses_repo.UseCounts(total=1, shown=0),
+        "INS-AFS-1": uses_repo.UseCounts(total=1, shown=1),
+    }
+    assert [e.text for e in prc] == ["我想问问理赔要交哪些东西"]
+    assert [e.text for e in afs] == ["那要准备什么"]
+    assert rt.library.triggers.index.labels() == {"INS-PRC-1": 1, "INS-AFS-1": 1}
+
+
+def test_uses_raise_a_script_to_the_top_and_say_why(make_runtime: RuntimeFactory) -> None:
+    """The third channel changes a ranking: a script advisers keep sending for a kind
+    of message comes first for it, with the reason 「相似问题已用过 3 次」."""
+    rt = make_runtime()
+    query = "身体一直挺好的有必要花这个钱吗"
+    before = [s.id for s in rt.assistant.suggest(query, industry="insurance").scripts]
+    target = next(sid for sid in before[1:] if sid.startswith("INS-"))
+    body = rt.library.get([target])[target].body.replace("{customer_name}", "王姐")
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li")
+    for n, said in enumerate([query, f"{query}？", f"请问{query}"]):
+        channel.receive(f"wx-{n}", said, industry="insurance")
+        channel.receive(f"wx-{n}", body, direction="out")
+    after = rt.assistant.suggest(query, industry="insurance").scripts
+    assert after[0].id == target != before[0]
+    assert after[0].reason is not None and "相似问题已用过 3 次" in after[0].reason
+    shape = rt.assistant.suggest(query, industry="insurance").to_json()["scripts"][0]
+    assert set(shape) == {"id", "title", "category", "score", "text", "missing", "reason"}
+    assert 0 < shape["score"] < 1
+
+
+def test_examples_of_archived_scripts_are_ignored(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li")
+    channel.receive("wx-1", "一年多少钱", industry="insurance")
+    channel.receive("wx-1", PRC, direction="out")
+    assert "INS-PRC-1" in rt.library.triggers.index.labels()
+    scripts.set_status(rt, ADMIN, script_id="INS-PRC-1", status="archived")
+    assert rt.library.triggers.index.labels() == {}
+    assert "INS-PRC-1" not in [
+        s.id for s in rt.assistant.suggest("一年多少钱", industry="insurance").scripts
+    ]
+    found = scripts.examples(rt, ADMIN, "INS-PRC-1")  # kept, shown to operators
+    assert [e.text for e in found.examples] == ["一年多少钱"] and found.uses.total == 1
+    scripts.set_status(rt, ADMIN, script_id="INS-PRC-1", status="approved")
+    assert rt.library.triggers.index.labels() == {"INS-PRC-1": 1}
+
+
+def test_operators_see_and_remove_examples_and_write_their_own(
+    make_runtime: RuntimeFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rt = make_runtime()
+    library = tmp_path / "more.csv"
+    library.write_text(
+        "id,title,category,stage,industry,tags,body,examples\n"
+        f'INS-PRC-1,重疾险保费多少钱,pricing,convert,insurance,价格,{PRC},"一年交多少;保费贵不贵"\n',
+        encoding="utf-8",
+    )
+    assert load_scripts(library)[0].examples == ("一年交多少", "保费贵不贵")
+    scripts.import_file(rt, ADMIN, path=library)
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li")
+    channel.receive("wx-1", "我的电话13812345678，重疾多少钱", industry="insurance")
+    channel.receive("wx-1", PRC, direction="out")
+    found = scripts.examples(rt, ADMIN, "INS-PRC-1")
+    assert (found.written, found.learned) == (2, 1)
+    learned = next(e for e in found.examples if e.source == "learned")
+    assert "13812345678" not in learned.text, "personal data is masked in examples"
+    assert rt.library.triggers.index.labels() == {"INS-PRC-1": 3}
+    # export writes them back; a file without the column keeps them
+    exported = tmp_path / "out.yaml"
+    scripts.export(rt, ADMIN, path=exported, industry="insurance")
+    assert "保费贵不贵" in exported.read_text("utf-8")
+    plain = tmp_path / "plain.csv"
+    plain.write_text(
+        "id,title,category,stage,industry,tags,body\n"
+        f"INS-PRC-1,重疾险保费多少钱,pricing,convert,insurance,价格,{PRC}\n",
+        encoding="utf-8",
+    )
+    scripts.import_file(rt, ADMIN, path=plain)
+    assert scripts.examples(rt, ADMIN, "INS-PRC-1").written == 2
+    with pytest.raises(NotFoundError):
+        scripts.remove_example(rt, ADMIN, script_id="INS-AFS-1", example_id=learned.id)
+    scripts.remove_example(rt, ADMIN, script_id="INS-PRC-1", example_id=learned.id)
+    assert rt.library.triggers.index.labels() == {"INS-PRC-1": 2}
+    data = str(rt.settings.data_dir)
+    rt.close()
+    capsys.readouterr()
+    assert run(["--data-dir", data, "scripts", "examples", "INS-PRC-1"]) == 0
+    shown = capsys.readouterr().out
+    assert "保费贵不贵" in shown and "使用 1 次" in shown and "运营例句 2 条" in shown
+
+
+def test_forget_removes_learned_examples_and_keeps_the_use(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li")
+    channel.receive("wx-1", "重疾险一年多少钱", industry="insurance")
+    received = rt.assistant.receive(
+        IncomingMessage(
+            msg_id="o-1",
+            channel="memory",
+            contact_id="wx-1",
+            text=PRC,
+            direction="out",
+            adviser_id="li",
+        )
+    )
+    counts = privacy.forget_everywhere(rt, ADMIN, received.customer_id)
+    assert counts.get("script_examples") == 1
+    with rt.db.session() as session:
+        assert examples_repo.list_examples(session=session, script_id="INS-PRC-1") == []
+        assert uses_repo.use_counts(session=session)["INS-PRC-1"].total == 1
+    assert rt.library.triggers.index.labels() == {}
+
+
+# --------------------------------------------------------------------------- context, live
+def test_the_previous_message_steers_a_short_one(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    alone = rt.assistant.suggest("那需要准备啥", industry="insurance").scripts
+    received = rt.assistant.receive(
+        IncomingMessage(
+            msg_id="ctx-1",
+            channel="memory",
+            contact_id="wx-ctx",
+            text="我爸刚住院，之后要理赔",
+            industry="insurance",
+            sent_at=datetime.now(UTC) - timedelta(seconds=30),
+        )
+    )
+    steered = rt.assistant.suggest("那需要准备啥", customer_id=received.customer_id).scripts
+    assert alone[0].id != "INS-AFS-1"
+    assert steered[0].id == "INS-AFS-1"
+    # an older message is no context
+    stale = rt.assistant.receive(
+        IncomingMessage(
+            msg_id="ctx-2",
+            channel="memory",
+            contact_id="wx-stale",
+            text="我爸刚住院，之后要理赔",
+            industry="insurance",
+            sent_at=datetime.now(UTC) - timedelta(hours=1),
+        )
+    )
+    later = rt.assistant.suggest("那需要准备啥", customer_id=stale.customer_id).scripts
+    assert [s.id for s in later] == [s.id for s in alone]
+
+
+# --------------------------------------------------------------------------- history import
+def _history_lines(contacts: int) -> list[dict[str, Any]]:
+    """Per contact: a greeting and a free reply, a price question answered with the
+    price script, a complaint answered with the objection script edited."""
+    base = datetime(2026, 3, 1, 9, tzinfo=CST)
+    out = []
+    for k in range(contacts):
+        t = base + timedelta(minutes=10 * k)
+        said = [
+            ("in", "在吗"),
+            ("out", "在的，您说"),
+            ("in", "重疾险一年多少钱"),
+            ("out", PRC),
+            ("in", "太贵了吧"),
+            ("out", "理解王女士的顾虑，算下来每天不到一杯奶茶钱，却能换来50万的确诊即赔哈"),
+        ]
+        for n, (direction, text) in enumerate(said):
+            out.append(
+                {
+                    "msg_id": f"h-{k:03d}-{n}",
+                    "contact_id": f"ext-{k:03d}",
+                    "contact_name": f"客户{k}",
+                    "adviser_id": "li",
+                    "industry": "insurance",
+                    "direction": direction,
+                    "text": text,
+                    "sent_at": (t + timedelta(minutes=n)).isoformat(),
+                }
+            )
+    out.reverse()  # the file's order does not matter: messages are logged in time order
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def _siyu() -> str:
+    return str(Path(sys.executable).with_name("siyu"))
+
+
+KILLED_IMPORT = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    import bot.pipeline.history as importer
+    from bot.store import messages
+    from bot.pipeline.runtime import open_runtime
+    from bot.services import history
+    from bot.services.access import cli_principal
+    from bot.settings import Settings
+
+    importer.CHUNK = 25
+    real, calls = messages.log_messages, []
+
+    def dying(**kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # in the fourth chunk's transaction: three are committed
+            os.kill(os.getpid(), 9)
+        return real(**kwargs)
+
+    messages.log_messages = dying
+    if __name__ == "__main__":
+        settings = {"data_dir": sys.argv[1], "embedding": {"processes": 1}}
+        rt = open_runtime(Settings.model_validate(settings))
+        history.import_file(rt, cli_principal("t"), path=Path(sys.argv[2]))
+    """
+)
+
+
+def test_a_killed_history_import_resumes_and_nothing_is_twice(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    make_runtime(data_dir=data).close()
+    archive = _write_jsonl(tmp_path / "chats.jsonl", _history_lines(30))
+    env = os.environ | {"OPENBLAS_NUM_THREADS": "1"}
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_IMPORT, encoding="utf-8")
+    child = subprocess.run(
+        [sys.executable, str(script), str(data), str(archive)], env=env, timeout=300
+    )
+    assert child.returncode == -signal.SIGKILL
+    db = data / "siyu.db"
+    assert _count(db, "SELECT count(*) FROM messages") == 75, "three chunks were committed"
+    assert _count(db, "SELECT count(*) FROM script_uses") == 24  # 12 whole conversations
+
+    cmd = [_siyu(), "--data-dir", str(data), "history", "import", str(archive)]
+    resumed = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "导入 105 条 · 跳过已导入 75 条" in resumed.stdout
+    assert "行/秒" in resumed.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert "导入 0 条 · 跳过已导入 180 条" in again.stdout
+
+    assert _count(db, "SELECT count(*) FROM messages") == 180
+    assert _count(db, "SELECT count(*) FROM messages WHERE status != 'done'") == 0
+    assert _count(db, "SELECT count(*) FROM suggestions") == 0, "no suggestion for the past"
+    assert _count(db, "SELECT count(*) FROM customers") == 30
+    assert _count(db, "SELECT count(*) FROM identities WHERE kind = 'history_contact'") == 30
+    # every price answer and every edited objection answer, once; each answered one message
+    assert _count(db, "SELECT count(*) FROM script_uses WHERE script_id = 'INS-PRC-1'") == 30
+    assert _count(db, "SELECT count(*) FROM script_uses WHERE kind = 'edited'") == 30
+    assert _count(db, "SELECT count(*) FROM script_examples") == 60
+    assert (
+        _count(
+            db,
+            "SELECT count(*) FROM script_examples e JOIN messages m ON m.id = e.message_id"
+            " WHERE e.script_id = 'INS-OBJ-1' AND m.text = '太贵了吧'",
+        )
+        == 30
+    )
+    # tags as the live channel suggests them (keywords 重疾 and 太贵): one per customer
+    assert _count(db, "SELECT count(*) FROM customer_tags WHERE status = 'suggested'") == 60
+    # the examples killed before they reached the index are there after a start
+    check = make_runtime(data_dir=data, load=False)
+    assert check.library.triggers.index.labels() == {"INS-PRC-1": 30, "INS-OBJ-1": 30}
+    with check.db.session() as session:
+        first = messages_repo.get_message(session=session, msg_id="h-000-0")
+    assert first is not None and first.sent_at == datetime(2026, 3, 1, 1, tzinfo=UTC)
+
+
+def test_a_bad_history_file_lists_every_problem_and_imports_nothing(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    good = {
+        "msg_id": "m1",
+        "contact_id": "c1",
+        "direction": "in",
+        "text": "在吗",
+        "sent_at": "2026-03-01T09:00:00+08:00",
+    }
+    lines = [
+        json.dumps(good),
+        '{"msg_id": "m2", "contact_id": ',
+        json.dumps(good | {"msg_id": "m3", "direction": "sideways"}),
+        json.dumps(good | {"msg_id": "m4", "sent_at": "2026-03-01T09:00:00"}),
+        json.dumps(good),
+        json.dumps({k: v for k, v in good.items() if k != "msg_id"}),
+        json.dumps(good | {"msg_id": "m7", "colour": "red"}),
+        json.dumps(good | {"msg_id": "m8", "sent_at": "yesterday"}),
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_history(path)
+    assert str(info.value).splitlines()[0] == "bad.jsonl：7 处问题，未导入任何消息"
+    problems = info.value.problems
+    assert [p.split("：")[0] for p in problems] == [f"第 {n} 行" for n in range(2, 9)]
+    assert "direction 必须是 in 或 out" in problems[1]
+    assert "缺少时区" in problems[2]
+    assert "与第 1 行重复" in problems[3]
+    assert "缺少字段 msg_id" in problems[4]
+    assert "未知字段 colour" in problems[5]
+    assert "不是 ISO 8601 时间" in problems[6]
+    rt = make_runtime(load=False)
+    with pytest.raises(InputError):
+        history.import_file(rt, ADMIN, path=path)
+    with rt.db.session() as session:
+        assert messages_repo.count_messages(session=session) == 0
+    csv_path = tmp_path / "chats.csv"
+    csv_path.write_text("msg_id,contact_id,direction,txt,sent_at\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"缺少列 text.*未知列 txt"):
+        read_history(csv_path)
+
+
+def test_a_csv_history_imports_like_jsonl_and_dry_run_writes_nothing(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rows = _history_lines(2)
+    path = tmp_path / "chats.csv"
+    header = list(rows[0])
+    body = "\n".join(",".join(str(r[h]) for h in header) for r in rows)
+    path.write_text(",".join(header) + "\n" + body + "\n", encoding="utf-8")
+    rt = make_runtime()
+    dry = history.import_file(rt, ADMIN, path=path, dry_run=True)
+    assert (dry.logged, dry.contacts, dry.customer_messages) == (12, 2, 6)
+    with rt.db.session() as session:
+        assert messages_repo.count_messages(session=session) == 0
+    report = history.import_file(rt, ADMIN, path=path)
+    assert (report.logged, report.uses, report.examples) == (12, 4, 4)
+    assert rt.library.triggers.index.labels() == {"INS-PRC-1": 2, "INS-OBJ-1": 2}
