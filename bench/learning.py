@@ -187,7 +187,15 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA, help="the data set folder")
     ap.add_argument("--data-dir", type=Path, help="work here (default: a temporary folder)")
     ap.add_argument("--show-misses", action="store_true")
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="retrieval as before issue 12: RRF of 30 candidates, no title channel",
+    )
     args = ap.parse_args()
+    retrieval: dict[str, object] = {"top_scripts": 10}
+    if args.baseline:
+        retrieval |= {"fusion": "rrf", "candidates": 30, "lexical_weight": 1.0, "title_weight": 0}
     tests = read_jsonl(args.data / "test.jsonl")
     context = read_jsonl(args.data / "context_test.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +205,7 @@ def main() -> None:
             scripts=args.data / "scripts.csv",
             tags=args.data / "tags.yaml",
             knowledge=knowledge_sources(),
-            settings_overrides={"retrieval": {"top_scripts": 10}},
+            settings_overrides={"retrieval": retrieval},
         )
         print(
             f"library: 138 scripts, {len(knowledge_sources())} documents, loaded in {build_s:.0f} s"

@@ -576,3 +576,30 @@ def test_a_csv_history_imports_like_jsonl_and_dry_run_writes_nothing(
     report = history.import_file(rt, ADMIN, path=path)
     assert (report.logged, report.uses, report.examples) == (12, 4, 4)
     assert rt.library.triggers.index.labels() == {"INS-PRC-1": 2, "INS-OBJ-1": 2}
+
+
+def test_the_script_page_shows_examples_and_removes_a_bad_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    from web_helpers import add_users, bearer_client, web_app
+
+    rt = make_runtime()
+    tokens = add_users(rt)
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="adv-a")
+    channel.receive("wx-1", "重疾险一年多少钱", industry="insurance")
+    channel.receive("wx-1", PRC, direction="out")
+    channel.receive("wx-1", "你们周末上班吗")  # a stray question ...
+    channel.receive("wx-1", PRC, direction="out")  # ... answered with the price again
+    app = web_app(rt)
+    operator = bearer_client(app, tokens["olivia"])
+    page = operator.get("/scripts/INS-PRC-1/edit")
+    assert page.status_code == 200
+    assert "使用 2 次" in page.text and "你们周末上班吗" in page.text
+    bad = next(e.id for e in scripts.examples(rt, ADMIN, "INS-PRC-1").examples if "周末" in e.text)
+    done = operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove", follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].endswith("#examples")
+    assert "你们周末上班吗" not in operator.get("/scripts/INS-PRC-1/edit").text
+    assert rt.library.triggers.index.labels() == {"INS-PRC-1": 1}
+    assert operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove").status_code == 404
+    adviser = bearer_client(app, tokens["alice"])
+    assert adviser.post("/scripts/INS-PRC-1/examples/1/remove").status_code == 403
