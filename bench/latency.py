@@ -138,7 +138,7 @@ def main() -> None:
                 examples_repo.set_operator_examples(
                     session=session, script_id=script_id, texts=texts
                 )
-        rt.library.triggers.sync()
+        rt.library.sync()
         build_s += time.perf_counter() - started
     rss_after_build = peak_rss_mb()
     timed = TimedEmbedder(rt.embedder)

@@ -105,6 +105,8 @@ class ExampleIndex:
         self._labels_of_key: dict[str, Counter[str]] = defaultdict(Counter)
         self._centroids = _Centroids([], np.zeros((0, dim), dtype=np.float32))
         self._sums: dict[str, np.ndarray] = {}
+        #: Hash of the text of every vector in the collection (read once, then kept).
+        self._stored: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -115,30 +117,45 @@ class ExampleIndex:
 
     # ------------------------------------------------------------------ writes
     def sync(
-        self, examples: Sequence[Example], progress: Callable[[int, int], None] | None = None
+        self,
+        examples: Sequence[Example],
+        *,
+        active: Callable[[str], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> ExampleSync:
-        """Hold exactly ``examples``: vectors kept for unchanged texts, new ones embedded
-        (``progress(done, total)``), the others deleted."""
+        """Keep the vectors of exactly ``examples`` (unchanged texts keep theirs, new ones
+        are embedded: ``progress(done, total)``, the others are deleted) and score with
+        those whose label is ``active`` (all by default): an inactive label's examples
+        cost nothing to bring back. Only what changed since the last sync is touched."""
         started = time.perf_counter()
         with self._lock:
             wanted = {e.id: e for e in examples}
-            stored = self._collection.get_metadata()
+            if self._stored is None:
+                self._stored = {
+                    i: str(meta.get(_HASH, ""))
+                    for i, meta in self._collection.get_metadata().items()
+                }
+            stored = self._stored
             removed = [i for i in stored if i not in wanted]
             if removed:
                 self._collection.delete(removed)
-            missing = [
-                e for e in wanted.values() if stored.get(e.id, {}).get(_HASH) != _hash(e.text)
-            ]
+                for i in removed:
+                    del stored[i]
+            missing = [e for e in wanted.values() if stored.get(e.id) != _hash(e.text)]
             self._store(missing, None, progress)
-            found = self._collection.get_vectors(list(wanted)) if wanted else {}
-            kept = [e for e in wanted.values() if e.id in found]
-            self._reset()
-            self._insert(kept, [found[e.id] for e in kept])
+            live = {i: e for i, e in wanted.items() if active is None or active(e.label)}
+            stale = [i for i, row in self._rows.items() if live.get(i) != self._examples[row]]
+            self._drop(stale)
+            new = [e for i, e in live.items() if i not in self._rows]
+            found = self._collection.get_vectors([e.id for e in new]) if new else {}
+            new = [e for e in new if e.id in found]
+            self._insert(new, [found[e.id] for e in new])
         stats = ExampleSync(len(wanted), len(missing), len(removed), time.perf_counter() - started)
         log.info(
-            "examples %s synced: %d examples, %d embedded, %d removed in %.1fs",
+            "examples %s synced: %d examples (%d scored), %d embedded, %d removed in %.1fs",
             self.name,
             stats.examples,
+            len(self._rows),
             stats.embedded,
             stats.removed,
             stats.seconds,
@@ -161,9 +178,11 @@ class ExampleIndex:
 
     def remove(self, ids: Collection[str]) -> None:
         with self._lock:
-            present = [i for i in ids if i in self._rows]
+            present = [i for i in ids if i in self._rows or (self._stored or {}).get(i)]
             if present:
                 self._collection.delete(present)
+                for i in present:
+                    (self._stored or {}).pop(i, None)
                 self._drop(present)
 
     def _store(
@@ -191,19 +210,11 @@ class ExampleIndex:
                 batch,
                 [{_HASH: _hash(e.text), _LABEL: e.label} for e in part],
             )
+            if self._stored is not None:
+                self._stored.update((e.id, _hash(e.text)) for e in part)
             done += len(part)
             if progress is not None:
                 progress(done, total)
-
-    def _reset(self) -> None:
-        dim = self._embedder.dim
-        self._matrix = np.zeros((0, dim), dtype=np.float16)
-        self._rows = {}
-        self._examples = []
-        self._keys = []
-        self._by_label = defaultdict(set)
-        self._labels_of_key = defaultdict(Counter)
-        self._sums = {}
 
     def _insert(self, examples: list[Example], vectors: Sequence[np.ndarray]) -> None:
         if not examples:

@@ -88,10 +88,11 @@ def _text(value: object) -> object:
 
 #: Ids as the store keeps them (``messages.msg_id``, ``identities.value``).
 Id = Annotated[str, BeforeValidator(stripped_text), StringConstraints(min_length=1, max_length=200)]
-
-
-def _optional(limit: int) -> Any:
-    return Annotated[str, BeforeValidator(stripped_text), StringConstraints(max_length=limit)]
+#: Optional texts, as long as their columns (``customers.name``, ``advisers.id``,
+#: ``customers.industry``).
+Name = Annotated[str, BeforeValidator(stripped_text), StringConstraints(max_length=100)]
+AdviserId = Annotated[str, BeforeValidator(stripped_text), StringConstraints(max_length=64)]
+Industry = Annotated[str, BeforeValidator(stripped_text), StringConstraints(max_length=50)]
 
 
 class HistoryRow(RowModel):
@@ -99,9 +100,9 @@ class HistoryRow(RowModel):
 
     msg_id: Id
     contact_id: Id
-    contact_name: _optional(100) = ""  # type: ignore[valid-type]
-    adviser_id: _optional(64) = ""  # type: ignore[valid-type]
-    industry: _optional(50) = ""  # type: ignore[valid-type]
+    contact_name: Name = ""
+    adviser_id: AdviserId = ""
+    industry: Industry = ""
     direction: Literal["in", "out"]
     text: Annotated[str, BeforeValidator(_text)]
     sent_at: Annotated[datetime, BeforeValidator(_when), AfterValidator(_aware)]

@@ -128,7 +128,7 @@ class ScriptLibrary:
         self._matcher = None
         stats = self._index.sync([script_item(s) for s in approved], progress=progress)
         self._titles.sync([title_item(s) for s in approved])
-        self.triggers.sync()
+        self.triggers.sync(approved=self._cache)
         return stats
 
     def rebuild(self, *, progress: Progress | None = None) -> SyncStats:
@@ -137,7 +137,7 @@ class ScriptLibrary:
         self._matcher = None
         stats = self._index.rebuild([script_item(s) for s in approved], progress=progress)
         self._titles.rebuild([title_item(s) for s in approved])
-        self.triggers.sync()
+        self.triggers.sync(approved=self._cache)
         return stats
 
     def search(

@@ -1,8 +1,9 @@
 """Learned triggers: the customer messages each script answered, as a retrieval channel.
 
 SQL holds the examples (``script_examples``: learned from uses, written by operators);
-this keeps their vectors (``knowledge.examples.ExampleIndex``, derived data) for the
-approved scripts only — an archived or draft script's examples are ignored — and gives
+this keeps their vectors (``knowledge.examples.ExampleIndex``, derived data) and scores
+with those of approved scripts only — an archived or draft script's examples are
+ignored until it is approved again — and gives
 the script search its third channel beside the script text and title, and the count
 behind a suggestion's reason (「相似问题已用过 12 次」).
 """
@@ -54,11 +55,17 @@ class LearnedTriggers:
     def enabled(self) -> bool:
         return self._settings.examples_weight > 0
 
-    def sync(self, *, progress: Progress | None = None) -> ExampleSync:
-        """Bring the vectors in line with SQL: the examples of approved scripts."""
+    def sync(self, *, approved: Collection[str], progress: Progress | None = None) -> ExampleSync:
+        """Bring the vectors in line with SQL; only the examples of ``approved`` scripts
+        vote (an archived or draft script's are kept, and ignored)."""
         with self._db.session() as session:
-            records = examples_repo.index_examples(session=session)
-        return self.index.sync([example_item(r) for r in records], progress=progress)
+            records = examples_repo.all_examples(session=session)
+        active = set(approved)
+        return self.index.sync(
+            [example_item(r) for r in records],
+            active=lambda script_id: script_id in active,
+            progress=progress,
+        )
 
     def add(self, records: Sequence[ExampleRecord], vectors: np.ndarray | None = None) -> None:
         """New examples (of approved scripts): vectors given, or embedded here."""

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.store.models import Message, Script, ScriptExample
+from bot.store.models import Message, ScriptExample
 from bot.store.records import aware
-from bot.vocab import ExampleSource, ScriptStatus
+from bot.vocab import ExampleSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +106,10 @@ def list_examples(*, session: Session, script_id: str) -> list[ExampleRecord]:
     return [example_record(r) for r in rows]
 
 
-def index_examples(*, session: Session, status: ScriptStatus = "approved") -> list[ExampleRecord]:
-    """The examples of every script with ``status`` (retrieval uses approved ones only:
-    an archived script's examples are ignored)."""
-    stmt = (
-        select(ScriptExample)
-        .join(Script, Script.id == ScriptExample.script_id)
-        .where(Script.status == status)
-        .order_by(ScriptExample.id)
-    )
+def all_examples(*, session: Session) -> list[ExampleRecord]:
+    """Every example of every script, in id order (retrieval scores with those of
+    approved scripts: bot/pipeline/triggers.py)."""
+    stmt = select(ScriptExample).order_by(ScriptExample.id)
     return [example_record(r) for r in session.scalars(stmt)]
 
 
