@@ -273,6 +273,16 @@ def history(
         industry = INDUSTRIES[n % len(INDUSTRIES)]
         adviser_id, adviser_name = rng.choice(ADVISERS[industry])
         name = contact_name(rng, industry)
+        values = {
+            "customer_name": name,
+            "adviser_name": adviser_name,
+            "company": "思语",
+            "product": rng.choice(PRODUCTS[industry]),
+            "date": f"{rng.randint(1, 12)}月{rng.randint(1, 28)}日",
+            "city": rng.choice(CITIES),
+        }
+        # the date variables of the library ({today}, {deadline}) get the same day
+        values |= {"today": values["date"], "deadline": values["date"]}
         chat = _Chat(
             rng=rng,
             scripts=scripts,
@@ -280,14 +290,7 @@ def history(
             name=name,
             adviser_id=adviser_id,
             industry=industry,
-            values={
-                "customer_name": name,
-                "adviser_name": adviser_name,
-                "company": "思语",
-                "product": rng.choice(PRODUCTS[industry]),
-                "date": f"{rng.randint(1, 12)}月{rng.randint(1, 28)}日",
-                "city": rng.choice(CITIES),
-            },
+            values=values,
             when=start + timedelta(days=rng.randrange(150), hours=rng.uniform(0, 11)),
             counter=counter,
         )
