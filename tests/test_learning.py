@@ -222,9 +222,10 @@ def test_context_is_the_customers_last_messages_within_minutes_since_the_last_re
 
 # --------------------------------------------------------------------------- live learning
 def test_a_reply_is_a_use_of_any_script_and_its_question_an_example(
-    make_runtime: RuntimeFactory,
+    make_runtime: RuntimeFactory, database_url: str
 ) -> None:
-    rt = make_runtime()
+    """On each relational backend (SQLite; PostgreSQL when SIYU_TEST_POSTGRES_URL is set)."""
+    rt = make_runtime(store={"url": database_url})
     channel = MemoryChannel(rt.assistant.handle, adviser_id="li", adviser_name="李顾问")
     shown = channel.receive("wx-1", "我想问问理赔要交哪些东西", industry="insurance")
     assert shown is not None
@@ -561,14 +562,15 @@ def test_a_bad_history_file_lists_every_problem_and_imports_nothing(
 
 
 def test_a_csv_history_imports_like_jsonl_and_dry_run_writes_nothing(
-    make_runtime: RuntimeFactory, tmp_path: Path
+    make_runtime: RuntimeFactory, tmp_path: Path, database_url: str
 ) -> None:
+    """On each relational backend: the bulk insert of a chunk returns its ids in order."""
     rows = _history_lines(2)
     path = tmp_path / "chats.csv"
     header = list(rows[0])
     body = "\n".join(",".join(str(r[h]) for h in header) for r in rows)
     path.write_text(",".join(header) + "\n" + body + "\n", encoding="utf-8")
-    rt = make_runtime()
+    rt = make_runtime(store={"url": database_url})
     dry = history.import_file(rt, ADMIN, path=path, dry_run=True)
     assert (dry.logged, dry.contacts, dry.customer_messages) == (12, 2, 6)
     with rt.db.session() as session:
