@@ -23,6 +23,9 @@ ReviewStatus = Literal["confirmed", "rejected"]
 REVIEW_STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
 #: Where a customer tag came from: added by a person, a taxonomy rule, the model.
 TagSource = Literal["manual", "rule", "model"]
+#: How a message became a labelled example of a tag: its suggested tag was confirmed or
+#: rejected, or a person added the tag with it.
+ExampleOrigin = Literal["confirmed", "rejected", "added"]
 
 #: Only approved scripts are suggested.
 ScriptStatus = Literal["draft", "approved", "archived"]

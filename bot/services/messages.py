@@ -14,18 +14,13 @@ from bot.pipeline.runtime import Runtime
 from bot.services.access import Principal, require
 from bot.services.industries import resolve as resolve_industry
 from bot.store import customers as customers_repo
+from bot.store.messages import API_CHANNEL, api_source_id
 
-#: Channel name of messages posted to the API.
-API_CHANNEL = "api"
+__all__ = ["API_CHANNEL", "api_source_id", "post"]
+
 NO_ADVISER = "此账号没有关联顾问 ID，不能提交消息"
 OTHER_ADVISER = "该联系人已分配给其他顾问"
 EMPTY_TEXT = "文字消息的内容 (text) 不能为空"
-
-
-def api_source_id(adviser_id: str, source_id: str) -> str:
-    """How a posted message or contact id is stored: prefixed by the adviser id and its
-    length, so that no id can spell another adviser's."""
-    return f"{len(adviser_id)}:{adviser_id}:{source_id}"
 
 
 def post(

@@ -17,6 +17,25 @@ from bot.vocab import Direction, MessageStatus
 #: Ids per ``IN (...)`` query (SQLite allows 32,766 parameters).
 _IN_CHUNK = 5000
 
+#: Channel name of messages posted to the API (bot/services/messages.py).
+API_CHANNEL = "api"
+
+
+def api_source_id(adviser_id: str, source_id: str) -> str:
+    """How a posted message or contact id is stored: prefixed by the adviser id and its
+    length, so that no id can spell another adviser's."""
+    return f"{len(adviser_id)}:{adviser_id}:{source_id}"
+
+
+def external_msg_id(msg_id: str, *, channel: str, adviser_id: str | None) -> str:
+    """The message id its sender gave: a posted message's id without the adviser prefix
+    (``api_source_id``), any other channel's as stored."""
+    if channel == API_CHANNEL and adviser_id is not None:
+        prefix = api_source_id(adviser_id, "")
+        if msg_id.startswith(prefix):
+            return msg_id[len(prefix) :]
+    return msg_id
+
 
 def get_or_create_conversation(
     *,
@@ -256,6 +275,27 @@ def logged_msg_ids(*, session: Session, msg_ids: Sequence[str]) -> set[str]:
         chunk = list(msg_ids[start : start + _IN_CHUNK])
         found.update(session.scalars(select(Message.msg_id).where(Message.msg_id.in_(chunk))))
     return found
+
+
+def find_customer_message(
+    *, session: Session, customer_id: int, msg_id: str
+) -> MessageRecord | None:
+    """The customer's message whose id, as its sender gave it (``external_msg_id``), is
+    ``msg_id``."""
+    pattern = "%:" + msg_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = (
+        select(Message, Conversation.channel)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.customer_id == customer_id,
+            (Message.msg_id == msg_id) | Message.msg_id.like(pattern, escape="\\"),
+        )
+        .order_by(Message.id)
+    )
+    for row, channel in session.execute(stmt):
+        if external_msg_id(row.msg_id, channel=channel, adviser_id=row.adviser_id) == msg_id:
+            return message_record(row)
+    return None
 
 
 def erase_text_before(*, session: Session, before: datetime) -> int:

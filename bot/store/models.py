@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.vocab import (
     Direction,
+    ExampleOrigin,
     ExampleSource,
     FollowUpStatus,
     Lifecycle,
@@ -215,6 +216,8 @@ class Tag(Base):
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     keywords: Mapped[list[str]] = mapped_column(default=list)
+    #: Messages that show the tag, written with the taxonomy (labelled examples).
+    examples: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     category: Mapped[TagCategory] = relationship()
@@ -235,6 +238,26 @@ class CustomerTag(Base):
     reviewer: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     reviewed_at: Mapped[datetime | None]
+
+    tag: Mapped[Tag] = relationship()
+
+
+class TagExample(Base):
+    """A customer message labelled by a person: it shows the tag (a confirmed or added
+    tag) or it does not (a rejected suggestion). The tagger learns from these; the text
+    is read from the message, so an erased message is no longer an example."""
+
+    __tablename__ = "tag_examples"
+    __table_args__ = (UniqueConstraint("tag_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    positive: Mapped[bool] = mapped_column(Boolean)
+    origin: Mapped[ExampleOrigin] = mapped_column(String(10))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tag: Mapped[Tag] = relationship()
 

@@ -49,6 +49,7 @@ from bot.store.models import (
     ScriptExample,
     ScriptUse,
     Suggestion,
+    TagExample,
     Transaction,
 )
 
@@ -215,7 +216,7 @@ def strip_texts(value: Any) -> Any:
     return value
 
 
-def _tag_name(row: CustomerTag) -> str:
+def _tag_name(row: CustomerTag | TagExample) -> str:
     return row.tag.name
 
 
@@ -264,6 +265,16 @@ OWNED: tuple[Owned, ...] = (
         erase=Remove("tags"),
         export=Export("tags", names={"tag": _tag_name}),
         refs=(Ref("evidence_message_id", Detach({"evidence_message_id": None, "evidence": ""})),),
+    ),
+    Owned(
+        TagExample,
+        Direct(),
+        merge=Move("tag_examples"),  # with the messages they label
+        delete="delete",
+        erase=Remove("tag_examples"),
+        export=Export("tag_examples", names={"tag": _tag_name}),
+        # a label is about one message: it goes with it
+        refs=(Ref("message_id", Follow()),),
     ),
     Owned(
         Suggestion,

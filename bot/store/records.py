@@ -76,6 +76,20 @@ class TagRecord:
     industry: str
     description: str
     keywords: tuple[str, ...]
+    #: Messages that show the tag, written with the taxonomy.
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TagExampleRecord:
+    """A message labelled for a tag by a person (``positive``: it shows the tag)."""
+
+    id: int
+    tag_id: int
+    #: The labelled message (one message can be labelled for several tags).
+    message_id: int
+    text: str
+    positive: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +104,9 @@ class CustomerTagRecord:
     score: float
     reviewer: str | None
     created_at: datetime
+    #: The id (as its channel or import gave it) of the message the tag was suggested
+    #: from or added with.
+    source_msg_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
