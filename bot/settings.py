@@ -51,10 +51,28 @@ class StoreSettings(_Section):
 
 
 class TaggingSettings(_Section):
-    #: A tag is suggested without a keyword hit when its description's similarity to the
-    #: message stands this many standard deviations above the other tags' (z-score).
-    #: Higher = fewer, surer semantic tags; keyword hits are always suggested.
-    semantic_z: float = Field(default=2.5, ge=0, le=10)
+    #: Keywords also match reworded (「太贵了」 in 「贵这么多」, 「打折」 in 「打个折」):
+    #: bot/pipeline/keywords.py. False: only as written (normalised).
+    fuzzy_keywords: bool = True
+    #: A tag is suggested without a keyword hit when its description and keywords stand
+    #: out for the message: this many standard deviations above the other tags (z-score)
+    #: after ``neutral_weight`` × how much closer the message is to the tag than to
+    #: neutral messages (greetings, thanks, questions about opening hours …).
+    semantic_z: float = Field(default=2.6, ge=0, le=10)
+    #: Weight of the margin over neutral messages in the test above (0: z-score alone).
+    neutral_weight: float = Field(default=20.0, ge=0, le=100)
+    #: Learn from review: confirmed, rejected and added tags make the messages that show
+    #: them labelled examples (beside the taxonomy's ``examples``).
+    learn_from_review: bool = True
+    #: A tag is suggested when the closest labelled message shows it, is at least this
+    #: similar (cosine) …
+    example_similarity: float = Field(default=0.92, ge=0, le=1)
+    #: … and is this much more similar than the closest labelled or neutral message that
+    #: does not show it.
+    example_margin: float = Field(default=0.01, ge=0, le=1)
+    #: A message this similar to one where a person rejected the tag (and less similar to
+    #: every message that shows it) does not get the tag, keyword hit or not.
+    negative_similarity: float = Field(default=0.95, ge=0, le=1)
     #: At most this many tags suggested per message.
     max_tags: int = Field(default=3, ge=0, le=20)
 

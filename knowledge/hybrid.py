@@ -127,11 +127,15 @@ class HybridIndex:
         vectors: VectorStore,
         retrieval: RetrievalSettings,
         lexical_dir: Path | None = None,
+        lexical: bool = True,
     ) -> None:
         """``lexical_dir``: where the built lexical index is kept between starts (see
-        ``LexicalIndex.save``); None builds it in memory at every sync."""
+        ``LexicalIndex.save``); None builds it in memory at every sync. ``lexical=False``:
+        a dense-only collection (``similarities`` and ``vectors``; ``search`` finds
+        nothing lexically), which syncs without building a lexical index."""
         self.name = name
         self._lexical_dir = lexical_dir
+        self._with_lexical = lexical
         self._embedder = embedder
         self._retrieval = retrieval
         self._collection: VectorCollection = vectors.collection(name, model=embedder.name)
@@ -232,6 +236,9 @@ class HybridIndex:
     def _lexical(self, ids: list[str], texts: list[str]) -> LexicalIndex:
         """The lexical index of these items: the saved one if it matches, else built."""
         lexical = LexicalIndex()
+        if not self._with_lexical:
+            lexical.build([], [])
+            return lexical
         if self._lexical_dir is None:
             lexical.build(ids, texts)
             return lexical
@@ -345,6 +352,16 @@ class HybridIndex:
                 if len(found) >= wanted:
                     break
         return found
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``ids`` (unit length); items not embedded yet (or not in
+        the index) are absent."""
+        state = self._state
+        if state is not None and state.matrix is not None:
+            rows = {id_: i for i, id_ in enumerate(state.matrix.ids)}
+            if all(id_ in rows for id_ in ids):
+                return {id_: state.matrix.vectors[rows[id_]] for id_ in ids}
+        return self._collection.get_vectors(list(ids))
 
     def _matrix(self, ids: list[str]) -> _Matrix | None:
         """The vectors of ``ids`` as a matrix, or None when some are missing (an

@@ -74,9 +74,12 @@ class Runtime:
         return done
 
     def reload_tags(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Load the taxonomy and the labelled examples from SQL into the tagger: at start,
+        after a taxonomy import and after every review (the tagger learns at once)."""
         with self.db.session() as session:
             tags = tags_repo.list_tags(session=session)
-        self.tagger.sync(tags, progress=progress)
+            examples = tags_repo.list_tag_examples(session=session)
+        self.tagger.sync(tags, examples, progress=progress)
 
     def close(self) -> None:
         self.jobs.close()
@@ -115,13 +118,14 @@ def open_runtime(
         log.warning("%s; moved it to %s and rebuilding the index from the database", exc, moved)
         vectors = open_vector_store(settings.vectors, data_dir)
 
-    def index(name: str) -> HybridIndex:
+    def index(name: str, *, lexical: bool = True) -> HybridIndex:
         return HybridIndex(
             name,
             embedder=embedder,
             vectors=vectors,
             retrieval=settings.retrieval,
             lexical_dir=data_dir / LEXICAL_DIR / name,
+            lexical=lexical,
         )
 
     library = ScriptLibrary(
@@ -134,7 +138,11 @@ def open_runtime(
         retrieval=settings.retrieval,
     )
     kb = KnowledgeBase(db=db, index=index("knowledge"), settings=settings.knowledge)
-    tagger = Tagger(index=index("tags"), settings=settings.tagging)
+    tagger = Tagger(
+        index=index("tags"),
+        references=index("tag_references", lexical=False),
+        settings=settings.tagging,
+    )
     llm = build_llm(settings.llm)
     events = Broadcaster()
     assistant = Assistant(

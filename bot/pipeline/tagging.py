@@ -1,14 +1,20 @@
 """Customer tags: the taxonomy file, and tag suggestions with evidence for one message.
 
-A tag is suggested when the message contains one of its keywords (after normalising
-Traditional/Simplified, width and case), or when the message's embedding is close to
-the tag's description. Suggestions are stored as *suggested*; people confirm them.
+A tag is suggested when the message contains one of its keywords (normalised, also
+reworded: bot/pipeline/keywords.py); when the message is close to a labelled example of
+the tag (written with the taxonomy, or a message people confirmed or added the tag on)
+and not to one where it was rejected; or when the tag's description and keywords stand
+out for the message among all tags and against neutral messages (greetings, thanks …).
+Suggestions are stored as *suggested*; people confirm or reject them, and the tagger
+learns from that (``Tagger.sync`` with the labelled examples).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,8 +23,9 @@ from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 
 from bot.domain import TagSuggestion
 from bot.errors import InputError
+from bot.pipeline.keywords import KeywordMatcher
 from bot.settings import TaggingSettings
-from bot.store.records import TagRecord
+from bot.store.records import TagExampleRecord, TagRecord
 from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, normalize
 from knowledge.files import load_yaml_file, yaml_line
@@ -28,8 +35,6 @@ from scripts_lib.model import ANY_INDUSTRY, canonical_industry
 log = logging.getLogger(__name__)
 
 KEYWORD_SCORE = 1.0
-#: A keyword right after one of these is negated (「没孩子」 is not 有孩子).
-NEGATIONS = ("没有", "没", "不", "无", "非", "未")
 EVIDENCE_CHARS = 24
 #: Below this many candidate tags a z-score says nothing: keywords only.
 MIN_TAGS_FOR_SEMANTIC = 8
@@ -53,8 +58,15 @@ def _any_industry(value: object) -> object:
     return canonical_industry(value) if value != "" else ANY_INDUSTRY
 
 
-def _keywords(value: object) -> object:
+def _texts(value: object) -> object:
     return () if value is None else value
+
+
+#: Longest taxonomy example (a customer message that shows the tag).
+MAX_EXAMPLE_CHARS = 500
+Example = Annotated[
+    str, BeforeValidator(stripped_text), StringConstraints(max_length=MAX_EXAMPLE_CHARS)
+]
 
 
 class TagRow(RowModel):
@@ -63,7 +75,10 @@ class TagRow(RowModel):
     name: Name
     description: Text = ""
     #: Stripped; empty ones dropped.
-    keywords: Annotated[tuple[Text, ...], BeforeValidator(_keywords)] = ()
+    keywords: Annotated[tuple[Text, ...], BeforeValidator(_texts)] = ()
+    #: Customer messages that show the tag (the tagger's first labelled examples);
+    #: stripped, empty ones dropped.
+    examples: Annotated[tuple[Example, ...], BeforeValidator(_texts)] = ()
 
 
 class CategoryRow(RowModel):
@@ -121,6 +136,7 @@ def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec
                     name=t.name,
                     description=t.description,
                     keywords=tuple(k for k in t.keywords if k),
+                    examples=tuple(dict.fromkeys(e for e in t.examples if e)),
                 )
                 for t in c.tags
             ),
@@ -173,64 +189,247 @@ def tag_index_text(tag: TagRecord) -> str:
     return f"{tag.name}：{tag.description}。{keywords}".strip()
 
 
-class Tagger:
-    """Suggests tags for a message from the active taxonomy."""
+#: Messages that say nothing about the customer: greetings, thanks, small talk, questions
+#: about opening hours or paperwork. A message closer to these than to a tag gets no
+#: semantic tag (``TaggingSettings.neutral_weight``).
+NEUTRAL_MESSAGES = (
+    "你好",
+    "您好",
+    "在吗",
+    "在不在",
+    "有人吗",
+    "哈喽",
+    "hello",
+    "hi",
+    "早上好",
+    "晚上好",
+    "老师好",
+    "打扰一下",
+    "好的",
+    "嗯嗯",
+    "嗯",
+    "收到",
+    "知道了",
+    "明白了",
+    "好的谢谢",
+    "谢谢",
+    "多谢",
+    "辛苦了",
+    "麻烦你了",
+    "没问题",
+    "可以的",
+    "行",
+    "OK",
+    "哦哦",
+    "哈哈哈",
+    "👌",
+    "🙏",
+    "你们几点上班",
+    "周末休息吗",
+    "店在哪里",
+    "怎么过去",
+    "你们电话多少",
+    "能开发票吗",
+    "资料发我一下",
+    "资料收到了",
+    "文件打不开",
+    "链接点不开",
+    "图片看不清",
+    "稍等一下",
+    "我在开车",
+    "我在忙 等下说",
+    "刚才没看到消息",
+    "不好意思才看到",
+    "你是哪位",
+    "怎么称呼你",
+    "你们公司叫什么",
+    "上次聊到哪了",
+    "我看一下",
+    "有个问题想问",
+    "想咨询一下",
+    "请问一下",
+    "这个是什么意思",
+    "没看懂",
+    "能再说一遍吗",
+    "你说的是哪个",
+    "上次说的那个",
+    # questions about the service itself, which any customer asks
+    "多少钱",
+    "流程是怎样的",
+    "帮我查一下进度",
+    "大概要多久",
+    "在哪里可以查到",
+    "你确认一下再告诉我",
+    "在哪个平台上看",
+    "一共有几个阶段",
+    "什么时候发货",
+    "快递到哪了",
+    "怎么联系客服",
+    "密码忘了怎么办",
+    "要准备哪些材料",
+    "信息填错了能改吗",
+    "怎么退款",
+    "登录不上去",
+    "有什么要注意的",
+    "怎么又加我一次",
+    "我换手机号了",
+    "上次的事处理好了吗",
+)
+#: The neutral similarity of a message is the mean of its this many closest neutral messages.
+NEUTRAL_NEIGHBOURS = 3
+#: Scores of a fuzzy keyword match, and the cap of semantic and example scores (an exact
+#: keyword hit is ``KEYWORD_SCORE``).
+FUZZY_SCORE = 0.9
+INFERRED_CAP = 0.89
 
-    def __init__(self, *, index: HybridIndex, settings: TaggingSettings) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """Everything the tagger matches against, swapped as a whole (searches running
+    meanwhile see the old or the new state, never a mix)."""
+
+    tags: tuple[TagRecord, ...]
+    #: Per tag: its keyword matchers (and the tag name's), longest keyword first.
+    matchers: tuple[tuple[KeywordMatcher, ...], ...]
+    industries: np.ndarray  # (tags,) str
+    categories: tuple[str, ...]
+    described: np.ndarray  # (tags, dim): the tag's description text
+    keyworded: np.ndarray  # (tags, dim): the centroid of its keywords
+    neutral: np.ndarray  # (neutral, dim)
+    #: Labelled messages (the taxonomy's examples, and messages people labelled): their
+    #: vectors, the tag rows each shows and does not show, and the text to quote as
+    #: evidence (taxonomy examples only: a customer's message is not shown to others).
+    labelled: np.ndarray  # (messages, dim)
+    shows: tuple[frozenset[int], ...]
+    lacks: tuple[frozenset[int], ...]
+    quotes: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Labelled:
+    """A labelled message while the state is built."""
+
+    item: IndexItem
+    shows: set[int]
+    lacks: set[int]
+    quote: str | None
+
+
+class Tagger:
+    """Suggests tags for a message: taxonomy keywords (also reworded), the nearest
+    labelled messages (the taxonomy's examples, and messages people confirmed, added or
+    rejected a tag on), and the similarity of the tags' descriptions and keywords, against
+    neutral messages."""
+
+    def __init__(
+        self, *, index: HybridIndex, references: HybridIndex, settings: TaggingSettings
+    ) -> None:
+        """``index`` holds the tags' description texts, ``references`` (dense only) the
+        keywords, labelled messages and neutral messages."""
         self._index = index
+        self._references = references
         self._settings = settings
-        self._tags: dict[str, TagRecord] = {}
-        self._keywords: list[tuple[str, TagRecord]] = []
+        self._state: _State | None = None
+        self._lock = threading.Lock()
 
     def sync(
-        self, tags: Sequence[TagRecord], progress: Callable[[int, int], None] | None = None
+        self,
+        tags: Sequence[TagRecord],
+        examples: Sequence[TagExampleRecord] = (),
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        """Load the active taxonomy (embeds only tags that are new or changed)."""
-        self._tags = {f"tag-{t.id}": t for t in tags}
-        self._keywords = [
-            (normalize(k), t) for t in tags for k in (*t.keywords, t.name) if normalize(k)
-        ]
-        # Longest keyword first, so that evidence quotes the most specific match.
-        self._keywords.sort(key=lambda kt: -len(kt[0]))
-        items = [
-            IndexItem(
-                id=key,
-                text=tag_index_text(t),
-                metadata={"industry": t.industry, "category": t.category},
+        """Load the active taxonomy and the labelled examples (embeds only texts that are
+        new or changed). Examples of tags not in ``tags`` are ignored."""
+        rows = {t.id: i for i, t in enumerate(tags)}
+        with self._lock:
+            self._index.sync(
+                [
+                    IndexItem(
+                        id=_tag_key(t.id),
+                        text=tag_index_text(t),
+                        metadata={"industry": t.industry, "category": t.category},
+                    )
+                    for t in tags
+                ],
+                progress=progress,
             )
-            for key, t in self._tags.items()
+            neutral = [
+                IndexItem(id=f"neutral-{i}", text=text, metadata={"kind": "neutral"})
+                for i, text in enumerate(NEUTRAL_MESSAGES)
+            ]
+            keywords = [
+                IndexItem(id=f"kw-{t.id}-{j}", text=k, metadata={"kind": "keyword", "tag": t.id})
+                for t in tags
+                for j, k in enumerate(t.keywords)
+            ]
+            labelled = _labelled(tags, rows, examples if self._settings.learn_from_review else ())
+            self._references.sync(
+                [*neutral, *keywords, *(m.item for m in labelled)], progress=progress
+            )
+            self._state = self._load(tuple(tags), rows, neutral, keywords, labelled)
+
+    def _load(
+        self,
+        tags: tuple[TagRecord, ...],
+        rows: dict[int, int],
+        neutral: list[IndexItem],
+        keywords: list[IndexItem],
+        labelled: list[_Labelled],
+    ) -> _State:
+        described = self._index.vectors([_tag_key(t.id) for t in tags])
+        stored = self._references.vectors(
+            [i.id for i in neutral] + [i.id for i in keywords] + [m.item.id for m in labelled]
+        )
+        width = _width(described, stored)
+        keyword_vectors: dict[int, list[np.ndarray]] = {i: [] for i in range(len(tags))}
+        for item in keywords:
+            vector = stored.get(item.id)
+            if vector is not None:  # None: an embedding failed; left out until next sync
+                keyword_vectors[rows[int(item.metadata["tag"])]].append(vector)
+        zero = np.zeros(width, dtype=np.float32)
+        described_rows = [described.get(_tag_key(t.id), zero) for t in tags]
+        keyword_rows = [
+            _unit(np.mean(keyword_vectors[i], axis=0)) if keyword_vectors[i] else described_rows[i]
+            for i in range(len(tags))
         ]
-        self._index.sync(items, progress=progress)
+        kept = [m for m in labelled if m.item.id in stored]
+        fuzzy = self._settings.fuzzy_keywords
+        matchers = tuple(
+            tuple(
+                sorted(
+                    (
+                        KeywordMatcher(k, fuzzy=fuzzy)
+                        for k in dict.fromkeys((*t.keywords, t.name))
+                        if normalize(k)
+                    ),
+                    key=lambda m: -len(m.keyword),
+                )
+            )
+            for t in tags
+        )
+        return _State(
+            tags=tags,
+            matchers=matchers,
+            industries=np.array([t.industry for t in tags], dtype=object),
+            categories=tuple(t.category for t in tags),
+            described=_matrix(described_rows, width),
+            keyworded=_matrix(keyword_rows, width),
+            neutral=_matrix([stored[i.id] for i in neutral if i.id in stored], width),
+            labelled=_matrix([stored[m.item.id] for m in kept], width),
+            shows=tuple(frozenset(m.shows) for m in kept),
+            lacks=tuple(frozenset(m.lacks) for m in kept),
+            quotes=tuple(m.quote for m in kept),
+        )
 
     @property
     def size(self) -> int:
-        return len(self._tags)
+        return 0 if self._state is None else len(self._state.tags)
 
-    def _semantic(
-        self,
-        text: str,
-        allowed: set[str] | None,
-        query_vector: np.ndarray | None,
-    ) -> list[tuple[TagRecord, float]]:
-        """Tags whose description stands out for this message, best first.
-
-        Raw cosine similarities of e5 embeddings sit in a narrow band whose position
-        depends on the texts, so the threshold applies to the z-score of a tag's
-        similarity among all candidate tags, not to the raw value: it carries over to
-        other taxonomies without retuning.
-        """
-        where = {"industry": sorted(allowed)} if allowed else None
-        scores = self._index.similarities(text, where=where, query_vector=query_vector)
-        if len(scores) < MIN_TAGS_FOR_SEMANTIC:
-            return []
-        ids = list(scores)
-        z = _zscores([scores[i] for i in ids])
-        picked = [
-            (self._tags[i], float(zi))
-            for i, zi in zip(ids, z, strict=True)
-            if zi >= self._settings.semantic_z and i in self._tags
-        ]
-        return sorted(picked, key=lambda tz: -tz[1])
+    @property
+    def examples(self) -> int:
+        """How many labelled messages (taxonomy examples and reviewed messages) the tagger
+        holds."""
+        return 0 if self._state is None else len(self._state.shows)
 
     def suggest(
         self,
@@ -247,59 +446,230 @@ class Tagger:
         last reply) — the text to tag is ``text`` with these before it. Not used yet: tags
         are suggested from ``text`` alone (each earlier message was tagged when it came).
         """
-        if not self._tags or not text.strip() or self._settings.max_tags == 0:
+        state = self._state
+        settings = self._settings
+        if state is None or not state.tags or not text.strip() or settings.max_tags == 0:
             return []
         norm = normalize(text)
-        allowed = {industry, ANY_INDUSTRY} if industry else None
+        if industry:
+            allowed = np.flatnonzero(np.isin(state.industries, [industry, ANY_INDUSTRY]))
+        else:
+            allowed = np.arange(len(state.tags))
+        if allowed.size == 0:
+            return []
+        query = self._index.embed_query(text) if query_vector is None else query_vector
+        evidence = _Evidence.of(state, allowed, np.asarray(query, dtype=np.float32), settings)
         found: dict[int, TagSuggestion] = {}
-        for keyword, tag in self._keywords:
-            if allowed is not None and tag.industry not in allowed:
+        negated: set[int] = set()
+        for row in map(int, allowed):
+            hit = next((m for m in (x.find(norm) for x in state.matchers[row]) if m), None)
+            if hit is None:
+                if any(m.occurs(norm) for m in state.matchers[row]):
+                    negated.add(row)
                 continue
-            if tag.id in found:
+            if evidence.rejected(row):
                 continue
-            pos = _find_affirmed(norm, keyword)
-            if pos >= 0:
-                found[tag.id] = TagSuggestion(
-                    name=tag.name,
-                    category=tag.category,
-                    evidence=f"「{_excerpt(text, norm, pos, len(keyword))}」含“{keyword}”",
-                    score=KEYWORD_SCORE,
-                    tag_id=tag.id,
-                )
-        negated = {
-            tag.id for keyword, tag in self._keywords if keyword in norm and tag.id not in found
-        }
-        for tag, z in self._semantic(text, allowed, query_vector):
-            if tag.id in found or tag.id in negated:
-                continue
-            # Semantic-only evidence is weaker: at most one such tag per category.
-            if tag.category in {t.category for t in found.values()}:
-                continue
-            found[tag.id] = TagSuggestion(
+            tag = state.tags[row]
+            quote = _excerpt(text, norm, hit.start, hit.end - hit.start)
+            found[row] = TagSuggestion(
                 name=tag.name,
                 category=tag.category,
-                evidence=f"「{_shorten(text)}」与“{tag.description or tag.name}”语义相近",
-                score=round(min(0.99, z / 10), 3),
+                evidence=f"「{quote}」含“{hit.keyword}”"
+                if hit.kind == "exact"
+                else f"「{quote}」近似“{hit.keyword}”",
+                score=KEYWORD_SCORE if hit.kind == "exact" else FUZZY_SCORE,
+                tag_id=tag.id,
+            )
+        # Inferred tags (no keyword): at most one per category, none in a category that
+        # has a keyword hit; the surest first.
+        categories = {state.categories[row] for row in found}
+        for score, row, why in evidence.inferred(exclude=set(found) | negated):
+            if state.categories[row] in categories:
+                continue
+            categories.add(state.categories[row])
+            tag = state.tags[row]
+            found[row] = TagSuggestion(
+                name=tag.name,
+                category=tag.category,
+                evidence=f"「{_shorten(text)}」{why}",
+                score=round(min(INFERRED_CAP, score), 3),
                 tag_id=tag.id,
             )
         ranked = sorted(found.values(), key=lambda t: -t.score)
-        return ranked[: self._settings.max_tags]
+        return ranked[: settings.max_tags]
 
 
-def _zscores(similarities: Sequence[float]) -> np.ndarray:
+def _labelled(
+    tags: Sequence[TagRecord], rows: dict[int, int], examples: Sequence[TagExampleRecord]
+) -> list[_Labelled]:
+    """The taxonomy's examples, each a message showing its tag, and the labelled messages
+    (each message once, with every tag it was labelled for)."""
+    out = [
+        _Labelled(
+            IndexItem(id=f"ex-{t.id}-{j}", text=e, metadata={"kind": "example"}),
+            shows={rows[t.id]},
+            lacks=set(),
+            quote=e,
+        )
+        for t in tags
+        for j, e in enumerate(t.examples)
+    ]
+    messages: dict[int, _Labelled] = {}
+    for e in examples:
+        if e.tag_id not in rows or not e.text.strip():
+            continue
+        m = messages.get(e.message_id)
+        if m is None:
+            item = IndexItem(
+                id=f"msg-{e.message_id}",
+                text=e.text[:MAX_EXAMPLE_CHARS],
+                metadata={"kind": "message"},
+            )
+            m = messages[e.message_id] = _Labelled(item, shows=set(), lacks=set(), quote=None)
+        (m.shows if e.positive else m.lacks).add(rows[e.tag_id])
+    return out + list(messages.values())
+
+
+#: The nearest labelled messages looked at for one message.
+NEAREST_LABELLED = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """The vector evidence for one message over the allowed tags (by tag row)."""
+
+    state: _State
+    settings: TaggingSettings
+    #: The tag rows of the message's industry.
+    allowed: frozenset[int]
+    #: Per allowed tag: the semantic score (z-score plus the weighted neutral margin).
+    semantic: dict[int, float]
+    #: Per tag: the similarity of the closest labelled message that shows it, and which.
+    shown: dict[int, tuple[float, int]]
+    #: Per tag: the similarity of the closest labelled message that does not show it.
+    lacked: dict[int, float]
+    #: Labelled messages closest first (positions in ``state.labelled``) with their
+    #: similarities, and the similarity of the closest neutral message.
+    nearest: list[tuple[int, float]]
+    neutral: float
+
+    @classmethod
+    def of(
+        cls, state: _State, allowed: np.ndarray, query: np.ndarray, settings: TaggingSettings
+    ) -> _Evidence:
+        neutral_sims = state.neutral @ query if len(state.neutral) else np.zeros(1)
+        neutral = float(np.sort(neutral_sims)[-NEUTRAL_NEIGHBOURS:].mean())
+        semantic: dict[int, float] = {}
+        if allowed.size >= MIN_TAGS_FOR_SEMANTIC:
+            described = state.described[allowed] @ query
+            keyworded = state.keyworded[allowed] @ query
+            z = (_zscores(described) + _zscores(keyworded)) / 2
+            margin = (described + keyworded) / 2 - neutral
+            scores = z + settings.neutral_weight * margin
+            semantic = {int(r): float(s) for r, s in zip(allowed, scores, strict=True)}
+        nearest: list[tuple[int, float]] = []
+        shown: dict[int, tuple[float, int]] = {}
+        lacked: dict[int, float] = {}
+        if len(state.shows):
+            sims = state.labelled @ query
+            top = min(NEAREST_LABELLED, len(sims))
+            best = np.argpartition(-sims, top - 1)[:top]
+            best = best[np.argsort(-sims[best], kind="stable")]
+            nearest = [(int(i), float(sims[i])) for i in best]
+            for i, sim in nearest:
+                for row in state.shows[i]:
+                    shown.setdefault(row, (sim, i))
+                for row in state.lacks[i]:
+                    lacked.setdefault(row, sim)
+        return cls(
+            state,
+            settings,
+            frozenset(map(int, allowed)),
+            semantic,
+            shown,
+            lacked,
+            nearest,
+            float(neutral_sims.max()),
+        )
+
+    def rejected(self, row: int) -> bool:
+        """A person rejected the tag on a message this close (and closer than any message
+        that shows it): not even a keyword hit suggests it."""
+        neg = self.lacked.get(row, -1.0)
+        pos = self.shown.get(row, (-1.0, -1))[0]
+        return neg >= self.settings.negative_similarity and neg > pos
+
+    def _without(self, row: int) -> float:
+        """The similarity of the closest labelled or neutral message that does not show
+        the tag."""
+        for i, sim in self.nearest:
+            if row not in self.state.shows[i]:
+                return max(sim, self.neutral)
+        return self.neutral
+
+    def inferred(self, *, exclude: set[int]) -> list[tuple[float, int, str]]:
+        """Tags without a keyword hit, as (score, row, why), surest first: those whose
+        closest labelled message shows them (and is close enough, and closer by
+        ``example_margin`` than any message that does not), then the semantic best if it
+        stands out."""
+        s = self.settings
+        out: list[tuple[float, int, str]] = []
+        for row, (sim, which) in self.shown.items():
+            if row in exclude or row not in self.allowed or sim < s.example_similarity:
+                continue
+            if self.rejected(row) or sim - self._without(row) < s.example_margin:
+                continue
+            quote = self.state.quotes[which]
+            name = self.state.tags[row].name
+            why = (
+                f"与示例「{_shorten(quote)}」相近"
+                if quote
+                else f"与已标注为“{name}”的消息相近（相似度 {sim:.2f}）"
+            )
+            out.append((sim, row, why))
+        if self.semantic:
+            row, score = max(self.semantic.items(), key=lambda rs: rs[1])
+            chosen = {r for _, r, _ in out}
+            if score >= s.semantic_z and row not in exclude and row not in chosen:
+                neg = self.lacked.get(row, -1.0)
+                if not (neg >= s.example_similarity and neg > self.shown.get(row, (-1.0, -1))[0]):
+                    tag = self.state.tags[row]
+                    out.append(
+                        (
+                            min(score / 10, INFERRED_CAP - 0.01),
+                            row,
+                            f"与“{tag.description or tag.name}”语义相近",
+                        )
+                    )
+        return sorted(out, key=lambda o: -o[0])
+
+
+def _tag_key(tag_id: int) -> str:
+    return f"tag-{tag_id}"
+
+
+def _width(*found: dict[str, np.ndarray]) -> int:
+    for vectors in found:
+        for vector in vectors.values():
+            return int(vector.shape[0])
+    return 0
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _matrix(rows: Sequence[np.ndarray], width: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, width), dtype=np.float32)
+    return np.stack(rows).astype(np.float32)
+
+
+def _zscores(similarities: np.ndarray) -> np.ndarray:
     sims = np.asarray(similarities, dtype=np.float64)
     std = float(sims.std())
     return (sims - sims.mean()) / std if std > 1e-9 else np.zeros_like(sims)
-
-
-def _find_affirmed(text: str, keyword: str) -> int:
-    """Position of the first occurrence of ``keyword`` not directly negated, or -1."""
-    pos = text.find(keyword)
-    while pos >= 0:
-        if not any(text.endswith(neg, 0, pos) for neg in NEGATIONS):
-            return pos
-        pos = text.find(keyword, pos + 1)
-    return -1
 
 
 def _shorten(text: str) -> str:
