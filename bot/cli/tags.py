@@ -1,14 +1,17 @@
-"""``siyu tags``: the tag taxonomy and the review of suggested customer tags."""
+"""``siyu tags``: the tag taxonomy, the review of suggested customer tags, and tags added
+by hand (one, or a file of them)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
-from bot.cli.common import err, out, principal, runtime, styled
+from bot.cli.common import bar, err, out, principal, progress, runtime, styled
 
 app = typer.Typer(help="The tag taxonomy and the review of suggested customer tags.")
 
@@ -37,12 +40,37 @@ def tags_list(
     status: Annotated[
         str | None, typer.Option(help="suggested, confirmed or rejected.")
     ] = "suggested",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print every one as a JSON list of {id, customer_id, tag, category, status,"
+            " evidence, source_msg_id}.",
+        ),
+    ] = False,
 ) -> None:
     """List customer tags (default: those waiting for review)."""
     from bot.services import tags
 
     with runtime(ctx) as rt, rt.db.session() as session:
-        rows = tags.customer_tags(session, principal(ctx), status=status)
+        rows = tags.customer_tags(
+            session, principal(ctx), status=status, limit=None if as_json else 200
+        )
+    if as_json:
+        listed: list[dict[str, Any]] = [
+            {
+                "id": r.id,
+                "customer_id": r.customer_id,
+                "tag": r.tag.name,
+                "category": r.tag.category,
+                "status": r.status,
+                "evidence": r.evidence,
+                "source_msg_id": r.source_msg_id,
+            }
+            for r in rows
+        ]
+        typer.echo(json.dumps(listed, ensure_ascii=False))
+        return
     table = Table("id", "客户", "标签", "状态", "依据")
     for r in rows:
         table.add_row(
@@ -51,7 +79,35 @@ def tags_list(
     out.print(table)
 
 
-@app.command("review")
+class _ManyValues(TyperCommand):
+    """``--confirm 1 2 3 --reject 4 5``: each of ``MANY`` takes every value up to the next
+    option (click options take one value each, so the values are spread over repeated
+    options before parsing)."""
+
+    MANY = ("--confirm", "--reject")
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        spread: list[str] = []
+        current: str | None = None
+        for arg in args:
+            if arg.startswith("-") and not _is_number(arg):
+                name, equals, _ = arg.partition("=")
+                current = name if name in self.MANY else None
+                if current is None or equals:
+                    spread.append(arg)
+                continue
+            if current is not None:
+                spread += [current, arg]
+            else:
+                spread.append(arg)
+        return super().parse_args(ctx, spread)
+
+
+def _is_number(arg: str) -> bool:
+    return arg.lstrip("-").isdigit()
+
+
+@app.command("review", cls=_ManyValues)
 def tags_review(
     ctx: typer.Context,
     reviewer: Annotated[
@@ -59,24 +115,23 @@ def tags_review(
         typer.Option(help="Who is reviewing (default: the global --actor or your login)."),
     ] = None,
     confirm: Annotated[
-        list[int] | None, typer.Option("--confirm", help="Confirm this id (repeatable).")
+        list[int] | None,
+        typer.Option("--confirm", help="Confirm these ids: --confirm 1 2 3 (or repeated)."),
     ] = None,
     reject: Annotated[
-        list[int] | None, typer.Option("--reject", help="Reject this id (repeatable).")
+        list[int] | None,
+        typer.Option("--reject", help="Reject these ids: --reject 4 5 (or repeated)."),
     ] = None,
 ) -> None:
-    """Confirm or reject suggested tags: by id with --confirm/--reject, else one by one."""
+    """Confirm or reject suggested tags: by id with --confirm/--reject (all or nothing),
+    else one by one. The tagger learns from every decision."""
     from bot.services import tags
 
     who = principal(ctx, reviewer)
     with runtime(ctx) as rt:
         if confirm or reject:
-            with rt.db.session() as session:
-                for tid in confirm or []:
-                    tags.review(session, who, customer_tag_id=tid, status="confirmed")
-                for tid in reject or []:
-                    tags.review(session, who, customer_tag_id=tid, status="rejected")
-            out.print(f"confirmed {len(confirm or [])}, rejected {len(reject or [])}")
+            tags.review(rt, who, confirm=confirm or [], reject=reject or [])
+            out.print(f"confirmed {len(set(confirm or []))}, rejected {len(set(reject or []))}")
             return
         with rt.db.session() as session:
             pending = tags.customer_tags(session, who, status="suggested")
@@ -91,11 +146,52 @@ def tags_review(
             answer = typer.prompt("确认 y / 拒绝 n / 跳过 s / 退出 q", default="s").strip().lower()
             if answer == "q":
                 break
-            if answer in ("y", "n"):
-                with rt.db.session() as session:
-                    tags.review(
-                        session,
-                        who,
-                        customer_tag_id=row.id,
-                        status="confirmed" if answer == "y" else "rejected",
-                    )
+            if answer == "y":
+                tags.review(rt, who, confirm=[row.id])
+            elif answer == "n":
+                tags.review(rt, who, reject=[row.id])
+
+
+@app.command("add")
+def tags_add(
+    ctx: typer.Context,
+    customer: Annotated[
+        str | None,
+        typer.Option(help="Customer id, or any identity of theirs (WeChat id, contact_id …)."),
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="Tag name, or 分类/标签 when the name is not unique.")
+    ] = None,
+    msg_id: Annotated[
+        str | None,
+        typer.Option("--msg-id", help="Id of the customer's message that shows the tag."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="CSV / XLSX with header customer,tag,msg_id: many at once."),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who adds them (default: the global --actor or your login)."),
+    ] = None,
+) -> None:
+    """Add a tag the system missed (confirmed at once); with --msg-id the tagger learns
+    from the message. --file adds many, all or nothing, every problem with its line."""
+    from bot.services import tags
+
+    who = principal(ctx, actor)
+    if file is not None:
+        if customer or tag or msg_id:
+            raise typer.BadParameter("--file cannot be combined with --customer/--tag/--msg-id")
+        with runtime(ctx) as rt, progress() as bars:
+            stats = tags.add_file(rt, who, path=file, progress=bar(bars, "添加标签"))
+        out.print(f"新增 {stats.added} · 已有 {stats.already}")
+        return
+    if not customer or not tag:
+        raise typer.BadParameter("give --customer and --tag, or --file")
+    with runtime(ctx) as rt:
+        record, added = tags.add(rt, who, tags.TagLabel(customer=customer, tag=tag, msg_id=msg_id))
+    state = "已添加" if added else "客户已有此标签"
+    out.print(
+        f"{state}: {record.id} {record.customer_name} → {record.tag.category}/{record.tag.name}"
+    )

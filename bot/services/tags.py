@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import EXPECTED_ERRORS, InputError, NotFoundError
 from bot.pipeline.runtime import Runtime
 from bot.pipeline.tagging import parse_taxonomy
 from bot.services import audit
-from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
+from bot.services.access import (
+    CUSTOMER_VIEWERS,
+    NO_CUSTOMER,
+    Principal,
+    check_customer,
+    require,
+    scope_of,
+)
 from bot.services.industries import unused_warnings
+from bot.store import conversions as conv_repo
+from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
+from bot.store import messages as messages_repo
 from bot.store import tags as tags_repo
-from bot.store.records import CustomerTagRecord
+from bot.store.records import CustomerTagRecord, MessageRecord, TagRecord
+from knowledge.files import read_table
+from scripts_lib.model import ANY_INDUSTRY
 
 #: The decisions of a review.
 REVIEWS = ("confirmed", "rejected")
@@ -59,13 +71,18 @@ def import_taxonomy(
 
 
 def customer_tags(
-    session: Session, principal: Principal, *, status: str | None = None
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    limit: int | None = 200,
 ) -> list[CustomerTagRecord]:
-    """Tags of customers in scope, by status (all statuses when None)."""
+    """Tags of customers in scope, by status (all statuses when None), oldest first;
+    ``limit`` None: all of them."""
     require(principal, *CUSTOMER_VIEWERS)
     scope = scope_of(session, principal)
     rows = tags_repo.list_customer_tags(
-        session=session, status=status, adviser_ids=scope.adviser_ids
+        session=session, status=status, adviser_ids=scope.adviser_ids, limit=limit
     )
     audit.record(
         session, principal, "customer_tags.view", "customer", "", count=len(rows), status=status
@@ -83,10 +100,47 @@ def review_queue(session: Session, principal: Principal) -> list[inbox_repo.Revi
 
 
 def review(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    confirm: Sequence[int] = (),
+    reject: Sequence[int] = (),
+) -> list[CustomerTagRecord]:
+    """Confirm and reject tags of customers in scope, all or nothing; the principal is
+    their reviewer. The messages they were suggested from become labelled examples, and
+    the tagger learns from them at once."""
+    require(principal, *CUSTOMER_VIEWERS)
+    both = set(confirm) & set(reject)
+    if both:
+        raise InputError(f"both confirmed and rejected: {', '.join(map(str, sorted(both)))}")
+    decisions = [(i, "confirmed") for i in dict.fromkeys(confirm)] + [
+        (i, "rejected") for i in dict.fromkeys(reject)
+    ]
+    records: list[CustomerTagRecord] = []
+    with rt.db.session() as session:
+        for customer_tag_id, status in decisions:
+            records.append(
+                _review_one(session, principal, customer_tag_id=customer_tag_id, status=status)
+            )
+    if records:
+        _learn(rt)
+    return records
+
+
+def decide(
+    rt: Runtime, principal: Principal, *, ids: Sequence[int], status: str
+) -> list[CustomerTagRecord]:
+    """``review`` with one decision (confirmed or rejected) for every id."""
+    if status not in REVIEWS:
+        raise InputError(f"status must be confirmed or rejected, not {status!r}")
+    if status == "confirmed":
+        return review(rt, principal, confirm=ids)
+    return review(rt, principal, reject=ids)
+
+
+def _review_one(
     session: Session, principal: Principal, *, customer_tag_id: int, status: str
 ) -> CustomerTagRecord:
-    """Confirm or reject a tag of a customer in scope; the principal is its reviewer."""
-    require(principal, *CUSTOMER_VIEWERS)
     if status not in REVIEWS:
         raise InputError(f"status must be confirmed or rejected, not {status!r}")
     customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=customer_tag_id)
@@ -103,3 +157,190 @@ def review(
         session, principal, f"tag.{status}", "customer", customer_id, customer_tag=customer_tag_id
     )
     return record
+
+
+@dataclass(frozen=True, slots=True)
+class TagLabel:
+    """A tag a person adds to a customer: ``customer`` is a customer id or any identity
+    value of theirs (a WeChat id, a history's ``contact_id`` …), ``tag`` a tag name or
+    ``分类/标签``, ``msg_id`` the id (as its channel or import gave it) of the customer's
+    message that shows the tag, if any."""
+
+    customer: str
+    tag: str
+    msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddStats:
+    #: Tags confirmed for their customer by this call (new, or overturning a suggestion
+    #: or a rejection).
+    added: int
+    #: Tags the customer already had confirmed (their message, if given, is recorded).
+    already: int
+
+
+def add(rt: Runtime, principal: Principal, label: TagLabel) -> tuple[CustomerTagRecord, bool]:
+    """Give a customer in scope a tag the system missed (or overturn a suggestion or a
+    rejection); with a message, it becomes a labelled example and the tagger learns from
+    it at once. Returns the tag and whether it was not confirmed before."""
+    require(principal, *CUSTOMER_VIEWERS)
+    with rt.db.session() as session:
+        resolved = _resolve(session, principal, label)
+        record, changed = _add_one(session, principal, resolved)
+    _learn(rt)
+    return record, changed
+
+
+def add_file(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    path: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> AddStats:
+    """``add`` for every row of a CSV / XLSX file with the header ``customer,tag,msg_id``
+    (``msg_id`` optional), all or nothing: every problem is reported with its line and
+    nothing is added until the file is clean."""
+    require(principal, *CUSTOMER_VIEWERS)
+    rows = read_table(path, aliases=LABEL_ALIASES)
+    if not rows:
+        raise InputError(f"{path.name}: no labels (header: customer,tag,msg_id)")
+    columns = {c for _, row in rows for c in row}
+    missing = [c for c in ("customer", "tag") if c not in columns]
+    if missing:
+        raise InputError(
+            f"{path.name}: no column {', '.join(missing)} (header: customer,tag,msg_id)"
+        )
+    problems: list[str] = []
+    added = already = 0
+    with rt.db.session() as session:
+        resolved: list[_Resolved] = []
+        for line, row in rows:
+            label = TagLabel(
+                customer=row.get("customer", ""),
+                tag=row.get("tag", ""),
+                msg_id=row.get("msg_id") or None,
+            )
+            try:
+                resolved.append(_resolve(session, principal, label))
+            except EXPECTED_ERRORS as exc:
+                problems.append(f"line {line}: {_one_line(exc)}")
+        if problems:
+            raise InputError(f"{path.name}: {len(problems)} problems, nothing added", problems)
+        for i, item in enumerate(resolved):
+            _, changed = _add_one(session, principal, item)
+            added += changed
+            already += not changed
+            if progress is not None:
+                progress(i + 1, len(resolved))
+    if resolved:
+        _learn(rt)
+    return AddStats(added=added, already=already)
+
+
+#: Header names accepted for the columns of a labels file.
+LABEL_ALIASES = {
+    "customer_id": "customer",
+    "客户": "customer",
+    "标签": "tag",
+    "消息id": "msg_id",
+    "消息": "msg_id",
+}
+NO_TAG_NAMED = "标签不存在"
+AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
+NO_MESSAGE = "该客户没有这条消息"
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    customer_id: int
+    tag: TagRecord
+    message: MessageRecord | None
+
+
+def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolved:
+    """The customer (in scope), the active tag and the message a label names."""
+    ref = label.customer.strip()
+    if not ref:
+        raise InputError("customer is empty")
+    try:
+        customer_id = conv_repo.resolve_customer(session=session, ref=ref)
+    except NotFoundError:
+        raise NotFoundError(NO_CUSTOMER, ref=ref) from None
+    check_customer(session, principal, customer_id)
+    customer = customers_repo.get_customer(session=session, customer_id=customer_id)
+    name = label.tag.strip()
+    if not name:
+        raise InputError("tag is empty")
+    category, _, tag_name = name.rpartition("/")
+    found = tags_repo.find_tags(
+        session=session, name=tag_name.strip(), category=category.strip() or None
+    )
+    if len(found) > 1:
+        fits = [t for t in found if t.industry in (customer.industry, ANY_INDUSTRY)]
+        found = fits or found
+    if not found:
+        raise NotFoundError(NO_TAG_NAMED, ref=name)
+    if len(found) > 1:
+        choices = "、".join(f"{t.category}/{t.name}" for t in found)
+        raise InputError(f"{AMBIGUOUS_TAG}: {name}（{choices}）")
+    message = None
+    if label.msg_id:
+        message = messages_repo.find_customer_message(
+            session=session, customer_id=customer_id, msg_id=label.msg_id.strip()
+        )
+        if message is None:
+            raise NotFoundError(NO_MESSAGE, ref=label.msg_id)
+    return _Resolved(customer_id=customer_id, tag=found[0], message=message)
+
+
+def _add_one(
+    session: Session, principal: Principal, item: _Resolved
+) -> tuple[CustomerTagRecord, bool]:
+    message = item.message
+    evidence = f"{principal.username} 手动添加"
+    if message is not None and message.text:
+        evidence += f"：「{_quote(message.text)}」"
+    record, changed = tags_repo.add_customer_tag(
+        session=session,
+        customer_id=item.customer_id,
+        tag_id=item.tag.id,
+        message_id=message.id if message is not None else None,
+        evidence=evidence,
+        reviewer=principal.username,
+    )
+    audit.record(
+        session,
+        principal,
+        "tag.add",
+        "customer",
+        item.customer_id,
+        customer_tag=record.id,
+        tag=f"{item.tag.category}/{item.tag.name}",
+    )
+    return record, changed
+
+
+def precision(session: Session, principal: Principal) -> list[tags_repo.TagPrecision]:
+    """Per tag, how its suggestions fared in review (confirmed / reviewed, with n), for
+    the customers in scope."""
+    require(principal, "manager")
+    scope = scope_of(session, principal)
+    return tags_repo.tag_precision(session=session, adviser_ids=scope.adviser_ids)
+
+
+def _learn(rt: Runtime) -> None:
+    """Bring the tagger in line with the labelled examples in SQL (after the commit)."""
+    rt.reload_tags()
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def _one_line(exc: Exception) -> str:
+    ref = getattr(exc, "ref", None)
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{message}: {ref}" if ref is not None else message

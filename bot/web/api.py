@@ -216,11 +216,38 @@ def review_tag(
     request: Request, customer_tag_id: IdPath, body: schemas.TagReview, principal: CustomerViewer
 ) -> schemas.CustomerTagPublic:
     """Confirm or reject a suggested tag of a customer in your scope."""
-    with db_session(request) as session:
-        record = tags.review(
-            session, principal, customer_tag_id=customer_tag_id, status=body.status
-        )
+    (record,) = tags.decide(
+        runtime_of(request), principal, ids=[customer_tag_id], status=body.status
+    )
     return schemas.CustomerTagPublic.model_validate(record)
+
+
+@router.post(
+    "/customer-tags",
+    response_model=schemas.CustomerTagPublic,
+    status_code=201,
+    tags=["tags"],
+    responses={404: {"description": "No such customer in your scope, tag or message"}},
+)
+def add_tag(
+    request: Request, body: schemas.TagAdd, principal: CustomerViewer
+) -> schemas.CustomerTagPublic:
+    """Give a customer in your scope a tag the system missed (confirmed at once); with
+    ``msg_id`` the tagger learns from that message."""
+    record, _ = tags.add(
+        runtime_of(request),
+        principal,
+        tags.TagLabel(customer=body.customer, tag=body.tag, msg_id=body.msg_id),
+    )
+    return schemas.CustomerTagPublic.model_validate(record)
+
+
+@router.get("/tags/precision", response_model=list[schemas.TagPrecisionPublic], tags=["tags"])
+def tag_precision(request: Request, principal: Manager) -> list[schemas.TagPrecisionPublic]:
+    """Per tag, how its suggestions fared in review in your team: confirmed / reviewed."""
+    with db_session(request) as session:
+        rows = tags.precision(session, principal)
+    return [schemas.TagPrecisionPublic.model_validate(r) for r in rows]
 
 
 @router.get("/tags/review-queue", response_model=list[schemas.ReviewItemPublic], tags=["tags"])
@@ -241,10 +268,8 @@ def bulk_review(
     request: Request, body: schemas.BulkTagReview, principal: Manager
 ) -> schemas.BulkReviewResult:
     """Confirm or reject many tags at once (all or nothing)."""
-    with db_session(request) as session:
-        for tag_id in body.ids:
-            tags.review(session, principal, customer_tag_id=tag_id, status=body.status)
-    return schemas.BulkReviewResult(reviewed=len(body.ids))
+    tags.decide(runtime_of(request), principal, ids=body.ids, status=body.status)
+    return schemas.BulkReviewResult(reviewed=len(set(body.ids)))
 
 
 @router.get("/kpis", response_model=list[schemas.KpiPublic], tags=["manager"])

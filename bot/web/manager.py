@@ -1,4 +1,5 @@
-"""Manager pages: the tag review queue (with evidence, bulk), OneID merge suggestions
+"""Manager pages: the tag review queue (with evidence, bulk; adding a missed tag; each
+tag's precision from review), OneID merge suggestions
 (merge button), and adviser KPIs with the funnel and the weekly tag distribution."""
 
 from __future__ import annotations
@@ -28,10 +29,23 @@ router = APIRouter(prefix="/manager", include_in_schema=False)
 
 
 @router.get("/tags")
-def tag_queue(request: Request, principal: Manager, done: CountQuery = None) -> Response:
+def tag_queue(
+    request: Request, principal: Manager, done: CountQuery = None, added: IdQuery = None
+) -> Response:
+    """The review queue, a form to add a tag the system missed, and each tag's precision
+    from review."""
     with db_session(request) as session:
         items = tags.review_queue(session, principal)
-    return render(request, "manager_tags.html", principal, items=items, done=done)
+        precision = tags.precision(session, principal)
+    return render(
+        request,
+        "manager_tags.html",
+        principal,
+        items=items,
+        done=done,
+        added=added,
+        precision=precision,
+    )
 
 
 @router.post("/tags")
@@ -42,10 +56,25 @@ def review(
     ids: Annotated[list[schemas.Id] | None, Form()] = None,
 ) -> Response:
     chosen = ids or []
-    with db_session(request) as session:
-        for tag_id in chosen:
-            tags.review(session, principal, customer_tag_id=tag_id, status=status)
+    tags.decide(runtime_of(request), principal, ids=chosen, status=status)
     return RedirectResponse(f"/manager/tags?done={len(chosen)}", status_code=303)
+
+
+@router.post("/tags/add")
+def add(
+    request: Request,
+    principal: Manager,
+    customer: Annotated[str, Form(min_length=1, max_length=200)],
+    tag: Annotated[str, Form(min_length=1, max_length=201)],
+    msg_id: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Add a tag the system missed; with a message id the tagger learns from it."""
+    record, _ = tags.add(
+        runtime_of(request),
+        principal,
+        tags.TagLabel(customer=customer, tag=tag, msg_id=msg_id.strip() or None),
+    )
+    return RedirectResponse(f"/manager/tags?added={record.id}", status_code=303)
 
 
 @router.post("/tags/{customer_tag_id}/{status}")
@@ -54,8 +83,7 @@ def review_one(
 ) -> Response:
     if status not in ("confirmed", "rejected"):
         raise NotFoundError("未知操作")
-    with db_session(request) as session:
-        tags.review(session, principal, customer_tag_id=customer_tag_id, status=status)
+    tags.decide(runtime_of(request), principal, ids=[customer_tag_id], status=status)
     return RedirectResponse("/manager/tags?done=1", status_code=303)
 
 

@@ -76,6 +76,9 @@ class CustomerTagPublic(Public):
     evidence: str
     score: float
     reviewer: str | None
+    #: The id of the message the tag was suggested from (or added with), as its channel
+    #: or import gave it.
+    source_msg_id: str | None = None
 
 
 class TimelinePublic(Public):
@@ -152,6 +155,26 @@ class BulkTagReview(BaseModel):
 
 class BulkReviewResult(Public):
     reviewed: int
+
+
+class TagAdd(BaseModel):
+    #: A customer id, or any identity value of theirs (WeChat id, contact id, phone …).
+    customer: str = Field(min_length=1, max_length=200)
+    #: The tag's name, or 分类/标签 when the name is not unique.
+    tag: str = Field(min_length=1, max_length=201)
+    #: The id of the customer's message that shows the tag.
+    msg_id: str | None = Field(default=None, max_length=200)
+
+
+class TagPrecisionPublic(Public):
+    tag: str = Field(validation_alias=AliasPath("tag", "name"))
+    category: str = Field(validation_alias=AliasPath("tag", "category"))
+    confirmed: int
+    rejected: int
+    waiting: int
+    reviewed: int
+    #: confirmed / reviewed; null before any review.
+    precision: float | None
 
 
 class ReviewItemPublic(Public):

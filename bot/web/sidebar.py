@@ -76,6 +76,5 @@ def review_tag(
     status: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
     customer_id: Annotated[int, Form()],
 ) -> Response:
-    with db_session(request) as session:
-        tags.review(session, principal, customer_tag_id=customer_tag_id, status=status)
+    tags.decide(runtime_of(request), principal, ids=[customer_tag_id], status=status)
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#profile", status_code=303)
