@@ -89,17 +89,24 @@ class _ManyValues(TyperCommand):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         spread: list[str] = []
         current: str | None = None
+        empty = False  # ``current`` has had no value yet: passed on bare, click reports it
         for arg in args:
             if arg.startswith("-") and not _is_number(arg):
+                if empty and current is not None:
+                    spread.append(current)
                 name, equals, _ = arg.partition("=")
                 current = name if name in self.MANY else None
+                empty = current is not None and not equals
                 if current is None or equals:
                     spread.append(arg)
                 continue
             if current is not None:
                 spread += [current, arg]
+                empty = False
             else:
                 spread.append(arg)
+        if empty and current is not None:
+            spread.append(current)
         return super().parse_args(ctx, spread)
 
 

@@ -353,9 +353,10 @@ class Tagger:
                 ],
                 progress=progress,
             )
+            # Without a taxonomy nothing is tagged: nothing to embed.
             neutral = [
                 IndexItem(id=f"neutral-{i}", text=text, metadata={"kind": "neutral"})
-                for i, text in enumerate(NEUTRAL_MESSAGES)
+                for i, text in enumerate(NEUTRAL_MESSAGES if tags else ())
             ]
             keywords = [
                 IndexItem(id=f"kw-{t.id}-{j}", text=k, metadata={"kind": "keyword", "tag": t.id})
@@ -441,11 +442,11 @@ class Tagger:
     ) -> list[TagSuggestion]:
         """Tags of the customer's message ``text`` (``query_vector``: its embedding).
 
-        ``context``: the customer's previous messages in this conversation, oldest first
-        (``[context]``: the last few within some minutes, none from before the adviser's
-        last reply) — the text to tag is ``text`` with these before it. Not used yet: tags
-        are suggested from ``text`` alone (each earlier message was tagged when it came).
+        ``context``: the customer's previous messages in this conversation, oldest first.
+        Not used: tags are suggested from ``text`` alone (each earlier message was tagged
+        when it came), so evidence always points at one message.
         """
+        del context
         state = self._state
         settings = self._settings
         if state is None or not state.tags or not text.strip() or settings.max_tags == 0:
@@ -607,6 +608,18 @@ class _Evidence:
                 return max(sim, self.neutral)
         return self.neutral
 
+    def _contradicted(self, row: int) -> bool:
+        """The labelled messages speak against the tag: the closest one (at least
+        ``example_similarity`` close) does not show it, and is ``example_margin`` closer
+        than any that does."""
+        s = self.settings
+        if not self.nearest:
+            return False
+        first, sim = self.nearest[0]
+        if sim < s.example_similarity or row in self.state.shows[first]:
+            return False
+        return sim - self.shown.get(row, (-1.0, -1))[0] >= s.example_margin
+
     def inferred(self, *, exclude: set[int]) -> list[tuple[float, int, str]]:
         """Tags without a keyword hit, as (score, row, why), surest first: those whose
         closest labelled message shows them (and is close enough, and closer by
@@ -630,17 +643,15 @@ class _Evidence:
         if self.semantic:
             row, score = max(self.semantic.items(), key=lambda rs: rs[1])
             chosen = {r for _, r, _ in out}
-            if score >= s.semantic_z and row not in exclude and row not in chosen:
-                neg = self.lacked.get(row, -1.0)
-                if not (neg >= s.example_similarity and neg > self.shown.get(row, (-1.0, -1))[0]):
-                    tag = self.state.tags[row]
-                    out.append(
-                        (
-                            min(score / 10, INFERRED_CAP - 0.01),
-                            row,
-                            f"与“{tag.description or tag.name}”语义相近",
-                        )
-                    )
+            if (
+                score >= s.semantic_z
+                and row not in exclude
+                and row not in chosen
+                and not self._contradicted(row)
+            ):
+                tag = self.state.tags[row]
+                why = f"与“{tag.description or tag.name}”语义相近"
+                out.append((min(score / 10, INFERRED_CAP - 0.01), row, why))
         return sorted(out, key=lambda o: -o[0])
 
 

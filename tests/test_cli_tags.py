@@ -1,0 +1,157 @@
+"""The tag commands an outside evaluation drives (README, Interchange formats): the exact
+JSON of ``tags list --json``, many ids in one ``tags review``, ``tags add`` by id, by
+identity and from a file (all or nothing)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import LIBRARY
+
+from bot.cli import run
+from bot.domain import IncomingMessage
+from bot.pipeline.runtime import open_runtime
+from bot.services import messages
+from bot.services.access import Principal
+from bot.settings import Settings
+
+JSON_KEYS = {"id", "customer_id", "tag", "category", "status", "evidence", "source_msg_id"}
+
+
+def siyu(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--data-dir", str(data), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def listed(capsys: pytest.CaptureFixture[str], data: Path, status: str) -> list[dict[str, object]]:
+    code, out, err = siyu(capsys, data, "tags", "list", "--status", status, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert isinstance(rows, list)
+    return rows
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """Three customers who wrote messages with known ids: two through a channel, one
+    through the message API (whose ids are stored with the adviser's prefix)."""
+    data = tmp_path / "data"
+    assert run(["--data-dir", str(data), "tags", "import", str(LIBRARY / "tags.yaml")]) == 0
+    rt = open_runtime(Settings.model_validate({"data_dir": str(data)}))
+    try:
+        for msg_id, contact, text in (
+            ("wx-1", "wx-zhou", "我女儿想买医疗险"),
+            ("wx-2", "wx-zhou", "你好"),
+            ("wx-3", "wx-wang", "重疾险太贵了"),
+        ):
+            rt.assistant.receive(
+                IncomingMessage(
+                    msg_id=msg_id,
+                    channel="wechaty",
+                    contact_id=contact,
+                    text=text,
+                    industry="insurance",
+                )
+            )
+        alice = Principal(username="alice", role="adviser", adviser_id="adv-a")
+        messages.post(
+            rt, alice, contact_id="c-9", msg_id="api-7", text="儿子的重疾险", industry="insurance"
+        )
+    finally:
+        rt.close()
+    return data
+
+
+def test_list_json_has_exactly_the_documented_fields(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    rows = listed(capsys, data, "suggested")
+    assert rows and all(set(r) == JSON_KEYS for r in rows)
+    for r in rows:
+        assert isinstance(r["id"], int) and isinstance(r["customer_id"], int)
+        assert r["status"] == "suggested" and isinstance(r["evidence"], str) and r["evidence"]
+    by_tag = {(r["tag"], r["source_msg_id"]): r for r in rows}
+    assert by_tag[("有孩子", "wx-1")]["category"] == "家庭结构"
+    assert ("医疗险", "wx-1") in by_tag and ("价格敏感", "wx-3") in by_tag
+    assert ("重疾险", "api-7") in by_tag, "the API message's id as the integration gave it"
+    assert listed(capsys, data, "confirmed") == []
+
+
+def test_review_takes_many_ids_in_one_call(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    ids = [int(str(r["id"])) for r in listed(capsys, data, "suggested")]
+    assert len(ids) >= 5
+    args = ["--confirm", *map(str, ids[:2]), "--reject", *map(str, ids[2:4])]
+    code, out, err = siyu(capsys, data, "tags", "review", *args)
+    assert code == 0, err
+    assert "confirmed 2, rejected 2" in out
+    assert sorted(int(str(r["id"])) for r in listed(capsys, data, "confirmed")) == ids[:2]
+    assert sorted(int(str(r["id"])) for r in listed(capsys, data, "rejected")) == ids[2:4]
+    # the repeatable form, and --confirm=ID followed by more ids
+    code, _, err = siyu(capsys, data, "tags", "review", f"--confirm={ids[4]}", "--reject", "999")
+    assert code == 1 and "999" in err, "an unknown id: nothing reviewed"
+    assert len(listed(capsys, data, "confirmed")) == 2
+    code, _, err = siyu(capsys, data, "tags", "review", "--confirm", str(ids[4]), "--confirm")
+    assert code == 2, "an option without a value is a usage error"
+    code, out, err = siyu(
+        capsys,
+        data,
+        "tags",
+        "review",
+        f"--confirm={ids[4]}",
+        "--confirm",
+        str(ids[5]) if len(ids) > 5 else str(ids[4]),
+    )
+    assert code == 0, err
+    assert {ids[4]} <= {int(str(r["id"])) for r in listed(capsys, data, "confirmed")}
+
+
+def test_add_by_id_and_by_identity(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, out, err = siyu(
+        capsys, data, "tags", "add", "--customer", "1", "--tag", "单身", "--msg-id", "wx-2"
+    )
+    assert code == 1 and "单身" in err, "not a tag of this taxonomy"
+    for expected in ("已添加", "客户已有此标签"):  # a suggestion confirmed, then nothing new
+        code, out, err = siyu(
+            capsys, data, "tags", "add", "--customer", "wx-wang", "--tag", "价格敏感度/价格敏感"
+        )
+        assert code == 0 and expected in out, err
+    code, out, err = siyu(
+        capsys, data, "tags", "add", "--customer", "1", "--tag", "重疾险", "--msg-id", "wx-2"
+    )
+    assert code == 0 and "已添加" in out, err
+    confirmed = {(r["customer_id"], r["tag"]): r for r in listed(capsys, data, "confirmed")}
+    assert confirmed[(1, "重疾险")]["source_msg_id"] == "wx-2"
+    assert (2, "价格敏感") in confirmed, "a suggestion confirmed by adding it"
+    code, _, err = siyu(
+        capsys, data, "tags", "add", "--customer", "1", "--tag", "重疾险", "--msg-id", "x"
+    )
+    assert code == 1 and "没有这条消息" in err
+
+
+def test_add_from_a_file_is_all_or_nothing(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "customer,tag,msg_id\nwx-zhou,重疾险,wx-2\nnobody,重疾险,\nwx-wang,不存在,\nwx-wang,医疗险,wx-1\n",
+        encoding="utf-8",
+    )
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(bad))
+    assert code == 1 and "nothing added" in err
+    assert "line 3" in err and "line 4" in err and "line 5" in err and "line 2" not in err
+    assert listed(capsys, data, "confirmed") == []
+    good = tmp_path / "labels.csv"
+    good.write_text(
+        "customer,tag,msg_id\nwx-zhou,重疾险,wx-2\n2,医疗险,wx-3\nwx-zhou,有孩子,wx-1\n",
+        encoding="utf-8",
+    )
+    code, out, err = siyu(capsys, data, "tags", "add", "--file", str(good))
+    assert code == 0 and "新增 3" in out, err
+    confirmed = {(r["tag"], r["source_msg_id"]) for r in listed(capsys, data, "confirmed")}
+    assert {("重疾险", "wx-2"), ("医疗险", "wx-3"), ("有孩子", "wx-1")} <= confirmed
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(good), "--customer", "1")
+    assert code == 2
