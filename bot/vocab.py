@@ -65,6 +65,12 @@ SuggestionMode = Literal["llm", "retrieval"]
 #: One line of a customer's timeline.
 TimelineKind = Literal["message", "event", "tag"]
 
+#: The shared state every process loads into memory and refreshes when another process
+#: changes it (bot/pipeline/changes.py): the script library, the knowledge base, the
+#: tag taxonomy.
+ChangeTopic = Literal["scripts", "knowledge", "tags"]
+CHANGE_TOPICS: tuple[ChangeTopic, ...] = get_args(ChangeTopic)
+
 V = TypeVar("V", bound=str)
 
 

@@ -223,6 +223,35 @@ class HybridIndex:
         )
         return stats
 
+    def refresh(self, items: Sequence[IndexItem]) -> None:
+        """Serve exactly ``items`` with the vectors already stored, writing nothing to the
+        vector store: for a process following a change another process made (and embeds).
+
+        An item not embedded yet is found lexically at once and densely as soon as its
+        vector is stored (the dense channel then queries the vector store until a later
+        refresh finds every vector and keeps them in memory again). Nothing is embedded
+        and nothing is deleted, so a refresh that read an older item list can never undo
+        the newer work of the process that made the change."""
+        started = time.perf_counter()
+        wanted = _validated(items)
+        with self._sync_lock:
+            before = self._state.metadata if self._state is not None else {}
+            lexical = self._lexical(list(wanted), [item.text for item in wanted.values()])
+            state = _State(
+                metadata={id_: dict(item.metadata) for id_, item in wanted.items()},
+                lexical=lexical,
+            )
+            matrix = self._matrix(list(wanted)) if len(wanted) <= IN_MEMORY_ITEMS else None
+            self._state = replace(state, matrix=matrix)
+        log.info(
+            "index %s refreshed: %d items (%d new, %d gone) in %.2fs",
+            self.name,
+            len(wanted),
+            sum(1 for id_ in wanted if id_ not in before),
+            sum(1 for id_ in before if id_ not in wanted),
+            time.perf_counter() - started,
+        )
+
     def rebuild(
         self, items: Sequence[IndexItem], progress: ProgressCallback | None = None
     ) -> SyncStats:

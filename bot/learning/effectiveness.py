@@ -253,6 +253,8 @@ class StatsCache:
         self._overall = 0.5
         self._loaded_at: float | None = None
         self._ticks = 0
+        #: The newest message id (any process's) at the last refresh (``observe_logged``).
+        self._logged_mark: int | None = None
 
     def refresh(self) -> None:
         silent_before = (
@@ -280,6 +282,21 @@ class StatsCache:
         with self._lock:
             self._ticks += 1
             due = self._ticks >= self._settings.refresh_every_messages
+        if due:
+            self.refresh()
+
+    def observe_logged(self, newest_message_id: int) -> None:
+        """Messages logged by every process sharing the database (the newest message
+        id, from bot/pipeline/changes.py): refresh once ``refresh_every_messages`` more
+        were logged anywhere since this was last called with a refresh."""
+        with self._lock:
+            mark = self._logged_mark
+            if mark is None or newest_message_id < mark:
+                self._logged_mark = newest_message_id
+                return
+            due = newest_message_id - mark >= self._settings.refresh_every_messages
+            if due:
+                self._logged_mark = newest_message_id
         if due:
             self.refresh()
 

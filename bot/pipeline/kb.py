@@ -8,6 +8,7 @@ is repaired by the next ``sync`` or ``siyu kb rebuild``, never by re-ingesting.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from bot.domain import KnowledgeSuggestion
 from bot.errors import InputError
+from bot.pipeline.changes import changed_vectors
 from bot.store import Database
 from bot.store import documents as docs_repo
 from bot.store.records import ChunkRecord, DocumentRecord
@@ -53,6 +55,8 @@ class KnowledgeBase:
         self._settings = settings
         #: Chunks as of the last sync, so a search needs no database round trip.
         self._chunks: dict[str, ChunkRecord] = {}
+        #: The chunks and the index change together (a sync and another process's refresh).
+        self._lock = threading.RLock()
 
     def ingest(
         self,
@@ -140,12 +144,25 @@ class KnowledgeBase:
         return found
 
     def sync(self, *, progress: Progress | None = None) -> SyncStats:
-        """Bring the index in line with SQL (start-up, after ingest)."""
-        return self._index.sync(self._items(), progress=progress)
+        """Bring the index in line with SQL (start-up, after ingest); other processes
+        are told once the vectors are stored."""
+        with self._lock:
+            stats = self._index.sync(self._items(), progress=progress)
+        changed_vectors(self._db, "knowledge", stats)
+        return stats
+
+    def refresh(self) -> None:
+        """Serve the chunks as another process left them: the vectors it stored are
+        read, nothing is embedded (bot/pipeline/changes.py)."""
+        with self._lock:
+            self._index.refresh(self._items())
 
     def rebuild(self, *, progress: Progress | None = None) -> SyncStats:
         """Drop both indexes and rebuild them from SQL."""
-        return self._index.rebuild(self._items(), progress=progress)
+        with self._lock:
+            stats = self._index.rebuild(self._items(), progress=progress)
+        changed_vectors(self._db, "knowledge", stats)
+        return stats
 
     def search(
         self,

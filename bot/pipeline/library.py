@@ -8,6 +8,7 @@ customer's question in other words), and the customer messages the script has an
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +18,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from bot.errors import one_of
+from bot.pipeline.changes import changed_vectors
 from bot.pipeline.triggers import LearnedTriggers
 from bot.store import Database
 from bot.store import scripts as scripts_repo
@@ -56,6 +58,8 @@ class ScriptLibrary:
         self._retrieval = retrieval
         self._cache: dict[str, ScriptRecord] = {}
         self._matcher: TemplateMatcher | None = None
+        #: The cache and the index change together (a sync and another process's refresh).
+        self._lock = threading.RLock()
 
     def plan_import(self, path: Path, *, today: date | None = None) -> ImportPlan:
         """What importing ``path`` would do, writing nothing: how many scripts are new,
@@ -122,22 +126,39 @@ class ScriptLibrary:
 
     def sync(self, *, progress: Progress | None = None) -> SyncStats:
         """Index exactly the approved scripts (only approved scripts are ever suggested)
-        and their examples."""
-        approved = self.list_scripts(status="approved")
-        self._cache = {s.id: s for s in approved}
-        self._matcher = None
-        stats = self._index.sync([script_item(s) for s in approved], progress=progress)
-        self._titles.sync([title_item(s) for s in approved])
-        self.triggers.sync(approved=self._cache)
+        and their examples, embedding what is new or changed; other processes are told
+        once the vectors are stored (``changed_vectors``)."""
+        with self._lock:
+            approved = self.list_scripts(status="approved")
+            self._cache = {s.id: s for s in approved}
+            self._matcher = None
+            stats = self._index.sync([script_item(s) for s in approved], progress=progress)
+            self._titles.sync([title_item(s) for s in approved])
+            self.triggers.sync(approved=self._cache)
+        changed_vectors(self._db, "scripts", stats)
         return stats
 
+    def refresh(self) -> None:
+        """Serve the approved scripts as another process left them: the vectors it
+        stored are read, nothing is embedded (bot/pipeline/changes.py). The learned
+        examples stay this process's own until its next sync: they vote only for the
+        approved candidates a search returns, so an archived script's never count."""
+        with self._lock:
+            approved = self.list_scripts(status="approved")
+            self._cache = {s.id: s for s in approved}
+            self._matcher = None
+            self._index.refresh([script_item(s) for s in approved])
+            self._titles.refresh([title_item(s) for s in approved])
+
     def rebuild(self, *, progress: Progress | None = None) -> SyncStats:
-        approved = self.list_scripts(status="approved")
-        self._cache = {s.id: s for s in approved}
-        self._matcher = None
-        stats = self._index.rebuild([script_item(s) for s in approved], progress=progress)
-        self._titles.rebuild([title_item(s) for s in approved])
-        self.triggers.sync(approved=self._cache)
+        with self._lock:
+            approved = self.list_scripts(status="approved")
+            self._cache = {s.id: s for s in approved}
+            self._matcher = None
+            stats = self._index.rebuild([script_item(s) for s in approved], progress=progress)
+            self._titles.rebuild([title_item(s) for s in approved])
+            self.triggers.sync(approved=self._cache)
+        changed_vectors(self._db, "scripts", stats)
         return stats
 
     def search(

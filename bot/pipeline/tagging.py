@@ -27,7 +27,7 @@ from bot.pipeline.keywords import KeywordMatcher
 from bot.settings import TaggingSettings
 from bot.store.records import TagExampleRecord, TagRecord
 from bot.store.tags import CategorySpec, TagSpec
-from knowledge import HybridIndex, IndexItem, normalize
+from knowledge import HybridIndex, IndexItem, SyncStats, normalize
 from knowledge.files import load_yaml_file, yaml_line
 from knowledge.rows import Problem, RowModel, problems_of, stripped_text
 from scripts_lib.model import ANY_INDUSTRY, canonical_industry
@@ -337,37 +337,57 @@ class Tagger:
         tags: Sequence[TagRecord],
         examples: Sequence[TagExampleRecord] = (),
         progress: Callable[[int, int], None] | None = None,
-    ) -> None:
+    ) -> SyncStats:
         """Load the active taxonomy and the labelled examples (embeds only texts that are
         new or changed). Examples of tags not in ``tags`` are ignored."""
-        rows = {t.id: i for i, t in enumerate(tags)}
+        rows, items, references, parts = self._items(tags, examples)
         with self._lock:
-            self._index.sync(
-                [
-                    IndexItem(
-                        id=_tag_key(t.id),
-                        text=tag_index_text(t),
-                        metadata={"industry": t.industry, "category": t.category},
-                    )
-                    for t in tags
-                ],
-                progress=progress,
+            stats = self._index.sync(items, progress=progress)
+            self._references.sync(references, progress=progress)
+            self._state = self._load(tuple(tags), rows, *parts)
+        return stats
+
+    def refresh(self, tags: Sequence[TagRecord], examples: Sequence[TagExampleRecord] = ()) -> None:
+        """Load the taxonomy and labelled examples as another process left them: the
+        vectors it stored are read, nothing is embedded (bot/pipeline/changes.py)."""
+        rows, items, references, parts = self._items(tags, examples)
+        with self._lock:
+            self._index.refresh(items)
+            self._references.refresh(references)
+            self._state = self._load(tuple(tags), rows, *parts)
+
+    def _items(
+        self, tags: Sequence[TagRecord], examples: Sequence[TagExampleRecord]
+    ) -> tuple[
+        dict[int, int],
+        list[IndexItem],
+        list[IndexItem],
+        tuple[list[IndexItem], list[IndexItem], list[_Labelled]],
+    ]:
+        """The index items of ``tags`` (their descriptions) and of the references (neutral
+        messages, keywords, labelled messages)."""
+        rows = {t.id: i for i, t in enumerate(tags)}
+        items = [
+            IndexItem(
+                id=_tag_key(t.id),
+                text=tag_index_text(t),
+                metadata={"industry": t.industry, "category": t.category},
             )
-            # Without a taxonomy nothing is tagged: nothing to embed.
-            neutral = [
-                IndexItem(id=f"neutral-{i}", text=text, metadata={"kind": "neutral"})
-                for i, text in enumerate(NEUTRAL_MESSAGES if tags else ())
-            ]
-            keywords = [
-                IndexItem(id=f"kw-{t.id}-{j}", text=k, metadata={"kind": "keyword", "tag": t.id})
-                for t in tags
-                for j, k in enumerate(t.keywords)
-            ]
-            labelled = _labelled(tags, rows, examples if self._settings.learn_from_review else ())
-            self._references.sync(
-                [*neutral, *keywords, *(m.item for m in labelled)], progress=progress
-            )
-            self._state = self._load(tuple(tags), rows, neutral, keywords, labelled)
+            for t in tags
+        ]
+        # Without a taxonomy nothing is tagged: nothing to embed.
+        neutral = [
+            IndexItem(id=f"neutral-{i}", text=text, metadata={"kind": "neutral"})
+            for i, text in enumerate(NEUTRAL_MESSAGES if tags else ())
+        ]
+        keywords = [
+            IndexItem(id=f"kw-{t.id}-{j}", text=k, metadata={"kind": "keyword", "tag": t.id})
+            for t in tags
+            for j, k in enumerate(t.keywords)
+        ]
+        labelled = _labelled(tags, rows, examples if self._settings.learn_from_review else ())
+        references = [*neutral, *keywords, *(m.item for m in labelled)]
+        return rows, items, references, (neutral, keywords, labelled)
 
     def _load(
         self,

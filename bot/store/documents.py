@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from bot.store import changes
 from bot.store.models import Chunk, Document
 from bot.store.records import ChunkRecord, DocumentRecord
 
@@ -71,6 +72,7 @@ def replace_document(
             ],
         )
     session.flush()
+    changes.bump(session=session, topic="knowledge")
     return _document_record(session, row), removed
 
 
@@ -84,6 +86,7 @@ def delete_document(*, session: Session, document_id: int) -> list[int] | None:
     session.execute(delete(Chunk).where(Chunk.document_id == row.id))
     session.delete(row)
     session.flush()
+    changes.bump(session=session, topic="knowledge")
     return removed
 
 

@@ -209,6 +209,12 @@ def count_messages(
     return int(session.scalar(stmt) or 0)
 
 
+def latest_id(*, session: Session) -> int:
+    """The id of the newest message (0 when none): how many were ever logged, roughly,
+    read from the primary key's index alone."""
+    return int(session.scalar(select(func.max(Message.id))) or 0)
+
+
 def recent_messages(
     *, session: Session, customer_id: int, before_id: int | None = None, limit: int = 6
 ) -> list[MessageRecord]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.vocab import (
+    ChangeTopic,
     Direction,
     ExampleOrigin,
     ExampleSource,
@@ -551,3 +553,18 @@ class ScriptExample(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     use_id: Mapped[int | None] = mapped_column(ForeignKey("script_uses.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- schema 0009
+class ChangeVersion(Base):
+    """How many times one kind of shared state (scripts, knowledge, tags) has changed.
+
+    Bumped in the transaction of every change (``bot.store.changes``); each process
+    compares the numbers with those it loaded and refreshes what differs
+    (bot/pipeline/changes.py). One row per topic, seeded by the migration."""
+
+    __tablename__ = "change_versions"
+
+    topic: Mapped[ChangeTopic] = mapped_column(String(20), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import one_of
+from bot.store import changes
 from bot.store import examples as examples_repo
 from bot.store.models import Script, ScriptVersion
 from bot.store.records import aware
@@ -108,6 +109,8 @@ def upsert_scripts(*, session: Session, records: Sequence[ScriptRecord]) -> Impo
         session.flush()
         _snapshot(session, row)
         updated += 1
+    if added or updated:
+        changes.bump(session=session, topic="scripts")
     return ImportStats(added=added, updated=updated, unchanged=unchanged)
 
 
@@ -123,6 +126,7 @@ def set_script_status(
         row.updated_at = datetime.now(UTC)
         session.flush()
         _snapshot(session, row)
+        changes.bump(session=session, topic="scripts")
     return script_record(row)
 
 

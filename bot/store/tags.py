@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFoundError, one_of
+from bot.store import changes
 from bot.store.messages import external_msg_id
 from bot.store.models import (
     Conversation,
@@ -92,6 +93,7 @@ def replace_taxonomy(*, session: Session, categories: Sequence[CategorySpec]) ->
             tag.active = False
             deactivated += 1
     session.flush()
+    changes.bump(session=session, topic="tags")
     return TaxonomyStats(
         categories=len(categories), added=added, updated=updated, deactivated=deactivated
     )
