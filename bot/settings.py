@@ -168,6 +168,11 @@ class WebSettings(_Section):
     #: Password checks (argon2, ~0.2 s of CPU each) run at most this many at a time, off
     #: the event loop: a flood of logins cannot take every core.
     login_concurrency: int = Field(default=1, ge=1, le=64)
+    #: Console worker processes (``siyu serve --workers``); more than one needs PostgreSQL.
+    workers: int = Field(default=1, ge=1, le=64)
+    #: Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are trusted
+    #: (comma-separated addresses, "*" = any): the client address and https behind nginx.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     def secret(self) -> str:
         """The session secret from the environment; placeholders, short values and
@@ -462,6 +467,15 @@ class WechatySettings(_Section):
         )
 
 
+class ClusterSettings(_Section):
+    """Several processes on one database: console workers, ``siyu bot``, the CLI."""
+
+    #: Seconds between two reads of the change feed: a script, document or taxonomy
+    #: change made by another process is served here within this plus the refresh
+    #: (README, *Several processes*).
+    poll_seconds: float = Field(default=1.0, gt=0, le=300)
+
+
 class PrivacySettings(_Section):
     #: Message text older than this many days is erased at start-up (rows, types and
     #: times stay for the statistics). 0 = keep message text forever.
@@ -497,6 +511,7 @@ class Settings(_Section):
     ranking: RankingSettings = RankingSettings()
     wechaty: WechatySettings = WechatySettings()
     privacy: PrivacySettings = PrivacySettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @field_validator("timezone")
     @classmethod

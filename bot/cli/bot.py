@@ -68,7 +68,6 @@ def bot_command(
     if check:
         _check(settings)
         return
-    from bot.crm.scheduler import FollowupScheduler
     from bot.pipeline.runtime import open_runtime
 
     runtime = open_runtime(settings)
@@ -77,12 +76,10 @@ def bot_command(
         if problems:
             raise ConfigError("；".join(problems))
         runtime.resume_pending()
-        scheduler = FollowupScheduler(db=runtime.db, settings=settings)
-        scheduler.start()
-        try:
-            asyncio.run(_serve(runtime))
-        finally:
-            scheduler.stop()
+        # Follow the consoles' library changes; run the follow-up rules if no other
+        # process does. The console shows this process's messages live (PostgreSQL).
+        runtime.start_background(live=False)
+        asyncio.run(_serve(runtime))
     finally:
         runtime.close()
 

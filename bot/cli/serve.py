@@ -1,18 +1,34 @@
-"""``siyu serve``: the web console and its JSON API. FastAPI and uvicorn load inside the command."""
+"""``siyu serve``: the web console and its JSON API, in one process or in ``--workers N``
+processes behind one port. FastAPI and uvicorn load inside the command."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import (
-    out,
-)
+from bot.cli.common import out
+from bot.errors import InputError
 
 if TYPE_CHECKING:
-    pass
+    from fastapi import FastAPI
+
+    from bot.settings import Settings
+
+#: The settings of the command, as JSON, for the worker processes it starts
+#: (``worker_app``): every worker runs with exactly the parent's settings.
+WORKER_SETTINGS_ENV = "SIYU_SERVE_WORKER_SETTINGS"
+#: Set (to "1") when the command runs with ``--debug``.
+WORKER_DEBUG_ENV = "SIYU_SERVE_WORKER_DEBUG"
+#: Seconds a stopping server lets open requests (event streams) finish.
+GRACEFUL_SHUTDOWN_S = 3
+#: Seconds uvicorn waits for a worker to answer its health check before it kills and
+#: replaces it. A starting worker loads the embedding model and the indexes: on a busy
+#: machine that took longer than uvicorn's default 5 s, and workers were killed forever.
+WORKER_HEALTHCHECK_S = 120
 
 
 #: The interpreter's thread switch interval while serving (seconds).
@@ -27,25 +43,40 @@ def serve_command(
         bool,
         typer.Option("--with-bot", help="Also run the Wechaty channel in this process."),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes sharing the port (default [web] workers); more than one"
+            " needs PostgreSQL.",
+        ),
+    ] = None,
 ) -> None:
     """Start the web console and its JSON API (OpenAPI at /docs)."""
+    settings: Settings = ctx.obj.settings()
+    secret = settings.web.secret()  # fail before the slow start-up if it is missing
+    count = workers or settings.web.workers
+    h, p = host or settings.web.host, port or settings.web.port
+    if count > 1:
+        _serve_workers(
+            settings, host=h, port=p, count=count, with_bot=with_bot, debug=ctx.obj.debug
+        )
+        return
     import uvicorn
 
-    from bot.crm.scheduler import FollowupScheduler
     from bot.pipeline.runtime import open_runtime
     from bot.web.app import create_app
 
     # Jobs (uploads, rebuilds) run Python on a thread of this process: a shorter GIL
     # switch interval (default 5 ms) lets request threads in sooner while one runs.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    settings = ctx.obj.settings()
-    secret = settings.web.secret()  # fail before the slow start-up if it is missing
     runtime = open_runtime(settings)
-    runtime.resume_pending()
     channel = None
-    scheduler = FollowupScheduler(db=runtime.db, settings=settings)
     try:
-        scheduler.start()
+        runtime.resume_pending()
+        runtime.start_background(live=True)
         if with_bot:
             from bot.channels.wechaty_run import BackgroundChannel
             from bot.cli.bot import show_account_event
@@ -54,11 +85,78 @@ def serve_command(
             channel = BackgroundChannel(runtime, on_event=show_account_event)
             channel.start()
         app = create_app(runtime, secret=secret)
-        h, p = host or settings.web.host, port or settings.web.port
         out.print(f"思语 console on http://{h}:{p}/  (API docs: /docs)")
-        uvicorn.run(app, host=h, port=p, log_level="info", timeout_graceful_shutdown=3)
+        uvicorn.run(
+            app,
+            host=h,
+            port=p,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            forwarded_allow_ips=settings.web.forwarded_allow_ips,
+        )
     finally:
-        scheduler.stop()
         if channel is not None:
             channel.stop()
         runtime.close()
+
+
+def _serve_workers(
+    settings: Settings, *, host: str, port: int, count: int, with_bot: bool, debug: bool
+) -> None:
+    """``count`` uvicorn workers on one port, each with a runtime of its own (``worker_app``).
+
+    This process brings the database and the indexes up to date first, so the workers
+    start with nothing to migrate or embed, then supervises them (uvicorn restarts a
+    worker that dies)."""
+    import uvicorn
+
+    from bot.pipeline.runtime import open_runtime
+    from bot.store import Database
+
+    if with_bot:
+        raise InputError("--with-bot 只能用于单个工作进程：多个工作进程时请另行运行 siyu bot")
+    db = Database.from_settings(settings)  # no connection yet: only the URL is read
+    backend = db.engine.dialect.name
+    db.dispose()
+    if backend != "postgresql":
+        raise InputError(
+            "多个工作进程需要 PostgreSQL（[store] url）：各进程之间的实时推送经由数据库传递"
+        )
+    runtime = open_runtime(settings)
+    try:
+        runtime.resume_pending()
+    finally:
+        runtime.close()
+    os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
+    os.environ[WORKER_DEBUG_ENV] = "1" if debug else ""
+    out.print(f"思语 console on http://{host}:{port}/  ({count} 个工作进程; API docs: /docs)")
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=count,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        forwarded_allow_ips=settings.web.forwarded_allow_ips,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``siyu serve --workers N`` (a uvicorn factory):
+    its own runtime, following the other processes' changes and live events, closed when
+    the worker stops."""
+    from bot.pipeline.runtime import open_runtime
+    from bot.settings import Settings
+    from bot.web.app import create_app
+
+    logging.basicConfig(
+        level=logging.DEBUG if os.environ.get(WORKER_DEBUG_ENV) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as in one process: jobs run on threads
+    settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
+    runtime = open_runtime(settings)
+    runtime.start_background(live=True)
+    return create_app(runtime, on_shutdown=runtime.close)

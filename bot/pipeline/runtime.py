@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.crm.scheduler import FollowupScheduler
 from bot.pipeline.assistant import Assistant
+from bot.pipeline.changes import ChangeFollower, changed_vectors
 from bot.pipeline.jobs import Jobs
 from bot.pipeline.kb import KnowledgeBase
 from bot.pipeline.library import ScriptLibrary
-from bot.pipeline.live import Broadcaster
+from bot.pipeline.live import Broadcaster, open_broadcaster
 from bot.pipeline.llm import LLMClient, build_llm
 from bot.pipeline.tagging import Tagger
 from bot.pipeline.triggers import LearnedTriggers
@@ -49,6 +51,10 @@ class Runtime:
     events: Broadcaster = field(default_factory=Broadcaster)
     #: Long work started from the web console (ingest, import, rebuild), off the requests.
     jobs: Jobs = field(default_factory=Jobs)
+    #: Follows the other processes' changes of the library (``start_background``).
+    changes: ChangeFollower | None = None
+    #: The follow-up scheduler of a long-running process (``start_background``).
+    followups: FollowupScheduler | None = None
 
     def sync_indexes(self, progress: IndexProgress | None = None) -> None:
         """Bring the script, knowledge and tag indexes in line with SQL. Cheap when
@@ -79,10 +85,35 @@ class Runtime:
         with self.db.session() as session:
             tags = tags_repo.list_tags(session=session)
             examples = tags_repo.list_tag_examples(session=session)
-        self.tagger.sync(tags, examples, progress=progress)
+        changed_vectors(self.db, "tags", self.tagger.sync(tags, examples, progress=progress))
+
+    def refresh_tags(self) -> None:
+        """The taxonomy and labelled examples as another process left them (nothing
+        embedded)."""
+        with self.db.session() as session:
+            tags = tags_repo.list_tags(session=session)
+            examples = tags_repo.list_tag_examples(session=session)
+        self.tagger.refresh(tags, examples)
+
+    def start_background(self, *, live: bool) -> None:
+        """What a long-running process (``siyu serve``, ``siyu bot``) does besides its
+        work: follow the other processes' changes of the library, knowledge and taxonomy;
+        run the follow-up rules when this process holds their lock; with ``live`` (a
+        console), show the other processes' live events to this one's sidebars."""
+        if self.changes is not None:
+            self.changes.start()
+        self.followups = FollowupScheduler(db=self.db, settings=self.settings)
+        self.followups.start()
+        if live:
+            self.events.start()
 
     def close(self) -> None:
         self.jobs.close()
+        if self.followups is not None:
+            self.followups.stop()
+        if self.changes is not None:
+            self.changes.stop()
+        self.events.close()
         if self.llm is not None:
             self.llm.close()
         self.vectors.close()
@@ -144,7 +175,7 @@ def open_runtime(
         settings=settings.tagging,
     )
     llm = build_llm(settings.llm)
-    events = Broadcaster()
+    events = open_broadcaster(db)
     assistant = Assistant(
         settings=settings,
         db=db,
@@ -167,6 +198,17 @@ def open_runtime(
         assistant=assistant,
         events=events,
     )
+    runtime.changes = ChangeFollower(
+        db=db,
+        poll_seconds=settings.cluster.poll_seconds,
+        refreshers={
+            "scripts": library.refresh,
+            "knowledge": kb.refresh,
+            "tags": runtime.refresh_tags,
+        },
+        on_messages=assistant.stats.observe_logged,
+    )
+    runtime.changes.mark_loaded()  # before loading: a change made meanwhile is not missed
     runtime.sync_indexes(progress)
     return runtime
 

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from bot.web import (
     api,
     auth,
     effectiveness,
+    health,
     jobs,
     knowledge,
     manager,
@@ -57,14 +59,40 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
 
 def routers() -> list[APIRouter]:
     """The routers of the console's pages and API, in the order they are matched."""
-    modules = (auth, account, jobs, sidebar, effectiveness, scripts, knowledge, manager, api)
+    modules = (
+        auth,
+        account,
+        jobs,
+        sidebar,
+        effectiveness,
+        scripts,
+        knowledge,
+        manager,
+        api,
+        health,
+    )
     return [module.router for module in modules]
 
 
-def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    *,
+    secret: str | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
     """Build the console for ``runtime``. ``secret`` signs session cookies; by default it
-    is read from the environment variable named by ``[web] secret_env``."""
+    is read from the environment variable named by ``[web] secret_env``. ``on_shutdown``
+    runs when the server stops (a worker process closes its runtime)."""
     web = runtime.settings.web
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if on_shutdown is not None:
+                on_shutdown()
+
     app = FastAPI(
         title="思语 Siyu Copilot",
         version="0.1.0",
@@ -72,6 +100,7 @@ def create_app(runtime: Runtime, *, secret: str | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -21,6 +21,7 @@ from pydantic import (
 
 from bot.domain import MESSAGE_TYPES
 from bot.services.customers import MERGED_NOTICE
+from bot.vocab import ChangeTopic
 
 #: A rate rounded to four decimals, as the API has always shown rates.
 Rate = Annotated[float, AfterValidator(lambda v: round(v, 4))]
@@ -47,6 +48,20 @@ class Me(Public):
     role: str
     adviser_id: str | None
     team: str | None
+
+
+class Health(Public):
+    """``GET /healthz``: one process of the console."""
+
+    status: Literal["ok"]
+    pid: int
+    #: running: this process runs the follow-up rules; standby: another one does.
+    followups: Literal["running", "standby", "off"]
+    followup_runs: int
+    #: The version of the script library, knowledge and taxonomy this process serves.
+    versions: dict[ChangeTopic, int]
+    #: Live updates from the other processes reach this one (PostgreSQL).
+    live_across_processes: bool
 
 
 class InboxItem(Public):
