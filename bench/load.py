@@ -1,7 +1,8 @@
 """Load: N advisers x M customers each sending messages, retrieval mode (no LLM).
 
     python bench/load.py [--advisers 4] [--customers 25] [--messages-per-customer 10]
-                         [--mode memory|http|both] [--duration SECONDS] [--out FILE]
+                         [--mode memory|http|both|workers] [--duration SECONDS] [--out FILE]
+                         [--postgres-url URL]
 
 memory: one shared runtime (``open_runtime`` on the demo library, as ``siyu demo``
   loads it), one ``MemoryChannel`` per adviser, each adviser in its own thread calling
@@ -9,6 +10,12 @@ memory: one shared runtime (``open_runtime`` on the demo library, as ``siyu demo
 http: a real ``siyu serve`` process on 127.0.0.1 (a free port, its own data dir with
   the demo library and one adviser user + API token per adviser, created before it
   starts); one client thread per adviser posting ``POST /api/messages``.
+
+workers (needs --postgres-url, a server where a throw-away database is created): the http
+  mode on PostgreSQL and a Chroma server (`chroma run`, started here), once through
+  `siyu serve` (one process) and once through `siyu serve --workers 2` on the same
+  database, library and traffic shape (other adviser ids); prints both and the ratios.
+  CPU and peak RSS are summed over the server's processes.
 
 Customer messages are dev-set messages of the adviser's industry picked with a seed,
 with repeats (customers say 「在吗」 twice); every message has a unique msg_id, and a
@@ -371,7 +378,7 @@ def figures(
         "pipeline_latency_ms": stats(pipe),
         "cpu_s": cpu_s,
         "cpu_cores_used": cpu_s / wall_s if wall_s > 0 else None,
-        "client_cpu_s": clock.self_cpu_s if mode == "http" else None,
+        "client_cpu_s": clock.self_cpu_s if mode != "memory" else None,
         "other_processes_cores": clock.others_cores,
     }
 
@@ -446,11 +453,13 @@ def phases(
     senders_for: Callable[[list[str]], list[Sender]],
     args: argparse.Namespace,
     server_cpu: Callable[[], float] | None = None,
+    prefix: str = "",
 ) -> tuple[list[Tally], Clock, list[Tally], list[str]]:
-    """Warm-up (its own advisers ``w1..``), then the measured phase (``a1..``). Returns
-    measured tallies, their clock, warm-up tallies and all adviser ids."""
-    warm = make_traffic(args, "w", args.advisers, args.seed + 1)
-    main = make_traffic(args, "a", args.advisers, args.seed)
+    """Warm-up (its own advisers ``w1..``), then the measured phase (``a1..``), the ids
+    prefixed by ``prefix``. Returns measured tallies, their clock, warm-up tallies and
+    all adviser ids."""
+    warm = make_traffic(args, f"{prefix}w", args.advisers, args.seed + 1)
+    main = make_traffic(args, f"{prefix}a", args.advisers, args.seed)
     per_warm = max(1, args.warmup // args.advisers) if args.warmup > 0 else 0
     total = None if args.duration else args.advisers * args.customers * args.messages_per_customer
     with new_progress() as progress:
@@ -565,13 +574,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def add_advisers(data_dir: Path, advisers: list[str]) -> dict[str, str]:
+def add_advisers(database_url: str, advisers: list[str]) -> dict[str, str]:
     """An adviser user and an API token per adviser id, before the server starts."""
     from bot.services.access import hash_password, new_api_token, token_digest
-    from bot.settings import Settings
     from bot.store import users as users_repo
 
-    db = Database(Settings.model_validate({"data_dir": str(data_dir)}).database_url)
+    db = Database(database_url)
     tokens = {}
     try:
         db.migrate()
@@ -602,6 +610,40 @@ def siyu_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-c", "from bot.cli import main; main()"]
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants alive now (Linux /proc): a server and its workers."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += proc_cpu_seconds(p)
+        except OSError:  # ended meanwhile
+            continue
+    return total
+
+
+def tree_hwm_mb(pid: int) -> float:
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += vm_hwm_mb(p)
+        except OSError:
+            continue
+    return total
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -637,29 +679,53 @@ def wait_ready(base: str, token: str, proc: subprocess.Popen[bytes], timeout: fl
 
 
 def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, Any]:
-    import httpx
+    from bot.settings import Settings
 
     data = work / "http"
     copy_library(seed_dir, data)
-    warm_ids = [f"w{i + 1}" for i in range(args.advisers)]
-    main_ids = [f"a{i + 1}" for i in range(args.advisers)]
-    tokens = add_advisers(data, warm_ids + main_ids)
+    config = work / "serve.toml"
+    config.write_text(f"[embedding]\nquery_cache = {args.query_cache}\n", encoding="utf-8")
+    return drive_server(
+        args,
+        label="http",
+        config=config,
+        data_dir=data,
+        database_url=Settings.model_validate({"data_dir": str(data)}).database_url,
+        work=work,
+    )
+
+
+def drive_server(
+    args: argparse.Namespace,
+    *,
+    label: str,
+    config: Path,
+    data_dir: Path,
+    database_url: str,
+    work: Path,
+    workers: int = 1,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Start `siyu serve` (``workers`` processes), send the traffic through
+    ``POST /api/messages``, stop it and check its database."""
+    import httpx
+
+    warm_ids = [f"{prefix}w{i + 1}" for i in range(args.advisers)]
+    main_ids = [f"{prefix}a{i + 1}" for i in range(args.advisers)]
+    tokens = add_advisers(database_url, warm_ids + main_ids)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in ("SIYU_CONFIG", "SIYU_DATABASE_URL")}
     env |= {"SIYU_WEB_SECRET": secrets.token_hex(32), "OPENBLAS_NUM_THREADS": "1"}
-    log_path = work / "serve.log"
-    config = work / "serve.toml"
-    config.write_text(f"[embedding]\nquery_cache = {args.query_cache}\n", encoding="utf-8")
-    cmd = [*siyu_command(), "--config", str(config), "--data-dir", str(data)]
-    cmd += ["serve", "--host", "127.0.0.1"]
-    cmd += ["--port", str(port)]
+    log_path = work / f"serve-{label.replace(' ', '-')}.log"
+    cmd = [*siyu_command(), "--config", str(config), "--data-dir", str(data_dir)]
+    cmd += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     started = time.perf_counter()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
     clients: list[httpx.Client] = []
     try:
-        wait_ready(base, tokens[main_ids[0]], proc, timeout=300)
+        wait_ready(base, tokens[main_ids[0]], proc, timeout=600)
         setup_s = time.perf_counter() - started
 
         def senders_for(advisers: list[str]) -> list[Sender]:
@@ -702,9 +768,14 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
             return send
 
         tallies, clock, warm, advisers = phases(
-            "http", senders_for, args, server_cpu=lambda: proc_cpu_seconds(proc.pid)
+            label,
+            senders_for,
+            args,
+            server_cpu=lambda: tree_cpu_seconds(proc.pid),
+            prefix=prefix,
         )
-        server_rss = vm_hwm_mb(proc.pid)
+        server_rss = tree_hwm_mb(proc.pid)
+        processes = len(tree_pids(proc.pid))
     finally:
         for client in clients:
             client.close()
@@ -717,11 +788,10 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
                 proc.wait()
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     server_tracebacks = log_text.count("Traceback (most recent call last)")
-    # The server is gone: its database on disk is what we check.
+    # The server is gone: its database is what we check.
     from bot.services.messages import api_source_id
-    from bot.settings import Settings
 
-    db = Database(Settings.model_validate({"data_dir": str(data)}).database_url)
+    db = Database(database_url)
     try:
         # The API namespaces msg ids by the token's adviser (adviser "a1" sent "a1-m7").
         expected = {api_source_id(m.split("-", 1)[0], m) for t in tallies + warm for m in t.msg_ids}
@@ -729,7 +799,7 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
     finally:
         db.dispose()
     result = figures(
-        "http",
+        label,
         tallies,
         clock,
         cpu_s=clock.server_cpu_s,
@@ -737,15 +807,109 @@ def run_http(args: argparse.Namespace, seed_dir: Path, work: Path) -> dict[str, 
         setup_s=setup_s,
     )
     result |= {
-        "setup": f"`siyu serve` pid {proc.pid} on {base}, {args.advisers} httpx client threads",
+        "setup": f"`siyu serve --workers {workers}` pid {proc.pid} on {base},"
+        f" {args.advisers} httpx client threads",
+        "workers": workers,
         "peak_rss_mb": server_rss,
-        "rss_of": f"server pid {proc.pid}, VmHWM",
-        "cpu_of": "the server process",
+        "rss_of": f"server pid {proc.pid} and its {processes - 1} child processes, VmHWM summed",
+        "cpu_of": "the server's processes",
         "server_log": str(log_path),
         "server_tracebacks": server_tracebacks,
         "check": check,
     }
     return result
+
+
+# ------------------------------------------------------------------ workers mode
+def start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`chroma run` (the chromadb wheel's server) on a free port; waits until it answers."""
+    import httpx
+
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    log = (path / "chroma.log").open("wb")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
+                return proc, port
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("chroma run did not answer within 60 s")
+
+
+def run_workers(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    """One `siyu serve` process, then `--workers 2`, on one PostgreSQL database and one
+    Chroma server."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+
+    if not args.postgres_url:
+        raise SystemExit("--mode workers needs --postgres-url (a server; a database is created)")
+    name = f"siyu_load_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.postgres_url).set(database=name).render_as_string(hide_password=False)
+    chroma_dir = work / "chroma-server"
+    chroma_dir.mkdir(parents=True, exist_ok=True)
+    chroma, port = start_chroma(chroma_dir)
+    results = []
+    try:
+        config = work / "workers.toml"
+        config.write_text(
+            f"[store]\nurl = {json.dumps(url)}\n"
+            f'[vectors]\nmode = "http"\nhost = "127.0.0.1"\nport = {port}\n'
+            f"[embedding]\nquery_cache = {args.query_cache}\n",
+            encoding="utf-8",
+        )
+        console.print("indexing the demo library into PostgreSQL and the Chroma server …")
+        rt, _ = open_library(
+            work / "workers-setup",
+            scripts=DEMO / "scripts.csv",
+            tags=DEMO / "tags.yaml",
+            knowledge=demo_knowledge(),
+            settings_overrides={
+                "store": {"url": url},
+                "vectors": {"mode": "http", "host": "127.0.0.1", "port": port},
+            },
+        )
+        rt.close()
+        for workers in (1, 2):
+            results.append(
+                drive_server(
+                    args,
+                    label=f"http {workers} worker{'s' if workers > 1 else ''}",
+                    config=config,
+                    data_dir=work / f"workers-{workers}",
+                    database_url=url,
+                    work=work,
+                    workers=workers,
+                    prefix=f"n{workers}",
+                )
+            )
+    finally:
+        chroma.terminate()
+        chroma.wait(30)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return results
+
+
+def ratios(one: dict[str, Any], two: dict[str, Any]) -> dict[str, float]:
+    """Two workers against one: throughput and p95 latency."""
+    return {
+        "throughput": two["throughput_msgs_per_s"] / one["throughput_msgs_per_s"],
+        "p95": two["latency_ms"]["p95"] / one["latency_ms"]["p95"],
+    }
 
 
 # ------------------------------------------------------------------ main
@@ -756,7 +920,12 @@ def main() -> None:
     ap.add_argument(
         "--messages-per-customer", type=int, default=10, help="messages each; default 10"
     )
-    ap.add_argument("--mode", choices=["memory", "http", "both"], default="both")
+    ap.add_argument("--mode", choices=["memory", "http", "both", "workers"], default="both")
+    ap.add_argument(
+        "--postgres-url",
+        default=None,
+        help="--mode workers: a PostgreSQL server URL (a throw-away database is created)",
+    )
     ap.add_argument(
         "--duration",
         type=float,
@@ -791,16 +960,19 @@ def main() -> None:
     out = args.out or work / "results.json"
     load_before = os.getloadavg()
     started = time.perf_counter()
-    # Indexing in a child process keeps its memory out of this process's peak RSS.
-    subprocess.run(
-        [sys.executable, __file__, "--prepare", "--library", str(args.library)],
-        check=True,
-        cwd=ROOT,
-    )
+    if args.mode != "workers":
+        # Indexing in a child process keeps its memory out of this process's peak RSS.
+        subprocess.run(
+            [sys.executable, __file__, "--prepare", "--library", str(args.library)],
+            check=True,
+            cwd=ROOT,
+        )
     results = []
     for mode in ("memory", "http"):
         if args.mode in (mode, "both"):
             results.append((run_memory if mode == "memory" else run_http)(args, args.library, work))
+    if args.mode == "workers":
+        results = run_workers(args, work)
     print(
         f"load: {args.advisers} advisers x {args.customers} customers,"
         + (
@@ -813,6 +985,12 @@ def main() -> None:
     )
     for result in results:
         report(result)
+    compared = ratios(results[0], results[1]) if args.mode == "workers" else None
+    if compared is not None:
+        print(
+            f"two workers / one: throughput x{compared['throughput']:.2f},"
+            f" p95 latency x{compared['p95']:.2f} (PostgreSQL, one Chroma server)"
+        )
     load_after = os.getloadavg()
     print(
         f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}"
@@ -827,6 +1005,7 @@ def main() -> None:
                 "loadavg_before": load_before,
                 "loadavg_after": load_after,
                 "results": results,
+                "two_workers_over_one": compared,
             },
             ensure_ascii=False,
             indent=2,
@@ -835,7 +1014,7 @@ def main() -> None:
     )
     print(f"results: {out}")
     if not args.keep_data:
-        for mode in ("memory", "http"):
+        for mode in ("memory", "http", "workers-1", "workers-2", "workers-setup"):
             shutil.rmtree(work / mode, ignore_errors=True)
     if not all(r["check"]["ok"] and not r["errors"] for r in results):
         print("correctness check FAILED", file=sys.stderr)
