@@ -21,6 +21,7 @@ import json
 import os
 import queue
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,7 +40,7 @@ from chroma_server import ChromaServer
 from conftest import load_small_library
 from sqlalchemy import func, select, text
 from store_backends import create_postgres_database, drop_postgres_database, require_postgres
-from web_helpers import SECRET, add_users
+from web_helpers import add_users
 
 from bot.pipeline.runtime import open_runtime
 from bot.settings import Settings
@@ -219,7 +220,7 @@ def cluster(
         tokens = add_users(setup)
     finally:
         setup.close()
-    env = os.environ | {"SIYU_WEB_SECRET": SECRET, "OPENBLAS_NUM_THREADS": "1"}
+    env = os.environ | {"SIYU_WEB_SECRET": secrets.token_hex(32), "OPENBLAS_NUM_THREADS": "1"}
     siyu = str(Path(sys.executable).with_name("siyu"))
     processes = []
     try:

@@ -6,6 +6,7 @@ what it cannot do."""
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 import tomllib
 from pathlib import Path
@@ -155,7 +156,7 @@ def test_the_deployment_guide_names_every_file_it_ships() -> None:
 def test_several_workers_need_postgresql_and_no_bot_inside(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SIYU_WEB_SECRET", "s" * 40)
+    monkeypatch.setenv("SIYU_WEB_SECRET", secrets.token_hex(32))
     assert run(["--data-dir", str(tmp_path), "serve", "--workers", "2"]) == 1
     assert "PostgreSQL" in capsys.readouterr().err
     assert run(["--data-dir", str(tmp_path), "serve", "--workers", "2", "--with-bot"]) == 1
