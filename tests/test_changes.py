@@ -47,17 +47,17 @@ def test_every_change_of_the_shared_state_bumps_its_topic_once(db: Database) -> 
         scripts_repo.set_script_status(session=s, script_id="INS-PRC-1", status="archived")
     assert _versions(db)["scripts"] == 2
     with db.session() as s:
-        docs_repo.replace_document(
+        document, _ = docs_repo.replace_document(
             session=s,
-            source="/kb/a.md",
+            source="a.md",
             kind="markdown",
             sha256="x",
             industry=None,
             chunks=[docs_repo.ChunkSpec(ordinal=0, section="", text="等待期90天")],
         )
     with db.session() as s:
-        docs_repo.delete_document(session=s, source="/kb/a.md")
-        docs_repo.delete_document(session=s, source="/kb/none.md")  # nothing deleted
+        docs_repo.delete_document(session=s, document_id=document.id)
+        assert docs_repo.delete_document(session=s, document_id=document.id + 1) is None
     with db.session() as s:
         tags_repo.replace_taxonomy(session=s, categories=parse_taxonomy(LIBRARY / "tags.yaml"))
     assert _versions(db) == {"scripts": 2, "knowledge": 2, "tags": 1}
@@ -135,7 +135,10 @@ def test_the_other_process_refreshes_only_what_changed(
     a.kb.ingest(doc, industry="insurance")
     assert b.changes.check() == ["knowledge"]
     assert any("九十天" in t for t in _knowledge(b, "等待期多久"))
-    a.kb.remove(doc)
+    with a.db.session() as session:
+        document = docs_repo.get_document(session=session, source="waiting.md")
+    assert document is not None
+    a.kb.delete(document.id)
     assert b.changes.check() == ["knowledge"]
     assert not any("九十天" in t for t in _knowledge(b, "等待期多久"))
 
