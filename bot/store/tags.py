@@ -237,6 +237,8 @@ def label_message(
         session.add(row)
     row.customer_id, row.positive, row.origin = customer_id, positive, origin
     row.reviewer, row.created_at = reviewer, datetime.now(UTC)
+    # What the tagger learns from changed: other processes reload it (bot/pipeline/changes.py).
+    changes.bump(session=session, topic="tags")
     session.flush()
 
 
