@@ -18,12 +18,16 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import bot as bot_cli
 from bot.cli import (
+    actions,
+    advisers,
+    campaigns,
     customers,
     events,
+    fields,
     followups,
     kb,
+    referrals,
     report,
     scripts,
     segments,
@@ -32,6 +36,7 @@ from bot.cli import (
     tags,
     users,
 )
+from bot.cli import bot as bot_cli
 from bot.cli.common import Options, err
 from bot.errors import EXPECTED_ERRORS
 
@@ -55,6 +60,11 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(report.app, name="report")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="users")
+app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(referrals.app, name="referrals")
+app.add_typer(fields.app, name="fields")
+app.add_typer(actions.app, name="actions")
+app.add_typer(advisers.app, name="advisers")
 
 
 @app.callback()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.crm.next_actions import RulesSource
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.jobs import Jobs
 from bot.pipeline.kb import KnowledgeBase
@@ -136,6 +137,9 @@ def open_runtime(
         tagger=tagger,
         llm=llm,
         on_handled=events.message_handled,
+        rules=RulesSource(
+            Path(settings.next_actions.rules_file) if settings.next_actions.rules_file else None
+        ),
     )
     runtime = Runtime(
         settings=settings,

@@ -20,12 +20,15 @@ from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, Re
 from bot.pipeline.runtime import Runtime
 from bot.web import (
     account,
+    advisers,
     api,
     auth,
+    campaigns,
     effectiveness,
     jobs,
     knowledge,
     manager,
+    profile,
     scripts,
     sidebar,
 )
@@ -57,7 +60,20 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
 
 def routers() -> list[APIRouter]:
     """The routers of the console's pages and API, in the order they are matched."""
-    modules = (auth, account, jobs, sidebar, effectiveness, scripts, knowledge, manager, api)
+    modules = (
+        auth,
+        account,
+        jobs,
+        sidebar,
+        effectiveness,
+        scripts,
+        knowledge,
+        manager,
+        campaigns,
+        advisers,
+        api,
+        profile,
+    )
     return [module.router for module in modules]
 
 
