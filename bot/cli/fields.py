@@ -123,7 +123,7 @@ def fields_suggestions(
             str(s.id),
             f"{s.customer_name} #{s.customer_id}",
             fields.label(s.field),
-            s.value,
+            s.shown,
             STATUS_LABELS.get(s.status, s.status),
             s.evidence,
         )

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from bot.services.access import Principal
 
 STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
+EVENT_LABELS = {
+    "contact_added": "添加好友",
+    "friend_request": "好友申请",
+    "stage_changed": "阶段变化",
+    "converted": "成交",
+    "purchase": "购买",
+    "attributed": "渠道归因",
+    "referral_set": "登记介绍人",
+}
 
 
 def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Panel:
@@ -103,7 +112,8 @@ def profile_panel(
     timeline.add_column("内容", ratio=1)
     for e in profile.timeline:
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
-        timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(e.text, 80))
+        text = EVENT_LABELS.get(e.text, e.text) if e.kind == "event" else e.text
+        timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(text, 80))
     return Panel(Group(head, ids, tags, *extra, timeline), title="客户档案", title_align="left")
 
 

@@ -47,6 +47,7 @@ from bot.store.records import AdviserRecord, CustomerRecord
 from bot.vocab import SuggestionMode
 from knowledge import Embedder
 from knowledge.text import UNSTORABLE
+from scripts_lib.model import ANY_INDUSTRY
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,8 @@ class Assistant:
             return opening
         script = self._library.get([sid]).get(sid)
         if script is None or script.status != "approved":
+            return opening
+        if script.industry not in (ctx.industry, ANY_INDUSTRY):  # another industry's welcome
             return opening
         top = max((h.score for h in opening), default=1.0)
         return [ScriptHit(script=script, score=top), *(h for h in opening if h.script.id != sid)]

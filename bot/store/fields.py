@@ -79,6 +79,8 @@ class ProfileSuggestionRecord:
     reviewer: str | None
     created_at: datetime
     source_msg_id: int | None = None
+    #: The value as shown: a referrer's name with their id.
+    shown: str = ""
 
 
 # --------------------------------------------------------------------------- declarations
@@ -251,7 +253,7 @@ def get_suggestion(*, session: Session, suggestion_id: int) -> ProfileSuggestion
     ).first()
     if row is None:
         raise NotFoundError(NO_SUGGESTION, ref=suggestion_id)
-    return _suggestion(*row)
+    return _suggestion(session, *row)
 
 
 def review(
@@ -287,10 +289,16 @@ def list_suggestions(
         stmt = stmt.where(ProfileSuggestion.customer_id == customer_id)
     if adviser_ids is not None:
         stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
-    return [_suggestion(row, name) for row, name in session.execute(stmt)]
+    return [_suggestion(session, row, name) for row, name in session.execute(stmt)]
 
 
-def _suggestion(row: ProfileSuggestion, customer_name: str) -> ProfileSuggestionRecord:
+def _suggestion(
+    session: Session, row: ProfileSuggestion, customer_name: str
+) -> ProfileSuggestionRecord:
+    shown = row.value
+    if row.field == REFERRER_FIELD and row.value.isascii() and row.value.isdigit():
+        referrer = session.get(Customer, int(row.value)) if len(row.value) <= 10 else None
+        shown = f"{referrer.name or '客户'} #{referrer.id}" if referrer else f"#{row.value}"
     return ProfileSuggestionRecord(
         id=row.id,
         customer_id=row.customer_id,
@@ -302,6 +310,7 @@ def _suggestion(row: ProfileSuggestion, customer_name: str) -> ProfileSuggestion
         reviewer=row.reviewer,
         created_at=aware(row.created_at),
         source_msg_id=row.evidence_message_id,
+        shown=shown,
     )
 
 

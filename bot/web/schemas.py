@@ -618,8 +618,9 @@ class ProfileSuggestionPublic(Public):
     id: int
     customer_id: int
     customer_name: str
-    field: str
-    value: str
+    field: str = Field(description="A profile field, or referred_by (a referrer)")
+    value: str = Field(description="referred_by: the referrer's customer id, or the name said")
+    shown: str
     evidence: str
     status: str
     reviewer: str | None
