@@ -25,8 +25,8 @@ Fields file (YAML; keys other than these are refused, every problem with its lin
         patterns: ['我在(?P<value>[^，。]{2,8})上班']   # regular expressions, group "value"
 
 What a message can state: number / money fields a number after a cue word (「预算一年五千
-左右」 → 5000: Arabic or Chinese numerals, 千 / 万 / k / w, numbers of years, months, people
-… skipped); date fields a date after a cue word; choice fields a choice's text or one of
+左右」 → 5000: Arabic or Chinese numerals, 千 / 万 / k / w; for money, numbers of years,
+months, people … are skipped); date fields a date after a cue word; choice fields a choice's text or one of
 its keywords; text fields a pattern's ``value`` group, or the words after a cue word.
 A cue word or keyword right after a negation (没 / 不 / 无 …) states nothing.
 """
@@ -75,7 +75,7 @@ _NAME = re.compile(r"^[^\s=!<>{}]+$")
 _ARABIC = r"\d+(?:\.\d+)?\s*(?:[万wW千kK百](?:\d(?!\d))?)?"
 _CHINESE = r"[零〇一二两三四五六七八九十百千万]+"
 _AMOUNT = re.compile(rf"(?P<ar>{_ARABIC})|(?P<cn>{_CHINESE})")
-#: A number followed by one of these counts years, people … not an amount.
+#: A number followed by one of these counts years, people … not an amount of money.
 _NOT_AMOUNT = re.compile(r"^\s*(?:个月|年|月|周|天|日|号|岁|次|个|口|人|份|点|位|家|套|张|层)")
 _DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?")
 _TEXT_AFTER = re.compile(rf"[^，,。.！!？?；;、：:\s]{{1,{TEXT_CHARS}}}")
@@ -373,7 +373,7 @@ def _extract_one(text: str, norm: str, spec: FieldSpec) -> Stated | None:
 def _stated_after(spec: FieldSpec, after: str) -> Parsed | None:
     if spec.type in ("number", "money"):
         for m in _AMOUNT.finditer(after):
-            if _NOT_AMOUNT.match(after[m.end() :]):
+            if spec.type == "money" and _NOT_AMOUNT.match(after[m.end() :]):
                 continue
             number = _amount(m)
             if number is not None:

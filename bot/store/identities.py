@@ -314,7 +314,7 @@ def customer_table(
     ids = [c.id for c in customers]
     idents: dict[int, list[tuple[str, str]]] = {}
     tags: dict[int, list[str]] = {}
-    codes = dict(session.execute(select(CampaignCode.id, CampaignCode.code)).tuples().all())
+    codes = {cid: code for cid, code in session.execute(select(CampaignCode.id, CampaignCode.code))}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         for cid, kind, value in session.execute(
