@@ -26,7 +26,8 @@ from bot.vocab import Stage
 
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
-    """Create the adviser if unknown; update the name if it changed."""
+    """Create the adviser if unknown; update the name if the channel reports another one
+    (an empty ``name`` changes nothing)."""
     row, created = insert_or_get(
         session, Adviser(id=adviser_id, name=name), lambda: session.get(Adviser, adviser_id)
     )
