@@ -26,8 +26,9 @@ Fields file (YAML; keys other than these are refused, every problem with its lin
 
 What a message can state: number / money fields a number after a cue word (「预算一年五千
 左右」 → 5000: Arabic or Chinese numerals, 千 / 万 / k / w; for money, numbers of years,
-months, people … are skipped); date fields a date after a cue word; choice fields a choice's text or one of
-its keywords; text fields a pattern's ``value`` group, or the words after a cue word.
+months, people … are skipped); date fields a date after a cue word; choice fields a
+choice's text or one of its keywords; text fields a pattern's ``value`` group, or the
+words after a cue word.
 A cue word or keyword right after a negation (没 / 不 / 无 …) states nothing.
 """
 
