@@ -35,7 +35,7 @@ A cue word or keyword right after a negation (没 / 不 / 无 …) states nothin
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -426,7 +426,3 @@ def _evidence(original: str, norm: str, pos: int, length: int) -> str:
     end = min(len(source), pos + length + EVIDENCE_CHARS)
     snippet = " ".join(source[start:end].split())
     return ("…" if start > 0 else "") + snippet + ("…" if end < len(source) else "")
-
-
-def by_name(specs: Sequence[FieldSpec]) -> Mapping[str, FieldSpec]:
-    return {s.name: s for s in specs}

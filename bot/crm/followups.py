@@ -143,8 +143,9 @@ class MatchRow(RowModel):
     fields: dict[str, FlatValue] | None = None
 
 
-#: The profile fields a rule can match on.
-MATCH_FIELDS: tuple[str, ...] = tuple(MatchRow.model_fields)
+#: The built-in profile fields a rule can match on, each with a value or a list of values
+#: (declared profile fields go under ``fields``, a mapping).
+MATCH_FIELDS: tuple[str, ...] = tuple(f for f in MatchRow.model_fields if f != "fields")
 #: A condition on a profile field that starts with a comparison.
 _COMPARED = re.compile(r"^\s*(!=|>=|<=|>|<|=)")
 

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.crm import campaigns as crm_campaigns
-from bot.crm.followups import start_of_day
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import (
@@ -98,19 +97,6 @@ def create(
         codes=[c.code for c in made],
     )
     return campaign, made
-
-
-def update(
-    session: Session, principal: Principal, *, campaign_id: int, spec: CampaignSpec
-) -> CampaignRecord:
-    require(principal, *CURATORS)
-    if spec.ends_on is not None and spec.ends_on < spec.starts_on:
-        raise InputError("结束日期早于开始日期")
-    if spec.segment:
-        segments_repo.get_segment(session=session, name=spec.segment)
-    record = repo.update_campaign(session=session, campaign_id=campaign_id, spec=spec)
-    audit.record(session, principal, "campaign.update", "campaign", campaign_id)
-    return record
 
 
 def _add_code(
@@ -331,7 +317,3 @@ def today_and_tomorrow(timezone: str) -> tuple[date, date]:
     """Today's local date and the day after (report periods end at the latter)."""
     today = datetime.now(ZoneInfo(timezone)).date()
     return today, today + timedelta(days=1)
-
-
-def day_start(day: date, timezone: str) -> datetime:
-    return start_of_day(day, ZoneInfo(timezone))

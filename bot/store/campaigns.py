@@ -133,32 +133,6 @@ def create_campaign(*, session: Session, spec: CampaignSpec, actor: str) -> Camp
     return campaign_record(row)
 
 
-def update_campaign(*, session: Session, campaign_id: int, spec: CampaignSpec) -> CampaignRecord:
-    row = session.get(Campaign, campaign_id)
-    if row is None:
-        raise NotFoundError(NO_CAMPAIGN, ref=campaign_id)
-    clash = session.scalar(
-        select(Campaign.id).where(Campaign.name == spec.name, Campaign.id != campaign_id)
-    )
-    if clash is not None:
-        raise InputError(f"活动名称已存在：{spec.name}")
-    if spec.welcome_script_id and session.get(Script, spec.welcome_script_id) is None:
-        raise NotFoundError("欢迎语话术不存在", ref=spec.welcome_script_id)
-    for attr in (
-        "name",
-        "channel",
-        "starts_on",
-        "ends_on",
-        "cost",
-        "segment",
-        "welcome_script_id",
-        "note",
-    ):
-        setattr(row, attr, getattr(spec, attr))
-    session.flush()
-    return campaign_record(row)
-
-
 def find_campaign(*, session: Session, ref: str) -> CampaignRecord:
     """A campaign by its id (digits) or its name."""
     text = ref.strip()
@@ -167,13 +141,6 @@ def find_campaign(*, session: Session, ref: str) -> CampaignRecord:
         row = session.get(Campaign, int(text))
     if row is None:
         raise NotFoundError(NO_CAMPAIGN, ref=ref)
-    return campaign_record(row)
-
-
-def get_campaign(*, session: Session, campaign_id: int) -> CampaignRecord:
-    row = session.get(Campaign, campaign_id)
-    if row is None:
-        raise NotFoundError(NO_CAMPAIGN, ref=campaign_id)
     return campaign_record(row)
 
 

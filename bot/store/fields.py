@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -312,7 +311,3 @@ def _suggestion(
         source_msg_id=row.evidence_message_id,
         shown=shown,
     )
-
-
-def as_jsonable(values: Mapping[str, FieldValue]) -> dict[str, Any]:
-    return {name: v.value for name, v in values.items()}
