@@ -368,18 +368,18 @@ def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path
         )
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
         assert conn.exec_driver_sql("SELECT count(*) FROM identities").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
     broken = create_engine(f"sqlite:///{tmp_path / 'broken.db'}")
-    upgrade(broken, "0003")
-    with broken.begin() as conn:  # a table in the way of 0004: its upgrade fails half-way
+    upgrade(broken, "0004")
+    with broken.begin() as conn:  # a table in the way of 0005: its upgrade fails half-way
         conn.exec_driver_sql("CREATE TABLE campaign_codes (id INTEGER)")
     with pytest.raises(Exception, match="campaign_codes"):
         upgrade(broken)
     tables = set(inspect(broken).get_table_names())
     assert "profile_fields" not in tables and "campaigns" not in tables  # rolled back
     with broken.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
     broken.dispose()

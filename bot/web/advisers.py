@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from bot.services import advisers
 from bot.services.access import Principal
 from bot.web import schemas
-from bot.web.deps import AdviserUser, Manager, db_session, render, require, runtime_of
+from bot.web.deps import AdviserUser, IdQuery, Manager, db_session, render, require, runtime_of
 
 router = APIRouter()
 PersonaEditor = Annotated[Principal, Depends(require("adviser", "manager"))]
@@ -27,7 +27,7 @@ def advisers_page(request: Request, principal: Manager) -> Response:
 
 @router.get("/advisers/{adviser_id}/persona", include_in_schema=False)
 def persona_page(
-    request: Request, principal: PersonaEditor, adviser_id: str, saved: int | None = None
+    request: Request, principal: PersonaEditor, adviser_id: str, saved: IdQuery = None
 ) -> Response:
     with db_session(request) as session:
         record = advisers.persona_of(session, principal, adviser_id)

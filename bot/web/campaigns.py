@@ -18,11 +18,14 @@ from bot.web.charts import bar_chart, funnel_chart, target_bars
 from bot.web.deps import (
     AnyUser,
     CustomerViewer,
+    IdPath,
+    IdQuery,
     Operator,
     db_session,
     render,
     runtime_of,
 )
+from bot.web.schemas import MAX_ID
 
 router = APIRouter()
 METHOD_LABELS = {
@@ -58,7 +61,7 @@ def _optional_number(text: str, what: str) -> float | None:
 
 # --------------------------------------------------------------------------- pages
 @router.get("/campaigns", include_in_schema=False)
-def campaigns_page(request: Request, principal: Operator, created: int | None = None) -> Response:
+def campaigns_page(request: Request, principal: Operator, created: IdQuery = None) -> Response:
     with db_session(request) as session:
         rows = campaigns.list_campaigns(session, principal)
     return render(
@@ -183,7 +186,7 @@ def _charts(rows: list[campaigns.ReportRow], by: str) -> dict[str, Any]:
 
 @router.get("/campaigns/unattributed", include_in_schema=False)
 def unattributed_page(
-    request: Request, principal: CustomerViewer, fixed: int | None = None
+    request: Request, principal: CustomerViewer, fixed: IdQuery = None
 ) -> Response:
     settings = runtime_of(request).settings
     with db_session(request) as session:
@@ -204,7 +207,7 @@ def unattributed_page(
 def fix_unattributed(
     request: Request,
     principal: CustomerViewer,
-    customer_id: Annotated[int, Form()],
+    customer_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     code: Annotated[str, Form(max_length=40)],
 ) -> Response:
     with db_session(request) as session:
@@ -253,7 +256,7 @@ def referrals_page(
 
 @router.get("/campaigns/{campaign_id}", include_in_schema=False)
 def campaign_page(
-    request: Request, principal: Operator, campaign_id: int, created: int | None = None
+    request: Request, principal: Operator, campaign_id: IdPath, created: IdQuery = None
 ) -> Response:
     tz = runtime_of(request).settings.timezone
     _, tomorrow = campaigns.today_and_tomorrow(tz)
@@ -288,7 +291,7 @@ def campaign_page(
 def targets_page(
     request: Request,
     principal: Operator,
-    campaign_id: int,
+    campaign_id: IdPath,
     adviser_id: Annotated[str, Form(max_length=64)],
     added: Annotated[str, Form(max_length=20)] = "",
     converted: Annotated[str, Form(max_length=20)] = "",
@@ -313,7 +316,7 @@ def targets_page(
 def code_page(
     request: Request,
     principal: Operator,
-    campaign_id: int,
+    campaign_id: IdPath,
     adviser_id: Annotated[str, Form(min_length=1, max_length=64)],
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -333,7 +336,7 @@ def code_page(
 def customers_page(
     request: Request,
     principal: CustomerViewer,
-    campaign_id: int,
+    campaign_id: IdPath,
     adviser: str | None = None,
     since: date | None = None,
     until: date | None = None,
@@ -530,7 +533,7 @@ def api_campaign_customers(
     responses={404: {"description": "No such customer in your scope"}},
 )
 def api_attribution(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> schemas.AttributionPublic | None:
     """Where the customer came from (null: unattributed), with the evidence."""
     with db_session(request) as session:
@@ -545,7 +548,10 @@ def api_attribution(
     responses={404: {"description": "No such customer in your scope, or no such code"}},
 )
 def api_attribute(
-    request: Request, customer_id: int, body: schemas.AttributionCreate, principal: CustomerViewer
+    request: Request,
+    customer_id: IdPath,
+    body: schemas.AttributionCreate,
+    principal: CustomerViewer,
 ) -> schemas.AttributionPublic:
     """Attribute a customer by hand: an entry code, or a campaign and an adviser's code
     there (audited; the evidence is kept)."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from bot.services import fields, next_actions, referrals
 from bot.web import schemas
-from bot.web.deps import AnyUser, CustomerViewer, db_session, runtime_of
+from bot.web.deps import AnyUser, CustomerViewer, IdPath, IdQuery, db_session, runtime_of
 
 router = APIRouter(prefix="/api")
 NOT_IN_SCOPE: dict[int | str, dict[str, Any]] = {
@@ -33,7 +33,7 @@ def list_fields(request: Request, principal: AnyUser) -> list[schemas.FieldPubli
     responses=NOT_IN_SCOPE,
 )
 def customer_fields(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> list[schemas.FieldValuePublic]:
     """Every field for the customer's industry with its value (null: none), audited."""
     with db_session(request) as session:
@@ -48,7 +48,7 @@ def customer_fields(
     responses=NOT_IN_SCOPE | {400: {"description": "A value does not fit its field"}},
 )
 def set_fields(
-    request: Request, customer_id: int, body: schemas.FieldsUpdate, principal: CustomerViewer
+    request: Request, customer_id: IdPath, body: schemas.FieldsUpdate, principal: CustomerViewer
 ) -> list[schemas.FieldValuePublic]:
     """Set fields (an empty string clears one); all checked before anything is written."""
     with db_session(request) as session:
@@ -65,7 +65,7 @@ def set_fields(
 def profile_suggestions(
     request: Request,
     principal: CustomerViewer,
-    customer_id: int | None = None,
+    customer_id: IdQuery = None,
     status: str | None = Query(default="suggested", pattern="^(suggested|confirmed|rejected)$"),
 ) -> list[schemas.ProfileSuggestionPublic]:
     """Values (field `referred_by`: referrers) stated in messages of customers in your
@@ -82,7 +82,7 @@ def profile_suggestions(
     responses={404: {"description": "No such suggestion in your scope"}},
 )
 def review_suggestion(
-    request: Request, suggestion_id: int, body: schemas.TagReview, principal: CustomerViewer
+    request: Request, suggestion_id: IdPath, body: schemas.TagReview, principal: CustomerViewer
 ) -> schemas.ProfileSuggestionPublic:
     """Confirm (the value is set; a referrer is recorded) or reject a suggestion."""
     with db_session(request) as session:
@@ -97,7 +97,7 @@ def review_suggestion(
     responses=NOT_IN_SCOPE,
 )
 def referral_chain(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> schemas.ChainPublic:
     """Who referred the customer (nearest first) and whom they referred (a tree);
     customers outside your scope show without name or id."""
@@ -113,7 +113,7 @@ def referral_chain(
     responses=NOT_IN_SCOPE | {400: {"description": "Themself, or a referral cycle"}},
 )
 def set_referrer(
-    request: Request, customer_id: int, body: schemas.ReferrerUpdate, principal: CustomerViewer
+    request: Request, customer_id: IdPath, body: schemas.ReferrerUpdate, principal: CustomerViewer
 ) -> schemas.ChainPublic:
     """Set who referred the customer (an id or any identity of a customer in your scope;
     null clears); returns the chain."""
@@ -132,7 +132,7 @@ def set_referrer(
     responses=NOT_IN_SCOPE,
 )
 def customer_next_actions(
-    request: Request, customer_id: int, principal: CustomerViewer
+    request: Request, customer_id: IdPath, principal: CustomerViewer
 ) -> list[schemas.NextActionPublic]:
     """The next-best-action rules that apply to the customer now, with their reasons."""
     found = next_actions.for_customer(runtime_of(request), principal, customer_id)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from bot.services import (
 )
 from bot.services.access import Principal
 from bot.web.deps import CustomerViewer, IdPath, IdQuery, db_session, render, runtime_of
+from bot.web.schemas import MAX_ID
 from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
 
 router = APIRouter(include_in_schema=False)
@@ -137,15 +138,25 @@ def review_tag(
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#profile", status_code=303)
 
 
-@router.post("/sidebar/customers/{customer_id}/fields")
-async def save_fields(request: Request, customer_id: int, principal: CustomerViewer) -> Response:
-    """The profile fields form: every ``field:NAME`` input (empty clears the field)."""
+async def _field_inputs(request: Request) -> dict[str, str]:
+    """The ``field:NAME`` inputs of the profile fields form (their names are the declared
+    fields'). The form is parsed already (the CSRF check read it): nothing blocks here."""
     form = await request.form()
-    values = {
+    return {
         str(key).removeprefix("field:"): str(value)
         for key, value in form.multi_items()
         if str(key).startswith("field:") and isinstance(value, str)
     }
+
+
+@router.post("/sidebar/customers/{customer_id}/fields")
+def save_fields(
+    request: Request,
+    customer_id: IdPath,
+    principal: CustomerViewer,
+    values: Annotated[dict[str, str], Depends(_field_inputs)],
+) -> Response:
+    """The profile fields form: an empty input clears its field."""
     with db_session(request) as session:
         fields.set_values(session, principal, customer_id=customer_id, values=values)
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#fields", status_code=303)
@@ -154,10 +165,10 @@ async def save_fields(request: Request, customer_id: int, principal: CustomerVie
 @router.post("/sidebar/profile-suggestions/{suggestion_id}")
 def review_suggestion(
     request: Request,
-    suggestion_id: int,
+    suggestion_id: IdPath,
     principal: CustomerViewer,
     status: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
-    customer_id: Annotated[int, Form()],
+    customer_id: Annotated[int, Form(ge=1, le=MAX_ID)],
 ) -> Response:
     with db_session(request) as session:
         fields.review(session, principal, suggestion_id=suggestion_id, status=status)
@@ -167,7 +178,7 @@ def review_suggestion(
 @router.post("/sidebar/customers/{customer_id}/referrer")
 def save_referrer(
     request: Request,
-    customer_id: int,
+    customer_id: IdPath,
     principal: CustomerViewer,
     referrer: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -179,7 +190,7 @@ def save_referrer(
 @router.post("/sidebar/customers/{customer_id}/attribution")
 def save_attribution(
     request: Request,
-    customer_id: int,
+    customer_id: IdPath,
     principal: CustomerViewer,
     code: Annotated[str, Form(min_length=1, max_length=40)],
 ) -> Response:
