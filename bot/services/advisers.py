@@ -83,14 +83,17 @@ def set_persona(
 
 
 def shown_name(session: Session, principal: Principal, settings: Settings) -> str:
-    """The ``{adviser_name}`` of scripts shown to the principal: their persona's name,
-    their account's, their console name, or the configured one."""
-    if principal.adviser_id:
-        found = repo.list_advisers(session=session, adviser_ids=(principal.adviser_id,))
-        if found:
-            return found[0].shown_name
+    """The ``{adviser_name}`` of scripts shown to the principal: their persona's name, else
+    their console name, else their channel account's, else the configured one."""
+    found = (
+        repo.list_advisers(session=session, adviser_ids=(principal.adviser_id,))
+        if principal.adviser_id
+        else []
+    )
+    if found and found[0].persona_name:
+        return found[0].persona_name
     own = "" if principal.is_admin else principal.display_name
-    return own or settings.assistant.adviser_name
+    return own or (found[0].name if found else "") or settings.assistant.adviser_name
 
 
 # --------------------------------------------------------------------------- own numbers
