@@ -219,7 +219,7 @@ def test_persona_from_the_command_line_fills_scripts_and_welcomes(
     with rt.db.session() as s:
         campaign = campaigns_repo.create_campaign(
             session=s,
-            spec=CampaignSpec("节日", "社群", date(2026, 1, 1), welcome_script_id="GEN-CARE-1"),
+            spec=CampaignSpec("节日", "社群", date(2026, 1, 1), welcome_script_id="INS-ICE-1"),
             actor="t",
         )
         campaigns_repo.add_code(
@@ -244,8 +244,11 @@ def test_persona_from_the_command_line_fills_scripts_and_welcomes(
         NewContact("wechaty", "c-code", "小赵", hello="你好 JR2026", adviser_id="adv-li"),
         may_send=True,
     )
-    assert coded.auto_script_id == "GEN-CARE-1"
-    assert coded.auto_text and "李明祝您和家人平安顺遂" in coded.auto_text
+    assert coded.auto_script_id == "INS-ICE-1"
+    assert coded.auto_text == (
+        "小赵，方便说说家里几口人、有没有孩子吗？我好帮您看看哪些保障最要紧。"
+        "\n—— 李明｜您的保险顾问"
+    )
     with rt.db.session() as s:
         (record,) = advisers_repo.list_advisers(session=s, adviser_ids=("adv-li",))
     assert (record.persona_name, record.name) == ("李明", "李顾问")  # the channel's name stays
@@ -368,18 +371,18 @@ def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path
         )
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0006"
         assert conn.exec_driver_sql("SELECT count(*) FROM identities").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
     broken = create_engine(f"sqlite:///{tmp_path / 'broken.db'}")
-    upgrade(broken, "0004")
-    with broken.begin() as conn:  # a table in the way of 0005: its upgrade fails half-way
+    upgrade(broken, "0005")
+    with broken.begin() as conn:  # a table in the way of 0006: its upgrade fails half-way
         conn.exec_driver_sql("CREATE TABLE campaign_codes (id INTEGER)")
     with pytest.raises(Exception, match="campaign_codes"):
         upgrade(broken)
     tables = set(inspect(broken).get_table_names())
     assert "profile_fields" not in tables and "campaigns" not in tables  # rolled back
     with broken.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
     broken.dispose()

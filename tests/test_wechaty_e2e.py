@@ -296,7 +296,7 @@ def test_a_friend_request_with_an_entry_code_is_attributed(
     with rt.db.session() as session:
         campaign = campaigns_repo.create_campaign(
             session=session,
-            spec=CampaignSpec("直播课", "直播", date(2026, 1, 1), welcome_script_id="GEN-CARE-1"),
+            spec=CampaignSpec("直播课", "直播", date(2026, 1, 1), welcome_script_id="INS-ICE-1"),
             actor="t",
         )
         campaigns_repo.add_code(
@@ -314,7 +314,7 @@ def test_a_friend_request_with_an_entry_code_is_attributed(
         server.command("contact", id="c10", name="wu", friend=False)
         server.command("friendship", id="f9", contact="c9", hello="你好，看了直播来的 zb-2611")
         welcome = server.wait_for(lambda e: e["event"] == "sent" and e["to"] == "c9")
-        assert "王老师祝您和家人平安顺遂" in welcome["text"]  # GEN-CARE-1, the campaign's
+        assert "方便说说家里几口人" in welcome["text"]  # INS-ICE-1, the campaign's
         assert welcome["text"].endswith("\n—— 王老师")
         cid = eventually(lambda: customer_id_of(rt, "c9"), what="customer c9")
         with rt.db.session() as session:

@@ -83,7 +83,9 @@ def import_file(
     the audit row ``customers.import``). The stats warn about an industry no script,
     document or tag uses (a misspelt one matches no script)."""
     require(principal)
-    rows = oneid.read_customer_file(path, timezone=timezone)
+    rows = oneid.read_customer_file(
+        path, timezone=timezone, profile_fields=fields_repo.list_fields(session=session)
+    )
     named = [r.fields.get("industry") for r in rows]
     warnings = unused_warnings(
         session,

@@ -73,7 +73,7 @@ class Adviser(Base):
     #: Managers see the customers of every adviser in their team.
     team: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    #: The persona (IP 人设, schema 0005): the name customers know the adviser by (the
+    #: The persona (IP 人设, schema 0006): the name customers know the adviser by (the
     #: ``{adviser_name}`` of scripts; ``name`` is the channel account's own name, which
     #: the channel overwrites), a signature closing welcome messages, and tone notes for
     #: the LLM draft.
@@ -150,7 +150,7 @@ class Customer(Base):
     source: Mapped[str | None] = mapped_column(String(50), index=True)
     lifecycle: Mapped[Lifecycle | None] = mapped_column(String(20), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
-    #: Growth (schema 0005): the customer who referred this one (老带新), and the campaign
+    #: Growth (schema 0006): the customer who referred this one (老带新), and the campaign
     #: entry code this contact came in by (campaign, channel and adviser). How each was
     #: set is kept as an event (``referral_set`` / ``attributed``) with its evidence.
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -432,7 +432,7 @@ class Segment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# --------------------------------------------------------------------------- schema 0005
+# --------------------------------------------------------------------------- schema 0006
 class Campaign(Base):
     """An acquisition campaign (活动): a channel, a period, its cost, the segment it aims
     at and the welcome script new contacts get first."""
