@@ -79,6 +79,18 @@ class TagSuggestion:
 
 
 @dataclass(frozen=True, slots=True)
+class NextActionSuggestion:
+    """A next-best-action rule that applies to the customer: a product and / or a script
+    (filled in for the customer), with the reason shown to the adviser."""
+
+    rule: str
+    product: str | None
+    script_id: str | None
+    script_text: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SuggestionResult:
     """What the adviser is shown for one customer message (the JSON of ``siyu suggest``)."""
 
@@ -92,10 +104,13 @@ class SuggestionResult:
     note: str | None = None  # why the result is retrieval-only, when an LLM is configured
     customer_id: int | None = None
     suggestion_id: int | None = None
+    #: Next-best-action cards for the customer (rules that apply); empty without a customer.
+    next_actions: tuple[NextActionSuggestion, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The public JSON of ``siyu suggest --json`` (README.md, Interchange formats)."""
-        return {
+        """The public JSON of ``siyu suggest --json`` (README.md, Interchange formats);
+        ``next_actions`` only when a rule applies."""
+        out: dict[str, Any] = {
             "scripts": [
                 {k: v for k, v in asdict(s).items() if k != "missing"}
                 | {"missing": list(s.missing)}
@@ -114,3 +129,6 @@ class SuggestionResult:
             "customer_id": self.customer_id,
             "suggestion_id": self.suggestion_id,
         }
+        if self.next_actions:
+            out["next_actions"] = [asdict(a) for a in self.next_actions]
+        return out

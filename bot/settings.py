@@ -229,6 +229,29 @@ class FollowupSettings(_Section):
     interval_minutes: float = Field(default=30, gt=0, le=24 * 60)
 
 
+class CampaignSettings(_Section):
+    #: Characters of a generated entry code (渠道码; letters and digits that cannot be
+    #: misread: no 0 / O, 1 / I / L).
+    code_length: int = Field(default=6, ge=4, le=16)
+    #: ``siyu campaigns unattributed`` and the console list contacts added in the last
+    #: this many days without an entry code.
+    unattributed_days: int = Field(default=30, ge=1, le=3660)
+
+
+class NextActionSettings(_Section):
+    #: YAML file of next-best-action rules (format in the README); relative paths are
+    #: relative to the working directory; re-read when it changes. Empty = no rules.
+    rules_file: str = ""
+    #: At most this many next-best-action cards per customer.
+    max_cards: int = Field(default=2, ge=1, le=10)
+
+
+class AdviserSettings(_Section):
+    #: The period of an adviser's own numbers on the sidebar (besides today): "week"
+    #: (from Monday) or "month".
+    period: Literal["week", "month"] = "month"
+
+
 class OutcomeSettings(_Section):
     #: An adviser message at least this similar to a suggested text (0-1, normalised
     #: Levenshtein) counts as "edited"; identical (ignoring spaces) is "adopted"; less
@@ -504,6 +527,9 @@ class Settings(_Section):
     llm: LLMSettings = LLMSettings()
     assistant: AssistantSettings = AssistantSettings()
     followups: FollowupSettings = FollowupSettings()
+    campaigns: CampaignSettings = CampaignSettings()
+    next_actions: NextActionSettings = NextActionSettings()
+    advisers: AdviserSettings = AdviserSettings()
     web: WebSettings = WebSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
     learning: LearningSettings = LearningSettings()

@@ -71,6 +71,24 @@ TimelineKind = Literal["message", "event", "tag"]
 ChangeTopic = Literal["scripts", "knowledge", "tags"]
 CHANGE_TOPICS: tuple[ChangeTopic, ...] = get_args(ChangeTopic)
 
+#: The type of a declared profile field (bot/crm/fields.py).
+FieldType = Literal["number", "money", "date", "choice", "text"]
+FIELD_TYPES: tuple[FieldType, ...] = get_args(FieldType)
+
+#: How a customer was attributed to a campaign entry code, or given a referrer: from the
+#: greeting of the friend request (or the first message), from the channel's own
+#: parameter (WeCom's ``state``), from an import file, or set by a person.
+AttributionMethod = Literal["greeting", "channel_param", "import", "manual"]
+ATTRIBUTION_METHODS: tuple[AttributionMethod, ...] = get_args(AttributionMethod)
+
+#: Where a profile field value came from: set by a person, an import file, or a value
+#: stated in a message and confirmed by a person.
+FieldSource = Literal["manual", "import", "message"]
+
+#: The period of an adviser's own numbers: this week (from Monday) or this month.
+Period = Literal["week", "month"]
+PERIODS: tuple[Period, ...] = get_args(Period)
+
 V = TypeVar("V", bound=str)
 
 

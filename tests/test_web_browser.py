@@ -308,6 +308,11 @@ def test_no_page_breaks_the_content_security_policy(
         "/manager/merges",
         "/manager/kpis",
         "/account/tokens",
+        "/campaigns",
+        "/campaigns/report",
+        "/campaigns/unattributed",
+        "/campaigns/referrals",
+        "/advisers",
     ):
         page.goto(path)  # type: ignore[attr-defined]
         page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
@@ -324,3 +329,74 @@ def test_no_page_breaks_the_content_security_policy(
     _shot(page, "operator-knowledge-uploaded-wide")
     page.context.close()  # type: ignore[attr-defined]
     assert problems == []
+
+
+def test_campaigns_and_the_profile_card_at_toolbar_width(
+    browser: object, served: Served, tmp_path: Path
+) -> None:
+    """A manager adds a campaign and sets a target on the pages; an adviser fills a
+    profile field, attributes the customer and sees the next-best action and their own
+    numbers — all at 360 px without sideways scrolling."""
+    from bot.crm.next_actions import RulesSource
+    from bot.services import fields as fields_service
+    from bot.services.access import cli_principal
+
+    rt = served.rt
+    (tmp_path / "fields.yaml").write_text(
+        "fields:\n  - {name: 预算, type: money, unit: 元/年, keywords: [预算]}\n"
+        "  - {name: 收入区间, type: choice, choices: [10万以下, 10万以上]}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - {id: r, when: [预算>=3000], product: 百万医疗险, script: INS-PRC-1,"
+        " reason: '年预算 {预算}'}\n",
+        encoding="utf-8",
+    )
+    with rt.db.session() as session:
+        fields_service.import_fields(session, cli_principal("t"), path=tmp_path / "fields.yaml")
+    previous, rt.assistant.rules = rt.assistant.rules, RulesSource(tmp_path / "rules.yaml")
+    try:
+        page = _page(browser, served, NARROW, "mia")
+        page.goto("/campaigns")  # type: ignore[attr-defined]
+        page.fill("#add-campaign input[name=name]", "双十二直播")  # type: ignore[attr-defined]
+        page.fill("#add-campaign input[name=channel]", "直播")  # type: ignore[attr-defined]
+        page.fill("#add-campaign input[name=cost]", "1200")  # type: ignore[attr-defined]
+        page.click("#add-campaign button[type=submit]")  # type: ignore[attr-defined]
+        page.wait_for_selector("text=活动已创建")  # type: ignore[attr-defined]
+        row = page.locator("#code-table tbody tr").first  # type: ignore[attr-defined]
+        code = row.locator("td.code").inner_text()
+        row.locator("input[name=added]").fill("8")
+        row.locator("button").click()
+        page.wait_for_selector("#code-table >> text=8")  # type: ignore[attr-defined]
+        _shot(page, "campaign-360")
+        page.goto("/campaigns/report")  # type: ignore[attr-defined]
+        page.wait_for_selector("svg.chart")  # type: ignore[attr-defined]
+        _shot(page, "campaign-report-360")
+        for path in ("/campaigns", "/campaigns/report", "/campaigns/unattributed"):
+            page.goto(path)  # type: ignore[attr-defined]
+            width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+            assert width <= NARROW["width"], f"{path} scrolls sideways at 360 px"
+        page.context.close()  # type: ignore[attr-defined]
+
+        zhang = _customer_id(rt, "张女士")
+        page = _page(browser, served, NARROW, "alice")
+        page.goto(f"/sidebar?customer_id={zhang}")  # type: ignore[attr-defined]
+        page.fill("#fields-form input[name='field:预算']", "5千")  # type: ignore[attr-defined]
+        page.select_option("#fields-form select", "10万以上")  # type: ignore[attr-defined]
+        page.click("#fields-form button[type=submit]")  # type: ignore[attr-defined]
+        page.wait_for_selector("article.next-action")  # type: ignore[attr-defined]
+        assert "年预算 5000 元/年" in page.inner_text("article.next-action")  # type: ignore[attr-defined]
+        assert page.input_value("#fields-form input[name='field:预算']") == "5000"  # type: ignore[attr-defined]
+        page.select_option("#attribution-form select", code)  # type: ignore[attr-defined]
+        page.click("#attribution-form button")  # type: ignore[attr-defined]
+        page.wait_for_selector("#origin + dl >> text=双十二直播")  # type: ignore[attr-defined]
+        _shot(page, "adviser-profile-growth-360")
+        width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= NARROW["width"], "the profile card scrolls sideways at 360 px"
+        page.goto("/sidebar")  # type: ignore[attr-defined]
+        page.click("#my-numbers summary")  # type: ignore[attr-defined]
+        assert "双十二直播" in page.inner_text("#my-numbers")  # type: ignore[attr-defined]
+        _shot(page, "adviser-numbers-360")
+        page.context.close()  # type: ignore[attr-defined]
+    finally:
+        rt.assistant.rules = previous

@@ -678,3 +678,73 @@ def test_requeue_names_what_it_needs_in_one_line(
     assert lines == ["错误 error: --requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 'abc'"]
     assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "all") == 0
     assert "已放回 0 条搁置的消息" in capsys.readouterr().out
+
+
+def test_a_friend_request_with_an_entry_code_is_attributed(
+    make_runtime: Callable[..., Runtime],
+    server: MockWeChat,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the real puppet service: the greeting of a friend request carries a campaign
+    entry code; the new customer is attributed to the campaign, its channel and the
+    adviser, the evidence kept, and greeted with the campaign's welcome script signed with
+    the adviser's persona. A request without a code stays unattributed."""
+    from datetime import date
+
+    from bot.store import advisers as advisers_repo
+    from bot.store import campaigns as campaigns_repo
+    from bot.store.campaigns import CampaignSpec
+
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_TOKEN", TOKEN)
+    rt = make_runtime(
+        wechaty={
+            "endpoint": server.endpoint,
+            "auto_accept": True,
+            "welcome_script_id": "INS-WEL-1",
+            "welcome_min_interval_s": 0,
+            "reconnect_initial_s": 0.2,
+            "reconnect_max_s": 0.5,
+        },
+    )
+    with rt.db.session() as session:
+        campaign = campaigns_repo.create_campaign(
+            session=session,
+            spec=CampaignSpec("直播课", "直播", date(2026, 1, 1), welcome_script_id="INS-ICE-1"),
+            actor="t",
+        )
+        campaigns_repo.add_code(
+            session=session, campaign_id=campaign.id, adviser_id=ADVISER, code="ZB2611"
+        )
+        advisers_repo.set_persona(
+            session=session, adviser_id=ADVISER, persona_name="王老师", signature="—— 王老师"
+        )
+    server.start()
+    bot = BackgroundChannel(rt)
+    bot.start()
+    try:
+        eventually(bot.channel.logged_in.is_set, 15, "login")
+        server.command("contact", id="c9", name="zhou", alias="周先生", friend=False)
+        server.command("contact", id="c10", name="wu", friend=False)
+        server.command("friendship", id="f9", contact="c9", hello="你好，看了直播来的 zb-2611")
+        welcome = server.wait_for(lambda e: e["event"] == "sent" and e["to"] == "c9")
+        assert "方便说说家里几口人" in welcome["text"]  # INS-ICE-1, the campaign's
+        assert welcome["text"].endswith("\n—— 王老师")
+        cid = eventually(lambda: customer_id_of(rt, "c9"), what="customer c9")
+        with rt.db.session() as session:
+            found = campaigns_repo.attribution_of(session=session, customer_id=cid)
+        assert found is not None
+        assert (found.code.code, found.code.campaign, found.code.channel) == (
+            "ZB2611",
+            "直播课",
+            "直播",
+        )
+        assert found.code.adviser_id == ADVISER and found.method == "greeting"
+        assert "你好，看了直播来的 zb-2611" in found.evidence
+        server.command("friendship", id="f10", contact="c10", hello="你好")
+        plain = server.wait_for(lambda e: e["event"] == "sent" and e["to"] == "c10")
+        assert "保险顾问王老师" in plain["text"]  # INS-WEL-1, the configured welcome
+        other = eventually(lambda: customer_id_of(rt, "c10"), what="customer c10")
+        with rt.db.session() as session:
+            assert campaigns_repo.attribution_of(session=session, customer_id=other) is None
+    finally:
+        assert bot.stop(), "the bot did not stop"

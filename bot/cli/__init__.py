@@ -18,13 +18,17 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import bot as bot_cli
 from bot.cli import (
+    actions,
+    advisers,
+    campaigns,
     customers,
     events,
+    fields,
     followups,
     history,
     kb,
+    referrals,
     report,
     scripts,
     segments,
@@ -33,6 +37,7 @@ from bot.cli import (
     tags,
     users,
 )
+from bot.cli import bot as bot_cli
 from bot.cli.common import Options, err, styled
 from bot.errors import EXPECTED_ERRORS
 
@@ -57,6 +62,11 @@ app.add_typer(report.app, name="report")
 app.add_typer(events.app, name="events")
 app.add_typer(history.app, name="history")
 app.add_typer(users.app, name="users")
+app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(referrals.app, name="referrals")
+app.add_typer(fields.app, name="fields")
+app.add_typer(actions.app, name="actions")
+app.add_typer(advisers.app, name="advisers")
 
 
 @app.callback()

@@ -136,7 +136,7 @@ def database(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
 def parse_now(value: str | None, timezone: str) -> datetime:
     if not value:
         return datetime.now(UTC)
-    from bot.crm.oneid import parse_datetime
+    from bot.crm.dates import parse_datetime
 
     try:
         return parse_datetime(value, ZoneInfo(timezone))
@@ -164,7 +164,7 @@ def day_start(day: date, timezone: str) -> datetime:
 def parse_day(value: str | None, default: date, option: str) -> date:
     if not value:
         return default
-    from bot.crm.oneid import parse_date
+    from bot.crm.dates import parse_date
 
     try:
         return parse_date(value)

@@ -48,14 +48,17 @@ def customers_list(
 
 @app.command("show")
 def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument()]) -> None:
-    """Show one customer's profile: identities, tags, timeline."""
-    from bot.cli.render import profile_panel
+    """Show one customer's profile: identities, tags, profile fields, where they came
+    from, next-best actions, timeline."""
+    from bot.cli.render import growth_lines, profile_panel
     from bot.services import customers
 
     with runtime(ctx) as rt:
+        who = principal(ctx)
         with rt.db.session() as session:
-            profile = customers.profile(session, principal(ctx), customer_id)
-        out.print(profile_panel(profile, timezone=rt.settings.timezone))
+            profile = customers.profile(session, who, customer_id)
+        extra = growth_lines(rt, who, customer_id)
+        out.print(profile_panel(profile, timezone=rt.settings.timezone, extra=extra))
 
 
 @app.command("import")
@@ -75,8 +78,28 @@ def customers_import(
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     out.print(
         f"新建 {stats.created} · 更新 {stats.updated} · 身份 +{stats.identities_added}"
-        f" · 标签 +{stats.tags_added}"
+        f" · 标签 +{stats.tags_added} · 资料字段 {stats.fields_set}"
+        f" · 介绍人 {stats.referrals} · 渠道归因 {stats.attributed}"
     )
+
+
+@app.command("export-table")
+def customers_export_table(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Output .csv or .xlsx (the import format).")],
+    adviser: Annotated[str | None, typer.Option(help="Only this adviser's customers.")] = None,
+    segment: Annotated[str | None, typer.Option(help="Only this segment's customers.")] = None,
+    actor: Actor = None,
+) -> None:
+    """Customers with their profile fields, referrer and entry code, in the format
+    `siyu customers import` reads (audited)."""
+    from bot.services import customers
+
+    with database(ctx) as (db, _), db.session() as session:
+        n = customers.export_table(
+            session, principal(ctx, actor), path=path, adviser_id=adviser, segment=segment
+        )
+    out.print(f"{n} 位客户已导出到 {path}")
 
 
 @app.command("merge")

@@ -1,26 +1,43 @@
 """``siyu demo``: load the shipped demo data and play a scripted conversation through the
-in-memory channel, printing what an adviser would see."""
+in-memory channel, printing what an adviser would see — then the adviser confirming what
+the conversation revealed, the profile with its fields, origin and next-best action, the
+campaign report and a referral chain."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from rich.console import Console
 from rich.progress import Progress
 from rich.rule import Rule
+from rich.table import Table
 
 from bot.channels.memory import MemoryChannel
 from bot.cli.common import bar, styled
-from bot.cli.render import profile_panel, suggestion_panel
-from bot.errors import InputError
+from bot.cli.render import growth_lines, profile_panel, suggestion_panel
+from bot.crm.next_actions import RulesSource
+from bot.errors import InputError, NotFoundError
 from bot.pipeline.runtime import Runtime
-from bot.services import customers, knowledge, scripts, tags
+from bot.services import (
+    advisers,
+    campaigns,
+    conversions,
+    customers,
+    fields,
+    knowledge,
+    referrals,
+    scripts,
+    tags,
+)
 from bot.services.access import Principal
+from bot.store.campaigns import CampaignSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,76 @@ def load_demo_data(runtime: Runtime, principal: Principal, progress: Progress) -
             industry=_industry_of(path.name),
             progress=bar(progress, f"知识库 {path.name}"),
         )
+    load_growth_data(runtime, principal)
+
+
+def load_growth_data(runtime: Runtime, principal: Principal) -> None:
+    """Profile fields, the adviser's persona, two campaigns with their codes and targets,
+    customers with a referral chain, their orders, and the next-best-action rules (when
+    the settings name none). Idempotent."""
+    data = demo_data_dir()
+    raw: Any = yaml.safe_load((data / "campaigns.yaml").read_text(encoding="utf-8"))
+    try:
+        adviser = raw["adviser"]
+        plans = list(raw["campaigns"])
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"campaigns.yaml: malformed demo campaigns ({exc})") from exc
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        fields.import_fields(session, principal, path=data / "profile_fields.yaml")
+        for plan in plans:
+            _ensure_campaign(session, principal, plan, str(adviser["id"]), settings)
+        advisers.set_persona(
+            session,
+            principal,
+            adviser_id=str(adviser["id"]),
+            name=str(adviser["persona"]),
+            signature=str(adviser["signature"]),
+            tone=str(adviser["tone"]),
+        )
+    with runtime.db.session() as session:
+        customers.import_file(
+            session, principal, path=data / "customers.csv", timezone=settings.timezone
+        )
+        conversions.import_orders(
+            session, principal, path=data / "orders.csv", timezone=settings.timezone
+        )
+    if not settings.next_actions.rules_file:
+        runtime.assistant.rules = RulesSource(data / "next_actions.yaml")
+
+
+def _ensure_campaign(
+    session: Any, principal: Principal, plan: dict[str, Any], adviser_id: str, settings: Any
+) -> None:
+    name = str(plan["name"])
+    try:
+        campaigns.show(session, principal, campaign=name)
+    except NotFoundError:
+        spec = CampaignSpec(
+            name=name,
+            channel=str(plan["channel"]),
+            starts_on=date.fromisoformat(str(plan["starts_on"])),
+            ends_on=date.fromisoformat(str(plan["ends_on"])),
+            cost=float(plan["cost"]),
+            welcome_script_id=str(plan["welcome"]),
+        )
+        campaigns.create(
+            session,
+            principal,
+            spec=spec,
+            settings=settings,
+            codes={adviser_id: str(plan["code"])},
+        )
+    targets = plan.get("targets") or {}
+    campaigns.set_targets(
+        session,
+        principal,
+        campaign=name,
+        adviser_id=adviser_id,
+        added=targets.get("added"),
+        converted=targets.get("converted"),
+        revenue=targets.get("revenue"),
+    )
 
 
 def _industry_of(filename: str) -> str | None:
@@ -101,7 +188,7 @@ def run_demo(
     channel = MemoryChannel(
         runtime.assistant.handle, adviser_id=adviser["id"], adviser_name=adviser["name"]
     )
-    last_customer_id = None
+    first: dict[str, int] = {}
     for c in people:
         console.print(Rule(f"{c.name} · {c.industry}"))
         for text in c.messages:
@@ -110,9 +197,68 @@ def run_demo(
             if result is None:
                 console.print(styled("[red]处理失败（见日志）[/]"))
                 continue
-            last_customer_id = result.customer_id
+            if result.customer_id is not None:
+                first.setdefault(c.name, result.customer_id)
             console.print(suggestion_panel(result, title=f"给{adviser['name']}的建议"))
-    if last_customer_id is not None:
-        with runtime.db.session() as session:
-            profile = customers.profile(session, principal, last_customer_id)
-        console.print(profile_panel(profile, timezone=runtime.settings.timezone))
+    if people and people[0].name in first:
+        show_growth(runtime, principal, console, first[people[0].name])
+
+
+def show_growth(runtime: Runtime, principal: Principal, console: Console, customer_id: int) -> None:
+    """The adviser confirms what the conversation revealed; then the profile, the
+    campaign report and a referral chain."""
+    console.print(Rule("顾问确认对话里识别出的信息"))
+    with runtime.db.session() as session:
+        for s in fields.suggestions(session, principal, customer_id=customer_id):
+            try:
+                fields.review(session, principal, suggestion_id=s.id, status="confirmed")
+            except InputError as exc:
+                console.print(
+                    styled("  [yellow]跳过[/] {} {}：{}", fields.label(s.field), s.value, exc)
+                )
+                continue
+            console.print(
+                styled("  确认 {}：{}  [dim]{}[/dim]", fields.label(s.field), s.shown, s.evidence)
+            )
+        suggested = [
+            t
+            for t in tags.customer_tags(session, principal, status="suggested")
+            if t.customer_id == customer_id
+        ]
+    tags.review(runtime, principal, confirm=[t.id for t in suggested])
+    for t in suggested:
+        console.print(styled("  确认标签：{}  [dim]{}[/dim]", t.tag.name, t.evidence))
+    with runtime.db.session() as session:
+        profile = customers.profile(session, principal, customer_id)
+    extra = growth_lines(runtime, principal, customer_id)
+    console.print(profile_panel(profile, timezone=runtime.settings.timezone, extra=extra))
+    tz = runtime.settings.timezone
+    tomorrow = datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
+    with runtime.db.session() as session:
+        rows = campaigns.report(session, principal, since=None, until=tomorrow, timezone=tz)
+        root = referrals.resolve(session, principal, "13900001111")
+        chain = referrals.chain(session, principal, root)
+        root_name = customers.profile(session, principal, root, timeline_limit=0).customer.name
+    table = Table(
+        "活动", "渠道", "顾问", "新增", "裂变", "成交", "收入", "成本", "ROI", title="活动效果"
+    )
+    for r in rows:
+        table.add_row(
+            r.campaign,
+            r.channel,
+            r.adviser_name,
+            f"{r.added}/{r.target_added}" if r.target_added is not None else str(r.added),
+            str(r.referred),
+            str(r.converted),
+            f"{r.revenue:,.0f}",
+            f"{r.cost:,.0f}",
+            "-" if r.roi is None else f"{r.roi:.2f}",
+            style="bold" if r.total else None,
+        )
+    console.print(table)
+    names = []
+    level = chain.down
+    while level:
+        names.append("、".join(n.person.name for n in level))
+        level = tuple(c for n in level for c in n.children)
+    console.print(f"转介绍链：{root_name} → " + " → ".join(names), markup=False)

@@ -4,6 +4,9 @@ bot/cli/common.py never read as markup."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -15,7 +18,20 @@ from bot.domain import SuggestionResult
 from bot.services.customers import CustomerProfile, merged_notice
 from scripts_lib import CATEGORY_LABELS
 
+if TYPE_CHECKING:
+    from bot.pipeline.runtime import Runtime
+    from bot.services.access import Principal
+
 STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
+EVENT_LABELS = {
+    "contact_added": "添加好友",
+    "friend_request": "好友申请",
+    "stage_changed": "阶段变化",
+    "converted": "成交",
+    "purchase": "购买",
+    "attributed": "渠道归因",
+    "referral_set": "登记介绍人",
+}
 
 
 def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Panel:
@@ -58,6 +74,14 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
         for t in result.tags:
             tags.add_row(f"{t.category}/{t.name}", t.evidence)
         parts.append(tags)
+    for action in result.next_actions:
+        what = action.product or action.script_id or ""
+        parts.append(
+            Group(
+                Text.assemble(("下一步建议 ", "bold green"), (what, "bold"), f"  {action.reason}"),
+                *([Text(action.script_text)] if action.script_text else []),
+            )
+        )
     footer = f"模式: {result.mode} · {result.latency_ms:.0f} ms"
     if result.note:
         footer += f" · {result.note}"
@@ -66,7 +90,9 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
     return Panel(Group(*parts), title=Text(title), title_align="left", border_style="cyan")
 
 
-def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:
+def profile_panel(
+    profile: CustomerProfile, *, timezone: str, extra: Sequence[RenderableType] = ()
+) -> Panel:
     c = profile.customer
     head = Text.assemble(
         (c.name or "(未命名)", "bold"),
@@ -89,5 +115,39 @@ def profile_panel(profile: CustomerProfile, *, timezone: str) -> Panel:
     timeline.add_column("内容", ratio=1)
     for e in profile.timeline:
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
-        timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(e.text, 80))
-    return Panel(Group(head, ids, tags, timeline), title="客户档案", title_align="left")
+        text = EVENT_LABELS.get(e.text, e.text) if e.kind == "event" else e.text
+        timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(text, 80))
+    return Panel(Group(head, ids, tags, *extra, timeline), title="客户档案", title_align="left")
+
+
+METHOD_LABELS = {"greeting": "好友验证语", "channel_param": "渠道参数", "import": "导入"}
+METHOD_LABELS |= {"manual": "手动"}
+
+
+def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[RenderableType]:
+    """Profile fields, where the customer came from (campaign, referrer) and the
+    next-best-action cards, for ``profile_panel``."""
+    from bot.services import campaigns, fields, next_actions, referrals
+
+    with rt.db.session() as session:
+        values = [v for v in fields.of_customer(session, principal, customer_id) if v.value]
+        attribution = campaigns.attribution(session, principal, customer_id)
+        chain = referrals.chain(session, principal, customer_id)
+    lines: list[RenderableType] = []
+    if values:
+        lines.append(Text("资料: " + "  ".join(f"{v.spec.name} {v.text}" for v in values)))
+    if attribution is not None:
+        c = attribution.code
+        how = METHOD_LABELS.get(attribution.method, attribution.method)
+        lines.append(
+            Text(f"来源: 「{c.campaign}」· {c.channel} · {c.adviser_name}（{c.code}，{how}）")
+        )
+    if chain.up:
+        up = " ← ".join(p.name or f"#{p.id}" for p in chain.up)
+        lines.append(Text(f"介绍人: {up}"))
+    if chain.down:
+        lines.append(Text(f"介绍了: {'、'.join(n.person.name or '-' for n in chain.down)}"))
+    for action in next_actions.for_customer(rt, principal, customer_id):
+        what = action.product or action.script_id or ""
+        lines.append(Text.assemble(("下一步建议 ", "bold green"), f"{what}：{action.reason}"))
+    return lines

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.crm.oneid import parse_datetime
+from bot.crm.dates import parse_datetime
 from bot.errors import EXPECTED_ERRORS, InputError
 from bot.store import conversions as conv_repo
 from knowledge.files import read_table

@@ -10,6 +10,8 @@ Rules file::
         match:                       # optional profile filter, all must hold
           industry: insurance        # also stage, lifecycle, source, city, product, adviser
           tags: [有孩子]              # confirmed tags, all required
+          fields: {预算: ">=5000", 职业: [教师, 医生]}   # declared profile fields: a value
+                                     # (=), "OP value" (>= <= > < !=) or a list (one of)
         action: remind               # remind (default) | mark_silent
         script: INS-CARE-1           # suggested script (filled in `followups list`)
         note: "{customer_name} 生日 {date}"
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,6 +54,7 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
+from bot.crm.segments import matching
 from bot.crm.variables import script_values
 from bot.errors import InputError
 from bot.settings import AssistantSettings
@@ -135,10 +139,15 @@ class MatchRow(RowModel):
     adviser: FlatValue = None
     #: Confirmed tags, all required.
     tags: FlatValue = None
+    #: Declared profile fields: name -> a value, "OP value", or a list of values.
+    fields: dict[str, FlatValue] | None = None
 
 
-#: The profile fields a rule can match on.
-MATCH_FIELDS: tuple[str, ...] = tuple(MatchRow.model_fields)
+#: The built-in profile fields a rule can match on, each with a value or a list of values
+#: (declared profile fields go under ``fields``, a mapping).
+MATCH_FIELDS: tuple[str, ...] = tuple(f for f in MatchRow.model_fields if f != "fields")
+#: A condition on a profile field that starts with a comparison.
+_COMPARED = re.compile(r"^\s*(!=|>=|<=|>|<|=)")
 
 
 class RuleRow(RowModel):
@@ -230,8 +239,14 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
     return rules
 
 
-def matches(rule: Rule, customer: CustomerFacts) -> bool:
+def matches(rule: Rule, customer: CustomerFacts, by_fields: set[int] | None = None) -> bool:
+    """Whether the customer meets the rule's match; ``by_fields`` are the customers
+    meeting its ``fields`` conditions (``field_matches``)."""
     for key, wanted in rule.match.items():
+        if key == "fields":
+            if by_fields is not None and customer.id not in by_fields:
+                return False
+            continue
         if key == "tags":
             needed = {str(w) for w in wanted} if isinstance(wanted, list) else {str(wanted)}
             if not needed <= customer.tags:
@@ -242,6 +257,25 @@ def matches(rule: Rule, customer: CustomerFacts) -> bool:
         if value is None or str(value) not in allowed:
             return False
     return True
+
+
+def field_matches(
+    session: Session, conditions: Mapping[str, Any], today: date, rule_id: str
+) -> set[int]:
+    """The customers meeting a rule's ``fields`` conditions (one query per value)."""
+    found: set[int] | None = None
+    for name, wanted in conditions.items():
+        values = wanted if isinstance(wanted, list) else [wanted]
+        ids: set[int] = set()
+        for value in values:
+            text = str(value)
+            op = "" if _COMPARED.match(text) else "="
+            try:
+                ids |= set(matching(session=session, filters=[f"{name}{op}{text}"], today=today))
+            except InputError as exc:
+                raise InputError(f"follow-up rule {rule_id}: {exc}") from exc
+        found = ids if found is None else found & ids
+    return found if found is not None else set()
 
 
 # --------------------------------------------------------------------------- dates
@@ -318,8 +352,10 @@ def run_rules(
             )
     reminders = silent = done = 0
     for rule in rules:
+        fields = rule.match.get("fields")
+        by_fields = field_matches(session, fields, today, rule.id) if fields else None
         for customer in customers:
-            if not matches(rule, customer):
+            if not matches(rule, customer, by_fields):
                 continue
             own = events.get((customer.id, rule.event_type or ""), [])
             for anchor in _occurrences(rule, customer, own, today, tz):

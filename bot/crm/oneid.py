@@ -9,8 +9,9 @@ are always made by a person (``siyu customers merge``) and can be undone.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -29,12 +30,17 @@ from sqlalchemy import String
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from bot.crm.dates import parse_date, parse_datetime
+from bot.crm.fields import parse_value
 from bot.errors import InputError
+from bot.store import fields as fields_repo
 from bot.store import identities as identities_repo
 from bot.store import merges as merges_repo
-from bot.store.identities import CustomerRow, ImportStats
+from bot.store.fields import FieldSpec, Parsed
+from bot.store.identities import CustomerRow, ImportStats, TableRow
 from bot.store.models import Customer, Identity
 from bot.store.records import MergeRecord
+from knowledge import files
 from knowledge.files import read_table
 from knowledge.rows import Problem, problems_of, stripped_text
 from scripts_lib import canonical_industry, stage_code
@@ -53,6 +59,9 @@ IDENTITY_COLUMNS: dict[str, str] = {
 STRONG_KINDS: tuple[str, ...] = ("phone", "unionid")
 PROFILE_COLUMNS = ("name", "adviser_id", "industry", "stage", "product", "city", "source")
 OTHER_COLUMNS = ("customer_id", "birthday", "tags", "added_at")
+#: Growth columns: the referrer (a customer id or any identity value, of a customer in the
+#: store or on another line of the file) and the campaign entry code the contact came by.
+GROWTH_COLUMNS = ("referred_by", "campaign_code")
 #: Other names of the columns (after lower-casing, spaces as ``_``): the English
 #: shorthands and the Chinese headers a CRM or a spreadsheet uses.
 _ALIASES = {
@@ -103,7 +112,20 @@ _ALIASES = {
     "会员编号": "member_id",
     "会员id": "member_id",
     "crm编号": "crm_id",
+    "介绍人": "referred_by",
+    "推荐人": "referred_by",
+    "渠道码": "campaign_code",
+    "entry_code": "campaign_code",
 }
+#: Every column name (and alias) an import file gives a meaning: a profile field may not
+#: be called one of these.
+IMPORT_COLUMN_NAMES: tuple[str, ...] = (
+    *PROFILE_COLUMNS,
+    *OTHER_COLUMNS,
+    *GROWTH_COLUMNS,
+    *IDENTITY_COLUMNS,
+    *_ALIASES,
+)
 _DIGITS = re.compile(r"\d+")
 
 
@@ -228,21 +250,38 @@ class CustomerFileRow(BaseModel):
             raise ValueError(f"added_at {text!r} is not a date or date-time") from None
 
 
-def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[CustomerRow]:
-    """Parse and validate an import file (one ``CustomerFileRow`` per line); every
-    problem is reported at once, with its line."""
-    rows = read_table(path, aliases=_ALIASES)
+def read_customer_file(
+    path: Path,
+    *,
+    timezone: str = "Asia/Shanghai",
+    profile_fields: Sequence[FieldSpec] = (),
+) -> list[CustomerRow]:
+    """Parse and validate an import file (one ``CustomerFileRow`` per line, the declared
+    ``profile_fields`` as columns too); every problem is reported at once, with its
+    line."""
+    declared = {f.name: f for f in profile_fields}
+    aliases = _ALIASES | {
+        f.name.lower(): f.name for f in profile_fields if f.name.lower() != f.name
+    }
+    rows = read_table(path, aliases=aliases)
     tz = ZoneInfo(timezone)
     problems: list[Problem] = []
     parsed: list[CustomerRow] = []
     seen: dict[tuple[str, str], int] = {}
-    known = set(PROFILE_COLUMNS) | set(OTHER_COLUMNS) | set(IDENTITY_COLUMNS)
+    known = (
+        set(PROFILE_COLUMNS)
+        | set(OTHER_COLUMNS)
+        | set(GROWTH_COLUMNS)
+        | set(IDENTITY_COLUMNS)
+        | set(declared)
+    )
     columns = {c for _, cells in rows for c in cells}  # a short row lacks the last ones
     unknown = sorted(c for c in columns if c not in known and not c.startswith("id:") and c)
     if unknown:
+        everything = [*OTHER_COLUMNS, *PROFILE_COLUMNS, *GROWTH_COLUMNS, *IDENTITY_COLUMNS]
         raise InputError(
             f"{path.name}: unknown column(s) {', '.join(unknown)}; known columns:"
-            f" {', '.join([*OTHER_COLUMNS, *PROFILE_COLUMNS, *IDENTITY_COLUMNS])}, id:KIND"
+            f" {', '.join([*everything, *declared])}, id:KIND"
         )
     bad_kinds = sorted(
         c for c in columns if c.startswith("id:") and not 0 < len(c) - 3 <= _MAX_CHARS["kind"]
@@ -254,6 +293,16 @@ def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[C
         )
     for line, cells in rows:
         given = {column: value for column, value in cells.items() if value}
+        values: dict[str, Parsed] = {}
+        for name in [c for c in given if c in declared]:
+            text = given.pop(name)
+            try:
+                values[name] = parse_value(declared[name], text)
+            except InputError as exc:
+                problems.append(Problem(line, "", str(exc)))
+        growth = {c: given.pop(c) for c in GROWTH_COLUMNS if c in given}
+        if "campaign_code" in growth:
+            growth["campaign_code"] = growth["campaign_code"].strip().upper().replace("-", "")
         row: CustomerFileRow | None = None
         failed: set[object] = set()
         try:
@@ -293,6 +342,9 @@ def read_customer_file(path: Path, *, timezone: str = "Asia/Shanghai") -> list[C
                 identities=tuple(identities),
                 tags=row.tags,
                 added_at=row.added_at,
+                field_values=values,
+                referred_by=growth.get("referred_by"),
+                campaign_code=growth.get("campaign_code"),
             )
         )
     if problems:
@@ -310,7 +362,8 @@ def _is_identity(column: str) -> bool:
 def import_customer_file(
     *, session: Session, path: Path, actor: str, timezone: str = "Asia/Shanghai"
 ) -> ImportStats:
-    rows = read_customer_file(path, timezone=timezone)
+    declared = fields_repo.list_fields(session=session)
+    rows = read_customer_file(path, timezone=timezone, profile_fields=declared)
     return identities_repo.import_customers(
         session=session, rows=rows, actor=actor, source_name=path.name
     )
@@ -324,32 +377,6 @@ def parse_customer_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= MAX_CUSTOMER_ID else None
-
-
-def parse_date(text: str) -> date:
-    """``2026-02-28``, ``2026/2/28``, ``2026.2.28``, ``20260228`` or ``2026年2月28日``."""
-    text = text.strip()
-    if re.fullmatch(r"\d{8}", text):
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
-    if m is None:
-        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[ T].*", text)  # a date-time cell
-    if m is None:
-        raise ValueError(text)
-    return date(int(m[1]), int(m[2]), int(m[3]))
-
-
-def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
-    """A date (local midnight) or an ISO date-time; naive values are local time.
-    Returned in UTC (the store keeps UTC: SQLite drops the offset)."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        value = datetime.combine(parse_date(text), time())
-    try:
-        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01 local time is before year 1 in UTC
-        raise ValueError(f"{text!r} is out of range") from exc
 
 
 # --------------------------------------------------------------------------- merges
@@ -410,3 +437,45 @@ def merge(*, session: Session, keep: int, merge: int, actor: str, reason: str = 
 
 def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
     return merges_repo.unmerge(session=session, merge_id=merge_id, actor=actor)
+
+
+# --------------------------------------------------------------------------- export
+def write_customer_file(path: Path, rows: Sequence[TableRow], *, fields: Sequence[str]) -> None:
+    """Customers in the import format (CSV or XLSX by the suffix): what
+    ``siyu customers import`` reads back (text cells formula-protected)."""
+    kinds = sorted({kind for r in rows for kind, _ in r.identities})
+    identity_columns = [k if k in IDENTITY_COLUMNS else f"id:{k}" for k in kinds]
+    header = [
+        "customer_id",
+        *PROFILE_COLUMNS,
+        "birthday",
+        "added_at",
+        "tags",
+        *GROWTH_COLUMNS,
+        *identity_columns,
+        *fields,
+    ]
+
+    def line(r: TableRow) -> list[object]:
+        ids: dict[str, list[str]] = {}
+        for kind, value in r.identities:
+            ids.setdefault(kind, []).append(value)
+        return [
+            r.customer_id,
+            *(r.profile[c] for c in PROFILE_COLUMNS),
+            r.profile["birthday"],
+            r.profile["added_at"],
+            ";".join(r.tags),
+            r.referred_by or "",
+            r.campaign_code or "",
+            *(ids.get(k, [""])[0] for k in kinds),  # one value per kind fits a column
+            *(r.fields.get(f, "") for f in fields),
+        ]
+
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        files.write_xlsx(path, header, (line(r) for r in rows), title="customers")
+    elif suffix == ".csv":
+        files.write_csv(path, header, (line(r) for r in rows))
+    else:
+        raise InputError(f"{path.name}: 只能导出为 .csv 或 .xlsx")

@@ -6,31 +6,47 @@ A filter is ``FIELD OP VALUE``; a segment's filters must all hold::
     tag=有孩子            tag!=已投保              (confirmed tags)
     event=appointment    event!=purchase          (has / has not an event of that type)
     spent>=5000          orders>=2                (sum / count of transactions)
+    age>=30                                       (whole years, from the birthday)
+    预算>=5000            职业=教师                 (declared profile fields)
 
-Profile fields: industry, stage, lifecycle, source, adviser, city, product, name.
+Built-in profile fields: industry, stage, lifecycle, source, adviser, city, product, name.
+Declared profile fields (the profile fields file, bot/crm/fields.py) compare by their
+type: number and money as numbers, date as dates (2026-01-31), choice and text with
+= / !=. The same language is used by the next-best-action rules (bot/crm/next_actions.py)
+and the ``fields`` of a follow-up rule's match.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 
 from sqlalchemy.orm import Session
 
+from bot.crm.fields import parse_value
 from bot.errors import InputError
+from bot.store import fields as fields_repo
 from bot.store import segments as repo
+from bot.store.fields import FieldSpec
 from bot.store.segments import NUMERIC_FIELDS, PROFILE_FIELDS, Condition, SegmentRecord
 
-_FILTER = re.compile(r"^\s*([a-z_]+)\s*(!=|>=|<=|=|>|<)\s*(.+?)\s*$")
+_FILTER = re.compile(r"^\s*([^\s=!<>]+)\s*(!=|>=|<=|=|>|<)\s*(.+?)\s*$")
+#: Names a declared profile field may not take (they mean something in filters already).
+BUILT_IN = (*PROFILE_FIELDS, "tag", "event", *NUMERIC_FIELDS)
 
 
-def parse_filter(text: str) -> Condition:
+def parse_filter(text: str, fields: Mapping[str, FieldSpec] | None = None) -> Condition:
+    """One ``FIELD OP VALUE`` filter; ``fields`` are the declared profile fields by name."""
     m = _FILTER.match(text)
     if m is None:
         raise InputError(f"filter {text!r} is not FIELD OP VALUE (e.g. tag=有孩子, spent>=1000)")
     field, op, value = m.groups()
-    if field not in PROFILE_FIELDS and field not in ("tag", "event", *NUMERIC_FIELDS):
-        known = ", ".join([*PROFILE_FIELDS, "tag", "event", *NUMERIC_FIELDS])
+    declared = (fields or {}).get(field)
+    if declared is not None and field not in BUILT_IN:
+        return _field_condition(text, declared, op, value)
+    if field not in BUILT_IN:
+        known = ", ".join([*BUILT_IN, *(fields or {})])
         raise InputError(f"filter {text!r}: unknown field {field!r}; known: {known}")
     if field in NUMERIC_FIELDS:
         try:
@@ -42,17 +58,51 @@ def parse_filter(text: str) -> Condition:
     return Condition(field=field, op=op, value=value)
 
 
-def parse_filters(texts: Sequence[str]) -> list[Condition]:
+def _field_condition(text: str, spec: FieldSpec, op: str, value: str) -> Condition:
+    if spec.type in ("choice", "text") and op not in ("=", "!="):
+        raise InputError(f"filter {text!r}: {spec.name} can only be compared with = or !=")
+    try:
+        parsed = parse_value(spec, value)
+    except InputError as exc:
+        raise InputError(f"filter {text!r}: {exc}") from exc
+    stored = parsed.day.isoformat() if parsed.day is not None else parsed.value
+    if parsed.number is not None:
+        stored = repr(parsed.number)
+    return Condition(field=spec.name, op=op, value=stored, field_type=spec.type)
+
+
+def parse_filters(
+    texts: Sequence[str], fields: Mapping[str, FieldSpec] | None = None
+) -> list[Condition]:
     problems: list[str] = []
     out: list[Condition] = []
     for t in texts:
         try:
-            out.append(parse_filter(t))
+            out.append(parse_filter(t, fields))
         except InputError as exc:
             problems.append(str(exc))
     if problems:
         raise InputError(f"{len(problems)} bad filter(s)", problems)
     return out
+
+
+def declared_fields(session: Session) -> dict[str, FieldSpec]:
+    """The active profile fields, by name (what filters may name besides the built-ins)."""
+    return {f.name: f for f in fields_repo.list_fields(session=session)}
+
+
+def matching(
+    *,
+    session: Session,
+    filters: Sequence[str],
+    customer_ids: Sequence[int] | None = None,
+    today: date | None = None,
+) -> list[int]:
+    """Visible customers (of ``customer_ids``) meeting every filter."""
+    conditions = parse_filters(filters, declared_fields(session))
+    return repo.matching_customer_ids(
+        session=session, conditions=conditions, customer_ids=customer_ids, today=today
+    )
 
 
 def add_segment(
@@ -62,15 +112,15 @@ def add_segment(
         raise InputError("a segment needs a name")
     if not filters:
         raise InputError("a segment needs at least one --filter")
-    parse_filters(filters)
+    parse_filters(filters, declared_fields(session))
     return repo.save_segment(
         session=session, name=name.strip(), filters=filters, description=description, actor=actor
     )
 
 
-def members(*, session: Session, name: str) -> list[int]:
+def members(*, session: Session, name: str, today: date | None = None) -> list[int]:
     segment = repo.get_segment(session=session, name=name)
-    return repo.matching_customer_ids(session=session, conditions=parse_filters(segment.filters))
+    return matching(session=session, filters=segment.filters, today=today)
 
 
 def count(*, session: Session, name: str) -> int:

@@ -21,10 +21,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy.orm import Session
 
+from bot.crm import next_actions
+from bot.crm.next_actions import RulesSource
 from bot.crm.variables import script_values
 from bot.domain import (
     IncomingMessage,
     KnowledgeSuggestion,
+    NextActionSuggestion,
     ScriptSuggestion,
     SuggestionResult,
     TagSuggestion,
@@ -33,7 +36,7 @@ from bot.errors import LLMError
 from bot.learning import effectiveness
 from bot.learning.bandit import Arm, ThompsonSampler
 from bot.learning.effectiveness import StatsCache
-from bot.pipeline import outcomes
+from bot.pipeline import outcomes, profiling
 from bot.pipeline.kb import KnowledgeBase
 from bot.pipeline.library import ScriptHit, ScriptLibrary
 from bot.pipeline.llm import LLMClient
@@ -43,15 +46,17 @@ from bot.pipeline.replies import learn_from_reply
 from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import campaigns as campaigns_repo
 from bot.store import customers as customers_repo
 from bot.store import messages as messages_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
-from bot.store.records import CustomerRecord, MessageRecord
+from bot.store.records import AdviserRecord, CustomerRecord, MessageRecord
 from bot.vocab import SuggestionMode
 from knowledge import Embedder
 from knowledge.text import storable
 from scripts_lib.matching import canonical
+from scripts_lib.model import ANY_INDUSTRY
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,8 @@ HISTORY_MESSAGES = 6
 VECTOR_CACHE = 4096
 #: The reason of a script that answered similar customer messages before.
 SIMILAR_USES = "相似问题已用过 {n} 次"
+#: A referrer is looked for in a contact's first few messages (「张丽介绍我来的」).
+EARLY_MESSAGES = 3
 #: Longest display names the store keeps (customer / adviser name, group topic).
 _DISPLAY_CHARS = {"contact_name": 100, "adviser_name": 100, "room_topic": 200}
 
@@ -99,6 +106,12 @@ class Context:
     #: The customer's previous messages within ``[context]``: ``(message id, text)``,
     #: oldest first (bot.settings.ContextSettings).
     recent: tuple[tuple[int, str], ...] = ()
+    #: The customer's adviser with their persona (signature, tone notes).
+    adviser: AdviserRecord | None = None
+    #: The welcome script of the campaign the customer came by (new contacts get it first).
+    campaign_welcome: str | None = None
+    #: How many of the customer's messages came before this one (up to HISTORY_MESSAGES).
+    seen: int = 0
 
 
 class Assistant:
@@ -115,6 +128,7 @@ class Assistant:
         on_handled: HandledHook | None = None,
         stats: StatsCache | None = None,
         rng: random.Random | None = None,
+        rules: RulesSource | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -133,6 +147,8 @@ class Assistant:
         self._sampler = ThompsonSampler(rng=rng, exploration=settings.ranking.exploration)
         self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
+        #: The next-best-action rules (re-read when their file changes).
+        self.rules = rules or RulesSource(None)
 
     # ------------------------------------------------------------------ queries
     def suggest(
@@ -153,6 +169,11 @@ class Assistant:
         # Its result quotes the text and must encode as UTF-8 JSON (see ``_storable``).
         return self._suggest(storable(text), ctx)
 
+    def next_actions_for(self, customer_id: int) -> tuple[NextActionSuggestion, ...]:
+        """The next-best-action cards for a customer now (the sidebar's card)."""
+        ctx = self._context(industry=None, customer_id=customer_id, new_contact=False)
+        return self._next_actions(ctx)
+
     def _context(
         self,
         *,
@@ -163,7 +184,8 @@ class Assistant:
         at: datetime | None = None,
     ) -> Context:
         customer = None
-        adviser_name = None
+        adviser = None
+        welcome = None
         history: tuple[tuple[str, str], ...] = ()
         recent: tuple[tuple[int, str], ...] = ()
         seen = 0
@@ -174,7 +196,10 @@ class Assistant:
                     adviser = customers_repo.get_adviser(
                         session=session, adviser_id=customer.adviser_id
                     )
-                    adviser_name = adviser.name if adviser else None
+                if customer.entry_code_id is not None:
+                    welcome = campaigns_repo.get_code(
+                        session=session, code_id=customer.entry_code_id
+                    ).welcome_script_id
                 previous = messages_repo.recent_messages(
                     session=session,
                     customer_id=customer_id,
@@ -193,13 +218,16 @@ class Assistant:
             or (customer.industry if customer else None)
             or self._settings.assistant.default_industry,
             customer=customer,
-            adviser_name=adviser_name,
+            adviser_name=adviser.shown_name if adviser else None,
             # Without a customer there is no history to judge by: not a new contact.
             new_contact=new_contact
             if new_contact is not None
             else (customer is not None and seen == 0),
             history=history,
             recent=recent,
+            adviser=adviser,
+            campaign_welcome=welcome,
+            seen=seen,
         )
 
     def _suggest(
@@ -239,7 +267,8 @@ class Assistant:
                 categories=OPENING_CATEGORIES,
                 query_vector=searched,
             )
-            hits = _merge_opening(self._rank(opening), hits, rset.top_scripts)
+            opening = self._campaign_welcome(ctx, self._rank(opening))
+            hits = _merge_opening(opening, hits, rset.top_scripts)
         scripts = tuple(self._fill(h, ctx) for h in hits)
         knowledge = tuple(
             self._kb.search(
@@ -255,6 +284,7 @@ class Assistant:
             )
         )
         reply, citations, mode, note = self._draft(query, ctx, knowledge, hits)
+        actions = self._next_actions(ctx)
         return SuggestionResult(
             scripts=scripts,
             knowledge=knowledge,
@@ -265,6 +295,7 @@ class Assistant:
             citations=citations,
             note=note,
             customer_id=ctx.customer.id if ctx.customer else None,
+            next_actions=actions,
         )
 
     def _with_context(self, query: str, vector: np.ndarray, ctx: Context) -> np.ndarray:
@@ -302,6 +333,51 @@ class Assistant:
             self._vectors.move_to_end(message_id)
             while len(self._vectors) > VECTOR_CACHE:
                 self._vectors.popitem(last=False)
+
+    def _campaign_welcome(self, ctx: Context, opening: list[ScriptHit]) -> list[ScriptHit]:
+        """The welcome script of the customer's campaign first (when approved)."""
+        sid = ctx.campaign_welcome
+        if sid is None:
+            return opening
+        script = self._library.get([sid]).get(sid)
+        if script is None or script.status != "approved":
+            return opening
+        if script.industry not in (ctx.industry, ANY_INDUSTRY):  # another industry's welcome
+            return opening
+        top = max((h.score for h in opening), default=1.0)
+        return [ScriptHit(script=script, score=top), *(h for h in opening if h.script.id != sid)]
+
+    def _next_actions(self, ctx: Context) -> tuple[NextActionSuggestion, ...]:
+        """The next-best-action cards for the customer (rules that apply now)."""
+        rules = self.rules.rules()
+        if ctx.customer is None or not rules:
+            return ()
+        today = datetime.now(ZoneInfo(self._settings.timezone)).date()
+        with self._db.session() as session:
+            found = next_actions.applicable(
+                session=session,
+                rules=rules,
+                customer=ctx.customer,
+                today=today,
+                limit=self._settings.next_actions.max_cards,
+            )
+        scripts = self._library.get([a.script_id for a in found if a.script_id])
+        out = []
+        for action in found:
+            script = scripts.get(action.script_id or "")
+            text = None
+            if script is not None and script.status == "approved":
+                text = self._fill(ScriptHit(script=script, score=0.0), ctx).text
+            out.append(
+                NextActionSuggestion(
+                    rule=action.rule,
+                    product=action.product,
+                    script_id=action.script_id if text is not None else None,
+                    script_text=text,
+                    reason=action.reason,
+                )
+            )
+        return tuple(out)
 
     def _rank(self, hits: list[ScriptHit]) -> list[ScriptHit]:
         """Evidence on top of relevance (settings [ranking]): each A/B variant group is
@@ -364,12 +440,16 @@ class Assistant:
 
     def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
         filled = fill(hit.script.body, self._values(hit, ctx))
+        text = filled.text
+        signature = ctx.adviser.signature if ctx.adviser else ""
+        if ctx.new_contact and hit.script.category == "welcome" and signature:
+            text = f"{text}\n{signature}"
         return ScriptSuggestion(
             id=hit.script.id,
             title=hit.script.title,
             category=hit.script.category,
             score=hit.score,
-            text=filled.text,
+            text=text,
             missing=filled.missing,
             reason=self._reason(hit),
         )
@@ -408,6 +488,7 @@ class Assistant:
             scripts=[fill(h.script.body, self._values(h, ctx, for_prompt=True)).text for h in hits],
             customer_city=customer.city if customer else None,
             product=customer.product if customer else None,
+            adviser_tone=ctx.adviser.tone if ctx.adviser else None,
         )
         try:
             draft = self._llm.draft_reply(request)
@@ -553,6 +634,26 @@ class Assistant:
                 log.exception("processing pending message %s failed", m.msg_id)
         return done
 
+    def _observe(self, message_id: int, text: str, ctx: Context) -> profiling.Observed:
+        """Attribution by entry code, a referrer named, profile values stated
+        (bot.pipeline.profiling). Never raises: suggesting matters more."""
+        if ctx.customer is None or not text.strip():
+            return _nothing_observed()
+        try:
+            with self._db.session() as session:
+                return profiling.observe(
+                    session,
+                    customer=ctx.customer,
+                    text=text[:MAX_QUERY_CHARS],
+                    message_id=message_id,
+                    industry=ctx.industry,
+                    first_message=ctx.seen == 0,
+                    early=ctx.seen < EARLY_MESSAGES,
+                )
+        except Exception:
+            log.exception("profiling message %s failed", message_id)
+            return _nothing_observed()
+
     def _process(
         self,
         message_id: int,
@@ -569,6 +670,15 @@ class Assistant:
             before_message_id=message_id,
             at=at,
         )
+        observed = self._observe(message_id, text, ctx)
+        if observed.code is not None:  # the campaign's welcome script comes first now
+            ctx = self._context(
+                industry=None,
+                customer_id=customer_id,
+                new_contact=ctx.new_contact,
+                before_message_id=message_id,
+                at=at,
+            )
         result = self._suggest(text, ctx, message_id=message_id)
         with self._db.session() as session:
             if customer_id is not None:
@@ -717,6 +827,10 @@ def recent_context(
             if len(found) >= limit:
                 break
     return tuple(reversed(found))
+
+
+def _nothing_observed() -> profiling.Observed:
+    return profiling.Observed()
 
 
 def _storable(message: IncomingMessage) -> IncomingMessage:

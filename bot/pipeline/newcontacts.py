@@ -1,9 +1,12 @@
 """A new friend (a friend request or a confirmed new contact), independent of the channel.
 
 The customer and its channel identity are created, the request's verification message
-("hello") is logged as the customer's first message, and ice-breaker / welcome
-suggestions are stored for the adviser. Optionally (off by default) one approved welcome
-script is returned for automatic sending, rate-limited per adviser.
+("hello") is logged as the customer's first message — an entry code in it attributes
+the contact to its campaign and adviser, a referrer named in it is suggested
+(bot.pipeline.profiling) — and ice-breaker / welcome suggestions are stored for the
+adviser. Optionally (off by default) one approved welcome script is returned for
+automatic sending, rate-limited per adviser: the contact's campaign's welcome script, or
+else ``[wechaty] welcome_script_id``, signed with the adviser's persona signature.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bot.domain import IncomingMessage, SuggestionResult
 from bot.pipeline.assistant import OPENING_CATEGORIES, Assistant
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import campaigns as campaigns_repo
 from bot.store import customers as customers_repo
 from bot.store import messages as messages_repo
 from bot.store import scripts as scripts_repo
@@ -148,9 +152,9 @@ class NewContactFlow:
             result = self._opening(customer_id, logged.id, contact.adviser_id)
         welcome = Welcome(created=True, customer_id=customer_id, result=result)
         if may_send and self._welcome_script_id:
-            text = self._welcome_text(customer_id)
+            sid, text = self._welcome_text(customer_id)
             if text is not None and self._limiter.allow(contact.adviser_id):
-                welcome = replace(welcome, auto_text=text, auto_script_id=self._welcome_script_id)
+                welcome = replace(welcome, auto_text=text, auto_script_id=sid)
             elif text is not None:
                 log.warning("welcome to %s not sent: rate limit reached", contact.contact_id)
         return welcome
@@ -172,13 +176,22 @@ class NewContactFlow:
             )
         return replace(result, suggestion_id=saved.id)
 
-    def _welcome_text(self, customer_id: int) -> str | None:
-        """The configured welcome script, filled; None (and a warning) if it is not an
-        approved script or a variable cannot be filled: never send a placeholder."""
+    def _welcome_text(self, customer_id: int) -> tuple[str, str | None]:
+        """The welcome script to send and its text, filled and signed: the campaign's
+        (when the contact came by one and it is approved), else the configured one. No
+        text (and a warning) if it is not an approved script or a variable cannot be
+        filled: never send a placeholder."""
         sid = self._welcome_script_id
         with self._db.session() as session:
-            script = scripts_repo.get_scripts(session=session, ids=[sid]).get(sid)
             customer = customers_repo.get_customer(session=session, customer_id=customer_id)
+            if customer.entry_code_id is not None:
+                code = campaigns_repo.get_code(session=session, code_id=customer.entry_code_id)
+                campaign_sid = code.welcome_script_id
+                if campaign_sid:
+                    found = scripts_repo.get_scripts(session=session, ids=[campaign_sid])
+                    if campaign_sid in found and found[campaign_sid].status == "approved":
+                        sid = campaign_sid
+            script = scripts_repo.get_scripts(session=session, ids=[sid]).get(sid)
             adviser = (
                 customers_repo.get_adviser(session=session, adviser_id=customer.adviser_id)
                 if customer.adviser_id
@@ -186,7 +199,7 @@ class NewContactFlow:
             )
         if script is None or script.status != "approved":
             log.warning("welcome script %s is missing or not approved: not sent", sid)
-            return None
+            return sid, None
         filled = fill(
             script.body,
             script_values(
@@ -194,12 +207,13 @@ class NewContactFlow:
                 today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
                 deadline=script.deadline,
                 customer_name=customer.name,
-                adviser_name=adviser.name if adviser else None,
+                adviser_name=adviser.shown_name if adviser else None,
                 product=customer.product,
                 city=customer.city,
             ),
         )
         if filled.missing:
             log.warning("welcome script %s not sent: cannot fill %s", sid, filled.missing)
-            return None
-        return filled.text
+            return sid, None
+        signature = adviser.signature if adviser else ""
+        return sid, f"{filled.text}\n{signature}" if signature else filled.text

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.crm.next_actions import RulesSource
 from bot.crm.scheduler import FollowupScheduler
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.changes import ChangeFollower, changed_vectors
@@ -185,6 +186,9 @@ def open_runtime(
         tagger=tagger,
         llm=llm,
         on_handled=events.message_handled,
+        rules=RulesSource(
+            Path(settings.next_actions.rules_file) if settings.next_actions.rules_file else None
+        ),
     )
     runtime = Runtime(
         settings=settings,

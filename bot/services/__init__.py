@@ -4,4 +4,6 @@ audit log (``audit``) and raises domain errors (``bot.errors``); fronts only par
 render. One module per concept: customers, privacy (data-subject requests), merges (OneID),
 tags, scripts, knowledge, suggestions, messages, conversions, followups, segments,
 reports, users; uploads (files held for the console) and jobs (long work started from
-the console)."""
+the console); campaigns (entry codes, attribution, the campaign report), referrals,
+fields (profile fields and the values stated in messages), next_actions, advisers
+(personas, an adviser's own numbers)."""

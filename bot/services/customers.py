@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 
 from bot.crm import oneid
 from bot.crm import reports as crm_reports
+from bot.crm import segments as crm_segments
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
 from bot.services.industries import unused_warnings
 from bot.store import customers as customers_repo
+from bot.store import fields as fields_repo
 from bot.store import identities as identities_repo
 from bot.store import inbox as inbox_repo
 from bot.store import records
@@ -81,7 +83,9 @@ def import_file(
     the audit row ``customers.import``). The stats warn about an industry no script,
     document or tag uses (a misspelt one matches no script)."""
     require(principal)
-    rows = oneid.read_customer_file(path, timezone=timezone)
+    rows = oneid.read_customer_file(
+        path, timezone=timezone, profile_fields=fields_repo.list_fields(session=session)
+    )
     named = [r.fields.get("industry") for r in rows]
     warnings = unused_warnings(
         session,
@@ -117,3 +121,34 @@ def delete_by_identity(session: Session, principal: Principal, *, kind: str, val
     if deleted:
         audit.record(session, principal, "customer.delete", "identity", f"{kind}:{value}")
     return deleted
+
+
+def export_table(
+    session: Session,
+    principal: Principal,
+    *,
+    path: Path,
+    adviser_id: str | None = None,
+    segment: str | None = None,
+) -> int:
+    """Write the customers in scope (one adviser's, one segment's) in the import format,
+    with their profile fields, referrer and entry code; audited. How many were written."""
+    require(principal, *CUSTOMER_VIEWERS)
+    advisers = scope_of(session, principal).narrow(adviser_id)
+    members = crm_segments.members(session=session, name=segment) if segment else None
+    rows = identities_repo.customer_table(
+        session=session, adviser_ids=advisers, customer_ids=members
+    )
+    names = [f.name for f in fields_repo.list_fields(session=session)]
+    oneid.write_customer_file(path, rows, fields=names)
+    audit.record(
+        session,
+        principal,
+        "customers.export",
+        "customer",
+        "",
+        count=len(rows),
+        adviser=adviser_id,
+        segment=segment,
+    )
+    return len(rows)

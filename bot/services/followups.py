@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.crm import followups as crm_followups
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
-from bot.services.scripts import adviser_name
+from bot.services.advisers import shown_name
 from bot.settings import Settings
 
 
@@ -60,7 +60,7 @@ def reminders(
         now=now,
         timezone=settings.timezone,
         adviser_ids=advisers,
-        adviser_name=adviser_name(principal, settings),
+        adviser_name=shown_name(session, principal, settings),
         assistant=settings.assistant,
     )
     audit.record(session, principal, "reminders.view", "customer", "", count=len(found))

@@ -17,9 +17,9 @@ from bot.pipeline.privacy import mask_names, mask_pii
 from bot.pipeline.runtime import Runtime
 from bot.services import audit, uploads
 from bot.services.access import CURATORS, Principal, require
+from bot.services.advisers import shown_name
 from bot.services.industries import resolve as resolve_industry
 from bot.services.industries import unused_warnings
-from bot.settings import Settings
 from bot.store import Database
 from bot.store import examples as examples_repo
 from bot.store import scripts as scripts_repo
@@ -164,14 +164,6 @@ def remove_example(
     return removed
 
 
-def adviser_name(principal: Principal, settings: Settings) -> str:
-    """The ``{adviser_name}`` of scripts shown to ``principal``: their own display name,
-    else the configured one (empty by default: the adviser then sees 【待填:顾问称呼】,
-    never a role word that doubles 「保险顾问顾问」)."""
-    own = "" if principal.is_admin else principal.display_name
-    return own or settings.assistant.adviser_name
-
-
 def sample_values(industry: str) -> dict[str, str]:
     """The imaginary customer of a preview: the script's own industry's, else general."""
     return SAMPLE_VALUES.get(canonical_industry(industry), SAMPLE_VALUES["general"])
@@ -182,6 +174,8 @@ def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
     result, as the operator types."""
     require(principal, *CURATORS)
     today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    with rt.db.session() as session:
+        name = shown_name(session, principal, rt.settings)
     deadline = record.deadline
     if deadline is None and "deadline" in variables_in(record.body):
         stored = rt.library.get([record.id]).get(record.id)  # the form has no deadline
@@ -190,7 +184,7 @@ def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
         record.body,
         {
             **sample_values(record.industry),
-            "adviser_name": adviser_name(principal, rt.settings),
+            "adviser_name": name,
             "company": rt.settings.assistant.company,
             **date_values(today=today, deadline=deadline),
         },

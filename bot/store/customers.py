@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,19 +26,31 @@ from bot.vocab import Stage
 
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
-    """Create the adviser if unknown; update the name if it changed."""
+    """Create the adviser if unknown; update the name if the channel reports another one
+    (an empty ``name`` changes nothing)."""
     row, created = insert_or_get(
         session, Adviser(id=adviser_id, name=name), lambda: session.get(Adviser, adviser_id)
     )
     if not created and name and row.name != name:
         row.name = name
     session.flush()
-    return AdviserRecord(id=row.id, name=row.name)
+    return adviser_record(row)
 
 
 def get_adviser(*, session: Session, adviser_id: str) -> AdviserRecord | None:
     row = session.get(Adviser, adviser_id)
-    return AdviserRecord(id=row.id, name=row.name) if row else None
+    return adviser_record(row) if row else None
+
+
+def adviser_record(row: Adviser) -> AdviserRecord:
+    return AdviserRecord(
+        id=row.id,
+        name=row.name,
+        team=row.team,
+        persona_name=row.persona_name or None,
+        signature=row.signature or "",
+        tone=row.tone or "",
+    )
 
 
 def find_or_create_customer(
@@ -253,6 +265,14 @@ def _delete(session: Session, customer_id: int) -> None:
     for owned in reversed(ownership.OWNED):  # rows pointing at others' rows go first
         if _deletes(owned):
             session.execute(delete(owned.model).where(ownership.removed_rows(owned, customer_id)))
+        elif owned.delete == "detach":
+            column = ownership.owner_column(owned)
+            session.execute(
+                update(owned.model)
+                .where(ownership.rows_of(owned, customer_id))
+                .values({column.key: None})
+                .execution_options(synchronize_session=False)
+            )
     session.execute(delete(Customer).where(Customer.id == customer_id))
 
 
@@ -288,4 +308,6 @@ def customer_record(row: Customer) -> CustomerRecord:
         source=row.source,
         lifecycle=row.lifecycle,
         merged_into_id=row.merged_into_id,
+        referred_by_id=row.referred_by_id,
+        entry_code_id=row.entry_code_id,
     )

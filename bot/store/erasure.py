@@ -8,18 +8,20 @@ keeps anonymous aggregates, so funnel, revenue and script-effectiveness figures 
 change:
 
 - deleted: identities, messages (theirs, and the adviser's in their 1:1 chats), 1:1
-  conversations, customer tags, the examples learned from their messages, follow-ups and
-  their occurrences, merge records (they hold
-  copies of profile fields and the free-text reason), and the profiles that were merged
-  into this one (erased the same way first, then deleted);
+  conversations, customer tags, the examples learned from their messages, profile field
+  values and their suggestions, follow-ups and their occurrences, merge records (they
+  hold copies of profile fields and the free-text reason), and the profiles that were
+  merged into this one (erased the same way first, then deleted);
 - kept, stripped: the customer row (name, city, birthday, product cleared; industry,
-  stage, source, lifecycle, adviser and dates kept), suggestions (draft reply and any
-  text in the candidates removed; script ids and scores kept), outcomes (the adviser's
-  final text removed; kind, edit distance, replied, converted kept), events (payload
-  removed; type and time kept), transactions (order number removed; product, amount and
-  time kept), script uses (kept whole: which script, how similar, when; the message
-  pointer goes with the message), the audit log (a merge's reason removed);
-- others' rows pointing at a deleted message lose the pointer (and a tag its evidence).
+  stage, source, lifecycle, adviser, dates, referrer and entry code kept), suggestions
+  (draft reply and any text in the candidates removed; script ids and scores kept),
+  outcomes (the adviser's final text removed; kind, edit distance, replied, converted
+  kept), events (payload removed — the evidence of an attribution or a referral too;
+  type and time kept), transactions (order number removed; product, amount and time
+  kept), script uses (kept whole: which script, how similar, when; the message pointer
+  goes with the message), the audit log (a merge's reason removed);
+- others' rows pointing at a deleted message lose the pointer (and a tag its evidence);
+  the customers this one referred stay referred by the anonymised profile.
 
 Both are recorded in the audit log by the caller's actor.
 """
@@ -39,6 +41,7 @@ from bot.store.ownership import (
     Anonymise,
     Export,
     ForgetProfiles,
+    Keep,
     Owned,
     Remove,
     ScrubDetail,
@@ -188,7 +191,7 @@ def _export(
 
 
 def _count_name(policy: ownership.ErasePolicy) -> str | None:
-    return None if isinstance(policy, ScrubDetail) else policy.count
+    return None if isinstance(policy, ScrubDetail | Keep) else policy.count
 
 
 def _rowcount(result: Any) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -10,9 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError
+from bot.store import campaigns as campaigns_repo
+from bot.store import fields as fields_repo
+from bot.store import referrals as referrals_repo
+from bot.store.fields import Parsed
 from bot.store.models import (
     Adviser,
     AuditLog,
+    CampaignCode,
     Customer,
     CustomerTag,
     Event,
@@ -20,6 +25,7 @@ from bot.store.models import (
     Tag,
     TagCategory,
 )
+from bot.store.records import aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,12 @@ class CustomerRow:
     identities: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = ()
     added_at: datetime | None = None
+    #: Declared profile fields' values.
+    field_values: Mapping[str, Parsed] = field(default_factory=dict)
+    #: The referrer: a customer id or any identity value (possibly of another line).
+    referred_by: str | None = None
+    #: The campaign entry code the contact came by.
+    campaign_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,9 @@ class ImportStats:
     updated: int
     identities_added: int
     tags_added: int
+    fields_set: int = 0
+    referrals: int = 0
+    attributed: int = 0
     #: Things the importer should know (an industry nothing else uses …).
     warnings: tuple[str, ...] = ()
 
@@ -57,6 +72,7 @@ def import_customers(
     problems: list[str] = []
     created = updated = idents = tags_added = 0
     tag_ids = _tag_index(session)
+    imported: list[tuple[CustomerRow, int]] = []
     for row in rows:
         owners: dict[int, list[str]] = {}
         for kind, value in row.identities:
@@ -148,6 +164,10 @@ def import_customers(
                 )
                 tags_added += 1
         session.flush()
+        imported.append((row, customer.id))
+    # Second pass: a referrer may be on a later line of the file.
+    growth = _import_growth(session, imported, actor=actor, source_name=source_name)
+    problems += growth.problems
     if problems:
         raise InputError(f"{source_name}: {len(problems)} problem(s), nothing imported", problems)
     session.add(
@@ -160,7 +180,93 @@ def import_customers(
         )
     )
     session.flush()
-    return ImportStats(created, updated, idents, tags_added)
+    return ImportStats(
+        created,
+        updated,
+        idents,
+        tags_added,
+        fields_set=growth.fields_set,
+        referrals=growth.referrals,
+        attributed=growth.attributed,
+    )
+
+
+@dataclass
+class _Growth:
+    problems: list[str] = field(default_factory=list)
+    fields_set: int = 0
+    referrals: int = 0
+    attributed: int = 0
+
+
+def _import_growth(
+    session: Session, imported: Sequence[tuple[CustomerRow, int]], *, actor: str, source_name: str
+) -> _Growth:
+    """Profile field values, entry codes and referrers of the imported rows."""
+    out = _Growth()
+    for row, customer_id in imported:
+        evidence = f"导入 {source_name} 第 {row.line} 行"
+        for name, parsed in row.field_values.items():
+            fields_repo.set_value(
+                session=session,
+                customer_id=customer_id,
+                field=name,
+                parsed=parsed,
+                source="import",
+                evidence=evidence,
+                actor=actor,
+            )
+            out.fields_set += 1
+        if row.campaign_code:
+            code = campaigns_repo.find_code(session=session, code=row.campaign_code)
+            if code is None:
+                out.problems.append(f"line {row.line}: unknown campaign_code {row.campaign_code}")
+            elif session.get_one(Customer, customer_id).entry_code_id != code.id:
+                campaigns_repo.attribute(
+                    session=session,
+                    customer_id=customer_id,
+                    code_id=code.id,
+                    method="import",
+                    evidence=evidence,
+                    actor=actor,
+                )
+                out.attributed += 1
+        if row.referred_by:
+            referrer = _customer_by_ref(session, row.referred_by)
+            if referrer is None:
+                out.problems.append(f"line {row.line}: referred_by {row.referred_by} not found")
+                continue
+            if session.get_one(Customer, customer_id).referred_by_id == referrer:
+                continue
+            try:
+                referrals_repo.set_referrer(
+                    session=session,
+                    customer_id=customer_id,
+                    referrer_id=referrer,
+                    method="import",
+                    evidence=evidence,
+                    actor=actor,
+                )
+            except InputError as exc:
+                out.problems.append(f"line {row.line}: referred_by {row.referred_by}: {exc}")
+                continue
+            out.referrals += 1
+    return out
+
+
+def _customer_by_ref(session: Session, ref: str) -> int | None:
+    """A visible customer by id, or by any identity value (a phone as written)."""
+    ref = ref.strip()
+    if ref.isascii() and ref.isdigit() and len(ref) <= 10:
+        found = session.get(Customer, int(ref))
+        if found is not None and found.merged_into_id is None:
+            return found.id
+    digits = "".join(ch for ch in ref if ch.isdigit())
+    for value in dict.fromkeys([ref, digits[-11:] if len(digits) >= 11 else ref]):
+        owner = session.scalar(select(Identity.customer_id).where(Identity.value == value).limit(1))
+        if owner is not None:
+            return int(owner)
+    return None
 
 
 def _tag_index(session: Session) -> dict[str, dict[str, int]]:
@@ -176,3 +282,77 @@ def _tag_index(session: Session) -> dict[str, dict[str, int]]:
         index.setdefault(name, {})[industry] = tag_id
         index.setdefault(f"{category}/{name}", {})[industry] = tag_id
     return index
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One customer as a line of the import format (``siyu customers export-table``)."""
+
+    customer_id: int
+    profile: dict[str, str]
+    identities: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...]
+    fields: dict[str, str]
+    referred_by: int | None
+    campaign_code: str | None
+
+
+def customer_table(
+    *,
+    session: Session,
+    adviser_ids: tuple[str, ...] | None,
+    customer_ids: Sequence[int] | None = None,
+) -> list[TableRow]:
+    """Visible customers (of ``adviser_ids``; only ``customer_ids`` when given) with their
+    identities, confirmed tags, profile field values, referrer and entry code."""
+    stmt = select(Customer).where(Customer.merged_into_id.is_(None)).order_by(Customer.id)
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    if customer_ids is not None:
+        stmt = stmt.where(Customer.id.in_(list(customer_ids)))
+    customers = list(session.scalars(stmt))
+    ids = [c.id for c in customers]
+    idents: dict[int, list[tuple[str, str]]] = {}
+    tags: dict[int, list[str]] = {}
+    codes = {cid: code for cid, code in session.execute(select(CampaignCode.id, CampaignCode.code))}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for cid, kind, value in session.execute(
+            select(Identity.customer_id, Identity.kind, Identity.value)
+            .where(Identity.customer_id.in_(chunk))
+            .order_by(Identity.id)
+        ):
+            idents.setdefault(cid, []).append((kind, value))
+        for cid, name in session.execute(
+            select(CustomerTag.customer_id, Tag.name)
+            .join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(CustomerTag.customer_id.in_(chunk), CustomerTag.status == "confirmed")
+            .order_by(CustomerTag.id)
+        ):
+            tags.setdefault(cid, []).append(name)
+    values = fields_repo.values_of(session=session, customer_ids=ids)
+    out = []
+    for c in customers:
+        profile = {
+            "name": c.name,
+            "adviser_id": c.adviser_id or "",
+            "industry": c.industry or "",
+            "stage": c.stage,
+            "product": c.product or "",
+            "city": c.city or "",
+            "source": c.source or "",
+            "birthday": c.birthday.isoformat() if c.birthday else "",
+            "added_at": aware(c.created_at).isoformat(timespec="seconds"),
+        }
+        out.append(
+            TableRow(
+                customer_id=c.id,
+                profile=profile,
+                identities=tuple(idents.get(c.id, ())),
+                tags=tuple(tags.get(c.id, ())),
+                fields={k: v.value for k, v in values.get(c.id, {}).items()},
+                referred_by=c.referred_by_id,
+                campaign_code=codes.get(c.entry_code_id) if c.entry_code_id else None,
+            )
+        )
+    return out

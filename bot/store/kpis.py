@@ -1,4 +1,4 @@
-"""Per-adviser KPIs for the manager's dashboard."""
+"""Per-adviser KPIs for the manager's dashboard, and each adviser's own numbers."""
 
 from __future__ import annotations
 
@@ -8,19 +8,22 @@ from statistics import median
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.store.models import (
     Adviser,
     Customer,
     CustomerTag,
+    Event,
     Message,
     Outcome,
     Suggestion,
     Tag,
     TagCategory,
+    Transaction,
 )
 from bot.store.records import aware
+from bot.store.reports import CONVERSION_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +176,104 @@ def tag_weeks(
         TagWeek(week=w, category=c, confirmed=n[0], suggested=n[1])
         for (w, c), n in sorted(counts.items())
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnNumbers:
+    """One adviser's figures for a period: what the adviser sees of themself."""
+
+    #: Customer messages of the period the adviser has answered (a later message of theirs
+    #: in the same chat), of ``received`` customer messages.
+    answered: int
+    received: int
+    suggestions: int
+    #: Suggestions of the period used as is or edited.
+    used: int
+    #: Customers who bought (a transaction, or a converted / purchase event) in the period.
+    conversions: int
+    revenue: float
+
+    @property
+    def adoption_rate(self) -> float:
+        return self.used / self.suggestions if self.suggestions else 0.0
+
+
+def own_numbers(
+    *, session: Session, adviser_id: str, since: datetime, until: datetime
+) -> OwnNumbers:
+    """The adviser's figures for [since, until): their messages, suggestions and the
+    purchases of their customers — nobody else's."""
+    _inbound = aliased(Message)
+    later_reply = (
+        select(Message.id)
+        .where(
+            Message.customer_id == _inbound.customer_id,
+            Message.direction == "out",
+            Message.sent_at >= _inbound.sent_at,
+        )
+        .exists()
+    )
+    inbound = select(func.count(_inbound.id)).where(
+        _inbound.adviser_id == adviser_id,
+        _inbound.direction == "in",
+        _inbound.customer_id.is_not(None),
+        _inbound.sent_at >= since,
+        _inbound.sent_at < until,
+    )
+    received = int(session.scalar(inbound) or 0)
+    answered = int(session.scalar(inbound.where(later_reply)) or 0)
+    window = (Suggestion.created_at >= since, Suggestion.created_at < until)
+    suggestions = int(
+        session.scalar(
+            select(func.count(Suggestion.id)).where(Suggestion.adviser_id == adviser_id, *window)
+        )
+        or 0
+    )
+    used = int(
+        session.scalar(
+            select(func.count(func.distinct(Suggestion.id)))
+            .join(Outcome, Outcome.suggestion_id == Suggestion.id)
+            .where(
+                Suggestion.adviser_id == adviser_id,
+                Outcome.kind.in_(("adopted", "edited")),
+                *window,
+            )
+        )
+        or 0
+    )
+    mine = select(Customer.id).where(
+        Customer.adviser_id == adviser_id, Customer.merged_into_id.is_(None)
+    )
+    buyers = set(
+        session.scalars(
+            select(Transaction.customer_id).where(
+                Transaction.customer_id.in_(mine),
+                Transaction.occurred_at >= since,
+                Transaction.occurred_at < until,
+            )
+        )
+    ) | set(
+        session.scalars(
+            select(Event.customer_id).where(
+                Event.customer_id.in_(mine),
+                Event.type.in_(CONVERSION_EVENTS),
+                Event.occurred_at >= since,
+                Event.occurred_at < until,
+            )
+        )
+    )
+    revenue = session.scalar(
+        select(func.coalesce(func.sum(Transaction.amount), 0.0)).where(
+            Transaction.customer_id.in_(mine),
+            Transaction.occurred_at >= since,
+            Transaction.occurred_at < until,
+        )
+    )
+    return OwnNumbers(
+        answered=answered,
+        received=received,
+        suggestions=suggestions,
+        used=used,
+        conversions=len(buyers),
+        revenue=round(float(revenue or 0.0), 2),
+    )

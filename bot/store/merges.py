@@ -20,7 +20,17 @@ from bot.store.ownership import Move, Owned
 from bot.store.records import MergeRecord, StrongIdentity, aware
 
 #: Profile fields the kept customer takes from the merged one when it has none.
-_FILLED = ("name", "adviser_id", "industry", "product", "city", "birthday", "source")
+_FILLED = (
+    "name",
+    "adviser_id",
+    "industry",
+    "product",
+    "city",
+    "birthday",
+    "source",
+    "referred_by_id",
+    "entry_code_id",
+)
 _SNAPSHOT = (*_FILLED, "created_at", "last_message_at")
 
 
@@ -39,9 +49,12 @@ def merge_customers(
             moved[owned.merge.key] = ids
             _move(session, owned, ids, merged_id, kept_id)
     before = {f: _dump(getattr(kept, f)) for f in _SNAPSHOT}
+    referrer_before = kept.referred_by_id
     for f in _FILLED:
         if getattr(kept, f) in (None, "") and getattr(merged, f) not in (None, ""):
             setattr(kept, f, getattr(merged, f))
+    if kept.referred_by_id in (kept_id, merged_id):  # one person cannot refer themself
+        kept.referred_by_id = referrer_before
     if aware(merged.created_at) < aware(kept.created_at):
         kept.created_at = merged.created_at
     if merged.last_message_at and (
@@ -191,6 +204,8 @@ def _movable(session: Session, owned: Owned, move: Move, src: int, dst: int) -> 
     model: Any = owned.model
     column = ownership.owner_column(owned)
     stmt = select(model.id).where(column == src)
+    if owned.model is Customer:  # the kept customer, referred by the merged one, stays so
+        stmt = stmt.where(model.id != dst)
     if move.unique:
         theirs: Any = aliased(owned.model)
         stmt = stmt.where(

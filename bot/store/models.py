@@ -32,6 +32,8 @@ from bot.vocab import (
     Direction,
     ExampleOrigin,
     ExampleSource,
+    FieldSource,
+    FieldType,
     FollowUpStatus,
     Lifecycle,
     MessageStatus,
@@ -76,6 +78,13 @@ class Adviser(Base):
     #: Managers see the customers of every adviser in their team.
     team: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The persona (IP 人设, schema 0010): the name customers know the adviser by (the
+    #: ``{adviser_name}`` of scripts; ``name`` is the channel account's own name, which
+    #: the channel overwrites), a signature closing welcome messages, and tone notes for
+    #: the LLM draft.
+    persona_name: Mapped[str | None] = mapped_column(String(100))
+    signature: Mapped[str | None] = mapped_column(Text)
+    tone: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):
@@ -146,6 +155,11 @@ class Customer(Base):
     source: Mapped[str | None] = mapped_column(String(50), index=True)
     lifecycle: Mapped[Lifecycle | None] = mapped_column(String(20), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    #: Growth (schema 0010): the customer who referred this one (老带新), and the campaign
+    #: entry code this contact came in by (campaign, channel and adviser). How each was
+    #: set is kept as an event (``referral_set`` / ``attributed``) with its evidence.
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    entry_code_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_codes.id"), index=True)
 
     identities: Mapped[list[Identity]] = relationship(back_populates="customer")
 
@@ -568,3 +582,106 @@ class ChangeVersion(Base):
     topic: Mapped[ChangeTopic] = mapped_column(String(20), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- schema 0010
+class Campaign(Base):
+    """An acquisition campaign (活动): a channel, a period, its cost, the segment it aims
+    at and the welcome script new contacts get first."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    #: The acquisition channel: 直播, 门店扫码, 信息流, 转介绍 … (free text, shown as is).
+    channel: Mapped[str] = mapped_column(String(30))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    #: Name of the saved segment the campaign aims at (informational).
+    segment: Mapped[str | None] = mapped_column(String(100))
+    welcome_script_id: Mapped[str | None] = mapped_column(ForeignKey("scripts.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignCode(Base):
+    """One adviser's entry code (渠道码) for one campaign, with that adviser's targets."""
+
+    __tablename__ = "campaign_codes"
+    __table_args__ = (UniqueConstraint("campaign_id", "adviser_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    adviser_id: Mapped[str] = mapped_column(ForeignKey("advisers.id"), index=True)
+    #: Upper-case letters and digits, unique; found in a friend request's greeting.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    target_added: Mapped[int | None]
+    target_converted: Mapped[int | None]
+    target_revenue: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProfileField(Base):
+    """An industry-specific profile field declared in the profile fields file (预算, 职业 …)."""
+
+    __tablename__ = "profile_fields"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[FieldType] = mapped_column(String(10))
+    industry: Mapped[str] = mapped_column(String(50), default="general")
+    unit: Mapped[str] = mapped_column(String(20), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    choices: Mapped[list[str]] = mapped_column(default=list)
+    #: choice -> words that state it (a choice's own text always does).
+    choice_keywords: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Cue words: a value stated right after one of them is suggested.
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    #: Regular expressions whose group ``value`` is a stated value.
+    patterns: Mapped[list[str]] = mapped_column(default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CustomerFieldValue(Base):
+    """A customer's value of one profile field (the field's name; kept if the field is
+    dropped from the file, like a deactivated tag)."""
+
+    __tablename__ = "customer_field_values"
+    __table_args__ = (UniqueConstraint("customer_id", "field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    field: Mapped[str] = mapped_column(String(64), index=True)
+    #: The value as shown (numbers without their unit, dates ISO).
+    value: Mapped[str] = mapped_column(String(200))
+    #: number / money fields: the number; date fields: the day (for comparisons).
+    number: Mapped[float | None] = mapped_column(Float)
+    day: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[FieldSource] = mapped_column(String(10))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    set_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProfileSuggestion(Base):
+    """A profile field value (or a referrer, field ``referred_by``) stated in a message,
+    suggested with its evidence until a person confirms or rejects it (like a tag)."""
+
+    __tablename__ = "profile_suggestions"
+    __table_args__ = (UniqueConstraint("customer_id", "field", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    #: The value as it would be stored; for ``referred_by`` the referrer's customer id
+    #: when one customer of the adviser has that name, else the name as said.
+    value: Mapped[str] = mapped_column(String(200))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    evidence_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    status: Mapped[TagStatus] = mapped_column(String(10), default="suggested")
+    reviewer: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reviewed_at: Mapped[datetime | None]

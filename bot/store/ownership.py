@@ -5,9 +5,11 @@ customer owns — has one ``Owned`` entry in ``OWNED`` saying what happens to it
 
 - ``merge``: ``Move`` (to the kept customer, and back on undo) or ``Stay``;
 - ``delete``: ``"delete"``, ``"profiles"`` (profiles merged into this one are deleted as
-  whole customers first) or ``"keep"``;
+  whole customers first), ``"detach"`` (other people's rows pointing at this customer lose
+  the pointer) or ``"keep"``;
 - ``erase`` (``siyu customers forget``): ``Remove``, ``Anonymise`` (kept for aggregates,
-  what identifies the person blanked), ``ForgetProfiles`` or ``ScrubDetail``;
+  what identifies the person blanked), ``ForgetProfiles``, ``ScrubDetail`` or ``Keep``
+  (other people's rows, left as they are);
 - ``export`` (``siyu customers export``): ``Export`` under a key of the JSON, or
   ``NotExported`` with the reason;
 - ``refs``: its other foreign keys to customer-owned rows, and what happens to a row when
@@ -38,6 +40,7 @@ from bot.store.models import (
     ChannelInbox,
     Conversation,
     Customer,
+    CustomerFieldValue,
     CustomerMerge,
     CustomerTag,
     Event,
@@ -46,6 +49,7 @@ from bot.store.models import (
     Identity,
     Message,
     Outcome,
+    ProfileSuggestion,
     ScriptExample,
     ScriptUse,
     Suggestion,
@@ -97,8 +101,9 @@ class Stay:
 
 # --------------------------------------------------------------------------- delete
 #: ``delete``: the rows are deleted. ``profiles``: the rows are customers merged into this
-#: one, each deleted as a whole customer first. ``keep``: the rows stay.
-DeletePolicy = Literal["delete", "profiles", "keep"]
+#: one, each deleted as a whole customer first. ``detach``: the rows belong to other people
+#: and stay, their owner column set to None. ``keep``: the rows stay.
+DeletePolicy = Literal["delete", "profiles", "detach", "keep"]
 
 
 # --------------------------------------------------------------------------- erase
@@ -139,6 +144,14 @@ class ScrubDetail:
     actions: tuple[str, ...]
     keys: tuple[str, ...]
     named_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Rows of other people that merely point at the customer: forget leaves them as they
+    are (they then point at the anonymised profile), for the reason given."""
+
+    why: str
 
 
 # --------------------------------------------------------------------------- export
@@ -183,7 +196,7 @@ class Ref:
 
 
 # --------------------------------------------------------------------------- entry
-ErasePolicy = Remove | Anonymise | ForgetProfiles | ScrubDetail
+ErasePolicy = Remove | Anonymise | ForgetProfiles | ScrubDetail | Keep
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +412,36 @@ OWNED: tuple[Owned, ...] = (
         export=Export("merged_profiles"),
     ),
     Owned(
+        Customer,
+        Direct(("referred_by_id",)),  # the customers this one referred (老带新)
+        merge=Move("referred_customers"),
+        delete="detach",
+        erase=Keep(
+            "other people: they stay referred by the anonymised profile, so the"
+            " referral shares do not change"
+        ),
+        export=NotExported(
+            "other people's profiles; the customer's own referrer is in its profile row"
+        ),
+    ),
+    Owned(
+        CustomerFieldValue,
+        Direct(),
+        merge=Move("field_values", unique=("field",)),
+        delete="delete",
+        erase=Remove("profile_fields"),  # budget, income, occupation … describe the person
+        export=Export("profile_fields"),
+    ),
+    Owned(
+        ProfileSuggestion,
+        Direct(),
+        merge=Move("profile_suggestions", unique=("field", "value")),
+        delete="delete",
+        erase=Remove("profile_suggestions"),
+        export=Export("profile_suggestions"),
+        refs=(Ref("evidence_message_id", Detach({"evidence_message_id": None, "evidence": ""})),),
+    ),
+    Owned(
         AuditLog,
         Target("customer"),
         merge=Stay("the audit trail stays with the id it was written about"),
@@ -420,13 +463,17 @@ PROFILE_ERASE = Anonymise(
         "source",
         "lifecycle",
         "merged_into_id",
+        # where the contact came from stays, so campaign and referral reports do not change
+        "referred_by_id",
+        "entry_code_id",
     ),
     blank={"name": "", "city": None, "birthday": None, "product": None},
 )
 
 
 def entry(model: type[Base]) -> Owned:
-    """The registry entry of ``model`` (the customers' own entry for ``Customer``)."""
+    """The registry entry of ``model`` (for ``Customer``: the first, the profiles merged
+    into one; rows pointing at a customer by another column have their own entries)."""
     for owned in OWNED:
         if owned.model is model:
             return owned

@@ -28,6 +28,17 @@ def aware(value: datetime) -> datetime:
 class AdviserRecord:
     id: str
     name: str
+    team: str | None = None
+    #: The persona: the name customers know (None: the account's ``name``), a signature
+    #: closing welcome messages, tone notes for the LLM draft.
+    persona_name: str | None = None
+    signature: str = ""
+    tone: str = ""
+
+    @property
+    def shown_name(self) -> str:
+        """The ``{adviser_name}`` of scripts: the persona's name, else the account's."""
+        return self.persona_name or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,8 @@ class CustomerRecord:
     source: str | None = None
     lifecycle: Lifecycle | None = None
     merged_into_id: int | None = None
+    referred_by_id: int | None = None
+    entry_code_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, not_, select
+from sqlalchemy import ColumnElement, and_, exists, func, not_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError
-from bot.store.models import Customer, CustomerTag, Event, Segment, Tag, Transaction
+from bot.store.models import (
+    Customer,
+    CustomerFieldValue,
+    CustomerTag,
+    Event,
+    Segment,
+    Tag,
+    Transaction,
+)
 
 #: Profile fields a condition may compare, by their name in filters.
 PROFILE_FIELDS: dict[str, Any] = {
@@ -24,17 +33,24 @@ PROFILE_FIELDS: dict[str, Any] = {
     "product": Customer.product,
     "name": Customer.name,
 }
-NUMERIC_FIELDS = ("spent", "orders")
+NUMERIC_FIELDS = ("spent", "orders", "age")
+#: Comparisons of numbers (and of dates, for date profile fields).
+COMPARISONS = ("=", "!=", ">=", "<=", ">", "<")
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """``field op value``: a profile field, ``tag`` / ``event`` (= has, != has not), or
-    ``spent`` / ``orders`` (sum / count of transactions, compared as numbers)."""
+    """``field op value``: a built-in profile field, ``tag`` / ``event`` (= has, != has
+    not), ``spent`` / ``orders`` (sum / count of transactions) or ``age`` (whole years
+    from the birthday), compared as numbers; or a declared profile field
+    (``field_type`` set: number and money fields compare as numbers, date fields as
+    dates, choice and text fields with = / !=). A customer without a value of a field
+    meets only its ``!=`` conditions."""
 
     field: str
     op: str
     value: str
+    field_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +88,28 @@ def list_segments(*, session: Session) -> list[SegmentRecord]:
     return [_record(r) for r in session.scalars(select(Segment).order_by(Segment.name))]
 
 
-def matching_customer_ids(*, session: Session, conditions: Sequence[Condition]) -> list[int]:
-    """Ids of visible customers meeting every condition."""
+def matching_customer_ids(
+    *,
+    session: Session,
+    conditions: Sequence[Condition],
+    customer_ids: Sequence[int] | None = None,
+    today: date | None = None,
+) -> list[int]:
+    """Ids of visible customers (of ``customer_ids`` when given) meeting every condition;
+    ``age`` is counted on ``today`` (default: the machine's date)."""
     stmt = select(Customer.id).where(Customer.merged_into_id.is_(None))
+    if customer_ids is not None:
+        stmt = stmt.where(Customer.id.in_(list(customer_ids)))
     for c in conditions:
-        stmt = stmt.where(_clause(c))
+        stmt = stmt.where(_clause(c, today or date.today()))
     return list(session.scalars(stmt.order_by(Customer.id)))
 
 
-def _clause(c: Condition) -> ColumnElement[bool]:
+def _clause(c: Condition, today: date) -> ColumnElement[bool]:
+    if c.field_type is not None:
+        return _field_clause(c)
+    if c.field == "age":
+        return _age_clause(c, today)
     if c.field in PROFILE_FIELDS:
         column = PROFILE_FIELDS[c.field]
         if c.op == "=":
@@ -122,6 +151,92 @@ def _clause(c: Condition) -> ColumnElement[bool]:
             "<": value < number,
         }[c.op]
     raise InputError(f"unknown filter field {c.field!r}")
+
+
+def _number(c: Condition) -> float:
+    try:
+        return float(c.value)
+    except ValueError as exc:
+        raise InputError(f"{c.field} needs a number, not {c.value!r}") from exc
+
+
+def _compare(column: Any, op: str, value: object) -> ColumnElement[bool]:
+    if op not in COMPARISONS:
+        raise InputError(f"unknown comparison {op!r}")
+    clause: ColumnElement[bool] = {
+        "=": lambda: column == value,
+        "!=": lambda: column != value,
+        ">=": lambda: column >= value,
+        "<=": lambda: column <= value,
+        ">": lambda: column > value,
+        "<": lambda: column < value,
+    }[op]()
+    return clause
+
+
+def _field_clause(c: Condition) -> ColumnElement[bool]:
+    """A declared profile field: the customer holds a value meeting the condition (for
+    ``!=``: holds no value equal to it)."""
+    if c.field_type in ("number", "money"):
+        column: Any = CustomerFieldValue.number
+        value: object = _number(c)
+    elif c.field_type == "date":
+        column = CustomerFieldValue.day
+        try:
+            value = date.fromisoformat(c.value)
+        except ValueError as exc:
+            raise InputError(f"{c.field} needs a date like 2026-01-31, not {c.value!r}") from exc
+    else:
+        if c.op not in ("=", "!="):
+            raise InputError(f"{c.field} can only be compared with = or !=")
+        column, value = CustomerFieldValue.value, c.value
+    op = "=" if c.op == "!=" else c.op
+    held = exists().where(
+        CustomerFieldValue.customer_id == Customer.id,
+        CustomerFieldValue.field == c.field,
+        _compare(column, op, value),
+    )
+    return not_(held) if c.op == "!=" else held
+
+
+def _age_clause(c: Condition, today: date) -> ColumnElement[bool]:
+    """``age OP n`` as a condition on the birthday: age >= n ⟺ born on or before the day
+    n years before today."""
+    n = _number(c)
+    if n != int(n) or not 0 <= n <= 150:
+        raise InputError(f"age needs a whole number of years, not {c.value!r}")
+    years = int(n)
+    born = Customer.birthday
+
+    def at_least(k: int) -> ColumnElement[bool]:
+        clause: ColumnElement[bool] = born <= _years_before(today, k)
+        return clause
+
+    match c.op:
+        case ">=":
+            return at_least(years)
+        case ">":
+            return at_least(years + 1)
+        case "<=":
+            return born > _years_before(today, years + 1)
+        case "<":
+            return born > _years_before(today, years)
+        case "=":
+            return and_(at_least(years), born > _years_before(today, years + 1))
+        case "!=":
+            return not_(and_(at_least(years), born > _years_before(today, years + 1))) | (
+                born.is_(None)
+            )
+    raise InputError(f"unknown comparison {c.op!r}")
+
+
+def _years_before(day: date, years: int) -> date:
+    """The same day ``years`` years earlier (Feb 29 -> Feb 28 in a common year)."""
+    year = day.year - years
+    try:
+        return day.replace(year=year)
+    except ValueError:
+        return day.replace(year=year, day=28)
 
 
 def _record(row: Segment) -> SegmentRecord:

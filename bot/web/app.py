@@ -21,13 +21,16 @@ from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, Re
 from bot.pipeline.runtime import Runtime
 from bot.web import (
     account,
+    advisers,
     api,
     auth,
+    campaigns,
     effectiveness,
     health,
     jobs,
     knowledge,
     manager,
+    profile,
     scripts,
     sidebar,
 )
@@ -68,7 +71,10 @@ def routers() -> list[APIRouter]:
         scripts,
         knowledge,
         manager,
+        campaigns,
+        advisers,
         api,
+        profile,
         health,
     )
     return [module.router for module in modules]

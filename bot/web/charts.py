@@ -135,3 +135,48 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str) -> Markup:
         prev = value
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def target_bars(
+    labels: Sequence[str],
+    done: Sequence[float],
+    targets: Sequence[float | None],
+    *,
+    title: str,
+    unit: str = "",
+) -> Markup:
+    """Horizontal bars of what was done (目标 vs 完成), each with a tick at its target
+    and the share reached; rows without a target show the bar alone."""
+    top = 24
+    height = top + max(1, len(done)) * (BAR_HEIGHT + GAP)
+    peak = max([*done, *(t for t in targets if t)], default=0.0) or 1.0
+    span = WIDTH - LABEL_WIDTH - 70
+    parts = [
+        f'<svg class="chart targets" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+    ]
+    if not done:
+        parts.append(f'<text x="0" y="{top + 14}" class="chart-empty">暂无数据</text>')
+    for i, (label, value, target) in enumerate(zip(labels, done, targets, strict=True)):
+        y = top + i * (BAR_HEIGHT + GAP)
+        w = max(1.0, span * value / peak)
+        note = f"{value:.0f}{escape(unit)}"
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 6}" y="{y + 15}" text-anchor="end" class="chart-label">'
+            f"{escape(label[:8])}</text>"
+            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" rx="3" '
+            f'class="chart-bar"/>'
+        )
+        if target:
+            tx = LABEL_WIDTH + span * target / peak
+            parts.append(
+                f'<line x1="{tx:.1f}" y1="{y - 2}" x2="{tx:.1f}" y2="{y + BAR_HEIGHT + 2}" '
+                f'class="chart-target"><title>目标 {target:.0f}{escape(unit)}</title></line>'
+            )
+            note += f" / {target:.0f}（{value / target:.0%}）"
+        parts.append(
+            f'<text x="{LABEL_WIDTH + w + 4:.1f}" y="{y + 15}" class="chart-value">{note}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

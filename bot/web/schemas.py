@@ -13,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AliasPath,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     computed_field,
@@ -460,3 +461,261 @@ class JobPublic(Public):
     message: str
     #: Where to go when it is done.
     next_url: str | None
+
+
+# --------------------------------------------------------------------------- campaigns
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    channel: str = Field(
+        min_length=1, max_length=30, description="直播, 门店扫码, 信息流, 转介绍 …"
+    )
+    starts_on: date
+    ends_on: date | None = None
+    cost: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    segment: str | None = Field(default=None, max_length=100)
+    welcome_script_id: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=2000)
+    advisers: list[str] = Field(
+        default_factory=list, max_length=500, description="Default: every adviser you manage"
+    )
+    codes: dict[str, str] = Field(
+        default_factory=dict, description="adviser id -> an entry code chosen by hand"
+    )
+
+
+class CampaignPublic(Public):
+    id: int
+    name: str
+    channel: str
+    starts_on: date
+    ends_on: date | None
+    cost: float
+    segment: str | None
+    welcome_script_id: str | None
+    note: str
+
+
+class CodePublic(Public):
+    id: int
+    campaign_id: int
+    campaign: str
+    channel: str
+    adviser_id: str
+    adviser_name: str
+    code: str
+    target_added: int | None
+    target_converted: int | None
+    target_revenue: float | None
+
+
+class CampaignDetail(BaseModel):
+    campaign: CampaignPublic
+    codes: list[CodePublic]
+
+
+class TargetsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    adviser_id: str = Field(min_length=1, max_length=64)
+    added: int | None = Field(default=None, ge=0, le=10**9)
+    converted: int | None = Field(default=None, ge=0, le=10**9)
+    revenue: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+
+
+class AttributionCreate(BaseModel):
+    """An entry code, or a campaign (id or name) and optionally the adviser whose code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str | None = Field(default=None, min_length=1, max_length=40)
+    campaign: str | None = Field(default=None, min_length=1, max_length=100)
+    adviser_id: str | None = Field(default=None, min_length=1, max_length=64)
+    note: str = Field(default="", max_length=500)
+
+
+class AttributionPublic(Public):
+    customer_id: int
+    code: CodePublic
+    method: str
+    evidence: str
+    at: datetime | None
+    by: str
+
+
+class CampaignReportRow(Public):
+    campaign: str
+    channel: str
+    adviser_id: str | None
+    adviser_name: str
+    added: int
+    referred: int
+    engaged: int
+    converted: int
+    revenue: float
+    cost: float
+    roi: float | None
+    target_added: int | None
+    target_converted: int | None
+    target_revenue: float | None
+    total: bool
+
+
+class CampaignMemberPublic(Public):
+    customer_id: int
+    name: str
+    added_at: datetime
+    stage: Literal["new", "engaged", "converted"]
+    referred: int
+    revenue: float
+
+
+# --------------------------------------------------------------------------- referrals
+class ReferrerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    referrer: str | None = Field(
+        default=None, max_length=200, description="Customer id or any identity; null clears"
+    )
+    note: str = Field(default="", max_length=500)
+
+
+class PersonPublic(Public):
+    id: Annotated[int | None, BeforeValidator(lambda v: v or None)] = Field(
+        description="null: a customer outside your scope"
+    )
+    name: str
+
+
+class ReferredPublic(Public):
+    person: PersonPublic
+    children: list[ReferredPublic]
+
+
+class ChainPublic(Public):
+    up: list[PersonPublic]
+    down: list[ReferredPublic]
+
+
+class AdviserSharePublic(Public):
+    adviser_id: str
+    customers: int
+    referred: int
+    customer_share: Rate
+    revenue: float
+    referred_revenue: float
+    revenue_share: Rate
+
+
+class ReferrerRowPublic(Public):
+    referrer_id: int
+    name: str
+    adviser_id: str | None
+    direct: int
+    chain: int
+    direct_revenue: float
+    chain_revenue: float
+
+
+class ReferralReportPublic(Public):
+    advisers: list[AdviserSharePublic]
+    referrers: list[ReferrerRowPublic]
+    total: AdviserSharePublic
+
+
+# --------------------------------------------------------------------------- profile fields
+class FieldPublic(Public):
+    name: str
+    type: str
+    industry: str
+    unit: str
+    description: str
+    choices: list[str]
+
+
+class FieldValuePublic(Public):
+    field: str = Field(validation_alias=AliasPath("spec", "name"))
+    type: str = Field(validation_alias=AliasPath("spec", "type"))
+    unit: str = Field(validation_alias=AliasPath("spec", "unit"))
+    value: str | None = Field(default=None, validation_alias=AliasPath("value", "value"))
+    shown: str = Field(validation_alias="text")
+    source: str | None = Field(default=None, validation_alias=AliasPath("value", "source"))
+    evidence: str | None = Field(default=None, validation_alias=AliasPath("value", "evidence"))
+
+
+class FieldsUpdate(BaseModel):
+    """Field name -> value (an empty string clears the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=100)
+
+
+class ProfileSuggestionPublic(Public):
+    id: int
+    customer_id: int
+    customer_name: str
+    field: str = Field(description="A profile field, or referred_by (a referrer)")
+    value: str = Field(description="referred_by: the referrer's customer id, or the name said")
+    shown: str
+    evidence: str
+    status: str
+    reviewer: str | None
+
+
+class NextActionPublic(Public):
+    rule: str
+    product: str | None
+    script_id: str | None
+    script_text: str | None
+    reason: str
+
+
+# --------------------------------------------------------------------------- advisers
+class PersonaPublic(Public):
+    id: str
+    name: str
+    persona_name: str | None
+    shown_name: str
+    signature: str
+    tone: str
+
+
+class PersonaUpdate(BaseModel):
+    """Persona fields to change (left out: unchanged; empty: cleared)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    persona_name: str | None = Field(default=None, max_length=100)
+    signature: str | None = Field(default=None, max_length=500)
+    tone: str | None = Field(default=None, max_length=500)
+
+
+class NumbersPublic(Public):
+    answered: int
+    received: int
+    suggestions: int
+    used: int
+    adoption_rate: Rate
+    conversions: int
+    revenue: float
+
+
+class TargetProgressPublic(Public):
+    campaign: str
+    code: str
+    added: int
+    converted: int
+    revenue: float
+    target_added: int | None
+    target_converted: int | None
+    target_revenue: float | None
+
+
+class MyNumbersPublic(Public):
+    adviser_id: str
+    today: NumbersPublic
+    period: NumbersPublic
+    period_label: str
+    targets: list[TargetProgressPublic]

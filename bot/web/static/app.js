@@ -93,6 +93,25 @@
       refs.append(sum, ul);
       box.append(refs);
     }
+    for (const a of c.next_actions || []) {
+      const art = document.createElement("article");
+      art.className = "card next-action";
+      const h = document.createElement("header");
+      const b = document.createElement("b");
+      b.textContent = "下一步建议：" + (a.product || a.script_id || "");
+      h.append(b);
+      const reason = document.createElement("p");
+      reason.className = "reason";
+      reason.textContent = a.reason;
+      art.append(h, reason);
+      if (a.script_text) {
+        const sc = document.createElement("p");
+        sc.className = "script";
+        sc.textContent = a.script_text;
+        art.append(sc);
+      }
+      box.append(art);
+    }
     if ((c.tags || []).length) {
       const p = document.createElement("p");
       p.className = "muted";

@@ -1,0 +1,47 @@
+"""``siyu actions``: next-best-action rules — check a rules file, see a customer's cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import database, out, principal, runtime, styled
+
+app = typer.Typer(help="Next-best-action rules (下一步建议).")
+
+
+@app.command("check")
+def actions_check(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Rules YAML (format in the README).")],
+) -> None:
+    """Check a rules file (filters against the declared profile fields); exit 1 on errors."""
+    from bot.services import next_actions
+
+    with database(ctx) as (db, _), db.session() as session:
+        rules = next_actions.check_rules(session, principal(ctx), path=path)
+    table = Table("规则", "条件", "产品", "话术", "优先级")
+    for r in rules:
+        table.add_row(r.id, " ∧ ".join(r.when), r.product or "-", r.script or "-", str(r.priority))
+    out.print(table)
+    out.print(f"{len(rules)} 条规则，没有问题")
+
+
+@app.command("show")
+def actions_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
+    """The next-best-action cards that apply to a customer now."""
+    from bot.services import next_actions
+
+    with runtime(ctx) as rt:
+        found = next_actions.for_customer(rt, principal(ctx), customer)
+    if not found:
+        out.print("没有适用的下一步建议")
+        return
+    for a in found:
+        out.print(styled("[bold]{}[/bold]  [dim]({})[/dim]", a.product or a.script_id, a.rule))
+        out.print(f"  理由：{a.reason}")
+        if a.script_text:
+            out.print(f"  话术：{a.script_text}")

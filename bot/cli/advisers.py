@@ -1,0 +1,97 @@
+"""``siyu advisers``: advisers' personas (人设) and an adviser's own numbers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import Actor, NowOpt, database, out, parse_now, principal, styled
+
+app = typer.Typer(help="Advisers: persona (name, signature, tone) and their own numbers.")
+
+
+@app.command("list")
+def advisers_list(ctx: typer.Context) -> None:
+    """Advisers with their persona."""
+    from bot.services import advisers
+
+    with database(ctx) as (db, _), db.session() as session:
+        rows = advisers.list_advisers(session, principal(ctx))
+    table = Table("id", "账号名", "人设名称", "团队", "签名", "语气")
+    for a in rows:
+        table.add_row(a.id, a.name, a.persona_name or "-", a.team or "-", a.signature, a.tone)
+    out.print(table)
+
+
+@app.command("persona")
+def advisers_persona(
+    ctx: typer.Context,
+    adviser: Annotated[str, typer.Argument(help="Adviser id.")],
+    name: Annotated[
+        str | None, typer.Option(help="The name customers know ({adviser_name}).")
+    ] = None,
+    signature: Annotated[
+        str | None, typer.Option(help="Signature closing welcome messages.")
+    ] = None,
+    tone: Annotated[str | None, typer.Option(help="Tone notes for the LLM draft.")] = None,
+    actor: Actor = None,
+) -> None:
+    """Set an adviser's persona; options left out stay, an empty text clears one."""
+    from bot.services import advisers
+
+    with database(ctx) as (db, _), db.session() as session:
+        who = principal(ctx, actor)
+        if name is None and signature is None and tone is None:
+            record = advisers.persona_of(session, who, adviser)
+        else:
+            record = advisers.set_persona(
+                session, who, adviser_id=adviser, name=name, signature=signature, tone=tone
+            )
+    out.print(styled("[bold]{}[/bold]（{}，账号名 {}）", record.shown_name, record.id, record.name))
+    out.print(f"签名：{record.signature or '-'}")
+    out.print(f"语气：{record.tone or '-'}")
+
+
+@app.command("numbers")
+def advisers_numbers(
+    ctx: typer.Context,
+    adviser: Annotated[str, typer.Argument(help="Adviser id.")],
+    now: NowOpt = None,
+) -> None:
+    """An adviser's own numbers: what their sidebar shows them."""
+    from bot.services import advisers
+
+    with database(ctx) as (db, settings), db.session() as session:
+        found = advisers.my_numbers(
+            session,
+            principal(ctx),
+            settings=settings,
+            now=parse_now(now, settings.timezone),
+            adviser_id=adviser,
+        )
+    table = Table("", "今日", found.period_label, title=f"{adviser} 的数据")
+    for label, attr in (
+        ("回复客户消息", "answered"),
+        ("收到客户消息", "received"),
+        ("建议", "suggestions"),
+        ("采用建议", "used"),
+        ("成交客户", "conversions"),
+    ):
+        table.add_row(label, str(getattr(found.today, attr)), str(getattr(found.period, attr)))
+    table.add_row("采用率", f"{found.today.adoption_rate:.0%}", f"{found.period.adoption_rate:.0%}")
+    table.add_row("成交金额", f"{found.today.revenue:,.2f}", f"{found.period.revenue:,.2f}")
+    out.print(table)
+    if found.targets:
+        targets = Table("活动", "渠道码", "新增/目标", "成交/目标", "收入/目标", title="活动目标")
+        for t in found.targets:
+            targets.add_row(
+                t.campaign,
+                t.code,
+                f"{t.added}/{t.target_added if t.target_added is not None else '-'}",
+                f"{t.converted}/{t.target_converted if t.target_converted is not None else '-'}",
+                f"{t.revenue:,.0f}/"
+                + (f"{t.target_revenue:,.0f}" if t.target_revenue is not None else "-"),
+            )
+        out.print(targets)

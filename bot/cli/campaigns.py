@@ -1,0 +1,404 @@
+"""``siyu campaigns``: campaigns, per-adviser entry codes and targets, attribution, the
+unattributed contacts and the campaign report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import (
+    Actor,
+    NowOpt,
+    database,
+    err,
+    out,
+    parse_day,
+    parse_now,
+    principal,
+    styled,
+)
+from bot.errors import InputError
+
+if TYPE_CHECKING:
+    from bot.services.campaigns import MemberRow, ReportRow
+    from bot.store.campaigns import CodeRecord
+
+app = typer.Typer(help="Campaigns (活动): entry codes per adviser, attribution, ROI report.")
+
+METHOD_LABELS = {
+    "greeting": "好友验证语",
+    "channel_param": "渠道参数",
+    "import": "导入",
+    "manual": "手动",
+}
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _target(done: float, target: float | None, money: bool = False) -> str:
+    if target is None:
+        return _money(done) if money else f"{done:g}"
+    shown = _money(done) if money else f"{done:g}"
+    goal = _money(target) if money else f"{target:g}"
+    share = f" ({done / target:.0%})" if target else ""
+    return f"{shown}/{goal}{share}"
+
+
+@app.command("add")
+def campaigns_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name (unique).")],
+    channel: Annotated[str, typer.Option(help="Channel: 直播, 门店扫码, 信息流, 转介绍 …")],
+    start: Annotated[str, typer.Option(help="First day, e.g. 2026-11-01.")],
+    end: Annotated[str | None, typer.Option(help="Last day (default: open).")] = None,
+    cost: Annotated[float, typer.Option(help="Cost in yuan.")] = 0.0,
+    segment: Annotated[str | None, typer.Option(help="Target segment (a saved one).")] = None,
+    welcome: Annotated[
+        str | None, typer.Option(help="Welcome script id new contacts get first.")
+    ] = None,
+    note: Annotated[str, typer.Option(help="Anything to remember.")] = "",
+    adviser: Annotated[
+        list[str] | None,
+        typer.Option("--adviser", help="Adviser ids to give a code (default: all; repeatable)."),
+    ] = None,
+    code: Annotated[
+        list[str] | None,
+        typer.Option("--code", help="ADVISER=CODE to choose a code by hand (repeatable)."),
+    ] = None,
+    actor: Actor = None,
+) -> None:
+    """Add a campaign; every adviser (or those named) gets an entry code."""
+    from bot.services import campaigns
+    from bot.store.campaigns import CampaignSpec
+
+    chosen: dict[str, str] = {}
+    for item in code or []:
+        adviser_id, sep, value = item.partition("=")
+        if not sep or not adviser_id.strip() or not value.strip():
+            raise InputError(f"--code 的格式是 顾问=渠道码，不是 {item!r}")
+        chosen[adviser_id.strip()] = value.strip()
+    with database(ctx) as (db, settings), db.session() as session:
+        first = parse_day(start, parse_now(None, settings.timezone).date(), "--start")
+        spec = CampaignSpec(
+            name=name.strip(),
+            channel=channel.strip(),
+            starts_on=first,
+            ends_on=parse_day(end, first, "--end") if end else None,
+            cost=cost,
+            segment=segment,
+            welcome_script_id=welcome,
+            note=note,
+        )
+        record, codes = campaigns.create(
+            session,
+            principal(ctx, actor),
+            spec=spec,
+            settings=settings,
+            advisers=adviser or [],
+            codes=chosen,
+        )
+    out.print(f"活动 #{record.id} {record.name}（{record.channel}）已创建")
+    _print_codes(codes)
+
+
+def _print_codes(codes: list[CodeRecord]) -> None:
+    table = Table("顾问", "渠道码", "目标新增", "目标成交", "目标收入")
+    for c in codes:
+        table.add_row(
+            f"{c.adviser_name} ({c.adviser_id})",
+            c.code,
+            "-" if c.target_added is None else str(c.target_added),
+            "-" if c.target_converted is None else str(c.target_converted),
+            _money(c.target_revenue),
+        )
+    out.print(table)
+    out.print(styled("[dim]客户在好友申请的验证语里写上渠道码，就会归到这个活动和顾问。[/dim]"))
+
+
+@app.command("list")
+def campaigns_list(ctx: typer.Context) -> None:
+    """List campaigns, newest first."""
+    from bot.services import campaigns
+
+    with database(ctx) as (db, _), db.session() as session:
+        rows = campaigns.list_campaigns(session, principal(ctx))
+    table = Table("id", "活动", "渠道", "开始", "结束", "成本", "目标人群", "欢迎语")
+    for c in rows:
+        table.add_row(
+            str(c.id),
+            c.name,
+            c.channel,
+            c.starts_on.isoformat(),
+            c.ends_on.isoformat() if c.ends_on else "-",
+            _money(c.cost),
+            c.segment or "-",
+            c.welcome_script_id or "-",
+        )
+    out.print(table)
+
+
+@app.command("show")
+def campaigns_show(
+    ctx: typer.Context, campaign: Annotated[str, typer.Argument(help="Name or id.")]
+) -> None:
+    """A campaign with its advisers' entry codes and targets."""
+    from bot.services import campaigns
+
+    with database(ctx) as (db, _), db.session() as session:
+        record, codes = campaigns.show(session, principal(ctx), campaign=campaign)
+    end = record.ends_on.isoformat() if record.ends_on else "不限"
+    out.print(
+        styled(
+            "[bold]#{} {}[/bold] · {} · {} – {} · 成本 {}",
+            record.id,
+            record.name,
+            record.channel,
+            record.starts_on.isoformat(),
+            end,
+            _money(record.cost),
+        )
+    )
+    if record.segment:
+        out.print(f"目标人群：{record.segment}")
+    if record.welcome_script_id:
+        out.print(f"欢迎语话术：{record.welcome_script_id}")
+    if record.note:
+        out.print(f"备注：{record.note}")
+    _print_codes(codes)
+
+
+@app.command("code")
+def campaigns_code(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="Name or id.")],
+    adviser: Annotated[str, typer.Option(help="Adviser id.")],
+    code: Annotated[str | None, typer.Option(help="The code (default: generated).")] = None,
+    actor: Actor = None,
+) -> None:
+    """Give one more adviser an entry code for a campaign."""
+    from bot.services import campaigns
+
+    with database(ctx) as (db, settings), db.session() as session:
+        record = campaigns.add_code(
+            session,
+            principal(ctx, actor),
+            campaign=campaign,
+            adviser_id=adviser,
+            code=code,
+            settings=settings,
+        )
+    out.print(f"{record.adviser_name} 在「{record.campaign}」的渠道码：{record.code}")
+
+
+@app.command("target")
+def campaigns_target(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="Name or id.")],
+    adviser: Annotated[str, typer.Option(help="Adviser id.")],
+    added: Annotated[int | None, typer.Option(help="Target: customers added.")] = None,
+    converted: Annotated[int | None, typer.Option(help="Target: customers converted.")] = None,
+    revenue: Annotated[float | None, typer.Option(help="Target: revenue (yuan).")] = None,
+    actor: Actor = None,
+) -> None:
+    """Set an adviser's targets for a campaign (目标); options left out are cleared."""
+    from bot.services import campaigns
+
+    with database(ctx) as (db, _), db.session() as session:
+        record = campaigns.set_targets(
+            session,
+            principal(ctx, actor),
+            campaign=campaign,
+            adviser_id=adviser,
+            added=added,
+            converted=converted,
+            revenue=revenue,
+        )
+    out.print(
+        f"{record.adviser_name} 在「{record.campaign}」的目标：新增 {record.target_added or '-'}"
+        f" · 成交 {record.target_converted or '-'} · 收入 {_money(record.target_revenue)}"
+    )
+
+
+@app.command("attribute")
+def campaigns_attribute(
+    ctx: typer.Context,
+    customer: Annotated[int, typer.Argument(help="Customer id.")],
+    code: Annotated[str | None, typer.Option(help="The entry code.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Or: a campaign (name or id) …")] = None,
+    adviser: Annotated[
+        str | None, typer.Option(help="… and the adviser whose code (default: the customer's).")
+    ] = None,
+    note: Annotated[str, typer.Option(help="Why (kept as the evidence).")] = "",
+    actor: Actor = None,
+) -> None:
+    """Attribute a customer to a campaign, channel and adviser by hand."""
+    from bot.services import campaigns
+
+    with database(ctx) as (db, _), db.session() as session:
+        record = campaigns.attribute(
+            session,
+            principal(ctx, actor),
+            customer_id=customer,
+            code=code,
+            campaign=campaign,
+            adviser_id=adviser,
+            note=note,
+        )
+    c = record.code
+    out.print(f"客户 {customer} → 「{c.campaign}」· {c.channel} · {c.adviser_name}（{c.code}）")
+
+
+@app.command("unattributed")
+def campaigns_unattributed(
+    ctx: typer.Context,
+    days: Annotated[
+        int | None, typer.Option(help="Added in the last N days (default: the setting).")
+    ] = None,
+) -> None:
+    """New contacts without an entry code, for fixing (`siyu campaigns attribute`)."""
+    from bot.services import campaigns
+
+    with database(ctx) as (db, settings), db.session() as session:
+        rows = campaigns.unattributed(session, principal(ctx), settings=settings, days=days)
+    tz = ZoneInfo(settings.timezone)
+    table = Table("id", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
+    for c in rows:
+        table.add_row(
+            str(c.id),
+            c.name or "-",
+            c.adviser_id or "-",
+            c.source or "-",
+            c.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+    if rows:
+        out.print(styled("[dim]修正：siyu campaigns attribute 客户ID --code 渠道码[/dim]"))
+
+
+@app.command("report")
+def campaigns_report(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="First day customers were added (default: all).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today).")] = None,
+    by: Annotated[str, typer.Option(help="adviser (campaign × channel × adviser) or channel.")] = (
+        "adviser"
+    ),
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign (name or id).")] = None,
+    customers: Annotated[
+        bool, typer.Option("--customers", help="With --campaign: list its customers.")
+    ] = False,
+    adviser: Annotated[
+        str | None, typer.Option(help="With --customers: only this adviser's.")
+    ] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
+    png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Added, referred (裂变), engaged, converted, revenue, cost, ROI and targets."""
+    from bot.services import campaigns
+
+    if by not in ("adviser", "channel"):
+        raise InputError("--by 只能是 adviser 或 channel")
+    if customers and not campaign:
+        raise InputError("--customers 需要 --campaign")
+    with database(ctx) as (db, settings), db.session() as session:
+        today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
+        first = parse_day(since, today, "--since") if since else None
+        last = parse_day(until, today, "--until")
+        if customers and campaign:
+            members = campaigns.report_customers(
+                session,
+                principal(ctx),
+                campaign=campaign,
+                adviser_id=adviser,
+                since=first,
+                until=last + timedelta(days=1),
+                timezone=settings.timezone,
+            )
+            _print_members(members, campaign, settings.timezone)
+            return
+        rows = campaigns.report(
+            session,
+            principal(ctx),
+            since=first,
+            until=last + timedelta(days=1),
+            timezone=settings.timezone,
+            by="channel" if by == "channel" else "adviser",
+            campaign=campaign,
+        )
+    period = f"{first or '开始'} – {last}"
+    _print_report(rows, by, period)
+    if csv_path:
+        campaigns.write_csv(rows, csv_path)
+        err.print(f"CSV 已写入 {csv_path}")
+    if png_path:
+        campaigns.write_png(rows, png_path, title=f"活动效果 {period}")
+        err.print(f"PNG 已写入 {png_path}")
+
+
+def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
+    columns = ["渠道"] if by == "channel" else ["活动", "渠道", "顾问"]
+    table = Table(
+        *columns,
+        "新增(目标)",
+        "裂变",
+        "互动",
+        "成交(目标)",
+        "收入(目标)",
+        "成本",
+        "ROI",
+        title=f"活动效果 {period}",
+    )
+    for r in rows:
+        head = (
+            [r.channel or r.campaign]
+            if by == "channel"
+            else [r.campaign, r.channel, r.adviser_name]
+        )
+        style = "bold" if r.total else None
+        table.add_row(
+            *head,
+            _target(r.added, r.target_added),
+            str(r.referred),
+            str(r.engaged),
+            _target(r.converted, r.target_converted),
+            _target(r.revenue, r.target_revenue, money=True),
+            _money(r.cost),
+            "-" if r.roi is None else f"{r.roi:.2f}",
+            style=style,
+        )
+    out.print(table)
+    out.print(styled("[dim]ROI = 收入 ÷ 成本；活动成本按各顾问新增客户数分摊。[/dim]"))
+
+
+def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> None:
+    tz = ZoneInfo(timezone)
+    labels = {"new": "新增", "engaged": "互动", "converted": "成交"}
+    table = Table(
+        "id",
+        "客户",
+        "添加时间",
+        "阶段",
+        "裂变",
+        "收入",
+        title=f"「{campaign}」的客户：{len(members)}",
+    )
+    for m in members:
+        table.add_row(
+            str(m.customer_id),
+            m.name or "-",
+            m.added_at.astimezone(tz).strftime("%Y-%m-%d"),
+            labels.get(m.stage, m.stage),
+            str(m.referred),
+            _money(m.revenue),
+        )
+    out.print(table)

@@ -1,0 +1,151 @@
+"""``siyu fields``: profile fields as data (the fields file), a customer's values, and the
+values stated in messages waiting for review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import Actor, database, out, principal
+from bot.errors import InputError
+
+app = typer.Typer(help="Profile fields (预算, 职业 …): the fields file, values, review.")
+
+STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
+
+
+@app.command("import")
+def fields_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Profile fields YAML (format in the README).")],
+    actor: Actor = None,
+) -> None:
+    """Replace the profile fields with the file's (values customers hold are kept)."""
+    from bot.services import fields
+
+    with database(ctx) as (db, _), db.session() as session:
+        stats = fields.import_fields(session, principal(ctx, actor), path=path)
+    out.print(f"新增 {stats.added} · 更新 {stats.updated} · 停用 {stats.deactivated}")
+
+
+@app.command("list")
+def fields_list(ctx: typer.Context) -> None:
+    """The declared profile fields."""
+    from bot.crm.fields import TYPE_LABELS
+    from bot.services import fields
+
+    with database(ctx) as (db, _), db.session() as session:
+        rows = fields.list_fields(session, principal(ctx))
+    table = Table("字段", "类型", "单位", "行业", "选项", "提示词", "说明")
+    for f in rows:
+        table.add_row(
+            f.name,
+            TYPE_LABELS.get(f.type, f.type),
+            f.unit or "-",
+            f.industry,
+            "、".join(f.choices) or "-",
+            "、".join(f.keywords) or "-",
+            f.description,
+        )
+    out.print(table)
+
+
+@app.command("show")
+def fields_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
+    """A customer's profile field values."""
+    from bot.services import fields
+
+    with database(ctx) as (db, _), db.session() as session:
+        rows = fields.of_customer(session, principal(ctx), customer)
+    table = Table("字段", "值", "来源", "依据")
+    sources = {"manual": "手动", "import": "导入", "message": "消息"}
+    for v in rows:
+        table.add_row(
+            v.spec.name,
+            v.text or "-",
+            sources.get(v.value.source, v.value.source) if v.value else "",
+            v.value.evidence if v.value else "",
+        )
+    out.print(table)
+
+
+@app.command("set")
+def fields_set(
+    ctx: typer.Context,
+    customer: Annotated[int, typer.Argument(help="Customer id.")],
+    values: Annotated[
+        list[str], typer.Argument(help="FIELD=VALUE … (an empty VALUE clears the field).")
+    ],
+    actor: Actor = None,
+) -> None:
+    """Set a customer's profile fields, e.g. `siyu fields set 12 预算=5000 职业=教师`."""
+    from bot.services import fields
+
+    parsed: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"格式是 字段=值，不是 {item!r}")
+        parsed[name.strip()] = value
+    with database(ctx) as (db, _), db.session() as session:
+        saved = fields.set_values(
+            session, principal(ctx, actor), customer_id=customer, values=parsed
+        )
+    out.print(f"客户 {customer}：已保存 {len(saved)} 个字段，清空 {len(parsed) - len(saved)} 个")
+
+
+@app.command("suggestions")
+def fields_suggestions(
+    ctx: typer.Context,
+    customer: Annotated[int | None, typer.Option(help="Only this customer's.")] = None,
+    status: Annotated[str, typer.Option(help="suggested, confirmed, rejected or all.")] = (
+        "suggested"
+    ),
+) -> None:
+    """Values (and referrers) stated in messages, with their evidence."""
+    from bot.services import fields
+
+    if status not in (*STATUS_LABELS, "all"):
+        raise InputError("--status 只能是 suggested、confirmed、rejected 或 all")
+    with database(ctx) as (db, _), db.session() as session:
+        rows = fields.suggestions(
+            session,
+            principal(ctx),
+            customer_id=customer,
+            status=None if status == "all" else status,
+        )
+    table = Table("id", "客户", "字段", "值", "状态", "依据")
+    for s in rows:
+        table.add_row(
+            str(s.id),
+            f"{s.customer_name} #{s.customer_id}",
+            fields.label(s.field),
+            s.shown,
+            STATUS_LABELS.get(s.status, s.status),
+            s.evidence,
+        )
+    out.print(table)
+
+
+@app.command("review")
+def fields_review(
+    ctx: typer.Context,
+    confirm: Annotated[list[int] | None, typer.Option("--confirm", help="Ids to confirm.")] = None,
+    reject: Annotated[list[int] | None, typer.Option("--reject", help="Ids to reject.")] = None,
+    actor: Actor = None,
+) -> None:
+    """Confirm (the value is set) or reject suggested values, many at once."""
+    from bot.services import fields
+
+    if not confirm and not reject:
+        raise InputError("请给出 --confirm 或 --reject 的 id")
+    with database(ctx) as (db, _), db.session() as session:
+        who = principal(ctx, actor)
+        for sid in confirm or []:
+            fields.review(session, who, suggestion_id=sid, status="confirmed")
+        for sid in reject or []:
+            fields.review(session, who, suggestion_id=sid, status="rejected")
+    out.print(f"已确认 {len(confirm or [])} · 已拒绝 {len(reject or [])}")

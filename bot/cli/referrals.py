@@ -1,0 +1,119 @@
+"""``siyu referrals``: who referred whom (老带新), chains, and the referral report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from bot.cli.common import Actor, NowOpt, database, out, parse_day, parse_now, principal
+
+if TYPE_CHECKING:
+    from bot.services.referrals import Referred
+
+app = typer.Typer(help="Referrals (老带新): referrers, chains, shares of customers and revenue.")
+
+
+@app.command("set")
+def referrals_set(
+    ctx: typer.Context,
+    customer: Annotated[int, typer.Argument(help="Customer id.")],
+    referrer: Annotated[
+        str | None, typer.Argument(help="Referrer: customer id or any identity (none: clear).")
+    ] = None,
+    note: Annotated[str, typer.Option(help="Why (kept as the evidence).")] = "",
+    actor: Actor = None,
+) -> None:
+    """Set (or clear) who referred a customer."""
+    from bot.services import referrals
+
+    with database(ctx) as (db, _), db.session() as session:
+        found = referrals.set_referrer(
+            session, principal(ctx, actor), customer_id=customer, referrer=referrer, note=note
+        )
+    out.print(f"客户 {customer} 的介绍人：{found if found is not None else '无'}")
+
+
+@app.command("chain")
+def referrals_chain(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
+    """A customer's referral chain: who referred them, and whom they referred."""
+    from bot.services import customers, referrals
+
+    with database(ctx) as (db, _), db.session() as session:
+        who = principal(ctx)
+        found = referrals.chain(session, who, customer)
+        me = customers.profile(session, who, customer, timeline_limit=0).customer
+    if found.up:
+        path = " ← ".join(f"{p.name or '-'} #{p.id}" if p.id else p.name for p in found.up)
+        out.print(f"介绍人链：{me.name or '-'} #{me.id} ← {path}")
+    else:
+        out.print(f"{me.name or '-'} #{me.id} 没有介绍人")
+    tree = Tree(f"{me.name or '-'} #{me.id} 介绍的客户")
+    for node in found.down:
+        _branch(tree, node)
+    if not found.down:
+        tree.add("（无）")
+    out.print(tree)
+
+
+def _branch(tree: Tree, node: Referred) -> None:
+    label = f"{node.person.name or '-'} #{node.person.id}" if node.person.id else node.person.name
+    child = tree.add(label + (f"（下线 {node.size} 人）" if node.size else ""))
+    for c in node.children:
+        _branch(child, c)
+
+
+@app.command("report")
+def referrals_report(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="First day added (default: all).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today).")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Share of customers and revenue that came by referral, per adviser and referrer."""
+    from bot.services import referrals
+
+    with database(ctx) as (db, settings), db.session() as session:
+        today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
+        first = parse_day(since, today, "--since") if since else None
+        last = parse_day(until, today, "--until")
+        report = referrals.report(
+            session,
+            principal(ctx),
+            since=first,
+            until=last + timedelta(days=1),
+            timezone=settings.timezone,
+        )
+    period = f"{first or '开始'} – {last}"
+    table = Table(
+        "顾问", "客户", "转介绍", "占比", "收入", "转介绍收入", "收入占比", title=f"转介绍 {period}"
+    )
+    for s in (*report.advisers, report.total):
+        table.add_row(
+            s.adviser_id,
+            str(s.customers),
+            str(s.referred),
+            f"{s.customer_share:.0%}",
+            f"{s.revenue:,.2f}",
+            f"{s.referred_revenue:,.2f}",
+            f"{s.revenue_share:.0%}",
+            style="bold" if s is report.total else None,
+        )
+    out.print(table)
+    referrers = Table(
+        "介绍人", "顾问", "直接介绍", "整条链", "直接收入", "整条链收入", title="介绍人"
+    )
+    for r in report.referrers:
+        referrers.add_row(
+            f"{r.name or '-'} #{r.referrer_id}",
+            r.adviser_id or "-",
+            str(r.direct),
+            str(r.chain),
+            f"{r.direct_revenue:,.2f}",
+            f"{r.chain_revenue:,.2f}",
+        )
+    out.print(referrers)

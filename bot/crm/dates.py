@@ -1,0 +1,33 @@
+"""Dates and date-times as people write them in data files and on the command line."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+
+def parse_date(text: str) -> date:
+    """``2026-02-28``, ``2026/2/28``, ``2026.2.28``, ``20260228`` or ``2026年2月28日``."""
+    text = text.strip()
+    if re.fullmatch(r"\d{8}", text):
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
+    if m is None:
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[ T].*", text)  # a date-time cell
+    if m is None:
+        raise ValueError(text)
+    return date(int(m[1]), int(m[2]), int(m[3]))
+
+
+def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
+    """A date (local midnight) or an ISO date-time; naive values are local time.
+    Returned in UTC (the store keeps UTC: SQLite drops the offset)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        value = datetime.combine(parse_date(text), time())
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01 local time is before year 1 in UTC
+        raise ValueError(f"{text!r} is out of range") from exc

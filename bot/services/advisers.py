@@ -1,0 +1,193 @@
+"""Advisers: their persona (IP 人设: the name customers know, a signature, tone notes),
+and each adviser's own numbers — today's and this period's messages answered, adoption,
+conversions, revenue and campaign targets — shown to that adviser and nobody else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.crm import campaigns as crm_campaigns
+from bot.errors import InputError, NotFoundError
+from bot.services import audit
+from bot.services.access import Principal, require, scope_of
+from bot.settings import Settings
+from bot.store import advisers as repo
+from bot.store import campaigns as campaigns_repo
+from bot.store import kpis as kpis_repo
+from bot.store.kpis import OwnNumbers
+from bot.store.records import AdviserRecord
+
+NO_ADVISER = "顾问不存在"
+#: Longest persona texts.
+MAX_NAME_CHARS = 100
+MAX_TEXT_CHARS = 500
+PERIOD_LABELS = {"week": "本周", "month": "本月"}
+
+
+def _may_edit(session: Session, principal: Principal, adviser_id: str) -> None:
+    """An adviser edits their own persona, a manager those of the team (the command
+    line's administrator any)."""
+    require(principal, "adviser", "manager")
+    if principal.role == "adviser":
+        if principal.adviser_id != adviser_id:
+            raise NotFoundError(NO_ADVISER, ref=adviser_id)
+    elif not scope_of(session, principal).allows(adviser_id):
+        raise NotFoundError(NO_ADVISER, ref=adviser_id)
+
+
+def list_advisers(session: Session, principal: Principal) -> list[AdviserRecord]:
+    """The advisers the principal may see: their own, their team's, or all."""
+    require(principal, "adviser", "manager", "operator")
+    if principal.role == "adviser":
+        ids: tuple[str, ...] | None = (principal.adviser_id,) if principal.adviser_id else ()
+    elif principal.role == "manager":
+        ids = scope_of(session, principal).adviser_ids
+    else:
+        ids = None
+    return repo.list_advisers(session=session, adviser_ids=ids)
+
+
+def persona_of(session: Session, principal: Principal, adviser_id: str) -> AdviserRecord:
+    _may_edit(session, principal, adviser_id)
+    found = repo.list_advisers(session=session, adviser_ids=(adviser_id,))
+    if not found:
+        raise NotFoundError(NO_ADVISER, ref=adviser_id)
+    return found[0]
+
+
+def set_persona(
+    session: Session,
+    principal: Principal,
+    *,
+    adviser_id: str,
+    name: str | None = None,
+    signature: str | None = None,
+    tone: str | None = None,
+) -> AdviserRecord:
+    """Change the persona fields given; an empty text clears one."""
+    _may_edit(session, principal, adviser_id)
+    if name is not None and len(name.strip()) > MAX_NAME_CHARS:
+        raise InputError(f"人设名称不能超过 {MAX_NAME_CHARS} 个字符")
+    for text in (signature, tone):
+        if text is not None and len(text.strip()) > MAX_TEXT_CHARS:
+            raise InputError(f"签名和语气说明不能超过 {MAX_TEXT_CHARS} 个字符")
+    record = repo.set_persona(
+        session=session, adviser_id=adviser_id, persona_name=name, signature=signature, tone=tone
+    )
+    audit.record(session, principal, "adviser.persona", "adviser", adviser_id)
+    return record
+
+
+def shown_name(session: Session, principal: Principal, settings: Settings) -> str:
+    """The ``{adviser_name}`` of scripts shown to the principal: their persona's name, else
+    their console name, else their channel account's, else the configured one."""
+    found = (
+        repo.list_advisers(session=session, adviser_ids=(principal.adviser_id,))
+        if principal.adviser_id
+        else []
+    )
+    if found and found[0].persona_name:
+        return found[0].persona_name
+    own = "" if principal.is_admin else principal.display_name
+    return own or (found[0].name if found else "") or settings.assistant.adviser_name
+
+
+# --------------------------------------------------------------------------- own numbers
+@dataclass(frozen=True, slots=True)
+class TargetProgress:
+    """One campaign's targets of the adviser next to what they have done."""
+
+    campaign: str
+    code: str
+    added: int
+    converted: int
+    revenue: float
+    target_added: int | None
+    target_converted: int | None
+    target_revenue: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MyNumbers:
+    adviser_id: str
+    today: OwnNumbers
+    period: OwnNumbers
+    period_label: str
+    targets: tuple[TargetProgress, ...]
+
+
+def my_numbers(
+    session: Session,
+    principal: Principal,
+    *,
+    settings: Settings,
+    now: datetime,
+    adviser_id: str | None = None,
+) -> MyNumbers:
+    """The adviser's own numbers. An adviser gets their own only; the command line's
+    administrator names the adviser."""
+    if principal.is_admin:
+        if not adviser_id:
+            raise InputError("请指定顾问 id")
+        mine = adviser_id
+        if not repo.list_advisers(session=session, adviser_ids=(mine,)):
+            raise NotFoundError(NO_ADVISER, ref=mine)
+    else:
+        require(principal, "adviser")
+        if not principal.adviser_id or (adviser_id and adviser_id != principal.adviser_id):
+            raise NotFoundError(NO_ADVISER, ref=adviser_id or "-")
+        mine = principal.adviser_id
+    tz = ZoneInfo(settings.timezone)
+    today = now.astimezone(tz).date()
+    start = _period_start(today, settings.advisers.period)
+    tomorrow = _at(today + timedelta(days=1), tz)
+    rows = crm_campaigns.report(
+        session=session,
+        since=None,
+        until=today + timedelta(days=1),
+        timezone=settings.timezone,
+        adviser_ids=(mine,),
+    )
+    codes = {
+        c.campaign_id: c.code
+        for c in campaigns_repo.list_codes(session=session, adviser_ids=(mine,))
+    }
+    targets = tuple(
+        TargetProgress(
+            campaign=r.campaign,
+            code=codes.get(r.campaign_id or 0, ""),
+            added=r.added,
+            converted=r.converted,
+            revenue=r.revenue,
+            target_added=r.target_added,
+            target_converted=r.target_converted,
+            target_revenue=r.target_revenue,
+        )
+        for r in rows
+        if not r.total
+    )
+    return MyNumbers(
+        adviser_id=mine,
+        today=kpis_repo.own_numbers(
+            session=session, adviser_id=mine, since=_at(today, tz), until=tomorrow
+        ),
+        period=kpis_repo.own_numbers(
+            session=session, adviser_id=mine, since=_at(start, tz), until=tomorrow
+        ),
+        period_label=PERIOD_LABELS[settings.advisers.period],
+        targets=targets,
+    )
+
+
+def _period_start(today: date, period: str) -> date:
+    if period == "week":
+        return today - timedelta(days=today.weekday())
+    return today.replace(day=1)
+
+
+def _at(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz)

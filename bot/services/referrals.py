@@ -1,0 +1,99 @@
+"""Referrals (老带新): set who referred a customer, a customer's referral chain, and the
+share of customers and revenue that came by referral."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from bot.crm import referrals as crm_referrals
+from bot.errors import NotFoundError
+from bot.services import audit
+from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
+from bot.store import conversions as conversions_repo
+from bot.store import referrals as repo
+from bot.store.referrals import PersonRef
+
+Chain = crm_referrals.Chain
+Referred = crm_referrals.Referred
+ReferralReport = crm_referrals.ReferralReport
+#: How a customer outside the viewer's scope appears in a chain.
+OTHER = "（其他顾问的客户）"
+NO_REFERRER = "介绍人不存在"
+
+
+def resolve(session: Session, principal: Principal, ref: str) -> int:
+    """A customer in scope given by id or by any identity value (phone, contact id …)."""
+    try:
+        found = conversions_repo.resolve_customer(session=session, ref=ref)
+    except NotFoundError:
+        raise NotFoundError(NO_REFERRER, ref=ref) from None
+    check_customer(session, principal, found)
+    return found
+
+
+def set_referrer(
+    session: Session,
+    principal: Principal,
+    *,
+    customer_id: int,
+    referrer: str | None,
+    note: str = "",
+) -> int | None:
+    """Set (None or empty: clear) who referred a customer; both must be in scope."""
+    require(principal, *CUSTOMER_VIEWERS)
+    check_customer(session, principal, customer_id)
+    referrer_id = resolve(session, principal, referrer) if referrer and referrer.strip() else None
+    repo.set_referrer(
+        session=session,
+        customer_id=customer_id,
+        referrer_id=referrer_id,
+        method="manual",
+        evidence=note.strip() or f"{principal.username} 手动设置",
+        actor=principal.username,
+    )
+    audit.record(
+        session, principal, "customer.referrer", "customer", customer_id, referrer=referrer_id
+    )
+    return referrer_id
+
+
+def chain(session: Session, principal: Principal, customer_id: int) -> Chain:
+    """Who referred the customer (up the chain) and whom they referred (the tree);
+    customers outside the principal's scope show without name or id."""
+    require(principal, *CUSTOMER_VIEWERS)
+    check_customer(session, principal, customer_id)
+    scope = scope_of(session, principal)
+    found = crm_referrals.chain(session=session, customer_id=customer_id)
+    audit.record(session, principal, "customer.referrals.view", "customer", customer_id)
+
+    def shown(p: PersonRef) -> PersonRef:
+        return p if scope.allows(p.adviser_id) else PersonRef(0, OTHER, None)
+
+    def tree(node: Referred) -> Referred:
+        return Referred(shown(node.person), tuple(tree(c) for c in node.children))
+
+    return replace(
+        found, up=tuple(shown(p) for p in found.up), down=tuple(tree(n) for n in found.down)
+    )
+
+
+def report(
+    session: Session, principal: Principal, *, since: date | None, until: date, timezone: str
+) -> ReferralReport:
+    """Referral shares per adviser and the referrers, of the principal's scope (audited:
+    it names customers)."""
+    require(principal, *CUSTOMER_VIEWERS)
+    found = crm_referrals.report(
+        session=session,
+        since=since,
+        until=until,
+        timezone=timezone,
+        adviser_ids=scope_of(session, principal).adviser_ids,
+    )
+    audit.record(
+        session, principal, "referrals.report", "customer", "", referrers=len(found.referrers)
+    )
+    return found

@@ -1,0 +1,418 @@
+"""Campaigns, profile fields, referrals, next-best actions, personas and each adviser's
+own numbers through the JSON API and the console pages (in-process, real SQLite / Chroma /
+embeddings): who may do what, scope, audit, and the forms."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web_helpers import add_users, bearer_client, customer_message, login, web_app
+
+from bot.crm.next_actions import RulesSource
+from bot.pipeline.prompts import DraftRequest, render_draft_messages
+from bot.pipeline.runtime import Runtime, open_runtime
+from bot.services import fields as fields_service
+from bot.services.access import cli_principal
+from bot.settings import Settings
+from bot.store import audit as audit_repo
+from bot.store import inbox as inbox_repo
+from bot.store.models import Customer, Transaction
+
+FIELDS = """\
+fields:
+  - {name: 预算, type: money, unit: 元/年, keywords: [预算]}
+  - {name: 职业, type: text, keywords: [职业是]}
+  - {name: 收入区间, type: choice, choices: [10万以下, 10万以上]}
+"""
+RULES = """\
+rules:
+  - id: budget-medical
+    when: [预算>=3000, tag!=医疗险]
+    product: 百万医疗险
+    script: INS-PRC-1
+    reason: 预算 {预算}，还没有医疗险
+"""
+
+
+class World:
+    def __init__(self, rt: Runtime, tmp: Path) -> None:
+        self.rt = rt
+        self.tokens = add_users(rt)
+        # alice (adv-a, team east) has 张女士; bob (adv-b, team west) has 李先生.
+        customer_message(rt, "adv-a", "wx-a", "重疾险一年多少钱？", "张女士")
+        customer_message(rt, "adv-b", "wx-b", "太贵了", "李先生")
+        with rt.db.session() as session:
+            rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
+        by_name = {r.name: r.customer_id for r in rows}
+        self.cust_a, self.cust_b = by_name["张女士"], by_name["李先生"]
+        (tmp / "fields.yaml").write_text(FIELDS, encoding="utf-8")
+        (tmp / "rules.yaml").write_text(RULES, encoding="utf-8")
+        with rt.db.session() as session:
+            fields_service.import_fields(session, cli_principal("t"), path=tmp / "fields.yaml")
+        rt.assistant.rules = RulesSource(tmp / "rules.yaml")
+        self.app = web_app(rt)
+
+    def client(self, user: str | None = None) -> TestClient:
+        return bearer_client(self.app, self.tokens[user] if user else None)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    from conftest import load_small_library
+
+    tmp = tmp_path_factory.mktemp("growth")
+    rt = open_runtime(Settings.model_validate({"data_dir": str(tmp / "data")}))
+    load_small_library(rt)
+    yield World(rt, tmp)  # type: ignore[misc]
+    rt.close()
+
+
+def actions(world: World, actor: str) -> list[str]:
+    with world.rt.db.session() as session:
+        return [e.action for e in audit_repo.list_entries(session=session, actor=actor)]
+
+
+CAMPAIGN = {"name": "直播一", "channel": "直播", "starts_on": "2026-01-01", "cost": 2000}
+
+
+@pytest.fixture(scope="module")
+def campaign(world: World) -> dict[str, object]:
+    res = world.client("olivia").post(
+        "/api/campaigns", json=CAMPAIGN | {"codes": {"adv-a": "LIVEAA", "adv-b": "LIVEBB"}}
+    )
+    assert res.status_code == 201, res.text
+    body: dict[str, object] = res.json()
+    return body
+
+
+def test_campaigns_are_managed_by_operators_and_managers(
+    world: World, campaign: dict[str, object]
+) -> None:
+    codes = {c["adviser_id"]: c["code"] for c in campaign["codes"]}  # type: ignore[attr-defined]
+    assert codes == {"adv-a": "LIVEAA", "adv-b": "LIVEBB"}
+    assert (
+        world.client("alice").post("/api/campaigns", json=CAMPAIGN | {"name": "x"}).status_code
+        == 403
+    )
+    again = world.client("olivia").post("/api/campaigns", json=CAMPAIGN)
+    assert again.status_code == 400 and "活动名称已存在" in again.json()["detail"]
+    # a manager's new campaign gives codes to their team only
+    res = world.client("mia").post(
+        "/api/campaigns", json=CAMPAIGN | {"name": "东区地推", "channel": "门店扫码"}
+    )
+    assert res.status_code == 201
+    assert [c["adviser_id"] for c in res.json()["codes"]] == ["adv-a"]
+    mine = world.client("mia").put(
+        "/api/campaigns/直播一/targets", json={"adviser_id": "adv-a", "added": 5, "revenue": 3000}
+    )
+    assert mine.status_code == 200 and mine.json()["target_added"] == 5
+    other = world.client("mia").put(
+        "/api/campaigns/直播一/targets", json={"adviser_id": "adv-b", "added": 1}
+    )
+    assert other.status_code == 404
+    # an adviser sees the campaign with their own code only
+    seen = world.client("alice").get("/api/campaigns/直播一").json()
+    assert [c["code"] for c in seen["codes"]] == ["LIVEAA"]
+    assert "campaign.add" in actions(world, "olivia")
+
+
+def test_attribution_by_hand_and_the_scoped_report(
+    world: World, campaign: dict[str, object]
+) -> None:
+    alice, bob = world.client("alice"), world.client("bob")
+    assert alice.get(f"/api/customers/{world.cust_a}/attribution").json() is None
+    res = alice.put(
+        f"/api/customers/{world.cust_a}/attribution", json={"code": "liveaa", "note": "直播间留言"}
+    )
+    assert res.status_code == 200, res.text
+    assert res.json()["code"]["campaign"] == "直播一" and res.json()["evidence"] == "直播间留言"
+    assert (
+        alice.put(f"/api/customers/{world.cust_b}/attribution", json={"code": "LIVEAA"}).status_code
+        == 404
+    )
+    assert (
+        bob.put(f"/api/customers/{world.cust_b}/attribution", json={"campaign": "直播一"}).json()[
+            "code"
+        ]["code"]
+        == "LIVEBB"
+    )
+    with world.rt.db.session() as session:
+        session.add(Transaction(customer_id=world.cust_a, amount=4000))
+    everyone = world.client("olivia").get("/api/campaigns/report?campaign=直播一").json()
+    assert [
+        (r["adviser_id"], r["added"], r["converted"], r["revenue"], r["cost"], r["roi"])
+        for r in everyone
+    ] == [
+        ("adv-a", 1, 1, 4000.0, 1000.0, 4.0),
+        ("adv-b", 1, 0, 0.0, 1000.0, 0.0),
+        (None, 2, 1, 4000.0, 2000.0, 2.0),
+        (None, 2, 1, 4000.0, 2000.0, 2.0),
+    ]
+    team = world.client("mia").get("/api/campaigns/report?campaign=直播一").json()
+    assert [r["adviser_id"] for r in team if not r["total"]] == ["adv-a"]
+    own = bob.get("/api/campaigns/report?campaign=直播一").json()
+    assert [r["adviser_id"] for r in own if not r["total"]] == ["adv-b"]
+    # drill-down: customers, for those who see customers
+    assert world.client("olivia").get("/api/campaigns/直播一/customers").status_code == 403
+    assert (
+        world.client("mia").get("/api/campaigns/直播一/customers?adviser=adv-b").status_code == 404
+    )
+    names = [m["name"] for m in world.client("mia").get("/api/campaigns/直播一/customers").json()]
+    assert names == ["张女士"]
+    assert "campaign.customers.view" in actions(world, "mia")
+
+
+def test_unattributed_contacts_are_listed_within_scope(world: World) -> None:
+    customer_message(world.rt, "adv-a", "wx-new-a", "你好", "新客A")
+    found = [c["name"] for c in world.client("alice").get("/api/campaigns/unattributed").json()]
+    assert "新客A" in found and "李先生" not in found
+
+
+def test_profile_fields_through_the_api(world: World) -> None:
+    alice = world.client("alice")
+    assert [f["name"] for f in alice.get("/api/profile-fields").json()] == [
+        "预算",
+        "职业",
+        "收入区间",
+    ]
+    bad = alice.put(
+        f"/api/customers/{world.cust_a}/fields", json={"values": {"预算": "很多", "爱好": "x"}}
+    )
+    assert bad.status_code == 400 and len(bad.json()["problems"]) == 2
+    res = alice.put(
+        f"/api/customers/{world.cust_a}/fields",
+        json={"values": {"预算": "6千", "收入区间": "10万以上"}},
+    )
+    assert res.status_code == 200, res.text
+    shown = {v["field"]: v["shown"] for v in res.json()}
+    assert shown == {"预算": "6000 元/年", "职业": "", "收入区间": "10万以上"}
+    assert (
+        alice.put(
+            f"/api/customers/{world.cust_b}/fields", json={"values": {"预算": "1"}}
+        ).status_code
+        == 404
+    )
+    # a value stated in a message: suggested, then confirmed through the API
+    customer_message(world.rt, "adv-a", "wx-a", "我职业是护士，预算八千", "张女士")
+    pending = alice.get(f"/api/profile-suggestions?customer_id={world.cust_a}").json()
+    assert sorted((p["field"], p["value"]) for p in pending) == [("职业", "护士"), ("预算", "8000")]
+    assert (
+        world.client("bob")
+        .post(f"/api/profile-suggestions/{pending[0]['id']}/review", json={"status": "confirmed"})
+        .status_code
+        == 404
+    )
+    for p in pending:
+        assert (
+            alice.post(
+                f"/api/profile-suggestions/{p['id']}/review", json={"status": "confirmed"}
+            ).status_code
+            == 200
+        )
+    values = {
+        v["field"]: v["value"] for v in alice.get(f"/api/customers/{world.cust_a}/fields").json()
+    }
+    assert values == {"预算": "8000", "职业": "护士", "收入区间": "10万以上"}
+
+
+def test_referrers_set_by_hand_stay_within_scope(world: World) -> None:
+    res = world.client("alice").put(
+        f"/api/customers/{world.cust_a}/referrer", json={"referrer": str(world.cust_b)}
+    )
+    assert res.status_code == 404  # 李先生 is bob's
+    res = world.client("max").put(
+        f"/api/customers/{world.cust_a}/referrer", json={"referrer": str(world.cust_b)}
+    )
+    assert res.status_code == 200 and res.json()["up"] == [{"id": world.cust_b, "name": "李先生"}]
+    # alice sees that someone referred her customer, not who
+    assert world.client("alice").get(f"/api/customers/{world.cust_a}/referrals").json()["up"] == [
+        {"id": None, "name": "（其他顾问的客户）"}
+    ]
+    shares = world.client("max").get("/api/referrals/report").json()
+    assert shares["total"]["referred"] >= 1
+    assert world.client("olivia").get("/api/referrals/report").status_code == 403
+    cleared = world.client("max").put(
+        f"/api/customers/{world.cust_a}/referrer", json={"referrer": None}
+    )
+    assert cleared.json()["up"] == []
+
+
+def test_next_best_actions_on_the_api_and_in_suggestions(world: World) -> None:
+    customer_message(world.rt, "adv-b", "wx-b", "我预算五千", "李先生")
+    with world.rt.db.session() as session:
+        for s in fields_service.suggestions(session, cli_principal("t"), customer_id=world.cust_b):
+            fields_service.review(
+                session, cli_principal("t"), suggestion_id=s.id, status="confirmed"
+            )
+    cards = world.client("bob").get(f"/api/customers/{world.cust_b}/next-actions").json()
+    assert cards == [
+        {
+            "rule": "budget-medical",
+            "product": "百万医疗险",
+            "script_id": "INS-PRC-1",
+            "script_text": "安心保重疾险50万保额，30岁女性每年4680元，折合每天不到13元。",
+            "reason": "预算 5000 元/年，还没有医疗险",
+        }
+    ]
+    res = world.client("bob").post("/api/messages", json={"contact_id": "wx-b2", "text": "在吗"})
+    assert "next_actions" not in res.json()["suggestion"]  # a new contact has no budget
+    assert (
+        world.client("alice").get(f"/api/customers/{world.cust_b}/next-actions").status_code == 404
+    )
+
+
+def test_personas_are_set_by_the_adviser_or_their_manager(world: World) -> None:
+    alice = world.client("alice")
+    res = alice.put(
+        "/api/advisers/adv-a/persona",
+        json={"persona_name": "安娜", "signature": "—— 安娜｜家庭保障顾问", "tone": "温和，不催单"},
+    )
+    assert res.status_code == 200 and res.json()["shown_name"] == "安娜"
+    assert alice.put("/api/advisers/adv-b/persona", json={"persona_name": "x"}).status_code == 404
+    assert world.client("mia").get("/api/advisers/adv-a/persona").json()["tone"] == "温和，不催单"
+    assert world.client("mia").get("/api/advisers/adv-b/persona").status_code == 404
+    assert world.client("olivia").get("/api/advisers/adv-a/persona").status_code == 403
+    # {adviser_name} and the signature of a welcome for alice's next new contact
+    result = world.rt.assistant.suggest(
+        "你好，想了解一下保险", customer_id=new_contact(world, "adv-a")
+    )
+    welcome = next(s for s in result.scripts if s.id == "INS-WEL-1")
+    assert "保险顾问安娜" in welcome.text and welcome.text.endswith("—— 安娜｜家庭保障顾问")
+    # the LLM draft is told the persona's name and tone
+    prompt = render_draft_messages(
+        DraftRequest(
+            customer_text="在吗", passages=[], adviser_name="安娜", adviser_tone="温和，不催单"
+        )
+    )[1]["content"]
+    assert "安娜" in prompt and "温和，不催单" in prompt
+    assert "adviser.persona" in actions(world, "alice")
+
+
+def new_contact(world: World, adviser: str) -> int:
+    from bot.store import customers
+
+    with world.rt.db.session() as session:
+        c, _ = customers.find_or_create_customer(
+            session=session,
+            identity_kind="memory_contact",
+            identity_value=f"new-{adviser}",
+            name="新朋友",
+            adviser_id=adviser,
+        )
+    return c.id
+
+
+def test_an_advisers_own_numbers_are_theirs_alone(world: World) -> None:
+    mine = world.client("alice").get("/api/me/numbers")
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["adviser_id"] == "adv-a" and body["period_label"] == "本月"
+    assert body["today"]["received"] >= 2 and body["today"]["suggestions"] >= 2
+    assert body["period"]["received"] >= body["today"]["received"]
+    live = next(t for t in body["targets"] if t["campaign"] == "直播一")
+    assert (live["code"], live["target_added"], live["added"]) == ("LIVEAA", 5, 1)
+    assert world.client("mia").get("/api/me/numbers").status_code == 403
+    assert world.client("olivia").get("/api/me/numbers").status_code == 403
+
+
+# --------------------------------------------------------------------------- pages
+def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> None:
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        page = c.get("/campaigns")
+        assert page.status_code == 200 and "直播一" in page.text and "新建活动" in page.text
+        res = c.post(
+            "/campaigns",
+            data={
+                "name": "信息流三月",
+                "channel": "信息流",
+                "starts_on": "2026-03-01",
+                "cost": "800",
+                "csrf_token": csrf,
+            },
+            follow_redirects=False,
+        )
+        assert res.status_code == 303, res.text
+        detail = c.get(res.headers["location"])
+        assert "活动已创建" in detail.text and "信息流三月" in detail.text
+        cid = int(re.search(r"/campaigns/(\d+)", res.headers["location"]).group(1))  # type: ignore[union-attr]
+        res = c.post(
+            f"/campaigns/{cid}/targets",
+            data={
+                "adviser_id": "adv-a",
+                "added": "7",
+                "converted": "",
+                "revenue": "",
+                "csrf_token": csrf,
+            },
+            follow_redirects=False,
+        )
+        assert res.status_code == 303
+        assert ">7<" in c.get(f"/campaigns/{cid}").text
+        report = c.get("/campaigns/report?since=2026-01-01")
+        assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
+        assert c.get("/campaigns/unattributed").status_code == 403  # operators see no customers
+    with world.client() as c:
+        login(c, "alice")
+        assert c.get("/campaigns").status_code == 403
+
+
+def test_the_sidebar_shows_fields_origin_next_actions_and_own_numbers(world: World) -> None:
+    with world.client() as c:
+        csrf = login(c, "alice")
+        page = c.get(f"/sidebar?customer_id={world.cust_a}")
+        assert page.status_code == 200
+        for text in ("我的数据", "资料", "来源", "直播一", "LIVEAA", "保存介绍人"):
+            assert text in page.text, text
+        res = c.post(
+            f"/sidebar/customers/{world.cust_a}/fields",
+            data={
+                "field:预算": "9000",
+                "field:职业": "",
+                "field:收入区间": "10万以下",
+                "csrf_token": csrf,
+            },
+            follow_redirects=False,
+        )
+        assert res.status_code == 303
+        with world.rt.db.session() as session:
+            from bot.store import fields as fields_repo
+
+            values = {
+                v.field: v.value
+                for v in fields_repo.field_values(session=session, customer_id=world.cust_a)
+            }
+        assert values == {"预算": "9000", "收入区间": "10万以下"}
+        bad = c.post(
+            f"/sidebar/customers/{world.cust_a}/fields",
+            data={"field:预算": "很多", "csrf_token": csrf},
+        )
+        assert bad.status_code == 400 and "需要一个数字" in bad.text
+    with world.client() as c:
+        login(c, "mia")
+        page = c.get(f"/sidebar?customer_id={world.cust_a}")
+        assert page.status_code == 200 and "我的数据" not in page.text
+    with world.rt.db.session() as session:
+        assert session.get(Customer, world.cust_a) is not None
+
+
+def test_unattributed_contacts_are_fixed_on_the_page(world: World) -> None:
+    customer_message(world.rt, "adv-a", "wx-fix", "你好", "待归因")
+    with world.client() as c:
+        csrf = login(c, "mia")
+        page = c.get("/campaigns/unattributed")
+        assert "待归因" in page.text
+        with world.rt.db.session() as session:
+            rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
+        cid = next(r.customer_id for r in rows if r.name == "待归因")
+        res = c.post(
+            "/campaigns/unattributed",
+            data={"customer_id": str(cid), "code": "LIVEAA", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert res.status_code == 303
+        after = c.get("/campaigns/unattributed?fixed=1").text
+        assert "待归因" not in after and "已归因" in after
