@@ -460,7 +460,12 @@ def test_a_poison_message_is_parked_visible_and_requeued(
         # the operator fixes the cause and puts it back
         rec.fail_log["m1"] = 0
         with db.session() as session:
-            assert channel_status.requeue(session, ADMIN, ids=[parked[0].id]) == 1
+            assert (
+                channel_status.requeue(
+                    session, ADMIN, ids=[parked[0].id], settings=channel._settings
+                )
+                == 1
+            )
         channel._inbox._flows["default"].sweep()
         await until(lambda: rec.ids() == ["m2", "m1"])
         assert parked_of(db, channel._settings) == []

@@ -18,6 +18,8 @@ from bot.settings import WechatySettings
 from bot.store import Database
 from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
+from bot.store import customers as customers_repo
+from bot.store import users as users_repo
 from bot.store.models import AuditLog
 
 SETTINGS = WechatySettings.model_validate(
@@ -84,9 +86,32 @@ def test_an_operator_sees_nothing_and_only_managers_requeue(db: Database) -> Non
     with db.session() as s, pytest.raises(PermissionDenied):
         channel_status.read_status(s, OPS, settings=SETTINGS)
     with db.session() as s, pytest.raises(PermissionDenied):
-        channel_status.requeue(s, WANG, ids=None)
+        channel_status.requeue(s, WANG, ids=None, settings=SETTINGS)
     with db.session() as s:
-        assert channel_status.requeue(s, BOSS, ids=None) == 2
+        assert channel_status.requeue(s, BOSS, ids=None, settings=SETTINGS) == 2
     with db.session() as s:
         actions = list(s.scalars(select(AuditLog.action).order_by(AuditLog.id)))
     assert "channel.requeue" in actions
+
+
+def test_a_team_manager_requeues_only_their_teams_accounts(db: Database) -> None:
+    with db.session() as s:
+        for adviser, team in (("wang", "east"), ("li", "west")):
+            customers_repo.ensure_adviser(session=s, adviser_id=adviser, name=adviser)
+            users_repo.set_adviser_team(session=s, adviser_id=adviser, team=team)
+    east = Principal(username="mia", role="manager", team="east")
+    with db.session() as s:
+        assert [p.account for p in channel_status.parked_messages(s, east, settings=SETTINGS)] == [
+            "wang"
+        ]
+        # li's parked event is not theirs to requeue, by id or with "all"
+        li_id = next(
+            p.id
+            for p in channel_status.parked_messages(s, BOSS, settings=SETTINGS)
+            if p.account == "li"
+        )
+        assert channel_status.requeue(s, east, ids=[li_id], settings=SETTINGS) == 0
+        assert channel_status.requeue(s, east, ids=None, settings=SETTINGS) == 1
+    with db.session() as s:
+        left = channel_status.parked_messages(s, BOSS, settings=SETTINGS)
+    assert [p.account for p in left] == ["li"]

@@ -264,8 +264,8 @@ def _requeue(ctx: typer.Context, value: str) -> None:
             ) from exc
         if not ids:
             raise InputError("--requeue 需要搁置消息的 ID（逗号分隔）或 all")
-    with database(ctx) as (db, _settings), db.session() as session:
-        count = requeue(session, principal(ctx), ids=ids)
+    with database(ctx) as (db, settings), db.session() as session:
+        count = requeue(session, principal(ctx), ids=ids, settings=settings.wechaty)
     out.print(
         f"已放回 {count} 条搁置的消息；运行中的 siyu bot 半分钟内会重试",
         markup=False,

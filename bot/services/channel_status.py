@@ -156,6 +156,14 @@ def parked_messages(
     """Parked events in the principal's scope, oldest first, with what is known of their
     content (customer text: the read is audit-logged)."""
     require(principal, *CUSTOMER_VIEWERS)
+    result = _parked_in_scope(session, principal, settings=settings, limit=limit)
+    audit.record(session, principal, "channel.parked.view", "channel", "", count=len(result))
+    return result
+
+
+def _parked_in_scope(
+    session: Session, principal: Principal, *, settings: WechatySettings, limit: int | None
+) -> list[ParkedMessage]:
     scope = scope_of(session, principal)
     advisers = {a.key: a.adviser_id for a in settings.account_configs()}
     states = {s.account: s.adviser_id for s in accounts_repo.list_states(session=session)}
@@ -181,16 +189,23 @@ def parked_messages(
                 text=str(body.get("text") or body.get("hello") or ""),
             )
         )
-    audit.record(session, principal, "channel.parked.view", "channel", "", count=len(result))
     return result
 
 
-def requeue(session: Session, principal: Principal, *, ids: list[int] | None) -> int:
-    """Put parked events (all when ``ids`` is None) back to the stage that failed; the
-    running bot takes them up within half a minute. Managers and the administrator only
-    (audit-logged). Returns how many."""
+def requeue(
+    session: Session,
+    principal: Principal,
+    *,
+    ids: list[int] | None,
+    settings: WechatySettings,
+) -> int:
+    """Put parked events (all when ``ids`` is None) of the principal's scope back to the
+    stage that failed; the running bot takes them up within half a minute. Managers (their
+    team's accounts) and the administrator only (audit-logged). Returns how many."""
     require(principal, "manager")
-    count = inbox_repo.requeue(session=session, ids=ids, now=datetime.now(UTC))
+    in_scope = {p.id for p in _parked_in_scope(session, principal, settings=settings, limit=None)}
+    chosen = sorted(in_scope if ids is None else in_scope & set(ids))
+    count = inbox_repo.requeue(session=session, ids=chosen, now=datetime.now(UTC)) if chosen else 0
     audit.record(
         session, principal, "channel.requeue", "channel", "", ids=ids or "all", count=count
     )

@@ -235,7 +235,9 @@ def record_failure(
     return row.attempts
 
 
-def parked(*, session: Session, account: str | None = None, limit: int = 100) -> list[InboxItem]:
+def parked(
+    *, session: Session, account: str | None = None, limit: int | None = 100
+) -> list[InboxItem]:
     """Parked rows, oldest first."""
     stmt = select(ChannelInbox).where(ChannelInbox.status == "parked")
     if account is not None:

@@ -25,6 +25,7 @@ from bot.web import (
     api,
     auth,
     campaigns,
+    channel,
     effectiveness,
     health,
     jobs,
@@ -75,6 +76,7 @@ def routers() -> list[APIRouter]:
         advisers,
         api,
         profile,
+        channel,
         health,
     )
     return [module.router for module in modules]

@@ -4,6 +4,7 @@ template rendering. Scope, audit and domain rules live in ``bot.services``."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,9 +19,11 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from bot.pipeline.runtime import Runtime
-from bot.services import access, users
+from bot.services import access, channel_status, users
 from bot.services.access import Principal, Role
 from bot.web.schemas import MAX_ID
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -133,9 +136,30 @@ def render(
     return templates_of(request).TemplateResponse(
         request,
         name,
-        {"me": principal, "csrf": csrf_token(request), **context},
+        {
+            "me": principal,
+            "csrf": csrf_token(request),
+            "banners": channel_banners(request, principal),
+            **context,
+        },
         status_code=status_code,
     )
+
+
+def channel_banners(request: Request, principal: Principal | None) -> list[str]:
+    """The lines every page shows an adviser or a manager about their WeChat accounts
+    (logged out, waiting for a scan, parked messages). Never breaks a page: a failure is
+    logged and shows nothing."""
+    if principal is None or principal.role not in ("adviser", "manager"):
+        return []
+    try:
+        settings = runtime_of(request).settings.wechaty
+        with db_session(request) as session:
+            accounts = channel_status.read_status(session, principal, settings=settings)
+    except Exception:
+        log.exception("reading the channel accounts for the banner failed")
+        return []
+    return [a.banner for a in accounts if a.banner]
 
 
 #: Characters a browser drops or reads as a separator inside a URL: with them,

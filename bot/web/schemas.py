@@ -719,3 +719,54 @@ class MyNumbersPublic(Public):
     period: NumbersPublic
     period_label: str
     targets: list[TargetProgressPublic]
+
+
+# --------------------------------------------------------------------------- channel
+class ChannelAccountPublic(Public):
+    """One WeChat account of the channel as its process last wrote it."""
+
+    account: str
+    adviser_id: str | None
+    #: connecting / waiting_scan / logged_in / logged_out / reconnecting / stopped /
+    #: not_running; ``label`` is its Chinese name.
+    state: str
+    label: str
+    user_id: str | None
+    user_name: str
+    logged_in_at: datetime | None
+    last_message_at: datetime | None
+    backlog: int
+    parked: int
+    #: The login QR code payload while a scan is awaited: only for the account's adviser.
+    qr_code: str | None
+    banner: str | None
+
+
+class ParkedPublic(Public):
+    """A channel event given up after its retries, kept for an operator."""
+
+    id: int
+    account: str
+    kind: str
+    stage: str | None
+    attempts: int
+    error: str | None
+    received_at: datetime
+    contact_name: str
+    text: str
+
+
+class ChannelStatusPublic(Public):
+    accounts: list[ChannelAccountPublic]
+    parked: list[ParkedPublic]
+
+
+class RequeueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Parked event ids; omitted or null: every parked event in scope.
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = None
+
+
+class RequeueResult(Public):
+    requeued: int
