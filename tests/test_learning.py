@@ -349,7 +349,7 @@ def test_forget_removes_learned_examples_and_keeps_the_use(make_runtime: Runtime
             adviser_id="li",
         )
     )
-    counts = privacy.forget_everywhere(rt, ADMIN, received.customer_id)
+    counts = privacy.forget_everywhere(rt, ADMIN, received.customer_id).counts
     assert counts.get("script_examples") == 1
     with rt.db.session() as session:
         assert examples_repo.list_examples(session=session, script_id="INS-PRC-1") == []

@@ -171,13 +171,15 @@ def test_a_100k_character_message_is_logged_whole_and_embedded_cut(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedded: list[int] = []
-    embed = rt.embedder.embed
+    # The embedder that does the work: a pooled one hands single texts to its inner one.
+    worker = getattr(rt.embedder, "inner", rt.embedder)
+    embed = worker.embed
 
     def spy(texts: Sequence[str]) -> np.ndarray:
         embedded.extend(len(t) for t in texts)
         return embed(texts)
 
-    monkeypatch.setattr(rt.embedder, "embed", spy)
+    monkeypatch.setattr(worker, "embed", spy)
     text = ("我儿子三岁，重疾险一年多少钱？\ud83d\x00" * 6_000)[:100_000]
     incoming = message(text, contact="wx-long")
     result = rt.assistant.handle(incoming)

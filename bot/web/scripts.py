@@ -139,7 +139,7 @@ def edit_page(
 
 @router.post("/{script_id}/examples/{example_id}/remove")
 def remove_example(
-    request: Request, principal: Operator, script_id: str, example_id: int
+    request: Request, principal: Operator, script_id: str, example_id: IdPath
 ) -> Response:
     """Remove a bad example: retrieval stops suggesting the script for messages like it."""
     scripts.remove_example(
