@@ -15,7 +15,7 @@ from bot.errors import InputError, NotFoundError
 from bot.services import jobs, scripts
 from bot.services.access import Principal
 from bot.web import schemas
-from bot.web.deps import IdQuery, Operator, local_path, render, runtime_of
+from bot.web.deps import IdPath, IdQuery, Operator, local_path, render, runtime_of
 from bot.web.diffs import html_diff
 from scripts_lib import (
     CATEGORIES,
