@@ -1,14 +1,17 @@
 """In-process suggestion latency (retrieval mode) at 1k scripts and 10k knowledge chunks.
 
     python bench/latency.py [--scripts 1000] [--chunks 10000] [--examples 50000]
-                            [--queries 300] [--query-cache 0]
+                            [--unembedded-examples] [--queries 300] [--query-cache 0]
 
 Builds a synthetic library from the demo data (scripts re-worded with product, city and
 number variations; knowledge as question-answer pairs recombined from the demo
 documents; ``--examples``: that many example customer messages spread over the scripts,
 as a history import leaves them), indexes it through the real pipeline in
 bench/out/latency-<size>/ (reused by the next run: delete it to measure the build again),
-then times ``Assistant.suggest`` on the dev-set messages. The query cache is off by
+then times ``Assistant.suggest`` on the dev-set messages. ``--unembedded-examples`` stores
+random unit vectors for the examples instead of embedding them (~20 texts/s per core:
+50,000 take most of an hour): what a search costs does not depend on what the vectors
+hold, only the examples' build time is not measured then. The query cache is off by
 default (the 300 queries repeat 112 messages: with it on they measure cache hits).
 Prints index build time, p50/p95 latency with the embedding of the message beside it,
 and peak RSS.
@@ -108,6 +111,11 @@ def main() -> None:
     ap.add_argument("--scripts", type=int, default=1000)
     ap.add_argument("--chunks", type=int, default=10000)
     ap.add_argument("--examples", type=int, default=0, help="learned example messages")
+    ap.add_argument(
+        "--unembedded-examples",
+        action="store_true",
+        help="random vectors for the examples (fast build, same search cost)",
+    )
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument(
         "--query-cache", type=int, default=0, help="[embedding] query_cache (default 0: off)"
@@ -138,6 +146,19 @@ def main() -> None:
                 examples_repo.set_operator_examples(
                     session=session, script_id=script_id, texts=texts
                 )
+        if args.unembedded_examples:
+            import numpy as np
+
+            from bot.pipeline.triggers import example_item
+
+            with rt.db.session() as session:
+                records = examples_repo.all_examples(session=session)
+            gen = np.random.default_rng(7)
+            for start in range(0, len(records), 5000):
+                batch = records[start : start + 5000]
+                vectors = gen.standard_normal((len(batch), rt.embedder.dim)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                rt.library.triggers.index.add([example_item(r) for r in batch], vectors)
         rt.library.sync()
         build_s += time.perf_counter() - started
     rss_after_build = peak_rss_mb()
