@@ -44,8 +44,9 @@ def rt(make_runtime: Callable[..., Runtime]) -> Iterator[Runtime]:
             ],
         )
         for row_id, account in zip(ids, ("adv-a", "adv-b"), strict=True):
-            body = {"message": {"adviser_id": account, "contact_id": f"c-{account}", "text": "在吗"}}
-            inbox_repo.mark_ready(session=s, rows=[(row_id, f"c-{account}", body)], now=now)
+            contact = f"c-{account}"
+            body = {"message": {"adviser_id": account, "contact_id": contact, "text": "在吗"}}
+            inbox_repo.mark_ready(session=s, rows=[(row_id, contact, body)], now=now)
             inbox_repo.record_failure(
                 session=s, item_id=row_id, stage="log", error="boom", park=True, now=now
             )
