@@ -34,6 +34,8 @@ VARIABLE_LABELS: dict[str, str] = {
 
 #: The visible stand-in for a variable that has no value.
 PLACEHOLDER = "【待填:{label}】"
+#: A placeholder anywhere in a text (its label in group 1).
+PLACEHOLDER_PATTERN = re.compile(r"【待填:([^】]*)】")
 
 PartKind = Literal["text", "variable", "malformed"]
 
@@ -136,6 +138,12 @@ def date_values(*, today: date, deadline: date | None = None) -> dict[str, str |
 def placeholder(name: str) -> str:
     """The visible stand-in for variable ``name``, e.g. ``【待填:客户称呼】``."""
     return PLACEHOLDER.format(label=VARIABLE_LABELS.get(name, name))
+
+
+def blanks_in(text: str) -> list[str]:
+    """The labels of the placeholders still in ``text`` (``【待填:城市】`` -> 城市), in
+    order, each once: a text holding any is not ready to send."""
+    return list(dict.fromkeys(m.group(1) for m in PLACEHOLDER_PATTERN.finditer(text)))
 
 
 def one_line(value: str) -> str:

@@ -372,6 +372,7 @@ def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path
             " VALUES (1, 'wx', 'w1', '2026-01-01')"
         )
     upgrade(engine)
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
         assert conn.exec_driver_sql("SELECT count(*) FROM identities").scalar() == 1

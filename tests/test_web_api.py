@@ -68,7 +68,7 @@ def audit_actions(world: World, actor: str) -> list[str]:
 
 # ------------------------------------------------------------------ login, csrf, tokens
 def test_login_sets_a_session_and_sends_each_role_home(world: World) -> None:
-    for user, home in (("alice", "/sidebar"), ("olivia", "/scripts"), ("mia", "/manager/tags")):
+    for user, home in (("alice", "/sidebar"), ("olivia", "/scripts"), ("mia", "/manager")):
         with world.client() as c:
             login(c, user)
             res = c.get("/", follow_redirects=False)

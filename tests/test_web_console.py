@@ -177,8 +177,11 @@ def test_a_manager_sees_only_their_teams_kpis_funnel_and_tags(world: World) -> N
     assert page.status_code == 200
     assert page.text.count("<svg") == 7  # 4 KPI charts, the funnel, 2 tag charts
     funnel = re.search(r'<table [^>]*id="funnel-table">(.*?)</table>', page.text, re.S)
-    assert funnel and "adv-a" in funnel.group(1) and "adv-b" not in funnel.group(1)
-    assert "<td>1</td><td>1</td><td>0</td>" in funnel.group(1)  # new, engaged, converted
+    # advisers by name (their console accounts'), never by id
+    assert funnel and "Alice" in funnel.group(1) and "adv-a" not in funnel.group(1)
+    assert "Bob" not in funnel.group(1)
+    # new, engaged, its share of new, converted, its share of new
+    assert "<td>1</td><td>1</td><td>100%</td><td>0</td><td>0%</td>" in funnel.group(1)
     tags = re.search(r'<table [^>]*id="tag-table">(.*?)</table>', page.text, re.S)
     assert tags and f"<td>{tag_a.tag.category}</td><td>1</td>" in tags.group(1)
     assert "adv-b" not in page.text and "李先生" not in page.text

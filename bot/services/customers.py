@@ -3,8 +3,9 @@ customer import (OneID), lifecycle stages, and removing a customer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.crm import oneid
 from bot.crm import reports as crm_reports
 from bot.crm import segments as crm_segments
+from bot.errors import InputError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
 from bot.services.industries import unused_warnings
@@ -152,3 +154,59 @@ def export_table(
         segment=segment,
     )
     return len(rows)
+
+
+#: The profile's own fields an adviser edits on the profile card, with their labels.
+BASIC_LABELS = {"city": "城市", "product": "意向产品", "birthday": "生日"}
+BASIC_MAX_CHARS = {"city": 50, "product": 100}
+BAD_BIRTHDAY = "生日请写成 年-月-日，例如 1990-05-03"
+
+
+def set_basics(
+    session: Session, principal: Principal, *, customer_id: int, values: Mapping[str, str]
+) -> CustomerRecord:
+    """Set the city, product and birthday of a customer in scope (an empty value clears
+    one); every value is checked before anything is written (audited)."""
+    require(principal, *CUSTOMER_VIEWERS)
+    check_customer(session, principal, customer_id)
+    problems: list[str] = []
+    parsed: dict[str, str | date | None] = {}
+    for name, raw in values.items():
+        label = BASIC_LABELS.get(name)
+        if label is None:
+            problems.append(f"没有这个资料项：{name}")
+            continue
+        text = " ".join(raw.split())
+        if not text:
+            parsed[name] = None
+        elif name == "birthday":
+            try:
+                parsed[name] = date.fromisoformat(text.replace("/", "-"))
+            except ValueError:
+                problems.append(f"{label}：{BAD_BIRTHDAY}")
+        elif len(text) > BASIC_MAX_CHARS[name]:
+            problems.append(f"{label}最多 {BASIC_MAX_CHARS[name]} 字")
+        else:
+            parsed[name] = text
+    if problems:
+        raise InputError(f"{len(problems)} 项资料有问题，没有保存", problems)
+    record = customers_repo.set_basics(session=session, customer_id=customer_id, values=parsed)
+    audit.record(
+        session, principal, "customer.basics.set", "customer", customer_id, fields=list(parsed)
+    )
+    return record
+
+
+def names(session: Session, principal: Principal, customer_ids: Sequence[int]) -> dict[int, str]:
+    """Customer id -> name (「客户 12」 without one) for the customers in scope among
+    ``customer_ids``; the others are left out."""
+    require(principal, *CUSTOMER_VIEWERS)
+    scope = scope_of(session, principal)
+    out: dict[int, str] = {}
+    for customer_id in dict.fromkeys(customer_ids):
+        exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
+        if exists and scope.allows(adviser_id):
+            found = customers_repo.get_customer(session=session, customer_id=customer_id)
+            out[customer_id] = found.name or f"客户 {customer_id}"
+    audit.record(session, principal, "customers.names", "customer", "", count=len(out))
+    return out

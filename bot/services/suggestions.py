@@ -3,7 +3,8 @@ the adviser did with them (outcomes)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import asdict
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -16,9 +17,15 @@ from bot.services.industries import resolve as resolve_industry
 from bot.store import inbox as inbox_repo
 from bot.store import outcomes as outcomes_repo
 from bot.store.records import SuggestionRecord
+from scripts_lib.variables import blanks_in
 
 OutcomeKind = Literal["adopted", "edited"]
 NO_SUGGESTION = "建议不存在"
+#: Refusal of an outcome whose text still holds a placeholder (the adviser did not fill
+#: the blanks in: what would reach the customer is 【待填:城市】).
+UNFILLED = "还有未填写的内容：{labels}。请先填好再使用"
+#: The most scripts 「更多」 adds at a time.
+MAX_MORE = 10
 VIEW_ACTION = "suggestion.view"
 
 
@@ -70,8 +77,12 @@ def record_outcome(
     script_id: str | None = None,
 ) -> int:
     """Record that a script of the suggestion (or its draft, ``script_id`` None) was sent
-    as is or edited; the outcome's id."""
+    as is or edited; the outcome's id. A text still holding a placeholder
+    (``【待填:城市】``) is refused: it was not sent as it stands."""
     require(principal, *CUSTOMER_VIEWERS)
+    blanks = blanks_in(final_text)
+    if blanks:
+        raise RejectedInput(UNFILLED.format(labels="、".join(blanks)))
     found = get(session, principal, suggestion_id)
     if script_id is not None:
         shown = {s.get("id") for s in found.candidates.get("scripts", [])}
@@ -88,3 +99,41 @@ def record_outcome(
         session, principal, f"suggestion.{kind}", "suggestion", suggestion_id, script_id=script_id
     )
     return outcome_id
+
+
+def more(
+    rt: Runtime, principal: Principal, *, suggestion_id: int, limit: int = 5
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` more scripts for the message a suggestion answered (the sidebar's
+    「更多」), beyond those shown; they join the suggestion's candidates, so using one
+    is recorded like the first ones. An empty list when there are no more."""
+    require(principal, *CUSTOMER_VIEWERS)
+    limit = max(1, min(limit, MAX_MORE))
+    with rt.db.session() as session:
+        found = get(session, principal, suggestion_id)
+        message = inbox_repo.suggestion_message(session=session, suggestion_id=suggestion_id)
+    if message is None:
+        return []
+    message_id, text = message
+    shown = {str(s.get("id")) for s in found.candidates.get("scripts", [])}
+    extra = rt.assistant.more_scripts(
+        text,
+        customer_id=found.customer_id,
+        message_id=message_id,
+        k=limit,
+        exclude=shown,
+    )
+    rows = [
+        {k: v for k, v in asdict(s).items() if k != "missing"}
+        | {"missing": list(s.missing), "more": True}
+        for s in extra
+    ]
+    if rows:
+        with rt.db.session() as session:
+            inbox_repo.add_script_candidates(
+                session=session, suggestion_id=suggestion_id, scripts=rows
+            )
+            audit.record(
+                session, principal, "suggestion.more", "suggestion", suggestion_id, count=len(rows)
+            )
+    return rows

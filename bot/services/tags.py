@@ -13,6 +13,7 @@ from bot.pipeline.runtime import Runtime
 from bot.pipeline.tagging import parse_taxonomy
 from bot.services import audit
 from bot.services.access import (
+    CURATORS,
     CUSTOMER_VIEWERS,
     NO_CUSTOMER,
     Principal,
@@ -21,6 +22,7 @@ from bot.services.access import (
     scope_of,
 )
 from bot.services.industries import unused_warnings
+from bot.store import advisers as advisers_repo
 from bot.store import conversions as conv_repo
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
@@ -90,13 +92,49 @@ def customer_tags(
     return rows
 
 
-def review_queue(session: Session, principal: Principal) -> list[inbox_repo.ReviewItem]:
-    """Suggested tags of customers in scope waiting for review, with their evidence."""
+def review_queue(
+    session: Session,
+    principal: Principal,
+    *,
+    adviser_id: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+) -> list[inbox_repo.ReviewItem]:
+    """Suggested tags of customers in scope waiting for review, with their evidence;
+    only those of ``adviser_id`` (in scope), of ``category``, of ``tag`` when given."""
     require(principal, "manager")
     scope = scope_of(session, principal)
-    items = inbox_repo.tag_review_queue(session=session, adviser_ids=scope.adviser_ids)
-    audit.record(session, principal, "tag_queue.view", "customer", "", count=len(items))
+    if adviser_id is not None and not scope.allows(adviser_id):
+        return []
+    items = inbox_repo.tag_review_queue(
+        session=session,
+        adviser_ids=scope.adviser_ids,
+        adviser_id=adviser_id,
+        category=category,
+        tag=tag,
+    )
+    names = advisers_repo.adviser_names(session=session, adviser_ids=scope.adviser_ids)
+    items = [
+        replace(i, adviser_name=names.get(i.adviser_id) if i.adviser_id else None) for i in items
+    ]
+    audit.record(
+        session,
+        principal,
+        "tag_queue.view",
+        "customer",
+        "",
+        count=len(items),
+        adviser=adviser_id,
+        category=category,
+        tag=tag,
+    )
     return items
+
+
+def taxonomy(session: Session, principal: Principal) -> list[TagRecord]:
+    """The active tags of the taxonomy (what a person may add to a customer by hand)."""
+    require(principal, *CUSTOMER_VIEWERS, *CURATORS)
+    return tags_repo.list_tags(session=session)
 
 
 def review(

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import NotFoundError
 from bot.store.customers import adviser_record
-from bot.store.models import Adviser
+from bot.store.models import Adviser, User
 from bot.store.records import AdviserRecord
 
 NO_ADVISER = "顾问不存在"
@@ -21,6 +21,27 @@ def list_advisers(
     if adviser_ids is not None:
         stmt = stmt.where(Adviser.id.in_(adviser_ids))
     return [adviser_record(r) for r in session.scalars(stmt)]
+
+
+def adviser_names(
+    *, session: Session, adviser_ids: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """What a colleague calls each adviser (only ``adviser_ids`` when given): the display
+    name of their console account, else their persona's name, else the channel account's
+    name; the id only when there is none of these."""
+    names = {
+        a.id: a.persona_name or a.name or a.id
+        for a in list_advisers(session=session, adviser_ids=adviser_ids)
+    }
+    stmt = (
+        select(User.adviser_id, User.display_name)
+        .where(User.adviser_id.is_not(None), User.display_name != "")
+        .order_by(User.id)
+    )
+    for adviser_id, display_name in session.execute(stmt):
+        if adviser_id in names:
+            names[adviser_id] = display_name
+    return names
 
 
 def set_persona(

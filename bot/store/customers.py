@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,9 @@ from bot.store.records import (
 )
 from bot.store.tags import customer_tag_record
 from bot.vocab import Stage
+
+#: The profile's own columns a person edits on the profile card (city, product, birthday).
+BASIC_COLUMNS = ("city", "product", "birthday")
 
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
@@ -151,6 +155,21 @@ def update_customer(
     ):
         if value is not None:
             setattr(row, attr, value)
+    session.flush()
+    return customer_record(row)
+
+
+def set_basics(
+    *, session: Session, customer_id: int, values: Mapping[str, str | date | None]
+) -> CustomerRecord:
+    """Set the profile's own columns among ``BASIC_COLUMNS`` (None clears one)."""
+    row = session.get(Customer, customer_id)
+    if row is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    for attr, value in values.items():
+        if attr not in BASIC_COLUMNS:
+            raise KeyError(attr)
+        setattr(row, attr, value)
     session.flush()
     return customer_record(row)
 

@@ -14,7 +14,15 @@ from datetime import datetime
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from bot.store.models import AuditLog, Customer, CustomerTag, Message, Suggestion, Tag
+from bot.store.models import (
+    AuditLog,
+    Customer,
+    CustomerTag,
+    Message,
+    Suggestion,
+    Tag,
+    TagCategory,
+)
 from bot.store.records import CustomerTagRecord, SuggestionRecord, aware
 from bot.store.suggestions import suggestion_record
 from bot.store.tags import customer_tag_record
@@ -150,12 +158,21 @@ class ReviewItem:
     tag: CustomerTagRecord
     adviser_id: str | None
     evidence_message: str | None
+    #: Filled in by the service (bot/services/tags.py): what colleagues call the adviser.
+    adviser_name: str | None = None
 
 
 def tag_review_queue(
-    *, session: Session, adviser_ids: tuple[str, ...] | None, limit: int = 200
+    *,
+    session: Session,
+    adviser_ids: tuple[str, ...] | None,
+    limit: int = 200,
+    adviser_id: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
 ) -> list[ReviewItem]:
-    """Suggested customer tags waiting for review, with the message they came from."""
+    """Suggested customer tags waiting for review, with the message they came from; only
+    ``adviser_id``'s customers, of ``category``, of the tag named ``tag`` when given."""
     stmt = (
         select(CustomerTag, Customer.name, Customer.adviser_id, Message.text)
         .join(Customer, Customer.id == CustomerTag.customer_id)
@@ -167,7 +184,38 @@ def tag_review_queue(
     )
     if adviser_ids is not None:
         stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    if adviser_id is not None:
+        stmt = stmt.where(Customer.adviser_id == adviser_id)
+    if category is not None:
+        stmt = stmt.where(Tag.category.has(TagCategory.name == category))
+    if tag is not None:
+        stmt = stmt.where(Tag.name == tag)
     return [
         ReviewItem(tag=customer_tag_record(ct, name), adviser_id=adviser_id, evidence_message=text)
         for ct, name, adviser_id, text in session.execute(stmt)
     ]
+
+
+def suggestion_message(*, session: Session, suggestion_id: int) -> tuple[int, str] | None:
+    """The id and text of the message a suggestion answered (None without one)."""
+    row = session.execute(
+        select(Message.id, Message.text)
+        .join(Suggestion, Suggestion.message_id == Message.id)
+        .where(Suggestion.id == suggestion_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def add_script_candidates(
+    *, session: Session, suggestion_id: int, scripts: list[dict[str, object]]
+) -> SuggestionRecord:
+    """Append scripts shown later (the sidebar's 「更多」) to a suggestion's candidates,
+    so using one is recorded like the first ones and counted as shown."""
+    row = session.get(Suggestion, suggestion_id)
+    if row is None:
+        raise KeyError(suggestion_id)
+    candidates = dict(row.candidates or {})
+    candidates["scripts"] = [*candidates.get("scripts", []), *scripts]
+    row.candidates = candidates
+    session.flush()
+    return suggestion_record(row)

@@ -685,3 +685,29 @@ class ProfileSuggestion(Base):
     reviewer: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     reviewed_at: Mapped[datetime | None]
+
+
+class CustomerNote(Base):
+    """A private note (备注) on a customer, written by an adviser or a manager; seen by the
+    customer's adviser and their manager, never by the customer (schema 0011)."""
+
+    __tablename__ = "customer_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    #: The console user who wrote it (their username: users are deactivated, never removed).
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScriptFavourite(Base):
+    """A script a console user starred in the sidebar's library search (schema 0011)."""
+
+    __tablename__ = "script_favourites"
+    __table_args__ = (UniqueConstraint("user_id", "script_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    script_id: Mapped[str] = mapped_column(ForeignKey("scripts.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -42,6 +42,7 @@ from bot.store.models import (
     Customer,
     CustomerFieldValue,
     CustomerMerge,
+    CustomerNote,
     CustomerTag,
     Event,
     FollowUp,
@@ -440,6 +441,14 @@ OWNED: tuple[Owned, ...] = (
         erase=Remove("profile_suggestions"),
         export=Export("profile_suggestions"),
         refs=(Ref("evidence_message_id", Detach({"evidence_message_id": None, "evidence": ""})),),
+    ),
+    Owned(
+        CustomerNote,
+        Direct(),
+        merge=Move("notes"),
+        delete="delete",
+        erase=Remove("notes"),  # the adviser's private notes describe the person
+        export=Export("notes"),
     ),
     Owned(
         AuditLog,

@@ -251,10 +251,19 @@ def tag_precision(request: Request, principal: Manager) -> list[schemas.TagPreci
 
 
 @router.get("/tags/review-queue", response_model=list[schemas.ReviewItemPublic], tags=["tags"])
-def review_queue(request: Request, principal: Manager) -> list[schemas.ReviewItemPublic]:
-    """Suggested tags waiting for review in your team, with their evidence."""
+def review_queue(
+    request: Request,
+    principal: Manager,
+    adviser: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[schemas.ReviewItemPublic]:
+    """Suggested tags waiting for review in your team, with their evidence and the
+    adviser's name; only one adviser's customers, one category or one tag when asked."""
     with db_session(request) as session:
-        items = tags.review_queue(session, principal)
+        items = tags.review_queue(
+            session, principal, adviser_id=adviser, category=category, tag=tag
+        )
     return [schemas.ReviewItemPublic.model_validate(i) for i in items]
 
 

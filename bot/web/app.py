@@ -34,7 +34,9 @@ from bot.web import (
     profile,
     scripts,
     sidebar,
+    tools,
 )
+from bot.web.charts import share
 from bot.web.deps import (
     NotAuthenticated,
     csrf_token,
@@ -75,6 +77,7 @@ def routers() -> list[APIRouter]:
         campaigns,
         advisers,
         api,
+        tools,
         profile,
         channel,
         health,
@@ -114,6 +117,7 @@ def create_app(
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["localtime"] = lambda v: local_time(v, runtime.settings.timezone)
     templates.env.filters["waiting"] = waiting_label
+    templates.env.globals["share"] = share
     app.state.templates = templates
     # The last added is the outermost: security headers on every response (the 413s
     # too), the body limit before the session is decoded or anything is parsed.

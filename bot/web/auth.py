@@ -28,7 +28,7 @@ from bot.web.throttle import LoginThrottle
 
 router = APIRouter(include_in_schema=False)
 
-HOME = {"adviser": "/sidebar", "operator": "/scripts", "manager": "/manager/tags"}
+HOME = {"adviser": "/sidebar", "operator": "/scripts", "manager": "/manager"}
 
 
 @router.get("/")

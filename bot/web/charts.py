@@ -111,7 +111,8 @@ def stacked_columns(
 
 def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str) -> Markup:
     """A centred funnel: one bar per stage, its width the share of the first stage,
-    with the count and the share of the previous stage."""
+    with the count and that share (「成交 3 · 38%」: 3 of the first stage's 8), the one
+    rate the tables next to it show (互动率, 成交率 = of 新增)."""
     width, top, bar_h, gap = WIDTH, 24, 30, 6
     height = top + max(1, len(stages)) * (bar_h + gap)
     first = stages[0][1] if stages else 0
@@ -120,21 +121,25 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str) -> Markup:
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
     ]
-    prev = 0
     for i, (label, value) in enumerate(stages):
         y = top + i * (bar_h + gap)
         w = max(80.0, width * value / first) if first else 80.0
         x = (width - w) / 2
-        step = f" · {value / prev:.0%}" if i and prev else ""
+        step = f" · {share(value, first)}" if i and first else ""
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="3" '
             f'class="chart-s{i % SERIES}"/>'
             f'<text x="{width / 2}" y="{y + 19}" text-anchor="middle" class="chart-funnel">'
             f"{escape(label)} {value}{step}</text>"
         )
-        prev = value
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def share(part: float, whole: float) -> str:
+    """「38%」: ``part`` of ``whole``, rounded as the funnel's bars and tables show it
+    (「-」 of nothing)."""
+    return f"{part / whole:.0%}" if whole else "-"
 
 
 def target_bars(

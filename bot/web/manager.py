@@ -1,10 +1,11 @@
-"""Manager pages: the tag review queue (with evidence, bulk; adding a missed tag; each
-tag's precision from review), OneID merge suggestions
-(merge button), and adviser KPIs with the funnel and the weekly tag distribution."""
+"""Manager pages: the home (today's queues, with links), the tag review queue (filters,
+evidence, bulk; adding a missed tag; each tag's precision from review), OneID merge
+suggestions (merge after a confirm dialog, undo), and adviser KPIs with the funnel and the
+weekly tag distribution."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.errors import NotFoundError
-from bot.services import merges, reports, tags
+from bot.services import advisers, customers, fields, followups, merges, reports, tags
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, stacked_columns
 from bot.web.deps import (
@@ -28,15 +29,65 @@ from bot.web.deps import (
 router = APIRouter(prefix="/manager", include_in_schema=False)
 
 
+#: How an identifier kind reads in a merge suggestion's evidence.
+EVIDENCE_KINDS = {"phone": "手机号", "unionid": "UnionID"}
+Filter = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("")
+def home(request: Request, principal: Manager) -> Response:
+    """The manager's home: today's queues in the team, each with a link to its page."""
+    settings = runtime_of(request).settings
+    tz = settings.timezone
+    today = datetime.now(ZoneInfo(tz)).date()
+    with db_session(request) as session:
+        waiting_tags = tags.review_queue(session, principal)
+        merge_pairs = merges.suggestions(session, principal)
+        stated = fields.suggestions(session, principal)
+        rows = customers.inbox(session, principal)
+        due = followups.reminders(session, principal, now=datetime.now(UTC), settings=settings)
+        added = reports.funnel(
+            session, principal, since=today, until=today + timedelta(days=1), timezone=tz
+        )[-1]
+    queues = [
+        ("待审核标签", len(waiting_tags), "/manager/tags", "系统建议的客户标签，等你通过或拒绝"),
+        ("客户合并建议", len(merge_pairs), "/manager/merges", "同一手机号或 UnionID 的两个档案"),
+        ("待确认资料", len(stated), "/sidebar", "客户在聊天中提到的预算、城市等，由顾问确认"),
+        (
+            "待回复会话",
+            sum(1 for r in rows if r.waiting_since),
+            "/sidebar",
+            "客户发来消息后还没有回复",
+        ),
+        ("今日跟进", len(due), "/sidebar", "今天到期或已逾期的跟进提醒"),
+        ("今日新增客户", added.new, "/manager/kpis#funnel", "今天新加的客户（转化漏斗的起点）"),
+    ]
+    return render(request, "manager_home.html", principal, queues=queues, today=today)
+
+
 @router.get("/tags")
 def tag_queue(
-    request: Request, principal: Manager, done: CountQuery = None, added: IdQuery = None
+    request: Request,
+    principal: Manager,
+    done: CountQuery = None,
+    added: IdQuery = None,
+    adviser: Filter = None,
+    category: Filter = None,
+    tag: Filter = None,
 ) -> Response:
-    """The review queue, a form to add a tag the system missed, and each tag's precision
-    from review."""
+    """The review queue (filtered by adviser, category and tag), a form to add a tag the
+    system missed, and each tag's precision from review."""
     with db_session(request) as session:
-        items = tags.review_queue(session, principal)
+        items = tags.review_queue(
+            session,
+            principal,
+            adviser_id=adviser or None,
+            category=category or None,
+            tag=tag or None,
+        )
         precision = tags.precision(session, principal)
+        names = advisers.names(session, principal)
+        taxonomy = tags.taxonomy(session, principal)
     return render(
         request,
         "manager_tags.html",
@@ -45,6 +96,10 @@ def tag_queue(
         done=done,
         added=added,
         precision=precision,
+        names=names,
+        categories=sorted({t.category for t in taxonomy}),
+        tag_names=sorted({t.name for t in taxonomy if not category or t.category == category}),
+        chosen={"adviser": adviser or "", "category": category or "", "tag": tag or ""},
     )
 
 
@@ -88,11 +143,41 @@ def review_one(
 
 
 @router.get("/merges")
-def merge_suggestions(request: Request, principal: Manager, merged: IdQuery = None) -> Response:
-    """Profiles in the team sharing a phone number or unionid, each with a merge button."""
+def merge_suggestions(
+    request: Request, principal: Manager, merged: IdQuery = None, undone: IdQuery = None
+) -> Response:
+    """Profiles in the team sharing a phone number or unionid, each with a merge button
+    (confirmed in a dialog), and the merges done, newest first, each with an undo button."""
     with db_session(request) as session:
         items = merges.suggestions(session, principal)
-    return render(request, "manager_merges.html", principal, items=items, merged=merged)
+        done = list(reversed(merges.history(session, principal)))[:20]
+        shown = {r.kept_id for r in done} | {r.merged_id for r in done}
+        names = customers.names(session, principal, sorted(shown))
+    return render(
+        request,
+        "manager_merges.html",
+        principal,
+        items=items,
+        merged=merged,
+        undone=undone,
+        history=done,
+        names=names,
+        evidence=[[_evidence(e) for e in s.evidence] for s in items],
+    )
+
+
+def _evidence(text: str) -> str:
+    """「手机号 13800138000」 for the evidence ``phone 13800138000``."""
+    kind, _, value = text.partition(" ")
+    return f"{EVIDENCE_KINDS.get(kind, kind)} {value}"
+
+
+@router.post("/merges/{merge_record_id}/undo")
+def undo_merge(request: Request, principal: Manager, merge_record_id: IdPath) -> Response:
+    """Undo a merge: both profiles come back as they were."""
+    with db_session(request) as session:
+        merges.undo(session, principal, merge_id=merge_record_id)
+    return RedirectResponse(f"/manager/merges?undone={merge_record_id}", status_code=303)
 
 
 @router.post("/merges")
@@ -123,7 +208,8 @@ def kpis(
         rows = reports.adviser_kpis(session, principal, timezone=tz)
         funnel = reports.funnel(session, principal, since=since, until=until, timezone=tz)
         tag_rows = reports.tag_weeks(session, principal, weeks=weeks, timezone=tz)
-    names = {k.adviser_id: k.name or k.adviser_id for k in rows}
+        known = advisers.names(session, principal)
+    names = {k.adviser_id: known.get(k.adviser_id) or k.name or k.adviser_id for k in rows}
     labels = [names[k.adviser_id] for k in rows]
     answered = [k for k in rows if k.first_response_min is not None]
     total = funnel[-1]
@@ -134,6 +220,7 @@ def kpis(
         principal,
         rows=rows,
         names=names,
+        known=known,
         funnel=funnel,
         days=days,
         weeks=weeks,

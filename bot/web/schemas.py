@@ -196,6 +196,8 @@ class TagPrecisionPublic(Public):
 class ReviewItemPublic(Public):
     tag: CustomerTagPublic
     adviser_id: str | None
+    #: What colleagues call the adviser (their console name), never the id alone.
+    adviser_name: str | None = None
     evidence_message: str | None
 
 
@@ -770,3 +772,61 @@ class RequeueRequest(BaseModel):
 
 class RequeueResult(Public):
     requeued: int
+
+
+# ------------------------------------------------------------------ sidebar tools
+class LibraryItemPublic(Public):
+    """An approved script, filled in for the customer asked about (placeholders such as
+    【待填:城市】 where a value is missing, their variables in ``missing``)."""
+
+    id: str
+    title: str
+    category: str
+    stage: str
+    industry: str
+    text: str
+    missing: list[str]
+    favourite: bool
+
+
+class FavouriteState(BaseModel):
+    script_id: str
+    favourite: bool
+
+
+class NotePublic(Public):
+    id: int
+    customer_id: int
+    text: str
+    author: str
+    created_at: datetime
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class BasicsUpdate(BaseModel):
+    """The profile's own fields; an empty string clears one, a missing key keeps it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    city: str | None = Field(default=None, max_length=50)
+    product: str | None = Field(default=None, max_length=100)
+    #: 年-月-日 (e.g. 1990-05-03).
+    birthday: str | None = Field(default=None, max_length=10)
+
+
+class BasicsPublic(Public):
+    customer_id: int = Field(validation_alias="id")
+    city: str | None
+    product: str | None
+    birthday: date | None
+
+
+class MoreScripts(BaseModel):
+    """Scripts added to the suggestion (its candidates), in the shape of its others."""
+
+    scripts: list[dict[str, Any]]

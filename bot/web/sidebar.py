@@ -1,6 +1,8 @@
 """The adviser sidebar: the adviser's own numbers, today's follow-ups, conversation list,
-live suggestions, the profile card (profile fields and the values stated in messages,
-where the customer came from — campaign and referrer —, next-best actions)."""
+live suggestions (blanks filled inline, 「更多」 on demand), the library search with
+favourites, the profile card (city / product / birthday, profile fields and the values
+stated in messages, tags added by hand, private notes, where the customer came from —
+campaign and referrer —, next-best actions)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,15 @@ from bot.services import (
     fields,
     followups,
     next_actions,
+    notes,
     referrals,
     tags,
 )
 from bot.services.access import Principal
 from bot.web.deps import CustomerViewer, IdPath, IdQuery, db_session, render, runtime_of
 from bot.web.schemas import MAX_ID
-from scripts_lib import CATEGORY_LABELS, STAGE_LABELS
+from scripts_lib import CATEGORY_LABELS, INDUSTRY_LABELS, STAGE_LABELS
+from scripts_lib.variables import VARIABLE_LABELS
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,6 +56,7 @@ IDENTITY_LABELS = {
     "wecom_external_userid": "企业微信",
     "unionid": "UnionID",
     "phone": "手机",
+    "api_contact": "接口联系人",
 }
 
 
@@ -70,6 +75,8 @@ def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = 
             else None
         )
         growth = _growth(session, principal, customer_id) if customer_id else {}
+        customer_notes = notes.of_customer(session, principal, customer_id) if customer_id else []
+        taxonomy = tags.taxonomy(session, principal)
     actions = (
         next_actions.for_customer(runtime_of(request), principal, customer_id)
         if customer_id
@@ -92,7 +99,24 @@ def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = 
         identity_labels=IDENTITY_LABELS,
         category_labels=CATEGORY_LABELS,
         stage_labels=STAGE_LABELS,
+        industry_labels=INDUSTRY_LABELS,
+        notes=customer_notes,
+        taxonomy=taxonomy,
+        blanks=_blanks(growth.get("field_values", [])),
     )
+
+
+def _blanks(field_values: list[fields.ShownValue]) -> dict[str, dict[str, str]]:
+    """What each placeholder of a card (【待填:城市】) fills on the profile when the
+    adviser types its value: the label -> ``{"store": "basic" | "field", "name"}``
+    (other placeholders are filled in the text only)."""
+    out = {
+        VARIABLE_LABELS["city"]: {"store": "basic", "name": "city"},
+        VARIABLE_LABELS["product"]: {"store": "basic", "name": "product"},
+    }
+    for v in field_values:
+        out[v.spec.name] = {"store": "field", "name": v.spec.name}
+    return out
 
 
 def _growth(session: Session, principal: Principal, customer_id: int) -> dict[str, Any]:
@@ -196,3 +220,54 @@ def save_attribution(
     with db_session(request) as session:
         campaigns.attribute(session, principal, customer_id=customer_id, code=code)
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#origin", status_code=303)
+
+
+@router.post("/sidebar/customers/{customer_id}/basics")
+def save_basics(
+    request: Request,
+    customer_id: IdPath,
+    principal: CustomerViewer,
+    city: Annotated[str, Form(max_length=50)] = "",
+    product: Annotated[str, Form(max_length=100)] = "",
+    birthday: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """The city / product / birthday form: an empty input clears its value."""
+    with db_session(request) as session:
+        customers.set_basics(
+            session,
+            principal,
+            customer_id=customer_id,
+            values={"city": city, "product": product, "birthday": birthday},
+        )
+    return RedirectResponse(f"/sidebar?customer_id={customer_id}#basics", status_code=303)
+
+
+@router.post("/sidebar/customers/{customer_id}/tags")
+def add_tag(
+    request: Request,
+    customer_id: IdPath,
+    principal: CustomerViewer,
+    tag: Annotated[str, Form(min_length=1, max_length=201)],
+) -> Response:
+    """Give the customer a tag by hand (confirmed at once)."""
+    tags.add(runtime_of(request), principal, tags.TagLabel(customer=str(customer_id), tag=tag))
+    return RedirectResponse(f"/sidebar?customer_id={customer_id}#tags", status_code=303)
+
+
+@router.post("/sidebar/customers/{customer_id}/notes")
+def add_note(
+    request: Request,
+    customer_id: IdPath,
+    principal: CustomerViewer,
+    text: Annotated[str, Form(min_length=1, max_length=notes.MAX_NOTE_CHARS)],
+) -> Response:
+    with db_session(request) as session:
+        notes.add(session, principal, customer_id=customer_id, text=text)
+    return RedirectResponse(f"/sidebar?customer_id={customer_id}#notes", status_code=303)
+
+
+@router.post("/sidebar/notes/{note_id}/delete")
+def delete_note(request: Request, note_id: IdPath, principal: CustomerViewer) -> Response:
+    with db_session(request) as session:
+        note = notes.delete(session, principal, note_id=note_id)
+    return RedirectResponse(f"/sidebar?customer_id={note.customer_id}#notes", status_code=303)

@@ -1,4 +1,5 @@
-// 思语 console: live suggestions (server-sent events), copy-and-record, script preview.
+// 思语 console: live suggestions (server-sent events), blanks filled before copy-and-record,
+// more suggestions, the library search, confirm dialogs, script preview.
 // Vanilla JS, no dependencies; every text is inserted with textContent (no HTML injection).
 (function () {
   "use strict";
@@ -26,6 +27,88 @@
   const selected = detail ? Number(detail.dataset.customer) : null;
   const labels = box && box.dataset.labels ? JSON.parse(box.dataset.labels) : {};
 
+  // ---------------------------------------------------------------- blanks
+  // A variable without a value shows as 【待填:城市】. The adviser fills it in on the card
+  // (one value per label for the whole page; city, product and the profile fields are
+  // saved on the customer's profile) and nothing holding a blank is copied or recorded.
+  const BLANK = /【待填:([^】]*)】/g;
+  const blankTargets = box && box.dataset.blanks ? JSON.parse(box.dataset.blanks) : {};
+  const blankValues = {};
+  const blankViews = new Set();
+
+  function blanksIn(text) {
+    return [...new Set([...text.matchAll(BLANK)].map((m) => m[1]))];
+  }
+
+  function fillBlanks(text) {
+    return text.replace(BLANK, (all, label) => (blankValues[label] || "").trim() || all);
+  }
+
+  // Render ``text`` into ``el`` with every blank still open highlighted.
+  function showText(el, text) {
+    el.replaceChildren();
+    let last = 0;
+    for (const m of text.matchAll(BLANK)) {
+      el.append(document.createTextNode(text.slice(last, m.index)));
+      const mark = document.createElement("mark");
+      mark.className = "blank";
+      mark.textContent = m[0];
+      el.append(mark);
+      last = m.index + m[0].length;
+    }
+    el.append(document.createTextNode(text.slice(last)));
+  }
+
+  // The inputs for the blanks of ``template`` under a card; ``redraw`` runs on each change.
+  function blankInputs(wrap, template, redraw) {
+    const labels = blanksIn(template);
+    wrap.replaceChildren();
+    wrap.hidden = labels.length === 0;
+    if (!labels.length) return;
+    const head = document.createElement("p");
+    head.className = "blank-head";
+    head.textContent = "请先填写：";
+    wrap.append(head);
+    for (const label of labels) {
+      const row = document.createElement("label");
+      row.className = "blank-row";
+      const name = document.createElement("span");
+      name.textContent = label;
+      const input = document.createElement("input");
+      input.dataset.blank = label;
+      input.value = blankValues[label] || "";
+      input.maxLength = 100;
+      input.placeholder = blankTargets[label] ? "填写后保存到客户资料" : "只填入这条话术";
+      input.addEventListener("input", () => {
+        blankValues[label] = input.value;
+        for (const view of blankViews) view();
+      });
+      row.append(name, input);
+      wrap.append(row);
+    }
+    redraw();
+  }
+
+  // Save the filled blanks that belong on the profile (city, product, profile fields).
+  async function saveBlanks(template) {
+    if (!selected) return;
+    const basics = {};
+    const fieldValues = {};
+    for (const label of blanksIn(template)) {
+      const target = blankTargets[label];
+      const value = (blankValues[label] || "").trim();
+      if (!target || !value) continue;
+      if (target.store === "basic") basics[target.name] = value;
+      else fieldValues[target.name] = value;
+    }
+    if (Object.keys(basics).length) await api("PUT", "/api/customers/" + selected + "/basics", basics);
+    if (Object.keys(fieldValues).length) await api("PUT", "/api/customers/" + selected + "/fields", { values: fieldValues });
+  }
+
+  function errorText(e) {
+    try { return JSON.parse(e.message.slice(e.message.indexOf(" ") + 1)).detail; } catch (x) { return e.message; }
+  }
+
   function card(s, item) {
     const node = tpl.content.firstElementChild.cloneNode(true);
     node.querySelector(".title").textContent = item.title;
@@ -33,33 +116,54 @@
     node.querySelector(".cat").textContent =
       (labels[item.category] || item.category) + (item.reason ? " · " + item.reason : "");
     const text = node.querySelector(".text");
-    text.textContent = item.text;
+    const blanks = node.querySelector(".blanks");
     if (item.draft) node.classList.add("draft");
+    if (item.more) node.classList.add("more");
     const edit = node.querySelector(".edit");
     const done = node.querySelector(".done");
     const useEdited = node.querySelector(".use-edited");
+    const redraw = () => {
+      const current = fillBlanks(item.text);
+      showText(text, current);
+      node.dataset.open = blanksIn(current).length;
+    };
+    blankViews.add(redraw);
+    blankInputs(blanks, item.text, redraw);
+    redraw();
+    function refuse(open) {
+      done.textContent = "还有未填写的内容：" + open.join("、") + "。请先填好再使用";
+      done.className = "done error";
+      done.hidden = false;
+      const first = blanks.querySelector("input[data-blank='" + open[0] + "']");
+      if (first) first.focus();
+    }
     async function record(kind, finalText) {
-      const copied = await copy(finalText);
+      const open = blanksIn(finalText);
+      if (open.length) { refuse(open); return; }
       try {
+        await saveBlanks(item.text);
         await api("POST", "/api/suggestions/" + s.id + "/outcomes",
           { kind, final_text: finalText, script_id: item.script_id });
+        const copied = await copy(finalText);
         done.textContent = (kind === "edited" ? "已记录：修改后采用" : "已记录：采用") + (copied ? " · 已复制" : "");
+        done.className = "done";
         node.dataset.recorded = kind;
       } catch (e) {
-        done.textContent = "记录失败：" + e.message;
+        done.textContent = "记录失败：" + errorText(e);
+        done.className = "done error";
       }
       done.hidden = false;
     }
-    node.querySelector(".use").addEventListener("click", () => record("adopted", item.text));
+    node.querySelector(".use").addEventListener("click", () => record("adopted", fillBlanks(item.text)));
     node.querySelector(".editbtn").addEventListener("click", () => {
-      edit.value = item.text;
+      edit.value = fillBlanks(item.text);
       edit.hidden = false; text.hidden = true; useEdited.hidden = false;
       edit.rows = 4; edit.focus();
     });
     useEdited.addEventListener("click", () => {
       const finalText = edit.value.trim();
       if (!finalText) return;
-      record(finalText === item.text ? "adopted" : "edited", finalText);
+      record(finalText === fillBlanks(item.text) ? "adopted" : "edited", finalText);
     });
     return node;
   }
@@ -77,8 +181,9 @@
     const c = s.candidates || {};
     if (s.reply) box.append(card(s, { title: "AI 草稿", category: "回复草稿", text: s.reply, script_id: null, draft: true }));
     for (const sc of c.scripts || []) {
-      box.append(card(s, { title: sc.title, category: sc.category, text: sc.text, script_id: sc.id, reason: sc.reason }));
+      box.append(card(s, { title: sc.title, category: sc.category, text: sc.text, script_id: sc.id, reason: sc.reason, more: sc.more }));
     }
+    showMore(s);
     if ((c.knowledge || []).length) {
       const refs = document.createElement("details");
       refs.className = "card knowledge-refs";
@@ -118,6 +223,41 @@
       p.textContent = "可能的标签：" + c.tags.map((t) => t.category + "/" + t.name).join("、") + "（在画像中确认）";
       box.append(p);
     }
+  }
+
+  // 「更多建议」: more scripts for the same message, added to the suggestion (so using
+  // one is recorded like the first ones), inserted after the scripts already shown.
+  const moreButton = document.getElementById("more-suggestions");
+  let moreFor = null;
+  function showMore(s) {
+    if (!moreButton) return;
+    moreFor = s;
+    moreButton.hidden = !s.message_id;
+    moreButton.disabled = false;
+    moreButton.textContent = "更多建议";
+  }
+  if (moreButton) {
+    moreButton.addEventListener("click", async () => {
+      const s = moreFor;
+      if (!s) return;
+      moreButton.disabled = true;
+      moreButton.textContent = "正在查找…";
+      try {
+        const r = await api("POST", "/api/suggestions/" + s.id + "/more?limit=5");
+        const cards = box.querySelectorAll("article.suggestion");
+        let after = cards.length ? cards[cards.length - 1] : null;
+        for (const sc of r.scripts) {
+          const node = card(s, { title: sc.title, category: sc.category, text: sc.text, script_id: sc.id, reason: sc.reason, more: true });
+          if (after) after.after(node); else box.prepend(node);
+          after = node;
+        }
+        moreButton.textContent = r.scripts.length ? "再多一些" : "没有更多了";
+        moreButton.disabled = !r.scripts.length;
+      } catch (e) {
+        moreButton.textContent = "加载失败：" + errorText(e);
+        moreButton.disabled = false;
+      }
+    });
   }
 
   function appendTimeline(ev) {
@@ -171,6 +311,132 @@
     });
   }
 
+  // The timeline opens on the newest message (it is oldest first, in a scrolling box).
+  const timeline = document.getElementById("timeline");
+  if (timeline) timeline.scrollTop = timeline.scrollHeight;
+
+  // ---------------------------------------------------------------- sidebar: library
+  // The whole library by keyword and category, filled in for this customer; ☆ stars a
+  // script (favourites come first, or alone with 只看收藏). Copying is refused while a
+  // blank is open, like 使用.
+  const libForm = document.getElementById("library-form");
+  const libResults = document.getElementById("library-results");
+  async function searchLibrary() {
+    const data = new FormData(libForm);
+    const q = new URLSearchParams();
+    q.set("q", data.get("q") || "");
+    if (data.get("category")) q.set("category", data.get("category"));
+    if (data.get("favourites")) q.set("favourites", "true");
+    if (selected) q.set("customer_id", selected);
+    libResults.textContent = "搜索中…";
+    let items;
+    try { items = await api("GET", "/api/library?" + q.toString()); } catch (e) {
+      libResults.textContent = "搜索失败：" + errorText(e);
+      return;
+    }
+    libResults.replaceChildren();
+    if (!items.length) {
+      const p = document.createElement("p");
+      p.className = "muted";
+      p.textContent = data.get("favourites") ? "还没有收藏的话术：点 ☆ 收藏常用的话术。" : "没有找到话术，换个关键词试试。";
+      libResults.append(p);
+      return;
+    }
+    for (const item of items) libResults.append(libraryCard(item));
+  }
+  function libraryCard(item) {
+    const art = document.createElement("article");
+    art.className = "card library-item";
+    art.dataset.script = item.id;
+    const head = document.createElement("header");
+    const title = document.createElement("b");
+    title.textContent = item.title;
+    const cat = document.createElement("span");
+    cat.className = "muted";
+    cat.textContent = " " + (labels[item.category] || item.category);
+    const star = document.createElement("button");
+    star.type = "button";
+    star.className = "star link";
+    const paint = (on) => {
+      star.textContent = on ? "★ 已收藏" : "☆ 收藏";
+      star.setAttribute("aria-pressed", on ? "true" : "false");
+      art.dataset.favourite = on ? "1" : "0";
+    };
+    paint(item.favourite);
+    star.addEventListener("click", async () => {
+      const on = art.dataset.favourite !== "1";
+      try {
+        const r = await api(on ? "PUT" : "DELETE", "/api/favourites/" + encodeURIComponent(item.id));
+        paint(r.favourite);
+      } catch (e) { star.textContent = "失败：" + errorText(e); }
+    });
+    head.append(title, cat, star);
+    const text = document.createElement("p");
+    text.className = "text";
+    const blanks = document.createElement("div");
+    blanks.className = "blanks";
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const copyButton = document.createElement("button");
+    copyButton.type = "button";
+    copyButton.className = "primary small copy-script";
+    copyButton.textContent = "复制";
+    const done = document.createElement("span");
+    done.className = "done";
+    done.hidden = true;
+    actions.append(copyButton, done);
+    art.append(head, text, blanks, actions);
+    const redraw = () => showText(text, fillBlanks(item.text));
+    blankViews.add(redraw);
+    blankInputs(blanks, item.text, redraw);
+    redraw();
+    copyButton.addEventListener("click", async () => {
+      const finalText = fillBlanks(item.text);
+      const open = blanksIn(finalText);
+      done.hidden = false;
+      if (open.length) {
+        done.textContent = "还有未填写的内容：" + open.join("、") + "。请先填好再复制";
+        done.className = "done error";
+        return;
+      }
+      try { await saveBlanks(item.text); } catch (e) {
+        done.textContent = "保存资料失败：" + errorText(e);
+        done.className = "done error";
+        return;
+      }
+      done.className = "done";
+      done.textContent = (await copy(finalText)) ? "已复制" : "复制失败，请手动选择";
+    });
+    return art;
+  }
+  if (libForm && libResults) {
+    libForm.addEventListener("submit", (e) => { e.preventDefault(); searchLibrary(); });
+    const lib = document.getElementById("library");
+    lib.addEventListener("toggle", () => { if (lib.open && !libResults.childElementCount) searchLibrary(); });
+  }
+
+  // ---------------------------------------------------------------- confirm dialogs
+  // A form with data-confirm asks first, in the page's own dialog (no inline script):
+  // merging two customers, undoing a merge, deleting a note.
+  const dialog = document.getElementById("confirm-dialog");
+  if (dialog) {
+    let pending = null;
+    for (const f of document.querySelectorAll("form[data-confirm]")) {
+      f.addEventListener("submit", (e) => {
+        e.preventDefault();
+        pending = f;
+        dialog.querySelector(".confirm-text").textContent = f.dataset.confirm;
+        dialog.querySelector(".confirm-detail").textContent = f.dataset.confirmDetail || "";
+        dialog.querySelector(".ok-button").textContent = f.dataset.confirmOk || "确认";
+        dialog.showModal();
+      });
+    }
+    dialog.addEventListener("close", () => {
+      if (dialog.returnValue === "ok" && pending) pending.submit();
+      pending = null;
+    });
+  }
+
   // ---------------------------------------------------------------- script editor preview
   const form = document.getElementById("script-form");
   if (form) {
@@ -202,6 +468,11 @@
   // ---------------------------------------------------------------- sidebar: reminders
   for (const btn of document.querySelectorAll("button.copy[data-copy]")) {
     btn.addEventListener("click", async () => {
+      const open = blanksIn(btn.dataset.copy);
+      if (open.length) {
+        btn.textContent = "有未填写的内容（" + open.join("、") + "），请先补全资料";
+        return;
+      }
       btn.textContent = (await copy(btn.dataset.copy)) ? "已复制" : "复制失败，请手动选择";
     });
   }
