@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE := 1
 # The bundled embedding model is fast only with a single BLAS thread (see README, Performance).
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: venv lock run test test-fast lint format bench clean wechaty-server
+.PHONY: venv lock run test test-fast lint format bench clean wechaty-server docs-img
 
 venv: $(STAMP)
 
@@ -54,6 +54,11 @@ test: venv wechaty-server
 # library, end-to-end channel runs). CI runs `make test`.
 test-fast: venv wechaty-server
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The screenshots of the README's Chinese quick start (docs/img/), from a small team's
+# console in headless chromium (tests/test_docs_screenshots.py).
+docs-img: venv
+	SIYU_DOCS_IMG=1 $(BIN)/python -m pytest -q tests/test_docs_screenshots.py
 
 lint: venv
 	$(BIN)/ruff check bot knowledge scripts_lib tests bench

@@ -39,7 +39,9 @@ class World:
         csv.write_text(EXTRA_SCRIPTS, encoding="utf-8")
         rt.library.import_file(csv)
         self.tokens = add_users(rt)
-        self.sid_a = customer_message(rt, "adv-a", "wx-a", "孩子的理赔要去哪里办？要什么材料", "张女士")
+        self.sid_a = customer_message(
+            rt, "adv-a", "wx-a", "孩子的理赔要去哪里办？要什么材料", "张女士"
+        )
         self.sid_b = customer_message(rt, "adv-b", "wx-b", "太贵了，有没有优惠", "李先生")
         with rt.db.session() as session:
             rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
@@ -164,7 +166,7 @@ def test_the_whole_library_is_searched_by_keyword_and_category(world: World) -> 
         assert [s["id"] for s in both] == ["KY-PRC-1"]
         # the customer's own industry first
         mine = c.get("/api/library", params={"category": "pricing", "customer_id": world.cust_a})
-        assert [s["id"] for s in mine.json()][0] == "INS-PRC-1"
+        assert next(s["id"] for s in mine.json()) == "INS-PRC-1"
         assert c.get("/api/library", params={"customer_id": world.cust_b}).status_code == 404
     with world.client("olivia") as c:
         assert c.get("/api/library").status_code == 403
@@ -387,10 +389,8 @@ def test_the_funnel_bar_and_table_use_one_rate(world: World) -> None:
         login(c, "max")
         page = c.get("/manager/kpis").text
     table = page[page.index('id="funnel-table"') :]
-    total = re.search(
-        r'<tr class="total"><td>合计</td><td>(\d+)</td><td>(\d+)</td><td>([^<]+)</td><td>(\d+)</td><td>([^<]+)</td>',
-        table,
-    )
+    cells = r"<td>(\d+)</td><td>(\d+)</td><td>([^<]+)</td><td>(\d+)</td><td>([^<]+)</td>"
+    total = re.search(r'<tr class="total"><td>合计</td>' + cells, table)
     assert total, table[:800]
     new, engaged, engaged_rate, converted, rate = total.groups()
     assert rate == share(int(converted), int(new)) and engaged_rate == share(int(engaged), int(new))
@@ -398,3 +398,26 @@ def test_the_funnel_bar_and_table_use_one_rate(world: World) -> None:
     assert f"成交 {converted} · {rate}" in page
     assert "成交率 = 成交 ÷ 新增" in page
     assert "合计 total" not in page
+
+
+# ------------------------------------------------------------------ names, not codes
+def test_industries_read_in_chinese_on_the_operator_pages(world: World) -> None:
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        listing = c.get("/scripts").text
+        assert "<td>保险</td>" in listing and "<td>insurance</td>" not in listing
+        assert '<option value="insurance" >保险</option>' in listing
+        editor = c.get("/scripts/INS-CITY-1/edit").text
+        assert 'name="industry" value="保险"' in editor
+        form = {
+            "csrf_token": csrf,
+            "id": "INS-CITY-1",
+            "title": "同城理赔服务",
+            "category": "after_sales",
+            "stage": "retain",
+            "industry": "保险",
+            "tags": "理赔;同城",
+            "body": "我们在{city}有理赔服务点，{product}的理赔材料可以当面交。",
+        }
+        assert c.post("/scripts/save", data=form, follow_redirects=False).status_code == 303
+    assert world.rt.library.get(["INS-CITY-1"])["INS-CITY-1"].industry == "insurance"

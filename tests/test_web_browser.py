@@ -304,6 +304,7 @@ def test_no_page_breaks_the_content_security_policy(
         "/scripts/effectiveness",
         "/scripts/upload",
         "/knowledge",
+        "/manager",
         "/manager/tags",
         "/manager/merges",
         "/manager/kpis",
@@ -400,3 +401,221 @@ def test_campaigns_and_the_profile_card_at_toolbar_width(
         page.context.close()  # type: ignore[attr-defined]
     finally:
         rt.assistant.rules = previous
+
+
+CITY_SCRIPT = (
+    "id,title,category,stage,industry,tags,body\n"
+    "INS-CITY-1,同城理赔服务,after_sales,retain,insurance,理赔;同城,"
+    "我们在{city}有理赔服务点，理赔材料可以当面交给我。\n"
+)
+
+
+def _outcome_texts(rt: Runtime, customer_id: int) -> list[str]:
+    from bot.store import outcomes as outcomes_repo
+
+    with rt.db.session() as session:
+        rows = outcomes_repo.list_outcomes(session=session, customer_id=customer_id)
+    return [o.final_text or "" for o in rows]
+
+
+def test_blanks_are_filled_on_the_card_before_use(
+    browser: object, served: Served, tmp_path: Path
+) -> None:
+    """A card holding 【待填:城市】 shows the blank highlighted; 使用 refuses until the
+    adviser types the city, which then fills the card and is saved on the profile — at
+    1280 px and at 360 px."""
+    from bot.store import customers as customers_repo
+
+    rt = served.rt
+    csv = tmp_path / "city.csv"
+    csv.write_text(CITY_SCRIPT, encoding="utf-8")
+    rt.library.import_file(csv)
+    for viewport, suffix, contact, name, city in (
+        (WIDE, "wide", "wx-zhao", "赵女士", "杭州"),
+        (NARROW, "360", "wx-qian", "钱先生", "宁波"),
+    ):
+        customer_message(rt, "adv-a", contact, "同城理赔服务点在哪里？材料能当面交吗", name)
+        cid = _customer_id(rt, name)
+        page = _page(browser, served, viewport, "alice")
+        page.goto(f"/sidebar?customer_id={cid}")  # type: ignore[attr-defined]
+        card = page.locator("#suggestions article.suggestion", has_text="同城理赔服务")  # type: ignore[attr-defined]
+        card.wait_for()
+        assert card.locator("mark.blank").inner_text() == "【待填:城市】"
+        _shot(page, f"adviser-blank-{suffix}")
+        card.locator("button.use").click()
+        card.locator(".done.error").wait_for()
+        assert "还有未填写的内容：城市" in card.locator(".done").inner_text()
+        assert not [t for t in _outcome_texts(rt, cid) if "理赔服务点" in t]
+        card.locator("input[data-blank='城市']").fill(city)
+        assert card.locator("mark.blank").count() == 0
+        assert f"我们在{city}有理赔服务点" in card.locator(".text").inner_text()
+        card.locator("button.use").click()
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "() => document.querySelector('#suggestions article.suggestion[data-recorded]')"
+        )
+        assert "已记录：采用" in card.locator(".done").inner_text()
+        _shot(page, f"adviser-blank-filled-{suffix}")
+        width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= viewport["width"]
+        page.context.close()  # type: ignore[attr-defined]
+        assert f"我们在{city}有理赔服务点，理赔材料可以当面交给我。" in _outcome_texts(rt, cid)
+        with rt.db.session() as session:
+            assert customers_repo.get_customer(session=session, customer_id=cid).city == city
+
+
+def test_timeline_labels_and_newest_message_at_toolbar_width(
+    browser: object, served: Served
+) -> None:
+    """At 360 px the timeline keeps its 客户 / 我 labels (only the header's name is
+    hidden) and opens on the newest message."""
+    rt = served.rt
+    for i in range(14):
+        customer_message(rt, "adv-a", "wx-sun", f"第 {i + 1} 个问题：保费可以分期吗", "孙女士")
+    customer_message(rt, "adv-a", "wx-sun", "最后一条：什么时候能生效？", "孙女士")
+    cid = _customer_id(rt, "孙女士")
+    for viewport, suffix in ((NARROW, "360"), (WIDE, "wide")):
+        page = _page(browser, served, viewport, "alice")
+        page.goto(f"/sidebar?customer_id={cid}")  # type: ignore[attr-defined]
+        timeline = page.locator("#timeline")  # type: ignore[attr-defined]
+        timeline.scroll_into_view_if_needed()
+        assert page.locator("#timeline .who").first.is_visible()  # type: ignore[attr-defined]
+        assert page.locator("#timeline .who").first.inner_text() == "客户"  # type: ignore[attr-defined]
+        at_end = page.evaluate(  # type: ignore[attr-defined]
+            "(() => { const t = document.getElementById('timeline');"
+            " return t.scrollHeight > t.clientHeight"
+            " && t.scrollTop + t.clientHeight >= t.scrollHeight - 2; })()"
+        )
+        assert at_end, "the timeline does not open on the newest message"
+        assert page.locator("#timeline li", has_text="最后一条").last.is_visible()  # type: ignore[attr-defined]
+        if viewport is NARROW:
+            assert not page.locator("header.top .who").is_visible()  # type: ignore[attr-defined]
+        timeline.screenshot(path=str(ARTIFACTS / f"adviser-timeline-{suffix}.png"))
+        page.context.close()  # type: ignore[attr-defined]
+
+
+def test_library_favourites_more_notes_and_tags_on_the_sidebar(
+    browser: object, served: Served
+) -> None:
+    """The adviser searches the whole library and stars a script, asks for more
+    suggestions, writes a note and adds a tag by hand — at 360 px and 1280 px."""
+    rt = served.rt
+    for viewport, suffix in ((WIDE, "wide"), (NARROW, "360")):
+        name = f"周同学（{suffix}）"
+        customer_message(rt, "adv-a", f"wx-zhou-{suffix}", "考研全程班多少钱？能分期吗", name)
+        cid = _customer_id(rt, name)
+        page = _page(browser, served, viewport, "alice")
+        page.goto(f"/sidebar?customer_id={cid}")  # type: ignore[attr-defined]
+        page.wait_for_selector("#suggestions article.suggestion")  # type: ignore[attr-defined]
+        before = page.locator("#suggestions article.suggestion").count()  # type: ignore[attr-defined]
+        page.click("#more-suggestions")  # type: ignore[attr-defined]
+        page.wait_for_selector("#suggestions article.suggestion.more")  # type: ignore[attr-defined]
+        assert page.locator("#suggestions article.suggestion").count() > before  # type: ignore[attr-defined]
+        _shot(page, f"adviser-more-{suffix}")
+
+        page.click("#library summary")  # type: ignore[attr-defined]
+        page.fill("#library-form input[name=q]", "分期")  # type: ignore[attr-defined]
+        page.select_option("#library-form select", "pricing")  # type: ignore[attr-defined]
+        page.click("#library-form button[type=submit]")  # type: ignore[attr-defined]
+        item = page.locator("#library-results article[data-script='KY-PRC-1']")  # type: ignore[attr-defined]
+        item.wait_for()
+        assert "12800" in item.inner_text()
+        if item.get_attribute("data-favourite") != "1":
+            item.locator("button.star").click()
+            page.wait_for_selector(
+                "#library-results article[data-script='KY-PRC-1'][data-favourite='1']"
+            )  # type: ignore[attr-defined]
+        page.fill("#library-form input[name=q]", "")  # type: ignore[attr-defined]
+        page.select_option("#library-form select", "")  # type: ignore[attr-defined]
+        page.check("#library-form input[name=favourites]")  # type: ignore[attr-defined]
+        page.click("#library-form button[type=submit]")  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "() => document.querySelectorAll('#library-results article').length === 1"
+        )
+        assert page.locator("#library-results article").get_attribute("data-script") == "KY-PRC-1"  # type: ignore[attr-defined]
+        item.locator("button.copy-script").click()
+        item.locator(".done", has_text="已复制").wait_for()
+        _shot(page, f"adviser-library-{suffix}")
+
+        page.fill("#note-form textarea", f"周末再联系（{suffix}）")  # type: ignore[attr-defined]
+        page.click("#note-form button")  # type: ignore[attr-defined]
+        page.wait_for_selector(f"#note-list >> text=周末再联系（{suffix}）")  # type: ignore[attr-defined]
+        page.fill("#tag-form input[name=tag]", "价格敏感度/价格敏感")  # type: ignore[attr-defined]
+        page.click("#tag-form button")  # type: ignore[attr-defined]
+        page.wait_for_selector("#profile .tag.confirmed >> text=价格敏感")  # type: ignore[attr-defined]
+        page.locator("#notes").scroll_into_view_if_needed()  # type: ignore[attr-defined]
+        _shot(page, f"adviser-notes-tags-{suffix}")
+        width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= viewport["width"], "the sidebar scrolls sideways"
+        page.context.close()  # type: ignore[attr-defined]
+
+
+def test_manager_home_merge_confirm_and_undo_and_review_filters(
+    browser: object, served: Served
+) -> None:
+    """/manager is a page with today's queues; merging asks in a dialog and the page
+    offers an undo; the review queue filters by adviser and names advisers."""
+    from bot.store import customers as customers_repo
+
+    rt = served.rt
+    with rt.db.session() as session:
+        keep, _ = customers_repo.find_or_create_customer(
+            session=session,
+            identity_kind="phone",
+            identity_value="13600136000",
+            name="吴先生",
+            adviser_id="adv-a",
+        )
+        dup, _ = customers_repo.find_or_create_customer(
+            session=session,
+            identity_kind="phone",
+            identity_value="+86 136-0013-6000",
+            name="吴先生（企业微信）",
+            adviser_id="adv-a",
+        )
+    for viewport, suffix in ((WIDE, "wide"), (NARROW, "360")):
+        page = _page(browser, served, viewport, "mia")
+        assert page.url.endswith("/manager")  # type: ignore[attr-defined]
+        assert page.locator("#queues li").count() == 6  # type: ignore[attr-defined]
+        _shot(page, f"manager-home-{suffix}")
+        page.goto("/manager/tags?adviser=adv-a")  # type: ignore[attr-defined]
+        assert page.locator("#tag-filters select[name=adviser]").input_value() == "adv-a"  # type: ignore[attr-defined]
+        for who in page.locator("ul.review .adviser").all_inner_texts():  # type: ignore[attr-defined]
+            assert who == "顾问 Alice"
+        _shot(page, f"manager-tags-filtered-{suffix}")
+        width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= viewport["width"]
+        page.goto("/manager/kpis")  # type: ignore[attr-defined]
+        assert "成交率 = 成交 ÷ 新增" in page.inner_text("#funnel-caption")  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
+
+    page = _page(browser, served, WIDE, "mia")
+    page.goto("/manager/merges")  # type: ignore[attr-defined]
+    row = page.locator("#merge-suggestions li", has_text="吴先生（企业微信）")  # type: ignore[attr-defined]
+    row.locator("button").click()
+    dialog = page.locator("#confirm-dialog")  # type: ignore[attr-defined]
+    dialog.wait_for()
+    assert "确定把「吴先生（企业微信）」并入「吴先生」吗？" in dialog.inner_text()
+    _shot(page, "manager-merge-confirm-wide")
+    dialog.locator("button.cancel").click()  # cancelled: nothing merged
+    assert not dialog.is_visible()
+    with rt.db.session() as session:
+        assert (
+            customers_repo.get_customer(session=session, customer_id=dup.id).merged_into_id is None
+        )
+    row.locator("button").click()
+    dialog.locator("button.ok-button").click()
+    page.wait_for_selector("#merged-banner")  # type: ignore[attr-defined]
+    with rt.db.session() as session:
+        assert (
+            customers_repo.get_customer(session=session, customer_id=dup.id).merged_into_id
+            == keep.id
+        )
+    _shot(page, "manager-merged-wide")
+    page.click("#merged-banner button")  # type: ignore[attr-defined]
+    page.wait_for_selector("#undone-banner")  # type: ignore[attr-defined]
+    with rt.db.session() as session:
+        assert (
+            customers_repo.get_customer(session=session, customer_id=dup.id).merged_into_id is None
+        )
+    _shot(page, "manager-merge-undone-wide")
+    page.context.close()  # type: ignore[attr-defined]

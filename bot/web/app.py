@@ -45,6 +45,7 @@ from bot.web.deps import (
     waiting_label,
 )
 from bot.web.protection import BodyLimit, SecurityHeaders
+from scripts_lib import INDUSTRY_LABELS, STAGE_LABELS
 
 HERE = Path(__file__).parent
 API_DESCRIPTION = """思语 Siyu Copilot 的 JSON API。
@@ -118,6 +119,10 @@ def create_app(
     templates.env.filters["localtime"] = lambda v: local_time(v, runtime.settings.timezone)
     templates.env.filters["waiting"] = waiting_label
     templates.env.globals["share"] = share
+    # names, not codes: 保险 for insurance, 转化 for convert
+    templates.env.filters["industry"] = lambda v: INDUSTRY_LABELS.get(v, v) if v else "全部"
+    templates.env.globals["industry_labels"] = INDUSTRY_LABELS
+    templates.env.filters["stage"] = lambda v: STAGE_LABELS.get(v, v) if v else "-"
     app.state.templates = templates
     # The last added is the outermost: security headers on every response (the 413s
     # too), the body limit before the session is decoded or anything is parsed.

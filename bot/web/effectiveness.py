@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from bot.services import conversions, reports
+from bot.services import advisers, conversions, reports
 from bot.services.access import Principal
 from bot.web.deps import CustomerViewer, Operator, db_session, render, runtime_of
 from bot.web.schemas import (
@@ -117,6 +117,10 @@ def effectiveness_page(
 ) -> Response:
     group: GroupByParam | None = by if by in ("industry", "stage", "adviser") else None  # type: ignore[assignment]
     report = _report(request, principal, group, days if 0 < days <= 3660 else None)
+    names: dict[str, str] = {}
+    if group == "adviser":
+        with db_session(request) as session:
+            names = advisers.names(session, principal)
     return render(
         request,
         "scripts_effectiveness.html",
@@ -125,4 +129,5 @@ def effectiveness_page(
         by=group or "",
         days=days,
         fmt=reports.fmt_rate,
+        adviser_names=names,
     )

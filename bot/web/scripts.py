@@ -20,6 +20,7 @@ from bot.web.diffs import html_diff
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
+    INDUSTRY_LABELS,
     STAGE_LABELS,
     STAGES,
     STATUS_LABELS,
@@ -29,6 +30,8 @@ from scripts_lib import (
 )
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
+#: The editor shows an industry by its Chinese name (保险) and saves its code.
+INDUSTRY_CODES = {label: code for code, label in INDUSTRY_LABELS.items()}
 
 EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
 NO_VERSION = "版本不存在"
@@ -46,13 +49,15 @@ def script_filters(
 
 
 def script_record(draft: schemas.ScriptDraft) -> ScriptRecord:
-    """The script an edit form or API draft describes (saved as a draft)."""
+    """The script an edit form or API draft describes (saved as a draft); an industry
+    may be given by its Chinese name (保险)."""
+    industry = draft.industry.strip()
     return ScriptRecord(
         id=draft.id.strip(),
         title=draft.title.strip(),
         category=draft.category.strip(),
         stage=draft.stage.strip(),
-        industry=draft.industry.strip(),
+        industry=INDUSTRY_CODES.get(industry, industry),
         body=draft.body.strip(),
         tags=split_tags(draft.tags),
         status="draft",

@@ -67,7 +67,7 @@
     if (!labels.length) return;
     const head = document.createElement("p");
     head.className = "blank-head";
-    head.textContent = "请先填写：";
+    head.textContent = "填好以下内容才能使用：";
     wrap.append(head);
     for (const label of labels) {
       const row = document.createElement("label");
@@ -101,7 +101,14 @@
       if (target.store === "basic") basics[target.name] = value;
       else fieldValues[target.name] = value;
     }
-    if (Object.keys(basics).length) await api("PUT", "/api/customers/" + selected + "/basics", basics);
+    if (Object.keys(basics).length) {
+      await api("PUT", "/api/customers/" + selected + "/basics", basics);
+      // the profile card's form shows what was just saved
+      for (const [name, value] of Object.entries(basics)) {
+        const input = document.querySelector("#basics-form [name='" + name + "']");
+        if (input) input.value = value;
+      }
+    }
     if (Object.keys(fieldValues).length) await api("PUT", "/api/customers/" + selected + "/fields", { values: fieldValues });
   }
 
