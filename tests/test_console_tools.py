@@ -228,7 +228,11 @@ def test_notes_are_seen_by_the_adviser_and_their_manager_only(world: World) -> N
         )
         assert res.status_code == 201, res.text
         note = res.json()
-        assert (note["text"], note["author"]) == ("怕打扰，周末再联系", "alice")
+        assert (note["text"], note["author"], note["author_name"]) == (
+            "怕打扰，周末再联系",
+            "alice",
+            "Alice",
+        )
         assert (
             c.post(f"/api/customers/{world.cust_a}/notes", json={"text": "   "}).status_code == 422
         )

@@ -39,7 +39,11 @@ def add(session: Session, principal: Principal, *, customer_id: int, text: str) 
     if len(text) > MAX_NOTE_CHARS:
         raise RejectedInput(LONG_NOTE)
     note = notes_repo.add_note(
-        session=session, customer_id=customer_id, text=text, author=principal.username
+        session=session,
+        customer_id=customer_id,
+        text=text,
+        author=principal.username,
+        author_name=principal.display_name,
     )
     audit.record(session, principal, "note.add", "customer", customer_id, id=note.id)
     return note

@@ -698,6 +698,8 @@ class CustomerNote(Base):
     text: Mapped[str] = mapped_column(Text)
     #: The console user who wrote it (their username: users are deactivated, never removed).
     author: Mapped[str] = mapped_column(String(64))
+    #: How the author was shown when they wrote it (their display name).
+    author_name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

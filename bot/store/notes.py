@@ -21,11 +21,16 @@ class NoteRecord:
     customer_id: int
     text: str
     author: str
+    author_name: str
     created_at: datetime
 
 
-def add_note(*, session: Session, customer_id: int, text: str, author: str) -> NoteRecord:
-    row = CustomerNote(customer_id=customer_id, text=text, author=author)
+def add_note(
+    *, session: Session, customer_id: int, text: str, author: str, author_name: str = ""
+) -> NoteRecord:
+    row = CustomerNote(
+        customer_id=customer_id, text=text, author=author, author_name=author_name or author
+    )
     session.add(row)
     session.flush()
     return _record(row)
@@ -60,5 +65,6 @@ def _record(row: CustomerNote) -> NoteRecord:
         customer_id=row.customer_id,
         text=row.text,
         author=row.author,
+        author_name=row.author_name or row.author,
         created_at=aware(row.created_at),
     )

@@ -798,7 +798,9 @@ class NotePublic(Public):
     id: int
     customer_id: int
     text: str
+    #: The author's username and how they were shown when they wrote it.
     author: str
+    author_name: str
     created_at: datetime
 
 
