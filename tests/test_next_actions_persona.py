@@ -353,8 +353,9 @@ def test_own_numbers_match_a_hand_computed_day(db: Database) -> None:
 
 # --------------------------------------------------------------------------- upgrades
 def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path: Path) -> None:
-    from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine, inspect
+
+    from alembic.script import ScriptDirectory
 
     from bot.store.migrate import alembic_config, upgrade
 
@@ -372,7 +373,6 @@ def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path
             " VALUES (1, 'wx', 'w1', '2026-01-01')"
         )
     upgrade(engine)
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
         assert conn.exec_driver_sql("SELECT count(*) FROM identities").scalar() == 1
