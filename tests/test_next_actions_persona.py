@@ -353,9 +353,8 @@ def test_own_numbers_match_a_hand_computed_day(db: Database) -> None:
 
 # --------------------------------------------------------------------------- upgrades
 def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path: Path) -> None:
-    from sqlalchemy import create_engine, inspect
-
     from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, inspect
 
     from bot.store.migrate import alembic_config, upgrade
 
