@@ -42,11 +42,11 @@ CITIES = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", 
 
 def synth_scripts(n: int, out: Path, rng: random.Random) -> None:
     with (DEMO / "scripts.csv").open(encoding="utf-8") as f:
-        base = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        base = list(reader)
+        columns = list(reader.fieldnames or ())
     with out.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(
-            f, fieldnames=["id", "title", "category", "stage", "industry", "tags", "body"]
-        )
+        w = csv.DictWriter(f, fieldnames=columns)  # the demo file's own columns
         w.writeheader()
         for i in range(n):
             row = dict(base[i % len(base)])
