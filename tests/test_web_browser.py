@@ -619,3 +619,47 @@ def test_manager_home_merge_confirm_and_undo_and_review_filters(
         )
     _shot(page, "manager-merge-undone-wide")
     page.context.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "narrow"), (WIDE, "wide")])
+def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
+    browser: object, served: Served, viewport: dict[str, int], suffix: str
+) -> None:
+    """Their account waits for a scan: every page says so, and 微信账号 shows the code."""
+    from datetime import UTC, datetime
+
+    from bot.store import channel_accounts as accounts_repo
+
+    rt = served.rt
+    with rt.db.session() as session:
+        accounts_repo.save_state(
+            session=session,
+            account="wx-alice",
+            now=datetime.now(UTC),
+            adviser_id="adv-a",
+            state="waiting_scan",
+            qr_code="https://login.weixin.qq.com/l/browser-test",
+        )
+    try:
+        page = _page(browser, served, viewport, "alice")
+        banner = page.locator("p.banner")  # type: ignore[attr-defined]
+        assert "微信账号 wx-alice 等待扫码登录" in banner.inner_text()
+        banner.locator("a").click()
+        qr = page.locator("svg.qr")  # type: ignore[attr-defined]
+        qr.wait_for()
+        box = qr.bounding_box()
+        assert (
+            box is not None and box["width"] >= 150 and box["x"] + box["width"] <= viewport["width"]
+        )
+        assert "等待扫码" in page.locator("#account-table").inner_text()  # type: ignore[attr-defined]
+        _shot(page, f"adviser-channel-qr-{suffix}")
+        page.context.close()  # type: ignore[attr-defined]
+    finally:
+        with rt.db.session() as session:
+            accounts_repo.save_state(
+                session=session,
+                account="wx-alice",
+                now=datetime.now(UTC),
+                state="logged_in",
+                qr_code=None,
+            )

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from web_helpers import add_users, login, web_app
 
 from bot.pipeline.runtime import Runtime
 from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
-from tests.web_helpers import add_users, login, web_app
 
 ACCOUNTS = {
     "accounts": [
