@@ -36,13 +36,16 @@ from bot.cli import (
     suggest,
     tags,
     users,
+    zh,
 )
 from bot.cli import bot as bot_cli
 from bot.cli.common import Options, err, styled
 from bot.errors import EXPECTED_ERRORS
 
+zh.install()
+
 app = typer.Typer(
-    help="Siyu Copilot 思语: reply, ice-breaker and tag suggestions for private-domain sales.",
+    help="Siyu Copilot 思语：为私域销售顾问建议回复、破冰话术和客户标签。",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -74,23 +77,25 @@ def _global(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", envvar="SIYU_CONFIG", help="TOML settings file."),
+        typer.Option("--config", envvar="SIYU_CONFIG", help="TOML 配置文件。"),
     ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
             "--data-dir",
             envvar="SIYU_DATA_DIR",
-            help="Directory holding all state (default ./.siyu).",
+            help="存放全部数据的目录（默认 ./.siyu）。",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="输出详细日志，出错时显示调用栈。")
+    ] = False,
     actor: Annotated[
         str | None,
         typer.Option(
             "--actor",
             envvar="SIYU_ACTOR",
-            help="Who runs the command, for the audit log (default: your login name).",
+            help="谁在执行命令，记入审计日志（默认：你的登录名）。",
         ),
     ] = None,
 ) -> None:
@@ -110,26 +115,34 @@ def run(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         ref = getattr(exc, "ref", None)
         detail = f"{exc}: {ref}" if ref is not None else str(exc)
-        err.print(styled("[bold red]错误 error:[/] {}", detail), highlight=False, soft_wrap=True)
+        err.print(styled("[bold red]错误：[/]{}", detail), highlight=False, soft_wrap=True)
         if "--debug" in args:
             raise
         return 1
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
+        err.print("已中止")
         return 130
     except typer.TyperException as exc:  # usage errors from the (vendored) click layer
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            err.print(str(exc))
+        _show_usage_error(exc)
         return int(getattr(exc, "exit_code", 2))
     except SystemExit as exc:  # e.g. a closed stdout pipe while printing help
         return exc.code if isinstance(exc.code, int) else 1
     # In non-standalone mode click returns the code of a typer.Exit instead of raising.
     return code if isinstance(code, int) else 0
+
+
+def _show_usage_error(exc: typer.TyperException) -> None:
+    """A usage error as the parser reports it, in Chinese: the usage line, the error, and
+    where to find the help."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        err.print(ctx.get_usage(), highlight=False, soft_wrap=True)
+        err.print(f"用 '{ctx.command_path} --help' 查看帮助。", highlight=False)
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if format_message is not None else str(exc)
+    err.print(styled("[bold red]错误：[/]{}", zh.usage_error(message)), highlight=False)
 
 
 def main() -> None:

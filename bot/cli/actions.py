@@ -10,15 +10,15 @@ from rich.table import Table
 
 from bot.cli.common import database, out, principal, runtime, styled
 
-app = typer.Typer(help="Next-best-action rules (下一步建议).")
+app = typer.Typer(help="下一步建议的规则。")
 
 
 @app.command("check")
 def actions_check(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Rules YAML (format in the README).")],
+    path: Annotated[Path, typer.Argument(help="规则 YAML 文件（格式见 README）。")],
 ) -> None:
-    """Check a rules file (filters against the declared profile fields); exit 1 on errors."""
+    """检查规则文件（筛选条件与已声明的画像字段是否一致）；有错误时退出码为 1。"""
     from bot.services import next_actions
 
     with database(ctx) as (db, _), db.session() as session:
@@ -32,7 +32,7 @@ def actions_check(
 
 @app.command("show")
 def actions_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
-    """The next-best-action cards that apply to a customer now."""
+    """此刻适用于某位客户的下一步建议卡片。"""
     from bot.services import next_actions
 
     with runtime(ctx) as rt:

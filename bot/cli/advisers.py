@@ -9,12 +9,12 @@ from rich.table import Table
 
 from bot.cli.common import Actor, NowOpt, database, out, parse_now, principal, styled
 
-app = typer.Typer(help="Advisers: persona (name, signature, tone) and their own numbers.")
+app = typer.Typer(help="顾问：人设（称呼、签名、语气）和自己的数据。")
 
 
 @app.command("list")
 def advisers_list(ctx: typer.Context) -> None:
-    """Advisers with their persona."""
+    """顾问及其人设。"""
     from bot.services import advisers
 
     with database(ctx) as (db, _), db.session() as session:
@@ -28,17 +28,13 @@ def advisers_list(ctx: typer.Context) -> None:
 @app.command("persona")
 def advisers_persona(
     ctx: typer.Context,
-    adviser: Annotated[str, typer.Argument(help="Adviser id.")],
-    name: Annotated[
-        str | None, typer.Option(help="The name customers know ({adviser_name}).")
-    ] = None,
-    signature: Annotated[
-        str | None, typer.Option(help="Signature closing welcome messages.")
-    ] = None,
-    tone: Annotated[str | None, typer.Option(help="Tone notes for the LLM draft.")] = None,
+    adviser: Annotated[str, typer.Argument(help="顾问 ID。")],
+    name: Annotated[str | None, typer.Option(help="客户认识的称呼（{adviser_name}）。")] = None,
+    signature: Annotated[str | None, typer.Option(help="欢迎语结尾的签名。")] = None,
+    tone: Annotated[str | None, typer.Option(help="给大模型草稿的语气说明。")] = None,
     actor: Actor = None,
 ) -> None:
-    """Set an adviser's persona; options left out stay, an empty text clears one."""
+    """设置顾问的人设；没给的选项保持不变，给空文本则清除该项。"""
     from bot.services import advisers
 
     with database(ctx) as (db, _), db.session() as session:
@@ -57,10 +53,10 @@ def advisers_persona(
 @app.command("numbers")
 def advisers_numbers(
     ctx: typer.Context,
-    adviser: Annotated[str, typer.Argument(help="Adviser id.")],
+    adviser: Annotated[str, typer.Argument(help="顾问 ID。")],
     now: NowOpt = None,
 ) -> None:
-    """An adviser's own numbers: what their sidebar shows them."""
+    """顾问自己的数据：侧边栏给他看的那些数字。"""
     from bot.services import advisers
 
     with database(ctx) as (db, settings), db.session() as session:

@@ -32,26 +32,28 @@ def bot_command(
     ctx: typer.Context,
     check: Annotated[
         bool,
-        typer.Option("--check", help="Verify the configuration and each connection, then exit."),
+        typer.Option("--check", help="检查配置和每个账号的连接，然后退出。"),
     ] = False,
     status: Annotated[
         bool,
         typer.Option(
             "--status",
-            help="Show each account's state, backlog and parked messages (from any process).",
+            help="显示每个账号的状态、积压和搁置的消息（来自任一进程）。",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="With --status: print JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="与 --status 一起用：输出 JSON。")
+    ] = False,
     requeue: Annotated[
         str | None,
         typer.Option(
             "--requeue",
             metavar="ID[,ID…]|all",
-            help="Put parked messages back for another try (the running bot takes them up).",
+            help="把搁置的消息放回去重试（运行中的通道会接手处理）。",
         ),
     ] = None,
 ) -> None:
-    """Listen on the advisers' WeChat / WeCom accounts through Wechaty puppet services."""
+    """通过 Wechaty puppet service 接入顾问的微信 / 企业微信账号并收发消息。"""
     settings: Settings = ctx.obj.settings()
     if status:
         _status(ctx, settings, as_json=as_json)

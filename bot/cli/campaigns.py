@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bot.services.campaigns import MemberRow, ReportRow
     from bot.store.campaigns import CodeRecord
 
-app = typer.Typer(help="Campaigns (活动): entry codes per adviser, attribution, ROI report.")
+app = typer.Typer(help="活动：每位顾问的渠道码、归因、ROI 报表。")
 
 METHOD_LABELS = {
     "greeting": "好友验证语",
@@ -54,27 +54,25 @@ def _target(done: float, target: float | None, money: bool = False) -> str:
 @app.command("add")
 def campaigns_add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Campaign name (unique).")],
-    channel: Annotated[str, typer.Option(help="Channel: 直播, 门店扫码, 信息流, 转介绍 …")],
-    start: Annotated[str, typer.Option(help="First day, e.g. 2026-11-01.")],
-    end: Annotated[str | None, typer.Option(help="Last day (default: open).")] = None,
-    cost: Annotated[float, typer.Option(help="Cost in yuan.")] = 0.0,
-    segment: Annotated[str | None, typer.Option(help="Target segment (a saved one).")] = None,
-    welcome: Annotated[
-        str | None, typer.Option(help="Welcome script id new contacts get first.")
-    ] = None,
-    note: Annotated[str, typer.Option(help="Anything to remember.")] = "",
+    name: Annotated[str, typer.Argument(help="活动名称（不能重复）。")],
+    channel: Annotated[str, typer.Option(help="渠道：直播、门店扫码、信息流、转介绍 …")],
+    start: Annotated[str, typer.Option(help="开始日期，如 2026-11-01。")],
+    end: Annotated[str | None, typer.Option(help="结束日期（默认：不设）。")] = None,
+    cost: Annotated[float, typer.Option(help="成本（元）。")] = 0.0,
+    segment: Annotated[str | None, typer.Option(help="目标分群（已保存的分群）。")] = None,
+    welcome: Annotated[str | None, typer.Option(help="新客户先收到的欢迎语话术 ID。")] = None,
+    note: Annotated[str, typer.Option(help="备注。")] = "",
     adviser: Annotated[
         list[str] | None,
-        typer.Option("--adviser", help="Adviser ids to give a code (default: all; repeatable)."),
+        typer.Option("--adviser", help="要发渠道码的顾问 ID（默认：全部；可重复）。"),
     ] = None,
     code: Annotated[
         list[str] | None,
-        typer.Option("--code", help="ADVISER=CODE to choose a code by hand (repeatable)."),
+        typer.Option("--code", help="顾问=渠道码，手动指定渠道码（可重复）。"),
     ] = None,
     actor: Actor = None,
 ) -> None:
-    """Add a campaign; every adviser (or those named) gets an entry code."""
+    """新建活动；每位顾问（或指定的顾问）各得一个渠道码。"""
     from bot.services import campaigns
     from bot.store.campaigns import CampaignSpec
 
@@ -124,7 +122,7 @@ def _print_codes(codes: list[CodeRecord]) -> None:
 
 @app.command("list")
 def campaigns_list(ctx: typer.Context) -> None:
-    """List campaigns, newest first."""
+    """列出活动，最新的在前。"""
     from bot.services import campaigns
 
     with database(ctx) as (db, _), db.session() as session:
@@ -146,9 +144,9 @@ def campaigns_list(ctx: typer.Context) -> None:
 
 @app.command("show")
 def campaigns_show(
-    ctx: typer.Context, campaign: Annotated[str, typer.Argument(help="Name or id.")]
+    ctx: typer.Context, campaign: Annotated[str, typer.Argument(help="名称或 ID。")]
 ) -> None:
-    """A campaign with its advisers' entry codes and targets."""
+    """一个活动及各顾问的渠道码和目标。"""
     from bot.services import campaigns
 
     with database(ctx) as (db, _), db.session() as session:
@@ -177,12 +175,12 @@ def campaigns_show(
 @app.command("code")
 def campaigns_code(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Argument(help="Name or id.")],
-    adviser: Annotated[str, typer.Option(help="Adviser id.")],
-    code: Annotated[str | None, typer.Option(help="The code (default: generated).")] = None,
+    campaign: Annotated[str, typer.Argument(help="名称或 ID。")],
+    adviser: Annotated[str, typer.Option(help="顾问 ID。")],
+    code: Annotated[str | None, typer.Option(help="渠道码（默认：自动生成）。")] = None,
     actor: Actor = None,
 ) -> None:
-    """Give one more adviser an entry code for a campaign."""
+    """给活动再加一位顾问的渠道码。"""
     from bot.services import campaigns
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -200,14 +198,14 @@ def campaigns_code(
 @app.command("target")
 def campaigns_target(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Argument(help="Name or id.")],
-    adviser: Annotated[str, typer.Option(help="Adviser id.")],
-    added: Annotated[int | None, typer.Option(help="Target: customers added.")] = None,
-    converted: Annotated[int | None, typer.Option(help="Target: customers converted.")] = None,
-    revenue: Annotated[float | None, typer.Option(help="Target: revenue (yuan).")] = None,
+    campaign: Annotated[str, typer.Argument(help="名称或 ID。")],
+    adviser: Annotated[str, typer.Option(help="顾问 ID。")],
+    added: Annotated[int | None, typer.Option(help="目标：新增客户数。")] = None,
+    converted: Annotated[int | None, typer.Option(help="目标：成交客户数。")] = None,
+    revenue: Annotated[float | None, typer.Option(help="目标：收入（元）。")] = None,
     actor: Actor = None,
 ) -> None:
-    """Set an adviser's targets for a campaign (目标); options left out are cleared."""
+    """设置顾问在活动中的目标；没给的选项会被清空。"""
     from bot.services import campaigns
 
     with database(ctx) as (db, _), db.session() as session:
@@ -229,16 +227,16 @@ def campaigns_target(
 @app.command("attribute")
 def campaigns_attribute(
     ctx: typer.Context,
-    customer: Annotated[int, typer.Argument(help="Customer id.")],
-    code: Annotated[str | None, typer.Option(help="The entry code.")] = None,
-    campaign: Annotated[str | None, typer.Option(help="Or: a campaign (name or id) …")] = None,
+    customer: Annotated[int, typer.Argument(help="客户 ID。")],
+    code: Annotated[str | None, typer.Option(help="渠道码。")] = None,
+    campaign: Annotated[str | None, typer.Option(help="或者：一个活动（名称或 ID）…")] = None,
     adviser: Annotated[
-        str | None, typer.Option(help="… and the adviser whose code (default: the customer's).")
+        str | None, typer.Option(help="… 以及用谁的渠道码（默认：客户的顾问）。")
     ] = None,
-    note: Annotated[str, typer.Option(help="Why (kept as the evidence).")] = "",
+    note: Annotated[str, typer.Option(help="原因（作为依据保存）。")] = "",
     actor: Actor = None,
 ) -> None:
-    """Attribute a customer to a campaign, channel and adviser by hand."""
+    """手动把客户归到某个活动、渠道和顾问。"""
     from bot.services import campaigns
 
     with database(ctx) as (db, _), db.session() as session:
@@ -259,10 +257,10 @@ def campaigns_attribute(
 def campaigns_unattributed(
     ctx: typer.Context,
     days: Annotated[
-        int | None, typer.Option(help="Added in the last N days (default: the setting).")
+        int | None, typer.Option(help="最近 N 天内新增的（默认：配置里的天数）。")
     ] = None,
 ) -> None:
-    """New contacts without an entry code, for fixing (`siyu campaigns attribute`)."""
+    """没有渠道码的新客户，待补归属（`siyu campaigns attribute`）。"""
     from bot.services import campaigns
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -285,25 +283,23 @@ def campaigns_unattributed(
 @app.command("report")
 def campaigns_report(
     ctx: typer.Context,
-    since: Annotated[
-        str | None, typer.Option(help="First day customers were added (default: all).")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today).")] = None,
-    by: Annotated[str, typer.Option(help="adviser (campaign × channel × adviser) or channel.")] = (
+    since: Annotated[str | None, typer.Option(help="客户添加的起始日期（默认：全部）。")] = None,
+    until: Annotated[str | None, typer.Option(help="截止日期，含当天（默认：今天）。")] = None,
+    by: Annotated[str, typer.Option(help="adviser（活动 × 渠道 × 顾问）或 channel（按渠道）。")] = (
         "adviser"
     ),
-    campaign: Annotated[str | None, typer.Option(help="Only this campaign (name or id).")] = None,
+    campaign: Annotated[str | None, typer.Option(help="只看这个活动（名称或 ID）。")] = None,
     customers: Annotated[
-        bool, typer.Option("--customers", help="With --campaign: list its customers.")
+        bool, typer.Option("--customers", help="与 --campaign 一起用：列出其客户。")
     ] = False,
     adviser: Annotated[
-        str | None, typer.Option(help="With --customers: only this adviser's.")
+        str | None, typer.Option(help="与 --customers 一起用：只看这位顾问的。")
     ] = None,
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
-    png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="同时写出 CSV 文件。")] = None,
+    png_path: Annotated[Path | None, typer.Option("--png", help="同时画一张 PNG 图。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """Added, referred (裂变), engaged, converted, revenue, cost, ROI and targets."""
+    """新增、裂变、互动、成交、收入、成本、ROI 和目标。"""
     from bot.services import campaigns
 
     if by not in ("adviser", "channel"):

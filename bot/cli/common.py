@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 out = Console(markup=False, emoji=False)
 err = Console(stderr=True, markup=False, emoji=False)
 
-ACTOR_HELP = "Who does this (kept in the audit log; default: the global --actor or your login)."
+ACTOR_HELP = "谁在操作（记入审计日志；默认：全局 --actor 或你的登录名）。"
 Actor = Annotated[str | None, typer.Option("--actor", help=ACTOR_HELP)]
 NowOpt = Annotated[
     str | None,
-    typer.Option("--now", help="Pretend it is this ISO date-time (default: now)."),
+    typer.Option("--now", help="假定现在是这个时间（ISO 日期时间；默认：现在）。"),
 ]
 
 

@@ -25,15 +25,15 @@ from bot.cli.common import (
 if TYPE_CHECKING:
     from bot.store.db import Purged
 
-app = typer.Typer(help="Customer profiles.")
+app = typer.Typer(help="客户档案。")
 
 
 @app.command("list")
 def customers_list(
     ctx: typer.Context,
-    adviser: Annotated[str | None, typer.Option(help="Only this adviser's customers.")] = None,
+    adviser: Annotated[str | None, typer.Option(help="只看这位顾问的客户。")] = None,
 ) -> None:
-    """List customers, most recently active first."""
+    """列出客户，最近有互动的在前。"""
     from bot.services import customers
 
     with runtime(ctx) as rt, rt.db.session() as session:
@@ -48,8 +48,7 @@ def customers_list(
 
 @app.command("show")
 def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument()]) -> None:
-    """Show one customer's profile: identities, tags, profile fields, where they came
-    from, next-best actions, timeline."""
+    """查看一位客户的档案：身份、标签、画像字段、来源、下一步建议、时间线。"""
     from bot.cli.render import growth_lines, profile_panel
     from bot.services import customers
 
@@ -64,10 +63,10 @@ def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argumen
 @app.command("import")
 def customers_import(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="CSV or XLSX file (format in the README).")],
+    path: Annotated[Path, typer.Argument(help="CSV 或 XLSX 文件（格式见 README）。")],
     actor: Actor = None,
 ) -> None:
-    """Import customers and identities (all-or-nothing: one bad line and nothing is written)."""
+    """导入客户和身份（全有或全无：有一行错就什么都不写入）。"""
     from bot.services import customers
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -86,13 +85,13 @@ def customers_import(
 @app.command("export-table")
 def customers_export_table(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Output .csv or .xlsx (the import format).")],
-    adviser: Annotated[str | None, typer.Option(help="Only this adviser's customers.")] = None,
-    segment: Annotated[str | None, typer.Option(help="Only this segment's customers.")] = None,
+    path: Annotated[Path, typer.Argument(help="输出 .csv 或 .xlsx 文件（导入格式）。")],
+    adviser: Annotated[str | None, typer.Option(help="只看这位顾问的客户。")] = None,
+    segment: Annotated[str | None, typer.Option(help="只导出这个分群的客户。")] = None,
     actor: Actor = None,
 ) -> None:
-    """Customers with their profile fields, referrer and entry code, in the format
-    `siyu customers import` reads (audited)."""
+    """导出客户及画像字段、介绍人和渠道码，格式与 `siyu customers import` 读取的相同（记入审计）
+    。"""
     from bot.services import customers
 
     with database(ctx) as (db, _), db.session() as session:
@@ -105,12 +104,12 @@ def customers_export_table(
 @app.command("merge")
 def customers_merge(
     ctx: typer.Context,
-    keep: Annotated[int, typer.Argument(help="Customer id to keep.")],
-    merge: Annotated[int, typer.Argument(help="Customer id merged into it.")],
+    keep: Annotated[int, typer.Argument(help="保留的客户 ID。")],
+    merge: Annotated[int, typer.Argument(help="被合并进去的客户 ID。")],
     actor: Actor = None,
-    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    reason: Annotated[str, typer.Option(help="原因（记入审计日志）。")] = "",
 ) -> None:
-    """Merge customer MERGE into KEEP (identities, messages, tags, events, orders …)."""
+    """把客户 MERGE 合并到 KEEP（身份、消息、标签、事件、订单 …）。"""
     from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:
@@ -125,10 +124,10 @@ def customers_merge(
 @app.command("unmerge")
 def customers_unmerge(
     ctx: typer.Context,
-    merge_id: Annotated[int, typer.Argument(help="Id printed by `customers merge`.")],
+    merge_id: Annotated[int, typer.Argument(help="`customers merge` 输出的合并编号。")],
     actor: Actor = None,
 ) -> None:
-    """Undo a merge: the moved rows go back, both profiles are as they were."""
+    """撤销一次合并：移过去的记录移回，两份档案恢复原样。"""
     from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:
@@ -139,9 +138,9 @@ def customers_unmerge(
 @app.command("merges")
 def customers_merges(
     ctx: typer.Context,
-    customer: Annotated[int | None, typer.Option(help="Only merges of this customer.")] = None,
+    customer: Annotated[int | None, typer.Option(help="只看这位客户的合并记录。")] = None,
 ) -> None:
-    """List merges (with the undone ones)."""
+    """列出合并记录（包括已撤销的）。"""
     from bot.services import merges
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -157,7 +156,7 @@ def customers_merges(
 
 @app.command("merge-suggestions")
 def customers_merge_suggestions(ctx: typer.Context) -> None:
-    """Profiles sharing a phone number or unionid (never merged automatically)."""
+    """共用手机号或 unionid 的档案（从不自动合并）。"""
     from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:
@@ -178,7 +177,7 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
 
 @app.command("lifecycle")
 def customers_lifecycle(ctx: typer.Context, now: NowOpt = None) -> None:
-    """Recompute every customer's lifecycle stage from messages, events and orders."""
+    """根据消息、事件和订单重新计算每位客户的生命周期阶段。"""
     from bot.services import customers
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -194,13 +193,13 @@ def customers_lifecycle(ctx: typer.Context, now: NowOpt = None) -> None:
 @app.command("export")
 def customers_export(
     ctx: typer.Context,
-    customer_id: Annotated[int, typer.Argument(help="Customer id.")],
+    customer_id: Annotated[int, typer.Argument(help="客户 ID。")],
     output: Annotated[
-        Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
+        Path | None, typer.Option("--out", help="把 JSON 写到这里（默认：标准输出）。")
     ] = None,
     actor: Actor = None,
 ) -> None:
-    """Everything held about one person, as JSON (the export is audit-logged)."""
+    """导出关于一个人的全部数据，JSON 格式（导出记入审计）。"""
     from bot.services import privacy
 
     with database(ctx) as (db, _), db.session() as session:
@@ -216,12 +215,11 @@ def customers_export(
 @app.command("forget")
 def customers_forget(
     ctx: typer.Context,
-    customer_id: Annotated[int, typer.Argument(help="Customer id.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    customer_id: Annotated[int, typer.Argument(help="客户 ID。")],
+    yes: Annotated[bool, typer.Option("--yes", help="不再询问确认。")] = False,
     actor: Actor = None,
 ) -> None:
-    """Erase one person's personal data and messages; anonymous aggregates (funnel,
-    revenue, script statistics) stay. Audit-logged; cannot be undone."""
+    """删除一个人的个人数据和消息；匿名的汇总（漏斗、收入、话术统计）保留。记入审计；不可撤销。"""
     from bot.services import privacy
 
     if not yes:

@@ -14,27 +14,28 @@ from bot.cli.common import (
     principal,
 )
 
-app = typer.Typer(help="Conversion events: purchases, conversions, stage changes.")
+app = typer.Typer(help="转化事件：购买、成交、阶段变化。")
 
 
 @app.command("add")
 def events_add(
     ctx: typer.Context,
-    customer: Annotated[
-        str, typer.Option(help="Customer id or an identity value (phone, WeChat id …).")
-    ],
+    customer: Annotated[str, typer.Option(help="客户 ID 或任一身份值（手机号、微信号 …）。")],
     type: Annotated[
-        str, typer.Option("--type", help="purchase, converted or stage_changed.")
+        str,
+        typer.Option(
+            "--type", help=("purchase（购买）、converted（成交）或 stage_changed（阶段变化）。")
+        ),
     ] = "purchase",
-    amount: Annotated[float | None, typer.Option(help="Order amount (adds an order).")] = None,
+    amount: Annotated[float | None, typer.Option(help="订单金额（同时记一笔订单）。")] = None,
     time: Annotated[
-        str | None, typer.Option("--time", help="When (date or ISO date-time; default now).")
+        str | None, typer.Option("--time", help="时间（日期或 ISO 日期时间；默认：现在）。")
     ] = None,
-    product: Annotated[str, typer.Option(help="What was bought.")] = "",
-    order_id: Annotated[str | None, typer.Option(help="Order number (idempotent).")] = None,
-    stage: Annotated[str | None, typer.Option(help="New stage, for stage_changed.")] = None,
+    product: Annotated[str, typer.Option(help="买了什么。")] = "",
+    order_id: Annotated[str | None, typer.Option(help="订单号（重复导入不会重复记）。")] = None,
+    stage: Annotated[str | None, typer.Option(help="新阶段，用于 stage_changed。")] = None,
 ) -> None:
-    """Record a conversion event (attributed to the scripts used before it)."""
+    """记录一个转化事件（归因到之前用过的话术）。"""
     from bot.services import conversions
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -59,9 +60,11 @@ def events_add(
 @app.command("import-orders")
 def events_import_orders(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="CSV/XLSX: customer,amount,time,order_id,product")],
+    path: Annotated[
+        Path, typer.Argument(help=("CSV/XLSX 文件，表头：customer,amount,time,order_id,product"))
+    ],
 ) -> None:
-    """Import orders (all-or-nothing; order ids already stored are skipped)."""
+    """导入订单（全有或全无；已存在的订单号跳过）。"""
     from bot.services import conversions
 
     with database(ctx) as (db, settings), db.session() as session:

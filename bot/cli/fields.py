@@ -12,7 +12,7 @@ from rich.table import Table
 from bot.cli.common import Actor, database, out, principal
 from bot.errors import InputError
 
-app = typer.Typer(help="Profile fields (预算, 职业 …): the fields file, values, review.")
+app = typer.Typer(help="画像字段（预算、职业 …）：字段文件、字段值、审核。")
 
 STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
 
@@ -20,10 +20,10 @@ STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected":
 @app.command("import")
 def fields_import(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Profile fields YAML (format in the README).")],
+    path: Annotated[Path, typer.Argument(help="画像字段 YAML 文件（格式见 README）。")],
     actor: Actor = None,
 ) -> None:
-    """Replace the profile fields with the file's (values customers hold are kept)."""
+    """用文件里的画像字段替换现有字段（客户已有的值保留）。"""
     from bot.services import fields
 
     with database(ctx) as (db, _), db.session() as session:
@@ -33,7 +33,7 @@ def fields_import(
 
 @app.command("list")
 def fields_list(ctx: typer.Context) -> None:
-    """The declared profile fields."""
+    """已声明的画像字段。"""
     from bot.crm.fields import TYPE_LABELS
     from bot.services import fields
 
@@ -55,7 +55,7 @@ def fields_list(ctx: typer.Context) -> None:
 
 @app.command("show")
 def fields_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
-    """A customer's profile field values."""
+    """一位客户的画像字段值。"""
     from bot.services import fields
 
     with database(ctx) as (db, _), db.session() as session:
@@ -75,13 +75,11 @@ def fields_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) 
 @app.command("set")
 def fields_set(
     ctx: typer.Context,
-    customer: Annotated[int, typer.Argument(help="Customer id.")],
-    values: Annotated[
-        list[str], typer.Argument(help="FIELD=VALUE … (an empty VALUE clears the field).")
-    ],
+    customer: Annotated[int, typer.Argument(help="客户 ID。")],
+    values: Annotated[list[str], typer.Argument(help="字段=值 …（值为空则清除该字段）。")],
     actor: Actor = None,
 ) -> None:
-    """Set a customer's profile fields, e.g. `siyu fields set 12 预算=5000 职业=教师`."""
+    """设置客户的画像字段，如 `siyu fields set 12 预算=5000 职业=教师`。"""
     from bot.services import fields
 
     parsed: dict[str, str] = {}
@@ -100,12 +98,15 @@ def fields_set(
 @app.command("suggestions")
 def fields_suggestions(
     ctx: typer.Context,
-    customer: Annotated[int | None, typer.Option(help="Only this customer's.")] = None,
-    status: Annotated[str, typer.Option(help="suggested, confirmed, rejected or all.")] = (
-        "suggested"
-    ),
+    customer: Annotated[int | None, typer.Option(help="只看这位客户的。")] = None,
+    status: Annotated[
+        str,
+        typer.Option(
+            help=("suggested（待确认）、confirmed（已确认）、rejected（已拒绝）或 all（全部）。")
+        ),
+    ] = ("suggested"),
 ) -> None:
-    """Values (and referrers) stated in messages, with their evidence."""
+    """从消息里识别出的字段值（和介绍人），附依据。"""
     from bot.services import fields
 
     if status not in (*STATUS_LABELS, "all"):
@@ -133,11 +134,11 @@ def fields_suggestions(
 @app.command("review")
 def fields_review(
     ctx: typer.Context,
-    confirm: Annotated[list[int] | None, typer.Option("--confirm", help="Ids to confirm.")] = None,
-    reject: Annotated[list[int] | None, typer.Option("--reject", help="Ids to reject.")] = None,
+    confirm: Annotated[list[int] | None, typer.Option("--confirm", help="要确认的编号。")] = None,
+    reject: Annotated[list[int] | None, typer.Option("--reject", help="要拒绝的编号。")] = None,
     actor: Actor = None,
 ) -> None:
-    """Confirm (the value is set) or reject suggested values, many at once."""
+    """确认（写入字段）或拒绝建议的字段值，可一次多个。"""
     from bot.services import fields
 
     if not confirm and not reject:

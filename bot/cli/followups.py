@@ -18,18 +18,18 @@ from bot.cli.common import (
 )
 from bot.errors import InputError
 
-app = typer.Typer(help="Follow-up reminders (SOP rules): run the rules, list today's.")
+app = typer.Typer(help="跟进提醒（SOP 规则）：运行规则、列出今天的提醒。")
 
 
 @app.command("run")
 def followups_run(
     ctx: typer.Context,
     rules: Annotated[
-        Path | None, typer.Option(help="Rules YAML (default: followups.rules_file).")
+        Path | None, typer.Option(help="规则 YAML 文件（默认：配置 followups.rules_file）。")
     ] = None,
     now: NowOpt = None,
 ) -> None:
-    """Fire the rules due today; safe to run as often as you like (once per occurrence)."""
+    """触发今天到期的规则；可以随时重复运行（每次提醒只触发一次）。"""
     from bot.services import followups
 
     with database(ctx) as (db, settings):
@@ -54,10 +54,10 @@ def followups_run(
 @app.command("list")
 def followups_list(
     ctx: typer.Context,
-    adviser: Annotated[str | None, typer.Option(help="Only this adviser's reminders.")] = None,
+    adviser: Annotated[str | None, typer.Option(help="只看这位顾问的提醒。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """Today's open reminders (and overdue ones) with the suggested script filled in."""
+    """今天待办的提醒（以及逾期的），附填好变量的建议话术。"""
     from bot.services import followups
 
     with database(ctx) as (db, settings), db.session() as session:

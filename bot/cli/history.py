@@ -10,27 +10,22 @@ import typer
 
 from bot.cli.common import bar, out, principal, progress, runtime
 
-app = typer.Typer(help="Chat history: import an archive of past conversations.")
+app = typer.Typer(help="聊天记录：导入过去对话的存档。")
 
 
 @app.command("import")
 def history_import(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="JSONL or CSV, one message per line.")],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate and count; write nothing.")
-    ] = False,
+    path: Annotated[Path, typer.Argument(help="JSONL 或 CSV 文件，每行一条消息。")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查并计数，不写入。")] = False,
     channel: Annotated[
         str,
-        typer.Option(
-            help="Channel name of the messages; contacts become identities <channel>_contact."
-        ),
+        typer.Option(help="消息所属的渠道名；联系人记为身份 <channel>_contact。"),
     ] = "history",
 ) -> None:
-    """Import a chat history: the whole file is checked first (every problem with its
-    line, nothing imported on error), then its messages are logged in time order,
-    idempotent on msg_id (an interrupted import resumes); no suggestion is produced for
-    past messages."""
+    """导入聊天记录：先检查整个文件（每个问题都给出行号，有错就不导入）
+    ，再按时间顺序记录消息；按 msg_id 去重（中断后重跑会接着导入）
+    ；不为过去的消息生成建议。"""
     from bot.pipeline.history import read_history
     from bot.services import history
 

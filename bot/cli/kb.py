@@ -18,20 +18,17 @@ from bot.cli.common import (
     styled,
 )
 
-app = typer.Typer(help="The knowledge base: ingest documents, rebuild, search.")
+app = typer.Typer(help="知识库：导入文档、重建索引、检索。")
 
 
 @app.command("ingest")
 def kb_ingest(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A file or folder (.md, .txt, .csv, .xlsx).")],
-    industry: Annotated[
-        str | None, typer.Option(help="Industry these documents apply to (default: all).")
-    ] = None,
+    path: Annotated[Path, typer.Argument(help="文件或目录（.md、.txt、.csv、.xlsx）。")],
+    industry: Annotated[str | None, typer.Option(help="这些文档适用的行业（默认：全部）。")] = None,
 ) -> None:
-    """Ingest documents; unchanged files are skipped, changed ones replace their chunks.
-    A document is known by its file name: the same name again (from any folder, or
-    uploaded in the console) replaces it."""
+    """导入文档；没变的文件跳过，变了的替换其分段。文档按文件名识别：
+    同名文件再次导入（来自任何目录，或在控制台上传）会替换原文档。"""
     from bot.services import knowledge
 
     with runtime(ctx) as rt, progress() as bars:
@@ -48,7 +45,7 @@ def kb_ingest(
 
 @app.command("rebuild")
 def kb_rebuild(ctx: typer.Context) -> None:
-    """Rebuild the knowledge, script and tag indexes from the database."""
+    """从数据库重建知识库、话术和标签的索引。"""
     from bot.services import knowledge
 
     with runtime(ctx) as rt, progress() as bars:
@@ -66,9 +63,9 @@ def kb_search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument()],
     industry: Annotated[str | None, typer.Option()] = None,
-    k: Annotated[int, typer.Option("-k", help="How many passages.")] = 5,
+    k: Annotated[int, typer.Option("-k", help="返回多少段。")] = 5,
 ) -> None:
-    """Search the knowledge base (hybrid: embeddings + BM25)."""
+    """检索知识库（混合检索：向量 + BM25）。"""
     from bot.services import knowledge
 
     with runtime(ctx) as rt:
@@ -81,7 +78,7 @@ def kb_search(
 
 @app.command("list")
 def kb_list(ctx: typer.Context) -> None:
-    """List ingested documents (name, id, where the current version came from)."""
+    """列出已导入的文档（名称、ID、当前版本的来源）。"""
     from bot.services import knowledge
 
     with runtime(ctx) as rt, rt.db.session() as session:
@@ -99,9 +96,9 @@ def kb_list(ctx: typer.Context) -> None:
 @app.command("delete")
 def kb_delete(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The document's name (e.g. 售后政策.txt) or id.")],
+    ref: Annotated[str, typer.Argument(help="文档名称（如 售后政策.txt）或 ID。")],
 ) -> None:
-    """Delete a document: its chunks leave the database and both indexes."""
+    """删除一份文档：其分段从数据库和两个索引中移除。"""
     from bot.services import knowledge
 
     with runtime(ctx) as rt:

@@ -15,20 +15,20 @@ from bot.cli.common import Actor, NowOpt, database, out, parse_day, parse_now, p
 if TYPE_CHECKING:
     from bot.services.referrals import Referred
 
-app = typer.Typer(help="Referrals (老带新): referrers, chains, shares of customers and revenue.")
+app = typer.Typer(help="转介绍（老带新）：介绍人、转介绍链、客户和收入占比。")
 
 
 @app.command("set")
 def referrals_set(
     ctx: typer.Context,
-    customer: Annotated[int, typer.Argument(help="Customer id.")],
+    customer: Annotated[int, typer.Argument(help="客户 ID。")],
     referrer: Annotated[
-        str | None, typer.Argument(help="Referrer: customer id or any identity (none: clear).")
+        str | None, typer.Argument(help="介绍人：客户 ID 或任一身份（none 表示清除）。")
     ] = None,
-    note: Annotated[str, typer.Option(help="Why (kept as the evidence).")] = "",
+    note: Annotated[str, typer.Option(help="原因（作为依据保存）。")] = "",
     actor: Actor = None,
 ) -> None:
-    """Set (or clear) who referred a customer."""
+    """设置（或清除）客户的介绍人。"""
     from bot.services import referrals
 
     with database(ctx) as (db, _), db.session() as session:
@@ -40,7 +40,7 @@ def referrals_set(
 
 @app.command("chain")
 def referrals_chain(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
-    """A customer's referral chain: who referred them, and whom they referred."""
+    """客户的转介绍链：谁介绍了他，他又介绍了谁。"""
     from bot.services import customers, referrals
 
     with database(ctx) as (db, _), db.session() as session:
@@ -70,11 +70,11 @@ def _branch(tree: Tree, node: Referred) -> None:
 @app.command("report")
 def referrals_report(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="First day added (default: all).")] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today).")] = None,
+    since: Annotated[str | None, typer.Option(help="添加的起始日期（默认：全部）。")] = None,
+    until: Annotated[str | None, typer.Option(help="截止日期，含当天（默认：今天）。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """Share of customers and revenue that came by referral, per adviser and referrer."""
+    """经转介绍来的客户和收入占比，按顾问和介绍人统计。"""
     from bot.services import referrals
 
     with database(ctx) as (db, settings), db.session() as session:

@@ -26,26 +26,26 @@ from bot.errors import InputError
 if TYPE_CHECKING:
     from bot.services.reports import FunnelCustomer
 
-app = typer.Typer(help="Reports: funnel, purchase quadrants, script effectiveness, attribution.")
+app = typer.Typer(help="报表：漏斗、购买象限、话术效果、转化归因。")
 
 
 @app.command("funnel")
 def report_funnel(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="First day (default: 30 days ago).")] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today).")] = None,
-    by: Annotated[str, typer.Option(help="adviser or channel.")] = "adviser",
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
-    png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
+    since: Annotated[str | None, typer.Option(help="起始日期（默认：30 天前）。")] = None,
+    until: Annotated[str | None, typer.Option(help="截止日期，含当天（默认：今天）。")] = None,
+    by: Annotated[str, typer.Option(help="adviser（按顾问）或 channel（按渠道）。")] = "adviser",
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="同时写出 CSV 文件。")] = None,
+    png_path: Annotated[Path | None, typer.Option("--png", help="同时画一张 PNG 图。")] = None,
     now: NowOpt = None,
     adviser: Annotated[
-        str | None, typer.Option("--adviser", help="Drill down: this adviser's cohort.")
+        str | None, typer.Option("--adviser", help="下钻：这位顾问的客户群。")
     ] = None,
     customers: Annotated[
-        bool, typer.Option("--customers", help="With --adviser: list the customers and stage.")
+        bool, typer.Option("--customers", help="与 --adviser 一起用：列出客户及其阶段。")
     ] = False,
 ) -> None:
-    """New contacts → engaged → converted, conversion rate and revenue per group."""
+    """新增客户 → 互动 → 成交，各组的转化率和收入。"""
     from bot.services import reports
 
     if by not in ("adviser", "channel"):
@@ -121,16 +121,16 @@ def _print_funnel_customers(
 @app.command("quadrants")
 def report_quadrants(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="First day of orders (default: all).")] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, inclusive.")] = None,
+    since: Annotated[str | None, typer.Option(help="订单的起始日期（默认：全部）。")] = None,
+    until: Annotated[str | None, typer.Option(help="截止日期，含当天。")] = None,
     min_orders: Annotated[
-        float | None, typer.Option(help="High frequency from this many orders (default: median).")
+        float | None, typer.Option(help="订单数达到多少算高频（默认：中位数）。")
     ] = None,
     min_ticket: Annotated[
-        float | None, typer.Option(help="High ticket from this average (default: median).")
+        float | None, typer.Option(help="平均客单价达到多少算高（默认：中位数）。")
     ] = None,
 ) -> None:
-    """Buyers in four quadrants: purchase frequency × average ticket size."""
+    """把购买客户分成四个象限：购买频次 × 客单价。"""
     from bot.services import reports
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -164,18 +164,19 @@ def report_quadrants(
 def report_scripts(
     ctx: typer.Context,
     by: Annotated[
-        str | None, typer.Option(help="Split by industry, stage or adviser (default: overall).")
+        str | None,
+        typer.Option(
+            help=("按 industry（行业）、stage（阶段）或 adviser（顾问）分组（默认：不分组）。")
+        ),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="First day (default: all time).")] = None,
-    min_suggested: Annotated[
-        int, typer.Option(help="Only rows shown at least this many times.")
-    ] = 0,
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV.")] = None,
-    png_path: Annotated[Path | None, typer.Option("--png", help="Also write a PNG chart.")] = None,
+    since: Annotated[str | None, typer.Option(help="起始日期（默认：全部）。")] = None,
+    min_suggested: Annotated[int, typer.Option(help="只显示展示次数不少于此数的行。")] = 0,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="同时写出 CSV 文件。")] = None,
+    png_path: Annotated[Path | None, typer.Option("--png", help="同时画一张 PNG 图。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """Per-script effectiveness: suggested, adopted, edited, reply and conversion rates
-    with 95 % Wilson intervals and sample sizes; flags; A/B variant posteriors."""
+    """每条话术的效果：建议、采用、修改、回复和转化率，附 95 % 置信区间（Wilson）
+    和样本量；提示标记；A/B 变体的后验概率。"""
     from bot.services import reports
 
     if by is not None and by not in reports.SCRIPT_GROUP_BYS:
@@ -256,11 +257,11 @@ def report_scripts(
 @app.command("attribution")
 def report_attribution(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="First day of conversions.")] = None,
+    since: Annotated[str | None, typer.Option(help="转化的起始日期。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """Conversions attributed to the scripts used before them (last touch and
-    position-weighted), over ``ranking.conversion_window_days``."""
+    """把转化归因到之前用过的话术（末次触点和位置加权），窗口为配置 ranking.conversion_window_days
+    的天数。"""
     from bot.services import reports
 
     with database(ctx) as (db, settings):

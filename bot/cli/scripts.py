@@ -22,20 +22,20 @@ from bot.cli.common import (
 from bot.errors import InputError
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
 
-app = typer.Typer(help="The script library (话术库): import, export, list, lint.")
+app = typer.Typer(help="话术库：导入、导出、列出、检查。")
 
 
 @app.command("import")
 def scripts_import(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="CSV, XLSX or YAML file.")],
+    path: Annotated[Path, typer.Argument(help="CSV、XLSX 或 YAML 文件。")],
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Only count what would be new / updated / unchanged."),
+        typer.Option("--dry-run", help="只统计会新增 / 更新 / 不变的条数。"),
     ] = False,
 ) -> None:
-    """Import scripts (all-or-nothing: one bad row and nothing is written). A column the
-    file does not have (status, variant_group, deadline) keeps what the library holds."""
+    """导入话术（全有或全无：有一行错就什么都不写入）。文件里没有的列（status、
+    variant_group、deadline）保持话术库里的值。"""
     from bot.services import scripts
 
     with runtime(ctx) as rt:
@@ -59,7 +59,7 @@ def scripts_import(
 @app.command("export")
 def scripts_export(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Target .csv, .xlsx or .yaml file.")],
+    path: Annotated[Path, typer.Argument(help="目标 .csv、.xlsx 或 .yaml 文件。")],
     industry: Annotated[str | None, typer.Option()] = None,
     category: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
@@ -67,12 +67,11 @@ def scripts_export(
         bool,
         typer.Option(
             "--chinese-headers",
-            help="Chinese headers (编号,标题,分类…) and Chinese category / stage / status"
-            " names; import reads both.",
+            help="中文表头（编号,标题,分类…）和中文的分类 / 阶段 / 状态名；导入两种都能读。",
         ),
     ] = False,
 ) -> None:
-    """Export scripts in the import format (codes by default: a round trip is exact)."""
+    """按导入格式导出话术（默认用代码：导出再导入完全一致）。"""
     from bot.services import scripts
 
     with runtime(ctx) as rt:
@@ -95,7 +94,7 @@ def scripts_list(
     category: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """List scripts."""
+    """列出话术。"""
     from bot.services import scripts
 
     with runtime(ctx) as rt:
@@ -132,9 +131,9 @@ def script_table(records: Sequence[ScriptRecord]) -> Table:
 
 @app.command("lint")
 def scripts_lint(
-    path: Annotated[Path, typer.Argument(help="CSV, XLSX or YAML file.")],
+    path: Annotated[Path, typer.Argument(help="CSV、XLSX 或 YAML 文件。")],
 ) -> None:
-    """Check a script file without importing it; exit 1 if it has errors."""
+    """检查话术文件但不导入；有错误时退出码为 1。"""
     from scripts_lib import lint, read_scripts
 
     issues = lint(read_scripts(path))
@@ -151,9 +150,11 @@ def scripts_lint(
 def scripts_status(
     ctx: typer.Context,
     script_id: Annotated[str, typer.Argument()],
-    status: Annotated[str, typer.Argument(help="draft, approved or archived.")],
+    status: Annotated[
+        str, typer.Argument(help=("draft（草稿）、approved（已审核）或 archived（已归档）。"))
+    ],
 ) -> None:
-    """Change a script's status (only approved scripts are suggested)."""
+    """修改话术状态（只有已审核的话术会被建议）。"""
     from bot.services import scripts
     from scripts_lib.model import STATUSES
 
@@ -170,12 +171,11 @@ def scripts_examples(
     script_id: Annotated[str, typer.Argument()],
     remove: Annotated[
         list[int] | None,
-        typer.Option("--remove", help="Remove this example (id from the list; repeatable)."),
+        typer.Option("--remove", help="删除这条例句（编号见列表；可重复）。"),
     ] = None,
 ) -> None:
-    """The customer messages a script answers — learned from advisers' replies (chat,
-    history import) or written in the import's examples column — and how often it was
-    used. Retrieval suggests the script for messages like them."""
+    """一条话术对应的客户消息——从顾问的回复中学到（聊天、导入聊天记录）
+    ，或写在导入文件的 examples 列——以及用过的次数。检索会为相似的消息建议这条话术。"""
     from bot.services import scripts
 
     with runtime(ctx) as rt:
@@ -199,14 +199,14 @@ def scripts_examples(
 @app.command("mine-edits")
 def scripts_mine_edits(
     ctx: typer.Context,
-    min_count: Annotated[int, typer.Option(help="Smallest group of similar messages.")] = 3,
+    min_count: Annotated[int, typer.Option(help="相似消息至少多少条才成组。")] = 3,
     similarity: Annotated[
-        float, typer.Option(help="Texts at least this similar (0-1) are grouped.")
+        float, typer.Option(help="相似度不低于此值（0-1）的文本归为一组。")
     ] = 0.8,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the drafts.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示草稿。")] = False,
 ) -> None:
-    """Propose script drafts (status draft, never approved) from frequent adviser edits
-    and frequent adviser messages that matched no script."""
+    """从顾问常见的改写、以及常发但没有匹配到话术的消息中，
+    提出话术草稿（状态为草稿，不会自动审核）。"""
     from bot.services import scripts
 
     if min_count < 1 or not 0 < similarity <= 1:

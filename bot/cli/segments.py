@@ -14,7 +14,7 @@ from bot.cli.common import (
     principal,
 )
 
-app = typer.Typer(help="Saved customer segments.")
+app = typer.Typer(help="已保存的客户分群。")
 
 
 @app.command("add")
@@ -23,12 +23,12 @@ def segments_add(
     name: Annotated[str, typer.Argument()],
     filters: Annotated[
         list[str],
-        typer.Option("--filter", "-f", help="FIELD OP VALUE, e.g. tag=有孩子 (repeatable)."),
+        typer.Option("--filter", "-f", help="字段 运算符 值，如 tag=有孩子（可重复）。"),
     ],
     description: Annotated[str, typer.Option()] = "",
     actor: Actor = None,
 ) -> None:
-    """Save (or replace) a named segment; all its filters must hold."""
+    """保存（或替换）一个命名分群；所有筛选条件都要满足。"""
     from bot.services import segments
 
     with database(ctx) as (db, _), db.session() as session:
@@ -40,7 +40,7 @@ def segments_add(
 
 @app.command("count")
 def segments_count(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
-    """How many customers a segment holds now."""
+    """分群当前有多少客户。"""
     from bot.services import segments
 
     with database(ctx) as (db, _), db.session() as session:
@@ -49,7 +49,7 @@ def segments_count(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -
 
 @app.command("list")
 def segments_list(ctx: typer.Context) -> None:
-    """Saved segments with their filters and current size."""
+    """已保存的分群，及其筛选条件和当前人数。"""
     from bot.services import segments
 
     with database(ctx) as (db, _), db.session() as session:

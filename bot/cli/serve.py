@@ -37,11 +37,11 @@ SWITCH_INTERVAL_S = 0.001
 
 def serve_command(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default [web] port).")] = None,
+    host: Annotated[str | None, typer.Option(help="监听地址（默认：配置 [web] host）。")] = None,
+    port: Annotated[int | None, typer.Option(help="端口（默认：配置 [web] port）。")] = None,
     with_bot: Annotated[
         bool,
-        typer.Option("--with-bot", help="Also run the Wechaty channel in this process."),
+        typer.Option("--with-bot", help="同时在这个进程里运行 Wechaty 通道。"),
     ] = False,
     workers: Annotated[
         int | None,
@@ -49,12 +49,11 @@ def serve_command(
             "--workers",
             min=1,
             max=64,
-            help="Worker processes sharing the port (default [web] workers); more than one"
-            " needs PostgreSQL.",
+            help="共用端口的工作进程数（默认：配置 [web] workers）；多于一个需要 PostgreSQL。",
         ),
     ] = None,
 ) -> None:
-    """Start the web console and its JSON API (OpenAPI at /docs)."""
+    """启动网页控制台及其 JSON API（OpenAPI 文档在 /docs）。"""
     settings: Settings = ctx.obj.settings()
     secret = settings.web.secret()  # fail before the slow start-up if it is missing
     count = workers or settings.web.workers

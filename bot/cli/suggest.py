@@ -31,26 +31,24 @@ if TYPE_CHECKING:
 
 def suggest(
     ctx: typer.Context,
-    text: Annotated[str | None, typer.Option("--text", "-t", help="A customer message.")] = None,
+    text: Annotated[str | None, typer.Option("--text", "-t", help="一条客户消息。")] = None,
     input: Annotated[
         Path | None,
         typer.Option(
             "--input",
             "-i",
-            help='JSONL file, one {"id", "text", "industry"[, "customer"]} per line.',
+            help='JSONL 文件，每行一个 {"id", "text", "industry"[, "customer"]}。',
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="With --input: write results here (default stdout)."),
+        typer.Option("--output", "-o", help="与 --input 一起用：结果写到这里（默认：标准输出）。"),
     ] = None,
-    industry: Annotated[str | None, typer.Option(help="Industry of the library to use.")] = None,
-    customer: Annotated[
-        int | None, typer.Option(help="Customer id: fills variables from the profile.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    industry: Annotated[str | None, typer.Option(help="使用哪个行业的话术库。")] = None,
+    customer: Annotated[int | None, typer.Option(help="客户 ID：用其画像填充变量。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
 ) -> None:
-    """Suggest scripts, knowledge, tags (and a draft when an LLM is configured)."""
+    """建议话术、知识和标签（配置了大模型时还有回复草稿）。"""
     if (text is None) == (input is None):
         raise SiyuError("give exactly one of --text or --input")
     from bot.services import suggestions
@@ -128,17 +126,17 @@ def _suggest_batch(
 
 def chat(
     ctx: typer.Context,
-    industry: Annotated[str | None, typer.Option(help="Industry of the library.")] = None,
-    name: Annotated[str, typer.Option(help="The customer's name.")] = "测试客户",
-    contact: Annotated[str, typer.Option(help="The customer's contact id.")] = "console-customer",
+    industry: Annotated[str | None, typer.Option(help="话术库的行业。")] = None,
+    name: Annotated[str, typer.Option(help="客户的名字。")] = "测试客户",
+    contact: Annotated[str, typer.Option(help="客户的联系人 ID。")] = "console-customer",
 ) -> None:
-    """Console channel: type as the customer, see the suggestions (logged to the profile)."""
+    """控制台通道：以客户身份输入，查看建议（记入客户档案）。"""
     with runtime(ctx) as rt:
         run_console(rt, console=out, industry=industry, name=name, contact_id=contact)
 
 
 def demo(ctx: typer.Context) -> None:
-    """Load the shipped demo data and play a short conversation with three customers."""
+    """加载自带的演示数据，演示与三位客户的简短对话。"""
     from bot.cli.demo import run_demo
 
     with runtime(ctx) as rt:

@@ -13,15 +13,15 @@ from typer.core import TyperCommand
 
 from bot.cli.common import bar, err, out, principal, progress, runtime, styled
 
-app = typer.Typer(help="The tag taxonomy and the review of suggested customer tags.")
+app = typer.Typer(help="标签体系和建议标签的审核。")
 
 
 @app.command("import")
 def tags_import(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
+    path: Annotated[Path, typer.Argument(help="标签体系 YAML 文件。")],
 ) -> None:
-    """Import the tag taxonomy (tags missing from the file are deactivated)."""
+    """导入标签体系（文件里没有的标签会停用）。"""
     from bot.services import tags
 
     with runtime(ctx) as rt:
@@ -38,18 +38,21 @@ def tags_import(
 def tags_list(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option(help="suggested, confirmed or rejected.")
+        str | None,
+        typer.Option(help=("suggested（待确认）、confirmed（已确认）或 rejected（已拒绝）。")),
     ] = "suggested",
     as_json: Annotated[
         bool,
         typer.Option(
             "--json",
-            help="Print every one as a JSON list of {id, customer_id, tag, category, status,"
-            " evidence, source_msg_id}.",
+            help=(
+                "以 JSON 列表输出，每条为 {id, customer_id, tag, category, status, evidence, "
+                "source_msg_id}。"
+            ),
         ),
     ] = False,
 ) -> None:
-    """List customer tags (default: those waiting for review)."""
+    """列出客户标签（默认：待审核的）。"""
     from bot.services import tags
 
     with runtime(ctx) as rt, rt.db.session() as session:
@@ -119,19 +122,19 @@ def tags_review(
     ctx: typer.Context,
     reviewer: Annotated[
         str | None,
-        typer.Option(help="Who is reviewing (default: the global --actor or your login)."),
+        typer.Option(help="谁在审核（默认：全局 --actor 或你的登录名）。"),
     ] = None,
     confirm: Annotated[
         list[int] | None,
-        typer.Option("--confirm", help="Confirm these ids: --confirm 1 2 3 (or repeated)."),
+        typer.Option("--confirm", help="确认这些编号：--confirm 1 2 3（或重复给出）。"),
     ] = None,
     reject: Annotated[
         list[int] | None,
-        typer.Option("--reject", help="Reject these ids: --reject 4 5 (or repeated)."),
+        typer.Option("--reject", help="拒绝这些编号：--reject 4 5（或重复给出）。"),
     ] = None,
 ) -> None:
-    """Confirm or reject suggested tags: by id with --confirm/--reject (all or nothing),
-    else one by one. The tagger learns from every decision."""
+    """确认或拒绝建议的标签：用 --confirm/--reject 按编号处理（全有或全无）
+    ，否则逐条处理。标签识别会从每个决定中学习。"""
     from bot.services import tags
 
     who = principal(ctx, reviewer)
@@ -164,26 +167,24 @@ def tags_add(
     ctx: typer.Context,
     customer: Annotated[
         str | None,
-        typer.Option(help="Customer id, or any identity of theirs (WeChat id, contact_id …)."),
+        typer.Option(help="客户 ID，或其任一身份（微信号、contact_id …）。"),
     ] = None,
-    tag: Annotated[
-        str | None, typer.Option(help="Tag name, or 分类/标签 when the name is not unique.")
-    ] = None,
+    tag: Annotated[str | None, typer.Option(help="标签名；名称不唯一时写 分类/标签。")] = None,
     msg_id: Annotated[
         str | None,
-        typer.Option("--msg-id", help="Id of the customer's message that shows the tag."),
+        typer.Option("--msg-id", help="体现该标签的客户消息 ID。"),
     ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="CSV / XLSX with header customer,tag,msg_id: many at once."),
+        typer.Option("--file", help="CSV / XLSX 文件，表头 customer,tag,msg_id：一次添加多条。"),
     ] = None,
     actor: Annotated[
         str | None,
-        typer.Option("--actor", help="Who adds them (default: the global --actor or your login)."),
+        typer.Option("--actor", help="谁在添加（默认：全局 --actor 或你的登录名）。"),
     ] = None,
 ) -> None:
-    """Add a tag the system missed (confirmed at once); with --msg-id the tagger learns
-    from the message. --file adds many, all or nothing, every problem with its line."""
+    """补上系统漏掉的标签（直接确认）；带 --msg-id 时标签识别会从该消息学习。
+    --file 一次添加多条，全有或全无，每个问题都给出行号。"""
     from bot.services import tags
 
     who = principal(ctx, actor)

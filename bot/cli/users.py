@@ -10,27 +10,29 @@ from rich.table import Table
 from bot.cli.common import database, out, principal
 from bot.errors import InputError
 
-app = typer.Typer(help="Console users (adviser / operator / manager) and API tokens.")
+app = typer.Typer(help="控制台用户（顾问 / 运营 / 主管）和 API token。")
 
 
 @app.command("add")
 def users_add(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option(help="adviser, operator or manager.")],
+    role: Annotated[
+        str, typer.Option(help="adviser（顾问）、operator（运营）或 manager（主管）。")
+    ],
     password: Annotated[
         str,
-        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password."),
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="密码。"),
     ],
-    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    name: Annotated[str, typer.Option(help="显示名称。")] = "",
     adviser_id: Annotated[
         str | None,
-        typer.Option(help="For an adviser: the channel's adviser id whose customers they see."),
+        typer.Option(help="仅顾问：其在通道上的顾问 ID，决定能看到哪些客户。"),
     ] = None,
-    team: Annotated[str | None, typer.Option(help="Team (managers see their team).")] = None,
+    team: Annotated[str | None, typer.Option(help="团队（主管能看到本团队）。")] = None,
 ) -> None:
-    """Create a console user. Weak or common passwords are refused; an existing
-    adviser id keeps its team (change it with `siyu users team`)."""
+    """创建控制台用户。过弱或常见的密码会被拒绝；已存在的顾问 ID 保留原团队（用 `siyu users team`
+    修改）。"""
     from bot.services import users
     from bot.services.access import ROLES
 
@@ -54,9 +56,9 @@ def users_add(
 def users_token(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument()],
-    name: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    name: Annotated[str, typer.Option(help="这个 token 的用途。")] = "",
 ) -> None:
-    """Create an API token for a user; it is shown once."""
+    """为用户创建一个 API token；只显示这一次。"""
     from bot.services import users
 
     with database(ctx) as (db, _), db.session() as session:
@@ -66,7 +68,7 @@ def users_token(
 
 @app.command("list")
 def users_list(ctx: typer.Context) -> None:
-    """List console users."""
+    """列出控制台用户。"""
     from bot.services import users
 
     with database(ctx) as (db, _), db.session() as session:
@@ -79,7 +81,7 @@ def users_list(ctx: typer.Context) -> None:
 
 @app.command("deactivate")
 def users_deactivate(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
-    """Shut an account off: no login, every session ends, API tokens stop working."""
+    """停用账号：不能登录，所有会话结束，API token 失效。"""
     from bot.services import users
 
     with database(ctx) as (db, _), db.session() as session:
@@ -89,7 +91,7 @@ def users_deactivate(ctx: typer.Context, username: Annotated[str, typer.Argument
 
 @app.command("activate")
 def users_activate(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
-    """Turn a deactivated account back on (its unrevoked API tokens work again)."""
+    """重新启用已停用的账号（未吊销的 API token 恢复可用）。"""
     from bot.services import users
 
     with database(ctx) as (db, _), db.session() as session:
@@ -103,12 +105,10 @@ def users_password(
     username: Annotated[str, typer.Argument()],
     password: Annotated[
         str,
-        typer.Option(
-            prompt="新密码", hide_input=True, confirmation_prompt=True, help="New password."
-        ),
+        typer.Option(prompt="新密码", hide_input=True, confirmation_prompt=True, help="新密码。"),
     ],
 ) -> None:
-    """Set a user's password; every session of theirs ends."""
+    """设置用户密码；该用户的所有会话结束。"""
     from bot.services import users
 
     with database(ctx) as (db, _), db.session() as session:
@@ -118,7 +118,7 @@ def users_password(
 
 @app.command("revoke-tokens")
 def users_revoke_tokens(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
-    """Revoke every API token of a user."""
+    """吊销用户的全部 API token。"""
     from bot.services import users
 
     with database(ctx) as (db, _), db.session() as session:
@@ -129,11 +129,11 @@ def users_revoke_tokens(ctx: typer.Context, username: Annotated[str, typer.Argum
 @app.command("team")
 def users_team(
     ctx: typer.Context,
-    adviser_id: Annotated[str, typer.Argument(help="The adviser id (channel account).")],
-    team: Annotated[str, typer.Argument(help="The new team; '-' for none.")],
+    adviser_id: Annotated[str, typer.Argument(help="顾问 ID（通道账号）。")],
+    team: Annotated[str, typer.Argument(help="新团队；'-' 表示不属于任何团队。")],
 ) -> None:
-    """Move an adviser (and their console users) to another team — the only way an
-    adviser's team changes; managers of the new team then see their customers."""
+    """把顾问（及其控制台用户）调到另一个团队——这是修改顾问团队的唯一方式；
+    新团队的主管随后能看到其客户。"""
     from bot.services import users
 
     new = None if team == "-" else team
