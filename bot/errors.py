@@ -84,5 +84,5 @@ def one_of(values: tuple[V, ...], value: str, what: str) -> V:
     ``InputError`` naming them."""
     found = member(values, value)
     if found is None:
-        raise InputError(f"{what} must be one of {', '.join(values)}, not {value!r}")
+        raise InputError(f"{what} 只能是 {', '.join(values)} 之一，不是 {value!r}")
     return found

@@ -97,9 +97,7 @@ class LLMSettings(_Section):
         """The key from the environment; local servers accept any non-empty key."""
         key = os.environ.get(self.api_key_env, "").strip()
         if key.lower() in PLACEHOLDER_SECRETS - {""}:
-            raise ConfigError(
-                f"environment variable {self.api_key_env} holds a placeholder, not an API key"
-            )
+            raise ConfigError(f"环境变量 {self.api_key_env} 里是占位符，不是 API key")
         return key or "not-needed"
 
 
@@ -180,17 +178,14 @@ class WebSettings(_Section):
         value = os.environ.get(self.secret_env, "").strip()
         if value.lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(
-                f"set {self.secret_env} to a random secret (e.g. `openssl rand -hex 32`)"
-                " before starting the web console"
+                f"启动网页控制台前，请把 {self.secret_env} 设为随机密钥"
+                "（如 `openssl rand -hex 32`）"
             )
         if len(value) < MIN_WEB_SECRET_CHARS:
-            raise ConfigError(
-                f"{self.secret_env} is too short: use at least {MIN_WEB_SECRET_CHARS} characters"
-            )
+            raise ConfigError(f"{self.secret_env} 太短：至少 {MIN_WEB_SECRET_CHARS} 个字符")
         if not looks_random(value):
             raise ConfigError(
-                f"{self.secret_env} looks like a placeholder or is not random enough:"
-                " generate one with `openssl rand -hex 32`"
+                f"{self.secret_env} 像占位符或不够随机：请用 `openssl rand -hex 32` 生成"
             )
         return value
 
@@ -447,16 +442,15 @@ class WechatySettings(_Section):
     def _consistent(self) -> WechatySettings:
         if self.welcome_script_id and not self.auto_accept:
             raise ValueError(
-                "welcome_script_id needs auto_accept = true (a request must be"
-                " accepted before a welcome can be sent)"
+                "welcome_script_id 需要 auto_accept = true（先通过好友请求才能发欢迎语）"
             )
         if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
-            raise ValueError("heartbeat_timeout_s must be longer than heartbeat_interval_s")
+            raise ValueError("heartbeat_timeout_s 必须大于 heartbeat_interval_s")
         ids = [a.adviser_id for a in self.accounts]
         if len(set(ids)) != len(ids):
-            raise ValueError("accounts: each adviser_id may appear once")
+            raise ValueError("accounts：每个 adviser_id 只能出现一次")
         if "{token}" not in self.discovery_url:
-            raise ValueError("discovery_url must contain {token}")
+            raise ValueError("discovery_url 必须包含 {token}")
         return self
 
     def token(self) -> str:
@@ -547,7 +541,7 @@ class Settings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise ValueError(f"未知的时区 {value!r}") from exc
         return value
 
     @property
@@ -569,9 +563,9 @@ def load_settings(
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
+            raise ConfigError(f"找不到配置文件：{path}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+            raise ConfigError(f"配置文件 {path} 不是有效的 TOML：{exc}") from exc
     if data_dir is not None:
         raw["data_dir"] = str(data_dir)
     elif env.get("SIYU_DATA_DIR"):
@@ -583,4 +577,4 @@ def load_settings(
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
         where = f" in {path}" if path else ""
-        raise ConfigError(f"invalid settings{where}:\n  " + "\n  ".join(problems)) from exc
+        raise ConfigError(f"配置有误{where}：\n  " + "\n  ".join(problems)) from exc

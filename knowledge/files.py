@@ -90,14 +90,14 @@ def read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
-        raise InputError(f"{path}: cannot read the file: no such file") from exc
+        raise InputError(f"{path}：无法读取文件：文件不存在") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+        raise InputError(f"{path}：无法读取文件：{exc.strerror or exc}") from exc
 
 
 # C0 controls but tab, line and page breaks and ESC (terminal colour codes use it); DEL.
 _BINARY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
-_BINARY = "binary file or unsupported encoding (not a text file)"
+_BINARY = "是二进制文件或不支持的编码（不是文本文件）"
 
 
 def decode_text(data: bytes, *, name: str) -> str:
@@ -125,13 +125,13 @@ def decode_text(data: bytes, *, name: str) -> str:
         line = _line_at(data[: error.start], encoding)
         label = "UTF-8 or GB18030/GBK" if len(encodings) > 1 else encodings[0].upper()
         raise InputError(
-            f"{name}: cannot decode line {line} as {label};"
-            " save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+            f"{name}：第 {line} 行无法按 {label} 解码；"
+            "请把文件另存为 UTF-8（Excel 里选「CSV UTF-8」）"
         ) from error
     text = text.removeprefix("\ufeff")
     if "\x00" in text:  # no text file holds NUL (and PostgreSQL refuses to store it)
         line = _line_in(text[: text.index("\x00")])
-        raise InputError(f"{name}: line {line}: a NUL character; {_BINARY}")
+        raise InputError(f"{name}：第 {line} 行：含 NUL 字符；{_BINARY}")
     controls = len(_BINARY_CONTROL.findall(text))
     if controls > max(8, len(text) // 100):
         raise InputError(f"{name}: {_BINARY}")
@@ -226,8 +226,8 @@ def csv_rows(text: str, *, name: str) -> list[RawRow]:
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(
-            f"{name}: the row starting on line {start} is not valid CSV ({exc});"
-            ' a cell that starts with " must end with ", and a " inside it is written ""'
+            f"{name}：从第 {start} 行开始的一行不是有效的 CSV（{exc}）；"
+            '以 " 开头的单元格必须以 " 结尾，其中的 " 要写成 ""'
         ) from exc
     return rows
 
@@ -270,7 +270,7 @@ def xlsx_rows(data: bytes, *, name: str) -> list[RawRow]:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             try:
                 if not book.worksheets:
-                    raise InputError(f"{name}: the workbook has no sheet")
+                    raise InputError(f"{name}：工作簿里没有工作表")
                 sheet: Any = book.worksheets[0]
                 sheet.reset_dimensions()  # the stored dimension may be stale
                 for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -278,7 +278,7 @@ def xlsx_rows(data: bytes, *, name: str) -> list[RawRow]:
             finally:
                 book.close()
     except _xlsx_errors() as exc:
-        raise InputError(f"{name}: not a readable .xlsx workbook ({one_line(exc)})") from exc
+        raise InputError(f"{name}：不是可读取的 .xlsx 工作簿（{one_line(exc)}）") from exc
     return rows
 
 
@@ -332,7 +332,7 @@ def read_table(path: Path, *, aliases: Mapping[str, str] | None = None) -> list[
     """
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"{path.name}: unsupported file type {suffix!r}; use .csv or .xlsx")
+        raise InputError(f"{path.name}：不支持的文件类型 {suffix!r}；请用 .csv 或 .xlsx")
     header: list[str] | None = None
     rows: list[Row] = []
     for line, raw in table_rows(path):
@@ -344,18 +344,18 @@ def read_table(path: Path, *, aliases: Mapping[str, str] | None = None) -> list[
             seen: set[str] = set()
             for c in header:
                 if c and c in seen:
-                    raise InputError(f"{path.name}: line {line}: column {c!r} appears twice")
+                    raise InputError(f"{path.name}：第 {line} 行：列 {c!r} 出现了两次")
                 seen.add(c)
             continue
         extra = [c for i, c in enumerate(cells) if c and (i >= len(header) or not header[i])]
         if extra:
             raise InputError(
-                f"{path.name}: line {line}: a cell outside the named columns ({extra[0][:20]!r});"
-                " a cell containing a comma must be quoted"
+                f"{path.name}：第 {line} 行：有单元格在表头的列之外（{extra[0][:20]!r}）；"
+                "含逗号的单元格要加引号"
             )
         rows.append((line, {h: cells[i] for i, h in enumerate(header) if h and i < len(cells)}))
     if header is None:
-        raise InputError(f"{path.name}: the file is empty")
+        raise InputError(f"{path.name}：文件是空的")
     return rows
 
 
@@ -390,10 +390,7 @@ def check_yaml_depth(text: str, name: str) -> None:
             depth += 1
             if depth > MAX_YAML_DEPTH:
                 line = event.start_mark.line + 1 if event.start_mark else 0
-                raise InputError(
-                    f"{name}: line {line}: lists / mappings nested more than"
-                    f" {MAX_YAML_DEPTH} levels deep"
-                )
+                raise InputError(f"{name}：第 {line} 行：列表 / 映射嵌套超过 {MAX_YAML_DEPTH} 层")
         elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
             depth -= 1
 
@@ -447,15 +444,15 @@ def load_yaml_file(path: Path, *, what: str) -> Any:
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise InputError(f"{what} file not found: {path}") from exc
+        raise InputError(f"找不到{what}文件：{path}") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+        raise InputError(f"{path}：无法读取文件：{exc.strerror or exc}") from exc
     text = decode_text(data, name=path.name)
     try:
         check_yaml_depth(text, path.name)
         return yaml.load(text, Loader=_LinedLoader)  # a safe loader (see above)
     except yaml.YAMLError as exc:
-        raise InputError(f"{path.name}: not valid YAML ({one_line(exc)})") from exc
+        raise InputError(f"{path.name}：不是有效的 YAML（{one_line(exc)}）") from exc
 
 
 def yaml_line(data: object, location: Sequence[str | int]) -> int | None:
@@ -503,7 +500,7 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
             tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise InputError(f"无法写入 {path}：{exc.strerror or exc}") from exc
 
 
 # A cell that a spreadsheet would treat as a formula, and its escaped form.

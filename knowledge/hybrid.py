@@ -300,7 +300,7 @@ class HybridIndex:
         """
         state = self._state
         if state is None:
-            raise RetrievalError(f"index {self.name!r} is not loaded: sync it first")
+            raise RetrievalError(f"索引 {self.name!r} 尚未加载：请先同步")
         if k <= 0 or not state.metadata:
             return []
         allowed = _matcher(where, state.metadata)
@@ -364,7 +364,7 @@ class HybridIndex:
         """
         state = self._state
         if state is None:
-            raise RetrievalError(f"index {self.name!r} is not loaded: sync it first")
+            raise RetrievalError(f"索引 {self.name!r} 尚未加载：请先同步")
         wanted = len(state.metadata) if limit is None else min(limit, len(state.metadata))
         if wanted <= 0:
             return {}

@@ -82,10 +82,10 @@ def iter_document_paths(path: Path | str) -> list[Path]:
     root = Path(path)
     if root.is_file():
         if root.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise InputError(f"{root}: unsupported file type; expected {_suffix_list()}")
+            raise InputError(f"{root}：不支持的文件类型；应为 {_suffix_list()}")
         return [root]
     if not root.is_dir():
-        raise InputError(f"{root}: no such file or folder")
+        raise InputError(f"{root}：文件或目录不存在")
     found = []
     for candidate in root.rglob("*"):
         relative = candidate.relative_to(root)
@@ -101,7 +101,7 @@ def load_document(path: Path | str) -> SourceDocument:
     source = Path(path)
     kind = SUPPORTED_SUFFIXES.get(source.suffix.lower())
     if kind is None:
-        raise InputError(f"{source}: unsupported file type; expected {_suffix_list()}")
+        raise InputError(f"{source}：不支持的文件类型；应为 {_suffix_list()}")
     data = read_bytes(source)
     digest = hashlib.sha256(data).hexdigest()
     if kind == "qa":
@@ -224,7 +224,7 @@ def _qa_sections(source: Path, rows: Iterable[RawRow]) -> list[Section]:
             header = [cell.strip().lstrip("\ufeff").lower() for cell in cells]
             break
     if header is None:
-        raise InputError(f"{source}: empty table; expected a header row `question,answer`")
+        raise InputError(f"{source}：表格是空的；需要表头行 `question,answer`")
     question_col = _find_column(header, QUESTION_COLUMNS)
     answer_col = _find_column(header, ANSWER_COLUMNS)
     missing = [
@@ -234,7 +234,7 @@ def _qa_sections(source: Path, rows: Iterable[RawRow]) -> list[Section]:
     ]
     if question_col is None or answer_col is None:
         raise InputError(
-            f"{source}: missing column(s): {', '.join(missing)}",
+            f"{source}：缺少列：{', '.join(missing)}",
             problems=[f"header found: {','.join(header)}"],
         )
     sections: list[Section] = []
@@ -250,7 +250,7 @@ def _qa_sections(source: Path, rows: Iterable[RawRow]) -> list[Section]:
             continue
         sections.append(Section(title=question, text=f"问：{question}\n答：{answer}"))
     if problems:
-        raise InputError(f"{source}: {len(problems)} unusable row(s)", problems=problems)
+        raise InputError(f"{source}：{len(problems)} 行无法使用", problems=problems)
     return sections
 
 

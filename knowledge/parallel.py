@@ -77,7 +77,7 @@ class EmbeddingPool:
             yield from self._executor.map(_embed_in_worker, batches)
         except BrokenProcessPool as exc:
             self._executor = None
-            raise RetrievalError(f"an embedding worker process died: {exc}") from exc
+            raise RetrievalError(f"计算向量的工作进程异常退出：{exc}") from exc
 
     def close(self) -> None:
         if self._executor is not None:

@@ -50,16 +50,14 @@ class EmbeddingSettings(_Section):
     @model_validator(mode="after")
     def _openai_needs_an_endpoint(self) -> EmbeddingSettings:
         if self.backend == "openai" and not (self.base_url and self.model):
-            raise ValueError('backend "openai" needs base_url and model')
+            raise ValueError('向量后端 "openai" 需要 base_url 和 model')
         return self
 
     def api_key(self) -> str | None:
         """The key from the environment (None: send no Authorization header)."""
         key = os.environ.get(self.api_key_env, "").strip()
         if key.lower() in PLACEHOLDER_SECRETS - {""}:
-            raise ConfigError(
-                f"environment variable {self.api_key_env} holds a placeholder, not an API key"
-            )
+            raise ConfigError(f"环境变量 {self.api_key_env} 里是占位符，不是 API key")
         return key or None
 
 

@@ -60,7 +60,7 @@ def _chroma_errors(action: str) -> Iterator[None]:
     except RetrievalError:
         raise
     except Exception as exc:
-        raise RetrievalError(f"vector store: {action} failed: {exc}") from exc
+        raise RetrievalError(f"向量库：{action} 失败：{exc}") from exc
 
 
 class VectorCollection:
@@ -257,12 +257,11 @@ class VectorStore:
         if not _NAME.match(full_name) or ".." in full_name:
             if not re.fullmatch(r"[a-zA-Z0-9._-]+", self._settings.collection_prefix):
                 raise ConfigError(
-                    f"vectors.collection_prefix {self._settings.collection_prefix!r}: "
-                    "use only letters, digits, '.', '_' and '-'"
+                    f"vectors.collection_prefix {self._settings.collection_prefix!r}："
+                    "只能用字母、数字、'.'、'_' 和 '-'"
                 )
             raise ValueError(
-                f"invalid collection name {full_name!r}: 3-512 characters [a-zA-Z0-9._-], "
-                "starting and ending with a letter or digit"
+                f"集合名 {full_name!r} 无效：需 3-512 个字符 [a-zA-Z0-9._-]，以字母或数字开头和结尾"
             )
         return VectorCollection(self._client, full_name, model)
 
@@ -300,7 +299,7 @@ def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
             )
             client.heartbeat()
         except Exception as exc:
-            raise RetrievalError(f"cannot reach the Chroma server at {location}: {exc}") from exc
+            raise RetrievalError(f"无法连接 Chroma 服务 {location}：{exc}") from exc
         return VectorStore(client, settings, location)
 
     path = Path(data_dir) / "chroma"
@@ -309,7 +308,7 @@ def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RetrievalError(f"cannot create the vector store directory {path}: {exc}") from exc
+        raise RetrievalError(f"无法创建向量库目录 {path}：{exc}") from exc
     try:
         client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
@@ -364,7 +363,7 @@ def quarantine_vector_store(path: Path) -> Path:
     try:
         path.rename(target)
     except OSError as exc:
-        raise RetrievalError(f"cannot move the corrupted vector store {path} aside: {exc}") from exc
+        raise RetrievalError(f"无法把损坏的向量库 {path} 移到一边：{exc}") from exc
     return target
 
 

@@ -73,7 +73,7 @@ DEFAULT_STATUS = "approved"
 _CSV = ".csv"
 _XLSX = ".xlsx"
 _YAML = (".yaml", ".yml")
-_SUPPORTED = "use .csv, .xlsx, .yaml or .yml"
+_SUPPORTED = "请用 .csv、.xlsx、.yaml 或 .yml"
 
 _TAG_SEPARATORS = re.compile(r"[;；,，]")
 #: Examples are whole customer messages, which contain commas: only semicolons separate.
@@ -121,28 +121,26 @@ def read_scripts(path: Path) -> list[ParsedScript]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (_CSV, _XLSX, *_YAML):
-        raise InputError(
-            f"{path.name}: unsupported file type {suffix or '(none)'!r}; {_hint(suffix)}"
-        )
+        raise InputError(f"{path.name}：不支持的文件类型 {suffix or '（无）'!r}；{_hint(suffix)}")
     try:
         size = path.stat().st_size
     except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
+        raise InputError(f"{path}：文件不存在") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror})") from exc
+        raise InputError(f"{path}：无法读取文件（{exc.strerror}）") from exc
     if not path.is_file():
-        raise InputError(f"{path}: not a file")
+        raise InputError(f"{path}：不是文件")
     if size > MAX_FILE_BYTES:
         raise InputError(
-            f"{path.name} is {_format_size(size)}; the limit is {_format_size(MAX_FILE_BYTES)}"
-            " — split it into smaller files"
+            f"{path.name} 有 {_format_size(size)}；上限是 {_format_size(MAX_FILE_BYTES)}"
+            "——请拆成几个小文件"
         )
     if suffix in (_CSV, _XLSX):
         scripts = _rows_to_scripts(table_rows(path), path.name)
     else:
         scripts = _read_yaml(decode_text(read_bytes(path), name=path.name), path.name)
     if not scripts:
-        raise InputError(f"{path.name} contains no scripts")
+        raise InputError(f"{path.name} 里没有话术")
     return scripts
 
 
@@ -179,9 +177,8 @@ def check_scripts(
     issues = lint(parsed, known_industries=known_industries, today=today)
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors:
-        noun = "problem" if len(errors) == 1 else "problems"
         raise InputError(
-            f"{path.name}: {len(errors)} {noun}, nothing imported",
+            f"{path.name}：{len(errors)} 处问题，没有导入任何内容",
             problems=[str(issue) for issue in errors],
         )
     found = [issue for issue in issues if issue.severity != "error"]
@@ -191,7 +188,7 @@ def check_scripts(
 
 def _hint(suffix: str) -> str:
     if suffix == ".xls":
-        return "the old .xls format is not supported: in Excel use Save As → Excel Workbook (.xlsx)"
+        return "不支持旧的 .xls 格式：请在 Excel 里「另存为」→「Excel 工作簿 (.xlsx)」"
     return _SUPPORTED
 
 
@@ -318,7 +315,7 @@ def _parse_header(cells: list[str], name: str, line: int) -> dict[str, int]:
         if not column:
             continue
         if column in columns:
-            raise InputError(f"{name}: line {line}: column {column!r} appears twice in the header")
+            raise InputError(f"{name}：第 {line} 行：表头里列 {column!r} 出现了两次")
         columns[column] = index
     missing = [column for column in COLUMNS if column not in columns]
     if missing:
@@ -378,15 +375,15 @@ def _read_yaml(text: str, name: str) -> list[ParsedScript]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InputError(f"{name}: {where}invalid YAML ({exc.problem or exc.context})") from exc
+        raise InputError(f"{name}：{where}YAML 格式有误（{exc.problem or exc.context}）") from exc
     except yaml.YAMLError as exc:  # a ReaderError (a forbidden character) spans lines
-        raise InputError(f"{name}: invalid YAML ({one_line(exc)})") from exc
+        raise InputError(f"{name}：YAML 格式有误（{one_line(exc)}）") from exc
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):
         raise InputError(
-            f"{name}: line {root.start_mark.line + 1}: expected a list of scripts"
-            f" (each starting with '- id: …'), found {_node_kind(root)}"
+            f"{name}：第 {root.start_mark.line + 1} 行：应为话术列表"
+            f"（每条以 '- id: …' 开头），实际是 {_node_kind(root)}"
         )
     scripts: list[ParsedScript] = []
     not_scripts: list[str] = []
@@ -404,8 +401,7 @@ def _read_yaml(text: str, name: str) -> list[ParsedScript]:
         if script is not None:
             scripts.append(script)
     if not_scripts:
-        noun = "item is" if len(not_scripts) == 1 else "items are"
-        raise InputError(f"{name}: {len(not_scripts)} list {noun} not a script", not_scripts)
+        raise InputError(f"{name}：列表里有 {len(not_scripts)} 项不是话术", not_scripts)
     return scripts
 
 
@@ -495,7 +491,7 @@ def write_scripts(records: Sequence[ScriptRecord], path: Path, *, chinese: bool 
     elif suffix in _YAML:
         replace_atomically(path, lambda tmp: _write_yaml(records, tmp, chinese=chinese))
     else:
-        raise InputError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; {_SUPPORTED}")
+        raise InputError(f"{path.name}：不支持的文件类型 {suffix or '（无）'!r}；{_SUPPORTED}")
 
 
 def _cells(record: ScriptRecord, *, chinese: bool = False) -> list[str]:

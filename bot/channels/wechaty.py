@@ -861,7 +861,7 @@ class WechatyAccountChannel(InboxSource):
     async def say(self, contact_id: str, text: str) -> None:
         bot = self._bot
         if bot is None:
-            raise ChannelError("not connected to the puppet service")
+            raise ChannelError("没有连上 puppet service")
         contact = bot.Contact.load(contact_id)
         await contact.say(text)
 

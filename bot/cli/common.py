@@ -141,7 +141,7 @@ def parse_now(value: str | None, timezone: str) -> datetime:
     try:
         return parse_datetime(value, ZoneInfo(timezone))
     except ValueError as exc:
-        raise InputError(f"--now {value!r} is not a date or ISO date-time") from exc
+        raise InputError(f"--now {value!r} 不是日期或 ISO 日期时间") from exc
 
 
 def local_time(value: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -169,4 +169,4 @@ def parse_day(value: str | None, default: date, option: str) -> date:
     try:
         return parse_date(value)
     except ValueError as exc:
-        raise InputError(f"{option} {value!r} is not a date like 2026-01-31") from exc
+        raise InputError(f"{option} {value!r} 不是日期（如 2026-01-31）") from exc

@@ -85,7 +85,7 @@ def load_growth_data(runtime: Runtime, principal: Principal) -> None:
         adviser = raw["adviser"]
         plans = list(raw["campaigns"])
     except (KeyError, TypeError) as exc:
-        raise InputError(f"campaigns.yaml: malformed demo campaigns ({exc})") from exc
+        raise InputError(f"campaigns.yaml：演示活动的格式不对（{exc}）") from exc
     settings = runtime.settings
     with runtime.db.session() as session:
         fields.import_fields(session, principal, path=data / "profile_fields.yaml")
@@ -165,7 +165,7 @@ def load_conversation(path: Path) -> tuple[dict[str, str], list[DemoCustomer]]:
             for c in raw["customers"]
         ]
     except (KeyError, TypeError) as exc:
-        raise InputError(f"{path.name}: malformed demo conversation ({exc})") from exc
+        raise InputError(f"{path.name}：演示对话的格式不对（{exc}）") from exc
     return adviser, people
 
 

@@ -37,7 +37,7 @@ def followups_run(
             Path(settings.followups.rules_file) if settings.followups.rules_file else None
         )
         if path is None:
-            raise InputError("no rules: set followups.rules_file in the config or pass --rules")
+            raise InputError("没有规则：请在配置里设置 followups.rules_file，或用 --rules 指定")
         with db.session() as session:
             stats = followups.run_rules(
                 session,

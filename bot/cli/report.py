@@ -49,9 +49,9 @@ def report_funnel(
     from bot.services import reports
 
     if by not in ("adviser", "channel"):
-        raise InputError("--by must be adviser or channel")
+        raise InputError("--by 只能是 adviser 或 channel")
     if customers and not adviser:
-        raise InputError("--customers needs --adviser ID")
+        raise InputError("--customers 需要 --adviser 顾问ID")
     with database(ctx) as (db, settings), db.session() as session:
         today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
         first = parse_day(since, today - timedelta(days=29), "--since")
@@ -180,7 +180,7 @@ def report_scripts(
     from bot.services import reports
 
     if by is not None and by not in reports.SCRIPT_GROUP_BYS:
-        raise InputError(f"--by must be one of {', '.join(reports.SCRIPT_GROUP_BYS)}")
+        raise InputError(f"--by 只能是 {', '.join(reports.SCRIPT_GROUP_BYS)} 之一")
     with database(ctx) as (db, settings):
         tz = ZoneInfo(settings.timezone)
         today = parse_now(now, settings.timezone).astimezone(tz).date()

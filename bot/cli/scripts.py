@@ -159,7 +159,7 @@ def scripts_status(
     from scripts_lib.model import STATUSES
 
     if status not in STATUSES:  # before the slow start of the runtime
-        raise InputError(f"status must be one of {', '.join(STATUSES)}")
+        raise InputError(f"状态只能是 {', '.join(STATUSES)} 之一")
     with runtime(ctx) as rt:
         scripts.set_status(rt, principal(ctx), script_id=script_id, status=status)
     out.print(f"{script_id}: {status}")
@@ -210,7 +210,7 @@ def scripts_mine_edits(
     from bot.services import scripts
 
     if min_count < 1 or not 0 < similarity <= 1:
-        raise InputError("--min-count must be >= 1 and --similarity within (0, 1]")
+        raise InputError("--min-count 必须 >= 1，--similarity 需在 (0, 1] 之间")
     with database(ctx) as (db, _settings):
         proposals = scripts.mine_drafts(
             db, principal(ctx), min_count=min_count, similarity=similarity, save=not dry_run

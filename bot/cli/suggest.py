@@ -75,9 +75,9 @@ def _suggest_batch(
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError as exc:
-        raise InputError(f"file not found: {path}") from exc
+        raise InputError(f"找不到文件：{path}") from exc
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text") from exc
+        raise InputError(f"{path} 不是 UTF-8 文本") from exc
     items: list[dict[str, Any]] = []
     problems = []
     for n, line in enumerate(lines, start=1):
@@ -96,7 +96,7 @@ def _suggest_batch(
             continue
         items.append(item)
     if problems:
-        raise InputError(f"{path.name}: {len(problems)} bad lines, nothing processed", problems)
+        raise InputError(f"{path.name}：{len(problems)} 行有错，没有处理任何消息", problems)
     from bot.services.industries import resolve
 
     with rt.db.session() as session:  # an unknown industry stops the batch before it starts

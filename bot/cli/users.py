@@ -37,7 +37,7 @@ def users_add(
     from bot.services.access import ROLES
 
     if role not in ROLES:  # before the database is opened
-        raise InputError(f"role must be one of {', '.join(ROLES)}")
+        raise InputError(f"角色只能是 {', '.join(ROLES)} 之一")
     with database(ctx) as (db, _), db.session() as session:
         user = users.add(
             session,

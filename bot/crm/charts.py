@@ -92,7 +92,7 @@ def pyplot(*, font: Path | None = None) -> Any:
         import matplotlib
     except ImportError as exc:
         raise InputError(
-            "--png needs matplotlib: pip install 'siyu-copilot[charts]' (or matplotlib)"
+            "--png 需要 matplotlib：pip install 'siyu-copilot[charts]'（或 matplotlib）"
         ) from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

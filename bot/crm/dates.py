@@ -30,4 +30,4 @@ def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
     try:
         return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
     except OverflowError as exc:  # e.g. 0001-01-01 local time is before year 1 in UTC
-        raise ValueError(f"{text!r} is out of range") from exc
+        raise ValueError(f"{text!r} 超出范围") from exc

@@ -98,11 +98,11 @@ TYPE_LABELS: dict[str, str] = {
 def _name(value: object, info: ValidationInfo) -> object:
     value = stripped_text(value)
     if isinstance(value, str) and value and not _NAME.match(value):
-        raise ValueError(f"name {value!r} may not contain spaces or any of = ! < > {{ }}")
+        raise ValueError(f"名称 {value!r} 不能含空格或 = ! < > {{ }} 中的字符")
     if value in RESERVED:
-        raise ValueError(f"name {value!r} is reserved (a built-in filter field)")
+        raise ValueError(f"名称 {value!r} 已被占用（内置的筛选字段）")
     if isinstance(value, str) and value.lower() in (info.context or {}).get("columns", ()):
-        raise ValueError(f"name {value!r} is reserved (a column of the customer import)")
+        raise ValueError(f"名称 {value!r} 已被占用（客户导入文件的列）")
     return value
 
 
@@ -165,22 +165,20 @@ class FieldRow(RowModel):
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
-                raise ValueError(
-                    f"pattern {pattern!r} is not a regular expression: {exc}"
-                ) from None
+                raise ValueError(f"模式 {pattern!r} 不是正则表达式：{exc}") from None
             if "value" not in compiled.groupindex:
-                raise ValueError(f"pattern {pattern!r} needs a group named value: (?P<value>…)")
+                raise ValueError(f"模式 {pattern!r} 需要一个名为 value 的分组：(?P<value>…)")
         return patterns
 
     @model_validator(mode="after")
     def _choices_fit_the_type(self) -> FieldRow:
         if self.type == "choice" and not self.choices:
-            raise ValueError(f"field {self.name!r}: a choice field needs choices")
+            raise ValueError(f"字段 {self.name!r}：选项字段需要 choices")
         if self.type != "choice" and self.choices:
-            raise ValueError(f"field {self.name!r}: only a choice field has choices")
+            raise ValueError(f"字段 {self.name!r}：只有选项字段才有 choices")
         values = [c.value for c in self.choices]
         if len(set(values)) != len(values):
-            raise ValueError(f"field {self.name!r}: a choice is listed twice")
+            raise ValueError(f"字段 {self.name!r}：有重复的选项")
         return self
 
 
@@ -201,7 +199,7 @@ def fields_from_data(
 ) -> list[FieldSpec]:
     """Validate loaded fields data; a name used twice is a problem too."""
     if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
-        raise InputError(f"{name}: expected a mapping with a 'fields' list")
+        raise InputError(f"{name}：应为含 fields 列表的映射")
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(raw["fields"]):
@@ -219,7 +217,7 @@ def fields_from_data(
     if problems or model is None:
         problems.sort(key=lambda p: p.line)
         raise InputError(
-            f"{name}: {len(problems)} problem(s), nothing imported", [str(p) for p in problems]
+            f"{name}：{len(problems)} 处问题，没有导入任何内容", [str(p) for p in problems]
         )
     return [
         FieldSpec(

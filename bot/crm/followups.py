@@ -121,7 +121,7 @@ def _flat(value: object, info: ValidationInfo) -> object:
         isinstance(value, list) and all(isinstance(v, scalar) for v in value)
     ):
         return value
-    raise ValueError(f"{info.field_name} must be a value or a list of values")
+    raise ValueError(f"{info.field_name} 应为一个值或一组值")
 
 
 FlatValue = Annotated[Any, AfterValidator(_flat)]
@@ -173,17 +173,15 @@ class RuleRow(RowModel):
     def _known_anchor(cls, anchor: str) -> str:
         if anchor in _FIXED_ANCHORS or (anchor.startswith("event:") and anchor != "event:"):
             return anchor
-        raise ValueError(f"anchor must be one of {', '.join(_FIXED_ANCHORS)} or event:TYPE")
+        raise ValueError(f"anchor 只能是 {', '.join(_FIXED_ANCHORS)} 之一，或 event:事件类型")
 
     @field_validator("offset_days")
     @classmethod
     def _in_range(cls, offset: int, info: ValidationInfo) -> int:
         if abs(offset) > MAX_OFFSET_DAYS:
-            raise ValueError(
-                f"offset_days must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"
-            )
+            raise ValueError(f"offset_days 需在 -{MAX_OFFSET_DAYS} 到 {MAX_OFFSET_DAYS} 之间")
         if info.data.get("anchor") == "last_message" and offset < 1:
-            raise ValueError("a last_message rule needs offset_days >= 1")
+            raise ValueError("last_message（最后一条消息）规则需要 offset_days >= 1")
         return offset
 
 
@@ -199,7 +197,7 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
     """Validate loaded rules data, one ``RuleRow`` per item; an id used twice is a problem."""
     items = data.get("rules") if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise InputError(f"{name}: expected a mapping with a 'rules' list")
+        raise InputError(f"{name}：应为含 rules 列表的映射")
     problems: list[Problem] = []
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -234,7 +232,7 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
     if problems:
         problems.sort(key=lambda p: p.line)
         raise InputError(
-            f"{name}: {len(problems)} problem(s), no rule loaded", [str(p) for p in problems]
+            f"{name}：{len(problems)} 处问题，没有加载任何规则", [str(p) for p in problems]
         )
     return rules
 
@@ -273,7 +271,7 @@ def field_matches(
             try:
                 ids |= set(matching(session=session, filters=[f"{name}{op}{text}"], today=today))
             except InputError as exc:
-                raise InputError(f"follow-up rule {rule_id}: {exc}") from exc
+                raise InputError(f"跟进规则 {rule_id}：{exc}") from exc
         found = ids if found is None else found & ids
     return found if found is not None else set()
 

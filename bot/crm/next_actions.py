@@ -117,7 +117,7 @@ def parse_rules(
     data: object, *, name: str = "rules", fields: Mapping[str, FieldSpec] | None = None
 ) -> list[Rule]:
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
-        raise InputError(f"{name}: expected a mapping with a 'rules' list")
+        raise InputError(f"{name}：应为含 rules 列表的映射")
     problems: list[Problem] = []
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -160,7 +160,7 @@ def parse_rules(
     if problems:
         problems.sort(key=lambda p: p.line)
         raise InputError(
-            f"{name}: {len(problems)} problem(s), no rule loaded", [str(p) for p in problems]
+            f"{name}：{len(problems)} 处问题，没有加载任何规则", [str(p) for p in problems]
         )
     return rules
 

@@ -163,7 +163,7 @@ _FULLWIDTH = str.maketrans("０１２３４５６７８９＋", "0123456789+")
 def _customer_id(text: object) -> object:
     value = parse_customer_id(text) if isinstance(text, str) else None
     if value is None:
-        raise ValueError(f"customer_id {text!r} is not a number")
+        raise ValueError(f"customer_id {text!r} 不是数字")
     return value
 
 
@@ -171,15 +171,15 @@ def _birthday(text: object) -> object:
     try:
         return parse_date(str(text))
     except ValueError:
-        raise ValueError(f"birthday {text!r} is not a date like 1990-02-28") from None
+        raise ValueError(f"生日 {text!r} 不是日期（如 1990-02-28）") from None
 
 
 def _phone(text: object) -> object:
     value = normalize_identity("phone", str(text))
     if len(value) > _MAX_CHARS["value"]:
-        raise ValueError(f"phone is longer than {_MAX_CHARS['value']} characters")
+        raise ValueError(f"手机号超过 {_MAX_CHARS['value']} 个字符")
     if not 5 <= len(value) <= 20:
-        raise ValueError(f"phone {text!r} is not a phone number")
+        raise ValueError(f"手机号 {text!r} 不是手机号码")
     return value
 
 
@@ -247,7 +247,7 @@ class CustomerFileRow(BaseModel):
         try:
             return parse_datetime(str(text), tz)
         except ValueError:
-            raise ValueError(f"added_at {text!r} is not a date or date-time") from None
+            raise ValueError(f"添加时间 {text!r} 不是日期或日期时间") from None
 
 
 def read_customer_file(
@@ -280,16 +280,16 @@ def read_customer_file(
     if unknown:
         everything = [*OTHER_COLUMNS, *PROFILE_COLUMNS, *GROWTH_COLUMNS, *IDENTITY_COLUMNS]
         raise InputError(
-            f"{path.name}: unknown column(s) {', '.join(unknown)}; known columns:"
-            f" {', '.join([*everything, *declared])}, id:KIND"
+            f"{path.name}：未知的列 {', '.join(unknown)}；可用的列："
+            f" {', '.join([*everything, *declared])}、id:类型"
         )
     bad_kinds = sorted(
         c for c in columns if c.startswith("id:") and not 0 < len(c) - 3 <= _MAX_CHARS["kind"]
     )
     if bad_kinds:
         raise InputError(
-            f"{path.name}: column(s) {', '.join(map(repr, bad_kinds))}: the KIND of an"
-            f" id:KIND column has 1 to {_MAX_CHARS['kind']} characters"
+            f"{path.name}：列 {', '.join(map(repr, bad_kinds))}：id:类型 列的类型"
+            f"需 1 到 {_MAX_CHARS['kind']} 个字符"
         )
     for line, cells in rows:
         given = {column: value for column, value in cells.items() if value}
@@ -349,7 +349,7 @@ def read_customer_file(
         )
     if problems:
         raise InputError(
-            f"{path.name}: {len(problems)} bad line(s), nothing imported",
+            f"{path.name}：{len(problems)} 行有错，没有导入任何内容",
             [str(p) for p in problems],
         )
     return parsed

@@ -92,7 +92,7 @@ def funnel(
     """One row per adviser or channel source, biggest first, then a total row; only the
     customers of ``adviser_ids`` (a scope) when given."""
     if until <= since:
-        raise InputError("--until must be after --since")
+        raise InputError("--until 必须晚于 --since")
     tz = ZoneInfo(timezone)
     members = repo.cohort(
         session=session,
@@ -135,7 +135,7 @@ def funnel_customers(
     its stage. Counts match ``funnel`` (converted implies counted in new; engaged counts
     every customer who wrote, converted or not)."""
     if until <= since:
-        raise InputError("--until must be after --since")
+        raise InputError("--until 必须晚于 --since")
     tz = ZoneInfo(timezone)
     members = repo.cohort(
         session=session, since=start_of_day(since, tz), until=start_of_day(until, tz)

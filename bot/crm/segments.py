@@ -40,31 +40,33 @@ def parse_filter(text: str, fields: Mapping[str, FieldSpec] | None = None) -> Co
     """One ``FIELD OP VALUE`` filter; ``fields`` are the declared profile fields by name."""
     m = _FILTER.match(text)
     if m is None:
-        raise InputError(f"filter {text!r} is not FIELD OP VALUE (e.g. tag=有孩子, spent>=1000)")
+        raise InputError(
+            f"筛选条件 {text!r} 不是「字段 运算符 值」的形式（如 tag=有孩子、spent>=1000）"
+        )
     field, op, value = m.groups()
     declared = (fields or {}).get(field)
     if declared is not None and field not in BUILT_IN:
         return _field_condition(text, declared, op, value)
     if field not in BUILT_IN:
         known = ", ".join([*BUILT_IN, *(fields or {})])
-        raise InputError(f"filter {text!r}: unknown field {field!r}; known: {known}")
+        raise InputError(f"筛选条件 {text!r}：未知字段 {field!r}；可用：{known}")
     if field in NUMERIC_FIELDS:
         try:
             float(value)
         except ValueError as exc:
-            raise InputError(f"filter {text!r}: {field} needs a number") from exc
+            raise InputError(f"筛选条件 {text!r}：{field} 需要一个数字") from exc
     elif op not in ("=", "!="):
-        raise InputError(f"filter {text!r}: {field} can only be compared with = or !=")
+        raise InputError(f"筛选条件 {text!r}：{field} 只能用 = 或 != 比较")
     return Condition(field=field, op=op, value=value)
 
 
 def _field_condition(text: str, spec: FieldSpec, op: str, value: str) -> Condition:
     if spec.type in ("choice", "text") and op not in ("=", "!="):
-        raise InputError(f"filter {text!r}: {spec.name} can only be compared with = or !=")
+        raise InputError(f"筛选条件 {text!r}：{spec.name} 只能用 = 或 != 比较")
     try:
         parsed = parse_value(spec, value)
     except InputError as exc:
-        raise InputError(f"filter {text!r}: {exc}") from exc
+        raise InputError(f"筛选条件 {text!r}：{exc}") from exc
     stored = parsed.day.isoformat() if parsed.day is not None else parsed.value
     if parsed.number is not None:
         stored = repr(parsed.number)
@@ -82,7 +84,7 @@ def parse_filters(
         except InputError as exc:
             problems.append(str(exc))
     if problems:
-        raise InputError(f"{len(problems)} bad filter(s)", problems)
+        raise InputError(f"{len(problems)} 个筛选条件有错", problems)
     return out
 
 
@@ -109,9 +111,9 @@ def add_segment(
     *, session: Session, name: str, filters: Sequence[str], description: str = "", actor: str = ""
 ) -> SegmentRecord:
     if not name.strip():
-        raise InputError("a segment needs a name")
+        raise InputError("分群需要名称")
     if not filters:
-        raise InputError("a segment needs at least one --filter")
+        raise InputError("分群至少需要一个 --filter")
     parse_filters(filters, declared_fields(session))
     return repo.save_segment(
         session=session, name=name.strip(), filters=filters, description=description, actor=actor

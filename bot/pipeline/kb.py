@@ -75,7 +75,7 @@ class KnowledgeBase:
         ``origin`` is recorded as where it came from (default: the file's path)."""
         paths = iter_document_paths(path)
         if not paths:
-            raise InputError(f"no supported documents in {path} (.md, .txt, .csv, .xlsx)")
+            raise InputError(f"{path} 里没有支持的文档（.md、.txt、.csv、.xlsx）")
         loaded = []
         problems: list[str] = []
         names: dict[str, Path] = {}
@@ -93,7 +93,7 @@ class KnowledgeBase:
                 continue
             loaded.append((p, doc))
         if problems:
-            raise InputError(f"{len(problems)} of {len(paths)} files cannot be read", problems)
+            raise InputError(f"{len(paths)} 个文件中有 {len(problems)} 个无法读取", problems)
         industry = canonical_industry(industry) if industry else None
         report = IngestReport()
         with self._db.session() as session:
@@ -115,7 +115,7 @@ class KnowledgeBase:
                     overlap=self._settings.chunk_overlap,
                 )
                 if not chunks:
-                    raise InputError(f"{p}: no text to index")
+                    raise InputError(f"{p}：没有可索引的文字")
                 docs_repo.replace_document(
                     session=session,
                     source=name,

@@ -87,7 +87,7 @@ class LLMClient(ABC):
             completion = self._complete_before_deadline(messages)
             text, citations = clean_answer(completion.text, {p.ref for p in request.passages})
             if not text:
-                raise LLMError("the model returned an empty answer")
+                raise LLMError("大模型返回了空回答")
         except LLMError as exc:
             self._failures.failed(str(exc))
             raise
@@ -130,12 +130,12 @@ class LLMClient(ABC):
         worker.start()
         worker.join(self.timeout_s + DEADLINE_SLACK_S)
         if not outcome:
-            raise LLMError(f"no answer within {self.timeout_s:g} s")
+            raise LLMError(f"{self.timeout_s:g} 秒内没有回答")
         result = outcome[0]
         if isinstance(result, LLMError):
             raise result
         if isinstance(result, Exception):
-            raise LLMError(f"unexpected {type(result).__name__} from the LLM adapter") from result
+            raise LLMError(f"大模型适配器返回了意外的 {type(result).__name__}") from result
         if isinstance(result, BaseException):
             raise result
         return result
@@ -186,15 +186,15 @@ class OpenAIChatClient(LLMClient):
                 timeout=timeout_s,
             )
         except openai.APITimeoutError as exc:
-            raise LLMError(f"no answer within {timeout_s:g} s") from exc
+            raise LLMError(f"{timeout_s:g} 秒内没有回答") from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"cannot connect to {self._settings.base_url}") from exc
+            raise LLMError(f"无法连接 {self._settings.base_url}") from exc
         except openai.APIStatusError as exc:
             raise LLMError(f"HTTP {exc.status_code}{_server_detail(exc)}") from exc
         except openai.OpenAIError as exc:
-            raise LLMError(f"unusable answer ({type(exc).__name__})") from exc
+            raise LLMError(f"回答无法使用（{type(exc).__name__}）") from exc
         except ValueError as exc:  # JSON body that does not parse
-            raise LLMError("the answer is not valid JSON") from exc
+            raise LLMError("回答不是有效的 JSON") from exc
         return _completion_from(response, fallback_model=self._settings.model)
 
     def close(self) -> None:
@@ -263,14 +263,14 @@ def _completion_from(response: Any, *, fallback_model: str) -> Completion:
     """Our ``Completion`` from the SDK's object, checking every step: with lenient
     validation the SDK hands back whatever the server sent."""
     if isinstance(response, str):
-        raise LLMError("the answer is not a chat completion")
+        raise LLMError("大模型的回答不是对话补全格式")
     choices = getattr(response, "choices", None)
     if not isinstance(choices, list) or not choices:
-        raise LLMError("the answer has no choices")
+        raise LLMError("大模型的回答里没有候选结果")
     message = getattr(choices[0], "message", None)
     content = getattr(message, "content", None)
     if not isinstance(content, str) or not content.strip():
-        raise LLMError("the model returned an empty answer")
+        raise LLMError("大模型返回了空回答")
     if getattr(choices[0], "finish_reason", None) == "length":
         log.debug("the draft hit max_tokens and may be cut short")
     model = getattr(response, "model", None)

@@ -114,7 +114,7 @@ def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec
     """Validate loaded taxonomy data (``TaxonomyFile``); duplicate categories (name and
     industry) and duplicate tags of one category are problems too."""
     if not isinstance(raw, dict) or not isinstance(raw.get("categories"), list):
-        raise InputError(f"{name}: expected a mapping with a 'categories' list")
+        raise InputError(f"{name}：应为含 categories 列表的映射")
     problems = _duplicates(raw)
     model: TaxonomyFile | None = None
     try:
@@ -124,7 +124,7 @@ def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec
     if problems or model is None:
         problems.sort(key=lambda p: p.line)
         raise InputError(
-            f"{name}: {len(problems)} problems, nothing imported", [str(p) for p in problems]
+            f"{name}：{len(problems)} 处问题，没有导入任何内容", [str(p) for p in problems]
         )
     return [
         CategorySpec(

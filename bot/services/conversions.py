@@ -43,7 +43,7 @@ def record(
             occurred_at.astimezone(UTC) if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
         )
     except (OverflowError, ValueError) as exc:
-        raise RejectedInput("time out of range") from exc
+        raise RejectedInput("时间超出范围") from exc
     try:
         customer_id = conv_repo.resolve_customer(session=session, ref=customer)
     except NotFoundError:

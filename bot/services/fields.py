@@ -168,7 +168,7 @@ def review(
     """Confirm (the value is set, or the referrer) or reject a suggestion."""
     require(principal, *CUSTOMER_VIEWERS)
     if status not in REVIEWS:
-        raise InputError(f"status must be confirmed or rejected, not {status!r}")
+        raise InputError(f"状态只能是 confirmed（确认）或 rejected（拒绝），不是 {status!r}")
     found = repo.get_suggestion(session=session, suggestion_id=suggestion_id)
     check_customer(session, principal, found.customer_id)
     if status == "confirmed":

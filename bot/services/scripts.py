@@ -225,7 +225,7 @@ def set_status(rt: Runtime, principal: Principal, *, script_id: str, status: str
     """Draft, approve or archive a script (only approved scripts are suggested)."""
     require(principal, *CURATORS)
     if status not in STATUSES:
-        raise InputError(f"status must be one of {', '.join(STATUSES)}")
+        raise InputError(f"状态只能是 {', '.join(STATUSES)} 之一")
     record = rt.library.set_status(script_id, status)
     if record is None:
         raise NotFoundError(NO_SCRIPT, ref=script_id)

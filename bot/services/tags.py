@@ -150,7 +150,7 @@ def review(
     require(principal, *CUSTOMER_VIEWERS)
     both = set(confirm) & set(reject)
     if both:
-        raise InputError(f"both confirmed and rejected: {', '.join(map(str, sorted(both)))}")
+        raise InputError(f"同一编号不能既确认又拒绝：{', '.join(map(str, sorted(both)))}")
     decisions = [(i, "confirmed") for i in dict.fromkeys(confirm)] + [
         (i, "rejected") for i in dict.fromkeys(reject)
     ]
@@ -170,7 +170,7 @@ def decide(
 ) -> list[CustomerTagRecord]:
     """``review`` with one decision (confirmed or rejected) for every id."""
     if status not in REVIEWS:
-        raise InputError(f"status must be confirmed or rejected, not {status!r}")
+        raise InputError(f"状态只能是 confirmed（确认）或 rejected（拒绝），不是 {status!r}")
     if status == "confirmed":
         return review(rt, principal, confirm=ids)
     return review(rt, principal, reject=ids)
@@ -180,7 +180,7 @@ def _review_one(
     session: Session, principal: Principal, *, customer_tag_id: int, status: str
 ) -> CustomerTagRecord:
     if status not in REVIEWS:
-        raise InputError(f"status must be confirmed or rejected, not {status!r}")
+        raise InputError(f"状态只能是 confirmed（确认）或 rejected（拒绝），不是 {status!r}")
     customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=customer_tag_id)
     if customer_id is None:
         raise NotFoundError(NO_TAG, ref=customer_tag_id)
@@ -243,13 +243,11 @@ def add_file(
     require(principal, *CUSTOMER_VIEWERS)
     rows = read_table(path, aliases=LABEL_ALIASES)
     if not rows:
-        raise InputError(f"{path.name}: no labels (header: customer,tag,msg_id)")
+        raise InputError(f"{path.name}：没有标签（表头：customer,tag,msg_id）")
     columns = {c for _, row in rows for c in row}
     missing = [c for c in ("customer", "tag") if c not in columns]
     if missing:
-        raise InputError(
-            f"{path.name}: no column {', '.join(missing)} (header: customer,tag,msg_id)"
-        )
+        raise InputError(f"{path.name}：缺少列 {', '.join(missing)}（表头：customer,tag,msg_id）")
     problems: list[str] = []
     added = already = 0
     with rt.db.session() as session:
@@ -265,7 +263,7 @@ def add_file(
             except EXPECTED_ERRORS as exc:
                 problems.append(f"line {line}: {_one_line(exc)}")
         if problems:
-            raise InputError(f"{path.name}: {len(problems)} problems, nothing added", problems)
+            raise InputError(f"{path.name}：{len(problems)} 处问题，没有添加任何标签", problems)
         for i, item in enumerate(resolved):
             _, changed = _add_one(session, principal, item)
             added += changed
@@ -301,7 +299,7 @@ def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolv
     """The customer (in scope), the active tag and the message a label names."""
     ref = label.customer.strip()
     if not ref:
-        raise InputError("customer is empty")
+        raise InputError("客户不能为空")
     try:
         customer_id = conv_repo.resolve_customer(session=session, ref=ref)
     except NotFoundError:
@@ -310,7 +308,7 @@ def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolv
     customer = customers_repo.get_customer(session=session, customer_id=customer_id)
     name = label.tag.strip()
     if not name:
-        raise InputError("tag is empty")
+        raise InputError("标签不能为空")
     category, _, tag_name = name.rpartition("/")
     found = tags_repo.find_tags(
         session=session, name=tag_name.strip(), category=category.strip() or None

@@ -122,9 +122,9 @@ def add(
     require(principal)
     check_username(username)
     if not is_role(role):
-        raise InputError(f"role must be one of {', '.join(ROLES)}")
+        raise InputError(f"角色只能是 {', '.join(ROLES)} 之一")
     if role == "adviser" and not adviser_id:
-        raise InputError("an adviser needs --adviser-id (the adviser account on the channel)")
+        raise InputError("顾问用户需要 --adviser-id（顾问在通道上的账号）")
     user = users_repo.create_user(
         session=session,
         username=username,

@@ -55,7 +55,7 @@ def resolve_customer(*, session: Session, ref: str) -> int:
         seen.add(customer.id)
         customer = session.get(Customer, customer.merged_into_id)
     if customer is None:
-        raise NotFoundError(f"customer {ref!r} not found")
+        raise NotFoundError(f"客户 {ref!r} 不存在")
     return customer.id
 
 
@@ -75,15 +75,15 @@ def add_conversion(
     ``stage_changed`` moves the customer to ``stage``."""
     customer = session.get(Customer, customer_id)
     if customer is None:
-        raise NotFoundError(f"customer {customer_id} not found")
+        raise NotFoundError(f"客户 {customer_id} 不存在")
     if type not in CONVERSION_TYPES:
-        raise InputError(f"type must be one of {', '.join(CONVERSION_TYPES)}")
+        raise InputError(f"事件类型只能是 {', '.join(CONVERSION_TYPES)} 之一")
     if amount is not None and amount < 0:
-        raise InputError("amount must not be negative")
+        raise InputError("金额不能为负数")
     if type == "stage_changed":
         new_stage = member(STAGES, stage)
         if new_stage is None:
-            raise InputError(f"stage_changed needs a stage: one of {', '.join(STAGES)}")
+            raise InputError(f"stage_changed 需要给出阶段：{', '.join(STAGES)} 之一")
         customer.stage = new_stage
     if order_id and session.scalar(
         select(Transaction.id).where(Transaction.external_id == order_id)

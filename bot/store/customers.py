@@ -129,7 +129,7 @@ def identities_of_kind(*, session: Session, kind: str) -> dict[int, str]:
 def get_customer(*, session: Session, customer_id: int) -> CustomerRecord:
     row = session.get(Customer, customer_id)
     if row is None:
-        raise NotFoundError(f"customer {customer_id} not found")
+        raise NotFoundError(f"客户 {customer_id} 不存在")
     return customer_record(row)
 
 
@@ -145,7 +145,7 @@ def update_customer(
 ) -> CustomerRecord:
     row = session.get(Customer, customer_id)
     if row is None:
-        raise NotFoundError(f"customer {customer_id} not found")
+        raise NotFoundError(f"客户 {customer_id} 不存在")
     for attr, value in (
         ("name", name),
         ("industry", industry),
@@ -202,7 +202,7 @@ def customer_profile(
     """Identities, tags and the newest ``timeline_limit`` messages and events, oldest first."""
     row = session.get(Customer, customer_id)
     if row is None:
-        raise NotFoundError(f"customer {customer_id} not found")
+        raise NotFoundError(f"客户 {customer_id} 不存在")
     identities = tuple(
         IdentityRecord(kind=i.kind, value=i.value, display_name=i.display_name)
         for i in session.scalars(

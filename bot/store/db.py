@@ -107,9 +107,7 @@ class Database:
             upgrade(self.engine)
         except DBAPIError as exc:  # unreachable, refused, a bad connection option …
             reason = str(exc.orig or exc).strip().splitlines()[0]
-            raise StoreError(
-                f"cannot connect to the database {redact(self.url)}: {reason}"
-            ) from exc
+            raise StoreError(f"无法连接数据库 {redact(self.url)}：{reason}") from exc
 
     def purge(self, tables: Sequence[str], *, full: bool = True) -> Purged:
         """After an erasure has been committed: make the erased text unreadable in the
@@ -232,7 +230,7 @@ def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ValueError) as exc:
-        raise StoreError(f"cannot open database {redact(url)}: {exc}") from exc
+        raise StoreError(f"无法打开数据库 {redact(url)}：{exc}") from exc
     event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     if engine.dialect.name == "sqlite":
         busy_ms = max(0, int(busy_timeout_s * 1000))

@@ -53,7 +53,7 @@ def export_customer(*, session: Session, customer_id: int, actor: str) -> dict[s
     """Everything held about one customer, as JSON-ready data (audit-logged)."""
     customer = session.get(Customer, customer_id)
     if customer is None:
-        raise InputError(f"no customer {customer_id}")
+        raise InputError(f"客户 {customer_id} 不存在")
     data: dict[str, Any] = {"customer": _row(customer)}
     for owned in ownership.OWNED:
         if isinstance(owned.export, Export):
@@ -72,7 +72,7 @@ def erase_customer(*, session: Session, customer_id: int, actor: str) -> dict[st
     """Forget one customer (see the module docstring). Returns counts per kind of row
     deleted or stripped; the audit log keeps those counts, never the erased data."""
     if session.get(Customer, customer_id) is None:
-        raise InputError(f"no customer {customer_id}")
+        raise InputError(f"客户 {customer_id} 不存在")
     counts = _erase(session, customer_id)
     order = [_count_name(owned.erase) for owned in ownership.OWNED]
     counts = {name: counts[name] for name in order if name is not None and name in counts}

@@ -169,7 +169,7 @@ def import_customers(
     growth = _import_growth(session, imported, actor=actor, source_name=source_name)
     problems += growth.problems
     if problems:
-        raise InputError(f"{source_name}: {len(problems)} problem(s), nothing imported", problems)
+        raise InputError(f"{source_name}：{len(problems)} 处问题，没有导入任何内容", problems)
     session.add(
         AuditLog(
             actor=actor,

@@ -39,7 +39,7 @@ def merge_customers(
 ) -> MergeRecord:
     """Move everything of ``merged_id`` to ``kept_id``; returns the merge (undoable)."""
     if kept_id == merged_id:
-        raise InputError("cannot merge a customer with itself")
+        raise InputError("不能把客户合并到自己")
     kept = _live_customer(session, kept_id)
     merged = _live_customer(session, merged_id)
     moved: dict[str, list[int]] = {}
@@ -90,9 +90,9 @@ def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
     """Undo a merge: move its rows back, restore the kept profile, show the merged one."""
     row = session.get(CustomerMerge, merge_id)
     if row is None:
-        raise NotFoundError(f"merge {merge_id} not found")
+        raise NotFoundError(f"合并记录 {merge_id} 不存在")
     if row.undone_at is not None:
-        raise InputError(f"merge {merge_id} was already undone")
+        raise InputError(f"合并记录 {merge_id} 已经撤销过了")
     later = session.scalar(
         select(CustomerMerge.id)
         .where(
@@ -105,7 +105,7 @@ def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
         .limit(1)
     )
     if later is not None:
-        raise InputError(f"merge {later} came later and involves the same customers: undo it first")
+        raise InputError(f"合并记录 {later} 在这之后，且涉及同样的客户：请先撤销它")
     kept = session.get_one(Customer, row.kept_id)
     merged = session.get_one(Customer, row.merged_id)
     for key, ids in row.moved.items():
@@ -190,11 +190,9 @@ def merge_record(row: CustomerMerge) -> MergeRecord:
 def _live_customer(session: Session, customer_id: int) -> Customer:
     row = session.get(Customer, customer_id)
     if row is None:
-        raise NotFoundError(f"customer {customer_id} not found")
+        raise NotFoundError(f"客户 {customer_id} 不存在")
     if row.merged_into_id is not None:
-        raise InputError(
-            f"customer {customer_id} was merged into customer {row.merged_into_id}; use that one"
-        )
+        raise InputError(f"客户 {customer_id} 已合并到客户 {row.merged_into_id}，请改用该客户")
     return row
 
 

@@ -37,7 +37,7 @@ class Listener:
 
     def __init__(self, db: Database, channel: str) -> None:
         if db.engine.dialect.name != "postgresql":
-            raise StoreError("LISTEN / NOTIFY needs PostgreSQL")
+            raise StoreError("实时推送（LISTEN / NOTIFY）需要 PostgreSQL")
         self._db = db
         self.channel = channel
         self._conn: Any = None  # a psycopg.Connection
@@ -58,7 +58,7 @@ class Listener:
             conn = psycopg.connect(*cargs, **cparams, autocommit=True)
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         except psycopg.Error as exc:
-            raise StoreError(f"cannot listen for live updates: {_first_line(exc)}") from exc
+            raise StoreError(f"无法监听实时推送：{_first_line(exc)}") from exc
         self._conn = conn
 
     def wait(self, timeout_s: float) -> list[str]:
@@ -67,14 +67,14 @@ class Listener:
         import psycopg
 
         if self._conn is None:
-            raise StoreError("the live-update listener is not connected")
+            raise StoreError("实时推送的监听连接没有连上")
         try:
             # Returns after the first notification (with any that came in the same
             # packet) or when the time is up.
             payloads = [n.payload for n in self._conn.notifies(timeout=timeout_s, stop_after=1)]
         except psycopg.Error as exc:
             self.close()
-            raise StoreError(f"lost the live-update connection: {_first_line(exc)}") from exc
+            raise StoreError(f"实时推送的连接断开了：{_first_line(exc)}") from exc
         return payloads
 
     def close(self) -> None:

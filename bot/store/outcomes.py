@@ -144,9 +144,9 @@ def record_adoption(
     by ``link_message``. ``script_id`` is None for the drafted reply."""
     kind = one_of(WEB_OUTCOME_KINDS, kind, "kind")  # callers may pass user input
     if session.get(Suggestion, suggestion_id) is None:
-        raise NotFoundError(f"suggestion {suggestion_id} not found")
+        raise NotFoundError(f"建议 {suggestion_id} 不存在")
     if script_id is not None and session.get(Script, script_id) is None:
-        raise NotFoundError(f"script {script_id} not found")
+        raise NotFoundError(f"话术 {script_id} 不存在")
     row = Outcome(
         suggestion_id=suggestion_id,
         kind=kind,

@@ -73,14 +73,14 @@ def save_segment(
     try:
         session.flush()
     except IntegrityError as exc:  # pragma: no cover - a concurrent add of the same name
-        raise InputError(f"segment {name!r} was just created by someone else") from exc
+        raise InputError(f"分群 {name!r} 刚被别人创建了") from exc
     return _record(row)
 
 
 def get_segment(*, session: Session, name: str) -> SegmentRecord:
     row = session.scalar(select(Segment).where(Segment.name == name))
     if row is None:
-        raise NotFoundError(f"segment {name!r} not found")
+        raise NotFoundError(f"分群 {name!r} 不存在")
     return _record(row)
 
 
@@ -118,7 +118,7 @@ def _clause(c: Condition, today: date) -> ColumnElement[bool]:
         if c.op == "!=":
             clause = column.is_distinct_from(c.value)
             return clause
-        raise InputError(f"{c.field} can only be compared with = or !=")
+        raise InputError(f"{c.field} 只能用 = 或 != 比较")
     if c.field in ("tag", "event"):
         if c.field == "tag":
             has = exists().where(
@@ -132,12 +132,12 @@ def _clause(c: Condition, today: date) -> ColumnElement[bool]:
             return has
         if c.op == "!=":
             return not_(has)
-        raise InputError(f"{c.field} can only be compared with = or !=")
+        raise InputError(f"{c.field} 只能用 = 或 != 比较")
     if c.field in NUMERIC_FIELDS:
         try:
             number = float(c.value)
         except ValueError as exc:
-            raise InputError(f"{c.field} needs a number, not {c.value!r}") from exc
+            raise InputError(f"{c.field} 需要一个数字，不是 {c.value!r}") from exc
         agg = func.coalesce(
             func.sum(Transaction.amount) if c.field == "spent" else func.count(Transaction.id), 0
         )
@@ -150,19 +150,19 @@ def _clause(c: Condition, today: date) -> ColumnElement[bool]:
             ">": value > number,
             "<": value < number,
         }[c.op]
-    raise InputError(f"unknown filter field {c.field!r}")
+    raise InputError(f"未知的筛选字段 {c.field!r}")
 
 
 def _number(c: Condition) -> float:
     try:
         return float(c.value)
     except ValueError as exc:
-        raise InputError(f"{c.field} needs a number, not {c.value!r}") from exc
+        raise InputError(f"{c.field} 需要一个数字，不是 {c.value!r}") from exc
 
 
 def _compare(column: Any, op: str, value: object) -> ColumnElement[bool]:
     if op not in COMPARISONS:
-        raise InputError(f"unknown comparison {op!r}")
+        raise InputError(f"未知的比较符 {op!r}")
     clause: ColumnElement[bool] = {
         "=": lambda: column == value,
         "!=": lambda: column != value,
@@ -185,10 +185,10 @@ def _field_clause(c: Condition) -> ColumnElement[bool]:
         try:
             value = date.fromisoformat(c.value)
         except ValueError as exc:
-            raise InputError(f"{c.field} needs a date like 2026-01-31, not {c.value!r}") from exc
+            raise InputError(f"{c.field} 需要一个日期（如 2026-01-31），不是 {c.value!r}") from exc
     else:
         if c.op not in ("=", "!="):
-            raise InputError(f"{c.field} can only be compared with = or !=")
+            raise InputError(f"{c.field} 只能用 = 或 != 比较")
         column, value = CustomerFieldValue.value, c.value
     op = "=" if c.op == "!=" else c.op
     held = exists().where(
@@ -204,7 +204,7 @@ def _age_clause(c: Condition, today: date) -> ColumnElement[bool]:
     n years before today."""
     n = _number(c)
     if n != int(n) or not 0 <= n <= 150:
-        raise InputError(f"age needs a whole number of years, not {c.value!r}")
+        raise InputError(f"年龄需要整数（岁），不是 {c.value!r}")
     years = int(n)
     born = Customer.birthday
 
@@ -227,7 +227,7 @@ def _age_clause(c: Condition, today: date) -> ColumnElement[bool]:
             return not_(and_(at_least(years), born > _years_before(today, years + 1))) | (
                 born.is_(None)
             )
-    raise InputError(f"unknown comparison {c.op!r}")
+    raise InputError(f"未知的比较符 {c.op!r}")
 
 
 def _years_before(day: date, years: int) -> date:

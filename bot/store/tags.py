@@ -150,7 +150,7 @@ def review_customer_tag(
     decided = one_of(REVIEW_STATUSES, status, "status")  # callers pass user input
     row = session.get(CustomerTag, customer_tag_id)
     if row is None:
-        raise NotFoundError(f"customer tag {customer_tag_id} not found")
+        raise NotFoundError(f"客户标签 {customer_tag_id} 不存在")
     row.status, row.reviewer, row.reviewed_at = decided, reviewer, datetime.now(UTC)
     if row.evidence_message_id is not None:
         label_message(

@@ -170,7 +170,7 @@ def team_adviser_ids(*, session: Session, team: str) -> tuple[str, ...]:
 
 def create_api_token(*, session: Session, user_id: int, name: str, digest: str) -> ApiTokenRecord:
     if session.get(User, user_id) is None:
-        raise NotFoundError(f"user {user_id} not found")
+        raise NotFoundError(f"用户 {user_id} 不存在")
     row = ApiToken(user_id=user_id, name=name, token_hash=digest)
     session.add(row)
     session.flush()
