@@ -229,13 +229,13 @@ def _qa_sections(source: Path, rows: Iterable[RawRow]) -> list[Section]:
     answer_col = _find_column(header, ANSWER_COLUMNS)
     missing = [
         name
-        for name, col in (("question (问题)", question_col), ("answer (答案)", answer_col))
+        for name, col in (("question（问题）", question_col), ("answer（答案）", answer_col))
         if col is None
     ]
     if question_col is None or answer_col is None:
         raise InputError(
             f"{source}：缺少列：{', '.join(missing)}",
-            problems=[f"header found: {','.join(header)}"],
+            problems=[f"文件的表头：{','.join(header)}"],
         )
     sections: list[Section] = []
     problems: list[str] = []
@@ -245,8 +245,8 @@ def _qa_sections(source: Path, rows: Iterable[RawRow]) -> list[Section]:
         if not question and not answer:
             continue
         if not question or not answer:
-            empty = "question" if not question else "answer"
-            problems.append(f"line {line}: {empty} is empty")
+            empty = "问题" if not question else "答案"
+            problems.append(f"第 {line} 行：{empty}为空")
             continue
         sections.append(Section(title=question, text=f"问：{question}\n答：{answer}"))
     if problems:

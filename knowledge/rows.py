@@ -45,8 +45,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        head = f"line {self.line}: " if self.line else ""
-        return head + (f"{self.where}: " if self.where else "") + self.message
+        head = f"第 {self.line} 行：" if self.line else ""
+        return head + (f"{self.where}：" if self.where else "") + self.message
 
 
 def scalar_text(value: object) -> object:
@@ -123,32 +123,50 @@ def _message(detail: ErrorDetails, subject: str) -> str:
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return str(ctx["error"])
     if kind == "missing" or (short and text):
-        return f"missing '{subject}'"
+        return f"缺少字段 {subject}"
     if kind == "extra_forbidden":
-        return f"unknown key '{subject}'"
+        return f"未知字段 {subject}"
     expected = _EXPECTED.get(kind)
     if expected:
-        return f"{subject} must be {expected}" if subject else f"expected {expected}"
-    it = subject or "the value"
+        return f"{subject} 应为{expected}" if subject else f"应为{expected}"
+    it = subject or "值"
     if short:
-        return f"{it} must be a non-empty list"
+        return f"{it} 不能是空列表"
     if kind in ("string_too_long", "too_long") and text:
-        return f"{it} is longer than {ctx.get('max_length')} characters"
+        return f"{it} 超过 {ctx.get('max_length')} 个字符"
     if kind == "literal_error":
-        return f"{it} must be {ctx.get('expected')}, not {_shown(detail.get('input'))}"
-    return f"{it}: {detail['msg']}"
+        choices = str(ctx.get("expected")).replace(" or ", " 或 ")
+        return f"{it} 只能是 {choices}，不是 {_shown(detail.get('input'))}"
+    return f"{it}：{_PYDANTIC.get(kind, detail['msg'])}"
 
 
 _EXPECTED = {
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "string_type": "text",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
+    "int_type": "整数",
+    "int_parsing": "整数",
+    "int_from_float": "整数",
+    "string_type": "文本",
+    "list_type": "列表",
+    "tuple_type": "列表",
+    "dict_type": "映射（键: 值）",
+    "model_type": "映射（键: 值）",
+    "model_attributes_type": "映射（键: 值）",
+}
+#: Pydantic's other messages, by their type.
+_PYDANTIC = {
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "date_type": "应为日期",
+    "date_parsing": "应为日期（如 2026-01-31）",
+    "date_from_datetime_parsing": "应为日期（如 2026-01-31）",
+    "datetime_type": "应为日期时间",
+    "datetime_parsing": "应为 ISO 日期时间",
+    "greater_than_equal": "太小",
+    "less_than_equal": "太大",
+    "greater_than": "太小",
+    "less_than": "太大",
+    "enum": "不是可选的值",
 }
 
 

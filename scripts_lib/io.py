@@ -358,8 +358,8 @@ def _rows_to_scripts(rows: Iterable[RawRow], name: str) -> list[ParsedScript]:
                     line,
                     "",
                     "row",
-                    f"{len(stray)} cell(s) outside the named columns, starting {stray[0][:20]!r};"
-                    " a cell containing a comma must be quoted",
+                    f"{len(stray)} 个单元格在表头的列之外，从 {stray[0][:20]!r} 开始；"
+                    "含逗号的单元格要加引号",
                 )
             )
         examples = split_examples(raw.get("examples", ""))
@@ -374,7 +374,7 @@ def _read_yaml(text: str, name: str) -> list[ParsedScript]:
         root = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
+        where = f"第 {mark.line + 1} 行：" if mark is not None else ""
         raise InputError(f"{name}：{where}YAML 格式有误（{exc.problem or exc.context}）") from exc
     except yaml.YAMLError as exc:  # a ReaderError (a forbidden character) spans lines
         raise InputError(f"{name}：YAML 格式有误（{one_line(exc)}）") from exc
@@ -393,8 +393,7 @@ def _read_yaml(text: str, name: str) -> list[ParsedScript]:
             continue  # an empty "-" item, like a blank row
         if not isinstance(item, yaml.MappingNode):
             not_scripts.append(
-                f"line {line}: expected a mapping with keys {', '.join(COLUMNS)},"
-                f" found {_node_kind(item)}"
+                f"第 {line} 行：应为含 {', '.join(COLUMNS)} 这些键的映射，实际是{_node_kind(item)}"
             )
             continue
         script = _yaml_item(item, line)
@@ -413,17 +412,17 @@ def _yaml_item(item: yaml.MappingNode, line: int) -> ParsedScript | None:
     for key_node, value_node in item.value:
         key_line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode):
-            issues.append(LintIssue(key_line, "", "row", "a key must be plain text"))
+            issues.append(LintIssue(key_line, "", "row", "键必须是普通文本"))
             continue
         key = _normalize_header(key_node.value)
         if key in raw:
-            issues.append(LintIssue(key_line, "", key, f"{key!r} is given twice"))
+            issues.append(LintIssue(key_line, "", key, f"{key!r} 出现了两次"))
             continue
         if key == "tags":
-            tags, problem = _yaml_list(value_node, split_tags, "tags")
+            tags, problem = _yaml_list(value_node, split_tags, "标签")
             raw[key] = ";".join(tags)
         elif key == "examples":
-            examples, problem = _yaml_list(value_node, split_examples, "examples")
+            examples, problem = _yaml_list(value_node, split_examples, "例句")
             raw[key] = ";".join(examples)
         else:
             raw[key], problem = _yaml_text(value_node)
@@ -437,7 +436,7 @@ def _yaml_item(item: yaml.MappingNode, line: int) -> ParsedScript | None:
 def _yaml_text(node: yaml.Node) -> tuple[str, str | None]:
     if isinstance(node, yaml.ScalarNode):
         return ("" if node.tag == _YAML_NULL else _clean(str(node.value))), None
-    return "", f"expected text, found {_node_kind(node)}"
+    return "", f"应为文本，实际是{_node_kind(node)}"
 
 
 def _yaml_list(
@@ -450,19 +449,19 @@ def _yaml_list(
         items: list[str] = []
         for element in node.value:
             if not isinstance(element, yaml.ScalarNode):
-                return (), f"each of the {what} must be text, found {_node_kind(element)}"
+                return (), f"每个{what}都应为文本，实际是{_node_kind(element)}"
             if element.tag != _YAML_NULL:
                 items.append(_clean(str(element.value)))
         return tuple(dict.fromkeys(item for item in items if item)), None
-    return (), f"expected a list of {what} or a ';'-separated text, found {_node_kind(node)}"
+    return (), f"应为{what}的列表或用「;」分隔的文本，实际是{_node_kind(node)}"
 
 
 def _node_kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
+        return "映射"
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return f"the text {str(node.value)[:30]!r}"
+        return "列表"
+    return f"文本 {str(node.value)[:30]!r}"
 
 
 # Writing ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from scripts_lib.model import (
     ANY_INDUSTRY,
     CATEGORY_LABELS,
     DEPRECATED_VARIABLES,
+    HEADER_LABELS,
     MAX_BODY_CHARS,
     MAX_EXAMPLE_CHARS,
     MAX_EXAMPLES,
@@ -74,12 +75,17 @@ def lint(
                     _issue(
                         item,
                         "id",
-                        f"duplicate id {script_id!r}: first used on line {first_line[script_id]}",
+                        f"编号 {script_id!r} 重复：第 {first_line[script_id]} 行已用过",
                     )
                 )
             else:
                 first_line[script_id] = item.line
     return issues
+
+
+def _named(field: str) -> str:
+    """A column by its Chinese name (内容, 标题 …)."""
+    return HEADER_LABELS.get(field, field)
 
 
 def _issue(item: ParsedScript, field: str, message: str, severity: str = "error") -> LintIssue:
@@ -97,54 +103,52 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
     issues: list[LintIssue] = []
     for name in ("id", "title", "body"):
         if not getattr(record, name):
-            issues.append(_issue(item, name, f"{name} is empty"))
+            issues.append(_issue(item, name, f"{_named(name)}为空"))
     for name, value, allowed in (
         ("category", record.category, CATEGORY_LABELS),
         ("stage", record.stage, STAGE_LABELS),
         ("status", record.status, STATUS_LABELS),
     ):
         if value not in allowed:
-            what = f"{name} is empty" if not value else f"unknown {name} {value!r}"
-            names = ", ".join(f"{code}/{label}" for code, label in allowed.items())
-            issues.append(_issue(item, name, f"{what}; allowed: {names}"))
+            what = f"{_named(name)}为空" if not value else f"未知的{_named(name)} {value!r}"
+            names = "、".join(f"{code}/{label}" for code, label in allowed.items())
+            issues.append(_issue(item, name, f"{what}；可用：{names}"))
     if not record.industry:
-        issues.append(
-            _issue(item, "industry", f"industry is empty; use {ANY_INDUSTRY!r} for every industry")
-        )
+        issues.append(_issue(item, "industry", f"行业为空；适用于所有行业请写 {ANY_INDUSTRY!r}"))
     elif industries is not None and record.industry not in industries:
-        names = ", ".join(sorted(industries))
-        issues.append(
-            _issue(item, "industry", f"unknown industry {record.industry!r}; allowed: {names}")
-        )
+        names = "、".join(sorted(industries))
+        issues.append(_issue(item, "industry", f"未知的行业 {record.industry!r}；可用：{names}"))
     for name in ("id", "title", "category", "stage", "industry", "body", "variant_group"):
         if UNSTORABLE.search(getattr(record, name) or ""):
-            issues.append(_issue(item, name, f"{name} holds a NUL or an unpaired surrogate"))
+            issues.append(
+                _issue(item, name, f"{_named(name)}含有无法保存的字符（NUL 或残缺的代理对）")
+            )
     if any(UNSTORABLE.search(tag) for tag in record.tags):
-        issues.append(_issue(item, "tags", "tags hold a NUL or an unpaired surrogate"))
+        issues.append(_issue(item, "tags", "标签含有无法保存的字符（NUL 或残缺的代理对）"))
     for name, limit in MAX_FIELD_CHARS.items():
         value = getattr(record, name) or ""
         if len(value) > limit:
             issues.append(
-                _issue(item, name, f"{name} is {len(value)} characters; the limit is {limit}")
+                _issue(item, name, f"{_named(name)}有 {len(value)} 个字符；上限是 {limit}")
             )
     if len(record.body) > MAX_BODY_CHARS:
         issues.append(
             _issue(
                 item,
                 "body",
-                f"body is {len(record.body)} characters; the limit is {MAX_BODY_CHARS}",
+                f"内容有 {len(record.body)} 个字符；上限是 {MAX_BODY_CHARS}",
             )
         )
     issues.extend(_check_template(item))
     issues.extend(_check_examples(item))
     if record.body and not _CHINESE.search(record.body):
-        issues.append(_issue(item, "body", "body contains no Chinese text", "warning"))
+        issues.append(_issue(item, "body", "内容里没有中文", "warning"))
     if len(record.title) > MAX_TITLE_CHARS:
         issues.append(
             _issue(
                 item,
                 "title",
-                f"title is {len(record.title)} characters; keep it within {MAX_TITLE_CHARS}",
+                f"标题有 {len(record.title)} 个字符；请控制在 {MAX_TITLE_CHARS} 个以内",
                 "warning",
             )
         )
@@ -203,14 +207,14 @@ def _check_template(item: ParsedScript) -> list[LintIssue]:
             reported.add(part.value)
             hint = ""
             if part.value.strip() in VARIABLES:
-                hint = f" (did you mean {{{part.value.strip()}}}, without spaces?)"
+                hint = f"（是不是想写 {{{part.value.strip()}}}，不带空格？）"
             elif part.value in _LABEL_TO_VARIABLE:
-                hint = f" (did you mean {{{_LABEL_TO_VARIABLE[part.value]}}}?)"
+                hint = f"（是不是想写 {{{_LABEL_TO_VARIABLE[part.value]}}}？）"
             issues.append(
                 _issue(
                     item,
                     "body",
-                    f"unknown variable {{{part.value}}}{hint}; allowed: {_ALLOWED_VARIABLES}",
+                    f"未知的变量 {{{part.value}}}{hint}；可用：{_ALLOWED_VARIABLES}",
                 )
             )
         elif part.kind == "malformed":
@@ -220,7 +224,7 @@ def _check_template(item: ParsedScript) -> list[LintIssue]:
             _issue(
                 item,
                 "body",
-                f"{match.group(0)} uses full-width braces; write variables as {{{match.group(1)}}}",
+                f"{match.group(0)} 用了全角括号；变量请写成 {{{match.group(1)}}}",
             )
         )
     return issues
@@ -232,31 +236,29 @@ def _check_examples(item: ParsedScript) -> list[LintIssue]:
     examples = item.record.examples
     issues: list[LintIssue] = []
     if len(examples) > MAX_EXAMPLES:
-        issues.append(
-            _issue(item, "examples", f"{len(examples)} examples; the limit is {MAX_EXAMPLES}")
-        )
+        issues.append(_issue(item, "examples", f"有 {len(examples)} 条例句；上限是 {MAX_EXAMPLES}"))
     for n, example in enumerate(examples, start=1):
         if len(example) > MAX_EXAMPLE_CHARS:
             issues.append(
                 _issue(
                     item,
                     "examples",
-                    f"example {n} is {len(example)} characters; the limit is {MAX_EXAMPLE_CHARS}",
+                    f"第 {n} 条例句有 {len(example)} 个字符；上限是 {MAX_EXAMPLE_CHARS}",
                 )
             )
         if ";" in example or "；" in example:
-            issues.append(_issue(item, "examples", f"example {n} contains ';', the separator"))
+            issues.append(_issue(item, "examples", f"第 {n} 条例句含有分隔符「;」"))
         if UNSTORABLE.search(example):
             issues.append(
-                _issue(item, "examples", f"example {n} holds a NUL or an unpaired surrogate")
+                _issue(item, "examples", f"第 {n} 条例句含有无法保存的字符（NUL 或残缺的代理对）")
             )
     return issues
 
 
 def _malformed_message(token: str, offset: int) -> str:
-    where = f"at character {offset + 1}"
+    where = f"第 {offset + 1} 个字符处"
     if token == "{":
-        return f"'{{' without a closing '}}' {where} (write '{{{{' for a literal brace)"
+        return f"{where}的「{{」没有对应的「}}」（要写字面的括号请用 '{{{{'）"
     if token == "}":
-        return f"'}}' without an opening '{{' {where} (write '}}}}' for a literal brace)"
-    return f"empty variable {token!r} {where}; allowed: {_ALLOWED_VARIABLES}"
+        return f"{where}的「}}」没有对应的「{{」（要写字面的括号请用 '}}}}'）"
+    return f"{where}有空变量 {token!r}；可用：{_ALLOWED_VARIABLES}"

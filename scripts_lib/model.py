@@ -193,7 +193,7 @@ class LintIssue:
 
     def __str__(self) -> str:
         sid = f" [{self.script_id}]" if self.script_id else ""
-        return f"line {self.line}{sid} {self.field}: {self.message}"
+        return f"第 {self.line} 行{sid} {HEADER_LABELS.get(self.field, self.field)}：{self.message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bot.domain import SuggestionResult
-from scripts_lib import CATEGORY_LABELS
+from bot.labels import CATEGORY_LABELS
 
 #: The compact note pushed to the adviser's own note target (``[wechaty] notify_contact_id``).
 ADVISER_NOTE_HEAD = "【思语】{who}：{text}"

@@ -23,6 +23,7 @@ from bot.cli.common import (
     styled,
 )
 from bot.errors import InputError
+from bot.labels import ATTRIBUTION_METHOD_LABELS
 
 if TYPE_CHECKING:
     from bot.services.campaigns import MemberRow, ReportRow
@@ -30,12 +31,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="活动：每位顾问的渠道码、归因、ROI 报表。")
 
-METHOD_LABELS = {
-    "greeting": "好友验证语",
-    "channel_param": "渠道参数",
-    "import": "导入",
-    "manual": "手动",
-}
+METHOD_LABELS = ATTRIBUTION_METHOD_LABELS
 
 
 def _money(value: float | None) -> str:

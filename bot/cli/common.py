@@ -33,6 +33,8 @@ from rich.text import Text
 from bot.errors import InputError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from bot.pipeline.runtime import Runtime
     from bot.services.access import Principal
     from bot.settings import Settings
@@ -121,6 +123,7 @@ def bar(progress: Progress, description: str) -> Callable[[int, int], None]:
 
 @contextmanager
 def database(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
+
     from bot.store import Database
 
     settings: Settings = ctx.obj.settings()
@@ -131,6 +134,13 @@ def database(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
         yield db, settings
     finally:
         db.dispose()
+
+
+def adviser_names(session: Session, principal: Principal) -> dict[str, str]:
+    """The advisers' names the principal may see, by id (to show names, not ids)."""
+    from bot.services import advisers
+
+    return {a.id: a.shown_name for a in advisers.list_advisers(session, principal)}
 
 
 def parse_now(value: str | None, timezone: str) -> datetime:

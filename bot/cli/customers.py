@@ -12,6 +12,7 @@ from rich.table import Table
 from bot.cli.common import (
     Actor,
     NowOpt,
+    adviser_names,
     database,
     err,
     local_time,
@@ -20,6 +21,14 @@ from bot.cli.common import (
     principal,
     runtime,
     styled,
+)
+from bot.labels import (
+    LIFECYCLE_LABELS,
+    RECORD_LABELS,
+    STAGE_LABELS,
+    counted,
+    industry_label,
+    label,
 )
 
 if TYPE_CHECKING:
@@ -38,11 +47,19 @@ def customers_list(
 
     with runtime(ctx) as rt, rt.db.session() as session:
         rows = customers.list_customers(session, principal(ctx), adviser_id=adviser)
+        names = adviser_names(session, principal(ctx))
     tz = rt.settings.timezone
     table = Table("id", "姓名", "顾问", "行业", "阶段", "最近消息")
     for c in rows:
         last = local_time(c.last_message_at, tz)
-        table.add_row(str(c.id), c.name, c.adviser_id or "-", c.industry or "-", c.stage, last)
+        table.add_row(
+            str(c.id),
+            c.name,
+            names.get(c.adviser_id or "", c.adviser_id or "-"),
+            industry_label(c.industry),
+            label(STAGE_LABELS, c.stage),
+            last,
+        )
     out.print(table)
 
 
@@ -116,9 +133,9 @@ def customers_merge(
         record = merges.merge(
             session, principal(ctx, actor), keep_id=keep, merge_id=merge, reason=reason
         )
-    moved = ", ".join(f"{k} {v}" for k, v in record.moved.items() if v)
-    out.print(f"merge {record.id}: {merge} → {keep} ({moved or 'nothing to move'})")
-    out.print(f"undo: siyu customers unmerge {record.id}")
+    moved = counted(record.moved, RECORD_LABELS)
+    out.print(f"合并 {record.id}：客户 {merge} → 客户 {keep}（{moved or '没有要移动的记录'}）")
+    out.print(f"撤销：siyu customers unmerge {record.id}")
 
 
 @app.command("unmerge")
@@ -132,7 +149,7 @@ def customers_unmerge(
 
     with database(ctx) as (db, _), db.session() as session:
         record = merges.undo(session, principal(ctx, actor), merge_id=merge_id)
-    out.print(f"merge {record.id} undone: {record.merged_id} split from {record.kept_id}")
+    out.print(f"已撤销合并 {record.id}：客户 {record.merged_id} 已从客户 {record.kept_id} 分出")
 
 
 @app.command("merges")
@@ -162,9 +179,9 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
     with database(ctx) as (db, _), db.session() as session:
         found = merges.suggestions(session, principal(ctx))
     if not found:
-        out.print("没有建议合并的客户 no merge suggestions")
+        out.print("没有建议合并的客户")
         return
-    table = Table("保留 keep", "并入 merge", "依据 evidence", "命令 command")
+    table = Table("保留", "并入", "依据", "命令")
     for s in found:
         table.add_row(
             f"{s.keep_id} {s.keep_name}",
@@ -187,7 +204,7 @@ def customers_lifecycle(ctx: typer.Context, now: NowOpt = None) -> None:
             now=parse_now(now, settings.timezone),
             silent_after_days=settings.followups.silent_after_days,
         )
-    out.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
+    out.print(" · ".join(f"{label(LIFECYCLE_LABELS, k)} {v}" for k, v in counts.items()))
 
 
 @app.command("export")
@@ -209,7 +226,7 @@ def customers_export(
         typer.echo(text)
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        out.print(f"customer {customer_id} exported to {output}")
+        out.print(f"客户 {customer_id} 的数据已导出到 {output}")
 
 
 @app.command("forget")
@@ -223,7 +240,7 @@ def customers_forget(
     from bot.services import privacy
 
     if not yes:
-        typer.confirm(f"erase customer {customer_id}'s personal data for good?", abort=True)
+        typer.confirm(f"永久删除客户 {customer_id} 的个人数据？", abort=True)
     with runtime(ctx) as rt:  # the examples learned from them leave the index too
         forgotten = privacy.forget_everywhere(
             rt,
@@ -231,8 +248,8 @@ def customers_forget(
             customer_id,
             full=rt.settings.privacy.erase_vacuum == "full",
         )
-    done = ", ".join(f"{k} {v}" for k, v in forgotten.counts.items() if v)
-    out.print(f"customer {customer_id} forgotten ({done or 'nothing else held'})")
+    done = counted(forgotten.counts, RECORD_LABELS)
+    out.print(f"客户 {customer_id} 的数据已删除（{done or '没有其他数据'}）")
     out.print(_purged_note(forgotten.purged))
 
 

@@ -13,6 +13,7 @@ from bot.cli.common import (
     parse_now,
     principal,
 )
+from bot.labels import EVENT_LABELS, label
 
 app = typer.Typer(help="转化事件：购买、成交、阶段变化。")
 
@@ -52,9 +53,10 @@ def events_add(
         )
     record = recorded.conversion
     if record is None:
-        out.print(f"订单 {order_id} 已存在，跳过 (order already recorded)")
+        out.print(f"订单 {order_id} 已存在，跳过")
     else:
-        out.print(f"事件 event {record.event_id}: {record.type} · 客户 {recorded.customer_id}")
+        what = label(EVENT_LABELS, record.type)
+        out.print(f"事件 {record.event_id}：{what} · 客户 {recorded.customer_id}")
 
 
 @app.command("import-orders")

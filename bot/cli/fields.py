@@ -11,10 +11,11 @@ from rich.table import Table
 
 from bot.cli.common import Actor, database, out, principal
 from bot.errors import InputError
+from bot.labels import TAG_STATUS_LABELS, industry_label
 
 app = typer.Typer(help="画像字段（预算、职业 …）：字段文件、字段值、审核。")
 
-STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
+STATUS_LABELS = TAG_STATUS_LABELS
 
 
 @app.command("import")
@@ -45,7 +46,7 @@ def fields_list(ctx: typer.Context) -> None:
             f.name,
             TYPE_LABELS.get(f.type, f.type),
             f.unit or "-",
-            f.industry,
+            industry_label(f.industry),
             "、".join(f.choices) or "-",
             "、".join(f.keywords) or "-",
             f.description,

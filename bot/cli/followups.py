@@ -69,7 +69,7 @@ def followups_list(
             adviser_id=adviser,
         )
     if not rows:
-        out.print("今天没有待办提醒 no reminders due")
+        out.print("今天没有待办提醒")
         return
     for r in rows:
         f = r.follow_up

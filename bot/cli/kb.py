@@ -17,6 +17,7 @@ from bot.cli.common import (
     runtime,
     styled,
 )
+from bot.labels import ANY_INDUSTRY_LABEL, DOCUMENT_KIND_LABELS, industry_label, label
 
 app = typer.Typer(help="知识库：导入文档、重建索引、检索。")
 
@@ -55,7 +56,7 @@ def kb_rebuild(ctx: typer.Context) -> None:
             knowledge_progress=bar(bars, "知识库"),
             scripts_progress=bar(bars, "话术"),
         )
-    out.print(f"knowledge: {k.added} chunks · scripts: {s.added}")
+    out.print(f"知识库：{k.added} 段 · 话术：{s.added} 条")
 
 
 @app.command("search")
@@ -89,7 +90,9 @@ def kb_list(ctx: typer.Context) -> None:
         table.add_column(name, overflow="fold")
     table.add_column("来自", overflow="fold")
     for d in docs:
-        table.add_row(str(d.id), d.source, d.kind, d.industry or "全部", str(d.chunks), d.origin)
+        kind = label(DOCUMENT_KIND_LABELS, d.kind)
+        industry = industry_label(d.industry) if d.industry else ANY_INDUSTRY_LABEL
+        table.add_row(str(d.id), d.source, kind, industry, str(d.chunks), d.origin)
     out.print(table)
 
 

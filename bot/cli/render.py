@@ -15,23 +15,22 @@ from rich.text import Text
 from bot.channels.notes import clip
 from bot.cli.common import local_time
 from bot.domain import SuggestionResult
+from bot.labels import (
+    ATTRIBUTION_METHOD_LABELS,
+    CATEGORY_LABELS,
+    EVENT_LABELS,
+    STAGE_LABELS,
+    SUGGESTION_MODE_LABELS,
+    TAG_STATUS_LABELS,
+    identity_label,
+    industry_label,
+    label,
+)
 from bot.services.customers import CustomerProfile, merged_notice
-from scripts_lib import CATEGORY_LABELS
 
 if TYPE_CHECKING:
     from bot.pipeline.runtime import Runtime
     from bot.services.access import Principal
-
-STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
-EVENT_LABELS = {
-    "contact_added": "添加好友",
-    "friend_request": "好友申请",
-    "stage_changed": "阶段变化",
-    "converted": "成交",
-    "purchase": "购买",
-    "attributed": "渠道归因",
-    "referral_set": "登记介绍人",
-}
 
 
 def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Panel:
@@ -45,7 +44,6 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
     scripts.add_column("#", width=2)
     scripts.add_column("话术", ratio=3)
     scripts.add_column("分类", width=8)
-    scripts.add_column("分", width=6, justify="right")
     for i, s in enumerate(result.scripts, start=1):
         body = Text(s.text)
         body.highlight_regex(r"【待填:[^】]*】", "bold red")
@@ -57,7 +55,6 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
                 *([Text(s.reason, style="dim green")] if s.reason else []),
             ),
             CATEGORY_LABELS.get(s.category, s.category),
-            f"{s.score:.3f}",
         )
     parts.append(scripts if result.scripts else Text("（没有匹配的话术）", style="dim"))
     if result.knowledge:
@@ -82,7 +79,7 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
                 *([Text(action.script_text)] if action.script_text else []),
             )
         )
-    footer = f"模式: {result.mode} · {result.latency_ms:.0f} ms"
+    footer = f"模式: {label(SUGGESTION_MODE_LABELS, result.mode)} · {result.latency_ms:.0f} ms"
     if result.note:
         footer += f" · {result.note}"
     parts.append(Text(footer, style="dim"))
@@ -96,7 +93,8 @@ def profile_panel(
     c = profile.customer
     head = Text.assemble(
         (c.name or "(未命名)", "bold"),
-        f"  #{c.id} · 行业 {c.industry or '-'} · 阶段 {c.stage} · 消息 {profile.message_count}",
+        f"  #{c.id} · 行业 {industry_label(c.industry)} · 阶段 {label(STAGE_LABELS, c.stage)}"
+        f" · 消息 {profile.message_count}",
     )
     notice = merged_notice(c)
     if notice is not None:
@@ -104,11 +102,14 @@ def profile_panel(
             f"\n{notice}（身份、消息和标签都在那里：siyu customers show {c.merged_into_id}）",
             style="bold yellow",
         )
-    ids = Text("身份: " + ", ".join(f"{i.kind}={i.value}" for i in profile.identities), style="dim")
+    ids = Text(
+        "身份: " + "，".join(f"{identity_label(i.kind)} {i.value}" for i in profile.identities),
+        style="dim",
+    )
     tags = Text("标签: ")
     for t in profile.tags:
         style = {"confirmed": "green", "rejected": "strike dim"}.get(t.status, "yellow")
-        tags.append(f"{t.tag.name}({STATUS_LABELS.get(t.status, t.status)}) ", style=style)
+        tags.append(f"{t.tag.name}({label(TAG_STATUS_LABELS, t.status)}) ", style=style)
     timeline = Table(box=None, show_header=False, expand=True)
     timeline.add_column("时间", width=11, style="dim")
     timeline.add_column("", width=4)
@@ -118,10 +119,6 @@ def profile_panel(
         text = EVENT_LABELS.get(e.text, e.text) if e.kind == "event" else e.text
         timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(text, 80))
     return Panel(Group(head, ids, tags, *extra, timeline), title="客户档案", title_align="left")
-
-
-METHOD_LABELS = {"greeting": "好友验证语", "channel_param": "渠道参数", "import": "导入"}
-METHOD_LABELS |= {"manual": "手动"}
 
 
 def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[RenderableType]:
@@ -138,7 +135,7 @@ def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[Re
         lines.append(Text("资料: " + "  ".join(f"{v.spec.name} {v.text}" for v in values)))
     if attribution is not None:
         c = attribution.code
-        how = METHOD_LABELS.get(attribution.method, attribution.method)
+        how = label(ATTRIBUTION_METHOD_LABELS, attribution.method)
         lines.append(
             Text(f"来源: 「{c.campaign}」· {c.channel} · {c.adviser_name}（{c.code}，{how}）")
         )

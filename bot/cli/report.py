@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from bot.cli.common import (
     NowOpt,
+    adviser_names,
     database,
     day_start,
     err,
@@ -22,6 +24,7 @@ from bot.cli.common import (
     styled,
 )
 from bot.errors import InputError
+from bot.labels import LIFECYCLE_LABELS, STAGE_LABELS, industry_label, label
 
 if TYPE_CHECKING:
     from bot.services.reports import FunnelCustomer
@@ -65,7 +68,8 @@ def report_funnel(
                 adviser_id=adviser,
                 timezone=settings.timezone,
             )
-            _print_funnel_customers(members, adviser, first, last)
+            name = adviser_names(session, principal(ctx)).get(adviser, adviser)
+            _print_funnel_customers(members, name, first, last)
             return
         rows = reports.funnel(
             session,
@@ -75,14 +79,17 @@ def report_funnel(
             by="adviser" if by == "adviser" else "channel",
             timezone=settings.timezone,
         )
+        if by == "adviser":  # names, not ids: in the table, the CSV and the chart
+            names = adviser_names(session, principal(ctx))
+            rows = [replace(r, group=names.get(r.group, r.group)) for r in rows]
     table = Table(
-        "顾问 adviser" if by == "adviser" else "渠道 channel",
-        "新增 new",
-        "互动 engaged",
-        "成交 converted",
-        "转化率 rate",
-        "收入 revenue",
-        title=f"漏斗 funnel {first} – {last}",
+        "顾问" if by == "adviser" else "渠道",
+        "新增",
+        "互动",
+        "成交",
+        "转化率",
+        "收入",
+        title=f"漏斗 {first} 至 {last}",
     )
     for r in rows:
         table.add_row(
@@ -96,11 +103,24 @@ def report_funnel(
     out.print(table)
     if csv_path:
         reports.write_funnel_csv(rows, csv_path)
-        err.print(f"CSV written to {csv_path}")
+        err.print(f"CSV 已写入 {csv_path}")
     if png_path:
         group = "顾问" if by == "adviser" else "渠道"
         reports.write_funnel_png(rows, png_path, title=f"按{group}的漏斗 {first} 至 {last}")
-        err.print(f"PNG written to {png_path}")
+        err.print(f"PNG 已写入 {png_path}")
+
+
+#: The column of ``report scripts --by``.
+SCRIPT_GROUP_LABELS = {"industry": "行业", "stage": "阶段", "adviser": "顾问"}
+
+
+def _segment(by: str, code: str, adviser_names: dict[str, str]) -> str:
+    """A group of ``report scripts --by`` by its name."""
+    if by == "industry":
+        return industry_label(code)
+    if by == "stage":
+        return label(STAGE_LABELS, code)
+    return adviser_names.get(code, code)
 
 
 def _print_funnel_customers(
@@ -108,13 +128,14 @@ def _print_funnel_customers(
 ) -> None:
     table = Table(
         "id",
-        "客户 customer",
-        "阶段 stage",
-        "收入 revenue",
-        title=f"漏斗 funnel {adviser} {first} – {last}: {len(members)} customers",
+        "客户",
+        "阶段",
+        "收入",
+        title=f"漏斗 {adviser} {first} 至 {last}：{len(members)} 位客户",
     )
     for m in members:
-        table.add_row(str(m.customer_id), m.name, m.stage, f"{m.revenue:,.2f}")
+        stage = label(LIFECYCLE_LABELS, m.stage)
+        table.add_row(str(m.customer_id), m.name, stage, f"{m.revenue:,.2f}")
     out.print(table)
 
 
@@ -150,9 +171,9 @@ def report_quadrants(
             ticket_threshold=min_ticket,
         )
     table = Table(
-        "象限 quadrant",
-        "客户 customers",
-        "收入 revenue",
+        "象限",
+        "客户",
+        "收入",
         title=f"高频 ≥ {report.frequency_threshold:g} 单 · 高客单 ≥ {report.ticket_threshold:,.2f}",
     )
     for q in report.quadrants:
@@ -188,18 +209,20 @@ def report_scripts(
         report = reports.script_effectiveness(
             db, principal(ctx), settings=settings, by=by, since=start
         )
+        with db.session() as session:
+            names = adviser_names(session, principal(ctx))
     rows = [r for r in report.rows if r.suggested >= min_suggested]
     table = Table(
-        "话术 script",
-        *(["分组 " + by] if by else []),
-        "展示 shown",
-        "采用 adopted",
-        "修改 edited",
-        "采用率 use rate",
-        "回复率 reply rate",
-        "转化率 conversion",
+        "话术",
+        *([SCRIPT_GROUP_LABELS.get(by, by)] if by else []),
+        "展示",
+        "采用",
+        "修改",
+        "采用率",
+        "回复率",
+        "转化率",
         "",
-        title="话术效果 script effectiveness (95% Wilson)",
+        title="话术效果（95% 置信区间）",
     )
     fr = reports.fmt_rate
     for s in rows:
@@ -208,7 +231,7 @@ def report_scripts(
         )
         table.add_row(
             styled("{}\n[dim]{}[/dim]", s.script_id, s.title),
-            *([s.segment] if by else []),
+            *([_segment(by, s.segment, names)] if by else []),
             str(s.suggested),
             str(s.adopted),
             str(s.edited),
@@ -226,16 +249,15 @@ def report_scripts(
             out.print(f"    ×{count} {text}", highlight=False)
     if report.never_adopted:
         ids = ", ".join(s.script_id for s in report.never_adopted)
-        out.print(styled("[bold]∅ 从未采用[/bold] never adopted: {}", ids))
+        out.print(styled("[bold]∅ 从未采用[/bold]：{}", ids))
     for g in report.variants:
         vt = Table(
-            "变体 variant",
-            "n",
-            "回复率 mean",
+            "变体",
+            "样本",
+            "回复率",
             "95% 区间",
-            "P(best)",
-            title=f"A/B {g.group}: "
-            + (f"胜出 winner {g.winner}" if g.winner else "尚无定论 no winner yet"),
+            "最优概率",
+            title=f"A/B {g.group}：" + (f"胜出 {g.winner}" if g.winner else "尚无定论"),
         )
         for a in g.arms:
             vt.add_row(
@@ -248,10 +270,10 @@ def report_scripts(
         out.print(vt)
     if csv_path:
         reports.write_scripts_csv(rows, csv_path)
-        err.print(f"CSV written to {csv_path}")
+        err.print(f"CSV 已写入 {csv_path}")
     if png_path:
         reports.write_scripts_png(rows, png_path, title="各话术的回复率")
-        err.print(f"PNG written to {png_path}")
+        err.print(f"PNG 已写入 {png_path}")
 
 
 @app.command("attribution")
@@ -270,13 +292,13 @@ def report_attribution(
         start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
         result = reports.attribution(db, principal(ctx), settings=settings, since=start)
     table = Table(
-        "话术 script",
-        "末次触点 last touch",
-        "位置加权 position",
-        "收入 last-touch",
-        "收入 position",
-        "参与 touched",
-        title=f"转化归因 attribution: {result.attributed}/{result.conversions} 转化有话术触点",
+        "话术",
+        "末次触点",
+        "位置加权",
+        "末次触点收入",
+        "位置加权收入",
+        "参与转化",
+        title=f"转化归因：{result.attributed}/{result.conversions} 次转化有话术触点",
     )
     for c in result.credits:
         table.add_row(

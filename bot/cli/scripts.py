@@ -20,6 +20,7 @@ from bot.cli.common import (
     styled,
 )
 from bot.errors import InputError
+from bot.labels import industry_label
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
 
 app = typer.Typer(help="话术库：导入、导出、列出、检查。")
@@ -84,7 +85,7 @@ def scripts_export(
             status=status,
             chinese=chinese_headers,
         )
-    out.print(f"{n} scripts written to {path}")
+    out.print(f"{n} 条话术已写入 {path}")
 
 
 @app.command("list")
@@ -102,7 +103,7 @@ def scripts_list(
             rt, principal(ctx), industry=industry, category=category, status=status
         )
     out.print(script_table(records))
-    out.print(f"{len(records)} scripts")
+    out.print(f"共 {len(records)} 条话术")
 
 
 def script_table(records: Sequence[ScriptRecord]) -> Table:
@@ -122,7 +123,7 @@ def script_table(records: Sequence[ScriptRecord]) -> Table:
             r.title,
             CATEGORY_LABELS.get(r.category, r.category),
             STAGE_LABELS.get(r.stage, r.stage),
-            r.industry,
+            industry_label(r.industry),
             STATUS_LABELS.get(r.status, r.status),
             str(r.version),
         )
@@ -139,9 +140,10 @@ def scripts_lint(
     issues = lint(read_scripts(path))
     for issue in issues:
         style = "red" if issue.severity == "error" else "yellow"
-        out.print(styled(f"[{style}]{{}}[/] {{}}", issue.severity, issue), highlight=False)
+        severity = "错误" if issue.severity == "error" else "警告"
+        out.print(styled(f"[{style}]{{}}[/] {{}}", severity, issue), highlight=False)
     errors = sum(1 for i in issues if i.severity == "error")
-    out.print(f"{errors} errors, {len(issues) - errors} warnings")
+    out.print(f"{errors} 个错误，{len(issues) - errors} 个警告")
     if errors:
         raise typer.Exit(1)
 
@@ -162,7 +164,7 @@ def scripts_status(
         raise InputError(f"状态只能是 {', '.join(STATUSES)} 之一")
     with runtime(ctx) as rt:
         scripts.set_status(rt, principal(ctx), script_id=script_id, status=status)
-    out.print(f"{script_id}: {status}")
+    out.print(f"{script_id}：{STATUS_LABELS.get(status, status)}")
 
 
 @app.command("examples")
@@ -215,12 +217,10 @@ def scripts_mine_edits(
         proposals = scripts.mine_drafts(
             db, principal(ctx), min_count=min_count, similarity=similarity, save=not dry_run
         )
-    table = Table(
-        "草稿 draft", "来源 source", "次数 n", "正文 body", title="话术草稿 proposed drafts"
-    )
+    table = Table("草稿", "来源", "次数", "正文", title="话术草稿")
     for p in proposals:
-        source = f"改写 {p.based_on}" if p.based_on else "未匹配 unmatched"
+        source = f"改写 {p.based_on}" if p.based_on else "未匹配话术"
         table.add_row(p.record.id, source, str(p.count), p.record.body)
     out.print(table)
     verb = "将新增" if dry_run else "已新增"
-    out.print(f"{verb} {len(proposals)} 条草稿 (status draft)；审核后才会被推荐")
+    out.print(f"{verb} {len(proposals)} 条草稿（状态：草稿）；审核后才会被推荐")

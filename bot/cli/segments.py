@@ -35,7 +35,7 @@ def segments_add(
         n = segments.save(
             session, principal(ctx, actor), name=name, filters=filters, description=description
         )
-    out.print(f"{name}: {n} customers")
+    out.print(f"{name}：{n} 位客户")
 
 
 @app.command("count")

@@ -84,7 +84,7 @@ def serve_command(
             channel = BackgroundChannel(runtime, on_event=show_account_event)
             channel.start()
         app = create_app(runtime, secret=secret)
-        out.print(f"思语 console on http://{h}:{p}/  (API docs: /docs)")
+        out.print(f"思语控制台：http://{h}:{p}/（API 文档：/docs）")
         uvicorn.run(
             app,
             host=h,
@@ -128,7 +128,7 @@ def _serve_workers(
         runtime.close()
     os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
     os.environ[WORKER_DEBUG_ENV] = "1" if debug else ""
-    out.print(f"思语 console on http://{host}:{port}/  ({count} 个工作进程; API docs: /docs)")
+    out.print(f"思语控制台：http://{host}:{port}/（{count} 个工作进程；API 文档：/docs）")
     uvicorn.run(
         f"{__name__}:worker_app",
         factory=True,

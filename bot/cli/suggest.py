@@ -86,13 +86,13 @@ def _suggest_batch(
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not JSON ({exc.msg})")
+            problems.append(f"第 {n} 行：不是 JSON（{exc.msg}）")
             continue
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            problems.append(f'line {n}: needs a "text" string')
+            problems.append(f'第 {n} 行：需要字符串 "text"')
             continue
         if not isinstance(item.get("industry") or "", str):
-            problems.append(f'line {n}: "industry" must be a string')
+            problems.append(f'第 {n} 行："industry" 必须是字符串')
             continue
         items.append(item)
     if problems:
@@ -121,7 +121,7 @@ def _suggest_batch(
         if output:
             sink.close()
     if output:
-        err.print(f"{len(items)} results written to {output}")
+        err.print(f"{len(items)} 条结果已写入 {output}")
 
 
 def chat(

@@ -12,6 +12,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from bot.cli.common import bar, err, out, principal, progress, runtime, styled
+from bot.labels import TAG_STATUS_LABELS, label
 
 app = typer.Typer(help="标签体系和建议标签的审核。")
 
@@ -29,7 +30,7 @@ def tags_import(
     for warning in stats.warnings:
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     out.print(
-        f"{stats.categories} categories · 新增 {stats.added} · 更新 {stats.updated}"
+        f"{stats.categories} 个分类 · 新增 {stats.added} · 更新 {stats.updated}"
         f" · 停用 {stats.deactivated}"
     )
 
@@ -77,7 +78,11 @@ def tags_list(
     table = Table("id", "客户", "标签", "状态", "依据")
     for r in rows:
         table.add_row(
-            str(r.id), r.customer_name, f"{r.tag.category}/{r.tag.name}", r.status, r.evidence
+            str(r.id),
+            r.customer_name,
+            f"{r.tag.category}/{r.tag.name}",
+            label(TAG_STATUS_LABELS, r.status),
+            r.evidence,
         )
     out.print(table)
 
@@ -141,7 +146,7 @@ def tags_review(
     with runtime(ctx) as rt:
         if confirm or reject:
             tags.review(rt, who, confirm=confirm or [], reject=reject or [])
-            out.print(f"confirmed {len(set(confirm or []))}, rejected {len(set(reject or []))}")
+            out.print(f"已确认 {len(set(confirm or []))} 个，已拒绝 {len(set(reject or []))} 个")
             return
         with rt.db.session() as session:
             pending = tags.customer_tags(session, who, status="suggested")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bot.cli.common import database, out, principal
 from bot.errors import InputError
+from bot.labels import ROLE_LABELS, label
 
 app = typer.Typer(help="控制台用户（顾问 / 运营 / 主管）和 API token。")
 
@@ -49,7 +50,8 @@ def users_add(
             adviser_id=adviser_id,
             team=team,
         )
-    out.print(f"user {user.username} ({user.role}) created", highlight=False)
+    role_name = label(ROLE_LABELS, user.role)
+    out.print(f"已创建用户 {user.username}（{role_name}）", highlight=False)
 
 
 @app.command("token")

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from bot.crm.charts import pyplot
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
+from bot.labels import TOTAL
 from bot.store import campaigns as repo
 from bot.store.campaigns import CampaignRecord, CodeRecord, MemberFacts
 from knowledge import files
@@ -45,7 +46,6 @@ from knowledge.text import normalize
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 #: Channels offered in forms (a campaign may name any other).
 CHANNELS = ("直播", "门店扫码", "信息流", "转介绍", "公众号", "社群", "线下活动", "其他")
-TOTAL = "合计"
 ReportBy = Literal["adviser", "channel"]
 
 

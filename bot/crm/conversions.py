@@ -69,17 +69,17 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
             errors.append(str(exc))
         amount = _amount(row.get("amount", ""))
         if amount is None:
-            errors.append(f"amount {row.get('amount', '')!r} is not a number of 0 or more")
+            errors.append(f"金额 {row.get('amount', '')!r} 不是大于等于 0 的数字")
         try:
             at = parse_datetime(row.get("time", ""), tz)
         except ValueError:
-            errors.append(f"time {row.get('time', '')!r} is not a date or date-time")
+            errors.append(f"时间 {row.get('time', '')!r} 不是日期或日期时间")
         order_id, product = row.get("order_id") or None, row.get("product", "")
         for column, value, limit in (("order_id", order_id, 100), ("product", product, 200)):
             if value and len(value) > limit:  # the database's column sizes
-                errors.append(f"{column} is longer than {limit} characters")
+                errors.append(f"{column} 超过 {limit} 个字符")
         if errors or customer is None or amount is None or at is None:
-            problems += [f"line {line}: {e}" for e in errors]
+            problems += [f"第 {line} 行：{e}" for e in errors]
             continue
         parsed.append((customer, amount, at, order_id, product))
     if problems:

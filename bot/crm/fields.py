@@ -190,7 +190,7 @@ class FieldsFile(RowModel):
 def load_fields(path: Path, *, columns: Sequence[str] = ()) -> list[FieldSpec]:
     """Read a profile fields file (read like every data file, ``knowledge.files``);
     ``columns``: the names the customer import reads, which no field may take."""
-    raw = load_yaml_file(path, what="profile fields")
+    raw = load_yaml_file(path, what="画像字段")
     return fields_from_data(raw, name=path.name, columns=columns)
 
 
@@ -207,7 +207,7 @@ def fields_from_data(
         if isinstance(fname, str) and fname:
             if fname in seen:
                 line = yaml_line(raw, ("fields", i)) or 0
-                problems.append(Problem(line, f"fields[{i + 1}]", f"name {fname!r} used twice"))
+                problems.append(Problem(line, f"fields[{i + 1}]", f"名称 {fname!r} 用了两次"))
             seen.setdefault(fname, i)
     model: FieldsFile | None = None
     try:

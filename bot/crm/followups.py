@@ -189,7 +189,7 @@ def load_rules(path: Path) -> list[Rule]:
     """Read a rules YAML file, read like every data file (``knowledge.files``: UTF-8,
     BOM optional, GB18030/GBK, UTF-16 / UTF-32 with a BOM); every problem is reported at
     once, with its line."""
-    data = load_yaml_file(path, what="follow-up rules")
+    data = load_yaml_file(path, what="跟进规则")
     return parse_rules(data, name=path.name)
 
 
@@ -204,13 +204,13 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
     for n, item in enumerate(items, start=1):
         rid = stripped_text(item.get("id")) if isinstance(item, dict) else None
         rid = rid if isinstance(rid, str) else ""
-        where = f"rule {n} ({rid or 'no id'})"
+        where = f"规则 {n}（{rid or '没有 id'}）"
 
         def line(loc: Location, n: int = n) -> int | None:
             return yaml_line(data, ("rules", n - 1, *loc))
 
         if rid and rid in seen:
-            problems.append(Problem(line(("id",)) or 0, where, "id used twice"))
+            problems.append(Problem(line(("id",)) or 0, where, "id 用了两次"))
         seen.add(rid)
         try:
             row = RuleRow.model_validate(item)

@@ -109,7 +109,7 @@ class NextAction:
 def load_rules(path: Path, fields: Mapping[str, FieldSpec] | None = None) -> list[Rule]:
     """Read a rules file; with ``fields`` (the declared profile fields), every filter is
     checked too."""
-    data = load_yaml_file(path, what="next-best-action rules")
+    data = load_yaml_file(path, what="下一步建议规则")
     return parse_rules(data, name=path.name, fields=fields)
 
 
@@ -124,13 +124,13 @@ def parse_rules(
     for n, item in enumerate(data["rules"], start=1):
         rid = stripped_text(item.get("id")) if isinstance(item, dict) else None
         rid = rid if isinstance(rid, str) else ""
-        where = f"rule {n} ({rid or 'no id'})"
+        where = f"规则 {n}（{rid or '没有 id'}）"
 
         def line(loc: tuple[str | int, ...], n: int = n) -> int | None:
             return yaml_line(data, ("rules", n - 1, *loc))
 
         if rid and rid in seen:
-            problems.append(Problem(line(("id",)) or 0, where, "id used twice"))
+            problems.append(Problem(line(("id",)) or 0, where, "id 用了两次"))
         seen.add(rid)
         try:
             row = RuleRow.model_validate(item)
@@ -138,7 +138,7 @@ def parse_rules(
             problems += problems_of(exc, line=line, where=where)
             continue
         if row.product is None and row.script is None:
-            problems.append(Problem(line(()) or 0, where, "needs a product or a script"))
+            problems.append(Problem(line(()) or 0, where, "需要 product（产品）或 script（话术）"))
             continue
         if fields is not None:
             try:

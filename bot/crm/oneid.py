@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from bot.crm.dates import parse_date, parse_datetime
 from bot.crm.fields import parse_value
 from bot.errors import InputError
+from bot.labels import identity_label
 from bot.store import fields as fields_repo
 from bot.store import identities as identities_repo
 from bot.store import merges as merges_repo
@@ -48,12 +49,12 @@ from scripts_lib import canonical_industry, stage_code
 #: Identity kinds an import file may carry, as columns. ``id:KIND`` columns add any other
 #: kind (e.g. ``id:memory_contact``). Channel contacts are ``<channel>_contact``.
 IDENTITY_COLUMNS: dict[str, str] = {
-    "wechaty_contact": "Wechaty contact id",
+    "wechaty_contact": "微信联系人 ID",
     "wecom_external_userid": "WeCom external_userid",
     "unionid": "WeChat unionid",
-    "phone": "mobile number",
-    "member_id": "membership number",
-    "crm_id": "CRM id",
+    "phone": "手机号",
+    "member_id": "会员号",
+    "crm_id": "CRM 编号",
 }
 #: Kinds that identify one person: two profiles sharing one are suggested for merging.
 STRONG_KINDS: tuple[str, ...] = ("phone", "unionid")
@@ -311,9 +312,7 @@ def read_customer_file(
             problems += problems_of(exc, line=line)
             failed = {error["loc"][0] for error in exc.errors() if error["loc"]}
         if "customer_id" not in given and not any(map(_is_identity, given)):
-            problems.append(
-                Problem(line, "", "needs a customer_id or at least one identity column value")
-            )
+            problems.append(Problem(line, "", "需要 customer_id 或至少一个身份列的值"))
         identities: list[tuple[str, str]] = []
         for column, raw in given.items():  # in the file's column order
             if not _is_identity(column) or column in failed:
@@ -321,7 +320,7 @@ def read_customer_file(
             kind = column.removeprefix("id:")
             value = normalize_identity(kind, raw)
             if (kind, value) in seen:
-                also = f"{kind} {value} also appears on line {seen[kind, value]}"
+                also = f"{kind} {value} 在第 {seen[kind, value]} 行也出现了"
                 problems.append(Problem(line, "", also))
                 failed.add(column)
                 continue
@@ -416,7 +415,7 @@ def merge_suggestions(
         names.update(owners)
         ids = sorted(owners)
         for other in ids[1:]:
-            pairs.setdefault((ids[0], other), []).append(f"{kind} {value}")
+            pairs.setdefault((ids[0], other), []).append(f"{identity_label(kind)} {value}")
     return [
         MergeSuggestion(
             keep_id=a,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot.crm.charts import blank_note, pyplot
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
+from bot.labels import TOTAL
 from bot.store import reports as repo
 from bot.store.reports import ActivityFacts
 from bot.vocab import LIFECYCLES, Lifecycle
@@ -106,7 +107,7 @@ def funnel(
         groups.setdefault(key, []).append(m)
     rows = [_row(name, ms) for name, ms in groups.items()]
     rows.sort(key=lambda r: (-r.new, r.group))
-    return [*rows, _row("合计 total", members)]
+    return [*rows, _row(TOTAL, members)]
 
 
 def _row(name: str, members: Sequence[repo.CohortMember]) -> FunnelRow:
@@ -153,7 +154,8 @@ def funnel_customers(
     ]
 
 
-FUNNEL_COLUMNS = ("group", "new", "engaged", "converted", "conversion_rate", "revenue")
+#: The header of the funnel CSV, for people (a spreadsheet), in Chinese.
+FUNNEL_COLUMNS = ("分组", "新增", "互动", "成交", "转化率", "收入")
 
 
 def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:
@@ -240,10 +242,10 @@ class QuadrantReport:
 
 
 QUADRANTS = (
-    "高频高客单 high freq / high ticket",
-    "低频高客单 low freq / high ticket",
-    "高频低客单 high freq / low ticket",
-    "低频低客单 low freq / low ticket",
+    "高频高客单",
+    "低频高客单",
+    "高频低客单",
+    "低频低客单",
 )
 
 

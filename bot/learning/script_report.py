@@ -16,26 +16,27 @@ from bot.settings import RankingSettings
 from bot.store import Database
 from knowledge import files
 
+#: The header of ``siyu report scripts --csv``, for people (a spreadsheet), in Chinese.
 CSV_COLUMNS = (
-    "script_id",
-    "segment",
-    "title",
-    "variant_group",
-    "suggested",
-    "adopted",
-    "edited",
-    "adoption_rate",
-    "reply_n",
-    "replied",
-    "reply_rate",
-    "reply_ci_low",
-    "reply_ci_high",
-    "converted",
-    "conversion_rate",
-    "conversion_ci_low",
-    "conversion_ci_high",
-    "often_edited",
-    "never_adopted",
+    "话术编号",
+    "分组",
+    "标题",
+    "变体组",
+    "展示",
+    "采用",
+    "修改",
+    "采用率",
+    "回复样本",
+    "已回复",
+    "回复率",
+    "回复率区间下限",
+    "回复率区间上限",
+    "转化",
+    "转化率",
+    "转化率区间下限",
+    "转化率区间上限",
+    "常被修改",
+    "从未采用",
 )
 
 
@@ -137,8 +138,8 @@ def write_csv(rows: Sequence[ScriptStats], path: Path) -> None:
                 num(s.conversion_rate),
                 num(s.conversion_ci[0]),
                 num(s.conversion_ci[1]),
-                int(s.often_edited),
-                int(s.never_adopted),
+                "是" if s.often_edited else "否",
+                "是" if s.never_adopted else "否",
             ]
             for s in rows
         ),

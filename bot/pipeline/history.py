@@ -229,11 +229,7 @@ def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 
 _PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^missing '(.+)'$"), r"缺少字段 \1"),
-    (re.compile(r"^unknown key '(.+)'$"), r"未知字段 \1"),
-    (re.compile(r"^(\w+) must be 'in' or 'out', not (.+)$"), r"\1 必须是 in 或 out，而不是 \2"),
-    (re.compile(r"^(\w+) is longer than (\d+) characters$"), r"\1 超过 \2 个字符"),
-    (re.compile(r"^(\w+) must be text$"), r"\1 应为文本"),
+    (re.compile(r"^(\w+) 只能是 'in' 或 'out'，不是 (.+)$"), r"\1 必须是 in 或 out，而不是 \2"),
 )
 
 

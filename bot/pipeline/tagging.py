@@ -106,7 +106,7 @@ def parse_taxonomy(path: Path) -> list[CategorySpec]:
     The file is read like every data file (``knowledge.files``: UTF-8, BOM optional,
     GB18030/GBK, UTF-16 / UTF-32 with a BOM).
     """
-    raw = load_yaml_file(path, what="taxonomy")
+    raw = load_yaml_file(path, what="标签体系")
     return taxonomy_from_data(raw, name=path.name)
 
 
@@ -163,7 +163,7 @@ def _duplicates(raw: dict[str, Any]) -> list[Problem]:
                 Problem(
                     yaml_line(raw, ("categories", ci)) or 0,
                     where,
-                    f"duplicate category {cname!r} for industry {industry!r}",
+                    f"行业 {industry!r} 里的分类 {cname!r} 重复",
                 )
             )
         seen_categories.add((cname, industry))
@@ -176,7 +176,7 @@ def _duplicates(raw: dict[str, Any]) -> list[Problem]:
                     Problem(
                         yaml_line(raw, ("categories", ci, "tags", ti)) or 0,
                         f"{where}.tags[{ti + 1}]",
-                        f"duplicate tag {tname!r} in {cname!r}",
+                        f"分类 {cname!r} 里的标签 {tname!r} 重复",
                     )
                 )
             seen_tags.add(tname)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot import labels
 from bot.crm import campaigns as crm_campaigns
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
@@ -37,7 +38,7 @@ ReportRow = crm_campaigns.ReportRow
 MemberRow = crm_campaigns.MemberRow
 CHANNELS = crm_campaigns.CHANNELS
 #: The label of total rows.
-TOTAL = crm_campaigns.TOTAL
+TOTAL = labels.TOTAL
 write_csv = crm_campaigns.write_csv
 write_png = crm_campaigns.write_png
 NO_ADVISER = "顾问不存在"

@@ -261,7 +261,7 @@ def add_file(
             try:
                 resolved.append(_resolve(session, principal, label))
             except EXPECTED_ERRORS as exc:
-                problems.append(f"line {line}: {_one_line(exc)}")
+                problems.append(f"第 {line} 行：{_one_line(exc)}")
         if problems:
             raise InputError(f"{path.name}：{len(problems)} 处问题，没有添加任何标签", problems)
         for i, item in enumerate(resolved):

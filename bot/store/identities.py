@@ -85,29 +85,28 @@ def import_customers(
         if row.customer_id is not None:
             customer = session.get(Customer, row.customer_id)
             if customer is None:
-                problems.append(f"line {row.line}: customer {row.customer_id} does not exist")
+                problems.append(f"第 {row.line} 行：客户 {row.customer_id} 不存在")
                 continue
             others = {k: v for k, v in owners.items() if k != row.customer_id}
             if others:
                 cid, what = next(iter(others.items()))
                 problems.append(
-                    f"line {row.line}: {what[0]} already belongs to customer {cid};"
-                    f" merge them first (siyu customers merge {row.customer_id} {cid})"
+                    f"第 {row.line} 行：{what[0]} 已属于客户 {cid}；"
+                    f"请先合并（siyu customers merge {row.customer_id} {cid}）"
                 )
                 continue
         elif len(owners) > 1:
             (a, wa), (b, wb) = list(owners.items())[:2]
             problems.append(
-                f"line {row.line}: {wa[0]} belongs to customer {a} but {wb[0]} to customer {b};"
-                f" merge them first (siyu customers merge {a} {b})"
+                f"第 {row.line} 行：{wa[0]} 属于客户 {a}，而 {wb[0]} 属于客户 {b}；"
+                f"请先合并（siyu customers merge {a} {b}）"
             )
             continue
         elif owners:
             customer = session.get_one(Customer, next(iter(owners)))
         if customer is not None and customer.merged_into_id is not None:
             problems.append(
-                f"line {row.line}: customer {customer.id} was merged into"
-                f" customer {customer.merged_into_id}"
+                f"第 {row.line} 行：客户 {customer.id} 已合并到客户 {customer.merged_into_id}"
             )
             continue
         adviser = row.fields.get("adviser_id")
@@ -140,10 +139,10 @@ def import_customers(
             )
             if tag_id is None:
                 problems.append(
-                    f"line {row.line}: unknown tag {name!r}"
+                    f"第 {row.line} 行：未知的标签 {name!r}"
                     if not candidates
-                    else f"line {row.line}: tag {name!r} exists in several industries"
-                    f" ({', '.join(sorted(candidates))}); set the customer's industry"
+                    else f"第 {row.line} 行：标签 {name!r} 在多个行业里都有"
+                    f"（{'、'.join(sorted(candidates))}）；请填写客户的行业"
                 )
                 continue
             existing = session.scalar(
@@ -220,7 +219,7 @@ def _import_growth(
         if row.campaign_code:
             code = campaigns_repo.find_code(session=session, code=row.campaign_code)
             if code is None:
-                out.problems.append(f"line {row.line}: unknown campaign_code {row.campaign_code}")
+                out.problems.append(f"第 {row.line} 行：未知的渠道码 {row.campaign_code}")
             elif session.get_one(Customer, customer_id).entry_code_id != code.id:
                 campaigns_repo.attribute(
                     session=session,
@@ -234,7 +233,7 @@ def _import_growth(
         if row.referred_by:
             referrer = _customer_by_ref(session, row.referred_by)
             if referrer is None:
-                out.problems.append(f"line {row.line}: referred_by {row.referred_by} not found")
+                out.problems.append(f"第 {row.line} 行：找不到介绍人 {row.referred_by}")
                 continue
             if session.get_one(Customer, customer_id).referred_by_id == referrer:
                 continue
@@ -248,7 +247,7 @@ def _import_growth(
                     actor=actor,
                 )
             except InputError as exc:
-                out.problems.append(f"line {row.line}: referred_by {row.referred_by}: {exc}")
+                out.problems.append(f"第 {row.line} 行：介绍人 {row.referred_by}：{exc}")
                 continue
             out.referrals += 1
     return out
