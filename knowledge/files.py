@@ -123,7 +123,7 @@ def decode_text(data: bytes, *, name: str) -> str:
     if text is None:
         assert error is not None
         line = _line_at(data[: error.start], encoding)
-        label = "UTF-8 or GB18030/GBK" if len(encodings) > 1 else encodings[0].upper()
+        label = "UTF-8 或 GB18030/GBK" if len(encodings) > 1 else encodings[0].upper()
         raise InputError(
             f"{name}：第 {line} 行无法按 {label} 解码；"
             "请把文件另存为 UTF-8（Excel 里选「CSV UTF-8」）"
@@ -134,7 +134,7 @@ def decode_text(data: bytes, *, name: str) -> str:
         raise InputError(f"{name}：第 {line} 行：含 NUL 字符；{_BINARY}")
     controls = len(_BINARY_CONTROL.findall(text))
     if controls > max(8, len(text) // 100):
-        raise InputError(f"{name}: {_BINARY}")
+        raise InputError(f"{name}：{_BINARY}")
     return _unix_line_ends(text)
 
 

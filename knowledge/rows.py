@@ -84,7 +84,7 @@ def problems_of(
         loc: Location = tuple(detail["loc"])
         found = line(loc) if callable(line) else line
         subject, parent = _split(loc)
-        place = ": ".join(p for p in (where, _path(parent)) if p)
+        place = "：".join(p for p in (where, _path(parent)) if p)
         problem = Problem(found or 0, place, _message(detail, subject))
         if problem not in problems:
             problems.append(problem)

@@ -197,7 +197,7 @@ def _format_size(size: int) -> str:
         return f"{size / (1024 * 1024):.1f} MB"
     if size >= 1024:
         return f"{size / 1024:.1f} KB"
-    return f"{size} bytes"
+    return f"{size} 字节"
 
 
 def _clean(value: str) -> str:

@@ -193,7 +193,8 @@ class LintIssue:
 
     def __str__(self) -> str:
         sid = f" [{self.script_id}]" if self.script_id else ""
-        return f"第 {self.line} 行{sid} {HEADER_LABELS.get(self.field, self.field)}：{self.message}"
+        field = "" if self.field == "row" else f" {HEADER_LABELS.get(self.field, self.field)}"
+        return f"第 {self.line} 行{sid}{field}：{self.message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,21 +45,21 @@ def test_every_encoding_decodes_to_the_same_text(data: bytes) -> None:
 
 
 def test_a_nul_is_a_binary_file_and_its_line_is_named() -> None:
-    with pytest.raises(InputError, match=r"^f\.txt: line 3: a NUL character; binary file"):
+    with pytest.raises(InputError, match=r"^f\.txt：第 3 行：含 NUL 字符；是二进制文件"):
         decode_text("a\r\nb\nc\x00".encode("utf-16"), name="f.txt")
 
 
 def test_control_characters_make_a_binary_file_only_in_numbers() -> None:
     few = "行" * 1000 + "\x01" * 9  # under 1 %
     assert decode_text(few.encode(), name="f.txt") == few
-    with pytest.raises(InputError, match=r"^f\.txt: binary file"):
+    with pytest.raises(InputError, match=r"^f\.txt：是二进制文件"):
         decode_text(("行" * 100 + "\x01" * 9).encode(), name="f.txt")
 
 
 def test_undecodable_bytes_name_their_line() -> None:
-    with pytest.raises(InputError, match=r"^f\.csv: cannot decode line 2 as UTF-8 or GB18030"):
+    with pytest.raises(InputError, match=r"^f\.csv：第 2 行无法按 UTF-8 或 GB18030"):
         decode_text(b"a,b\n\xff\xff,c\n", name="f.csv")
-    with pytest.raises(InputError, match=r"^f\.csv: cannot decode line 2 as UTF-16"):
+    with pytest.raises(InputError, match=r"^f\.csv：第 2 行无法按 UTF-16"):
         decode_text(codecs.BOM_UTF16_LE + "a\n".encode("utf-16-le") + b"\x00\xd8", name="f.csv")
 
 
@@ -234,10 +234,10 @@ def test_every_importer_calls_a_nul_binary_with_its_line(
     path.write_bytes(f"{first}\n\x00{rest}".encode(encoding))
     with pytest.raises(InputError) as info:
         read(path)
-    assert str(info.value).endswith(f"{file}: line 2: a NUL character; {_BINARY}")
+    assert str(info.value).endswith(f"{file}：第 2 行：含 NUL 字符；{_BINARY}")
 
 
-_BINARY = "binary file or unsupported encoding (not a text file)"
+_BINARY = "是二进制文件或不支持的编码（不是文本文件）"
 
 
 @pytest.mark.parametrize(("name", "read", "file", "content"), IMPORTERS, ids=IDS)
@@ -248,7 +248,7 @@ def test_every_importer_calls_a_control_character_soup_binary(
     path.write_bytes(content.encode() + bytes(range(1, 9)) * 4)
     with pytest.raises(InputError) as info:
         read(path)
-    assert str(info.value).endswith(f"{file}: {_BINARY}")
+    assert str(info.value).endswith(f"{file}：{_BINARY}")
 
 
 # --- row models: every problem, with its line ----------------------------------------------
@@ -277,17 +277,17 @@ def test_taxonomy_problems_all_at_once_with_lines(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError) as info:
         parse_taxonomy(path)
-    assert str(info.value).split("\n")[0] == "tags.yaml: 9 problems, nothing imported"
+    assert str(info.value).split("\n")[0] == "tags.yaml：9 处问题，没有导入任何内容"
     assert info.value.problems == [
-        "line 1: missing 'version'",
-        "line 6: categories[1].tags[1]: keywords[2] must be text",
-        "line 7: categories[1].tags[2]: duplicate tag '有孩子' in '家庭'",
-        "line 8: categories[1].tags[3]: missing 'name'",
-        "line 9: categories[2]: duplicate category '家庭' for industry 'insurance'",
-        "line 11: categories[2]: unknown key 'colour'",
-        "line 12: categories[2]: tags must be a non-empty list",
-        "line 13: categories[3]: missing 'name'",
-        "line 16: categories[3].tags[1]: unknown key 'keyword'",
+        "第 1 行：缺少字段 version",
+        "第 6 行：categories[1].tags[1]：keywords[2] 应为文本",
+        "第 7 行：categories[1].tags[2]：分类 '家庭' 里的标签 '有孩子' 重复",
+        "第 8 行：categories[1].tags[3]：缺少字段 name",
+        "第 9 行：categories[2]：行业 'insurance' 里的分类 '家庭' 重复",
+        "第 11 行：categories[2]：未知字段 colour",
+        "第 12 行：categories[2]：tags 不能是空列表",
+        "第 13 行：categories[3]：缺少字段 name",
+        "第 16 行：categories[3].tags[1]：未知字段 keyword",
     ]
 
 
@@ -309,16 +309,16 @@ def test_rule_problems_all_at_once_with_lines(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_rules(path)
     assert info.value.problems == [
-        "line 3: rule 1 (a): anchor must be one of birthday, added, last_message or event:TYPE",
-        "line 4: rule 2 (a): id used twice",
-        "line 6: rule 2 (a): a last_message rule needs offset_days >= 1",
-        "line 7: rule 2 (a): action must be 'remind' or 'mark_silent', not 'shout'",
-        "line 8: rule 2 (a): match: tags must be a value or a list of values",
-        "line 8: rule 2 (a): match: unknown key 'colour'",
-        "line 9: rule 3 (no id): expected a mapping",
-        "line 10: rule 4 (c): offset_days must be a whole number",
-        "line 10: rule 4 (c): event_payload must be a mapping",
-        "line 10: rule 4 (c): script must be text",
+        "第 3 行：规则 1（a）：anchor 只能是 birthday, added, last_message 之一，或 event:事件类型",
+        "第 4 行：规则 2（a）：id 用了两次",
+        "第 6 行：规则 2（a）：last_message（最后一条消息）规则需要 offset_days >= 1",
+        "第 7 行：规则 2（a）：action 只能是 'remind' 或 'mark_silent'，不是 'shout'",
+        "第 8 行：规则 2（a）：match：tags 应为一个值或一组值",
+        "第 8 行：规则 2（a）：match：未知字段 colour",
+        "第 9 行：规则 3（没有 id）：应为映射（键: 值）",
+        "第 10 行：规则 4（c）：offset_days 应为整数",
+        "第 10 行：规则 4（c）：event_payload 应为映射（键: 值）",
+        "第 10 行：规则 4（c）：script 应为文本",
     ]
 
 
@@ -338,17 +338,17 @@ def test_customer_row_problems_all_at_once_with_lines(suffix: str, tmp_path: Pat
         path.write_text("\n".join(",".join(row) for row in rows) + "\n", encoding="utf-8")
     with pytest.raises(InputError) as info:
         read_customer_file(path)
-    assert str(info.value).split("\n")[0] == f"c{suffix}: 9 bad line(s), nothing imported"
+    assert str(info.value).split("\n")[0] == f"c{suffix}：9 行有错，没有导入任何内容"
     assert info.value.problems == [
-        "line 3: customer_id 'x1' is not a number",
-        "line 3: name is longer than 100 characters",
-        "line 3: stage must be 'acquire', 'engage', 'convert' or 'retain', not 'buy'",
-        "line 3: birthday '1990-02-30' is not a date like 1990-02-28",
-        "line 3: added_at '昨天' is not a date or date-time",
-        "line 3: phone '123' is not a phone number",
-        "line 3: id:member is longer than 200 characters",
-        "line 4: needs a customer_id or at least one identity column value",
-        "line 5: phone 13800000001 also appears on line 2",
+        "第 3 行：customer_id 'x1' 不是数字",
+        "第 3 行：name 超过 100 个字符",
+        "第 3 行：stage 只能是 'acquire', 'engage', 'convert' 或 'retain'，不是 'buy'",
+        "第 3 行：生日 '1990-02-30' 不是日期（如 1990-02-28）",
+        "第 3 行：添加时间 '昨天' 不是日期或日期时间",
+        "第 3 行：手机号 '123' 不是手机号码",
+        "第 3 行：id:member 超过 200 个字符",
+        "第 4 行：需要 customer_id 或至少一个身份列的值",
+        "第 5 行：phone 13800000001 在第 2 行也出现了",
     ]
 
 

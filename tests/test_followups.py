@@ -207,11 +207,11 @@ def test_bad_rules_are_reported_together(tmp_path: Path) -> None:
         followups.load_rules(path)
     text = str(info.value)
     for needle in (
-        "line 3: rule 1 (a): anchor",
-        "line 4: rule 2 (a): id used twice",
+        "第 3 行：规则 1（a）：anchor",
+        "第 4 行：规则 2（a）：id 用了两次",
         "offset_days",
         "action",
-        "line 8: rule 2 (a): match: unknown key 'colour'",
+        "第 8 行：规则 2（a）：match: 未知字段 colour",
     ):
         assert needle in text
     with pytest.raises(InputError, match="not found"):

@@ -147,20 +147,23 @@ def test_qa_missing_columns_are_named(tmp_path: Path) -> None:
         load_document(write(tmp_path / "bad.csv", "标题,内容\na,b\n"))
     message = str(info.value)
     assert "question" in message and "answer" in message and "bad.csv" in message
-    with pytest.raises(InputError, match=r"missing column\(s\): answer"):
+    with pytest.raises(InputError, match=r"缺少列：answer"):
         load_document(write(tmp_path / "half.csv", "问题,备注\na,b\n"))
 
 
 def test_qa_rows_missing_an_answer_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_document(write(tmp_path / "rows.csv", "question,answer\nq1,\nq2,a2\n,a3\n"))
-    assert info.value.problems == ["line 2: answer is empty", "line 4: question is empty"]
+    assert info.value.problems == [
+        "第 2 行：答案为空",
+        "第 4 行：问题为空",
+    ]
 
 
 def test_binary_file_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "image.txt"
     path.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(InputError, match="binary"):
+    with pytest.raises(InputError, match="无法按 UTF-8"):
         load_document(path)
 
 
@@ -172,9 +175,9 @@ def test_broken_xlsx_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_unsupported_and_missing_files(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="unsupported"):
+    with pytest.raises(InputError, match="不支持"):
         load_document(write(tmp_path / "a.pdf", "x"))
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="无法读取"):
         load_document(tmp_path / "missing.md")
 
 
@@ -193,7 +196,7 @@ def test_iter_document_paths(tmp_path: Path) -> None:
         "sub/deeper/d.xlsx",
     ]
     assert iter_document_paths(tmp_path / "b.md") == [tmp_path / "b.md"]
-    with pytest.raises(InputError, match="unsupported"):
+    with pytest.raises(InputError, match="不支持"):
         iter_document_paths(tmp_path / "e.pdf")
-    with pytest.raises(InputError, match="no such"):
+    with pytest.raises(InputError, match="不存在"):
         iter_document_paths(tmp_path / "nope")

@@ -134,19 +134,19 @@ def test_merge_refusals_and_undo_order(db: Database) -> None:
         c, _ = customers.find_or_create_customer(
             session=s, identity_kind="phone", identity_value="13800138000"
         )
-    with db.session() as s, pytest.raises(InputError, match="itself"):
+    with db.session() as s, pytest.raises(InputError, match="合并到自己"):
         oneid.merge(session=s, keep=a, merge=a, actor="x")
     with db.session() as s:
         first = oneid.merge(session=s, keep=a, merge=b, actor="x")
         second = oneid.merge(session=s, keep=a, merge=c.id, actor="x")
-    with db.session() as s, pytest.raises(InputError, match="merged into"):
+    with db.session() as s, pytest.raises(InputError, match="已合并到"):
         oneid.merge(session=s, keep=b, merge=c.id, actor="x")
-    with db.session() as s, pytest.raises(InputError, match=f"merge {second.id}"):
+    with db.session() as s, pytest.raises(InputError, match=f"合并记录 {second.id}"):
         oneid.unmerge(session=s, merge_id=first.id, actor="x")
     with db.session() as s:
         oneid.unmerge(session=s, merge_id=second.id, actor="x")
         oneid.unmerge(session=s, merge_id=first.id, actor="x")
-    with db.session() as s, pytest.raises(InputError, match="already"):
+    with db.session() as s, pytest.raises(InputError, match="已经撤销"):
         oneid.unmerge(session=s, merge_id=first.id, actor="x")
 
 
@@ -178,8 +178,8 @@ def test_merge_suggestions_need_a_strong_identifier_not_a_name(db: Database) -> 
             ids.append(c.id)
         found = oneid.merge_suggestions(session=s)
     assert [(x.keep_id, x.merge_id, x.evidence) for x in found] == [
-        (ids[0], ids[1], ("phone 13800138000",)),
-        (ids[2], ids[3], ("unionid u-1",)),
+        (ids[0], ids[1], ("手机号 13800138000",)),
+        (ids[2], ids[3], ("UnionID u-1",)),
     ]
 
 
@@ -261,15 +261,15 @@ def test_import_reads_gbk_and_xlsx(db: Database, tmp_path: Path) -> None:
             HEADER + "a,123,,,,,,,,\nb,,,,,,not-a-date,,,\nc,13800000001,,,,,,,,\n"
             "d,13800000001,,,,,,,,\n",
             [
-                "line 2: phone '123' is not a phone number",
-                "line 3: birthday 'not-a-date'",
-                "line 3: needs a customer_id or at least one identity",
-                "line 5: phone 13800000001 also appears on line 4",
+                "第 2 行：手机号 '123' 不是手机号码",
+                "第 3 行：生日 'not-a-date'",
+                "第 3 行：需要 customer_id 或至少一个身份列",
+                "第 5 行：phone 13800000001 在第 4 行也出现了",
             ],
         ),
-        ("name,phone,colour\nx,13800000001,red\n", ["unknown column(s) colour"]),
-        ('name,phone\n"x,13800000001\n', ["not valid CSV"]),
-        ("", ["empty"]),
+        ("name,phone,colour\nx,13800000001,red\n", ["未知的列 colour"]),
+        ('name,phone\n"x,13800000001\n', ["不是有效的 CSV"]),
+        ("", ["文件是空的"]),
     ],
 )
 def test_bad_import_files_are_rejected_with_line_numbers(
@@ -294,7 +294,7 @@ def test_import_is_all_or_nothing_on_conflicts_with_the_database(
     with pytest.raises(InputError) as info, db.session() as s:
         oneid.import_customer_file(session=s, path=path, actor="op")
     message = str(info.value)
-    assert f"line 3: wechaty_contact wx-a belongs to customer {a}" in message
+    assert f"第 3 行：wechaty_contact wx-a 属于客户 {a}" in message
     assert f"siyu customers merge {a} {b}" in message
-    assert "line 4: unknown tag '不存在的标签'" in message
+    assert "第 4 行：未知的标签 '不存在的标签'" in message
     assert dump(db) == before

@@ -64,6 +64,7 @@ from scripts_lib import (
     write_scripts,
 )
 from scripts_lib.lint import MAX_FIELD_CHARS
+from scripts_lib.model import HEADER_LABELS, canonical_industry
 
 # --- strategies --------------------------------------------------------------------------
 
@@ -415,7 +416,7 @@ def test_control_characters_in_cells_are_kept_or_the_file_is_called_binary(
         path = write_encoded(folder / "t.csv", content, encoding)
         controls = len(_BINARY_CONTROL.findall(content))
         if controls > max(8, len(content) // 100):  # knowledge.files.decode_text's rule
-            with pytest.raises(InputError, match="binary file"):
+            with pytest.raises(InputError, match="是二进制文件"):
                 read_table(path)
         else:
             assert read_table(path) == expected_table(rows, xlsx=False)
@@ -445,7 +446,7 @@ def test_a_100k_character_cell_reads_back_whole(tmp_path: Path) -> None:
     scripts = tmp_path / "lib.csv"
     write_scripts([record], scripts)
     assert read_scripts(scripts)[0].record == record
-    with pytest.raises(InputError, match=r"lib\.csv: 1 problem, nothing imported"):
+    with pytest.raises(InputError, match=r"lib\.csv：1 处问题，没有导入任何内容"):
         load_scripts(scripts)  # a body is at most 500 characters
 
 
@@ -458,7 +459,8 @@ SCRIPT = st.builds(
     title=CELL,
     category=st.sampled_from(CATEGORIES),
     stage=st.sampled_from(STAGES),
-    industry=CELL,
+    # a synonym of "every industry" (全部, all …) is read back as general
+    industry=CELL.filter(lambda s: canonical_industry(s) == s),
     body=st.one_of(CELL, MULTILINE),
     tags=st.lists(_TAG, unique=True, max_size=3).map(tuple),
     status=st.sampled_from(STATUSES),
@@ -515,7 +517,7 @@ def test_a_nul_in_a_script_file_is_refused_with_its_line() -> None:
         path.write_bytes(
             b"id,title,category,stage,industry,tags,body\na,b,welcome,acquire,x,,y\x00\n"
         )
-        with pytest.raises(InputError, match=r"lib\.csv: line 2: a NUL character"):
+        with pytest.raises(InputError, match=r"lib\.csv：第 2 行：含 NUL 字符"):
             read_scripts(path)
 
 
@@ -533,7 +535,8 @@ def test_script_fields_longer_than_the_store_holds_are_errors(field: str, tmp_pa
     write_scripts([replace(good, **{field: "长" * (limit + 1)})], path)
     with pytest.raises(InputError) as info:
         load_scripts(path)
-    assert f"{field}: {field} is {limit + 1} characters; the limit is {limit}" in str(info.value)
+    named = HEADER_LABELS[field]
+    assert f"{named}：{named}有 {limit + 1} 个字符；上限是 {limit}" in str(info.value)
 
 
 @pytest.mark.parametrize("reader", [read_scripts, parse_taxonomy, load_rules])
@@ -564,7 +567,7 @@ def test_yaml_nested_past_our_limit_is_refused_by_us(
     # Past MAX_YAML_DEPTH but well inside what any YAML parser accepts: our own check.
     path = tmp_path / "deep.yaml"
     path.write_text(nest(MAX_YAML_DEPTH + 1), encoding="utf-8")
-    with pytest.raises(InputError, match=f"more than {MAX_YAML_DEPTH} levels"):
+    with pytest.raises(InputError, match=f"嵌套超过 {MAX_YAML_DEPTH} 层"):
         reader(path)
     path.write_text(nest(MAX_YAML_DEPTH - 2), encoding="utf-8")
     try:
@@ -742,9 +745,9 @@ def test_follow_up_rules_read_the_same_in_every_encoding(rules: list[Rule], enco
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
-        ("{id: a, anchor: added, offset_days: 99999999999}", "offset_days must be between"),
-        ("{id: a, anchor: added, match: {tags: [[x]]}}", "tags must be a value or a list"),
-        ("{id: a, anchor: added, match: {city: {a: b}}}", "city must be a value or a list"),
+        ("{id: a, anchor: added, offset_days: 99999999999}", "offset_days 需在"),
+        ("{id: a, anchor: added, match: {tags: [[x]]}}", "tags 应为一个值或一组值"),
+        ("{id: a, anchor: added, match: {city: {a: b}}}", "city 应为一个值或一组值"),
     ],
 )
 def test_rules_that_would_crash_a_run_are_refused(rule: str, problem: str, tmp_path: Path) -> None:
@@ -760,15 +763,15 @@ def test_rules_that_would_crash_a_run_are_refused(rule: str, problem: str, tmp_p
     ("content", "problem"),
     [
         (f"version: 1\ncategories:\n  - name: {'长' * 101}\n    tags: [{{name: a}}]\n",
-         "line 3: categories[1]: name is longer than 100 characters"),
+         "第 3 行：categories[1]：name 超过 100 个字符"),
         (f"version: 1\ncategories:\n  - {{name: a, industry: {'x' * 51}, tags: [{{name: a}}]}}\n",
-         "line 3: categories[1]: industry is longer than 50 characters"),
+         "第 3 行：categories[1]：industry 超过 50 个字符"),
         (f"version: 1\ncategories:\n  - name: a\n    tags: [{{name: {'长' * 101}}}]\n",
-         "line 4: categories[1].tags[1]: name is longer than 100 characters"),
+         "第 4 行：categories[1].tags[1]：name 超过 100 个字符"),
         (f"rules:\n  - {{id: {'长' * 101}, anchor: added}}\n",
-         "line 2: rule 1 (长长长"),
+         "第 2 行：规则 1（长长长"),
         (f"rules:\n  - {{id: {'长' * 101}, anchor: added}}\n",
-         "): id is longer than 100 characters"),
+         "）：id 超过 100 个字符"),
     ],
 )  # fmt: skip
 def test_names_longer_than_the_store_holds_are_refused(
@@ -794,12 +797,12 @@ def test_names_longer_than_the_store_holds_are_refused(
 _CUSTOMER_HEADER = ["name", "phone", "unionid", "city", "source", "birthday", "added_at"]
 #: A cell that makes a whole customer file fail: (column, value, problem).
 BAD_CUSTOMER_CELLS = {
-    "short phone": ("phone", "123", "phone '123' is not a phone number"),
-    "bad date": ("birthday", "1990-02-30", "birthday '1990-02-30' is not a date"),
-    "year 1": ("added_at", "0001-01-01", "added_at '0001-01-01' is not a date"),
-    "long name": ("name", "名" * 101, "name is longer than 100 characters"),
-    "long unionid": ("unionid", "u" * 201, "unionid is longer than 200 characters"),
-    "long source": ("source", "x" * 51, "source is longer than 50 characters"),
+    "short phone": ("phone", "123", "手机号 '123' 不是手机号码"),
+    "bad date": ("birthday", "1990-02-30", "生日 '1990-02-30' 不是日期"),
+    "year 1": ("added_at", "0001-01-01", "添加时间 '0001-01-01' 不是日期"),
+    "long name": ("name", "名" * 101, "name 超过 100 个字符"),
+    "long unionid": ("unionid", "u" * 201, "unionid 超过 200 个字符"),
+    "long source": ("source", "x" * 51, "source 超过 50 个字符"),
 }
 
 
@@ -859,7 +862,7 @@ def test_customer_files_read_and_import_the_same_in_every_encoding(
             with pytest.raises(InputError) as info:
                 _import_customers(db, path)
             check_error(info.value, path)
-            assert f"line {len(rows)}: {problem}" in str(info.value)
+            assert f"第 {len(rows)} 行：{problem}" in str(info.value)
             assert dump(db) == before
             return
         parsed = read_customer_file(path)
@@ -891,12 +894,12 @@ def test_customer_files_read_and_import_the_same_in_every_encoding(
     ("cells", "problem"),
     [
         # "²".isdigit() is true, but int("²") raised ValueError out of the importer.
-        ("²,,", "customer_id '²' is not a number"),
+        ("²,,", "customer_id '²' 不是数字"),
         # Larger than any id: SQLite raised OverflowError on the lookup.
-        ("99999999999999999999999,,", "customer_id '99999999999999999999999' is not a number"),
+        ("99999999999999999999999,,", "customer_id '99999999999999999999999' 不是数字"),
         # Local midnight of 0001-01-01 is before year 1 in UTC: OverflowError.
-        (",13800000009,0001-01-01", "added_at '0001-01-01' is not a date"),
-        (f",13800000009,,{'长' * 101}", "name is longer than 100 characters"),
+        (",13800000009,0001-01-01", "添加时间 '0001-01-01' 不是日期"),
+        (f",13800000009,,{'长' * 101}", "name 超过 100 个字符"),
     ],
 )
 def test_bad_customer_cells_are_line_errors(
@@ -907,14 +910,14 @@ def test_bad_customer_cells_are_line_errors(
     before = dump(db)
     with pytest.raises(InputError) as info:
         _import_customers(db, path)
-    assert f"line 2: {problem}" in str(info.value)
+    assert f"第 2 行：{problem}" in str(info.value)
     assert dump(db) == before
 
 
 def test_an_unknown_column_after_a_short_first_row_is_still_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("phone,colour\n13800000009\n13800000008,red\n", encoding="utf-8")
-    with pytest.raises(InputError, match="unknown column"):
+    with pytest.raises(InputError, match="未知的列"):
         read_customer_file(path)
 
 
@@ -966,7 +969,7 @@ def test_orders_import_all_or_nothing(
             with pytest.raises(InputError) as info:
                 _import_orders(db, path)
             check_error(info.value, path)
-            assert f"line {len(rows)}: amount {bad!r}" in str(info.value)
+            assert f"第 {len(rows)} 行：金额 {bad!r}" in str(info.value)
             assert dump(db) == before
             return
         stats = _import_orders(db, path)

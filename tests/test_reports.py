@@ -245,7 +245,7 @@ def test_cli_merge_unmerge_and_followups(
         encoding="utf-8",
     )
     code, _, err = siyu(capsys, data, "customers", "import", str(people))
-    assert code == 1 and "line 3: phone 13800000000 also appears on line 2" in err
+    assert code == 1 and "第 3 行：phone 13800000000 also appears on line 2" in err
     people.write_text(
         "name,id:wx,phone,birthday,adviser\nc1,c1,13800000000,1990-03-20,a1\n"
         "新客,n1,,,a1\nc2,c2,,,\n",

@@ -139,7 +139,7 @@ def test_excel_unicode_text_is_utf16_and_tab_separated(tmp_path: Path) -> None:
 def test_undecodable_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_bytes(HEADER.encode() + b"\r\nx,\xff\xff\xff,welcome\r\n")
-    with pytest.raises(InputError, match=r"cannot decode.*line 2"):
+    with pytest.raises(InputError, match=r"第 2 行无法按"):
         read_scripts(path)
 
 
@@ -178,7 +178,7 @@ def test_several_missing_columns_are_all_named(tmp_path: Path) -> None:
 
 
 def test_duplicate_header_column_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="'title' appears twice"):
+    with pytest.raises(InputError, match="'title' 出现了两次"):
         read_scripts(write(tmp_path / "s.csv", HEADER + ",Title\n"))
 
 
@@ -210,12 +210,12 @@ def test_blank_rows_are_skipped_and_lines_kept(tmp_path: Path) -> None:
 
 
 def test_empty_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"s\.csv contains no scripts"):
+    with pytest.raises(InputError, match=r"s\.csv 里没有话术"):
         read_scripts(write(tmp_path / "s.csv", ""))
 
 
 def test_header_only_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="contains no scripts"):
+    with pytest.raises(InputError, match="里没有话术"):
         read_scripts(write(tmp_path / "s.csv", HEADER + "\r\n\r\n", "utf-8-sig"))
 
 
@@ -242,8 +242,7 @@ def test_multiline_cell_line_numbers_reach_lint_messages(tmp_path: Path) -> None
     with pytest.raises(InputError) as info:
         load_scripts(write(tmp_path / "s.csv", text))
     assert info.value.problems == [
-        "line 4 [a2] category: unknown category 'nope'; allowed: "
-        + ", ".join(f"{c}/{CATEGORY_LABELS[c]}" for c in CATEGORIES)
+        "第 4 行 [a2] 分类：未知的分类 'nope'；可用：welcome/欢迎语、icebreaker/破冰、product_intro/产品介绍、objection/异议处理、pricing/报价、follow_up/跟进、closing/促单、care/关怀、after_sales/售后、referral/转介绍",
     ]
 
 
@@ -251,7 +250,7 @@ def test_unclosed_quote_is_reported_with_the_row_start(tmp_path: Path) -> None:
     text = (
         HEADER + '\na1,t,welcome,acquire,general,,您好\na2,t,welcome,acquire,general,,"没有结束\n'
     )
-    with pytest.raises(InputError, match="row starting on line 3 is not valid CSV"):
+    with pytest.raises(InputError, match="从第 3 行开始的一行不是有效的 CSV"):
         read_scripts(write(tmp_path / "s.csv", text))
 
 
@@ -259,19 +258,19 @@ def test_unquoted_comma_shows_up_as_a_problem(tmp_path: Path) -> None:
     text = HEADER + "\na1,t,welcome,acquire,general,,您好,欢迎光临\n"
     (item,) = read_scripts(write(tmp_path / "s.csv", text))
     assert item.record.body == "您好"
-    with pytest.raises(InputError, match=r"outside the named columns.*欢迎光临"):
+    with pytest.raises(InputError, match=r"在表头的列之外.*欢迎光临"):
         load_scripts(tmp_path / "s.csv")
 
 
 def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"unsupported file type '\.txt'"):
+    with pytest.raises(InputError, match=r"不支持的文件类型 '\.txt'"):
         read_scripts(write(tmp_path / "s.txt", CSV_TEXT))
     with pytest.raises(InputError, match=r"\.xlsx"):
         read_scripts(write(tmp_path / "s.xls", CSV_TEXT))
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="不存在"):
         read_scripts(tmp_path / "nope.csv")
 
 
@@ -322,7 +321,7 @@ def test_xlsx_numbers_and_empty_cells_become_strings(tmp_path: Path) -> None:
 
 
 def test_not_an_xlsx_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"not a readable \.xlsx"):
+    with pytest.raises(InputError, match=r"不是可读取的 \.xlsx"):
         read_scripts(write(tmp_path / "s.xlsx", CSV_TEXT))
 
 
@@ -378,7 +377,7 @@ def test_yaml_hand_written(tmp_path: Path) -> None:
 
 
 def test_yaml_not_a_list_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="expected a list of scripts"):
+    with pytest.raises(InputError, match="应为话术列表"):
         read_scripts(write(tmp_path / "s.yaml", "id: a\ntitle: b\n"))
 
 
@@ -386,11 +385,14 @@ def test_yaml_items_that_are_not_mappings_are_all_listed(tmp_path: Path) -> None
     text = "- id: a\n  body: 您好\n- just text\n- [1, 2]\n"
     with pytest.raises(InputError) as info:
         read_scripts(write(tmp_path / "s.yaml", text))
-    assert [p.split(":")[0] for p in info.value.problems] == ["line 3", "line 4"]
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "第 3 行：应为含 id, title, category, stage, industry, tags, body 这些键的映射，实际是文本 'just text'",
+        "第 4 行：应为含 id, title, category, stage, industry, tags, body 这些键的映射，实际是列表",
+    ]
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="line 3: invalid YAML"):
+    with pytest.raises(InputError, match="第 3 行：YAML 格式有误"):
         read_scripts(write(tmp_path / "s.yaml", "- id: a\n  title: b\n body: [\n"))
 
 
@@ -400,11 +402,13 @@ def test_yaml_wrong_value_type_is_a_problem(tmp_path: Path) -> None:
         "  industry: general\n  body: 您好\n"
     )
     (item,) = read_scripts(write(tmp_path / "s.yaml", text))
-    assert [str(i) for i in item.issues] == ["line 2 [a] title: expected text, found a list"]
+    assert [str(i) for i in item.issues] == [
+        "第 2 行 [a] 标题：应为文本，实际是列表",
+    ]
 
 
 def test_empty_yaml_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="contains no scripts"):
+    with pytest.raises(InputError, match="里没有话术"):
         read_scripts(write(tmp_path / "s.yaml", "# nothing yet\n"))
 
 
@@ -445,7 +449,7 @@ def test_file_over_the_limit_is_refused_before_parsing(
 
     monkeypatch.setattr(scripts_io, "table_rows", fail)
     monkeypatch.setattr(scripts_io, "decode_text", fail)
-    with pytest.raises(InputError, match=r"big\.csv is [\d.]+ KB; the limit is 1000 bytes"):
+    with pytest.raises(InputError, match=r"big\.csv 有 [\d.]+ KB；上限是 1000 字节"):
         read_scripts(path)
 
 
@@ -465,12 +469,12 @@ def test_one_bad_row_among_many_lists_every_problem_and_imports_nothing(tmp_path
     with pytest.raises(InputError) as info:
         load_scripts(path)
     error = info.value
-    assert str(error).startswith("s.csv: 3 problems, nothing imported")
+    assert str(error).startswith("s.csv：3 处问题，没有导入任何内容")
     assert len(error.problems) == 3
-    assert all(p.startswith("line 102 [s00007] ") for p in error.problems)
-    assert any("unknown category 'welcom'" in p for p in error.problems)
-    assert any("unknown variable {customer_nam}" in p for p in error.problems)
-    assert any("first used on line 9" in p for p in error.problems)
+    assert all(p.startswith("第 102 行 [s00007] ") for p in error.problems)
+    assert any("未知的分类 'welcom'" in p for p in error.problems)
+    assert any("未知的变量 {customer_nam}" in p for p in error.problems)
+    assert any("第 9 行已用过" in p for p in error.problems)
 
 
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
@@ -479,7 +483,9 @@ def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError) as info:
         load_scripts(write(tmp_path / "s.csv", text))
-    assert info.value.problems == ["line 4 [w001] id: duplicate id 'w001': first used on line 2"]
+    assert info.value.problems == [
+        "第 4 行 [w001] 编号：编号 'w001' 重复：第 2 行已用过",
+    ]
 
 
 def test_warnings_do_not_block(tmp_path: Path) -> None:
@@ -495,7 +501,7 @@ def test_unknown_industry_checked_only_when_known_industries_given(tmp_path: Pat
     with pytest.raises(InputError) as info:
         load_scripts(path, known_industries=["beauty"])
     assert info.value.problems == [
-        "line 4 [c001] industry: unknown industry 'education'; allowed: beauty, general"
+        "第 4 行 [c001] 行业：未知的行业 'education'；可用：beauty、general",
     ]
 
 
@@ -556,19 +562,19 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(files.os, "replace", broken_replace)
-    with pytest.raises(InputError, match=r"cannot write .*No space left"):
+    with pytest.raises(InputError, match=r"无法写入 .*No space left"):
         write_scripts([make_record(i) for i in range(50)], path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.csv"]
 
 
 def test_write_into_missing_directory_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot write"):
+    with pytest.raises(InputError, match="无法写入"):
         write_scripts(EXPECTED, tmp_path / "nope" / "lib.yaml")
 
 
 def test_write_unsupported_extension(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="unsupported file type"):
+    with pytest.raises(InputError, match="不支持的文件类型"):
         write_scripts(EXPECTED, tmp_path / "lib.json")
 
 
@@ -607,7 +613,7 @@ def test_write_then_read_round_trips(
     text = path.read_text(encoding="utf-8-sig")
     controls = len(re.findall(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]", text))
     if controls > max(8, len(text) // 100):  # knowledge.files.decode_text's rule
-        with pytest.raises(InputError, match="binary file"):  # like every importer
+        with pytest.raises(InputError, match="是二进制文件"):  # like every importer
             read_scripts(path)
     else:
         assert records(read_scripts(path)) == original

@@ -48,28 +48,28 @@ def test_a_clean_file_has_no_issues(tmp_path: Path) -> None:
 def test_unknown_category(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD, GOOD.replace("ok1", "b1").replace("welcome", "greeting"))
     assert errors(issues) == [
-        f"line 3 [b1] category: unknown category 'greeting'; allowed: {named(CATEGORY_LABELS)}"
+        "第 3 行 [b1] 分类：未知的分类 'greeting'；可用：welcome/欢迎语、icebreaker/破冰、product_intro/产品介绍、objection/异议处理、pricing/报价、follow_up/跟进、closing/促单、care/关怀、after_sales/售后、referral/转介绍",
     ]
 
 
 def test_unknown_stage(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD.replace("acquire", "nurture"))
     assert errors(issues) == [
-        f"line 2 [ok1] stage: unknown stage 'nurture'; allowed: {named(STAGE_LABELS)}"
+        "第 2 行 [ok1] 阶段：未知的阶段 'nurture'；可用：acquire/引流、engage/承接、convert/转化、retain/服务",
     ]
 
 
 def test_unknown_status(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD + "published")
     assert errors(issues) == [
-        f"line 2 [ok1] status: unknown status 'published'; allowed: {named(STATUS_LABELS)}"
+        "第 2 行 [ok1] 状态：未知的状态 'published'；可用：draft/草稿、approved/已审核、archived/已归档",
     ]
 
 
 def test_empty_category_and_stage_are_reported(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, "e1,标题,,,general,,您好,")
     assert [i.field for i in issues] == ["category", "stage"]
-    assert "category is empty; allowed:" in str(issues[0])
+    assert "分类为空；可用：" in str(issues[0])
 
 
 def test_unknown_industry_only_with_known_industries(tmp_path: Path) -> None:
@@ -77,37 +77,39 @@ def test_unknown_industry_only_with_known_industries(tmp_path: Path) -> None:
     assert lint_rows(tmp_path, row) == []
     issues = lint_rows(tmp_path, row, GOOD.replace("ok1", "ok2"), known_industries={"beauty"})
     assert errors(issues) == [
-        "line 2 [ok1] industry: unknown industry 'finance'; allowed: beauty, general"
+        "第 2 行 [ok1] 行业：未知的行业 'finance'；可用：beauty、general",
     ]
 
 
 def test_empty_industry_is_an_error(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD.replace("general", ""))
     assert errors(issues) == [
-        "line 2 [ok1] industry: industry is empty; use 'general' for every industry"
+        "第 2 行 [ok1] 行业：行业为空；适用于所有行业请写 'general'",
     ]
 
 
 def test_empty_id_title_and_body(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, ",,welcome,acquire,general,,,")
     assert errors(issues) == [
-        "line 2 id: id is empty",
-        "line 2 title: title is empty",
-        "line 2 body: body is empty",
+        "第 2 行 编号：编号为空",
+        "第 2 行 标题：标题为空",
+        "第 2 行 内容：内容为空",
     ]
 
 
 def test_empty_body_alone(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, "b1,标题,welcome,acquire,general,tag,  ,")
-    assert errors(issues) == ["line 2 [b1] body: body is empty"]
+    assert errors(issues) == [
+        "第 2 行 [b1] 内容：内容为空",
+    ]
     assert warnings_(issues) == []  # no "no Chinese" warning on top of it
 
 
 def test_duplicate_id_names_the_first_line(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD, GOOD.replace("ok1", "ok2"), GOOD, GOOD)
     assert errors(issues) == [
-        "line 4 [ok1] id: duplicate id 'ok1': first used on line 2",
-        "line 5 [ok1] id: duplicate id 'ok1': first used on line 2",
+        "第 4 行 [ok1] 编号：编号 'ok1' 重复：第 2 行已用过",
+        "第 5 行 [ok1] 编号：编号 'ok1' 重复：第 2 行已用过",
     ]
 
 
@@ -119,7 +121,7 @@ def test_body_too_long(tmp_path: Path) -> None:
     )
     issues = lint_rows(tmp_path, f"l1,长,care,retain,general,,{body},")
     assert errors(issues) == [
-        f"line 2 [l1] body: body is 501 characters; the limit is {MAX_BODY_CHARS}"
+        "第 2 行 [l1] 内容：内容有 501 个字符；上限是 500",
     ]
 
 
@@ -128,28 +130,29 @@ def test_unknown_variable_is_named_with_the_allowed_ones(tmp_path: Path) -> None
         tmp_path, "v1,变量,welcome,acquire,general,,您好{name}{name}{customer_name},"
     )
     allowed = ", ".join(f"{{{v}}}" for v in VARIABLES if v != "date")
-    assert errors(issues) == [f"line 2 [v1] body: unknown variable {{name}}; allowed: {allowed}"]
+    assert errors(issues) == [
+        "第 2 行 [v1] 内容：未知的变量 {name}；可用：{customer_name}, {adviser_name}, {product}, {company}, {city}, {today}, {deadline}",
+    ]
 
 
 def test_chinese_variable_name_gets_a_hint(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, "v1,变量,welcome,acquire,general,,您好{客户称呼},")
-    assert "unknown variable {客户称呼} (did you mean {customer_name}?)" in errors(issues)[0]
+    assert "未知的变量 {客户称呼}（是不是想写 {customer_name}？）" in errors(issues)[0]
 
 
 def test_full_width_braces_are_an_error(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, "v1,变量,welcome,acquire,general,,您好｛customer_name｝,")
     assert errors(issues) == [
-        "line 2 [v1] body: ｛customer_name｝ uses full-width braces;"
-        " write variables as {customer_name}"
+        "第 2 行 [v1] 内容：｛customer_name｝ 用了全角括号；变量请写成 {customer_name}",
     ]
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("您好{customer_name", "'{' without a closing '}' at character 3"),
-        ("您好{}", "empty variable '{}' at character 3"),
-        ("您好}", "'}' without an opening '{' at character 3"),
+        ("您好{customer_name", "第 3 个字符处的「{」没有对应的「}」"),
+        ("您好{}", "第 3 个字符处有空变量 '{}'"),
+        ("您好}", "第 3 个字符处的「}」没有对应的「{」"),
     ],
 )
 def test_malformed_braces(tmp_path: Path, body: str, expected: str) -> None:
@@ -167,8 +170,8 @@ def test_warnings_no_chinese_and_long_title(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, f"w1,{title},welcome,acquire,general,,Hello {{customer_name}},")
     assert errors(issues) == []
     assert warnings_(issues) == [
-        "line 2 [w1] body: body contains no Chinese text",
-        "line 2 [w1] title: title is 41 characters; keep it within 40",
+        "第 2 行 [w1] 内容：内容里没有中文",
+        "第 2 行 [w1] 标题：标题有 41 个字符；请控制在 40 个以内",
     ]
 
 
@@ -198,7 +201,7 @@ def test_load_scripts_raises_with_every_error(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError) as info:
         load_scripts(path)
-    assert str(info.value).splitlines()[0] == "lib.csv: 4 problems, nothing imported"
+    assert str(info.value).splitlines()[0] == "lib.csv：4 处问题，没有导入任何内容"
     assert len(info.value.problems) == 4
 
 
@@ -213,4 +216,8 @@ def test_yaml_nul_escapes_are_line_errors(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     issues = [i for i in lint(read_scripts(path)) if i.severity == "error"]
-    assert [(i.line, i.field) for i in issues] == [(1, "title"), (2, "body"), (2, "tags")]
+    assert [(i.line, i.field) for i in issues] == [
+        (1, "title"),
+        (2, "body"),
+        (2, "tags"),
+    ]

@@ -114,7 +114,7 @@ def run(argv: list[str] | None = None) -> int:
         code = app(args=args, standalone_mode=False, prog_name="siyu")
     except EXPECTED_ERRORS as exc:
         ref = getattr(exc, "ref", None)
-        detail = f"{exc}: {ref}" if ref is not None else str(exc)
+        detail = f"{exc}：{ref}" if ref is not None else str(exc)
         err.print(styled("[bold red]错误：[/]{}", detail), highlight=False, soft_wrap=True)
         if "--debug" in args:
             raise

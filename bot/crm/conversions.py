@@ -83,7 +83,7 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
             continue
         parsed.append((customer, amount, at, order_id, product))
     if problems:
-        raise InputError(f"{path.name}: " + "; ".join(problems[:10]))
+        raise InputError(f"{path.name}：" + "；".join(problems[:10]))
     added = skipped = 0
     for customer, amount, at, order_id, product in parsed:
         record = conv_repo.add_conversion(

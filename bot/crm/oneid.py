@@ -282,7 +282,7 @@ def read_customer_file(
         everything = [*OTHER_COLUMNS, *PROFILE_COLUMNS, *GROWTH_COLUMNS, *IDENTITY_COLUMNS]
         raise InputError(
             f"{path.name}：未知的列 {', '.join(unknown)}；可用的列："
-            f" {', '.join([*everything, *declared])}、id:类型"
+            f"{', '.join([*everything, *declared])}、id:类型"
         )
     bad_kinds = sorted(
         c for c in columns if c.startswith("id:") and not 0 < len(c) - 3 <= _MAX_CHARS["kind"]
