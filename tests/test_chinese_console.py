@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from english import english_leaks, visible_text
-from web_helpers import PASSWORD, add_users, customer_message, web_app
 from fastapi.testclient import TestClient
+from web_helpers import add_users, customer_message, web_app
 
 from bot.pipeline.runtime import Runtime
 

@@ -277,10 +277,30 @@ def _literal_parts(node: ast.expr) -> Iterator[str]:
 #: Keys of the documented files (YAML, settings) and words of shell commands that a
 #: message quotes as they are written.
 FORMAT_KEYS = frozenset(
-    """
-    categories fields rules choices anchor event value accounts spent model endpoint key
-    true install LISTEN NOTIFY NUL telnetlib bot users team last_message
-    """.split()
+    [
+        "categories",
+        "fields",
+        "rules",
+        "choices",
+        "anchor",
+        "event",
+        "value",
+        "accounts",
+        "spent",
+        "model",
+        "endpoint",
+        "key",
+        "true",
+        "install",
+        "LISTEN",
+        "NOTIFY",
+        "NUL",
+        "telnetlib",
+        "bot",
+        "users",
+        "team",
+        "last_message",
+    ]
 )
 
 #: Programming errors: an invariant of the code broken, never caused by what a user did

@@ -84,7 +84,7 @@ def test_bad_batch_file_is_rejected_whole(
     dst = tmp_path / "out.jsonl"
     code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))
     assert code == 1
-    assert "line 2" in err and "line 3" in err and "Traceback" not in err
+    assert "第 2 行" in err and "第 3 行" in err and "Traceback" not in err
     assert not dst.exists()
 
 
@@ -112,9 +112,9 @@ def test_import_with_one_bad_row_writes_nothing(
     bad.write_text("\n".join(lines) + "\n", encoding="gb18030")
     code, _, err = siyu(capsys, data, "scripts", "import", str(bad))
     assert code == 1
-    assert "not_a_category" in err and "unknown_var" in err and "line 12" in err
+    assert "not_a_category" in err and "unknown_var" in err and "第 12 行" in err
     code, out, _ = siyu(capsys, data, "scripts", "list")
-    assert code == 0 and "0 scripts" in out
+    assert code == 0 and "共 0 条话术" in out
 
 
 def test_export_then_import_round_trips(
@@ -133,7 +133,7 @@ def test_lint_reports_and_fails_on_errors(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     good = siyu(capsys, tmp_path, "scripts", "lint", str(LIBRARY / "scripts.csv"))
-    assert good[0] == 0 and "0 errors" in good[1]
+    assert good[0] == 0 and "0 个错误" in good[1]
     bad = tmp_path / "dup.csv"
     text = (LIBRARY / "scripts.csv").read_text(encoding="utf-8")
     bad.write_text(text + text.splitlines()[1] + "\n", encoding="utf-8")
@@ -169,7 +169,7 @@ def test_rebuild_after_the_vector_directory_is_deleted(
     code, out, _ = siyu(capsys, data, "kb", "search", "等待期多久", "-k", "1")
     assert code == 0 and "90天" in out, "the index is rebuilt from SQL at start"
     code, out, _ = siyu(capsys, data, "kb", "rebuild")
-    assert code == 0 and "knowledge: 5 chunks" in out
+    assert code == 0 and "知识库：5 段" in out
 
 
 def test_tags_review_by_id(
@@ -187,7 +187,7 @@ def test_tags_review_by_id(
     assert code == 0
     confirmed = siyu(capsys, data, "tags", "list", "--status", "confirmed")[1]
     rejected = siyu(capsys, data, "tags", "list", "--status", "rejected")[1]
-    assert confirmed.count("confirmed") == 1 and rejected.count("rejected") == 1
+    assert confirmed.count("已确认") == 1 and rejected.count("已拒绝") == 1
     code, out, _ = siyu(capsys, data, "customers", "show", "1")
     assert code == 0 and "已确认" in out and "我女儿想买医疗险" in out
     assert siyu(capsys, data, "customers", "show", "99")[0] == 1
@@ -236,14 +236,12 @@ def test_secrets_are_never_printed_or_logged(
     monkeypatch.setenv("SIYU_DATABASE_URL", f"postgresql://siyu:{db_password}@127.0.0.1:1/siyu")
     code, out, err = siyu(capsys, tmp_path / "data", "suggest", "--text", "多少钱")
     assert code == 1
-    assert "cannot connect to the database postgresql://siyu:***@127.0.0.1:1/siyu" in err.replace(
-        "\n", ""
-    )
+    assert "无法连接数据库 postgresql://siyu:***@127.0.0.1:1/siyu" in err.replace("\n", "")
     monkeypatch.setenv(
         "SIYU_DATABASE_URL", f"postgresql://siyu@127.0.0.1:1/siyu?password={db_password}"
     )
     code, query_out, query_err = siyu(capsys, tmp_path / "data", "suggest", "--text", "多少钱")
-    assert code == 1 and "cannot connect to the database" in query_err
+    assert code == 1 and "无法连接数据库" in query_err
     out, err = out + query_out, err + query_err
     monkeypatch.delenv("SIYU_DATABASE_URL")
     config = tmp_path / "bot.toml"

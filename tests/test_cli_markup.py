@@ -166,4 +166,4 @@ def test_file_names_and_lint_messages_are_printed_as_typed(
     )
     code, printed = siyu(capsys, tmp_path / "data", "scripts", "lint", str(bad))
     assert code == 1 and "Traceback" not in printed
-    assert "unknown category '[/]nope'" in printed
+    assert "未知的分类 '[/]nope'" in printed

@@ -87,7 +87,7 @@ def test_review_takes_many_ids_in_one_call(capsys: pytest.CaptureFixture[str], d
     args = ["--confirm", *map(str, ids[:2]), "--reject", *map(str, ids[2:4])]
     code, out, err = siyu(capsys, data, "tags", "review", *args)
     assert code == 0, err
-    assert "confirmed 2, rejected 2" in out
+    assert "已确认 2 个，已拒绝 2 个" in out
     assert sorted(int(str(r["id"])) for r in listed(capsys, data, "confirmed")) == ids[:2]
     assert sorted(int(str(r["id"])) for r in listed(capsys, data, "rejected")) == ids[2:4]
     # the repeatable form, and --confirm=ID followed by more ids
@@ -141,8 +141,8 @@ def test_add_from_a_file_is_all_or_nothing(
         encoding="utf-8",
     )
     code, _, err = siyu(capsys, data, "tags", "add", "--file", str(bad))
-    assert code == 1 and "nothing added" in err
-    assert "line 3" in err and "line 4" in err and "line 5" in err and "line 2" not in err
+    assert code == 1 and "没有添加任何标签" in err
+    assert "第 3 行" in err and "第 4 行" in err and "第 5 行" in err and "第 2 行" not in err
     assert listed(capsys, data, "confirmed") == []
     good = tmp_path / "labels.csv"
     good.write_text(

@@ -107,7 +107,7 @@ def test_units_run_real_siyu_commands_with_real_options(unit: Path) -> None:
         return
     result = CliRunner().invoke(app, [*args, "--help"])
     assert result.exit_code == 0, f"{unit.name}: siyu {' '.join(args)}\n{result.output}"
-    assert "Usage:" in result.output
+    assert "用法：" in result.output
     bad = CliRunner().invoke(app, [*args, "--no-such-option", "--help"])
     assert bad.exit_code == 2, "the check can fail"
 

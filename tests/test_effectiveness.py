@@ -146,10 +146,10 @@ def test_pipeline_stats_reason_and_report(
         ]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "话术效果" in out and "never adopted" in out
+    assert code == 0 and "话术效果" in out and "从未采用" in out
     with csv_path.open(encoding="utf-8-sig") as fh:
-        rows = {r["script_id"]: r for r in csv.DictReader(fh)}
-    assert rows[used]["replied"] == "3" and float(rows[used]["reply_ci_low"]) > 0.3
+        rows = {r["话术编号"]: r for r in csv.DictReader(fh)}  # a report: Chinese headers
+    assert rows[used]["已回复"] == "3" and float(rows[used]["回复率区间下限"]) > 0.3
     assert png_path.read_bytes()[:4] == b"\x89PNG"
     assert (
         run(["--data-dir", str(rt.settings.data_dir), "report", "scripts", "--by", "adviser"]) == 0

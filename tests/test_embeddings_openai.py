@@ -54,7 +54,7 @@ def test_no_key_sends_no_authorization(
 
 
 def test_endpoint_failures_are_retrieval_errors(openai_stub: OpenAIStub) -> None:
-    with pytest.raises(RetrievalError, match="embedding endpoint"):
+    with pytest.raises(RetrievalError, match="向量服务"):
         build_embedder(_settings(f"http://127.0.0.1:{free_port()}/v1", timeout_s=2))
     embedder = build_embedder(_settings(openai_stub.base_url))
     try:
@@ -70,10 +70,10 @@ def test_endpoint_failures_are_retrieval_errors(openai_stub: OpenAIStub) -> None
 def test_settings_need_an_endpoint_and_refuse_placeholder_keys(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with pytest.raises(ValidationError, match="base_url and model"):
+    with pytest.raises(ValidationError, match="需要 base_url 和 model"):
         EmbeddingSettings(backend="openai", model="bge-m3")
     monkeypatch.setenv("SIYU_EMBEDDING_API_KEY", "changeme")
-    with pytest.raises(ConfigError, match="placeholder"):
+    with pytest.raises(ConfigError, match="占位符"):
         build_embedder(_settings("http://127.0.0.1:9/v1"))
 
 

@@ -101,7 +101,7 @@ def test_forget_erases_the_person_and_keeps_aggregates(
 
 def test_unknown_customer_is_an_input_error(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(load=False)
-    with rt.db.session() as s, pytest.raises(InputError, match="no customer 99"):
+    with rt.db.session() as s, pytest.raises(InputError, match="客户 99 不存在"):
         erasure.erase_customer(session=s, customer_id=99, actor="dpo")
 
 
@@ -120,7 +120,7 @@ def test_cli_export_and_forget(
     assert run([*base, "export", str(cid), "--out", str(out_file), "--actor", "dpo"]) == 0
     assert json.loads(out_file.read_text(encoding="utf-8"))["customer"]["id"] == cid
     assert run([*base, "forget", str(cid), "--yes", "--actor", "dpo"]) == 0
-    assert "forgotten" in capsys.readouterr().out
+    assert "的数据已删除" in capsys.readouterr().out
     assert run([*base, "export", str(cid)]) == 0
     assert json.loads(capsys.readouterr().out)["customer"]["name"] == ""
     assert run([*base, "forget", "12345", "--yes"]) == 1

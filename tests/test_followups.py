@@ -211,10 +211,10 @@ def test_bad_rules_are_reported_together(tmp_path: Path) -> None:
         "第 4 行：规则 2（a）：id 用了两次",
         "offset_days",
         "action",
-        "第 8 行：规则 2（a）：match: 未知字段 colour",
+        "第 8 行：规则 2（a）：match：未知字段 colour",
     ):
         assert needle in text
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="找不到"):
         followups.load_rules(tmp_path / "absent.yaml")
 
 

@@ -326,9 +326,9 @@ def test_search_before_sync_and_on_empty_index(
 ) -> None:
     index = make_index(store, embedder)
     assert not index.loaded
-    with pytest.raises(RetrievalError, match="sync"):
+    with pytest.raises(RetrievalError, match="请先同步"):
         index.search("x", k=3)
-    with pytest.raises(RetrievalError, match="sync"):
+    with pytest.raises(RetrievalError, match="请先同步"):
         index.similarities("x")
     assert index.sync([]).added == 0
     assert index.search("等待期", k=3) == []
@@ -504,7 +504,7 @@ def test_collection_names_and_vector_round_trip(store: VectorStore) -> None:
     assert collection.count() == 3
     collection.clear()
     assert collection.count() == 0 and collection.query(vectors[0], 3) == []
-    with pytest.raises(ValueError, match="collection name"):
+    with pytest.raises(ValueError, match="集合名"):
         store.collection("")
 
 

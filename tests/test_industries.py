@@ -121,4 +121,4 @@ def test_a_script_file_with_a_new_industry_is_warned_about(
     )
     code, out, err = siyu(capsys, data, "scripts", "import", str(typo), "--dry-run")
     assert code == 0 and "将新增 1" in out
-    assert "「insurence」" in err and "line 2" in err
+    assert "「insurence」" in err and "第 2 行" in err

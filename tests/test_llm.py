@@ -148,7 +148,7 @@ def test_a_late_answer_raises_within_the_deadline(
     openai_stub: OpenAIStub, client: OpenAIChatClient, behaviour: str
 ) -> None:
     openai_stub.behaviour = behaviour
-    with pytest.raises(LLMError, match=f"no answer within {TIMEOUT_S:g} s"):
+    with pytest.raises(LLMError, match=f"{TIMEOUT_S:g} 秒内没有回答"):
         client.draft_reply(REQUEST)
     # The stub holds its answer far longer than the deadline: had the client waited for
     # it, the draft would have succeeded.
@@ -159,8 +159,8 @@ def test_a_late_answer_raises_within_the_deadline(
     ("behaviour", "reason"),
     [
         ("error500", "HTTP 500: stub failure"),
-        ("garbage", "not valid JSON"),
-        ("empty", "no choices"),
+        ("garbage", "不是有效的 JSON"),
+        ("empty", "没有候选结果"),
     ],
 )
 def test_bad_answers_raise_llm_error(
@@ -181,7 +181,7 @@ def test_vendor_errors_are_chained(openai_stub: OpenAIStub, client: OpenAIChatCl
 
 def test_connection_refused_raises_llm_error(make_client: ClientFactory) -> None:
     client = make_client(f"http://127.0.0.1:{free_port()}/v1")
-    with pytest.raises(LLMError, match="cannot connect"):
+    with pytest.raises(LLMError, match="无法连接"):
         client.draft_reply(REQUEST)
 
 
@@ -261,7 +261,7 @@ def test_base_class_wraps_unexpected_errors() -> None:
     def broken() -> str:
         raise KeyError("choices")
 
-    with pytest.raises(LLMError, match="unexpected KeyError") as caught:
+    with pytest.raises(LLMError, match="意外的 KeyError") as caught:
         FakeLLM(broken).draft_reply(REQUEST)
     assert isinstance(caught.value.__cause__, KeyError)
 
@@ -274,14 +274,14 @@ def test_base_class_enforces_the_deadline_on_any_adapter() -> None:
         return "太晚了"
 
     try:
-        with pytest.raises(LLMError, match="no answer within"):
+        with pytest.raises(LLMError, match="秒内没有回答"):
             FakeLLM(stuck).draft_reply(REQUEST)
     finally:
         release.set()
 
 
 def test_an_answer_made_only_of_invalid_citations_is_empty() -> None:
-    with pytest.raises(LLMError, match="empty"):
+    with pytest.raises(LLMError, match="空回答"):
         FakeLLM(lambda: " [7] ").draft_reply(REQUEST)
 
 

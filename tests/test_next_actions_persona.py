@@ -64,8 +64,8 @@ def test_rules_file_problems_are_reported_with_their_lines(tmp_path: Path) -> No
     )
     with pytest.raises(InputError) as caught:
         next_actions.load_rules(path, {s.name: s for s in SPECS})
-    lines = [p.split(":")[0] for p in caught.value.problems]
-    assert lines == ["line 3", "line 4", "line 5", "line 6", "line 7"], caught.value.problems
+    lines = [p.split("：")[0] for p in caught.value.problems]
+    assert lines == ["第 3 行", "第 4 行", "第 5 行", "第 6 行", "第 7 行"], caught.value.problems
 
 
 def test_ages_and_reasons() -> None:

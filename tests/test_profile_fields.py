@@ -86,11 +86,11 @@ def test_every_problem_of_a_fields_file_is_reported_with_its_line(tmp_path: Path
     )
     with pytest.raises(InputError) as caught:
         crm_fields.load_fields(path, columns=oneid.IMPORT_COLUMN_NAMES)
-    lines = [p.split(":")[0] for p in caught.value.problems]
-    assert lines == [f"line {n}" for n in (3, 4, 5, 6, 7, 8, 9, 10)], caught.value.problems
-    assert "used twice" in caught.value.problems[0]
+    lines = [p.split("：")[0] for p in caught.value.problems]
+    assert lines == [f"第 {n} 行" for n in (3, 4, 5, 6, 7, 8, 9, 10)], caught.value.problems
+    assert "用了两次" in caught.value.problems[0]
     path.write_text("fields:\n  - {name: 手机, type: text}\n", encoding="utf-8")
-    with pytest.raises(InputError, match="column of the customer import"):
+    with pytest.raises(InputError, match="客户导入文件的列"):
         crm_fields.load_fields(path, columns=oneid.IMPORT_COLUMN_NAMES)
 
 
@@ -202,9 +202,9 @@ def test_segments_filter_on_profile_fields_and_age(db: Database, specs: list[Fie
     assert members("age>46") == []
     assert members("age<=26", "预算>=1000") == [poor]
     assert members("age=26") == [poor]
-    with pytest.raises(InputError, match="only be compared with = or !="):
+    with pytest.raises(InputError, match="只能用 = 或 != 比较"):
         members("职业>=教师")
-    with pytest.raises(InputError, match="unknown field"):
+    with pytest.raises(InputError, match="未知字段"):
         members("爱好=钓鱼")
 
 
@@ -351,7 +351,7 @@ def test_fields_import_set_and_the_customer_table_round_trip(
     bad = tmp_path / "bad.csv"
     bad.write_text("name,phone,预算,收入区间\n丙,139,很多,百万\n", encoding="utf-8")
     code, _, err = siyu(capsys, data, "customers", "import", str(bad))
-    assert code == 1 and "line 2" in err and "预算" in err and "收入区间" in err
+    assert code == 1 and "第 2 行" in err and "预算" in err and "收入区间" in err
     code, _, err = siyu(capsys, data, "fields", "set", "2", "预算=五千", "职业=医生")
     assert code == 0, err
     code, _, err = siyu(capsys, data, "fields", "set", "2", "收入区间=百万")
@@ -379,4 +379,4 @@ def test_fields_import_set_and_the_customer_table_round_trip(
     code, out, _ = siyu(capsys, other, "fields", "show", "2")
     assert "5000 元/年" in out and "医生" in out
     code, out, _ = siyu(capsys, data, "segments", "add", "高预算", "-f", "预算>=6000")
-    assert code == 0 and "1 customers" in out
+    assert code == 0 and "1 位客户" in out

@@ -229,7 +229,7 @@ def test_referrals_from_the_command_line(
     bad = tmp_path / "bad.csv"
     bad.write_text("name,phone,referred_by\n己,13900000009,13999999999\n", encoding="utf-8")
     code, _, err = siyu("customers", "import", str(bad))
-    assert code == 1 and "referred_by 13999999999 not found" in err
+    assert code == 1 and "找不到介绍人 13999999999" in err
 
 
 def test_merging_two_profiles_of_one_person_never_makes_them_their_own_referrer(

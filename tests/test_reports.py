@@ -178,10 +178,10 @@ def test_segments(db: Database, filters: list[str], expected: list[str]) -> None
 @pytest.mark.parametrize(
     "bad, needle",
     [
-        ("colour=red", "unknown field"),
-        ("spent>=lots", "needs a number"),
-        ("tag>=x", "= or !="),
-        ("nonsense", "FIELD OP VALUE"),
+        ("colour=red", "未知字段"),
+        ("spent>=lots", "需要一个数字"),
+        ("tag>=x", "只能用 = 或 !="),
+        ("nonsense", "字段 运算符 值"),
     ],
 )
 def test_bad_segment_filters(db: Database, bad: str, needle: str) -> None:
@@ -230,7 +230,7 @@ def test_cli_funnel_csv_png_quadrants_segments(
     assert siyu(capsys, data, "segments", "add", "大客户", "-f", "spent>=1000")[0] == 0
     assert siyu(capsys, data, "segments", "count", "大客户")[1].strip() == "2"
     code, _, err = siyu(capsys, data, "segments", "add", "坏", "-f", "colour=red")
-    assert code == 1 and "unknown field" in err
+    assert code == 1 and "未知字段" in err
     assert siyu(capsys, data, "report", "funnel", "--by", "moon")[0] == 1
 
 
@@ -245,7 +245,7 @@ def test_cli_merge_unmerge_and_followups(
         encoding="utf-8",
     )
     code, _, err = siyu(capsys, data, "customers", "import", str(people))
-    assert code == 1 and "第 3 行：phone 13800000000 also appears on line 2" in err
+    assert code == 1 and "第 3 行：phone 13800000000 在第 2 行也出现了" in err
     people.write_text(
         "name,id:wx,phone,birthday,adviser\nc1,c1,13800000000,1990-03-20,a1\n"
         "新客,n1,,,a1\nc2,c2,,,\n",
@@ -264,9 +264,9 @@ def test_cli_merge_unmerge_and_followups(
 
         s.add(Identity(customer_id=other, kind="phone", value="138 0000 0000"))
     code, out, _ = siyu(capsys, data, "customers", "merge-suggestions")
-    assert code == 0 and "phone 13800000000" in out
+    assert code == 0 and "手机号 13800000000" in out
     code, out, _ = siyu(capsys, data, "customers", "merge", "1", str(other), "--reason", "同号")
-    assert code == 0 and "undo: siyu customers unmerge 1" in out
+    assert code == 0 and "撤销：siyu customers unmerge 1" in out
     assert "没有建议" in siyu(capsys, data, "customers", "merge-suggestions")[1]
     assert siyu(capsys, data, "customers", "unmerge", "1")[0] == 0
     assert siyu(capsys, data, "customers", "unmerge", "1")[0] == 1
@@ -283,9 +283,9 @@ def test_cli_merge_unmerge_and_followups(
     assert "提醒 0 · 标记沉默 0 · 已处理 1" in siyu(capsys, data, *args)[1]
     code, out, _ = siyu(capsys, data, "followups", "list", "--adviser", "a1", "--now", "2026-03-05")
     assert code == 0 and "c1 生日 3月20日" in out
-    assert "no reminders" in siyu(capsys, data, "followups", "list", "--adviser", "a2")[1]
+    assert "今天没有待办提醒" in siyu(capsys, data, "followups", "list", "--adviser", "a2")[1]
     code, _, err = siyu(capsys, data, "followups", "run")
-    assert code == 1 and "no rules" in err
+    assert code == 1 and "没有规则" in err
     assert new_id.name == "新客"
 
 
@@ -333,10 +333,10 @@ def test_cli_funnel_customers_of_one_adviser(
     data = tmp_path / "data"
     period = ("--since", "2026-03-01", "--until", "2026-03-31")
     code, out, _ = siyu(capsys, data, "report", "funnel", *period, "--adviser", "a1", "--customers")
-    assert code == 0 and "funnel a1" in out
+    assert code == 0 and "漏斗 a1" in out
     lines = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") > 3}
     assert set(lines) == {"c1", "c2", "c5"}
-    assert "converted" in lines["c1"] and "engaged" in lines["c2"] and "new" in lines["c5"]
+    assert "已成交" in lines["c1"] and "互动中" in lines["c2"] and "新客户" in lines["c5"]
     code, _, err = siyu(capsys, data, "report", "funnel", "--customers")
     assert code == 1 and "--adviser" in err
 

@@ -160,7 +160,7 @@ def test_dry_run_counts_new_updated_unchanged_and_writes_nothing(
     assert code == 0
     assert "将新增 1 · 将更新 1 · 未变 1" in out and "未写入" in out
     code, out, _ = siyu(capsys, data, "scripts", "list")
-    assert "2 scripts" in out, "a dry run writes nothing"
+    assert "共 2 条话术" in out, "a dry run writes nothing"
     code, out, _ = siyu(capsys, data, "scripts", "import", str(both))
     assert "新增 1 · 更新 1 · 未变 1" in out
 

@@ -30,7 +30,7 @@ def lint_rows(tmp_path: Path, *rows: str, **kwargs: object) -> list[LintIssue]:
 
 
 def named(labels: dict[str, str]) -> str:
-    return ", ".join(f"{code}/{label}" for code, label in labels.items())
+    return "、".join(f"{code}/{label}" for code, label in labels.items())
 
 
 def errors(issues: list[LintIssue]) -> list[str]:
@@ -48,21 +48,21 @@ def test_a_clean_file_has_no_issues(tmp_path: Path) -> None:
 def test_unknown_category(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD, GOOD.replace("ok1", "b1").replace("welcome", "greeting"))
     assert errors(issues) == [
-        "第 3 行 [b1] 分类：未知的分类 'greeting'；可用：welcome/欢迎语、icebreaker/破冰、product_intro/产品介绍、objection/异议处理、pricing/报价、follow_up/跟进、closing/促单、care/关怀、after_sales/售后、referral/转介绍",
+        f"第 3 行 [b1] 分类：未知的分类 'greeting'；可用：{named(CATEGORY_LABELS)}",
     ]
 
 
 def test_unknown_stage(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD.replace("acquire", "nurture"))
     assert errors(issues) == [
-        "第 2 行 [ok1] 阶段：未知的阶段 'nurture'；可用：acquire/引流、engage/承接、convert/转化、retain/服务",
+        f"第 2 行 [ok1] 阶段：未知的阶段 'nurture'；可用：{named(STAGE_LABELS)}",
     ]
 
 
 def test_unknown_status(tmp_path: Path) -> None:
     issues = lint_rows(tmp_path, GOOD + "published")
     assert errors(issues) == [
-        "第 2 行 [ok1] 状态：未知的状态 'published'；可用：draft/草稿、approved/已审核、archived/已归档",
+        f"第 2 行 [ok1] 状态：未知的状态 'published'；可用：{named(STATUS_LABELS)}",
     ]
 
 
@@ -121,7 +121,7 @@ def test_body_too_long(tmp_path: Path) -> None:
     )
     issues = lint_rows(tmp_path, f"l1,长,care,retain,general,,{body},")
     assert errors(issues) == [
-        "第 2 行 [l1] 内容：内容有 501 个字符；上限是 500",
+        f"第 2 行 [l1] 内容：内容有 501 个字符；上限是 {MAX_BODY_CHARS}",
     ]
 
 
@@ -131,7 +131,7 @@ def test_unknown_variable_is_named_with_the_allowed_ones(tmp_path: Path) -> None
     )
     allowed = ", ".join(f"{{{v}}}" for v in VARIABLES if v != "date")
     assert errors(issues) == [
-        "第 2 行 [v1] 内容：未知的变量 {name}；可用：{customer_name}, {adviser_name}, {product}, {company}, {city}, {today}, {deadline}",
+        f"第 2 行 [v1] 内容：未知的变量 {{name}}；可用：{allowed}",
     ]
 
 

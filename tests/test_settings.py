@@ -63,7 +63,7 @@ def test_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
         ("[llm]\nbase_url = 3\n", "llm.base_url"),
         ("[nope]\nx = 1\n", "nope"),
         ('timezone = "Mars/Olympus"\n', "timezone"),
-        ("this is = = not toml", "not valid TOML"),
+        ("this is = = not toml", "不是有效的 TOML"),
     ],
 )
 def test_bad_settings_are_reported_clearly(tmp_path: Path, text: str, needle: str) -> None:
@@ -74,7 +74,7 @@ def test_bad_settings_are_reported_clearly(tmp_path: Path, text: str, needle: st
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="找不到配置文件"):
         load_settings(tmp_path / "absent.toml", environ={})
 
 
@@ -85,5 +85,5 @@ def test_api_key_comes_from_the_named_environment_variable(
     monkeypatch.setenv("MY_KEY", "sk-real-looking")
     assert llm.api_key() == "sk-real-looking"
     monkeypatch.setenv("MY_KEY", "changeme")
-    with pytest.raises(ConfigError, match="placeholder"):
+    with pytest.raises(ConfigError, match="占位符"):
         llm.api_key()

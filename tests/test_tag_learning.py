@@ -144,7 +144,7 @@ def test_review_is_all_or_nothing(rt: Runtime) -> None:
     with pytest.raises(Exception, match="标签不存在"):
         tags.review(rt, ADMIN, confirm=[first, 999])
     assert waiting(rt, "有孩子") == first, "nothing reviewed"
-    with pytest.raises(InputError, match="both"):
+    with pytest.raises(InputError, match="既确认又拒绝"):
         tags.review(rt, ADMIN, confirm=[first], reject=[first])
 
 

@@ -19,7 +19,7 @@ def test_one_of_parses_or_names_every_allowed_value() -> None:
     assert one_of(vocab.ROLES, "manager", "role") == "manager"
     with pytest.raises(InputError) as info:
         one_of(vocab.ROLES, "admin", "role")
-    assert str(info.value) == "role must be one of adviser, operator, manager, not 'admin'"
+    assert str(info.value) == "role 只能是 adviser, operator, manager 之一，不是 'admin'"
     assert vocab.member(vocab.STAGES, "engage") == "engage"
     assert vocab.member(vocab.STAGES, "引流") is None
     assert vocab.member(vocab.STAGES, None) is None

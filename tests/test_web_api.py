@@ -709,14 +709,14 @@ def test_merge_suggestions_pair_only_customers_in_scope(world: World) -> None:
         found = [
             s
             for s in c.get("/api/merge-suggestions").json()
-            if "phone 13600136000" in s["evidence"]
+            if "手机号 13600136000" in s["evidence"]
         ]
     assert [(s["keep_id"], s["merge_id"]) for s in found] == [(east_keep, east_dup)]
     with world.client("max") as c:  # no team: every pair, the oldest profile kept
         found = [
             s
             for s in c.get("/api/merge-suggestions").json()
-            if "phone 13600136000" in s["evidence"]
+            if "手机号 13600136000" in s["evidence"]
         ]
     assert [(s["keep_id"], s["merge_id"]) for s in found] == [(west, east_keep), (west, east_dup)]
 

@@ -645,7 +645,7 @@ def test_single_account_settings_still_work_and_accounts_are_validated() -> None
         ("wang", "filehelper"),
         ("li", ""),
     ]
-    with pytest.raises(ValueError, match="once"):
+    with pytest.raises(ValueError, match="只能出现一次"):
         WechatySettings.model_validate(
             {"accounts": [{"adviser_id": "a", "token_env": t} for t in ("X", "Y")]}
         )

@@ -379,4 +379,4 @@ def _quote(text: str, limit: int = 40) -> str:
 def _one_line(exc: Exception) -> str:
     ref = getattr(exc, "ref", None)
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{message}: {ref}" if ref is not None else message
+    return f"{message}：{ref}" if ref is not None else message
