@@ -165,7 +165,7 @@ def set_basics(
     """Set the profile's own columns among ``BASIC_COLUMNS`` (None clears one)."""
     row = session.get(Customer, customer_id)
     if row is None:
-        raise NotFoundError(f"customer {customer_id} not found")
+        raise NotFoundError(f"客户 {customer_id} 不存在")
     for attr, value in values.items():
         if attr not in BASIC_COLUMNS:
             raise KeyError(attr)
