@@ -107,8 +107,8 @@ def customers_export_table(
     segment: Annotated[str | None, typer.Option(help="只导出这个分群的客户。")] = None,
     actor: Actor = None,
 ) -> None:
-    """导出客户及画像字段、介绍人和渠道码，格式与 `siyu customers import` 读取的相同（记入审计）
-    。"""
+    """导出客户及画像字段、介绍人和渠道码，
+    格式与 `siyu customers import` 读取的相同（记入审计）。"""
     from bot.services import customers
 
     with database(ctx) as (db, _), db.session() as session:

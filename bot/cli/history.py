@@ -23,9 +23,9 @@ def history_import(
         typer.Option(help="消息所属的渠道名；联系人记为身份 <channel>_contact。"),
     ] = "history",
 ) -> None:
-    """导入聊天记录：先检查整个文件（每个问题都给出行号，有错就不导入）
-    ，再按时间顺序记录消息；按 msg_id 去重（中断后重跑会接着导入）
-    ；不为过去的消息生成建议。"""
+    """导入聊天记录：先检查整个文件（每个问题都给出行号，有错就不导入），
+    再按时间顺序记录消息；按 msg_id 去重（中断后重跑会接着导入）；
+    不为过去的消息生成建议。"""
     from bot.pipeline.history import read_history
     from bot.services import history
 

@@ -176,8 +176,8 @@ def scripts_examples(
         typer.Option("--remove", help="删除这条例句（编号见列表；可重复）。"),
     ] = None,
 ) -> None:
-    """一条话术对应的客户消息——从顾问的回复中学到（聊天、导入聊天记录）
-    ，或写在导入文件的 examples 列——以及用过的次数。检索会为相似的消息建议这条话术。"""
+    """一条话术对应的客户消息——从顾问的回复中学到（聊天、导入聊天记录），
+    或写在导入文件的 examples 列——以及用过的次数。检索会为相似的消息建议这条话术。"""
     from bot.services import scripts
 
     with runtime(ctx) as rt:

@@ -138,8 +138,8 @@ def tags_review(
         typer.Option("--reject", help="拒绝这些编号：--reject 4 5（或重复给出）。"),
     ] = None,
 ) -> None:
-    """确认或拒绝建议的标签：用 --confirm/--reject 按编号处理（全有或全无）
-    ，否则逐条处理。标签识别会从每个决定中学习。"""
+    """确认或拒绝建议的标签：用 --confirm/--reject 按编号处理（全有或全无），
+    否则逐条处理。标签识别会从每个决定中学习。"""
     from bot.services import tags
 
     who = principal(ctx, reviewer)
