@@ -172,13 +172,16 @@ def english_leaks(text: str, allow: Iterable[str] = ()) -> list[str]:
 
 
 _INVISIBLE = re.compile(r"<(script|style|template)\b.*?</\1\s*>", re.S | re.I)
+#: A command shown as code (``<code>siyu users token 用户名</code>``): technical, like
+#: the command names the CLI check allows.
+_CODE = re.compile(r"<code\b[^>]*>.*?</code\s*>", re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
 _ATTRS = re.compile(r"""\b(?:title|placeholder|aria-label|alt)\s*=\s*("[^"]*"|'[^']*')""", re.I)
 
 
 def visible_text(page: str) -> str:
     """What a person reads on an HTML page: its text and the titles, placeholders and
-    labels of its elements (scripts, styles and markup removed)."""
-    page = _INVISIBLE.sub(" ", page)
+    labels of its elements (scripts, styles, markup and commands shown as code removed)."""
+    page = _CODE.sub(" ", _INVISIBLE.sub(" ", page))
     shown = [m.group(1)[1:-1] for m in _ATTRS.finditer(page)]
     return html_lib.unescape(" ".join([_TAG.sub(" ", page), *shown]))

@@ -1,7 +1,6 @@
 """Issue 15's check on console pages: a page as a user sees it, through the same
-``english_leaks`` as the CLI (tests/test_chinese_text.py). The pages below pass today;
-the others (the operator's script and knowledge lists still show industry codes, the
-manager's pages adviser ids) are for the console's own rework to add here."""
+``english_leaks`` as the CLI (tests/test_chinese_text.py) — the login page, the adviser's
+sidebar, and every list page of each role."""
 
 from __future__ import annotations
 
@@ -36,3 +35,42 @@ def test_the_advisers_sidebar_is_chinese(console: TestClient, path: str) -> None
     assert page.status_code == 200
     assert "周女士" in page.text or path == "/sidebar"
     assert english_leaks(visible_text(page.text), allow=NAMES) == []
+
+
+#: Data the test users carry, shown as it is: their team, an adviser id beside its name,
+#: the name of their API token.
+DATA = {"east", "adv-a", "adv-b", "test"}
+
+ROLE_PAGES = [
+    ("alice", "/channel"),
+    ("alice", "/account/tokens"),
+    ("olivia", "/scripts"),
+    ("olivia", "/knowledge"),
+    ("olivia", "/scripts/effectiveness"),
+    ("olivia", "/campaigns"),
+    ("mia", "/manager"),
+    ("mia", "/manager/tags"),
+    ("mia", "/manager/merges"),
+    ("mia", "/manager/kpis"),
+    ("mia", "/advisers"),
+    ("mia", "/channel"),
+    ("mia", "/campaigns/report"),
+]
+
+
+@pytest.mark.parametrize(("user", "path"), ROLE_PAGES)
+def test_each_roles_pages_are_chinese(shared_runtime: Runtime, user: str, path: str) -> None:
+    if not _has_users(shared_runtime):
+        add_users(shared_runtime)
+    client = TestClient(web_app(shared_runtime))
+    login(client, user)
+    page = client.get(path)
+    assert page.status_code == 200, path
+    assert english_leaks(visible_text(page.text), allow=NAMES | DATA) == []
+
+
+def _has_users(rt: Runtime) -> bool:
+    from bot.store import users as users_repo
+
+    with rt.db.session() as session:
+        return users_repo.get_user_by_username(session=session, username="alice") is not None
