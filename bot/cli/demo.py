@@ -24,6 +24,7 @@ from bot.cli.common import bar, styled
 from bot.cli.render import growth_lines, profile_panel, suggestion_panel
 from bot.crm.next_actions import RulesSource
 from bot.errors import InputError, NotFoundError
+from bot.labels import industry_label
 from bot.pipeline.runtime import Runtime
 from bot.services import (
     advisers,
@@ -190,7 +191,7 @@ def run_demo(
     )
     first: dict[str, int] = {}
     for c in people:
-        console.print(Rule(f"{c.name} · {c.industry}"))
+        console.print(Rule(f"{c.name} · {industry_label(c.industry)}"))
         for text in c.messages:
             console.print(styled("[bold blue]{}:[/] {}", c.name, text), highlight=False)
             result = channel.receive(c.contact_id, text, contact_name=c.name, industry=c.industry)
