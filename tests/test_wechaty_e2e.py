@@ -621,7 +621,7 @@ def test_siyu_bot_check_errors_are_one_line_without_the_token(
     assert lookup.wait() == 1
     assert wrong not in lookup.output
     assert "/v0/hosties/***" in lookup.output  # the discovery URL, masked
-    errors = [line for line in lookup.output.splitlines() if "错误 error" in line]
+    errors = [line for line in lookup.output.splitlines() if line.startswith("错误：")]
     assert len(errors) == 1 and "无法用令牌查到账号 default" in errors[0]
 
     server.stop()
@@ -651,7 +651,7 @@ def test_a_missing_token_is_one_line_naming_the_setting(
     assert _bot(tmp_path, '[wechaty]\nendpoint = ""\n', "--check") == 1
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.strip()] == [
-        "错误 error: 请在 [wechaty] 设置 endpoint，或在环境变量 WECHATY_PUPPET_SERVICE_TOKEN"
+        "错误：请在 [wechaty] 设置 endpoint，或在环境变量 WECHATY_PUPPET_SERVICE_TOKEN"
         " 里提供 puppet service 令牌"
     ]
     assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--check") == 1
@@ -675,7 +675,7 @@ def test_requeue_names_what_it_needs_in_one_line(
 ) -> None:
     assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "abc") == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert lines == ["错误 error: --requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 'abc'"]
+    assert lines == ["错误：--requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 'abc'"]
     assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "all") == 0
     assert "已放回 0 条搁置的消息" in capsys.readouterr().out
 
