@@ -238,14 +238,14 @@ class MessageIn(BaseModel):
     @classmethod
     def _known_type(cls, value: str) -> str:
         if value not in MESSAGE_TYPES:
-            raise ValueError("type must be one of: " + ", ".join(MESSAGE_TYPES))
+            raise ValueError("type 只能是：" + "、".join(MESSAGE_TYPES))
         return value
 
     @field_validator("msg_id", "contact_id")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
         if value is not None and not value.isprintable():
-            raise ValueError("ids may not contain control or unassigned characters")
+            raise ValueError("ID 不能包含控制字符或未分配的字符")
         return value
 
     @field_validator("sent_at")
@@ -254,13 +254,13 @@ class MessageIn(BaseModel):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("sent_at needs a time zone (e.g. 2026-11-23T10:00:00+08:00)")
+            raise ValueError("sent_at 需要带时区（例如 2026-11-23T10:00:00+08:00）")
         try:
             value = value.astimezone(UTC)
         except OverflowError:
             value = EARLIEST_SENT_AT - timedelta(days=1)  # refused just below
         if not EARLIEST_SENT_AT <= value <= datetime.now(UTC) + timedelta(days=1):
-            raise ValueError("sent_at must lie between the year 2000 and tomorrow")
+            raise ValueError("sent_at 应在 2000 年到明天之间")
         return value
 
 
