@@ -45,6 +45,7 @@ def channel_page(
         requeued=requeued,
         # While a scan is awaited the page reloads itself: the code changes every few minutes.
         refresh_s=15 if waiting else None,
+        banners=lambda: [a.banner for a in accounts if a.banner],  # read once, above
     )
 
 

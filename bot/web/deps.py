@@ -139,7 +139,8 @@ def render(
         {
             "me": principal,
             "csrf": csrf_token(request),
-            "banners": channel_banners(request, principal),
+            # Lazy: only a full page (base.html) reads it, not a fragment such as the inbox.
+            "banners": lambda: channel_banners(request, principal),
             **context,
         },
         status_code=status_code,
