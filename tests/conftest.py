@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from chroma_server import chroma_server  # noqa: F401  (fixture: `chroma run` on 127.0.0.1)
+from hypothesis import settings as hypothesis_settings
 from openai_stub import openai_stub  # noqa: F401  (fixture: local OpenAI-compatible server)
 from store_backends import database_url, db  # noqa: F401  (fixtures: SQLite / PostgreSQL)
 
@@ -22,6 +23,12 @@ from bot.settings import Settings
 from bot.store import tags as tags_repo
 
 LIBRARY = Path(__file__).parent / "data" / "library"
+
+# Property tests explore new random examples on every developer run; CI (.ci/run sets
+# HYPOTHESIS_PROFILE=ci) runs the same derandomized examples every time, so that what lands
+# is what was tested. A failure prints the blob that reproduces it.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 RuntimeFactory = Callable[..., Runtime]
 

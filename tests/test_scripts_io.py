@@ -24,6 +24,7 @@ from scripts_lib import (
     STATUSES,
     ParsedScript,
     ScriptRecord,
+    canonical_industry,
     load_scripts,
     load_scripts_with_warnings,
     read_scripts,
@@ -592,7 +593,8 @@ _RECORD = st.builds(
     title=_STRIPPED,
     category=st.sampled_from(CATEGORIES),
     stage=st.sampled_from(STAGES),
-    industry=_STRIPPED,
+    # every spelling of "every industry" (「通用」, ``*`` …) is read back as ``general``
+    industry=_STRIPPED.map(canonical_industry),
     body=_STRIPPED,
     tags=st.lists(_TAG, unique=True, max_size=4).map(tuple),
     status=st.sampled_from(STATUSES),
