@@ -19,7 +19,7 @@ from knowledge.embeddings import (
     PooledEmbedder,
     build_embedder,
 )
-from knowledge.fusion import Channel, rrf, zscore
+from knowledge.fusion import Channel, rrf, spread, zscore
 from knowledge.hybrid import Hit, HybridIndex, IndexItem, SyncStats
 from knowledge.lexical import LexicalIndex
 from knowledge.loaders import (
@@ -61,6 +61,7 @@ __all__ = [
     "open_vector_store",
     "rrf",
     "split_sentences",
+    "spread",
     "tokenize",
     "zscore",
 ]

@@ -8,10 +8,13 @@ so a channel sure of its best candidate counts more than one that barely prefers
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["Channel", "rrf", "zscore"]
+__all__ = ["Channel", "rrf", "spread", "zscore"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +114,25 @@ def zscore(channels: Sequence[Channel]) -> list[tuple[str, float]]:
             fused[id_] += channel.weight * (floor if value is None else (value - mean) / std)
     out = [(id_, 1.0 / (1.0 + math.exp(-value / total_weight))) for id_, value in fused.items()]
     return sorted(out, key=lambda pair: -pair[1])
+
+
+def spread(ranked: Sequence[T], *, key: Callable[[T], object], per_key: int, k: int) -> list[T]:
+    """The first ``k`` of ``ranked`` with at most ``per_key`` items of one ``key`` (one
+    document): the best items of other keys move up. When fewer than ``k`` items pass the
+    limit, the best of the rest fill the remaining places. ``per_key`` 0: no limit.
+    """
+    if per_key <= 0:
+        return list(ranked[:k])
+    kept: list[T] = []
+    held: list[T] = []
+    counts: dict[object, int] = {}
+    for item in ranked:
+        if len(kept) == k:
+            break
+        group = key(item)
+        if counts.get(group, 0) < per_key:
+            counts[group] = counts.get(group, 0) + 1
+            kept.append(item)
+        else:
+            held.append(item)
+    return kept + held[: k - len(kept)]

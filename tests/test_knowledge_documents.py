@@ -143,3 +143,29 @@ def test_console_deletes_a_document(make_runtime: RuntimeFactory) -> None:
         assert api.delete(f"/api/documents/{doc_id}").status_code == 404
     with bearer_client(app, tokens["alice"]) as adviser:
         assert adviser.delete(f"/api/documents/{doc_id}").status_code == 403
+
+
+FAQ = """问题,答案
+医疗险一年多少钱,按年龄段定价，30岁一年三百元左右。
+医疗险每年要交多少钱,保费随年龄增长，40岁一年五百元左右。
+医疗险可以月缴吗,可以月缴，每月扣款。
+医疗险等待期多久,首次投保等待期三十天。
+"""
+SHEET = "# 百万医疗险\n\n百万医疗险是一年期报销型医疗险，一年保费几百元，住院医疗费用最高报销三百万元。\n"
+
+
+def test_a_suggestion_shows_passages_of_several_documents(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt = make_runtime(load=False)
+    knowledge.ingest(rt, ADMIN, path=write(tmp_path / "kb" / "医疗险问答.csv", FAQ))
+    knowledge.ingest(rt, ADMIN, path=write(tmp_path / "kb" / "百万医疗险.md", SHEET))
+    question = "医疗险一年要交多少钱"
+    # without a limit the question-shaped FAQ entries fill the places
+    unspread = [k.source for k in rt.kb.search(question, k=3)]
+    assert unspread[:2] == ["医疗险问答.csv"] * 2, unspread
+    # a suggestion shows the best passage of each document first (passages_per_document 1)
+    shown = rt.assistant.suggest(question, new_contact=False).knowledge
+    assert sorted(k.source for k in shown[:2]) == ["医疗险问答.csv", "百万医疗险.md"]
+    # with fewer documents than places, the next FAQ entry fills the third
+    assert [k.source for k in shown] == [*unspread[:1], "百万医疗险.md", unspread[1]]

@@ -34,7 +34,7 @@ from bot.store import examples as examples_repo
 from bot.store import messages as messages_repo
 from bot.store import uses as uses_repo
 from bot.store.records import MessageRecord
-from knowledge import Channel, HashingEmbedder, PooledEmbedder, zscore
+from knowledge import Channel, HashingEmbedder, PooledEmbedder, spread, zscore
 from knowledge.examples import Example, ExampleIndex
 from knowledge.parallel import EmbeddingPool
 from knowledge.settings import VectorSettings
@@ -137,6 +137,23 @@ def test_zscore_fusion_weights_channels_by_how_sure_they_are() -> None:
     assert boosted["a"] == dict(zscore([Channel(dense)]))["a"]
     with pytest.raises(ValueError, match="negative"):
         zscore([Channel(dense, -1.0)])
+
+
+def test_spread_keeps_at_most_so_many_of_one_document_and_fills_from_the_rest() -> None:
+    ranked = [("faq", 1), ("faq", 2), ("faq", 3), ("sheet", 4), ("faq", 5), ("guide", 6)]
+    doc = lambda item: item[0]  # noqa: E731
+    assert spread(ranked, key=doc, per_key=1, k=3) == [("faq", 1), ("sheet", 4), ("guide", 6)]
+    assert spread(ranked, key=doc, per_key=2, k=3) == [("faq", 1), ("faq", 2), ("sheet", 4)]
+    assert spread(ranked, key=doc, per_key=0, k=3) == ranked[:3]
+    # fewer documents than places: the best of the rest fill them, after the spread ones
+    only_faq = [("faq", 1), ("faq", 2), ("sheet", 3), ("faq", 4)]
+    assert spread(only_faq, key=doc, per_key=1, k=3) == [("faq", 1), ("sheet", 3), ("faq", 2)]
+    assert spread(only_faq, key=doc, per_key=1, k=10) == [
+        ("faq", 1),
+        ("sheet", 3),
+        ("faq", 2),
+        ("faq", 4),
+    ]
 
 
 # --------------------------------------------------------------------------- examples

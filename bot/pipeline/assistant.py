@@ -309,7 +309,11 @@ class Assistant:
         scripts = tuple(self._fill(h, ctx) for h in hits)
         knowledge = tuple(
             self._kb.search(
-                query, k=rset.top_knowledge, industry=ctx.industry, query_vector=searched
+                query,
+                k=rset.top_knowledge,
+                industry=ctx.industry,
+                query_vector=searched,
+                per_document=rset.passages_per_document,
             )
         )
         tags = tuple(

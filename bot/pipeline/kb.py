@@ -28,6 +28,7 @@ from knowledge import (
     chunk_document,
     iter_document_paths,
     load_document,
+    spread,
 )
 from knowledge.settings import KnowledgeSettings
 from scripts_lib.model import ANY_INDUSTRY, canonical_industry
@@ -35,6 +36,9 @@ from scripts_lib.model import ANY_INDUSTRY, canonical_industry
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+#: A search that spreads its passages over documents looks this many times deeper.
+_SPREAD_DEPTH = 5
 
 
 @dataclass
@@ -171,27 +175,29 @@ class KnowledgeBase:
         k: int,
         industry: str | None = None,
         query_vector: np.ndarray | None = None,
+        per_document: int = 0,
     ) -> list[KnowledgeSuggestion]:
+        """The ``k`` best passages, at most ``per_document`` of one document (0: no
+        limit; ``knowledge.fusion.spread``)."""
         if k <= 0 or not text.strip():
             return []
         where: dict[str, object] | None = (
             {"industry": [industry, ANY_INDUSTRY]} if industry else None
         )
-        hits = self._index.search(text, k=k, where=where, query_vector=query_vector)
-        out = []
-        for hit in hits:
-            chunk = self._chunks.get(hit.id)
-            if chunk is None:  # index ahead of the cache: skip, the next sync repairs it
-                continue
-            out.append(
-                KnowledgeSuggestion(
-                    source=chunk.source,
-                    section=chunk.section,
-                    text=chunk.text,
-                    score=round(hit.score, 4),
-                )
+        wanted = k * _SPREAD_DEPTH if per_document else k
+        hits = self._index.search(text, k=wanted, where=where, query_vector=query_vector)
+        found = [(hit, chunk) for hit in hits if (chunk := self._chunks.get(hit.id))]
+        # (a hit without a chunk: the index is ahead of the cache; the next sync repairs it)
+        found = spread(found, key=lambda pair: pair[1].document_id, per_key=per_document, k=k)
+        return [
+            KnowledgeSuggestion(
+                source=chunk.source,
+                section=chunk.section,
+                text=chunk.text,
+                score=round(hit.score, 4),
             )
-        return out
+            for hit, chunk in found
+        ]
 
     def _items(self) -> list[IndexItem]:
         with self._db.session() as session:
