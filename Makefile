@@ -47,13 +47,19 @@ $(WECHATY_SERVER)/node_modules/.installed: $(WECHATY_SERVER)/package.json $(WECH
 run: venv
 	$(BIN)/siyu demo
 
+# The suite on every core (at most 4 worker processes, each with its own model): a test
+# file stays on one worker, so module fixtures are built once. `PYTEST_WORKERS=0 make
+# test` runs it in this process (pdb, -x, one traceback at a time).
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile)
+
 test: venv wechaty-server
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # While developing: everything but the tests marked slow (real embeddings over a whole
 # library, end-to-end channel runs). CI runs `make test`.
 test-fast: venv wechaty-server
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 # The screenshots of the README's Chinese quick start (docs/img/), from a small team's
 # console in headless chromium (tests/test_docs_screenshots.py).
