@@ -73,6 +73,12 @@ class TaggingSettings(_Section):
     #: A message this similar to one where a person rejected the tag (and less similar to
     #: every message that shows it) does not get the tag, keyword hit or not.
     negative_similarity: float = Field(default=0.95, ge=0, le=1)
+    #: Learn from review also a classifier per tag over the labelled messages
+    #: (bot/learning/probe.py; a tag needs 10 messages that show it): a tag inferred
+    #: without a keyword hit that it gives less than this probability is not suggested …
+    classifier_veto: float = Field(default=0.5, ge=0, le=1)
+    #: … and a tag it gives at least this probability is suggested on its own (1: never).
+    classifier_suggest: float = Field(default=0.8, ge=0, le=1)
     #: At most this many tags suggested per message.
     max_tags: int = Field(default=3, ge=0, le=20)
 

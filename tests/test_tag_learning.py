@@ -10,9 +10,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.domain import IncomingMessage
+from bot.learning.probe import MIN_POSITIVES, fit_probe
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.pipeline.tagging import taxonomy_from_data
 from bot.services import tags
@@ -231,3 +233,82 @@ def test_precision_from_review(rt: Runtime) -> None:
     child = rows["有孩子"]
     assert (child.confirmed, child.rejected, child.reviewed, child.precision) == (1, 1, 2, 0.5)
     assert "需家人决策" not in rows or rows["需家人决策"].confirmed == 0, "added tags do not count"
+
+
+# --------------------------------------------------------------------------- classifier
+def test_the_probe_learns_tags_with_enough_positives_only() -> None:
+    rng = np.random.default_rng(3)
+    centre_a, centre_b = rng.standard_normal(16), rng.standard_normal(16)
+    a = centre_a + 0.3 * rng.standard_normal((30, 16))
+    b = centre_b + 0.3 * rng.standard_normal((30, 16))
+    labels = np.zeros((60, 3), dtype=bool)
+    labels[:30, 0] = True  # tag 0: the a cluster
+    labels[30:, 1] = True  # tag 1: the b cluster
+    labels[0 : MIN_POSITIVES - 1, 2] = True  # tag 2: too few positives
+    probe = fit_probe(np.vstack([a, b]), labels)
+    assert probe is not None
+    assert probe.trained.tolist() == [True, True, False]
+    near_a = probe.probabilities(centre_a + 0.3 * rng.standard_normal(16))
+    near_b = probe.probabilities(centre_b + 0.3 * rng.standard_normal(16))
+    assert near_a[0] > 0.9 > 0.1 > near_a[1]
+    assert near_b[1] > 0.9 > 0.1 > near_b[0]
+    # no tag with enough positives: no probe
+    assert fit_probe(np.vstack([a, b]), labels[:, 2:]) is None
+
+
+WAITING = [  # 观望 without any of its keywords
+    "我回去琢磨琢磨",
+    "暂时还没拿定主意",
+    "等过完年再说吧",
+    "现在还不急 过阵子再聊",
+    "我还得再掂量掂量",
+    "先观察一段时间",
+    "这事不着急定",
+    "等我想清楚了再找你",
+    "容我再琢磨几天",
+    "还在犹豫要不要买",
+    "晚点再决定吧",
+    "下半年再看情况",
+]
+OTHERS = [  # labelled with other tags: the 观望 classifier's negatives
+    ("我女儿刚上小学", "有孩子"),
+    ("家里两个娃", "有孩子"),
+    ("我爸妈都七十多了", "有老人"),
+    ("刚领证不久", "新婚"),
+    ("一年预算也就两三千", "预算有限"),
+    ("预算一万以上没问题", "预算充足"),
+    ("我有高血压", "健康异常"),
+    ("体检查出甲状腺结节", "健康异常"),
+    ("单位给买了补充医疗", "已有商业险"),
+    ("就定这个了 怎么付款", "高意向"),
+    ("别家比你们便宜", "比价中"),
+    ("我得问问我老婆", "需家人决策"),
+]
+
+
+def test_a_tag_reviewed_often_enough_is_learned_by_its_classifier(
+    taxonomy_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(taxonomy_dir, data)
+    # the nearest-message rule off: what is learned here is the classifier's
+    raw = {"data_dir": str(data), "tagging": {"example_similarity": 1.0}}
+    rt = open_runtime(Settings.model_validate(raw))
+    try:
+        probe_text = "再让我琢磨一阵子"
+        assert "观望" not in suggested(rt, probe_text)
+        labels = [(text, "观望") for text in WAITING] + OTHERS
+        for i, (text, tag) in enumerate(labels):
+            say(rt, f"w{i}", f"c{i}", text, "insurance")
+            tags.add(rt, ADMIN, tags.TagLabel(customer=f"c{i}", tag=tag, msg_id=f"w{i}"))
+        found = {t.name: t for t in rt.tagger.suggest(probe_text, industry="insurance")}
+        assert "观望" in found
+        assert "像已审核为“观望”的消息" in found["观望"].evidence
+        assert suggested(rt, "在吗") == set()
+        # the classifier can be turned off
+        rt.close()
+        raw["tagging"] |= {"classifier_suggest": 1.0}  # type: ignore[operator]
+        rt = open_runtime(Settings.model_validate(raw))
+        assert "观望" not in suggested(rt, probe_text)
+    finally:
+        rt.close()

@@ -23,6 +23,7 @@ from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 
 from bot.domain import TagSuggestion
 from bot.errors import InputError
+from bot.learning.probe import Probe, fit_probe
 from bot.pipeline.keywords import KeywordMatcher
 from bot.settings import TaggingSettings
 from bot.store.records import TagExampleRecord, TagRecord
@@ -303,6 +304,8 @@ class _State:
     shows: tuple[frozenset[int], ...]
     lacks: tuple[frozenset[int], ...]
     quotes: tuple[str | None, ...]
+    #: The classifier per tag learned from the labelled messages (None: too few).
+    probe: Probe | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +431,8 @@ class Tagger:
             )
             for t in tags
         )
+        neutral_vectors = _matrix([stored[i.id] for i in neutral if i.id in stored], width)
+        labelled_vectors = _matrix([stored[m.item.id] for m in kept], width)
         return _State(
             tags=tags,
             matchers=matchers,
@@ -435,11 +440,12 @@ class Tagger:
             categories=tuple(t.category for t in tags),
             described=_matrix(described_rows, width),
             keyworded=_matrix(keyword_rows, width),
-            neutral=_matrix([stored[i.id] for i in neutral if i.id in stored], width),
-            labelled=_matrix([stored[m.item.id] for m in kept], width),
+            neutral=neutral_vectors,
+            labelled=labelled_vectors,
             shows=tuple(frozenset(m.shows) for m in kept),
             lacks=tuple(frozenset(m.lacks) for m in kept),
             quotes=tuple(m.quote for m in kept),
+            probe=_probe(kept, labelled_vectors, neutral_vectors, len(tags)),
         )
 
     @property
@@ -502,10 +508,12 @@ class Tagger:
                 tag_id=tag.id,
             )
         # Inferred tags (no keyword): at most one per category, none in a category that
-        # has a keyword hit; the surest first.
+        # has a keyword hit; the surest first; none the classifier learned from review
+        # doubts.
+        doubted, confident = _classified(state, np.asarray(query), settings)
         categories = {state.categories[row] for row in found}
         for score, row, why in evidence.inferred(exclude=set(found) | negated):
-            if state.categories[row] in categories:
+            if state.categories[row] in categories or row in doubted:
                 continue
             categories.add(state.categories[row])
             tag = state.tags[row]
@@ -516,8 +524,56 @@ class Tagger:
                 score=round(min(INFERRED_CAP, score), 3),
                 tag_id=tag.id,
             )
+        permitted = set(map(int, allowed))
+        for chance, row in confident:
+            if (
+                row not in permitted
+                or row in found
+                or row in negated
+                or state.categories[row] in categories
+                or evidence.rejected(row)
+            ):
+                continue
+            categories.add(state.categories[row])
+            tag = state.tags[row]
+            found[row] = TagSuggestion(
+                name=tag.name,
+                category=tag.category,
+                evidence=f"「{_shorten(text)}」像已审核为“{tag.name}”的消息（把握 {chance:.2f}）",
+                score=round(min(INFERRED_CAP, chance), 3),
+                tag_id=tag.id,
+            )
         ranked = sorted(found.values(), key=lambda t: -t.score)
         return ranked[: settings.max_tags]
+
+
+def _classified(
+    state: _State, query: np.ndarray, settings: TaggingSettings
+) -> tuple[frozenset[int], list[tuple[float, int]]]:
+    """What the classifier learned from review says of a message: the tag rows it doubts
+    (below ``classifier_veto``) and those it is sure of (``classifier_suggest`` or more,
+    as (probability, row), surest first). Only tags it was trained for."""
+    if state.probe is None:
+        return frozenset(), []
+    chances = state.probe.probabilities(query)
+    trained = state.probe.trained
+    doubted = frozenset(map(int, np.flatnonzero(trained & (chances < settings.classifier_veto))))
+    sure = np.flatnonzero(trained & (chances >= settings.classifier_suggest))
+    confident = sorted(((float(chances[r]), int(r)) for r in sure), reverse=True)
+    return doubted, confident
+
+
+def _probe(
+    kept: Sequence[_Labelled], labelled: np.ndarray, neutral: np.ndarray, tags: int
+) -> Probe | None:
+    """The classifier per tag over the labelled messages (those that show a tag are its
+    positives; every other labelled message and the neutral ones its negatives)."""
+    if not kept:
+        return None
+    labels = np.zeros((len(kept) + len(neutral), tags), dtype=bool)
+    for i, m in enumerate(kept):
+        labels[i, sorted(m.shows)] = True
+    return fit_probe(np.vstack([labelled, neutral]), labels)
 
 
 def _labelled(
