@@ -508,12 +508,21 @@ class Tagger:
                 tag_id=tag.id,
             )
         # Inferred tags (no keyword): at most one per category, none in a category that
-        # has a keyword hit; the surest first; none the classifier learned from review
-        # doubts.
+        # has a keyword hit; the surest first, none the classifier learned from review
+        # doubts; then those the classifier is sure of.
         doubted, confident = _classified(state, np.asarray(query), settings)
+        permitted = set(map(int, allowed)) if confident else set()
+        candidates = [
+            c for c in evidence.inferred(exclude=set(found) | negated) if c[1] not in doubted
+        ]
+        candidates += [
+            (chance, row, f"像已审核为“{state.tags[row].name}”的消息（把握 {chance:.2f}）")
+            for chance, row in confident
+            if row in permitted and not evidence.rejected(row)
+        ]
         categories = {state.categories[row] for row in found}
-        for score, row, why in evidence.inferred(exclude=set(found) | negated):
-            if state.categories[row] in categories or row in doubted:
+        for score, row, why in candidates:
+            if row in found or row in negated or state.categories[row] in categories:
                 continue
             categories.add(state.categories[row])
             tag = state.tags[row]
@@ -522,25 +531,6 @@ class Tagger:
                 category=tag.category,
                 evidence=f"「{_shorten(text)}」{why}",
                 score=round(min(INFERRED_CAP, score), 3),
-                tag_id=tag.id,
-            )
-        permitted = set(map(int, allowed))
-        for chance, row in confident:
-            if (
-                row not in permitted
-                or row in found
-                or row in negated
-                or state.categories[row] in categories
-                or evidence.rejected(row)
-            ):
-                continue
-            categories.add(state.categories[row])
-            tag = state.tags[row]
-            found[row] = TagSuggestion(
-                name=tag.name,
-                category=tag.category,
-                evidence=f"「{_shorten(text)}」像已审核为“{tag.name}”的消息（把握 {chance:.2f}）",
-                score=round(min(INFERRED_CAP, chance), 3),
                 tag_id=tag.id,
             )
         ranked = sorted(found.values(), key=lambda t: -t.score)
