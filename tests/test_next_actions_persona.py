@@ -351,6 +351,40 @@ def test_own_numbers_match_a_hand_computed_day(db: Database) -> None:
     assert (month.received, month.answered, month.suggestions, month.used) == (5, 4, 3, 1)
 
 
+def test_today_is_the_local_day_of_the_settings_timezone(db: Database) -> None:
+    """At 00:30 in Shanghai (16:30 UTC the day before), a message of 00:10 local time is
+    today's and one of 23:50 local time yesterday's."""
+    from bot.services import advisers as advisers_service
+    from bot.services.access import cli_principal
+    from bot.settings import Settings
+
+    with db.session() as s:
+        customers.ensure_adviser(session=s, adviser_id="a1", name="a1")
+        c, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wx", identity_value="x", name="x", adviser_id="a1"
+        )
+        conv = messages.get_or_create_conversation(
+            session=s, channel="wx", external_id="x", customer_id=c.id, adviser_id="a1"
+        )
+        for n, at in enumerate((T(2026, 6, 9, 15, 50), T(2026, 6, 9, 16, 10))):
+            messages.log_message(
+                session=s,
+                msg_id=f"local-{n}",
+                conversation_id=conv,
+                customer_id=c.id,
+                adviser_id="a1",
+                direction="in",
+                text="…",
+                sent_at=at,
+            )
+    settings = Settings.model_validate({"timezone": "Asia/Shanghai"})
+    with db.session() as s:
+        found = advisers_service.my_numbers(
+            s, cli_principal("t"), settings=settings, now=T(2026, 6, 9, 16, 30), adviser_id="a1"
+        )
+    assert (found.today.received, found.period.received) == (1, 2)
+
+
 # --------------------------------------------------------------------------- upgrades
 def test_a_store_with_data_upgrades_and_a_failed_upgrade_leaves_nothing(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory

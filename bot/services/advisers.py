@@ -5,12 +5,13 @@ conversions, revenue and campaign targets — shown to that adviser and nobody e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from bot.crm import campaigns as crm_campaigns
+from bot.crm.followups import start_of_day
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
@@ -152,7 +153,7 @@ def my_numbers(
     tz = ZoneInfo(settings.timezone)
     today = now.astimezone(tz).date()
     start = _period_start(today, settings.advisers.period)
-    tomorrow = _at(today + timedelta(days=1), tz)
+    tomorrow = start_of_day(today + timedelta(days=1), tz)
     rows = crm_campaigns.report(
         session=session,
         since=None,
@@ -181,10 +182,10 @@ def my_numbers(
     return MyNumbers(
         adviser_id=mine,
         today=kpis_repo.own_numbers(
-            session=session, adviser_id=mine, since=_at(today, tz), until=tomorrow
+            session=session, adviser_id=mine, since=start_of_day(today, tz), until=tomorrow
         ),
         period=kpis_repo.own_numbers(
-            session=session, adviser_id=mine, since=_at(start, tz), until=tomorrow
+            session=session, adviser_id=mine, since=start_of_day(start, tz), until=tomorrow
         ),
         period_label=PERIOD_LABELS[settings.advisers.period],
         targets=targets,
@@ -195,7 +196,3 @@ def _period_start(today: date, period: str) -> date:
     if period == "week":
         return today - timedelta(days=today.weekday())
     return today.replace(day=1)
-
-
-def _at(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=tz)

@@ -4,12 +4,13 @@ principal's scope; a list of customers is audited."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from bot.crm import reports as crm_reports
+from bot.crm.followups import start_of_day
 from bot.errors import NotFoundError, PermissionDenied
 from bot.learning import script_report
 from bot.learning.attribution import Attribution, attribute_all
@@ -127,7 +128,7 @@ def tag_weeks(
     tz = ZoneInfo(timezone)
     today = datetime.now(tz).date()
     monday = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
-    since = datetime.combine(monday, time.min, tzinfo=tz)
+    since = start_of_day(monday, tz)
     scope = scope_of(session, principal)
     return kpis_repo.tag_weeks(
         session=session, adviser_ids=scope.adviser_ids, since=since, timezone=timezone
