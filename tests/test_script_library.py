@@ -7,8 +7,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import RuntimeFactory
@@ -279,7 +280,9 @@ def test_suggestions_fill_deadline_and_today_never_date_with_today(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
     rt = make_runtime(load=False)
-    soon = date.today() + timedelta(days=40)
+    # the team's today (the `timezone` setting, Shanghai by default), not the machine's
+    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    soon = today + timedelta(days=40)
     path = write(
         tmp_path / "d.csv",
         HEADER + ",deadline",
@@ -290,7 +293,6 @@ def test_suggestions_fill_deadline_and_today_never_date_with_today(
     scripts.import_file(rt, ADMIN, path=path)
     result = rt.assistant.suggest("早鸟优惠什么时候截止", industry="kaoyan")
     texts = {s.id: s.text for s in result.scripts}
-    today = date.today()
     shown = chinese_date(soon, today=today)
     assert texts["D-1"] == f"早鸟优惠{shown}就截止了，今天{today.month}月{today.day}日。"
     assert texts["D-2"] == "早鸟优惠【待填:日期】就截止了。", "never the day of sending"
