@@ -156,7 +156,10 @@ def review_tags(rt: Runtime, history_labels: Path, history_file: Path) -> Review
     }
     with rt.db.session() as session:
         suggested = tags_service.customer_tags(session, admin, status="suggested", limit=None)
-    confirm = [t.id for t in suggested if t.tag.name in shows.get(t.source_msg_id or "", ())]
+    # Only the history's messages: the context cases logged their earlier messages too,
+    # and those have no labels here (rejecting their tags would teach the tagger wrongly).
+    suggested = [t for t in suggested if t.source_msg_id in shows]
+    confirm = [t.id for t in suggested if t.tag.name in shows[t.source_msg_id or ""]]
     chosen = set(confirm)
     reject = [t.id for t in suggested if t.id not in chosen]
     tags_service.review(rt, admin, confirm=confirm, reject=reject)
