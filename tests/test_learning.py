@@ -28,6 +28,7 @@ from bot.errors import InputError, NotFoundError
 from bot.pipeline.assistant import recent_context
 from bot.pipeline.history import read_history
 from bot.services import history, privacy, scripts
+from bot.services import tags as tags_service
 from bot.services.access import cli_principal
 from bot.settings import Settings
 from bot.store import examples as examples_repo
@@ -595,6 +596,28 @@ def test_a_csv_history_imports_like_jsonl_and_dry_run_writes_nothing(
     report = history.import_file(rt, ADMIN, path=path)
     assert (report.logged, report.uses, report.examples) == (12, 4, 4)
     assert rt.library.triggers.index.labels() == {"INS-PRC-1": 2, "INS-OBJ-1": 2}
+
+
+def test_the_import_counts_the_tags_new_on_profiles(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A customer who complains about the price twice gets 价格敏感 once: the report counts
+    the tags a manager will find to review, not how often one was seen."""
+    rows = _history_lines(2)
+    rows.append(
+        rows[1]
+        | {"msg_id": "h-again", "text": "还是太贵了", "sent_at": "2026-03-01T10:00:00+08:00"}
+    )
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    rt = make_runtime()
+    report = history.import_file(rt, ADMIN, path=path)
+    with rt.db.session() as session:
+        suggested = tags_service.customer_tags(session, ADMIN, status="suggested", limit=None)
+    per_customer = sorted((t.customer_id, t.tag.name) for t in suggested)
+    assert len(per_customer) == len(set(per_customer))
+    assert sum(name == "价格敏感" for _, name in per_customer) == 2
+    assert report.tags == len(suggested)
 
 
 def test_the_script_page_shows_examples_and_removes_a_bad_one(

@@ -835,9 +835,11 @@ def ensure_contact(session: Session, message: IncomingMessage) -> tuple[Customer
 
 def store_tags(
     session: Session, *, customer_id: int, message_id: int, tags: Sequence[TagSuggestion]
-) -> None:
-    """Keep the tags suggested from a message on the customer's profile (as suggested)."""
-    for tag in tags:
+) -> int:
+    """Keep the tags suggested from a message on the customer's profile (as suggested).
+    Returns how many the profile did not have yet (a tag already suggested, confirmed or
+    rejected is not suggested twice)."""
+    return sum(
         tags_repo.suggest_customer_tag(
             session=session,
             customer_id=customer_id,
@@ -846,6 +848,8 @@ def store_tags(
             score=tag.score,
             message_id=message_id,
         )
+        for tag in tags
+    )
 
 
 def recent_context(

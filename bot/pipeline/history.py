@@ -129,6 +129,7 @@ class HistoryReport:
     #: Adviser messages recognised as scripts, and the examples they added.
     uses: int = 0
     examples: int = 0
+    #: Tags newly suggested on the profiles (a customer's tag suggested again is not).
     tags: int = 0
     seconds: float = 0.0
     dry_run: bool = False
@@ -453,8 +454,9 @@ class _Importer:
                 recent=self._context(waiting, row.sent_at),
             )
             tags = self.rt.assistant.tags_for(text, ctx, vector=vector)
-            store_tags(session, customer_id=customer.id, message_id=logged.id, tags=tags)
-            self.report.tags += len(tags)
+            self.report.tags += store_tags(
+                session, customer_id=customer.id, message_id=logged.id, tags=tags
+            )
             said = _Said(logged.id, text, row.sent_at, vector)
             waiting.append(said)
             self.said[logged.id] = said
