@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,16 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bot.errors import InputError
-from bot.store import Database, customers, documents, messages, scripts, suggestions, tags
+from bot.store import (
+    Database,
+    changes,
+    customers,
+    documents,
+    messages,
+    scripts,
+    suggestions,
+    tags,
+)
 from bot.store.models import Base
 from scripts_lib.model import ScriptRecord
 
@@ -167,8 +177,24 @@ def test_taxonomy_reimport_deactivates_dropped_tags(db: Database) -> None:
         tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险", "医疗险"))
         stats = tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险"))
         names = [t.name for t in tags.list_tags(session=s)]
-    assert (stats.added, stats.updated, stats.deactivated) == (0, 1, 1)
+    assert (stats.added, stats.updated, stats.unchanged, stats.deactivated) == (0, 0, 1, 1)
     assert names == ["重疾险"]
+
+
+def test_taxonomy_reimport_tells_changed_tags_from_unchanged_ones(db: Database) -> None:
+    """Re-importing the same file changes nothing and tells no other process to reload;
+    a new keyword is an update."""
+    with db.session() as s:
+        tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险", "医疗险"))
+        before = changes.versions(session=s)
+        same = tags.replace_taxonomy(session=s, categories=_taxonomy("重疾险", "医疗险"))
+        assert changes.versions(session=s) == before
+        spec = _taxonomy("重疾险", "医疗险")[0]
+        edited = replace(spec, tags=(replace(spec.tags[0], keywords=("新词",)), *spec.tags[1:]))
+        changed = tags.replace_taxonomy(session=s, categories=[edited])
+        assert changes.versions(session=s) != before
+    assert (same.added, same.updated, same.unchanged, same.deactivated) == (0, 0, 2, 0)
+    assert (changed.added, changed.updated, changed.unchanged) == (0, 1, 1)
 
 
 def _script(body: str, status: str = "approved") -> ScriptRecord:

@@ -31,7 +31,7 @@ def tags_import(
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     out.print(
         f"{stats.categories} 个分类 · 新增 {stats.added} · 更新 {stats.updated}"
-        f" · 停用 {stats.deactivated}"
+        f" · 未变 {stats.unchanged} · 停用 {stats.deactivated}"
     )
 
 

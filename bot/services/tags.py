@@ -66,6 +66,7 @@ def import_taxonomy(
             categories=stats.categories,
             added=stats.added,
             updated=stats.updated,
+            unchanged=stats.unchanged,
             deactivated=stats.deactivated,
         )
     rt.reload_tags(progress=progress)

@@ -48,6 +48,8 @@ class TaxonomyStats:
     added: int
     updated: int
     deactivated: int
+    #: Tags listed as they already were.
+    unchanged: int = 0
     #: Things the importer should know (an industry no script, document or customer uses).
     warnings: tuple[str, ...] = ()
 
@@ -58,7 +60,8 @@ def replace_taxonomy(*, session: Session, categories: Sequence[CategorySpec]) ->
     Tags are matched by (category, industry, name). Tags no longer listed are
     deactivated, not deleted, so the customer tags that use them keep their history.
     """
-    added = updated = 0
+    added = updated = unchanged = 0
+    described = False  # a category's description changed
     seen: set[int] = set()
     for spec in categories:
         cat = session.scalar(
@@ -69,22 +72,23 @@ def replace_taxonomy(*, session: Session, categories: Sequence[CategorySpec]) ->
         if cat is None:
             cat = TagCategory(name=spec.name, industry=spec.industry)
             session.add(cat)
+        described |= cat.description != spec.description
         cat.description = spec.description
         session.flush()
         for tspec in spec.tags:
             tag = session.scalar(
                 select(Tag).where(Tag.category_id == cat.id, Tag.name == tspec.name)
             )
+            wanted = (tspec.description, list(tspec.keywords), list(tspec.examples), True)
             if tag is None:
                 tag = Tag(category_id=cat.id, name=tspec.name)
                 session.add(tag)
                 added += 1
+            elif (tag.description, list(tag.keywords), list(tag.examples), tag.active) == wanted:
+                unchanged += 1
             else:
                 updated += 1
-            tag.description = tspec.description
-            tag.keywords = list(tspec.keywords)
-            tag.examples = list(tspec.examples)
-            tag.active = True
+            tag.description, tag.keywords, tag.examples, tag.active = wanted
             session.flush()
             seen.add(tag.id)
     deactivated = 0
@@ -93,9 +97,14 @@ def replace_taxonomy(*, session: Session, categories: Sequence[CategorySpec]) ->
             tag.active = False
             deactivated += 1
     session.flush()
-    changes.bump(session=session, topic="tags")
+    if added or updated or deactivated or described:
+        changes.bump(session=session, topic="tags")
     return TaxonomyStats(
-        categories=len(categories), added=added, updated=updated, deactivated=deactivated
+        categories=len(categories),
+        added=added,
+        updated=updated,
+        deactivated=deactivated,
+        unchanged=unchanged,
     )
 
 
