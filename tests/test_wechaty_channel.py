@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from wechaty_puppet import (  # type: ignore[import-untyped]
     Puppet,
 )
 
-from bot.channels.inbox import Inbox, InboxPipeline, message_payload
+from bot.channels.inbox import Inbox, InboxPipeline, contact_payload, message_payload
 from bot.channels.wechaty import WechatyAccountChannel, mask_secrets, secret_mask
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.pipeline.assistant import Received
@@ -127,11 +128,13 @@ class FakePuppet(Puppet):  # type: ignore[misc]
         return self.world.friendships[friendship_id]
 
     async def friendship_accept(self, friendship_id: str) -> None:
+        self.world.fail("accept")
         self.world.accepted.append(friendship_id)
 
     async def message_send_text(
         self, conversation_id: str, message: str, mention_ids: Any = None
     ) -> str:
+        self.world.fail("send")
         self.world.sent.append((conversation_id, message))
         mid = f"{self.world.prefix}:sent-{len(self.world.sent)}"
         self.world.messages[mid] = MessagePayloadResponse(
@@ -162,6 +165,14 @@ class World:
         self.accepted: list[str] = []
         self.silent = False
         self.prefix = uuid.uuid4().hex
+        #: Calls of the puppet that fail: "accept" / "send" -> failures left (-1: always).
+        self.failing: dict[str, int] = {}
+
+    def fail(self, call: str) -> None:
+        left = self.failing.get(call, 0)
+        if left:
+            self.failing[call] = left - 1 if left > 0 else -1
+            raise RuntimeError(f"{call} failed")
 
     @property
     def puppet(self) -> FakePuppet:
@@ -624,6 +635,128 @@ def test_friend_request_accept_and_welcome(db: Database) -> None:
         assert rec.logged[0].automated and rec.logged[0].direction == "out"
 
     run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+def _request(world: World, fid: str = "f1", contact: str = "c1") -> None:
+    world.friendships[fid] = FriendshipPayloadResponse(
+        id=fid, contact_id=contact, hello="我是张三", type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE
+    )
+    world.puppet.emit("friendship", EventFriendshipPayload(friendship_id=fid))
+
+
+def test_a_failed_acceptance_is_retried_and_never_repeated(db: Database) -> None:
+    """The acceptance fails once, then the welcome fails once: each is tried again, the
+    request is accepted once and the welcome sent once."""
+
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.failing = {"accept": 1, "send": 1}
+        _request(world)
+        await until(lambda: world.sent)
+        assert world.accepted == ["f1"]
+        assert world.sent == [("c1", "欢迎张姐")]
+        await until(lambda: [r.status for r in rows(db)] == ["done"])
+        assert len(rec.contacts) == 1
+
+    run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+def test_an_acceptance_that_keeps_failing_is_parked_and_requeued(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.failing = {"accept": -1}
+        _request(world)
+        await until(lambda: parked_of(db, channel._settings) != [])
+        parked = parked_of(db, channel._settings)
+        assert [(p.kind, p.stage, p.attempts, p.contact_id, p.text) for p in parked] == [
+            ("friendship", "greet", 3, "c1", "我是张三")
+        ]
+        assert channel_status.STAGE_LABELS[parked[0].stage or ""] == "通过好友并发欢迎语"
+        assert world.accepted == [] and world.sent == []
+        world.failing = {}
+        with db.session() as session:
+            channel_status.requeue(session, ADMIN, ids=[parked[0].id], settings=channel._settings)
+        channel._inbox._flows["default"].sweep()
+        await until(lambda: world.sent)
+        assert (world.accepted, world.sent) == (["f1"], [("c1", "欢迎张姐")])
+        assert len(rec.contacts) == 1  # recorded once, greeted after the requeue
+
+    run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+def test_a_greeting_a_stopped_process_left_is_done_at_start(db: Database) -> None:
+    """Two requests recorded by a process that stopped before greeting them: one not yet
+    accepted, one accepted whose welcome was not sent. The next run accepts the first
+    (only) and sends both welcomes."""
+    world = World()
+    for fid, contact in (("f1", "c1"), ("f2", "c2")):
+        world.friendships[fid] = FriendshipPayloadResponse(
+            id=fid, contact_id=contact, type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE
+        )
+    now = datetime.now(UTC)
+    with db.session() as session:
+        ids = inbox_repo.add_events(
+            session=session,
+            events=[inbox_repo.NewEvent("default", "friendship", f, now) for f in ("f1", "f2")],
+        )
+        for row_id, contact, accepted in ((ids[0], "c1", False), (ids[1], "c2", True)):
+            new = NewContact(
+                channel="wechaty", contact_id=contact, name=contact, request_id=f"f{contact[1]}"
+            )
+            payload = contact_payload(new, receive=True, may_send=True) | {
+                "welcome": {"text": f"欢迎{contact}", "script_id": "W1"}
+            }
+            if accepted:
+                payload["accepted"] = True
+            inbox_repo.mark_ready(session=session, rows=[(row_id, contact, payload)], now=now)
+            inbox_repo.mark_logged(
+                session=session,
+                item_id=row_id,
+                message_id=None,
+                customer_id=None,
+                done=False,
+                now=now,
+            )
+
+    async def scenario(channel: WechatyAccountChannel, w: World, rec: Recorder) -> None:
+        await until(lambda: len(w.sent) == 2)
+        assert w.accepted == ["f1"]
+        assert sorted(w.sent) == [("c1", "欢迎c1"), ("c2", "欢迎c2")]
+        assert rec.contacts == []  # recorded by the previous run, not again
+
+    run_channel(db, scenario, world=world, auto_accept=True, welcome_script_id="W1")
+
+
+def test_a_greeting_waits_for_the_connection_without_using_its_tries(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.friendships["f1"] = FriendshipPayloadResponse(
+            id="f1", contact_id="c1", type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE
+        )
+        channel.logged_in.clear()  # the account is offline when the request is greeted
+        flow = channel._inbox._flows["default"]
+        contact = NewContact(channel="wechaty", contact_id="c1", name="c1", request_id="f1")
+        item = inbox_repo.InboxItem(
+            id=0,
+            account="default",
+            kind="friendship",
+            event_id="f1",
+            status="logged",
+            stage=None,
+            contact_key="c1",
+            payload=contact_payload(contact, receive=True, may_send=True),
+            attempts=0,
+            error=None,
+            message_id=None,
+            customer_id=None,
+            received_at=datetime.now(UTC),
+            logged_at=None,
+        )
+        greeting = asyncio.create_task(flow._greet(item))
+        await asyncio.sleep(0.3)
+        assert not greeting.done() and world.accepted == []
+        channel.logged_in.set()
+        await asyncio.wait_for(greeting, 5)
+        assert world.accepted == ["f1"]
+
+    run_channel(db, scenario, auto_accept=True)
 
 
 # --------------------------------------------------------------------------- settings, secrets

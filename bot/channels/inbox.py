@@ -14,9 +14,12 @@ memory per account; the rest wait in the database):
    (the contact of a 1:1 chat or the room).
 2. **log** (a thread pool): one lane per contact, strictly in order: the message is
    logged (``messages``) and outcomes recorded; a friend request runs the new-contact
-   flow. A customer text is then ``logged``, everything else ``done``.
+   flow. A customer text or a new friend is then ``logged``, everything else ``done``.
 3. **suggest** (``suggest_workers`` threads): one lane per contact, in order; the note to
-   the adviser follows. Logging never waits for this stage.
+   the adviser follows. A new friend is *greeted* here: the request accepted (when the
+   account does that) and the welcome sent, tried like the rest and parked at stage
+   ``greet`` after ``max_attempts``; while the account is offline the greeting waits.
+   Logging never waits for this stage.
 
 A failure in any stage is retried after ``retry_initial_s`` doubling up to
 ``retry_interval_s`` while the contact's lane waits (order is kept); after
@@ -72,6 +75,8 @@ PURGE_S = 3600.0
 #: need the interpreter, and a suggestion is 30-50 ms of it; past this, suggestions go on
 #: under steady load instead of starving).
 LOGGING_FIRST_MAX_WAIT_S = 2.0
+#: Seconds between looks at the connection while a greeting waits for it.
+GREET_WAIT_S = 0.5
 
 
 class NotConnected(ChannelError):
@@ -143,10 +148,15 @@ class InboxSource(ABC):
         """A customer message got suggestions (the note to the adviser)."""
 
     @abstractmethod
-    async def after_new_contact(
-        self, contact: NewContact, welcome: Welcome, *, receive: bool
-    ) -> None:
-        """A new friend was recorded (accept, welcome message, note)."""
+    async def accept_request(self, contact: NewContact) -> bool:
+        """Accept the friend request ``contact`` sent, if the account does that on its own
+        (False: it does not; the adviser accepts on the phone). ``NotConnected`` when it
+        cannot be tried now."""
+
+    @abstractmethod
+    async def after_new_contact(self, contact: NewContact, welcome: Welcome) -> None:
+        """A new friend was recorded and accepted: the welcome message, the note.
+        ``NotConnected`` when it cannot be tried now."""
 
 
 class InboxPipeline(ABC):
@@ -465,6 +475,9 @@ class _AccountFlow:
         self.resolve = _ResolveStage(self)
         self.log = _LaneStage(self, "log", "ready", self._log_one)
         self.suggest = _LaneStage(self, "suggest", "logged", self._suggest_one)
+        #: The note to the adviser about a new friend, until the greeting is done (kept in
+        #: memory only: after a restart the greeting goes without it).
+        self.notes: dict[int, SuggestionResult] = {}
 
     def start(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         return [
@@ -493,21 +506,12 @@ class _AccountFlow:
         loop = asyncio.get_running_loop()
         assert item.payload is not None
         if item.kind == "friendship":
-            contact, receive, may_send = contact_from(item.payload)
-            welcome = await loop.run_in_executor(
+            contact, _, may_send = contact_from(item.payload)
+            greeting = await loop.run_in_executor(
                 self.inbox._log_pool, self._new_contact, item, contact, may_send
             )
             self.stats.logged += 1
-            try:
-                await self.source.after_new_contact(contact, welcome, receive=receive)
-            except Exception as exc:
-                log.warning(
-                    "account %s: after the friend request of %s: %s",
-                    self.account,
-                    contact.contact_id,
-                    one_line(exc),
-                )
-            return None
+            return greeting
         message = message_from(item.payload)
         received, now = await loop.run_in_executor(
             self.inbox._log_pool, self._log_message, item, message
@@ -538,21 +542,49 @@ class _AccountFlow:
             )
         return received, now
 
-    def _new_contact(self, item: InboxItem, contact: NewContact, may_send: bool) -> Welcome:
+    def _new_contact(
+        self, item: InboxItem, contact: NewContact, may_send: bool
+    ) -> InboxItem | None:
+        """Record a new friend; the row then waits (``logged``) for the greeting — the
+        acceptance and the welcome — which the suggest stage tries until it is done, so a
+        request is never left unanswered by a failure or a restart. None: a repeated
+        request, nothing is due."""
+        assert item.payload is not None
         welcome = self.inbox._pipeline.new_contact(contact, may_send)
+        payload = item.payload
+        if welcome.created:
+            payload = payload | {
+                "welcome": {"text": welcome.auto_text, "script_id": welcome.auto_script_id}
+            }
+            if welcome.result is not None:
+                self.notes[item.id] = welcome.result
+        now = datetime.now(UTC)
         with self.inbox._db.session() as session:
             inbox_repo.mark_logged(
                 session=session,
                 item_id=item.id,
                 message_id=None,
                 customer_id=welcome.customer_id,
-                done=True,
-                now=datetime.now(UTC),
+                done=not welcome.created,
+                now=now,
+                payload=payload,
             )
-        return welcome
+        if not welcome.created:
+            return None
+        return replace(
+            item,
+            status="logged",
+            customer_id=welcome.customer_id,
+            payload=payload,
+            logged_at=now,
+            attempts=0,
+        )
 
     # ------------------------------------------------------------------ suggest stage
     async def _suggest_one(self, item: InboxItem) -> InboxItem | None:
+        if item.kind == "friendship":
+            await self._greet(item)
+            return None
         assert item.payload is not None and item.message_id is not None
         message = message_from(item.payload)
         await self.inbox.logging_first()
@@ -567,6 +599,49 @@ class _AccountFlow:
             except Exception as exc:
                 log.warning("account %s: the note for %s: %s", self.account, item.event_id, exc)
         return None
+
+    async def _greet(self, item: InboxItem) -> None:
+        """Accept a new friend's request (when the account does) and send the welcome.
+        While the account is not connected the contact's lane waits (not a failed try).
+        The acceptance is recorded before the welcome is sent, so a retry never accepts
+        twice; a welcome sent just before a crash may be sent again after it."""
+        assert item.payload is not None
+        payload = dict(item.payload)
+        contact, receive, _ = contact_from(payload)
+        greeting = payload.get("welcome") or {}
+        welcome = Welcome(
+            created=True,
+            customer_id=item.customer_id,
+            result=self.notes.get(item.id),
+            auto_text=greeting.get("text"),
+            auto_script_id=greeting.get("script_id"),
+        )
+        while True:
+            while not self.source.connected():
+                await asyncio.sleep(GREET_WAIT_S)
+            try:
+                pending = receive and not payload.get("accepted")
+                if pending and await self.source.accept_request(contact):
+                    payload["accepted"] = True
+                    await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                await self.source.after_new_contact(contact, welcome)
+                break
+            except NotConnected:
+                continue  # dropped meanwhile: wait for the connection again
+            finally:
+                item.payload.update(payload)  # a retry starts from what was done
+        self.notes.pop(item.id, None)
+        now = datetime.now(UTC)
+
+        def done() -> None:
+            with self.inbox._db.session() as session:
+                inbox_repo.mark_done(session=session, item_id=item.id, now=now)
+
+        await self.inbox.db(done)
+
+    def _save_payload(self, item_id: int, payload: dict[str, Any]) -> None:
+        with self.inbox._db.session() as session:
+            inbox_repo.save_payload(session=session, item_id=item_id, payload=payload)
 
     def _suggest_message(
         self, item: InboxItem, message: IncomingMessage
@@ -864,7 +939,8 @@ class _LaneStage:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    parked = await inbox.record_failure(item, self.name, exc)
+                    stage = "greet" if item.kind == "friendship" else self.name
+                    parked = await inbox.record_failure(item, stage, exc)
                     if not parked:
                         queue[0] = replace(item, attempts=item.attempts + 1)
                         await asyncio.sleep(inbox.retry_delay(item.attempts + 1))

@@ -746,20 +746,22 @@ class WechatyAccountChannel(InboxSource):
             return
         self.notes.add(adviser_note(message.contact_name, message.text, result))
 
-    async def after_new_contact(
-        self, contact: NewContact, welcome: Welcome, *, receive: bool
-    ) -> None:
-        if not welcome.created:
-            return
+    async def accept_request(self, contact: NewContact) -> bool:
+        if not self._settings.auto_accept:
+            return False
         bot = self._bot
         if bot is None or not self.logged_in.is_set():
             raise NotConnected("not connected: the friend request is recorded, not accepted")
-        if receive and self._settings.auto_accept:
-            friendship = bot.Friendship.load(contact.request_id)
-            await friendship.ready()
-            await friendship.accept()
-            log.info("account %s: accepted the request of %s", self.account, contact.contact_id)
+        friendship = bot.Friendship.load(contact.request_id)
+        await friendship.ready()
+        await friendship.accept()
+        log.info("account %s: accepted the request of %s", self.account, contact.contact_id)
+        return True
+
+    async def after_new_contact(self, contact: NewContact, welcome: Welcome) -> None:
         if welcome.auto_text:
+            if self._bot is None or not self.logged_in.is_set():
+                raise NotConnected("not connected: the welcome is not sent yet")
             self._expect_automated(contact.contact_id, welcome.auto_text)
             await self.say(contact.contact_id, welcome.auto_text)
             log.info(

@@ -31,7 +31,12 @@ STATE_LABELS = {
     "stopped": "已停止",
     "not_running": "未运行",
 }
-STAGE_LABELS = {"resolve": "取消息内容", "log": "记录", "suggest": "生成建议"}
+STAGE_LABELS = {
+    "resolve": "取消息内容",
+    "log": "记录",
+    "suggest": "生成建议",
+    "greet": "通过好友并发欢迎语",
+}
 KIND_LABELS = {"message": "消息", "friendship": "好友请求"}
 #: A serving process refreshes its rows every heartbeat interval; past this many
 #: intervals (and at least a minute) it is taken for gone.

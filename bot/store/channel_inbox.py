@@ -27,7 +27,7 @@ from bot.store.records import aware
 UNFINISHED = ("received", "ready", "logged")
 FINISHED = ("done", "skipped")
 #: The stage a parked row goes back to when requeued.
-_REQUEUE_STATUS = {"resolve": "received", "log": "ready", "suggest": "logged"}
+_REQUEUE_STATUS = {"resolve": "received", "log": "ready", "suggest": "logged", "greet": "logged"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +195,11 @@ def mark_logged(
     customer_id: int | None,
     done: bool,
     now: datetime,
+    payload: dict[str, Any] | None = None,
 ) -> None:
-    """Logged in ``messages``; ``done``: nothing else is due (no suggestion), so the
-    payload is cleared at once."""
+    """Logged in ``messages`` (or a new friend recorded); ``done``: nothing else is due,
+    so the payload is cleared at once; otherwise ``payload``, when given, replaces it
+    (what the next stage needs)."""
     values: dict[str, Any] = {
         "status": "done" if done else "logged",
         "message_id": message_id,
@@ -208,7 +210,14 @@ def mark_logged(
     }
     if done:
         values["payload"] = None
+    elif payload is not None:
+        values["payload"] = payload
     session.execute(update(ChannelInbox).where(ChannelInbox.id == item_id).values(**values))
+
+
+def save_payload(*, session: Session, item_id: int, payload: dict[str, Any]) -> None:
+    """Record the progress of a row still being processed (a new friend accepted)."""
+    session.execute(update(ChannelInbox).where(ChannelInbox.id == item_id).values(payload=payload))
 
 
 def mark_done(*, session: Session, item_id: int, now: datetime) -> None:

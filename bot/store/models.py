@@ -480,7 +480,7 @@ class ChannelInbox(Base):
     event_id: Mapped[str] = mapped_column(String(200))
     #: received -> ready -> logged -> done; skipped (never logged); parked (gave up).
     status: Mapped[str] = mapped_column(String(10), default="received")
-    #: The stage that last failed: resolve / log / suggest.
+    #: The stage that last failed: resolve / log / suggest / greet.
     stage: Mapped[str | None] = mapped_column(String(10))
     #: Ordering lane: the contact (1:1) or room id, known once the payload is fetched.
     contact_key: Mapped[str | None] = mapped_column(String(200))
