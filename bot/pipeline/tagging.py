@@ -25,6 +25,8 @@ from bot.domain import TagSuggestion
 from bot.errors import InputError
 from bot.learning.probe import Probe, fit_probe
 from bot.pipeline.keywords import KeywordMatcher
+from bot.pipeline.llm import TagChoice
+from bot.pipeline.prompts import TagOption
 from bot.settings import TaggingSettings
 from bot.store.records import TagExampleRecord, TagRecord
 from bot.store.tags import CategorySpec, TagSpec
@@ -282,6 +284,8 @@ NEUTRAL_NEIGHBOURS = 3
 #: keyword hit is ``KEYWORD_SCORE``).
 FUZZY_SCORE = 0.9
 INFERRED_CAP = 0.89
+#: Score of a tag an LLM chose (``[tagging] llm``).
+LLM_SCORE = 0.85
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +452,18 @@ class Tagger:
             probe=_probe(kept, labelled_vectors, neutral_vectors, len(tags)),
         )
 
+    def options(self, industry: str | None) -> list[TagOption]:
+        """The tags a message of ``industry`` may get (all of them when None), in the
+        taxonomy's order: what an LLM is offered to choose from."""
+        state = self._state
+        if state is None:
+            return []
+        return [
+            TagOption(name=t.name, category=t.category, description=t.description)
+            for t, ind in zip(state.tags, state.industries, strict=True)
+            if industry is None or ind in (industry, ANY_INDUSTRY)
+        ]
+
     @property
     def size(self) -> int:
         return 0 if self._state is None else len(self._state.tags)
@@ -465,12 +481,17 @@ class Tagger:
         industry: str | None,
         query_vector: np.ndarray | None = None,
         context: Sequence[str] = (),
+        chosen: Sequence[TagChoice] | None = None,
     ) -> list[TagSuggestion]:
         """Tags of the customer's message ``text`` (``query_vector``: its embedding).
 
         ``context``: the customer's previous messages in this conversation, oldest first.
         Not used: tags are suggested from ``text`` alone (each earlier message was tagged
         when it came), so evidence always points at one message.
+
+        ``chosen``: the tags an LLM chose for the message (``[tagging] llm``); they take
+        the place of the tags inferred without a keyword (keyword hits stay; a tag people
+        rejected on a message this close is still not suggested). None: no LLM answer.
         """
         del context
         state = self._state
@@ -507,6 +528,21 @@ class Tagger:
                 score=KEYWORD_SCORE if hit.kind == "exact" else FUZZY_SCORE,
                 tag_id=tag.id,
             )
+        if chosen is not None:
+            rows = {state.tags[r].name: r for r in map(int, allowed)}
+            for choice in chosen:
+                row = rows.get(choice.name, -1)
+                if row < 0 or row in found or row in negated or evidence.rejected(row):
+                    continue
+                tag = state.tags[row]
+                found[row] = TagSuggestion(
+                    name=tag.name,
+                    category=tag.category,
+                    evidence=f"「{_shorten(text)}」大模型判断：{choice.why or tag.name}",
+                    score=LLM_SCORE,
+                    tag_id=tag.id,
+                )
+            return sorted(found.values(), key=lambda t: -t.score)[: settings.max_tags]
         # Inferred tags (no keyword): at most one per category, none in a category that
         # has a keyword hit; the surest first, none the classifier learned from review
         # doubts; then those the classifier is sure of.
