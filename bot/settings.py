@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -547,13 +549,22 @@ class Settings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from zoneinfo import ZoneInfoNotFoundError
 
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"未知的时区 {value!r}") from exc
         return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The team's time zone (``timezone``)."""
+        return ZoneInfo(self.timezone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """The team's calendar day at ``now`` (default: now), e.g. for ``{today}``."""
+        return (now or datetime.now(UTC)).astimezone(self.zone).date()
 
     @property
     def database_url(self) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,11 @@ def test_api_key_comes_from_the_named_environment_variable(
     monkeypatch.setenv("MY_KEY", "changeme")
     with pytest.raises(ConfigError, match="占位符"):
         llm.api_key()
+
+
+def test_today_is_the_teams_day_not_the_machines() -> None:
+    """At 17:00 UTC it is already the next day in Shanghai (the default), not in London."""
+    evening = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
+    assert Settings().today(evening) == date(2026, 12, 7)
+    assert Settings(timezone="Europe/London").today(evening) == date(2026, 12, 6)
+    assert Settings().zone.key == "Asia/Shanghai"

@@ -196,7 +196,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
         }
         out.print_json(json.dumps(data, ensure_ascii=False))
         return
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.zone
     table = Table(title="微信账号")
     for column in ("账号", "状态", "微信", "登录时间", "最后消息", "积压", "搁置", "说明"):
         table.add_column(column)

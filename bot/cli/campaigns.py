@@ -261,7 +261,7 @@ def campaigns_unattributed(
 
     with database(ctx) as (db, settings), db.session() as session:
         rows = campaigns.unattributed(session, principal(ctx), settings=settings, days=days)
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.zone
     table = Table("id", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
     for c in rows:
         table.add_row(
@@ -303,7 +303,7 @@ def campaigns_report(
     if customers and not campaign:
         raise InputError("--customers 需要 --campaign")
     with database(ctx) as (db, settings), db.session() as session:
-        today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
+        today = settings.today(parse_now(now, settings.timezone))
         first = parse_day(since, today, "--since") if since else None
         last = parse_day(until, today, "--until")
         if customers and campaign:

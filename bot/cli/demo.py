@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 from rich.console import Console
@@ -234,7 +233,7 @@ def show_growth(runtime: Runtime, principal: Principal, console: Console, custom
     extra = growth_lines(runtime, principal, customer_id)
     console.print(profile_panel(profile, timezone=runtime.settings.timezone, extra=extra))
     tz = runtime.settings.timezone
-    tomorrow = datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
+    tomorrow = runtime.settings.today() + timedelta(days=1)
     with runtime.db.session() as session:
         rows = campaigns.report(session, principal, since=None, until=tomorrow, timezone=tz)
         root = referrals.resolve(session, principal, "13900001111")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -78,7 +77,7 @@ def referrals_report(
     from bot.services import referrals
 
     with database(ctx) as (db, settings), db.session() as session:
-        today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
+        today = settings.today(parse_now(now, settings.timezone))
         first = parse_day(since, today, "--since") if since else None
         last = parse_day(until, today, "--until")
         report = referrals.report(

@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -56,7 +55,7 @@ def report_funnel(
     if customers and not adviser:
         raise InputError("--customers 需要 --adviser 顾问ID")
     with database(ctx) as (db, settings), db.session() as session:
-        today = parse_now(now, settings.timezone).astimezone(ZoneInfo(settings.timezone)).date()
+        today = settings.today(parse_now(now, settings.timezone))
         first = parse_day(since, today - timedelta(days=29), "--since")
         last = parse_day(until, today, "--until")
         if adviser and customers:
@@ -203,7 +202,7 @@ def report_scripts(
     if by is not None and by not in reports.SCRIPT_GROUP_BYS:
         raise InputError(f"--by 只能是 {', '.join(reports.SCRIPT_GROUP_BYS)} 之一")
     with database(ctx) as (db, settings):
-        tz = ZoneInfo(settings.timezone)
+        tz = settings.zone
         today = parse_now(now, settings.timezone).astimezone(tz).date()
         start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
         report = reports.script_effectiveness(
@@ -287,7 +286,7 @@ def report_attribution(
     from bot.services import reports
 
     with database(ctx) as (db, settings):
-        tz = ZoneInfo(settings.timezone)
+        tz = settings.zone
         today = parse_now(now, settings.timezone).astimezone(tz).date()
         start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
         result = reports.attribution(db, principal(ctx), settings=settings, since=start)

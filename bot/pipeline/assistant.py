@@ -16,7 +16,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -395,7 +394,7 @@ class Assistant:
         rules = self.rules.rules()
         if ctx.customer is None or not rules:
             return ()
-        today = datetime.now(ZoneInfo(self._settings.timezone)).date()
+        today = self._settings.today()
         with self._db.session() as session:
             found = next_actions.applicable(
                 session=session,
@@ -465,7 +464,7 @@ class Assistant:
         customer = ctx.customer
         values = script_values(
             assistant=self._settings.assistant,
-            today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
+            today=self._settings.today(),
             deadline=hit.script.deadline,
             customer_name=customer.name if customer else None,
             adviser_name=ctx.adviser_name,

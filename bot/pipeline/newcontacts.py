@@ -18,7 +18,6 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from bot.crm.variables import script_values
 from bot.domain import IncomingMessage, SuggestionResult
@@ -204,7 +203,7 @@ class NewContactFlow:
             script.body,
             script_values(
                 assistant=self._settings.assistant,
-                today=datetime.now(ZoneInfo(self._settings.timezone)).date(),
+                today=self._settings.today(),
                 deadline=script.deadline,
                 customer_name=customer.name,
                 adviser_name=adviser.shown_name if adviser else None,

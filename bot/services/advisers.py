@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -150,7 +149,7 @@ def my_numbers(
         if not principal.adviser_id or (adviser_id and adviser_id != principal.adviser_id):
             raise NotFoundError(NO_ADVISER, ref=adviser_id or "-")
         mine = principal.adviser_id
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.zone
     today = now.astimezone(tz).date()
     start = _period_start(today, settings.advisers.period)
     tomorrow = start_of_day(today + timedelta(days=1), tz)

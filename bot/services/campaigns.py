@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -312,9 +311,3 @@ def report_customers(
         count=len(rows),
     )
     return rows
-
-
-def today_and_tomorrow(timezone: str) -> tuple[date, date]:
-    """Today's local date and the day after (report periods end at the latter)."""
-    today = datetime.now(ZoneInfo(timezone)).date()
-    return today, today + timedelta(days=1)

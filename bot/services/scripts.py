@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot.errors import InputError, NotFoundError
 from bot.learning.mining import Proposal, mine_edits
@@ -173,7 +171,7 @@ def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
     """The body filled for a sample customer of the script's industry, and the lint
     result, as the operator types."""
     require(principal, *CURATORS)
-    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    today = rt.settings.today()
     with rt.db.session() as session:
         name = shown_name(session, principal, rt.settings)
     deadline = record.deadline
@@ -240,7 +238,7 @@ def plan_import(rt: Runtime, principal: Principal, *, path: Path) -> ImportPlan:
     error when it cannot be imported). ``siyu scripts import --dry-run`` and the
     console's upload report show it."""
     require(principal, *CURATORS)
-    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    today = rt.settings.today()
     plan = rt.library.plan_import(path, today=today)
     with rt.db.session() as session:
         warned: set[str] = set()
@@ -342,7 +340,7 @@ def _validate(rt: Runtime, principal: Principal, staged: uploads.Staged) -> Uplo
         parsed = read_scripts(staged.path)
     except InputError as exc:
         return fatal(uploads.without_paths(str(exc), staged.path, staged.name))
-    today = datetime.now(ZoneInfo(rt.settings.timezone)).date()
+    today = rt.settings.today()
     issues = tuple(lint(parsed, today=today))
     errors = sum(1 for i in issues if i.severity == "error")
     token = None if errors else staged.token

@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -354,8 +353,8 @@ def merge_suggestions(request: Request, principal: Manager) -> list[schemas.Merg
 # ------------------------------------------------------------------ funnel
 def _until(request: Request) -> tuple[str, date]:
     """The configured timezone and the first local day after today (periods end there)."""
-    tz = runtime_of(request).settings.timezone
-    return tz, datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
+    settings = runtime_of(request).settings
+    return settings.timezone, settings.today() + timedelta(days=1)
 
 
 @router.get("/funnel", response_model=list[schemas.FunnelRowPublic], tags=["manager"])

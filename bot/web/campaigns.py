@@ -39,7 +39,7 @@ STAGE_LABELS = {"new": "新增", "engaged": "互动", "converted": "成交"}
 
 def _period(request: Request, since: date | None, until: date | None) -> tuple[date | None, date]:
     """The report period: ``until`` inclusive (default today) as an exclusive end."""
-    _, tomorrow = campaigns.today_and_tomorrow(runtime_of(request).settings.timezone)
+    tomorrow = runtime_of(request).settings.today() + timedelta(days=1)
     end = until + timedelta(days=1) if until else tomorrow
     if since is not None and end <= since:
         raise InputError("结束日期必须不早于开始日期")
@@ -71,7 +71,7 @@ def campaigns_page(request: Request, principal: Operator, created: IdQuery = Non
         rows=rows,
         channels=campaigns.CHANNELS,
         created=created,
-        today=campaigns.today_and_tomorrow(runtime_of(request).settings.timezone)[0],
+        today=runtime_of(request).settings.today(),
     )
 
 
@@ -258,8 +258,9 @@ def referrals_page(
 def campaign_page(
     request: Request, principal: Operator, campaign_id: IdPath, created: IdQuery = None
 ) -> Response:
-    tz = runtime_of(request).settings.timezone
-    _, tomorrow = campaigns.today_and_tomorrow(tz)
+    settings = runtime_of(request).settings
+    tz = settings.timezone
+    tomorrow = settings.today() + timedelta(days=1)
     with db_session(request) as session:
         record, codes = campaigns.show(session, principal, campaign=str(campaign_id))
         rows = campaigns.report(

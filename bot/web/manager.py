@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -39,7 +38,7 @@ def home(request: Request, principal: Manager) -> Response:
     """The manager's home: today's queues in the team, each with a link to its page."""
     settings = runtime_of(request).settings
     tz = settings.timezone
-    today = datetime.now(ZoneInfo(tz)).date()
+    today = settings.today()
     with db_session(request) as session:
         waiting_tags = tags.review_queue(session, principal)
         merge_pairs = merges.suggestions(session, principal)
@@ -201,8 +200,9 @@ def kpis(
 ) -> Response:
     """Adviser KPIs, the new-contact funnel of the last ``days`` days and the customer
     tags of the last ``weeks`` weeks, for the manager's team."""
-    tz = runtime_of(request).settings.timezone
-    until = datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
+    settings = runtime_of(request).settings
+    tz = settings.timezone
+    until = settings.today() + timedelta(days=1)
     since = until - timedelta(days=days)
     with db_session(request) as session:
         rows = reports.adviser_kpis(session, principal, timezone=tz)
