@@ -35,6 +35,7 @@ from wechaty_puppet import (  # type: ignore[import-untyped]
     Puppet,
 )
 
+from bot.channels import inbox as inbox_module
 from bot.channels.inbox import Inbox, InboxPipeline, contact_payload, message_payload
 from bot.channels.wechaty import WechatyAccountChannel, mask_secrets, secret_mask
 from bot.domain import IncomingMessage, SuggestionResult
@@ -220,6 +221,7 @@ class Recorder(InboxPipeline):
         self.suggested: list[str] = []
         self.fail_log: dict[str, int] = {}  # local id -> failures left (-1: always)
         self.fail_suggest: dict[str, int] = {}
+        self.fail_contact: dict[str, int] = {}  # contact id -> failures left (-1: always)
         self.block_suggest: threading.Event | None = None
         self.contacts: list[tuple[NewContact, bool]] = []
         self._next = 0
@@ -263,13 +265,15 @@ class Recorder(InboxPipeline):
         )
 
     def new_contact(self, contact: NewContact, may_send: bool) -> Welcome:
+        self._maybe_fail(self.fail_contact, contact.contact_id)
+        created = all(c.contact_id != contact.contact_id for c, _ in self.contacts)
         self.contacts.append((contact, may_send))
         return Welcome(
-            created=True,
+            created=created,
             customer_id=self.customer(contact.contact_id),
             result=None,
-            auto_text="欢迎张姐",
-            auto_script_id="W1",
+            auto_text="欢迎张姐" if created else None,
+            auto_script_id="W1" if created else None,
         )
 
     def ids(self) -> list[str]:
@@ -678,6 +682,61 @@ def test_an_acceptance_that_keeps_failing_is_parked_and_requeued(db: Database) -
         await until(lambda: world.sent)
         assert (world.accepted, world.sent) == (["f1"], [("c1", "欢迎张姐")])
         assert len(rec.contacts) == 1  # recorded once, greeted after the requeue
+
+    run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+def test_a_welcome_sent_is_never_sent_again(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The welcome went out, then recording that the row is done failed: the retry does
+    not send it again (nor accept again)."""
+    real = inbox_repo.mark_done
+    failures = [1]
+
+    def flaky(**kwargs: Any) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise RuntimeError("database is locked")
+        real(**kwargs)
+
+    monkeypatch.setattr(inbox_module.inbox_repo, "mark_done", flaky)
+
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        _request(world)
+        await until(lambda: [r.status for r in rows(db)] == ["done"])
+        assert failures == [0]  # the first try failed after sending
+        assert (world.accepted, world.sent) == (["f1"], [("c1", "欢迎张姐")])
+
+    run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+def test_a_request_that_fails_to_be_recorded_goes_back_to_recording(db: Database) -> None:
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        rec.fail_contact["c1"] = -1
+        _request(world)
+        await until(lambda: parked_of(db, channel._settings) != [])
+        (parked,) = parked_of(db, channel._settings)
+        assert (parked.stage, world.accepted) == ("log", [])
+        rec.fail_contact.clear()
+        with db.session() as session:
+            channel_status.requeue(session, ADMIN, ids=[parked.id], settings=channel._settings)
+        channel._inbox._flows["default"].sweep()
+        await until(lambda: world.sent)
+        assert (world.accepted, world.sent) == (["f1"], [("c1", "欢迎张姐")])
+        assert len(rec.contacts) == 1
+
+    run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
+
+
+def test_a_repeated_request_is_accepted_and_welcomed_once(db: Database) -> None:
+    """The customer asks again (a new request id): accepted again, no second welcome."""
+
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        _request(world, "f1")
+        await until(lambda: world.sent)
+        _request(world, "f2")
+        await until(lambda: world.accepted == ["f1", "f2"])
+        await until(lambda: [r.status for r in rows(db)] == ["done", "done"])
+        assert world.sent == [("c1", "欢迎张姐")]
 
     run_channel(db, scenario, auto_accept=True, welcome_script_id="W1")
 

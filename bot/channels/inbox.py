@@ -77,6 +77,8 @@ PURGE_S = 3600.0
 LOGGING_FIRST_MAX_WAIT_S = 2.0
 #: Seconds between looks at the connection while a greeting waits for it.
 GREET_WAIT_S = 0.5
+#: Notes about new friends kept in memory until their greeting is done (per account).
+NOTES_KEPT = 1000
 
 
 class NotConnected(ChannelError):
@@ -542,22 +544,22 @@ class _AccountFlow:
             )
         return received, now
 
-    def _new_contact(
-        self, item: InboxItem, contact: NewContact, may_send: bool
-    ) -> InboxItem | None:
+    def _new_contact(self, item: InboxItem, contact: NewContact, may_send: bool) -> InboxItem:
         """Record a new friend; the row then waits (``logged``) for the greeting — the
         acceptance and the welcome — which the suggest stage tries until it is done, so a
-        request is never left unanswered by a failure or a restart. None: a repeated
-        request, nothing is due."""
+        request is not left unanswered by a failure or a restart."""
         assert item.payload is not None
         welcome = self.inbox._pipeline.new_contact(contact, may_send)
-        payload = item.payload
-        if welcome.created:
-            payload = payload | {
-                "welcome": {"text": welcome.auto_text, "script_id": welcome.auto_script_id}
-            }
-            if welcome.result is not None:
-                self.notes[item.id] = welcome.result
+        # Every request is greeted, a repeated one too (the customer asked again, or a
+        # first try recorded the contact and failed after): it is accepted; the welcome
+        # and the note come with the first record only.
+        payload = item.payload | {
+            "welcome": {"text": welcome.auto_text, "script_id": welcome.auto_script_id}
+        }
+        if welcome.created and welcome.result is not None:
+            self.notes[item.id] = welcome.result
+            while len(self.notes) > NOTES_KEPT:  # of greetings parked: dropped, oldest first
+                self.notes.pop(next(iter(self.notes)))
         now = datetime.now(UTC)
         with self.inbox._db.session() as session:
             inbox_repo.mark_logged(
@@ -565,12 +567,10 @@ class _AccountFlow:
                 item_id=item.id,
                 message_id=None,
                 customer_id=welcome.customer_id,
-                done=not welcome.created,
+                done=False,
                 now=now,
                 payload=payload,
             )
-        if not welcome.created:
-            return None
         return replace(
             item,
             status="logged",
@@ -602,34 +602,58 @@ class _AccountFlow:
 
     async def _greet(self, item: InboxItem) -> None:
         """Accept a new friend's request (when the account does) and send the welcome.
-        While the account is not connected the contact's lane waits (not a failed try).
-        The acceptance is recorded before the welcome is sent, so a retry never accepts
-        twice; a welcome sent just before a crash may be sent again after it."""
+
+        While the account is not connected the contact's lane waits (not a failed try);
+        each call to the account is bounded by ``check_timeout_s``. The acceptance is
+        recorded once it is done (a kill just before that accepts again at the next start:
+        at least once); the welcome is recorded *before* it is sent and un-recorded only
+        when the account refused to send it (``ChannelError``): a kill, a timeout or a
+        failure after sending never sends it twice, and may not send it at all — at most
+        once, as a repeated automatic message is what gets an account restricted."""
         assert item.payload is not None
         payload = dict(item.payload)
         contact, receive, _ = contact_from(payload)
         greeting = payload.get("welcome") or {}
-        welcome = Welcome(
-            created=True,
-            customer_id=item.customer_id,
-            result=self.notes.get(item.id),
-            auto_text=greeting.get("text"),
-            auto_script_id=greeting.get("script_id"),
-        )
-        while True:
-            while not self.source.connected():
-                await asyncio.sleep(GREET_WAIT_S)
-            try:
-                pending = receive and not payload.get("accepted")
-                if pending and await self.source.accept_request(contact):
-                    payload["accepted"] = True
-                    await self.inbox.db(lambda: self._save_payload(item.id, payload))
-                await self.source.after_new_contact(contact, welcome)
-                break
-            except NotConnected:
-                continue  # dropped meanwhile: wait for the connection again
-            finally:
-                item.payload.update(payload)  # a retry starts from what was done
+        timeout = self.inbox.settings.check_timeout_s
+        try:
+            while True:
+                while not self.source.connected():
+                    await asyncio.sleep(GREET_WAIT_S)
+                try:
+                    if receive and not payload.get("accepted"):
+                        accepted = await asyncio.wait_for(
+                            self.source.accept_request(contact), timeout
+                        )
+                        if accepted:
+                            payload["accepted"] = True
+                            await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                    text = greeting.get("text")
+                    if text and not payload.get("welcomed"):
+                        payload["welcomed"] = True
+                        await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                    else:
+                        text = None
+                    welcome = Welcome(
+                        created=True,
+                        customer_id=item.customer_id,
+                        result=self.notes.get(item.id),
+                        auto_text=text,
+                        auto_script_id=greeting.get("script_id"),
+                    )
+                    try:
+                        await asyncio.wait_for(
+                            self.source.after_new_contact(contact, welcome), timeout
+                        )
+                    except ChannelError:
+                        if text:  # refused, not sent (a timeout may have sent it: kept)
+                            payload["welcomed"] = False
+                            await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                        raise
+                    break
+                except NotConnected:
+                    continue  # dropped meanwhile: wait for the connection again
+        finally:
+            item.payload.update(payload)  # a retry starts from what was done
         self.notes.pop(item.id, None)
         now = datetime.now(UTC)
 
@@ -939,7 +963,8 @@ class _LaneStage:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    stage = "greet" if item.kind == "friendship" else self.name
+                    greeting = item.kind == "friendship" and self.name == "suggest"
+                    stage = "greet" if greeting else self.name
                     parked = await inbox.record_failure(item, stage, exc)
                     if not parked:
                         queue[0] = replace(item, attempts=item.attempts + 1)

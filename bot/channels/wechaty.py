@@ -752,9 +752,12 @@ class WechatyAccountChannel(InboxSource):
         bot = self._bot
         if bot is None or not self.logged_in.is_set():
             raise NotConnected("not connected: the friend request is recorded, not accepted")
-        friendship = bot.Friendship.load(contact.request_id)
-        await friendship.ready()
-        await friendship.accept()
+        try:
+            friendship = bot.Friendship.load(contact.request_id)
+            await friendship.ready()
+            await friendship.accept()
+        except Exception as exc:
+            raise _failure(f"通过好友请求失败：{describe(exc)}", exc) from None
         log.info("account %s: accepted the request of %s", self.account, contact.contact_id)
         return True
 
@@ -763,7 +766,10 @@ class WechatyAccountChannel(InboxSource):
             if self._bot is None or not self.logged_in.is_set():
                 raise NotConnected("not connected: the welcome is not sent yet")
             self._expect_automated(contact.contact_id, welcome.auto_text)
-            await self.say(contact.contact_id, welcome.auto_text)
+            try:
+                await self.say(contact.contact_id, welcome.auto_text)
+            except Exception as exc:
+                raise _failure(f"发送欢迎语失败：{describe(exc)}", exc) from None
             log.info(
                 "account %s: sent welcome script %s to %s",
                 self.account,
