@@ -273,6 +273,36 @@ def test_an_llm_tag_answer_out_of_format_leaves_the_tagger_alone(
     assert result.mode == "llm"  # the draft is unaffected
 
 
+def test_tags_sharing_a_name_are_offered_with_their_category(
+    make_runtime: RuntimeFactory, openai_stub: OpenAIStub, tmp_path: Path
+) -> None:
+    """Tag names are unique within a category only: the model is offered 分类/标签 for a
+    shared name, and its choice lands on that category's tag."""
+    from bot.pipeline.tagging import parse_taxonomy
+
+    rt = make_runtime(
+        llm={"base_url": openai_stub.base_url, "model": "stub", "timeout_s": 5.0},
+        tagging={"llm": True},
+    )
+    taxonomy = tmp_path / "t.yaml"
+    taxonomy.write_text(
+        "version: 1\ncategories:\n"
+        "  - {name: 购买意向, industry: insurance, tags: [{name: 犹豫, description: 还没决定买}]}\n"
+        "  - {name: 服务体验, industry: general, tags: [{name: 犹豫, description: 要不要续费}]}\n",
+        encoding="utf-8",
+    )
+    with rt.db.session() as s:
+        tags_repo.replace_taxonomy(session=s, categories=parse_taxonomy(taxonomy))
+    rt.reload_tags()
+    assert [o.name for o in rt.tagger.options("insurance")] == ["购买意向/犹豫", "服务体验/犹豫"]
+    openai_stub.tag_reply = '{"tags": [{"name": "服务体验/犹豫", "why": "续费拿不准"}]}'
+    result = rt.assistant.suggest("明年还续不续我再想想", industry="insurance")
+    assert [(t.name, t.category) for t in result.tags] == [("犹豫", "服务体验")]
+    before = len(openai_stub.requests)
+    rt.assistant.suggest("你好", industry="insurance", tags=False)
+    assert len(openai_stub.requests) == before + 1  # the draft only: no tags wanted
+
+
 def test_without_the_setting_the_llm_is_not_asked_for_tags(
     make_runtime: RuntimeFactory, openai_stub: OpenAIStub
 ) -> None:

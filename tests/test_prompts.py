@@ -271,6 +271,8 @@ def test_the_tag_answer_keeps_only_offered_names() -> None:
         TagChoice("观望", ""),
     )
     assert parse_tag_choices('{"tags": []}', offered, limit=3) == ()
-    for bad in ("观望", '{"tag": ["观望"]}', "{not json}", ""):
+    deep = '{"tags": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    cut_off = '<think>客户说 {"tags": ["观望"]} 吗'
+    for bad in ("观望", '{"tag": ["观望"]}', "{not json}", "", deep, cut_off):
         with pytest.raises(LLMError):
             parse_tag_choices(bad, offered, limit=3)

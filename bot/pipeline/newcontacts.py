@@ -159,7 +159,9 @@ class NewContactFlow:
         return welcome
 
     def _opening(self, customer_id: int, message_id: int, adviser_id: str) -> SuggestionResult:
-        result = self._assistant.suggest(OPENING_QUERY, customer_id=customer_id, new_contact=True)
+        result = self._assistant.suggest(
+            OPENING_QUERY, customer_id=customer_id, new_contact=True, tags=False
+        )
         opening = tuple(s for s in result.scripts if s.category in OPENING_CATEGORIES)
         result = replace(result, scripts=opening, tags=(), knowledge=(), reply=None)
         with self._db.session() as session:

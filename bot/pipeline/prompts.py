@@ -37,7 +37,8 @@ from scripts_lib.variables import one_line
 
 ChatMessage = dict[str, str]
 
-#: At most this many tags are offered to the model in one request (the taxonomy's order).
+#: At most this many tags are offered to the model in one request: an industry with more
+#: is not sent (its tags come from the tagger alone).
 MAX_TAG_OPTIONS = 150
 #: Longest tag description offered.
 MAX_TAG_DESCRIPTION_CHARS = 80
@@ -111,7 +112,8 @@ class DraftRequest:
 
 @dataclass(frozen=True, slots=True)
 class TagOption:
-    """A tag the model may choose (from the taxonomy: operator text)."""
+    """A tag the model may choose (from the taxonomy: operator text). ``name`` is how the
+    model names it: the tag's name, or ``分类/标签`` when two categories share the name."""
 
     name: str
     category: str
@@ -133,7 +135,7 @@ class TagRequest:
     max_tags: int = 3
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "options", tuple(self.options[:MAX_TAG_OPTIONS]))
+        object.__setattr__(self, "options", tuple(self.options))
         object.__setattr__(self, "earlier", tuple(self.earlier))
 
 
@@ -321,8 +323,8 @@ def render_tag_messages(request: TagRequest) -> list[ChatMessage]:
     options = [
         quote_data(
             {
-                "标签": one_line(o.name),
-                "分类": one_line(o.category),
+                "标签": o.name,
+                "分类": o.category,
                 "含义": _plain(o.description, MAX_TAG_DESCRIPTION_CHARS),
             }
         )

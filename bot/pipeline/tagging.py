@@ -458,10 +458,12 @@ class Tagger:
         state = self._state
         if state is None:
             return []
+        allowed = _allowed(state, industry)
         return [
-            TagOption(name=t.name, category=t.category, description=t.description)
-            for t, ind in zip(state.tags, state.industries, strict=True)
-            if industry is None or ind in (industry, ANY_INDUSTRY)
+            TagOption(
+                name=key, category=state.tags[row].category, description=state.tags[row].description
+            )
+            for key, row in _option_keys(state, allowed).items()
         ]
 
     @property
@@ -489,9 +491,12 @@ class Tagger:
         Not used: tags are suggested from ``text`` alone (each earlier message was tagged
         when it came), so evidence always points at one message.
 
-        ``chosen``: the tags an LLM chose for the message (``[tagging] llm``); they take
-        the place of the tags inferred without a keyword (keyword hits stay; a tag people
-        rejected on a message this close is still not suggested). None: no LLM answer.
+        ``chosen``: the tags an LLM chose for the message (``[tagging] llm``, named as
+        ``options`` names them); they take the place of the tags inferred without a
+        keyword — the one-per-category rule and the review classifier's doubts are for
+        those guesses, not for the model's reading — while keyword hits stay and a tag
+        people rejected on a message this close is still not suggested. None: no LLM
+        answer.
         """
         del context
         state = self._state
@@ -499,10 +504,7 @@ class Tagger:
         if state is None or not state.tags or not text.strip() or settings.max_tags == 0:
             return []
         norm = normalize(text)
-        if industry:
-            allowed = np.flatnonzero(np.isin(state.industries, [industry, ANY_INDUSTRY]))
-        else:
-            allowed = np.arange(len(state.tags))
+        allowed = _allowed(state, industry)
         if allowed.size == 0:
             return []
         query = self._index.embed_query(text) if query_vector is None else query_vector
@@ -529,7 +531,7 @@ class Tagger:
                 tag_id=tag.id,
             )
         if chosen is not None:
-            rows = {state.tags[r].name: r for r in map(int, allowed)}
+            rows = _option_keys(state, allowed)
             for choice in chosen:
                 row = rows.get(choice.name, -1)
                 if row < 0 or row in found or row in negated or evidence.rejected(row):
@@ -571,6 +573,24 @@ class Tagger:
             )
         ranked = sorted(found.values(), key=lambda t: -t.score)
         return ranked[: settings.max_tags]
+
+
+def _allowed(state: _State, industry: str | None) -> np.ndarray:
+    """The tag rows a message of ``industry`` may get (every row when None)."""
+    if industry:
+        return np.flatnonzero(np.isin(state.industries, [industry, ANY_INDUSTRY]))
+    return np.arange(len(state.tags))
+
+
+def _option_keys(state: _State, rows: np.ndarray) -> dict[str, int]:
+    """How an LLM names each of ``rows``: the tag's name, or ``分类/标签`` when another of
+    them has the same name (names are unique within a category only)."""
+    names = [state.tags[int(r)].name for r in rows]
+    keys = {}
+    for row, name in zip(map(int, rows), names, strict=True):
+        tag = state.tags[row]
+        keys[name if names.count(name) == 1 else f"{tag.category}/{name}"] = row
+    return keys
 
 
 def _classified(
