@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -585,11 +586,11 @@ def _allowed(state: _State, industry: str | None) -> np.ndarray:
 def _option_keys(state: _State, rows: np.ndarray) -> dict[str, int]:
     """How an LLM names each of ``rows``: the tag's name, or ``分类/标签`` when another of
     them has the same name (names are unique within a category only)."""
-    names = [state.tags[int(r)].name for r in rows]
+    shared = Counter(state.tags[int(r)].name for r in rows)
     keys = {}
-    for row, name in zip(map(int, rows), names, strict=True):
+    for row in map(int, rows):
         tag = state.tags[row]
-        keys[name if names.count(name) == 1 else f"{tag.category}/{name}"] = row
+        keys[tag.name if shared[tag.name] == 1 else f"{tag.category}/{tag.name}"] = row
     return keys
 
 
