@@ -363,6 +363,8 @@ class AccountConfig:
     endpoint: str
     token_env: str
     notify_contact_id: str
+    #: Its customers' industry ("" = not set: the customer's, or the default).
+    industry: str = ""
 
     def token(self) -> str:
         """The token from the environment ("" when unset; placeholders refused)."""
@@ -381,6 +383,9 @@ class WechatyAccount(_Section):
     token_env: str = Field(min_length=1)
     #: This account's note target; None = ``[wechaty] notify_contact_id``.
     notify_contact_id: str | None = None
+    #: The industry of this account's customers (their messages use that industry's
+    #: scripts, knowledge and tags); empty = ``[wechaty] industry``.
+    industry: str = Field(default="", max_length=64)
 
     def token(self) -> str:
         return puppet_token(self.token_env)
@@ -402,6 +407,10 @@ class WechatySettings(_Section):
     #: Contact id that receives compact suggestion notes (e.g. "filehelper", the adviser's
     #: 文件传输助手). Empty = suggestions are only stored (web console).
     notify_contact_id: str = ""
+    #: The industry of the customers the account(s) serve (a team with several lines of
+    #: business sets it per account); empty = ``[assistant] default_industry`` unless a
+    #: customer's profile says otherwise.
+    industry: str = Field(default="", max_length=64)
     #: At least this many seconds between two notes to one adviser; what arrives meanwhile
     #: is coalesced into the next note.
     note_min_interval_s: float = Field(default=10.0, ge=0, le=3600)
@@ -481,6 +490,7 @@ class WechatySettings(_Section):
                     endpoint=self.endpoint,
                     token_env=self.token_env,
                     notify_contact_id=self.notify_contact_id,
+                    industry=self.industry.strip(),
                 ),
             )
         return tuple(
@@ -492,6 +502,7 @@ class WechatySettings(_Section):
                 notify_contact_id=(
                     self.notify_contact_id if a.notify_contact_id is None else a.notify_contact_id
                 ),
+                industry=(a.industry or self.industry).strip(),
             )
             for a in self.accounts
         )

@@ -818,6 +818,21 @@ def test_a_greeting_waits_for_the_connection_without_using_its_tries(db: Databas
     run_channel(db, scenario, auto_accept=True)
 
 
+def test_an_accounts_industry_goes_with_its_messages_and_new_friends(db: Database) -> None:
+    """A team with several lines of business: each account's customers are of its
+    industry (the customer's profile takes it on first contact)."""
+
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.say("m1", frm="c2", text="二段奶粉多少钱")
+        world.say("g1", frm="c1", room="r1", text="大家好")
+        _request(world)
+        await until(lambda: len(rec.logged) == 2 and rec.contacts)
+        assert {m.industry for m in rec.logged} == {"muying"}
+        assert rec.contacts[0][0].industry == "muying"
+
+    run_channel(db, scenario, industry="muying")
+
+
 # --------------------------------------------------------------------------- settings, secrets
 def test_single_account_settings_still_work_and_accounts_are_validated() -> None:
     legacy = WechatySettings(endpoint="h:1", notify_contact_id="filehelper").account_configs()
@@ -837,6 +852,17 @@ def test_single_account_settings_still_work_and_accounts_are_validated() -> None
         ("wang", "filehelper"),
         ("li", ""),
     ]
+    lines = WechatySettings.model_validate(
+        {
+            "industry": "insurance",
+            "accounts": [
+                {"adviser_id": "wang", "token_env": "T_WANG"},
+                {"adviser_id": "su", "token_env": "T_SU", "industry": "muying"},
+            ],
+        }
+    )
+    assert [a.industry for a in lines.account_configs()] == ["insurance", "muying"]
+    assert WechatySettings().account_configs()[0].industry == ""
     with pytest.raises(ValueError, match="只能出现一次"):
         WechatySettings.model_validate(
             {"accounts": [{"adviser_id": "a", "token_env": t} for t in ("X", "Y")]}

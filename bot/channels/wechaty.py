@@ -730,6 +730,7 @@ class WechatyAccountChannel(InboxSource):
             request_id=friendship.friendship_id,
             adviser_id=self._adviser_id(),
             adviser_name=self.state.user_name,
+            industry=self.config.industry or None,
         )
         may_send = receive and self._settings.auto_accept
         return Resolved(
@@ -819,6 +820,7 @@ class WechatyAccountChannel(InboxSource):
                 room_topic=topic,
                 mentions_adviser=mentioned,
                 sent_at=sent_at,
+                industry=self.config.industry or None,
             )
         direction: Direction
         if is_self:
@@ -845,6 +847,7 @@ class WechatyAccountChannel(InboxSource):
             type=kind,
             sent_at=sent_at,
             automated=direction == "out" and self._was_automated(other.contact_id, text),
+            industry=self.config.industry or None,
         )
 
     def _expect_automated(self, contact_id: str, text: str) -> None:

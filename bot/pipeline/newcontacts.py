@@ -48,6 +48,8 @@ class NewContact:
     adviser_id: str = "adviser"
     adviser_name: str = ""
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: The industry of the account that received the request (None: not set).
+    industry: str | None = None
 
     @property
     def msg_id(self) -> str:
@@ -122,6 +124,7 @@ class NewContactFlow:
             adviser_name=contact.adviser_name,
             type="text" if contact.hello.strip() else "other",
             sent_at=contact.at,
+            industry=contact.industry,
         )
         with self._db.session() as session:
             seen = messages_repo.get_message(session=session, msg_id=message.msg_id)
