@@ -385,7 +385,7 @@ class WechatyAccount(_Section):
     notify_contact_id: str | None = None
     #: The industry of this account's customers (their messages use that industry's
     #: scripts, knowledge and tags); empty = ``[wechaty] industry``.
-    industry: str = Field(default="", max_length=64)
+    industry: str = Field(default="", max_length=50)
 
     def token(self) -> str:
         return puppet_token(self.token_env)
@@ -410,7 +410,7 @@ class WechatySettings(_Section):
     #: The industry of the customers the account(s) serve (a team with several lines of
     #: business sets it per account); empty = ``[assistant] default_industry`` unless a
     #: customer's profile says otherwise.
-    industry: str = Field(default="", max_length=64)
+    industry: str = Field(default="", max_length=50)
     #: At least this many seconds between two notes to one adviser; what arrives meanwhile
     #: is coalesced into the next note.
     note_min_interval_s: float = Field(default=10.0, ge=0, le=3600)

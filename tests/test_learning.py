@@ -31,9 +31,11 @@ from bot.services import history, privacy, scripts
 from bot.services import tags as tags_service
 from bot.services.access import cli_principal
 from bot.settings import Settings
+from bot.store import customers as customers_repo
 from bot.store import examples as examples_repo
 from bot.store import messages as messages_repo
 from bot.store import uses as uses_repo
+from bot.store.conversions import resolve_customer
 from bot.store.records import MessageRecord
 from knowledge import Channel, HashingEmbedder, PooledEmbedder, spread, zscore
 from knowledge.examples import Example, ExampleIndex
@@ -618,6 +620,32 @@ def test_the_import_counts_the_tags_new_on_profiles(
     assert len(per_customer) == len(set(per_customer))
     assert sum(name == "价格敏感" for _, name in per_customer) == 2
     assert report.tags == len(suggested)
+
+
+def test_rows_without_an_industry_take_the_one_given(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """`siyu history import --industry`: an archive of one line of business; a row that
+    names its industry keeps it."""
+    rows = [
+        {k: v for k, v in r.items() if not (k == "industry" and r["contact_id"] == "ext-001")}
+        for r in _history_lines(2)
+    ]
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    rt = make_runtime()
+    data = str(rt.settings.data_dir)
+    assert run(["--data-dir", data, "history", "import", str(path), "--industry", "kaoyan"]) == 0
+    with rt.db.session() as session:
+        industry = {
+            c: customers_repo.get_customer(
+                session=session, customer_id=resolve_customer(session=session, ref=c)
+            ).industry
+            for c in ("ext-000", "ext-001")
+        }
+    assert industry == {"ext-000": "insurance", "ext-001": "kaoyan"}
+    with pytest.raises(InputError, match="行业最长"):
+        history.import_file(rt, ADMIN, path=path, industry="x" * 51)
 
 
 def test_the_script_page_shows_examples_and_removes_a_bad_one(

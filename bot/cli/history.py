@@ -22,6 +22,12 @@ def history_import(
         str,
         typer.Option(help="消息所属的渠道名；联系人记为身份 <channel>_contact。"),
     ] = "history",
+    industry: Annotated[
+        str,
+        typer.Option(
+            help="没有写 industry 的消息属于哪个行业（默认：[assistant] default_industry）。"
+        ),
+    ] = "",
 ) -> None:
     """导入聊天记录：先检查整个文件（每个问题都给出行号，有错就不导入），
     再按时间顺序记录消息；按 msg_id 去重（中断后重跑会接着导入）；
@@ -39,6 +45,7 @@ def history_import(
             dry_run=dry_run,
             progress=bar(bars, "导入消息"),
             lines=lines,
+            industry=industry,
         )
     if dry_run:
         out.print(

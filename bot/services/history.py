@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.errors import PermissionDenied
+from bot.errors import InputError, PermissionDenied
 from bot.pipeline.history import (
     DEFAULT_ADVISER,
     DEFAULT_CHANNEL,
@@ -19,6 +19,8 @@ from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
 
+#: Longest industry name (``customers.industry``).
+MAX_INDUSTRY_CHARS = 50
 #: A manager's file names an adviser outside their team.
 OTHER_TEAM = "文件里有不属于你团队的顾问：{advisers}"
 
@@ -32,13 +34,25 @@ def import_file(
     dry_run: bool = False,
     progress: Progress | None = None,
     lines: list[HistoryLine] | None = None,
+    industry: str = "",
 ) -> HistoryReport:
     """Validate the whole file (``lines``: already read by ``read_history``), then
     (unless ``dry_run``) log its messages in time order, idempotent on ``msg_id``.
+    ``industry``: of the rows that name none (an archive of one line of business).
     Managers import their team's chats; the audit log keeps the counts."""
     require(principal, "manager")
+    industry = industry.strip()
+    if len(industry) > MAX_INDUSTRY_CHARS:
+        raise InputError(f"行业最长 {MAX_INDUSTRY_CHARS} 个字符")
     if lines is None:
         lines = read_history(path)
+    if industry:
+        lines = [
+            h
+            if h.row.industry
+            else HistoryLine(h.line, h.row.model_copy(update={"industry": industry}))
+            for h in lines
+        ]
     with rt.db.session() as session:
         scope = scope_of(session, principal)
     advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
