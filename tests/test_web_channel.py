@@ -102,3 +102,27 @@ def test_the_api_shape_and_roles(rt: Runtime) -> None:
     assert boss.post("/api/channel/requeue", json={"ids": [first]}).json() == {"requeued": 1}
     assert boss.post("/api/channel/requeue", json={"ids": [0]}).status_code == 422
     assert len(boss.get("/api/channel/status").json()["parked"]) == 1
+
+
+def test_a_parked_friend_request_says_what_it_is_and_where_it_stopped(rt: Runtime) -> None:
+    now = datetime.now(UTC)
+    with rt.db.session() as s:
+        (row_id,) = inbox_repo.add_events(
+            session=s, events=[inbox_repo.NewEvent("adv-a", "friendship", "f1", now)]
+        )
+        contact = {
+            "adviser_id": "adv-a",
+            "contact_id": "c-new",
+            "alias": "新客户",
+            "hello": "我是小王",
+        }
+        inbox_repo.mark_ready(session=s, rows=[(row_id, "c-new", {"contact": contact})], now=now)
+        inbox_repo.record_failure(
+            session=s, item_id=row_id, stage="greet", error="通过好友请求失败", park=True, now=now
+        )
+    alice, _ = client_for(rt, "alice")
+    table = alice.get("/channel").text.split('id="parked-table"')[1].split("</table>")[0]
+    rows = table.split("<tr>")[2:]  # after the header
+    assert len(rows) == 2
+    assert "好友请求" not in rows[0] and "记录" in rows[0]  # the message, parked at logging
+    assert "好友请求" in rows[1] and "我是小王" in rows[1] and "通过好友并发欢迎语" in rows[1]

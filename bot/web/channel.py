@@ -42,6 +42,8 @@ def channel_page(
         accounts=accounts,
         qr={a.account: qr_svg(a.qr_code) for a in accounts if a.qr_code},
         parked=parked,
+        kind_labels=channel_status.KIND_LABELS,
+        stage_labels=channel_status.STAGE_LABELS,
         requeued=requeued,
         # While a scan is awaited the page reloads itself: the code changes every few minutes.
         refresh_s=15 if waiting else None,
