@@ -625,20 +625,40 @@ def test_manager_home_merge_confirm_and_undo_and_review_filters(
 def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
     browser: object, served: Served, viewport: dict[str, int], suffix: str
 ) -> None:
-    """Their account waits for a scan: every page says so, and 微信账号 shows the code."""
+    """Their account waits for a scan: every page says so, and 微信账号 shows the code and
+    a friend request that could not be accepted."""
     from datetime import UTC, datetime
 
     from bot.store import channel_accounts as accounts_repo
+    from bot.store import channel_inbox as inbox_repo
 
     rt = served.rt
+    now = datetime.now(UTC)
     with rt.db.session() as session:
         accounts_repo.save_state(
             session=session,
             account="wx-alice",
-            now=datetime.now(UTC),
+            now=now,
             adviser_id="adv-a",
             state="waiting_scan",
             qr_code="https://login.weixin.qq.com/l/browser-test",
+        )
+        (parked,) = inbox_repo.add_events(
+            session=session,
+            events=[inbox_repo.NewEvent("wx-alice", "friendship", f"f-{suffix}", now)],
+        )
+        contact = {"adviser_id": "adv-a", "contact_id": "c-new", "alias": "新客户小周"}
+        contact["hello"] = "我是看了直播加你的，想问问少儿重疾"
+        inbox_repo.mark_ready(
+            session=session, rows=[(parked, "c-new", {"contact": contact})], now=now
+        )
+        inbox_repo.record_failure(
+            session=session,
+            item_id=parked,
+            stage="greet",
+            error="通过好友请求失败：UNAVAILABLE: puppet offline",
+            park=True,
+            now=now,
         )
     try:
         page = _page(browser, served, viewport, "alice")
@@ -652,9 +672,15 @@ def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
             box is not None and box["width"] >= 150 and box["x"] + box["width"] <= viewport["width"]
         )
         assert "等待扫码" in page.locator("#account-table").inner_text()  # type: ignore[attr-defined]
+        row = page.locator("#parked-table tbody tr").first  # type: ignore[attr-defined]
+        assert "好友请求" in row.inner_text() and "通过好友并发欢迎语" in row.inner_text()
+        wrap = page.locator(".table-wrap").last.bounding_box()  # type: ignore[attr-defined]
+        assert wrap is not None and wrap["x"] + wrap["width"] <= viewport["width"]
         _shot(page, f"adviser-channel-qr-{suffix}")
         page.context.close()  # type: ignore[attr-defined]
     finally:
+        with rt.db.session() as session:
+            inbox_repo.mark_done(session=session, item_id=parked, now=datetime.now(UTC))
         with rt.db.session() as session:
             accounts_repo.save_state(
                 session=session,

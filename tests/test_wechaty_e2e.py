@@ -462,7 +462,7 @@ def test_a_late_payload_waits_its_turn_and_a_poison_message_is_parked(
         assert bot.stop()
     [parked] = parked_of(rt.db, rt.settings.wechaty)
     assert (parked.event_id, parked.stage, parked.attempts) == ("ghost-1", "resolve", 4)
-    assert parked.error == "ChannelError: UNKNOWN: Error: no payload found for id ghost-1"
+    assert parked.error == "UNKNOWN: Error: no payload found for id ghost-1"
     # `siyu bot --status` shows it to an operator, as a table and as JSON
     from bot.cli import run
 

@@ -87,10 +87,13 @@ class NotConnected(ChannelError):
 
 def reason(exc: BaseException) -> str:
     """One line for a failed try, stored and logged: a database error is its driver's
-    first line (SQLAlchemy's text adds the statement and its parameters: customer text)."""
+    first line (SQLAlchemy's text adds the statement and its parameters: customer text);
+    a ``ChannelError`` its own message (a sentence for people, in Chinese)."""
     if isinstance(exc, StatementError) and exc.orig is not None:
         first = (str(exc.orig).strip().splitlines() or [""])[0]
         return f"{type(exc.orig).__name__}: {first}"
+    if isinstance(exc, ChannelError):  # ours, already a sentence for people
+        return one_line(exc)
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
