@@ -2,6 +2,9 @@
 
     python bench/learning.py                  # bench/data/learning (see its README.md)
     python bench/learning.py --show-misses    # also the test messages missed at 3
+    SIYU_LLM_API_KEY=… python bench/learning.py --llm http://127.0.0.1:8080/v1 --llm-model qwen2.5-7b-instruct
+                                              # the same with [tagging] llm on (tags chosen
+                                              # by that model; replies drafted too)
 
 Loads the library (demo + muying scripts, taxonomies, knowledge), then measures on the
 held-out test messages (test.jsonl, never part of the history):
@@ -211,10 +214,22 @@ def main() -> None:
         action="store_true",
         help="retrieval as before issue 12: RRF of 30 candidates, no title channel",
     )
+    ap.add_argument(
+        "--llm",
+        metavar="URL",
+        help="an OpenAI-compatible endpoint: tags are also chosen by its model ([tagging] llm)",
+    )
+    ap.add_argument("--llm-model", default="qwen2.5-7b-instruct", help="the model at --llm")
     args = ap.parse_args()
     retrieval: dict[str, object] = {"top_scripts": 10}
     if args.baseline:
         retrieval |= {"fusion": "rrf", "candidates": 30, "lexical_weight": 1.0, "title_weight": 0}
+    overrides: dict[str, Any] = {"retrieval": retrieval}
+    if args.llm:
+        overrides |= {
+            "llm": {"base_url": args.llm, "model": args.llm_model, "timeout_s": 30.0},
+            "tagging": {"llm": True},
+        }
     tests = read_jsonl(args.data / "test.jsonl")
     context = read_jsonl(args.data / "context_test.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,7 +239,7 @@ def main() -> None:
             scripts=args.data / "scripts.csv",
             tags=args.data / "tags.yaml",
             knowledge=knowledge_sources(),
-            settings_overrides={"retrieval": retrieval},
+            settings_overrides=overrides,
         )
         print(
             f"library: 138 scripts, {len(knowledge_sources())} documents, loaded in {build_s:.0f} s"

@@ -84,9 +84,9 @@ class TaggingSettings(_Section):
     #: At most this many tags suggested per message.
     max_tags: int = Field(default=3, ge=0, le=20)
     #: With an LLM configured (``[llm] base_url``), ask it too which tags a customer's
-    #: message shows: its choices replace the tags inferred without a keyword. One more
-    #: LLM call per live customer message, beside the reply draft; a history import
-    #: never asks it.
+    #: message shows: its choices replace the guess from the tags' descriptions (keyword
+    #: hits and what review taught stay). One more LLM call per live customer message,
+    #: beside the reply draft; a history import never asks it.
     llm: bool = False
 
 

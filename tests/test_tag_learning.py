@@ -312,3 +312,18 @@ def test_a_tag_reviewed_often_enough_is_learned_by_its_classifier(
         assert "观望" not in suggested(rt, probe_text)
     finally:
         rt.close()
+
+
+def test_with_the_models_choice_review_still_counts_and_the_description_guess_does_not(
+    rt: Runtime,
+) -> None:
+    """``[tagging] llm``: the model's choices replace the guess from descriptions; what
+    review taught stays (here the model chose nothing: ``chosen=()``)."""
+    guess = "出险以后第一步该做什么 要交什么单子"
+    found = rt.tagger.suggest(guess, industry="insurance")
+    assert [t.evidence.endswith("语义相近") for t in found] == [True]  # a description guess
+    assert rt.tagger.suggest(guess, industry="insurance", chosen=()) == []
+    say(rt, "m2", "c2", "家里的钱都是我媳妇管", "insurance")
+    tags.add(rt, ADMIN, tags.TagLabel(customer="c2", tag="需家人决策", msg_id="m2"))
+    learned = rt.tagger.suggest("我家钱都归我老婆管", industry="insurance", chosen=())
+    assert [t.name for t in learned] == ["需家人决策"]

@@ -493,9 +493,10 @@ class Tagger:
         when it came), so evidence always points at one message.
 
         ``chosen``: the tags an LLM chose for the message (``[tagging] llm``, named as
-        ``options`` names them); they take the place of the tags inferred without a
-        keyword — the one-per-category rule and the review classifier's doubts are for
-        those guesses, not for the model's reading — while keyword hits stay and a tag
+        ``options`` names them); they take the place of the semantic guess from the tags'
+        descriptions (the one-per-category rule and the review classifier's doubts are
+        for guesses, not for the model's reading). Keyword hits and what review taught
+        (the nearest reviewed message, the classifier's sure tags) still count, and a tag
         people rejected on a message this close is still not suggested. None: no LLM
         answer.
         """
@@ -545,15 +546,14 @@ class Tagger:
                     score=LLM_SCORE,
                     tag_id=tag.id,
                 )
-            return sorted(found.values(), key=lambda t: -t.score)[: settings.max_tags]
         # Inferred tags (no keyword): at most one per category, none in a category that
-        # has a keyword hit; the surest first, none the classifier learned from review
-        # doubts; then those the classifier is sure of.
+        # has a keyword hit (or a tag the model chose); the surest first, none the
+        # classifier learned from review doubts; then those the classifier is sure of.
+        # With the model's choices, the semantic guess from descriptions is left out.
         doubted, confident = _classified(state, np.asarray(query), settings)
         permitted = set(map(int, allowed)) if confident else set()
-        candidates = [
-            c for c in evidence.inferred(exclude=set(found) | negated) if c[1] not in doubted
-        ]
+        inferred = evidence.inferred(exclude=set(found) | negated, semantic=chosen is None)
+        candidates = [c for c in inferred if c[1] not in doubted]
         candidates += [
             (chance, row, f"像已审核为“{state.tags[row].name}”的消息（把握 {chance:.2f}）")
             for chance, row in confident
@@ -743,11 +743,11 @@ class _Evidence:
             return False
         return sim - self.shown.get(row, (-1.0, -1))[0] >= s.example_margin
 
-    def inferred(self, *, exclude: set[int]) -> list[tuple[float, int, str]]:
+    def inferred(self, *, exclude: set[int], semantic: bool = True) -> list[tuple[float, int, str]]:
         """Tags without a keyword hit, as (score, row, why), surest first: those whose
         closest labelled message shows them (and is close enough, and closer by
-        ``example_margin`` than any message that does not), then the semantic best if it
-        stands out."""
+        ``example_margin`` than any message that does not), then (``semantic``) the
+        semantic best if it stands out."""
         s = self.settings
         out: list[tuple[float, int, str]] = []
         for row, (sim, which) in self.shown.items():
@@ -763,7 +763,7 @@ class _Evidence:
                 else f"与已标注为“{name}”的消息相近（相似度 {sim:.2f}）"
             )
             out.append((sim, row, why))
-        if self.semantic:
+        if semantic and self.semantic:
             row, score = max(self.semantic.items(), key=lambda rs: rs[1])
             chosen = {r for _, r, _ in out}
             if (
