@@ -2,9 +2,9 @@
 
     python bench/learning.py                  # bench/data/learning (see its README.md)
     python bench/learning.py --show-misses    # also the test messages missed at 3
-    SIYU_LLM_API_KEY=… python bench/learning.py --llm http://127.0.0.1:8080/v1 --llm-model qwen2.5-7b-instruct
-                                              # the same with [tagging] llm on (tags chosen
-                                              # by that model; replies drafted too)
+    python bench/learning.py --llm http://127.0.0.1:8080/v1 --llm-model qwen2.5-7b-instruct
+                      # the same with [tagging] llm on: tags chosen by that model too
+                      # (replies drafted as well; the key in SIYU_LLM_API_KEY)
 
 Loads the library (demo + muying scripts, taxonomies, knowledge), then measures on the
 held-out test messages (test.jsonl, never part of the history):
