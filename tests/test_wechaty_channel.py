@@ -36,9 +36,16 @@ from wechaty_puppet import (  # type: ignore[import-untyped]
 )
 
 from bot.channels import inbox as inbox_module
-from bot.channels.inbox import Inbox, InboxPipeline, contact_payload, message_payload
+from bot.channels.inbox import (
+    Inbox,
+    InboxPipeline,
+    contact_payload,
+    message_payload,
+    reason,
+)
 from bot.channels.wechaty import WechatyAccountChannel, mask_secrets, secret_mask
 from bot.domain import IncomingMessage, SuggestionResult
+from bot.errors import ChannelError
 from bot.pipeline.assistant import Received
 from bot.pipeline.newcontacts import NewContact, Welcome
 from bot.services import channel_status
@@ -782,6 +789,13 @@ def test_a_greeting_a_stopped_process_left_is_done_at_start(db: Database) -> Non
         assert rec.contacts == []  # recorded by the previous run, not again
 
     run_channel(db, scenario, world=world, auto_accept=True, welcome_script_id="W1")
+
+
+def test_a_failed_try_is_stored_as_a_sentence() -> None:
+    """What the 微信账号 page and `siyu bot --status` show for a failed try."""
+    assert reason(ChannelError("通过好友请求失败：UNAVAILABLE")) == "通过好友请求失败：UNAVAILABLE"
+    assert reason(TimeoutError()) == "超时：没有在限定时间内完成（[wechaty] check_timeout_s）"
+    assert reason(RuntimeError("database is locked")) == "RuntimeError: database is locked"
 
 
 def test_a_greeting_waits_for_the_connection_without_using_its_tries(db: Database) -> None:

@@ -94,6 +94,8 @@ def reason(exc: BaseException) -> str:
         return f"{type(exc.orig).__name__}: {first}"
     if isinstance(exc, ChannelError):  # ours, already a sentence for people
         return one_line(exc)
+    if isinstance(exc, TimeoutError):  # a call to the account took longer than allowed
+        return "超时：没有在限定时间内完成（[wechaty] check_timeout_s）"
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
