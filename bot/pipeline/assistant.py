@@ -572,7 +572,7 @@ class Assistant:
         try:
             draft = self._llm.draft_reply(request)
         except LLMError as exc:
-            return None, (), "retrieval", f"LLM unavailable: {exc}"
+            return None, (), "retrieval", f"大模型暂不可用，只给检索结果：{exc}"
         return draft.text, tuple(draft.citations), "llm", None
 
     # ------------------------------------------------------------------ channel events
