@@ -91,7 +91,8 @@ def test_bad_batch_file_is_rejected_whole(
 def test_usage_and_input_errors_have_exit_codes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert siyu(capsys, tmp_path, "suggest")[0] == 1
+    code, _, err = siyu(capsys, tmp_path, "suggest")
+    assert code == 1 and "--text 和 --input 只能给一个，也必须给一个" in err
     assert siyu(capsys, tmp_path, "no-such-command")[0] == 2
     code, _, err = siyu(capsys, tmp_path, "scripts", "import", str(tmp_path / "missing.csv"))
     assert code == 1 and "missing.csv" in err

@@ -687,7 +687,7 @@ class WechatyAccountChannel(InboxSource):
     async def resolve(self, kind: str, event_id: str) -> Resolved:
         bot = self._bot
         if bot is None or not self.logged_in.is_set():
-            raise NotConnected(f"account {self.account} is not logged in")
+            raise NotConnected(f"账号 {self.account} 没有登录")
         try:
             return await self._resolve(bot, kind, event_id)
         except ChannelError:
@@ -752,7 +752,7 @@ class WechatyAccountChannel(InboxSource):
             return False
         bot = self._bot
         if bot is None or not self.logged_in.is_set():
-            raise NotConnected("not connected: the friend request is recorded, not accepted")
+            raise NotConnected("没有连上：好友请求已记下，还没有通过")
         try:
             friendship = bot.Friendship.load(contact.request_id)
             await friendship.ready()
@@ -765,7 +765,7 @@ class WechatyAccountChannel(InboxSource):
     async def after_new_contact(self, contact: NewContact, welcome: Welcome) -> None:
         if welcome.auto_text:
             if self._bot is None or not self.logged_in.is_set():
-                raise NotConnected("not connected: the welcome is not sent yet")
+                raise NotConnected("没有连上：欢迎语还没有发")
             self._expect_automated(contact.contact_id, welcome.auto_text)
             try:
                 await self.say(contact.contact_id, welcome.auto_text)
@@ -788,7 +788,7 @@ class WechatyAccountChannel(InboxSource):
         note target, the adviser's own group messages, messages with no counterpart)."""
         payload = msg.payload
         if payload is None:
-            raise ChannelError(f"message {msg.message_id} has no payload yet")
+            raise ChannelError(f"还取不到消息 {msg.message_id} 的内容")
         kind = MESSAGE_TYPES.get(msg.type(), "other")
         text = msg.text() or ""
         sent_at = timestamp(payload.timestamp)

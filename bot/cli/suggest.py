@@ -50,7 +50,7 @@ def suggest(
 ) -> None:
     """建议话术、知识和标签（配置了大模型时还有回复草稿）。"""
     if (text is None) == (input is None):
-        raise SiyuError("give exactly one of --text or --input")
+        raise SiyuError("--text 和 --input 只能给一个，也必须给一个")
     from bot.services import suggestions
 
     with runtime(ctx) as rt:
