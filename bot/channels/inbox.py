@@ -620,6 +620,10 @@ class _AccountFlow:
         contact, receive, _ = contact_from(payload)
         greeting = payload.get("welcome") or {}
         timeout = self.inbox.settings.check_timeout_s
+
+        async def save() -> None:
+            await self.inbox.db(lambda: self._save_payload(item.id, payload))
+
         try:
             while True:
                 while not self.source.connected():
@@ -631,11 +635,11 @@ class _AccountFlow:
                         )
                         if accepted:
                             payload["accepted"] = True
-                            await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                            await save()
                     text = greeting.get("text")
                     if text and not payload.get("welcomed"):
                         payload["welcomed"] = True
-                        await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                        await save()
                     else:
                         text = None
                     welcome = Welcome(
@@ -652,7 +656,7 @@ class _AccountFlow:
                     except ChannelError:
                         if text:  # refused, not sent (a timeout may have sent it: kept)
                             payload["welcomed"] = False
-                            await self.inbox.db(lambda: self._save_payload(item.id, payload))
+                            await save()
                         raise
                     break
                 except NotConnected:

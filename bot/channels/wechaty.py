@@ -764,7 +764,7 @@ class WechatyAccountChannel(InboxSource):
 
     async def after_new_contact(self, contact: NewContact, welcome: Welcome) -> None:
         if welcome.auto_text:
-            if self._bot is None or not self.logged_in.is_set():
+            if not self.connected():
                 raise NotConnected("没有连上：欢迎语还没有发")
             self._expect_automated(contact.contact_id, welcome.auto_text)
             try:

@@ -271,10 +271,9 @@ def parse_tag_choices(text: str, offered: set[str], limit: int) -> tuple[TagChoi
     fence around it tolerated), ``{"tags": [{"name", "why"}, …]}`` (plain names too);
     names not ``offered`` and repeats are dropped, at most ``limit`` kept, each reason
     made one short line. Raises ``LLMError`` when the answer holds no such object."""
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
-    elif "<think>" in text:  # cut off while reasoning: no answer yet
+    if "<think>" in text and "</think>" not in text:  # cut off while reasoning: no answer
         text = ""
+    text = _after_reasoning(text)
     start, end = text.find("{"), text.rfind("}")
     try:
         data = json.loads(text[start : end + 1]) if 0 <= start < end else None
@@ -308,8 +307,7 @@ def clean_answer(text: str, refs: set[int]) -> tuple[str, tuple[int, ...]]:
     removes markers citing a ref not in ``refs``.
     """
     patterns = _answer_patterns()
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
+    text = _after_reasoning(text)
     text = patterns.prefix.sub("", text.strip()).strip()
     if len(text) >= 2 and (text[0], text[-1]) in (('"', '"'), ("“", "”"), ("「", "」")):
         text = text[1:-1].strip()
@@ -327,6 +325,11 @@ def clean_answer(text: str, refs: set[int]) -> tuple[str, tuple[int, ...]]:
 
     text = patterns.citation.sub(replace, text).strip()
     return text, tuple(cited)
+
+
+def _after_reasoning(text: str) -> str:
+    """The answer after a reasoning block (``<think>…</think>``), or ``text`` whole."""
+    return text.rsplit("</think>", 1)[1] if "</think>" in text else text
 
 
 @dataclass(frozen=True, slots=True)

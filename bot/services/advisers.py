@@ -150,7 +150,7 @@ def my_numbers(
             raise NotFoundError(NO_ADVISER, ref=adviser_id or "-")
         mine = principal.adviser_id
     tz = settings.zone
-    today = now.astimezone(tz).date()
+    today = settings.today(now)
     start = _period_start(today, settings.advisers.period)
     tomorrow = start_of_day(today + timedelta(days=1), tz)
     rows = crm_campaigns.report(
