@@ -469,14 +469,22 @@ KILLED_IMPORT = textwrap.dedent(
 
     importer.CHUNK = 25
     real, calls = messages.log_messages, []
+    real_tags = importer.store_tags
 
     def dying(**kwargs):
         calls.append(1)
-        if len(calls) == 4:  # in the fourth chunk's transaction: three are committed
+        if len(calls) == 4 and sys.argv[3] == "logging":  # three chunks are committed
             os.kill(os.getpid(), 9)
         return real(**kwargs)
 
+    def dying_later(session, **kwargs):
+        # the fourth chunk's messages are written; what is learned from them is not yet
+        if len(calls) == 4:
+            os.kill(os.getpid(), 9)
+        return real_tags(session, **kwargs)
+
     messages.log_messages = dying
+    importer.store_tags = dying_later
     if __name__ == "__main__":
         settings = {"data_dir": sys.argv[1], "embedding": {"processes": 1}}
         rt = open_runtime(Settings.model_validate(settings))
@@ -485,9 +493,13 @@ KILLED_IMPORT = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("dies_while", ["logging", "learning"])
 def test_a_killed_history_import_resumes_and_nothing_is_twice(
-    make_runtime: RuntimeFactory, tmp_path: Path
+    make_runtime: RuntimeFactory, tmp_path: Path, dies_while: str
 ) -> None:
+    """Killed while a chunk's messages are written, or after that while its tags and uses
+    are: the chunk is all there or not at all (a SQLite savepoint committed on its own,
+    before: the messages stayed and what they taught was lost for good)."""
     data = tmp_path / "data"
     make_runtime(data_dir=data).close()
     archive = _write_jsonl(tmp_path / "chats.jsonl", _history_lines(30))
@@ -495,7 +507,7 @@ def test_a_killed_history_import_resumes_and_nothing_is_twice(
     script = tmp_path / "killed.py"
     script.write_text(KILLED_IMPORT, encoding="utf-8")
     child = subprocess.run(
-        [sys.executable, str(script), str(data), str(archive)], env=env, timeout=300
+        [sys.executable, str(script), str(data), str(archive), dies_while], env=env, timeout=300
     )
     assert child.returncode == -signal.SIGKILL
     db = data / "siyu.db"

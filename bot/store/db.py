@@ -248,7 +248,22 @@ def _make_engine(url: str, *, echo: bool, busy_timeout_s: float) -> Engine:
             cursor.close()
 
         event.listen(engine, "connect", pragmas)
+        event.listen(engine, "savepoint", _begin_before_savepoint)
     return engine
+
+
+def _begin_before_savepoint(conn: Connection, _name: str | None) -> None:
+    """Open the SQLite transaction before a SAVEPOINT when the driver has not yet.
+
+    Python's sqlite3 issues BEGIN only before its first INSERT / UPDATE / DELETE, so a
+    ``session.begin_nested()`` that comes first in a unit of work started the transaction
+    itself, and releasing it committed at once: a later error in the same unit of work
+    no longer undid those rows (an interrupted history import kept a chunk's messages
+    without what was learned from them). A BEGIN here puts the savepoint inside the
+    session's transaction, which the session commits or rolls back as a whole."""
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN")
 
 
 def insert_or_get(session: Session, row: T, lookup: Callable[[], T | None]) -> tuple[T, bool]:
