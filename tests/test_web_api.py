@@ -254,6 +254,30 @@ def test_outcome_must_name_a_script_of_that_suggestion(world: World) -> None:
     assert "suggestion.edited" in audit_actions(world, "alice")
 
 
+def test_using_a_script_again_is_one_use_with_the_latest_text(world: World) -> None:
+    """「使用」 clicked again after a reload updates the use: the effectiveness page said
+    采用率 400% after four clicks on one suggestion."""
+    with world.client("alice") as c:
+        url = f"/api/suggestions/{world.sid_a}/outcomes"
+        shown = c.get(f"/api/suggestions/{world.sid_a}").json()["candidates"]["scripts"]
+        first, second = shown[0]["id"], shown[1]["id"]
+        body = {"script_id": first}
+        ids = [
+            c.post(url, json=body | {"kind": kind, "final_text": text}).json()["outcome_id"]
+            for kind, text in [("adopted", "原文"), ("adopted", "原文"), ("edited", "改过")]
+        ]
+        body = {"kind": "adopted", "final_text": "另一条", "script_id": second}
+        other = c.post(url, json=body).json()["outcome_id"]
+        draft = c.post(url, json={"kind": "adopted", "final_text": "草稿"}).json()["outcome_id"]
+    assert len(set(ids)) == 1 and len({ids[0], other, draft}) == 3
+    with world.rt.db.session() as session:
+        rows = outcomes_repo.list_outcomes(session=session, customer_id=world.cust_a)
+    used = sorted((o.script_id or "", o.kind, o.final_text) for o in rows)
+    assert used == sorted(
+        [(first, "edited", "改过"), (second, "adopted", "另一条"), ("", "adopted", "草稿")]
+    )
+
+
 def test_live_events_carry_the_suggestion(world: World) -> None:
     seen: list[LiveEvent] = []
     unsubscribe = world.rt.events.subscribe(seen.append)

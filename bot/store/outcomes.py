@@ -141,12 +141,31 @@ def record_adoption(
 ) -> int:
     """The adviser clicked "use" (adopted) or used an edited text (edited) in the web
     console. Returns the outcome id; the message the adviser then sends is linked to it
-    by ``link_message``. ``script_id`` is None for the drafted reply."""
+    by ``link_message``. ``script_id`` is None for the drafted reply.
+
+    One suggestion's script (or draft) is used once: clicking again (after a reload, or
+    to copy it again) updates that outcome with the latest text instead of adding one,
+    so an adoption rate never counts a shown script twice."""
     kind = one_of(WEB_OUTCOME_KINDS, kind, "kind")  # callers may pass user input
     if session.get(Suggestion, suggestion_id) is None:
         raise NotFoundError(f"建议 {suggestion_id} 不存在")
     if script_id is not None and session.get(Script, script_id) is None:
         raise NotFoundError(f"话术 {script_id} 不存在")
+    earlier = session.scalars(
+        select(Outcome)
+        .where(
+            Outcome.suggestion_id == suggestion_id,
+            Outcome.script_id.is_(None) if script_id is None else Outcome.script_id == script_id,
+            Outcome.kind.in_(WEB_OUTCOME_KINDS),
+        )
+        .order_by(Outcome.id)
+        .limit(1)
+    ).first()
+    if earlier is not None:
+        earlier.kind = kind
+        earlier.final_text = final_text
+        session.flush()
+        return earlier.id
     row = Outcome(
         suggestion_id=suggestion_id,
         kind=kind,
