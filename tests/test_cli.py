@@ -86,6 +86,36 @@ def test_bad_batch_file_is_rejected_whole(
     assert code == 1
     assert "第 2 行" in err and "第 3 行" in err and "Traceback" not in err
     assert not dst.exists()
+    # an unknown industry or customer is found before anything is suggested, by its line
+    lines = [
+        {"id": 1, "text": "多少钱", "industry": "insurance"},
+        {"id": 2, "text": "多少钱", "industry": "nosuch"},
+        {"id": 3, "text": "多少钱", "customer": 999},
+        {"id": 4, "text": "多少钱", "customer": 2**70},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))
+    assert code == 1 and not dst.exists() and "Traceback" not in err
+    assert "第 2 行：未知的行业" in err and "第 3 行：客户不存在" in err and "第 4 行" in err
+
+
+def test_batch_paths_that_are_folders_or_missing_are_refused_plainly(
+    capsys: pytest.CaptureFixture[str], library_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "text": "多少钱", "industry": "insurance"}\n', encoding="utf-8")
+    code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(tmp_path))
+    assert code == 1 and "是文件夹" in err and "Traceback" not in err
+    code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(tmp_path))
+    assert code == 1 and "是文件夹" in err and "Traceback" not in err
+    missing = tmp_path / "nope" / "out.jsonl"
+    code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(missing))
+    assert code == 1 and "文件夹不存在" in err and "Traceback" not in err
+    dst = tmp_path / "out.jsonl"
+    dst.write_text("an earlier run's results\n", encoding="utf-8")
+    assert siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))[0] == 0
+    assert json.loads(dst.read_text(encoding="utf-8"))["id"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
 
 
 def test_usage_and_input_errors_have_exit_codes(

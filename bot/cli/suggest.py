@@ -20,7 +20,7 @@ from bot.cli.common import (
     styled,
 )
 from bot.cli.render import suggestion_panel
-from bot.errors import InputError, SiyuError
+from bot.errors import EXPECTED_ERRORS, InputError, SiyuError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -70,39 +70,18 @@ def suggest(
 def _suggest_batch(
     rt: Runtime, who: Principal, path: Path, output: Path | None, industry: str | None
 ) -> None:
+    """Every line checked first (JSON, text, industry, customer: all problems with their
+    line numbers, nothing suggested on error); the results are written to a file next to
+    ``output`` and renamed over it at the end, so a failure leaves no half-written file."""
     from bot.services import suggestions
 
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError as exc:
-        raise InputError(f"找不到文件：{path}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} 不是 UTF-8 文本") from exc
-    items: list[dict[str, Any]] = []
-    problems = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"第 {n} 行：不是 JSON（{exc.msg}）")
-            continue
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            problems.append(f'第 {n} 行：需要字符串 "text"')
-            continue
-        if not isinstance(item.get("industry") or "", str):
-            problems.append(f'第 {n} 行："industry" 必须是字符串')
-            continue
-        items.append(item)
-    if problems:
-        raise InputError(f"{path.name}：{len(problems)} 行有错，没有处理任何消息", problems)
-    from bot.services.industries import resolve
-
-    with rt.db.session() as session:  # an unknown industry stops the batch before it starts
-        for item in items:
-            resolve(session, item.get("industry") or industry)
-    sink = output.open("w", encoding="utf-8") if output else sys.stdout
+    items = _batch_items(rt, who, path, industry)
+    if output is not None and output.is_dir():
+        raise InputError(f"{output} 是文件夹：--output 要给一个文件名")
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"文件夹不存在：{output.parent}")
+    partial = output.with_name(f".{output.name}.partial") if output else None
+    sink = partial.open("w", encoding="utf-8") if partial else sys.stdout
     try:
         with progress() as bars:
             task = bars.add_task("建议", total=len(items))
@@ -117,11 +96,73 @@ def _suggest_batch(
                 row = {"id": item.get("id")} | result.to_json()
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
                 bars.advance(task)
-    finally:
-        if output:
+    except BaseException:
+        if partial:
             sink.close()
-    if output:
+            partial.unlink(missing_ok=True)
+        raise
+    if output and partial:
+        sink.close()
+        partial.replace(output)
         err.print(f"{len(items)} 条结果已写入 {output}")
+
+
+def _batch_items(
+    rt: Runtime, who: Principal, path: Path, industry: str | None
+) -> list[dict[str, Any]]:
+    """The lines of a ``suggest --input`` file, or an ``InputError`` listing every bad one."""
+    from bot.services.access import check_customer
+    from bot.services.industries import resolve
+
+    if path.is_dir():
+        raise InputError(f"{path} 是文件夹：--input 要给一个 JSONL 文件")
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError as exc:
+        raise InputError(f"找不到文件：{path}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} 不是 UTF-8 文本") from exc
+    except OSError as exc:
+        raise InputError(f"无法读取 {path}：{exc.strerror or exc}") from exc
+    items: list[dict[str, Any]] = []
+    problems = []
+    with rt.db.session() as session:
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"第 {n} 行：不是合法的 JSON（第 {exc.colno} 列）")
+                continue
+            problem = _batch_problem(item)
+            if problem is None:
+                try:  # an unknown industry or customer stops the batch before it starts
+                    resolve(session, item.get("industry") or industry)
+                    if item.get("customer") is not None:
+                        check_customer(session, who, item["customer"])
+                except EXPECTED_ERRORS as exc:
+                    problem = str(exc)
+            if problem is not None:
+                problems.append(f"第 {n} 行：{problem}")
+                continue
+            items.append(item)
+    if problems:
+        raise InputError(f"{path.name}：{len(problems)} 行有错，没有处理任何消息", problems)
+    return items
+
+
+def _batch_problem(item: object) -> str | None:
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        return '需要字符串 "text"'
+    if not isinstance(item.get("industry") or "", str):
+        return '"industry" 必须是字符串'
+    customer = item.get("customer")
+    if customer is not None and (
+        isinstance(customer, bool) or not isinstance(customer, int) or not 0 < customer < 2**63
+    ):
+        return '"customer" 必须是客户 ID（正整数）'
+    return None
 
 
 def chat(
