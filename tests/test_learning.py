@@ -568,20 +568,22 @@ def test_a_bad_history_file_lists_every_problem_and_imports_nothing(
         json.dumps({k: v for k, v in good.items() if k != "msg_id"}),
         json.dumps(good | {"msg_id": "m7", "colour": "red"}),
         json.dumps(good | {"msg_id": "m8", "sent_at": "yesterday"}),
+        json.dumps(good | {"msg_id": "m9", "text": "  "}),
     ]
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputError) as info:
         read_history(path)
-    assert str(info.value).splitlines()[0] == "bad.jsonl：7 处问题，未导入任何消息"
+    assert str(info.value).splitlines()[0] == "bad.jsonl：8 处问题，未导入任何消息"
     problems = info.value.problems
-    assert [p.split("：")[0] for p in problems] == [f"第 {n} 行" for n in range(2, 9)]
+    assert [p.split("：")[0] for p in problems] == [f"第 {n} 行" for n in range(2, 10)]
     assert "direction 必须是 in 或 out" in problems[1]
     assert "缺少时区" in problems[2]
     assert "与第 1 行重复" in problems[3]
     assert "缺少字段 msg_id" in problems[4]
     assert "未知字段 colour" in problems[5]
     assert "不是 ISO 8601 时间" in problems[6]
+    assert "消息内容为空" in problems[7]
     rt = make_runtime(load=False)
     with pytest.raises(InputError):
         history.import_file(rt, ADMIN, path=path)

@@ -86,6 +86,12 @@ def _text(value: object) -> object:
     return value
 
 
+def _said(value: str) -> str:
+    if not value.strip():
+        raise ValueError("消息内容为空（图片、语音等请写成文字，如 [图片]）")
+    return value
+
+
 #: Ids as the store keeps them (``messages.msg_id``, ``identities.value``).
 Id = Annotated[str, BeforeValidator(stripped_text), StringConstraints(min_length=1, max_length=200)]
 #: Optional texts, as long as their columns (``customers.name``, ``advisers.id``,
@@ -104,7 +110,7 @@ class HistoryRow(RowModel):
     adviser_id: AdviserId = ""
     industry: Industry = ""
     direction: Literal["in", "out"]
-    text: Annotated[str, BeforeValidator(_text)]
+    text: Annotated[str, BeforeValidator(_text), AfterValidator(_said)]
     sent_at: Annotated[datetime, BeforeValidator(_when), AfterValidator(_aware)]
 
 
