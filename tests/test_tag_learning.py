@@ -162,6 +162,21 @@ def test_add_names_customers_by_identity_and_tags_by_category(rt: Runtime) -> No
         tags.add(rt, ADMIN, tags.TagLabel(customer="nobody", tag="在职备考"))
     with pytest.raises(Exception, match="没有这条消息"):
         tags.add(rt, ADMIN, tags.TagLabel(customer="wx-zhou", tag="在职备考", msg_id="m9"))
+    # the adviser's own message shows nothing of the customer: it is not learned from
+    rt.assistant.receive(
+        IncomingMessage(
+            msg_id="m2",
+            channel="wechaty",
+            contact_id="wx-zhou",
+            text="报名链接发您了",
+            industry="kaoyan",
+            direction="out",
+        )
+    )
+    learned = rt.tagger.examples
+    with pytest.raises(InputError, match="顾问发出的消息"):
+        tags.add(rt, ADMIN, tags.TagLabel(customer="wx-zhou", tag="高意向", msg_id="m2"))
+    assert rt.tagger.examples == learned
 
 
 def test_an_ambiguous_tag_name_needs_its_category(rt: Runtime) -> None:

@@ -287,6 +287,7 @@ LABEL_ALIASES = {
 NO_TAG_NAMED = "标签不存在"
 AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
 NO_MESSAGE = "该客户没有这条消息"
+NOT_CUSTOMERS = "这条是顾问发出的消息，请给客户说的那条"
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +330,8 @@ def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolv
         )
         if message is None:
             raise NotFoundError(NO_MESSAGE, ref=label.msg_id)
+        if message.direction != "in":  # the adviser's words show nothing of the customer
+            raise InputError(f"{NOT_CUSTOMERS}：{label.msg_id}")
     return _Resolved(customer_id=customer_id, tag=found[0], message=message)
 
 
