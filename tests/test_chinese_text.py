@@ -159,6 +159,10 @@ DEMO_COMMANDS = [
     "actions show 1",
     "advisers list",
     "tags review --confirm 9999",
+    "tags review --confirm abc",
+    "tags add",
+    "tags add --file x.csv --tag 观望",
+    "customers show abc",
     "suggest --text 等待期多久",
 ]
 

@@ -124,6 +124,8 @@ def test_usage_and_input_errors_have_exit_codes(
     code, _, err = siyu(capsys, tmp_path, "suggest")
     assert code == 1 and "--text 和 --input 只能给一个，也必须给一个" in err
     assert siyu(capsys, tmp_path, "no-such-command")[0] == 2
+    code, _, err = siyu(capsys, tmp_path, "tagz")
+    assert code == 2 and "没有这个命令：tagz（是不是要用 tags？）" in err
     code, _, err = siyu(capsys, tmp_path, "scripts", "import", str(tmp_path / "missing.csv"))
     assert code == 1 and "missing.csv" in err
     bad_cfg = tmp_path / "bad.toml"

@@ -195,13 +195,13 @@ def tags_add(
     who = principal(ctx, actor)
     if file is not None:
         if customer or tag or msg_id:
-            raise typer.BadParameter("--file cannot be combined with --customer/--tag/--msg-id")
+            raise typer.BadParameter("--file 不能与 --customer、--tag、--msg-id 一起用")
         with runtime(ctx) as rt, progress() as bars:
             stats = tags.add_file(rt, who, path=file, progress=bar(bars, "添加标签"))
         out.print(f"新增 {stats.added} · 已有 {stats.already}")
         return
     if not customer or not tag:
-        raise typer.BadParameter("give --customer and --tag, or --file")
+        raise typer.BadParameter("请给 --customer 和 --tag，或者给 --file")
     with runtime(ctx) as rt:
         record, added = tags.add(rt, who, tags.TagLabel(customer=customer, tag=tag, msg_id=msg_id))
     state = "已添加" if added else "客户已有此标签"

@@ -31,6 +31,10 @@ _USAGE_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^Missing option '(.+?)'\.(.*)$", r"缺少选项 \1。\2"),
         (r"^Missing parameter '?(.+?)'?\.(.*)$", r"缺少参数 \1。\2"),
         (r"^No such option: (\S+)(?: Did you mean (\S+)\?)?.*$", r"没有这个选项：\1"),
+        (
+            r"^No such command '(.+?)'\. Did you mean '(.+?)'\?$",
+            r"没有这个命令：\1（是不是要用 \2？）",
+        ),
         (r"^No such command '(.+?)'\.$", r"没有这个命令：\1"),
         (r"^Missing command\.$", "缺少命令。"),
         (r"^Got unexpected extra arguments? \((.*)\)$", r"多余的参数：\1"),
@@ -53,6 +57,14 @@ _VALUE_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:File|Path|Directory) '(.*)' does not exist\.", r"「\1」不存在"),
         (r"(?:File|Path) '(.*)' is a directory\.", r"「\1」是目录，不是文件"),
         (r"Directory '(.*)' is a file\.", r"「\1」是文件，不是目录"),
+        # the same checks as Typer words them through pydantic
+        (r"Input should be a valid integer[^.]*\.?", "要一个整数"),
+        (r"Input should be a valid number[^.]*\.?", "要一个数字"),
+        (r"Input should be a valid boolean[^.]*\.?", "要 true 或 false"),
+        (r"Input should be greater than or equal to (\S+?)\.?$", r"不能小于 \1"),
+        (r"Input should be less than or equal to (\S+?)\.?$", r"不能大于 \1"),
+        (r"Input should be greater than (\S+?)\.?$", r"要大于 \1"),
+        (r"Input should be less than (\S+?)\.?$", r"要小于 \1"),
     )
 )
 
