@@ -290,3 +290,18 @@ def test_secrets_are_never_printed_or_logged(
     seen = out + err + check.out + check.err + caplog.text
     for secret in [db_password, *secrets.values()]:
         assert secret not in seen
+
+
+def test_help_keeps_the_config_sections_it_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """「配置 [web] port」: the brackets are text, not Rich markup to drop."""
+    from typer import rich_utils
+
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", 240)
+    capsys.readouterr()
+    assert run(["serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "配置 [web] host" in text and "配置 [web] port" in text and "配置 [web] workers" in text
+    assert run(["history", "import", "--help"]) == 0
+    assert "[assistant] default_industry" in capsys.readouterr().out

@@ -25,7 +25,7 @@ def history_import(
     industry: Annotated[
         str,
         typer.Option(
-            help="没有写 industry 的消息属于哪个行业（默认：[assistant] default_industry）。"
+            help="没有写 industry 的消息属于哪个行业（默认：\\[assistant] default_industry）。"
         ),
     ] = "",
 ) -> None:

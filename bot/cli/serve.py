@@ -37,8 +37,8 @@ SWITCH_INTERVAL_S = 0.001
 
 def serve_command(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="监听地址（默认：配置 [web] host）。")] = None,
-    port: Annotated[int | None, typer.Option(help="端口（默认：配置 [web] port）。")] = None,
+    host: Annotated[str | None, typer.Option(help="监听地址（默认：配置 \\[web] host）。")] = None,
+    port: Annotated[int | None, typer.Option(help="端口（默认：配置 \\[web] port）。")] = None,
     with_bot: Annotated[
         bool,
         typer.Option("--with-bot", help="同时在这个进程里运行 Wechaty 通道。"),
@@ -49,7 +49,7 @@ def serve_command(
             "--workers",
             min=1,
             max=64,
-            help="共用端口的工作进程数（默认：配置 [web] workers）；多于一个需要 PostgreSQL。",
+            help="共用端口的工作进程数（默认：配置 \\[web] workers）；多于一个需要 PostgreSQL。",
         ),
     ] = None,
 ) -> None:
