@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import RuntimeFactory
+from sqlalchemy import select
 
 from bot.channels.memory import MemoryChannel
 from bot.cli import run
@@ -36,7 +37,8 @@ from bot.store import examples as examples_repo
 from bot.store import messages as messages_repo
 from bot.store import uses as uses_repo
 from bot.store.conversions import resolve_customer
-from bot.store.records import MessageRecord
+from bot.store.models import Event
+from bot.store.records import MessageRecord, aware
 from knowledge import Channel, HashingEmbedder, PooledEmbedder, spread, zscore
 from knowledge.examples import Example, ExampleIndex
 from knowledge.parallel import EmbeddingPool
@@ -687,3 +689,25 @@ def test_the_script_page_shows_examples_and_removes_a_bad_one(
     assert operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove").status_code == 404
     adviser = bearer_client(app, tokens["alice"])
     assert adviser.post("/scripts/INS-PRC-1/examples/1/remove").status_code == 403
+
+
+def test_imported_customers_were_added_when_they_first_wrote(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """An archive of March's chats is not today's new contacts (the manager's 今日新增 and
+    the funnel counted every imported customer as added at import time)."""
+    path = _write_jsonl(tmp_path / "chats.jsonl", _history_lines(2))
+    rt = make_runtime()
+    history.import_file(rt, ADMIN, path=path)
+    with rt.db.session() as session:
+        customer_id = resolve_customer(session=session, ref="ext-000")
+        customer = customers_repo.get_customer(session=session, customer_id=customer_id)
+        first = messages_repo.get_message(session=session, msg_id="h-000-0")
+        added = session.scalars(
+            select(Event.occurred_at).where(
+                Event.customer_id == customer_id, Event.type == "contact_added"
+            )
+        ).all()
+    assert first is not None and first.sent_at == datetime(2026, 3, 1, 1, tzinfo=UTC)
+    assert customer.created_at == first.sent_at
+    assert [aware(a) for a in added] == [first.sent_at]

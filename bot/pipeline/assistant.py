@@ -858,6 +858,7 @@ def ensure_contact(session: Session, message: IncomingMessage) -> tuple[Customer
         name=message.contact_name,
         adviser_id=message.adviser_id,
         industry=message.industry,
+        first_seen=message.sent_at,
     )
     conversation_id = messages_repo.get_or_create_conversation(
         session=session,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +12,16 @@ from sqlalchemy.orm import Session
 from bot.errors import NotFoundError
 from bot.store import ownership
 from bot.store.db import insert_or_get
-from bot.store.models import Adviser, Customer, CustomerTag, Event, Identity, Message, Tag
+from bot.store.models import (
+    Adviser,
+    Customer,
+    CustomerTag,
+    Event,
+    Identity,
+    Message,
+    Tag,
+    utcnow,
+)
 from bot.store.ownership import Owned
 from bot.store.records import (
     AdviserRecord,
@@ -65,8 +74,13 @@ def find_or_create_customer(
     name: str = "",
     adviser_id: str | None = None,
     industry: str | None = None,
+    first_seen: datetime | None = None,
 ) -> tuple[CustomerRecord, bool]:
     """The customer owning this identity, created (with the identity) if new.
+
+    ``first_seen``: when the customer first wrote or was written to (a message's
+    ``sent_at``): a new customer is added as of then, not of now, so an imported archive
+    of last year's chats does not count as today's new contacts. Never later than now.
 
     Returns ``(customer, created)``.
     """
@@ -74,8 +88,13 @@ def find_or_create_customer(
     ident = session.scalar(stmt)
     if ident is None:
         try:
+            added = (
+                utcnow() if first_seen is None else min(aware(first_seen).astimezone(UTC), utcnow())
+            )
             with session.begin_nested():
-                customer = Customer(name=name, adviser_id=adviser_id, industry=industry)
+                customer = Customer(
+                    name=name, adviser_id=adviser_id, industry=industry, created_at=added
+                )
                 session.add(customer)
                 session.flush()
                 session.add(
@@ -91,6 +110,7 @@ def find_or_create_customer(
                         customer_id=customer.id,
                         type="contact_added",
                         payload={"via": identity_kind},
+                        occurred_at=added,
                     )
                 )
                 session.flush()
