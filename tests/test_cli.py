@@ -287,6 +287,7 @@ def test_secrets_are_never_printed_or_logged(
     bot_code = run(["--config", str(config), "--data-dir", str(tmp_path / "d2"), "bot", "--check"])
     check = capsys.readouterr()
     assert bot_code == 1 and "连不上 puppet service" in check.err
+    assert "对方拒绝连接" in check.err and "Errno" not in check.err  # port 1: nothing there
     seen = out + err + check.out + check.err + caplog.text
     for secret in [db_password, *secrets.values()]:
         assert secret not in seen

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -198,9 +200,24 @@ def describe(exc: BaseException) -> str:
         text = f"{exc.status.name}: {first[0]}" if first else exc.status.name
     elif isinstance(exc, TimeoutError):
         text = "超时"
+    elif isinstance(exc, socket.gaierror):
+        text = "找不到这个主机名"
+    elif isinstance(exc, OSError) and exc.errno in _SOCKET_ERRORS:
+        text = _SOCKET_ERRORS[exc.errno]
     else:
         text = one_line(exc)
     return mask_secrets(text)
+
+
+#: What a person reads for the connection errors of a puppet service that is not there.
+_SOCKET_ERRORS = {
+    errno.ECONNREFUSED: "对方拒绝连接（服务没有在运行，或端口不对）",
+    errno.ECONNRESET: "连接被对方断开",
+    errno.ECONNABORTED: "连接被中止",
+    errno.EHOSTUNREACH: "网络不通（到不了这台主机）",
+    errno.ENETUNREACH: "网络不通",
+    errno.ETIMEDOUT: "超时",
+}
 
 
 def _failure(message: str, exc: BaseException) -> ChannelError:
