@@ -99,6 +99,46 @@ def test_script_history_lists_versions_and_diffs_them(world: World) -> None:
     assert world.client("alice").get("/scripts/INS-ICE-1/edit").status_code == 403
 
 
+def test_the_editor_sets_a_deadline_and_names_fields_in_chinese(world: World) -> None:
+    c = world.client("olivia")
+    page = c.get("/scripts/new")
+    assert "{today}" in page.text and "{deadline}" in page.text and "{date}" not in page.text
+    form = {
+        "is_new": "true",
+        "id": "INS-DDL-1",
+        "title": "限时优惠",
+        "category": "pricing",
+        "stage": "convert",
+        "industry": "保险",
+        "tags": "",
+        "body": "优惠到{deadline}截止",
+        "has_deadline": "true",
+        "deadline": "2026-12-31",
+    }
+    assert c.post("/scripts/save", data=form, follow_redirects=False).status_code == 303
+    assert world.rt.library.get(["INS-DDL-1"])["INS-DDL-1"].deadline == date(2026, 12, 31)
+    page = c.get("/scripts/INS-DDL-1/edit")
+    assert 'name="deadline" value="2026-12-31"' in page.text
+    # a client that does not send the field keeps it; an empty field clears it
+    edit = {k: v for k, v in form.items() if k not in ("is_new", "deadline", "has_deadline")}
+    assert c.post("/scripts/save", data=edit, follow_redirects=False).status_code == 303
+    assert world.rt.library.get(["INS-DDL-1"])["INS-DDL-1"].deadline == date(2026, 12, 31)
+    cleared = edit | {"has_deadline": "true", "deadline": ""}
+    assert c.post("/scripts/save", data=cleared, follow_redirects=False).status_code == 303
+    assert world.rt.library.get(["INS-DDL-1"])["INS-DDL-1"].deadline is None
+    # the check names the fields as the form does
+    csrf = c.get("/scripts/new").text.split('name="csrf_token" value="')[1].split('"')[0]
+    shown = c.post(
+        "/api/scripts/preview",
+        json={"id": "", "title": "", "body": "你好", "category": "pricing", "stage": "convert"},
+        headers={"X-CSRF-Token": csrf},
+    ).json()
+    assert {i["field_label"] for i in shown["issues"]} >= {"编号", "标题"}
+    bad = c.post("/scripts/save", data=form | {"body": "你好{baby_name}"})
+    assert bad.status_code == 400 and "内容：" in bad.text and "body：" not in bad.text
+    assert c.post("/scripts/save", data=form | {"deadline": "31/12/2026"}).status_code == 422
+
+
 # ------------------------------------------------------------------ manager
 def test_first_response_is_the_median_wait_and_conversations_count_per_day(
     world: World,

@@ -167,16 +167,19 @@ def sample_values(industry: str) -> dict[str, str]:
     return SAMPLE_VALUES.get(canonical_industry(industry), SAMPLE_VALUES["general"])
 
 
-def preview(rt: Runtime, principal: Principal, record: ScriptRecord) -> Preview:
+def preview(
+    rt: Runtime, principal: Principal, record: ScriptRecord, *, deadline_given: bool = False
+) -> Preview:
     """The body filled for a sample customer of the script's industry, and the lint
-    result, as the operator types."""
+    result, as the operator types. ``deadline_given``: the record's deadline is as the
+    operator set it (else, when it has none, the stored script's)."""
     require(principal, *CURATORS)
     today = rt.settings.today()
     with rt.db.session() as session:
         name = shown_name(session, principal, rt.settings)
     deadline = record.deadline
-    if deadline is None and "deadline" in variables_in(record.body):
-        stored = rt.library.get([record.id]).get(record.id)  # the form has no deadline
+    if deadline is None and not deadline_given and "deadline" in variables_in(record.body):
+        stored = rt.library.get([record.id]).get(record.id)
         deadline = stored.deadline if stored else None
     filled = fill(
         record.body,

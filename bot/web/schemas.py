@@ -23,6 +23,7 @@ from pydantic import (
 from bot.domain import MESSAGE_TYPES
 from bot.services.customers import MERGED_NOTICE
 from bot.vocab import ChangeTopic
+from scripts_lib.model import HEADER_LABELS
 
 #: A rate rounded to four decimals, as the API has always shown rates.
 Rate = Annotated[float, AfterValidator(lambda v: round(v, 4))]
@@ -304,12 +305,21 @@ class ScriptDraft(BaseModel):
     industry: str = Field(default="", max_length=50)
     tags: str = Field(default="", max_length=500, description="`;`-separated")
     body: str = Field(default="", max_length=4000)
+    #: The day ``{deadline}`` stands for, ``YYYY-MM-DD``; "" clears it; None (not sent):
+    #: the stored script's.
+    deadline: str | None = Field(default=None, max_length=10)
 
 
 class LintIssuePublic(Public):
     field: str
     message: str
     severity: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def field_label(self) -> str:
+        """The field as the editor names it (标题, 内容 …)."""
+        return HEADER_LABELS.get(self.field, self.field)
 
 
 class ScriptPreview(Public):

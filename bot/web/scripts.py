@@ -4,6 +4,7 @@ approve / archive, upload with a validation report before anything is written, e
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import InputError, NotFoundError, RejectedInput
 from bot.services import jobs, scripts
 from bot.services.access import Principal
 from bot.web import schemas
@@ -28,6 +29,7 @@ from scripts_lib import (
     ScriptRecord,
     split_tags,
 )
+from scripts_lib.model import DEPRECATED_VARIABLES, HEADER_LABELS, VARIABLES
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
 #: The editor shows an industry by its Chinese name (保险) and saves its code.
@@ -52,6 +54,12 @@ def script_record(draft: schemas.ScriptDraft) -> ScriptRecord:
     """The script an edit form or API draft describes (saved as a draft); an industry
     may be given by its Chinese name (保险)."""
     industry = draft.industry.strip()
+    deadline = None
+    if draft.deadline and draft.deadline.strip():
+        try:
+            deadline = date.fromisoformat(draft.deadline.strip())
+        except ValueError:
+            raise RejectedInput(f"截止日期要写成 2026-12-31 这样：{draft.deadline}") from None
     return ScriptRecord(
         id=draft.id.strip(),
         title=draft.title.strip(),
@@ -61,6 +69,7 @@ def script_record(draft: schemas.ScriptDraft) -> ScriptRecord:
         body=draft.body.strip(),
         tags=split_tags(draft.tags),
         status="draft",
+        deadline=deadline,
     )
 
 
@@ -130,6 +139,7 @@ def edit_page(
         industry=found.industry,
         tags=";".join(found.tags),
         body=found.body,
+        deadline=found.deadline.isoformat() if found.deadline else "",
     )
     return _edit(
         request,
@@ -188,13 +198,20 @@ def _edit(
     history: dict[str, Any] | None = None,
     learned: scripts.ScriptExamples | None = None,
 ) -> Response:
-    preview = scripts.preview(runtime_of(request), principal, script_record(draft))
+    preview = scripts.preview(
+        runtime_of(request),
+        principal,
+        script_record(draft),
+        deadline_given=draft.deadline is not None,
+    )
     return render(
         request,
         "script_edit.html",
         principal,
         status_code=status_code,
         draft=draft,
+        variables=[v for v in VARIABLES if v not in DEPRECATED_VARIABLES],
+        field_labels=HEADER_LABELS,
         is_new=is_new,
         status=status,
         preview=preview,
@@ -215,17 +232,30 @@ def save(
     industry: Annotated[str, Form(max_length=50)],
     body: Annotated[str, Form(max_length=4000)],
     tags: Annotated[str, Form(max_length=500)] = "",
+    deadline: Annotated[str | None, Form(max_length=10)] = None,
+    has_deadline: Annotated[bool, Form()] = False,
     is_new: Annotated[bool, Form()] = False,
 ) -> Response:
     """Save as a draft (a changed approved script goes back to review)."""
+    # The editor's form says it has the field (an empty date arrives as no value at all);
+    # another client that does not send it keeps the stored deadline.
+    given = has_deadline or deadline is not None
     draft = schemas.ScriptDraft(
-        id=id, title=title, category=category, stage=stage, industry=industry, tags=tags, body=body
+        id=id,
+        title=title,
+        category=category,
+        stage=stage,
+        industry=industry,
+        tags=tags,
+        body=body,
+        deadline=(deadline or "") if given else None,
     )
     rt = runtime_of(request)
     record = script_record(draft)
-    if scripts.preview(rt, principal, record).has_errors:
+    if scripts.preview(rt, principal, record, deadline_given=given).has_errors:
         return _edit(request, principal, draft, is_new=is_new, status_code=400)
-    scripts.save(rt, principal, record=record, is_new=is_new)
+    fields = frozenset({"status", "deadline"} if given else {"status"})
+    scripts.save(rt, principal, record=record, is_new=is_new, given=fields)
     return RedirectResponse(f"/scripts?q={record.id}", status_code=303)
 
 
@@ -263,6 +293,7 @@ def upload_page(request: Request, principal: Operator, job: str = "") -> Respons
         status_code=status,
         report=report,
         imported=imported,
+        field_labels=HEADER_LABELS,
     )
 
 

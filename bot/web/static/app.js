@@ -453,7 +453,7 @@
     async function preview() {
       const data = Object.fromEntries(new FormData(form).entries());
       const body = { id: data.id, title: data.title, category: data.category, stage: data.stage,
-        industry: data.industry, tags: data.tags, body: data.body };
+        industry: data.industry, tags: data.tags, body: data.body, deadline: data.deadline };
       try {
         const r = await api("POST", "/api/scripts/preview", body);
         out.textContent = r.text;
@@ -461,7 +461,7 @@
         for (const i of r.issues) {
           const li = document.createElement("li");
           li.className = i.severity;
-          li.textContent = i.field + "：" + i.message;
+          li.textContent = i.field_label + "：" + i.message;
           list.append(li);
         }
         if (!r.issues.length) {
