@@ -711,3 +711,15 @@ def test_imported_customers_were_added_when_they_first_wrote(
     assert first is not None and first.sent_at == datetime(2026, 3, 1, 1, tzinfo=UTC)
     assert customer.created_at == first.sent_at
     assert [aware(a) for a in added] == [first.sent_at]
+
+
+def test_a_misspelt_industry_in_the_archive_is_pointed_out(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    path = _write_jsonl(tmp_path / "chats.jsonl", _history_lines(2))
+    rt = make_runtime()
+    assert history.import_file(rt, ADMIN, path=path, dry_run=True).warnings == ()
+    rows = [r | {"industry": "insurence"} for r in _history_lines(1)]
+    typo = _write_jsonl(tmp_path / "typo.jsonl", rows)
+    (warning,) = history.import_file(rt, ADMIN, path=typo, dry_run=True).warnings
+    assert "「insurence」" in warning and "笔误" in warning

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import bar, out, principal, progress, runtime
+from bot.cli.common import bar, err, out, principal, progress, runtime, styled
 
 app = typer.Typer(help="聊天记录：导入过去对话的存档。")
 
@@ -47,6 +47,8 @@ def history_import(
             lines=lines,
             industry=industry,
         )
+    for warning in report.warnings:
+        err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     if dry_run:
         out.print(
             f"检查通过：{report.lines} 行 · {report.contacts} 个联系人 · 将导入 {report.logged} 条"

@@ -138,6 +138,8 @@ class HistoryReport:
     #: Tags newly suggested on the profiles (a customer's tag suggested again is not).
     tags: int = 0
     seconds: float = 0.0
+    #: Industries of the file nothing else uses (a misspelt one matches no script).
+    warnings: tuple[str, ...] = ()
     dry_run: bool = False
     advisers: set[str] = field(default_factory=set)
 

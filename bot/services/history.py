@@ -3,6 +3,7 @@ examples of the script library (bot/pipeline/history.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from bot.errors import InputError, PermissionDenied
@@ -18,6 +19,7 @@ from bot.pipeline.history import (
 from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
+from bot.services.industries import unused_warnings
 
 #: Longest industry name (``customers.industry``).
 MAX_INDUSTRY_CHARS = 50
@@ -55,11 +57,18 @@ def import_file(
         ]
     with rt.db.session() as session:
         scope = scope_of(session, principal)
+        warnings = unused_warnings(
+            session,
+            {h.row.industry for h in lines},
+            what="聊天记录",
+            uses=("scripts", "documents", "taxonomy"),
+        )
     advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
     outside = sorted(a for a in advisers if not scope.allows(a))
     if outside:
         raise PermissionDenied(OTHER_TEAM.format(advisers=", ".join(outside[:5])))
     report = import_history(rt, lines, channel=channel, dry_run=dry_run, progress=progress)
+    report = replace(report, warnings=tuple(warnings))
     if not dry_run:
         with rt.db.session() as session:
             audit.record(
