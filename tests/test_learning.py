@@ -723,3 +723,16 @@ def test_a_misspelt_industry_in_the_archive_is_pointed_out(
     typo = _write_jsonl(tmp_path / "typo.jsonl", rows)
     (warning,) = history.import_file(rt, ADMIN, path=typo, dry_run=True).warnings
     assert "「insurence」" in warning and "笔误" in warning
+
+
+def test_an_adviser_known_only_by_id_is_listed_by_it(
+    make_runtime: RuntimeFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The archive names advisers by id and no name: 顾问 showed an empty column."""
+    path = _write_jsonl(tmp_path / "chats.jsonl", _history_lines(1))
+    rt = make_runtime()
+    history.import_file(rt, ADMIN, path=path)
+    capsys.readouterr()
+    assert run(["--data-dir", str(rt.settings.data_dir), "customers", "list"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if "客户0" in line]
+    assert row.split("│")[3].strip() == "li"

@@ -19,9 +19,11 @@ def advisers_list(ctx: typer.Context) -> None:
 
     with database(ctx) as (db, _), db.session() as session:
         rows = advisers.list_advisers(session, principal(ctx))
-    table = Table("id", "账号名", "人设名称", "团队", "签名", "语气")
+    table = Table("编号", "账号名", "人设名称", "团队", "签名", "语气")
     for a in rows:
-        table.add_row(a.id, a.name, a.persona_name or "-", a.team or "-", a.signature, a.tone)
+        table.add_row(
+            a.id, a.name or "-", a.persona_name or "-", a.team or "-", a.signature, a.tone
+        )
     out.print(table)
 
 

@@ -123,7 +123,7 @@ def campaigns_list(ctx: typer.Context) -> None:
 
     with database(ctx) as (db, _), db.session() as session:
         rows = campaigns.list_campaigns(session, principal(ctx))
-    table = Table("id", "活动", "渠道", "开始", "结束", "成本", "目标人群", "欢迎语")
+    table = Table("编号", "活动", "渠道", "开始", "结束", "成本", "目标人群", "欢迎语")
     for c in rows:
         table.add_row(
             str(c.id),
@@ -262,7 +262,7 @@ def campaigns_unattributed(
     with database(ctx) as (db, settings), db.session() as session:
         rows = campaigns.unattributed(session, principal(ctx), settings=settings, days=days)
     tz = settings.zone
-    table = Table("id", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
+    table = Table("编号", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
     for c in rows:
         table.add_row(
             str(c.id),

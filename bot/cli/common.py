@@ -137,10 +137,13 @@ def database(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
 
 
 def adviser_names(session: Session, principal: Principal) -> dict[str, str]:
-    """The advisers' names the principal may see, by id (to show names, not ids)."""
+    """The advisers' names the principal may see, by id (to show names, not ids): as
+    colleagues call them (bot/store/advisers.py), the id only when there is no name."""
     from bot.services import advisers
+    from bot.store.advisers import adviser_names as names_of
 
-    return {a.id: a.shown_name for a in advisers.list_advisers(session, principal)}
+    ids = tuple(a.id for a in advisers.list_advisers(session, principal))
+    return names_of(session=session, adviser_ids=ids)
 
 
 def parse_now(value: str | None, timezone: str) -> datetime:

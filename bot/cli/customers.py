@@ -49,12 +49,12 @@ def customers_list(
         rows = customers.list_customers(session, principal(ctx), adviser_id=adviser)
         names = adviser_names(session, principal(ctx))
     tz = rt.settings.timezone
-    table = Table("id", "姓名", "顾问", "行业", "阶段", "最近消息")
+    table = Table("编号", "姓名", "顾问", "行业", "阶段", "最近消息")
     for c in rows:
         last = local_time(c.last_message_at, tz)
         table.add_row(
             str(c.id),
-            c.name,
+            c.name or "-",
             names.get(c.adviser_id or "", c.adviser_id or "-"),
             industry_label(c.industry),
             label(STAGE_LABELS, c.stage),
@@ -163,7 +163,7 @@ def customers_merges(
     with database(ctx) as (db, settings), db.session() as session:
         rows = merges.history(session, principal(ctx), customer_id=customer)
     tz = settings.timezone
-    table = Table("id", "保留", "并入", "操作人", "时间", "撤销", "原因")
+    table = Table("编号", "保留", "并入", "操作人", "时间", "撤销", "原因")
     for r in rows:
         when = local_time(r.created_at, tz)
         undone = local_time(r.undone_at, tz)

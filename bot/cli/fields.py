@@ -119,7 +119,7 @@ def fields_suggestions(
             customer_id=customer,
             status=None if status == "all" else status,
         )
-    table = Table("id", "客户", "字段", "值", "状态", "依据")
+    table = Table("编号", "客户", "字段", "值", "状态", "依据")
     for s in rows:
         table.add_row(
             str(s.id),

@@ -85,7 +85,7 @@ def kb_list(ctx: typer.Context) -> None:
     with runtime(ctx) as rt, rt.db.session() as session:
         docs = knowledge.documents(session, principal(ctx))
     table = Table()
-    table.add_column("id", no_wrap=True)
+    table.add_column("编号", no_wrap=True)
     for name in ("文档", "类型", "行业", "段数"):
         table.add_column(name, overflow="fold")
     table.add_column("来自", overflow="fold")

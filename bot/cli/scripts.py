@@ -110,7 +110,7 @@ def script_table(records: Sequence[ScriptRecord]) -> Table:
     """The script list: the id is never wrapped or cut (it is what other commands take);
     on a narrow terminal the title folds instead."""
     table = Table()
-    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in records), default=2))
+    table.add_column("编号", no_wrap=True, min_width=max((len(r.id) for r in records), default=2))
     table.add_column("标题", overflow="fold", ratio=1, min_width=6)
     for name in ("分类", "阶段"):
         table.add_column(name, no_wrap=True)
@@ -186,7 +186,7 @@ def scripts_examples(
             scripts.remove_example(rt, who, script_id=script_id, example_id=example_id)
             out.print(f"已删除例句 {example_id}")
         found = scripts.examples(rt, who, script_id)
-    table = Table("id", "来源", "例句", "时间", title=f"{found.script.id} {found.script.title}")
+    table = Table("编号", "来源", "例句", "时间", title=f"{found.script.id} {found.script.title}")
     for e in found.examples:
         source = "学到" if e.source == "learned" else "运营"
         table.add_row(str(e.id), source, e.text, e.created_at.strftime("%Y-%m-%d"))

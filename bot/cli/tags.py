@@ -75,7 +75,7 @@ def tags_list(
         ]
         typer.echo(json.dumps(listed, ensure_ascii=False))
         return
-    table = Table("id", "客户", "标签", "状态", "依据")
+    table = Table("编号", "客户", "标签", "状态", "依据")
     for r in rows:
         table.add_row(
             str(r.id),
