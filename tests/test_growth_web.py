@@ -240,6 +240,10 @@ def test_referrers_set_by_hand_stay_within_scope(world: World) -> None:
     ]
     shares = world.client("max").get("/api/referrals/report").json()
     assert shares["total"]["referred"] >= 1
+    # the page names advisers as colleagues know them (Alice), not by id
+    page = world.client("max").get("/campaigns/referrals").text
+    assert "<td>Alice</td>" in page and "<td>adv-a</td>" not in page
+    assert "· adv-a ·" not in world.client("max").get("/campaigns/unattributed").text
     assert world.client("olivia").get("/api/referrals/report").status_code == 403
     cleared = world.client("max").put(
         f"/api/customers/{world.cust_a}/referrer", json={"referrer": None}

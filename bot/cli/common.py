@@ -140,10 +140,8 @@ def adviser_names(session: Session, principal: Principal) -> dict[str, str]:
     """The advisers' names the principal may see, by id (to show names, not ids): as
     colleagues call them (bot/store/advisers.py), the id only when there is no name."""
     from bot.services import advisers
-    from bot.store.advisers import adviser_names as names_of
 
-    ids = tuple(a.id for a in advisers.list_advisers(session, principal))
-    return names_of(session=session, adviser_ids=ids)
+    return advisers.names(session, principal)
 
 
 def parse_now(value: str | None, timezone: str) -> datetime:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.errors import InputError
-from bot.services import campaigns, referrals
+from bot.services import advisers, campaigns, referrals
 from bot.store.campaigns import CampaignSpec
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, target_bars
@@ -192,12 +192,14 @@ def unattributed_page(
     with db_session(request) as session:
         rows = campaigns.unattributed(session, principal, settings=settings)
         codes = campaigns.codes(session, principal)
+        names = advisers.names(session, principal)
     return render(
         request,
         "campaigns_unattributed.html",
         principal,
         rows=rows,
         codes=codes,
+        names=names,
         fixed=fixed,
         days=settings.campaigns.unattributed_days,
     )
@@ -231,22 +233,25 @@ def referrals_page(
             until=end,
             timezone=runtime_of(request).settings.timezone,
         )
+        names = advisers.names(session, principal)
     shares = list(report.advisers)
+    shown = [names.get(s.adviser_id, s.adviser_id) for s in shares]
     return render(
         request,
         "referrals_report.html",
         principal,
         report=report,
+        names=names,
         since=first,
         until=end - timedelta(days=1),
         share_chart=bar_chart(
-            [s.adviser_id for s in shares],
+            shown,
             [s.customer_share * 100 for s in shares],
             unit="%",
             title="转介绍客户占比",
         ),
         revenue_chart=bar_chart(
-            [s.adviser_id for s in shares],
+            shown,
             [s.revenue_share * 100 for s in shares],
             unit="%",
             title="转介绍收入占比",
