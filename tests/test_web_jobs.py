@@ -171,7 +171,7 @@ def test_a_rejected_document_is_not_kept_and_its_error_names_only_the_file(
         # a binary file under a name already ingested: refused, the previous version kept
         failed = _upload_doc(c, "policy.md", b"\x00\x01\x02binary" * 50)
         assert failed["state"] == "failed"
-        assert "policy.md" in failed["message"] and "NUL" in failed["message"]
+        assert "policy.md" in failed["message"] and failed["message"].count("NUL") == 1
         assert str(world.data) not in failed["message"]
         assert str(world.data.resolve()) not in failed["message"]
         assert (world.data / "knowledge" / "policy.md").read_bytes() == good
@@ -184,6 +184,8 @@ def test_a_rejected_document_is_not_kept_and_its_error_names_only_the_file(
         # the failure is shown on the job page
         page = c.get(f"/jobs/{failed['id']}").text
         assert "empty.md" in page and "失败" in page
+        assert "<progress" in page and 'value="1" hidden>' in page  # not a full blue bar
+        assert 'id="job-note" class="muted" hidden' in page and ">返回</a>" in page
 
 
 def test_size_and_row_limits_have_clear_messages(world: World) -> None:

@@ -118,8 +118,9 @@ def _ingest_staged(
             target.unlink(missing_ok=True)
         else:
             target.write_bytes(previous)
+        head = str(exc.args[0]) if exc.args else str(exc)  # the problems are listed once, below
         detail = uploads.without_paths(
-            uploads.without_paths(str(exc), target, staged.name), staged.path, staged.name
+            uploads.without_paths(head, target, staged.name), staged.path, staged.name
         )
         problems = [uploads.without_paths(p, target, staged.name) for p in exc.problems]
         raise InputError(f"无法导入 {staged.name}：{detail}", problems) from exc

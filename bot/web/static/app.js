@@ -510,6 +510,9 @@
       bar.max = s.total || 1;
       bar.value = s.total ? s.done : (s.state === "done" || s.state === "failed" ? 1 : 0);
       if (s.state === "done" || s.state === "failed") {
+        bar.hidden = s.state === "failed";
+        document.getElementById("job-note").hidden = true;
+        if (s.state === "failed") next.textContent = "返回";
         message.textContent = s.message;
         message.className = s.state === "failed" ? "error" : "success";
         message.hidden = !s.message;
