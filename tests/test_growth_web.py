@@ -345,11 +345,14 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
                 "channel": "信息流",
                 "starts_on": "2026-03-01",
                 "cost": "800",
+                "welcome_script_id": "INS-ICE-1",
                 "csrf_token": csrf,
             },
             follow_redirects=False,
         )
         assert res.status_code == 303, res.text
+        title = world.rt.library.get(["INS-ICE-1"])["INS-ICE-1"].title
+        assert f"<td>{title}</td>" in c.get("/campaigns").text  # its title, not its id
         detail = c.get(res.headers["location"])
         assert "活动已创建" in detail.text and "信息流三月" in detail.text
         cid = int(re.search(r"/campaigns/(\d+)", res.headers["location"]).group(1))  # type: ignore[union-attr]

@@ -64,11 +64,14 @@ def _optional_number(text: str, what: str) -> float | None:
 def campaigns_page(request: Request, principal: Operator, created: IdQuery = None) -> Response:
     with db_session(request) as session:
         rows = campaigns.list_campaigns(session, principal)
+    welcome = [r.welcome_script_id for r in rows if r.welcome_script_id]
+    scripts = runtime_of(request).library.get(welcome)
     return render(
         request,
         "campaigns.html",
         principal,
         rows=rows,
+        titles={i: s.title for i, s in scripts.items()},
         channels=campaigns.CHANNELS,
         created=created,
         today=runtime_of(request).settings.today(),
