@@ -126,3 +126,17 @@ def test_a_parked_friend_request_says_what_it_is_and_where_it_stopped(rt: Runtim
     assert len(rows) == 2
     assert "好友请求" not in rows[0] and "记录" in rows[0]  # the message, parked at logging
     assert "好友请求" in rows[1] and "我是小王" in rows[1] and "通过好友并发欢迎语" in rows[1]
+
+
+def test_pages_tell_an_adviser_whom_to_ask_not_which_command_to_run(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    """Advisers run no command and edit no config file."""
+    runtime = make_runtime(load=False)
+    add_users(runtime)
+    alice, _ = client_for(runtime, "alice")
+    channel, tokens = alice.get("/channel").text, alice.get("/account/tokens").text
+    assert "请联系管理员接入" in channel and "siyu bot" not in channel
+    assert "请联系管理员" in tokens and "siyu users token" not in tokens
+    mia, _ = client_for(runtime, "mia")
+    assert "siyu bot" in mia.get("/channel").text  # who can, is told how
