@@ -152,7 +152,7 @@ def test_chat_and_the_interactive_review_print_text_as_typed(
     assert code == 0 and NAME in printed
     monkeypatch.setattr("sys.stdin", io.StringIO("s\nq\n"))
     code, printed = siyu(capsys, data, "tags", "review")
-    assert code == 0 and NAME in printed and "依据: 「我女儿想买医疗险[red]红字" in printed
+    assert code == 0 and NAME in printed and "依据：「我女儿想买医疗险[red]红字" in printed
 
 
 def test_file_names_and_lint_messages_are_printed_as_typed(

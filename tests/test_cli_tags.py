@@ -122,7 +122,7 @@ def test_add_by_id_and_by_identity(capsys: pytest.CaptureFixture[str], data: Pat
     code, out, err = siyu(
         capsys, data, "tags", "add", "--customer", "1", "--tag", "重疾险", "--msg-id", "wx-2"
     )
-    assert code == 0 and "已添加" in out, err
+    assert code == 0 and "已添加：" in out and "客户 1" in out and "→ 险种兴趣/重疾险" in out, err
     confirmed = {(r["customer_id"], r["tag"]): r for r in listed(capsys, data, "confirmed")}
     assert confirmed[(1, "重疾险")]["source_msg_id"] == "wx-2"
     assert (2, "价格敏感") in confirmed, "a suggestion confirmed by adding it"

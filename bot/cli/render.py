@@ -79,7 +79,7 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
                 *([Text(action.script_text)] if action.script_text else []),
             )
         )
-    footer = f"模式: {label(SUGGESTION_MODE_LABELS, result.mode)} · {result.latency_ms:.0f} ms"
+    footer = f"模式：{label(SUGGESTION_MODE_LABELS, result.mode)} · {result.latency_ms:.0f} ms"
     if result.note:
         footer += f" · {result.note}"
     parts.append(Text(footer, style="dim"))
@@ -141,9 +141,9 @@ def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[Re
         )
     if chain.up:
         up = " ← ".join(p.name or f"#{p.id}" for p in chain.up)
-        lines.append(Text(f"介绍人: {up}"))
+        lines.append(Text(f"介绍人：{up}"))
     if chain.down:
-        lines.append(Text(f"介绍了: {'、'.join(n.person.name or '-' for n in chain.down)}"))
+        lines.append(Text(f"介绍了：{'、'.join(n.person.name or '-' for n in chain.down)}"))
     for action in next_actions.for_customer(rt, principal, customer_id):
         what = action.product or action.script_id or ""
         lines.append(Text.assemble(("下一步建议 ", "bold green"), f"{what}：{action.reason}"))

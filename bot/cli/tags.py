@@ -157,7 +157,7 @@ def tags_review(
             out.print(
                 styled("[bold]{}[/] → {}/{}", row.customer_name, row.tag.category, row.tag.name)
             )
-            out.print(f"  依据: {row.evidence}", highlight=False)
+            out.print(f"  依据：{row.evidence}", highlight=False)
             answer = typer.prompt("确认 y / 拒绝 n / 跳过 s / 退出 q", default="s").strip().lower()
             if answer == "q":
                 break
@@ -205,6 +205,6 @@ def tags_add(
     with runtime(ctx) as rt:
         record, added = tags.add(rt, who, tags.TagLabel(customer=customer, tag=tag, msg_id=msg_id))
     state = "已添加" if added else "客户已有此标签"
-    out.print(
-        f"{state}: {record.id} {record.customer_name} → {record.tag.category}/{record.tag.name}"
-    )
+    name, number = record.customer_name, record.customer_id
+    who_ = f"{name}（客户 {number}）" if name else f"客户 {number}"
+    out.print(f"{state}：{who_} → {record.tag.category}/{record.tag.name}（标签记录 {record.id}）")
