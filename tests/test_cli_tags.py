@@ -155,3 +155,15 @@ def test_add_from_a_file_is_all_or_nothing(
     assert {("重疾险", "wx-2"), ("医疗险", "wx-3"), ("有孩子", "wx-1")} <= confirmed
     code, _, err = siyu(capsys, data, "tags", "add", "--file", str(good), "--customer", "1")
     assert code == 2
+
+
+def test_status_names_in_chinese_and_a_wrong_one_refused(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    assert listed(capsys, data, "待确认") == listed(capsys, data, "suggested")
+    code, out, err = siyu(capsys, data, "tags", "list", "--status", "已经确认")
+    assert code == 2 and out == "" and "--status 只能是" in err and "已确认" in err
+    code, _, err = siyu(capsys, data, "scripts", "status", "INS-PRC-1", "已审核")
+    assert "状态只能是" not in err
+    code, _, err = siyu(capsys, data, "scripts", "status", "INS-PRC-1", "通过")
+    assert code == 1 and "approved（已审核）" in err

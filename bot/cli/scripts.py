@@ -160,8 +160,10 @@ def scripts_status(
     from bot.services import scripts
     from scripts_lib.model import STATUSES
 
+    status = {v: k for k, v in STATUS_LABELS.items()}.get(status.strip(), status.strip())
     if status not in STATUSES:  # before the slow start of the runtime
-        raise InputError(f"状态只能是 {', '.join(STATUSES)} 之一")
+        choices = "、".join(f"{s}（{STATUS_LABELS[s]}）" for s in STATUSES)
+        raise InputError(f"状态只能是 {choices} 之一")
     with runtime(ctx) as rt:
         scripts.set_status(rt, principal(ctx), script_id=script_id, status=status)
     out.print(f"{script_id}：{STATUS_LABELS.get(status, status)}")

@@ -56,6 +56,12 @@ def tags_list(
     """列出客户标签（默认：待审核的）。"""
     from bot.services import tags
 
+    if status is not None:
+        by_name = {v: k for k, v in TAG_STATUS_LABELS.items()}
+        status = by_name.get(status.strip(), status.strip())
+        if status not in TAG_STATUS_LABELS:
+            choices = "、".join(f"{k}（{v}）" for k, v in TAG_STATUS_LABELS.items())
+            raise typer.BadParameter(f"--status 只能是 {choices}")
     with runtime(ctx) as rt, rt.db.session() as session:
         rows = tags.customer_tags(
             session, principal(ctx), status=status, limit=None if as_json else 200
