@@ -36,17 +36,22 @@ def history_import(
     from bot.services import history
 
     lines = read_history(path)  # every problem at once, before the slow start
-    with runtime(ctx) as rt, progress() as bars:
-        report = history.import_file(
-            rt,
-            principal(ctx),
-            path=path,
-            channel=channel,
-            dry_run=dry_run,
-            progress=bar(bars, "导入消息"),
-            lines=lines,
-            industry=industry,
-        )
+    try:
+        with runtime(ctx) as rt, progress() as bars:
+            report = history.import_file(
+                rt,
+                principal(ctx),
+                path=path,
+                channel=channel,
+                dry_run=dry_run,
+                progress=bar(bars, "导入消息"),
+                lines=lines,
+                industry=industry,
+            )
+    except KeyboardInterrupt:
+        if not dry_run:
+            err.print("已中止：已导入的消息都已保存，再运行同一条命令会从中断处接着导入")
+        raise typer.Exit(130) from None
     for warning in report.warnings:
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     if dry_run:
