@@ -162,6 +162,25 @@ def _upload_doc(client: TestClient, name: str, data: bytes) -> dict[str, Any]:
     return finish_job(client, res)
 
 
+def test_an_upload_for_an_industry_nothing_uses_says_so(world: World) -> None:
+    with world.operator() as c:
+        doc = "# 退保\n犹豫期15天内退保全额退还保费。\n".encode()
+        res = c.post(
+            "/knowledge/upload",
+            files={"file": ("faq.md", io.BytesIO(doc), "text/plain")},
+            data={"industry": "insurance"},
+        )
+        assert "注意" not in finish_job(c, res)["message"]
+        res = c.post(
+            "/knowledge/upload",
+            files={"file": ("typo.md", io.BytesIO(doc), "text/plain")},
+            data={"industry": "insurancex"},
+        )
+        done = finish_job(c, res)
+        assert done["state"] == "done" and "注意" in done["message"]
+        assert "「insurancex」" in done["message"] and "笔误" in done["message"]
+
+
 def test_a_rejected_document_is_not_kept_and_its_error_names_only_the_file(
     world: World,
 ) -> None:

@@ -130,6 +130,8 @@ def _ingest_staged(
         message = f"已导入 {staged.name}：{report.chunks_written} 段"
     else:
         message = f"{staged.name} 内容未变，无需重新导入"
+    for warning in report.warnings:  # an industry nothing else uses: a typo?
+        message += f"。注意：{warning}"
     return JobOutcome(message=message, next_url=f"/knowledge?job={job.job_id}")
 
 
