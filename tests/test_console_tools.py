@@ -409,7 +409,7 @@ def test_industries_read_in_chinese_on_the_operator_pages(world: World) -> None:
     with world.client() as c:
         csrf = login(c, "olivia")
         listing = c.get("/scripts").text
-        assert "<td>保险</td>" in listing and "<td>insurance</td>" not in listing
+        assert ">保险</td>" in listing and ">insurance</td>" not in listing
         assert '<option value="insurance" >保险</option>' in listing
         editor = c.get("/scripts/INS-CITY-1/edit").text
         assert 'name="industry" value="保险"' in editor
