@@ -4,6 +4,7 @@ time zone, like the console."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,3 +88,14 @@ def test_customers_list_shows_the_configured_time_zone(
     assert "2026-03-01 10:30" in out and "02:30" not in out
     assert run(["--data-dir", str(data), "customers", "show", "1"]) == 0
     assert "03-01 10:30" in capsys.readouterr().out
+
+
+def test_a_stack_of_eleven_categories_has_eleven_colours() -> None:
+    """The manager's tag chart stacks a taxonomy's categories: 价格敏感度 and 沟通偏好 had
+    the same green (six colours for eleven categories)."""
+    from bot.web.charts import stacked_columns
+
+    series = {f"分类{i}": [1.0, 2.0] for i in range(11)}
+    svg = str(stacked_columns(["一月", "二月"], series, title="标签分布"))
+    legend = re.findall(r'width="10" height="10" class="(chart-s\d+)"', svg)
+    assert len(legend) == 11 and len(set(legend)) == 11

@@ -48,8 +48,9 @@ def bar_chart(
     return Markup("".join(parts))
 
 
-#: Fill colours of the series of a stacked chart (CSS classes chart-s0 … chart-s5).
-SERIES = 6
+#: Fill colours of the series of a stacked chart (CSS classes chart-s0 … chart-s11): a
+#: taxonomy's categories (about a dozen) each get their own.
+SERIES = 12
 
 
 def stacked_columns(
