@@ -384,6 +384,7 @@ def test_the_sidebar_shows_fields_origin_next_actions_and_own_numbers(world: Wor
         assert page.status_code == 200
         for text in ("我的数据", "资料", "来源", "直播一", "LIVEAA", "保存介绍人"):
             assert text in page.text, text
+        assert '<span class="k"></span><span class="h">今日</span><span class="h">' in page.text
         res = c.post(
             f"/sidebar/customers/{world.cust_a}/fields",
             data={
