@@ -854,3 +854,11 @@ def test_racing_posts_of_one_message_log_it_once(world: World) -> None:
     assert sorted(code for code, _ in answers) == [200, 200, 200, 201]
     assert len({a["message_id"] for _, a in answers}) == 1
     assert [a["duplicate"] for _, a in answers].count(False) == 1
+
+
+def test_a_manager_sees_whose_conversation_each_is(world: World) -> None:
+    with world.client("mia") as c:
+        inbox = c.get("/sidebar/inbox").text
+    assert '<span class="meta">Alice · ' in inbox  # adv-a's customer, by her name
+    with world.client("alice") as c:
+        assert '<span class="meta">Alice · ' not in c.get("/sidebar/inbox").text

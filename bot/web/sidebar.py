@@ -65,6 +65,7 @@ def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = 
     settings = runtime_of(request).settings
     with db_session(request) as session:
         rows = customers.inbox(session, principal)
+        owners = _owners(session, principal)
         profile = customers.profile(session, principal, customer_id) if customer_id else None
         reminders = followups.reminders(
             session, principal, now=datetime.now(UTC), settings=settings
@@ -87,6 +88,7 @@ def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = 
         "sidebar.html",
         principal,
         rows=rows,
+        owners=owners,
         numbers=numbers,
         actions=actions,
         **growth,
@@ -146,7 +148,14 @@ def inbox_fragment(
     """The conversation list alone, re-fetched when a live event arrives."""
     with db_session(request) as session:
         rows = customers.inbox(session, principal)
-    return render(request, "_inbox.html", principal, rows=rows, selected=customer_id)
+        owners = _owners(session, principal)
+    return render(request, "_inbox.html", principal, rows=rows, owners=owners, selected=customer_id)
+
+
+def _owners(session: Session, principal: Principal) -> dict[str, str]:
+    """Who each conversation belongs to, for a manager looking over the team (an adviser
+    sees only their own)."""
+    return advisers.names(session, principal) if principal.role != "adviser" else {}
 
 
 @router.post("/sidebar/tags/{customer_tag_id}")
