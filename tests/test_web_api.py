@@ -862,3 +862,24 @@ def test_a_manager_sees_whose_conversation_each_is(world: World) -> None:
     assert '<span class="meta">Alice · ' in inbox  # adv-a's customer, by her name
     with world.client("alice") as c:
         assert '<span class="meta">Alice · ' not in c.get("/sidebar/inbox").text
+
+
+def test_a_refused_form_offers_the_way_back_to_it(world: World) -> None:
+    """An invalid birthday used to end on a bare error page with only 返回首页."""
+    with world.client() as c:
+        csrf = login(c, "alice")
+        form_page = f"/sidebar?customer_id={world.cust_a}"
+        res = c.post(
+            f"/sidebar/customers/{world.cust_a}/basics",
+            data={"csrf_token": csrf, "birthday": "1990-13-45"},
+            headers={"Referer": f"http://testserver{form_page}"},
+        )
+        assert res.status_code == 400
+        assert f'<a href="{form_page}" data-back>返回修改' in res.text
+        # a referer of another site is no way back
+        res = c.post(
+            f"/sidebar/customers/{world.cust_a}/basics",
+            data={"csrf_token": csrf, "birthday": "1990-13-45"},
+            headers={"Referer": "http://evil.example/x"},
+        )
+        assert res.status_code == 400 and "data-back" not in res.text

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -42,6 +42,7 @@ from bot.web.deps import (
     NotAuthenticated,
     csrf_token,
     current_principal,
+    local_path,
     local_time,
     waiting_label,
 )
@@ -173,6 +174,17 @@ def _mount_api_docs(app: FastAPI, templates: Jinja2Templates, *, public: bool) -
         return templates.TemplateResponse(request, "api_docs.html", {"openapi_url": OPENAPI_URL})
 
 
+def _form_page(request: Request) -> str:
+    """For a refused form: the page of this app it was sent from (going back there with
+    the browser's back keeps what was typed); "" for anything else."""
+    if request.method != "POST":
+        return ""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc:
+        return ""
+    return local_path(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+
 def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     def is_api(request: Request) -> bool:
         path = request.url.path
@@ -182,7 +194,13 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
         return templates.TemplateResponse(
             request,
             "error.html",
-            {"me": None, "csrf": csrf_token(request), "status": status, "message": message},
+            {
+                "me": None,
+                "csrf": csrf_token(request),
+                "status": status,
+                "message": message,
+                "back": _form_page(request),
+            },
             status_code=status,
         )
 

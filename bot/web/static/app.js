@@ -484,6 +484,15 @@
     });
   }
 
+  // ---------------------------------------------------------------- a refused form
+  // Back to the form with the browser's own back: it keeps what was typed (the link's
+  // address, the form's page, is the way when there is no history).
+  for (const a of document.querySelectorAll("a[data-back]")) {
+    a.addEventListener("click", (e) => {
+      if (history.length > 1) { e.preventDefault(); history.back(); }
+    });
+  }
+
   // ---------------------------------------------------------------- jobs: progress
   // An upload, import or rebuild runs on the server; this page polls its status and goes
   // on to the next page when it is done.
