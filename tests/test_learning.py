@@ -27,7 +27,7 @@ from bot.cli import run
 from bot.domain import IncomingMessage
 from bot.errors import InputError, NotFoundError
 from bot.pipeline.assistant import recent_context
-from bot.pipeline.history import read_history
+from bot.pipeline.history import HEADER_NAMES, read_history
 from bot.services import history, privacy, scripts
 from bot.services import tags as tags_service
 from bot.services.access import cli_principal
@@ -736,3 +736,34 @@ def test_an_adviser_known_only_by_id_is_listed_by_it(
     assert run(["--data-dir", str(rt.settings.data_dir), "customers", "list"]) == 0
     (row,) = [line for line in capsys.readouterr().out.splitlines() if "客户0" in line]
     assert row.split("│")[3].strip() == "li"
+
+
+def test_a_spreadsheet_with_chinese_headers_and_directions_reads_the_same(
+    tmp_path: Path,
+) -> None:
+    rows = _history_lines(1)
+    english = tmp_path / "en.csv"
+    header = list(rows[0])
+    body = "\n".join(",".join(str(r[h]) for h in header) for r in rows)
+    english.write_text(",".join(header) + "\n" + body + "\n", encoding="utf-8")
+    names = {
+        "msg_id": "消息ID",
+        "contact_id": "联系人ID",
+        "contact_name": "联系人",
+        "adviser_id": "顾问",
+        "industry": "行业",
+        "direction": "方向",
+        "text": "内容",
+        "sent_at": "发送时间",
+    }
+    assert all(HEADER_NAMES[n.lower()] == code for code, n in names.items())
+    chinese = tmp_path / "zh.csv"
+    said = {"in": "客户", "out": "顾问"}
+    body = "\n".join(
+        ",".join(said[str(r[h])] if h == "direction" else str(r[h]) for h in header) for r in rows
+    )
+    chinese.write_text(
+        ",".join(names.get(h, h) for h in header) + "\n" + body + "\n", encoding="utf-8"
+    )
+    assert "方向" in chinese.read_text(encoding="utf-8") and "客户," in chinese.read_text("utf-8")
+    assert [h.row for h in read_history(chinese)] == [h.row for h in read_history(english)]

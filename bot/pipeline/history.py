@@ -86,6 +86,14 @@ def _text(value: object) -> object:
     return value
 
 
+#: ``direction`` as a Chinese export may write it.
+DIRECTIONS = {"客户": "in", "收": "in", "收到": "in", "顾问": "out", "发": "out", "发出": "out"}
+
+
+def _direction(value: object) -> object:
+    return DIRECTIONS.get(value.strip(), value) if isinstance(value, str) else value
+
+
 def _said(value: str) -> str:
     if not value.strip():
         raise ValueError("消息内容为空（图片、语音等请写成文字，如 [图片]）")
@@ -109,7 +117,7 @@ class HistoryRow(RowModel):
     contact_name: Name = ""
     adviser_id: AdviserId = ""
     industry: Industry = ""
-    direction: Literal["in", "out"]
+    direction: Annotated[Literal["in", "out"], BeforeValidator(_direction)]
     text: Annotated[str, BeforeValidator(_text), AfterValidator(_said)]
     sent_at: Annotated[datetime, BeforeValidator(_when), AfterValidator(_aware)]
 
@@ -208,6 +216,26 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         yield number, data
 
 
+#: Chinese column names a spreadsheet may use instead (as a CRM's export writes them).
+HEADER_NAMES: dict[str, str] = {
+    "消息id": "msg_id",
+    "消息编号": "msg_id",
+    "联系人id": "contact_id",
+    "客户id": "contact_id",
+    "联系人": "contact_name",
+    "客户名称": "contact_name",
+    "客户姓名": "contact_name",
+    "顾问id": "adviser_id",
+    "顾问": "adviser_id",
+    "行业": "industry",
+    "方向": "direction",
+    "内容": "text",
+    "消息内容": "text",
+    "发送时间": "sent_at",
+    "时间": "sent_at",
+}
+
+
 def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     header: list[str] | None = None
     for line, cells in table_rows(path):
@@ -216,6 +244,7 @@ def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             continue
         if header is None:
             header = [c.lstrip("\ufeff").strip().lower() for c in cells]
+            header = [HEADER_NAMES.get(h, h) for h in header]
             unknown = [c for c in header if c and c not in COLUMNS]
             missing = [c for c in REQUIRED if c not in header]
             if unknown or missing:
