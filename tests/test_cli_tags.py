@@ -107,6 +107,10 @@ def test_review_takes_many_ids_in_one_call(capsys: pytest.CaptureFixture[str], d
     )
     assert code == 0, err
     assert {ids[4]} <= {int(str(r["id"])) for r in listed(capsys, data, "confirmed")}
+    assert "推翻" not in out
+    # reversing a decision is said, not done silently
+    code, out, err = siyu(capsys, data, "tags", "review", "--reject", str(ids[0]))
+    assert code == 0 and "已拒绝 1 个（其中 1 个推翻了之前的决定）" in out, err
 
 
 def test_add_by_id_and_by_identity(capsys: pytest.CaptureFixture[str], data: Path) -> None:

@@ -151,8 +151,13 @@ def tags_review(
     who = principal(ctx, reviewer)
     with runtime(ctx) as rt:
         if confirm or reject:
+            with rt.db.session() as session:
+                changed = tags.overturned(session, who, confirm=confirm or [], reject=reject or [])
             tags.review(rt, who, confirm=confirm or [], reject=reject or [])
-            out.print(f"已确认 {len(set(confirm or []))} 个，已拒绝 {len(set(reject or []))} 个")
+            said = f"已确认 {len(set(confirm or []))} 个，已拒绝 {len(set(reject or []))} 个"
+            if changed:
+                said += f"（其中 {changed} 个推翻了之前的决定）"
+            out.print(said)
             return
         with rt.db.session() as session:
             pending = tags.customer_tags(session, who, status="suggested")

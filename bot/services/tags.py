@@ -166,6 +166,22 @@ def review(
     return records
 
 
+def overturned(
+    session: Session, principal: Principal, *, confirm: Sequence[int], reject: Sequence[int]
+) -> int:
+    """How many of these decisions would reverse an earlier one (a confirmed tag now
+    rejected, or the other way round): said back to the reviewer, never silent."""
+    require(principal, *CUSTOMER_VIEWERS)
+    before = tags_repo.customer_tag_statuses(
+        session=session,
+        ids=[*confirm, *reject],
+        adviser_ids=scope_of(session, principal).adviser_ids,
+    )
+    return sum(before.get(i) == "rejected" for i in set(confirm)) + sum(
+        before.get(i) == "confirmed" for i in set(reject)
+    )
+
+
 def decide(
     rt: Runtime, principal: Principal, *, ids: Sequence[int], status: str
 ) -> list[CustomerTagRecord]:

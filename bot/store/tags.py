@@ -328,6 +328,20 @@ def tag_precision(
     return rows
 
 
+def customer_tag_statuses(
+    *, session: Session, ids: Sequence[int], adviser_ids: tuple[str, ...] | None = None
+) -> dict[int, str]:
+    """The status of each of ``ids`` (of customers of ``adviser_ids`` only, when given)."""
+    stmt = (
+        select(CustomerTag.id, CustomerTag.status)
+        .join(Customer, Customer.id == CustomerTag.customer_id)
+        .where(CustomerTag.id.in_(list(ids)))
+    )
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    return {int(i): str(status) for i, status in session.execute(stmt)}
+
+
 def list_customer_tags(
     *,
     session: Session,
