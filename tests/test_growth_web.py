@@ -371,6 +371,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         assert ">7<" in c.get(f"/campaigns/{cid}").text
         report = c.get("/campaigns/report?since=2026-01-01")
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
+        assert "信息流三月 · " in report.text  # a target bar names its campaign and adviser
         assert c.get("/campaigns/unattributed").status_code == 403  # operators see no customers
     with world.client() as c:
         login(c, "alice")

@@ -178,7 +178,7 @@ def _charts(rows: list[campaigns.ReportRow], by: str) -> dict[str, Any]:
             title="活动客户漏斗",
         ),
         "target_chart": target_bars(
-            [f"{r.adviser_name}" for r in advisers],
+            [f"{r.campaign} · {r.adviser_name}" for r in advisers],
             [float(r.added) for r in advisers],
             [float(r.target_added) if r.target_added is not None else None for r in advisers],
             title="新增：完成 / 目标（按顾问×活动）",
