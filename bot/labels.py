@@ -43,6 +43,8 @@ __all__ = [
     "TAG_SOURCE_LABELS",
     "TAG_STATUS_LABELS",
     "TOTAL",
+    "choices",
+    "code_of",
     "counted",
     "identity_label",
     "industry_label",
@@ -166,6 +168,20 @@ def label(labels: dict[str, str], code: str | None, default: str = "-") -> str:
     if not code:
         return default
     return labels.get(code, code)
+
+
+def code_of(labels: dict[str, str], value: str) -> str | None:
+    """The code ``value`` names in ``labels``: the code itself or its Chinese name
+    (已确认 → confirmed); None when it names none."""
+    value = value.strip()
+    if value in labels:
+        return value
+    return next((code for code, name in labels.items() if name == value), None)
+
+
+def choices(labels: dict[str, str]) -> str:
+    """Every code with its Chinese name, for an error: ``draft（草稿）、approved（已审核）``."""
+    return "、".join(f"{code}（{name}）" for code, name in labels.items())
 
 
 def counted(counts: dict[str, int] | dict[str, list[int]], labels: dict[str, str]) -> str:

@@ -449,6 +449,15 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _write_csv(path: Path, rows: list[dict[str, Any]], names: dict[str, str] | None = None) -> Path:
+    """``rows`` as a CSV file; ``names``: the header's name for some columns."""
+    header = list(rows[0])
+    lines = [",".join((names or {}).get(h, h) for h in header)]
+    lines += [",".join(str(r[h]) for h in header) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def _count(db: Path, sql: str) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute(sql).fetchone()[0])
@@ -601,11 +610,7 @@ def test_a_csv_history_imports_like_jsonl_and_dry_run_writes_nothing(
     make_runtime: RuntimeFactory, tmp_path: Path, database_url: str
 ) -> None:
     """On each relational backend: the bulk insert of a chunk returns its ids in order."""
-    rows = _history_lines(2)
-    path = tmp_path / "chats.csv"
-    header = list(rows[0])
-    body = "\n".join(",".join(str(r[h]) for h in header) for r in rows)
-    path.write_text(",".join(header) + "\n" + body + "\n", encoding="utf-8")
+    path = _write_csv(tmp_path / "chats.csv", _history_lines(2))
     rt = make_runtime(store={"url": database_url})
     dry = history.import_file(rt, ADMIN, path=path, dry_run=True)
     assert (dry.logged, dry.contacts, dry.customer_messages) == (12, 2, 6)
@@ -742,10 +747,7 @@ def test_a_spreadsheet_with_chinese_headers_and_directions_reads_the_same(
     tmp_path: Path,
 ) -> None:
     rows = _history_lines(1)
-    english = tmp_path / "en.csv"
-    header = list(rows[0])
-    body = "\n".join(",".join(str(r[h]) for h in header) for r in rows)
-    english.write_text(",".join(header) + "\n" + body + "\n", encoding="utf-8")
+    english = _write_csv(tmp_path / "en.csv", rows)
     names = {
         "msg_id": "消息ID",
         "contact_id": "联系人ID",
@@ -757,13 +759,8 @@ def test_a_spreadsheet_with_chinese_headers_and_directions_reads_the_same(
         "sent_at": "发送时间",
     }
     assert all(HEADER_NAMES[n.lower()] == code for code, n in names.items())
-    chinese = tmp_path / "zh.csv"
     said = {"in": "客户", "out": "顾问"}
-    body = "\n".join(
-        ",".join(said[str(r[h])] if h == "direction" else str(r[h]) for h in header) for r in rows
-    )
-    chinese.write_text(
-        ",".join(names.get(h, h) for h in header) + "\n" + body + "\n", encoding="utf-8"
-    )
+    rows = [r | {"direction": said[r["direction"]]} for r in rows]
+    chinese = _write_csv(tmp_path / "zh.csv", rows, names)
     assert "方向" in chinese.read_text(encoding="utf-8") and "客户," in chinese.read_text("utf-8")
     assert [h.row for h in read_history(chinese)] == [h.row for h in read_history(english)]

@@ -20,7 +20,7 @@ from bot.cli.common import (
     styled,
 )
 from bot.errors import InputError
-from bot.labels import industry_label
+from bot.labels import choices, code_of, industry_label
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
 
 app = typer.Typer(help="话术库：导入、导出、列出、检查。")
@@ -158,15 +158,13 @@ def scripts_status(
 ) -> None:
     """修改话术状态（只有已审核的话术会被建议）。"""
     from bot.services import scripts
-    from scripts_lib.model import STATUSES
 
-    status = {v: k for k, v in STATUS_LABELS.items()}.get(status.strip(), status.strip())
-    if status not in STATUSES:  # before the slow start of the runtime
-        choices = "、".join(f"{s}（{STATUS_LABELS[s]}）" for s in STATUSES)
-        raise InputError(f"状态只能是 {choices} 之一")
+    code = code_of(STATUS_LABELS, status)
+    if code is None:  # before the slow start of the runtime
+        raise InputError(f"状态只能是 {choices(STATUS_LABELS)} 之一")
     with runtime(ctx) as rt:
-        scripts.set_status(rt, principal(ctx), script_id=script_id, status=status)
-    out.print(f"{script_id}：{STATUS_LABELS.get(status, status)}")
+        scripts.set_status(rt, principal(ctx), script_id=script_id, status=code)
+    out.print(f"{script_id}：{STATUS_LABELS[code]}")
 
 
 @app.command("examples")

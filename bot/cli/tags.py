@@ -12,7 +12,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from bot.cli.common import bar, err, out, principal, progress, runtime, styled
-from bot.labels import TAG_STATUS_LABELS, label
+from bot.labels import TAG_STATUS_LABELS, choices, code_of, label
 
 app = typer.Typer(help="标签体系和建议标签的审核。")
 
@@ -57,11 +57,9 @@ def tags_list(
     from bot.services import tags
 
     if status is not None:
-        by_name = {v: k for k, v in TAG_STATUS_LABELS.items()}
-        status = by_name.get(status.strip(), status.strip())
-        if status not in TAG_STATUS_LABELS:
-            choices = "、".join(f"{k}（{v}）" for k, v in TAG_STATUS_LABELS.items())
-            raise typer.BadParameter(f"--status 只能是 {choices}")
+        status = code_of(TAG_STATUS_LABELS, status)
+        if status is None:
+            raise typer.BadParameter(f"--status 只能是 {choices(TAG_STATUS_LABELS)}")
     with runtime(ctx) as rt, rt.db.session() as session:
         rows = tags.customer_tags(
             session, principal(ctx), status=status, limit=None if as_json else 200

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, RejectedInput
-from bot.labels import DOCUMENT_KIND_LABELS
+from bot.labels import DOCUMENT_KIND_LABELS, HEADER_LABELS
 from bot.pipeline.runtime import Runtime
 from bot.web import (
     account,
@@ -126,6 +126,7 @@ def create_app(
     templates.env.globals["industry_labels"] = INDUSTRY_LABELS
     templates.env.filters["stage"] = lambda v: STAGE_LABELS.get(v, v) if v else "-"
     templates.env.filters["document_kind"] = lambda v: DOCUMENT_KIND_LABELS.get(v, v)
+    templates.env.filters["script_field"] = lambda v: HEADER_LABELS.get(v, v)  # 标题, 内容
     app.state.templates = templates
     # The last added is the outermost: security headers on every response (the 413s
     # too), the body limit before the session is decoded or anything is parsed.

@@ -29,7 +29,7 @@ from scripts_lib import (
     ScriptRecord,
     split_tags,
 )
-from scripts_lib.model import DEPRECATED_VARIABLES, HEADER_LABELS, VARIABLES
+from scripts_lib.model import DEPRECATED_VARIABLES, VARIABLES
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
 #: The editor shows an industry by its Chinese name (保险) and saves its code.
@@ -211,7 +211,6 @@ def _edit(
         status_code=status_code,
         draft=draft,
         variables=[v for v in VARIABLES if v not in DEPRECATED_VARIABLES],
-        field_labels=HEADER_LABELS,
         is_new=is_new,
         status=status,
         preview=preview,
@@ -293,7 +292,6 @@ def upload_page(request: Request, principal: Operator, job: str = "") -> Respons
         status_code=status,
         report=report,
         imported=imported,
-        field_labels=HEADER_LABELS,
     )
 
 
