@@ -123,6 +123,15 @@ def test_the_editor_sets_a_deadline_and_names_fields_in_chinese(world: World) ->
     edit = {k: v for k, v in form.items() if k not in ("is_new", "deadline", "has_deadline")}
     assert c.post("/scripts/save", data=edit, follow_redirects=False).status_code == 303
     assert world.rt.library.get(["INS-DDL-1"])["INS-DDL-1"].deadline == date(2026, 12, 31)
+    # the live preview follows the same rule: a date not sent is the stored one
+    csrf = c.get("/scripts/new").text.split('name="csrf_token" value="')[1].split('"')[0]
+    draft = {k: form[k] for k in ("id", "title", "category", "stage", "industry", "body")}
+
+    def previewed(extra: dict[str, str]) -> str:
+        res = c.post("/api/scripts/preview", json=draft | extra, headers={"X-CSRF-Token": csrf})
+        return str(res.json()["text"])
+
+    assert "12月31日" in previewed({}) and "12月31日" not in previewed({"deadline": ""})
     cleared = edit | {"has_deadline": "true", "deadline": ""}
     assert c.post("/scripts/save", data=cleared, follow_redirects=False).status_code == 303
     assert world.rt.library.get(["INS-DDL-1"])["INS-DDL-1"].deadline is None

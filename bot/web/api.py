@@ -38,7 +38,7 @@ from bot.web.deps import (
     db_session,
     runtime_of,
 )
-from bot.web.scripts import script_filters, script_record
+from bot.web.scripts import preview_draft, script_filters
 
 router = APIRouter(prefix="/api")
 
@@ -424,7 +424,7 @@ def preview_script(
     request: Request, body: schemas.ScriptDraft, principal: Operator
 ) -> schemas.ScriptPreview:
     """A script's body with its variables filled for a sample customer, and its lint."""
-    preview = scripts.preview(runtime_of(request), principal, script_record(body))
+    preview = preview_draft(runtime_of(request), principal, body)
     return schemas.ScriptPreview.model_validate(preview)
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from bot.errors import InputError, NotFoundError, RejectedInput
+from bot.pipeline.runtime import Runtime
 from bot.services import jobs, scripts
 from bot.services.access import Principal
 from bot.web import schemas
@@ -70,6 +71,14 @@ def script_record(draft: schemas.ScriptDraft) -> ScriptRecord:
         tags=split_tags(draft.tags),
         status="draft",
         deadline=deadline,
+    )
+
+
+def preview_draft(rt: Runtime, principal: Principal, draft: schemas.ScriptDraft) -> scripts.Preview:
+    """The preview of an edit form or API draft: a deadline the draft does not give (None)
+    is the stored script's; one it gives, empty included, is the operator's."""
+    return scripts.preview(
+        rt, principal, script_record(draft), deadline_given=draft.deadline is not None
     )
 
 
@@ -198,12 +207,7 @@ def _edit(
     history: dict[str, Any] | None = None,
     learned: scripts.ScriptExamples | None = None,
 ) -> Response:
-    preview = scripts.preview(
-        runtime_of(request),
-        principal,
-        script_record(draft),
-        deadline_given=draft.deadline is not None,
-    )
+    preview = preview_draft(runtime_of(request), principal, draft)
     return render(
         request,
         "script_edit.html",
@@ -251,7 +255,7 @@ def save(
     )
     rt = runtime_of(request)
     record = script_record(draft)
-    if scripts.preview(rt, principal, record, deadline_given=given).has_errors:
+    if preview_draft(rt, principal, draft).has_errors:
         return _edit(request, principal, draft, is_new=is_new, status_code=400)
     fields = frozenset({"status", "deadline"} if given else {"status"})
     scripts.save(rt, principal, record=record, is_new=is_new, given=fields)
