@@ -74,6 +74,17 @@ def test_suggest_batch_writes_one_line_per_message(
     assert [o["id"] for o in out] == ["a", "b", "c"]
     assert out[0]["scripts"][0]["id"] == "INS-PRC-1"
     assert out[1]["scripts"][0]["id"] == "KY-PRC-1"
+    # a repeated id is pointed out (the results could not be told apart), not refused
+    rows.append({"id": "a", "text": "在吗", "industry": "insurance"})
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "--output", str(dst))
+    assert code == 0 and '第 4 行的 id "a" 与第 1 行重复' in err
+    assert [json.loads(line)["id"] for line in dst.read_text("utf-8").splitlines()] == [
+        "a",
+        "b",
+        "c",
+        "a",
+    ]
 
 
 def test_bad_batch_file_is_rejected_whole(

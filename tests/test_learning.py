@@ -730,6 +730,43 @@ def test_a_misspelt_industry_in_the_archive_is_pointed_out(
     assert "「insurence」" in warning and "笔误" in warning
 
 
+def test_spreadsheet_times_without_an_offset_are_read_in_the_team_time_zone(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Excel writes its date cells as 2026/3/1 9:00 in a CSV and as naive date-times in an
+    XLSX: the import read them in the configured time zone and says how many it did."""
+    from openpyxl import Workbook
+
+    rows = _history_lines(1)
+    minute = [datetime.fromisoformat(r["sent_at"]).minute for r in rows]
+    sheet_rows = [r | {"sent_at": f"2026/3/1 9:{m:02d}"} for m, r in zip(minute, rows, strict=True)]
+    csv_path = _write_csv(tmp_path / "excel.csv", sheet_rows)
+    book = Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(list(rows[0]))
+    for m, r in zip(minute, rows, strict=True):
+        r = r | {"msg_id": f"x-{m}", "sent_at": datetime(2026, 3, 1, 10, m)}
+        ws.append(list(r.values()))
+    xlsx_path = tmp_path / "excel.xlsx"
+    book.save(xlsx_path)
+    with pytest.raises(InputError, match="缺少时区"):
+        read_history(csv_path)  # no zone given: the format asks for an offset
+
+    rt = make_runtime(timezone="Asia/Tokyo")
+    report = history.import_file(rt, ADMIN, path=csv_path)
+    assert report.logged == len(rows)
+    assert f"{len(rows)} 行的发送时间没有写时区，已按 Asia/Tokyo 的时间导入" in report.warnings[-1]
+    assert history.import_file(rt, ADMIN, path=xlsx_path).logged == len(rows)
+    with rt.db.session() as session:
+        first = messages_repo.get_message(session=session, msg_id="h-000-0")
+        xlsx_first = messages_repo.get_message(session=session, msg_id="x-0")
+    assert first is not None and first.sent_at == datetime(2026, 3, 1, 0, tzinfo=UTC)
+    assert xlsx_first is not None and xlsx_first.sent_at == datetime(2026, 3, 1, 1, tzinfo=UTC)
+    offsets = _write_jsonl(tmp_path / "offsets.jsonl", _history_lines(1))
+    assert history.import_file(rt, ADMIN, path=offsets, dry_run=True).warnings == ()
+
+
 def test_an_adviser_known_only_by_id_is_listed_by_it(
     make_runtime: RuntimeFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -35,7 +35,8 @@ def history_import(
     from bot.pipeline.history import read_history
     from bot.services import history
 
-    lines = read_history(path)  # every problem at once, before the slow start
+    # every problem at once, before the slow start
+    lines = read_history(path, zone=ctx.obj.settings().zone)
     try:
         with runtime(ctx) as rt, progress() as bars:
             report = history.import_file(

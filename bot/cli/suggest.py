@@ -67,6 +67,10 @@ def suggest(
         _suggest_batch(rt, principal(ctx), input, output, industry)
 
 
+#: Repeated ids warned about one by one at most (then counted).
+MAX_REPEATS_SHOWN = 5
+
+
 def _suggest_batch(
     rt: Runtime, who: Principal, path: Path, output: Path | None, industry: str | None
 ) -> None:
@@ -75,7 +79,11 @@ def _suggest_batch(
     ``output`` and renamed over it at the end, so a failure leaves no half-written file."""
     from bot.services import suggestions
 
-    items = _batch_items(rt, who, path, industry)
+    items, repeated = _batch_items(rt, who, path, industry)
+    for warning in repeated[:MAX_REPEATS_SHOWN]:
+        err.print(styled("[yellow]注意[/] {}（结果仍按行序逐行写出）", warning), highlight=False)
+    if len(repeated) > MAX_REPEATS_SHOWN:
+        err.print(f"……另有 {len(repeated) - MAX_REPEATS_SHOWN} 行的 id 重复")
     if output is not None and output.is_dir():
         raise InputError(f"{output} 是文件夹：--output 要给一个文件名")
     if output is not None and not output.parent.is_dir():
@@ -109,8 +117,9 @@ def _suggest_batch(
 
 def _batch_items(
     rt: Runtime, who: Principal, path: Path, industry: str | None
-) -> list[dict[str, Any]]:
-    """The lines of a ``suggest --input`` file, or an ``InputError`` listing every bad one."""
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The lines of a ``suggest --input`` file, or an ``InputError`` listing every bad one;
+    with a warning per line whose ``id`` an earlier line has (its results are ambiguous)."""
     from bot.services.access import check_customer
     from bot.services.industries import resolve
 
@@ -126,6 +135,8 @@ def _batch_items(
         raise InputError(f"无法读取 {path}：{exc.strerror or exc}") from exc
     items: list[dict[str, Any]] = []
     problems = []
+    repeated: list[str] = []
+    first_line: dict[str, int] = {}
     with rt.db.session() as session:
         for n, line in enumerate(lines, start=1):
             if not line.strip():
@@ -147,9 +158,14 @@ def _batch_items(
                 problems.append(f"第 {n} 行：{problem}")
                 continue
             items.append(item)
+            if item.get("id") is not None:
+                key = json.dumps(item["id"], ensure_ascii=False, sort_keys=True)
+                if key in first_line:
+                    repeated.append(f"第 {n} 行的 id {key} 与第 {first_line[key]} 行重复")
+                first_line.setdefault(key, n)
     if problems:
         raise InputError(f"{path.name}：{len(problems)} 行有错，没有处理任何消息", problems)
-    return items
+    return items, repeated
 
 
 def _batch_problem(item: object) -> str | None:

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -62,21 +62,26 @@ MAX_PROBLEMS = 200
 Progress = Callable[[int, int], None]
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("sent_at 缺少时区，例如 2026-03-01T09:30:00+08:00")
-    return value
+#: A time as a spreadsheet shows it: ``2026/3/1 9:30`` (Excel's date cells, saved as CSV).
+SHEET_TIME = re.compile(
+    r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+)
 
 
 def _when(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"sent_at {value!r} 不是 ISO 8601 时间（例如 2026-03-01T09:30:00+08:00）"
-            ) from None
-    return value
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    sheet = SHEET_TIME.fullmatch(text)
+    try:
+        if sheet:
+            year, month, day, hour, minute, second = (int(p or 0) for p in sheet.groups())
+            return datetime(year, month, day, hour, minute, second)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"sent_at {value!r} 不是 ISO 8601 时间（例如 2026-03-01T09:30:00+08:00）"
+        ) from None
 
 
 def _text(value: object) -> object:
@@ -119,13 +124,24 @@ class HistoryRow(RowModel):
     industry: Industry = ""
     direction: Annotated[Literal["in", "out"], BeforeValidator(_direction)]
     text: Annotated[str, BeforeValidator(_text), AfterValidator(_said)]
-    sent_at: Annotated[datetime, BeforeValidator(_when), AfterValidator(_aware)]
+    #: Without an offset only until ``read_history`` applies the team's time zone.
+    sent_at: Annotated[datetime, BeforeValidator(_when)]
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryLine:
     line: int
     row: HistoryRow
+    #: ``sent_at`` had no offset and is read in the team's time zone.
+    zoned: bool = False
+
+
+def naive_warning(lines: Sequence[HistoryLine], zone: tzinfo) -> str | None:
+    """The warning for lines whose time had no offset (``None`` when every one had)."""
+    count = sum(h.zoned for h in lines)
+    if not count:
+        return None
+    return f"{count} 行的发送时间没有写时区，已按 {zone} 的时间导入（设置项 timezone）"
 
 
 @dataclass
@@ -158,9 +174,12 @@ class HistoryReport:
 
 
 # ----------------------------------------------------------------------------- reading
-def read_history(path: Path) -> list[HistoryLine]:
+def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]:
     """Every line of a JSONL or CSV history file, validated; all problems at once, with
-    their line numbers, in one ``InputError`` (nothing is imported)."""
+    their line numbers, in one ``InputError`` (nothing is imported).
+
+    A ``sent_at`` without an offset (a spreadsheet's date cell) is a time in ``zone``, the
+    team's time zone; without ``zone`` it is a problem of its line."""
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv", ".xlsx"):
         raise InputError(f"{path.name}：不支持的文件类型 {suffix or '(无)'}，请用 .jsonl 或 .csv")
@@ -183,13 +202,19 @@ def read_history(path: Path) -> list[HistoryLine]:
         except ValidationError as exc:
             problems += [f"第 {line} 行：{_chinese(p.message)}" for p in problems_of(exc)]
             continue
+        zoned = row.sent_at.tzinfo is None or row.sent_at.utcoffset() is None
+        if zoned:
+            if zone is None:
+                problems.append(f"第 {line} 行：sent_at 缺少时区，例如 2026-03-01T09:30:00+08:00")
+                continue
+            row = row.model_copy(update={"sent_at": row.sent_at.replace(tzinfo=zone)})
         if row.msg_id in first_line:
             problems.append(
                 f"第 {line} 行：msg_id {row.msg_id!r} 与第 {first_line[row.msg_id]} 行重复"
             )
             continue
         first_line[row.msg_id] = line
-        lines.append(HistoryLine(line, row))
+        lines.append(HistoryLine(line, row, zoned))
     if problems:
         shown = problems[:MAX_PROBLEMS]
         if len(problems) > MAX_PROBLEMS:

@@ -14,6 +14,7 @@ from bot.pipeline.history import (
     HistoryReport,
     Progress,
     import_history,
+    naive_warning,
     read_history,
 )
 from bot.pipeline.runtime import Runtime
@@ -47,12 +48,12 @@ def import_file(
     if len(industry) > MAX_INDUSTRY_CHARS:
         raise InputError(f"行业最长 {MAX_INDUSTRY_CHARS} 个字符")
     if lines is None:
-        lines = read_history(path)
+        lines = read_history(path, zone=rt.settings.zone)
     if industry:
         lines = [
             h
             if h.row.industry
-            else HistoryLine(h.line, h.row.model_copy(update={"industry": industry}))
+            else HistoryLine(h.line, h.row.model_copy(update={"industry": industry}), h.zoned)
             for h in lines
         ]
     with rt.db.session() as session:
@@ -68,7 +69,8 @@ def import_file(
     if outside:
         raise PermissionDenied(OTHER_TEAM.format(advisers=", ".join(outside[:5])))
     report = import_history(rt, lines, channel=channel, dry_run=dry_run, progress=progress)
-    report = replace(report, warnings=tuple(warnings))
+    naive = naive_warning(lines, rt.settings.zone)
+    report = replace(report, warnings=(*warnings, *([naive] if naive else [])))
     if not dry_run:
         with rt.db.session() as session:
             audit.record(
