@@ -162,6 +162,14 @@ TOTAL: Final = "合计"
 ANY_INDUSTRY_LABEL: Final = "全部"
 
 
+def money(value: float | None, *, whole: bool = False) -> str:
+    """An amount as the CLI and the console both write it: 9,880.00 (``whole``: 9,880);
+    ``-`` for none."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if whole else f"{value:,.2f}"
+
+
 def label(labels: dict[str, str], code: str | None, default: str = "-") -> str:
     """The Chinese name of ``code`` in ``labels``; the code itself when it has none;
     ``default`` for no code."""

@@ -344,7 +344,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
                 "name": "信息流三月",
                 "channel": "信息流",
                 "starts_on": "2026-03-01",
-                "cost": "800",
+                "cost": "12800",
                 "welcome_script_id": "INS-ICE-1",
                 "csrf_token": csrf,
             },
@@ -355,6 +355,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         assert f"<td>{title}</td>" in c.get("/campaigns").text  # its title, not its id
         detail = c.get(res.headers["location"])
         assert "活动已创建" in detail.text and "信息流三月" in detail.text
+        assert "<dd>12,800.00 元</dd>" in detail.text  # amounts written as the CLI writes them
         cid = int(re.search(r"/campaigns/(\d+)", res.headers["location"]).group(1))  # type: ignore[union-attr]
         res = c.post(
             f"/campaigns/{cid}/targets",
@@ -362,13 +363,14 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
                 "adviser_id": "adv-a",
                 "added": "7",
                 "converted": "",
-                "revenue": "",
+                "revenue": "50000",
                 "csrf_token": csrf,
             },
             follow_redirects=False,
         )
         assert res.status_code == 303
         assert ">7<" in c.get(f"/campaigns/{cid}").text
+        assert "<td>50,000</td>" in c.get(f"/campaigns/{cid}").text  # the revenue target
         report = c.get("/campaigns/report?since=2026-01-01")
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
         assert "信息流三月 · " in report.text  # a target bar names its campaign and adviser

@@ -23,7 +23,7 @@ from bot.cli.common import (
     styled,
 )
 from bot.errors import InputError
-from bot.labels import ATTRIBUTION_METHOD_LABELS
+from bot.labels import ATTRIBUTION_METHOD_LABELS, money
 
 if TYPE_CHECKING:
     from bot.services.campaigns import MemberRow, ReportRow
@@ -34,15 +34,11 @@ app = typer.Typer(help="活动：每位顾问的渠道码、归因、ROI 报表�
 METHOD_LABELS = ATTRIBUTION_METHOD_LABELS
 
 
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
-
-
-def _target(done: float, target: float | None, money: bool = False) -> str:
+def _target(done: float, target: float | None, amount: bool = False) -> str:
     if target is None:
-        return _money(done) if money else f"{done:g}"
-    shown = _money(done) if money else f"{done:g}"
-    goal = _money(target) if money else f"{target:g}"
+        return money(done) if amount else f"{done:g}"
+    shown = money(done) if amount else f"{done:g}"
+    goal = money(target) if amount else f"{target:g}"
     share = f" ({done / target:.0%})" if target else ""
     return f"{shown}/{goal}{share}"
 
@@ -110,7 +106,7 @@ def _print_codes(codes: list[CodeRecord]) -> None:
             c.code,
             "-" if c.target_added is None else str(c.target_added),
             "-" if c.target_converted is None else str(c.target_converted),
-            _money(c.target_revenue),
+            money(c.target_revenue),
         )
     out.print(table)
     out.print(styled("[dim]客户在好友申请的验证语里写上渠道码，就会归到这个活动和顾问。[/dim]"))
@@ -131,7 +127,7 @@ def campaigns_list(ctx: typer.Context) -> None:
             c.channel,
             c.starts_on.isoformat(),
             c.ends_on.isoformat() if c.ends_on else "-",
-            _money(c.cost),
+            money(c.cost),
             c.segment or "-",
             c.welcome_script_id or "-",
         )
@@ -156,7 +152,7 @@ def campaigns_show(
             record.channel,
             record.starts_on.isoformat(),
             end,
-            _money(record.cost),
+            money(record.cost),
         )
     )
     if record.segment:
@@ -216,7 +212,7 @@ def campaigns_target(
         )
     out.print(
         f"{record.adviser_name} 在「{record.campaign}」的目标：新增 {record.target_added or '-'}"
-        f" · 成交 {record.target_converted or '-'} · 收入 {_money(record.target_revenue)}"
+        f" · 成交 {record.target_converted or '-'} · 收入 {money(record.target_revenue)}"
     )
 
 
@@ -363,8 +359,8 @@ def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
             str(r.referred),
             str(r.engaged),
             _target(r.converted, r.target_converted),
-            _target(r.revenue, r.target_revenue, money=True),
-            _money(r.cost),
+            _target(r.revenue, r.target_revenue, amount=True),
+            money(r.cost),
             "-" if r.roi is None else f"{r.roi:.2f}",
             style=style,
         )
@@ -391,6 +387,6 @@ def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> No
             m.added_at.astimezone(tz).strftime("%Y-%m-%d"),
             labels.get(m.stage, m.stage),
             str(m.referred),
-            _money(m.revenue),
+            money(m.revenue),
         )
     out.print(table)

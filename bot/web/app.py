@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, RejectedInput
-from bot.labels import DOCUMENT_KIND_LABELS, HEADER_LABELS
+from bot.labels import DOCUMENT_KIND_LABELS, HEADER_LABELS, money
 from bot.pipeline.runtime import Runtime
 from bot.web import (
     account,
@@ -121,6 +121,7 @@ def create_app(
     templates.env.filters["localtime"] = lambda v: local_time(v, runtime.settings.timezone)
     templates.env.filters["waiting"] = waiting_label
     templates.env.globals["share"] = share
+    templates.env.filters["money"] = money  # 9,880.00, as the CLI writes it
     # names, not codes: 保险 for insurance, 转化 for convert
     templates.env.filters["industry"] = lambda v: INDUSTRY_LABELS.get(v, v) if v else "全部"
     templates.env.globals["industry_labels"] = INDUSTRY_LABELS
