@@ -370,6 +370,17 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         )
         assert res.status_code == 303
         assert ">7<" in c.get(f"/campaigns/{cid}").text
+        # sent by the page's script: a refusal as JSON, success as the next page by name
+        script = {"X-Siyu-Form": "1"}
+        res = c.post(
+            f"/campaigns/{cid}/codes",
+            data={"adviser_id": "adv-b", "csrf_token": csrf},
+            headers=script,
+        )
+        assert res.status_code == 400 and "已有渠道码" in res.json()["detail"]
+        target = {"adviser_id": "adv-b", "added": "3", "csrf_token": csrf}
+        res = c.post(f"/campaigns/{cid}/targets", data=target, headers=script)
+        assert res.status_code == 200 and res.json()["location"].startswith(f"/campaigns/{cid}")
         assert "<td>50,000</td>" in c.get(f"/campaigns/{cid}").text  # the revenue target
         report = c.get("/campaigns/report?since=2026-01-01")
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text

@@ -883,3 +883,29 @@ def test_a_refused_form_offers_the_way_back_to_it(world: World) -> None:
             headers={"Referer": "http://evil.example/x"},
         )
         assert res.status_code == 400 and "data-back" not in res.text
+
+
+def test_a_form_sent_by_the_page_script_is_answered_for_the_script(world: World) -> None:
+    """app.js sends console forms with X-Siyu-Form: a refusal comes back as JSON for it to
+    show beside the form, and success names the next page (with its #) instead of
+    redirecting, which a script cannot follow to the fragment."""
+    with world.client() as c:
+        csrf = login(c, "alice")
+        url = f"/sidebar/customers/{world.cust_a}/basics"
+        script = {"X-Siyu-Form": "1"}
+        res = c.post(url, data={"csrf_token": csrf, "birthday": "1990-13-45"}, headers=script)
+        assert res.status_code == 400
+        assert res.headers["content-type"] == "application/json"
+        assert "生日" in res.json()["detail"] or "日期" in res.json()["detail"]
+        res = c.post(url, data={"csrf_token": "forged", "birthday": "1990-01-02"}, headers=script)
+        assert res.status_code == 403 and "detail" in res.json()
+        res = c.post(url, data={"csrf_token": csrf, "birthday": "1990-01-02"}, headers=script)
+        assert res.status_code == 200
+        assert res.json() == {"location": f"/sidebar?customer_id={world.cust_a}#basics"}
+        assert "1990-01-02" in c.get(f"/sidebar?customer_id={world.cust_a}").text
+        plain = c.post(url, data={"csrf_token": csrf, "birthday": "1990-01-03"})
+        assert plain.status_code == 200 and plain.history[0].status_code == 303
+        # the session's cookie still goes out with the answer: logging out ends it
+        res = c.post("/logout", data={"csrf_token": csrf}, headers=script)
+        assert res.status_code == 200 and "set-cookie" in res.headers
+        assert c.get("/sidebar", follow_redirects=False).headers["location"].startswith("/login")

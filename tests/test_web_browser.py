@@ -621,6 +621,39 @@ def test_manager_home_merge_confirm_and_undo_and_review_filters(
     page.context.close()  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_a_refused_form_says_why_beside_it_and_keeps_what_was_typed(
+    browser: object, served: Served, viewport: dict[str, int], suffix: str
+) -> None:
+    """A console form refused by the server used to end on an error page; now the reason
+    is shown at the top of the form, the page stays, and what was typed is still there."""
+    page = _page(browser, served, viewport, "mia")
+    page.goto("/manager/tags")  # type: ignore[attr-defined]
+    form = page.locator("#add-form")  # type: ignore[attr-defined]
+    form.locator("input[name=customer]").fill("wx-zhang")
+    form.locator("input[name=tag]").fill("不存在的标签")
+    form.locator("input[name=msg_id]").fill("m-zhang-1")
+    form.locator("button").click()
+    alert = form.locator(".form-error[role=alert]")
+    alert.wait_for()
+    assert "标签不存在" in alert.inner_text()
+    assert page.url.endswith("/manager/tags")  # type: ignore[attr-defined]
+    assert form.locator("input[name=customer]").input_value() == "wx-zhang"
+    assert form.locator("input[name=msg_id]").input_value() == "m-zhang-1"
+    _shot(page, f"form-refused-{suffix}")
+    width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+    assert width <= viewport["width"]
+    form.locator("input[name=tag]").fill("价格敏感")
+    form.locator("input[name=msg_id]").fill("")
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        form.locator("button").click()
+    assert page.locator("#add-form .form-error").count() == 0  # type: ignore[attr-defined]
+    with served.rt.db.session() as session:
+        added = tags_repo.list_customer_tags(session=session, status="confirmed")
+    assert any(t.tag.name == "价格敏感" and t.source == "manual" for t in added)
+    page.context.close()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "narrow"), (WIDE, "wide")])
 def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
     browser: object, served: Served, viewport: dict[str, int], suffix: str

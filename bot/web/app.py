@@ -46,6 +46,7 @@ from bot.web.deps import (
     local_time,
     waiting_label,
 )
+from bot.web.inline_forms import InlineForms, wants_json
 from bot.web.protection import BodyLimit, SecurityHeaders
 from scripts_lib import INDUSTRY_LABELS, STAGE_LABELS
 
@@ -131,6 +132,7 @@ def create_app(
     app.state.templates = templates
     # The last added is the outermost: security headers on every response (the 413s
     # too), the body limit before the session is decoded or anything is parsed.
+    app.add_middleware(InlineForms)  # inside the session: its cookie still goes out
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret if secret is not None else web.secret(),
@@ -193,6 +195,8 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
         return path.startswith("/api/") or path == OPENAPI_URL
 
     def page(request: Request, status: int, message: str) -> Response:
+        if wants_json(request):  # shown beside the form by the page's script
+            return JSONResponse({"detail": message}, status_code=status)
         return templates.TemplateResponse(
             request,
             "error.html",

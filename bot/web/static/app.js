@@ -422,6 +422,95 @@
     lib.addEventListener("toggle", () => { if (lib.open && !libResults.childElementCount) searchLibrary(); });
   }
 
+  // ---------------------------------------------------------------- forms: errors in place
+  // A console form is sent in the background (X-Siyu-Form, bot/web/inline_forms.py): a
+  // refusal is shown at the top of the form, with what was typed kept; success goes to
+  // the page the server names. Without this script a form posts as usual and a refusal
+  // is a page with a way back. The login form stays a plain form (data-native).
+  function formProblems(data, status) {
+    const detail = data && data.detail;
+    if (typeof detail === "string" && detail) return detail.split("\n").map((l) => l.replace(/^\s*- /, ""));
+    if (Array.isArray(detail)) {  // a field the server could not read (FastAPI's 422)
+      const names = detail.map((d) => (Array.isArray(d.loc) ? d.loc[d.loc.length - 1] : "")).filter(Boolean);
+      return ["有内容没填或格式不对" + (names.length ? "：" + [...new Set(names)].join("、") : "")];
+    }
+    return ["提交没有成功（" + status + "），请稍后再试"];
+  }
+
+  function showFormError(form, lines) {
+    let box = form.querySelector(":scope > .form-error");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "form-error";
+      box.setAttribute("role", "alert");
+      box.tabIndex = -1;
+      form.prepend(box);
+    }
+    box.replaceChildren(...lines.map((line) => {
+      const p = document.createElement("p");
+      p.textContent = line;
+      return p;
+    }));
+    box.scrollIntoView({ block: "nearest" });
+    box.focus({ preventScroll: true });
+  }
+
+  // The page after a form; this page again (another #) is reloaded, not only scrolled.
+  function goTo(location) {
+    const next = new URL(location, window.location.href);
+    const here = new URL(window.location.href);
+    if (next.pathname + next.search !== here.pathname + here.search) {
+      window.location.assign(next.href);
+      return;
+    }
+    history.replaceState(null, "", next.href);
+    window.location.reload();
+  }
+
+  async function sendForm(form, submitter) {
+    if (form.dataset.sending) return;  // a double click sends once
+    form.dataset.sending = "1";
+    form.setAttribute("aria-busy", "true");
+    const data = new FormData(form);
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    const multipart = form.enctype === "multipart/form-data";
+    let res = null;
+    try {
+      // a button's formAction is the page's address when it has no formaction of its own
+      const action = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
+      res = await fetch(action, {
+        method: "POST",
+        body: multipart ? data : new URLSearchParams(data),
+        headers: { "X-Siyu-Form": "1" },
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      showFormError(form, ["连不上服务器，请检查网络后再试（填写的内容还在）"]);
+    }
+    delete form.dataset.sending;
+    form.removeAttribute("aria-busy");
+    if (!res) return;
+    const json = (res.headers.get("content-type") || "").includes("application/json");
+    const body = json ? await res.json().catch(() => null) : null;
+    if (res.ok && body && body.location) {
+      goTo(body.location);
+    } else if (!res.ok) {
+      showFormError(form, formProblems(body, res.status));
+    } else {  // a page of its own: shown as the browser would have
+      document.open();
+      document.write(await res.text());
+      document.close();
+    }
+  }
+
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (!(form instanceof HTMLFormElement) || form.method !== "post") return;
+    if (form.hasAttribute("data-native") || form.hasAttribute("data-confirm") || e.defaultPrevented) return;
+    e.preventDefault();
+    sendForm(form, e.submitter);
+  });
+
   // ---------------------------------------------------------------- confirm dialogs
   // A form with data-confirm asks first, in the page's own dialog (no inline script):
   // merging two customers, undoing a merge, deleting a note.
@@ -439,7 +528,7 @@
       });
     }
     dialog.addEventListener("close", () => {
-      if (dialog.returnValue === "ok" && pending) pending.submit();
+      if (dialog.returnValue === "ok" && pending) sendForm(pending);
       pending = null;
     });
   }
