@@ -122,8 +122,10 @@ def _message(detail: ErrorDetails, subject: str) -> str:
     short = kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return str(ctx["error"])
-    if kind == "missing" or (short and text):
+    if kind == "missing":
         return f"缺少字段 {subject}"
+    if short and text:  # the column is there, its cell is empty
+        return f"{subject} 不能为空"
     if kind == "extra_forbidden":
         return f"未知字段 {subject}"
     expected = _EXPECTED.get(kind)

@@ -286,7 +286,7 @@ def test_taxonomy_problems_all_at_once_with_lines(tmp_path: Path) -> None:
         "第 9 行：categories[2]：行业 'insurance' 里的分类 '家庭' 重复",
         "第 11 行：categories[2]：未知字段 colour",
         "第 12 行：categories[2]：tags 不能是空列表",
-        "第 13 行：categories[3]：缺少字段 name",
+        "第 13 行：categories[3]：name 不能为空",
         "第 16 行：categories[3].tags[1]：未知字段 keyword",
     ]
 

@@ -122,3 +122,28 @@ def test_a_script_file_with_a_new_industry_is_warned_about(
     code, out, err = siyu(capsys, data, "scripts", "import", str(typo), "--dry-run")
     assert code == 0 and "将新增 1" in out
     assert "「insurence」" in err and "第 2 行" in err
+
+
+def test_a_customer_file_naming_an_industry_in_chinese_files_them_under_the_known_one(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """保险 in a customer file made a second industry beside insurance: those customers
+    got only the general scripts and no tags."""
+    from bot.services import customers
+    from bot.store import customers as customers_repo
+    from bot.store.conversions import resolve_customer
+
+    rt: Runtime = make_runtime(load=False)
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    path = tmp_path / "customers.csv"
+    path.write_text("name,phone,industry\n王女士,13800138000,保险\n李先生,13900139000,保健\n")
+    with rt.db.session() as session:
+        stats = customers.import_file(session, ADMIN, path=path, timezone="Asia/Shanghai")
+        found = {
+            phone: customers_repo.get_customer(
+                session=session, customer_id=resolve_customer(session=session, ref=phone)
+            ).industry
+            for phone in ("13800138000", "13900139000")
+        }
+    assert found == {"13800138000": "insurance", "13900139000": "保健"}
+    assert len(stats.warnings) == 1 and "「保健」" in stats.warnings[0]

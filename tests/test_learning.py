@@ -32,6 +32,7 @@ from bot.services import history, privacy, scripts
 from bot.services import tags as tags_service
 from bot.services.access import cli_principal
 from bot.settings import Settings
+from bot.store import advisers as advisers_repo
 from bot.store import customers as customers_repo
 from bot.store import examples as examples_repo
 from bot.store import messages as messages_repo
@@ -529,7 +530,7 @@ def test_a_killed_history_import_resumes_and_nothing_is_twice(
     resumed = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "导入 105 条 · 跳过已导入 75 条" in resumed.stdout
-    assert "行/秒" in resumed.stdout
+    assert "条/秒" in resumed.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert "导入 0 条 · 跳过已导入 180 条" in again.stdout
 
@@ -575,7 +576,7 @@ def test_a_bad_history_file_lists_every_problem_and_imports_nothing(
         '{"msg_id": "m2", "contact_id": ',
         json.dumps(good | {"msg_id": "m3", "direction": "sideways"}),
         json.dumps(good | {"msg_id": "m4", "sent_at": "2026-03-01T09:00:00"}),
-        json.dumps(good),
+        json.dumps(good | {"text": "同一个编号，别的内容"}),
         json.dumps({k: v for k, v in good.items() if k != "msg_id"}),
         json.dumps(good | {"msg_id": "m7", "colour": "red"}),
         json.dumps(good | {"msg_id": "m8", "sent_at": "yesterday"}),
@@ -590,10 +591,10 @@ def test_a_bad_history_file_lists_every_problem_and_imports_nothing(
     assert [p.split("：")[0] for p in problems] == [f"第 {n} 行" for n in range(2, 10)]
     assert "direction 必须是 in 或 out" in problems[1]
     assert "缺少时区" in problems[2]
-    assert "与第 1 行重复" in problems[3]
+    assert "与第 1 行重复，内容却不同" in problems[3]
     assert "缺少字段 msg_id" in problems[4]
     assert "未知字段 colour" in problems[5]
-    assert "不是 ISO 8601 时间" in problems[6]
+    assert "不是可识别的时间" in problems[6]
     assert "消息内容为空" in problems[7]
     rt = make_runtime(load=False)
     with pytest.raises(InputError):
@@ -765,6 +766,116 @@ def test_spreadsheet_times_without_an_offset_are_read_in_the_team_time_zone(
     assert xlsx_first is not None and xlsx_first.sent_at == datetime(2026, 3, 1, 1, tzinfo=UTC)
     offsets = _write_jsonl(tmp_path / "offsets.jsonl", _history_lines(1))
     assert history.import_file(rt, ADMIN, path=offsets, dry_run=True).warnings == ()
+
+
+def test_exports_as_real_tools_write_them_are_read_as_meant(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Seen importing real exports: a title line above the header, Chinese times (年月日,
+    下午), IN / 发送 / 接收, the adviser by name, 保险 for insurance, a line repeated as
+    it is, a JSON array, a tab-separated file."""
+    from bot.store import customers as store_customers
+
+    rt = make_runtime()
+    with rt.db.session() as session:
+        store_customers.ensure_adviser(session=session, adviser_id="li", name="李敏")
+    sheet = tmp_path / "导出.csv"
+    sheet.write_text(
+        "微信聊天记录导出,,,,,,,\n"
+        "消息ID,联系人ID,联系人,顾问,行业,方向,内容,发送时间\n"
+        "e1,wx-1,王女士,李敏,保险,IN,重疾险一年多少钱,2026年3月9日 9:04\n"
+        "e2,wx-1,王女士,李敏,保险,发送,您好，您今年多大呢？,2026-3-9 9:05\n"
+        "e3,wx-1,王女士,李敏,保险,接收,三十五,2026/3/9 下午 2:30\n"
+        "e3,wx-1,王女士,李敏,保险,接收,三十五,2026/3/9 下午 2:30\n",
+        encoding="utf-8",
+    )
+    report = history.import_file(rt, ADMIN, path=sheet)
+    assert (report.logged, report.skipped) == (3, 1)
+    assert any("第 6 行与前面的行完全相同（如第 5 行），只导入一次" in w for w in report.warnings)
+    assert not any("没有任何" in w for w in report.warnings)  # 保险 is the known insurance
+    with rt.db.session() as session:
+        said = {m: messages_repo.get_message(session=session, msg_id=m) for m in ("e1", "e2", "e3")}
+        customer = customers_repo.get_customer(
+            session=session, customer_id=resolve_customer(session=session, ref="wx-1")
+        )
+        advisers = {a.id for a in advisers_repo.list_advisers(session=session)}
+    assert [(m.direction, m.adviser_id) for m in said.values() if m] == [
+        ("in", "li"),
+        ("out", "li"),
+        ("in", "li"),
+    ]
+    assert said["e3"] is not None and said["e3"].sent_at == datetime(2026, 3, 9, 6, 30, tzinfo=UTC)
+    assert customer.industry == "insurance" and "李敏" not in advisers
+
+    array = tmp_path / "chats.json"
+    rows = [r | {"msg_id": f"a-{r['msg_id']}"} for r in _history_lines(1)]
+    array.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    assert history.import_file(rt, ADMIN, path=array).logged == len(rows)
+
+    tabs = tmp_path / "unicode.txt"
+    tabs.write_text(
+        "msg_id\tcontact_id\tdirection\ttext\tsent_at\n"
+        "t1\twx-2\tin\t在吗\t2026-03-10T09:00:00+08:00\n",
+        encoding="utf-16",
+    )
+    new = history.import_file(rt, ADMIN, path=tabs, industry="保险")
+    assert new.logged == 1 and not any("系统里还没有的顾问" in w for w in new.warnings)
+
+    # the same msg_id as another message: refused whole, nothing lost without a word
+    reused = _write_jsonl(
+        tmp_path / "crm.jsonl",
+        [
+            {
+                "msg_id": "t2",
+                "contact_id": "c-9",
+                "direction": "in",
+                "text": "新消息",
+                "sent_at": "2026-03-11T09:00:00+08:00",
+            },
+            {
+                "msg_id": "e1",
+                "contact_id": "c-9",
+                "direction": "in",
+                "text": "意外险怎么买",
+                "sent_at": "2026-03-11T09:01:00+08:00",
+            },
+        ],
+    )
+    with pytest.raises(InputError) as info:
+        history.import_file(rt, ADMIN, path=reused)
+    assert "已被别的消息用过" in str(info.value)
+    assert info.value.problems == [
+        "第 2 行：msg_id 'e1' 已有一条内容不同的消息（「重疾险一年多少钱」）"
+    ]
+    with rt.db.session() as session:
+        assert messages_repo.get_message(session=session, msg_id="t2") is None
+
+    # what a file gets wrong, said in its own column names; a number is no time
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text(
+        "消息ID,联系人ID,方向,内容,发送时间\nw1,,客户,在吗,2026/3/1 9:00\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError) as info:
+        read_history(wrong, zone=UTC)
+    assert info.value.problems == ["第 2 行：联系人ID 不能为空"]
+    numbers = _write_jsonl(
+        tmp_path / "n.jsonl",
+        [
+            {
+                "msg_id": "n1",
+                "contact_id": "c",
+                "direction": "in",
+                "text": "在吗",
+                "sent_at": 20260301,
+            }
+        ],
+    )
+    with pytest.raises(InputError) as info:
+        read_history(numbers, zone=UTC)
+    assert "不能是数字" in info.value.problems[0]
+    unknown = _write_jsonl(tmp_path / "who.jsonl", [r | {"adviser_id": "小王"} for r in rows])
+    warned = history.import_file(rt, ADMIN, path=unknown, dry_run=True).warnings
+    assert any("1 个系统里还没有的顾问（小王）" in w for w in warned)
 
 
 def test_an_adviser_known_only_by_id_is_listed_by_it(

@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.store import Database
 
-out = Console(markup=False, emoji=False)
-err = Console(stderr=True, markup=False, emoji=False)
+# Lines are not folded at the console's width (80 when piped: a summary split mid-number
+# in a log); the terminal wraps them. Tables still fit the width.
+out = Console(markup=False, emoji=False, soft_wrap=True)
+err = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
 
 ACTOR_HELP = "谁在操作（记入审计日志；默认：全局 --actor 或你的登录名）。"
 Actor = Annotated[str | None, typer.Option("--actor", help=ACTOR_HELP)]

@@ -67,4 +67,4 @@ def history_import(
         f" · 话术使用 {report.uses} 次 · 学到例句 {report.examples} 条 · 标签建议 {report.tags} 个"
     )
     minutes, seconds = divmod(round(report.seconds), 60)
-    out.print(f"用时 {minutes} 分 {seconds} 秒，{report.rate:.0f} 行/秒", highlight=False)
+    out.print(f"用时 {minutes} 分 {seconds} 秒，{report.rate:.0f} 条/秒", highlight=False)

@@ -62,26 +62,40 @@ MAX_PROBLEMS = 200
 Progress = Callable[[int, int], None]
 
 
-#: A time as a spreadsheet shows it: ``2026/3/1 9:30`` (Excel's date cells, saved as CSV).
+#: A time as a spreadsheet shows it: ``2026/3/1 9:30`` (Excel's date cells, saved as CSV),
+#: ``2026-3-1 9:30``, ``2026年3月1日 9:30``, ``2026/3/1 下午 2:30``.
 SHEET_TIME = re.compile(
-    r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]*(上午|下午|AM|PM)?\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?\s*(上午|下午|AM|PM)?)?",
+    re.IGNORECASE,
 )
+TIME_EXAMPLE = "2026-03-01T09:30:00+08:00"
+
+
+def _sheet_time(match: re.Match[str]) -> datetime:
+    year, month, day, before, hour, minute, second, after = match.groups()
+    clock = int(hour or 0)
+    half = (before or after or "").upper()
+    if half in ("下午", "PM") and clock < 12:
+        clock += 12
+    elif half in ("上午", "AM") and clock == 12:
+        clock = 0
+    return datetime(int(year), int(month), int(day), clock, int(minute or 0), int(second or 0))
 
 
 def _when(value: object) -> object:
+    if isinstance(value, int | float):  # a JSON number would be read as seconds since 1970
+        raise ValueError(f"sent_at 要写成时间文本（例如 {TIME_EXAMPLE}），不能是数字 {value}")
     if not isinstance(value, str):
         return value
     text = value.strip()
     sheet = SHEET_TIME.fullmatch(text)
     try:
         if sheet:
-            year, month, day, hour, minute, second = (int(p or 0) for p in sheet.groups())
-            return datetime(year, month, day, hour, minute, second)
+            return _sheet_time(sheet)
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(
-            f"sent_at {value!r} 不是 ISO 8601 时间（例如 2026-03-01T09:30:00+08:00）"
-        ) from None
+        raise ValueError(f"sent_at {value!r} 不是可识别的时间（例如 {TIME_EXAMPLE}）") from None
 
 
 def _text(value: object) -> object:
@@ -91,12 +105,25 @@ def _text(value: object) -> object:
     return value
 
 
-#: ``direction`` as a Chinese export may write it.
-DIRECTIONS = {"客户": "in", "收": "in", "收到": "in", "顾问": "out", "发": "out", "发出": "out"}
+#: ``direction`` as a Chinese export may write it (发送 / 接收: as the adviser's account
+#: saw the message).
+DIRECTIONS = {
+    "客户": "in",
+    "收": "in",
+    "收到": "in",
+    "接收": "in",
+    "顾问": "out",
+    "发": "out",
+    "发出": "out",
+    "发送": "out",
+}
 
 
 def _direction(value: object) -> object:
-    return DIRECTIONS.get(value.strip(), value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return DIRECTIONS.get(value, value.lower())
 
 
 def _said(value: str) -> str:
@@ -134,14 +161,27 @@ class HistoryLine:
     row: HistoryRow
     #: ``sent_at`` had no offset and is read in the team's time zone.
     zoned: bool = False
+    #: The earlier line this one repeats as it is (0: none); not imported twice.
+    repeat_of: int = 0
 
 
-def naive_warning(lines: Sequence[HistoryLine], zone: tzinfo) -> str | None:
+def repeat_warning(lines: Sequence[HistoryLine]) -> str | None:
+    """The warning for lines that repeat an earlier one as it is (skipped)."""
+    repeats = [h for h in lines if h.repeat_of]
+    if not repeats:
+        return None
+    h = repeats[0]
+    more = f"等 {len(repeats)} 行" if len(repeats) > 1 else ""
+    return f"第 {h.line} 行{more}与前面的行完全相同（如第 {h.repeat_of} 行），只导入一次"
+
+
+def naive_warning(lines: Sequence[HistoryLine], zone: tzinfo, *, dry_run: bool) -> str | None:
     """The warning for lines whose time had no offset (``None`` when every one had)."""
     count = sum(h.zoned for h in lines)
     if not count:
         return None
-    return f"{count} 行的发送时间没有写时区，已按 {zone} 的时间导入（设置项 timezone）"
+    done = "将按" if dry_run else "已按"
+    return f"{count} 行的发送时间没有写时区，{done} {zone} 的时间导入（设置项 timezone）"
 
 
 @dataclass
@@ -169,30 +209,39 @@ class HistoryReport:
 
     @property
     def rate(self) -> float:
-        """Lines per second over the run."""
-        return self.lines / self.seconds if self.seconds > 0 else 0.0
+        """Messages logged per second over the run (those skipped do not count)."""
+        return self.logged / self.seconds if self.seconds > 0 else 0.0
 
 
 # ----------------------------------------------------------------------------- reading
+#: File types read: JSON lines (or one JSON array), CSV / tab-separated text, XLSX.
+SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt", ".xlsx")
+
+
 def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]:
-    """Every line of a JSONL or CSV history file, validated; all problems at once, with
-    their line numbers, in one ``InputError`` (nothing is imported).
+    """Every line of a history file, validated; all problems at once, with their line
+    numbers, in one ``InputError`` (nothing is imported).
 
     A ``sent_at`` without an offset (a spreadsheet's date cell) is a time in ``zone``, the
-    team's time zone; without ``zone`` it is a problem of its line."""
+    team's time zone; without ``zone`` it is a problem of its line. A line repeated as it
+    is (same ``msg_id``, same content) is kept with ``repeat_of`` (the import skips it);
+    the same ``msg_id`` with other content is a problem."""
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".json", ".csv", ".xlsx"):
-        raise InputError(f"{path.name}：不支持的文件类型 {suffix or '(无)'}，请用 .jsonl 或 .csv")
+    if suffix not in SUFFIXES:
+        raise InputError(
+            f"{path.name}：不支持的文件类型 {suffix or '(无)'}，请用 .jsonl、.csv 或 .xlsx"
+        )
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise InputError(f"{path}：无法读取文件（{exc.strerror or exc}）") from exc
     if size > MAX_FILE_BYTES:
         raise InputError(f"{path.name} 超过 {MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分后导入")
-    raw = _jsonl(path) if suffix in (".jsonl", ".json") else _table(path)
+    written: dict[str, str] = {}  # a column as the file's header names it (联系人ID)
+    raw = _json(path) if suffix in (".jsonl", ".json") else _table(path, written)
     problems: list[str] = []
     lines: list[HistoryLine] = []
-    first_line: dict[str, int] = {}
+    first: dict[str, HistoryLine] = {}
     for line, data in raw:
         if isinstance(data, str):  # the reader's own problem with this line
             problems.append(f"第 {line} 行：{data}")
@@ -200,21 +249,26 @@ def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]
         try:
             row = HistoryRow.model_validate(data)
         except ValidationError as exc:
-            problems += [f"第 {line} 行：{_chinese(p.message)}" for p in problems_of(exc)]
+            problems += [f"第 {line} 行：{_chinese(p.message, written)}" for p in problems_of(exc)]
             continue
         zoned = row.sent_at.tzinfo is None or row.sent_at.utcoffset() is None
         if zoned:
             if zone is None:
-                problems.append(f"第 {line} 行：sent_at 缺少时区，例如 2026-03-01T09:30:00+08:00")
+                problems.append(
+                    f"第 {line} 行：{_chinese('sent_at', written)} 缺少时区，例如 {TIME_EXAMPLE}"
+                )
                 continue
             row = row.model_copy(update={"sent_at": row.sent_at.replace(tzinfo=zone)})
-        if row.msg_id in first_line:
+        earlier = first.get(row.msg_id)
+        if earlier is not None and earlier.row != row:
             problems.append(
-                f"第 {line} 行：msg_id {row.msg_id!r} 与第 {first_line[row.msg_id]} 行重复"
+                f"第 {line} 行：{_chinese('msg_id', written)} {row.msg_id!r} "
+                f"与第 {earlier.line} 行重复，内容却不同"
             )
             continue
-        first_line[row.msg_id] = line
-        lines.append(HistoryLine(line, row, zoned))
+        repeat_of = earlier.line if earlier is not None else 0
+        lines.append(HistoryLine(line, row, zoned, repeat_of))
+        first.setdefault(row.msg_id, lines[-1])
     if problems:
         shown = problems[:MAX_PROBLEMS]
         if len(problems) > MAX_PROBLEMS:
@@ -225,20 +279,66 @@ def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]
     return lines
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _json(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """JSON lines, or a whole file holding one JSON array of messages (as many tools
+    export ``.json``); each message with the line it starts on."""
     text = decode_text(read_bytes(path), name=path.name)
+    if text.lstrip().startswith("["):
+        yield from _json_array(text)
+        return
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield number, f"不是合法的 JSON（{exc.msg}，第 {exc.colno} 列）"
+            yield number, f"不是合法的 JSON（{_json_problem(exc)}，第 {exc.colno} 列）"
             continue
         if not isinstance(data, dict):
             yield number, "每行应是一个 JSON 对象 {...}"
             continue
         yield number, data
+
+
+def _json_array(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    while True:
+        while pos < len(text) and (text[pos].isspace() or text[pos] == ","):
+            pos += 1
+        line = text.count("\n", 0, pos) + 1
+        if pos >= len(text):
+            yield line, "JSON 数组没有以 ] 结束"
+            return
+        if text[pos] == "]":
+            if text[pos + 1 :].strip():
+                yield line, "JSON 数组的 ] 之后还有内容"
+            return
+        try:
+            data, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield exc.lineno, f"不是合法的 JSON（{_json_problem(exc)}，第 {exc.colno} 列）"
+            return
+        if not isinstance(data, dict):
+            yield line, "数组的每一项应是一个 JSON 对象 {...}"
+            continue
+        yield line, data
+
+
+#: What the JSON parser says, in Chinese (the rest as it says it).
+JSON_PROBLEMS = {
+    "Expecting value": "缺少值",
+    "Extra data": "一行里有多余的内容",
+    "Expecting property name enclosed in double quotes": "键要用双引号",
+    "Expecting ',' delimiter": "缺少逗号",
+    "Expecting ':' delimiter": "缺少冒号",
+    "Unterminated string starting at": "引号没有闭合",
+    "Invalid control character at": "文本里有控制字符",
+}
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    return JSON_PROBLEMS.get(exc.msg, exc.msg)
 
 
 #: Chinese column names a spreadsheet may use instead (as a CRM's export writes them).
@@ -261,17 +361,23 @@ HEADER_NAMES: dict[str, str] = {
 }
 
 
-def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _table(path: Path, written: dict[str, str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """The rows of a CSV or XLSX file as column -> cell; ``written`` gets each column as
+    the header wrote it. Title lines above the header (a merged 「聊天记录导出」 cell) are
+    passed over."""
     header: list[str] | None = None
     for line, cells in table_rows(path):
         cells = [c.strip() for c in cells]
         if not any(cells):
             continue
         if header is None:
-            header = [c.lstrip("\ufeff").strip().lower() for c in cells]
-            header = [HEADER_NAMES.get(h, h) for h in header]
+            given = [c.lstrip("\ufeff").strip() for c in cells]
+            header = [HEADER_NAMES.get(h.lower(), h.lower()) for h in given]
             unknown = [c for c in header if c and c not in COLUMNS]
             missing = [c for c in REQUIRED if c not in header]
+            if missing and sum(1 for c in given if c) < len(REQUIRED):
+                header = None  # a title above the table
+                continue
             if unknown or missing:
                 parts = []
                 if missing:
@@ -279,8 +385,10 @@ def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 if unknown:
                     parts.append(f"未知列 {', '.join(unknown)}")
                 raise InputError(
-                    f"{path.name}：第 {line} 行表头{'；'.join(parts)}；表头应为 {','.join(COLUMNS)}"
+                    f"{path.name}：第 {line} 行表头{'；'.join(parts)}；表头应为 "
+                    f"{','.join(COLUMNS)}（或中文：{'、'.join(HEADER_COLUMNS)}）"
                 )
+            written.update((h, g) for h, g in zip(header, given, strict=True) if h and h != g)
             continue
         extra = [c for i, c in enumerate(cells) if c and (i >= len(header) or not header[i])]
         if extra:
@@ -291,17 +399,26 @@ def _table(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         raise InputError(f"{path.name}：文件是空的")
 
 
+#: The Chinese header of each column, as the error about a wrong header lists them.
+HEADER_COLUMNS = ("消息ID", "联系人ID", "联系人", "顾问", "行业", "方向", "内容", "发送时间")
+
 _PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^(\w+) 只能是 'in' 或 'out'，不是 (.+)$"), r"\1 必须是 in 或 out，而不是 \2"),
+    (
+        re.compile(r"^(\w+) 只能是 'in' 或 'out'，不是 (.+)$"),
+        r"\1 必须是 in 或 out（或 客户 / 顾问），而不是 \2",
+    ),
 )
+_FIELD = re.compile(r"\b(" + "|".join(COLUMNS) + r")\b")
 
 
-def _chinese(message: str) -> str:
-    """A row model's problem in the user's language (field names stay as in the file)."""
+def _chinese(message: str, written: dict[str, str]) -> str:
+    """A row model's problem in the user's language, its columns named as the file's
+    header names them."""
     for pattern, replacement in _PROBLEMS:
         if pattern.match(message):
-            return pattern.sub(replacement, message)
-    return message
+            message = pattern.sub(replacement, message)
+            break
+    return _FIELD.sub(lambda m: written.get(m.group(1), m.group(1)), message)
 
 
 # ----------------------------------------------------------------------------- importing
@@ -316,11 +433,10 @@ def import_history(
     """Log ``lines`` (validated by ``read_history``) in time order; see the module doc."""
     started = time.perf_counter()
     report = HistoryReport(lines=len(lines), dry_run=dry_run)
-    ordered = sorted(lines, key=lambda h: (h.row.sent_at, h.line))
+    ordered = sorted((h for h in lines if not h.repeat_of), key=lambda h: (h.row.sent_at, h.line))
     with rt.db.session() as session:
-        done = messages_repo.logged_msg_ids(
-            session=session, msg_ids=[h.row.msg_id for h in ordered]
-        )
+        done = messages_repo.logged_texts(session=session, msg_ids=[h.row.msg_id for h in ordered])
+    _refuse_reused_ids(lines, done)
     todo = [h for h in ordered if h.row.msg_id not in done]
     report.skipped = len(lines) - len(todo)
     report.contacts = len({h.row.contact_id for h in lines})
@@ -343,6 +459,29 @@ def import_history(
         report.seconds,
     )
     return report
+
+
+def _refuse_reused_ids(lines: Sequence[HistoryLine], logged: dict[str, str]) -> None:
+    """An ``InputError`` listing the lines whose ``msg_id`` is logged with another text: two
+    sources that number their messages alike (1001, 1002 …) would otherwise lose one of
+    the two messages without a word."""
+    reused = [
+        f"第 {h.line} 行：msg_id {h.row.msg_id!r} 已有一条内容不同的消息"
+        f"（「{_shorten(logged[h.row.msg_id])}」）"
+        for h in lines
+        if h.row.msg_id in logged and logged[h.row.msg_id].strip() != h.row.text.strip()
+    ]
+    if reused:
+        raise InputError(
+            f"{len(reused)} 条消息的 msg_id 已被别的消息用过，未导入任何消息；"
+            "不同来源的记录请给 msg_id 加上来源前缀（如 crm-1001）",
+            reused[:MAX_PROBLEMS],
+        )
+
+
+def _shorten(text: str, limit: int = 20) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Vectors:

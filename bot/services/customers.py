@@ -16,7 +16,7 @@ from bot.crm import segments as crm_segments
 from bot.errors import InputError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
-from bot.services.industries import unused_warnings
+from bot.services.industries import as_known, unused_warnings
 from bot.store import customers as customers_repo
 from bot.store import fields as fields_repo
 from bot.store import identities as identities_repo
@@ -88,10 +88,17 @@ def import_file(
     rows = oneid.read_customer_file(
         path, timezone=timezone, profile_fields=fields_repo.list_fields(session=session)
     )
-    named = [r.fields.get("industry") for r in rows]
+    named = [v for r in rows if isinstance(v := r.fields.get("industry"), str)]
+    stored = as_known(session, named)  # 保险 → insurance when the library says insurance
+    rows = [
+        r
+        if not isinstance(v := r.fields.get("industry"), str) or stored.get(v, v) == v
+        else replace(r, fields=r.fields | {"industry": stored[v]})
+        for r in rows
+    ]
     warnings = unused_warnings(
         session,
-        [v for v in named if isinstance(v, str)],
+        list(stored.values()),
         what="客户",
         uses=("scripts", "documents", "taxonomy"),
     )

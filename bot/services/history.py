@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from bot.errors import InputError, PermissionDenied
 from bot.pipeline.history import (
     DEFAULT_ADVISER,
@@ -16,14 +18,21 @@ from bot.pipeline.history import (
     import_history,
     naive_warning,
     read_history,
+    repeat_warning,
 )
 from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
-from bot.services.industries import unused_warnings
+from bot.services.industries import as_known, unused_warnings
+from bot.store import advisers as advisers_repo
 
 #: Longest industry name (``customers.industry``).
 MAX_INDUSTRY_CHARS = 50
+#: Advisers the file names that nobody knows yet (created by the import).
+NEW_ADVISERS = (
+    "文件里有 {count} 个系统里还没有的顾问（{names}），导入时会新建；"
+    "如果写的是顾问的名字而不是 ID，请改成 ID（siyu advisers list）"
+)
 #: A manager's file names an adviser outside their team.
 OTHER_TEAM = "文件里有不属于你团队的顾问：{advisers}"
 
@@ -49,14 +58,11 @@ def import_file(
         raise InputError(f"行业最长 {MAX_INDUSTRY_CHARS} 个字符")
     if lines is None:
         lines = read_history(path, zone=rt.settings.zone)
-    if industry:
-        lines = [
-            h
-            if h.row.industry
-            else HistoryLine(h.line, h.row.model_copy(update={"industry": industry}), h.zoned)
-            for h in lines
-        ]
     with rt.db.session() as session:
+        stored = as_known(session, [industry, *(h.row.industry for h in lines)])
+        lines = [_with_industry(h, stored.get(h.row.industry or industry, "")) for h in lines]
+        known_ids, new_advisers = _advisers_as_known(session, {h.row.adviser_id for h in lines})
+        lines = [_with_adviser(h, known_ids) for h in lines]
         scope = scope_of(session, principal)
         warnings = unused_warnings(
             session,
@@ -69,7 +75,13 @@ def import_file(
     if outside:
         raise PermissionDenied(OTHER_TEAM.format(advisers=", ".join(outside[:5])))
     report = import_history(rt, lines, channel=channel, dry_run=dry_run, progress=progress)
-    naive = naive_warning(lines, rt.settings.zone)
+    naive = naive_warning(lines, rt.settings.zone, dry_run=dry_run)
+    repeated = repeat_warning(lines)
+    if repeated:
+        warnings.append(repeated)
+    if new_advisers:
+        shown = "、".join(new_advisers[:5])
+        warnings.append(NEW_ADVISERS.format(count=len(new_advisers), names=shown))
     report = replace(report, warnings=(*warnings, *([naive] if naive else [])))
     if not dry_run:
         with rt.db.session() as session:
@@ -86,3 +98,40 @@ def import_file(
                 uses=report.uses,
             )
     return report
+
+
+def _with_industry(line: HistoryLine, industry: str) -> HistoryLine:
+    """``line`` with its industry as stored (``as_known``; ``--industry`` for none)."""
+    if line.row.industry == industry:
+        return line
+    return replace(line, row=line.row.model_copy(update={"industry": industry}))
+
+
+def _advisers_as_known(session: Session, values: set[str]) -> tuple[dict[str, str], list[str]]:
+    """The file's advisers as stored: a known id as written, a name that only one adviser
+    goes by (console name, persona or account name) as that adviser's id; and the names
+    nobody knows (the import creates them; listed only when some adviser exists)."""
+    known = advisers_repo.list_advisers(session=session)
+    ids = {a.id for a in known}
+    owners: dict[str, set[str]] = {}
+    names = advisers_repo.adviser_names(session=session)
+    for a in known:
+        for name in {a.persona_name, a.name, names.get(a.id)}:
+            if name:
+                owners.setdefault(name, set()).add(a.id)
+    mapped: dict[str, str] = {}
+    unknown: list[str] = []
+    for value in sorted(v for v in values if v and v not in ids):
+        owner = owners.get(value, set())
+        if len(owner) == 1:
+            mapped[value] = next(iter(owner))
+        elif ids:
+            unknown.append(value)
+    return mapped, unknown
+
+
+def _with_adviser(line: HistoryLine, advisers: dict[str, str]) -> HistoryLine:
+    adviser = advisers.get(line.row.adviser_id)
+    if adviser is None:
+        return line
+    return replace(line, row=line.row.model_copy(update={"adviser_id": adviser}))

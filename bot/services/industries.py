@@ -61,6 +61,22 @@ def resolve(session: Session, value: str | None, *, rejected: bool = False) -> s
     raise error(f"未知的行业「{name}」：已知的行业有 {listing(names)}（通用话术用 general）")
 
 
+def as_known(session: Session, values: Iterable[str | None]) -> dict[str, str]:
+    """How an import stores each industry of ``values``: ``general`` for its synonyms, a
+    known industry's Chinese name as that industry (保险 → ``insurance``: one customer
+    is not split over two names), any other name as written (``unused_warnings`` says
+    so)."""
+    names = known(session)
+    mapped: dict[str, str] = {}
+    for value in values:
+        if not value or not value.strip() or value in mapped:
+            continue
+        name = canonical_industry(value)
+        code = _BY_LABEL.get(name)
+        mapped[value] = code if name not in names and code in names else name
+    return mapped
+
+
 def unused_warnings(
     session: Session,
     values: Iterable[str | None],

@@ -274,12 +274,15 @@ def get_message(*, session: Session, msg_id: str) -> MessageRecord | None:
     return message_record(row) if row else None
 
 
-def logged_msg_ids(*, session: Session, msg_ids: Sequence[str]) -> set[str]:
-    """Which of ``msg_ids`` are logged already."""
-    found: set[str] = set()
+def logged_texts(*, session: Session, msg_ids: Sequence[str]) -> dict[str, str]:
+    """Which of ``msg_ids`` are logged already, with the text logged under each."""
+    found: dict[str, str] = {}
     for start in range(0, len(msg_ids), _IN_CHUNK):
         chunk = list(msg_ids[start : start + _IN_CHUNK])
-        found.update(session.scalars(select(Message.msg_id).where(Message.msg_id.in_(chunk))))
+        rows = session.execute(
+            select(Message.msg_id, Message.text).where(Message.msg_id.in_(chunk))
+        )
+        found.update((msg_id, text or "") for msg_id, text in rows)
     return found
 
 
