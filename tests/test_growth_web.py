@@ -378,6 +378,9 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
             headers=script,
         )
         assert res.status_code == 400 and "已有渠道码" in res.json()["detail"]
+        typo = {"adviser_id": "nobody_here", "csrf_token": csrf}
+        res = c.post(f"/campaigns/{cid}/codes", data=typo, headers=script)
+        assert res.status_code == 404 and res.json()["detail"] == "顾问不存在"
         target = {"adviser_id": "adv-b", "added": "3", "csrf_token": csrf}
         res = c.post(f"/campaigns/{cid}/targets", data=target, headers=script)
         assert res.status_code == 200 and res.json()["location"].startswith(f"/campaigns/{cid}")

@@ -8,6 +8,7 @@ import io
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -909,3 +910,43 @@ def test_a_form_sent_by_the_page_script_is_answered_for_the_script(world: World)
         res = c.post("/logout", data={"csrf_token": csrf}, headers=script)
         assert res.status_code == 200 and "set-cookie" in res.headers
         assert c.get("/sidebar", follow_redirects=False).headers["location"].startswith("/login")
+        # sent after the session ended: the form stays (the script says why) …
+        res = c.post(url, data={"csrf_token": csrf, "birthday": "1990-01-04"}, headers=script)
+        assert res.status_code == 401 and "登录已过期" in res.json()["detail"]
+        # … and without the script, the login leads back to the form's page, not to the
+        # form's address (a GET there was a bare 405 in English)
+        form_page = f"/sidebar?customer_id={world.cust_a}"
+        res = c.post(
+            url,
+            data={"csrf_token": csrf, "birthday": "1990-01-04"},
+            headers={"Referer": f"http://testserver{form_page}"},
+            follow_redirects=False,
+        )
+        assert res.headers["location"] == f"/login?next={quote(form_page)}"
+        csrf = login(c, "alice")
+        res = c.get(url)
+        assert res.status_code == 405 and "这个地址不能直接打开" in res.text
+        assert "页面不存在" in c.get("/no/such/page").text
+
+
+def test_the_script_editor_refusal_lists_its_problems_for_the_script(world: World) -> None:
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        draft = {
+            "csrf_token": csrf,
+            "id": "GEN-NEW-1",
+            "title": "新话术",
+            "category": "pricing",
+            "stage": "convert",
+            "industry": "general",
+            "body": "您好{不存在的变量}",
+            "is_new": "true",
+        }
+        res = c.post("/scripts/save", data=draft, headers={"X-Siyu-Form": "1"})
+        assert res.status_code == 400
+        body = res.json()
+        assert body["detail"] == "没有保存，请先改正："
+        assert body["problems"] and all(p.startswith("内容：") for p in body["problems"])
+        assert "不存在的变量" in body["problems"][0]
+        page = c.post("/scripts/save", data=draft)  # without the script: the editor again
+        assert page.status_code == 400 and 'id="script-form"' in page.text

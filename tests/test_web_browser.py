@@ -654,6 +654,31 @@ def test_a_refused_form_says_why_beside_it_and_keeps_what_was_typed(
     page.context.close()  # type: ignore[attr-defined]
 
 
+def test_the_script_editor_says_what_is_wrong_where_it_can_be_seen(
+    browser: object, served: Served
+) -> None:
+    """At 360 px the refusal was scrolled under the sticky header, and the editor's own
+    check results came back as 「提交没有成功（400）」."""
+    page = _page(browser, served, NARROW, "olivia")
+    page.goto("/scripts/new")  # type: ignore[attr-defined]
+    form = page.locator("#script-form")  # type: ignore[attr-defined]
+    form.locator("input[name=id]").fill("GEN-NEW-360")
+    form.locator("input[name=title]").fill("新话术")
+    form.locator("textarea[name=body]").fill("您好{不存在的变量}")
+    form.locator("button[type=submit]").first.click()
+    alert = form.locator(".form-error[role=alert]")
+    alert.wait_for()
+    assert "内容：未知的变量 {不存在的变量}" in alert.inner_text()
+    header = page.locator("header.top").bounding_box()  # type: ignore[attr-defined]
+    box = alert.bounding_box()
+    assert header is not None and box is not None
+    assert box["y"] >= header["y"] + header["height"], "the refusal is under the header"
+    assert box["y"] + box["height"] <= NARROW["height"], "the refusal is below the screen"
+    assert form.locator("textarea[name=body]").input_value() == "您好{不存在的变量}"
+    _shot(page, "script-refused-360")
+    page.context.close()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "narrow"), (WIDE, "wide")])
 def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
     browser: object, served: Served, viewport: dict[str, int], suffix: str

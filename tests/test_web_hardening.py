@@ -292,6 +292,14 @@ def test_uploads_have_their_own_limit(world: World) -> None:
     with world.client("olivia") as c:
         res = c.post("/api/scripts/preview", content=b"[" + b"1," * 600_000 + b"1]")
         assert res.status_code == 413 and "请求体过大" in res.json()["detail"]
+    # the limit an upload is told is the file's (it said 1.0625 MB, the room for the
+    # form around the file counted in)
+    with TestClient(small) as c:
+        res = c.post(
+            "/knowledge/upload",
+            files={"file": ("big.csv", b"x" * (2 << 20), "text/csv")},
+        )
+        assert res.status_code == 413 and "（上限 1 MB）" in res.json()["detail"]
 
 
 # ------------------------------------------------------------------ 7: sessions end

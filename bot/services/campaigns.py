@@ -124,6 +124,8 @@ def add_code(
     team = _team(session, principal)
     if team is not None and adviser_id not in team:
         raise NotFoundError(NO_ADVISER, ref=adviser_id)
+    if not list_advisers(session=session, adviser_ids=(adviser_id,)):
+        raise NotFoundError(NO_ADVISER, ref=adviser_id)  # a typo would get a code of its own
     found = repo.find_campaign(session=session, ref=campaign)
     record = _add_code(session, found.id, adviser_id, code, settings)
     audit.record(session, principal, "campaign.code", "campaign", found.id, code=record.code)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.errors import Conflict, InputError, NotFoundError, PermissionDenied, RejectedInput
@@ -178,6 +180,22 @@ def _mount_api_docs(app: FastAPI, templates: Jinja2Templates, *, public: bool) -
         return templates.TemplateResponse(request, "api_docs.html", {"openapi_url": OPENAPI_URL})
 
 
+#: A form sent after the session ended (its page keeps what was typed).
+SESSION_ENDED = "登录已过期：请在新的标签页打开本站重新登录，再回到这里提交（填写的内容还在）"
+#: The router's own answers, which Starlette words in English.
+HTTP_ERRORS = {
+    404: "页面不存在",
+    405: "这个地址不能直接打开，请回到页面上操作",
+}
+
+
+def _in_chinese(exc: StarletteHTTPException) -> str:
+    """An HTTP error's message for a person: Starlette's English phrase in Chinese."""
+    if exc.detail == HTTPStatus(exc.status_code).phrase:
+        return HTTP_ERRORS.get(exc.status_code, f"出错了（{exc.status_code}）")
+    return str(exc.detail)
+
+
 def _form_page(request: Request) -> str:
     """For a refused form: the page of this app it was sent from (going back there with
     the browser's back keeps what was typed); "" for anything else."""
@@ -218,14 +236,21 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        if wants_json(request):  # the form stays, with what was typed, for after a login
+            return JSONResponse({"detail": SESSION_ENDED}, status_code=401)
+        if request.method == "POST":  # back to the form's page, not to a form's address
+            target = quote(_form_page(request) or "/")
+        else:
+            target = quote(
+                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            )
         return RedirectResponse(f"/login?next={target}", status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # the router's 404 / 405 too
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return page(request, exc.status_code, str(exc.detail))
+        return page(request, exc.status_code, _in_chinese(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:

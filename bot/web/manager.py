@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.errors import NotFoundError
+from bot.errors import InputError, NotFoundError
 from bot.services import advisers, customers, fields, followups, merges, reports, tags
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, stacked_columns
@@ -110,6 +110,8 @@ def review(
     ids: Annotated[list[schemas.Id] | None, Form()] = None,
 ) -> Response:
     chosen = ids or []
+    if not chosen:
+        raise InputError("请先勾选要处理的标签")
     tags.decide(runtime_of(request), principal, ids=chosen, status=status)
     return RedirectResponse(f"/manager/tags?done={len(chosen)}", status_code=303)
 

@@ -77,20 +77,22 @@ class BodyLimit:
         self.body_bytes = body_bytes
         self.upload_bytes = upload_bytes
 
-    def limit_for(self, headers: Headers) -> int:
+    def limit_for(self, headers: Headers) -> tuple[int, int]:
+        """The bytes allowed, and the limit as people are told it (an upload's size,
+        without the room for the form around it)."""
         if headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            return self.upload_bytes + MULTIPART_OVERHEAD
-        return self.body_bytes
+            return self.upload_bytes + MULTIPART_OVERHEAD, self.upload_bytes
+        return self.body_bytes, self.body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = self.limit_for(headers)
+        limit, shown = self.limit_for(headers)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(scope, receive, send, limit)
+            await _too_large(scope, receive, send, shown)
             return
         seen = 0
 
@@ -102,7 +104,7 @@ class BodyLimit:
                 if seen > limit:
                     # FastAPI and Starlette let an HTTPException from the body through to
                     # the app's handlers, which answer 413 like any other error.
-                    raise HTTPException(status_code=413, detail=_message(limit))
+                    raise HTTPException(status_code=413, detail=_message(shown))
             return message
 
         await self.app(scope, counted, send)

@@ -9,16 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from bot.errors import InputError, NotFoundError, RejectedInput
+from bot.labels import HEADER_LABELS
 from bot.pipeline.runtime import Runtime
 from bot.services import jobs, scripts
 from bot.services.access import Principal
 from bot.web import schemas
 from bot.web.deps import IdPath, IdQuery, Operator, local_path, render, runtime_of
 from bot.web.diffs import html_diff
+from bot.web.inline_forms import wants_json
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -255,7 +257,17 @@ def save(
     )
     rt = runtime_of(request)
     record = script_record(draft)
-    if preview_draft(rt, principal, draft).has_errors:
+    preview = preview_draft(rt, principal, draft)
+    if preview.has_errors:
+        if wants_json(request):  # shown at the top of the editor, what was typed kept
+            problems = [
+                f"{HEADER_LABELS.get(i.field, i.field)}：{i.message}"
+                for i in preview.issues
+                if i.severity == "error"
+            ]
+            return JSONResponse(
+                {"detail": "没有保存，请先改正：", "problems": problems}, status_code=400
+            )
         return _edit(request, principal, draft, is_new=is_new, status_code=400)
     fields = frozenset({"status", "deadline"} if given else {"status"})
     scripts.save(rt, principal, record=record, is_new=is_new, given=fields)

@@ -294,8 +294,18 @@
     if (fresh && old) old.replaceWith(fresh);
   }
 
+  // The section a form came back to (#basics, #notes …) is scrolled to again once the
+  // suggestions above it are in: they push it down after the browser has scrolled.
+  function backToSection() {
+    const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (target && !box.contains(target)) target.scrollIntoView({ block: "start" });
+  }
+
   if (box && selected) {
-    api("GET", "/api/customers/" + selected + "/suggestion").then(renderSuggestion).catch((e) => {
+    api("GET", "/api/customers/" + selected + "/suggestion").then((s) => {
+      renderSuggestion(s);
+      backToSection();
+    }).catch((e) => {
       box.textContent = "加载建议失败：" + e.message;
     });
   }
@@ -429,7 +439,10 @@
   // is a page with a way back. The login form stays a plain form (data-native).
   function formProblems(data, status) {
     const detail = data && data.detail;
-    if (typeof detail === "string" && detail) return detail.split("\n").map((l) => l.replace(/^\s*- /, ""));
+    if (typeof detail === "string" && detail) {
+      const lines = detail.split("\n").map((l) => l.replace(/^\s*- /, ""));
+      return Array.isArray(data.problems) ? lines.concat(data.problems) : lines;
+    }
     if (Array.isArray(detail)) {  // a field the server could not read (FastAPI's 422)
       const names = detail.map((d) => (Array.isArray(d.loc) ? d.loc[d.loc.length - 1] : "")).filter(Boolean);
       return ["有内容没填或格式不对" + (names.length ? "：" + [...new Set(names)].join("、") : "")];
@@ -451,7 +464,7 @@
       p.textContent = line;
       return p;
     }));
-    box.scrollIntoView({ block: "nearest" });
+    box.scrollIntoView({ block: "center" });  // not under the sticky header
     box.focus({ preventScroll: true });
   }
 
@@ -487,14 +500,16 @@
     } catch (e) {
       showFormError(form, ["连不上服务器，请检查网络后再试（填写的内容还在）"]);
     }
+    const json = res && (res.headers.get("content-type") || "").includes("application/json");
+    const body = json ? await res.json().catch(() => null) : null;
+    if (res && res.ok && body && body.location) {
+      goTo(body.location);  // still busy: a second click while the next page loads sends nothing
+      return;
+    }
     delete form.dataset.sending;
     form.removeAttribute("aria-busy");
     if (!res) return;
-    const json = (res.headers.get("content-type") || "").includes("application/json");
-    const body = json ? await res.json().catch(() => null) : null;
-    if (res.ok && body && body.location) {
-      goTo(body.location);
-    } else if (!res.ok) {
+    if (!res.ok) {
       showFormError(form, formProblems(body, res.status));
     } else {  // a page of its own: shown as the browser would have
       document.open();
@@ -616,12 +631,13 @@
         message.hidden = !s.message;
         if (s.next_url) next.href = s.next_url;
         next.hidden = false;
-        if (s.state === "done" && s.next_url) window.location.assign(s.next_url);
+        // replace: Back from the next page skips the finished job, which would forward again
+        if (s.state === "done" && s.next_url) window.location.replace(s.next_url);
         return;
       }
       setTimeout(poll, 1000);
     }
-    if (job.dataset.state === "done" && job.dataset.next) window.location.assign(job.dataset.next);
+    if (job.dataset.state === "done" && job.dataset.next) window.location.replace(job.dataset.next);
     else if (job.dataset.state !== "failed") poll();
   }
 
