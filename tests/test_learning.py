@@ -356,6 +356,9 @@ def test_operators_see_and_remove_examples_and_write_their_own(
     assert run(["--data-dir", data, "scripts", "examples", "INS-PRC-1"]) == 0
     shown = capsys.readouterr().out
     assert "保费贵不贵" in shown and "使用 1 次" in shown and "运营例句 2 条" in shown
+    from zoneinfo import ZoneInfo
+
+    assert datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d") in shown  # not UTC's
 
 
 def test_forget_removes_learned_examples_and_keeps_the_use(make_runtime: RuntimeFactory) -> None:
@@ -525,6 +528,9 @@ def test_a_killed_history_import_resumes_and_nothing_is_twice(
     db = data / "siyu.db"
     assert _count(db, "SELECT count(*) FROM messages") == 75, "three chunks were committed"
     assert _count(db, "SELECT count(*) FROM script_uses") == 24  # 12 whole conversations
+    # the killed run is in the audit log (only a finished one was)
+    assert _count(db, "SELECT count(*) FROM audit_log WHERE action = 'history.import.started'") == 1
+    assert _count(db, "SELECT count(*) FROM audit_log WHERE action = 'history.import'") == 0
 
     cmd = [_siyu(), "--data-dir", str(data), "history", "import", str(archive)]
     resumed = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -717,6 +723,18 @@ def test_imported_customers_were_added_when_they_first_wrote(
     assert first is not None and first.sent_at == datetime(2026, 3, 1, 1, tzinfo=UTC)
     assert customer.created_at == first.sent_at
     assert [aware(a) for a in added] == [first.sent_at]
+    # an older archive imported afterwards moves it back (it stayed at March)
+    older = _history_lines(1)[-1] | {"msg_id": "feb-1", "sent_at": "2026-02-01T09:00:00+08:00"}
+    history.import_file(rt, ADMIN, path=_write_jsonl(tmp_path / "feb.jsonl", [older]))
+    with rt.db.session() as session:
+        customer = customers_repo.get_customer(session=session, customer_id=customer_id)
+        added = session.scalars(
+            select(Event.occurred_at).where(
+                Event.customer_id == customer_id, Event.type == "contact_added"
+            )
+        ).all()
+    february = datetime(2026, 2, 1, 1, tzinfo=UTC)
+    assert customer.created_at == february and [aware(a) for a in added] == [february]
 
 
 def test_a_misspelt_industry_in_the_archive_is_pointed_out(

@@ -35,8 +35,8 @@ def history_import(
     from bot.pipeline.history import read_history
     from bot.services import history
 
-    # every problem at once, before the slow start
-    lines = read_history(path, zone=ctx.obj.settings().zone)
+    with err.status(f"正在检查 {path.name}…"):  # every problem at once, before the slow start
+        lines = read_history(path, zone=ctx.obj.settings().zone)
     try:
         with runtime(ctx) as rt, progress() as bars:
             report = history.import_file(

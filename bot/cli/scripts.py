@@ -13,6 +13,7 @@ from bot.cli.common import (
     bar,
     database,
     err,
+    local_time,
     out,
     principal,
     progress,
@@ -186,12 +187,15 @@ def scripts_examples(
             scripts.remove_example(rt, who, script_id=script_id, example_id=example_id)
             out.print(f"已删除例句 {example_id}")
         found = scripts.examples(rt, who, script_id)
-    table = Table("编号", "来源", "例句", "时间", title=f"{found.script.id} {found.script.title}")
+        zone = rt.settings.timezone
+    title = f"{found.script.id} {found.script.title}"
+    table = Table("编号", "来源", "例句", "加入时间", title=title)
     for e in found.examples:
         source = "学到" if e.source == "learned" else "运营"
-        table.add_row(str(e.id), source, e.text, e.created_at.strftime("%Y-%m-%d"))
+        table.add_row(str(e.id), source, e.text, local_time(e.created_at, zone, "%Y-%m-%d"))
     out.print(table)
-    status = "" if found.script.status == "approved" else f"（{found.script.status}：检索不使用）"
+    state = STATUS_LABELS.get(found.script.status, found.script.status)
+    status = "" if found.script.status == "approved" else f"（{state}：检索不使用）"
     out.print(
         f"使用 {found.uses.total} 次（其中推荐后使用 {found.uses.shown} 次）"
         f" · 学到例句 {found.learned} 条 · 运营例句 {found.written} 条{status}"

@@ -74,6 +74,17 @@ def import_file(
     outside = sorted(a for a in advisers if not scope.allows(a))
     if outside:
         raise PermissionDenied(OTHER_TEAM.format(advisers=", ".join(outside[:5])))
+    if not dry_run:  # kept when the run is stopped or killed before its end
+        with rt.db.session() as session:
+            audit.record(
+                session,
+                principal,
+                "history.import.started",
+                "message",
+                "",
+                file=path.name,
+                lines=len(lines),
+            )
     report = import_history(rt, lines, channel=channel, dry_run=dry_run, progress=progress)
     naive = naive_warning(lines, rt.settings.zone, dry_run=dry_run)
     repeated = repeat_warning(lines)

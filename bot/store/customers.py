@@ -120,6 +120,8 @@ def find_or_create_customer(
             if ident is None:
                 raise
     customer = session.get_one(Customer, ident.customer_id)
+    if first_seen is not None:
+        _added_by(session, customer, aware(first_seen).astimezone(UTC))
     if name and not customer.name:
         customer.name = name
     if adviser_id and not customer.adviser_id:
@@ -127,6 +129,22 @@ def find_or_create_customer(
     if industry and not customer.industry:
         customer.industry = industry
     return customer_record(customer), False
+
+
+def _added_by(session: Session, customer: Customer, seen: datetime) -> None:
+    """An earlier message of a known customer (an older archive imported after a newer
+    one) moves when they were added back to it, with their 添加好友 event."""
+    if seen >= aware(customer.created_at):
+        return
+    added = session.scalar(
+        select(Event)
+        .where(Event.customer_id == customer.id, Event.type == "contact_added")
+        .order_by(Event.occurred_at)
+        .limit(1)
+    )
+    if added is not None and aware(added.occurred_at) > seen:
+        added.occurred_at = seen
+    customer.created_at = seen
 
 
 def identity_owner(*, session: Session, kind: str, value: str) -> str | None:
