@@ -896,6 +896,33 @@ def test_exports_as_real_tools_write_them_are_read_as_meant(
     assert any("1 个系统里还没有的顾问（小王）" in w for w in warned)
 
 
+def test_a_forgotten_customer_is_not_brought_back_by_importing_the_archive_again(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Erasure deleted the messages, and the same archive imported again logged them
+    anew: the person was back, with their tags. Their newer messages still come in."""
+    rows = _history_lines(2)
+    path = _write_jsonl(tmp_path / "chats.jsonl", rows)
+    rt = make_runtime()
+    history.import_file(rt, ADMIN, path=path)
+    with rt.db.session() as session:
+        gone = resolve_customer(session=session, ref="ext-000")
+    privacy.forget_everywhere(rt, ADMIN, gone)
+    again = history.import_file(rt, ADMIN, path=path)
+    assert (again.logged, again.erased, again.skipped) == (0, 6, 6)
+    assert any("6 条消息属于已删除（被遗忘）的客户，没有导入" in w for w in again.warnings)
+    with rt.db.session() as session:
+        with pytest.raises(NotFoundError):
+            resolve_customer(session=session, ref="ext-000")
+        assert messages_repo.get_message(session=session, msg_id="h-000-0") is None
+    later = rows[0] | {"msg_id": "h-000-new", "sent_at": "2026-04-01T09:00:00+08:00"}
+    assert (
+        history.import_file(rt, ADMIN, path=_write_jsonl(tmp_path / "new.jsonl", [later])).logged
+        == 1
+    )
+    assert _count(rt.settings.data_dir / "siyu.db", "SELECT count(*) FROM erased_messages") == 6
+
+
 def test_an_adviser_known_only_by_id_is_listed_by_it(
     make_runtime: RuntimeFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

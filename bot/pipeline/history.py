@@ -193,6 +193,8 @@ class HistoryReport:
     logged: int = 0
     #: Messages skipped: their ``msg_id`` was logged before (an earlier or interrupted run).
     skipped: int = 0
+    #: Messages not logged because they were erased with their customer before.
+    erased: int = 0
     contacts: int = 0
     customer_messages: int = 0
     adviser_messages: int = 0
@@ -435,10 +437,13 @@ def import_history(
     report = HistoryReport(lines=len(lines), dry_run=dry_run)
     ordered = sorted((h for h in lines if not h.repeat_of), key=lambda h: (h.row.sent_at, h.line))
     with rt.db.session() as session:
-        done = messages_repo.logged_texts(session=session, msg_ids=[h.row.msg_id for h in ordered])
+        ids = [h.row.msg_id for h in ordered]
+        done = messages_repo.logged_texts(session=session, msg_ids=ids)
+        erased = messages_repo.erased_msg_ids(session=session, msg_ids=ids)
     _refuse_reused_ids(lines, done)
-    todo = [h for h in ordered if h.row.msg_id not in done]
-    report.skipped = len(lines) - len(todo)
+    todo = [h for h in ordered if h.row.msg_id not in done and h.row.msg_id not in erased]
+    report.erased = len(erased)
+    report.skipped = len(lines) - len(todo) - report.erased
     report.contacts = len({h.row.contact_id for h in lines})
     report.advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
     if dry_run:

@@ -33,6 +33,8 @@ NEW_ADVISERS = (
     "文件里有 {count} 个系统里还没有的顾问（{names}），导入时会新建；"
     "如果写的是顾问的名字而不是 ID，请改成 ID（siyu advisers list）"
 )
+#: Messages of customers erased before (``siyu customers forget``): never brought back.
+ERASED = "{count} 条消息属于已删除（被遗忘）的客户，没有导入"
 #: A manager's file names an adviser outside their team.
 OTHER_TEAM = "文件里有不属于你团队的顾问：{advisers}"
 
@@ -90,6 +92,8 @@ def import_file(
     repeated = repeat_warning(lines)
     if repeated:
         warnings.append(repeated)
+    if report.erased:
+        warnings.append(ERASED.format(count=report.erased))
     if new_advisers:
         shown = "、".join(new_advisers[:5])
         warnings.append(NEW_ADVISERS.format(count=len(new_advisers), names=shown))

@@ -31,12 +31,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, inspect, select, update
+from sqlalchemy import CursorResult, delete, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError
 from bot.store import audit, ownership
-from bot.store.models import Base, Customer
+from bot.store.models import Base, Customer, ErasedMessage, Message
 from bot.store.ownership import (
     Anonymise,
     Export,
@@ -116,6 +116,7 @@ def _erase(session: Session, customer_id: int) -> dict[str, int]:
                 session.execute(delete(Customer).where(Customer.id == other))
                 add(owned.erase.count, 1)
     ownership.detach_references(session=session, customer_id=customer_id, removes=_removes)
+    _remember_erased_messages(session, customer_id)
     for owned in reversed(ownership.OWNED):  # rows pointing at others' rows go first
         if isinstance(owned.erase, Remove):
             add(owned.erase.count, _remove(session, owned, owned.erase, customer_id))
@@ -132,6 +133,17 @@ def _erase(session: Session, customer_id: int) -> dict[str, int]:
 
 #: The count of removed merge records (ownership.OWNED, CustomerMerge).
 _MERGES = "merges"
+
+
+def _remember_erased_messages(session: Session, customer_id: int) -> None:
+    """The ids of the messages about to go, so that importing the archive again does not
+    bring them back (``erased_messages``)."""
+    owned = next(o for o in ownership.OWNED if o.model is Message)
+    going = select(Message.msg_id).where(
+        ownership.removed_rows(owned, customer_id),
+        Message.msg_id.not_in(select(ErasedMessage.msg_id)),
+    )
+    session.execute(insert(ErasedMessage).from_select(["msg_id"], going))
 
 
 def _removes(owned: Owned) -> bool:

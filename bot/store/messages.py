@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import insert_or_get
-from bot.store.models import Conversation, Customer, Message
+from bot.store.models import Conversation, Customer, ErasedMessage, Message
 from bot.store.records import MessageRecord, aware
 from bot.vocab import Direction, MessageStatus
 
@@ -283,6 +283,16 @@ def logged_texts(*, session: Session, msg_ids: Sequence[str]) -> dict[str, str]:
             select(Message.msg_id, Message.text).where(Message.msg_id.in_(chunk))
         )
         found.update((msg_id, text or "") for msg_id, text in rows)
+    return found
+
+
+def erased_msg_ids(*, session: Session, msg_ids: Sequence[str]) -> set[str]:
+    """Which of ``msg_ids`` were erased with their customer (never to be logged again)."""
+    found: set[str] = set()
+    for start in range(0, len(msg_ids), _IN_CHUNK):
+        chunk = list(msg_ids[start : start + _IN_CHUNK])
+        stmt = select(ErasedMessage.msg_id).where(ErasedMessage.msg_id.in_(chunk))
+        found.update(session.scalars(stmt))
     return found
 
 

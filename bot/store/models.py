@@ -213,6 +213,16 @@ class Message(Base):
     status: Mapped[MessageStatus] = mapped_column(String(10), default="pending", index=True)
 
 
+class ErasedMessage(Base):
+    """The id of a message erased with its customer (``siyu customers forget``): a chat
+    history imported again does not bring it back. The id only, never the message."""
+
+    __tablename__ = "erased_messages"
+
+    msg_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class TagCategory(Base):
     __tablename__ = "tag_categories"
     __table_args__ = (UniqueConstraint("name", "industry"),)
