@@ -474,7 +474,8 @@ def _refuse_reused_ids(lines: Sequence[HistoryLine], logged: dict[str, str]) -> 
         f"第 {h.line} 行：msg_id {h.row.msg_id!r} 已有一条内容不同的消息"
         f"（「{_shorten(logged[h.row.msg_id])}」）"
         for h in lines
-        if h.row.msg_id in logged and logged[h.row.msg_id].strip() != h.row.text.strip()
+        if logged.get(h.row.msg_id, "").strip()  # "": its text was erased (retention)
+        and logged[h.row.msg_id].strip() != h.row.text.strip()
     ]
     if reused:
         raise InputError(
