@@ -304,6 +304,8 @@ def test_an_adviser_adds_a_tag_by_hand_on_the_sidebar(world: World) -> None:
     assert {(t["tag"], t["status"], t["source"]) for t in tags} >= {
         ("价格敏感", "confirmed", "manual")
     }
+    # the note names her as colleagues know her, not by her login
+    assert any(t["evidence"].startswith("Alice 手动添加") for t in tags if t["tag"] == "价格敏感")
 
 
 # ------------------------------------------------------------------ manager

@@ -355,7 +355,7 @@ def _add_one(
     session: Session, principal: Principal, item: _Resolved
 ) -> tuple[CustomerTagRecord, bool]:
     message = item.message
-    evidence = f"{principal.username} 手动添加"
+    evidence = f"{principal.display_name or principal.username} 手动添加"  # as colleagues know them
     if message is not None and message.text:
         evidence += f"：「{_quote(message.text)}」"
     record, changed = tags_repo.add_customer_tag(
