@@ -125,9 +125,12 @@ def test_adviser_sees_a_live_suggestion_and_uses_it(browser: object, served: Ser
     page.wait_for_selector("#suggestions article.suggestion")  # type: ignore[attr-defined]
 
     # A customer message arrives through the in-memory channel: no reload.
+    assert "重疾险" not in page.inner_text("#tag-list")  # type: ignore[attr-defined]
     sid = customer_message(rt, "adv-a", "wx-zhang", "重疾险一年保费多少钱？", "张女士")
     page.wait_for_selector(f'#suggestions[data-suggestion="{sid}"]')  # type: ignore[attr-defined]
     page.wait_for_selector("#timeline >> text=重疾险一年保费多少钱")  # type: ignore[attr-defined]
+    # the tag it suggested is on the profile too (it showed only after a reload)
+    page.wait_for_selector("#tag-list >> text=重疾险")  # type: ignore[attr-defined]
     _shot(page, "adviser-sidebar-wide")
 
     first = page.locator("#suggestions article.suggestion").first  # type: ignore[attr-defined]

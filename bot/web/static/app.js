@@ -284,6 +284,20 @@
     ol.scrollTop = ol.scrollHeight;
   }
 
+  // The tags and profile items the new message suggested, without a reload (only these
+  // lists: a form the adviser is typing in is left alone).
+  async function refreshProfile() {
+    const res = await fetch("/sidebar?customer_id=" + selected, { credentials: "same-origin" });
+    if (!res.ok) return;
+    const wrap = document.createElement("div");
+    wrap.innerHTML = await res.text(); // server-rendered, autoescaped page
+    for (const id of ["tag-list", "field-suggestions-box"]) {
+      const fresh = wrap.querySelector("#" + id);
+      const old = document.getElementById(id);
+      if (fresh && old) old.replaceWith(fresh);
+    }
+  }
+
   async function refreshInbox() {
     const res = await fetch("/sidebar/inbox" + (selected ? "?customer_id=" + selected : ""), { credentials: "same-origin" });
     if (!res.ok) return;
@@ -321,6 +335,7 @@
         appendTimeline(ev);
         if (ev.suggestion_id) {
           try { renderSuggestion(await api("GET", "/api/suggestions/" + ev.suggestion_id)); } catch (err) { /* shown on next load */ }
+          refreshProfile().catch(() => {});
         }
         api("GET", "/api/customers/" + selected).catch(() => {}); // marks the customer as read
       }
