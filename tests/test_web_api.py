@@ -104,6 +104,8 @@ def test_cookie_writes_need_the_csrf_token_but_token_auth_does_not(world: World)
         assert c.post(url, json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
     with world.client("alice") as c:
         assert c.post(f"/api/suggestions/{world.sid_a}/outcomes", json=body).status_code == 201
+        # the suggestion says what was used of it (the sidebar marks the card after a reload)
+        assert c.get(f"/api/suggestions/{world.sid_a}").json()["used"] == {"": "adopted"}
 
 
 def test_pages_redirect_to_login_and_api_answers_401(world: World) -> None:

@@ -460,6 +460,14 @@ def test_blanks_are_filled_on_the_card_before_use(
         _shot(page, f"adviser-blank-filled-{suffix}")
         width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
         assert width <= viewport["width"]
+        # after a reload the card still says it was used, and the city saved on the
+        # profile fills it (it came back as 【待填:城市】, not marked as used)
+        page.reload()  # type: ignore[attr-defined]
+        card.locator(".done").wait_for()
+        assert card.get_attribute("data-recorded") == "adopted"
+        assert "已记录：采用" in card.locator(".done").inner_text()
+        assert card.locator("mark.blank").count() == 0
+        assert f"我们在{city}有理赔服务点" in card.locator(".text").inner_text()
         page.context.close()  # type: ignore[attr-defined]
         assert f"我们在{city}有理赔服务点，理赔材料可以当面交给我。" in _outcome_texts(rt, cid)
         with rt.db.session() as session:

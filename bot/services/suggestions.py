@@ -3,7 +3,7 @@ the adviser did with them (outcomes)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -54,7 +54,7 @@ def latest(session: Session, principal: Principal, customer_id: int) -> Suggesti
     check_customer(session, principal, customer_id)
     found = inbox_repo.latest_suggestion(session=session, customer_id=customer_id)
     audit.record(session, principal, VIEW_ACTION, "customer", customer_id)
-    return found
+    return _with_uses(session, found) if found is not None else None
 
 
 def get(session: Session, principal: Principal, suggestion_id: int) -> SuggestionRecord:
@@ -64,7 +64,13 @@ def get(session: Session, principal: Principal, suggestion_id: int) -> Suggestio
         raise NotFoundError(NO_SUGGESTION, ref=suggestion_id)
     check_customer(session, principal, found.customer_id)
     audit.record(session, principal, VIEW_ACTION, "customer", found.customer_id, id=suggestion_id)
-    return found
+    return _with_uses(session, found)
+
+
+def _with_uses(session: Session, found: SuggestionRecord) -> SuggestionRecord:
+    """``found`` with what the adviser already used of it (the sidebar marks those cards
+    after a reload)."""
+    return replace(found, used=outcomes_repo.web_uses(session=session, suggestion_id=found.id))
 
 
 def record_outcome(

@@ -131,6 +131,17 @@ def outcome_record(row: Outcome) -> OutcomeRecord:
     )
 
 
+def web_uses(*, session: Session, suggestion_id: int) -> dict[str, str]:
+    """What the adviser used of one suggestion in the console: script id ("" for the
+    drafted reply) -> adopted / edited."""
+    rows = session.execute(
+        select(Outcome.script_id, Outcome.kind)
+        .where(Outcome.suggestion_id == suggestion_id, Outcome.kind.in_(WEB_OUTCOME_KINDS))
+        .order_by(Outcome.id)
+    )
+    return {script_id or "": kind for script_id, kind in rows}
+
+
 def record_adoption(
     *,
     session: Session,

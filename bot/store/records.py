@@ -161,6 +161,9 @@ class SuggestionRecord:
     candidates: dict[str, Any]
     latency_ms: float
     created_at: datetime
+    #: What the adviser used of it in the console: script id ("" for the drafted reply)
+    #: -> adopted / edited (filled for the sidebar, else empty).
+    used: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,9 @@ class SuggestionPublic(Public):
     created_at: datetime
     #: scripts, knowledge, tags … as in `siyu suggest --json`.
     candidates: dict[str, Any]
+    #: What the adviser already used of it: script id ("" for the drafted reply) ->
+    #: "adopted" / "edited".
+    used: dict[str, str] = {}
 
 
 class CustomerExport(Public):

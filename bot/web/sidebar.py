@@ -27,6 +27,7 @@ from bot.services import (
     tags,
 )
 from bot.services.access import Principal
+from bot.store.records import CustomerRecord
 from bot.web.deps import CustomerViewer, IdPath, IdQuery, db_session, render, runtime_of
 from bot.web.schemas import MAX_ID
 from scripts_lib import CATEGORY_LABELS, INDUSTRY_LABELS, STAGE_LABELS
@@ -104,20 +105,26 @@ def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = 
         industry_labels=INDUSTRY_LABELS,
         notes=customer_notes,
         taxonomy=taxonomy,
-        blanks=_blanks(growth.get("field_values", [])),
+        blanks=_blanks(profile.customer if profile else None, growth.get("field_values", [])),
     )
 
 
-def _blanks(field_values: list[fields.ShownValue]) -> dict[str, dict[str, str]]:
+def _blanks(
+    customer: CustomerRecord | None, field_values: list[fields.ShownValue]
+) -> dict[str, dict[str, str]]:
     """What each placeholder of a card (【待填:城市】) fills on the profile when the
-    adviser types its value: the label -> ``{"store": "basic" | "field", "name"}``
-    (other placeholders are filled in the text only)."""
+    adviser types its value, and the value the profile holds already (a card drawn
+    before it was saved shows it filled): the label -> ``{"store": "basic" | "field",
+    "name", "value"}`` (other placeholders are filled in the text only)."""
+    city = (customer.city or "") if customer else ""
+    product = (customer.product or "") if customer else ""
     out = {
-        VARIABLE_LABELS["city"]: {"store": "basic", "name": "city"},
-        VARIABLE_LABELS["product"]: {"store": "basic", "name": "product"},
+        VARIABLE_LABELS["city"]: {"store": "basic", "name": "city", "value": city},
+        VARIABLE_LABELS["product"]: {"store": "basic", "name": "product", "value": product},
     }
     for v in field_values:
-        out[v.spec.name] = {"store": "field", "name": v.spec.name}
+        value = str(v.value.value) if v.value is not None else ""
+        out[v.spec.name] = {"store": "field", "name": v.spec.name, "value": value}
     return out
 
 

@@ -33,7 +33,9 @@
   // saved on the customer's profile) and nothing holding a blank is copied or recorded.
   const BLANK = /【待填:([^】]*)】/g;
   const blankTargets = box && box.dataset.blanks ? JSON.parse(box.dataset.blanks) : {};
-  const blankValues = {};
+  // what the profile already holds for a blank (saved when it was filled on a card)
+  const blankValues = Object.fromEntries(
+    Object.entries(blankTargets).filter(([, t]) => t.value).map(([label, t]) => [label, t.value]));
   const blankViews = new Set();
 
   function blanksIn(text) {
@@ -160,6 +162,13 @@
         done.className = "done error";
       }
       done.hidden = false;
+    }
+    const used = (s.used || {})[item.script_id || ""];
+    if (used) {  // used before this page was loaded
+      done.textContent = used === "edited" ? "已记录：修改后采用" : "已记录：采用";
+      done.className = "done";
+      done.hidden = false;
+      node.dataset.recorded = used;
     }
     node.querySelector(".use").addEventListener("click", () => record("adopted", fillBlanks(item.text)));
     node.querySelector(".editbtn").addEventListener("click", () => {
