@@ -95,14 +95,24 @@ def test_a_text_with_a_blank_is_never_recorded_as_adopted(world: World) -> None:
 
 
 def test_the_sidebar_tells_the_page_which_blanks_fill_the_profile(world: World) -> None:
+    """And what the profile holds for them already (a card drawn before shows it)."""
+
+    def blanks(c: TestClient) -> dict[str, dict[str, str]]:
+        page = c.get(f"/sidebar?customer_id={world.cust_a}").text
+        found = re.search(r"data-blanks='([^']*)'", page)
+        assert found
+        return dict(json.loads(html.unescape(found.group(1))))
+
     with world.client() as c:
         login(c, "alice")
-        page = c.get(f"/sidebar?customer_id={world.cust_a}").text
-    found = re.search(r"data-blanks='([^']*)'", page)
-    assert found
-    blanks = json.loads(html.unescape(found.group(1)))
-    assert blanks["城市"] == {"name": "city", "store": "basic"}
-    assert blanks["产品"] == {"name": "product", "store": "basic"}
+        before = blanks(c)
+        assert before["城市"] == {"name": "city", "store": "basic", "value": ""}
+        assert before["产品"] == {"name": "product", "store": "basic", "value": ""}
+    with world.client("alice") as api:
+        api.put(f"/api/customers/{world.cust_a}/basics", json={"city": "杭州"})
+    with world.client() as c:
+        login(c, "alice")
+        assert blanks(c)["城市"]["value"] == "杭州"
 
 
 # ------------------------------------------------------------------ profile basics
