@@ -35,6 +35,12 @@ __all__ = [
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+def clip(text: str, n: int) -> str:
+    """``text`` on one line, cut to ``n`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
 def storable(value: str) -> str:
     """``value`` with what no database stores (``UNSTORABLE``) made U+FFFD, the rule for
     every text stored (bot/store/db.py applies it to every statement)."""

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.domain import SuggestionResult
 from bot.labels import CATEGORY_LABELS
+from knowledge.text import clip
 
 #: The compact note pushed to the adviser's own note target (``[wechaty] notify_contact_id``).
 ADVISER_NOTE_HEAD = "【思语】{who}：{text}"
@@ -43,12 +44,6 @@ def adviser_note(who: str, text: str, result: SuggestionResult) -> str:
     if result.tags:
         lines.append(ADVISER_NOTE_TAGS.format(tags="、".join(t.name for t in result.tags)))
     return "\n".join(lines)
-
-
-def clip(text: str, n: int) -> str:
-    """``text`` on one line, cut to ``n`` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.channels.notes import clip
 from bot.cli.common import local_time
 from bot.domain import SuggestionResult
 from bot.labels import (
@@ -27,6 +26,7 @@ from bot.labels import (
     label,
 )
 from bot.services.customers import CustomerProfile, merged_notice
+from knowledge.text import clip
 
 if TYPE_CHECKING:
     from bot.pipeline.runtime import Runtime

@@ -39,7 +39,7 @@ from bot.store.examples import ExampleRecord
 from bot.store.records import CustomerRecord, MessageRecord
 from knowledge.files import decode_text, read_bytes, table_rows
 from knowledge.rows import RowModel, problems_of, scalar_text, stripped_text
-from knowledge.text import UNSTORABLE
+from knowledge.text import UNSTORABLE, clip
 
 log = logging.getLogger(__name__)
 
@@ -472,7 +472,7 @@ def _refuse_reused_ids(lines: Sequence[HistoryLine], logged: dict[str, str]) -> 
     the two messages without a word."""
     reused = [
         f"第 {h.line} 行：msg_id {h.row.msg_id!r} 已有一条内容不同的消息"
-        f"（「{_shorten(logged[h.row.msg_id])}」）"
+        f"（「{clip(logged[h.row.msg_id], 20)}」）"
         for h in lines
         if logged.get(h.row.msg_id, "").strip()  # "": its text was erased (retention)
         and logged[h.row.msg_id].strip() != h.row.text.strip()
@@ -483,11 +483,6 @@ def _refuse_reused_ids(lines: Sequence[HistoryLine], logged: dict[str, str]) -> 
             "不同来源的记录请给 msg_id 加上来源前缀（如 crm-1001）",
             reused[:MAX_PROBLEMS],
         )
-
-
-def _shorten(text: str, limit: int = 20) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Vectors:

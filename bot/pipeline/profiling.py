@@ -19,6 +19,7 @@ from bot.store import fields as fields_repo
 from bot.store import referrals as referrals_repo
 from bot.store.fields import REFERRER_FIELD
 from bot.store.records import CustomerRecord
+from knowledge.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -101,5 +102,4 @@ def observe(
 
 
 def quote(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= QUOTE_CHARS else flat[: QUOTE_CHARS - 1] + "…"
+    return clip(text, QUOTE_CHARS)

@@ -61,10 +61,9 @@ def import_file(
     if lines is None:
         lines = read_history(path, zone=rt.settings.zone)
     with rt.db.session() as session:
-        stored = as_known(session, [industry, *(h.row.industry for h in lines)])
-        lines = [_with_industry(h, stored.get(h.row.industry or industry, "")) for h in lines]
+        industries = as_known(session, [industry, *(h.row.industry for h in lines)])
         known_ids, new_advisers = _advisers_as_known(session, {h.row.adviser_id for h in lines})
-        lines = [_with_adviser(h, known_ids) for h in lines]
+        lines = [_as_stored(h, industries, known_ids, default=industry) for h in lines]
         scope = scope_of(session, principal)
         warnings = unused_warnings(
             session,
@@ -88,16 +87,16 @@ def import_file(
                 lines=len(lines),
             )
     report = import_history(rt, lines, channel=channel, dry_run=dry_run, progress=progress)
-    naive = naive_warning(lines, rt.settings.zone, dry_run=dry_run)
-    repeated = repeat_warning(lines)
-    if repeated:
-        warnings.append(repeated)
-    if report.erased:
-        warnings.append(ERASED.format(count=report.erased))
-    if new_advisers:
-        shown = "、".join(new_advisers[:5])
-        warnings.append(NEW_ADVISERS.format(count=len(new_advisers), names=shown))
-    report = replace(report, warnings=(*warnings, *([naive] if naive else [])))
+    said = (
+        *warnings,
+        repeat_warning(lines),
+        ERASED.format(count=report.erased) if report.erased else None,
+        NEW_ADVISERS.format(count=len(new_advisers), names="、".join(new_advisers[:5]))
+        if new_advisers
+        else None,
+        naive_warning(lines, rt.settings.zone, dry_run=dry_run),
+    )
+    report = replace(report, warnings=tuple(w for w in said if w))
     if not dry_run:
         with rt.db.session() as session:
             audit.record(
@@ -115,11 +114,18 @@ def import_file(
     return report
 
 
-def _with_industry(line: HistoryLine, industry: str) -> HistoryLine:
-    """``line`` with its industry as stored (``as_known``; ``--industry`` for none)."""
-    if line.row.industry == industry:
-        return line
-    return replace(line, row=line.row.model_copy(update={"industry": industry}))
+def _as_stored(
+    line: HistoryLine, industries: dict[str, str], advisers: dict[str, str], *, default: str
+) -> HistoryLine:
+    """``line`` with its industry (``--industry`` for none) and adviser as the store names
+    them (``as_known``, ``_advisers_as_known``); the same line when nothing changes."""
+    update: dict[str, str] = {}
+    industry = industries.get(line.row.industry or default, "")
+    if industry != line.row.industry:
+        update["industry"] = industry
+    if line.row.adviser_id in advisers:
+        update["adviser_id"] = advisers[line.row.adviser_id]
+    return replace(line, row=line.row.model_copy(update=update)) if update else line
 
 
 def _advisers_as_known(session: Session, values: set[str]) -> tuple[dict[str, str], list[str]]:
@@ -143,10 +149,3 @@ def _advisers_as_known(session: Session, values: set[str]) -> tuple[dict[str, st
         elif ids:
             unknown.append(value)
     return mapped, unknown
-
-
-def _with_adviser(line: HistoryLine, advisers: dict[str, str]) -> HistoryLine:
-    adviser = advisers.get(line.row.adviser_id)
-    if adviser is None:
-        return line
-    return replace(line, row=line.row.model_copy(update={"adviser_id": adviser}))

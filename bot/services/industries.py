@@ -53,10 +53,11 @@ def resolve(session: Session, value: str | None, *, rejected: bool = False) -> s
     if name == ANY_INDUSTRY:
         return name
     names = known(session)
-    if not names or name in names:
+    if not names:
         return name
-    if _BY_LABEL.get(name) in names:
-        return _BY_LABEL[name]
+    found = _known_as(name, names)
+    if found is not None:
+        return found
     error = RejectedInput if rejected else InputError
     raise error(f"未知的行业「{name}」：已知的行业有 {listing(names)}（通用话术用 general）")
 
@@ -69,12 +70,19 @@ def as_known(session: Session, values: Iterable[str | None]) -> dict[str, str]:
     names = known(session)
     mapped: dict[str, str] = {}
     for value in values:
-        if not value or not value.strip() or value in mapped:
-            continue
-        name = canonical_industry(value)
-        code = _BY_LABEL.get(name)
-        mapped[value] = code if name not in names and code in names else name
+        if value and value.strip() and value not in mapped:
+            name = canonical_industry(value)
+            mapped[value] = _known_as(name, names) or name
     return mapped
+
+
+def _known_as(name: str, names: set[str]) -> str | None:
+    """The known industry ``name`` (canonical) stands for: itself, or the industry it is
+    the Chinese name of; None when it is neither."""
+    if name in names:
+        return name
+    code = _BY_LABEL.get(name)
+    return code if code in names else None
 
 
 def unused_warnings(
