@@ -361,6 +361,43 @@ def test_operators_see_and_remove_examples_and_write_their_own(
     assert datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d") in shown  # not UTC's
 
 
+def test_learned_examples_show_when_the_customer_wrote_them(
+    make_runtime: RuntimeFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive imported today: operators see each example with the day the customer
+    wrote it (not the day it was learned), the most recent message first."""
+    rt = make_runtime()
+
+    def exchange(contact: str, question: str, day: datetime) -> None:
+        for n, (text, direction) in enumerate(((question, "in"), (PRC, "out"))):
+            rt.assistant.receive(
+                IncomingMessage(
+                    msg_id=f"{contact}-{n}",
+                    channel="history",
+                    contact_id=contact,
+                    text=text,
+                    direction=direction,
+                    adviser_id="li",
+                    industry="insurance",
+                    sent_at=day + timedelta(minutes=n),
+                )
+            )
+
+    exchange("wx-new", "重疾险一年多少钱", datetime(2026, 3, 5, 2, 0, tzinfo=UTC))
+    exchange("wx-old", "保费贵不贵", datetime(2026, 3, 1, 2, 0, tzinfo=UTC))  # learned later
+    found = scripts.examples(rt, ADMIN, "INS-PRC-1").examples
+    assert [(e.text, e.sent_at) for e in found] == [
+        ("重疾险一年多少钱", datetime(2026, 3, 5, 2, 0, tzinfo=UTC)),
+        ("保费贵不贵", datetime(2026, 3, 1, 2, 0, tzinfo=UTC)),
+    ]
+    data = str(rt.settings.data_dir)
+    rt.close()
+    capsys.readouterr()
+    assert run(["--data-dir", data, "scripts", "examples", "INS-PRC-1"]) == 0
+    shown = capsys.readouterr().out
+    assert "2026-03-05 10:00" in shown and "2026-03-01 10:00" in shown  # Shanghai time
+
+
 def test_forget_removes_learned_examples_and_keeps_the_use(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime()
     channel = MemoryChannel(rt.assistant.handle, adviser_id="li")
@@ -693,6 +730,7 @@ def test_the_script_page_shows_examples_and_removes_a_bad_one(
     page = operator.get("/scripts/INS-PRC-1/edit")
     assert page.status_code == 200
     assert "使用 2 次" in page.text and "你们周末上班吗" in page.text
+    assert page.text.count("客户发于") == 2  # learned: when the customer wrote them
     bad = next(e.id for e in scripts.examples(rt, ADMIN, "INS-PRC-1").examples if "周末" in e.text)
     done = operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove", follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].endswith("#examples")

@@ -189,10 +189,11 @@ def scripts_examples(
         found = scripts.examples(rt, who, script_id)
         zone = rt.settings.timezone
     title = f"{found.script.id} {found.script.title}"
-    table = Table("编号", "来源", "例句", "加入时间", title=title)
+    table = Table("编号", "来源", "例句", "客户发送时间", "加入时间", title=title)
     for e in found.examples:
         source = "学到" if e.source == "learned" else "运营"
-        table.add_row(str(e.id), source, e.text, local_time(e.created_at, zone, "%Y-%m-%d"))
+        sent = local_time(e.sent_at, zone, "%Y-%m-%d %H:%M") if e.sent_at else "—"
+        table.add_row(str(e.id), source, e.text, sent, local_time(e.created_at, zone, "%Y-%m-%d"))
     out.print(table)
     state = STATUS_LABELS.get(found.script.status, found.script.status)
     status = "" if found.script.status == "approved" else f"（{state}：检索不使用）"

@@ -24,6 +24,9 @@ class ExampleRecord:
     message_id: int | None
     use_id: int | None
     created_at: datetime
+    #: When the customer wrote the message (a learned example; filled by
+    #: ``list_examples``, None for an operator's example).
+    sent_at: datetime | None = None
 
 
 def add_learned(
@@ -97,13 +100,19 @@ def operator_examples(
 
 
 def list_examples(*, session: Session, script_id: str) -> list[ExampleRecord]:
-    """A script's examples, operators' first, then the learned ones newest first."""
-    rows = session.scalars(
-        select(ScriptExample)
+    """A script's examples, operators' first, then the learned ones, the customer's most
+    recent message first; each learned one with the time the customer wrote it."""
+    rows = session.execute(
+        select(ScriptExample, Message.sent_at)
+        .outerjoin(Message, Message.id == ScriptExample.message_id)
         .where(ScriptExample.script_id == script_id)
-        .order_by(ScriptExample.source.desc(), ScriptExample.id.desc())
+        .order_by(
+            ScriptExample.source.desc(),
+            Message.sent_at.desc().nulls_last(),
+            ScriptExample.id.desc(),
+        )
     )
-    return [example_record(r) for r in rows]
+    return [example_record(r, sent_at) for r, sent_at in rows]
 
 
 def all_examples(*, session: Session) -> list[ExampleRecord]:
@@ -154,7 +163,7 @@ def counts_by_script(*, session: Session) -> Mapping[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def example_record(row: ScriptExample) -> ExampleRecord:
+def example_record(row: ScriptExample, sent_at: datetime | None = None) -> ExampleRecord:
     return ExampleRecord(
         id=row.id,
         script_id=row.script_id,
@@ -164,4 +173,5 @@ def example_record(row: ScriptExample) -> ExampleRecord:
         message_id=row.message_id,
         use_id=row.use_id,
         created_at=aware(row.created_at),
+        sent_at=aware(sent_at) if sent_at is not None else None,
     )
