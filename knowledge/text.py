@@ -24,6 +24,7 @@ __all__ = [
     "UNSTORABLE",
     "WORD",
     "normalize",
+    "shared_phrases",
     "storable",
     "strip_invisible",
     "tokenize",
@@ -122,3 +123,78 @@ def tokenize(text: str) -> list[str]:
         tokens.extend(ch for ch in run if ch not in STOP_CHARS)
         tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
     return tokens
+
+
+#: Words too common in chats to explain why a script matches a message.
+COMMON_WORDS: frozenset[str] = frozenset(
+    re.findall(
+        r"\S+",
+        "可以 一下 什么 怎么 怎样 如何 请问 一个 现在 时候 知道 需要 问问 想问 有没有 能不能"
+        " 是不是 还是 如果 因为 所以 但是 然后 已经 一直 一起 没有 不是 不会 不能 自己 大家"
+        " 谢谢 您好 你好 好的 老师 觉得 看看 一些 这样 那样 这边 那边 多久 的话",
+    )
+)
+#: The longest query looked at for shared phrases (a message is short; this bounds the
+#: work to a few thousand substring checks).
+SHARED_QUERY_CHARS = 80
+
+
+def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
+    """The longest pieces of ``query`` that ``text`` contains too (both normalised),
+    longest first, at most ``limit``: why a script or passage matches a message.
+
+    A piece is a run of letters, digits or CJK characters that keeps at least two
+    characters without its ``COMMON_WORDS`` and ``STOP_CHARS``; it is given without the
+    stop characters at its ends, and not looked for again inside the others.
+    """
+    haystack = normalize(text)
+    pairs = {haystack[i : i + 2] for i in range(len(haystack) - 1)}
+    runs = [
+        part
+        for m in re.finditer(r"[^\W_]+", normalize(query)[:SHARED_QUERY_CHARS])
+        for part in _shared_runs(m.group(), pairs)
+    ]
+    found: list[str] = []
+    while len(found) < limit:
+        best = ""
+        for run in runs:
+            for size in range(len(run), max(len(best), 1), -1):
+                piece = next(
+                    (
+                        run[i : i + size]
+                        for i in range(len(run) - size + 1)
+                        if _telling(run[i : i + size]) and run[i : i + size] in haystack
+                    ),
+                    None,
+                )
+                if piece is not None:
+                    best = piece
+                    break
+        if not best:
+            break
+        runs = [part for run in runs for part in run.split(best) if part]
+        found.append(best.strip("".join(STOP_CHARS)))
+    return found
+
+
+def _shared_runs(run: str, pairs: set[str]) -> list[str]:
+    """The longest parts of ``run`` whose every two neighbouring characters are one of
+    ``pairs`` (only there can a shared piece lie)."""
+    parts: list[str] = []
+    start = 0
+    for i in range(len(run) - 1):
+        if run[i : i + 2] not in pairs:
+            if i + 1 - start >= 2:
+                parts.append(run[start : i + 1])
+            start = i + 1
+    if len(run) - start >= 2:
+        parts.append(run[start:])
+    return parts
+
+
+def _telling(piece: str) -> bool:
+    """At least two characters left once common words and stop characters are out."""
+    for word in COMMON_WORDS:
+        if word in piece:
+            piece = piece.replace(word, "")
+    return sum(ch not in STOP_CHARS for ch in piece) >= 2

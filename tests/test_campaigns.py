@@ -310,8 +310,11 @@ def test_a_code_in_a_new_contacts_first_message_attributes_it(make_runtime: Runt
     assert first is not None and first.customer_id is not None
     # the campaign's welcome script (here a care script, never first otherwise) leads
     assert first.scripts[0].id == "GEN-CARE-1"
+    assert first.scripts[0].reason == "客户所在活动的欢迎语"
     later = channel.receive("wx-old", "你好", contact_name="吴吴")
     assert later is not None and later.customer_id is not None
+    # an opening found for a new friend's greeting says so (no words shared with 「你好」)
+    assert "新好友的开场白" in {s.reason for s in later.scripts}
     channel.receive("wx-old", "对了渠道码是 ZB2611", contact_name="吴吴")  # not a first message
     with rt.db.session() as s:
         found = repo.attribution_of(session=s, customer_id=first.customer_id)

@@ -164,6 +164,11 @@ DEMO_COMMANDS = [
     "tags add --file x.csv --tag 观望",
     "customers show abc",
     "suggest --text 等待期多久",
+    # usage errors of the parser
+    "suggest 等待期多久",
+    "suggest --bogus",
+    "customers show",
+    "suggest --customer abc",
 ]
 
 

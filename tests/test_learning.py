@@ -283,6 +283,13 @@ def test_uses_raise_a_script_to_the_top_and_say_why(make_runtime: RuntimeFactory
     rt = make_runtime()
     query = "身体一直挺好的有必要花这个钱吗"
     before = [s.id for s in rt.assistant.suggest(query, industry="insurance").scripts]
+    # before any use: the words a script shares with the message, when it shares some
+    fresh = rt.assistant.suggest("重疾险一年多少钱", industry="insurance").scripts
+    assert fresh[0].id == "INS-PRC-1" and fresh[0].reason == "都提到“重疾险”“多少钱”"
+    # ... and nothing when they share none (a match by meaning alone)
+    assert [s.reason for s in rt.assistant.suggest(query, industry="insurance").scripts] == [
+        None
+    ] * 3
     target = next(sid for sid in before[1:] if sid.startswith("INS-"))
     body = rt.library.get([target])[target].body.replace("{customer_name}", "王姐")
     channel = MemoryChannel(rt.assistant.handle, adviser_id="li")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.text import STOP_CHARS, normalize, tokenize
+from knowledge.text import STOP_CHARS, normalize, shared_phrases, tokenize
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,23 @@ def test_tokenize_survives_100k_characters() -> None:
     tokens = tokenize(text)
     assert tokens.count("a3") == 5000
     assert "价格" in tokens
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        # the longest shared piece, then the next one outside it
+        ("重疾险一年多少钱 保費", "安心保重疾险每年4680元，保费可月缴", ["重疾险", "保费"]),
+        ("ABC型號的價格", "abc型号现价3999", ["abc型号"]),  # normalised on both sides
+        ("在吗 我们可以", "您好，我们可以帮您", []),  # function words and common words say nothing
+        ("理赔", "理", []),
+        ("这个的价格", "产品的价格表", ["价格"]),  # no stop character at the ends
+        ("", "理赔", []),
+    ],
+)
+def test_shared_phrases(query: str, text: str, expected: list[str]) -> None:
+    assert shared_phrases(query, text) == expected
+
+
+def test_shared_phrases_stops_at_the_limit() -> None:
+    assert shared_phrases("分期 理赔 保额", "保额 理赔 分期", limit=2) == ["分期", "理赔"]

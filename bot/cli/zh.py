@@ -37,7 +37,7 @@ _USAGE_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"^No such command '(.+?)'\.$", r"没有这个命令：\1"),
         (r"^Missing command\.$", "缺少命令。"),
-        (r"^Got unexpected extra arguments? \((.*)\)$", r"多余的参数：\1"),
+        (r"^Got unexpected extra argument(?:s|\(s\))? \((.*)\)$", r"多余的参数：\1"),
         (r"^Option '(.+?)' requires an argument\.$", r"选项 \1 需要一个值。"),
         (r"^Option '(.+?)' requires (\d+) arguments\.$", r"选项 \1 需要 \2 个值。"),
         (r"^Invalid value for '(.+?)': (.*)$", r"\1 的值无效：\2"),

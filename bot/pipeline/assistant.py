@@ -59,7 +59,7 @@ from bot.store import tags as tags_repo
 from bot.store.records import AdviserRecord, CustomerRecord, MessageRecord
 from bot.vocab import SuggestionMode
 from knowledge import Embedder
-from knowledge.text import storable
+from knowledge.text import shared_phrases, storable
 from scripts_lib.matching import canonical
 from scripts_lib.model import ANY_INDUSTRY, ScriptRecord
 from scripts_lib.variables import fill
@@ -76,6 +76,12 @@ HISTORY_MESSAGES = 6
 VECTOR_CACHE = 4096
 #: The reason of a script that answered similar customer messages before.
 SIMILAR_USES = "相似问题已用过 {n} 次"
+#: The reasons of a script found without such uses: words it shares with the message
+#: (none when the match is by meaning alone: a score does not say how close that is);
+#: the campaign's welcome; an opening for a new friend.
+SHARED_WORDS = "都提到{words}"
+CAMPAIGN_WELCOME = "客户所在活动的欢迎语"
+OPENING = "新好友的开场白"
 #: A referrer is looked for in a contact's first few messages (「张丽介绍我来的」).
 EARLY_MESSAGES = 3
 #: Longest display names the store keeps (customer / adviser name, group topic).
@@ -216,7 +222,7 @@ class Assistant:
             query, k=k + len(exclude), industry=ctx.industry, query_vector=searched
         )
         fresh = [h for h in self._rank(hits) if h.script.id not in exclude][:k]
-        return [self._fill(h, ctx) for h in fresh]
+        return [self._fill(h, ctx, query) for h in fresh]
 
     def _context(
         self,
@@ -314,7 +320,7 @@ class Assistant:
             )
             opening = self._campaign_welcome(ctx, self._rank(opening))
             hits = _merge_opening(opening, hits, rset.top_scripts)
-        scripts = tuple(self._fill(h, ctx) for h in hits)
+        scripts = tuple(self._fill(h, ctx, query) for h in hits)
         knowledge = tuple(
             self._kb.search(
                 query,
@@ -397,7 +403,8 @@ class Assistant:
         if script.industry not in (ctx.industry, ANY_INDUSTRY):  # another industry's welcome
             return opening
         top = max((h.score for h in opening), default=1.0)
-        return [ScriptHit(script=script, score=top), *(h for h in opening if h.script.id != sid)]
+        welcome = ScriptHit(script=script, score=top, reason=CAMPAIGN_WELCOME)
+        return [welcome, *(h for h in opening if h.script.id != sid)]
 
     def _next_actions(self, ctx: Context) -> tuple[NextActionSuggestion, ...]:
         """The next-best-action cards for the customer (rules that apply now)."""
@@ -490,7 +497,9 @@ class Assistant:
             values |= {name: PROFILE_TOKENS[name] for name, value in own.items() if value}
         return values
 
-    def _fill(self, hit: ScriptHit, ctx: Context) -> ScriptSuggestion:
+    def _fill(self, hit: ScriptHit, ctx: Context, query: str | None = None) -> ScriptSuggestion:
+        """The script filled in for the customer; ``query``: the message it was found for
+        (its reason then says why)."""
         filled = fill(hit.script.body, self._values(hit, ctx))
         text = filled.text
         signature = ctx.adviser.signature if ctx.adviser else ""
@@ -503,14 +512,24 @@ class Assistant:
             score=hit.score,
             text=text,
             missing=filled.missing,
-            reason=self._reason(hit),
+            reason=self._reason(hit, ctx, query),
         )
 
-    def _reason(self, hit: ScriptHit) -> str | None:
-        """Why the script ranks here: similar questions answered with it, its reply rate."""
+    def _reason(self, hit: ScriptHit, ctx: Context, query: str | None) -> str | None:
+        """Why the script ranks here: similar questions answered with it (else the words
+        it shares with the message), its reply rate."""
         parts = []
-        if hit.similar_uses:
+        if hit.reason:
+            parts.append(hit.reason)
+        elif hit.similar_uses:
             parts.append(SIMILAR_USES.format(n=hit.similar_uses))
+        elif query:
+            script = hit.script
+            words = shared_phrases(query, f"{script.title} {script.body}")
+            if words:
+                parts.append(SHARED_WORDS.format(words="".join(f"“{w}”" for w in words)))
+            elif ctx.new_contact and script.category in OPENING_CATEGORIES:
+                parts.append(OPENING)
         if self._settings.ranking.enabled:
             rate = self.stats.reason(hit.script.id)
             if rate:

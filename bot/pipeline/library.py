@@ -39,6 +39,9 @@ class ScriptHit:
     #: Uses of the script that answered messages similar to the query (the reason
     #: 「相似问题已用过 12 次」); 0 without learned examples.
     similar_uses: int = 0
+    #: Why it was chosen when it was not found for the message's words (the campaign's
+    #: welcome); None: the suggestion explains it from the message.
+    reason: str | None = None
 
 
 class ScriptLibrary:
