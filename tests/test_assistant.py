@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,46 @@ def test_failure_after_logging_is_retried_later(
         (stored,) = suggestions.list_suggestions(session=s)
     assert stored.message_id == pending.id
     assert "INS-AFS-1" in [s["id"] for s in stored.candidates["scripts"]]
+
+
+def test_messages_the_channel_inbox_holds_are_left_to_it(make_runtime: RuntimeFactory) -> None:
+    """A message the channel logged and has yet to suggest (or parked) is the channel's to
+    resume, with the note to the adviser: ``process_pending`` leaves it alone."""
+    from bot.store import channel_inbox
+
+    rt = make_runtime()
+    now = datetime.now(UTC)
+    for msg_id in ("m-held", "m-parked", "m-free"):
+        received = rt.assistant.receive(
+            IncomingMessage(
+                msg_id=msg_id,
+                channel="wechaty",
+                contact_id="wx-h",
+                text="理赔要什么材料",
+                adviser_id="li",
+            ),
+            suggest=False,
+        )
+        with rt.db.session() as s:
+            (item,) = channel_inbox.add_events(
+                session=s, events=[channel_inbox.NewEvent("a1", "message", msg_id, now)]
+            )
+            done = msg_id == "m-free"  # this one's row finished (e.g. suggested elsewhere)
+            channel_inbox.mark_logged(
+                session=s,
+                item_id=item,
+                message_id=received.message_id,
+                customer_id=received.customer_id,
+                done=done,
+                now=now,
+            )
+            if msg_id == "m-parked":
+                channel_inbox.record_failure(
+                    session=s, item_id=item, stage="suggest", error="x", park=True, now=now
+                )
+    with rt.db.session() as s:
+        assert [m.msg_id for m in messages.pending_messages(session=s)] == ["m-free"]
+    assert rt.assistant.process_pending() == 1
 
 
 def test_suggest_with_customer_fills_the_profile(make_runtime: RuntimeFactory) -> None:

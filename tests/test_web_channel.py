@@ -101,6 +101,8 @@ def test_the_api_shape_and_roles(rt: Runtime) -> None:
     first = boss.get("/api/channel/status").json()["parked"][0]["id"]
     assert boss.post("/api/channel/requeue", json={"ids": [first]}).json() == {"requeued": 1}
     assert boss.post("/api/channel/requeue", json={"ids": [0]}).status_code == 422
+    again = boss.post("/api/channel/requeue", json={"ids": [first]})  # put back already
+    assert again.status_code == 404 and "已经放回" in again.json()["detail"]
     assert len(boss.get("/api/channel/status").json()["parked"]) == 1
 
 

@@ -564,10 +564,12 @@ def test_rows_left_by_a_previous_run_are_processed_at_start(db: Database) -> Non
 
 
 def test_events_a_killed_process_had_only_in_its_journal_are_recovered(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A process captures two events and is SIGKILLed before any database write: the
-    next start finds them in its capture journal."""
+    """A process captures two events and is SIGKILLed after writing only the first to
+    the database: the next start finds the second in its capture journal (and says how
+    many were missing, not how many the journal held)."""
+    caplog.set_level(logging.WARNING)
     world = World()
     world.payload("j1", frm="c1", text="被杀之前收到的")
     world.payload("j2", frm="c1", text="第二条")
@@ -587,12 +589,17 @@ def test_events_a_killed_process_had_only_in_its_journal_are_recovered(
     killed = subprocess.run([sys.executable, "-c", script, str(journal), *ids], check=False)
     assert killed.returncode == -signal.SIGKILL
     assert len(list(journal.glob("capture-*.jsonl"))) == 1
+    with db.session() as session:
+        first = inbox_repo.NewEvent("default", "message", ids[0], datetime.now(UTC))
+        inbox_repo.add_events(session=session, events=[first])
 
     async def scenario(channel: WechatyAccountChannel, w: World, rec: Recorder) -> None:
         await until(lambda: rec.ids() == ["j1", "j2"])
 
     run_channel(db, scenario, world=world, journal_dir=journal)
     assert list(journal.glob("capture-*.jsonl")) == []  # stored, then deleted (ours too)
+    recovered = [r.getMessage() for r in caplog.records if "capture journal" in r.getMessage()]
+    assert len(recovered) == 1 and recovered[0].startswith("inbox: 1 of 2 events")
 
 
 # --------------------------------------------------------------------------- connection
@@ -791,11 +798,55 @@ def test_a_greeting_a_stopped_process_left_is_done_at_start(db: Database) -> Non
     run_channel(db, scenario, world=world, auto_accept=True, welcome_script_id="W1")
 
 
+def test_a_database_failure_logs_no_customer_text(
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy's error text carries the statement's parameters (the message's text):
+    the warning gives the driver's first line only, and the message still goes through."""
+    from sqlalchemy.exc import OperationalError
+
+    caplog.set_level(logging.WARNING)
+    real = inbox_repo.mark_ready
+    failures = [1]
+
+    def locked(**kwargs: Any) -> None:
+        if failures.pop() if failures else 0:
+            params = [str(row[2]) for row in kwargs["rows"]]
+            raise OperationalError(
+                "UPDATE channel_inbox SET payload=?", params, Exception("database is locked")
+            )
+        real(**kwargs)
+
+    monkeypatch.setattr(inbox_repo, "mark_ready", locked)
+
+    async def scenario(channel: WechatyAccountChannel, world: World, rec: Recorder) -> None:
+        world.say("m1", frm="c1", text="我的手机号13812345678")
+        await until(lambda: rec.suggested == ["m1"])
+        stats = channel._inbox.stats("default")  # the stop summary's counts
+        await until(lambda: (stats.captured, stats.logged, stats.suggested) == (1, 1, 1))
+
+    run_channel(db, scenario)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("database is locked" in w for w in warned)
+    assert not any("13812345678" in w or "UPDATE" in w for w in warned)
+
+
 def test_a_failed_try_is_stored_as_a_sentence() -> None:
     """What the 微信账号 page and `siyu bot --status` show for a failed try."""
     assert reason(ChannelError("通过好友请求失败：UNAVAILABLE")) == "通过好友请求失败：UNAVAILABLE"
     assert reason(TimeoutError()) == "超时：没有在限定时间内完成（[wechaty] check_timeout_s）"
     assert reason(RuntimeError("database is locked")) == "RuntimeError: database is locked"
+
+
+def test_a_dropped_connection_is_described_in_chinese() -> None:
+    """What `siyu bot` prints when the puppet service goes away mid-stream."""
+    from grpclib.exceptions import StreamTerminatedError
+
+    from bot.channels.wechaty import describe
+
+    lost = describe(StreamTerminatedError("Connection lost"))
+    assert lost == "连接中断（服务停止了，或网络断开）"
+    assert describe(ConnectionRefusedError(111, "refused")).startswith("对方拒绝连接")
 
 
 def test_a_greeting_waits_for_the_connection_without_using_its_tries(db: Database) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.errors import PermissionDenied
+from bot.errors import NotFoundError, PermissionDenied
 from bot.services import channel_status
 from bot.services.access import Principal, cli_principal
 from bot.settings import WechatySettings
@@ -110,8 +110,12 @@ def test_a_team_manager_requeues_only_their_teams_accounts(db: Database) -> None
             for p in channel_status.parked_messages(s, BOSS, settings=SETTINGS)
             if p.account == "li"
         )
-        assert channel_status.requeue(s, east, ids=[li_id], settings=SETTINGS) == 0
+        with pytest.raises(NotFoundError, match=f"没有这些搁置的消息.*：{li_id}"):
+            channel_status.requeue(s, east, ids=[li_id], settings=SETTINGS)
         assert channel_status.requeue(s, east, ids=None, settings=SETTINGS) == 1
+        # an unknown id, or one put back already, refuses the call: nothing is put back
+        with pytest.raises(NotFoundError, match="：999"):
+            channel_status.requeue(s, BOSS, ids=[li_id, 999], settings=SETTINGS)
+        assert channel_status.requeue(s, BOSS, ids=[li_id], settings=SETTINGS) == 1
     with db.session() as s:
-        left = channel_status.parked_messages(s, BOSS, settings=SETTINGS)
-    assert [p.account for p in left] == ["li"]
+        assert channel_status.parked_messages(s, BOSS, settings=SETTINGS) == []

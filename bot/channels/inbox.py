@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -196,6 +197,14 @@ class FlowStats:
     #: Milliseconds from capture to the inbox's commit, of the last 10,000 events: the
     #: window in which a hard kill loses an event.
     write_lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def done(self, *, logged: int = 0, suggested: int = 0) -> None:
+        """Count work committed, from the worker thread that committed it (a stop that
+        cancels the waiting lane still counts it)."""
+        with self._lock:
+            self.logged += logged
+            self.suggested += suggested
 
 
 # --------------------------------------------------------------------------- the inbox
@@ -285,7 +294,7 @@ class Inbox:
         try:
             await self.db(write)
         except Exception as exc:
-            log.warning("account %s: saving its state failed: %s", account, one_line(exc))
+            log.warning("account %s: saving its state failed: %s", account, reason(exc))
 
     # ------------------------------------------------------------------ running
     async def run(self, stop: asyncio.Event) -> None:
@@ -322,17 +331,23 @@ class Inbox:
         if not files:
             return
 
-        def store() -> None:
-            for start in range(0, len(events), WRITE_BATCH):
+        def store() -> int:
+            return sum(
                 self._write(events[start : start + WRITE_BATCH])
+                for start in range(0, len(events), WRITE_BATCH)
+            )
 
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._capture_pool, store)
+        added = await loop.run_in_executor(self._capture_pool, store)
         for path in files:
             path.unlink(missing_ok=True)
-        log.warning(
-            "inbox: %d events from the capture journal of a process that stopped", len(events)
-        )
+        if added:  # the others were stored before the stop: nothing was missing
+            log.warning(
+                "inbox: %d of %d events in the capture journal of a process that stopped"
+                " were not stored yet: stored now",
+                added,
+                len(events),
+            )
 
     def close(self) -> None:
         """Wait for the worker threads (call from a thread, never the event loop)."""
@@ -382,9 +397,10 @@ class Inbox:
                 if flow is not None:
                     flow.resolve.more()
 
-    def _write(self, batch: list[NewEvent]) -> None:
+    def _write(self, batch: list[NewEvent]) -> int:
+        """Store a batch of captured events; returns how many were new."""
         with self._db.session() as session:
-            inbox_repo.add_events(session=session, events=batch)
+            return len(inbox_repo.add_events(session=session, events=batch))
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         keep = self.settings.inbox_keep_days
@@ -404,7 +420,7 @@ class Inbox:
             try:
                 await self.db(link)
             except Exception as exc:
-                log.warning("inbox: linking parked rows to customers failed: %s", one_line(exc))
+                log.warning("inbox: linking parked rows to customers failed: %s", reason(exc))
             if keep and self._clock() - last_purge >= PURGE_S:
                 last_purge = self._clock()
                 before = datetime.now(UTC) - timedelta(days=keep)
@@ -418,7 +434,7 @@ class Inbox:
                     if purged:
                         log.info("inbox: deleted %d processed rows (%d days old)", purged, keep)
                 except Exception as exc:
-                    log.warning("inbox clean-up failed: %s", one_line(exc))
+                    log.warning("inbox clean-up failed: %s", reason(exc))
 
     # ------------------------------------------------------------------ shared helpers
     def retry_delay(self, attempts: int) -> float:
@@ -443,7 +459,7 @@ class Inbox:
         try:
             await self.db(write)
         except Exception as db_exc:  # the database itself is failing: try again later
-            log.warning("recording a failure in the inbox failed: %s", one_line(db_exc))
+            log.warning("recording a failure in the inbox failed: %s", reason(db_exc))
             return False
         if park:
             flow.stats.parked += 1
@@ -514,16 +530,13 @@ class _AccountFlow:
         assert item.payload is not None
         if item.kind == "friendship":
             contact, _, may_send = contact_from(item.payload)
-            greeting = await loop.run_in_executor(
+            return await loop.run_in_executor(
                 self.inbox._log_pool, self._new_contact, item, contact, may_send
             )
-            self.stats.logged += 1
-            return greeting
         message = message_from(item.payload)
         received, now = await loop.run_in_executor(
             self.inbox._log_pool, self._log_message, item, message
         )
-        self.stats.logged += received.created
         if not received.pending:
             return None
         return replace(
@@ -547,6 +560,7 @@ class _AccountFlow:
                 done=not received.pending,
                 now=now,
             )
+        self.stats.done(logged=received.created)
         return received, now
 
     def _new_contact(self, item: InboxItem, contact: NewContact, may_send: bool) -> InboxItem:
@@ -576,6 +590,7 @@ class _AccountFlow:
                 now=now,
                 payload=payload,
             )
+        self.stats.done(logged=1)
         return replace(
             item,
             status="logged",
@@ -597,7 +612,6 @@ class _AccountFlow:
         result = await loop.run_in_executor(
             self.inbox._suggest_pool, self._suggest_message, item, message
         )
-        self.stats.suggested += 1
         if result is not None:
             try:
                 await self.source.after_suggest(message, result)
@@ -683,6 +697,7 @@ class _AccountFlow:
         result = self.inbox._pipeline.suggest(message, message_id=item.message_id)
         with self.inbox._db.session() as session:
             inbox_repo.mark_done(session=session, item_id=item.id, now=datetime.now(UTC))
+        self.stats.done(suggested=1)
         return result
 
 
@@ -736,7 +751,7 @@ class _ResolveStage:
                             p.task = asyncio.create_task(self._fetch(p))
                 await self._release(now)
             except Exception as exc:  # the database failed: log once per round, go on
-                log.warning("account %s: inbox: %s", self.flow.account, one_line(exc))
+                log.warning("account %s: inbox: %s", self.flow.account, reason(exc))
                 log.debug("inbox resolve failure", exc_info=True)
                 self._dirty = True
                 await asyncio.sleep(1.0)
@@ -934,7 +949,7 @@ class _LaneStage:
                 try:
                     await self._load(window - self.count)
                 except Exception as exc:
-                    log.warning("account %s: inbox: %s", self.flow.account, one_line(exc))
+                    log.warning("account %s: inbox: %s", self.flow.account, reason(exc))
                     await asyncio.sleep(1.0)
                     continue
             if self._overflow and self.count < window:

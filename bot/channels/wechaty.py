@@ -39,7 +39,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.channels.base import Backoff
-from bot.channels.inbox import Inbox, InboxSource, NotConnected, Resolved, contact_payload
+from bot.channels.inbox import (
+    Inbox,
+    InboxSource,
+    NotConnected,
+    Resolved,
+    contact_payload,
+    reason,
+)
 from bot.channels.inbox import message_payload as message_payload
 from bot.channels.notes import NoteSender, adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
@@ -193,9 +200,11 @@ def mask_secrets(text: str) -> str:
 def describe(exc: BaseException) -> str:
     """A one-line reason for an SDK / gRPC error, secrets masked: a gRPC error is its
     status and the first line of its message (a Node server appends its stack)."""
-    from grpclib.exceptions import GRPCError
+    from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-    if isinstance(exc, GRPCError):
+    if isinstance(exc, StreamTerminatedError):  # "Connection lost", "Connection closed"
+        text = "连接中断（服务停止了，或网络断开）"
+    elif isinstance(exc, GRPCError):
         first = (exc.message or "").strip().splitlines()[:1]
         text = f"{exc.status.name}: {first[0]}" if first else exc.status.name
     elif isinstance(exc, TimeoutError):
@@ -449,7 +458,7 @@ class WechatyAccountChannel(InboxSource):
                         await serve
                     break
                 exc = serve.exception()
-                reason = describe(exc) if exc else "event stream ended"
+                reason = describe(exc) if exc else "对方结束了消息流"
                 self.state.drops += 1
                 self.state.last_drop = reason
                 was_logged_in = self.logged_in.is_set()
@@ -679,7 +688,7 @@ class WechatyAccountChannel(InboxSource):
         self._tasks.discard(task)
         exc = None if task.cancelled() else task.exception()
         if exc is not None:
-            log.warning("account %s: %s", self.account, one_line(exc))
+            log.warning("account %s: %s", self.account, reason(exc))
 
     # ------------------------------------------------------------------ status
     async def _save(self, **values: Any) -> None:

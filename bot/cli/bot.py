@@ -77,7 +77,9 @@ def bot_command(
         problems = check_welcome_script(runtime)
         if problems:
             raise ConfigError("；".join(problems))
-        runtime.resume_pending()
+        # No ``resume_pending`` here: the inbox resumes this channel's messages once
+        # connected, with the note to the adviser (a backlog suggested first kept the
+        # accounts offline for as long, and sent no notes).
         # Follow the consoles' library changes; run the follow-up rules if no other
         # process does. The console shows this process's messages live (PostgreSQL).
         runtime.start_background(live=False)

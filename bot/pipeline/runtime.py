@@ -73,7 +73,8 @@ class Runtime:
 
     def resume_pending(self) -> int:
         """Suggest for customer messages logged but never processed (the process died
-        between logging and suggesting). Called when ``siyu bot`` / ``siyu serve`` start;
+        between logging and suggesting), except those the channel's inbox holds (the
+        channel resumes them itself, with the note). Called when ``siyu serve`` starts;
         returns how many were processed."""
         done = self.assistant.process_pending(limit=PENDING_AT_START)
         if done:

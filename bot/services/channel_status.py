@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.errors import NotFoundError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
 from bot.settings import WechatySettings
@@ -151,7 +152,10 @@ def _banner(account: str, state: str, user_name: str, parked: int) -> str | None
     if state == "waiting_scan":
         return f"微信账号 {who} 等待扫码登录"
     if parked:
-        return f"微信账号 {who} 有 {parked} 条消息处理失败，已搁置：请运维查看 siyu bot --status"
+        return (
+            f"微信账号 {who} 有 {parked} 条消息处理失败，已搁置：排除原因后放回重试"
+            "（微信账号页，或 siyu bot --requeue）"
+        )
     return None
 
 
@@ -206,9 +210,14 @@ def requeue(
 ) -> int:
     """Put parked events (all when ``ids`` is None) of the principal's scope back to the
     stage that failed; the running bot takes them up within half a minute. Managers (their
-    team's accounts) and the administrator only (audit-logged). Returns how many."""
+    team's accounts) and the administrator only (audit-logged). Returns how many. An id
+    that is not a parked event in scope refuses the whole call (``NotFoundError``)."""
     require(principal, "manager")
     in_scope = {p.id for p in _parked_in_scope(session, principal, settings=settings, limit=None)}
+    unknown = sorted(set(ids or ()) - in_scope)
+    if unknown:  # nothing is put back: the operator sees which ids were wrong
+        shown = "、".join(map(str, unknown))
+        raise NotFoundError(f"没有这些搁置的消息（不存在或已经放回）：{shown}")
     chosen = sorted(in_scope if ids is None else in_scope & set(ids))
     count = inbox_repo.requeue(session=session, ids=chosen, now=datetime.now(UTC)) if chosen else 0
     audit.record(

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import insert_or_get
-from bot.store.models import Conversation, Customer, ErasedMessage, Message
+from bot.store.models import ChannelInbox, Conversation, Customer, ErasedMessage, Message
 from bot.store.records import MessageRecord, aware
 from bot.vocab import Direction, MessageStatus
 
@@ -187,10 +187,13 @@ def set_message_status(*, session: Session, message_id: int, status: MessageStat
 
 
 def pending_messages(*, session: Session, limit: int = 100) -> list[MessageRecord]:
-    """Inbound messages logged but not yet processed (oldest first)."""
+    """Inbound messages logged but not yet processed (oldest first), except those the
+    channel's inbox still holds: the channel suggests them itself, with the note to the
+    adviser (or the operator requeues them, when parked)."""
+    held = exists().where(ChannelInbox.message_id == Message.id, ChannelInbox.status != "done")
     stmt = (
         select(Message)
-        .where(Message.status == "pending", Message.direction == "in")
+        .where(Message.status == "pending", Message.direction == "in", ~held)
         .order_by(Message.id)
         .limit(limit)
     )
