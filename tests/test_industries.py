@@ -4,6 +4,7 @@ knowledge), and an industry nothing uses is warned about."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,37 @@ def test_a_customer_file_naming_an_industry_in_chinese_files_them_under_the_know
         }
     assert found == {"13800138000": "insurance", "13900139000": "保健"}
     assert len(stats.warnings) == 1 and "「保健」" in stats.warnings[0]
+
+
+def test_documents_scripts_and_tags_named_in_chinese_reach_that_industry(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A document uploaded for 保险 was stored as 「保险」 beside insurance: no insurance
+    customer ever got it (and scripts and tag categories the same)."""
+    from bot.services import scripts
+
+    rt: Runtime = make_runtime(load=False)
+    doc = tmp_path / "退保说明.md"
+    doc.write_text("# 退保\n犹豫期过后退保只退现金价值，犹豫期内全额退。\n", encoding="utf-8")
+    # first, before anything names insurance: still stored as insurance
+    report = knowledge.ingest(rt, ADMIN, path=doc, industry="保险")
+    assert report.warnings == []
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    with rt.db.session() as session:
+        assert [d.industry for d in knowledge.documents(session, ADMIN)] == ["insurance"]
+    found = knowledge.search(rt, ADMIN, query="犹豫期过后退保退多少", k=3, industry="insurance")
+    assert found and found[0].source == "退保说明.md"
+    table = tmp_path / "more.csv"
+    table.write_text(
+        "id,title,category,stage,industry,tags,body\nT-1,退保,after_sales,retain,保险,退保,犹豫期内全额退。\n",
+        encoding="utf-8",
+    )
+    assert [w.message for w in scripts.plan_import(rt, ADMIN, path=table).warnings] == []
+    scripts.import_file(rt, ADMIN, path=table)
+    assert rt.library.get(["T-1"])["T-1"].industry == "insurance"
+    record = rt.library.get(["T-1"])["T-1"]
+    scripts.save(rt, ADMIN, record=replace(record, id="T-2", industry="考研"), is_new=True)
+    assert rt.library.list_scripts(industry="kaoyan")[-1].id == "T-2"
+    tags.import_taxonomy(rt, ADMIN, path=taxonomy(tmp_path / "t.yaml", "保险"))
+    result = suggestions.suggest(rt, ADMIN, text="太贵了", industry="insurance")
+    assert [t.name for t in result.tags] == ["价格敏感"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from bot.pipeline.changes import changed_vectors
 from bot.pipeline.triggers import LearnedTriggers
 from bot.store import Database
 from bot.store import scripts as scripts_repo
+from bot.store.industries import as_known
 from bot.vocab import SCRIPT_STATUSES, member
 from knowledge import Channel, HybridIndex, IndexItem, SyncStats
 from knowledge.settings import RetrievalSettings
@@ -247,7 +248,12 @@ class ImportPlan:
 
 def _plan(session: Session, parsed: list[ParsedScript], warnings: list[LintIssue]) -> ImportPlan:
     stored = scripts_repo.get_scripts(session=session, ids=[p.record.id for p in parsed])
-    records = [p.merged(stored.get(p.record.id)) for p in parsed]
+    # 保险 → insurance, as the documents, taxonomy and customers store it
+    named = as_known(session=session, values=[p.record.industry for p in parsed])
+    records = [
+        replace(r, industry=named.get(r.industry, r.industry))
+        for r in (p.merged(stored.get(p.record.id)) for p in parsed)
+    ]
     stats = scripts_repo.compare_scripts(session=session, records=records)
     return ImportPlan(
         records=records, stats=stats, warnings=warnings, lines=[p.line for p in parsed]

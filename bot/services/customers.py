@@ -16,13 +16,14 @@ from bot.crm import segments as crm_segments
 from bot.errors import InputError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
-from bot.services.industries import as_known, unused_warnings
+from bot.services.industries import unused_warnings
 from bot.store import customers as customers_repo
 from bot.store import fields as fields_repo
 from bot.store import identities as identities_repo
 from bot.store import inbox as inbox_repo
 from bot.store import records
 from bot.store.identities import ImportStats
+from bot.store.industries import as_known
 
 CustomerProfile = records.CustomerProfile
 CustomerRecord = records.CustomerRecord
@@ -89,7 +90,9 @@ def import_file(
         path, timezone=timezone, profile_fields=fields_repo.list_fields(session=session)
     )
     named = [v for r in rows if isinstance(v := r.fields.get("industry"), str)]
-    stored = as_known(session, named)  # 保险 → insurance when the library says insurance
+    stored = as_known(
+        session=session, values=named
+    )  # 保险 → insurance when the library says insurance
     rows = [
         r
         if not isinstance(v := r.fields.get("industry"), str) or stored.get(v, v) == v

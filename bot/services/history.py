@@ -23,8 +23,9 @@ from bot.pipeline.history import (
 from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
-from bot.services.industries import as_known, unused_warnings
+from bot.services.industries import unused_warnings
 from bot.store import advisers as advisers_repo
+from bot.store.industries import as_known
 
 #: Longest industry name (``customers.industry``).
 MAX_INDUSTRY_CHARS = 50
@@ -61,7 +62,7 @@ def import_file(
     if lines is None:
         lines = read_history(path, zone=rt.settings.zone)
     with rt.db.session() as session:
-        industries = as_known(session, [industry, *(h.row.industry for h in lines)])
+        industries = as_known(session=session, values=[industry, *(h.row.industry for h in lines)])
         known_ids, new_advisers = _advisers_as_known(session, {h.row.adviser_id for h in lines})
         lines = [_as_stored(h, industries, known_ids, default=industry) for h in lines]
         scope = scope_of(session, principal)

@@ -15,21 +15,11 @@ from sqlalchemy.orm import Session
 
 from bot.errors import InputError, RejectedInput
 from bot.store import industries as industries_repo
+from bot.store.industries import known_as
 from scripts_lib.model import ANY_INDUSTRY, INDUSTRY_LABELS, canonical_industry
 
-_BY_LABEL = {label: code for code, label in INDUSTRY_LABELS.items()}
 #: How each use reads in a warning.
 _USE_NAMES = {"scripts": "话术", "documents": "文档", "taxonomy": "标签", "customers": "客户"}
-
-
-def known(session: Session, *, uses: Iterable[str] = industries_repo.USES) -> set[str]:
-    """Every industry some of ``uses`` (scripts, documents, taxonomy, customers) names,
-    ``general`` left out."""
-    found = industries_repo.industries_in_use(session=session)
-    names: set[str] = set()
-    for use in uses:
-        names |= found[use]
-    return {canonical_industry(name) for name in names} - {ANY_INDUSTRY}
 
 
 def listing(names: Iterable[str]) -> str:
@@ -52,37 +42,14 @@ def resolve(session: Session, value: str | None, *, rejected: bool = False) -> s
     name = canonical_industry(value)
     if name == ANY_INDUSTRY:
         return name
-    names = known(session)
+    names = industries_repo.known(session=session)
     if not names:
         return name
-    found = _known_as(name, names)
+    found = known_as(name, names)
     if found is not None:
         return found
     error = RejectedInput if rejected else InputError
     raise error(f"未知的行业「{name}」：已知的行业有 {listing(names)}（通用话术用 general）")
-
-
-def as_known(session: Session, values: Iterable[str | None]) -> dict[str, str]:
-    """How an import stores each industry of ``values``: ``general`` for its synonyms, a
-    known industry's Chinese name as that industry (保险 → ``insurance``: one customer
-    is not split over two names), any other name as written (``unused_warnings`` says
-    so)."""
-    names = known(session)
-    mapped: dict[str, str] = {}
-    for value in values:
-        if value and value.strip() and value not in mapped:
-            name = canonical_industry(value)
-            mapped[value] = _known_as(name, names) or name
-    return mapped
-
-
-def _known_as(name: str, names: set[str]) -> str | None:
-    """The known industry ``name`` (canonical) stands for: itself, or the industry it is
-    the Chinese name of; None when it is neither."""
-    if name in names:
-        return name
-    code = _BY_LABEL.get(name)
-    return code if code in names else None
 
 
 def unused_warnings(
@@ -97,7 +64,7 @@ def unused_warnings(
     was named, e.g. 「标签分类」). Say it before writing: afterwards the file itself uses
     it. Nothing is said while the library is empty."""
     uses = tuple(uses)
-    names = known(session, uses=uses)
+    names = industries_repo.known(session=session, uses=uses)
     if not names:
         return []
     new = sorted(

@@ -18,6 +18,7 @@ from bot.pipeline.runtime import Runtime
 from bot.services import audit, industries, uploads
 from bot.services.access import CURATORS, Principal, require
 from bot.store import documents as docs_repo
+from bot.store.industries import as_known
 from bot.store.records import ChunkRecord, DocumentRecord
 from knowledge import SyncStats
 
@@ -45,6 +46,8 @@ def ingest(
     nothing else uses."""
     require(principal, *CURATORS)
     with rt.db.session() as session:
+        # 保险 → insurance: a document stored under another name never reaches them
+        industry = as_known(session=session, values=[industry]).get(industry or "", industry)
         warnings = industries.unused_warnings(session, [industry], what="文档")
     report = rt.kb.ingest(path, industry=industry, progress=progress, origin=origin)
     report.warnings = warnings

@@ -23,6 +23,7 @@ from bot.store import examples as examples_repo
 from bot.store import scripts as scripts_repo
 from bot.store import uses as uses_repo
 from bot.store.examples import ExampleRecord
+from bot.store.industries import as_known
 from bot.store.uses import UseCounts
 from scripts_lib import (
     STATUSES,
@@ -214,9 +215,10 @@ def save(
         stored = scripts_repo.get_scripts(session=session, ids=[record.id]).get(record.id)
         if is_new and stored is not None:
             raise InputError(f"话术 id {record.id} 已存在")
-        record = keep_unset(
-            replace(record, industry=canonical_industry(record.industry)), stored, given
+        industry = as_known(session=session, values=[record.industry]).get(
+            record.industry, canonical_industry(record.industry)
         )
+        record = keep_unset(replace(record, industry=industry), stored, given)
         scripts_repo.upsert_scripts(session=session, records=[record])
         audit.record(session, principal, "script.save", "script", record.id)
     rt.library.sync()

@@ -28,6 +28,7 @@ from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import messages as messages_repo
 from bot.store import tags as tags_repo
+from bot.store.industries import as_known
 from bot.store.records import CustomerTagRecord, MessageRecord, TagRecord
 from knowledge.files import read_table
 from scripts_lib.model import ANY_INDUSTRY
@@ -49,6 +50,20 @@ def import_taxonomy(
     require(principal, "operator", "manager")
     categories = parse_taxonomy(path)
     with rt.db.session() as session:
+        # 保险 → insurance, as the scripts, documents and customers store it
+        named = as_known(session=session, values=[c.industry for c in categories])
+        categories = [replace(c, industry=named.get(c.industry, c.industry)) for c in categories]
+        seen: set[tuple[str, str]] = set()
+        twice = []
+        for c in categories:
+            if (c.name, c.industry) in seen:
+                twice.append(c)
+            seen.add((c.name, c.industry))
+        if twice:
+            raise InputError(
+                f"{path.name}：分类重复",
+                [f"行业 {c.industry!r} 里的分类 {c.name!r} 重复（行业写法不同）" for c in twice],
+            )
         warnings = unused_warnings(
             session,
             [c.industry for c in categories],

@@ -3,10 +3,13 @@ customers (the names an ``--industry`` option or a file may refer to)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Customer, Document, Script, Tag, TagCategory
+from scripts_lib.model import ANY_INDUSTRY, INDUSTRY_LABELS, canonical_industry
 
 #: Where an industry can be used, as the keys of ``industries_in_use``.
 USES = ("scripts", "documents", "taxonomy", "customers")
@@ -29,3 +32,39 @@ def industries_in_use(*, session: Session) -> dict[str, set[str]]:
     return {
         use: {value for value in session.scalars(stmt) if value} for use, stmt in queries.items()
     }
+
+
+_BY_LABEL = {label: code for code, label in INDUSTRY_LABELS.items()}
+
+
+def known(*, session: Session, uses: Iterable[str] = USES) -> set[str]:
+    """Every industry some of ``uses`` (scripts, documents, taxonomy, customers) names,
+    ``general`` left out."""
+    found = industries_in_use(session=session)
+    names: set[str] = set()
+    for use in uses:
+        names |= found[use]
+    return {canonical_industry(name) for name in names} - {ANY_INDUSTRY}
+
+
+def as_known(*, session: Session, values: Iterable[str | None]) -> dict[str, str]:
+    """How data written now stores each industry of ``values``: ``general`` for its
+    synonyms; a known industry's Chinese name as that industry (保险 → ``insurance``: one
+    customer, document or script is not split over two names), also while neither name
+    is used yet; any other name as written."""
+    names = known(session=session)
+    mapped: dict[str, str] = {}
+    for value in values:
+        if value and value.strip() and value not in mapped:
+            name = canonical_industry(value)
+            mapped[value] = known_as(name, names) or _BY_LABEL.get(name) or name
+    return mapped
+
+
+def known_as(name: str, names: set[str]) -> str | None:
+    """The known industry ``name`` (canonical) stands for: itself, or the industry it is
+    the Chinese name of; None when it is neither."""
+    if name in names:
+        return name
+    code = _BY_LABEL.get(name)
+    return code if code in names else None
