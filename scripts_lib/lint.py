@@ -32,6 +32,9 @@ from scripts_lib.variables import VARIABLE_LABELS, parse_template
 MAX_TITLE_CHARS = 40
 #: Longest values the store's script columns hold (bot/store/models.py ``Script``): an
 #: error, or the import fails on PostgreSQL (SQLite would store anything).
+#: Characters an id may not hold: it is a part of the script's address in the console
+#: (``/scripts/<id>/edit``), where these would end or change the path.
+URL_UNSAFE = re.compile(r"[\s/\\?#%]")
 MAX_FIELD_CHARS = {"id": 64, "title": 200, "industry": 50, "variant_group": 64}
 
 # CJK unified ideographs (basic, extension A, compatibility, extensions B-G).
@@ -104,6 +107,10 @@ def _check_one(item: ParsedScript, industries: set[str] | None) -> list[LintIssu
     for name in ("id", "title", "body"):
         if not getattr(record, name):
             issues.append(_issue(item, name, f"{_named(name)}为空"))
+    if URL_UNSAFE.search(record.id):
+        issues.append(
+            _issue(item, "id", "编号不能含有空格或 / \\ ? # %（编号是话术网页地址的一部分）")
+        )
     for name, value, allowed in (
         ("category", record.category, CATEGORY_LABELS),
         ("stage", record.stage, STAGE_LABELS),

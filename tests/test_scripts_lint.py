@@ -221,3 +221,14 @@ def test_yaml_nul_escapes_are_line_errors(tmp_path: Path) -> None:
         (2, "body"),
         (2, "tags"),
     ]
+
+
+@pytest.mark.parametrize("script_id", ["INS/2026-01", "INS 01", "A?b", "A#1", "50%", "a\\b"])
+def test_an_id_that_would_break_its_address_is_refused(tmp_path: Path, script_id: str) -> None:
+    """``/scripts/INS/2026-01/edit`` is no page: such a script could never be edited,
+    approved or archived in the console."""
+    row = GOOD.replace("ok1", f'"{script_id}"')
+    assert errors(lint_rows(tmp_path, row)) == [
+        f"第 2 行 [{script_id}] 编号：编号不能含有空格或 / \\ ? # %（编号是话术网页地址的一部分）"
+    ]
+    assert errors(lint_rows(tmp_path, GOOD.replace("ok1", "INS-2026_01.a"))) == []
