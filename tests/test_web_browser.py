@@ -687,6 +687,14 @@ def test_the_script_editor_says_what_is_wrong_where_it_can_be_seen(
     assert box["y"] + box["height"] <= NARROW["height"], "the refusal is below the screen"
     assert form.locator("textarea[name=body]").input_value() == "您好{不存在的变量}"
     _shot(page, "script-refused-360")
+    # a field the server could not read is named by its label, with its limit
+    form.locator("input[name=title]").fill("长" * 201)
+    form.locator("textarea[name=body]").fill("您好")
+    form.locator("button[type=submit]").first.click()
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelector('#script-form .form-error').innerText.includes('标题')"
+    )
+    assert alert.inner_text().strip() == "标题：最多 200 个字"
     page.context.close()  # type: ignore[attr-defined]
 
 

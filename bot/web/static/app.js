@@ -461,17 +461,48 @@
   // refusal is shown at the top of the form, with what was typed kept; success goes to
   // the page the server names. Without this script a form posts as usual and a refusal
   // is a page with a way back. The login form stays a plain form (data-native).
-  function formProblems(data, status) {
+  function formProblems(form, data, status) {
     const detail = data && data.detail;
     if (typeof detail === "string" && detail) {
       const lines = detail.split("\n").map((l) => l.replace(/^\s*- /, ""));
       return Array.isArray(data.problems) ? lines.concat(data.problems) : lines;
     }
     if (Array.isArray(detail)) {  // a field the server could not read (FastAPI's 422)
-      const names = detail.map((d) => (Array.isArray(d.loc) ? d.loc[d.loc.length - 1] : "")).filter(Boolean);
-      return ["有内容没填或格式不对" + (names.length ? "：" + [...new Set(names)].join("、") : "")];
+      return [...new Set(detail.map((d) => fieldProblem(form, d)))];
     }
     return ["提交没有成功（" + status + "），请稍后再试"];
+  }
+
+  // One of FastAPI's 422 entries as a person reads it: the field by its label on the
+  // form, and what it needs (the limits come with the entry).
+  function fieldProblem(form, d) {
+    const name = Array.isArray(d.loc) && d.loc.length > 1 ? String(d.loc[d.loc.length - 1]) : "";
+    const label = name ? fieldLabel(form, name) : "填写的内容";
+    const ctx = d.ctx || {};
+    const needs = {
+      missing: "必须填写",
+      string_too_short: "必须填写",
+      string_too_long: "最多 " + ctx.max_length + " 个字",
+      int_parsing: "要一个整数",
+      float_parsing: "要一个数字",
+      greater_than_equal: "不能小于 " + ctx.ge,
+      less_than_equal: "不能大于 " + ctx.le,
+      greater_than: "要大于 " + ctx.gt,
+      less_than: "要小于 " + ctx.lt,
+      date_from_datetime_parsing: "日期格式不对",
+      date_parsing: "日期格式不对",
+    }[d.type];
+    return label + "：" + (needs || "格式不对");
+  }
+
+  function fieldLabel(form, name) {
+    const field = form.elements.namedItem(name);
+    const node = field instanceof RadioNodeList ? field[0] : field;
+    const label = node && (node.closest("label") || (node.id && form.querySelector('label[for="' + CSS.escape(node.id) + '"]')));
+    if (!label) return name;
+    const words = label.cloneNode(true);
+    words.querySelectorAll("input, select, textarea, datalist").forEach((n) => n.remove());
+    return words.textContent.replace(/[（(].*$/, "").replace(/[：:*\s]+$/, "").trim() || name;
   }
 
   function showFormError(form, lines) {
@@ -534,7 +565,7 @@
     form.removeAttribute("aria-busy");
     if (!res) return;
     if (!res.ok) {
-      showFormError(form, formProblems(body, res.status));
+      showFormError(form, formProblems(form, body, res.status));
     } else {  // a page of its own: shown as the browser would have
       document.open();
       document.write(await res.text());
