@@ -104,6 +104,25 @@ def test_the_api_shape_and_roles(rt: Runtime) -> None:
     again = boss.post("/api/channel/requeue", json={"ids": [first]})  # put back already
     assert again.status_code == 404 and "已经放回" in again.json()["detail"]
     assert len(boss.get("/api/channel/status").json()["parked"]) == 1
+    other = boss.get("/api/channel/status").json()["parked"][0]["id"]
+    assert boss.post("/api/channel/discard", json={"ids": []}).status_code == 422  # name them
+    assert boss.post("/api/channel/discard", json={"ids": [other]}).json() == {"discarded": 1}
+    assert boss.get("/api/channel/status").json()["parked"] == []
+
+
+def test_a_manager_discards_from_the_page(rt: Runtime) -> None:
+    boss, csrf = client_for(rt, "max")
+    page = boss.get("/channel")
+    assert 'id="discard-form"' in page.text and "丢弃后不再处理" in page.text
+    with rt.db.session() as s:
+        first = inbox_repo.parked(session=s)[0].id
+    res = boss.post("/channel/discard", data={"ids": str(first), "csrf_token": csrf})
+    assert res.status_code == 200 and "已丢弃 1 条搁置的消息" in res.text
+    assert page.text.count("boom") == 2 and res.text.count("boom") == 1
+    alice, alice_csrf = client_for(rt, "alice")
+    assert 'id="discard-form"' not in alice.get("/channel").text
+    denied = alice.post("/channel/discard", data={"ids": str(first), "csrf_token": alice_csrf})
+    assert denied.status_code == 403
 
 
 def test_a_parked_friend_request_says_what_it_is_and_where_it_stopped(rt: Runtime) -> None:

@@ -847,6 +847,11 @@ def test_a_dropped_connection_is_described_in_chinese() -> None:
     lost = describe(StreamTerminatedError("Connection lost"))
     assert lost == "连接中断（服务停止了，或网络断开）"
     assert describe(ConnectionRefusedError(111, "refused")).startswith("对方拒绝连接")
+    from grpclib.const import Status
+    from grpclib.exceptions import GRPCError
+
+    refused = GRPCError(Status.UNAUTHENTICATED, "token invalid\n    at Server.js:1")
+    assert describe(refused) == "令牌不对或已失效（UNAUTHENTICATED：token invalid）"
 
 
 def test_a_greeting_waits_for_the_connection_without_using_its_tries(db: Database) -> None:

@@ -466,7 +466,7 @@ def test_a_late_payload_waits_its_turn_and_a_poison_message_is_parked(
         assert bot.stop()
     [parked] = parked_of(rt.db, rt.settings.wechaty)
     assert (parked.event_id, parked.stage, parked.attempts) == ("ghost-1", "resolve", 4)
-    assert parked.error == "UNKNOWN: Error: no payload found for id ghost-1"
+    assert parked.error == "服务返回错误（UNKNOWN：Error: no payload found for id ghost-1）"
     # `siyu bot --status` shows it to an operator, as a table and as JSON
     from bot.cli import run
 
@@ -480,8 +480,8 @@ def test_a_late_payload_waits_its_turn_and_a_poison_message_is_parked(
     assert run([*base, "--status"]) == 0
     table = capsys.readouterr().out
     assert "ghost-1" in table and "取消息内容" in table
-    assert run([*base, "--requeue", str(parked.id)]) == 0
-    assert "已放回 1 条" in capsys.readouterr().out
+    assert run([*base, "--discard", str(parked.id)]) == 0
+    assert "已丢弃 1 条" in capsys.readouterr().out
     assert parked_of(rt.db, rt.settings.wechaty) == []
 
 
@@ -682,6 +682,13 @@ def test_requeue_names_what_it_needs_in_one_line(
     assert lines == ["错误：--requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 'abc'"]
     assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "all") == 0
     assert "已放回 0 条搁置的消息" in capsys.readouterr().out
+    # an id that is not parked is named, and nothing is done
+    assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--requeue", "999") == 1
+    assert "没有这些搁置的消息（不存在，或已经放回或丢弃）：999" in capsys.readouterr().err
+    assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--discard", "all") == 1
+    assert "--discard 需要搁置消息的 ID（逗号分隔），而不是 'all'" in capsys.readouterr().err
+    assert _bot(tmp_path, '[wechaty]\nendpoint = "127.0.0.1:1"\n', "--discard", "7") == 1
+    assert "：7" in capsys.readouterr().err
 
 
 def test_a_friend_request_with_an_entry_code_is_attributed(

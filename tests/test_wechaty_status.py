@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.errors import NotFoundError, PermissionDenied
+from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.services import channel_status
 from bot.services.access import Principal, cli_principal
 from bot.settings import WechatySettings
@@ -20,7 +20,7 @@ from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
 from bot.store import customers as customers_repo
 from bot.store import users as users_repo
-from bot.store.models import AuditLog
+from bot.store.models import AuditLog, ChannelInbox
 
 SETTINGS = WechatySettings.model_validate(
     {
@@ -119,3 +119,32 @@ def test_a_team_manager_requeues_only_their_teams_accounts(db: Database) -> None
         assert channel_status.requeue(s, BOSS, ids=[li_id], settings=SETTINGS) == 1
     with db.session() as s:
         assert channel_status.parked_messages(s, BOSS, settings=SETTINGS) == []
+
+
+def test_a_manager_discards_a_message_that_can_never_succeed(db: Database) -> None:
+    """The banner on every page stayed until the message succeeded: one that never can is
+    discarded by id, its text forgotten by the inbox, and it is not processed again."""
+    with db.session() as s:
+        wang = next(p for p in channel_status.parked_messages(s, BOSS, settings=SETTINGS))
+        with pytest.raises(PermissionDenied):
+            channel_status.discard(s, WANG, ids=[wang.id], settings=SETTINGS)
+        with pytest.raises(InputError, match="请写出它们的编号"):
+            channel_status.discard(s, BOSS, ids=[], settings=SETTINGS)
+        with pytest.raises(NotFoundError, match="：999"):
+            channel_status.discard(s, BOSS, ids=[wang.id, 999], settings=SETTINGS)
+        assert channel_status.discard(s, BOSS, ids=[wang.id], settings=SETTINGS) == 1
+    with db.session() as s:
+        left = channel_status.parked_messages(s, BOSS, settings=SETTINGS)
+        banner = channel_status.read_status(s, BOSS, settings=SETTINGS)[0].banner
+        row = s.get(ChannelInbox, wang.id)
+        assert row is not None and (row.status, row.payload, row.error) == (
+            "skipped",
+            None,
+            "已丢弃",
+        )
+        with pytest.raises(NotFoundError):  # gone from the parked ones: no second time
+            channel_status.requeue(s, BOSS, ids=[wang.id], settings=SETTINGS)
+        actions = list(s.scalars(select(AuditLog.action)))
+    assert [p.account for p in left] == ["li"]
+    assert banner is None or "搁置" not in banner
+    assert "channel.discard" in actions

@@ -206,7 +206,11 @@ def describe(exc: BaseException) -> str:
         text = "连接中断（服务停止了，或网络断开）"
     elif isinstance(exc, GRPCError):
         first = (exc.message or "").strip().splitlines()[:1]
-        text = f"{exc.status.name}: {first[0]}" if first else exc.status.name
+        said = _GRPC_STATUSES.get(exc.status.name, "服务返回错误")
+        # the service's own words (English, from its SDK) after ours, for the operator
+        text = (
+            f"{said}（{exc.status.name}：{first[0]}）" if first else f"{said}（{exc.status.name}）"
+        )
     elif isinstance(exc, TimeoutError):
         text = "超时"
     elif isinstance(exc, socket.gaierror):
@@ -217,6 +221,20 @@ def describe(exc: BaseException) -> str:
         text = one_line(exc)
     return mask_secrets(text)
 
+
+#: What a person reads for a gRPC status of the puppet service.
+_GRPC_STATUSES = {
+    "UNAVAILABLE": "服务暂时不可用",
+    "DEADLINE_EXCEEDED": "服务超时",
+    "UNAUTHENTICATED": "令牌不对或已失效",
+    "PERMISSION_DENIED": "没有权限",
+    "NOT_FOUND": "服务里找不到",
+    "RESOURCE_EXHAUSTED": "服务繁忙或超出限额",
+    "UNIMPLEMENTED": "服务不支持这个操作",
+    "CANCELLED": "请求被取消",
+    "INTERNAL": "服务内部出错",
+    "UNKNOWN": "服务返回错误",
+}
 
 #: What a person reads for the connection errors of a puppet service that is not there.
 _SOCKET_ERRORS = {

@@ -52,6 +52,14 @@ def bot_command(
             help="把搁置的消息放回去重试（运行中的通道会接手处理）。",
         ),
     ] = None,
+    discard: Annotated[
+        str | None,
+        typer.Option(
+            "--discard",
+            metavar="ID[,ID…]",
+            help="丢弃搁置的消息，不再处理（例如永远无法处理的消息；已记录的仍在客户记录里）。",
+        ),
+    ] = None,
 ) -> None:
     """通过 Wechaty puppet service 接入顾问的微信 / 企业微信账号并收发消息。"""
     settings: Settings = ctx.obj.settings()
@@ -60,6 +68,9 @@ def bot_command(
         return
     if requeue is not None:
         _requeue(ctx, requeue)
+        return
+    if discard is not None:
+        _discard(ctx, discard)
         return
     from bot.channels.wechaty_run import check_settings, check_welcome_script, import_channel
 
@@ -253,21 +264,33 @@ def _json_ready(record: Any) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(record).items()}
 
 
+def _parked_ids(option: str, value: str, *, everything: bool) -> list[int] | None:
+    """The ids of ``--requeue`` / ``--discard`` (None: ``all``, where ``everything``)."""
+    wanted = "搁置消息的 ID（逗号分隔）" + ("或 all" if everything else "")
+    if everything and value.strip().lower() == "all":
+        return None
+    try:
+        ids = [int(part) for part in value.replace("，", ",").split(",") if part.strip()]
+    except ValueError as exc:
+        raise InputError(f"{option} 需要{wanted}，而不是 {value!r}") from exc
+    if not ids:
+        raise InputError(f"{option} 需要{wanted}")
+    return ids
+
+
+def _discard(ctx: typer.Context, value: str) -> None:
+    from bot.services.channel_status import discard
+
+    ids = _parked_ids("--discard", value, everything=False) or []
+    with database(ctx) as (db, settings), db.session() as session:
+        count = discard(session, principal(ctx), ids=ids, settings=settings.wechaty)
+    out.print(f"已丢弃 {count} 条搁置的消息，不再处理", markup=False, soft_wrap=True)
+
+
 def _requeue(ctx: typer.Context, value: str) -> None:
     from bot.services.channel_status import requeue
 
-    ids: list[int] | None
-    if value.strip().lower() == "all":
-        ids = None
-    else:
-        try:
-            ids = [int(part) for part in value.split(",") if part.strip()]
-        except ValueError as exc:
-            raise InputError(
-                f"--requeue 需要搁置消息的 ID（逗号分隔）或 all，而不是 {value!r}"
-            ) from exc
-        if not ids:
-            raise InputError("--requeue 需要搁置消息的 ID（逗号分隔）或 all")
+    ids = _parked_ids("--requeue", value, everything=True)
     with database(ctx) as (db, settings), db.session() as session:
         count = requeue(session, principal(ctx), ids=ids, settings=settings.wechaty)
     out.print(

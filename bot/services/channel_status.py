@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.errors import NotFoundError
+from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
 from bot.settings import WechatySettings
@@ -145,6 +145,39 @@ def read_status(
     return result
 
 
+def discard(
+    session: Session,
+    principal: Principal,
+    *,
+    ids: list[int],
+    settings: WechatySettings,
+) -> int:
+    """Give up parked events of the principal's scope for good (a message that can never
+    succeed): they are not processed, and the inbox forgets their text; a message already
+    logged stays in the customer's history. Managers and the administrator only,
+    audit-logged; the ids must be named. Returns how many."""
+    require(principal, "manager")
+    if not ids:
+        raise InputError("要丢弃哪些搁置的消息？请写出它们的编号")
+    chosen = _chosen(session, principal, ids=ids, settings=settings)
+    count = inbox_repo.discard(session=session, ids=chosen, now=datetime.now(UTC))
+    audit.record(session, principal, "channel.discard", "channel", "", ids=ids, count=count)
+    return count
+
+
+def _chosen(
+    session: Session, principal: Principal, *, ids: list[int] | None, settings: WechatySettings
+) -> list[int]:
+    """The parked events in scope that ``ids`` names (all of them when None); an id that
+    is not one of them refuses the whole call, naming it."""
+    in_scope = {p.id for p in _parked_in_scope(session, principal, settings=settings, limit=None)}
+    unknown = sorted(set(ids or ()) - in_scope)
+    if unknown:  # nothing is done: the operator sees which ids were wrong
+        shown = "、".join(map(str, unknown))
+        raise NotFoundError(f"没有这些搁置的消息（不存在，或已经放回或丢弃）：{shown}")
+    return sorted(in_scope if ids is None else in_scope & set(ids))
+
+
 def _banner(account: str, state: str, user_name: str, parked: int) -> str | None:
     who = f"{account}（{user_name}）" if user_name else account
     if state == "logged_out":
@@ -153,8 +186,8 @@ def _banner(account: str, state: str, user_name: str, parked: int) -> str | None
         return f"微信账号 {who} 等待扫码登录"
     if parked:
         return (
-            f"微信账号 {who} 有 {parked} 条消息处理失败，已搁置：排除原因后放回重试"
-            "（微信账号页，或 siyu bot --requeue）"
+            f"微信账号 {who} 有 {parked} 条消息处理失败，已搁置：排除原因后放回重试，"
+            "或丢弃不再处理（微信账号页，或 siyu bot --requeue / --discard）"
         )
     return None
 
@@ -213,12 +246,7 @@ def requeue(
     team's accounts) and the administrator only (audit-logged). Returns how many. An id
     that is not a parked event in scope refuses the whole call (``NotFoundError``)."""
     require(principal, "manager")
-    in_scope = {p.id for p in _parked_in_scope(session, principal, settings=settings, limit=None)}
-    unknown = sorted(set(ids or ()) - in_scope)
-    if unknown:  # nothing is put back: the operator sees which ids were wrong
-        shown = "、".join(map(str, unknown))
-        raise NotFoundError(f"没有这些搁置的消息（不存在或已经放回）：{shown}")
-    chosen = sorted(in_scope if ids is None else in_scope & set(ids))
+    chosen = _chosen(session, principal, ids=ids, settings=settings)
     count = inbox_repo.requeue(session=session, ids=chosen, now=datetime.now(UTC)) if chosen else 0
     audit.record(
         session, principal, "channel.requeue", "channel", "", ids=ids or "all", count=count

@@ -272,6 +272,21 @@ def requeue(*, session: Session, ids: Sequence[int] | None, now: datetime) -> in
     return count
 
 
+def discard(*, session: Session, ids: Sequence[int], now: datetime) -> int:
+    """Parked rows given up by an operator: never processed, and their payload (the
+    customer's text) cleared; a message already logged stays logged. Returns how many."""
+    result = session.execute(
+        update(ChannelInbox)
+        .where(ChannelInbox.status == "parked", ChannelInbox.id.in_(list(ids)))
+        .values(status="skipped", payload=None, error=DISCARDED, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+#: The error of a parked row an operator discarded.
+DISCARDED = "已丢弃"
+
+
 def counts(*, session: Session) -> dict[str, AccountCounts]:
     """Backlog, parked rows and the last message received, per account."""
     by_status: dict[str, dict[str, int]] = {}

@@ -26,7 +26,10 @@ PARKED_SHOWN = 50
 
 @router.get("/channel", include_in_schema=False)
 def channel_page(
-    request: Request, principal: CustomerViewer, requeued: CountQuery = None
+    request: Request,
+    principal: CustomerViewer,
+    requeued: CountQuery = None,
+    discarded: CountQuery = None,
 ) -> Response:
     settings = runtime_of(request).settings.wechaty
     with db_session(request) as session:
@@ -45,6 +48,7 @@ def channel_page(
         kind_labels=channel_status.KIND_LABELS,
         stage_labels=channel_status.STAGE_LABELS,
         requeued=requeued,
+        discarded=discarded,
         # While a scan is awaited the page reloads itself: the code changes every few minutes.
         refresh_s=15 if waiting else None,
         banners=lambda: [a.banner for a in accounts if a.banner],  # read once, above
@@ -63,6 +67,19 @@ def requeue_page(
     with db_session(request) as session:
         count = channel_status.requeue(session, principal, ids=chosen, settings=settings)
     return RedirectResponse(f"/channel?requeued={count}", status_code=303)
+
+
+@router.post("/channel/discard", include_in_schema=False)
+def discard_page(
+    request: Request,
+    principal: Manager,
+    ids: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Give up the parked messages named (a message that can never succeed)."""
+    settings = runtime_of(request).settings.wechaty
+    with db_session(request) as session:
+        count = channel_status.discard(session, principal, ids=_ids(ids) or [], settings=settings)
+    return RedirectResponse(f"/channel?discarded={count}", status_code=303)
 
 
 @router.get(
@@ -97,6 +114,22 @@ def api_requeue(
     with db_session(request) as session:
         count = channel_status.requeue(session, principal, ids=body.ids, settings=settings)
     return schemas.RequeueResult(requeued=count)
+
+
+@router.post(
+    "/api/channel/discard",
+    response_model=schemas.DiscardResult,
+    tags=["channel"],
+)
+def api_discard(
+    request: Request, body: schemas.DiscardRequest, principal: Manager
+) -> schemas.DiscardResult:
+    """Give up parked messages of the team's accounts for good: they are not processed,
+    and the inbox forgets their text (a message already logged stays logged)."""
+    settings = runtime_of(request).settings.wechaty
+    with db_session(request) as session:
+        count = channel_status.discard(session, principal, ids=body.ids, settings=settings)
+    return schemas.DiscardResult(discarded=count)
 
 
 def qr_svg(data: str) -> Markup:

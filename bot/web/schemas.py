@@ -787,6 +787,17 @@ class RequeueResult(Public):
     requeued: int
 
 
+class DiscardRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Parked event ids, named one by one (there is no "all").
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=1000)
+
+
+class DiscardResult(Public):
+    discarded: int
+
+
 # ------------------------------------------------------------------ sidebar tools
 class LibraryItemPublic(Public):
     """An approved script, filled in for the customer asked about (placeholders such as
