@@ -100,6 +100,9 @@ def test_campaigns_are_managed_by_operators_and_managers(
 ) -> None:
     codes = {c["adviser_id"]: c["code"] for c in campaign["codes"]}  # type: ignore[attr-defined]
     assert codes == {"adv-a": "LIVEAA", "adv-b": "LIVEBB"}
+    # advisers by the name colleagues know them by (their console name), as everywhere
+    names = {c["adviser_id"]: c["adviser_name"] for c in campaign["codes"]}  # type: ignore[attr-defined]
+    assert names == {"adv-a": "Alice", "adv-b": "Bob"}
     assert (
         world.client("alice").post("/api/campaigns", json=CAMPAIGN | {"name": "x"}).status_code
         == 403
@@ -381,6 +384,10 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         typo = {"adviser_id": "nobody_here", "csrf_token": csrf}
         res = c.post(f"/campaigns/{cid}/codes", data=typo, headers=script)
         assert res.status_code == 404 and res.json()["detail"] == "顾问不存在"
+        # the name colleagues know an adviser by works as well as the id
+        by_name = {"adviser_id": "Bob", "csrf_token": csrf}
+        res = c.post(f"/campaigns/{cid}/codes", data=by_name, headers=script)
+        assert res.status_code == 400 and "已有渠道码" in res.json()["detail"]
         target = {"adviser_id": "adv-b", "added": "3", "csrf_token": csrf}
         res = c.post(f"/campaigns/{cid}/targets", data=target, headers=script)
         assert res.status_code == 200 and res.json()["location"].startswith(f"/campaigns/{cid}")

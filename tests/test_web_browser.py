@@ -740,7 +740,7 @@ def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
     try:
         page = _page(browser, served, viewport, "alice")
         banner = page.locator("p.banner")  # type: ignore[attr-defined]
-        assert "微信账号 wx-alice 等待扫码登录" in banner.inner_text()
+        assert "微信账号 Alice（wx-alice） 等待扫码登录" in banner.inner_text()  # a name, the key
         banner.locator("a").click()
         qr = page.locator("svg.qr")  # type: ignore[attr-defined]
         qr.wait_for()
@@ -749,6 +749,7 @@ def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
             box is not None and box["width"] >= 150 and box["x"] + box["width"] <= viewport["width"]
         )
         assert "等待扫码" in page.locator("#account-table").inner_text()  # type: ignore[attr-defined]
+        assert "请用 Alice 的微信扫码登录" in page.inner_text("#qr-wx-alice h2")  # type: ignore[attr-defined]
         row = page.locator("#parked-table tbody tr").first  # type: ignore[attr-defined]
         assert "好友请求" in row.inner_text() and "通过好友并发欢迎语" in row.inner_text()
         wrap = page.locator(".table-wrap").last.bounding_box()  # type: ignore[attr-defined]

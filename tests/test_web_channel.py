@@ -66,7 +66,7 @@ def test_an_adviser_sees_their_qr_code_and_a_banner_on_every_page(rt: Runtime) -
     assert 'http-equiv="refresh"' in page.text  # a new code is shown without a click
     assert "adv-b" not in page.text  # another adviser's account
     sidebar = alice.get("/sidebar")
-    assert "微信账号 adv-a 等待扫码登录" in sidebar.text
+    assert "微信账号 Alice（adv-a） 等待扫码登录" in sidebar.text  # the name colleagues know
     bob, _ = client_for(rt, "bob")
     assert "<svg" not in bob.get("/channel").text
     assert "等待扫码登录" not in bob.get("/sidebar").text

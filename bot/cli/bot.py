@@ -217,7 +217,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
         who = f"{a.user_name}（{a.user_id}）" if a.user_name else (a.user_id or "")
         note = a.banner or a.error or ""
         table.add_row(
-            a.account,
+            a.shown,
             a.label,
             who,
             _when(a.logged_in_at, tz),

@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.store import campaigns as repo
 from bot.store import customers as customers_repo
 from bot.store import segments as segments_repo
-from bot.store.advisers import list_advisers
+from bot.store.advisers import ids_by_name, list_advisers
 from bot.store.campaigns import AttributionRecord, CampaignRecord, CampaignSpec, CodeRecord
 from bot.store.records import CustomerRecord
 
@@ -76,7 +76,10 @@ def create(
     if spec.segment:
         segments_repo.get_segment(session=session, name=spec.segment)
     team = _team(session, principal)
-    chosen = list(dict.fromkeys([*advisers, *(codes or {})]))
+    named = ids_by_name(session=session, values=[*advisers, *(codes or {})])
+    advisers = [named.get(a, a) for a in advisers]
+    codes = {named.get(a, a): code for a, code in (codes or {}).items()}
+    chosen = list(dict.fromkeys([*advisers, *codes]))
     if not chosen:
         chosen = [a.id for a in list_advisers(session=session, adviser_ids=team)]
     for adviser in chosen:
@@ -119,8 +122,10 @@ def add_code(
     settings: Settings,
     code: str | None = None,
 ) -> CodeRecord:
-    """Give one more adviser an entry code for a campaign."""
+    """Give one more adviser an entry code for a campaign (``adviser_id``: their id, or a
+    name only they go by)."""
     require(principal, *CURATORS)
+    adviser_id = _adviser(session, adviser_id)
     team = _team(session, principal)
     if team is not None and adviser_id not in team:
         raise NotFoundError(NO_ADVISER, ref=adviser_id)
@@ -168,8 +173,10 @@ def set_targets(
     converted: int | None,
     revenue: float | None,
 ) -> CodeRecord:
-    """An adviser's targets for a campaign (目标): customers added, converted, revenue."""
+    """An adviser's targets for a campaign (目标): customers added, converted, revenue
+    (``adviser_id``: their id, or a name only they go by)."""
     require(principal, *CURATORS)
+    adviser_id = _adviser(session, adviser_id)
     for value in (added, converted, revenue):
         if value is not None and value < 0:
             raise InputError("目标不能为负数")
@@ -313,3 +320,9 @@ def report_customers(
         count=len(rows),
     )
     return rows
+
+
+def _adviser(session: Session, value: str) -> str:
+    """The adviser ``value`` names: an id as written, or a name only one adviser goes by
+    (林晓 for ins_lin: people type the name they know)."""
+    return ids_by_name(session=session, values=[value]).get(value, value)

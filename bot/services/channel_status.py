@@ -19,6 +19,7 @@ from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
 from bot.settings import WechatySettings
+from bot.store import advisers as advisers_repo
 from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
 
@@ -68,6 +69,13 @@ class AccountStatus:
     error: str | None
     #: A line for the console's banner (None: all is well).
     banner: str | None
+    #: What colleagues call the account's adviser (the account's key without one).
+    adviser_name: str = ""
+
+    @property
+    def shown(self) -> str:
+        """The account as people read it: 「林晓（ins_lin）」."""
+        return _shown(self.account, self.adviser_name)
 
     @property
     def label(self) -> str:
@@ -108,6 +116,7 @@ def read_status(
     counts = inbox_repo.counts(session=session)
     configs = {a.key: a for a in settings.account_configs()}
     names = list(configs) + sorted((set(states) | set(counts)) - set(configs))
+    colleagues = advisers_repo.adviser_names(session=session)
     result = []
     for name in names:
         st = states.get(name)
@@ -139,7 +148,13 @@ def read_status(
                 drops=st.drops if st else 0,
                 qr_code=qr if own else None,
                 error=st.error if st else None,
-                banner=_banner(name, state, st.user_name if st else "", c.parked if c else 0),
+                banner=_banner(
+                    _shown(name, colleagues.get(adviser or "", "")),
+                    state,
+                    st.user_name if st else "",
+                    c.parked if c else 0,
+                ),
+                adviser_name=colleagues.get(adviser or "", ""),
             )
         )
     return result
@@ -178,8 +193,15 @@ def _chosen(
     return sorted(in_scope if ids is None else in_scope & set(ids))
 
 
+def _shown(account: str, adviser_name: str) -> str:
+    if adviser_name and adviser_name != account:
+        return f"{adviser_name}（{account}）"
+    return account
+
+
 def _banner(account: str, state: str, user_name: str, parked: int) -> str | None:
-    who = f"{account}（{user_name}）" if user_name else account
+    """``account`` as people read it (``_shown``); ``user_name``: the WeChat nickname."""
+    who = f"{account} 微信「{user_name}」" if user_name else account
     if state == "logged_out":
         return f"微信账号 {who} 已退出登录，收不到消息：请重新扫码登录"
     if state == "waiting_scan":

@@ -133,20 +133,7 @@ def _advisers_as_known(session: Session, values: set[str]) -> tuple[dict[str, st
     """The file's advisers as stored: a known id as written, a name that only one adviser
     goes by (console name, persona or account name) as that adviser's id; and the names
     nobody knows (the import creates them; listed only when some adviser exists)."""
-    known = advisers_repo.list_advisers(session=session)
-    ids = {a.id for a in known}
-    owners: dict[str, set[str]] = {}
-    names = advisers_repo.adviser_names(session=session)
-    for a in known:
-        for name in {a.persona_name, a.name, names.get(a.id)}:
-            if name:
-                owners.setdefault(name, set()).add(a.id)
-    mapped: dict[str, str] = {}
-    unknown: list[str] = []
-    for value in sorted(v for v in values if v and v not in ids):
-        owner = owners.get(value, set())
-        if len(owner) == 1:
-            mapped[value] = next(iter(owner))
-        elif ids:
-            unknown.append(value)
+    mapped = advisers_repo.ids_by_name(session=session, values=values)
+    ids = {a.id for a in advisers_repo.list_advisers(session=session)}
+    unknown = sorted(v for v in values if v and v not in ids and v not in mapped) if ids else []
     return mapped, unknown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,6 +44,24 @@ def adviser_names(
         if adviser_id in names:
             names[adviser_id] = display_name
     return names
+
+
+def ids_by_name(*, session: Session, values: Iterable[str]) -> dict[str, str]:
+    """Of ``values`` that are not adviser ids, those that only one adviser goes by (the
+    console name, persona or account name) -> that adviser's id."""
+    known = list_advisers(session=session)
+    ids = {a.id for a in known}
+    names = adviser_names(session=session)
+    owners: dict[str, set[str]] = {}
+    for a in known:
+        for name in {a.persona_name, a.name, names.get(a.id)}:
+            if name:
+                owners.setdefault(name, set()).add(a.id)
+    return {
+        value: next(iter(owners[value]))
+        for value in values
+        if value and value not in ids and len(owners.get(value, ())) == 1
+    }
 
 
 def set_persona(

@@ -23,6 +23,7 @@ from bot.store.models import (
     Message,
     Script,
     Transaction,
+    User,
 )
 from bot.store.records import CustomerRecord, aware
 from bot.store.reports import CONVERSION_EVENTS
@@ -241,21 +242,31 @@ def _code(session: Session, code_id: int) -> CodeRecord:
 
 
 def _codes_query() -> Any:
+    # the name colleagues know the adviser by (bot/store/advisers.py adviser_names)
+    display = (
+        select(User.display_name)
+        .where(User.adviser_id == Adviser.id, User.display_name != "")
+        .order_by(User.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     return (
-        select(CampaignCode, Campaign, Adviser)
+        select(CampaignCode, Campaign, Adviser, display)
         .join(Campaign, Campaign.id == CampaignCode.campaign_id)
         .join(Adviser, Adviser.id == CampaignCode.adviser_id)
     )
 
 
-def _code_record(code: CampaignCode, campaign: Campaign, adviser: Adviser) -> CodeRecord:
+def _code_record(
+    code: CampaignCode, campaign: Campaign, adviser: Adviser, display: str | None
+) -> CodeRecord:
     return CodeRecord(
         id=code.id,
         campaign_id=campaign.id,
         campaign=campaign.name,
         channel=campaign.channel,
         adviser_id=adviser.id,
-        adviser_name=adviser.persona_name or adviser.name,
+        adviser_name=display or adviser.persona_name or adviser.name or adviser.id,
         code=code.code,
         target_added=code.target_added,
         target_converted=code.target_converted,

@@ -742,6 +742,8 @@ class ChannelAccountPublic(Public):
 
     account: str
     adviser_id: str | None
+    #: What colleagues call the adviser ("" when the account has none).
+    adviser_name: str
     #: connecting / waiting_scan / logged_in / logged_out / reconnecting / stopped /
     #: not_running; ``label`` is its Chinese name.
     state: str
