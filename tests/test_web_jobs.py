@@ -191,6 +191,7 @@ def test_a_rejected_document_is_not_kept_and_its_error_names_only_the_file(
         failed = _upload_doc(c, "policy.md", b"\x00\x01\x02binary" * 50)
         assert failed["state"] == "failed"
         assert "policy.md" in failed["message"] and failed["message"].count("NUL") == 1
+        assert failed["message"].startswith("无法导入 policy.md：第 1 行")  # named once
         assert str(world.data) not in failed["message"]
         assert str(world.data.resolve()) not in failed["message"]
         assert (world.data / "knowledge" / "policy.md").read_bytes() == good

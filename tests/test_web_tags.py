@@ -65,7 +65,9 @@ def test_adding_a_tag_on_the_manager_page_teaches_the_live_tagger(
             "/manager/tags/add",
             data={"customer": "wx-a", "tag": "有孩子", "msg_id": "m-a1", "csrf_token": csrf},
         )
-        assert res.status_code == 200 and "已添加标签" in res.text
+        assert res.status_code == 200 and "wx-a</a> 添加标签“有孩子”" in res.text  # not an id
+        other = c.get("/manager/tags?added=999999")  # an id not theirs: nothing said
+        assert other.status_code == 200 and "添加标签" not in other.text.split("<form")[0]
         # another team's customer is out of reach, and so is a message not theirs
         res = c.post(
             "/manager/tags/add",

@@ -93,6 +93,8 @@ class KnowledgeBase:
             try:
                 doc = load_document(p)
             except InputError as exc:
+                if len(paths) == 1:  # one file: its own error (it names the file)
+                    raise
                 problems.append(f"{p}: {exc}")
                 continue
             loaded.append((p, doc))

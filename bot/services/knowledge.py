@@ -125,6 +125,7 @@ def _ingest_staged(
         detail = uploads.without_paths(
             uploads.without_paths(head, target, staged.name), staged.path, staged.name
         )
+        detail = detail.removeprefix(f"{staged.name}：")  # named once, below
         problems = [uploads.without_paths(p, target, staged.name) for p in exc.problems]
         raise InputError(f"无法导入 {staged.name}：{detail}", problems) from exc
     finally:

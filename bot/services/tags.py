@@ -262,6 +262,19 @@ def add(rt: Runtime, principal: Principal, label: TagLabel) -> tuple[CustomerTag
     return record, changed
 
 
+def added_tag(session: Session, principal: Principal, tag_id: int) -> CustomerTagRecord | None:
+    """The customer tag ``tag_id`` when it is the principal's to see (what the review
+    page confirms it added); None otherwise."""
+    customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=tag_id)
+    if customer_id is None:
+        return None
+    exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=customer_id)
+    if not exists or not scope_of(session, principal).allows(adviser_id):
+        return None
+    found = tags_repo.list_customer_tags(session=session, customer_id=customer_id, limit=None)
+    return next((t for t in found if t.id == tag_id), None)
+
+
 def add_file(
     rt: Runtime,
     principal: Principal,

@@ -86,6 +86,7 @@ def tag_queue(
         )
         precision = tags.precision(session, principal)
         names = advisers.names(session, principal)
+        added_tag = tags.added_tag(session, principal, added) if added else None
         taxonomy = tags.taxonomy(session, principal)
     return render(
         request,
@@ -93,7 +94,7 @@ def tag_queue(
         principal,
         items=items,
         done=done,
-        added=added,
+        added=added_tag,
         precision=precision,
         names=names,
         categories=sorted({t.category for t in taxonomy}),
