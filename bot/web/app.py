@@ -265,10 +265,12 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         errors = jsonable_encoder(exc.errors())
-        if not is_api(request):  # a page (or a form's script): the problems in Chinese
+        if not is_api(request) and not wants_json(request):  # a page: the problems in Chinese
             return page(request, 422, validation.message(errors), again=_without_query(request))
-        # FastAPI's own handler echoes the input, and a lone surrogate in it (valid JSON
-        # escape, no UTF-8 encoding) made the error response itself fail: ASCII-escaped.
+        # The API, and a form sent by the page's script, which names each field by its
+        # label on the form (bot/web/static/app.js, fieldProblem): FastAPI's list. Its
+        # own handler echoes the input, and a lone surrogate in it (valid JSON escape, no
+        # UTF-8 encoding) made the error response itself fail: ASCII-escaped.
         body = json.dumps({"detail": validation.in_chinese(errors)}, ensure_ascii=True)
         return Response(body, status_code=422, media_type="application/json")
 

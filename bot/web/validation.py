@@ -2,8 +2,9 @@
 Chinese: the field by the name its page shows (最近天数, not ``days``) and what it takes
 (「要一个 0 到 3660 之间的整数」), instead of pydantic's English.
 
-The page of a browser shows the lines (bot/web/app.py); the API keeps FastAPI's list of
-errors (``type``, ``loc`` for a program) with each ``msg`` in Chinese.
+The page of a browser shows the lines (bot/web/app.py); the API, and a form sent by the
+page's script (which names the field by its label on the form: bot/web/static/app.js),
+keep FastAPI's list of errors (``type``, ``loc``, ``ctx``) with each ``msg`` in Chinese.
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def shown_input(error: Mapping[str, Any]) -> str:
     """What was sent, for a line such as 「收到「1e3」」; "" when nothing useful to show
     (nothing sent, or not a short text)."""
     value = error.get("input")
-    if error.get("type") == "missing" or not isinstance(value, str | int | float):
+    if error.get("type") in ("missing", "string_too_long") or not isinstance(
+        value, str | int | float
+    ):
         return ""
     text = str(value).encode("utf-8", "replace").decode("utf-8")  # no lone surrogate
     return text if len(text) <= SHOWN_INPUT_CHARS else text[:SHOWN_INPUT_CHARS] + "…"
