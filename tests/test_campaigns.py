@@ -230,6 +230,52 @@ def test_a_scoped_report_keeps_the_costs_shared_over_every_adviser(db: Database)
     ]
 
 
+def test_a_cost_shared_three_ways_adds_up_to_the_cost(db: Database) -> None:
+    """50 among three advisers who added nobody: 16.67 + 16.67 + 16.66, so the campaign's
+    合计 is 50.00 and the grand total 7,050.00 (before: 16.67 each, 50.01 and 7,050.01)."""
+    with db.session() as s:
+        for adviser in ("a1", "a2", "a3"):
+            customers.ensure_adviser(session=s, adviser_id=adviser, name=f"顾问{adviser}")
+        for name, cost in (("表单测试活动12", 50.0), ("表单测试活动123", 7000.0)):
+            campaign = repo.create_campaign(
+                session=s,
+                spec=CampaignSpec(name, "信息流", date(2026, 3, 1), cost=cost),
+                actor="t",
+            )
+            for adviser in ("a1", "a2", "a3"):
+                repo.add_code(
+                    session=s,
+                    campaign_id=campaign.id,
+                    adviser_id=adviser,
+                    code=f"C{campaign.id}{adviser}".upper(),
+                )
+        rows = crm_campaigns.report(session=s, since=MARCH[0], until=MARCH[1], timezone=TZ)
+    small = [r.cost for r in rows if r.campaign == "表单测试活动12"]
+    assert small == [16.67, 16.67, 16.66, 50.0]
+    big = [r.cost for r in rows if r.campaign == "表单测试活动123"]
+    assert big == [2333.34, 2333.33, 2333.33, 7000.0]
+    assert rows[-1].cost == 7050.0
+
+
+@pytest.mark.parametrize(
+    ("cost", "weights", "parts"),
+    [
+        (50.0, [1, 1, 1], [16.67, 16.67, 16.66]),
+        (1000.0, [2, 1], [666.67, 333.33]),
+        (100.0, [1, 0, 2], [33.33, 0.0, 66.67]),
+        (0.05, [1, 1, 1, 1, 1, 1], [0.01, 0.01, 0.01, 0.01, 0.01, 0.0]),
+        (9880.0, [3], [9880.0]),
+        (0.0, [1, 2], [0.0, 0.0]),
+    ],
+)
+def test_split_cost_gives_whole_cents_that_add_up(
+    cost: float, weights: list[int], parts: list[float]
+) -> None:
+    split = crm_campaigns.split_cost(cost, weights)
+    assert split == parts
+    assert round(sum(split) * 100) == round(cost * 100)
+
+
 def test_drill_down_and_unattributed_contacts(db: Database) -> None:
     ids = seed(db)
     with db.session() as s:

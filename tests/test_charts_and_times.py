@@ -99,3 +99,38 @@ def test_a_stack_of_eleven_categories_has_eleven_colours() -> None:
     svg = str(stacked_columns(["一月", "二月"], series, title="标签分布"))
     legend = re.findall(r'width="10" height="10" class="(chart-s\d+)"', svg)
     assert len(legend) == 11 and len(set(legend)) == 11
+
+
+def _labels(svg: str) -> list[tuple[str, str | None]]:
+    """Each bar's label as drawn, and its tooltip (the whole text) when it was cut."""
+    return [
+        (text, tip or None)
+        for text, tip in re.findall(
+            r'class="chart-label">([^<]*)(?:<title>([^<]*)</title>)?</text>', svg
+        )
+    ]
+
+
+def test_bar_labels_made_from_one_pattern_stay_apart() -> None:
+    """Labels were cut to 8 characters: 「表单测试活动1280-94974」 and 「表单测试活动360-95001」
+    both read 「表单测试活动12」 (three bars, one label), and the target chart's
+    「活动 · 顾问」 lost the adviser. Now a label keeps its start and its end, the longest
+    fit whole, and labels still alike are numbered; a cut label has its whole text as
+    the tooltip."""
+    from bot.web import charts
+    from bot.web.charts import bar_chart, target_bars
+
+    names = ["表单测试活动1280-94974", "表单测试活动360-95001", "表单测试活动1280-95012"]
+    drawn = _labels(str(bar_chart(names, [3.0, 2.0, 1.0], unit="人", title="新增客户")))
+    assert [text for text, _ in drawn] == names  # short enough: whole
+    pairs = [f"{n} · {who}" for n in names for who in ("林顾问", "欧阳顾问")]
+    drawn = _labels(
+        str(target_bars(pairs, [1.0] * 6, [2.0] * 6, title="新增：完成 / 目标", unit="人"))
+    )
+    texts = [text for text, _ in drawn]
+    assert len(set(texts)) == 6, texts
+    assert all(charts.text_width(t) <= charts.MAX_LABEL_WIDTH for t in texts), texts
+    assert all(t.endswith(("林顾问", "欧阳顾问")) and "…" in t for t in texts), texts
+    assert [tip for _, tip in drawn] == pairs
+    same = _labels(str(bar_chart(["直播课"] * 2 + ["门店"], [1.0, 2.0, 3.0], unit="", title="t")))
+    assert same == [("直播课（1）", "直播课"), ("直播课（2）", "直播课"), ("门店", None)]

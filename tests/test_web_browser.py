@@ -8,11 +8,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import PASSWORD, add_users, customer_message, web_app
+from web_helpers import PASSWORD, add_users, customer_message, serving, web_app
 
 from bot.pipeline.runtime import Runtime
 from bot.store import audit as audit_repo
@@ -767,3 +767,60 @@ def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
                 state="logged_in",
                 qr_code=None,
             )
+
+
+VARIANTS_CSV = """id,title,category,stage,industry,tags,body,status,variant_group
+INS-PRC-A,重疾险价格（算到每天）,pricing,convert,insurance,价格;重疾,安心保重疾险一年多少钱？30岁每年4680元，每天不到13元。,approved,ins-price
+INS-PRC-B,重疾险价格（对比保额）,pricing,convert,insurance,价格;重疾,安心保重疾险一年多少钱？每年4680元就有50万保额。,approved,ins-price
+"""
+
+
+def test_script_tables_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """At 360 px: on 话术效果 the 话术 column was ~45 px (「GEN- / ICE- / 001」 one group
+    per line) and the A/B table widened the page to 396 px; on 话术库 状态 and the
+    buttons were off the screen. Now every table scrolls in its own box, the script
+    column keeps its id on one line, and 话术库 shows 标题 (with the id), 状态 and 操作
+    on the screen; at full width nothing is hidden."""
+    rt = make_runtime()
+    add_users(rt)
+    (tmp_path / "variants.csv").write_text(VARIANTS_CSV, encoding="utf-8")
+    rt.library.import_file(tmp_path / "variants.csv")
+    for contact, text in (("wx-v1", "重疾险一年多少钱"), ("wx-v2", "在吗")):
+        customer_message(rt, "adv-a", contact, text, contact)
+    with serving(web_app(rt)) as base:
+        here = Served(rt, base)
+        page = _page(browser, here, NARROW, "olivia")
+        page.goto("/scripts/effectiveness")  # type: ignore[attr-defined]
+        _shot(page, "script-effectiveness-360")
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+        unwrapped = page.evaluate(  # type: ignore[attr-defined]
+            "[...document.querySelectorAll('table')].filter(t => !t.closest('.table-wrap')).length"
+        )
+        assert unwrapped == 0
+        assert page.locator("table.variants").count() == 1  # type: ignore[attr-defined]
+        lead = page.locator("table.list tbody td:first-child").first.bounding_box()  # type: ignore[attr-defined]
+        assert lead is not None and lead["width"] >= 110, lead
+        lines = page.evaluate(  # type: ignore[attr-defined]
+            "[...document.querySelectorAll('a.id')]"
+            ".map(a => [a.textContent, a.getClientRects().length])"
+        )
+        assert lines and all(n == 1 for _, n in lines), lines
+        page.goto("/scripts")  # type: ignore[attr-defined]
+        _shot(page, "scripts-360")
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+        row = page.locator("table.list tbody tr").first  # type: ignore[attr-defined]
+        for what in (".pill", "td.ops a", "td.ops button"):
+            box = row.locator(what).first.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= NARROW["width"], what
+        assert row.locator("code.narrow-only").is_visible()  # the id, under the title
+        page.context.close()  # type: ignore[attr-defined]
+        page = _page(browser, here, WIDE, "olivia")
+        page.goto("/scripts")  # type: ignore[attr-defined]
+        heads = page.locator("table.list thead th")  # type: ignore[attr-defined]
+        shown = [h.inner_text() for h in heads.all() if h.is_visible()]
+        assert shown == ["编号", "标题", "分类", "行业", "状态", "内容", "操作"]
+        assert not page.locator("code.narrow-only").first.is_visible()  # type: ignore[attr-defined]
+        _shot(page, "scripts-wide")
+        page.context.close()  # type: ignore[attr-defined]

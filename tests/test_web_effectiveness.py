@@ -3,6 +3,7 @@ operator page (issue #5)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,3 +168,54 @@ def test_attribution_covers_the_managers_team(make_runtime: Callable[..., Runtim
     everyone = reports.attribution(rt.db, max_, settings=rt.settings)
     assert (team.conversions, team.attributed) == (1, 1)
     assert (everyone.conversions, everyone.attributed) == (2, 2)
+
+
+VARIANTS_CSV = """id,title,category,stage,industry,tags,body,status,variant_group
+INS-PRC-A,重疾险价格（算到每天）,pricing,convert,insurance,价格;重疾,安心保重疾险一年多少钱？30岁每年4680元，每天不到13元。,approved,ins-price
+INS-PRC-B,重疾险价格（对比保额）,pricing,convert,insurance,价格;重疾,安心保重疾险一年多少钱？每年4680元就有50万保额。,approved,ins-price
+"""
+
+
+def _variant_rows(page: str) -> dict[str, list[str]]:
+    """The A/B table's cells per variant (its tags stripped)."""
+    table = page.split('<table class="list variants">', 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for tr in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)[1:]:
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_variants_without_a_trial_show_no_figures_and_scroll_in_their_own_box(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """n = 0 is no evidence: 「—」 for rate, interval and P(最佳), not the prior's 50 %
+    3%–97% 0.49 beside 3%–98% 0.51 (a difference that is not there); the table is in a
+    ``table-wrap`` like every other, so a narrow screen scrolls it, not the page."""
+    rt = make_runtime()
+    tokens = add_users(rt)
+    (tmp_path / "variants.csv").write_text(VARIANTS_CSV, encoding="utf-8")
+    rt.library.import_file(tmp_path / "variants.csv")
+    client = TestClient(web_app(rt))
+    client.headers["Authorization"] = f"Bearer {tokens['olivia']}"
+    page = client.get("/scripts/effectiveness").text
+    assert '<div class="table-wrap">\n<table class="list variants">' in page
+    assert "A/B 变体组 ins-price：还没有数据" in page
+    assert _variant_rows(page) == {
+        "INS-PRC-A": ["0", "—", "—", "—"],
+        "INS-PRC-B": ["0", "—", "—", "—"],
+    }
+    # one variant used and answered: its figures, the other still without any
+    ch = MemoryChannel(rt.assistant.handle, adviser_id="adv-a", adviser_name="adv-a")
+    shown = ch.receive("wx-v", "重疾险一年多少钱", contact_name="钱女士")
+    assert shown is not None
+    [used] = [s for s in shown.scripts if s.id in ("INS-PRC-A", "INS-PRC-B")]
+    ch.receive("wx-v", used.text, direction="out")
+    ch.receive("wx-v", "好的，我考虑一下", contact_name="钱女士")
+    page = client.get("/scripts/effectiveness").text
+    assert "A/B 变体组 ins-price：尚无定论" in page
+    rows = _variant_rows(page)
+    other = "INS-PRC-B" if used.id == "INS-PRC-A" else "INS-PRC-A"
+    assert rows[other] == ["0", "—", "—", "—"]
+    n, rate, interval, p_best = rows[used.id]
+    assert n == "1" and rate.endswith("%") and "–" in interval and float(p_best) > 0.5

@@ -185,15 +185,30 @@ def _cost_shares(
     by_code: dict[int, list[MemberFacts]],
     campaigns: dict[int, CampaignRecord],
 ) -> dict[int, float]:
-    """Each code's share of its campaign's cost: by customers added, else evenly."""
+    """Each code's share of its campaign's cost: by customers added, else evenly; in
+    whole cents that add up to the cost (``split_cost``)."""
     shares: dict[int, float] = {}
     for campaign_id, group in _by_campaign(codes):
-        cost = campaigns[campaign_id].cost
-        added = {c.id: len(by_code.get(c.id, [])) for c in group}
-        total = sum(added.values())
-        for c in group:
-            shares[c.id] = cost * added[c.id] / total if total else cost / len(group)
+        added = [len(by_code.get(c.id, [])) for c in group]
+        weights = added if sum(added) else [1] * len(group)
+        parts = split_cost(campaigns[campaign_id].cost, weights)
+        shares.update(zip((c.id for c in group), parts, strict=True))
     return shares
+
+
+def split_cost(cost: float, weights: Sequence[int]) -> list[float]:
+    """``cost`` (yuan) shared in proportion to ``weights`` (not all zero), in whole cents
+    that add up to it exactly: each part rounded down, then the cents left over go one
+    each to the largest remainders (the earlier part on a tie). 50 among three is 16.67,
+    16.67 and 16.66, not 16.67 three times with a 合计 of 50.01."""
+    cents = round(cost * 100)
+    whole = sum(weights)
+    parts = [cents * w // whole for w in weights]
+    remainders = [cents * w % whole for w in weights]
+    left = cents - sum(parts)
+    for i in sorted(range(len(parts)), key=lambda i: -remainders[i])[:left]:
+        parts[i] += 1
+    return [p / 100 for p in parts]
 
 
 def _row(

@@ -38,6 +38,7 @@ from bot.web import (
     scripts,
     sidebar,
     tools,
+    validation,
 )
 from bot.web.charts import share
 from bot.web.deps import (
@@ -207,12 +208,20 @@ def _form_page(request: Request) -> str:
     return local_path(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
+def _without_query(request: Request) -> str:
+    """For a page refused for its query string (「最近天数」 of 「1e3」): the same page
+    without it, to start again; "" for a form sent (its way back is the form)."""
+    if request.method != "GET" or not request.url.query:
+        return ""
+    return local_path(request.url.path)
+
+
 def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     def is_api(request: Request) -> bool:
         path = request.url.path
         return path.startswith("/api/") or path == OPENAPI_URL
 
-    def page(request: Request, status: int, message: str) -> Response:
+    def page(request: Request, status: int, message: str, again: str = "") -> Response:
         if wants_json(request):  # shown beside the form by the page's script
             return JSONResponse({"detail": message}, status_code=status)
         return templates.TemplateResponse(
@@ -224,6 +233,7 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
                 "status": status,
                 "message": message,
                 "back": _form_page(request),
+                "again": again,
             },
             status_code=status,
         )
@@ -253,10 +263,15 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
         return page(request, exc.status_code, _in_chinese(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's own handler echoes the input, and a lone surrogate in it (valid JSON
-        # escape, no UTF-8 encoding) made the error response itself fail: ASCII-escaped.
-        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = jsonable_encoder(exc.errors())
+        if not is_api(request) and not wants_json(request):  # a page: the problems in Chinese
+            return page(request, 422, validation.message(errors), again=_without_query(request))
+        # The API, and a form sent by the page's script, which names each field by its
+        # label on the form (bot/web/static/app.js, fieldProblem): FastAPI's list. Its
+        # own handler echoes the input, and a lone surrogate in it (valid JSON escape, no
+        # UTF-8 encoding) made the error response itself fail: ASCII-escaped.
+        body = json.dumps({"detail": validation.in_chinese(errors)}, ensure_ascii=True)
         return Response(body, status_code=422, media_type="application/json")
 
     def domain_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:

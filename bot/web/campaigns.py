@@ -16,8 +16,10 @@ from bot.store.campaigns import CampaignSpec
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, target_bars
 from bot.web.deps import (
+    MAX_DAYS,
     AnyUser,
     CustomerViewer,
+    DateQuery,
     IdPath,
     IdQuery,
     Operator,
@@ -121,8 +123,8 @@ def _date(text: str) -> date | None:
 def report_page(
     request: Request,
     principal: Operator,
-    since: date | None = None,
-    until: date | None = None,
+    since: DateQuery = None,
+    until: DateQuery = None,
     by: Annotated[str, Query(pattern="^(adviser|channel)$")] = "adviser",
 ) -> Response:
     first, end = _period(request, since, until)
@@ -224,8 +226,8 @@ def fix_unattributed(
 def referrals_page(
     request: Request,
     principal: CustomerViewer,
-    since: date | None = None,
-    until: date | None = None,
+    since: DateQuery = None,
+    until: DateQuery = None,
 ) -> Response:
     first, end = _period(request, since, until)
     with db_session(request) as session:
@@ -347,8 +349,8 @@ def customers_page(
     principal: CustomerViewer,
     campaign_id: IdPath,
     adviser: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    since: DateQuery = None,
+    until: DateQuery = None,
 ) -> Response:
     first, end = _period(request, since, until)
     with db_session(request) as session:
@@ -456,7 +458,7 @@ def api_report(
 def api_unattributed(
     request: Request,
     principal: CustomerViewer,
-    days: Annotated[int | None, Query(ge=1, le=3660)] = None,
+    days: Annotated[int | None, Query(ge=1, le=MAX_DAYS)] = None,
 ) -> list[schemas.CustomerPublic]:
     """Contacts in your scope added in the last `days` days without an entry code."""
     with db_session(request) as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -9,8 +11,76 @@ from markupsafe import Markup
 
 BAR_HEIGHT = 22
 GAP = 8
+#: The room for the labels left of the bars: at least this, more for longer labels up
+#: to ``MAX_LABEL_WIDTH``; a longer label is cut in the middle (``fit``).
 LABEL_WIDTH = 90
+MAX_LABEL_WIDTH = 150
 WIDTH = 340
+#: The charts' font size in viewBox units (svg.chart in bot/web/static/app.css).
+FONT_PX = 11.0
+ELLIPSIS = "…"
+
+
+def text_width(text: str) -> float:
+    """About how wide ``text`` is drawn: a Chinese (wide) character is one em, the others
+    about 0.6 em."""
+    return sum(
+        FONT_PX if unicodedata.east_asian_width(ch) in ("W", "F") else FONT_PX * 0.6 for ch in text
+    )
+
+
+def fit(label: str, width: float) -> str:
+    """``label`` if it fits in ``width``, else its start and its end with 「…」 between:
+    names made from one pattern (「表单测试活动1280-94974」, 「表单测试活动360-95001」)
+    differ at the end, which a cut at the end threw away."""
+    if text_width(label) <= width:
+        return label
+    budget = width - text_width(ELLIPSIS)
+    tail = ""
+    for ch in reversed(label):
+        if text_width(ch + tail) > budget * 0.6:
+            break
+        tail = ch + tail
+    head = ""
+    for ch in label:
+        if text_width(head + ch) > budget - text_width(tail):
+            break
+        head += ch
+    return head + ELLIPSIS + tail
+
+
+def bar_labels(labels: Sequence[str]) -> tuple[list[str], float]:
+    """The labels as drawn, and the room they take: each fitted to at most
+    ``MAX_LABEL_WIDTH``, then numbered (「（2）」) where two still read the same, so that
+    no two bars carry one label."""
+    room = min(MAX_LABEL_WIDTH, max([LABEL_WIDTH - 6, *(text_width(x) for x in labels)]))
+    shown = [fit(x, room) for x in labels]
+    repeated = {x for x, n in Counter(shown).items() if n > 1}
+    numbered = [i for i, x in enumerate(shown) if x in repeated]
+    if not numbered:
+        return shown, room + 6
+    suffix_width = text_width("（99）")
+    room = min(
+        MAX_LABEL_WIDTH, max([room, *(text_width(labels[i]) + suffix_width for i in numbered)])
+    )
+    seen: Counter[str] = Counter()
+    for i, label in enumerate(labels):
+        if i not in numbered:
+            shown[i] = fit(label, room)
+            continue
+        seen[shown[i]] += 1
+        suffix = f"（{seen[shown[i]]}）"
+        shown[i] = fit(label, room - text_width(suffix)) + suffix
+    return shown, room + 6
+
+
+def _label(x: float, y: float, shown: str, full: str) -> str:
+    """A label left of its bar; the whole text as its tooltip when it was cut."""
+    tip = f"<title>{escape(full)}</title>" if shown != full else ""
+    return (
+        f'<text x="{x:.1f}" y="{y}" text-anchor="end" class="chart-label">'
+        f"{escape(shown)}{tip}</text>"
+    )
 
 
 def bar_chart(
@@ -25,7 +95,8 @@ def bar_chart(
     top = 24
     height = top + max(1, len(values)) * (BAR_HEIGHT + GAP)
     peak = max(values, default=0.0) or 1.0
-    span = WIDTH - LABEL_WIDTH - 50
+    shown, label_width = bar_labels(labels)
+    span = WIDTH - label_width - 50
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
@@ -37,11 +108,10 @@ def bar_chart(
         y = top + i * (BAR_HEIGHT + GAP)
         w = max(1.0, span * value / peak)
         parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 15}" text-anchor="end" class="chart-label">'
-            f"{escape(label[:8])}</text>"
-            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" rx="3" '
-            f'class="chart-bar"/>'
-            f'<text x="{LABEL_WIDTH + w + 4:.1f}" y="{y + 15}" class="chart-value">'
+            _label(label_width - 6, y + 15, shown[i], label)
+            + f'<rect x="{label_width:.1f}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" '
+            f'rx="3" class="chart-bar"/>'
+            f'<text x="{label_width + w + 4:.1f}" y="{y + 15}" class="chart-value">'
             f"{value:.{decimals}f}{escape(unit)}</text>"
         )
     parts.append("</svg>")
@@ -104,7 +174,8 @@ def stacked_columns(
         ly = top + plot_h + 26 + (k // 3) * 16
         parts.append(
             f'<rect x="{lx:.1f}" y="{ly}" width="10" height="10" class="chart-s{k % SERIES}"/>'
-            f'<text x="{lx + 14:.1f}" y="{ly + 9}" class="chart-label">{escape(name[:10])}</text>'
+            f'<text x="{lx + 14:.1f}" y="{ly + 9}" class="chart-label">'
+            f"{escape(fit(name, width / 3 - 16))}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -156,7 +227,8 @@ def target_bars(
     top = 24
     height = top + max(1, len(done)) * (BAR_HEIGHT + GAP)
     peak = max([*done, *(t for t in targets if t)], default=0.0) or 1.0
-    span = WIDTH - LABEL_WIDTH - 70
+    shown, label_width = bar_labels(labels)
+    span = WIDTH - label_width - 70
     parts = [
         f'<svg class="chart targets" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
@@ -169,20 +241,19 @@ def target_bars(
         w = max(1.0, span * value / peak)
         note = f"{value:.0f}{escape(unit)}"
         parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 15}" text-anchor="end" class="chart-label">'
-            f"{escape(label[:8])}</text>"
-            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" rx="3" '
-            f'class="chart-bar"/>'
+            _label(label_width - 6, y + 15, shown[i], label)
+            + f'<rect x="{label_width:.1f}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" '
+            f'rx="3" class="chart-bar"/>'
         )
         if target:
-            tx = LABEL_WIDTH + span * target / peak
+            tx = label_width + span * target / peak
             parts.append(
                 f'<line x1="{tx:.1f}" y1="{y - 2}" x2="{tx:.1f}" y2="{y + BAR_HEIGHT + 2}" '
                 f'class="chart-target"><title>目标 {target:.0f}{escape(unit)}</title></line>'
             )
             note += f" / {target:.0f}（{value / target:.0%}）"
         parts.append(
-            f'<text x="{LABEL_WIDTH + w + 4:.1f}" y="{y + 15}" class="chart-value">{note}</text>'
+            f'<text x="{label_width + w + 4:.1f}" y="{y + 15}" class="chart-value">{note}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

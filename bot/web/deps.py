@@ -5,16 +5,19 @@ template rendering. Scope, audit and domain rules live in ``bot.services``."""
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -34,6 +37,43 @@ IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 #: A count shown back on a page (``?done=3``).
 CountQuery = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+
+#: 最近天数: at most ten years back, on every page and API taking ``days``.
+MAX_DAYS = 3660
+
+
+def _blank_is_none(value: object) -> object:
+    """A box left empty in a GET form is sent as ``name=``: the same as not sent."""
+    return None if value == "" else value
+
+
+def _days(least: int) -> BeforeValidator:
+    """最近天数 as typed in a page's number box: empty is None (the page's default), else
+    a whole number from ``least`` to ``MAX_DAYS``; anything else (「1e3」, 「-5」,
+    「99999」) is refused with that range, never ignored."""
+
+    def check(value: object) -> object:
+        if value is None or value == "":
+            return None
+        text = str(value).strip()
+        digits = re.fullmatch(r"-?[0-9]{1,12}", text)
+        if digits is None or not least <= int(text) <= MAX_DAYS:
+            raise PydanticCustomError(
+                "days_range",
+                "要一个 {least} 到 {most} 之间的整数",
+                {"least": least, "most": MAX_DAYS},
+            )
+        return int(text)
+
+    return BeforeValidator(check)
+
+
+#: 最近天数 on a page where empty or 0 means all the time there is.
+DaysQuery = Annotated[int | None, _days(0), Query()]
+#: 最近天数 on a page with a default period (empty: the default; 0 refused).
+PeriodDaysQuery = Annotated[int | None, _days(1), Query()]
+#: A date in a GET form's query string (开始日期, 结束日期); empty when not chosen.
+DateQuery = Annotated[date | None, BeforeValidator(_blank_is_none), Query()]
 
 bearer = HTTPBearer(auto_error=False, description="API token (`siyu users token NAME`)")
 

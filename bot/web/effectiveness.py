@@ -11,7 +11,15 @@ from fastapi.responses import Response
 
 from bot.services import advisers, conversions, reports
 from bot.services.access import Principal
-from bot.web.deps import CustomerViewer, Operator, db_session, render, runtime_of
+from bot.web.deps import (
+    MAX_DAYS,
+    CustomerViewer,
+    DaysQuery,
+    Operator,
+    db_session,
+    render,
+    runtime_of,
+)
 from bot.web.schemas import (
     EventCreate,
     EventCreated,
@@ -76,7 +84,7 @@ def effectiveness_json(
     request: Request,
     principal: Operator,
     by: GroupByParam | None = None,
-    days: Annotated[int | None, Query(ge=1, le=3660)] = None,
+    days: Annotated[int | None, Query(ge=1, le=MAX_DAYS)] = None,
 ) -> list[ScriptEffectivenessPublic]:
     """Per-script suggested / adopted / edited, reply and conversion rates with 95 %
     Wilson intervals and sample sizes (optionally per industry, stage or adviser)."""
@@ -113,10 +121,10 @@ def effectiveness_page(
     request: Request,
     principal: Operator,
     by: str = "",
-    days: int = 0,
+    days: DaysQuery = None,
 ) -> Response:
     group: GroupByParam | None = by if by in ("industry", "stage", "adviser") else None  # type: ignore[assignment]
-    report = _report(request, principal, group, days if 0 < days <= 3660 else None)
+    report = _report(request, principal, group, days or None)
     names: dict[str, str] = {}
     if group == "adviser":
         with db_session(request) as session:
@@ -128,6 +136,7 @@ def effectiveness_page(
         report=report,
         by=group or "",
         days=days,
+        max_days=MAX_DAYS,
         fmt=reports.fmt_rate,
         adviser_names=names,
     )

@@ -20,6 +20,7 @@ from bot.web.deps import (
     IdPath,
     IdQuery,
     Manager,
+    PeriodDaysQuery,
     db_session,
     render,
     runtime_of,
@@ -31,6 +32,8 @@ router = APIRouter(prefix="/manager", include_in_schema=False)
 #: How an identifier kind reads in a merge suggestion's evidence.
 EVIDENCE_KINDS = {"phone": "手机号", "unionid": "UnionID"}
 Filter = Annotated[str | None, Query(max_length=100)]
+#: The KPI page's funnel covers the customers added in this many days unless asked.
+FUNNEL_DAYS = 30
 
 
 @router.get("")
@@ -198,11 +201,12 @@ def merge(
 def kpis(
     request: Request,
     principal: Manager,
-    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    days: PeriodDaysQuery = None,
     weeks: Annotated[int, Query(ge=1, le=26)] = 8,
 ) -> Response:
-    """Adviser KPIs, the new-contact funnel of the last ``days`` days and the customer
-    tags of the last ``weeks`` weeks, for the manager's team."""
+    """Adviser KPIs, the new-contact funnel of the last ``days`` days (default 30) and
+    the customer tags of the last ``weeks`` weeks, for the manager's team."""
+    days = days or FUNNEL_DAYS
     settings = runtime_of(request).settings
     tz = settings.timezone
     until = settings.today() + timedelta(days=1)
