@@ -187,7 +187,7 @@ def _variant_rows(page: str) -> dict[str, list[str]]:
 
 
 def test_variants_without_a_trial_show_no_figures_and_scroll_in_their_own_box(
-    make_runtime: Callable[..., Runtime], tmp_path: Path
+    make_runtime: Callable[..., Runtime], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """n = 0 is no evidence: 「—」 for rate, interval and P(最佳), not the prior's 50 %
     3%–97% 0.49 beside 3%–98% 0.51 (a difference that is not there); the table is in a
@@ -205,6 +205,10 @@ def test_variants_without_a_trial_show_no_figures_and_scroll_in_their_own_box(
         "INS-PRC-A": ["0", "—", "—", "—"],
         "INS-PRC-B": ["0", "—", "—", "—"],
     }
+    # the CLI says the same
+    assert run(["--data-dir", str(rt.settings.data_dir), "report", "scripts"]) == 0
+    printed = capsys.readouterr().out
+    assert "A/B ins-price：还没有数据" in printed and "50%" not in printed
     # one variant used and answered: its figures, the other still without any
     ch = MemoryChannel(rt.assistant.handle, adviser_id="adv-a", adviser_name="adv-a")
     shown = ch.receive("wx-v", "重疾险一年多少钱", contact_name="钱女士")

@@ -250,22 +250,19 @@ def report_scripts(
         ids = ", ".join(s.script_id for s in report.never_adopted)
         out.print(styled("[bold]∅ 从未采用[/bold]：{}", ids))
     for g in report.variants:
+        tried = any(a.trials for a in g.arms)
+        verdict = f"胜出 {g.winner}" if g.winner else ("尚无定论" if tried else "还没有数据")
         vt = Table(
-            "变体",
-            "样本",
-            "回复率",
-            "95% 区间",
-            "最优概率",
-            title=f"A/B {g.group}：" + (f"胜出 {g.winner}" if g.winner else "尚无定论"),
+            "变体", "样本", "回复率", "95% 区间", "最优概率", title=f"A/B {g.group}：{verdict}"
         )
         for a in g.arms:
-            vt.add_row(
-                a.script_id,
-                str(a.trials),
-                f"{a.mean:.0%}",
-                f"{a.low:.0%}–{a.high:.0%}",
-                f"{a.p_best:.2f}",
+            # without a trial the figures are the prior's, a difference that is not there
+            shown = (
+                (f"{a.mean:.0%}", f"{a.low:.0%}–{a.high:.0%}", f"{a.p_best:.2f}")
+                if a.trials
+                else ("—", "—", "—")
             )
+            vt.add_row(a.script_id, str(a.trials), *shown)
         out.print(vt)
     if csv_path:
         reports.write_scripts_csv(rows, csv_path)
