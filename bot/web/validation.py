@@ -84,7 +84,8 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "fixed": "已归因的客户",
     "merged": "合并记录",
     "undone": "撤销的合并",
-    "requeued": "重新排队数",
+    "requeued": "放回条数",
+    "discarded": "丢弃条数",
     "revoked": "撤销的令牌",
     "saved": "保存结果",
 }
