@@ -254,6 +254,22 @@ def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
         return re.sub(r"\s+", " ", re.sub(r"\d+ ms|\d\d-\d\d \d\d:\d\d", "", text))
 
     assert stable(first) == stable(second), "a second run shows the same suggestions"
+    # the team's own taxonomy and persona in the same folder: the demo leaves them alone
+    own = tmp_path / "ours.yaml"
+    own.write_text(
+        "version: 1\ncategories:\n  - name: 需求\n    industry: muying\n"
+        "    tags:\n      - name: 奶粉\n        keywords: [奶粉]\n",
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "tags", "import", str(own))[0] == 0
+    assert siyu(capsys, data, "advisers", "persona", "adviser_li", "--name", "李明")[0] == 0
+    code, _, err = siyu(capsys, data, "demo")
+    assert code == 1 and "演示会覆盖它们，所以没有运行" in err
+    assert "标签体系（1 个你们的标签会停用）" in err and "人设「李明」" in err
+    code, out, _ = siyu(capsys, data, "suggest", "--text", "宝宝奶粉怎么选", "--industry", "muying")
+    assert code == 0 and "奶粉" in out  # still theirs
+    code, _, _ = siyu(capsys, data, "demo", "--force")
+    assert code == 0
 
 
 def test_secrets_are_never_printed_or_logged(

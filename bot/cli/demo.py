@@ -169,13 +169,54 @@ def load_conversation(path: Path) -> tuple[dict[str, str], list[DemoCustomer]]:
     return adviser, people
 
 
+def own_changes(runtime: Runtime, principal: Principal) -> list[str]:
+    """What loading the demo would overwrite of the team's own: a taxonomy, profile
+    fields or demo scripts that differ from the demo's, the demo adviser's persona
+    changed. Empty on a new data directory, and on one the demo loaded and nobody
+    changed since."""
+    from bot.crm.fields import load_fields
+    from bot.pipeline.tagging import parse_taxonomy
+
+    data = demo_data_dir()
+    found: list[str] = []
+    with runtime.db.session() as session:
+        tags_now = {(t.category, t.name) for t in tags.taxonomy(session, principal)}
+        fields_now = {f.name for f in fields.list_fields(session, principal)}
+        raw: Any = yaml.safe_load((data / "campaigns.yaml").read_text(encoding="utf-8"))
+        adviser_id = str(raw["adviser"]["id"])
+        persona = advisers.persona_if_any(session, adviser_id)
+    demo_tags = {(c.name, t.name) for c in parse_taxonomy(data / "tags.yaml") for t in c.tags}
+    if tags_now and tags_now != demo_tags:
+        found.append(f"标签体系（{len(tags_now - demo_tags)} 个你们的标签会停用）")
+    demo_fields = {f.name for f in load_fields(data / "profile_fields.yaml")}
+    if fields_now and fields_now != demo_fields:
+        found.append("资料字段（换成演示的字段）")
+    changed = scripts.plan_import(runtime, principal, path=data / "scripts.csv").stats.updated
+    if changed:
+        found.append(f"{changed} 条改过的演示话术（改回原样）")
+    if persona is not None and persona.persona_name not in (None, str(raw["adviser"]["persona"])):
+        found.append(f"顾问 {adviser_id} 的人设「{persona.persona_name}」（改回演示的）")
+    return found
+
+
 def run_demo(
     runtime: Runtime,
     principal: Principal,
     *,
     console: Console,
     progress: Callable[[], Progress],
+    force: bool = False,
 ) -> None:
+    """Load the demo and play it; refused (``InputError``) when it would overwrite the
+    team's own settings (``own_changes``), unless ``force``."""
+    overwritten = [] if force else own_changes(runtime, principal)
+    if overwritten:
+        raise InputError(
+            f"这个数据目录（{runtime.settings.data_dir}）里有你们自己的设置，演示会覆盖它们，"
+            "所以没有运行：换一个数据目录运行演示（siyu --data-dir 演示目录 demo），"
+            "或确认可以覆盖后加 --force",
+            overwritten,
+        )
     with progress() as bar:
         load_demo_data(runtime, principal, bar)
     adviser, people = load_conversation(demo_data_dir() / "conversation.yaml")

@@ -192,12 +192,22 @@ def chat(
         run_console(rt, console=out, industry=industry, name=name, contact_id=contact)
 
 
-def demo(ctx: typer.Context) -> None:
-    """加载自带的演示数据，演示与三位客户的简短对话。"""
+def demo(
+    ctx: typer.Context,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="数据目录里有你们自己的标签体系、资料字段、改过的演示话术或人设时也运行（会被演示的覆盖）。",
+        ),
+    ] = False,
+) -> None:
+    """加载自带的演示数据，演示与三位客户的简短对话（再次运行时重新开始；
+    数据目录里有你们自己的设置时不运行，以免覆盖）。"""
     from bot.cli.demo import run_demo
 
     with runtime(ctx) as rt:
-        run_demo(rt, principal(ctx), console=out, progress=progress)
+        run_demo(rt, principal(ctx), console=out, progress=progress, force=force)
 
 
 EXIT_WORDS = {"/quit", "/exit", "/q"}

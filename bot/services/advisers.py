@@ -59,6 +59,13 @@ def names(session: Session, principal: Principal) -> dict[str, str]:
     )
 
 
+def persona_if_any(session: Session, adviser_id: str) -> AdviserRecord | None:
+    """The adviser ``adviser_id`` with their persona, or None when there is none (the
+    demo checks it before loading its own)."""
+    found = repo.list_advisers(session=session, adviser_ids=(adviser_id,))
+    return found[0] if found else None
+
+
 def persona_of(session: Session, principal: Principal, adviser_id: str) -> AdviserRecord:
     _may_edit(session, principal, adviser_id)
     found = repo.list_advisers(session=session, adviser_ids=(adviser_id,))
