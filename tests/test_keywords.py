@@ -61,3 +61,31 @@ def test_negations_and_questions() -> None:
     assert found("能少点吗", "能不能少交点") is not None
     assert found("考虑", "不考虑了") is None
     assert KeywordMatcher("孩子").occurs(normalize("我没孩子"))
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("211", "你好 渠道码 ZB2611"),  # the demo tagged 目标211 from an entry code
+        ("211", "2110 分"),
+        ("985", "19850 元"),
+        ("5000", "预算15000"),
+        ("DHA", "DHABC 是什么"),
+    ],
+)
+def test_a_number_or_code_is_not_found_inside_a_longer_one(keyword: str, text: str) -> None:
+    assert KeywordMatcher(keyword).find(normalize(text)) is None
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("211", "想考211的学校"),
+        ("985", "985和211"),
+        ("DHA", "DHA现在开始吃晚不晚"),
+        ("5000", "预算5000左右"),
+    ],
+)
+def test_a_number_or_code_standing_alone_is_found(keyword: str, text: str) -> None:
+    found = KeywordMatcher(keyword).find(normalize(text))
+    assert found is not None and found.kind == "exact"

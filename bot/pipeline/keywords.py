@@ -16,6 +16,10 @@ matches a message, in this order of preference:
 
 A match right after a negation (没、不、无 …) does not count (「没孩子」 is not 有孩子),
 unless the negation is part of an A-not-A question (「能不能少点」 asks, it does not deny).
+A keyword that begins or ends with a Latin letter or a digit matches only where the
+message has no letter or digit glued to that end (「211」 is not in 「zb2611」 or
+「2110」, 「dha」 not in 「dhabc」), and never with a character inserted (that changes a
+number or a word).
 """
 
 from __future__ import annotations
@@ -99,7 +103,9 @@ class KeywordMatcher:
     def __init__(self, keyword: str, *, fuzzy: bool = True) -> None:
         self.keyword = normalize(keyword)
         self._core = core(self.keyword) if fuzzy else self.keyword
-        self._gapped = _gapped_pattern(self.keyword) if fuzzy and len(self.keyword) >= 2 else None
+        latin = bool(_LATIN.search(self.keyword))
+        gapped = fuzzy and len(self.keyword) >= 2 and not latin
+        self._gapped = _gapped_pattern(self.keyword) if gapped else None
 
     def find(self, text: str) -> KeywordMatch | None:
         """The first affirmed match in ``text`` (already normalised), best kind first."""
@@ -138,13 +144,27 @@ def negated(text: str, pos: int) -> bool:
 
 
 def _find_affirmed(text: str, keyword: str) -> int:
-    """Position of the first occurrence of ``keyword`` not negated, or -1."""
+    """Position of the first occurrence of ``keyword`` not negated (and, for a keyword
+    with a Latin letter or digit at an end, not glued to another there), or -1."""
     pos = text.find(keyword)
     while pos >= 0:
-        if not negated(text, pos):
+        if not negated(text, pos) and _bounded(text, keyword, pos):
             return pos
         pos = text.find(keyword, pos + 1)
     return -1
+
+
+#: A Latin letter or a digit (normalised text: lower case, half width).
+_LATIN = re.compile("[0-9a-z]")
+
+
+def _bounded(text: str, keyword: str, pos: int) -> bool:
+    """Whether ``keyword`` at ``pos`` is not part of a longer code or number: an end of
+    it that is a letter or digit has none next to it in ``text``."""
+    end = pos + len(keyword)
+    if _LATIN.match(keyword[0]) and pos > 0 and _LATIN.match(text[pos - 1]):
+        return False
+    return not (_LATIN.match(keyword[-1]) and end < len(text) and _LATIN.match(text[end]))
 
 
 def _find_word(text: str, char: str) -> int:
