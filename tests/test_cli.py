@@ -333,3 +333,40 @@ def test_help_keeps_the_config_sections_it_names(
     assert "配置 [web] host" in text and "配置 [web] port" in text and "配置 [web] workers" in text
     assert run(["history", "import", "--help"]) == 0
     assert "[assistant] default_industry" in capsys.readouterr().out
+
+
+def test_a_password_is_asked_for_in_chinese(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser's own prompt said Password: / Repeat for confirmation: and warned with a
+    GetPassWarning on a pipe."""
+    import getpass
+    import io
+
+    data = tmp_path / "data"
+    typed = iter(
+        ["Qz7!harbor-lantern-91", "typo", "Qz7!harbor-lantern-91", "Qz7!harbor-lantern-91"]
+    )
+    asked: list[str] = []
+
+    def fake_getpass(prompt: str) -> str:
+        asked.append(prompt)
+        return next(typed)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(getpass, "getpass", fake_getpass)
+    monkeypatch.setattr("sys.stdin", Terminal())
+    code, out, err = siyu(capsys, data, "users", "add", "lin", "--role", "operator")
+    assert code == 0 and "已创建用户 lin" in out
+    assert asked == ["密码：", "再输入一次：", "密码：", "再输入一次："]
+    assert "两次输入的不一致" in err
+    # a pipe: one line, no warning; nothing on it: told how
+    monkeypatch.setattr("sys.stdin", io.StringIO("Zr8!quiet-meadow-42\n"))
+    code, out, err = siyu(capsys, data, "users", "add", "wang", "--role", "operator")
+    assert code == 0 and "Warning" not in err
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, _, err = siyu(capsys, data, "users", "password", "wang")
+    assert code == 1 and "没有读到新密码：请用 --password 给出" in err

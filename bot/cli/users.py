@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.common import database, out, principal
+from bot.cli.common import database, err, out, principal
 from bot.errors import InputError
 from bot.labels import ROLE_LABELS, label
 
@@ -22,9 +22,9 @@ def users_add(
         str, typer.Option(help="adviser（顾问）、operator（运营）或 manager（主管）。")
     ],
     password: Annotated[
-        str,
-        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="密码。"),
-    ],
+        str | None,
+        typer.Option(help="密码（不给则在终端里输入两次，不显示）。"),
+    ] = None,
     name: Annotated[str, typer.Option(help="显示名称。")] = "",
     adviser_id: Annotated[
         str | None,
@@ -39,6 +39,7 @@ def users_add(
 
     if role not in ROLES:  # before the database is opened
         raise InputError(f"角色只能是 {', '.join(ROLES)} 之一")
+    password = password if password is not None else ask_password("密码")
     with database(ctx) as (db, _), db.session() as session:
         user = users.add(
             session,
@@ -106,13 +107,14 @@ def users_password(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument()],
     password: Annotated[
-        str,
-        typer.Option(prompt="新密码", hide_input=True, confirmation_prompt=True, help="新密码。"),
-    ],
+        str | None,
+        typer.Option(help="新密码（不给则在终端里输入两次，不显示）。"),
+    ] = None,
 ) -> None:
     """设置用户密码；该用户的所有会话结束。"""
     from bot.services import users
 
+    password = password if password is not None else ask_password("新密码")
     with database(ctx) as (db, _), db.session() as session:
         users.set_password(session, principal(ctx), username=username, password=password)
     out.print(f"用户 {username} 的密码已更新，原有登录均已失效", highlight=False)
@@ -144,3 +146,22 @@ def users_team(
     out.print(
         f"顾问 {adviser_id}：团队 {previous or '（无）'} → {new or '（无）'}", highlight=False
     )
+
+
+def ask_password(label: str) -> str:
+    """A password typed twice at the terminal, not shown, in Chinese (the parser's own
+    prompt is English and warns on a pipe); without a terminal, one line of standard
+    input (``echo 密码 | siyu users add …``)."""
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise InputError(f"没有读到{label}：请用 --password 给出，或在终端里运行后输入")
+        return line
+    while True:
+        first = getpass.getpass(f"{label}：")
+        if getpass.getpass("再输入一次：") == first:
+            return first
+        err.print("两次输入的不一致，请重新输入", markup=False)
