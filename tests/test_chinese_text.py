@@ -352,3 +352,29 @@ def test_domain_error_messages_are_chinese() -> None:
         and (found := english_leaks(text, allow=allow))
     }
     assert leaks == {}
+
+
+@pytest.mark.slow
+def test_reports_name_advisers_roles_and_industries(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str], wide_consoles: None
+) -> None:
+    """Names, not codes: the referral report's advisers, the users' roles, the chat's
+    industry."""
+    _, text = siyu(demo_dir, "referrals", "report", capsys=capsys)
+    assert "adviser_li" not in text and "敏姐" in text
+    assert (
+        siyu(
+            demo_dir,
+            "users",
+            "add",
+            "mia",
+            "--role",
+            "manager",
+            "--password",
+            "Qz7!harbor-lantern-91",
+            capsys=capsys,
+        )[0]
+        == 0
+    )
+    _, text = siyu(demo_dir, "users", "list", capsys=capsys)
+    assert "主管" in text and "manager" not in text

@@ -224,7 +224,7 @@ def test_tags_review_by_id(
     siyu(capsys, data, "tags", "import", str(LIBRARY / "tags.yaml"))
     monkeypatch.setattr("sys.stdin", io.StringIO("我女儿想买医疗险\n/quit\n"))
     code, out, _ = siyu(capsys, data, "chat", "--industry", "insurance", "--name", "周")
-    assert code == 0 and "INS-" in out
+    assert code == 0 and "INS-" in out and "你是客户「周」（保险）" in out
     code, out, _ = siyu(capsys, data, "tags", "list")
     assert code == 0 and "有孩子" in out
     code, out, _ = siyu(capsys, data, "tags", "review", "--confirm", "1", "--reject", "2")

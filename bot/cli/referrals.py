@@ -74,7 +74,7 @@ def referrals_report(
     now: NowOpt = None,
 ) -> None:
     """经转介绍来的客户和收入占比，按顾问和介绍人统计。"""
-    from bot.services import referrals
+    from bot.services import advisers, referrals
 
     with database(ctx) as (db, settings), db.session() as session:
         today = settings.today(parse_now(now, settings.timezone))
@@ -87,13 +87,14 @@ def referrals_report(
             until=last + timedelta(days=1),
             timezone=settings.timezone,
         )
+        names = advisers.names(session, principal(ctx))  # names, not ids
     period = f"{first or '开始'} – {last}"
     table = Table(
         "顾问", "客户", "转介绍", "占比", "收入", "转介绍收入", "收入占比", title=f"转介绍 {period}"
     )
     for s in (*report.advisers, report.total):
         table.add_row(
-            s.adviser_id,
+            names.get(s.adviser_id, s.adviser_id),
             str(s.customers),
             str(s.referred),
             f"{s.customer_share:.0%}",
@@ -109,7 +110,7 @@ def referrals_report(
     for r in report.referrers:
         referrers.add_row(
             f"{r.name or '-'} #{r.referrer_id}",
-            r.adviser_id or "-",
+            names.get(r.adviser_id, r.adviser_id) if r.adviser_id else "-",
             str(r.direct),
             str(r.chain),
             f"{r.direct_revenue:,.2f}",

@@ -21,6 +21,7 @@ from bot.cli.common import (
 )
 from bot.cli.render import suggestion_panel
 from bot.errors import EXPECTED_ERRORS, InputError, SiyuError
+from bot.labels import industry_label
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -228,9 +229,10 @@ def run_console(
 
     with runtime.db.session() as session:
         industry = resolve(session, industry)
+    settings = runtime.settings
     channel = ConsoleChannel(runtime.assistant.handle, console=console)
     console.print(
-        f"你是客户「{name}」({industry or runtime.settings.assistant.default_industry})。"
+        f"你是客户「{name}」（{industry_label(industry or settings.assistant.default_industry)}）。"
         "输入消息回车发送，/help 查看命令，/quit 退出。"
     )
     while True:

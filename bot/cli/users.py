@@ -76,9 +76,10 @@ def users_list(ctx: typer.Context) -> None:
 
     with database(ctx) as (db, _), db.session() as session:
         rows = users.list_users(session, principal(ctx))
-    table = Table("用户名", "姓名", "角色", "顾问 id", "团队")
+    table = Table("用户名", "姓名", "角色", "顾问 ID", "团队")
     for u in rows:
-        table.add_row(u.username, u.display_name, u.role, u.adviser_id or "-", u.team or "-")
+        role = label(ROLE_LABELS, u.role)
+        table.add_row(u.username, u.display_name, role, u.adviser_id or "-", u.team or "-")
     out.print(table)
 
 
