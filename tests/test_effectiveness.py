@@ -6,6 +6,7 @@ import csv
 import random
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -193,8 +194,14 @@ def test_silence_past_the_reply_window_counts_as_not_replied() -> None:
     assert t.never_adopted is False and t.suggested == 1 and t.used == 0
     [s, _] = effectiveness.compute(data, reply_window=timedelta(hours=24), now=now)
     assert (s.reply_n, s.replied, s.reply_rate) == (1, 0, 0.0)
-    [s, _] = effectiveness.compute(data, conversion_window=timedelta(hours=12))
-    assert s.converted == 0
+    [s, _] = effectiveness.compute(data, conversion_window=timedelta(hours=12), now=now)
+    assert (s.converted, s.conversion_n, s.conversion_rate) == (0, 1, 0.0)  # window closed
+    # still inside its window, not converted yet: it says nothing (was 0% n=1)
+    waiting = replace(data, conversions={})
+    [s, _] = effectiveness.compute(waiting, conversion_window=timedelta(days=14), now=now)
+    assert (s.converted, s.conversion_n, s.conversion_rate) == (0, 0, None)
+    [s, _] = effectiveness.compute(data, conversion_window=timedelta(days=14), now=now)
+    assert (s.converted, s.conversion_n, s.conversion_rate) == (1, 1, 1.0)  # converted early
 
 
 def test_reason_is_rendered_for_the_adviser() -> None:

@@ -236,7 +236,7 @@ def report_scripts(
             str(s.edited),
             fr(s.adoption_rate, s.adoption_ci, s.suggested),
             fr(s.reply_rate, s.reply_ci, s.reply_n),
-            fr(s.conversion_rate, s.conversion_ci, s.used),
+            fr(s.conversion_rate, s.conversion_ci, s.conversion_n),
             flags.strip(),
         )
     out.print(table)

@@ -9,8 +9,9 @@ Counted from existing tables (bot.store.effectiveness), aggregated here:
   outcomes whose reply is known: replied, replied late, or silent for longer than the
   reply window (counted as not replied even if the customer never wrote again);
 - *conversion rate* = used outcomes followed by a conversion (an order, a purchase /
-  converted / stage_changed event) within
-  ``ranking.conversion_window_days`` (or marked converted), over used outcomes.
+  converted / stage_changed event) within ``ranking.conversion_window_days`` (or marked
+  converted), over the used outcomes that converted or whose window has closed (one
+  still open says nothing yet, as a reply still awaited).
 
 Rates carry Wilson score intervals (95 %) and their sample sizes. Segments (industry,
 stage, adviser) are the customer's industry and current stage and the suggestion's
@@ -74,6 +75,8 @@ class ScriptStats:
     replied: int = 0
     reply_n: int = 0
     converted: int = 0
+    #: Used outcomes that converted or whose conversion window has closed.
+    conversion_n: int = 0
     edits: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -98,11 +101,11 @@ class ScriptStats:
 
     @property
     def conversion_rate(self) -> float | None:
-        return _rate(self.converted, self.used)
+        return _rate(self.converted, self.conversion_n)
 
     @property
     def conversion_ci(self) -> tuple[float, float]:
-        return wilson(self.converted, self.used)
+        return wilson(self.converted, self.conversion_n)
 
     @property
     def common_edits(self) -> list[tuple[str, int]]:
@@ -219,6 +222,7 @@ def compute(
             )
         )
         s.converted += int(bought)
+        s.conversion_n += int(bought or now - o.created_at > conversion_window)
     return sorted(stats.values(), key=lambda s: (s.segment, -s.suggested, s.script_id))
 
 

@@ -106,7 +106,7 @@ def effectiveness_json(
                 rate=s.conversion_rate,
                 low=s.conversion_ci[0],
                 high=s.conversion_ci[1],
-                n=s.used,
+                n=s.conversion_n,
             ),
             often_edited=s.often_edited,
             never_adopted=s.never_adopted,
