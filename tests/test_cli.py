@@ -370,3 +370,16 @@ def test_a_password_is_asked_for_in_chinese(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     code, _, err = siyu(capsys, data, "users", "password", "wang")
     assert code == 1 and "没有读到新密码：请用 --password 给出" in err
+
+
+def test_an_empty_library_says_where_it_looked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Run from another folder, ./.siyu is a new, empty store: the suggestion says so
+    rather than only 「没有匹配的话术」."""
+    data = tmp_path / "elsewhere"
+    code, out, err = siyu(capsys, data, "suggest", "--text", "太贵了")
+    assert code == 0 and "没有匹配的话术" in out
+    assert f"这个数据目录（{data}）的话术库是空的" in err.replace("\n", "") and "siyu demo" in err
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    assert "话术库是空的" not in siyu(capsys, data, "suggest", "--text", "太贵了")[2]

@@ -63,6 +63,14 @@ def suggest(
                 out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
             else:
                 out.print(suggestion_panel(result))
+            if not result.scripts and not rt.library.list_scripts(status="approved"):
+                err.print(  # run from another folder, the store is an empty one
+                    f"提示：这个数据目录（{rt.settings.data_dir}）的话术库是空的："
+                    "先运行 siyu demo 或 siyu scripts import，或用 --data-dir 指到你们的数据目录",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             return
         assert input is not None
         _suggest_batch(rt, principal(ctx), input, output, industry)
