@@ -378,3 +378,15 @@ def test_reports_name_advisers_roles_and_industries(
     )
     _, text = siyu(demo_dir, "users", "list", capsys=capsys)
     assert "主管" in text and "manager" not in text
+
+
+def test_every_option_and_argument_says_what_it_is() -> None:
+    """A blank line in --help leaves a user guessing (scripts export --industry, kb search
+    --industry, scripts examples SCRIPT_ID had none)."""
+    blank = [
+        f"{' '.join(path)} {param.name}"
+        for path, command in _commands()
+        for param in getattr(command, "params", [])
+        if not (getattr(param, "help", None) or "").strip()
+    ]
+    assert blank == []

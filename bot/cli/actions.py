@@ -31,7 +31,10 @@ def actions_check(
 
 
 @app.command("show")
-def actions_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
+def actions_show(
+    ctx: typer.Context,
+    customer: Annotated[int, typer.Argument(help="客户 ID（见 siyu customers list）。")],
+) -> None:
     """此刻适用于某位客户的下一步建议卡片。"""
     from bot.services import next_actions
 

@@ -64,7 +64,10 @@ def customers_list(
 
 
 @app.command("show")
-def customers_show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument()]) -> None:
+def customers_show(
+    ctx: typer.Context,
+    customer_id: Annotated[int, typer.Argument(help="客户 ID（见 siyu customers list）。")],
+) -> None:
     """查看一位客户的档案：身份、标签、画像字段、来源、下一步建议、时间线。"""
     from bot.cli.render import growth_lines, profile_panel
     from bot.services import customers
@@ -126,7 +129,7 @@ def customers_merge(
     actor: Actor = None,
     reason: Annotated[str, typer.Option(help="原因（记入审计日志）。")] = "",
 ) -> None:
-    """把客户 MERGE 合并到 KEEP（身份、消息、标签、事件、订单 …）。"""
+    """把客户 merge 合并到 keep（身份、消息、标签、事件、订单 …）。"""
     from bot.services import merges
 
     with database(ctx) as (db, _), db.session() as session:

@@ -55,7 +55,10 @@ def fields_list(ctx: typer.Context) -> None:
 
 
 @app.command("show")
-def fields_show(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
+def fields_show(
+    ctx: typer.Context,
+    customer: Annotated[int, typer.Argument(help="客户 ID（见 siyu customers list）。")],
+) -> None:
     """一位客户的画像字段值。"""
     from bot.services import fields
 

@@ -62,8 +62,8 @@ def kb_rebuild(ctx: typer.Context) -> None:
 @app.command("search")
 def kb_search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument()],
-    industry: Annotated[str | None, typer.Option()] = None,
+    query: Annotated[str, typer.Argument(help="要查的问题或关键词。")],
+    industry: Annotated[str | None, typer.Option(help="只查这个行业的文档（及通用文档）。")] = None,
     k: Annotated[int, typer.Option("-k", help="返回多少段。")] = 5,
 ) -> None:
     """检索知识库（混合检索：向量 + BM25）。"""

@@ -38,7 +38,10 @@ def referrals_set(
 
 
 @app.command("chain")
-def referrals_chain(ctx: typer.Context, customer: Annotated[int, typer.Argument()]) -> None:
+def referrals_chain(
+    ctx: typer.Context,
+    customer: Annotated[int, typer.Argument(help="客户 ID（见 siyu customers list）。")],
+) -> None:
     """客户的转介绍链：谁介绍了他，他又介绍了谁。"""
     from bot.services import customers, referrals
 

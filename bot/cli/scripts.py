@@ -62,9 +62,12 @@ def scripts_import(
 def scripts_export(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="目标 .csv、.xlsx 或 .yaml 文件。")],
-    industry: Annotated[str | None, typer.Option()] = None,
-    category: Annotated[str | None, typer.Option()] = None,
-    status: Annotated[str | None, typer.Option()] = None,
+    industry: Annotated[str | None, typer.Option(help="只要这个行业的话术（如 保险）。")] = None,
+    category: Annotated[str | None, typer.Option(help="只要这个分类（如 报价）。")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="只要这个状态：draft / approved / archived（草稿 / 已审核 / 已归档）。"),
+    ] = None,
     chinese_headers: Annotated[
         bool,
         typer.Option(
@@ -92,9 +95,12 @@ def scripts_export(
 @app.command("list")
 def scripts_list(
     ctx: typer.Context,
-    industry: Annotated[str | None, typer.Option()] = None,
-    category: Annotated[str | None, typer.Option()] = None,
-    status: Annotated[str | None, typer.Option()] = None,
+    industry: Annotated[str | None, typer.Option(help="只要这个行业的话术（如 保险）。")] = None,
+    category: Annotated[str | None, typer.Option(help="只要这个分类（如 报价）。")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="只要这个状态：draft / approved / archived（草稿 / 已审核 / 已归档）。"),
+    ] = None,
 ) -> None:
     """列出话术。"""
     from bot.services import scripts
@@ -152,7 +158,7 @@ def scripts_lint(
 @app.command("status")
 def scripts_status(
     ctx: typer.Context,
-    script_id: Annotated[str, typer.Argument()],
+    script_id: Annotated[str, typer.Argument(help="话术编号（见 siyu scripts list）。")],
     status: Annotated[
         str, typer.Argument(help=("draft（草稿）、approved（已审核）或 archived（已归档）。"))
     ],
@@ -171,7 +177,7 @@ def scripts_status(
 @app.command("examples")
 def scripts_examples(
     ctx: typer.Context,
-    script_id: Annotated[str, typer.Argument()],
+    script_id: Annotated[str, typer.Argument(help="话术编号（见 siyu scripts list）。")],
     remove: Annotated[
         list[int] | None,
         typer.Option("--remove", help="删除这条例句（编号见列表；可重复）。"),

@@ -20,12 +20,12 @@ app = typer.Typer(help="已保存的客户分群。")
 @app.command("add")
 def segments_add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(help="分群名称。")],
     filters: Annotated[
         list[str],
         typer.Option("--filter", "-f", help="字段 运算符 值，如 tag=有孩子（可重复）。"),
     ],
-    description: Annotated[str, typer.Option()] = "",
+    description: Annotated[str, typer.Option(help="分群说明。")] = "",
     actor: Actor = None,
 ) -> None:
     """保存（或替换）一个命名分群；所有筛选条件都要满足。"""
@@ -39,7 +39,9 @@ def segments_add(
 
 
 @app.command("count")
-def segments_count(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+def segments_count(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="分群名称。")]
+) -> None:
     """分群当前有多少客户。"""
     from bot.services import segments
 

@@ -17,7 +17,7 @@ app = typer.Typer(help="控制台用户（顾问 / 运营 / 主管）和 API tok
 @app.command("add")
 def users_add(
     ctx: typer.Context,
-    username: Annotated[str, typer.Argument()],
+    username: Annotated[str, typer.Argument(help="登录名。")],
     role: Annotated[
         str, typer.Option(help="adviser（顾问）、operator（运营）或 manager（主管）。")
     ],
@@ -58,7 +58,7 @@ def users_add(
 @app.command("token")
 def users_token(
     ctx: typer.Context,
-    username: Annotated[str, typer.Argument()],
+    username: Annotated[str, typer.Argument(help="登录名。")],
     name: Annotated[str, typer.Option(help="这个 token 的用途。")] = "",
 ) -> None:
     """为用户创建一个 API token；只显示这一次。"""
@@ -84,7 +84,9 @@ def users_list(ctx: typer.Context) -> None:
 
 
 @app.command("deactivate")
-def users_deactivate(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
+def users_deactivate(
+    ctx: typer.Context, username: Annotated[str, typer.Argument(help="登录名。")]
+) -> None:
     """停用账号：不能登录，所有会话结束，API token 失效。"""
     from bot.services import users
 
@@ -94,7 +96,9 @@ def users_deactivate(ctx: typer.Context, username: Annotated[str, typer.Argument
 
 
 @app.command("activate")
-def users_activate(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
+def users_activate(
+    ctx: typer.Context, username: Annotated[str, typer.Argument(help="登录名。")]
+) -> None:
     """重新启用已停用的账号（未吊销的 API token 恢复可用）。"""
     from bot.services import users
 
@@ -106,7 +110,7 @@ def users_activate(ctx: typer.Context, username: Annotated[str, typer.Argument()
 @app.command("password")
 def users_password(
     ctx: typer.Context,
-    username: Annotated[str, typer.Argument()],
+    username: Annotated[str, typer.Argument(help="登录名。")],
     password: Annotated[
         str | None,
         typer.Option(help="新密码（不给则在终端里输入两次，不显示）。"),
@@ -122,7 +126,9 @@ def users_password(
 
 
 @app.command("revoke-tokens")
-def users_revoke_tokens(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
+def users_revoke_tokens(
+    ctx: typer.Context, username: Annotated[str, typer.Argument(help="登录名。")]
+) -> None:
     """吊销用户的全部 API token。"""
     from bot.services import users
 
