@@ -36,6 +36,7 @@ from scripts_lib.model import (
     ScriptRecord,
     canonical_industry,
     keep_unset,
+    matching_industries,
 )
 from scripts_lib.variables import (
     PLACEHOLDER,
@@ -88,6 +89,7 @@ __all__ = [
     "lint",
     "load_scripts",
     "load_scripts_with_warnings",
+    "matching_industries",
     "parse_deadline",
     "parse_template",
     "placeholder",

@@ -141,6 +141,15 @@ GENERAL_SYNONYMS: frozenset[str] = frozenset(
 INDUSTRY_LABELS: dict[str, str] = {"general": "通用", "insurance": "保险", "kaoyan": "考研"}
 
 
+def matching_industries(industry: str) -> list[str]:
+    """The stored industry names a message of ``industry`` reaches: the industry, the
+    other name of a known one (保险 for ``insurance`` and back: data written before
+    imports stored the code may hold either), and ``ANY_INDUSTRY``."""
+    label = INDUSTRY_LABELS.get(industry)
+    code = next((c for c, name in INDUSTRY_LABELS.items() if name == industry), None)
+    return list(dict.fromkeys(n for n in (industry, ANY_INDUSTRY, label, code) if n))
+
+
 def canonical_industry(value: str) -> str:
     """``value`` stripped, with every synonym of "every industry" (``all``, ``通用`` …)
     turned into ``ANY_INDUSTRY``."""

@@ -182,3 +182,22 @@ def test_documents_scripts_and_tags_named_in_chinese_reach_that_industry(
     tags.import_taxonomy(rt, ADMIN, path=taxonomy(tmp_path / "t.yaml", "保险"))
     result = suggestions.suggest(rt, ADMIN, text="太贵了", industry="insurance")
     assert [t.name for t in result.tags] == ["价格敏感"]
+
+
+def test_data_stored_under_the_chinese_name_before_still_reaches_that_industry(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Rows written before imports stored the code hold 「保险」 (a walkthrough's data kept
+    its 退保说明 under it): a message of insurance reaches them, and one of 保险 the
+    insurance rows."""
+    rt: Runtime = make_runtime(load=False)
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    doc = tmp_path / "退保说明.md"
+    doc.write_text("# 退保\n犹豫期过后退保只退现金价值，犹豫期内全额退。\n", encoding="utf-8")
+    rt.kb.ingest(doc, industry="保险")  # the pipeline itself: stored as written
+    with rt.db.session() as session:
+        assert [d.industry for d in knowledge.documents(session, ADMIN)] == ["保险"]
+    found = rt.kb.search("犹豫期过后退保退多少", k=3, industry="insurance")
+    assert found and found[0].source == "退保说明.md"
+    scripts_for_label = rt.library.search("重疾险多少钱", k=3, industry="保险")
+    assert scripts_for_label and scripts_for_label[0].script.id.startswith("INS-")

@@ -61,7 +61,7 @@ from bot.vocab import SuggestionMode
 from knowledge import Embedder
 from knowledge.text import shared_phrases, storable
 from scripts_lib.matching import canonical
-from scripts_lib.model import ANY_INDUSTRY, ScriptRecord
+from scripts_lib.model import ScriptRecord, matching_industries
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -400,7 +400,7 @@ class Assistant:
         script = self._library.get([sid]).get(sid)
         if script is None or script.status != "approved":
             return opening
-        if script.industry not in (ctx.industry, ANY_INDUSTRY):  # another industry's welcome
+        if script.industry not in matching_industries(ctx.industry):  # another industry's welcome
             return opening
         top = max((h.score for h in opening), default=1.0)
         welcome = ScriptHit(script=script, score=top, reason=CAMPAIGN_WELCOME)

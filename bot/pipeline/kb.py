@@ -31,7 +31,7 @@ from knowledge import (
     spread,
 )
 from knowledge.settings import KnowledgeSettings
-from scripts_lib.model import ANY_INDUSTRY, canonical_industry
+from scripts_lib.model import ANY_INDUSTRY, canonical_industry, matching_industries
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class KnowledgeBase:
         if k <= 0 or not text.strip():
             return []
         where: dict[str, object] | None = (
-            {"industry": [industry, ANY_INDUSTRY]} if industry else None
+            {"industry": matching_industries(industry)} if industry else None
         )
         wanted = k * _SPREAD_DEPTH if per_document else k
         hits = self._index.search(text, k=wanted, where=where, query_vector=query_vector)

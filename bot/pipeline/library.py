@@ -28,7 +28,12 @@ from knowledge import Channel, HybridIndex, IndexItem, SyncStats
 from knowledge.settings import RetrievalSettings
 from scripts_lib import check_scripts, write_scripts
 from scripts_lib.matching import TemplateMatcher
-from scripts_lib.model import ANY_INDUSTRY, LintIssue, ParsedScript, ScriptRecord
+from scripts_lib.model import (
+    LintIssue,
+    ParsedScript,
+    ScriptRecord,
+    matching_industries,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -178,7 +183,7 @@ class ScriptLibrary:
         ``categories``), best first."""
         where: dict[str, object] = {}
         if industry:
-            where["industry"] = [industry, ANY_INDUSTRY]
+            where["industry"] = matching_industries(industry)
         if categories:
             where["category"] = sorted(categories)
         if query_vector is None:

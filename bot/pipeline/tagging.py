@@ -34,7 +34,7 @@ from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, SyncStats, normalize
 from knowledge.files import load_yaml_file, yaml_line
 from knowledge.rows import Problem, RowModel, problems_of, stripped_text
-from scripts_lib.model import ANY_INDUSTRY, canonical_industry
+from scripts_lib.model import ANY_INDUSTRY, canonical_industry, matching_industries
 
 log = logging.getLogger(__name__)
 
@@ -579,7 +579,7 @@ class Tagger:
 def _allowed(state: _State, industry: str | None) -> np.ndarray:
     """The tag rows a message of ``industry`` may get (every row when None)."""
     if industry:
-        return np.flatnonzero(np.isin(state.industries, [industry, ANY_INDUSTRY]))
+        return np.flatnonzero(np.isin(state.industries, matching_industries(industry)))
     return np.arange(len(state.tags))
 
 
