@@ -289,6 +289,10 @@ class LearningSettings(_Section):
     #: A script's examples count for a message only when their centroid is at least this
     #: similar (cosine) to it (bench/learning.py: .86-.90 all did equally well).
     examples_min_similarity: float = Field(default=0.88, ge=0, le=1)
+    #: A suggestion says 「相似问题已用过 N 次」 counting only examples at least this
+    #: similar to the message (stricter than the vote: at .88 a short chat line such as
+    #: 「在吗」 counted 「有医保就够了吧呢」; paraphrases score .93 and up).
+    examples_reason_similarity: float = Field(default=0.92, ge=0, le=1)
 
 
 class ContextSettings(_Section):

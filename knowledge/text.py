@@ -131,7 +131,9 @@ COMMON_WORDS: frozenset[str] = frozenset(
         r"\S+",
         "可以 一下 什么 怎么 怎样 如何 请问 一个 现在 时候 知道 需要 问问 想问 有没有 能不能"
         " 是不是 还是 如果 因为 所以 但是 然后 已经 一直 一起 没有 不是 不会 不能 自己 大家"
-        " 谢谢 您好 你好 好的 老师 觉得 看看 一些 这样 那样 这边 那边 多久 的话",
+        " 谢谢 您好 你好 好的 老师 觉得 看看 一些 这样 那样 这边 那边 多久 的话"
+        " 问题 情况 东西 家里 事情 时间 这种 那种 一般 其实 比如 还有 或者 而且 不过"
+        " 只是 应该 可能 感觉 我们 你们 他们",
     )
 )
 #: The longest query looked at for shared phrases (a message is short; this bounds the

@@ -93,7 +93,8 @@ class LearnedTriggers:
         )
 
     def similar_uses(self, query_vector: np.ndarray, script_id: str) -> int:
-        """Uses of the script that answered messages like this one."""
+        """Uses of the script that answered messages like this one (the reason shown:
+        ``examples_reason_similarity``)."""
         return self.index.count_similar(
-            query_vector, script_id, min_similarity=self._settings.examples_min_similarity
+            query_vector, script_id, min_similarity=self._settings.examples_reason_similarity
         )
