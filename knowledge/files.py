@@ -100,12 +100,31 @@ _BINARY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 _BINARY = "是二进制文件或不支持的编码（不是文本文件）"
 
 
+#: The first bytes of files people rename to .txt / .csv / .md by mistake -> what they are.
+_SIGNATURES = (
+    (b"\x89PNG", "一张 PNG 图片"),
+    (b"\xff\xd8\xff", "一张 JPEG 图片"),
+    (b"GIF8", "一张 GIF 图片"),
+    (b"%PDF", "一个 PDF 文件"),
+    (b"PK\x03\x04", "一个压缩包或 Office 文件（Word / Excel / PPT）"),
+    (b"\xd0\xcf\x11\xe0", "一个旧版 Office 文件（.doc / .xls）"),
+    (b"Rar!", "一个 RAR 压缩包"),
+    (b"7z\xbc\xaf", "一个 7z 压缩包"),
+)
+
+
 def decode_text(data: bytes, *, name: str) -> str:
     """Decode a text file's bytes (see the module doc); line ends become ``\\n``.
 
-    ``name`` names the file in the ``InputError`` raised for bytes that are no text.
-    UTF-32's BOM is tested before UTF-16's, which it starts with.
+    ``name`` names the file in the ``InputError`` raised for bytes that are no text (a
+    picture, PDF or Office file by its first bytes, whatever its name says). UTF-32's BOM
+    is tested before UTF-16's, which it starts with.
     """
+    kind = next((what for magic, what in _SIGNATURES if data.startswith(magic)), None)
+    if kind is not None:
+        raise InputError(
+            f"{name}：这是{kind}，不是文本文件；请导入文字内容（另存为 TXT、CSV 或 Markdown）"
+        )
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         encodings: tuple[str, ...] = ("utf-32",)
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

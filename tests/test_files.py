@@ -368,3 +368,21 @@ def test_knowledge_and_scripts_lib_import_nothing_of_bot() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "一张 PNG 图片"),
+        (b"\xff\xd8\xff\xe0" + bytes(range(256)), "一张 JPEG 图片"),
+        (b"%PDF-1.7\n" + bytes(range(256)), "一个 PDF 文件"),
+        (b"PK\x03\x04" + bytes(range(256)), "一个压缩包或 Office 文件（Word / Excel / PPT）"),
+    ],
+)
+def test_a_picture_pdf_or_office_file_renamed_as_text_says_what_it_is(
+    data: bytes, kind: str
+) -> None:
+    """A PNG renamed 海报.txt was told to be saved as UTF-8 (「第 4 行无法按 UTF-8 …解码」)."""
+    with pytest.raises(InputError) as info:
+        decode_text(data, name="海报.txt")
+    assert str(info.value).startswith(f"海报.txt：这是{kind}，不是文本文件")
