@@ -64,6 +64,7 @@ def test_a_bad_query_string_is_a_chinese_page_naming_the_field(
     res = _browser(app_tokens, user).get(path)
     assert res.status_code == 422
     assert res.headers["content-type"].startswith("text/html"), res.text[:200]
+    assert '<h1>输入有误 <small class="muted">422</small></h1>' in res.text  # not a bare 422
     shown = re.search(r'<p class="error message">([^<]*)</p>', res.text)
     assert shown, res.text[:500]
     assert shown.group(1).startswith(f"{label}：") and expected in shown.group(1)

@@ -190,6 +190,20 @@ HTTP_ERRORS = {
 }
 
 
+#: The heading of the error page, by status (the number stays beside it, small).
+STATUS_TITLES = {
+    400: "输入有误",
+    401: "需要登录",
+    403: "没有权限",
+    404: "找不到",
+    405: "不能这样打开",
+    409: "操作冲突",
+    413: "文件太大",
+    422: "输入有误",
+    429: "操作太频繁",
+}
+
+
 def _in_chinese(exc: StarletteHTTPException) -> str:
     """An HTTP error's message for a person: Starlette's English phrase in Chinese."""
     if exc.detail == HTTPStatus(exc.status_code).phrase:
@@ -231,6 +245,7 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
                 "me": None,
                 "csrf": csrf_token(request),
                 "status": status,
+                "title": STATUS_TITLES.get(status, "出错了"),
                 "message": message,
                 "back": _form_page(request),
                 "again": again,
