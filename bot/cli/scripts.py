@@ -58,16 +58,22 @@ def scripts_import(
     out.print(f"新增 {stats.added} · 更新 {stats.updated} · 未变 {stats.unchanged}")
 
 
+#: The filters of ``scripts list`` and ``scripts export``.
+IndustryFilter = Annotated[str | None, typer.Option(help="只要这个行业的话术（如 保险）。")]
+CategoryFilter = Annotated[str | None, typer.Option(help="只要这个分类（如 报价）。")]
+StatusFilter = Annotated[
+    str | None,
+    typer.Option(help="只要这个状态：draft / approved / archived（草稿 / 已审核 / 已归档）。"),
+]
+
+
 @app.command("export")
 def scripts_export(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="目标 .csv、.xlsx 或 .yaml 文件。")],
-    industry: Annotated[str | None, typer.Option(help="只要这个行业的话术（如 保险）。")] = None,
-    category: Annotated[str | None, typer.Option(help="只要这个分类（如 报价）。")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help="只要这个状态：draft / approved / archived（草稿 / 已审核 / 已归档）。"),
-    ] = None,
+    industry: IndustryFilter = None,
+    category: CategoryFilter = None,
+    status: StatusFilter = None,
     chinese_headers: Annotated[
         bool,
         typer.Option(
@@ -95,12 +101,9 @@ def scripts_export(
 @app.command("list")
 def scripts_list(
     ctx: typer.Context,
-    industry: Annotated[str | None, typer.Option(help="只要这个行业的话术（如 保险）。")] = None,
-    category: Annotated[str | None, typer.Option(help="只要这个分类（如 报价）。")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help="只要这个状态：draft / approved / archived（草稿 / 已审核 / 已归档）。"),
-    ] = None,
+    industry: IndustryFilter = None,
+    category: CategoryFilter = None,
+    status: StatusFilter = None,
 ) -> None:
     """列出话术。"""
     from bot.services import scripts
