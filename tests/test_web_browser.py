@@ -746,7 +746,8 @@ def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
         assert (
             box is not None and box["width"] >= 150 and box["x"] + box["width"] <= viewport["width"]
         )
-        assert "等待扫码" in page.locator("#account-table").inner_text()  # type: ignore[attr-defined]
+        accounts = page.locator("#account-table").inner_text()  # type: ignore[attr-defined]
+        assert "等待扫码登录" in accounts  # the reason, also at 360 px (说明 is hidden there)
         assert "请用 Alice 的微信扫码登录" in page.inner_text("#qr-wx-alice h2")  # type: ignore[attr-defined]
         row = page.locator("#parked-table tbody tr").first  # type: ignore[attr-defined]
         assert "好友请求" in row.inner_text() and "通过好友并发欢迎语" in row.inner_text()
