@@ -30,11 +30,11 @@ from scripts_lib.variables import VARIABLE_LABELS, parse_template
 
 #: Titles longer than this get a warning (they are cut off in the adviser's sidebar).
 MAX_TITLE_CHARS = 40
-#: Longest values the store's script columns hold (bot/store/models.py ``Script``): an
-#: error, or the import fails on PostgreSQL (SQLite would store anything).
 #: Characters an id may not hold: it is a part of the script's address in the console
 #: (``/scripts/<id>/edit``), where these would end or change the path.
 URL_UNSAFE = re.compile(r"[\s/\\?#%]")
+#: Longest values the store's script columns hold (bot/store/models.py ``Script``): an
+#: error, or the import fails on PostgreSQL (SQLite would store anything).
 MAX_FIELD_CHARS = {"id": 64, "title": 200, "industry": 50, "variant_group": 64}
 
 # CJK unified ideographs (basic, extension A, compatibility, extensions B-G).

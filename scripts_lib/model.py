@@ -139,15 +139,16 @@ GENERAL_SYNONYMS: frozenset[str] = frozenset(
 #: Chinese names of the industries the shipped demo uses: an option may name a known
 #: industry either way (``--industry 保险`` is ``insurance`` when that is in use).
 INDUSTRY_LABELS: dict[str, str] = {"general": "通用", "insurance": "保险", "kaoyan": "考研"}
+#: The other way: a known industry's Chinese name -> its code.
+INDUSTRY_CODES: dict[str, str] = {label: code for code, label in INDUSTRY_LABELS.items()}
 
 
 def matching_industries(industry: str) -> list[str]:
     """The stored industry names a message of ``industry`` reaches: the industry, the
     other name of a known one (保险 for ``insurance`` and back: data written before
     imports stored the code may hold either), and ``ANY_INDUSTRY``."""
-    label = INDUSTRY_LABELS.get(industry)
-    code = next((c for c, name in INDUSTRY_LABELS.items() if name == industry), None)
-    return list(dict.fromkeys(n for n in (industry, ANY_INDUSTRY, label, code) if n))
+    other = INDUSTRY_LABELS.get(industry) or INDUSTRY_CODES.get(industry)
+    return list(dict.fromkeys(n for n in (industry, ANY_INDUSTRY, other) if n))
 
 
 def canonical_industry(value: str) -> str:

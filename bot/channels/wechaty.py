@@ -208,9 +208,8 @@ def describe(exc: BaseException) -> str:
         first = (exc.message or "").strip().splitlines()[:1]
         said = _GRPC_STATUSES.get(exc.status.name, "服务返回错误")
         # the service's own words (English, from its SDK) after ours, for the operator
-        text = (
-            f"{said}（{exc.status.name}：{first[0]}）" if first else f"{said}（{exc.status.name}）"
-        )
+        code = f"{exc.status.name}：{first[0]}" if first else exc.status.name
+        text = f"{said}（{code}）"
     elif isinstance(exc, TimeoutError):
         text = "超时"
     elif isinstance(exc, socket.gaierror):

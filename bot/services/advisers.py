@@ -68,10 +68,10 @@ def persona_if_any(session: Session, adviser_id: str) -> AdviserRecord | None:
 
 def persona_of(session: Session, principal: Principal, adviser_id: str) -> AdviserRecord:
     _may_edit(session, principal, adviser_id)
-    found = repo.list_advisers(session=session, adviser_ids=(adviser_id,))
-    if not found:
+    found = persona_if_any(session, adviser_id)
+    if found is None:
         raise NotFoundError(NO_ADVISER, ref=adviser_id)
-    return found[0]
+    return found
 
 
 def set_persona(

@@ -90,9 +90,7 @@ def import_file(
         path, timezone=timezone, profile_fields=fields_repo.list_fields(session=session)
     )
     named = [v for r in rows if isinstance(v := r.fields.get("industry"), str)]
-    stored = as_known(
-        session=session, values=named
-    )  # 保险 → insurance when the library says insurance
+    stored = as_known(session=session, values=named)  # 保险 → insurance
     rows = [
         r
         if not isinstance(v := r.fields.get("industry"), str) or stored.get(v, v) == v

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Customer, Document, Script, Tag, TagCategory
-from scripts_lib.model import ANY_INDUSTRY, INDUSTRY_LABELS, canonical_industry
+from scripts_lib.model import ANY_INDUSTRY, INDUSTRY_CODES, canonical_industry
 
 #: Where an industry can be used, as the keys of ``industries_in_use``.
 USES = ("scripts", "documents", "taxonomy", "customers")
@@ -34,9 +34,6 @@ def industries_in_use(*, session: Session) -> dict[str, set[str]]:
     }
 
 
-_BY_LABEL = {label: code for code, label in INDUSTRY_LABELS.items()}
-
-
 def known(*, session: Session, uses: Iterable[str] = USES) -> set[str]:
     """Every industry some of ``uses`` (scripts, documents, taxonomy, customers) names,
     ``general`` left out."""
@@ -57,7 +54,7 @@ def as_known(*, session: Session, values: Iterable[str | None]) -> dict[str, str
     for value in values:
         if value and value.strip() and value not in mapped:
             name = canonical_industry(value)
-            mapped[value] = known_as(name, names) or _BY_LABEL.get(name) or name
+            mapped[value] = known_as(name, names) or INDUSTRY_CODES.get(name) or name
     return mapped
 
 
@@ -66,5 +63,5 @@ def known_as(name: str, names: set[str]) -> str | None:
     the Chinese name of; None when it is neither."""
     if name in names:
         return name
-    code = _BY_LABEL.get(name)
+    code = INDUSTRY_CODES.get(name)
     return code if code in names else None

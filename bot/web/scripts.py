@@ -24,7 +24,6 @@ from bot.web.inline_forms import wants_json
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
-    INDUSTRY_LABELS,
     STAGE_LABELS,
     STAGES,
     STATUS_LABELS,
@@ -32,11 +31,9 @@ from scripts_lib import (
     ScriptRecord,
     split_tags,
 )
-from scripts_lib.model import DEPRECATED_VARIABLES, VARIABLES
+from scripts_lib.model import DEPRECATED_VARIABLES, INDUSTRY_CODES, VARIABLES
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
-#: The editor shows an industry by its Chinese name (保险) and saves its code.
-INDUSTRY_CODES = {label: code for code, label in INDUSTRY_LABELS.items()}
 
 EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
 NO_VERSION = "版本不存在"

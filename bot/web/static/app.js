@@ -474,25 +474,11 @@
   }
 
   // One of FastAPI's 422 entries as a person reads it: the field by its label on the
-  // form, and what it needs (the limits come with the entry).
+  // form, and what it takes (the server words ``msg`` in Chinese: bot/web/validation.py).
   function fieldProblem(form, d) {
     const name = Array.isArray(d.loc) && d.loc.length > 1 ? String(d.loc[d.loc.length - 1]) : "";
     const label = name ? fieldLabel(form, name) : "填写的内容";
-    const ctx = d.ctx || {};
-    const needs = {
-      missing: "必须填写",
-      string_too_short: "必须填写",
-      string_too_long: "最多 " + ctx.max_length + " 个字",
-      int_parsing: "要一个整数",
-      float_parsing: "要一个数字",
-      greater_than_equal: "不能小于 " + ctx.ge,
-      less_than_equal: "不能大于 " + ctx.le,
-      greater_than: "要大于 " + ctx.gt,
-      less_than: "要小于 " + ctx.lt,
-      date_from_datetime_parsing: "日期格式不对",
-      date_parsing: "日期格式不对",
-    }[d.type];
-    return label + "：" + (needs || "格式不对");
+    return label + "：" + (d.msg || "格式不对");
   }
 
   function fieldLabel(form, name) {
