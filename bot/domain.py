@@ -8,6 +8,12 @@ from typing import Any
 
 from bot.vocab import Direction, SuggestionMode
 
+#: The adviser of a message whose channel or file names none (a history line without
+#: ``adviser_id``, ``siyu chat``): its customers wait for a person to be assigned.
+UNASSIGNED_ADVISER = "adviser"
+#: What people see for it.
+UNASSIGNED_ADVISER_NAME = "未指定顾问"
+
 #: Message types a channel may report; only "text" gets suggestions.
 MESSAGE_TYPES = (
     "text",
@@ -36,7 +42,7 @@ class IncomingMessage:
     contact_id: str
     text: str
     contact_name: str = ""
-    adviser_id: str = "adviser"
+    adviser_id: str = UNASSIGNED_ADVISER
     adviser_name: str = ""
     direction: Direction = "in"  # "in": from the customer; "out": the adviser's own message
     type: str = "text"

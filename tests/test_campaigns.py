@@ -475,3 +475,34 @@ def test_campaigns_from_the_command_line(
     assert code == 1 and "活动名称已存在" in err
     code, _, err = siyu(capsys, data, "campaigns", "attribute", "1", "--code", "NOPE99")
     assert code == 1 and "渠道码不存在" in err
+
+
+def test_messages_without_an_adviser_wait_under_unassigned_and_get_no_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A history line without ``adviser_id`` logs its customer under 「未指定顾问」, which
+    is a bucket, not a colleague: a campaign for every adviser leaves it out, and it
+    cannot be given a code by id or by that name."""
+    data = tmp_path / "data"
+    history = tmp_path / "history.jsonl"
+    history.write_text(
+        '{"msg_id":"h1","contact_id":"wx-a","direction":"in","text":"你好",'
+        '"sent_at":"2026-03-02T10:00:00+08:00","adviser_id":"a1"}\n'
+        '{"msg_id":"h2","contact_id":"wx-b","direction":"in","text":"在吗",'
+        '"sent_at":"2026-03-02T11:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "history", "import", str(history))[0] == 0
+    code, out, err = siyu(capsys, data, "customers", "list")
+    assert code == 0, err
+    assert "未指定顾问" in out
+    code, out, err = siyu(
+        capsys, data, "campaigns", "add", "四月直播", "--channel", "直播", "--start", "2026-04-01"
+    )
+    assert code == 0, err
+    code, out, err = siyu(capsys, data, "campaigns", "show", "四月直播")
+    assert code == 0, err
+    assert "a1" in out and "未指定顾问" not in out and "adviser" not in out
+    for who in ("adviser", "未指定顾问"):
+        code, _, err = siyu(capsys, data, "campaigns", "code", "四月直播", "--adviser", who)
+        assert code == 1 and "“未指定顾问”不是一位顾问" in err

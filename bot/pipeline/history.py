@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints, Validat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.domain import IncomingMessage
+from bot.domain import UNASSIGNED_ADVISER, IncomingMessage
 from bot.errors import InputError
 from bot.pipeline.assistant import Context, ensure_contact, store_tags
 from bot.pipeline.replies import learn_from_reply
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 
 #: The channel (and identity kind ``<channel>_contact``) of imported messages by default.
 DEFAULT_CHANNEL = "history"
-#: The adviser of a line without ``adviser_id`` (the live channel's default too).
-DEFAULT_ADVISER = "adviser"
 FIELDS = ("msg_id", "contact_id", "contact_name", "adviser_id", "industry", "direction")
 COLUMNS = (*FIELDS, "text", "sent_at")
 REQUIRED = ("msg_id", "contact_id", "direction", "text", "sent_at")
@@ -445,7 +443,7 @@ def import_history(
     report.erased = len(erased)
     report.skipped = len(lines) - len(todo) - report.erased
     report.contacts = len({h.row.contact_id for h in lines})
-    report.advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
+    report.advisers = {h.row.adviser_id or UNASSIGNED_ADVISER for h in lines}
     if dry_run:
         report.logged = len(todo)
         report.customer_messages = sum(1 for h in todo if h.row.direction == "in")
@@ -575,7 +573,7 @@ class _Importer:
                 contact_id=row.contact_id,
                 contact_name=row.contact_name,
                 text=row.text,
-                adviser_id=row.adviser_id or DEFAULT_ADVISER,
+                adviser_id=row.adviser_id or UNASSIGNED_ADVISER,
                 direction=row.direction,
                 industry=row.industry or None,
                 sent_at=row.sent_at,

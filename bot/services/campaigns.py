@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot import labels
 from bot.crm import campaigns as crm_campaigns
+from bot.domain import UNASSIGNED_ADVISER, UNASSIGNED_ADVISER_NAME
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import (
@@ -81,7 +82,11 @@ def create(
     codes = {named.get(a, a): code for a, code in (codes or {}).items()}
     chosen = list(dict.fromkeys([*advisers, *codes]))
     if not chosen:
-        chosen = [a.id for a in list_advisers(session=session, adviser_ids=team)]
+        chosen = [
+            a.id
+            for a in list_advisers(session=session, adviser_ids=team)
+            if a.id != UNASSIGNED_ADVISER
+        ]
     for adviser in chosen:
         if team is not None and adviser not in team:
             raise NotFoundError(NO_ADVISER, ref=adviser)
@@ -105,6 +110,10 @@ def create(
 def _add_code(
     session: Session, campaign_id: int, adviser: str, code: str | None, settings: Settings
 ) -> CodeRecord:
+    if adviser == UNASSIGNED_ADVISER:
+        raise InputError(
+            f"“{UNASSIGNED_ADVISER_NAME}”不是一位顾问，不能领渠道码：请写顾问的 ID 或名字"
+        )
     chosen = (
         crm_campaigns.clean_code(code)
         if code

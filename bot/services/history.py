@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from bot.domain import UNASSIGNED_ADVISER
 from bot.errors import InputError, PermissionDenied
 from bot.pipeline.history import (
-    DEFAULT_ADVISER,
     DEFAULT_CHANNEL,
     HistoryLine,
     HistoryReport,
@@ -72,7 +72,7 @@ def import_file(
             what="聊天记录",
             uses=("scripts", "documents", "taxonomy"),
         )
-    advisers = {h.row.adviser_id or DEFAULT_ADVISER for h in lines}
+    advisers = {h.row.adviser_id or UNASSIGNED_ADVISER for h in lines}
     outside = sorted(a for a in advisers if not scope.allows(a))
     if outside:
         raise PermissionDenied(OTHER_TEAM.format(advisers=", ".join(outside[:5])))

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.domain import UNASSIGNED_ADVISER, UNASSIGNED_ADVISER_NAME
 from bot.errors import NotFoundError
 from bot.store import ownership
 from bot.store.db import insert_or_get
@@ -58,7 +59,9 @@ def get_adviser(*, session: Session, adviser_id: str) -> AdviserRecord | None:
 def adviser_record(row: Adviser) -> AdviserRecord:
     return AdviserRecord(
         id=row.id,
-        name=row.name,
+        name=UNASSIGNED_ADVISER_NAME
+        if row.id == UNASSIGNED_ADVISER and row.name in ("", row.id)
+        else row.name,
         team=row.team,
         persona_name=row.persona_name or None,
         signature=row.signature or "",
