@@ -35,6 +35,8 @@ from scripts_lib.model import (
     ParsedScript,
     ScriptRecord,
     canonical_industry,
+    industry_code,
+    industry_names,
     keep_unset,
     matching_industries,
 )
@@ -85,6 +87,8 @@ __all__ = [
     "chinese_date",
     "date_values",
     "fill",
+    "industry_code",
+    "industry_names",
     "keep_unset",
     "lint",
     "load_scripts",

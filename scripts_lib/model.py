@@ -143,12 +143,24 @@ INDUSTRY_LABELS: dict[str, str] = {"general": "通用", "insurance": "保险", "
 INDUSTRY_CODES: dict[str, str] = {label: code for code, label in INDUSTRY_LABELS.items()}
 
 
-def matching_industries(industry: str) -> list[str]:
-    """The stored industry names a message of ``industry`` reaches: the industry, the
-    other name of a known one (保险 for ``insurance`` and back: data written before
-    imports stored the code may hold either), and ``ANY_INDUSTRY``."""
+def industry_code(name: str) -> str:
+    """A known industry's Chinese name as its code (保险 → ``insurance``), any other name
+    as it is: how lists show one industry once whichever name its rows were stored under."""
+    return INDUSTRY_CODES.get(name, name)
+
+
+def industry_names(industry: str) -> list[str]:
+    """The stored names of ``industry``: itself and the other name of a known one (保险
+    for ``insurance`` and back: data written before imports stored the code may hold
+    either)."""
     other = INDUSTRY_LABELS.get(industry) or INDUSTRY_CODES.get(industry)
-    return list(dict.fromkeys(n for n in (industry, ANY_INDUSTRY, other) if n))
+    return list(dict.fromkeys(n for n in (industry, other) if n))
+
+
+def matching_industries(industry: str) -> list[str]:
+    """The stored industry names a message of ``industry`` reaches: the industry's names
+    (``industry_names``) and ``ANY_INDUSTRY``."""
+    return list(dict.fromkeys([*industry_names(industry), ANY_INDUSTRY]))
 
 
 def canonical_industry(value: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LIBRARY, RuntimeFactory
+from sqlalchemy import update
 
 from bot.cli import run
 from bot.errors import InputError
@@ -16,6 +17,11 @@ from bot.pipeline.runtime import Runtime
 from bot.services import knowledge, suggestions, tags
 from bot.services.access import cli_principal
 from bot.services.industries import resolve
+from bot.store import fields as fields_repo
+from bot.store import industries as industries_repo
+from bot.store import scripts as scripts_repo
+from bot.store import tags as tags_repo
+from bot.store.models import ProfileField, Script, TagCategory
 
 ADMIN = cli_principal("operator-test")
 
@@ -201,3 +207,35 @@ def test_data_stored_under_the_chinese_name_before_still_reaches_that_industry(
     assert found and found[0].source == "退保说明.md"
     scripts_for_label = rt.library.search("重疾险多少钱", k=3, industry="保险")
     assert scripts_for_label and scripts_for_label[0].script.id.startswith("INS-")
+
+
+def test_an_industry_stored_under_both_names_is_listed_once_and_filters_both(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Rows written before imports stored the code hold 「保险」 beside ``insurance``:
+    lists named the industry twice (two 「保险」 in the console's filter), and filtering
+    the scripts, tags or profile fields by one name missed the other's rows."""
+    rt: Runtime = make_runtime(load=False)
+    rt.library.import_file(LIBRARY / "scripts.csv")
+    tags.import_taxonomy(rt, ADMIN, path=taxonomy(tmp_path / "t.yaml", "insurance"))
+    with rt.db.session() as session:
+        legacy = session.get_one(Script, "INS-PRC-1")
+        legacy.industry = "保险"
+        session.execute(update(TagCategory).values(industry="保险"))
+        session.add(ProfileField(name="保额", type="number", industry="保险", position=1))
+    with rt.db.session() as session:
+        assert industries_repo.known(session=session) == {"insurance", "kaoyan"}
+        listed = {s.id for s in scripts_repo.list_scripts(session=session, industry="insurance")}
+        assert "INS-PRC-1" in listed and "INS-AFS-1" in listed
+        assert not any(i.startswith("KY-") for i in listed)
+        assert [t.name for t in tags_repo.list_tags(session=session, industry="insurance")]
+        assert [f.name for f in fields_repo.list_fields(session=session, industry="insurance")] == [
+            "保额"
+        ]
+    assert rt.library.industries() == {"general", "insurance", "kaoyan"}
+    assert resolve_in(rt, "保险") == "insurance"
+
+
+def resolve_in(rt: Runtime, value: str) -> str | None:
+    with rt.db.session() as session:
+        return resolve(session, value)

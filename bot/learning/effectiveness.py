@@ -35,6 +35,7 @@ from bot.settings import RankingSettings
 from bot.store import Database
 from bot.store import effectiveness as eff_repo
 from bot.store import scripts as scripts_repo
+from scripts_lib.model import industry_code
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,11 @@ def compute(
             return ""
         if row is None:
             return "?"
-        value = {"industry": row.industry, "stage": row.stage, "adviser": row.adviser_id}[by]
+        value = {
+            "industry": row.industry and industry_code(row.industry),  # 保险 and insurance: one
+            "stage": row.stage,
+            "adviser": row.adviser_id,
+        }[by]
         return value or "?"
 
     def get(script_id: str, segment: str) -> ScriptStats:

@@ -15,6 +15,7 @@ from bot.errors import NotFoundError, one_of
 from bot.store.models import Customer, CustomerFieldValue, ProfileField, ProfileSuggestion
 from bot.store.records import aware
 from bot.vocab import REVIEW_STATUSES, FieldSource, FieldType, TagStatus
+from scripts_lib.model import matching_industries
 
 #: The ``field`` of a suggested referrer (a name said in a greeting: 「张丽介绍的」).
 REFERRER_FIELD = "referred_by"
@@ -125,7 +126,7 @@ def list_fields(*, session: Session, industry: str | None = None) -> list[FieldS
         .order_by(ProfileField.position, ProfileField.id)
     )
     if industry is not None:
-        stmt = stmt.where(ProfileField.industry.in_((industry, "general")))
+        stmt = stmt.where(ProfileField.industry.in_(matching_industries(industry)))
     return [
         FieldSpec(
             name=r.name,

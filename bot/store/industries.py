@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Customer, Document, Script, Tag, TagCategory
-from scripts_lib.model import ANY_INDUSTRY, INDUSTRY_CODES, canonical_industry
+from scripts_lib.model import ANY_INDUSTRY, INDUSTRY_CODES, canonical_industry, industry_code
 
 #: Where an industry can be used, as the keys of ``industries_in_use``.
 USES = ("scripts", "documents", "taxonomy", "customers")
@@ -36,12 +36,13 @@ def industries_in_use(*, session: Session) -> dict[str, set[str]]:
 
 def known(*, session: Session, uses: Iterable[str] = USES) -> set[str]:
     """Every industry some of ``uses`` (scripts, documents, taxonomy, customers) names,
-    ``general`` left out."""
+    ``general`` left out; a known industry once, by its code, also where rows stored
+    its Chinese name."""
     found = industries_in_use(session=session)
     names: set[str] = set()
     for use in uses:
         names |= found[use]
-    return {canonical_industry(name) for name in names} - {ANY_INDUSTRY}
+    return {industry_code(canonical_industry(name)) for name in names} - {ANY_INDUSTRY}
 
 
 def as_known(*, session: Session, values: Iterable[str | None]) -> dict[str, str]:

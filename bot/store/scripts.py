@@ -15,7 +15,7 @@ from bot.store import examples as examples_repo
 from bot.store.models import Script, ScriptVersion
 from bot.store.records import aware
 from bot.vocab import SCRIPT_STATUSES, ScriptStatus
-from scripts_lib.model import ScriptRecord
+from scripts_lib.model import ScriptRecord, industry_code, industry_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ def list_scripts(
 ) -> list[ScriptRecord]:
     stmt = select(Script).order_by(Script.id)
     if industry is not None:
-        stmt = stmt.where(Script.industry == industry)
+        stmt = stmt.where(Script.industry.in_(industry_names(industry)))
     if category is not None:
         stmt = stmt.where(Script.category == category)
     if status is not None:
@@ -187,7 +187,8 @@ def list_versions(*, session: Session, script_id: str) -> list[ScriptVersionReco
 
 
 def known_industries(*, session: Session) -> set[str]:
-    return set(session.scalars(select(Script.industry).distinct()))
+    """The scripts' industries, a known one once by its code (``industry_code``)."""
+    return {industry_code(i) for i in session.scalars(select(Script.industry).distinct())}
 
 
 def _snapshot(session: Session, row: Script) -> None:

@@ -24,6 +24,7 @@ from bot.store.models import (
 )
 from bot.store.records import CustomerTagRecord, TagExampleRecord, TagRecord, aware
 from bot.vocab import REVIEW_STATUSES, ExampleOrigin, TagSource
+from scripts_lib.model import matching_industries
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def list_tags(*, session: Session, industry: str | None = None) -> list[TagRecor
     """Active tags; with ``industry``, that industry's tags plus the general ones."""
     stmt = select(Tag).join(TagCategory).where(Tag.active.is_(True)).order_by(Tag.id)
     if industry is not None:
-        stmt = stmt.where(TagCategory.industry.in_([industry, "general"]))
+        stmt = stmt.where(TagCategory.industry.in_(matching_industries(industry)))
     return [tag_record(t) for t in session.scalars(stmt)]
 
 
