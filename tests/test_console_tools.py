@@ -133,6 +133,10 @@ def test_city_product_and_birthday_are_edited_and_fill_the_scripts(world: World)
             f"/api/customers/{world.cust_a}/basics", json={"city": "宁波", "birthday": "5月3日"}
         )
         assert bad.status_code == 400 and "生日" in bad.json()["problems"][0]
+        # a birthday no living customer has is refused, saying why (2099 was saved)
+        for typo, why in (("2099-05-03", "还没到"), ("1900-01-01", "早于")):
+            bad = c.put(f"/api/customers/{world.cust_a}/basics", json={"birthday": typo})
+            assert bad.status_code == 400 and why in bad.json()["problems"][0], bad.text
         assert c.get(f"/api/customers/{world.cust_a}").json()["customer"]["city"] == "杭州"
         found = c.get(
             "/api/library", params={"q": "理赔服务点", "customer_id": world.cust_a}

@@ -330,6 +330,7 @@ def test_customer_row_problems_all_at_once_with_lines(suffix: str, tmp_path: Pat
         ["x1", "乙" * 101, "buy", "123", "1990-02-30", "昨天", "m" * 201],
         ["", "丙", "", "", "", "", ""],
         ["", "丁", "", "+86 138-0000-0001", "", "", ""],
+        ["", "戊", "", "13800000005", "2099-01-01", "", ""],
     ]
     path = tmp_path / f"c{suffix}"
     if suffix == ".xlsx":
@@ -338,7 +339,7 @@ def test_customer_row_problems_all_at_once_with_lines(suffix: str, tmp_path: Pat
         path.write_text("\n".join(",".join(row) for row in rows) + "\n", encoding="utf-8")
     with pytest.raises(InputError) as info:
         read_customer_file(path)
-    assert str(info.value).split("\n")[0] == f"c{suffix}：9 行有错，没有导入任何内容"
+    assert str(info.value).split("\n")[0] == f"c{suffix}：10 行有错，没有导入任何内容"
     assert info.value.problems == [
         "第 3 行：customer_id 'x1' 不是数字",
         "第 3 行：name 超过 100 个字符",
@@ -349,6 +350,7 @@ def test_customer_row_problems_all_at_once_with_lines(suffix: str, tmp_path: Pat
         "第 3 行：id:member 超过 200 个字符",
         "第 4 行：需要 customer_id 或至少一个身份列的值",
         "第 5 行：phone 13800000001 在第 2 行也出现了",
+        "第 6 行：生日 2099-01-01 还没到（今天是 " + date.today().isoformat() + "）",
     ]
 
 

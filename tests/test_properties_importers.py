@@ -799,6 +799,7 @@ _CUSTOMER_HEADER = ["name", "phone", "unionid", "city", "source", "birthday", "a
 BAD_CUSTOMER_CELLS = {
     "short phone": ("phone", "123", "手机号 '123' 不是手机号码"),
     "bad date": ("birthday", "1990-02-30", "生日 '1990-02-30' 不是日期"),
+    "unborn": ("birthday", "2099-05-03", "生日 2099-05-03 还没到"),
     "year 1": ("added_at", "0001-01-01", "添加时间 '0001-01-01' 不是日期"),
     "long name": ("name", "名" * 101, "name 超过 100 个字符"),
     "long unionid": ("unionid", "u" * 201, "unionid 超过 200 个字符"),
@@ -823,7 +824,7 @@ def customers(draw: st.DrawFn) -> list[list[str]]:
                 unionid,
                 draw(CELL.filter(lambda t: len(t) <= 50)),
                 draw(CELL.filter(lambda t: len(t) <= 50)),
-                draw(st.dates(date(1900, 1, 1), date(2030, 12, 31))).isoformat(),
+                draw(st.dates(date(1930, 1, 1), date(2020, 12, 31))).isoformat(),  # plausible
                 draw(st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1))).isoformat(" "),
             ]
         )

@@ -20,6 +20,25 @@ def parse_date(text: str) -> date:
     return date(int(m[1]), int(m[2]), int(m[3]))
 
 
+#: A birthday this many years back or more is a placeholder or a typo (1900-01-01).
+MAX_AGE_YEARS = 120
+
+
+def parse_birthday(text: str, today: date) -> date:
+    """A date as ``parse_date`` reads it that a living customer can have been born on:
+    not after ``today``, not ``MAX_AGE_YEARS`` or more before it (ValueError in Chinese:
+    a 2099 birthday was saved without a word)."""
+    try:
+        born = parse_date(text)
+    except ValueError:
+        raise ValueError(f"生日 {text!r} 不是日期（如 1990-02-28）") from None
+    if born > today:
+        raise ValueError(f"生日 {born.isoformat()} 还没到（今天是 {today.isoformat()}）")
+    if born.year <= today.year - MAX_AGE_YEARS:
+        raise ValueError(f"生日 {born.isoformat()} 早于 {today.year - MAX_AGE_YEARS} 年，请核对")
+    return born
+
+
 def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
     """A date (local midnight) or an ISO date-time; naive values are local time.
     Returned in UTC (the store keeps UTC: SQLite drops the offset)."""

@@ -30,7 +30,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from bot.crm.dates import parse_date, parse_datetime
+from bot.crm.dates import parse_birthday, parse_datetime
 from bot.crm.fields import parse_value
 from bot.errors import InputError
 from bot.labels import identity_label
@@ -169,10 +169,7 @@ def _customer_id(text: object) -> object:
 
 
 def _birthday(text: object) -> object:
-    try:
-        return parse_date(str(text))
-    except ValueError:
-        raise ValueError(f"生日 {text!r} 不是日期（如 1990-02-28）") from None
+    return parse_birthday(str(text), date.today())
 
 
 def _phone(text: object) -> object:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.crm import oneid
 from bot.crm import reports as crm_reports
 from bot.crm import segments as crm_segments
+from bot.crm.dates import parse_birthday
 from bot.errors import InputError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
@@ -167,7 +168,6 @@ def export_table(
 #: The profile's own fields an adviser edits on the profile card, with their labels.
 BASIC_LABELS = {"city": "城市", "product": "意向产品", "birthday": "生日"}
 BASIC_MAX_CHARS = {"city": 50, "product": 100}
-BAD_BIRTHDAY = "生日请写成 年-月-日，例如 1990-05-03"
 
 
 def set_basics(
@@ -189,9 +189,9 @@ def set_basics(
             parsed[name] = None
         elif name == "birthday":
             try:
-                parsed[name] = date.fromisoformat(text.replace("/", "-"))
-            except ValueError:
-                problems.append(f"{label}：{BAD_BIRTHDAY}")
+                parsed[name] = parse_birthday(text, date.today())
+            except ValueError as exc:
+                problems.append(str(exc))
         elif len(text) > BASIC_MAX_CHARS[name]:
             problems.append(f"{label}最多 {BASIC_MAX_CHARS[name]} 字")
         else:
