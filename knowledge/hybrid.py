@@ -235,6 +235,7 @@ class HybridIndex:
         started = time.perf_counter()
         wanted = _validated(items)
         with self._sync_lock:
+            self._collection.catch_up()
             before = self._state.metadata if self._state is not None else {}
             lexical = self._lexical(list(wanted), [item.text for item in wanted.values()])
             state = _State(

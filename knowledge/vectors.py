@@ -42,6 +42,8 @@ MODEL_KEY = "siyu_model"
 _SPACE = "cosine"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 _PAGE = 5000
+#: An id never stored: deleting it is the write that makes ``catch_up`` work.
+_CATCH_UP_ID = "siyu-catch-up"
 
 
 class VectorStoreCorrupted(RetrievalError):
@@ -66,10 +68,13 @@ def _chroma_errors(action: str) -> Iterator[None]:
 class VectorCollection:
     """One named set of vectors with flat metadata; similarity is cosine."""
 
-    def __init__(self, client: ClientAPI, name: str, model: str | None) -> None:
+    def __init__(
+        self, client: ClientAPI, name: str, model: str | None, *, embedded: bool = False
+    ) -> None:
         self.name = name
         self.model = model
         self._client = client
+        self._embedded = embedded
         self._collection = self._open()
         with _chroma_errors("reading the batch size"):
             self._max_batch = max(1, int(client.get_max_batch_size()))
@@ -223,6 +228,20 @@ class VectorCollection:
                 found[id_] = np.asarray(vector, dtype=np.float32)
         return found
 
+    def catch_up(self) -> None:
+        """See what other processes wrote to an embedded store since this one last wrote.
+
+        Chroma's embedded store (chromadb 1.5) keeps each process's copy of the vector
+        index in memory and applies the writes other processes logged only when this
+        process writes itself: until then reading an id another process added fails
+        ("Error finding id") and queries miss it. A ``siyu scripts import`` run beside
+        ``siyu serve`` on one data directory left the console unable to follow the
+        change until restarted. Deleting an id that was never stored is such a write
+        (a few ms). Nothing to do for a Chroma server, which every process shares."""
+        if self._embedded:
+            with _chroma_errors(f"catching up with {self.name!r}"):
+                self._collection.delete(ids=[_CATCH_UP_ID])
+
     def count(self) -> int:
         """Number of vectors."""
         with _chroma_errors(f"counting {self.name!r}"):
@@ -241,9 +260,12 @@ class VectorCollection:
 class VectorStore:
     """A Chroma client (embedded or HTTP) handing out prefixed collections."""
 
-    def __init__(self, client: ClientAPI, settings: VectorSettings, location: str) -> None:
+    def __init__(
+        self, client: ClientAPI, settings: VectorSettings, location: str, *, embedded: bool
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._embedded = embedded
         #: Where the vectors live: a directory or ``http://host:port``.
         self.location = location
 
@@ -263,7 +285,7 @@ class VectorStore:
             raise ValueError(
                 f"集合名 {full_name!r} 无效：需 3-512 个字符 [a-zA-Z0-9._-]，以字母或数字开头和结尾"
             )
-        return VectorCollection(self._client, full_name, model)
+        return VectorCollection(self._client, full_name, model, embedded=self._embedded)
 
     def close(self) -> None:
         """Release the client (file handles of an embedded store)."""
@@ -300,7 +322,7 @@ def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
             client.heartbeat()
         except Exception as exc:
             raise RetrievalError(f"无法连接 Chroma 服务 {location}：{exc}") from exc
-        return VectorStore(client, settings, location)
+        return VectorStore(client, settings, location, embedded=False)
 
     path = Path(data_dir) / "chroma"
     if path.exists() and not path.is_dir():
@@ -325,13 +347,13 @@ def open_vector_store(settings: VectorSettings, data_dir: Path) -> VectorStore:
             if collection.count():
                 collection.query(query_embeddings=collection.peek(1)["embeddings"], n_results=1)
     except Exception as exc:
-        VectorStore(client, settings, str(path)).close()
+        VectorStore(client, settings, str(path), embedded=True).close()
         raise VectorStoreCorrupted(
             f"the vector store in {path} is unreadable or corrupted ({exc}); "
             "delete that directory and rebuild the index",
             path,
         ) from exc
-    return VectorStore(client, settings, str(path))
+    return VectorStore(client, settings, str(path), embedded=True)
 
 
 def _evict_broken_system(identifier: str) -> None:

@@ -5,13 +5,16 @@ one database (SQLite, then PostgreSQL) and one Chroma server, data directories a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from chroma_server import ChromaServer
-from conftest import LIBRARY, load_small_library
+from conftest import LIBRARY, RuntimeFactory, load_small_library
 
 from bot.learning.effectiveness import StatsCache
 from bot.pipeline.runtime import Runtime, open_runtime
@@ -214,3 +217,38 @@ def test_ranking_statistics_refresh_after_messages_logged_by_any_process(db: Dat
     assert stats.refreshes == 1
     stats.observe_logged(16)
     assert stats.refreshes == 2
+
+
+def test_a_script_another_process_imports_on_embedded_chroma_reaches_this_one(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The default set-up (SQLite, embedded Chroma): ``siyu scripts import`` run beside a
+    ``siyu serve`` on the same data directory. Chroma's embedded store showed the running
+    process nothing the other one wrote ("Error finding id"): it failed to refresh at
+    every poll and never served the new script until restarted."""
+    data = tmp_path / "data"
+    # by meaning only: found means its vector, stored by the other process, was read
+    rt = make_runtime(data_dir=data, retrieval={"lexical_weight": 0.0})
+    rt.changes.check()  # its own loading
+    before = rt.changes.refreshes["scripts"]
+    new = tmp_path / "new.csv"
+    new.write_text(
+        "id,title,category,stage,industry,tags,body\n"
+        "INS-MARS-1,火星旅行保险,pricing,convert,insurance,火星,"
+        "火星旅行保险是我们的新产品，去火星的路上出事也赔。\n",
+        encoding="utf-8",
+    )
+    siyu = Path(sys.executable).with_name("siyu")
+    done = subprocess.run(
+        [str(siyu), "--data-dir", str(data), "scripts", "import", str(new)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert rt.changes.check() == ["scripts"]
+    assert rt.changes.refreshes["scripts"] == before + 1
+    hits = rt.library.search("我想买去火星旅行的保险", k=3, industry="insurance")
+    assert hits[0].script.id == "INS-MARS-1"
