@@ -277,6 +277,22 @@ def test_a_reply_is_a_use_of_any_script_and_its_question_an_example(
     assert rt.library.triggers.index.labels() == {"INS-PRC-1": 1, "INS-AFS-1": 1}
 
 
+def test_a_learned_example_shows_neither_the_customers_phone_nor_name(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Operators read learned examples on the script's page: 「我是钱七，电话138·1234·5678」
+    reached it with the name, and the phone written with middle dots unmasked."""
+    rt = make_runtime()
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li", adviser_name="李顾问")
+    channel.receive(
+        "wx-7", "我是钱七，电话138·1234·5678，想问理赔要交哪些东西", contact_name="钱七"
+    )
+    channel.receive("wx-7", f"好的～{PRC}", direction="out", contact_name="钱七")
+    with rt.db.session() as session:
+        learned = examples_repo.list_examples(session=session, script_id="INS-PRC-1")
+    assert [e.text for e in learned] == ["我是【客户】，电话【手机号】，想问理赔要交哪些东西"]
+
+
 def test_uses_raise_a_script_to_the_top_and_say_why(make_runtime: RuntimeFactory) -> None:
     """The third channel changes a ranking: a script advisers keep sending for a kind
     of message comes first for it, with the reason 「相似问题已用过 3 次」."""

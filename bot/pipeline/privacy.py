@@ -7,17 +7,21 @@ tokens (【手机号】 …). ``find_pii`` reports where they are; ``mask_names`
 names (a customer's own name in an adviser's message).
 
 How numbers are found: one regex finds *runs* of digit groups joined by short separators
-(spaces, dashes, dots, slashes, underscores, full-width commas, a closing bracket after an
-area code); each run is split into its groups and the longest span of consecutive groups
-that has the shape of a known kind is taken, left to right. So ``2026-01-15 13812345678``
-masks only the phone, and prices, years, dates, short codes and order numbers (no known
-shape) stay as they are. Digits are ASCII, full-width (１３８…) or Chinese numerals
-(一三八 / 幺三八 / 零〇 / 两); each counts as one digit, so positions carry over. A run
-touching an ASCII letter (``SO2026…``, ``abc123``) is never a number of ours, unless the
-letters are a phone label (``tel13800138000``). Shapes accepted:
+(spaces, tabs, line breaks, zero-width characters, dashes, dots and middle dots, slashes,
+underscores, full-width and enumeration commas, a closing bracket after an area code or a
+mobile's first three digits); each run is split into its groups and the longest span of
+consecutive groups that has the shape of a known kind is taken, left to right. So
+``2026-01-15 13812345678`` masks only the phone, and prices, years, dates, short codes
+and order numbers (no known shape) stay as they are. Digits are ASCII, full-width
+(１３８…) or Chinese numerals (一三八 / 幺三八 / 零〇 / 两); each counts as one digit, so
+positions carry over. A run touching an ASCII letter (``SO2026…``, ``abc123``) is never a
+number of ours, unless the letters are a phone label (``tel13800138000``) or follow a
+mobile number. Shapes accepted:
 
-- mobile: 11 digits ``1[3-9]…`` as one group, 3-4-4, 3-8, 7-4, 4-4-3, 3-3-5, or spelled
-  digit by digit (``1 3 8 0 …``), optionally after +86 / 0086 / 86;
+- mobile: 11 digits ``1[3-9]…`` as one group (also with letters typed right after it),
+  3-4-4, 3-8, 7-4, 4-4-3, 3-3-5, any grouping in pieces of at most four digits
+  (``13 800 138 000``, ``1 3 8 0 …``), the first three in brackets (``(138) 0013 8000``),
+  optionally after +86 / 0086 / 86;
 - ID card: 18 digits (a valid birth date inside) as one group, 6-8-4, 6-4-4-4 or
   3-3-4-4-4, or grouped any other way when its check digit is right; 15 digits, 6-6-3;
 - bank card: 16–19 digits as one group, or in groups of 4, 5 or 6 (the last shorter),
@@ -56,9 +60,14 @@ _TO_ASCII_DIGITS = str.maketrans(
     "０１２３４５６７８９" + _CN_DIGITS + "ＸｘXx", "0123456789" + "0011223456789" + "XXXX"
 )
 # A separator between two digit groups: up to three of space (ASCII, no-break,
-# ideographic), dash (ASCII, Unicode hyphens and dashes, full-width), dot, slash,
-# underscore or full-width comma. (No ASCII comma: 13,800,138,000 is a price.)
-_SEP = "[ \u00a0\u3000\\-\u2010-\u2015\uff0d./_\uff0c\uff0e\uff0f]"
+# ideographic), tab, line break, an invisible zero-width character, dash (ASCII, Unicode
+# hyphens and dashes, full-width), dot (also the middle dots · ・ •), slash, underscore,
+# full-width comma or the enumeration comma 、. (No ASCII comma: 13,800,138,000 is a
+# price.)
+_SEP = (
+    "[ \t\r\n\u00a0\u3000\u200b-\u200d\u2060\ufeff\\-\u2010-\u2015\uff0d./_"
+    "\uff0c\uff0e\uff0f\u00b7\u30fb\u2022\u3001]"
+)
 _CLOSE = "[)）]"
 # Keywords that make a 16–19 digit number a bank card even when it fails the Luhn check
 # (some older domestic debit cards do); looked for just before the number.
@@ -244,7 +253,9 @@ def _emails(text: str, patterns: _Patterns) -> list[PiiMatch]:
 def _numbers_in_run(text: str, run: re.Match[str], patterns: _Patterns) -> list[PiiMatch]:
     """The numbers in one run of digit groups, longest span of groups first."""
     offset = run.start()
-    if not _free_standing(text, run.start(), run.end()):
+    if not _free_standing(text, run.start(), run.end()) and not _mobile_before_letters(
+        text, run, patterns
+    ):
         return []
     # Same length as the run (one character for one), so offsets carry over.
     chars = run.group().translate(_TO_ASCII_DIGITS)
@@ -273,7 +284,7 @@ def _numbers_in_run(text: str, run: re.Match[str], patterns: _Patterns) -> list[
             if kind == "mobile" and plus and i == 0:
                 start -= 1  # the "+" of "+86"
             elif (
-                kind == "landline"
+                kind in ("landline", "mobile")
                 and len(span) > 1
                 and chars[span[0][1]] in ")）"
                 and text[start - 1 : start] in ("(", "（")
@@ -287,6 +298,15 @@ def _numbers_in_run(text: str, run: re.Match[str], patterns: _Patterns) -> list[
         else:
             i += 1
     return found
+
+
+def _mobile_before_letters(text: str, run: re.Match[str], patterns: _Patterns) -> bool:
+    """A mobile number written as one group with letters right after it (「13800138000a」,
+    a slip of the keyboard) and none before: still a phone."""
+    start = run.start()
+    if start > 0 and text[start - 1].isascii() and text[start - 1].isalpha():
+        return False
+    return bool(patterns.mobile.fullmatch(run.group().translate(_TO_ASCII_DIGITS)))
 
 
 def _free_standing(text: str, start: int, end: int) -> bool:
@@ -313,8 +333,11 @@ def _classify(
     # Only a landline's area code may be followed by a closing bracket.
     closed = [chars[end] in ")）" for _, end in span[:-1]]
     if any(closed):
-        if closed[0] and not any(closed[1:]) and _is_landline(parts):
-            return "landline"
+        if closed[0] and not any(closed[1:]):
+            if _is_landline(parts):
+                return "landline"
+            if len(parts[0]) == 3 and _is_mobile(parts, plus=False, patterns=patterns):
+                return "mobile"  # (138) 0013 8000
         return None
     if digits[-1] == "X":
         return "id_card" if _is_id18(digits, shape, patterns) else None
@@ -359,8 +382,12 @@ def _is_mobile(parts: list[str], *, plus: bool, patterns: _Patterns) -> bool:
     if not rest:
         return False
     shape = tuple(len(part) for part in rest)
-    spelled = len(shape) == 11 and set(shape) == {1}
-    return (shape in _MOBILE_SHAPES or spelled) and bool(patterns.mobile.fullmatch("".join(rest)))
+    # Any grouping in pieces of at most four digits is how people read a number out
+    # (13 800 138 000, 1 38 0013 8000, digit by digit); four of at most 255 is an IPv4
+    # address (192.168.10.100).
+    ipv4 = len(rest) == 4 and all(len(p) <= 3 and int(p) <= 255 for p in rest)
+    read_out = max(shape) <= 4 and not ipv4
+    return (shape in _MOBILE_SHAPES or read_out) and bool(patterns.mobile.fullmatch("".join(rest)))
 
 
 def _is_id18(digits: str, shape: tuple[int, ...], patterns: _Patterns) -> bool:

@@ -4,8 +4,8 @@ A message that is a script — its template with the variables filled in, or lig
 (scripts_lib/matching.py) — is recorded as a *use* of that script, shown as a suggestion or
 not (advisers search the library themselves), in answer to the customer's messages since
 the adviser's previous turn; those messages become examples of the script, personal data
-masked. The outcome of the suggestion that was shown (adopted / edited / ignored) is
-recorded separately (bot.pipeline.outcomes).
+and the customer's name masked. The outcome of the suggestion that was shown (adopted /
+edited / ignored) is recorded separately (bot.pipeline.outcomes).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.pipeline.library import ScriptLibrary
-from bot.pipeline.privacy import mask_pii
+from bot.pipeline.privacy import mask_names, mask_pii
 from bot.settings import LearningSettings
+from bot.store import customers as customers_repo
 from bot.store import examples as examples_repo
 from bot.store import messages as messages_repo
 from bot.store import uses as uses_repo
@@ -74,11 +75,14 @@ def learn_from_reply(
         if settings.examples_per_use
         else []
     )
+    # Operators read the examples on the script's page: the customer's name goes too
+    # (「我是钱七，电话…」).
+    name = customers_repo.get_customer(session=session, customer_id=customer_id).name
     examples = examples_repo.add_learned(
         session=session,
         script_id=match.script_id,
         use_id=use.id,
         customer_id=customer_id,
-        messages=[(m.id, mask_pii(m.text)) for m in answered],
+        messages=[(m.id, mask_names(mask_pii(m.text), [name])) for m in answered],
     )
     return Learned(use=use, examples=examples)
