@@ -89,6 +89,22 @@ def test_events_orders_and_attribution_through_the_pipeline(
     bad = tmp_path / "bad.csv"
     bad.write_text("customer,amount,time\n999,abc,2026-01-01\n", encoding="utf-8")
     assert run(["--data-dir", data, "events", "import-orders", str(bad)]) == 1
+    # an order id of another customer, in the store or earlier in the file, is refused
+    other = ch.receive("c2", "你好", msg_id="in-2")
+    assert other is not None and other.customer_id is not None
+    clash = tmp_path / "clash.csv"
+    clash.write_text(
+        "customer,amount,time,order_id\n"
+        f"{other.customer_id},10,{later},B-1\n"
+        f"{other.customer_id},20,{later},C-1\n"
+        f"{cid},30,{later},C-1\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert run(["--data-dir", data, "events", "import-orders", str(clash)]) == 1
+    err = capsys.readouterr().err
+    assert f"第 2 行：订单号 B-1 已记在客户 {cid} 名下，这一行是客户 {other.customer_id}" in err
+    assert f"第 4 行：订单号 C-1 已记在客户 {other.customer_id} 名下，这一行是客户 {cid}" in err
 
     result = attribute_all(db=rt.db, window=timedelta(days=14))
     assert (result.conversions, result.attributed) == (2, 2)

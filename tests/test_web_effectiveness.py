@@ -22,6 +22,7 @@ from bot.store import audit as audit_repo
 from bot.store import conversions as conversions_repo
 from bot.store import outcomes
 from bot.store import users as users_repo
+from bot.store.models import Customer
 
 PHONE_A = "13800138000"
 PHONE_B = "13900139000"
@@ -223,3 +224,47 @@ def test_variants_without_a_trial_show_no_figures_and_scroll_in_their_own_box(
     assert rows[other] == ["0", "—", "—", "—"]
     n, rate, interval, p_best = rows[used.id]
     assert n == "1" and rate.endswith("%") and "–" in interval and float(p_best) > 0.5
+
+
+def test_an_order_id_of_another_customer_is_refused_not_swallowed(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    """An adviser recorded order ORD-777 on their own customer first; a colleague's real
+    purchase with that order id then answered ``duplicate`` and was never recorded (and a
+    stage change carrying it moved the stage with no event)."""
+    rt = make_runtime()
+    tokens = add_users(rt)
+    ours = MemoryChannel(rt.assistant.handle, adviser_id="adv-a", adviser_name="adv-a")
+    theirs = MemoryChannel(rt.assistant.handle, adviser_id="adv-b", adviser_name="adv-b")
+    mine = ours.receive("wx-a", "重疾险一年多少钱", contact_name="张女士")
+    other = theirs.receive("wx-b", "重疾险一年多少钱", contact_name="李先生")
+    assert mine is not None and other is not None
+    assert mine.customer_id is not None and other.customer_id is not None
+    app = web_app(rt)
+
+    def client(user: str) -> TestClient:
+        c = TestClient(app)
+        c.headers["Authorization"] = f"Bearer {tokens[user]}"
+        return c
+
+    with client("bob") as c:
+        first = {"customer": str(other.customer_id), "amount": 1, "order_id": "ORD-777"}
+        assert c.post("/api/events", json=first).status_code == 201
+    with client("alice") as c:
+        real = {"customer": str(mine.customer_id), "amount": 9999, "order_id": "ORD-777"}
+        res = c.post("/api/events", json=real)
+        assert res.status_code == 409, res.text
+        assert "ORD-777 已记在另一位客户名下" in res.json()["detail"]
+        assert "李先生" not in res.text and str(other.customer_id) not in res.text
+        moved = {
+            "customer": str(mine.customer_id),
+            "type": "stage_changed",
+            "stage": "retain",
+            "order_id": "ORD-777",
+        }
+        assert c.post("/api/events", json=moved).status_code == 409
+    with rt.db.session() as session:
+        orders = conversions_repo.list_conversions(session=session)
+        stage = session.get_one(Customer, mine.customer_id).stage
+    assert [(o.customer_id, o.amount) for o in orders] == [(other.customer_id, 1.0)]
+    assert stage != "retain"

@@ -4,7 +4,8 @@ the orders CSV/XLSX import (``siyu events import-orders``).
 Orders file header: ``customer,amount,time,order_id,product`` (``order_id`` and
 ``product`` optional; ``customer`` is a customer id or any identity value such as a phone
 number or WeChat id; ``time`` a date or ISO date-time, local time when naive). All or
-nothing: one bad line and nothing is written; an ``order_id`` already stored is skipped.
+nothing: one bad line and nothing is written; an ``order_id`` already stored is skipped
+(for that customer; for another one the line is refused).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
     tz = ZoneInfo(timezone)
     problems: list[str] = []
     parsed: list[tuple[int, float, datetime, str | None, str]] = []
+    #: Order id -> the customer of its first line in the file.
+    in_file: dict[str, int] = {}
     for line, row in rows:
         errors: list[str] = []
         customer: int | None = None
@@ -78,6 +81,11 @@ def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImport
         for column, value, limit in (("order_id", order_id, 100), ("product", product, 200)):
             if value and len(value) > limit:  # the database's column sizes
                 errors.append(f"{column} 超过 {limit} 个字符")
+        if order_id and customer is not None:
+            owner = conv_repo.order_owner(session=session, order_id=order_id)
+            owner = owner if owner is not None else in_file.setdefault(order_id, customer)
+            if owner != customer:
+                errors.append(f"订单号 {order_id} 已记在客户 {owner} 名下，这一行是客户 {customer}")
         if errors or customer is None or amount is None or at is None:
             problems += [f"第 {line} 行：{e}" for e in errors]
             continue

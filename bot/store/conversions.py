@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from bot.errors import InputError, NotFoundError
+from bot.errors import Conflict, InputError, NotFoundError
 from bot.store.models import Customer, Event, Identity, Outcome, Suggestion, Transaction
 from bot.store.records import aware
 from bot.vocab import STAGES, member
@@ -59,6 +59,17 @@ def resolve_customer(*, session: Session, ref: str) -> int:
     return customer.id
 
 
+#: An order id recorded for another customer (not named: the caller may not see them).
+ORDER_ELSEWHERE = "订单号 {order_id} 已记在另一位客户名下，这次没有记录：请核对订单号和客户"
+
+
+def order_owner(*, session: Session, order_id: str) -> int | None:
+    """The customer an order id is recorded for, if any."""
+    return session.scalar(
+        select(Transaction.customer_id).where(Transaction.external_id == order_id)
+    )
+
+
 def add_conversion(
     *,
     session: Session,
@@ -70,9 +81,12 @@ def add_conversion(
     order_id: str | None = None,
     stage: str | None = None,
 ) -> ConversionRecord | None:
-    """Record a conversion event; with an amount also an order (Transaction). A repeated
-    ``order_id`` is skipped (returns None), so re-importing an order file is harmless.
-    ``stage_changed`` moves the customer to ``stage``."""
+    """Record a conversion event; with an amount also an order (Transaction). An
+    ``order_id`` already recorded for this customer is skipped (returns None, nothing
+    changes), so re-importing an order file is harmless; one recorded for another
+    customer is refused (``Conflict``): an order id is the shop's, one order is one
+    customer's (before, a colleague's earlier order id silently swallowed a real
+    purchase). ``stage_changed`` moves the customer to ``stage``."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFoundError(f"客户 {customer_id} 不存在")
@@ -80,15 +94,17 @@ def add_conversion(
         raise InputError(f"事件类型只能是 {', '.join(CONVERSION_TYPES)} 之一")
     if amount is not None and amount < 0:
         raise InputError("金额不能为负数")
-    if type == "stage_changed":
-        new_stage = member(STAGES, stage)
-        if new_stage is None:
-            raise InputError(f"stage_changed 需要给出阶段：{', '.join(STAGES)} 之一")
+    new_stage = member(STAGES, stage)
+    if type == "stage_changed" and new_stage is None:
+        raise InputError(f"stage_changed 需要给出阶段：{', '.join(STAGES)} 之一")
+    if order_id:
+        owner = order_owner(session=session, order_id=order_id)
+        if owner is not None and owner != customer_id:
+            raise Conflict(ORDER_ELSEWHERE.format(order_id=order_id))
+        if owner is not None:
+            return None
+    if type == "stage_changed" and new_stage is not None:
         customer.stage = new_stage
-    if order_id and session.scalar(
-        select(Transaction.id).where(Transaction.external_id == order_id)
-    ):
-        return None
     transaction_id = None
     if amount is not None:
         tx = Transaction(
