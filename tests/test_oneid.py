@@ -7,12 +7,22 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from conftest import RuntimeFactory
 from sqlalchemy import select, text
 
+from bot.channels.memory import MemoryChannel
 from bot.crm import oneid
 from bot.errors import InputError
 from bot.store import Database, customers, messages, suggestions, tags
-from bot.store.models import AuditLog, Base, FollowUp, Transaction
+from bot.store.models import (
+    AuditLog,
+    Base,
+    Conversation,
+    FollowUp,
+    Message,
+    Suggestion,
+    Transaction,
+)
 
 
 @pytest.fixture
@@ -298,3 +308,30 @@ def test_import_is_all_or_nothing_on_conflicts_with_the_database(
     assert f"siyu customers merge {a} {b}" in message
     assert "第 4 行：未知的标签 '不存在的标签'" in message
     assert dump(db) == before
+
+
+def test_a_message_that_came_while_merged_goes_back_with_its_conversation(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Merged, then undone: a message the merged profile's contact sent meanwhile was
+    logged on the kept customer, in the merged one's conversation; the undo moved back
+    only the rows recorded at merge time, so it stayed on the wrong timeline."""
+    rt = make_runtime()
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="li", adviser_name="李顾问")
+    a = channel.receive("wx-a", "你好", contact_name="张丽")
+    b = channel.receive("wx-b", "在吗", contact_name="张丽丽")
+    assert a is not None and b is not None and a.customer_id and b.customer_id
+    with rt.db.session() as s:
+        record = oneid.merge(session=s, keep=a.customer_id, merge=b.customer_id, actor="boss")
+    meanwhile = channel.receive("wx-b", "重疾险一年多少钱", industry="insurance")
+    assert meanwhile is not None and meanwhile.customer_id == a.customer_id
+    with rt.db.session() as s:
+        oneid.unmerge(session=s, merge_id=record.id, actor="boss")
+    with rt.db.session() as s:
+        row = s.scalars(select(Message).where(Message.text == "重疾险一年多少钱")).one()
+        conversation = s.get_one(Conversation, row.conversation_id)
+        shown = s.scalars(select(Suggestion).where(Suggestion.message_id == row.id)).all()
+        b_texts = [m.text for m in messages.recent_messages(session=s, customer_id=b.customer_id)]
+    assert row.customer_id == conversation.customer_id == b.customer_id
+    assert shown and {x.customer_id for x in shown} == {b.customer_id}
+    assert "重疾险一年多少钱" in b_texts

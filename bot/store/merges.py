@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.errors import InputError, NotFoundError
 from bot.store import ownership
-from bot.store.models import AuditLog, Customer, CustomerMerge, Identity
+from bot.store.models import AuditLog, Conversation, Customer, CustomerMerge, Identity, Message
 from bot.store.ownership import Move, Owned
 from bot.store.records import MergeRecord, StrongIdentity, aware
 
@@ -110,6 +110,7 @@ def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
     merged = session.get_one(Customer, row.merged_id)
     for key, ids in row.moved.items():
         _move(session, ownership.moved(key), list(ids), row.kept_id, row.merged_id)
+    _follow_conversations(session, kept_id=row.kept_id, merged_id=row.merged_id)
     for f, value in row.kept_before.items():
         setattr(kept, f, _load(f, value))
     merged.merged_into_id = None
@@ -126,6 +127,32 @@ def unmerge(*, session: Session, merge_id: int, actor: str) -> MergeRecord:
     )
     session.flush()
     return merge_record(row)
+
+
+def _follow_conversations(session: Session, *, kept_id: int, merged_id: int) -> None:
+    """Messages logged while the merge stood were the kept customer's, in the merged
+    one's conversations (its contact identities led there): they go back with their
+    conversation, and the rows about them (suggestions, tags, examples …) with them.
+    Before, they stayed on the kept customer's timeline, in a conversation now another's."""
+    back = select(Conversation.id).where(Conversation.customer_id == merged_id)
+    session.execute(
+        update(Message)
+        .where(Message.customer_id == kept_id, Message.conversation_id.in_(back))
+        .values(customer_id=merged_id)
+    )
+    theirs = select(Message.id).where(Message.customer_id == merged_id)
+    for owned in ownership.OWNED:
+        if not isinstance(owned.merge, Move) or owned.model is Message:
+            continue
+        owner = ownership.owner_column(owned)
+        for ref in owned.refs:
+            if ownership.referenced(owned, ref) is Message:
+                model: Any = owned.model
+                session.execute(
+                    update(model)
+                    .where(owner == kept_id, getattr(model, ref.column).in_(theirs))
+                    .values({owner.key: merged_id})
+                )
 
 
 def list_merges(

@@ -537,7 +537,7 @@ def removed_rows(owned: Owned, customer_id: int) -> ColumnElement[bool]:
         ]
     for ref in owned.refs:
         if isinstance(ref.on_remove, Follow):
-            parent = _referenced(owned, ref)
+            parent = referenced(owned, ref)
             where = [getattr(parent, k) == v for k, v in ref.on_remove.where.items()]
             clauses.append(
                 getattr(model, ref.column).in_(
@@ -556,7 +556,7 @@ def detach_references(
         for ref in owned.refs:
             if not isinstance(ref.on_remove, Detach):
                 continue
-            target = entry(_referenced(owned, ref))
+            target = entry(referenced(owned, ref))
             if not removes(target):
                 continue
             going = select(_id(target.model)).where(removed_rows(target, customer_id))
@@ -586,7 +586,7 @@ def used(model: type[Base]) -> ColumnElement[bool]:
     return or_(false(), *clauses)
 
 
-def _referenced(owned: Owned, ref: Ref) -> type[Base]:
+def referenced(owned: Owned, ref: Ref) -> type[Base]:
     """The model the foreign key ``ref.column`` points at."""
     column = owned.model.__table__.columns[ref.column]
     (fk,) = column.foreign_keys
