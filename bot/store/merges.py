@@ -2,7 +2,8 @@
 
 A merge never deletes: the merged profile stays as a hidden row (``merged_into_id``)
 and ``customer_merges.moved`` holds the ids of the rows moved per table, so an undo
-moves exactly those rows back and restores the kept profile's fields.
+moves exactly those rows back (and the messages that came to the merged profile's
+conversations meanwhile) and restores the kept profile's fields.
 """
 
 from __future__ import annotations
