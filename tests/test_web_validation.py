@@ -151,3 +151,23 @@ def test_every_pages_parameter_has_a_chinese_name() -> None:
                 if field.alias not in FIELD_LABELS:
                     missing.add((route.path, field.alias))
     assert missing == set()
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"contact_id": "wx-1", "text": ', b"[" * 100_000 + b"]" * 100_000]
+)
+def test_a_body_the_api_cannot_parse_is_answered_in_chinese(
+    app_tokens: tuple[TestClient, dict[str, str]], body: bytes
+) -> None:
+    """Malformed or deeply nested JSON answered FastAPI's English 「There was an error
+    parsing the body」."""
+    client, tokens = app_tokens
+    res = client.post(
+        "/api/messages",
+        content=body,
+        headers={"Authorization": f"Bearer {tokens['alice']}", "Content-Type": "application/json"},
+    )
+    assert res.status_code in (400, 422), res.text
+    detail = res.json()["detail"]
+    said = detail if isinstance(detail, str) else " ".join(e["msg"] for e in detail)
+    assert said and not english_leaks(said), res.text

@@ -188,6 +188,11 @@ HTTP_ERRORS = {
     404: "页面不存在",
     405: "这个地址不能直接打开，请回到页面上操作",
 }
+#: FastAPI's own English details, said in Chinese (a body it cannot read: malformed or
+#: nested too deeply).
+FRAMEWORK_DETAILS = {
+    "There was an error parsing the body": "请求内容无法解析：请发送有效的 JSON 或表单",
+}
 
 
 #: The heading of the error page, by status (the number stays beside it, small).
@@ -208,7 +213,7 @@ def _in_chinese(exc: StarletteHTTPException) -> str:
     """An HTTP error's message for a person: Starlette's English phrase in Chinese."""
     if exc.detail == HTTPStatus(exc.status_code).phrase:
         return HTTP_ERRORS.get(exc.status_code, f"出错了（{exc.status_code}）")
-    return str(exc.detail)
+    return FRAMEWORK_DETAILS.get(str(exc.detail), str(exc.detail))
 
 
 def _form_page(request: Request) -> str:
@@ -274,7 +279,8 @@ def _error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(StarletteHTTPException)  # the router's 404 / 405 too
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if is_api(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+            detail = FRAMEWORK_DETAILS.get(exc.detail, exc.detail)
+            return JSONResponse({"detail": detail}, status_code=exc.status_code)
         return page(request, exc.status_code, _in_chinese(exc))
 
     @app.exception_handler(RequestValidationError)
