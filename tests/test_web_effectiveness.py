@@ -268,3 +268,28 @@ def test_an_order_id_of_another_customer_is_refused_not_swallowed(
         stage = session.get_one(Customer, mine.customer_id).stage
     assert [(o.customer_id, o.amount) for o in orders] == [(other.customer_id, 1.0)]
     assert stage != "retain"
+
+
+@pytest.mark.parametrize(
+    ("time", "why"),
+    [
+        ("2026-11-23T10:00:00", "需要带时区"),  # was read as UTC: eight hours off
+        ("1900-01-01T00:00:00+08:00", "2000 年到明天之间"),
+        ("3000-01-01T00:00:00+08:00", "2000 年到明天之间"),
+    ],
+)
+def test_an_event_time_without_zone_or_out_of_range_is_refused(
+    make_runtime: Callable[..., Runtime], time: str, why: str
+) -> None:
+    rt = make_runtime()
+    tokens = add_users(rt)
+    ch = MemoryChannel(rt.assistant.handle, adviser_id="adv-a", adviser_name="adv-a")
+    shown = ch.receive("wx-a", "你好")
+    assert shown is not None and shown.customer_id is not None
+    with TestClient(web_app(rt)) as c:
+        c.headers["Authorization"] = f"Bearer {tokens['alice']}"
+        body = {"customer": str(shown.customer_id), "type": "converted", "time": time}
+        res = c.post("/api/events", json=body)
+    assert res.status_code == 422 and why in str(res.json()["detail"]), res.text
+    with rt.db.session() as session:
+        assert conversions_repo.list_conversions(session=session) == []

@@ -255,17 +255,23 @@ class MessageIn(BaseModel):
     @field_validator("sent_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("sent_at 需要带时区（例如 2026-11-23T10:00:00+08:00）")
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            value = EARLIEST_SENT_AT - timedelta(days=1)  # refused just below
-        if not EARLIEST_SENT_AT <= value <= datetime.now(UTC) + timedelta(days=1):
-            raise ValueError("sent_at 应在 2000 年到明天之间")
-        return value
+        return plausible_time(value, "sent_at")
+
+
+def plausible_time(value: datetime | None, field: str) -> datetime | None:
+    """A time another system sends, in UTC: with its zone (a naive one would be read
+    as UTC, eight hours off for a Chinese team), from 2000 to tomorrow."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"{field} 需要带时区（例如 2026-11-23T10:00:00+08:00）")
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        value = EARLIEST_SENT_AT - timedelta(days=1)  # refused just below
+    if not EARLIEST_SENT_AT <= value <= datetime.now(UTC) + timedelta(days=1):
+        raise ValueError(f"{field} 应在 2000 年到明天之间")
+    return value
 
 
 class MessageAccepted(Public):
@@ -424,10 +430,17 @@ class EventCreate(BaseModel):
     )
     type: Literal["purchase", "converted", "stage_changed"] = "purchase"
     amount: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
-    time: datetime | None = Field(default=None, description="When (default: now)")
+    time: datetime | None = Field(
+        default=None, description="When, with its zone (default: now); 2000 to tomorrow"
+    )
     product: str = Field(default="", max_length=200)
     order_id: str | None = Field(default=None, min_length=1, max_length=100)
     stage: Literal["acquire", "engage", "convert", "retain"] | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return plausible_time(value, "time")
 
 
 class EventCreated(BaseModel):
