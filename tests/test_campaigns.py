@@ -506,3 +506,29 @@ def test_messages_without_an_adviser_wait_under_unassigned_and_get_no_code(
     for who in ("adviser", "未指定顾问"):
         code, _, err = siyu(capsys, data, "campaigns", "code", "四月直播", "--adviser", who)
         assert code == 1 and "“未指定顾问”不是一位顾问" in err
+
+
+def test_a_customer_file_naming_an_adviser_nobody_knows_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped adviser id (ins_lni for ins_lin) made a new adviser without a team:
+    the customer was nobody's to see, and the import said nothing. An adviser written by
+    the name only they go by is read as them."""
+    data = tmp_path / "data"
+    first = tmp_path / "first.csv"
+    first.write_text("name,adviser_id,phone\n甲,ins_lin,13900000001\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(first))[0] == 0
+    with Database(f"sqlite:///{data / 'siyu.db'}").session() as s:
+        customers.ensure_adviser(session=s, adviser_id="ins_lin", name="林晓")
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "name,adviser_id,phone\n乙,ins_lni,13900000002\n丙,林晓,13900000003\n",
+        encoding="utf-8",
+    )
+    code, out, err = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0, err
+    said = " ".join((out + err).split())
+    assert "1 个系统里还没有的顾问（ins_lni）" in said
+    with Database(f"sqlite:///{data / 'siyu.db'}").session() as s:
+        owners = {n: a for n, a in s.execute(select(Customer.name, Customer.adviser_id))}
+    assert owners == {"甲": "ins_lin", "乙": "ins_lni", "丙": "ins_lin"}

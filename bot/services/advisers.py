@@ -202,3 +202,27 @@ def _period_start(today: date, period: str) -> date:
     if period == "week":
         return today - timedelta(days=today.weekday())
     return today.replace(day=1)
+
+
+#: An import names advisers the store does not know (it creates them, without a team).
+NEW_ADVISERS = (
+    "文件里有 {count} 个系统里还没有的顾问（{names}），导入时会新建；"
+    "如果写的是顾问的名字而不是 ID，请改成 ID（siyu advisers list）"
+)
+
+
+def advisers_as_known(session: Session, values: set[str]) -> tuple[dict[str, str], list[str]]:
+    """A file's advisers as stored: a known id as written, a name that only one adviser
+    goes by (console name, persona or account name) as that adviser's id; and the names
+    nobody knows (the import creates them; listed only when some adviser exists)."""
+    mapped = repo.ids_by_name(session=session, values=values)
+    ids = {a.id for a in repo.list_advisers(session=session)}
+    unknown = sorted(v for v in values if v and v not in ids and v not in mapped) if ids else []
+    return mapped, unknown
+
+
+def new_advisers_warning(unknown: list[str]) -> str | None:
+    """The warning about ``unknown`` advisers (None for none)."""
+    if not unknown:
+        return None
+    return NEW_ADVISERS.format(count=len(unknown), names="、".join(unknown[:5]))

@@ -17,6 +17,7 @@ from bot.crm.dates import parse_birthday
 from bot.errors import InputError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
+from bot.services.advisers import advisers_as_known, new_advisers_warning
 from bot.services.industries import unused_warnings
 from bot.store import customers as customers_repo
 from bot.store import fields as fields_repo
@@ -80,6 +81,18 @@ def profile(
     return found
 
 
+def _as_stored(
+    row: identities_repo.CustomerRow, industries: dict[str, str], advisers: dict[str, str]
+) -> identities_repo.CustomerRow:
+    """``row`` with its industry and adviser as the store names them."""
+    update: dict[str, str | date] = {}
+    if isinstance(v := row.fields.get("industry"), str) and industries.get(v, v) != v:
+        update["industry"] = industries[v]
+    if isinstance(v := row.fields.get("adviser_id"), str) and v in advisers:
+        update["adviser_id"] = advisers[v]
+    return replace(row, fields=row.fields | update) if update else row
+
+
 def import_file(
     session: Session, principal: Principal, *, path: Path, timezone: str
 ) -> ImportStats:
@@ -92,18 +105,21 @@ def import_file(
     )
     named = [v for r in rows if isinstance(v := r.fields.get("industry"), str)]
     stored = as_known(session=session, values=named)  # 保险 → insurance
-    rows = [
-        r
-        if not isinstance(v := r.fields.get("industry"), str) or stored.get(v, v) == v
-        else replace(r, fields=r.fields | {"industry": stored[v]})
-        for r in rows
-    ]
-    warnings = unused_warnings(
-        session,
-        list(stored.values()),
-        what="客户",
-        uses=("scripts", "documents", "taxonomy"),
+    # An adviser by a name only they go by is read as their id; one nobody knows is
+    # created (without a team: its customers are nobody's to see), so it is pointed out.
+    advisers, new_advisers = advisers_as_known(
+        session, {v for r in rows if isinstance(v := r.fields.get("adviser_id"), str)}
     )
+    rows = [_as_stored(r, stored, advisers) for r in rows]
+    warnings = [
+        *unused_warnings(
+            session,
+            list(stored.values()),
+            what="客户",
+            uses=("scripts", "documents", "taxonomy"),
+        ),
+        *filter(None, [new_advisers_warning(new_advisers)]),
+    ]
     stats = identities_repo.import_customers(
         session=session, rows=rows, actor=principal.username, source_name=path.name
     )

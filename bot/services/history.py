@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from bot.domain import UNASSIGNED_ADVISER
 from bot.errors import InputError, PermissionDenied
 from bot.pipeline.history import (
@@ -23,17 +21,13 @@ from bot.pipeline.history import (
 from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
+from bot.services.advisers import advisers_as_known, new_advisers_warning
 from bot.services.industries import unused_warnings
-from bot.store import advisers as advisers_repo
 from bot.store.industries import as_known
 
 #: Longest industry name (``customers.industry``).
 MAX_INDUSTRY_CHARS = 50
 #: Advisers the file names that nobody knows yet (created by the import).
-NEW_ADVISERS = (
-    "文件里有 {count} 个系统里还没有的顾问（{names}），导入时会新建；"
-    "如果写的是顾问的名字而不是 ID，请改成 ID（siyu advisers list）"
-)
 #: Messages of customers erased before (``siyu customers forget``): never brought back.
 ERASED = "{count} 条消息属于已删除（被遗忘）的客户，没有导入"
 #: A manager's file names an adviser outside their team.
@@ -63,7 +57,7 @@ def import_file(
         lines = read_history(path, zone=rt.settings.zone)
     with rt.db.session() as session:
         industries = as_known(session=session, values=[industry, *(h.row.industry for h in lines)])
-        known_ids, new_advisers = _advisers_as_known(session, {h.row.adviser_id for h in lines})
+        known_ids, new_advisers = advisers_as_known(session, {h.row.adviser_id for h in lines})
         lines = [_as_stored(h, industries, known_ids, default=industry) for h in lines]
         scope = scope_of(session, principal)
         warnings = unused_warnings(
@@ -92,9 +86,7 @@ def import_file(
         *warnings,
         repeat_warning(lines),
         ERASED.format(count=report.erased) if report.erased else None,
-        NEW_ADVISERS.format(count=len(new_advisers), names="、".join(new_advisers[:5]))
-        if new_advisers
-        else None,
+        new_advisers_warning(new_advisers),
         naive_warning(lines, rt.settings.zone, dry_run=dry_run),
     )
     report = replace(report, warnings=tuple(w for w in said if w))
@@ -119,7 +111,7 @@ def _as_stored(
     line: HistoryLine, industries: dict[str, str], advisers: dict[str, str], *, default: str
 ) -> HistoryLine:
     """``line`` with its industry (``--industry`` for none) and adviser as the store names
-    them (``as_known``, ``_advisers_as_known``); the same line when nothing changes."""
+    them (``as_known``, ``advisers_as_known``); the same line when nothing changes."""
     update: dict[str, str] = {}
     industry = industries.get(line.row.industry or default, "")
     if industry != line.row.industry:
@@ -127,13 +119,3 @@ def _as_stored(
     if line.row.adviser_id in advisers:
         update["adviser_id"] = advisers[line.row.adviser_id]
     return replace(line, row=line.row.model_copy(update=update)) if update else line
-
-
-def _advisers_as_known(session: Session, values: set[str]) -> tuple[dict[str, str], list[str]]:
-    """The file's advisers as stored: a known id as written, a name that only one adviser
-    goes by (console name, persona or account name) as that adviser's id; and the names
-    nobody knows (the import creates them; listed only when some adviser exists)."""
-    mapped = advisers_repo.ids_by_name(session=session, values=values)
-    ids = {a.id for a in advisers_repo.list_advisers(session=session)}
-    unknown = sorted(v for v in values if v and v not in ids and v not in mapped) if ids else []
-    return mapped, unknown
