@@ -801,6 +801,7 @@ BAD_CUSTOMER_CELLS = {
     "bad date": ("birthday", "1990-02-30", "生日 '1990-02-30' 不是日期"),
     "unborn": ("birthday", "2099-05-03", "生日 2099-05-03 还没到"),
     "year 1": ("added_at", "0001-01-01", "添加时间 '0001-01-01' 不是日期"),
+    "added later": ("added_at", "2099-01-01", "添加时间 2099-01-01 在将来"),
     "long name": ("name", "名" * 101, "name 超过 100 个字符"),
     "long unionid": ("unionid", "u" * 201, "unionid 超过 200 个字符"),
     "long source": ("source", "x" * 51, "source 超过 50 个字符"),
@@ -825,7 +826,7 @@ def customers(draw: st.DrawFn) -> list[list[str]]:
                 draw(CELL.filter(lambda t: len(t) <= 50)),
                 draw(CELL.filter(lambda t: len(t) <= 50)),
                 draw(st.dates(date(1930, 1, 1), date(2020, 12, 31))).isoformat(),  # plausible
-                draw(st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1))).isoformat(" "),
+                draw(st.datetimes(datetime(2000, 1, 1), datetime(2026, 1, 1))).isoformat(" "),
             ]
         )
     return [_CUSTOMER_HEADER, *rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -243,9 +243,12 @@ class CustomerFileRow(BaseModel):
     def _local_time(cls, text: object, info: ValidationInfo) -> object:
         tz = (info.context or {}).get("tz", ZoneInfo("UTC"))
         try:
-            return parse_datetime(str(text), tz)
+            added = parse_datetime(str(text), tz)
         except ValueError:
             raise ValueError(f"添加时间 {text!r} 不是日期或日期时间") from None
+        if added > datetime.now(UTC) + timedelta(days=1):  # 2099: a customer added in 2098
+            raise ValueError(f"添加时间 {text} 在将来")
+        return added
 
 
 def read_customer_file(
