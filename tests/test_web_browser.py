@@ -823,3 +823,97 @@ def test_script_tables_at_toolbar_width(
         assert not page.locator("code.narrow-only").first.is_visible()  # type: ignore[attr-defined]
         _shot(page, "scripts-wide")
         page.context.close()  # type: ignore[attr-defined]
+
+
+def _growth_data(rt: Runtime) -> None:
+    """A campaign where Alice reached 1 of a target of 12 new customers (a short bar, its
+    target tick far right), and a referral: the campaign report's and the referral
+    report's charts have something to draw."""
+    from datetime import timedelta
+
+    from bot.services import campaigns as campaigns_service
+    from bot.services import referrals as referrals_service
+    from bot.services.access import cli_principal
+    from bot.store.campaigns import CampaignSpec
+
+    admin = cli_principal("test")
+    customer_message(rt, "adv-a", "wx-he", "你好，直播里说的重疾险", "何女士")
+    customer_message(rt, "adv-a", "wx-lu", "朋友介绍来的，想了解医疗险", "陆先生")
+    customer_message(rt, "adv-b", "wx-ma", "在吗", "马先生")
+    he, lu = _customer_id(rt, "何女士"), _customer_id(rt, "陆先生")
+    with rt.db.session() as session:
+        _, codes = campaigns_service.create(
+            session,
+            admin,
+            spec=CampaignSpec(
+                "表单测试活动1280-94974", "直播", rt.settings.today() - timedelta(30)
+            ),
+            settings=rt.settings,
+            advisers=["adv-a", "adv-b"],
+        )
+        campaigns_service.set_targets(
+            session,
+            admin,
+            campaign="表单测试活动1280-94974",
+            adviser_id="adv-a",
+            added=12,
+            converted=None,
+            revenue=None,
+        )
+        mine = next(c.code for c in codes if c.adviser_id == "adv-a")
+        campaigns_service.attribute(session, admin, customer_id=he, code=mine)
+        referrals_service.set_referrer(session, admin, customer_id=lu, referrer=str(he))
+
+
+#: How many CSS pixels each viewBox unit of every chart on the page takes.
+CHART_SCALES = (
+    "[...document.querySelectorAll('svg.chart')]"
+    ".map(s => s.getBoundingClientRect().width / s.viewBox.baseVal.width)"
+)
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_charts_read_alike_and_a_target_tick_crosses_no_number(
+    browser: object,
+    make_runtime: Callable[..., Runtime],
+    viewport: dict[str, int],
+    suffix: str,
+) -> None:
+    """活动效果: the red tick of a target crossed 「1人 / 12（8%）」 beside a short bar. 转介绍:
+    its two charts, stretched to half a page each, drew their text half again as large
+    as 数据's and 活动效果's. Now the number starts after the tick, and every chart is
+    drawn at one scale on every page (shrunk alike on a phone)."""
+    rt = make_runtime()
+    add_users(rt)
+    _growth_data(rt)
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), viewport, "max")
+        scales: dict[str, list[float]] = {}
+        for path in ("/manager/kpis", "/campaigns/report", "/campaigns/referrals"):
+            page.goto(path)  # type: ignore[attr-defined]
+            scales[path] = page.evaluate(CHART_SCALES)  # type: ignore[attr-defined]
+            assert scales[path], path
+            _shot(page, f"charts{path.replace('/', '-')}-{suffix}")
+        every = [s for found in scales.values() for s in found]
+        assert max(every) / min(every) < 1.02, scales
+        assert max(every) <= 1.0, "a chart is drawn larger than its own size"
+
+        page.goto("/campaigns/report")  # type: ignore[attr-defined]
+        chart = page.locator("svg.targets")  # type: ignore[attr-defined]
+        ticks = [t.bounding_box() for t in chart.locator("line.chart-target").all()]
+        notes = [
+            (n.text_content(), n.bounding_box()) for n in chart.locator("text.chart-value").all()
+        ]
+        assert ticks and len(notes) == 2, notes  # Alice's row (target 12) and Bob's
+        for tick in ticks:
+            assert tick is not None
+            (text, box), *_ = [
+                (t, b)
+                for t, b in notes
+                if b and b["y"] < tick["y"] + tick["height"] and tick["y"] < b["y"] + b["height"]
+            ]
+            assert text == "1人 / 12（8%）"
+            assert tick["x"] + tick["width"] <= box["x"], "the target tick crosses the number"
+            svg = chart.bounding_box()
+            assert svg is not None and box["x"] + box["width"] <= svg["x"] + svg["width"]
+        page.context.close()  # type: ignore[attr-defined]
