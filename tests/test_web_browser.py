@@ -917,3 +917,48 @@ def test_charts_read_alike_and_a_target_tick_crosses_no_number(
             svg = chart.bounding_box()
             assert svg is not None and box["x"] + box["width"] <= svg["x"] + svg["width"]
         page.context.close()  # type: ignore[attr-defined]
+
+
+def test_knowledge_documents_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """At 360 px the document table ran off the screen: 段数 and 删除 were out of sight
+    (the table scrolled sideways under a long file name). Now a document's type and
+    industry go under its name there and the name breaks anywhere, so each row's 段数 and
+    删除 are on the screen; at full width every column is there."""
+    rt = make_runtime()
+    add_users(rt)
+    long_name = tmp_path / "insurance_products_and_claims_2026.md"
+    long_name.write_text("# 理赔\n出险后30天内报案。\n", encoding="utf-8")
+    rt.kb.ingest(long_name, industry="insurance")
+    with serving(web_app(rt)) as base:
+        here = Served(rt, base)
+        page = _page(browser, here, NARROW, "olivia")
+        page.goto("/knowledge")  # type: ignore[attr-defined]
+        _shot(page, "knowledge-360")
+        rows = page.locator("table.list tbody tr").all()  # type: ignore[attr-defined]
+        assert len(rows) == 3
+        for row in rows:
+            for what in ("td:nth-child(4)", "button"):
+                cell = row.locator(what)
+                box = cell.bounding_box()
+                assert cell.is_visible() and box is not None, what
+                assert box["x"] + box["width"] <= NARROW["width"], (row.inner_text(), what)
+        row = page.locator("table.list tbody tr", has_text="insurance_products")  # type: ignore[attr-defined]
+        assert "Markdown · 保险" in row.locator("td").first.inner_text()
+        assert row.locator("td:nth-child(4)").inner_text() == "1"
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
+        page = _page(browser, here, WIDE, "olivia")
+        page.goto("/knowledge")  # type: ignore[attr-defined]
+        heads = page.locator("table.list thead th")  # type: ignore[attr-defined]
+        assert [h.inner_text() for h in heads.all() if h.is_visible()] == [
+            "文档",
+            "类型",
+            "行业",
+            "段数",
+            "操作",
+        ]
+        assert not page.locator("td.doc .narrow-only").first.is_visible()  # type: ignore[attr-defined]
+        _shot(page, "knowledge-wide")
+        page.context.close()  # type: ignore[attr-defined]
