@@ -962,3 +962,27 @@ def test_knowledge_documents_at_toolbar_width(
         assert not page.locator("td.doc .narrow-only").first.is_visible()  # type: ignore[attr-defined]
         _shot(page, "knowledge-wide")
         page.context.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_a_customer_not_found_is_repeated_as_typed(
+    browser: object, served: Served, viewport: dict[str, int], suffix: str
+) -> None:
+    """The tag form said only 「客户不存在」; it now repeats what was typed (as text, never
+    as markup) and says what the box takes."""
+    page = _page(browser, served, viewport, "mia")
+    page.goto("/manager/tags")  # type: ignore[attr-defined]
+    form = page.locator("#add-form")  # type: ignore[attr-defined]
+    form.locator("input[name=customer]").fill("张三丰<b>x</b>")
+    form.locator("input[name=tag]").fill("价格敏感")
+    form.locator("button").click()
+    alert = form.locator(".form-error[role=alert]")
+    alert.wait_for()
+    assert alert.inner_text().strip() == (
+        "找不到客户“张三丰<b>x</b>”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+    )
+    assert alert.locator("b").count() == 0
+    assert form.locator("input[name=customer]").input_value() == "张三丰<b>x</b>"
+    _shot(page, f"tag-form-no-customer-{suffix}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
