@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from web_helpers import PASSWORD, add_users, customer_message, serving, web_app
 
+from bot.channels.memory import MemoryChannel
 from bot.pipeline.runtime import Runtime
 from bot.store import audit as audit_repo
 from bot.store import tags as tags_repo
@@ -986,3 +987,72 @@ def test_a_customer_not_found_is_repeated_as_typed(
     _shot(page, f"tag-form-no-customer-{suffix}")
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
     page.context.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_a_queue_on_the_managers_home_opens_the_list_it_counts(
+    browser: object,
+    make_runtime: Callable[..., Runtime],
+    viewport: dict[str, int],
+    suffix: str,
+) -> None:
+    """待回复会话 and 今日跟进 on the manager's home opened the whole conversation list; they
+    now open the conversations they count, say which filter is on, keep it while the list
+    refreshes live, and 清除筛选 shows the whole list again."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.store import followups as followups_repo
+
+    rt = make_runtime()
+    add_users(rt)
+    customer_message(rt, "adv-a", "wx-w", "在吗？", "等回复的客户")
+    customer_message(rt, "adv-a", "wx-d", "好的", "要跟进的客户")
+    MemoryChannel(rt.assistant.handle, adviser_id="adv-a", adviser_name="adv-a").receive(
+        "wx-d", "好的，下周联系您", contact_name="要跟进的客户", direction="out"
+    )
+    customer_message(rt, "adv-b", "wx-o", "在吗？", "别的团队的客户")
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        followups_repo.record_occurrence(
+            session=session,
+            rule="care",
+            customer_id=_customer_id(rt, "要跟进的客户"),
+            occurs_on=now.date(),
+            action="remind",
+            due_at=now - timedelta(hours=1),
+            adviser_id="adv-a",
+            note="回访",
+            script_id=None,
+        )
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), viewport, "mia")
+        names = page.locator("#inbox .name")  # type: ignore[attr-defined]
+        for label, count, shown in (
+            ("待回复会话", "1", ["等回复的客户"]),
+            ("今日跟进", "1", ["要跟进的客户"]),
+        ):
+            page.goto("/manager")  # type: ignore[attr-defined]
+            card = page.locator("#queues a", has_text=label)  # type: ignore[attr-defined]
+            assert card.locator(".count").inner_text() == count
+            card.click()
+            page.locator("#queue-filter").wait_for()  # type: ignore[attr-defined]
+            assert f"只看 {label}" in page.inner_text("#queue-filter")  # type: ignore[attr-defined]
+            assert names.all_inner_texts() == shown
+            _shot(
+                page,
+                f"manager-queue-{'waiting' if label == '待回复会话' else 'followups'}-{suffix}",
+            )
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+        page.goto("/manager")  # type: ignore[attr-defined]
+        page.locator("#queues a", has_text="待回复会话").click()  # type: ignore[attr-defined]
+        page.locator("#live-status.ok").wait_for()  # type: ignore[attr-defined]
+        # a new message arrives: the list is fetched again, still only the waiting ones
+        customer_message(rt, "adv-a", "wx-n", "你好，想了解一下", "新来的客户")
+        page.locator("#inbox .name", has_text="新来的客户").wait_for()  # type: ignore[attr-defined]
+        assert sorted(names.all_inner_texts()) == sorted(["新来的客户", "等回复的客户"])
+        page.locator("#queue-filter a", has_text="清除筛选").click()  # type: ignore[attr-defined]
+        page.wait_for_url("**/sidebar")  # type: ignore[attr-defined]
+        assert page.locator("#queue-filter").count() == 0  # type: ignore[attr-defined]
+        everyone = ["新来的客户", "要跟进的客户", "等回复的客户"]
+        assert sorted(names.all_inner_texts()) == sorted(everyone), "not another team's"
+        page.context.close()  # type: ignore[attr-defined]
