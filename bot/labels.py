@@ -32,6 +32,7 @@ __all__ = [
     "FOLLOWUP_STATUS_LABELS",
     "HEADER_LABELS",
     "IDENTITY_LABELS",
+    "INBOX_QUEUE_LABELS",
     "INDUSTRY_LABELS",
     "LIFECYCLE_LABELS",
     "OUTCOME_LABELS",
@@ -51,6 +52,13 @@ __all__ = [
     "label",
 ]
 
+#: The work queues of the conversation list (bot/vocab.py InboxQueue), as the manager's
+#: home names them.
+INBOX_QUEUE_LABELS: Final[dict[str, str]] = {
+    "waiting": "待回复会话",
+    "followups": "今日跟进",
+    "stated": "待确认资料",
+}
 #: A customer tag's review status (bot/vocab.py TagStatus).
 TAG_STATUS_LABELS: Final[dict[str, str]] = {
     "suggested": "待确认",

@@ -46,6 +46,11 @@ WebOutcomeKind = Literal["adopted", "edited"]
 WEB_OUTCOME_KINDS: tuple[WebOutcomeKind, ...] = get_args(WebOutcomeKind)
 
 FollowUpStatus = Literal["open", "done", "dismissed"]
+#: A work queue of the conversation list, counted on the manager's home and filtered by on
+#: the sidebar: conversations waiting for a reply, customers with a follow-up due today or
+#: overdue, customers with values stated in their messages waiting for confirmation.
+InboxQueue = Literal["waiting", "followups", "stated"]
+INBOX_QUEUES: tuple[InboxQueue, ...] = get_args(InboxQueue)
 
 #: How an adviser's sent message matched a script: its template with the variables filled
 #: in, or an edited version of it (scripts_lib/matching.py).

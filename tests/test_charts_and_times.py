@@ -134,3 +134,53 @@ def test_bar_labels_made_from_one_pattern_stay_apart() -> None:
     assert [tip for _, tip in drawn] == pairs
     same = _labels(str(bar_chart(["直播课"] * 2 + ["门店"], [1.0, 2.0, 3.0], unit="", title="t")))
     assert same == [("直播课（1）", "直播课"), ("直播课（2）", "直播课"), ("门店", None)]
+
+
+def test_a_target_tick_never_crosses_the_number_beside_its_bar() -> None:
+    """活动效果 at 1280 px: 「1人 / 12（8%）」 was written just after a short bar, and the red
+    tick of its target (far right) crossed it. Now the number starts after the bar or the
+    tick, whichever ends further right, and still ends inside the chart."""
+    from bot.web import charts
+    from bot.web.charts import target_bars
+
+    done = [1.0, 2.0, 12.0, 0.0, 3.0]
+    targets: list[float | None] = [12.0, 10.0, 10.0, None, 3.0]
+    svg = str(target_bars(["甲"] * 2 + ["乙", "丙", "丁"], done, targets, title="t", unit="人"))
+    ticks = {int(y1): float(x) for x, y1 in re.findall(r'<line x1="([\d.]+)" y1="(-?\d+)"', svg)}
+    bars = {
+        int(y): float(x) + float(w)
+        for x, y, w in re.findall(r'<rect x="([\d.]+)" y="(\d+)" width="([\d.]+)"', svg)
+    }
+    notes = re.findall(r'<text x="([\d.]+)" y="(\d+)" class="chart-value">([^<]*)</text>', svg)
+    assert [n for _, _, n in notes] == [
+        "1人 / 12（8%）",
+        "2人 / 10（20%）",
+        "12人 / 10（120%）",
+        "0人",
+        "3人 / 3（100%）",
+    ]
+    for x, y, note in notes:
+        row = int(y) - 15  # the text's baseline is 15 below its bar's top
+        clear_of = max(bars[row], ticks.get(row - 2, 0.0) + 1)  # the tick is 2 wide
+        assert float(x) >= clear_of, (note, x, clear_of)
+        assert float(x) + charts.text_width(note) <= charts.WIDTH, note
+
+
+def test_every_chart_is_drawn_at_its_own_size() -> None:
+    """A chart stretched to its card: on 转介绍 (two cards, half a page each) its text was
+    half again as large as on 数据 (three to a row). Every chart now says its size in
+    pixels, one viewBox unit a pixel, so the same font size reads the same everywhere."""
+    from bot.web.charts import WIDTH, bar_chart, funnel_chart, stacked_columns, target_bars
+
+    drawn = [
+        bar_chart(["李敏"], [1.0], unit="人", title="a"),
+        target_bars(["李敏"], [1.0], [2.0], title="b"),
+        funnel_chart([("新增", 3), ("成交", 1)], title="c"),
+        stacked_columns(["12/7"], {"价格": [1.0]}, title="d"),
+    ]
+    for svg in map(str, drawn):
+        size = re.search(
+            r'<svg class="chart[^"]*" width="(\d+)" height="(\d+)" viewBox="0 0 (\d+) (\d+)"', svg
+        )
+        assert size, svg[:120]
+        assert size.group(1) == size.group(3) == str(WIDTH) and size.group(2) == size.group(4)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bot.domain import IncomingMessage
+from bot.errors import NotFoundError
 from bot.learning.probe import MIN_POSITIVES, fit_probe
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.pipeline.tagging import taxonomy_from_data
@@ -158,7 +159,7 @@ def test_add_names_customers_by_identity_and_tags_by_category(rt: Runtime) -> No
     assert not added and again.id == record.id, "the customer had it: nothing new"
     with pytest.raises(Exception, match="标签不存在"):
         tags.add(rt, ADMIN, tags.TagLabel(customer="wx-zhou", tag="不存在的标签"))
-    with pytest.raises(Exception, match="客户不存在"):
+    with pytest.raises(NotFoundError, match=r"^找不到客户“nobody”：请填客户编号、微信号"):
         tags.add(rt, ADMIN, tags.TagLabel(customer="nobody", tag="在职备考"))
     with pytest.raises(Exception, match="没有这条消息"):
         tags.add(rt, ADMIN, tags.TagLabel(customer="wx-zhou", tag="在职备考", msg_id="m9"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from web_helpers import PASSWORD, add_users, customer_message, serving, web_app
 
+from bot.channels.memory import MemoryChannel
 from bot.pipeline.runtime import Runtime
 from bot.store import audit as audit_repo
 from bot.store import tags as tags_repo
@@ -822,4 +823,236 @@ def test_script_tables_at_toolbar_width(
         assert shown == ["编号", "标题", "分类", "行业", "状态", "内容", "操作"]
         assert not page.locator("code.narrow-only").first.is_visible()  # type: ignore[attr-defined]
         _shot(page, "scripts-wide")
+        page.context.close()  # type: ignore[attr-defined]
+
+
+def _growth_data(rt: Runtime) -> None:
+    """A campaign where Alice reached 1 of a target of 12 new customers (a short bar, its
+    target tick far right), and a referral: the campaign report's and the referral
+    report's charts have something to draw."""
+    from datetime import timedelta
+
+    from bot.services import campaigns as campaigns_service
+    from bot.services import referrals as referrals_service
+    from bot.services.access import cli_principal
+    from bot.store.campaigns import CampaignSpec
+
+    admin = cli_principal("test")
+    customer_message(rt, "adv-a", "wx-he", "你好，直播里说的重疾险", "何女士")
+    customer_message(rt, "adv-a", "wx-lu", "朋友介绍来的，想了解医疗险", "陆先生")
+    customer_message(rt, "adv-b", "wx-ma", "在吗", "马先生")
+    he, lu = _customer_id(rt, "何女士"), _customer_id(rt, "陆先生")
+    with rt.db.session() as session:
+        _, codes = campaigns_service.create(
+            session,
+            admin,
+            spec=CampaignSpec(
+                "表单测试活动1280-94974", "直播", rt.settings.today() - timedelta(30)
+            ),
+            settings=rt.settings,
+            advisers=["adv-a", "adv-b"],
+        )
+        campaigns_service.set_targets(
+            session,
+            admin,
+            campaign="表单测试活动1280-94974",
+            adviser_id="adv-a",
+            added=12,
+            converted=None,
+            revenue=None,
+        )
+        mine = next(c.code for c in codes if c.adviser_id == "adv-a")
+        campaigns_service.attribute(session, admin, customer_id=he, code=mine)
+        referrals_service.set_referrer(session, admin, customer_id=lu, referrer=str(he))
+
+
+#: How many CSS pixels each viewBox unit of every chart on the page takes.
+CHART_SCALES = (
+    "[...document.querySelectorAll('svg.chart')]"
+    ".map(s => s.getBoundingClientRect().width / s.viewBox.baseVal.width)"
+)
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_charts_read_alike_and_a_target_tick_crosses_no_number(
+    browser: object,
+    make_runtime: Callable[..., Runtime],
+    viewport: dict[str, int],
+    suffix: str,
+) -> None:
+    """活动效果: the red tick of a target crossed 「1人 / 12（8%）」 beside a short bar. 转介绍:
+    its two charts, stretched to half a page each, drew their text half again as large
+    as 数据's and 活动效果's. Now the number starts after the tick, and every chart is
+    drawn at one scale on every page (shrunk alike on a phone)."""
+    rt = make_runtime()
+    add_users(rt)
+    _growth_data(rt)
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), viewport, "max")
+        scales: dict[str, list[float]] = {}
+        for path in ("/manager/kpis", "/campaigns/report", "/campaigns/referrals"):
+            page.goto(path)  # type: ignore[attr-defined]
+            scales[path] = page.evaluate(CHART_SCALES)  # type: ignore[attr-defined]
+            assert scales[path], path
+            _shot(page, f"charts{path.replace('/', '-')}-{suffix}")
+        every = [s for found in scales.values() for s in found]
+        assert max(every) / min(every) < 1.02, scales
+        assert max(every) <= 1.0, "a chart is drawn larger than its own size"
+
+        page.goto("/campaigns/report")  # type: ignore[attr-defined]
+        chart = page.locator("svg.targets")  # type: ignore[attr-defined]
+        ticks = [t.bounding_box() for t in chart.locator("line.chart-target").all()]
+        notes = [
+            (n.text_content(), n.bounding_box()) for n in chart.locator("text.chart-value").all()
+        ]
+        assert ticks and len(notes) == 2, notes  # Alice's row (target 12) and Bob's
+        for tick in ticks:
+            assert tick is not None
+            (text, box), *_ = [
+                (t, b)
+                for t, b in notes
+                if b and b["y"] < tick["y"] + tick["height"] and tick["y"] < b["y"] + b["height"]
+            ]
+            assert text == "1人 / 12（8%）"
+            assert tick["x"] + tick["width"] <= box["x"], "the target tick crosses the number"
+            svg = chart.bounding_box()
+            assert svg is not None and box["x"] + box["width"] <= svg["x"] + svg["width"]
+        page.context.close()  # type: ignore[attr-defined]
+
+
+def test_knowledge_documents_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """At 360 px the document table ran off the screen: 段数 and 删除 were out of sight
+    (the table scrolled sideways under a long file name). Now a document's type and
+    industry go under its name there and the name breaks anywhere, so each row's 段数 and
+    删除 are on the screen; at full width every column is there."""
+    rt = make_runtime()
+    add_users(rt)
+    long_name = tmp_path / "insurance_products_and_claims_2026.md"
+    long_name.write_text("# 理赔\n出险后30天内报案。\n", encoding="utf-8")
+    rt.kb.ingest(long_name, industry="insurance")
+    with serving(web_app(rt)) as base:
+        here = Served(rt, base)
+        page = _page(browser, here, NARROW, "olivia")
+        page.goto("/knowledge")  # type: ignore[attr-defined]
+        _shot(page, "knowledge-360")
+        rows = page.locator("table.list tbody tr").all()  # type: ignore[attr-defined]
+        assert len(rows) == 3
+        for row in rows:
+            for what in ("td:nth-child(4)", "button"):
+                cell = row.locator(what)
+                box = cell.bounding_box()
+                assert cell.is_visible() and box is not None, what
+                assert box["x"] + box["width"] <= NARROW["width"], (row.inner_text(), what)
+        row = page.locator("table.list tbody tr", has_text="insurance_products")  # type: ignore[attr-defined]
+        assert "Markdown · 保险" in row.locator("td").first.inner_text()
+        assert row.locator("td:nth-child(4)").inner_text() == "1"
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
+        page = _page(browser, here, WIDE, "olivia")
+        page.goto("/knowledge")  # type: ignore[attr-defined]
+        heads = page.locator("table.list thead th")  # type: ignore[attr-defined]
+        assert [h.inner_text() for h in heads.all() if h.is_visible()] == [
+            "文档",
+            "类型",
+            "行业",
+            "段数",
+            "操作",
+        ]
+        assert not page.locator("td.doc .narrow-only").first.is_visible()  # type: ignore[attr-defined]
+        _shot(page, "knowledge-wide")
+        page.context.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_a_customer_not_found_is_repeated_as_typed(
+    browser: object, served: Served, viewport: dict[str, int], suffix: str
+) -> None:
+    """The tag form said only 「客户不存在」; it now repeats what was typed (as text, never
+    as markup) and says what the box takes."""
+    page = _page(browser, served, viewport, "mia")
+    page.goto("/manager/tags")  # type: ignore[attr-defined]
+    form = page.locator("#add-form")  # type: ignore[attr-defined]
+    form.locator("input[name=customer]").fill("张三丰<b>x</b>")
+    form.locator("input[name=tag]").fill("价格敏感")
+    form.locator("button").click()
+    alert = form.locator(".form-error[role=alert]")
+    alert.wait_for()
+    assert alert.inner_text().strip() == (
+        "找不到客户“张三丰<b>x</b>”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+    )
+    assert alert.locator("b").count() == 0
+    assert form.locator("input[name=customer]").input_value() == "张三丰<b>x</b>"
+    _shot(page, f"tag-form-no-customer-{suffix}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_a_queue_on_the_managers_home_opens_the_list_it_counts(
+    browser: object,
+    make_runtime: Callable[..., Runtime],
+    viewport: dict[str, int],
+    suffix: str,
+) -> None:
+    """待回复会话 and 今日跟进 on the manager's home opened the whole conversation list; they
+    now open the conversations they count, say which filter is on, keep it while the list
+    refreshes live, and 清除筛选 shows the whole list again."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.store import followups as followups_repo
+
+    rt = make_runtime()
+    add_users(rt)
+    customer_message(rt, "adv-a", "wx-w", "在吗？", "等回复的客户")
+    customer_message(rt, "adv-a", "wx-d", "好的", "要跟进的客户")
+    MemoryChannel(rt.assistant.handle, adviser_id="adv-a", adviser_name="adv-a").receive(
+        "wx-d", "好的，下周联系您", contact_name="要跟进的客户", direction="out"
+    )
+    customer_message(rt, "adv-b", "wx-o", "在吗？", "别的团队的客户")
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        followups_repo.record_occurrence(
+            session=session,
+            rule="care",
+            customer_id=_customer_id(rt, "要跟进的客户"),
+            occurs_on=now.date(),
+            action="remind",
+            due_at=now - timedelta(hours=1),
+            adviser_id="adv-a",
+            note="回访",
+            script_id=None,
+        )
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), viewport, "mia")
+        names = page.locator("#inbox .name")  # type: ignore[attr-defined]
+        for label, count, shown in (
+            ("待回复会话", "1", ["等回复的客户"]),
+            ("今日跟进", "1", ["要跟进的客户"]),
+        ):
+            page.goto("/manager")  # type: ignore[attr-defined]
+            card = page.locator("#queues a", has_text=label)  # type: ignore[attr-defined]
+            assert card.locator(".count").inner_text() == count
+            card.click()
+            page.locator("#queue-filter").wait_for()  # type: ignore[attr-defined]
+            assert f"只看 {label}" in page.inner_text("#queue-filter")  # type: ignore[attr-defined]
+            assert names.all_inner_texts() == shown
+            _shot(
+                page,
+                f"manager-queue-{'waiting' if label == '待回复会话' else 'followups'}-{suffix}",
+            )
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+        page.goto("/manager")  # type: ignore[attr-defined]
+        page.locator("#queues a", has_text="待回复会话").click()  # type: ignore[attr-defined]
+        page.locator("#live-status.ok").wait_for()  # type: ignore[attr-defined]
+        # a new message arrives: the list is fetched again, still only the waiting ones
+        customer_message(rt, "adv-a", "wx-n", "你好，想了解一下", "新来的客户")
+        page.locator("#inbox .name", has_text="新来的客户").wait_for()  # type: ignore[attr-defined]
+        assert sorted(names.all_inner_texts()) == sorted(["新来的客户", "等回复的客户"])
+        page.locator("#queue-filter a", has_text="清除筛选").click()  # type: ignore[attr-defined]
+        page.wait_for_url("**/sidebar")  # type: ignore[attr-defined]
+        assert page.locator("#queue-filter").count() == 0  # type: ignore[attr-defined]
+        everyone = ["新来的客户", "要跟进的客户", "等回复的客户"]
+        assert sorted(names.all_inner_texts()) == sorted(everyone), "not another team's"
         page.context.close()  # type: ignore[attr-defined]

@@ -133,3 +133,30 @@ def test_manager_page_shows_each_tags_precision_with_n(
         page = c.get("/manager/tags").text
     assert "审核准确率" in page and "100%" in page and "补充漏掉的标签" in page
     assert bearer_client(web_app(rt), tokens["alice"]).get("/api/tags/precision").status_code == 403
+
+
+def test_a_customer_not_found_is_named_as_typed_and_escaped(
+    world: tuple[Runtime, dict[str, str]],
+) -> None:
+    """The add form said only 「客户不存在」: now it repeats what was typed and what the
+    box takes (an id or an identifier, not a name), escaped like any input, in the same
+    words for a customer of another team (whose existence it does not give away)."""
+    rt, _ = world
+    typed = '张三丰<b>"&</b>'
+    with bearer_client(web_app(rt)) as c:
+        csrf = login(c, "mia")
+        form = {"customer": typed, "tag": "有孩子", "msg_id": "", "csrf_token": csrf}
+        page = c.post("/manager/tags/add", data=form)
+        assert page.status_code == 404
+        assert "找不到客户“张三丰&lt;b&gt;&#34;&amp;&lt;/b&gt;”" in page.text
+        assert "<b>" not in page.text
+        assert "请填客户编号、微信号、手机号或联系人 ID（不能填姓名）" in page.text
+        sent = c.post("/manager/tags/add", data=form, headers={"X-Siyu-Form": "1"})  # app.js
+        assert sent.status_code == 404
+        assert sent.json()["detail"] == (
+            f"找不到客户“{typed}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+        )
+        other_team = c.post("/manager/tags/add", data=form | {"customer": "wx-b"})
+        assert other_team.status_code == 404 and "找不到客户“wx-b”：请填" in other_team.text
+        long = c.post("/manager/tags/add", data=form | {"customer": "长" * 200})
+        assert f"找不到客户“{'长' * 40}…”" in long.text

@@ -3,7 +3,7 @@ customer import (OneID), lifecycle stages, and removing a customer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -36,12 +36,18 @@ VIEW_ACTION = inbox_repo.VIEW_ACTION
 MERGED_NOTICE = "已合并到客户 #{id}"
 
 
-def inbox(session: Session, principal: Principal) -> list[inbox_repo.InboxRow]:
-    """The conversation list: customers in scope with unread count and waiting time."""
+def inbox(
+    session: Session, principal: Principal, *, customer_ids: Collection[int] | None = None
+) -> list[inbox_repo.InboxRow]:
+    """The conversation list: customers in scope (only ``customer_ids`` when given) with
+    unread count and waiting time."""
     require(principal, *CUSTOMER_VIEWERS)
     scope = scope_of(session, principal)
     rows = inbox_repo.conversation_list(
-        session=session, adviser_ids=scope.adviser_ids, viewer=principal.username
+        session=session,
+        adviser_ids=scope.adviser_ids,
+        viewer=principal.username,
+        customer_ids=customer_ids,
     )
     audit.record(session, principal, "inbox.view", "customer", "", count=len(rows))
     return rows

@@ -15,7 +15,6 @@ from bot.services import audit
 from bot.services.access import (
     CURATORS,
     CUSTOMER_VIEWERS,
-    NO_CUSTOMER,
     Principal,
     check_customer,
     require,
@@ -328,10 +327,21 @@ LABEL_ALIASES = {
     "消息id": "msg_id",
     "消息": "msg_id",
 }
+#: A customer no identifier finds (or out of scope), with what was typed: the customer
+#: box takes what ``conversions.resolve_customer`` in bot/store/conversions.py looks up.
+NO_CUSTOMER_NAMED = "找不到客户“{ref}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+#: At most this much of what was typed is repeated.
+SHOWN_REF_CHARS = 40
 NO_TAG_NAMED = "标签不存在"
 AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
 NO_MESSAGE = "该客户没有这条消息"
 NOT_CUSTOMERS = "这条是顾问发出的消息，请给客户说的那条"
+
+
+def no_customer(ref: str) -> str:
+    """「找不到客户“张三丰”：请填客户编号、…」 for what was typed (cut when long)."""
+    shown = ref if len(ref) <= SHOWN_REF_CHARS else ref[:SHOWN_REF_CHARS] + "…"
+    return NO_CUSTOMER_NAMED.format(ref=shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,9 +358,9 @@ def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolv
         raise InputError("客户不能为空")
     try:
         customer_id = conv_repo.resolve_customer(session=session, ref=ref)
-    except NotFoundError:
-        raise NotFoundError(NO_CUSTOMER, ref=ref) from None
-    check_customer(session, principal, customer_id)
+        check_customer(session, principal, customer_id)
+    except NotFoundError:  # the same words whether unknown or someone else's customer
+        raise NotFoundError(no_customer(ref)) from None
     customer = customers_repo.get_customer(session=session, customer_id=customer_id)
     name = label.tag.strip()
     if not name:

@@ -8,6 +8,7 @@ message not yet followed by an adviser message.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,10 +47,12 @@ def conversation_list(
     session: Session,
     adviser_ids: tuple[str, ...] | None,
     viewer: str,
+    customer_ids: Collection[int] | None = None,
     limit: int = 100,
 ) -> list[InboxRow]:
-    """Customers in scope, most recently active first; a profile merged into another is
-    not listed (it lives on in the one it was merged into)."""
+    """Customers in scope (only ``customer_ids`` when given), most recently active first;
+    a profile merged into another is not listed (it lives on in the one it was merged
+    into)."""
     stmt = (
         select(Customer)
         .where(Customer.merged_into_id.is_(None))
@@ -58,6 +61,8 @@ def conversation_list(
     )
     if adviser_ids is not None:
         stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    if customer_ids is not None:
+        stmt = stmt.where(Customer.id.in_(customer_ids))
     customers = list(session.scalars(stmt))
     ids = [c.id for c in customers]
     if not ids:

@@ -74,6 +74,20 @@ def bar_labels(labels: Sequence[str]) -> tuple[list[str], float]:
     return shown, room + 6
 
 
+def _svg_open(kind: str, height: int, title: str) -> str:
+    """A chart's ``<svg>`` and its title. Every chart is drawn ``WIDTH`` px wide, one
+    viewBox unit a CSS pixel, so its text is ``FONT_PX`` on every page: a chart used to
+    stretch to its card, and the two charts of 转介绍 (half a page each) drew their text
+    half again as large as the KPI charts (a third of a page). It shrinks, never grows,
+    in a card narrower than that (``max-width:100%`` in bot/web/static/app.css)."""
+    return (
+        f'<svg class="{f"chart {kind}".strip()}" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" class="chart-title">'
+        f"{escape(title)}</text>"
+    )
+
+
 def _label(x: float, y: float, shown: str, full: str) -> str:
     """A label left of its bar; the whole text as its tooltip when it was cut."""
     tip = f"<title>{escape(full)}</title>" if shown != full else ""
@@ -98,9 +112,7 @@ def bar_chart(
     shown, label_width = bar_labels(labels)
     span = WIDTH - label_width - 50
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+        _svg_open("", height, title),
     ]
     if not values:
         parts.append(f'<text x="0" y="{top + 14}" class="chart-empty">暂无数据</text>')
@@ -136,9 +148,7 @@ def stacked_columns(
     slot = (width - left) / max(1, len(x_labels))
     col_w = min(36.0, slot * 0.7)
     parts = [
-        f'<svg class="chart columns" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+        _svg_open("columns", height, title),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width}" y2="{top + plot_h}" '
         f'class="chart-axis"/>',
         f'<text x="{left - 4}" y="{top + 8}" text-anchor="end" class="chart-label">'
@@ -189,9 +199,7 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str) -> Markup:
     height = top + max(1, len(stages)) * (bar_h + gap)
     first = stages[0][1] if stages else 0
     parts = [
-        f'<svg class="chart funnel" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+        _svg_open("funnel", height, title),
     ]
     for i, (label, value) in enumerate(stages):
         y = top + i * (bar_h + gap)
@@ -223,23 +231,27 @@ def target_bars(
     unit: str = "",
 ) -> Markup:
     """Horizontal bars of what was done (目标 vs 完成), each with a tick at its target
-    and the share reached; rows without a target show the bar alone."""
+    and the share reached; rows without a target show the bar alone. The number is
+    written after the bar or the tick, whichever ends further right (a tick beyond a
+    short bar used to cross it), in room kept for the longest one."""
     top = 24
     height = top + max(1, len(done)) * (BAR_HEIGHT + GAP)
     peak = max([*done, *(t for t in targets if t)], default=0.0) or 1.0
     shown, label_width = bar_labels(labels)
-    span = WIDTH - label_width - 70
+    notes = [
+        f"{value:.0f}{unit}" + (f" / {target:.0f}（{value / target:.0%}）" if target else "")
+        for value, target in zip(done, targets, strict=True)
+    ]
+    span = WIDTH - label_width - max([50.0, *(text_width(n) + 8 for n in notes)])
     parts = [
-        f'<svg class="chart targets" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+        _svg_open("targets", height, title),
     ]
     if not done:
         parts.append(f'<text x="0" y="{top + 14}" class="chart-empty">暂无数据</text>')
     for i, (label, value, target) in enumerate(zip(labels, done, targets, strict=True)):
         y = top + i * (BAR_HEIGHT + GAP)
         w = max(1.0, span * value / peak)
-        note = f"{value:.0f}{escape(unit)}"
+        end = label_width + w
         parts.append(
             _label(label_width - 6, y + 15, shown[i], label)
             + f'<rect x="{label_width:.1f}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" '
@@ -247,13 +259,13 @@ def target_bars(
         )
         if target:
             tx = label_width + span * target / peak
+            end = max(end, tx + 1)  # the tick is 2 wide
             parts.append(
                 f'<line x1="{tx:.1f}" y1="{y - 2}" x2="{tx:.1f}" y2="{y + BAR_HEIGHT + 2}" '
                 f'class="chart-target"><title>目标 {target:.0f}{escape(unit)}</title></line>'
             )
-            note += f" / {target:.0f}（{value / target:.0%}）"
         parts.append(
-            f'<text x="{label_width + w + 4:.1f}" y="{y + 15}" class="chart-value">{note}</text>'
+            f'<text x="{end + 4:.1f}" y="{y + 15}" class="chart-value">{escape(notes[i])}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from bot.pipeline.runtime import Runtime
 from bot.services import access, channel_status, users
 from bot.services.access import Principal, Role
+from bot.vocab import InboxQueue
 from bot.web.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ DaysQuery = Annotated[int | None, _days(0), Query()]
 PeriodDaysQuery = Annotated[int | None, _days(1), Query()]
 #: A date in a GET form's query string (开始日期, 结束日期); empty when not chosen.
 DateQuery = Annotated[date | None, BeforeValidator(_blank_is_none), Query()]
+#: The sidebar's conversations of one work queue (the manager's home links there); empty
+#: is none, anything else is refused (筛选：不是可选的值).
+QueueQuery = Annotated[InboxQueue | None, BeforeValidator(_blank_is_none), Query()]
 
 bearer = HTTPBearer(auto_error=False, description="API token (`siyu users token NAME`)")
 

@@ -12,7 +12,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.errors import InputError, NotFoundError
-from bot.services import advisers, customers, fields, followups, merges, reports, tags
+from bot.labels import INBOX_QUEUE_LABELS
+from bot.services import (
+    advisers,
+    customers,
+    fields,
+    followups,
+    merges,
+    queues,
+    reports,
+    tags,
+)
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, stacked_columns
 from bot.web.deps import (
@@ -42,29 +52,41 @@ def home(request: Request, principal: Manager) -> Response:
     settings = runtime_of(request).settings
     tz = settings.timezone
     today = settings.today()
+    now = datetime.now(UTC)
     with db_session(request) as session:
         waiting_tags = tags.review_queue(session, principal)
         merge_pairs = merges.suggestions(session, principal)
         stated = fields.suggestions(session, principal)
-        rows = customers.inbox(session, principal)
-        due = followups.reminders(session, principal, now=datetime.now(UTC), settings=settings)
+        waiting = queues.conversations(session, principal, "waiting", now=now, settings=settings)
+        due = followups.reminders(session, principal, now=now, settings=settings)
         added = reports.funnel(
             session, principal, since=today, until=today + timedelta(days=1), timezone=tz
         )[-1]
-    queues = [
+    # each sidebar link shows the conversations its queue counts (bot/services/queues.py)
+    counted = [
         ("待审核标签", len(waiting_tags), "/manager/tags", "系统建议的客户标签，等你通过或拒绝"),
         ("客户合并建议", len(merge_pairs), "/manager/merges", "同一手机号或 UnionID 的两个档案"),
-        ("待确认资料", len(stated), "/sidebar", "客户在聊天中提到的预算、城市等，由顾问确认"),
         (
-            "待回复会话",
-            sum(1 for r in rows if r.waiting_since),
-            "/sidebar",
+            INBOX_QUEUE_LABELS["stated"],
+            len(stated),
+            "/sidebar?queue=stated",
+            "客户在聊天中提到的预算、城市等，由顾问确认",
+        ),
+        (
+            INBOX_QUEUE_LABELS["waiting"],
+            len(waiting),
+            "/sidebar?queue=waiting",
             "客户发来消息后还没有回复",
         ),
-        ("今日跟进", len(due), "/sidebar", "今天到期或已逾期的跟进提醒"),
+        (
+            INBOX_QUEUE_LABELS["followups"],
+            len(due),
+            "/sidebar?queue=followups",
+            "今天到期或已逾期的跟进提醒",
+        ),
         ("今日新增客户", added.new, "/manager/kpis#funnel", "今天新加的客户（转化漏斗的起点）"),
     ]
-    return render(request, "manager_home.html", principal, queues=queues, today=today)
+    return render(request, "manager_home.html", principal, queues=counted, today=today)
 
 
 @router.get("/tags")

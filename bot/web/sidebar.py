@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.crm.fields import TYPE_LABELS
+from bot.labels import INBOX_QUEUE_LABELS
 from bot.services import (
     advisers,
     campaigns,
@@ -23,12 +24,21 @@ from bot.services import (
     followups,
     next_actions,
     notes,
+    queues,
     referrals,
     tags,
 )
 from bot.services.access import Principal
 from bot.store.records import CustomerRecord
-from bot.web.deps import CustomerViewer, IdPath, IdQuery, db_session, render, runtime_of
+from bot.web.deps import (
+    CustomerViewer,
+    IdPath,
+    IdQuery,
+    QueueQuery,
+    db_session,
+    render,
+    runtime_of,
+)
 from bot.web.schemas import MAX_ID
 from scripts_lib import CATEGORY_LABELS, INDUSTRY_LABELS, STAGE_LABELS
 from scripts_lib.variables import VARIABLE_LABELS
@@ -62,10 +72,19 @@ IDENTITY_LABELS = {
 
 
 @router.get("/sidebar")
-def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = None) -> Response:
+def sidebar(
+    request: Request,
+    principal: CustomerViewer,
+    customer_id: IdQuery = None,
+    queue: QueueQuery = None,
+) -> Response:
+    """The conversation list (only one work queue's with ``queue``, as the manager's home
+    links it), and the customer chosen."""
     settings = runtime_of(request).settings
     with db_session(request) as session:
-        rows = customers.inbox(session, principal)
+        rows = queues.conversations(
+            session, principal, queue, now=datetime.now(UTC), settings=settings
+        )
         owners = _owners(session, principal)
         profile = customers.profile(session, principal, customer_id) if customer_id else None
         reminders = followups.reminders(
@@ -97,6 +116,8 @@ def sidebar(request: Request, principal: CustomerViewer, customer_id: IdQuery = 
         today_start=_today_start(runtime_of(request).settings.timezone),
         profile=profile,
         selected=customer_id,
+        queue=queue,
+        queue_labels=INBOX_QUEUE_LABELS,
         tag_labels=TAG_STATUS_LABELS,
         event_labels=EVENT_LABELS,
         identity_labels=IDENTITY_LABELS,
@@ -150,13 +171,28 @@ def _today_start(timezone: str) -> datetime:
 
 @router.get("/sidebar/inbox")
 def inbox_fragment(
-    request: Request, principal: CustomerViewer, customer_id: IdQuery = None
+    request: Request,
+    principal: CustomerViewer,
+    customer_id: IdQuery = None,
+    queue: QueueQuery = None,
 ) -> Response:
-    """The conversation list alone, re-fetched when a live event arrives."""
+    """The conversation list alone (of the page's queue), re-fetched when a live event
+    arrives."""
+    settings = runtime_of(request).settings
     with db_session(request) as session:
-        rows = customers.inbox(session, principal)
+        rows = queues.conversations(
+            session, principal, queue, now=datetime.now(UTC), settings=settings
+        )
         owners = _owners(session, principal)
-    return render(request, "_inbox.html", principal, rows=rows, owners=owners, selected=customer_id)
+    return render(
+        request,
+        "_inbox.html",
+        principal,
+        rows=rows,
+        owners=owners,
+        selected=customer_id,
+        queue=queue,
+    )
 
 
 def _owners(session: Session, principal: Principal) -> dict[str, str]:

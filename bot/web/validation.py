@@ -61,6 +61,7 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "file": "文件",
     "format": "文件格式",
     "q": "搜索",
+    "queue": "筛选",
     "job": "任务",
     "job_id": "任务",
     "token": "导入",

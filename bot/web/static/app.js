@@ -308,7 +308,8 @@
   }
 
   async function refreshInbox() {
-    const res = await fetch("/sidebar/inbox" + (selected ? "?customer_id=" + selected : ""), { credentials: "same-origin" });
+    // the page's query string: its customer, and the queue the list shows (?queue=waiting)
+    const res = await fetch("/sidebar/inbox" + window.location.search, { credentials: "same-origin" });
     if (!res.ok) return;
     const wrap = document.createElement("div");
     wrap.innerHTML = await res.text(); // server-rendered, autoescaped fragment
