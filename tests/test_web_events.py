@@ -82,7 +82,7 @@ def person(served: Served, role: str, team: str | None) -> Person:
 
 @pytest.fixture
 def clients() -> Iterator[ExitStack]:
-    """Closes the HTTP clients a test opens."""
+    """Closes the HTTP clients and event streams a test opens."""
     with ExitStack() as stack:
         yield stack
 
@@ -110,7 +110,7 @@ def test_a_session_ended_elsewhere_closes_the_stream_before_the_next_message(
 ) -> None:
     lin = person(served, "adviser", "north")
     browser, _ = logged_in(clients, served, lin)
-    stream = EventStream(served.base, cookies=browser.cookies)
+    stream = clients.enter_context(EventStream(served.base, cookies=browser.cookies))
     first = writes(served, lin, "c-before")
     seen = stream.next_message()
     assert seen is not None and seen["customer_id"] == first  # the stream works
@@ -136,8 +136,8 @@ def test_deactivation_closes_quiet_streams_of_cookie_and_token(
 ) -> None:
     mia = person(served, "manager", "south")
     browser, _ = logged_in(clients, served, mia)
-    by_cookie = EventStream(served.base, cookies=browser.cookies)
-    by_token = EventStream(served.base, token=mia.token)
+    by_cookie = clients.enter_context(EventStream(served.base, cookies=browser.cookies))
+    by_token = clients.enter_context(EventStream(served.base, token=mia.token))
     with served.rt.db.session() as session:
         users.deactivate(session, cli_principal("t"), username=mia.username)
     # No event comes: each closes at its next keep-alive (KEEPALIVE_S).
@@ -149,7 +149,7 @@ def test_a_revoked_token_closes_the_stream(served: Served, clients: ExitStack) -
     lin = person(served, "adviser", "north")
     headers = {"Authorization": f"Bearer {lin.token}"}
     api = clients.enter_context(httpx.Client(base_url=served.base, headers=headers))
-    stream = EventStream(served.base, token=lin.token)
+    stream = clients.enter_context(EventStream(served.base, token=lin.token))
     first = writes(served, lin, "t-before")
     seen = stream.next_message()
     assert seen is not None and seen["customer_id"] == first
@@ -168,7 +168,7 @@ def test_a_team_move_changes_what_a_managers_open_stream_shows(
     kai = person(served, "adviser", "east2")  # stays
     bo = person(served, "adviser", "west2")  # moves in
     browser, _ = logged_in(clients, served, mia)
-    stream = EventStream(served.base, cookies=browser.cookies)
+    stream = clients.enter_context(EventStream(served.base, cookies=browser.cookies))
     lins = writes(served, lin, "m-lin-1")
     seen = stream.next_message()
     assert seen is not None and seen["customer_id"] == lins

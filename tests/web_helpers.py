@@ -158,6 +158,7 @@ class EventStream:
         self.opened = threading.Event()
         self.closed = threading.Event()
         self.status: int | None = None
+        self._stop = threading.Event()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
             base_url=base, headers=headers, cookies=cookies, timeout=httpx.Timeout(30, read=None)
@@ -173,6 +174,8 @@ class EventStream:
                 kind = None
                 for line in response.iter_lines():
                     self.opened.set()  # the first line (retry:) comes once subscribed
+                    if self._stop.is_set():
+                        break
                     if line.startswith("event: "):
                         kind = line.removeprefix("event: ")
                     elif line.startswith("data: ") and kind == "message":
@@ -183,6 +186,14 @@ class EventStream:
             self.closed.set()
             self.opened.set()
             self._client.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Hang up (at the next line the server sends: a keep-alive at the latest)."""
+        self._stop.set()
+        self.closed.wait(30)
 
     def next_message(self, timeout_s: float = 30.0) -> dict[str, Any] | None:
         """The next message event; None when the stream closed first (or none came within

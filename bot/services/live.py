@@ -49,8 +49,9 @@ def visible(
     """The ``events`` the stream opened by ``opened`` with ``credential`` may send now, in
     order; None when the stream must end: the credential no longer authenticates (token
     revoked, session ended, user deactivated) or it now stands for another role or
-    adviser. Without events this is only the credential check (one indexed read); with
-    them a manager's team is read too."""
+    adviser. Without events this is only the credential check (the user by primary key;
+    a token by its unique digest first); with them a manager's team is read too (by an
+    indexed column)."""
     now = users.authenticate(session, credential, touch=False)
     if now is None or now.role not in CUSTOMER_VIEWERS or not _same_viewer(now, opened):
         return None

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from bot.pipeline.live import LiveEvent
@@ -47,6 +48,21 @@ router = APIRouter(prefix="/api")
 
 #: Events waiting for a slow event-stream client; past this, new ones are dropped.
 QUEUE_SIZE = 100
+#: Event streams re-checking their viewer at once (each check holds a database
+#: connection for ~0.3 ms on SQLite, a few ms on PostgreSQL: bench/live_recheck.py); the
+#: others wait, and meanwhile gather more events for their next check.
+STREAM_CHECKS = 2
+
+
+def _stream_checks(request: Request) -> anyio.CapacityLimiter:
+    """The worker threads the event streams' re-checks share (``STREAM_CHECKS``): an
+    event fans out to every open manager stream, which must not take every pooled
+    connection from the other requests."""
+    found: anyio.CapacityLimiter | None = getattr(request.app.state, "stream_checks", None)
+    if found is None:
+        found = anyio.CapacityLimiter(STREAM_CHECKS)
+        request.app.state.stream_checks = found
+    return found
 
 
 @router.get("/me", response_model=schemas.Me, tags=["account"])
@@ -493,6 +509,7 @@ async def events(
         with db_session(request) as session:
             return live.visible(session, credential, principal, batch)
 
+    limiter = _stream_checks(request)
     unsubscribe = runtime_of(request).events.subscribe(on_event)
 
     async def stream() -> AsyncIterator[str]:
@@ -507,7 +524,7 @@ async def events(
                     batch = []
                 else:  # everything queued meanwhile: one check for all of it
                     batch = [first, *(queue.get_nowait() for _ in range(queue.qsize()))]
-                shown = await run_in_threadpool(check, batch)
+                shown = await anyio.to_thread.run_sync(check, batch, limiter=limiter)
                 if shown is None:
                     return
                 if shown or not batch:
