@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
@@ -159,6 +160,7 @@ class EventStream:
         self.closed = threading.Event()
         self.status: int | None = None
         self._stop = threading.Event()
+        self._socket: socket.socket | None = None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
             base_url=base, headers=headers, cookies=cookies, timeout=httpx.Timeout(30, read=None)
@@ -171,6 +173,7 @@ class EventStream:
         try:
             with self._client.stream("GET", "/api/events") as response:
                 self.status = response.status_code
+                self._socket = response.extensions["network_stream"].get_extra_info("socket")
                 kind = None
                 for line in response.iter_lines():
                     self.opened.set()  # the first line (retry:) comes once subscribed
@@ -191,9 +194,12 @@ class EventStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Hang up (at the next line the server sends: a keep-alive at the latest)."""
+        """Hang up."""
         self._stop.set()
-        self.closed.wait(30)
+        if self._socket is not None and not self.closed.is_set():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                self._socket.shutdown(socket.SHUT_RDWR)  # wakes the reading thread
+        assert self.closed.wait(30), "the event stream did not hang up"
 
     def next_message(self, timeout_s: float = 30.0) -> dict[str, Any] | None:
         """The next message event; None when the stream closed first (or none came within
