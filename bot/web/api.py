@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -43,6 +44,8 @@ from bot.web.deps import (
     runtime_of,
 )
 from bot.web.scripts import preview_draft, script_filters
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api")
 
@@ -524,7 +527,11 @@ async def events(
                     batch = []
                 else:  # everything queued meanwhile: one check for all of it
                     batch = [first, *(queue.get_nowait() for _ in range(queue.qsize()))]
-                shown = await anyio.to_thread.run_sync(check, batch, limiter=limiter)
+                try:
+                    shown = await anyio.to_thread.run_sync(check, batch, limiter=limiter)
+                except Exception:  # not known to be valid: close; the browser reconnects
+                    log.exception("re-checking an event stream's viewer failed")
+                    return
                 if shown is None:
                     return
                 if shown or not batch:
