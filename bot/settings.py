@@ -36,6 +36,9 @@ from knowledge.settings import (
 
 DEFAULT_DATA_DIR = ".siyu"
 MIN_WEB_SECRET_CHARS = 32
+#: Longest keep-alive interval of the live event stream: proxies close a stream idle for
+#: longer than their read timeout (docs/deploy/nginx-siyu.conf waits an hour).
+MAX_EVENTS_KEEPALIVE_S = 60.0
 
 
 class _Section(BaseModel):
@@ -184,6 +187,10 @@ class WebSettings(_Section):
     #: Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are trusted
     #: (comma-separated addresses, "*" = any): the client address and https behind nginx.
     forwarded_allow_ips: str = "127.0.0.1"
+    #: Seconds between keep-alive comments on a quiet live event stream (/api/events).
+    #: Each one re-checks the viewer's login too: a quiet stream whose session ended or
+    #: whose token was revoked closes within this time (a busy one at its next event).
+    events_keepalive_s: float = Field(default=15.0, gt=0, le=MAX_EVENTS_KEEPALIVE_S)
 
     def secret(self) -> str:
         """The session secret from the environment; placeholders, short values and

@@ -15,8 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app, run
-from bot.settings import load_settings
-from bot.web.api import KEEPALIVE_S
+from bot.settings import MAX_EVENTS_KEEPALIVE_S, load_settings
 
 DOCS = Path(__file__).parents[1] / "docs"
 DEPLOY = DOCS / "deploy"
@@ -141,7 +140,7 @@ def test_nginx_passes_the_event_stream_through_unbuffered() -> None:
     timeout = re.search(r"proxy_read_timeout\s+(\d+)([smh]);", block)
     assert timeout is not None
     seconds = int(timeout.group(1)) * {"s": 1, "m": 60, "h": 3600}[timeout.group(2)]
-    assert seconds > 2 * KEEPALIVE_S, "a quiet stream must outlive the keep-alive interval"
+    assert seconds > 2 * MAX_EVENTS_KEEPALIVE_S, "a quiet stream outlives any keep-alive interval"
     assert re.search(r"proxy_http_version\s+1\.1;", conf)
     assert "X-Forwarded-Proto" in conf
 

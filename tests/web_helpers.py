@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import queue
 import re
 import socket
 import threading
@@ -10,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -144,3 +148,67 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class EventStream:
+    """A live event stream (``GET /api/events``) of a served app, read over real HTTP on
+    a thread of its own: the ``message`` events it delivers, and whether it closed."""
+
+    def __init__(self, base: str, *, token: str | None = None, cookies: Any = None) -> None:
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.opened = threading.Event()
+        self.closed = threading.Event()
+        self.status: int | None = None
+        self._stop = threading.Event()
+        self._socket: socket.socket | None = None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(
+            base_url=base, headers=headers, cookies=cookies, timeout=httpx.Timeout(30, read=None)
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.opened.wait(30), "the event stream did not open"
+        assert self.status == 200, self.status
+
+    def _read(self) -> None:
+        try:
+            with self._client.stream("GET", "/api/events") as response:
+                self.status = response.status_code
+                self._socket = response.extensions["network_stream"].get_extra_info("socket")
+                kind = None
+                for line in response.iter_lines():
+                    self.opened.set()  # the first line (retry:) comes once subscribed
+                    if self._stop.is_set():
+                        break
+                    if line.startswith("event: "):
+                        kind = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and kind == "message":
+                        self.messages.put(json.loads(line.removeprefix("data: ")))
+        except httpx.HTTPError:
+            pass  # the server went away (the test is over)
+        finally:
+            self.closed.set()
+            self.opened.set()
+            self._client.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Hang up."""
+        self._stop.set()
+        if self._socket is not None and not self.closed.is_set():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                self._socket.shutdown(socket.SHUT_RDWR)  # wakes the reading thread
+        assert self.closed.wait(30), "the event stream did not hang up"
+
+    def next_message(self, timeout_s: float = 30.0) -> dict[str, Any] | None:
+        """The next message event; None when the stream closed first (or none came within
+        ``timeout_s``, a failure bound)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return self.messages.get(timeout=0.05)
+            except queue.Empty:
+                if self.closed.is_set() and self.messages.empty():
+                    return None
+        return None

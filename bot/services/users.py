@@ -94,9 +94,11 @@ def logout(session: Session, principal: Principal) -> None:
     audit.record(session, principal, "logout", "user", principal.user_id)
 
 
-def from_token(session: Session, token: str) -> Principal | None:
-    """The active user owning an unrevoked API token (and mark the token used)."""
-    return _active(users_repo.user_for_token(session=session, digest=token_digest(token)))
+def from_token(session: Session, token: str, *, touch: bool = True) -> Principal | None:
+    """The active user owning an unrevoked API token (and, with ``touch``, mark the token
+    used)."""
+    digest = token_digest(token)
+    return _active(users_repo.user_for_token(session=session, digest=digest, touch=touch))
 
 
 def from_session(session: Session, user_id: int, session_version: int) -> Principal | None:
@@ -105,6 +107,30 @@ def from_session(session: Session, user_id: int, session_version: int) -> Princi
     if user is None or user.session_version != session_version:
         return None
     return _active(user)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a request proved who it is with: an API token, or a console session (the
+    user id and the session version its cookie carries). Kept by a long response (the
+    live event stream) to check again later that it still holds."""
+
+    token: str | None = None
+    user_id: int | None = None
+    session_version: int | None = None
+
+
+def authenticate(
+    session: Session, credential: Credential, *, touch: bool = True
+) -> Principal | None:
+    """The principal ``credential`` stands for now: None once the token is revoked, the
+    session ended (logout, password change, deactivation) or the user is inactive.
+    ``touch`` marks a token used (a request); a re-check of an open stream does not."""
+    if credential.token is not None:
+        return from_token(session, credential.token, touch=touch)
+    if credential.user_id is not None and credential.session_version is not None:
+        return from_session(session, credential.user_id, credential.session_version)
+    return None
 
 
 def add(

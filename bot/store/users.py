@@ -181,8 +181,9 @@ def create_api_token(*, session: Session, user_id: int, name: str, digest: str) 
 TOKEN_USE_PRECISION = timedelta(minutes=1)
 
 
-def user_for_token(*, session: Session, digest: str) -> UserRecord | None:
-    """The active user owning an unrevoked token with this digest (and mark it used)."""
+def user_for_token(*, session: Session, digest: str, touch: bool = True) -> UserRecord | None:
+    """The active user owning an unrevoked token with this digest (and, with ``touch``,
+    mark it used)."""
     token = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked.is_(False))
     )
@@ -194,7 +195,7 @@ def user_for_token(*, session: Session, digest: str) -> UserRecord | None:
     now = datetime.now(UTC)
     last = token.last_used_at
     # A write per request costs an integration ~2 ms a call: minute precision is enough.
-    if last is None or now - aware(last) >= TOKEN_USE_PRECISION:
+    if touch and (last is None or now - aware(last) >= TOKEN_USE_PRECISION):
         token.last_used_at = now
         session.flush()
     return user_record(user)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from bot.pipeline.live import LiveEvent
@@ -18,6 +21,7 @@ from bot.services import (
     customers,
     followups,
     knowledge,
+    live,
     merges,
     messages,
     privacy,
@@ -25,8 +29,8 @@ from bot.services import (
     scripts,
     suggestions,
     tags,
+    users,
 )
-from bot.services.access import CustomerScope, scope_of
 from bot.web import schemas
 from bot.web.deps import (
     AdviserUser,
@@ -35,16 +39,33 @@ from bot.web.deps import (
     IdPath,
     Manager,
     Operator,
+    credential_of,
     db_session,
     runtime_of,
 )
 from bot.web.scripts import preview_draft, script_filters
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/api")
 
-#: Seconds between keep-alive comments on the event stream (proxies close idle streams).
-KEEPALIVE_S = 15.0
+#: Events waiting for a slow event-stream client; past this, new ones are dropped.
 QUEUE_SIZE = 100
+#: Event streams re-checking their viewer at once (each check holds a database
+#: connection for ~0.3 ms on SQLite, a few ms on PostgreSQL: bench/live_recheck.py); the
+#: others wait, and meanwhile gather more events for their next check.
+STREAM_CHECKS = 2
+
+
+def _stream_checks(request: Request) -> anyio.CapacityLimiter:
+    """The worker threads the event streams' re-checks share (``STREAM_CHECKS``): an
+    event fans out to every open manager stream, which must not take every pooled
+    connection from the other requests."""
+    found: anyio.CapacityLimiter | None = getattr(request.app.state, "stream_checks", None)
+    if found is None:
+        found = anyio.CapacityLimiter(STREAM_CHECKS)
+        request.app.state.stream_checks = found
+    return found
 
 
 @router.get("/me", response_model=schemas.Me, tags=["account"])
@@ -458,43 +479,73 @@ def delete_document(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
 )
-async def events(request: Request, principal: CustomerViewer) -> StreamingResponse:
+async def events(
+    request: Request,
+    principal: CustomerViewer,
+    credential: Annotated[users.Credential, Depends(credential_of)],
+) -> StreamingResponse:
     """Server-sent events: one `message` event per message logged for a customer in your
-    scope, with the id of the suggestion made for it."""
+    scope, with the id of the suggestion made for it; a comment every
+    ``[web] events_keepalive_s`` on a quiet stream.
 
-    def scope() -> CustomerScope:
-        with db_session(request) as session:
-            return scope_of(session, principal)
-
-    allowed = await run_in_threadpool(scope)
+    Before it sends anything the stream checks your login again and judges each event by
+    your scope at that moment (bot/services/live.py): it closes once the session ends
+    (logout, password change, deactivation), the token is revoked or a session cookie
+    expires, and a team move changes what it sends at the next event."""
+    web = runtime_of(request).settings.web
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=QUEUE_SIZE)
+    # This response renews a session cookie (SessionMiddleware): it lapses
+    # session_max_age_s from now unless another request renews it; the browser then
+    # reconnects with its newest cookie.
+    lapses = loop.time() + web.session_max_age_s if credential.token is None else math.inf
 
     def put(event: LiveEvent) -> None:
         if not queue.full():  # a stalled client loses events rather than memory
             queue.put_nowait(event)
 
     def on_event(event: LiveEvent) -> None:  # runs on the publisher's thread
-        if allowed.allows(event.adviser_id) and not loop.is_closed():
+        if live.could_see(principal, event) and not loop.is_closed():
             loop.call_soon_threadsafe(put, event)
 
+    def check(batch: list[LiveEvent]) -> list[LiveEvent] | None:
+        with db_session(request) as session:
+            return live.visible(session, credential, principal, batch)
+
+    limiter = _stream_checks(request)
     unsubscribe = runtime_of(request).events.subscribe(on_event)
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
-            while True:
+            sent = loop.time()
+            while (left := lapses - loop.time()) > 0:
+                quiet = max(0.0, sent + web.events_keepalive_s - loop.time())
                 try:
-                    event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                    first = await asyncio.wait_for(queue.get(), timeout=min(quiet, left))
                 except TimeoutError:
+                    batch = []
+                else:  # everything queued meanwhile: one check for all of it
+                    batch = [first, *(queue.get_nowait() for _ in range(queue.qsize()))]
+                try:
+                    shown = await anyio.to_thread.run_sync(check, batch, limiter=limiter)
+                except Exception:  # not known to be valid: close; the browser reconnects
+                    log.exception("re-checking an event stream's viewer failed")
+                    return
+                if shown is None:
+                    return
+                if shown or not batch:
+                    sent = loop.time()
+                if not batch:
                     yield ": keep-alive\n\n"
-                    continue
-                payload = {
-                    "customer_id": event.customer_id,
-                    "at": event.at.isoformat(),
-                    **event.data,
-                }
-                yield f"event: {event.kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+                for event in shown:
+                    payload = {
+                        "customer_id": event.customer_id,
+                        "at": event.at.isoformat(),
+                        **event.data,
+                    }
+                    data = json.dumps(payload, ensure_ascii=False)
+                    yield f"event: {event.kind}\ndata: {data}\n\n"
         finally:
             unsubscribe()
 

@@ -17,6 +17,7 @@ from bot.services import users
 from bot.services.access import Principal
 from bot.web.deps import (
     NotAuthenticated,
+    credential_of,
     csrf_guard,
     current_principal,
     db_session,
@@ -34,7 +35,7 @@ HOME = {"adviser": "/sidebar", "operator": "/scripts", "manager": "/manager"}
 @router.get("/")
 def home(request: Request) -> Response:
     try:
-        principal = current_principal(request, None, None)
+        principal = current_principal(request, None, credential_of(request, None))
     except NotAuthenticated:
         return RedirectResponse("/login", status_code=303)
     return RedirectResponse(HOME.get(principal.role, "/login"), status_code=303)

@@ -132,21 +132,27 @@ async def csrf_guard(request: Request) -> None:
         raise HTTPException(status_code=403, detail="CSRF 校验失败，请刷新页面后重试")
 
 
+def credential_of(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> users.Credential:
+    """The request's API token (``Authorization: Bearer``), else its session cookie's user
+    and session version (empty when there is neither)."""
+    if credentials is not None:
+        return users.Credential(token=credentials.credentials)
+    uid, version = request.session.get("uid"), request.session.get("sv")
+    if isinstance(uid, int) and isinstance(version, int):
+        return users.Credential(user_id=uid, session_version=version)
+    return users.Credential()
+
+
 def current_principal(
     request: Request,
     _csrf: Annotated[None, Depends(csrf_guard)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credential: Annotated[users.Credential, Depends(credential_of)],
 ) -> Principal:
     with db_session(request) as session:
-        if credentials is not None:
-            principal = users.from_token(session, credentials.credentials)
-        else:
-            uid, version = request.session.get("uid"), request.session.get("sv")
-            principal = (
-                users.from_session(session, uid, version)
-                if isinstance(uid, int) and isinstance(version, int)
-                else None
-            )
+        principal = users.authenticate(session, credential)
     if principal is None:
         raise NotAuthenticated()
     return principal

@@ -338,7 +338,13 @@
   if (status && window.EventSource) {
     const source = new EventSource("/api/events");
     source.addEventListener("open", () => { status.textContent = "● 实时"; status.className = "ok"; });
-    source.addEventListener("error", () => { status.textContent = "重连中…"; status.className = "muted"; });
+    // The server closes the stream when the login ends (bot/web/api.py, events); the
+    // browser's reconnect is then refused and the source stays closed.
+    source.addEventListener("error", () => {
+      const closed = source.readyState === EventSource.CLOSED;
+      status.textContent = closed ? "已断开：请刷新页面或重新登录" : "重连中…";
+      status.className = "muted";
+    });
     source.addEventListener("message", async (e) => {
       const ev = JSON.parse(e.data);
       if (selected && ev.customer_id === selected) {
