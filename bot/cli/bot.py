@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bot.cli.common import database, err, out, principal
 from bot.cli.logs import show_channel_lines
+from bot.cli.tables import show
 from bot.errors import ChannelError, ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             str(a.parked),
             note,
         )
-    out.print(table)
+    show(table)
     if not parked:
         return
     table = Table(title=f"搁置的消息（最早的 {len(parked)} 条；siyu bot --requeue ID 重试）")
@@ -267,7 +268,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             str(p.attempts),
             (p.error or "")[:80],
         )
-    out.print(table)
+    show(table)
 
 
 def _when(value: datetime | None, tz: ZoneInfo) -> str:
