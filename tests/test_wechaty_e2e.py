@@ -6,6 +6,7 @@ and as a real `siyu bot` process."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -525,8 +526,20 @@ def test_siyu_bot_killed_mid_burst_loses_nothing(server: MockWeChat, tmp_path: P
         assert sorted(ids) == sorted(ack["ids"])  # every delivered message, exactly once
         assert_per_contact_order(ids, contacts, 20, "b")
         assert second.terminate() == 0  # SIGTERM: a clean stop
-        assert "siyu bot：已停止" in second.output
-        assert "Traceback" not in second.output
+        output = second.output
+        # the operator reads that the restart picks up what the kill left, and what it did
+        stamp = r"\d\d-\d\d \d\d:\d\d:\d\d"
+        assert re.search(
+            rf"^{stamp} \[default\] 收件箱里有 \d+ 条消息上次没处理完，登录后接着处理$",
+            output,
+            re.MULTILINE,
+        ), output
+        summary = re.search(
+            r"^\[default\] 本次收到 \d+ 条，记录 (\d+) 条，建议 \d+ 条", output, re.M
+        )
+        assert summary and int(summary[1]) == 200 - at_kill, output
+        assert output.rstrip().endswith("siyu bot：已停止")
+        assert "Traceback" not in output
     finally:
         second.kill()
         db.dispose()
@@ -550,13 +563,13 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
         {"data_dir": str(data), "wechaty": {"endpoint": server.endpoint}}
     )
     try:
-        bot.wait_for("siyu bot：连接 1 个账号", 60)
+        bot.wait_for("siyu bot：正在连接 1 个账号：default；只给建议，不替顾问发消息。", 60)
         qr = "https://login.weixin.qq.com/l/siyu-test-qr"
 
         def scanned() -> bool:  # until the bot's event stream is up and shows it
             server.command("scan", qrcode=qr)
             time.sleep(0.3)
-            return "请用顾问的微信扫码登录" in bot.output
+            return "[default] 等待扫码登录：请用顾问的微信扫描下面的二维码" in bot.output
 
         eventually(scanned, 30, "the scan shown")
         bot.wait_for(qr_text(qr))  # the QR code itself, drawn in the terminal
@@ -567,10 +580,13 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
         assert status.qr_code == qr and status.state == "waiting_scan"
         assert status.banner == "微信账号 default 等待扫码登录"
         server.command("login")
-        bot.wait_for("已登录：顾问小王")
+        bot.wait_for("[default] 已登录微信「顾问小王」（adviser-wxid），开始接收消息")
         server.command("logout")
-        bot.wait_for("账号已退出登录")
-        bot.wait_for("LOGGED OUT")  # the operator's log, loudly
+        # the operator's log, loudly (an ERROR line), and what to do about it
+        bot.wait_for(
+            "ERROR bot.channels.wechaty: [default] 微信「顾问小王」已退出登录"
+            "（logged out on the phone）：收不到消息了，请让顾问重新扫码登录"
+        )
         status = eventually(
             lambda: [s for s in status_of(db, settings.wechaty) if s.state == "logged_out"],
             10,

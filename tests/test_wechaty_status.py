@@ -148,3 +148,25 @@ def test_a_manager_discards_a_message_that_can_never_succeed(db: Database) -> No
     assert [p.account for p in left] == ["li"]
     assert banner is None or "搁置" not in banner
     assert "channel.discard" in actions
+
+
+def test_the_serving_process_names_each_account_as_people_read_it(db: Database) -> None:
+    """`siyu bot`'s lines name an account by its adviser's display name, as --status does;
+    an account whose adviser the store does not know yet keeps its key."""
+    with db.session() as s:
+        users_repo.create_user(
+            session=s,
+            username="lin",
+            password_hash="x",
+            role="adviser",
+            display_name="林晓",
+            adviser_id="wang",
+        )
+    with db.session() as s:
+        names = channel_status.account_names(s, settings=SETTINGS)
+        shown = {a.account: a.shown for a in channel_status.read_status(s, BOSS, settings=SETTINGS)}
+    assert names == {"wang": "林晓（wang）", "li": "li"}
+    assert names == shown
+    single = WechatySettings(endpoint="h:1")
+    with db.session() as s:
+        assert channel_status.account_names(s, settings=single) == {"default": "default"}

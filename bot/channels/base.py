@@ -11,7 +11,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import StatementError
+
 from bot.domain import IncomingMessage, SuggestionResult
+from bot.errors import ChannelError
+from knowledge.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +23,20 @@ Handler = Callable[[IncomingMessage], SuggestionResult | None]
 
 #: Failed messages kept for a retry (beyond this, the oldest are dropped, with a log line).
 MAX_RETRY_QUEUE = 10_000
+
+
+def reason(exc: BaseException) -> str:
+    """One line for a failure, stored and logged: a database error is its driver's
+    first line (SQLAlchemy's text adds the statement and its parameters: customer text);
+    a ``ChannelError`` its own message (a sentence for people, in Chinese)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"{type(exc.orig).__name__}: {first}"
+    if isinstance(exc, ChannelError):  # ours, already a sentence for people
+        return one_line(exc)
+    if isinstance(exc, TimeoutError):  # a call to the account took longer than allowed
+        return "超时：没有在限定时间内完成（[wechaty] check_timeout_s）"
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 @dataclass
@@ -55,12 +73,19 @@ class Channel(ABC):
         idempotent on ``msg_id``, so a message that was logged before failing is safe)."""
         try:
             return self._handler(message)
-        except Exception:
-            log.exception("processing message %s from %s failed", message.msg_id, self.name)
+        except Exception as exc:
+            log.error(
+                "处理消息 %s（%s 通道）失败，稍后重试：%s", message.msg_id, self.name, reason(exc)
+            )
+            log.debug("dispatch failure", exc_info=exc)
             with self._failed_lock:
                 if len(self._failed) >= MAX_RETRY_QUEUE:
                     lost = self._failed.popleft()
-                    log.error("retry queue full: message %s dropped", lost.msg_id)
+                    log.error(
+                        "待重试的消息已满 %d 条：最早的消息 %s 不再重试",
+                        MAX_RETRY_QUEUE,
+                        lost.msg_id,
+                    )
                 self._failed.append(message)
             return None
 

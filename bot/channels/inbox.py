@@ -44,13 +44,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import StatementError
-
+from bot.channels.base import reason
 from bot.channels.journal import CaptureJournal
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError
 from bot.pipeline.assistant import Received
 from bot.pipeline.newcontacts import NewContact, Welcome
+from bot.services.channel_status import KIND_LABELS, STAGE_LABELS
 from bot.settings import WechatySettings
 from bot.store import Database
 from bot.store import channel_accounts as accounts_repo
@@ -84,20 +84,6 @@ NOTES_KEPT = 1000
 
 class NotConnected(ChannelError):
     """The account is not connected: the payload cannot be fetched now (not a failure)."""
-
-
-def reason(exc: BaseException) -> str:
-    """One line for a failed try, stored and logged: a database error is its driver's
-    first line (SQLAlchemy's text adds the statement and its parameters: customer text);
-    a ``ChannelError`` its own message (a sentence for people, in Chinese)."""
-    if isinstance(exc, StatementError) and exc.orig is not None:
-        first = (str(exc.orig).strip().splitlines() or [""])[0]
-        return f"{type(exc.orig).__name__}: {first}"
-    if isinstance(exc, ChannelError):  # ours, already a sentence for people
-        return one_line(exc)
-    if isinstance(exc, TimeoutError):  # a call to the account took longer than allowed
-        return "超时：没有在限定时间内完成（[wechaty] check_timeout_s）"
-    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -142,6 +128,8 @@ class InboxSource(ABC):
     """One channel account, as the inbox sees it."""
 
     account: str
+    #: The account as people read it in log lines (「林晓（ins_lin）」; empty: ``account``).
+    shown: str = ""
 
     @abstractmethod
     def connected(self) -> bool:
@@ -261,6 +249,11 @@ class Inbox:
     def stats(self, account: str) -> FlowStats:
         return self._flows[account].stats
 
+    def shown(self, account: str) -> str:
+        """The account as people read it (its source's ``shown``, else its key)."""
+        flow = self._flows.get(account)
+        return (flow.source.shown if flow is not None else "") or account
+
     def capture(self, account: str, kind: str, event_id: str) -> None:
         """Called synchronously by the source for each event, in arrival order, before
         anything slow; never blocks (the writer stores it a few milliseconds later)."""
@@ -270,7 +263,11 @@ class Inbox:
             try:
                 self._journal.append(event)
             except OSError as exc:  # a full disk: the database write still follows
-                log.error("capture journal: %s", one_line(exc))
+                log.error(
+                    "写收件箱日志文件失败（%s）：消息照常写入数据库，但进程此刻被强行结束会丢失"
+                    "刚收到的消息；请检查磁盘空间",
+                    one_line(exc),
+                )
         self._captured.append(event)
         flow = self._flows.get(account)
         if flow is not None:
@@ -294,7 +291,11 @@ class Inbox:
         try:
             await self.db(write)
         except Exception as exc:
-            log.warning("account %s: saving its state failed: %s", account, reason(exc))
+            log.warning(
+                "[%s] 保存账号状态失败（控制台显示的状态可能过时）：%s",
+                self.shown(account),
+                reason(exc),
+            )
 
     # ------------------------------------------------------------------ running
     async def run(self, stop: asyncio.Event) -> None:
@@ -302,6 +303,7 @@ class Inbox:
         write what was captured and stop (unfinished rows stay in the database)."""
         self._capture_wake = asyncio.Event()
         await self._recover_journals()
+        await self._announce_backlog()
         if self._captured:
             self._capture_wake.set()
         tasks = [asyncio.create_task(self._writer(stop), name="inbox-writer")]
@@ -343,11 +345,36 @@ class Inbox:
             path.unlink(missing_ok=True)
         if added:  # the others were stored before the stop: nothing was missing
             log.warning(
-                "inbox: %d of %d events in the capture journal of a process that stopped"
-                " were not stored yet: stored now",
+                "收件箱：上次被强行结束的进程有 %d 条收到的消息还没写入数据库"
+                "（其日志文件共 %d 条），现已补上，会照常处理",
                 added,
                 len(events),
             )
+
+    def counts(self) -> dict[str, inbox_repo.AccountCounts]:
+        """Each account's unfinished and parked rows (from the database: any process's)."""
+        with self._db.session() as session:
+            return inbox_repo.counts(session=session)
+
+    async def _announce_backlog(self) -> None:
+        """What the previous run left unfinished (and parked), one line per account."""
+        try:
+            counts = await self.db(self.counts)
+        except Exception as exc:  # only a line to show: the work itself goes on
+            log.warning("收件箱：读取积压的消息数失败：%s", reason(exc))
+            return
+        for account in self._flows:
+            c = counts.get(account)
+            if c is None or not (c.backlog or c.parked):
+                continue
+            parts = []
+            if c.backlog:
+                parts.append(f"{c.backlog} 条消息上次没处理完，登录后接着处理")
+            if c.parked:
+                parts.append(
+                    f"{c.parked} 条处理失败的消息已搁置（siyu bot --status 查看，--requeue 重试）"
+                )
+            log.info("[%s] 收件箱里有 %s", self.shown(account), "；另有 ".join(parts))
 
     def close(self) -> None:
         """Wait for the worker threads (call from a thread, never the event loop)."""
@@ -374,13 +401,23 @@ class Inbox:
                 # (Only ids wait here; the database is what bounds the inbox.)
                 self._captured.extendleft(reversed(batch))
                 log.error(
-                    "writing %d events to the inbox failed: %s", len(self._captured), reason(exc)
+                    "收到的 %d 条消息写入收件箱失败：%s；1 秒后重试",
+                    len(self._captured),
+                    reason(exc),
                 )
                 log.debug("inbox write failure", exc_info=True)
                 if stop.is_set():
-                    log.error(
-                        "stopping with %d events not written: they are lost", len(self._captured)
-                    )
+                    if self._journal is not None:
+                        log.error(
+                            "停止时还有 %d 条收到的消息没写入数据库：已留在收件箱日志文件里，"
+                            "下次启动时补上",
+                            len(self._captured),
+                        )
+                    else:
+                        log.error(
+                            "停止时还有 %d 条收到的消息没写入数据库，这些消息丢失了",
+                            len(self._captured),
+                        )
                     return
                 await asyncio.sleep(1.0)
                 continue
@@ -420,7 +457,9 @@ class Inbox:
             try:
                 await self.db(link)
             except Exception as exc:
-                log.warning("inbox: linking parked rows to customers failed: %s", reason(exc))
+                log.warning(
+                    "收件箱：把搁置的消息关联到客户失败（%.0f 秒后再试）：%s", SWEEP_S, reason(exc)
+                )
             if keep and self._clock() - last_purge >= PURGE_S:
                 last_purge = self._clock()
                 before = datetime.now(UTC) - timedelta(days=keep)
@@ -432,9 +471,14 @@ class Inbox:
                 try:
                     purged = await self.db(purge)
                     if purged:
-                        log.info("inbox: deleted %d processed rows (%d days old)", purged, keep)
+                        log.info(
+                            "收件箱：删除了 %d 条 %d 天前就处理完的记录"
+                            "（[wechaty] inbox_keep_days）",
+                            purged,
+                            keep,
+                        )
                 except Exception as exc:
-                    log.warning("inbox clean-up failed: %s", reason(exc))
+                    log.warning("收件箱：清理旧记录失败（一小时后再试）：%s", reason(exc))
 
     # ------------------------------------------------------------------ shared helpers
     def retry_delay(self, attempts: int) -> float:
@@ -459,26 +503,31 @@ class Inbox:
         try:
             await self.db(write)
         except Exception as db_exc:  # the database itself is failing: try again later
-            log.warning("recording a failure in the inbox failed: %s", reason(db_exc))
+            log.warning(
+                "[%s] 记录处理失败时数据库也出错了：%s；稍后重试",
+                self.shown(item.account),
+                reason(db_exc),
+            )
             return False
+        what = f"{KIND_LABELS.get(item.kind, item.kind)} {item.event_id}"
+        step = STAGE_LABELS.get(stage, stage)
         if park:
             flow.stats.parked += 1
             log.error(
-                "account %s: %s %s parked after %d tries at %s (%s); see `siyu bot --status`",
-                item.account,
-                item.kind,
-                item.event_id,
+                "[%s] %s 在「%s」这一步试了 %d 次仍失败，已搁置：%s；"
+                "排除原因后用 siyu bot --requeue 重试（siyu bot --status 查看）",
+                self.shown(item.account),
+                what,
+                step,
                 attempts,
-                stage,
                 error,
             )
         else:
             log.warning(
-                "account %s: %s %s failed at %s (try %d of %d, again in %.3g s): %s",
-                item.account,
-                item.kind,
-                item.event_id,
-                stage,
+                "[%s] %s 在「%s」这一步失败（第 %d 次，共 %d 次；%g 秒后重试）：%s",
+                self.shown(item.account),
+                what,
+                step,
                 attempts,
                 self.settings.max_attempts,
                 self.retry_delay(attempts),
@@ -615,8 +664,13 @@ class _AccountFlow:
         if result is not None:
             try:
                 await self.source.after_suggest(message, result)
-            except Exception as exc:
-                log.warning("account %s: the note for %s: %s", self.account, item.event_id, exc)
+            except Exception as exc:  # a convenience: the suggestions are in the console
+                log.warning(
+                    "[%s] 消息 %s 的建议没能发给顾问（建议在控制台里）：%s",
+                    self.inbox.shown(self.account),
+                    item.event_id,
+                    reason(exc),
+                )
         return None
 
     async def _greet(self, item: InboxItem) -> None:
@@ -751,7 +805,11 @@ class _ResolveStage:
                             p.task = asyncio.create_task(self._fetch(p))
                 await self._release(now)
             except Exception as exc:  # the database failed: log once per round, go on
-                log.warning("account %s: inbox: %s", self.flow.account, reason(exc))
+                log.warning(
+                    "[%s] 读写收件箱失败：%s；1 秒后重试",
+                    self.flow.inbox.shown(self.flow.account),
+                    reason(exc),
+                )
                 log.debug("inbox resolve failure", exc_info=True)
                 self._dirty = True
                 await asyncio.sleep(1.0)
@@ -838,9 +896,9 @@ class _ResolveStage:
             if p.item.attempts > 0 and now - p.since >= hold:
                 p.aside = True
                 log.warning(
-                    "account %s: %s %s: payload not ready after %.1f s; later messages go on",
-                    self.flow.account,
-                    p.item.kind,
+                    "[%s] %s %s 的内容 %.1f 秒后还取不到：后面的消息先处理，它取到后再补上",
+                    self.flow.inbox.shown(self.flow.account),
+                    KIND_LABELS.get(p.item.kind, p.item.kind),
                     p.item.event_id,
                     now - p.since,
                 )
@@ -949,7 +1007,11 @@ class _LaneStage:
                 try:
                     await self._load(window - self.count)
                 except Exception as exc:
-                    log.warning("account %s: inbox: %s", self.flow.account, reason(exc))
+                    log.warning(
+                        "[%s] 读取收件箱失败：%s；1 秒后重试",
+                        self.flow.inbox.shown(self.flow.account),
+                        reason(exc),
+                    )
                     await asyncio.sleep(1.0)
                     continue
             if self._overflow and self.count < window:

@@ -75,7 +75,12 @@ class CaptureJournal:
                     account, kind, event_id, at = json.loads(line)
                     events.append(NewEvent(account, kind, event_id, datetime.fromisoformat(at)))
                 except (ValueError, TypeError):
-                    log.warning("capture journal %s: line %d unreadable", path.name, number + 1)
+                    log.warning(
+                        "收件箱日志文件 %s 第 %d 行读不出，已跳过"
+                        "（那条消息若还没写入数据库，就补不上了）",
+                        path.name,
+                        number + 1,
+                    )
         return events, files
 
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.domain import SuggestionResult
 from bot.labels import CATEGORY_LABELS
+from knowledge.errors import one_line
 from knowledge.text import clip
 
 #: The compact note pushed to the adviser's own note target (``[wechaty] notify_contact_id``).
@@ -68,8 +69,11 @@ class NoteSender:
         per_hour: int,
         max_items: int,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "",
     ) -> None:
+        """``name``: the account as people read it, in the line a failed send logs."""
         self._send = send
+        self._name = name
         self._connected = connected
         self._min_interval = min_interval_s
         self._per_hour = per_hour
@@ -139,7 +143,11 @@ class NoteSender:
                 self.sent += 1
             except Exception as exc:
                 # The suggestions are in the console; a note is a convenience: not retried.
-                log.warning("sending a note to the adviser failed: %s", exc)
+                log.warning(
+                    "[%s] 给顾问发建议提醒失败，不再重发（建议在控制台里）：%s",
+                    self._name or "?",
+                    one_line(exc),
+                )
 
 
 async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, *, timeout: float) -> None:

@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.channels.base import Backoff
+from bot.channels.base import Backoff, reason
 from bot.channels.inbox import (
     Inbox,
     InboxSource,
     NotConnected,
     Resolved,
     contact_payload,
-    reason,
 )
 from bot.channels.inbox import message_payload as message_payload
 from bot.channels.notes import NoteSender, adviser_note
@@ -356,7 +355,7 @@ async def _discover(account: AccountConfig, settings: WechatySettings) -> str:
     if not token:
         raise ChannelError(f"账号 {account.key} 没有 endpoint，也没有令牌（{account.token_env}）")
     url = settings.discovery_url.format(token=token)
-    log.info("looking up the puppet service of account %s at %s", account.key, mask_secrets(url))
+    log.debug("account %s: looking up its puppet service at %s", account.key, mask_secrets(url))
 
     def fetch() -> Any:
         response = httpx.get(url, timeout=settings.check_timeout_s)
@@ -386,8 +385,11 @@ class AccountEvent:
 
     account: str
     kind: str
+    #: What happened, in Chinese (the same text as the channel's log line).
     text: str
     qr_code: str | None = None
+    #: The account as people read it (「林晓（ins_lin）」).
+    shown: str = ""
 
 
 EventHandler = Callable[[AccountEvent], None]
@@ -425,9 +427,13 @@ class WechatyAccountChannel(InboxSource):
         on_event: EventHandler | None = None,
         puppet_factory: PuppetFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shown: str = "",
     ) -> None:
+        """``shown``: the account as people read it in log lines (「林晓（ins_lin）」,
+        bot.services.channel_status.account_names); its key when empty."""
         self.config = account
         self.account = account.key
+        self.shown = shown or account.key
         self._settings = settings
         self._inbox = inbox
         self._on_event = on_event
@@ -442,6 +448,8 @@ class WechatyAccountChannel(InboxSource):
         self._last_alive = 0.0
         self._last_event_at: datetime | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: This connection's "connected" line was logged (or its login was).
+        self._announced = False
         #: (contact id, text) of automatic sends whose echo is not back yet.
         self._automated: set[tuple[str, str]] = set()
         self.notes = NoteSender(
@@ -450,6 +458,7 @@ class WechatyAccountChannel(InboxSource):
             min_interval_s=settings.note_min_interval_s,
             per_hour=settings.notes_per_hour,
             max_items=settings.note_max_items,
+            name=self.shown,
         )
         secret_mask().add(account.token())
         inbox.attach(self)
@@ -475,7 +484,7 @@ class WechatyAccountChannel(InboxSource):
                         await serve
                     break
                 exc = serve.exception()
-                reason = describe(exc) if exc else "对方结束了消息流"
+                reason = describe(exc) if exc else "puppet service 结束了消息流"
                 self.state.drops += 1
                 self.state.last_drop = reason
                 was_logged_in = self.logged_in.is_set()
@@ -483,9 +492,14 @@ class WechatyAccountChannel(InboxSource):
                 delay = self._backoff.next_delay()
                 self.state.delays.append(delay)
                 del self.state.delays[:-50]
-                log.warning("account %s: %s; reconnecting in %.1f s", self.account, reason, delay)
                 if was_logged_in:
-                    self._emit("drop", f"与 puppet service 的连接断开：{reason}")
+                    self._report(
+                        logging.WARNING,
+                        "drop",
+                        f"与 puppet service 的连接断开：{reason}；{delay:g} 秒后重连",
+                    )
+                else:
+                    log.warning("[%s] %s；%g 秒后重试", self.shown, reason, delay)
                 await self._save(state="reconnecting", error=reason, drops=self.state.drops)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -527,6 +541,7 @@ class WechatyAccountChannel(InboxSource):
             cls._pool = {}
         self._bridge(bot.puppet)
         self._bot = bot
+        self._announced = False
         self._touch()
         start = asyncio.create_task(bot.puppet.start())
         watchdog = asyncio.create_task(self._watchdog(bot.puppet))
@@ -541,7 +556,8 @@ class WechatyAccountChannel(InboxSource):
             exc = start.exception()
             if exc is not None:
                 raise _failure(describe(exc), exc) from None
-            raise ConnectionLost(f"puppet service {self.state.endpoint or '?'} 关闭了事件流")
+            where = f" {self.state.endpoint}" if self.state.endpoint else ""
+            raise ConnectionLost(f"puppet service{where} 关闭了事件流")
         finally:
             for task in (start, watchdog):
                 task.cancel()
@@ -615,6 +631,15 @@ class WechatyAccountChannel(InboxSource):
 
     def _on_alive(self, *_: Any) -> None:
         self._touch()
+        self._announce()
+
+    def _announce(self) -> None:
+        """The first sign of life of a connection that is not a login: say it is up."""
+        if self._announced or self.logged_in.is_set():
+            return
+        self._announced = True
+        where = f" {self.state.endpoint}" if self.state.endpoint else ""
+        log.info("[%s] 已连上 puppet service%s，等待微信登录", self.shown, where)
 
     def _on_message(self, payload: Any) -> None:
         self._touch()
@@ -627,7 +652,7 @@ class WechatyAccountChannel(InboxSource):
 
     def _on_login(self, payload: EventLoginPayload) -> None:
         self._touch()
-        self._spawn(self._login(payload.contact_id))
+        self._spawn(self._login(payload.contact_id), "登录后的处理")
 
     async def _login(self, user_id: str) -> None:
         bot = self._bot
@@ -644,8 +669,9 @@ class WechatyAccountChannel(InboxSource):
         st.connections += 1
         self._backoff.reset()
         self.logged_in.set()
-        log.warning("account %s: logged in as %s (%s)", self.account, name or "?", user_id)
-        self._emit("login", f"已登录：{name or user_id}")
+        self._announced = True
+        who = f"「{name}」（{user_id}）" if name else f" {user_id}"
+        self._report(logging.INFO, "login", f"已登录微信{who}，开始接收消息")
         now = datetime.now(UTC)
         await self._save(
             state="logged_in",
@@ -662,16 +688,18 @@ class WechatyAccountChannel(InboxSource):
     def _on_logout(self, payload: EventLogoutPayload) -> None:
         self._touch()
         self.logged_in.clear()
-        reason = getattr(payload, "data", "") or ""
-        log.error(
-            "account %s: LOGGED OUT of WeChat (%s)%s: nothing is received until the adviser"
-            " logs in again",
-            self.account,
-            self.state.user_name or self.state.user_id or "?",
-            f": {reason}" if reason else "",
+        reason = " ".join(str(getattr(payload, "data", "") or "").split())
+        name = self.state.user_name
+        who = f"「{name}」" if name else (f" {self.state.user_id}" if self.state.user_id else "")
+        said = f"（{reason}）" if reason else ""
+        self._report(
+            logging.ERROR,
+            "logout",
+            f"微信{who}已退出登录{said}：收不到消息了，请让顾问重新扫码登录",
         )
-        self._emit("logout", f"账号已退出登录{('：' + reason) if reason else ''}，需要重新扫码登录")
-        self._spawn(self._save(state="logged_out", logged_out_at=datetime.now(UTC)))
+        self._spawn(
+            self._save(state="logged_out", logged_out_at=datetime.now(UTC)), "保存退出登录的状态"
+        )
 
     def _on_scan(self, payload: EventScanPayload) -> None:
         self._touch()
@@ -679,33 +707,39 @@ class WechatyAccountChannel(InboxSource):
         qr = payload.qrcode or ""
         if status in (ScanStatus.Waiting, ScanStatus.Timeout) and qr:
             self.state.qr_code = qr
-            log.warning("account %s: waiting for the login QR code to be scanned", self.account)
-            self._emit("scan", "请用顾问的微信扫码登录", qr_code=qr)
-            self._spawn(self._save(state="waiting_scan", qr_code=qr))
+            self._announced = True
+            text = "等待扫码登录：请用顾问的微信扫描下面的二维码（控制台的微信账号页也有）"
+            self._report(logging.INFO, "scan", text, qr_code=qr)
+            self._spawn(self._save(state="waiting_scan", qr_code=qr), "保存登录二维码")
         elif status == ScanStatus.Scanned:
-            self._emit("scan", "已扫码，请在手机上确认登录")
+            self._report(logging.INFO, "scan", "已扫码，请在手机上确认登录")
         elif status in (ScanStatus.Confirmed, ScanStatus.Cancel):
             self.state.qr_code = None
-            self._spawn(self._save(qr_code=None))
+            self._spawn(self._save(qr_code=None), "清除登录二维码")
 
-    def _emit(self, kind: str, text: str, *, qr_code: str | None = None) -> None:
+    def _report(self, level: int, kind: str, text: str, *, qr_code: str | None = None) -> None:
+        """Something the operator must see: one log line (``[林晓（ins_lin）] text``), and the
+        same text to the front (``on_event``), which adds the QR code."""
+        log.log(level, "[%s] %s", self.shown, text)
         if self._on_event is None:
             return
         try:
-            self._on_event(AccountEvent(self.account, kind, text, qr_code))
-        except Exception:
-            log.exception("account event handler failed")
+            self._on_event(AccountEvent(self.account, kind, text, qr_code, shown=self.shown))
+        except Exception as exc:
+            log.error("[%s] 显示账号事件时出错：%s", self.shown, reason(exc))
+            log.debug("account event handler failure", exc_info=exc)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, what: str) -> None:
+        """Run ``coro`` on the side; ``what`` names it in the line its failure logs."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda done: self._done(done, what))
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done(self, task: asyncio.Task[Any], what: str) -> None:
         self._tasks.discard(task)
         exc = None if task.cancelled() else task.exception()
         if exc is not None:
-            log.warning("account %s: %s", self.account, reason(exc))
+            log.warning("[%s] %s失败：%s", self.shown, what, reason(exc))
 
     # ------------------------------------------------------------------ status
     async def _save(self, **values: Any) -> None:
@@ -802,7 +836,7 @@ class WechatyAccountChannel(InboxSource):
             await friendship.accept()
         except Exception as exc:
             raise _failure(f"通过好友请求失败：{describe(exc)}", exc) from None
-        log.info("account %s: accepted the request of %s", self.account, contact.contact_id)
+        log.info("[%s] 已通过%s的好友请求", self.shown, _named(contact))
         return True
 
     async def after_new_contact(self, contact: NewContact, welcome: Welcome) -> None:
@@ -815,10 +849,10 @@ class WechatyAccountChannel(InboxSource):
             except Exception as exc:
                 raise _failure(f"发送欢迎语失败：{describe(exc)}", exc) from None
             log.info(
-                "account %s: sent welcome script %s to %s",
-                self.account,
-                welcome.auto_script_id,
-                contact.contact_id,
+                "[%s] 已给%s发欢迎语（话术 %s）",
+                self.shown,
+                _named(contact),
+                welcome.auto_script_id or "?",
             )
         target = self.config.notify_contact_id
         if welcome.result is not None and target and target != contact.contact_id:
@@ -918,6 +952,12 @@ class WechatyAccountChannel(InboxSource):
             raise ChannelError("没有连上 puppet service")
         contact = bot.Contact.load(contact_id)
         await contact.say(text)
+
+
+def _named(contact: NewContact) -> str:
+    """A new friend in a log line: 「张姐」（wxid_…）, or the id alone."""
+    name = contact.alias or contact.name
+    return f"「{name}」（{contact.contact_id}）" if name else f" {contact.contact_id} "
 
 
 def _display_name(contact: Contact) -> str:

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.channels.base import reason
 from bot.channels.inbox import Inbox, InboxPipeline
 from bot.errors import ConfigError
 from bot.pipeline.assistant import Received
@@ -105,8 +106,11 @@ class ChannelService:
         pipeline: InboxPipeline | None = None,
     ) -> None:
         from bot.channels.wechaty import WechatyAccountChannel
+        from bot.services.channel_status import account_names
 
         ws = runtime.settings.wechaty
+        with runtime.db.session() as session:
+            names = account_names(session, settings=ws)
         self.inbox = Inbox(
             db=runtime.db,
             pipeline=pipeline or AssistantPipeline(runtime),
@@ -120,6 +124,7 @@ class ChannelService:
                 inbox=self.inbox,
                 on_event=on_event,
                 puppet_factory=puppet_factory,
+                shown=names.get(a.key, ""),
             )
             for a in ws.account_configs()
         }
@@ -153,12 +158,14 @@ class ChannelService:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception(
-                    "account %s: the channel failed; starting it again in %.0f s",
-                    channel.account,
+            except Exception as exc:
+                log.error(
+                    "[%s] 通道意外出错：%s；%g 秒后重新启动这个账号（其他账号不受影响）",
+                    channel.shown,
+                    reason(exc),
                     RESTART_S,
                 )
+                log.debug("channel failure", exc_info=exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RESTART_S)
 

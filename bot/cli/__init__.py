@@ -11,7 +11,6 @@ import os
 # set before numpy is first imported; nothing above this line imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +27,7 @@ from bot.cli import (
     followups,
     history,
     kb,
+    logs,
     referrals,
     report,
     scripts,
@@ -99,10 +99,7 @@ def _global(
         ),
     ] = None,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(debug=debug)
     ctx.obj = Options(config=config, data_dir=data_dir, debug=debug, actor=actor)
 
 

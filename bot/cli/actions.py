@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import database, out, principal, runtime, styled
+from bot.cli.tables import show
 
 app = typer.Typer(help="下一步建议的规则。")
 
@@ -26,7 +27,7 @@ def actions_check(
     table = Table("规则", "条件", "产品", "话术", "优先级")
     for r in rules:
         table.add_row(r.id, " ∧ ".join(r.when), r.product or "-", r.script or "-", str(r.priority))
-    out.print(table)
+    show(table)
     out.print(f"{len(rules)} 条规则，没有问题")
 
 

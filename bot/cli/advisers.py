@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import Actor, NowOpt, database, out, parse_now, principal, styled
+from bot.cli.tables import show
 
 app = typer.Typer(help="顾问：人设（称呼、签名、语气）和自己的数据。")
 
@@ -24,7 +25,7 @@ def advisers_list(ctx: typer.Context) -> None:
         table.add_row(
             a.id, a.name or "-", a.persona_name or "-", a.team or "-", a.signature, a.tone
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("persona")
@@ -80,7 +81,7 @@ def advisers_numbers(
         table.add_row(label, str(getattr(found.today, attr)), str(getattr(found.period, attr)))
     table.add_row("采用率", f"{found.today.adoption_rate:.0%}", f"{found.period.adoption_rate:.0%}")
     table.add_row("成交金额", f"{found.today.revenue:,.2f}", f"{found.period.revenue:,.2f}")
-    out.print(table)
+    show(table)
     if found.targets:
         targets = Table("活动", "渠道码", "新增/目标", "成交/目标", "收入/目标", title="活动目标")
         for t in found.targets:
@@ -92,4 +93,4 @@ def advisers_numbers(
                 f"{t.revenue:,.0f}/"
                 + (f"{t.target_revenue:,.0f}" if t.target_revenue is not None else "-"),
             )
-        out.print(targets)
+        show(targets)

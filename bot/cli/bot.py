@@ -17,12 +17,16 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import database, err, out, principal
+from bot.cli.logs import show_channel_lines
+from bot.cli.tables import show
 from bot.errors import ChannelError, ConfigError, InputError
 
 if TYPE_CHECKING:
+    from bot.channels.inbox import FlowStats
     from bot.channels.wechaty import AccountEvent
     from bot.pipeline.runtime import Runtime
     from bot.settings import Settings
+    from bot.store.channel_inbox import AccountCounts
 
 #: Parked messages listed by ``--status``.
 PARKED_SHOWN = 20
@@ -94,6 +98,7 @@ def bot_command(
         # Follow the consoles' library changes; run the follow-up rules if no other
         # process does. The console shows this process's messages live (PostgreSQL).
         runtime.start_background(live=False)
+        show_channel_lines()
         asyncio.run(_serve(runtime))
     finally:
         runtime.close()
@@ -109,32 +114,50 @@ async def _serve(runtime: Runtime) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ws = runtime.settings.wechaty
-    mode = "仅建议" if not ws.welcome_script_id else "自动欢迎已开启"
-    names = "、".join(service.accounts)
-    err.print(
-        f"siyu bot：连接 {len(service.accounts)} 个账号（{names}），{mode}；Ctrl-C 停止",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    if ws.welcome_script_id:
+        mode = f"新好友自动发欢迎语（话术 {ws.welcome_script_id}），其余只给建议"
+    else:
+        mode = "只给建议，不替顾问发消息"
+    names = "、".join(a.shown for a in service.accounts.values())
+    _line(f"siyu bot：正在连接 {len(service.accounts)} 个账号：{names}；{mode}。按 Ctrl-C 停止")
     await service.run(stop)
-    for key in service.accounts:
-        st = service.inbox.stats(key)
-        lag = sorted(st.write_lag_ms)
-        durable = f"，收到到写入收件箱 p95 {lag[int(0.95 * (len(lag) - 1))]:.0f} ms" if lag else ""
-        err.print(
-            f"[{key}] 本次收到 {st.captured} 条，记录 {st.logged} 条，建议 {st.suggested} 条，"
-            f"搁置 {st.parked} 条{durable}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+    try:
+        counts = service.inbox.counts()
+    except Exception:  # the database is failing: the summary goes without what is left
+        counts = {}
+    for key, account in service.accounts.items():
+        _line(f"[{account.shown}] {stop_summary(service.inbox.stats(key), counts.get(key))}")
+    _line("siyu bot：已停止")
+
+
+def stop_summary(st: FlowStats, counts: AccountCounts | None) -> str:
+    """What one account did in this run, and what waits for the next."""
+    parts = [f"本次收到 {st.captured:,} 条", f"记录 {st.logged:,} 条", f"建议 {st.suggested:,} 条"]
+    if st.skipped:
+        parts.append(f"无需记录 {st.skipped:,} 条")
+    parts.append(f"搁置 {st.parked:,} 条")
+    text = "，".join(parts)
+    lag = sorted(st.write_lag_ms)
+    if lag:
+        text += f"（收到到写入收件箱 p95 {lag[int(0.95 * (len(lag) - 1))]:.0f} ms）"
+    if counts is not None and counts.backlog:
+        text += f"；还有 {counts.backlog:,} 条没处理完，留在收件箱，下次启动时接着处理"
+    if counts is not None and counts.parked:
+        text += (
+            f"；收件箱里共有 {counts.parked:,} 条搁置的消息"
+            "（siyu bot --status 查看，--requeue 重试）"
         )
-    err.print("siyu bot：已停止", markup=False, highlight=False, soft_wrap=True)
+    return text
+
+
+def _line(text: str) -> None:
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def show_account_event(event: AccountEvent) -> None:
-    """Account events in the terminal: one line each, and the QR code to scan."""
-    err.print(f"[{event.account}] {event.text}", markup=False, highlight=False, soft_wrap=True)
+    """The QR code to scan, drawn in the terminal. What happened is the channel's own log
+    line (``[林晓（ins_lin）] 等待扫码登录…``, bot.cli.logs.show_channel_lines), printed just
+    before."""
     if event.qr_code:
         sys.stderr.write(qr_text(event.qr_code))
         sys.stderr.flush()
@@ -226,7 +249,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             str(a.parked),
             note,
         )
-    out.print(table)
+    show(table)
     if not parked:
         return
     table = Table(title=f"搁置的消息（最早的 {len(parked)} 条；siyu bot --requeue ID 重试）")
@@ -245,7 +268,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             str(p.attempts),
             (p.error or "")[:80],
         )
-    out.print(table)
+    show(table)
 
 
 def _when(value: datetime | None, tz: ZoneInfo) -> str:

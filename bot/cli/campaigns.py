@@ -22,6 +22,7 @@ from bot.cli.common import (
     principal,
     styled,
 )
+from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import ATTRIBUTION_METHOD_LABELS, money
 
@@ -35,12 +36,19 @@ METHOD_LABELS = ATTRIBUTION_METHOD_LABELS
 
 
 def _target(done: float, target: float | None, amount: bool = False) -> str:
+    """``done`` against ``target``: 「2/10 (20%)」; amounts 「5,200.00 /8,000.00 (65%)」
+    (the spaces let a narrow table wrap them whole)."""
+    shown = money(done) if amount else _count(done)
     if target is None:
-        return money(done) if amount else f"{done:g}"
-    shown = money(done) if amount else f"{done:g}"
-    goal = money(target) if amount else f"{target:g}"
+        return shown
+    goal = money(target) if amount else _count(target)
     share = f" ({done / target:.0%})" if target else ""
-    return f"{shown}/{goal}{share}"
+    return f"{shown} /{goal}{share}" if amount else f"{shown}/{goal}{share}"
+
+
+def _count(value: float) -> str:
+    """A count as people write it: 1,000,000 (``:g`` would print 1e+06)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
 @app.command("add")
@@ -108,7 +116,7 @@ def _print_codes(codes: list[CodeRecord]) -> None:
             "-" if c.target_converted is None else str(c.target_converted),
             money(c.target_revenue),
         )
-    out.print(table)
+    show(table)
     out.print(styled("[dim]客户在好友申请的验证语里写上渠道码，就会归到这个活动和顾问。[/dim]"))
 
 
@@ -131,7 +139,7 @@ def campaigns_list(ctx: typer.Context) -> None:
             c.segment or "-",
             c.welcome_script_id or "-",
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("show")
@@ -267,7 +275,7 @@ def campaigns_unattributed(
             c.source or "-",
             c.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         )
-    out.print(table)
+    show(table)
     if rows:
         out.print(styled("[dim]修正：siyu campaigns attribute 客户ID --code 渠道码[/dim]"))
 
@@ -364,7 +372,7 @@ def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
             "-" if r.roi is None else f"{r.roi:.2f}",
             style=style,
         )
-    out.print(table)
+    show(table)
     out.print(styled("[dim]ROI = 收入 ÷ 成本；活动成本按各顾问新增客户数分摊。[/dim]"))
 
 
@@ -389,4 +397,4 @@ def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> No
             str(m.referred),
             money(m.revenue),
         )
-    out.print(table)
+    show(table)

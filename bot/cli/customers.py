@@ -22,6 +22,7 @@ from bot.cli.common import (
     runtime,
     styled,
 )
+from bot.cli.tables import show
 from bot.labels import (
     LIFECYCLE_LABELS,
     RECORD_LABELS,
@@ -60,7 +61,7 @@ def customers_list(
             label(STAGE_LABELS, c.stage),
             last,
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("show")
@@ -171,7 +172,7 @@ def customers_merges(
         when = local_time(r.created_at, tz)
         undone = local_time(r.undone_at, tz)
         table.add_row(str(r.id), str(r.kept_id), str(r.merged_id), r.actor, when, undone, r.reason)
-    out.print(table)
+    show(table)
 
 
 @app.command("merge-suggestions")
@@ -192,7 +193,7 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
             "; ".join(s.evidence),
             f"siyu customers merge {s.keep_id} {s.merge_id}",
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("lifecycle")

@@ -21,6 +21,7 @@ from rich.table import Table
 from bot.channels.memory import MemoryChannel
 from bot.cli.common import bar, styled
 from bot.cli.render import growth_lines, profile_panel, suggestion_panel
+from bot.cli.tables import show
 from bot.crm.next_actions import RulesSource
 from bot.errors import InputError, NotFoundError
 from bot.labels import industry_label
@@ -296,7 +297,7 @@ def show_growth(runtime: Runtime, principal: Principal, console: Console, custom
             "-" if r.roi is None else f"{r.roi:.2f}",
             style="bold" if r.total else None,
         )
-    console.print(table)
+    show(table, console=console)
     names = []
     level = chain.down
     while level:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import Actor, database, out, principal
+from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import TAG_STATUS_LABELS, industry_label
 
@@ -51,7 +52,7 @@ def fields_list(ctx: typer.Context) -> None:
             "、".join(f.keywords) or "-",
             f.description,
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("show")
@@ -73,7 +74,7 @@ def fields_show(
             sources.get(v.value.source, v.value.source) if v.value else "",
             v.value.evidence if v.value else "",
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("set")
@@ -132,7 +133,7 @@ def fields_suggestions(
             STATUS_LABELS.get(s.status, s.status),
             s.evidence,
         )
-    out.print(table)
+    show(table)
 
 
 @app.command("review")

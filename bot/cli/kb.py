@@ -17,6 +17,7 @@ from bot.cli.common import (
     runtime,
     styled,
 )
+from bot.cli.tables import show
 from bot.labels import ANY_INDUSTRY_LABEL, DOCUMENT_KIND_LABELS, industry_label, label
 
 app = typer.Typer(help="知识库：导入文档、重建索引、检索。")
@@ -74,7 +75,7 @@ def kb_search(
     table = Table("分", "来源", "内容")
     for h in hits:
         table.add_row(f"{h.score:.4f}", f"{h.source}\n{h.section}", h.text)
-    out.print(table)
+    show(table)
 
 
 @app.command("list")
@@ -93,7 +94,7 @@ def kb_list(ctx: typer.Context) -> None:
         kind = label(DOCUMENT_KIND_LABELS, d.kind)
         industry = industry_label(d.industry) if d.industry else ANY_INDUSTRY_LABEL
         table.add_row(str(d.id), d.source, kind, industry, str(d.chunks), d.origin)
-    out.print(table)
+    show(table)
 
 
 @app.command("delete")

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from bot.cli.common import Actor, NowOpt, database, out, parse_day, parse_now, principal
+from bot.cli.tables import show
 
 if TYPE_CHECKING:
     from bot.services.referrals import Referred
@@ -106,7 +107,7 @@ def referrals_report(
             f"{s.revenue_share:.0%}",
             style="bold" if s is report.total else None,
         )
-    out.print(table)
+    show(table)
     referrers = Table(
         "介绍人", "顾问", "直接介绍", "整条链", "直接收入", "整条链收入", title="介绍人"
     )
@@ -119,4 +120,4 @@ def referrals_report(
             f"{r.direct_revenue:,.2f}",
             f"{r.chain_revenue:,.2f}",
         )
-    out.print(referrers)
+    show(referrers)

@@ -41,9 +41,10 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
             Text.assemble(("AI 草稿 ", "bold magenta"), result.reply, (f" {cites}", "dim"))
         )
     scripts = Table(box=None, show_header=True, header_style="bold cyan", expand=True)
-    scripts.add_column("#", width=2)
-    scripts.add_column("话术", ratio=3)
-    scripts.add_column("分类", width=8)
+    # Chinese has no spaces to wrap at: text columns fold (else Rich cuts them with …).
+    scripts.add_column("#", width=2, no_wrap=True)
+    scripts.add_column("话术", ratio=3, overflow="fold")
+    scripts.add_column("分类", width=8, overflow="fold")
     for i, s in enumerate(result.scripts, start=1):
         body = Text(s.text)
         body.highlight_regex(r"【待填:[^】]*】", "bold red")
@@ -59,15 +60,15 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
     parts.append(scripts if result.scripts else Text("（没有匹配的话术）", style="dim"))
     if result.knowledge:
         kb = Table(box=None, show_header=True, header_style="bold green", expand=True)
-        kb.add_column("知识", ratio=3)
-        kb.add_column("来源", ratio=1)
+        kb.add_column("知识", ratio=3, overflow="fold")
+        kb.add_column("来源", ratio=1, overflow="fold")
         for k in result.knowledge:
             kb.add_row(clip(k.text, 120), f"{k.source}\n{k.section}")
         parts.append(kb)
     if result.tags:
         tags = Table(box=None, show_header=True, header_style="bold yellow", expand=True)
-        tags.add_column("建议标签", width=14)
-        tags.add_column("依据", ratio=3)
+        tags.add_column("建议标签", ratio=1, overflow="fold")
+        tags.add_column("依据", ratio=3, overflow="fold")
         for t in result.tags:
             tags.add_row(f"{t.category}/{t.name}", t.evidence)
         parts.append(tags)
@@ -111,9 +112,9 @@ def profile_panel(
         style = {"confirmed": "green", "rejected": "strike dim"}.get(t.status, "yellow")
         tags.append(f"{t.tag.name}({label(TAG_STATUS_LABELS, t.status)}) ", style=style)
     timeline = Table(box=None, show_header=False, expand=True)
-    timeline.add_column("时间", width=11, style="dim")
-    timeline.add_column("", width=4)
-    timeline.add_column("内容", ratio=1)
+    timeline.add_column("时间", width=11, style="dim", no_wrap=True)
+    timeline.add_column("", width=4, no_wrap=True)
+    timeline.add_column("内容", ratio=1, overflow="fold")
     for e in profile.timeline:
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
         text = EVENT_LABELS.get(e.text, e.text) if e.kind == "event" else e.text

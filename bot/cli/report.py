@@ -22,6 +22,7 @@ from bot.cli.common import (
     principal,
     styled,
 )
+from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import LIFECYCLE_LABELS, STAGE_LABELS, industry_label, label
 
@@ -99,7 +100,7 @@ def report_funnel(
             f"{r.rate:.1%}",
             f"{r.revenue:,.2f}",
         )
-    out.print(table)
+    show(table)
     if csv_path:
         reports.write_funnel_csv(rows, csv_path)
         err.print(f"CSV 已写入 {csv_path}")
@@ -135,7 +136,7 @@ def _print_funnel_customers(
     for m in members:
         stage = label(LIFECYCLE_LABELS, m.stage)
         table.add_row(str(m.customer_id), m.name, stage, f"{m.revenue:,.2f}")
-    out.print(table)
+    show(table)
 
 
 @app.command("quadrants")
@@ -177,7 +178,7 @@ def report_quadrants(
     )
     for q in report.quadrants:
         table.add_row(q.name, str(q.customers), f"{q.revenue:,.2f}")
-    out.print(table)
+    show(table)
 
 
 @app.command("scripts")
@@ -239,7 +240,7 @@ def report_scripts(
             fr(s.conversion_rate, s.conversion_ci, s.conversion_n),
             flags.strip(),
         )
-    out.print(table)
+    show(table)
     for s in report.often_edited:
         out.print(
             styled("[bold]✎ {}[/bold] 常被修改 ({}/{})，常见改法：", s.script_id, s.edited, s.used)
@@ -263,7 +264,7 @@ def report_scripts(
                 else ("—", "—", "—")
             )
             vt.add_row(a.script_id, str(a.trials), *shown)
-        out.print(vt)
+        show(vt)
     if csv_path:
         reports.write_scripts_csv(rows, csv_path)
         err.print(f"CSV 已写入 {csv_path}")
@@ -305,4 +306,4 @@ def report_attribution(
             f"{c.position_revenue:,.2f}",
             str(c.conversions_touched),
         )
-    out.print(table)
+    show(table)

@@ -20,6 +20,7 @@ from bot.cli.common import (
     runtime,
     styled,
 )
+from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import choices, code_of, industry_label
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
@@ -112,7 +113,7 @@ def scripts_list(
         records = scripts.list_scripts(
             rt, principal(ctx), industry=industry, category=category, status=status
         )
-    out.print(script_table(records))
+    show(script_table(records))
     out.print(f"共 {len(records)} 条话术")
 
 
@@ -203,7 +204,7 @@ def scripts_examples(
         source = "学到" if e.source == "learned" else "运营"
         sent = local_time(e.sent_at, zone, "%Y-%m-%d %H:%M") if e.sent_at else "—"
         table.add_row(str(e.id), source, e.text, sent, local_time(e.created_at, zone, "%Y-%m-%d"))
-    out.print(table)
+    show(table)
     state = STATUS_LABELS.get(found.script.status, found.script.status)
     status = "" if found.script.status == "approved" else f"（{state}：检索不使用）"
     out.print(
@@ -235,6 +236,6 @@ def scripts_mine_edits(
     for p in proposals:
         source = f"改写 {p.based_on}" if p.based_on else "未匹配话术"
         table.add_row(p.record.id, source, str(p.count), p.record.body)
-    out.print(table)
+    show(table)
     verb = "将新增" if dry_run else "已新增"
     out.print(f"{verb} {len(proposals)} 条草稿（状态：草稿）；审核后才会被推荐")

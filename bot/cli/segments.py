@@ -13,6 +13,7 @@ from bot.cli.common import (
     out,
     principal,
 )
+from bot.cli.tables import show
 
 app = typer.Typer(help="已保存的客户分群。")
 
@@ -59,4 +60,4 @@ def segments_list(ctx: typer.Context) -> None:
     table = Table("名称", "条件", "人数", "说明")
     for s, n in rows:
         table.add_row(s.name, " ∧ ".join(s.filters), str(n), s.description)
-    out.print(table)
+    show(table)

@@ -79,8 +79,10 @@ def serve_command(
         if with_bot:
             from bot.channels.wechaty_run import BackgroundChannel
             from bot.cli.bot import show_account_event
+            from bot.cli.logs import show_channel_lines
 
             # Login QR codes and logouts in this terminal too (the console shows them).
+            show_channel_lines()
             channel = BackgroundChannel(runtime, on_event=show_account_event)
             channel.start()
         app = create_app(runtime, secret=secret)

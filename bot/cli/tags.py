@@ -12,6 +12,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from bot.cli.common import bar, err, out, principal, progress, runtime, styled
+from bot.cli.tables import show
 from bot.labels import TAG_STATUS_LABELS, choices, code_of, label
 
 app = typer.Typer(help="标签体系和建议标签的审核。")
@@ -88,7 +89,7 @@ def tags_list(
             label(TAG_STATUS_LABELS, r.status),
             r.evidence,
         )
-    out.print(table)
+    show(table)
 
 
 class _ManyValues(TyperCommand):

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import database, err, out, principal
+from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import ROLE_LABELS, label
 
@@ -80,7 +81,7 @@ def users_list(ctx: typer.Context) -> None:
     for u in rows:
         role = label(ROLE_LABELS, u.role)
         table.add_row(u.username, u.display_name, role, u.adviser_id or "-", u.team or "-")
-    out.print(table)
+    show(table)
 
 
 @app.command("deactivate")

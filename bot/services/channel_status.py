@@ -193,6 +193,16 @@ def _chosen(
     return sorted(in_scope if ids is None else in_scope & set(ids))
 
 
+def account_names(session: Session, *, settings: WechatySettings) -> dict[str, str]:
+    """Each configured account as people read it (「林晓（ins_lin）」, as ``AccountStatus.shown``),
+    for the lines the serving process prints. Names only: no scope to check (the process
+    serves every configured account)."""
+    configs = settings.account_configs()
+    ids = tuple(a.adviser_id for a in configs if a.adviser_id)
+    colleagues = advisers_repo.adviser_names(session=session, adviser_ids=ids) if ids else {}
+    return {a.key: _shown(a.key, colleagues.get(a.adviser_id or "", "")) for a in configs}
+
+
 def _shown(account: str, adviser_name: str) -> str:
     if adviser_name and adviser_name != account:
         return f"{adviser_name}（{account}）"
