@@ -945,6 +945,11 @@ def orders(draw: st.DrawFn) -> list[list[str]]:
     return rows
 
 
+def _customer_of(cell: str) -> int:
+    """The customer an orders row names: its id, or the seeded phone 1380000000N."""
+    return int(cell) if len(cell) == 1 else int(cell[-1])
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "gb18030", "xlsx"])
 @settings(
     max_examples=15,
@@ -974,10 +979,21 @@ def test_orders_import_all_or_nothing(
             assert f"第 {len(rows)} 行：金额 {bad!r}" in str(info.value)
             assert dump(db) == before
             return
+        owners: dict[str, int] = {}
+        for row in rows[1:]:
+            owners.setdefault(row[3], _customer_of(row[0]))
+        if any(owners[row[3]] != _customer_of(row[0]) for row in rows[1:]):
+            # one order id on two customers: refused, nothing written
+            with pytest.raises(InputError) as info:
+                _import_orders(db, path)
+            check_error(info.value, path)
+            assert "已记在客户" in str(info.value)
+            assert dump(db) == before
+            return
         stats = _import_orders(db, path)
     unique: dict[str, list[str]] = {}
     for row in rows[1:]:
-        unique.setdefault(row[3], row)  # a repeated order id is skipped
+        unique.setdefault(row[3], row)  # a repeated order id of the customer is skipped
     assert (getattr(stats, "added", None), getattr(stats, "skipped", None)) == (
         len(unique),
         len(rows) - 1 - len(unique),
@@ -987,7 +1003,7 @@ def test_orders_import_all_or_nothing(
     assert sorted(stored) == sorted(unique)
     for order_id, (customer, amount, when, _, product) in unique.items():
         tx = stored[order_id]
-        assert tx.customer_id == (int(customer) if len(customer) == 1 else int(customer[-1]))
+        assert tx.customer_id == _customer_of(customer)
         assert tx.amount == pytest.approx(float(amount.replace("¥", "").replace(",", "")))
         assert tx.product == product
         local = datetime.fromisoformat(when) - timedelta(hours=8)
