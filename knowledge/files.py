@@ -19,11 +19,13 @@ files and refuse the same ones with the same one-line ``InputError`` naming the 
   mappings and lists remember the lines they are on (``yaml_line``), so that a validator
   can name the line of each problem.
 * **Writing** (``replace_atomically``, ``write_csv``, ``write_xlsx``): readers see the old
-  file or the whole new one, never half of it. Text cells that a spreadsheet would run as
-  a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are
-  written with a leading ``'`` (``protect_cell``); ``unprotect_cell`` undoes it, so an
+  file or the whole new one, never half of it. In CSV, text cells that a spreadsheet would
+  run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return)
+  are written with a leading ``'`` (``protect_cell``); ``unprotect_cell`` undoes it, so an
   export reads back exactly. (To keep this reversible, a value that already starts with
-  ``'`` characters followed by one of those characters gets one more ``'`` too.)
+  ``'`` characters followed by one of those characters gets one more ``'`` too.) XLSX
+  needs no prefix: a text cell is stored as a string, never as a formula, and shows as
+  typed; only the values that already look protected get the one more ``'``.
 """
 
 from __future__ import annotations
@@ -346,8 +348,10 @@ def read_table(path: Path, *, aliases: Mapping[str, str] | None = None) -> list[
     """The rows of a CSV / XLSX table under its header: the first non-blank row.
 
     Header names are lower-cased with spaces turned into ``_``, then mapped through
-    ``aliases`` (``{"手机": "phone"}``). Blank rows are skipped; cells are stripped. A
-    column named twice, or a cell outside the named columns, is an ``InputError``.
+    ``aliases`` (``{"手机": "phone"}``). Blank rows are skipped; cells are stripped and
+    lose the formula guard an export put on them (``unprotect_cell``), so what the product
+    exported reads back exactly. A column named twice, or a cell outside the named
+    columns, is an ``InputError``.
     """
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -355,7 +359,7 @@ def read_table(path: Path, *, aliases: Mapping[str, str] | None = None) -> list[
     header: list[str] | None = None
     rows: list[Row] = []
     for line, raw in table_rows(path):
-        cells = [c.strip() for c in raw]
+        cells = [unprotect_cell(c.strip()) for c in raw]
         if not any(cells):
             continue
         if header is None:
@@ -542,6 +546,13 @@ def unprotect_cell(value: str) -> str:
     return value
 
 
+def _xlsx_text(value: str) -> str:
+    """A text cell for XLSX, stored as a string cell as it is (``write_xlsx``): the reader
+    sees no ``'``. Only a value that already looks protected gets one more ``'``, so that
+    ``unprotect_cell`` gives it back exactly."""
+    return "'" + value if _QUOTED.match(value) else value
+
+
 def _safe(value: object) -> object:
     return protect_cell(value) if isinstance(value, str) else value
 
@@ -576,7 +587,8 @@ def write_xlsx(
 ) -> None:
     """Write a table as one XLSX sheet named ``title``, atomically: a bold, frozen header
     row, column ``widths`` by header name, text wrapped in the ``wrap`` columns. Text
-    cells are formula-protected; characters XLSX cannot hold are dropped (logged)."""
+    cells are stored as strings, never as formulas; characters XLSX cannot hold are
+    dropped (logged)."""
     import openpyxl
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
@@ -599,9 +611,16 @@ def write_xlsx(
             if isinstance(value, str):
                 value, count = _NOT_IN_XLSX.subn("", value)
                 dropped += count
-                value = protect_cell(value)
+                value = _xlsx_text(value)
             values.append(value)
         sheet.append(values)
+        for cell in sheet[sheet.max_row]:
+            if cell.data_type == "f":
+                # openpyxl takes a leading "=" for a formula; stored as a string, a
+                # spreadsheet shows it as text and never runs it (quotePrefix keeps it
+                # text when the user edits the cell).
+                cell.data_type = "s"
+                cell.quotePrefix = True
     top = Alignment(wrap_text=True, vertical="top")
     for index, column in enumerate(header, start=1):
         if column in wrap:

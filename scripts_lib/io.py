@@ -12,10 +12,11 @@ separated by ``;`` ``；`` ``,`` or ``，``) and strict about everything else: p
 reported with the line they are on, all at once, and ``load_scripts`` imports nothing
 unless the whole file is clean.
 
-Exports are safe to open in a spreadsheet: a text cell that would start with ``=``,
-``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so it is never
-run as a formula (``knowledge.files.protect_cell``), and reading strips that one ``'``
-again, so export -> import is exact.
+Exports are safe to open in a spreadsheet: in CSV a text cell that would start with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so it is
+never run as a formula (``knowledge.files.protect_cell``), and reading strips that one
+``'`` again, so export -> import is exact; XLSX stores text cells as text
+(``knowledge.files.write_xlsx``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from bot.crm.followups import load_rules
 from bot.crm.oneid import read_customer_file
 from bot.pipeline.tagging import parse_taxonomy
 from knowledge.errors import InputError
-from knowledge.files import cell_text, decode_text, read_table, table_rows
+from knowledge.files import cell_text, decode_text, read_table, table_rows, write_csv, write_xlsx
 from knowledge.loaders import Section, load_document
 from scripts_lib import read_scripts
 
@@ -114,6 +115,21 @@ def _xlsx(path: Path, rows: list[list[Any]]) -> Path:
         sheet.append(row)
     book.save(path)
     return path
+
+
+FORMULA_LIKE = ['=HYPERLINK("http://x")', "+8613800000001", "-_-", "@小王", "'=已有引号", "a=b"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_an_exported_table_reads_back_exactly_formula_guard_and_all(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A customer nicknamed 「@小王」 or 「-_-」 survives export -> import: the CSV's
+    formula guard is taken off again, and the XLSX shows the text as typed."""
+    path = tmp_path / f"t{suffix}"
+    writer = write_csv if suffix == ".csv" else partial(write_xlsx, title="t")
+    writer(path, ["name"], [[value] for value in FORMULA_LIKE])
+    assert [row["name"] for _, row in read_table(path)] == FORMULA_LIKE
 
 
 def test_xlsx_cells_read_as_the_spreadsheet_shows_them_like_csv(tmp_path: Path) -> None:

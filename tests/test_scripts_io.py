@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -539,13 +540,27 @@ def test_csv_export_is_utf8_with_bom_and_quotes_formulas(tmp_path: Path) -> None
     assert records(read_scripts(path)) == formula_records()
 
 
-def test_xlsx_export_quotes_formulas_and_reads_back_exactly(tmp_path: Path) -> None:
+def test_xlsx_export_shows_text_as_typed_never_as_a_formula(tmp_path: Path) -> None:
     path = tmp_path / "out.xlsx"
     write_scripts(formula_records(), path)
     sheet = openpyxl.load_workbook(path).active
     assert sheet is not None
-    assert [sheet.cell(row, 1).value for row in range(2, 5)] == ["'=1+1", "'+8613800000000", "'-5"]
+    # what the spreadsheet shows: the text itself, stored as a string (never run), and
+    # only the value that already looks quoted keeps an extra quote to read back exactly
+    assert [sheet.cell(row, 1).value for row in range(2, 9)] == [
+        "=1+1",
+        "+8613800000000",
+        "-5",
+        "@x",
+        "''=already quoted",
+        "'plain",
+        "a=b",
+    ]
     assert all(sheet.cell(row, 1).data_type == "s" for row in range(2, 9))
+    assert sheet.cell(2, 1).quotePrefix
+    with zipfile.ZipFile(path) as archive:
+        xml = b"".join(archive.read(name) for name in archive.namelist() if "sheet" in name)
+    assert b"<f>" not in xml
     assert records(read_scripts(path)) == formula_records()
 
 
