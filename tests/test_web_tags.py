@@ -160,3 +160,38 @@ def test_a_customer_not_found_is_named_as_typed_and_escaped(
         assert other_team.status_code == 404 and "找不到客户“wx-b”：请填" in other_team.text
         long = c.post("/manager/tags/add", data=form | {"customer": "长" * 200})
         assert f"找不到客户“{'长' * 40}…”" in long.text
+
+
+def test_an_integration_names_its_customer_by_the_contact_id_it_posted(
+    world: tuple[Runtime, dict[str, str]],
+) -> None:
+    """``POST /api/messages`` stores a contact id under its adviser; the tag and event
+    endpoints find the customer by the same contact id the integration posted — for that
+    adviser only."""
+    rt, tokens = world
+    with bearer_client(web_app(rt), tokens["alice"]) as c:
+        posted = c.post(
+            "/api/messages",
+            json={
+                "contact_id": "crm-77",
+                "msg_id": "p-1",
+                "text": "我女儿明年上小学",
+                "industry": "insurance",
+            },
+        )
+        assert posted.status_code in (200, 201), posted.text
+        customer_id = posted.json()["customer_id"]
+        res = c.post(
+            "/api/customer-tags", json={"customer": "crm-77", "tag": "重疾险", "msg_id": "p-1"}
+        )
+        assert res.status_code == 201, res.text
+        assert res.json()["customer_id"] == customer_id
+        assert res.json()["source_msg_id"] == "p-1"
+        res = c.post("/api/events", json={"customer": "crm-77", "type": "purchase", "amount": 99})
+        assert res.status_code in (200, 201), res.text
+        assert res.json()["customer_id"] == customer_id
+    with bearer_client(web_app(rt), tokens["bob"]) as c:  # bob never posted crm-77
+        res = c.post("/api/customer-tags", json={"customer": "crm-77", "tag": "重疾险"})
+        assert res.status_code == 404
+        res = c.post("/api/events", json={"customer": "crm-77", "type": "purchase"})
+        assert res.status_code == 404

@@ -45,7 +45,9 @@ def record(
     except (OverflowError, ValueError) as exc:
         raise RejectedInput("时间超出范围") from exc
     try:
-        customer_id = conv_repo.resolve_customer(session=session, ref=customer)
+        customer_id = conv_repo.resolve_customer(
+            session=session, ref=customer, adviser_id=principal.adviser_id
+        )
     except NotFoundError:
         raise NotFoundError(NO_CUSTOMER, ref=customer) from None
     check_customer(session, principal, customer_id)

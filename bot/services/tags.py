@@ -357,7 +357,9 @@ def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolv
     if not ref:
         raise InputError("客户不能为空")
     try:
-        customer_id = conv_repo.resolve_customer(session=session, ref=ref)
+        customer_id = conv_repo.resolve_customer(
+            session=session, ref=ref, adviser_id=principal.adviser_id
+        )
         check_customer(session, principal, customer_id)
     except NotFoundError:  # the same words whether unknown or someone else's customer
         raise NotFoundError(no_customer(ref)) from None

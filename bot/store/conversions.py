@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Conflict, InputError, NotFoundError
+from bot.store.messages import API_CHANNEL, api_source_id
 from bot.store.models import Customer, Event, Identity, Outcome, Suggestion, Transaction
 from bot.store.records import aware
 from bot.vocab import STAGES, member
@@ -39,13 +40,26 @@ class Touch:
     at: datetime
 
 
-def resolve_customer(*, session: Session, ref: str) -> int:
-    """A customer id, or an identity value (phone, wechat id, member id …); follows merges."""
+def resolve_customer(*, session: Session, ref: str, adviser_id: str | None = None) -> int:
+    """A customer id, or an identity value (phone, wechat id, member id …); follows merges.
+    With ``adviser_id``, that adviser's own contact id as posted to ``POST /api/messages``
+    (stored namespaced, ``api_source_id``) is looked up first: an integration names its
+    customers by the contact ids it posted."""
     ref = ref.strip()
     customer: Customer | None = None
+    if adviser_id:
+        owner = session.scalar(
+            select(Identity.customer_id)
+            .where(
+                Identity.kind == f"{API_CHANNEL}_contact",
+                Identity.value == api_source_id(adviser_id, ref),
+            )
+            .limit(1)
+        )
+        customer = session.get(Customer, owner) if owner is not None else None
     # ASCII digits only ("²".isdigit() is true, but int() refuses it), and no larger than a
     # 32-bit id column holds (the database refuses to compare with a larger number).
-    if ref.isascii() and ref.isdigit() and len(ref) <= 10 and int(ref) < 2**31:
+    if customer is None and ref.isascii() and ref.isdigit() and len(ref) <= 10 and int(ref) < 2**31:
         customer = session.get(Customer, int(ref))
     if customer is None:
         owner = session.scalar(select(Identity.customer_id).where(Identity.value == ref).limit(1))
