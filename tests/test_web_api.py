@@ -154,6 +154,29 @@ def test_an_adviser_cannot_read_tag_or_export_another_advisers_customer(world: W
         assert res.status_code == 404
 
 
+def test_reviewing_a_tag_on_the_profile_card_returns_to_that_tags_customer(world: World) -> None:
+    """The redirect after 确认 / 拒绝 names the tag's own customer: a form field cannot send
+    the adviser to an id of its choosing (nor an id too large for any page)."""
+    customer_message(world.rt, "adv-a", "wx-a9", "太贵了，有没有优惠", "周女士")
+    with world.rt.db.session() as session:
+        rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
+        customer = next(r.customer_id for r in rows if r.name == "周女士")
+        waiting = tags_repo.list_customer_tags(
+            session=session, status="suggested", customer_id=customer
+        )
+    first, second = waiting[0].id, waiting[-1].id
+    with world.client() as c:
+        csrf = login(c, "alice")
+        for tag_id, extra in ((first, {"customer_id": str(10**30)}), (second, {})):
+            res = c.post(
+                f"/sidebar/tags/{tag_id}",
+                data={"status": "rejected", "csrf_token": csrf, **extra},
+                follow_redirects=False,
+            )
+            assert res.status_code == 303, res.text
+            assert res.headers["location"] == f"/sidebar?customer_id={customer}#profile"
+
+
 def test_denied_reads_are_audited_without_telling_the_caller(world: World) -> None:
     """A 404 for another adviser's customer is logged (who, which customer, that it
     exists); the caller sees exactly what a customer that does not exist looks like."""

@@ -207,10 +207,11 @@ def review_tag(
     customer_tag_id: IdPath,
     principal: CustomerViewer,
     status: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
-    customer_id: Annotated[int, Form()],
 ) -> Response:
-    tags.decide(runtime_of(request), principal, ids=[customer_tag_id], status=status)
-    return RedirectResponse(f"/sidebar?customer_id={customer_id}#profile", status_code=303)
+    """Confirm or reject a tag from the profile card, then back to the tag's customer
+    (their id is the tag's, not a form field's)."""
+    (record,) = tags.decide(runtime_of(request), principal, ids=[customer_tag_id], status=status)
+    return RedirectResponse(f"/sidebar?customer_id={record.customer_id}#profile", status_code=303)
 
 
 async def _field_inputs(request: Request) -> dict[str, str]:
