@@ -335,3 +335,31 @@ def test_a_message_that_came_while_merged_goes_back_with_its_conversation(
     assert row.customer_id == conversation.customer_id == b.customer_id
     assert shown and {x.customer_id for x in shown} == {b.customer_id}
     assert "重疾险一年多少钱" in b_texts
+
+
+def test_one_run_reports_every_problem_in_line_order_naming_new_customers_by_line(
+    db: Database, tmp_path: Path
+) -> None:
+    """A file with a bad date (found reading it), an unknown tag (found against the store)
+    and two new customers naming each other as referrer: one run lists all three, by
+    line, and the customers the file would create are named by their lines, not by ids
+    that will never exist."""
+    path = _write(
+        tmp_path,
+        "name,phone,birthday,tags,referred_by\n"
+        "甲,13800000011,not-a-date,,\n"
+        "乙,13800000012,,不存在的标签,\n"
+        "丙,13800000013,,,13800000014\n"
+        "丁,13800000014,,,13800000013\n",
+    )
+    with pytest.raises(InputError) as info, db.session() as s:
+        oneid.import_customer_file(session=s, path=path, actor="op")
+    problems = info.value.problems
+    assert [p.split("：")[0] for p in problems] == ["第 2 行", "第 3 行", "第 5 行"], problems
+    assert "生日 'not-a-date'" in problems[0]
+    assert "未知的标签 '不存在的标签'" in problems[1]
+    assert problems[2] == (
+        "第 5 行：介绍人 13800000013：第 5 行的客户已是第 4 行的客户的上级介绍人，不能形成循环"
+    )
+    assert str(info.value).startswith("c.csv：3 处问题，没有导入任何内容")
+    assert dump(db)["customers"] == []

@@ -260,6 +260,24 @@ def read_customer_file(
     """Parse and validate an import file (one ``CustomerFileRow`` per line, the declared
     ``profile_fields`` as columns too); every problem is reported at once, with its
     line."""
+    rows, problems = parse_customer_file(path, timezone=timezone, profile_fields=profile_fields)
+    if problems:
+        raise InputError(
+            f"{path.name}：{len(problems)} 行有错，没有导入任何内容",
+            [str(p) for p in problems],
+        )
+    return rows
+
+
+def parse_customer_file(
+    path: Path,
+    *,
+    timezone: str = "Asia/Shanghai",
+    profile_fields: Sequence[FieldSpec] = (),
+) -> tuple[list[CustomerRow], list[Problem]]:
+    """``read_customer_file``'s rows that are valid, and the problems of the others, for
+    the import to check the valid ones against the store too and report everything in
+    one run. A file it cannot read as a table at all is an ``InputError``."""
     declared = {f.name: f for f in profile_fields}
     aliases = _ALIASES | {
         f.name.lower(): f.name for f in profile_fields if f.name.lower() != f.name
@@ -346,12 +364,7 @@ def read_customer_file(
                 campaign_code=growth.get("campaign_code"),
             )
         )
-    if problems:
-        raise InputError(
-            f"{path.name}：{len(problems)} 行有错，没有导入任何内容",
-            [str(p) for p in problems],
-        )
-    return parsed
+    return parsed, problems
 
 
 def _is_identity(column: str) -> bool:
@@ -362,9 +375,9 @@ def import_customer_file(
     *, session: Session, path: Path, actor: str, timezone: str = "Asia/Shanghai"
 ) -> ImportStats:
     declared = fields_repo.list_fields(session=session)
-    rows = read_customer_file(path, timezone=timezone, profile_fields=declared)
+    rows, problems = parse_customer_file(path, timezone=timezone, profile_fields=declared)
     return identities_repo.import_customers(
-        session=session, rows=rows, actor=actor, source_name=path.name
+        session=session, rows=rows, actor=actor, source_name=path.name, problems=problems
     )
 
 

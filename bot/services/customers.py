@@ -106,7 +106,7 @@ def import_file(
     the audit row ``customers.import``). The stats warn about an industry no script,
     document or tag uses (a misspelt one matches no script)."""
     require(principal)
-    rows = oneid.read_customer_file(
+    rows, problems = oneid.parse_customer_file(
         path, timezone=timezone, profile_fields=fields_repo.list_fields(session=session)
     )
     named = [v for r in rows if isinstance(v := r.fields.get("industry"), str)]
@@ -127,7 +127,11 @@ def import_file(
         *filter(None, [new_advisers_warning(new_advisers)]),
     ]
     stats = identities_repo.import_customers(
-        session=session, rows=rows, actor=principal.username, source_name=path.name
+        session=session,
+        rows=rows,
+        actor=principal.username,
+        source_name=path.name,
+        problems=problems,
     )
     return replace(stats, warnings=tuple(warnings))
 

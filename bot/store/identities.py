@@ -26,6 +26,7 @@ from bot.store.models import (
     TagCategory,
 )
 from bot.store.records import aware
+from knowledge.rows import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +62,30 @@ class ImportStats:
 
 
 def import_customers(
-    *, session: Session, rows: Sequence[CustomerRow], actor: str, source_name: str
+    *,
+    session: Session,
+    rows: Sequence[CustomerRow],
+    actor: str,
+    source_name: str,
+    problems: Sequence[Problem] = (),
 ) -> ImportStats:
     """Create or update customers with their identities and tags; all or nothing.
 
     A row is matched to a customer by ``customer_id`` or else by any of its identities.
-    Every problem is collected and raised at the end as one ``InputError`` (the caller's
-    transaction then writes nothing).
+    Every problem is collected and raised at the end as one ``InputError``, in line
+    order, together with the ``problems`` the file's reading found in its other lines (so
+    one run reports them all); the caller's transaction then writes nothing. A customer
+    this file would create is named by its line, never by an id that will not exist.
     """
-    problems: list[str] = []
+    found: list[Problem] = list(problems)
+
+    def problem(line: int, message: str) -> None:
+        found.append(Problem(line, "", message))
+
     created = updated = idents = tags_added = 0
     tag_ids = _tag_index(session)
     imported: list[tuple[CustomerRow, int]] = []
+    new_lines: dict[int, int] = {}  # customer created by this file -> its line
     for row in rows:
         owners: dict[int, list[str]] = {}
         for kind, value in row.identities:
@@ -85,29 +98,29 @@ def import_customers(
         if row.customer_id is not None:
             customer = session.get(Customer, row.customer_id)
             if customer is None:
-                problems.append(f"第 {row.line} 行：客户 {row.customer_id} 不存在")
+                problem(row.line, f"客户 {row.customer_id} 不存在")
                 continue
             others = {k: v for k, v in owners.items() if k != row.customer_id}
             if others:
                 cid, what = next(iter(others.items()))
-                problems.append(
-                    f"第 {row.line} 行：{what[0]} 已属于客户 {cid}；"
-                    f"请先合并（siyu customers merge {row.customer_id} {cid}）"
+                problem(
+                    row.line,
+                    f"{what[0]} 已属于客户 {cid}；"
+                    f"请先合并（siyu customers merge {row.customer_id} {cid}）",
                 )
                 continue
         elif len(owners) > 1:
             (a, wa), (b, wb) = list(owners.items())[:2]
-            problems.append(
-                f"第 {row.line} 行：{wa[0]} 属于客户 {a}，而 {wb[0]} 属于客户 {b}；"
-                f"请先合并（siyu customers merge {a} {b}）"
+            problem(
+                row.line,
+                f"{wa[0]} 属于客户 {a}，而 {wb[0]} 属于客户 {b}；"
+                f"请先合并（siyu customers merge {a} {b}）",
             )
             continue
         elif owners:
             customer = session.get_one(Customer, next(iter(owners)))
         if customer is not None and customer.merged_into_id is not None:
-            problems.append(
-                f"第 {row.line} 行：客户 {customer.id} 已合并到客户 {customer.merged_into_id}"
-            )
+            problem(row.line, f"客户 {customer.id} 已合并到客户 {customer.merged_into_id}")
             continue
         adviser = row.fields.get("adviser_id")
         if isinstance(adviser, str) and session.get(Adviser, adviser) is None:
@@ -124,6 +137,7 @@ def import_customers(
                 event.occurred_at = row.added_at
             session.add(event)
             created += 1
+            new_lines[customer.id] = row.line
         else:
             for attr, field_value in row.fields.items():
                 setattr(customer, attr, field_value)
@@ -138,11 +152,12 @@ def import_customers(
                 next(iter(candidates.values())) if len(candidates) == 1 else None
             )
             if tag_id is None:
-                problems.append(
-                    f"第 {row.line} 行：未知的标签 {name!r}"
+                problem(
+                    row.line,
+                    f"未知的标签 {name!r}"
                     if not candidates
-                    else f"第 {row.line} 行：标签 {name!r} 在多个行业里都有"
-                    f"（{'、'.join(sorted(candidates))}）；请填写客户的行业"
+                    else f"标签 {name!r} 在多个行业里都有"
+                    f"（{'、'.join(sorted(candidates))}）；请填写客户的行业",
                 )
                 continue
             existing = session.scalar(
@@ -165,10 +180,15 @@ def import_customers(
         session.flush()
         imported.append((row, customer.id))
     # Second pass: a referrer may be on a later line of the file.
-    growth = _import_growth(session, imported, actor=actor, source_name=source_name)
-    problems += growth.problems
-    if problems:
-        raise InputError(f"{source_name}：{len(problems)} 处问题，没有导入任何内容", problems)
+    growth = _import_growth(
+        session, imported, actor=actor, source_name=source_name, new_lines=new_lines
+    )
+    found += growth.problems
+    if found:
+        found.sort(key=lambda p: p.line)  # stable: a line's problems keep their order
+        raise InputError(
+            f"{source_name}：{len(found)} 处问题，没有导入任何内容", [str(p) for p in found]
+        )
     session.add(
         AuditLog(
             actor=actor,
@@ -192,17 +212,28 @@ def import_customers(
 
 @dataclass
 class _Growth:
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     fields_set: int = 0
     referrals: int = 0
     attributed: int = 0
 
 
 def _import_growth(
-    session: Session, imported: Sequence[tuple[CustomerRow, int]], *, actor: str, source_name: str
+    session: Session,
+    imported: Sequence[tuple[CustomerRow, int]],
+    *,
+    actor: str,
+    source_name: str,
+    new_lines: Mapping[int, int],
 ) -> _Growth:
-    """Profile field values, entry codes and referrers of the imported rows."""
+    """Profile field values, entry codes and referrers of the imported rows
+    (``new_lines``: the customers the file creates, by line)."""
     out = _Growth()
+
+    def who(customer_id: int) -> str:
+        line = new_lines.get(customer_id)
+        return f"第 {line} 行的客户" if line else f"客户 {customer_id}"
+
     for row, customer_id in imported:
         evidence = f"导入 {source_name} 第 {row.line} 行"
         for name, parsed in row.field_values.items():
@@ -219,7 +250,7 @@ def _import_growth(
         if row.campaign_code:
             code = campaigns_repo.find_code(session=session, code=row.campaign_code)
             if code is None:
-                out.problems.append(f"第 {row.line} 行：未知的渠道码 {row.campaign_code}")
+                out.problems.append(Problem(row.line, "", f"未知的渠道码 {row.campaign_code}"))
             elif session.get_one(Customer, customer_id).entry_code_id != code.id:
                 campaigns_repo.attribute(
                     session=session,
@@ -233,7 +264,18 @@ def _import_growth(
         if row.referred_by:
             referrer = _customer_by_ref(session, row.referred_by)
             if referrer is None:
-                out.problems.append(f"第 {row.line} 行：找不到介绍人 {row.referred_by}")
+                out.problems.append(Problem(row.line, "", f"找不到介绍人 {row.referred_by}"))
+                continue
+            chain = referrals_repo.ancestors(session=session, customer_id=referrer)
+            if customer_id in {p.id for p in chain}:
+                out.problems.append(
+                    Problem(
+                        row.line,
+                        "",
+                        f"介绍人 {row.referred_by}：{who(customer_id)}已是{who(referrer)}的"
+                        "上级介绍人，不能形成循环",
+                    )
+                )
                 continue
             if session.get_one(Customer, customer_id).referred_by_id == referrer:
                 continue
@@ -247,7 +289,7 @@ def _import_growth(
                     actor=actor,
                 )
             except InputError as exc:
-                out.problems.append(f"第 {row.line} 行：介绍人 {row.referred_by}：{exc}")
+                out.problems.append(Problem(row.line, "", f"介绍人 {row.referred_by}：{exc}"))
                 continue
             out.referrals += 1
     return out
