@@ -187,3 +187,24 @@ def test_a_team_move_changes_what_a_managers_open_stream_shows(
     shown = [stream.next_message(), stream.next_message()]
     assert [m and m["customer_id"] for m in shown] == [bos, kais]
     assert not stream.closed.is_set()
+
+
+def test_a_message_reaches_the_stream_of_the_customers_adviser_not_the_receiving_account(
+    served: Served, clients: ExitStack
+) -> None:
+    """A customer of lin's writes to bo's account (they added both): the message is on
+    lin's customer, so lin's stream shows it — and bo's does not, since bo cannot open
+    that customer (the same rule as ``GET /api/customers/{id}``)."""
+    lin = person(served.rt, "adviser", "north3")
+    bo = person(served.rt, "adviser", "north3")
+    lins = writes(served, lin, "o-lin")
+    lin_stream = clients.enter_context(EventStream(served.base, token=lin.token))
+    bo_stream = clients.enter_context(EventStream(served.base, token=bo.token))
+    customer_message(served.rt, bo.adviser_id or "", f"{lin.username}-o-lin", "还在吗，想问问理赔")
+    seen = lin_stream.next_message()
+    assert seen is not None and seen["customer_id"] == lins
+    with httpx.Client(base_url=served.base, headers={"Authorization": f"Bearer {bo.token}"}) as c:
+        assert c.get(f"/api/customers/{lins}").status_code == 404
+    bos = writes(served, bo, "o-bo")  # bo's own customer: the next thing bo's stream shows
+    shown = bo_stream.next_message()
+    assert shown is not None and shown["customer_id"] == bos

@@ -102,7 +102,9 @@ class Received:
 
 
 #: Called after a message is logged (and, for a customer's text, suggested for).
-HandledHook = Callable[[IncomingMessage, int, SuggestionResult | None], None]
+#: Called once per logged message: the message, its customer, that customer's adviser
+#: (who may differ from the account that received it) and the suggestions, if any.
+HandledHook = Callable[[IncomingMessage, int, str | None, SuggestionResult | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,7 +631,7 @@ class Assistant:
             if logged.status == "pending"
             else None
         )
-        self._notify(message, customer_id, result)
+        self._notify(message, customer_id, customer.adviser_id, result)
         return Received(logged.id, customer_id, created=True, result=result)
 
     def _learn(self, message: IncomingMessage, logged: MessageRecord, customer_id: int) -> None:
@@ -693,13 +695,18 @@ class Assistant:
             log.exception("recording the outcome of %s failed", message.msg_id)
 
     def _notify(
-        self, message: IncomingMessage, customer_id: int, result: SuggestionResult | None
+        self,
+        message: IncomingMessage,
+        customer_id: int,
+        owner: str | None,
+        result: SuggestionResult | None,
     ) -> None:
-        """Tell live consumers (the web sidebar) about a logged message; never raises."""
+        """Tell live consumers (the web sidebar) about a logged message of the customer
+        of adviser ``owner``; never raises."""
         if self._on_handled is None:
             return
         try:
-            self._on_handled(message, customer_id, result)
+            self._on_handled(message, customer_id, owner, result)
         except Exception:
             log.exception("on_handled hook failed for %s", message.msg_id)
 
@@ -716,7 +723,11 @@ class Assistant:
             logged.id, logged.text, logged.customer_id, logged.adviser_id, at=logged.sent_at
         )
         if logged.customer_id is not None:
-            self._notify(message, logged.customer_id, result)
+            with self._db.session() as session:
+                owner = customers_repo.get_customer(
+                    session=session, customer_id=logged.customer_id
+                ).adviser_id
+            self._notify(message, logged.customer_id, owner, result)
         return result
 
     def process_pending(self, *, limit: int = 100) -> int:

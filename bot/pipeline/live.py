@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.store import Database, StoreError
+from bot.store import customers as customers_repo
 from bot.store import messages as messages_repo
 from bot.store.notify import Listener, notify
 
@@ -38,8 +39,9 @@ class LiveEvent:
     """Something an open console may want to show at once.
 
     ``kind`` is ``"message"`` (a message was logged; ``suggestion_id`` is set when the
-    assistant made suggestions for it). ``adviser_id`` and ``customer_id`` let the
-    consumer drop what the viewer may not see.
+    assistant made suggestions for it). ``adviser_id`` (the customer's adviser, who may
+    not be the account that received the message) and ``customer_id`` let the consumer
+    drop what the viewer may not see.
     """
 
     kind: str
@@ -88,14 +90,19 @@ class Broadcaster:
                 log.exception("live-event subscriber failed")
 
     def message_handled(
-        self, message: IncomingMessage, customer_id: int, result: SuggestionResult | None
+        self,
+        message: IncomingMessage,
+        customer_id: int,
+        owner: str | None,
+        result: SuggestionResult | None,
     ) -> None:
-        """The assistant's hook: one event per logged message."""
+        """The assistant's hook: one event per logged message, for the customer's adviser
+        ``owner`` (and their managers)."""
         suggestion_id = result.suggestion_id if result else None
         self.publish(
             LiveEvent(
                 kind="message",
-                adviser_id=message.adviser_id,
+                adviser_id=owner,
                 customer_id=customer_id,
                 data={
                     "direction": message.direction,
@@ -105,7 +112,7 @@ class Broadcaster:
                 },
             )
         )
-        self.share(message.msg_id, message.adviser_id, customer_id, suggestion_id)
+        self.share(message.msg_id, owner, customer_id, suggestion_id)
 
     def share(
         self, msg_id: str, adviser_id: str | None, customer_id: int, suggestion_id: int | None
@@ -236,12 +243,15 @@ class PostgresBroadcaster(Broadcaster):
                 return
             with self._db.session() as session:
                 message = messages_repo.get_message(session=session, msg_id=str(note["m"]))
-            if message is None:  # erased meanwhile (forget, retention)
-                return
+                if message is None or message.customer_id is None:  # erased meanwhile
+                    return
+                owner = customers_repo.get_customer(
+                    session=session, customer_id=message.customer_id
+                ).adviser_id
             self.publish(
                 LiveEvent(
                     kind="message",
-                    adviser_id=message.adviser_id,
+                    adviser_id=owner,
                     customer_id=message.customer_id,
                     data={
                         "direction": message.direction,
