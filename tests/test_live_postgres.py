@@ -81,6 +81,7 @@ def _handled(broadcaster: Broadcaster, db: Database, msg_id: str, text: str) -> 
     broadcaster.message_handled(
         IncomingMessage(msg_id=msg_id, channel="memory", contact_id="wx-live", text=text),
         customer_id,
+        "a1",  # the customer's adviser (log_inbound's)
         None,
     )
     return customer_id
