@@ -179,6 +179,12 @@ class WebSettings(_Section):
     login_address_failures: int = Field(default=20, ge=1, le=100_000)
     #: Seconds over which failed logins are counted.
     login_window_s: float = Field(default=900, gt=0, le=86400)
+    #: Days a browser stays known for an account after a successful login there (a
+    #: signed "device cookie", sent to /login only): from a known browser, failures are
+    #: counted against that browser, not the account, so someone guessing from elsewhere
+    #: cannot lock the user out of their own browser. 0: off (every failure counts
+    #: against the account).
+    login_device_days: int = Field(default=180, ge=0, le=3650)
     #: Password checks (argon2, ~0.2 s of CPU each) run at most this many at a time, off
     #: the event loop: a flood of logins cannot take every core.
     login_concurrency: int = Field(default=1, ge=1, le=64)

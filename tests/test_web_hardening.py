@@ -178,6 +178,53 @@ def test_login_is_throttled_per_client_address(world: World) -> None:
         assert res.status_code == 429 and int(res.headers["Retry-After"]) > 0
 
 
+def test_a_stranger_cannot_lock_a_user_out_of_their_own_browser(world: World) -> None:
+    """Device cookies: a browser that logged in to an account before is counted on its
+    own. A stranger's failures lock the account for everyone else, not for the owner's
+    browser; the owner's own failures lock only that browser; a cookie of another
+    account, or a forged one, counts for nothing."""
+    world.new_user("theo")
+    world.new_user("tess")
+    app = world.app_with(login_account_failures=3)
+    with TestClient(app) as mine, TestClient(app) as stranger, TestClient(app) as other:
+        csrf = _login_form(mine)
+        first = _try_login(mine, csrf, "theo", PASSWORD)
+        assert first.status_code == 303
+        cookie = first.cookies.get("siyu_session_device")
+        assert cookie and "path=/login" in first.headers["set-cookie"].lower()
+        assert "httponly" in first.headers["set-cookie"].lower()
+        s_csrf = _login_form(stranger)
+        for _ in range(3):
+            assert _try_login(stranger, s_csrf, "theo", "guess 123456").status_code == 401
+        assert _try_login(stranger, s_csrf, "theo", PASSWORD).status_code == 429
+        # tess's browser, a forged cookie: the account's lock holds for them
+        o_csrf = _login_form(other)
+        assert _try_login(other, o_csrf, "tess", PASSWORD).status_code == 303
+        assert _try_login(other, _login_form(other), "theo", PASSWORD).status_code == 429
+        other.cookies.set("siyu_session_device", cookie[:-2] + "xx", path="/login")
+        assert _try_login(other, _login_form(other), "theo", PASSWORD).status_code == 429
+        # theo's own browser still logs in
+        assert _try_login(mine, _login_form(mine), "theo", PASSWORD).status_code == 303
+        # and its own failures lock that browser only
+        csrf = _login_form(mine)
+        for _ in range(3):
+            assert _try_login(mine, csrf, "theo", "typo typo 1").status_code == 401
+        assert _try_login(mine, csrf, "theo", PASSWORD).status_code == 429
+    assert world.audit("theo").count("login.failed") == 6
+
+
+def test_device_cookies_can_be_turned_off(world: World) -> None:
+    world.new_user("tara")
+    app = world.app_with(login_account_failures=2, login_device_days=0)
+    with TestClient(app) as mine, TestClient(app) as stranger:
+        first = _try_login(mine, _login_form(mine), "tara", PASSWORD)
+        assert first.status_code == 303 and "siyu_session_device" not in first.cookies
+        csrf = _login_form(stranger)
+        for _ in range(2):
+            assert _try_login(stranger, csrf, "tara", "guess 123456").status_code == 401
+        assert _try_login(mine, _login_form(mine), "tara", PASSWORD).status_code == 429
+
+
 class RecordingHasher(PasswordHasher):
     """The real argon2 hasher, counting verifications."""
 

@@ -51,6 +51,7 @@ from bot.web.deps import (
 )
 from bot.web.inline_forms import InlineForms, wants_json
 from bot.web.protection import BodyLimit, SecurityHeaders
+from bot.web.throttle import DeviceCookies
 from scripts_lib import INDUSTRY_LABELS, STAGE_LABELS
 
 HERE = Path(__file__).parent
@@ -136,9 +137,16 @@ def create_app(
     # The last added is the outermost: security headers on every response (the 413s
     # too), the body limit before the session is decoded or anything is parsed.
     app.add_middleware(InlineForms)  # inside the session: its cookie still goes out
+    secret_key = secret if secret is not None else web.secret()
+    app.state.login_devices = DeviceCookies(
+        secret_key,
+        name=f"{web.cookie_name}_device",
+        days=web.login_device_days,
+        secure=web.cookie_secure,
+    )
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret if secret is not None else web.secret(),
+        secret_key=secret_key,
         session_cookie=web.cookie_name,
         max_age=web.session_max_age_s,
         same_site="lax",

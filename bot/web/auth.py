@@ -25,7 +25,7 @@ from bot.web.deps import (
     render,
     runtime_of,
 )
-from bot.web.throttle import LoginThrottle
+from bot.web.throttle import DeviceCookies, LoginThrottle
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +44,11 @@ def home(request: Request) -> Response:
 @router.get("/login")
 def login_form(request: Request, next: str = "") -> Response:
     return render(request, "login.html", None, next=local_path(next), error=None)
+
+
+def _devices(request: Request) -> DeviceCookies:
+    found: DeviceCookies = request.app.state.login_devices
+    return found
 
 
 def _throttle(request: Request) -> LoginThrottle:
@@ -82,7 +87,8 @@ async def login(
     next: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Log in. Failed attempts are counted per account and per client address; past
+    """Log in. Failed attempts are counted per account (per device, from a browser
+    that logged in to it before: ``DeviceCookies``) and per client address; past
     ``[web] login_*_failures`` within ``login_window_s`` the answer is 429 with
     ``Retry-After`` and no password is checked. The password check (argon2) runs in a
     worker thread, at most ``login_concurrency`` at a time."""
@@ -94,7 +100,9 @@ async def login(
         )
     throttle = _throttle(request)
     address = client_address(request)
-    verdict = throttle.check(account=username, address=address)
+    devices = _devices(request)
+    device = devices.device_of(request.cookies.get(devices.name), username)
+    verdict = throttle.check(account=username, address=address, device=device)
     if not verdict.allowed:
         if verdict.newly_locked:
 
@@ -121,18 +129,20 @@ async def login(
 
     result = await anyio.to_thread.run_sync(check, limiter=_password_limiter(request))
     if result is None:
-        throttle.failed(account=username, address=address)
+        throttle.failed(account=username, address=address, device=device)
         return render(
             request, "login.html", None, status_code=401, next=next, error="用户名或密码错误"
         )
-    throttle.succeeded(account=username)
+    throttle.succeeded(account=username, device=device)
     request.session.clear()  # no session fixation: a fresh session and CSRF token
     request.session["uid"] = result.principal.user_id
     request.session["sv"] = result.session_version
     request.session["csrf"] = secrets.token_urlsafe(32)
-    return RedirectResponse(
+    response = RedirectResponse(
         local_path(next) or HOME.get(result.principal.role, "/"), status_code=303
     )
+    devices.issue(response, username, device)
+    return response
 
 
 @router.post("/logout")
