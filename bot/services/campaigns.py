@@ -306,7 +306,9 @@ def report_customers(
     until: date,
     timezone: str,
 ) -> list[MemberRow]:
-    """The customers behind a report row (one adviser's, or the campaign's in scope)."""
+    """The customers behind a report row (one adviser's, or the campaign's in scope):
+    only customers in the principal's scope, judged by each customer's own adviser (a
+    customer of another adviser who wrote one of the scope's codes is not listed)."""
     require(principal, *CUSTOMER_VIEWERS)
     scope = scope_of(session, principal)
     if adviser_id is not None and not scope.allows(adviser_id):
@@ -317,7 +319,12 @@ def report_customers(
         c.id for c in repo.list_codes(session=session, campaign_id=found.id, adviser_ids=wanted)
     ]
     rows = crm_campaigns.report_customers(
-        session=session, code_ids=code_ids, since=since, until=until, timezone=timezone
+        session=session,
+        code_ids=code_ids,
+        since=since,
+        until=until,
+        timezone=timezone,
+        adviser_ids=scope.adviser_ids,
     )
     audit.record(
         session,

@@ -100,6 +100,8 @@ class MemberFacts:
     customer_id: int
     name: str
     code_id: int
+    #: The customer's own adviser (who may see them), not necessarily the code's.
+    adviser_id: str | None
     added_at: datetime
     engaged: bool
     converted: bool
@@ -380,11 +382,13 @@ def members(
     since: datetime | None,
     until: datetime,
     code_ids: Sequence[int] | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
 ) -> list[MemberFacts]:
     """Attributed, visible customers added in [since, until) (any time before ``until``
     when ``since`` is None), with what they did before ``until``: engaged (wrote),
     converted (a transaction or a converted / purchase event), revenue (their
-    transactions), and how many customers they referred."""
+    transactions), and how many customers they referred. ``adviser_ids`` (a scope): only
+    the customers whose own adviser is one of them, whoever's code they came by."""
     engaged = exists().where(
         Message.customer_id == Customer.id, Message.direction == "in", Message.sent_at < until
     )
@@ -415,6 +419,7 @@ def members(
             Customer.id,
             Customer.name,
             Customer.entry_code_id,
+            Customer.adviser_id,
             Customer.created_at,
             case((engaged, True), else_=False),
             case((bought | event, True), else_=False),
@@ -432,18 +437,21 @@ def members(
         stmt = stmt.where(Customer.created_at >= since)
     if code_ids is not None:
         stmt = stmt.where(Customer.entry_code_id.in_(code_ids))
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return [
         MemberFacts(
             customer_id=cid,
             name=name or "",
             code_id=code_id,
+            adviser_id=adviser,
             added_at=aware(added),
             engaged=bool(eng),
             converted=bool(conv),
             revenue=float(rev or 0.0),
             referred=int(ref or 0),
         )
-        for cid, name, code_id, added, eng, conv, rev, ref in session.execute(stmt)
+        for cid, name, code_id, adviser, added, eng, conv, rev, ref in session.execute(stmt)
     ]
 
 
