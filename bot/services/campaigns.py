@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot import labels
 from bot.crm import campaigns as crm_campaigns
 from bot.domain import UNASSIGNED_ADVISER, UNASSIGNED_ADVISER_NAME
-from bot.errors import InputError, NotFoundError
+from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.services import audit
 from bot.services.access import (
     CURATORS,
@@ -215,17 +215,28 @@ def attribute(
     note: str = "",
 ) -> AttributionRecord:
     """Attribute a customer in scope by hand: to an entry code, or to a campaign and an
-    adviser's code there (default: the customer's adviser)."""
+    adviser's code there (default: the customer's adviser). The code must be one the
+    principal may credit (``PermissionDenied`` otherwise): an adviser their own, a
+    manager their team's (the command line's administrator any)."""
     require(principal, *CUSTOMER_VIEWERS)
     check_customer(session, principal, customer_id)
+    scope = scope_of(session, principal)
     if code:
         found = repo.find_code(session=session, code=crm_campaigns.clean_code(code))
         if found is None:
             raise NotFoundError(repo.NO_CODE, ref=code)
+        if not scope.allows(found.adviser_id):
+            raise PermissionDenied(_not_yours(principal, f"渠道码 {found.code}"))
     elif campaign:
         the_campaign = repo.find_campaign(session=session, ref=campaign)
         customer = customers_repo.get_customer(session=session, customer_id=customer_id)
-        adviser = adviser_id or customer.adviser_id
+        adviser = _adviser(session, adviser_id) if adviser_id else customer.adviser_id
+        # Refused before the code is looked up: whether a colleague outside the scope has
+        # a code in the campaign is not told (403 either way).
+        if adviser and not scope.allows(adviser):
+            raise PermissionDenied(
+                _not_yours(principal, f"顾问 {adviser_id} 在活动「{the_campaign.name}」的渠道码")
+            )
         found = (
             repo.code_for(session=session, campaign_id=the_campaign.id, adviser_id=adviser)
             if adviser
@@ -245,6 +256,13 @@ def attribute(
     )
     audit.record(session, principal, "customer.attribute", "customer", customer_id, code=found.code)
     return record
+
+
+def _not_yours(principal: Principal, what: str) -> str:
+    """Why ``what`` (a code) may not be credited by the principal."""
+    if principal.role == "manager":
+        return f"不能把客户归到{what}：主管只能归到本团队顾问的渠道码"
+    return f"不能把客户归到{what}：顾问只能归到自己的渠道码"
 
 
 def attribution(

@@ -32,6 +32,10 @@ from bot.vocab import AttributionMethod
 #: The event that keeps how a customer was attributed (payload: code, campaign, channel,
 #: adviser, method, evidence, message id, who).
 ATTRIBUTED_EVENT = "attributed"
+#: The event that keeps an entry code a contact wrote but was not attributed to: the code
+#: is another adviser's (payload: code, campaign, channel, the code's adviser, the
+#: contact's adviser, evidence, message id).
+CODE_NOT_ATTRIBUTED_EVENT = "code_not_attributed"
 NO_CAMPAIGN = "活动不存在"
 NO_CODE = "渠道码不存在"
 
@@ -326,6 +330,58 @@ def attribute(
         at=aware(event.occurred_at),
         by=actor,
     )
+
+
+def code_not_attributed(
+    *,
+    session: Session,
+    customer_id: int,
+    code_id: int,
+    evidence: str,
+    message_id: int | None = None,
+) -> None:
+    """Keep, as a ``code_not_attributed`` event, that the customer wrote an entry code
+    they were not attributed to (another adviser's): the contact stays unattributed, and
+    whoever fixes it sees which code was written."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFoundError("客户不存在", ref=customer_id)
+    code = _code(session, code_id)
+    session.add(
+        Event(
+            customer_id=customer_id,
+            type=CODE_NOT_ATTRIBUTED_EVENT,
+            payload={
+                "code": code.code,
+                "campaign_id": code.campaign_id,
+                "campaign": code.campaign,
+                "channel": code.channel,
+                "code_adviser_id": code.adviser_id,
+                "adviser_id": customer.adviser_id,
+                "evidence": evidence,
+                "message_id": message_id,
+            },
+        )
+    )
+    session.flush()
+
+
+def codes_not_attributed(*, session: Session, customer_ids: Sequence[int]) -> dict[int, str]:
+    """Customer id -> the entry code they last wrote but were not attributed to (those
+    of ``customer_ids`` that have one)."""
+    if not customer_ids:
+        return {}
+    rows = session.execute(
+        select(Event.customer_id, Event.payload)
+        .where(Event.customer_id.in_(customer_ids), Event.type == CODE_NOT_ATTRIBUTED_EVENT)
+        .order_by(Event.occurred_at, Event.id)
+    )
+    found: dict[int, str] = {}
+    for customer_id, payload in rows:
+        code = (payload or {}).get("code")  # blank after the customer was forgotten
+        if code:
+            found[customer_id] = str(code)
+    return found
 
 
 def attribution_of(*, session: Session, customer_id: int) -> AttributionRecord | None:
