@@ -127,11 +127,13 @@ def test_a_greeting_with_a_colleagues_code_leaves_the_contact_unattributed(
     waiting = names(world.client("mia").get("/api/campaigns/unattributed"))
     assert "串码客户" in waiting
     assert "串码客户" not in names(world.client("wendy").get("/api/campaigns/unattributed"))
-    # the timeline says what happened
+    # the timeline and the unattributed page say what happened
     with world.client() as c:
         login(c, "alice")
         page = c.get(f"/sidebar?customer_id={cid}")
         assert page.status_code == 200 and "渠道码未归因" in page.text
+        page = c.get("/campaigns/unattributed")
+        assert page.status_code == 200 and "验证语里的渠道码 GREETB 是其他顾问的" in page.text
 
 
 def test_a_customer_credited_to_a_code_outside_their_advisers_scope_stays_hidden(

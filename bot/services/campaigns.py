@@ -288,6 +288,19 @@ def unattributed(
     return rows
 
 
+def written_codes(
+    session: Session, principal: Principal, *, customer_ids: Sequence[int]
+) -> dict[int, str]:
+    """Customer id -> the other adviser's entry code the customer wrote and was not
+    attributed to (``code_not_attributed``), for the customers given in scope."""
+    require(principal, *CUSTOMER_VIEWERS)
+    return repo.codes_not_attributed(
+        session=session,
+        customer_ids=list(customer_ids)[:1000],
+        adviser_ids=scope_of(session, principal).adviser_ids,
+    )
+
+
 # --------------------------------------------------------------------------- report
 def report(
     session: Session,

@@ -366,16 +366,25 @@ def code_not_attributed(
     session.flush()
 
 
-def codes_not_attributed(*, session: Session, customer_ids: Sequence[int]) -> dict[int, str]:
+def codes_not_attributed(
+    *,
+    session: Session,
+    customer_ids: Sequence[int],
+    adviser_ids: tuple[str, ...] | None = None,
+) -> dict[int, str]:
     """Customer id -> the entry code they last wrote but were not attributed to (those
-    of ``customer_ids`` that have one)."""
+    of ``customer_ids`` that have one; of the advisers ``adviser_ids`` when given)."""
     if not customer_ids:
         return {}
-    rows = session.execute(
+    stmt = (
         select(Event.customer_id, Event.payload)
+        .join(Customer, Customer.id == Event.customer_id)
         .where(Event.customer_id.in_(customer_ids), Event.type == CODE_NOT_ATTRIBUTED_EVENT)
         .order_by(Event.occurred_at, Event.id)
     )
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    rows = session.execute(stmt)
     found: dict[int, str] = {}
     for customer_id, payload in rows:
         code = (payload or {}).get("code")  # blank after the customer was forgotten

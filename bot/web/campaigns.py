@@ -196,6 +196,7 @@ def unattributed_page(
     settings = runtime_of(request).settings
     with db_session(request) as session:
         rows = campaigns.unattributed(session, principal, settings=settings)
+        written = campaigns.written_codes(session, principal, customer_ids=[r.id for r in rows])
         codes = campaigns.codes(session, principal)
         names = advisers.names(session, principal)
     return render(
@@ -204,6 +205,7 @@ def unattributed_page(
         principal,
         rows=rows,
         codes=codes,
+        written=written,
         names=names,
         fixed=fixed,
         days=settings.campaigns.unattributed_days,
