@@ -558,7 +558,10 @@ def api_attribution(
     "/api/customers/{customer_id}/attribution",
     response_model=schemas.AttributionPublic,
     tags=["campaigns"],
-    responses={404: {"description": "No such customer in your scope, or no such code"}},
+    responses={
+        403: {"description": "A code you may not credit: not yours (an adviser), not your team's"},
+        404: {"description": "No such customer in your scope, or no such code"},
+    },
 )
 def api_attribute(
     request: Request,
@@ -567,7 +570,8 @@ def api_attribute(
     principal: CustomerViewer,
 ) -> schemas.AttributionPublic:
     """Attribute a customer by hand: an entry code, or a campaign and an adviser's code
-    there (audited; the evidence is kept)."""
+    there (audited; the evidence is kept). An adviser credits only their own codes, a
+    manager their team's."""
     with db_session(request) as session:
         record = campaigns.attribute(
             session,
