@@ -84,6 +84,7 @@ EVENT_LABELS: Final[dict[str, str]] = {
     "purchase": "购买",
     "attributed": "渠道归因",
     "referral_set": "登记介绍人",
+    "code_not_attributed": "渠道码未归因（其他顾问的码）",
 }
 #: How a customer was attributed to a campaign entry code (AttributionMethod).
 ATTRIBUTION_METHOD_LABELS: Final[dict[str, str]] = {

@@ -230,6 +230,61 @@ def test_a_scoped_report_keeps_the_costs_shared_over_every_adviser(db: Database)
     ]
 
 
+def test_a_customer_credited_to_another_advisers_code_counts_only_where_they_are_seen(
+    db: Database,
+) -> None:
+    """p12 is a3's customer (west) credited to a1's code LIVEA1 (east): a scope counts and
+    lists a customer by their own adviser, so east's report and a1's drill-down leave
+    p12 out; the figures of everyone count p12 where credited; the cost shares count
+    each code's own customers only, so they are the same for every viewer."""
+    seed(db)
+    with db.session() as s:
+        live = repo.find_code(session=s, code="LIVEA1")
+        assert live is not None
+        c, _ = customers.find_or_create_customer(
+            session=s, identity_kind="wx", identity_value="p12", name="p12", adviser_id="a3"
+        )
+        p12 = s.get_one(Customer, c.id)
+        p12.created_at = T(2026, 3, 9)
+        p12.entry_code_id = live.id
+        s.add(Transaction(customer_id=c.id, amount=700, occurred_at=T(2026, 3, 10)))
+    with db.session() as s:
+        east = crm_campaigns.report(
+            session=s, since=MARCH[0], until=MARCH[1], timezone=TZ, adviser_ids=("a1", "a2")
+        )
+        everyone = crm_campaigns.report(session=s, since=MARCH[0], until=MARCH[1], timezone=TZ)
+    assert shape(east) == [
+        MARCH_ROWS[0],
+        row("信息流B", "信息流", None, 2, 1, 1, 1, 2000.0, 666.67, total=True),
+        *MARCH_ROWS[3:6],
+        row("合计", "", None, 5, 2, 3, 3, 3000.0, 3666.67, (3, 2, 5000.0), True),
+    ]
+    live_a1 = next(r for r in everyone if r.campaign == "直播A" and r.adviser_id == "a1")
+    assert (live_a1.added, live_a1.converted, live_a1.revenue, live_a1.cost) == (
+        3,
+        3,
+        1700.0,
+        2000.0,
+    )
+    with db.session() as s:
+        drill = {
+            scope: [
+                m.name
+                for m in crm_campaigns.report_customers(
+                    session=s,
+                    code_ids=[live.id],
+                    since=MARCH[0],
+                    until=MARCH[1],
+                    timezone=TZ,
+                    adviser_ids=scope,
+                )
+            ]
+            for scope in (("a1",), ("a3",), None)
+        }
+    # the codes given, the customers of the scope (the service gives a scope's codes only)
+    assert drill == {("a1",): ["p1", "p2"], ("a3",): ["p12"], None: ["p1", "p2", "p12"]}
+
+
 def test_a_cost_shared_three_ways_adds_up_to_the_cost(db: Database) -> None:
     """50 among three advisers who added nobody: 16.67 + 16.67 + 16.66, so the campaign's
     合计 is 50.00 and the grand total 7,050.00 (before: 16.67 each, 50.01 and 7,050.01)."""
@@ -368,6 +423,30 @@ def test_a_code_in_a_new_contacts_first_message_attributes_it(make_runtime: Runt
     assert found is not None and found.method == "greeting" and found.by == "system"
     assert "zb2611" in found.evidence and found.code.code == "ZB2611"
     assert none is None
+
+
+def test_a_code_written_to_another_advisers_account_is_kept_not_credited(
+    make_runtime: Runtime,
+) -> None:
+    """ZB2611 is adv-li's code; a new friend of adv-wang writes it: crediting it would
+    show adv-wang's customer to adv-li. The contact stays unattributed (no campaign
+    welcome either), and a ``code_not_attributed`` event keeps what was written."""
+    rt = make_runtime()  # type: ignore[operator]
+    add_campaign(rt)
+    wang = MemoryChannel(rt.assistant.handle, adviser_id="adv-wang", adviser_name="王顾问")
+    first = wang.receive("wx-stray", "你好 看了直播加的你 zb2611", contact_name="郑郑")
+    assert first is not None and first.customer_id is not None
+    assert first.scripts[0].reason != "客户所在活动的欢迎语"
+    with rt.db.session() as s:
+        found = repo.attribution_of(session=s, customer_id=first.customer_id)
+        events = s.scalars(select(Event).where(Event.customer_id == first.customer_id)).all()
+        missing = repo.unattributed(session=s, since=T(2000, 1, 1), adviser_ids=("adv-wang",))
+    assert found is None
+    kept = [e.payload for e in events if e.type == "code_not_attributed"]
+    assert [(p["code"], p["code_adviser_id"], p["adviser_id"]) for p in kept] == [
+        ("ZB2611", "adv-li", "adv-wang")
+    ]
+    assert [c.id for c in missing] == [first.customer_id]
 
 
 # --------------------------------------------------------------------------- the CLI

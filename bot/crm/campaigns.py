@@ -4,13 +4,16 @@ Campaign report, for the customers attributed to a campaign entry code and added
 optional period [since, until) of local days (any time before ``until`` without
 ``since``); one row per campaign × channel × adviser (the adviser whose code it is):
 
-  added      customers who came in by the code
+  added      customers who came in by the code (of a scoped report: only those the
+             viewer may see, judged by the customer's own adviser)
   referred   customers they referred directly (裂变人数), added before ``until``
   engaged    of the added, those who wrote at least one message before ``until``
   converted  of the added, those with a transaction or a converted / purchase event
   revenue    the added customers' transactions before ``until``
   cost       the campaign's cost, shared among its advisers by the customers each added
-             (evenly when nobody was added)
+             of their own (a customer of another adviser credited to the code does not
+             count, so a share tells nothing about customers its adviser may not see);
+             evenly when nobody was added
   ROI        revenue ÷ cost (投入产出比, as ad platforms report it); none without a cost
   targets    the adviser's targets for the campaign (added / converted / revenue), next
              to what was done
@@ -128,8 +131,11 @@ def report(
     adviser_ids: tuple[str, ...] | None = None,
     campaign_id: int | None = None,
 ) -> list[ReportRow]:
-    """The campaign report (see the module doc); only the codes of ``adviser_ids`` (a
-    scope) when given. A campaign shows when it ran during the period or added anyone."""
+    """The campaign report (see the module doc). ``adviser_ids`` (a scope), when given:
+    only the codes of those advisers, counting only the customers whose own adviser is
+    one of them (a customer of another adviser credited to a code of the scope is not
+    the viewer's to count). A campaign shows when it ran during the period or added
+    anyone."""
     if since is not None and until <= since:
         raise InputError("--until 必须晚于 --since")
     tz = ZoneInfo(timezone)
@@ -147,14 +153,18 @@ def report(
         by_code.setdefault(m.code_id, []).append(m)
     shares = _cost_shares(codes, by_code, campaigns)
     visible = [c for c in codes if adviser_ids is None or c.adviser_id in adviser_ids]
+    seen = {
+        code_id: [m for m in group if adviser_ids is None or m.adviser_id in adviser_ids]
+        for code_id, group in by_code.items()
+    }
     rows: list[ReportRow] = []
     for campaign_id_, group in _by_campaign(visible):
         campaign = campaigns[campaign_id_]
         ran = _overlaps(campaign, since, until)
-        members = [m for c in group for m in by_code.get(c.id, [])]
+        members = [m for c in group for m in seen.get(c.id, [])]
         if not ran and not members:
             continue
-        adviser_rows = [_row(campaign, c, by_code.get(c.id, []), shares[c.id]) for c in group]
+        adviser_rows = [_row(campaign, c, seen.get(c.id, []), shares[c.id]) for c in group]
         rows += adviser_rows
         rows.append(
             replace(
@@ -185,11 +195,13 @@ def _cost_shares(
     by_code: dict[int, list[MemberFacts]],
     campaigns: dict[int, CampaignRecord],
 ) -> dict[int, float]:
-    """Each code's share of its campaign's cost: by customers added, else evenly; in
-    whole cents that add up to the cost (``split_cost``)."""
+    """Each code's share of its campaign's cost: by the customers of the code's own
+    adviser added (the same for every viewer, and blind to customers credited to the
+    code that its adviser may not see), else evenly; in whole cents that add up to the
+    cost (``split_cost``)."""
     shares: dict[int, float] = {}
     for campaign_id, group in _by_campaign(codes):
-        added = [len(by_code.get(c.id, [])) for c in group]
+        added = [sum(m.adviser_id == c.adviser_id for m in by_code.get(c.id, [])) for c in group]
         weights = added if sum(added) else [1] * len(group)
         parts = split_cost(campaigns[campaign_id].cost, weights)
         shares.update(zip((c.id for c in group), parts, strict=True))
@@ -283,14 +295,17 @@ def report_customers(
     since: date | None,
     until: date,
     timezone: str,
+    adviser_ids: tuple[str, ...] | None = None,
 ) -> list[MemberRow]:
-    """The customers behind report rows (the codes given), each with its funnel stage."""
+    """The customers behind report rows (the codes given), each with its funnel stage;
+    only those whose own adviser is one of ``adviser_ids`` (a scope) when given."""
     tz = ZoneInfo(timezone)
     facts = repo.members(
         session=session,
         since=start_of_day(since, tz) if since is not None else None,
         until=start_of_day(until, tz),
         code_ids=list(code_ids),
+        adviser_ids=adviser_ids,
     )
     return [
         MemberRow(

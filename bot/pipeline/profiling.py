@@ -1,8 +1,10 @@
 """What a customer's message says about them beyond tags: the campaign entry code they
 came by (in the greeting of a friend request, or a new contact's first message), the
 referrer they name (「张丽介绍的」), and profile field values they state (「预算一年五千
-左右」). The code attributes the contact at once (the evidence is kept); a referrer and
-field values are suggested, with their evidence, for the adviser to confirm."""
+左右」). The code attributes the contact at once (the evidence is kept) when it is the code of
+the contact's own adviser; another adviser's code is kept as a ``code_not_attributed``
+event and the contact stays unattributed. A referrer and field values are suggested,
+with their evidence, for the adviser to confirm."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ QUOTE_CHARS = 120
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    #: The entry code the contact was attributed to by this message.
+    #: The entry code the contact was attributed to by this message (None when the code
+    #: written is another adviser's).
     code: str | None = None
     #: The referrer's name the message says (suggested).
     referrer: str | None = None
@@ -57,13 +60,35 @@ def observe(
         code = find_code_in(text, campaigns_repo.all_codes(session=session))
         if code is not None:
             found = campaigns_repo.find_code(session=session, code=code)
-            if found is not None:
+            evidence = f"「{quote(text)}」含渠道码 {code}"
+            if found is None:
+                code = None
+            elif found.adviser_id != customer.adviser_id:
+                # Another adviser's code, written to this adviser's account: crediting
+                # it would show the contact to that adviser. Kept for whoever fixes it.
+                campaigns_repo.code_not_attributed(
+                    session=session,
+                    customer_id=customer.id,
+                    code_id=found.id,
+                    evidence=evidence,
+                    message_id=message_id,
+                )
+                log.info(
+                    "customer %s wrote entry code %s of adviser %s, not theirs (%s): "
+                    "left unattributed",
+                    customer.id,
+                    found.code,
+                    found.adviser_id,
+                    customer.adviser_id,
+                )
+                code = None
+            else:
                 campaigns_repo.attribute(
                     session=session,
                     customer_id=customer.id,
                     code_id=found.id,
                     method="greeting",
-                    evidence=f"「{quote(text)}」含渠道码 {code}",
+                    evidence=evidence,
                     actor=SYSTEM_ACTOR,
                     message_id=message_id,
                 )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot import labels
 from bot.crm import campaigns as crm_campaigns
 from bot.domain import UNASSIGNED_ADVISER, UNASSIGNED_ADVISER_NAME
-from bot.errors import InputError, NotFoundError
+from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.services import audit
 from bot.services.access import (
     CURATORS,
@@ -215,17 +215,28 @@ def attribute(
     note: str = "",
 ) -> AttributionRecord:
     """Attribute a customer in scope by hand: to an entry code, or to a campaign and an
-    adviser's code there (default: the customer's adviser)."""
+    adviser's code there (default: the customer's adviser). The code must be one the
+    principal may credit (``PermissionDenied`` otherwise): an adviser their own, a
+    manager their team's (the command line's administrator any)."""
     require(principal, *CUSTOMER_VIEWERS)
     check_customer(session, principal, customer_id)
+    scope = scope_of(session, principal)
     if code:
         found = repo.find_code(session=session, code=crm_campaigns.clean_code(code))
         if found is None:
             raise NotFoundError(repo.NO_CODE, ref=code)
+        if not scope.allows(found.adviser_id):
+            raise PermissionDenied(_not_yours(principal, f"渠道码 {found.code}"))
     elif campaign:
         the_campaign = repo.find_campaign(session=session, ref=campaign)
         customer = customers_repo.get_customer(session=session, customer_id=customer_id)
-        adviser = adviser_id or customer.adviser_id
+        adviser = _adviser(session, adviser_id) if adviser_id else customer.adviser_id
+        # Refused before the code is looked up: whether a colleague outside the scope has
+        # a code in the campaign is not told (403 either way).
+        if adviser and not scope.allows(adviser):
+            raise PermissionDenied(
+                _not_yours(principal, f"顾问 {adviser_id} 在活动「{the_campaign.name}」的渠道码")
+            )
         found = (
             repo.code_for(session=session, campaign_id=the_campaign.id, adviser_id=adviser)
             if adviser
@@ -245,6 +256,13 @@ def attribute(
     )
     audit.record(session, principal, "customer.attribute", "customer", customer_id, code=found.code)
     return record
+
+
+def _not_yours(principal: Principal, what: str) -> str:
+    """Why ``what`` (a code) may not be credited by the principal."""
+    if principal.role == "manager":
+        return f"不能把客户归到{what}：主管只能归到本团队顾问的渠道码"
+    return f"不能把客户归到{what}：顾问只能归到自己的渠道码"
 
 
 def attribution(
@@ -268,6 +286,19 @@ def unattributed(
     )
     audit.record(session, principal, "campaign.unattributed.view", "customer", "", count=len(rows))
     return rows
+
+
+def written_codes(
+    session: Session, principal: Principal, *, customer_ids: Sequence[int]
+) -> dict[int, str]:
+    """Customer id -> the other adviser's entry code the customer wrote and was not
+    attributed to (``code_not_attributed``), for the customers given in scope."""
+    require(principal, *CUSTOMER_VIEWERS)
+    return repo.codes_not_attributed(
+        session=session,
+        customer_ids=list(customer_ids)[:1000],
+        adviser_ids=scope_of(session, principal).adviser_ids,
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -306,7 +337,9 @@ def report_customers(
     until: date,
     timezone: str,
 ) -> list[MemberRow]:
-    """The customers behind a report row (one adviser's, or the campaign's in scope)."""
+    """The customers behind a report row (one adviser's, or the campaign's in scope):
+    only customers in the principal's scope, judged by each customer's own adviser (a
+    customer of another adviser who wrote one of the scope's codes is not listed)."""
     require(principal, *CUSTOMER_VIEWERS)
     scope = scope_of(session, principal)
     if adviser_id is not None and not scope.allows(adviser_id):
@@ -317,7 +350,12 @@ def report_customers(
         c.id for c in repo.list_codes(session=session, campaign_id=found.id, adviser_ids=wanted)
     ]
     rows = crm_campaigns.report_customers(
-        session=session, code_ids=code_ids, since=since, until=until, timezone=timezone
+        session=session,
+        code_ids=code_ids,
+        since=since,
+        until=until,
+        timezone=timezone,
+        adviser_ids=scope.adviser_ids,
     )
     audit.record(
         session,

@@ -21,6 +21,7 @@ from bot.services.access import (
     require,
     scope_of,
 )
+from bot.services.referrals import check_referrer
 from bot.store import customers as customers_repo
 from bot.store import fields as repo
 from bot.store import referrals as referrals_repo
@@ -194,7 +195,7 @@ def _apply(session: Session, principal: Principal, found: SuggestionRecord) -> N
         if not (value.isascii() and value.isdigit()):
             raise InputError(f"没有找到名为「{value}」的客户：请在画像里手动选择介绍人")
         referrer = int(value)
-        check_customer(session, principal, referrer)
+        check_referrer(session, principal, referrer, ref=value)
         referrals_repo.set_referrer(
             session=session,
             customer_id=found.customer_id,

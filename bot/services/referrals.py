@@ -25,13 +25,25 @@ NO_REFERRER = "介绍人不存在"
 
 
 def resolve(session: Session, principal: Principal, ref: str) -> int:
-    """A customer in scope given by id or by any identity value (phone, contact id …)."""
+    """A customer in scope given by id or by any identity value (phone, contact id …).
+    One outside the principal's scope is refused exactly as one that does not exist (the
+    same ``NO_REFERRER``, the same ref), so the field cannot probe other advisers'
+    customers."""
     try:
         found = conversions_repo.resolve_customer(session=session, ref=ref)
     except NotFoundError:
         raise NotFoundError(NO_REFERRER, ref=ref) from None
-    check_customer(session, principal, found)
+    check_referrer(session, principal, found, ref=ref)
     return found
+
+
+def check_referrer(session: Session, principal: Principal, referrer_id: int, *, ref: str) -> None:
+    """``NotFoundError(NO_REFERRER)`` unless the referrer exists and is in the principal's
+    scope: the same answer for both (the refusal is audited as ``customer.denied``)."""
+    try:
+        check_customer(session, principal, referrer_id)
+    except NotFoundError:
+        raise NotFoundError(NO_REFERRER, ref=ref) from None
 
 
 def set_referrer(

@@ -32,6 +32,10 @@ from bot.vocab import AttributionMethod
 #: The event that keeps how a customer was attributed (payload: code, campaign, channel,
 #: adviser, method, evidence, message id, who).
 ATTRIBUTED_EVENT = "attributed"
+#: The event that keeps an entry code a contact wrote but was not attributed to: the code
+#: is another adviser's (payload: code, campaign, channel, the code's adviser, the
+#: contact's adviser, evidence, message id).
+CODE_NOT_ATTRIBUTED_EVENT = "code_not_attributed"
 NO_CAMPAIGN = "活动不存在"
 NO_CODE = "渠道码不存在"
 
@@ -100,6 +104,8 @@ class MemberFacts:
     customer_id: int
     name: str
     code_id: int
+    #: The customer's own adviser (who may see them), not necessarily the code's.
+    adviser_id: str | None
     added_at: datetime
     engaged: bool
     converted: bool
@@ -326,6 +332,67 @@ def attribute(
     )
 
 
+def code_not_attributed(
+    *,
+    session: Session,
+    customer_id: int,
+    code_id: int,
+    evidence: str,
+    message_id: int | None = None,
+) -> None:
+    """Keep, as a ``code_not_attributed`` event, that the customer wrote an entry code
+    they were not attributed to (another adviser's): the contact stays unattributed, and
+    whoever fixes it sees which code was written."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFoundError("客户不存在", ref=customer_id)
+    code = _code(session, code_id)
+    session.add(
+        Event(
+            customer_id=customer_id,
+            type=CODE_NOT_ATTRIBUTED_EVENT,
+            payload={
+                "code": code.code,
+                "campaign_id": code.campaign_id,
+                "campaign": code.campaign,
+                "channel": code.channel,
+                "code_adviser_id": code.adviser_id,
+                "adviser_id": customer.adviser_id,
+                "evidence": evidence,
+                "message_id": message_id,
+            },
+        )
+    )
+    session.flush()
+
+
+def codes_not_attributed(
+    *,
+    session: Session,
+    customer_ids: Sequence[int],
+    adviser_ids: tuple[str, ...] | None = None,
+) -> dict[int, str]:
+    """Customer id -> the entry code they last wrote but were not attributed to (those
+    of ``customer_ids`` that have one; of the advisers ``adviser_ids`` when given)."""
+    if not customer_ids:
+        return {}
+    stmt = (
+        select(Event.customer_id, Event.payload)
+        .join(Customer, Customer.id == Event.customer_id)
+        .where(Event.customer_id.in_(customer_ids), Event.type == CODE_NOT_ATTRIBUTED_EVENT)
+        .order_by(Event.occurred_at, Event.id)
+    )
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    rows = session.execute(stmt)
+    found: dict[int, str] = {}
+    for customer_id, payload in rows:
+        code = (payload or {}).get("code")  # blank after the customer was forgotten
+        if code:
+            found[customer_id] = str(code)
+    return found
+
+
 def attribution_of(*, session: Session, customer_id: int) -> AttributionRecord | None:
     """The customer's attribution (None: unattributed), with the evidence of the latest
     ``attributed`` event (empty after the customer was forgotten)."""
@@ -380,11 +447,13 @@ def members(
     since: datetime | None,
     until: datetime,
     code_ids: Sequence[int] | None = None,
+    adviser_ids: tuple[str, ...] | None = None,
 ) -> list[MemberFacts]:
     """Attributed, visible customers added in [since, until) (any time before ``until``
     when ``since`` is None), with what they did before ``until``: engaged (wrote),
     converted (a transaction or a converted / purchase event), revenue (their
-    transactions), and how many customers they referred."""
+    transactions), and how many customers they referred. ``adviser_ids`` (a scope): only
+    the customers whose own adviser is one of them, whoever's code they came by."""
     engaged = exists().where(
         Message.customer_id == Customer.id, Message.direction == "in", Message.sent_at < until
     )
@@ -415,6 +484,7 @@ def members(
             Customer.id,
             Customer.name,
             Customer.entry_code_id,
+            Customer.adviser_id,
             Customer.created_at,
             case((engaged, True), else_=False),
             case((bought | event, True), else_=False),
@@ -432,18 +502,21 @@ def members(
         stmt = stmt.where(Customer.created_at >= since)
     if code_ids is not None:
         stmt = stmt.where(Customer.entry_code_id.in_(code_ids))
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return [
         MemberFacts(
             customer_id=cid,
             name=name or "",
             code_id=code_id,
+            adviser_id=adviser,
             added_at=aware(added),
             engaged=bool(eng),
             converted=bool(conv),
             revenue=float(rev or 0.0),
             referred=int(ref or 0),
         )
-        for cid, name, code_id, added, eng, conv, rev, ref in session.execute(stmt)
+        for cid, name, code_id, adviser, added, eng, conv, rev, ref in session.execute(stmt)
     ]
 
 

@@ -196,6 +196,7 @@ def unattributed_page(
     settings = runtime_of(request).settings
     with db_session(request) as session:
         rows = campaigns.unattributed(session, principal, settings=settings)
+        written = campaigns.written_codes(session, principal, customer_ids=[r.id for r in rows])
         codes = campaigns.codes(session, principal)
         names = advisers.names(session, principal)
     return render(
@@ -204,6 +205,7 @@ def unattributed_page(
         principal,
         rows=rows,
         codes=codes,
+        written=written,
         names=names,
         fixed=fixed,
         days=settings.campaigns.unattributed_days,
@@ -556,7 +558,10 @@ def api_attribution(
     "/api/customers/{customer_id}/attribution",
     response_model=schemas.AttributionPublic,
     tags=["campaigns"],
-    responses={404: {"description": "No such customer in your scope, or no such code"}},
+    responses={
+        403: {"description": "A code you may not credit: not yours (an adviser), not your team's"},
+        404: {"description": "No such customer in your scope, or no such code"},
+    },
 )
 def api_attribute(
     request: Request,
@@ -565,7 +570,8 @@ def api_attribute(
     principal: CustomerViewer,
 ) -> schemas.AttributionPublic:
     """Attribute a customer by hand: an entry code, or a campaign and an adviser's code
-    there (audited; the evidence is kept)."""
+    there (audited; the evidence is kept). An adviser credits only their own codes, a
+    manager their team's."""
     with db_session(request) as session:
         record = campaigns.attribute(
             session,

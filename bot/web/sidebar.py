@@ -54,6 +54,7 @@ EVENT_LABELS = {
     "friend_request": "好友申请",
     "attributed": "渠道归因",
     "referral_set": "登记介绍人",
+    "code_not_attributed": "渠道码未归因（其他顾问的码）",
 }
 METHOD_LABELS = {
     "greeting": "好友验证语",
