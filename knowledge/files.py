@@ -14,7 +14,9 @@ files and refuse the same ones with the same one-line ``InputError`` naming the 
   the ones a user sees: the file's line a CSV row starts on, the sheet's row number.
   Every cell becomes text by one rule, ``cell_text``: what the spreadsheet shows
   (a date ``2026-01-15``, a date-time ``2026-01-15 09:30``, a whole number ``12`` …);
-  formula cells give their last computed value.
+  formula cells give their last computed value. A workbook is checked on its zip directory
+  before openpyxl opens it (``check_xlsx_archive``): one that would unpack to more than
+  256 MB, with a part packed more than 100 times or with more than 10,000 parts is refused.
 * **YAML** (``load_yaml_file``): nesting checked before parsing (``MAX_YAML_DEPTH``);
   mappings and lists remember the lines they are on (``yaml_line``), so that a validator
   can name the line of each problem.
@@ -48,12 +50,16 @@ import yaml
 from knowledge.errors import InputError, one_line
 
 __all__ = [
+    "MAX_XLSX_MEMBERS",
+    "MAX_XLSX_RATIO",
+    "MAX_XLSX_UNPACKED_BYTES",
     "MAX_YAML_DEPTH",
     "RawRow",
     "Row",
     "YamlList",
     "YamlMapping",
     "cell_text",
+    "check_xlsx_archive",
     "check_yaml_depth",
     "count_table_rows",
     "csv_rows",
@@ -278,8 +284,60 @@ def _xlsx_errors() -> tuple[type[Exception], ...]:
     )
 
 
+#: What an XLSX workbook may unpack to, checked on the archive's directory before openpyxl
+#: opens it (``check_xlsx_archive``): a few hundred KB of deflated XML can unpack to
+#: gigabytes, which openpyxl would hold in memory. Real workbooks of the tables read here
+#: unpack to a few MB, their parts compressed 5-30 times, in a few dozen parts.
+MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_XLSX_RATIO = 100
+MAX_XLSX_MEMBERS = 10_000
+#: Parts smaller than this are not held to ``MAX_XLSX_RATIO``: a few KB of repeated XML may
+#: compress more than a hundred times and is harmless.
+XLSX_RATIO_FROM_BYTES = 1024 * 1024
+_BOMB = "（可能是“压缩炸弹”），未读取；请在 Excel 里另存为新的 .xlsx 或导出为 CSV 再导入"
+
+
+def check_xlsx_archive(data: bytes, *, name: str) -> None:
+    """An ``InputError`` saying why, for a workbook whose parts unpack to more than
+    ``MAX_XLSX_UNPACKED_BYTES`` in all, a part (of at least ``XLSX_RATIO_FROM_BYTES``)
+    compressed more than ``MAX_XLSX_RATIO`` times, or more than ``MAX_XLSX_MEMBERS`` parts.
+
+    Read from the zip's central directory only, nothing is unpacked. The sizes it declares
+    bound what can be read: ``zipfile`` stops a part at its declared size (and fails its
+    CRC check), so a part that lies about its size cannot unpack to more. Bytes that are
+    no zip archive are left to the reader, which names the problem."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, OSError):
+        return
+    if len(members) > MAX_XLSX_MEMBERS:
+        raise InputError(
+            f"{name}：工作簿包含 {len(members)} 个部件，超过 {MAX_XLSX_MEMBERS} 个的上限{_BOMB}"
+        )
+    mb = 1024 * 1024
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNPACKED_BYTES:
+        raise InputError(
+            f"{name}：工作簿解压后共 {total / mb:.0f} MB，"
+            f"超过 {MAX_XLSX_UNPACKED_BYTES // mb} MB 的上限{_BOMB}"
+        )
+    for m in members:
+        if m.file_size < XLSX_RATIO_FROM_BYTES:
+            continue
+        ratio = m.file_size / max(m.compress_size, 1)
+        if ratio > MAX_XLSX_RATIO:
+            raise InputError(
+                f"{name}：工作簿中的 {m.filename[:80]} 压缩了 {ratio:.0f} 倍"
+                f"（{m.compress_size / 1024:.0f} KB 解压后 {m.file_size / mb:.0f} MB），"
+                f"超过 {MAX_XLSX_RATIO} 倍的上限{_BOMB}"
+            )
+
+
 def xlsx_rows(data: bytes, *, name: str) -> list[RawRow]:
-    """The rows of an XLSX workbook's first sheet, numbered as the sheet numbers them."""
+    """The rows of an XLSX workbook's first sheet, numbered as the sheet numbers them;
+    a workbook that would unpack to too much is refused first (``check_xlsx_archive``)."""
+    check_xlsx_archive(data, name=name)
     import openpyxl  # heavy (it pulls in numpy): only XLSX needs it
 
     rows: list[RawRow] = []
@@ -305,10 +363,12 @@ def count_table_rows(path: Path, *, stop_after: int) -> int:
     """How many rows (blank ones too) a CSV / tab-separated file or an XLSX workbook's
     first sheet has, counting no further than ``stop_after + 1``: enough to tell that a
     table is over a limit without reading all of it. A file that cannot be read counts
-    the rows read before the problem (reading it for real reports the problem)."""
+    the rows read before the problem (reading it for real reports the problem); a
+    workbook that would unpack to too much is an ``InputError`` (``check_xlsx_archive``)."""
     data = read_bytes(path)
     count = 0
     if path.suffix.lower() in XLSX_SUFFIXES:
+        check_xlsx_archive(data, name=path.name)
         import openpyxl
 
         try:

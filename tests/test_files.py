@@ -4,8 +4,10 @@ numbers (knowledge/rows.py), seen through every importer of the project."""
 from __future__ import annotations
 
 import codecs
+import io
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -13,12 +15,20 @@ from typing import Any
 
 import openpyxl
 import pytest
+from archives import declared_sizes, many_parts, workbook, xlsx_bomb
 
 from bot.crm.followups import load_rules
 from bot.crm.oneid import read_customer_file
 from bot.pipeline.tagging import parse_taxonomy
 from knowledge.errors import InputError
-from knowledge.files import cell_text, decode_text, read_table, table_rows
+from knowledge.files import (
+    cell_text,
+    check_xlsx_archive,
+    count_table_rows,
+    decode_text,
+    read_table,
+    table_rows,
+)
 from knowledge.loaders import Section, load_document
 from scripts_lib import read_scripts
 
@@ -388,3 +398,85 @@ def test_a_picture_pdf_or_office_file_renamed_as_text_says_what_it_is(
     with pytest.raises(InputError) as info:
         decode_text(data, name="海报.txt")
     assert str(info.value).startswith(f"海报.txt：这是{kind}，不是文本文件")
+
+
+# --- XLSX: what a workbook may unpack to ---------------------------------------------------
+
+#: Every reader of tables, each given an XLSX workbook.
+XLSX_READERS: list[tuple[str, Callable[[Path], object]]] = [
+    ("read_table", read_table),
+    ("read_scripts", read_scripts),
+    ("read_customer_file", read_customer_file),
+    ("load_document", load_document),
+    ("count_table_rows", lambda path: count_table_rows(path, stop_after=10)),
+]
+
+
+@pytest.mark.parametrize(("name", "read"), XLSX_READERS, ids=[n for n, _ in XLSX_READERS])
+def test_an_xlsx_bomb_is_refused_before_openpyxl_unpacks_it(
+    name: str, read: Callable[[Path], object], tmp_path: Path
+) -> None:
+    """A sheet of 8 MB deflated some 300 times (before: read, all of it, by every reader;
+    an 817 KB workbook of this kind took openpyxl 2.7 GB)."""
+    path = tmp_path / "炸弹.xlsx"
+    path.write_bytes(xlsx_bomb(8 * 1024 * 1024))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(InputError) as info:
+        read(path)
+    message = str(info.value)  # (load_document names the file by its path)
+    assert "炸弹.xlsx：工作簿中的 xl/worksheets/sheet1.xml 压缩了 " in message
+    assert "超过 100 倍的上限（可能是“压缩炸弹”），未读取" in message
+
+
+def test_an_xlsx_bomb_of_a_gigabyte_is_refused_by_its_unpacked_size(tmp_path: Path) -> None:
+    path = tmp_path / "大.xlsx"
+    path.write_bytes(xlsx_bomb(1024 * 1024 * 1024))  # about 3 MB
+    with pytest.raises(InputError, match=r"^大\.xlsx：工作簿解压后共 1024 MB，超过 256 MB 的上限"):
+        read_table(path)
+
+
+def test_parts_declaring_more_than_256_mb_in_all_are_refused_at_any_ratio(tmp_path: Path) -> None:
+    """Two parts of 130 MB each, packed 65 times (under the ratio): the total decides."""
+    real = workbook([["问题", "答案"], ["多久", "九十天"]])
+    parts = ["xl/worksheets/sheet1.xml", "xl/styles.xml"]
+    forged = declared_sizes(real, {p: (2 * 1024 * 1024, 130 * 1024 * 1024) for p in parts})
+    with pytest.raises(InputError, match=r"解压后共 260 MB，超过 256 MB 的上限"):
+        check_xlsx_archive(forged, name="t.xlsx")
+    check_xlsx_archive(real, name="t.xlsx")  # the same workbook as it is: fine
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(forged)
+    with pytest.raises(InputError, match=r"^t\.xlsx：工作簿解压后共 260 MB"):
+        read_table(path)
+
+
+def test_a_part_that_lies_about_its_size_is_read_only_as_far_as_it_says(
+    tmp_path: Path,
+) -> None:
+    """What the check trusts: a part declaring 1 MB that holds 8 MB is cut at 1 MB by
+    zipfile (and fails its CRC), so the directory's sizes bound what openpyxl unpacks."""
+    bomb = xlsx_bomb(8 * 1024 * 1024)
+    with zipfile.ZipFile(io.BytesIO(bomb)) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+        info.file_size = 1024 * 1024
+        with archive.open(info) as part, pytest.raises(zipfile.BadZipFile, match="CRC"):
+            assert len(part.read()) <= 1024 * 1024
+
+
+def test_a_workbook_of_more_than_10000_parts_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "多.xlsx"
+    path.write_bytes(many_parts(10_001))
+    with pytest.raises(InputError, match=r"^多\.xlsx：工作簿包含 10\d{3} 个部件，超过 10000 个"):
+        read_table(path)
+    path.write_bytes(many_parts(100))
+    assert read_table(path) == []  # a header, no rows: read
+
+
+def test_a_real_workbook_of_many_rows_passes_the_check(tmp_path: Path) -> None:
+    """20,000 alike rows (a sheet of 1.6 MB, packed some 20 times) are no bomb."""
+    rows = [["问题", "答案"], *([f"问题{i}", "等待期九十天，犹豫期十五天"] for i in range(20_000))]
+    path = tmp_path / "大表.xlsx"
+    path.write_bytes(workbook(rows))
+    with zipfile.ZipFile(path) as archive:
+        sheet = archive.getinfo("xl/worksheets/sheet1.xml")
+    assert sheet.file_size > 1024 * 1024
+    assert len(read_table(path)) == 20_000
