@@ -6,7 +6,9 @@ tag taxonomies, follow-up rules, customer and order files, …), so they all acc
 files and refuse the same ones with the same one-line ``InputError`` naming the file.
 
 * **Text** (``decode_text``): UTF-8 with or without a BOM, UTF-16 or UTF-32 with a BOM,
-  else GB18030 (a superset of GBK, what Chinese Windows writes). A NUL character, or
+  else GB18030 (a superset of GBK, what Chinese Windows writes). A file mixing UTF-8 lines
+  and GBK lines is refused, naming a line of each (read either way, some would be
+  mojibake). A NUL character, or
   control characters in more than one character of a hundred, make it a binary file.
   Line ends become ``\\n``.
 * **Tables** (``table_rows``, ``read_table``): CSV, tab-separated text (Excel's "Unicode
@@ -137,6 +139,10 @@ def decode_text(data: bytes, *, name: str) -> str:
         encodings = ("utf-16",)
     else:
         encodings = ("utf-8-sig", "gb18030")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # GB18030 then, unless some lines are UTF-8
+            _refuse_mixed_encodings(data, name=name)
     text: str | None = None
     error: UnicodeDecodeError | None = None
     for encoding in encodings:
@@ -161,6 +167,85 @@ def decode_text(data: bytes, *, name: str) -> str:
     if controls > max(8, len(text) // 100):
         raise InputError(f"{name}：{_BINARY}")
     return _unix_line_ends(text)
+
+
+#: What text read as UTF-8 must consist of to be taken for UTF-8 where GB18030 reads it too:
+#: CJK ideographs, their punctuation and full-width forms, besides ASCII. (GBK bytes that
+#: happen to be valid UTF-8 mostly read as Latin, Greek or Cyrillic letters.)
+_CHINESE = re.compile(
+    r"[\x00-\x7f\u2010-\u206f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]*"
+)
+_IDEOGRAPH = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _uncommon(text: str) -> int:
+    """How many characters of ``text`` are outside ASCII and GB2312 (the 6,763 common
+    hanzi, their punctuation, kana, Greek and Cyrillic): few in text as it was written,
+    many in text decoded with the wrong codec (UTF-8 「你好」 read as GBK is 「浣犲ソ」)."""
+    count = 0
+    for char in text:
+        if char > "\x7f":
+            try:
+                char.encode("gb2312")
+            except UnicodeEncodeError:
+                count += 1
+    return count
+
+
+def _line_encoding(line: bytes) -> str | None:
+    """``"utf-8"`` or ``"gbk"`` for a line of bytes that is surely in that encoding, else
+    None (ASCII, undecodable, or both readings plausible).
+
+    A line GB18030 cannot read is UTF-8, and one UTF-8 cannot read is GB18030. A line
+    both can read is UTF-8 only when that reading looks like Chinese (two hanzi or more,
+    nothing but ASCII and CJK characters) and has fewer uncommon characters than the
+    GB18030 reading: GBK text whose bytes happen to be valid UTF-8 reads as scattered
+    rare characters that way."""
+    if line.isascii():
+        return None
+    try:
+        utf8 = line.decode("utf-8")
+    except UnicodeDecodeError:
+        utf8 = None
+    try:
+        gbk = line.decode("gb18030")
+    except UnicodeDecodeError:
+        gbk = None
+    if utf8 is None:
+        return None if gbk is None else "gbk"
+    if gbk is None:
+        return "utf-8"
+    if (
+        len(_IDEOGRAPH.findall(utf8)) >= 2
+        and _CHINESE.fullmatch(utf8)
+        and _uncommon(utf8) < _uncommon(gbk)
+    ):
+        return "utf-8"
+    return None
+
+
+_ENCODING_NAMES = {"utf-8": "UTF-8", "gbk": "GBK/GB18030"}
+
+
+def _refuse_mixed_encodings(data: bytes, *, name: str) -> None:
+    """An ``InputError`` for a file (not UTF-8 as a whole) some of whose lines are UTF-8
+    and others GBK (two exports pasted together): read as GB18030 the UTF-8 lines would be
+    mojibake. Names the first line of each encoding; a UTF-8 BOM counts as a UTF-8 line."""
+    first: dict[str, int] = {"utf-8": 1} if data.startswith(codecs.BOM_UTF8) else {}
+    data = data.removeprefix(codecs.BOM_UTF8)
+    for number, line in enumerate(data.splitlines(), start=1):
+        encoding = _line_encoding(line)
+        if encoding is None or encoding in first:
+            continue
+        first[encoding] = number
+        if len(first) == 2:
+            (a, one), (b, other) = sorted(first.items(), key=lambda item: item[1])
+            raise InputError(
+                f"{name}：第 {other} 行是 {_ENCODING_NAMES[b]} 编码，"
+                f"而第 {one} 行是 {_ENCODING_NAMES[a]} 编码：同一个文件混用了两种编码，"
+                "按任何一种读都会有乱码，未导入；请把各部分统一另存为 UTF-8"
+                "（Excel 里选「CSV UTF-8」）后再导入"
+            )
 
 
 def _unix_line_ends(text: str) -> str:

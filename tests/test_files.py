@@ -73,6 +73,56 @@ def test_undecodable_bytes_name_their_line() -> None:
         decode_text(codecs.BOM_UTF16_LE + "a\n".encode("utf-16-le") + b"\x00\xd8", name="f.csv")
 
 
+#: Lines of a chat export: the same words in two encodings make a mixed file.
+_LINES = [
+    '{"msg_id": "m1", "contact_name": "王女士", "text": "你好"}',
+    '{"msg_id": "m2", "contact_name": "李先生", "text": "在吗，我想问一下重疾险"}',
+    '{"msg_id": "m3", "text": "ok"}',
+    '{"msg_id": "m4", "contact_name": "张三", "text": "好的，明天联系"}',
+]
+
+
+@pytest.mark.parametrize(
+    ("encodings", "message"),
+    [
+        (("gbk", "utf-8", "gbk", "gbk"), "第 2 行是 UTF-8 编码，而第 1 行是 GBK/GB18030 编码"),
+        (("utf-8", "utf-8", "utf-8", "gbk"), "第 4 行是 GBK/GB18030 编码，而第 1 行是 UTF-8 编码"),
+        (("utf-8-sig", "gbk", "gbk", "gbk"), "第 2 行是 GBK/GB18030 编码，而第 1 行是 UTF-8 编码"),
+        (
+            ("gb18030", "gb18030", "ascii", "utf-8"),
+            "第 4 行是 UTF-8 编码，而第 1 行是 GBK/GB18030 编码",
+        ),
+    ],
+    ids=["gbk-then-utf8", "utf8-then-gbk", "bom-then-gbk", "gb18030-then-utf8"],
+)
+def test_a_file_mixing_utf8_and_gbk_lines_is_refused_naming_both(
+    encodings: tuple[str, ...], message: str
+) -> None:
+    """Before: decoded whole as GB18030, its UTF-8 lines imported as mojibake (「你好」 as
+    「浣犲ソ」)."""
+    data = b"\r\n".join(line.encode(e) for line, e in zip(_LINES, encodings, strict=True))
+    with pytest.raises(InputError) as info:
+        decode_text(data, name="chats.jsonl")
+    assert str(info.value).startswith(f"chats.jsonl：{message}：同一个文件混用了两种编码")
+    assert "另存为 UTF-8" in str(info.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_a_file_in_one_encoding_reads_whole(encoding: str) -> None:
+    text = "\n".join(_LINES) + "\n"
+    assert decode_text(text.encode(encoding), name="chats.jsonl") == text
+
+
+def test_gbk_lines_that_happen_to_be_valid_utf8_are_still_gbk() -> None:
+    """Lines that read either way are taken for UTF-8 only when that reading is Chinese
+    text (two hanzi or more) with fewer uncommon characters than the GBK reading."""
+    assert "一些".encode("gbk").decode("utf-8") == "һЩ"  # Cyrillic: not Chinese text
+    assert "洹版阿".encode("gbk").decode("utf-8") == "䡰氢"  # a rare hanzi (extension A)
+    rows = ["name,phone", "一些,13800000001", "洹版阿,13800000002", "王芳,13800000003"]
+    data = "\n".join(rows).encode("gbk")
+    assert decode_text(data, name="t.csv") == "\n".join(rows)
+
+
 # --- the one cell rule -------------------------------------------------------------------
 
 
