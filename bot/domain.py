@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.vocab import Direction, SuggestionMode
@@ -13,6 +13,33 @@ from bot.vocab import Direction, SuggestionMode
 UNASSIGNED_ADVISER = "adviser"
 #: What people see for it.
 UNASSIGNED_ADVISER_NAME = "未指定顾问"
+
+#: Longest text of one message, in characters, from any source: ``POST /api/messages``
+#: and a chat-history import refuse a longer one.
+MAX_MESSAGE_CHARS = 100_000
+#: The earliest time a message or an event from another system may carry.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+#: An example of a time as other systems should write it.
+TIME_EXAMPLE = "2026-03-01T09:30:00+08:00"
+
+
+def plausible_time(value: datetime, field: str, *, now: datetime | None = None) -> datetime:
+    """A time another system or a file gives (a message's ``sent_at``, an event's
+    ``time``), in UTC: with its zone (a naive one would be read as UTC, eight hours off
+    for a Chinese team), from 2000 to tomorrow. The one rule of the API and of the
+    chat-history import; a ``ValueError`` in Chinese naming ``field`` otherwise (also for
+    a year that leaves the calendar when converted to UTC: 0001-01-01 at +08:00)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{field} 需要带时区（例如 {TIME_EXAMPLE}）")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    latest = (now or datetime.now(UTC)) + timedelta(days=1)
+    if utc is None or not EARLIEST_TIME <= utc <= latest:
+        raise ValueError(f"{field} 应在 2000 年到明天之间")
+    return utc
+
 
 #: Message types a channel may report; only "text" gets suggestions.
 MESSAGE_TYPES = (

@@ -6,7 +6,9 @@ tag taxonomies, follow-up rules, customer and order files, …), so they all acc
 files and refuse the same ones with the same one-line ``InputError`` naming the file.
 
 * **Text** (``decode_text``): UTF-8 with or without a BOM, UTF-16 or UTF-32 with a BOM,
-  else GB18030 (a superset of GBK, what Chinese Windows writes). A NUL character, or
+  else GB18030 (a superset of GBK, what Chinese Windows writes). A file mixing UTF-8 lines
+  and GBK lines is refused, naming a line of each (read either way, some would be
+  mojibake). A NUL character, or
   control characters in more than one character of a hundred, make it a binary file.
   Line ends become ``\\n``.
 * **Tables** (``table_rows``, ``read_table``): CSV, tab-separated text (Excel's "Unicode
@@ -14,7 +16,9 @@ files and refuse the same ones with the same one-line ``InputError`` naming the 
   the ones a user sees: the file's line a CSV row starts on, the sheet's row number.
   Every cell becomes text by one rule, ``cell_text``: what the spreadsheet shows
   (a date ``2026-01-15``, a date-time ``2026-01-15 09:30``, a whole number ``12`` …);
-  formula cells give their last computed value.
+  formula cells give their last computed value. A workbook is checked on its zip directory
+  before openpyxl opens it (``check_xlsx_archive``): one that would unpack to more than
+  256 MB, with a part packed more than 100 times or with more than 10,000 parts is refused.
 * **YAML** (``load_yaml_file``): nesting checked before parsing (``MAX_YAML_DEPTH``);
   mappings and lists remember the lines they are on (``yaml_line``), so that a validator
   can name the line of each problem.
@@ -50,12 +54,16 @@ import yaml
 from knowledge.errors import InputError, one_line
 
 __all__ = [
+    "MAX_XLSX_MEMBERS",
+    "MAX_XLSX_RATIO",
+    "MAX_XLSX_UNPACKED_BYTES",
     "MAX_YAML_DEPTH",
     "RawRow",
     "Row",
     "YamlList",
     "YamlMapping",
     "cell_text",
+    "check_xlsx_archive",
     "check_yaml_depth",
     "count_table_rows",
     "csv_rows",
@@ -133,6 +141,10 @@ def decode_text(data: bytes, *, name: str) -> str:
         encodings = ("utf-16",)
     else:
         encodings = ("utf-8-sig", "gb18030")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # GB18030 then, unless some lines are UTF-8
+            _refuse_mixed_encodings(data, name=name)
     text: str | None = None
     error: UnicodeDecodeError | None = None
     for encoding in encodings:
@@ -157,6 +169,85 @@ def decode_text(data: bytes, *, name: str) -> str:
     if controls > max(8, len(text) // 100):
         raise InputError(f"{name}：{_BINARY}")
     return _unix_line_ends(text)
+
+
+#: What text read as UTF-8 must consist of to be taken for UTF-8 where GB18030 reads it too:
+#: CJK ideographs, their punctuation and full-width forms, besides ASCII. (GBK bytes that
+#: happen to be valid UTF-8 mostly read as Latin, Greek or Cyrillic letters.)
+_CHINESE = re.compile(
+    r"[\x00-\x7f\u2010-\u206f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]*"
+)
+_IDEOGRAPH = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _uncommon(text: str) -> int:
+    """How many characters of ``text`` are outside ASCII and GB2312 (the 6,763 common
+    hanzi, their punctuation, kana, Greek and Cyrillic): few in text as it was written,
+    many in text decoded with the wrong codec (UTF-8 「你好」 read as GBK is 「浣犲ソ」)."""
+    count = 0
+    for char in text:
+        if char > "\x7f":
+            try:
+                char.encode("gb2312")
+            except UnicodeEncodeError:
+                count += 1
+    return count
+
+
+def _line_encoding(line: bytes) -> str | None:
+    """``"utf-8"`` or ``"gbk"`` for a line of bytes that is surely in that encoding, else
+    None (ASCII, undecodable, or both readings plausible).
+
+    A line GB18030 cannot read is UTF-8, and one UTF-8 cannot read is GB18030. A line
+    both can read is UTF-8 only when that reading looks like Chinese (two hanzi or more,
+    nothing but ASCII and CJK characters) and has fewer uncommon characters than the
+    GB18030 reading: GBK text whose bytes happen to be valid UTF-8 reads as scattered
+    rare characters that way."""
+    if line.isascii():
+        return None
+    try:
+        utf8 = line.decode("utf-8")
+    except UnicodeDecodeError:
+        utf8 = None
+    try:
+        gbk = line.decode("gb18030")
+    except UnicodeDecodeError:
+        gbk = None
+    if utf8 is None:
+        return None if gbk is None else "gbk"
+    if gbk is None:
+        return "utf-8"
+    if (
+        len(_IDEOGRAPH.findall(utf8)) >= 2
+        and _CHINESE.fullmatch(utf8)
+        and _uncommon(utf8) < _uncommon(gbk)
+    ):
+        return "utf-8"
+    return None
+
+
+_ENCODING_NAMES = {"utf-8": "UTF-8", "gbk": "GBK/GB18030"}
+
+
+def _refuse_mixed_encodings(data: bytes, *, name: str) -> None:
+    """An ``InputError`` for a file (not UTF-8 as a whole) some of whose lines are UTF-8
+    and others GBK (two exports pasted together): read as GB18030 the UTF-8 lines would be
+    mojibake. Names the first line of each encoding; a UTF-8 BOM counts as a UTF-8 line."""
+    first: dict[str, int] = {"utf-8": 1} if data.startswith(codecs.BOM_UTF8) else {}
+    data = data.removeprefix(codecs.BOM_UTF8)
+    for number, line in enumerate(data.splitlines(), start=1):
+        encoding = _line_encoding(line)
+        if encoding is None or encoding in first:
+            continue
+        first[encoding] = number
+        if len(first) == 2:
+            (a, one), (b, other) = sorted(first.items(), key=lambda item: item[1])
+            raise InputError(
+                f"{name}：第 {other} 行是 {_ENCODING_NAMES[b]} 编码，"
+                f"而第 {one} 行是 {_ENCODING_NAMES[a]} 编码：同一个文件混用了两种编码，"
+                "按任何一种读都会有乱码，未导入；请把各部分统一另存为 UTF-8"
+                "（Excel 里选「CSV UTF-8」）后再导入"
+            )
 
 
 def _unix_line_ends(text: str) -> str:
@@ -280,8 +371,60 @@ def _xlsx_errors() -> tuple[type[Exception], ...]:
     )
 
 
+#: What an XLSX workbook may unpack to, checked on the archive's directory before openpyxl
+#: opens it (``check_xlsx_archive``): a few hundred KB of deflated XML can unpack to
+#: gigabytes, which openpyxl would hold in memory. Real workbooks of the tables read here
+#: unpack to a few MB, their parts compressed 5-30 times, in a few dozen parts.
+MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_XLSX_RATIO = 100
+MAX_XLSX_MEMBERS = 10_000
+#: Parts smaller than this are not held to ``MAX_XLSX_RATIO``: a few KB of repeated XML may
+#: compress more than a hundred times and is harmless.
+XLSX_RATIO_FROM_BYTES = 1024 * 1024
+_BOMB = "（可能是“压缩炸弹”），未读取；请在 Excel 里另存为新的 .xlsx 或导出为 CSV 再导入"
+
+
+def check_xlsx_archive(data: bytes, *, name: str) -> None:
+    """An ``InputError`` saying why, for a workbook whose parts unpack to more than
+    ``MAX_XLSX_UNPACKED_BYTES`` in all, a part (of at least ``XLSX_RATIO_FROM_BYTES``)
+    compressed more than ``MAX_XLSX_RATIO`` times, or more than ``MAX_XLSX_MEMBERS`` parts.
+
+    Read from the zip's central directory only, nothing is unpacked. The sizes it declares
+    bound what can be read: ``zipfile`` stops a part at its declared size (and fails its
+    CRC check), so a part that lies about its size cannot unpack to more. Bytes that are
+    no zip archive are left to the reader, which names the problem."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, OSError):
+        return
+    if len(members) > MAX_XLSX_MEMBERS:
+        raise InputError(
+            f"{name}：工作簿包含 {len(members)} 个部件，超过 {MAX_XLSX_MEMBERS} 个的上限{_BOMB}"
+        )
+    mb = 1024 * 1024
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNPACKED_BYTES:
+        raise InputError(
+            f"{name}：工作簿解压后共 {total / mb:.0f} MB，"
+            f"超过 {MAX_XLSX_UNPACKED_BYTES // mb} MB 的上限{_BOMB}"
+        )
+    for m in members:
+        if m.file_size < XLSX_RATIO_FROM_BYTES:
+            continue
+        ratio = m.file_size / max(m.compress_size, 1)
+        if ratio > MAX_XLSX_RATIO:
+            raise InputError(
+                f"{name}：工作簿中的 {m.filename[:80]} 压缩了 {ratio:.0f} 倍"
+                f"（{m.compress_size / 1024:.0f} KB 解压后 {m.file_size / mb:.0f} MB），"
+                f"超过 {MAX_XLSX_RATIO} 倍的上限{_BOMB}"
+            )
+
+
 def xlsx_rows(data: bytes, *, name: str) -> list[RawRow]:
-    """The rows of an XLSX workbook's first sheet, numbered as the sheet numbers them."""
+    """The rows of an XLSX workbook's first sheet, numbered as the sheet numbers them;
+    a workbook that would unpack to too much is refused first (``check_xlsx_archive``)."""
+    check_xlsx_archive(data, name=name)
     import openpyxl  # heavy (it pulls in numpy): only XLSX needs it
 
     rows: list[RawRow] = []
@@ -307,10 +450,12 @@ def count_table_rows(path: Path, *, stop_after: int) -> int:
     """How many rows (blank ones too) a CSV / tab-separated file or an XLSX workbook's
     first sheet has, counting no further than ``stop_after + 1``: enough to tell that a
     table is over a limit without reading all of it. A file that cannot be read counts
-    the rows read before the problem (reading it for real reports the problem)."""
+    the rows read before the problem (reading it for real reports the problem); a
+    workbook that would unpack to too much is an ``InputError`` (``check_xlsx_archive``)."""
     data = read_bytes(path)
     count = 0
     if path.suffix.lower() in XLSX_SUFFIXES:
+        check_xlsx_archive(data, name=path.name)
         import openpyxl
 
         try:

@@ -4,8 +4,10 @@ numbers (knowledge/rows.py), seen through every importer of the project."""
 from __future__ import annotations
 
 import codecs
+import io
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from functools import partial
@@ -14,12 +16,22 @@ from typing import Any
 
 import openpyxl
 import pytest
+from archives import declared_sizes, many_parts, workbook, xlsx_bomb
 
 from bot.crm.followups import load_rules
 from bot.crm.oneid import read_customer_file
 from bot.pipeline.tagging import parse_taxonomy
 from knowledge.errors import InputError
-from knowledge.files import cell_text, decode_text, read_table, table_rows, write_csv, write_xlsx
+from knowledge.files import (
+    cell_text,
+    check_xlsx_archive,
+    count_table_rows,
+    decode_text,
+    read_table,
+    table_rows,
+    write_csv,
+    write_xlsx,
+)
 from knowledge.loaders import Section, load_document
 from scripts_lib import read_scripts
 
@@ -62,6 +74,56 @@ def test_undecodable_bytes_name_their_line() -> None:
         decode_text(b"a,b\n\xff\xff,c\n", name="f.csv")
     with pytest.raises(InputError, match=r"^f\.csv：第 2 行无法按 UTF-16"):
         decode_text(codecs.BOM_UTF16_LE + "a\n".encode("utf-16-le") + b"\x00\xd8", name="f.csv")
+
+
+#: Lines of a chat export: the same words in two encodings make a mixed file.
+_LINES = [
+    '{"msg_id": "m1", "contact_name": "王女士", "text": "你好"}',
+    '{"msg_id": "m2", "contact_name": "李先生", "text": "在吗，我想问一下重疾险"}',
+    '{"msg_id": "m3", "text": "ok"}',
+    '{"msg_id": "m4", "contact_name": "张三", "text": "好的，明天联系"}',
+]
+
+
+@pytest.mark.parametrize(
+    ("encodings", "message"),
+    [
+        (("gbk", "utf-8", "gbk", "gbk"), "第 2 行是 UTF-8 编码，而第 1 行是 GBK/GB18030 编码"),
+        (("utf-8", "utf-8", "utf-8", "gbk"), "第 4 行是 GBK/GB18030 编码，而第 1 行是 UTF-8 编码"),
+        (("utf-8-sig", "gbk", "gbk", "gbk"), "第 2 行是 GBK/GB18030 编码，而第 1 行是 UTF-8 编码"),
+        (
+            ("gb18030", "gb18030", "ascii", "utf-8"),
+            "第 4 行是 UTF-8 编码，而第 1 行是 GBK/GB18030 编码",
+        ),
+    ],
+    ids=["gbk-then-utf8", "utf8-then-gbk", "bom-then-gbk", "gb18030-then-utf8"],
+)
+def test_a_file_mixing_utf8_and_gbk_lines_is_refused_naming_both(
+    encodings: tuple[str, ...], message: str
+) -> None:
+    """Before: decoded whole as GB18030, its UTF-8 lines imported as mojibake (「你好」 as
+    「浣犲ソ」)."""
+    data = b"\r\n".join(line.encode(e) for line, e in zip(_LINES, encodings, strict=True))
+    with pytest.raises(InputError) as info:
+        decode_text(data, name="chats.jsonl")
+    assert str(info.value).startswith(f"chats.jsonl：{message}：同一个文件混用了两种编码")
+    assert "另存为 UTF-8" in str(info.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_a_file_in_one_encoding_reads_whole(encoding: str) -> None:
+    text = "\n".join(_LINES) + "\n"
+    assert decode_text(text.encode(encoding), name="chats.jsonl") == text
+
+
+def test_gbk_lines_that_happen_to_be_valid_utf8_are_still_gbk() -> None:
+    """Lines that read either way are taken for UTF-8 only when that reading is Chinese
+    text (two hanzi or more) with fewer uncommon characters than the GBK reading."""
+    assert "一些".encode("gbk").decode("utf-8") == "һЩ"  # Cyrillic: not Chinese text
+    assert "洹版阿".encode("gbk").decode("utf-8") == "䡰氢"  # a rare hanzi (extension A)
+    rows = ["name,phone", "一些,13800000001", "洹版阿,13800000002", "王芳,13800000003"]
+    data = "\n".join(rows).encode("gbk")
+    assert decode_text(data, name="t.csv") == "\n".join(rows)
 
 
 # --- the one cell rule -------------------------------------------------------------------
@@ -404,3 +466,85 @@ def test_a_picture_pdf_or_office_file_renamed_as_text_says_what_it_is(
     with pytest.raises(InputError) as info:
         decode_text(data, name="海报.txt")
     assert str(info.value).startswith(f"海报.txt：这是{kind}，不是文本文件")
+
+
+# --- XLSX: what a workbook may unpack to ---------------------------------------------------
+
+#: Every reader of tables, each given an XLSX workbook.
+XLSX_READERS: list[tuple[str, Callable[[Path], object]]] = [
+    ("read_table", read_table),
+    ("read_scripts", read_scripts),
+    ("read_customer_file", read_customer_file),
+    ("load_document", load_document),
+    ("count_table_rows", lambda path: count_table_rows(path, stop_after=10)),
+]
+
+
+@pytest.mark.parametrize(("name", "read"), XLSX_READERS, ids=[n for n, _ in XLSX_READERS])
+def test_an_xlsx_bomb_is_refused_before_openpyxl_unpacks_it(
+    name: str, read: Callable[[Path], object], tmp_path: Path
+) -> None:
+    """A sheet of 8 MB deflated some 300 times (before: read, all of it, by every reader;
+    an 817 KB workbook of this kind took openpyxl 2.7 GB)."""
+    path = tmp_path / "炸弹.xlsx"
+    path.write_bytes(xlsx_bomb(8 * 1024 * 1024))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(InputError) as info:
+        read(path)
+    message = str(info.value)  # (load_document names the file by its path)
+    assert "炸弹.xlsx：工作簿中的 xl/worksheets/sheet1.xml 压缩了 " in message
+    assert "超过 100 倍的上限（可能是“压缩炸弹”），未读取" in message
+
+
+def test_an_xlsx_bomb_of_a_gigabyte_is_refused_by_its_unpacked_size(tmp_path: Path) -> None:
+    path = tmp_path / "大.xlsx"
+    path.write_bytes(xlsx_bomb(1024 * 1024 * 1024))  # about 3 MB
+    with pytest.raises(InputError, match=r"^大\.xlsx：工作簿解压后共 1024 MB，超过 256 MB 的上限"):
+        read_table(path)
+
+
+def test_parts_declaring_more_than_256_mb_in_all_are_refused_at_any_ratio(tmp_path: Path) -> None:
+    """Two parts of 130 MB each, packed 65 times (under the ratio): the total decides."""
+    real = workbook([["问题", "答案"], ["多久", "九十天"]])
+    parts = ["xl/worksheets/sheet1.xml", "xl/styles.xml"]
+    forged = declared_sizes(real, {p: (2 * 1024 * 1024, 130 * 1024 * 1024) for p in parts})
+    with pytest.raises(InputError, match=r"解压后共 260 MB，超过 256 MB 的上限"):
+        check_xlsx_archive(forged, name="t.xlsx")
+    check_xlsx_archive(real, name="t.xlsx")  # the same workbook as it is: fine
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(forged)
+    with pytest.raises(InputError, match=r"^t\.xlsx：工作簿解压后共 260 MB"):
+        read_table(path)
+
+
+def test_a_part_that_lies_about_its_size_is_read_only_as_far_as_it_says(
+    tmp_path: Path,
+) -> None:
+    """What the check trusts: a part declaring 1 MB that holds 8 MB is cut at 1 MB by
+    zipfile (and fails its CRC), so the directory's sizes bound what openpyxl unpacks."""
+    bomb = xlsx_bomb(8 * 1024 * 1024)
+    with zipfile.ZipFile(io.BytesIO(bomb)) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+        info.file_size = 1024 * 1024
+        with archive.open(info) as part, pytest.raises(zipfile.BadZipFile, match="CRC"):
+            assert len(part.read()) <= 1024 * 1024
+
+
+def test_a_workbook_of_more_than_10000_parts_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "多.xlsx"
+    path.write_bytes(many_parts(10_001))
+    with pytest.raises(InputError, match=r"^多\.xlsx：工作簿包含 10\d{3} 个部件，超过 10000 个"):
+        read_table(path)
+    path.write_bytes(many_parts(100))
+    assert read_table(path) == []  # a header, no rows: read
+
+
+def test_a_real_workbook_of_many_rows_passes_the_check(tmp_path: Path) -> None:
+    """20,000 alike rows (a sheet of 1.6 MB, packed some 20 times) are no bomb."""
+    rows = [["问题", "答案"], *([f"问题{i}", "等待期九十天，犹豫期十五天"] for i in range(20_000))]
+    path = tmp_path / "大表.xlsx"
+    path.write_bytes(workbook(rows))
+    with zipfile.ZipFile(path) as archive:
+        sheet = archive.getinfo("xl/worksheets/sheet1.xml")
+    assert sheet.file_size > 1024 * 1024
+    assert len(read_table(path)) == 20_000

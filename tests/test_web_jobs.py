@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from archives import xlsx_bomb
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from web_helpers import (
@@ -232,6 +234,27 @@ def test_size_and_row_limits_have_clear_messages(world: World) -> None:
             "/scripts/upload", files={"file": ("x.exe", io.BytesIO(b"MZ"), "application/x")}
         )
         assert wrong.status_code == 400 and "只支持 .csv / .xlsx" in wrong.text
+    assert world.staged() == []
+
+
+def test_an_xlsx_bomb_upload_is_refused_unread_and_not_kept(world: World) -> None:
+    """A 3 MB workbook that unpacks to a gigabyte: refused from the archive's directory
+    with the reason (before: openpyxl unpacked it, counting its rows, into gigabytes)."""
+    bomb = xlsx_bomb(1024 * 1024 * 1024)
+    with world.operator() as c:
+        res = c.post(
+            "/scripts/upload",
+            files={"file": ("话术.xlsx", io.BytesIO(bomb), "application/octet-stream")},
+        )
+        report = c.get(finish_job(c, res)["next_url"])
+        assert report.status_code == 400
+        assert "话术.xlsx：工作簿解压后共 1024 MB，超过 256 MB 的上限" in report.text
+        assert "压缩炸弹" in report.text and STAGING_DIR not in report.text
+        assert re.search(r"[0-9a-f]{32}\.xlsx", report.text) is None  # nor its token
+        failed = _upload_doc(c, "问答.xlsx", bomb)
+        assert failed["state"] == "failed"
+        assert "问答.xlsx：工作簿解压后共 1024 MB" in failed["message"]
+        assert str(world.data.resolve()) not in failed["message"]
     assert world.staged() == []
 
 

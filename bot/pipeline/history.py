@@ -19,7 +19,7 @@ import re
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,13 +29,21 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints, Validat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.domain import UNASSIGNED_ADVISER, IncomingMessage
+from bot.domain import (
+    MAX_MESSAGE_CHARS,
+    TIME_EXAMPLE,
+    UNASSIGNED_ADVISER,
+    IncomingMessage,
+    plausible_time,
+)
 from bot.errors import InputError
 from bot.pipeline.assistant import Context, ensure_contact, store_tags
 from bot.pipeline.replies import learn_from_reply
 from bot.pipeline.runtime import Runtime
+from bot.store import customers as customers_repo
 from bot.store import messages as messages_repo
 from bot.store.examples import ExampleRecord
+from bot.store.messages import api_source_id
 from bot.store.records import CustomerRecord, MessageRecord
 from knowledge.files import decode_text, read_bytes, table_rows
 from knowledge.rows import RowModel, problems_of, scalar_text, stripped_text
@@ -67,7 +75,6 @@ SHEET_TIME = re.compile(
     r"(?:[\sT]*(上午|下午|AM|PM)?\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?\s*(上午|下午|AM|PM)?)?",
     re.IGNORECASE,
 )
-TIME_EXAMPLE = "2026-03-01T09:30:00+08:00"
 
 
 def _sheet_time(match: re.Match[str]) -> datetime:
@@ -148,7 +155,13 @@ class HistoryRow(RowModel):
     adviser_id: AdviserId = ""
     industry: Industry = ""
     direction: Annotated[Literal["in", "out"], BeforeValidator(_direction)]
-    text: Annotated[str, BeforeValidator(_text), AfterValidator(_said)]
+    #: As long as ``POST /api/messages`` takes one (``MAX_MESSAGE_CHARS``).
+    text: Annotated[
+        str,
+        BeforeValidator(_text),
+        StringConstraints(max_length=MAX_MESSAGE_CHARS),
+        AfterValidator(_said),
+    ]
     #: Without an offset only until ``read_history`` applies the team's time zone.
     sent_at: Annotated[datetime, BeforeValidator(_when)]
 
@@ -182,6 +195,21 @@ def naive_warning(lines: Sequence[HistoryLine], zone: tzinfo, *, dry_run: bool) 
     return f"{count} 行的发送时间没有写时区，{done} {zone} 的时间导入（设置项 timezone）"
 
 
+def shared_warning(shared: dict[str, tuple[str, ...]]) -> str | None:
+    """The warning for contact ids found in the chats of several advisers."""
+    if not shared:
+        return None
+    contact, advisers = next(iter(shared.items()))
+    owner, *others = advisers
+    return (
+        f"{len(shared)} 个联系人 ID 出现在多位顾问的聊天里（如 {contact}："
+        f"{'、'.join(advisers[:5])}）：每位顾问的聊天各导入为一位客户，"
+        f"{contact} 归 {owner}，{'、'.join(others[:5])} 的聊天各成一位新客户"
+        "（联系人 ID 前加上顾问 ID，与 API 提交的消息一样）；确是同一人的，导入后可用 "
+        "siyu customers merge 合并"
+    )
+
+
 @dataclass
 class HistoryReport:
     """What an import did (or, for a dry run, would do)."""
@@ -206,6 +234,9 @@ class HistoryReport:
     warnings: tuple[str, ...] = ()
     dry_run: bool = False
     advisers: set[str] = field(default_factory=set)
+    #: Contact ids in the chats of several advisers: contact id -> its advisers, the one
+    #: keeping the id first (the others' chats are imported as customers of their own).
+    shared: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -251,6 +282,7 @@ def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]
         except ValidationError as exc:
             problems += [f"第 {line} 行：{_chinese(p.message, written)}" for p in problems_of(exc)]
             continue
+        written_at = row.sent_at.isoformat()
         zoned = row.sent_at.tzinfo is None or row.sent_at.utcoffset() is None
         if zoned:
             if zone is None:
@@ -259,6 +291,11 @@ def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]
                 )
                 continue
             row = row.model_copy(update={"sent_at": row.sent_at.replace(tzinfo=zone)})
+        try:  # the API's rule: 2000 to tomorrow
+            plausible_time(row.sent_at, "sent_at")
+        except ValueError as exc:
+            problems.append(f"第 {line} 行：{_chinese(str(exc), written)}，不是 {written_at}")
+            continue
         earlier = first.get(row.msg_id)
         if earlier is not None and earlier.row != row:
             problems.append(
@@ -294,6 +331,9 @@ def _json(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         except json.JSONDecodeError as exc:
             yield number, f"不是合法的 JSON（{_json_problem(exc)}，第 {exc.colno} 列）"
             continue
+        except RecursionError:  # the parser recurses once per level: [[[[… 100,000 deep
+            yield number, TOO_DEEP
+            continue
         if not isinstance(data, dict):
             yield number, "每行应是一个 JSON 对象 {...}"
             continue
@@ -319,11 +359,18 @@ def _json_array(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
         except json.JSONDecodeError as exc:
             yield exc.lineno, f"不是合法的 JSON（{_json_problem(exc)}，第 {exc.colno} 列）"
             return
+        except RecursionError:
+            yield line, TOO_DEEP
+            return
         if not isinstance(data, dict):
             yield line, "数组的每一项应是一个 JSON 对象 {...}"
             continue
         yield line, data
 
+
+#: A JSON value nested deeper than the parser goes (Python's recursion limit, about a
+#: thousand levels; a message is an object of texts, one level).
+TOO_DEEP = "JSON 嵌套层数过多（一条消息应是一个只含文本的 JSON 对象）"
 
 #: What the JSON parser says, in Chinese (the rest as it says it).
 JSON_PROBLEMS = {
@@ -433,6 +480,8 @@ def import_history(
     """Log ``lines`` (validated by ``read_history``) in time order; see the module doc."""
     started = time.perf_counter()
     report = HistoryReport(lines=len(lines), dry_run=dry_run)
+    with rt.db.session() as session:
+        lines, report.shared = _split_shared_contacts(session, lines, channel)
     ordered = sorted((h for h in lines if not h.repeat_of), key=lambda h: (h.row.sent_at, h.line))
     with rt.db.session() as session:
         ids = [h.row.msg_id for h in ordered]
@@ -450,7 +499,7 @@ def import_history(
         report.adviser_messages = len(todo) - report.customer_messages
         report.seconds = time.perf_counter() - started
         return report
-    importer = _Importer(rt, channel, report)
+    importer = _Importer(rt, channel, report, names=_latest_names(lines))
     importer.run(todo, progress)
     report.seconds = time.perf_counter() - started
     log.info(
@@ -462,6 +511,70 @@ def import_history(
         report.seconds,
     )
     return report
+
+
+#: The longest contact id the store keeps (``identities.value``, ``conversations.external_id``).
+MAX_CONTACT_ID = 200
+
+
+def _split_shared_contacts(
+    session: Session, lines: Sequence[HistoryLine], channel: str
+) -> tuple[list[HistoryLine], dict[str, tuple[str, ...]]]:
+    """``lines`` with each contact id that several advisers chat with kept by one of them,
+    and the others' lines moved to contact ids of their own, namespaced by the adviser as
+    ``POST /api/messages`` namespaces them (``api_source_id``): two advisers' chats never
+    land in one customer and conversation. The id stays with the adviser of the customer
+    that already holds it (an earlier import), else with the adviser of its earliest line.
+    Lines without an adviser stay with the id. Returns the lines and, per contact id moved,
+    its advisers (the keeper first); an ``InputError`` listing the lines whose namespaced
+    id would be longer than the store keeps."""
+    advisers: dict[str, list[str]] = {}
+    for h in sorted(lines, key=lambda h: (h.row.sent_at, h.line)):
+        adviser = h.row.adviser_id
+        if adviser and adviser != UNASSIGNED_ADVISER:
+            seen = advisers.setdefault(h.row.contact_id, [])
+            if adviser not in seen:
+                seen.append(adviser)
+    stored = customers_repo.identity_owners(
+        session=session, kind=f"{channel}_contact", values=advisers
+    )
+    keeper: dict[str, str] = {}
+    for contact, named in advisers.items():
+        owner = stored.get(contact)
+        keeper[contact] = owner if owner and owner != UNASSIGNED_ADVISER else named[0]
+    shared: dict[str, tuple[str, ...]] = {}
+    out: list[HistoryLine] = []
+    too_long: list[str] = []
+    for h in lines:
+        contact, adviser = h.row.contact_id, h.row.adviser_id
+        if not adviser or adviser == UNASSIGNED_ADVISER or adviser == keeper[contact]:
+            out.append(h)
+            continue
+        own = api_source_id(adviser, contact)
+        if len(own) > MAX_CONTACT_ID:
+            too_long.append(
+                f"第 {h.line} 行：contact_id {clip(contact, 20)!r} 也出现在别的顾问的聊天里，"
+                f"需要加上顾问前缀（{adviser}）区分，加上后超过 {MAX_CONTACT_ID} 个字符"
+            )
+            continue
+        others = [a for a in advisers[contact] if a != keeper[contact]]
+        shared.setdefault(contact, (keeper[contact], *others))
+        out.append(replace(h, row=h.row.model_copy(update={"contact_id": own})))
+    if too_long:
+        raise InputError(
+            f"{len(too_long)} 行的 contact_id 太长，未导入任何消息", too_long[:MAX_PROBLEMS]
+        )
+    return out, shared
+
+
+def _latest_names(lines: Sequence[HistoryLine]) -> dict[str, str]:
+    """Each contact id's name as its latest line (by ``sent_at``) that names it says: a
+    contact renamed along the archive is created under their newest name."""
+    names: dict[str, str] = {}
+    for h in sorted(lines, key=lambda h: (h.row.sent_at, h.line)):
+        if h.row.contact_name:
+            names[h.row.contact_id] = h.row.contact_name
+    return names
 
 
 def _refuse_reused_ids(lines: Sequence[HistoryLine], logged: dict[str, str]) -> None:
@@ -518,10 +631,15 @@ class _Said:
 
 
 class _Importer:
-    def __init__(self, rt: Runtime, channel: str, report: HistoryReport) -> None:
+    def __init__(
+        self, rt: Runtime, channel: str, report: HistoryReport, *, names: dict[str, str]
+    ) -> None:
         self.rt = rt
         self.channel = channel
         self.report = report
+        #: Each contact id's latest name (``_latest_names``): the name a customer is
+        #: created with, whichever of its lines is logged first.
+        self.names = names
         self.settings = rt.settings
         #: Each contact's customer messages since the adviser's last message (this run).
         self.waiting: dict[str, list[_Said]] = defaultdict(list)
@@ -571,7 +689,7 @@ class _Importer:
                 msg_id=row.msg_id,
                 channel=self.channel,
                 contact_id=row.contact_id,
-                contact_name=row.contact_name,
+                contact_name=self.names.get(row.contact_id, row.contact_name),
                 text=row.text,
                 adviser_id=row.adviser_id or UNASSIGNED_ADVISER,
                 direction=row.direction,

@@ -17,6 +17,7 @@ from bot.pipeline.history import (
     naive_warning,
     read_history,
     repeat_warning,
+    shared_warning,
 )
 from bot.pipeline.runtime import Runtime
 from bot.services import audit
@@ -87,6 +88,7 @@ def import_file(
         repeat_warning(lines),
         ERASED.format(count=report.erased) if report.erased else None,
         new_advisers_warning(new_advisers),
+        shared_warning(report.shared),
         naive_warning(lines, rt.settings.zone, dry_run=dry_run),
     )
     report = replace(report, warnings=tuple(w for w in said if w))

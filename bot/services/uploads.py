@@ -118,10 +118,10 @@ def discard(path: Path) -> None:
 
 
 def without_paths(text: str, path: Path, name: str) -> str:
-    """``text`` with every spelling of ``path`` (and its folder) replaced by ``name``:
+    """``text`` with every spelling of ``path`` (its folder, its token name) replaced by ``name``:
     what the user is told names only their file."""
     for spelled in sorted({str(path.resolve()), str(path)}, key=len, reverse=True):
         text = text.replace(spelled, name)
     for folder in sorted({str(path.resolve().parent), str(path.parent)}, key=len, reverse=True):
         text = text.replace(folder + os.sep, "").replace(folder, "")
-    return text
+    return text.replace(path.name, name)  # a reader that names the file by its own name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime
 
 from sqlalchemy import delete, func, select, update
@@ -159,6 +159,23 @@ def identity_owner(*, session: Session, kind: str, value: str) -> str | None:
         .where(Identity.kind == kind, Identity.value == value)
     )
     return session.scalar(stmt)
+
+
+def identity_owners(
+    *, session: Session, kind: str, values: Collection[str]
+) -> dict[str, str | None]:
+    """``identity_owner`` of many values at once: value -> the adviser of its customer
+    (None: the customer has no adviser); values no customer holds are left out."""
+    owners: dict[str, str | None] = {}
+    listed = list(values)
+    for start in range(0, len(listed), 5000):
+        stmt = (
+            select(Identity.value, Customer.adviser_id)
+            .join(Customer, Identity.customer_id == Customer.id)
+            .where(Identity.kind == kind, Identity.value.in_(listed[start : start + 5000]))
+        )
+        owners.update((value, adviser) for value, adviser in session.execute(stmt))
+    return owners
 
 
 def identities_of_kind(*, session: Session, kind: str) -> dict[int, str]:

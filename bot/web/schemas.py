@@ -6,7 +6,7 @@ says where it comes from with a ``validation_alias``."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,7 +20,8 @@ from pydantic import (
     field_validator,
 )
 
-from bot.domain import MESSAGE_TYPES
+from bot.domain import MAX_MESSAGE_CHARS, MESSAGE_TYPES
+from bot.domain import plausible_time as domain_time
 from bot.services.customers import MERGED_NOTICE
 from bot.vocab import ChangeTopic
 from scripts_lib.model import HEADER_LABELS
@@ -213,7 +214,6 @@ class SuggestRequest(BaseModel):
 #: Longest source id (message, contact) ``POST /api/messages`` takes: stored with the
 #: adviser id (≤ 64) as a prefix in 200-character columns.
 MAX_SOURCE_ID = 128
-EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class MessageIn(BaseModel):
@@ -230,7 +230,7 @@ class MessageIn(BaseModel):
         min_length=1, max_length=MAX_SOURCE_ID, description="The customer's id at the source."
     )
     contact_name: str = Field(default="", max_length=200)
-    text: str = Field(default="", max_length=100_000)
+    text: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
     direction: Literal["in", "out"] = Field(
         default="in", description="in: from the customer; out: the adviser's own reply."
     )
@@ -259,19 +259,8 @@ class MessageIn(BaseModel):
 
 
 def plausible_time(value: datetime | None, field: str) -> datetime | None:
-    """A time another system sends, in UTC: with its zone (a naive one would be read
-    as UTC, eight hours off for a Chinese team), from 2000 to tomorrow."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"{field} 需要带时区（例如 2026-11-23T10:00:00+08:00）")
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:
-        value = EARLIEST_SENT_AT - timedelta(days=1)  # refused just below
-    if not EARLIEST_SENT_AT <= value <= datetime.now(UTC) + timedelta(days=1):
-        raise ValueError(f"{field} 应在 2000 年到明天之间")
-    return value
+    """An optional time another system sends, by the one rule (``bot.domain``)."""
+    return None if value is None else domain_time(value, field)
 
 
 class MessageAccepted(Public):
