@@ -91,11 +91,13 @@ def test_bad_batch_file_is_rejected_whole(
     capsys: pytest.CaptureFixture[str], library_dir: Path, tmp_path: Path
 ) -> None:
     src = tmp_path / "bad.jsonl"
-    src.write_text('{"id": 1, "text": "ok"}\nnot json\n{"id": 3}\n', encoding="utf-8")
+    deep = "[" * 100_000 + "]" * 100_000  # the JSON parser recurses once per level
+    src.write_text(f'{{"id": 1, "text": "ok"}}\nnot json\n{{"id": 3}}\n{deep}\n', encoding="utf-8")
     dst = tmp_path / "out.jsonl"
     code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))
     assert code == 1
     assert "第 2 行" in err and "第 3 行" in err and "Traceback" not in err
+    assert "第 4 行：JSON 嵌套层数过多" in err
     assert not dst.exists()
     # an unknown industry or customer is found before anything is suggested, by its line
     lines = [

@@ -22,6 +22,7 @@ from bot.cli.common import (
 from bot.cli.render import suggestion_panel
 from bot.errors import EXPECTED_ERRORS, InputError, SiyuError
 from bot.labels import industry_label
+from bot.pipeline.history import TOO_DEEP
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -154,6 +155,9 @@ def _batch_items(
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
                 problems.append(f"第 {n} 行：不是合法的 JSON（第 {exc.colno} 列）")
+                continue
+            except RecursionError:  # the parser recurses once per level: [[[[… deep
+                problems.append(f"第 {n} 行：{TOO_DEEP}")
                 continue
             problem = _batch_problem(item)
             if problem is None:

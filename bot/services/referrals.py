@@ -30,7 +30,9 @@ def resolve(session: Session, principal: Principal, ref: str) -> int:
     same ``NO_REFERRER``, the same ref), so the field cannot probe other advisers'
     customers."""
     try:
-        found = conversions_repo.resolve_customer(session=session, ref=ref)
+        found = conversions_repo.resolve_customer(
+            session=session, ref=ref, adviser_id=principal.adviser_id
+        )
     except NotFoundError:
         raise NotFoundError(NO_REFERRER, ref=ref) from None
     check_referrer(session, principal, found, ref=ref)
