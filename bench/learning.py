@@ -210,6 +210,11 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, help="work here (default: a temporary folder)")
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument(
+        "--show-tag-errors",
+        action="store_true",
+        help="also every test message whose tags are wrong, static and after review",
+    )
+    ap.add_argument(
         "--baseline",
         action="store_true",
         help="retrieval as before issue 12: RRF of 30 candidates, no title channel",
@@ -245,7 +250,8 @@ def main() -> None:
             f"library: 138 scripts, {len(knowledge_sources())} documents, loaded in {build_s:.0f} s"
             f" (embedding processes: {os.environ.get('SIYU_BENCH_PROCESSES', 'default')})"
         )
-        static = score(tests, suggest_all(rt, tests))
+        static_results = suggest_all(rt, tests)
+        static = score(tests, static_results)
         ctx_without = score(context, suggest_all(rt, context))
         ctx_with = score(context, suggest_in_context(rt, context, "static"))
 
@@ -257,13 +263,22 @@ def main() -> None:
         ctx_after = score(context, suggest_in_context(rt, context, "after"))
 
         reviewed = review_tags(rt, args.data / "history_labels.jsonl", args.data / "history.jsonl")
-        reviewed_scores = score(tests, suggest_all(rt, tests))
+        reviewed_results = suggest_all(rt, tests)
+        reviewed_scores = score(tests, reviewed_results)
         if args.show_misses:
             for row, res in zip(tests, after_results, strict=True):
                 ranked = [s.id for s in res.scripts[:3]]
                 if not set(row["scripts"]) & set(ranked):
                     text = row["text"][:30]
                     print(f"  miss {row['id']} {text!r} gold={row['scripts']} got={ranked}")
+        if args.show_tag_errors:
+            for phase, results in (("static", static_results), ("review", reviewed_results)):
+                for row, res in zip(tests, results, strict=True):
+                    gold, got = set(row.get("tags") or ()), {t.name for t in res.tags}
+                    if gold != got:
+                        why = "; ".join(f"{t.name}: {t.evidence}" for t in res.tags)
+                        text = row["text"]
+                        print(f"  {phase} {row['industry']} {text!r} gold={sorted(gold)} [{why}]")
         rt.close()
 
     print(
@@ -277,6 +292,17 @@ def main() -> None:
     print(after.line("after history"))
     print(reviewed_scores.line("after tag review"))
     print(f"{'  tag review':<22} {reviewed}")
+    for industry in sorted({row["industry"] for row in tests}):
+        picked = [i for i, row in enumerate(tests) if row["industry"] == industry]
+        part = [tests[i] for i in picked]
+        figures = "   ".join(
+            f"{phase} {s.tag_p:.3f} / {s.tag_r:.3f} / {s.tag_f1:.3f}"
+            for phase, s in (
+                ("static", score(part, [static_results[i] for i in picked])),
+                ("review", score(part, [reviewed_results[i] for i in picked])),
+            )
+        )
+        print(f"{'  tags ' + industry:<22} P / R / F1  {figures}  ({len(picked)} messages)")
     lift = (
         f"hit@1 {after.hit1 - static.hit1:+.3f}  hit@3 {after.hit3 - static.hit3:+.3f}"
         f"  MRR {after.mrr - static.mrr:+.3f}"
