@@ -359,6 +359,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         detail = c.get(res.headers["location"])
         assert "活动已创建" in detail.text and "信息流三月" in detail.text
         assert "<dd>12,800.00 元</dd>" in detail.text  # amounts written as the CLI writes them
+        assert f"<dd>{title}</dd>" in detail.text  # the welcome script by title, not INS-ICE-1
         cid = int(re.search(r"/campaigns/(\d+)", res.headers["location"]).group(1))  # type: ignore[union-attr]
         res = c.post(
             f"/campaigns/{cid}/targets",
@@ -395,6 +396,10 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         report = c.get("/campaigns/report?since=2026-01-01")
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
         assert "信息流三月 · " in report.text  # a target bar names its campaign and adviser
+        assert "<th>目标新增</th>" in report.text and "<th>目标收入</th>" in report.text
+        everything = c.get("/campaigns/report")  # no start date: up to today
+        assert "截至 " in everything.text and "开始" not in everything.text.split("</h1>")[0]
+        assert "adv-a</" not in c.get(f"/campaigns/{cid}").text  # advisers by name, never id
         assert c.get("/campaigns/unattributed").status_code == 403  # operators see no customers
     with world.client() as c:
         login(c, "alice")

@@ -174,7 +174,7 @@ def test_reviewing_a_tag_on_the_profile_card_returns_to_that_tags_customer(world
                 follow_redirects=False,
             )
             assert res.status_code == 303, res.text
-            assert res.headers["location"] == f"/sidebar?customer_id={customer}#profile"
+            assert res.headers["location"] == f"/sidebar?customer_id={customer}#tags"
 
 
 def test_denied_reads_are_audited_without_telling_the_caller(world: World) -> None:

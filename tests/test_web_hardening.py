@@ -157,7 +157,9 @@ def test_login_is_throttled_per_account_with_retry_after(world: World) -> None:
     with TestClient(app) as c:
         csrf = _login_form(c)
         for _ in range(3):
-            assert _try_login(c, csrf, "thea", "wrong password 1").status_code == 401
+            failed = _try_login(c, csrf, "thea", "wrong password 1")
+            assert failed.status_code == 401
+            assert 'value="thea"' in failed.text  # what was typed stays in the form
         locked = _try_login(c, csrf, "thea", PASSWORD)  # even the right password now
         assert locked.status_code == 429
         assert 0 < int(locked.headers["Retry-After"]) <= 900

@@ -96,7 +96,13 @@ async def login(
     expected = request.session.get("csrf")
     if not expected or not secrets.compare_digest(str(expected), csrf_token):
         return render(
-            request, "login.html", None, status_code=403, next=next, error="页面已过期，请重试"
+            request,
+            "login.html",
+            None,
+            status_code=403,
+            next=next,
+            username=username,
+            error="页面已过期，请重试",
         )
     throttle = _throttle(request)
     address = client_address(request)
@@ -118,6 +124,7 @@ async def login(
             None,
             status_code=429,
             next=next,
+            username=username,
             error=f"登录失败次数过多，请 {minutes} 分钟后再试",
         )
         response.headers["Retry-After"] = str(verdict.retry_after_s)
@@ -131,7 +138,13 @@ async def login(
     if result is None:
         throttle.failed(account=username, address=address, device=device)
         return render(
-            request, "login.html", None, status_code=401, next=next, error="用户名或密码错误"
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            next=next,
+            username=username,
+            error="用户名或密码错误",
         )
     throttle.succeeded(account=username, device=device)
     request.session.clear()  # no session fixation: a fresh session and CSRF token

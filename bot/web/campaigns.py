@@ -278,11 +278,15 @@ def campaign_page(
         rows = campaigns.report(
             session, principal, since=None, until=tomorrow, timezone=tz, campaign=str(campaign_id)
         )
+    welcome = runtime_of(request).library.get(
+        [record.welcome_script_id] if record.welcome_script_id else []
+    )
     return render(
         request,
         "campaign.html",
         principal,
         campaign=record,
+        welcome_title=next((s.title for s in welcome.values()), None),
         codes=codes,
         rows=rows,
         created=created,
@@ -366,12 +370,14 @@ def customers_page(
             until=end,
             timezone=runtime_of(request).settings.timezone,
         )
+        adviser_name = advisers.names(session, principal).get(adviser) if adviser else None
     return render(
         request,
         "campaign_customers.html",
         principal,
         campaign=record,
         adviser=adviser,
+        adviser_name=adviser_name or adviser,
         members=members,
         stage_labels=STAGE_LABELS,
     )

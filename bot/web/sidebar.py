@@ -212,7 +212,7 @@ def review_tag(
     """Confirm or reject a tag from the profile card, then back to the tag's customer
     (their id is the tag's, not a form field's)."""
     (record,) = tags.decide(runtime_of(request), principal, ids=[customer_tag_id], status=status)
-    return RedirectResponse(f"/sidebar?customer_id={record.customer_id}#profile", status_code=303)
+    return RedirectResponse(f"/sidebar?customer_id={record.customer_id}#tags", status_code=303)
 
 
 async def _field_inputs(request: Request) -> dict[str, str]:
