@@ -413,6 +413,8 @@ def test_the_sidebar_shows_fields_origin_next_actions_and_own_numbers(world: Wor
         assert page.status_code == 200
         for text in ("我的数据", "资料", "来源", "直播一", "LIVEAA", "保存介绍人"):
             assert text in page.text, text
+        assert "（目标 5）" in page.text  # alice's target of 5 new contacts, not 「1/5」
+        assert 'href="/campaigns/unattributed"' in page.text  # her way to the page
         assert '<span class="k"></span><span class="h">今日</span><span class="h">' in page.text
         res = c.post(
             f"/sidebar/customers/{world.cust_a}/fields",

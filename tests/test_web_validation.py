@@ -103,6 +103,20 @@ def test_the_api_keeps_its_json_with_chinese_messages(
     assert problem["msg"] == "不能小于 1"
 
 
+def test_a_field_the_api_does_not_take_is_named_in_chinese(
+    app_tokens: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, tokens = app_tokens
+    res = client.post(
+        "/api/events",
+        json={"customer": "1", "type": "purchase", "adviser": "adv-b"},
+        headers={"Authorization": f"Bearer {tokens['alice']}"},
+    )
+    assert res.status_code == 422
+    [problem] = res.json()["detail"]
+    assert problem["loc"] == ["body", "adviser"] and problem["msg"] == "不认识这个字段"
+
+
 def test_a_form_without_the_pages_script_ends_on_the_chinese_page(
     app_tokens: tuple[TestClient, dict[str, str]],
 ) -> None:

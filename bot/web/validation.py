@@ -141,6 +141,8 @@ def expected(error: Mapping[str, Any]) -> str:
         return "不是可选的值"
     if kind.startswith("json_"):
         return "内容不是有效的 JSON"
+    if kind == "extra_forbidden":
+        return "不认识这个字段"
     return "格式不对"
 
 
@@ -157,7 +159,12 @@ def shown_input(error: Mapping[str, Any]) -> str:
 
 
 def line(error: Mapping[str, Any]) -> str:
-    """「最近天数：要一个 0 到 3660 之间的整数（收到「1e3」）」"""
+    """「最近天数：要一个 0 到 3660 之间的整数（收到「1e3」）」; a field the request may not
+    have is named as sent: 「不认识的字段「adviser」」."""
+    if error.get("type") == "extra_forbidden":
+        names = [part for part in error.get("loc", ()) if isinstance(part, str)]
+        sent = names[-1][:SHOWN_INPUT_CHARS] if names else ""
+        return f"不认识的字段「{sent}」" if sent else "有不认识的字段"
     got = shown_input(error)
     return f"{field_label(error)}：{expected(error)}" + (f"（收到「{got}」）" if got else "")
 
