@@ -132,6 +132,7 @@ def test_a_greeting_with_a_colleagues_code_leaves_the_contact_unattributed(
         login(c, "alice")
         page = c.get(f"/sidebar?customer_id={cid}")
         assert page.status_code == 200 and "渠道码未归因" in page.text
+        assert "未归因（验证语里的渠道码 GREETB 是其他顾问的）" in page.text  # the 来源 line
         page = c.get("/campaigns/unattributed")
         assert page.status_code == 200 and "验证语里的渠道码 GREETB 是其他顾问的" in page.text
 
