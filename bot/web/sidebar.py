@@ -156,9 +156,9 @@ def _growth(session: Session, principal: Principal, customer_id: int) -> dict[st
         "field_values": fields.of_customer(session, principal, customer_id),
         "field_suggestions": fields.suggestions(session, principal, customer_id=customer_id),
         "attribution": campaigns.attribution(session, principal, customer_id),
-        "written_code": campaigns.written_codes(
-            session, principal, customer_ids=[customer_id]
-        ).get(customer_id),
+        "written_code": campaigns.written_codes(session, principal, customer_ids=[customer_id]).get(
+            customer_id
+        ),
         "codes": campaigns.codes(session, principal),
         "chain": referrals.chain(session, principal, customer_id),
         "type_labels": TYPE_LABELS,
