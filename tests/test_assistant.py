@@ -54,6 +54,22 @@ def test_keyword_tags_come_with_evidence(shared_runtime: Runtime) -> None:
     assert "女儿" in names["有孩子"].evidence
 
 
+def test_evidence_never_cuts_a_code_or_number_in_two(shared_runtime: Runtime) -> None:
+    """The quote around a keyword takes a short code whole (「WX2611」, not 「2611」) and
+    leaves out a long one rather than a piece of it."""
+    short = shared_runtime.assistant.suggest(
+        "你好，我是看直播来的 WX2611，想给我女儿了解一下医疗险", industry="insurance"
+    )
+    child = next(t for t in short.tags if t.name == "有孩子")
+    assert "WX2611" in child.evidence, child.evidence
+    policy = "PN" + "7" * 30
+    long = shared_runtime.assistant.suggest(
+        f"我的保单号是{policy}，我女儿住院了想问问理赔", industry="insurance"
+    )
+    child = next(t for t in long.tags if t.name == "有孩子")
+    assert "7" not in child.evidence, child.evidence
+
+
 def test_negated_keyword_is_not_a_tag(shared_runtime: Runtime) -> None:
     result = shared_runtime.assistant.suggest("我还没孩子，就想给自己买", industry="insurance")
     assert "有孩子" not in {t.name for t in result.tags}

@@ -811,11 +811,37 @@ def _shorten(text: str) -> str:
     return flat if len(flat) <= EVIDENCE_CHARS * 2 else flat[: EVIDENCE_CHARS * 2] + "…"
 
 
+def _in_word(text: str, cut: int) -> bool:
+    """Whether a cut before ``text[cut]`` falls inside a run of ASCII letters / digits."""
+    before, after = text[cut - 1], text[cut]
+    return before.isascii() and before.isalnum() and after.isascii() and after.isalnum()
+
+
 def _excerpt(original: str, norm: str, pos: int, length: int) -> str:
     """Quote the words around a keyword hit. ``normalize`` keeps character positions for
     Chinese text; if it changed the length, quote from the normalised text instead."""
     source = original if len(original) == len(norm) else norm
     start = max(0, pos - EVIDENCE_CHARS // 2)
     end = min(len(source), pos + length + EVIDENCE_CHARS // 2)
+    # never cut a code, number or Latin word in two (「…2611，想了解」): take it whole when
+    # it is short, else leave it out
+    if 0 < start < pos and _in_word(source, start):
+        first = start
+        while first > 0 and _in_word(source, first):
+            first -= 1
+        if pos - first <= EVIDENCE_CHARS:
+            start = first
+        else:
+            while start < pos and _in_word(source, start):
+                start += 1
+    if pos + length < end < len(source) and _in_word(source, end):
+        last = end
+        while last < len(source) and _in_word(source, last):
+            last += 1
+        if last - pos - length <= EVIDENCE_CHARS:
+            end = last
+        else:
+            while end > pos + length and _in_word(source, end):
+                end -= 1
     snippet = " ".join(source[start:end].split())
     return ("…" if start > 0 else "") + snippet + ("…" if end < len(source) else "")
