@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from knowledge.errors import os_reason
 from knowledge.settings import (
     PLACEHOLDER_SECRETS,
     EmbeddingSettings,
@@ -593,6 +594,20 @@ class Settings(_Section):
     def today(self, now: datetime | None = None) -> date:
         """The team's calendar day at ``now`` (default: now), e.g. for ``{today}``."""
         return (now or datetime.now(UTC)).astimezone(self.zone).date()
+
+    def ensure_data_dir(self) -> Path:
+        """``data_dir``, created if missing; a ``ConfigError`` saying why when it cannot be
+        (a file of that name, no permission, a read-only disk)."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:  # a file (or a file among its parents) of that name
+            raise ConfigError(
+                f"数据目录 {self.data_dir} 不是文件夹（已有同名文件）："
+                "--data-dir 或 SIYU_DATA_DIR 要指向一个文件夹"
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"无法创建数据目录 {self.data_dir}：{os_reason(exc)}") from exc
+        return self.data_dir
 
     @property
     def database_url(self) -> str:

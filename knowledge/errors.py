@@ -13,11 +13,43 @@ they were raised; its fronts catch ``KnowledgeError`` next to their own root
 
 from __future__ import annotations
 
+import errno
+
+#: The reason of the file-system errors a user meets, in their language (``strerror`` is
+#: the C library's English).
+_OS_REASONS = {
+    errno.ENOENT: "文件不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.EISDIR: "这是文件夹，不是文件",
+    errno.ENOTDIR: "路径中有一段不是文件夹",
+    errno.ENOSPC: "磁盘已满",
+    errno.EDQUOT: "磁盘配额已用完",
+    errno.EROFS: "文件系统只读",
+    errno.ENAMETOOLONG: "文件名太长",
+    errno.ELOOP: "符号链接循环",
+    errno.EIO: "读写出错（磁盘或网络盘故障）",
+    errno.EMFILE: "打开的文件太多",
+    errno.EBUSY: "文件正被占用",
+    errno.EEXIST: "文件已存在",
+}
+
 
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (parser messages often span several), or its
     type's name when it has none."""
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, in Chinese (an unknown errno keeps the system's
+    words, with its code so it can be looked up)."""
+    known = _OS_REASONS.get(exc.errno) if exc.errno is not None else None
+    if known:
+        return known
+    if exc.errno is not None:
+        return f"系统错误 {errno.errorcode.get(exc.errno, exc.errno)}（{exc.strerror}）"
+    return one_line(exc)
 
 
 class KnowledgeError(Exception):

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from knowledge.errors import InputError, one_line
+from knowledge.errors import InputError, one_line, os_reason
 
 __all__ = [
     "MAX_XLSX_MEMBERS",
@@ -102,7 +102,7 @@ def read_bytes(path: Path) -> bytes:
     except FileNotFoundError as exc:
         raise InputError(f"{path}：无法读取文件：文件不存在") from exc
     except OSError as exc:
-        raise InputError(f"{path}：无法读取文件：{exc.strerror or exc}") from exc
+        raise InputError(f"{path}：无法读取文件：{os_reason(exc)}") from exc
 
 
 # C0 controls but tab, line and page breaks and ESC (terminal colour codes use it); DEL.
@@ -614,7 +614,7 @@ def load_yaml_file(path: Path, *, what: str) -> Any:
     except FileNotFoundError as exc:
         raise InputError(f"找不到{what}文件：{path}") from exc
     except OSError as exc:
-        raise InputError(f"{path}：无法读取文件：{exc.strerror or exc}") from exc
+        raise InputError(f"{path}：无法读取文件：{os_reason(exc)}") from exc
     text = decode_text(data, name=path.name)
     try:
         check_yaml_depth(text, path.name)
@@ -668,7 +668,7 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
             tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise InputError(f"无法写入 {path}：{exc.strerror or exc}") from exc
+        raise InputError(f"无法写入 {path}：{os_reason(exc)}") from exc
 
 
 # A cell that a spreadsheet would treat as a formula, and its escaped form.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.errors import InputError, one_line
+from knowledge.errors import InputError, one_line, os_reason
 from knowledge.files import (
     RawRow,
     check_yaml_depth,
@@ -128,7 +128,7 @@ def read_scripts(path: Path) -> list[ParsedScript]:
     except FileNotFoundError as exc:
         raise InputError(f"{path}：文件不存在") from exc
     except OSError as exc:
-        raise InputError(f"{path}：无法读取文件（{exc.strerror}）") from exc
+        raise InputError(f"{path}：无法读取文件（{os_reason(exc)}）") from exc
     if not path.is_file():
         raise InputError(f"{path}：不是文件")
     if size > MAX_FILE_BYTES:

@@ -390,3 +390,44 @@ def test_every_option_and_argument_says_what_it_is() -> None:
         if not (getattr(param, "help", None) or "").strip()
     ]
     assert blank == []
+
+
+def test_file_system_and_port_errors_are_told_in_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reason of a failed file operation or bind is the user's language (the C
+    library's ``strerror`` and uvicorn's bind error were English), and a data directory
+    that is a file is an error, not a traceback."""
+    import secrets
+    import socket
+
+    data = tmp_path / "data"
+    folder = tmp_path / "chats.jsonl"
+    folder.mkdir()
+    a_file = tmp_path / "siyu-data"
+    a_file.write_text("", encoding="utf-8")
+    cases = {
+        f"history import {folder}": "这是文件夹，不是文件",
+        f"history import {tmp_path / 'missing.jsonl'}": "文件不存在",
+        f"suggest --input {tmp_path / 'missing.jsonl'}": "找不到文件",
+        f"scripts import {tmp_path / 'missing.csv'}": "文件不存在",
+    }
+    for command, reason in cases.items():
+        code, text = siyu(data, *shlex.split(command), capsys=capsys)
+        assert code == 1 and reason in text, (command, text)
+        assert english_leaks(text, allow=_syntax_words() | CLI_VALUES) == [], command
+
+    for where in (a_file, a_file / "sub"):
+        code, text = siyu(where, "customers", "list", capsys=capsys)
+        assert code == 1, text
+        assert "Traceback" not in text and "数据目录" in text, text
+        assert english_leaks(text, allow=_syntax_words() | CLI_VALUES) == []
+    assert a_file.is_file()
+
+    monkeypatch.setenv("SIYU_WEB_SECRET", secrets.token_hex(32))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, text = siyu(data, "serve", "--host", "127.0.0.1", "--port", str(port), capsys=capsys)
+    assert code == 1
+    assert f"无法在 127.0.0.1:{port} 上启动控制台：端口已被占用" in text, text
+    assert english_leaks(text, allow=_syntax_words() | CLI_VALUES) == []

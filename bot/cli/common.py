@@ -129,7 +129,7 @@ def database(ctx: typer.Context) -> Iterator[tuple[Database, Settings]]:
     from bot.store import Database
 
     settings: Settings = ctx.obj.settings()
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    settings.ensure_data_dir()
     db = Database.from_settings(settings)
     try:
         db.migrate()

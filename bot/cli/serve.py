@@ -3,8 +3,10 @@ processes behind one port. FastAPI and uvicorn load inside the command."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +14,7 @@ import typer
 
 from bot.cli.common import out
 from bot.errors import InputError
+from knowledge.errors import os_reason
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -58,6 +61,7 @@ def serve_command(
     secret = settings.web.secret()  # fail before the slow start-up if it is missing
     count = workers or settings.web.workers
     h, p = host or settings.web.host, port or settings.web.port
+    check_port(h, p)  # before the slow start-up, and in Chinese (uvicorn's is English)
     if count > 1:
         _serve_workers(
             settings, host=h, port=p, count=count, with_bot=with_bot, debug=ctx.obj.debug
@@ -99,6 +103,30 @@ def serve_command(
         if channel is not None:
             channel.stop()
         runtime.close()
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with the reason, in the user's language, when ``host:port`` cannot be listened
+    on (taken by another program, a privileged port, an address of another machine). The
+    test socket is closed at once; uvicorn binds the same way (``SO_REUSEADDR``)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InputError(f"监听地址 {host} 无法解析：请检查 --host 或配置 [web] host") from exc
+    family, _, _, _, address = infos[0]
+    try:
+        with socket.create_server(address[:2], family=family):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "端口已被占用：用 --port 换一个端口，或先停掉占用它的程序"
+        elif exc.errno in (errno.EACCES, errno.EPERM):
+            reason = "没有权限（1024 以下的端口需要管理员权限）：用 --port 换一个端口"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            reason = "这台机器没有这个地址：请检查 --host 或配置 [web] host"
+        else:
+            reason = os_reason(exc)
+        raise InputError(f"无法在 {host}:{port} 上启动控制台：{reason}") from exc
 
 
 def _serve_workers(

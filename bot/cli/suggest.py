@@ -23,6 +23,7 @@ from bot.cli.render import suggestion_panel
 from bot.errors import EXPECTED_ERRORS, InputError, SiyuError
 from bot.labels import industry_label
 from bot.pipeline.history import TOO_DEEP
+from knowledge.errors import os_reason
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -142,7 +143,7 @@ def _batch_items(
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} 不是 UTF-8 文本") from exc
     except OSError as exc:
-        raise InputError(f"无法读取 {path}：{exc.strerror or exc}") from exc
+        raise InputError(f"无法读取 {path}：{os_reason(exc)}") from exc
     items: list[dict[str, Any]] = []
     problems = []
     repeated: list[str] = []

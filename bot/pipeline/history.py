@@ -45,6 +45,7 @@ from bot.store import messages as messages_repo
 from bot.store.examples import ExampleRecord
 from bot.store.messages import api_source_id
 from bot.store.records import CustomerRecord, MessageRecord
+from knowledge.errors import os_reason
 from knowledge.files import decode_text, read_bytes, table_rows
 from knowledge.rows import RowModel, problems_of, scalar_text, stripped_text
 from knowledge.text import UNSTORABLE, clip
@@ -265,7 +266,7 @@ def read_history(path: Path, *, zone: tzinfo | None = None) -> list[HistoryLine]
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InputError(f"{path}：无法读取文件（{exc.strerror or exc}）") from exc
+        raise InputError(f"{path}：无法读取文件（{os_reason(exc)}）") from exc
     if size > MAX_FILE_BYTES:
         raise InputError(f"{path.name} 超过 {MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分后导入")
     written: dict[str, str] = {}  # a column as the file's header names it (联系人ID)

@@ -136,8 +136,7 @@ def open_runtime(
     """Open (and migrate) the store, open the indexes and sync them with SQL.
     ``embedder`` replaces the one ``[embedding]`` describes (tests pass a subclass of
     the real one that records or pauses its calls)."""
-    data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = settings.ensure_data_dir()
     db = Database.from_settings(settings)
     db.migrate()
     apply_retention(db, settings)
