@@ -200,6 +200,10 @@ def test_kb_ingest_skips_unchanged_and_replaces_changed(
     assert "更新 1" in siyu(capsys, data, "kb", "ingest", str(kb))[1]
     code, out, _ = siyu(capsys, data, "kb", "search", "教材什么时候寄", "-k", "1")
     assert code == 0 and "七天内寄出" in out
+    code, _, err = siyu(capsys, data, "kb", "search", "  ")
+    assert code == 1 and "请输入要查的问题或关键词" in err
+    code, out, _ = siyu(capsys, tmp_path / "empty", "kb", "search", "等待期")
+    assert code == 0 and "没有找到相关内容" in out and "┃" not in out
     (kb / "broken.csv").write_bytes(b"\x00\x01\x02binary")
     code, _, err = siyu(capsys, data, "kb", "ingest", str(kb))
     assert code == 1 and "broken.csv" in err
@@ -361,6 +365,8 @@ def test_a_password_is_asked_for_in_chinese(
 
     monkeypatch.setattr(getpass, "getpass", fake_getpass)
     monkeypatch.setattr("sys.stdin", Terminal())
+    code, _, err = siyu(capsys, data, "users", "add", "lin", "--role", "boss")
+    assert code == 1 and "角色只能是 adviser（顾问）、operator（运营）、manager（主管）" in err
     code, out, err = siyu(capsys, data, "users", "add", "lin", "--role", "operator")
     assert code == 0 and "已创建用户 lin" in out
     assert asked == ["密码：", "再输入一次：", "密码：", "再输入一次："]

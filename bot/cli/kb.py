@@ -72,6 +72,9 @@ def kb_search(
 
     with runtime(ctx) as rt:
         hits = knowledge.search(rt, principal(ctx), query=query, k=k, industry=industry)
+    if not hits:
+        out.print("知识库里没有找到相关内容（用 siyu kb list 看已导入的文档）")
+        return
     table = Table("分", "来源", "内容")
     for h in hits:
         table.add_row(f"{h.score:.4f}", f"{h.source}\n{h.section}", h.text)

@@ -36,10 +36,10 @@ def users_add(
     """创建控制台用户。过弱或常见的密码会被拒绝；已存在的顾问 ID 保留原团队（用 `siyu users team`
     修改）。"""
     from bot.services import users
-    from bot.services.access import ROLES
+    from bot.services.access import ROLES, role_choices
 
     if role not in ROLES:  # before the database is opened
-        raise InputError(f"角色只能是 {', '.join(ROLES)} 之一")
+        raise InputError(f"角色只能是 {role_choices()}")
     password = password if password is not None else ask_password("密码")
     with database(ctx) as (db, _), db.session() as session:
         user = users.add(

@@ -44,6 +44,13 @@ ROLE_LABELS: Final[dict[str, str]] = {
     "manager": "主管",
     ADMIN: "管理员",
 }
+
+
+def role_choices() -> str:
+    """The roles as a user types them, each with its name: 「adviser（顾问）、…」."""
+    return "、".join(f"{role}（{ROLE_LABELS[role]}）" for role in ROLES)
+
+
 #: What the web answers (403) when a role may not do something.
 NO_PERMISSION: Final = "没有权限访问此页面"
 #: What a customer out of scope looks like: the same as one that does not exist.

@@ -258,6 +258,8 @@ def search(
     """Hybrid search (embeddings + BM25) of the knowledge base; an unknown industry is
     refused, naming the known ones."""
     require(principal, *CURATORS)
+    if not query.strip():
+        raise InputError("请输入要查的问题或关键词")
     with rt.db.session() as session:
         industry = industries.resolve(session, industry)
     return rt.kb.search(query, k=k, industry=industry)

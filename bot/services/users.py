@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import (
-    ROLES,
     Principal,
     check_username,
     hash_password,
     is_role,
     new_api_token,
     require,
+    role_choices,
     token_digest,
     user_principal,
     verify_nothing,
@@ -148,7 +148,7 @@ def add(
     require(principal)
     check_username(username)
     if not is_role(role):
-        raise InputError(f"角色只能是 {', '.join(ROLES)} 之一")
+        raise InputError(f"角色只能是 {role_choices()}")
     if role == "adviser" and not adviser_id:
         raise InputError("顾问用户需要 --adviser-id（顾问在通道上的账号）")
     user = users_repo.create_user(
