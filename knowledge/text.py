@@ -145,27 +145,33 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
     """The longest pieces of ``query`` that ``text`` contains too (both normalised),
     longest first, at most ``limit``: why a script or passage matches a message.
 
-    A piece is a run of letters, digits or CJK characters that keeps at least two
-    characters without its ``COMMON_WORDS`` and ``STOP_CHARS``; it is given without the
-    stop characters at its ends, and not looked for again inside the others.
+    A piece is a run of whole words of the query (a segmenter's words: 「等待期」 from
+    「等待期多长时间」, never 「等待期多」) of letters, digits or CJK characters that keeps
+    at least two characters without its ``COMMON_WORDS`` and ``STOP_CHARS``; it is given
+    without the stop characters at its ends, and not looked for again inside the others.
     """
     haystack = normalize(text)
     pairs = {haystack[i : i + 2] for i in range(len(haystack) - 1)}
+    said = normalize(query)[:SHARED_QUERY_CHARS]
+    edges = word_edges(said)
     runs = [
-        part
-        for m in re.finditer(r"[^\W_]+", normalize(query)[:SHARED_QUERY_CHARS])
-        for part in _shared_runs(m.group(), pairs)
+        (m.start() + offset, part)
+        for m in re.finditer(r"[^\W_]+", said)
+        for offset, part in _shared_runs(m.group(), pairs)
     ]
     found: list[str] = []
     while len(found) < limit:
         best = ""
-        for run in runs:
+        for start, run in runs:
             for size in range(len(run), max(len(best), 1), -1):
                 piece = next(
                     (
                         run[i : i + size]
                         for i in range(len(run) - size + 1)
-                        if _telling(run[i : i + size]) and run[i : i + size] in haystack
+                        if start + i in edges
+                        and start + i + size in edges
+                        and _telling(run[i : i + size])
+                        and run[i : i + size] in haystack
                     ),
                     None,
                 )
@@ -174,23 +180,48 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
                     break
         if not best:
             break
-        runs = [part for run in runs for part in run.split(best) if part]
+        runs = [part for start, run in runs for part in _split(start, run, best)]
         found.append(best.strip("".join(STOP_CHARS)))
     return found
 
 
-def _shared_runs(run: str, pairs: set[str]) -> list[str]:
+def word_edges(text: str) -> frozenset[int]:
+    """The offsets in ``text`` where a word starts or ends (0 and ``len(text)``
+    included), as jieba's dictionary segments it."""
+    import rjieba
+
+    edges = {0}
+    for word in rjieba.cut(text):
+        edges.add(max(edges) + len(word))
+    return frozenset(edges)
+
+
+def _split(start: int, run: str, piece: str) -> list[tuple[int, str]]:
+    """``run`` (at offset ``start``) without the occurrences of ``piece``: the parts
+    between them, each with its offset."""
+    parts: list[tuple[int, str]] = []
+    at = 0
+    while (hit := run.find(piece, at)) >= 0:
+        if hit > at:
+            parts.append((start + at, run[at:hit]))
+        at = hit + len(piece)
+    if at < len(run):
+        parts.append((start + at, run[at:]))
+    return parts
+
+
+def _shared_runs(run: str, pairs: set[str]) -> list[tuple[int, str]]:
     """The longest parts of ``run`` whose every two neighbouring characters are one of
-    ``pairs`` (only there can a shared piece lie)."""
-    parts: list[str] = []
+    ``pairs`` (only there can a shared piece lie), each with its offset in ``run``."""
+    parts: list[tuple[int, str]] = []
     start = 0
     for i in range(len(run) - 1):
         if run[i : i + 2] not in pairs:
             if i + 1 - start >= 2:
-                parts.append(run[start : i + 1])
+                parts.append((start, run[start : i + 1]))
             start = i + 1
     if len(run) - start >= 2:
-        parts.append(run[start:])
+        parts.append((start, run[start:]))
     return parts
 
 

@@ -85,6 +85,9 @@ def test_tokenize_survives_100k_characters() -> None:
         ("在吗 我们可以", "您好，我们可以帮您", []),  # function words and common words say nothing
         ("理赔", "理", []),
         ("这个的价格", "产品的价格表", ["价格"]),  # no stop character at the ends
+        # whole words only: 「多」 belongs to 「多长时间」, not to 「多久」
+        ("等待期多长时间", "等待期多久、买完什么时候开始保", ["等待期"]),
+        ("孩子考研数学基础差怎么办", "数学基础薄弱的同学先补高数", ["数学基础"]),
         ("", "理赔", []),
     ],
 )
