@@ -8,6 +8,7 @@ scope; the referrer field cannot tell another adviser's customer from nobody."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from web_helpers import PASSWORD, add_users, bearer_client, customer_message, lo
 
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.services import campaigns as campaigns_service
+from bot.services import conversions as conversions_service
+from bot.services import referrals as referrals_service
 from bot.services.access import cli_principal, hash_password, new_api_token, token_digest
 from bot.settings import Settings
 from bot.store import inbox as inbox_repo
@@ -84,6 +87,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def names(res: Any) -> list[str]:
     assert res.status_code == 200, res.text
     return [m["name"] for m in res.json()]
+
+
+def report(world: World, user: str, campaign: str) -> list[dict[str, Any]]:
+    res = world.client(user).get(f"/api/campaigns/report?campaign={campaign}")
+    assert res.status_code == 200, res.text
+    return list(res.json())
 
 
 def rows(world: World, user: str, campaign: str) -> list[tuple[Any, ...]]:
@@ -245,3 +254,89 @@ def test_the_referrer_field_cannot_tell_another_advisers_customer_from_nobody(
     # a manager of everyone may link the two
     ok = world.client("max").put(url, json={"referrer": str(theirs)})
     assert ok.status_code == 200
+
+
+def test_the_referred_count_covers_only_customers_the_viewer_may_see(world: World) -> None:
+    """裂变 (customers referred directly by a campaign's customers) counts, for each viewer,
+    only the referred customers they may see, judged by the referred customer's own
+    adviser; so do the referral report's referrer rows and the referral chain."""
+    cid = world.campaign("裂变活动", {"adv-a": "FISSA", "adv-b": "FISSB"})
+    seed = world.customer("adv-a", "wx-seed", "你好", "老客户甲")
+    own = world.customer("adv-a", "wx-seed-own", "你好", "甲介绍的东区客户")
+    theirs = world.customer("adv-b", "wx-seed-theirs", "你好", "甲介绍的西区客户")
+    below = world.customer("adv-a", "wx-seed-below", "你好", "西区客户介绍的东区客户")
+    admin = cli_principal("root")
+    with world.rt.db.session() as session:
+        campaigns_service.attribute(session, admin, customer_id=seed, code="FISSA")
+        for referee, referrer in ((own, seed), (theirs, seed), (below, theirs)):
+            referrals_service.set_referrer(
+                session, admin, customer_id=referee, referrer=str(referrer)
+            )
+        conversions_service.record(
+            session,
+            admin,
+            customer=str(theirs),
+            type="purchase",
+            occurred_at=datetime.now(UTC),
+            amount=5000,
+        )
+
+    def referred(user: str) -> int:
+        return int(
+            next(r for r in report(world, user, "裂变活动") if r["adviser_id"] == "adv-a")[
+                "referred"
+            ]
+        )
+
+    # the report row (JSON): alice and her manager count her own referred customer only
+    assert referred("alice") == referred("mia") == 1
+    # a manager of everyone, and an operator's figures, count both
+    assert referred("max") == referred("olivia") == 2
+    totals = [r["referred"] for r in report(world, "alice", "裂变活动") if r["total"]]
+    assert totals == [1, 1]  # the campaign's total, the grand total
+    # the drill-down (JSON and page)
+    members = world.client("alice").get("/api/campaigns/裂变活动/customers").json()
+    assert [(m["name"], m["referred"]) for m in members] == [("老客户甲", 1)]
+    members = world.client("max").get("/api/campaigns/裂变活动/customers").json()
+    assert [(m["name"], m["referred"]) for m in members] == [("老客户甲", 2)]
+    with world.client() as c:
+        login(c, "alice")
+        page = c.get(f"/campaigns/{cid}/customers").text
+        assert re.search(r"老客户甲</a></td><td>[^<]*</td><td>[^<]*</td><td>1</td>", page), page
+    # the campaign page and the report page (a manager's)
+    with world.client() as c:
+        login(c, "mia")
+        for url in (f"/campaigns/{cid}", "/campaigns/report"):
+            page = c.get(url).text
+            found = re.search(
+                r"<td>裂变活动</td><td>直播</td><td>Alice</td>\s*<td>1</td><td>[^<]*</td>\s*"
+                r"<td>(\d+)</td>",
+                page,
+            )
+            assert found and found.group(1) == "1", (url, page)
+    # the referral report: alice's referrer row counts and sums her own customers only
+    shares = world.client("alice").get("/api/referrals/report").json()
+    row = next(r for r in shares["referrers"] if r["referrer_id"] == seed)
+    assert (row["direct"], row["chain"], row["direct_revenue"], row["chain_revenue"]) == (
+        1,
+        1,
+        0.0,
+        0.0,
+    )
+    shares = world.client("max").get("/api/referrals/report").json()
+    row = next(r for r in shares["referrers"] if r["referrer_id"] == seed)
+    assert (row["direct"], row["chain"], row["direct_revenue"]) == (2, 3, 5000.0)
+    # the referral chain: down, bob's customer is left out with whom she referred
+    chain = world.client("alice").get(f"/api/customers/{seed}/referrals").json()
+    assert chain["down"] == [{"person": {"id": own, "name": "甲介绍的东区客户"}, "children": []}]
+    chain = world.client("max").get(f"/api/customers/{seed}/referrals").json()
+    assert len(chain["down"]) == 2
+    # up: the referrer outside the scope shows once, and the chain stops there
+    chain = world.client("alice").get(f"/api/customers/{below}/referrals").json()
+    assert chain["up"] == [{"id": None, "name": "（其他顾问的客户）"}]
+    chain = world.client("max").get(f"/api/customers/{below}/referrals").json()
+    assert [p["id"] for p in chain["up"]] == [theirs, seed]
+    with world.client() as c:
+        login(c, "alice")
+        sidebar = c.get(f"/sidebar?customer_id={seed}").text
+        assert "甲介绍的东区客户" in sidebar and "其他顾问的客户" not in sidebar
