@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from web_helpers import PASSWORD, add_users, bearer_client, customer_message, login, web_app
 
+from bot.errors import NotFoundError
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.services import campaigns as campaigns_service
 from bot.services import conversions as conversions_service
@@ -195,15 +196,16 @@ def test_a_customer_credited_to_a_code_outside_their_advisers_scope_stays_hidden
 
 
 def test_a_person_credits_only_codes_of_their_scope(world: World) -> None:
+    """A colleague's code is refused as one that does not exist (the next test)."""
     world.campaign("归因活动", {"adv-a": "HANDA", "adv-b": "HANDB"})
     cid = world.customer("adv-a", "wx-hand", "你好", "手动归因客户")
     alice, mia = world.client("alice"), world.client("mia")
     url = f"/api/customers/{cid}/attribution"
     res = alice.put(url, json={"code": "handb"})
-    assert res.status_code == 403 and "HANDB" in res.json()["detail"], res.text
+    assert res.status_code == 404 and "HANDB" in res.json()["detail"], res.text
     assert "只能归到自己的渠道码" in res.json()["detail"]
     res = mia.put(url, json={"code": "HANDB", "note": "电话确认"})
-    assert res.status_code == 403 and "HANDB" in res.json()["detail"], res.text
+    assert res.status_code == 404 and "HANDB" in res.json()["detail"], res.text
     assert "本团队" in res.json()["detail"]
     # by campaign and adviser: a colleague outside the scope is refused alike whether
     # they have a code in the campaign or not (nothing told about their codes)
@@ -215,12 +217,12 @@ def test_a_person_credits_only_codes_of_their_scope(world: World) -> None:
         csrf = login(c, "alice")
         form = {"code": "HANDB", "csrf_token": csrf}
         res = c.post(f"/sidebar/customers/{cid}/attribution", data=form, follow_redirects=False)
-        assert res.status_code == 403 and "HANDB" in res.text
+        assert res.status_code == 404 and "HANDB" in res.text
     with world.client() as c:
         csrf = login(c, "mia")
         form = {"customer_id": str(cid), "code": "HANDB", "csrf_token": csrf}
         res = c.post("/campaigns/unattributed", data=form, follow_redirects=False)
-        assert res.status_code == 403
+        assert res.status_code == 404
     assert alice.get(url).json() is None  # nothing changed
     # one's own code (a manager: the team's) is fine
     res = mia.put(url, json={"code": "HANDA"})
@@ -340,3 +342,52 @@ def test_the_referred_count_covers_only_customers_the_viewer_may_see(world: Worl
         login(c, "alice")
         sidebar = c.get(f"/sidebar?customer_id={seed}").text
         assert "甲介绍的东区客户" in sidebar and "其他顾问的客户" not in sidebar
+
+
+#: The one answer, to an adviser and to a manager, for a code that does not exist and a
+#: code of someone outside their scope.
+NO_CODE_FOR = {
+    "alice": "渠道码 {} 不存在，或不是你的渠道码：顾问只能归到自己的渠道码",
+    "mia": "渠道码 {} 不存在，或不是本团队的渠道码：主管只能归到本团队顾问的渠道码",
+}
+
+
+def test_a_colleagues_code_cannot_be_told_from_a_code_that_does_not_exist(
+    world: World,
+) -> None:
+    """Codes are printed on posters: crediting one by hand must not tell an adviser or a
+    manager whether a code of another team exists. Same status, same words, on the API,
+    the sidebar's 来源 form (page and script) and the unattributed page; the
+    administrator keeps the plain answer."""
+    world.campaign("探码活动", {"adv-a": "PROBEA", "adv-b": "PROBEB"})
+    cid = world.customer("adv-a", "wx-probe", "你好", "探码客户")
+    url = f"/api/customers/{cid}/attribution"
+    for user, words in NO_CODE_FOR.items():
+        api = world.client(user)
+        colleague, missing = (api.put(url, json={"code": c}) for c in ("probe-b", "NOSUCH9"))
+        assert colleague.status_code == missing.status_code == 404, (colleague.text, missing.text)
+        assert colleague.json() == {"detail": words.format("PROBEB")}
+        assert missing.json() == {"detail": words.format("NOSUCH9")}
+        with world.client() as c:
+            csrf = login(c, user)
+            for code in ("PROBEB", "NOSUCH9"):
+                form = {"code": code, "csrf_token": csrf}
+                page = c.post(f"/sidebar/customers/{cid}/attribution", data=form)
+                assert page.status_code == 404 and words.format(code) in page.text, page.text
+                shown = c.post(
+                    f"/sidebar/customers/{cid}/attribution",
+                    data=form,
+                    headers={"X-Siyu-Form": "1"},
+                )
+                assert (shown.status_code, shown.json()) == (404, {"detail": words.format(code)})
+                form = {"customer_id": str(cid), "code": code, "csrf_token": csrf}
+                page = c.post("/campaigns/unattributed", data=form)
+                assert page.status_code == 404 and words.format(code) in page.text, page.text
+    assert world.client("alice").get(url).json() is None  # nothing changed
+    # nothing is hidden from the administrator, or a manager of everyone: the plain answer
+    with world.rt.db.session() as session, pytest.raises(NotFoundError) as refused:
+        campaigns_service.attribute(session, cli_principal("root"), customer_id=cid, code="NOSUCH9")
+    assert (str(refused.value), refused.value.ref) == ("渠道码不存在", "NOSUCH9")
+    res = world.client("max").put(url, json={"code": "NOSUCH9"})
+    assert (res.status_code, res.json()) == (404, {"detail": "渠道码不存在"})
+    assert world.client("max").put(url, json={"code": "PROBEB"}).status_code == 200

@@ -565,8 +565,11 @@ def api_attribution(
     response_model=schemas.AttributionPublic,
     tags=["campaigns"],
     responses={
-        403: {"description": "A code you may not credit: not yours (an adviser), not your team's"},
-        404: {"description": "No such customer in your scope, or no such code"},
+        403: {"description": "A campaign and an adviser outside your scope"},
+        404: {
+            "description": "No such customer in your scope; no such code, or a code you may"
+            " not credit (not yours, not your team's): the same answer"
+        },
     },
 )
 def api_attribute(
