@@ -16,12 +16,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from web_helpers import PASSWORD, add_users, bearer_client, customer_message, login, web_app
 
-from bot.errors import NotFoundError
+from bot.cli import run
+from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.services import campaigns as campaigns_service
 from bot.services import conversions as conversions_service
 from bot.services import referrals as referrals_service
-from bot.services.access import cli_principal, hash_password, new_api_token, token_digest
+from bot.services.access import (
+    cli_principal,
+    hash_password,
+    new_api_token,
+    token_digest,
+    user_principal,
+)
 from bot.settings import Settings
 from bot.store import inbox as inbox_repo
 from bot.store import users as users_repo
@@ -391,3 +398,68 @@ def test_a_colleagues_code_cannot_be_told_from_a_code_that_does_not_exist(
     res = world.client("max").put(url, json={"code": "NOSUCH9"})
     assert (res.status_code, res.json()) == (404, {"detail": "渠道码不存在"})
     assert world.client("max").put(url, json={"code": "PROBEB"}).status_code == 200
+
+
+#: A name typed 10,000 characters long: no answer may give it back whole.
+LONG = "张" * 10_000
+
+
+def test_what_was_typed_comes_back_cut_short_and_clean(
+    world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal that names what the person typed (an adviser, a code) shows at most a
+    short, visible piece of it: in the service's words (any front), the API's JSON, a
+    form's JSON, a page and the command line's plain text."""
+    world.campaign("回显活动", {"adv-a": "ECHOA"})
+    cid = world.customer("adv-a", "wx-echo", "你好", "回显客户")
+    with world.rt.db.session() as session:
+        user = users_repo.get_user_by_username(session=session, username="alice")
+        assert user is not None
+        alice = user_principal(user)
+        with pytest.raises(PermissionDenied) as refused:
+            campaigns_service.attribute(
+                session, alice, customer_id=cid, campaign="回显活动", adviser_id=LONG
+            )
+        with pytest.raises(InputError) as bad:
+            campaigns_service.attribute(session, alice, customer_id=cid, code="!" * 10_000)
+    assert len(str(refused.value)) < 120 and "张" * 41 not in str(refused.value)
+    assert str(refused.value).startswith("不能把客户归到顾问 " + "张" * 39 + "…")
+    assert len(str(bad.value)) < 80 and "!" * 41 not in str(bad.value)
+    # the API: a field too long is refused (422) without the whole of it
+    url = f"/api/customers/{cid}/attribution"
+    api = world.client("alice")
+    for body in (
+        {"campaign": "回显活动", "adviser_id": LONG},
+        {"code": LONG},
+        {LONG: "x"},  # a field it does not take, named by a long key
+        {"note": LONG},  # and the whole body echoed with a missing code
+    ):
+        res = api.put(url, json=body)
+        assert res.status_code in (400, 422), res.text
+        assert len(res.text) < 2000 and "张" * 100 not in res.text, res.text[:300]
+    codes = {"adv-a": LONG}
+    res = world.client("olivia").post(
+        "/api/campaigns",
+        json={"name": "长码", "channel": "直播", "starts_on": "2026-01-01", "codes": codes},
+    )
+    assert res.status_code == 422 and "张" * 100 not in res.text
+    # invisible characters (a right-to-left override, a bell) are left out
+    res = api.put(url, json={"campaign": "回显活动", "adviser_id": "\u202eadv-x\u0007"})
+    assert res.status_code == 403, res.text
+    assert res.json()["detail"].startswith("不能把客户归到顾问 adv-x 在活动「回显活动」")
+    # a form sent by the page's script (JSON) and a page
+    with world.client() as c:
+        csrf = login(c, "alice")
+        form = {"code": LONG, "csrf_token": csrf}
+        shown = c.post(
+            f"/sidebar/customers/{cid}/attribution", data=form, headers={"X-Siyu-Form": "1"}
+        )
+        assert shown.status_code == 422 and "张" * 100 not in shown.text
+    with world.client() as c:
+        login(c, "max")
+        page = c.get(f"/campaigns/1/customers?adviser={LONG[:2000]}")  # as long as URLs go
+        assert page.status_code == 422 and "张" * 100 not in page.text
+    # the command line (plain text)
+    assert run(["--data-dir", str(tmp_path / "data"), "campaigns", "show", LONG]) == 1
+    err = capsys.readouterr().err
+    assert "活动不存在" in err and "张" * 81 not in err and len(err) < 400, err[:300]

@@ -44,7 +44,7 @@ from bot.labels import TOTAL
 from bot.store import campaigns as repo
 from bot.store.campaigns import CampaignRecord, CodeRecord, MemberFacts
 from knowledge import files
-from knowledge.text import normalize
+from knowledge.text import echo, normalize
 
 #: Entry codes use these characters: no 0 / O, 1 / I / L, so a code read aloud or typed
 #: from a poster stays right.
@@ -67,7 +67,7 @@ def clean_code(text: str) -> str:
     """A code as typed: upper case, letters and digits only; refused otherwise."""
     code = normalize(text).upper().replace("-", "").replace(" ", "")
     if not 3 <= len(code) <= 32 or not code.isascii() or not code.isalnum():
-        raise InputError(f"渠道码只能是 3–32 个字母或数字：{text!r}")
+        raise InputError(f"渠道码只能是 3–32 个字母或数字，不是「{echo(text)}」")
     return code
 
 

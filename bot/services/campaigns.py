@@ -33,6 +33,7 @@ from bot.store import segments as segments_repo
 from bot.store.advisers import ids_by_name, list_advisers
 from bot.store.campaigns import AttributionRecord, CampaignRecord, CampaignSpec, CodeRecord
 from bot.store.records import CustomerRecord
+from knowledge.text import echo
 
 ReportRow = crm_campaigns.ReportRow
 MemberRow = crm_campaigns.MemberRow
@@ -239,7 +240,10 @@ def attribute(
         # a code in the campaign is not told (403 either way).
         if adviser and not scope.allows(adviser):
             raise PermissionDenied(
-                _not_yours(principal, f"顾问 {adviser_id} 在活动「{the_campaign.name}」的渠道码")
+                _not_yours(
+                    principal,
+                    f"顾问 {echo(adviser_id or adviser)} 在活动「{the_campaign.name}」的渠道码",
+                )
             )
         found = (
             repo.code_for(session=session, campaign_id=the_campaign.id, adviser_id=adviser)

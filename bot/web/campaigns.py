@@ -354,7 +354,7 @@ def customers_page(
     request: Request,
     principal: CustomerViewer,
     campaign_id: IdPath,
-    adviser: str | None = None,
+    adviser: Annotated[str | None, Query(max_length=64)] = None,
     since: DateQuery = None,
     until: DateQuery = None,
 ) -> Response:
