@@ -7,6 +7,7 @@ scope; the referrer field cannot tell another adviser's customer from nobody."""
 
 from __future__ import annotations
 
+import csv
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.services import campaigns as campaigns_service
 from bot.services import conversions as conversions_service
+from bot.services import customers as customers_service
 from bot.services import referrals as referrals_service
 from bot.services.access import (
     cli_principal,
@@ -463,3 +465,33 @@ def test_what_was_typed_comes_back_cut_short_and_clean(
     assert run(["--data-dir", str(tmp_path / "data"), "campaigns", "show", LONG]) == 1
     err = capsys.readouterr().err
     assert "活动不存在" in err and "张" * 81 not in err and len(err) < 400, err[:300]
+
+
+def test_a_table_export_names_no_referrer_outside_the_scope(world: World, tmp_path: Any) -> None:
+    """The import-format export of one's customers leaves the referrer blank when it is
+    another adviser's customer (the chain shows it without id; the file does not name it
+    either); a referrer of the scope, and the administrator's export, keep the id."""
+    elsewhere = world.customer("adv-b", "wx-exp-ref", "你好", "别组介绍人")
+    mine = world.customer("adv-a", "wx-exp-ref-a", "你好", "本组介绍人")
+    by_them = world.customer("adv-a", "wx-exp-1", "你好", "别组介绍的客户")
+    by_mine = world.customer("adv-a", "wx-exp-2", "你好", "本组介绍的客户")
+    admin = cli_principal("root")
+    with world.rt.db.session() as session:
+        for referee, referrer in ((by_them, elsewhere), (by_mine, mine)):
+            referrals_service.set_referrer(
+                session, admin, customer_id=referee, referrer=str(referrer)
+            )
+        user = users_repo.get_user_by_username(session=session, username="alice")
+        assert user is not None
+        for who, name in ((user_principal(user), "alice.csv"), (admin, "admin.csv")):
+            customers_service.export_table(session, who, path=tmp_path / name)
+
+    def referrers(name: str) -> dict[str, str]:
+        with (tmp_path / name).open(encoding="utf-8-sig", newline="") as f:
+            return {r["name"]: r["referred_by"] for r in csv.DictReader(f)}
+
+    theirs = referrers("alice.csv")
+    assert (theirs["别组介绍的客户"], theirs["本组介绍的客户"]) == ("", str(mine))
+    assert "别组介绍人" not in theirs
+    everyone = referrers("admin.csv")
+    assert (everyone["别组介绍的客户"], everyone["本组介绍的客户"]) == (str(elsewhere), str(mine))
