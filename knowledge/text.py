@@ -23,6 +23,8 @@ __all__ = [
     "STOP_CHARS",
     "UNSTORABLE",
     "WORD",
+    "clip",
+    "echo",
     "normalize",
     "shared_phrases",
     "storable",
@@ -40,6 +42,17 @@ def clip(text: str, n: int) -> str:
     """``text`` on one line, cut to ``n`` characters with an ellipsis."""
     flat = " ".join(text.split())
     return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+#: The most of what a person typed that a message shows back to them (a name, a code).
+ECHO_CHARS = 40
+
+
+def echo(text: str, n: int = ECHO_CHARS) -> str:
+    """What a message may show of what a person typed: its visible characters (no
+    control or format characters, no lone surrogates, which no response could encode),
+    on one line, cut to ``n`` characters with an ellipsis."""
+    return clip(strip_invisible(text), n)
 
 
 def storable(value: str) -> str:

@@ -7,7 +7,9 @@ scope; the referrer field cannot tell another adviser's customer from nobody."""
 
 from __future__ import annotations
 
+import csv
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,9 +17,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from web_helpers import PASSWORD, add_users, bearer_client, customer_message, login, web_app
 
+from bot.cli import run
+from bot.errors import InputError, NotFoundError, PermissionDenied
 from bot.pipeline.runtime import Runtime, open_runtime
 from bot.services import campaigns as campaigns_service
-from bot.services.access import cli_principal, hash_password, new_api_token, token_digest
+from bot.services import conversions as conversions_service
+from bot.services import customers as customers_service
+from bot.services import referrals as referrals_service
+from bot.services.access import (
+    cli_principal,
+    hash_password,
+    new_api_token,
+    token_digest,
+    user_principal,
+)
 from bot.settings import Settings
 from bot.store import inbox as inbox_repo
 from bot.store import users as users_repo
@@ -84,6 +97,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def names(res: Any) -> list[str]:
     assert res.status_code == 200, res.text
     return [m["name"] for m in res.json()]
+
+
+def report(world: World, user: str, campaign: str) -> list[dict[str, Any]]:
+    res = world.client(user).get(f"/api/campaigns/report?campaign={campaign}")
+    assert res.status_code == 200, res.text
+    return list(res.json())
 
 
 def rows(world: World, user: str, campaign: str) -> list[tuple[Any, ...]]:
@@ -186,15 +205,16 @@ def test_a_customer_credited_to_a_code_outside_their_advisers_scope_stays_hidden
 
 
 def test_a_person_credits_only_codes_of_their_scope(world: World) -> None:
+    """A colleague's code is refused as one that does not exist (the next test)."""
     world.campaign("归因活动", {"adv-a": "HANDA", "adv-b": "HANDB"})
     cid = world.customer("adv-a", "wx-hand", "你好", "手动归因客户")
     alice, mia = world.client("alice"), world.client("mia")
     url = f"/api/customers/{cid}/attribution"
     res = alice.put(url, json={"code": "handb"})
-    assert res.status_code == 403 and "HANDB" in res.json()["detail"], res.text
+    assert res.status_code == 404 and "HANDB" in res.json()["detail"], res.text
     assert "只能归到自己的渠道码" in res.json()["detail"]
     res = mia.put(url, json={"code": "HANDB", "note": "电话确认"})
-    assert res.status_code == 403 and "HANDB" in res.json()["detail"], res.text
+    assert res.status_code == 404 and "HANDB" in res.json()["detail"], res.text
     assert "本团队" in res.json()["detail"]
     # by campaign and adviser: a colleague outside the scope is refused alike whether
     # they have a code in the campaign or not (nothing told about their codes)
@@ -206,12 +226,12 @@ def test_a_person_credits_only_codes_of_their_scope(world: World) -> None:
         csrf = login(c, "alice")
         form = {"code": "HANDB", "csrf_token": csrf}
         res = c.post(f"/sidebar/customers/{cid}/attribution", data=form, follow_redirects=False)
-        assert res.status_code == 403 and "HANDB" in res.text
+        assert res.status_code == 404 and "HANDB" in res.text
     with world.client() as c:
         csrf = login(c, "mia")
         form = {"customer_id": str(cid), "code": "HANDB", "csrf_token": csrf}
         res = c.post("/campaigns/unattributed", data=form, follow_redirects=False)
-        assert res.status_code == 403
+        assert res.status_code == 404
     assert alice.get(url).json() is None  # nothing changed
     # one's own code (a manager: the team's) is fine
     res = mia.put(url, json={"code": "HANDA"})
@@ -245,3 +265,233 @@ def test_the_referrer_field_cannot_tell_another_advisers_customer_from_nobody(
     # a manager of everyone may link the two
     ok = world.client("max").put(url, json={"referrer": str(theirs)})
     assert ok.status_code == 200
+
+
+def test_the_referred_count_covers_only_customers_the_viewer_may_see(world: World) -> None:
+    """裂变 (customers referred directly by a campaign's customers) counts, for each viewer,
+    only the referred customers they may see, judged by the referred customer's own
+    adviser; so do the referral report's referrer rows and the referral chain."""
+    cid = world.campaign("裂变活动", {"adv-a": "FISSA", "adv-b": "FISSB"})
+    seed = world.customer("adv-a", "wx-seed", "你好", "老客户甲")
+    own = world.customer("adv-a", "wx-seed-own", "你好", "甲介绍的东区客户")
+    theirs = world.customer("adv-b", "wx-seed-theirs", "你好", "甲介绍的西区客户")
+    below = world.customer("adv-a", "wx-seed-below", "你好", "西区客户介绍的东区客户")
+    admin = cli_principal("root")
+    with world.rt.db.session() as session:
+        campaigns_service.attribute(session, admin, customer_id=seed, code="FISSA")
+        for referee, referrer in ((own, seed), (theirs, seed), (below, theirs)):
+            referrals_service.set_referrer(
+                session, admin, customer_id=referee, referrer=str(referrer)
+            )
+        conversions_service.record(
+            session,
+            admin,
+            customer=str(theirs),
+            type="purchase",
+            occurred_at=datetime.now(UTC),
+            amount=5000,
+        )
+
+    def referred(user: str) -> int:
+        return int(
+            next(r for r in report(world, user, "裂变活动") if r["adviser_id"] == "adv-a")[
+                "referred"
+            ]
+        )
+
+    # the report row (JSON): alice and her manager count her own referred customer only
+    assert referred("alice") == referred("mia") == 1
+    # a manager of everyone, and an operator's figures, count both
+    assert referred("max") == referred("olivia") == 2
+    totals = [r["referred"] for r in report(world, "alice", "裂变活动") if r["total"]]
+    assert totals == [1, 1]  # the campaign's total, the grand total
+    # the drill-down (JSON and page)
+    members = world.client("alice").get("/api/campaigns/裂变活动/customers").json()
+    assert [(m["name"], m["referred"]) for m in members] == [("老客户甲", 1)]
+    members = world.client("max").get("/api/campaigns/裂变活动/customers").json()
+    assert [(m["name"], m["referred"]) for m in members] == [("老客户甲", 2)]
+    with world.client() as c:
+        login(c, "alice")
+        page = c.get(f"/campaigns/{cid}/customers").text
+        assert re.search(r"老客户甲</a></td><td>[^<]*</td><td>[^<]*</td><td>1</td>", page), page
+    # the campaign page and the report page (a manager's)
+    with world.client() as c:
+        login(c, "mia")
+        for url in (f"/campaigns/{cid}", "/campaigns/report"):
+            page = c.get(url).text
+            found = re.search(
+                r"<td>裂变活动</td><td>直播</td><td>Alice</td>\s*<td>1</td><td>[^<]*</td>\s*"
+                r"<td>(\d+)</td>",
+                page,
+            )
+            assert found and found.group(1) == "1", (url, page)
+    # the referral report: alice's referrer row counts and sums her own customers only
+    shares = world.client("alice").get("/api/referrals/report").json()
+    row = next(r for r in shares["referrers"] if r["referrer_id"] == seed)
+    assert (row["direct"], row["chain"], row["direct_revenue"], row["chain_revenue"]) == (
+        1,
+        1,
+        0.0,
+        0.0,
+    )
+    shares = world.client("max").get("/api/referrals/report").json()
+    row = next(r for r in shares["referrers"] if r["referrer_id"] == seed)
+    assert (row["direct"], row["chain"], row["direct_revenue"]) == (2, 3, 5000.0)
+    # the referral chain: down, bob's customer is left out with whom she referred
+    chain = world.client("alice").get(f"/api/customers/{seed}/referrals").json()
+    assert chain["down"] == [{"person": {"id": own, "name": "甲介绍的东区客户"}, "children": []}]
+    chain = world.client("max").get(f"/api/customers/{seed}/referrals").json()
+    assert len(chain["down"]) == 2
+    # up: the referrer outside the scope shows once, and the chain stops there
+    chain = world.client("alice").get(f"/api/customers/{below}/referrals").json()
+    assert chain["up"] == [{"id": None, "name": "（其他顾问的客户）"}]
+    chain = world.client("max").get(f"/api/customers/{below}/referrals").json()
+    assert [p["id"] for p in chain["up"]] == [theirs, seed]
+    with world.client() as c:
+        login(c, "alice")
+        sidebar = c.get(f"/sidebar?customer_id={seed}").text
+        assert "甲介绍的东区客户" in sidebar and "其他顾问的客户" not in sidebar
+
+
+#: The one answer, to an adviser and to a manager, for a code that does not exist and a
+#: code of someone outside their scope.
+NO_CODE_FOR = {
+    "alice": "渠道码 {} 不存在，或不是你的渠道码：顾问只能归到自己的渠道码",
+    "mia": "渠道码 {} 不存在，或不是本团队的渠道码：主管只能归到本团队顾问的渠道码",
+}
+
+
+def test_a_colleagues_code_cannot_be_told_from_a_code_that_does_not_exist(
+    world: World,
+) -> None:
+    """Codes are printed on posters: crediting one by hand must not tell an adviser or a
+    manager whether a code of another team exists. Same status, same words, on the API,
+    the sidebar's 来源 form (page and script) and the unattributed page; the
+    administrator keeps the plain answer."""
+    world.campaign("探码活动", {"adv-a": "PROBEA", "adv-b": "PROBEB"})
+    cid = world.customer("adv-a", "wx-probe", "你好", "探码客户")
+    url = f"/api/customers/{cid}/attribution"
+    for user, words in NO_CODE_FOR.items():
+        api = world.client(user)
+        colleague, missing = (api.put(url, json={"code": c}) for c in ("probe-b", "NOSUCH9"))
+        assert colleague.status_code == missing.status_code == 404, (colleague.text, missing.text)
+        assert colleague.json() == {"detail": words.format("PROBEB")}
+        assert missing.json() == {"detail": words.format("NOSUCH9")}
+        with world.client() as c:
+            csrf = login(c, user)
+            for code in ("PROBEB", "NOSUCH9"):
+                form = {"code": code, "csrf_token": csrf}
+                page = c.post(f"/sidebar/customers/{cid}/attribution", data=form)
+                assert page.status_code == 404 and words.format(code) in page.text, page.text
+                shown = c.post(
+                    f"/sidebar/customers/{cid}/attribution",
+                    data=form,
+                    headers={"X-Siyu-Form": "1"},
+                )
+                assert (shown.status_code, shown.json()) == (404, {"detail": words.format(code)})
+                form = {"customer_id": str(cid), "code": code, "csrf_token": csrf}
+                page = c.post("/campaigns/unattributed", data=form)
+                assert page.status_code == 404 and words.format(code) in page.text, page.text
+    assert world.client("alice").get(url).json() is None  # nothing changed
+    # nothing is hidden from the administrator, or a manager of everyone: the plain answer
+    with world.rt.db.session() as session, pytest.raises(NotFoundError) as refused:
+        campaigns_service.attribute(session, cli_principal("root"), customer_id=cid, code="NOSUCH9")
+    assert (str(refused.value), refused.value.ref) == ("渠道码不存在", "NOSUCH9")
+    res = world.client("max").put(url, json={"code": "NOSUCH9"})
+    assert (res.status_code, res.json()) == (404, {"detail": "渠道码不存在"})
+    assert world.client("max").put(url, json={"code": "PROBEB"}).status_code == 200
+
+
+#: A name typed 10,000 characters long: no answer may give it back whole.
+LONG = "张" * 10_000
+
+
+def test_what_was_typed_comes_back_cut_short_and_clean(
+    world: World, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal that names what the person typed (an adviser, a code) shows at most a
+    short, visible piece of it: in the service's words (any front), the API's JSON, a
+    form's JSON, a page and the command line's plain text."""
+    world.campaign("回显活动", {"adv-a": "ECHOA"})
+    cid = world.customer("adv-a", "wx-echo", "你好", "回显客户")
+    with world.rt.db.session() as session:
+        user = users_repo.get_user_by_username(session=session, username="alice")
+        assert user is not None
+        alice = user_principal(user)
+        with pytest.raises(PermissionDenied) as refused:
+            campaigns_service.attribute(
+                session, alice, customer_id=cid, campaign="回显活动", adviser_id=LONG
+            )
+        with pytest.raises(InputError) as bad:
+            campaigns_service.attribute(session, alice, customer_id=cid, code="!" * 10_000)
+    assert len(str(refused.value)) < 120 and "张" * 41 not in str(refused.value)
+    assert str(refused.value).startswith("不能把客户归到顾问 " + "张" * 39 + "…")
+    assert len(str(bad.value)) < 80 and "!" * 41 not in str(bad.value)
+    # the API: a field too long is refused (422) without the whole of it
+    url = f"/api/customers/{cid}/attribution"
+    api = world.client("alice")
+    for body in (
+        {"campaign": "回显活动", "adviser_id": LONG},
+        {"code": LONG},
+        {LONG: "x"},  # a field it does not take, named by a long key
+        {"note": LONG},  # and the whole body echoed with a missing code
+    ):
+        res = api.put(url, json=body)
+        assert res.status_code in (400, 422), res.text
+        assert len(res.text) < 2000 and "张" * 100 not in res.text, res.text[:300]
+    codes = {"adv-a": LONG}
+    res = world.client("olivia").post(
+        "/api/campaigns",
+        json={"name": "长码", "channel": "直播", "starts_on": "2026-01-01", "codes": codes},
+    )
+    assert res.status_code == 422 and "张" * 100 not in res.text
+    # invisible characters (a right-to-left override, a bell) are left out
+    res = api.put(url, json={"campaign": "回显活动", "adviser_id": "\u202eadv-x\u0007"})
+    assert res.status_code == 403, res.text
+    assert res.json()["detail"].startswith("不能把客户归到顾问 adv-x 在活动「回显活动」")
+    # a form sent by the page's script (JSON) and a page
+    with world.client() as c:
+        csrf = login(c, "alice")
+        form = {"code": LONG, "csrf_token": csrf}
+        shown = c.post(
+            f"/sidebar/customers/{cid}/attribution", data=form, headers={"X-Siyu-Form": "1"}
+        )
+        assert shown.status_code == 422 and "张" * 100 not in shown.text
+    with world.client() as c:
+        login(c, "max")
+        page = c.get(f"/campaigns/1/customers?adviser={LONG[:2000]}")  # as long as URLs go
+        assert page.status_code == 422 and "张" * 100 not in page.text
+    # the command line (plain text)
+    assert run(["--data-dir", str(tmp_path / "data"), "campaigns", "show", LONG]) == 1
+    err = capsys.readouterr().err
+    assert "活动不存在" in err and "张" * 81 not in err and len(err) < 400, err[:300]
+
+
+def test_a_table_export_names_no_referrer_outside_the_scope(world: World, tmp_path: Any) -> None:
+    """The import-format export of one's customers leaves the referrer blank when it is
+    another adviser's customer (the chain shows it without id; the file does not name it
+    either); a referrer of the scope, and the administrator's export, keep the id."""
+    elsewhere = world.customer("adv-b", "wx-exp-ref", "你好", "别组介绍人")
+    mine = world.customer("adv-a", "wx-exp-ref-a", "你好", "本组介绍人")
+    by_them = world.customer("adv-a", "wx-exp-1", "你好", "别组介绍的客户")
+    by_mine = world.customer("adv-a", "wx-exp-2", "你好", "本组介绍的客户")
+    admin = cli_principal("root")
+    with world.rt.db.session() as session:
+        for referee, referrer in ((by_them, elsewhere), (by_mine, mine)):
+            referrals_service.set_referrer(
+                session, admin, customer_id=referee, referrer=str(referrer)
+            )
+        user = users_repo.get_user_by_username(session=session, username="alice")
+        assert user is not None
+        for who, name in ((user_principal(user), "alice.csv"), (admin, "admin.csv")):
+            customers_service.export_table(session, who, path=tmp_path / name)
+
+    def referrers(name: str) -> dict[str, str]:
+        with (tmp_path / name).open(encoding="utf-8-sig", newline="") as f:
+            return {r["name"]: r["referred_by"] for r in csv.DictReader(f)}
+
+    theirs = referrers("alice.csv")
+    assert (theirs["别组介绍的客户"], theirs["本组介绍的客户"]) == ("", str(mine))
+    assert "别组介绍人" not in theirs
+    everyone = referrers("admin.csv")
+    assert (everyone["别组介绍的客户"], everyone["本组介绍的客户"]) == (str(elsewhere), str(mine))

@@ -285,6 +285,42 @@ def test_a_customer_credited_to_another_advisers_code_counts_only_where_they_are
     assert drill == {("a1",): ["p1", "p2"], ("a3",): ["p12"], None: ["p1", "p2", "p12"]}
 
 
+def test_a_scope_counts_as_referred_only_the_customers_it_may_see(db: Database) -> None:
+    """p1 (a1, east) referred p7; once p7 is a3's (west), east's report and drill-down
+    count nobody referred by p1, the figures of everyone still count p7."""
+    ids = seed(db)
+    with db.session() as s:
+        s.get_one(Customer, ids["p7"]).adviser_id = "a3"
+    with db.session() as s:
+        east = crm_campaigns.report(
+            session=s, since=MARCH[0], until=MARCH[1], timezone=TZ, adviser_ids=("a1", "a2")
+        )
+        everyone = crm_campaigns.report(session=s, since=MARCH[0], until=MARCH[1], timezone=TZ)
+        live = repo.find_code(session=s, code="LIVEA1")
+        assert live is not None
+        drill = {
+            scope: {
+                m.name: m.referred
+                for m in crm_campaigns.report_customers(
+                    session=s,
+                    code_ids=[live.id],
+                    since=MARCH[0],
+                    until=MARCH[1],
+                    timezone=TZ,
+                    adviser_ids=scope,
+                )
+            }
+            for scope in (("a1",), None)
+        }
+
+    def referred(rows: list[ReportRow]) -> int:
+        return next(r.referred for r in rows if r.campaign == "直播A" and r.adviser_id == "a1")
+
+    assert (referred(east), referred(everyone)) == (0, 1)
+    assert (east[-1].referred, everyone[-1].referred) == (1, 2)  # p8 (a1, referred by p4)
+    assert drill == {("a1",): {"p1": 0, "p2": 0}, None: {"p1": 1, "p2": 0}}
+
+
 def test_a_cost_shared_three_ways_adds_up_to_the_cost(db: Database) -> None:
     """50 among three advisers who added nobody: 16.67 + 16.67 + 16.66, so the campaign's
     合计 is 50.00 and the grand total 7,050.00 (before: 16.67 each, 50.01 and 7,050.01)."""

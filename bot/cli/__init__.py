@@ -41,6 +41,7 @@ from bot.cli import (
 from bot.cli import bot as bot_cli
 from bot.cli.common import Options, err, styled
 from bot.errors import EXPECTED_ERRORS
+from knowledge.text import echo
 
 zh.install()
 
@@ -111,7 +112,7 @@ def run(argv: list[str] | None = None) -> int:
         code = app(args=args, standalone_mode=False, prog_name="siyu")
     except EXPECTED_ERRORS as exc:
         ref = getattr(exc, "ref", None)
-        detail = f"{exc}：{ref}" if ref is not None else str(exc)
+        detail = f"{exc}：{echo(str(ref), 80)}" if ref is not None else str(exc)
         err.print(styled("[bold red]错误：[/]{}", detail), highlight=False, soft_wrap=True)
         if "--debug" in args:
             raise

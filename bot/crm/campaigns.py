@@ -6,7 +6,9 @@ optional period [since, until) of local days (any time before ``until`` without
 
   added      customers who came in by the code (of a scoped report: only those the
              viewer may see, judged by the customer's own adviser)
-  referred   customers they referred directly (裂变人数), added before ``until``
+  referred   customers they referred directly (裂变人数), added before ``until`` (of a
+             scoped report: only those the viewer may see, judged by the referred
+             customer's own adviser)
   engaged    of the added, those who wrote at least one message before ``until``
   converted  of the added, those with a transaction or a converted / purchase event
   revenue    the added customers' transactions before ``until``
@@ -42,7 +44,7 @@ from bot.labels import TOTAL
 from bot.store import campaigns as repo
 from bot.store.campaigns import CampaignRecord, CodeRecord, MemberFacts
 from knowledge import files
-from knowledge.text import normalize
+from knowledge.text import echo, normalize
 
 #: Entry codes use these characters: no 0 / O, 1 / I / L, so a code read aloud or typed
 #: from a poster stays right.
@@ -65,7 +67,7 @@ def clean_code(text: str) -> str:
     """A code as typed: upper case, letters and digits only; refused otherwise."""
     code = normalize(text).upper().replace("-", "").replace(" ", "")
     if not 3 <= len(code) <= 32 or not code.isascii() or not code.isalnum():
-        raise InputError(f"渠道码只能是 3–32 个字母或数字：{text!r}")
+        raise InputError(f"渠道码只能是 3–32 个字母或数字，不是「{echo(text)}」")
     return code
 
 
@@ -134,7 +136,8 @@ def report(
     """The campaign report (see the module doc). ``adviser_ids`` (a scope), when given:
     only the codes of those advisers, counting only the customers whose own adviser is
     one of them (a customer of another adviser credited to a code of the scope is not
-    the viewer's to count). A campaign shows when it ran during the period or added
+    the viewer's to count), and counting as referred only the customers whose own
+    adviser is one of them. A campaign shows when it ran during the period or added
     anyone."""
     if since is not None and until <= since:
         raise InputError("--until 必须晚于 --since")
@@ -147,6 +150,7 @@ def report(
         since=start_of_day(since, tz) if since is not None else None,
         until=start_of_day(until, tz),
         code_ids=[c.id for c in codes],
+        referee_adviser_ids=adviser_ids,
     )
     by_code: dict[int, list[MemberFacts]] = {}
     for m in facts:
@@ -298,7 +302,8 @@ def report_customers(
     adviser_ids: tuple[str, ...] | None = None,
 ) -> list[MemberRow]:
     """The customers behind report rows (the codes given), each with its funnel stage;
-    only those whose own adviser is one of ``adviser_ids`` (a scope) when given."""
+    only those whose own adviser is one of ``adviser_ids`` (a scope) when given, and
+    counting as referred only the customers of that scope."""
     tz = ZoneInfo(timezone)
     facts = repo.members(
         session=session,
@@ -306,6 +311,7 @@ def report_customers(
         until=start_of_day(until, tz),
         code_ids=list(code_ids),
         adviser_ids=adviser_ids,
+        referee_adviser_ids=adviser_ids,
     )
     return [
         MemberRow(

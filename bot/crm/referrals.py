@@ -9,6 +9,10 @@ without ``since``), their revenue counted before ``until``:
 - per referrer: customers they referred directly (added in the period), the whole chain
   below them (referrals of referrals, any depth, added before ``until``), and the
   revenue of each.
+
+A scoped report (``adviser_ids``) counts only customers of the scope, judged by each
+customer's own adviser: the referrers of the scope, and below them only the customers
+of the scope (a chain stops at a customer the viewer may not see).
 """
 
 from __future__ import annotations
@@ -201,7 +205,7 @@ def report(
     )
     children: dict[int, list[ReferralFact]] = {}
     for f in facts:
-        if f.referred_by_id is not None:
+        if f.referred_by_id is not None and in_scope(f):
             children.setdefault(f.referred_by_id, []).append(f)
     by_id = {f.customer_id: f for f in facts}
     period_ids = {f.customer_id for f in facts if start is None or f.added_at >= start}

@@ -33,6 +33,7 @@ from bot.store import segments as segments_repo
 from bot.store.advisers import ids_by_name, list_advisers
 from bot.store.campaigns import AttributionRecord, CampaignRecord, CampaignSpec, CodeRecord
 from bot.store.records import CustomerRecord
+from knowledge.text import echo
 
 ReportRow = crm_campaigns.ReportRow
 MemberRow = crm_campaigns.MemberRow
@@ -216,17 +217,21 @@ def attribute(
 ) -> AttributionRecord:
     """Attribute a customer in scope by hand: to an entry code, or to a campaign and an
     adviser's code there (default: the customer's adviser). The code must be one the
-    principal may credit (``PermissionDenied`` otherwise): an adviser their own, a
-    manager their team's (the command line's administrator any)."""
+    principal may credit: an adviser their own, a manager their team's (the command
+    line's administrator any). A code outside the scope is refused exactly as one that
+    does not exist (``NotFoundError``, the same words), so codes printed for other
+    teams cannot be probed; naming a campaign and an adviser outside the scope is
+    ``PermissionDenied``, whether that adviser has a code there or not."""
     require(principal, *CUSTOMER_VIEWERS)
     check_customer(session, principal, customer_id)
     scope = scope_of(session, principal)
     if code:
-        found = repo.find_code(session=session, code=crm_campaigns.clean_code(code))
-        if found is None:
-            raise NotFoundError(repo.NO_CODE, ref=code)
-        if not scope.allows(found.adviser_id):
-            raise PermissionDenied(_not_yours(principal, f"渠道码 {found.code}"))
+        cleaned = crm_campaigns.clean_code(code)
+        found = repo.find_code(session=session, code=cleaned)
+        if found is None and scope.adviser_ids is None:  # nothing hidden: the plain answer
+            raise NotFoundError(repo.NO_CODE, ref=cleaned)
+        if found is None or not scope.allows(found.adviser_id):
+            raise NotFoundError(_no_code(principal, cleaned), ref=cleaned)
     elif campaign:
         the_campaign = repo.find_campaign(session=session, ref=campaign)
         customer = customers_repo.get_customer(session=session, customer_id=customer_id)
@@ -235,7 +240,10 @@ def attribute(
         # a code in the campaign is not told (403 either way).
         if adviser and not scope.allows(adviser):
             raise PermissionDenied(
-                _not_yours(principal, f"顾问 {adviser_id} 在活动「{the_campaign.name}」的渠道码")
+                _not_yours(
+                    principal,
+                    f"顾问 {echo(adviser_id or adviser)} 在活动「{the_campaign.name}」的渠道码",
+                )
             )
         found = (
             repo.code_for(session=session, campaign_id=the_campaign.id, adviser_id=adviser)
@@ -258,8 +266,16 @@ def attribute(
     return record
 
 
+def _no_code(principal: Principal, code: str) -> str:
+    """The one answer for a code that does not exist and a code the principal may not
+    credit (``code``: as cleaned, letters and digits only)."""
+    if principal.role == "manager":
+        return f"渠道码 {code} 不存在，或不是本团队的渠道码：主管只能归到本团队顾问的渠道码"
+    return f"渠道码 {code} 不存在，或不是你的渠道码：顾问只能归到自己的渠道码"
+
+
 def _not_yours(principal: Principal, what: str) -> str:
-    """Why ``what`` (a code) may not be credited by the principal."""
+    """Why ``what`` (an adviser's code) may not be credited by the principal."""
     if principal.role == "manager":
         return f"不能把客户归到{what}：主管只能归到本团队顾问的渠道码"
     return f"不能把客户归到{what}：顾问只能归到自己的渠道码"

@@ -169,13 +169,23 @@ def export_table(
     segment: str | None = None,
 ) -> int:
     """Write the customers in scope (one adviser's, one segment's) in the import format,
-    with their profile fields, referrer and entry code; audited. How many were written."""
+    with their profile fields, referrer (left blank when outside the scope: another
+    adviser's customer is not named, not even by id) and entry code; audited. How many
+    were written."""
     require(principal, *CUSTOMER_VIEWERS)
-    advisers = scope_of(session, principal).narrow(adviser_id)
+    scope = scope_of(session, principal)
     members = crm_segments.members(session=session, name=segment) if segment else None
     rows = identities_repo.customer_table(
-        session=session, adviser_ids=advisers, customer_ids=members
+        session=session, adviser_ids=scope.narrow(adviser_id), customer_ids=members
     )
+    if scope.adviser_ids is not None:
+        referrers = {r.referred_by for r in rows if r.referred_by is not None}
+        hidden = {
+            i
+            for i in referrers
+            if not scope.allows(inbox_repo.customer_adviser(session=session, customer_id=i)[1])
+        }
+        rows = [replace(r, referred_by=None) if r.referred_by in hidden else r for r in rows]
     names = [f.name for f in fields_repo.list_fields(session=session)]
     oneid.write_customer_file(path, rows, fields=names)
     audit.record(

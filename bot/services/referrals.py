@@ -19,7 +19,7 @@ from bot.store.referrals import PersonRef
 Chain = crm_referrals.Chain
 Referred = crm_referrals.Referred
 ReferralReport = crm_referrals.ReferralReport
-#: How a customer outside the viewer's scope appears in a chain.
+#: How a referrer outside the viewer's scope appears in a chain (once, at its end).
 OTHER = "（其他顾问的客户）"
 NO_REFERRER = "介绍人不存在"
 
@@ -75,23 +75,30 @@ def set_referrer(
 
 
 def chain(session: Session, principal: Principal, customer_id: int) -> Chain:
-    """Who referred the customer (up the chain) and whom they referred (the tree);
-    customers outside the principal's scope show without name or id."""
+    """Who referred the customer (up the chain) and whom they referred (the tree), as
+    far as the principal's scope goes: a referrer outside it shows once, without name or
+    id (that the customer was referred is the customer's own record), and ends the chain
+    up; the customers they referred who are outside it are left out with everyone below
+    them, so nothing counts or names another adviser's customers."""
     require(principal, *CUSTOMER_VIEWERS)
     check_customer(session, principal, customer_id)
     scope = scope_of(session, principal)
     found = crm_referrals.chain(session=session, customer_id=customer_id)
     audit.record(session, principal, "customer.referrals.view", "customer", customer_id)
 
-    def shown(p: PersonRef) -> PersonRef:
-        return p if scope.allows(p.adviser_id) else PersonRef(0, OTHER, None)
+    up: list[PersonRef] = []
+    for p in found.up:
+        if not scope.allows(p.adviser_id):
+            up.append(PersonRef(0, OTHER, None))
+            break
+        up.append(p)
 
-    def tree(node: Referred) -> Referred:
-        return Referred(shown(node.person), tuple(tree(c) for c in node.children))
+    def tree(nodes: tuple[Referred, ...]) -> tuple[Referred, ...]:
+        return tuple(
+            Referred(n.person, tree(n.children)) for n in nodes if scope.allows(n.person.adviser_id)
+        )
 
-    return replace(
-        found, up=tuple(shown(p) for p in found.up), down=tuple(tree(n) for n in found.down)
-    )
+    return replace(found, up=tuple(up), down=tree(found.down))
 
 
 def report(

@@ -448,12 +448,15 @@ def members(
     until: datetime,
     code_ids: Sequence[int] | None = None,
     adviser_ids: tuple[str, ...] | None = None,
+    referee_adviser_ids: tuple[str, ...] | None = None,
 ) -> list[MemberFacts]:
     """Attributed, visible customers added in [since, until) (any time before ``until``
     when ``since`` is None), with what they did before ``until``: engaged (wrote),
     converted (a transaction or a converted / purchase event), revenue (their
     transactions), and how many customers they referred. ``adviser_ids`` (a scope): only
-    the customers whose own adviser is one of them, whoever's code they came by."""
+    the customers whose own adviser is one of them, whoever's code they came by.
+    ``referee_adviser_ids`` (a scope): only the referred customers whose own adviser is
+    one of them are counted (whoever referred them)."""
     engaged = exists().where(
         Message.customer_id == Customer.id, Message.direction == "in", Message.sent_at < until
     )
@@ -476,6 +479,11 @@ def members(
             referee.id != Customer.id,
             referee.merged_into_id.is_(None),
             referee.created_at < until,
+            *(
+                (referee.adviser_id.in_(referee_adviser_ids),)
+                if referee_adviser_ids is not None
+                else ()
+            ),
         )
         .scalar_subquery()
     )

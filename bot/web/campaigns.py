@@ -354,7 +354,7 @@ def customers_page(
     request: Request,
     principal: CustomerViewer,
     campaign_id: IdPath,
-    adviser: str | None = None,
+    adviser: Annotated[str | None, Query(max_length=64)] = None,
     since: DateQuery = None,
     until: DateQuery = None,
 ) -> Response:
@@ -565,8 +565,11 @@ def api_attribution(
     response_model=schemas.AttributionPublic,
     tags=["campaigns"],
     responses={
-        403: {"description": "A code you may not credit: not yours (an adviser), not your team's"},
-        404: {"description": "No such customer in your scope, or no such code"},
+        403: {"description": "A campaign and an adviser outside your scope"},
+        404: {
+            "description": "No such customer in your scope; no such code, or a code you may"
+            " not credit (not yours, not your team's): the same answer"
+        },
     },
 )
 def api_attribute(

@@ -494,11 +494,16 @@ class CampaignCreate(BaseModel):
     segment: str | None = Field(default=None, max_length=100)
     welcome_script_id: str | None = Field(default=None, max_length=64)
     note: str = Field(default="", max_length=2000)
-    advisers: list[str] = Field(
+    advisers: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=500, description="Default: every adviser you manage"
     )
-    codes: dict[str, str] = Field(
-        default_factory=dict, description="adviser id -> an entry code chosen by hand"
+    codes: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[str, Field(min_length=1, max_length=40)],
+    ] = Field(
+        default_factory=dict,
+        max_length=500,
+        description="adviser id -> an entry code chosen by hand",
     )
 
 

@@ -176,5 +176,40 @@ def message(errors: Sequence[Mapping[str, Any]]) -> str:
 
 
 def in_chinese(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """FastAPI's list of errors for the API, with each ``msg`` in Chinese."""
-    return [{**e, "msg": expected(e)} for e in errors]
+    """FastAPI's list of errors for the API, with each ``msg`` in Chinese; what was sent
+    (``input``, and the names in ``loc``) comes back cut short (``bounded``): a
+    10,000-character name is not echoed whole."""
+    return [
+        {
+            **e,
+            "msg": expected(e),
+            **({"input": bounded(e["input"])} if "input" in e else {}),
+            "loc": [bounded(part) for part in e.get("loc", ())],
+        }
+        for e in errors
+    ]
+
+
+#: Of what was sent, the most an API error echoes: characters of a text, items of a list
+#: or an object, levels of nesting.
+ECHOED_CHARS: Final = 64
+ECHOED_ITEMS: Final = 20
+ECHOED_DEPTH: Final = 4
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """``value`` (JSON) with each text cut to ``ECHOED_CHARS`` characters, each list and
+    object to ``ECHOED_ITEMS`` items and nesting to ``ECHOED_DEPTH`` levels (marked
+    「…」)."""
+    if isinstance(value, str):
+        return value if len(value) <= ECHOED_CHARS else value[:ECHOED_CHARS] + "…"
+    if isinstance(value, Mapping | list | tuple) and depth >= ECHOED_DEPTH:
+        return "…"
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        shown = {bounded(str(k)): bounded(v, depth + 1) for k, v in items[:ECHOED_ITEMS]}
+        return shown | ({"…": "…"} if len(items) > ECHOED_ITEMS else {})
+    if isinstance(value, list | tuple):
+        more = ["…"] if len(value) > ECHOED_ITEMS else []
+        return [bounded(v, depth + 1) for v in value[:ECHOED_ITEMS]] + more
+    return value
