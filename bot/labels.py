@@ -1,5 +1,5 @@
 """The Chinese names of every code a person reads: one place for the CLI, the exports, the
-charts, the channel's notes and (later) the console.
+charts, the channel's notes and the console.
 
 The stored values stay codes (bot/vocab.py, scripts_lib/model.py); a front shows
 ``label(KIND, code)`` instead. The script library's own vocabularies (category, stage,

@@ -475,7 +475,8 @@ class WechatySettings(_Section):
     inbox_keep_days: int = Field(default=7, ge=0, le=3650)
     #: Service discovery when endpoint is empty: {token} is replaced by the token.
     discovery_url: str = "https://api.chatie.io/v0/hosties/{token}"
-    #: Seconds ``siyu bot --check`` (and the discovery look-up) waits for an answer.
+    #: Seconds ``siyu bot --check``, the discovery look-up and each call to an account
+    #: (a payload fetch, accepting a friend request, the welcome) wait for an answer.
     check_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     @model_validator(mode="after")

@@ -2,9 +2,9 @@
 
 For scripts: the customer messages each script answered (its label) vote for it. Each
 label gets the normalised mean of its examples' vectors (its *centroid*); a query is
-scored by its cosine similarity to every centroid. In bench/learning.py (and a probe
-noted in DESIGN.md) the centroid beat votes of the k nearest single examples, which are
-noisier: one stray example — 「好的谢谢」 answered by a price quote — pulls a neighbour.
+scored by its cosine similarity to every centroid. In bench/learning.py the centroid
+beat votes of the k nearest single examples, which are noisier: one stray example —
+「好的谢谢」 answered by a price quote — pulls a neighbour.
 
 Two refinements, both measured in bench/learning.py:
 

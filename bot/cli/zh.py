@@ -23,7 +23,8 @@ _USAGE_WORDS = (
     ("COMMAND [ARGS]...", "命令 [参数]..."),
 )
 
-#: The parser's usage errors (typer/_click/exceptions.py, core.py) -> Chinese.
+#: The parser's usage errors (typer's vendored click: ``typer._click.exceptions``, ``.core``)
+#: -> Chinese.
 _USAGE_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
