@@ -9,6 +9,7 @@ the file: the file names the environment variable that holds them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,6 +28,7 @@ from pydantic import (
 
 from bot.errors import ConfigError
 from knowledge.errors import os_reason
+from knowledge.rows import problems_of
 from knowledge.settings import (
     PLACEHOLDER_SECRETS,
     EmbeddingSettings,
@@ -630,8 +632,10 @@ def load_settings(
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError(f"找不到配置文件：{path}") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"配置文件 {path} 不是有效的 TOML：{exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"配置文件 {path} 不是 UTF-8 文本") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"配置文件 {path} 不是有效的 TOML：{_toml_place(exc)}") from exc
     if data_dir is not None:
         raw["data_dir"] = str(data_dir)
     elif env.get("SIYU_DATA_DIR"):
@@ -641,6 +645,14 @@ def load_settings(
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        where = f" in {path}" if path else ""
+        problems = [str(p) for p in problems_of(exc)]
+        where = f"（{path}）" if path else ""
         raise ConfigError(f"配置有误{where}：\n  " + "\n  ".join(problems)) from exc
+
+
+def _toml_place(exc: tomllib.TOMLDecodeError) -> str:
+    """Where a TOML file's syntax breaks, in Chinese (tomllib says it in English)."""
+    found = re.search(r"line (\d+), column (\d+)", str(exc))
+    if found:
+        return f"第 {found[1]} 行第 {found[2]} 列附近有语法错误（键 = 值，文本要加引号）"
+    return "语法错误（键 = 值，文本要加引号）"

@@ -136,6 +136,9 @@ def _message(detail: ErrorDetails, subject: str) -> str:
         return f"{it} 不能是空列表"
     if kind in ("string_too_long", "too_long") and text:
         return f"{it} 超过 {ctx.get('max_length')} 个字符"
+    bound = _BOUNDS.get(kind)
+    if bound is not None and bound[0] in ctx:
+        return f"{it} {bound[1]} {ctx[bound[0]]}"
     if kind == "literal_error":
         choices = str(ctx.get("expected")).replace(" or ", " 或 ")
         return f"{it} 只能是 {choices}，不是 {_shown(detail.get('input'))}"
@@ -152,6 +155,13 @@ _EXPECTED = {
     "dict_type": "映射（键: 值）",
     "model_type": "映射（键: 值）",
     "model_attributes_type": "映射（键: 值）",
+}
+#: A bound a value breaks: its limit's name in the error's context and the rule.
+_BOUNDS = {
+    "greater_than_equal": ("ge", "不能小于"),
+    "less_than_equal": ("le", "不能大于"),
+    "greater_than": ("gt", "要大于"),
+    "less_than": ("lt", "要小于"),
 }
 #: Pydantic's other messages, by their type.
 _PYDANTIC = {

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from english import english_leaks
 from pydantic import BaseModel
 
 from bot.errors import ConfigError
@@ -60,18 +61,25 @@ def test_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ("[retrieval]\ntop_scripts = 0\n", "retrieval.top_scripts"),
-        ("[llm]\nbase_url = 3\n", "llm.base_url"),
-        ("[nope]\nx = 1\n", "nope"),
-        ('timezone = "Mars/Olympus"\n', "timezone"),
-        ("this is = = not toml", "不是有效的 TOML"),
+        ("[retrieval]\ntop_scripts = 0\n", "retrieval：top_scripts 不能小于 1"),
+        ("[llm]\nbase_url = 3\n", "llm：base_url 应为文本"),
+        ("[nope]\nx = 1\n", "未知字段 nope"),
+        ('timezone = "Mars/Olympus"\n', "未知的时区 'Mars/Olympus'"),
+        ("this is = = not toml", "不是有效的 TOML：第 1 行第 6 列附近有语法错误"),
+        (b"[web]\nhost = '\xc4\xe3'\n", "不是 UTF-8 文本"),
     ],
 )
-def test_bad_settings_are_reported_clearly(tmp_path: Path, text: str, needle: str) -> None:
+def test_bad_settings_are_reported_clearly(tmp_path: Path, text: str | bytes, needle: str) -> None:
+    """Each problem names its section and key and says what is wrong in Chinese
+    (pydantic's and tomllib's messages are English)."""
     cfg = tmp_path / "bad.toml"
-    cfg.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+    cfg.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    with pytest.raises(ConfigError) as caught:
         load_settings(cfg, environ={})
+    assert needle in str(caught.value)
+    said = str(caught.value).replace(str(cfg), "")
+    keys = {"retrieval", "top_scripts", "llm", "base_url", "nope", "Mars", "Olympus"}
+    assert english_leaks(said, allow=keys) == []
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
