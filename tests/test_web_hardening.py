@@ -368,7 +368,9 @@ def test_logout_ends_every_copy_of_the_session(world: World) -> None:
     assert first.get("/api/me").status_code == 200
 
 
-def test_deactivate_password_and_revoke_tokens_from_the_cli(world: World) -> None:
+def test_deactivate_password_and_revoke_tokens_from_the_cli(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     token = world.new_user("dora")
     browser = TestClient(world.app)
     login(browser, "dora")
@@ -376,12 +378,25 @@ def test_deactivate_password_and_revoke_tokens_from_the_cli(world: World) -> Non
     assert browser.get("/api/me").status_code == 200 and api.get("/api/me").status_code == 200
 
     assert world.cli("users", "deactivate", "dora") == 0
+    capsys.readouterr()
+    assert world.cli("users", "list") == 0
+    listed = {
+        line.split("│")[1].strip(): line
+        for line in capsys.readouterr().out.splitlines()
+        if "│" in line
+    }
+    assert "已停用" in listed["dora"] and all(
+        "正常" in line for name, line in listed.items() if name != "dora"
+    )
     assert browser.get("/api/me").status_code == 401
     assert api.get("/api/me").status_code == 401
     csrf = _login_form(browser)
     assert _try_login(browser, csrf, "dora", PASSWORD).status_code == 401
 
     assert world.cli("users", "activate", "dora") == 0
+    capsys.readouterr()
+    assert world.cli("users", "list") == 0
+    assert "已停用" not in capsys.readouterr().out
     assert api.get("/api/me").status_code == 200  # tokens work again
     assert browser.get("/api/me").status_code == 401  # the old session stays ended
     login(browser, "dora")

@@ -77,10 +77,11 @@ def users_list(ctx: typer.Context) -> None:
 
     with database(ctx) as (db, _), db.session() as session:
         rows = users.list_users(session, principal(ctx))
-    table = Table("用户名", "姓名", "角色", "顾问 ID", "团队")
+    table = Table("用户名", "姓名", "角色", "顾问 ID", "团队", "状态")
     for u in rows:
         role = label(ROLE_LABELS, u.role)
-        table.add_row(u.username, u.display_name, role, u.adviser_id or "-", u.team or "-")
+        state = "正常" if u.active else "已停用"
+        table.add_row(u.username, u.display_name, role, u.adviser_id or "-", u.team or "-", state)
     show(table)
 
 
