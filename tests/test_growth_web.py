@@ -448,6 +448,59 @@ def test_the_sidebar_shows_fields_origin_next_actions_and_own_numbers(world: Wor
         assert session.get(Customer, world.cust_a) is not None
 
 
+def _customer_named(world: World, name: str) -> int:
+    with world.rt.db.session() as session:
+        rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
+    return next(r.customer_id for r in rows if r.name == name)
+
+
+def _referrer_input(page: str) -> str:
+    found = re.search(r'<input name="referrer"[^>]*value="([^"]*)"', page)
+    assert found, "no referrer input"
+    return found.group(1)
+
+
+def test_the_referrer_is_shown_and_set_by_name_on_the_profile(world: World) -> None:
+    """The 介绍人 input shows the referrer's name (it showed their customer number), and
+    a name typed there is resolved among the customers one may see; without JavaScript,
+    a form sent back unchanged keeps the referrer."""
+    customer_message(world.rt, "adv-a", "wx-ref-old", "你好", "老客户赵敏")
+    customer_message(world.rt, "adv-a", "wx-ref-new", "朋友介绍来的", "新客户钱多")
+    customer_message(world.rt, "adv-a", "wx-twin-1", "在吗", "同名周婷")
+    customer_message(world.rt, "adv-a", "wx-twin-2", "在吗", "同名周婷")
+    customer_message(world.rt, "adv-b", "wx-ref-bob", "你好", "别组老客户")
+    old, new = _customer_named(world, "老客户赵敏"), _customer_named(world, "新客户钱多")
+    twin = _customer_named(world, "同名周婷")
+    url = f"/sidebar/customers/{new}/referrer"
+    with world.client() as c:
+        csrf = login(c, "alice")
+        res = c.post(url, data={"referrer": "老客户赵敏", "csrf_token": csrf})
+        assert res.status_code == 200
+        page = c.get(f"/sidebar?customer_id={new}").text
+        assert _referrer_input(page) == "老客户赵敏"  # the name, not 「{old}」
+        assert f'href="/sidebar?customer_id={old}">老客户赵敏</a>' in page
+        # sent back as shown (no JavaScript): nothing changes
+        same = {"referrer": "老客户赵敏", "referrer_shown": "老客户赵敏", "csrf_token": csrf}
+        assert c.post(url, data=same).status_code == 200
+        assert _referrer_input(c.get(f"/sidebar?customer_id={new}").text) == "老客户赵敏"
+        # a name two customers share asks for something that tells them apart
+        script = {"X-Siyu-Form": "1"}
+        both = c.post(url, data={"referrer": "同名周婷", "csrf_token": csrf}, headers=script)
+        assert both.status_code == 400
+        assert both.json()["detail"] == "有 2 位客户叫「同名周婷」：请填介绍人的手机号或微信号"
+        # another adviser's customer's name is as unknown as nobody's
+        for name in ("别组老客户", "没有这个人"):
+            res = c.post(url, data={"referrer": name, "csrf_token": csrf}, headers=script)
+            assert res.status_code == 404 and res.json()["detail"] == "介绍人不存在"
+        # a WeChat id still works; the page shows the name again
+        res = c.post(url, data={"referrer": "wx-twin-2", "csrf_token": csrf})
+        page = c.get(f"/sidebar?customer_id={new}").text
+        assert _referrer_input(page) == "同名周婷" and twin != old
+        # emptied: cleared
+        res = c.post(url, data={"referrer": "", "referrer_shown": "同名周婷", "csrf_token": csrf})
+        assert _referrer_input(c.get(f"/sidebar?customer_id={new}").text) == ""
+
+
 def test_unattributed_contacts_are_fixed_on_the_page(world: World) -> None:
     customer_message(world.rt, "adv-a", "wx-fix", "你好", "待归因")
     with world.client() as c:

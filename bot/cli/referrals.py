@@ -23,7 +23,7 @@ def referrals_set(
     ctx: typer.Context,
     customer: Annotated[int, typer.Argument(help="客户 ID。")],
     referrer: Annotated[
-        str | None, typer.Argument(help="介绍人：客户 ID 或任一身份（none 表示清除）。")
+        str | None, typer.Argument(help="介绍人：客户 ID、任一身份或姓名（none 表示清除）。")
     ] = None,
     note: Annotated[str, typer.Option(help="原因（作为依据保存）。")] = "",
     actor: Actor = None,
