@@ -396,7 +396,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         report = c.get("/campaigns/report?since=2026-01-01")
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
         assert "信息流三月 · " in report.text  # a target bar names its campaign and adviser
-        assert "<th>目标新增</th>" in report.text and "<th>目标收入</th>" in report.text
+        assert "<th>目标新增</th>" in report.text and "<th>目标成交金额</th>" in report.text
         everything = c.get("/campaigns/report")  # no start date: up to today
         assert "截至 " in everything.text and "开始" not in everything.text.split("</h1>")[0]
         assert "adv-a</" not in c.get(f"/campaigns/{cid}").text  # advisers by name, never id
@@ -446,6 +446,34 @@ def test_the_sidebar_shows_fields_origin_next_actions_and_own_numbers(world: Wor
         assert page.status_code == 200 and "我的数据" not in page.text
     with world.rt.db.session() as session:
         assert session.get(Customer, world.cust_a) is not None
+
+
+def test_the_amount_of_orders_has_one_name_on_every_page(
+    world: World, campaign: dict[str, object]
+) -> None:
+    """The console said 「成交金额」 on 我的数据 and the 数据 page but 「收入」 on the
+    campaign and referral pages for the same figure (and 「收入区间」 is a customer's income):
+    it is 「成交金额」 everywhere."""
+    cid = campaign["campaign"]["id"]  # type: ignore[index]
+    pages = {
+        "alice": ["/sidebar"],
+        "mia": [
+            f"/campaigns/{cid}",
+            f"/campaigns/{cid}/customers",
+            "/campaigns/report",
+            "/campaigns/referrals",
+            "/manager",
+            "/manager/kpis",
+        ],
+    }
+    for user, paths in pages.items():
+        with world.client() as c:
+            login(c, user)
+            for path in paths:
+                page = c.get(path)
+                assert page.status_code == 200, path
+                assert "成交金额" in page.text, path
+                assert "收入" not in page.text.replace("收入区间", ""), path
 
 
 def _customer_named(world: World, name: str) -> int:

@@ -168,7 +168,7 @@ def _charts(rows: list[campaigns.ReportRow], by: str) -> dict[str, Any]:
             [lb for lb, r in zip(labels, parts, strict=True) if r.roi is not None],
             [r.roi or 0.0 for r in parts if r.roi is not None],
             unit="",
-            title="ROI（收入 ÷ 成本）",
+            title="ROI（成交金额 ÷ 成本）",
             decimals=2,
         ),
         "funnel_chart": funnel_chart(
@@ -261,7 +261,7 @@ def referrals_page(
             shown,
             [s.revenue_share * 100 for s in shares],
             unit="%",
-            title="转介绍收入占比",
+            title="转介绍成交金额占比",
         ),
     )
 
@@ -324,7 +324,7 @@ def targets_page(
             adviser_id=adviser_id,
             added=int(added_n) if added_n is not None else None,
             converted=int(converted_n) if converted_n is not None else None,
-            revenue=_optional_number(revenue, "目标收入"),
+            revenue=_optional_number(revenue, "目标成交金额"),
         )
     return RedirectResponse(f"/campaigns/{campaign_id}#codes", status_code=303)
 
