@@ -94,7 +94,14 @@ def referrals_report(
         names = advisers.names(session, principal(ctx))  # names, not ids
     period = f"{first or '开始'} – {last}"
     table = Table(
-        "顾问", "客户", "转介绍", "占比", "成交金额", "转介绍成交金额", "成交金额占比", title=f"转介绍 {period}"
+        "顾问",
+        "客户",
+        "转介绍",
+        "占比",
+        "成交金额",
+        "转介绍成交金额",
+        "成交金额占比",
+        title=f"转介绍 {period}",
     )
     for s in (*report.advisers, report.total):
         table.add_row(
