@@ -355,7 +355,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         )
         assert res.status_code == 303, res.text
         title = world.rt.library.get(["INS-ICE-1"])["INS-ICE-1"].title
-        assert f"<td>{title}</td>" in c.get("/campaigns").text  # its title, not its id
+        assert f'<td class="text">{title}</td>' in c.get("/campaigns").text  # title, not id
         detail = c.get(res.headers["location"])
         assert "活动已创建" in detail.text and "信息流三月" in detail.text
         assert "<dd>12,800.00 元</dd>" in detail.text  # amounts written as the CLI writes them
@@ -474,6 +474,40 @@ def test_the_amount_of_orders_has_one_name_on_every_page(
                 assert page.status_code == 200, path
                 assert "成交金额" in page.text, path
                 assert "收入" not in page.text.replace("收入区间", ""), path
+
+
+def test_forms_and_lists_name_things_rather_than_numbering_them(
+    world: World, campaign: dict[str, object]
+) -> None:
+    """The walk at 360 and 1280 px: 未归因客户 showed each customer's number (「#7」) and
+    said 「客户 7 已归因」; a new campaign's welcome script was typed as an id (「欢迎语话术
+    ID」); the code form asked for 「顾问（姓名或 ID）」; the script editor listed bare
+    {customer_name}-style variables. Each now says what it is by name."""
+    customer_message(world.rt, "adv-a", "wx-walk", "你好", "走查客户")
+    walk = _customer_named(world, "走查客户")
+    cid = campaign["campaign"]["id"]  # type: ignore[index]
+    with world.client() as c:
+        csrf = login(c, "mia")
+        page = c.get("/campaigns/unattributed").text
+        row = page.split("<b>走查客户</b>", 1)[1].split("</div>", 1)[0]
+        assert f"#{walk}" not in row and "Alice" in row
+        res = c.post(
+            "/campaigns/unattributed",
+            data={"customer_id": str(walk), "code": "LIVEAA", "csrf_token": csrf},
+        )
+        assert "走查客户 已归因" in res.text and f"客户 {walk} 已归因" not in res.text
+        detail = c.get(f"/campaigns/{cid}").text
+        assert "姓名或 ID" not in detail and "<label>顾问 <input" in detail
+    with world.client() as c:
+        login(c, "olivia")
+        page = c.get("/campaigns").text
+        title = world.rt.library.get(["INS-WEL-1"])["INS-WEL-1"].title
+        picker = re.search(r'<select name="welcome_script_id">(.*?)</select>', page, re.S)
+        assert picker, "the welcome script is picked from a list"
+        assert f'<option value="INS-WEL-1">{title} · 保险</option>' in picker.group(1)
+        assert "话术 ID" not in page
+        editor = c.get("/scripts/new").text
+        assert "{customer_name} 客户称呼" in editor and "{adviser_name} 顾问称呼" in editor
 
 
 def _customer_named(world: World, name: str) -> int:

@@ -984,6 +984,35 @@ def test_wide_tables_say_they_scroll_sideways_at_toolbar_width(
         page.context.close()  # type: ignore[attr-defined]
 
 
+#: How many lines each piece of text under ``selector`` takes.
+TEXT_LINES = """(selector) => [...document.querySelectorAll(selector)].map(el => {
+  const range = document.createRange(); range.selectNodeContents(el.firstChild);
+  return [el.firstChild.textContent.trim(), range.getClientRects().length]; })"""
+
+
+def test_labels_and_links_stay_whole_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime]
+) -> None:
+    """At 360 px 「新增日期从」 broke as 「新增日 / 期从」 on 活动效果 and 转介绍, and on 顾问人设
+    「编辑」 stood one character a line beside the signature. Now each stays on one line
+    (the table scrolls in its box)."""
+    rt = make_runtime()
+    add_users(rt)
+    _growth_data(rt)
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), NARROW, "max")
+        for path in ("/campaigns/report", "/campaigns/referrals"):
+            page.goto(path)  # type: ignore[attr-defined]
+            lines = page.evaluate(TEXT_LINES, ".filters label.check")  # type: ignore[attr-defined]
+            assert lines and all(n == 1 for _, n in lines), (path, lines)
+        page.goto("/advisers")  # type: ignore[attr-defined]
+        _shot(page, "advisers-360")
+        lines = page.evaluate(TEXT_LINES, "#adviser-table td.ops a, #adviser-table td:first-child")  # type: ignore[attr-defined]
+        assert lines and all(n == 1 for _, n in lines), lines
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
+
+
 def test_knowledge_documents_at_toolbar_width(
     browser: object, make_runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.errors import InputError
-from bot.services import advisers, campaigns, referrals
+from bot.pipeline.assistant import OPENING_CATEGORIES
+from bot.services import advisers, campaigns, customers, referrals, scripts
 from bot.store.campaigns import CampaignSpec
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, target_bars
@@ -66,14 +67,22 @@ def _optional_number(text: str, what: str) -> float | None:
 def campaigns_page(request: Request, principal: Operator, created: IdQuery = None) -> Response:
     with db_session(request) as session:
         rows = campaigns.list_campaigns(session, principal)
+    rt = runtime_of(request)
     welcome = [r.welcome_script_id for r in rows if r.welcome_script_id]
-    scripts = runtime_of(request).library.get(welcome)
+    found = rt.library.get(welcome)
+    # the new campaign's welcome script is chosen by title among the approved openers
+    openers = [
+        s
+        for category in OPENING_CATEGORIES
+        for s in scripts.list_scripts(rt, principal, category=category, status="approved")
+    ]
     return render(
         request,
         "campaigns.html",
         principal,
         rows=rows,
-        titles={i: s.title for i, s in scripts.items()},
+        titles={i: s.title for i, s in found.items()},
+        openers=openers,
         channels=campaigns.CHANNELS,
         created=created,
         today=runtime_of(request).settings.today(),
@@ -199,6 +208,7 @@ def unattributed_page(
         written = campaigns.written_codes(session, principal, customer_ids=[r.id for r in rows])
         codes = campaigns.codes(session, principal)
         names = advisers.names(session, principal)
+        fixed_name = customers.names(session, principal, [fixed]).get(fixed) if fixed else None
     return render(
         request,
         "campaigns_unattributed.html",
@@ -207,7 +217,7 @@ def unattributed_page(
         codes=codes,
         written=written,
         names=names,
-        fixed=fixed,
+        fixed=fixed_name,
         days=settings.campaigns.unattributed_days,
     )
 
