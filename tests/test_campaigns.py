@@ -557,10 +557,13 @@ def test_campaigns_from_the_command_line(
         str(png_path),
     )
     assert code == 0, err
+    # one word for the amount of the orders, as on the console (never 「收入」)
+    assert "成交金额" in out and "收入" not in out
     with csv_path.open(encoding="utf-8-sig") as fh:
         table = list(csv.DictReader(fh))
     assert [
-        (r["活动"], r["顾问"], r["新增"], r["成交"], r["收入"], r["成本"], r["ROI"]) for r in table
+        (r["活动"], r["顾问"], r["新增"], r["成交"], r["成交金额"], r["成本"], r["ROI"])
+        for r in table
     ] == [
         ("三月直播", "a1", "2", "1", "3000.0", "1000.0", "3.0"),
         ("三月直播", "a2", "1", "0", "0.0", "500.0", "0.0"),

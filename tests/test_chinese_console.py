@@ -37,13 +37,15 @@ def test_the_advisers_sidebar_is_chinese(console: TestClient, path: str) -> None
     assert english_leaks(visible_text(page.text), allow=NAMES) == []
 
 
-#: Data the test users carry, shown as it is: their team, an adviser id beside its name,
-#: the name of their API token.
-DATA = {"east", "adv-a", "adv-b", "test"}
+#: Data the test users carry, shown as it is: their team and the name of their API token
+#: (an adviser's id is shown nowhere: 顾问人设 and 我的人设 showed it beside the name).
+DATA = {"east", "test"}
 
 ROLE_PAGES = [
     ("alice", "/channel"),
     ("alice", "/account/tokens"),
+    ("alice", "/advisers/adv-a/persona"),
+    ("olivia", "/scripts/new"),
     ("olivia", "/scripts"),
     ("olivia", "/knowledge"),
     ("olivia", "/scripts/effectiveness"),
@@ -53,6 +55,8 @@ ROLE_PAGES = [
     ("mia", "/manager/merges"),
     ("mia", "/manager/kpis"),
     ("mia", "/advisers"),
+    ("mia", "/advisers/adv-a/persona"),
+    ("mia", "/campaigns/unattributed"),
     ("mia", "/channel"),
     ("mia", "/campaigns/report"),
 ]

@@ -355,7 +355,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         )
         assert res.status_code == 303, res.text
         title = world.rt.library.get(["INS-ICE-1"])["INS-ICE-1"].title
-        assert f"<td>{title}</td>" in c.get("/campaigns").text  # its title, not its id
+        assert f'<td class="text">{title}</td>' in c.get("/campaigns").text  # title, not id
         detail = c.get(res.headers["location"])
         assert "活动已创建" in detail.text and "信息流三月" in detail.text
         assert "<dd>12,800.00 元</dd>" in detail.text  # amounts written as the CLI writes them
@@ -396,7 +396,7 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         report = c.get("/campaigns/report?since=2026-01-01")
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
         assert "信息流三月 · " in report.text  # a target bar names its campaign and adviser
-        assert "<th>目标新增</th>" in report.text and "<th>目标收入</th>" in report.text
+        assert "<th>目标新增</th>" in report.text and "<th>目标成交金额</th>" in report.text
         everything = c.get("/campaigns/report")  # no start date: up to today
         assert "截至 " in everything.text and "开始" not in everything.text.split("</h1>")[0]
         assert "adv-a</" not in c.get(f"/campaigns/{cid}").text  # advisers by name, never id
@@ -446,6 +446,121 @@ def test_the_sidebar_shows_fields_origin_next_actions_and_own_numbers(world: Wor
         assert page.status_code == 200 and "我的数据" not in page.text
     with world.rt.db.session() as session:
         assert session.get(Customer, world.cust_a) is not None
+
+
+def test_the_amount_of_orders_has_one_name_on_every_page(
+    world: World, campaign: dict[str, object]
+) -> None:
+    """The console said 「成交金额」 on 我的数据 and the 数据 page but 「收入」 on the
+    campaign and referral pages for the same figure (and 「收入区间」 is a customer's income):
+    it is 「成交金额」 everywhere."""
+    cid = campaign["campaign"]["id"]  # type: ignore[index]
+    pages = {
+        "alice": ["/sidebar"],
+        "mia": [
+            f"/campaigns/{cid}",
+            f"/campaigns/{cid}/customers",
+            "/campaigns/report",
+            "/campaigns/referrals",
+            "/manager",
+            "/manager/kpis",
+        ],
+    }
+    for user, paths in pages.items():
+        with world.client() as c:
+            login(c, user)
+            for path in paths:
+                page = c.get(path)
+                assert page.status_code == 200, path
+                assert "成交金额" in page.text, path
+                assert "收入" not in page.text.replace("收入区间", ""), path
+
+
+def test_forms_and_lists_name_things_rather_than_numbering_them(
+    world: World, campaign: dict[str, object]
+) -> None:
+    """The walk at 360 and 1280 px: 未归因客户 showed each customer's number (「#7」) and
+    said 「客户 7 已归因」; a new campaign's welcome script was typed as an id (「欢迎语话术
+    ID」); the code form asked for 「顾问（姓名或 ID）」; the script editor listed bare
+    {customer_name}-style variables. Each now says what it is by name."""
+    customer_message(world.rt, "adv-a", "wx-walk", "你好", "走查客户")
+    walk = _customer_named(world, "走查客户")
+    cid = campaign["campaign"]["id"]  # type: ignore[index]
+    with world.client() as c:
+        csrf = login(c, "mia")
+        page = c.get("/campaigns/unattributed").text
+        row = page.split("<b>走查客户</b>", 1)[1].split("</div>", 1)[0]
+        assert f"#{walk}" not in row and "Alice" in row
+        res = c.post(
+            "/campaigns/unattributed",
+            data={"customer_id": str(walk), "code": "LIVEAA", "csrf_token": csrf},
+        )
+        assert "走查客户 已归因" in res.text and f"客户 {walk} 已归因" not in res.text
+        detail = c.get(f"/campaigns/{cid}").text
+        assert "姓名或 ID" not in detail and "<label>顾问 <input" in detail
+    with world.client() as c:
+        login(c, "olivia")
+        page = c.get("/campaigns").text
+        title = world.rt.library.get(["INS-WEL-1"])["INS-WEL-1"].title
+        picker = re.search(r'<select name="welcome_script_id">(.*?)</select>', page, re.S)
+        assert picker, "the welcome script is picked from a list"
+        assert f'<option value="INS-WEL-1">{title} · 保险</option>' in picker.group(1)
+        assert "话术 ID" not in page
+        editor = c.get("/scripts/new").text
+        assert "{customer_name} 客户称呼" in editor and "{adviser_name} 顾问称呼" in editor
+
+
+def _customer_named(world: World, name: str) -> int:
+    with world.rt.db.session() as session:
+        rows = inbox_repo.conversation_list(session=session, adviser_ids=None, viewer="x")
+    return next(r.customer_id for r in rows if r.name == name)
+
+
+def _referrer_input(page: str) -> str:
+    found = re.search(r'<input name="referrer"[^>]*value="([^"]*)"', page)
+    assert found, "no referrer input"
+    return found.group(1)
+
+
+def test_the_referrer_is_shown_and_set_by_name_on_the_profile(world: World) -> None:
+    """The 介绍人 input shows the referrer's name (it showed their customer number), and
+    a name typed there is resolved among the customers one may see; without JavaScript,
+    a form sent back unchanged keeps the referrer."""
+    customer_message(world.rt, "adv-a", "wx-ref-old", "你好", "老客户赵敏")
+    customer_message(world.rt, "adv-a", "wx-ref-new", "朋友介绍来的", "新客户钱多")
+    customer_message(world.rt, "adv-a", "wx-twin-1", "在吗", "同名周婷")
+    customer_message(world.rt, "adv-a", "wx-twin-2", "在吗", "同名周婷")
+    customer_message(world.rt, "adv-b", "wx-ref-bob", "你好", "别组老客户")
+    old, new = _customer_named(world, "老客户赵敏"), _customer_named(world, "新客户钱多")
+    twin = _customer_named(world, "同名周婷")
+    url = f"/sidebar/customers/{new}/referrer"
+    with world.client() as c:
+        csrf = login(c, "alice")
+        res = c.post(url, data={"referrer": "老客户赵敏", "csrf_token": csrf})
+        assert res.status_code == 200
+        page = c.get(f"/sidebar?customer_id={new}").text
+        assert _referrer_input(page) == "老客户赵敏"  # the name, not 「{old}」
+        assert f'href="/sidebar?customer_id={old}">老客户赵敏</a>' in page
+        # sent back as shown (no JavaScript): nothing changes
+        same = {"referrer": "老客户赵敏", "referrer_shown": "老客户赵敏", "csrf_token": csrf}
+        assert c.post(url, data=same).status_code == 200
+        assert _referrer_input(c.get(f"/sidebar?customer_id={new}").text) == "老客户赵敏"
+        # a name two customers share asks for something that tells them apart
+        script = {"X-Siyu-Form": "1"}
+        both = c.post(url, data={"referrer": "同名周婷", "csrf_token": csrf}, headers=script)
+        assert both.status_code == 400
+        assert both.json()["detail"] == "有 2 位客户叫「同名周婷」：请填介绍人的手机号或微信号"
+        # another adviser's customer's name is as unknown as nobody's
+        for name in ("别组老客户", "没有这个人"):
+            res = c.post(url, data={"referrer": name, "csrf_token": csrf}, headers=script)
+            assert res.status_code == 404 and res.json()["detail"] == "介绍人不存在"
+        # a WeChat id still works; the page shows the name again
+        res = c.post(url, data={"referrer": "wx-twin-2", "csrf_token": csrf})
+        page = c.get(f"/sidebar?customer_id={new}").text
+        assert _referrer_input(page) == "同名周婷" and twin != old
+        # emptied: cleared
+        res = c.post(url, data={"referrer": "", "referrer_shown": "同名周婷", "csrf_token": csrf})
+        assert _referrer_input(c.get(f"/sidebar?customer_id={new}").text) == ""
 
 
 def test_unattributed_contacts_are_fixed_on_the_page(world: World) -> None:

@@ -920,6 +920,99 @@ def test_charts_read_alike_and_a_target_tick_crosses_no_number(
         page.context.close()  # type: ignore[attr-defined]
 
 
+#: Each table box on the page: [sideways overflow, marked .overflows, the line above it,
+#: edge shadows drawn, takes the focus].
+TABLE_BOXES = """[...document.querySelectorAll('.table-wrap')].map(w => [
+  w.scrollWidth > w.clientWidth + 1, w.classList.contains('overflows'),
+  getComputedStyle(w, '::before').content, getComputedStyle(w).backgroundImage.includes('gradient'),
+  w.tabIndex])"""
+
+
+def test_wide_tables_say_they_scroll_sideways_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime]
+) -> None:
+    """At 360 px a campaign's 渠道码与目标 table was cut off on the right (its 设置目标 form
+    out of sight) and the campaign report scrolled sideways with no hint. Every wide
+    table now scrolls in its own box, shadowed at the edge where more is, with
+    「← 左右滑动查看更多 →」 above it; scrolled, the form is reachable and works. At full width
+    no table says so."""
+    rt = make_runtime()
+    add_users(rt)
+    _growth_data(rt)
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), NARROW, "max")
+        page.goto("/campaigns")  # type: ignore[attr-defined]
+        page.click("text=表单测试活动1280-94974")  # type: ignore[attr-defined]
+        page.wait_for_selector("#code-table")  # type: ignore[attr-defined]
+        campaign = page.url  # type: ignore[attr-defined]
+        for path in (campaign, "/campaigns", "/campaigns/report", "/campaigns/referrals"):
+            page.goto(path)  # type: ignore[attr-defined]
+            page.wait_for_timeout(200)  # type: ignore[attr-defined]
+            assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+            boxes = page.evaluate(TABLE_BOXES)  # type: ignore[attr-defined]
+            assert any(over for over, *_ in boxes), (path, boxes)
+            for over, marked, line, shadows, focus in boxes:
+                assert shadows, path
+                assert marked == over, (path, boxes)
+                if over:
+                    assert line == '"← 左右滑动查看更多 →"' and focus == 0, (path, boxes)
+        page.goto(campaign)  # type: ignore[attr-defined]
+        _shot(page, "campaign-codes-360")
+        row = page.locator("#code-table tbody tr").first  # type: ignore[attr-defined]
+        save = row.locator("button")
+        box = save.bounding_box()
+        assert box is not None and box["x"] >= NARROW["width"]  # out of sight at first
+        save.scroll_into_view_if_needed()
+        box = save.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= NARROW["width"]
+        hint = page.evaluate(  # type: ignore[attr-defined]
+            "getComputedStyle(document.querySelector('#code-table').parentElement, '::before')"
+            ".visibility"
+        )
+        assert hint == "visible"
+        row.locator("input[name=converted]").fill("4")
+        save.click()
+        page.wait_for_selector("#code-table td:has-text('4')")  # type: ignore[attr-defined]
+        _shot(page, "campaign-codes-scrolled-360")
+        page.context.close()  # type: ignore[attr-defined]
+        page = _page(browser, Served(rt, base), WIDE, "max")
+        for path in (campaign, "/campaigns/report"):
+            page.goto(path)  # type: ignore[attr-defined]
+            page.wait_for_timeout(200)  # type: ignore[attr-defined]
+            boxes = page.evaluate(TABLE_BOXES)  # type: ignore[attr-defined]
+            assert boxes and all(b[:3] == [False, False, "none"] for b in boxes), (path, boxes)
+        page.context.close()  # type: ignore[attr-defined]
+
+
+#: How many lines each piece of text under ``selector`` takes.
+TEXT_LINES = """(selector) => [...document.querySelectorAll(selector)].map(el => {
+  const range = document.createRange(); range.selectNodeContents(el.firstChild);
+  return [el.firstChild.textContent.trim(), range.getClientRects().length]; })"""
+
+
+def test_labels_and_links_stay_whole_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime]
+) -> None:
+    """At 360 px 「新增日期从」 broke as 「新增日 / 期从」 on 活动效果 and 转介绍, and on 顾问人设
+    「编辑」 stood one character a line beside the signature. Now each stays on one line
+    (the table scrolls in its box)."""
+    rt = make_runtime()
+    add_users(rt)
+    _growth_data(rt)
+    with serving(web_app(rt)) as base:
+        page = _page(browser, Served(rt, base), NARROW, "max")
+        for path in ("/campaigns/report", "/campaigns/referrals"):
+            page.goto(path)  # type: ignore[attr-defined]
+            lines = page.evaluate(TEXT_LINES, ".filters label.check")  # type: ignore[attr-defined]
+            assert lines and all(n == 1 for _, n in lines), (path, lines)
+        page.goto("/advisers")  # type: ignore[attr-defined]
+        _shot(page, "advisers-360")
+        lines = page.evaluate(TEXT_LINES, "#adviser-table td.ops a, #adviser-table td:first-child")  # type: ignore[attr-defined]
+        assert lines and all(n == 1 for _, n in lines), lines
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
+
+
 def test_knowledge_documents_at_toolbar_width(
     browser: object, make_runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:

@@ -83,7 +83,9 @@ def advisers_numbers(
     table.add_row("成交金额", f"{found.today.revenue:,.2f}", f"{found.period.revenue:,.2f}")
     show(table)
     if found.targets:
-        targets = Table("活动", "渠道码", "新增/目标", "成交/目标", "收入/目标", title="活动目标")
+        targets = Table(
+            "活动", "渠道码", "新增/目标", "成交/目标", "成交金额/目标", title="活动目标"
+        )
         for t in found.targets:
             targets.add_row(
                 t.campaign,

@@ -107,7 +107,7 @@ def campaigns_add(
 
 
 def _print_codes(codes: list[CodeRecord]) -> None:
-    table = Table("顾问", "渠道码", "目标新增", "目标成交", "目标收入")
+    table = Table("顾问", "渠道码", "目标新增", "目标成交", "目标成交金额")
     for c in codes:
         table.add_row(
             f"{c.adviser_name} ({c.adviser_id})",
@@ -202,7 +202,7 @@ def campaigns_target(
     adviser: Annotated[str, typer.Option(help="顾问 ID。")],
     added: Annotated[int | None, typer.Option(help="目标：新增客户数。")] = None,
     converted: Annotated[int | None, typer.Option(help="目标：成交客户数。")] = None,
-    revenue: Annotated[float | None, typer.Option(help="目标：收入（元）。")] = None,
+    revenue: Annotated[float | None, typer.Option(help="目标：成交金额（元）。")] = None,
     actor: Actor = None,
 ) -> None:
     """设置顾问在活动中的目标；没给的选项会被清空。"""
@@ -220,7 +220,7 @@ def campaigns_target(
         )
     out.print(
         f"{record.adviser_name} 在「{record.campaign}」的目标：新增 {record.target_added or '-'}"
-        f" · 成交 {record.target_converted or '-'} · 收入 {money(record.target_revenue)}"
+        f" · 成交 {record.target_converted or '-'} · 成交金额 {money(record.target_revenue)}"
     )
 
 
@@ -299,7 +299,7 @@ def campaigns_report(
     png_path: Annotated[Path | None, typer.Option("--png", help="同时画一张 PNG 图。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """新增、裂变、互动、成交、收入、成本、ROI 和目标。"""
+    """新增、裂变、互动、成交、成交金额、成本、ROI 和目标。"""
     from bot.services import campaigns
 
     if by not in ("adviser", "channel"):
@@ -349,7 +349,7 @@ def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
         "裂变",
         "互动",
         "成交(目标)",
-        "收入(目标)",
+        "成交金额(目标)",
         "成本",
         "ROI",
         title=f"活动效果 {period}",
@@ -373,7 +373,7 @@ def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
             style=style,
         )
     show(table)
-    out.print(styled("[dim]ROI = 收入 ÷ 成本；活动成本按各顾问新增客户数分摊。[/dim]"))
+    out.print(styled("[dim]ROI = 成交金额 ÷ 成本；活动成本按各顾问新增客户数分摊。[/dim]"))
 
 
 def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> None:
@@ -385,7 +385,7 @@ def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> No
         "添加时间",
         "阶段",
         "裂变",
-        "收入",
+        "成交金额",
         title=f"「{campaign}」的客户：{len(members)}",
     )
     for m in members:

@@ -240,7 +240,7 @@ def customers_forget(
     yes: Annotated[bool, typer.Option("--yes", help="不再询问确认。")] = False,
     actor: Actor = None,
 ) -> None:
-    """删除一个人的个人数据和消息；匿名的汇总（漏斗、收入、话术统计）保留。记入审计；不可撤销。"""
+    """删除一个人的个人数据和消息；匿名的汇总（漏斗、成交金额、话术统计）保留。记入审计；不可撤销。"""
     from bot.services import privacy
 
     if not yes:

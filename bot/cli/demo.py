@@ -282,7 +282,7 @@ def show_growth(runtime: Runtime, principal: Principal, console: Console, custom
         chain = referrals.chain(session, principal, root)
         root_name = customers.profile(session, principal, root, timeline_limit=0).customer.name
     table = Table(
-        "活动", "渠道", "顾问", "新增", "裂变", "成交", "收入", "成本", "ROI", title="活动效果"
+        "活动", "渠道", "顾问", "新增", "裂变", "成交", "成交金额", "成本", "ROI", title="活动效果"
     )
     for r in rows:
         table.add_row(

@@ -15,7 +15,7 @@ from bot.cli.tables import show
 if TYPE_CHECKING:
     from bot.services.referrals import Referred
 
-app = typer.Typer(help="转介绍（老带新）：介绍人、转介绍链、客户和收入占比。")
+app = typer.Typer(help="转介绍（老带新）：介绍人、转介绍链、客户和成交金额占比。")
 
 
 @app.command("set")
@@ -23,7 +23,7 @@ def referrals_set(
     ctx: typer.Context,
     customer: Annotated[int, typer.Argument(help="客户 ID。")],
     referrer: Annotated[
-        str | None, typer.Argument(help="介绍人：客户 ID 或任一身份（none 表示清除）。")
+        str | None, typer.Argument(help="介绍人：客户 ID、任一身份或姓名（none 表示清除）。")
     ] = None,
     note: Annotated[str, typer.Option(help="原因（作为依据保存）。")] = "",
     actor: Actor = None,
@@ -77,7 +77,7 @@ def referrals_report(
     until: Annotated[str | None, typer.Option(help="截止日期，含当天（默认：今天）。")] = None,
     now: NowOpt = None,
 ) -> None:
-    """经转介绍来的客户和收入占比，按顾问和介绍人统计。"""
+    """经转介绍来的客户和成交金额占比，按顾问和介绍人统计。"""
     from bot.services import advisers, referrals
 
     with database(ctx) as (db, settings), db.session() as session:
@@ -94,7 +94,14 @@ def referrals_report(
         names = advisers.names(session, principal(ctx))  # names, not ids
     period = f"{first or '开始'} – {last}"
     table = Table(
-        "顾问", "客户", "转介绍", "占比", "收入", "转介绍收入", "收入占比", title=f"转介绍 {period}"
+        "顾问",
+        "客户",
+        "转介绍",
+        "占比",
+        "成交金额",
+        "转介绍成交金额",
+        "成交金额占比",
+        title=f"转介绍 {period}",
     )
     for s in (*report.advisers, report.total):
         table.add_row(
@@ -109,7 +116,7 @@ def referrals_report(
         )
     show(table)
     referrers = Table(
-        "介绍人", "顾问", "直接介绍", "整条链", "直接收入", "整条链收入", title="介绍人"
+        "介绍人", "顾问", "直接介绍", "整条链", "直接成交金额", "整条链成交金额", title="介绍人"
     )
     for r in report.referrers:
         referrers.add_row(

@@ -48,7 +48,7 @@ def report_funnel(
         bool, typer.Option("--customers", help="与 --adviser 一起用：列出客户及其阶段。")
     ] = False,
 ) -> None:
-    """新增客户 → 互动 → 成交，各组的转化率和收入。"""
+    """新增客户 → 互动 → 成交，各组的转化率和成交金额。"""
     from bot.services import reports
 
     if by not in ("adviser", "channel"):
@@ -88,7 +88,7 @@ def report_funnel(
         "互动",
         "成交",
         "转化率",
-        "收入",
+        "成交金额",
         title=f"漏斗 {first} 至 {last}",
     )
     for r in rows:
@@ -130,7 +130,7 @@ def _print_funnel_customers(
         "id",
         "客户",
         "阶段",
-        "收入",
+        "成交金额",
         title=f"漏斗 {adviser} {first} 至 {last}：{len(members)} 位客户",
     )
     for m in members:
@@ -173,7 +173,7 @@ def report_quadrants(
     table = Table(
         "象限",
         "客户",
-        "收入",
+        "成交金额",
         title=f"高频 ≥ {report.frequency_threshold:g} 单 · 高客单 ≥ {report.ticket_threshold:,.2f}",
     )
     for q in report.quadrants:
@@ -292,8 +292,8 @@ def report_attribution(
         "话术",
         "末次触点",
         "位置加权",
-        "末次触点收入",
-        "位置加权收入",
+        "末次触点成交金额",
+        "位置加权成交金额",
         "参与转化",
         title=f"转化归因：{result.attributed}/{result.conversions} 次转化有话术触点",
     )

@@ -155,7 +155,7 @@ def funnel_customers(
 
 
 #: The header of the funnel CSV, for people (a spreadsheet), in Chinese.
-FUNNEL_COLUMNS = ("分组", "新增", "互动", "成交", "转化率", "收入")
+FUNNEL_COLUMNS = ("分组", "新增", "互动", "成交", "转化率", "成交金额")
 
 
 def write_funnel_csv(rows: Sequence[FunnelRow], path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -167,6 +168,28 @@ def customers_named(
         if adviser_id is not None
         else Customer.adviser_id.is_(None)
     )
+    return list(session.scalars(stmt))
+
+
+def customers_named_among(
+    *, session: Session, name: str, adviser_ids: Sequence[str] | None, exclude: int | None
+) -> list[int]:
+    """Visible customers called ``name`` (their name or an identity's display name) of
+    the advisers ``adviser_ids`` (None: of anyone, or of no adviser), other than
+    ``exclude``."""
+    named = select(Identity.customer_id).where(Identity.display_name == name)
+    stmt = (
+        select(Customer.id)
+        .where(
+            Customer.merged_into_id.is_(None),
+            or_(Customer.name == name, Customer.id.in_(named)),
+        )
+        .order_by(Customer.id)
+    )
+    if exclude is not None:
+        stmt = stmt.where(Customer.id != exclude)
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
     return list(session.scalars(stmt))
 
 

@@ -22,7 +22,8 @@ PersonaEditor = Annotated[Principal, Depends(require("adviser", "manager"))]
 def advisers_page(request: Request, principal: Manager) -> Response:
     with db_session(request) as session:
         rows = advisers.list_advisers(session, principal)
-    return render(request, "advisers.html", principal, rows=rows)
+        names = advisers.names(session, principal)
+    return render(request, "advisers.html", principal, rows=rows, names=names)
 
 
 @router.get("/advisers/{adviser_id}/persona", include_in_schema=False)
@@ -31,7 +32,10 @@ def persona_page(
 ) -> Response:
     with db_session(request) as session:
         record = advisers.persona_of(session, principal, adviser_id)
-    return render(request, "persona.html", principal, adviser=record, saved=saved)
+        known_as = advisers.names(session, principal).get(record.id, record.name)
+    return render(
+        request, "persona.html", principal, adviser=record, known_as=known_as, saved=saved
+    )
 
 
 @router.post("/advisers/{adviser_id}/persona", include_in_schema=False)

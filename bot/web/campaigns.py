@@ -11,7 +11,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.errors import InputError
-from bot.services import advisers, campaigns, referrals
+from bot.pipeline.assistant import OPENING_CATEGORIES
+from bot.services import advisers, campaigns, customers, referrals, scripts
 from bot.store.campaigns import CampaignSpec
 from bot.web import schemas
 from bot.web.charts import bar_chart, funnel_chart, target_bars
@@ -66,14 +67,22 @@ def _optional_number(text: str, what: str) -> float | None:
 def campaigns_page(request: Request, principal: Operator, created: IdQuery = None) -> Response:
     with db_session(request) as session:
         rows = campaigns.list_campaigns(session, principal)
+    rt = runtime_of(request)
     welcome = [r.welcome_script_id for r in rows if r.welcome_script_id]
-    scripts = runtime_of(request).library.get(welcome)
+    found = rt.library.get(welcome)
+    # the new campaign's welcome script is chosen by title among the approved openers
+    openers = [
+        s
+        for category in OPENING_CATEGORIES
+        for s in scripts.list_scripts(rt, principal, category=category, status="approved")
+    ]
     return render(
         request,
         "campaigns.html",
         principal,
         rows=rows,
-        titles={i: s.title for i, s in scripts.items()},
+        titles={i: s.title for i, s in found.items()},
+        openers=openers,
         channels=campaigns.CHANNELS,
         created=created,
         today=runtime_of(request).settings.today(),
@@ -168,7 +177,7 @@ def _charts(rows: list[campaigns.ReportRow], by: str) -> dict[str, Any]:
             [lb for lb, r in zip(labels, parts, strict=True) if r.roi is not None],
             [r.roi or 0.0 for r in parts if r.roi is not None],
             unit="",
-            title="ROI（收入 ÷ 成本）",
+            title="ROI（成交金额 ÷ 成本）",
             decimals=2,
         ),
         "funnel_chart": funnel_chart(
@@ -199,6 +208,7 @@ def unattributed_page(
         written = campaigns.written_codes(session, principal, customer_ids=[r.id for r in rows])
         codes = campaigns.codes(session, principal)
         names = advisers.names(session, principal)
+        fixed_name = customers.names(session, principal, [fixed]).get(fixed) if fixed else None
     return render(
         request,
         "campaigns_unattributed.html",
@@ -207,7 +217,7 @@ def unattributed_page(
         codes=codes,
         written=written,
         names=names,
-        fixed=fixed,
+        fixed=fixed_name,
         days=settings.campaigns.unattributed_days,
     )
 
@@ -261,7 +271,7 @@ def referrals_page(
             shown,
             [s.revenue_share * 100 for s in shares],
             unit="%",
-            title="转介绍收入占比",
+            title="转介绍成交金额占比",
         ),
     )
 
@@ -324,7 +334,7 @@ def targets_page(
             adviser_id=adviser_id,
             added=int(added_n) if added_n is not None else None,
             converted=int(converted_n) if converted_n is not None else None,
-            revenue=_optional_number(revenue, "目标收入"),
+            revenue=_optional_number(revenue, "目标成交金额"),
         )
     return RedirectResponse(f"/campaigns/{campaign_id}#codes", status_code=303)
 

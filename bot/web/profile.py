@@ -115,8 +115,8 @@ def referral_chain(
 def set_referrer(
     request: Request, customer_id: IdPath, body: schemas.ReferrerUpdate, principal: CustomerViewer
 ) -> schemas.ChainPublic:
-    """Set who referred the customer (an id or any identity of a customer in your scope;
-    null clears); returns the chain."""
+    """Set who referred the customer (an id, any identity or the name of a customer in
+    your scope; null clears); returns the chain."""
     with db_session(request) as session:
         referrals.set_referrer(
             session, principal, customer_id=customer_id, referrer=body.referrer, note=body.note

@@ -598,7 +598,9 @@ class ReferrerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     referrer: str | None = Field(
-        default=None, max_length=200, description="Customer id or any identity; null clears"
+        default=None,
+        max_length=200,
+        description="Customer id, any identity or a name (one customer in scope); null clears",
     )
     note: str = Field(default="", max_length=500)
 

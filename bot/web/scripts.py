@@ -32,6 +32,7 @@ from scripts_lib import (
     split_tags,
 )
 from scripts_lib.model import DEPRECATED_VARIABLES, INDUSTRY_CODES, VARIABLES
+from scripts_lib.variables import VARIABLE_LABELS
 
 router = APIRouter(prefix="/scripts", include_in_schema=False)
 
@@ -214,6 +215,7 @@ def _edit(
         status_code=status_code,
         draft=draft,
         variables=[v for v in VARIABLES if v not in DEPRECATED_VARIABLES],
+        variable_labels=VARIABLE_LABELS,
         is_new=is_new,
         status=status,
         preview=preview,

@@ -261,9 +261,17 @@ def save_referrer(
     customer_id: IdPath,
     principal: CustomerViewer,
     referrer: Annotated[str, Form(max_length=200)] = "",
+    referrer_shown: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
+    """The referrer by name, phone or WeChat id (empty clears it). The form shows the
+    current referrer by name and sends that name back as ``referrer_shown``: a name left
+    as it was changes nothing (it may be one that several customers share, or another
+    adviser's customer shown without a name)."""
     with db_session(request) as session:
-        referrals.set_referrer(session, principal, customer_id=customer_id, referrer=referrer)
+        if referrer_shown is None or referrer.strip() != referrer_shown.strip():
+            referrals.set_referrer(session, principal, customer_id=customer_id, referrer=referrer)
+        else:
+            referrals.chain(session, principal, customer_id)  # only the scope check
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#origin", status_code=303)
 
 

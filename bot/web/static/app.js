@@ -689,6 +689,34 @@
     else if (job.dataset.state !== "failed") poll();
   }
 
+  // ---------------------------------------------------------------- wide tables
+  // A table wider than its box (.table-wrap) scrolls sideways in it: marked .overflows,
+  // the box says so above the table (app.css) and takes the focus, to scroll by keyboard.
+  function markOverflow(wrap) {
+    const over = wrap.scrollWidth > wrap.clientWidth + 1;
+    wrap.classList.toggle("overflows", over);
+    if (over) {
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", "表格可左右滑动");
+    } else {
+      wrap.removeAttribute("tabindex");
+      wrap.removeAttribute("role");
+      wrap.removeAttribute("aria-label");
+    }
+  }
+  const wraps = document.querySelectorAll(".table-wrap");
+  if (wraps.length && "ResizeObserver" in window) {
+    const watcher = new ResizeObserver((entries) => {
+      for (const e of entries) markOverflow(e.target.closest(".table-wrap"));
+    });
+    for (const wrap of wraps) {
+      watcher.observe(wrap);
+      const table = wrap.querySelector("table");
+      if (table) watcher.observe(table);
+    }
+  }
+
   // ---------------------------------------------------------------- manager: select all
   const all = document.getElementById("check-all");
   if (all) {
