@@ -584,6 +584,8 @@ def test_campaigns_from_the_command_line(
         "a1",
     )
     assert code == 0 and "甲" in out and "丙" in out and "乙" not in out
+    code, out, _ = siyu(capsys, data, "campaigns", "report", "--campaign", "1", "--customers")
+    assert code == 0 and "「三月直播」的客户" in out and "编号" in out  # its name, not 「1」
     code, out, _ = siyu(capsys, data, "campaigns", "show", "三月直播")
     assert code == 0 and "LIVEA1" in out and "1,500.00" in out
     # errors are one line, in Chinese

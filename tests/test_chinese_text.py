@@ -147,6 +147,8 @@ DEMO_COMMANDS = [
     "report quadrants",
     "report scripts",
     "report attribution",
+    "report funnel --customers --adviser adviser_li",
+    "campaigns report --campaign 1 --customers",
     "events add --customer 99 --type purchase --amount 10",
     "users list",
     "campaigns list",

@@ -320,7 +320,8 @@ def campaigns_report(
                 until=last + timedelta(days=1),
                 timezone=settings.timezone,
             )
-            _print_members(members, campaign, settings.timezone)
+            name = campaigns.show(session, principal(ctx), campaign=campaign)[0].name
+            _print_members(members, name, settings.timezone)
             return
         rows = campaigns.report(
             session,
@@ -380,7 +381,7 @@ def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> No
     tz = ZoneInfo(timezone)
     labels = {"new": "新增", "engaged": "互动", "converted": "成交"}
     table = Table(
-        "id",
+        "编号",
         "客户",
         "添加时间",
         "阶段",

@@ -127,7 +127,7 @@ def _print_funnel_customers(
     members: list[FunnelCustomer], adviser: str, first: date, last: date
 ) -> None:
     table = Table(
-        "id",
+        "编号",
         "客户",
         "阶段",
         "成交金额",
