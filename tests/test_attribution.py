@@ -14,6 +14,7 @@ from bot.errors import InputError
 from bot.learning.attribution import attribute, attribute_all, last_touch, position_weighted
 from bot.pipeline.runtime import Runtime
 from bot.store import conversions as conv_repo
+from bot.store import customers as customers_repo
 from bot.store.conversions import ConversionRecord, Touch
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -73,6 +74,8 @@ def test_events_orders_and_attribution_through_the_pipeline(
          "--time", later, "--order-id", "A-1", "--product", "安心保"]
     )  # fmt: skip
     assert code == 0
+    with rt.db.session() as session:  # a customer who bought is served (服务), no longer courted
+        assert customers_repo.get_customer(session=session, customer_id=cid).stage == "retain"
     # the same order again is skipped, not doubled
     assert run(["--data-dir", data, "events", "add", "--customer", str(cid),
                 "--amount", "4680", "--order-id", "A-1"]) == 0  # fmt: skip

@@ -6,19 +6,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Conflict, InputError, NotFoundError
+from bot.labels import EVENT_LABELS, STAGE_LABELS
 from bot.store.messages import API_CHANNEL, api_source_id
 from bot.store.models import Customer, Event, Identity, Outcome, Suggestion, Transaction
 from bot.store.records import aware
-from bot.vocab import STAGES, member
+from bot.vocab import STAGES, Stage, member
 
 #: Event types that count as a conversion for attribution.
 CONVERSION_TYPES = ("purchase", "converted", "stage_changed")
+
+
+#: Events that say the customer bought, the stages before a sale, and the stage after it.
+BOUGHT = ("purchase", "converted")
+BEFORE_SALE = (None, "acquire", "engage", "convert")
+AFTER_SALE: Final[Stage] = "retain"
+
+
+def _choices(codes: Sequence[str], labels: dict[str, str]) -> str:
+    """Codes as a user types them, each with its name: 「purchase（购买）、…」."""
+    return "、".join(f"{code}（{labels.get(code, code)}）" for code in codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +117,12 @@ def add_conversion(
     if customer is None:
         raise NotFoundError(f"客户 {customer_id} 不存在")
     if type not in CONVERSION_TYPES:
-        raise InputError(f"事件类型只能是 {', '.join(CONVERSION_TYPES)} 之一")
+        raise InputError(f"事件类型只能是 {_choices(CONVERSION_TYPES, EVENT_LABELS)}")
     if amount is not None and amount < 0:
         raise InputError("金额不能为负数")
     new_stage = member(STAGES, stage)
     if type == "stage_changed" and new_stage is None:
-        raise InputError(f"stage_changed 需要给出阶段：{', '.join(STAGES)} 之一")
+        raise InputError(f"stage_changed（阶段变化）需要给出阶段：{_choices(STAGES, STAGE_LABELS)}")
     if order_id:
         owner = order_owner(session=session, order_id=order_id)
         if owner is not None and owner != customer_id:
@@ -119,6 +131,8 @@ def add_conversion(
             return None
     if type == "stage_changed" and new_stage is not None:
         customer.stage = new_stage
+    elif type in BOUGHT and customer.stage in BEFORE_SALE:
+        customer.stage = AFTER_SALE  # a customer who bought is served, no longer courted
     transaction_id = None
     if amount is not None:
         tx = Transaction(
