@@ -221,7 +221,7 @@ def report_scripts(
         "采用率",
         "回复率",
         "转化率",
-        "",
+        "提示",
         title="话术效果（95% 置信区间）",
     )
     fr = reports.fmt_rate
