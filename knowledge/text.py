@@ -166,11 +166,11 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
     haystack = normalize(text)
     pairs = {haystack[i : i + 2] for i in range(len(haystack) - 1)}
     said = normalize(query)[:SHARED_QUERY_CHARS]
-    edges = word_edges(said)
+    words = list(re.finditer(r"[^\W_]+", said))
+    # a word's edges, and a run's (the segmenter keeps 「e5-small」 whole)
+    edges = word_edges(said) | {i for m in words for i in m.span()}
     runs = [
-        (m.start() + offset, part)
-        for m in re.finditer(r"[^\W_]+", said)
-        for offset, part in _shared_runs(m.group(), pairs)
+        (m.start() + offset, part) for m in words for offset, part in _shared_runs(m.group(), pairs)
     ]
     found: list[str] = []
     while len(found) < limit:

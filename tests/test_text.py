@@ -88,6 +88,9 @@ def test_tokenize_survives_100k_characters() -> None:
         # whole words only: 「多」 belongs to 「多长时间」, not to 「多久」
         ("等待期多长时间", "等待期多久、买完什么时候开始保", ["等待期"]),
         ("孩子考研数学基础差怎么办", "数学基础薄弱的同学先补高数", ["数学基础"]),
+        ("e5-small 模型多大", "模型用的是 e5", ["e5", "模型"]),
+        # a run ends where the segmenter's word goes on
+        ("ipad-pro 多少钱", "ipad 教育优惠", ["ipad"]),
         ("", "理赔", []),
     ],
 )
