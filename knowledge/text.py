@@ -158,19 +158,34 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
     """The longest pieces of ``query`` that ``text`` contains too (both normalised),
     longest first, at most ``limit``: why a script or passage matches a message.
 
-    A piece is a run of whole words of the query (a segmenter's words: 「等待期」 from
-    「等待期多长时间」, never 「等待期多」) of letters, digits or CJK characters that keeps
-    at least two characters without its ``COMMON_WORDS`` and ``STOP_CHARS``; it is given
-    without the stop characters at its ends, and not looked for again inside the others.
+    A piece is whole words (``word_edges``) of the query or of the text where it stands
+    there — 「等待期」 from 「等待期多长时间」, never 「等待期多」; 「直播回放」 from
+    「直播回放链接」 though the segmenter reads the query 「直播/回/放在/哪看」 — of letters,
+    digits or CJK characters, and keeps at least two characters without its
+    ``COMMON_WORDS`` and ``STOP_CHARS``; it is given without the stop characters at its
+    ends, and not looked for again inside the others.
     """
     haystack = normalize(text)
     pairs = {haystack[i : i + 2] for i in range(len(haystack) - 1)}
     said = normalize(query)[:SHARED_QUERY_CHARS]
-    words = list(re.finditer(r"[^\W_]+", said))
-    # a word's edges, and a run's (the segmenter keeps 「e5-small」 whole)
-    edges = word_edges(said) | {i for m in words for i in m.span()}
+    said_edges = word_edges(said)
+    text_edges = word_edges(haystack)
+
+    def whole(start: int, piece: str) -> bool:
+        """On word edges of the query (at ``start``), or of the text somewhere."""
+        if start in said_edges and start + len(piece) in said_edges:
+            return True
+        at = haystack.find(piece)
+        while at >= 0:
+            if at in text_edges and at + len(piece) in text_edges:
+                return True
+            at = haystack.find(piece, at + 1)
+        return False
+
     runs = [
-        (m.start() + offset, part) for m in words for offset, part in _shared_runs(m.group(), pairs)
+        (m.start() + offset, part)
+        for m in re.finditer(r"[^\W_]+", said)
+        for offset, part in _shared_runs(m.group(), pairs)
     ]
     found: list[str] = []
     while len(found) < limit:
@@ -181,10 +196,9 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
                     (
                         run[i : i + size]
                         for i in range(len(run) - size + 1)
-                        if start + i in edges
-                        and start + i + size in edges
-                        and _telling(run[i : i + size])
+                        if _telling(run[i : i + size])
                         and run[i : i + size] in haystack
+                        and whole(start + i, run[i : i + size])
                     ),
                     None,
                 )
@@ -200,12 +214,16 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
 
 def word_edges(text: str) -> frozenset[int]:
     """The offsets in ``text`` where a word starts or ends (0 and ``len(text)``
-    included), as jieba's dictionary segments it."""
+    included): as jieba's dictionary segments it, and at the ends of each Latin word or
+    number (``WORD``: the segmenter keeps 「ipad-pro」 whole, a number 「3.5」 stays one)."""
     import rjieba
 
     edges = {0}
+    at = 0
     for word in rjieba.cut(text):
-        edges.add(max(edges) + len(word))
+        at += len(word)
+        edges.add(at)
+    edges.update(i for m in WORD.finditer(text) for i in m.span())
     return frozenset(edges)
 
 

@@ -89,6 +89,10 @@ def test_tokenize_survives_100k_characters() -> None:
         ("等待期多长时间", "等待期多久、买完什么时候开始保", ["等待期"]),
         ("孩子考研数学基础差怎么办", "数学基础薄弱的同学先补高数", ["数学基础"]),
         ("e5-small 模型多大", "模型用的是 e5", ["e5", "模型"]),
+        # whole words of the text count too (the segmenter reads 「直播/回/放在」, 「微/信号」)
+        ("直播回放在哪看", "直播回放链接发您", ["直播回放"]),
+        ("微信号是多少", "加我微信", ["微信"]),
+        ("保费3.5万一年", "保费每年交", ["保费"]),  # never 「保费3」
         # a run ends where the segmenter's word goes on
         ("ipad-pro 多少钱", "ipad 教育优惠", ["ipad"]),
         ("", "理赔", []),
