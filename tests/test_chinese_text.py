@@ -430,6 +430,9 @@ def test_file_system_and_port_errors_are_told_in_chinese(
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         code, text = siyu(data, "serve", "--host", "127.0.0.1", "--port", str(port), capsys=capsys)
+        # checked where uvicorn listens: IPv4, even when localhost also names ::1
+        named, _ = siyu(data, "serve", "--host", "localhost", "--port", str(port), capsys=capsys)
+    assert named == 1
     assert code == 1
     assert f"无法在 127.0.0.1:{port} 上启动控制台：端口已被占用" in text, text
     assert english_leaks(text, allow=_syntax_words() | CLI_VALUES) == []

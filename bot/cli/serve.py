@@ -108,12 +108,17 @@ def serve_command(
 def check_port(host: str, port: int) -> None:
     """Fail with the reason, in the user's language, when ``host:port`` cannot be listened
     on (taken by another program, a privileged port, an address of another machine). The
-    test socket is closed at once; uvicorn binds the same way (``SO_REUSEADDR``)."""
+    test socket is closed at once; uvicorn binds the same way (``SO_REUSEADDR``, IPv4
+    unless the host has a ``:``), so 「localhost」 is checked where uvicorn will listen."""
+    # the address family uvicorn binds: IPv6 only for a host written with ":"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except socket.gaierror as exc:
         raise InputError(f"监听地址 {host} 无法解析：请检查 --host 或配置 [web] host") from exc
-    family, _, _, _, address = infos[0]
+    address = infos[0][4]
     try:
         with socket.create_server(address[:2], family=family):
             pass
