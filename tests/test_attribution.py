@@ -126,3 +126,29 @@ def test_events_orders_and_attribution_through_the_pipeline(
 
     with rt.db.session() as session, pytest.raises(InputError):
         conv_repo.add_conversion(session=session, customer_id=cid, type="refund", occurred_at=T0)
+
+
+def test_a_purchase_moves_a_courted_customer_to_service_unless_staged_by_hand_after(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    rt = make_runtime()
+    shown = MemoryChannel(rt.assistant.handle).receive("c1", "你好", msg_id="in-1")
+    assert shown is not None and shown.customer_id is not None
+    cid, data = str(shown.customer_id), str(rt.settings.data_dir)
+
+    def stage() -> str:
+        with rt.db.session() as session:
+            return customers_repo.get_customer(session=session, customer_id=int(cid)).stage
+
+    def add(*args: str) -> None:
+        assert run(["--data-dir", data, "events", "add", "--customer", cid, *args]) == 0
+
+    assert stage() == "acquire"
+    add("--type", "stage_changed", "--stage", "engage", "--time", "2026-03-01T10:00:00+08:00")
+    add("--amount", "99", "--time", "2026-01-05T10:00:00+08:00", "--order-id", "OLD-1")
+    assert stage() == "engage"  # the order is older than the stage set by hand
+    add("--amount", "99", "--time", "2026-03-02T10:00:00+08:00", "--order-id", "NEW-1")
+    assert stage() == "retain"
+    add("--type", "stage_changed", "--stage", "convert")
+    add("--type", "converted")
+    assert stage() == "retain"

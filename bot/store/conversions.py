@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Select, select
@@ -26,6 +26,22 @@ CONVERSION_TYPES = ("purchase", "converted", "stage_changed")
 BOUGHT = ("purchase", "converted")
 BEFORE_SALE = (None, "acquire", "engage", "convert")
 AFTER_SALE: Final[Stage] = "retain"
+
+
+def _staged_after(session: Session, customer_id: int, when: datetime) -> bool:
+    """Whether a person set the customer's stage after ``when``."""
+    return (
+        session.scalar(
+            select(Event.id)
+            .where(
+                Event.customer_id == customer_id,
+                Event.type == "stage_changed",
+                Event.occurred_at > aware(when).astimezone(UTC),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _choices(codes: Sequence[str], labels: dict[str, str]) -> str:
@@ -112,7 +128,9 @@ def add_conversion(
     changes), so re-importing an order file is harmless; one recorded for another
     customer is refused (``Conflict``): an order id is the shop's, one order is one
     customer's (before, a colleague's earlier order id silently swallowed a real
-    purchase). ``stage_changed`` moves the customer to ``stage``."""
+    purchase). ``stage_changed`` moves the customer to ``stage``; a purchase or
+    ``converted`` moves one still courted to 服务 (``retain``), unless a stage was set by
+    hand after it (an old order imported late)."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFoundError(f"客户 {customer_id} 不存在")
@@ -131,7 +149,11 @@ def add_conversion(
             return None
     if type == "stage_changed" and new_stage is not None:
         customer.stage = new_stage
-    elif type in BOUGHT and customer.stage in BEFORE_SALE:
+    elif (
+        type in BOUGHT
+        and customer.stage in BEFORE_SALE
+        and not _staged_after(session, customer_id, occurred_at)
+    ):
         customer.stage = AFTER_SALE  # a customer who bought is served, no longer courted
     transaction_id = None
     if amount is not None:

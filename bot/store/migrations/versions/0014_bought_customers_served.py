@@ -1,9 +1,10 @@
 """customers who bought are in the 服务 stage
 
 A purchase or a ``converted`` event now moves a customer still being courted (引流,
-承接, 转化) to 服务 (``retain``: bot/store/conversions.py ``record_conversion``); this does
+承接, 转化) to 服务 (``retain``: bot/store/conversions.py ``add_conversion``); this does
 the same to the customers who bought before. A stage set by hand after the purchase
-(a later ``stage_changed`` event) is kept.
+(a later ``stage_changed`` event) is kept; one set by a customer-table import's 阶段
+column leaves no event, and a buyer's is moved like any other.
 
 Revision ID: 0014
 Revises: 0013
