@@ -142,7 +142,8 @@ def _message(detail: ErrorDetails, subject: str) -> str:
     if kind == "literal_error":
         choices = str(ctx.get("expected")).replace(" or ", " 或 ")
         return f"{it} 只能是 {choices}，不是 {_shown(detail.get('input'))}"
-    return f"{it}：{_PYDANTIC.get(kind, detail['msg'])}"
+    # a type without a Chinese message of its own: pydantic's words are English
+    return f"{it}：{_PYDANTIC.get(kind, '格式不对')}"
 
 
 _EXPECTED = {
@@ -179,6 +180,12 @@ _PYDANTIC = {
     "greater_than": "太小",
     "less_than": "太大",
     "enum": "不是可选的值",
+    "finite_number": "应为有限的数字",
+    "path_type": "应为路径（文本）",
+    "int_parsing_size": "数字太大",
+    "none_required": "应为空",
+    "url_parsing": "应为网址",
+    "url_scheme": "网址应以 http:// 或 https:// 开头",
 }
 
 

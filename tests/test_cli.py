@@ -145,7 +145,7 @@ def test_usage_and_input_errors_have_exit_codes(
     bad_cfg.write_text("[retrieval]\ntop_scripts = -1\n", encoding="utf-8")
     capsys.readouterr()
     code = run(["--config", str(bad_cfg), "--data-dir", str(tmp_path), "scripts", "list"])
-    assert code == 1 and "retrieval.top_scripts" in capsys.readouterr().err
+    assert code == 1 and "retrieval：top_scripts 不能小于 1" in capsys.readouterr().err
 
 
 def test_import_with_one_bad_row_writes_nothing(

@@ -580,7 +580,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(files.os, "replace", broken_replace)
-    with pytest.raises(InputError, match=r"无法写入 .*No space left"):
+    with pytest.raises(InputError, match=r"无法写入 .*磁盘已满"):
         write_scripts([make_record(i) for i in range(50)], path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.csv"]

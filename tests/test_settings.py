@@ -65,6 +65,8 @@ def test_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
         ("[llm]\nbase_url = 3\n", "llm：base_url 应为文本"),
         ("[nope]\nx = 1\n", "未知字段 nope"),
         ('timezone = "Mars/Olympus"\n', "未知的时区 'Mars/Olympus'"),
+        ("[web]\nworkers = inf\n", "web：workers：应为有限的数字"),
+        ("data_dir = 5\n", "data_dir：应为路径（文本）"),
         ("this is = = not toml", "不是有效的 TOML：第 1 行第 6 列附近有语法错误"),
         (b"[web]\nhost = '\xc4\xe3'\n", "不是 UTF-8 文本"),
     ],
@@ -78,7 +80,8 @@ def test_bad_settings_are_reported_clearly(tmp_path: Path, text: str | bytes, ne
         load_settings(cfg, environ={})
     assert needle in str(caught.value)
     said = str(caught.value).replace(str(cfg), "")
-    keys = {"retrieval", "top_scripts", "llm", "base_url", "nope", "Mars", "Olympus"}
+    keys = {"retrieval", "top_scripts", "llm", "base_url", "nope", "Mars", "Olympus", "data_dir"}
+    keys |= {"web", "workers"}
     assert english_leaks(said, allow=keys) == []
 
 
