@@ -644,21 +644,22 @@ def test_a_refused_form_says_why_beside_it_and_keeps_what_was_typed(
     form = page.locator("#add-form")  # type: ignore[attr-defined]
     form.locator("input[name=customer]").fill("wx-zhang")
     form.locator("input[name=tag]").fill("不存在的标签")
-    form.locator("input[name=msg_id]").fill("m-zhang-1")
     form.locator("button").click()
     alert = form.locator(".form-error[role=alert]")
     alert.wait_for()
     assert "标签不存在" in alert.inner_text()
     assert page.url.endswith("/manager/tags")  # type: ignore[attr-defined]
     assert form.locator("input[name=customer]").input_value() == "wx-zhang"
-    assert form.locator("input[name=msg_id]").input_value() == "m-zhang-1"
+    assert form.locator("input[name=tag]").input_value() == "不存在的标签"
     _shot(page, f"form-refused-{suffix}")
     width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
     assert width <= viewport["width"]
     form.locator("input[name=tag]").fill("价格敏感")
-    form.locator("input[name=msg_id]").fill("")
     with page.expect_navigation():  # type: ignore[attr-defined]
-        form.locator("button").click()
+        form.locator("button").click()  # on to the customer's messages
+    form.locator("label.choice", has_text="都不是").locator("input").check()
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        form.locator("button.primary").click()
     assert page.locator("#add-form .form-error").count() == 0  # type: ignore[attr-defined]
     with served.rt.db.session() as session:
         added = tags_repo.list_customer_tags(session=session, status="confirmed")
