@@ -17,6 +17,7 @@ from bot.domain import IncomingMessage
 from bot.pipeline.runtime import Runtime
 from bot.services import customers as customers_service
 from bot.services.access import cli_principal
+from bot.store import audit as audit_repo
 from bot.store import tags as tags_repo
 
 
@@ -266,6 +267,9 @@ def test_the_add_form_takes_a_name_and_offers_the_customers_latest_messages(
         assert offered == ["m-w2", "m-w1", ""], "newest first, then 「都不是」"
         assert "「我家闺女今年三岁了」" in form and "都不是，只添加标签" in form
         assert f'name="customer" value="{wang}"' in form
+        with rt.db.session() as session:  # the messages shown are a read of the customer's
+            seen = audit_repo.list_entries(session=session, actor="mia")
+        assert any(e.action == "customer.messages.view" and e.target_id == str(wang) for e in seen)
         # the second step: the message chosen
         step2 = {"customer": str(wang), "tag": "家庭结构/有孩子", "msg_id": "m-w1"}
         res = c.post("/manager/tags/add", data=step2 | {"csrf_token": csrf})

@@ -308,12 +308,16 @@ def message_choices(
     """The latest messages of a customer in scope (theirs, with text), newest first."""
     require(principal, *CUSTOMER_VIEWERS)
     check_customer(session, principal, customer_id)
-    return tuple(
+    found = tuple(
         MessageChoice(msg_id=msg_id, text=m.text, sent_at=m.sent_at)
         for msg_id, m in messages_repo.customer_texts(
             session=session, customer_id=customer_id, limit=limit
         )
     )
+    audit.record(
+        session, principal, "customer.messages.view", "customer", customer_id, count=len(found)
+    )
+    return found
 
 
 def added_tag(session: Session, principal: Principal, tag_id: int) -> CustomerTagRecord | None:
