@@ -644,21 +644,22 @@ def test_a_refused_form_says_why_beside_it_and_keeps_what_was_typed(
     form = page.locator("#add-form")  # type: ignore[attr-defined]
     form.locator("input[name=customer]").fill("wx-zhang")
     form.locator("input[name=tag]").fill("不存在的标签")
-    form.locator("input[name=msg_id]").fill("m-zhang-1")
     form.locator("button").click()
     alert = form.locator(".form-error[role=alert]")
     alert.wait_for()
     assert "标签不存在" in alert.inner_text()
     assert page.url.endswith("/manager/tags")  # type: ignore[attr-defined]
     assert form.locator("input[name=customer]").input_value() == "wx-zhang"
-    assert form.locator("input[name=msg_id]").input_value() == "m-zhang-1"
+    assert form.locator("input[name=tag]").input_value() == "不存在的标签"
     _shot(page, f"form-refused-{suffix}")
     width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
     assert width <= viewport["width"]
     form.locator("input[name=tag]").fill("价格敏感")
-    form.locator("input[name=msg_id]").fill("")
     with page.expect_navigation():  # type: ignore[attr-defined]
-        form.locator("button").click()
+        form.locator("button").click()  # on to the customer's messages
+    form.locator("label.choice", has_text="都不是").locator("input").check()
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        form.locator("button.primary").click()
     assert page.locator("#add-form .form-error").count() == 0  # type: ignore[attr-defined]
     with served.rt.db.session() as session:
         added = tags_repo.list_customer_tags(session=session, status="confirmed")
@@ -1063,7 +1064,8 @@ def test_a_customer_not_found_is_repeated_as_typed(
     browser: object, served: Served, viewport: dict[str, int], suffix: str
 ) -> None:
     """The tag form said only 「客户不存在」; it now repeats what was typed (as text, never
-    as markup) and says what the box takes."""
+    as markup) and says what the box takes. A name is taken: the next step offers the
+    customer's latest messages to pick the one that shows the tag."""
     page = _page(browser, served, viewport, "mia")
     page.goto("/manager/tags")  # type: ignore[attr-defined]
     form = page.locator("#add-form")  # type: ignore[attr-defined]
@@ -1073,12 +1075,26 @@ def test_a_customer_not_found_is_repeated_as_typed(
     alert = form.locator(".form-error[role=alert]")
     alert.wait_for()
     assert alert.inner_text().strip() == (
-        "找不到客户“张三丰<b>x</b>”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+        "找不到客户“张三丰<b>x</b>”：请填客户的姓名、手机号、微信号或客户编号"
     )
     assert alert.locator("b").count() == 0
     assert form.locator("input[name=customer]").input_value() == "张三丰<b>x</b>"
     _shot(page, f"tag-form-no-customer-{suffix}")
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+    # by name: the next step lists what 刘先生 said
+    form.locator("input[name=customer]").fill("刘先生")
+    form.locator("input[name=tag]").fill("有孩子")
+    form.locator("button").click()
+    said = page.locator("#add-form label.choice", has_text="孩子的重疾险怎么买？")  # type: ignore[attr-defined]
+    said.wait_for()
+    assert "刘先生" in page.locator("#add-form p").first.inner_text()  # type: ignore[attr-defined]
+    _shot(page, f"tag-form-pick-message-{suffix}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+    said.locator("input[type=radio]").check()
+    page.locator("#add-form button.primary").click()  # type: ignore[attr-defined]
+    done = page.locator("p.success[role=status]")  # type: ignore[attr-defined]
+    done.wait_for()
+    assert "刘先生 添加标签“有孩子”" in done.inner_text()
     page.context.close()  # type: ignore[attr-defined]
 
 

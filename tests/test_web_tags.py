@@ -1,8 +1,13 @@
-"""Tag review in the web console: adding a missed tag (page and API, in scope only), each
-tag's precision from review on the manager page, and the live tagger learning from a
-review made in the console, without a restart."""
+"""Tag review in the web console: adding a missed tag (page and API, in scope only; the
+page's form finds the customer by name too and offers their latest messages), each tag's
+precision from review on the manager page, and the live tagger learning from a review
+made in the console, without a restart."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import RuntimeFactory
@@ -10,15 +15,26 @@ from web_helpers import add_users, bearer_client, login, web_app
 
 from bot.domain import IncomingMessage
 from bot.pipeline.runtime import Runtime
+from bot.services import customers as customers_service
+from bot.services.access import cli_principal
+from bot.store import audit as audit_repo
+from bot.store import tags as tags_repo
 
 
-def say(rt: Runtime, msg_id: str, contact: str, text: str, adviser: str = "adv-a") -> None:
+def say(
+    rt: Runtime,
+    msg_id: str,
+    contact: str,
+    text: str,
+    adviser: str = "adv-a",
+    name: str | None = None,
+) -> None:
     rt.assistant.receive(
         IncomingMessage(
             msg_id=msg_id,
             channel="wechaty",
             contact_id=contact,
-            contact_name=contact,
+            contact_name=name or contact,
             text=text,
             adviser_id=adviser,
             industry="insurance",
@@ -139,7 +155,7 @@ def test_a_customer_not_found_is_named_as_typed_and_escaped(
     world: tuple[Runtime, dict[str, str]],
 ) -> None:
     """The add form said only 「客户不存在」: now it repeats what was typed and what the
-    box takes (an id or an identifier, not a name), escaped like any input, in the same
+    box takes (a name, phone, WeChat id or number), escaped like any input, in the same
     words for a customer of another team (whose existence it does not give away)."""
     rt, _ = world
     typed = '张三丰<b>"&</b>'
@@ -150,11 +166,12 @@ def test_a_customer_not_found_is_named_as_typed_and_escaped(
         assert page.status_code == 404
         assert "找不到客户“张三丰&lt;b&gt;&#34;&amp;&lt;/b&gt;”" in page.text
         assert "<b>" not in page.text
-        assert "请填客户编号、微信号、手机号或联系人 ID（不能填姓名）" in page.text
+        assert "请填客户的姓名、手机号、微信号或客户编号" in page.text
+        assert "不能填姓名" not in page.text
         sent = c.post("/manager/tags/add", data=form, headers={"X-Siyu-Form": "1"})  # app.js
         assert sent.status_code == 404
         assert sent.json()["detail"] == (
-            f"找不到客户“{typed}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+            f"找不到客户“{typed}”：请填客户的姓名、手机号、微信号或客户编号"
         )
         other_team = c.post("/manager/tags/add", data=form | {"customer": "wx-b"})
         assert other_team.status_code == 404 and "找不到客户“wx-b”：请填" in other_team.text
@@ -195,3 +212,141 @@ def test_an_integration_names_its_customer_by_the_contact_id_it_posted(
         assert res.status_code == 404
         res = c.post("/api/events", json={"customer": "crm-77", "type": "purchase"})
         assert res.status_code == 404
+
+
+FORM = {"X-Siyu-Form": "1"}  # sent by the page's script (bot/web/inline_forms.py)
+
+
+def customer_id_of(rt: Runtime, contact: str) -> int:
+    from bot.store.conversions import resolve_customer
+
+    with rt.db.session() as session:
+        return resolve_customer(session=session, ref=contact)
+
+
+def manual_tags(rt: Runtime, customer_id: int) -> dict[str, str | None]:
+    """The customer's confirmed tags -> the message each was added with."""
+    with rt.db.session() as session:
+        rows = tags_repo.list_customer_tags(
+            session=session, status="confirmed", customer_id=customer_id
+        )
+    return {r.tag.name: r.source_msg_id for r in rows}
+
+
+def picking_page(res_location: str) -> tuple[int, str]:
+    """The customer and the tag the form's second step is about, from its address."""
+    query = parse_qs(urlsplit(res_location).query)
+    return int(query["add_for"][0]), query["add_tag"][0]
+
+
+def test_the_add_form_takes_a_name_and_offers_the_customers_latest_messages(
+    world: tuple[Runtime, dict[str, str]],
+) -> None:
+    """A manager knows customers by name: the form's first step (customer, tag) finds
+    the customer by name among those the manager may see, and its second step offers the
+    customer's latest messages (newest first, radio buttons, no script needed) to pick
+    the one that shows the tag; the tag is added only then, with that message."""
+    rt, tokens = world
+    say(rt, "m-w1", "wx-wang", "我家闺女今年三岁了", name="王小丫")
+    say(rt, "m-w2", "wx-wang", "最近在看重疾险", name="王小丫")
+    say(rt, "m-zb", "wx-wang-b", "在吗", adviser="adv-b", name="王小丫")  # west's namesake
+    wang = customer_id_of(rt, "wx-wang")
+    with bearer_client(web_app(rt)) as c:
+        csrf = login(c, "mia")
+        step1 = {"customer": " 王小丫 ", "tag": "有孩子", "pick_message": "1", "csrf_token": csrf}
+        res = c.post("/manager/tags/add", data=step1, follow_redirects=False)
+        assert res.status_code == 303, res.text
+        assert picking_page(res.headers["location"]) == (wang, "家庭结构/有孩子")
+        assert "有孩子" not in manual_tags(rt, wang), "nothing added before the message"
+        page = c.get(res.headers["location"])
+        assert page.status_code == 200
+        form = page.text.split('id="add-form"')[1].split("</form>")[0]
+        assert f'href="/sidebar?customer_id={wang}">王小丫</a>' in form
+        assert "添加标签“有孩子”（家庭结构）" in form
+        offered = re.findall(r'type="radio" name="msg_id" value="([^"]*)"', form)
+        assert offered == ["m-w2", "m-w1", ""], "newest first, then 「都不是」"
+        assert "「我家闺女今年三岁了」" in form and "都不是，只添加标签" in form
+        assert f'name="customer" value="{wang}"' in form
+        with rt.db.session() as session:  # the messages shown are a read of the customer's
+            seen = audit_repo.list_entries(session=session, actor="mia")
+        assert any(e.action == "customer.messages.view" and e.target_id == str(wang) for e in seen)
+        # the second step: the message chosen
+        step2 = {"customer": str(wang), "tag": "家庭结构/有孩子", "msg_id": "m-w1"}
+        res = c.post("/manager/tags/add", data=step2 | {"csrf_token": csrf})
+        assert res.status_code == 200 and "王小丫</a> 添加标签“有孩子”" in res.text
+        assert manual_tags(rt, wang)["有孩子"] == "m-w1"
+        # 「都不是」: the tag alone
+        step2 = {"customer": str(wang), "tag": "医疗险", "msg_id": ""}
+        assert c.post("/manager/tags/add", data=step2 | {"csrf_token": csrf}).status_code == 200
+        assert manual_tags(rt, wang)["医疗险"] is None
+        # a WeChat id still finds the customer
+        res = c.post(
+            "/manager/tags/add", data=step1 | {"customer": "wx-wang"}, follow_redirects=False
+        )
+        assert picking_page(res.headers["location"]) == (wang, "家庭结构/有孩子")
+        # the choice step of another team's customer is as absent as a nonexistent one
+        west = customer_id_of(rt, "wx-wang-b")
+        for other in (west, 999_999):
+            res = c.get(f"/manager/tags?add_for={other}&add_tag=有孩子")
+            assert res.status_code == 404
+            assert (
+                c.post(
+                    "/manager/tags/add",
+                    data={
+                        "customer": str(other),
+                        "tag": "有孩子",
+                        "msg_id": "",
+                        "csrf_token": csrf,
+                    },
+                ).status_code
+                == 404
+            )
+    # the API keeps taking an id or an identity only (as does siyu tags add)
+    with bearer_client(web_app(rt), tokens["alice"]) as c:
+        res = c.post("/api/customer-tags", json={"customer": "王小丫", "tag": "医疗险"})
+        assert res.status_code == 404
+
+
+def test_a_name_shared_or_out_of_scope_is_refused_as_the_referrer_field_does(
+    world: tuple[Runtime, dict[str, str]], tmp_path: Path
+) -> None:
+    """The same resolution as the profile's 介绍人: a name several customers in scope
+    share asks for their phone or WeChat id (400); a name only another team's customer
+    has is answered exactly as a name nobody has (404). A customer without messages has
+    nothing to choose from: the tag is added at once."""
+    rt, _ = world
+    say(rt, "m-t1", "wx-twin-1", "在吗", name="同名李雷")
+    say(rt, "m-t2", "wx-twin-2", "在吗", name="同名李雷")
+    say(rt, "m-z1", "wx-zhao", "在吗", adviser="adv-b", name="别组赵六")
+    path = tmp_path / "customers.csv"
+    path.write_text("姓名,手机号,顾问\n周无言,13700000001,adv-a\n", encoding="utf-8")
+    with rt.db.session() as session:
+        customers_service.import_file(
+            session, cli_principal("t"), path=path, timezone="Asia/Shanghai"
+        )
+    quiet = customer_id_of(rt, "13700000001")
+    with bearer_client(web_app(rt)) as c:
+        csrf = login(c, "mia")
+
+        def step1(customer: str, **headers: str) -> object:
+            form = {"customer": customer, "tag": "有孩子", "pick_message": "1", "csrf_token": csrf}
+            return c.post("/manager/tags/add", data=form, headers=headers)
+
+        both = step1("同名李雷", **FORM)
+        assert both.status_code == 400
+        assert both.json()["detail"] == "有 2 位客户叫「同名李雷」：请填客户的手机号或微信号"
+        page = step1("同名李雷")  # no script: a page saying the same
+        assert page.status_code == 400 and "有 2 位客户叫「同名李雷」" in page.text
+        answers = {}
+        for name in ("别组赵六", "没有这个人"):
+            res = step1(name, **FORM)
+            assert res.status_code == 404
+            answers[name] = res.json()["detail"].replace(name, "…")
+        assert (
+            answers["别组赵六"]
+            == answers["没有这个人"]
+            == ("找不到客户“…”：请填客户的姓名、手机号、微信号或客户编号")
+        )
+        res = step1("周无言")
+        assert res.status_code == 200 and "周无言</a> 添加标签“有孩子”" in res.text
+        assert manual_tags(rt, quiet) == {"有孩子": None}

@@ -9,10 +9,9 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from bot.crm import referrals as crm_referrals
-from bot.errors import InputError, NotFoundError
-from bot.services import audit
+from bot.errors import NotFoundError
+from bot.services import audit, customer_refs
 from bot.services.access import CUSTOMER_VIEWERS, Principal, check_customer, require, scope_of
-from bot.store import conversions as conversions_repo
 from bot.store import referrals as repo
 from bot.store.referrals import PersonRef
 
@@ -22,38 +21,18 @@ ReferralReport = crm_referrals.ReferralReport
 #: How a referrer outside the viewer's scope appears in a chain (once, at its end).
 OTHER = "（其他顾问的客户）"
 NO_REFERRER = "介绍人不存在"
-SAME_NAME = "有 {count} 位客户叫「{name}」：请填介绍人的手机号或微信号"
 
 
 def resolve(session: Session, principal: Principal, ref: str, *, exclude: int | None = None) -> int:
     """A customer in scope given by id, by any identity value (phone, contact id …) or,
-    failing those, by name (a customer of the principal's scope other than ``exclude``;
-    ``InputError`` when several have it). One outside the principal's scope is refused
-    exactly as one that does not exist (the same ``NO_REFERRER``, the same ref), so the
-    field cannot probe other advisers' customers."""
+    failing those, by name (``customer_refs.resolve``: a customer of the principal's
+    scope other than ``exclude``; ``InputError`` when several have it). One outside the
+    principal's scope is refused exactly as one that does not exist (the same
+    ``NO_REFERRER``), so the field cannot probe other advisers' customers."""
     try:
-        found = conversions_repo.resolve_customer(
-            session=session, ref=ref, adviser_id=principal.adviser_id
-        )
+        return customer_refs.resolve(session, principal, ref, exclude=exclude, whose="介绍人")
     except NotFoundError:
-        found = _named(session, principal, ref.strip(), exclude=exclude)
-    check_referrer(session, principal, found, ref=ref)
-    return found
-
-
-def _named(session: Session, principal: Principal, name: str, *, exclude: int | None) -> int:
-    """The one customer of the principal's scope called ``name``."""
-    found = repo.customers_named_among(
-        session=session,
-        name=name,
-        adviser_ids=scope_of(session, principal).adviser_ids,
-        exclude=exclude,
-    )
-    if not found:
-        raise NotFoundError(NO_REFERRER, ref=name)
-    if len(found) > 1:
-        raise InputError(SAME_NAME.format(count=len(found), name=name))
-    return found[0]
+        raise NotFoundError(NO_REFERRER, ref=ref.strip()) from None
 
 
 def check_referrer(session: Session, principal: Principal, referrer_id: int, *, ref: str) -> None:

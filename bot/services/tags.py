@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.errors import EXPECTED_ERRORS, InputError, NotFoundError
 from bot.pipeline.runtime import Runtime
 from bot.pipeline.tagging import parse_taxonomy
-from bot.services import audit
+from bot.services import audit, customer_refs
 from bot.services.access import (
     CURATORS,
     CUSTOMER_VIEWERS,
@@ -249,16 +250,74 @@ class AddStats:
     already: int
 
 
-def add(rt: Runtime, principal: Principal, label: TagLabel) -> tuple[CustomerTagRecord, bool]:
+def add(
+    rt: Runtime, principal: Principal, label: TagLabel, *, by_name: bool = False
+) -> tuple[CustomerTagRecord, bool]:
     """Give a customer in scope a tag the system missed (or overturn a suggestion or a
     rejection); with a message, it becomes a labelled example and the tagger learns from
-    it at once. Returns the tag and whether it was not confirmed before."""
+    it at once. Returns the tag and whether it was not confirmed before. ``by_name``: the
+    customer may also be given by name (the console's form; ``customer_refs.resolve``)."""
     require(principal, *CUSTOMER_VIEWERS)
     with rt.db.session() as session:
-        resolved = _resolve(session, principal, label)
+        resolved = _resolve(session, principal, label, by_name=by_name)
         record, changed = _add_one(session, principal, resolved)
     _learn(rt)
     return record, changed
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChoice:
+    """A message of the customer that may show the tag: ``msg_id`` as its channel gave
+    it (what ``TagLabel.msg_id`` takes)."""
+
+    msg_id: str
+    text: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A tag about to be added: the customer (in scope) and the tag a label names, with
+    the customer's latest messages to choose the one that shows it from."""
+
+    customer_id: int
+    tag: TagRecord
+    messages: tuple[MessageChoice, ...]
+
+
+#: How many of the customer's latest messages the console offers to choose from.
+CHOICES = 5
+
+
+def draft(session: Session, principal: Principal, label: TagLabel) -> Draft:
+    """What ``add(label, by_name=True)`` would add, checked (the same refusals) but not
+    added, with the customer's latest messages: the console's form asks which one
+    shows the tag before it adds it."""
+    require(principal, *CUSTOMER_VIEWERS)
+    resolved = _resolve(session, principal, replace(label, msg_id=None), by_name=True)
+    return Draft(
+        customer_id=resolved.customer_id,
+        tag=resolved.tag,
+        messages=message_choices(session, principal, resolved.customer_id),
+    )
+
+
+def message_choices(
+    session: Session, principal: Principal, customer_id: int, *, limit: int = CHOICES
+) -> tuple[MessageChoice, ...]:
+    """The latest messages of a customer in scope (theirs, with text), newest first."""
+    require(principal, *CUSTOMER_VIEWERS)
+    check_customer(session, principal, customer_id)
+    found = tuple(
+        MessageChoice(msg_id=msg_id, text=m.text, sent_at=m.sent_at)
+        for msg_id, m in messages_repo.customer_texts(
+            session=session, customer_id=customer_id, limit=limit
+        )
+    )
+    audit.record(
+        session, principal, "customer.messages.view", "customer", customer_id, count=len(found)
+    )
+    return found
 
 
 def added_tag(session: Session, principal: Principal, tag_id: int) -> CustomerTagRecord | None:
@@ -327,9 +386,12 @@ LABEL_ALIASES = {
     "消息id": "msg_id",
     "消息": "msg_id",
 }
-#: A customer no identifier finds (or out of scope), with what was typed: the customer
-#: box takes what ``conversions.resolve_customer`` in bot/store/conversions.py looks up.
+#: A customer no identifier finds (or out of scope), with what was typed: the command
+#: line, a labels file and the API take what ``conversions.resolve_customer`` in
+#: bot/store/conversions.py looks up.
 NO_CUSTOMER_NAMED = "找不到客户“{ref}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
+#: The same for the console's form, which takes a name too (``customer_refs.resolve``).
+NO_CUSTOMER_BY_NAME = "找不到客户“{ref}”：请填客户的姓名、手机号、微信号或客户编号"
 #: At most this much of what was typed is repeated.
 SHOWN_REF_CHARS = 40
 NO_TAG_NAMED = "标签不存在"
@@ -338,10 +400,10 @@ NO_MESSAGE = "该客户没有这条消息"
 NOT_CUSTOMERS = "这条是顾问发出的消息，请给客户说的那条"
 
 
-def no_customer(ref: str) -> str:
+def no_customer(ref: str, *, by_name: bool = False) -> str:
     """「找不到客户“张三丰”：请填客户编号、…」 for what was typed (cut when long)."""
     shown = ref if len(ref) <= SHOWN_REF_CHARS else ref[:SHOWN_REF_CHARS] + "…"
-    return NO_CUSTOMER_NAMED.format(ref=shown)
+    return (NO_CUSTOMER_BY_NAME if by_name else NO_CUSTOMER_NAMED).format(ref=shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,18 +413,24 @@ class _Resolved:
     message: MessageRecord | None
 
 
-def _resolve(session: Session, principal: Principal, label: TagLabel) -> _Resolved:
-    """The customer (in scope), the active tag and the message a label names."""
+def _resolve(
+    session: Session, principal: Principal, label: TagLabel, *, by_name: bool = False
+) -> _Resolved:
+    """The customer (in scope; ``by_name``: also by name), the active tag and the message
+    a label names."""
     ref = label.customer.strip()
     if not ref:
         raise InputError("客户不能为空")
     try:
-        customer_id = conv_repo.resolve_customer(
-            session=session, ref=ref, adviser_id=principal.adviser_id
-        )
-        check_customer(session, principal, customer_id)
+        if by_name:  # several of that name in scope: InputError (customer_refs.SAME_NAME)
+            customer_id = customer_refs.resolve(session, principal, ref)
+        else:
+            customer_id = conv_repo.resolve_customer(
+                session=session, ref=ref, adviser_id=principal.adviser_id
+            )
+            check_customer(session, principal, customer_id)
     except NotFoundError:  # the same words whether unknown or someone else's customer
-        raise NotFoundError(no_customer(ref)) from None
+        raise NotFoundError(no_customer(ref, by_name=by_name)) from None
     customer = customers_repo.get_customer(session=session, customer_id=customer_id)
     name = label.tag.strip()
     if not name:

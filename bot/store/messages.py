@@ -320,6 +320,33 @@ def find_customer_message(
     return None
 
 
+def customer_texts(
+    *, session: Session, customer_id: int, limit: int
+) -> list[tuple[str, MessageRecord]]:
+    """The customer's last ``limit`` text messages (theirs, not the adviser's; text not
+    erased), newest first, each with its id as its sender gave it (``external_msg_id``:
+    what ``find_customer_message`` takes)."""
+    stmt = (
+        select(Message, Conversation.channel)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.customer_id == customer_id,
+            Message.direction == "in",
+            Message.type == "text",
+            Message.text != "",
+        )
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return [
+        (
+            external_msg_id(row.msg_id, channel=channel, adviser_id=row.adviser_id),
+            message_record(row),
+        )
+        for row, channel in session.execute(stmt)
+    ]
+
+
 def erase_text_before(*, session: Session, before: datetime) -> int:
     """Erase the text of messages sent before ``before`` (retention); returns how many."""
     result = session.execute(

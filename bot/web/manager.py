@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -98,10 +99,26 @@ def tag_queue(
     adviser: Filter = None,
     category: Filter = None,
     tag: Filter = None,
+    add_for: IdQuery = None,
+    add_tag: Annotated[str | None, Query(max_length=201)] = None,
 ) -> Response:
     """The review queue (filtered by adviser, category and tag), a form to add a tag the
-    system missed, and each tag's precision from review."""
+    system missed, and each tag's precision from review. With ``add_for`` and ``add_tag``
+    (where the form's first step leads) the form asks which of that customer's latest
+    messages shows the tag."""
+    picking = None
     with db_session(request) as session:
+        if add_for is not None and add_tag:
+            messages = tags.message_choices(session, principal, add_for)  # 404 out of scope
+            tag_category, _, tag_name = add_tag.rpartition("/")
+            picking = {
+                "customer_id": add_for,
+                "customer_name": customers.names(session, principal, [add_for])[add_for],
+                "messages": messages,
+                "tag": add_tag,
+                "tag_name": tag_name,
+                "category": tag_category,
+            }
         items = tags.review_queue(
             session,
             principal,
@@ -125,6 +142,7 @@ def tag_queue(
         categories=sorted({t.category for t in taxonomy}),
         tag_names=sorted({t.name for t in taxonomy if not category or t.category == category}),
         chosen={"adviser": adviser or "", "category": category or "", "tag": tag or ""},
+        picking=picking,
     )
 
 
@@ -149,13 +167,26 @@ def add(
     customer: Annotated[str, Form(min_length=1, max_length=200)],
     tag: Annotated[str, Form(min_length=1, max_length=201)],
     msg_id: Annotated[str, Form(max_length=200)] = "",
+    pick_message: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Add a tag the system missed; with a message id the tagger learns from it."""
-    record, _ = tags.add(
-        runtime_of(request),
-        principal,
-        tags.TagLabel(customer=customer, tag=tag, msg_id=msg_id.strip() or None),
-    )
+    """Add a tag the system missed. The customer by name (one among those the manager
+    may see), phone, WeChat id, number or contact id (``customer_refs.resolve``). The
+    form's first step sends ``pick_message``: when the customer has messages, the page
+    then asks which of the latest shows the tag (the tagger learns from it), else the tag
+    is added; without it the tag is added, with the message ``msg_id`` if given."""
+    label = tags.TagLabel(customer=customer, tag=tag, msg_id=msg_id.strip() or None)
+    if pick_message:
+        with db_session(request) as session:
+            found = tags.draft(session, principal, label)
+        if found.messages:
+            query = urlencode(
+                {
+                    "add_for": found.customer_id,
+                    "add_tag": f"{found.tag.category}/{found.tag.name}",
+                }
+            )
+            return RedirectResponse(f"/manager/tags?{query}#add", status_code=303)
+    record, _ = tags.add(runtime_of(request), principal, label, by_name=True)
     return RedirectResponse(f"/manager/tags?added={record.id}", status_code=303)
 
 

@@ -52,6 +52,9 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "text": "内容",
     "tag": "标签",
     "msg_id": "消息编号",
+    "add_for": "客户",  # the tag form's message step
+    "add_tag": "标签",
+    "pick_message": "选消息",
     "ids": "所选条目",
     "keep_id": "保留的客户",
     "merge_id": "合并的客户",
