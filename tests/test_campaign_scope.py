@@ -267,6 +267,24 @@ def test_the_referrer_field_cannot_tell_another_advisers_customer_from_nobody(
     assert ok.status_code == 200
 
 
+def test_a_name_typed_as_referrer_cannot_tell_whether_it_is_another_teams_identity(
+    world: World,
+) -> None:
+    """A name is looked up when the id / identity lookup finds nobody; an identity of
+    another adviser's customer must lead to the same name lookup, or a customer of one's
+    own named like a phone number tells whether another team has that phone."""
+    world.customer("adv-b", "wx-probe-target", "你好", "西区客户")
+    named_target = world.customer("adv-a", "wx-probe-1", "你好", "wx-probe-target")
+    named_nobody = world.customer("adv-a", "wx-probe-2", "你好", "wx-probe-nobody")
+    mine = world.customer("adv-a", "wx-probe-3", "你好", "被介绍的客户")
+    alice = world.client("alice")
+    url = f"/api/customers/{mine}/referrer"
+    for name, expected in (("wx-probe-target", named_target), ("wx-probe-nobody", named_nobody)):
+        res = alice.put(url, json={"referrer": name})
+        assert res.status_code == 200, (name, res.text)
+        assert res.json()["up"][0]["id"] == expected
+
+
 def test_the_referred_count_covers_only_customers_the_viewer_may_see(world: World) -> None:
     """裂变 (customers referred directly by a campaign's customers) counts, for each viewer,
     only the referred customers they may see, judged by the referred customer's own
