@@ -28,7 +28,7 @@ from bot.services import (
     referrals,
     tags,
 )
-from bot.services.access import Principal
+from bot.services.access import Principal, check_customer
 from bot.store.records import CustomerRecord
 from bot.web.deps import (
     CustomerViewer,
@@ -271,7 +271,7 @@ def save_referrer(
         if referrer_shown is None or referrer.strip() != referrer_shown.strip():
             referrals.set_referrer(session, principal, customer_id=customer_id, referrer=referrer)
         else:
-            referrals.chain(session, principal, customer_id)  # only the scope check
+            check_customer(session, principal, customer_id)  # nothing to change
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#origin", status_code=303)
 
 
