@@ -396,7 +396,8 @@ def test_deactivate_password_and_revoke_tokens_from_the_cli(
     assert world.cli("users", "activate", "dora") == 0
     capsys.readouterr()
     assert world.cli("users", "list") == 0
-    assert "已停用" not in capsys.readouterr().out
+    dora = next(line for line in capsys.readouterr().out.splitlines() if "│ dora " in line)
+    assert "正常" in dora and "已停用" not in dora
     assert api.get("/api/me").status_code == 200  # tokens work again
     assert browser.get("/api/me").status_code == 401  # the old session stays ended
     login(browser, "dora")
