@@ -13,6 +13,7 @@ This module imports only bot/vocab.py and scripts_lib: every layer may use it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from scripts_lib.model import (
@@ -196,9 +197,11 @@ def code_of(labels: dict[str, str], value: str) -> str | None:
     return next((code for code, name in labels.items() if name == value), None)
 
 
-def choices(labels: dict[str, str]) -> str:
-    """Every code with its Chinese name, for an error: ``draft（草稿）、approved（已审核）``."""
-    return "、".join(f"{code}（{name}）" for code, name in labels.items())
+def choices(labels: dict[str, str], codes: Iterable[str] | None = None) -> str:
+    """Every code (or those of ``codes``, in that order) with its Chinese name, for an
+    error: ``draft（草稿）、approved（已审核）``."""
+    shown = labels if codes is None else codes
+    return "、".join(f"{code}（{labels.get(code, code)}）" for code in shown)
 
 
 def counted(counts: dict[str, int] | dict[str, list[int]], labels: dict[str, str]) -> str:

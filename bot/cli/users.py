@@ -10,7 +10,7 @@ from rich.table import Table
 from bot.cli.common import database, err, out, principal
 from bot.cli.tables import show
 from bot.errors import InputError
-from bot.labels import ROLE_LABELS, label
+from bot.labels import ROLE_LABELS, choices, label
 
 app = typer.Typer(help="控制台用户（顾问 / 运营 / 主管）和 API token。")
 
@@ -36,10 +36,10 @@ def users_add(
     """创建控制台用户。过弱或常见的密码会被拒绝；已存在的顾问 ID 保留原团队（用 `siyu users team`
     修改）。"""
     from bot.services import users
-    from bot.services.access import ROLES, role_choices
+    from bot.services.access import ROLES
 
     if role not in ROLES:  # before the database is opened
-        raise InputError(f"角色只能是 {role_choices()}")
+        raise InputError(f"角色只能是 {choices(ROLE_LABELS, ROLES)}")
     password = password if password is not None else ask_password("密码")
     with database(ctx) as (db, _), db.session() as session:
         user = users.add(

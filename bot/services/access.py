@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError, PermissionDenied
+from bot.labels import ROLE_LABELS
 from bot.store import audit as audit_repo
 from bot.store import inbox as inbox_repo
 from bot.store import users as users_repo
@@ -38,19 +39,6 @@ CUSTOMER_VIEWERS: Final[tuple[Role, ...]] = ("adviser", "manager")
 #: The role of the command line's operator (not a console user).
 Admin = Literal["admin"]
 ADMIN: Final[Admin] = "admin"
-ROLE_LABELS: Final[dict[str, str]] = {
-    "adviser": "顾问",
-    "operator": "运营",
-    "manager": "主管",
-    ADMIN: "管理员",
-}
-
-
-def role_choices() -> str:
-    """The roles as a user types them, each with its name: 「adviser（顾问）、…」."""
-    return "、".join(f"{role}（{ROLE_LABELS[role]}）" for role in ROLES)
-
-
 #: What the web answers (403) when a role may not do something.
 NO_PERMISSION: Final = "没有权限访问此页面"
 #: What a customer out of scope looks like: the same as one that does not exist.

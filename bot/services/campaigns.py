@@ -269,16 +269,20 @@ def attribute(
 def _no_code(principal: Principal, code: str) -> str:
     """The one answer for a code that does not exist and a code the principal may not
     credit (``code``: as cleaned, letters and digits only)."""
-    if principal.role == "manager":
-        return f"渠道码 {code} 不存在，或不是本团队的渠道码：主管只能归到本团队顾问的渠道码"
-    return f"渠道码 {code} 不存在，或不是你的渠道码：顾问只能归到自己的渠道码"
+    whose = "本团队的" if principal.role == "manager" else "你的"
+    return f"渠道码 {code} 不存在，或不是{whose}渠道码：{_codes_rule(principal)}"
 
 
 def _not_yours(principal: Principal, what: str) -> str:
     """Why ``what`` (an adviser's code) may not be credited by the principal."""
+    return f"不能把客户归到{what}：{_codes_rule(principal)}"
+
+
+def _codes_rule(principal: Principal) -> str:
+    """Which codes the principal may credit, in words."""
     if principal.role == "manager":
-        return f"不能把客户归到{what}：主管只能归到本团队顾问的渠道码"
-    return f"不能把客户归到{what}：顾问只能归到自己的渠道码"
+        return "主管只能归到本团队顾问的渠道码"
+    return "顾问只能归到自己的渠道码"
 
 
 def attribution(

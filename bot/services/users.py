@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError
+from bot.labels import ROLE_LABELS, choices
 from bot.services import audit
 from bot.services.access import (
     Principal,
@@ -21,7 +22,6 @@ from bot.services.access import (
     is_role,
     new_api_token,
     require,
-    role_choices,
     token_digest,
     user_principal,
     verify_nothing,
@@ -29,6 +29,7 @@ from bot.services.access import (
 )
 from bot.store import audit as audit_repo
 from bot.store import users as users_repo
+from bot.vocab import ROLES
 
 NO_TOKEN = "令牌不存在"
 #: Longest actor name the audit log keeps for a failed login.
@@ -148,7 +149,7 @@ def add(
     require(principal)
     check_username(username)
     if not is_role(role):
-        raise InputError(f"角色只能是 {role_choices()}")
+        raise InputError(f"角色只能是 {choices(ROLE_LABELS, ROLES)}")
     if role == "adviser" and not adviser_id:
         raise InputError("顾问用户需要 --adviser-id（顾问在通道上的账号）")
     user = users_repo.create_user(

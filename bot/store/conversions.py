@@ -12,7 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Conflict, InputError, NotFoundError
-from bot.labels import EVENT_LABELS, STAGE_LABELS
+from bot.labels import EVENT_LABELS, STAGE_LABELS, choices
 from bot.store.messages import API_CHANNEL, api_source_id
 from bot.store.models import Customer, Event, Identity, Outcome, Suggestion, Transaction
 from bot.store.records import aware
@@ -42,11 +42,6 @@ def _staged_after(session: Session, customer_id: int, when: datetime) -> bool:
         )
         is not None
     )
-
-
-def _choices(codes: Sequence[str], labels: dict[str, str]) -> str:
-    """Codes as a user types them, each with its name: 「purchase（购买）、…」."""
-    return "、".join(f"{code}（{labels.get(code, code)}）" for code in codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +130,12 @@ def add_conversion(
     if customer is None:
         raise NotFoundError(f"客户 {customer_id} 不存在")
     if type not in CONVERSION_TYPES:
-        raise InputError(f"事件类型只能是 {_choices(CONVERSION_TYPES, EVENT_LABELS)}")
+        raise InputError(f"事件类型只能是 {choices(EVENT_LABELS, CONVERSION_TYPES)}")
     if amount is not None and amount < 0:
         raise InputError("金额不能为负数")
     new_stage = member(STAGES, stage)
     if type == "stage_changed" and new_stage is None:
-        raise InputError(f"stage_changed（阶段变化）需要给出阶段：{_choices(STAGES, STAGE_LABELS)}")
+        raise InputError(f"stage_changed（阶段变化）需要给出阶段：{choices(STAGE_LABELS, STAGES)}")
     if order_id:
         owner = order_owner(session=session, order_id=order_id)
         if owner is not None and owner != customer_id:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.errors import InputError, NotFoundError
@@ -153,17 +153,7 @@ def customers_named(
 ) -> list[int]:
     """Visible customers of ``adviser_id`` called ``name`` (their name or an identity's
     display name), other than ``exclude``."""
-    named = select(Identity.customer_id).where(Identity.display_name == name)
-    stmt = (
-        select(Customer.id)
-        .where(
-            Customer.merged_into_id.is_(None),
-            Customer.id != exclude,
-            or_(Customer.name == name, Customer.id.in_(named)),
-        )
-        .order_by(Customer.id)
-    )
-    stmt = stmt.where(
+    stmt = _named(name, exclude).where(
         Customer.adviser_id == adviser_id
         if adviser_id is not None
         else Customer.adviser_id.is_(None)
@@ -177,6 +167,15 @@ def customers_named_among(
     """Visible customers called ``name`` (their name or an identity's display name) of
     the advisers ``adviser_ids`` (None: of anyone, or of no adviser), other than
     ``exclude``."""
+    stmt = _named(name, exclude)
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
+    return list(session.scalars(stmt))
+
+
+def _named(name: str, exclude: int | None) -> Select[int]:
+    """The ids of the visible customers called ``name`` (their name or an identity's
+    display name), other than ``exclude``, in order."""
     named = select(Identity.customer_id).where(Identity.display_name == name)
     stmt = (
         select(Customer.id)
@@ -186,11 +185,7 @@ def customers_named_among(
         )
         .order_by(Customer.id)
     )
-    if exclude is not None:
-        stmt = stmt.where(Customer.id != exclude)
-    if adviser_ids is not None:
-        stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
-    return list(session.scalars(stmt))
+    return stmt if exclude is None else stmt.where(Customer.id != exclude)
 
 
 def _live(session: Session, customer_id: int) -> Customer | None:

@@ -31,12 +31,6 @@ from bot.web.deps import (
 from bot.web.schemas import MAX_ID
 
 router = APIRouter()
-METHOD_LABELS = {
-    "greeting": "好友验证语",
-    "channel_param": "渠道参数",
-    "import": "导入",
-    "manual": "手动",
-}
 STAGE_LABELS = {"new": "新增", "engaged": "互动", "converted": "成交"}
 
 

@@ -15,7 +15,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.crm.fields import TYPE_LABELS
-from bot.labels import INBOX_QUEUE_LABELS
+from bot.labels import (
+    ATTRIBUTION_METHOD_LABELS,
+    EVENT_LABELS,
+    INBOX_QUEUE_LABELS,
+    TAG_STATUS_LABELS,
+)
 from bot.services import (
     advisers,
     campaigns,
@@ -45,23 +50,6 @@ from scripts_lib.variables import VARIABLE_LABELS
 
 router = APIRouter(include_in_schema=False)
 
-TAG_STATUS_LABELS = {"suggested": "待确认", "confirmed": "已确认", "rejected": "已拒绝"}
-EVENT_LABELS = {
-    "contact_added": "添加好友",
-    "stage_changed": "阶段变化",
-    "converted": "成交",
-    "purchase": "购买",
-    "friend_request": "好友申请",
-    "attributed": "渠道归因",
-    "referral_set": "登记介绍人",
-    "code_not_attributed": "渠道码未归因（其他顾问的码）",
-}
-METHOD_LABELS = {
-    "greeting": "好友验证语",
-    "channel_param": "渠道参数",
-    "import": "导入",
-    "manual": "手动",
-}
 IDENTITY_LABELS = {
     "memory_contact": "测试渠道",
     "wechaty_contact": "微信",
@@ -162,7 +150,7 @@ def _growth(session: Session, principal: Principal, customer_id: int) -> dict[st
         "codes": campaigns.codes(session, principal),
         "chain": referrals.chain(session, principal, customer_id),
         "type_labels": TYPE_LABELS,
-        "method_labels": METHOD_LABELS,
+        "method_labels": ATTRIBUTION_METHOD_LABELS,
         "suggestion_label": fields.label,
     }
 
