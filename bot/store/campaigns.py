@@ -307,10 +307,7 @@ def attribute(
         customer_id=customer_id,
         type=ATTRIBUTED_EVENT,
         payload={
-            "code": code.code,
-            "campaign_id": code.campaign_id,
-            "campaign": code.campaign,
-            "channel": code.channel,
+            **_code_fields(code),
             "adviser_id": code.adviser_id,
             "method": method,
             "evidence": evidence,
@@ -352,10 +349,7 @@ def code_not_attributed(
             customer_id=customer_id,
             type=CODE_NOT_ATTRIBUTED_EVENT,
             payload={
-                "code": code.code,
-                "campaign_id": code.campaign_id,
-                "campaign": code.campaign,
-                "channel": code.channel,
+                **_code_fields(code),
                 "code_adviser_id": code.adviser_id,
                 "adviser_id": customer.adviser_id,
                 "evidence": evidence,
@@ -364,6 +358,16 @@ def code_not_attributed(
         )
     )
     session.flush()
+
+
+def _code_fields(code: CodeRecord) -> dict[str, Any]:
+    """What an event keeps of the entry code it is about."""
+    return {
+        "code": code.code,
+        "campaign_id": code.campaign_id,
+        "campaign": code.campaign,
+        "channel": code.channel,
+    }
 
 
 def codes_not_attributed(
