@@ -176,7 +176,9 @@ def test_a_customer_not_found_is_named_as_typed_and_escaped(
         other_team = c.post("/manager/tags/add", data=form | {"customer": "wx-b"})
         assert other_team.status_code == 404 and "找不到客户“wx-b”：请填" in other_team.text
         long = c.post("/manager/tags/add", data=form | {"customer": "长" * 200})
-        assert f"找不到客户“{'长' * 40}…”" in long.text
+        assert f"找不到客户“{'长' * 39}…”：" in long.text
+        hidden = c.post("/manager/tags/add", data=form | {"customer": "张\u202e三\x07丰"})
+        assert "找不到客户“张三丰”：" in hidden.text  # no control or format characters back
 
 
 def test_an_integration_names_its_customer_by_the_contact_id_it_posted(

@@ -31,6 +31,7 @@ from bot.store import tags as tags_repo
 from bot.store.industries import as_known
 from bot.store.records import CustomerTagRecord, MessageRecord, TagRecord
 from knowledge.files import read_table
+from knowledge.text import echo
 from scripts_lib.model import ANY_INDUSTRY
 
 #: The decisions of a review.
@@ -392,8 +393,6 @@ LABEL_ALIASES = {
 NO_CUSTOMER_NAMED = "找不到客户“{ref}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
 #: The same for the console's form, which takes a name too (``customer_refs.resolve``).
 NO_CUSTOMER_BY_NAME = "找不到客户“{ref}”：请填客户的姓名、手机号、微信号或客户编号"
-#: At most this much of what was typed is repeated.
-SHOWN_REF_CHARS = 40
 NO_TAG_NAMED = "标签不存在"
 AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
 NO_MESSAGE = "该客户没有这条消息"
@@ -401,9 +400,9 @@ NOT_CUSTOMERS = "这条是顾问发出的消息，请给客户说的那条"
 
 
 def no_customer(ref: str, *, by_name: bool = False) -> str:
-    """「找不到客户“张三丰”：请填客户编号、…」 for what was typed (cut when long)."""
-    shown = ref if len(ref) <= SHOWN_REF_CHARS else ref[:SHOWN_REF_CHARS] + "…"
-    return (NO_CUSTOMER_BY_NAME if by_name else NO_CUSTOMER_NAMED).format(ref=shown)
+    """「找不到客户“张三丰”：请填客户编号、…」 for what was typed (``knowledge.text.echo``:
+    visible characters only, cut when long)."""
+    return (NO_CUSTOMER_BY_NAME if by_name else NO_CUSTOMER_NAMED).format(ref=echo(ref))
 
 
 @dataclass(frozen=True, slots=True)
