@@ -243,6 +243,24 @@ def test_tags_review_by_id(
     assert siyu(capsys, data, "customers", "show", "99")[0] == 1
 
 
+def test_a_narrow_terminal_wraps_the_profile_instead_of_cutting_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import common
+
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))
+    siyu(capsys, data, "tags", "import", str(LIBRARY / "tags.yaml"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("我女儿想买医疗险和重疾险\n/quit\n"))
+    assert siyu(capsys, data, "chat", "--industry", "insurance", "--name", "周")[0] == 0
+    monkeypatch.setattr(common.out, "width", 36)
+    code, out, _ = siyu(capsys, data, "customers", "show", "1")
+    assert code == 0
+    # the panel's lines read in order, without its border: nothing cropped at the edge
+    inside = "".join(line.strip("│ ") for line in out.splitlines())
+    assert "标签：重疾险(待确认)医疗险(待确认)有孩子(待确认)" in inside.replace(" ", "")
+
+
 @pytest.mark.slow
 def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
     capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -33,6 +33,24 @@ if TYPE_CHECKING:
     from bot.services.access import Principal
 
 
+def _wrapping(item: RenderableType) -> RenderableType:
+    """``item`` with its text wrapping inside a panel: the CLI's consoles soft-wrap
+    (bot/cli/common.py), which crops a panel's plain text at the border; Chinese folds."""
+    if isinstance(item, Text):
+        item.no_wrap = False
+        item.overflow = "fold"
+    elif isinstance(item, Group):
+        for part in item.renderables:
+            _wrapping(part)
+    return item
+
+
+def _panel(parts: Sequence[RenderableType], *, title: str, border_style: str = "none") -> Panel:
+    # A str title would be read as markup by Panel whatever the console says.
+    body = Group(*map(_wrapping, parts))
+    return Panel(body, title=Text(title), title_align="left", border_style=border_style)
+
+
 def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Panel:
     parts: list[RenderableType] = []
     if result.reply:
@@ -84,8 +102,7 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
     if result.note:
         footer += f" · {result.note}"
     parts.append(Text(footer, style="dim"))
-    # A str title would be read as markup by Panel whatever the console says.
-    return Panel(Group(*parts), title=Text(title), title_align="left", border_style="cyan")
+    return _panel(parts, title=title, border_style="cyan")
 
 
 def profile_panel(
@@ -104,10 +121,10 @@ def profile_panel(
             style="bold yellow",
         )
     ids = Text(
-        "身份: " + "，".join(f"{identity_label(i.kind)} {i.value}" for i in profile.identities),
+        "身份：" + "，".join(f"{identity_label(i.kind)} {i.value}" for i in profile.identities),
         style="dim",
     )
-    tags = Text("标签: ")
+    tags = Text("标签：")
     for t in profile.tags:
         style = {"confirmed": "green", "rejected": "strike dim"}.get(t.status, "yellow")
         tags.append(f"{t.tag.name}({label(TAG_STATUS_LABELS, t.status)}) ", style=style)
@@ -119,7 +136,7 @@ def profile_panel(
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
         text = EVENT_LABELS.get(e.text, e.text) if e.kind == "event" else e.text
         timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(text, 80))
-    return Panel(Group(head, ids, tags, *extra, timeline), title="客户档案", title_align="left")
+    return _panel((head, ids, tags, *extra, timeline), title="客户档案")
 
 
 def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[RenderableType]:
@@ -133,12 +150,12 @@ def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[Re
         chain = referrals.chain(session, principal, customer_id)
     lines: list[RenderableType] = []
     if values:
-        lines.append(Text("资料: " + "  ".join(f"{v.spec.name} {v.text}" for v in values)))
+        lines.append(Text("资料：" + "  ".join(f"{v.spec.name} {v.text}" for v in values)))
     if attribution is not None:
         c = attribution.code
         how = label(ATTRIBUTION_METHOD_LABELS, attribution.method)
         lines.append(
-            Text(f"来源: 「{c.campaign}」· {c.channel} · {c.adviser_name}（{c.code}，{how}）")
+            Text(f"来源：「{c.campaign}」· {c.channel} · {c.adviser_name}（{c.code}，{how}）")
         )
     if chain.up:
         up = " ← ".join(p.name or f"#{p.id}" for p in chain.up)
