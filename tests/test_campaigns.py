@@ -597,6 +597,21 @@ def test_campaigns_from_the_command_line(
     assert code == 1 and "渠道码不存在" in err
 
 
+def test_a_campaigns_welcome_script_is_shown_by_its_title(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import LIBRARY
+
+    data = tmp_path / "data"
+    assert siyu(capsys, data, "scripts", "import", str(LIBRARY / "scripts.csv"))[0] == 0
+    added = ("campaigns", "add", "五月直播", "--channel", "直播", "--start", "2026-05-01")
+    assert siyu(capsys, data, *added, "--welcome", "INS-WEL-1")[0] == 0
+    code, out, _ = siyu(capsys, data, "campaigns", "list")
+    assert code == 0 and "新好友欢迎" in out and "INS-WEL-1" not in out
+    code, out, _ = siyu(capsys, data, "campaigns", "show", "五月直播")
+    assert code == 0 and "欢迎语话术：新好友欢迎（INS-WEL-1）" in out
+
+
 def test_messages_without_an_adviser_wait_under_unassigned_and_get_no_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

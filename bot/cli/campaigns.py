@@ -127,6 +127,7 @@ def campaigns_list(ctx: typer.Context) -> None:
 
     with database(ctx) as (db, _), db.session() as session:
         rows = campaigns.list_campaigns(session, principal(ctx))
+        titles = campaigns.welcome_titles(session, rows)
     table = Table("编号", "活动", "渠道", "开始", "结束", "成本", "目标人群", "欢迎语")
     for c in rows:
         table.add_row(
@@ -137,7 +138,7 @@ def campaigns_list(ctx: typer.Context) -> None:
             c.ends_on.isoformat() if c.ends_on else "-",
             money(c.cost),
             c.segment or "-",
-            c.welcome_script_id or "-",
+            titles.get(c.welcome_script_id, c.welcome_script_id) if c.welcome_script_id else "-",
         )
     show(table)
 
@@ -151,6 +152,7 @@ def campaigns_show(
 
     with database(ctx) as (db, _), db.session() as session:
         record, codes = campaigns.show(session, principal(ctx), campaign=campaign)
+        titles = campaigns.welcome_titles(session, [record])
     end = record.ends_on.isoformat() if record.ends_on else "不限"
     out.print(
         styled(
@@ -166,7 +168,9 @@ def campaigns_show(
     if record.segment:
         out.print(f"目标人群：{record.segment}")
     if record.welcome_script_id:
-        out.print(f"欢迎语话术：{record.welcome_script_id}")
+        title = titles.get(record.welcome_script_id)
+        shown = f"{title}（{record.welcome_script_id}）" if title else record.welcome_script_id
+        out.print(f"欢迎语话术：{shown}")
     if record.note:
         out.print(f"备注：{record.note}")
     _print_codes(codes)

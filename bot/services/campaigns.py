@@ -29,6 +29,7 @@ from bot.services.access import (
 from bot.settings import Settings
 from bot.store import campaigns as repo
 from bot.store import customers as customers_repo
+from bot.store import scripts as scripts_repo
 from bot.store import segments as segments_repo
 from bot.store.advisers import ids_by_name, list_advisers
 from bot.store.campaigns import AttributionRecord, CampaignRecord, CampaignSpec, CodeRecord
@@ -150,6 +151,14 @@ def add_code(
 def list_campaigns(session: Session, principal: Principal) -> list[CampaignRecord]:
     require(principal, *CURATORS, "adviser")
     return repo.list_campaigns(session=session)
+
+
+def welcome_titles(session: Session, rows: Sequence[CampaignRecord]) -> dict[str, str]:
+    """The titles of the campaigns' welcome scripts by script id: what people read (a
+    script since deleted keeps showing its id)."""
+    wanted = sorted({r.welcome_script_id for r in rows if r.welcome_script_id})
+    found = scripts_repo.get_scripts(session=session, ids=wanted) if wanted else {}
+    return {i: s.title for i, s in found.items() if s.title}
 
 
 def show(

@@ -61,9 +61,8 @@ def _optional_number(text: str, what: str) -> float | None:
 def campaigns_page(request: Request, principal: Operator, created: IdQuery = None) -> Response:
     with db_session(request) as session:
         rows = campaigns.list_campaigns(session, principal)
+        titles = campaigns.welcome_titles(session, rows)
     rt = runtime_of(request)
-    welcome = [r.welcome_script_id for r in rows if r.welcome_script_id]
-    found = rt.library.get(welcome)
     # the new campaign's welcome script is chosen by title among the approved openers
     openers = [
         s
@@ -75,7 +74,7 @@ def campaigns_page(request: Request, principal: Operator, created: IdQuery = Non
         "campaigns.html",
         principal,
         rows=rows,
-        titles={i: s.title for i, s in found.items()},
+        titles=titles,
         openers=openers,
         channels=campaigns.CHANNELS,
         created=created,
@@ -282,15 +281,13 @@ def campaign_page(
         rows = campaigns.report(
             session, principal, since=None, until=tomorrow, timezone=tz, campaign=str(campaign_id)
         )
-    welcome = runtime_of(request).library.get(
-        [record.welcome_script_id] if record.welcome_script_id else []
-    )
+        titles = campaigns.welcome_titles(session, [record])
     return render(
         request,
         "campaign.html",
         principal,
         campaign=record,
-        welcome_title=next((s.title for s in welcome.values()), None),
+        welcome_title=titles.get(record.welcome_script_id or ""),
         codes=codes,
         rows=rows,
         created=created,
