@@ -11,7 +11,8 @@ where in the file the item is, the field and what is wrong with it, e.g.::
 Validators of a row model raise ``ValueError`` with a message that names the field
 (``birthday '1990-02-30' is not a date like 1990-02-28``); it is used as it is.
 An importer collects the problems of every row and raises one ``InputError`` with all of
-them (nothing imported), the way every importer of the project reports bad files.
+them (nothing imported), the way every importer of the project reports bad files:
+``refuse``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
-__all__ = ["Location", "Problem", "RowModel", "problems_of", "scalar_text", "stripped_text"]
+from knowledge.errors import InputError
+
+__all__ = [
+    "Location",
+    "Problem",
+    "RowModel",
+    "problems_of",
+    "refuse",
+    "scalar_text",
+    "stripped_text",
+]
 
 #: Where a pydantic error is: keys and 0-based list indexes, outermost first.
 Location = tuple[str | int, ...]
@@ -64,6 +75,15 @@ def stripped_text(value: object) -> object:
     constraints of an ``Annotated`` text after it, on the stripped text.)"""
     value = scalar_text(value)
     return value.strip() if isinstance(value, str) else value
+
+
+def refuse(
+    name: str, problems: Sequence[Problem], *, outcome: str = "没有导入任何内容"
+) -> NoReturn:
+    """The ``InputError`` of a file with ``problems``: 「x.yaml：3 处问题，没有导入任何内容」
+    and every problem, by line (a line's problems keep their order)."""
+    ordered = sorted(problems, key=lambda p: p.line)
+    raise InputError(f"{name}：{len(ordered)} 处问题，{outcome}", [str(p) for p in ordered])
 
 
 def problems_of(

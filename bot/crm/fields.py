@@ -56,7 +56,7 @@ from bot.store.fields import REFERRER_FIELD, FieldSpec, Parsed
 from bot.store.segments import NUMERIC_FIELDS, PROFILE_FIELDS
 from bot.vocab import FieldType
 from knowledge.files import load_yaml_file, yaml_line
-from knowledge.rows import Problem, RowModel, problems_of, scalar_text, stripped_text
+from knowledge.rows import Problem, RowModel, problems_of, refuse, scalar_text, stripped_text
 from knowledge.text import normalize
 
 #: Names a field may not take: they mean something in filters and rules already.
@@ -215,10 +215,7 @@ def fields_from_data(
     except ValidationError as exc:
         problems += problems_of(exc, line=lambda loc: yaml_line(raw, loc))
     if problems or model is None:
-        problems.sort(key=lambda p: p.line)
-        raise InputError(
-            f"{name}：{len(problems)} 处问题，没有导入任何内容", [str(p) for p in problems]
-        )
+        refuse(name, problems)
     return [
         FieldSpec(
             name=f.name,

@@ -61,7 +61,15 @@ from bot.settings import AssistantSettings
 from bot.store import followups as repo
 from bot.store.records import CustomerFacts, FollowUpRecord
 from knowledge.files import load_yaml_file, yaml_line
-from knowledge.rows import Location, Problem, RowModel, problems_of, scalar_text, stripped_text
+from knowledge.rows import (
+    Location,
+    Problem,
+    RowModel,
+    problems_of,
+    refuse,
+    scalar_text,
+    stripped_text,
+)
 from scripts_lib.variables import fill
 
 log = logging.getLogger(__name__)
@@ -230,10 +238,7 @@ def parse_rules(data: object, *, name: str = "rules") -> list[Rule]:
             )
         )
     if problems:
-        problems.sort(key=lambda p: p.line)
-        raise InputError(
-            f"{name}：{len(problems)} 处问题，没有加载任何规则", [str(p) for p in problems]
-        )
+        refuse(name, problems, outcome="没有加载任何规则")
     return rules
 
 

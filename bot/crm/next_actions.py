@@ -46,7 +46,7 @@ from bot.store import segments as segments_repo
 from bot.store.fields import FieldSpec
 from bot.store.records import CustomerRecord
 from knowledge.files import load_yaml_file, yaml_line
-from knowledge.rows import Problem, RowModel, problems_of, scalar_text, stripped_text
+from knowledge.rows import Problem, RowModel, problems_of, refuse, scalar_text, stripped_text
 from scripts_lib.variables import parse_template
 
 log = logging.getLogger(__name__)
@@ -158,10 +158,7 @@ def parse_rules(
             )
         )
     if problems:
-        problems.sort(key=lambda p: p.line)
-        raise InputError(
-            f"{name}：{len(problems)} 处问题，没有加载任何规则", [str(p) for p in problems]
-        )
+        refuse(name, problems, outcome="没有加载任何规则")
     return rules
 
 

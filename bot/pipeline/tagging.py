@@ -33,7 +33,7 @@ from bot.store.records import TagExampleRecord, TagRecord
 from bot.store.tags import CategorySpec, TagSpec
 from knowledge import HybridIndex, IndexItem, SyncStats, normalize
 from knowledge.files import load_yaml_file, yaml_line
-from knowledge.rows import Problem, RowModel, problems_of, stripped_text
+from knowledge.rows import Problem, RowModel, problems_of, refuse, stripped_text
 from scripts_lib.model import ANY_INDUSTRY, canonical_industry, matching_industries
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,7 @@ def taxonomy_from_data(raw: Any, *, name: str = "taxonomy") -> list[CategorySpec
     except ValidationError as exc:
         problems += problems_of(exc, line=lambda loc: yaml_line(raw, loc))
     if problems or model is None:
-        problems.sort(key=lambda p: p.line)
-        raise InputError(
-            f"{name}：{len(problems)} 处问题，没有导入任何内容", [str(p) for p in problems]
-        )
+        refuse(name, problems)
     return [
         CategorySpec(
             name=c.name,

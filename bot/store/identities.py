@@ -26,7 +26,7 @@ from bot.store.models import (
     TagCategory,
 )
 from bot.store.records import aware
-from knowledge.rows import Problem
+from knowledge.rows import Problem, refuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +185,7 @@ def import_customers(
     )
     found += growth.problems
     if found:
-        found.sort(key=lambda p: p.line)  # stable: a line's problems keep their order
-        raise InputError(
-            f"{source_name}：{len(found)} 处问题，没有导入任何内容", [str(p) for p in found]
-        )
+        refuse(source_name, found)
     session.add(
         AuditLog(
             actor=actor,
