@@ -1,8 +1,9 @@
 """The ``campaign_code`` column of ``siyu customers import`` credits a customer only to
 their own adviser's entry code, as a code in a greeting does: another adviser's code (of
 another team, or a teammate's) is a problem of its line, naming the code and both
-advisers, and the file imports nothing. Real SQLite and PostgreSQL (when
-``SIYU_TEST_POSTGRES_URL`` is set) through the services."""
+advisers, and the file imports nothing (``--dry-run`` says the same). Real SQLite and
+PostgreSQL (when ``SIYU_TEST_POSTGRES_URL`` is set) through the services; the command
+line on SQLite."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.cli import run
 from bot.errors import InputError
 from bot.services import campaigns as campaigns_service
 from bot.services import customers as customers_service
@@ -45,14 +47,17 @@ def seed(db: Database) -> None:
             repo.add_code(session=s, campaign_id=live.id, adviser_id=adviser, code=code)
 
 
-def import_file(db: Database, path: Path) -> customers_service.ImportStats:
+def import_file(
+    db: Database, path: Path, *, dry_run: bool = False
+) -> customers_service.ImportStats:
+    trial = {"dry_run": True} if dry_run else {}
     with db.session() as s:
-        return customers_service.import_file(s, ADMIN, path=path, timezone=TZ)
+        return customers_service.import_file(s, ADMIN, path=path, timezone=TZ, **trial)
 
 
-def problems(db: Database, path: Path) -> list[str]:
+def problems(db: Database, path: Path, *, dry_run: bool = False) -> list[str]:
     with pytest.raises(InputError) as caught:
-        import_file(db, path)
+        import_file(db, path, dry_run=dry_run)
     assert "没有导入任何内容" in str(caught.value)
     return caught.value.problems
 
@@ -105,6 +110,7 @@ def test_a_line_crediting_another_advisers_code_is_refused_and_nothing_is_import
         "第 5 行：未知的渠道码 NOPE99",
     ]
     assert problems(db, people) == expected
+    assert problems(db, people, dry_run=True) == expected  # a dry run says the same
     assert counts(db) == (0, 0, 0)  # not even the good line
     # the lines fixed, the file imports: her own code credits her, and her manager's
     # campaign report counts her in her row (the other team's manager sees nobody)
@@ -114,6 +120,9 @@ def test_a_line_crediting_another_advisers_code_is_refused_and_nothing_is_import
         "丙,周敏,13900000003,2026-12-04,zb-2613\n",
         encoding="utf-8",
     )
+    before = counts(db)
+    assert import_file(db, people, dry_run=True).attributed == 2  # counted, not written
+    assert counts(db) == before
     assert import_file(db, people).attributed == 2
     assert credited(db) == {
         "甲": ("li", "ZB2611"),
@@ -173,3 +182,44 @@ def test_the_customers_own_adviser_is_the_lines_or_else_the_stored_one(
     assert import_file(db, table).attributed == 0
     assert counts(db) == before
     assert credited(db) == {"甲": ("li", "ZB2611"), "乙": ("li", "ZB2611"), "丙": ("li", "ZB2612")}
+
+
+# --------------------------------------------------------------------------- the CLI
+def siyu(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--data-dir", str(data), "--actor", "oscar", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_command_line_and_its_dry_run_name_the_line_the_code_and_both_advisers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(f"sqlite:///{data / 'siyu.db'}")
+    db.migrate()
+    seed(db)
+    people = tmp_path / "people.csv"
+    people.write_text(
+        HEADER + "甲,li,13900000001,2026-12-02,ZB2611\n乙,li,13900000002,2026-12-03,ZB2612\n",
+        encoding="utf-8",
+    )
+    for dry_run in ([], ["--dry-run"]):
+        code, out, err = siyu(capsys, data, "customers", "import", *dry_run, str(people))
+        said = " ".join(err.split())
+        assert code == 1, (out, err)
+        assert "people.csv：1 处问题，没有导入任何内容" in said
+        assert f"第 3 行：渠道码 ZB2612 属于顾问 王芳，这位客户的顾问是 李娜：{RULE}" in said
+        assert "第 2 行" not in said
+        assert counts(db) == (0, 0, 0)
+    people.write_text(HEADER + "甲,li,13900000001,2026-12-02,ZB2611\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "customers", "import", "--dry-run", str(people))
+    assert code == 0, err
+    assert "将新建 1" in out and "渠道归因 1" in out and "试运行，未写入" in out
+    assert counts(db) == (0, 0, 0)
+    code, out, err = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0, err
+    assert "新建 1" in out and "渠道归因 1" in out and "试运行" not in out
+    assert credited(db) == {"甲": ("li", "ZB2611")}
+    db.dispose()
