@@ -85,6 +85,10 @@ def customers_show(
 def customers_import(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="CSV 或 XLSX 文件（格式见 README）。")],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="只检查（与导入时相同，逐行报错）并计数，不写入。"),
+    ] = False,
     actor: Actor = None,
 ) -> None:
     """导入客户和身份（全有或全无：有一行错就什么都不写入）。"""
@@ -92,14 +96,20 @@ def customers_import(
 
     with database(ctx) as (db, settings), db.session() as session:
         stats = customers.import_file(
-            session, principal(ctx, actor), path=path, timezone=settings.timezone
+            session,
+            principal(ctx, actor),
+            path=path,
+            timezone=settings.timezone,
+            dry_run=dry_run,
         )
     for warning in stats.warnings:
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
+    will = "将" if dry_run else ""
     out.print(
-        f"新建 {stats.created} · 更新 {stats.updated} · 身份 +{stats.identities_added}"
-        f" · 标签 +{stats.tags_added} · 资料字段 {stats.fields_set}"
-        f" · 介绍人 {stats.referrals} · 渠道归因 {stats.attributed}"
+        f"{will}新建 {stats.created} · {will}更新 {stats.updated}"
+        f" · 身份 +{stats.identities_added} · 标签 +{stats.tags_added}"
+        f" · 资料字段 {stats.fields_set} · 介绍人 {stats.referrals}"
+        f" · 渠道归因 {stats.attributed}" + ("（试运行，未写入）" if dry_run else "")
     )
 
 

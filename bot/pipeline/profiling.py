@@ -63,7 +63,7 @@ def observe(
             evidence = f"「{quote(text)}」含渠道码 {code}"
             if found is None:
                 code = None
-            elif found.adviser_id != customer.adviser_id:
+            elif not campaigns_repo.own_code(found, customer.adviser_id):
                 # Another adviser's code, written to this adviser's account: crediting
                 # it would show the contact to that adviser. Kept for whoever fixes it.
                 campaigns_repo.code_not_attributed(

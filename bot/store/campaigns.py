@@ -182,6 +182,16 @@ def add_code(*, session: Session, campaign_id: int, adviser_id: str, code: str) 
     return _code(session, row.id)
 
 
+def own_code(code: CodeRecord, adviser_id: str | None) -> bool:
+    """Whether ``code`` may credit, with nobody judging the case, a customer whose own
+    adviser is ``adviser_id``: only when it is that adviser's code (a code in a greeting,
+    the ``campaign_code`` column of an import). Reports count each customer by their own
+    adviser's scope: a customer credited to another adviser's code is missing from that
+    adviser's own figures (their row, 我的数据, the cost share) and, for a code of another
+    team, from every team manager's rows."""
+    return adviser_id is not None and code.adviser_id == adviser_id
+
+
 def code_exists(*, session: Session, code: str) -> bool:
     return session.scalar(select(CampaignCode.id).where(CampaignCode.code == code)) is not None
 

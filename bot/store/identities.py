@@ -9,10 +9,12 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.domain import UNASSIGNED_ADVISER
 from bot.errors import InputError
 from bot.store import campaigns as campaigns_repo
 from bot.store import fields as fields_repo
 from bot.store import referrals as referrals_repo
+from bot.store.advisers import adviser_names
 from bot.store.fields import Parsed
 from bot.store.models import (
     Adviser,
@@ -27,6 +29,10 @@ from bot.store.models import (
 )
 from bot.store.records import aware
 from knowledge.rows import Problem, refuse
+from knowledge.text import echo
+
+#: The rule an import line's entry code breaks when it is another adviser's.
+OWN_CODES_ONLY = "只能归到客户自己顾问的渠道码"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +252,16 @@ def _import_growth(
             out.fields_set += 1
         if row.campaign_code:
             code = campaigns_repo.find_code(session=session, code=row.campaign_code)
+            customer = session.get_one(Customer, customer_id)
             if code is None:
                 out.problems.append(Problem(row.line, "", f"未知的渠道码 {row.campaign_code}"))
-            elif session.get_one(Customer, customer_id).entry_code_id != code.id:
+            elif customer.entry_code_id == code.id:
+                pass  # credited already (a file exported and read back): nothing changes
+            elif not campaigns_repo.own_code(code, customer.adviser_id):
+                out.problems.append(
+                    Problem(row.line, "", _not_own_code(session, code, customer.adviser_id))
+                )
+            else:
                 campaigns_repo.attribute(
                     session=session,
                     customer_id=customer_id,
@@ -290,6 +303,18 @@ def _import_growth(
                 continue
             out.referrals += 1
     return out
+
+
+def _not_own_code(session: Session, code: campaigns_repo.CodeRecord, adviser_id: str | None) -> str:
+    """Why an import line may not credit its customer to ``code``: it is another
+    adviser's than the customer's own (``adviser_id``: the line's, else the stored
+    customer's), both named as colleagues know them."""
+    if adviser_id is None or adviser_id == UNASSIGNED_ADVISER:
+        whose = "这位客户还没有顾问（请填顾问列 adviser_id）"
+    else:
+        name = adviser_names(session=session, adviser_ids=(adviser_id,)).get(adviser_id)
+        whose = f"这位客户的顾问是 {echo(name or adviser_id)}"
+    return f"渠道码 {code.code} 属于顾问 {echo(code.adviser_name)}，{whose}：{OWN_CODES_ONLY}"
 
 
 def _customer_by_ref(session: Session, ref: str) -> int | None:
