@@ -31,6 +31,9 @@ pytestmark = pytest.mark.slow
 
 #: Short, so that a quiet stream notices a deactivation quickly.
 QUIET_KEEPALIVE_S = 0.2
+#: A request's time limit: httpx's 5 s default is too short on a loaded machine (a login hashes
+#: a password with argon2 while other test workers run); a bound on failure, not a timing.
+LOADED_S = 30.0
 _numbers = itertools.count(1)
 
 
@@ -90,7 +93,7 @@ def clients() -> Iterator[ExitStack]:
 
 def logged_in(clients: ExitStack, base: str, who: Person) -> tuple[httpx.Client, str]:
     """A client logged in as ``who`` through the login form, and its CSRF token."""
-    client = clients.enter_context(httpx.Client(base_url=base))
+    client = clients.enter_context(httpx.Client(base_url=base, timeout=LOADED_S))
     return client, login(client, who.username)  # type: ignore[arg-type]
 
 
@@ -152,7 +155,9 @@ def test_deactivation_closes_quiet_streams_of_cookie_and_token(
 def test_a_revoked_token_closes_the_stream(served: Served, clients: ExitStack) -> None:
     lin = person(served.rt, "adviser", "north")
     headers = {"Authorization": f"Bearer {lin.token}"}
-    api = clients.enter_context(httpx.Client(base_url=served.base, headers=headers))
+    api = clients.enter_context(
+        httpx.Client(base_url=served.base, headers=headers, timeout=LOADED_S)
+    )
     stream = clients.enter_context(EventStream(served.base, token=lin.token))
     first = writes(served, lin, "t-before")
     seen = stream.next_message()
@@ -203,7 +208,9 @@ def test_a_message_reaches_the_stream_of_the_customers_adviser_not_the_receiving
     customer_message(served.rt, bo.adviser_id or "", f"{lin.username}-o-lin", "还在吗，想问问理赔")
     seen = lin_stream.next_message()
     assert seen is not None and seen["customer_id"] == lins
-    with httpx.Client(base_url=served.base, headers={"Authorization": f"Bearer {bo.token}"}) as c:
+    with httpx.Client(
+        base_url=served.base, headers={"Authorization": f"Bearer {bo.token}"}, timeout=LOADED_S
+    ) as c:
         assert c.get(f"/api/customers/{lins}").status_code == 404
     bos = writes(served, bo, "o-bo")  # bo's own customer: the next thing bo's stream shows
     shown = bo_stream.next_message()
