@@ -74,6 +74,32 @@ def knowledge_sources() -> list[tuple[Path, str | None]]:
     return out
 
 
+#: How a suggested tag was found, read off its evidence (bot/pipeline/tagging.py).
+TAG_SOURCES = (
+    ("keyword", "」含“"),
+    ("reworded keyword", "」近似“"),
+    ("labelled example", "」与示例「"),
+    ("reviewed message", "」与已标注为"),
+    ("review classifier", "」像已审核为"),
+    ("LLM", "」大模型判断"),
+    ("semantic", "语义相近"),
+)
+
+
+def tag_sources(
+    rows: list[dict[str, Any]], results: list[SuggestionResult]
+) -> dict[str, tuple[int, int]]:
+    """Per way of finding a tag: (right, suggested) over the test messages."""
+    counts: dict[str, list[int]] = {name: [0, 0] for name, _ in TAG_SOURCES}
+    for row, res in zip(rows, results, strict=True):
+        gold = set(row.get("tags") or ())
+        for tag in res.tags:
+            name = next((n for n, mark in TAG_SOURCES if mark in tag.evidence), "semantic")
+            counts[name][0] += tag.name in gold
+            counts[name][1] += 1
+    return {name: (right, n) for name, (right, n) in counts.items() if n}
+
+
 def score(rows: list[dict[str, Any]], results: list[SuggestionResult]) -> Scores:
     hit1 = hit3 = 0
     rr = 0.0
@@ -303,6 +329,10 @@ def main() -> None:
             )
         )
         print(f"{'  tags ' + industry:<22} P / R / F1  {figures}  ({len(picked)} messages)")
+    for phase, results in (("static", static_results), ("review", reviewed_results)):
+        found = tag_sources(tests, results)
+        shown = "  ".join(f"{name} {right}/{n}" for name, (right, n) in found.items())
+        print(f"{'  tags right/' + phase:<22} {shown}")
     lift = (
         f"hit@1 {after.hit1 - static.hit1:+.3f}  hit@3 {after.hit3 - static.hit3:+.3f}"
         f"  MRR {after.mrr - static.mrr:+.3f}"
