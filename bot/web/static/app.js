@@ -847,6 +847,68 @@
   document.addEventListener("input", clearMessage, true);
   document.addEventListener("change", clearMessage, true);
 
+  // File inputs: 「选择文件」 and the chosen file's name (or 「未选择文件」). The real input
+  // lies over the control, transparent: a click, Enter or Space on it and a file dropped
+  // on it reach the input as before, its label still names it, the form posts it, and
+  // the browser's bubble points at it.
+  const refreshers = [];
+  let controlCount = 0;
+  function describedBy(input, id) {
+    const ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    input.setAttribute("aria-describedby", ids.concat(id).join(" "));
+  }
+
+  function chineseFilePicker(input) {
+    const wrap = document.createElement("span");
+    wrap.className = "file-pick";
+    const button = document.createElement("span");
+    button.className = "file-button";
+    button.setAttribute("aria-hidden", "true");  // the input itself is the button
+    button.textContent = input.multiple ? "选择文件（可多选）" : "选择文件";
+    const name = document.createElement("span");
+    name.className = "file-name";
+    name.setAttribute("aria-hidden", "true");  // not part of the label's name: its description
+    const said = document.createElement("span");  // the description, whole (name is cut in two)
+    said.hidden = true;
+    said.id = "file-name-" + ++controlCount;
+    input.replaceWith(wrap);
+    wrap.append(input, button, name, said);
+    describedBy(input, said.id);
+    const stem = document.createElement("span");
+    const tail = document.createElement("span");  // kept in sight when a long name is cut
+    stem.className = "file-stem";
+    tail.className = "file-tail";
+    name.append(stem, tail);
+    const show = () => {
+      const files = input.files ? [...input.files] : [];
+      let text = "未选择文件";
+      if (files.length === 1) text = files[0].name;
+      else if (files.length > 1) text = files[0].name + " 等 " + files.length + " 个文件";
+      // 会员续保说明_2026版_最…认稿.md: the end of a long name (its type) stays
+      const dot = text.lastIndexOf(".");
+      const cut = files.length === 1 && dot > 0 ? Math.max(dot - 2, text.length - 10, 0) : text.length;
+      stem.textContent = text.slice(0, cut);
+      tail.textContent = text.slice(cut);
+      said.textContent = text;
+      // the browser's own tooltip would say "No file chosen" or list the names
+      input.title = files.length ? files.map((f) => f.name).join("\n") : "未选择文件";
+      wrap.classList.toggle("chosen", files.length > 0);
+    };
+    input.addEventListener("change", show);
+    input.addEventListener("cancel", show);
+    // a file dragged over the control: it says it will take it
+    input.addEventListener("dragenter", () => wrap.classList.add("dragging"));
+    for (const type of ["dragleave", "drop"]) input.addEventListener(type, () => wrap.classList.remove("dragging"));
+    refreshers.push(show);
+    show();
+  }
+
+  for (const input of document.querySelectorAll('input[type="file"]')) chineseFilePicker(input);
+  const refreshAll = () => { for (const show of refreshers) show(); };
+  // a page from the back-forward cache, or a form reset, has other values
+  window.addEventListener("pageshow", refreshAll);
+  document.addEventListener("reset", () => setTimeout(refreshAll, 0));
+
   // ---------------------------------------------------------------- manager: select all
   const all = document.getElementById("check-all");
   if (all) {
