@@ -903,7 +903,34 @@
     show();
   }
 
+  // Date inputs keep the browser's control and picker, which show the date in the
+  // browser's order (12/07/2026 in English): under it the date is read in Chinese,
+  // 2026年12月7日 周一, or 「未选择日期」.
+  function chineseDateReading(input) {
+    const wrap = document.createElement("span");
+    wrap.className = "date-pick";
+    const reading = document.createElement("span");
+    reading.className = "date-read";
+    reading.id = "date-read-" + ++controlCount;
+    reading.setAttribute("aria-hidden", "true");  // not part of the label's name: its description
+    input.replaceWith(wrap);
+    wrap.append(input, reading);
+    describedBy(input, reading.id);
+    const show = () => {
+      if (input.value) reading.textContent = readDate(input.value, true);
+      else reading.textContent = input.validity.badInput ? "日期不完整" : "未选择日期";
+      reading.classList.toggle("empty", !input.value);
+    };
+    // a half-typed date changes no value: the keys tell
+    for (const type of ["input", "change", "blur", "keyup"]) input.addEventListener(type, show);
+    refreshers.push(show);
+    show();
+  }
+
   for (const input of document.querySelectorAll('input[type="file"]')) chineseFilePicker(input);
+  for (const input of document.querySelectorAll('input[type="date"]')) {
+    if (input.type === "date") chineseDateReading(input);  // else the browser has no date control
+  }
   const refreshAll = () => { for (const show of refreshers) show(); };
   // a page from the back-forward cache, or a form reset, has other values
   window.addEventListener("pageshow", refreshAll);
