@@ -5,6 +5,7 @@ test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -82,11 +83,17 @@ def served(shared_runtime: Runtime) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[object]:
+def driver(served: Served) -> Iterator[object]:
+    """Playwright, once for the module (a second one in the same thread is refused)."""
     with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(driver: object) -> Iterator[object]:
+    b = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)  # type: ignore[attr-defined]
+    yield b
+    b.close()
 
 
 def _page(browser: object, served: Served, viewport: dict[str, int], user: str) -> object:
@@ -1165,3 +1172,244 @@ def test_a_queue_on_the_managers_home_opens_the_list_it_counts(
         everyone = ["新来的客户", "要跟进的客户", "等回复的客户"]
         assert sorted(names.all_inner_texts()) == sorted(everyone), "not another team's"
         page.context.close()  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- an English browser
+# A browser words its own controls in its UI language, not the page's. These tests run a
+# chromium whose UI is English (--lang=en-US; Debian's chromium has no other UI language
+# installed anyway) and read what a person sees there.
+
+ENGLISH_UI = {"LANGUAGE": "en_US:en", "LC_ALL": "C.UTF-8"}  # C.UTF-8: file names stay UTF-8
+
+
+@pytest.fixture(scope="module")
+def english_browser(driver: object) -> Iterator[object]:
+    b = driver.chromium.launch(  # type: ignore[attr-defined]
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[*ARGS, "--lang=en-US"],
+        env={**os.environ, **ENGLISH_UI},
+    )
+    yield b
+    b.close()
+
+
+def _english_page(browser: object, served: Served, viewport: dict[str, int], user: str) -> object:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport=viewport, base_url=served.base, locale="en-US"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("header.top nav")
+    # the browser's own words are English: a field the console's script never saw
+    native = page.evaluate(
+        "(() => { const i = document.createElement('input'); i.required = true;"
+        " return i.validationMessage; })()"
+    )
+    assert native == "Please fill out this field."
+    return page
+
+
+def _message(page: object, selector: str) -> str:
+    return str(page.eval_on_selector(selector, "e => e.validationMessage"))  # type: ignore[attr-defined]
+
+
+def test_an_english_browser_shows_the_file_inputs_in_chinese(
+    english_browser: object, served: Served, tmp_path: Path
+) -> None:
+    """「Choose File / No file chosen」 was what an English browser showed on the upload
+    pages. Now the control says 「选择文件」 and 「未选择文件」, then the chosen file's name;
+    the real input under it is named by its label, opened by Enter, takes a dropped file,
+    says 「请选择一个文件。」 when the form is sent without one, and posts as before."""
+    csv = tmp_path / "话术.csv"
+    csv.write_text(BAD_CSV, encoding="utf-8")
+    for viewport, suffix in ((NARROW, "360"), (WIDE, "wide")):
+        page = _english_page(english_browser, served, viewport, "olivia")
+        page.goto("/scripts/upload")  # type: ignore[attr-defined]
+        control = page.locator("form[action='/scripts/upload'] .file-pick")  # type: ignore[attr-defined]
+        assert control.inner_text().split() == ["选择文件", "未选择文件"]
+        field = page.get_by_label("话术文件")  # type: ignore[attr-defined]
+        assert field.get_attribute("type") == "file"
+        # the browser's tooltip said "No file chosen"
+        assert field.get_attribute("title") == "未选择文件"
+        # the native control is there, unseen, over the Chinese one: a click on it is a
+        # click on the input
+        assert field.evaluate("e => getComputedStyle(e).opacity") == "0"
+        box, over = control.bounding_box(), field.bounding_box()
+        assert box and over and abs(box["width"] - over["width"]) <= 2
+        page.click("form[action='/scripts/upload'] button[type=submit]")  # type: ignore[attr-defined]
+        assert field.evaluate("e => e.validationMessage") == "请选择一个文件。"
+        assert page.url.endswith("/scripts/upload")  # type: ignore[attr-defined]
+        _shot(page, f"english-upload-empty-{suffix}")
+        # by keyboard: the input takes the focus; Space opens the picker, Enter clicks the
+        # input as well (on a fresh page: while the bubble is up, and on Enter, headless
+        # chromium opens a picker only now and then, with or without this script)
+        page.reload()  # type: ignore[attr-defined]
+        field.focus()
+        field.evaluate("e => { window.clicks = 0; e.addEventListener('click', () => clicks++); }")
+        with page.expect_file_chooser() as chooser:  # type: ignore[attr-defined]
+            page.keyboard.press(" ")  # type: ignore[attr-defined]
+        chooser.value.set_files(str(csv))
+        page.keyboard.press("Enter")  # type: ignore[attr-defined]
+        assert page.evaluate("clicks") == 2  # type: ignore[attr-defined]
+        assert control.inner_text().split() == ["选择文件", "话术.csv"]
+        assert field.evaluate("e => e.validationMessage") == ""
+        _shot(page, f"english-upload-chosen-{suffix}")
+        page.click("form[action='/scripts/upload'] button[type=submit]")  # type: ignore[attr-defined]
+        report = page.wait_for_selector("#report")  # type: ignore[attr-defined]
+        assert "错误 1" in report.inner_text() and "话术.csv" in report.inner_text()
+        page.context.close()  # type: ignore[attr-defined]
+
+    dropped = tmp_path / "续保提醒_2026年度服务说明_最终版.md"
+    dropped.write_text("# 续保\n到期前30天提醒续保。\n", encoding="utf-8")
+    for viewport, suffix in ((NARROW, "360"), (WIDE, "wide")):
+        page = _english_page(english_browser, served, viewport, "olivia")
+        page.goto("/knowledge")  # type: ignore[attr-defined]
+        control = page.locator("form[action='/knowledge/upload'] .file-pick")  # type: ignore[attr-defined]
+        assert control.inner_text().split() == ["选择文件", "未选择文件"]
+        assert page.get_by_label("上传文档").get_attribute("type") == "file"  # type: ignore[attr-defined]
+        _shot(page, f"english-knowledge-{suffix}")
+        # a file dropped on the control (a real drag, through the DevTools protocol)
+        box = control.bounding_box()
+        assert box
+        at = {"x": box["x"] + box["width"] - 12, "y": box["y"] + box["height"] / 2}
+        cdp = page.context.new_cdp_session(page)  # type: ignore[attr-defined]
+        drag = {"items": [], "files": [str(dropped)], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            cdp.send("Input.dispatchDragEvent", {"type": kind, **at, "data": drag})
+        assert control.locator(".file-name").text_content() == dropped.name
+        # at 360 px a long name is cut in its middle: its end, the file's type, stays in sight
+        tail = control.locator(".file-tail")
+        tail_box, control_box = tail.bounding_box(), control.bounding_box()
+        assert tail.inner_text().endswith(".md") and tail_box and control_box
+        assert tail_box["x"] + tail_box["width"] <= control_box["x"] + control_box["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+        _shot(page, f"english-knowledge-dropped-{suffix}")
+        if suffix == "wide":  # the dropped file is what the form posts
+            page.click("form[action='/knowledge/upload'] button[type=submit]")  # type: ignore[attr-defined]
+            page.wait_for_url("**/knowledge?job=*")  # type: ignore[attr-defined]
+            assert f"已导入 {dropped.name}" in page.inner_text("p.success")  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
+
+
+def test_an_english_browser_says_what_a_field_needs_in_chinese(
+    english_browser: object, served: Served
+) -> None:
+    """「Please fill out this field.」 and the other English bubbles: each failed check now
+    has its Chinese message (a pattern's with the field's title, a range's with its ends),
+    cleared as the person types; dates are read in Chinese under the browser's own
+    12/07/2026."""
+    from datetime import date
+
+    page = _english_page(english_browser, served, NARROW, "mia")
+    page.goto("/campaigns")  # type: ignore[attr-defined]
+    form = "#add-campaign form"
+    if not page.locator(form).is_visible():  # type: ignore[attr-defined]
+        page.click("#add-campaign summary")  # type: ignore[attr-defined]
+    page.fill(f"{form} input[name=starts_on]", "")  # type: ignore[attr-defined]
+    page.click(f"{form} button[type=submit]")  # type: ignore[attr-defined]
+    assert _message(page, f"{form} input[name=name]") == "请填写此项。"
+    assert _message(page, f"{form} input[name=starts_on]") == "请选择日期。"
+    starts = page.locator(f"{form} .date-pick", has=page.locator("[name=starts_on]"))  # type: ignore[attr-defined]
+    assert starts.locator(".date-read").inner_text() == "未选择日期"
+    page.fill(f"{form} input[name=name]", "双")  # type: ignore[attr-defined]
+    assert _message(page, f"{form} input[name=name]") == ""  # typing clears it
+    # a date half typed (the month only) is incomplete, said so under it and on sending
+    page.focus(f"{form} input[name=starts_on]")  # type: ignore[attr-defined]
+    page.keyboard.type("12")  # type: ignore[attr-defined]
+    assert starts.locator(".date-read").inner_text() == "日期不完整"
+    page.fill(f"{form} input[name=channel]", "直播")  # type: ignore[attr-defined]
+    page.click(f"{form} button[type=submit]")  # type: ignore[attr-defined]
+    assert _message(page, f"{form} input[name=starts_on]") == "日期不完整：请填好年、月、日。"
+    page.fill(f"{form} input[name=starts_on]", "2026-12-01")  # type: ignore[attr-defined]
+    assert starts.locator(".date-read").inner_text() == "2026年12月1日 周二"
+    assert _message(page, f"{form} input[name=starts_on]") == ""
+    _shot(page, "english-campaign-form-360")
+
+    page.goto("/campaigns/report")  # type: ignore[attr-defined]
+    today = page.input_value("input[name=until]")  # type: ignore[attr-defined]
+    day = date.fromisoformat(today)
+    readings = page.locator(".filters .date-read").all_inner_texts()  # type: ignore[attr-defined]
+    weekday = "一二三四五六日"[day.weekday()]
+    assert readings == ["未选择日期", f"{day.year}年{day.month}月{day.day}日 周{weekday}"]
+    _shot(page, "english-campaign-report-360")
+
+    page.goto("/scripts/effectiveness")  # type: ignore[attr-defined]
+    days = "form.filters input[name=days]"
+    for typed, said in (
+        ("-1", "请填写 0 到 3660 之间的整数。"),
+        ("99999", "请填写 0 到 3660 之间的整数。"),
+        ("2.5", "请填写整数，如 2 或 3。"),
+    ):
+        page.fill(days, typed)  # type: ignore[attr-defined]
+        page.click("form.filters button[type=submit]")  # type: ignore[attr-defined]
+        assert _message(page, days) == said, typed
+    page.fill(days, "30")  # type: ignore[attr-defined]
+    page.click("form.filters button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(lambda url: "days=30" in url)  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
+
+    zhang = _customer_id(served.rt, "张女士")
+    page = _english_page(english_browser, served, NARROW, "alice")
+    page.goto(f"/sidebar?customer_id={zhang}")  # type: ignore[attr-defined]
+    page.fill("#b-birthday", "1990/5/3")  # type: ignore[attr-defined]
+    page.click("#basics-form button[type=submit]")  # type: ignore[attr-defined]
+    assert _message(page, "#b-birthday") == "格式不对：年-月-日，如 1990-05-03"
+
+    # every kind of check, on a form of the page's own kinds of field
+    page.evaluate(  # type: ignore[attr-defined]
+        """() => {
+        const f = document.createElement("form");
+        f.id = "kinds";
+        f.innerHTML = '<input name="t" required><textarea name="a" required></textarea>'
+          + '<select name="s" required><option value="">-</option><option>甲</option></select>'
+          + '<input type="radio" name="r" value="1" required>'
+          + '<input type="radio" name="r" value="2">'
+          + '<input type="checkbox" name="c" required><input type="file" name="f" required>'
+          + '<input type="email" name="e" value="不是邮箱">'
+          + '<input type="url" name="u" value="www.example.com">'
+          + '<input name="p" pattern="[0-9]+" value="abc">'
+          + '<input name="q" pattern="[0-9]+" title="只填数字" value="abc">'
+          + '<input name="m" minlength="4"><input type="number" name="n" min="1" value="0">'
+          + '<input type="number" name="x" max="10" value="11">'
+          + '<input type="number" name="g" min="0" step="0.5" value="1.2">'
+          + '<input type="date" name="d" min="2026-01-01" value="2025-12-31">';
+        document.querySelector("main").append(f);
+    }"""
+    )
+    page.fill("#kinds input[name=m]", "ab")  # type: ignore[attr-defined]
+    page.locator("#kinds input[name=m]").blur()  # type: ignore[attr-defined]
+    page.eval_on_selector("#kinds", "f => f.requestSubmit()")  # type: ignore[attr-defined]
+    expected = {
+        "t": "请填写此项。",
+        "a": "请填写此项。",
+        "s": "请在列表中选择一项。",
+        "r": "请选择其中一项。",
+        "c": "请勾选此项。",
+        "f": "请选择一个文件。",
+        "e": "请填写有效的电子邮箱地址，如 name@example.com。",
+        "u": "请填写完整的网址，如 https://example.com。",
+        "p": "格式不对，请按要求填写。",
+        "q": "格式不对：只填数字",
+        "m": "至少 4 个字，现在是 2 个。",
+        "n": "不能小于 1。",
+        "x": "不能大于 10。",
+        "g": "请填写有效的值（每次相差 0.5），如 1 或 1.5。",
+        "d": "不能早于 2026年1月1日。",
+    }
+    said = page.evaluate(  # type: ignore[attr-defined]
+        "() => Object.fromEntries([...document.querySelector('#kinds').elements]"
+        ".map((e) => [e.name, e.validationMessage]))"
+    )
+    assert {name: said[name] for name in expected} == expected
+    # choosing one radio settles the group: neither keeps the message
+    page.check("#kinds input[name=r][value='2']")  # type: ignore[attr-defined]
+    radios = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#kinds input[name=r]", "rs => rs.map((r) => r.validationMessage)"
+    )
+    assert radios == ["", ""]
+    page.context.close()  # type: ignore[attr-defined]

@@ -717,6 +717,225 @@
     }
   }
 
+  // ---------------------------------------------------------------- the browser's own words
+  // A browser words its controls in its own UI language, not the page's: an English
+  // Chromium says "Choose File", "No file chosen", "Please fill out this field." and
+  // shows a date as 12/07/2026. Here they say it in Chinese. Without this script the
+  // native controls show, the forms post the same and the server checks every field
+  // (in Chinese).
+
+  // Validation: when a field fails the browser's check (on submit), it gets a Chinese
+  // message for what fails, which the browser shows in its bubble; typing or choosing
+  // again clears it, so the next submit checks afresh.
+  const DATE_TYPES = { date: "日期", month: "月份", week: "周", time: "时间", "datetime-local": "日期和时间" };
+  const WEEKDAYS = "日一二三四五六";
+  const ownMessage = new WeakSet();  // the fields whose custom message is this code's
+
+  // "2026-12-07" as 2026年12月7日 (with its weekday: 2026年12月7日 周一); else as given.
+  function readDate(value, withWeekday) {
+    const m = /^(\d{4,})-(\d{2})-(\d{2})$/.exec(value || "");
+    if (!m) return value;
+    const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const text = y + "年" + mo + "月" + d + "日";
+    if (!withWeekday) return text;
+    const day = new Date(Date.UTC(2000, mo - 1, d));
+    day.setUTCFullYear(y);
+    return text + " 周" + WEEKDAYS[day.getUTCDay()];
+  }
+
+  function limitText(el, value) {
+    return DATE_TYPES[el.type] === "日期" ? readDate(value) : value;
+  }
+
+  // A number off its step (step="1": a whole number), with the two nearest that fit.
+  function stepText(el) {
+    const step = Number(el.step);
+    const value = el.valueAsNumber;
+    if (!(step > 0) || Number.isNaN(value)) return "请填写有效的值。";
+    const given = el.getAttribute("value");
+    const base = el.min !== "" ? Number(el.min) : (given !== null && given !== "" && !Number.isNaN(Number(given)) ? Number(given) : 0);
+    const places = Math.max(...[step, base].map((n) => (String(n).split(".")[1] || "").length));
+    const lower = Number((base + Math.floor((value - base) / step) * step).toFixed(places));
+    const upper = Number((lower + step).toFixed(places));
+    const near = [lower, upper].filter((n) => (el.min === "" || n >= Number(el.min)) && (el.max === "" || n <= Number(el.max)));
+    const hint = near.length ? "，如 " + near.join(" 或 ") : "";
+    if (step === 1 && Number.isInteger(base)) return "请填写整数" + hint + "。";
+    return "请填写有效的值（每次相差 " + step + "）" + hint + "。";
+  }
+
+  // Out of min..max: both ends when the field has both (「请填写 0 到 3660 之间的整数。」).
+  function rangeText(el, under, dateKind) {
+    if (el.min !== "" && el.max !== "") {
+      const whole = !dateKind && Number(el.step || 1) === 1 && Number.isInteger(Number(el.min));
+      const what = dateKind ? "的" + dateKind : whole ? "的整数" : "的数";
+      return (dateKind ? "请选择 " : "请填写 ") + limitText(el, el.min) + " 到 " + limitText(el, el.max) + " 之间" + what + "。";
+    }
+    if (under) return (dateKind ? "不能早于 " : "不能小于 ") + limitText(el, el.min) + "。";
+    return (dateKind ? "不能晚于 " : "不能大于 ") + limitText(el, el.max) + "。";
+  }
+
+  // What the browser's check found wrong with ``el``, in Chinese ("" when nothing).
+  function validityText(el) {
+    const v = el.validity;
+    const type = el.type;
+    const dateKind = DATE_TYPES[type];
+    if (v.badInput) {  // first: a half-typed date is also missing
+      if (type === "number") return "请填写数字。";
+      if (dateKind === "日期") return "日期不完整：请填好年、月、日。";
+      if (dateKind) return dateKind + "不完整，请填写完整。";
+      if (type === "email") return "请填写有效的电子邮箱地址，如 name@example.com。";
+      return "请填写有效的值。";
+    }
+    if (v.valueMissing) {
+      if (type === "radio") return "请选择其中一项。";
+      if (type === "checkbox") return "请勾选此项。";
+      if (type.startsWith("select")) return "请在列表中选择一项。";
+      if (type === "file") return el.multiple ? "请选择一个或多个文件。" : "请选择一个文件。";
+      if (dateKind) return "请选择" + dateKind + "。";
+      return "请填写此项。";
+    }
+    if (v.typeMismatch) {
+      if (type === "email") return el.multiple ? "请填写有效的电子邮箱地址（多个用英文逗号分隔），如 name@example.com。" : "请填写有效的电子邮箱地址，如 name@example.com。";
+      if (type === "url") return "请填写完整的网址，如 https://example.com。";
+      return "格式不对，请重新填写。";
+    }
+    if (v.patternMismatch) {
+      // a date field the browser shows as a text box (it has no date control)
+      if (el.getAttribute("type") === "date") return "请按 年-月-日 填写日期，如 2026-12-01。";
+      const title = (el.title || "").trim();
+      return title ? "格式不对：" + title : "格式不对，请按要求填写。";
+    }
+    if (v.tooLong) return "最多 " + el.maxLength + " 个字，现在是 " + el.value.length + " 个。";
+    if (v.tooShort) return "至少 " + el.minLength + " 个字，现在是 " + el.value.length + " 个。";
+    if (v.rangeUnderflow || v.rangeOverflow) return rangeText(el, v.rangeUnderflow, dateKind);
+    if (v.stepMismatch) return dateKind ? "请选择有效的" + dateKind + "。" : stepText(el);
+    return "";
+  }
+
+  function isField(el) {
+    return el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement;
+  }
+
+  // ``invalid`` does not bubble: caught on the way down.
+  document.addEventListener("invalid", (e) => {
+    const el = e.target;
+    if (!isField(el)) return;
+    if (el.validity.customError && !ownMessage.has(el)) return;  // another script's message
+    el.setCustomValidity("");
+    const text = validityText(el);
+    if (!text) return;
+    el.setCustomValidity(text);
+    ownMessage.add(el);
+  }, true);
+
+  // A radio's choice settles its whole group: every radio of it is cleared.
+  function clearMessage(e) {
+    const el = e.target;
+    if (!isField(el)) return;
+    let fields = [el];
+    if (el.type === "radio" && el.name) {
+      const scope = el.form || document;
+      fields = [...scope.querySelectorAll('input[type="radio"]')].filter((r) => r.name === el.name && r.form === el.form);
+    }
+    for (const f of fields) {
+      if (ownMessage.has(f)) {
+        f.setCustomValidity("");
+        ownMessage.delete(f);
+      }
+    }
+  }
+  document.addEventListener("input", clearMessage, true);
+  document.addEventListener("change", clearMessage, true);
+
+  // File inputs: 「选择文件」 and the chosen file's name (or 「未选择文件」). The real input
+  // lies over the control, transparent: a click, Enter or Space on it and a file dropped
+  // on it reach the input as before, its label still names it, the form posts it, and
+  // the browser's bubble points at it.
+  const refreshers = [];
+  let controlCount = 0;
+  function describedBy(input, id) {
+    const ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    input.setAttribute("aria-describedby", ids.concat(id).join(" "));
+  }
+
+  function chineseFilePicker(input) {
+    const wrap = document.createElement("span");
+    wrap.className = "file-pick";
+    const button = document.createElement("span");
+    button.className = "file-button";
+    button.setAttribute("aria-hidden", "true");  // the input itself is the button
+    button.textContent = input.multiple ? "选择文件（可多选）" : "选择文件";
+    const name = document.createElement("span");
+    name.className = "file-name";
+    name.setAttribute("aria-hidden", "true");  // not part of the label's name: its description
+    const said = document.createElement("span");  // the description, whole (name is cut in two)
+    said.hidden = true;
+    said.id = "file-name-" + ++controlCount;
+    input.replaceWith(wrap);
+    wrap.append(input, button, name, said);
+    describedBy(input, said.id);
+    const stem = document.createElement("span");
+    const tail = document.createElement("span");  // kept in sight when a long name is cut
+    stem.className = "file-stem";
+    tail.className = "file-tail";
+    name.append(stem, tail);
+    const show = () => {
+      const files = input.files ? [...input.files] : [];
+      let text = "未选择文件";
+      if (files.length === 1) text = files[0].name;
+      else if (files.length > 1) text = files[0].name + " 等 " + files.length + " 个文件";
+      // 会员续保说明_2026版_最…认稿.md: the end of a long name (its type) stays
+      const dot = text.lastIndexOf(".");
+      const cut = files.length === 1 && dot > 0 ? Math.max(dot - 2, text.length - 10, 0) : text.length;
+      stem.textContent = text.slice(0, cut);
+      tail.textContent = text.slice(cut);
+      said.textContent = text;
+      // the browser's own tooltip would say "No file chosen" or list the names
+      input.title = files.length ? files.map((f) => f.name).join("\n") : "未选择文件";
+      wrap.classList.toggle("chosen", files.length > 0);
+    };
+    input.addEventListener("change", show);
+    input.addEventListener("cancel", show);
+    // a file dragged over the control: it says it will take it
+    input.addEventListener("dragenter", () => wrap.classList.add("dragging"));
+    for (const type of ["dragleave", "drop"]) input.addEventListener(type, () => wrap.classList.remove("dragging"));
+    refreshers.push(show);
+    show();
+  }
+
+  // Date inputs keep the browser's control and picker, which show the date in the
+  // browser's order (12/07/2026 in English): under it the date is read in Chinese,
+  // 2026年12月7日 周一, or 「未选择日期」.
+  function chineseDateReading(input) {
+    const wrap = document.createElement("span");
+    wrap.className = "date-pick";
+    const reading = document.createElement("span");
+    reading.className = "date-read";
+    reading.id = "date-read-" + ++controlCount;
+    reading.setAttribute("aria-hidden", "true");  // not part of the label's name: its description
+    input.replaceWith(wrap);
+    wrap.append(input, reading);
+    describedBy(input, reading.id);
+    const show = () => {
+      if (input.value) reading.textContent = readDate(input.value, true);
+      else reading.textContent = input.validity.badInput ? "日期不完整" : "未选择日期";
+      reading.classList.toggle("empty", !input.value);
+    };
+    // a half-typed date changes no value: the keys tell
+    for (const type of ["input", "change", "blur", "keyup"]) input.addEventListener(type, show);
+    refreshers.push(show);
+    show();
+  }
+
+  for (const input of document.querySelectorAll('input[type="file"]')) chineseFilePicker(input);
+  for (const input of document.querySelectorAll('input[type="date"]')) {
+    if (input.type === "date") chineseDateReading(input);  // else the browser has no date control
+  }
+  const refreshAll = () => { for (const show of refreshers) show(); };
+  // a page from the back-forward cache, or a form reset, has other values
+  window.addEventListener("pageshow", refreshAll);
+  document.addEventListener("reset", () => setTimeout(refreshAll, 0));
+
   // ---------------------------------------------------------------- manager: select all
   const all = document.getElementById("check-all");
   if (all) {
