@@ -931,6 +931,10 @@ def test_a_form_sent_by_the_page_script_is_answered_for_the_script(world: World)
         assert "1990-01-02" in c.get(f"/sidebar?customer_id={world.cust_a}").text
         plain = c.post(url, data={"csrf_token": csrf, "birthday": "1990-01-03"})
         assert plain.status_code == 200 and plain.history[0].status_code == 303
+        # written the Chinese way, as the box's pattern lets it through (11 characters)
+        res = c.post(url, data={"csrf_token": csrf, "birthday": "1990年01月04日"}, headers=script)
+        assert res.status_code == 200
+        assert "1990-01-04" in c.get(f"/sidebar?customer_id={world.cust_a}").text
         # the session's cookie still goes out with the answer: logging out ends it
         res = c.post("/logout", data={"csrf_token": csrf}, headers=script)
         assert res.status_code == 200 and "set-cookie" in res.headers

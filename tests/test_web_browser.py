@@ -1356,9 +1356,17 @@ def test_an_english_browser_says_what_a_field_needs_in_chinese(
     zhang = _customer_id(served.rt, "张女士")
     page = _english_page(english_browser, served, NARROW, "alice")
     page.goto(f"/sidebar?customer_id={zhang}")  # type: ignore[attr-defined]
-    page.fill("#b-birthday", "1990/5/3")  # type: ignore[attr-defined]
+    page.fill("#b-birthday", "5月3日")  # type: ignore[attr-defined]
     page.click("#basics-form button[type=submit]")  # type: ignore[attr-defined]
-    assert _message(page, "#b-birthday") == "格式不对：年-月-日，如 1990-05-03"
+    assert _message(page, "#b-birthday") == (
+        "格式不对：年-月-日，如 1990-05-03、1990/5/3 或 1990年5月3日"
+    )
+    # the ways of writing a date the server reads (bot/crm/dates.py) pass the browser too
+    for typed in ("1990/5/3", "1990.5.3", "19900503", "1990年5月3日", "1990-05-03"):
+        page.fill("#b-birthday", typed)  # type: ignore[attr-defined]
+        assert page.eval_on_selector(  # type: ignore[attr-defined]
+            "#b-birthday", "el => el.checkValidity()"
+        ), typed
 
     # every kind of check, on a form of the page's own kinds of field
     page.evaluate(  # type: ignore[attr-defined]

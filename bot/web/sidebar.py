@@ -282,7 +282,7 @@ def save_basics(
     principal: CustomerViewer,
     city: Annotated[str, Form(max_length=50)] = "",
     product: Annotated[str, Form(max_length=100)] = "",
-    birthday: Annotated[str, Form(max_length=10)] = "",
+    birthday: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """The city / product / birthday form: an empty input clears its value."""
     with db_session(request) as session:
