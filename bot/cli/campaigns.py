@@ -3,7 +3,7 @@ unattributed contacts and the campaign report."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -12,9 +12,11 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (
+    OTHER_PERIOD,
     Actor,
     NowOpt,
     database,
+    during,
     err,
     out,
     parse_day,
@@ -35,8 +37,6 @@ app = typer.Typer(help="活动：每位顾问的渠道码、归因、ROI 报表�
 METHOD_LABELS = ATTRIBUTION_METHOD_LABELS
 #: The command that makes a campaign (in the sentences of empty lists).
 NEW_CAMPAIGN = "siyu campaigns add 活动名称 --channel 渠道 --start 开始日期"
-#: Where a report of an empty period points.
-OTHER_PERIOD = "可用 --since、--until 换个时间段"
 
 
 def _target(done: float, target: float | None, amount: bool = False) -> str:
@@ -336,7 +336,7 @@ def campaigns_report(
                 timezone=settings.timezone,
             )
             name = campaigns.show(session, principal(ctx), campaign=campaign)[0].name
-            _print_members(members, name, settings.timezone, _when(first, last), adviser)
+            _print_members(members, name, settings.timezone, during(first, last), adviser)
             return
         rows = campaigns.report(
             session,
@@ -347,7 +347,7 @@ def campaigns_report(
             by="channel" if by == "channel" else "adviser",
             campaign=campaign,
         )
-        when = _when(first, last)
+        when = during(first, last)
         if len(rows) > 1:  # campaigns, then the total
             empty = (
                 f"{when} 没有经渠道码添加的客户（没写渠道码的新客户：siyu campaigns unattributed）"
@@ -367,11 +367,6 @@ def campaigns_report(
     if png_path:
         campaigns.write_png(rows, png_path, title=f"活动效果 {period}")
         err.print(f"PNG 已写入 {png_path}")
-
-
-def _when(first: date | None, last: date) -> str:
-    """The period of a report in a sentence: 「2026-12-01 至 2026-12-07」, 「截至 2026-12-07」."""
-    return f"{first} 至 {last}" if first else f"截至 {last}"
 
 
 def _print_report(rows: list[ReportRow], by: str, period: str, *, empty: str) -> None:

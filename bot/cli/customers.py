@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (
+    NO_CUSTOMERS,
     Actor,
     NowOpt,
     adviser_names,
@@ -61,13 +62,7 @@ def customers_list(
             label(STAGE_LABELS, c.stage),
             last,
         )
-    if adviser:
-        empty = "没有符合条件的客户（去掉 --adviser 看全部）"
-    else:
-        empty = (
-            "还没有客户。导入：siyu customers import 客户文件（或 siyu history import 聊天记录）"
-        )
-    show(table, empty=empty)
+    show(table, empty="没有符合条件的客户（去掉 --adviser 看全部）" if adviser else NO_CUSTOMERS)
 
 
 @app.command("show")

@@ -11,10 +11,12 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (
+    OTHER_PERIOD,
     NowOpt,
     adviser_names,
     database,
     day_start,
+    during,
     err,
     out,
     parse_day,
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="报表：漏斗、购买象限、话术效果、转化归因。")
 
-#: Where a report of an empty period points.
-OTHER_PERIOD = "可用 --since、--until 换个时间段"
 #: How orders come in (the quadrants and the attribution count them).
 RECORD_ORDERS = (
     "导入订单：siyu events import-orders 订单文件（或记一笔：siyu events add --customer 客户"
@@ -109,7 +109,7 @@ def report_funnel(
             f"{r.revenue:,.2f}",
         )
     # the last row is the total
-    show(table, empty=f"{first} 至 {last} 没有新客户（{OTHER_PERIOD}）", zero=rows[-1].new == 0)
+    show(table, empty=f"{during(first, last)} 没有新客户（{OTHER_PERIOD}）", zero=rows[-1].new == 0)
     if csv_path:
         reports.write_funnel_csv(rows, csv_path)
         err.print(f"CSV 已写入 {csv_path}")
@@ -145,7 +145,7 @@ def _print_funnel_customers(
     for m in members:
         stage = label(LIFECYCLE_LABELS, m.stage)
         table.add_row(str(m.customer_id), m.name, stage, f"{m.revenue:,.2f}")
-    show(table, empty=f"{adviser} {first} 至 {last} 没有新客户（{OTHER_PERIOD}）")
+    show(table, empty=f"{adviser} {during(first, last)} 没有新客户（{OTHER_PERIOD}）")
 
 
 @app.command("quadrants")
