@@ -10,11 +10,12 @@ folded onto two lines (「新增(」「目标)」) and then its cells wrapped at
 each row becomes a block of 「header  value」 lines. Every other column folds: Chinese has
 no spaces to wrap at, and without folding Rich cuts it with an ellipsis.
 
-A table with nothing to show is a sentence, never a bare frame (a header and borders with
-no rows): every ``show`` names the sentence (``empty``) saying there is nothing, or that
+A table with nothing to show is a sentence on stdout, never a bare frame (a header and
+borders with no rows), and the exit code stays 0: every ``show`` must name its sentence
+(``empty``; None only for a table that always has a row) saying there is nothing, or that
 nothing matches the filters given, and how to get something, with the real command. A
-report whose rows are a total or fixed rows (「合计 0」) keeps them: the sentence is printed
-above them (``zero``). Machine-readable outputs (``--json``, ``--csv``) never pass here.
+report whose rows are a total or fixed rows (「合计 0」) keeps them, the sentence above
+(``zero``). Machine-readable outputs (``--json``, ``--csv``) never pass here.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ TEXT_MIN_CELLS = 4
 def show(
     table: Table,
     *,
-    empty: str | None = None,
+    empty: str | None,
     zero: bool = False,
     console: Console | None = None,
 ) -> None:
