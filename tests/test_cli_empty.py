@@ -71,7 +71,6 @@ NEW_DIR_SENTENCES = [
         "还没有活动。新建：siyu campaigns add 活动名称 --channel 渠道 --start 开始日期",
     ),
     (["kb", "list"], "知识库里还没有文档。导入：siyu kb ingest 文件或文件夹"),
-    (["kb", "search", "理赔要什么材料"], "知识库里没有找到相关内容"),
     (["scripts", "list"], "话术库是空的。导入：siyu scripts import 话术文件"),
     (["customers", "list"], "还没有客户。导入：siyu customers import 客户文件"),
     (
@@ -86,7 +85,6 @@ NEW_DIR_SENTENCES = [
     (["fields", "suggestions"], "没有待确认的字段值"),
     (["fields", "suggestions", "--status", "all"], "还没有从消息里识别出的字段值"),
     (["customers", "merges"], "还没有合并记录（建议合并的客户：siyu customers merge-suggestions）"),
-    (["customers", "merge-suggestions"], "没有建议合并的客户"),
     (["campaigns", "unattributed"], "最近 30 天没有未归因的新客户（看更长时间：--days 天数）"),
     (["report", "scripts"], "还没有话术效果数据"),
     (["report", "attribution"], "还没有转化。导入订单：siyu events import-orders 订单文件"),
@@ -140,11 +138,23 @@ def test_referrals_of_nobody_show_no_empty_referrer_table(
     assert out.count("┏") == 1 and "直接介绍" not in out
 
 
-def test_json_and_csv_of_nothing_are_unchanged(
+def test_the_sentences_are_for_people_json_and_csv_are_unchanged(
     capsys: pytest.CaptureFixture[str], new_dir: Path, tmp_path: Path
 ) -> None:
+    code, out, _ = siyu(capsys, new_dir, "tags", "list")
+    assert code == 0 and said(out, "没有待确认的标签")
     code, out, _ = siyu(capsys, new_dir, "tags", "list", "--json")
     assert code == 0 and out == "[]\n"
+    # the two commands that said so before say it as they did, through ``show`` now
+    for args, sentence in (
+        (
+            ["kb", "search", "理赔要什么材料"],
+            "知识库里没有找到相关内容（用 siyu kb list 看已导入的文档）",
+        ),
+        (["customers", "merge-suggestions"], "没有建议合并的客户"),
+    ):
+        code, out, _ = siyu(capsys, new_dir, *args)
+        assert code == 0 and out == sentence + "\n", out
     path = tmp_path / "funnel.csv"
     code, _, _ = siyu(capsys, new_dir, "report", "funnel", "--now", NOW, "--csv", str(path))
     with path.open(encoding="utf-8-sig", newline="") as f:
@@ -257,5 +267,7 @@ def test_referrals_without_a_referral_say_how_to_record_one(
 def test_json_of_a_filter_matching_nothing_stays_an_empty_list(
     capsys: pytest.CaptureFixture[str], team_dir: Path
 ) -> None:
+    code, out, _ = siyu(capsys, team_dir, "tags", "list", "--status", "rejected")
+    assert code == 0 and out == "没有已拒绝的标签\n"
     code, out, _ = siyu(capsys, team_dir, "tags", "list", "--status", "rejected", "--json")
     assert code == 0 and out == "[]\n"
