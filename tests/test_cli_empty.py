@@ -88,7 +88,7 @@ NEW_DIR_SENTENCES = [
     (["campaigns", "unattributed"], "最近 30 天没有未归因的新客户（看更长时间：--days 天数）"),
     (["report", "scripts"], "还没有话术效果数据"),
     (["report", "attribution"], "还没有转化。导入订单：siyu events import-orders 订单文件"),
-    (["scripts", "mine-edits", "--dry-run"], "没有可提出的话术草稿"),
+    (["scripts", "mine-edits", "--dry-run"], "没有新的话术草稿"),
 ]
 
 

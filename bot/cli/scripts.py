@@ -252,8 +252,8 @@ def scripts_mine_edits(
         table.add_row(p.record.id, source, str(p.count), p.record.body)
     show(
         table,
-        empty=f"没有可提出的话术草稿：顾问的改写和没有匹配到话术的消息里，没有至少 {min_count} 条"
-        "相似的（可调低 --min-count、--similarity）",
+        empty=f"没有新的话术草稿（至少 {min_count} 条相似的顾问改写或未匹配话术的消息才成一组，"
+        "已提过的不再提出；可调低 --min-count、--similarity）",
     )
     if not proposals:
         return
