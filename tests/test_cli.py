@@ -160,7 +160,7 @@ def test_import_with_one_bad_row_writes_nothing(
     assert code == 1
     assert "not_a_category" in err and "unknown_var" in err and "第 12 行" in err
     code, out, _ = siyu(capsys, data, "scripts", "list")
-    assert code == 0 and "共 0 条话术" in out
+    assert code == 0 and "话术库是空的。导入：siyu scripts import" in out
 
 
 def test_export_then_import_round_trips(

@@ -37,7 +37,7 @@ def effectiveness_table() -> Table:
 def rendered(table: Table, width: int, *, fitted: bool = True) -> str:
     console = Console(file=io.StringIO(), width=width, markup=False, emoji=False)
     if fitted:
-        show(table, console=console)
+        show(table, empty=None, console=console)
     else:
         console.print(table)
     assert isinstance(console.file, io.StringIO)

@@ -59,7 +59,7 @@ def test_mine_edits_proposes_drafts_never_approved(
     # a re-run proposes nothing twice
     capsys.readouterr()
     assert run(["--data-dir", data, "scripts", "mine-edits"]) == 0
-    assert "已新增 0 条草稿" in capsys.readouterr().out
+    assert "没有新的话术草稿（至少 3 条相似的" in capsys.readouterr().out
 
 
 def test_drafts_hold_no_customers_text(make_runtime: Callable[..., Runtime]) -> None:

@@ -27,8 +27,9 @@ def actions_check(
     table = Table("规则", "条件", "产品", "话术", "优先级")
     for r in rules:
         table.add_row(r.id, " ∧ ".join(r.when), r.product or "-", r.script or "-", str(r.priority))
-    show(table)
-    out.print(f"{len(rules)} 条规则，没有问题")
+    show(table, empty=f"{path} 里没有规则（格式见 README）")
+    if rules:
+        out.print(f"{len(rules)} 条规则，没有问题")
 
 
 @app.command("show")

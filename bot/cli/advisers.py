@@ -25,7 +25,11 @@ def advisers_list(ctx: typer.Context) -> None:
         table.add_row(
             a.id, a.name or "-", a.persona_name or "-", a.team or "-", a.signature, a.tone
         )
-    show(table)
+    show(
+        table,
+        empty="还没有顾问。添加顾问的控制台账号：siyu users add 用户名 --role adviser"
+        " --adviser-id 顾问ID（导入带顾问的客户、顾问的微信收到消息时也会添加）",
+    )
 
 
 @app.command("persona")
@@ -81,7 +85,7 @@ def advisers_numbers(
         table.add_row(label, str(getattr(found.today, attr)), str(getattr(found.period, attr)))
     table.add_row("采用率", f"{found.today.adoption_rate:.0%}", f"{found.period.adoption_rate:.0%}")
     table.add_row("成交金额", f"{found.today.revenue:,.2f}", f"{found.period.revenue:,.2f}")
-    show(table)
+    show(table, empty=None)  # fixed rows
     if found.targets:
         targets = Table(
             "活动", "渠道码", "新增/目标", "成交/目标", "成交金额/目标", title="活动目标"
@@ -95,4 +99,4 @@ def advisers_numbers(
                 f"{t.revenue:,.0f}/"
                 + (f"{t.target_revenue:,.0f}" if t.target_revenue is not None else "-"),
             )
-        show(targets)
+        show(targets, empty=None)  # shown only with a target

@@ -249,7 +249,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             str(a.parked),
             note,
         )
-    show(table)
+    show(table, empty=None)  # the configured accounts, at least the default one
     if not parked:
         return
     table = Table(title=f"搁置的消息（最早的 {len(parked)} 条；siyu bot --requeue ID 重试）")
@@ -268,7 +268,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             str(p.attempts),
             (p.error or "")[:80],
         )
-    show(table)
+    show(table, empty=None)  # shown only with parked messages
 
 
 def _when(value: datetime | None, tz: ZoneInfo) -> str:

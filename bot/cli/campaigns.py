@@ -12,9 +12,11 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (
+    OTHER_PERIOD,
     Actor,
     NowOpt,
     database,
+    during,
     err,
     out,
     parse_day,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="活动：每位顾问的渠道码、归因、ROI 报表。")
 
 METHOD_LABELS = ATTRIBUTION_METHOD_LABELS
+#: The command that makes a campaign (in the sentences of empty lists).
+NEW_CAMPAIGN = "siyu campaigns add 活动名称 --channel 渠道 --start 开始日期"
 
 
 def _target(done: float, target: float | None, amount: bool = False) -> str:
@@ -103,10 +107,10 @@ def campaigns_add(
             codes=chosen,
         )
     out.print(f"活动 #{record.id} {record.name}（{record.channel}）已创建")
-    _print_codes(codes)
+    _print_codes(codes, record.id)
 
 
-def _print_codes(codes: list[CodeRecord]) -> None:
+def _print_codes(codes: list[CodeRecord], campaign_id: int) -> None:
     table = Table("顾问", "渠道码", "目标新增", "目标成交", "目标成交金额")
     for c in codes:
         table.add_row(
@@ -116,8 +120,14 @@ def _print_codes(codes: list[CodeRecord]) -> None:
             "-" if c.target_converted is None else str(c.target_converted),
             money(c.target_revenue),
         )
-    show(table)
-    out.print(styled("[dim]客户在好友申请的验证语里写上渠道码，就会归到这个活动和顾问。[/dim]"))
+    show(
+        table,
+        empty=f"活动 #{campaign_id} 还没有渠道码。"
+        f"给顾问发一个：siyu campaigns code {campaign_id} --adviser 顾问ID"
+        "（顾问见 siyu advisers list）",
+    )
+    if codes:
+        out.print(styled("[dim]客户在好友申请的验证语里写上渠道码，就会归到这个活动和顾问。[/dim]"))
 
 
 @app.command("list")
@@ -140,7 +150,7 @@ def campaigns_list(ctx: typer.Context) -> None:
             c.segment or "-",
             titles.get(c.welcome_script_id, c.welcome_script_id) if c.welcome_script_id else "-",
         )
-    show(table)
+    show(table, empty=f"还没有活动。新建：{NEW_CAMPAIGN}")
 
 
 @app.command("show")
@@ -173,7 +183,7 @@ def campaigns_show(
         out.print(f"欢迎语话术：{shown}")
     if record.note:
         out.print(f"备注：{record.note}")
-    _print_codes(codes)
+    _print_codes(codes, record.id)
 
 
 @app.command("code")
@@ -269,6 +279,7 @@ def campaigns_unattributed(
 
     with database(ctx) as (db, settings), db.session() as session:
         rows = campaigns.unattributed(session, principal(ctx), settings=settings, days=days)
+    span = days if days is not None else settings.campaigns.unattributed_days
     tz = settings.zone
     table = Table("编号", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
     for c in rows:
@@ -279,7 +290,7 @@ def campaigns_unattributed(
             c.source or "-",
             c.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         )
-    show(table)
+    show(table, empty=f"最近 {span} 天没有未归因的新客户（看更长时间：--days 天数）")
     if rows:
         out.print(styled("[dim]修正：siyu campaigns attribute 客户ID --code 渠道码[/dim]"))
 
@@ -325,7 +336,7 @@ def campaigns_report(
                 timezone=settings.timezone,
             )
             name = campaigns.show(session, principal(ctx), campaign=campaign)[0].name
-            _print_members(members, name, settings.timezone)
+            _print_members(members, name, settings.timezone, during(first, last), adviser)
             return
         rows = campaigns.report(
             session,
@@ -336,8 +347,20 @@ def campaigns_report(
             by="channel" if by == "channel" else "adviser",
             campaign=campaign,
         )
+        when = during(first, last)
+        if len(rows) > 1:  # campaigns, then the total
+            empty = (
+                f"{when} 没有经渠道码添加的客户（没写渠道码的新客户：siyu campaigns unattributed）"
+            )
+        elif campaign or campaigns.list_campaigns(session, principal(ctx)):
+            empty = (
+                f"{when} 没有进行中且发了渠道码的活动"
+                f"（全部活动：siyu campaigns list；{OTHER_PERIOD}）"
+            )
+        else:
+            empty = f"还没有活动。新建：{NEW_CAMPAIGN}"
     period = f"{first or '开始'} – {last}"
-    _print_report(rows, by, period)
+    _print_report(rows, by, period, empty=empty)
     if csv_path:
         campaigns.write_csv(rows, csv_path)
         err.print(f"CSV 已写入 {csv_path}")
@@ -346,7 +369,7 @@ def campaigns_report(
         err.print(f"PNG 已写入 {png_path}")
 
 
-def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
+def _print_report(rows: list[ReportRow], by: str, period: str, *, empty: str) -> None:
     columns = ["渠道"] if by == "channel" else ["活动", "渠道", "顾问"]
     table = Table(
         *columns,
@@ -377,11 +400,13 @@ def _print_report(rows: list[ReportRow], by: str, period: str) -> None:
             "-" if r.roi is None else f"{r.roi:.2f}",
             style=style,
         )
-    show(table)
+    show(table, empty=empty, zero=rows[-1].added == 0)  # the last row is the total
     out.print(styled("[dim]ROI = 成交金额 ÷ 成本；活动成本按各顾问新增客户数分摊。[/dim]"))
 
 
-def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> None:
+def _print_members(
+    members: list[MemberRow], campaign: str, timezone: str, when: str, adviser: str | None
+) -> None:
     tz = ZoneInfo(timezone)
     labels = {"new": "新增", "engaged": "互动", "converted": "成交"}
     table = Table(
@@ -402,4 +427,5 @@ def _print_members(members: list[MemberRow], campaign: str, timezone: str) -> No
             str(m.referred),
             money(m.revenue),
         )
-    show(table)
+    whose = f"顾问 {adviser} 的渠道码 " if adviser else ""
+    show(table, empty=f"「{campaign}」{whose}{when} 没有带来客户（{OTHER_PERIOD}）")

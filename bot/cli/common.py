@@ -174,6 +174,18 @@ def day_start(day: date, timezone: str) -> datetime:
     return start_of_day(day, ZoneInfo(timezone))
 
 
+#: Where a report of a period without anything in it points (options of every report).
+OTHER_PERIOD = "可用 --since、--until 换个时间段"
+#: A list or report of customers when there is none at all: where they come from.
+NO_CUSTOMERS = "还没有客户。导入：siyu customers import 客户文件（或 siyu history import 聊天记录）"
+
+
+def during(first: date | None, last: date) -> str:
+    """A report's period in a sentence: 「2026-12-01 至 2026-12-07」, or 「截至 2026-12-07」
+    from the beginning."""
+    return f"{first} 至 {last}" if first else f"截至 {last}"
+
+
 def parse_day(value: str | None, default: date, option: str) -> date:
     if not value:
         return default

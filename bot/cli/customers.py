@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (
+    NO_CUSTOMERS,
     Actor,
     NowOpt,
     adviser_names,
@@ -61,7 +62,7 @@ def customers_list(
             label(STAGE_LABELS, c.stage),
             last,
         )
-    show(table)
+    show(table, empty="没有符合条件的客户（去掉 --adviser 看全部）" if adviser else NO_CUSTOMERS)
 
 
 @app.command("show")
@@ -182,7 +183,11 @@ def customers_merges(
         when = local_time(r.created_at, tz)
         undone = local_time(r.undone_at, tz)
         table.add_row(str(r.id), str(r.kept_id), str(r.merged_id), r.actor, when, undone, r.reason)
-    show(table)
+    if customer is not None:
+        empty = f"客户 {customer} 没有合并记录"
+    else:
+        empty = "还没有合并记录（建议合并的客户：siyu customers merge-suggestions）"
+    show(table, empty=empty)
 
 
 @app.command("merge-suggestions")
@@ -192,9 +197,6 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
 
     with database(ctx) as (db, _), db.session() as session:
         found = merges.suggestions(session, principal(ctx))
-    if not found:
-        out.print("没有建议合并的客户")
-        return
     table = Table("保留", "并入", "依据", "命令")
     for s in found:
         table.add_row(
@@ -203,7 +205,7 @@ def customers_merge_suggestions(ctx: typer.Context) -> None:
             "; ".join(s.evidence),
             f"siyu customers merge {s.keep_id} {s.merge_id}",
         )
-    show(table)
+    show(table, empty="没有建议合并的客户")
 
 
 @app.command("lifecycle")

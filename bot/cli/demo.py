@@ -297,7 +297,7 @@ def show_growth(runtime: Runtime, principal: Principal, console: Console, custom
             "-" if r.roi is None else f"{r.roi:.2f}",
             style="bold" if r.total else None,
         )
-    show(table, console=console)
+    show(table, empty=None, console=console)  # the demo's campaigns and their total
     names = []
     level = chain.down
     while level:

@@ -17,6 +17,8 @@ from bot.labels import TAG_STATUS_LABELS, industry_label
 app = typer.Typer(help="画像字段（预算、职业 …）：字段文件、字段值、审核。")
 
 STATUS_LABELS = TAG_STATUS_LABELS
+#: How profile fields come to be (the sentence of an empty list).
+IMPORT_FIELDS = "导入：siyu fields import 字段文件.yaml（格式见 README）"
 
 
 @app.command("import")
@@ -52,7 +54,7 @@ def fields_list(ctx: typer.Context) -> None:
             "、".join(f.keywords) or "-",
             f.description,
         )
-    show(table)
+    show(table, empty=f"还没有画像字段。{IMPORT_FIELDS}")
 
 
 @app.command("show")
@@ -74,7 +76,7 @@ def fields_show(
             sources.get(v.value.source, v.value.source) if v.value else "",
             v.value.evidence if v.value else "",
         )
-    show(table)
+    show(table, empty=f"客户 {customer} 的行业还没有画像字段。{IMPORT_FIELDS}")
 
 
 @app.command("set")
@@ -133,7 +135,12 @@ def fields_suggestions(
             STATUS_LABELS.get(s.status, s.status),
             s.evidence,
         )
-    show(table)
+    whose = f"客户 {customer} " if customer is not None else ""
+    if status == "all":
+        empty = f"{whose}还没有从消息里识别出的字段值"
+    else:
+        empty = f"{whose}没有{STATUS_LABELS[status]}的字段值"
+    show(table, empty=empty)
 
 
 @app.command("review")

@@ -72,13 +72,10 @@ def kb_search(
 
     with runtime(ctx) as rt:
         hits = knowledge.search(rt, principal(ctx), query=query, k=k, industry=industry)
-    if not hits:
-        out.print("知识库里没有找到相关内容（用 siyu kb list 看已导入的文档）")
-        return
     table = Table("分", "来源", "内容")
     for h in hits:
         table.add_row(f"{h.score:.4f}", f"{h.source}\n{h.section}", h.text)
-    show(table)
+    show(table, empty="知识库里没有找到相关内容（用 siyu kb list 看已导入的文档）")
 
 
 @app.command("list")
@@ -97,7 +94,7 @@ def kb_list(ctx: typer.Context) -> None:
         kind = label(DOCUMENT_KIND_LABELS, d.kind)
         industry = industry_label(d.industry) if d.industry else ANY_INDUSTRY_LABEL
         table.add_row(str(d.id), d.source, kind, industry, str(d.chunks), d.origin)
-    show(table)
+    show(table, empty="知识库里还没有文档。导入：siyu kb ingest 文件或文件夹")
 
 
 @app.command("delete")

@@ -9,7 +9,18 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from bot.cli.common import Actor, NowOpt, database, out, parse_day, parse_now, principal
+from bot.cli.common import (
+    NO_CUSTOMERS,
+    OTHER_PERIOD,
+    Actor,
+    NowOpt,
+    database,
+    during,
+    out,
+    parse_day,
+    parse_now,
+    principal,
+)
 from bot.cli.tables import show
 
 if TYPE_CHECKING:
@@ -114,7 +125,13 @@ def referrals_report(
             f"{s.revenue_share:.0%}",
             style="bold" if s is report.total else None,
         )
-    show(table)
+    empty = (
+        f"{during(first, last)} 没有新客户（{OTHER_PERIOD}）" if since or until else NO_CUSTOMERS
+    )
+    nobody = report.total.customers == 0
+    show(table, empty=empty, zero=nobody)  # the last row is the total
+    if nobody:
+        return  # and so no referrer either
     referrers = Table(
         "介绍人", "顾问", "直接介绍", "整条链", "直接成交金额", "整条链成交金额", title="介绍人"
     )
@@ -127,4 +144,8 @@ def referrals_report(
             f"{r.direct_revenue:,.2f}",
             f"{r.chain_revenue:,.2f}",
         )
-    show(referrers)
+    show(
+        referrers,
+        empty=f"{during(first, last)} 没有经转介绍来的客户。"
+        "登记介绍人：siyu referrals set 客户ID 介绍人",
+    )

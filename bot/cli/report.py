@@ -11,10 +11,12 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (
+    OTHER_PERIOD,
     NowOpt,
     adviser_names,
     database,
     day_start,
+    during,
     err,
     out,
     parse_day,
@@ -30,6 +32,12 @@ if TYPE_CHECKING:
     from bot.services.reports import FunnelCustomer
 
 app = typer.Typer(help="报表：漏斗、购买象限、话术效果、转化归因。")
+
+#: How orders come in (the quadrants and the attribution count them).
+RECORD_ORDERS = (
+    "导入订单：siyu events import-orders 订单文件（或记一笔：siyu events add --customer 客户"
+    " --amount 金额）"
+)
 
 
 @app.command("funnel")
@@ -100,7 +108,8 @@ def report_funnel(
             f"{r.rate:.1%}",
             f"{r.revenue:,.2f}",
         )
-    show(table)
+    # the last row is the total
+    show(table, empty=f"{during(first, last)} 没有新客户（{OTHER_PERIOD}）", zero=rows[-1].new == 0)
     if csv_path:
         reports.write_funnel_csv(rows, csv_path)
         err.print(f"CSV 已写入 {csv_path}")
@@ -136,7 +145,7 @@ def _print_funnel_customers(
     for m in members:
         stage = label(LIFECYCLE_LABELS, m.stage)
         table.add_row(str(m.customer_id), m.name, stage, f"{m.revenue:,.2f}")
-    show(table)
+    show(table, empty=f"{adviser} {during(first, last)} 没有新客户（{OTHER_PERIOD}）")
 
 
 @app.command("quadrants")
@@ -178,7 +187,10 @@ def report_quadrants(
     )
     for q in report.quadrants:
         table.add_row(q.name, str(q.customers), f"{q.revenue:,.2f}")
-    show(table)
+    empty = (
+        f"这段时间没有订单（{OTHER_PERIOD}）" if since or until else f"还没有订单。{RECORD_ORDERS}"
+    )
+    show(table, empty=empty, zero=not any(q.customers for q in report.quadrants))  # fixed rows
 
 
 @app.command("scripts")
@@ -205,7 +217,8 @@ def report_scripts(
     with database(ctx) as (db, settings):
         tz = settings.zone
         today = parse_now(now, settings.timezone).astimezone(tz).date()
-        start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
+        first = parse_day(since, today, "--since") if since else None
+        start = day_start(first, settings.timezone) if first else None
         report = reports.script_effectiveness(
             db, principal(ctx), settings=settings, by=by, since=start
         )
@@ -240,7 +253,16 @@ def report_scripts(
             fr(s.conversion_rate, s.conversion_ci, s.conversion_n),
             flags.strip(),
         )
-    show(table)
+    if report.rows:
+        empty = (
+            f"没有展示次数不少于 {min_suggested} 的行"
+            f"（共 {len(report.rows)} 行有数据：调低 --min-suggested）"
+        )
+    elif start is not None:
+        empty = f"{first} 以来没有给顾问的建议（可用 --since 换个起始日期）"
+    else:
+        empty = "还没有话术效果数据：顾问在控制台、siyu chat 或 siyu bot 里收到建议后才有统计"
+    show(table, empty=empty)
     for s in report.often_edited:
         out.print(
             styled("[bold]✎ {}[/bold] 常被修改 ({}/{})，常见改法：", s.script_id, s.edited, s.used)
@@ -264,7 +286,7 @@ def report_scripts(
                 else ("—", "—", "—")
             )
             vt.add_row(a.script_id, str(a.trials), *shown)
-        show(vt)
+        show(vt, empty=None)  # a variant group has its variants
     if csv_path:
         reports.write_scripts_csv(rows, csv_path)
         err.print(f"CSV 已写入 {csv_path}")
@@ -286,8 +308,10 @@ def report_attribution(
     with database(ctx) as (db, settings):
         tz = settings.zone
         today = parse_now(now, settings.timezone).astimezone(tz).date()
-        start = day_start(parse_day(since, today, "--since"), settings.timezone) if since else None
+        first = parse_day(since, today, "--since") if since else None
+        start = day_start(first, settings.timezone) if first else None
         result = reports.attribution(db, principal(ctx), settings=settings, since=start)
+        window = settings.ranking.conversion_window_days
     table = Table(
         "话术",
         "末次触点",
@@ -306,4 +330,10 @@ def report_attribution(
             f"{c.position_revenue:,.2f}",
             str(c.conversions_touched),
         )
-    show(table)
+    if result.conversions:
+        empty = f"{result.conversions} 次转化都没有话术触点：转化前 {window} 天内顾问没有采用过话术"
+    elif start is not None:
+        empty = f"{first} 以来没有转化（可用 --since 换个起始日期）"
+    else:
+        empty = f"还没有转化。{RECORD_ORDERS}"
+    show(table, empty=empty)

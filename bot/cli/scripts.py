@@ -113,8 +113,18 @@ def scripts_list(
         records = scripts.list_scripts(
             rt, principal(ctx), industry=industry, category=category, status=status
         )
-    show(script_table(records))
-    out.print(f"共 {len(records)} 条话术")
+    given = [
+        f"--{n}"
+        for n, v in (("industry", industry), ("category", category), ("status", status))
+        if v
+    ]
+    if given:
+        empty = f"没有符合条件的话术（去掉 {'、'.join(given)} 看全部）"
+    else:
+        empty = "话术库是空的。导入：siyu scripts import 话术文件（CSV、XLSX 或 YAML）"
+    show(script_table(records), empty=empty)
+    if records:
+        out.print(f"共 {len(records)} 条话术")
 
 
 def script_table(records: Sequence[ScriptRecord]) -> Table:
@@ -204,7 +214,11 @@ def scripts_examples(
         source = "学到" if e.source == "learned" else "运营"
         sent = local_time(e.sent_at, zone, "%Y-%m-%d %H:%M") if e.sent_at else "—"
         table.add_row(str(e.id), source, e.text, sent, local_time(e.created_at, zone, "%Y-%m-%d"))
-    show(table)
+    show(
+        table,
+        empty=f"{title} 还没有例句：顾问用这条话术回复客户后会学到（聊天，"
+        "或 siyu history import 聊天记录），也可以写在导入文件的 examples 列",
+    )
     state = STATUS_LABELS.get(found.script.status, found.script.status)
     status = "" if found.script.status == "approved" else f"（{state}：检索不使用）"
     out.print(
@@ -236,6 +250,12 @@ def scripts_mine_edits(
     for p in proposals:
         source = f"改写 {p.based_on}" if p.based_on else "未匹配话术"
         table.add_row(p.record.id, source, str(p.count), p.record.body)
-    show(table)
+    show(
+        table,
+        empty=f"没有新的话术草稿（至少 {min_count} 条相似的顾问改写或未匹配话术的消息才成一组，"
+        "已提过的不再提出；可调低 --min-count、--similarity）",
+    )
+    if not proposals:
+        return
     verb = "将新增" if dry_run else "已新增"
     out.print(f"{verb} {len(proposals)} 条草稿（状态：草稿）；审核后才会被推荐")

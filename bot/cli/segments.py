@@ -60,4 +60,4 @@ def segments_list(ctx: typer.Context) -> None:
     table = Table("名称", "条件", "人数", "说明")
     for s, n in rows:
         table.add_row(s.name, " ∧ ".join(s.filters), str(n), s.description)
-    show(table)
+    show(table, empty="还没有保存的分群。保存：siyu segments add 分群名称 --filter tag=有孩子")

@@ -9,6 +9,13 @@ folded onto two lines (「新增(」「目标)」) and then its cells wrapped at
 (「5,200.00」「/8,000.00」「(65%)」), never inside a number; when even that is too wide,
 each row becomes a block of 「header  value」 lines. Every other column folds: Chinese has
 no spaces to wrap at, and without folding Rich cuts it with an ellipsis.
+
+A table with nothing to show is a sentence on stdout, never a bare frame (a header and
+borders with no rows), and the exit code stays 0: every ``show`` must name its sentence
+(``empty``; None only for a table that always has a row) saying there is nothing, or that
+nothing matches the filters given, and how to get something, with the real command. A
+report whose rows are a total or fixed rows (「合计 0」) keeps them, the sentence above
+(``zero``). Machine-readable outputs (``--json``, ``--csv``) never pass here.
 """
 
 from __future__ import annotations
@@ -29,9 +36,26 @@ ATOMIC_MAX_CELLS = 24
 TEXT_MIN_CELLS = 4
 
 
-def show(table: Table, *, console: Console | None = None) -> None:
-    """Print ``table`` fitted to the console (stdout by default)."""
+def show(
+    table: Table,
+    *,
+    empty: str | None,
+    zero: bool = False,
+    console: Console | None = None,
+) -> None:
+    """Print ``table`` fitted to the console (stdout by default).
+
+    ``empty`` is the sentence for nothing to show (in Chinese: there is nothing, or
+    nothing matches the filters, and the command that fills it); a table without rows is
+    printed as that sentence alone. ``zero``: the rows the table has are a total or fixed
+    rows of nothing (a report of a period without customers); the sentence is printed
+    above them. ``empty=None`` only for a table that always has a row worth reading."""
     console = console or out
+    if empty is not None and (zero or not table.rows):
+        # as written: no markup, no highlighting, typed values shown as typed
+        console.print(Text(empty), highlight=False, soft_wrap=True)
+        if not table.rows:
+            return
     console.print(fit(table, width=console.width))
 
 

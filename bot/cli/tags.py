@@ -65,6 +65,8 @@ def tags_list(
         rows = tags.customer_tags(
             session, principal(ctx), status=status, limit=None if as_json else 200
         )
+        # what an empty list says: no tag with this status, or no taxonomy to find any by
+        taxonomy = bool(rows) or as_json or bool(tags.taxonomy(session, principal(ctx)))
     if as_json:
         listed: list[dict[str, Any]] = [
             {
@@ -89,7 +91,10 @@ def tags_list(
             label(TAG_STATUS_LABELS, r.status),
             r.evidence,
         )
-    show(table)
+    empty = f"没有{label(TAG_STATUS_LABELS, status)}的标签" if status else "还没有客户标签"
+    if not taxonomy:
+        empty += "：还没有标签体系。导入：siyu tags import 标签体系.yaml"
+    show(table, empty=empty)
 
 
 class _ManyValues(TyperCommand):

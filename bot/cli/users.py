@@ -82,7 +82,11 @@ def users_list(ctx: typer.Context) -> None:
         role = label(ROLE_LABELS, u.role)
         state = "正常" if u.active else "已停用"
         table.add_row(u.username, u.display_name, role, u.adviser_id or "-", u.team or "-", state)
-    show(table)
+    show(
+        table,
+        empty="还没有控制台用户。添加：siyu users add 用户名 --role manager"
+        "（顾问：--role adviser --adviser-id 顾问ID）",
+    )
 
 
 @app.command("deactivate")
