@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RuntimeFactory
-from web_helpers import PASSWORD, customer_message, web_app
+from web_helpers import PASSWORD, browser_login, customer_message, web_app
 
 from bot.pipeline.runtime import Runtime
 from bot.services.access import hash_password
@@ -129,14 +129,7 @@ def test_quick_start_screenshots(make_runtime: RuntimeFactory, tmp_path: Path) -
 
             def page_for(user: str, viewport: dict[str, int]) -> object:
                 context = browser.new_context(viewport=viewport, base_url=base, locale="zh-CN")
-                page = context.new_page()
-                page.set_default_timeout(15_000)
-                page.goto("/login")
-                page.fill("input[name=username]", user)
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_selector("header.top nav")
-                return page
+                return browser_login(context, user)
 
             zhao = _customer(rt, "赵女士")
             page = page_for("li", WIDE)

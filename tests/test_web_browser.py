@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import PASSWORD, add_users, customer_message, serving, web_app
+from web_helpers import add_users, browser_login, customer_message, serving, web_app
 
 from bot.channels.memory import MemoryChannel
 from bot.pipeline.runtime import Runtime
@@ -101,14 +101,7 @@ def _page(browser: object, served: Served, viewport: dict[str, int], user: str) 
         viewport=viewport, base_url=served.base, locale="zh-CN"
     )
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto("/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("header.top nav")
-    return page
+    return browser_login(context, user)
 
 
 def _shot(page: object, name: str) -> None:
@@ -379,7 +372,9 @@ def test_campaigns_and_the_profile_card_at_toolbar_width(
         code = row.locator("td.code").inner_text()
         row.locator("input[name=added]").fill("8")
         row.locator("button").click()
-        page.wait_for_selector("#code-table >> text=8")  # type: ignore[attr-defined]
+        # the page reloaded with the target (「text=8」 also matched a code holding an 8,
+        # before the reload, which then cut the next navigation short)
+        page.wait_for_selector("#code-table td:text-is('8')")  # type: ignore[attr-defined]
         _shot(page, "campaign-360")
         page.goto("/campaigns/report")  # type: ignore[attr-defined]
         page.wait_for_selector("svg.chart")  # type: ignore[attr-defined]
@@ -1198,13 +1193,7 @@ def _english_page(browser: object, served: Served, viewport: dict[str, int], use
     context = browser.new_context(  # type: ignore[attr-defined]
         viewport=viewport, base_url=served.base, locale="en-US"
     )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto("/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("header.top nav")
+    page = browser_login(context, user)
     # the browser's own words are English: a field the console's script never saw
     native = page.evaluate(
         "(() => { const i = document.createElement('input'); i.required = true;"

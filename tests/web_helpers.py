@@ -87,6 +87,19 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     return found.group(1)
 
 
+def browser_login(context: Any, username: str, password: str = PASSWORD) -> Any:
+    """A new page of a Playwright browser ``context`` logged in as ``username`` through
+    the login form (waits for the console's top bar)."""
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("header.top nav")
+    return page
+
+
 def customer_message(rt: Runtime, adviser_id: str, contact: str, text: str, name: str = "") -> int:
     """A customer writes through the in-memory channel; returns the suggestion id."""
     channel = MemoryChannel(rt.assistant.handle, adviser_id=adviser_id, adviser_name=adviser_id)
