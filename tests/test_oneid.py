@@ -277,6 +277,15 @@ def test_import_reads_gbk_and_xlsx(db: Database, tmp_path: Path) -> None:
                 "第 5 行：phone 13800000001 在第 4 行也出现了",
             ],
         ),
+        (
+            "name,phone\na,1390000000x\nb,139 0000 000一\nc,+86 (139) 0000-0003\n"
+            "d,１３９００００００４\n",
+            [  # +86, brackets, dashes and full-width digits are how phones are written
+                "：2 处问题，没有导入任何内容",
+                "第 2 行：手机号 '1390000000x' 里有不是数字的字符：「x」",
+                "第 3 行：手机号 '139 0000 000一' 里有不是数字的字符：「一」",
+            ],
+        ),
         ("name,phone,colour\nx,13800000001,red\n", ["未知的列 colour"]),
         ('name,phone\n"x,13800000001\n', ["不是有效的 CSV"]),
         ("", ["文件是空的"]),

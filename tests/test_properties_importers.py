@@ -798,6 +798,7 @@ _CUSTOMER_HEADER = ["name", "phone", "unionid", "city", "source", "birthday", "a
 #: A cell that makes a whole customer file fail: (column, value, problem).
 BAD_CUSTOMER_CELLS = {
     "short phone": ("phone", "123", "手机号 '123' 不是手机号码"),
+    "letter in phone": ("phone", "1390000000x", "手机号 '1390000000x' 里有不是数字的字符：「x」"),
     "bad date": ("birthday", "1990-02-30", "生日 '1990-02-30' 不是日期"),
     "unborn": ("birthday", "2099-05-03", "生日 2099-05-03 还没到"),
     "year 1": ("added_at", "0001-01-01", "添加时间 '0001-01-01' 不是日期"),

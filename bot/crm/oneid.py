@@ -44,6 +44,7 @@ from bot.store.records import MergeRecord
 from knowledge import files
 from knowledge.files import read_table
 from knowledge.rows import Problem, problems_of, stripped_text
+from knowledge.text import echo
 from scripts_lib import canonical_industry, stage_code
 
 #: Identity kinds an import file may carry, as columns. ``id:KIND`` columns add any other
@@ -172,7 +173,15 @@ def _birthday(text: object) -> object:
     return parse_birthday(str(text), date.today())
 
 
+#: What a phone number is written with besides digits (+86, separators, brackets).
+_PHONE_MARKS = frozenset(" +-()（）.－—\u3000")
+
+
 def _phone(text: object) -> object:
+    stray = sorted({c for c in str(text).translate(_FULLWIDTH) if not c.isdigit()} - _PHONE_MARKS)
+    if stray:  # 「1390000000x」 would be stored as the 10 digits left
+        shown = "、".join(f"「{c}」" for c in stray[:3])
+        raise ValueError(f"手机号 {echo(str(text))!r} 里有不是数字的字符：{shown}")
     value = normalize_identity("phone", str(text))
     if len(value) > _MAX_CHARS["value"]:
         raise ValueError(f"手机号超过 {_MAX_CHARS['value']} 个字符")
