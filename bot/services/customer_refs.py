@@ -25,13 +25,14 @@ def resolve(
     *,
     exclude: int | None = None,
     whose: str = "客户",
+    by_name: bool = True,
 ) -> int:
     """The customer of the principal's scope given by id, by any identity value or,
-    failing those, by name (other than ``exclude``; ``InputError(SAME_NAME)`` when
-    several have it). One outside the scope is refused exactly as one that does not
-    exist — ``NotFoundError(NO_CUSTOMER, ref=ref)`` — and then looked for by name like
-    nobody's, so the field cannot probe other advisers' customers (a refused id or
-    identity is audited as ``customer.denied``)."""
+    failing those (``by_name``), by name (other than ``exclude``;
+    ``InputError(SAME_NAME)`` when several have it). One outside the scope is refused
+    exactly as one that does not exist — ``NotFoundError(NO_CUSTOMER, ref=ref)`` — and
+    then looked for by name like nobody's, so the field cannot probe other advisers'
+    customers (a refused id or identity is audited as ``customer.denied``)."""
     ref = ref.strip()
     try:
         found = conversions_repo.resolve_customer(
@@ -40,6 +41,8 @@ def resolve(
         check_customer(session, principal, found)
         return found
     except NotFoundError:
+        if not by_name:
+            raise
         # Nobody, or somebody outside the scope: the same next step either way (the
         # name), or a customer's name that is another team's phone number would tell).
         return _named(session, principal, ref, exclude=exclude, whose=whose)

@@ -23,7 +23,6 @@ from bot.services.access import (
 )
 from bot.services.industries import unused_warnings
 from bot.store import advisers as advisers_repo
-from bot.store import conversions as conv_repo
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import messages as messages_repo
@@ -420,14 +419,8 @@ def _resolve(
     ref = label.customer.strip()
     if not ref:
         raise InputError("客户不能为空")
-    try:
-        if by_name:  # several of that name in scope: InputError (customer_refs.SAME_NAME)
-            customer_id = customer_refs.resolve(session, principal, ref)
-        else:
-            customer_id = conv_repo.resolve_customer(
-                session=session, ref=ref, adviser_id=principal.adviser_id
-            )
-            check_customer(session, principal, customer_id)
+    try:  # by name, several of that name in scope: InputError (customer_refs.SAME_NAME)
+        customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
     except NotFoundError:  # the same words whether unknown or someone else's customer
         raise NotFoundError(no_customer(ref, by_name=by_name)) from None
     customer = customers_repo.get_customer(session=session, customer_id=customer_id)
