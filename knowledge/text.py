@@ -169,12 +169,15 @@ def shared_phrases(query: str, text: str, *, limit: int = 2) -> list[str]:
     pairs = {haystack[i : i + 2] for i in range(len(haystack) - 1)}
     said = normalize(query)[:SHARED_QUERY_CHARS]
     said_edges = word_edges(said)
-    text_edges = word_edges(haystack)
+    text_edges: frozenset[int] | None = None  # segmented when the query's edges do not do
 
     def whole(start: int, piece: str) -> bool:
         """On word edges of the query (at ``start``), or of the text somewhere."""
+        nonlocal text_edges
         if start in said_edges and start + len(piece) in said_edges:
             return True
+        if text_edges is None:
+            text_edges = word_edges(haystack)
         at = haystack.find(piece)
         while at >= 0:
             if at in text_edges and at + len(piece) in text_edges:
