@@ -753,7 +753,8 @@ def test_the_script_page_shows_examples_and_removes_a_bad_one(
     page = operator.get("/scripts/INS-PRC-1/edit")
     assert page.status_code == 200
     assert "使用 2 次" in page.text and "你们周末上班吗" in page.text
-    assert page.text.count("客户发于") == 2  # learned: when the customer wrote them
+    # learned: when the customer wrote them (in its column; under the example at 360 px)
+    assert page.text.count('wide-only">客户发于') == 2
     bad = next(e.id for e in scripts.examples(rt, ADMIN, "INS-PRC-1").examples if "周末" in e.text)
     done = operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove", follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].endswith("#examples")
