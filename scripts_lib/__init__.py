@@ -12,6 +12,7 @@ from scripts_lib.io import (
     split_examples,
     split_tags,
     stage_code,
+    status_code,
     write_scripts,
 )
 from scripts_lib.lint import MAX_TITLE_CHARS, lint
@@ -101,6 +102,7 @@ __all__ = [
     "split_examples",
     "split_tags",
     "stage_code",
+    "status_code",
     "variables_in",
     "write_scripts",
 ]

@@ -243,6 +243,11 @@ def stage_code(value: str) -> str:
     return _vocabulary(value.strip(), STAGES, _STAGE_ALIASES)
 
 
+def status_code(value: str) -> str:
+    """The status code ``value`` names (a code, ``草稿``, ``已审核``, ``待审核`` …)."""
+    return _vocabulary(value.strip(), STATUSES, _STATUS_ALIASES)
+
+
 def parse_deadline(value: str) -> date:
     """A whole date: ``2026-12-06``, ``2026/12/6``, ``2026.12.6``, ``2026年12月6日``,
     ``20261206`` (or an XLSX date cell). ``ValueError`` for anything else — a date

@@ -9,6 +9,7 @@ pipeline, learning, crm, channels, knowledge/, scripts_lib/) go through
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 import shlex
 from collections.abc import Iterator
@@ -123,6 +124,27 @@ def test_every_help_page_is_chinese(
         if found:
             leaks[" ".join(path) or "siyu"] = found
     assert leaks == {}
+
+
+def test_a_group_help_lists_each_command_whole_at_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`siyu scripts --help` showed 「…文件里没有的列 …」: a help line of Chinese has no
+    space to wrap at, and the commands panel cut it with an ellipsis."""
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", 80)
+    cut = {}
+    for path, command in _commands():
+        subcommands = getattr(command, "commands", {})
+        if not subcommands:
+            continue
+        capsys.readouterr()
+        assert run([*path, "--help"]) == 0
+        shown = re.sub(r"[\s│╭╮╰╯─]", "", capsys.readouterr().out)
+        for name, sub in subcommands.items():
+            first = inspect.cleandoc(sub.help or "").split("\n\n")[0]
+            if re.sub(r"\s", "", first) not in shown:
+                cut[" ".join([*path, name])] = first
+    assert cut == {}
 
 
 #: Commands run on the demo data, each with what it prints (errors included).

@@ -118,3 +118,30 @@ def test_campaigns_at_80_columns_show_big_amounts_whole(
         assert figure in report, report
     assert max(len(line) for line in report.splitlines()) <= 80
     assert re.search(r"│\s*0\.00\s*│", report), report  # the revenue so far, whole
+
+
+def test_an_id_over_a_title_stays_whole_beside_a_second_text_column() -> None:
+    """`siyu report scripts` has a second text column, 提示 (「∅ 从未采用」): Rich shared
+    the text room between the two evenly and cut 「GEN-ICE-001」 into 「GEN-ICE-」「001」."""
+    table = Table("话术", "展示", "采用", "修改", "采用率", "回复率", "转化率", "提示")
+    for script_id, title in (
+        ("GEN-ICE-001", "客户只发“在吗”：及时回应"),
+        ("INS-CARE-003", "得知客户生病住院时的关心"),
+    ):
+        table.add_row(
+            f"{script_id}\n{title}",
+            "9",
+            "0",
+            "0",
+            "0% [0%–30%] n=9",
+            "– n=0",
+            "– n=0",
+            "✎ 常被修改 ∅ 从未采用",
+        )
+    text = rendered(table, 80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "GEN-ICE-001" in text and "INS-CARE-003" in text, text
+    assert "0% [0%–30%] n=9" in text, text
+    rows = [line.split("│") for line in text.splitlines() if line.startswith("│")]
+    flags = "".join(cells[8].strip() for cells in rows)
+    assert "✎常被修改∅从未采用" in flags.replace(" ", ""), text

@@ -753,7 +753,8 @@ def test_the_script_page_shows_examples_and_removes_a_bad_one(
     page = operator.get("/scripts/INS-PRC-1/edit")
     assert page.status_code == 200
     assert "使用 2 次" in page.text and "你们周末上班吗" in page.text
-    assert page.text.count("客户发于") == 2  # learned: when the customer wrote them
+    # learned: when the customer wrote them (in its column; under the example at 360 px)
+    assert page.text.count('wide-only">客户发于') == 2
     bad = next(e.id for e in scripts.examples(rt, ADMIN, "INS-PRC-1").examples if "周末" in e.text)
     done = operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove", follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].endswith("#examples")
@@ -762,6 +763,45 @@ def test_the_script_page_shows_examples_and_removes_a_bad_one(
     assert operator.post(f"/scripts/INS-PRC-1/examples/{bad}/remove").status_code == 404
     adviser = bearer_client(app, tokens["alice"])
     assert adviser.post("/scripts/INS-PRC-1/examples/1/remove").status_code == 403
+
+
+def test_the_script_page_shows_examples_a_page_at_a_time(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A script answered often learns thousands of examples (the welcome of a 100,000-line
+    history: ~2,400), and the editor listed every one above the version history. It shows
+    25 at a time, says which and how many, and a removal returns to the page it was on."""
+    from web_helpers import add_users, bearer_client, web_app
+
+    rt = make_runtime(load=False)
+    tokens = add_users(rt)
+    texts = ";".join(f"第{n}个问题：重疾险一年多少钱" for n in range(40))
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text(
+        "id,title,category,stage,industry,tags,body,examples\n"
+        f"INS-PRC-9,价格,pricing,convert,insurance,,三十岁一年四千六。,{texts}\n",
+        encoding="utf-8",
+    )
+    rt.library.import_file(csv_path)
+    operator = bearer_client(web_app(rt), tokens["olivia"])
+    first = operator.get("/scripts/INS-PRC-9/edit").text
+    assert first.count('id="example-') == 25
+    assert "第 1–25 条，共 40 条（第 1/2 页）" in first and "examples_page=2" in first
+    assert "运营例句 40 条" in first  # the counts are of all of them
+    second = operator.get("/scripts/INS-PRC-9/edit?examples_page=2").text
+    assert second.count('id="example-') == 15 and "第 26–40 条，共 40 条（第 2/2 页）" in second
+    assert "上一页" in second and "下一页" not in second
+    assert operator.get("/scripts/INS-PRC-9/edit?examples_page=9").text.count('id="example-') == 15
+    refused = operator.get("/scripts/INS-PRC-9/edit?examples_page=0")
+    assert refused.status_code == 422 and "例句页码" in refused.text
+    last = scripts.examples(rt, ADMIN, "INS-PRC-9").examples[-1].id
+    done = operator.post(
+        f"/scripts/INS-PRC-9/examples/{last}/remove",
+        data={"examples_page": "2"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/scripts/INS-PRC-9/edit?examples_page=2#examples"
 
 
 def test_imported_customers_were_added_when_they_first_wrote(

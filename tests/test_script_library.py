@@ -236,6 +236,34 @@ def test_export_keeps_codes_unless_chinese_headers_are_asked_for(
         assert code == 0 and "新增 0 · 更新 0 · 未变 3" in out
 
 
+def test_list_and_export_filters_take_the_chinese_names_their_help_shows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The help says 「只要这个分类（如 报价）」 and 「草稿 / 已审核 / 已归档」: those (and the
+    import's synonyms, 价格) matched nothing, and a misspelt value said 「没有符合条件的话术」
+    as if the library had none."""
+    data = tmp_path / "data"
+    siyu(capsys, data, "scripts", "import", str(write(tmp_path / "a.csv", HEADER, *ROWS)))
+    assert siyu(capsys, data, "scripts", "status", "MY-OBJ-002", "draft")[0] == 0
+    for option, value, shown in (
+        ("--category", "报价", "MY-PRC-001"),
+        ("--category", "价格", "MY-PRC-001"),
+        ("--status", "草稿", "MY-OBJ-002"),
+        ("--status", "待审核", "MY-OBJ-002"),
+    ):
+        code, out, _ = siyu(capsys, data, "scripts", "list", option, value)
+        assert code == 0 and shown in out and "共 1 条话术" in out, (value, out)
+        exported = tmp_path / "x.csv"
+        code, out, _ = siyu(capsys, data, "scripts", "export", str(exported), option, value)
+        assert code == 0 and "1 条话术已写入" in out, (value, out)
+    code, _, err = siyu(capsys, data, "scripts", "list", "--category", "报假")
+    assert code == 1 and "未知的分类「报假」" in err and "pricing（报价）" in err, err
+    code, _, err = siyu(capsys, data, "scripts", "export", str(exported), "--status", "审过")
+    assert code == 1 and "未知的状态「审过」" in err and "draft（草稿）" in err, err
+    code, _, err = siyu(capsys, data, "scripts", "export", str(exported), "--industry", "保健")
+    assert code == 1 and "未知的行业「保健」" in err, err
+
+
 @pytest.mark.parametrize("suffix", [".yaml", ".xlsx"])
 def test_chinese_headers_round_trip_in_every_format(tmp_path: Path, suffix: str) -> None:
     record = ScriptRecord(

@@ -829,6 +829,38 @@ def test_script_tables_at_toolbar_width(
         page.context.close()  # type: ignore[attr-defined]
 
 
+EXAMPLES_CSV = """id,title,category,stage,industry,tags,body,examples
+INS-PRC-X,重疾险价格,pricing,convert,insurance,价格,每年4680元。,给老公买个重疾大概多少钱呀;保费怎么算
+"""
+
+
+def test_script_examples_stay_readable_at_toolbar_width(
+    browser: object, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """At 360 px the editor's 客户例句 table gave the example itself ~40 px (three
+    characters a line) beside 来源 and a time that never wraps: the source and the time
+    now go under the example there, and the example has the row's width."""
+    rt = make_runtime()
+    add_users(rt)
+    (tmp_path / "examples.csv").write_text(EXAMPLES_CSV, encoding="utf-8")
+    rt.library.import_file(tmp_path / "examples.csv")
+    with serving(web_app(rt)) as base:
+        for viewport, suffix in ((NARROW, "360"), (WIDE, "wide")):
+            page = _page(browser, Served(rt, base), viewport, "olivia")
+            page.goto("/scripts/INS-PRC-X/edit#examples")  # type: ignore[attr-defined]
+            _shot(page, f"script-examples-{suffix}")
+            width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+            assert width <= viewport["width"]
+            row = page.locator("#examples tbody tr", has_text="给老公买个重疾")  # type: ignore[attr-defined]
+            box = row.locator("td").first.bounding_box()
+            assert box is not None and box["width"] >= 180, box
+            box = row.locator("button").bounding_box()
+            assert box is not None and box["x"] + box["width"] <= viewport["width"]
+            shown = row.inner_text()
+            assert "运营" in shown and "加入于" in shown, shown  # the source and the time
+            page.context.close()  # type: ignore[attr-defined]
+
+
 def _growth_data(rt: Runtime) -> None:
     """A campaign where Alice reached 1 of a target of 12 new customers (a short bar, its
     target tick far right), and a referral: the campaign report's and the referral

@@ -23,6 +23,7 @@ from bot.cli.common import (
 from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import choices, code_of, industry_label
+from scripts_lib import CATEGORIES, STATUSES, category_code, status_code
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
 
 app = typer.Typer(help="话术库：导入、导出、列出、检查。")
@@ -68,6 +69,25 @@ StatusFilter = Annotated[
 ]
 
 
+def filter_codes(category: str | None, status: str | None) -> tuple[str | None, str | None]:
+    """The codes of ``--category`` and ``--status``, given as codes or Chinese names (报价,
+    价格, 草稿 …, as the import reads them); an unknown one is refused, never a silent
+    empty list."""
+    codes: list[str | None] = []
+    for value, code_in, known, labels, what in (
+        (category, category_code, CATEGORIES, CATEGORY_LABELS, "分类"),
+        (status, status_code, STATUSES, STATUS_LABELS, "状态"),
+    ):
+        if value is None:
+            codes.append(None)
+            continue
+        code = code_in(value)
+        if code not in known:
+            raise InputError(f"未知的{what}「{value.strip()}」；可用：{choices(labels)}")
+        codes.append(code)
+    return codes[0], codes[1]
+
+
 @app.command("export")
 def scripts_export(
     ctx: typer.Context,
@@ -86,6 +106,7 @@ def scripts_export(
     """按导入格式导出话术（默认用代码：导出再导入完全一致）。"""
     from bot.services import scripts
 
+    category, status = filter_codes(category, status)
     with runtime(ctx) as rt:
         n = scripts.export(
             rt,
@@ -109,6 +130,7 @@ def scripts_list(
     """列出话术。"""
     from bot.services import scripts
 
+    category, status = filter_codes(category, status)
     with runtime(ctx) as rt:
         records = scripts.list_scripts(
             rt, principal(ctx), industry=industry, category=category, status=status

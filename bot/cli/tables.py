@@ -102,7 +102,41 @@ def fit(table: Table, *, width: int) -> Table:
         a.column.width = cells
         a.column.no_wrap = False  # a folded header or a long cell wraps at its spaces
         a.column.overflow = "fold"
+    _share_text_room(table, width - _frame_width(table))
     return table
+
+
+def _share_text_room(table: Table, room: int) -> None:
+    """Size the text columns when their lines side by side do not fit in what the fixed
+    columns leave (``room`` less those): each keeps its least room (``_text_room``: the
+    id above a script's title whole), the rest goes to the widest first, as Rich would
+    share it. Left to Rich, two text columns shrink evenly and the id is cut
+    (「GEN-ICE-」「001」 beside 提示's 「∅ 从未采用」)."""
+    texts = [c for c in table.columns if c.width is None and not c.no_wrap]
+    fixed = [c for c in table.columns if c.width is not None or c.no_wrap]
+    left = room - sum(c.width if c.width is not None else _widest_line(c) for c in fixed)
+    if len(texts) < 2:
+        return
+    least = [_text_room(c) for c in texts]
+    natural = [_widest_line(c) for c in texts]
+    if sum(natural) <= left or sum(least) > left:
+        return  # all fits, or nothing can be kept (the atomic columns were sized for it)
+
+    def sized(cap: int) -> list[int]:
+        return [max(lo, min(n, cap)) for lo, n in zip(least, natural, strict=True)]
+
+    cap = max(natural)
+    while cap > 0 and sum(sized(cap)) > left:
+        cap -= 1
+    sizes = sized(cap)
+    spare = left - sum(sizes)
+    for i, n in enumerate(natural):  # the cells a whole cap could not share
+        extra = min(spare, n - sizes[i])
+        sizes[i] += max(extra, 0)
+        spare -= max(extra, 0)
+    for column, cells in zip(texts, sizes, strict=True):
+        column.width = cells
+        column.overflow = "fold"
 
 
 def stacked(table: Table) -> Table:
@@ -168,6 +202,12 @@ def _text_room(column: Column) -> int:
             narrow = [len(t) for t in line.split() if cell_len(t) == len(t)]
             token = max([token, *(n for n in narrow if n <= ATOMIC_MAX_CELLS)])
     return min(widest, max(TEXT_MIN_CELLS, token))
+
+
+def _widest_line(column: Column) -> int:
+    """The cells of a column's longest line, header included."""
+    lines = (line for cell in (column.header, *column.cells) for line in _plain(cell).splitlines())
+    return max((cell_len(line) for line in lines), default=1)
 
 
 def _two_line_width(text: str) -> int:

@@ -8,10 +8,12 @@ help texts are written in Chinese where they are declared."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
 import typer
+from rich.text import Text
 from typer import rich_utils
 
 HELP_OPTION_TEXT = "显示本帮助并退出。"
@@ -85,6 +87,15 @@ def install() -> None:
     command: Any = typer.core.TyperCommand.__mro__[1]  # the vendored click Command
     if getattr(command, "_siyu_chinese", False):
         return
+    command_help = rich_utils._make_command_help
+
+    def whole_command_help(*, help_text: str, markup_mode: Any) -> Any:
+        shown = command_help(help_text=one_paragraph(help_text), markup_mode=markup_mode)
+        if isinstance(shown, Text):
+            shown.overflow = "fold"  # a line of Chinese has no space to wrap at: never cut
+        return shown
+
+    rich_utils._make_command_help = whole_command_help
     get_usage = command.get_usage
     get_help_option = command.get_help_option
 
@@ -100,6 +111,23 @@ def install() -> None:
     command.get_usage = chinese_usage
     command.get_help_option = chinese_help_option
     command._siyu_chinese = True
+
+
+def one_paragraph(help_text: str) -> str:
+    """A command's help with the line breaks of its first paragraph (where its docstring
+    was wrapped in the source) joined: no space between Chinese characters, one beside a
+    Latin word. Typer keeps them in a commands panel, so the list showed half lines."""
+    first, *rest = inspect.cleandoc(help_text).split("\n\n")
+    joined = re.sub(
+        r"(.)\n(.)",
+        lambda m: m[1] + ("" if _cjk(m[1]) or _cjk(m[2]) else " ") + m[2],
+        first,
+    )
+    return "\n\n".join([joined, *rest])
+
+
+def _cjk(char: str) -> bool:
+    return not char.isascii() and not char.isspace()
 
 
 def usage_line(text: str) -> str:

@@ -36,9 +36,13 @@ from bot.store import scripts as scripts_repo
 from scripts_lib.model import ANY_INDUSTRY, MAX_BODY_CHARS, ScriptRecord
 
 MIN_TEXT_CHARS = 6
+#: A mined draft's title: the first characters of its text as read.
+TITLE_CHARS = 18
 #: A group of similar messages becomes a draft only when sent to this many customers.
 MIN_CUSTOMERS = 2
 _SPACE = re.compile(r"\s+")
+_VARIABLE = re.compile(r"\{[a-z_]+\}")
+_LEADING = " ，,。.、！!~～：:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,14 @@ def cluster(texts: Sequence[str], *, similarity: float) -> list[list[str]]:
             reps.append(key)
             groups.append([text] * n)
     return sorted(groups, key=len, reverse=True)
+
+
+def _title(body: str) -> str:
+    """The start of ``body`` as read, for a list of drafts: without its variables
+    (「{customer_name}」 began every one alike) and the punctuation they leave in front."""
+    text = _VARIABLE.sub("", body).replace("{{", "{").replace("}}", "}")
+    text = _SPACE.sub(" ", text).lstrip(_LEADING).strip() or body.strip()
+    return text if len(text) <= TITLE_CHARS else text[:TITLE_CHARS].rstrip() + "…"
 
 
 def _short_hash(text: str) -> str:
@@ -143,7 +155,7 @@ def propose(
             Proposal(
                 record=ScriptRecord(
                     id=f"MINED-{_short_hash(body)}",
-                    title=body[:20],
+                    title=_title(body),
                     category="follow_up",
                     stage="engage",
                     industry=industry,

@@ -404,6 +404,8 @@ def export(
     """Write the chosen scripts to ``path`` in the import format (by its suffix); with
     ``chinese``, Chinese headers and names of categories, stages and statuses."""
     require(principal, *CURATORS)
+    with rt.db.session() as session:
+        industry = resolve_industry(session, industry)
     n = rt.library.export(
         path, industry=industry, category=category, status=status, chinese=chinese
     )

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
@@ -38,6 +38,9 @@ router = APIRouter(prefix="/scripts", include_in_schema=False)
 
 EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
 NO_VERSION = "版本不存在"
+#: Examples on one page of the editor: a script answered often learns thousands.
+EXAMPLES_PER_PAGE = 25
+ExamplesPage = Annotated[int, Query(ge=1, le=1_000_000)]
 
 
 def script_filters(
@@ -133,13 +136,18 @@ def edit_page(
     script_id: str,
     old: IdQuery = None,
     new: IdQuery = None,
+    examples_page: ExamplesPage = 1,
 ) -> Response:
-    """The edit form, with the version history and the difference between two versions
+    """The edit form, with the script's examples (a page of them: ``examples_page``, past
+    the last one the last), the version history and the difference between two versions
     (by default the latest and the one before it)."""
     rt = runtime_of(request)
     found = scripts.get(rt, principal, script_id)
     history = _history(scripts.versions(rt, principal, script_id), old, new)
     learned = scripts.examples(rt, principal, script_id)
+    pages = max(1, -(-len(learned.examples) // EXAMPLES_PER_PAGE))
+    page = min(examples_page, pages)
+    start = (page - 1) * EXAMPLES_PER_PAGE
     draft = schemas.ScriptDraft(
         id=found.id,
         title=found.title,
@@ -158,18 +166,28 @@ def edit_page(
         status=found.status,
         history=history,
         learned=learned,
+        examples_shown=learned.examples[start : start + EXAMPLES_PER_PAGE],
+        examples_page=page,
+        examples_pages=pages,
+        examples_first=start + 1,
     )
 
 
 @router.post("/{script_id}/examples/{example_id}/remove")
 def remove_example(
-    request: Request, principal: Operator, script_id: str, example_id: IdPath
+    request: Request,
+    principal: Operator,
+    script_id: str,
+    example_id: IdPath,
+    examples_page: Annotated[int, Form(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    """Remove a bad example: retrieval stops suggesting the script for messages like it."""
+    """Remove a bad example: retrieval stops suggesting the script for messages like it.
+    Back to the page of examples it was on."""
     scripts.remove_example(
         runtime_of(request), principal, script_id=script_id, example_id=example_id
     )
-    return RedirectResponse(f"/scripts/{script_id}/edit#examples", status_code=303)
+    page = f"?examples_page={examples_page}" if examples_page > 1 else ""
+    return RedirectResponse(f"/scripts/{script_id}/edit{page}#examples", status_code=303)
 
 
 def _history(
@@ -206,6 +224,7 @@ def _edit(
     status_code: int = 200,
     history: dict[str, Any] | None = None,
     learned: scripts.ScriptExamples | None = None,
+    **examples: Any,
 ) -> Response:
     preview = preview_draft(runtime_of(request), principal, draft)
     return render(
@@ -221,6 +240,7 @@ def _edit(
         preview=preview,
         history=history,
         learned=learned,
+        **examples,
         **_vocab(),
     )
 

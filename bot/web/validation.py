@@ -76,6 +76,7 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "is_new": "新建",
     "old": "旧版本",
     "new": "新版本",
+    "examples_page": "例句页码",
     "persona_name": "称呼",
     "signature": "签名",
     "tone": "语气",
