@@ -4,6 +4,7 @@ identity and from a file (all or nothing)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -171,3 +172,28 @@ def test_status_names_in_chinese_and_a_wrong_one_refused(
     assert "状态只能是" not in err
     code, _, err = siyu(capsys, data, "scripts", "status", "INS-PRC-1", "通过")
     assert code == 1 and "approved（已审核）" in err
+
+
+def test_review_names_every_unknown_id_and_reviews_none(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    """Before: only the first unknown id was named (999998), so a harness fixing its list
+    learned of 999997 one run later."""
+    ids = [int(str(r["id"])) for r in listed(capsys, data, "suggested")]
+    args = ["--confirm", str(ids[0]), "999998", "999997", "--reject", str(ids[1])]
+    code, out, err = siyu(capsys, data, "tags", "review", *args)
+    assert code == 1 and out == ""
+    assert "2 个编号的标签不存在，没有审核任何标签" in err and "999998, 999997" in err
+    assert listed(capsys, data, "confirmed") == [] and listed(capsys, data, "rejected") == []
+
+
+def test_review_without_ids_off_a_terminal_refuses_instead_of_asking(
+    capsys: pytest.CaptureFixture[str], data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the questions were printed to stdout and the answers read from the pipe (a
+    harness's open pipe: it waited for ever)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\ny\ny\n"))
+    code, out, err = siyu(capsys, data, "tags", "review")
+    assert code == 2 and out == ""
+    assert "逐条审核只能在终端里进行" in err and "--confirm 编号" in err
+    assert listed(capsys, data, "confirmed") == []

@@ -4,6 +4,7 @@ by hand (one, or a file of them)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -132,6 +133,13 @@ def _is_number(arg: str) -> bool:
     return arg.lstrip("-").isdigit()
 
 
+#: ``tags review`` without ids, not at a terminal: nobody would answer its questions.
+NOT_A_TERMINAL = (
+    "没有给出 --confirm 或 --reject：逐条审核只能在终端里进行；"
+    "脚本里请写 siyu tags review --confirm 编号 … --reject 编号 …"
+)
+
+
 @app.command("review", cls=_ManyValues)
 def tags_review(
     ctx: typer.Context,
@@ -153,6 +161,8 @@ def tags_review(
     from bot.services import tags
 
     who = principal(ctx, reviewer)
+    if not (confirm or reject) and not sys.stdin.isatty():  # never wait on a script's pipe
+        raise typer.BadParameter(NOT_A_TERMINAL)
     with runtime(ctx) as rt:
         if confirm or reject:
             with rt.db.session() as session:

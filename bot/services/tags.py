@@ -172,6 +172,7 @@ def review(
     ]
     records: list[CustomerTagRecord] = []
     with rt.db.session() as session:
+        _all_known(session, principal, [i for i, _ in decisions])
         for customer_tag_id, status in decisions:
             records.append(
                 _review_one(session, principal, customer_tag_id=customer_tag_id, status=status)
@@ -179,6 +180,27 @@ def review(
     if records:
         _learn(rt)
     return records
+
+
+#: Unknown ids named at most in the refusal (then counted).
+UNKNOWN_SHOWN = 8
+
+
+def _all_known(session: Session, principal: Principal, ids: Sequence[int]) -> None:
+    """Refuse, naming every one of them, the ids that are no tag of a customer in scope
+    (before anything is decided: one unknown id among 500 is not found 499 reviews in)."""
+    known = tags_repo.customer_tag_statuses(
+        session=session, ids=ids, adviser_ids=scope_of(session, principal).adviser_ids
+    )
+    missing = [i for i in ids if i not in known]
+    if len(missing) == 1:
+        raise NotFoundError(NO_TAG, ref=missing[0])
+    if missing:
+        shown = ", ".join(map(str, missing[:UNKNOWN_SHOWN]))
+        more = f" 等 {len(missing)} 个" if len(missing) > UNKNOWN_SHOWN else ""
+        raise NotFoundError(
+            f"{len(missing)} 个编号的标签不存在，没有审核任何标签", ref=f"{shown}{more}"
+        )
 
 
 def overturned(
