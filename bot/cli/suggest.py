@@ -62,7 +62,7 @@ def suggest(
                 rt, principal(ctx), text=text, industry=industry, customer_id=customer
             )
             if as_json:
-                out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
+                typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
             else:
                 out.print(suggestion_panel(result))
             if not result.scripts and not rt.library.list_scripts(status="approved"):
