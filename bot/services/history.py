@@ -23,7 +23,7 @@ from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
 from bot.services.advisers import advisers_as_known, new_advisers_warning
-from bot.services.industries import unused_warnings
+from bot.services.industries import unused_default_warning, unused_warnings
 from bot.store.industries import as_known
 
 #: Longest industry name (``customers.industry``).
@@ -67,6 +67,12 @@ def import_file(
             what="聊天记录",
             uses=("scripts", "documents", "taxonomy"),
         )
+        unnamed = sum(not h.row.industry for h in lines)
+        if unnamed:  # the customer's profile, else the default: new customers have none
+            default = unused_default_warning(
+                session, rt.settings.assistant.default_industry, what=f"{unnamed} 行消息"
+            )
+            warnings += [default] if default else []
     advisers = {h.row.adviser_id or UNASSIGNED_ADVISER for h in lines}
     outside = sorted(a for a in advisers if not scope.allows(a))
     if outside:
