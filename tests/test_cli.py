@@ -82,6 +82,15 @@ def test_json_output_is_plain_json_when_colour_is_forced(library_dir: Path) -> N
         assert isinstance(json.loads(done.stdout), dict)
 
 
+def test_suggest_input_given_a_message_points_to_text(
+    capsys: pytest.CaptureFixture[str], library_dir: Path
+) -> None:
+    """`--input` takes a JSONL file; a message typed after it was only 「找不到文件」."""
+    code, out, err = siyu(capsys, library_dir, "suggest", "--input", "重疾险多少钱", "--json")
+    assert code == 1 and out == ""
+    assert "找不到文件：重疾险多少钱（--input 读 JSONL 文件；一条消息请用 --text）" in err
+
+
 def test_suggest_batch_writes_one_line_per_message(
     capsys: pytest.CaptureFixture[str], library_dir: Path, tmp_path: Path
 ) -> None:

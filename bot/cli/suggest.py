@@ -91,6 +91,8 @@ def _default_warning(rt: Runtime, *, what: str) -> None:
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False, soft_wrap=True)
 
 
+#: ``--input`` given a message rather than a file.
+NOT_A_FILE = "（--input 读 JSONL 文件；一条消息请用 --text）"
 #: Repeated ids warned about one by one at most (then counted).
 MAX_REPEATS_SHOWN = 5
 
@@ -155,7 +157,7 @@ def _batch_items(
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError as exc:
-        raise InputError(f"找不到文件：{path}") from exc
+        raise InputError(f"找不到文件：{path}{NOT_A_FILE}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} 不是 UTF-8 文本") from exc
     except OSError as exc:
