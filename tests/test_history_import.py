@@ -323,6 +323,10 @@ def test_rows_without_an_industry_falling_on_an_unused_default_are_warned_about(
         captured = capsys.readouterr()
         assert (said in "".join(captured.err.split())) is warned, captured.err
         assert "insurance" not in captured.out
+    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
+    capsys.readouterr()
+    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
+    assert "默认行业" not in capsys.readouterr().err, "nothing left to import: nothing to say"
     capsys.readouterr()
     assert run(["--data-dir", data, "suggest", "--text", "我想减肥", "--json"]) == 0
     captured = capsys.readouterr()
