@@ -338,3 +338,15 @@ def test_rows_without_an_industry_falling_on_an_unused_default_are_warned_about(
     captured = capsys.readouterr()
     assert code == 0 and "默认行业" not in captured.err
     assert [t["name"] for t in json.loads(captured.out)["tags"]] == ["减脂"]
+
+
+@pytest.mark.parametrize(
+    "sent_at", ["2026-03-01T01:30:00Z", "2026-03-01T01:30:00z", "2026-03-01T01:30:00.250z"]
+)
+def test_a_utc_time_may_end_in_a_lower_case_z(sent_at: str, tmp_path: Path) -> None:
+    """RFC 3339 allows 「z」 as well as 「Z」; before, the lower case was no time."""
+    (line,) = read_history(_jsonl(tmp_path / "h.jsonl", [GOOD | {"sent_at": sent_at}]))
+    assert line.row.sent_at.astimezone(UTC).replace(microsecond=0) == datetime(
+        2026, 3, 1, 1, 30, tzinfo=UTC
+    )
+    assert not line.zoned
