@@ -197,3 +197,41 @@ def test_review_without_ids_off_a_terminal_refuses_instead_of_asking(
     assert code == 2 and out == ""
     assert "逐条审核只能在终端里进行" in err and "--confirm 编号" in err
     assert listed(capsys, data, "confirmed") == []
+
+
+def test_a_label_naming_a_numeric_contact_id_finds_it_by_its_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An archive whose contact ids are numbers: 「1」 is also the customer id of contact
+    「2」. Before, a label 「1,重疾险,h-1」 was read as customer 1 and refused — 「该客户没有
+    这条消息」 — though the message is contact 1's."""
+    data = tmp_path / "data"
+    assert run(["--data-dir", str(data), "tags", "import", str(LIBRARY / "tags.yaml")]) == 0
+    lines = [
+        ("h-2", "2", "你好", "2026-03-01T09:00:00+08:00"),  # contact 2 first: customer 1
+        ("h-1", "1", "想给自己配个重疾", "2026-03-01T10:00:00+08:00"),
+    ]
+    history = tmp_path / "h.jsonl"
+    history.write_text(
+        "".join(
+            json.dumps(
+                {"msg_id": m, "contact_id": c, "direction": "in", "text": t, "sent_at": at},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for m, c, t, at in lines
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = siyu(capsys, data, "history", "import", str(history), "--industry", "insurance")
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("customer,tag,msg_id\n1,重疾险,h-1\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 0 and "新增 1" in out, err
+    (row,) = listed(capsys, data, "confirmed")
+    assert row["tag"] == "重疾险" and row["source_msg_id"] == "h-1" and row["customer_id"] == 2
+    # a message of neither reading is still refused
+    labels.write_text("customer,tag,msg_id\n1,医疗险,nowhere\n", encoding="utf-8")
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 1 and "该客户没有这条消息" in err
