@@ -109,6 +109,11 @@ def test_review_takes_many_ids_in_one_call(capsys: pytest.CaptureFixture[str], d
     assert code == 0, err
     assert {ids[4]} <= {int(str(r["id"])) for r in listed(capsys, data, "confirmed")}
     assert "推翻" not in out
+    # comma-separated, as `bot --requeue` takes them
+    code, out, err = siyu(capsys, data, "tags", "review", f"--confirm={ids[2]},{ids[3]}")
+    assert code == 0 and "已确认 2 个" in out and "（其中 2 个推翻了之前的决定）" in out, err
+    code, out, err = siyu(capsys, data, "tags", "review", "--reject", f"{ids[2]},{ids[3]}")
+    assert code == 0 and "已拒绝 2 个" in out, err
     # reversing a decision is said, not done silently
     code, out, err = siyu(capsys, data, "tags", "review", "--reject", str(ids[0]))
     assert code == 0 and "已拒绝 1 个（其中 1 个推翻了之前的决定）" in out, err
