@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,37 @@ def test_suggest_json_follows_the_documented_schema(
     assert set(result["knowledge"][0]) >= {"source", "section", "text", "score"}
     assert result["mode"] == "retrieval" and result["reply"] is None
     assert isinstance(result["latency_ms"], float)
+
+
+def test_json_output_is_plain_json_when_colour_is_forced(library_dir: Path) -> None:
+    """A harness (or CI) with FORCE_COLOR=1 parses stdout: before, `suggest --json` and
+    `bot --status --json` were highlighted by Rich, ANSI codes inside the JSON."""
+    siyu_bin = str(Path(sys.executable).with_name("siyu"))
+    env = os.environ | {"FORCE_COLOR": "1", "OPENBLAS_NUM_THREADS": "1"}
+    for args in (
+        ["suggest", "--text", "理赔要准备什么材料", "--industry", "insurance", "--json"],
+        ["bot", "--status", "--json"],
+    ):
+        done = subprocess.run(
+            [siyu_bin, "--data-dir", str(library_dir), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout
+        assert isinstance(json.loads(done.stdout), dict)
+
+
+def test_suggest_input_given_a_message_points_to_text(
+    capsys: pytest.CaptureFixture[str], library_dir: Path
+) -> None:
+    """`--input` takes a JSONL file; a message typed after it was only 「找不到文件」."""
+    code, out, err = siyu(capsys, library_dir, "suggest", "--input", "重疾险多少钱", "--json")
+    assert code == 1 and out == ""
+    assert "找不到文件：重疾险多少钱（--input 读 JSONL 文件；一条消息请用 --text）" in err
 
 
 def test_suggest_batch_writes_one_line_per_message(

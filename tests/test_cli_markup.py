@@ -144,13 +144,18 @@ def test_merges_segments_and_users_print_their_text_as_typed(
     assert code == 0 and NAME in printed
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_chat_and_the_interactive_review_print_text_as_typed(
     capsys: pytest.CaptureFixture[str], data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{TEXT}\n/quit\n"))
     code, printed = siyu(capsys, data, "chat", "--name", NAME, "--contact", "wx-chat")
     assert code == 0 and NAME in printed
-    monkeypatch.setattr("sys.stdin", io.StringIO("s\nq\n"))
+    monkeypatch.setattr("sys.stdin", Terminal("s\nq\n"))  # asks only at a terminal
     code, printed = siyu(capsys, data, "tags", "review")
     assert code == 0 and NAME in printed and "依据：「我女儿想买医疗险[red]红字" in printed
 

@@ -4,6 +4,7 @@ identity and from a file (all or nothing)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -108,6 +109,11 @@ def test_review_takes_many_ids_in_one_call(capsys: pytest.CaptureFixture[str], d
     assert code == 0, err
     assert {ids[4]} <= {int(str(r["id"])) for r in listed(capsys, data, "confirmed")}
     assert "推翻" not in out
+    # comma-separated, as `bot --requeue` takes them
+    code, out, err = siyu(capsys, data, "tags", "review", f"--confirm={ids[2]},{ids[3]}")
+    assert code == 0 and "已确认 2 个" in out and "（其中 2 个推翻了之前的决定）" in out, err
+    code, out, err = siyu(capsys, data, "tags", "review", "--reject", f"{ids[2]},{ids[3]}")
+    assert code == 0 and "已拒绝 2 个" in out, err
     # reversing a decision is said, not done silently
     code, out, err = siyu(capsys, data, "tags", "review", "--reject", str(ids[0]))
     assert code == 0 and "已拒绝 1 个（其中 1 个推翻了之前的决定）" in out, err
@@ -171,3 +177,66 @@ def test_status_names_in_chinese_and_a_wrong_one_refused(
     assert "状态只能是" not in err
     code, _, err = siyu(capsys, data, "scripts", "status", "INS-PRC-1", "通过")
     assert code == 1 and "approved（已审核）" in err
+
+
+def test_review_names_every_unknown_id_and_reviews_none(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    """Before: only the first unknown id was named (999998), so a harness fixing its list
+    learned of 999997 one run later."""
+    ids = [int(str(r["id"])) for r in listed(capsys, data, "suggested")]
+    args = ["--confirm", str(ids[0]), "999998", "999997", "--reject", str(ids[1])]
+    code, out, err = siyu(capsys, data, "tags", "review", *args)
+    assert code == 1 and out == ""
+    assert "2 个编号的标签不存在，没有审核任何标签" in err and "999998, 999997" in err
+    assert listed(capsys, data, "confirmed") == [] and listed(capsys, data, "rejected") == []
+
+
+def test_review_without_ids_off_a_terminal_refuses_instead_of_asking(
+    capsys: pytest.CaptureFixture[str], data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the questions were printed to stdout and the answers read from the pipe (a
+    harness's open pipe: it waited for ever)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\ny\ny\n"))
+    code, out, err = siyu(capsys, data, "tags", "review")
+    assert code == 2 and out == ""
+    assert "逐条审核只能在终端里进行" in err and "--confirm 编号" in err
+    assert listed(capsys, data, "confirmed") == []
+
+
+def test_a_label_naming_a_numeric_contact_id_finds_it_by_its_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An archive whose contact ids are numbers: 「1」 is also the customer id of contact
+    「2」. Before, a label 「1,重疾险,h-1」 was read as customer 1 and refused — 「该客户没有
+    这条消息」 — though the message is contact 1's."""
+    data = tmp_path / "data"
+    assert run(["--data-dir", str(data), "tags", "import", str(LIBRARY / "tags.yaml")]) == 0
+    lines = [
+        ("h-2", "2", "你好", "2026-03-01T09:00:00+08:00"),  # contact 2 first: customer 1
+        ("h-1", "1", "想给自己配个重疾", "2026-03-01T10:00:00+08:00"),
+    ]
+    history = tmp_path / "h.jsonl"
+    history.write_text(
+        "".join(
+            json.dumps(
+                {"msg_id": m, "contact_id": c, "direction": "in", "text": t, "sent_at": at},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for m, c, t, at in lines
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = siyu(capsys, data, "history", "import", str(history), "--industry", "insurance")
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("customer,tag,msg_id\n1,重疾险,h-1\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 0 and "新增 1" in out, err
+    (row,) = listed(capsys, data, "confirmed")
+    assert row["tag"] == "重疾险" and row["source_msg_id"] == "h-1" and row["customer_id"] == 2
+    # a message of neither reading is still refused
+    labels.write_text("customer,tag,msg_id\n1,医疗险,nowhere\n", encoding="utf-8")
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 1 and "该客户没有这条消息" in err

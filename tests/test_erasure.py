@@ -119,6 +119,12 @@ def test_cli_export_and_forget(
     out_file = tmp_path / "zhang.json"
     assert run([*base, "export", str(cid), "--out", str(out_file), "--actor", "dpo"]) == 0
     assert json.loads(out_file.read_text(encoding="utf-8"))["customer"]["id"] == cid
+    capsys.readouterr()
+    # off a terminal, without --yes: refused at once, not asked on the pipe (nor waited on)
+    assert run([*base, "forget", str(cid), "--actor", "dpo"]) == 2
+    assert "不在终端里运行时要加 --yes" in capsys.readouterr().err
+    assert run([*base, "export", str(cid)]) == 0
+    assert json.loads(capsys.readouterr().out)["customer"]["name"] == "张丽"
     assert run([*base, "forget", str(cid), "--yes", "--actor", "dpo"]) == 0
     assert "的数据已删除" in capsys.readouterr().out
     assert run([*base, "export", str(cid)]) == 0

@@ -290,3 +290,63 @@ def test_one_contact_id_in_two_advisers_chats_makes_two_customers(
         owner = dict(session.execute(select(Message.msg_id, Message.customer_id)).all())
     assert (owner["w3"], owner["l3"]) == (wu.id, li.id)
     assert _count(rt, Customer) == 2
+
+
+# --- 7: rows without an industry, the default one unused --------------------------------
+
+FITNESS_TAXONOMY = """version: 1
+categories:
+  - name: 训练目标
+    industry: 健身
+    description: 会员想通过健身达成什么
+    tags:
+      - name: 减脂
+        description: 想减肥、降体脂
+        keywords: [减脂, 减肥]
+"""
+
+
+def test_rows_without_an_industry_falling_on_an_unused_default_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a history (or a suggest) without `industry` in a library of its own
+    industry went under the default `insurance` in silence — not one tag suggested."""
+    data = str(tmp_path / "data")
+    taxonomy = tmp_path / "tags.yaml"
+    taxonomy.write_text(FITNESS_TAXONOMY, encoding="utf-8")
+    assert run(["--data-dir", data, "tags", "import", str(taxonomy)]) == 0
+    path = _jsonl(tmp_path / "h.jsonl", [GOOD | {"text": "我想减肥"}])
+    said = "1行消息没有写行业，按默认行业「insurance」处理，但没有任何话术、文档或标签在用它"
+    for extra, warned in (([], True), (["--industry", "健身"], False)):
+        capsys.readouterr()
+        assert run(["--data-dir", data, "history", "import", str(path), "--dry-run", *extra]) == 0
+        captured = capsys.readouterr()
+        assert (said in "".join(captured.err.split())) is warned, captured.err
+        assert "insurance" not in captured.out
+    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
+    capsys.readouterr()
+    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
+    assert "默认行业" not in capsys.readouterr().err, "nothing left to import: nothing to say"
+    capsys.readouterr()
+    assert run(["--data-dir", data, "suggest", "--text", "我想减肥", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["tags"] == []
+    assert "这条消息没有写行业，按默认行业「insurance」处理" in captured.err
+    capsys.readouterr()
+    fitness = ["--text", "我想减肥", "--industry", "健身", "--json"]
+    code = run(["--data-dir", data, "suggest", *fitness])
+    captured = capsys.readouterr()
+    assert code == 0 and "默认行业" not in captured.err
+    assert [t["name"] for t in json.loads(captured.out)["tags"]] == ["减脂"]
+
+
+@pytest.mark.parametrize(
+    "sent_at", ["2026-03-01T01:30:00Z", "2026-03-01T01:30:00z", "2026-03-01T01:30:00.250z"]
+)
+def test_a_utc_time_may_end_in_a_lower_case_z(sent_at: str, tmp_path: Path) -> None:
+    """RFC 3339 allows 「z」 as well as 「Z」; before, the lower case was no time."""
+    (line,) = read_history(_jsonl(tmp_path / "h.jsonl", [GOOD | {"sent_at": sent_at}]))
+    assert line.row.sent_at.astimezone(UTC).replace(microsecond=0) == datetime(
+        2026, 3, 1, 1, 30, tzinfo=UTC
+    )
+    assert not line.zoned

@@ -230,7 +230,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
             "accounts": [_account_json(a) for a in accounts],
             "parked": [_json_ready(p) for p in parked],
         }
-        out.print_json(json.dumps(data, ensure_ascii=False))
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     tz = settings.zone
     table = Table(title="微信账号")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -255,6 +256,8 @@ def customers_forget(
     """删除一个人的个人数据和消息；匿名的汇总（漏斗、成交金额、话术统计）保留。记入审计；不可撤销。"""
     from bot.services import privacy
 
+    if not yes and not sys.stdin.isatty():  # a script's run: never wait on its pipe
+        raise typer.BadParameter("不在终端里运行时要加 --yes 确认删除（删除不可撤销）")
     if not yes:
         typer.confirm(f"永久删除客户 {customer_id} 的个人数据？", abort=True)
     with runtime(ctx) as rt:  # the examples learned from them leave the index too

@@ -62,9 +62,11 @@ def suggest(
                 rt, principal(ctx), text=text, industry=industry, customer_id=customer
             )
             if as_json:
-                out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
+                typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
             else:
                 out.print(suggestion_panel(result))
+            if industry is None and customer is None:
+                _default_warning(rt, what="这条消息")
             if not result.scripts and not rt.library.list_scripts(status="approved"):
                 err.print(  # run from another folder, the store is an empty one
                     f"提示：这个数据目录（{rt.settings.data_dir}）的话术库是空的："
@@ -78,6 +80,19 @@ def suggest(
         _suggest_batch(rt, principal(ctx), input, output, industry)
 
 
+def _default_warning(rt: Runtime, *, what: str) -> None:
+    """Say (on stderr) when messages without an industry fall back on a default industry
+    nothing in the library uses: they get no script or tag of the library's own."""
+    from bot.services.industries import unused_default_warning
+
+    with rt.db.session() as session:
+        warning = unused_default_warning(session, rt.settings.assistant.default_industry, what=what)
+    if warning:
+        err.print(styled("[yellow]注意[/] {}", warning), highlight=False, soft_wrap=True)
+
+
+#: ``--input`` given a message rather than a file.
+NOT_A_FILE = "（--input 读 JSONL 文件；一条消息请用 --text）"
 #: Repeated ids warned about one by one at most (then counted).
 MAX_REPEATS_SHOWN = 5
 
@@ -91,6 +106,9 @@ def _suggest_batch(
     from bot.services import suggestions
 
     items, repeated = _batch_items(rt, who, path, industry)
+    unnamed = sum(not (i.get("industry") or industry or i.get("customer")) for i in items)
+    if unnamed:
+        _default_warning(rt, what=f"{unnamed} 行")
     for warning in repeated[:MAX_REPEATS_SHOWN]:
         err.print(styled("[yellow]注意[/] {}（结果仍按行序逐行写出）", warning), highlight=False)
     if len(repeated) > MAX_REPEATS_SHOWN:
@@ -139,7 +157,7 @@ def _batch_items(
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError as exc:
-        raise InputError(f"找不到文件：{path}") from exc
+        raise InputError(f"找不到文件：{path}{NOT_A_FILE}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} 不是 UTF-8 文本") from exc
     except OSError as exc:

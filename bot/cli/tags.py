@@ -4,6 +4,8 @@ by hand (one, or a file of them)."""
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,9 +100,9 @@ def tags_list(
 
 
 class _ManyValues(TyperCommand):
-    """``--confirm 1 2 3 --reject 4 5``: each of ``MANY`` takes every value up to the next
-    option (click options take one value each, so the values are spread over repeated
-    options before parsing)."""
+    """``--confirm 1 2 3 --reject 4 5`` (or ``--confirm 1,2,3``): each of ``MANY`` takes
+    every value up to the next option (click options take one value each, so the values
+    are spread over repeated options before parsing)."""
 
     MANY = ("--confirm", "--reject")
 
@@ -112,14 +114,16 @@ class _ManyValues(TyperCommand):
             if arg.startswith("-") and not _is_number(arg):
                 if empty and current is not None:
                     spread.append(current)
-                name, equals, _ = arg.partition("=")
+                name, equals, value = arg.partition("=")
                 current = name if name in self.MANY else None
                 empty = current is not None and not equals
-                if current is None or equals:
+                if current is None:
                     spread.append(arg)
+                elif equals:
+                    spread += [f"{current}={v}" for v in _values(value)]
                 continue
             if current is not None:
-                spread += [current, arg]
+                spread += [x for v in _values(arg) for x in (current, v)]
                 empty = False
             else:
                 spread.append(arg)
@@ -128,8 +132,22 @@ class _ManyValues(TyperCommand):
         return super().parse_args(ctx, spread)
 
 
+def _values(arg: str) -> list[str]:
+    """``1,2,3`` (or 「1，2，3」) as its values; ``1`` as itself (an empty one kept for
+    click to refuse)."""
+    values = [v.strip() for v in re.split(r"[,，]", arg) if v.strip()]
+    return values or [arg]
+
+
 def _is_number(arg: str) -> bool:
     return arg.lstrip("-").isdigit()
+
+
+#: ``tags review`` without ids, not at a terminal: nobody would answer its questions.
+NOT_A_TERMINAL = (
+    "没有给出 --confirm 或 --reject：逐条审核只能在终端里进行；"
+    "脚本里请写 siyu tags review --confirm 编号 … --reject 编号 …"
+)
 
 
 @app.command("review", cls=_ManyValues)
@@ -153,6 +171,8 @@ def tags_review(
     from bot.services import tags
 
     who = principal(ctx, reviewer)
+    if not (confirm or reject) and not sys.stdin.isatty():  # never wait on a script's pipe
+        raise typer.BadParameter(NOT_A_TERMINAL)
     with runtime(ctx) as rt:
         if confirm or reject:
             with rt.db.session() as session:

@@ -99,7 +99,9 @@ def _when(value: object) -> object:
     try:
         if sheet:
             return _sheet_time(sheet)
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if text[-1:] in ("Z", "z"):  # UTC; RFC 3339 allows the lower case too
+            text = text[:-1] + "+00:00"
+        return datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"sent_at {value!r} 不是可识别的时间（例如 {TIME_EXAMPLE}）") from None
 

@@ -23,6 +23,7 @@ from bot.services.access import (
 )
 from bot.services.industries import unused_warnings
 from bot.store import advisers as advisers_repo
+from bot.store import conversions as conversions_repo
 from bot.store import customers as customers_repo
 from bot.store import inbox as inbox_repo
 from bot.store import messages as messages_repo
@@ -172,6 +173,7 @@ def review(
     ]
     records: list[CustomerTagRecord] = []
     with rt.db.session() as session:
+        _all_known(session, principal, [i for i, _ in decisions])
         for customer_tag_id, status in decisions:
             records.append(
                 _review_one(session, principal, customer_tag_id=customer_tag_id, status=status)
@@ -179,6 +181,27 @@ def review(
     if records:
         _learn(rt)
     return records
+
+
+#: Unknown ids named at most in the refusal (then counted).
+UNKNOWN_SHOWN = 8
+
+
+def _all_known(session: Session, principal: Principal, ids: Sequence[int]) -> None:
+    """Refuse, naming every one of them, the ids that are no tag of a customer in scope
+    (before anything is decided: one unknown id among 500 is not found 499 reviews in)."""
+    known = tags_repo.customer_tag_statuses(
+        session=session, ids=ids, adviser_ids=scope_of(session, principal).adviser_ids
+    )
+    missing = [i for i in ids if i not in known]
+    if len(missing) == 1:
+        raise NotFoundError(NO_TAG, ref=missing[0])
+    if missing:
+        shown = ", ".join(map(str, missing[:UNKNOWN_SHOWN]))
+        more = f" 等 {len(missing)} 个" if len(missing) > UNKNOWN_SHOWN else ""
+        raise NotFoundError(
+            f"{len(missing)} 个编号的标签不存在，没有审核任何标签", ref=f"{shown}{more}"
+        )
 
 
 def overturned(
@@ -423,6 +446,23 @@ def _resolve(
         customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
     except NotFoundError:  # the same words whether unknown or someone else's customer
         raise NotFoundError(no_customer(ref, by_name=by_name)) from None
+    message = None
+    if label.msg_id:
+        msg_id = label.msg_id.strip()
+        message = messages_repo.find_customer_message(
+            session=session, customer_id=customer_id, msg_id=msg_id
+        )
+        if message is None:  # a number is a customer id first; it may be a contact id
+            other = _contact_reading(session, principal, ref, customer_id)
+            if other is not None:
+                message = messages_repo.find_customer_message(
+                    session=session, customer_id=other, msg_id=msg_id
+                )
+                customer_id = other if message is not None else customer_id
+        if message is None:
+            raise NotFoundError(NO_MESSAGE, ref=label.msg_id)
+        if message.direction != "in":  # the adviser's words show nothing of the customer
+            raise InputError(f"{NOT_CUSTOMERS}：{label.msg_id}")
     customer = customers_repo.get_customer(session=session, customer_id=customer_id)
     name = label.tag.strip()
     if not name:
@@ -439,16 +479,22 @@ def _resolve(
     if len(found) > 1:
         choices = "、".join(f"{t.category}/{t.name}" for t in found)
         raise InputError(f"{AMBIGUOUS_TAG}: {name}（{choices}）")
-    message = None
-    if label.msg_id:
-        message = messages_repo.find_customer_message(
-            session=session, customer_id=customer_id, msg_id=label.msg_id.strip()
-        )
-        if message is None:
-            raise NotFoundError(NO_MESSAGE, ref=label.msg_id)
-        if message.direction != "in":  # the adviser's words show nothing of the customer
-            raise InputError(f"{NOT_CUSTOMERS}：{label.msg_id}")
     return _Resolved(customer_id=customer_id, tag=found[0], message=message)
+
+
+def _contact_reading(
+    session: Session, principal: Principal, ref: str, customer_id: int
+) -> int | None:
+    """The other customer (in scope) a numeric ``ref`` read as customer ``customer_id``
+    names: the one holding it as an identity (an imported history's ``contact_id`` 「5」
+    beside customer id 5); None when there is none."""
+    if not (ref.isascii() and ref.isdigit()):
+        return None
+    other = conversions_repo.identity_owner(session=session, ref=ref)
+    if other is None or other == customer_id:
+        return None
+    exists, adviser_id = inbox_repo.customer_adviser(session=session, customer_id=other)
+    return other if exists and scope_of(session, principal).allows(adviser_id) else None
 
 
 def _add_one(

@@ -87,13 +87,30 @@ def resolve_customer(*, session: Session, ref: str, adviser_id: str | None = Non
     if customer is None:
         owner = session.scalar(select(Identity.customer_id).where(Identity.value == ref).limit(1))
         customer = session.get(Customer, owner) if owner is not None else None
+    customer = _merged(session, customer)
+    if customer is None:
+        raise NotFoundError(f"客户 {ref!r} 不存在")
+    return customer.id
+
+
+def identity_owner(*, session: Session, ref: str) -> int | None:
+    """The customer holding ``ref`` as an identity value (a contact id, a phone …),
+    following merges; None for none. ``resolve_customer`` reads a number as a customer
+    id first: this is the other reading of a numeric contact id."""
+    owner = session.scalar(
+        select(Identity.customer_id).where(Identity.value == ref.strip()).limit(1)
+    )
+    found = _merged(session, session.get(Customer, owner) if owner is not None else None)
+    return found.id if found is not None else None
+
+
+def _merged(session: Session, customer: Customer | None) -> Customer | None:
+    """The customer ``customer`` was merged into (through every merge), or itself."""
     seen = set()
     while customer is not None and customer.merged_into_id and customer.id not in seen:
         seen.add(customer.id)
         customer = session.get(Customer, customer.merged_into_id)
-    if customer is None:
-        raise NotFoundError(f"客户 {ref!r} 不存在")
-    return customer.id
+    return customer
 
 
 #: An order id recorded for another customer (not named: the caller may not see them).
