@@ -667,3 +667,21 @@ def test_a_customer_file_naming_an_adviser_nobody_knows_says_so(
     with Database(f"sqlite:///{data / 'siyu.db'}").session() as s:
         owners = {n: a for n, a in s.execute(select(Customer.name, Customer.adviser_id))}
     assert owners == {"甲": "ins_lin", "乙": "ins_lni", "丙": "ins_lin"}
+
+
+def test_many_new_advisers_are_named_five_then_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seven advisers nobody knows: the warning names five and says there are more
+    (「7 个…（n1、…、n5等）」), where it named five of 「7 个」 as if that were all."""
+    data = tmp_path / "data"
+    first = tmp_path / "first.csv"
+    first.write_text("name,adviser_id,phone\n甲,ins_lin,13900000001\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(first))[0] == 0
+    people = tmp_path / "people.csv"
+    lines = [f"客户{i},n{i},1390000002{i}" for i in range(1, 8)]
+    people.write_text("name,adviser_id,phone\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0, err
+    said = "".join((out + err).split())
+    assert "7个系统里还没有的顾问（n1、n2、n3、n4、n5等）" in said

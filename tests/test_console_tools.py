@@ -429,6 +429,10 @@ def test_industries_read_in_chinese_on_the_operator_pages(world: World) -> None:
         assert '<option value="insurance" >保险</option>' in listing
         editor = c.get("/scripts/INS-CITY-1/edit").text
         assert 'name="industry" value="保险"' in editor
+        # a filter nobody matches says so, not 「共 0 条」 over an empty table
+        none = c.get("/scripts", params={"q": "没有这样的话术xyz"}).text
+        assert "没有符合筛选条件的话术" in none and "共 0 条" not in none
+        assert '<table class="list">' not in none
         form = {
             "csrf_token": csrf,
             "id": "INS-CITY-1",

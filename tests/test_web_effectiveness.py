@@ -202,6 +202,8 @@ def test_variants_without_a_trial_show_no_figures_and_scroll_in_their_own_box(
     page = client.get("/scripts/effectiveness").text
     assert '<div class="table-wrap">\n<table class="list variants">' in page
     assert "A/B 变体组 ins-price：还没有数据" in page
+    # the CLI's words, not a formula: 最优概率, and the JSON link says what it is
+    assert "<th>最优概率</th>" in page and "P(最佳)" not in page and ">JSON<" not in page
     assert _variant_rows(page) == {
         "INS-PRC-A": ["0", "—", "—", "—"],
         "INS-PRC-B": ["0", "—", "—", "—"],

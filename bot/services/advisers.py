@@ -205,6 +205,8 @@ def _period_start(today: date, period: str) -> date:
 
 
 #: An import names advisers the store does not know (it creates them, without a team).
+#: The new advisers named in the warning (the rest counted).
+NEW_ADVISERS_NAMED = 5
 NEW_ADVISERS = (
     "文件里有 {count} 个系统里还没有的顾问（{names}），导入时会新建；"
     "如果写的是顾问的名字而不是 ID，请改成 ID（siyu advisers list）"
@@ -225,4 +227,5 @@ def new_advisers_warning(unknown: list[str]) -> str | None:
     """The warning about ``unknown`` advisers (None for none)."""
     if not unknown:
         return None
-    return NEW_ADVISERS.format(count=len(unknown), names="、".join(unknown[:5]))
+    names = "、".join(unknown[:NEW_ADVISERS_NAMED]) + ("等" if len(unknown) > NEW_ADVISERS_NAMED else "")
+    return NEW_ADVISERS.format(count=len(unknown), names=names)
