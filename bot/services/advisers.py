@@ -227,5 +227,6 @@ def new_advisers_warning(unknown: list[str]) -> str | None:
     """The warning about ``unknown`` advisers (None for none)."""
     if not unknown:
         return None
-    names = "、".join(unknown[:NEW_ADVISERS_NAMED]) + ("等" if len(unknown) > NEW_ADVISERS_NAMED else "")
+    more = "等" if len(unknown) > NEW_ADVISERS_NAMED else ""
+    names = "、".join(unknown[:NEW_ADVISERS_NAMED]) + more
     return NEW_ADVISERS.format(count=len(unknown), names=names)
