@@ -128,7 +128,9 @@ ROLE_WORDS = frozenset(
 
 
 class AssistantSettings(_Section):
-    #: Industry assumed when a message or customer does not say (must match the library).
+    #: Industry assumed when a message or customer does not say. When no script, document
+    #: or tag uses it, the library's one industry, or every industry when it has several
+    #: (bot/store/industries.py ``default_among``).
     default_industry: str = "insurance"
     #: ``{adviser_name}`` for an adviser with no name on file (a person's name, e.g.
     #: 李敏). Empty: the adviser sees 【待填:顾问称呼】 and fills it in.

@@ -23,6 +23,7 @@ from bot.services import history
 from bot.services.access import cli_principal
 from bot.store import customers as customers_repo
 from bot.store import messages as messages_repo
+from bot.store.industries import default_among
 from bot.store.messages import api_source_id
 from bot.store.models import Conversation, Customer, Identity, Message
 
@@ -304,40 +305,47 @@ categories:
         description: 想减肥、降体脂
         keywords: [减脂, 减肥]
 """
+FITNESS_SCRIPTS = """id,title,category,stage,industry,tags,body
+FIT-PRC-1,私教课价格,pricing,convert,健身,价格,私教课 12 节 3600 元，减脂训练可以分期。
+"""
 
 
-def test_rows_without_an_industry_falling_on_an_unused_default_are_warned_about(
+def test_rows_without_an_industry_fall_on_the_librarys_own_industry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Before: a history (or a suggest) without `industry` in a library of its own
-    industry went under the default `insurance` in silence — not one tag suggested."""
+    """A library of its own industry (健身 only) with [assistant] default_industry left at
+    the demo's insurance: a history or a suggestion without `industry` went under
+    insurance, and got not one tag or script of the library. Now such a message falls on
+    the library's one industry (several industries, none of them the default: every
+    industry)."""
     data = str(tmp_path / "data")
     taxonomy = tmp_path / "tags.yaml"
     taxonomy.write_text(FITNESS_TAXONOMY, encoding="utf-8")
+    scripts = tmp_path / "scripts.csv"
+    scripts.write_text(FITNESS_SCRIPTS, encoding="utf-8")
     assert run(["--data-dir", data, "tags", "import", str(taxonomy)]) == 0
+    assert run(["--data-dir", data, "scripts", "import", str(scripts)]) == 0
     path = _jsonl(tmp_path / "h.jsonl", [GOOD | {"text": "我想减肥"}])
-    said = "1行消息没有写行业，按默认行业「insurance」处理，但没有任何话术、文档或标签在用它"
-    for extra, warned in (([], True), (["--industry", "健身"], False)):
-        capsys.readouterr()
-        assert run(["--data-dir", data, "history", "import", str(path), "--dry-run", *extra]) == 0
-        captured = capsys.readouterr()
-        assert (said in "".join(captured.err.split())) is warned, captured.err
-        assert "insurance" not in captured.out
     assert run(["--data-dir", data, "history", "import", str(path)]) == 0
     capsys.readouterr()
-    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
-    assert "默认行业" not in capsys.readouterr().err, "nothing left to import: nothing to say"
-    capsys.readouterr()
-    assert run(["--data-dir", data, "suggest", "--text", "我想减肥", "--json"]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["tags"] == []
-    assert "这条消息没有写行业，按默认行业「insurance」处理" in captured.err
-    capsys.readouterr()
-    fitness = ["--text", "我想减肥", "--industry", "健身", "--json"]
-    code = run(["--data-dir", data, "suggest", *fitness])
-    captured = capsys.readouterr()
-    assert code == 0 and "默认行业" not in captured.err
-    assert [t["name"] for t in json.loads(captured.out)["tags"]] == ["减脂"]
+    assert run(["--data-dir", data, "tags", "list", "--status", "suggested", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(t["tag"], t["source_msg_id"]) for t in listed] == [("减脂", "m1")]
+    assert run(["--data-dir", data, "suggest", "--text", "减肥的私教课多少钱", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in shown["tags"]] == ["减脂"]
+    assert [s["id"] for s in shown["scripts"]] == ["FIT-PRC-1"]
+
+
+def test_the_default_industry_is_the_setting_while_the_library_uses_it() -> None:
+    """The setting when the library uses it (or nothing yet); the library's one
+    industry; every industry ("") when it holds several and not the setting."""
+    assert default_among(set(), "insurance") == "insurance"
+    assert default_among({"insurance", "kaoyan"}, "insurance") == "insurance"
+    assert default_among({"insurance", "kaoyan"}, "保险") == "保险", "its Chinese name is it"
+    assert default_among({"健身"}, "insurance") == "健身"
+    assert default_among({"健身", "家装"}, "insurance") == ""
+    assert default_among({"健身", "家装"}, "general") == "general"
 
 
 @pytest.mark.parametrize(

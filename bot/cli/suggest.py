@@ -65,8 +65,6 @@ def suggest(
                 typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
             else:
                 out.print(suggestion_panel(result))
-            if industry is None and customer is None:
-                _default_warning(rt, what="这条消息")
             if not result.scripts and not rt.library.list_scripts(status="approved"):
                 err.print(  # run from another folder, the store is an empty one
                     f"提示：这个数据目录（{rt.settings.data_dir}）的话术库是空的："
@@ -78,17 +76,6 @@ def suggest(
             return
         assert input is not None
         _suggest_batch(rt, principal(ctx), input, output, industry)
-
-
-def _default_warning(rt: Runtime, *, what: str) -> None:
-    """Say (on stderr) when messages without an industry fall back on a default industry
-    nothing in the library uses: they get no script or tag of the library's own."""
-    from bot.services.industries import unused_default_warning
-
-    with rt.db.session() as session:
-        warning = unused_default_warning(session, rt.settings.assistant.default_industry, what=what)
-    if warning:
-        err.print(styled("[yellow]注意[/] {}", warning), highlight=False, soft_wrap=True)
 
 
 #: ``--input`` given a message rather than a file.
@@ -106,9 +93,6 @@ def _suggest_batch(
     from bot.services import suggestions
 
     items, repeated = _batch_items(rt, who, path, industry)
-    unnamed = sum(not (i.get("industry") or industry or i.get("customer")) for i in items)
-    if unnamed:
-        _default_warning(rt, what=f"{unnamed} 行")
     for warning in repeated[:MAX_REPEATS_SHOWN]:
         err.print(styled("[yellow]注意[/] {}（结果仍按行序逐行写出）", warning), highlight=False)
     if len(repeated) > MAX_REPEATS_SHOWN:
@@ -260,12 +244,10 @@ def run_console(
 
     with runtime.db.session() as session:
         industry = resolve(session, industry)
-    settings = runtime.settings
+    assumed = industry or runtime.assistant.default_industry()
+    shown = industry_label(assumed) if assumed else "不限行业"
     channel = ConsoleChannel(runtime.assistant.handle, console=console)
-    console.print(
-        f"你是客户「{name}」（{industry_label(industry or settings.assistant.default_industry)}）。"
-        "输入消息回车发送，/help 查看命令，/quit 退出。"
-    )
+    console.print(f"你是客户「{name}」（{shown}）。输入消息回车发送，/help 查看命令，/quit 退出。")
     while True:
         try:
             text = console.input(styled("[bold blue]客户> [/]"))

@@ -53,6 +53,7 @@ from bot.settings import Settings
 from bot.store import Database
 from bot.store import campaigns as campaigns_repo
 from bot.store import customers as customers_repo
+from bot.store import industries as industries_repo
 from bot.store import messages as messages_repo
 from bot.store import suggestions as suggestions_repo
 from bot.store import tags as tags_repo
@@ -105,6 +106,10 @@ class Received:
 #: Called once per logged message: the message, its customer, that customer's adviser
 #: (who may differ from the account that received it) and the suggestions, if any.
 HandledHook = Callable[[IncomingMessage, int, str | None, SuggestionResult | None], None]
+
+
+#: Seconds the industry of messages without one is kept before it is read again.
+DEFAULT_INDUSTRY_TTL_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +167,22 @@ class Assistant:
         self._vectors_lock = threading.Lock()
         #: The next-best-action rules (re-read when their file changes).
         self.rules = rules or RulesSource(None)
+        #: ``default_industry``'s answer and when it was read (monotonic seconds).
+        self._default: tuple[str, float] | None = None
+
+    def default_industry(self) -> str:
+        """The industry of a message that neither it nor its customer names
+        (``industries_repo.default_for``: the setting, unless the library does not use
+        it); read again after ``DEFAULT_INDUSTRY_TTL_S``, as an import changes the
+        library's industries."""
+        now = time.monotonic()
+        if self._default is None or now - self._default[1] > DEFAULT_INDUSTRY_TTL_S:
+            with self._db.session() as session:
+                found = industries_repo.default_for(
+                    session=session, configured=self._settings.assistant.default_industry
+                )
+            self._default = (found, now)
+        return self._default[0]
 
     # ------------------------------------------------------------------ queries
     def suggest(
@@ -268,7 +289,7 @@ class Assistant:
         return Context(
             industry=industry
             or (customer.industry if customer else None)
-            or self._settings.assistant.default_industry,
+            or self.default_industry(),
             customer=customer,
             adviser_name=adviser.shown_name if adviser else None,
             # Without a customer there is no history to judge by: not a new contact.
@@ -402,7 +423,8 @@ class Assistant:
         script = self._library.get([sid]).get(sid)
         if script is None or script.status != "approved":
             return opening
-        if script.industry not in matching_industries(ctx.industry):  # another industry's welcome
+        if ctx.industry and script.industry not in matching_industries(ctx.industry):
+            # another industry's welcome
             return opening
         top = max((h.score for h in opening), default=1.0)
         welcome = ScriptHit(script=script, score=top, reason=CAMPAIGN_WELCOME)
@@ -755,7 +777,7 @@ class Assistant:
                     customer=ctx.customer,
                     text=text[:MAX_QUERY_CHARS],
                     message_id=message_id,
-                    industry=ctx.industry,
+                    industry=ctx.industry or None,
                     first_message=ctx.seen == 0,
                     early=ctx.seen < EARLY_MESSAGES,
                 )

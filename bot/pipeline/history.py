@@ -768,9 +768,7 @@ class _Importer:
                 return
             vector = vectors.of(text)
             ctx = Context(
-                industry=customer.industry
-                or row.industry
-                or self.settings.assistant.default_industry,
+                industry=customer.industry or row.industry or self.rt.assistant.default_industry(),
                 customer=customer,
                 recent=self._context(waiting, row.sent_at),
             )

@@ -23,8 +23,7 @@ from bot.pipeline.runtime import Runtime
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
 from bot.services.advisers import advisers_as_known, new_advisers_warning
-from bot.services.industries import unused_default_warning, unused_warnings
-from bot.store import messages as messages_repo
+from bot.services.industries import unused_warnings
 from bot.store.industries import as_known
 
 #: Longest industry name (``customers.industry``).
@@ -68,14 +67,6 @@ def import_file(
             what="聊天记录",
             uses=("scripts", "documents", "taxonomy"),
         )
-        unnamed = {h.row.msg_id for h in lines if not h.row.industry}
-        if unnamed:  # not logged yet (a re-run says nothing)
-            unnamed -= set(messages_repo.logged_texts(session=session, msg_ids=list(unnamed)))
-        if unnamed:  # the customer's profile, else the default: new customers have none
-            default = unused_default_warning(
-                session, rt.settings.assistant.default_industry, what=f"{len(unnamed)} 行消息"
-            )
-            warnings += [default] if default else []
     advisers = {h.row.adviser_id or UNASSIGNED_ADVISER for h in lines}
     outside = sorted(a for a in advisers if not scope.allows(a))
     if outside:

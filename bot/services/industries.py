@@ -76,23 +76,3 @@ def unused_warnings(
         "如果是笔误，它只会匹配这个行业的消息"
         for name in new
     ]
-
-
-#: The default industry (``[assistant] default_industry``) that nothing of the library
-#: uses: messages without an industry get none of its scripts or tags.
-UNUSED_DEFAULT = (
-    "{what}没有写行业，按默认行业「{default}」处理，但没有任何话术、文档或标签在用它"
-    "（已知：{known}）：得不到已知行业的话术和标签建议；"
-    "用 --industry 指定，或在配置里设 [assistant] default_industry"
-)
-
-
-def unused_default_warning(session: Session, default: str, *, what: str) -> str | None:
-    """The warning for falling back on ``default`` when no script, document or tag uses it
-    (a library of its own industries, the setting left at the demo's ``insurance``);
-    None when it is used, or while the library is empty."""
-    names = industries_repo.known(session=session, uses=("scripts", "documents", "taxonomy"))
-    name = canonical_industry(default)
-    if not names or name == ANY_INDUSTRY or known_as(name, names) is not None:
-        return None
-    return UNUSED_DEFAULT.format(what=what, default=name, known=listing(names))

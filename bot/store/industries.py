@@ -66,3 +66,25 @@ def known_as(name: str, names: set[str]) -> str | None:
         return name
     code = INDUSTRY_CODES.get(name)
     return code if code in names else None
+
+
+#: Where the library uses an industry: what a message of that industry can be given.
+LIBRARY_USES = ("scripts", "documents", "taxonomy")
+
+
+def default_for(*, session: Session, configured: str) -> str:
+    """The industry of a message that neither it nor its customer names
+    (``default_among`` the library's industries)."""
+    return default_among(known(session=session, uses=LIBRARY_USES), configured)
+
+
+def default_among(names: set[str], configured: str) -> str:
+    """``configured`` (``[assistant] default_industry``) when the library, using the
+    industries ``names``, uses it or uses none yet; else the library's one industry; else,
+    the library holding several and none of them that one, every industry (""). A team's
+    own library (家装 only) with the setting left at the demo's ``insurance`` got no script
+    and no tag for such a message."""
+    default = canonical_industry(configured) if configured else ""
+    if not names or default == ANY_INDUSTRY or (default and known_as(default, names)):
+        return configured
+    return next(iter(names)) if len(names) == 1 else ""
