@@ -18,6 +18,7 @@ from bot.services.access import (
     CUSTOMER_VIEWERS,
     Principal,
     check_customer,
+    denied,
     require,
     scope_of,
 )
@@ -194,6 +195,10 @@ def _all_known(session: Session, principal: Principal, ids: Sequence[int]) -> No
         session=session, ids=ids, adviser_ids=scope_of(session, principal).adviser_ids
     )
     missing = [i for i in ids if i not in known]
+    for i in missing:  # another's customer's tag: the refusal is audited like a read
+        customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=i)
+        if customer_id is not None:
+            denied(session, principal, "customer", customer_id, exists=True)
     if len(missing) == 1:
         raise NotFoundError(NO_TAG, ref=missing[0])
     if missing:
