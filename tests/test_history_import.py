@@ -358,3 +358,22 @@ def test_a_utc_time_may_end_in_a_lower_case_z(sent_at: str, tmp_path: Path) -> N
         2026, 3, 1, 1, 30, tzinfo=UTC
     )
     assert not line.zoned
+
+
+def test_a_line_repeated_in_the_file_is_not_said_to_be_imported_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first import of a file holding one line twice said 「跳过已导入 1 条」, as if an
+    earlier run had imported it; it is counted as the file's own repeat."""
+    data = str(tmp_path / "data")
+    path = _jsonl(tmp_path / "h.jsonl", [GOOD, GOOD, GOOD | {"msg_id": "m2", "text": "好的"}])
+    capsys.readouterr()
+    assert run(["--data-dir", data, "history", "import", str(path), "--dry-run"]) == 0
+    said = "".join(capsys.readouterr().out.split())
+    assert "将导入2条" in said and "已导入过0条·文件内重复1行" in said, said
+    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
+    said = "".join(capsys.readouterr().out.split())
+    assert "导入2条·跳过已导入0条·文件内重复1行" in said, said
+    assert run(["--data-dir", data, "history", "import", str(path)]) == 0
+    said = "".join(capsys.readouterr().out.split())
+    assert "导入0条·跳过已导入2条·文件内重复1行" in said, said

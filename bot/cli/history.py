@@ -55,15 +55,17 @@ def history_import(
         raise typer.Exit(130) from None
     for warning in report.warnings:
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
+    repeated = f" · 文件内重复 {report.repeated} 行" if report.repeated else ""
     if dry_run:
         out.print(
             f"检查通过：{report.lines} 行 · {report.contacts} 个联系人 · 将导入 {report.logged} 条"
             f"（客户 {report.customer_messages} · 顾问 {report.adviser_messages}）"
-            f" · 已导入过 {report.skipped} 条"
+            f" · 已导入过 {report.skipped} 条{repeated}"
         )
         return
     out.print(
-        f"导入 {report.logged} 条 · 跳过已导入 {report.skipped} 条 · {report.contacts} 个联系人"
+        f"导入 {report.logged} 条 · 跳过已导入 {report.skipped} 条{repeated}"
+        f" · {report.contacts} 个联系人"
         f" · 话术使用 {report.uses} 次 · 学到例句 {report.examples} 条 · 标签建议 {report.tags} 个"
     )
     minutes, seconds = divmod(round(report.seconds), 60)

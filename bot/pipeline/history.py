@@ -222,6 +222,8 @@ class HistoryReport:
     logged: int = 0
     #: Messages skipped: their ``msg_id`` was logged before (an earlier or interrupted run).
     skipped: int = 0
+    #: Lines that repeat an earlier line of the file as it is (imported once).
+    repeated: int = 0
     #: Messages not logged because they were erased with their customer before.
     erased: int = 0
     contacts: int = 0
@@ -493,7 +495,8 @@ def import_history(
     _refuse_reused_ids(lines, done)
     todo = [h for h in ordered if h.row.msg_id not in done and h.row.msg_id not in erased]
     report.erased = len(erased)
-    report.skipped = len(lines) - len(todo) - report.erased
+    report.repeated = sum(1 for h in lines if h.repeat_of)
+    report.skipped = len(ordered) - len(todo) - report.erased
     report.contacts = len({h.row.contact_id for h in lines})
     report.advisers = {h.row.adviser_id or UNASSIGNED_ADVISER for h in lines}
     if dry_run:
