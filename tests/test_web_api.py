@@ -474,6 +474,7 @@ def test_upload_reports_problems_and_writes_nothing(world: World) -> None:
         res = c.get(job["next_url"])
         assert res.status_code == 400
         assert "校验报告" in res.text and "nonsense" in res.text and "未写入任何内容" in res.text
+        assert '<td class="id">W-2</td>' in res.text, "an id is not cut at its hyphen"
     assert not world.rt.library.get(["W-1"])
 
 
