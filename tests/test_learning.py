@@ -804,6 +804,38 @@ def test_the_script_page_shows_examples_a_page_at_a_time(
     assert done.headers["location"] == "/scripts/INS-PRC-9/edit?examples_page=2#examples"
 
 
+def test_the_script_list_shows_fifty_a_page_and_keeps_its_filters(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A library of a thousand scripts was one page of a thousand rows (bodies and all)
+    to scroll on a phone. The list shows 50 at a time; the pager keeps the filters."""
+    from web_helpers import add_users, bearer_client, web_app
+
+    rt = make_runtime(load=False)
+    tokens = add_users(rt)
+    rows = [
+        f"INS-P-{n:03d},价格{n},pricing,convert,insurance,,三十岁一年{n}元。" for n in range(60)
+    ]
+    rows += [f"KY-P-{n:03d},学费{n},pricing,convert,kaoyan,,全程班{n}元。" for n in range(5)]
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text(
+        "id,title,category,stage,industry,tags,body\n" + "\n".join(rows) + "\n",
+        encoding="utf-8",
+    )
+    rt.library.import_file(csv_path)
+    operator = bearer_client(web_app(rt), tokens["olivia"])
+    first = operator.get("/scripts").text
+    assert first.count('<td class="wide-only"><code>') == 50 and "共 65 条" in first
+    assert "第 1–50 条，共 65 条（第 1/2 页）" in first and '<a href="?page=2">下一页</a>' in first
+    second = operator.get("/scripts?page=2").text
+    assert second.count('<td class="wide-only"><code>') == 15 and "上一页" in second
+    insurance = operator.get("/scripts?industry=insurance&page=2").text
+    assert insurance.count('<td class="wide-only"><code>') == 10
+    assert "KY-P-" not in insurance and '<a href="?industry=insurance&amp;page=1">' in insurance
+    refused = operator.get("/scripts?page=0")
+    assert refused.status_code == 422 and "页码" in refused.text
+
+
 def test_imported_customers_were_added_when_they_first_wrote(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:

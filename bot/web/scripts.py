@@ -7,8 +7,9 @@ import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
@@ -21,6 +22,7 @@ from bot.web import schemas
 from bot.web.deps import IdPath, IdQuery, Operator, local_path, render, runtime_of
 from bot.web.diffs import html_diff
 from bot.web.inline_forms import wants_json
+from bot.web.paging import PageNumber, page_of
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -40,7 +42,8 @@ EXPORT_FORMATS = {"csv": ".csv", "xlsx": ".xlsx", "yaml": ".yaml"}
 NO_VERSION = "版本不存在"
 #: Examples on one page of the editor: a script answered often learns thousands.
 EXAMPLES_PER_PAGE = 25
-ExamplesPage = Annotated[int, Query(ge=1, le=1_000_000)]
+#: Scripts on one page of the list (a library of a thousand is no page to scroll).
+SCRIPTS_PER_PAGE = 50
 
 
 def script_filters(
@@ -52,6 +55,12 @@ def script_filters(
         "category": category if category in CATEGORIES else None,
         "status": status if status in STATUSES else None,
     }
+
+
+def _query(**values: object) -> str:
+    """The query string of the non-empty ``values``, ready for one more parameter."""
+    kept = {k: v for k, v in values.items() if v not in (None, "")}
+    return urlencode(kept) + "&" if kept else ""
 
 
 def script_record(draft: schemas.ScriptDraft) -> ScriptRecord:
@@ -104,6 +113,7 @@ def list_page(
     category: str = "",
     status: str = "",
     q: str = "",
+    page: PageNumber = 1,
 ) -> Response:
     rt = runtime_of(request)
     records = scripts.list_scripts(
@@ -116,7 +126,12 @@ def list_page(
         request,
         "scripts.html",
         principal,
-        records=records,
+        page=page_of(
+            records,
+            page,
+            size=SCRIPTS_PER_PAGE,
+            href=f"?{_query(industry=industry, category=category, status=status, q=q)}page=",
+        ),
         industries=sorted(scripts.industries(rt, principal)),
         filters={"industry": industry, "category": category, "status": status, "q": q},
         **_vocab(),
@@ -136,7 +151,7 @@ def edit_page(
     script_id: str,
     old: IdQuery = None,
     new: IdQuery = None,
-    examples_page: ExamplesPage = 1,
+    examples_page: PageNumber = 1,
 ) -> Response:
     """The edit form, with the script's examples (a page of them: ``examples_page``, past
     the last one the last), the version history and the difference between two versions
@@ -145,9 +160,13 @@ def edit_page(
     found = scripts.get(rt, principal, script_id)
     history = _history(scripts.versions(rt, principal, script_id), old, new)
     learned = scripts.examples(rt, principal, script_id)
-    pages = max(1, -(-len(learned.examples) // EXAMPLES_PER_PAGE))
-    page = min(examples_page, pages)
-    start = (page - 1) * EXAMPLES_PER_PAGE
+    page = page_of(
+        learned.examples,
+        examples_page,
+        size=EXAMPLES_PER_PAGE,
+        href=f"?{_query(old=old, new=new)}examples_page=",
+        anchor="#examples",
+    )
     draft = schemas.ScriptDraft(
         id=found.id,
         title=found.title,
@@ -166,10 +185,7 @@ def edit_page(
         status=found.status,
         history=history,
         learned=learned,
-        examples_shown=learned.examples[start : start + EXAMPLES_PER_PAGE],
-        examples_page=page,
-        examples_pages=pages,
-        examples_first=start + 1,
+        examples=page,
     )
 
 

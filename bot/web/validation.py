@@ -77,6 +77,7 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "old": "旧版本",
     "new": "新版本",
     "examples_page": "例句页码",
+    "page": "页码",
     "persona_name": "称呼",
     "signature": "签名",
     "tone": "语气",
