@@ -439,6 +439,29 @@ def add_campaign(rt: Runtime, code: str = "ZB2611", welcome: str | None = "GEN-C
         repo.add_code(session=s, campaign_id=campaign.id, adviser_id="adv-li", code=code)
 
 
+def test_a_new_contacts_first_question_is_answered_second_not_third(
+    make_runtime: Runtime,
+) -> None:
+    """A new friend who opens with a question (「重疾险一年大概多少钱」) gets a greeting
+    first and the answer right after it; the two openings came first and the answer
+    third, below what the adviser sees at a glance."""
+    rt = make_runtime()  # type: ignore[operator]
+    channel = MemoryChannel(rt.assistant.handle, adviser_id="adv-li", adviser_name="李顾问")
+    first = channel.receive(
+        "wx-q", "你好，重疾险一年大概多少钱", contact_name="钱钱", industry="insurance"
+    )
+    assert first is not None
+    ids = [s.id for s in first.scripts]
+    assert ids[1] == "INS-PRC-1", ids
+    assert {ids[0], ids[2]} == {"INS-WEL-1", "INS-ICE-1"}, "an opening before and after it"
+    later = channel.receive("wx-q", "重疾险一年大概多少钱", contact_name="钱钱")
+    assert later is not None and later.scripts[0].id == "INS-PRC-1", "no longer new"
+    # a bare greeting has nothing to answer: both openings first
+    hello = channel.receive("wx-h", "在吗", contact_name="孙孙", industry="insurance")
+    assert hello is not None
+    assert {s.id for s in hello.scripts[:2]} == {"INS-WEL-1", "INS-ICE-1"}, hello.scripts
+
+
 def test_a_code_in_a_new_contacts_first_message_attributes_it(make_runtime: Runtime) -> None:
     rt = make_runtime()  # type: ignore[operator]
     add_campaign(rt)

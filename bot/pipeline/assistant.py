@@ -342,7 +342,7 @@ class Assistant:
                 query_vector=searched,
             )
             opening = self._campaign_welcome(ctx, self._rank(opening))
-            hits = _merge_opening(opening, hits, rset.top_scripts)
+            hits = _merge_opening(opening, hits, rset.top_scripts, query)
         scripts = tuple(self._fill(h, ctx, query) for h in hits)
         knowledge = tuple(
             self._kb.search(
@@ -985,9 +985,25 @@ def _storable(message: IncomingMessage) -> IncomingMessage:
     return replace(message, **changes) if changes else message
 
 
-def _merge_opening(opening: list[ScriptHit], rest: list[ScriptHit], limit: int) -> list[ScriptHit]:
-    """Opening scripts first (at most two), then the best of the rest, no duplicates."""
-    merged = opening[:2]
-    seen = {h.script.id for h in merged}
-    merged += [h for h in rest if h.script.id not in seen]
+def _merge_opening(
+    opening: list[ScriptHit], rest: list[ScriptHit], limit: int, query: str
+) -> list[ScriptHit]:
+    """A new contact's suggestions: the best opening script first; then, when the best of
+    the rest answers what they wrote (similar questions were answered with it, or it
+    shares words with the message), that answer before the second opening — a first
+    message that asks something (「安心保重疾险一年多少钱」) is answered beside the greeting,
+    where its answer came third; a bare greeting keeps both openings first. No
+    duplicates."""
+    answers = [h for h in rest if h.script.id not in {o.script.id for o in opening[:2]}]
+    if answers and _answers(answers[0], query):
+        merged = [*opening[:1], answers[0], *opening[1:2], *answers[1:]]
+    else:
+        merged = [*opening[:2], *answers]
     return merged[:limit]
+
+
+def _answers(hit: ScriptHit, query: str) -> bool:
+    """Whether ``hit`` answers ``query`` rather than only ranking best among poor matches:
+    similar customer messages were answered with it, or it shares words with it."""
+    script = hit.script
+    return bool(hit.similar_uses or shared_phrases(query, f"{script.title} {script.body}"))
