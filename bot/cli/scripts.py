@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ from bot.cli.common import (
 from bot.cli.tables import show
 from bot.errors import InputError
 from bot.labels import choices, code_of, industry_label
-from scripts_lib import CATEGORIES, STATUSES, category_code, status_code
+from scripts_lib import category_code, status_code
 from scripts_lib.model import CATEGORY_LABELS, STAGE_LABELS, STATUS_LABELS, ScriptRecord
 
 app = typer.Typer(help="话术库：导入、导出、列出、检查。")
@@ -73,19 +73,21 @@ def filter_codes(category: str | None, status: str | None) -> tuple[str | None, 
     """The codes of ``--category`` and ``--status``, given as codes or Chinese names (报价,
     价格, 草稿 …, as the import reads them); an unknown one is refused, never a silent
     empty list."""
-    codes: list[str | None] = []
-    for value, code_in, known, labels, what in (
-        (category, category_code, CATEGORIES, CATEGORY_LABELS, "分类"),
-        (status, status_code, STATUSES, STATUS_LABELS, "状态"),
-    ):
-        if value is None:
-            codes.append(None)
-            continue
-        code = code_in(value)
-        if code not in known:
-            raise InputError(f"未知的{what}「{value.strip()}」；可用：{choices(labels)}")
-        codes.append(code)
-    return codes[0], codes[1]
+    return (
+        _code(category, category_code, CATEGORY_LABELS, "分类"),
+        _code(status, status_code, STATUS_LABELS, "状态"),
+    )
+
+
+def _code(
+    value: str | None, read: Callable[[str], str], labels: dict[str, str], what: str
+) -> str | None:
+    if value is None:
+        return None
+    code = read(value)
+    if code not in labels:
+        raise InputError(f"未知的{what}「{value.strip()}」；可用：{choices(labels)}")
+    return code
 
 
 @app.command("export")

@@ -994,7 +994,8 @@ def _merge_opening(
     message that asks something (「安心保重疾险一年多少钱」) is answered beside the greeting,
     where its answer came third; a bare greeting keeps both openings first. No
     duplicates."""
-    answers = [h for h in rest if h.script.id not in {o.script.id for o in opening[:2]}]
+    shown = {o.script.id for o in opening[:2]}
+    answers = [h for h in rest if h.script.id not in shown]
     if answers and _answers(answers[0], query):
         merged = [*opening[:1], answers[0], *opening[1:2], *answers[1:]]
     else:

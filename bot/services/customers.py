@@ -25,7 +25,7 @@ from bot.store import identities as identities_repo
 from bot.store import inbox as inbox_repo
 from bot.store import records
 from bot.store.identities import ImportStats
-from bot.store.industries import as_known
+from bot.store.industries import LIBRARY_USES, as_known
 
 CustomerProfile = records.CustomerProfile
 CustomerRecord = records.CustomerRecord
@@ -124,7 +124,7 @@ def import_file(
             session,
             list(stored.values()),
             what="客户",
-            uses=("scripts", "documents", "taxonomy"),
+            uses=LIBRARY_USES,
         ),
         *filter(None, [new_advisers_warning(new_advisers)]),
     ]

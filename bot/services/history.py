@@ -24,7 +24,7 @@ from bot.services import audit
 from bot.services.access import Principal, require, scope_of
 from bot.services.advisers import advisers_as_known, new_advisers_warning
 from bot.services.industries import unused_warnings
-from bot.store.industries import as_known
+from bot.store.industries import LIBRARY_USES, as_known
 
 #: Longest industry name (``customers.industry``).
 MAX_INDUSTRY_CHARS = 50
@@ -65,7 +65,7 @@ def import_file(
             session,
             {h.row.industry for h in lines},
             what="聊天记录",
-            uses=("scripts", "documents", "taxonomy"),
+            uses=LIBRARY_USES,
         )
     advisers = {h.row.adviser_id or UNASSIGNED_ADVISER for h in lines}
     outside = sorted(a for a in advisers if not scope.allows(a))

@@ -241,10 +241,10 @@ def _review_one(
 ) -> CustomerTagRecord:
     if status not in REVIEWS:
         raise InputError(f"状态只能是 confirmed（确认）或 rejected（拒绝），不是 {status!r}")
+    # a tag of a customer in scope: ``_all_known`` checked every id of the review
     customer_id = inbox_repo.customer_tag_customer(session=session, customer_tag_id=customer_tag_id)
     if customer_id is None:
         raise NotFoundError(NO_TAG, ref=customer_tag_id)
-    check_customer(session, principal, customer_id)
     record = tags_repo.review_customer_tag(
         session=session,
         customer_tag_id=customer_tag_id,

@@ -85,8 +85,7 @@ def resolve_customer(*, session: Session, ref: str, adviser_id: str | None = Non
     if customer is None and ref.isascii() and ref.isdigit() and len(ref) <= 10 and int(ref) < 2**31:
         customer = session.get(Customer, int(ref))
     if customer is None:
-        owner = session.scalar(select(Identity.customer_id).where(Identity.value == ref).limit(1))
-        customer = session.get(Customer, owner) if owner is not None else None
+        customer = _holding(session, ref)
     customer = _merged(session, customer)
     if customer is None:
         raise NotFoundError(f"客户 {ref!r} 不存在")
@@ -97,11 +96,14 @@ def identity_owner(*, session: Session, ref: str) -> int | None:
     """The customer holding ``ref`` as an identity value (a contact id, a phone …),
     following merges; None for none. ``resolve_customer`` reads a number as a customer
     id first: this is the other reading of a numeric contact id."""
-    owner = session.scalar(
-        select(Identity.customer_id).where(Identity.value == ref.strip()).limit(1)
-    )
-    found = _merged(session, session.get(Customer, owner) if owner is not None else None)
+    found = _merged(session, _holding(session, ref.strip()))
     return found.id if found is not None else None
+
+
+def _holding(session: Session, value: str) -> Customer | None:
+    """The customer holding ``value`` as an identity value (before following merges)."""
+    owner = session.scalar(select(Identity.customer_id).where(Identity.value == value).limit(1))
+    return session.get(Customer, owner) if owner is not None else None
 
 
 def _merged(session: Session, customer: Customer | None) -> Customer | None:

@@ -22,7 +22,7 @@ from bot.web import schemas
 from bot.web.deps import IdPath, IdQuery, Operator, local_path, render, runtime_of
 from bot.web.diffs import html_diff
 from bot.web.inline_forms import wants_json
-from bot.web.paging import PageNumber, page_of
+from bot.web.paging import Page, PageNumber, page_of
 from scripts_lib import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -240,7 +240,7 @@ def _edit(
     status_code: int = 200,
     history: dict[str, Any] | None = None,
     learned: scripts.ScriptExamples | None = None,
-    **examples: Any,
+    examples: Page[Any] | None = None,
 ) -> Response:
     preview = preview_draft(runtime_of(request), principal, draft)
     return render(
@@ -256,7 +256,7 @@ def _edit(
         preview=preview,
         history=history,
         learned=learned,
-        **examples,
+        examples=examples,
         **_vocab(),
     )
 
