@@ -240,3 +240,19 @@ def test_a_label_naming_a_numeric_contact_id_finds_it_by_its_message(
     labels.write_text("customer,tag,msg_id\n1,医疗险,nowhere\n", encoding="utf-8")
     code, _, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
     assert code == 1 and "该客户没有这条消息" in err
+    # without a message, the number is refused as ambiguous: before, customer 1 was
+    # tagged, while the file may have meant contact 1 (customer 2)
+    labels.write_text("customer,tag,msg_id\n1,医疗险,\n", encoding="utf-8")
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 1 and "既是一位客户的编号，又是另一位客户的联系人 ID" in err and "#1" in err
+    assert [r["customer_id"] for r in listed(capsys, data, "confirmed")] == [2]
+    # 「#1」 is the customer id; contact 2 is customer 1 and is tagged
+    code, out, err = siyu(capsys, data, "tags", "add", "--customer", "#1", "--tag", "医疗险")
+    assert code == 0, err
+    tagged = {(r["customer_id"], r["tag"]) for r in listed(capsys, data, "confirmed")}
+    assert tagged == {(2, "重疾险"), (1, "医疗险")}
+    # 「2」 is customer 2 and contact 2 (customer 1): refused too
+    code, _, err = siyu(capsys, data, "tags", "add", "--customer", "2", "--tag", "医疗险")
+    assert code == 1 and "既是一位客户的编号" in err
+    code, _, err = siyu(capsys, data, "tags", "add", "--customer", "#99", "--tag", "医疗险")
+    assert code == 1 and "找不到客户“#99”" in err

@@ -420,6 +420,11 @@ LABEL_ALIASES = {
 NO_CUSTOMER_NAMED = "找不到客户“{ref}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
 #: The same for the console's form, which takes a name too (``customer_refs.resolve``).
 NO_CUSTOMER_BY_NAME = "找不到客户“{ref}”：请填客户的姓名、手机号、微信号或客户编号"
+#: A number that is a customer id and another customer's contact id, without a message.
+AMBIGUOUS_NUMBER = (
+    "“{ref}”既是一位客户的编号，又是另一位客户的联系人 ID：请填 msg_id（哪条消息），"
+    "或写“#{ref}”表示客户编号"
+)
 NO_TAG_NAMED = "标签不存在"
 AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
 NO_MESSAGE = "该客户没有这条消息"
@@ -447,10 +452,21 @@ def _resolve(
     ref = label.customer.strip()
     if not ref:
         raise InputError("客户不能为空")
+    by_id = ref.startswith("#") and ref[1:].strip().isascii() and ref[1:].strip().isdigit()
     try:  # by name, several of that name in scope: InputError (customer_refs.SAME_NAME)
-        customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
+        if by_id:  # 「#5」: the customer id, never a contact id
+            customer_id = int(ref[1:].strip())
+            if customer_id >= 2**31:  # more than the id column holds
+                raise NotFoundError(NO_CUSTOMER_NAMED)
+            check_customer(session, principal, customer_id)
+        else:
+            customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
     except NotFoundError:  # the same words whether unknown or someone else's customer
         raise NotFoundError(no_customer(ref, by_name=by_name)) from None
+    if not label.msg_id and not by_id:
+        other = _contact_reading(session, principal, ref, customer_id)
+        if other is not None:  # two customers: a guess could tag the wrong person
+            raise InputError(AMBIGUOUS_NUMBER.format(ref=ref))
     message = None
     if label.msg_id:
         msg_id = label.msg_id.strip()
