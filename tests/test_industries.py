@@ -129,6 +129,16 @@ def test_a_script_file_with_a_new_industry_is_warned_about(
     code, out, err = siyu(capsys, data, "scripts", "import", str(typo), "--dry-run")
     assert code == 0 and "将新增 1" in out
     assert "「insurence」" in err and "第 2 行" in err
+    # the warnings in line order: before, the industry's came after every other one
+    typo.write_text(
+        "id,title,category,stage,industry,tags,body\n"
+        "T-1,报价,pricing,convert,insurence,价格,三十岁一年四千六。\n"
+        "T-2,问候,welcome,engage,insurance,,Hello there\n",
+        encoding="utf-8",
+    )
+    code, out, err = siyu(capsys, data, "scripts", "import", str(typo), "--dry-run")
+    assert code == 0 and "将新增 2" in out
+    assert err.index("「insurence」") < err.index("内容里没有中文"), err
 
 
 def test_a_customer_file_naming_an_industry_in_chinese_files_them_under_the_known_one(

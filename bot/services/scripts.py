@@ -253,6 +253,7 @@ def plan_import(rt: Runtime, principal: Principal, *, path: Path) -> ImportPlan:
             warned.add(record.industry)
             for warning in unused_warnings(session, [record.industry], what="话术"):
                 plan.warnings.append(LintIssue(line, record.id, "industry", warning, "warning"))
+    plan.warnings.sort(key=lambda issue: issue.line)  # as the file reads (stable: per line too)
     return plan
 
 
