@@ -700,6 +700,47 @@ def test_the_script_editor_says_what_is_wrong_where_it_can_be_seen(
     page.context.close()  # type: ignore[attr-defined]
 
 
+def test_the_script_editor_approves_and_asks_before_dropping_unsaved_edits(
+    browser: object, served: Served
+) -> None:
+    """Before, the editor had no approve or archive button: an operator reviewing a draft
+    went back to the list to find it. Now the editor's status bar does it, and with
+    unsaved edits it asks first (it acts on the saved version)."""
+    from dataclasses import replace
+
+    from bot.store import scripts as scripts_repo
+
+    rt = served.rt
+    record = replace(rt.library.get(["INS-ICE-1"])["INS-ICE-1"], id="INS-EDIT-STATUS")
+    with rt.db.session() as session:
+        scripts_repo.upsert_scripts(session=session, records=[replace(record, status="draft")])
+    page = _page(browser, served, NARROW, "olivia")
+    page.goto("/scripts/INS-EDIT-STATUS/edit")  # type: ignore[attr-defined]
+    bar = page.locator("#status-form")  # type: ignore[attr-defined]
+    assert "当前状态 草稿" in bar.inner_text() and "审核通过后才会推荐" in bar.inner_text()
+    _shot(page, "script-editor-status-360")
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        bar.locator("button", has_text="审核通过").click()
+    assert page.url.endswith("/scripts/INS-EDIT-STATUS/edit")  # type: ignore[attr-defined]
+    assert rt.library.get(["INS-EDIT-STATUS"])["INS-EDIT-STATUS"].status == "approved"
+    assert "正在推荐给顾问" in bar.inner_text() and bar.locator("button").count() == 1
+    # an unsaved edit: archiving asks, and 取消 changes nothing
+    page.locator("#script-form textarea[name=body]").fill("改过但没保存的内容")  # type: ignore[attr-defined]
+    bar.locator("button", has_text="归档").click()
+    dialog = page.locator("#confirm-dialog")  # type: ignore[attr-defined]
+    dialog.wait_for()
+    assert "修改还没有保存" in dialog.inner_text()
+    dialog.locator("button", has_text="取消").click()
+    assert rt.library.get(["INS-EDIT-STATUS"])["INS-EDIT-STATUS"].status == "approved"
+    bar.locator("button", has_text="归档").click()
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        dialog.locator("button.ok-button").click()
+    saved = rt.library.get(["INS-EDIT-STATUS"])["INS-EDIT-STATUS"]
+    assert saved.status == "archived" and saved.body == record.body  # the saved version
+    assert "当前状态 已归档" in bar.inner_text()
+    page.context.close()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "narrow"), (WIDE, "wide")])
 def test_an_adviser_scans_the_login_qr_code_on_the_wechat_accounts_page(
     browser: object, served: Served, viewport: dict[str, int], suffix: str

@@ -566,35 +566,34 @@
     }
   }
 
-  document.addEventListener("submit", (e) => {
-    const form = e.target;
-    if (!(form instanceof HTMLFormElement) || form.method !== "post") return;
-    if (form.hasAttribute("data-native") || form.hasAttribute("data-confirm") || e.defaultPrevented) return;
-    e.preventDefault();
-    sendForm(form, e.submitter);
-  });
-
   // ---------------------------------------------------------------- confirm dialogs
   // A form with data-confirm asks first, in the page's own dialog (no inline script):
-  // merging two customers, undoing a merge, deleting a note.
+  // merging two customers, undoing a merge, deleting a note. Read when it is sent, so a
+  // page may set it later (the script editor, once there are unsaved edits).
   const dialog = document.getElementById("confirm-dialog");
+  let pending = null;
   if (dialog) {
-    let pending = null;
-    for (const f of document.querySelectorAll("form[data-confirm]")) {
-      f.addEventListener("submit", (e) => {
-        e.preventDefault();
-        pending = f;
-        dialog.querySelector(".confirm-text").textContent = f.dataset.confirm;
-        dialog.querySelector(".confirm-detail").textContent = f.dataset.confirmDetail || "";
-        dialog.querySelector(".ok-button").textContent = f.dataset.confirmOk || "确认";
-        dialog.showModal();
-      });
-    }
     dialog.addEventListener("close", () => {
-      if (dialog.returnValue === "ok" && pending) sendForm(pending);
+      if (dialog.returnValue === "ok" && pending) sendForm(pending.form, pending.submitter);
       pending = null;
     });
   }
+
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (!(form instanceof HTMLFormElement) || form.method !== "post") return;
+    if (form.hasAttribute("data-native") || e.defaultPrevented) return;
+    e.preventDefault();
+    if (dialog && form.hasAttribute("data-confirm")) {
+      pending = { form, submitter: e.submitter };
+      dialog.querySelector(".confirm-text").textContent = form.dataset.confirm;
+      dialog.querySelector(".confirm-detail").textContent = form.dataset.confirmDetail || "";
+      dialog.querySelector(".ok-button").textContent = form.dataset.confirmOk || "确认";
+      dialog.showModal();
+      return;
+    }
+    sendForm(form, e.submitter);
+  });
 
   // ---------------------------------------------------------------- script editor preview
   const form = document.getElementById("script-form");
@@ -622,6 +621,15 @@
       } catch (e) { out.textContent = "预览失败：" + e.message; }
     }
     form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 250); });
+    // Approving or archiving acts on the saved version: with unsaved edits, ask first.
+    const status = document.getElementById("status-form");
+    if (status) {
+      form.addEventListener("input", () => {
+        status.dataset.confirm = "修改还没有保存，仍要改状态吗？";
+        status.dataset.confirmDetail = "审核通过或归档的是已保存的版本，页面上的修改会丢失；要保留修改，请先点「保存为草稿」。";
+        status.dataset.confirmOk = "不保存，继续";
+      }, { once: true });
+    }
   }
 
   // ---------------------------------------------------------------- sidebar: reminders
