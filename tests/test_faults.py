@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -175,7 +176,9 @@ def test_message_logged_before_a_crash_is_processed_when_serve_starts(
     served: list[object] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
     monkeypatch.setenv("SIYU_WEB_SECRET", secrets.token_hex(32))
-    assert run(["--data-dir", str(data), "serve"]) == 0
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # not 8765: a console may run
+        port = str(probe.getsockname()[1])
+    assert run(["--data-dir", str(data), "serve", "--port", port]) == 0
     assert served, "the web app was built"
     after = make_runtime(data_dir=data, load=False)
     with after.db.session() as s:

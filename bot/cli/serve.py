@@ -61,11 +61,11 @@ def serve_command(
     secret = settings.web.secret()  # fail before the slow start-up if it is missing
     count = workers or settings.web.workers
     h, p = host or settings.web.host, port or settings.web.port
+    if count > 1:  # what the configuration lacks first: a free port would not help
+        _check_workers(settings, with_bot=with_bot)
     check_port(h, p)  # before the slow start-up, and in Chinese (uvicorn's is English)
     if count > 1:
-        _serve_workers(
-            settings, host=h, port=p, count=count, with_bot=with_bot, debug=ctx.obj.debug
-        )
+        _serve_workers(settings, host=h, port=p, count=count, debug=ctx.obj.debug)
         return
     import uvicorn
 
@@ -134,17 +134,8 @@ def check_port(host: str, port: int) -> None:
         raise InputError(f"无法在 {host}:{port} 上启动控制台：{reason}") from exc
 
 
-def _serve_workers(
-    settings: Settings, *, host: str, port: int, count: int, with_bot: bool, debug: bool
-) -> None:
-    """``count`` uvicorn workers on one port, each with a runtime of its own (``worker_app``).
-
-    This process brings the database and the indexes up to date first, so the workers
-    start with nothing to migrate or embed, then supervises them (uvicorn restarts a
-    worker that dies)."""
-    import uvicorn
-
-    from bot.pipeline.runtime import open_runtime
+def _check_workers(settings: Settings, *, with_bot: bool) -> None:
+    """Several workers need PostgreSQL (live updates travel through it) and no bot inside."""
     from bot.store import Database
 
     if with_bot:
@@ -156,6 +147,18 @@ def _serve_workers(
         raise InputError(
             "多个工作进程需要 PostgreSQL（[store] url）：各进程之间的实时推送经由数据库传递"
         )
+
+
+def _serve_workers(settings: Settings, *, host: str, port: int, count: int, debug: bool) -> None:
+    """``count`` uvicorn workers on one port, each with a runtime of its own (``worker_app``).
+
+    This process brings the database and the indexes up to date first, so the workers
+    start with nothing to migrate or embed, then supervises them (uvicorn restarts a
+    worker that dies)."""
+    import uvicorn
+
+    from bot.pipeline.runtime import open_runtime
+
     runtime = open_runtime(settings)
     try:
         runtime.resume_pending()
