@@ -82,6 +82,26 @@ def test_json_output_is_plain_json_when_colour_is_forced(library_dir: Path) -> N
         assert isinstance(json.loads(done.stdout), dict)
 
 
+def test_the_index_progress_bars_are_named_in_chinese(library_dir: Path) -> None:
+    """At a terminal every command that opens the library shows a bar per index while
+    they catch up; before, they read 「索引 scripts」「索引 knowledge」「索引 tags」."""
+    siyu_bin = str(Path(sys.executable).with_name("siyu"))
+    env = os.environ | {"FORCE_COLOR": "1", "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "100"}
+    done = subprocess.run(
+        [siyu_bin, "--data-dir", str(library_dir), "scripts", "status", "NO-SUCH", "draft"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stderr)
+    assert "索引话术" in plain and "索引知识库" in plain and "索引标签" in plain
+    assert not re.search(r"scripts|knowledge|tags", plain)
+    assert "错误：话术不存在：NO-SUCH" in plain
+
+
 def test_suggest_input_given_a_message_points_to_text(
     capsys: pytest.CaptureFixture[str], library_dir: Path
 ) -> None:

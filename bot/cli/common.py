@@ -93,6 +93,10 @@ def progress() -> Progress:
     )
 
 
+#: What each index the runtime brings up to date is called on its progress bar.
+INDEX_NAMES = {"scripts": "话术", "knowledge": "知识库", "tags": "标签"}
+
+
 @contextmanager
 def runtime(ctx: typer.Context) -> Iterator[Runtime]:
     """Open the runtime with a progress bar while the indexes catch up with SQL."""
@@ -104,7 +108,7 @@ def runtime(ctx: typer.Context) -> Iterator[Runtime]:
 
         def on_progress(name: str, done: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = bars.add_task(f"索引 {name}", total=total)
+                tasks[name] = bars.add_task(f"索引{INDEX_NAMES.get(name, name)}", total=total)
             bars.update(tasks[name], completed=done, total=total)
 
         rt = open_runtime(settings, progress=on_progress)
