@@ -102,6 +102,19 @@ def test_the_index_progress_bars_are_named_in_chinese(library_dir: Path) -> None
     assert "错误：话术不存在：NO-SUCH" in plain
 
 
+def test_stderr_holds_only_what_went_wrong_in_a_pipe(
+    capsys: pytest.CaptureFixture[str], library_dir: Path
+) -> None:
+    """Not at a terminal the progress bars show nothing; before, each still left an empty
+    line on stderr, so a script's log or an error read 「\\n错误：…」."""
+    code, out, err = siyu(capsys, library_dir, "scripts", "list", "--industry", "insurance")
+    assert code == 0 and "INS-AFS-1" in out
+    assert err == ""
+    code, _, err = siyu(capsys, library_dir, "scripts", "status", "NO-SUCH", "draft")
+    assert code == 1
+    assert err == "错误：话术不存在：NO-SUCH\n"
+
+
 def test_suggest_input_given_a_message_points_to_text(
     capsys: pytest.CaptureFixture[str], library_dir: Path
 ) -> None:

@@ -83,6 +83,8 @@ def styled(template: str, *values: object) -> Text:
 
 
 def progress() -> Progress:
+    """Progress bars on stderr, at a terminal only: elsewhere (a pipe, a log file) they
+    show nothing, and Rich would still end them with an empty line."""
     return Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -90,6 +92,7 @@ def progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     )
 
 
