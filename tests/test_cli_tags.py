@@ -167,6 +167,20 @@ def test_add_from_a_file_is_all_or_nothing(
     assert code == 2
 
 
+def test_a_labels_file_with_a_misspelt_column_says_which_and_what_it_takes(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: 「缺少列 customer（表头：customer,tag,msg_id）」 — only the English
+    header, for a file written with the Chinese one, and not the column it had instead."""
+    bad = tmp_path / "labels.csv"
+    bad.write_text("客护,标签,消息ID\nwx-zhou,重疾险,wx-2\n", encoding="utf-8")
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(bad))
+    assert code == 1
+    assert "缺少列 customer（客户）" in err and "客户,标签,消息ID" in err
+    assert "文件里未知的列：客护" in err
+    assert listed(capsys, data, "confirmed") == []
+
+
 def test_status_names_in_chinese_and_a_wrong_one_refused(
     capsys: pytest.CaptureFixture[str], data: Path
 ) -> None:
