@@ -176,7 +176,9 @@ def test_bad_batch_file_is_rejected_whole(
     src.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
     code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))
     assert code == 1 and not dst.exists() and "Traceback" not in err
-    assert "第 2 行：未知的行业" in err and "第 3 行：客户不存在" in err and "第 4 行" in err
+    assert "第 2 行：未知的行业" in err and "第 4 行" in err
+    # the customer asked for is named, as `--customer 999` names it (before: 「客户不存在」)
+    assert "第 3 行：客户不存在：999" in err
 
 
 def test_batch_paths_that_are_folders_or_missing_are_refused_plainly(
