@@ -254,6 +254,28 @@ def test_persona_from_the_command_line_fills_scripts_and_welcomes(
     assert (record.persona_name, record.name) == ("李明", "李顾问")  # the channel's name stays
 
 
+def test_the_persona_and_numbers_commands_name_the_adviser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adviser known only from an import (no channel account): the persona read
+    「王磊（wang，账号名 ）」 and `advisers numbers` was titled by the id, 「wang 的数据」."""
+    data = tmp_path / "data"
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        '{"msg_id": "h-1", "contact_id": "wm-1", "adviser_id": "wang", "direction": "in",'
+        ' "text": "全包多少钱", "sent_at": "2026-11-01T10:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    assert run(["--data-dir", str(data), "history", "import", str(chats)]) == 0
+    capsys.readouterr()
+    assert run(["--data-dir", str(data), "advisers", "persona", "wang", "--name", "王磊"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "王磊（wang）"
+    assert run(["--data-dir", str(data), "advisers", "numbers", "wang"]) == 0
+    out = capsys.readouterr().out
+    assert "王磊 的数据" in out and "wang" not in out
+
+
 def test_the_llm_draft_gets_the_persona(make_runtime: Runtime, openai_stub: OpenAIStub) -> None:
     rt = make_runtime(llm={"base_url": openai_stub.base_url, "model": "stub", "timeout_s": 5.0})  # type: ignore[operator]
     channel = MemoryChannel(rt.assistant.handle, adviser_id="adv-li", adviser_name="李顾问")
