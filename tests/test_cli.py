@@ -331,6 +331,23 @@ def test_a_narrow_terminal_wraps_the_profile_instead_of_cutting_it(
 
 
 @pytest.mark.slow
+def test_the_profile_shows_what_the_customer_import_filled_in(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """City, product, channel and birthday of an imported customer were on no command's
+    output but the export: `customers show` left them out, so an import looked lossy."""
+    data = tmp_path / "data"
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "姓名,手机号,城市,意向产品,渠道,生日\n赵女士,13900001111,南京,全包套餐,[b]抖音,1988年5月3日\n",
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    code, out, _ = siyu(capsys, data, "customers", "show", "1")
+    assert code == 0
+    assert "城市 南京 · 意向产品 全包套餐 · 渠道 [b]抖音 · 生日 1988-05-03" in out
+
+
 def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
