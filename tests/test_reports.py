@@ -339,6 +339,9 @@ def test_cli_funnel_customers_of_one_adviser(
     assert "已成交" in lines["c1"] and "互动中" in lines["c2"] and "新客户" in lines["c5"]
     code, _, err = siyu(capsys, data, "report", "funnel", "--customers")
     assert code == 1 and "--adviser" in err
+    # before: --adviser alone was ignored, and every adviser's funnel printed as a1's
+    code, out, err = siyu(capsys, data, "report", "funnel", *period, "--adviser", "a1")
+    assert code == 1 and out == "" and "--adviser 要与 --customers 一起用" in err
 
 
 # --------------------------------------------------------------------------- CSV safety
