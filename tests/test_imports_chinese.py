@@ -101,3 +101,39 @@ def test_orders_import_reads_chinese_headers(db: Database, tmp_path: Path) -> No
     with db.session() as s:
         stats = conversions.import_orders(session=s, path=path, timezone="Asia/Shanghai")
     assert (stats.added, stats.skipped) == (1, 0)
+
+
+def test_orders_and_customers_read_times_as_a_spreadsheet_writes_them(
+    db: Database, tmp_path: Path
+) -> None:
+    """The chat-history import read 「2026/11/28 14:00」 and 「2026年11月28日 下午 2:30」;
+    the orders import (支付时间 of a shop's export) and the customers' 添加时间 refused
+    them: 「时间 '2026/11/28 14:00' 不是日期或日期时间」."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from bot.store.models import Customer, Transaction
+
+    path = write(
+        tmp_path / "客户.csv",
+        "姓名,手机号,添加时间\n王芳,13800139000,2026/11/20 9:05\n李娜,13800139001,2026-3-1\n",
+    )
+    with db.session() as s:
+        oneid.import_customer_file(session=s, path=path, actor="op")
+    path = write(
+        tmp_path / "订单.csv",
+        "客户,实付金额,支付时间,订单编号\n"
+        "13800139000,4680,2026/11/28 14:00,A-1\n"
+        "13800139001,980,2026年11月28日 下午 2:30,A-2\n",
+    )
+    with db.session() as s:
+        stats = conversions.import_orders(session=s, path=path, timezone="Asia/Shanghai")
+    assert (stats.added, stats.skipped) == (2, 0)
+    with db.session() as s:
+        added = dict(s.execute(select(Customer.name, Customer.created_at)).all())
+        paid = dict(s.execute(select(Transaction.external_id, Transaction.occurred_at)).all())
+    assert added["王芳"].replace(tzinfo=UTC) == datetime(2026, 11, 20, 1, 5, tzinfo=UTC)
+    assert added["李娜"].replace(tzinfo=UTC) == datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
+    assert paid["A-1"].replace(tzinfo=UTC) == datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+    assert paid["A-2"].replace(tzinfo=UTC) == datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
