@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.crm import conversions, oneid
+from bot.errors import InputError
 from bot.services import customers as customers_service
 from bot.services.access import cli_principal
 from bot.store import Database, customers, tags
@@ -137,3 +138,14 @@ def test_orders_and_customers_read_times_as_a_spreadsheet_writes_them(
     assert added["李娜"].replace(tzinfo=UTC) == datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
     assert paid["A-1"].replace(tzinfo=UTC) == datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
     assert paid["A-2"].replace(tzinfo=UTC) == datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
+
+
+def test_an_orders_file_with_a_misspelt_column_names_it(db: Database, tmp_path: Path) -> None:
+    """Before: every line said 「金额 '' 不是大于等于 0 的数字」, not that the column was
+    missing, nor which column the file had instead."""
+    path = write(tmp_path / "订单.csv", "客户,实付金颜,支付时间\n1,4680,2026-03-01\n")
+    with db.session() as s, pytest.raises(InputError) as info:
+        conversions.import_orders(session=s, path=path, timezone="Asia/Shanghai")
+    message = str(info.value)
+    assert "缺少列 amount（实付金额）" in message and "文件里未知的列：实付金颜" in message
+    assert "第 2 行" not in message
