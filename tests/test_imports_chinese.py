@@ -149,3 +149,23 @@ def test_an_orders_file_with_a_misspelt_column_names_it(db: Database, tmp_path: 
     message = str(info.value)
     assert "缺少列 amount（实付金额）" in message and "文件里未知的列：实付金颜" in message
     assert "第 2 行" not in message
+
+
+def test_events_add_takes_the_chinese_names_its_errors_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`events add --type 购买` was refused with 「事件类型只能是 purchase（购买）、…」, and
+    `--stage 转化` with 「需要给出阶段：… convert（转化）…」."""
+    from bot.cli import run
+
+    data = str(tmp_path / "data")
+    people = write(tmp_path / "客户.csv", "姓名,手机号\n王芳,13800139000\n")
+    assert run(["--data-dir", data, "customers", "import", str(people)]) == 0
+    capsys.readouterr()
+    base = ["--data-dir", data, "events", "add", "--customer", "13800139000"]
+    assert run([*base, "--type", "购买", "--amount", "4680"]) == 0
+    assert run([*base, "--type", "阶段变化", "--stage", "转化"]) == 0
+    out = capsys.readouterr().out
+    assert "购买 · 客户 1" in out and "阶段变化 · 客户 1" in out
+    assert run([*base, "--type", "买了"]) == 1
+    assert "事件类型只能是" in capsys.readouterr().err
