@@ -169,3 +169,24 @@ def test_events_add_takes_the_chinese_names_its_errors_show(
     assert "购买 · 客户 1" in out and "阶段变化 · 客户 1" in out
     assert run([*base, "--type", "买了"]) == 1
     assert "事件类型只能是" in capsys.readouterr().err
+
+
+def test_export_table_writes_the_added_time_in_the_teams_time_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A customer added at 9:05 in Shanghai was exported as 「2026-11-20T01:05:00+00:00」:
+    exact, but not the time anyone wrote; every other time the CLI prints is local."""
+    from bot.cli import run
+
+    data = str(tmp_path / "data")
+    people = write(
+        tmp_path / "客户.csv", "姓名,手机号,添加时间\n王芳,13800139000,2026/11/20 9:05\n"
+    )
+    assert run(["--data-dir", data, "customers", "import", str(people)]) == 0
+    table = tmp_path / "导出.csv"
+    assert run(["--data-dir", data, "customers", "export-table", str(table)]) == 0
+    assert ",2026-11-20T09:05:00+08:00," in table.read_text(encoding="utf-8-sig")
+    assert run(["--data-dir", data, "customers", "import", str(table)]) == 0  # reads back
+    second = tmp_path / "second.csv"
+    assert run(["--data-dir", data, "customers", "export-table", str(second)]) == 0
+    assert second.read_text(encoding="utf-8-sig") == table.read_text(encoding="utf-8-sig")

@@ -127,9 +127,14 @@ def customers_export_table(
     格式与 `siyu customers import` 读取的相同（记入审计）。"""
     from bot.services import customers
 
-    with database(ctx) as (db, _), db.session() as session:
+    with database(ctx) as (db, settings), db.session() as session:
         n = customers.export_table(
-            session, principal(ctx, actor), path=path, adviser_id=adviser, segment=segment
+            session,
+            principal(ctx, actor),
+            path=path,
+            adviser_id=adviser,
+            segment=segment,
+            timezone=settings.timezone,
         )
     out.print(f"{n} 位客户已导出到 {path}")
 
