@@ -163,6 +163,12 @@ def test_suggest_json_carries_next_actions_only_when_one_applies(
     assert "next_actions" not in json.loads(out)
     code, out = siyu("actions", "show", "1")
     assert code == 0 and "家里有孩子" in out
+    # without a rules file configured it says so: before, 「没有适用的下一步建议」, as if
+    # the team's rules had been checked and none applied
+    capsys.readouterr()
+    assert run(["--data-dir", str(data), "actions", "show", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "还没有下一步建议规则" in out and "[next_actions] rules_file" in out
 
 
 def test_rules_are_read_again_when_their_file_changes(tmp_path: Path) -> None:
