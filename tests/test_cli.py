@@ -484,6 +484,28 @@ def test_a_password_is_asked_for_in_chinese(
     assert code == 1 and "没有读到新密码：请用 --password 给出" in err
 
 
+def test_a_user_for_an_adviser_without_a_team_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The README's first `users add … --adviser-id … --team 华东` for an adviser an import
+    created: refused with 「顾问 wang 属于团队 （无）」; it has no team yet."""
+    data = tmp_path / "data"
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        '{"msg_id": "h-1", "contact_id": "wm-1", "adviser_id": "wang", "direction": "in",'
+        ' "text": "全包多少钱", "sent_at": "2026-11-01T10:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "history", "import", str(chats))[0] == 0
+    args = ["users", "add", "alice", "--role", "adviser", "--adviser-id", "wang"]
+    code, _, err = siyu(capsys, data, *args, "--team", "华东", "--password", "Zr8!quiet-meadow-42")
+    assert code == 1
+    assert (
+        "顾问 wang 还没有团队，不能在添加用户时改团队；确需调整请用 siyu users team wang 华东"
+        in err
+    )
+
+
 def test_an_empty_library_says_where_it_looked(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
