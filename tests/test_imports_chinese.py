@@ -73,6 +73,8 @@ def test_customer_import_reads_chinese_headers_stages_and_category_tags(
         "抖音",
     )
     assert sorted(t.tag.name for t in profile.tags) == ["有孩子", "重疾险"]
+    # the evidence an adviser reads on the profile card (before: 「import 客户.csv」)
+    assert {t.evidence for t in profile.tags} == {"导入 客户.csv 第 2 行"}
     assert {(i.kind, i.value) for i in profile.identities} >= {("member_id", "M-1")}
     assert (li.industry, li.stage) == ("general", "retain")
 

@@ -179,7 +179,7 @@ def import_customers(
                         tag_id=tag_id,
                         source="manual",
                         status="confirmed",
-                        evidence=f"import {source_name}",
+                        evidence=f"导入 {source_name} 第 {row.line} 行",
                         reviewer=actor,
                     )
                 )
