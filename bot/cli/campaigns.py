@@ -15,6 +15,7 @@ from bot.cli.common import (
     OTHER_PERIOD,
     Actor,
     NowOpt,
+    adviser_names,
     database,
     during,
     err,
@@ -278,7 +279,9 @@ def campaigns_unattributed(
     from bot.services import campaigns
 
     with database(ctx) as (db, settings), db.session() as session:
-        rows = campaigns.unattributed(session, principal(ctx), settings=settings, days=days)
+        who = principal(ctx)
+        rows = campaigns.unattributed(session, who, settings=settings, days=days)
+        names = adviser_names(session, who)  # the advisers as colleagues know them
     span = days if days is not None else settings.campaigns.unattributed_days
     tz = settings.zone
     table = Table("编号", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
@@ -286,7 +289,7 @@ def campaigns_unattributed(
         table.add_row(
             str(c.id),
             c.name or "-",
-            c.adviser_id or "-",
+            names.get(c.adviser_id, c.adviser_id) if c.adviser_id else "-",
             c.source or "-",
             c.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         )
