@@ -281,8 +281,10 @@ def test_cli_merge_unmerge_and_followups(
     args = ("followups", "run", "--rules", str(rules), "--now", "2026-03-05T09:00")
     assert "提醒 1" in siyu(capsys, data, *args)[1]
     assert "提醒 0 · 标记沉默 0 · 已处理 1" in siyu(capsys, data, *args)[1]
+    assert siyu(capsys, data, "advisers", "persona", "a1", "--name", "李明")[0] == 0
     code, out, _ = siyu(capsys, data, "followups", "list", "--adviser", "a1", "--now", "2026-03-05")
     assert code == 0 and "c1 生日 3月20日" in out
+    assert "顾问 李明" in out  # by name (before: 「顾问 a1」)
     assert "今天没有待办提醒" in siyu(capsys, data, "followups", "list", "--adviser", "a2")[1]
     code, _, err = siyu(capsys, data, "followups", "run")
     assert code == 1 and "没有规则" in err
