@@ -122,3 +122,10 @@ def blank_note(ax: Any, text: str) -> None:
         color="#555555",
         wrap=True,
     )
+
+
+def whole_numbers(ax: Any) -> None:
+    """Ticks at whole numbers only, for an axis of counts (no 0.25 of a customer)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
