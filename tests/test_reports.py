@@ -387,3 +387,27 @@ def test_a_failed_report_write_keeps_the_previous_file(tmp_path: Path) -> None:
         files.write_csv(path, reports.FUNNEL_COLUMNS, broken())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["funnel.csv"]  # no temp file left
+
+
+def test_a_chart_or_export_to_a_missing_folder_is_one_line_in_chinese(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--png` into a folder that is not there ended in a FileNotFoundError traceback
+    (funnel, scripts, campaign report), and so did `customers export --out`."""
+    pytest.importorskip("matplotlib")
+    data = tmp_path / "data"
+    people = tmp_path / "people.csv"
+    people.write_text("name,phone\n王芳,13800138000\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    nowhere = tmp_path / "没有这个文件夹"
+    for args in (
+        ("report", "funnel", "--png", str(nowhere / "f.png")),
+        ("report", "scripts", "--png", str(nowhere / "s.png")),
+        ("campaigns", "report", "--png", str(nowhere / "c.png")),
+        ("customers", "export", "1", "--out", str(nowhere / "a.json")),
+    ):
+        code, _, err = siyu(capsys, data, *args)
+        assert code == 1, args
+        assert err.startswith(f"错误：无法写入 {nowhere}") and "Traceback" not in err, err
+        assert f"文件夹 {nowhere} 不存在" in err
+    assert not nowhere.exists()

@@ -247,7 +247,10 @@ def customers_export(
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        from knowledge.files import replace_atomically
+
+        # whole or not at all; a folder that is not there is an error, not a traceback
+        replace_atomically(output, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
         out.print(f"客户 {customer_id} 的数据已导出到 {output}")
 
 

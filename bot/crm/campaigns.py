@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.crm.charts import blank_note, pyplot, whole_numbers
+from bot.crm.charts import blank_note, pyplot, save_png, whole_numbers
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.labels import TOTAL
@@ -383,8 +383,10 @@ def write_png(rows: Sequence[ReportRow], path: Path, *, title: str) -> None:
         warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
         warnings.filterwarnings("ignore", message=".*findfont.*")
         fig = campaign_figure(plt, rows, title=title)
-        fig.savefig(path, format="png")
-        plt.close(fig)
+        try:
+            save_png(fig, path)
+        finally:
+            plt.close(fig)
 
 
 def campaign_figure(plt: Any, rows: Sequence[ReportRow], *, title: str) -> Any:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.crm.charts import blank_note, pyplot, whole_numbers
+from bot.crm.charts import blank_note, pyplot, save_png, whole_numbers
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.labels import TOTAL
@@ -176,8 +176,10 @@ def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> No
     period without new customers says so instead of drawing empty axes."""
     plt = pyplot()
     fig = funnel_figure(plt, rows, title=title)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    try:
+        save_png(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def funnel_figure(plt: Any, rows: Sequence[FunnelRow], *, title: str) -> Any:
