@@ -192,3 +192,6 @@ def test_export_table_writes_the_added_time_in_the_teams_time_zone(
     second = tmp_path / "second.csv"
     assert run(["--data-dir", data, "customers", "export-table", str(second)]) == 0
     assert second.read_text(encoding="utf-8-sig") == table.read_text(encoding="utf-8-sig")
+    capsys.readouterr()
+    assert run(["--data-dir", data, "customers", "export-table", str(tmp_path / "a.txt")]) == 1
+    assert "错误：a.txt：只能导出为 .csv 或 .xlsx" in capsys.readouterr().err  # not 「a.txt: 」

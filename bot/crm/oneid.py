@@ -505,4 +505,4 @@ def write_customer_file(path: Path, rows: Sequence[TableRow], *, fields: Sequenc
     elif suffix == ".csv":
         files.write_csv(path, header, (line(r) for r in rows))
     else:
-        raise InputError(f"{path.name}: 只能导出为 .csv 或 .xlsx")
+        raise InputError(f"{path.name}：只能导出为 .csv 或 .xlsx")
