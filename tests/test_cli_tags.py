@@ -270,3 +270,27 @@ def test_a_label_naming_a_numeric_contact_id_finds_it_by_its_message(
     assert code == 1 and "既是一位客户的编号" in err
     code, _, err = siyu(capsys, data, "tags", "add", "--customer", "#99", "--tag", "医疗险")
     assert code == 1 and "找不到客户“#99”" in err
+
+
+def test_a_tag_name_of_two_categories_asks_for_the_category(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    taxonomy = tmp_path / "tags.yaml"
+    taxonomy.write_text(
+        "version: 1\ncategories:\n"
+        "  - name: 装修预算\n    tags:\n      - name: 预算高\n        keywords: [不差钱]\n"
+        "  - name: 软装预算\n    tags:\n      - name: 预算高\n        keywords: [进口家具]\n",
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "tags", "import", str(taxonomy))[0] == 0
+    people = tmp_path / "people.csv"
+    people.write_text("name,phone\n王芳,13800138000\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    code, _, err = siyu(capsys, data, "tags", "add", "--customer", "1", "--tag", "预算高")
+    assert code == 1
+    # a Chinese colon (before: 「…分类/标签: 预算高」)
+    assert "标签名不唯一，请写成 分类/标签：预算高（" in err
+    assert "装修预算/预算高" in err and "软装预算/预算高" in err
+    code, out, _ = siyu(capsys, data, "tags", "add", "--customer", "1", "--tag", "软装预算/预算高")
+    assert code == 0 and "→ 软装预算/预算高" in out

@@ -506,7 +506,7 @@ def _resolve(
         raise NotFoundError(NO_TAG_NAMED, ref=name)
     if len(found) > 1:
         choices = "、".join(f"{t.category}/{t.name}" for t in found)
-        raise InputError(f"{AMBIGUOUS_TAG}: {name}（{choices}）")
+        raise InputError(f"{AMBIGUOUS_TAG}：{name}（{choices}）")
     return _Resolved(customer_id=customer_id, tag=found[0], message=message)
 
 
