@@ -249,8 +249,11 @@ def customers_export(
     else:
         from knowledge.files import replace_atomically
 
+        def write(tmp: Path) -> None:
+            tmp.write_text(text + "\n", encoding="utf-8")
+
         # whole or not at all; a folder that is not there is an error, not a traceback
-        replace_atomically(output, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+        replace_atomically(output, write)
         out.print(f"客户 {customer_id} 的数据已导出到 {output}")
 
 
