@@ -445,6 +445,22 @@ def test_help_keeps_the_config_sections_it_names(
     assert "[assistant] default_industry" in capsys.readouterr().out
 
 
+def test_help_shows_no_value_type_for_a_flag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: 「--json  <bool>  输出一个 JSON 对象。」, as if it took `--json true`."""
+    from typer import rich_utils
+
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", 240)
+    capsys.readouterr()
+    assert run(["suggest", "--help"]) == 0
+    rows = {
+        line.split()[1]: line for line in capsys.readouterr().out.splitlines() if "│ --" in line
+    }
+    assert "<bool>" not in rows["--json"] and "<bool>" not in rows["--help"]
+    assert "<str>" in rows["--text"] and "<int>" in rows["--customer"]
+
+
 def test_a_password_is_asked_for_in_chinese(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
