@@ -722,3 +722,7 @@ def test_unattributed_contacts_name_their_adviser(
     code, out, _ = siyu(capsys, data, "campaigns", "unattributed", "--days", "36500")
     assert code == 0 and "陈先生" in out
     assert "王磊" in out and "wang" not in out
+    # the codes' table writes the id as the bot's lines do (before: 「王磊 (wang)」)
+    args = ("campaigns", "add", "双十二", "--channel", "直播", "--start", "2026-12-01")
+    code, out, _ = siyu(capsys, data, *args)
+    assert code == 0 and "王磊（wang）" in out

@@ -115,7 +115,10 @@ def _print_codes(codes: list[CodeRecord], campaign_id: int) -> None:
     table = Table("顾问", "渠道码", "目标新增", "目标成交", "目标成交金额")
     for c in codes:
         table.add_row(
-            f"{c.adviser_name} ({c.adviser_id})",
+            # as the bot's lines name an account: 「林晓（ins_lin）」, the id alone without a name
+            f"{c.adviser_name}（{c.adviser_id}）"
+            if c.adviser_name and c.adviser_name != c.adviser_id
+            else c.adviser_id,
             c.code,
             "-" if c.target_added is None else str(c.target_added),
             "-" if c.target_converted is None else str(c.target_converted),
