@@ -100,6 +100,7 @@ IDENTITY_LABELS: Final[dict[str, str]] = {
     "console_contact": "命令行测试",
     "api_contact": "API 接入",
     "wechaty_contact": "微信",
+    "history_contact": "聊天记录导入",
     "wecom_external_userid": "企业微信",
     "unionid": "UnionID",
     "phone": "手机号",

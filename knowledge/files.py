@@ -668,6 +668,8 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
             tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and not path.parent.is_dir():
+            raise InputError(f"无法写入 {path}：文件夹 {path.parent} 不存在") from exc
         raise InputError(f"无法写入 {path}：{os_reason(exc)}") from exc
 
 

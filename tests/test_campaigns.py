@@ -708,3 +708,21 @@ def test_many_new_advisers_are_named_five_then_counted(
     assert code == 0, err
     said = "".join((out + err).split())
     assert "7个系统里还没有的顾问（n1、n2、n3、n4、n5等）" in said
+
+
+def test_unattributed_contacts_name_their_adviser(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The 顾问 column showed the id (「wang」) where every other table shows the name."""
+    data = tmp_path / "data"
+    people = tmp_path / "people.csv"
+    people.write_text("name,adviser_id,phone\n陈先生,wang,13800138000\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    assert siyu(capsys, data, "advisers", "persona", "wang", "--name", "王磊")[0] == 0
+    code, out, _ = siyu(capsys, data, "campaigns", "unattributed", "--days", "36500")
+    assert code == 0 and "陈先生" in out
+    assert "王磊" in out and "wang" not in out
+    # the codes' table writes the id as the bot's lines do (before: 「王磊 (wang)」)
+    args = ("campaigns", "add", "双十二", "--channel", "直播", "--start", "2026-12-01")
+    code, out, _ = siyu(capsys, data, *args)
+    assert code == 0 and "王磊（wang）" in out

@@ -184,3 +184,27 @@ def test_every_chart_is_drawn_at_its_own_size() -> None:
         )
         assert size, svg[:120]
         assert size.group(1) == size.group(3) == str(WIDTH) and size.group(2) == size.group(4)
+
+
+@needs_fontconfig
+def test_charts_count_customers_in_whole_numbers_and_a_blank_campaign_chart_says_why() -> None:
+    """Before: a funnel of 2 customers had ticks at 0.25, 0.5 …; a 100% rate was drawn on
+    the axes' top edge with its label in the title; a campaign report without customers
+    drew axes from -0.08 to 0.08."""
+    from bot.crm.campaigns import EMPTY_CAMPAIGNS, ReportRow, campaign_figure
+
+    plt = charts.pyplot()
+    rows = [FunnelRow("抖音", 2, 1, 2, 5000.0), FunnelRow("合计", 2, 1, 2, 5000.0)]
+    fig = funnel_figure(plt, rows, title="漏斗")
+    counts, rates = fig.axes
+    assert all(float(t).is_integer() for t in counts.get_yticks())
+    assert rates.get_ylim()[1] > 100
+    plt.close(fig)
+    row = ReportRow("双十二直播", "直播", "wang", "王磊", 2, 0, 1, 1, 4680.0, 3000.0)
+    fig = campaign_figure(plt, [row], title="活动效果")
+    assert all(float(t).is_integer() for t in fig.axes[0].get_yticks())
+    plt.close(fig)
+    empty = ReportRow("双十二直播", "直播", "wang", "王磊", 0, 0, 0, 0, 0.0, 3000.0)
+    fig = campaign_figure(plt, [empty], title="活动效果")
+    assert [t.get_text() for t in fig.axes[0].texts] == [EMPTY_CAMPAIGNS]
+    plt.close(fig)

@@ -82,6 +82,39 @@ def test_json_output_is_plain_json_when_colour_is_forced(library_dir: Path) -> N
         assert isinstance(json.loads(done.stdout), dict)
 
 
+def test_the_index_progress_bars_are_named_in_chinese(library_dir: Path) -> None:
+    """At a terminal every command that opens the library shows a bar per index while
+    they catch up; before, they read 「索引 scripts」「索引 knowledge」「索引 tags」."""
+    siyu_bin = str(Path(sys.executable).with_name("siyu"))
+    env = os.environ | {"FORCE_COLOR": "1", "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "100"}
+    done = subprocess.run(
+        [siyu_bin, "--data-dir", str(library_dir), "scripts", "status", "NO-SUCH", "draft"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stderr)
+    assert "索引话术" in plain and "索引知识库" in plain and "索引标签" in plain
+    assert not re.search(r"scripts|knowledge|tags", plain)
+    assert "错误：话术不存在：NO-SUCH" in plain
+
+
+def test_stderr_holds_only_what_went_wrong_in_a_pipe(
+    capsys: pytest.CaptureFixture[str], library_dir: Path
+) -> None:
+    """Not at a terminal the progress bars show nothing; before, each still left an empty
+    line on stderr, so a script's log or an error read 「\\n错误：…」."""
+    code, out, err = siyu(capsys, library_dir, "scripts", "list", "--industry", "insurance")
+    assert code == 0 and "INS-AFS-1" in out
+    assert err == ""
+    code, _, err = siyu(capsys, library_dir, "scripts", "status", "NO-SUCH", "draft")
+    assert code == 1
+    assert err == "错误：话术不存在：NO-SUCH\n"
+
+
 def test_suggest_input_given_a_message_points_to_text(
     capsys: pytest.CaptureFixture[str], library_dir: Path
 ) -> None:
@@ -143,7 +176,9 @@ def test_bad_batch_file_is_rejected_whole(
     src.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
     code, _, err = siyu(capsys, library_dir, "suggest", "--input", str(src), "-o", str(dst))
     assert code == 1 and not dst.exists() and "Traceback" not in err
-    assert "第 2 行：未知的行业" in err and "第 3 行：客户不存在" in err and "第 4 行" in err
+    assert "第 2 行：未知的行业" in err and "第 4 行" in err
+    # the customer asked for is named, as `--customer 999` names it (before: 「客户不存在」)
+    assert "第 3 行：客户不存在：999" in err
 
 
 def test_batch_paths_that_are_folders_or_missing_are_refused_plainly(
@@ -296,6 +331,23 @@ def test_a_narrow_terminal_wraps_the_profile_instead_of_cutting_it(
 
 
 @pytest.mark.slow
+def test_the_profile_shows_what_the_customer_import_filled_in(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """City, product, channel and birthday of an imported customer were on no command's
+    output but the export: `customers show` left them out, so an import looked lossy."""
+    data = tmp_path / "data"
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "姓名,手机号,城市,意向产品,渠道,生日\n赵女士,13900001111,南京,全包套餐,[b]抖音,1988年5月3日\n",
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    code, out, _ = siyu(capsys, data, "customers", "show", "1")
+    assert code == 0
+    assert "城市 南京 · 意向产品 全包套餐 · 渠道 [b]抖音 · 生日 1988-05-03" in out
+
+
 def test_demo_plays_the_shipped_conversation_and_reuses_the_index(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -393,6 +445,22 @@ def test_help_keeps_the_config_sections_it_names(
     assert "[assistant] default_industry" in capsys.readouterr().out
 
 
+def test_help_shows_no_value_type_for_a_flag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: 「--json  <bool>  输出一个 JSON 对象。」, as if it took `--json true`."""
+    from typer import rich_utils
+
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", 240)
+    capsys.readouterr()
+    assert run(["suggest", "--help"]) == 0
+    rows = {
+        line.split()[1]: line for line in capsys.readouterr().out.splitlines() if "│ --" in line
+    }
+    assert "<bool>" not in rows["--json"] and "<bool>" not in rows["--help"]
+    assert "<str>" in rows["--text"] and "<int>" in rows["--customer"]
+
+
 def test_a_password_is_asked_for_in_chinese(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -430,6 +498,28 @@ def test_a_password_is_asked_for_in_chinese(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     code, _, err = siyu(capsys, data, "users", "password", "wang")
     assert code == 1 and "没有读到新密码：请用 --password 给出" in err
+
+
+def test_a_user_for_an_adviser_without_a_team_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The README's first `users add … --adviser-id … --team 华东` for an adviser an import
+    created: refused with 「顾问 wang 属于团队 （无）」; it has no team yet."""
+    data = tmp_path / "data"
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        '{"msg_id": "h-1", "contact_id": "wm-1", "adviser_id": "wang", "direction": "in",'
+        ' "text": "全包多少钱", "sent_at": "2026-11-01T10:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "history", "import", str(chats))[0] == 0
+    args = ["users", "add", "alice", "--role", "adviser", "--adviser-id", "wang"]
+    code, _, err = siyu(capsys, data, *args, "--team", "华东", "--password", "Zr8!quiet-meadow-42")
+    assert code == 1
+    assert (
+        "顾问 wang 还没有团队，不能在添加用户时改团队；确需调整请用 siyu users team wang 华东"
+        in err
+    )
 
 
 def test_an_empty_library_says_where_it_looked(

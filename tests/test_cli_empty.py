@@ -198,6 +198,10 @@ FILTERED = [
         ["fields", "suggestions", "--customer", "1", "--status", "rejected"],
         "客户 1 没有已拒绝的字段值",
     ),
+    (  # the Chinese name its --help gives (before: refused, 「只能是 suggested、…」)
+        ["fields", "suggestions", "--customer", "1", "--status", "已拒绝"],
+        "客户 1 没有已拒绝的字段值",
+    ),
     (["fields", "show", "1"], "客户 1 的行业还没有画像字段"),
     (
         ["campaigns", "report", "--campaign", "双十二", "--customers", "--now", NOW],

@@ -167,6 +167,20 @@ def test_add_from_a_file_is_all_or_nothing(
     assert code == 2
 
 
+def test_a_labels_file_with_a_misspelt_column_says_which_and_what_it_takes(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: 「缺少列 customer（表头：customer,tag,msg_id）」 — only the English
+    header, for a file written with the Chinese one, and not the column it had instead."""
+    bad = tmp_path / "labels.csv"
+    bad.write_text("客护,标签,消息ID\nwx-zhou,重疾险,wx-2\n", encoding="utf-8")
+    code, _, err = siyu(capsys, data, "tags", "add", "--file", str(bad))
+    assert code == 1
+    assert "缺少列 customer（客户）" in err and "客户,标签,消息ID" in err
+    assert "文件里未知的列：客护" in err
+    assert listed(capsys, data, "confirmed") == []
+
+
 def test_status_names_in_chinese_and_a_wrong_one_refused(
     capsys: pytest.CaptureFixture[str], data: Path
 ) -> None:
@@ -256,3 +270,27 @@ def test_a_label_naming_a_numeric_contact_id_finds_it_by_its_message(
     assert code == 1 and "既是一位客户的编号" in err
     code, _, err = siyu(capsys, data, "tags", "add", "--customer", "#99", "--tag", "医疗险")
     assert code == 1 and "找不到客户“#99”" in err
+
+
+def test_a_tag_name_of_two_categories_asks_for_the_category(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    taxonomy = tmp_path / "tags.yaml"
+    taxonomy.write_text(
+        "version: 1\ncategories:\n"
+        "  - name: 装修预算\n    tags:\n      - name: 预算高\n        keywords: [不差钱]\n"
+        "  - name: 软装预算\n    tags:\n      - name: 预算高\n        keywords: [进口家具]\n",
+        encoding="utf-8",
+    )
+    assert siyu(capsys, data, "tags", "import", str(taxonomy))[0] == 0
+    people = tmp_path / "people.csv"
+    people.write_text("name,phone\n王芳,13800138000\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    code, _, err = siyu(capsys, data, "tags", "add", "--customer", "1", "--tag", "预算高")
+    assert code == 1
+    # a Chinese colon (before: 「…分类/标签: 预算高」)
+    assert "标签名不唯一，请写成 分类/标签：预算高（" in err
+    assert "装修预算/预算高" in err and "软装预算/预算高" in err
+    code, out, _ = siyu(capsys, data, "tags", "add", "--customer", "1", "--tag", "软装预算/预算高")
+    assert code == 0 and "→ 软装预算/预算高" in out

@@ -377,3 +377,18 @@ def test_a_line_repeated_in_the_file_is_not_said_to_be_imported_before(
     assert run(["--data-dir", data, "history", "import", str(path)]) == 0
     said = "".join(capsys.readouterr().out.split())
     assert "导入0条·跳过已导入2条·文件内重复1行" in said, said
+
+
+def test_a_profile_names_the_imported_identity_in_chinese(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The identity a history import gives (`history_contact`, the default channel the
+    README documents) read 「身份：history 联系人 c1」 on `siyu customers show`."""
+    data = tmp_path / "data"
+    path = _jsonl(tmp_path / "h.jsonl", [GOOD | {"contact_name": "王女士"}])
+    assert run(["--data-dir", str(data), "history", "import", str(path)]) == 0
+    capsys.readouterr()
+    assert run(["--data-dir", str(data), "customers", "show", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "身份：聊天记录导入 c1" in out
+    assert "history" not in out

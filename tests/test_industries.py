@@ -249,3 +249,27 @@ def test_an_industry_stored_under_both_names_is_listed_once_and_filters_both(
 def resolve_in(rt: Runtime, value: str) -> str | None:
     with rt.db.session() as session:
         return resolve(session, value)
+
+
+def test_a_known_industry_named_in_chinese_is_shown_in_chinese(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A team of 家装 ingests a document with `--industry 保险`: the warning named the
+    code, 「文档的行业「insurance」没有任何…」, which the user never typed; and
+    `--industry 保险` refused in a library without it said 「未知的行业「insurance」」."""
+    data = tmp_path / "data"
+    home = tmp_path / "home.csv"
+    home.write_text(
+        "id,title,category,stage,industry,tags,body\n"
+        "H-1,报价,pricing,convert,家装,价格,全包每平米一千二起。\n",
+        encoding="utf-8",
+    )
+    siyu(capsys, data, "scripts", "import", str(home))
+    doc = tmp_path / "售后.txt"
+    doc.write_text("保修两年。\n", encoding="utf-8")
+    code, _, err = siyu(capsys, data, "kb", "ingest", str(doc), "--industry", "保险")
+    assert code == 0 and "文档的行业「保险」没有任何" in err
+    assert "insurance" not in err
+    code, _, err = siyu(capsys, data, "kb", "search", "保修", "--industry", "考研")
+    assert code == 1 and "未知的行业「考研」" in err
+    assert "kaoyan" not in err

@@ -121,6 +121,25 @@ def test_kb_delete_and_list_from_the_cli(
     assert code == 0 and "七天" not in out
 
 
+def test_a_folder_with_a_bad_file_names_it_once_and_ingests_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Before: 「- 知识库/坏的.csv: 知识库/坏的.csv：缺少列：question（问题）」 — the path
+    twice, an English colon — and the file's own problem as an item of the folder's."""
+    data = tmp_path / "data"
+    folder = tmp_path / "知识库"
+    folder.mkdir()
+    write(folder / "售后政策.txt", OLD)
+    write(folder / "坏的.csv", "questoin,answer\n工期,90天\n")
+    assert run(["--data-dir", str(data), "kb", "ingest", str(folder)]) == 1
+    err = capsys.readouterr().err
+    problem = f"  - {folder / '坏的.csv'}：缺少列：question（问题）（文件的表头：questoin,answer）"
+    assert problem in err.splitlines()
+    assert err.count("坏的.csv") == 1
+    assert run(["--data-dir", str(data), "kb", "list"]) == 0
+    assert "知识库里还没有文档" in capsys.readouterr().out
+
+
 def test_console_deletes_a_document(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(load=False)
     tokens = add_users(rt)

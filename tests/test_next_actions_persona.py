@@ -163,6 +163,12 @@ def test_suggest_json_carries_next_actions_only_when_one_applies(
     assert "next_actions" not in json.loads(out)
     code, out = siyu("actions", "show", "1")
     assert code == 0 and "家里有孩子" in out
+    # without a rules file configured it says so: before, 「没有适用的下一步建议」, as if
+    # the team's rules had been checked and none applied
+    capsys.readouterr()
+    assert run(["--data-dir", str(data), "actions", "show", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "还没有下一步建议规则" in out and "[next_actions] rules_file" in out
 
 
 def test_rules_are_read_again_when_their_file_changes(tmp_path: Path) -> None:
@@ -252,6 +258,28 @@ def test_persona_from_the_command_line_fills_scripts_and_welcomes(
     with rt.db.session() as s:
         (record,) = advisers_repo.list_advisers(session=s, adviser_ids=("adv-li",))
     assert (record.persona_name, record.name) == ("李明", "李顾问")  # the channel's name stays
+
+
+def test_the_persona_and_numbers_commands_name_the_adviser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adviser known only from an import (no channel account): the persona read
+    「王磊（wang，账号名 ）」 and `advisers numbers` was titled by the id, 「wang 的数据」."""
+    data = tmp_path / "data"
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        '{"msg_id": "h-1", "contact_id": "wm-1", "adviser_id": "wang", "direction": "in",'
+        ' "text": "全包多少钱", "sent_at": "2026-11-01T10:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    assert run(["--data-dir", str(data), "history", "import", str(chats)]) == 0
+    capsys.readouterr()
+    assert run(["--data-dir", str(data), "advisers", "persona", "wang", "--name", "王磊"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "王磊（wang）"
+    assert run(["--data-dir", str(data), "advisers", "numbers", "wang"]) == 0
+    out = capsys.readouterr().out
+    assert "王磊 的数据" in out and "wang" not in out
 
 
 def test_the_llm_draft_gets_the_persona(make_runtime: Runtime, openai_stub: OpenAIStub) -> None:

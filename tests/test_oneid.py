@@ -287,6 +287,10 @@ def test_import_reads_gbk_and_xlsx(db: Database, tmp_path: Path) -> None:
             ],
         ),
         ("name,phone,colour\nx,13800000001,red\n", ["未知的列 colour"]),
+        (  # a misspelt Chinese header: the columns it may be, by their Chinese names too
+            "姓名,手机好\nx,13800000001\n",
+            ["未知的列 手机好；", "phone（手机号）", "name（姓名）", "customer_id（客户编号）"],
+        ),
         ('name,phone\n"x,13800000001\n', ["不是有效的 CSV"]),
         ("", ["文件是空的"]),
     ],

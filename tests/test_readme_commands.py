@@ -95,3 +95,22 @@ def test_every_command_the_readme_writes_exists() -> None:
             if unknown:
                 wrong.append(f"line {number}: siyu {' '.join(path)} {sorted(unknown)}")
     assert wrong == []
+
+
+def test_no_shell_example_redirects_by_accident() -> None:
+    """A filter such as ``spent>=5000`` written bare in a ```bash block is a redirection
+    when pasted into a shell: the command got ``-f spent`` and a file named ``=5000``
+    was written. Such words are quoted."""
+    wrong = []
+    in_shell = False
+    for number, line in enumerate(README.splitlines(), start=1):
+        if line.startswith("```"):
+            in_shell = line.strip() in ("```bash", "```sh")
+            continue
+        if not in_shell or "siyu " not in line:
+            continue
+        code = re.sub(r"\s#.*$", "", line)  # a comment
+        code = re.sub(r"'[^']*'|\"[^\"]*\"", "", code)  # quoted words
+        if re.search(r"[<>]", code):
+            wrong.append(f"line {number}: {line.strip()}")
+    assert wrong == []

@@ -281,8 +281,10 @@ def test_cli_merge_unmerge_and_followups(
     args = ("followups", "run", "--rules", str(rules), "--now", "2026-03-05T09:00")
     assert "提醒 1" in siyu(capsys, data, *args)[1]
     assert "提醒 0 · 标记沉默 0 · 已处理 1" in siyu(capsys, data, *args)[1]
+    assert siyu(capsys, data, "advisers", "persona", "a1", "--name", "李明")[0] == 0
     code, out, _ = siyu(capsys, data, "followups", "list", "--adviser", "a1", "--now", "2026-03-05")
     assert code == 0 and "c1 生日 3月20日" in out
+    assert "顾问 李明" in out  # by name (before: 「顾问 a1」)
     assert "今天没有待办提醒" in siyu(capsys, data, "followups", "list", "--adviser", "a2")[1]
     code, _, err = siyu(capsys, data, "followups", "run")
     assert code == 1 and "没有规则" in err
@@ -339,6 +341,9 @@ def test_cli_funnel_customers_of_one_adviser(
     assert "已成交" in lines["c1"] and "互动中" in lines["c2"] and "新客户" in lines["c5"]
     code, _, err = siyu(capsys, data, "report", "funnel", "--customers")
     assert code == 1 and "--adviser" in err
+    # before: --adviser alone was ignored, and every adviser's funnel printed as a1's
+    code, out, err = siyu(capsys, data, "report", "funnel", *period, "--adviser", "a1")
+    assert code == 1 and out == "" and "--adviser 要与 --customers 一起用" in err
 
 
 # --------------------------------------------------------------------------- CSV safety
@@ -382,3 +387,27 @@ def test_a_failed_report_write_keeps_the_previous_file(tmp_path: Path) -> None:
         files.write_csv(path, reports.FUNNEL_COLUMNS, broken())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["funnel.csv"]  # no temp file left
+
+
+def test_a_chart_or_export_to_a_missing_folder_is_one_line_in_chinese(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--png` into a folder that is not there ended in a FileNotFoundError traceback
+    (funnel, scripts, campaign report), and so did `customers export --out`."""
+    pytest.importorskip("matplotlib")
+    data = tmp_path / "data"
+    people = tmp_path / "people.csv"
+    people.write_text("name,phone\n王芳,13800138000\n", encoding="utf-8")
+    assert siyu(capsys, data, "customers", "import", str(people))[0] == 0
+    nowhere = tmp_path / "没有这个文件夹"
+    for args in (
+        ("report", "funnel", "--png", str(nowhere / "f.png")),
+        ("report", "scripts", "--png", str(nowhere / "s.png")),
+        ("campaigns", "report", "--png", str(nowhere / "c.png")),
+        ("customers", "export", "1", "--out", str(nowhere / "a.json")),
+    ):
+        code, _, err = siyu(capsys, data, *args)
+        assert code == 1, args
+        assert err.startswith(f"错误：无法写入 {nowhere}") and "Traceback" not in err, err
+        assert f"文件夹 {nowhere} 不存在" in err
+    assert not nowhere.exists()

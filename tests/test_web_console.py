@@ -5,7 +5,9 @@ weekly tags for a manager's team only, an adviser's own follow-ups, own API toke
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -305,3 +307,30 @@ def test_users_list_and_revoke_their_own_tokens(world: World) -> None:
         done = browser.post(f"/account/tokens/{own}/revoke", data={"csrf_token": csrf})
         assert done.status_code == 200 and "已撤销" in done.text
     assert world.client("olivia").get("/api/me").status_code == 401
+
+
+# ------------------------------------------------------------------ identities
+def test_the_profile_names_every_identity_as_the_command_line_does(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """The sidebar had its own labels: a history import's contact (the README's first
+    step) and a member id read 「其他」, a phone 「手机」 where the profile on the command
+    line says 手机号."""
+    from bot.services import history
+    from bot.services.access import cli_principal
+
+    rt = make_runtime(load=False)
+    users = add_users(rt)
+    path = tmp_path / "h.jsonl"
+    path.write_text(
+        '{"msg_id": "m1", "contact_id": "c1", "contact_name": "王女士", "adviser_id": "adv-a",'
+        ' "direction": "in", "text": "在吗", "sent_at": "2026-03-01T09:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    history.import_file(rt, cli_principal("tester"), path=path)
+    with rt.db.session() as session:
+        (customer,) = customers_repo.list_customers(session=session)
+    page = bearer_client(web_app(rt), users["alice"]).get(f"/sidebar?customer_id={customer.id}")
+    assert page.status_code == 200
+    assert '<span class="pill">聊天记录导入</span> 王女士' in page.text
+    assert '<span class="pill">其他</span>' not in page.text

@@ -42,8 +42,14 @@ def actions_show(
 
     with runtime(ctx) as rt:
         found = next_actions.for_customer(rt, principal(ctx), customer)
-    if not found:
-        out.print("没有适用的下一步建议")
+        configured = bool(rt.settings.next_actions.rules_file)
+    if not found:  # without rules, say so: not that none of them applies
+        out.print(
+            "没有适用的下一步建议"
+            if configured
+            else "还没有下一步建议规则：在配置文件的 [next_actions] rules_file 写上规则文件"
+            "（先用 siyu actions check 文件 检查）"
+        )
         return
     for a in found:
         out.print(styled("[bold]{}[/bold]  [dim]({})[/dim]", a.product or a.script_id, a.rule))

@@ -52,7 +52,12 @@ def advisers_persona(
             record = advisers.set_persona(
                 session, who, adviser_id=adviser, name=name, signature=signature, tone=tone
             )
-    out.print(styled("[bold]{}[/bold]（{}，账号名 {}）", record.shown_name, record.id, record.name))
+    if record.name and record.name != record.id:
+        out.print(
+            styled("[bold]{}[/bold]（{}，账号名 {}）", record.shown_name, record.id, record.name)
+        )
+    else:  # no channel account's own name: no empty 「账号名 」
+        out.print(styled("[bold]{}[/bold]（{}）", record.shown_name, record.id))
     out.print(f"签名：{record.signature or '-'}")
     out.print(f"语气：{record.tone or '-'}")
 
@@ -67,14 +72,16 @@ def advisers_numbers(
     from bot.services import advisers
 
     with database(ctx) as (db, settings), db.session() as session:
+        who = principal(ctx)
         found = advisers.my_numbers(
             session,
-            principal(ctx),
+            who,
             settings=settings,
             now=parse_now(now, settings.timezone),
             adviser_id=adviser,
         )
-    table = Table("", "今日", found.period_label, title=f"{adviser} 的数据")
+        name = advisers.names(session, who).get(found.adviser_id, found.adviser_id)
+    table = Table("", "今日", found.period_label, title=f"{name} 的数据")
     for label, attr in (
         ("回复客户消息", "answered"),
         ("收到客户消息", "received"),

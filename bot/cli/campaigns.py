@@ -15,6 +15,7 @@ from bot.cli.common import (
     OTHER_PERIOD,
     Actor,
     NowOpt,
+    adviser_names,
     database,
     during,
     err,
@@ -114,7 +115,10 @@ def _print_codes(codes: list[CodeRecord], campaign_id: int) -> None:
     table = Table("顾问", "渠道码", "目标新增", "目标成交", "目标成交金额")
     for c in codes:
         table.add_row(
-            f"{c.adviser_name} ({c.adviser_id})",
+            # as the bot's lines name an account: 「林晓（ins_lin）」, the id alone without a name
+            f"{c.adviser_name}（{c.adviser_id}）"
+            if c.adviser_name and c.adviser_name != c.adviser_id
+            else c.adviser_id,
             c.code,
             "-" if c.target_added is None else str(c.target_added),
             "-" if c.target_converted is None else str(c.target_converted),
@@ -278,7 +282,9 @@ def campaigns_unattributed(
     from bot.services import campaigns
 
     with database(ctx) as (db, settings), db.session() as session:
-        rows = campaigns.unattributed(session, principal(ctx), settings=settings, days=days)
+        who = principal(ctx)
+        rows = campaigns.unattributed(session, who, settings=settings, days=days)
+        names = adviser_names(session, who)  # the advisers as colleagues know them
     span = days if days is not None else settings.campaigns.unattributed_days
     tz = settings.zone
     table = Table("编号", "客户", "顾问", "来源", "添加时间", title=f"未归因的新客户：{len(rows)}")
@@ -286,7 +292,7 @@ def campaigns_unattributed(
         table.add_row(
             str(c.id),
             c.name or "-",
-            c.adviser_id or "-",
+            names.get(c.adviser_id, c.adviser_id) if c.adviser_id else "-",
             c.source or "-",
             c.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         )

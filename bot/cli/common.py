@@ -83,6 +83,8 @@ def styled(template: str, *values: object) -> Text:
 
 
 def progress() -> Progress:
+    """Progress bars on stderr, at a terminal only: elsewhere (a pipe, a log file) they
+    show nothing, and Rich would still end them with an empty line."""
     return Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -90,7 +92,12 @@ def progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     )
+
+
+#: What each index the runtime brings up to date is called on its progress bar.
+INDEX_NAMES = {"scripts": "话术", "knowledge": "知识库", "tags": "标签"}
 
 
 @contextmanager
@@ -104,7 +111,7 @@ def runtime(ctx: typer.Context) -> Iterator[Runtime]:
 
         def on_progress(name: str, done: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = bars.add_task(f"索引 {name}", total=total)
+                tasks[name] = bars.add_task(f"索引{INDEX_NAMES.get(name, name)}", total=total)
             bars.update(tasks[name], completed=done, total=total)
 
         rt = open_runtime(settings, progress=on_progress)

@@ -127,9 +127,14 @@ def customers_export_table(
     格式与 `siyu customers import` 读取的相同（记入审计）。"""
     from bot.services import customers
 
-    with database(ctx) as (db, _), db.session() as session:
+    with database(ctx) as (db, settings), db.session() as session:
         n = customers.export_table(
-            session, principal(ctx, actor), path=path, adviser_id=adviser, segment=segment
+            session,
+            principal(ctx, actor),
+            path=path,
+            adviser_id=adviser,
+            segment=segment,
+            timezone=settings.timezone,
         )
     out.print(f"{n} 位客户已导出到 {path}")
 
@@ -242,7 +247,13 @@ def customers_export(
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        from knowledge.files import replace_atomically
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(text + "\n", encoding="utf-8")
+
+        # whole or not at all; a folder that is not there is an error, not a traceback
+        replace_atomically(output, write)
         out.print(f"客户 {customer_id} 的数据已导出到 {output}")
 
 

@@ -13,7 +13,7 @@ from bot.cli.common import (
     parse_now,
     principal,
 )
-from bot.labels import EVENT_LABELS, label
+from bot.labels import EVENT_LABELS, STAGE_LABELS, code_of, label
 
 app = typer.Typer(help="转化事件：购买、成交、阶段变化。")
 
@@ -44,12 +44,12 @@ def events_add(
             session,
             principal(ctx),
             customer=customer,
-            type=type,
+            type=code_of(EVENT_LABELS, type) or type,  # 购买 as purchase, as its --help names it
             occurred_at=parse_now(time, settings.timezone),
             amount=amount,
             product=product,
             order_id=order_id,
-            stage=stage,
+            stage=code_of(STAGE_LABELS, stage) or stage if stage is not None else None,
         )
     record = recorded.conversion
     if record is None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from bot.cli.common import Actor, database, out, principal
 from bot.cli.tables import show
 from bot.errors import InputError
-from bot.labels import TAG_STATUS_LABELS, industry_label
+from bot.labels import TAG_STATUS_LABELS, code_of, industry_label
 
 app = typer.Typer(help="画像字段（预算、职业 …）：字段文件、字段值、审核。")
 
@@ -116,8 +116,15 @@ def fields_suggestions(
     """从消息里识别出的字段值（和介绍人），附依据。"""
     from bot.services import fields
 
+    # a code or the Chinese name its help gives (已确认, 全部), as `tags list --status`
+    status = (
+        "all" if status.strip() in ("all", "全部") else code_of(STATUS_LABELS, status) or status
+    )
     if status not in (*STATUS_LABELS, "all"):
-        raise InputError("--status 只能是 suggested、confirmed、rejected 或 all")
+        raise InputError(
+            "--status 只能是 suggested（待确认）、confirmed（已确认）、rejected（已拒绝）"
+            "或 all（全部）"
+        )
     with database(ctx) as (db, _), db.session() as session:
         rows = fields.suggestions(
             session,

@@ -9,6 +9,7 @@ import typer
 
 from bot.cli.common import (
     NowOpt,
+    adviser_names,
     database,
     local_time,
     out,
@@ -68,6 +69,7 @@ def followups_list(
             settings=settings,
             adviser_id=adviser,
         )
+        names = adviser_names(session, principal(ctx))  # as colleagues know them
     if not rows:
         out.print("今天没有待办提醒")
         return
@@ -81,7 +83,7 @@ def followups_list(
                 day,
                 f.customer_id,
                 f.customer_name,
-                f.adviser_id or "-",
+                names.get(f.adviser_id, f.adviser_id) if f.adviser_id else "-",
                 f.rule or "",
             ),
             highlight=False,

@@ -124,6 +124,16 @@ def profile_panel(
         "身份：" + "，".join(f"{identity_label(i.kind)} {i.value}" for i in profile.identities),
         style="dim",
     )
+    basics = [
+        f"{name} {value}"
+        for name, value in (
+            ("城市", c.city),
+            ("意向产品", c.product),
+            ("渠道", c.source),
+            ("生日", c.birthday.isoformat() if c.birthday else None),
+        )
+        if value
+    ]
     tags = Text("标签：")
     for t in profile.tags:
         style = {"confirmed": "green", "rejected": "strike dim"}.get(t.status, "yellow")
@@ -136,7 +146,8 @@ def profile_panel(
         who = {"in": "客户", "out": "顾问"}.get(e.direction or "", "事件")
         text = EVENT_LABELS.get(e.text, e.text) if e.kind == "event" else e.text
         timeline.add_row(local_time(e.at, timezone, "%m-%d %H:%M"), who, clip(text, 80))
-    return _panel((head, ids, tags, *extra, timeline), title="客户档案")
+    more = [Text(" · ".join(basics))] if basics else []
+    return _panel((head, ids, *more, tags, *extra, timeline), title="客户档案")
 
 
 def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[RenderableType]:

@@ -63,6 +63,8 @@ def report_funnel(
         raise InputError("--by 只能是 adviser 或 channel")
     if customers and not adviser:
         raise InputError("--customers 需要 --adviser 顾问ID")
+    if adviser and not customers:  # it was ignored: the whole team's funnel printed
+        raise InputError("--adviser 要与 --customers 一起用：列出这位顾问的新增客户及其阶段")
     with database(ctx) as (db, settings), db.session() as session:
         today = settings.today(parse_now(now, settings.timezone))
         first = parse_day(since, today - timedelta(days=29), "--since")

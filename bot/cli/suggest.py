@@ -169,7 +169,8 @@ def _batch_items(
                     if item.get("customer") is not None:
                         check_customer(session, who, item["customer"])
                 except EXPECTED_ERRORS as exc:
-                    problem = str(exc)
+                    ref = getattr(exc, "ref", None)  # the id asked for, as the CLI shows it
+                    problem = f"{exc}：{ref}" if ref is not None else str(exc)
             if problem is not None:
                 problems.append(f"第 {n} 行：{problem}")
                 continue

@@ -110,6 +110,14 @@ def install() -> None:
 
     command.get_usage = chinese_usage
     command.get_help_option = chinese_help_option
+    option: Any = typer.core.TyperOption
+    type_of = option.display_type_rich
+
+    def no_type_for_a_flag(self: Any, ctx: Any) -> Any:
+        # a flag takes no value: 「--json <bool>」 read as if it wanted `--json true`
+        return None if getattr(self, "is_flag", False) else type_of(self, ctx)
+
+    option.display_type_rich = no_type_for_a_flag
     command._siyu_chinese = True
 
 

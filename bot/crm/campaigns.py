@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.crm.charts import pyplot
+from bot.crm.charts import blank_note, pyplot, save_png, whole_numbers
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.labels import TOTAL
@@ -369,39 +369,61 @@ def write_csv(rows: Sequence[ReportRow], path: Path) -> None:
     )
 
 
+#: What a campaign chart without a customer in the period says.
+EMPTY_CAMPAIGNS = (
+    "这段时间没有经渠道码添加的客户，所以没有可画的数据\n（换一个 --since / --until 时间段试试）"
+)
+
+
 def write_png(rows: Sequence[ReportRow], path: Path, *, title: str) -> None:
-    """Bars per row (added / converted) with revenue and ROI noted."""
+    """Bars per row (added / converted) with revenue and ROI noted; a period without
+    customers says so instead of drawing empty axes."""
     plt = pyplot()
-    shown = [r for r in rows if not r.total or r.campaign == TOTAL] or list(rows)
-    shown = [r for r in shown if r.campaign != TOTAL] or shown
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
         warnings.filterwarnings("ignore", message=".*findfont.*")
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(shown) + 2), 4.5), dpi=100)
-        xs = list(range(len(shown)))
-        width = 0.38
-        labels = [f"{r.campaign}\n{r.adviser_name}" if r.campaign else r.channel for r in shown]
-        added = ax.bar([x - width / 2 for x in xs], [r.added for r in shown], width, label="新增")
-        converted = ax.bar(
-            [x + width / 2 for x in xs], [r.converted for r in shown], width, label="成交"
-        )
-        ax.bar_label(added, fontsize=8)
-        ax.bar_label(converted, fontsize=8)
-        for x, r in zip(xs, shown, strict=True):
-            roi = "—" if r.roi is None else f"{r.roi:.2f}"
-            ax.annotate(
-                f"¥{r.revenue:,.0f}\nROI {roi}",
-                (x, max(r.added, r.converted)),
-                textcoords="offset points",
-                xytext=(0, 14),
-                ha="center",
-                fontsize=7,
-            )
-        ax.set_xticks(xs, labels, fontsize=8)
-        ax.set_ylabel("客户数")
+        fig = campaign_figure(plt, rows, title=title)
+        try:
+            save_png(fig, path)
+        finally:
+            plt.close(fig)
+
+
+def campaign_figure(plt: Any, rows: Sequence[ReportRow], *, title: str) -> Any:
+    """The figure of ``write_png``."""
+    shown = [r for r in rows if not r.total or r.campaign == TOTAL] or list(rows)
+    shown = [r for r in shown if r.campaign != TOTAL] or shown
+    if not any(r.added or r.converted for r in shown):
+        fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=100)
         ax.set_title(title)
-        ax.legend(fontsize=8)
-        ax.margins(y=0.3)
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-        plt.close(fig)
+        ax.set_axis_off()
+        blank_note(ax, EMPTY_CAMPAIGNS)
+        return fig
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(shown) + 2), 4.5), dpi=100)
+    xs = list(range(len(shown)))
+    width = 0.38
+    labels = [f"{r.campaign}\n{r.adviser_name}" if r.campaign else r.channel for r in shown]
+    added = ax.bar([x - width / 2 for x in xs], [r.added for r in shown], width, label="新增")
+    converted = ax.bar(
+        [x + width / 2 for x in xs], [r.converted for r in shown], width, label="成交"
+    )
+    ax.bar_label(added, fontsize=8)
+    ax.bar_label(converted, fontsize=8)
+    for x, r in zip(xs, shown, strict=True):
+        roi = "—" if r.roi is None else f"{r.roi:.2f}"
+        ax.annotate(
+            f"¥{r.revenue:,.0f}\nROI {roi}",
+            (x, max(r.added, r.converted)),
+            textcoords="offset points",
+            xytext=(0, 14),
+            ha="center",
+            fontsize=7,
+        )
+    ax.set_xticks(xs, labels, fontsize=8)
+    ax.set_ylabel("客户数")
+    whole_numbers(ax)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.margins(y=0.3)
+    fig.tight_layout()
+    return fig

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import InputError
+from knowledge.files import replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +123,16 @@ def blank_note(ax: Any, text: str) -> None:
         color="#555555",
         wrap=True,
     )
+
+
+def whole_numbers(ax: Any) -> None:
+    """Ticks at whole numbers only, for an axis of counts (no 0.25 of a customer)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def save_png(fig: Any, path: Path) -> None:
+    """Write ``fig`` to ``path`` as PNG, whole or not at all (a folder that does not exist
+    or cannot be written is an ``InputError`` in Chinese, as for the CSV beside it)."""
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -55,8 +55,28 @@ class OrderImportStats:
     skipped: int  # order ids already stored
 
 
+#: The columns of an orders file, by the Chinese header an export writes.
+ORDER_COLUMNS = {
+    "customer": "客户",
+    "amount": "实付金额",
+    "time": "支付时间",
+    "order_id": "订单编号",
+    "product": "商品名称",
+}
+
+
 def import_orders(*, session: Session, path: Path, timezone: str) -> OrderImportStats:
     rows = read_table(path, aliases=ORDER_ALIASES)
+    header = list(dict.fromkeys(c for _, row in rows for c in row))
+    required = ("customer", "amount", "time")
+    missing = [f"{c}（{ORDER_COLUMNS[c]}）" for c in required if c not in header]
+    if rows and missing:  # each line would only say its cell is empty
+        unknown = [c for c in header if c not in ORDER_COLUMNS]
+        raise InputError(
+            f"{path.name}：缺少列 {'、'.join(missing)}；表头须有 customer,amount,time，"
+            "可选 order_id,product（或 客户,实付金额,支付时间,订单编号,商品名称）"
+            + (f"；文件里未知的列：{'、'.join(unknown)}" if unknown else "")
+        )
     tz = ZoneInfo(timezone)
     problems: list[str] = []
     parsed: list[tuple[int, float, datetime, str | None, str]] = []

@@ -39,13 +39,36 @@ def parse_birthday(text: str, today: date) -> date:
     return born
 
 
+#: A time as a spreadsheet shows it: ``2026/3/1 9:30`` (Excel's date cells, saved as CSV),
+#: ``2026-3-1 9:30``, ``2026年3月1日 9:30``, ``2026/3/1 下午 2:30``.
+SHEET_TIME = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]*(上午|下午|AM|PM)?\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?\s*(上午|下午|AM|PM)?)?",
+    re.IGNORECASE,
+)
+
+
+def sheet_time(match: re.Match[str]) -> datetime:
+    """The naive date-time a ``SHEET_TIME`` match writes (ValueError for no such day)."""
+    year, month, day, before, hour, minute, second, after = match.groups()
+    clock = int(hour or 0)
+    half = (before or after or "").upper()
+    if half in ("下午", "PM") and clock < 12:
+        clock += 12
+    elif half in ("上午", "AM") and clock == 12:
+        clock = 0
+    return datetime(int(year), int(month), int(day), clock, int(minute or 0), int(second or 0))
+
+
 def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
-    """A date (local midnight) or an ISO date-time; naive values are local time.
-    Returned in UTC (the store keeps UTC: SQLite drops the offset)."""
+    """A date (local midnight), an ISO date-time or a time as a spreadsheet shows it
+    (``2026/11/28 14:00``, ``2026年11月28日 下午 2:30``: ``SHEET_TIME``); naive values are
+    local time. Returned in UTC (the store keeps UTC: SQLite drops the offset)."""
+    sheet = SHEET_TIME.fullmatch(text.strip())
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        value = datetime.combine(parse_date(text), time())
+        value = sheet_time(sheet) if sheet else datetime.combine(parse_date(text), time())
     try:
         return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
     except OverflowError as exc:  # e.g. 0001-01-01 local time is before year 1 in UTC

@@ -73,16 +73,16 @@ _ALIASES = {
     "wechat": "wechaty_contact",
     "wecom": "wecom_external_userid",
     "external_userid": "wecom_external_userid",
-    "客户id": "customer_id",
     "客户编号": "customer_id",
+    "客户id": "customer_id",
     "编号": "customer_id",
     "姓名": "name",
     "客户姓名": "name",
     "名字": "name",
     "称呼": "name",
     "客户称呼": "name",
-    "手机": "phone",
     "手机号": "phone",
+    "手机": "phone",
     "手机号码": "phone",
     "电话": "phone",
     "生日": "birthday",
@@ -308,8 +308,8 @@ def parse_customer_file(
     if unknown:
         everything = [*OTHER_COLUMNS, *PROFILE_COLUMNS, *GROWTH_COLUMNS, *IDENTITY_COLUMNS]
         raise InputError(
-            f"{path.name}：未知的列 {', '.join(unknown)}；可用的列："
-            f"{', '.join([*everything, *declared])}、id:类型"
+            f"{path.name}：未知的列 {'、'.join(unknown)}；可用的列："
+            f"{'、'.join([*map(_with_chinese_name, everything), *declared])}、id:类型"
         )
     bad_kinds = sorted(
         c for c in columns if c.startswith("id:") and not 0 < len(c) - 3 <= _MAX_CHARS["kind"]
@@ -374,6 +374,12 @@ def parse_customer_file(
             )
         )
     return parsed, problems
+
+
+def _with_chinese_name(column: str) -> str:
+    """``phone（手机号）``: a column with the first Chinese header read as it."""
+    chinese = next((a for a, c in _ALIASES.items() if c == column and not a.isascii()), None)
+    return f"{column}（{chinese}）" if chinese else column
 
 
 def _is_identity(column: str) -> bool:
@@ -499,4 +505,4 @@ def write_customer_file(path: Path, rows: Sequence[TableRow], *, fields: Sequenc
     elif suffix == ".csv":
         files.write_csv(path, header, (line(r) for r in rows))
     else:
-        raise InputError(f"{path.name}: 只能导出为 .csv 或 .xlsx")
+        raise InputError(f"{path.name}：只能导出为 .csv 或 .xlsx")

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.crm.charts import blank_note, pyplot
+from bot.crm.charts import blank_note, pyplot, save_png, whole_numbers
 from bot.crm.followups import start_of_day
 from bot.errors import InputError
 from bot.labels import TOTAL
@@ -176,8 +176,10 @@ def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> No
     period without new customers says so instead of drawing empty axes."""
     plt = pyplot()
     fig = funnel_figure(plt, rows, title=title)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    try:
+        save_png(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def funnel_figure(plt: Any, rows: Sequence[FunnelRow], *, title: str) -> Any:
@@ -202,6 +204,7 @@ def funnel_figure(plt: Any, rows: Sequence[FunnelRow], *, title: str) -> Any:
         ax.bar_label(bars, fontsize=8)
     ax.set_xticks(list(xs), [r.group for r in groups])
     ax.set_ylabel("客户数")
+    whole_numbers(ax)
     ax.set_title(title)
     rate_ax = ax.twinx()
     rates = [100 * r.rate for r in groups]
@@ -216,7 +219,9 @@ def funnel_figure(plt: Any, rows: Sequence[FunnelRow], *, title: str) -> Any:
             color="#e6550d",
         )
     rate_ax.set_ylabel("转化率 %")
-    rate_ax.set_ylim(0, 100)
+    rate_ax.set_ylim(0, 115)  # a 100% marker and its label inside the axes, not in the title
+    rate_ax.set_yticks(range(0, 101, 20))
+    ax.margins(y=0.15)  # the bars' labels too
     handles, labels = ax.get_legend_handles_labels()
     h2, l2 = rate_ax.get_legend_handles_labels()
     ax.legend(handles + h2, labels + l2, loc="upper right", fontsize=8)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.crm.charts import blank_note, pyplot
+from bot.crm.charts import blank_note, pyplot, save_png
 from bot.learning import bandit, effectiveness
 from bot.learning.effectiveness import GroupBy, ScriptStats
 from bot.settings import RankingSettings
@@ -157,8 +157,10 @@ def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int
         ax.set_title(title)
         ax.set_axis_off()
         blank_note(ax, EMPTY_SCRIPTS)
-        fig.savefig(path, format="png")
-        plt.close(fig)
+        try:
+            save_png(fig, path)
+        finally:
+            plt.close(fig)
         return
     _draw(plt, shown, path, title)
 
@@ -183,5 +185,7 @@ def _draw(plt: Any, rows: list[ScriptStats], path: Path, title: str) -> None:
     ax.set_xlabel("回复率 %（95% Wilson 区间）")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    try:
+        save_png(fig, path)
+    finally:
+        plt.close(fig)

@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints, Validat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.crm.dates import SHEET_TIME, sheet_time
 from bot.domain import (
     MAX_MESSAGE_CHARS,
     TIME_EXAMPLE,
@@ -69,26 +70,6 @@ MAX_PROBLEMS = 200
 Progress = Callable[[int, int], None]
 
 
-#: A time as a spreadsheet shows it: ``2026/3/1 9:30`` (Excel's date cells, saved as CSV),
-#: ``2026-3-1 9:30``, ``2026年3月1日 9:30``, ``2026/3/1 下午 2:30``.
-SHEET_TIME = re.compile(
-    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:[\sT]*(上午|下午|AM|PM)?\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?\s*(上午|下午|AM|PM)?)?",
-    re.IGNORECASE,
-)
-
-
-def _sheet_time(match: re.Match[str]) -> datetime:
-    year, month, day, before, hour, minute, second, after = match.groups()
-    clock = int(hour or 0)
-    half = (before or after or "").upper()
-    if half in ("下午", "PM") and clock < 12:
-        clock += 12
-    elif half in ("上午", "AM") and clock == 12:
-        clock = 0
-    return datetime(int(year), int(month), int(day), clock, int(minute or 0), int(second or 0))
-
-
 def _when(value: object) -> object:
     if isinstance(value, int | float):  # a JSON number would be read as seconds since 1970
         raise ValueError(f"sent_at 要写成时间文本（例如 {TIME_EXAMPLE}），不能是数字 {value}")
@@ -98,7 +79,7 @@ def _when(value: object) -> object:
     sheet = SHEET_TIME.fullmatch(text)
     try:
         if sheet:
-            return _sheet_time(sheet)
+            return sheet_time(sheet)
         if text[-1:] in ("Z", "z"):  # UTC; RFC 3339 allows the lower case too
             text = text[:-1] + "+00:00"
         return datetime.fromisoformat(text)

@@ -86,7 +86,7 @@ class KnowledgeBase:
         for p in paths:
             if p.name in names:
                 problems.append(
-                    f"{p}: 与 {names[p.name]} 同名；知识库按文件名区分文档，请给其中一个改名"
+                    f"{p}：与 {names[p.name]} 同名；知识库按文件名区分文档，请给其中一个改名"
                 )
                 continue
             names[p.name] = p
@@ -95,7 +95,7 @@ class KnowledgeBase:
             except InputError as exc:
                 if len(paths) == 1:  # one file: its own error (it names the file)
                     raise
-                problems.append(f"{p}: {exc}")
+                problems.append(_file_problem(p, exc))
                 continue
             loaded.append((p, doc))
         if problems:
@@ -215,3 +215,13 @@ def chunk_item(chunk: ChunkRecord) -> IndexItem:
         text=text,
         metadata={"industry": chunk.industry or ANY_INDUSTRY, "document": chunk.document_id},
     )
+
+
+def _file_problem(path: Path, exc: InputError) -> str:
+    """One file's problem as one item of a folder's list: its message names the file
+    already (else it is named first), with its own problems in brackets (before: the
+    path twice, 「a.csv: a.csv：缺少列」, and its problems as items of the folder's)."""
+    head = exc.args[0] if exc.args else str(exc)
+    if str(path) not in head and path.name not in head:
+        head = f"{path}：{head}"
+    return f"{head}（{'；'.join(exc.problems)}）" if exc.problems else head

@@ -178,16 +178,20 @@ def export_table(
     path: Path,
     adviser_id: str | None = None,
     segment: str | None = None,
+    timezone: str = "UTC",
 ) -> int:
     """Write the customers in scope (one adviser's, one segment's) in the import format,
     with their profile fields, referrer (left blank when outside the scope: another
-    adviser's customer is not named, not even by id) and entry code; audited. How many
-    were written."""
+    adviser's customer is not named, not even by id) and entry code, the time each was
+    added in ``timezone``; audited. How many were written."""
     require(principal, *CUSTOMER_VIEWERS)
     scope = scope_of(session, principal)
     members = crm_segments.members(session=session, name=segment) if segment else None
     rows = identities_repo.customer_table(
-        session=session, adviser_ids=scope.narrow(adviser_id), customer_ids=members
+        session=session,
+        adviser_ids=scope.narrow(adviser_id),
+        customer_ids=members,
+        timezone=timezone,
     )
     if scope.adviser_ids is not None:
         referrers = {r.referred_by for r in rows if r.referred_by is not None}

@@ -375,10 +375,15 @@ def add_file(
     rows = read_table(path, aliases=LABEL_ALIASES)
     if not rows:
         raise InputError(f"{path.name}：没有标签（表头：customer,tag,msg_id）")
-    columns = {c for _, row in rows for c in row}
-    missing = [c for c in ("customer", "tag") if c not in columns]
+    header = list(dict.fromkeys(c for _, row in rows for c in row))
+    missing = [f"{c}（{LABEL_COLUMNS[c]}）" for c in ("customer", "tag") if c not in header]
     if missing:
-        raise InputError(f"{path.name}：缺少列 {', '.join(missing)}（表头：customer,tag,msg_id）")
+        unknown = [c for c in header if c not in LABEL_COLUMNS]
+        raise InputError(
+            f"{path.name}：缺少列 {'、'.join(missing)}；表头须是 customer,tag,msg_id"
+            "（或 客户,标签,消息ID；msg_id 可以不填）",
+            [f"文件里未知的列：{'、'.join(unknown)}"] if unknown else [],
+        )
     problems: list[str] = []
     added = already = 0
     with rt.db.session() as session:
@@ -407,6 +412,8 @@ def add_file(
 
 
 #: Header names accepted for the columns of a labels file.
+#: The columns of a labels file, by their Chinese names.
+LABEL_COLUMNS = {"customer": "客户", "tag": "标签", "msg_id": "消息ID"}
 LABEL_ALIASES = {
     "customer_id": "customer",
     "客户": "customer",
@@ -499,7 +506,7 @@ def _resolve(
         raise NotFoundError(NO_TAG_NAMED, ref=name)
     if len(found) > 1:
         choices = "、".join(f"{t.category}/{t.name}" for t in found)
-        raise InputError(f"{AMBIGUOUS_TAG}: {name}（{choices}）")
+        raise InputError(f"{AMBIGUOUS_TAG}：{name}（{choices}）")
     return _Resolved(customer_id=customer_id, tag=found[0], message=message)
 
 

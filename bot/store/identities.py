@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -178,7 +179,7 @@ def import_customers(
                         tag_id=tag_id,
                         source="manual",
                         status="confirmed",
-                        evidence=f"import {source_name}",
+                        evidence=f"导入 {source_name} 第 {row.line} 行",
                         reviewer=actor,
                     )
                 )
@@ -365,9 +366,11 @@ def customer_table(
     session: Session,
     adviser_ids: tuple[str, ...] | None,
     customer_ids: Sequence[int] | None = None,
+    timezone: str = "UTC",
 ) -> list[TableRow]:
     """Visible customers (of ``adviser_ids``; only ``customer_ids`` when given) with their
-    identities, confirmed tags, profile field values, referrer and entry code."""
+    identities, confirmed tags, profile field values, referrer and entry code; the time
+    each was added in ``timezone`` (with its offset, so it reads back exactly)."""
     stmt = select(Customer).where(Customer.merged_into_id.is_(None)).order_by(Customer.id)
     if adviser_ids is not None:
         stmt = stmt.where(Customer.adviser_id.in_(adviser_ids))
@@ -405,7 +408,9 @@ def customer_table(
             "city": c.city or "",
             "source": c.source or "",
             "birthday": c.birthday.isoformat() if c.birthday else "",
-            "added_at": aware(c.created_at).isoformat(timespec="seconds"),
+            "added_at": aware(c.created_at)
+            .astimezone(ZoneInfo(timezone))
+            .isoformat(timespec="seconds"),
         }
         out.append(
             TableRow(

@@ -62,8 +62,9 @@ def create_user(
         elif team is None:
             team = adviser.team
         elif team != adviser.team:
+            now = f"属于团队 {adviser.team}" if adviser.team else "还没有团队"
             raise InputError(
-                f"顾问 {adviser_id} 属于团队 {adviser.team or '（无）'}，不能在添加用户时改团队；"
+                f"顾问 {adviser_id} {now}，不能在添加用户时改团队；"
                 f"确需调整请用 siyu users team {adviser_id} {team}"
             )
     row = User(

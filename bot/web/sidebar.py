@@ -20,6 +20,7 @@ from bot.labels import (
     EVENT_LABELS,
     INBOX_QUEUE_LABELS,
     TAG_STATUS_LABELS,
+    identity_label,
 )
 from bot.services import (
     advisers,
@@ -49,15 +50,6 @@ from scripts_lib import CATEGORY_LABELS, INDUSTRY_LABELS, STAGE_LABELS
 from scripts_lib.variables import VARIABLE_LABELS
 
 router = APIRouter(include_in_schema=False)
-
-IDENTITY_LABELS = {
-    "memory_contact": "测试渠道",
-    "wechaty_contact": "微信",
-    "wecom_external_userid": "企业微信",
-    "unionid": "UnionID",
-    "phone": "手机",
-    "api_contact": "接口联系人",
-}
 
 
 @router.get("/sidebar")
@@ -109,7 +101,7 @@ def sidebar(
         queue_labels=INBOX_QUEUE_LABELS,
         tag_labels=TAG_STATUS_LABELS,
         event_labels=EVENT_LABELS,
-        identity_labels=IDENTITY_LABELS,
+        identity_label=identity_label,
         category_labels=CATEGORY_LABELS,
         stage_labels=STAGE_LABELS,
         industry_labels=INDUSTRY_LABELS,
