@@ -411,9 +411,9 @@ def add_file(
     return AddStats(added=added, already=already)
 
 
-#: Header names accepted for the columns of a labels file.
 #: The columns of a labels file, by their Chinese names.
 LABEL_COLUMNS = {"customer": "客户", "tag": "标签", "msg_id": "消息ID"}
+#: Header names accepted for the columns of a labels file.
 LABEL_ALIASES = {
     "customer_id": "customer",
     "客户": "customer",
