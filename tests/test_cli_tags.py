@@ -181,6 +181,25 @@ def test_a_labels_file_with_a_misspelt_column_says_which_and_what_it_takes(
     assert listed(capsys, data, "confirmed") == []
 
 
+def test_a_labels_file_header_of_other_words_is_read_and_a_column_not_read_is_named(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: 「contact_id,tag,msgid」 was refused for lacking customer, and with the
+    header 「customer,tag,msgid」 the tags were added without their message, silently
+    (nothing learned from it). Now the usual other names are read, and a column that is
+    still not read is named."""
+    labels = tmp_path / "labels.csv"
+    labels.write_text("contact_id,tag,msgid,备注\nwx-zhou,重疾险,wx-2,看错了\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 0 and "新增 1" in out, err
+    assert "没有读取未知的列 备注" in err
+    (row,) = [r for r in listed(capsys, data, "confirmed") if r["tag"] == "重疾险"]
+    assert row["source_msg_id"] == "wx-2"
+    labels.write_text("customer,tag,msg_id\nwx-wang,医疗险,wx-3\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 0 and "新增 1" in out and "未知的列" not in err
+
+
 def test_status_names_in_chinese_and_a_wrong_one_refused(
     capsys: pytest.CaptureFixture[str], data: Path
 ) -> None:

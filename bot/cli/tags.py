@@ -234,6 +234,12 @@ def tags_add(
         with runtime(ctx) as rt, progress() as bars:
             stats = tags.add_file(rt, who, path=file, progress=bar(bars, "添加标签"))
         out.print(f"新增 {stats.added} · 已有 {stats.already}")
+        if stats.ignored_columns:
+            err.print(
+                f"提示：没有读取未知的列 {'、'.join(stats.ignored_columns)}"
+                "（只读 customer、tag、msg_id 三列；消息 ID 列写错时，标签会不带消息添加）",
+                highlight=False,
+            )
         return
     if not customer or not tag:
         raise typer.BadParameter("请给 --customer 和 --tag，或者给 --file")

@@ -276,6 +276,9 @@ class AddStats:
     added: int
     #: Tags the customer already had confirmed (their message, if given, is recorded).
     already: int
+    #: Columns of a labels file that are none of customer, tag, msg_id: not read (a
+    #: misspelt msg_id would add the tags without their message, and nothing be learned).
+    ignored_columns: tuple[str, ...] = ()
 
 
 def add(
@@ -384,6 +387,7 @@ def add_file(
             "（或 客户,标签,消息ID；msg_id 可以不填）",
             [f"文件里未知的列：{'、'.join(unknown)}"] if unknown else [],
         )
+    ignored = tuple(c for c in header if c not in LABEL_COLUMNS)
     problems: list[str] = []
     added = already = 0
     with rt.db.session() as session:
@@ -408,7 +412,7 @@ def add_file(
                 progress(i + 1, len(resolved))
     if resolved:
         _learn(rt)
-    return AddStats(added=added, already=already)
+    return AddStats(added=added, already=already, ignored_columns=ignored)
 
 
 #: The columns of a labels file, by their Chinese names.
@@ -416,9 +420,15 @@ LABEL_COLUMNS = {"customer": "客户", "tag": "标签", "msg_id": "消息ID"}
 #: Header names accepted for the columns of a labels file.
 LABEL_ALIASES = {
     "customer_id": "customer",
+    "contact_id": "customer",  # a history's contact id is one of the customer's identities
     "客户": "customer",
+    "客户编号": "customer",
+    "tag_name": "tag",
     "标签": "tag",
+    "msgid": "msg_id",
+    "message_id": "msg_id",
     "消息id": "msg_id",
+    "消息编号": "msg_id",
     "消息": "msg_id",
 }
 #: A customer no identifier finds (or out of scope), with what was typed: the command
