@@ -344,6 +344,11 @@ def test_cli_funnel_customers_of_one_adviser(
     # before: --adviser alone was ignored, and every adviser's funnel printed as a1's
     code, out, err = siyu(capsys, data, "report", "funnel", *period, "--adviser", "a1")
     assert code == 1 and out == "" and "--adviser 要与 --customers 一起用" in err
+    # before: a misspelt adviser printed 「没有新客户」, as if they had had none
+    code, out, err = siyu(
+        capsys, data, "report", "funnel", *period, "--adviser", "a9", "--customers"
+    )
+    assert code == 1 and out == "" and "没有顾问“a9”" in err
 
 
 # --------------------------------------------------------------------------- CSV safety

@@ -70,6 +70,10 @@ def report_funnel(
         first = parse_day(since, today - timedelta(days=29), "--since")
         last = parse_day(until, today, "--until")
         if adviser and customers:
+            names = adviser_names(session, principal(ctx))
+            named = [i for i, n in names.items() if n == adviser]
+            if adviser not in names and len(named) == 1:  # 「王磊」 as well as wang
+                adviser = named[0]
             members = reports.funnel_customers(
                 session,
                 principal(ctx),
@@ -78,8 +82,10 @@ def report_funnel(
                 adviser_id=adviser,
                 timezone=settings.timezone,
             )
-            name = adviser_names(session, principal(ctx)).get(adviser, adviser)
-            _print_funnel_customers(members, name, first, last)
+            if not members and adviser not in names:  # a typo is not 「没有新客户」
+                known = "、".join(f"{n}（{i}）" if n != i else i for i, n in names.items())
+                raise InputError(f"没有顾问“{adviser}”" + (f"；可选：{known}" if known else ""))
+            _print_funnel_customers(members, names.get(adviser, adviser), first, last)
             return
         rows = reports.funnel(
             session,
