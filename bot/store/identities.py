@@ -34,6 +34,12 @@ from knowledge.text import echo
 
 #: The rule an import line's entry code breaks when it is another adviser's.
 OWN_CODES_ONLY = "只能归到客户自己顾问的渠道码"
+#: A line whose customer id is another person's: its name and every identity differ (the
+#: customer is not named: the importer may not see them).
+FOREIGN_ID = (
+    "客户编号 {customer_id} 的姓名和身份都与这一行不同，像是另一位客户；"
+    "从别的系统导出的表请先删掉 customer_id（客户编号）和 referred_by 两列，按身份匹配"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,16 @@ def import_customers(
             customer = session.get(Customer, row.customer_id)
             if customer is None:
                 problem(row.line, f"客户 {row.customer_id} 不存在")
+                continue
+            name = row.fields.get("name")
+            if (
+                row.identities
+                and row.customer_id not in owners
+                and isinstance(name, str)
+                and customer.name
+                and name != customer.name
+            ):  # another person: a table exported from another store numbers its own
+                problem(row.line, FOREIGN_ID.format(customer_id=row.customer_id))
                 continue
             others = {k: v for k, v in owners.items() if k != row.customer_id}
             if others:
