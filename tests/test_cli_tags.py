@@ -198,6 +198,12 @@ def test_a_labels_file_header_of_other_words_is_read_and_a_column_not_read_is_na
     labels.write_text("customer,tag,msg_id\nwx-wang,医疗险,wx-3\n", encoding="utf-8")
     code, out, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
     assert code == 0 and "新增 1" in out and "未知的列" not in err
+    # a second name for a column the file has under its own name is not read, not a clash
+    labels.write_text("customer,contact_id,tag\nwx-wang,wx-zhou,有孩子\n", encoding="utf-8")
+    code, out, err = siyu(capsys, data, "tags", "add", "--file", str(labels))
+    assert code == 0 and "新增 1" in out and "没有读取未知的列 contact_id" in err
+    whose = {r["tag"]: r["customer_id"] for r in listed(capsys, data, "confirmed")}
+    assert whose["有孩子"] == whose["医疗险"]  # wx-wang's, not wx-zhou's
 
 
 def test_status_names_in_chinese_and_a_wrong_one_refused(
@@ -289,6 +295,13 @@ def test_a_label_naming_a_numeric_contact_id_finds_it_by_its_message(
     assert code == 1 and "既是一位客户的编号" in err
     code, _, err = siyu(capsys, data, "tags", "add", "--customer", "#99", "--tag", "医疗险")
     assert code == 1 and "找不到客户“#99”" in err
+    # 「#1」 follows a merge, as 「1」 does: customer 1 merged into 2 tags customer 2
+    code, _, err = siyu(capsys, data, "customers", "merge", "2", "1")
+    assert code == 0, err
+    code, _, err = siyu(capsys, data, "tags", "add", "--customer", "#1", "--tag", "有孩子")
+    assert code == 0, err
+    tagged = {(r["customer_id"], r["tag"]) for r in listed(capsys, data, "confirmed")}
+    assert (2, "有孩子") in tagged and (1, "有孩子") not in tagged
 
 
 def test_a_tag_name_of_two_categories_asks_for_the_category(

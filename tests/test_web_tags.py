@@ -268,17 +268,17 @@ def test_the_add_form_takes_a_name_and_offers_the_customers_latest_messages(
         offered = re.findall(r'type="radio" name="msg_id" value="([^"]*)"', form)
         assert offered == ["m-w2", "m-w1", ""], "newest first, then 「都不是」"
         assert "「我家闺女今年三岁了」" in form and "都不是，只添加标签" in form
-        assert f'name="customer" value="{wang}"' in form
+        assert f'name="customer" value="#{wang}"' in form  # this customer, not a contact id
         with rt.db.session() as session:  # the messages shown are a read of the customer's
             seen = audit_repo.list_entries(session=session, actor="mia")
         assert any(e.action == "customer.messages.view" and e.target_id == str(wang) for e in seen)
         # the second step: the message chosen
-        step2 = {"customer": str(wang), "tag": "家庭结构/有孩子", "msg_id": "m-w1"}
+        step2 = {"customer": f"#{wang}", "tag": "家庭结构/有孩子", "msg_id": "m-w1"}
         res = c.post("/manager/tags/add", data=step2 | {"csrf_token": csrf})
         assert res.status_code == 200 and "王小丫</a> 添加标签“有孩子”" in res.text
         assert manual_tags(rt, wang)["有孩子"] == "m-w1"
         # 「都不是」: the tag alone
-        step2 = {"customer": str(wang), "tag": "医疗险", "msg_id": ""}
+        step2 = {"customer": f"#{wang}", "tag": "医疗险", "msg_id": ""}
         assert c.post("/manager/tags/add", data=step2 | {"csrf_token": csrf}).status_code == 200
         assert manual_tags(rt, wang)["医疗险"] is None
         # a WeChat id still finds the customer
@@ -307,6 +307,36 @@ def test_the_add_form_takes_a_name_and_offers_the_customers_latest_messages(
     with bearer_client(web_app(rt), tokens["alice"]) as c:
         res = c.post("/api/customer-tags", json={"customer": "王小丫", "tag": "医疗险"})
         assert res.status_code == 404
+
+
+def test_the_console_tags_the_customer_on_screen_when_a_contact_is_numbered_like_it(
+    world: tuple[Runtime, dict[str, str]],
+) -> None:
+    """A contact whose WeChat id is 「<another customer's id>」 (an archive numbering its
+    contacts 1, 2, 3 …): the sidebar's 「添加标签」 and the manager form's 「都不是，只添加
+    标签」 tag the customer on screen. The bare number is ambiguous and was refused there
+    once the command line refused it; typed by a manager, the form says how to choose."""
+    rt, _ = world
+    first = customer_id_of(rt, "wx-a")
+    say(rt, "m-n1", str(first), "你好", name="编号客户")
+    with bearer_client(web_app(rt)) as c:
+        csrf = login(c, "alice")
+        res = c.post(
+            f"/sidebar/customers/{first}/tags",
+            data={"csrf_token": csrf, "tag": "医疗险"},
+            follow_redirects=False,
+        )
+        assert res.status_code == 303, res.text
+    assert "医疗险" in manual_tags(rt, first)
+    with bearer_client(web_app(rt)) as c:
+        csrf = login(c, "mia")
+        form = {"customer": f"#{first}", "tag": "重疾险", "msg_id": "", "csrf_token": csrf}
+        assert c.post("/manager/tags/add", data=form).status_code == 200
+        assert "重疾险" in manual_tags(rt, first)
+        typed = form | {"customer": str(first), "pick_message": "1"}
+        res = c.post("/manager/tags/add", data=typed, headers={"X-Siyu-Form": "1"})
+        assert res.status_code == 400
+        assert f"请写“#{first}”表示客户编号" in res.text and "msg_id" not in res.text
 
 
 def test_a_name_shared_or_out_of_scope_is_refused_as_the_referrer_field_does(

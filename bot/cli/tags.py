@@ -207,7 +207,9 @@ def tags_add(
     ctx: typer.Context,
     customer: Annotated[
         str | None,
-        typer.Option(help="客户 ID，或其任一身份（微信号、contact_id …）；#5 只表示客户 ID 5。"),
+        typer.Option(
+            help="客户 ID，或其任一身份（微信号、contact_id …）；'#5'（加引号）只表示客户 ID 5。"
+        ),
     ] = None,
     tag: Annotated[str | None, typer.Option(help="标签名；名称不唯一时写 分类/标签。")] = None,
     msg_id: Annotated[

@@ -379,6 +379,12 @@ def add_file(
     if not rows:
         raise InputError(f"{path.name}：没有标签（表头：customer,tag,msg_id）")
     header = list(dict.fromkeys(c for _, row in rows for c in row))
+    for other, column in LABEL_FALLBACKS.items():
+        if other in header and column not in header:
+            for _, row in rows:
+                if other in row:
+                    row[column] = row.pop(other)
+            header = [column if c == other else c for c in header]
     missing = [f"{c}（{LABEL_COLUMNS[c]}）" for c in ("customer", "tag") if c not in header]
     if missing:
         unknown = [c for c in header if c not in LABEL_COLUMNS]
@@ -420,15 +426,19 @@ LABEL_COLUMNS = {"customer": "客户", "tag": "标签", "msg_id": "消息ID"}
 #: Header names accepted for the columns of a labels file.
 LABEL_ALIASES = {
     "customer_id": "customer",
-    "contact_id": "customer",  # a history's contact id is one of the customer's identities
     "客户": "customer",
-    "客户编号": "customer",
     "tag_name": "tag",
     "标签": "tag",
-    "msgid": "msg_id",
-    "message_id": "msg_id",
     "消息id": "msg_id",
     "消息编号": "msg_id",
+}
+#: Other names read for a column only when the file has none of the names above for it
+#: (a file with 客户 and 客户编号, or 消息编号 and 消息, reads the first of each).
+LABEL_FALLBACKS = {
+    "contact_id": "customer",  # a history's contact id is one of the customer's identities
+    "客户编号": "customer",
+    "msgid": "msg_id",
+    "message_id": "msg_id",
     "消息": "msg_id",
 }
 #: A customer no identifier finds (or out of scope), with what was typed: the command
@@ -437,10 +447,16 @@ LABEL_ALIASES = {
 NO_CUSTOMER_NAMED = "找不到客户“{ref}”：请填客户编号、微信号、手机号或联系人 ID（不能填姓名）"
 #: The same for the console's form, which takes a name too (``customer_refs.resolve``).
 NO_CUSTOMER_BY_NAME = "找不到客户“{ref}”：请填客户的姓名、手机号、微信号或客户编号"
-#: A number that is a customer id and another customer's contact id, without a message.
+#: A number that is a customer id and another customer's contact id (or other identity),
+#: without a message: on the command line and in a labels file (``#`` starts a shell
+#: comment: quoted), and in the console's form.
 AMBIGUOUS_NUMBER = (
-    "“{ref}”既是一位客户的编号，又是另一位客户的联系人 ID：请填 msg_id（哪条消息），"
-    "或写“#{ref}”表示客户编号"
+    "“{ref}”既是一位客户的编号，又是另一位客户的联系人 ID 等身份：请填 msg_id（哪条消息），"
+    "或写 '#{ref}'（命令行里要加引号）表示客户编号"
+)
+AMBIGUOUS_IN_FORM = (
+    "“{ref}”既是一位客户的编号，又是另一位客户的联系人 ID 等身份："
+    "请写“#{ref}”表示客户编号，或填客户的姓名、手机号"
 )
 NO_TAG_NAMED = "标签不存在"
 AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
@@ -471,10 +487,12 @@ def _resolve(
         raise InputError("客户不能为空")
     by_id = ref.startswith("#") and ref[1:].strip().isascii() and ref[1:].strip().isdigit()
     try:  # by name, several of that name in scope: InputError (customer_refs.SAME_NAME)
-        if by_id:  # 「#5」: the customer id, never a contact id
-            customer_id = int(ref[1:].strip())
-            if customer_id >= 2**31:  # more than the id column holds
+        if by_id:  # 「#5」: the customer id (or who it was merged into), never a contact id
+            typed = int(ref[1:].strip())
+            if typed >= 2**31:  # more than the id column holds
                 raise NotFoundError(NO_CUSTOMER_NAMED)
+            live = conversions_repo.live_customer(session=session, customer_id=typed)
+            customer_id = typed if live is None else live
             check_customer(session, principal, customer_id)
         else:
             customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
@@ -483,7 +501,7 @@ def _resolve(
     if not label.msg_id and not by_id:
         other = _contact_reading(session, principal, ref, customer_id)
         if other is not None:  # two customers: a guess could tag the wrong person
-            raise InputError(AMBIGUOUS_NUMBER.format(ref=ref))
+            raise InputError((AMBIGUOUS_IN_FORM if by_name else AMBIGUOUS_NUMBER).format(ref=ref))
     message = None
     if label.msg_id:
         msg_id = label.msg_id.strip()

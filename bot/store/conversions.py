@@ -100,6 +100,13 @@ def identity_owner(*, session: Session, ref: str) -> int | None:
     return found.id if found is not None else None
 
 
+def live_customer(*, session: Session, customer_id: int) -> int | None:
+    """The customer ``customer_id`` was merged into (through every merge), itself when it
+    was not merged; None when there is no such customer."""
+    found = _merged(session, session.get(Customer, customer_id))
+    return found.id if found is not None else None
+
+
 def _holding(session: Session, value: str) -> Customer | None:
     """The customer holding ``value`` as an identity value (before following merges)."""
     owner = session.scalar(select(Identity.customer_id).where(Identity.value == value).limit(1))

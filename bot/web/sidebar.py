@@ -295,7 +295,8 @@ def add_tag(
     tag: Annotated[str, Form(min_length=1, max_length=201)],
 ) -> Response:
     """Give the customer a tag by hand (confirmed at once)."""
-    tags.add(runtime_of(request), principal, tags.TagLabel(customer=str(customer_id), tag=tag))
+    # 「#12」: this customer, never another one holding 12 as a contact id
+    tags.add(runtime_of(request), principal, tags.TagLabel(customer=f"#{customer_id}", tag=tag))
     return RedirectResponse(f"/sidebar?customer_id={customer_id}#tags", status_code=303)
 
 
