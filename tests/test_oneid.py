@@ -325,17 +325,21 @@ def test_import_is_all_or_nothing_on_conflicts_with_the_database(
 
 def test_a_customer_id_of_another_person_is_refused(db: Database, tmp_path: Path) -> None:
     """A table exported from another store numbers its own customers: before, its line
-    「customer_id 1, 陈先生, phone 139…」 renamed this store's customer 1 and gave them
-    his phone."""
-    _, b = _seed(db)  # 张丽
+    「customer_id 1, 陈先生, wecom …」 renamed this store's customer 1 and gave them his
+    WeCom id."""
+    _, b = _seed(db)  # 张丽, WeCom wm-b
     before = dump(db)
-    path = _write(tmp_path, f"customer_id,name,phone\n{b},陈先生,13911112222\n")
+    path = _write(tmp_path, f"customer_id,name,wecom\n{b},陈先生,wm-x\n")
     with pytest.raises(InputError) as info, db.session() as s:
         oneid.import_customer_file(session=s, path=path, actor="op")
-    assert f"第 2 行：客户编号 {b} 的姓名和身份都与这一行不同" in str(info.value)
+    assert f"第 2 行：客户编号 {b} 的姓名和手机号等身份都与这一行不同" in str(info.value)
     assert dump(db) == before
-    # the same customer with a new phone (their own id and name) is an update, as before
-    path = _write(tmp_path, f"customer_id,name,phone\n{b},张丽,13911112222\n")
+    # a new name with an identity of a kind the customer has none of yet: an update
+    path = _write(tmp_path, f"customer_id,name,phone\n{b},张丽华,13911112222\n")
+    with db.session() as s:
+        assert oneid.import_customer_file(session=s, path=path, actor="op").updated == 1
+    # and the same name with another WeCom id too
+    path = _write(tmp_path, f"customer_id,name,wecom\n{b},张丽华,wm-y\n")
     with db.session() as s:
         assert oneid.import_customer_file(session=s, path=path, actor="op").updated == 1
 

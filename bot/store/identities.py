@@ -34,10 +34,10 @@ from knowledge.text import echo
 
 #: The rule an import line's entry code breaks when it is another adviser's.
 OWN_CODES_ONLY = "只能归到客户自己顾问的渠道码"
-#: A line whose customer id is another person's: its name and every identity differ (the
-#: customer is not named: the importer may not see them).
+#: A line whose customer id is another person's: another name, and another value of an
+#: identity kind the line gives (the customer is not named: the importer may not see them).
 FOREIGN_ID = (
-    "客户编号 {customer_id} 的姓名和身份都与这一行不同，像是另一位客户；"
+    "客户编号 {customer_id} 的姓名和手机号等身份都与这一行不同，像是另一位客户；"
     "从别的系统导出的表请先删掉 customer_id（客户编号）和 referred_by 两列，按身份匹配"
 )
 
@@ -113,14 +113,7 @@ def import_customers(
             if customer is None:
                 problem(row.line, f"客户 {row.customer_id} 不存在")
                 continue
-            name = row.fields.get("name")
-            if (
-                row.identities
-                and row.customer_id not in owners
-                and isinstance(name, str)
-                and customer.name
-                and name != customer.name
-            ):  # another person: a table exported from another store numbers its own
+            if _another_person(session, customer, row):
                 problem(row.line, FOREIGN_ID.format(customer_id=row.customer_id))
                 continue
             others = {k: v for k, v in owners.items() if k != row.customer_id}
@@ -440,3 +433,20 @@ def customer_table(
             )
         )
     return out
+
+
+def _another_person(session: Session, customer: Customer, row: CustomerRow) -> bool:
+    """Whether ``row`` (which names ``customer`` by id) is someone else: another name, and
+    for a kind of identity the line gives, the customer holds another value and not the
+    line's (a table exported from another store numbers its own customers). A customer
+    without that kind of identity yet, or a new name alone, is an update."""
+    name = row.fields.get("name")
+    if not isinstance(name, str) or not customer.name or name == customer.name:
+        return False
+    held: dict[str, set[str]] = {}
+    for kind, value in session.execute(
+        select(Identity.kind, Identity.value).where(Identity.customer_id == customer.id)
+    ):
+        held.setdefault(kind, set()).add(value)
+    given = [(kind, value) for kind, value in row.identities if kind in held]
+    return bool(given) and all(value not in held[kind] for kind, value in given)
