@@ -589,6 +589,7 @@
       dialog.querySelector(".confirm-text").textContent = form.dataset.confirm;
       dialog.querySelector(".confirm-detail").textContent = form.dataset.confirmDetail || "";
       dialog.querySelector(".ok-button").textContent = form.dataset.confirmOk || "确认";
+      dialog.returnValue = "";  // Esc closes without one: not the last dialog's 「确认」
       dialog.showModal();
       return;
     }
