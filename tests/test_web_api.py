@@ -980,3 +980,11 @@ def test_the_script_editor_refusal_lists_its_problems_for_the_script(world: Worl
         assert "不存在的变量" in body["problems"][0]
         page = c.post("/scripts/save", data=draft)  # without the script: the editor again
         assert page.status_code == 400 and 'id="script-form"' in page.text
+        # an approved script's refused edit keeps its status in the editor's status bar
+        # (before: 「草稿」 and a 审核通过 button for a script already approved)
+        approved = next(s for s in world.rt.library.list_scripts() if s.status == "approved")
+        edit = draft | {"id": approved.id, "is_new": "false"}
+        page = c.post("/scripts/save", data=edit)
+        assert page.status_code == 400
+        bar = page.text.split('id="status-form"')[1].split("</form>")[0]
+        assert '当前状态 <span class="pill approved">已审核</span>' in bar and "审核通过" not in bar

@@ -303,7 +303,9 @@ def save(
             return JSONResponse(
                 {"detail": "没有保存，请先改正：", "problems": problems}, status_code=400
             )
-        return _edit(request, principal, draft, is_new=is_new, status_code=400)
+        stored = None if is_new else rt.library.get([id]).get(id)
+        status = stored.status if stored is not None else "draft"  # the status bar's
+        return _edit(request, principal, draft, is_new=is_new, status=status, status_code=400)
     fields = frozenset({"status", "deadline"} if given else {"status"})
     scripts.save(rt, principal, record=record, is_new=is_new, given=fields)
     return RedirectResponse(f"/scripts?q={record.id}", status_code=303)
