@@ -41,6 +41,7 @@ import io
 import logging
 import os
 import re
+import stat
 import tempfile
 import warnings
 import zipfile
@@ -645,13 +646,19 @@ def yaml_line(data: object, location: Sequence[str | int]) -> int | None:
 def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write(tmp)`` on a temporary file in the same directory,
     then rename it over ``path``: readers see the old file or the whole new one. The
-    file keeps its permissions. An ``OSError`` becomes an ``InputError`` ("cannot write");
-    any other error propagates; either way the temporary file is removed."""
+    file keeps its permissions. A path that is not a regular file (``/dev/stdout``, a
+    pipe) is written as it is, never replaced. An ``OSError`` becomes an ``InputError``
+    ("cannot write"); any other error propagates; either way the temporary file is
+    removed."""
     try:
         try:
-            mode = path.stat().st_mode & 0o777
+            found = path.stat()
+            mode = found.st_mode & 0o777
         except FileNotFoundError:
-            mode = 0o644
+            found, mode = None, 0o644
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            write(path)
+            return
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         tmp = Path(name)

@@ -4,6 +4,9 @@ and the CLI commands of issue #6 end to end."""
 from __future__ import annotations
 
 import csv
+import os
+import stat
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -416,3 +419,15 @@ def test_a_chart_or_export_to_a_missing_folder_is_one_line_in_chinese(
         assert err.startswith(f"错误：无法写入 {nowhere}") and "Traceback" not in err, err
         assert f"文件夹 {nowhere} 不存在" in err
     assert not nowhere.exists()
+    # a pipe (as /dev/stdout can be) is written into, not replaced by a file
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[str] = []
+    reader = threading.Thread(
+        target=lambda: got.append(pipe.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+    code, _, err = siyu(capsys, data, "customers", "export", "1", "--out", str(pipe))
+    reader.join(timeout=10)
+    assert code == 0, err
+    assert got and "王芳" in got[0] and stat.S_ISFIFO(pipe.stat().st_mode)
