@@ -70,10 +70,10 @@ def report_funnel(
         first = parse_day(since, today - timedelta(days=29), "--since")
         last = parse_day(until, today, "--until")
         if adviser and customers:
-            names = adviser_names(session, principal(ctx))
-            named = [i for i, n in names.items() if n == adviser]
-            if adviser not in names and len(named) == 1:  # 「王磊」 as well as wang
-                adviser = named[0]
+            from bot.services.advisers import advisers_as_known
+
+            names = adviser_names(session, principal(ctx))  # 「王磊」 as well as wang
+            adviser = advisers_as_known(session, {adviser})[0].get(adviser, adviser)
             members = reports.funnel_customers(
                 session,
                 principal(ctx),
@@ -83,6 +83,10 @@ def report_funnel(
                 timezone=settings.timezone,
             )
             if not members and adviser not in names:  # a typo is not 「没有新客户」
+                if adviser in names.values():  # a name two advisers go by
+                    raise InputError(
+                        f"有几位顾问都叫“{adviser}”：请写顾问 ID（siyu advisers list）"
+                    )
                 known = "、".join(f"{n}（{i}）" if n != i else i for i, n in names.items())
                 raise InputError(f"没有顾问“{adviser}”" + (f"；可选：{known}" if known else ""))
             _print_funnel_customers(members, names.get(adviser, adviser), first, last)

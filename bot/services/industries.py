@@ -49,8 +49,9 @@ def resolve(session: Session, value: str | None, *, rejected: bool = False) -> s
     if found is not None:
         return found
     error = RejectedInput if rejected else InputError
-    shown = INDUSTRY_LABELS.get(name, name)
-    raise error(f"未知的行业「{shown}」：已知的行业有 {listing(names)}（通用话术用 general）")
+    raise error(
+        f"未知的行业「{listing([name])}」：已知的行业有 {listing(names)}（通用话术用 general）"
+    )
 
 
 def unused_warnings(
@@ -73,7 +74,7 @@ def unused_warnings(
     )
     used_by = "、".join(_USE_NAMES[use] for use in uses)
     return [
-        f"{what}的行业「{INDUSTRY_LABELS.get(name, name)}」没有任何{used_by}在用"
+        f"{what}的行业「{listing([name])}」没有任何{used_by}在用"
         f"（已知：{listing(names)}）；"
         "如果是笔误，它只会匹配这个行业的消息"
         for name in new
