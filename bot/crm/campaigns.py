@@ -383,10 +383,7 @@ def write_png(rows: Sequence[ReportRow], path: Path, *, title: str) -> None:
         warnings.filterwarnings("ignore", message=".*Glyph .* missing from.*")
         warnings.filterwarnings("ignore", message=".*findfont.*")
         fig = campaign_figure(plt, rows, title=title)
-        try:
-            save_png(fig, path)
-        finally:
-            plt.close(fig)
+        save_png(plt, fig, path)
 
 
 def campaign_figure(plt: Any, rows: Sequence[ReportRow], *, title: str) -> Any:

@@ -132,7 +132,11 @@ def whole_numbers(ax: Any) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def save_png(fig: Any, path: Path) -> None:
+def save_png(plt: Any, fig: Any, path: Path) -> None:
     """Write ``fig`` to ``path`` as PNG, whole or not at all (a folder that does not exist
-    or cannot be written is an ``InputError`` in Chinese, as for the CSV beside it)."""
-    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
+    or cannot be written is an ``InputError`` in Chinese, as for the CSV beside it), then
+    close it (pyplot keeps every open figure)."""
+    try:
+        replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)

@@ -176,10 +176,7 @@ def write_funnel_png(rows: Sequence[FunnelRow], path: Path, *, title: str) -> No
     period without new customers says so instead of drawing empty axes."""
     plt = pyplot()
     fig = funnel_figure(plt, rows, title=title)
-    try:
-        save_png(fig, path)
-    finally:
-        plt.close(fig)
+    save_png(plt, fig, path)
 
 
 def funnel_figure(plt: Any, rows: Sequence[FunnelRow], *, title: str) -> Any:

@@ -157,10 +157,7 @@ def write_png(rows: Sequence[ScriptStats], path: Path, *, title: str, limit: int
         ax.set_title(title)
         ax.set_axis_off()
         blank_note(ax, EMPTY_SCRIPTS)
-        try:
-            save_png(fig, path)
-        finally:
-            plt.close(fig)
+        save_png(plt, fig, path)
         return
     _draw(plt, shown, path, title)
 
@@ -185,7 +182,4 @@ def _draw(plt: Any, rows: list[ScriptStats], path: Path, title: str) -> None:
     ax.set_xlabel("回复率 %（95% Wilson 区间）")
     ax.set_title(title)
     fig.tight_layout()
-    try:
-        save_png(fig, path)
-    finally:
-        plt.close(fig)
+    save_png(plt, fig, path)
