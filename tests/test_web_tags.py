@@ -382,3 +382,24 @@ def test_a_name_shared_or_out_of_scope_is_refused_as_the_referrer_field_does(
         res = step1("周无言")
         assert res.status_code == 200 and "周无言</a> 添加标签“有孩子”" in res.text
         assert manual_tags(rt, quiet) == {"有孩子": None}
+
+
+def test_an_unknown_tag_is_named_with_what_to_write_and_the_form_offers_the_taxonomy(
+    world: tuple[Runtime, dict[str, str]],
+) -> None:
+    """The add form said only 「标签不存在」 and its tag box offered nothing to choose
+    from: now the refusal repeats what was typed and what to write instead, and the box
+    lists the taxonomy's tags (分类/标签, as the sidebar's does)."""
+    rt, _ = world
+    with bearer_client(web_app(rt)) as c:
+        csrf = login(c, "mia")
+        page = c.get("/manager/tags").text
+        assert 'list="add-tag-choices"' in page
+        choices = re.search(r'<datalist id="add-tag-choices">(.*?)</datalist>', page)
+        assert choices and '<option value="家庭结构/有孩子">' in choices.group(1)
+        form = {"customer": "wx-a", "tag": "有娃<b>", "pick_message": "1", "csrf_token": csrf}
+        sent = c.post("/manager/tags/add", data=form, headers={"X-Siyu-Form": "1"})  # app.js
+        assert sent.status_code == 404
+        assert sent.json()["detail"] == (
+            "标签不存在：“有娃<b>”不在标签体系里，请写体系里已有的标签（重名时写成 分类/标签）"
+        )

@@ -458,7 +458,8 @@ AMBIGUOUS_IN_FORM = (
     "“{ref}”既是一位客户的编号，又是另一位客户的联系人 ID 等身份："
     "请写“#{ref}”表示客户编号，或填客户的姓名、手机号"
 )
-NO_TAG_NAMED = "标签不存在"
+#: A tag name not in the taxonomy, with what was typed and what to write instead.
+NO_TAG_NAMED = "标签不存在：“{ref}”不在标签体系里，请写体系里已有的标签（重名时写成 分类/标签）"
 AMBIGUOUS_TAG = "标签名不唯一，请写成 分类/标签"
 NO_MESSAGE = "该客户没有这条消息"
 NOT_CUSTOMERS = "这条是顾问发出的消息，请给客户说的那条"
@@ -531,7 +532,7 @@ def _resolve(
         fits = [t for t in found if t.industry in (customer.industry, ANY_INDUSTRY)]
         found = fits or found
     if not found:
-        raise NotFoundError(NO_TAG_NAMED, ref=name)
+        raise NotFoundError(NO_TAG_NAMED.format(ref=echo(name)))
     if len(found) > 1:
         choices = "、".join(f"{t.category}/{t.name}" for t in found)
         raise InputError(f"{AMBIGUOUS_TAG}：{name}（{choices}）")

@@ -143,6 +143,7 @@ def tag_queue(
         tag_names=sorted({t.name for t in taxonomy if not category or t.category == category}),
         chosen={"adviser": adviser or "", "category": category or "", "tag": tag or ""},
         picking=picking,
+        tag_choices=sorted({f"{t.category}/{t.name}" for t in taxonomy}),
     )
 
 
