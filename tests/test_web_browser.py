@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import add_users, browser_login, customer_message, serving, web_app
+from web_helpers import PASSWORD, add_users, browser_login, customer_message, serving, web_app
 
 from bot.channels.memory import MemoryChannel
 from bot.pipeline.runtime import Runtime
@@ -1483,3 +1483,32 @@ def test_an_english_browser_says_what_a_field_needs_in_chinese(
     )
     assert radios == ["", ""]
     page.context.close()  # type: ignore[attr-defined]
+
+
+def test_the_console_has_an_icon_so_no_page_load_ends_in_a_404(
+    browser: object, served: Served
+) -> None:
+    """Pages named no icon: the browser asked for /favicon.ico on every page, got a 404
+    (an error in the console each time) and the sidebar's tab showed a blank icon. Now
+    the pages name the app's own icon."""
+    context = browser.new_context(viewport=NARROW, base_url=served.base, locale="zh-CN")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    failed: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    page.goto("/login")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert failed == []
+    for path in ("/login", "/sidebar"):
+        page.goto(path)
+        icon = page.evaluate("document.querySelector('link[rel=icon]')?.href ?? null")
+        assert icon is not None, f"{path} names no icon"
+        answer = page.request.get(icon)
+        assert answer.status == 200 and "svg" in answer.headers["content-type"]
+    context.close()
