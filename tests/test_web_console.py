@@ -334,3 +334,16 @@ def test_the_profile_names_every_identity_as_the_command_line_does(
     assert page.status_code == 200
     assert '<span class="pill">聊天记录导入</span> 王女士' in page.text
     assert '<span class="pill">其他</span>' not in page.text
+
+
+def test_the_knowledge_upload_offers_the_industries_by_their_chinese_names(world: World) -> None:
+    """The upload's 适用行业 box was empty with nothing to choose from (a code? a name?):
+    it now lists the industries by their Chinese names, as the script editor's does, and
+    says what a value looks like."""
+    with world.client("olivia") as c:
+        page = c.get("/knowledge").text
+    box = re.search(r'<input name="industry"[^>]*>', page)
+    assert box and 'list="industry-choices"' in box.group(0) and "如：保险" in box.group(0)
+    choices = re.search(r'<datalist id="industry-choices">(.*?)</datalist>', page, re.S)
+    assert choices and '<option value="保险">' in choices.group(1)
+    assert '<option value="考研">' in choices.group(1)
