@@ -580,3 +580,30 @@ def test_unattributed_contacts_are_fixed_on_the_page(world: World) -> None:
         assert res.status_code == 303
         after = c.get("/campaigns/unattributed?fixed=1").text
         assert "待归因" not in after and "已归因" in after
+
+
+def test_a_new_campaigns_segment_is_chosen_among_the_saved_ones(world: World) -> None:
+    """目标人群 was a bare box and a name not saved was refused with 「分群 'x' 不存在」
+    alone: the box now lists the saved segments, and the refusal names them."""
+    from bot.services import segments as segments_service
+
+    with world.rt.db.session() as session:
+        segments_service.save(
+            session, cli_principal("t"), name="有孩子的客户", filters=["tag=有孩子"]
+        )
+    with world.client() as c:
+        csrf = login(c, "olivia")
+        page = c.get("/campaigns").text
+        box = re.search(r'<input name="segment"[^>]*>', page)
+        assert box and 'list="segments"' in box.group(0)
+        assert re.search(r'<datalist id="segments"><option value="有孩子的客户">', page)
+        form = {"name": "门店三月", "channel": "门店扫码", "starts_on": "2026-03-01"}
+        res = c.post(
+            "/campaigns",
+            data=form | {"segment": "有娃客户", "csrf_token": csrf},
+            headers={"X-Siyu-Form": "1"},
+        )
+        assert res.status_code == 404
+        assert res.json()["detail"] == (
+            "分群“有娃客户”不存在：已保存的分群：有孩子的客户；不限人群请留空"
+        )

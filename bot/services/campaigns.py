@@ -77,7 +77,7 @@ def create(
     if spec.cost < 0:
         raise InputError("成本不能为负数")
     if spec.segment:
-        segments_repo.get_segment(session=session, name=spec.segment)
+        _check_segment(session, spec.segment)
     team = _team(session, principal)
     named = ids_by_name(session=session, values=[*advisers, *(codes or {})])
     advisers = [named.get(a, a) for a in advisers]
@@ -402,3 +402,20 @@ def _adviser(session: Session, value: str) -> str:
     """The adviser ``value`` names: an id as written, or a name only one adviser goes by
     (林晓 for ins_lin: people type the name they know)."""
     return ids_by_name(session=session, values=[value]).get(value, value)
+
+
+def _check_segment(session: Session, name: str) -> None:
+    """A campaign's segment is a saved one: else the refusal names the saved segments
+    (or how to save one), not only that this one is missing."""
+    saved = [s.name for s in segments_repo.list_segments(session=session)]
+    if name in saved:
+        return
+    shown = "、".join(saved[:10]) + ("…" if len(saved) > 10 else "")
+    hint = f"已保存的分群：{shown}" if saved else "还没有保存的分群（siyu segments add 保存）"
+    raise NotFoundError(f"分群“{echo(name)}”不存在：{hint}；不限人群请留空")
+
+
+def segment_names(session: Session, principal: Principal) -> list[str]:
+    """The saved segments' names, which a new campaign's 目标人群 may name."""
+    require(principal, *CURATORS)
+    return [s.name for s in segments_repo.list_segments(session=session)]

@@ -62,6 +62,7 @@ def campaigns_page(request: Request, principal: Operator, created: IdQuery = Non
     with db_session(request) as session:
         rows = campaigns.list_campaigns(session, principal)
         titles = campaigns.welcome_titles(session, rows)
+        segments = campaigns.segment_names(session, principal)
     rt = runtime_of(request)
     # the new campaign's welcome script is chosen by title among the approved openers
     openers = [
@@ -77,6 +78,7 @@ def campaigns_page(request: Request, principal: Operator, created: IdQuery = Non
         titles=titles,
         openers=openers,
         channels=campaigns.CHANNELS,
+        segments=segments,
         created=created,
         today=runtime_of(request).settings.today(),
     )
