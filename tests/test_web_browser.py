@@ -1512,3 +1512,29 @@ def test_the_console_has_an_icon_so_no_page_load_ends_in_a_404(
         answer = page.request.get(icon)
         assert answer.status == 200 and "svg" in answer.headers["content-type"]
     context.close()
+
+
+PLACEHOLDER_FITS = """el => {
+  const s = getComputedStyle(el);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = s.font;
+  const room = el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+  return ctx.measureText(el.placeholder).width <= room;
+}"""
+
+
+def test_the_referrer_box_shows_its_whole_hint_at_toolbar_width(
+    browser: object, served: Served
+) -> None:
+    """At 360 px the referrer box was 160 px wide: its hint read 「介绍人姓名、手机号或」,
+    cut before what else it takes. It now takes the row's width, as the tag box does."""
+    zhang = _customer_id(served.rt, "张女士")
+    page = _page(browser, served, NARROW, "alice")
+    page.goto(f"/sidebar?customer_id={zhang}#origin")  # type: ignore[attr-defined]
+    box = page.locator("#referrer-form input[name=referrer]")  # type: ignore[attr-defined]
+    box.wait_for()
+    assert box.get_attribute("placeholder") == "介绍人姓名、手机号或微信号"
+    assert box.evaluate(PLACEHOLDER_FITS)
+    assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
+    page.locator("#referrer-form").screenshot(path=str(ARTIFACTS / "referrer-form-360.png"))  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
