@@ -1538,3 +1538,42 @@ def test_the_referrer_box_shows_its_whole_hint_at_toolbar_width(
     assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]  # type: ignore[attr-defined]
     page.locator("#referrer-form").screenshot(path=str(ARTIFACTS / "referrer-form-360.png"))  # type: ignore[attr-defined]
     page.context.close()  # type: ignore[attr-defined]
+
+
+def test_a_next_action_without_a_product_is_not_headed_by_a_script_code(
+    browser: object, served: Served, tmp_path: Path
+) -> None:
+    """A next-best-action rule that names a script and no product was headed
+    「下一步建议：INS-ICE-1」 (the script's code), live and after a reload: now it reads
+    「下一步建议：发下面这条话术」 above the script's text."""
+    from bot.crm.next_actions import RulesSource
+
+    rt = served.rt
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: script-only\n    when: [stage=acquire]\n    script: INS-ICE-1\n"
+        "    reason: 新客户\n",
+        encoding="utf-8",
+    )
+    before = rt.assistant.rules
+    rt.assistant.rules = RulesSource(rules)
+    try:
+        customer_message(rt, "adv-a", "wx-wu", "你好", "吴先生")
+        wu = _customer_id(rt, "吴先生")
+        page = _page(browser, served, NARROW, "alice")
+        page.goto(f"/sidebar?customer_id={wu}")  # type: ignore[attr-defined]
+        page.wait_for_selector("#live-status.ok", state="attached")  # type: ignore[attr-defined]
+        customer_message(rt, "adv-a", "wx-wu", "重疾险一年保费多少钱？", "吴先生")
+        live = page.locator("#suggestions .next-action header")  # type: ignore[attr-defined]
+        live.wait_for()
+        assert live.inner_text() == "下一步建议：发下面这条话术"
+        page.reload()  # type: ignore[attr-defined]
+        shown = page.locator("#detail > .next-action header")  # type: ignore[attr-defined]
+        assert shown.inner_text() == "下一步建议：发下面这条话术"
+        assert "INS-ICE-1" not in page.locator("#detail").inner_text()  # type: ignore[attr-defined]
+        page.locator("#detail > .next-action").screenshot(  # type: ignore[attr-defined]
+            path=str(ARTIFACTS / "next-action-script-only-360.png")
+        )
+        page.context.close()  # type: ignore[attr-defined]
+    finally:
+        rt.assistant.rules = before

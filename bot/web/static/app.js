@@ -219,7 +219,8 @@
       art.className = "card next-action";
       const h = document.createElement("header");
       const b = document.createElement("b");
-      b.textContent = "下一步建议：" + (a.product || a.script_id || "");
+      // a rule without a product: its script (a code) is shown by its text, below
+      b.textContent = "下一步建议" + (a.product ? "：" + a.product : a.script_text ? "：发下面这条话术" : "");
       h.append(b);
       const reason = document.createElement("p");
       reason.className = "reason";
