@@ -1577,3 +1577,29 @@ def test_a_next_action_without_a_product_is_not_headed_by_a_script_code(
         page.context.close()  # type: ignore[attr-defined]
     finally:
         rt.assistant.rules = before
+
+
+def test_editing_a_suggestion_shows_its_whole_text_at_toolbar_width(
+    browser: object, served: Served
+) -> None:
+    """编辑 opened a 4-row box: at 360 px a script's text scrolled inside it and showed
+    its last lines, the first one cut in half. The box is now as tall as the text."""
+    name = "欧阳" + "一二三四五六七八九十" * 8  # a long name: each text, long too
+    customer_message(served.rt, "adv-a", "wx-ouyang", "你好，想了解一下保险", name)
+    customer = _customer_id(served.rt, name)
+    page = _page(browser, served, NARROW, "alice")
+    page.goto(f"/sidebar?customer_id={customer}")  # type: ignore[attr-defined]
+    cards = page.locator("#suggestions article.suggestion")  # type: ignore[attr-defined]
+    cards.first.wait_for()
+    lines = [  # how many lines each card's text takes
+        t.evaluate("e => Math.round(e.clientHeight / parseFloat(getComputedStyle(e).lineHeight))")
+        for t in cards.locator(".text").all()
+    ]
+    assert max(lines) > 4, f"{lines}: a text that fits in 4 rows shows nothing here"
+    first = cards.nth(lines.index(max(lines)))
+    first.locator(".editbtn").click()
+    box = first.locator("textarea.edit")
+    assert box.evaluate("e => e === document.activeElement")
+    assert box.evaluate("e => e.scrollHeight <= e.clientHeight && e.scrollTop === 0")
+    first.screenshot(path=str(ARTIFACTS / "suggestion-edit-360.png"))
+    page.context.close()  # type: ignore[attr-defined]

@@ -174,7 +174,11 @@
     node.querySelector(".editbtn").addEventListener("click", () => {
       edit.value = fillBlanks(item.text);
       edit.hidden = false; text.hidden = true; useEdited.hidden = false;
-      edit.rows = 4; edit.focus();
+      // tall enough for the whole text: in 4 rows a script showed its last lines, the
+      // first one cut in half, at 360 px
+      edit.rows = 4;
+      while (edit.scrollHeight > edit.clientHeight && edit.rows < 40) edit.rows += 1;
+      edit.focus();
     });
     useEdited.addEventListener("click", () => {
       const finalText = edit.value.trim();
