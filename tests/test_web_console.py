@@ -340,7 +340,8 @@ def test_the_knowledge_upload_offers_the_industries_by_their_chinese_names(world
     """The upload's 适用行业 box was empty with nothing to choose from (a code? a name?):
     it now lists the industries by their Chinese names, as the script editor's does, and
     says what a value looks like."""
-    with world.client("olivia") as c:
+    with world.client() as c:
+        login(c, "olivia")
         page = c.get("/knowledge").text
     box = re.search(r'<input name="industry"[^>]*>', page)
     assert box and 'list="industry-choices"' in box.group(0) and "如：保险" in box.group(0)
