@@ -348,3 +348,22 @@ def test_the_knowledge_upload_offers_the_industries_by_their_chinese_names(world
     choices = re.search(r'<datalist id="industry-choices">(.*?)</datalist>', page, re.S)
     assert choices and '<option value="保险">' in choices.group(1)
     assert '<option value="考研">' in choices.group(1)
+
+
+def test_a_customer_without_messages_says_so_in_the_conversation_list(world: World) -> None:
+    """An imported customer who never wrote was listed with a bare 「-」 under the name:
+    the list now says 「还没有消息」."""
+    with world.rt.db.session() as session:
+        customers_repo.find_or_create_customer(
+            session=session,
+            identity_kind="phone",
+            identity_value="13900001111",
+            name="冯女士",
+            adviser_id="adv-a",
+        )
+    with world.client() as c:
+        login(c, "alice")
+        page = c.get("/sidebar").text
+    row = re.search(r'<li[^>]*>\s*<a [^>]*>\s*<span class="name">冯女士</span>.*?</li>', page, re.S)
+    assert row, "冯女士 is not in alice's conversation list"
+    assert '<span class="meta">还没有消息</span>' in row.group(0)
