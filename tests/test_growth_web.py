@@ -397,6 +397,8 @@ def test_campaign_pages_and_forms(world: World, campaign: dict[str, object]) -> 
         assert report.status_code == 200 and "<svg" in report.text and "ROI" in report.text
         assert "信息流三月 · " in report.text  # a target bar names its campaign and adviser
         assert "<th>目标新增</th>" in report.text and "<th>目标成交金额</th>" in report.text
+        # the funnel says why 成交 may be more than 互动 (the KPI page's caption says it too)
+        assert "成交的客户不一定发过消息" in report.text
         everything = c.get("/campaigns/report")  # no start date: up to today
         assert "截至 " in everything.text and "开始" not in everything.text.split("</h1>")[0]
         assert "adv-a</" not in c.get(f"/campaigns/{cid}").text  # advisers by name, never id
