@@ -486,20 +486,11 @@ def _resolve(
     ref = label.customer.strip()
     if not ref:
         raise InputError("客户不能为空")
-    by_id = ref.startswith("#") and ref[1:].strip().isascii() and ref[1:].strip().isdigit()
     try:  # by name, several of that name in scope: InputError (customer_refs.SAME_NAME)
-        if by_id:  # 「#5」: the customer id (or who it was merged into), never a contact id
-            typed = int(ref[1:].strip())
-            if typed >= 2**31:  # more than the id column holds
-                raise NotFoundError(NO_CUSTOMER_NAMED)
-            live = conversions_repo.live_customer(session=session, customer_id=typed)
-            customer_id = typed if live is None else live
-            check_customer(session, principal, customer_id)
-        else:
-            customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
+        customer_id = customer_refs.resolve(session, principal, ref, by_name=by_name)
     except NotFoundError:  # the same words whether unknown or someone else's customer
         raise NotFoundError(no_customer(ref, by_name=by_name)) from None
-    if not label.msg_id and not by_id:
+    if not label.msg_id and not ref.startswith("#"):  # 「#5」: the customer id, said so
         other = _contact_reading(session, principal, ref, customer_id)
         if other is not None:  # two customers: a guess could tag the wrong person
             raise InputError((AMBIGUOUS_IN_FORM if by_name else AMBIGUOUS_NUMBER).format(ref=ref))

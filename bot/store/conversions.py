@@ -67,10 +67,13 @@ def resolve_customer(*, session: Session, ref: str, adviser_id: str | None = Non
     """A customer id, or an identity value (phone, wechat id, member id …); follows merges.
     With ``adviser_id``, that adviser's own contact id as posted to ``POST /api/messages``
     (stored namespaced, ``api_source_id``) is looked up first: an integration names its
-    customers by the contact ids it posted."""
+    customers by the contact ids it posted. ``#5`` is customer id 5 only, never an
+    identity (a number that is also another customer's contact id)."""
     ref = ref.strip()
+    by_id = ref.startswith("#") and ref[1:].strip().isdigit()
+    number = ref[1:].strip() if by_id else ref
     customer: Customer | None = None
-    if adviser_id:
+    if adviser_id and not by_id:
         owner = session.scalar(
             select(Identity.customer_id)
             .where(
@@ -82,9 +85,15 @@ def resolve_customer(*, session: Session, ref: str, adviser_id: str | None = Non
         customer = session.get(Customer, owner) if owner is not None else None
     # ASCII digits only ("²".isdigit() is true, but int() refuses it), and no larger than a
     # 32-bit id column holds (the database refuses to compare with a larger number).
-    if customer is None and ref.isascii() and ref.isdigit() and len(ref) <= 10 and int(ref) < 2**31:
-        customer = session.get(Customer, int(ref))
-    if customer is None:
+    if (
+        customer is None
+        and number.isascii()
+        and number.isdigit()
+        and len(number) <= 10
+        and int(number) < 2**31
+    ):
+        customer = session.get(Customer, int(number))
+    if customer is None and not by_id:
         customer = _holding(session, ref)
     customer = _merged(session, customer)
     if customer is None:
@@ -97,13 +106,6 @@ def identity_owner(*, session: Session, ref: str) -> int | None:
     following merges; None for none. ``resolve_customer`` reads a number as a customer
     id first: this is the other reading of a numeric contact id."""
     found = _merged(session, _holding(session, ref.strip()))
-    return found.id if found is not None else None
-
-
-def live_customer(*, session: Session, customer_id: int) -> int | None:
-    """The customer ``customer_id`` was merged into (through every merge), itself when it
-    was not merged; None when there is no such customer."""
-    found = _merged(session, session.get(Customer, customer_id))
     return found.id if found is not None else None
 
 
