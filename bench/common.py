@@ -70,3 +70,11 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     idx = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[idx]
+
+
+def micro_prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 from counts over (message, tag) pairs (0 when
+    undefined)."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from common import DEMO, demo_knowledge, open_library, read_jsonl
+from common import DEMO, demo_knowledge, micro_prf, open_library, read_jsonl
 
 from bot.domain import SuggestionResult
 
@@ -85,9 +85,7 @@ def report(
         tp += len(gold_tags & got_tags)
         fp += len(got_tags - gold_tags)
         fn += len(gold_tags - got_tags)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    p, r, f1 = micro_prf(tp, fp, fn)
     ns = max(n_scripts, 1)
     print(
         f"[{name:>9}] n={len(results):3d}  scripts hit@1 {hit1 / ns:.3f}  hit@3 {hit3 / ns:.3f}"

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import DEMO, open_library, read_jsonl
+from common import DEMO, micro_prf, open_library, read_jsonl
 
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.pipeline.runtime import Runtime
@@ -121,8 +121,7 @@ def score(rows: list[dict[str, Any]], results: list[SuggestionResult]) -> Scores
         fp += len(got - gold_tags)
         fn += len(gold_tags - got)
     n = max(1, len(rows))
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
+    p, r, f1 = micro_prf(tp, fp, fn)
     return Scores(
         n=len(rows),
         hit1=hit1 / n,
@@ -132,7 +131,7 @@ def score(rows: list[dict[str, Any]], results: list[SuggestionResult]) -> Scores
         knowledge_n=k_n,
         tag_p=p,
         tag_r=r,
-        tag_f1=2 * p * r / (p + r) if p + r else 0.0,
+        tag_f1=f1,
     )
 
 

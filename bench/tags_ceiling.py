@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from common import open_library, read_jsonl
+from common import micro_prf, open_library, read_jsonl
 from learning import DATA
 
 from bot.pipeline.tagging import _allowed, _Evidence
@@ -37,9 +37,7 @@ def prf(gold: list[set[str]], got: Iterable[set[str]]) -> str:
         tp += len(wanted & found)
         fp += len(found - wanted)
         fn += len(wanted - found)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    p, r, f1 = micro_prf(tp, fp, fn)
     return f"P {p:.3f} R {r:.3f} F1 {f1:.3f}  ({tp} right, {fp} wrong, {fn} missed)"
 
 
