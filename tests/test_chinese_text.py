@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import re
+import secrets
 import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import typer.main
 from english import english_leaks, visible_text
@@ -422,9 +430,6 @@ def test_file_system_and_port_errors_are_told_in_chinese(
     """The reason of a failed file operation or bind is the user's language (the C
     library's ``strerror`` and uvicorn's bind error were English), and a data directory
     that is a file is an error, not a traceback."""
-    import secrets
-    import socket
-
     data = tmp_path / "data"
     folder = tmp_path / "chats.jsonl"
     folder.mkdir()
@@ -458,3 +463,40 @@ def test_file_system_and_port_errors_are_told_in_chinese(
     assert code == 1
     assert f"无法在 127.0.0.1:{port} 上启动控制台：端口已被占用" in text, text
     assert english_leaks(text, allow=_syntax_words() | CLI_VALUES) == []
+
+
+def test_serve_speaks_chinese_in_the_terminal_and_stops_quietly(tmp_path: Path) -> None:
+    """A real `siyu serve`: the terminal shows where the console is and that it stopped,
+    in Chinese; not uvicorn's English start-up and request lines, and no traceback when an
+    impatient operator presses Ctrl+C twice."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    env = os.environ | {"SIYU_WEB_SECRET": secrets.token_hex(32), "OPENBLAS_NUM_THREADS": "1"}
+    siyu_bin = str(Path(sys.executable).with_name("siyu"))
+    command = [siyu_bin, "--data-dir", str(tmp_path / "data"), "serve", "--port", str(port)]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "serve did not start in 120 s"
+                time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/nope", timeout=5).status_code == 404
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # at once: uvicorn cuts its shutdown short
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert stdout.splitlines() == [
+        f"思语控制台：http://127.0.0.1:{port}/（API 文档：/docs；按 Ctrl-C 停止）",
+        "控制台已停止",
+    ], stdout
+    assert stderr == "", stderr  # before: INFO: Started server process …, a traceback

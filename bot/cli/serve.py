@@ -3,16 +3,20 @@ processes behind one port. FastAPI and uvicorn load inside the command."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import socket
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli.common import out
+from bot.cli.logs import configure
 from bot.errors import InputError
 from knowledge.errors import os_reason
 
@@ -34,6 +38,8 @@ GRACEFUL_SHUTDOWN_S = 3
 WORKER_HEALTHCHECK_S = 120
 
 
+#: How a traceback of an interrupted shutdown ends (``_Interrupted``).
+INTERRUPTIONS = ("CancelledError", "KeyboardInterrupt")
 #: The interpreter's thread switch interval while serving (seconds).
 SWITCH_INTERVAL_S = 0.001
 
@@ -90,15 +96,17 @@ def serve_command(
             channel = BackgroundChannel(runtime, on_event=show_account_event)
             channel.start()
         app = create_app(runtime, secret=secret)
-        out.print(f"思语控制台：http://{h}:{p}/（API 文档：/docs）")
-        uvicorn.run(
-            app,
-            host=h,
-            port=p,
-            log_level="info",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            forwarded_allow_ips=settings.web.forwarded_allow_ips,
-        )
+        out.print(f"思语控制台：http://{h}:{p}/（API 文档：/docs；按 Ctrl-C 停止）")
+        with _quiet_interrupt():
+            uvicorn.run(
+                app,
+                host=h,
+                port=p,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                forwarded_allow_ips=settings.web.forwarded_allow_ips,
+                **uvicorn_logging(debug=ctx.obj.debug),
+            )
+        out.print("控制台已停止")
     finally:
         if channel is not None:
             channel.stop()
@@ -166,18 +174,54 @@ def _serve_workers(settings: Settings, *, host: str, port: int, count: int, debu
         runtime.close()
     os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
     os.environ[WORKER_DEBUG_ENV] = "1" if debug else ""
-    out.print(f"思语控制台：http://{host}:{port}/（{count} 个工作进程；API 文档：/docs）")
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=count,
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
-        log_level="info",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        forwarded_allow_ips=settings.web.forwarded_allow_ips,
+    out.print(
+        f"思语控制台：http://{host}:{port}/（{count} 个工作进程；API 文档：/docs；按 Ctrl-C 停止）"
     )
+    with _quiet_interrupt():
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=count,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            forwarded_allow_ips=settings.web.forwarded_allow_ips,
+            **uvicorn_logging(debug=debug),
+        )
+    out.print("控制台已停止")
+
+
+def uvicorn_logging(*, debug: bool) -> dict[str, Any]:
+    """uvicorn's logging as the rest of the command's: through the root logger
+    (bot/cli/logs.py), so operators see only warnings and errors, in the operator's format;
+    with ``--debug`` uvicorn's own lines as well (startup, each request)."""
+    return {"log_config": None, "log_level": "info" if debug else "warning", "access_log": debug}
+
+
+class _Interrupted(logging.Filter):
+    """Drops what uvicorn logs when a second Ctrl+C cuts its shutdown short: the
+    application's lifespan, cancelled, as a traceback of ``CancelledError`` (Starlette
+    hands it over as the message text; uvicorn logs it as an error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+            return False
+        text = str(record.msg).rstrip()
+        return not (text.startswith("Traceback") and text.endswith(INTERRUPTIONS))
+
+
+@contextmanager
+def _quiet_interrupt() -> Iterator[None]:
+    """While uvicorn runs: no traceback for an impatient second Ctrl+C."""
+    quiet = _Interrupted()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def worker_app() -> FastAPI:
@@ -188,10 +232,7 @@ def worker_app() -> FastAPI:
     from bot.settings import Settings
     from bot.web.app import create_app
 
-    logging.basicConfig(
-        level=logging.DEBUG if os.environ.get(WORKER_DEBUG_ENV) else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(debug=bool(os.environ.get(WORKER_DEBUG_ENV)))
     sys.setswitchinterval(SWITCH_INTERVAL_S)  # as in one process: jobs run on threads
     settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
     runtime = open_runtime(settings)
