@@ -372,6 +372,19 @@ def puppet_token(env_name: str) -> str:
 
 #: The account name of the single-account settings (``[wechaty] endpoint``).
 DEFAULT_ACCOUNT = "default"
+#: How that account is called where people read it.
+DEFAULT_ACCOUNT_LABEL = "默认账号"
+
+
+def account_label(key: str) -> str:
+    """An account's key as people read it: the adviser id of ``[[wechaty.accounts]]``,
+    「默认账号」 for the single account of ``[wechaty]``."""
+    return DEFAULT_ACCOUNT_LABEL if key == DEFAULT_ACCOUNT else key
+
+
+def account_phrase(key: str) -> str:
+    """The account in a sentence: 「账号 ins_lin」, or 「默认账号」."""
+    return DEFAULT_ACCOUNT_LABEL if key == DEFAULT_ACCOUNT else f"账号 {key}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -503,11 +503,11 @@ def test_a_poison_message_is_parked_visible_and_requeued(
     m1 = f"{world.prefix}:m1"
     lines = [r.getMessage() for r in caplog.records if m1 in r.getMessage()]
     assert lines == [  # two failed tries, then the park line: what, where, what next
-        f"[default] 消息 {m1} 在「记录」这一步失败（第 1 次，共 3 次；0.02 秒后重试）："
+        f"[默认账号] 消息 {m1} 在「记录」这一步失败（第 1 次，共 3 次；0.02 秒后重试）："
         "RuntimeError: database is locked",
-        f"[default] 消息 {m1} 在「记录」这一步失败（第 2 次，共 3 次；0.04 秒后重试）："
+        f"[默认账号] 消息 {m1} 在「记录」这一步失败（第 2 次，共 3 次；0.04 秒后重试）："
         "RuntimeError: database is locked",
-        f"[default] 消息 {m1} 在「记录」这一步试了 3 次仍失败，已搁置：RuntimeError: database"
+        f"[默认账号] 消息 {m1} 在「记录」这一步试了 3 次仍失败，已搁置：RuntimeError: database"
         " is locked；排除原因后用 siyu bot --requeue 重试（siyu bot --status 查看）",
     ]
     assert [r.levelname for r in caplog.records if m1 in r.getMessage()] == [

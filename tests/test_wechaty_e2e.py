@@ -544,12 +544,12 @@ def test_siyu_bot_killed_mid_burst_loses_nothing(server: MockWeChat, tmp_path: P
         # the operator reads that the restart picks up what the kill left, and what it did
         stamp = r"\d\d-\d\d \d\d:\d\d:\d\d"
         assert re.search(
-            rf"^{stamp} \[default\] 收件箱里有 \d+ 条消息上次没处理完，登录后接着处理$",
+            rf"^{stamp} \[默认账号\] 收件箱里有 \d+ 条消息上次没处理完，登录后接着处理$",
             output,
             re.MULTILINE,
         ), output
         summary = re.search(
-            r"^\[default\] 本次收到 \d+ 条，记录 (\d+) 条，建议 \d+ 条", output, re.M
+            r"^\[默认账号\] 本次收到 \d+ 条，记录 (\d+) 条，建议 \d+ 条", output, re.M
         )
         assert summary and int(summary[1]) == 200 - at_kill, output
         assert output.rstrip().endswith("siyu bot：已停止")
@@ -577,13 +577,13 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
         {"data_dir": str(data), "wechaty": {"endpoint": server.endpoint}}
     )
     try:
-        bot.wait_for("siyu bot：正在连接 1 个账号：default；只给建议，不替顾问发消息。", 60)
+        bot.wait_for("siyu bot：正在连接 1 个账号：默认账号；只给建议，不替顾问发消息。", 60)
         qr = "https://login.weixin.qq.com/l/siyu-test-qr"
 
         def scanned() -> bool:  # until the bot's event stream is up and shows it
             server.command("scan", qrcode=qr)
             time.sleep(0.3)
-            return "[default] 等待扫码登录：请用顾问的微信扫描下面的二维码" in bot.output
+            return "[默认账号] 等待扫码登录：请用顾问的微信扫描下面的二维码" in bot.output
 
         eventually(scanned, 30, "the scan shown")
         bot.wait_for(qr_text(qr))  # the QR code itself, drawn in the terminal
@@ -592,13 +592,13 @@ def test_siyu_bot_shows_the_qr_code_records_logout_and_never_prints_the_token(
             lambda: [s for s in status_of(db, settings.wechaty) if s.qr_code], 10, "QR saved"
         )[0]
         assert status.qr_code == qr and status.state == "waiting_scan"
-        assert status.banner == "微信账号 default 等待扫码登录"
+        assert status.banner == "微信账号 默认账号 等待扫码登录"
         server.command("login")
-        bot.wait_for("[default] 已登录微信「顾问小王」（adviser-wxid），开始接收消息")
+        bot.wait_for("[默认账号] 已登录微信「顾问小王」（adviser-wxid），开始接收消息")
         server.command("logout")
         # the operator's log, loudly (an ERROR line), and what to do about it
         bot.wait_for(
-            "ERROR bot.channels.wechaty: [default] 微信「顾问小王」已退出登录"
+            "ERROR bot.channels.wechaty: [默认账号] 微信「顾问小王」已退出登录"
             "（logged out on the phone）：收不到消息了，请让顾问重新扫码登录"
         )
         status = eventually(
@@ -628,7 +628,7 @@ def test_siyu_bot_check_errors_are_one_line_without_the_token(
         workdir=tmp_path,
     )
     assert ok.wait() == 0
-    assert f"ok：账号 default 的 puppet service {server.endpoint} 已应答" in ok.output
+    assert f"ok：默认账号的 puppet service {server.endpoint} 已应答" in ok.output
 
     wrong = "insecure_wrong_token_4242"
     bad_token = SiyuBot(
@@ -656,7 +656,7 @@ def test_siyu_bot_check_errors_are_one_line_without_the_token(
     assert wrong not in lookup.output
     assert "/v0/hosties/***" in lookup.output  # the discovery URL, masked
     errors = [line for line in lookup.output.splitlines() if line.startswith("错误：")]
-    assert len(errors) == 1 and "无法用令牌查到账号 default" in errors[0]
+    assert len(errors) == 1 and "无法用令牌查到默认账号" in errors[0]
 
     server.stop()
     down = SiyuBot(

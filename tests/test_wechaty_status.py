@@ -151,8 +151,9 @@ def test_a_manager_discards_a_message_that_can_never_succeed(db: Database) -> No
 
 
 def test_the_serving_process_names_each_account_as_people_read_it(db: Database) -> None:
-    """`siyu bot`'s lines name an account by its adviser's display name, as --status does;
-    an account whose adviser the store does not know yet keeps its key."""
+    """`siyu bot`'s lines name an account by its adviser's display name, as --status and
+    its parked messages do; an account whose adviser the store does not know yet keeps its
+    key, and the single account of `[wechaty]` is 「默认账号」 (it read `default`)."""
     with db.session() as s:
         users_repo.create_user(
             session=s,
@@ -165,8 +166,13 @@ def test_the_serving_process_names_each_account_as_people_read_it(db: Database) 
     with db.session() as s:
         names = channel_status.account_names(s, settings=SETTINGS)
         shown = {a.account: a.shown for a in channel_status.read_status(s, BOSS, settings=SETTINGS)}
+        parked = channel_status.parked_messages(s, BOSS, settings=SETTINGS)
     assert names == {"wang": "林晓（wang）", "li": "li"}
     assert names == shown
+    assert {p.account: p.account_shown for p in parked} == names
     single = WechatySettings(endpoint="h:1")
     with db.session() as s:
-        assert channel_status.account_names(s, settings=single) == {"default": "default"}
+        assert channel_status.account_names(s, settings=single) == {"default": "默认账号"}
+        statuses = channel_status.read_status(s, BOSS, settings=single)
+    assert statuses[0].account == "default"  # the key stays
+    assert statuses[0].shown == "默认账号"

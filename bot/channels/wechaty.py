@@ -51,7 +51,7 @@ from bot.channels.notes import NoteSender, adviser_note
 from bot.domain import IncomingMessage, SuggestionResult
 from bot.errors import ChannelError
 from bot.pipeline.newcontacts import NewContact, Welcome
-from bot.settings import AccountConfig, WechatySettings
+from bot.settings import AccountConfig, WechatySettings, account_label, account_phrase
 from bot.vocab import Direction
 from knowledge.errors import one_line
 
@@ -352,8 +352,9 @@ async def _discover(account: AccountConfig, settings: WechatySettings) -> str:
     import httpx
 
     token = account.token()
+    name = account_phrase(account.key)
     if not token:
-        raise ChannelError(f"账号 {account.key} 没有 endpoint，也没有令牌（{account.token_env}）")
+        raise ChannelError(f"{name} 没有 endpoint，也没有令牌（{account.token_env}）")
     url = settings.discovery_url.format(token=token)
     log.debug("account %s: looking up its puppet service at %s", account.key, mask_secrets(url))
 
@@ -366,11 +367,11 @@ async def _discover(account: AccountConfig, settings: WechatySettings) -> str:
         data = await asyncio.to_thread(fetch)
     except Exception as exc:
         raise _failure(
-            f"无法用令牌查到账号 {account.key} 的 puppet service 地址：{describe(exc)}", exc
+            f"无法用令牌查到{name}的 puppet service 地址：{describe(exc)}", exc
         ) from None
     host = str(data.get("ip") or "") if isinstance(data, dict) else ""
     if not host or host == "0.0.0.0" or not data.get("port"):
-        raise ChannelError(f"账号 {account.key} 的令牌没有可用的 puppet service（令牌对吗？）")
+        raise ChannelError(f"{name}的令牌没有可用的 puppet service（令牌对吗？）")
     return f"{host}:{data['port']}"
 
 
@@ -433,7 +434,7 @@ class WechatyAccountChannel(InboxSource):
         bot.services.channel_status.account_names); its key when empty."""
         self.config = account
         self.account = account.key
-        self.shown = shown or account.key
+        self.shown = shown or account_label(account.key)
         self._settings = settings
         self._inbox = inbox
         self._on_event = on_event

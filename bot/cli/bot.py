@@ -20,6 +20,7 @@ from bot.cli.common import database, err, out, principal
 from bot.cli.logs import show_channel_lines
 from bot.cli.tables import show
 from bot.errors import ChannelError, ConfigError, InputError
+from bot.settings import account_phrase
 
 if TYPE_CHECKING:
     from bot.channels.inbox import FlowStats
@@ -200,15 +201,16 @@ def _check(settings: Settings) -> None:
                 raise
             failed.append(account.key)
             err.print(
-                f"失败：账号 {account.key}：{exc}",
+                f"失败：{account_phrase(account.key)}：{exc}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
             )
             continue
         version = f"（版本 {report.version}）" if report.version else ""
+        name = account_phrase(report.account)
         out.print(
-            f"ok：账号 {report.account} 的 puppet service {report.endpoint} 已应答{version}",
+            f"ok：{name}的 puppet service {report.endpoint} 已应答{version}",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -260,7 +262,7 @@ def _status(ctx: typer.Context, settings: Settings, *, as_json: bool) -> None:
 
         table.add_row(
             str(p.id),
-            p.account,
+            p.account_shown,
             KIND_LABELS.get(p.kind, p.kind),
             p.contact_name or p.contact_id or p.event_id,
             p.text[:40],

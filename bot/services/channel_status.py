@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import CUSTOMER_VIEWERS, Principal, require, scope_of
-from bot.settings import WechatySettings
+from bot.settings import WechatySettings, account_label
 from bot.store import advisers as advisers_repo
 from bot.store import channel_accounts as accounts_repo
 from bot.store import channel_inbox as inbox_repo
@@ -86,6 +86,8 @@ class AccountStatus:
 class ParkedMessage:
     id: int
     account: str
+    #: The account as people read it (「林晓（ins_lin）」, 「默认账号」).
+    account_shown: str
     kind: str
     event_id: str
     stage: str | None
@@ -205,8 +207,8 @@ def account_names(session: Session, *, settings: WechatySettings) -> dict[str, s
 
 def _shown(account: str, adviser_name: str) -> str:
     if adviser_name and adviser_name != account:
-        return f"{adviser_name}（{account}）"
-    return account
+        return f"{adviser_name}（{account_label(account)}）"
+    return account_label(account)
 
 
 def _banner(account: str, state: str, user_name: str, parked: int) -> str | None:
@@ -241,17 +243,20 @@ def _parked_in_scope(
     scope = scope_of(session, principal)
     advisers = {a.key: a.adviser_id for a in settings.account_configs()}
     states = {s.account: s.adviser_id for s in accounts_repo.list_states(session=session)}
+    colleagues = advisers_repo.adviser_names(session=session)
     result = []
     for item in inbox_repo.parked(session=session, limit=limit):
         payload = item.payload or {}
         body = payload.get("message") or payload.get("contact") or {}
-        adviser = body.get("adviser_id") or advisers.get(item.account) or states.get(item.account)
+        owner = advisers.get(item.account) or states.get(item.account)
+        adviser = body.get("adviser_id") or owner
         if not scope.allows(adviser):
             continue
         result.append(
             ParkedMessage(
                 id=item.id,
                 account=item.account,
+                account_shown=_shown(item.account, colleagues.get(owner or "", "")),
                 kind=item.kind,
                 event_id=item.event_id,
                 stage=item.stage,
