@@ -431,3 +431,37 @@ def test_a_chart_or_export_to_a_missing_folder_is_one_line_in_chinese(
     reader.join(timeout=10)
     assert code == 0, err
     assert got and "王芳" in got[0] and stat.S_ISFIFO(pipe.stat().st_mode)
+
+
+def test_customers_without_an_adviser_are_one_row_named_as_people_read_it(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A customer imported without an adviser and one a chat gave to no adviser are the
+    same case: one funnel row 「未指定顾问」 (before: 「(未知)」 and 「未指定顾问」 side by
+    side), with its drill-down; and it is named so before any chat stored the placeholder."""
+    data = tmp_path / "data"
+    period = ("--since", "2026-03-01", "--until", "2026-03-31")
+    with db.session() as s:
+        for name in ("导入的客户", "聊天的客户"):
+            c, _ = customers.find_or_create_customer(
+                session=s, identity_kind="phone", identity_value=name, name=name
+            )
+            row = s.get_one(Customer, c.id)
+            row.created_at = T(2026, 3, 12)
+            row.adviser_id = None  # imported without one
+    code, out, _ = siyu(capsys, data, "report", "funnel", *period)
+    assert code == 0
+    groups = [line.split("│")[1].strip() for line in out.splitlines() if line.count("│") > 3]
+    assert "未指定顾问" in groups and "(未知)" not in groups and "adviser" not in groups, out
+    with db.session() as s:
+        customers.ensure_adviser(session=s, adviser_id="adviser", name="")
+        (chat,) = s.scalars(select(Customer).where(Customer.name == "聊天的客户"))
+        chat.adviser_id = "adviser"  # a chat without an adviser
+    code, out, _ = siyu(capsys, data, "report", "funnel", *period)
+    unassigned = [line for line in out.splitlines() if "未指定顾问" in line]
+    assert len(unassigned) == 1 and unassigned[0].split("│")[2].strip() == "2", out
+    assert "(未知)" not in out
+    code, out, _ = siyu(
+        capsys, data, "report", "funnel", *period, "--adviser", "adviser", "--customers"
+    )
+    assert code == 0 and "导入的客户" in out and "聊天的客户" in out, out

@@ -100,8 +100,10 @@ def report_funnel(
             timezone=settings.timezone,
         )
         if by == "adviser":  # names, not ids: in the table, the CSV and the chart
+            from bot.services.advisers import shown
+
             names = adviser_names(session, principal(ctx))
-            rows = [replace(r, group=names.get(r.group, r.group)) for r in rows]
+            rows = [replace(r, group=shown(names, r.group)) for r in rows]
     table = Table(
         "顾问" if by == "adviser" else "渠道",
         "新增",

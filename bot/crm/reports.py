@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.crm.charts import blank_note, pyplot, save_png, whole_numbers
 from bot.crm.followups import start_of_day
+from bot.domain import UNASSIGNED_ADVISER
 from bot.errors import InputError
 from bot.labels import TOTAL
 from bot.store import reports as repo
@@ -103,7 +104,8 @@ def funnel(
     )
     groups: dict[str, list[repo.CohortMember]] = {}
     for m in members:
-        key = (m.adviser_id if by == "adviser" else m.source) or UNKNOWN
+        # a customer without an adviser counts with the chats' unassigned customers
+        key = (m.adviser_id or UNASSIGNED_ADVISER) if by == "adviser" else (m.source or UNKNOWN)
         groups.setdefault(key, []).append(m)
     rows = [_row(name, ms) for name, ms in groups.items()]
     rows.sort(key=lambda r: (-r.new, r.group))
@@ -150,7 +152,7 @@ def funnel_customers(
             revenue=m.revenue,
         )
         for m in members
-        if (m.adviser_id or UNKNOWN) == adviser_id
+        if (m.adviser_id or UNASSIGNED_ADVISER) == adviser_id
     ]
 
 

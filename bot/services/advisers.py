@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.crm import campaigns as crm_campaigns
 from bot.crm.followups import start_of_day
+from bot.domain import UNASSIGNED_ADVISER, UNASSIGNED_ADVISER_NAME
 from bot.errors import InputError, NotFoundError
 from bot.services import audit
 from bot.services.access import Principal, require, scope_of
@@ -57,6 +58,14 @@ def names(session: Session, principal: Principal) -> dict[str, str]:
     return repo.adviser_names(
         session=session, adviser_ids=tuple(a.id for a in list_advisers(session, principal))
     )
+
+
+def shown(names: dict[str, str], adviser_id: str) -> str:
+    """An adviser id as people read it, from ``names``: the placeholder of customers
+    without an adviser is 「未指定顾问」 even before a chat stored it."""
+    if adviser_id in names:
+        return names[adviser_id]
+    return UNASSIGNED_ADVISER_NAME if adviser_id == UNASSIGNED_ADVISER else adviser_id
 
 
 def persona_if_any(session: Session, adviser_id: str) -> AdviserRecord | None:

@@ -271,6 +271,7 @@ def kpis(
         tag_rows = reports.tag_weeks(session, principal, weeks=weeks, timezone=tz)
         known = advisers.names(session, principal)
     names = {k.adviser_id: known.get(k.adviser_id) or k.name or k.adviser_id for k in rows}
+    groups = [advisers.shown(known | names, r.group) for r in funnel[:-1]]
     labels = [names[k.adviser_id] for k in rows]
     answered = [k for k in rows if k.first_response_min is not None]
     total = funnel[-1]
@@ -281,8 +282,8 @@ def kpis(
         principal,
         rows=rows,
         names=names,
-        known=known,
         funnel=funnel,
+        groups=groups,
         days=days,
         weeks=weeks,
         tag_rows=tag_rows,
