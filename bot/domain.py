@@ -123,6 +123,8 @@ class NextActionSuggestion:
     script_id: str | None
     script_text: str | None
     reason: str
+    #: The script's title, as the adviser knows it (None: no script to send).
+    script_title: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

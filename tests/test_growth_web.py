@@ -269,6 +269,7 @@ def test_next_best_actions_on_the_api_and_in_suggestions(world: World) -> None:
             "script_id": "INS-PRC-1",
             "script_text": "安心保重疾险50万保额，30岁女性每年4680元，折合每天不到13元。",
             "reason": "预算 5000 元/年，还没有医疗险",
+            "script_title": "重疾险保费多少钱",
         }
     ]
     res = world.client("bob").post("/api/messages", json={"contact_id": "wx-b2", "text": "在吗"})

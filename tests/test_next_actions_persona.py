@@ -159,10 +159,15 @@ def test_suggest_json_carries_next_actions_only_when_one_applies(
         ("r1", "INS-ICE-1", "家里有孩子")
     ]
     assert cards[0]["script_text"].startswith("有娃，方便说说家里几口人")
+    title = cards[0]["script_title"]
+    assert title and title != "INS-ICE-1"
+    code, out = siyu("suggest", "--text", "你好", "--customer", "1")
+    # the card is headed by the script's title, not its code
+    assert code == 0 and f"下一步建议 发「{title}」" in out and "下一步建议 INS" not in out, out
     code, out = siyu("suggest", "--text", "你好", "--customer", "2", "--json")
     assert "next_actions" not in json.loads(out)
     code, out = siyu("actions", "show", "1")
-    assert code == 0 and "家里有孩子" in out
+    assert code == 0 and "家里有孩子" in out and f"发「{title}」" in out and "INS-ICE-1" not in out
     # without a rules file configured it says so: before, 「没有适用的下一步建议」, as if
     # the team's rules had been checked and none applied
     capsys.readouterr()

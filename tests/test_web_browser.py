@@ -1544,8 +1544,8 @@ def test_a_next_action_without_a_product_is_not_headed_by_a_script_code(
     browser: object, served: Served, tmp_path: Path
 ) -> None:
     """A next-best-action rule that names a script and no product was headed
-    「下一步建议：INS-ICE-1」 (the script's code), live and after a reload: now it reads
-    「下一步建议：发下面这条话术」 above the script's text."""
+    「下一步建议：INS-ICE-1」 (the script's code), live and after a reload: now it names the
+    script by its title, 「下一步建议：发「…」」, above the script's text."""
     from bot.crm.next_actions import RulesSource
 
     rt = served.rt
@@ -1566,10 +1566,11 @@ def test_a_next_action_without_a_product_is_not_headed_by_a_script_code(
         customer_message(rt, "adv-a", "wx-wu", "重疾险一年保费多少钱？", "吴先生")
         live = page.locator("#suggestions .next-action header")  # type: ignore[attr-defined]
         live.wait_for()
-        assert live.inner_text() == "下一步建议：发下面这条话术"
+        title = rt.library.get(["INS-ICE-1"])["INS-ICE-1"].title
+        assert live.inner_text() == f"下一步建议：发「{title}」"
         page.reload()  # type: ignore[attr-defined]
         shown = page.locator("#detail > .next-action header")  # type: ignore[attr-defined]
-        assert shown.inner_text() == "下一步建议：发下面这条话术"
+        assert shown.inner_text() == f"下一步建议：发「{title}」"
         assert "INS-ICE-1" not in page.locator("#detail").inner_text()  # type: ignore[attr-defined]
         page.locator("#detail > .next-action").screenshot(  # type: ignore[attr-defined]
             path=str(ARTIFACTS / "next-action-script-only-360.png")

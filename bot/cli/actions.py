@@ -52,7 +52,8 @@ def actions_show(
         )
         return
     for a in found:
-        out.print(styled("[bold]{}[/bold]  [dim]({})[/dim]", a.product or a.script_id, a.rule))
+        what = a.product or (f"发「{a.script_title}」" if a.script_title else "")
+        out.print(styled("[bold]{}[/bold]  [dim]({})[/dim]", what, a.rule))
         out.print(f"  理由：{a.reason}")
         if a.script_text:
             out.print(f"  话术：{a.script_text}")

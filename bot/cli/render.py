@@ -91,7 +91,7 @@ def suggestion_panel(result: SuggestionResult, *, title: str = "建议") -> Pane
             tags.add_row(f"{t.category}/{t.name}", t.evidence)
         parts.append(tags)
     for action in result.next_actions:
-        what = action.product or action.script_id or ""
+        what = action.product or (f"发「{action.script_title}」" if action.script_title else "")
         parts.append(
             Group(
                 Text.assemble(("下一步建议 ", "bold green"), (what, "bold"), f"  {action.reason}"),
@@ -174,6 +174,6 @@ def growth_lines(rt: Runtime, principal: Principal, customer_id: int) -> list[Re
     if chain.down:
         lines.append(Text(f"介绍了：{'、'.join(n.person.name or '-' for n in chain.down)}"))
     for action in next_actions.for_customer(rt, principal, customer_id):
-        what = action.product or action.script_id or ""
+        what = action.product or (f"发「{action.script_title}」" if action.script_title else "")
         lines.append(Text.assemble(("下一步建议 ", "bold green"), f"{what}：{action.reason}"))
     return lines

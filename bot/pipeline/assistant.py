@@ -458,6 +458,7 @@ class Assistant:
                     script_id=action.script_id if text is not None else None,
                     script_text=text,
                     reason=action.reason,
+                    script_title=script.title if script is not None and text is not None else None,
                 )
             )
         return tuple(out)

@@ -694,6 +694,7 @@ class NextActionPublic(Public):
     script_id: str | None
     script_text: str | None
     reason: str
+    script_title: str | None = None
 
 
 # --------------------------------------------------------------------------- advisers

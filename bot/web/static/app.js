@@ -223,8 +223,8 @@
       art.className = "card next-action";
       const h = document.createElement("header");
       const b = document.createElement("b");
-      // a rule without a product: its script (a code) is shown by its text, below
-      b.textContent = "下一步建议" + (a.product ? "：" + a.product : a.script_text ? "：发下面这条话术" : "");
+      // a rule without a product: its script by its title (its text is below)
+      b.textContent = "下一步建议" + (a.product ? "：" + a.product : a.script_title ? "：发「" + a.script_title + "」" : "");
       h.append(b);
       const reason = document.createElement("p");
       reason.className = "reason";
