@@ -1604,3 +1604,47 @@ def test_editing_a_suggestion_shows_its_whole_text_at_toolbar_width(
     assert box.evaluate("e => e.scrollHeight <= e.clientHeight && e.scrollTop === 0")
     first.screenshot(path=str(ARTIFACTS / "suggestion-edit-360.png"))
     page.context.close()  # type: ignore[attr-defined]
+
+
+def test_archiving_from_the_script_list_asks_first(browser: object, served: Served) -> None:
+    """On 话术库 the list's 归档 took a script off advisers' suggestions at one click, while
+    the editor asks. Now the list asks in the page's confirm dialog: 取消 keeps the
+    script as it was, 归档 archives it."""
+    from dataclasses import replace
+
+    from bot.store import scripts as scripts_repo
+
+    rt = served.rt
+    record = replace(rt.library.get(["INS-ICE-1"])["INS-ICE-1"], id="INS-LIST-ARCHIVE")
+    draft = replace(record, id="INS-LIST-DRAFT", status="draft")  # both buttons in its row
+    with rt.db.session() as session:
+        scripts_repo.upsert_scripts(
+            session=session, records=[replace(record, status="approved"), draft]
+        )
+    wide = _page(browser, served, WIDE, "olivia")
+    wide.goto("/scripts?q=INS-LIST")  # type: ignore[attr-defined]
+    _shot(wide, "scripts-list-buttons-wide")
+    wide.context.close()  # type: ignore[attr-defined]
+    page = _page(browser, served, NARROW, "olivia")
+    page.goto("/scripts?q=INS-LIST")  # type: ignore[attr-defined]
+    _shot(page, "scripts-list-buttons-360")
+    row = page.locator("table.list tbody tr", has_text="INS-LIST-ARCHIVE")  # type: ignore[attr-defined]
+    row.locator("button", has_text="归档").click()
+    dialog = page.locator("#confirm-dialog")  # type: ignore[attr-defined]
+    dialog.wait_for()
+    assert f"归档话术「{record.title}」？" in dialog.inner_text()
+    _shot(page, "scripts-archive-confirm-360")
+    dialog.locator("button.cancel").click()
+    assert not dialog.is_visible()
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]  # a request sent anyway would land
+    assert rt.library.get(["INS-LIST-ARCHIVE"])["INS-LIST-ARCHIVE"].status == "approved"
+    assert row.locator(".pill").inner_text() == "已审核"
+    row.locator("button", has_text="归档").click()
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        dialog.locator("button.ok-button").click()
+    assert rt.library.get(["INS-LIST-ARCHIVE"])["INS-LIST-ARCHIVE"].status == "archived"
+    row = page.locator("table.list tbody tr", has_text="INS-LIST-ARCHIVE")  # type: ignore[attr-defined]
+    assert row.locator(".pill").inner_text() == "已归档"
+    assert page.url.endswith("/scripts?q=INS-LIST")  # type: ignore[attr-defined]  # the same list
+    _shot(page, "scripts-archived-360")
+    page.context.close()  # type: ignore[attr-defined]
