@@ -610,3 +610,50 @@ def test_a_new_campaigns_segment_is_chosen_among_the_saved_ones(world: World) ->
         assert res.json()["detail"] == (
             "分群“有娃客户”不存在：已保存的分群：有孩子的客户；不限人群请留空"
         )
+
+
+def _visible(world: World, *advisers: str) -> int:
+    """How many customers (not merged away) the advisers have; all advisers' if none."""
+    from sqlalchemy import func, select
+
+    with world.rt.db.session() as session:
+        stmt = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
+        if advisers:
+            stmt = stmt.where(Customer.adviser_id.in_(advisers))
+        return int(session.scalar(stmt) or 0)
+
+
+def test_segments_are_kept_by_managers_and_counted_in_their_scope(world: World) -> None:
+    """The segment service admitted the command line's administrator alone, so no console
+    user could keep a segment. Managers now save, count, list and delete them, each size
+    counted among the customers they see (their team's; all for a manager without a
+    team, as for the administrator); operators and advisers are refused. Saving without
+    replacing refuses a name taken; every change is audited."""
+    from bot.errors import Conflict, PermissionDenied
+    from bot.services import segments as segments_service
+    from bot.services.access import user_principal
+    from bot.store import users as users_repo
+
+    with world.rt.db.session() as s:
+        mia, max_, alice, olivia = (
+            user_principal(users_repo.get_user_by_username(session=s, username=name))  # type: ignore[arg-type]
+            for name in ("mia", "max", "alice", "olivia")
+        )
+        for refused in (alice, olivia):
+            with pytest.raises(PermissionDenied):
+                segments_service.save(s, refused, name="不行", filters=["tag=有孩子"])
+            with pytest.raises(PermissionDenied):
+                segments_service.list_segments(s, refused)
+        everybody = ["name!=没有这个人"]
+        assert segments_service.save(s, mia, name="谁都算", filters=everybody) == _visible(
+            world, "adv-a"
+        )
+        assert segments_service.size(s, max_, name="谁都算") == _visible(world)
+        assert segments_service.size(s, cli_principal("t"), name="谁都算") == _visible(world)
+        sizes = {r.name: n for r, n in segments_service.list_segments(s, mia)}
+        assert sizes["谁都算"] == _visible(world, "adv-a")
+        with pytest.raises(Conflict, match="分群“谁都算”已经有了"):
+            segments_service.save(s, max_, name="谁都算", filters=["tag=有孩子"], replace=False)
+        segments_service.delete(s, max_, name="谁都算")
+        assert "谁都算" not in [r.name for r, _ in segments_service.list_segments(s, mia)]
+    assert "segment.save" in actions(world, "mia") and "segment.delete" in actions(world, "max")

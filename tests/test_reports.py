@@ -234,6 +234,10 @@ def test_cli_funnel_csv_png_quadrants_segments(
     assert siyu(capsys, data, "segments", "count", "大客户")[1].strip() == "2"
     code, _, err = siyu(capsys, data, "segments", "add", "坏", "-f", "colour=red")
     assert code == 1 and "未知字段" in err
+    assert siyu(capsys, data, "segments", "delete", "大客户")[1].strip() == "已删除分群：大客户"
+    assert "还没有保存的分群" in siyu(capsys, data, "segments", "list")[1]
+    code, _, err = siyu(capsys, data, "segments", "delete", "大客户")
+    assert code == 1 and "分群 '大客户' 不存在" in err
     assert siyu(capsys, data, "report", "funnel", "--by", "moon")[0] == 1
 
 

@@ -39,6 +39,20 @@ def segments_add(
     out.print(f"{name}：{n} 位客户")
 
 
+@app.command("delete")
+def segments_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="分群名称。")],
+    actor: Actor = None,
+) -> None:
+    """删除一个已保存的分群（客户不受影响）。"""
+    from bot.services import segments
+
+    with database(ctx) as (db, _), db.session() as session:
+        segments.delete(session, principal(ctx, actor), name=name)
+    out.print(f"已删除分群：{name}")
+
+
 @app.command("count")
 def segments_count(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="分群名称。")]

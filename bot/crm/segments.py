@@ -98,12 +98,18 @@ def matching(
     session: Session,
     filters: Sequence[str],
     customer_ids: Sequence[int] | None = None,
+    adviser_ids: Sequence[str] | None = None,
     today: date | None = None,
 ) -> list[int]:
-    """Visible customers (of ``customer_ids``) meeting every filter."""
+    """Visible customers (of ``customer_ids``, of the advisers ``adviser_ids``) meeting
+    every filter."""
     conditions = parse_filters(filters, declared_fields(session))
     return repo.matching_customer_ids(
-        session=session, conditions=conditions, customer_ids=customer_ids, today=today
+        session=session,
+        conditions=conditions,
+        customer_ids=customer_ids,
+        adviser_ids=adviser_ids,
+        today=today,
     )
 
 
@@ -113,17 +119,25 @@ def add_segment(
     if not name.strip():
         raise InputError("分群需要名称")
     if not filters:
-        raise InputError("分群至少需要一个 --filter")
+        raise InputError("分群至少需要一个筛选条件")
     parse_filters(filters, declared_fields(session))
     return repo.save_segment(
         session=session, name=name.strip(), filters=filters, description=description, actor=actor
     )
 
 
-def members(*, session: Session, name: str, today: date | None = None) -> list[int]:
+def members(
+    *,
+    session: Session,
+    name: str,
+    adviser_ids: Sequence[str] | None = None,
+    today: date | None = None,
+) -> list[int]:
+    """The segment's customers (only those of ``adviser_ids`` when given)."""
     segment = repo.get_segment(session=session, name=name)
-    return matching(session=session, filters=segment.filters, today=today)
+    return matching(session=session, filters=segment.filters, adviser_ids=adviser_ids, today=today)
 
 
-def count(*, session: Session, name: str) -> int:
-    return len(members(session=session, name=name))
+def count(*, session: Session, name: str, adviser_ids: Sequence[str] | None = None) -> int:
+    return len(members(session=session, name=name, adviser_ids=adviser_ids))
+

@@ -1,4 +1,11 @@
-"""Saved customer segments (named filters) and their sizes."""
+"""Saved customer segments (named filters) and their sizes.
+
+Who may do what: managers save, list and delete segments (the console's 客户分群 page),
+and so does the command line's administrator. A segment is one filter for the whole
+organisation (a new campaign's 目标人群 names it), but how many customers it holds is
+counted in the principal's scope: a manager's team, every customer for the
+administrator (``access.scope_of``). Operators see no customers, so no segment sizes;
+advisers work their own customers and do not curate the organisation's segments."""
 
 from __future__ import annotations
 
@@ -7,9 +14,20 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from bot.crm import segments as crm_segments
+from bot.errors import Conflict
 from bot.services import audit
-from bot.services.access import Principal, require
+from bot.services.access import Principal, Role, require, scope_of
 from bot.store import segments as segments_repo
+from knowledge.text import echo
+
+#: Who saves, lists and deletes segments (besides the administrator).
+SEGMENT_CURATORS: tuple[Role, ...] = ("manager",)
+
+
+def _count(session: Session, principal: Principal, name: str) -> int:
+    return crm_segments.count(
+        session=session, name=name, adviser_ids=scope_of(session, principal).adviser_ids
+    )
 
 
 def save(
@@ -19,9 +37,15 @@ def save(
     name: str,
     filters: Sequence[str],
     description: str = "",
+    replace: bool = True,
 ) -> int:
-    """Save (or replace) a segment; how many customers it holds now."""
-    require(principal)
+    """Save a segment (``replace``: or replace the one of that name; else a name taken
+    is refused); how many customers in the principal's scope it holds now."""
+    require(principal, *SEGMENT_CURATORS)
+    if not replace and name.strip() in {
+        s.name for s in segments_repo.list_segments(session=session)
+    }:
+        raise Conflict(f"分群“{echo(name.strip())}”已经有了：请换一个名称，或先删除原来的")
     crm_segments.add_segment(
         session=session,
         name=name,
@@ -30,20 +54,30 @@ def save(
         actor=principal.username,
     )
     audit.record(session, principal, "segment.save", "segment", name.strip(), filters=list(filters))
-    return crm_segments.count(session=session, name=name.strip())
+    return _count(session, principal, name.strip())
 
 
 def size(session: Session, principal: Principal, *, name: str) -> int:
-    require(principal)
-    return crm_segments.count(session=session, name=name)
+    require(principal, *SEGMENT_CURATORS)
+    return _count(session, principal, name)
 
 
 def list_segments(
     session: Session, principal: Principal
 ) -> list[tuple[segments_repo.SegmentRecord, int]]:
     """Every saved segment with its current size."""
-    require(principal)
+    require(principal, *SEGMENT_CURATORS)
     return [
-        (s, crm_segments.count(session=session, name=s.name))
+        (s, _count(session, principal, s.name))
         for s in segments_repo.list_segments(session=session)
     ]
+
+
+def delete(session: Session, principal: Principal, *, name: str) -> None:
+    """Delete a saved segment (customers are not touched; campaigns that named it keep
+    the name)."""
+    require(principal, *SEGMENT_CURATORS)
+    record = segments_repo.delete_segment(session=session, name=name)
+    audit.record(
+        session, principal, "segment.delete", "segment", record.name, filters=list(record.filters)
+    )

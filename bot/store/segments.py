@@ -88,18 +88,33 @@ def list_segments(*, session: Session) -> list[SegmentRecord]:
     return [_record(r) for r in session.scalars(select(Segment).order_by(Segment.name))]
 
 
+def delete_segment(*, session: Session, name: str) -> SegmentRecord:
+    """Delete a saved segment (its filters only: no customer changes); the deleted one."""
+    row = session.scalar(select(Segment).where(Segment.name == name))
+    if row is None:
+        raise NotFoundError(f"分群 {name!r} 不存在")
+    record = _record(row)
+    session.delete(row)
+    session.flush()
+    return record
+
+
 def matching_customer_ids(
     *,
     session: Session,
     conditions: Sequence[Condition],
     customer_ids: Sequence[int] | None = None,
+    adviser_ids: Sequence[str] | None = None,
     today: date | None = None,
 ) -> list[int]:
-    """Ids of visible customers (of ``customer_ids`` when given) meeting every condition;
-    ``age`` is counted on ``today`` (default: the machine's date)."""
+    """Ids of visible customers (of ``customer_ids``, of the advisers ``adviser_ids``,
+    when given) meeting every condition; ``age`` is counted on ``today`` (default: the
+    machine's date)."""
     stmt = select(Customer.id).where(Customer.merged_into_id.is_(None))
     if customer_ids is not None:
         stmt = stmt.where(Customer.id.in_(list(customer_ids)))
+    if adviser_ids is not None:
+        stmt = stmt.where(Customer.adviser_id.in_(list(adviser_ids)))
     for c in conditions:
         stmt = stmt.where(_clause(c, today or date.today()))
     return list(session.scalars(stmt.order_by(Customer.id)))
