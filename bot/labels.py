@@ -30,6 +30,7 @@ __all__ = [
     "CATEGORY_LABELS",
     "DOCUMENT_KIND_LABELS",
     "EVENT_LABELS",
+    "FILTER_FIELD_LABELS",
     "FOLLOWUP_STATUS_LABELS",
     "HEADER_LABELS",
     "IDENTITY_LABELS",
@@ -86,6 +87,23 @@ EVENT_LABELS: Final[dict[str, str]] = {
     "attributed": "渠道归因",
     "referral_set": "登记介绍人",
     "code_not_attributed": "渠道码未归因（其他顾问的码）",
+}
+#: The built-in fields of a segment's filters (bot/crm/segments.py), as a person reads
+#: them.
+FILTER_FIELD_LABELS: Final[dict[str, str]] = {
+    "industry": "行业",
+    "stage": "阶段",
+    "lifecycle": "生命周期",
+    "source": "来源渠道",
+    "adviser": "顾问",
+    "city": "城市",
+    "product": "意向产品",
+    "name": "姓名",
+    "tag": "标签",
+    "event": "事件",
+    "spent": "累计消费",
+    "orders": "订单数",
+    "age": "年龄",
 }
 #: How a customer was attributed to a campaign entry code (AttributionMethod).
 ATTRIBUTION_METHOD_LABELS: Final[dict[str, str]] = {

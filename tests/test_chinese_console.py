@@ -59,6 +59,7 @@ ROLE_PAGES = [
     ("mia", "/campaigns/unattributed"),
     ("mia", "/channel"),
     ("mia", "/campaigns/report"),
+    ("mia", "/campaigns/segments"),
 ]
 
 

@@ -657,3 +657,110 @@ def test_segments_are_kept_by_managers_and_counted_in_their_scope(world: World) 
         segments_service.delete(s, max_, name="谁都算")
         assert "谁都算" not in [r.name for r, _ in segments_service.list_segments(s, mia)]
     assert "segment.save" in actions(world, "mia") and "segment.delete" in actions(world, "max")
+
+
+def _conditions(page: str, name: str) -> list[str]:
+    """The filters in words of the segment ``name`` on 客户分群."""
+    card = re.search(
+        rf'<b class="segment-name">{re.escape(name)}</b>.*?<ul class="conditions"[^>]*>(.*?)</ul>',
+        page,
+        re.S,
+    )
+    assert card, name
+    return re.findall(r"<li>(.*?)</li>", card.group(1))
+
+
+def test_managers_keep_segments_on_a_page_counted_in_their_own_scope(world: World) -> None:
+    """A segment could be saved on the command line only (the service admitted its
+    administrator alone). A manager now saves, sees and deletes them on 客户分群
+    (/campaigns/segments): the filters of `siyu segments add` with the same checks and
+    words, each segment's filters read in Chinese, and how many customers it holds among
+    the manager's own (the team's; every customer for a manager without a team).
+    Operators, who see no customers, and advisers may not."""
+    east, everyone = _visible(world, "adv-a"), _visible(world)
+    assert 0 < east < everyone  # bob's 李先生 is west
+    for user in ("alice", "olivia"):
+        with world.client() as c:
+            csrf = login(c, user)
+            assert c.get("/campaigns/segments").status_code == 403
+            sent = {"segment_name": "x", "filters": "tag=有孩子", "csrf_token": csrf}
+            assert c.post("/campaigns/segments", data=sent).status_code == 403
+    assert "客户分群" not in world.client("olivia").get("/campaigns").text
+
+    with world.client() as c:
+        csrf = login(c, "mia")
+        assert 'href="/campaigns/segments">客户分群</a>' in c.get("/campaigns").text
+
+        def send(**fields: str) -> object:
+            return c.post(
+                "/campaigns/segments",
+                data=fields | {"csrf_token": csrf},
+                headers={"X-Siyu-Form": "1"},
+            )
+
+        bad = send(segment_name="坏分群", filters="colour=red\nspent>=x")
+        assert bad.status_code == 400  # type: ignore[attr-defined]
+        lines = bad.json()["detail"].splitlines()  # type: ignore[attr-defined]
+        assert lines[0] == "2 个筛选条件有错"  # the words of `siyu segments add`
+        assert lines[1].startswith("  - 筛选条件 'colour=red'：未知字段 'colour'；可用：")
+        assert lines[2] == "  - 筛选条件 'spent>=x'：spent 需要一个数字"
+        empty = send(segment_name="空分群", filters=" \n ")
+        assert empty.json()["detail"] == "分群至少需要一个筛选条件"  # type: ignore[attr-defined]
+
+        saved = send(segment_name="全部客户", filters="name!=没有这个人\n", description="试试")
+        assert saved.status_code == 200, saved.text  # type: ignore[attr-defined]
+        where = saved.json()["location"]  # type: ignore[attr-defined]
+        page = c.get(where).text
+        assert f"已保存分群「全部客户」：现在有 {east} 位客户符合条件" in page
+        assert "人数按你团队顾问的客户现算" in page
+        taken = send(segment_name="全部客户", filters="tag=有孩子")
+        assert taken.status_code == 409  # type: ignore[attr-defined]
+        assert taken.json()["detail"] == "分群“全部客户”已经有了：请换一个名称，或先删除原来的"  # type: ignore[attr-defined]
+
+        words = "\n".join(
+            [
+                "adviser=adv-a",
+                "spent>=5000",
+                "tag!=已投保",
+                "lifecycle=churn_risk",
+                "预算>=3000",
+                "industry=insurance",
+            ]
+        )
+        assert send(segment_name="读得懂", filters=words).status_code == 200  # type: ignore[attr-defined]
+        page = c.get("/campaigns/segments").text
+        assert _conditions(page, "读得懂") == [
+            "顾问 = Alice",
+            "累计消费 ≥ 5000 元",
+            "没有标签「已投保」",
+            "生命周期 = 流失风险",
+            "预算 ≥ 3000 元/年",
+            "行业 = 保险",
+        ]
+        assert "adv-a" not in "".join(_conditions(page, "读得懂"))
+
+    with world.client() as c:
+        login(c, "max")  # no team: every customer
+        page = c.get("/campaigns/segments").text
+        card = re.search(r'<b class="segment-name">全部客户</b>\s*<span[^>]*>(\d+) 位客户', page)
+        assert card and int(card.group(1)) == everyone
+
+    with world.client() as c:
+        csrf = login(c, "mia")
+        gone = c.post(
+            "/campaigns/segments/delete",
+            data={"segment_name": "全部客户", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert gone.status_code == 303
+        page = c.get(gone.headers["location"]).text
+        assert "分群已删除" in page and '<b class="segment-name">全部客户</b>' not in page
+        again = c.post(
+            "/campaigns/segments/delete",
+            data={"segment_name": "全部客户", "csrf_token": csrf},
+            headers={"X-Siyu-Form": "1"},
+        )
+        assert again.status_code == 404
+        assert again.json()["detail"] == "分群 '全部客户' 不存在"
+    done = actions(world, "mia")
+    assert "segment.save" in done and "segment.delete" in done

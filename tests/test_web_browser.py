@@ -317,6 +317,7 @@ def test_no_page_breaks_the_content_security_policy(
         "/campaigns/report",
         "/campaigns/unattributed",
         "/campaigns/referrals",
+        "/campaigns/segments",
         "/advisers",
     ):
         page.goto(path)  # type: ignore[attr-defined]
@@ -1603,6 +1604,89 @@ def test_editing_a_suggestion_shows_its_whole_text_at_toolbar_width(
     assert box.evaluate("e => e === document.activeElement")
     assert box.evaluate("e => e.scrollHeight <= e.clientHeight && e.scrollTop === 0")
     first.screenshot(path=str(ARTIFACTS / "suggestion-edit-360.png"))
+    page.context.close()  # type: ignore[attr-defined]
+
+
+def _segment_names(rt: Runtime) -> list[str]:
+    from bot.store import segments as segments_repo
+
+    with rt.db.session() as session:
+        return [s.name for s in segments_repo.list_segments(session=session)]
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(NARROW, "360"), (WIDE, "wide")])
+def test_a_manager_saves_and_deletes_a_segment_on_the_campaigns_pages(
+    browser: object, served: Served, viewport: dict[str, int], suffix: str
+) -> None:
+    """A segment could be saved only with `siyu segments add`: a new campaign's 目标人群
+    listed segments nobody in the console could make. 活动 now leads a manager to 客户分群,
+    where a segment is saved with the same filters (a bad one refused beside the form,
+    in the CLI's words), listed with its filters in Chinese and its size, and deleted
+    after the page's confirm dialog (取消 keeps it); the campaign form then offers it."""
+    rt = served.rt
+    name, doomed = f"重疾意向-{suffix}", f"待删除-{suffix}"
+    page = _page(browser, served, viewport, "mia")
+    page.goto("/campaigns")  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        page.click(".toolbar a:text-is('客户分群')")  # type: ignore[attr-defined]
+    assert page.url.endswith("/campaigns/segments")  # type: ignore[attr-defined]
+    form = page.locator("#add-segment form")  # type: ignore[attr-defined]
+    if not form.is_visible():
+        page.click("#add-segment > summary")  # type: ignore[attr-defined]
+    form.locator("input[name=segment_name]").fill(name)
+    form.locator("textarea[name=filters]").fill("adviser=adv-a\ncolour=red")
+    form.locator("button[type=submit]").click()
+    alert = form.locator(".form-error[role=alert]")
+    alert.wait_for()
+    assert "1 个筛选条件有错" in alert.inner_text()
+    assert "筛选条件 'colour=red'：未知字段 'colour'" in alert.inner_text()
+    assert form.locator("input[name=segment_name]").input_value() == name  # kept
+    form.locator("details.filter-help > summary").click()
+    page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]  # the sticky header on top
+    _shot(page, f"segments-refused-{suffix}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+
+    form.locator("textarea[name=filters]").fill("adviser=adv-a\nlifecycle!=churn_risk")
+    form.locator("input[name=description]").fill("东区顾问的客户，流失风险的除外")
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        form.locator("button[type=submit]").click()
+    page.wait_for_selector("p.success")  # type: ignore[attr-defined]
+    card = page.locator("#segments li.card", has_text=name)  # type: ignore[attr-defined]
+    assert card.locator("ul.conditions li").all_inner_texts() == [
+        "顾问 = Alice",
+        "生命周期 ≠ 流失风险",
+    ]
+    assert card.locator(".segment-size").inner_text().endswith(" 位客户")
+    assert name in _segment_names(rt)
+    page.click("#add-segment > summary")  # type: ignore[attr-defined]  # a second one, to delete
+    form.locator("input[name=segment_name]").fill(doomed)
+    form.locator("textarea[name=filters]").fill("tag=价格敏感")
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        form.locator("button[type=submit]").click()
+    _shot(page, f"segments-{suffix}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # type: ignore[attr-defined]
+
+    card = page.locator("#segments li.card", has_text=doomed)  # type: ignore[attr-defined]
+    card.locator("button", has_text="删除").click()
+    dialog = page.locator("#confirm-dialog")  # type: ignore[attr-defined]
+    dialog.wait_for()
+    assert f"删除分群「{doomed}」？" in dialog.inner_text()
+    _shot(page, f"segments-confirm-{suffix}")
+    dialog.locator("button.cancel").click()
+    assert not dialog.is_visible()
+    assert doomed in _segment_names(rt)  # 取消: still there
+    card.locator("button", has_text="删除").click()
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        dialog.locator("button.ok-button").click()
+    page.wait_for_selector("p.success:has-text('分群已删除')")  # type: ignore[attr-defined]
+    assert doomed not in _segment_names(rt) and name in _segment_names(rt)
+
+    page.goto("/campaigns")  # type: ignore[attr-defined]
+    options = page.locator("datalist#segments option")  # type: ignore[attr-defined]
+    assert name in [o.get_attribute("value") for o in options.all()]
+    if not page.locator("#add-campaign form").is_visible():  # type: ignore[attr-defined]
+        page.click("#add-campaign > summary")  # type: ignore[attr-defined]
+    _shot(page, f"campaigns-with-segments-{suffix}")
     page.context.close()  # type: ignore[attr-defined]
 
 

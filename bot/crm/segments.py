@@ -24,7 +24,8 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from bot.crm.fields import parse_value
+from bot import labels
+from bot.crm.fields import format_number, parse_value, shown
 from bot.errors import InputError
 from bot.store import fields as fields_repo
 from bot.store import segments as repo
@@ -141,3 +142,47 @@ def members(
 def count(*, session: Session, name: str, adviser_ids: Sequence[str] | None = None) -> int:
     return len(members(session=session, name=name, adviser_ids=adviser_ids))
 
+
+#: How a comparison reads (``!=`` of a tag or an event reads 没有 …).
+_OPS = {"=": "=", "!=": "≠", ">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def describe(
+    text: str,
+    fields: Mapping[str, FieldSpec] | None = None,
+    adviser_names: Mapping[str, str] | None = None,
+) -> str:
+    """A saved filter as a person reads it: the field by its Chinese name and a code by
+    its name (``adviser=ins_lin`` → 顾问 = 林晓, ``tag!=已投保`` → 没有标签「已投保」,
+    ``预算>=5000`` → 预算 ≥ 5000 元/年); a filter that no longer parses (a profile field
+    removed since) as it is written."""
+    try:
+        c = parse_filter(text, fields)
+    except InputError:
+        return text.strip()
+    if c.field in ("tag", "event"):
+        what = "标签" if c.field == "tag" else "事件"
+        value = c.value if c.field == "tag" else labels.label(labels.EVENT_LABELS, c.value)
+        return f"{'有' if c.op == '=' else '没有'}{what}「{value}」"
+    value = c.value
+    if c.field_type is not None:
+        spec = (fields or {})[c.field]
+        if c.field_type in ("number", "money"):
+            value = shown(spec, format_number(float(c.value)))
+        return f"{c.field} {_OPS[c.op]} {value}"
+    match c.field:
+        case "industry":
+            value = labels.industry_label(c.value)
+        case "stage":
+            value = labels.label(labels.STAGE_LABELS, c.value)
+        case "lifecycle":
+            value = labels.label(labels.LIFECYCLE_LABELS, c.value)
+        case "adviser":
+            value = (adviser_names or {}).get(c.value, c.value)
+        case "spent":
+            value = f"{format_number(float(c.value))} 元"
+        case "age":
+            value = f"{format_number(float(c.value))} 岁"
+        case "orders":
+            value = format_number(float(c.value))
+    return f"{labels.FILTER_FIELD_LABELS[c.field]} {_OPS[c.op]} {value}"

@@ -411,7 +411,11 @@ def _check_segment(session: Session, name: str) -> None:
     if name in saved:
         return
     shown = "、".join(saved[:10]) + ("…" if len(saved) > 10 else "")
-    hint = f"已保存的分群：{shown}" if saved else "还没有保存的分群（siyu segments add 保存）"
+    hint = (
+        f"已保存的分群：{shown}"
+        if saved
+        else "还没有保存的分群（主管在「活动 → 客户分群」保存，或用 siyu segments add）"
+    )
     raise NotFoundError(f"分群“{echo(name)}”不存在：{hint}；不限人群请留空")
 
 

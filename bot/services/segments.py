@@ -10,18 +10,33 @@ advisers work their own customers and do not curate the organisation's segments.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from bot.crm import segments as crm_segments
-from bot.errors import Conflict
-from bot.services import audit
+from bot.errors import Conflict, InputError
+from bot.services import advisers, audit
 from bot.services.access import Principal, Role, require, scope_of
 from bot.store import segments as segments_repo
 from knowledge.text import echo
 
 #: Who saves, lists and deletes segments (besides the administrator).
 SEGMENT_CURATORS: tuple[Role, ...] = ("manager",)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    """A saved segment as the console lists it: its filters as a person reads them and
+    its size in the viewer's scope (None, with ``problem``, when a filter no longer
+    holds: a profile field removed since it was saved)."""
+
+    id: int
+    name: str
+    description: str
+    conditions: tuple[str, ...]
+    size: int | None
+    problem: str = ""
 
 
 def _count(session: Session, principal: Principal, name: str) -> int:
@@ -71,6 +86,33 @@ def list_segments(
         (s, _count(session, principal, s.name))
         for s in segments_repo.list_segments(session=session)
     ]
+
+
+def overview(session: Session, principal: Principal) -> list[SegmentRow]:
+    """Every saved segment with its filters in words and its size in the principal's
+    scope; a segment whose filters no longer hold is listed with why (so it can still be
+    seen and deleted)."""
+    require(principal, *SEGMENT_CURATORS)
+    fields = crm_segments.declared_fields(session)
+    names = advisers.names(session, principal)  # the advisers the principal may see
+    rows = []
+    for s in segments_repo.list_segments(session=session):
+        try:
+            n: int | None = _count(session, principal, s.name)
+            problem = ""
+        except InputError as exc:
+            n, problem = None, "；".join([str(exc), *exc.problems])
+        rows.append(
+            SegmentRow(
+                id=s.id,
+                name=s.name,
+                description=s.description,
+                conditions=tuple(crm_segments.describe(f, fields, names) for f in s.filters),
+                size=n,
+                problem=problem,
+            )
+        )
+    return rows
 
 
 def delete(session: Session, principal: Principal, *, name: str) -> None:

@@ -36,6 +36,7 @@ from bot.web import (
     manager,
     profile,
     scripts,
+    segments,
     sidebar,
     tools,
     validation,
@@ -82,6 +83,7 @@ def routers() -> list[APIRouter]:
         scripts,
         knowledge,
         manager,
+        segments,  # /campaigns/segments, before campaigns' /campaigns/{campaign_id}
         campaigns,
         advisers,
         api,

@@ -35,6 +35,9 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "name": "活动名称",
     "channel": "渠道",
     "segment": "人群",
+    "segment_name": "分群名称",
+    "filters": "筛选条件",
+    "description": "说明",
     "cost": "成本",
     "starts_on": "开始日期",
     "ends_on": "结束日期",
@@ -95,6 +98,7 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "discarded": "丢弃条数",
     "revoked": "撤销的令牌",
     "saved": "保存结果",
+    "deleted": "已删除数",
 }
 #: A field this table does not know.
 SOME_FIELD: Final = "有一项内容"
