@@ -127,11 +127,58 @@ def test_every_help_page_is_chinese(
         assert run([*path, "--help"]) == 0
         text = capsys.readouterr().out
         assert "用法" in text
-        # <path>, <int range>: the type of an option's value
-        found = english_leaks(re.sub(r"<[^>]*>", " ", text), allow=allow)
+        found = english_leaks(text, allow=allow)
         if found:
             leaks[" ".join(path) or "siyu"] = found
     assert leaks == {}
+
+
+#: Typer's English words for what a parameter takes: its types in angle brackets, click's
+#: upper-case metavars, and an argument's code name in the usage line (``{path}``).
+ENGLISH_METAVAR = re.compile(
+    r"<(?:str|int|float|bool|path|file|dir|datetime|uuid|list\[[^\]]*\]|\w+ range)>"
+    r"|\b(?:TEXT|PATH|INTEGER|FLOAT|BOOLEAN|FILENAME|FILE|DIRECTORY|DATETIME|UUID)\b"
+)
+CODE_ARGUMENT = re.compile(r"[{\[][a-z_]+[}\]]")
+
+
+def test_every_help_page_says_in_chinese_what_to_write(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new team's walk: `siyu tags add --help` showed 「--file <path>」, `siyu customers
+    import --help` 「[选项] {path}」 with 「path <path>」 in its arguments: Typer's English
+    types. Each value now says what to write (文件, 标签, 客户ID …)."""
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", 240)
+    english = {}
+    for path, _ in _commands():
+        capsys.readouterr()
+        assert run([*path, "--help"]) == 0
+        text = capsys.readouterr().out
+        lines = text.splitlines()
+        usage = next(line for line in lines if "用法：" in line)
+        found = ENGLISH_METAVAR.findall(text) + CODE_ARGUMENT.findall(usage)
+        panel = "".join(lines).partition("─ 参数 ")[2].partition("╰")[0]
+        for row in panel.split("│"):  # an argument's row: 「*  文件  CSV 或 XLSX 文件…」
+            name = row.replace("*", " ").split()[:1]
+            if name and re.fullmatch(r"[a-z_]+", name[0]):
+                found.append(name[0])
+        if found:
+            english[" ".join(path) or "siyu"] = found
+    assert english == {}
+    # what each value is, by its meaning
+    for args, rows in {
+        ("tags", "add"): {"--file": "文件", "--tag": "标签", "--customer": "客户"},
+        ("customers", "import"): {"--actor": "名字"},
+        ("report", "funnel"): {"--since": "日期", "--csv": "文件"},
+        ("tags", "review"): {"--confirm": "编号…"},
+    }.items():
+        capsys.readouterr()
+        assert run([*args, "--help"]) == 0
+        shown = dict(re.findall(r"│ (--\S+)(?: +-\w)? +(\S+)", capsys.readouterr().out))
+        assert {option: shown[option] for option in rows} == rows
+    capsys.readouterr()
+    assert run(["customers", "import", "--help"]) == 0
+    assert "用法：siyu customers import [选项] {文件}" in capsys.readouterr().out
 
 
 def test_a_group_help_lists_each_command_whole_at_80_columns(

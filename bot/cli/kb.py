@@ -26,7 +26,9 @@ app = typer.Typer(help="知识库：导入文档、重建索引、检索。")
 @app.command("ingest")
 def kb_ingest(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="文件或目录（.md、.txt、.csv、.xlsx）。")],
+    path: Annotated[
+        Path, typer.Argument(metavar="文件或目录", help="文件或目录（.md、.txt、.csv、.xlsx）。")
+    ],
     industry: Annotated[str | None, typer.Option(help="这些文档适用的行业（默认：全部）。")] = None,
 ) -> None:
     """导入文档；没变的文件跳过，变了的替换其分段。文档按文件名识别：

@@ -1,6 +1,7 @@
 """The words of the command-line frame in Chinese: the ``--help`` page's usage line, panel
 titles and notes (Typer's ``rich_utils`` settings, which Typer exposes for this), the help
-option's own line, and the usage errors of the parser.
+option's own line, what each option's value and each argument is (``--file 文件``, not
+Typer's ``<path>``), and the usage errors of the parser.
 
 Typer writes these in English and translates them with nothing of ours; ``install()``
 sets them once, when the root command is built (bot/cli/__init__.py). The commands' own
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import Any, get_args
 
 import typer
 from rich.text import Text
@@ -24,6 +25,91 @@ _USAGE_WORDS = (
     ("[OPTIONS]", "[选项]"),
     ("COMMAND [ARGS]...", "命令 [参数]..."),
 )
+
+#: What a parameter's value is, by the parameter's name in the code: the word ``--help``
+#: shows beside an option (``--tag 标签``) and as an argument (``siyu customers show
+#: 客户ID``, 「缺少参数 客户ID」). A parameter not listed gets the word of its type
+#: (``_TYPE_WORDS``); a declaration's own ``metavar`` wins over both.
+METAVARS: dict[str, str] = {
+    "actor": "名字",
+    "added": "人数",
+    "adviser": "顾问ID",
+    "adviser_id": "顾问ID",
+    "amount": "金额",
+    "by": "分组",
+    "campaign": "活动",
+    "category": "分类",
+    "channel": "渠道",
+    "code": "渠道码",
+    "config": "文件",
+    "confirm": "编号",
+    "contact": "联系人ID",
+    "converted": "人数",
+    "cost": "金额",
+    "csv_path": "文件",
+    "customer": "客户",
+    "customer_id": "客户ID",
+    "data_dir": "目录",
+    "days": "天数",
+    "description": "说明",
+    "end": "日期",
+    "file": "文件",
+    "filters": "条件",
+    "host": "地址",
+    "industry": "行业",
+    "input": "文件",
+    "k": "段数",
+    "keep": "保留的客户ID",
+    "merge": "并入的客户ID",
+    "merge_id": "合并编号",
+    "min_count": "条数",
+    "min_orders": "单数",
+    "min_suggested": "次数",
+    "min_ticket": "金额",
+    "msg_id": "消息ID",
+    "name": "名称",
+    "note": "备注",
+    "now": "时间",
+    "order_id": "订单号",
+    "output": "文件",
+    "password": "密码",
+    "path": "文件",
+    "png_path": "文件",
+    "port": "端口",
+    "product": "产品",
+    "query": "问题",
+    "reason": "原因",
+    "ref": "文档",
+    "referrer": "介绍人",
+    "reject": "编号",
+    "remove": "编号",
+    "revenue": "金额",
+    "reviewer": "名字",
+    "role": "角色",
+    "rules": "文件",
+    "script_id": "话术编号",
+    "segment": "分群",
+    "signature": "签名",
+    "similarity": "相似度",
+    "since": "日期",
+    "stage": "阶段",
+    "start": "日期",
+    "status": "状态",
+    "tag": "标签",
+    "team": "团队",
+    "text": "消息",
+    "time": "时间",
+    "tone": "语气",
+    "type": "类型",
+    "until": "日期",
+    "username": "登录名",
+    "values": "字段=值",
+    "welcome": "话术编号",
+    "workers": "进程数",
+}
+
+#: The word of a value by its type, for a parameter ``METAVARS`` does not name.
+_TYPE_WORDS = {str: "文本", int: "整数", float: "数字", bool: "true|false"}
 
 #: The parser's usage errors (typer's vendored click: ``typer._click.exceptions``, ``.core``)
 #: -> Chinese.
@@ -111,14 +197,40 @@ def install() -> None:
     command.get_usage = chinese_usage
     command.get_help_option = chinese_help_option
     option: Any = typer.core.TyperOption
-    type_of = option.display_type_rich
 
-    def no_type_for_a_flag(self: Any, ctx: Any) -> Any:
+    def chinese_value(self: Any, ctx: Any) -> Any:
         # a flag takes no value: 「--json <bool>」 read as if it wanted `--json true`
-        return None if getattr(self, "is_flag", False) else type_of(self, ctx)
+        if getattr(self, "is_flag", False):
+            return None
+        return self.metavar or metavar(self, many=bool(getattr(self, "multiple", False)))
 
-    option.display_type_rich = no_type_for_a_flag
+    option.display_type_rich = chinese_value
+    argument: Any = typer.core.TyperArgument
+    # An argument is shown by what it is (the usage line, the arguments panel, a usage
+    # error): 「siyu customers import [选项] {文件}」, not {path} with <path> beside it.
+    argument.display_name_raw = property(lambda self: self.metavar or metavar(self))
+    argument.display_type_rich = lambda self, ctx: None
     command._siyu_chinese = True
+
+
+def metavar(param: Any, *, many: bool = False) -> str:
+    """The Chinese word for what ``param`` takes (``METAVARS``, else its type's word);
+    ``many``: an option given more than once (``--confirm 编号…``)."""
+    word = METAVARS.get(param.name or "") or _type_word(param.type_descriptor)
+    return f"{word}…" if many else word
+
+
+def _type_word(desc: Any) -> str:
+    if desc.choices is not None:  # the values themselves are what to write
+        return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+    if desc.is_path:
+        return "目录" if desc.path_type == "dir" else "文件"
+    if desc.is_datetime:
+        return "时间"
+    annotation = desc.annotation
+    if desc.is_list:
+        (annotation,) = get_args(annotation) or (str,)
+    return _TYPE_WORDS.get(annotation, "值")
 
 
 def one_paragraph(help_text: str) -> str:
