@@ -259,7 +259,7 @@ def test_cli_merge_unmerge_and_followups(
         encoding="utf-8",
     )
     code, out, _ = siyu(capsys, data, "customers", "import", str(people))
-    assert code == 0 and "新建 1 · 更新 2" in out
+    assert code == 0 and "新建 1 · 更新 1 · 未变 1" in out  # c2's line is as stored
     with db.session() as s:
         new_id, _ = customers.find_or_create_customer(
             session=s, identity_kind="wx", identity_value="n1"

@@ -108,7 +108,7 @@ def customers_import(
         err.print(styled("[yellow]注意[/] {}", warning), highlight=False)
     will = "将" if dry_run else ""
     out.print(
-        f"{will}新建 {stats.created} · {will}更新 {stats.updated}"
+        f"{will}新建 {stats.created} · {will}更新 {stats.updated} · 未变 {stats.unchanged}"
         f" · 身份 +{stats.identities_added} · 标签 +{stats.tags_added}"
         f" · 资料字段 {stats.fields_set} · 介绍人 {stats.referrals}"
         f" · 渠道归因 {stats.attributed}" + ("（试运行，未写入）" if dry_run else "")

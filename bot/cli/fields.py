@@ -32,7 +32,10 @@ def fields_import(
 
     with database(ctx) as (db, _), db.session() as session:
         stats = fields.import_fields(session, principal(ctx, actor), path=path)
-    out.print(f"新增 {stats.added} · 更新 {stats.updated} · 停用 {stats.deactivated}")
+    out.print(
+        f"新增 {stats.added} · 更新 {stats.updated} · 未变 {stats.unchanged}"
+        f" · 停用 {stats.deactivated}"
+    )
 
 
 @app.command("list")

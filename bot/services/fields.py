@@ -60,6 +60,7 @@ def import_fields(session: Session, principal: Principal, *, path: Path) -> Fiel
         path.name[:64],
         added=stats.added,
         updated=stats.updated,
+        unchanged=stats.unchanged,
         deactivated=stats.deactivated,
     )
     return stats

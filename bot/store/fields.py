@@ -40,8 +40,11 @@ class FieldSpec:
 @dataclass(frozen=True, slots=True)
 class FieldsStats:
     added: int
+    #: Fields declared before whose declaration the file changes (or brings back) …
     updated: int
     deactivated: int
+    #: … and those it declares as they are (a file imported again).
+    unchanged: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,27 +89,36 @@ class ProfileSuggestionRecord:
 # --------------------------------------------------------------------------- declarations
 def replace_fields(*, session: Session, specs: Sequence[FieldSpec]) -> FieldsStats:
     """Make the active fields equal to ``specs`` (matched by name); fields no longer
-    listed are deactivated, so the values customers hold stay."""
-    added = updated = 0
+    listed are deactivated, so the values customers hold stay. A field the file declares
+    as it is stored (its place in the file too) counts as unchanged."""
+    added = updated = unchanged = 0
     seen: set[int] = set()
     for position, spec in enumerate(specs):
         row = session.scalar(select(ProfileField).where(ProfileField.name == spec.name))
+        declared = {
+            "type": spec.type,
+            "industry": spec.industry,
+            "unit": spec.unit,
+            "description": spec.description,
+            "choices": list(spec.choices),
+            "choice_keywords": {k: list(v) for k, v in spec.choice_keywords.items()},
+            "keywords": list(spec.keywords),
+            "patterns": list(spec.patterns),
+            "position": position,
+            "active": True,
+        }
         if row is None:
             row = ProfileField(name=spec.name)
             session.add(row)
             added += 1
+        elif all(getattr(row, k) == v for k, v in declared.items()):
+            unchanged += 1
+            seen.add(row.id)
+            continue
         else:
             updated += 1
-        row.type = spec.type
-        row.industry = spec.industry
-        row.unit = spec.unit
-        row.description = spec.description
-        row.choices = list(spec.choices)
-        row.choice_keywords = {k: list(v) for k, v in spec.choice_keywords.items()}
-        row.keywords = list(spec.keywords)
-        row.patterns = list(spec.patterns)
-        row.position = position
-        row.active = True
+        for attr, value in declared.items():
+            setattr(row, attr, value)
         session.flush()
         seen.add(row.id)
     deactivated = 0
@@ -115,7 +127,7 @@ def replace_fields(*, session: Session, specs: Sequence[FieldSpec]) -> FieldsSta
             row.active = False
             deactivated += 1
     session.flush()
-    return FieldsStats(added=added, updated=updated, deactivated=deactivated)
+    return FieldsStats(added=added, updated=updated, deactivated=deactivated, unchanged=unchanged)
 
 
 def list_fields(*, session: Session, industry: str | None = None) -> list[FieldSpec]:

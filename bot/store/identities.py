@@ -64,12 +64,17 @@ class CustomerRow:
 @dataclass(frozen=True, slots=True)
 class ImportStats:
     created: int
+    #: Lines of customers already stored that changed something (a profile field, an
+    #: identity, a tag, a profile field value, the referrer or the entry code) …
     updated: int
     identities_added: int
     tags_added: int
+    #: Profile field values written (a value the customer already holds is not).
     fields_set: int = 0
     referrals: int = 0
     attributed: int = 0
+    #: … and those that changed nothing (a file imported again).
+    unchanged: int = 0
     #: Things the importer should know (an industry nothing else uses …).
     warnings: tuple[str, ...] = ()
 
@@ -95,10 +100,12 @@ def import_customers(
     def problem(line: int, message: str) -> None:
         found.append(Problem(line, "", message))
 
-    created = updated = idents = tags_added = 0
+    created = idents = tags_added = 0
     tag_ids = _tag_index(session)
     imported: list[tuple[CustomerRow, int]] = []
     new_lines: dict[int, int] = {}  # customer created by this file -> its line
+    matched: list[int] = []  # lines of customers stored before this file
+    changed: set[int] = set()  # … of those, the lines that changed something
     for row in rows:
         owners: dict[int, list[str]] = {}
         for kind, value in row.identities:
@@ -155,13 +162,16 @@ def import_customers(
             created += 1
             new_lines[customer.id] = row.line
         else:
+            matched.append(row.line)
             for attr, field_value in row.fields.items():
-                setattr(customer, attr, field_value)
-            updated += 1
+                if getattr(customer, attr) != field_value:
+                    setattr(customer, attr, field_value)
+                    changed.add(row.line)
         for kind, value in row.identities:
             if customer.id not in owners or f"{kind} {value}" not in owners[customer.id]:
                 session.add(Identity(customer_id=customer.id, kind=kind, value=value))
                 idents += 1
+                changed.add(row.line)
         for name in row.tags:
             candidates = tag_ids.get(name, {})
             tag_id = candidates.get(customer.industry or "") or (
@@ -193,6 +203,7 @@ def import_customers(
                     )
                 )
                 tags_added += 1
+                changed.add(row.line)
         session.flush()
         imported.append((row, customer.id))
     # Second pass: a referrer may be on a later line of the file.
@@ -202,13 +213,20 @@ def import_customers(
     found += growth.problems
     if found:
         refuse(source_name, found)
+    updated = sum(line in changed or line in growth.changed for line in matched)
+    unchanged = len(matched) - updated
     session.add(
         AuditLog(
             actor=actor,
             action="customers.import",
             target_type="file",
             target_id=source_name[:64],
-            detail={"created": created, "updated": updated, "identities": idents},
+            detail={
+                "created": created,
+                "updated": updated,
+                "unchanged": unchanged,
+                "identities": idents,
+            },
         )
     )
     session.flush()
@@ -220,6 +238,7 @@ def import_customers(
         fields_set=growth.fields_set,
         referrals=growth.referrals,
         attributed=growth.attributed,
+        unchanged=unchanged,
     )
 
 
@@ -229,6 +248,8 @@ class _Growth:
     fields_set: int = 0
     referrals: int = 0
     attributed: int = 0
+    #: The lines that wrote something.
+    changed: set[int] = field(default_factory=set)
 
 
 def _import_growth(
@@ -249,7 +270,19 @@ def _import_growth(
 
     for row, customer_id in imported:
         evidence = f"导入 {source_name} 第 {row.line} 行"
+        held = (
+            {v.field: v for v in fields_repo.field_values(session=session, customer_id=customer_id)}
+            if row.field_values
+            else {}
+        )
         for name, parsed in row.field_values.items():
+            had = held.get(name)
+            if had is not None and (had.value, had.number, had.day) == (
+                parsed.value,
+                parsed.number,
+                parsed.day,
+            ):
+                continue  # the value the customer holds: kept with where it came from
             fields_repo.set_value(
                 session=session,
                 customer_id=customer_id,
@@ -260,6 +293,7 @@ def _import_growth(
                 actor=actor,
             )
             out.fields_set += 1
+            out.changed.add(row.line)
         if row.campaign_code:
             code = campaigns_repo.find_code(session=session, code=row.campaign_code)
             customer = session.get_one(Customer, customer_id)
@@ -281,6 +315,7 @@ def _import_growth(
                     actor=actor,
                 )
                 out.attributed += 1
+                out.changed.add(row.line)
         if row.referred_by:
             referrer = _customer_by_ref(session, row.referred_by)
             if referrer is None:
@@ -312,6 +347,7 @@ def _import_growth(
                 out.problems.append(Problem(row.line, "", f"介绍人 {row.referred_by}：{exc}"))
                 continue
             out.referrals += 1
+            out.changed.add(row.line)
     return out
 
 

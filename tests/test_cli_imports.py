@@ -1,0 +1,105 @@
+"""The imports a new sales team runs as the README says, through ``siyu`` on a real SQLite
+store: what a second run of the same file reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import LIBRARY
+
+from bot.cli import run
+
+FIELDS = """version: 1
+fields:
+  - name: 预算
+    type: money
+    unit: 元/年
+    industry: insurance
+    description: 每年愿意投入的保费
+  - name: 职业
+    type: text
+"""
+HEADER = "name,adviser_id,industry,phone,tags,city,预算,referred_by"
+
+
+def siyu(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--data-dir", str(data), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A team's data directory with the test taxonomy and two profile fields."""
+    data = tmp_path / "data"
+    assert siyu(capsys, data, "tags", "import", str(LIBRARY / "tags.yaml"))[0] == 0
+    fields = _write(tmp_path / "fields.yaml", FIELDS)
+    assert siyu(capsys, data, "fields", "import", str(fields))[0] == 0
+    return data
+
+
+# --- a file imported again ------------------------------------------------------------------
+
+
+def test_a_customer_file_imported_again_is_unchanged(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: the same file imported a second time said 「更新 2 … 资料字段 1」: every
+    line of a customer already stored counted as an update, every value as written."""
+    people = _write(
+        tmp_path / "people.csv",
+        HEADER,
+        "张丽,adviser_li,insurance,13800138000,有孩子,上海,5000,",
+        "王强,adviser_li,insurance,13900139000,,北京,,13800138000",
+    )
+    code, out, err = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0, err
+    assert "新建 2 · 更新 0 · 未变 0 · 身份 +2 · 标签 +1 · 资料字段 1 · 介绍人 1" in out
+    code, out, _ = siyu(capsys, data, "customers", "import", str(people), "--dry-run")
+    assert "将新建 0 · 将更新 0 · 未变 2 · 身份 +0 · 标签 +0 · 资料字段 0 · 介绍人 0" in out
+    code, out, _ = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0 and "新建 0 · 更新 0 · 未变 2 · 身份 +0 · 标签 +0 · 资料字段 0" in out
+    # only a line that changes something is an update: a city …
+    _write(
+        people,
+        HEADER,
+        "张丽,adviser_li,insurance,13800138000,有孩子,上海,5000,",
+        "王强,adviser_li,insurance,13900139000,,广州,,13800138000",
+    )
+    code, out, _ = siyu(capsys, data, "customers", "import", str(people))
+    assert "新建 0 · 更新 1 · 未变 1 · 身份 +0 · 标签 +0 · 资料字段 0 · 介绍人 0" in out
+    # … a profile field's value, a tag
+    _write(
+        people,
+        HEADER,
+        "张丽,adviser_li,insurance,13800138000,有孩子,上海,6000,",
+        "王强,adviser_li,insurance,13900139000,价格敏感,广州,,13800138000",
+    )
+    code, out, _ = siyu(capsys, data, "customers", "import", str(people))
+    assert "新建 0 · 更新 2 · 未变 0 · 身份 +0 · 标签 +1 · 资料字段 1" in out
+    code, out, _ = siyu(capsys, data, "fields", "show", "1")
+    assert "6000 元/年" in out
+
+
+def test_a_profile_fields_file_imported_again_is_unchanged(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: 「新增 0 · 更新 2 · 停用 0」 for the file the team had just imported."""
+    fields = _write(tmp_path / "fields.yaml", FIELDS)
+    code, out, _ = siyu(capsys, data, "fields", "import", str(fields))
+    assert code == 0 and "新增 0 · 更新 0 · 未变 2 · 停用 0" in out
+    changed = FIELDS.replace("每年愿意投入的保费", "每年愿意投入的保费（元）")
+    code, out, _ = siyu(capsys, data, "fields", "import", str(_write(fields, changed)))
+    assert "新增 0 · 更新 1 · 未变 1 · 停用 0" in out
+    left_out = changed.split("  - name: 职业")[0]
+    code, out, _ = siyu(capsys, data, "fields", "import", str(_write(fields, left_out)))
+    assert "新增 0 · 更新 0 · 未变 1 · 停用 1" in out
+    code, out, _ = siyu(capsys, data, "fields", "import", str(_write(fields, changed)))
+    assert "新增 0 · 更新 1 · 未变 1 · 停用 0" in out  # 职业 is back: a change
