@@ -1,5 +1,5 @@
 """The imports a new sales team runs as the README says, through ``siyu`` on a real SQLite
-store: what a second run of the same file reports."""
+store: what a second run of the same file reports, every problem of a line in one run."""
 
 from __future__ import annotations
 
@@ -103,3 +103,34 @@ def test_a_profile_fields_file_imported_again_is_unchanged(
     assert "新增 0 · 更新 0 · 未变 1 · 停用 1" in out
     code, out, _ = siyu(capsys, data, "fields", "import", str(_write(fields, changed)))
     assert "新增 0 · 更新 1 · 未变 1 · 停用 0" in out  # 职业 is back: a change
+
+
+# --- every problem of a line ----------------------------------------------------------------
+
+
+def test_a_line_with_a_bad_date_also_reports_its_unknown_tag(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: 「第 2 行：生日 … 不是日期」 alone: a line the reading refused never reached
+    the taxonomy check, so its unknown tag came up only in the next run."""
+    people = _write(
+        tmp_path / "people.csv",
+        "name,industry,phone,tags,birthday",
+        "赵六,insurance,13700137000,不存在的标签,1990-13-45",
+        "钱七,保险,1360013600x,有孩子;也没有,",
+        "孙八,insurance,13500135000,有孩子,abc",
+        "周九,insurance,13400134000,还是没有,1990-01-01",
+    )
+    for dry_run in ([], ["--dry-run"]):
+        code, out, err = siyu(capsys, data, "customers", "import", str(people), *dry_run)
+        assert code == 1 and out == ""
+        said = [line.strip() for line in err.splitlines() if line.strip().startswith("- 第")]
+        assert said == [
+            "- 第 2 行：生日 '1990-13-45' 不是日期（如 1990-02-28）",
+            "- 第 2 行：未知的标签 '不存在的标签'",
+            "- 第 3 行：手机号 '1360013600x' 里有不是数字的字符：「x」",
+            "- 第 3 行：未知的标签 '也没有'",
+            "- 第 4 行：生日 'abc' 不是日期（如 1990-02-28）",
+            "- 第 5 行：未知的标签 '还是没有'",
+        ], err
+    assert "还没有客户" in siyu(capsys, data, "customers", "list")[1]

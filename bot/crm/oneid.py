@@ -193,8 +193,11 @@ def _phone(text: object) -> object:
 def _tags(text: object) -> object:
     """``有孩子;险种兴趣/重疾险``: tag names, each alone or after its category and ``/``
     (as the product shows them), separated by ``;`` or ``；``."""
-    if not isinstance(text, str):
-        return text
+    return tag_names(text) if isinstance(text, str) else text
+
+
+def tag_names(text: str) -> tuple[str, ...]:
+    """The tags of a ``tags`` cell, as the store names them."""
     tags = (re.sub(r"\s*[/／]\s*", "/", t.strip()) for t in re.split(r"[;；]", text))
     return tuple(t for t in tags if t)
 
@@ -284,9 +287,10 @@ def parse_customer_file(
     timezone: str = "Asia/Shanghai",
     profile_fields: Sequence[FieldSpec] = (),
 ) -> tuple[list[CustomerRow], list[Problem]]:
-    """``read_customer_file``'s rows that are valid, and the problems of the others, for
-    the import to check the valid ones against the store too and report everything in
-    one run. A file it cannot read as a table at all is an ``InputError``."""
+    """``read_customer_file``'s rows, and the problems of the lines, for the import to
+    check the rows against the store too and report everything in one run: a line with
+    problems is a ``refused`` row holding only what the store checks of it (its tags,
+    with its industry). A file it cannot read as a table at all is an ``InputError``."""
     declared = {f.name: f for f in profile_fields}
     aliases = _ALIASES | {
         f.name.lower(): f.name for f in profile_fields if f.name.lower() != f.name
@@ -354,6 +358,17 @@ def parse_customer_file(
             seen[kind, value] = line
             identities.append((kind, value))
         if row is None or failed:
+            # The line is refused, but its tags are still checked against the taxonomy
+            # (the store's part of the import): one run names every problem of the line.
+            industry = given.get("industry") if "industry" not in failed else None
+            parsed.append(
+                CustomerRow(
+                    line=line,
+                    fields={"industry": canonical_industry(industry)} if industry else {},
+                    tags=tag_names(given.get("tags", "")),
+                    refused=True,
+                )
+            )
             continue
         fields: dict[str, str | date] = {
             column: value

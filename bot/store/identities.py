@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -59,6 +60,9 @@ class CustomerRow:
     referred_by: str | None = None
     #: The campaign entry code the contact came by.
     campaign_code: str | None = None
+    #: A line the reading refused (its problems are the reading's): only its tags are
+    #: checked against the taxonomy, so that one run reports every problem of the line.
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,15 @@ def import_customers(
     matched: list[int] = []  # lines of customers stored before this file
     changed: set[int] = set()  # … of those, the lines that changed something
     for row in rows:
+        if row.refused:
+            given = row.fields.get("industry")
+            industry = given if isinstance(given, str) else None
+            for name in row.tags:
+                # the customer is not known: a tag of several industries is checked only
+                # against the line's own industry
+                if name not in tag_ids or industry is not None:
+                    _tag_of(tag_ids, name, industry, partial(problem, row.line))
+            continue
         owners: dict[int, list[str]] = {}
         for kind, value in row.identities:
             owner = session.scalar(
@@ -173,18 +186,8 @@ def import_customers(
                 idents += 1
                 changed.add(row.line)
         for name in row.tags:
-            candidates = tag_ids.get(name, {})
-            tag_id = candidates.get(customer.industry or "") or (
-                next(iter(candidates.values())) if len(candidates) == 1 else None
-            )
+            tag_id = _tag_of(tag_ids, name, customer.industry, partial(problem, row.line))
             if tag_id is None:
-                problem(
-                    row.line,
-                    f"未知的标签 {name!r}"
-                    if not candidates
-                    else f"标签 {name!r} 在多个行业里都有"
-                    f"（{'、'.join(sorted(candidates))}）；请填写客户的行业",
-                )
                 continue
             existing = session.scalar(
                 select(CustomerTag).where(
@@ -376,6 +379,28 @@ def _customer_by_ref(session: Session, ref: str) -> int | None:
         if owner is not None:
             return int(owner)
     return None
+
+
+def _tag_of(
+    tag_ids: Mapping[str, Mapping[str, int]],
+    name: str,
+    industry: str | None,
+    problem: Callable[[str], None],
+) -> int | None:
+    """The tag ``name`` of a customer of ``industry`` (``_tag_index``), or None after
+    saying why there is none: an unknown tag, or one of several industries."""
+    candidates = tag_ids.get(name, {})
+    tag_id = candidates.get(industry or "") or (
+        next(iter(candidates.values())) if len(candidates) == 1 else None
+    )
+    if tag_id is None:
+        problem(
+            f"未知的标签 {name!r}"
+            if not candidates
+            else f"标签 {name!r} 在多个行业里都有"
+            f"（{'、'.join(sorted(candidates))}）；请填写客户的行业"
+        )
+    return tag_id
 
 
 def _tag_index(session: Session) -> dict[str, dict[str, int]]:
