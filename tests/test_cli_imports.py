@@ -1,14 +1,18 @@
 """The imports a new sales team runs as the README says, through ``siyu`` on a real SQLite
-store: what a second run of the same file reports, every problem of a line in one run."""
+store: what a second run of the same file reports, every problem of a line in one run,
+and the advisers a customer file and a chat history name."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from conftest import LIBRARY
 
 from bot.cli import run
+from bot.store import Database
+from bot.store import advisers as advisers_repo
 
 FIELDS = """version: 1
 fields:
@@ -134,3 +138,92 @@ def test_a_line_with_a_bad_date_also_reports_its_unknown_tag(
             "- 第 5 行：未知的标签 '还是没有'",
         ], err
     assert "还没有客户" in siyu(capsys, data, "customers", "list")[1]
+
+
+# --- advisers named alike -------------------------------------------------------------------
+
+
+def test_both_imports_create_an_adviser_alike_and_keep_a_known_name(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    """Before: `customers import` (and `campaigns add --adviser`) created a new adviser
+    with their id as the account name (「账号名 adviser_wang」 in `siyu advisers list`, a
+    raw code where a name belongs), while `history import` created one without a name.
+    All now come through one helper (``ensure_adviser``): a new adviser has no account
+    name and is shown by the id until a name is known, and no import renames an adviser
+    the team has named; a name only one adviser goes by is read as that adviser."""
+    code, _, err = siyu(
+        capsys,
+        data,
+        "users",
+        "add",
+        "fang",
+        "--role",
+        "adviser",
+        "--adviser-id",
+        "adviser_fang",
+        "--name",
+        "王芳",
+        "--password",
+        "Qz7!harbor-lantern-91",
+    )
+    assert code == 0, err
+    people = _write(
+        tmp_path / "people.csv",
+        "name,adviser_id,phone",
+        "张丽,adviser_wang,13800138000",
+        "王强,王芳,13900139000",  # the name only adviser_fang goes by
+        "李雷,adviser_fang,13700137000",
+    )
+    code, _, err = siyu(capsys, data, "customers", "import", str(people))
+    assert code == 0, err
+    said = {"direction": "in", "text": "在吗", "sent_at": "2026-03-01T09:00:00+08:00"}
+    history = tmp_path / "history.jsonl"
+    history.write_text(
+        "".join(
+            json.dumps(said | {"msg_id": f"m{n}", "contact_id": f"c{n}", "adviser_id": who}) + "\n"
+            for n, who in enumerate(("adviser_zhao", "王芳", "adviser_fang"))
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = siyu(capsys, data, "history", "import", str(history))
+    assert code == 0, err
+    # a campaign's codes meet advisers too: by the same helper
+    code, _, err = siyu(
+        capsys,
+        data,
+        *("campaigns", "add", "双十二直播", "--channel", "直播", "--start", "2026-12-01"),
+        *("--adviser", "adviser_sun", "--adviser", "adviser_fang"),
+    )
+    assert code == 0, err
+    db = Database(f"sqlite:///{data / 'siyu.db'}")
+    try:
+        with db.session() as session:
+            stored = {a.id: a.name for a in advisers_repo.list_advisers(session=session)}
+            names = advisers_repo.adviser_names(session=session)
+    finally:
+        db.dispose()
+    # a new adviser from either file: no account name; 王芳 read as adviser_fang, kept
+    assert stored == {
+        "adviser_fang": "王芳",
+        "adviser_sun": "",
+        "adviser_wang": "",
+        "adviser_zhao": "",
+    }
+    assert names == {
+        "adviser_fang": "王芳",
+        "adviser_sun": "adviser_sun",
+        "adviser_wang": "adviser_wang",
+        "adviser_zhao": "adviser_zhao",
+    }
+    code, out, _ = siyu(capsys, data, "advisers", "list")
+    rows = {line.split()[1]: line.split()[3] for line in out.splitlines() if "adviser_" in line}
+    assert rows == {
+        "adviser_fang": "王芳",
+        "adviser_sun": "-",
+        "adviser_wang": "-",
+        "adviser_zhao": "-",
+    }
+    code, out, _ = siyu(capsys, data, "customers", "list")
+    shown = {line.split()[3]: line.split()[5] for line in out.splitlines() if "│ " in line[:2]}
+    assert shown["张丽"] == "adviser_wang" and shown["王强"] == shown["李雷"] == "王芳"

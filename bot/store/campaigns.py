@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from bot.errors import InputError, NotFoundError
-from bot.store.customers import customer_record
+from bot.store.customers import customer_record, ensure_adviser
 from bot.store.models import (
     Adviser,
     Campaign,
@@ -160,9 +160,7 @@ def list_campaigns(*, session: Session) -> list[CampaignRecord]:
 def add_code(*, session: Session, campaign_id: int, adviser_id: str, code: str) -> CodeRecord:
     """Give ``adviser_id`` the entry code ``code`` for the campaign; an adviser has one
     code per campaign and a code belongs to one adviser."""
-    if session.get(Adviser, adviser_id) is None:
-        session.add(Adviser(id=adviser_id, name=adviser_id))
-        session.flush()
+    ensure_adviser(session=session, adviser_id=adviser_id)
     mine = session.scalar(
         select(CampaignCode).where(
             CampaignCode.campaign_id == campaign_id, CampaignCode.adviser_id == adviser_id

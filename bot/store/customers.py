@@ -39,9 +39,18 @@ from bot.vocab import Stage
 BASIC_COLUMNS = ("city", "product", "birthday")
 
 
-def ensure_adviser(*, session: Session, adviser_id: str, name: str) -> AdviserRecord:
-    """Create the adviser if unknown; update the name if the channel reports another one
-    (an empty ``name`` changes nothing)."""
+def ensure_adviser(*, session: Session, adviser_id: str, name: str = "") -> AdviserRecord:
+    """The adviser ``adviser_id``, created if unknown: every path that meets an adviser
+    (a channel's message, the chat-history import, the customer import, a campaign code)
+    comes here, so an adviser is named alike whichever came first.
+
+    ``name`` is the channel account's own name (``advisers.name``) as the channel reports
+    it, and replaces a stored one that differs. A file knows only the adviser's id, and
+    a bare id is no name: an adviser created with none is shown by their console name,
+    persona or, lacking all, the id (``bot/store/advisers.py``, ``adviser_names``), and
+    an empty ``name``, or the id itself, never overwrites a name."""
+    if name == adviser_id:
+        name = ""
     row, created = insert_or_get(
         session, Adviser(id=adviser_id, name=name), lambda: session.get(Adviser, adviser_id)
     )

@@ -17,9 +17,9 @@ from bot.store import campaigns as campaigns_repo
 from bot.store import fields as fields_repo
 from bot.store import referrals as referrals_repo
 from bot.store.advisers import adviser_names
+from bot.store.customers import ensure_adviser
 from bot.store.fields import Parsed
 from bot.store.models import (
-    Adviser,
     AuditLog,
     CampaignCode,
     Customer,
@@ -159,9 +159,8 @@ def import_customers(
             problem(row.line, f"客户 {customer.id} 已合并到客户 {customer.merged_into_id}")
             continue
         adviser = row.fields.get("adviser_id")
-        if isinstance(adviser, str) and session.get(Adviser, adviser) is None:
-            session.add(Adviser(id=adviser, name=adviser))
-            session.flush()
+        if isinstance(adviser, str):
+            ensure_adviser(session=session, adviser_id=adviser)
         if customer is None:
             customer = Customer(**row.fields)
             if row.added_at is not None:
