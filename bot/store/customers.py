@@ -40,9 +40,10 @@ BASIC_COLUMNS = ("city", "product", "birthday")
 
 
 def ensure_adviser(*, session: Session, adviser_id: str, name: str = "") -> AdviserRecord:
-    """The adviser ``adviser_id``, created if unknown: every path that meets an adviser
-    (a channel's message, the chat-history import, the customer import, a campaign code)
-    comes here, so an adviser is named alike whichever came first.
+    """The adviser ``adviser_id``, created if unknown: the paths that meet an adviser by
+    id (a channel's message, the chat-history import, the customer import, a campaign
+    code) come here, so an adviser is named alike whichever came first (a console user
+    brings a name of its own: ``bot/store/users.py``).
 
     ``name`` is the channel account's own name (``advisers.name``) as the channel reports
     it, and replaces a stored one that differs. A file knows only the adviser's id, and
