@@ -702,8 +702,10 @@ def test_managers_keep_segments_on_a_page_counted_in_their_own_scope(world: Worl
         assert bad.status_code == 400  # type: ignore[attr-defined]
         lines = bad.json()["detail"].splitlines()  # type: ignore[attr-defined]
         assert lines[0] == "2 个筛选条件有错"  # the words of `siyu segments add`
-        assert lines[1].startswith("  - 筛选条件 'colour=red'：未知字段 'colour'；可用：")
-        assert lines[2] == "  - 筛选条件 'spent>=x'：spent 需要一个数字"
+        assert lines[1].startswith(
+            "  - 筛选条件“colour=red”：未知字段“colour”；可用：行业（industry）"
+        )
+        assert lines[2] == "  - 筛选条件“spent>=x”：累计消费需要一个数字"
         empty = send(segment_name="空分群", filters=" \n ")
         assert empty.json()["detail"] == "分群至少需要一个筛选条件"  # type: ignore[attr-defined]
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.cli import run
 from bot.crm import reports, segments
@@ -168,6 +168,11 @@ def test_quadrants(db: Database) -> None:
         (["event=converted"], ["c3"]),
         (["adviser=a2", "source!=线下"], ["c4"]),
         (["spent<1000", "orders>0"], ["c2"]),
+        # the same filters written in Chinese: fields and code values by their names
+        (["来源渠道=抖音", "订单数>=1"], ["c1", "c2"]),
+        (["标签!=重疾险", "来源渠道=抖音"], ["c2", "c5", "c7"]),
+        (["事件=成交"], ["c3"]),
+        (["顾问=a2", "来源渠道!=线下"], ["c4"]),
     ],
 )
 def test_segments(db: Database, filters: list[str], expected: list[str]) -> None:
@@ -176,6 +181,25 @@ def test_segments(db: Database, filters: list[str], expected: list[str]) -> None
         ids = segments.members(session=s, name="seg")
         names = sorted(s.get_one(Customer, i).name for i in ids)
     assert names == expected
+
+
+def test_an_industry_filter_finds_customers_under_either_name(db: Database) -> None:
+    """Stored industries may be the code or the Chinese name (rows written before imports
+    stored codes): 行业=保险 and industry=insurance find both; before, 「industry=保险」
+    saved in the console silently matched only the rows stored as 保险."""
+    with db.session() as s:
+        for name, industry in (("c1", "insurance"), ("c2", "保险"), ("c3", "kaoyan")):
+            s.execute(update(Customer).where(Customer.name == name).values(industry=industry))
+    for filters, expected in (
+        (["行业=保险"], ["c1", "c2"]),
+        (["industry=insurance"], ["c1", "c2"]),
+        (["行业!=保险", "来源渠道=抖音"], ["c5", "c7"]),
+        (["行业=考研"], ["c3"]),
+        (["industry=保险", "来源渠道=抖音"], ["c1", "c2"]),
+    ):
+        with db.session() as s:
+            ids = segments.matching(session=s, filters=filters)
+            assert sorted(s.get_one(Customer, i).name for i in ids) == expected, filters
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,9 @@ A filter is ``FIELD OP VALUE``; a segment's filters must all hold::
     预算>=5000            职业=教师                 (declared profile fields)
 
 Built-in profile fields: industry, stage, lifecycle, source, adviser, city, product, name.
+Every built-in field may be written by its Chinese name (``labels.FILTER_FIELD_LABELS``:
+行业=保险, 标签=有孩子, 累计消费>=5000), and an industry, stage, lifecycle or event value
+by its Chinese name too.
 Declared profile fields (the profile fields file, bot/crm/fields.py) compare by their
 type: number and money as numbers, date as dates (2026-01-31), choice and text with
 = / !=. The same language is used by the next-best-action rules (bot/crm/next_actions.py)
@@ -31,6 +34,7 @@ from bot.store import fields as fields_repo
 from bot.store import segments as repo
 from bot.store.fields import FieldSpec
 from bot.store.segments import NUMERIC_FIELDS, PROFILE_FIELDS, Condition, SegmentRecord
+from scripts_lib.model import canonical_industry
 
 _FILTER = re.compile(r"^\s*([^\s=!<>]+)\s*(!=|>=|<=|=|>|<)\s*(.+?)\s*$")
 #: Names a declared profile field may not take (they mean something in filters already).
@@ -48,17 +52,38 @@ def parse_filter(text: str, fields: Mapping[str, FieldSpec] | None = None) -> Co
     declared = (fields or {}).get(field)
     if declared is not None and field not in BUILT_IN:
         return _field_condition(text, declared, op, value)
+    field = labels.code_of(labels.FILTER_FIELD_LABELS, field) or field
     if field not in BUILT_IN:
-        known = ", ".join([*BUILT_IN, *(fields or {})])
-        raise InputError(f"筛选条件 {text!r}：未知字段 {field!r}；可用：{known}")
+        known = "、".join(
+            [*(f"{labels.FILTER_FIELD_LABELS[f]}（{f}）" for f in BUILT_IN), *(fields or {})]
+        )
+        raise InputError(f"筛选条件“{text.strip()}”：未知字段“{m.group(1)}”；可用：{known}")
+    name = labels.FILTER_FIELD_LABELS[field]
     if field in NUMERIC_FIELDS:
         try:
             float(value)
         except ValueError as exc:
-            raise InputError(f"筛选条件 {text!r}：{field} 需要一个数字") from exc
+            raise InputError(f"筛选条件“{text.strip()}”：{name}需要一个数字") from exc
     elif op not in ("=", "!="):
-        raise InputError(f"筛选条件 {text!r}：{field} 只能用 = 或 != 比较")
-    return Condition(field=field, op=op, value=value)
+        raise InputError(f"筛选条件“{text.strip()}”：{name}只能用 = 或 != 比较")
+    return Condition(field=field, op=op, value=_code(field, value))
+
+
+#: The built-in fields whose values are codes, with the Chinese names they go by.
+_VALUE_LABELS = {
+    "stage": labels.STAGE_LABELS,
+    "lifecycle": labels.LIFECYCLE_LABELS,
+    "event": labels.EVENT_LABELS,
+}
+
+
+def _code(field: str, value: str) -> str:
+    """A built-in field's value as stored: an industry, stage, lifecycle or event may be
+    written by its Chinese name (行业=保险 is industry=insurance)."""
+    if field == "industry":
+        return canonical_industry(value)
+    names = _VALUE_LABELS.get(field)
+    return (labels.code_of(names, value) or value) if names else value
 
 
 def _field_condition(text: str, spec: FieldSpec, op: str, value: str) -> Condition:

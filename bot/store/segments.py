@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, select
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from bot.store.models import (
     Tag,
     Transaction,
 )
+from scripts_lib.model import industry_names
 
 #: Profile fields a condition may compare, by their name in filters.
 PROFILE_FIELDS: dict[str, Any] = {
@@ -127,11 +128,13 @@ def _clause(c: Condition, today: date) -> ColumnElement[bool]:
         return _age_clause(c, today)
     if c.field in PROFILE_FIELDS:
         column = PROFILE_FIELDS[c.field]
+        # an industry may be stored under its code or its Chinese name (保险 / insurance)
+        values = industry_names(c.value) if c.field == "industry" else [c.value]
         if c.op == "=":
-            clause: ColumnElement[bool] = column == c.value
+            clause: ColumnElement[bool] = column.in_(values)
             return clause
         if c.op == "!=":
-            clause = column.is_distinct_from(c.value)
+            clause = or_(column.is_(None), column.not_in(values))
             return clause
         raise InputError(f"{c.field} 只能用 = 或 != 比较")
     if c.field in ("tag", "event"):
