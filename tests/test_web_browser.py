@@ -1639,7 +1639,7 @@ def test_a_manager_saves_and_deletes_a_segment_on_the_campaigns_pages(
     alert = form.locator(".form-error[role=alert]")
     alert.wait_for()
     assert "1 个筛选条件有错" in alert.inner_text()
-    assert "筛选条件 'colour=red'：未知字段 'colour'" in alert.inner_text()
+    assert "筛选条件“colour=red”：未知字段“colour”；可用：行业（industry）" in alert.inner_text()
     assert form.locator("input[name=segment_name]").input_value() == name  # kept
     form.locator("details.filter-help > summary").click()
     page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]  # the sticky header on top
