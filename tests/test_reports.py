@@ -202,6 +202,19 @@ def test_an_industry_filter_finds_customers_under_either_name(db: Database) -> N
             assert sorted(s.get_one(Customer, i).name for i in ids) == expected, filters
 
 
+def test_an_adviser_filter_takes_the_name_colleagues_use(db: Database) -> None:
+    """顾问=王芳 is the adviser colleagues call 王芳 (before: compared with the id, it
+    matched nobody); a name two advisers share stays a value no adviser id has."""
+    with db.session() as s:
+        customers.ensure_adviser(session=s, adviser_id="a2", name="王芳")
+    with db.session() as s:
+        ids = segments.matching(session=s, filters=["顾问=王芳", "来源渠道!=线下"])
+        assert [s.get_one(Customer, i).name for i in ids] == ["c4"]
+        customers.ensure_adviser(session=s, adviser_id="a1", name="王芳")
+    with db.session() as s:
+        assert segments.matching(session=s, filters=["顾问=王芳"]) == []
+
+
 @pytest.mark.parametrize(
     "bad, needle",
     [

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot import labels
 from bot.crm.fields import format_number, parse_value, shown
 from bot.errors import InputError
+from bot.store import advisers as advisers_repo
 from bot.store import fields as fields_repo
 from bot.store import segments as repo
 from bot.store.fields import FieldSpec
@@ -128,8 +130,16 @@ def matching(
     today: date | None = None,
 ) -> list[int]:
     """Visible customers (of ``customer_ids``, of the advisers ``adviser_ids``) meeting
-    every filter."""
+    every filter. An adviser may be named as colleagues call them (顾问=林晓), when only
+    one adviser goes by that name."""
     conditions = parse_filters(filters, declared_fields(session))
+    named = advisers_repo.ids_by_name(
+        session=session, values=[c.value for c in conditions if c.field == "adviser"]
+    )
+    conditions = [
+        replace(c, value=named[c.value]) if c.field == "adviser" and c.value in named else c
+        for c in conditions
+    ]
     return repo.matching_customer_ids(
         session=session,
         conditions=conditions,

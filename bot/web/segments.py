@@ -76,7 +76,7 @@ def _help(specs: list[FieldSpec], adviser_names: dict[str, str]) -> list[HelpRow
     ]
     if adviser_names:
         first = next(iter(adviser_names))
-        rows.append(_coded(f"顾问={first}", "顾问（写顾问 ID）；adviser：", adviser_names))
+        rows.append(_coded(f"顾问={first}", "顾问（ID 或名字）；adviser：", adviser_names))
     rows.append(HelpRow("城市=上海　来源渠道=抖音", "城市、来源渠道；用 = 或 !=；city、source"))
     rows.append(HelpRow("意向产品=重疾险　姓名=张三", "意向产品、姓名；用 = 或 !=；product、name"))
     rows.extend(HelpRow(_field_example(s), f"画像字段「{s.name}」") for s in specs)
