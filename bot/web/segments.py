@@ -37,16 +37,24 @@ class HelpRow:
 
     example: str
     meaning: str
+    #: The field's code name(s), which may be written instead (shown as code).
+    fields: str = ""
     codes: tuple[tuple[str, str], ...] = ()
     more: bool = False  # the field takes other codes too
 
 
 def _coded(
-    example: str, meaning: str, names: dict[str, str], *, limit: int = 6, more: bool = False
+    example: str,
+    meaning: str,
+    fields: str,
+    names: dict[str, str],
+    *,
+    limit: int = 6,
+    more: bool = False,
 ) -> HelpRow:
     """A line whose field takes codes: the first ``limit`` of ``names`` (code -> name)."""
     items = tuple(names.items())
-    return HelpRow(example, meaning, items[:limit], more or len(items) > limit)
+    return HelpRow(example, meaning, fields, items[:limit], more or len(items) > limit)
 
 
 def _field_example(spec: FieldSpec) -> str:
@@ -63,22 +71,23 @@ def _help(specs: list[FieldSpec], adviser_names: dict[str, str]) -> list[HelpRow
     """How to write a filter: a line for every field the language takes."""
     events = {"purchase": "购买", "converted": "成交"}
     rows = [
-        HelpRow("标签=有孩子　标签!=已投保", "有 / 没有这个标签（已确认的）；tag"),
+        HelpRow("标签=有孩子　标签!=已投保", "有 / 没有这个标签（已确认的）", "tag"),
         HelpRow(
             "累计消费>=5000　订单数>=2",
-            "累计消费（元）、订单数；可用 = != >= <= > <；spent、orders",
+            "累计消费（元）、订单数；可用 = != >= <= > <",
+            "spent orders",
         ),
-        HelpRow("年龄>=30", "年龄（周岁，按生日算）；比较同上；age"),
-        _coded("事件=购买", "有过这类事件（!= 没有）；event：", events, more=True),
-        _coded("生命周期=流失风险", "生命周期；lifecycle：", labels.LIFECYCLE_LABELS),
-        _coded("阶段=转化", "阶段；stage：", labels.STAGE_LABELS),
-        _coded("行业=保险", "行业；industry：", labels.INDUSTRY_LABELS),
+        HelpRow("年龄>=30", "年龄（周岁，按生日算）；比较同上", "age"),
+        _coded("事件=购买", "有过这类事件（!= 没有）", "event", events, more=True),
+        _coded("生命周期=流失风险", "生命周期", "lifecycle", labels.LIFECYCLE_LABELS),
+        _coded("阶段=转化", "阶段", "stage", labels.STAGE_LABELS),
+        _coded("行业=保险", "行业", "industry", labels.INDUSTRY_LABELS),
     ]
     if adviser_names:
         first = next(iter(adviser_names))
-        rows.append(_coded(f"顾问={first}", "顾问（ID 或名字）；adviser：", adviser_names))
-    rows.append(HelpRow("城市=上海　来源渠道=抖音", "城市、来源渠道；用 = 或 !=；city、source"))
-    rows.append(HelpRow("意向产品=重疾险　姓名=张三", "意向产品、姓名；用 = 或 !=；product、name"))
+        rows.append(_coded(f"顾问={first}", "顾问（ID 或名字）", "adviser", adviser_names))
+    rows.append(HelpRow("城市=上海　来源渠道=抖音", "城市、来源渠道；用 = 或 !=", "city source"))
+    rows.append(HelpRow("意向产品=重疾险　姓名=张三", "意向产品、姓名；用 = 或 !=", "product name"))
     rows.extend(HelpRow(_field_example(s), f"画像字段「{s.name}」") for s in specs)
     return rows
 
