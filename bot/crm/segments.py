@@ -133,13 +133,13 @@ def matching(
     every filter. An adviser may be named as colleagues call them (顾问=林晓), when only
     one adviser goes by that name."""
     conditions = parse_filters(filters, declared_fields(session))
-    named = advisers_repo.ids_by_name(
-        session=session, values=[c.value for c in conditions if c.field == "adviser"]
-    )
-    conditions = [
-        replace(c, value=named[c.value]) if c.field == "adviser" and c.value in named else c
-        for c in conditions
-    ]
+    advisers = [c.value for c in conditions if c.field == "adviser"]
+    if advisers:  # a name for an id (follow-up rules run this once per field value)
+        named = advisers_repo.ids_by_name(session=session, values=advisers)
+        conditions = [
+            replace(c, value=named[c.value]) if c.field == "adviser" and c.value in named else c
+            for c in conditions
+        ]
     return repo.matching_customer_ids(
         session=session,
         conditions=conditions,
@@ -197,7 +197,7 @@ def describe(
         return text.strip()
     if c.field in ("tag", "event"):
         what = "标签" if c.field == "tag" else "事件"
-        value = c.value if c.field == "tag" else labels.label(labels.EVENT_LABELS, c.value)
+        value = c.value if c.field == "tag" else labels.label(_VALUE_LABELS["event"], c.value)
         return f"{'有' if c.op == '=' else '没有'}{what}「{value}」"
     value = c.value
     if c.field_type is not None:
@@ -208,10 +208,8 @@ def describe(
     match c.field:
         case "industry":
             value = labels.industry_label(c.value)
-        case "stage":
-            value = labels.label(labels.STAGE_LABELS, c.value)
-        case "lifecycle":
-            value = labels.label(labels.LIFECYCLE_LABELS, c.value)
+        case "stage" | "lifecycle":
+            value = labels.label(_VALUE_LABELS[c.field], c.value)
         case "adviser":
             value = (adviser_names or {}).get(c.value, c.value)
         case "spent":

@@ -82,8 +82,9 @@ def list_segments(
 ) -> list[tuple[segments_repo.SegmentRecord, int]]:
     """Every saved segment with its current size."""
     require(principal, *SEGMENT_CURATORS)
+    adviser_ids = scope_of(session, principal).adviser_ids
     return [
-        (s, _count(session, principal, s.name))
+        (s, len(crm_segments.matching(session=session, filters=s.filters, adviser_ids=adviser_ids)))
         for s in segments_repo.list_segments(session=session)
     ]
 
@@ -95,10 +96,13 @@ def overview(session: Session, principal: Principal) -> list[SegmentRow]:
     require(principal, *SEGMENT_CURATORS)
     fields = crm_segments.declared_fields(session)
     names = advisers.names(session, principal)  # the advisers the principal may see
+    adviser_ids = scope_of(session, principal).adviser_ids
     rows = []
     for s in segments_repo.list_segments(session=session):
         try:
-            n: int | None = _count(session, principal, s.name)
+            n: int | None = len(
+                crm_segments.matching(session=session, filters=s.filters, adviser_ids=adviser_ids)
+            )
             problem = ""
         except InputError as exc:
             n, problem = None, "；".join([str(exc), *exc.problems])
