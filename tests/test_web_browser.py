@@ -1729,6 +1729,9 @@ def test_archiving_from_the_script_list_asks_first(browser: object, served: Serv
         dialog.locator("button.ok-button").click()
     assert rt.library.get(["INS-LIST-ARCHIVE"])["INS-LIST-ARCHIVE"].status == "archived"
     row = page.locator("table.list tbody tr", has_text="INS-LIST-ARCHIVE")  # type: ignore[attr-defined]
+    # the list the redirect loads (the navigation event may come before it has replaced
+    # the page that was open: a CI run read that page's 已审核)
+    row.locator(".pill", has_text="已归档").wait_for()
     assert row.locator(".pill").inner_text() == "已归档"
     assert page.url.endswith("/scripts?q=INS-LIST")  # type: ignore[attr-defined]  # the same list
     _shot(page, "scripts-archived-360")
